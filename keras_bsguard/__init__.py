@@ -1,0 +1,49 @@
+"""keras-bsguard: a static linter for custom Keras losses and runtime guards for ``model.fit``.
+
+The two halves are independent:
+
+* ``keras_bsguard.lint`` -- the loss linter (libcst only; importing it never imports keras,
+  jax, tensorflow or torch).
+* the runtime callbacks (``StepTimeMonitor``, ``GradientNormMonitor``, ``MemoryMonitor`` ...),
+  loaded lazily on first attribute access so that ``import keras_bsguard.lint`` stays light.
+
+Example::
+
+    >>> from keras_bsguard.lint import lint_source
+    >>> [f.code for f in lint_source("def loss(y_true, y_pred):\\n    return y_pred.numpy()\\n")]
+    ['BSG701']
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# Public runtime name -> module that defines it.  Loaded on first access (PEP 562).
+_LAZY_RUNTIME_NAMES: dict[str, str] = {
+    "BSGuardWarning": "keras_bsguard.warnings",
+    "StepTimeWarning": "keras_bsguard.warnings",
+    "RecompileWarning": "keras_bsguard.warnings",
+    "GradientNormWarning": "keras_bsguard.warnings",
+    "MemoryWarning": "keras_bsguard.warnings",
+    "EventLog": "keras_bsguard.event_log",
+    "StepTimeMonitor": "keras_bsguard.step_time_monitor",
+    "GradientNormMonitor": "keras_bsguard.gradient_norm_monitor",
+    "MemoryMonitor": "keras_bsguard.memory_monitor",
+}
+
+__all__ = ["__version__", *_LAZY_RUNTIME_NAMES]
+
+
+def __getattr__(name: str):
+    module_name = _LAZY_RUNTIME_NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'keras_bsguard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_RUNTIME_NAMES))

@@ -1,0 +1,12 @@
+"""keras_bsguard.lint: a static linter for custom Keras losses (libcst only, never imports keras).
+
+    >>> from keras_bsguard.lint import lint_source
+    >>> findings = lint_source("import numpy as np\\ndef loss(y_true, y_pred):\\n    return y_pred + np.random.rand()\\n")
+    >>> [(f.code, f.row) for f in findings]
+    [('BSG201', 3)]
+"""
+
+from .api import LintSettings, lint_source
+from .finding import Finding
+
+__all__ = ["Finding", "LintSettings", "lint_source"]

@@ -1,0 +1,136 @@
+"""Lint one file's source: prefilter, parse, find losses, run rules, place and suppress findings.
+
+    >>> from keras_bsguard.lint import lint_source
+    >>> source = '''
+    ... import tensorflow as tf
+    ... def loss(y_true, y_pred):
+    ...     return tf.reduce_sum(tf.square(y_true - y_pred))
+    ... '''
+    >>> [(f.code, f.row, f.column, f.loss) for f in lint_source(source)]
+    [('BSG501', 4, 12, 'loss')]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .finding import Finding
+from .prefilter import may_contain_loss
+
+_NOQA = re.compile(rb"#\s*noqa(?::[ \t]*(?P<codes>[A-Za-z]+[0-9]*(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
+_FILE_NOQA = re.compile(rb"#\s*bsguard:\s*noqa\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    """What to check: the active rule codes and extra loss-name patterns."""
+
+    codes: frozenset[str] = field(default_factory=lambda: _default_codes())
+    loss_patterns: tuple[str, ...] = ()
+
+
+def _default_codes() -> frozenset[str]:
+    from .rules import select_rules
+
+    return frozenset(rule.code for rule in select_rules())
+
+
+def lint_source(source: str | bytes, filename: str = "<string>", settings: LintSettings | None = None) -> list[Finding]:
+    """Findings for one file's source, sorted by position."""
+    settings = settings or LintSettings()
+    data = source.encode("utf-8") if isinstance(source, str) else source
+    if _FILE_NOQA.search(data):
+        return []
+    if not may_contain_loss(data, settings.loss_patterns):
+        return []
+    import libcst as cst  # imported lazily: files without a loss never pay for it
+
+    try:
+        module = cst.parse_module(data)
+    except cst.ParserSyntaxError as error:
+        return _syntax_finding(filename, error.raw_line, error.raw_column + 1, _first_line(error.message), settings)
+    except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as error:
+        return _syntax_finding(filename, 1, 1, f"cannot decode or parse: {_first_line(str(error))}", settings)
+    findings = _lint_module(module, filename, settings)
+    return _apply_noqa(findings, data)
+
+
+def _lint_module(module, filename: str, settings: LintSettings) -> list[Finding]:
+    from .engine import analyze_loss, batch_literals
+    from .losses import find_losses
+    from .module_index import ModuleIndex
+    from .rules import ALL_RULES
+
+    rules = [rule for rule in ALL_RULES if rule.code in settings.codes and rule.code != "BSG000"]
+    if not rules:
+        return []
+    index = ModuleIndex.build(module)
+    raw = []
+    call_sites: dict = {}  # helpers are found after their callers, so callers fill this first
+    batch_sizes = batch_literals(index)
+    for loss in find_losses(index, settings.loss_patterns):
+        for rule, node, message in analyze_loss(loss, index, rules, call_sites, batch_sizes):
+            raw.append((rule, node, message, loss.name))
+    if not raw:
+        return []
+    positions = _positions(module)
+    findings = []
+    seen = set()
+    for rule, node, message, loss_name in raw:
+        span = positions.get(node)
+        if span is None:
+            continue
+        key = (rule.code, span.start.line, span.start.column)
+        if key in seen:  # the same node reached from two losses (a shared helper)
+            continue
+        seen.add(key)
+        findings.append(Finding(rule.code, rule.name, rule.severity, message, filename,
+                                span.start.line, span.start.column + 1, span.end.line, span.end.column + 1,
+                                loss_name))
+    findings.sort(key=lambda f: f.sort_key)
+    return findings
+
+
+def _positions(module):
+    """Node -> CodeRange, computed only for files with findings (positions are not free)."""
+    import libcst as cst
+    from libcst.metadata import PositionProvider
+
+    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
+    return wrapper.resolve(PositionProvider)
+
+
+def _syntax_finding(filename, row, column, message, settings) -> list[Finding]:
+    if "BSG000" not in settings.codes:
+        return []
+    return [Finding("BSG000", "syntax-error", "error", f"file does not parse: {message}", filename,
+                    max(row, 1), max(column, 1), max(row, 1), max(column, 1), None)]
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else "syntax error"
+
+
+def _apply_noqa(findings: list[Finding], data: bytes) -> list[Finding]:
+    if not findings or b"noqa" not in data.lower():
+        return findings
+    lines = data.splitlines()
+    kept = []
+    for finding in findings:
+        line = lines[finding.row - 1] if finding.row - 1 < len(lines) else b""
+        if not _suppressed(line, finding.code):
+            kept.append(finding)
+    return kept
+
+
+def _suppressed(line: bytes, code: str) -> bool:
+    match = _NOQA.search(line)
+    if match is None:
+        return False
+    codes = match.group("codes")
+    if not codes:
+        return True
+    wanted = [c.strip().upper() for c in re.split(rb"[,\s]+", codes) if c.strip()]
+    return any(code.encode().startswith(c) for c in wanted)

@@ -1,0 +1,628 @@
+"""What the linter knows about a value inside a loss: a tiny abstract interpreter.
+
+Every expression gets ``Facts``: which loss inputs it derives from (its *taint*: the target, the
+prediction, another tensor), and the few properties the rules need -- bounded away from zero
+(safe under ``log``/``sqrt``/division), bounded in magnitude (safe under ``exp``), an error
+between target and prediction, a sum over the batch axis, the batch size itself, a shape.
+Names take the facts of their last assignment, so ``y_pred = clip(y_pred, eps, 1)`` guards a
+later ``log(y_pred)``.
+
+    >>> import libcst as cst
+    >>> from lint.names import ImportTable
+    >>> table = ImportTable(); table.add_import("tensorflow", "tf")
+    >>> ev = Evaluator(table, {"y_true": frozenset({"true"}), "y_pred": frozenset({"pred"})})
+    >>> f = ev.facts(cst.parse_expression("tf.abs(y_true - y_pred) - 0.1"))
+    >>> sorted(f.taint), f.thresholded
+    (['pred', 'true'], True)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import libcst as cst
+
+from .calls import Op, in_tensor_namespace, resolve_call
+
+TRUE, PRED, TENSOR = "true", "pred", "tensor"
+EMPTY: frozenset[str] = frozenset()
+_EPS_NAME = re.compile(r"eps|epsilon|smooth|tiny|_?EPS|stabili[sz]er|offset|floor", re.IGNORECASE)
+_BATCH_NAME = re.compile(r"batch|^bs$|^BS$", re.IGNORECASE)
+
+SUM_OPS = frozenset({"sum", "reduce_sum", "nansum"})
+MEAN_OPS = frozenset({"mean", "reduce_mean", "nanmean", "average"})
+MAX_REDUCE_OPS = frozenset({"max", "reduce_max", "amax", "nanmax"})
+MIN_REDUCE_OPS = frozenset({"min", "reduce_min", "amin"})
+LOGSUMEXP_OPS = frozenset({"logsumexp", "reduce_logsumexp"})
+SHAPE_OPS = frozenset({"shape", "int_shape", "get_shape", "shape_n"})
+SIZE_OPS = frozenset({"size", "numel"})
+PASS_THROUGH_OPS = frozenset(
+    {"cast", "astype", "float", "double", "half", "to", "type", "convert_to_tensor", "identity",
+     "squeeze", "reshape", "flatten", "view", "ravel", "contiguous", "clone", "asarray", "array",
+     "constant", "cast_to_floatx", "squeeze_or_expand_to_same_rank", "gather", "gather_nd", "take",
+     "take_along_axis", "boolean_mask", "broadcast_to", "expand_as", "tile", "repeat", "flip",
+     "roll", "sort", "masked_fill", "nan_to_num", "ensure_shape", "reverse", "slice",
+     "strided_slice", "pad", "cumsum", "cumprod", "convert_to_numpy", "numpy", "tolist", "item",
+     "cpu", "permute", "moveaxis", "swapaxes", "expand", "real"}
+)
+EXPAND_OPS = frozenset({"expand_dims", "unsqueeze"})
+TRANSPOSE_OPS = frozenset({"transpose", "t", "matrix_transpose", "adjoint"})
+STOP_OPS = frozenset({"stop_gradient", "detach", "no_grad"})
+CLIP_OPS = frozenset({"clip", "clip_by_value", "clamp", "clamp_min", "clip_min", "clamp_max"})
+ABS_OPS = frozenset({"abs", "absolute", "fabs"})
+SQUARE_OPS = frozenset({"square"})
+NORM_OPS = frozenset({"norm", "l2_norm", "euclidean_norm", "vector_norm", "global_norm"})
+SQRT_OPS = frozenset({"sqrt"})
+NONNEG_OPS = frozenset({"relu", "relu6", "softplus", "std", "reduce_std", "var", "reduce_variance",
+                        "variance", "count_nonzero", "elu1p", "exp", "expm1"})
+EXP_OPS = frozenset({"exp", "expm1", "exp2", "cosh", "sinh"})
+LOG_OPS = frozenset({"log", "log2", "log10"})
+BOUNDED_OPS = frozenset(
+    {"tanh", "sigmoid", "softmax", "softsign", "hard_sigmoid", "hard_tanh", "cos", "sin", "erf",
+     "l2_normalize", "normalize", "cosine_similarity", "atan", "arctan", "relu6", "clip_by_norm",
+     "one_hot", "log_sigmoid", "log_softmax", "logsigmoid", "silu_bounded"}
+)
+PROBABILITY_OPS = frozenset({"sigmoid", "softmax"})
+BINARY_OPS = {"add": "+", "subtract": "-", "sub": "-", "multiply": "*", "mul": "*",
+              "divide": "/", "true_divide": "/", "truediv": "/", "realdiv": "/", "div": "/",
+              "power": "**", "pow": "**", "matmul": "@", "mm": "@", "bmm": "@", "dot": "@",
+              "tensordot": "@", "inner": "@"}
+COMPARISON_OPS = frozenset(
+    {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "gt", "lt", "ge",
+     "le", "eq", "ne", "logical_and", "logical_or", "logical_not", "isnan", "isfinite", "isinf"}
+)
+PIECEWISE_OPS = frozenset({"round", "rint", "sign", "floor", "ceil", "argmax", "argmin", "argsort", "trunc"})
+WHERE_OPS = frozenset({"where", "select"})
+MAXIMUM_OPS = frozenset({"maximum", "fmax"})
+MINIMUM_OPS = frozenset({"minimum", "fmin"})
+CONSTANT_MAKERS = frozenset({"zeros_like", "ones_like", "zeros", "ones", "full", "fill", "eye",
+                             "full_like", "constant_like", "arange", "range", "linspace"})
+EPSILON_FUNCTIONS = frozenset({"epsilon"})
+STACK_OPS = frozenset({"stack", "concat", "concatenate", "cat", "hstack", "vstack"})
+
+
+@dataclass(frozen=True)
+class Facts:
+    taint: frozenset = EMPTY
+    guarded: bool = False  # bounded away from zero: safe under log, sqrt, division
+    nonneg: bool = False
+    nonpos: bool = False
+    bounded: bool = False  # magnitude does not grow with the inputs: safe under exp
+    error: bool = False  # a signed difference between target and prediction
+    magnitude: bool = False  # abs/square/norm of an error
+    thresholded: bool = False  # a magnitude minus a threshold
+    scaled: bool = False  # multiplied by a factor, squared, or a product of tensors
+    batch_dim: bool = False  # equals the batch size
+    shape: bool = False  # a shape, or a number taken from one
+    tensor_shape: bool = False  # the shape of a tensor that has the batch axis first
+    batch_sum: cst.CSTNode | None = None  # the full/axis-0 sum this value carries
+    boolean: bool = False
+    probability: bool = False  # softmax/sigmoid output
+    stopped: bool = False  # under stop_gradient
+    literal: float | None = None
+    transposed: bool = False
+    expanded_axis: int | None = None  # axis inserted by expand_dims / None-indexing
+    exp_node: cst.CSTNode | None = None  # this value is exp(...) of an unbounded argument
+    exp_sum: bool = False  # a sum of exp(...)
+    batch_constant: bool = False  # a literal/constant equal to a fixed batch size
+    piecewise: bool = False  # round/sign/floor/argmax...: gradient zero almost everywhere
+    opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
+    python_list: bool = False  # a Python list/tuple of values, not a tensor
+    below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
+    max_of: str | None = None  # ``max(name)``: ``name - max_of`` is never positive
+
+    @property
+    def is_tensor(self) -> bool:
+        """Certainly a tensor derived from the loss inputs (not a shape, list or opaque result)."""
+        return bool(self.taint) and not self.shape and not self.opaque and not self.python_list
+
+
+UNTAINTED = Facts(bounded=True)
+SHAPE = Facts(shape=True, bounded=True)
+
+
+def literal_facts(value: float) -> Facts:
+    return Facts(literal=value, bounded=True, nonneg=value >= 0, nonpos=value <= 0, guarded=value > 0)
+
+
+def is_factor(facts: Facts) -> bool:
+    """An untainted multiplier that can scale a value up (a literal > 1, or a hyperparameter)."""
+    return not facts.taint and not facts.shape and (facts.literal is None or abs(facts.literal) > 1)
+
+
+class Evaluator:
+    """Facts of expressions at one program point of one loss; names read ``env``."""
+
+    def __init__(self, imports, param_taints: dict[str, frozenset], module_ints=None, batch_literals=()):
+        self.imports = imports
+        self.env: dict[str, Facts] = {}
+        for name, taint in param_taints.items():
+            self.env[name] = Facts(taint=taint) if taint else UNTAINTED
+        self.module_ints = module_ints or {}
+        self.batch_literals = frozenset(batch_literals)
+        self._memo: dict[int, Facts] = {}
+        self._ops: dict[int, Op | None] = {}
+
+    # ---- public -------------------------------------------------------------------------
+    def op(self, node: cst.Call) -> Op | None:
+        key = id(node)
+        if key not in self._ops:
+            self._ops[key] = resolve_call(node, self.imports)
+        return self._ops[key]
+
+    def facts(self, node: cst.BaseExpression) -> Facts:
+        key = id(node)
+        cached = self._memo.get(key)
+        if cached is None:
+            cached = self._compute(node)
+            self._memo[key] = cached
+        return cached
+
+    def bind(self, target: cst.BaseExpression, facts: Facts) -> None:
+        if isinstance(target, cst.Name):
+            self.env[target.value] = facts
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for position, element in enumerate(target.elements):
+                inner = element.value
+                if facts.tensor_shape:
+                    self.bind(inner, Facts(shape=True, batch_dim=position == 0, bounded=True))
+                else:
+                    self.bind(inner, replace(facts, batch_sum=None, exp_node=None))
+        elif isinstance(target, cst.StarredElement):
+            self.bind(target.value, facts)
+
+    # ---- dispatch -----------------------------------------------------------------------
+    def _compute(self, node: cst.BaseExpression) -> Facts:
+        if isinstance(node, cst.Name):
+            return self._name(node.value)
+        if isinstance(node, (cst.Integer, cst.Float)):
+            try:
+                return literal_facts(float(node.evaluated_value))
+            except (ValueError, OverflowError):
+                return UNTAINTED
+        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+            return UNTAINTED
+        if isinstance(node, cst.Attribute):
+            return self._attribute(node)
+        if isinstance(node, cst.Call):
+            return self._call(node)
+        if isinstance(node, cst.BinaryOperation):
+            return self.binary(_BIN_SYMBOL.get(type(node.operator), "?"), node.left, node.right)
+        if isinstance(node, cst.UnaryOperation):
+            return self._unary(node)
+        if isinstance(node, cst.Comparison):
+            parts = [node.left, *(c.comparator for c in node.comparisons)]
+            if any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in node.comparisons):
+                return UNTAINTED
+            facts = [self.facts(p) for p in parts]
+            return Facts(taint=_union(facts), boolean=True, shape=all(f.shape or not f.taint for f in facts),
+                         bounded=True, opaque=_all_opaque(*facts))
+        if isinstance(node, cst.Subscript):
+            return self._subscript(node)
+        if isinstance(node, cst.IfExp):
+            body, orelse = self.facts(node.body), self.facts(node.orelse)
+            return _join(body, orelse)
+        if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
+            facts = [self.facts(e.value) for e in node.elements]
+            return Facts(taint=_union(facts), batch_sum=_first(f.batch_sum for f in facts),
+                         shape=bool(facts) and all(f.shape for f in facts), python_list=True)
+        if isinstance(node, cst.BooleanOperation):
+            left, right = self.facts(node.left), self.facts(node.right)
+            return Facts(taint=left.taint | right.taint, boolean=True, opaque=_all_opaque(left, right))
+        if isinstance(node, (cst.Lambda,)):
+            return UNTAINTED
+        if isinstance(node, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
+            return Facts(taint=self.facts(node.elt).taint | self.facts(node.for_in.iter).taint, python_list=True)
+        if isinstance(node, cst.NamedExpr):
+            facts = self.facts(node.value)
+            self.bind(node.target, facts)
+            return facts
+        return UNTAINTED
+
+    def _name(self, name: str) -> Facts:
+        facts = self.env.get(name)
+        if facts is not None:
+            return facts
+        if name in ("None", "True", "False"):
+            return UNTAINTED
+        if name in self.module_ints:
+            value = self.module_ints[name]
+            return replace(literal_facts(value), batch_constant=bool(_BATCH_NAME.search(name)))
+        if _EPS_NAME.search(name):
+            return Facts(guarded=True, nonneg=True, bounded=True)
+        return UNTAINTED
+
+    def _attribute(self, node: cst.Attribute) -> Facts:
+        attr = node.attr.value
+        base = node.value
+        if isinstance(base, cst.Name) and base.value == "self":
+            return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
+        if attr in ("shape",):
+            inner = self.facts(base)
+            return Facts(shape=True, tensor_shape=inner.is_tensor, bounded=True)
+        if attr in ("ndim", "dtype", "device", "rank", "name", "is_cuda", "requires_grad"):
+            return UNTAINTED
+        if attr in ("T", "mT"):
+            return replace(self.facts(base), transposed=True, batch_sum=None)
+        if attr in ("newaxis",):
+            return UNTAINTED
+        inner = self.facts(base)
+        if inner.taint:
+            if inner.is_tensor and attr not in _TENSOR_DATA_ATTRIBUTES:
+                return UNTAINTED  # metadata of a tensor (.op.type, ._keras_mask): a Python value
+            return Facts(taint=inner.taint, opaque=inner.opaque)
+        if _EPS_NAME.search(attr):
+            return Facts(guarded=True, nonneg=True, bounded=True)
+        return UNTAINTED
+
+    def _unary(self, node: cst.UnaryOperation) -> Facts:
+        inner = self.facts(node.expression)
+        if isinstance(node.operator, cst.Minus):
+            literal = -inner.literal if inner.literal is not None else None
+            return replace(inner, nonneg=inner.nonpos, nonpos=inner.nonneg, literal=literal,
+                           guarded=inner.guarded and not inner.taint and literal is not None and literal > 0,
+                           exp_node=None)
+        if isinstance(node.operator, cst.Not):
+            return Facts(taint=inner.taint, boolean=True, opaque=inner.opaque)
+        return inner
+
+    def _subscript(self, node: cst.Subscript) -> Facts:
+        base = self.facts(node.value)
+        elements = node.slice
+        if base.tensor_shape and len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
+            index = self.facts(elements[0].slice.value)
+            return Facts(shape=True, batch_dim=index.literal == 0, bounded=True)
+        if base.shape:
+            return SHAPE
+        expanded = None
+        for position, element in enumerate(elements):
+            if isinstance(element.slice, cst.Index) and _is_newaxis(element.slice.value):
+                expanded = position
+                break
+        return replace(base, batch_sum=None, exp_node=None, expanded_axis=expanded, tensor_shape=False,
+                       transposed=False, batch_dim=False, python_list=False)
+
+    # ---- arithmetic ---------------------------------------------------------------------
+    def binary(self, symbol: str, left_node, right_node) -> Facts:
+        facts = self._binary(symbol, left_node, right_node)
+        left, right = self.facts(left_node), self.facts(right_node)
+        if facts.taint and _all_opaque(left, right):
+            facts = replace(facts, opaque=True)
+        return facts
+
+    def _binary(self, symbol: str, left_node, right_node) -> Facts:
+        left, right = self.facts(left_node), self.facts(right_node)
+        taint = left.taint | right.taint
+        batch_sum = left.batch_sum or right.batch_sum
+        both_bounded = left.bounded and right.bounded
+        shape = (left.shape or not left.taint) and (right.shape or not right.taint) and (left.shape or right.shape)
+        if symbol == "+":
+            guarded = (_positive_offset(right) and left.taint != EMPTY) or (_positive_offset(left) and right.taint != EMPTY) \
+                or (left.guarded and right.nonneg) or (right.guarded and left.nonneg)
+            return Facts(taint=taint, guarded=guarded, nonneg=left.nonneg and right.nonneg,
+                         nonpos=left.nonpos and right.nonpos, bounded=both_bounded,
+                         magnitude=left.magnitude and right.magnitude, scaled=left.scaled or right.scaled,
+                         batch_sum=batch_sum, shape=shape, literal=_arith(left, right, symbol),
+                         exp_sum=left.exp_sum or right.exp_sum)
+        if symbol == "-":
+            error = (TRUE in left.taint and PRED in right.taint) or (PRED in left.taint and TRUE in right.taint) \
+                or (left.error and not right.taint) or (right.error and not left.taint)
+            thresholded = left.magnitude and not right.taint and not right.shape and right.literal != 0
+            stabilised = _is_max_of(right_node, left_node, self) or (
+                isinstance(left_node, cst.Name) and right.max_of == left_node.value)
+            one_minus_clipped = not left.taint and left.literal is not None and left.literal >= 1 and right.below_one
+            return Facts(taint=taint, error=error, thresholded=thresholded,
+                         nonneg=left.nonneg and right.nonpos, nonpos=(left.nonpos and right.nonneg) or stabilised,
+                         bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
+                         shape=shape, literal=_arith(left, right, symbol),
+                         guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
+                         or one_minus_clipped, opaque=_all_opaque(left, right))
+        if symbol == "*":
+            scaled = (bool(left.taint) and bool(right.taint)) or (bool(left.taint) and is_factor(right)) \
+                or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
+            return Facts(taint=taint, scaled=scaled, bounded=both_bounded,
+                         error=(left.error and not right.taint) or (right.error and not left.taint),
+                         magnitude=(left.magnitude and not right.taint) or (right.magnitude and not left.taint),
+                         nonneg=(left.nonneg and right.nonneg) or (left.nonpos and right.nonpos),
+                         nonpos=(left.nonneg and right.nonpos) or (left.nonpos and right.nonneg),
+                         guarded=left.guarded and right.guarded, batch_sum=batch_sum, shape=shape,
+                         literal=_arith(left, right, symbol))
+        if symbol == "/":
+            normalises = right.batch_dim or bool(right.taint) or right.batch_constant or (
+                not right.taint and right.literal is None)
+            scaled = left.scaled or (bool(left.taint) and not right.taint and
+                                     (right.literal is None or abs(right.literal) < 1))
+            return Facts(taint=taint, scaled=scaled, bounded=left.bounded and not right.taint,
+                         error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
+                         nonneg=(left.nonneg and right.nonneg) or (left.nonpos and right.nonpos),
+                         guarded=left.guarded and right.guarded,
+                         batch_sum=None if normalises else left.batch_sum, shape=shape,
+                         literal=_arith(left, right, symbol))
+        if symbol == "**":
+            even = right.literal is not None and float(right.literal).is_integer() and int(right.literal) % 2 == 0
+            grows = right.literal is None or right.literal >= 1
+            return Facts(taint=taint, nonneg=left.nonneg or even, scaled=bool(left.taint) and grows,
+                         magnitude=(left.error or left.magnitude) and grows and not right.taint,
+                         bounded=left.bounded and not right.taint, guarded=left.guarded,
+                         batch_sum=left.batch_sum, shape=shape)
+        if symbol == "@":
+            return Facts(taint=taint, bounded=both_bounded, scaled=bool(left.taint) and bool(right.taint),
+                         batch_sum=batch_sum)
+        return Facts(taint=taint, shape=shape, batch_sum=batch_sum)
+
+    # ---- calls --------------------------------------------------------------------------
+    def _call(self, node: cst.Call) -> Facts:
+        op = self.op(node)
+        if op is None:
+            return self._opaque([arg.value for arg in node.args])
+        name = op.name
+        first = self.facts(op.args[0]) if op.args else UNTAINTED
+        if op.namespace == "builtins":
+            return self._builtin(op, first)
+        if name in ("squeeze_or_expand_to_same_rank",):
+            return replace(first, exp_node=None)
+        if not in_tensor_namespace(op):
+            return self._opaque([*op.args, *op.kwargs.values()])
+        if name in EPSILON_FUNCTIONS:
+            return Facts(guarded=True, nonneg=True, bounded=True, literal=1e-7)
+        if name in SHAPE_OPS:
+            return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True)
+        if name in SIZE_OPS:
+            axis = op.arg(1, "dim")
+            if op.is_method and axis is not None:
+                return Facts(shape=True, batch_dim=self.facts(axis).literal == 0 and first.is_tensor, bounded=True)
+            return Facts(shape=True, bounded=True, guarded=True)
+        if name in BINARY_OPS and len(op.args) >= 2:
+            return self.binary(BINARY_OPS[name], op.args[0], op.args[1])
+        if name in STOP_OPS:
+            return replace(first, stopped=True)
+        if name in EXPAND_OPS:
+            axis = op.arg(1, "axis", "dim")
+            axis_value = self.facts(axis).literal if axis is not None else None
+            return replace(first, expanded_axis=int(axis_value) if axis_value is not None else None,
+                           batch_sum=None, exp_node=None)
+        if name in TRANSPOSE_OPS:
+            perm = op.arg(1, "perm", "axes", "dim0")
+            full = perm is None or (op.is_method and name == "t")
+            return replace(first, transposed=full, batch_sum=None, exp_node=None)
+        if name in PASS_THROUGH_OPS:
+            return replace(first, transposed=False, expanded_axis=None, exp_node=None)
+        if name in CLIP_OPS:
+            return self._clip(op, first)
+        if name in MAXIMUM_OPS and len(op.args) >= 2:
+            left, right = first, self.facts(op.args[1])
+            guarded = (left.taint and not right.taint and _positive_offset(right)) or \
+                (right.taint and not left.taint and _positive_offset(left)) or left.guarded or right.guarded
+            return Facts(taint=left.taint | right.taint, guarded=bool(guarded), nonneg=left.nonneg or right.nonneg,
+                         bounded=left.bounded and right.bounded, batch_sum=left.batch_sum or right.batch_sum)
+        if name in MINIMUM_OPS and len(op.args) >= 2:
+            left, right = first, self.facts(op.args[1])
+            return Facts(taint=left.taint | right.taint, guarded=left.guarded and right.guarded,
+                         nonneg=left.nonneg and right.nonneg, nonpos=left.nonpos or right.nonpos,
+                         bounded=left.bounded or right.bounded or not left.taint or not right.taint,
+                         batch_sum=left.batch_sum or right.batch_sum)
+        if name in ABS_OPS:
+            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
+                         guarded=first.guarded, scaled=first.scaled, bounded=first.bounded)
+        if name in SQUARE_OPS:
+            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
+                         scaled=bool(first.taint), bounded=first.bounded, guarded=first.guarded)
+        if name in NORM_OPS:
+            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude)
+        if name in SQRT_OPS:
+            return Facts(taint=first.taint, nonneg=True, guarded=first.guarded, magnitude=first.magnitude,
+                         bounded=first.bounded)
+        if name in EXP_OPS:
+            safe = first.bounded or first.nonpos or not first.taint
+            return Facts(taint=first.taint, nonneg=True, guarded=name in ("exp", "cosh"),
+                         bounded=safe, exp_node=None if safe else node, scaled=first.scaled)
+        if name in NONNEG_OPS:
+            return Facts(taint=first.taint, nonneg=True, bounded=name == "relu6")
+        if name in BOUNDED_OPS:
+            return Facts(taint=first.taint, bounded=True, nonneg=name in ("sigmoid", "softmax", "one_hot"),
+                         probability=name in PROBABILITY_OPS)
+        if name in SUM_OPS:
+            return self._sum(op, first)
+        if name in MAX_REDUCE_OPS:
+            source = op.args[0].value if op.args and isinstance(op.args[0], cst.Name) else None
+            return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False, max_of=source)
+        if name in MEAN_OPS or name in MIN_REDUCE_OPS:
+            return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False)
+        if name in LOGSUMEXP_OPS:
+            return Facts(taint=first.taint, batch_sum=None)
+        if name in WHERE_OPS and len(op.args) >= 3:
+            return _join(self.facts(op.args[1]), self.facts(op.args[2]))
+        if name in PIECEWISE_OPS:
+            return Facts(taint=first.taint, piecewise=True, stopped=first.stopped)
+        if name in COMPARISON_OPS:
+            taint = EMPTY
+            for value in op.args:
+                taint = taint | self.facts(value).taint
+            return Facts(taint=taint, boolean=True, bounded=True)
+        if name in CONSTANT_MAKERS:
+            return Facts(bounded=True, guarded=name.startswith("ones"), nonneg=name.startswith(("ones", "zeros")))
+        if name in STACK_OPS and op.args:
+            return Facts(taint=self.facts(op.args[0]).taint)
+        if name.startswith(_PREDICATE_PREFIXES):
+            return UNTAINTED  # is_tensor(), any_symbolic_tensors(), has_...: Python booleans
+        taint = EMPTY
+        for value in [*op.args, *op.kwargs.values()]:
+            taint = taint | self.facts(value).taint
+        if op.namespace.endswith("random"):
+            taint = taint | {TENSOR}
+        return Facts(taint=taint)
+
+    def _opaque(self, values) -> Facts:
+        """A function we cannot see into: its result may hold the tensors it was given."""
+        taint = EMPTY
+        for value in values:
+            taint = taint | self.facts(value).taint
+        return Facts(taint=taint, opaque=bool(taint))
+
+    def _builtin(self, op: Op, first: Facts) -> Facts:
+        if op.name in _PYTHON_VALUED_BUILTINS:
+            return UNTAINTED
+        if op.name == "len":
+            return Facts(shape=True, batch_dim=first.is_tensor, bounded=True, guarded=True)
+        if op.name in ("float", "int", "bool", "complex"):
+            return first
+        if op.name == "abs":
+            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
+                         guarded=first.guarded, bounded=first.bounded)
+        if op.name in ("max", "min") and len(op.args) >= 2:
+            facts = [self.facts(a) for a in op.args]
+            return Facts(taint=_union(facts), shape=all(f.shape or not f.taint for f in facts))
+        if op.name in ("sum", "list", "tuple", "sorted", "reversed") and op.args:
+            # builtin sum() of a Python list of losses: not a reduction over the batch axis
+            return Facts(taint=first.taint, python_list=True, opaque=first.opaque)
+        if op.name == "range":
+            return Facts(shape=True)
+        if op.name == "pow" and len(op.args) >= 2:
+            return self.binary("**", op.args[0], op.args[1])
+        return self._opaque(op.args)
+
+    def _clip(self, op: Op, first: Facts) -> Facts:
+        lower = op.arg(1, "clip_value_min", "x_min", "min", "a_min", "lower", "min_value")
+        upper = op.arg(2, "clip_value_max", "x_max", "max", "a_max", "upper", "max_value")
+        if op.name == "clamp_max":
+            lower, upper = None, op.arg(1, "max")
+        lower_facts = self.facts(lower) if lower is not None else None
+        upper_facts = self.facts(upper) if upper is not None else None
+        guarded = lower_facts is not None and not lower_facts.taint and _positive_offset(lower_facts)
+        nonneg = lower_facts is not None and lower_facts.nonneg
+        bounded = upper_facts is not None and not upper_facts.taint and (lower_facts is None or not lower_facts.taint)
+        below_one = upper_facts is not None and not upper_facts.taint and (
+            (upper_facts.literal is not None and upper_facts.literal < 1) or _is_one_minus_something(upper))
+        return Facts(taint=first.taint, guarded=guarded, nonneg=nonneg, bounded=bounded,
+                     probability=False, batch_sum=first.batch_sum, below_one=below_one)
+
+    def _sum(self, op: Op, first: Facts) -> Facts:
+        axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
+        over_batch = axis is None or _is_none(axis) or _mentions_zero(axis, self)
+        if _is_stack_of_list(op.args[0] if op.args else None, self) or first.python_list:
+            over_batch = False  # sum of a stacked list of losses: axis 0 is the list, not the batch
+        return Facts(taint=first.taint, nonneg=first.nonneg, guarded=first.guarded,
+                     magnitude=first.magnitude, scaled=first.scaled,
+                     batch_sum=op.node if (over_batch and first.is_tensor) else first.batch_sum,
+                     exp_sum=first.exp_node is not None)
+
+
+# ---- small helpers ----------------------------------------------------------------------
+
+_BIN_SYMBOL = {cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/", cst.Power: "**",
+               cst.MatrixMultiply: "@", cst.FloorDivide: "//", cst.Modulo: "%"}
+
+
+_PREDICATE_PREFIXES = ("is_", "any_", "has_", "all_symbolic", "in_", "get_", "standardize_", "canonicalize_")
+_PYTHON_VALUED_BUILTINS = frozenset({"isinstance", "hasattr", "callable", "type", "id", "str", "repr",
+                                     "any", "all", "issubclass", "format"})
+_TENSOR_DATA_ATTRIBUTES = frozenset({"real", "imag", "values", "data", "grad", "mT", "H", "flat"})
+
+
+def _all_opaque(*facts) -> bool:
+    tainted = [f for f in facts if f.taint]
+    return bool(tainted) and all(f.opaque for f in tainted)
+
+
+def _is_stack_of_list(node, evaluator) -> bool:
+    if node is None:
+        return False
+    if isinstance(node, (cst.List, cst.Tuple)):
+        return True
+    if isinstance(node, cst.Call):
+        op = evaluator.op(node)
+        if op is not None and op.name in ("stack", "hstack", "vstack") and op.args:
+            return True  # a new leading axis over a list of values (often per-output scalar losses)
+        if op is not None and op.name in STACK_OPS and op.args:
+            return evaluator.facts(op.args[0]).python_list or evaluator.facts(op.args[0]).opaque
+    return False
+
+
+def _is_one_minus_something(node) -> bool:
+    return (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract)
+            and isinstance(node.left, (cst.Integer, cst.Float)) and float(node.left.evaluated_value) == 1.0)
+
+
+def _union(facts) -> frozenset:
+    taint = EMPTY
+    for item in facts:
+        taint = taint | item.taint
+    return taint
+
+
+def _first(values):
+    for value in values:
+        if value is not None:
+            return value
+    return None
+
+
+def _join(a: Facts, b: Facts) -> Facts:
+    return Facts(taint=a.taint | b.taint, guarded=a.guarded and b.guarded, nonneg=a.nonneg and b.nonneg,
+                 nonpos=a.nonpos and b.nonpos, bounded=a.bounded and b.bounded,
+                 batch_sum=a.batch_sum or b.batch_sum, shape=a.shape and b.shape,
+                 batch_dim=a.batch_dim and b.batch_dim, magnitude=a.magnitude and b.magnitude,
+                 python_list=a.python_list and b.python_list, opaque=_all_opaque(a, b),
+                 probability=a.probability and b.probability, error=a.error and b.error)
+
+
+def _positive_offset(facts: Facts) -> bool:
+    """An untainted addend that keeps a value away from zero (eps, 1.0, smooth, a hyperparameter)."""
+    if facts.taint or facts.shape:
+        return False
+    return facts.literal is None or facts.literal > 0
+
+
+def _arith(left: Facts, right: Facts, symbol: str) -> float | None:
+    if left.literal is None or right.literal is None:
+        return None
+    try:
+        if symbol == "+":
+            return left.literal + right.literal
+        if symbol == "-":
+            return left.literal - right.literal
+        if symbol == "*":
+            return left.literal * right.literal
+        if symbol == "/":
+            return left.literal / right.literal
+    except ZeroDivisionError:
+        return None
+    return None
+
+
+def _is_none(node) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _is_newaxis(node) -> bool:
+    if _is_none(node):
+        return True
+    return isinstance(node, cst.Attribute) and node.attr.value == "newaxis"
+
+
+def _mentions_zero(axis, evaluator: Evaluator) -> bool:
+    if isinstance(axis, (cst.List, cst.Tuple)):
+        return any(evaluator.facts(e.value).literal == 0 for e in axis.elements)
+    return evaluator.facts(axis).literal == 0
+
+
+def _is_max_of(candidate, source, evaluator: Evaluator) -> bool:
+    """``x - max(x, ...)``: the softmax stabilisation, whose exp never exceeds 1."""
+    if isinstance(candidate, cst.Call):
+        op = evaluator.op(candidate)
+        if op is not None and op.name in STOP_OPS and op.args:
+            return _is_max_of(op.args[0], source, evaluator)
+        if op is not None and op.name in MAX_REDUCE_OPS and op.args:
+            return _same_text(op.args[0], source)
+    return False
+
+
+def _same_text(a, b) -> bool:
+    if isinstance(a, cst.Name) and isinstance(b, cst.Name):
+        return a.value == b.value
+    try:
+        empty = cst.Module([])
+        return empty.code_for_node(a) == empty.code_for_node(b)
+    except Exception:  # noqa: BLE001 - code generation of an odd node: treat as different
+        return False

@@ -1,0 +1,392 @@
+"""Find the loss functions of a module; nothing outside them is ever reported.
+
+A loss is (see DESIGN.md): a function whose first two parameters look like a target and a
+prediction; the ``call``/``__call__``/``forward`` of a class deriving from a Keras ``Loss``; a
+``compute_loss`` override; anything passed as ``loss=`` to ``compile`` in the same file (also in a
+dict or list, and closures returned by a factory called there); configured name patterns; and,
+transitively, the same file's helpers that a loss calls.
+
+    >>> import libcst as cst
+    >>> from lint.module_index import ModuleIndex
+    >>> source = "def weighted(y_true, y_pred):\\n    return helper(y_pred)\\ndef helper(x):\\n    return x\\n"
+    >>> [(l.name, l.kind) for l in find_losses(ModuleIndex.build(cst.parse_module(source)))]
+    [('weighted', 'signature'), ('helper', 'helper')]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from .module_index import ClassInfo, FunctionInfo, ModuleIndex
+from .names import dotted_parts
+from .vocabulary import PRED_NAMES, TARGET_NAMES
+
+TRUE, PRED, TENSOR = "true", "pred", "tensor"
+
+_TARGET_NAMES = TARGET_NAMES
+_PRED_NAMES = PRED_NAMES
+_TENSOR_NAMES = frozenset({"sampleweight", "sampleweights", "weights", "mask", "masks", "x", "inputs"})
+_HYPER_NAME = re.compile(
+    r"^(alpha|beta|gamma|delta|eps|epsilon|margin|temperature|temp|tau|q|k|scale|smooth|smoothing|"
+    r"axis|axes|dim|reduction|from_?logits|label_?smoothing|threshold|thresh|lam|lmbda|lambda_?|"
+    r"power|p|order|ord|name|dtype|training|mode|keepdims|sigma|mu|ignore_?class|ignore_?index|"
+    r"class_?weights?|pos_?weight|seed|verbose|debug|"
+    r".*_(rate|factor|coef|coeff|scale|size|weight|eps|margin|temperature|threshold)|"
+    r"(apply|use|is|num|n|max|min)_.*)$",
+    re.IGNORECASE,
+)
+_SCALAR_ANNOTATIONS = frozenset({"int", "float", "str", "bool"})
+_LOSS_CLASS_METHODS = ("call", "__call__", "forward")
+_METRIC_NAME = re.compile(r"acc|accuracy|precision|recall|auc|f1|iou|metric|score", re.IGNORECASE)
+
+
+def _normalized(name: str) -> str:
+    return name.lower().replace("_", "")
+
+
+@dataclass(eq=False)
+class LossFunction:
+    """One function whose body the rules read, and why it counts as a loss."""
+
+    name: str
+    node: cst.FunctionDef | cst.Lambda
+    kind: str  # signature | loss-class | compute_loss | compile | factory | config | helper
+    info: FunctionInfo | None = None
+    param_taints: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def returns_loss_value(self) -> bool:
+        """Whether what the function returns is the loss itself (helpers return parts of it)."""
+        return self.kind != "helper"
+
+
+def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = ()) -> list[LossFunction]:
+    """Every loss function of the module, each once, in source order of discovery."""
+    finder = _LossFinder(index)
+    finder.collect(patterns)
+    return finder.losses
+
+
+class _LossFinder:
+    def __init__(self, index: ModuleIndex) -> None:
+        self.index = index
+        self.losses: list[LossFunction] = []
+        self._seen: set[int] = set()
+        self._loss_classes: set[str] = set()
+        self._metric_names: set[str] = set()
+        self._compile_names: set[str] = set()
+
+    # ---- public entry -------------------------------------------------------------------
+    def collect(self, patterns: tuple[str, ...]) -> None:
+        self._scan_compile_calls()
+        self._find_loss_classes()
+        for info in self.index.functions:
+            if info.class_info is not None and info.class_info.name in self._loss_classes:
+                if info.name in _LOSS_CLASS_METHODS:
+                    self._add_function(info, "loss-class")
+                    continue
+            if info.name == "compute_loss" and info.class_info is not None:
+                self._add_function(info, "compute_loss")
+                continue
+            if self._looks_like_loss_signature(info):
+                self._add_function(info, "signature")
+                continue
+            if patterns and any(fnmatch.fnmatchcase(info.name, p) for p in patterns):
+                self._add_function(info, "config")
+        for call in self.index.compile_calls:
+            for expression in _compile_loss_arguments(call):
+                self._add_expression(expression, depth=0)
+        self._add_helpers()
+
+    # ---- signatures ---------------------------------------------------------------------
+    def _looks_like_loss_signature(self, info: FunctionInfo) -> bool:
+        if info.class_info is not None:
+            # Methods count only as the call of a callable loss object or by name (never a
+            # metric's update_state, a layer's call on (inputs, targets), ...).
+            if self._is_metric_class(info.class_info):
+                return False
+            if info.name not in _LOSS_CLASS_METHODS and "loss" not in info.name.lower():
+                return False
+        names = [_normalized(n) for n in _positional_names(info)]
+        if len(names) < 2:
+            return False
+        first, second = names[0], names[1]
+        matched = (first in _TARGET_NAMES and second in _PRED_NAMES) or (
+            first in _PRED_NAMES and second in _TARGET_NAMES
+        )
+        if not matched:
+            return False
+        # A metric passed as metrics=[...] is not a loss unless it is also compiled as one.
+        if info.name in self._metric_names and info.name not in self._compile_names:
+            return "loss" in info.name.lower()
+        if _METRIC_NAME.search(info.name) and "loss" not in info.name.lower():
+            return info.name in self._compile_names
+        return True
+
+    # ---- loss classes -------------------------------------------------------------------
+    def _find_loss_classes(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for name, class_info in self.index.classes.items():
+                if name not in self._loss_classes and self._derives_from_loss(class_info):
+                    self._loss_classes.add(name)
+                    changed = True
+
+    def _is_metric_class(self, class_info: ClassInfo) -> bool:
+        for base in class_info.bases:
+            parts = dotted_parts(base)
+            if parts and ("Metric" in parts[-1] or (self.index.imports.qualify(parts) or "").startswith("keras.metrics.")):
+                return True
+        return False
+
+    def _derives_from_loss(self, class_info: ClassInfo) -> bool:
+        for base in class_info.bases:
+            parts = dotted_parts(base)
+            if not parts:
+                continue
+            if parts[-1] in self._loss_classes and len(parts) == 1:
+                return True
+            qualified = self.index.imports.qualify(parts) or ".".join(parts)
+            last = qualified.rsplit(".", 1)[-1]
+            if last in ("Loss", "LossFunctionWrapper", "_Loss", "_WeightedLoss"):
+                return True
+            if qualified.startswith("keras.losses.") and last[:1].isupper():
+                return True
+        return False
+
+    # ---- compile(loss=...) --------------------------------------------------------------
+    def _scan_compile_calls(self) -> None:
+        for call in self.index.compile_calls:
+            for expression in _compile_loss_arguments(call):
+                self._compile_names.update(_names_in(expression))
+            for arg in call.args:
+                if arg.keyword is not None and arg.keyword.value in ("metrics", "weighted_metrics"):
+                    self._metric_names.update(_names_in(arg.value))
+
+    def _add_expression(self, expression: cst.BaseExpression, depth: int) -> None:
+        if depth > 4:
+            return
+        if isinstance(expression, cst.Lambda):
+            self._add_lambda(expression, "compile")
+        elif isinstance(expression, cst.Name):
+            name = expression.value
+            functions = self.index.functions_named(name) or [
+                f for f in self.index.functions if f.name == name and f.class_info is None
+            ]
+            for info in functions:
+                self._add_function(info, "compile")
+            if not functions and name in self.index.assignments:
+                self._add_expression(self.index.assignments[name], depth + 1)
+        elif isinstance(expression, cst.Call):
+            self._add_call_result(expression, depth)
+        elif isinstance(expression, (cst.List, cst.Tuple, cst.Set)):
+            for element in expression.elements:
+                self._add_expression(element.value, depth + 1)
+        elif isinstance(expression, cst.Dict):
+            for element in expression.elements:
+                if isinstance(element, cst.DictElement):
+                    self._add_expression(element.value, depth + 1)
+
+    def _add_call_result(self, call: cst.Call, depth: int) -> None:
+        parts = dotted_parts(call.func)
+        if not parts:
+            return
+        if parts[-1] == "partial" and call.args:  # functools.partial(loss, ...)
+            self._add_expression(call.args[0].value, depth + 1)
+            return
+        if len(parts) != 1:
+            return
+        name = parts[0]
+        class_info = self.index.classes.get(name)
+        if class_info is not None:
+            for method in _LOSS_CLASS_METHODS:
+                if method in class_info.methods:
+                    self._add_function(class_info.methods[method], "compile")
+            return
+        for factory in self.index.functions_named(name):
+            self._add_factory_products(factory)
+
+    def _add_factory_products(self, factory: FunctionInfo) -> None:
+        returned = _returned_names_and_lambdas(factory.node)
+        products = [f for f in factory.nested if f.name in returned["names"]] or factory.nested
+        for info in products:
+            self._add_function(info, "factory")
+        for lam in returned["lambdas"]:
+            self._add_lambda(lam, "factory")
+
+    # ---- helpers, transitively ----------------------------------------------------------
+    def _add_helpers(self) -> None:
+        position = 0
+        while position < len(self.losses):
+            loss = self.losses[position]
+            position += 1
+            for info in self._called_local_functions(loss):
+                self._add_function(info, "helper")
+
+    def _called_local_functions(self, loss: LossFunction) -> list[FunctionInfo]:
+        found: list[FunctionInfo] = []
+        own_class = loss.info.class_info if loss.info else None
+        scope_nested = loss.info.nested if loss.info else []
+        for node in _walk_names_and_self_attributes(loss.node):
+            if isinstance(node, cst.Name):
+                candidates = [f for f in scope_nested if f.name == node.value] or self.index.functions_named(node.value)
+                found.extend(candidates)
+            elif own_class is not None:  # self.method
+                method = own_class.methods.get(node.attr.value)
+                if method is not None and not _is_setup_method(method.name):
+                    found.append(method)
+        return found
+
+    # ---- bookkeeping --------------------------------------------------------------------
+    def _add_function(self, info: FunctionInfo, kind: str) -> None:
+        if id(info.node) in self._seen:
+            return
+        self._seen.add(id(info.node))
+        loss = LossFunction(info.display_name, info.node, kind, info)
+        loss.param_taints = _param_taints(info.node.params, kind, skip_self=info.class_info is not None)
+        self.losses.append(loss)
+
+    def _add_lambda(self, node: cst.Lambda, kind: str) -> None:
+        if id(node) in self._seen:
+            return
+        self._seen.add(id(node))
+        loss = LossFunction("<lambda>", node, kind)
+        loss.param_taints = _param_taints(node.params, kind, skip_self=False)
+        self.losses.append(loss)
+
+
+# ---- parameters -------------------------------------------------------------------------
+
+def _positional_names(info: FunctionInfo) -> list[str]:
+    params = [*info.node.params.posonly_params, *info.node.params.params]
+    names = [p.name.value for p in params]
+    if info.class_info is not None and names and names[0] in ("self", "cls"):
+        names = names[1:]
+    return names
+
+
+def _param_taints(params: cst.Parameters, kind: str, skip_self: bool) -> dict[str, frozenset[str]]:
+    """Which parameters hold tensors, and whether they are targets or predictions."""
+    positional = [*params.posonly_params, *params.params]
+    if skip_self and positional and positional[0].name.value in ("self", "cls"):
+        positional = positional[1:]
+    everything = positional + list(params.kwonly_params)
+    taints: dict[str, frozenset[str]] = {}
+    unnamed_slots = [TRUE, PRED] if kind != "helper" else []
+    for position, param in enumerate(everything):
+        name = param.name.value
+        key = _normalized(name)
+        if key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):
+            taints[name] = frozenset({TRUE})
+        elif key in _PRED_NAMES:
+            taints[name] = frozenset({PRED})
+        elif key in _TENSOR_NAMES:
+            taints[name] = frozenset({TENSOR})
+        elif _HYPER_NAME.match(name) or _is_scalar(param):
+            taints[name] = frozenset()
+        elif position < 2 and position < len(positional) and unnamed_slots:
+            taints[name] = frozenset({unnamed_slots[position]})
+        elif kind == "helper" or (param.default is not None and _is_none(param.default)):
+            taints[name] = frozenset({TENSOR})
+        else:
+            taints[name] = frozenset()
+    return taints
+
+
+def _is_none(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _is_scalar(param: cst.Param) -> bool:
+    if param.annotation is not None:
+        annotation = param.annotation.annotation
+        if isinstance(annotation, cst.Name) and annotation.value in _SCALAR_ANNOTATIONS:
+            return True
+    default = param.default
+    if default is None:
+        return False
+    if isinstance(default, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+        return True
+    if isinstance(default, cst.UnaryOperation) and isinstance(default.expression, (cst.Integer, cst.Float)):
+        return True
+    return isinstance(default, cst.Name) and default.value in ("True", "False")
+
+
+# ---- small tree helpers -----------------------------------------------------------------
+
+def _compile_loss_arguments(call: cst.Call) -> list[cst.BaseExpression]:
+    found = []
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "loss":
+            found.append(arg.value)
+    if not found and len(positional) >= 2:
+        found.append(positional[1].value)
+    return found
+
+
+def _names_in(expression: cst.BaseExpression) -> set[str]:
+    if isinstance(expression, cst.Name):
+        return {expression.value}
+    names: set[str] = set()
+    if isinstance(expression, (cst.List, cst.Tuple, cst.Set)):
+        for element in expression.elements:
+            names |= _names_in(element.value)
+    elif isinstance(expression, cst.Dict):
+        for element in expression.elements:
+            if isinstance(element, cst.DictElement):
+                names |= _names_in(element.value)
+    elif isinstance(expression, cst.Call):
+        parts = dotted_parts(expression.func)
+        if parts and len(parts) == 1:
+            names.add(parts[0])
+        for arg in expression.args:
+            names |= _names_in(arg.value)
+    return names
+
+
+def _returned_names_and_lambdas(node: cst.FunctionDef) -> dict[str, list]:
+    result: dict[str, list] = {"names": [], "lambdas": []}
+
+    class _Returns(cst.CSTVisitor):
+        def visit_FunctionDef(self, inner: cst.FunctionDef) -> bool:
+            return inner is node
+
+        def visit_Return(self, statement: cst.Return) -> None:
+            value = statement.value
+            if isinstance(value, cst.Name):
+                result["names"].append(value.value)
+            elif isinstance(value, cst.Lambda):
+                result["lambdas"].append(value)
+
+    node.visit(_Returns())
+    return result
+
+
+def _is_setup_method(name: str) -> bool:
+    """``build``/``__init__``/config methods run once, outside the per-step loss computation."""
+    return name in ("__init__", "build", "get_config", "from_config") or name.startswith(("_build", "build_"))
+
+
+def _walk_names_and_self_attributes(root: cst.CSTNode):
+    """Names read in ``root`` (calls and arguments) and ``self.<attr>`` accesses, nested defs excluded."""
+    stack = [root.body] if isinstance(root, (cst.FunctionDef, cst.Lambda)) else [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(node, cst.Name):
+            yield node
+            continue
+        if isinstance(node, cst.Attribute):
+            if isinstance(node.value, cst.Name) and node.value.value == "self":
+                yield node
+                continue
+            stack.append(node.value)  # the attribute name itself is not a variable
+            continue
+        stack.extend(node.children)

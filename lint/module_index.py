@@ -1,0 +1,181 @@
+"""One statement-level pass over a parsed module: imports, functions, classes, compile calls.
+
+Only statements are walked here (never every expression), which keeps the pass cheap on files
+that turn out to contain no loss.
+
+    >>> import libcst as cst
+    >>> index = ModuleIndex.build(cst.parse_module(
+    ...     "import tensorflow as tf\\n"
+    ...     "def loss(y_true, y_pred):\\n    return tf.exp(y_pred)\\n"
+    ...     "model.compile(loss=loss)\\n"))
+    >>> [f.name for f in index.functions], len(index.compile_calls)
+    (['loss'], 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from .names import ImportTable
+
+
+@dataclass(eq=False)
+class FunctionInfo:
+    """A ``def`` anywhere in the module, with where it sits."""
+
+    node: cst.FunctionDef
+    name: str
+    class_info: "ClassInfo | None"  # the class whose body holds it directly
+    parent: "FunctionInfo | None"  # the function it is nested in
+    nested: list["FunctionInfo"] = field(default_factory=list)
+
+    @property
+    def display_name(self) -> str:
+        if self.class_info is not None:
+            return f"{self.class_info.name}.{self.name}"
+        return self.name
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    node: cst.ClassDef
+    name: str
+    bases: list[cst.BaseExpression]
+    methods: dict[str, FunctionInfo] = field(default_factory=dict)
+
+
+@dataclass
+class ModuleIndex:
+    imports: ImportTable
+    functions: list[FunctionInfo]
+    classes: dict[str, ClassInfo]
+    compile_calls: list[cst.Call]
+    fit_calls: list[cst.Call]
+    # name -> value of simple ``name = value`` assignments anywhere (the last one wins)
+    assignments: dict[str, cst.BaseExpression]
+    # module-level ``NAME = <int>`` constants
+    int_constants: dict[str, int]
+    # names bound at module level (module state a loss must not mutate)
+    module_names: set[str]
+
+    def functions_named(self, name: str) -> list[FunctionInfo]:
+        return [f for f in self.functions if f.name == name and f.class_info is None]
+
+    @classmethod
+    def build(cls, module: cst.Module) -> "ModuleIndex":
+        builder = _IndexBuilder()
+        builder.walk_block(module.body, class_info=None, parent=None, module_level=True)
+        return cls(
+            imports=builder.imports,
+            functions=builder.functions,
+            classes=builder.classes,
+            compile_calls=builder.compile_calls,
+            fit_calls=builder.fit_calls,
+            assignments=builder.assignments,
+            int_constants=builder.int_constants,
+            module_names=builder.module_names,
+        )
+
+
+def block_statements(body) -> list:
+    """Statements of an ``IndentedBlock``/``SimpleStatementSuite`` or a plain statement list."""
+    if isinstance(body, (list, tuple)):
+        return list(body)
+    return list(body.body)
+
+
+def int_value(node: cst.BaseExpression) -> int | None:
+    if isinstance(node, cst.Integer):
+        try:
+            return int(node.evaluated_value)
+        except ValueError:
+            return None
+    return None
+
+
+class _IndexBuilder:
+    def __init__(self) -> None:
+        self.imports = ImportTable()
+        self.functions: list[FunctionInfo] = []
+        self.classes: dict[str, ClassInfo] = {}
+        self.compile_calls: list[cst.Call] = []
+        self.fit_calls: list[cst.Call] = []
+        self.assignments: dict[str, cst.BaseExpression] = {}
+        self.int_constants: dict[str, int] = {}
+        self.module_names: set[str] = set()
+
+    def walk_block(self, statements, class_info, parent, module_level=False) -> None:
+        for statement in statements:
+            self.walk_statement(statement, class_info, parent, module_level)
+
+    def walk_statement(self, statement, class_info, parent, module_level) -> None:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                self.small_statement(small, module_level)
+        elif isinstance(statement, cst.FunctionDef):
+            info = FunctionInfo(statement, statement.name.value, class_info, parent)
+            self.functions.append(info)
+            if class_info is not None:
+                class_info.methods[info.name] = info
+            if parent is not None:
+                parent.nested.append(info)
+            self.walk_block(block_statements(statement.body), None, info)
+        elif isinstance(statement, cst.ClassDef):
+            info = ClassInfo(statement, statement.name.value, [arg.value for arg in statement.bases])
+            self.classes.setdefault(info.name, info)
+            self.walk_block(block_statements(statement.body), info, parent)
+        else:
+            # if/for/while/with/try/match: walk every nested block, at the same level.
+            for block in _nested_blocks(statement):
+                self.walk_block(block, class_info, parent, module_level)
+
+    def small_statement(self, small, module_level) -> None:
+        if isinstance(small, (cst.Import, cst.ImportFrom)):
+            self.imports.add_statement(small)
+            return
+        value = None
+        if isinstance(small, cst.Expr):
+            value = small.value
+        elif isinstance(small, cst.Assign):
+            value = small.value
+            for target in small.targets:
+                if isinstance(target.target, cst.Name):
+                    name = target.target.value
+                    self.assignments[name] = small.value
+                    number = int_value(small.value)
+                    if module_level:
+                        self.module_names.add(name)
+                        if number is not None:
+                            self.int_constants[name] = number
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            value = small.value
+            if isinstance(small.target, cst.Name):
+                self.assignments[small.target.value] = small.value
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+            method = value.func.attr.value
+            if method == "compile":
+                self.compile_calls.append(value)
+            elif method in ("fit", "evaluate", "predict"):
+                self.fit_calls.append(value)
+
+
+def _nested_blocks(statement) -> list[list]:
+    blocks: list[list] = []
+    for attribute in ("body", "orelse", "finalbody"):
+        part = getattr(statement, attribute, None)
+        if part is None:
+            continue
+        if isinstance(part, (cst.Else, cst.If, cst.Finally)):
+            if isinstance(part, cst.If):  # elif
+                blocks.extend(_nested_blocks(part))
+                continue
+            part = part.body
+        if isinstance(part, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+            blocks.append(block_statements(part))
+    for handler in getattr(statement, "handlers", ()) or ():
+        blocks.append(block_statements(handler.body))
+    for case in getattr(statement, "cases", ()) or ():
+        blocks.append(block_statements(case.body))
+    return blocks

@@ -1,0 +1,164 @@
+"""Resolve names in a module to fully qualified names, from the file's own imports.
+
+A small import table built once per file replaces libcst's ``QualifiedNameProvider`` (measured
+at about 7x the cost of a bare parse).  It knows ``import tensorflow as tf``,
+``import keras.backend as K``, ``from tensorflow.math import exp as e`` and friends, and folds the
+many spellings of one tensor library into a canonical prefix so that rules match one name:
+
+    >>> table = ImportTable()
+    >>> table.add_import("tensorflow", "tf")
+    >>> table.add_from("keras", "backend", "K")
+    >>> table.qualify(["tf", "math", "exp"]), table.qualify(["K", "exp"])
+    ('tensorflow.exp', 'keras.backend.exp')
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+# Spellings of one namespace folded to a canonical prefix (longest first wins).
+_CANONICAL_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("tensorflow.compat.v1.keras.", "keras."),
+    ("tensorflow.compat.v2.", "tensorflow."),
+    ("tensorflow.compat.v1.", "tensorflow."),
+    ("tensorflow.python.keras.", "keras."),
+    ("tensorflow.keras.", "keras."),
+    ("tf_keras.", "keras."),
+    ("keras.src.ops.numpy.", "keras.ops."),
+    ("keras.src.ops.nn.", "keras.ops."),
+    ("keras.src.ops.math.", "keras.ops."),
+    ("keras.src.ops.core.", "keras.ops."),
+    ("keras.src.ops.linalg.", "keras.ops."),
+    ("keras.src.ops.image.", "keras.ops.image."),
+    ("keras.src.ops.", "keras.ops."),
+    ("keras.ops.numpy.", "keras.ops."),
+    ("keras.ops.nn.", "keras.ops."),
+    ("keras.ops.math.", "keras.ops."),
+    ("keras.ops.core.", "keras.ops."),
+    ("keras.ops.linalg.", "keras.ops."),
+    ("keras.src.backend.", "keras.backend."),
+    ("keras.src.random.", "keras.random."),
+    ("keras.src.activations.", "keras.activations."),
+    ("keras.src.layers.", "keras.layers."),
+    ("keras.src.losses.", "keras.losses."),
+    ("keras.src.", "keras."),
+    ("tensorflow.math.", "tensorflow."),
+    ("tensorflow.experimental.numpy.", "tensorflow."),
+    ("jax.numpy.linalg.", "jax.numpy."),
+    ("torch.nn.functional.", "torch.nn.functional."),
+)
+
+# Namespaces whose members are tensor operations; the short name after them is the op name.
+TENSOR_NAMESPACES: frozenset[str] = frozenset(
+    {
+        "tensorflow",
+        "tensorflow.nn",
+        "tensorflow.linalg",
+        "tensorflow.signal",
+        "tensorflow.image",
+        "tensorflow.random",
+        "keras.ops",
+        "keras.backend",
+        "keras.activations",
+        "keras.random",
+        "keras.ops.image",
+        "jax.numpy",
+        "jax.nn",
+        "jax.lax",
+        "jax.random",
+        "jax.scipy.special",
+        "jax.numpy.fft",
+        "jax",
+        "numpy",
+        "numpy.random",
+        "numpy.linalg",
+        "numpy.fft",
+        "torch",
+        "torch.nn.functional",
+        "torch.special",
+        "torch.linalg",
+        "torch.fft",
+        "math",
+        "random",
+        "builtins",
+    }
+)
+
+BUILTIN_NAMES: frozenset[str] = frozenset(
+    {"abs", "max", "min", "round", "float", "int", "bool", "print", "range", "len", "sum",
+     "zip", "enumerate", "pow", "list", "tuple", "isinstance", "hasattr", "getattr", "map",
+     "reversed", "sorted", "any", "all", "divmod", "complex", "callable", "type", "iter", "next"}
+)
+
+
+def canonical(qualified: str) -> str:
+    """Fold the spellings of a namespace: ``tensorflow.math.exp`` -> ``tensorflow.exp``."""
+    for prefix, replacement in _CANONICAL_PREFIXES:
+        if qualified.startswith(prefix):
+            return replacement + qualified[len(prefix):]
+    return qualified
+
+
+def split_op(qualified: str) -> tuple[str, str]:
+    """``keras.ops.exp`` -> (``keras.ops``, ``exp``)."""
+    namespace, _, short = qualified.rpartition(".")
+    return namespace, short
+
+
+def dotted_parts(node: cst.BaseExpression) -> list[str] | None:
+    """``tf.math.exp`` -> ``['tf', 'math', 'exp']``; None for anything that is not a dotted name."""
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.append(node.value)
+        parts.reverse()
+        return parts
+    return None
+
+
+def dotted_text(node: cst.BaseExpression | cst.ImportAlias) -> str:
+    """Text of a ``Name``/``Attribute`` chain as written (``keras.backend``)."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{dotted_text(node.value)}.{node.attr.value}"
+    return ""
+
+
+class ImportTable:
+    """Local name -> fully qualified name, from every import statement in one file."""
+
+    def __init__(self) -> None:
+        self.aliases: dict[str, str] = {}
+
+    def add_import(self, module: str, asname: str | None) -> None:
+        if asname:
+            self.aliases[asname] = module
+        else:
+            head = module.split(".", 1)[0]
+            self.aliases.setdefault(head, head)
+
+    def add_from(self, module: str, name: str, asname: str | None) -> None:
+        self.aliases[asname or name] = f"{module}.{name}"
+
+    def add_statement(self, statement: cst.Import | cst.ImportFrom) -> None:
+        if isinstance(statement, cst.Import):
+            for alias in statement.names:
+                asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                self.add_import(dotted_text(alias.name), asname)
+            return
+        if statement.relative or statement.module is None or isinstance(statement.names, cst.ImportStar):
+            return
+        module = dotted_text(statement.module)
+        for alias in statement.names:
+            asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+            self.add_from(module, dotted_text(alias.name), asname)
+
+    def qualify(self, parts: list[str]) -> str | None:
+        """Fully qualified, canonical name for a dotted name, or None if its head is not imported."""
+        head = self.aliases.get(parts[0])
+        if head is None:
+            return None
+        return canonical(".".join([head, *parts[1:]]))

@@ -1,0 +1,36 @@
+"""A cheap text test run before libcst: files with nothing loss-like are never parsed.
+
+It must never say no to a file that has a loss (false positives only cost a parse):
+
+    >>> may_contain_loss(b"def mse(y_true, y_pred):\\n    return 0\\n")
+    True
+    >>> may_contain_loss(b"def load(path):\\n    return open(path).read()\\n")
+    False
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+
+from .vocabulary import is_loss_pair
+
+_SIGNATURE = re.compile(
+    rb"def\s+\w+\s*\(\s*(?:(?:self|cls)\s*,\s*)?(\w+)\s*(?::[^,()]*(?:\([^()]*\))?[^,()]*)?(?:=[^,()]*)?,\s*(\w+)"
+)
+_MARKERS = re.compile(rb"compute_loss|\.compile\s*\(|class\s+\w+\s*\([^)]*Loss")
+_DEF_NAME = re.compile(rb"def\s+(\w+)")
+
+
+def may_contain_loss(data: bytes, loss_patterns: tuple[str, ...] = ()) -> bool:
+    if _MARKERS.search(data):
+        return True
+    for first, second in _SIGNATURE.findall(data):
+        if is_loss_pair(first.decode("ascii", "replace"), second.decode("ascii", "replace")):
+            return True
+    if loss_patterns:
+        for name in _DEF_NAME.findall(data):
+            text = name.decode("ascii", "replace")
+            if any(fnmatch.fnmatchcase(text, pattern) for pattern in loss_patterns):
+                return True
+    return False

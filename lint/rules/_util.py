@@ -1,0 +1,46 @@
+"""Small helpers shared by rules."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ..facts import STOP_OPS
+
+_EMPTY_MODULE = cst.Module([])
+
+
+def code_of(node: cst.CSTNode, limit: int = 60) -> str:
+    """Source text of a node, shortened for messages."""
+    text = " ".join(_EMPTY_MODULE.code_for_node(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def callee(node: cst.Call) -> str:
+    """How the called function is written: ``tf.math.exp``."""
+    return code_of(node.func, 40)
+
+
+def enclosing_calls(ctx) -> list[cst.Call]:
+    """Calls that enclose the node being checked, innermost first."""
+    return [n for n in reversed(ctx.ancestors) if isinstance(n, cst.Call)]
+
+
+def under_stop_gradient(ctx) -> bool:
+    for call in enclosing_calls(ctx):
+        op = ctx.op(call)
+        if op is not None and op.name in STOP_OPS:
+            return True
+    return False
+
+
+def literal_int(ctx, node) -> int | None:
+    if node is None:
+        return None
+    value = ctx.facts(node).literal
+    if value is None or not float(value).is_integer():
+        return None
+    return int(value)
+
+
+def is_true(node) -> bool:
+    return isinstance(node, cst.Name) and node.value == "True"

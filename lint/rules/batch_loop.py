@@ -1,0 +1,96 @@
+"""BSG101 batch-loop."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from .base import Rule
+from ._util import code_of
+
+_UNSTACK_OPS = frozenset({"unstack", "unbind"})
+_ROW_ITERATORS = frozenset({"zip", "enumerate", "reversed", "list", "tuple", "map", "sorted"})
+
+
+class BatchLoop(Rule):
+    """A Python ``for``/``while`` loop or comprehension whose trip count is the batch size.
+
+    **Why it hurts training.** The loop is unrolled when the step is traced: the graph (and on
+    JAX the compile time) grows with the batch size, every sample becomes its own small kernel
+    launch, and a new batch size (the last partial batch) retraces the whole step.
+
+    **Instead** write the per-sample computation on the whole batch at once (broadcasting,
+    ``axis=-1`` reductions), or use ``keras.ops.vectorized_map`` / ``tf.map_fn``.
+
+    Before::
+
+        def loss(y_true, y_pred):
+            losses = []
+            for i in range(y_true.shape[0]):
+                losses.append(tf.reduce_mean(tf.square(y_true[i] - y_pred[i])))
+            return tf.stack(losses)
+
+    After::
+
+        def loss(y_true, y_pred):
+            return tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+    """
+
+    code = "BSG101"
+    name = "batch-loop"
+    severity = "warning"
+    summary = "Python loop over the batch dimension"
+    node_types = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
+    statement_types = (cst.For, cst.While)
+
+    def check_statement(self, statement, ctx) -> None:
+        if isinstance(statement, cst.For):
+            reason = batch_iteration(statement.iter, ctx)
+            if reason:
+                ctx.report(self, statement.iter, f"`for` loop {reason}: unrolled per sample when the step is traced")
+        elif _mentions_batch_size(statement.test, ctx):
+            ctx.report(self, statement.test, "`while` loop bounded by the batch size: runs once per sample")
+
+    def check_node(self, node, ctx) -> None:
+        comp_for = node.for_in
+        while comp_for is not None:
+            reason = batch_iteration(comp_for.iter, ctx)
+            if reason:
+                ctx.report(self, comp_for.iter, f"comprehension {reason}: unrolled per sample when the step is traced")
+                return
+            comp_for = comp_for.inner_for_in
+
+
+def batch_iteration(iterable, ctx) -> str | None:
+    """Why iterating ``iterable`` walks the batch, or None."""
+    if isinstance(iterable, cst.Call):
+        op = ctx.op(iterable)
+        if op is not None:
+            if op.name in ("range", "arange"):
+                for arg in op.args:
+                    facts = ctx.facts(arg)
+                    if facts.batch_dim or facts.batch_constant:
+                        return f"over `{code_of(iterable)}` (the batch size)"
+                return None
+            if op.namespace == "builtins" and op.name in _ROW_ITERATORS:
+                for arg in op.args:
+                    if ctx.facts(arg).is_tensor and not isinstance(arg, (cst.Lambda,)):
+                        return f"over the rows of `{code_of(arg)}`"
+                return None
+            if op.name in _UNSTACK_OPS:
+                axis = op.arg(1, "axis", "dim")
+                if axis is None or ctx.facts(axis).literal == 0:
+                    return f"over `{code_of(iterable)}` (one tensor per sample)"
+                return None
+    facts = ctx.facts(iterable)
+    if facts.is_tensor and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
+        return f"over the rows of `{code_of(iterable)}`"
+    return None
+
+
+def _mentions_batch_size(test, ctx) -> bool:
+    if isinstance(test, cst.Comparison):
+        parts = [test.left, *(c.comparator for c in test.comparisons)]
+        return any(ctx.facts(p).batch_dim for p in parts)
+    if isinstance(test, cst.BooleanOperation):
+        return _mentions_batch_size(test.left, ctx) or _mentions_batch_size(test.right, ctx)
+    return False

@@ -1,0 +1,146 @@
+"""BSG501 batch-sum, BSG502 fixed-batch."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from .base import Rule
+from ._util import code_of, literal_int
+
+_RESHAPE_OPS = frozenset({"reshape", "view"})
+_SHAPED_MAKERS = frozenset({"zeros", "ones", "full", "fill", "empty", "normal", "uniform",
+                            "random_normal", "random_uniform", "rand", "randn"})
+_DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
+
+
+class BatchSum(Rule):
+    """The loss returns a sum over the batch axis, so it grows with the batch size.
+
+    **Why it hurts training.** Keras expects a loss function to return one value per sample and
+    averages them (``sum_over_batch_size``). A ``reduce_sum`` without an axis (or over axis 0)
+    returns one number for the whole batch: the loss, and the gradient, scale with the batch
+    size. Doubling the batch doubles the effective learning rate; the last, smaller batch of an
+    epoch gets a smaller step; a batch-size search changes training dynamics. Sums over the last
+    axes (``axis=-1``) are per-sample and fine, and a sum divided by the batch size or by a count
+    is a mean.
+
+    **Instead** reduce over the non-batch axes and let Keras average over the batch.
+
+    Before::
+
+        def sse(y_true, y_pred):
+            return tf.reduce_sum(tf.square(y_true - y_pred))
+
+    After::
+
+        def sse(y_true, y_pred):
+            return tf.reduce_sum(tf.square(y_true - y_pred), axis=-1)
+    """
+
+    code = "BSG501"
+    name = "batch-sum"
+    severity = "warning"
+    summary = "a sum over the batch axis returned as the loss: loss and gradient scale with batch size"
+    checks_return = True
+
+    def check_return(self, value, ctx) -> None:
+        batch_sum = ctx.facts(value).batch_sum
+        if batch_sum is not None:
+            ctx.report(self, batch_sum, f"`{code_of(batch_sum)}` sums over the batch axis and is returned as the loss: "
+                                        "it grows with the batch size; reduce over axis=-1 (or take the mean)")
+
+
+class FixedBatch(Rule):
+    """A literal batch size baked into a reshape, a slice, a freshly built tensor or a division.
+
+    **Why it hurts training.** The loss only works at that one batch size: the last partial
+    batch of an epoch, ``predict`` with another batch size, a distributed split or a batch-size
+    guard that shrinks the batch all fail with a shape error -- or, for a division, silently
+    scale the loss wrongly.
+
+    **Instead** take the batch size from the tensor (``keras.ops.shape(y_pred)[0]``), use ``-1``
+    in reshapes, and average with ``mean``.
+
+    Before::
+
+        BATCH_SIZE = 32
+
+        def loss(y_true, y_pred):
+            flat = tf.reshape(y_pred, (BATCH_SIZE, -1))
+            return tf.reduce_sum(tf.square(flat)) / BATCH_SIZE
+
+    After::
+
+        def loss(y_true, y_pred):
+            flat = tf.reshape(y_pred, (-1, tf.shape(y_pred)[-1]))
+            return tf.reduce_mean(tf.square(flat), axis=-1)
+    """
+
+    code = "BSG502"
+    name = "fixed-batch"
+    severity = "warning"
+    summary = "a literal batch size baked into reshape/slicing/division"
+    node_types = (cst.Call, cst.Subscript, cst.BinaryOperation)
+
+    def check_node(self, node, ctx) -> None:
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, cst.Divide):
+                self._division(node, node.left, node.right, ctx)
+            return
+        if isinstance(node, cst.Subscript):
+            self._slice(node, ctx)
+            return
+        op = ctx.op(node)
+        if op is None or not op.args:
+            return
+        if op.name in _RESHAPE_OPS:
+            first_dim = _first_dimension(op, ctx, method_varargs=op.is_method)
+            if first_dim is not None and ctx.facts(op.args[0]).is_tensor:
+                value = literal_int(ctx, first_dim)
+                facts = ctx.facts(first_dim)
+                reshapes_input = isinstance(op.args[0], cst.Name) and op.args[0].value in ctx.loss.param_taints
+                if _is_known_batch(first_dim, ctx) or (reshapes_input and value is not None and value >= 2
+                                                       and not facts.shape):
+                    ctx.report(self, node, f"`{code_of(node)}` fixes the batch size to {value}: "
+                                           "use -1 or the tensor's own shape")
+        elif op.name in _SHAPED_MAKERS and not op.is_method:
+            first_dim = _first_dimension(op, ctx, method_varargs=False, position=0)
+            if first_dim is not None and _is_known_batch(first_dim, ctx):
+                ctx.report(self, node, f"`{code_of(node)}` builds a tensor with a fixed batch size: "
+                                       "take the batch size from the inputs")
+        elif op.name in _DIVIDE_OPS and len(op.args) >= 2:
+            self._division(node, op.args[0], op.args[1], ctx)
+
+    def _division(self, node, numerator, denominator, ctx) -> None:
+        if ctx.facts(numerator).is_tensor and _is_known_batch(denominator, ctx):
+            ctx.report(self, node, f"`{code_of(node)}` divides by a fixed batch size: "
+                                   "wrong for every other batch size (use mean)")
+
+    def _slice(self, node, ctx) -> None:
+        if not ctx.facts(node.value).is_tensor or not node.slice:
+            return
+        first = node.slice[0].slice
+        if isinstance(first, cst.Slice):
+            for bound in (first.lower, first.upper):
+                if bound is not None and _is_known_batch(bound, ctx):
+                    ctx.report(self, node, f"`{code_of(node)}` slices the batch axis at a fixed batch size")
+                    return
+
+
+def _first_dimension(op, ctx, method_varargs: bool, position: int = 1):
+    shape = op.arg(position, "shape", "newshape", "size")
+    if shape is None:
+        return None
+    if isinstance(shape, (cst.Tuple, cst.List)):
+        return shape.elements[0].value if shape.elements else None
+    if method_varargs and len(op.args) > 2:
+        return op.args[1]
+    return None
+
+
+def _is_known_batch(node, ctx) -> bool:
+    facts = ctx.facts(node)
+    if facts.batch_constant:
+        return True
+    value = literal_int(ctx, node)
+    return value is not None and value >= 2 and value in ctx.evaluator.batch_literals and not facts.taint

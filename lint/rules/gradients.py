@@ -1,0 +1,229 @@
+"""BSG301 dead-zone, BSG302 zero-gradient, BSG303 kink-at-target."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, TENSOR, WHERE_OPS
+from .base import Rule
+from ._util import code_of, under_stop_gradient
+
+_RELU_OPS = frozenset({"relu", "relu6", "leaky_relu_zero"})
+_CAST_OPS = frozenset({"cast", "astype", "float", "double", "half", "to", "type", "cast_to_floatx"})
+_ZERO_MAKERS = frozenset({"zeros_like", "zeros"})
+
+
+class DeadZone(Rule):
+    """An error term clamped against a threshold: the loss is flat, with zero gradient, on a region.
+
+    ``maximum(|err| - c, 0)``, ``relu(|err| - c)``, ``maximum(|err|, c)``, ``clip(err, -c, c)`` or
+    ``where(|err| < c, 0, ...)`` give every sample whose error lies in the flat region exactly zero
+    gradient. Predictions that start there never move, and predictions that wander in stop
+    improving long before they reach the target. (Margins such as Keras's ``hinge``,
+    ``maximum(1 - y*p, 0)``, are deliberate and not reported, nor is Huber's
+    ``minimum(|err|, delta)``.)
+
+    **Instead** keep a gradient everywhere: Huber (``keras.losses.Huber``), log-cosh, or a
+    smooth approximation such as ``softplus(|err| - c)``.
+
+    Before::
+
+        def eps_insensitive(y_true, y_pred):
+            return tf.reduce_mean(tf.maximum(tf.abs(y_true - y_pred) - 0.1, 0.0), axis=-1)
+
+    After::
+
+        def smooth_eps_insensitive(y_true, y_pred):
+            return tf.reduce_mean(tf.nn.softplus(tf.abs(y_true - y_pred) - 0.1), axis=-1)
+    """
+
+    code = "BSG301"
+    name = "dead-zone"
+    severity = "warning"
+    summary = "maximum/relu/clip of an error term against a threshold: zero gradient on a region"
+    node_types = (cst.Call,)
+
+    def check_node(self, node, ctx) -> None:
+        op = ctx.op(node)
+        if op is None or not op.args:
+            return
+        first = ctx.facts(op.args[0])
+        if op.name in MAXIMUM_OPS and len(op.args) >= 2:
+            second = ctx.facts(op.args[1])
+            for a, b in ((first, second), (second, first)):
+                if a.thresholded and b.literal == 0:
+                    ctx.report(self, node, f"`{code_of(node)}` is flat (zero gradient) wherever the error is "
+                                           "below the threshold")
+                    return
+                if a.magnitude and not b.taint and not b.shape and b.literal != 0:
+                    ctx.report(self, node, f"`{code_of(node)}` is constant while the error is below "
+                                           f"`{code_of(op.args[1] if b is second else op.args[0])}`: zero gradient there")
+                    return
+        elif op.name in _RELU_OPS and first.thresholded:
+            ctx.report(self, node, f"`{code_of(node)}` has zero gradient wherever the error is below the threshold")
+        elif op.name in CLIP_OPS:
+            self._clip(node, op, first, ctx)
+        elif op.name in WHERE_OPS and len(op.args) >= 3:
+            self._where(node, op, ctx)
+
+    def _clip(self, node, op, first, ctx) -> None:
+        lower = op.arg(1, "clip_value_min", "x_min", "min", "a_min", "min_value")
+        upper = op.arg(2, "clip_value_max", "x_max", "max", "a_max", "max_value")
+        lower_facts = ctx.facts(lower) if lower is not None else None
+        if first.thresholded and lower_facts is not None and lower_facts.literal == 0:
+            ctx.report(self, node, f"`{code_of(node)}` has zero gradient wherever the error is below the threshold")
+        elif (first.error or first.magnitude) and lower is not None and upper is not None \
+                and not lower_facts.taint and not ctx.facts(upper).taint:
+            ctx.report(self, node, f"`{code_of(node)}` clips the error: zero gradient once it passes the bounds")
+
+    def _where(self, node, op, ctx) -> None:
+        condition = op.args[0]
+        if not _compares_magnitude_to_threshold(condition, ctx):
+            return
+        if any(_is_zero(branch, ctx) for branch in op.args[1:3]):
+            ctx.report(self, node, f"`{code_of(node)}` sets the loss to a constant on one side of the threshold: "
+                                   "zero gradient there")
+
+
+def _compares_magnitude_to_threshold(condition, ctx) -> bool:
+    if isinstance(condition, cst.Comparison) and len(condition.comparisons) == 1:
+        left, right = ctx.facts(condition.left), ctx.facts(condition.comparisons[0].comparator)
+    elif isinstance(condition, cst.Call):
+        op = ctx.op(condition)
+        if op is None or len(op.args) < 2 or op.name not in ("less", "less_equal", "greater", "greater_equal", "lt", "le", "gt", "ge"):
+            return False
+        left, right = ctx.facts(op.args[0]), ctx.facts(op.args[1])
+    else:
+        return False
+    return (left.magnitude and not right.taint and right.literal != 0) or \
+        (right.magnitude and not left.taint and left.literal != 0)
+
+
+def _is_zero(node, ctx) -> bool:
+    if ctx.facts(node).literal == 0:
+        return True
+    if isinstance(node, cst.Call):
+        op = ctx.op(node)
+        return op is not None and op.name in _ZERO_MAKERS
+    return False
+
+
+class ZeroGradient(Rule):
+    """A step function of the prediction: ``round``, ``sign``, ``floor``, ``ceil``, or a
+    comparison/``argmax`` cast to a float.
+
+    **Why it hurts training.** These functions are piecewise constant: their gradient is zero
+    almost everywhere (and undefined at the jumps). A loss built on them -- an accuracy used as a
+    loss, a thresholded prediction -- gives the optimizer nothing to follow, so weights upstream of
+    it never change. Applied to the target alone (``argmax(y_true)``) it is harmless and is not
+    reported; wrapping the value in ``stop_gradient`` marks a deliberate mask and silences this.
+
+    **Instead** use the soft version: the probability instead of the thresholded class,
+    ``sigmoid(k * x)`` instead of ``x > 0``, a cross-entropy instead of an accuracy.
+
+    Before::
+
+        def accuracy_loss(y_true, y_pred):
+            hit = tf.cast(tf.equal(tf.argmax(y_true, -1), tf.argmax(y_pred, -1)), tf.float32)
+            return 1.0 - hit
+
+    After::
+
+        def soft_accuracy_loss(y_true, y_pred):
+            return 1.0 - tf.reduce_sum(y_true * y_pred, axis=-1)
+    """
+
+    code = "BSG302"
+    name = "zero-gradient"
+    severity = "warning"
+    summary = "round/sign/floor/argmax/comparisons cast to float: gradient zero almost everywhere"
+    node_types = (cst.Call, cst.BinaryOperation)
+
+    def check_node(self, node, ctx) -> None:
+        if ctx.already_reported_within(self.code) or under_stop_gradient(ctx):
+            return
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, (cst.Multiply, cst.Add, cst.Subtract)):
+                for side in (node.left, node.right):
+                    facts = ctx.facts(side)
+                    if facts.boolean and _from_prediction(facts, ctx) and isinstance(side, cst.Comparison):
+                        ctx.report(self, side, f"`{code_of(side)}` used as a number: the comparison has no gradient")
+            return
+        op = ctx.op(node)
+        if op is None or not op.args:
+            return
+        first = ctx.facts(op.args[0])
+        if not _from_prediction(first, ctx) or first.stopped:
+            return
+        if op.name in _CAST_OPS and (first.boolean or first.piecewise or _casts_to_integer(op, ctx)):
+            ctx.report(self, node, f"`{code_of(node)}` has zero gradient: the cast value is a step function "
+                                   "of the prediction")
+        elif op.name in ("round", "rint", "sign", "floor", "ceil", "trunc"):
+            ctx.report(self, node, f"`{code_of(node)}` has zero gradient almost everywhere")
+
+
+def _from_prediction(facts, ctx) -> bool:
+    """Derived from the prediction (in a helper, from a tensor argument of unknown role)."""
+    if not facts.is_tensor:
+        return False
+    return PRED in facts.taint or (ctx.loss.kind == "helper" and TENSOR in facts.taint)
+
+
+def _casts_to_integer(op, ctx) -> bool:
+    dtype = op.arg(1, "dtype")
+    if dtype is None:
+        return op.name in ("long", "int")
+    text = code_of(dtype)
+    return any(word in text for word in ("int", "bool")) and "float" not in text
+
+
+class KinkAtTarget(Rule):
+    """``abs(err)`` (MAE) whose kink sits exactly at zero error. Opt-in, informational.
+
+    **Why it can hurt training.** The gradient of ``|err|`` is ``±1`` however close the
+    prediction is to the target: it does not shrink near the optimum, so with a fixed learning
+    rate the predictions keep oscillating around the target instead of settling.
+
+    **Instead**, when that matters, use Huber (quadratic near zero) or log-cosh.
+
+    Before::
+
+        def mae(y_true, y_pred):
+            return tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1)
+
+    After::
+
+        def huber(y_true, y_pred):
+            return keras.losses.huber(y_true, y_pred, delta=1.0)
+    """
+
+    code = "BSG303"
+    name = "kink-at-target"
+    severity = "info"
+    summary = "abs/maximum with its kink at zero error: the gradient does not shrink near the optimum"
+    opt_in = True
+    node_types = (cst.Call,)
+
+    def check_node(self, node, ctx) -> None:
+        op = ctx.op(node)
+        if op is None or not op.args or op.name not in ABS_OPS:
+            return
+        if ctx.facts(op.args[0]).error and not _has_smooth_branch(ctx):
+            ctx.report(self, node, f"`{code_of(node)}`: gradient magnitude stays 1 up to the target (MAE); "
+                                   "consider Huber or log-cosh")
+
+
+def _has_smooth_branch(ctx) -> bool:
+    """Huber-style code (a where/minimum beside the abs) is smooth at the target."""
+    cached = getattr(ctx, "_smooth_branch", None)
+    if cached is None:
+        cached = False
+        stack = [ctx.loss.node.body]
+        while stack and not cached:
+            node = stack.pop()
+            if isinstance(node, cst.Call):
+                op = ctx.op(node)
+                cached = op is not None and (op.name in WHERE_OPS or op.name in MINIMUM_OPS)
+            stack.extend(node.children)
+        ctx._smooth_branch = cached
+    return cached

@@ -1,0 +1,197 @@
+"""BSG701 host-sync, BSG702 state-in-loss."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from .base import Rule
+from ._util import callee, code_of
+
+_SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
+_SYNC_FUNCTIONS = frozenset(
+    {"tensorflow.py_function", "tensorflow.numpy_function", "tensorflow.py_func",
+     "keras.backend.eval", "keras.backend.get_value", "keras.backend.batch_get_value",
+     "keras.ops.convert_to_numpy", "jax.pure_callback", "jax.device_get",
+     "jax.experimental.io_callback", "numpy.array", "numpy.asarray"}
+)
+_CONVERSIONS = frozenset({"float", "int", "bool"})
+_VARIABLE_CONSTRUCTORS = frozenset(
+    {"tensorflow.Variable", "keras.Variable", "keras.backend.Variable", "keras.backend.variable",
+     "torch.nn.Parameter", "torch.nn.parameter.Parameter", "keras.layers.Variable"}
+)
+_STATE_METHODS = frozenset({"assign", "assign_add", "assign_sub", "scatter_update", "scatter_add"})
+_MUTATING_METHODS = frozenset({"append", "extend", "update", "insert", "setdefault", "add", "clear", "pop"})
+_ALLOWED_SELF_METHODS = frozenset({"update_state", "reset_state", "add_loss", "add_metric"})
+
+
+class HostSync(Rule):
+    """A host round-trip inside a loss: ``.numpy()``, ``.item()``, ``float(t)``, ``print(t)``,
+    ``py_function``, or a Python ``if``/``while``/``assert`` on a tensor.
+
+    **Why it hurts training.** Keras compiles the train step (``tf.function``, ``jax.jit``,
+    ``torch.compile`` with ``jit_compile``). Inside it a tensor has no value yet: ``.numpy()``
+    and ``float(t)`` fail (``ConcretizationTypeError`` on JAX, an ``OperatorNotAllowedInGraph``
+    or ``AttributeError`` on TF) or force the step back to eager, Python ``if`` on a tensor is
+    either an error or evaluated once at trace time, and ``print`` shows a symbolic tensor once.
+    Where it does run (eager torch), it blocks until the device finishes, every step.
+
+    **Instead** keep the computation on device: ``where``/``cond`` instead of ``if``,
+    ``tf.print``/``jax.debug.print`` instead of ``print``, and log values through metrics.
+
+    Before::
+
+        def loss(y_true, y_pred):
+            err = tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+            if tf.reduce_max(err) > 10.0:
+                print("large error", err.numpy())
+            return err
+
+    After::
+
+        def loss(y_true, y_pred):
+            err = tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+            tf.print("max error", tf.reduce_max(err))
+            return err
+    """
+
+    code = "BSG701"
+    name = "host-sync"
+    severity = "error"
+    summary = "host syncs in the loss: .numpy(), .item(), float(t), print(t), py_function, Python if on a tensor"
+    node_types = (cst.Call, cst.IfExp)
+    statement_types = (cst.If, cst.While, cst.Assert)
+
+    def check_node(self, node, ctx) -> None:
+        if isinstance(node, cst.IfExp):
+            if _is_tensor_condition(node.test, ctx):
+                ctx.report(self, node.test, f"conditional expression on a tensor (`{code_of(node.test)}`): "
+                                            "needs its value on the host; use where")
+            return
+        op = ctx.op(node)
+        if op is None:
+            return
+        if op.is_method and op.name in _SYNC_METHODS:
+            ctx.report(self, node, f"`{code_of(node)}` copies the tensor to the host: fails or syncs inside a compiled step")
+        elif op.qualified in _SYNC_FUNCTIONS:
+            if op.namespace != "numpy" or (_uses_a_graph_framework(ctx) and any(ctx.facts(a).is_tensor for a in op.args)):
+                ctx.report(self, node, f"`{callee(node)}` leaves the compiled graph for Python on every step")
+        elif op.namespace == "builtins" and op.name in _CONVERSIONS and op.args:
+            if ctx.facts(op.args[0]).is_tensor:
+                ctx.report(self, node, f"`{code_of(node)}` needs the tensor's value on the host: "
+                                       "fails under jit, syncs in eager mode")
+        elif op.namespace == "builtins" and op.name == "print":
+            if any(ctx.facts(a).is_tensor for a in op.args):
+                ctx.report(self, node, f"`{code_of(node)}` prints a symbolic tensor once at trace time "
+                                       "(or syncs every step eagerly): use tf.print / jax.debug.print")
+
+    def check_statement(self, statement, ctx) -> None:
+        test = statement.test
+        if _is_tensor_condition(test, ctx):
+            keyword = {cst.If: "if", cst.While: "while", cst.Assert: "assert"}[type(statement)]
+            ctx.report(self, test, f"Python `{keyword}` on a tensor (`{code_of(test)}`): needs the value on the host; "
+                                   "use where/cond or tf.debugging asserts")
+
+
+def _uses_a_graph_framework(ctx) -> bool:
+    """numpy conversions only leave a graph in a loss that builds one (not in numpy-only code)."""
+    cached = getattr(ctx, "_graph_framework", None)
+    if cached is None:
+        cached = False
+        stack = [ctx.loss.node.body]
+        while stack and not cached:
+            node = stack.pop()
+            if isinstance(node, cst.Call):
+                op = ctx.op(node)
+                cached = op is not None and op.namespace.split(".")[0] in ("tensorflow", "keras", "jax", "torch") \
+                    and op.name not in ("epsilon", "floatx", "image_data_format", "backend")
+            stack.extend(node.children)
+        ctx._graph_framework = cached
+    return cached
+
+
+def _is_tensor_condition(test, ctx) -> bool:
+    facts = ctx.facts(test)
+    if not facts.is_tensor:
+        return False
+    # A bare name (`if mask:`) is usually an is-not-None check: too ambiguous to report.
+    return isinstance(test, (cst.Comparison, cst.Call, cst.BooleanOperation, cst.UnaryOperation))
+
+
+class StateInLoss(Rule):
+    """Variables created, or module/object state mutated, inside a loss.
+
+    **Why it hurts training.** The loss runs inside the compiled train step. A variable (or a
+    layer, which owns variables) created there is created again on every trace, is not tracked
+    by the optimizer, and on TF raises "tf.function only supports singleton tf.Variables". A
+    counter updated with ``assign_add``, a module-level list appended to, or ``self.x = ...`` runs
+    once at trace time under ``jax.jit`` (the update is silently lost) and behaves differently on
+    each backend.
+
+    **Instead** create state in ``__init__``/``build``, track values with Keras metrics
+    (``update_state``), and keep the loss a pure function of its inputs.
+
+    Before::
+
+        step = tf.Variable(0)
+
+        def loss(y_true, y_pred):
+            step.assign_add(1)
+            return tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+
+    After::
+
+        def loss(y_true, y_pred):
+            return tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+    """
+
+    code = "BSG702"
+    name = "state-in-loss"
+    severity = "warning"
+    summary = "variables created, or module state mutated, inside a loss"
+    node_types = (cst.Call,)
+    statement_types = (cst.Global, cst.Nonlocal, cst.Assign, cst.AugAssign)
+
+    def check_node(self, node, ctx) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and _is_self(func.value):
+            if func.attr.value in ("add_weight", "add_variable"):
+                ctx.report(self, node, f"`{code_of(node)}` creates a variable on every call of the loss")
+            return
+        op = ctx.op(node)
+        if op is not None and not op.is_method:
+            if op.qualified in _VARIABLE_CONSTRUCTORS:
+                ctx.report(self, node, f"`{callee(node)}` creates a variable on every call of the loss")
+                return
+            if op.namespace == "keras.layers" and op.name[:1].isupper():
+                ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
+                return
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            owner = func.value
+            if method in _STATE_METHODS and (_is_self_attribute(owner) or _is_module_name(owner, ctx)):
+                ctx.report(self, node, f"`{code_of(node)}` updates state inside the loss: lost or run once under jit")
+            elif method in _MUTATING_METHODS and _is_module_name(owner, ctx):
+                ctx.report(self, node, f"`{code_of(node)}` mutates module state inside the loss")
+
+    def check_statement(self, statement, ctx) -> None:
+        if isinstance(statement, (cst.Global, cst.Nonlocal)):
+            keyword = "global" if isinstance(statement, cst.Global) else "nonlocal"
+            names = ", ".join(n.name.value for n in statement.names)
+            ctx.report(self, statement, f"`{keyword} {names}`: the loss mutates state outside itself")
+            return
+        targets = [t.target for t in statement.targets] if isinstance(statement, cst.Assign) else [statement.target]
+        for target in targets:
+            if _is_self_attribute(target) and ctx.loss.info is not None and ctx.loss.info.name != "__init__":
+                ctx.report(self, target, f"`{code_of(target)} = ...` stores state on the object inside the loss")
+
+
+def _is_self(node) -> bool:
+    return isinstance(node, cst.Name) and node.value == "self"
+
+
+def _is_self_attribute(node) -> bool:
+    return isinstance(node, cst.Attribute) and _is_self(node.value)
+
+
+def _is_module_name(node, ctx) -> bool:
+    return isinstance(node, cst.Name) and node.value in ctx.index.module_names and node.value not in ctx.evaluator.env

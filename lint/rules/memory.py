@@ -1,0 +1,228 @@
+"""BSG601 pairwise-batch, BSG602 blowup-intermediate, BSG603 heavy-op."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ..facts import BINARY_OPS, COMPARISON_OPS
+from .base import Rule
+from ._util import code_of, is_true, literal_int
+
+_MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
+_PAIRWISE_OPS = frozenset({"cdist", "pairwise_distance", "pairwise_distances"})
+_ELEMENTWISE_OPS = frozenset({"subtract", "sub", "add", "multiply", "mul", "divide", "squared_difference"}) | COMPARISON_OPS
+_CONV_OPS = frozenset({"conv", "conv1d", "conv2d", "conv3d", "conv_transpose", "conv1d_transpose",
+                       "conv2d_transpose", "conv3d_transpose", "depthwise_conv", "depthwise_conv2d",
+                       "separable_conv", "separable_conv2d", "convolution", "conv_general_dilated",
+                       "ssim", "ssim_multiscale"})
+_FFT_OPS = frozenset({"fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2", "fftn",
+                      "ifftn", "rfftn", "irfftn", "stft", "istft", "fft2d", "fft3d", "rfft2d"})
+_MATRIX_MAKERS = frozenset({"eye", "zeros", "ones", "full", "fill", "normal", "uniform", "rand", "randn", "random_normal",
+                            "random_uniform"})
+_TILE_FACTOR = 64
+_BROADCAST_DIM = 4096
+_LARGE_ELEMENTS = 1 << 20
+
+
+class PairwiseBatch(Rule):
+    """A batch x batch intermediate: ``x @ x.T``, ``matmul(a, b, transpose_b=True)``,
+    ``cdist``, ``x[:, None] - x[None, :]``, ``labels == labels.T``.
+
+    **Why it hurts training.** Memory grows with the square of the batch size: at batch 32768 one
+    float32 B x B matrix is 4 GiB, and its gradient as much again. Doubling the batch quadruples
+    it, so a batch size that fits today runs out of memory after a harmless-looking increase, and
+    a batch-size search stops far below what the rest of the model allows. Contrastive and
+    metric-learning losses need it by design; then know that the batch size is capped by B^2.
+
+    **Instead**, where the loss allows, compare each sample only with its own target or a fixed
+    number of negatives; otherwise cap the batch (``BatchSizeGuard``) or compute the matrix in
+    chunks.
+
+    Before::
+
+        def pairwise_loss(y_true, y_pred):
+            dist = tf.reduce_sum(tf.square(y_pred[:, None, :] - y_pred[None, :, :]), axis=-1)
+            return tf.reduce_mean(dist, axis=-1)
+
+    After (when the loss only needs the distance to the class centres)::
+
+        def centre_loss(y_true, y_pred):
+            centres = tf.linalg.matmul(y_true, y_pred, transpose_a=True)  # C x D, not B x B
+            return tf.reduce_sum(tf.square(y_pred - tf.matmul(y_true, centres)), axis=-1)
+    """
+
+    code = "BSG601"
+    name = "pairwise-batch"
+    severity = "warning"
+    summary = "batch x batch intermediates (x @ x.T, broadcast differences): memory grows as B^2"
+    node_types = (cst.Call, cst.BinaryOperation, cst.Comparison)
+
+    def check_node(self, node, ctx) -> None:
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, cst.MatrixMultiply):
+                self._matmul(node, node.left, node.right, {}, ctx)
+            else:
+                self._broadcast(node, node.left, node.right, ctx)
+            return
+        if isinstance(node, cst.Comparison):
+            if len(node.comparisons) == 1:
+                self._broadcast(node, node.left, node.comparisons[0].comparator, ctx)
+            return
+        op = ctx.op(node)
+        if op is None or len(op.args) < 2:
+            if op is not None and op.name == "einsum":
+                self._einsum(node, op, ctx)
+            return
+        if op.name in _MATMUL_OPS:
+            self._matmul(node, op.args[0], op.args[1], op.kwargs, ctx)
+        elif op.name == "einsum":
+            self._einsum(node, op, ctx)
+        elif op.name in _PAIRWISE_OPS:
+            if ctx.facts(op.args[0]).is_tensor and ctx.facts(op.args[1]).is_tensor:
+                ctx.report(self, node, f"`{code_of(node)}` builds a batch x batch distance matrix: memory grows as B^2")
+        elif op.name in _ELEMENTWISE_OPS:
+            self._broadcast(node, op.args[0], op.args[1], ctx)
+
+    def _matmul(self, node, left, right, kwargs, ctx) -> None:
+        left_facts, right_facts = ctx.facts(left), ctx.facts(right)
+        if not (left_facts.is_tensor and right_facts.is_tensor):
+            return
+        transposed = left_facts.transposed != right_facts.transposed or any(
+            is_true(kwargs.get(k)) for k in ("transpose_b", "adjoint_b", "transpose_a", "adjoint_a"))
+        if transposed:
+            ctx.report(self, node, f"`{code_of(node)}` is a batch x batch matrix: memory grows as B^2")
+
+    def _broadcast(self, node, left, right, ctx) -> None:
+        left_facts, right_facts = ctx.facts(left), ctx.facts(right)
+        if not (left_facts.is_tensor and right_facts.is_tensor):
+            return
+        axes = {left_facts.expanded_axis, right_facts.expanded_axis}
+        outer = axes == {0, 1}
+        transposed_pair = left_facts.transposed != right_facts.transposed
+        if outer or transposed_pair:
+            ctx.report(self, node, f"`{code_of(node)}` broadcasts the batch against itself (B x B): "
+                                   "memory grows as B^2")
+
+    def _einsum(self, node, op, ctx) -> None:
+        if not op.args or not isinstance(op.args[0], cst.SimpleString):
+            return
+        spec = op.args[0].evaluated_value.replace(" ", "")
+        if "->" not in spec or "..." in spec:
+            return
+        inputs, output = spec.split("->", 1)
+        operands = inputs.split(",")
+        tensors = op.args[1:]
+        if len(operands) != 2 or len(tensors) != 2 or not all(ctx.facts(t).is_tensor for t in tensors):
+            return
+        first_a, first_b = operands[0][:1], operands[1][:1]
+        if first_a and first_b and first_a != first_b and first_a in output and first_b in output:
+            ctx.report(self, node, f"`{code_of(node)}` pairs every sample with every other (B x B): "
+                                   "memory grows as B^2")
+
+
+class BlowupIntermediate(Rule):
+    """``tile``/``repeat``/``broadcast_to`` by a large literal factor inside a loss.
+
+    **Why it hurts training.** The tiled copy is materialised (and kept for the backward pass):
+    a factor of 1000 turns a 100 MB activation into 100 GB. It is usually a way of writing a
+    broadcast that the framework would do for free.
+
+    **Instead** rely on broadcasting (``a[:, None] * b``) or reduce before expanding.
+
+    Before::
+
+        def loss(y_true, y_pred):
+            expanded = tf.tile(y_pred, [1, 1024])
+            return tf.reduce_mean(tf.square(expanded - y_true), axis=-1)
+
+    After::
+
+        def loss(y_true, y_pred):
+            return tf.reduce_mean(tf.square(y_pred - y_true), axis=-1)
+    """
+
+    code = "BSG602"
+    name = "blowup-intermediate"
+    severity = "warning"
+    summary = "repeat/tile/broadcast_to by a large literal factor"
+    node_types = (cst.Call,)
+
+    def check_node(self, node, ctx) -> None:
+        op = ctx.op(node)
+        if op is None or not op.args or not ctx.facts(op.args[0]).is_tensor:
+            return
+        if op.name in ("tile", "repeat", "repeat_interleave"):
+            factors = _literal_ints(ctx, op.args[1:] + [v for k, v in op.kwargs.items() if k in ("multiples", "repeats", "reps")])
+            biggest = max(factors, default=0)
+            if biggest >= _TILE_FACTOR:
+                ctx.report(self, node, f"`{code_of(node)}` materialises {biggest} copies of a tensor: "
+                                       "use broadcasting instead")
+        elif op.name in ("broadcast_to", "expand"):
+            dims = _literal_ints(ctx, op.args[1:] + [v for k, v in op.kwargs.items() if k in ("shape", "size")])
+            biggest = max(dims, default=0)
+            if biggest >= _BROADCAST_DIM:
+                ctx.report(self, node, f"`{code_of(node)}` materialises a dimension of {biggest}: "
+                                       "let broadcasting happen inside the op instead")
+
+
+def _literal_ints(ctx, nodes) -> list[int]:
+    values: list[int] = []
+    for node in nodes:
+        if isinstance(node, (cst.List, cst.Tuple)):
+            values.extend(_literal_ints(ctx, [e.value for e in node.elements]))
+        else:
+            value = literal_int(ctx, node)
+            if value is not None:
+                values.append(value)
+    return values
+
+
+class HeavyOp(Rule):
+    """A convolution, an FFT, a pretrained network or a large freshly built matrix inside the loss.
+
+    **Why it can hurt training.** The loss runs every step, on every sample; a perceptual loss
+    through a pretrained network or an SSIM with its Gaussian convolutions can cost more than
+    the model itself, and a large matrix built inside the loss (``eye(4096)``) is re-created each
+    step. This is informational: the op may well be what you want, but it should be a choice.
+
+    **Instead** build constants once (in ``__init__`` or at module level), and budget for the
+    cost: measure a step with and without the term.
+
+    Before::
+
+        def spectral_loss(y_true, y_pred):
+            return tf.reduce_mean(tf.abs(tf.signal.rfft(y_true) - tf.signal.rfft(y_pred)), axis=-1)
+
+    After (the same loss, with its cost made explicit in a Loss class built once)::
+
+        class SpectralLoss(keras.losses.Loss):
+            def call(self, y_true, y_pred):  # noqa: BSG603 - FFT is the point of this loss
+                return tf.reduce_mean(tf.abs(tf.signal.rfft(y_true) - tf.signal.rfft(y_pred)), axis=-1)
+    """
+
+    code = "BSG603"
+    name = "heavy-op"
+    severity = "info"
+    summary = "convolution, FFT or a large freshly built matrix inside the loss"
+    node_types = (cst.Call,)
+
+    def check_node(self, node, ctx) -> None:
+        op = ctx.op(node)
+        if op is None or op.is_method:
+            return
+        if op.namespace.startswith("keras.applications"):
+            ctx.report(self, node, f"`{code_of(node)}` builds a pretrained network inside the loss")
+        elif op.name in _CONV_OPS and op.namespace != "builtins":
+            ctx.report(self, node, f"`{code_of(node)}` runs a convolution inside the loss every step")
+        elif op.name in _FFT_OPS:
+            ctx.report(self, node, f"`{code_of(node)}` runs an FFT inside the loss every step")
+        elif op.name in _MATRIX_MAKERS and op.args:
+            dims = _literal_ints(ctx, [op.args[0]])
+            elements = 1
+            for dim in dims or [0]:
+                elements *= dim
+            if op.name == "eye" and dims:
+                elements = dims[0] * dims[0]
+            if elements >= _LARGE_ELEMENTS:
+                ctx.report(self, node, f"`{code_of(node)}` builds a {elements:,}-element tensor inside the loss "
+                                       "every step: build it once")

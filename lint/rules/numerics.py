@@ -1,0 +1,184 @@
+"""BSG401 exp-blowup, BSG402 unguarded-log."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ..facts import EXP_OPS, LOG_OPS, MAX_REDUCE_OPS, PRED, SUM_OPS
+from .base import Rule
+from ._util import code_of
+
+_DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
+_POW_OPS = frozenset({"pow", "power", "float_power"})
+
+
+class ExpBlowup(Rule):
+    """``exp`` (or ``pow``, ``cosh``, ``sinh``) of an unbounded, scaled argument.
+
+    **Why it hurts training.** ``exp`` overflows float32 once its argument passes about 88
+    (float16: about 11). ``exp(10 * err)`` gets there as soon as one error reaches 8.8; the loss
+    becomes ``inf``, its gradient ``nan``, and one bad batch poisons every weight. The same holds
+    for a softmax or log-sum-exp written by hand (``exp(x) / sum(exp(x))``,
+    ``log(sum(exp(x)))``), for ``log(1 + exp(x))``, and for a power with a tensor exponent.
+    Arguments that are bounded (``tanh``, ``sigmoid``, a ``clip``, cosine similarities), never
+    positive (``-square(d)``), or shifted by their maximum (``x - max(x)``) are not reported.
+
+    **Instead** bound the argument (``clip``/``minimum``), or use the stable primitive:
+    ``logsumexp``, ``softmax``/``log_softmax``, ``softplus``.
+
+    Before::
+
+        def exp_loss(y_true, y_pred):
+            return tf.reduce_mean(tf.exp(10.0 * tf.abs(y_true - y_pred)), axis=-1)
+
+    After::
+
+        def exp_loss(y_true, y_pred):
+            scaled = tf.minimum(10.0 * tf.abs(y_true - y_pred), 50.0)
+            return tf.reduce_mean(tf.exp(scaled), axis=-1)
+    """
+
+    code = "BSG401"
+    name = "exp-blowup"
+    severity = "warning"
+    summary = "exp/pow/cosh of an unbounded, scaled argument"
+    node_types = (cst.Call, cst.BinaryOperation)
+
+    def check_node(self, node, ctx) -> None:
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, cst.Power):
+                self._power(node, node.left, node.right, ctx)
+            elif isinstance(node.operator, cst.Divide):
+                self._softmax_by_hand(node, node.left, node.right, ctx)
+            return
+        op = ctx.op(node)
+        if op is None or not op.args:
+            return
+        if op.name in EXP_OPS:
+            argument = ctx.facts(op.args[0])
+            if argument.taint and not argument.bounded and not argument.nonpos and argument.scaled and not argument.shape:
+                ctx.report(self, node, f"`{code_of(node)}` overflows once its scaled, unbounded argument passes ~88 "
+                                       "(float32): clip the argument first")
+        elif op.name in _POW_OPS and len(op.args) >= 2:
+            self._power(node, op.args[0], op.args[1], ctx)
+        elif op.name in LOG_OPS:
+            self._log_of_exp(node, op.args[0], ctx)
+        elif op.name in _DIVIDE_OPS and len(op.args) >= 2:
+            self._softmax_by_hand(node, op.args[0], op.args[1], ctx)
+
+    def _power(self, node, base, exponent, ctx) -> None:
+        exponent_facts = ctx.facts(exponent)
+        if exponent_facts.is_tensor and not exponent_facts.bounded and not exponent_facts.nonpos:
+            base_facts = ctx.facts(base)
+            if not base_facts.taint and base_facts.literal is not None and abs(base_facts.literal) <= 1:
+                return
+            ctx.report(self, node, f"`{code_of(node)}` raises to a tensor-valued, unbounded power: "
+                                   "overflows like exp")
+
+    def _log_of_exp(self, node, argument, ctx) -> None:
+        facts = ctx.facts(argument)
+        if facts.exp_sum:
+            ctx.report(self, node, f"`{code_of(node)}` is a log-sum-exp by hand: exp overflows for large inputs; "
+                                   "use logsumexp")
+            return
+        if isinstance(argument, cst.BinaryOperation) and isinstance(argument.operator, cst.Add):
+            for side, other in ((argument.left, argument.right), (argument.right, argument.left)):
+                if ctx.facts(side).exp_node is not None and ctx.facts(other).literal == 1:
+                    ctx.report(self, node, f"`{code_of(node)}` overflows for large inputs: use softplus")
+                    return
+
+    def _softmax_by_hand(self, node, numerator, denominator, ctx) -> None:
+        if ctx.facts(numerator).exp_node is not None and ctx.facts(denominator).exp_sum:
+            ctx.report(self, node, f"`{code_of(node)}` is a softmax by hand: exp overflows for large logits; "
+                                   "use softmax (or subtract the max first)")
+
+
+class UnguardedLog(Rule):
+    """``log``, ``sqrt`` or a division of a value that can reach zero, with no clip or epsilon.
+
+    **Why it hurts training.** ``log(0)`` is ``-inf``; ``sqrt`` has an infinite gradient at 0
+    (so ``sqrt(sum(square(d)))`` gives ``nan`` gradients exactly when a distance is zero); a
+    denominator that can be 0 in some batch (a sum of labels, a count of valid entries, a norm)
+    gives ``inf``/``nan``. One such sample makes the whole batch's gradient ``nan``.
+    ``log(softmax(x))`` and ``log(sigmoid(x))`` underflow to ``log(0)`` for confident logits.
+
+    Values clipped earlier in the function (``y_pred = clip(y_pred, eps, 1 - eps)``),
+    ``maximum(x, eps)``, ``x + eps``/``x + smooth``, ``exp(...)`` and shapes or counts taken from
+    shapes are guarded and not reported.
+
+    **Instead** clip or add an epsilon, or use the stable primitive: ``log_softmax``,
+    ``log_sigmoid``, ``from_logits=True`` losses, ``divide_no_nan``.
+
+    Before::
+
+        def dice_loss(y_true, y_pred):
+            inter = tf.reduce_sum(y_true * y_pred, axis=-1)
+            return 1 - 2 * inter / (tf.reduce_sum(y_true, axis=-1) + tf.reduce_sum(y_pred, axis=-1))
+
+    After::
+
+        def dice_loss(y_true, y_pred, smooth=1.0):
+            inter = tf.reduce_sum(y_true * y_pred, axis=-1)
+            total = tf.reduce_sum(y_true, axis=-1) + tf.reduce_sum(y_pred, axis=-1)
+            return 1 - (2 * inter + smooth) / (total + smooth)
+    """
+
+    code = "BSG402"
+    name = "unguarded-log"
+    severity = "warning"
+    summary = "log/sqrt/division of a value that can reach 0 without clip or epsilon"
+    node_types = (cst.Call, cst.BinaryOperation)
+
+    def check_node(self, node, ctx) -> None:
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, cst.Divide):
+                self._division(node, node.left, node.right, ctx)
+            return
+        op = ctx.op(node)
+        if op is None or not op.args:
+            return
+        if op.name in LOG_OPS:
+            facts = ctx.facts(op.args[0])
+            if not facts.is_tensor or facts.guarded or facts.exp_sum or _is_one_plus_exp(op.args[0], ctx):
+                return
+            if facts.probability:
+                ctx.report(self, node, f"`{code_of(node)}` underflows to log(0) = -inf for confident predictions: "
+                                       "use log_softmax / log_sigmoid or a from_logits loss")
+            else:
+                ctx.report(self, node, f"`{code_of(node)}` is -inf where its argument reaches 0: clip it or add an epsilon")
+        elif op.name in ("sqrt", "rsqrt"):
+            facts = ctx.facts(op.args[0])
+            if facts.is_tensor and not facts.guarded:
+                ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient where its argument is 0 "
+                                       "(NaN gradients): add an epsilon inside")
+        elif op.name == "reciprocal":
+            self._division(node, None, op.args[0], ctx)
+        elif op.name in _DIVIDE_OPS and len(op.args) >= 2:
+            self._division(node, op.args[0], op.args[1], ctx)
+
+    def _division(self, node, numerator, denominator, ctx) -> None:
+        facts = ctx.facts(denominator)
+        if not facts.is_tensor or facts.guarded or facts.batch_dim:
+            return
+        if numerator is not None and _is_self_normalisation(numerator, denominator, ctx):
+            return
+        ctx.report(self, node, f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
+                               "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+def _is_one_plus_exp(argument, ctx) -> bool:
+    if isinstance(argument, cst.BinaryOperation) and isinstance(argument.operator, cst.Add):
+        return any(ctx.facts(side).exp_node is not None for side in (argument.left, argument.right))
+    return False
+
+
+def _is_self_normalisation(numerator, denominator, ctx) -> bool:
+    """``p / sum(p, axis, keepdims=True)`` of predictions (probabilities renormalised)."""
+    if not isinstance(denominator, cst.Call):
+        return False
+    op = ctx.op(denominator)
+    if op is None or not op.args or (op.name not in SUM_OPS and op.name not in MAX_REDUCE_OPS):
+        return False
+    inner, outer = op.args[0], numerator
+    same = isinstance(inner, cst.Name) and isinstance(outer, cst.Name) and inner.value == outer.value
+    return same and ctx.facts(outer).taint == frozenset({PRED})

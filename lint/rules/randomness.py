@@ -1,0 +1,89 @@
+"""BSG201 random-in-loss."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from .base import Rule
+from ._util import callee
+
+_STDLIB_SAMPLERS = frozenset(
+    {"random", "uniform", "gauss", "normalvariate", "choice", "choices", "sample", "shuffle",
+     "randint", "randrange", "betavariate", "expovariate", "gammavariate", "lognormvariate",
+     "triangular", "vonmisesvariate", "paretovariate", "weibullvariate", "getrandbits"}
+)
+_NOT_SAMPLING = frozenset(
+    {"set_seed", "seed", "PRNGKey", "key", "split", "fold_in", "SeedGenerator", "Generator",
+     "key_data", "wrap_key_data", "get_global_generator", "set_global_generator", "get_state",
+     "set_state", "create_rng_state", "clone_key", "key_impl", "make_seed"}
+)
+_TORCH_SAMPLERS = frozenset(
+    {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "normal", "bernoulli",
+     "multinomial", "randperm", "poisson"}
+)
+_GRAPH_RANDOM_NAMESPACES = ("tensorflow.random", "keras.random", "jax.random")
+
+
+def classify_randomness(op) -> str | None:
+    """'frozen' (numpy/random: evaluated once at trace time), 'stochastic', or None."""
+    namespace, name = op.namespace, op.name
+    if namespace.startswith("numpy.random"):
+        return None if name in _NOT_SAMPLING else "frozen"
+    if namespace == "random" and name in _STDLIB_SAMPLERS:
+        return "frozen"
+    if namespace.startswith(_GRAPH_RANDOM_NAMESPACES):
+        if name in _NOT_SAMPLING or name.startswith("stateless_"):
+            return None
+        return "stochastic"
+    if namespace == "torch" and name in _TORCH_SAMPLERS:
+        return "stochastic"
+    if namespace == "keras.backend" and (name.startswith("random_") or name in ("dropout", "truncated_normal")):
+        return "stochastic"
+    if name.startswith("dropout") and namespace in ("tensorflow.nn", "torch.nn.functional", "jax.nn"):
+        return "stochastic"
+    return None
+
+
+class RandomInLoss(Rule):
+    """Random numbers drawn inside a loss.
+
+    **Why it hurts training.** ``numpy.random`` and Python's ``random`` run once, when Keras
+    traces the train step: the "random" value is frozen into the compiled graph as a constant
+    and every step reuses it. Graph randomness (``tf.random``, ``keras.random``, ``jax.random``,
+    ``torch.rand*``) does vary, but then the loss itself is noisy: its value and gradient change
+    between two evaluations of the same batch, which hides real progress and makes runs
+    irreproducible.
+
+    **Instead** put noise in the model or the data pipeline (a ``GaussianNoise``/``Dropout``
+    layer, augmentation); if the loss truly needs sampling, use ``keras.random`` with a
+    ``SeedGenerator`` created in ``__init__``.
+
+    Before::
+
+        def noisy_mse(y_true, y_pred):
+            noise = np.random.normal(0.0, 0.01, size=(1,))
+            return tf.reduce_mean(tf.square(y_true + noise - y_pred), axis=-1)
+
+    After::
+
+        def mse(y_true, y_pred):
+            return tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+    """
+
+    code = "BSG201"
+    name = "random-in-loss"
+    severity = "warning"
+    summary = "randomness inside a loss (numpy/random is frozen at trace time)"
+    node_types = (cst.Call,)
+
+    def check_node(self, node, ctx) -> None:
+        op = ctx.op(node)
+        if op is None:
+            return
+        kind = classify_randomness(op)
+        if kind == "frozen":
+            ctx.report(self, node, f"`{callee(node)}` runs once when the step is traced: "
+                                   "every step reuses the same frozen 'random' value")
+        elif kind == "stochastic":
+            ctx.report(self, node, f"`{callee(node)}` makes the loss stochastic: "
+                                   "the same batch gives a different loss and gradient each step")

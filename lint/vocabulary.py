@@ -1,0 +1,28 @@
+"""Parameter names that mark a loss signature (shared by the prefilter and the loss finder).
+
+Names are compared normalised: lower case, underscores removed (``y_true`` -> ``ytrue``).
+
+    >>> normalise("y_Pred") in PRED_NAMES
+    True
+"""
+
+TARGET_NAMES = frozenset(
+    {"ytrue", "y", "label", "labels", "target", "targets", "ytarget", "true", "gt", "groundtruth",
+     "ygt", "truth", "actual", "yactual", "yt", "ylabel", "ylabels", "truelabels", "trues",
+     "ytrues", "reference", "ref", "expected", "yexpected", "gold", "ygold"}
+)
+PRED_NAMES = frozenset(
+    {"ypred", "yhat", "pred", "preds", "prediction", "predictions", "logits", "logit", "output",
+     "outputs", "yprob", "yprobs", "probs", "probabilities", "yscore", "yscores", "scores",
+     "ypreds", "yp", "predicted", "ypredicted", "ylogits", "predlogits", "out", "ypredlogits",
+     "estimate", "yest", "recon", "reconstruction", "xhat", "xrecon"}
+)
+
+
+def normalise(name: str) -> str:
+    return name.lower().replace("_", "")
+
+
+def is_loss_pair(first: str, second: str) -> bool:
+    a, b = normalise(first), normalise(second)
+    return (a in TARGET_NAMES and b in PRED_NAMES) or (a in PRED_NAMES and b in TARGET_NAMES)
