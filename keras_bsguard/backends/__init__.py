@@ -1,0 +1,197 @@
+"""Backend adapters and the one instrumented train step that every runtime feature shares.
+
+Why one shared step: several features need to see inside the compiled train step (the gradient
+norm now; splitting a batch into micro-batches in ``BatchSizeGuard`` next). Two callbacks each
+overriding ``train_step`` would fight; instead each model gets one :class:`InstrumentedTrainStep`
+(created on first :meth:`InstrumentedTrainStep.attach`, removed on the last ``detach``), and
+features register into it:
+
+* **gradient features** (``compute(grads, variables, loss_scale) -> dict``) run inside the
+  compiled step between the gradient computation and ``optimizer.apply``; their tensors leave the
+  step through the step's ``logs``. (A future *gradient source*, e.g. micro-batching, would replace
+  the gradient computation stage of the same step; the adapters keep that stage in one place.)
+* **step observers** (``before_call``, ``data_ready``, ``after_call``) are told, on the host, when
+  each call of ``model.train_function`` starts, when its batch arrived and when it returned, and
+  how many compilations happened inside it. The hub wraps ``model.train_function`` (a public
+  attribute of every Keras trainer) once, and re-wraps it if something rebuilds it mid-fit.
+
+Every private Keras attribute is touched only in the three adapter modules
+(``jax_adapter``, ``tensorflow_adapter``, ``torch_adapter``), each checked against keras 3.15.1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from types import ModuleType
+
+_ADAPTER_MODULES = {
+    "jax": "keras_bsguard.backends.jax_adapter",
+    "tensorflow": "keras_bsguard.backends.tensorflow_adapter",
+    "torch": "keras_bsguard.backends.torch_adapter",
+}
+
+# Name of the attribute that holds a model's hub (set with object.__setattr__ so Keras's attribute
+# tracking never sees it).
+_HUB_ATTRIBUTE = "_bsguard_instrumented_step"
+
+
+def get_adapter(backend_name: str | None = None) -> ModuleType:
+    """The adapter module for ``backend_name`` (default: ``keras.backend.backend()``)."""
+    if backend_name is None:
+        import keras
+
+        backend_name = keras.backend.backend()
+    module_name = _ADAPTER_MODULES.get(backend_name)
+    if module_name is None:
+        raise NotImplementedError(
+            f"keras-bsguard's runtime monitors support the jax, tensorflow and torch backends, "
+            f"not {backend_name!r}."
+        )
+    return importlib.import_module(module_name)
+
+
+def shape_signature(data) -> tuple:
+    """Shapes (as tuples, ``None`` for unknown dims) of every array in a batch structure."""
+    import keras
+
+    shapes = []
+    for leaf in keras.tree.flatten(data):
+        shape = getattr(leaf, "shape", None)
+        if shape is None:
+            shapes.append(("py", type(leaf).__name__))
+            continue
+        shapes.append(tuple(d if isinstance(d, int) or d is None else _static_dim(d) for d in shape))
+    return tuple(shapes)
+
+
+def _static_dim(dim):
+    try:
+        return int(dim)
+    except (TypeError, ValueError):
+        return None
+
+
+class InstrumentedTrainStep:
+    """The per-model hub: one train-step override and one ``train_function`` wrapper.
+
+    Use :meth:`attach` / :meth:`detach`; never construct directly.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.adapter = get_adapter()
+        self._lock = threading.Lock()
+        self._owners: dict[int, dict] = {}
+        # One entry per trace of the train step: the input shapes it was traced for.
+        self.trace_signatures: list[tuple] = []
+        self._wrapper = None
+        self._compile_counter = None
+        self.custom_train_step = not self.adapter.has_default_train_step(model)
+
+    # ----------------------------------------------------------------------------- lifecycle
+    @classmethod
+    def attach(cls, model, owner, gradient_feature=None, observer=None) -> InstrumentedTrainStep:
+        """Register ``owner``'s feature and/or observer on ``model``; rebuild the train function."""
+        hub = model.__dict__.get(_HUB_ATTRIBUTE)
+        if hub is None:
+            hub = cls(model)
+            object.__setattr__(model, _HUB_ATTRIBUTE, hub)
+            hub.adapter.install_train_step(model, hub)
+            hub._compile_counter = hub.adapter.start_compile_counter(model, hub)
+        with hub._lock:
+            hub._owners[id(owner)] = {"gradient_feature": gradient_feature, "observer": observer}
+        hub.rebuild()
+        return hub
+
+    def detach(self, owner) -> None:
+        """Remove ``owner``; the last one out restores the model exactly as it was."""
+        with self._lock:
+            self._owners.pop(id(owner), None)
+            remaining = bool(self._owners)
+        if remaining:
+            return
+        self.adapter.stop_compile_counter(self._compile_counter)
+        self.adapter.uninstall_train_step(self.model)
+        # Keras rebuilds its own train function on the next fit (make_train_function is lazy).
+        self.adapter.reset_train_function(self.model)
+        self.model.__dict__.pop(_HUB_ATTRIBUTE, None)
+
+    def rebuild(self) -> None:
+        """Rebuild ``model.train_function`` so that it traces the current set of features."""
+        self._wrapper = None
+        self.adapter.rebuild_train_function(self.model)
+        self.ensure_wrapped()
+
+    # ----------------------------------------------------------------------- inside the step
+    @property
+    def gradient_features(self) -> list:
+        with self._lock:
+            return [o["gradient_feature"] for o in self._owners.values() if o["gradient_feature"]]
+
+    def gradient_logs(self, grads, variables, loss_scale) -> dict:
+        """Called by the adapter inside the traced step with the (scaled) gradients."""
+        logs = {}
+        for feature in self.gradient_features:
+            logs.update(feature.compute(grads, variables, loss_scale))
+        return logs
+
+    def record_trace(self, data) -> None:
+        """Called by the adapter when the step's Python body runs under a tracer."""
+        with self._lock:
+            self.trace_signatures.append(shape_signature(data))
+
+    def compile_count(self) -> int:
+        return self._compile_counter.count if self._compile_counter is not None else 0
+
+    # ------------------------------------------------------------------ around each call
+    def _observers(self) -> list:
+        with self._lock:
+            return [o["observer"] for o in self._owners.values() if o["observer"]]
+
+    def ensure_wrapped(self) -> bool:
+        """(Re)wrap ``model.train_function``; True when it had been rebuilt by someone else."""
+        current = self.model.train_function
+        if current is not None and current is self._wrapper:
+            return False
+        was_rebuilt = self._wrapper is not None
+        if current is None:
+            self.adapter.rebuild_train_function(self.model)
+            current = self.model.train_function
+        self._wrapper = self._wrap(current)
+        self.model.train_function = self._wrapper
+        return was_rebuilt
+
+    def _wrap(self, train_function):
+        hub = self
+        adapter = self.adapter
+        model = self.model
+
+        def bsguard_train_function(*args):
+            observers = hub._observers()
+            if not observers:
+                return train_function(*args)
+            start = time.perf_counter()
+            compiles_before = hub.compile_count()
+            for observer in observers:
+                observer.before_call(start)
+
+            def on_data(wait_seconds, ready_time):
+                for observer in observers:
+                    observer.data_ready(wait_seconds, ready_time)
+
+            args = adapter.wrap_data_source(model, args, on_data)
+            finished = False
+            try:
+                outputs = train_function(*args)
+                finished = True
+                return outputs
+            finally:
+                end = time.perf_counter()
+                compiles = hub.compile_count() - compiles_before
+                for observer in observers:
+                    observer.after_call(end, compiles, finished)
+
+        bsguard_train_function.__wrapped__ = train_function
+        return bsguard_train_function

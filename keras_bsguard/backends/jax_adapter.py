@@ -1,0 +1,205 @@
+"""JAX adapter: every private Keras/JAX detail the monitors rely on, in one place.
+
+Checked against keras 3.15.1 (``keras/src/backend/jax/trainer.py``) with jax 0.10.2.
+
+What it relies on:
+
+* ``JAXTrainer.train_step(state, data)`` with ``state = (trainable, non_trainable, optimizer,
+  metrics)`` variables, ``compute_loss_and_updates`` (public, stateless, used with ``jax.grad``),
+  ``optimizer.stateless_apply`` (public) and ``_update_metrics_variables`` (private).
+* ``make_train_function(force=True)`` jits ``self.train_step`` (bound at make time, so an
+  instance attribute overrides it) unless NNX is enabled; ``train_function(state, iterator)``
+  pulls its batch with ``next(iterator)`` outside the jit.
+* ``jax.monitoring`` reports ``/jax/core/compile/backend_compile_duration`` with ``fun_name``.
+* ``Device.memory_stats()`` (``bytes_in_use``, ``peak_bytes_in_use``, ``bytes_limit``); ``None`` on
+  CPU.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+KERAS_CHECKED_AGAINST = "3.15.1"
+BACKEND = "jax"
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+def _trainer_class():
+    from keras.src.backend.jax.trainer import JAXTrainer
+
+    return JAXTrainer
+
+
+def has_default_train_step(model) -> bool:
+    return getattr(type(model), "train_step", None) is _trainer_class().train_step
+
+
+def is_compiled(model) -> bool:
+    return not model.run_eagerly and bool(model.jit_compile)
+
+
+def unsupported_reason(model) -> str | None:
+    from keras.src.backend.config import is_nnx_enabled
+
+    if is_nnx_enabled():
+        return "Keras NNX mode jits type(model).train_step, which an instance cannot override"
+    return None
+
+
+def install_train_step(model, hub) -> None:
+    original = model.train_step  # bound: the class's step (default or user-defined)
+    use_default_step = has_default_train_step(model) and unsupported_reason(model) is None
+    compiled = is_compiled(model)
+
+    def bsguard_train_step(state, data):
+        if compiled:
+            hub.record_trace(data)  # runs once per trace: the jitted body is Python only then
+        if not use_default_step or not hub.gradient_features:
+            return original(state, data)
+        return _instrumented_default_step(model, hub, state, data)
+
+    object.__setattr__(model, "train_step", bsguard_train_step)
+
+
+def uninstall_train_step(model) -> None:
+    model.__dict__.pop("train_step", None)
+
+
+def _instrumented_default_step(model, hub, state, data):
+    """``JAXTrainer.train_step`` of keras 3.15.1, with the gradient features between grad and apply."""
+    import jax
+    from keras.src.trainers.data_adapters import data_adapter_utils
+
+    trainable, non_trainable, optimizer_vars, metrics_vars = state
+    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
+    (_, aux), grads = grad_fn(
+        trainable,
+        non_trainable,
+        metrics_vars,
+        x,
+        y,
+        sample_weight,
+        training=True,
+        optimizer_variables=optimizer_vars,
+    )
+    unscaled_loss, y_pred, non_trainable, metrics_vars = aux
+    extra_logs = hub.gradient_logs(
+        grads, model.trainable_variables, _loss_scale(model.optimizer, optimizer_vars)
+    )
+    trainable, optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+    logs, metrics_vars = model._update_metrics_variables(
+        metrics_vars, unscaled_loss, x, y, y_pred, sample_weight
+    )
+    logs = dict(logs)
+    logs.update(extra_logs)
+    return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+
+def _loss_scale(optimizer, optimizer_vars):
+    """The dynamic loss scale as traced in this step, or None without a LossScaleOptimizer."""
+    from keras.optimizers import LossScaleOptimizer
+    from keras.src.backend.common.stateless_scope import StatelessScope
+
+    if not isinstance(optimizer, LossScaleOptimizer):
+        return None
+    if not optimizer.built:  # as LossScaleOptimizer.scale_loss does
+        return optimizer.initial_scale
+    mapping = list(zip(optimizer.variables, optimizer_vars))
+    with StatelessScope(state_mapping=mapping):
+        return optimizer.dynamic_scale.value
+
+
+def rebuild_train_function(model) -> None:
+    model.make_train_function(force=True)
+
+
+def reset_train_function(model) -> None:
+    model.train_function = None
+
+
+class _TimedIterator:
+    """Stands in for the batch iterator; times each ``next`` (the JAX step pulls its own batch)."""
+
+    def __init__(self, iterator, on_data):
+        self._iterator = iterator
+        self._on_data = on_data
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        start = time.perf_counter()
+        batch = next(self._iterator)
+        ready = time.perf_counter()
+        self._on_data(ready - start, ready)
+        return batch
+
+
+def wrap_data_source(model, args, on_data):
+    state, iterator = args
+    return state, _TimedIterator(iterator, on_data)
+
+
+# With the iterator timed, input wait is measured inside the call.
+DATA_WAIT_INSIDE_CALL = True
+
+
+class _CompileCounter:
+    """Counts XLA compilations of train steps through ``jax.monitoring``."""
+
+    def __init__(self):
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, event, duration_secs, **kwargs):
+        if event != _COMPILE_EVENT:
+            return
+        if "train_step" not in str(kwargs.get("fun_name", "train_step")):
+            return
+        with self._lock:
+            self.count += 1
+
+
+def start_compile_counter(model, hub):
+    import jax
+
+    counter = _CompileCounter()
+    jax.monitoring.register_event_duration_secs_listener(counter)
+    return counter
+
+
+def stop_compile_counter(counter) -> None:
+    import jax
+
+    if counter is None:
+        return
+    try:
+        jax.monitoring.unregister_event_duration_listener(counter)
+    except (AssertionError, ValueError):
+        pass
+
+
+def device_memory() -> dict | None:
+    """``{"in_use", "peak", "limit", "device"}`` in bytes for the first local device, or None."""
+    import jax
+
+    device = jax.local_devices()[0]
+    try:
+        stats = device.memory_stats()
+    except Exception:  # noqa: BLE001 - some PJRT plugins raise instead of returning None
+        stats = None
+    if not stats:
+        return None
+    return {
+        "in_use": stats.get("bytes_in_use"),
+        "peak": stats.get("peak_bytes_in_use"),
+        "limit": stats.get("bytes_limit"),
+        "device": f"{device.platform}:{device.id}",
+        "peak_resettable": False,
+    }
+
+
+def reset_device_peak() -> None:
+    """JAX has no public reset of ``peak_bytes_in_use``; windows use sampled ``bytes_in_use``."""

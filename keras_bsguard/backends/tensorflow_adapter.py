@@ -1,0 +1,215 @@
+"""TensorFlow adapter: every private Keras/TF detail the monitors rely on, in one place.
+
+Checked against keras 3.15.1 (``keras/src/backend/tensorflow/trainer.py``) with tensorflow 2.21.
+
+What it relies on:
+
+* ``TensorFlowTrainer.train_step(data)``: ``_call_has_training_arg``, ``_compute_loss`` and
+  ``_loss_tracker`` (private), ``optimizer.scale_loss`` / ``apply_gradients`` and
+  ``compute_metrics`` (public); under ``tf.distribute`` the step runs once per replica with the
+  loss divided by the replica count, and the optimizer sums the replicas' gradients.
+* ``make_train_function(force=True)`` wraps ``self.train_step`` (bound at make time, so an
+  instance attribute overrides it). ``train_function(iterator)`` takes a ``tf.data`` iterator
+  (then the batch is pulled inside the graph) or any Python iterator (then it loops over
+  ``steps_per_execution`` batches in Python, calling the compiled one-step function).
+* ``tf.config.experimental.get_memory_info`` / ``reset_memory_stats`` (GPU only).
+"""
+
+from __future__ import annotations
+
+import time
+
+KERAS_CHECKED_AGAINST = "3.15.1"
+BACKEND = "tensorflow"
+
+
+def _trainer_class():
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    return TensorFlowTrainer
+
+
+def has_default_train_step(model) -> bool:
+    return getattr(type(model), "train_step", None) is _trainer_class().train_step
+
+
+def is_compiled(model) -> bool:
+    return not model.run_eagerly
+
+
+def unsupported_reason(model) -> str | None:
+    return None
+
+
+def install_train_step(model, hub) -> None:
+    original = model.train_step
+    use_default_step = has_default_train_step(model)
+    compiled = is_compiled(model)
+
+    def bsguard_train_step(data):
+        if compiled and _is_first_replica():
+            hub.record_trace(data)  # the tf.function body runs in Python only when traced
+        if not use_default_step or not hub.gradient_features:
+            return original(data)
+        return _instrumented_default_step(model, hub, data)
+
+    object.__setattr__(model, "train_step", bsguard_train_step)
+
+
+def uninstall_train_step(model) -> None:
+    model.__dict__.pop("train_step", None)
+
+
+def _is_first_replica() -> bool:
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return True
+    replica_id = tf.get_static_value(context.replica_id_in_sync_group)
+    return replica_id is None or int(replica_id) == 0
+
+
+def _instrumented_default_step(model, hub, data):
+    """``TensorFlowTrainer.train_step`` of keras 3.15.1, with gradient features before apply."""
+    import tensorflow as tf
+    from keras import tree
+    from keras.src.losses import loss as loss_module
+    from keras.src.trainers.data_adapters import data_adapter_utils
+
+    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    with tf.GradientTape() as tape:
+        y_pred = model(x, training=True) if model._call_has_training_arg else model(x)
+        loss = model._compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+        )
+        model._loss_tracker.update_state(
+            loss_module.unscale_loss_for_distribution(loss),
+            sample_weight=tf.shape(next(i for i in tree.flatten(x) if i is not None))[0],
+        )
+        if model.optimizer is not None:
+            loss = model.optimizer.scale_loss(loss)
+    extra_logs = {}
+    trainable_weights = model.trainable_weights
+    if trainable_weights:
+        gradients = tape.gradient(loss, trainable_weights)
+        extra_logs = hub.gradient_logs(
+            _sum_over_replicas(gradients), trainable_weights, _loss_scale(model.optimizer)
+        )
+        model.optimizer.apply_gradients(zip(gradients, trainable_weights))
+    logs = dict(model.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
+    logs.update(extra_logs)
+    return logs
+
+
+def _sum_over_replicas(gradients):
+    """Under tf.distribute each replica holds its share; the applied gradient is their sum."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return gradients
+    present = [g for g in gradients if g is not None]
+    summed = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, present))
+    return [None if g is None else next(summed) for g in gradients]
+
+
+def _loss_scale(optimizer):
+    from keras.optimizers import LossScaleOptimizer
+
+    if not isinstance(optimizer, LossScaleOptimizer):
+        return None
+    # As LossScaleOptimizer.scale_loss does: the initial scale until the optimizer is built.
+    return optimizer.dynamic_scale.value if optimizer.built else optimizer.initial_scale
+
+
+def rebuild_train_function(model) -> None:
+    model.make_train_function(force=True)
+
+
+def reset_train_function(model) -> None:
+    model.train_function = None
+
+
+class _OneBatch:
+    """An iterator over exactly one batch, already pulled (and timed) on the host."""
+
+    def __init__(self, batch):
+        self._batch = [batch]
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self._batch:
+            raise StopIteration
+        return self._batch.pop()
+
+
+def wrap_data_source(model, args, on_data):
+    """With ``steps_per_execution == 1``, pull the batch on the host to time the input wait.
+
+    Keras's train function accepts any Python iterator and then calls its compiled one-step
+    function on the batch, which is what the in-graph path does for one step. With
+    ``steps_per_execution > 1`` the batches are pulled inside the graph loop and are left alone
+    (input wait is then counted as step time).
+    """
+    (iterator,) = args
+    if model.steps_per_execution != 1:
+        return args
+    start = time.perf_counter()
+    batch = next(iterator)  # StopIteration ends the epoch exactly as Keras's own function does
+    ready = time.perf_counter()
+    on_data(ready - start, ready)
+    return (_OneBatch(batch),)
+
+
+DATA_WAIT_INSIDE_CALL = True
+
+
+class _TraceCounter:
+    """TF compile events are traces of the train step, counted by the hub's trace records."""
+
+    def __init__(self, hub):
+        self._hub = hub
+
+    @property
+    def count(self) -> int:
+        return len(self._hub.trace_signatures)
+
+
+def start_compile_counter(model, hub):
+    return _TraceCounter(hub)
+
+
+def stop_compile_counter(counter) -> None:
+    pass
+
+
+def device_memory() -> dict | None:
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if not gpus:
+        return None
+    info = tf.config.experimental.get_memory_info("GPU:0")
+    limit = None
+    try:
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        limit = details.get("memory_limit")  # not always reported
+    except Exception:  # noqa: BLE001
+        pass
+    return {
+        "in_use": info.get("current"),
+        "peak": info.get("peak"),
+        "limit": limit,
+        "device": "GPU:0",
+        "peak_resettable": True,
+    }
+
+
+def reset_device_peak() -> None:
+    import tensorflow as tf
+
+    if tf.config.list_logical_devices("GPU"):
+        tf.config.experimental.reset_memory_stats("GPU:0")

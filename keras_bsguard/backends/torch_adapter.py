@@ -1,0 +1,158 @@
+"""PyTorch adapter: every private Keras/torch detail the monitors rely on, in one place.
+
+Checked against keras 3.15.1 (``keras/src/backend/torch/trainer.py``) with torch 2.13.
+
+What it relies on:
+
+* ``TorchTrainer.train_step(data)``: ``_call_has_training_arg``, ``_compute_loss`` and
+  ``_loss_tracker`` (private), ``zero_grad``, ``optimizer.scale_loss`` / ``apply`` and
+  ``compute_metrics`` (public). Gradients are read from ``variable.value.grad``.
+* ``make_train_function(force=True)`` wraps ``self.train_step`` (an instance attribute overrides
+  it), under ``torch.compile`` when ``jit_compile`` is on; ``train_function(data)`` takes a batch
+  that the fit loop pulled *before* ``on_train_batch_begin``.
+* Recompiles under ``jit_compile=True``: ``torch._dynamo.utils.counters["stats"]["unique_graphs"]``
+  (private to torch; read only when the model is compiled).
+* ``torch.cuda.memory_allocated`` / ``max_memory_allocated`` / ``reset_peak_memory_stats`` /
+  ``mem_get_info``.
+"""
+
+from __future__ import annotations
+
+KERAS_CHECKED_AGAINST = "3.15.1"
+BACKEND = "torch"
+
+
+def _trainer_class():
+    from keras.src.backend.torch.trainer import TorchTrainer
+
+    return TorchTrainer
+
+
+def has_default_train_step(model) -> bool:
+    return getattr(type(model), "train_step", None) is _trainer_class().train_step
+
+
+def is_compiled(model) -> bool:
+    return bool(model.jit_compile) and not model.run_eagerly
+
+
+def unsupported_reason(model) -> str | None:
+    return None
+
+
+def install_train_step(model, hub) -> None:
+    original = model.train_step
+    use_default_step = has_default_train_step(model)
+
+    def bsguard_train_step(data):
+        # No trace record here: in eager torch this body runs every step, and under
+        # torch.compile a Python side effect would be replayed; recompiles come from dynamo.
+        if not use_default_step or not hub.gradient_features:
+            return original(data)
+        return _instrumented_default_step(model, hub, data)
+
+    object.__setattr__(model, "train_step", bsguard_train_step)
+
+
+def uninstall_train_step(model) -> None:
+    model.__dict__.pop("train_step", None)
+
+
+def _instrumented_default_step(model, hub, data):
+    """``TorchTrainer.train_step`` of keras 3.15.1, with gradient features before apply."""
+    import torch
+    from keras import tree
+    from keras.src.trainers.data_adapters import data_adapter_utils
+
+    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    y_pred = model(x, training=True) if model._call_has_training_arg else model(x)
+    model.zero_grad()
+    loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+    model._loss_tracker.update_state(
+        loss, sample_weight=next(i for i in tree.flatten(x) if i is not None).shape[0]
+    )
+    if model.optimizer is not None:
+        loss = model.optimizer.scale_loss(loss)
+    extra_logs = {}
+    if model.trainable_weights:
+        loss.backward()
+        trainable_weights = model.trainable_weights[:]
+        gradients = [v.value.grad for v in trainable_weights]
+        with torch.no_grad():
+            extra_logs = hub.gradient_logs(
+                gradients, trainable_weights, _loss_scale(model.optimizer)
+            )
+            model.optimizer.apply(gradients, trainable_weights)
+    logs = dict(model.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
+    logs.update(extra_logs)
+    return logs
+
+
+def _loss_scale(optimizer):
+    from keras.optimizers import LossScaleOptimizer
+
+    if not isinstance(optimizer, LossScaleOptimizer):
+        return None
+    # As LossScaleOptimizer.scale_loss does: the initial scale until the optimizer is built.
+    return optimizer.dynamic_scale.value if optimizer.built else optimizer.initial_scale
+
+
+def rebuild_train_function(model) -> None:
+    model.make_train_function(force=True)
+
+
+def reset_train_function(model) -> None:
+    model.train_function = None
+
+
+def wrap_data_source(model, args, on_data):
+    """The torch fit loop pulls the batch before ``on_train_batch_begin``: nothing to wrap."""
+    return args
+
+
+# Input wait is the gap between one call's return and the next on_train_batch_begin.
+DATA_WAIT_INSIDE_CALL = False
+
+
+class _DynamoCounter:
+    def __init__(self, model):
+        self._compiled = is_compiled(model)
+
+    @property
+    def count(self) -> int:
+        if not self._compiled:
+            return 0
+        from torch._dynamo.utils import counters
+
+        return int(counters["stats"]["unique_graphs"])
+
+
+def start_compile_counter(model, hub):
+    return _DynamoCounter(model)
+
+
+def stop_compile_counter(counter) -> None:
+    pass
+
+
+def device_memory() -> dict | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    device = torch.cuda.current_device()
+    _, total = torch.cuda.mem_get_info(device)
+    return {
+        "in_use": torch.cuda.memory_allocated(device),
+        "peak": torch.cuda.max_memory_allocated(device),
+        "limit": total,
+        "device": f"cuda:{device}",
+        "peak_resettable": True,
+    }
+
+
+def reset_device_peak() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()

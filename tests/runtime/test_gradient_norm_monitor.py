@@ -1,0 +1,169 @@
+"""GradientNormMonitor: the in-step norm equals a hand-computed reference; faults are reported."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from runtime_helpers import (
+    BatchLogs,
+    Delay,
+    SetOnEpoch,
+    mlp,
+    reference_grad_norm,
+    regression_data,
+)
+
+from keras_bsguard import GradientNormMonitor, GradientNormWarning
+
+
+def _frozen_sgd():
+    # Learning rate 0: the weights never move, so every step's reference is computable upfront.
+    return keras.optimizers.SGD(learning_rate=0.0)
+
+
+def _assert_close(actual, expected):
+    assert math.isfinite(actual)
+    assert abs(actual - expected) <= 1e-5 * abs(expected), (actual, expected)
+
+
+def test_grad_norm_equals_autodiff_reference_every_step():
+    x, y = regression_data(n=48)
+    model = mlp()
+    model.compile(optimizer=_frozen_sgd(), loss="mse")
+    expected = [reference_grad_norm(model, x[i : i + 16], y[i : i + 16]) for i in (0, 16, 32)]
+    batches = BatchLogs()
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0,
+              callbacks=[GradientNormMonitor(window=3), batches])
+    norms = sorted(b["grad_norm"] for b in batches.batches)
+    assert len(norms) == 3
+    for actual, reference in zip(norms, sorted(expected)):
+        _assert_close(actual, reference)
+
+
+def test_grad_norm_is_unscaled_under_loss_scale_optimizer():
+    x, y = regression_data(n=16)
+    model = mlp()
+    optimizer = keras.optimizers.LossScaleOptimizer(_frozen_sgd(), initial_scale=2.0**12)
+    model.compile(optimizer=optimizer, loss="mse")
+    expected = reference_grad_norm(model, x, y)
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+                        callbacks=[GradientNormMonitor()])
+    _assert_close(history.history["grad_norm"][0], expected)
+
+
+@pytest.mark.backend("jax", "tensorflow")  # torch requires steps_per_execution == 1
+def test_grad_norm_with_steps_per_execution_is_last_step_of_each_execution():
+    x, y = regression_data(n=64)
+    model = mlp()
+    model.compile(optimizer=_frozen_sgd(), loss="mse", steps_per_execution=2)
+    expected = {reference_grad_norm(model, x[i : i + 16], y[i : i + 16]) for i in (16, 48)}
+    batches = BatchLogs()
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0,
+              callbacks=[GradientNormMonitor(), batches])
+    norms = [b["grad_norm"] for b in batches.batches]
+    assert len(norms) == 2
+    for actual in norms:
+        closest = min(expected, key=lambda e: abs(e - actual))
+        _assert_close(actual, closest)
+    assert len({round(n, 6) for n in norms}) == 2
+
+
+@pytest.mark.backend("tensorflow")
+def test_grad_norm_under_mirrored_strategy_is_norm_of_summed_replica_gradients():
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    x, y = regression_data(n=32)
+    with strategy.scope():
+        model = mlp()
+        model.compile(optimizer=_frozen_sgd(), loss="mse")
+    # One global batch of 32, split 16/16 over the replicas: the applied gradient is the
+    # full-batch gradient.
+    expected = reference_grad_norm(model, x, y)
+    batches = BatchLogs()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0,
+              callbacks=[GradientNormMonitor(), batches])
+    _assert_close(batches.batches[0]["grad_norm"], expected)
+
+
+def test_per_layer_norms_name_the_largest_layers(tmp_path):
+    import json
+
+    x, y = regression_data(n=32)
+    model = mlp()
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0,
+              callbacks=[GradientNormMonitor(window=2, top_k_layers=1, log_dir=str(tmp_path))])
+    records = [json.loads(line) for line in (tmp_path / "bsguard_events.jsonl").open()]
+    windows = [r for r in records if r["type"] == "window"]
+    assert windows and all(len(w["layers"]) == 1 for w in windows)
+    layer = next(iter(windows[0]["layers"]))
+    assert layer.split("/")[-1] in {layer.name for layer in model.layers}
+
+
+def _explosion_data(n_per_epoch, onset_epoch, growth=100.0):
+    """(x, y, sample_weight) batches and the callback that, from ``onset_epoch``, multiplies the
+    loss weight by ``growth`` every epoch."""
+    x, y = regression_data(n=n_per_epoch)
+    loss_weight = Delay()  # a number changed while training runs
+    loss_weight.seconds = 1.0
+
+    class Weighted(keras.utils.PyDataset):
+        def __len__(self):
+            return n_per_epoch // 8
+
+        def __getitem__(self, index):
+            sl = slice(index * 8, index * 8 + 8)
+            return x[sl], y[sl], np.full((8,), loss_weight.seconds, dtype="float32")
+
+    schedule = SetOnEpoch(loss_weight, lambda epoch: growth ** max(0, epoch - onset_epoch + 1))
+    return Weighted(), schedule
+
+
+def test_loss_scaled_up_each_epoch_warns_explosion_within_two_windows(record_warnings):
+    window, onset_epoch, steps_per_epoch = 5, 2, 10
+    data, schedule = _explosion_data(80, onset_epoch)
+    model = mlp()
+    model.compile(optimizer=keras.optimizers.SGD(1e-4), loss="mse")
+    monitor = GradientNormMonitor(window=window, min_history=5)
+    model.fit(data, epochs=4, verbose=0, callbacks=[schedule, monitor])
+    found = [w for w in record_warnings if issubclass(w.category, GradientNormWarning)]
+    assert found, "no GradientNormWarning"
+    message = str(found[0].message)
+    assert "exploded" in message and "Evidence" in message and "Try" in message
+    step = int(message.split("[step ")[1].split("]")[0])
+    onset_step = onset_epoch * steps_per_epoch + 1
+    assert onset_step <= step <= onset_step + 2 * window
+
+
+def test_on_explode_stop_stops_training():
+    data, schedule = _explosion_data(80, onset_epoch=1)
+    model = mlp()
+    model.compile(optimizer=keras.optimizers.SGD(1e-4), loss="mse")
+    monitor = GradientNormMonitor(window=5, min_history=5, on_explode="stop")
+    history = model.fit(data, epochs=6, verbose=0, callbacks=[schedule, monitor])
+    assert len(history.history["loss"]) == 2  # stopped during the first faulty epoch
+
+
+def test_nan_input_warns_nonfinite(record_warnings):
+    x, y = regression_data(n=32)
+    x[20] = np.nan
+    model = mlp()
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
+                        callbacks=[GradientNormMonitor()])
+    found = [w for w in record_warnings if issubclass(w.category, GradientNormWarning)]
+    assert len(found) == 1 and "nan" in str(found[0].message).lower()
+    assert math.isnan(history.history["grad_norm_max"][0]) or history.history["grad_norm"][0] > 0
+
+
+def test_config_round_trip():
+    monitor = GradientNormMonitor(explode_factor=5.0, on_explode="reduce_lr", top_k_layers=3)
+    clone = GradientNormMonitor(**monitor.get_config())
+    assert clone.get_config() == monitor.get_config()
+    with pytest.raises(ValueError):
+        GradientNormMonitor(on_explode="explode")

@@ -1,0 +1,158 @@
+"""StepTimeMonitor: drift in step time and in input wait, recompiles, no noise on healthy runs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import keras
+import numpy as np
+import pytest
+from runtime_helpers import Delay, SetOnEpoch, SleepLayer, mlp, regression_data
+
+from keras_bsguard import RecompileWarning, StepTimeMonitor, StepTimeWarning
+
+WINDOW = 5
+STEPS_PER_EPOCH = 10
+
+
+def _warning_step(record_warnings, category, contains):
+    found = [w for w in record_warnings if issubclass(w.category, category)]
+    assert found, f"no {category.__name__}"
+    message = str(found[0].message)
+    assert contains in message, message
+    assert "Evidence" in message and "Likely causes" in message and "Try" in message
+    return int(message.split("[step ")[1].split("]")[0]), message
+
+
+def test_step_that_sleeps_longer_every_epoch_warns_within_two_windows(record_warnings):
+    delay, onset_epoch = Delay(), 2
+    model = mlp(extra_layers=[SleepLayer(delay)])
+    model.compile("sgd", "mse")
+    x, y = regression_data(n=STEPS_PER_EPOCH * 8)
+    schedule = SetOnEpoch(delay, lambda epoch: 0.02 * max(0, epoch - onset_epoch + 1))
+    model.fit(x, y, batch_size=8, epochs=4, verbose=0,
+              callbacks=[schedule, StepTimeMonitor(window=WINDOW)])
+    step, message = _warning_step(record_warnings, StepTimeWarning, "step time")
+    assert "input wait (data_time) grew" not in message
+    onset_step = onset_epoch * STEPS_PER_EPOCH + 1
+    assert onset_step <= step <= onset_step + 2 * WINDOW
+
+
+class SlowingInput(keras.utils.PyDataset):
+    def __init__(self, delay, n_batches=STEPS_PER_EPOCH):
+        super().__init__()
+        self.delay = delay
+        self.x, self.y = regression_data(n=n_batches * 8)
+        self.n_batches = n_batches
+
+    def __len__(self):
+        return self.n_batches
+
+    def __getitem__(self, index):
+        time.sleep(self.delay.seconds)
+        sl = slice(index * 8, index * 8 + 8)
+        return self.x[sl], self.y[sl]
+
+
+def test_input_pipeline_that_slows_warns_about_data_time(record_warnings):
+    delay, onset_epoch = Delay(), 2
+    model = mlp()
+    model.compile("sgd", "mse")
+    schedule = SetOnEpoch(delay, lambda epoch: 0.02 * max(0, epoch - onset_epoch + 1))
+    history = model.fit(SlowingInput(delay), epochs=4, verbose=0,
+                        callbacks=[schedule, StepTimeMonitor(window=WINDOW)])
+    step, message = _warning_step(record_warnings, StepTimeWarning, "input wait")
+    onset_step = onset_epoch * STEPS_PER_EPOCH + 1
+    assert onset_step <= step <= onset_step + 2 * WINDOW
+    # The epoch logs carry the figures: input wait grew by about the injected delay.
+    data_time = history.history["data_time"]
+    assert data_time[3] - data_time[0] > 0.015
+
+
+def test_healthy_run_has_no_warning_and_restores_the_model(record_warnings, tmp_path):
+    model = mlp()
+    model.compile("adam", "mse")
+    x, y = regression_data(n=480)
+    monitor = StepTimeMonitor(window=WINDOW, log_dir=str(tmp_path))
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, validation_split=0.1,
+                        callbacks=[monitor])
+    from keras_bsguard import BSGuardWarning
+
+    assert not [w for w in record_warnings if issubclass(w.category, BSGuardWarning)]
+    assert all(s > 0 for s in history.history["step_time"])
+    assert "train_step" not in model.__dict__ and model.train_function is None
+    records = [json.loads(line) for line in (tmp_path / "bsguard_events.jsonl").open()]
+    windows = [r for r in records if r["type"] == "window"]
+    assert len(windows) >= 2 * 54 // WINDOW - 1
+    assert not [r for r in records if r["type"] == "event" and r["kind"] != "recompile"]
+
+
+class RebuildEveryEpoch(keras.callbacks.Callback):
+    """The anti-pattern: rebuilding the train function in a callback (here to pick up a new
+    Python loss weight), which retraces and recompiles the step every epoch."""
+
+    def __init__(self, holder):
+        super().__init__()
+        self.holder = holder
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.holder.seconds = 1.0 + epoch
+        if epoch > 0:
+            self._model.make_train_function(force=True)
+
+
+# TF only: JAX re-jits the same step function from its cache (no recompile, correctly no warning);
+# torch compiles only with jit_compile=True.
+@pytest.mark.backend("tensorflow")
+def test_train_function_rebuilt_every_epoch_warns_recompiles(record_warnings):
+    weight = Delay()
+
+    def weighted_mse(y_true, y_pred):
+        # A Python number read at trace time: the step only sees a new value when retraced.
+        return weight.seconds * keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+    model = mlp()
+    model.compile("sgd", weighted_mse)
+    x, y = regression_data(n=STEPS_PER_EPOCH * 8)
+    model.fit(x, y, batch_size=8, epochs=4, verbose=0,
+              callbacks=[RebuildEveryEpoch(weight), StepTimeMonitor(window=WINDOW)])
+    step, message = _warning_step(record_warnings, RecompileWarning, "rebuilt")
+    assert step <= 2 * STEPS_PER_EPOCH + 1  # the second epoch with a recompile
+
+
+class GrowingSequences(keras.utils.PyDataset):
+    """Curriculum learning without padding: the sequence length grows every epoch."""
+
+    def __init__(self, length):
+        super().__init__()
+        self.length = length
+        self.rng = np.random.default_rng(0)
+
+    def __len__(self):
+        return STEPS_PER_EPOCH
+
+    def __getitem__(self, index):
+        n = int(self.length.seconds)
+        return (self.rng.normal(size=(8, n, 4)).astype("float32"),
+                self.rng.normal(size=(8, 1)).astype("float32"))
+
+
+@pytest.mark.backend("jax")  # TF relaxes the shape to None after one retrace (no warning due)
+def test_growing_sequence_length_warns_changing_batch_shape(record_warnings):
+    length = Delay()
+    model = keras.Sequential([keras.Input((None, 4)), keras.layers.Dense(8),
+                              keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    schedule = SetOnEpoch(length, lambda epoch: 6 + epoch)
+    model.fit(GrowingSequences(length), epochs=4, verbose=0,
+              callbacks=[schedule, StepTimeMonitor(window=WINDOW)])
+    step, message = _warning_step(record_warnings, RecompileWarning, "changing batch shape")
+    assert step <= 2 * STEPS_PER_EPOCH + 1
+
+
+def test_config_round_trip():
+    monitor = StepTimeMonitor(window=7, drift_factor=1.5, log_dir="runs/x")
+    assert StepTimeMonitor(**monitor.get_config()).get_config() == monitor.get_config()
+    with pytest.raises(ValueError):
+        StepTimeMonitor(drift_factor=0.9)
