@@ -49,7 +49,9 @@ def lint_source(source: str | bytes, filename: str = "<string>", settings: LintS
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
-        return _syntax_finding(filename, error.raw_line, error.raw_column + 1, _first_line(error.message), settings)
+        row, column, message = _python_syntax_error(data) or (
+            error.raw_line, error.raw_column + 1, _first_line(error.message))
+        return _syntax_finding(filename, row, column, message, settings)
     except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as error:
         return _syntax_finding(filename, 1, 1, f"cannot decode or parse: {_first_line(str(error))}", settings)
     findings = _lint_module(module, filename, settings)
@@ -106,6 +108,19 @@ def _syntax_finding(filename, row, column, message, settings) -> list[Finding]:
         return []
     return [Finding("BSG000", "syntax-error", "error", f"file does not parse: {message}", filename,
                     max(row, 1), max(column, 1), max(row, 1), max(column, 1), None)]
+
+
+def _python_syntax_error(data: bytes):
+    """CPython's own location and wording for a syntax error (clearer than the parser's)."""
+    import ast
+
+    try:
+        ast.parse(data)
+    except SyntaxError as error:
+        return error.lineno or 1, error.offset or 1, error.msg
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def _first_line(text: str) -> str:

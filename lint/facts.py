@@ -65,7 +65,7 @@ BOUNDED_OPS = frozenset(
 )
 PROBABILITY_OPS = frozenset({"sigmoid", "softmax"})
 BINARY_OPS = {"add": "+", "subtract": "-", "sub": "-", "multiply": "*", "mul": "*",
-              "divide": "/", "true_divide": "/", "truediv": "/", "realdiv": "/", "div": "/",
+              "divide": "/", "true_divide": "/", "divide_no_nan": "/", "div_no_nan": "/", "truediv": "/", "realdiv": "/", "div": "/",
               "power": "**", "pow": "**", "matmul": "@", "mm": "@", "bmm": "@", "dot": "@",
               "tensordot": "@", "inner": "@"}
 COMPARISON_OPS = frozenset(
@@ -79,6 +79,7 @@ MINIMUM_OPS = frozenset({"minimum", "fmin"})
 CONSTANT_MAKERS = frozenset({"zeros_like", "ones_like", "zeros", "ones", "full", "fill", "eye",
                              "full_like", "constant_like", "arange", "range", "linspace"})
 EPSILON_FUNCTIONS = frozenset({"epsilon"})
+UNSTACK_OPS = frozenset({"unstack", "unbind", "split", "chunk"})
 STACK_OPS = frozenset({"stack", "concat", "concatenate", "cat", "hstack", "vstack"})
 
 
@@ -111,6 +112,7 @@ class Facts:
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
     max_of: str | None = None  # ``max(name)``: ``name - max_of`` is never positive
+    batch_rows: bool = False  # a Python list of the batch's rows (``unstack(x)`` along axis 0)
 
     @property
     def is_tensor(self) -> bool:
@@ -319,23 +321,26 @@ class Evaluator:
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
                          or one_minus_clipped, opaque=_all_opaque(left, right))
         if symbol == "*":
+            left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             scaled = (bool(left.taint) and bool(right.taint)) or (bool(left.taint) and is_factor(right)) \
                 or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
             return Facts(taint=taint, scaled=scaled, bounded=both_bounded,
                          error=(left.error and not right.taint) or (right.error and not left.taint),
                          magnitude=(left.magnitude and not right.taint) or (right.magnitude and not left.taint),
-                         nonneg=(left.nonneg and right.nonneg) or (left.nonpos and right.nonpos),
-                         nonpos=(left.nonneg and right.nonpos) or (left.nonpos and right.nonneg),
+                         nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
+                         nonpos=(left_pos and right.nonpos) or (left.nonpos and right_pos),
                          guarded=left.guarded and right.guarded, batch_sum=batch_sum, shape=shape,
                          literal=_arith(left, right, symbol))
         if symbol == "/":
+            left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             normalises = right.batch_dim or bool(right.taint) or right.batch_constant or (
                 not right.taint and right.literal is None)
             scaled = left.scaled or (bool(left.taint) and not right.taint and
                                      (right.literal is None or abs(right.literal) < 1))
             return Facts(taint=taint, scaled=scaled, bounded=left.bounded and not right.taint,
                          error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
-                         nonneg=(left.nonneg and right.nonneg) or (left.nonpos and right.nonpos),
+                         nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
+                         nonpos=(left.nonpos and right_pos) or (left_pos and right.nonpos),
                          guarded=left.guarded and right.guarded,
                          batch_sum=None if normalises else left.batch_sum, shape=shape,
                          literal=_arith(left, right, symbol))
@@ -442,6 +447,10 @@ class Evaluator:
             return Facts(taint=taint, boolean=True, bounded=True)
         if name in CONSTANT_MAKERS:
             return Facts(bounded=True, guarded=name.startswith("ones"), nonneg=name.startswith(("ones", "zeros")))
+        if name in UNSTACK_OPS and op.args:
+            axis = op.arg(1, "axis", "dim") if name != "split" else op.arg(2, "axis", "dim")
+            along_batch = name != "split" and (axis is None or self.facts(axis).literal == 0)
+            return Facts(taint=first.taint, python_list=True, batch_rows=along_batch and first.is_tensor)
         if name in STACK_OPS and op.args:
             return Facts(taint=self.facts(op.args[0]).taint)
         if name.startswith(_PREDICATE_PREFIXES):
@@ -518,6 +527,11 @@ _PREDICATE_PREFIXES = ("is_", "any_", "has_", "all_symbolic", "in_", "get_", "st
 _PYTHON_VALUED_BUILTINS = frozenset({"isinstance", "hasattr", "callable", "type", "id", "str", "repr",
                                      "any", "all", "issubclass", "format"})
 _TENSOR_DATA_ATTRIBUTES = frozenset({"real", "imag", "values", "data", "grad", "mT", "H", "flat"})
+
+
+def _nonnegative(facts: Facts) -> bool:
+    """Known >= 0; an untainted hyperparameter (sigma, temperature) counts as positive."""
+    return facts.nonneg or (not facts.taint and not facts.shape and facts.literal is None)
 
 
 def _all_opaque(*facts) -> bool:

@@ -82,6 +82,8 @@ def batch_iteration(iterable, ctx) -> str | None:
                     return f"over `{code_of(iterable)}` (one tensor per sample)"
                 return None
     facts = ctx.facts(iterable)
+    if facts.batch_rows:
+        return f"over `{code_of(iterable)}` (one tensor per sample)"
     if facts.is_tensor and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
         return f"over the rows of `{code_of(iterable)}`"
     return None

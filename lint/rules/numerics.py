@@ -55,6 +55,8 @@ class ExpBlowup(Rule):
         if op is None or not op.args:
             return
         if op.name in EXP_OPS:
+            if ctx.already_reported_within(self.code):
+                return  # the enclosing log(1 + exp(...)) / log-sum-exp finding says it already
             argument = ctx.facts(op.args[0])
             if argument.taint and not argument.bounded and not argument.nonpos and argument.scaled and not argument.shape:
                 ctx.report(self, node, f"`{code_of(node)}` overflows once its scaled, unbounded argument passes ~88 "
