@@ -1,0 +1,173 @@
+"""Which functions count as losses: nothing outside a loss is ever reported."""
+
+from __future__ import annotations
+
+import textwrap
+
+from keras_bsguard.lint import LintSettings, lint_source
+
+HOST_SYNC = "    return y_pred.numpy()\n"
+
+
+def _lint(source: str, **settings) -> list:
+    return lint_source(textwrap.dedent(source), "m.py", LintSettings(**settings) if settings else None)
+
+
+def _losses(source: str, **settings) -> set[str]:
+    return {f.loss for f in _lint(source, **settings)}
+
+
+def test_signature_pairs_in_either_order_are_losses():
+    source = """
+    def a(y_true, y_pred):
+        return y_pred.numpy()
+    def b(labels, logits):
+        return logits.numpy()
+    def c(pred, target):
+        return pred.numpy()
+    def d(y, y_hat):
+        return y_hat.numpy()
+    """
+    assert _losses(source) == {"a", "b", "c", "d"}
+
+
+def test_data_prep_and_module_level_code_are_never_reported():
+    source = """
+    import numpy as np
+    import tensorflow as tf
+    NOISE = np.random.normal(size=3)
+    def preprocess(image, label):
+        image = image + np.random.normal(size=image.shape)
+        if tf.reduce_max(image) > 1.0:
+            image = image / 255.0
+        return image.numpy(), label
+    def schedule(epoch, lr):
+        return float(lr * tf.exp(-0.1))
+    for row in NOISE:
+        print(row)
+    """
+    assert _lint(source) == []
+
+
+def test_compile_argument_dict_list_lambda_and_factory_are_losses():
+    source = """
+    import tensorflow as tf
+    def first(a, b):
+        return b.numpy()
+    def second(a, b):
+        return b.numpy()
+    def third(a, b):
+        return b.numpy()
+    def make_loss(scale):
+        def inner(t, p):
+            return p.numpy() * scale
+        return inner
+    model.compile(loss={"out": first, "aux": "mse"})
+    model.compile(optimizer="adam", loss=[second])
+    model.compile("adam", third)
+    model.compile(loss=make_loss(2.0))
+    model.compile(loss=lambda t, p: p.numpy())
+    """
+    assert _losses(source) == {"first", "second", "third", "inner", "<lambda>"}
+
+
+def test_compile_through_a_variable_and_partial():
+    source = """
+    import functools
+    def weighted(a, b, w):
+        return b.numpy()
+    def plain(a, b):
+        return b.numpy()
+    loss_fn = plain
+    model.compile(loss=functools.partial(weighted, w=2))
+    other.compile(loss=loss_fn)
+    """
+    assert _losses(source) == {"weighted", "plain"}
+
+
+def test_loss_subclass_call_and_compute_loss_override():
+    source = """
+    import keras
+    from tensorflow.keras.losses import Loss
+    class Mine(keras.losses.Loss):
+        def call(self, a, b):
+            return b.numpy()
+    class Derived(Mine):
+        def call(self, a, b):
+            return b.numpy()
+    class TfStyle(Loss):
+        def call(self, a, b):
+            return b.numpy()
+    class Net(keras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return y_pred.numpy()
+        def call(self, inputs, targets=None):
+            return inputs.numpy()
+    """
+    assert _losses(source) == {"Mine.call", "Derived.call", "TfStyle.call", "Net.compute_loss"}
+
+
+def test_helpers_called_from_a_loss_are_checked_transitively():
+    source = """
+    import tensorflow as tf
+    def _inner(x):
+        return tf.math.log(x)
+    def _middle(x):
+        return _inner(x) * 2.0
+    def unrelated(x):
+        return tf.math.log(x)
+    def loss(y_true, y_pred):
+        return _middle(y_pred)
+    """
+    findings = _lint(source)
+    assert [(f.code, f.loss) for f in findings] == [("BSG402", "_inner")]
+
+
+def test_helper_arguments_carry_facts_from_the_call_site():
+    source = """
+    import tensorflow as tf
+    def _safe_log(x):
+        return tf.math.log(x)
+    def loss(y_true, y_pred):
+        return _safe_log(tf.clip_by_value(y_pred, 1e-7, 1.0))
+    """
+    assert _lint(source) == []
+
+
+def test_metric_functions_passed_as_metrics_are_not_losses():
+    source = """
+    import tensorflow as tf
+    def my_metric(y_true, y_pred):
+        return tf.cast(tf.round(y_pred) == y_true, tf.float32)
+    model.compile(loss="mse", metrics=[my_metric])
+    """
+    assert _lint(source) == []
+
+
+def test_metric_class_update_state_is_not_a_loss():
+    source = """
+    import keras
+    class Hits(keras.metrics.Metric):
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.total.assign_add(keras.ops.sum(keras.ops.round(y_pred)))
+    """
+    assert _lint(source) == []
+
+
+def test_configured_name_patterns_add_losses():
+    source = """
+    def objective_fn(a, b):
+        return b.numpy()
+    """
+    assert _lint(source) == []
+    assert _losses(source, loss_patterns=("objective_*",)) == {"objective_fn"}
+
+
+def test_torch_module_forward_is_a_loss():
+    source = """
+    import torch
+    class Criterion(torch.nn.Module):
+        def forward(self, output, target):
+            return ((output - target) ** 2).sum()
+    """
+    assert [f.code for f in _lint(source)] == ["BSG501"]
