@@ -70,7 +70,8 @@ BINARY_OPS = {"add": "+", "subtract": "-", "sub": "-", "multiply": "*", "mul": "
               "tensordot": "@", "inner": "@"}
 COMPARISON_OPS = frozenset(
     {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "gt", "lt", "ge",
-     "le", "eq", "ne", "logical_and", "logical_or", "logical_not", "isnan", "isfinite", "isinf"}
+     "le", "eq", "ne", "logical_and", "logical_or", "logical_not", "isnan", "isfinite", "isinf",
+     "is_nan", "is_inf", "is_finite", "reduce_any", "reduce_all", "any", "all", "isclose", "allclose"}
 )
 PIECEWISE_OPS = frozenset({"round", "rint", "sign", "floor", "ceil", "argmax", "argmin", "argsort", "trunc"})
 WHERE_OPS = frozenset({"where", "select"})
@@ -113,6 +114,7 @@ class Facts:
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
     max_of: str | None = None  # ``max(name)``: ``name - max_of`` is never positive
     batch_rows: bool = False  # a Python list of the batch's rows (``unstack(x)`` along axis 0)
+    no_batch_axis: bool = False  # the batch axis was contracted away (``x.T @ x``: D x D)
 
     @property
     def is_tensor(self) -> bool:
@@ -262,7 +264,7 @@ class Evaluator:
         inner = self.facts(node.expression)
         if isinstance(node.operator, cst.Minus):
             literal = -inner.literal if inner.literal is not None else None
-            return replace(inner, nonneg=inner.nonpos, nonpos=inner.nonneg, literal=literal,
+            return replace(inner, nonneg=inner.nonpos, nonpos=_nonnegative(inner), literal=literal,
                            guarded=inner.guarded and not inner.taint and literal is not None and literal > 0,
                            exp_node=None)
         if isinstance(node.operator, cst.Not):
@@ -291,6 +293,8 @@ class Evaluator:
         left, right = self.facts(left_node), self.facts(right_node)
         if facts.taint and _all_opaque(left, right):
             facts = replace(facts, opaque=True)
+        if symbol != "@" and facts.taint and all(f.no_batch_axis or not f.taint for f in (left, right)):
+            facts = replace(facts, no_batch_axis=True)
         return facts
 
     def _binary(self, symbol: str, left_node, right_node) -> Facts:
@@ -353,11 +357,21 @@ class Evaluator:
                          batch_sum=left.batch_sum, shape=shape)
         if symbol == "@":
             return Facts(taint=taint, bounded=both_bounded, scaled=bool(left.taint) and bool(right.taint),
-                         batch_sum=batch_sum)
+                         batch_sum=batch_sum, no_batch_axis=left.transposed and not right.transposed)
         return Facts(taint=taint, shape=shape, batch_sum=batch_sum)
 
     # ---- calls --------------------------------------------------------------------------
     def _call(self, node: cst.Call) -> Facts:
+        facts = self._call_facts(node)
+        op = self.op(node)
+        if facts.taint and not facts.no_batch_axis and op is not None and op.args:
+            inputs = [self.facts(a) for a in op.args]
+            tainted = [f for f in inputs if f.taint]
+            if tainted and all(f.no_batch_axis for f in tainted):
+                facts = replace(facts, no_batch_axis=True)  # diag(cov), square(cov): still D x D
+        return facts
+
+    def _call_facts(self, node: cst.Call) -> Facts:
         op = self.op(node)
         if op is None:
             return self._opaque([arg.value for arg in node.args])
@@ -391,6 +405,9 @@ class Evaluator:
             perm = op.arg(1, "perm", "axes", "dim0")
             full = perm is None or (op.is_method and name == "t")
             return replace(first, transposed=full, batch_sum=None, exp_node=None)
+        if name in ("reshape", "view"):
+            return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=None,
+                           batch_sum=None)
         if name in PASS_THROUGH_OPS:
             return replace(first, transposed=False, expanded_axis=None, exp_node=None)
         if name in CLIP_OPS:
@@ -453,7 +470,7 @@ class Evaluator:
             return Facts(taint=first.taint, python_list=True, batch_rows=along_batch and first.is_tensor)
         if name in STACK_OPS and op.args:
             return Facts(taint=self.facts(op.args[0]).taint)
-        if name.startswith(_PREDICATE_PREFIXES):
+        if name.startswith(_PREDICATE_PREFIXES) and name not in COMPARISON_OPS:
             return UNTAINTED  # is_tensor(), any_symbolic_tensors(), has_...: Python booleans
         taint = EMPTY
         for value in [*op.args, *op.kwargs.values()]:
@@ -461,6 +478,23 @@ class Evaluator:
         if op.namespace.endswith("random"):
             taint = taint | {TENSOR}
         return Facts(taint=taint)
+
+    def _column_or_row(self, op: Op) -> int | None:
+        """``reshape(x, (-1, 1))`` is a column (axis 1 inserted), ``(1, -1)`` a row (axis 0)."""
+        shape = op.arg(1, "shape", "newshape")
+        dims = None
+        if isinstance(shape, (cst.Tuple, cst.List)):
+            dims = [e.value for e in shape.elements]
+        elif op.is_method and len(op.args) == 3:
+            dims = op.args[1:]
+        if dims is None or len(dims) != 2:
+            return None
+        values = [self.facts(d).literal for d in dims]
+        if values == [-1, 1]:
+            return 1
+        if values == [1, -1]:
+            return 0
+        return None
 
     def _opaque(self, values) -> Facts:
         """A function we cannot see into: its result may hold the tensors it was given."""
@@ -508,11 +542,11 @@ class Evaluator:
 
     def _sum(self, op: Op, first: Facts) -> Facts:
         axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
-        over_batch = axis is None or _is_none(axis) or _mentions_zero(axis, self)
+        over_batch = (axis is None or _is_none(axis) or _mentions_zero(axis, self)) and not first.no_batch_axis
         if _is_stack_of_list(op.args[0] if op.args else None, self) or first.python_list:
             over_batch = False  # sum of a stacked list of losses: axis 0 is the list, not the batch
-        return Facts(taint=first.taint, nonneg=first.nonneg, guarded=first.guarded,
-                     magnitude=first.magnitude, scaled=first.scaled,
+        return Facts(taint=first.taint, nonneg=first.nonneg, guarded=first.guarded, bounded=first.bounded,
+                     magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
                      batch_sum=op.node if (over_batch and first.is_tensor) else first.batch_sum,
                      exp_sum=first.exp_node is not None)
 

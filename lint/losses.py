@@ -41,7 +41,36 @@ _HYPER_NAME = re.compile(
 )
 _SCALAR_ANNOTATIONS = frozenset({"int", "float", "str", "bool"})
 _LOSS_CLASS_METHODS = ("call", "__call__", "forward")
-_METRIC_NAME = re.compile(r"acc|accuracy|precision|recall|auc|f1|iou|metric|score", re.IGNORECASE)
+_METRIC_TOKENS = frozenset({"acc", "accuracy", "precision", "recall", "auc", "f1", "iou", "metric", "metrics",
+                            "score", "fbeta", "mae_metric"})
+_LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "objective", "criterion", "cost"})
+_NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "get_", "set_", "record_",
+                        "report_", "track_", "update_", "reset_", "visuali", "summari")
+_ROLE_PRED_NAMES = frozenset({"input", "inputs", "features", "embeddings", "embedding", "z", "emb", "zi", "zj",
+                              "anchor", "h", "x"})
+_CRITERION_CLASS = re.compile(r"loss|criterion", re.IGNORECASE)
+
+
+def _is_input_target_pair(names: list[str]) -> bool:
+    """torch's criterion convention: ``forward(self, input, target)``."""
+    first, second = _normalized(names[0]), _normalized(names[1])
+    roles = _PRED_NAMES | _ROLE_PRED_NAMES
+    return (first in roles and second in _TARGET_NAMES) or (first in _TARGET_NAMES and second in roles)
+
+
+def _name_tokens(name: str) -> set[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return {token.lower() for token in re.split(r"[_\W]+", spaced) if token}
+
+
+def _looks_like_metric(name: str) -> bool:
+    tokens = _name_tokens(name)
+    return bool(tokens & _METRIC_TOKENS) and not tokens & _LOSS_TOKENS
+
+
+def _named_like_a_loss(name: str) -> bool:
+    lowered = name.lower()
+    return "loss" in _name_tokens(name) or lowered.endswith("loss") and not lowered.startswith(_NOT_A_LOSS_PREFIXES)
 
 
 def _normalized(name: str) -> str:
@@ -95,6 +124,16 @@ class _LossFinder:
             if self._looks_like_loss_signature(info):
                 self._add_function(info, "signature")
                 continue
+            if info.class_info is not None and info.name in _LOSS_CLASS_METHODS and \
+                    not self._is_metric_class(info.class_info) and len(_positional_names(info)) >= 2 and \
+                    (_CRITERION_CLASS.search(info.class_info.name)
+                     or (info.name == "forward" and _is_input_target_pair(_positional_names(info)))):
+                self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)
+                continue
+            if info.class_info is None and _named_like_a_loss(info.name) and _positional_names(info) \
+                    and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES):
+                self._add_function(info, "named")  # def nt_xent_loss(z_i, z_j, temperature)
+                continue
             if patterns and any(fnmatch.fnmatchcase(info.name, p) for p in patterns):
                 self._add_function(info, "config")
         for call in self.index.compile_calls:
@@ -123,7 +162,7 @@ class _LossFinder:
         # A metric passed as metrics=[...] is not a loss unless it is also compiled as one.
         if info.name in self._metric_names and info.name not in self._compile_names:
             return "loss" in info.name.lower()
-        if _METRIC_NAME.search(info.name) and "loss" not in info.name.lower():
+        if _looks_like_metric(info.name):
             return info.name in self._compile_names
         return True
 
@@ -283,7 +322,7 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool) -> dict[st
         key = _normalized(name)
         if key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):
             taints[name] = frozenset({TRUE})
-        elif key in _PRED_NAMES:
+        elif key in _PRED_NAMES or (kind != "helper" and key in _ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
         elif key in _TENSOR_NAMES:
             taints[name] = frozenset({TENSOR})
@@ -291,7 +330,7 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool) -> dict[st
             taints[name] = frozenset()
         elif position < 2 and position < len(positional) and unnamed_slots:
             taints[name] = frozenset({unnamed_slots[position]})
-        elif kind == "helper" or (param.default is not None and _is_none(param.default)):
+        elif kind in ("helper", "named") or (param.default is not None and _is_none(param.default)):
             taints[name] = frozenset({TENSOR})
         else:
             taints[name] = frozenset()

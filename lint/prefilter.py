@@ -18,7 +18,10 @@ from .vocabulary import is_loss_pair
 _SIGNATURE = re.compile(
     rb"def\s+\w+\s*\(\s*(?:(?:self|cls)\s*,\s*)?(\w+)\s*(?::[^,()]*(?:\([^()]*\))?[^,()]*)?(?:=[^,()]*)?,\s*(\w+)"
 )
-_MARKERS = re.compile(rb"compute_loss|\.compile\s*\(|class\s+\w+\s*\([^)]*Loss")
+_MARKERS = re.compile(
+    rb"compute_loss|\.compile\s*\(|class\s+\w+\s*\([^)]*Loss|class\s+\w*(?:[Ll]oss|Criterion)\w*\s*[(:]"
+    rb"|def\s+\w*[Ll]oss\w*\s*\("
+)
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
 
 

@@ -73,7 +73,8 @@ def batch_iteration(iterable, ctx) -> str | None:
                 return None
             if op.namespace == "builtins" and op.name in _ROW_ITERATORS:
                 for arg in op.args:
-                    if ctx.facts(arg).is_tensor and not isinstance(arg, (cst.Lambda,)):
+                    facts = ctx.facts(arg)
+                    if (facts.is_tensor or facts.batch_rows) and not isinstance(arg, (cst.Lambda,)):
                         return f"over the rows of `{code_of(arg)}`"
                 return None
             if op.name in _UNSTACK_OPS:

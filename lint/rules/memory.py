@@ -87,9 +87,10 @@ class PairwiseBatch(Rule):
         left_facts, right_facts = ctx.facts(left), ctx.facts(right)
         if not (left_facts.is_tensor and right_facts.is_tensor):
             return
-        transposed = left_facts.transposed != right_facts.transposed or any(
-            is_true(kwargs.get(k)) for k in ("transpose_b", "adjoint_b", "transpose_a", "adjoint_a"))
-        if transposed:
+        # (B, D) @ (D, B): only a transposed right operand pairs samples; x.T @ x is D x D.
+        right_transposed = (right_facts.transposed and not left_facts.transposed) or any(
+            is_true(kwargs.get(k)) for k in ("transpose_b", "adjoint_b"))
+        if right_transposed and not any(is_true(kwargs.get(k)) for k in ("transpose_a", "adjoint_a")):
             ctx.report(self, node, f"`{code_of(node)}` is a batch x batch matrix: memory grows as B^2")
 
     def _broadcast(self, node, left, right, ctx) -> None:

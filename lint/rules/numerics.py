@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import EXP_OPS, LOG_OPS, MAX_REDUCE_OPS, PRED, SUM_OPS
+from ..facts import EXP_OPS, LOG_OPS, MAX_REDUCE_OPS, PRED, SUM_OPS, TRUE, _same_text
 from .base import Rule
 from ._util import code_of
 
 _DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
+_NORM_OPS = frozenset({"norm", "euclidean_norm", "vector_norm"})
 _POW_OPS = frozenset({"pow", "power", "float_power"})
 
 
@@ -153,6 +154,13 @@ class UnguardedLog(Rule):
             if facts.is_tensor and not facts.guarded:
                 ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient where its argument is 0 "
                                        "(NaN gradients): add an epsilon inside")
+        elif op.name in _NORM_OPS:
+            facts = ctx.facts(op.args[0])
+            difference = isinstance(op.args[0], cst.BinaryOperation) and isinstance(op.args[0].operator, cst.Subtract) \
+                and ctx.facts(op.args[0].left).is_tensor and ctx.facts(op.args[0].right).is_tensor
+            if facts.is_tensor and (facts.error or difference) and not facts.guarded:
+                ctx.report(self, node, f"`{code_of(node)}` of a difference has a NaN gradient where the difference is 0 "
+                                       "(identical vectors): use sqrt(sum(square(d)) + eps)")
         elif op.name == "reciprocal":
             self._division(node, None, op.args[0], ctx)
         elif op.name in _DIVIDE_OPS and len(op.args) >= 2:
@@ -182,5 +190,4 @@ def _is_self_normalisation(numerator, denominator, ctx) -> bool:
     if op is None or not op.args or (op.name not in SUM_OPS and op.name not in MAX_REDUCE_OPS):
         return False
     inner, outer = op.args[0], numerator
-    same = isinstance(inner, cst.Name) and isinstance(outer, cst.Name) and inner.value == outer.value
-    return same and ctx.facts(outer).taint == frozenset({PRED})
+    return _same_text(inner, outer) and PRED in ctx.facts(outer).taint and TRUE not in ctx.facts(outer).taint

@@ -81,6 +81,10 @@ class RandomInLoss(Rule):
         if op is None:
             return
         kind = classify_randomness(op)
+        seed = op.kwargs.get("seed")
+        if kind == "stochastic" and seed is not None and ctx.facts(seed).literal is None and \
+                not isinstance(seed, (cst.List, cst.Tuple)):
+            return  # keras.random.*(seed=self.seed_generator): the supported way to draw noise under jit
         if kind == "frozen":
             ctx.report(self, node, f"`{callee(node)}` runs once when the step is traced: "
                                    "every step reuses the same frozen 'random' value")

@@ -1,0 +1,88 @@
+"""Linter speed, side by side in one run: `python benchmarks/lint_speed.py [--rounds 3]`.
+
+Measures, interleaved over several rounds (medians reported):
+
+* cold  -- `bsguard lint <installed keras>` with an empty cache,
+* warm  -- the same command again (every file a cache hit),
+* bare  -- `libcst.parse_module` of every file of the same tree, in one process,
+* small -- `bsguard lint one_small_file.py --no-cache` end to end (the pre-commit case).
+
+Targets (issue #2, on a 2-core machine): cold <= bare (ratio <= 1.0), warm < 1 s, small < 0.35 s.
+Each measurement is a fresh process, so interpreter start-up and imports are included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SMALL_FILE = '''import tensorflow as tf
+
+
+def loss(y_true, y_pred):
+    return tf.reduce_sum(tf.square(y_true - y_pred))
+'''
+
+BARE_PARSE = """
+import sys, pathlib, libcst
+for path in sorted(pathlib.Path(sys.argv[1]).rglob('*.py')):
+    libcst.parse_module(path.read_bytes())
+"""
+
+
+def _seconds(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode not in (0, 1):
+        raise SystemExit(f"command failed ({result.returncode}): {' '.join(command)}\n{result.stderr}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tree", type=Path, default=None, help="source tree to lint (default: installed keras)")
+    args = parser.parse_args()
+    spec = importlib.util.find_spec("keras")
+    tree = args.tree or (Path(next(iter(spec.submodule_search_locations))) if spec else None)
+    if tree is None:
+        raise SystemExit("keras is not installed; pass --tree")
+    files = sum(1 for _ in tree.rglob("*.py"))
+    bsguard = [sys.executable, "-m", "keras_bsguard.cli"]
+    work = Path(tempfile.mkdtemp(prefix="bsguard-bench-"))
+    (work / "bsguard.toml").write_text("")  # default settings, cache inside the work folder
+    (work / "small_loss.py").write_text(SMALL_FILE)
+    lint_tree = [*bsguard, "lint", str(tree), "--config", "bsguard.toml", "-q", "--exit-zero"]
+    samples: dict[str, list[float]] = {"cold": [], "warm": [], "bare": [], "small": []}
+    for _round in range(args.rounds):
+        shutil.rmtree(work / ".bsguard_cache", ignore_errors=True)
+        samples["cold"].append(_seconds(lint_tree, work))
+        samples["warm"].append(_seconds(lint_tree, work))
+        samples["bare"].append(_seconds([sys.executable, "-c", BARE_PARSE, str(tree)], work))
+        samples["small"].append(_seconds([*bsguard, "lint", "small_loss.py", "--no-cache", "-q"], work))
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    print(f"tree: {tree} ({files} files), {args.rounds} rounds, {os.cpu_count()} CPUs, medians")
+    print(f"{'measurement':<40}{'seconds':>10}")
+    print(f"{'bare libcst.parse_module, every file':<40}{median['bare']:>10.2f}")
+    print(f"{'bsguard lint, cold cache':<40}{median['cold']:>10.2f}")
+    print(f"{'bsguard lint, warm cache':<40}{median['warm']:>10.2f}")
+    print(f"{'bsguard lint, one small file':<40}{median['small']:>10.3f}")
+    print()
+    print(f"cold / bare parse ratio: {median['cold'] / median['bare']:.2f}   (target <= 1.00)")
+    print(f"warm / cold ratio:       {median['warm'] / median['cold']:.3f}  (warm target < 1 s: {median['warm']:.2f} s)")
+    print(f"small file:              {median['small']:.3f} s (target < 0.35 s)")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
