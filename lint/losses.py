@@ -69,8 +69,30 @@ def _looks_like_metric(name: str) -> bool:
 
 
 def _named_like_a_loss(name: str) -> bool:
-    lowered = name.lower()
-    return "loss" in _name_tokens(name) or lowered.endswith("loss") and not lowered.startswith(_NOT_A_LOSS_PREFIXES)
+    """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
+    tokens = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().split("_")
+    tokens = [t for t in tokens if t]
+    if not tokens or tokens[0] == "test":
+        return False
+    return tokens[-1] in ("loss", "criterion", "objective") or tokens[0] == "loss"
+
+
+def _computes_with_tensors(node: cst.FunctionDef, imports) -> bool:
+    """Whether a body calls a tensor library at all (a loss-named helper of the CLI would not)."""
+    from .calls import resolve_call
+    from .names import TENSOR_NAMESPACES
+
+    stack = [node.body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Call):
+            op = resolve_call(current, imports)
+            if op is not None and op.namespace not in ("builtins", "math", "random") and (
+                    op.is_method or op.namespace in TENSOR_NAMESPACES):
+                return True
+        if not isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            stack.extend(current.children)
+    return False
 
 
 def _normalized(name: str) -> str:
@@ -131,7 +153,8 @@ class _LossFinder:
                 self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)
                 continue
             if info.class_info is None and _named_like_a_loss(info.name) and _positional_names(info) \
-                    and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES):
+                    and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
+                    and _computes_with_tensors(info.node, self.index.imports):
                 self._add_function(info, "named")  # def nt_xent_loss(z_i, z_j, temperature)
                 continue
             if patterns and any(fnmatch.fnmatchcase(info.name, p) for p in patterns):

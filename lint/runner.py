@@ -96,13 +96,20 @@ def _lint_one(item) -> list[Finding]:
     return lint_source(data, name, settings)
 
 
+def _linter_stamp() -> list:
+    """Size and mtime of the linter's own modules: an edited (editable-install) linter never reads stale results."""
+    folder = Path(__file__).parent
+    return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*.py"))
+
+
 class _Cache:
     """One JSON file of content-key -> findings for one (version, rules, patterns) combination."""
 
     def __init__(self, folder: Path, settings: LintSettings) -> None:
         from keras_bsguard import __version__
 
-        fingerprint = json.dumps([CACHE_FORMAT, __version__, sorted(settings.codes), list(settings.loss_patterns)])
+        fingerprint = json.dumps([CACHE_FORMAT, __version__, _linter_stamp(), sorted(settings.codes),
+                                  list(settings.loss_patterns)])
         digest = hashlib.blake2b(fingerprint.encode(), digest_size=8).hexdigest()
         self.path = folder / f"results-{digest}.json"
         self.folder = folder
