@@ -221,3 +221,16 @@ def test_console_script_runs_without_traceback(project):
     result = subprocess.run([sys.executable, "-m", "keras_bsguard.cli", "lint", "--output-format", "xml"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_bundled_example_shows_the_readme_findings(run):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "losses.py"
+    code, out, _ = run("lint", example, "--no-cache", "--output-format", "json")
+    items = json.loads(out)
+    assert code == 1
+    assert sorted({i["code"] for i in items}) == ["BSG101", "BSG201", "BSG301", "BSG401", "BSG402", "BSG501",
+                                                 "BSG502", "BSG601", "BSG701"]
+    assert len(items) == 12
+    assert not {i["loss"] for i in items} & {"stable_focal_loss", "make_dataset"}
