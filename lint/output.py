@@ -119,6 +119,13 @@ def _github_line(finding: Finding) -> str:
 
 # ---- sarif ------------------------------------------------------------------------------
 
+def _artifact(filename: str) -> dict:
+    path = Path(filename)
+    if path.is_absolute():
+        return {"uri": path.as_uri()}
+    return {"uri": path.as_posix(), "uriBaseId": "%SRCROOT%"}
+
+
 def _sarif(findings: list[Finding]) -> dict:
     from keras_bsguard import __version__
 
@@ -145,7 +152,7 @@ def _sarif(findings: list[Finding]) -> dict:
             "message": {"text": f.message},
             "locations": [{
                 "physicalLocation": {
-                    "artifactLocation": {"uri": Path(f.filename).as_posix(), "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": _artifact(f.filename),
                     "region": {"startLine": f.row, "startColumn": f.column,
                                "endLine": f.end_row, "endColumn": f.end_column},
                 }

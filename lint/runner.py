@@ -25,6 +25,7 @@ from .finding import Finding
 from .prefilter import may_contain_loss
 
 CACHE_FORMAT = 1
+_CACHE_PRUNE_AT = 20_000
 _PARALLEL_THRESHOLD = 8  # below this many files to parse, a process pool costs more than it saves
 
 
@@ -115,21 +116,28 @@ class _Cache:
         self.folder = folder
         self.entries: dict[str, list] = {}
         self.dirty = False
+        self.touched: set[str] = set()
         try:
             self.entries = json.loads(self.path.read_text())
         except (OSError, ValueError):
             self.entries = {}
 
     def get(self, key: str):
-        return self.entries.get(key)
+        found = self.entries.get(key)
+        if found is not None:
+            self.touched.add(key)
+        return found
 
     def put(self, key: str, findings: list) -> None:
         self.entries[key] = findings
+        self.touched.add(key)
         self.dirty = True
 
     def save(self) -> None:
         if not self.dirty:
             return
+        if len(self.entries) > max(_CACHE_PRUNE_AT, 4 * len(self.touched)):
+            self.entries = {key: self.entries[key] for key in self.touched}  # drop results of old file versions
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             gitignore = self.folder / ".gitignore"
