@@ -1,0 +1,64 @@
+"""Recognise out-of-memory errors of every backend, without importing any backend.
+
+* JAX raises ``jax.errors.JaxRuntimeError`` (``XlaRuntimeError`` in older jaxlib) whose text
+  holds ``RESOURCE_EXHAUSTED`` -- at run time, at compile time, and asynchronously when a later
+  operation touches the failed result.
+* TensorFlow raises ``tf.errors.ResourceExhaustedError`` (``OOM when allocating tensor ...``).
+* torch raises ``torch.OutOfMemoryError`` (``torch.cuda.OutOfMemoryError``) on CUDA and a plain
+  ``RuntimeError`` from the CPU allocator (``DefaultCPUAllocator: can't allocate memory``).
+* A host allocation in numpy or Python raises ``MemoryError``.
+
+Anything else is not an OOM and must propagate untouched.
+
+    >>> is_out_of_memory(MemoryError())
+    True
+    >>> is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    True
+    >>> is_out_of_memory(ValueError("RESOURCE_EXHAUSTED"))  # a ValueError is a bug, not an OOM
+    False
+"""
+
+from __future__ import annotations
+
+import re
+
+# Exception class names (any module) that are OOMs by type alone.
+_OOM_TYPES = frozenset({"ResourceExhaustedError", "OutOfMemoryError", "MemoryError"})
+# Runtime-error class names whose *message* decides.
+_RUNTIME_TYPES = frozenset({"JaxRuntimeError", "XlaRuntimeError", "RuntimeError", "InternalError",
+                            "UnknownError", "AcceleratorError"})
+_OOM_TEXT = re.compile(
+    r"RESOURCE_EXHAUSTED|out of memory|OOM when allocating|can't allocate memory|"
+    r"Failed to allocate|Allocator .* ran out of memory|not enough memory|CUBLAS_STATUS_ALLOC_FAILED|"
+    r"cudaErrorMemoryAllocation|MemoryError",
+    re.IGNORECASE,
+)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` (or an exception it was raised from) is an out-of-memory error."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_oom_itself(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _is_oom_itself(error: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if names & _OOM_TYPES:
+        return True
+    if names & _RUNTIME_TYPES:
+        return bool(_OOM_TEXT.search(str(error)))
+    return False
+
+
+def describe(error: BaseException, limit: int = 160) -> str:
+    """``Type: first line of the message``, shortened, for warnings and event logs."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    text = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
