@@ -122,12 +122,9 @@ def main() -> int:
     results = []
     for backend in args.backends.split(","):
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        command = [sys.executable, __file__, "--worker"] + [
-            a for a in sys.argv[1:] if not a.startswith("--backends")
-        ]
-        if "--backends" in sys.argv:  # drop the value after a bare --backends
-            index = command.index("--backends")
-            del command[index : index + 2]
+        command = [sys.executable, __file__, "--worker"]
+        for option in ("rounds", "steps", "epochs", "batch_size", "features", "hidden"):
+            command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)

@@ -78,8 +78,10 @@ class GradientNormMonitor(MonitorBase):
 
     Warnings (:class:`GradientNormWarning`): a non-finite norm (under a ``LossScaleOptimizer``
     only when more than half of a window is non-finite, since skipped steps are how dynamic loss
-    scaling works); an explosion, a norm above ``explode_factor`` x the median of the previous
-    ``window`` steps; vanishing, every norm of a window below ``vanish_threshold``. With
+    scaling works); an explosion, ``explode_patience`` consecutive norms above ``explode_factor`` x
+    the median of the previous ``window`` steps and above the largest norm of the first
+    ``window`` steps (late in a converging run the median is tiny and one spiky batch can reach
+    10x of it; a real explosion persists and leaves the early-training scale behind); vanishing, every norm of a window below ``vanish_threshold``. With
     ``top_k_layers > 0`` the per-layer norms are computed too and the warnings and event log name
     the ``top_k_layers`` largest.
 
@@ -97,6 +99,7 @@ class GradientNormMonitor(MonitorBase):
         vanish_threshold: a window whose every norm is below this is vanishing.
         window: steps in the running median and in each event-log window.
         min_history: steps needed before explosions are judged.
+        explode_patience: consecutive exploding steps needed for the warning (and action).
         top_k_layers: how many layers to name (0: no per-layer norms).
         log_dir, event_log: as for :class:`~keras_bsguard.StepTimeMonitor`.
 
@@ -124,6 +127,7 @@ class GradientNormMonitor(MonitorBase):
         vanish_threshold: float = 1e-8,
         window: int = 50,
         min_history: int = 10,
+        explode_patience: int = 3,
         top_k_layers: int = 0,
         log_dir: str | None = None,
         event_log=None,
@@ -139,6 +143,7 @@ class GradientNormMonitor(MonitorBase):
         self.vanish_threshold = float(vanish_threshold)
         self.window = int(window)
         self.min_history = int(min_history)
+        self.explode_patience = max(1, int(explode_patience))
         self.top_k_layers = int(top_k_layers)
         self._hub = None
         self._feature = None
@@ -151,6 +156,7 @@ class GradientNormMonitor(MonitorBase):
             "vanish_threshold": self.vanish_threshold,
             "window": self.window,
             "min_history": self.min_history,
+            "explode_patience": self.explode_patience,
             "top_k_layers": self.top_k_layers,
             **self._base_config(),
         }
@@ -167,6 +173,9 @@ class GradientNormMonitor(MonitorBase):
             self._epoch_norms: list[float] = []
             self._pending_lr_cut = False
             self._running = None
+            self._early: list[float] = []
+            self._streak = 0
+            self._streak_reference = math.nan
             self._refresh_every = max(1, min(self.window, self.min_history) // 5)
             self._explosions = 0
             self._nonfinite = 0
@@ -229,6 +238,9 @@ class GradientNormMonitor(MonitorBase):
             if self._running is None or step % self._refresh_every == 0:
                 self._running = median(self._history[-self.window :])
             running, enough = self._running, len(self._history) >= self.min_history
+            if len(self._early) < self.window and math.isfinite(norm):
+                self._early.append(norm)
+            early_max = max(self._early) if self._early else math.inf
             self._history.append(norm)
             if len(self._history) > 4 * self.window:
                 del self._history[: -self.window]
@@ -239,13 +251,28 @@ class GradientNormMonitor(MonitorBase):
         if not math.isfinite(norm):
             self._on_nonfinite(step, norm, layer_norms)
         elif enough and math.isfinite(running) and running > 0:
-            if norm > self.explode_factor * running:
-                self._on_explosion(step, norm, running, layer_norms)
+            self._check_explosion(step, norm, running, early_max, layer_norms)
         with self._lock:
             if len(self._window_norms) >= self.window:
                 self._close_window()
 
     # --------------------------------------------------------------------------- checks
+    def _check_explosion(self, step, norm, running, early_max, layer_norms) -> None:
+        """An explosion is ``explode_patience`` consecutive steps above both ``explode_factor`` x
+        the running median (as it was when the streak began) and the largest norm of the first
+        window. One spiky batch is not an explosion; late in a converging run the median is tiny
+        and benign spikes reach 10x of it, while a real explosion leaves the early scale behind."""
+        with self._lock:
+            reference = self._streak_reference if self._streak else running
+            if norm > self.explode_factor * reference and norm > early_max:
+                self._streak += 1
+                self._streak_reference = reference
+            else:
+                self._streak = 0
+            exploded = self._streak == self.explode_patience
+        if exploded:
+            self._on_explosion(step, norm, reference, layer_norms)
+
     def _top_layers(self, layer_norms) -> dict:
         if layer_norms is None or not self._feature.layer_names:
             return {}

@@ -111,7 +111,8 @@ def reference_grad_norm(model, x, y) -> float:
         import torch
 
         weights = [v.value for v in model.trainable_variables]
-        loss = torch.mean((model(torch.as_tensor(x)) - torch.as_tensor(y)) ** 2)
+        x_t, y_t = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)  # on the device
+        loss = torch.mean((model(x_t) - y_t) ** 2)
         grads = torch.autograd.grad(loss, weights)
         arrays = [g.detach().cpu().double().numpy() for g in grads]
     return float(np.sqrt(sum(float(np.sum(a * a)) for a in arrays)))

@@ -145,7 +145,8 @@ def test_on_explode_stop_stops_training():
     model = mlp()
     model.compile(optimizer=keras.optimizers.SGD(1e-4), loss="mse")
     monitor = GradientNormMonitor(window=5, min_history=5, on_explode="stop")
-    history = model.fit(data, epochs=6, verbose=0, callbacks=[schedule, monitor])
+    with pytest.warns(GradientNormWarning, match="exploded"):
+        history = model.fit(data, epochs=6, verbose=0, callbacks=[schedule, monitor])
     assert len(history.history["loss"]) == 2  # stopped during the first faulty epoch
 
 

@@ -51,7 +51,10 @@ def test_callback_that_leaks_arrays_warns_within_two_windows(record_warnings):
     assert onset_step <= step <= onset_step + 2 * WINDOW + WINDOW - 1  # window-aligned
 
 
-def test_cpu_run_reports_host_memory_honestly(record_warnings, tmp_path):
+def test_reading_is_device_where_there_is_one_else_honestly_host_only(record_warnings, tmp_path):
+    from keras_bsguard.backends import get_adapter
+
+    has_device_stats = get_adapter().device_memory() is not None
     model = mlp()
     model.compile("adam", "mse")
     x, y = regression_data(n=400)
@@ -60,10 +63,12 @@ def test_cpu_run_reports_host_memory_honestly(record_warnings, tmp_path):
     assert not [w for w in record_warnings if issubclass(w.category, BSGuardWarning)]
     records = [json.loads(line) for line in (tmp_path / "bsguard_events.jsonl").open()]
     run = next(r for r in records if r["type"] == "run")
-    assert run["source"].startswith("host RSS only")  # this CI machine has no accelerator
+    # CI has no accelerator: there the reading must say it is host-only rather than be empty.
+    assert run["source"].startswith("device" if has_device_stats else "host RSS only")
     peaks = history.history["memory_peak"]
     fractions = history.history["memory_fraction"]
-    assert all(50 < p < 1e6 for p in peaks)  # MiB: a Python process with a backend loaded
+    # MiB: a host process with a backend loaded holds well over 50 MiB; a device may hold little.
+    assert all((0 < p if has_device_stats else 50 < p) and p < 1e6 for p in peaks)
     assert all(0 < f < 1 and math.isfinite(f) for f in fractions)
 
 
