@@ -1,8 +1,9 @@
 """Wall-time overhead of StepTimeMonitor + GradientNormMonitor + MemoryMonitor on ``model.fit``.
 
 Trains a small MLP on each backend (each in its own subprocess: Keras picks its backend at
-import time) with and without the three monitors, interleaved over several rounds, and prints
-the median ratio of steady-state epoch time (monitored / plain). Steady state: the first epoch of
+import time) with and without the three monitors (and, unless ``--no-breakdown``, with each alone),
+interleaved over several rounds, and prints the median ratio of steady-state epoch time
+(monitored / plain). Steady state: the first epoch of
 each ``fit`` is left out, because the monitors install their instrumented train step per ``fit``
 and so trace/compile it once per ``fit`` (a one-time cost, reported separately).
 
@@ -55,27 +56,39 @@ def _worker(args) -> dict:
     ])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
-    def run(monitored: bool) -> tuple[float, float]:
+    variants = {
+        "plain": lambda: [],
+        "all": lambda: [StepTimeMonitor(), GradientNormMonitor(), MemoryMonitor()],
+    }
+    if args.breakdown:
+        variants.update(step_time=lambda: [StepTimeMonitor()],
+                        gradient_norm=lambda: [GradientNormMonitor()],
+                        memory=lambda: [MemoryMonitor()])
+
+    def run(variant: str) -> tuple[float, float]:
         clock = EpochClock()
-        callbacks = [clock]
-        if monitored:
-            callbacks = [StepTimeMonitor(), GradientNormMonitor(), MemoryMonitor(), clock]
+        callbacks = variants[variant]() + [clock]
         start = time.perf_counter()
         model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=0,
                   shuffle=False, callbacks=callbacks)
         total = time.perf_counter() - start
         return sum(clock.epoch_seconds[1:]), total - sum(clock.epoch_seconds[1:])
 
-    run(False), run(True)  # warm-up: compile both variants once
+    for variant in variants:  # warm-up: compile every variant once
+        run(variant)
     ratios, plain_s, monitored_s, first_epoch_extra = [], [], [], []
+    alone: dict[str, list[float]] = {v: [] for v in variants if v not in ("plain", "all")}
     for round_ in range(args.rounds):
-        order = (False, True) if round_ % 2 == 0 else (True, False)
-        timings = {m: run(m) for m in order}
-        plain_s.append(timings[False][0])
-        monitored_s.append(timings[True][0])
-        ratios.append(timings[True][0] / timings[False][0])
-        first_epoch_extra.append(timings[True][1] - timings[False][1])
+        order = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
+        timings = {v: run(v) for v in order}
+        plain_s.append(timings["plain"][0])
+        monitored_s.append(timings["all"][0])
+        ratios.append(timings["all"][0] / timings["plain"][0])
+        first_epoch_extra.append(timings["all"][1] - timings["plain"][1])
+        for variant in alone:
+            alone[variant].append(timings[variant][0] / timings["plain"][0])
     return {
+        "alone_ratio_median": {v: round(statistics.median(r), 4) for v, r in alone.items()},
         "backend": keras.backend.backend(),
         "device": _device_name(),
         "steps_per_epoch": args.steps,
@@ -114,6 +127,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
+                        help="time only plain vs all three (not each monitor alone)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -125,6 +140,8 @@ def main() -> int:
         command = [sys.executable, __file__, "--worker"]
         for option in ("rounds", "steps", "epochs", "batch_size", "features", "hidden"):
             command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+        if not args.breakdown:
+            command.append("--no-breakdown")
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -139,6 +156,9 @@ def main() -> int:
             f"one-time per fit +{result['per_fit_extra_s_median']:.2f}s",
             flush=True,
         )
+        if result["alone_ratio_median"]:
+            print(f"{'':<11} each alone: " + ", ".join(
+                f"{name} {ratio:.3f}" for name, ratio in result["alone_ratio_median"].items()))
     return 0 if results else 1
 
 

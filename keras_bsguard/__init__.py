@@ -27,6 +27,8 @@ _LAZY_RUNTIME_NAMES: dict[str, str] = {
     "RecompileWarning": "keras_bsguard.warnings",
     "GradientNormWarning": "keras_bsguard.warnings",
     "MemoryWarning": "keras_bsguard.warnings",
+    "BatchSizeWarning": "keras_bsguard.warnings",
+    "BatchSizeGuard": "keras_bsguard.batch_size_guard",
     "EventLog": "keras_bsguard.event_log",
     "StepTimeMonitor": "keras_bsguard.step_time_monitor",
     "GradientNormMonitor": "keras_bsguard.gradient_norm_monitor",

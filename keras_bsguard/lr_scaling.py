@@ -65,8 +65,13 @@ def resolve_rule(optimizer, rule: str | None) -> str | None:
     return "linear" if type(inner).__name__ in _LINEAR_OPTIMIZERS else "sqrt"
 
 
-def rescale_learning_rate(optimizer, old_batch: int, new_batch: int, rule: str | None) -> LearningRateChange:
-    """Scale ``optimizer``'s learning rate for a batch going from ``old_batch`` to ``new_batch``."""
+def rescale_learning_rate(optimizer, old_batch: int, new_batch: int, rule: str | None,
+                          scale_variable=None) -> LearningRateChange:
+    """Scale ``optimizer``'s learning rate for a batch going from ``old_batch`` to ``new_batch``.
+
+    ``scale_variable(variable, factor) -> (old, new)`` changes a float learning rate where its
+    live value is (mid-fit on JAX: in the training state); by default the variable itself.
+    """
     rule = resolve_rule(optimizer, rule)
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     if rule is None or old_batch == new_batch:
@@ -81,6 +86,8 @@ def rescale_learning_rate(optimizer, old_batch: int, new_batch: int, rule: str |
         base = learning_rate.schedule if isinstance(learning_rate, ScaledSchedule) else learning_rate
         inner.learning_rate = ScaledSchedule(base, cumulative)  # the public setter accepts schedules
         old_value = new_value = None
+    elif scale_variable is not None:
+        old_value, new_value = scale_variable(learning_rate, factor)
     else:
         old_value = float(keras.ops.convert_to_numpy(inner.learning_rate))
         new_value = old_value * factor

@@ -188,7 +188,7 @@ class MemoryMonitor(MonitorBase):
     def _sample(self) -> None:
         self._host.sample(self._process.memory_info().rss)
         if self._device is not None:
-            reading = self._adapter.device_memory()
+            reading = self._adapter.device_memory(include_limit=False)
             if reading is not None:
                 peak = reading["peak"] if reading.get("peak_resettable") else reading["in_use"]
                 self._device.sample(peak)

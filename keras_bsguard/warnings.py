@@ -41,6 +41,10 @@ class MemoryWarning(BSGuardWarning):
     """Device or host memory neared its limit, or grew steadily (a leak)."""
 
 
+class BatchSizeWarning(BSGuardWarning):
+    """BatchSizeGuard split or shrank the per-step batch (after an OOM or under memory pressure)."""
+
+
 def format_message(what: str, evidence: str, causes: list[str], try_: list[str]) -> str:
     """Lay out a warning as: what happened / evidence / likely causes / what to try."""
     lines = [what, f"  Evidence: {evidence}"]

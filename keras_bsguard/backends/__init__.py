@@ -89,11 +89,21 @@ class InstrumentedTrainStep:
         self._wrapper = None
         self._compile_counter = None
         self.custom_train_step = not self.adapter.has_default_train_step(model)
+        # BatchSizeGuard's controls: how many micro-batches the step splits its batch into, and
+        # whether they accumulate one update ("accumulate") or each make their own ("sequential").
+        self.micro_batches = 1
+        self.micro_mode = "accumulate"
+        self._call_guard = None
 
     # ----------------------------------------------------------------------------- lifecycle
     @classmethod
-    def attach(cls, model, owner, gradient_feature=None, observer=None) -> InstrumentedTrainStep:
-        """Register ``owner``'s feature and/or observer on ``model``; rebuild the train function."""
+    def attach(cls, model, owner, gradient_feature=None, observer=None, call_guard=None) -> InstrumentedTrainStep:
+        """Register ``owner``'s feature and/or observer on ``model``; rebuild the train function.
+
+        ``call_guard`` (one per model: ``BatchSizeGuard``) is asked, when an exception leaves the
+        train function, whether to re-run the same batch (``on_step_error(error, batch_size)``);
+        while one is attached, JAX builds the step without donating the training state.
+        """
         hub = model.__dict__.get(_HUB_ATTRIBUTE)
         if hub is None:
             hub = cls(model)
@@ -102,6 +112,8 @@ class InstrumentedTrainStep:
             hub._compile_counter = hub.adapter.start_compile_counter(model, hub)
         with hub._lock:
             hub._owners[id(owner)] = {"gradient_feature": gradient_feature, "observer": observer}
+            if call_guard is not None:
+                hub._call_guard = call_guard
         hub.rebuild()
         return hub
 
@@ -110,7 +122,13 @@ class InstrumentedTrainStep:
         with self._lock:
             self._owners.pop(id(owner), None)
             remaining = bool(self._owners)
+            guard_left = self._call_guard is owner
+            if guard_left:
+                self._call_guard = None
+                self.micro_batches, self.micro_mode = 1, "accumulate"
         if remaining:
+            if guard_left:
+                self.rebuild()  # back to the plain (donating) step for the monitors that remain
             return
         self.adapter.stop_compile_counter(self._compile_counter)
         self.adapter.uninstall_train_step(self.model)
@@ -121,8 +139,43 @@ class InstrumentedTrainStep:
     def rebuild(self) -> None:
         """Rebuild ``model.train_function`` so that it traces the current set of features."""
         self._wrapper = None
-        self.adapter.rebuild_train_function(self.model)
+        self.adapter.rebuild_train_function(self.model, keep_state=self._call_guard is not None)
         self.ensure_wrapped()
+
+    @property
+    def needs_instrumented_step(self) -> bool:
+        """Whether the default step must be replaced by the adapter's instrumented one."""
+        return self.micro_batches > 1 or bool(self.gradient_features)
+
+    def set_micro_batches(self, count: int, mode: str = "accumulate", rebuild: bool = True) -> None:
+        """Split each batch into ``count`` micro-batches from the next call on (retraces the step)."""
+        changed = (count, mode) != (self.micro_batches, self.micro_mode)
+        self.micro_batches, self.micro_mode = int(count), mode
+        if changed and rebuild:
+            self.rebuild()
+
+    def _call_guarded(self, train_function, args):
+        """Call the train function; on an error the guard accepts, re-run the same batch."""
+        guard = self._call_guard
+        if guard is None:
+            return train_function(*args)
+        call = self.adapter.record_call(self.model, args)
+        args = call.args
+        while True:
+            try:
+                outputs = train_function(*args)
+                guard.observe_batch(call.batch_size())
+                return outputs
+            except StopIteration:
+                raise
+            except Exception as error:  # noqa: BLE001 - the guard decides; anything else re-raises
+                if not guard.on_step_error(error, call):
+                    raise
+                self.adapter.release_memory(self.model)
+                if self._wrapper is None or getattr(self._wrapper, "__wrapped__", None) is None:
+                    self.rebuild()
+                train_function = self._wrapper.__wrapped__
+                args = call.replay()
 
     # ----------------------------------------------------------------------- inside the step
     @property
@@ -171,7 +224,7 @@ class InstrumentedTrainStep:
         def bsguard_train_function(*args):
             observers = hub._observers()
             if not observers:
-                return train_function(*args)
+                return hub._call_guarded(train_function, args)
             start = time.perf_counter()
             compiles_before = hub.compile_count()
             for observer in observers:
@@ -184,7 +237,7 @@ class InstrumentedTrainStep:
             args = adapter.wrap_data_source(model, args, on_data)
             finished = False
             try:
-                outputs = train_function(*args)
+                outputs = hub._call_guarded(train_function, args)
                 finished = True
                 return outputs
             finally:
@@ -195,3 +248,83 @@ class InstrumentedTrainStep:
 
         bsguard_train_function.__wrapped__ = train_function
         return bsguard_train_function
+
+
+# ---------------------------------------------------------------------- micro-batching helpers
+
+def leading_dim(structure) -> int | None:
+    """The batch size of a batch structure: the first dimension of its first array."""
+    import keras
+
+    for leaf in keras.tree.flatten(structure):
+        shape = getattr(leaf, "shape", None)
+        if shape is not None and len(shape) > 0:
+            return _static_dim(shape[0])
+    return None
+
+
+def micro_batch_bounds(batch_size: int, count: int) -> list[tuple[int, int]]:
+    """``count`` contiguous, balanced, non-empty slices of ``range(batch_size)``.
+
+    >>> micro_batch_bounds(10, 4)
+    [(0, 2), (2, 5), (5, 7), (7, 10)]
+    """
+    count = max(1, min(count, batch_size))
+    return [((i * batch_size) // count, ((i + 1) * batch_size) // count) for i in range(count)]
+
+
+class CallRecord:
+    """One call of the train function, kept so that it can be re-run exactly.
+
+    ``args`` are the arguments to call with (batches recorded as they are pulled), ``replay()``
+    the arguments for a re-run, ``batch_size()`` the size of the call's first batch, and
+    ``scale_variable(variable, factor)`` multiplies a model/optimizer variable in the state the
+    re-run will use (on JAX the live values travel in the call's state, not in the variables).
+    """
+
+    def __init__(self, args, replay, batch_size, scale_variable):
+        self.args = args
+        self.replay = replay
+        self.batch_size = batch_size
+        self.scale_variable = scale_variable
+
+
+def scale_variable_in_place(variable, factor: float):
+    """``variable *= factor`` for backends whose variables hold the live value (TF, torch)."""
+    import keras
+
+    old = float(keras.ops.convert_to_numpy(variable.value))
+    variable.assign(old * factor)
+    return old, old * factor
+
+
+class RecordingIterator:
+    """Passes batches through and keeps them, so that a failed call can be replayed exactly."""
+
+    def __init__(self, iterator):
+        self._iterator = iterator
+        self.batches: list = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self._iterator)
+        self.batches.append(batch)
+        return batch
+
+
+class ReplayIterator:
+    """Yields the recorded batches again, then continues with the original iterator."""
+
+    def __init__(self, batches, iterator):
+        self._pending = list(batches)
+        self._iterator = iterator
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._pending:
+            return self._pending.pop(0)
+        return next(self._iterator)

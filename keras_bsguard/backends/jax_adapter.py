@@ -55,8 +55,10 @@ def install_train_step(model, hub) -> None:
     def bsguard_train_step(state, data):
         if compiled:
             hub.record_trace(data)  # runs once per trace: the jitted body is Python only then
-        if not use_default_step or not hub.gradient_features:
+        if not use_default_step or not hub.needs_instrumented_step:
             return original(state, data)
+        if hub.micro_batches > 1:
+            return _micro_batched_step(model, hub, state, data)
         return _instrumented_default_step(model, hub, state, data)
 
     object.__setattr__(model, "train_step", bsguard_train_step)
@@ -111,8 +113,131 @@ def _loss_scale(optimizer, optimizer_vars):
         return optimizer.dynamic_scale.value
 
 
-def rebuild_train_function(model) -> None:
+def rebuild_train_function(model, keep_state: bool = False) -> None:
+    """Rebuild the train function; ``keep_state`` jits the step without donating its state.
+
+    Keras jits the step with ``donate_argnums=0``: when a step fails (an OOM), the weights and
+    optimizer slots it was given have already been deleted. BatchSizeGuard needs them to retry.
+    """
     model.make_train_function(force=True)
+    if keep_state and is_compiled(model) and unsupported_reason(model) is None:
+        import jax
+        from keras.src.distribution import distribution_lib
+
+        if distribution_lib.distribution() is None:
+            model.train_function = model._make_function(jax.jit(model.train_step))
+
+
+def record_call(model, args):
+    """The call ``train_function(state, iterator)`` with its pulled batches kept for a replay."""
+    from keras_bsguard.backends import CallRecord, RecordingIterator, ReplayIterator, leading_dim
+
+    holder = {"state": args[0]}
+    iterator = args[1]
+    recording = RecordingIterator(iterator)
+
+    def replay():
+        return holder["state"], ReplayIterator(recording.batches, iterator)
+
+    def batch_size():
+        return leading_dim(recording.batches[0]) if recording.batches else None
+
+    def scale_variable(variable, factor):
+        # Mid-fit the live values are in the state tuple (trainable, non_trainable, optimizer,
+        # metrics); the Keras variables are stale until Keras syncs the state back.
+        import numpy as np
+
+        trainable, non_trainable, optimizer_vars, metrics_vars = holder["state"]
+        for index, candidate in enumerate(model.optimizer.variables):
+            if candidate is variable:
+                old = float(np.asarray(optimizer_vars[index]))
+                optimizer_vars = list(optimizer_vars)
+                optimizer_vars[index] = optimizer_vars[index] * factor
+                holder["state"] = (trainable, non_trainable, optimizer_vars, metrics_vars)
+                return old, old * factor
+        raise LookupError("variable is not one of the optimizer's variables")
+
+    return CallRecord((holder["state"], recording), replay, batch_size, scale_variable)
+
+
+def release_memory(model) -> None:
+    import gc
+
+    gc.collect()
+
+
+def _micro_batched_step(model, hub, state, data):
+    """The default step over ``hub.micro_batches`` slices of the batch.
+
+    ``accumulate``: gradients of each slice weighted by its share of the batch and summed, one
+    optimizer update (the same update as the whole batch for a mean-reduced loss). ``sequential``:
+    one update per slice. Equal slices run under ``lax.scan`` so that only one slice's
+    activations are alive at a time.
+    """
+    import jax
+    import jax.numpy as jnp
+    from keras import tree
+    from keras.src.trainers.data_adapters import data_adapter_utils
+
+    from keras_bsguard.backends import leading_dim, micro_batch_bounds
+
+    trainable, non_trainable, optimizer_vars, metrics_vars = state
+    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    batch = leading_dim((x, y, sample_weight))
+    bounds = micro_batch_bounds(batch, hub.micro_batches)
+    accumulate = hub.micro_mode == "accumulate"
+    grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
+
+    def one_slice(carry, piece):
+        trainable, non_trainable, optimizer_vars, metrics_vars, grads_sum = carry
+        xs, ys, sws, weight = piece
+        (_, aux), grads = grad_fn(trainable, non_trainable, metrics_vars, xs, ys, sws, training=True,
+                                  optimizer_variables=optimizer_vars)
+        unscaled, y_pred, non_trainable, metrics_vars = aux
+        if accumulate:
+            grads_sum = jax.tree_util.tree_map(lambda total, g: total + g * weight, grads_sum, grads)
+        else:
+            trainable, optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+            grads_sum = grads
+        return (trainable, non_trainable, optimizer_vars, metrics_vars, grads_sum), (unscaled * weight, y_pred)
+
+    zeros = [jnp.zeros_like(v) for v in trainable]
+    carry = (trainable, non_trainable, optimizer_vars, metrics_vars, zeros)
+    sizes = {stop - start for start, stop in bounds}
+    if len(sizes) == 1:  # equal slices: one traced body, run sequentially by lax.scan
+        count, size = len(bounds), sizes.pop()
+
+        def stacked(t):
+            return None if t is None else t.reshape((count, size) + tuple(t.shape[1:]))
+
+        pieces = (tree.map_structure(stacked, x), tree.map_structure(stacked, y),
+                  None if sample_weight is None else tree.map_structure(stacked, sample_weight),
+                  jnp.full((count,), size / batch, dtype="float32"))
+        carry, (losses, y_preds) = jax.lax.scan(one_slice, carry, pieces)
+        unscaled_loss = jnp.sum(losses)
+        y_pred = tree.map_structure(lambda t: t.reshape((batch,) + tuple(t.shape[2:])), y_preds)
+    else:
+        losses, y_preds = [], []
+        for start, stop in bounds:
+            def cut(t, start=start, stop=stop):
+                return None if t is None else t[start:stop]
+
+            piece = (tree.map_structure(cut, x), tree.map_structure(cut, y),
+                     None if sample_weight is None else tree.map_structure(cut, sample_weight),
+                     (stop - start) / batch)
+            carry, (loss, y_pred) = one_slice(carry, piece)
+            losses.append(loss)
+            y_preds.append(y_pred)
+        unscaled_loss = sum(losses)
+        y_pred = tree.map_structure(lambda *parts: jnp.concatenate(parts, axis=0), *y_preds)
+    trainable, non_trainable, optimizer_vars, metrics_vars, grads = carry
+    extra_logs = hub.gradient_logs(grads, model.trainable_variables, _loss_scale(model.optimizer, optimizer_vars))
+    if accumulate:
+        trainable, optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+    logs, metrics_vars = model._update_metrics_variables(metrics_vars, unscaled_loss, x, y, y_pred, sample_weight)
+    logs = dict(logs)
+    logs.update(extra_logs)
+    return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
 
 
 def reset_train_function(model) -> None:
@@ -181,11 +306,9 @@ def stop_compile_counter(counter) -> None:
         pass
 
 
-def device_memory() -> dict | None:
+def device_memory(include_limit: bool = True) -> dict | None:
     """``{"in_use", "peak", "limit", "device"}`` in bytes for the first local device, or None."""
-    import jax
-
-    device = jax.local_devices()[0]
+    device = _first_device()
     try:
         stats = device.memory_stats()
     except Exception:  # noqa: BLE001 - some PJRT plugins raise instead of returning None
@@ -199,6 +322,17 @@ def device_memory() -> dict | None:
         "device": f"{device.platform}:{device.id}",
         "peak_resettable": False,
     }
+
+
+_DEVICE = []
+
+
+def _first_device():
+    if not _DEVICE:  # jax.local_devices() walks the backends; look it up once
+        import jax
+
+        _DEVICE.append(jax.local_devices()[0])
+    return _DEVICE[0]
 
 
 def reset_device_peak() -> None:

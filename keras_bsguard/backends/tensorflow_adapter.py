@@ -49,8 +49,10 @@ def install_train_step(model, hub) -> None:
     def bsguard_train_step(data):
         if compiled and _is_first_replica():
             hub.record_trace(data)  # the tf.function body runs in Python only when traced
-        if not use_default_step or not hub.gradient_features:
+        if not use_default_step or not hub.needs_instrumented_step:
             return original(data)
+        if hub.micro_batches > 1:
+            return _micro_batched_step(model, hub, data)
         return _instrumented_default_step(model, hub, data)
 
     object.__setattr__(model, "train_step", bsguard_train_step)
@@ -123,8 +125,104 @@ def _loss_scale(optimizer):
     return optimizer.dynamic_scale.value if optimizer.built else optimizer.initial_scale
 
 
-def rebuild_train_function(model) -> None:
-    model.make_train_function(force=True)
+def rebuild_train_function(model, keep_state: bool = False) -> None:
+    model.make_train_function(force=True)  # TF variables are never donated: nothing to keep
+
+
+def record_call(model, args):
+    """The call with its batches pulled on the host, so that a replay is exact.
+
+    Keras's train function runs any Python iterator through its compiled one-step function
+    (the in-graph ``tf.data`` loop could not be replayed once it has consumed a batch).
+    """
+    from keras_bsguard.backends import CallRecord, leading_dim, scale_variable_in_place
+
+    (iterator,) = args
+    batches = [next(iterator)]  # StopIteration ends the epoch exactly as Keras's own function does
+    for _ in range(model.steps_per_execution - 1):
+        try:
+            batches.append(next(iterator))
+        except StopIteration:
+            break
+
+    def replay():
+        return (iter(list(batches)),)
+
+    def batch_size():
+        try:
+            return leading_dim(batches[0])
+        except (TypeError, ValueError):
+            return None
+
+    return CallRecord(replay(), replay, batch_size, scale_variable_in_place)
+
+
+def release_memory(model) -> None:
+    import gc
+
+    gc.collect()
+
+
+def _micro_batched_step(model, hub, data):
+    """The default step over ``hub.micro_batches`` slices of the batch (see the JAX adapter).
+
+    Each slice waits for the previous slice's gradients (control dependencies), so TF does not
+    run the slices side by side and only one slice's activations are alive at a time.
+    """
+    import tensorflow as tf
+    from keras import tree
+    from keras.src.losses import loss as loss_module
+    from keras.src.trainers.data_adapters import data_adapter_utils
+
+    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    first = next(i for i in tree.flatten(x) if i is not None)
+    # Static slice bounds when the batch size is known at trace time (static shapes downstream).
+    batch = first.shape[0] if first.shape[0] is not None else tf.shape(first)[0]
+    count = hub.micro_batches
+    accumulate = hub.micro_mode == "accumulate"
+    trainable_weights = model.trainable_weights
+    totals = None
+    unscaled_total = 0.0
+    y_preds = []
+    previous = []
+    gradients = []
+    for index in range(count):
+        start, stop = (index * batch) // count, ((index + 1) * batch) // count
+
+        def cut(t, start=start, stop=stop):
+            return None if t is None else t[start:stop]
+
+        with tf.control_dependencies(previous):
+            xs, ys = tree.map_structure(cut, x), tree.map_structure(cut, y)
+            sws = None if sample_weight is None else tree.map_structure(cut, sample_weight)
+            weight = tf.cast(stop - start, "float32") / tf.cast(batch, "float32")  # exact for uneven slices
+            with tf.GradientTape() as tape:
+                y_pred = model(xs, training=True) if model._call_has_training_arg else model(xs)
+                loss = model._compute_loss(x=xs, y=ys, y_pred=y_pred, sample_weight=sws, training=True)
+                scaled = model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
+            if trainable_weights:
+                gradients = tape.gradient(scaled, trainable_weights)
+                if accumulate:
+                    weighted = [None if g is None else g * tf.cast(weight, g.dtype) for g in gradients]
+                    totals = weighted if totals is None else [
+                        a if g is None else (g if a is None else a + g) for a, g in zip(totals, weighted)]
+                else:
+                    model.optimizer.apply_gradients(zip(gradients, trainable_weights))
+                previous = [g for g in gradients if g is not None]
+            unscaled_total = unscaled_total + tf.cast(loss, "float32") * weight
+            y_preds.append(y_pred)
+    model._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(unscaled_total),
+                                     sample_weight=batch)
+    extra_logs = {}
+    if trainable_weights:
+        final = totals if accumulate else gradients
+        extra_logs = hub.gradient_logs(_sum_over_replicas(final), trainable_weights, _loss_scale(model.optimizer))
+        if accumulate:
+            model.optimizer.apply_gradients(zip(totals, trainable_weights))
+    y_pred = tree.map_structure(lambda *parts: tf.concat(parts, axis=0), *y_preds)
+    logs = dict(model.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
+    logs.update(extra_logs)
+    return logs
 
 
 def reset_train_function(model) -> None:
@@ -186,7 +284,7 @@ def stop_compile_counter(counter) -> None:
     pass
 
 
-def device_memory() -> dict | None:
+def device_memory(include_limit: bool = True) -> dict | None:
     import tensorflow as tf
 
     gpus = tf.config.list_logical_devices("GPU")
@@ -195,9 +293,11 @@ def device_memory() -> dict | None:
     info = tf.config.experimental.get_memory_info("GPU:0")
     limit = None
     try:
+        if not include_limit:
+            raise LookupError
         details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
         limit = details.get("memory_limit")  # not always reported
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - details vary by build; no limit then
         pass
     return {
         "in_use": info.get("current"),

@@ -48,8 +48,10 @@ def install_train_step(model, hub) -> None:
     def bsguard_train_step(data):
         # No trace record here: in eager torch this body runs every step, and under
         # torch.compile a Python side effect would be replayed; recompiles come from dynamo.
-        if not use_default_step or not hub.gradient_features:
+        if not use_default_step or not hub.needs_instrumented_step:
             return original(data)
+        if hub.micro_batches > 1 and not is_compiled(model):
+            return _micro_batched_step(model, hub, data)
         return _instrumented_default_step(model, hub, data)
 
     object.__setattr__(model, "train_step", bsguard_train_step)
@@ -108,8 +110,84 @@ def _loss_scale(optimizer):
     return optimizer.dynamic_scale.value if optimizer.built else optimizer.initial_scale
 
 
-def rebuild_train_function(model) -> None:
-    model.make_train_function(force=True)
+def rebuild_train_function(model, keep_state: bool = False) -> None:
+    model.make_train_function(force=True)  # torch parameters are never donated
+
+
+def record_call(model, args):
+    """The torch fit loop hands the batch in; a replay hands it in again."""
+    from keras_bsguard.backends import CallRecord, leading_dim, scale_variable_in_place
+
+    def batch_size():
+        try:
+            return leading_dim(args[0])
+        except (TypeError, ValueError):
+            return None
+
+    return CallRecord(args, lambda: args, batch_size, scale_variable_in_place)
+
+
+def release_memory(model) -> None:
+    """Drop the failed step's gradients and cached blocks before the retry."""
+    import gc
+
+    import torch
+
+    model.zero_grad(set_to_none=True)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _micro_batched_step(model, hub, data):
+    """The default step over ``hub.micro_batches`` slices (see the JAX adapter): backward per
+    slice, so only one slice's graph is alive; gradients accumulate in ``.grad``."""
+    import torch
+    from keras import tree
+    from keras.src.trainers.data_adapters import data_adapter_utils
+
+    from keras_bsguard.backends import leading_dim, micro_batch_bounds
+
+    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    batch = leading_dim((x, y, sample_weight))
+    accumulate = hub.micro_mode == "accumulate"
+    trainable_weights = model.trainable_weights[:]
+    model.zero_grad()
+    unscaled_total = 0.0
+    y_preds = []
+    gradients = []
+    for start, stop in micro_batch_bounds(batch, hub.micro_batches):
+        def cut(t, start=start, stop=stop):
+            return None if t is None else t[start:stop]
+
+        xs, ys = tree.map_structure(cut, x), tree.map_structure(cut, y)
+        sws = None if sample_weight is None else tree.map_structure(cut, sample_weight)
+        weight = (stop - start) / batch
+        y_pred = model(xs, training=True) if model._call_has_training_arg else model(xs)
+        loss = model._compute_loss(x=xs, y=ys, y_pred=y_pred, sample_weight=sws, training=True)
+        scaled = model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
+        if trainable_weights:
+            if not accumulate:
+                model.zero_grad()
+            (scaled * weight if accumulate else scaled).backward()
+            if not accumulate:
+                gradients = [v.value.grad for v in trainable_weights]
+                with torch.no_grad():
+                    model.optimizer.apply(gradients, trainable_weights)
+        unscaled_total = unscaled_total + loss.detach() * weight
+        y_preds.append(tree.map_structure(lambda t: t.detach(), y_pred))
+    model._loss_tracker.update_state(unscaled_total, sample_weight=batch)
+    extra_logs = {}
+    if trainable_weights:
+        gradients = [v.value.grad for v in trainable_weights]
+        with torch.no_grad():
+            extra_logs = hub.gradient_logs(gradients, trainable_weights, _loss_scale(model.optimizer))
+            if accumulate:
+                model.optimizer.apply(gradients, trainable_weights)
+    y_pred = tree.map_structure(lambda *parts: torch.cat(parts, dim=0), *y_preds)
+    logs = dict(model.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
+    logs.update(extra_logs)
+    return logs
 
 
 def reset_train_function(model) -> None:
@@ -146,17 +224,19 @@ def stop_compile_counter(counter) -> None:
     pass
 
 
-def device_memory() -> dict | None:
+def device_memory(include_limit: bool = True) -> dict | None:
+    """Allocated and peak-allocated bytes of the current CUDA device; the card's total memory as
+    the limit (``mem_get_info``, a driver query, only when ``include_limit``)."""
     import torch
 
     if not torch.cuda.is_available():
         return None
     device = torch.cuda.current_device()
-    _, total = torch.cuda.mem_get_info(device)
+    limit = torch.cuda.mem_get_info(device)[1] if include_limit else None
     return {
         "in_use": torch.cuda.memory_allocated(device),
         "peak": torch.cuda.max_memory_allocated(device),
-        "limit": total,
+        "limit": limit,
         "device": f"cuda:{device}",
         "peak_resettable": True,
     }

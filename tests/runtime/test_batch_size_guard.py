@@ -1,0 +1,198 @@
+"""BatchSizeGuard: an injected OOM (the backend's real exception type, above a chosen per-step
+batch size) is survived without losing a step, a weight or an optimizer slot."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bsguard import BatchSizeGuard, BatchSizeWarning, GradientNormMonitor
+
+from runtime_helpers import BACKEND, bsguard_warnings
+
+
+def backend_oom(message: str) -> Exception:
+    """The exception each backend really raises when an allocation fails."""
+    if BACKEND == "jax":
+        import jax
+
+        return jax.errors.JaxRuntimeError(f"RESOURCE_EXHAUSTED: Out of memory while trying to allocate ({message})")
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.errors.ResourceExhaustedError(None, None, f"OOM when allocating tensor ({message})")
+    import torch
+
+    return torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 2.00 GiB ({message})")
+
+
+class OOMAbove(keras.layers.Layer):
+    """Identity that raises the backend's OOM when it sees more than ``limit`` samples at once.
+
+    The batch size is read from the static shape (at trace time under jit, every call in eager
+    torch), as an allocator would fail for a step that is too large.
+    """
+
+    def __init__(self, limit, error=None, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = limit
+        self.error = error
+        self.seen: list[int] = []
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def call(self, x, training=False):
+        size = x.shape[0]
+        if training and isinstance(size, int):
+            self.seen.append(int(size))
+            if self.limit is not None and size > self.limit:
+                raise self.error or backend_oom(f"{size} samples")
+        return x
+
+
+def make_model(limit=None, error=None, batch_norm=False):
+    layers = [keras.Input((8,)), OOMAbove(limit, error), keras.layers.Dense(16, activation="tanh")]
+    if batch_norm:
+        layers.append(keras.layers.BatchNormalization())
+    layers.append(keras.layers.Dense(1))
+    model = keras.Sequential(layers)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05, momentum=0.9), loss="mse")
+    return model
+
+
+def data(n=128):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    y = np.tanh(x @ rng.normal(size=(8, 1))).astype("float32")
+    return x, y
+
+
+def fit(model, callbacks, batch_size=64, epochs=2, n=128):
+    x, y = data(n)
+    return model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+
+
+def weights(model):
+    return [np.asarray(keras.ops.convert_to_numpy(w)) for w in model.weights]
+
+
+def test_split_matches_an_unconstrained_run(record_warnings):
+    start = weights_at_init(make_model())
+    reference = make_model()
+    reference.set_weights(start)
+    fit(reference, [])
+    guarded = make_model(limit=16)
+    guarded.set_weights(start)
+    guard = BatchSizeGuard()
+    history = fit(guarded, [guard])
+
+    assert int(guarded.optimizer.iterations) == int(reference.optimizer.iterations) == 4
+    for got, want in zip(weights(guarded), weights(reference)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert history.history["micro_batches"] == [4, 4]
+    assert history.history["batch_size"] == [16, 16]
+    assert guard.micro_batches == 4
+    found = bsguard_warnings(record_warnings, BatchSizeWarning)
+    assert found, "the guard must say what it did"
+    text = str(found[0].message)
+    assert "ran out of memory" in text and "64" in text and "32" in text
+
+
+def weights_at_init(model):
+    return [np.array(w) for w in model.get_weights()]
+
+
+def test_uneven_micro_batches_are_weighted_exactly():
+    init = make_model()
+    start = weights_at_init(init)
+    reference = make_model()
+    reference.set_weights(start)
+    fit(reference, [], batch_size=60, n=120, epochs=1)
+    guarded = make_model(limit=25)  # 60 -> 2 x 30 (too big) -> 4 slices of 15
+    guarded.set_weights(start)
+    fit(guarded, [BatchSizeGuard()], batch_size=60, n=120, epochs=1)
+    for got, want in zip(weights(guarded), weights(reference)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_composes_with_the_gradient_norm_monitor():
+    guarded = make_model(limit=32)
+    history = fit(guarded, [BatchSizeGuard(), GradientNormMonitor()])
+    assert history.history["micro_batches"] == [2, 2]
+    assert all(np.isfinite(v) and v > 0 for v in history.history["grad_norm"])
+
+
+def test_errors_that_are_not_oom_propagate_untouched(monkeypatch):
+    keras.config.disable_traceback_filtering()  # Keras would otherwise re-raise a copy with call info
+    monkeypatch.setattr(keras.config, "is_traceback_filtering_enabled", lambda: False)
+    error = ValueError("a bug in the model, not memory")
+    model = make_model(limit=16, error=error)
+    guard = BatchSizeGuard()
+    try:
+        with pytest.raises(ValueError) as caught:
+            fit(model, [guard])
+    finally:
+        keras.config.enable_traceback_filtering()
+    assert caught.value is error
+    assert guard.micro_batches == 1
+
+
+def test_gives_up_with_the_original_error_when_it_cannot_split_further():
+    model = make_model(limit=0)
+    guard = BatchSizeGuard(max_micro_batches=8)
+    with pytest.raises(Exception) as caught:
+        fit(model, [guard])
+    assert "injected" not in str(caught.value) or "samples" in str(caught.value)
+    assert type(caught.value).__name__ in ("JaxRuntimeError", "ResourceExhaustedError", "OutOfMemoryError")
+    assert guard.micro_batches == 8
+
+
+def test_shrink_takes_more_steps_and_rescales_the_learning_rate(record_warnings):
+    model = make_model(limit=16)
+    guard = BatchSizeGuard(strategy="shrink", lr_scaling="linear")
+    history = fit(model, [guard], epochs=1)
+    assert guard.micro_batches == 4
+    assert int(model.optimizer.iterations) == 2 * 4  # two batches of 64, four steps of 16 each
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.05 / 4)
+    assert history.history["batch_size"] == [16]
+    messages = " ".join(str(w.message) for w in bsguard_warnings(record_warnings, BatchSizeWarning))
+    assert "learning rate" in messages
+
+
+def test_batch_norm_models_are_told_their_statistics_change(record_warnings):
+    model = make_model(limit=32, batch_norm=True)
+    fit(model, [BatchSizeGuard()], epochs=1)
+    messages = " ".join(str(w.message) for w in bsguard_warnings(record_warnings, BatchSizeWarning))
+    assert "BatchNormalization" in messages
+
+
+def test_no_oom_no_warning_and_logs_still_there(record_warnings):
+    model = make_model()
+    history = fit(model, [BatchSizeGuard()])
+    assert history.history["micro_batches"] == [1, 1]
+    assert history.history["batch_size"] == [64, 64]
+    assert not bsguard_warnings(record_warnings)
+
+
+def test_memory_pressure_splits_before_the_crash(monkeypatch, record_warnings):
+    from keras_bsguard.backends import get_adapter
+
+    adapter = get_adapter()
+    monkeypatch.setattr(adapter, "device_memory", lambda *a, **k: {"peak": 95, "limit": 100, "in_use": 90})
+    model = make_model()
+    guard = BatchSizeGuard(on_pressure="split", check_every=1, max_micro_batches=2)
+    history = fit(model, [guard], epochs=1)
+    assert guard.micro_batches == 2
+    assert history.history["micro_batches"] == [2]
+    assert "95%" in " ".join(str(w.message) for w in bsguard_warnings(record_warnings, BatchSizeWarning))
+
+
+def test_config_round_trip_and_validation():
+    guard = BatchSizeGuard(strategy="shrink", lr_scaling="sqrt", max_micro_batches=16)
+    assert BatchSizeGuard(**guard.get_config()).get_config() == guard.get_config()
+    with pytest.raises(ValueError):
+        BatchSizeGuard(strategy="halve")
+    with pytest.raises(ValueError):
+        BatchSizeGuard(on_pressure="panic")
