@@ -64,13 +64,14 @@ class MonitorBase(keras.callbacks.Callback):
         self._record({"type": "event", "step": step, "kind": kind, "message": message, **data})
 
     def _warn_once(self, key, category, step, what, evidence, causes, try_, **data) -> bool:
-        """Emit a warning the first time ``key`` fires in this fit; always log the event."""
-        message = format_message(what, evidence, causes, try_)
-        self._event(key, step, message, **data)
+        """Warn and log the event the first time ``key`` fires in this fit (the condition usually
+        holds for many windows once it starts; the figures themselves stay in the window log)."""
         with self._lock:
             if key in self._warned:
                 return False
             self._warned.add(key)
+        message = format_message(what, evidence, causes, try_)
+        self._event(key, step, message, **data)
         emit(category, f"[step {step}] {message}")
         return True
 
