@@ -70,6 +70,8 @@ class BatchSizeGuard(MonitorBase):
             ``"shrink"`` (smaller batches, more optimizer steps, learning rate rescaled).
         lr_scaling: for ``"shrink"``: ``"linear"``, ``"sqrt"``, ``"auto"`` or ``None``.
         max_micro_batches: give up (re-raise the OOM) rather than split further than this.
+        micro_batches: the split to start with (``"split"``: gradient accumulation over that many
+            micro-batches from the first step, e.g. to fit a batch known to be too large).
         on_pressure: ``"warn"``, ``"split"`` or ``None``: what to do when the device peak
             passes ``headroom`` of its limit without an OOM.
         headroom: fraction of the device memory limit that counts as pressure.
@@ -79,7 +81,8 @@ class BatchSizeGuard(MonitorBase):
 
     monitor_name = "batch_size_guard"
 
-    def __init__(self, strategy: str = "split", lr_scaling: str | None = "auto", max_micro_batches: int = 64,
+    def __init__(self, strategy: str = "split", lr_scaling: str | None = "auto", micro_batches: int = 1,
+                 max_micro_batches: int = 64,
                  on_pressure: str | None = "warn", headroom: float = 0.9, check_every: int = 20,
                  log_dir: str | None = None, event_log=None):
         super().__init__(log_dir=log_dir, event_log=event_log)
@@ -89,15 +92,16 @@ class BatchSizeGuard(MonitorBase):
             raise ValueError(f"on_pressure must be 'warn', 'split' or None, not {on_pressure!r}")
         if lr_scaling not in ("linear", "sqrt", "auto", None):
             raise ValueError(f"lr_scaling must be 'linear', 'sqrt', 'auto' or None, not {lr_scaling!r}")
-        if max_micro_batches < 1 or not 0 < headroom <= 1 or check_every < 1:
-            raise ValueError("max_micro_batches and check_every must be >= 1 and 0 < headroom <= 1")
+        if max_micro_batches < 1 or not 0 < headroom <= 1 or check_every < 1 or not 1 <= micro_batches <= max_micro_batches:
+            raise ValueError("need 1 <= micro_batches <= max_micro_batches, check_every >= 1 and 0 < headroom <= 1")
         self.strategy = strategy
         self.lr_scaling = lr_scaling
         self.max_micro_batches = int(max_micro_batches)
         self.on_pressure = on_pressure
         self.headroom = float(headroom)
         self.check_every = int(check_every)
-        self.micro_batches = 1
+        self.initial_micro_batches = int(micro_batches)
+        self.micro_batches = self.initial_micro_batches
         self._hub = None
         self._batch_size = None
         self._step = 0
@@ -109,6 +113,7 @@ class BatchSizeGuard(MonitorBase):
 
         self._start_run(strategy=self.strategy)
         self._step = 0
+        self.micro_batches = max(self.micro_batches, self.initial_micro_batches)
         self._pressure_reported = False
         self._hub = InstrumentedTrainStep.attach(self._model, self, call_guard=self,
                                                  observer=_PressureObserver(self))
@@ -215,7 +220,7 @@ class BatchSizeGuard(MonitorBase):
 
     def get_config(self):
         return {"strategy": self.strategy, "lr_scaling": self.lr_scaling,
-                "max_micro_batches": self.max_micro_batches, "on_pressure": self.on_pressure,
+                "micro_batches": self.initial_micro_batches, "max_micro_batches": self.max_micro_batches, "on_pressure": self.on_pressure,
                 "headroom": self.headroom, "check_every": self.check_every, **self._base_config()}
 
 

@@ -119,6 +119,17 @@ def rebuild_train_function(model, keep_state: bool = False) -> None:
     Keras jits the step with ``donate_argnums=0``: when a step fails (an OOM), the weights and
     optimizer slots it was given have already been deleted. BatchSizeGuard needs them to retry.
     """
+    installed = model.__dict__.get("train_step")
+    if installed is not None:
+        # A fresh function object per rebuild: jax caches traces by function identity, and the
+        # installed step reads the hub's settings (features, micro-batches) only when traced.
+        installed = getattr(installed, "__wrapped__", installed)
+
+        def bsguard_train_step(state, data):
+            return installed(state, data)
+
+        bsguard_train_step.__wrapped__ = installed
+        object.__setattr__(model, "train_step", bsguard_train_step)
     model.make_train_function(force=True)
     if keep_state and is_compiled(model) and unsupported_reason(model) is None:
         import jax
@@ -181,7 +192,7 @@ def _micro_batched_step(model, hub, state, data):
 
     from keras_bsguard.backends import leading_dim, micro_batch_bounds
 
-    trainable, non_trainable, optimizer_vars, metrics_vars = state
+    trainable, non_trainable, optimizer_vars, metrics_vars = (list(part) for part in state)
     x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
     batch = leading_dim((x, y, sample_weight))
     bounds = micro_batch_bounds(batch, hub.micro_batches)
@@ -189,6 +200,9 @@ def _micro_batched_step(model, hub, state, data):
     grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
 
     def one_slice(carry, piece):
+        # The barrier keeps XLA from overlapping slices (it may unroll a short scan): each slice
+        # starts once the previous one is finished, so one slice's activations are alive at a time.
+        carry = jax.lax.optimization_barrier(carry)
         trainable, non_trainable, optimizer_vars, metrics_vars, grads_sum = carry
         xs, ys, sws, weight = piece
         (_, aux), grads = grad_fn(trainable, non_trainable, metrics_vars, xs, ys, sws, training=True,
@@ -201,7 +215,7 @@ def _micro_batched_step(model, hub, state, data):
             grads_sum = grads
         return (trainable, non_trainable, optimizer_vars, metrics_vars, grads_sum), (unscaled * weight, y_pred)
 
-    zeros = [jnp.zeros_like(v) for v in trainable]
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, trainable)
     carry = (trainable, non_trainable, optimizer_vars, metrics_vars, zeros)
     sizes = {stop - start for start, stop in bounds}
     if len(sizes) == 1:  # equal slices: one traced body, run sequentially by lax.scan

@@ -196,3 +196,23 @@ def test_config_round_trip_and_validation():
         BatchSizeGuard(strategy="halve")
     with pytest.raises(ValueError):
         BatchSizeGuard(on_pressure="panic")
+
+
+def test_a_split_decided_between_steps_really_retraces_the_step():
+    """Pre-emptive splits happen after the step was traced whole: the next call must be split."""
+    from keras_bsguard.backends import get_adapter
+
+    class Pressure:
+        def __call__(self, *args, **kwargs):
+            return {"peak": 95, "limit": 100, "in_use": 90}
+
+    adapter = get_adapter()
+    original = adapter.device_memory
+    adapter.device_memory = Pressure()
+    try:
+        model = make_model()
+        seen = model.layers[0].seen
+        fit(model, [BatchSizeGuard(on_pressure="split", check_every=1, max_micro_batches=2)], epochs=1)
+    finally:
+        adapter.device_memory = original
+    assert 32 in seen, seen  # slices of 32 went through the model after the split
