@@ -33,6 +33,22 @@ def under_stop_gradient(ctx) -> bool:
     return False
 
 
+def loss_calls_any(ctx, key: str, predicate) -> bool:
+    """Whether the loss body calls an op for which ``predicate(op)`` holds (cached per loss)."""
+    cache = ctx.__dict__.setdefault("_calls_any", {})
+    if key not in cache:
+        found = False
+        stack = [ctx.loss.node.body]
+        while stack and not found:
+            node = stack.pop()
+            if isinstance(node, cst.Call):
+                op = ctx.op(node)
+                found = op is not None and predicate(op)
+            stack.extend(node.children)
+        cache[key] = found
+    return cache[key]
+
+
 def literal_int(ctx, node) -> int | None:
     if node is None:
         return None

@@ -6,7 +6,7 @@ import libcst as cst
 
 from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, TENSOR, WHERE_OPS
 from .base import Rule
-from ._util import code_of, under_stop_gradient
+from ._util import code_of, loss_calls_any, under_stop_gradient
 
 _RELU_OPS = frozenset({"relu", "relu6", "leaky_relu_zero"})
 _CAST_OPS = frozenset({"cast", "astype", "float", "double", "half", "to", "type", "cast_to_floatx"})
@@ -215,15 +215,4 @@ class KinkAtTarget(Rule):
 
 def _has_smooth_branch(ctx) -> bool:
     """Huber-style code (a where/minimum beside the abs) is smooth at the target."""
-    cached = getattr(ctx, "_smooth_branch", None)
-    if cached is None:
-        cached = False
-        stack = [ctx.loss.node.body]
-        while stack and not cached:
-            node = stack.pop()
-            if isinstance(node, cst.Call):
-                op = ctx.op(node)
-                cached = op is not None and (op.name in WHERE_OPS or op.name in MINIMUM_OPS)
-            stack.extend(node.children)
-        ctx._smooth_branch = cached
-    return cached
+    return loss_calls_any(ctx, "smooth-branch", lambda op: op.name in WHERE_OPS or op.name in MINIMUM_OPS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from .base import Rule
-from ._util import callee, code_of
+from ._util import callee, code_of, loss_calls_any
 
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
 _SYNC_FUNCTIONS = frozenset(
@@ -15,6 +15,7 @@ _SYNC_FUNCTIONS = frozenset(
      "jax.experimental.io_callback", "numpy.array", "numpy.asarray"}
 )
 _CONVERSIONS = frozenset({"float", "int", "bool"})
+_GRAPH_FRAMEWORKS = ("tensorflow", "keras", "jax", "torch")
 _VARIABLE_CONSTRUCTORS = frozenset(
     {"tensorflow.Variable", "keras.Variable", "keras.backend.Variable", "keras.backend.variable",
      "torch.nn.Parameter", "torch.nn.parameter.Parameter", "keras.layers.Variable"}
@@ -94,19 +95,8 @@ class HostSync(Rule):
 
 def _uses_a_graph_framework(ctx) -> bool:
     """numpy conversions only leave a graph in a loss that builds one (not in numpy-only code)."""
-    cached = getattr(ctx, "_graph_framework", None)
-    if cached is None:
-        cached = False
-        stack = [ctx.loss.node.body]
-        while stack and not cached:
-            node = stack.pop()
-            if isinstance(node, cst.Call):
-                op = ctx.op(node)
-                cached = op is not None and op.namespace.split(".")[0] in ("tensorflow", "keras", "jax", "torch") \
-                    and op.name not in ("epsilon", "floatx", "image_data_format", "backend")
-            stack.extend(node.children)
-        ctx._graph_framework = cached
-    return cached
+    return loss_calls_any(ctx, "graph-framework", lambda op: op.namespace.split(".")[0] in _GRAPH_FRAMEWORKS
+                          and op.name not in ("epsilon", "floatx", "image_data_format", "backend"))
 
 
 def _is_tensor_condition(test, ctx) -> bool:
