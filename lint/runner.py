@@ -61,7 +61,7 @@ def lint_files(files: list[Path], settings: LintSettings, cache_dir: Path | None
                 cache.put(key, [])
             continue
         to_parse.append((name, data, key))
-    for (name, _data, key), file_findings in zip(to_parse, _lint_many(to_parse, settings, jobs)):
+    for (_name, _data, key), file_findings in zip(to_parse, _lint_many(to_parse, settings, jobs)):
         findings.extend(file_findings)
         if cache:
             cache.put(key, [_without_filename(f) for f in file_findings])
