@@ -29,6 +29,8 @@ _LAZY_RUNTIME_NAMES: dict[str, str] = {
     "MemoryWarning": "keras_bsguard.warnings",
     "BatchSizeWarning": "keras_bsguard.warnings",
     "BatchSizeGuard": "keras_bsguard.batch_size_guard",
+    "find_batch_size": "keras_bsguard.find_batch_size",
+    "BatchSizeSearch": "keras_bsguard.find_batch_size",
     "EventLog": "keras_bsguard.event_log",
     "StepTimeMonitor": "keras_bsguard.step_time_monitor",
     "GradientNormMonitor": "keras_bsguard.gradient_norm_monitor",

@@ -164,6 +164,8 @@ class InstrumentedTrainStep:
         while True:
             try:
                 outputs = train_function(*args)
+                # Surface an asynchronous failure here, while the call can still be re-run.
+                self.adapter.wait_for(outputs)
                 guard.observe_batch(call.batch_size())
                 return outputs
             except StopIteration:
@@ -184,10 +186,24 @@ class InstrumentedTrainStep:
             return [o["gradient_feature"] for o in self._owners.values() if o["gradient_feature"]]
 
     def gradient_logs(self, grads, variables, loss_scale) -> dict:
-        """Called by the adapter inside the traced step with the (scaled) gradients."""
+        """Called by the adapter inside the traced step with the (scaled) gradients; every
+        feature returns its figures as step logs (``compute``)."""
         logs = {}
         for feature in self.gradient_features:
             logs.update(feature.compute(grads, variables, loss_scale))
+        return logs
+
+    def gradient_records(self, grads, variables, loss_scale) -> dict:
+        """Like :meth:`gradient_logs`, for the default instrumented step: a feature with a
+        ``record`` method writes its figures into its own device-side variables (a metric
+        registered with :func:`add_state_metric`, so they travel in the step's state) instead of
+        returning a step log per step. On JAX the adapter calls this inside a ``StatelessScope``
+        over the metrics variables. Returns the logs of the features without ``record``."""
+        logs = {}
+        for feature in self.gradient_features:
+            record = getattr(feature, "record", None)
+            logs.update(record(grads, variables, loss_scale) if record is not None
+                        else feature.compute(grads, variables, loss_scale))
         return logs
 
     def record_trace(self, data) -> None:
@@ -248,6 +264,24 @@ class InstrumentedTrainStep:
 
         bsguard_train_function.__wrapped__ = train_function
         return bsguard_train_function
+
+
+# ------------------------------------------------------------- device-side gradient figures
+
+def add_state_metric(model, metric) -> None:
+    """Make ``metric``'s variables part of the training state (``model.metrics_variables``).
+
+    Keras carries every metric variable through the train step (on JAX, as the state's
+    ``metrics_variables``), so a metric is how a gradient feature keeps figures on the device
+    between steps. It is appended to the model's private metric list (never serialized: the
+    saving code skips ``_metrics``); its ``result()`` must be ``{}`` so it adds nothing to logs.
+    """
+    if all(existing is not metric for existing in model._metrics):
+        model._metrics.append(metric)
+
+
+def remove_state_metric(model, metric) -> None:
+    model._metrics[:] = [existing for existing in model._metrics if existing is not metric]
 
 
 # ---------------------------------------------------------------------- micro-batching helpers

@@ -95,7 +95,7 @@ def _instrumented_default_step(model, hub, data):
     trainable_weights = model.trainable_weights
     if trainable_weights:
         gradients = tape.gradient(loss, trainable_weights)
-        extra_logs = hub.gradient_logs(
+        extra_logs = hub.gradient_records(
             _sum_over_replicas(gradients), trainable_weights, _loss_scale(model.optimizer)
         )
         model.optimizer.apply_gradients(zip(gradients, trainable_weights))
@@ -125,6 +125,21 @@ def _loss_scale(optimizer):
     return optimizer.dynamic_scale.value if optimizer.built else optimizer.initial_scale
 
 
+def variable_scope(model):
+    """The scope to create a gradient feature's state variables in (the model's strategy)."""
+    import contextlib
+
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def snapshot_variables(model, variables) -> list:
+    """Copies of the current values of some state variables (first replica's under a strategy)."""
+    import tensorflow as tf
+
+    return [tf.identity(v.value) for v in variables]
+
+
 def rebuild_train_function(model, keep_state: bool = False) -> None:
     model.make_train_function(force=True)  # TF variables are never donated: nothing to keep
 
@@ -145,7 +160,15 @@ def record_call(model, args):
         except StopIteration:
             break
 
+    # TF runs a step's stateful ops as soon as their inputs are ready: the optimizer's step
+    # counters can have been incremented before the failing op ran. Keep their values (a
+    # device-side copy, no host sync) and put them back before a re-run.
+    counters = [v for v in getattr(model.optimizer, "variables", []) if "int" in str(v.dtype)]
+    saved = [v.value.read_value() if hasattr(v.value, "read_value") else v.value for v in counters]
+
     def replay():
+        for variable, value in zip(counters, saved):
+            variable.assign(value)
         return (iter(list(batches)),)
 
     def batch_size():
@@ -154,7 +177,11 @@ def record_call(model, args):
         except (TypeError, ValueError):
             return None
 
-    return CallRecord(replay(), replay, batch_size, scale_variable_in_place)
+    return CallRecord((iter(list(batches)),), replay, batch_size, scale_variable_in_place)
+
+
+def wait_for(outputs) -> None:
+    """Errors of a step surface when its function returns: nothing to wait for."""
 
 
 def release_memory(model) -> None:

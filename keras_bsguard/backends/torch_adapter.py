@@ -82,7 +82,7 @@ def _instrumented_default_step(model, hub, data):
         trainable_weights = model.trainable_weights[:]
         gradients = [v.value.grad for v in trainable_weights]
         with torch.no_grad():
-            extra_logs = hub.gradient_logs(
+            extra_logs = hub.gradient_records(
                 gradients, trainable_weights, _loss_scale(model.optimizer)
             )
             model.optimizer.apply(gradients, trainable_weights)
@@ -101,6 +101,30 @@ def squared_norms(grads) -> list:
     return list(torch.stack(norms).square().unbind())
 
 
+def global_norm(grads):
+    """The float32 global L2 norm of the gradients in three torch calls."""
+    import torch
+
+    grads = [g.float() if g.dtype != torch.float32 else g for g in grads]
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2)))
+
+
+def step_runs_eagerly(model) -> bool:
+    """Whether the step's Python body runs at every step (no ``torch.compile``)."""
+    return not is_compiled(model)
+
+
+def write_slot(variable, slot, value) -> None:
+    """``variable[slot] = value`` in place (``slot=None``: fill), one torch call."""
+    import torch
+
+    with torch.no_grad():
+        if slot is None:
+            variable.value.fill_(value)
+        else:
+            variable.value[slot] = value
+
+
 def _loss_scale(optimizer):
     from keras.optimizers import LossScaleOptimizer
 
@@ -108,6 +132,11 @@ def _loss_scale(optimizer):
         return None
     # As LossScaleOptimizer.scale_loss does: the initial scale until the optimizer is built.
     return optimizer.dynamic_scale.value if optimizer.built else optimizer.initial_scale
+
+
+def snapshot_variables(model, variables) -> list:
+    """Copies of the current values of some state variables (asynchronous on a GPU)."""
+    return [v.value.detach().clone() for v in variables]
 
 
 def rebuild_train_function(model, keep_state: bool = False) -> None:
@@ -125,6 +154,10 @@ def record_call(model, args):
             return None
 
     return CallRecord(args, lambda: args, batch_size, scale_variable_in_place)
+
+
+def wait_for(outputs) -> None:
+    """Errors of a step surface when its function returns: nothing to wait for."""
 
 
 def release_memory(model) -> None:
