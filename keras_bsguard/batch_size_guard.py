@@ -148,15 +148,35 @@ class BatchSizeGuard(MonitorBase):
         self._call = call
         if batch_size:
             self._batch_size = batch_size
-        limit = min(self.max_micro_batches, batch_size or self.max_micro_batches)
-        new_k = min(self.micro_batches * 2, limit)
-        if new_k <= self.micro_batches:
+        new_k = self._next_split(batch_size)
+        if new_k is None:
             self._event("oom_gave_up", self._step, f"out of memory at {self.micro_batches} micro-batches of "
                         f"{self._describe_size()}; cannot split further", error=describe(error))
             return False
         self._split(new_k, reason=f"the step ran out of memory ({describe(error)})", error=describe(error))
         self._call = None
         return True
+
+    def _next_split(self, batch_size: int | None) -> int | None:
+        """The next micro-batch count: at least double, at most ``max_micro_batches``.
+
+        Under ``keras.distribution`` (JAX) the global batch is sharded over replicas, so every
+        micro-batch must divide by the replica count (and the batch by the count of slices);
+        under ``tf.distribute`` each replica slices its own batch, so any count works.
+        """
+        replicas = self._hub.adapter.replica_count(self._model) if self._hub is not None else 1
+        global_batch = self._hub.adapter.BATCH_IS_GLOBAL if self._hub is not None else True
+        limit = min(self.max_micro_batches, batch_size or self.max_micro_batches)
+        candidate = self.micro_batches * 2
+        while candidate <= limit:
+            if not batch_size or replicas <= 1 or not global_batch:
+                return candidate
+            if batch_size % candidate == 0 and (batch_size // candidate) % replicas == 0:
+                return candidate
+            candidate += 1
+        if self.micro_batches < limit and (not batch_size or replicas <= 1 or not global_batch):
+            return limit
+        return None
 
     def observe_batch(self, batch_size: int | None) -> None:
         if batch_size and batch_size != self._batch_size:
@@ -203,9 +223,9 @@ class BatchSizeGuard(MonitorBase):
 
     def _on_pressure(self, peak: int, limit: int) -> None:
         fraction = peak / limit
-        if self.on_pressure == "split" and self.strategy == "split" and self.micro_batches * 2 <= min(self.max_micro_batches,
-                                                                          self._batch_size or 1 << 30):
-            self._split(self.micro_batches * 2, reason=f"device memory peak at {fraction:.0%} of the limit "
+        new_k = self._next_split(self._batch_size) if self.on_pressure == "split" and self.strategy == "split" else None
+        if new_k is not None:
+            self._split(new_k, reason=f"device memory peak at {fraction:.0%} of the limit "
                                                         f"(headroom {self.headroom:.0%})", peak=peak, limit=limit)
             return
         if self._pressure_reported:

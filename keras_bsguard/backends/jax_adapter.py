@@ -21,6 +21,8 @@ import threading
 import time
 
 KERAS_CHECKED_AGAINST = "3.15.1"
+# Whether the batch a step sees is the global batch (sharded by the backend) or one replica's.
+BATCH_IS_GLOBAL = True
 BACKEND = "jax"
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
@@ -158,13 +160,42 @@ def rebuild_train_function(model, keep_state: bool = False) -> None:
 
         bsguard_train_step.__wrapped__ = installed
         object.__setattr__(model, "train_step", bsguard_train_step)
-    model.make_train_function(force=True)
-    if keep_state and is_compiled(model) and unsupported_reason(model) is None:
-        import jax
-        from keras.src.distribution import distribution_lib
+    import jax
+    from keras.src.distribution import distribution_lib
 
-        if distribution_lib.distribution() is None:
-            model.train_function = model._make_function(jax.jit(model.train_step))
+    distributed = distribution_lib.distribution() is not None
+    if not is_compiled(model) or unsupported_reason(model) is not None or not (keep_state or distributed):
+        model.make_train_function(force=True)
+        return
+    # What Keras's make_train_function does, with two differences: no donation while a guard
+    # may re-run a step, and the state shardings remembered from before Keras purged the
+    # variables' values mid-fit (Keras reads them from the values).
+    out_shardings = (None, _state_shardings(model)) if distributed else None
+    step = jax.jit(model.train_step, donate_argnums=() if keep_state else 0, out_shardings=out_shardings)
+    model.train_function = model._make_function(step)
+
+
+def _state_shardings(model):
+    try:
+        spec = model._get_state_sharding_spec()
+    except (AttributeError, TypeError):  # values purged mid-fit (JAXTrainer._purge_model_variables)
+        return model.__dict__["_bsguard_state_shardings"]
+    model.__dict__["_bsguard_state_shardings"] = spec
+    return spec
+
+
+def replica_count(model) -> int:
+    """How many ways ``keras.distribution`` shards the batch (1 without a distribution)."""
+    from keras.src.distribution import distribution_lib
+
+    distribution = distribution_lib.distribution()
+    if distribution is None:
+        return 1
+    mesh = distribution.device_mesh
+    name = getattr(distribution, "batch_dim_name", None)
+    if name in tuple(mesh.axis_names):
+        return int(mesh.shape[tuple(mesh.axis_names).index(name)])
+    return 1
 
 
 def record_call(model, args):

@@ -20,6 +20,8 @@ from __future__ import annotations
 import time
 
 KERAS_CHECKED_AGAINST = "3.15.1"
+# Whether the batch a step sees is the global batch (sharded by the backend) or one replica's.
+BATCH_IS_GLOBAL = False
 BACKEND = "tensorflow"
 
 
@@ -182,6 +184,11 @@ def record_call(model, args):
 
 def wait_for(outputs) -> None:
     """Errors of a step surface when its function returns: nothing to wait for."""
+
+
+def replica_count(model) -> int:
+    """Replicas of the model's ``tf.distribute`` strategy; each slices its own per-replica batch."""
+    return int(model.distribute_strategy.num_replicas_in_sync)
 
 
 def release_memory(model) -> None:

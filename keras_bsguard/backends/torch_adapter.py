@@ -20,6 +20,8 @@ What it relies on:
 from __future__ import annotations
 
 KERAS_CHECKED_AGAINST = "3.15.1"
+# Whether the batch a step sees is the global batch (sharded by the backend) or one replica's.
+BATCH_IS_GLOBAL = True
 BACKEND = "torch"
 
 
@@ -158,6 +160,10 @@ def record_call(model, args):
 
 def wait_for(outputs) -> None:
     """Errors of a step surface when its function returns: nothing to wait for."""
+
+
+def replica_count(model) -> int:
+    return 1
 
 
 def release_memory(model) -> None:
