@@ -6,10 +6,11 @@ within ``tolerance`` (5%) of the true maximum -- with the throughput of every si
 model's weights, optimizer slots and step counter are restored afterwards: searching trains
 nothing.
 
-Where a memory limit is known (the device's, or ``memory_limit=``) and the backend can predict a
-step's memory before running it (JAX: the compiled step's ``memory_analysis()`` at two sizes,
-extrapolated linearly), the search starts at the prediction and usually needs two or three trials;
-otherwise it doubles from ``start_batch_size`` and bisects.
+Where a memory limit is known (the device's, or ``memory_limit=``), the search starts from a
+prediction of the largest size that fits and usually needs two to four trials: on JAX the compiled
+step's ``memory_analysis()`` at two small sizes, extrapolated linearly (no step is run for it); on
+TF and torch a linear fit of the device peaks measured in two small trial steps. Without a limit
+(a CPU) it doubles from ``start_batch_size`` and bisects.
 
 Example::
 
@@ -43,6 +44,7 @@ class BatchSizeTrial:
     seconds: float | None = None  # one warm train step
     samples_per_second: float | None = None
     error: str | None = None
+    peak_bytes: int | None = None  # device peak of the step, where the backend can reset and read it
 
 
 @dataclass
@@ -94,7 +96,7 @@ def find_batch_size(model, x, y=None, *, sample_weight=None, start_batch_size: i
         return tried[size].fits
 
     try:
-        limit, predicted = _prediction(model, x, y, sample_weight, memory_limit, headroom)
+        limit, predicted = _prediction(model, x, y, sample_weight, memory_limit, headroom, trial, tried)
         search.memory_limit = limit
         if predicted is not None:
             search.predicted_max = predicted
@@ -156,7 +158,11 @@ def _bracket(trial, predicted, start, cap, tolerance, max_trials, tried):
 
 
 def _run_trial(model, snapshot, x, y, sample_weight, size: int) -> BatchSizeTrial:
+    from keras_bsguard.backends import get_adapter
+
+    adapter = get_adapter()
     xb, yb, wb = (_take(part, size) for part in (x, y, sample_weight))
+    adapter.reset_device_peak()
     try:
         # A fresh train function per size: TF would otherwise relax the batch dimension to None
         # after a few sizes and compile one generic step, not the one this size would get.
@@ -166,7 +172,9 @@ def _run_trial(model, snapshot, x, y, sample_weight, size: int) -> BatchSizeTria
         logs = model.train_on_batch(xb, yb, sample_weight=wb, return_dict=True)
         keras.tree.map_structure(lambda v: np.asarray(keras.ops.convert_to_numpy(v)), logs)  # wait for it
         seconds = time.perf_counter() - start
-        return BatchSizeTrial(size, True, seconds, size / seconds if seconds > 0 else None)
+        memory = adapter.device_memory()
+        peak = memory.get("peak") if memory and memory.get("peak_resettable") else None
+        return BatchSizeTrial(size, True, seconds, size / seconds if seconds > 0 else None, peak_bytes=peak)
     except Exception as error:  # noqa: BLE001 - OOM is an answer; anything else is re-raised
         if not is_out_of_memory(error):
             raise
@@ -189,24 +197,31 @@ def _take(data, size: int):
     return keras.tree.map_structure(rows, data)
 
 
-def _prediction(model, x, y, sample_weight, memory_limit, headroom):
+def _prediction(model, x, y, sample_weight, memory_limit, headroom, trial, tried):
     """(memory limit in bytes or None, predicted largest batch or None)."""
     from keras_bsguard.backends import get_adapter
 
     adapter = get_adapter()
     limit = memory_limit
+    memory = adapter.device_memory()
     if limit is None:
-        memory = adapter.device_memory()
         limit = memory.get("limit") if memory else None
-    predictor = getattr(adapter, "predict_step_bytes", None)
-    if not limit or predictor is None:
+    if not limit:
         return limit, None
     sizes = (8, 16)
-    try:
-        estimates = [predictor(model, _take(x, s), _take(y, s), _take(sample_weight, s)) for s in sizes]
-    except Exception as error:  # noqa: BLE001 - no prediction is a slower search, not a failure
-        if is_out_of_memory(error):
+    predictor = getattr(adapter, "predict_step_bytes", None)
+    if predictor is not None:  # JAX: XLA's estimate, no step run
+        try:
+            estimates = [predictor(model, _take(x, s), _take(y, s), _take(sample_weight, s)) for s in sizes]
+        except Exception:  # noqa: BLE001 - no prediction is a slower search, not a failure
             return limit, None
+    elif memory and memory.get("peak_resettable"):  # TF, torch: measured peaks of two small steps
+        if not all(trial(s) for s in sizes):
+            return limit, None
+        estimates = [tried[s].peak_bytes for s in sizes]
+        if any(e is None for e in estimates):
+            return limit, None
+    else:
         return limit, None
     per_sample = (estimates[1] - estimates[0]) / (sizes[1] - sizes[0])
     if per_sample <= 0:

@@ -216,3 +216,37 @@ def test_a_split_decided_between_steps_really_retraces_the_step():
     finally:
         adapter.device_memory = original
     assert 32 in seen, seen  # slices of 32 went through the model after the split
+
+
+class Batches(keras.utils.PyDataset):
+    """A PyDataset (it carries its own batching: fit(batch_size=...) does not apply)."""
+
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self):
+        return len(self.x) // self.batch_size
+
+    def __getitem__(self, index):
+        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[part], self.y[part]
+
+
+def test_shrink_splits_the_batches_of_a_py_dataset_and_split_matches_it_too():
+    x, y = data()
+    start = weights_at_init(make_model())
+    reference = make_model()
+    reference.set_weights(start)
+    reference.fit(Batches(x, y, 64), epochs=1, verbose=0, shuffle=False)
+    split = make_model(limit=16)
+    split.set_weights(start)
+    split.fit(Batches(x, y, 64), epochs=1, verbose=0, shuffle=False, callbacks=[BatchSizeGuard()])
+    for got, want in zip(weights(split), weights(reference)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    shrunk = make_model(limit=16)
+    guard = BatchSizeGuard(strategy="shrink", lr_scaling="sqrt")
+    history = shrunk.fit(Batches(x, y, 64), epochs=1, verbose=0, shuffle=False, callbacks=[guard])
+    assert int(shrunk.optimizer.iterations) == 2 * 4
+    assert history.history["batch_size"] == [16]
+    assert float(keras.ops.convert_to_numpy(shrunk.optimizer.learning_rate)) == pytest.approx(0.05 * 0.5)

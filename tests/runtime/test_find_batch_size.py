@@ -77,3 +77,22 @@ def test_a_memory_prediction_needs_at_most_four_trials():
     assert search.predicted_max is not None and abs(search.predicted_max - 300) <= 15
     assert 285 <= search.batch_size <= 300
     assert len(search.trials) <= 4, search
+
+
+@pytest.mark.backend("tensorflow", "torch")
+def test_measured_peaks_predict_the_largest_batch(monkeypatch):
+    """TF/torch fit a line through the device peaks of two small steps (a fake device here:
+    100 MB fixed + 1 MB per sample, 1.1 GB limit, so 900 samples fit at 90% headroom)."""
+    from keras_bsguard.backends import get_adapter
+
+    model = make_model(limit=900)
+    seen = model.layers[0].seen
+    adapter = get_adapter()
+    monkeypatch.setattr(adapter, "reset_device_peak", lambda: None)
+    monkeypatch.setattr(adapter, "device_memory", lambda *a, **k: {
+        "peak": 100e6 + 1e6 * (seen[-1] if seen else 0), "limit": 1.1e9, "in_use": 0, "peak_resettable": True})
+    x, y = data()
+    search = find_batch_size(model, x, y, max_batch_size=4096)
+    assert search.predicted_max == 890
+    assert 855 <= search.batch_size <= 900
+    assert len(search.trials) <= 5, search  # two measuring steps, then the prediction checked
