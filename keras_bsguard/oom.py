@@ -35,6 +35,9 @@ _OOM_TEXT = re.compile(
 )
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     """Whether ``error`` (or an exception it was raised from) is an out-of-memory error."""
     seen: set[int] = set()
@@ -58,7 +61,9 @@ def _is_oom_itself(error: BaseException) -> bool:
 
 def describe(error: BaseException, limit: int = 160) -> str:
     """``Type: first line of the message``, shortened, for warnings and event logs."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [_ANSI.sub("", line).strip() for line in str(error).splitlines()]
+    # Keras prefixes errors raised in a layer with "Exception encountered when calling X.call()."
+    lines = [line for line in lines if line and not line.startswith("Exception encountered when calling")]
     first = lines[0] if lines else ""
     text = f"{type(error).__name__}: {first}" if first else type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
