@@ -54,7 +54,7 @@ import math
 import keras
 
 from keras_bsguard._monitor_base import MonitorBase
-from keras_bsguard.lr_scaling import rescale_learning_rate, resolve_rule
+from keras_bsguard.lr_scaling import rescale_learning_rate
 from keras_bsguard.oom import describe, is_out_of_memory
 from keras_bsguard.warnings import BatchSizeWarning
 
@@ -106,6 +106,7 @@ class BatchSizeGuard(MonitorBase):
         self._batch_size = None
         self._step = 0
         self._pressure_reported = False
+        self._call = None  # the failed call being retried (its state may carry the learning rate)
 
     # ------------------------------------------------------------------------- callbacks
     def on_train_begin(self, logs=None):
@@ -197,7 +198,7 @@ class BatchSizeGuard(MonitorBase):
         new_size = math.ceil(self._batch_size / new_k) if self._batch_size else None
         lr_note = ""
         if self.strategy == "shrink" and old_size and new_size:
-            call = getattr(self, "_call", None)
+            call = self._call
             change = rescale_learning_rate(self._model.optimizer, old_size, new_size, self.lr_scaling,
                                            scale_variable=call.scale_variable if call is not None else None)
             lr_note = (f"; learning rate x{change.step_factor:.4g} ({change.rule} rule, "
@@ -280,4 +281,4 @@ def _batch_norm_layers(model) -> list:
     return found
 
 
-__all__ = ["BatchSizeGuard", "resolve_rule"]
+__all__ = ["BatchSizeGuard"]
