@@ -5,7 +5,7 @@ all read as the op ``sum`` with the tensor at position 0 and the axis at positio
 asks one question instead of four:
 
     >>> import libcst as cst
-    >>> from lint.names import ImportTable
+    >>> from keras_bsguard.lint.names import ImportTable
     >>> table = ImportTable(); table.add_import("torch", None)
     >>> op = resolve_call(cst.parse_expression("x.sum(dim=0)"), table)
     >>> op.name, op.is_method, op.arg(1, "dim") is not None

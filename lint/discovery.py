@@ -8,7 +8,7 @@ needs, since it passes every staged file by name).
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> (root / "build").mkdir(); _ = (root / "build" / "x.py").write_text("")
     >>> _ = (root / "loss.py").write_text("")
-    >>> from lint.config import Config
+    >>> from keras_bsguard.lint.config import Config
     >>> [p.name for p in discover([root], Config(root=root))]
     ['loss.py']
 """

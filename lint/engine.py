@@ -5,9 +5,9 @@ statement's expressions are walked before its targets are bound.  Rules see ever
 types they subscribe to, with ``ctx.ancestors`` (the enclosing expression nodes, innermost last).
 
     >>> import libcst as cst
-    >>> from lint.module_index import ModuleIndex
-    >>> from lint.losses import find_losses
-    >>> from lint.rules import select_rules
+    >>> from keras_bsguard.lint.module_index import ModuleIndex
+    >>> from keras_bsguard.lint.losses import find_losses
+    >>> from keras_bsguard.lint.rules import select_rules
     >>> module = cst.parse_module("def loss(y_true, y_pred):\\n    return y_pred.numpy()\\n")
     >>> index = ModuleIndex.build(module)
     >>> [r.code for r, node, message in analyze_loss(find_losses(index)[0], index, select_rules(["BSG701"]))]

@@ -8,7 +8,7 @@ Names take the facts of their last assignment, so ``y_pred = clip(y_pred, eps, 1
 later ``log(y_pred)``.
 
     >>> import libcst as cst
-    >>> from lint.names import ImportTable
+    >>> from keras_bsguard.lint.names import ImportTable
     >>> table = ImportTable(); table.add_import("tensorflow", "tf")
     >>> ev = Evaluator(table, {"y_true": frozenset({"true"}), "y_pred": frozenset({"pred"})})
     >>> f = ev.facts(cst.parse_expression("tf.abs(y_true - y_pred) - 0.1"))

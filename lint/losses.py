@@ -7,7 +7,7 @@ dict or list, and closures returned by a factory called there); configured name 
 transitively, the same file's helpers that a loss calls.
 
     >>> import libcst as cst
-    >>> from lint.module_index import ModuleIndex
+    >>> from keras_bsguard.lint.module_index import ModuleIndex
     >>> source = "def weighted(y_true, y_pred):\\n    return helper(y_pred)\\ndef helper(x):\\n    return x\\n"
     >>> [(l.name, l.kind) for l in find_losses(ModuleIndex.build(cst.parse_module(source)))]
     [('weighted', 'signature'), ('helper', 'helper')]

@@ -1,7 +1,7 @@
 """Render findings: ``full`` (source line and caret), ``concise``, ``json`` (ruff's shape),
 ``sarif`` (2.1.0, for GitHub code scanning) and ``github`` (workflow annotations).
 
-    >>> from lint.finding import Finding
+    >>> from keras_bsguard.lint.finding import Finding
     >>> f = Finding("BSG701", "host-sync", "error", "`t.numpy()` copies", "l.py", 2, 12, 2, 21, "loss")
     >>> print(render([f], "concise", sources={}))
     l.py:2:12: BSG701 `t.numpy()` copies
