@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 from keras_bsguard._monitor_base import MonitorBase, median
-from keras_bsguard.backends import InstrumentedTrainStep, get_adapter
+from keras_bsguard.backends import (
+    InstrumentedTrainStep,
+    add_state_metric,
+    get_adapter,
+    remove_state_metric,
+)
 from keras_bsguard.warnings import BSGuardWarning, GradientNormWarning, emit
 
 # Private logs key carrying the per-layer norms out of the step; popped by the monitor.
@@ -23,42 +30,148 @@ def _squared_norms(grads) -> list:
     return [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
 
 
+# The buffer's step counter wraps at this many steps (a multiple of every capacity we use, small
+# enough that float32 counts it exactly).
+_COUNT_MODULUS = 2.0**23
+
+
+def _make_norm_buffer(capacity: int, n_layers: int):
+    """A ``keras.metrics.Metric`` holding the last ``capacity`` per-step norms on the device.
+
+    A metric because its variables then travel in the training state of every backend (on JAX the
+    ``metrics_variables`` of the jitted step). ``result()`` is empty, so it adds nothing to the
+    step's logs, and ``reset_state`` does nothing (Keras resets metrics at each epoch and before
+    validation; the ring and its counter must survive both).
+    """
+    import keras
+
+    class _GradientNormBuffer(keras.metrics.Metric):
+        def __init__(self):
+            super().__init__(name="bsguard_gradient_norms", dtype="float32")
+            self.capacity, self.n_layers = int(capacity), int(n_layers)
+            # only_first_replica: under tf.distribute every replica writes the same value (the
+            # norm of the summed gradient); reading takes the first replica's copy.
+            kwargs = {"initializer": "zeros", "dtype": "float32",
+                      "aggregation": "only_first_replica"}
+            self.count = self.add_variable(shape=(), name="count", **kwargs)
+            self.norms = self.add_variable(shape=(self.capacity,), name="norms", **kwargs)
+            self.layer_norms = (
+                self.add_variable(shape=(self.capacity, self.n_layers), name="layer_norms",
+                                  **kwargs)
+                if self.n_layers else None
+            )
+
+        def update_state(self, *args, **kwargs):
+            pass
+
+        def result(self):
+            return {}
+
+        def reset_state(self):
+            pass
+
+    return _GradientNormBuffer()
+
+
 class GradientNormFeature:
     """Gradient feature of the instrumented train step: global (and per-layer) gradient norms.
 
-    ``compute`` runs inside the traced step on the gradients the optimizer is about to apply.
-    Under a ``LossScaleOptimizer`` those are scaled by the dynamic loss scale; the norm is divided
+    ``record`` (the default instrumented step) runs inside the traced step on the gradients the
+    optimizer is about to apply and writes the step's norms into a small ring buffer on the device
+    (:func:`_make_norm_buffer`); nothing leaves the step. ``compute`` (steps that only pass logs
+    out, e.g. BatchSizeGuard's micro-batched step) returns them as step logs instead. Under a
+    ``LossScaleOptimizer`` the gradients are scaled by the dynamic loss scale; the norm is divided
     by it. Squares are summed in float32 whatever the gradients' dtype.
     """
 
-    def __init__(self, per_layer: bool, squared_norms=None):
+    def __init__(self, per_layer: bool, squared_norms=None, global_norm=None, write_slot=None):
         self.per_layer = per_layer
-        # Backend fast path (torch eager: one fused call instead of three ops per variable).
+        # Backend fast paths (torch eager pays a Python dispatch per op: one fused call for the
+        # per-tensor norms, three ops for the global norm, one in-place write per buffer row).
         self.squared_norms = squared_norms or _squared_norms
+        self.global_norm = global_norm
+        self.write_slot = write_slot
         self.layer_names: list[str] = []
+        self.buffer = None
+        self._layer_of: dict[int, int] = {}
+        # Set (to 0) when the step's Python body runs at every step, in order (eager torch): the
+        # buffer slot is then counted on the host instead of computed by ops on the device.
+        self.host_count = None
 
-    def compute(self, grads, variables, loss_scale) -> dict:
+    def build(self, variables, capacity: int) -> None:
+        """Create the device buffer for ``capacity`` steps (call under the strategy's scope)."""
+        names = [_layer_name(v) for v in variables]
+        self.layer_names = list(dict.fromkeys(names)) if self.per_layer else []
+        self._layer_of = {id(v): self.layer_names.index(n) for v, n in zip(variables, names)
+                          if self.per_layer}
+        self.buffer = _make_norm_buffer(capacity, len(self.layer_names))
+
+    def _norms(self, grads, variables, loss_scale):
         from keras import ops
 
         present = [(g, v) for g, v in zip(grads, variables) if g is not None]
         if not present:
-            return {}
-        squares = self.squared_norms([g for g, _ in present])
-        names = [_layer_name(v) for _, v in present]
+            return None, None
         scale = None if loss_scale is None else ops.cast(loss_scale, "float32")
+        if not self.per_layer and self.global_norm is not None:
+            total = self.global_norm([g for g, _ in present])
+            return (total if scale is None else total / scale), None
+        squares = self.squared_norms([g for g, _ in present])
         total = ops.sqrt(ops.sum(ops.stack(squares)))
-        logs = {"grad_norm": total if scale is None else total / scale}
-        if self.per_layer:
-            order = list(dict.fromkeys(names))
-            self.layer_names = order
-            per_layer = ops.sqrt(
-                ops.stack(
-                    [ops.sum(ops.stack([s for s, n in zip(squares, names) if n == layer]))
-                     for layer in order]
-                )
-            )
-            logs[LAYER_NORMS_KEY] = per_layer if scale is None else per_layer / scale
+        if scale is not None:
+            total = total / scale
+        if not self.per_layer:
+            return total, None
+        if not self._layer_of:  # no buffer built: the layers are those of this step
+            names = [_layer_name(v) for _, v in present]
+            self.layer_names = list(dict.fromkeys(names))
+            self._layer_of = {id(v): self.layer_names.index(n) for (_, v), n in zip(present, names)}
+        groups = [[] for _ in self.layer_names]
+        for square, (_, variable) in zip(squares, present):
+            groups[self._layer_of[id(variable)]].append(square)
+        zero = ops.zeros((), dtype="float32")
+        per_layer = ops.sqrt(ops.stack([ops.sum(ops.stack(g)) if g else zero for g in groups]))
+        return total, per_layer if scale is None else per_layer / scale
+
+    def compute(self, grads, variables, loss_scale) -> dict:
+        """The step's norms as step logs (``grad_norm`` and the private per-layer key)."""
+        total, per_layer = self._norms(grads, variables, loss_scale)
+        if total is None:
+            return {}
+        logs = {"grad_norm": total}
+        if per_layer is not None:
+            logs[LAYER_NORMS_KEY] = per_layer
         return logs
+
+    def record(self, grads, variables, loss_scale) -> dict:
+        """Write the step's norms into the device buffer (assigning its variables); no logs."""
+        from keras import ops
+
+        buffer = self.buffer
+        if buffer is None:
+            return self.compute(grads, variables, loss_scale)
+        total, per_layer = self._norms(grads, variables, loss_scale)
+        if total is None:
+            return {}
+        if self.host_count is not None and self.write_slot is not None:
+            slot = self.host_count % buffer.capacity
+            self.host_count = (self.host_count + 1) % int(_COUNT_MODULUS)
+            self.write_slot(buffer.norms, slot, total)
+            if buffer.layer_norms is not None and per_layer is not None:
+                self.write_slot(buffer.layer_norms, slot, per_layer)
+            self.write_slot(buffer.count, None, float(self.host_count))
+            return {}
+        count = buffer.count.value
+        slot = ops.equal(ops.arange(buffer.capacity, dtype="float32"),
+                         ops.mod(count, float(buffer.capacity)))
+        # where, not a one-hot blend: a NaN norm must not spread to the other slots.
+        buffer.norms.assign(ops.where(slot, total, buffer.norms.value))
+        if buffer.layer_norms is not None and per_layer is not None:
+            buffer.layer_norms.assign(ops.where(ops.expand_dims(slot, 1),
+                                                ops.expand_dims(per_layer, 0),
+                                                buffer.layer_norms.value))
+        buffer.count.assign(ops.mod(count + 1.0, _COUNT_MODULUS))
+        return {}
 
 
 class GradientNormMonitor(MonitorBase):
@@ -71,8 +184,18 @@ class GradientNormMonitor(MonitorBase):
 
     * unscaled under ``keras.optimizers.LossScaleOptimizer`` (divided by the dynamic scale);
     * under ``tf.distribute``, the norm of the gradient summed over replicas (what is applied);
-    * with ``steps_per_execution > 1``, the norm of the *last* step of each execution (Keras hands
-      callbacks one set of logs per execution).
+    * recorded for every step, also with ``steps_per_execution > 1``.
+
+    **Per step on the device, per window on the host.** Each step writes its norm (and, with
+    ``top_k_layers``, its per-layer norms) into a small ring buffer of device variables that
+    travels in the training state (a metric with no result, so nothing is added to the step's
+    outputs: on JAX one more output per step cost about 14% of a small CPU step). Every ``window``
+    steps the monitor copies the buffer between two steps without waiting for the device, converts
+    it on Keras's callback thread, and runs the checks below on each step's norm in order; the
+    steps since the last read are read at each epoch end. So the checks see every step, with the
+    step number at which the condition held, but act up to one window late (``on_explode`` takes
+    effect at the next read). Under BatchSizeGuard's micro-batched step the norm still comes out as
+    a per-step log and is checked at each step.
 
     A model with its own ``train_step`` is left alone (one :class:`BSGuardWarning` says so).
 
@@ -81,23 +204,25 @@ class GradientNormMonitor(MonitorBase):
     scaling works); an explosion, ``explode_patience`` consecutive norms above ``explode_factor`` x
     the median of the previous ``window`` steps and above the largest norm of the first
     ``window`` steps (late in a converging run the median is tiny and one spiky batch can reach
-    10x of it; a real explosion persists and leaves the early-training scale behind); vanishing, every norm of a window below ``vanish_threshold``. With
-    ``top_k_layers > 0`` the per-layer norms are computed too and the warnings and event log name
-    the ``top_k_layers`` largest.
+    10x of it; a real explosion persists and leaves the early-training scale behind); vanishing,
+    every norm of a window below ``vanish_threshold``. With ``top_k_layers > 0`` the per-layer
+    norms are computed too and the warnings and event log name the ``top_k_layers`` largest.
 
     On an explosion, ``on_explode`` chooses the action: ``"warn"`` (only), ``"stop"``
     (``model.stop_training = True``) or ``"reduce_lr"`` (multiply the learning rate by
     ``lr_factor`` before the next step; not possible with a schedule, which is then reported).
 
-    Logs: per batch ``grad_norm`` (from the step); per epoch ``grad_norm`` (median over the
-    epoch) and ``grad_norm_max``. List it before ``CSVLogger``/``TensorBoard``.
+    Logs: per epoch ``grad_norm`` (median over the epoch's steps) and ``grad_norm_max``; per
+    window (event log) the median, min and max of its steps. Batch logs carry no ``grad_norm``
+    (except under the micro-batched step). List it before ``CSVLogger``/``TensorBoard``.
 
     Args:
         explode_factor: a norm above this multiple of the running median is an explosion.
         on_explode: ``"warn"``, ``"stop"`` or ``"reduce_lr"``.
         lr_factor: learning-rate multiplier for ``on_explode="reduce_lr"``.
         vanish_threshold: a window whose every norm is below this is vanishing.
-        window: steps in the running median and in each event-log window.
+        window: steps in the running median, in each event-log window, and between two
+            reads of the device buffer.
         min_history: steps needed before explosions are judged.
         explode_patience: consecutive exploding steps needed for the warning (and action).
         top_k_layers: how many layers to name (0: no per-layer norms).
@@ -179,12 +304,38 @@ class GradientNormMonitor(MonitorBase):
             self._refresh_every = max(1, min(self.window, self.min_history) // 5)
             self._explosions = 0
             self._nonfinite = 0
+            self._consumed = 0.0  # the device buffer's step counter at the last read
+            self._missed = 0
+        self._snapshot_lock = threading.Lock()
+        self._snapshot = None
+        self._read_batch = 0
         self._loss_scaled = isinstance(self._model.optimizer, LossScaleOptimizer)
         adapter = get_adapter()
+        self._adapter = adapter
         self._feature = GradientNormFeature(
             per_layer=self.top_k_layers > 0,
             squared_norms=getattr(adapter, "squared_norms", None),
+            global_norm=getattr(adapter, "global_norm", None),
+            write_slot=getattr(adapter, "write_slot", None),
         )
+        eager = getattr(adapter, "step_runs_eagerly", None)
+        if eager is not None and eager(self._model):
+            self._feature.host_count = 0
+        self._buffer_variables = None
+        if adapter.has_default_train_step(self._model) and not adapter.unsupported_reason(
+            self._model
+        ):
+            # Room for two reads' worth of steps, whatever steps_per_execution adds per call.
+            per_call = max(1, int(getattr(self._model, "steps_per_execution", 1) or 1))
+            capacity = 1 << max(4, (2 * self.window + 2 * per_call).bit_length())
+            scope = getattr(adapter, "variable_scope", None)
+            with scope(self._model) if scope else contextlib.nullcontext():
+                self._feature.build(self._model.trainable_variables, capacity)
+            buffer = self._feature.buffer
+            self._buffer_variables = [buffer.count, buffer.norms] + (
+                [buffer.layer_norms] if buffer.layer_norms is not None else []
+            )
+            add_state_metric(self._model, buffer)
         self._hub = InstrumentedTrainStep.attach(
             self._model, self, gradient_feature=self._feature
         )
@@ -199,18 +350,26 @@ class GradientNormMonitor(MonitorBase):
         self._start_run(window=self.window, explode_factor=self.explode_factor)
 
     def on_train_end(self, logs=None):
+        self._read_now()
         with self._lock:
             if self._window_norms:
                 self._close_window(partial=True)
         if self._hub is not None:
             self._hub.detach(self)
             self._hub = None
+        if self._feature is not None and self._feature.buffer is not None:
+            remove_state_metric(self._model, self._feature.buffer)
+            self._buffer_variables = None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._read_batch = 0
         with self._lock:
             self._epoch_norms = []
 
     def on_epoch_end(self, epoch, logs=None):
+        # Main thread, after Keras has waited for the batch-end callbacks (and, on JAX, put the
+        # state back into the variables): the steps since the last read are read now.
+        self._read_now()
         if logs is None:
             return
         logs.pop(LAYER_NORMS_KEY, None)
@@ -224,12 +383,66 @@ class GradientNormMonitor(MonitorBase):
         if self._pending_lr_cut:
             self._pending_lr_cut = False
             self._reduce_learning_rate()
+        # Main thread, between steps: every ``window`` steps, copy the device buffer (without
+        # waiting for the device); the next batch-end callback converts and checks it.
+        if self._buffer_variables is not None and batch - self._read_batch >= self.window:
+            self._read_batch = batch
+            snapshot = self._adapter.snapshot_variables(self._model, self._buffer_variables)
+            with self._snapshot_lock:
+                self._snapshot = snapshot
 
     def on_train_batch_end(self, batch, logs=None):
-        if logs is None or "grad_norm" not in logs:
+        if logs is not None and "grad_norm" in logs:
+            # A step that returns its norm as a log (BatchSizeGuard's micro-batched step).
+            layer_norms = logs.pop(LAYER_NORMS_KEY, None)
+            self._observe(float(logs["grad_norm"]), layer_norms)
             return
-        layer_norms = logs.pop(LAYER_NORMS_KEY, None)
-        norm = float(logs["grad_norm"])
+        if self._snapshot is None:
+            return
+        with self._snapshot_lock:
+            snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            self._consume(snapshot)
+
+    # ------------------------------------------------------------------- device buffer reads
+    def _read_now(self) -> None:
+        """Read the device buffer synchronously (epoch and fit end)."""
+        if self._buffer_variables is None:
+            return
+        with self._snapshot_lock:
+            self._snapshot = None
+        self._consume(self._adapter.snapshot_variables(self._model, self._buffer_variables))
+
+    def _consume(self, snapshot) -> float | None:
+        """Check the norms a buffer snapshot holds beyond the last read; returns the latest."""
+        from keras import ops
+
+        arrays = [ops.convert_to_numpy(a) for a in snapshot]  # waits for the device, off-thread
+        count, norms = float(arrays[0]), arrays[1]
+        layers = arrays[2] if len(arrays) > 2 else None
+        capacity = len(norms)
+        with self._lock:
+            new = (count - self._consumed) % _COUNT_MODULUS
+            if new == 0 or new > _COUNT_MODULUS / 2:  # nothing new, or an older snapshot
+                return None
+            first = self._consumed
+            self._consumed = count
+            new = int(new)
+            if new > capacity:  # overwritten before it was read (should not happen)
+                self._missed += new - capacity
+                self._step += new - capacity
+                first += new - capacity
+                new = capacity
+            latest = None
+            for k in range(new):
+                slot = int((first + k) % _COUNT_MODULUS) % capacity
+                latest = float(norms[slot])
+                self._observe(latest, None if layers is None else layers[slot])
+            return latest
+
+    # -------------------------------------------------------------------------- per step
+    def _observe(self, norm: float, layer_norms) -> None:
+        """The checks of one step's norm, in step order."""
         with self._lock:
             self._step += 1
             step = self._step
@@ -248,11 +461,10 @@ class GradientNormMonitor(MonitorBase):
             self._epoch_norms.append(norm)
             if layer_norms is not None:
                 self._window_layers = layer_norms
-        if not math.isfinite(norm):
-            self._on_nonfinite(step, norm, layer_norms)
-        elif enough and math.isfinite(running) and running > 0:
-            self._check_explosion(step, norm, running, early_max, layer_norms)
-        with self._lock:
+            if not math.isfinite(norm):
+                self._on_nonfinite(step, norm, layer_norms)
+            elif enough and math.isfinite(running) and running > 0:
+                self._check_explosion(step, norm, running, early_max, layer_norms)
             if len(self._window_norms) >= self.window:
                 self._close_window()
 

