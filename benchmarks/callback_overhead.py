@@ -3,7 +3,9 @@
 Trains a small MLP on each backend (each in its own subprocess: Keras picks its backend at
 import time) with and without the three monitors (and, unless ``--no-breakdown``, with each alone),
 interleaved over several rounds, and prints the median ratio of steady-state epoch time
-(monitored / plain). Steady state: the first epoch of
+(monitored / plain). A second plain variant ("plain again") is timed the same way: its ratio to
+plain is the noise floor of the machine, against which the overhead should be read. The ratio
+of the fastest round of each variant is printed too (noise only ever adds time). Steady state: the first epoch of
 each ``fit`` is left out, because the monitors install their instrumented train step per ``fit``
 and so trace/compile it once per ``fit`` (a one-time cost, reported separately).
 
@@ -59,6 +61,7 @@ def _worker(args) -> dict:
     variants = {
         "plain": lambda: [],
         "all": lambda: [StepTimeMonitor(), GradientNormMonitor(), MemoryMonitor()],
+        "plain_again": lambda: [],
     }
     if args.breakdown:
         variants.update(step_time=lambda: [StepTimeMonitor()],
@@ -76,12 +79,15 @@ def _worker(args) -> dict:
 
     for variant in variants:  # warm-up: compile every variant once
         run(variant)
-    ratios, plain_s, monitored_s, first_epoch_extra = [], [], [], []
-    alone: dict[str, list[float]] = {v: [] for v in variants if v not in ("plain", "all")}
+    ratios, plain_s, monitored_s, first_epoch_extra, noise = [], [], [], [], []
+    alone: dict[str, list[float]] = {
+        v: [] for v in variants if v not in ("plain", "all", "plain_again")
+    }
     for round_ in range(args.rounds):
         order = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
         timings = {v: run(v) for v in order}
         plain_s.append(timings["plain"][0])
+        noise.append(timings["plain_again"][0] / timings["plain"][0])
         monitored_s.append(timings["all"][0])
         ratios.append(timings["all"][0] / timings["plain"][0])
         first_epoch_extra.append(timings["all"][1] - timings["plain"][1])
@@ -94,6 +100,8 @@ def _worker(args) -> dict:
         "steps_per_epoch": args.steps,
         "timed_epochs": args.epochs - 1,
         "ratio_median": statistics.median(ratios),
+        "noise_ratio_median": statistics.median(noise),
+        "ratio_of_fastest": min(monitored_s) / min(plain_s),
         "ratios": [round(r, 4) for r in ratios],
         "plain_s_median": statistics.median(plain_s),
         "monitored_s_median": statistics.median(monitored_s),
@@ -156,6 +164,8 @@ def main() -> int:
             f"one-time per fit +{result['per_fit_extra_s_median']:.2f}s",
             flush=True,
         )
+        print(f"{'':<11} fastest rounds: monitored/plain = {result['ratio_of_fastest']:.4f}; "
+              f"noise floor (plain again / plain) = {result['noise_ratio_median']:.4f}")
         if result["alone_ratio_median"]:
             print(f"{'':<11} each alone: " + ", ".join(
                 f"{name} {ratio:.3f}" for name, ratio in result["alone_ratio_median"].items()))

@@ -6,9 +6,19 @@
 Each (backend, k) runs in its own process (peak-memory counters cannot be reset on every
 backend), interleaved over ``--rounds`` rounds; medians are reported, and ratios against k=1.
 Peak memory: the device's peak bytes where the backend reports them (GPU), else the process's
-peak resident set on the host (coarse: it includes the framework itself). On JAX the compiled
-step's own temporary-buffer estimate (XLA ``memory_analysis``: activations and gradients) is
-printed too: it is what micro-batching shrinks.
+peak resident set on the host (coarse: it includes the framework itself, the weights, the
+optimizer slots and the gradient accumulator, none of which a split can shrink).
+
+Activation memory, what a split is meant to halve, is measured on its own:
+
+* torch: the peak, during the real guarded steps, of the bytes autograd holds for the backward
+  pass (``torch.autograd.graph.saved_tensors_hooks``: every tensor saved for backward counted
+  once per storage while it is alive, the weights themselves left out);
+* JAX: the residuals ``jax.vjp`` keeps for the backward pass of one micro-batch (the guarded
+  step runs its micro-batches under ``lax.scan`` behind an optimization barrier: one micro-batch's
+  residuals are alive at a time); XLA's own ``memory_analysis`` of the compiled guarded step
+  (temporary bytes: activations, gradients and the accumulator) is printed beside it;
+* TensorFlow: not measured ("-").
 
 Target (issue #4): k=2 keeps at least 85% of the throughput while its activation memory halves.
 """
@@ -44,12 +54,51 @@ x = np.random.default_rng(0).normal(size=(batch * (steps + 2), width)).astype("f
 y = x[:, :1].copy()
 guard = BatchSizeGuard(micro_batches=k, max_micro_batches=max(k, 1), on_pressure=None)
 timings = []
+activation_peak = None
+hooks = None
+if backend == "torch":
+    import torch
+
+    parameter_storages = {v.value.untyped_storage().data_ptr() for v in model.weights}
+    live = {}  # storage pointer -> [bytes, how many saved references]
+    counter = {"now": 0, "peak": 0}
+
+    class _Saved:
+        __slots__ = ("tensor", "key")
+
+        def __init__(self, tensor):
+            self.tensor = tensor
+            storage = tensor.untyped_storage()
+            self.key = storage.data_ptr()
+            if self.key in parameter_storages:
+                self.key = None
+                return
+            entry = live.setdefault(self.key, [storage.nbytes(), 0])
+            if entry[1] == 0:
+                counter["now"] += entry[0]
+                counter["peak"] = max(counter["peak"], counter["now"])
+            entry[1] += 1
+
+        def __del__(self):
+            if self.key is None:
+                return
+            entry = live[self.key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                counter["now"] -= entry[0]
+                del live[self.key]
+
+    hooks = torch.autograd.graph.saved_tensors_hooks(_Saved, lambda saved: saved.tensor)
+    hooks.__enter__()
 class Clock(keras.callbacks.Callback):
     async_safe = True
     def on_train_batch_end(self, batch, logs=None):
         timings.append(time.perf_counter())
 model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[guard, Clock()])
 seconds = (timings[-1] - timings[1]) / (len(timings) - 2)  # steps after the compile/warm-up step
+if hooks is not None:
+    hooks.__exit__(None, None, None)
+    activation_peak = counter["peak"]
 peak, estimate = None, None
 if backend == "jax":
     import jax
@@ -67,7 +116,7 @@ source = "device"
 if peak is None:
     peak, source = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "host RSS"
 print("RESULT " + json.dumps({"seconds": seconds, "samples_per_s": batch / seconds, "peak": peak,
-                             "source": source}))
+                             "source": source, "activations": activation_peak}))
 """
 
 
@@ -80,6 +129,44 @@ def _run(backend: str, k: int, size: tuple, steps: int) -> dict:
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     raise SystemExit(f"{backend} k={k} failed:\n{result.stderr[-3000:]}")
+
+
+def _jax_activation_bytes(k: int, size: tuple) -> int | None:
+    """Bytes JAX's autodiff keeps for the backward pass of one micro-batch (``batch // k``
+    samples): the residuals held by ``jax.vjp``'s backward function, the weights left out. The
+    guarded step runs its micro-batches under ``lax.scan`` behind an optimization barrier, so
+    one micro-batch's residuals are alive at a time."""
+    code = CHILD.split("timings = []")[0] + r"""
+import jax
+model.optimizer.build(model.trainable_variables)
+trainable = [v.value for v in model.trainable_variables]
+non_trainable = [v.value for v in model.non_trainable_variables]
+metrics = [v.value for v in model.metrics_variables]
+optimizer_variables = [v.value for v in model.optimizer.variables]
+n = batch // k
+xs, ys = jax.numpy.asarray(x[:n]), jax.numpy.asarray(y[:n])
+
+def loss(trainable):
+    return model.compute_loss_and_updates(trainable, non_trainable, metrics, xs, ys, None,
+                                          training=True,
+                                          optimizer_variables=optimizer_variables)[0]
+
+_, backward = jax.vjp(loss, trainable)
+weights = {id(w) for w in trainable + non_trainable}
+seen, total = set(), 0
+for leaf in jax.tree_util.tree_leaves(backward):
+    if hasattr(leaf, "nbytes") and id(leaf) not in weights and id(leaf) not in seen:
+        seen.add(id(leaf))
+        total += int(leaf.nbytes)
+print("RESULT " + json.dumps({"residuals": total}))
+"""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    result = subprocess.run([sys.executable, "-c", code, str(k), *map(str, size), "1"], env=env,
+                            capture_output=True, text=True)
+    for line in result.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])["residuals"]
+    return None
 
 
 def _jax_temp_bytes(k: int, size: tuple) -> int | None:
@@ -123,13 +210,29 @@ def main() -> int:
         base_speed = statistics.median(s["samples_per_s"] for s in samples[1])
         base_peak = statistics.median(s["peak"] for s in samples[1])
         print(f"\n{backend} ({samples[1][0]['source']} peak)")
-        print(f"{'k':>3} {'samples/s':>12} {'vs k=1':>8} {'peak MiB':>10} {'vs k=1':>8} {'XLA temp MiB':>13}")
+        print(f"{'k':>3} {'samples/s':>12} {'vs k=1':>8} {'peak MiB':>10} {'vs k=1':>8} "
+              f"{'activations MiB':>16} {'vs k=1':>8}"
+              + (f" {'XLA temp MiB':>13}" if backend == "jax" else ""))
+        base_activations = None
         for k, runs in samples.items():
             speed = statistics.median(s["samples_per_s"] for s in runs)
             peak = statistics.median(s["peak"] for s in runs)
+            if backend == "jax":
+                activations = _jax_activation_bytes(k, size)
+            else:
+                measured = [s["activations"] for s in runs if s.get("activations") is not None]
+                activations = statistics.median(measured) if measured else None
+            if k == 1:
+                base_activations = activations
+            if activations:
+                share = f"{activations / base_activations:8.2f}" if base_activations else f"{'-':>8}"
+                activation_text = f"{activations / 2**20:16.1f} {share}"
+            else:
+                activation_text = f"{'-':>16} {'-':>8}"
             temp = _jax_temp_bytes(k, size) if backend == "jax" else None
-            temp_text = f"{temp / 2**20:13.1f}" if temp else f"{'-':>13}"
-            print(f"{k:>3} {speed:12.0f} {speed / base_speed:8.2f} {peak / 2**20:10.1f} {peak / base_peak:8.2f} {temp_text}")
+            print(f"{k:>3} {speed:12.0f} {speed / base_speed:8.2f} {peak / 2**20:10.1f} "
+                  f"{peak / base_peak:8.2f} {activation_text}"
+                  + (f" {temp / 2**20:13.1f}" if temp else ""))
     return 0
 
 

@@ -84,6 +84,10 @@ class InstrumentedTrainStep:
         self.adapter = get_adapter()
         self._lock = threading.Lock()
         self._owners: dict[int, dict] = {}
+        # Snapshots of the owners' features and observers, rebuilt when an owner comes or goes:
+        # the per-call path reads them without taking the lock or building a list.
+        self._features: tuple = ()
+        self._observer_tuple: tuple = ()
         # One entry per trace of the train step: the input shapes it was traced for.
         self.trace_signatures: list[tuple] = []
         self._wrapper = None
@@ -112,6 +116,7 @@ class InstrumentedTrainStep:
             hub._compile_counter = hub.adapter.start_compile_counter(model, hub)
         with hub._lock:
             hub._owners[id(owner)] = {"gradient_feature": gradient_feature, "observer": observer}
+            hub._refresh_owners()
             if call_guard is not None:
                 hub._call_guard = call_guard
         hub.rebuild()
@@ -121,6 +126,7 @@ class InstrumentedTrainStep:
         """Remove ``owner``; the last one out restores the model exactly as it was."""
         with self._lock:
             self._owners.pop(id(owner), None)
+            self._refresh_owners()
             remaining = bool(self._owners)
             guard_left = self._call_guard is owner
             if guard_left:
@@ -135,6 +141,12 @@ class InstrumentedTrainStep:
         # Keras rebuilds its own train function on the next fit (make_train_function is lazy).
         self.adapter.reset_train_function(self.model)
         self.model.__dict__.pop(_HUB_ATTRIBUTE, None)
+
+    def _refresh_owners(self) -> None:
+        """Recompute the feature and observer snapshots (call with the lock held)."""
+        owners = list(self._owners.values())
+        self._features = tuple(o["gradient_feature"] for o in owners if o["gradient_feature"])
+        self._observer_tuple = tuple(o["observer"] for o in owners if o["observer"])
 
     def rebuild(self) -> None:
         """Rebuild ``model.train_function`` so that it traces the current set of features."""
@@ -181,9 +193,8 @@ class InstrumentedTrainStep:
 
     # ----------------------------------------------------------------------- inside the step
     @property
-    def gradient_features(self) -> list:
-        with self._lock:
-            return [o["gradient_feature"] for o in self._owners.values() if o["gradient_feature"]]
+    def gradient_features(self) -> tuple:
+        return self._features
 
     def gradient_logs(self, grads, variables, loss_scale) -> dict:
         """Called by the adapter inside the traced step with the (scaled) gradients; every
@@ -215,9 +226,8 @@ class InstrumentedTrainStep:
         return self._compile_counter.count if self._compile_counter is not None else 0
 
     # ------------------------------------------------------------------ around each call
-    def _observers(self) -> list:
-        with self._lock:
-            return [o["observer"] for o in self._owners.values() if o["observer"]]
+    def _observers(self) -> tuple:
+        return self._observer_tuple
 
     def ensure_wrapped(self) -> bool:
         """(Re)wrap ``model.train_function``; True when it had been rebuilt by someone else."""
@@ -238,7 +248,7 @@ class InstrumentedTrainStep:
         model = self.model
 
         def bsguard_train_function(*args):
-            observers = hub._observers()
+            observers = hub._observer_tuple
             if not observers:
                 return hub._call_guarded(train_function, args)
             start = time.perf_counter()

@@ -111,18 +111,21 @@ def _instrumented_default_step(model, hub, state, data):
 
 
 def squared_norms(grads) -> list:
-    """Per-tensor squared L2 norms in float32 as dot products: on XLA CPU a ``vdot`` beats the
-    ``sum(square(g))`` reduction (measured: the monitor's step overhead 6.4% -> 4.8% on a 2-core
-    CPU). ``HIGHEST`` precision so that a GPU does not use TF32 for it."""
+    """Per-tensor squared L2 norms in float32.
+
+    The gradients pass through an ``optimization_barrier`` first. Without it XLA merges our
+    ``g * g`` with the optimizer's own ``square(g)`` (Adam's second moment) by common
+    subexpression elimination; the square then has two users, so it is written to memory as a
+    separate array instead of staying inside the optimizer's fused update (measured on a 2-core
+    CPU: the monitor's cost fell from about 7% to about 2% of a 2 ms step). Behind the barrier
+    the norm is one extra read of each gradient (an elementwise square and a sum: no matmul
+    unit, so no TF32 on a GPU).
+    """
     import jax
     import jax.numpy as jnp
 
-    highest = jax.lax.Precision.HIGHEST
-    out = []
-    for g in grads:
-        g = g.astype(jnp.float32) if g.dtype != jnp.float32 else g
-        out.append(jnp.vdot(g, g, precision=highest))
-    return out
+    grads = jax.lax.optimization_barrier(list(grads))
+    return [jnp.sum(jnp.square(g.astype(jnp.float32))) for g in grads]
 
 
 def _loss_scale(optimizer, optimizer_vars):
