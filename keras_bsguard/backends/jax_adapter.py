@@ -117,7 +117,7 @@ def squared_norms(grads) -> list:
     ``g * g`` with the optimizer's own ``square(g)`` (Adam's second moment) by common
     subexpression elimination; the square then has two users, so it is written to memory as a
     separate array instead of staying inside the optimizer's fused update (measured on a 2-core
-    CPU: the monitor's cost fell from about 7% to about 2% of a 2 ms step). Behind the barrier
+    CPU, the monitor alone: about +7% of a 2 ms step before, +3% to +6% after). Behind the barrier
     the norm is one extra read of each gradient (an elementwise square and a sum: no matmul
     unit, so no TF32 on a GPU).
     """
