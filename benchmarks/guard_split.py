@@ -160,13 +160,7 @@ for leaf in jax.tree_util.tree_leaves(backward):
         total += int(leaf.nbytes)
 print("RESULT " + json.dumps({"residuals": total}))
 """
-    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-    result = subprocess.run([sys.executable, "-c", code, str(k), *map(str, size), "1"], env=env,
-                            capture_output=True, text=True)
-    for line in result.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])["residuals"]
-    return None
+    return _jax_child_figure(code, "residuals", k, size)
 
 
 def _jax_temp_bytes(k: int, size: tuple) -> int | None:
@@ -183,12 +177,17 @@ data = (x[:batch], y[:batch])
 compiled = jax.jit(model.train_step).lower(state, data).compile()
 print("RESULT " + json.dumps({"temp": compiled.memory_analysis().temp_size_in_bytes}))
 """
+    return _jax_child_figure(code, "temp", k, size)
+
+
+def _jax_child_figure(code: str, key: str, k: int, size: tuple) -> int | None:
+    """Run a JAX measurement child for split ``k`` at ``size``; its ``RESULT`` figure ``key``."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     result = subprocess.run([sys.executable, "-c", code, str(k), *map(str, size), "1"], env=env,
                             capture_output=True, text=True)
     for line in result.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[7:])["temp"]
+            return json.loads(line[7:])[key]
     return None
 
 

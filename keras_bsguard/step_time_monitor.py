@@ -245,6 +245,11 @@ class StepTimeMonitor(MonitorBase):
 
     # ------------------------------------------------------------------------ bookkeeping
     def _find_record(self, end_step: int):
+        key = (self._epoch, end_step)
+        index = self._begin_index.get(key)
+        if index is not None and index in self._records:  # one step per call: begin == end
+            del self._begin_index[key]
+            return index
         candidates = [
             (begin, index)
             for (epoch, begin), index in self._begin_index.items()

@@ -226,9 +226,6 @@ class InstrumentedTrainStep:
         return self._compile_counter.count if self._compile_counter is not None else 0
 
     # ------------------------------------------------------------------ around each call
-    def _observers(self) -> tuple:
-        return self._observer_tuple
-
     def ensure_wrapped(self) -> bool:
         """(Re)wrap ``model.train_function``; True when it had been rebuilt by someone else."""
         current = self.model.train_function
