@@ -5,9 +5,10 @@ import time) with and without the three monitors (and, unless ``--no-breakdown``
 interleaved over several rounds, and prints the median ratio of steady-state epoch time
 (monitored / plain). A second plain variant ("plain again") is timed the same way: its ratio to
 plain is the noise floor of the machine, against which the overhead should be read. The ratio
-of the fastest round of each variant is printed too (noise only ever adds time). Steady state: the first epoch of
-each ``fit`` is left out, because the monitors install their instrumented train step per ``fit``
-and so trace/compile it once per ``fit`` (a one-time cost, reported separately).
+of the fastest round of each variant is printed too (noise only ever adds time). Steady state:
+the first epoch of each ``fit`` is left out, because the monitors install their instrumented
+train step per ``fit`` and so trace/compile it once per ``fit`` (a one-time cost, reported
+separately).
 
     python benchmarks/callback_overhead.py                       # jax, tensorflow, torch
     python benchmarks/callback_overhead.py --backends jax,torch --rounds 7 --steps 400

@@ -87,7 +87,7 @@ class InstrumentedTrainStep:
         # Snapshots of the owners' features and observers, rebuilt when an owner comes or goes:
         # the per-call path reads them without taking the lock or building a list.
         self._features: tuple = ()
-        self._observer_tuple: tuple = ()
+        self._observers: tuple = ()
         # One entry per trace of the train step: the input shapes it was traced for.
         self.trace_signatures: list[tuple] = []
         self._wrapper = None
@@ -146,7 +146,7 @@ class InstrumentedTrainStep:
         """Recompute the feature and observer snapshots (call with the lock held)."""
         owners = list(self._owners.values())
         self._features = tuple(o["gradient_feature"] for o in owners if o["gradient_feature"])
-        self._observer_tuple = tuple(o["observer"] for o in owners if o["observer"])
+        self._observers = tuple(o["observer"] for o in owners if o["observer"])
 
     def rebuild(self) -> None:
         """Rebuild ``model.train_function`` so that it traces the current set of features."""
@@ -245,7 +245,7 @@ class InstrumentedTrainStep:
         model = self.model
 
         def bsguard_train_function(*args):
-            observers = hub._observer_tuple
+            observers = hub._observers
             if not observers:
                 return hub._call_guarded(train_function, args)
             start = time.perf_counter()
