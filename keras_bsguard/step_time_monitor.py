@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 
@@ -10,22 +11,11 @@ from keras_bsguard.backends import InstrumentedTrainStep
 from keras_bsguard.warnings import RecompileWarning, StepTimeWarning
 
 
-class _CallRecord:
-    __slots__ = (
-        "index", "epoch", "begin_step", "start", "data_wait", "data_ready", "returned",
-        "compiles", "dropped", "done", "n_steps", "warmup",
-    )
-
-    def __init__(self, index, epoch, begin_step, start, warmup):
-        self.index, self.epoch, self.begin_step, self.start = index, epoch, begin_step, start
-        self.data_wait = None
-        self.data_ready = None
-        self.returned = None
-        self.compiles = 0
-        self.dropped = False
-        self.done = None
-        self.n_steps = 1
-        self.warmup = warmup
+# One call of the train function, as a list (the per-step path allocates one small list and
+# nothing else): the step it began at, when it could start (batch arrived, or the call began),
+# its input wait, its epoch, whether it is left out (warm-up or compile), and, once its logs are
+# ready, the step it ended at and the time.
+_BEGIN, _READY, _WAIT, _EPOCH, _SKIP, _END, _DONE = range(7)
 
 
 class StepTimeMonitor(MonitorBase):
@@ -129,30 +119,35 @@ class StepTimeMonitor(MonitorBase):
 
     # ------------------------------------------------------------------------- fit lifecycle
     def on_train_begin(self, logs=None):
+        self._hub = InstrumentedTrainStep.attach(self._model, self, observer=self)
+        self._reset(data_wait_inside_call=self._hub.adapter.DATA_WAIT_INSIDE_CALL)
+        self._start_run(window=self.window, drift_factor=self.drift_factor)
+
+    def _reset(self, data_wait_inside_call: bool) -> None:
+        """Fresh per-fit state. ``data_wait_inside_call``: the adapter times the input wait inside
+        the call (JAX, TF) rather than before it (torch)."""
+        self._data_wait_inside_call = data_wait_inside_call
         with self._lock:
-            self._records: dict[int, _CallRecord] = {}
-            self._begin_index: dict[tuple[int, int], int] = {}
-            self._next_index = 0
-            self._next_final = 0
+            # Calls whose logs are not ready yet, oldest first (appended on the main thread,
+            # completed and removed on Keras's callback thread; both under the lock).
+            self._calls: collections.deque[list] = collections.deque()
+            self._n_calls = 0
             self._prev_done = None
             self._prev_return = None
             self._epoch = 0
             self._first_epoch = None
-            self._pending_begin = None
+            self._begin_step, self._begin_time = 0, None
+            self._current = None
             self._steps_seen = 0
             self._window_steps: list[float] = []
             self._window_data: list[float] = []
             self._epoch_steps: list[float] = []
             self._epoch_data: list[float] = []
             self._windows: list[tuple[int, float, float]] = []
-            self._last_figures = {}
             self._compiles_first_epoch = 0
             self._late_compiles = 0
             self._late_compile_epochs: set[int] = set()
             self._rebuilt_pending = False
-        self._hub = InstrumentedTrainStep.attach(self._model, self, observer=self)
-        self._data_wait_inside_call = self._hub.adapter.DATA_WAIT_INSIDE_CALL
-        self._start_run(window=self.window, drift_factor=self.drift_factor)
 
     def on_train_end(self, logs=None):
         with self._lock:
@@ -170,6 +165,9 @@ class StepTimeMonitor(MonitorBase):
             self._epoch_steps = []
             self._epoch_data = []
             self._prev_return = None  # the gap across an epoch boundary is not input wait
+            # Keras has waited for every batch-end callback of the last epoch: a call still
+            # waiting for one never gets it (fit stopped inside it), so it must not block the queue.
+            self._calls.clear()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -189,106 +187,91 @@ class StepTimeMonitor(MonitorBase):
                 "model.train_function was rebuilt during fit (make_train_function(force=True), "
                 "compile() or a changed jit_compile in a callback); the next step recompiles.",
             )
-        with self._lock:
-            self._pending_begin = (batch, now)
+        self._begin_step, self._begin_time = batch, now
 
     def on_train_batch_end(self, batch, logs=None):
         done = time.perf_counter()
+        figures = None
         with self._lock:
-            index = self._find_record(batch)
-            if index is not None:
-                record = self._records[index]
-                record.done = done
-                record.n_steps = max(1, batch - record.begin_step + 1)
-            self._finalize_in_order()
-            figures = self._last_figures.get(index)
+            calls = self._calls
+            if not calls:
+                return
+            call = calls[0]
+            if call[_BEGIN] != batch or call[_DONE] is not None:
+                call = self._match(batch)
+                if call is None:
+                    return
+            call[_END], call[_DONE] = batch, done
+            while calls and calls[0][_DONE] is not None:
+                finished = calls.popleft()
+                finished_figures = self._finalize(finished)
+                if finished is call:
+                    figures = finished_figures
         if logs is not None and figures is not None:
-            logs.update(figures)
+            logs["step_time"], logs["data_time"] = figures
 
     # ----------------------------------------------------- observer of model.train_function
     def before_call(self, start: float) -> None:
-        with self._lock:
-            begin_step, begin_time = self._pending_begin or (0, start)
-            index = self._next_index
-            self._next_index += 1
-            warmup = index < self.warmup_steps
-            record = _CallRecord(index, self._epoch, begin_step, start, warmup)
-            if not self._data_wait_inside_call and self._prev_return is not None:
-                # torch: the fit loop pulled this batch between the last return and batch begin.
-                record.data_wait = max(0.0, begin_time - self._prev_return)
-                record.data_ready = begin_time
-            self._records[index] = record
-            self._begin_index[(self._epoch, begin_step)] = index
-            self._current = record
+        begin_time = self._begin_time if self._begin_time is not None else start
+        call = [self._begin_step, start, None, self._epoch, self._n_calls < self.warmup_steps,
+                None, None]
+        self._n_calls += 1
+        if not self._data_wait_inside_call and self._prev_return is not None:
+            # torch: the fit loop pulled this batch between the last return and batch begin.
+            call[_WAIT] = max(0.0, begin_time - self._prev_return)
+            call[_READY] = begin_time
+        self._current = call
 
     def data_ready(self, wait_seconds: float, ready_time: float) -> None:
-        with self._lock:
-            record = self._current
-            record.data_wait = (record.data_wait or 0.0) + wait_seconds
-            record.data_ready = ready_time
+        call = self._current
+        call[_WAIT] = wait_seconds if call[_WAIT] is None else call[_WAIT] + wait_seconds
+        call[_READY] = ready_time
 
     def after_call(self, end: float, compiles: int, finished: bool) -> None:
+        call, self._current = self._current, None
+        self._prev_return = end
+        if not finished:
+            return  # the iterator ran dry (or the step failed): no step, no batch-end callback
+        if compiles:
+            call[_SKIP] = True
+            with self._lock:
+                rebuilt, self._rebuilt_pending = self._rebuilt_pending, False
+            self._on_compiles(call[_EPOCH], compiles, rebuilt)
         with self._lock:
-            record = self._current
-            record.returned = end
-            record.compiles = compiles
-            self._prev_return = end
-            if not finished:
-                record.dropped = True  # the iterator ran dry: no step, no batch-end callback
-            rebuilt = self._rebuilt_pending
-            if compiles:
-                self._rebuilt_pending = False
-        if compiles and finished:
-            self._on_compiles(record, compiles, rebuilt)
-        with self._lock:
-            self._finalize_in_order()
+            self._calls.append(call)
 
     # ------------------------------------------------------------------------ bookkeeping
-    def _find_record(self, end_step: int):
-        key = (self._epoch, end_step)
-        index = self._begin_index.get(key)
-        if index is not None and index in self._records:  # one step per call: begin == end
-            del self._begin_index[key]
-            return index
-        candidates = [
-            (begin, index)
-            for (epoch, begin), index in self._begin_index.items()
-            if epoch == self._epoch and begin <= end_step and index in self._records
-        ]
-        if not candidates:
+    def _match(self, end_step: int):
+        """The pending call a batch-end belongs to: the last one that began at or before
+        ``end_step`` (a call runs ``steps_per_execution`` steps; batch-end callbacks may also
+        run out of order on Keras's thread pool)."""
+        found = None
+        for call in self._calls:
+            if call[_BEGIN] > end_step:
+                break
+            if call[_DONE] is None:
+                found = call
+        return found
+
+    def _finalize(self, call: list):
+        """Figures of a call whose logs are ready, in call order; ``None`` for a skipped call."""
+        previous_done, self._prev_done = self._prev_done, call[_DONE]
+        n_steps = max(1, call[_END] - call[_BEGIN] + 1)
+        self._steps_seen += n_steps
+        if call[_SKIP]:
             return None
-        begin, index = max(candidates)
-        del self._begin_index[(self._epoch, begin)]
-        return index
-
-    def _finalize_in_order(self) -> None:
-        while self._next_final in self._records:
-            record = self._records[self._next_final]
-            if not record.dropped and record.done is None:
-                return
-            del self._records[self._next_final]
-            self._next_final += 1
-            if record.dropped:
-                continue
-            self._finalize(record)
-
-    def _finalize(self, record: _CallRecord) -> None:
-        previous_done, self._prev_done = self._prev_done, record.done
-        self._steps_seen += record.n_steps
-        if record.warmup or record.compiles:
-            return
-        start = record.data_ready if record.data_ready is not None else record.start
-        if previous_done is not None:
-            start = max(start, previous_done)
-        step_time = max(0.0, record.done - start) / record.n_steps
-        data_time = math.nan if record.data_wait is None else record.data_wait / record.n_steps
-        self._last_figures = {record.index: {"step_time": step_time, "data_time": data_time}}
+        start = call[_READY]
+        if previous_done is not None and previous_done > start:
+            start = previous_done
+        step_time = max(0.0, call[_DONE] - start) / n_steps
+        data_time = math.nan if call[_WAIT] is None else call[_WAIT] / n_steps
         self._window_steps.append(step_time)
         self._window_data.append(data_time)
         self._epoch_steps.append(step_time)
         self._epoch_data.append(data_time)
         if len(self._window_steps) >= self.window:
             self._close_window()
+        return step_time, data_time
 
     def _close_window(self, partial: bool = False) -> None:
         step_median = median(self._window_steps)
@@ -383,21 +366,21 @@ class StepTimeMonitor(MonitorBase):
         return rising and slow(last4[-1], 1.0 + (self.drift_factor - 1.0) / 2.0)
 
     # --------------------------------------------------------------------------- recompiles
-    def _on_compiles(self, record: _CallRecord, compiles: int, rebuilt: bool) -> None:
+    def _on_compiles(self, epoch: int, compiles: int, rebuilt: bool) -> None:
         cause_key, cause = self._compile_cause(rebuilt)
         with self._lock:
             step = self._steps_seen + 1
-            first_epoch = record.epoch == self._first_epoch
+            first_epoch = epoch == self._first_epoch
             if first_epoch:
                 self._compiles_first_epoch += compiles
             else:
                 self._late_compiles += compiles
-                self._late_compile_epochs.add(record.epoch)
+                self._late_compile_epochs.add(epoch)
             late, late_epochs = self._late_compiles, sorted(self._late_compile_epochs)
             early = self._compiles_first_epoch
         self._event(
-            "recompile", step, f"train step compiled {compiles}x in epoch {record.epoch}: {cause}",
-            epoch=record.epoch, compiles=compiles, cause=cause_key,
+            "recompile", step, f"train step compiled {compiles}x in epoch {epoch}: {cause}",
+            epoch=epoch, compiles=compiles, cause=cause_key,
         )
         if first_epoch or not (len(late_epochs) >= 2 or late >= 3):
             return

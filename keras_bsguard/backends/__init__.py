@@ -244,6 +244,10 @@ class InstrumentedTrainStep:
         adapter = self.adapter
         model = self.model
 
+        def on_data(wait_seconds, ready_time):
+            for observer in hub._observers:
+                observer.data_ready(wait_seconds, ready_time)
+
         def bsguard_train_function(*args):
             observers = hub._observers
             if not observers:
@@ -252,11 +256,6 @@ class InstrumentedTrainStep:
             compiles_before = hub.compile_count()
             for observer in observers:
                 observer.before_call(start)
-
-            def on_data(wait_seconds, ready_time):
-                for observer in observers:
-                    observer.data_ready(wait_seconds, ready_time)
-
             args = adapter.wrap_data_source(model, args, on_data)
             finished = False
             try:

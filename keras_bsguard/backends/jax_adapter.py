@@ -149,16 +149,32 @@ def snapshot_variables(model, variables) -> list:
     (the variables are purged) and the next step donates them, so they are copied now (an
     asynchronous device op) and converted to numpy later, off the main thread.
     """
-    import jax.numpy as jnp
-
     state = getattr(model, "_jax_state", None)
     live = None
     if state and not getattr(model, "_jax_state_synced", True):
         live = state.get("metrics_variables")
     if live:
         position = {id(v): i for i, v in enumerate(model.metrics_variables)}
-        return [jnp.copy(live[position[id(v)]]) for v in variables]
-    return [jnp.copy(v.value) for v in variables]
+        return _copy_arrays([live[position[id(v)]] for v in variables])
+    return _copy_arrays([v.value for v in variables])
+
+
+_COPY = []
+
+
+def _copy_arrays(arrays: list) -> list:
+    """Fresh device copies of ``arrays`` in one jitted call (compiled once per buffer shape).
+
+    ``jnp.copy`` per array goes through ``jnp.array``'s Python path: about 0.25 ms of the main
+    thread per array, against 0.01 ms for the dispatch of one compiled copy of all of them
+    (2-core CPU, device busy). Inside ``fit`` either one may still wait for a free slot in the
+    device's queue of pending computations, as the next step's dispatch does anyway."""
+    if not _COPY:
+        import jax
+        import jax.numpy as jnp
+
+        _COPY.append(jax.jit(lambda xs: [jnp.copy(x) for x in xs]))
+    return _COPY[0](list(arrays))
 
 
 def rebuild_train_function(model, keep_state: bool = False) -> None:

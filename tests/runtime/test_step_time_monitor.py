@@ -156,3 +156,62 @@ def test_config_round_trip():
     assert StepTimeMonitor(**monitor.get_config()).get_config() == monitor.get_config()
     with pytest.raises(ValueError):
         StepTimeMonitor(drift_factor=0.9)
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def _call(monitor, clock, batch, start, end):
+    clock.now = start
+    monitor.on_train_batch_begin(batch)
+    monitor.before_call(start)
+    monitor.after_call(end, 0, True)
+
+
+def test_batch_ends_out_of_order_and_multi_step_calls_are_matched(monkeypatch):
+    """Keras runs batch-end callbacks on a thread pool, so two can finish out of order; a call
+    with steps_per_execution > 1 ends at a later batch than it began."""
+    import keras_bsguard.step_time_monitor as module
+
+    clock = _Clock()
+    monkeypatch.setattr(module.time, "perf_counter", clock)
+    monitor = StepTimeMonitor(window=100, warmup_steps=0)
+    monitor._reset(data_wait_inside_call=True)
+    monitor.on_epoch_begin(0)
+    _call(monitor, clock, 0, start=10.0, end=10.1)
+    _call(monitor, clock, 1, start=10.1, end=10.2)
+    clock.now, late = 10.5, {}
+    monitor.on_train_batch_end(1, late)  # the second call's logs were converted first
+    clock.now, early = 10.3, {}
+    monitor.on_train_batch_end(0, early)
+    assert early["step_time"] == pytest.approx(0.3)  # 10.0 -> 10.3
+    assert late == {}  # measured only once the earlier call was done, in call order
+    assert monitor._epoch_steps == pytest.approx([0.3, 0.2])  # 10.3 (previous done) -> 10.5
+
+    # One call running 4 steps (steps_per_execution=4): batch-end for step 5 closes it.
+    _call(monitor, clock, 2, start=10.6, end=10.7)
+    clock.now, logs = 11.4, {}
+    monitor.on_train_batch_end(5, logs)
+    assert logs["step_time"] == pytest.approx((11.4 - 10.6) / 4)
+    assert monitor._steps_seen == 6
+
+
+def test_a_call_without_batch_end_does_not_block_the_next_epoch(monkeypatch):
+    import keras_bsguard.step_time_monitor as module
+
+    clock = _Clock()
+    monkeypatch.setattr(module.time, "perf_counter", clock)
+    monitor = StepTimeMonitor(window=100, warmup_steps=0)
+    monitor._reset(data_wait_inside_call=True)
+    monitor.on_epoch_begin(0)
+    _call(monitor, clock, 0, start=1.0, end=1.1)  # fit stopped before its batch-end
+    monitor.on_epoch_begin(1)
+    _call(monitor, clock, 0, start=2.0, end=2.1)
+    clock.now, logs = 2.25, {}
+    monitor.on_train_batch_end(0, logs)
+    assert logs["step_time"] == pytest.approx(0.25)
