@@ -2,16 +2,18 @@
 
 Trains a small MLP on each backend (each in its own subprocess: Keras picks its backend at
 import time) with and without the three monitors (and, unless ``--no-breakdown``, with each alone),
-interleaved over several rounds, and prints the median ratio of steady-state epoch time
-(monitored / plain). A second plain variant ("plain again") is timed the same way: its ratio to
-plain is the noise floor of the machine, against which the overhead should be read. The ratio
-of the fastest round of each variant is printed too (noise only ever adds time). Steady state:
-the first epoch of each ``fit`` is left out, because the monitors install their instrumented
-train step per ``fit`` and so trace/compile it once per ``fit`` (a one-time cost, reported
-separately).
+interleaved over many short rounds, and prints per variant the median of the per-round ratios
+of steady-state epoch time (monitored / plain), their quartiles, and the ratio of the fastest
+rounds (noise only ever adds time). A second plain variant ("plain again") is timed the same
+way: it is the noise floor of the machine, against which the overhead should be read. Short
+rounds and many of them because on a shared 2-core machine one round in five or so is hit by a
+burst of noise of 5-25%; the median of 21 rounds is robust to that, a mean of 5 is not. Steady
+state: the first epoch of each ``fit`` is left out, because the monitors install their
+instrumented train step per ``fit`` and so trace/compile it once per ``fit`` (a one-time cost,
+reported separately).
 
     python benchmarks/callback_overhead.py                       # jax, tensorflow, torch
-    python benchmarks/callback_overhead.py --backends jax,torch --rounds 7 --steps 400
+    python benchmarks/callback_overhead.py --backends jax,torch --rounds 31 --steps 200
 
 Not a test: numbers depend on the machine. Targets: <= 3% on a 2-core CPU, <= 2% on a GPU.
 """
@@ -19,6 +21,7 @@ Not a test: numbers depend on the machine. Targets: <= 3% on a 2-core CPU, <= 2%
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -60,9 +63,9 @@ def _worker(args) -> dict:
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
     variants = {
-        "plain": lambda: [],
+        "plain": list,
         "all": lambda: [StepTimeMonitor(), GradientNormMonitor(), MemoryMonitor()],
-        "plain_again": lambda: [],
+        "plain_again": list,
     }
     if args.breakdown:
         variants.update(step_time=lambda: [StepTimeMonitor()],
@@ -70,6 +73,7 @@ def _worker(args) -> dict:
                         memory=lambda: [MemoryMonitor()])
 
     def run(variant: str) -> tuple[float, float]:
+        gc.collect()  # each fit starts from the same heap: no collection of the last fit's garbage
         clock = EpochClock()
         callbacks = variants[variant]() + [clock]
         start = time.perf_counter()
@@ -80,33 +84,37 @@ def _worker(args) -> dict:
 
     for variant in variants:  # warm-up: compile every variant once
         run(variant)
-    ratios, plain_s, monitored_s, first_epoch_extra, noise = [], [], [], [], []
-    alone: dict[str, list[float]] = {
-        v: [] for v in variants if v not in ("plain", "all", "plain_again")
-    }
+    steady = {v: [] for v in variants}
+    first_epoch_extra = []
     for round_ in range(args.rounds):
         order = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
         timings = {v: run(v) for v in order}
-        plain_s.append(timings["plain"][0])
-        noise.append(timings["plain_again"][0] / timings["plain"][0])
-        monitored_s.append(timings["all"][0])
-        ratios.append(timings["all"][0] / timings["plain"][0])
+        for variant, (seconds, _) in timings.items():
+            steady[variant].append(seconds)
         first_epoch_extra.append(timings["all"][1] - timings["plain"][1])
-        for variant in alone:
-            alone[variant].append(timings[variant][0] / timings["plain"][0])
+    plain = steady["plain"]
+    summary = {}
+    for variant, seconds in steady.items():
+        if variant == "plain":
+            continue
+        ratios = sorted(s / p for s, p in zip(seconds, plain))
+        quartiles = (statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1
+                     else [ratios[0]] * 3)
+        summary[variant] = {
+            "median": statistics.median(ratios),
+            "q1": quartiles[0],
+            "q3": quartiles[2],
+            "fastest": min(seconds) / min(plain),
+        }
     return {
-        "alone_ratio_median": {v: round(statistics.median(r), 4) for v, r in alone.items()},
         "backend": keras.backend.backend(),
         "device": _device_name(),
         "steps_per_epoch": args.steps,
         "timed_epochs": args.epochs - 1,
-        "ratio_median": statistics.median(ratios),
-        "noise_ratio_median": statistics.median(noise),
-        "ratio_of_fastest": min(monitored_s) / min(plain_s),
-        "ratios": [round(r, 4) for r in ratios],
-        "plain_s_median": statistics.median(plain_s),
-        "monitored_s_median": statistics.median(monitored_s),
+        "rounds": args.rounds,
+        "plain_s_median": statistics.median(plain),
         "per_fit_extra_s_median": statistics.median(first_epoch_extra),
+        "variants": summary,
     }
 
 
@@ -127,12 +135,25 @@ def _device_name() -> str:
     return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
 
 
+LABELS = {
+    "all": "all three monitors",
+    "plain_again": "plain again (noise floor)",
+    "step_time": "StepTimeMonitor alone",
+    "gradient_norm": "GradientNormMonitor alone",
+    "memory": "MemoryMonitor alone",
+}
+
+
+def _pct(ratio: float) -> str:
+    return f"{(ratio - 1) * 100:+.1f}%"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="jax,tensorflow,torch")
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=300, help="steps per epoch")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per fit (first not timed)")
+    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--steps", type=int, default=150, help="steps per epoch")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per fit (first not timed)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=512)
@@ -151,25 +172,23 @@ def main() -> int:
             command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
         if not args.breakdown:
             command.append("--no-breakdown")
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
             continue
         result = json.loads(done.stdout.strip().splitlines()[-1])
         results.append(result)
-        print(
-            f"{backend:<11} {result['device']:<22} monitored/plain = {result['ratio_median']:.4f} "
-            f"(+{(result['ratio_median'] - 1) * 100:.1f}%; rounds {result['ratios']}); "
-            f"plain {result['plain_s_median']:.3f}s / {result['timed_epochs']} epochs of "
-            f"{result['steps_per_epoch']} steps ({result['plain_s_median'] / result['timed_epochs'] / result['steps_per_epoch'] * 1e3:.2f} ms/step); "
-            f"one-time per fit +{result['per_fit_extra_s_median']:.2f}s",
-            flush=True,
-        )
-        print(f"{'':<11} fastest rounds: monitored/plain = {result['ratio_of_fastest']:.4f}; "
-              f"noise floor (plain again / plain) = {result['noise_ratio_median']:.4f}")
-        if result["alone_ratio_median"]:
-            print(f"{'':<11} each alone: " + ", ".join(
-                f"{name} {ratio:.3f}" for name, ratio in result["alone_ratio_median"].items()))
+        per_step_ms = (result["plain_s_median"] / result["timed_epochs"]
+                       / result["steps_per_epoch"] * 1e3)
+        print(f"{backend} ({result['device']}): plain {per_step_ms:.2f} ms/step; "
+              f"{result['rounds']} rounds of {result['timed_epochs']} x "
+              f"{result['steps_per_epoch']} timed steps; one-time cost per fit "
+              f"{result['per_fit_extra_s_median']:+.2f} s", flush=True)
+        for variant, figures in result["variants"].items():
+            label = LABELS.get(variant, variant)
+            print(f"  {label:<26} {_pct(figures['median']):>7}  "
+                  f"[quartiles {_pct(figures['q1'])} .. {_pct(figures['q3'])}]  "
+                  f"fastest/fastest {_pct(figures['fastest'])}", flush=True)
     return 0 if results else 1
 
 

@@ -86,8 +86,9 @@ class GradientNormFeature:
 
     def __init__(self, per_layer: bool, squared_norms=None, global_norm=None, write_slot=None):
         self.per_layer = per_layer
-        # Backend fast paths (torch eager pays a Python dispatch per op: one fused call for the
-        # per-tensor norms, three ops for the global norm, one in-place write per buffer row).
+        # Backend fast paths (torch eager pays a Python dispatch per op: the squared norms
+        # stacked in one vector, the global norm in two more ops, one in-place write per buffer
+        # row; see torch_adapter._squares).
         self.squared_norms = squared_norms or _squared_norms
         self.global_norm = global_norm
         self.write_slot = write_slot
