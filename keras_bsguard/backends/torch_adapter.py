@@ -19,6 +19,14 @@ What it relies on:
 
 from __future__ import annotations
 
+# Imported once here, not in the per-step functions: this module is only imported when Keras runs
+# on torch (torch and keras are loaded already), and an import statement inside a function costs
+# microseconds on every step.
+import torch
+from keras import tree
+from keras.optimizers import LossScaleOptimizer
+from keras.src.trainers.data_adapters import data_adapter_utils
+
 KERAS_CHECKED_AGAINST = "3.15.1"
 # Whether the batch a step sees is the global batch (sharded by the backend) or one replica's.
 BATCH_IS_GLOBAL = True
@@ -65,10 +73,6 @@ def uninstall_train_step(model) -> None:
 
 def _instrumented_default_step(model, hub, data):
     """``TorchTrainer.train_step`` of keras 3.15.1, with gradient features before apply."""
-    import torch
-    from keras import tree
-    from keras.src.trainers.data_adapters import data_adapter_utils
-
     x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
     y_pred = model(x, training=True) if model._call_has_training_arg else model(x)
     model.zero_grad()
@@ -114,8 +118,6 @@ def _squares(grads):
     run): +5.5% of the step with ``_foreach_norm`` against +2.5% with the single-threaded BLAS
     dots; later runs of the dots gave +2.8% to +4.0%.
     """
-    import torch
-
     grads = [g if g.dtype == torch.float32 else g.float() for g in grads]
     if grads and grads[0].is_cuda:
         return torch.stack(torch._foreach_norm(grads, 2)).square()
@@ -130,8 +132,6 @@ def step_runs_eagerly(model) -> bool:
 
 def write_slot(variable, slot, value) -> None:
     """``variable[slot] = value`` in place (``slot=None``: fill), one torch call."""
-    import torch
-
     with torch.no_grad():
         if slot is None:
             variable.value.fill_(value)
@@ -140,8 +140,6 @@ def write_slot(variable, slot, value) -> None:
 
 
 def _loss_scale(optimizer):
-    from keras.optimizers import LossScaleOptimizer
-
     if not isinstance(optimizer, LossScaleOptimizer):
         return None
     # As LossScaleOptimizer.scale_loss does: the initial scale until the optimizer is built.
@@ -182,8 +180,6 @@ def release_memory(model) -> None:
     """Drop the failed step's gradients and cached blocks before the retry."""
     import gc
 
-    import torch
-
     model.zero_grad(set_to_none=True)
     gc.collect()
     if torch.cuda.is_available():
@@ -193,10 +189,6 @@ def release_memory(model) -> None:
 def _micro_batched_step(model, hub, data):
     """The default step over ``hub.micro_batches`` slices (see the JAX adapter): backward per
     slice, so only one slice's graph is alive; gradients accumulate in ``.grad``."""
-    import torch
-    from keras import tree
-    from keras.src.trainers.data_adapters import data_adapter_utils
-
     from keras_bsguard.backends import leading_dim, micro_batch_bounds
 
     x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
@@ -278,8 +270,6 @@ def stop_compile_counter(counter) -> None:
 def device_memory(include_limit: bool = True) -> dict | None:
     """Allocated and peak-allocated bytes of the current CUDA device; the card's total memory as
     the limit (``mem_get_info``, a driver query, only when ``include_limit``)."""
-    import torch
-
     if not torch.cuda.is_available():
         return None
     device = torch.cuda.current_device()
@@ -294,7 +284,5 @@ def device_memory(include_limit: bool = True) -> dict | None:
 
 
 def reset_device_peak() -> None:
-    import torch
-
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
