@@ -23,44 +23,24 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
+
+from _workers import run_worker
 
 
 def _worker(args) -> dict:
     import keras
     import numpy as np
+    from _fit_timing import EpochClock, benchmark_mlp
 
     from keras_bsguard import GradientNormMonitor, MemoryMonitor, StepTimeMonitor
-
-    class EpochClock(keras.callbacks.Callback):
-        async_safe = True  # epoch hooks only: Keras keeps async dispatch
-
-        def __init__(self):
-            super().__init__()
-            self.epoch_seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.epoch_seconds.append(time.perf_counter() - self._start)
 
     rng = np.random.default_rng(0)
     n = args.steps * args.batch_size
     x = rng.normal(size=(n, args.features)).astype("float32")
     y = rng.integers(0, 10, size=(n,)).astype("int32")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((args.features,)),
-        keras.layers.Dense(args.hidden, activation="relu"),
-        keras.layers.Dense(args.hidden, activation="relu"),
-        keras.layers.Dense(10),
-    ])
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = benchmark_mlp(args.features, args.hidden)
 
     variants = {
         "plain": list,
@@ -166,17 +146,14 @@ def main() -> int:
         return 0
     results = []
     for backend in args.backends.split(","):
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        command = [sys.executable, __file__, "--worker"]
+        options = []
         for option in ("rounds", "steps", "epochs", "batch_size", "features", "hidden"):
-            command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+            options += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
         if not args.breakdown:
-            command.append("--no-breakdown")
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+            options.append("--no-breakdown")
+        result = run_worker(__file__, backend, options)
+        if result is None:
             continue
-        result = json.loads(done.stdout.strip().splitlines()[-1])
         results.append(result)
         per_step_ms = (result["plain_s_median"] / result["timed_epochs"]
                        / result["steps_per_epoch"] * 1e3)

@@ -21,11 +21,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
+
+from _workers import run_worker
 
 SHAPES = [(64, 512), (512,), (512, 512), (512,), (512, 10), (10,)]
 
@@ -74,22 +73,10 @@ def _norm_alone_seconds(backend: str) -> float | None:
 def _worker(args) -> dict:
     import keras
     import numpy as np
+    from _fit_timing import EpochClock, benchmark_mlp
 
     from keras_bsguard import GradientNormMonitor
     from keras_bsguard import gradient_norm_monitor as module
-
-    class EpochClock(keras.callbacks.Callback):
-        async_safe = True
-
-        def __init__(self):
-            super().__init__()
-            self.epoch_seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.epoch_seconds.append(time.perf_counter() - self._start)
 
     backend = keras.backend.backend()
     alone = _norm_alone_seconds(backend)
@@ -97,10 +84,7 @@ def _worker(args) -> dict:
     n = args.steps * args.batch_size
     x = rng.normal(size=(n, 64)).astype("float32")
     y = rng.integers(0, 10, size=(n,)).astype("int32")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(512, activation="relu"),
-                              keras.layers.Dense(512, activation="relu"), keras.layers.Dense(10)])
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = benchmark_mlp()
     shipped_record = module.GradientNormFeature.record
 
     def run(variant: str) -> float:
@@ -147,15 +131,11 @@ def main() -> int:
         return 0
     failed = False
     for backend in args.backends.split(","):
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        command = [sys.executable, __file__, "--worker", "--rounds", str(args.rounds),
-                   "--steps", str(args.steps), "--batch-size", str(args.batch_size)]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+        r = run_worker(__file__, backend, ["--rounds", str(args.rounds), "--steps", str(args.steps),
+                                           "--batch-size", str(args.batch_size)])
+        if r is None:
             failed = True
             continue
-        r = json.loads(done.stdout.strip().splitlines()[-1])
         norm_in_fit = (r["monitor"] - r["without_norm"]) * r["step_s"]
         alone = ("n/a" if r["alone_s"] is None else
                  f"{r['alone_s'] * 1e6:.0f} us ({r['alone_s'] / r['step_s'] * 100:.1f}% of a step)")
