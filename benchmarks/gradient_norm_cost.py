@@ -32,6 +32,10 @@ SHAPES = [(64, 512), (512,), (512, 512), (512,), (512, 10), (10,)]
 def _norm_alone_seconds(backend: str) -> float | None:
     """Best time of the norm over gradients of the MLP's shapes, less the same call returning
     one element (the jit dispatch, which a train step does not pay again); None on TensorFlow."""
+    if backend == "tensorflow":
+        # A jit-compiled tf.function called on its own pays for its arguments on every call
+        # (hundreds of microseconds here), which the train step does not: no honest figure.
+        return None
     import numpy as np
 
     from keras_bsguard.backends import get_adapter
@@ -44,7 +48,7 @@ def _norm_alone_seconds(backend: str) -> float | None:
         grads = [torch.as_tensor(a) for a in arrays]
         norm, empty = get_adapter(backend).global_norm, lambda gs: gs[1][0]
         wait = bool
-    elif backend == "jax":
+    else:
         import jax
 
         grads = [jax.numpy.asarray(a) for a in arrays]
@@ -52,10 +56,7 @@ def _norm_alone_seconds(backend: str) -> float | None:
         norm = jax.jit(lambda gs: sum(squares(gs)))
         empty = jax.jit(lambda gs: gs[1][0])
         wait = jax.block_until_ready
-    else:
-        # A jit-compiled tf.function called on its own pays for its arguments on every call
-        # (hundreds of microseconds here), which the train step does not: no honest figure.
-        return None
+
     def best(fn) -> float:
         wait(fn(grads))
         fastest = float("inf")

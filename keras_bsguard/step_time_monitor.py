@@ -196,8 +196,8 @@ class StepTimeMonitor(MonitorBase):
             calls = self._calls
             if not calls:
                 return
-            call = calls[0]
-            if call[_BEGIN] != batch or call[_DONE] is not None:
+            call = calls[0]  # the oldest pending call (done ones are popped below)
+            if call[_BEGIN] != batch:
                 call = self._match(batch)
                 if call is None:
                     return

@@ -174,7 +174,7 @@ def _copy_arrays(arrays: list) -> list:
         import jax.numpy as jnp
 
         _COPY.append(jax.jit(lambda xs: [jnp.copy(x) for x in xs]))
-    return _COPY[0](list(arrays))
+    return _COPY[0](arrays)
 
 
 def rebuild_train_function(model, keep_state: bool = False) -> None:
