@@ -60,6 +60,7 @@ def lint_source(source: str | bytes, filename: str = "<string>", settings: LintS
 
 def _lint_module(module, filename: str, settings: LintSettings) -> list[Finding]:
     from .engine import analyze_loss, batch_literals
+    from .summaries import HelperSummaries
     from .losses import find_losses
     from .module_index import ModuleIndex
     from .rules import ALL_RULES
@@ -71,8 +72,9 @@ def _lint_module(module, filename: str, settings: LintSettings) -> list[Finding]
     raw = []
     call_sites: dict = {}  # helpers are found after their callers, so callers fill this first
     batch_sizes = batch_literals(index)
-    for loss in find_losses(index, settings.loss_patterns):
-        for rule, node, message in analyze_loss(loss, index, rules, call_sites, batch_sizes):
+    summaries = HelperSummaries(index, batch_sizes)
+    for loss in find_losses(index, settings.loss_patterns, filename):
+        for rule, node, message in analyze_loss(loss, index, rules, call_sites, batch_sizes, summaries):
             raw.append((rule, node, message, loss.name))
     if not raw:
         return []

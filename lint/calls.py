@@ -31,7 +31,11 @@ TENSOR_METHODS = frozenset(
      "detach", "mul", "div", "add", "sub", "neg", "reciprocal", "exp_", "log_", "gt", "lt", "ge",
      "le", "eq", "ne", "nansum", "nanmean", "logsumexp", "masked_fill", "gather", "cosh", "sinh",
      "expm1", "block_until_ready", "flatten", "contiguous", "clone", "any", "all",
-     "broadcast_to", "expand_as", "size", "numel", "assign", "assign_add", "assign_sub"}
+     "broadcast_to", "expand_as", "size", "numel", "assign", "assign_add", "assign_sub",
+     "masked_select", "index_select", "diag", "diagonal", "narrow", "triu", "tril", "type_as", "new_tensor",
+     "masked_fill_", "clamp_", "clamp_min_", "exp_", "sqrt_", "norm", "cumprod", "flip", "roll", "gather",
+     "log1p", "log2", "log10", "square", "softplus", "nan_to_num", "where", "repeat_interleave", "cuda",
+     "squeeze_", "unsqueeze_", "chunk", "split", "unbind", "sort", "topk"}
 )
 
 

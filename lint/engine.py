@@ -38,6 +38,12 @@ class LossContext:
         self.reports: list[tuple[object, cst.CSTNode, str]] = []
         self._reported: set[tuple[str, int]] = set()
         self.call_sites: dict | None = None
+        # inside an ``if`` on a configuration value (``reduction == "sum"``): not the default path
+        self.config_depth = 0
+        # inside ``with torch.no_grad():``: nothing there is differentiated
+        self.no_grad_depth = 0
+        self.closures: dict[int, dict] = {}  # nested def -> the names it sees when defined
+        self.once: dict[str, list] = {}  # code -> [index of its report, extra places] (one cause, one finding)
 
     def facts(self, node: cst.BaseExpression) -> Facts:
         return self.evaluator.facts(node)
@@ -45,11 +51,31 @@ class LossContext:
     def op(self, node: cst.Call):
         return self.evaluator.op(node)
 
+    @property
+    def in_config_branch(self) -> bool:
+        return self.config_depth > 0
+
     def report(self, rule, node: cst.CSTNode, message: str) -> None:
+        if self.no_grad_depth and rule.code not in ("BSG701",):
+            return  # code under no_grad is not part of the differentiated loss
         key = (rule.code, id(node))
         if key not in self._reported:
             self._reported.add(key)
             self.reports.append((rule, node, message))
+
+    def report_once(self, rule, node: cst.CSTNode, *, key: str, more: str, message: str) -> None:
+        """Report the first place of a root cause; later places only raise the count in its message."""
+        entry = self.once.get(key)
+        if entry is None:
+            before = len(self.reports)
+            self.report(rule, node, message)
+            if len(self.reports) > before:
+                self.once[key] = [before, 0, message]
+            return
+        entry[1] += 1
+        index, extra, first_message = entry
+        rule_, node_, _ = self.reports[index]
+        self.reports[index] = (rule_, node_, f"{first_message} ({extra} more {more} in this loss)")
 
     def record_call(self, node: cst.Call) -> None:
         """Remember what a call to a same-file helper passes, so the helper is read with those facts."""
@@ -73,17 +99,30 @@ class LossContext:
 
 
 def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict | None = None,
-                 batch_sizes: set[int] | None = None) -> list[tuple[object, cst.CSTNode, str]]:
+                 batch_sizes: set[int] | None = None, summaries=None) -> list[tuple[object, cst.CSTNode, str]]:
     """Findings ``(rule, node, message)`` for one loss.
 
     ``call_sites`` maps a helper's node id to the facts its callers passed per parameter: it is
     read for ``loss`` (when ``loss`` is a helper that was called) and extended by its calls.
     """
-    evaluator = Evaluator(index.imports, loss.param_taints,
-                          index.int_constants, batch_literals(index) if batch_sizes is None else batch_sizes)
+    from .summaries import HelperSummaries
+
+    batch_sizes = batch_literals(index) if batch_sizes is None else batch_sizes
+    summaries = summaries or HelperSummaries(index, batch_sizes)
+    evaluator = Evaluator(index.imports, loss.param_taints, index.int_constants, batch_sizes,
+                          summarize=summaries.for_owner(loss.info))
+    if call_sites is not None:
+        enclosing = call_sites.get(("closure", id(loss.node)))
+        if enclosing:  # a nested def reads the enclosing loss's values
+            for name, facts in enclosing.items():
+                if name not in evaluator.env:
+                    evaluator.env[name] = facts
     if call_sites is not None and loss.kind == "helper" and id(loss.node) in call_sites:
         for name, passed in call_sites[id(loss.node)].items():
-            evaluator.env[name] = _join_all(passed)
+            joined = _join_all(passed)
+            if name in evaluator.env and evaluator.env[name].maybe_list and joined.taint:
+                joined = replace(joined, maybe_list=True) if joined.maybe_list else joined
+            evaluator.env[name] = joined
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
     walker = _Walker(ctx, rules)
@@ -114,6 +153,7 @@ class _Walker:
         self.node_rules: dict[type, list] = {}
         self.statement_rules: dict[type, list] = {}
         self.return_rules = [r for r in rules if r.checks_return] if ctx.loss.returns_loss_value else []
+        self.returns: list | None = None  # set to a list to collect the facts of returned values
         for rule in rules:
             for node_type in rule.node_types:
                 self.node_rules.setdefault(node_type, []).append(rule)
@@ -131,16 +171,26 @@ class _Walker:
             for small in statement.body:
                 self.small(small)
             return
-        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
-            return  # nested definitions are analysed on their own if they are losses or helpers
+        if isinstance(statement, cst.FunctionDef):
+            # analysed on its own if it is a loss or a helper, with the names it closes over
+            if self.ctx.call_sites is not None:
+                self.ctx.call_sites[("closure", id(statement))] = dict(ev.env)
+            return
+        if isinstance(statement, cst.ClassDef):
+            return
         self._statement_rules(statement)
         if isinstance(statement, cst.If):
             self.expression(statement.test)
+            config = _is_configuration_test(statement.test, ev)
+            self.ctx.config_depth += config
             self.block(block_statements(statement.body))
             self._orelse(statement.orelse)
+            self.ctx.config_depth -= config
+            if _exits(statement.body) and statement.orelse is None:
+                _learn_nonzero(statement.test, ev)  # if den == 0: return ... -> den != 0 below
         elif isinstance(statement, cst.For):
             self.expression(statement.iter)
-            ev.bind(statement.target, _element_facts(ev, statement.iter))
+            _bind_loop_target(ev, statement.target, statement.iter)
             self.block(block_statements(statement.body))
             self._orelse(statement.orelse)
         elif isinstance(statement, cst.While):
@@ -148,11 +198,14 @@ class _Walker:
             self.block(block_statements(statement.body))
             self._orelse(statement.orelse)
         elif isinstance(statement, cst.With):
+            no_grad = any(_is_no_grad(item.item, ev) for item in statement.items)
             for item in statement.items:
                 self.expression(item.item)
                 if item.asname is not None:
                     ev.bind(item.asname.name, UNTAINTED)
+            self.ctx.no_grad_depth += no_grad
             self.block(block_statements(statement.body))
+            self.ctx.no_grad_depth -= no_grad
         elif isinstance(statement, cst.Try) or type(statement).__name__ == "TryStar":
             self.block(block_statements(statement.body))
             for handler in statement.handlers:
@@ -181,9 +234,16 @@ class _Walker:
         elif isinstance(small, cst.Assign):
             self.expression(small.value)
             facts = ev.facts(small.value)
+            if self.ctx.config_depth:
+                facts = replace(facts, batch_sum=None)  # the user's explicit choice, not the default
+            if self.ctx.no_grad_depth:
+                facts = replace(facts, nograd=True)
             for target in small.targets:
                 self._target(target.target)
-                if not _rebinds_own_arguments(target.target, small.value, ev):
+                if _unpacks_elementwise(target.target, small.value):
+                    for element, value in zip(target.target.elements, small.value.elements):
+                        ev.bind(element.value, ev.facts(value.value))
+                elif not _rebinds_own_arguments(target.target, small.value, ev):
                     ev.bind(target.target, facts)
         elif isinstance(small, cst.AnnAssign):
             if small.value is not None:
@@ -201,6 +261,7 @@ class _Walker:
                 self.returned(small.value)
         elif isinstance(small, (cst.Assert,)):
             self.expression(small.test)
+            _learn_nonzero(small.test, ev, asserted=True)
         elif isinstance(small, cst.Raise):
             return
         elif isinstance(small, cst.Del):
@@ -211,6 +272,8 @@ class _Walker:
             self.expression(target)
 
     def returned(self, value) -> None:
+        if self.returns is not None:
+            self.returns.append(self.ctx.evaluator.facts(value))
         for rule in self.return_rules:
             rule.check_return(value, self.ctx)
 
@@ -281,6 +344,75 @@ def _rebinds_own_arguments(target, value, ev: Evaluator) -> bool:
     argument_names = {a.value.value for a in value.args if isinstance(a.value, cst.Name)}
     return all(n.value in argument_names for n in names if ev.env.get(n.value) is not None and ev.env[n.value].taint) \
         and any(n.value in argument_names for n in names)
+
+
+def _bind_loop_target(ev: Evaluator, target, iterable) -> None:
+    """Bind a loop variable: ``enumerate`` counters are Python ints, ``zip`` binds element-wise."""
+    if isinstance(iterable, cst.Call) and isinstance(target, (cst.Tuple, cst.List)):
+        op = ev.op(iterable)
+        elements = [e.value for e in target.elements]
+        if op is not None and op.namespace == "builtins" and op.name == "enumerate" and len(elements) == 2 and op.args:
+            ev.bind(elements[0], Facts(shape=True, bounded=True))
+            _bind_loop_target(ev, elements[1], op.args[0])
+            return
+        if op is not None and op.namespace == "builtins" and op.name == "zip" and len(elements) == len(op.args):
+            for element, source in zip(elements, op.args):
+                _bind_loop_target(ev, element, source)
+            return
+        if isinstance(iterable.func, cst.Attribute) and iterable.func.attr.value == "items" and len(elements) == 2:
+            ev.bind(elements[0], UNTAINTED)
+            ev.bind(elements[1], replace(UNTAINTED, taint=ev.facts(iterable.func.value).taint, bounded=False))
+            return
+    ev.bind(target, _element_facts(ev, iterable))
+
+
+def _unpacks_elementwise(target, value) -> bool:
+    """``a, b = x, y``: each name takes its own value's facts."""
+    return isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List)) \
+        and len(target.elements) == len(value.elements) \
+        and not any(isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements))
+
+
+def _is_configuration_test(test, ev: Evaluator) -> bool:
+    """An ``if`` on host values only (``reduction == "sum"``, ``self.size_average``): an option."""
+    facts = ev.facts(test)
+    return not facts.taint and not facts.batch_dim
+
+
+def _is_no_grad(expression, ev: Evaluator) -> bool:
+    if isinstance(expression, cst.Call):
+        op = ev.op(expression)
+        return op is not None and op.name in ("no_grad", "inference_mode", "stop_recording")
+    return False
+
+
+def _exits(body) -> bool:
+    """The block ends in ``return``/``raise``/``continue`` (the code after it runs only otherwise)."""
+    statements = block_statements(body)
+    if not statements:
+        return False
+    last = statements[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        return any(isinstance(s, (cst.Return, cst.Raise, cst.Continue)) for s in last.body)
+    return False
+
+
+def _learn_nonzero(test, ev: Evaluator, asserted: bool = False) -> None:
+    """After ``if den == 0: return`` (or ``assert den > 0``), ``den`` is known not to be 0."""
+    from .facts import _text
+
+    facts = ev.facts(test)
+    text = facts.nonzero_of if asserted else facts.zero_of
+    if isinstance(test, cst.Call) and asserted:  # assert (den > 0).all() / torch.all(den > 0)
+        op = ev.op(test)
+        if op is not None and op.name in ("all", "reduce_all") and op.args:
+            text = ev.facts(op.args[0]).nonzero_of
+    if text is None:
+        return
+    for name, value in list(ev.env.items()):
+        if name == text:
+            ev.env[name] = replace(value, guarded=True)
+    _ = _text
 
 
 def _element_facts(ev: Evaluator, iterable) -> Facts:

@@ -29,6 +29,7 @@ TRUE, PRED, TENSOR = "true", "pred", "tensor"
 EMPTY: frozenset[str] = frozenset()
 _EPS_NAME = re.compile(r"eps|epsilon|smooth|tiny|_?EPS|stabili[sz]er|offset|floor", re.IGNORECASE)
 _BATCH_NAME = re.compile(r"batch|^bs$|^BS$", re.IGNORECASE)
+_BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|bs|batch_?sz|n_?batch|global_batch_size)$", re.IGNORECASE)
 
 SUM_OPS = frozenset({"sum", "reduce_sum", "nansum"})
 MEAN_OPS = frozenset({"mean", "reduce_mean", "nanmean", "average"})
@@ -43,9 +44,12 @@ PASS_THROUGH_OPS = frozenset(
      "constant", "cast_to_floatx", "squeeze_or_expand_to_same_rank", "gather", "gather_nd", "take",
      "take_along_axis", "boolean_mask", "broadcast_to", "expand_as", "tile", "repeat", "flip",
      "roll", "sort", "masked_fill", "nan_to_num", "ensure_shape", "reverse", "slice",
-     "strided_slice", "pad", "cumsum", "cumprod", "convert_to_numpy", "numpy", "tolist", "item",
-     "cpu", "permute", "moveaxis", "swapaxes", "expand", "real"}
+     "strided_slice", "pad", "cumsum", "cumprod", "cpu", "cuda", "permute", "moveaxis", "swapaxes",
+     "expand", "real", "diag", "diagonal", "diag_part", "index_select", "masked_select", "narrow",
+     "triu", "tril", "as_tensor", "to_dense", "type_as", "new_tensor", "repeat_elements", "unfold"}
 )
+LAYOUT_OPS = frozenset({"contiguous", "clone", "float", "double", "half", "to", "type", "cast", "astype",
+                        "cpu", "cuda", "type_as", "cast_to_floatx", "convert_to_tensor", "identity"})
 EXPAND_OPS = frozenset({"expand_dims", "unsqueeze"})
 TRANSPOSE_OPS = frozenset({"transpose", "t", "matrix_transpose", "adjoint"})
 STOP_OPS = frozenset({"stop_gradient", "detach", "no_grad"})
@@ -82,6 +86,9 @@ CONSTANT_MAKERS = frozenset({"zeros_like", "ones_like", "zeros", "ones", "full",
 EPSILON_FUNCTIONS = frozenset({"epsilon"})
 UNSTACK_OPS = frozenset({"unstack", "unbind", "split", "chunk"})
 STACK_OPS = frozenset({"stack", "concat", "concatenate", "cat", "hstack", "vstack"})
+HOST_VALUE_OPS = frozenset({"item", "tolist", "numpy", "convert_to_numpy", "get_value", "eval", "dim", "ndimension",
+                            "nelement", "element_size", "is_contiguous", "is_floating_point", "data_ptr",
+                            "get_device", "stride", "storage_offset", "ndim", "rank"})
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,21 @@ class Facts:
     max_of: str | None = None  # ``max(name)``: ``name - max_of`` is never positive
     batch_rows: bool = False  # a Python list of the batch's rows (``unstack(x)`` along axis 0)
     no_batch_axis: bool = False  # the batch axis was contracted away (``x.T @ x``: D x D)
+    zero: bool = False  # exactly zero (``x * 0``): an empty-input placeholder, not a reduction
+    unit: bool = False  # in [0, 1] (a probability, ``1 - p``, a clip to [0, 1])
+    zero_of: str | None = None  # a comparison true where the named value is 0 (``den == 0``)
+    nonzero_of: str | None = None  # a comparison true where the named value is not 0 (``den > 0``)
+    maybe_list: bool = False  # a parameter: it may be a Python list of tensors (views, outputs)
+    named_tensor: bool = False  # a parameter named like a target or prediction (a tensor, in practice)
+    nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
+    step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
+    pairwise: cst.CSTNode | None = None  # the batch x batch value it derives from (reported once, there)
+
+    @property
+    def has_grad(self) -> bool:
+        """Gradient flows from the prediction (or, in a helper, an argument) through this value."""
+        return bool(self.taint - {TRUE}) and not self.nograd and not self.shape and not self.python_list \
+            and not self.boolean
 
     @property
     def is_tensor(self) -> bool:
@@ -138,11 +160,22 @@ def is_factor(facts: Facts) -> bool:
 class Evaluator:
     """Facts of expressions at one program point of one loss; names read ``env``."""
 
-    def __init__(self, imports, param_taints: dict[str, frozenset], module_ints=None, batch_literals=()):
+    def __init__(self, imports, param_taints: dict[str, frozenset], module_ints=None, batch_literals=(),
+                 summarize=None):
         self.imports = imports
+        # summarize(call, evaluator) -> Facts of a same-file helper's return value, or None
+        self.summarize = summarize
         self.env: dict[str, Facts] = {}
         for name, taint in param_taints.items():
-            self.env[name] = Facts(taint=taint) if taint else UNTAINTED
+            if _BATCH_SIZE_NAME.match(name):
+                self.env[name] = Facts(shape=True, batch_dim=True, bounded=True, guarded=True)
+            elif taint:
+                # Targets and predictions are tensors; other parameters (and plural outputs, which
+                # deep supervision passes as lists) may be Python lists of tensors.
+                keras_tensor = name.lower().replace("_", "") in ("ytrue", "ypred")  # Keras passes tensors
+                self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name))
+            else:
+                self.env[name] = UNTAINTED
         self.module_ints = module_ints or {}
         self.batch_literals = frozenset(batch_literals)
         self._memo: dict[int, Facts] = {}
@@ -159,9 +192,52 @@ class Evaluator:
         key = id(node)
         cached = self._memo.get(key)
         if cached is None:
-            cached = self._compute(node)
+            cached = self._gradient_flow(node, self._compute(node))
             self._memo[key] = cached
         return cached
+
+    # ---- gradient flow ------------------------------------------------------------------
+    def _gradient_flow(self, node, facts: Facts) -> Facts:
+        """Whether gradient from the prediction reaches ``node``: some operand carries it, and
+        the op itself does not end it (comparisons, step functions, integer casts, detach)."""
+        if isinstance(node, cst.Name) or not facts.taint:
+            return facts
+        operands = _operands(node, self)
+        if not operands:
+            return facts
+        operand_facts = [self.facts(o) for o in operands]
+        ends = self._ends_gradient(node)
+        flowing = [f for f in operand_facts if f.has_grad or (f.taint - {TRUE} and not f.nograd and not f.boolean
+                                                               and not f.shape)]
+        step = _first(f.step_node for f in operand_facts)
+        pairwise = facts.pairwise or _first(f.pairwise for f in operand_facts if f.is_tensor)
+        if ends:
+            from_prediction = any(f.taint - {TRUE} for f in operand_facts)
+            step = step or (node if ends == "step" and from_prediction else None)
+            return replace(facts, nograd=True, step_node=step, pairwise=pairwise)
+        if flowing:
+            return replace(facts, nograd=False, step_node=None, pairwise=pairwise)
+        return replace(facts, nograd=True, step_node=step, pairwise=pairwise)
+
+    def _ends_gradient(self, node) -> str | None:
+        """"step" for ops whose value is a step function of their input, "stop" for detach-like."""
+        if isinstance(node, cst.Comparison):
+            return "step"
+        if isinstance(node, cst.Call):
+            op = self.op(node)
+            if op is None:
+                return None
+            if op.name in STOP_OPS:
+                return "stop"
+            if op.name in PIECEWISE_OPS or op.name in COMPARISON_OPS:
+                return "step"
+            if op.name in _INTEGER_METHODS and op.is_method:
+                return "step"
+            if op.name in ("cast", "astype", "to", "type") and _integer_dtype(op):
+                return "step"
+            if op.name in SHAPE_OPS or op.name in SIZE_OPS or op.name in ("one_hot",):
+                return "stop"
+        return None
 
     def bind(self, target: cst.BaseExpression, facts: Facts) -> None:
         if isinstance(target, cst.Name):
@@ -199,9 +275,12 @@ class Evaluator:
             parts = [node.left, *(c.comparator for c in node.comparisons)]
             if any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in node.comparisons):
                 return UNTAINTED
+            if any(isinstance(p, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)) for p in parts):
+                return UNTAINTED  # reduction == "sum": a configuration test
             facts = [self.facts(p) for p in parts]
+            zero_of, nonzero_of = _zero_test(node, self)
             return Facts(taint=_union(facts), boolean=True, shape=all(f.shape or not f.taint for f in facts),
-                         bounded=True, opaque=_all_opaque(*facts))
+                         bounded=True, opaque=_all_opaque(*facts), zero_of=zero_of, nonzero_of=nonzero_of)
         if isinstance(node, cst.Subscript):
             return self._subscript(node)
         if isinstance(node, cst.IfExp):
@@ -233,6 +312,8 @@ class Evaluator:
         if name in self.module_ints:
             value = self.module_ints[name]
             return replace(literal_facts(value), batch_constant=bool(_BATCH_NAME.search(name)))
+        if _BATCH_SIZE_NAME.match(name):
+            return Facts(shape=True, batch_dim=True, bounded=True, guarded=True)  # a module-level or global batch_size
         if _EPS_NAME.search(name):
             return Facts(guarded=True, nonneg=True, bounded=True)
         return UNTAINTED
@@ -241,6 +322,8 @@ class Evaluator:
         attr = node.attr.value
         base = node.value
         if isinstance(base, cst.Name) and base.value == "self":
+            if _BATCH_SIZE_NAME.match(attr):
+                return Facts(shape=True, batch_dim=True, bounded=True, guarded=True)
             return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
         if attr in ("shape",):
             inner = self.facts(base)
@@ -279,13 +362,21 @@ class Evaluator:
             return Facts(shape=True, batch_dim=index.literal == 0, bounded=True)
         if base.shape:
             return SHAPE
+        if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
+            index = self.facts(elements[0].slice.value)
+            if index.nonzero_of is not None and index.nonzero_of == _text(node.value):
+                return replace(base, guarded=True, batch_sum=None, exp_node=None)  # den[den > 0]
         expanded = None
         for position, element in enumerate(elements):
             if isinstance(element.slice, cst.Index) and _is_newaxis(element.slice.value):
                 expanded = position
                 break
+        first = elements[0].slice if elements else None
+        drops_batch = isinstance(first, cst.Index) and isinstance(first.value, cst.Integer) \
+            and (not base.maybe_list or base.named_tensor)
         return replace(base, batch_sum=None, exp_node=None, expanded_axis=expanded, tensor_shape=False,
-                       transposed=False, batch_dim=False, python_list=False)
+                       transposed=False, batch_dim=False, python_list=False,
+                       no_batch_axis=base.no_batch_axis or drops_batch)
 
     # ---- arithmetic ---------------------------------------------------------------------
     def binary(self, symbol: str, left_node, right_node) -> Facts:
@@ -305,7 +396,8 @@ class Evaluator:
         shape = (left.shape or not left.taint) and (right.shape or not right.taint) and (left.shape or right.shape)
         if symbol == "+":
             guarded = (_positive_offset(right) and left.taint != EMPTY) or (_positive_offset(left) and right.taint != EMPTY) \
-                or (left.guarded and right.nonneg) or (right.guarded and left.nonneg)
+                or (left.guarded and right.nonneg) or (right.guarded and left.nonneg) \
+                or (left.guarded and right.guarded) or _adds_own_zero_test(left_node, right_node, self)
             return Facts(taint=taint, guarded=guarded, nonneg=left.nonneg and right.nonneg,
                          nonpos=left.nonpos and right.nonpos, bounded=both_bounded,
                          magnitude=left.magnitude and right.magnitude, scaled=left.scaled or right.scaled,
@@ -319,6 +411,7 @@ class Evaluator:
                 isinstance(left_node, cst.Name) and right.max_of == left_node.value)
             one_minus_clipped = not left.taint and left.literal is not None and left.literal >= 1 and right.below_one
             return Facts(taint=taint, error=error, thresholded=thresholded,
+                         unit=left.literal == 1 and right.unit,
                          nonneg=left.nonneg and right.nonpos, nonpos=(left.nonpos and right.nonneg) or stabilised,
                          bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
@@ -328,7 +421,9 @@ class Evaluator:
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             scaled = (bool(left.taint) and bool(right.taint)) or (bool(left.taint) and is_factor(right)) \
                 or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
-            return Facts(taint=taint, scaled=scaled, bounded=both_bounded,
+            if left.literal == 0 or right.literal == 0:
+                return Facts(taint=taint, zero=True, bounded=True, nonneg=True, nonpos=True)
+            return Facts(taint=taint, scaled=scaled, bounded=both_bounded, unit=left.unit and right.unit,
                          error=(left.error and not right.taint) or (right.error and not left.taint),
                          magnitude=(left.magnitude and not right.taint) or (right.magnitude and not left.taint),
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
@@ -353,7 +448,8 @@ class Evaluator:
             grows = right.literal is None or right.literal >= 1
             return Facts(taint=taint, nonneg=left.nonneg or even, scaled=bool(left.taint) and grows,
                          magnitude=(left.error or left.magnitude) and grows and not right.taint,
-                         bounded=left.bounded and not right.taint, guarded=left.guarded,
+                         bounded=(left.bounded and not right.taint) or (left.unit and not right.nonpos),
+                         unit=left.unit and not right.nonpos, guarded=left.guarded,
                          batch_sum=left.batch_sum, shape=shape)
         if symbol == "@":
             return Facts(taint=taint, bounded=both_bounded, scaled=bool(left.taint) and bool(right.taint),
@@ -374,8 +470,10 @@ class Evaluator:
     def _call_facts(self, node: cst.Call) -> Facts:
         op = self.op(node)
         if op is None:
-            return self._opaque([arg.value for arg in node.args])
+            return self._unknown_call(node)
         name = op.name
+        if name in HOST_VALUE_OPS and (op.is_method or op.namespace in ("keras.backend", "keras.ops")):
+            return UNTAINTED  # a Python value on the host (the sync itself is BSG701's business)
         first = self.facts(op.args[0]) if op.args else UNTAINTED
         if op.namespace == "builtins":
             return self._builtin(op, first)
@@ -408,6 +506,8 @@ class Evaluator:
         if name in ("reshape", "view"):
             return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=None,
                            batch_sum=None)
+        if name in LAYOUT_OPS:
+            return replace(first, exp_node=None)  # x.t().contiguous() is still the transpose
         if name in PASS_THROUGH_OPS:
             return replace(first, transposed=False, expanded_axis=None, exp_node=None)
         if name in CLIP_OPS:
@@ -443,7 +543,9 @@ class Evaluator:
             return Facts(taint=first.taint, nonneg=True, bounded=name == "relu6")
         if name in BOUNDED_OPS:
             return Facts(taint=first.taint, bounded=True, nonneg=name in ("sigmoid", "softmax", "one_hot"),
-                         probability=name in PROBABILITY_OPS)
+                         nonpos=name in ("log_sigmoid", "logsigmoid", "log_softmax"),
+                         probability=name in PROBABILITY_OPS, unit=name in ("sigmoid", "softmax", "one_hot",
+                                                                            "hard_sigmoid"))
         if name in SUM_OPS:
             return self._sum(op, first)
         if name in MAX_REDUCE_OPS:
@@ -454,7 +556,12 @@ class Evaluator:
         if name in LOGSUMEXP_OPS:
             return Facts(taint=first.taint, batch_sum=None)
         if name in WHERE_OPS and len(op.args) >= 3:
-            return _join(self.facts(op.args[1]), self.facts(op.args[2]))
+            return self._where(op)
+        if name in ("masked_fill", "masked_fill_") and len(op.args) >= 3:
+            condition, value = self.facts(op.args[1]), self.facts(op.args[2])
+            if condition.zero_of is not None and condition.zero_of == _text(op.args[0]) and _positive_offset(value):
+                return replace(first, guarded=True, exp_node=None)  # den.masked_fill(den == 0, 1)
+            return replace(first, exp_node=None)
         if name in PIECEWISE_OPS:
             return Facts(taint=first.taint, piecewise=True, stopped=first.stopped)
         if name in COMPARISON_OPS:
@@ -496,6 +603,37 @@ class Evaluator:
             return 0
         return None
 
+    def _where(self, op: Op) -> Facts:
+        condition = self.facts(op.args[0])
+        then, otherwise = self.facts(op.args[1]), self.facts(op.args[2])
+        joined = _join(then, otherwise)
+        # where(den == 0, 1, den) / where(den > 0, den, 1): den, with its zeros replaced
+        if condition.zero_of is not None and condition.zero_of == _text(op.args[2]) and _positive_offset(then):
+            return replace(joined, guarded=True)
+        if condition.nonzero_of is not None and condition.nonzero_of == _text(op.args[1]) \
+                and (_positive_offset(otherwise) or otherwise.guarded):
+            return replace(joined, guarded=True)
+        return joined
+
+    def _unknown_call(self, node: cst.Call) -> Facts:
+        """A call we cannot resolve: a same-file helper's return summary; a method of a known
+        tensor keeps its tensor-ness (``y.to_tensor()``); a model object called on tensors
+        returns a prediction."""
+        if self.summarize is not None:
+            summary = self.summarize(node, self)
+            if summary is not None:
+                return summary
+        func = node.func
+        if _calls_a_model(func, self) and any(self.facts(a.value).taint for a in node.args):
+            return Facts(taint=frozenset({PRED}))
+        if isinstance(func, cst.Attribute):
+            receiver = self.facts(func.value)
+            if func.attr.value in HOST_VALUE_OPS:
+                return UNTAINTED
+            if receiver.is_tensor and not receiver.maybe_list and not func.attr.value.startswith("_"):
+                return Facts(taint=receiver.taint)
+        return self._opaque([arg.value for arg in node.args])
+
     def _opaque(self, values) -> Facts:
         """A function we cannot see into: its result may hold the tensors it was given."""
         taint = EMPTY
@@ -507,9 +645,10 @@ class Evaluator:
         if op.name in _PYTHON_VALUED_BUILTINS:
             return UNTAINTED
         if op.name == "len":
-            return Facts(shape=True, batch_dim=first.is_tensor, bounded=True, guarded=True)
+            return Facts(shape=True, batch_dim=first.is_tensor and (not first.maybe_list or first.named_tensor)
+                         and not first.no_batch_axis, bounded=True, guarded=True)
         if op.name in ("float", "int", "bool", "complex"):
-            return first
+            return UNTAINTED if first.taint else first  # a Python number: the sync is BSG701's business
         if op.name == "abs":
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
                          guarded=first.guarded, bounded=first.bounded)
@@ -537,7 +676,9 @@ class Evaluator:
         bounded = upper_facts is not None and not upper_facts.taint and (lower_facts is None or not lower_facts.taint)
         below_one = upper_facts is not None and not upper_facts.taint and (
             (upper_facts.literal is not None and upper_facts.literal < 1) or _is_one_minus_something(upper))
-        return Facts(taint=first.taint, guarded=guarded, nonneg=nonneg, bounded=bounded,
+        unit = lower_facts is not None and upper_facts is not None and lower_facts.literal is not None \
+            and upper_facts.literal is not None and 0 <= lower_facts.literal and upper_facts.literal <= 1
+        return Facts(taint=first.taint, guarded=guarded, nonneg=nonneg, bounded=bounded, unit=unit,
                      probability=False, batch_sum=first.batch_sum, below_one=below_one)
 
     def _sum(self, op: Op, first: Facts) -> Facts:
@@ -545,13 +686,64 @@ class Evaluator:
         over_batch = (axis is None or _is_none(axis) or _mentions_zero(axis, self)) and not first.no_batch_axis
         if _is_stack_of_list(op.args[0] if op.args else None, self) or first.python_list:
             over_batch = False  # sum of a stacked list of losses: axis 0 is the list, not the batch
-        return Facts(taint=first.taint, nonneg=first.nonneg, guarded=first.guarded, bounded=first.bounded,
+        if first.zero:
+            over_batch = False  # x.sum() * 0: a zero of the right dtype and device, not a batch sum
+        return Facts(taint=first.taint, nonneg=first.nonneg, guarded=first.guarded or first.probability,
+                     bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
                      batch_sum=op.node if (over_batch and first.is_tensor) else first.batch_sum,
                      exp_sum=first.exp_node is not None)
 
 
 # ---- small helpers ----------------------------------------------------------------------
+
+_INTEGER_METHODS = frozenset({"long", "int", "bool", "byte", "short"})
+
+
+def _integer_dtype(op: Op) -> bool:
+    dtype = op.arg(1, "dtype")
+    if dtype is None:
+        return False
+    text = _text(dtype)
+    return any(word in text for word in ("int", "bool")) and "float" not in text
+
+
+def _text(node) -> str:
+    try:
+        return cst.Module([]).code_for_node(node)
+    except Exception:  # noqa: BLE001 - an odd node: no text
+        return ""
+
+
+def _operands(node, evaluator) -> list:
+    """The sub-expressions whose values flow into ``node``'s value (a mask or index does not)."""
+    if isinstance(node, cst.BinaryOperation):
+        return [node.left, node.right]
+    if isinstance(node, cst.UnaryOperation):
+        return [node.expression]
+    if isinstance(node, cst.Comparison):
+        return [node.left, *(c.comparator for c in node.comparisons)]
+    if isinstance(node, cst.Subscript):
+        return [node.value]
+    if isinstance(node, cst.Attribute):
+        return [node.value]
+    if isinstance(node, cst.IfExp):
+        return [node.body, node.orelse]
+    if isinstance(node, cst.BooleanOperation):
+        return [node.left, node.right]
+    if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
+        return [e.value for e in node.elements]
+    if isinstance(node, cst.Call):
+        op = evaluator.op(node)
+        if op is not None and op.name in WHERE_OPS and len(op.args) >= 3:
+            return list(op.args[1:3])
+        if op is not None and op.name in ("masked_fill", "masked_fill_") and op.args:
+            return [op.args[0], *op.args[2:3]]
+        if op is not None:
+            return [*op.args, *op.kwargs.values()]
+        return [a.value for a in node.args]
+    return []
+
 
 _BIN_SYMBOL = {cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/", cst.Power: "**",
                cst.MatrixMultiply: "@", cst.FloorDivide: "//", cst.Modulo: "%"}
@@ -608,6 +800,8 @@ def _first(values):
 
 def _join(a: Facts, b: Facts) -> Facts:
     return Facts(taint=a.taint | b.taint, guarded=a.guarded and b.guarded, nonneg=a.nonneg and b.nonneg,
+                 unit=a.unit and b.unit, maybe_list=a.maybe_list or b.maybe_list,
+                 named_tensor=a.named_tensor and b.named_tensor, no_batch_axis=a.no_batch_axis and b.no_batch_axis,
                  nonpos=a.nonpos and b.nonpos, bounded=a.bounded and b.bounded,
                  batch_sum=a.batch_sum or b.batch_sum, shape=a.shape and b.shape,
                  batch_dim=a.batch_dim and b.batch_dim, magnitude=a.magnitude and b.magnitude,
@@ -674,3 +868,69 @@ def _same_text(a, b) -> bool:
         return empty.code_for_node(a) == empty.code_for_node(b)
     except Exception:  # noqa: BLE001 - code generation of an odd node: treat as different
         return False
+
+
+_ZERO_EQUAL = (cst.Equal, cst.LessThanEqual, cst.LessThan)
+_NONZERO = (cst.NotEqual, cst.GreaterThan)
+
+
+_MODEL_NAME = re.compile(r"^(model|net|network|module|encoder|decoder|backbone|generator|discriminator|"
+                         r"critic|apply_fn|predict_fn|forward_fn|f|g|d|vgg\w*|feature_extractor)$", re.IGNORECASE)
+
+
+_LIST_PRONE_NAMES = frozenset({"preds", "outputs", "predictions", "inputs", "features", "views", "crops", "xs",
+                               "ys", "logitslist", "outs", "scales", "levels", "sentencefeatures"})
+
+
+def _may_be_a_list(name: str) -> bool:
+    from .vocabulary import PRED_NAMES, TARGET_NAMES
+
+    key = name.lower().replace("_", "")
+    return key in _LIST_PRONE_NAMES or key not in (PRED_NAMES | TARGET_NAMES | {"logits", "embeddings", "embedding"})
+
+
+def _calls_a_model(func, evaluator) -> bool:
+    """``model(x)``, ``self.net(x)``, ``model.apply(params, x)``: a network's forward pass."""
+    if isinstance(func, cst.Attribute) and func.attr.value in ("apply", "predict", "forward", "__call__"):
+        func = func.value
+    if isinstance(func, cst.Name):
+        return bool(_MODEL_NAME.match(func.value)) and not evaluator.env.get(func.value, UNTAINTED).taint
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+        return bool(_MODEL_NAME.match(func.attr.value))
+    return False
+
+
+def _zero_test(node: cst.Comparison, evaluator) -> tuple[str | None, str | None]:
+    """``(zero_of, nonzero_of)``: the text of X in ``X == 0`` / ``X <= 0`` / ``X < eps``, or in
+    ``X != 0`` / ``X > 0``."""
+    if len(node.comparisons) != 1:
+        return None, None
+    operator = node.comparisons[0].operator
+    subject, bound = node.left, node.comparisons[0].comparator
+    bound_facts = evaluator.facts(bound)
+    if bound_facts.taint or not (bound_facts.literal == 0 or bound_facts.guarded):
+        return None, None
+    text = _text(subject)
+    if isinstance(operator, _ZERO_EQUAL):
+        return text, None
+    if isinstance(operator, _NONZERO):
+        return None, text
+    return None, None
+
+
+def _adds_own_zero_test(left_node, right_node, evaluator) -> bool:
+    """``d + (d == 0) * eps`` or ``d + (d == 0).float()``: the zeros of ``d`` replaced."""
+    for value, other in ((left_node, right_node), (right_node, left_node)):
+        if not isinstance(other, (cst.BinaryOperation, cst.Call, cst.Comparison)):
+            continue
+        text = None
+        stack = [other]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Comparison):
+                text = text or _text(value)
+                if evaluator.facts(node).zero_of == text:
+                    return True
+                continue
+            stack.extend(c for c in node.children if isinstance(c, cst.BaseExpression))
+    return False

@@ -40,10 +40,20 @@ _HYPER_NAME = re.compile(
     re.IGNORECASE,
 )
 _SCALAR_ANNOTATIONS = frozenset({"int", "float", "str", "bool"})
+_HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
+                                "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",
+                                "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration"})
 _LOSS_CLASS_METHODS = ("call", "__call__", "forward")
 _METRIC_TOKENS = frozenset({"acc", "accuracy", "precision", "recall", "auc", "f1", "iou", "metric", "metrics",
                             "score", "fbeta", "mae_metric"})
-_LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "objective", "criterion", "cost"})
+_LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "objective", "criterion", "cost", "penalty",
+                          "ntxent", "xent", "infonce", "supcon", "nce"})
+# Names that say a function checks, searches, formats or reports rather than computes a loss.
+_NOT_A_LOSS_TOKENS = frozenset({"test", "check", "validate", "validation", "verify", "format", "update",
+                                "search", "find", "best", "optimal", "tune", "plot",
+                                "eval", "evaluate", "evaluation", "stat", "stats", "report", "summary",
+                                "confusion", "curve", "coef", "coefficient", "psnr", "kappa", "roc", "pr",
+                                "create", "build", "make", "get", "factory", "select", "choose"})
 _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "get_", "set_", "record_",
                         "report_", "track_", "update_", "reset_", "visuali", "summari")
 _ROLE_PRED_NAMES = frozenset({"input", "inputs", "features", "embeddings", "embedding", "z", "emb", "zi", "zj",
@@ -74,7 +84,8 @@ def _named_like_a_loss(name: str) -> bool:
     tokens = [t for t in tokens if t]
     if not tokens or tokens[0] == "test":
         return False
-    return tokens[-1] in ("loss", "criterion", "objective") or tokens[0] == "loss"
+    return tokens[-1] in ("loss", "criterion", "objective", "penalty") or tokens[0] == "loss" \
+        or any(t in ("ntxent", "infonce", "supcon") for t in tokens)
 
 
 def _computes_with_tensors(node: cst.FunctionDef, imports) -> bool:
@@ -115,16 +126,44 @@ class LossFunction:
         return self.kind != "helper"
 
 
-def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = ()) -> list[LossFunction]:
-    """Every loss function of the module, each once, in source order of discovery."""
-    finder = _LossFinder(index)
+def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: str | None = None) -> list[LossFunction]:
+    """Every loss function of the module, each once, in source order of discovery.
+
+    ``filename`` tells the kind of module: in a test module nothing is a loss (unless a configured
+    pattern names it), in a metrics module only what usage or its name says is a loss.
+    """
+    finder = _LossFinder(index, module_kind(filename))
     finder.collect(patterns)
     return finder.losses
 
 
+def module_kind(filename: str | None) -> str | None:
+    """``"tests"``, ``"metrics"`` or None, from a module's path.
+
+        >>> module_kind("pkg/losses_test.py"), module_kind("pkg/metrics/dice.py"), module_kind("losses.py")
+        ('tests', 'metrics', None)
+    """
+    if not filename:
+        return None
+    parts = [p.lower() for p in re.split(r"[\\/]+", filename) if p]
+    if not parts:
+        return None
+    name = parts[-1]
+    stem = name.rsplit(".", 1)[0]
+    folders = parts[:-1]
+    if stem.startswith("test_") or stem.endswith(("_test", "_tests")) or stem in ("conftest", "test", "tests"):
+        return "tests"  # by file name only: fixtures under a tests/ folder are real loss files
+    if "loss" in stem or any("loss" in f for f in folders[-2:]):
+        return None
+    if "metric" in stem or any("metric" in f or f in ("evaluation", "eval") for f in folders):
+        return "metrics"
+    return None
+
+
 class _LossFinder:
-    def __init__(self, index: ModuleIndex) -> None:
+    def __init__(self, index: ModuleIndex, kind: str | None = None) -> None:
         self.index = index
+        self.module_kind = kind
         self.losses: list[LossFunction] = []
         self._seen: set[int] = set()
         self._loss_classes: set[str] = set()
@@ -135,6 +174,13 @@ class _LossFinder:
     def collect(self, patterns: tuple[str, ...]) -> None:
         self._scan_compile_calls()
         self._find_loss_classes()
+        if self.module_kind == "tests":
+            # Test modules define throwaway losses to exercise code, not losses that train a model.
+            for info in self.index.functions:
+                if patterns and any(fnmatch.fnmatchcase(info.name, p) for p in patterns):
+                    self._add_function(info, "config")
+            self._add_helpers()
+            return
         for info in self.index.functions:
             if info.class_info is not None and info.class_info.name in self._loss_classes:
                 if info.name in _LOSS_CLASS_METHODS:
@@ -143,19 +189,25 @@ class _LossFinder:
             if info.name == "compute_loss" and info.class_info is not None:
                 self._add_function(info, "compute_loss")
                 continue
-            if self._looks_like_loss_signature(info):
+            if self._looks_like_loss_signature(info) and not self._evidence_against(info):
                 self._add_function(info, "signature")
                 continue
             if info.class_info is not None and info.name in _LOSS_CLASS_METHODS and \
-                    not self._is_metric_class(info.class_info) and len(_positional_names(info)) >= 2 and \
+                    not self._is_metric_class(info.class_info) and _positional_names(info) and \
                     (_CRITERION_CLASS.search(info.class_info.name)
-                     or (info.name == "forward" and _is_input_target_pair(_positional_names(info)))):
+                     or (info.name == "forward" and len(_positional_names(info)) >= 2
+                         and _is_input_target_pair(_positional_names(info)))):
                 self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)
                 continue
-            if info.class_info is None and _named_like_a_loss(info.name) and _positional_names(info) \
+            if _named_like_a_loss(info.name) and _return_kinds(info.node) == {"function"}:
+                self._add_factory_products(info)  # def make_weighted_loss(w): def _weighted(a, b): ...
+                continue
+            if _named_like_a_loss(info.name) and _positional_names(info) \
                     and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
-                    and _computes_with_tensors(info.node, self.index.imports):
-                self._add_function(info, "named")  # def nt_xent_loss(z_i, z_j, temperature)
+                    and not _is_setup_method(info.name) \
+                    and _computes_with_tensors(info.node, self.index.imports) \
+                    and not self._evidence_against(info):
+                self._add_function(info, "named")  # def nt_xent_loss(z_i, z_j, temperature), gradient_penalty
                 continue
             if patterns and any(fnmatch.fnmatchcase(info.name, p) for p in patterns):
                 self._add_function(info, "config")
@@ -163,6 +215,26 @@ class _LossFinder:
             for expression in _compile_loss_arguments(call):
                 self._add_expression(expression, depth=0)
         self._add_helpers()
+
+    def _evidence_against(self, info: FunctionInfo) -> bool:
+        """Why a function that looks like a loss by its signature (or name) is not one.
+
+        A signature is weak evidence: metrics, threshold searches, validators and loss factories
+        take ``(preds, target)`` too. Usage (compiled as a loss) always wins.
+        """
+        if info.name in self._compile_names:
+            return False
+        tokens = _name_tokens(info.name)
+        returns = _return_kinds(info.node)
+        if returns and returns <= {"dict", "python", "function", "object", "none"} and returns != {"none"}:
+            return True  # returns a dict, a Python value, or a loss object/function (a factory)
+        if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name):
+            return False
+        if tokens & _NOT_A_LOSS_TOKENS or self.module_kind == "metrics":
+            return True
+        if info.class_info is not None and self._is_metric_class(info.class_info):
+            return True
+        return _numpy_only(info.node, self.index.imports)
 
     # ---- signatures ---------------------------------------------------------------------
     def _looks_like_loss_signature(self, info: FunctionInfo) -> bool:
@@ -339,11 +411,16 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool) -> dict[st
         positional = positional[1:]
     everything = positional + list(params.kwonly_params)
     taints: dict[str, frozenset[str]] = {}
-    unnamed_slots = [TRUE, PRED] if kind != "helper" else []
+    # Keras passes (y_true, y_pred) positionally to whatever is compiled; a function found by its
+    # name or class (``nt_xent(z_i, z_j)``, ``forward(self, x)``) takes predictions first.
+    unnamed_slots = [TRUE, PRED] if kind in ("compile", "factory", "config", "compute_loss") else \
+        ([PRED, PRED] if kind != "helper" else [])
     for position, param in enumerate(everything):
         name = param.name.value
         key = _normalized(name)
-        if key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):
+        if key in _HOST_OBJECT_NAMES:
+            taints[name] = frozenset()  # a model, an optimizer, a config: a Python object
+        elif key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):
             taints[name] = frozenset({TRUE})
         elif key in _PRED_NAMES or (kind != "helper" and key in _ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
@@ -452,3 +529,68 @@ def _walk_names_and_self_attributes(root: cst.CSTNode):
             stack.append(node.value)  # the attribute name itself is not a variable
             continue
         stack.extend(node.children)
+
+
+def _return_kinds(node: cst.FunctionDef) -> set[str]:
+    """What the function's ``return`` statements hand back: tensor, dict, python, function, object, none."""
+    kinds: set[str] = set()
+    nested = {n.name.value for n in _nested_defs(node)}
+    stack = [node.body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(current, cst.Return):
+            kinds.add(_value_kind(current.value, nested))
+            continue
+        stack.extend(current.children)
+    return kinds
+
+
+def _value_kind(value, nested: set[str]) -> str:
+    if value is None or (isinstance(value, cst.Name) and value.value == "None"):
+        return "none"
+    if isinstance(value, (cst.Dict, cst.DictComp)):
+        return "dict"
+    if isinstance(value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+        return "python"
+    if isinstance(value, cst.Name) and value.value in ("True", "False"):
+        return "python"
+    if isinstance(value, cst.Lambda) or (isinstance(value, cst.Name) and value.value in nested):
+        return "function"
+    if isinstance(value, cst.Call):
+        parts = dotted_parts(value.func)
+        if parts and parts[-1] == "dict":
+            return "dict"
+        if parts and parts[-1][:1].isupper() and parts[-1] not in ("Tensor", "LongTensor", "FloatTensor"):
+            return "object"  # SomeLoss(...): a factory hands back a loss object
+    return "tensor"
+
+
+def _nested_defs(node: cst.FunctionDef) -> list[cst.FunctionDef]:
+    found = []
+    for statement in getattr(node.body, "body", ()):
+        if isinstance(statement, cst.FunctionDef):
+            found.append(statement)
+    return found
+
+
+def _numpy_only(node: cst.FunctionDef, imports) -> bool:
+    """The body calls numpy and no tensor library: host code (an evaluation), never differentiated."""
+    from .calls import resolve_call
+
+    uses_numpy = False
+    stack = [node.body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Call):
+            op = resolve_call(current, imports)
+            if op is not None and not op.is_method:
+                top = op.namespace.split(".")[0]
+                if top in ("tensorflow", "keras", "jax", "torch"):
+                    return False
+                if top == "numpy":
+                    uses_numpy = True
+        if not isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            stack.extend(current.children)
+    return uses_numpy

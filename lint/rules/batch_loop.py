@@ -44,7 +44,7 @@ class BatchLoop(Rule):
 
     def check_statement(self, statement, ctx) -> None:
         if isinstance(statement, cst.For):
-            reason = batch_iteration(statement.iter, ctx)
+            reason = batch_iteration(statement.iter, ctx, statement.target)
             if reason:
                 ctx.report(self, statement.iter, f"`for` loop {reason}: unrolled per sample when the step is traced")
         elif _mentions_batch_size(statement.test, ctx):
@@ -53,15 +53,24 @@ class BatchLoop(Rule):
     def check_node(self, node, ctx) -> None:
         comp_for = node.for_in
         while comp_for is not None:
-            reason = batch_iteration(comp_for.iter, ctx)
+            reason = batch_iteration(comp_for.iter, ctx, comp_for.target)
             if reason:
                 ctx.report(self, comp_for.iter, f"comprehension {reason}: unrolled per sample when the step is traced")
                 return
             comp_for = comp_for.inner_for_in
 
 
-def batch_iteration(iterable, ctx) -> str | None:
-    """Why iterating ``iterable`` walks the batch, or None."""
+_NOT_A_ROW = ("scale", "level", "output", "pred", "head", "view", "stage", "layer", "crop", "part")
+
+
+def batch_iteration(iterable, ctx, target=None) -> str | None:
+    """Why iterating ``iterable`` walks the batch, or None.
+
+    A loop variable named for an output (``for scale_pred in y_pred``) walks a list of outputs
+    (deep supervision), not the rows of one tensor."""
+    if isinstance(target, cst.Name) and any(word in target.value.lower() for word in _NOT_A_ROW) \
+            and isinstance(iterable, cst.Name):
+        return None
     if isinstance(iterable, cst.Call):
         op = ctx.op(iterable)
         if op is not None:
@@ -72,9 +81,12 @@ def batch_iteration(iterable, ctx) -> str | None:
                         return f"over `{code_of(iterable)}` (the batch size)"
                 return None
             if op.namespace == "builtins" and op.name in _ROW_ITERATORS:
+                zipped = op.name == "zip" and len(op.args) >= 2
                 for arg in op.args:
                     facts = ctx.facts(arg)
-                    if (facts.is_tensor or facts.batch_rows) and not isinstance(arg, (cst.Lambda,)):
+                    rows = facts.is_tensor and not facts.no_batch_axis and (
+                        not facts.maybe_list or (zipped and facts.named_tensor))
+                    if (rows or facts.batch_rows) and not isinstance(arg, (cst.Lambda,)):
                         return f"over the rows of `{code_of(arg)}`"
                 return None
             if op.name in _UNSTACK_OPS:
@@ -85,7 +97,7 @@ def batch_iteration(iterable, ctx) -> str | None:
     facts = ctx.facts(iterable)
     if facts.batch_rows:
         return f"over `{code_of(iterable)}` (one tensor per sample)"
-    if facts.is_tensor and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
+    if facts.is_tensor and not facts.maybe_list and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
         return f"over the rows of `{code_of(iterable)}`"
     return None
 

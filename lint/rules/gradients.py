@@ -115,8 +115,10 @@ class ZeroGradient(Rule):
     **Why it hurts training.** These functions are piecewise constant: their gradient is zero
     almost everywhere (and undefined at the jumps). A loss built on them -- an accuracy used as a
     loss, a thresholded prediction -- gives the optimizer nothing to follow, so weights upstream of
-    it never change. Applied to the target alone (``argmax(y_true)``) it is harmless and is not
-    reported; wrapping the value in ``stop_gradient`` marks a deliberate mask and silences this.
+    it never change. Reported only when *every* path from the prediction to the returned loss goes
+    through such a step: a comparison used as a mask, an index or a selection
+    (``where(y_pred > 0, a, b)``, ``cast(mask) * err``) leaves the gradient flowing through the
+    selected values and is fine, and so is a step applied to the target alone (``argmax(y_true)``).
 
     **Instead** use the soft version: the probability instead of the thresholded class,
     ``sigmoid(k * x)`` instead of ``x > 0``, a cross-entropy instead of an accuracy.
@@ -136,37 +138,16 @@ class ZeroGradient(Rule):
     code = "BSG302"
     name = "zero-gradient"
     severity = "warning"
-    summary = "round/sign/floor/argmax/comparisons cast to float: gradient zero almost everywhere"
-    node_types = (cst.Call, cst.BinaryOperation)
+    summary = "every path from the prediction to the loss goes through a step function: zero gradient"
+    checks_return = True
 
-    def check_node(self, node, ctx) -> None:
-        if ctx.already_reported_within(self.code) or under_stop_gradient(ctx):
+    def check_return(self, value, ctx) -> None:
+        facts = ctx.facts(value)
+        if PRED not in facts.taint or not facts.nograd or facts.step_node is None:
             return
-        if isinstance(node, cst.BinaryOperation):
-            if isinstance(node.operator, (cst.Multiply, cst.Add, cst.Subtract)):
-                for side in (node.left, node.right):
-                    facts = ctx.facts(side)
-                    if facts.boolean and _from_prediction(facts, ctx) and isinstance(side, cst.Comparison):
-                        ctx.report(self, side, f"`{code_of(side)}` used as a number: the comparison has no gradient")
-            return
-        op = ctx.op(node)
-        if op is None or not op.args:
-            return
-        first = ctx.facts(op.args[0])
-        if not _from_prediction(first, ctx) or first.stopped:
-            return
-        if op.name in _CAST_OPS and (first.boolean or first.piecewise or _casts_to_integer(op, ctx)):
-            ctx.report(self, node, f"`{code_of(node)}` has zero gradient: the cast value is a step function "
-                                   "of the prediction")
-        elif op.name in ("round", "rint", "sign", "floor", "ceil", "trunc"):
-            ctx.report(self, node, f"`{code_of(node)}` has zero gradient almost everywhere")
-
-
-def _from_prediction(facts, ctx) -> bool:
-    """Derived from the prediction (in a helper, from a tensor argument of unknown role)."""
-    if not facts.is_tensor:
-        return False
-    return PRED in facts.taint or (ctx.loss.kind == "helper" and TENSOR in facts.taint)
+        step = facts.step_node
+        ctx.report(self, step, f"`{code_of(step)}` is a step function of the prediction, and every path from the "
+                               "prediction to the returned loss goes through it: the loss has zero gradient")
 
 
 def _casts_to_integer(op, ctx) -> bool:

@@ -23,6 +23,8 @@ _VARIABLE_CONSTRUCTORS = frozenset(
 _STATE_METHODS = frozenset({"assign", "assign_add", "assign_sub", "scatter_update", "scatter_add"})
 _MUTATING_METHODS = frozenset({"append", "extend", "update", "insert", "setdefault", "add", "clear", "pop"})
 _ALLOWED_SELF_METHODS = frozenset({"update_state", "reset_state", "add_loss", "add_metric"})
+_MODEL_CONSTRUCTORS = frozenset({"keras.Model", "keras.models.Model", "keras.Sequential", "keras.models.Sequential",
+                                 "keras.models.load_model", "tensorflow.Session", "tensorflow.InteractiveSession"})
 
 
 class HostSync(Rule):
@@ -155,6 +157,10 @@ class StateInLoss(Rule):
             if op.namespace == "keras.layers" and op.name[:1].isupper():
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
                 return
+            if op.namespace.startswith("keras.applications") or op.qualified in _MODEL_CONSTRUCTORS:
+                ctx.report(self, node, f"`{callee(node)}(...)` builds a new network (and loads its weights) on every "
+                                       "call of the loss: build it once, outside")
+                return
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             owner = func.value
@@ -165,14 +171,22 @@ class StateInLoss(Rule):
 
     def check_statement(self, statement, ctx) -> None:
         if isinstance(statement, (cst.Global, cst.Nonlocal)):
+            declared = ctx.__dict__.setdefault("_declared_outside", {})
             keyword = "global" if isinstance(statement, cst.Global) else "nonlocal"
-            names = ", ".join(n.name.value for n in statement.names)
-            ctx.report(self, statement, f"`{keyword} {names}`: the loss mutates state outside itself")
+            for name in statement.names:
+                declared[name.name.value] = keyword
             return
         targets = [t.target for t in statement.targets] if isinstance(statement, cst.Assign) else [statement.target]
+        declared = ctx.__dict__.get("_declared_outside", {})
         for target in targets:
-            if _is_self_attribute(target) and ctx.loss.info is not None and ctx.loss.info.name != "__init__":
-                ctx.report(self, target, f"`{code_of(target)} = ...` stores state on the object inside the loss")
+            if isinstance(target, cst.Name) and target.value in declared:
+                ctx.report(self, statement, f"`{code_of(statement)}` mutates the {declared[target.value]} "
+                                            f"`{target.value}` from inside the loss: lost or run once under jit")
+            elif _is_self_attribute(target) and ctx.loss.info is not None and ctx.loss.info.name != "__init__" \
+                    and ctx.facts(statement.value).is_tensor and ctx.facts(statement.value).has_grad \
+                    and not ctx.in_config_branch:
+                ctx.report(self, target, f"`{code_of(target)} = ...` keeps a tensor of this step on the object: "
+                                         "it holds the step's graph (or a traced value under jit)")
 
 
 def _is_self(node) -> bool:

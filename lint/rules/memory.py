@@ -79,29 +79,29 @@ class PairwiseBatch(Rule):
             self._einsum(node, op, ctx)
         elif op.name in _PAIRWISE_OPS:
             if ctx.facts(op.args[0]).is_tensor and ctx.facts(op.args[1]).is_tensor:
-                ctx.report(self, node, f"`{code_of(node)}` builds a batch x batch distance matrix: memory grows as B^2")
+                ctx.report_once(self, node, key="BSG601", more="batch x batch intermediates", message=f"`{code_of(node)}` builds a batch x batch distance matrix: memory grows as B^2")
         elif op.name in _ELEMENTWISE_OPS:
             self._broadcast(node, op.args[0], op.args[1], ctx)
 
     def _matmul(self, node, left, right, kwargs, ctx) -> None:
         left_facts, right_facts = ctx.facts(left), ctx.facts(right)
-        if not (left_facts.is_tensor and right_facts.is_tensor):
+        if not (left_facts.is_tensor and right_facts.is_tensor) or left_facts.no_batch_axis or right_facts.no_batch_axis:
             return
         # (B, D) @ (D, B): only a transposed right operand pairs samples; x.T @ x is D x D.
         right_transposed = (right_facts.transposed and not left_facts.transposed) or any(
             is_true(kwargs.get(k)) for k in ("transpose_b", "adjoint_b"))
         if right_transposed and not any(is_true(kwargs.get(k)) for k in ("transpose_a", "adjoint_a")):
-            ctx.report(self, node, f"`{code_of(node)}` is a batch x batch matrix: memory grows as B^2")
+            ctx.report_once(self, node, key="BSG601", more="batch x batch intermediates", message=f"`{code_of(node)}` is a batch x batch matrix: memory grows as B^2")
 
     def _broadcast(self, node, left, right, ctx) -> None:
         left_facts, right_facts = ctx.facts(left), ctx.facts(right)
-        if not (left_facts.is_tensor and right_facts.is_tensor):
+        if not (left_facts.is_tensor and right_facts.is_tensor) or left_facts.no_batch_axis or right_facts.no_batch_axis:
             return
         axes = {left_facts.expanded_axis, right_facts.expanded_axis}
         outer = axes == {0, 1}
         transposed_pair = left_facts.transposed != right_facts.transposed
         if outer or transposed_pair:
-            ctx.report(self, node, f"`{code_of(node)}` broadcasts the batch against itself (B x B): "
+            ctx.report_once(self, node, key="BSG601", more="batch x batch intermediates", message=f"`{code_of(node)}` broadcasts the batch against itself (B x B): "
                                    "memory grows as B^2")
 
     def _einsum(self, node, op, ctx) -> None:
@@ -117,7 +117,7 @@ class PairwiseBatch(Rule):
             return
         first_a, first_b = operands[0][:1], operands[1][:1]
         if first_a and first_b and first_a != first_b and first_a in output and first_b in output:
-            ctx.report(self, node, f"`{code_of(node)}` pairs every sample with every other (B x B): "
+            ctx.report_once(self, node, key="BSG601", more="batch x batch intermediates", message=f"`{code_of(node)}` pairs every sample with every other (B x B): "
                                    "memory grows as B^2")
 
 
@@ -152,8 +152,13 @@ class BlowupIntermediate(Rule):
         op = ctx.op(node)
         if op is None or not op.args or not ctx.facts(op.args[0]).is_tensor:
             return
-        if op.name in ("tile", "repeat", "repeat_interleave"):
-            factors = _literal_ints(ctx, op.args[1:] + [v for k, v in op.kwargs.items() if k in ("multiples", "repeats", "reps")])
+        if op.name in ("tile", "repeat", "repeat_interleave", "repeat_elements"):
+            factors = _literal_ints(ctx, op.args[1:] + [v for k, v in op.kwargs.items()
+                                                        if k in ("multiples", "repeats", "reps", "rep", "n")])
+            if op.name == "tile" and _tiles_by_batch(op, ctx):
+                ctx.report(self, node, f"`{code_of(node)}` tiles the batch by the batch size: B x B copies "
+                                       "(memory grows as B^2)")
+                return
             biggest = max(factors, default=0)
             if biggest >= _TILE_FACTOR:
                 ctx.report(self, node, f"`{code_of(node)}` materialises {biggest} copies of a tensor: "
@@ -211,12 +216,15 @@ class HeavyOp(Rule):
         op = ctx.op(node)
         if op is None or op.is_method:
             return
-        if op.namespace.startswith("keras.applications"):
-            ctx.report(self, node, f"`{code_of(node)}` builds a pretrained network inside the loss")
+        if op.namespace.startswith("keras.applications") or _builds_a_model(op):
+            ctx.report(self, node, f"`{code_of(node)}` builds a network inside the loss: it runs (and is rebuilt) "
+                                   "every step")
         elif op.name in _CONV_OPS and op.namespace != "builtins":
-            ctx.report(self, node, f"`{code_of(node)}` runs a convolution inside the loss every step")
+            ctx.report_once(self, node, key="BSG603-conv", more="convolutions",
+                            message=f"`{code_of(node)}` runs a convolution inside the loss every step")
         elif op.name in _FFT_OPS:
-            ctx.report(self, node, f"`{code_of(node)}` runs an FFT inside the loss every step")
+            ctx.report_once(self, node, key="BSG603-fft", more="FFTs",
+                            message=f"`{code_of(node)}` runs an FFT inside the loss every step")
         elif op.name in _MATRIX_MAKERS and op.args:
             dims = _literal_ints(ctx, [op.args[0]])
             elements = 1
@@ -227,3 +235,19 @@ class HeavyOp(Rule):
             if elements >= _LARGE_ELEMENTS:
                 ctx.report(self, node, f"`{code_of(node)}` builds a {elements:,}-element tensor inside the loss "
                                        "every step: build it once")
+
+
+def _builds_a_model(op) -> bool:
+    """``keras.Model(...)``, ``Sequential(...)``, ``keras.applications.VGG19(...)``, ``torchvision.models.vgg19()``."""
+    qualified = op.qualified
+    return qualified in ("keras.Model", "keras.models.Model", "keras.Sequential", "keras.models.Sequential",
+                         "keras.models.load_model") or qualified.startswith("torchvision.models.")
+
+
+def _tiles_by_batch(op, ctx) -> bool:
+    """``tile(x, [batch_size, 1])`` of a tensor that already has the batch axis: B x B rows."""
+    for value in op.args[1:] + list(op.kwargs.values()):
+        elements = [e.value for e in value.elements] if isinstance(value, (cst.List, cst.Tuple)) else [value]
+        if any(ctx.facts(e).batch_dim for e in elements):
+            return True
+    return False

@@ -91,9 +91,11 @@ class ExpBlowup(Rule):
                     return
 
     def _softmax_by_hand(self, node, numerator, denominator, ctx) -> None:
-        if ctx.facts(numerator).exp_node is not None and ctx.facts(denominator).exp_sum:
-            ctx.report(self, node, f"`{code_of(node)}` is a softmax by hand: exp overflows for large logits; "
-                                   "use softmax (or subtract the max first)")
+        exp_node = ctx.facts(numerator).exp_node
+        if exp_node is not None and ctx.facts(denominator).exp_sum:
+            ctx.report(self, exp_node, f"`{code_of(exp_node)}` feeds a softmax written by hand "
+                                       f"(`{code_of(node, 40)}`): exp overflows for large logits; "
+                                       "use softmax (or subtract the max first)")
 
 
 class UnguardedLog(Rule):
@@ -142,7 +144,8 @@ class UnguardedLog(Rule):
             return
         if op.name in LOG_OPS:
             facts = ctx.facts(op.args[0])
-            if not facts.is_tensor or facts.guarded or facts.exp_sum or _is_one_plus_exp(op.args[0], ctx):
+            if not facts.is_tensor or not facts.has_grad or facts.guarded or facts.exp_sum \
+                    or _is_one_plus_exp(op.args[0], ctx):
                 return
             if facts.probability:
                 ctx.report(self, node, f"`{code_of(node)}` underflows to log(0) = -inf for confident predictions: "
@@ -151,14 +154,14 @@ class UnguardedLog(Rule):
                 ctx.report(self, node, f"`{code_of(node)}` is -inf where its argument reaches 0: clip it or add an epsilon")
         elif op.name in ("sqrt", "rsqrt"):
             facts = ctx.facts(op.args[0])
-            if facts.is_tensor and not facts.guarded:
+            if facts.is_tensor and facts.has_grad and not facts.guarded:
                 ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient where its argument is 0 "
                                        "(NaN gradients): add an epsilon inside")
         elif op.name in _NORM_OPS:
             facts = ctx.facts(op.args[0])
             difference = isinstance(op.args[0], cst.BinaryOperation) and isinstance(op.args[0].operator, cst.Subtract) \
                 and ctx.facts(op.args[0].left).is_tensor and ctx.facts(op.args[0].right).is_tensor
-            if facts.is_tensor and (facts.error or difference) and not facts.guarded:
+            if facts.is_tensor and facts.has_grad and (facts.error or difference) and not facts.guarded:
                 ctx.report(self, node, f"`{code_of(node)}` of a difference has a NaN gradient where the difference is 0 "
                                        "(identical vectors): use sqrt(sum(square(d)) + eps)")
         elif op.name == "reciprocal":
@@ -168,7 +171,7 @@ class UnguardedLog(Rule):
 
     def _division(self, node, numerator, denominator, ctx) -> None:
         facts = ctx.facts(denominator)
-        if not facts.is_tensor or facts.guarded or facts.batch_dim:
+        if not facts.is_tensor or facts.guarded or facts.batch_dim or not ctx.facts(node).has_grad:
             return
         if numerator is not None and _is_self_normalisation(numerator, denominator, ctx):
             return

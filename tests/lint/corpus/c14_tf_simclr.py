@@ -12,7 +12,7 @@ def nt_xent_loss(z_i, z_j, temperature=0.5):
     masks = tf.one_hot(tf.range(batch_size), batch_size)
     logits_aa = tf.matmul(z_i, z_i, transpose_b=True) / temperature  # EXPECT: BSG601
     logits_aa = logits_aa - masks * LARGE_NUM
-    logits_ab = tf.matmul(z_i, z_j, transpose_b=True) / temperature  # EXPECT: BSG601
+    logits_ab = tf.matmul(z_i, z_j, transpose_b=True) / temperature
     loss = tf.nn.softmax_cross_entropy_with_logits(labels, tf.concat([logits_ab, logits_aa], 1))
     return tf.reduce_mean(loss)
 

@@ -11,7 +11,7 @@ class BatchHardTripletLoss(nn.Module):
 
     def forward(self, embeddings, labels):
         dist = torch.cdist(embeddings, embeddings, p=2)  # EXPECT: BSG601
-        same = labels.unsqueeze(0) == labels.unsqueeze(1)  # EXPECT: BSG601
+        same = labels.unsqueeze(0) == labels.unsqueeze(1)
         hardest_pos = (dist * same.float()).max(dim=1)[0]
         hardest_neg = (dist + 1e5 * same.float()).min(dim=1)[0]
         return F.relu(hardest_pos - hardest_neg + self.margin).mean()

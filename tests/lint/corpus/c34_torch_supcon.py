@@ -8,7 +8,7 @@ def supcon_loss(features, labels, temperature=0.07):
     features = F.normalize(features, dim=1)
     sim = features @ features.T / temperature  # EXPECT: BSG601
     sim = sim - sim.max(dim=1, keepdim=True)[0].detach()
-    mask = torch.eq(labels.view(-1, 1), labels.view(1, -1)).float()  # EXPECT: BSG601
+    mask = torch.eq(labels.view(-1, 1), labels.view(1, -1)).float()
     logits_mask = 1 - torch.eye(features.shape[0], device=features.device)
     mask = mask * logits_mask
     exp_logits = torch.exp(sim) * logits_mask

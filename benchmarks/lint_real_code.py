@@ -1,0 +1,198 @@
+"""The linter on real third-party code: per-rule counts, precision and recall against our judgments.
+
+    python benchmarks/lint_real_code.py --fetch /tmp/realcode/pkgs      # download + unpack the packages
+    python benchmarks/lint_real_code.py /tmp/realcode/pkgs /tmp/realcode/repos
+
+Each folder passed is a corpus root holding one sub-folder per source:
+
+* ``NAME-VERSION/``: a PyPI package unpacked from ``pip download --no-deps NAME==VERSION``
+  (``--fetch DIR`` does that for every package the judgments file names);
+* ``github@OWNER@REPO@COMMIT/``: files of a public repository at that commit (paths as in the
+  repository), saved by hand from the search tool; they cannot be re-fetched by this script.
+
+The judgments file (``benchmarks/real_code/judgments.csv``) holds references and our own
+verdicts only, never third-party source: ``package,version,path,line,code,verdict,reason``, one
+row per finding judged or per real bug labelled. ``verdict`` is ``true`` (a real problem at that
+line, whether or not the linter reports it: rows that the linter misses count against recall),
+``false`` (the linter reports it and is wrong), or ``debatable`` (left out of both figures).
+
+Printed: findings per rule and per kind of file (loss modules, metrics, tests, other), then per
+rule and per corpus (libraries vs user repositories) the true/false/unjudged counts, precision
+``true / (true + false)`` and recall ``reported true / all true``. ``--unjudged FILE`` writes
+the findings that no row judges, to judge next. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_JUDGMENTS = HERE / "real_code" / "judgments.csv"
+sys.path.insert(0, str(HERE.parent))
+
+
+def _linter():
+    try:
+        from keras_bsguard.lint.api import LintSettings
+        from keras_bsguard.lint.runner import lint_files
+    except ImportError:  # a plain checkout, not installed
+        sys.exit("install the project first: pip install -e .")
+    return LintSettings, lint_files
+
+
+def source_of(root: Path, path: Path) -> tuple[str, str, str] | None:
+    """(package, version, path inside the source) of a file under a corpus root."""
+    relative = path.resolve().relative_to(root.resolve())
+    folder, rest = relative.parts[0], "/".join(relative.parts[1:])
+    if folder.startswith("github@"):
+        _, owner, repo, commit = folder.split("@", 3)
+        return f"github:{owner}/{repo}", commit, rest
+    if "-" in folder:
+        name, version = folder.rsplit("-", 1)
+        return name.replace("_", "-").lower(), version, rest
+    return None
+
+
+def kind_of(path: str) -> str:
+    """Which kind of module a path is: what the held-out measurement splits by."""
+    lower = path.lower()
+    parts = lower.split("/")
+    name = parts[-1]
+    if "tests" in parts or "test" in parts or name.startswith("test_") or name.endswith("_test.py") or "testing" in parts:
+        return "tests"
+    if "loss" in lower:
+        return "loss modules"
+    if "metric" in lower:
+        return "metrics"
+    return "other"
+
+
+def fetch(folder: Path, judgments: Path) -> None:
+    """pip download --no-deps every PyPI package named in the judgments file, and unpack it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = sorted({(r["package"], r["version"]) for r in read_judgments(judgments)
+                     if not r["package"].startswith("github:")})
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, version in wanted:
+            target = folder / f"{name.replace('-', '_')}-{version}"
+            if target.exists():
+                continue
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"{name}=={version}",
+                            "-d", scratch], check=True)
+            wheels = [w for w in Path(scratch).glob("*.whl")
+                      if w.name.lower().startswith(name.replace("-", "_").lower() + "-")]
+            if not wheels:
+                print(f"no wheel for {name}=={version}; skipped", file=sys.stderr)
+                continue
+            with zipfile.ZipFile(wheels[0]) as archive:
+                members = [m for m in archive.namelist() if m.endswith(".py") and ".dist-info/" not in m]
+                archive.extractall(target, members)
+            print(f"unpacked {name}=={version} into {target}")
+
+
+def read_judgments(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row.get("package") and not row["package"].startswith("#")]
+
+
+def lint_roots(roots: list[Path]) -> tuple[list[dict], set[tuple[str, str]]]:
+    """Findings under the roots (every .py file, no configuration), and the sources present."""
+    LintSettings, lint_files = _linter()
+    found = []
+    present = set()
+    for root in roots:
+        for folder in root.iterdir():
+            source = source_of(root, folder / "x.py") if folder.is_dir() else None
+            if source is not None:
+                present.add(source[:2])
+        files = sorted(root.rglob("*.py"))
+        result = lint_files(files, LintSettings(), cache_dir=None)
+        for finding in result.findings:
+            source = source_of(root, Path(finding.filename))
+            if source is None:
+                continue
+            package, version, inner = source
+            found.append({"package": package, "version": version, "path": inner, "line": finding.row,
+                          "code": finding.code, "message": finding.message, "loss": finding.loss,
+                          "kind": kind_of(inner)})
+    return found, present
+
+
+def corpus_of(package: str) -> str:
+    return "user repos" if package.startswith("github:") else "libraries"
+
+
+def report(findings: list[dict], present: set, judgments: list[dict], unjudged_out: Path | None) -> None:
+    by_kind = Counter(f["kind"] for f in findings)
+    per_rule = Counter(f["code"] for f in findings)
+    print(f"findings: {len(findings)}  by kind of module: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())))
+    print("per rule: " + ", ".join(f"{c} {n}" for c, n in sorted(per_rule.items())))
+    verdicts: dict[tuple, dict] = {}
+    for row in judgments:
+        key = (row["package"], row["version"], row["path"], int(row["line"]), row["code"])
+        verdicts[key] = row
+    reported = {(f["package"], f["version"], f["path"], f["line"], f["code"]) for f in findings}
+    table: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    unjudged = []
+    for f in findings:
+        key = (f["package"], f["version"], f["path"], f["line"], f["code"])
+        row = verdicts.get(key)
+        verdict = row["verdict"] if row else "unjudged"
+        for rule in (f["code"], "all"):
+            table[(corpus_of(f["package"]), rule)][f"reported {verdict}"] += 1
+            if f["kind"] != "loss modules" and not f["package"].startswith("github:"):
+                table[("libraries outside loss modules", rule)]["reported " + verdict] += 1
+        if row is None:
+            unjudged.append(f)
+    for key, row in verdicts.items():
+        if row["verdict"] == "true" and key not in reported and (key[0], key[1]) in present:
+            for rule in (row["code"], "all"):
+                table[(corpus_of(row["package"]), rule)]["missed true"] += 1
+    print()
+    print(f"{'corpus':<32}{'rule':<8}{'true':>6}{'false':>6}{'debat.':>7}{'unjudged':>9}{'missed':>7}"
+          f"{'precision':>10}{'recall':>8}")
+    for (corpus, rule), counts in sorted(table.items(), key=lambda item: (item[0][0], item[0][1] == "all", item[0][1])):
+        true, false = counts["reported true"], counts["reported false"]
+        missed = counts["missed true"]
+        precision = f"{true / (true + false):.2f}" if true + false else "-"
+        recall = f"{true / (true + missed):.2f}" if true + missed else "-"
+        print(f"{corpus:<32}{rule:<8}{true:>6}{false:>6}{counts['reported debatable']:>7}"
+              f"{counts['reported unjudged']:>9}{missed:>7}{precision:>10}{recall:>8}")
+    if unjudged_out is not None:
+        with unjudged_out.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, ["package", "version", "path", "line", "code", "kind", "loss", "message"])
+            writer.writeheader()
+            for f in unjudged:
+                writer.writerow({k: f[k] for k in writer.fieldnames})
+        print(f"\n{len(unjudged)} unjudged findings written to {unjudged_out}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("roots", nargs="*", type=Path, help="corpus roots (one sub-folder per source)")
+    parser.add_argument("--judgments", type=Path, default=DEFAULT_JUDGMENTS)
+    parser.add_argument("--fetch", type=Path, metavar="DIR", help="download and unpack the judged PyPI packages into DIR")
+    parser.add_argument("--unjudged", type=Path, metavar="FILE", help="write the findings no row judges to FILE (CSV)")
+    args = parser.parse_args(argv)
+    if args.fetch:
+        fetch(args.fetch, args.judgments)
+        if not args.roots:
+            return 0
+    if not args.roots:
+        parser.error("give at least one corpus root (or --fetch DIR)")
+    findings, present = lint_roots(args.roots)
+    report(findings, present, read_judgments(args.judgments), args.unjudged)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
