@@ -127,6 +127,7 @@ class Facts:
     zero_of: str | None = None  # a comparison true where the named value is 0 (``den == 0``)
     nonzero_of: str | None = None  # a comparison true where the named value is not 0 (``den > 0``)
     maybe_list: bool = False  # a parameter: it may be a Python list of tensors (views, outputs)
+    batch_dim_source: bool = False  # a shape of a tensor with the loss inputs' batch axis first
     named_tensor: bool = False  # a parameter named like a target or prediction (a tensor, in practice)
     nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
@@ -327,7 +328,8 @@ class Evaluator:
             return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
         if attr in ("shape",):
             inner = self.facts(base)
-            return Facts(shape=True, tensor_shape=inner.is_tensor, bounded=True)
+            return Facts(shape=True, tensor_shape=inner.is_tensor, bounded=True,
+                         batch_dim_source=bool(inner.taint & {PRED, TRUE}) and not inner.no_batch_axis)
         if attr in ("ndim", "dtype", "device", "rank", "name", "is_cuda", "requires_grad"):
             return UNTAINTED
         if attr in ("T", "mT"):
@@ -359,7 +361,7 @@ class Evaluator:
         elements = node.slice
         if base.tensor_shape and len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             index = self.facts(elements[0].slice.value)
-            return Facts(shape=True, batch_dim=index.literal == 0, bounded=True)
+            return Facts(shape=True, batch_dim=index.literal == 0 and base.batch_dim_source, bounded=True)
         if base.shape:
             return SHAPE
         if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
@@ -484,11 +486,13 @@ class Evaluator:
         if name in EPSILON_FUNCTIONS:
             return Facts(guarded=True, nonneg=True, bounded=True, literal=1e-7)
         if name in SHAPE_OPS:
-            return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True)
+            return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True,
+                         batch_dim_source=bool(first.taint & {PRED, TRUE}) and not first.no_batch_axis)
         if name in SIZE_OPS:
             axis = op.arg(1, "dim")
             if op.is_method and axis is not None:
-                return Facts(shape=True, batch_dim=self.facts(axis).literal == 0 and first.is_tensor, bounded=True)
+                return Facts(shape=True, batch_dim=self.facts(axis).literal == 0 and first.is_tensor
+                             and bool(first.taint & {PRED, TRUE}) and not first.no_batch_axis, bounded=True)
             return Facts(shape=True, bounded=True, guarded=True)
         if name in BINARY_OPS and len(op.args) >= 2:
             return self.binary(BINARY_OPS[name], op.args[0], op.args[1])

@@ -40,14 +40,18 @@ _HYPER_NAME = re.compile(
     re.IGNORECASE,
 )
 _SCALAR_ANNOTATIONS = frozenset({"int", "float", "str", "bool"})
+# Extra parameters of a loss that name tensors; any other extra parameter is a hyperparameter.
+_TENSORISH = re.compile(r"mask|weight|label|target|feat|emb|logit|pred|prob|score|anchor|positive|negative|"
+                        r"output|input|image|img|x$|^y|z$|^z|hidden|mu|logvar|sigma|dist|sim|centers?$", re.IGNORECASE)
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
                                 "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",
                                 "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration"})
 _LOSS_CLASS_METHODS = ("call", "__call__", "forward")
 _METRIC_TOKENS = frozenset({"acc", "accuracy", "precision", "recall", "auc", "f1", "iou", "metric", "metrics",
                             "score", "fbeta", "mae_metric"})
-_LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "objective", "criterion", "cost", "penalty",
+_LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "criterion", "cost", "penalty",
                           "ntxent", "xent", "infonce", "supcon", "nce"})
+_NEVER_A_LOSS_TOKENS = frozenset({"update", "format", "validate", "validation", "check", "test", "plot", "stats"})
 # Names that say a function checks, searches, formats or reports rather than computes a loss.
 _NOT_A_LOSS_TOKENS = frozenset({"test", "check", "validate", "validation", "verify", "format", "update",
                                 "search", "find", "best", "optimal", "tune", "plot",
@@ -228,6 +232,8 @@ class _LossFinder:
         returns = _return_kinds(info.node)
         if returns and returns <= {"dict", "python", "function", "object", "none"} and returns != {"none"}:
             return True  # returns a dict, a Python value, or a loss object/function (a factory)
+        if tokens & _NEVER_A_LOSS_TOKENS:
+            return True  # _multilabel_ranking_loss_update, check_loss_inputs
         if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name):
             return False
         if tokens & _NOT_A_LOSS_TOKENS or self.module_kind == "metrics":
@@ -430,8 +436,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool) -> dict[st
             taints[name] = frozenset()
         elif position < 2 and position < len(positional) and unnamed_slots:
             taints[name] = frozenset({unnamed_slots[position]})
-        elif kind in ("helper", "named") or (param.default is not None and _is_none(param.default)):
-            taints[name] = frozenset({TENSOR})
+        elif kind == "helper" or (param.default is not None and _is_none(param.default)) or _TENSORISH.search(name):
+            taints[name] = frozenset({TENSOR})  # helpers: the callers' arguments say what they hold
         else:
             taints[name] = frozenset()
     return taints

@@ -73,6 +73,8 @@ class HostSync(Rule):
         op = ctx.op(node)
         if op is None:
             return
+        if op.is_method and op.name in _SYNC_METHODS and _built_on_the_host(op.args[0], ctx):
+            return  # torch.arange(2, len(x.shape)).tolist(): a host tensor of static values
         if op.is_method and op.name in _SYNC_METHODS:
             ctx.report(self, node, f"`{code_of(node)}` copies the tensor to the host: fails or syncs inside a compiled step")
         elif op.qualified in _SYNC_FUNCTIONS:
@@ -93,6 +95,13 @@ class HostSync(Rule):
             keyword = {cst.If: "if", cst.While: "while", cst.Assert: "assert"}[type(statement)]
             ctx.report(self, test, f"Python `{keyword}` on a tensor (`{code_of(test)}`): needs the value on the host; "
                                    "use where/cond or tf.debugging asserts")
+
+
+def _built_on_the_host(receiver, ctx) -> bool:
+    if not isinstance(receiver, cst.Call) or ctx.facts(receiver).taint:
+        return False
+    op = ctx.op(receiver)
+    return op is not None and op.name in ("arange", "tensor", "as_tensor", "zeros", "ones", "linspace", "range")
 
 
 def _uses_a_graph_framework(ctx) -> bool:

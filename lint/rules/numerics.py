@@ -161,7 +161,8 @@ class UnguardedLog(Rule):
             facts = ctx.facts(op.args[0])
             difference = isinstance(op.args[0], cst.BinaryOperation) and isinstance(op.args[0].operator, cst.Subtract) \
                 and ctx.facts(op.args[0].left).is_tensor and ctx.facts(op.args[0].right).is_tensor
-            if facts.is_tensor and facts.has_grad and (facts.error or difference) and not facts.guarded:
+            if facts.is_tensor and facts.has_grad and (facts.error or difference) and not facts.guarded \
+                    and not _torch_only(ctx):  # torch's norm backward at 0 is 0, not NaN
                 ctx.report(self, node, f"`{code_of(node)}` of a difference has a NaN gradient where the difference is 0 "
                                        "(identical vectors): use sqrt(sum(square(d)) + eps)")
         elif op.name == "reciprocal":
@@ -194,3 +195,9 @@ def _is_self_normalisation(numerator, denominator, ctx) -> bool:
         return False
     inner, outer = op.args[0], numerator
     return _same_text(inner, outer) and PRED in ctx.facts(outer).taint and TRUE not in ctx.facts(outer).taint
+
+
+def _torch_only(ctx) -> bool:
+    """The file imports torch and neither TensorFlow nor JAX (whose norm gradients are NaN at 0)."""
+    heads = {qualified.split(".")[0] for qualified in ctx.index.imports.aliases.values()}
+    return "torch" in heads and not heads & {"tensorflow", "jax", "keras"}
