@@ -329,7 +329,7 @@ class Evaluator:
         if attr in ("shape",):
             inner = self.facts(base)
             return Facts(shape=True, tensor_shape=inner.is_tensor, bounded=True,
-                         batch_dim_source=bool(inner.taint & {PRED, TRUE}) and not inner.no_batch_axis)
+                         batch_dim_source=_carries_the_batch(inner))
         if attr in ("ndim", "dtype", "device", "rank", "name", "is_cuda", "requires_grad"):
             return UNTAINTED
         if attr in ("T", "mT"):
@@ -487,12 +487,12 @@ class Evaluator:
             return Facts(guarded=True, nonneg=True, bounded=True, literal=1e-7)
         if name in SHAPE_OPS:
             return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True,
-                         batch_dim_source=bool(first.taint & {PRED, TRUE}) and not first.no_batch_axis)
+                         batch_dim_source=_carries_the_batch(first))
         if name in SIZE_OPS:
             axis = op.arg(1, "dim")
             if op.is_method and axis is not None:
                 return Facts(shape=True, batch_dim=self.facts(axis).literal == 0 and first.is_tensor
-                             and bool(first.taint & {PRED, TRUE}) and not first.no_batch_axis, bounded=True)
+                             and _carries_the_batch(first), bounded=True)
             return Facts(shape=True, bounded=True, guarded=True)
         if name in BINARY_OPS and len(op.args) >= 2:
             return self.binary(BINARY_OPS[name], op.args[0], op.args[1])
@@ -938,3 +938,11 @@ def _adds_own_zero_test(left_node, right_node, evaluator) -> bool:
                 continue
             stack.extend(c for c in node.children if isinstance(c, cst.BaseExpression))
     return False
+
+
+def _carries_the_batch(facts: Facts) -> bool:
+    """A tensor whose axis 0 is the batch: derived from the loss inputs, or a parameter named like
+    one (``embeddings``), not a helper's ``scale_weights``."""
+    if facts.no_batch_axis or not facts.taint:
+        return False
+    return bool(facts.taint & {PRED, TRUE}) or not facts.maybe_list or facts.named_tensor

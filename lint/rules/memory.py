@@ -77,7 +77,8 @@ class PairwiseBatch(Rule):
             self._matmul(node, op.args[0], op.args[1], op.kwargs, ctx)
         elif op.name == "einsum":
             self._einsum(node, op, ctx)
-        elif op.name in _PAIRWISE_OPS:
+        elif op.name in _PAIRWISE_OPS and not (op.namespace.startswith("torch") and op.name == "pairwise_distance"):
+            # torch's F.pairwise_distance is row-wise (B), unlike cdist and TF Addons' pairwise_distance
             if ctx.facts(op.args[0]).is_tensor and ctx.facts(op.args[1]).is_tensor:
                 ctx.report_once(self, node, key="BSG601", more="batch x batch intermediates", message=f"`{code_of(node)}` builds a batch x batch distance matrix: memory grows as B^2")
         elif op.name in _ELEMENTWISE_OPS:
