@@ -47,17 +47,22 @@ def _linter():
     return LintSettings, lint_files
 
 
+def source_folder(folder: str) -> tuple[str, str] | None:
+    """(package, version) that a corpus sub-folder's name stands for."""
+    if folder.startswith("github@"):
+        _, owner, repo, commit = folder.split("@", 3)
+        return f"github:{owner}/{repo}", commit
+    if "-" in folder:
+        name, version = folder.rsplit("-", 1)
+        return name.replace("_", "-").lower(), version
+    return None
+
+
 def source_of(root: Path, path: Path) -> tuple[str, str, str] | None:
     """(package, version, path inside the source) of a file under a corpus root."""
     relative = path.resolve().relative_to(root.resolve())
-    folder, rest = relative.parts[0], "/".join(relative.parts[1:])
-    if folder.startswith("github@"):
-        _, owner, repo, commit = folder.split("@", 3)
-        return f"github:{owner}/{repo}", commit, rest
-    if "-" in folder:
-        name, version = folder.rsplit("-", 1)
-        return name.replace("_", "-").lower(), version, rest
-    return None
+    source = source_folder(relative.parts[0])
+    return None if source is None else (*source, "/".join(relative.parts[1:]))
 
 
 def kind_of(path: str) -> str:
@@ -110,10 +115,7 @@ def lint_roots(roots: list[Path]) -> tuple[list[dict], set[tuple[str, str]]]:
     found = []
     present = set()
     for root in roots:
-        for folder in root.iterdir():
-            source = source_of(root, folder / "x.py") if folder.is_dir() else None
-            if source is not None:
-                present.add(source[:2])
+        present |= {source_folder(folder.name) for folder in root.iterdir() if folder.is_dir()} - {None}
         files = sorted(root.rglob("*.py"))
         result = lint_files(files, LintSettings(), cache_dir=None)
         for finding in result.findings:

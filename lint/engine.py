@@ -42,8 +42,8 @@ class LossContext:
         self.config_depth = 0
         # inside ``with torch.no_grad():``: nothing there is differentiated
         self.no_grad_depth = 0
-        self.closures: dict[int, dict] = {}  # nested def -> the names it sees when defined
-        self.once: dict[str, list] = {}  # code -> [index of its report, extra places] (one cause, one finding)
+        # root cause -> [index of its report, places beyond the first, first message] (one cause, one finding)
+        self.once: dict[str, list] = {}
 
     def facts(self, node: cst.BaseExpression) -> Facts:
         return self.evaluator.facts(node)
@@ -119,10 +119,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
                     evaluator.env[name] = facts
     if call_sites is not None and loss.kind == "helper" and id(loss.node) in call_sites:
         for name, passed in call_sites[id(loss.node)].items():
-            joined = _join_all(passed)
-            if name in evaluator.env and evaluator.env[name].maybe_list and joined.taint:
-                joined = replace(joined, maybe_list=True) if joined.maybe_list else joined
-            evaluator.env[name] = joined
+            evaluator.env[name] = _join_all(passed)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
     walker = _Walker(ctx, rules)
@@ -399,20 +396,14 @@ def _exits(body) -> bool:
 
 def _learn_nonzero(test, ev: Evaluator, asserted: bool = False) -> None:
     """After ``if den == 0: return`` (or ``assert den > 0``), ``den`` is known not to be 0."""
-    from .facts import _text
-
     facts = ev.facts(test)
     text = facts.nonzero_of if asserted else facts.zero_of
     if isinstance(test, cst.Call) and asserted:  # assert (den > 0).all() / torch.all(den > 0)
         op = ev.op(test)
         if op is not None and op.name in ("all", "reduce_all") and op.args:
             text = ev.facts(op.args[0]).nonzero_of
-    if text is None:
-        return
-    for name, value in list(ev.env.items()):
-        if name == text:
-            ev.env[name] = replace(value, guarded=True)
-    _ = _text
+    if text in ev.env:
+        ev.env[text] = replace(ev.env[text], guarded=True)
 
 
 def _element_facts(ev: Evaluator, iterable) -> Facts:

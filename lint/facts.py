@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from .calls import Op, in_tensor_namespace, resolve_call
+from .vocabulary import PRED_NAMES, TARGET_NAMES
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
 EMPTY: frozenset[str] = frozenset()
@@ -108,14 +109,12 @@ class Facts:
     batch_sum: cst.CSTNode | None = None  # the full/axis-0 sum this value carries
     boolean: bool = False
     probability: bool = False  # softmax/sigmoid output
-    stopped: bool = False  # under stop_gradient
     literal: float | None = None
     transposed: bool = False
     expanded_axis: int | None = None  # axis inserted by expand_dims / None-indexing
     exp_node: cst.CSTNode | None = None  # this value is exp(...) of an unbounded argument
     exp_sum: bool = False  # a sum of exp(...)
     batch_constant: bool = False  # a literal/constant equal to a fixed batch size
-    piecewise: bool = False  # round/sign/floor/argmax...: gradient zero almost everywhere
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
@@ -131,7 +130,6 @@ class Facts:
     named_tensor: bool = False  # a parameter named like a target or prediction (a tensor, in practice)
     nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
-    pairwise: cst.CSTNode | None = None  # the batch x batch value it derives from (reported once, there)
 
     @property
     def has_grad(self) -> bool:
@@ -147,6 +145,7 @@ class Facts:
 
 UNTAINTED = Facts(bounded=True)
 SHAPE = Facts(shape=True, bounded=True)
+BATCH_SIZE = Facts(shape=True, batch_dim=True, bounded=True, guarded=True)  # a ``batch_size`` name
 
 
 def literal_facts(value: float) -> Facts:
@@ -169,7 +168,7 @@ class Evaluator:
         self.env: dict[str, Facts] = {}
         for name, taint in param_taints.items():
             if _BATCH_SIZE_NAME.match(name):
-                self.env[name] = Facts(shape=True, batch_dim=True, bounded=True, guarded=True)
+                self.env[name] = BATCH_SIZE
             elif taint:
                 # Targets and predictions are tensors; other parameters (and plural outputs, which
                 # deep supervision passes as lists) may be Python lists of tensors.
@@ -208,17 +207,15 @@ class Evaluator:
             return facts
         operand_facts = [self.facts(o) for o in operands]
         ends = self._ends_gradient(node)
-        flowing = [f for f in operand_facts if f.has_grad or (f.taint - {TRUE} and not f.nograd and not f.boolean
-                                                               and not f.shape)]
         step = _first(f.step_node for f in operand_facts)
-        pairwise = facts.pairwise or _first(f.pairwise for f in operand_facts if f.is_tensor)
         if ends:
             from_prediction = any(f.taint - {TRUE} for f in operand_facts)
             step = step or (node if ends == "step" and from_prediction else None)
-            return replace(facts, nograd=True, step_node=step, pairwise=pairwise)
-        if flowing:
-            return replace(facts, nograd=False, step_node=None, pairwise=pairwise)
-        return replace(facts, nograd=True, step_node=step, pairwise=pairwise)
+            return replace(facts, nograd=True, step_node=step)
+        # a Python list of tensors still carries their gradient (has_grad says no to lists)
+        if any(f.taint - {TRUE} and not f.nograd and not f.boolean and not f.shape for f in operand_facts):
+            return replace(facts, nograd=False, step_node=None)
+        return replace(facts, nograd=True, step_node=step)
 
     def _ends_gradient(self, node) -> str | None:
         """"step" for ops whose value is a step function of their input, "stop" for detach-like."""
@@ -314,7 +311,7 @@ class Evaluator:
             value = self.module_ints[name]
             return replace(literal_facts(value), batch_constant=bool(_BATCH_NAME.search(name)))
         if _BATCH_SIZE_NAME.match(name):
-            return Facts(shape=True, batch_dim=True, bounded=True, guarded=True)  # a module-level or global batch_size
+            return BATCH_SIZE  # a module-level or global batch_size
         if _EPS_NAME.search(name):
             return Facts(guarded=True, nonneg=True, bounded=True)
         return UNTAINTED
@@ -324,7 +321,7 @@ class Evaluator:
         base = node.value
         if isinstance(base, cst.Name) and base.value == "self":
             if _BATCH_SIZE_NAME.match(attr):
-                return Facts(shape=True, batch_dim=True, bounded=True, guarded=True)
+                return BATCH_SIZE
             return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
         if attr in ("shape",):
             inner = self.facts(base)
@@ -399,7 +396,7 @@ class Evaluator:
         if symbol == "+":
             guarded = (_positive_offset(right) and left.taint != EMPTY) or (_positive_offset(left) and right.taint != EMPTY) \
                 or (left.guarded and right.nonneg) or (right.guarded and left.nonneg) \
-                or (left.guarded and right.guarded) or _adds_own_zero_test(left_node, right_node, self)
+                or (left.guarded and right.guarded) or _adds_own_zero_test(left_node, right_node, left, right)
             return Facts(taint=taint, guarded=guarded, nonneg=left.nonneg and right.nonneg,
                          nonpos=left.nonpos and right.nonpos, bounded=both_bounded,
                          magnitude=left.magnitude and right.magnitude, scaled=left.scaled or right.scaled,
@@ -425,7 +422,9 @@ class Evaluator:
                 or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
             if left.literal == 0 or right.literal == 0:
                 return Facts(taint=taint, zero=True, bounded=True, nonneg=True, nonpos=True)
-            return Facts(taint=taint, scaled=scaled, bounded=both_bounded, unit=left.unit and right.unit,
+            # (d == 0) * eps keeps saying where d is 0 (see _adds_own_zero_test)
+            zero_of = (left.zero_of if not right.taint else None) or (right.zero_of if not left.taint else None)
+            return Facts(taint=taint, scaled=scaled, bounded=both_bounded, unit=left.unit and right.unit, zero_of=zero_of,
                          error=(left.error and not right.taint) or (right.error and not left.taint),
                          magnitude=(left.magnitude and not right.taint) or (right.magnitude and not left.taint),
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
@@ -497,7 +496,7 @@ class Evaluator:
         if name in BINARY_OPS and len(op.args) >= 2:
             return self.binary(BINARY_OPS[name], op.args[0], op.args[1])
         if name in STOP_OPS:
-            return replace(first, stopped=True)
+            return first  # gradient ends here: see _gradient_flow
         if name in EXPAND_OPS:
             axis = op.arg(1, "axis", "dim")
             axis_value = self.facts(axis).literal if axis is not None else None
@@ -567,7 +566,7 @@ class Evaluator:
                 return replace(first, guarded=True, exp_node=None)  # den.masked_fill(den == 0, 1)
             return replace(first, exp_node=None)
         if name in PIECEWISE_OPS:
-            return Facts(taint=first.taint, piecewise=True, stopped=first.stopped)
+            return Facts(taint=first.taint)
         if name in COMPARISON_OPS:
             taint = EMPTY
             for value in op.args:
@@ -712,9 +711,13 @@ def _integer_dtype(op: Op) -> bool:
     return any(word in text for word in ("int", "bool")) and "float" not in text
 
 
+_EMPTY_MODULE = cst.Module([])
+
+
 def _text(node) -> str:
+    """Source text of an expression ("" for a node that cannot be printed)."""
     try:
-        return cst.Module([]).code_for_node(node)
+        return _EMPTY_MODULE.code_for_node(node)
     except Exception:  # noqa: BLE001 - an odd node: no text
         return ""
 
@@ -867,11 +870,8 @@ def _is_max_of(candidate, source, evaluator: Evaluator) -> bool:
 def _same_text(a, b) -> bool:
     if isinstance(a, cst.Name) and isinstance(b, cst.Name):
         return a.value == b.value
-    try:
-        empty = cst.Module([])
-        return empty.code_for_node(a) == empty.code_for_node(b)
-    except Exception:  # noqa: BLE001 - code generation of an odd node: treat as different
-        return False
+    text = _text(a)
+    return bool(text) and text == _text(b)
 
 
 _ZERO_EQUAL = (cst.Equal, cst.LessThanEqual, cst.LessThan)
@@ -886,11 +886,11 @@ _LIST_PRONE_NAMES = frozenset({"preds", "outputs", "predictions", "inputs", "fea
                                "ys", "logitslist", "outs", "scales", "levels", "sentencefeatures"})
 
 
-def _may_be_a_list(name: str) -> bool:
-    from .vocabulary import PRED_NAMES, TARGET_NAMES
+_TENSOR_PARAMETER_NAMES = (PRED_NAMES | TARGET_NAMES | {"logits", "embeddings", "embedding"}) - _LIST_PRONE_NAMES
 
-    key = name.lower().replace("_", "")
-    return key in _LIST_PRONE_NAMES or key not in (PRED_NAMES | TARGET_NAMES | {"logits", "embeddings", "embedding"})
+
+def _may_be_a_list(name: str) -> bool:
+    return name.lower().replace("_", "") not in _TENSOR_PARAMETER_NAMES
 
 
 def _calls_a_model(func, evaluator) -> bool:
@@ -922,22 +922,13 @@ def _zero_test(node: cst.Comparison, evaluator) -> tuple[str | None, str | None]
     return None, None
 
 
-def _adds_own_zero_test(left_node, right_node, evaluator) -> bool:
-    """``d + (d == 0) * eps`` or ``d + (d == 0).float()``: the zeros of ``d`` replaced."""
-    for value, other in ((left_node, right_node), (right_node, left_node)):
-        if not isinstance(other, (cst.BinaryOperation, cst.Call, cst.Comparison)):
-            continue
-        text = None
-        stack = [other]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, cst.Comparison):
-                text = text or _text(value)
-                if evaluator.facts(node).zero_of == text:
-                    return True
-                continue
-            stack.extend(c for c in node.children if isinstance(c, cst.BaseExpression))
-    return False
+def _adds_own_zero_test(left_node, right_node, left: Facts, right: Facts) -> bool:
+    """``d + (d == 0) * eps`` or ``d + (d == 0).float()``: the zeros of ``d`` replaced.
+
+    The comparison's ``zero_of`` travels through casts and constant factors, so this reads the
+    facts of one operand instead of walking its subtree (additions chain on long sums)."""
+    return (right.zero_of is not None and right.zero_of == _text(left_node)) or \
+        (left.zero_of is not None and left.zero_of == _text(right_node))
 
 
 def _carries_the_batch(facts: Facts) -> bool:

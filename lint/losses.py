@@ -51,11 +51,12 @@ _METRIC_TOKENS = frozenset({"acc", "accuracy", "precision", "recall", "auc", "f1
                             "score", "fbeta", "mae_metric"})
 _LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "criterion", "cost", "penalty",
                           "ntxent", "xent", "infonce", "supcon", "nce"})
+# Names that say a function checks, updates or formats: never a loss, whatever else they say.
 _NEVER_A_LOSS_TOKENS = frozenset({"update", "format", "validate", "validation", "check", "test", "plot", "stats"})
-# Names that say a function checks, searches, formats or reports rather than computes a loss.
-_NOT_A_LOSS_TOKENS = frozenset({"test", "check", "validate", "validation", "verify", "format", "update",
-                                "search", "find", "best", "optimal", "tune", "plot",
-                                "eval", "evaluate", "evaluation", "stat", "stats", "report", "summary",
+# Names that say a function searches, evaluates or builds: not a loss unless they also say loss.
+_NOT_A_LOSS_TOKENS = _NEVER_A_LOSS_TOKENS | frozenset({
+                                "verify", "search", "find", "best", "optimal", "tune",
+                                "eval", "evaluate", "evaluation", "stat", "report", "summary",
                                 "confusion", "curve", "coef", "coefficient", "psnr", "kappa", "roc", "pr",
                                 "create", "build", "make", "get", "factory", "select", "choose"})
 _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "get_", "set_", "record_",
@@ -92,22 +93,40 @@ def _named_like_a_loss(name: str) -> bool:
         or any(t in ("ntxent", "infonce", "supcon") for t in tokens)
 
 
-def _computes_with_tensors(node: cst.FunctionDef, imports) -> bool:
-    """Whether a body calls a tensor library at all (a loss-named helper of the CLI would not)."""
+def _called_ops(node: cst.FunctionDef, imports):
+    """The resolved ops a function's own body calls (nested defs and classes excluded)."""
     from .calls import resolve_call
-    from .names import TENSOR_NAMESPACES
 
     stack = [node.body]
     while stack:
         current = stack.pop()
         if isinstance(current, cst.Call):
             op = resolve_call(current, imports)
-            if op is not None and op.namespace not in ("builtins", "math", "random") and (
-                    op.is_method or op.namespace in TENSOR_NAMESPACES):
-                return True
+            if op is not None:
+                yield op
         if not isinstance(current, (cst.FunctionDef, cst.ClassDef)):
             stack.extend(current.children)
-    return False
+
+
+def _computes_with_tensors(node: cst.FunctionDef, imports) -> bool:
+    """Whether a body calls a tensor library at all (a loss-named helper of the CLI would not)."""
+    from .names import TENSOR_NAMESPACES
+
+    return any(op.namespace not in ("builtins", "math", "random") and (op.is_method or op.namespace in TENSOR_NAMESPACES)
+               for op in _called_ops(node, imports))
+
+
+def _numpy_only(node: cst.FunctionDef, imports) -> bool:
+    """The body calls numpy and no tensor library: host code (an evaluation), never differentiated."""
+    uses_numpy = False
+    for op in _called_ops(node, imports):
+        if op.is_method:
+            continue
+        top = op.namespace.split(".")[0]
+        if top in ("tensorflow", "keras", "jax", "torch"):
+            return False
+        uses_numpy = uses_numpy or top == "numpy"
+    return uses_numpy
 
 
 def _normalized(name: str) -> str:
@@ -186,6 +205,7 @@ class _LossFinder:
             self._add_helpers()
             return
         for info in self.index.functions:
+            named_like_a_loss = _named_like_a_loss(info.name)
             if info.class_info is not None and info.class_info.name in self._loss_classes:
                 if info.name in _LOSS_CLASS_METHODS:
                     self._add_function(info, "loss-class")
@@ -203,10 +223,10 @@ class _LossFinder:
                          and _is_input_target_pair(_positional_names(info)))):
                 self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)
                 continue
-            if _named_like_a_loss(info.name) and _return_kinds(info.node) == {"function"}:
+            if named_like_a_loss and _return_kinds(info) == {"function"}:
                 self._add_factory_products(info)  # def make_weighted_loss(w): def _weighted(a, b): ...
                 continue
-            if _named_like_a_loss(info.name) and _positional_names(info) \
+            if named_like_a_loss and _positional_names(info) \
                     and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
                     and not _is_setup_method(info.name) \
                     and _computes_with_tensors(info.node, self.index.imports) \
@@ -229,7 +249,7 @@ class _LossFinder:
         if info.name in self._compile_names:
             return False
         tokens = _name_tokens(info.name)
-        returns = _return_kinds(info.node)
+        returns = _return_kinds(info)
         if returns and returns <= {"dict", "python", "function", "object", "none"} and returns != {"none"}:
             return True  # returns a dict, a Python value, or a loss object/function (a factory)
         if tokens & _NEVER_A_LOSS_TOKENS:
@@ -537,11 +557,11 @@ def _walk_names_and_self_attributes(root: cst.CSTNode):
         stack.extend(node.children)
 
 
-def _return_kinds(node: cst.FunctionDef) -> set[str]:
+def _return_kinds(info: FunctionInfo) -> set[str]:
     """What the function's ``return`` statements hand back: tensor, dict, python, function, object, none."""
     kinds: set[str] = set()
-    nested = {n.name.value for n in _nested_defs(node)}
-    stack = [node.body]
+    nested = {f.name for f in info.nested}
+    stack = [info.node.body]
     while stack:
         current = stack.pop()
         if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
@@ -571,32 +591,3 @@ def _value_kind(value, nested: set[str]) -> str:
         if parts and parts[-1][:1].isupper() and parts[-1] not in ("Tensor", "LongTensor", "FloatTensor"):
             return "object"  # SomeLoss(...): a factory hands back a loss object
     return "tensor"
-
-
-def _nested_defs(node: cst.FunctionDef) -> list[cst.FunctionDef]:
-    found = []
-    for statement in getattr(node.body, "body", ()):
-        if isinstance(statement, cst.FunctionDef):
-            found.append(statement)
-    return found
-
-
-def _numpy_only(node: cst.FunctionDef, imports) -> bool:
-    """The body calls numpy and no tensor library: host code (an evaluation), never differentiated."""
-    from .calls import resolve_call
-
-    uses_numpy = False
-    stack = [node.body]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Call):
-            op = resolve_call(current, imports)
-            if op is not None and not op.is_method:
-                top = op.namespace.split(".")[0]
-                if top in ("tensorflow", "keras", "jax", "torch"):
-                    return False
-                if top == "numpy":
-                    uses_numpy = True
-        if not isinstance(current, (cst.FunctionDef, cst.ClassDef)):
-            stack.extend(current.children)
-    return uses_numpy

@@ -21,8 +21,6 @@ the facts of the arguments bound to its parameters, no rule attached, and the fa
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import libcst as cst
 
 from .facts import Facts, _join
@@ -105,8 +103,7 @@ class HelperSummaries:
 
         evaluator = Evaluator(self.index.imports, {}, self.index.int_constants, self.batch_sizes,
                               summarize=self.for_owner(callee))
-        for name, facts in bound.items():
-            evaluator.env[name] = replace(facts, maybe_list=facts.maybe_list)
+        evaluator.env.update(bound)
         loss = LossFunction(callee.display_name, callee.node, "helper", callee)
         walker = _Walker(LossContext(loss, self.index, evaluator), rules=())
         walker.returns = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import STOP_OPS
 
 _EMPTY_MODULE = cst.Module([])
 
@@ -18,19 +17,6 @@ def code_of(node: cst.CSTNode, limit: int = 60) -> str:
 def callee(node: cst.Call) -> str:
     """How the called function is written: ``tf.math.exp``."""
     return code_of(node.func, 40)
-
-
-def enclosing_calls(ctx) -> list[cst.Call]:
-    """Calls that enclose the node being checked, innermost first."""
-    return [n for n in reversed(ctx.ancestors) if isinstance(n, cst.Call)]
-
-
-def under_stop_gradient(ctx) -> bool:
-    for call in enclosing_calls(ctx):
-        op = ctx.op(call)
-        if op is not None and op.name in STOP_OPS:
-            return True
-    return False
 
 
 def loss_calls_any(ctx, key: str, predicate) -> bool:
@@ -60,3 +46,13 @@ def literal_int(ctx, node) -> int | None:
 
 def is_true(node) -> bool:
     return isinstance(node, cst.Name) and node.value == "True"
+
+
+# Keras calls that build a whole network (and load its weights) when they run.
+KERAS_NETWORK_CONSTRUCTORS = frozenset({"keras.Model", "keras.models.Model", "keras.Sequential",
+                                        "keras.models.Sequential", "keras.models.load_model"})
+
+
+def builds_a_keras_network(op) -> bool:
+    """``keras.applications.VGG19(...)``, ``keras.Model(...)``, ``Sequential(...)``, ``load_model(...)``."""
+    return op.namespace.startswith("keras.applications") or op.qualified in KERAS_NETWORK_CONSTRUCTORS

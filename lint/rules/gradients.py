@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, TENSOR, WHERE_OPS
+from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, WHERE_OPS
 from .base import Rule
-from ._util import code_of, loss_calls_any, under_stop_gradient
+from ._util import code_of, loss_calls_any
 
 _RELU_OPS = frozenset({"relu", "relu6", "leaky_relu_zero"})
-_CAST_OPS = frozenset({"cast", "astype", "float", "double", "half", "to", "type", "cast_to_floatx"})
 _ZERO_MAKERS = frozenset({"zeros_like", "zeros"})
 
 
@@ -148,14 +147,6 @@ class ZeroGradient(Rule):
         step = facts.step_node
         ctx.report(self, step, f"`{code_of(step)}` is a step function of the prediction, and every path from the "
                                "prediction to the returned loss goes through it: the loss has zero gradient")
-
-
-def _casts_to_integer(op, ctx) -> bool:
-    dtype = op.arg(1, "dtype")
-    if dtype is None:
-        return op.name in ("long", "int")
-    text = code_of(dtype)
-    return any(word in text for word in ("int", "bool")) and "float" not in text
 
 
 class KinkAtTarget(Rule):

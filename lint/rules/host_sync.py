@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from .base import Rule
-from ._util import callee, code_of, loss_calls_any
+from ._util import builds_a_keras_network, callee, code_of, loss_calls_any
 
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
 _SYNC_FUNCTIONS = frozenset(
@@ -23,8 +23,7 @@ _VARIABLE_CONSTRUCTORS = frozenset(
 _STATE_METHODS = frozenset({"assign", "assign_add", "assign_sub", "scatter_update", "scatter_add"})
 _MUTATING_METHODS = frozenset({"append", "extend", "update", "insert", "setdefault", "add", "clear", "pop"})
 _ALLOWED_SELF_METHODS = frozenset({"update_state", "reset_state", "add_loss", "add_metric"})
-_MODEL_CONSTRUCTORS = frozenset({"keras.Model", "keras.models.Model", "keras.Sequential", "keras.models.Sequential",
-                                 "keras.models.load_model", "tensorflow.Session", "tensorflow.InteractiveSession"})
+_SESSION_CONSTRUCTORS = frozenset({"tensorflow.Session", "tensorflow.InteractiveSession"})
 
 
 class HostSync(Rule):
@@ -166,7 +165,7 @@ class StateInLoss(Rule):
             if op.namespace == "keras.layers" and op.name[:1].isupper():
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
                 return
-            if op.namespace.startswith("keras.applications") or op.qualified in _MODEL_CONSTRUCTORS:
+            if builds_a_keras_network(op) or op.qualified in _SESSION_CONSTRUCTORS:
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new network (and loads its weights) on every "
                                        "call of the loss: build it once, outside")
                 return

@@ -6,7 +6,7 @@ import libcst as cst
 
 from ..facts import BINARY_OPS, COMPARISON_OPS
 from .base import Rule
-from ._util import code_of, is_true, literal_int
+from ._util import builds_a_keras_network, code_of, is_true, literal_int
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
 _PAIRWISE_OPS = frozenset({"cdist", "pairwise_distance", "pairwise_distances"})
@@ -80,9 +80,13 @@ class PairwiseBatch(Rule):
         elif op.name in _PAIRWISE_OPS and not (op.namespace.startswith("torch") and op.name == "pairwise_distance"):
             # torch's F.pairwise_distance is row-wise (B), unlike cdist and TF Addons' pairwise_distance
             if ctx.facts(op.args[0]).is_tensor and ctx.facts(op.args[1]).is_tensor:
-                ctx.report_once(self, node, key="BSG601", more="batch x batch intermediates", message=f"`{code_of(node)}` builds a batch x batch distance matrix: memory grows as B^2")
+                self._report(ctx, node, f"`{code_of(node)}` builds a batch x batch distance matrix: memory grows as B^2")
         elif op.name in _ELEMENTWISE_OPS:
             self._broadcast(node, op.args[0], op.args[1], ctx)
+
+    def _report(self, ctx, node, message: str) -> None:
+        """One finding per loss: its first B x B intermediate, with the count of the others."""
+        ctx.report_once(self, node, key=self.code, more="batch x batch intermediates", message=message)
 
     def _matmul(self, node, left, right, kwargs, ctx) -> None:
         left_facts, right_facts = ctx.facts(left), ctx.facts(right)
@@ -92,7 +96,7 @@ class PairwiseBatch(Rule):
         right_transposed = (right_facts.transposed and not left_facts.transposed) or any(
             is_true(kwargs.get(k)) for k in ("transpose_b", "adjoint_b"))
         if right_transposed and not any(is_true(kwargs.get(k)) for k in ("transpose_a", "adjoint_a")):
-            ctx.report_once(self, node, key="BSG601", more="batch x batch intermediates", message=f"`{code_of(node)}` is a batch x batch matrix: memory grows as B^2")
+            self._report(ctx, node, f"`{code_of(node)}` is a batch x batch matrix: memory grows as B^2")
 
     def _broadcast(self, node, left, right, ctx) -> None:
         left_facts, right_facts = ctx.facts(left), ctx.facts(right)
@@ -102,7 +106,7 @@ class PairwiseBatch(Rule):
         outer = axes == {0, 1}
         transposed_pair = left_facts.transposed != right_facts.transposed
         if outer or transposed_pair:
-            ctx.report_once(self, node, key="BSG601", more="batch x batch intermediates", message=f"`{code_of(node)}` broadcasts the batch against itself (B x B): "
+            self._report(ctx, node, f"`{code_of(node)}` broadcasts the batch against itself (B x B): "
                                    "memory grows as B^2")
 
     def _einsum(self, node, op, ctx) -> None:
@@ -118,7 +122,7 @@ class PairwiseBatch(Rule):
             return
         first_a, first_b = operands[0][:1], operands[1][:1]
         if first_a and first_b and first_a != first_b and first_a in output and first_b in output:
-            ctx.report_once(self, node, key="BSG601", more="batch x batch intermediates", message=f"`{code_of(node)}` pairs every sample with every other (B x B): "
+            self._report(ctx, node, f"`{code_of(node)}` pairs every sample with every other (B x B): "
                                    "memory grows as B^2")
 
 
@@ -217,7 +221,7 @@ class HeavyOp(Rule):
         op = ctx.op(node)
         if op is None or op.is_method:
             return
-        if op.namespace.startswith("keras.applications") or _builds_a_model(op):
+        if builds_a_keras_network(op) or op.qualified.startswith("torchvision.models."):
             ctx.report(self, node, f"`{code_of(node)}` builds a network inside the loss: it runs (and is rebuilt) "
                                    "every step")
         elif op.name in _CONV_OPS and op.namespace != "builtins":
@@ -236,13 +240,6 @@ class HeavyOp(Rule):
             if elements >= _LARGE_ELEMENTS:
                 ctx.report(self, node, f"`{code_of(node)}` builds a {elements:,}-element tensor inside the loss "
                                        "every step: build it once")
-
-
-def _builds_a_model(op) -> bool:
-    """``keras.Model(...)``, ``Sequential(...)``, ``keras.applications.VGG19(...)``, ``torchvision.models.vgg19()``."""
-    qualified = op.qualified
-    return qualified in ("keras.Model", "keras.models.Model", "keras.Sequential", "keras.models.Sequential",
-                         "keras.models.load_model") or qualified.startswith("torchvision.models.")
 
 
 def _tiles_by_batch(op, ctx) -> bool:
