@@ -18,7 +18,9 @@ line, whether or not the linter reports it: rows that the linter misses count ag
 
 Printed: findings per rule and per kind of file (loss modules, metrics, tests, other), then per
 rule and per corpus (libraries vs user repositories) the true/false/unjudged counts, precision
-``true / (true + false)`` and recall ``reported true / all true``. ``--unjudged FILE`` writes
+``true / (true + false)`` and recall ``found / all true``, where a labelled bug is found when a
+finding is reported at its line, or names that line as another place of its root cause (column
+``related``: one cause, one finding). ``--unjudged FILE`` writes
 the findings that no row judges, to judge next. Not part of the test suite.
 """
 
@@ -125,7 +127,7 @@ def lint_roots(roots: list[Path]) -> tuple[list[dict], set[tuple[str, str]]]:
             package, version, inner = source
             found.append({"package": package, "version": version, "path": inner, "line": finding.row,
                           "code": finding.code, "message": finding.message, "loss": finding.loss,
-                          "kind": kind_of(inner)})
+                          "kind": kind_of(inner), "related": [row for row, _ in finding.related]})
     return found, present
 
 
@@ -143,6 +145,9 @@ def report(findings: list[dict], present: set, judgments: list[dict], unjudged_o
         key = (row["package"], row["version"], row["path"], int(row["line"]), row["code"])
         verdicts[key] = row
     reported = {(f["package"], f["version"], f["path"], f["line"], f["code"]) for f in findings}
+    # a finding names the other places of its root cause (one cause, one finding): a bug labelled
+    # at one of those places is found, not missed
+    related = {(f["package"], f["version"], f["path"], line, f["code"]) for f in findings for line in f["related"]}
     table: dict[tuple[str, str], Counter] = defaultdict(Counter)
     unjudged = []
     for f in findings:
@@ -157,18 +162,20 @@ def report(findings: list[dict], present: set, judgments: list[dict], unjudged_o
             unjudged.append(f)
     for key, row in verdicts.items():
         if row["verdict"] == "true" and key not in reported and (key[0], key[1]) in present:
+            outcome = "found at a related place" if key in related else "missed true"
             for rule in (row["code"], "all"):
-                table[(corpus_of(row["package"]), rule)]["missed true"] += 1
+                table[(corpus_of(row["package"]), rule)][outcome] += 1
     print()
-    print(f"{'corpus':<32}{'rule':<8}{'true':>6}{'false':>6}{'debat.':>7}{'unjudged':>9}{'missed':>7}"
+    print(f"{'corpus':<32}{'rule':<8}{'true':>6}{'false':>6}{'debat.':>7}{'unjudged':>9}{'related':>8}{'missed':>7}"
           f"{'precision':>10}{'recall':>8}")
     for (corpus, rule), counts in sorted(table.items(), key=lambda item: (item[0][0], item[0][1] == "all", item[0][1])):
         true, false = counts["reported true"], counts["reported false"]
-        missed = counts["missed true"]
+        missed, elsewhere = counts["missed true"], counts["found at a related place"]
         precision = f"{true / (true + false):.2f}" if true + false else "-"
-        recall = f"{true / (true + missed):.2f}" if true + missed else "-"
+        found = true + elsewhere
+        recall = f"{found / (found + missed):.2f}" if found + missed else "-"
         print(f"{corpus:<32}{rule:<8}{true:>6}{false:>6}{counts['reported debatable']:>7}"
-              f"{counts['reported unjudged']:>9}{missed:>7}{precision:>10}{recall:>8}")
+              f"{counts['reported unjudged']:>9}{elsewhere:>8}{missed:>7}{precision:>10}{recall:>8}")
     if unjudged_out is not None:
         with unjudged_out.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, ["package", "version", "path", "line", "code", "kind", "loss", "message"])

@@ -74,14 +74,14 @@ def _lint_module(module, filename: str, settings: LintSettings) -> list[Finding]
     batch_sizes = batch_literals(index)
     summaries = HelperSummaries(index, batch_sizes)
     for loss in find_losses(index, settings.loss_patterns, filename):
-        for rule, node, message in analyze_loss(loss, index, rules, call_sites, batch_sizes, summaries):
-            raw.append((rule, node, message, loss.name))
+        for rule, node, message, related in analyze_loss(loss, index, rules, call_sites, batch_sizes, summaries):
+            raw.append((rule, node, message, related, loss.name))
     if not raw:
         return []
     positions = _positions(module)
     findings = []
     seen = set()
-    for rule, node, message, loss_name in raw:
+    for rule, node, message, related, loss_name in raw:
         span = positions.get(node)
         if span is None:
             continue
@@ -91,9 +91,18 @@ def _lint_module(module, filename: str, settings: LintSettings) -> list[Finding]
         seen.add(key)
         findings.append(Finding(rule.code, rule.name, rule.severity, message, filename,
                                 span.start.line, span.start.column + 1, span.end.line, span.end.column + 1,
-                                loss_name))
+                                loss_name, related=_related_places(related, positions)))
     findings.sort(key=lambda f: f.sort_key)
     return findings
+
+
+def _related_places(nodes, positions) -> tuple[tuple[int, int], ...]:
+    places = []
+    for node in nodes:
+        span = positions.get(node)
+        if span is not None:
+            places.append((span.start.line, span.start.column + 1))
+    return tuple(places)
 
 
 def _positions(module):

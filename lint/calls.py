@@ -78,6 +78,8 @@ def resolve_call(node: cst.Call, imports) -> Op | None:
     if isinstance(node.func, cst.Attribute):
         method = node.func.attr.value
         receiver = node.func.value
+        if method.endswith("_") and not method.startswith("_") and method[:-1] in TENSOR_METHODS:
+            method = method[:-1]  # torch's in-place variants (``c.pow_(2)``) compute the same values
         if method in TENSOR_METHODS and not _is_module_or_self(receiver, imports):
             return Op(node, method, "<method>", [receiver, *positional], kwargs, is_method=True)
     return None

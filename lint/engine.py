@@ -10,7 +10,7 @@ types they subscribe to, with ``ctx.ancestors`` (the enclosing expression nodes,
     >>> from keras_bsguard.lint.rules import select_rules
     >>> module = cst.parse_module("def loss(y_true, y_pred):\\n    return y_pred.numpy()\\n")
     >>> index = ModuleIndex.build(module)
-    >>> [r.code for r, node, message in analyze_loss(find_losses(index)[0], index, select_rules(["BSG701"]))]
+    >>> [r.code for r, *_ in analyze_loss(find_losses(index)[0], index, select_rules(["BSG701"]))]
     ['BSG701']
 """
 
@@ -35,7 +35,8 @@ class LossContext:
         self.index = index
         self.evaluator = evaluator
         self.ancestors: list[cst.CSTNode] = []
-        self.reports: list[tuple[object, cst.CSTNode, str]] = []
+        # (rule, node, message, related nodes: the other places of the same root cause)
+        self.reports: list[tuple[object, cst.CSTNode, str, tuple]] = []
         self._reported: set[tuple[str, int]] = set()
         self.call_sites: dict | None = None
         # inside an ``if`` on a configuration value (``reduction == "sum"``): not the default path
@@ -61,7 +62,7 @@ class LossContext:
         key = (rule.code, id(node))
         if key not in self._reported:
             self._reported.add(key)
-            self.reports.append((rule, node, message))
+            self.reports.append((rule, node, message, ()))
 
     def report_once(self, rule, node: cst.CSTNode, *, key: str, more: str, message: str) -> None:
         """Report the first place of a root cause; later places only raise the count in its message."""
@@ -72,10 +73,13 @@ class LossContext:
             if len(self.reports) > before:
                 self.once[key] = [before, 0, message]
             return
+        if self.no_grad_depth and rule.code not in ("BSG701",):
+            return
         entry[1] += 1
         index, extra, first_message = entry
-        rule_, node_, _ = self.reports[index]
-        self.reports[index] = (rule_, node_, f"{first_message} ({extra} more {more} in this loss)")
+        rule_, node_, _, related = self.reports[index]
+        self.reports[index] = (rule_, node_, f"{first_message} ({extra} more {more} in this loss)",
+                               (*related, node))
 
     def record_call(self, node: cst.Call) -> None:
         """Remember what a call to a same-file helper passes, so the helper is read with those facts."""
@@ -117,11 +121,13 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
             for name, facts in enclosing.items():
                 if name not in evaluator.env:
                     evaluator.env[name] = facts
-    if call_sites is not None and loss.kind == "helper" and id(loss.node) in call_sites:
+    if call_sites is not None and id(loss.node) in call_sites and loss.kind in ("helper", "named"):
+        # a helper, or a loss-named method another loss calls (``self.regularization_loss(p.mean(0))``)
         for name, passed in call_sites[id(loss.node)].items():
             evaluator.env[name] = _join_all(passed)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
+    ctx.no_grad_depth = int(_decorated_no_grad(loss.node))
     walker = _Walker(ctx, rules)
     if isinstance(loss.node, cst.Lambda):
         walker.expression(loss.node.body)
@@ -159,8 +165,14 @@ class _Walker:
 
     # ---- statements ---------------------------------------------------------------------
     def block(self, statements) -> None:
+        options = 0  # after ``if reduction == "none": return x``, the rest is another option
         for statement in statements:
             self.statement(statement)
+            if isinstance(statement, cst.If) and statement.orelse is None and _exits(statement.body) \
+                    and _is_reduction_option(statement.test, self.ctx.evaluator):
+                options += 1
+                self.ctx.config_depth += 1
+        self.ctx.config_depth -= options
 
     def statement(self, statement) -> None:
         ev = self.ctx.evaluator
@@ -270,7 +282,10 @@ class _Walker:
 
     def returned(self, value) -> None:
         if self.returns is not None:
-            self.returns.append(self.ctx.evaluator.facts(value))
+            facts = self.ctx.evaluator.facts(value)
+            if self.ctx.config_depth:
+                facts = replace(facts, batch_sum=None)  # the user's explicit option
+            self.returns.append(facts)
         for rule in self.return_rules:
             rule.check_return(value, self.ctx)
 
@@ -374,6 +389,33 @@ def _is_configuration_test(test, ev: Evaluator) -> bool:
     """An ``if`` on host values only (``reduction == "sum"``, ``self.size_average``): an option."""
     facts = ev.facts(test)
     return not facts.taint and not facts.batch_dim
+
+
+_REDUCTION_OPTION_WORDS = ("reduction", "reduce", "average", "aggregat")
+
+
+def _is_reduction_option(test, ev: Evaluator) -> bool:
+    """A configuration test on how the loss is reduced (``reduction == "none"``, ``self.size_average``)."""
+    if not _is_configuration_test(test, ev):
+        return False
+    text = cst.Module([]).code_for_node(test).lower()
+    return any(word in text for word in _REDUCTION_OPTION_WORDS)
+
+
+_NO_GRAD_NAMES = ("no_grad", "inference_mode")
+
+
+def _decorated_no_grad(node) -> bool:
+    """``@torch.no_grad()`` on the function: nothing in it is differentiated."""
+    for decorator in getattr(node, "decorators", ()):
+        expression = decorator.decorator
+        if isinstance(expression, cst.Call):
+            expression = expression.func
+        name = expression.attr.value if isinstance(expression, cst.Attribute) else \
+            expression.value if isinstance(expression, cst.Name) else ""
+        if name in _NO_GRAD_NAMES:
+            return True
+    return False
 
 
 def _is_no_grad(expression, ev: Evaluator) -> bool:

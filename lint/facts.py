@@ -89,7 +89,12 @@ UNSTACK_OPS = frozenset({"unstack", "unbind", "split", "chunk"})
 STACK_OPS = frozenset({"stack", "concat", "concatenate", "cat", "hstack", "vstack"})
 HOST_VALUE_OPS = frozenset({"item", "tolist", "numpy", "convert_to_numpy", "get_value", "eval", "dim", "ndimension",
                             "nelement", "element_size", "is_contiguous", "is_floating_point", "data_ptr",
-                            "get_device", "stride", "storage_offset", "ndim", "rank"})
+                            "get_device", "stride", "storage_offset", "ndim", "rank",
+                            # string methods: a column name, a key, a mode -- never a tensor
+                            "endswith", "startswith", "lower", "upper", "strip", "lstrip", "rstrip",
+                            "isdigit", "isalpha", "format", "casefold", "removeprefix", "removesuffix"})
+# ``d.items()``: the entries of a Python mapping (features by name), never the batch's rows
+MAPPING_VIEW_OPS = frozenset({"items", "keys", "values"})
 
 
 @dataclass(frozen=True)
@@ -114,11 +119,14 @@ class Facts:
     expanded_axis: int | None = None  # axis inserted by expand_dims / None-indexing
     exp_node: cst.CSTNode | None = None  # this value is exp(...) of an unbounded argument
     exp_sum: bool = False  # a sum of exp(...)
+    max_shifted: bool = False  # ``x - max(x)``: <= 0 with a 0 in every row
+    peak_one: bool = False  # ``exp(x - max(x))``: in (0, 1] with a 1 in every row, so its row sum is >= 1
+    masked_positive: bool = False  # positive values times a 0/1 mask: a row sum of it is positive
     batch_constant: bool = False  # a literal/constant equal to a fixed batch size
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
-    max_of: str | None = None  # ``max(name)``: ``name - max_of`` is never positive
+    max_of: tuple[str, ...] = ()  # ``max(name)``, ``maximum(a, max(b))``: ``name - max_of`` is never positive
     batch_rows: bool = False  # a Python list of the batch's rows (``unstack(x)`` along axis 0)
     no_batch_axis: bool = False  # the batch axis was contracted away (``x.T @ x``: D x D)
     zero: bool = False  # exactly zero (``x * 0``): an empty-input placeholder, not a reduction
@@ -157,6 +165,11 @@ def is_factor(facts: Facts) -> bool:
     return not facts.taint and not facts.shape and (facts.literal is None or abs(facts.literal) > 1)
 
 
+# a parameter holding learned or fixed matrices (class centres, prototypes, weights): no batch axis
+_PARAMETER_MATRIX_NAME = re.compile(r"(^|_)(weights?|w|centers?|centres?|prototypes?|kernel|codebook|"
+                                    r"proxies|proxy|memory|bank|queue)$", re.IGNORECASE)
+
+
 class Evaluator:
     """Facts of expressions at one program point of one loss; names read ``env``."""
 
@@ -173,7 +186,9 @@ class Evaluator:
                 # Targets and predictions are tensors; other parameters (and plural outputs, which
                 # deep supervision passes as lists) may be Python lists of tensors.
                 keras_tensor = name.lower().replace("_", "") in ("ytrue", "ypred")  # Keras passes tensors
-                self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name))
+                self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name),
+                                       no_batch_axis=bool(_PARAMETER_MATRIX_NAME.search(name))
+                                       and not name.lower().startswith("sample"))
             else:
                 self.env[name] = UNTAINTED
         self.module_ints = module_ints or {}
@@ -283,7 +298,12 @@ class Evaluator:
             return self._subscript(node)
         if isinstance(node, cst.IfExp):
             body, orelse = self.facts(node.body), self.facts(node.orelse)
-            return _join(body, orelse)
+            joined = _join(body, orelse)
+            test = self.facts(node.test)
+            if not test.taint and not test.batch_dim and not (body.batch_sum and orelse.batch_sum):
+                # ``x.mean() if size_average else x.sum()``: the sum is the user's option
+                joined = replace(joined, batch_sum=None)
+            return joined
         if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
             facts = [self.facts(e.value) for e in node.elements]
             return Facts(taint=_union(facts), batch_sum=_first(f.batch_sum for f in facts),
@@ -407,9 +427,9 @@ class Evaluator:
                 or (left.error and not right.taint) or (right.error and not left.taint)
             thresholded = left.magnitude and not right.taint and not right.shape and right.literal != 0
             stabilised = _is_max_of(right_node, left_node, self) or (
-                isinstance(left_node, cst.Name) and right.max_of == left_node.value)
+                isinstance(left_node, cst.Name) and left_node.value in right.max_of)
             one_minus_clipped = not left.taint and left.literal is not None and left.literal >= 1 and right.below_one
-            return Facts(taint=taint, error=error, thresholded=thresholded,
+            return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
                          unit=left.literal == 1 and right.unit,
                          nonneg=left.nonneg and right.nonpos, nonpos=(left.nonpos and right.nonneg) or stabilised,
                          bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
@@ -430,7 +450,8 @@ class Evaluator:
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
                          nonpos=(left_pos and right.nonpos) or (left.nonpos and right_pos),
                          guarded=left.guarded and right.guarded, batch_sum=batch_sum, shape=shape,
-                         literal=_arith(left, right, symbol))
+                         literal=_arith(left, right, symbol),
+                         masked_positive=_masks_positive(left, right) or _masks_positive(right, left))
         if symbol == "/":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             normalises = right.batch_dim or bool(right.taint) or right.batch_constant or (
@@ -540,7 +561,10 @@ class Evaluator:
                          bounded=first.bounded)
         if name in EXP_OPS:
             safe = first.bounded or first.nonpos or not first.taint
-            return Facts(taint=first.taint, nonneg=True, guarded=name in ("exp", "cosh"),
+            # positive, but an unbounded argument underflows to 0 as surely as it overflows
+            return Facts(taint=first.taint, nonneg=True,
+                         guarded=name in ("exp", "cosh") and (first.bounded or not first.taint),
+                         peak_one=name == "exp" and first.max_shifted,
                          bounded=safe, exp_node=None if safe else node, scaled=first.scaled)
         if name in NONNEG_OPS:
             return Facts(taint=first.taint, nonneg=True, bounded=name == "relu6")
@@ -552,10 +576,11 @@ class Evaluator:
         if name in SUM_OPS:
             return self._sum(op, first)
         if name in MAX_REDUCE_OPS:
-            source = op.args[0].value if op.args and isinstance(op.args[0], cst.Name) else None
-            return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False, max_of=source)
+            return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
+                           max_of=self._maximum_of(op))
         if name in MEAN_OPS or name in MIN_REDUCE_OPS:
-            return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False)
+            return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
+                           no_batch_axis=first.no_batch_axis or self._reduces_batch_axis(op))
         if name in LOGSUMEXP_OPS:
             return Facts(taint=first.taint, batch_sum=None)
         if name in WHERE_OPS and len(op.args) >= 3:
@@ -579,7 +604,7 @@ class Evaluator:
             along_batch = name != "split" and (axis is None or self.facts(axis).literal == 0)
             return Facts(taint=first.taint, python_list=True, batch_rows=along_batch and first.is_tensor)
         if name in STACK_OPS and op.args:
-            return Facts(taint=self.facts(op.args[0]).taint)
+            return self._stacked(op.args[0])
         if name.startswith(_PREDICATE_PREFIXES) and name not in COMPARISON_OPS:
             return UNTAINTED  # is_tensor(), any_symbolic_tensors(), has_...: Python booleans
         taint = EMPTY
@@ -588,6 +613,28 @@ class Evaluator:
         if op.namespace.endswith("random"):
             taint = taint | {TENSOR}
         return Facts(taint=taint)
+
+    def _maximum_of(self, op: Op) -> tuple[str, ...]:
+        """The names a max is an upper bound of: ``max(a)``; ``torch.max(a, max(b, dim=1)[0])``."""
+        sources = op.args[:1]
+        second = op.args[1] if len(op.args) >= 2 else None
+        if second is not None and self.facts(second).is_tensor and not self.facts(second).shape:
+            sources = op.args[:2]  # elementwise maximum of two tensors
+        names: tuple[str, ...] = ()
+        for source in sources:
+            names += (source.value,) if isinstance(source, cst.Name) else self.facts(source).max_of
+        return names
+
+    def _stacked(self, parts) -> Facts:
+        """``cat([a, b])``: the range facts every part shares (a cat of cosines is still bounded)."""
+        facts = self.facts(parts)
+        if isinstance(parts, (cst.List, cst.Tuple)) and parts.elements \
+                and not any(isinstance(e, cst.StarredElement) for e in parts.elements):
+            each = [self.facts(e.value) for e in parts.elements]
+            return Facts(taint=facts.taint, bounded=all(f.bounded for f in each), unit=all(f.unit for f in each),
+                         nonneg=all(f.nonneg for f in each), nonpos=all(f.nonpos for f in each),
+                         guarded=all(f.guarded for f in each))
+        return Facts(taint=facts.taint)
 
     def _column_or_row(self, op: Op) -> int | None:
         """``reshape(x, (-1, 1))`` is a column (axis 1 inserted), ``(1, -1)`` a row (axis 0)."""
@@ -633,8 +680,10 @@ class Evaluator:
             receiver = self.facts(func.value)
             if func.attr.value in HOST_VALUE_OPS:
                 return UNTAINTED
+            if func.attr.value in MAPPING_VIEW_OPS and not node.args:
+                return Facts(taint=receiver.taint, python_list=True)
             if receiver.is_tensor and not receiver.maybe_list and not func.attr.value.startswith("_"):
-                return Facts(taint=receiver.taint)
+                return Facts(taint=receiver.taint, no_batch_axis=receiver.no_batch_axis)
         return self._opaque([arg.value for arg in node.args])
 
     def _opaque(self, values) -> Facts:
@@ -691,11 +740,18 @@ class Evaluator:
             over_batch = False  # sum of a stacked list of losses: axis 0 is the list, not the batch
         if first.zero:
             over_batch = False  # x.sum() * 0: a zero of the right dtype and device, not a batch sum
-        return Facts(taint=first.taint, nonneg=first.nonneg, guarded=first.guarded or first.probability,
+        return Facts(taint=first.taint, nonneg=first.nonneg,
+                     guarded=first.guarded or first.probability or first.masked_positive or first.peak_one,
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
                      batch_sum=op.node if (over_batch and first.is_tensor) else first.batch_sum,
-                     exp_sum=first.exp_node is not None)
+                     exp_sum=first.exp_node is not None,
+                     no_batch_axis=first.no_batch_axis or (first.is_tensor and self._reduces_batch_axis(op)))
+
+    def _reduces_batch_axis(self, op: Op) -> bool:
+        """A reduction over every axis or over axis 0: what comes out has no batch axis left."""
+        axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
+        return axis is None or _is_none(axis) or _mentions_zero(axis, self)
 
 
 # ---- small helpers ----------------------------------------------------------------------
@@ -814,6 +870,14 @@ def _join(a: Facts, b: Facts) -> Facts:
                  batch_dim=a.batch_dim and b.batch_dim, magnitude=a.magnitude and b.magnitude,
                  python_list=a.python_list and b.python_list, opaque=_all_opaque(a, b),
                  probability=a.probability and b.probability, error=a.error and b.error)
+
+
+def _masks_positive(value: Facts, mask: Facts) -> bool:
+    """``exp(s) * negatives_mask``: positive values (an exp, a guarded positive) times a mask that
+    does not depend on the prediction; a sum over the unmasked entries stays positive."""
+    positive = value.masked_positive or (value.guarded and value.nonneg)
+    mask_like = mask.nonneg or mask.boolean or (not mask.taint and mask.bounded)
+    return positive and mask_like and not (mask.taint - {TRUE}) and mask.literal is None
 
 
 def _positive_offset(facts: Facts) -> bool:

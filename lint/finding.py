@@ -25,12 +25,16 @@ class Finding:
     end_column: int
     loss: str | None  # the enclosing loss function's name
     fix: dict | None = None
+    # other places of the same root cause, as (row, column) pairs (SARIF relatedLocations)
+    related: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Finding":
+        data = dict(data)
+        data["related"] = tuple(tuple(place) for place in data.get("related", ()))
         return cls(**data)
 
     @property

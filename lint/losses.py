@@ -59,6 +59,9 @@ _NOT_A_LOSS_TOKENS = _NEVER_A_LOSS_TOKENS | frozenset({
                                 "eval", "evaluate", "evaluation", "stat", "report", "summary",
                                 "confusion", "curve", "coef", "coefficient", "psnr", "kappa", "roc", "pr",
                                 "create", "build", "make", "get", "factory", "select", "choose"})
+# helpers that keep statistics, logs or plots beside the loss (``self.set_stats(...)``): not the loss value
+_BOOKKEEPING_PREFIXES = ("set_stats", "update_stats", "log_", "print_", "plot_", "record_", "track_", "format_",
+                         "visuali", "summari")
 _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "get_", "set_", "record_",
                         "report_", "track_", "update_", "reset_", "visuali", "summari")
 _ROLE_PRED_NAMES = frozenset({"input", "inputs", "features", "embeddings", "embedding", "z", "emb", "zi", "zj",
@@ -248,6 +251,9 @@ class _LossFinder:
         """
         if info.name in self._compile_names:
             return False
+        if self.module_kind == "metrics" and not (info.class_info is not None
+                                                  and info.class_info.name in self._loss_classes):
+            return True  # a metrics module's hamming_loss_fn is a metric, whatever its name says
         tokens = _name_tokens(info.name)
         returns = _return_kinds(info)
         if returns and returns <= {"dict", "python", "function", "object", "none"} and returns != {"none"}:
@@ -386,7 +392,8 @@ class _LossFinder:
             loss = self.losses[position]
             position += 1
             for info in self._called_local_functions(loss):
-                self._add_function(info, "helper")
+                if not info.name.lstrip("_").lower().startswith(_BOOKKEEPING_PREFIXES):
+                    self._add_function(info, "helper")
 
     def _called_local_functions(self, loss: LossFunction) -> list[FunctionInfo]:
         found: list[FunctionInfo] = []

@@ -97,6 +97,7 @@ def _json_item(finding: Finding) -> dict:
         "severity": finding.severity,
         "loss": finding.loss,
         "name": finding.name,
+        "related": [{"row": row, "column": column} for row, column in finding.related],
     }
 
 
@@ -158,6 +159,12 @@ def _sarif(findings: list[Finding]) -> dict:
                 }
             }],
             "properties": {"loss": f.loss},
+            **({"relatedLocations": [
+                {"id": number, "message": {"text": "same root cause"},
+                 "physicalLocation": {"artifactLocation": _artifact(f.filename),
+                                      "region": {"startLine": row, "startColumn": column}}}
+                for number, (row, column) in enumerate(f.related)
+            ]} if f.related else {}),
         }
         for f in findings
     ]

@@ -15,7 +15,7 @@ the facts of the arguments bound to its parameters, no rule attached, and the fa
     ...     "def rho(x):\\n    return tf.abs(x)\\n"
     ...     "def loss(y_true, y_pred):\\n    return tf.reduce_sum(rho(y_true - y_pred))\\n")
     >>> index = ModuleIndex.build(cst.parse_module(source))
-    >>> [r.code for r, _, _ in analyze_loss(find_losses(index)[0], index, select_rules(["BSG501"]))]
+    >>> [r.code for r, *_ in analyze_loss(find_losses(index)[0], index, select_rules(["BSG501"]))]
     ['BSG501']
 """
 

@@ -44,6 +44,8 @@ class BatchSum(Rule):
     checks_return = True
 
     def check_return(self, value, ctx) -> None:
+        if ctx.in_config_branch:
+            return  # ``if reduction == "sum": return x.sum()``: the user's explicit option
         batch_sum = ctx.facts(value).batch_sum
         if batch_sum is not None:
             ctx.report(self, batch_sum, f"`{code_of(batch_sum)}` sums over the batch axis and is returned as the loss: "

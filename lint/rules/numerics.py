@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import EXP_OPS, LOG_OPS, MAX_REDUCE_OPS, PRED, SUM_OPS, TRUE, _same_text
+from ..facts import EXP_OPS, LOG_OPS, MAX_REDUCE_OPS, PRED, SUM_OPS, TENSOR, TRUE, _same_text
 from .base import Rule
 from ._util import code_of
 
@@ -71,6 +71,8 @@ class ExpBlowup(Rule):
 
     def _power(self, node, base, exponent, ctx) -> None:
         exponent_facts = ctx.facts(exponent)
+        if PRED not in exponent_facts.taint and TENSOR not in exponent_facts.taint:
+            return  # an exponent from the target and constants (focal weights): it does not grow in training
         if exponent_facts.is_tensor and not exponent_facts.bounded and not exponent_facts.nonpos:
             base_facts = ctx.facts(base)
             if not base_facts.taint and base_facts.literal is not None and abs(base_facts.literal) <= 1:
