@@ -250,8 +250,12 @@ class _Walker:
             for target in small.targets:
                 self._target(target.target)
                 if _unpacks_elementwise(target.target, small.value):
+                    parts = _indexed_parts(small.value)
                     for element, value in zip(target.target.elements, small.value.elements):
-                        ev.bind(element.value, ev.facts(value.value))
+                        facts_of_part = ev.facts(value.value)
+                        if parts is not None:  # anchor, positive = y_pred[0], y_pred[1]: stacked outputs
+                            facts_of_part = replace(ev.facts(parts), batch_sum=None, exp_node=None, maybe_list=False)
+                        ev.bind(element.value, facts_of_part)
                 elif not _rebinds_own_arguments(target.target, small.value, ev):
                     ev.bind(target.target, facts)
         elif isinstance(small, cst.AnnAssign):
@@ -376,6 +380,22 @@ def _bind_loop_target(ev: Evaluator, target, iterable) -> None:
             ev.bind(elements[1], replace(UNTAINTED, taint=ev.facts(iterable.func.value).taint, bounded=False))
             return
     ev.bind(target, _element_facts(ev, iterable))
+
+
+def _indexed_parts(value):
+    """``y_pred[0], y_pred[1], y_pred[2]``: the base whose leading entries are taken one by one
+    (a triplet's anchor, positive and negative stacked in one output), else None."""
+    base = None
+    for position, element in enumerate(value.elements):
+        node = element.value
+        if not (isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and len(node.slice) == 1
+                and isinstance(node.slice[0].slice, cst.Index) and isinstance(node.slice[0].slice.value, cst.Integer)
+                and node.slice[0].slice.value.value == str(position)):
+            return None
+        if base is not None and node.value.value != base.value:
+            return None
+        base = node.value
+    return base if len(value.elements) >= 2 else None
 
 
 def _unpacks_elementwise(target, value) -> bool:

@@ -217,6 +217,8 @@ class Evaluator:
         the op itself does not end it (comparisons, step functions, integer casts, detach)."""
         if isinstance(node, cst.Name) or not facts.taint:
             return facts
+        if isinstance(node, cst.Attribute) and _text(node) in self.env:
+            return facts  # self.y_pred, bound earlier in the loss: its facts hold its gradient already
         operands = _operands(node, self)
         if not operands:
             return facts
@@ -255,6 +257,9 @@ class Evaluator:
     def bind(self, target: cst.BaseExpression, facts: Facts) -> None:
         if isinstance(target, cst.Name):
             self.env[target.value] = facts
+        elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
+                and target.value.value == "self" and facts.taint:
+            self.env[f"self.{target.attr.value}"] = facts
         elif isinstance(target, (cst.Tuple, cst.List)):
             for position, element in enumerate(target.elements):
                 inner = element.value
@@ -340,6 +345,8 @@ class Evaluator:
         attr = node.attr.value
         base = node.value
         if isinstance(base, cst.Name) and base.value == "self":
+            if f"self.{attr}" in self.env:  # self.y_pred = y_pred earlier in this loss
+                return self.env[f"self.{attr}"]
             if _BATCH_SIZE_NAME.match(attr):
                 return BATCH_SIZE
             return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
@@ -942,6 +949,7 @@ _ZERO_EQUAL = (cst.Equal, cst.LessThanEqual, cst.LessThan)
 _NONZERO = (cst.NotEqual, cst.GreaterThan)
 
 
+_FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "filter_jit", "filter_vmap", "checkpoint", "remat"})
 _MODEL_NAME = re.compile(r"^(model|net|network|module|encoder|decoder|backbone|generator|discriminator|"
                          r"critic|apply_fn|predict_fn|forward_fn|f|g|d|vgg\w*|feature_extractor)$", re.IGNORECASE)
 
@@ -958,7 +966,9 @@ def _may_be_a_list(name: str) -> bool:
 
 
 def _calls_a_model(func, evaluator) -> bool:
-    """``model(x)``, ``self.net(x)``, ``model.apply(params, x)``: a network's forward pass."""
+    """``model(x)``, ``self.net(x)``, ``model.apply(params, x)``, ``jax.vmap(model)(x)``: a network's forward pass."""
+    if isinstance(func, cst.Call) and func.args and _text(func.func).split(".")[-1] in _FUNCTION_TRANSFORMS:
+        return _calls_a_model(func.args[0].value, evaluator)  # vmap(model)(x), jit(model)(x)
     if isinstance(func, cst.Attribute) and func.attr.value in ("apply", "predict", "forward", "__call__"):
         func = func.value
     if isinstance(func, cst.Name):

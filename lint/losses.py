@@ -76,8 +76,14 @@ def _is_input_target_pair(names: list[str]) -> bool:
     return (first in roles and second in _TARGET_NAMES) or (first in _TARGET_NAMES and second in roles)
 
 
-def _name_tokens(name: str) -> set[str]:
+def _split_camel(name: str) -> str:
+    """``BCELoss`` -> ``BCE_Loss``, ``supconLoss`` -> ``supcon_Loss``."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)
+
+
+def _name_tokens(name: str) -> set[str]:
+    spaced = _split_camel(name)
     return {token.lower() for token in re.split(r"[_\W]+", spaced) if token}
 
 
@@ -88,10 +94,12 @@ def _looks_like_metric(name: str) -> bool:
 
 def _named_like_a_loss(name: str) -> bool:
     """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
-    tokens = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().split("_")
+    tokens = _split_camel(name).lower().split("_")
     tokens = [t for t in tokens if t]
     if not tokens or tokens[0] == "test":
         return False
+    if len(tokens) >= 2 and tokens[-2] == "loss" and tokens[-1] in ("fn", "func", "function", "fun", "impl"):
+        return True  # triplet_loss_fn
     return tokens[-1] in ("loss", "criterion", "objective", "penalty") or tokens[0] == "loss" \
         or any(t in ("ntxent", "infonce", "supcon") for t in tokens)
 

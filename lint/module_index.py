@@ -67,6 +67,10 @@ class ModuleIndex:
     def build(cls, module: cst.Module) -> "ModuleIndex":
         builder = _IndexBuilder()
         builder.walk_block(module.body, class_info=None, parent=None, module_level=True)
+        bound = set(builder.assignments) | {f.name for f in builder.functions} | set(builder.classes) | {
+            p.name.value for f in builder.functions for p in (*f.node.params.params, *f.node.params.posonly_params,
+                                                              *f.node.params.kwonly_params)}
+        builder.imports.assume_conventional_names(bound)
         return cls(
             imports=builder.imports,
             functions=builder.functions,
@@ -83,6 +87,8 @@ def block_statements(body) -> list:
     """Statements of an ``IndentedBlock``/``SimpleStatementSuite`` or a plain statement list."""
     if isinstance(body, (list, tuple)):
         return list(body)
+    if isinstance(body, cst.SimpleStatementSuite):  # def f(x): return x  -- one line of small statements
+        return [cst.SimpleStatementLine(body=body.body)]
     return list(body.body)
 
 

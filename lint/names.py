@@ -127,11 +127,26 @@ def dotted_text(node: cst.BaseExpression | cst.ImportAlias) -> str:
     return ""
 
 
+# Names that mean one library by convention: a snippet or a notebook cell that uses ``torch.exp``
+# without importing it (the import is in another cell) still means torch.
+_CONVENTIONAL_ALIASES = {"torch": "torch", "tf": "tensorflow", "K": "keras.backend", "np": "numpy",
+                         "jnp": "jax.numpy", "jax": "jax", "F": "torch.nn.functional", "nn": "torch.nn",
+                         "keras": "keras", "ops": "keras.ops"}
+
+
 class ImportTable:
     """Local name -> fully qualified name, from every import statement in one file."""
 
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}
+        # conventional names (``torch``, ``tf``, ``K``...) the file uses without importing or binding them
+        self.conventional: dict[str, str] = {}
+
+    def assume_conventional_names(self, bound: set[str]) -> None:
+        """Read an unimported ``torch.exp`` as torch's (a snippet, or a cell whose imports live elsewhere),
+        unless the file binds that name itself."""
+        self.conventional = {name: module for name, module in _CONVENTIONAL_ALIASES.items()
+                             if name not in bound and name not in self.aliases}
 
     def add_import(self, module: str, asname: str | None) -> None:
         if asname:
@@ -159,6 +174,8 @@ class ImportTable:
     def qualify(self, parts: list[str]) -> str | None:
         """Fully qualified, canonical name for a dotted name, or None if its head is not imported."""
         head = self.aliases.get(parts[0])
+        if head is None and len(parts) > 1:
+            head = self.conventional.get(parts[0])
         if head is None:
             return None
         return canonical(".".join([head, *parts[1:]]))

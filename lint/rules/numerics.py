@@ -163,6 +163,10 @@ class UnguardedLog(Rule):
             facts = ctx.facts(op.args[0])
             difference = isinstance(op.args[0], cst.BinaryOperation) and isinstance(op.args[0].operator, cst.Subtract) \
                 and ctx.facts(op.args[0].left).is_tensor and ctx.facts(op.args[0].right).is_tensor
+            order = op.arg(1, "ord", "p")
+            if order is not None and _text_of(order) in ("1", "1.0", "np.inf", "jnp.inf", "inf", "float('inf')",
+                                                          'float("inf")', "math.inf", "torch.inf"):
+                return  # an L1 / max norm is a sum or max of |d|: no square root, no NaN at 0
             if facts.is_tensor and facts.has_grad and (facts.error or difference) and not facts.guarded \
                     and not _torch_only(ctx):  # torch's norm backward at 0 is 0, not NaN
                 ctx.report(self, node, f"`{code_of(node)}` of a difference has a NaN gradient where the difference is 0 "
@@ -180,6 +184,10 @@ class UnguardedLog(Rule):
             return
         ctx.report(self, node, f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+def _text_of(node) -> str:
+    return cst.Module([]).code_for_node(node).replace(" ", "")
 
 
 def _is_one_plus_exp(argument, ctx) -> bool:

@@ -46,6 +46,21 @@ def test_a_local_function_named_exp_is_not_a_tensor_op():
     assert lint_source(source) == []
 
 
-def test_unimported_module_names_are_not_guessed():
+def test_unimported_conventional_names_mean_their_library():
+    # a snippet or a notebook cell whose imports live elsewhere: ``tf`` is TensorFlow by convention
     source = "def loss(y_true, y_pred):\n    return tf.exp(10.0 * (y_true - y_pred))\n"
+    assert [f.code for f in lint_source(source)] == ["BSG401"]
+
+
+def test_a_conventional_name_the_file_binds_is_not_guessed():
+    source = textwrap.dedent(
+        """
+        from helpers import make_ops
+        tf = make_ops()
+        def loss(y_true, y_pred):
+            return tf.exp(10.0 * (y_true - y_pred))
+        def other(y_true, y_pred, K):
+            return K.exp(10.0 * (y_true - y_pred))
+        """
+    )
     assert lint_source(source) == []
