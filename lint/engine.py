@@ -20,11 +20,14 @@ from dataclasses import replace
 
 import libcst as cst
 
-from .facts import UNTAINTED, Evaluator, Facts
+from .facts import UNTAINTED, Evaluator, Facts, nonzero_names
 from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
 
 _BATCH_KEYWORDS = ("batch_size",)
+# under ``torch.no_grad()`` nothing is differentiated, but a per-sample Python loop is still unrolled
+# and a host copy still syncs: only these rules speak there
+_COSTS_WITHOUT_GRADIENT = ("BSG101", "BSG701")
 
 
 class LossContext:
@@ -57,7 +60,7 @@ class LossContext:
         return self.config_depth > 0
 
     def report(self, rule, node: cst.CSTNode, message: str) -> None:
-        if self.no_grad_depth and rule.code not in ("BSG701",):
+        if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT:
             return  # code under no_grad is not part of the differentiated loss
         key = (rule.code, id(node))
         if key not in self._reported:
@@ -73,7 +76,7 @@ class LossContext:
             if len(self.reports) > before:
                 self.once[key] = [before, 0, message]
             return
-        if self.no_grad_depth and rule.code not in ("BSG701",):
+        if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT:
             return
         entry[1] += 1
         index, extra, first_message = entry
@@ -459,13 +462,14 @@ def _exits(body) -> bool:
 def _learn_nonzero(test, ev: Evaluator, asserted: bool = False) -> None:
     """After ``if den == 0: return`` (or ``assert den > 0``), ``den`` is known not to be 0."""
     facts = ev.facts(test)
-    text = facts.nonzero_of if asserted else facts.zero_of
+    names = nonzero_names(facts) if asserted else (facts.zero_of,)
     if isinstance(test, cst.Call) and asserted:  # assert (den > 0).all() / torch.all(den > 0)
         op = ev.op(test)
         if op is not None and op.name in ("all", "reduce_all") and op.args:
-            text = ev.facts(op.args[0]).nonzero_of
-    if text in ev.env:
-        ev.env[text] = replace(ev.env[text], guarded=True)
+            names = nonzero_names(ev.facts(op.args[0]))
+    for text in names:
+        if text in ev.env:
+            ev.env[text] = replace(ev.env[text], guarded=True)
 
 
 def _element_facts(ev: Evaluator, iterable) -> Facts:

@@ -133,6 +133,7 @@ class Facts:
     unit: bool = False  # in [0, 1] (a probability, ``1 - p``, a clip to [0, 1])
     zero_of: str | None = None  # a comparison true where the named value is 0 (``den == 0``)
     nonzero_of: str | None = None  # a comparison true where the named value is not 0 (``den > 0``)
+    nonzero_also: tuple[str, ...] = ()  # ``(a > 0) & (b > 0)``: further values known nonzero where it holds
     maybe_list: bool = False  # a parameter: it may be a Python list of tensors (views, outputs)
     batch_dim_source: bool = False  # a shape of a tensor with the loss inputs' batch axis first
     named_tensor: bool = False  # a parameter named like a target or prediction (a tensor, in practice)
@@ -390,7 +391,7 @@ class Evaluator:
             return SHAPE
         if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             index = self.facts(elements[0].slice.value)
-            if index.nonzero_of is not None and index.nonzero_of == _text(node.value):
+            if _text(node.value) in nonzero_names(index):
                 return replace(base, guarded=True, batch_sum=None, exp_node=None)  # den[den > 0]
         expanded = None
         for position, element in enumerate(elements):
@@ -415,6 +416,10 @@ class Evaluator:
         return facts
 
     def _binary(self, symbol: str, left_node, right_node) -> Facts:
+        if symbol == "&":
+            left, right = self.facts(left_node), self.facts(right_node)
+            return Facts(taint=left.taint | right.taint, boolean=left.boolean and right.boolean, bounded=True,
+                         nonzero_also=nonzero_names(left) + nonzero_names(right))
         left, right = self.facts(left_node), self.facts(right_node)
         taint = left.taint | right.taint
         batch_sum = left.batch_sum or right.batch_sum
@@ -428,7 +433,8 @@ class Evaluator:
                          nonpos=left.nonpos and right.nonpos, bounded=both_bounded,
                          magnitude=left.magnitude and right.magnitude, scaled=left.scaled or right.scaled,
                          batch_sum=batch_sum, shape=shape, literal=_arith(left, right, symbol),
-                         exp_sum=left.exp_sum or right.exp_sum)
+                         exp_sum=left.exp_sum or right.exp_sum,
+                         python_list=left.python_list and right.python_list)  # list(a) + list(b)
         if symbol == "-":
             error = (TRUE in left.taint and PRED in right.taint) or (PRED in left.taint and TRUE in right.taint) \
                 or (left.error and not right.taint) or (right.error and not left.taint)
@@ -586,8 +592,12 @@ class Evaluator:
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
                            max_of=self._maximum_of(op))
         if name in MEAN_OPS or name in MIN_REDUCE_OPS:
+            over_batch = self._reduces_batch_axis(op)
+            # the batch mean of probabilities is 0 only where every sample's is: not an underflow risk
+            averaged = name in MEAN_OPS and over_batch and first.probability
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
-                           no_batch_axis=first.no_batch_axis or self._reduces_batch_axis(op))
+                           no_batch_axis=first.no_batch_axis or over_batch,
+                           guarded=first.guarded or averaged, probability=first.probability and not averaged)
         if name in LOGSUMEXP_OPS:
             return Facts(taint=first.taint, batch_sum=None)
         if name in WHERE_OPS and len(op.args) >= 3:
@@ -617,8 +627,8 @@ class Evaluator:
         taint = EMPTY
         for value in [*op.args, *op.kwargs.values()]:
             taint = taint | self.facts(value).taint
-        if op.namespace.endswith("random"):
-            taint = taint | {TENSOR}
+        if op.namespace.endswith("random") and op.namespace != "random" and not op.namespace.startswith("numpy"):
+            taint = taint | {TENSOR}  # a graph random tensor (python's and numpy's draws are host values)
         return Facts(taint=taint)
 
     def _maximum_of(self, op: Op) -> tuple[str, ...]:
@@ -667,7 +677,7 @@ class Evaluator:
         # where(den == 0, 1, den) / where(den > 0, den, 1): den, with its zeros replaced
         if condition.zero_of is not None and condition.zero_of == _text(op.args[2]) and _positive_offset(then):
             return replace(joined, guarded=True)
-        if condition.nonzero_of is not None and condition.nonzero_of == _text(op.args[1]) \
+        if _text(op.args[1]) in nonzero_names(condition) \
                 and (_positive_offset(otherwise) or otherwise.guarded):
             return replace(joined, guarded=True)
         return joined
@@ -816,7 +826,7 @@ def _operands(node, evaluator) -> list:
 
 
 _BIN_SYMBOL = {cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/", cst.Power: "**",
-               cst.MatrixMultiply: "@", cst.FloorDivide: "//", cst.Modulo: "%"}
+               cst.MatrixMultiply: "@", cst.FloorDivide: "//", cst.Modulo: "%", cst.BitAnd: "&"}
 
 
 _PREDICATE_PREFIXES = ("is_", "any_", "has_", "all_symbolic", "in_", "get_", "standardize_", "canonicalize_")
@@ -877,6 +887,11 @@ def _join(a: Facts, b: Facts) -> Facts:
                  batch_dim=a.batch_dim and b.batch_dim, magnitude=a.magnitude and b.magnitude,
                  python_list=a.python_list and b.python_list, opaque=_all_opaque(a, b),
                  probability=a.probability and b.probability, error=a.error and b.error)
+
+
+def nonzero_names(facts: Facts) -> tuple[str, ...]:
+    """The values a condition says are nonzero where it holds (``den > 0``, ``(a > 0) & (den > 0)``)."""
+    return ((facts.nonzero_of,) if facts.nonzero_of else ()) + facts.nonzero_also
 
 
 def _masks_positive(value: Facts, mask: Facts) -> bool:

@@ -47,7 +47,7 @@ _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer"
                                 "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",
                                 "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration"})
 _LOSS_CLASS_METHODS = ("call", "__call__", "forward")
-_METRIC_TOKENS = frozenset({"acc", "accuracy", "precision", "recall", "auc", "f1", "iou", "metric", "metrics",
+_METRIC_TOKENS = frozenset({"top", "topk", "hamming", "acc", "accuracy", "precision", "recall", "auc", "f1", "iou", "metric", "metrics",
                             "score", "fbeta", "mae_metric"})
 _LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "criterion", "cost", "penalty",
                           "ntxent", "xent", "infonce", "supcon", "nce"})

@@ -104,7 +104,8 @@ class PairwiseBatch(Rule):
             return
         axes = {left_facts.expanded_axis, right_facts.expanded_axis}
         outer = axes == {0, 1}
-        transposed_pair = left_facts.transposed != right_facts.transposed
+        # labels == labels.T: a value against its own transpose ((B, 1) against (1, B))
+        transposed_pair = left_facts.transposed != right_facts.transposed and _untransposed(left) == _untransposed(right)
         if outer or transposed_pair:
             self._report(ctx, node, f"`{code_of(node)}` broadcasts the batch against itself (B x B): "
                                    "memory grows as B^2")
@@ -249,3 +250,27 @@ def _tiles_by_batch(op, ctx) -> bool:
         if any(ctx.facts(e).batch_dim for e in elements):
             return True
     return False
+
+
+def _untransposed(node) -> str:
+    """Source text of a value with its transposes removed: ``labels.T``, ``tf.transpose(labels)``
+    and ``labels`` are one value."""
+    while True:
+        if isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT"):
+            node = node.value
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                and node.func.attr.value in _TRANSPOSE_LIKE:
+            receiver = code_of(node.func.value, 200)
+            if receiver.split(".")[0] in _MODULE_NAMES:  # tf.transpose(labels)
+                if not node.args:
+                    return code_of(node, 200)
+                node = node.args[0].value
+            else:  # labels.t(), labels.transpose(0, 1), labels.float()
+                node = node.func.value
+        else:
+            return code_of(node, 200)
+
+
+_TRANSPOSE_LIKE = frozenset({"t", "transpose", "permute", "contiguous", "float", "long", "int", "to", "type",
+                             "cast", "matrix_transpose"})
+_MODULE_NAMES = frozenset({"tf", "tensorflow", "torch", "np", "numpy", "jnp", "jax", "K", "keras", "ops", "backend"})

@@ -182,8 +182,9 @@ class UnguardedLog(Rule):
             return
         if numerator is not None and _is_self_normalisation(numerator, denominator, ctx):
             return
-        ctx.report(self, node, f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
-                               "(inf/NaN): add an epsilon or use divide_no_nan")
+        ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
+                        message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
+                                "(inf/NaN): add an epsilon or use divide_no_nan")
 
 
 def _text_of(node) -> str:
