@@ -37,23 +37,54 @@ def _default_codes() -> frozenset[str]:
 
 
 def lint_source(source: str | bytes, filename: str = "<string>", settings: LintSettings | None = None) -> list[Finding]:
-    """Findings for one file's source, sorted by position."""
+    """Findings for one Python file's source, sorted by position.
+
+    Never raises for any input: a file that does not decode or parse is one BSG000 finding, and
+    so is a failure inside the analysis ("internal error: ...", a bug to report).
+    """
     settings = settings or LintSettings()
     data = source.encode("utf-8") if isinstance(source, str) else source
+    try:
+        return _lint_python(data, filename, settings)
+    except Exception as error:  # noqa: BLE001 - one file's failure must not end the run
+        return internal_error(filename, error, settings)
+
+
+def lint_data(data: bytes, filename: str, settings: LintSettings | None = None) -> list[Finding]:
+    """Findings for a file's bytes: a notebook (by its ``.ipynb`` name) or Python source. Never raises."""
+    from .notebook import is_notebook, lint_notebook
+
+    settings = settings or LintSettings()
+    if not is_notebook(filename):
+        return lint_source(data, filename, settings)
+    try:
+        return lint_notebook(data, filename, settings)
+    except Exception as error:  # noqa: BLE001
+        return internal_error(filename, error, settings)
+
+
+def needs_parse(data: bytes, filename: str, settings: LintSettings) -> bool:
+    """Whether linting these bytes may parse them with libcst (the costly step); cheap."""
+    from .notebook import is_notebook
+
+    return is_notebook(filename) or may_contain_loss(data, settings.loss_patterns)
+
+
+def _lint_python(data: bytes, filename: str, settings: LintSettings) -> list[Finding]:
     if _FILE_NOQA.search(data):
         return []
+    problem = decode_problem(data)
+    if problem is not None:
+        return syntax_finding(filename, *problem, settings, prefix="file does not decode: ")
     if not may_contain_loss(data, settings.loss_patterns):
-        return []
+        problem = parse_problem(data)  # nothing to lint, but a file that does not parse is still BSG000
+        return syntax_finding(filename, *problem, settings) if problem else []
     import libcst as cst  # imported lazily: files without a loss never pay for it
 
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
-        row, column, message = _python_syntax_error(data) or (
-            error.raw_line, error.raw_column + 1, _first_line(error.message))
-        return _syntax_finding(filename, row, column, message, settings)
-    except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as error:
-        return _syntax_finding(filename, 1, 1, f"cannot decode or parse: {_first_line(str(error))}", settings)
+        return syntax_finding(filename, *_syntax_place(data, error), settings)
     findings = _lint_module(module, filename, settings)
     return _apply_noqa(findings, data)
 
@@ -114,11 +145,80 @@ def _positions(module):
     return wrapper.resolve(PositionProvider)
 
 
-def _syntax_finding(filename, row, column, message, settings) -> list[Finding]:
+def syntax_finding(filename, row, column, message, settings, prefix="file does not parse: ") -> list[Finding]:
+    """One BSG000 finding (none when BSG000 is not selected)."""
     if "BSG000" not in settings.codes:
         return []
-    return [Finding("BSG000", "syntax-error", "error", f"file does not parse: {message}", filename,
+    return [Finding("BSG000", "syntax-error", "error", f"{prefix}{message}", filename,
                     max(row, 1), max(column, 1), max(row, 1), max(column, 1), None)]
+
+
+def internal_error(filename: str, error: BaseException, settings: LintSettings) -> list[Finding]:
+    """The BSG000 finding that stands for a failure of the linter itself on one file."""
+    detail = _first_line(str(error)) if str(error).strip() else ""
+    name = type(error).__name__
+    text = f"{name}: {detail}" if detail else name
+    return syntax_finding(filename, 1, 1, f"internal error: {text} (please report this)", settings, prefix="")
+
+
+def decode_problem(data: bytes) -> tuple[int, int, str] | None:
+    """(row, column, reason) when the bytes are not text in their declared encoding (PEP 263), else None.
+
+        >>> decode_problem(b"x = 1\\ny = '\\xff'\\n")
+        (2, 6, 'byte 0xff at line 2, column 6 is not valid UTF-8; save the file as UTF-8 or declare its encoding')
+    """
+    import io
+    import tokenize
+
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:  # an unknown or contradictory coding cookie, or bad bytes in the first two lines
+        reason = _first_line(error.msg)
+        if reason.startswith("encoding problem"):
+            reason = "the UTF-8 byte-order mark contradicts the declared encoding"
+        return _bad_byte(data, "utf-8") or (error.lineno or 1, 1, reason)
+    return _bad_byte(data, encoding)
+
+
+def _bad_byte(data: bytes, encoding: str) -> tuple[int, int, str] | None:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as error:
+        start = error.start
+        row = data.count(b"\n", 0, start) + 1
+        line_start = data.rfind(b"\n", 0, start) + 1
+        column = len(data[line_start:start].decode(encoding, "replace")) + 1
+        name = "UTF-8" if encoding.startswith("utf-8") else f"{encoding} (the declared encoding)"
+        return row, column, (f"byte 0x{data[start]:02x} at line {row}, column {column} is not valid {name}; "
+                             "save the file as UTF-8 or declare its encoding")
+    except LookupError:
+        return 1, 1, f"unknown encoding {encoding!r}"
+    return None
+
+
+def parse_problem(data: bytes) -> tuple[int, int, str] | None:
+    """(row, column, message) when the source does not parse, else None: CPython's compiler first
+    (fast), libcst to confirm (it knows newer syntax than the running Python)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(data, "<bsguard>", "exec", dont_inherit=True)
+        return None
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        pass
+    import libcst as cst
+
+    try:
+        cst.parse_module(data)
+    except cst.ParserSyntaxError as error:
+        return _syntax_place(data, error)
+    return None
+
+
+def _syntax_place(data: bytes, error) -> tuple[int, int, str]:
+    return _python_syntax_error(data) or (error.raw_line, error.raw_column + 1, _first_line(error.message))
 
 
 def _python_syntax_error(data: bytes):
@@ -129,7 +229,7 @@ def _python_syntax_error(data: bytes):
         ast.parse(data)
     except SyntaxError as error:
         return error.lineno or 1, error.offset or 1, error.msg
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError, MemoryError):
         return None
     return None
 

@@ -1,7 +1,10 @@
-"""``[tool.bsguard]`` configuration from the nearest ``pyproject.toml`` (or ``--config FILE``).
+"""Settings from the nearest ``bsguard.toml`` (top-level keys) or ``pyproject.toml`` holding
+``[tool.bsguard]``, searched upwards from the first path, or from ``--config FILE``.
 
 Keys (kebab-case, as in ruff): ``select``, ``extend-select``, ``ignore``, ``per-file-ignores``,
-``exclude``, ``extend-exclude``, ``loss-functions``.  Unknown keys and wrong types are errors.
+``exclude``, ``extend-exclude``, ``loss-functions``, ``max-file-size``. Unknown keys, wrong
+types, and a settings file on the search path that cannot be read or parsed are errors
+(``ConfigError``: one line naming the file, exit code 2).
 
     >>> import pathlib, tempfile
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -13,6 +16,8 @@ Keys (kebab-case, as in ruff): ``select``, ``extend-select``, ``ignore``, ``per-
 from __future__ import annotations
 
 import fnmatch
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -23,6 +28,10 @@ class ConfigError(Exception):
 
 
 _LIST_KEYS = ("select", "extend-select", "ignore", "exclude", "extend-exclude", "loss-functions")
+_OTHER_KEYS = ("per-file-ignores", "max-file-size")
+OWN_FILE = "bsguard.toml"
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]i?)?b?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 
 
 @dataclass
@@ -36,6 +45,7 @@ class Config:
     exclude: list[str] = field(default_factory=list)
     extend_exclude: list[str] = field(default_factory=list)
     loss_functions: list[str] = field(default_factory=list)
+    max_file_size: int | None = None  # bytes; None: the default, 0: no limit
 
     def is_excluded(self, path: Path, extra: tuple[str, ...] = ()) -> bool:
         """Whether ``path`` (or, for a folder, its name) matches an exclude pattern."""
@@ -46,6 +56,7 @@ class Config:
         return any(_matches(relative, path.name, pattern) for pattern in patterns)
 
     def ignored_codes_for(self, path: Path) -> list[str]:
+        """The codes ``per-file-ignores`` turns off for one file."""
         relative = _relative(path, self.root)
         codes: list[str] = []
         for pattern, ignored in self.per_file_ignores.items():
@@ -55,54 +66,99 @@ class Config:
 
 
 def find_config(start: Path) -> Path | None:
-    """The nearest ``pyproject.toml`` holding ``[tool.bsguard]``, from ``start`` upwards."""
-    folder = start if start.is_dir() else start.parent
+    """The nearest ``bsguard.toml``, or ``pyproject.toml`` holding ``[tool.bsguard]``, from ``start``
+    upwards (``bsguard.toml`` wins in the same folder). A ``pyproject.toml`` met on the way that
+    cannot be read or parsed raises ConfigError: its settings might be the ones meant."""
+    folder = start if os.path.isdir(start) else start.parent
     for candidate in [folder, *folder.parents]:
+        own = candidate / OWN_FILE
+        if os.path.isfile(own):
+            return own
         pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file():
-            try:
-                with pyproject.open("rb") as handle:
-                    data = tomllib.load(handle)
-            except (OSError, tomllib.TOMLDecodeError):
-                continue
-            if "bsguard" in data.get("tool", {}):
-                return pyproject
+        if os.path.isfile(pyproject) and "bsguard" in _tool_table(_read_toml(pyproject), pyproject):
+            return pyproject
     return None
 
 
 def load_config(path: Path) -> Config:
-    """Read ``[tool.bsguard]`` from a ``pyproject.toml`` (or a top-level table of a ``bsguard.toml``)."""
+    """Read ``[tool.bsguard]`` from a ``pyproject.toml``, or the top-level keys of any other file
+    (``bsguard.toml``)."""
+    data = _read_toml(path)
+    if path.name == "pyproject.toml":
+        section = _tool_table(data, path).get("bsguard", {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: [tool.bsguard] must be a table, not {_toml_type(section)}")
+        return _from_table(section, path, "[tool.bsguard]")
+    tool = data.get("tool")
+    if isinstance(tool, dict) and "bsguard" in tool:
+        raise ConfigError(f"{path}: {path.name} takes top-level keys (select = [...]), not a [tool.bsguard] "
+                          "table; move its keys to the top of the file")
+    return _from_table(data, path, path.name)
+
+
+def parse_size(value) -> int:
+    """Bytes from an integer or a text like ``"5MB"``, ``"512 KiB"``, ``"0"`` (no limit).
+
+        >>> parse_size("5MB"), parse_size("1.5 MiB"), parse_size(100)
+        (5000000, 1572864, 100)
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a size cannot be negative: {value}")
+        return value
+    match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"not a size: {value!r} (use bytes, or a number with KB, MB, KiB, MiB ...)")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+
+
+def _read_toml(path: Path) -> dict:
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"cannot read config file {path}: {(error.strerror or str(error)).lower()}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"invalid TOML in {path}: {error}") from None
-    section = data.get("tool", {}).get("bsguard") if path.name == "pyproject.toml" else data
-    if section is None:
-        section = data.get("tool", {}).get("bsguard", {})
-    return _from_table(section, path)
 
 
-def _from_table(table: dict, path: Path) -> Config:
+def _tool_table(data: dict, path: Path) -> dict:
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: [tool] must be a table, not {_toml_type(tool)}")
+    return tool
+
+
+def _toml_type(value) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _from_table(table: dict, path: Path, where: str) -> Config:
     config = Config(root=path.parent.resolve(), source=path)
     for key, value in table.items():
         if key in _LIST_KEYS:
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-                raise ConfigError(f"{path}: [tool.bsguard] {key} must be a list of strings")
+                raise ConfigError(f"{path}: {where} {key} must be a list of strings")
             setattr(config, key.replace("-", "_"), list(value))
         elif key == "per-file-ignores":
             if not isinstance(value, dict) or not all(
                 isinstance(codes, list) and all(isinstance(c, str) for c in codes) for codes in value.values()
             ):
-                raise ConfigError(f"{path}: [tool.bsguard] per-file-ignores must map patterns to lists of codes")
+                raise ConfigError(f"{path}: {where} per-file-ignores must map patterns to lists of codes")
             config.per_file_ignores = {pattern: list(codes) for pattern, codes in value.items()}
+        elif key == "max-file-size":
+            try:
+                config.max_file_size = parse_size(value)
+            except ValueError as error:
+                raise ConfigError(f"{path}: {where} max-file-size: {error}") from None
         else:
-            known = ", ".join([*_LIST_KEYS, "per-file-ignores"])
-            raise ConfigError(f"{path}: unknown key {key!r} in [tool.bsguard] (known: {known})")
+            known = ", ".join([*_LIST_KEYS, *_OTHER_KEYS])
+            raise ConfigError(f"{path}: unknown key {key!r} in {where} (known: {known})")
     return config
 
 

@@ -14,6 +14,8 @@ SEVERITIES = ("error", "warning", "info")
 
 @dataclass(frozen=True)
 class Finding:
+    """One rule firing at one place: positions are 1-based (column like ruff), ``loss`` names the loss."""
+
     code: str
     name: str
     severity: str
@@ -27,16 +29,21 @@ class Finding:
     fix: dict | None = None
     # other places of the same root cause, as (row, column) pairs (SARIF relatedLocations)
     related: tuple[tuple[int, int], ...] = ()
+    # notebooks: the cell (1-based, as the notebook shows it); row/column are then inside that cell
+    cell: int | None = None
 
     def to_dict(self) -> dict:
+        """Every field, for the cache."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Finding":
+        """The inverse of ``to_dict``."""
         data = dict(data)
         data["related"] = tuple(tuple(place) for place in data.get("related", ()))
         return cls(**data)
 
     @property
     def sort_key(self):
-        return (self.filename, self.row, self.column, self.code)
+        """File, then position (cells in order for notebooks), then code."""
+        return (self.filename, self.cell or 0, self.row, self.column, self.code)

@@ -1,8 +1,9 @@
 """Lint many files: content-hash cache, then the misses in parallel processes.
 
-The cache (``.bsguard_cache/`` beside the configuration) is keyed on the file's bytes, the
-active rules, the loss-name patterns and the package version; files with findings are cached
-too, so an unchanged tree re-lints without parsing anything.
+The cache (``.bsguard_cache/`` beside the configuration) is keyed on the file's bytes and name,
+the active rules, the loss-name patterns, the package version and a hash of the linter's own
+source files; files with findings are cached too, so an unchanged tree re-lints without parsing
+anything. One file's failure never ends the run: it becomes a BSG000 finding for that file.
 
     >>> import pathlib, tempfile
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -14,61 +15,83 @@ too, so an unchanged tree re-lints without parsing anything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .api import LintSettings, lint_source
+from .api import LintSettings, internal_error, lint_data, needs_parse
 from .finding import Finding
-from .prefilter import may_contain_loss
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+DEFAULT_MAX_FILE_SIZE = 5_000_000  # bytes; larger files (generated code) are skipped with a notice
 _CACHE_PRUNE_AT = 20_000
 _PARALLEL_THRESHOLD = 8  # below this many files to parse, a process pool costs more than it saves
 
 
 @dataclass
 class LintResult:
+    """What a run found, and what it could not look at."""
+
     findings: list[Finding]
     files_checked: int
     files_parsed: int
     cache_hits: int
+    unreadable: list[str] = field(default_factory=list)  # one line each: "PATH: reason"
+    too_large: list[tuple[str, int]] = field(default_factory=list)  # (path, size in bytes)
 
 
-def lint_files(files: list[Path], settings: LintSettings, cache_dir: Path | None, jobs: int | None = None) -> LintResult:
+def lint_files(files: list[Path], settings: LintSettings, cache_dir: Path | None, jobs: int | None = None,
+               max_file_size: int | None = DEFAULT_MAX_FILE_SIZE) -> LintResult:
+    """Lint files (``.py``/``.ipynb``); ``max_file_size`` in bytes, None or 0 for no limit."""
     cache = _Cache(cache_dir, settings) if cache_dir is not None else None
-    findings: list[Finding] = []
-    to_parse: list[tuple[str, bytes, str]] = []  # (display name, bytes, content key)
-    hits = 0
+    result = LintResult([], 0, 0, 0)
+    work: list[tuple[str, bytes, str]] = []  # (display name, bytes, cache key)
     for path in files:
         name = str(path)
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            findings.append(Finding("BSG000", "syntax-error", "error", f"cannot read file: {error.strerror}",
-                                    name, 1, 1, 1, 1, None))
+        data = _read(path, name, max_file_size, result)
+        if data is None:
             continue
-        key = hashlib.blake2b(data, digest_size=16).hexdigest()
+        result.files_checked += 1
+        key = _content_key(data, name)
         cached = cache.get(key) if cache else None
         if cached is not None:
-            hits += 1
-            findings.extend(Finding.from_dict({**item, "filename": name}) for item in cached)
+            result.cache_hits += 1
+            result.findings.extend(Finding.from_dict({**item, "filename": name}) for item in cached)
             continue
-        if not may_contain_loss(data, settings.loss_patterns):
-            if cache:
-                cache.put(key, [])
-            continue
-        to_parse.append((name, data, key))
-    for (_name, _data, key), file_findings in zip(to_parse, _lint_many(to_parse, settings, jobs)):
-        findings.extend(file_findings)
-        if cache:
+        work.append((name, data, key))
+    result.files_parsed = sum(needs_parse(data, name, settings) for name, data, _key in work)
+    for (_name, _data, key), file_findings in zip(work, _lint_many(work, settings, jobs, result.files_parsed)):
+        result.findings.extend(file_findings)
+        if cache and not any(f.message.startswith("internal error:") for f in file_findings):
             cache.put(key, [_without_filename(f) for f in file_findings])
     if cache:
         cache.save()
-    findings.sort(key=lambda f: f.sort_key)
-    return LintResult(findings, len(files), len(to_parse), hits)
+    result.findings.sort(key=lambda f: f.sort_key)
+    return result
+
+
+def _content_key(data: bytes, name: str) -> str:
+    """The cache key of one file: its bytes and its name (test modules, metrics paths and
+    notebooks are read differently)."""
+    digest = hashlib.blake2b(data, digest_size=16)
+    digest.update(b"\0" + name.encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _read(path: Path, name: str, max_file_size: int | None, result: LintResult) -> bytes | None:
+    """The file's bytes, or None (noted in ``result``) when it is too large or cannot be read."""
+    try:
+        size = path.stat().st_size
+        if max_file_size and size > max_file_size:
+            result.too_large.append((name, size))
+            return None
+        return path.read_bytes()
+    except OSError as error:
+        result.unreadable.append(f"{name}: {(error.strerror or str(error)).lower()}")
+        return None
 
 
 def _without_filename(finding: Finding) -> dict:
@@ -77,30 +100,59 @@ def _without_filename(finding: Finding) -> dict:
     return data
 
 
-def _lint_many(items, settings: LintSettings, jobs: int | None) -> list[list[Finding]]:
+def _lint_many(items, settings: LintSettings, jobs: int | None, to_parse: int) -> list[list[Finding]]:
     workers = min(jobs or os.cpu_count() or 1, len(items))
-    if workers <= 1 or len(items) < _PARALLEL_THRESHOLD:
-        return [lint_source(data, name, settings) for name, data, _key in items]
+    if workers <= 1 or to_parse < _PARALLEL_THRESHOLD:
+        return [lint_data(data, name, settings) for name, data, _key in items]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     import libcst  # noqa: F401 - imported once here, inherited by the forked workers
 
     context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    chunk = max(1, len(items) // (workers * 4))
+    size = max(1, len(items) // (workers * 4))
+    chunks = [[(name, data) for name, data, _key in items[start:start + size]] for start in range(0, len(items), size)]
+    results: list[list[Finding]] = []
+    failed: list[tuple[int, str, bytes]] = []  # files of chunks whose worker died
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(_lint_one, [(name, data, settings) for name, data, _key in items], chunksize=chunk))
+        futures = [pool.submit(_lint_chunk, chunk, settings) for chunk in chunks]
+        for chunk, future in zip(chunks, futures):
+            try:
+                results.extend(future.result())
+            except Exception:  # noqa: BLE001 - a worker that died (killed, out of memory) breaks the pool
+                failed.extend((len(results) + offset, name, data) for offset, (name, data) in enumerate(chunk))
+                results.extend([] for _ in chunk)
+    for position, name, data in failed:  # again, each alone, so that only the file that kills a worker is lost
+        results[position] = _isolated(name, data, settings, context)
+    return results
 
 
-def _lint_one(item) -> list[Finding]:
-    name, data, settings = item
-    return lint_source(data, name, settings)
+def _isolated(name: str, data: bytes, settings: LintSettings, context) -> list[Finding]:
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return pool.submit(lint_data, data, name, settings).result()
+    except Exception as error:  # noqa: BLE001
+        return internal_error(name, error, settings)
 
 
-def _linter_stamp() -> list:
-    """Size and mtime of the linter's own modules: an edited (editable-install) linter never reads stale results."""
-    folder = Path(__file__).parent
-    return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*.py"))
+def _lint_chunk(chunk, settings: LintSettings) -> list[list[Finding]]:
+    return [lint_data(data, name, settings) for name, data in chunk]
+
+
+@functools.lru_cache(maxsize=None)
+def linter_fingerprint(folder: Path = Path(__file__).parent) -> str:
+    """A hash of the linter's own source files: an edited or upgraded linter never reads stale results."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"?")
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 class _Cache:
@@ -109,7 +161,7 @@ class _Cache:
     def __init__(self, folder: Path, settings: LintSettings) -> None:
         from keras_bsguard import __version__
 
-        fingerprint = json.dumps([CACHE_FORMAT, __version__, _linter_stamp(), sorted(settings.codes),
+        fingerprint = json.dumps([CACHE_FORMAT, __version__, linter_fingerprint(), sorted(settings.codes),
                                   list(settings.loss_patterns)])
         digest = hashlib.blake2b(fingerprint.encode(), digest_size=8).hexdigest()
         self.path = folder / f"results-{digest}.json"

@@ -56,3 +56,30 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def console_script() -> str:
+    """The installed ``bsguard`` console script of the Python running the tests."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / "bsguard"
+    return str(beside) if beside.exists() else (shutil.which("bsguard") or "bsguard")
+
+
+@pytest.fixture
+def bsguard(project):
+    """Run the real ``bsguard`` console script in a subprocess inside ``project``; never a traceback."""
+    import os
+    import subprocess
+
+    def _run(*argv: str, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("BSGUARD_")}
+        environment.update(env or {})
+        result = subprocess.run([console_script(), *map(str, argv)], cwd=project, input=stdin,
+                                capture_output=True, env=environment, timeout=300)
+        result.stdout, result.stderr = result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    return _run
