@@ -411,8 +411,13 @@ class _LossFinder:
             if isinstance(node, cst.Name):
                 candidates = [f for f in scope_nested if f.name == node.value] or self.index.functions_named(node.value)
                 found.extend(candidates)
-            elif own_class is not None:  # self.method
-                method = own_class.methods.get(node.attr.value)
+            elif node.value.value in ("self", "cls"):  # self.method
+                method = own_class.methods.get(node.attr.value) if own_class is not None else None
+                if method is not None and not _is_setup_method(method.name):
+                    found.append(method)
+            else:  # ClassName.method
+                named = self.index.classes.get(node.value.value)
+                method = named.methods.get(node.attr.value) if named is not None else None
                 if method is not None and not _is_setup_method(method.name):
                     found.append(method)
         return found
@@ -564,9 +569,11 @@ def _walk_names_and_self_attributes(root: cst.CSTNode):
             yield node
             continue
         if isinstance(node, cst.Attribute):
-            if isinstance(node.value, cst.Name) and node.value.value == "self":
+            if isinstance(node.value, cst.Name) and node.value.value in ("self", "cls"):
                 yield node
                 continue
+            if isinstance(node.value, cst.Name) and node.value.value[:1].isupper():
+                yield node  # MyLoss._pairwise(x): a method called through its class
             stack.append(node.value)  # the attribute name itself is not a variable
             continue
         stack.extend(node.children)

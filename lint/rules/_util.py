@@ -56,3 +56,10 @@ KERAS_NETWORK_CONSTRUCTORS = frozenset({"keras.Model", "keras.models.Model", "ke
 def builds_a_keras_network(op) -> bool:
     """``keras.applications.VGG19(...)``, ``keras.Model(...)``, ``Sequential(...)``, ``load_model(...)``."""
     return op.namespace.startswith("keras.applications") or op.qualified in KERAS_NETWORK_CONSTRUCTORS
+
+
+def torch_only(ctx) -> bool:
+    """The file imports torch and neither TensorFlow, JAX nor Keras: eager PyTorch semantics apply
+    (nothing is traced once; a norm's gradient at 0 is 0, not NaN)."""
+    heads = {qualified.split(".")[0] for qualified in ctx.index.imports.aliases.values()}
+    return "torch" in heads and not heads & {"tensorflow", "jax", "keras"}

@@ -6,7 +6,7 @@ import libcst as cst
 
 from ..facts import EXP_OPS, LOG_OPS, MAX_REDUCE_OPS, PRED, SUM_OPS, TENSOR, TRUE, _same_text
 from .base import Rule
-from ._util import code_of
+from ._util import code_of, torch_only
 
 _DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
 _NORM_OPS = frozenset({"norm", "euclidean_norm", "vector_norm"})
@@ -168,7 +168,7 @@ class UnguardedLog(Rule):
                                                           'float("inf")', "math.inf", "torch.inf"):
                 return  # an L1 / max norm is a sum or max of |d|: no square root, no NaN at 0
             if facts.is_tensor and facts.has_grad and (facts.error or difference) and not facts.guarded \
-                    and not _torch_only(ctx):  # torch's norm backward at 0 is 0, not NaN
+                    and not torch_only(ctx):  # torch's norm backward at 0 is 0, not NaN
                 ctx.report(self, node, f"`{code_of(node)}` of a difference has a NaN gradient where the difference is 0 "
                                        "(identical vectors): use sqrt(sum(square(d)) + eps)")
         elif op.name == "reciprocal":
@@ -208,7 +208,4 @@ def _is_self_normalisation(numerator, denominator, ctx) -> bool:
     return _same_text(inner, outer) and PRED in ctx.facts(outer).taint and TRUE not in ctx.facts(outer).taint
 
 
-def _torch_only(ctx) -> bool:
-    """The file imports torch and neither TensorFlow nor JAX (whose norm gradients are NaN at 0)."""
-    heads = {qualified.split(".")[0] for qualified in ctx.index.imports.aliases.values()}
-    return "torch" in heads and not heads & {"tensorflow", "jax", "keras"}
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from .base import Rule
-from ._util import callee
+from ._util import callee, torch_only
 
 _STDLIB_SAMPLERS = frozenset(
     {"random", "uniform", "gauss", "normalvariate", "choice", "choices", "sample", "shuffle",
@@ -85,7 +85,11 @@ class RandomInLoss(Rule):
         if kind == "stochastic" and seed is not None and ctx.facts(seed).literal is None and \
                 not isinstance(seed, (cst.List, cst.Tuple)):
             return  # keras.random.*(seed=self.seed_generator): the supported way to draw noise under jit
-        if kind == "frozen":
+        if kind == "frozen" and torch_only(ctx):
+            # eager torch runs the loss every step: nothing is frozen, but the draw is on the host
+            ctx.report(self, node, f"`{callee(node)}` draws on the host every step: the same batch gives a "
+                                   "different loss and gradient each step; use torch's generator in the model or data")
+        elif kind == "frozen":
             ctx.report(self, node, f"`{callee(node)}` runs once when the step is traced: "
                                    "every step reuses the same frozen 'random' value")
         elif kind == "stochastic":

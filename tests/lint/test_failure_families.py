@@ -1,0 +1,74 @@
+"""The failure families seen on real loss code (issue #9), one small fixture file per side.
+
+``tests/lint/fixtures/families/fNN_<family>_negative.py`` holds code of that family that is
+correct (or not a loss at all): the family's rules must stay silent there. ``..._positive.py``
+holds the same shapes of code with the bug: the finding must be reported on the line marked
+``# EXPECT: CODE`` and nowhere else. Files whose names say ``metric`` or ``test_`` also check
+that the module kind is read from the file name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from keras_bsguard.lint import lint_source
+
+from .conftest import FIXTURES, expected_findings
+
+FAMILIES = FIXTURES / "families"
+FAMILY_FILES = sorted(FAMILIES.glob("*.py"))
+
+
+def _found(path) -> Counter:
+    # the file's own name is passed: module kind (tests, metrics) is read from it
+    return Counter((f.row, f.code) for f in lint_source(path.read_text(), str(path)))
+
+
+@pytest.mark.parametrize("path", FAMILY_FILES, ids=[p.stem for p in FAMILY_FILES])
+def test_family_fixture_findings_match_expect_markers(path):
+    found = _found(path)
+    assert found == expected_findings(path.read_text()), "\n".join(
+        f"{f.row}:{f.column} {f.code} {f.message}" for f in lint_source(path.read_text(), str(path)))
+
+
+def test_every_family_has_a_clean_side_and_a_buggy_side():
+    numbers = {p.name[1:3] for p in FAMILY_FILES if p.name.startswith("f")}
+    assert numbers == {f"{n:02d}" for n in range(1, 13)}
+    for number in sorted(numbers):
+        files = [p for p in FAMILY_FILES if p.name.startswith(f"f{number}_")]
+        assert any(expected_findings(p.read_text()) for p in files), f"family {number} has no positive fixture"
+        assert any(p.stem.endswith("_negative") or not expected_findings(p.read_text()) for p in files), \
+            f"family {number} has no clean fixture"
+
+
+def test_negative_family_files_are_silent_for_their_family():
+    for path in FAMILY_FILES:
+        if path.stem.endswith("_negative"):
+            reported = {code for _row, code in _found(path)}
+            assert reported <= {code for _row, code in expected_findings(path.read_text())}, path.name
+
+
+def test_a_test_module_defines_no_losses():
+    path = FAMILIES / "test_f01_losses_are_tested.py"
+    assert lint_source(path.read_text(), str(path)) == []
+    # the same text under a neutral name is a loss with findings: the file name is what silences it
+    assert {f.code for f in lint_source(path.read_text(), "losses.py")} == {"BSG402", "BSG501"}
+
+
+def test_one_cause_names_its_other_places():
+    path = FAMILIES / "f11_one_cause_positive.py"
+    (finding,) = lint_source(path.read_text(), str(path))
+    assert "2 more batch x batch intermediates" in finding.message
+    assert [row for row, _column in finding.related] == [7, 8]
+
+
+def test_messages_say_what_is_true_for_the_library_the_file_imports():
+    torch_file = FAMILIES / "f12_backend_messages_numpy_random_torch.py"
+    (finding,) = lint_source(torch_file.read_text(), str(torch_file))
+    assert "every step" in finding.message and "traced" not in finding.message
+    tf_source = "import numpy as np\nimport tensorflow as tf\n\ndef loss(y_true, y_pred):\n" \
+                "    return tf.reduce_mean(y_pred * np.random.normal(), axis=-1)\n"
+    (finding,) = lint_source(tf_source, "losses.py")
+    assert "traced" in finding.message
