@@ -253,7 +253,7 @@ def _lint_paths(args, config, paths: list[Path], settings, limit: int) -> _Run:
 
     run = _Run([str(p) for p in args.paths or [Path(".")]])
     files = discover(paths, config, force_exclude=args.force_exclude, extra_excludes=tuple(_flatten(args.exclude)),
-                     warn=run.notes.append)
+                     notes=run.notes, unreadable=run.unreadable)
     cache_dir = None if args.no_cache or os.environ.get("BSGUARD_NO_CACHE") else config.root / ".bsguard_cache"
     result = lint_files(files, settings, cache_dir, jobs=args.jobs, max_file_size=limit)
     run.findings, run.linted = result.findings, result.files_checked

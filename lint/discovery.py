@@ -3,8 +3,8 @@ paths, skipping version-control folders, virtual environments, build output and 
 excludes.
 
 Paths given explicitly are always linted, unless ``force_exclude`` is set (what pre-commit
-needs, since it passes every staged file by name). A folder that cannot be read and a dangling
-symbolic link are reported through ``warn`` (one line each) and the walk goes on.
+needs, since it passes every staged file by name). A folder that cannot be read is added to
+``unreadable`` and a dangling symbolic link to ``notes`` (one line each), and the walk goes on.
 
     >>> import pathlib, tempfile
     >>> root = pathlib.Path(tempfile.mkdtemp())
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from .config import Config
 
@@ -30,19 +30,19 @@ DEFAULT_EXCLUDED_NAMES = frozenset(
 )
 PYTHON_SUFFIXES = (".py", ".pyi", ".ipynb")
 
-Warn = Callable[[str], None]
-
 
 def discover(paths: list[Path], config: Config, force_exclude: bool = False, extra_excludes: tuple[str, ...] = (),
-             warn: Warn | None = None) -> list[Path]:
-    """Files to lint, sorted, each once."""
-    warn = warn or (lambda message: None)
+             notes: list[str] | None = None, unreadable: list[str] | None = None) -> list[Path]:
+    """Files to lint, sorted, each once; what was skipped goes to ``notes`` and ``unreadable``
+    ("folder PATH: reason")."""
+    notes = [] if notes is None else notes
+    unreadable = [] if unreadable is None else unreadable
     found: dict[str, Path] = {}
     for path in paths:
         if force_exclude and is_force_excluded(path, config, extra_excludes):
             continue
         if os.path.isdir(path):
-            for file in _walk(path, config, extra_excludes, warn):
+            for file in _walk(path, config, extra_excludes, notes, unreadable):
                 found.setdefault(str(file), file)
         else:
             found.setdefault(str(path), path)
@@ -54,7 +54,8 @@ def reason(error: OSError) -> str:
     return (error.strerror or str(error)).lower()
 
 
-def _walk(top: Path, config: Config, extra_excludes: tuple[str, ...], warn: Warn) -> Iterator[Path]:
+def _walk(top: Path, config: Config, extra_excludes: tuple[str, ...], notes: list[str],
+          unreadable: list[str]) -> Iterator[Path]:
     """Like ``os.walk`` (symbolic links to folders are not followed), but every problem is a note."""
     stack = [top]
     while stack:
@@ -63,7 +64,7 @@ def _walk(top: Path, config: Config, extra_excludes: tuple[str, ...], warn: Warn
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as error:
-            warn(f"cannot read folder {folder}: {reason(error)}")
+            unreadable.append(f"folder {folder}: {reason(error)}")
             continue
         subfolders = []
         for entry in entries:
@@ -75,7 +76,7 @@ def _walk(top: Path, config: Config, extra_excludes: tuple[str, ...], warn: Warn
                 if _is_file(entry):
                     yield path
                 elif entry.is_symlink() and not os.path.exists(entry.path):
-                    warn(f"skipped {path}: a symbolic link whose target does not exist")
+                    notes.append(f"skipped {path}: a symbolic link whose target does not exist")
         stack.extend(reversed(subfolders))
 
 
