@@ -171,6 +171,7 @@ def _cells(row: dict | None, megabytes: float) -> list[str]:
 
 
 def main() -> int:
+    """Generate the files, measure each size, print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.25, 0.5, 1, 2, 4], help="file sizes in MB")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement (default 1800)")

@@ -28,7 +28,8 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one clear line instead of a usage dump
+    def error(self, message: str):
+        """One clear line instead of a usage dump."""
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -46,6 +47,7 @@ def _size(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``bsguard`` and its subcommands."""
     from . import __version__
 
     parser = _Parser(prog="bsguard", description="Keep custom Keras losses and batch sizes from wrecking training.")
@@ -180,7 +182,7 @@ def _lint(args) -> int:
     for line in run.unreadable:
         _say(level, f"cannot read {line}")
     if run.linted == 0 and not run.unreadable:
-        _say(level, f"no Python files found in {', '.join(run.where) or '.'}")
+        _say(level, f"no Python files found in {_listed(run.where)}")
         if args.strict:
             return EXIT_ERROR
     code = _exit_code(args, findings, run)
@@ -280,7 +282,21 @@ def _lint_stdin(args, config, settings, limit: int) -> _Run:
 
 
 def _too_large(name: str, size: int, limit: int) -> str:
-    return f"skipped {name}: {size / 1e6:.1f} MB is over max-file-size ({limit / 1e6:g} MB)"
+    return f"skipped {name}: {_human(size)} is over max-file-size ({_human(limit)})"
+
+
+def _human(size: int) -> str:
+    """A byte count as people write it: 812 bytes, 3.1 KB, 5 MB."""
+    for unit, scale in (("MB", 10**6), ("KB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
+def _listed(paths: list[str]) -> str:
+    """Paths for a one-line message: the first three, then a count."""
+    shown = ", ".join(paths[:3]) or "."
+    return shown + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
 def _print_findings(args, findings, output_format: str, run: _Run) -> None:

@@ -36,6 +36,8 @@ _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "
 
 @dataclass
 class Config:
+    """The settings of one configuration file (defaults when there is none)."""
+
     root: Path  # paths in patterns are relative to this folder
     source: Path | None = None  # the file the settings came from
     select: list[str] | None = None

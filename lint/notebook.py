@@ -228,6 +228,7 @@ class _SourceLocator:
         return bisect.bisect_left(self.newlines, offset) + 1
 
     def rows(self, raw, count: int) -> list[int] | None:
+        """The file rows of the next ``"source"`` value equal to ``raw`` (``count`` lines), or None."""
         for match in self._KEY.finditer(self.text, self.position):
             found = self._elements(match.end())
             if found is not None and [value for value, _ in found[0]] == (raw if isinstance(raw, list) else [raw]):

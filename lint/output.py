@@ -65,6 +65,7 @@ class _Sources:
             return b""
 
     def lines(self, finding: Finding) -> list[str]:
+        """The lines a finding's row counts in: its file's, or its notebook cell's."""
         if finding.cell is not None:
             book = self.notebook(finding.filename)
             return book.cells.get(finding.cell, []) if book else []
@@ -78,6 +79,7 @@ class _Sources:
         return self.texts[finding.filename]
 
     def notebook(self, filename: str) -> Notebook | None:
+        """The notebook read from a file (None when it cannot be read)."""
         if filename not in self.notebooks:
             data = self._data(filename)
             try:
@@ -95,6 +97,7 @@ class _Sources:
 
 
 def summary(findings: list[Finding]) -> str:
+    """The closing line: "All checks passed!" or the count per severity."""
     if not findings:
         return "All checks passed!"
     by_severity = Counter(f.severity for f in findings)
@@ -105,6 +108,7 @@ def summary(findings: list[Finding]) -> str:
 
 
 def statistics(findings: list[Finding], output_format: str) -> str:
+    """A count per rule (``--statistics``), as text or JSON."""
     counts = Counter((f.code, f.name) for f in findings)
     rows = sorted(counts.items(), key=lambda item: (-item[1], item[0][0]))
     if output_format == "json":

@@ -1,4 +1,5 @@
-"""A cheap text test run before libcst: files with nothing loss-like are never parsed.
+"""A cheap text test run before libcst: files with nothing loss-like are never parsed by libcst
+(they are still compiled once to report BSG000 when they do not parse; see ``api.parse_problem``).
 
 It must never say no to a file that has a loss (false positives only cost a parse):
 
@@ -26,6 +27,7 @@ _DEF_NAME = re.compile(rb"def\s+(\w+)")
 
 
 def may_contain_loss(data: bytes, loss_patterns: tuple[str, ...] = ()) -> bool:
+    """Whether the bytes may hold a loss (then they are parsed); never False for a real loss."""
     if _MARKERS.search(data):
         return True
     for first, second in _SIGNATURE.findall(data):

@@ -175,17 +175,20 @@ class _Cache:
             self.entries = {}
 
     def get(self, key: str):
+        """The cached findings (dicts) of a content key, or None."""
         found = self.entries.get(key)
         if found is not None:
             self.touched.add(key)
         return found
 
     def put(self, key: str, findings: list) -> None:
+        """Remember one file's findings."""
         self.entries[key] = findings
         self.touched.add(key)
         self.dirty = True
 
     def save(self) -> None:
+        """Write the cache back (atomically; a read-only tree is simply not cached)."""
         if not self.dirty:
             return
         if len(self.entries) > max(_CACHE_PRUNE_AT, 4 * len(self.touched)):

@@ -196,6 +196,9 @@ def test_nothing_to_lint_warns_and_strict_makes_it_an_error(project, bsguard):
         assert result.stderr == f"bsguard: warning: no Python files found in {argv[0]}\n"
         strict = bsguard("lint", *argv, "--strict")
         assert strict.returncode == 2 and strict.stderr == f"bsguard: error: no Python files found in {argv[0]}\n"
+    many = bsguard("lint", "empty", "docs", "empty", "generated", "generated/losses.py", "--force-exclude")
+    assert many.returncode == 0  # pre-commit-long lists of paths are cut short
+    assert many.stderr == "bsguard: warning: no Python files found in empty, docs, empty and 2 more\n"
 
 
 def test_files_that_do_not_decode_or_parse_are_bsg000_even_when_they_look_like_nothing(project, bsguard):
@@ -324,10 +327,10 @@ def test_rule_renders_plain_text_and_json_keeps_markdown(project, bsguard):
 
 def test_files_over_max_file_size_are_skipped_with_a_notice(project, bsguard):
     write(project / "losses.py", BAD_LOSS)
-    write(project / "big.py", BAD_LOSS + "\n" + "#" * 3000 + "\n")
+    write(project / "big.py", "#" * (3100 - len(BAD_LOSS) - 1) + "\n" + BAD_LOSS)
     result = bsguard("lint", ".", "--no-cache", "--max-file-size", "2KB", "--output-format", "concise", "-q")
     assert result.returncode == 1 and "big.py" not in result.stdout and "losses.py" in result.stdout
-    assert result.stderr == "bsguard: warning: skipped big.py: 0.0 MB is over max-file-size (0.002 MB)\n"
+    assert result.stderr == "bsguard: warning: skipped big.py: 3.1 KB is over max-file-size (2 KB)\n"
     write(project / "pyproject.toml", '[tool.bsguard]\nmax-file-size = "2KB"\n')
     assert "skipped big.py" in bsguard("lint", ".", "--no-cache").stderr
     assert "skipped" not in bsguard("lint", ".", "--no-cache", "--max-file-size", "0").stderr
