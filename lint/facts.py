@@ -220,6 +220,8 @@ class Evaluator:
             return facts
         if isinstance(node, cst.Attribute) and _text(node) in self.env:
             return facts  # self.y_pred, bound earlier in the loss: its facts hold its gradient already
+        if isinstance(node, cst.Call) and PRED in facts.taint and _calls_a_model(node.func, self):
+            return facts  # a network's output is a source of gradient (its weights), whatever its inputs
         operands = _operands(node, self)
         if not operands:
             return facts
@@ -691,7 +693,9 @@ class Evaluator:
             if summary is not None:
                 return summary
         func = node.func
-        if _calls_a_model(func, self) and any(self.facts(a.value).taint for a in node.args):
+        if _calls_a_model(func, self) and any(self.facts(a.value).taint or not isinstance(
+                a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in node.args):
+            # a network's output carries gradient, even on inputs the loss did not receive (G(z))
             return Facts(taint=frozenset({PRED}))
         if isinstance(func, cst.Attribute):
             receiver = self.facts(func.value)

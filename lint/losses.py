@@ -92,14 +92,22 @@ def _looks_like_metric(name: str) -> bool:
     return bool(tokens & _METRIC_TOKENS) and not tokens & _LOSS_TOKENS
 
 
+# what follows "loss" in a loss's name without changing what it is
+_NAME_SUFFIXES = frozenset({"fn", "func", "function", "fun", "impl", "jax", "torch", "tf", "tensorflow", "keras",
+                            "pt", "np", "v1", "v2", "v3", "old", "new", "fast", "naive", "ref"})
+
+
 def _named_like_a_loss(name: str) -> bool:
     """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
     tokens = _split_camel(name).lower().split("_")
     tokens = [t for t in tokens if t]
     if not tokens or tokens[0] == "test":
         return False
-    if len(tokens) >= 2 and tokens[-2] == "loss" and tokens[-1] in ("fn", "func", "function", "fun", "impl"):
-        return True  # triplet_loss_fn
+    while len(tokens) >= 2 and (tokens[-1] in _NAME_SUFFIXES or tokens[-1].isdigit()):
+        tokens = tokens[:-1]  # triplet_loss_fn, contrastive_loss_jax, focal_loss_v2, dice_loss2
+    for position, token in enumerate(tokens[:-1]):
+        if token == "loss" and tokens[position + 1] in ("with", "for", "using", "on", "from", "over", "via"):
+            return True  # contrastive_loss_with_hard_negatives
     return tokens[-1] in ("loss", "criterion", "objective", "penalty") or tokens[0] == "loss" \
         or any(t in ("ntxent", "infonce", "supcon") for t in tokens)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 
@@ -58,8 +60,76 @@ def builds_a_keras_network(op) -> bool:
     return op.namespace.startswith("keras.applications") or op.qualified in KERAS_NETWORK_CONSTRUCTORS
 
 
+# pretrained application networks, by the class names Keras and torchvision give them
+_APPLICATION_NAME = re.compile(r"^(VGG1[69]|ResNet\d+(V2)?|InceptionV3|InceptionResNetV2|Xception|MobileNet(V2|V3\w*)?|"
+                               r"DenseNet\d+|EfficientNet\w*|NASNet\w*|ConvNeXt\w*|vgg1[69](_bn)?|resnet\d+)$")
+
+
+def builds_a_network(node: cst.Call, op, ctx) -> bool:
+    """A network built by this call: a resolved Keras constructor, or an application class the
+    file did not define or import by name (``from ...applications.vgg16 import *``)."""
+    if op is not None:
+        return not op.is_method and builds_a_keras_network(op)
+    func = node.func
+    if not isinstance(func, cst.Name) or not _APPLICATION_NAME.match(func.value):
+        return False
+    index = ctx.index
+    return func.value not in index.imports.aliases and not index.functions_named(func.value) \
+        and func.value not in index.classes and func.value not in index.assignments
+
+
+# networks a loss may call besides the model being trained: perceptual, adversarial, feature extractors
+_EXTRA_NETWORK_NAME = re.compile(r"^(vgg\w*|discriminator|disc|critic|d|g|generator|gen|feature_extractor|"
+                                 r"perceptual\w*|lpips\w*|inception\w*|resnet\w*|teacher\w*|loss_network|"
+                                 r"loss_model)$", re.IGNORECASE)
+
+
+def runs_another_network(node: cst.Call, ctx) -> bool:
+    """``self.vgg(y_pred)``, ``self.d(y_true)``, ``G(z)``: a network other than the trained model,
+    run inside the loss on tensors."""
+    func = node.func
+    name = func.attr.value if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+        and func.value.value in ("self", "cls") else func.value if isinstance(func, cst.Name) else None
+    if name is None or not _EXTRA_NETWORK_NAME.match(name):
+        return False
+    if isinstance(func, cst.Attribute) and not _in_a_loss_object(ctx):
+        return False  # a model's own compute_loss running its own sub-networks is its forward pass
+    if isinstance(func, cst.Name) and (name in ctx.index.imports.aliases or ctx.index.functions_named(name)
+                                       or _built_in_this_loss(name, ctx)):
+        return False  # vgg = VGG19(...); vgg(y): the build is the finding
+    return any(not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args) \
+        and bool(node.args)
+
+
 def torch_only(ctx) -> bool:
     """The file imports torch and neither TensorFlow, JAX nor Keras: eager PyTorch semantics apply
     (nothing is traced once; a norm's gradient at 0 is 0, not NaN)."""
     heads = {qualified.split(".")[0] for qualified in ctx.index.imports.aliases.values()}
     return "torch" in heads and not heads & {"tensorflow", "jax", "keras"}
+
+
+def _built_in_this_loss(name: str, ctx) -> bool:
+    """``name = <call>`` in the loss's own body (the network it calls was built there)."""
+    for node in _walk_assignments(ctx.loss.node):
+        if any(isinstance(t.target, cst.Name) and t.target.value == name for t in node.targets) \
+                and isinstance(node.value, cst.Call):
+            return True
+    return False
+
+
+def _walk_assignments(root):
+    stack = [root.body] if isinstance(root, cst.FunctionDef) else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Assign):
+            yield node
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.BaseExpression)):
+            continue
+        stack.extend(node.children)
+
+
+def _in_a_loss_object(ctx) -> bool:
+    """The loss is a method of a class named like a loss (``PerceptualLoss``, ``GeneratorLoss``)."""
+    info = ctx.loss.info
+    owner = info.class_info.name.lower() if info is not None and info.class_info is not None else ""
+    return any(word in owner for word in ("loss", "criterion", "penalty", "objective"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from .base import Rule
-from ._util import builds_a_keras_network, callee, code_of, loss_calls_any
+from ._util import builds_a_network, callee, code_of, loss_calls_any
 
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
 _SYNC_FUNCTIONS = frozenset(
@@ -165,10 +165,14 @@ class StateInLoss(Rule):
             if op.namespace == "keras.layers" and op.name[:1].isupper():
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
                 return
-            if builds_a_keras_network(op) or op.qualified in _SESSION_CONSTRUCTORS:
+            if builds_a_network(node, op, ctx) or op.qualified in _SESSION_CONSTRUCTORS:
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new network (and loads its weights) on every "
                                        "call of the loss: build it once, outside")
                 return
+        if op is None and builds_a_network(node, None, ctx):
+            ctx.report(self, node, f"`{callee(node)}(...)` builds a new network (and loads its weights) on every "
+                                   "call of the loss: build it once, outside")
+            return
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             owner = func.value

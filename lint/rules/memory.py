@@ -6,7 +6,7 @@ import libcst as cst
 
 from ..facts import BINARY_OPS, COMPARISON_OPS
 from .base import Rule
-from ._util import builds_a_keras_network, code_of, is_true, literal_int
+from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
 _PAIRWISE_OPS = frozenset({"cdist", "pairwise_distance", "pairwise_distances"})
@@ -220,11 +220,16 @@ class HeavyOp(Rule):
 
     def check_node(self, node, ctx) -> None:
         op = ctx.op(node)
-        if op is None or op.is_method:
-            return
-        if builds_a_keras_network(op) or op.qualified.startswith("torchvision.models."):
+        if builds_a_network(node, op, ctx) or (op is not None and op.qualified.startswith("torchvision.models.")):
             ctx.report(self, node, f"`{code_of(node)}` builds a network inside the loss: it runs (and is rebuilt) "
                                    "every step")
+        elif op is None and runs_another_network(node, ctx):
+            ctx.report_once(self, node, key="BSG603-net", more="calls of extra networks",
+                            message=f"`{code_of(node)}` runs another network inside the loss every step: its "
+                                    "forward pass (and backward, where gradient flows through it) is part of every "
+                                    "training step")
+        elif op is None or op.is_method:
+            return
         elif op.name in _CONV_OPS and op.namespace != "builtins":
             ctx.report_once(self, node, key="BSG603-conv", more="convolutions",
                             message=f"`{code_of(node)}` runs a convolution inside the loss every step")

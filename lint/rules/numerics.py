@@ -60,8 +60,9 @@ class ExpBlowup(Rule):
                 return  # the enclosing log(1 + exp(...)) / log-sum-exp finding says it already
             argument = ctx.facts(op.args[0])
             if argument.taint and not argument.bounded and not argument.nonpos and argument.scaled and not argument.shape:
-                ctx.report(self, node, f"`{code_of(node)}` overflows once its scaled, unbounded argument passes ~88 "
-                                       "(float32): clip the argument first")
+                ctx.report_once(self, node, key=f"{self.code}/exp/{_text_of(op.args[0])}", more="exps of it",
+                                message=f"`{code_of(node)}` overflows once its scaled, unbounded argument passes ~88 "
+                                        "(float32): clip the argument first")
         elif op.name in _POW_OPS and len(op.args) >= 2:
             self._power(node, op.args[0], op.args[1], ctx)
         elif op.name in LOG_OPS:
