@@ -19,6 +19,7 @@ _FFT_OPS = frozenset({"fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", 
                       "ifftn", "rfftn", "irfftn", "stft", "istft", "fft2d", "fft3d", "rfft2d"})
 _MATRIX_MAKERS = frozenset({"eye", "zeros", "ones", "full", "fill", "normal", "uniform", "rand", "randn", "random_normal",
                             "random_uniform"})
+_STACK_OPS = frozenset({"stack", "cat", "concat", "concatenate"})
 _TILE_FACTOR = 64
 _BROADCAST_DIM = 4096
 _LARGE_ELEMENTS = 1 << 20
@@ -69,6 +70,10 @@ class PairwiseBatch(Rule):
                 self._broadcast(node, node.left, node.comparisons[0].comparator, ctx)
             return
         op = ctx.op(node)
+        if op is not None and op.name in _STACK_OPS and op.args and _repeats_by_batch(op.args[0], ctx):
+            self._report(ctx, node, f"`{code_of(node)}` stacks a batch tensor batch-size times (B x B x ...): "
+                                    "memory grows as B^2")
+            return
         if op is None or len(op.args) < 2:
             if op is not None and op.name == "einsum":
                 self._einsum(node, op, ctx)
@@ -246,6 +251,17 @@ class HeavyOp(Rule):
             if elements >= _LARGE_ELEMENTS:
                 ctx.report(self, node, f"`{code_of(node)}` builds a {elements:,}-element tensor inside the loss "
                                        "every step: build it once")
+
+
+def _repeats_by_batch(parts, ctx) -> bool:
+    """``[x] * batch_size`` with ``x`` a tensor of the batch: B copies of a B-row tensor."""
+    if not (isinstance(parts, cst.BinaryOperation) and isinstance(parts.operator, cst.Multiply)):
+        return False
+    for listed, count in ((parts.left, parts.right), (parts.right, parts.left)):
+        if isinstance(listed, (cst.List, cst.Tuple)) and len(listed.elements) == 1 and ctx.facts(count).batch_dim:
+            element = ctx.facts(listed.elements[0].value)
+            return element.is_tensor and not element.no_batch_axis
+    return False
 
 
 def _tiles_by_batch(op, ctx) -> bool:
