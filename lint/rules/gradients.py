@@ -40,9 +40,15 @@ class DeadZone(Rule):
     name = "dead-zone"
     severity = "warning"
     summary = "maximum/relu/clip of an error term against a threshold: zero gradient on a region"
-    node_types = (cst.Call,)
+    node_types = (cst.Call, cst.BinaryOperation)
 
     def check_node(self, node, ctx) -> None:
+        if isinstance(node, cst.BinaryOperation):
+            rectified = _hand_written_relu(node, ctx)
+            if rectified is not None and ctx.facts(rectified).thresholded:
+                ctx.report(self, node, f"`{code_of(node)}` is a relu written by hand: zero gradient wherever the "
+                                       "error is below the threshold")
+            return
         op = ctx.op(node)
         if op is None or not op.args:
             return
@@ -188,3 +194,23 @@ class KinkAtTarget(Rule):
 def _has_smooth_branch(ctx) -> bool:
     """Huber-style code (a where/minimum beside the abs) is smooth at the target."""
     return loss_calls_any(ctx, "smooth-branch", lambda op: op.name in WHERE_OPS or op.name in MINIMUM_OPS)
+
+
+def _hand_written_relu(node: cst.BinaryOperation, ctx):
+    """``0.5 * (x + abs(x))`` or ``(x + abs(x)) / 2``: relu(x), written by hand; returns ``x``."""
+    if isinstance(node.operator, cst.Multiply):
+        pairs = ((node.left, node.right), (node.right, node.left))
+        halves = [inner for half, inner in pairs if ctx.facts(half).literal == 0.5]
+    elif isinstance(node.operator, cst.Divide) and ctx.facts(node.right).literal == 2:
+        halves = [node.left]
+    else:
+        return None
+    for inner in halves:
+        if isinstance(inner, cst.BinaryOperation) and isinstance(inner.operator, cst.Add):
+            for plain, absolute in ((inner.left, inner.right), (inner.right, inner.left)):
+                if isinstance(absolute, cst.Call):
+                    op = ctx.op(absolute)
+                    if op is not None and op.name in ABS_OPS and op.args and \
+                            cst.Module([]).code_for_node(op.args[0]) == cst.Module([]).code_for_node(plain):
+                        return plain
+    return None

@@ -67,6 +67,9 @@ class ExpBlowup(Rule):
             self._power(node, op.args[0], op.args[1], ctx)
         elif op.name in LOG_OPS:
             self._log_of_exp(node, op.args[0], ctx)
+        elif op.name == "log1p" and ctx.facts(op.args[0]).exp_node is not None:
+            ctx.report(self, node, f"`{code_of(node)}` is softplus by hand: exp overflows for large inputs; "
+                                   "use softplus")
         elif op.name in _DIVIDE_OPS and len(op.args) >= 2:
             self._softmax_by_hand(node, op.args[0], op.args[1], ctx)
 
