@@ -20,6 +20,7 @@ from .prefilter import may_contain_loss
 
 _NOQA = re.compile(rb"#\s*noqa(?::[ \t]*(?P<codes>[A-Za-z]+[0-9]*(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
 _FILE_NOQA = re.compile(rb"#\s*bsguard:\s*noqa\b", re.IGNORECASE)
+_STACK_BYTES = 512 * 2**20  # reserved address space; only the pages a deep parse touches are used
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,10 @@ def _lint_python(data: bytes, filename: str, settings: LintSettings) -> list[Fin
     if not may_contain_loss(data, settings.loss_patterns):
         problem = parse_problem(data)  # nothing to lint, but a file that does not parse is still BSG000
         return syntax_finding(filename, *problem, settings) if problem else []
+    return on_big_stack(_parse_and_lint, data, filename, settings)
+
+
+def _parse_and_lint(data: bytes, filename: str, settings: LintSettings) -> list[Finding]:
     import libcst as cst  # imported lazily: files without a loss never pay for it
 
     try:
@@ -87,6 +92,40 @@ def _lint_python(data: bytes, filename: str, settings: LintSettings) -> list[Fin
         return syntax_finding(filename, *_syntax_place(data, error), settings)
     findings = _lint_module(module, filename, settings)
     return _apply_noqa(findings, data)
+
+
+def on_big_stack(function, *args):
+    """``function(*args)`` in a thread with a large stack, its exception re-raised here.
+
+    libcst's native parser recurses once per nesting level of an expression: a long sum (a few
+    thousand terms) overflows the main thread's stack (8 MB by default), which is a segmentation
+    fault -- the whole run and every other file's findings lost -- not an exception.
+    """
+    import threading
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # noqa: BLE001 - handed to the calling thread
+            outcome["error"] = error
+
+    try:
+        previous = threading.stack_size(_STACK_BYTES)
+    except (ValueError, RuntimeError):  # a platform that cannot size thread stacks
+        return function(*args)
+    try:
+        thread = threading.Thread(target=run, name="bsguard-lint", daemon=True)
+        thread.start()
+    except RuntimeError:  # no thread (address space, limits): run here, as before
+        return function(*args)
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _lint_module(module, filename: str, settings: LintSettings) -> list[Finding]:
@@ -211,7 +250,7 @@ def parse_problem(data: bytes) -> tuple[int, int, str] | None:
     import libcst as cst
 
     try:
-        cst.parse_module(data)
+        on_big_stack(cst.parse_module, data)
     except cst.ParserSyntaxError as error:
         return _syntax_place(data, error)
     return None

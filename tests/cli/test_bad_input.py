@@ -71,6 +71,22 @@ def test_a_crash_in_one_file_is_bsg000_and_the_others_are_still_reported(project
     assert sum("BSG501" in line for line in lines) == 9 and sum("BSG402" in line for line in lines) == 9
 
 
+def test_a_parse_deeper_than_the_main_threads_stack_does_not_crash_the_run(project):
+    """libcst's native parser overflows a small main-thread stack on a long sum (a segfault, every
+    finding lost); the linter parses on a thread of its own with a large stack. A 1 MB main stack
+    stands in for the 8 MB one and a 1,000-term sum for a 10,000-term one (which takes minutes)."""
+    write(project / "long_sum.py", "def loss(y_true, y_pred):\n    return "
+          + " + ".join(f"y_pred * {i}" for i in range(1000)) + "\n")
+    write(project / "losses.py", BAD_LOSS)
+    shell = shutil.which("bash")
+    if shell is None:
+        pytest.skip("needs bash for ulimit")
+    result = subprocess.run([shell, "-c", f"ulimit -s 1024 && '{console_script()}' lint . --no-cache "
+                             "--output-format concise -q"], cwd=project, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["losses.py", "losses.py"]
+
+
 # ---- 2. configuration errors are errors -----------------------------------------------------
 
 @pytest.mark.parametrize("text, problem", [
