@@ -16,11 +16,12 @@ types they subscribe to, with ``ctx.ancestors`` (the enclosing expression nodes,
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import libcst as cst
 
-from .facts import UNTAINTED, Evaluator, Facts, nonzero_names
+from .facts import UNTAINTED, Evaluator, Facts, _text, nonzero_names
 from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
 
@@ -193,9 +194,11 @@ class _Walker:
         self._statement_rules(statement)
         if isinstance(statement, cst.If):
             self.expression(statement.test)
-            config = _is_configuration_test(statement.test, ev)
+            config = _is_configuration_test(statement.test, ev) or _is_degenerate_case(statement, ev)
             self.ctx.config_depth += config
+            guarded = _guard_within(statement.test, ev)  # if den > 0: ... / den is nonzero here
             self.block(block_statements(statement.body))
+            _unguard(guarded, ev)
             self._orelse(statement.orelse)
             self.ctx.config_depth -= config
             if _exits(statement.body) and statement.orelse is None:
@@ -301,21 +304,28 @@ class _Walker:
             rule.check_statement(statement, self.ctx)
 
     # ---- expressions --------------------------------------------------------------------
-    def expression(self, node) -> None:
-        if isinstance(node, cst.Call):
-            self.ctx.record_call(node)
-        rules = self.node_rules.get(type(node))
-        if rules:
-            for rule in rules:
-                rule.check_node(node, self.ctx)
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            return
+    def expression(self, root) -> None:
+        """Rules see every node under ``root`` in pre-order, with its ancestors; iterative, so
+        that a 10,000-term sum does not exhaust Python's stack."""
         ancestors = self.ctx.ancestors
-        ancestors.append(node)
-        for child in node.children:
-            if not isinstance(child, _LEAVES):
-                self.expression(child)
-        ancestors.pop()
+        stack: list = [(root, False)]
+        while stack:
+            node, leaving = stack.pop()
+            if leaving:
+                ancestors.pop()
+                continue
+            if isinstance(node, cst.Call):
+                self.ctx.record_call(node)
+            rules = self.node_rules.get(type(node))
+            if rules:
+                for rule in rules:
+                    rule.check_node(node, self.ctx)
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                continue
+            ancestors.append(node)
+            stack.append((node, True))
+            children = [child for child in node.children if not isinstance(child, _LEAVES)]
+            stack.extend((child, False) for child in reversed(children))
 
 
 def _local_callees(node: cst.Call, ctx: LossContext):
@@ -421,7 +431,7 @@ def _is_reduction_option(test, ev: Evaluator) -> bool:
     """A configuration test on how the loss is reduced (``reduction == "none"``, ``self.size_average``)."""
     if not _is_configuration_test(test, ev):
         return False
-    text = cst.Module([]).code_for_node(test).lower()
+    text = _text(test).lower()
     return any(word in text for word in _REDUCTION_OPTION_WORDS)
 
 
@@ -459,6 +469,42 @@ def _exits(body) -> bool:
     return False
 
 
+def _guard_within(test, ev: Evaluator) -> dict:
+    """Inside ``if den > 0:``, ``if n:`` or ``if mask.sum():``, the tested value is nonzero: mark it
+    guarded for the body; returns what to restore after it."""
+    names = list(nonzero_names(ev.facts(test)))
+    subject = test
+    if isinstance(subject, cst.Call):  # if mask.sum(): / if torch.any(den > 0)
+        op = ev.op(subject)
+        if op is not None and op.name in ("any", "all", "reduce_any", "reduce_all") and op.args:
+            names += nonzero_names(ev.facts(op.args[0]))
+        elif op is not None and op.name in ("sum", "count_nonzero") and op.args:
+            subject = op.args[0] if not op.is_method else subject
+    if isinstance(test, cst.Name) or (isinstance(test, cst.Call) and ev.facts(test).taint):
+        names.append(_text(test))
+    saved = {}
+    for name in names:
+        if name and name in ev.env and not ev.env[name].guarded:
+            saved[name] = ev.env[name]
+            ev.env[name] = replace(ev.env[name], guarded=True)
+    return saved
+
+
+def _unguard(saved: dict, ev: Evaluator) -> None:
+    for name, facts in saved.items():
+        if ev.env.get(name) is not None and ev.env[name].guarded:
+            ev.env[name] = facts
+
+
+_DEGENERATE = re.compile(r"numel\(\)\s*==\s*0|not\s.*\bany\(|len\(.*\)\s*==\s*0|\.sum\(\)\s*==\s*0|==\s*0\)\.all\(")
+
+
+def _is_degenerate_case(statement, ev: Evaluator) -> bool:
+    """``if not torch.any(weight > 0): return (pred * weight).sum()``: an early exit for an empty or
+    all-zero batch, whose "sum" is a zero that keeps the graph, not the loss's behaviour."""
+    return _exits(statement.body) and bool(_DEGENERATE.search(_text(statement.test)))
+
+
 def _learn_nonzero(test, ev: Evaluator, asserted: bool = False) -> None:
     """After ``if den == 0: return`` (or ``assert den > 0``), ``den`` is known not to be 0."""
     facts = ev.facts(test)
@@ -481,4 +527,6 @@ def _element_facts(ev: Evaluator, iterable) -> Facts:
     facts = ev.facts(iterable)
     if facts.shape:
         return Facts(shape=True)
-    return replace(UNTAINTED, taint=facts.taint, bounded=not facts.taint)
+    # an element of something that may be a Python list (of shapes, of views) may be a list itself
+    return replace(UNTAINTED, taint=facts.taint, bounded=not facts.taint,
+                   maybe_list=facts.maybe_list or facts.python_list)

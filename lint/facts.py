@@ -171,6 +171,13 @@ _PARAMETER_MATRIX_NAME = re.compile(r"(^|_)(weights?|w|centers?|centres?|prototy
                                     r"proxies|proxy|memory|bank|queue)$", re.IGNORECASE)
 
 
+# syntax that holds no expression: never descended into when facts are computed bottom-up
+_NOT_EXPRESSIONS = (cst.SimpleWhitespace, cst.ParenthesizedWhitespace, cst.TrailingWhitespace, cst.Comment,
+                    cst.Newline, cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket,
+                    cst.LeftCurlyBrace, cst.RightCurlyBrace, cst.Comma, cst.Dot, cst.BaseBinaryOp,
+                    cst.BaseUnaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.AssignEqual, cst.Colon)
+
+
 class Evaluator:
     """Facts of expressions at one program point of one loss; names read ``env``."""
 
@@ -208,9 +215,35 @@ class Evaluator:
         key = id(node)
         cached = self._memo.get(key)
         if cached is None:
-            cached = self._gradient_flow(node, self._compute(node))
-            self._memo[key] = cached
+            # children first, without recursion: a 10,000-term sum or a deep nest of calls would
+            # otherwise exhaust Python's stack; _compute then finds its operands in the memo
+            for inner in self._uncached_subexpressions(node):
+                if id(inner) not in self._memo:
+                    self._memo[id(inner)] = self._gradient_flow(inner, self._compute(inner))
+            cached = self._memo.get(key)
+            if cached is None:
+                cached = self._gradient_flow(node, self._compute(node))
+                self._memo[key] = cached
         return cached
+
+    def _uncached_subexpressions(self, root) -> list:
+        """Expressions under ``root`` whose facts are not known yet, innermost first (post-order)."""
+        order: list = []
+        stack = [(root, False)]
+        memo = self._memo
+        while stack:
+            node, leaving = stack.pop()
+            if leaving:
+                if node is not root and isinstance(node, cst.BaseExpression):
+                    order.append(node)
+                continue
+            if node is not root and (id(node) in memo or isinstance(node, (cst.Lambda, cst.FunctionDef))):
+                continue
+            stack.append((node, True))
+            for child in node.children:
+                if not isinstance(child, _NOT_EXPRESSIONS):
+                    stack.append((child, False))
+        return order
 
     # ---- gradient flow ------------------------------------------------------------------
     def _gradient_flow(self, node, facts: Facts) -> Facts:
@@ -727,7 +760,10 @@ class Evaluator:
                          guarded=first.guarded, bounded=first.bounded)
         if op.name in ("max", "min") and len(op.args) >= 2:
             facts = [self.facts(a) for a in op.args]
-            return Facts(taint=_union(facts), shape=all(f.shape or not f.taint for f in facts))
+            # max(num_pos, 1): a count that is never below 1
+            floor = op.name == "max" and any(not f.taint and f.literal is not None and f.literal > 0 for f in facts)
+            return Facts(taint=_union(facts), shape=all(f.shape or not f.taint for f in facts), guarded=floor,
+                         nonneg=floor)
         if op.name in ("sum", "list", "tuple", "sorted", "reversed") and op.args:
             # builtin sum() of a Python list of losses: not a reduction over the batch axis
             return Facts(taint=first.taint, python_list=True, opaque=first.opaque)
@@ -792,10 +828,10 @@ _EMPTY_MODULE = cst.Module([])
 
 
 def _text(node) -> str:
-    """Source text of an expression ("" for a node that cannot be printed)."""
+    """Source text of an expression ("" for a node that cannot be printed, or is too deep to print)."""
     try:
         return _EMPTY_MODULE.code_for_node(node)
-    except Exception:  # noqa: BLE001 - an odd node: no text
+    except (RecursionError, Exception):  # noqa: BLE001 - a text is a convenience, never a failure
         return ""
 
 
@@ -1008,6 +1044,8 @@ def _zero_test(node: cst.Comparison, evaluator) -> tuple[str | None, str | None]
     if bound_facts.taint or not (bound_facts.literal == 0 or bound_facts.guarded):
         return None, None
     text = _text(subject)
+    if not text:
+        return None, None
     if isinstance(operator, _ZERO_EQUAL):
         return text, None
     if isinstance(operator, _NONZERO):

@@ -163,6 +163,11 @@ class LossFunction:
     param_taints: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
+    def keras_signature(self) -> bool:
+        """Compiled into Keras or shaped like a Keras loss (``y_true, y_pred``): one tensor comes back."""
+        return self.kind in ("compile", "factory", "config") or {"y_true", "y_pred"} <= set(self.param_taints)
+
+    @property
     def returns_loss_value(self) -> bool:
         """Whether what the function returns is the loss itself (helpers return parts of it)."""
         return self.kind != "helper"

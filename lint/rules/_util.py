@@ -12,7 +12,10 @@ _EMPTY_MODULE = cst.Module([])
 
 def code_of(node: cst.CSTNode, limit: int = 60) -> str:
     """Source text of a node, shortened for messages."""
-    text = " ".join(_EMPTY_MODULE.code_for_node(node).split())
+    try:
+        text = " ".join(_EMPTY_MODULE.code_for_node(node).split())
+    except RecursionError:  # a 10,000-term expression: name its outermost piece only
+        text = _shallow_text(node)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -133,3 +136,15 @@ def _in_a_loss_object(ctx) -> bool:
     info = ctx.loss.info
     owner = info.class_info.name.lower() if info is not None and info.class_info is not None else ""
     return any(word in owner for word in ("loss", "criterion", "penalty", "objective"))
+
+
+def _shallow_text(node: cst.CSTNode) -> str:
+    """A short stand-in for an expression too deep to print: ``tf.math.log(...)``, ``... + ...``."""
+    if isinstance(node, cst.Call):
+        try:
+            return f"{_EMPTY_MODULE.code_for_node(node.func)}(...)"
+        except RecursionError:
+            return "(...)"
+    if isinstance(node, cst.BinaryOperation):
+        return "... " + _EMPTY_MODULE.code_for_node(node.operator).strip() + " ..."
+    return "..."

@@ -44,6 +44,8 @@ class BatchLoop(Rule):
 
     def check_statement(self, statement, ctx) -> None:
         if isinstance(statement, cst.For):
+            if _used_as_a_record(statement.target, statement.body):
+                return  # for t in targets: t["labels"] -- a list of per-image dicts, not tensor rows
             reason = batch_iteration(statement.iter, ctx, statement.target)
             if reason:
                 ctx.report(self, statement.iter, f"`for` loop {reason}: unrolled per sample when the step is traced")
@@ -53,6 +55,8 @@ class BatchLoop(Rule):
     def check_node(self, node, ctx) -> None:
         comp_for = node.for_in
         while comp_for is not None:
+            if _used_as_a_record(comp_for.target, node):
+                return
             reason = batch_iteration(comp_for.iter, ctx, comp_for.target)
             if reason:
                 ctx.report(self, comp_for.iter, f"comprehension {reason}: unrolled per sample when the step is traced")
@@ -109,3 +113,29 @@ def _mentions_batch_size(test, ctx) -> bool:
     if isinstance(test, cst.BooleanOperation):
         return _mentions_batch_size(test.left, ctx) or _mentions_batch_size(test.right, ctx)
     return False
+
+
+def _used_as_a_record(target, scope) -> bool:
+    """A loop variable read with string keys (``t["labels"]``): its elements are dicts, not rows."""
+    names = {n.value for n in _names_in(target)}
+    if not names:
+        return False
+    stack = [scope]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value in names \
+                and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) \
+                and isinstance(node.slice[0].slice.value, (cst.SimpleString, cst.ConcatenatedString)):
+            return True
+        stack.extend(node.children)
+    return False
+
+
+def _names_in(target):
+    if isinstance(target, cst.Name):
+        yield target
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from _names_in(element.value)
+    elif isinstance(target, cst.StarredElement):
+        yield from _names_in(target.value)

@@ -46,6 +46,8 @@ class BatchSum(Rule):
     def check_return(self, value, ctx) -> None:
         if ctx.in_config_branch:
             return  # ``if reduction == "sum": return x.sum()``: the user's explicit option
+        if isinstance(value, cst.Tuple) and len(value.elements) >= 2 and not ctx.loss.keras_signature:
+            return  # return loss, num_pos, weight_sum: which element is the loss is the caller's business
         batch_sum = ctx.facts(value).batch_sum
         if batch_sum is not None:
             ctx.report(self, batch_sum, f"`{code_of(batch_sum)}` sums over the batch axis and is returned as the loss: "

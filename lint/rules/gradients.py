@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, WHERE_OPS
+from ..facts import _text, ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, WHERE_OPS
 from .base import Rule
 from ._util import code_of, loss_calls_any
 
@@ -211,6 +211,6 @@ def _hand_written_relu(node: cst.BinaryOperation, ctx):
                 if isinstance(absolute, cst.Call):
                     op = ctx.op(absolute)
                     if op is not None and op.name in ABS_OPS and op.args and \
-                            cst.Module([]).code_for_node(op.args[0]) == cst.Module([]).code_for_node(plain):
+                            _text(op.args[0]) == _text(plain) != "":
                         return plain
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import EXP_OPS, LOG_OPS, MAX_REDUCE_OPS, PRED, SUM_OPS, TENSOR, TRUE, _same_text
+from ..facts import _text, EXP_OPS, LOG_OPS, MAX_REDUCE_OPS, PRED, SUM_OPS, TENSOR, TRUE, _same_text
 from .base import Rule
 from ._util import code_of, torch_only
 
@@ -192,7 +192,7 @@ class UnguardedLog(Rule):
 
 
 def _text_of(node) -> str:
-    return cst.Module([]).code_for_node(node).replace(" ", "")
+    return _text(node).replace(" ", "")
 
 
 def _is_one_plus_exp(argument, ctx) -> bool:
