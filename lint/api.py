@@ -90,7 +90,7 @@ def _parse_and_lint(data: bytes, filename: str, settings: LintSettings) -> list[
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
         return syntax_finding(filename, *_syntax_place(data, error), settings)
-    findings = _lint_module(module, filename, settings)
+    findings = _lint_module(module, filename, settings, data)
     return _apply_noqa(findings, data)
 
 
@@ -128,12 +128,12 @@ def on_big_stack(function, *args):
     return outcome["value"]
 
 
-def _lint_module(module, filename: str, settings: LintSettings) -> list[Finding]:
+def _lint_module(module, filename: str, settings: LintSettings, data: bytes | None = None) -> list[Finding]:
     from .engine import analyze_loss, batch_literals
-    from .summaries import HelperSummaries
     from .losses import find_losses
     from .module_index import ModuleIndex
     from .rules import ALL_RULES
+    from .summaries import HelperSummaries
 
     rules = [rule for rule in ALL_RULES if rule.code in settings.codes and rule.code != "BSG000"]
     if not rules:
@@ -145,13 +145,13 @@ def _lint_module(module, filename: str, settings: LintSettings) -> list[Finding]
     summaries = HelperSummaries(index, batch_sizes)
     for loss in find_losses(index, settings.loss_patterns, filename):
         for rule, node, message, related in analyze_loss(loss, index, rules, call_sites, batch_sizes, summaries):
-            raw.append((rule, node, message, related, loss.name))
+            raw.append((rule, node, message, related, loss.name, loss.node))
     if not raw:
         return []
-    positions = _positions(module)
+    positions = _positions(module, data, raw)
     findings = []
     seen = set()
-    for rule, node, message, related, loss_name in raw:
+    for rule, node, message, related, loss_name, _container in raw:
         span = positions.get(node)
         if span is None:
             continue
@@ -175,13 +175,16 @@ def _related_places(nodes, positions) -> tuple[tuple[int, int], ...]:
     return tuple(places)
 
 
-def _positions(module):
-    """Node -> CodeRange, computed only for files with findings (positions are not free)."""
-    import libcst as cst
-    from libcst.metadata import PositionProvider
+def _positions(module, data: bytes | None, raw) -> dict:
+    """Node -> CodeRange for the reported nodes (and their related places), computed only for
+    files with findings and only for the statements that hold them (positions are not free)."""
+    from .positions import positions_of
 
-    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-    return wrapper.resolve(PositionProvider)
+    placed = []
+    for _rule, node, _message, related, _name, container in raw:
+        placed.append((container, node))
+        placed.extend((container, other) for other in related)
+    return positions_of(module, module.bytes if data is None else data, placed)
 
 
 def syntax_finding(filename, row, column, message, settings, prefix="file does not parse: ") -> list[Finding]:

@@ -24,6 +24,7 @@ import libcst as cst
 from .facts import UNTAINTED, Evaluator, Facts, _text, nonzero_names
 from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
+from .tree import children as tree_children
 
 _BATCH_KEYWORDS = ("batch_size",)
 # under ``torch.no_grad()`` nothing is differentiated, but a per-sample Python loop is still unrolled
@@ -324,7 +325,7 @@ class _Walker:
                 continue
             ancestors.append(node)
             stack.append((node, True))
-            children = [child for child in node.children if not isinstance(child, _LEAVES)]
+            children = [child for child in tree_children(node) if not isinstance(child, _LEAVES)]
             stack.extend((child, False) for child in reversed(children))
 
 

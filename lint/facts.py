@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from .calls import Op, in_tensor_namespace, resolve_call
+from .tree import children as tree_children
 from .vocabulary import PRED_NAMES, TARGET_NAMES
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
@@ -240,7 +241,7 @@ class Evaluator:
             if node is not root and (id(node) in memo or isinstance(node, (cst.Lambda, cst.FunctionDef))):
                 continue
             stack.append((node, True))
-            for child in node.children:
+            for child in tree_children(node):
                 if not isinstance(child, _NOT_EXPRESSIONS):
                     stack.append((child, False))
         return order

@@ -23,6 +23,7 @@ import libcst as cst
 
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import dotted_parts
+from .tree import children as tree_children
 from .vocabulary import PRED_NAMES, TARGET_NAMES
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
@@ -124,7 +125,7 @@ def _called_ops(node: cst.FunctionDef, imports):
             if op is not None:
                 yield op
         if not isinstance(current, (cst.FunctionDef, cst.ClassDef)):
-            stack.extend(current.children)
+            stack.extend(tree_children(current))
 
 
 def _computes_with_tensors(node: cst.FunctionDef, imports) -> bool:
@@ -589,7 +590,7 @@ def _walk_names_and_self_attributes(root: cst.CSTNode):
                 yield node  # MyLoss._pairwise(x): a method called through its class
             stack.append(node.value)  # the attribute name itself is not a variable
             continue
-        stack.extend(node.children)
+        stack.extend(tree_children(node))
 
 
 def _return_kinds(info: FunctionInfo) -> set[str]:
@@ -604,7 +605,7 @@ def _return_kinds(info: FunctionInfo) -> set[str]:
         if isinstance(current, cst.Return):
             kinds.add(_value_kind(current.value, nested))
             continue
-        stack.extend(current.children)
+        stack.extend(tree_children(current))
     return kinds
 
 

@@ -61,7 +61,15 @@ class ModuleIndex:
     module_names: set[str]
 
     def functions_named(self, name: str) -> list[FunctionInfo]:
-        return [f for f in self.functions if f.name == name and f.class_info is None]
+        """Functions (not methods) of that name, in source order; a dict lookup, built once."""
+        by_name = self.__dict__.get("_by_name")
+        if by_name is None:
+            by_name = {}
+            for info in self.functions:
+                if info.class_info is None:
+                    by_name.setdefault(info.name, []).append(info)
+            self.__dict__["_by_name"] = by_name
+        return by_name.get(name, [])
 
     @classmethod
     def build(cls, module: cst.Module) -> "ModuleIndex":

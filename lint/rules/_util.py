@@ -6,6 +6,7 @@ import re
 
 import libcst as cst
 
+from ..tree import children as tree_children
 
 _EMPTY_MODULE = cst.Module([])
 
@@ -35,7 +36,7 @@ def loss_calls_any(ctx, key: str, predicate) -> bool:
             if isinstance(node, cst.Call):
                 op = ctx.op(node)
                 found = op is not None and predicate(op)
-            stack.extend(node.children)
+            stack.extend(tree_children(node))
         cache[key] = found
     return cache[key]
 
@@ -128,7 +129,7 @@ def _walk_assignments(root):
             yield node
         if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.BaseExpression)):
             continue
-        stack.extend(node.children)
+        stack.extend(tree_children(node))
 
 
 def _in_a_loss_object(ctx) -> bool:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .base import Rule
+from ..tree import children as tree_children
 from ._util import code_of
+from .base import Rule
 
 _UNSTACK_OPS = frozenset({"unstack", "unbind"})
 _ROW_ITERATORS = frozenset({"zip", "enumerate", "reversed", "list", "tuple", "map", "sorted"})
@@ -127,7 +128,7 @@ def _used_as_a_record(target, scope) -> bool:
                 and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) \
                 and isinstance(node.slice[0].slice.value, (cst.SimpleString, cst.ConcatenatedString)):
             return True
-        stack.extend(node.children)
+        stack.extend(tree_children(node))
     return False
 
 

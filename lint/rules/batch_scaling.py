@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .base import Rule
 from ._util import code_of, literal_int
+from .base import Rule
 
 _RESHAPE_OPS = frozenset({"reshape", "view"})
 _SHAPED_MAKERS = frozenset({"zeros", "ones", "full", "fill", "empty", "normal", "uniform",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import _text, ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, WHERE_OPS
-from .base import Rule
+from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, WHERE_OPS, _text
 from ._util import code_of, loss_calls_any
+from .base import Rule
 
 _RELU_OPS = frozenset({"relu", "relu6", "leaky_relu_zero"})
 _ZERO_MAKERS = frozenset({"zeros_like", "zeros"})

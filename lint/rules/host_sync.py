@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .base import Rule
 from ._util import builds_a_network, callee, code_of, loss_calls_any
+from .base import Rule
 
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
 _SYNC_FUNCTIONS = frozenset(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import libcst as cst
 
 from ..facts import BINARY_OPS, COMPARISON_OPS
-from .base import Rule
 from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network
+from .base import Rule
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
 _PAIRWISE_OPS = frozenset({"cdist", "pairwise_distance", "pairwise_distances"})

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import _text, EXP_OPS, LOG_OPS, MAX_REDUCE_OPS, PRED, SUM_OPS, TENSOR, TRUE, _same_text
-from .base import Rule
+from ..facts import (
+    EXP_OPS,
+    LOG_OPS,
+    MAX_REDUCE_OPS,
+    PRED,
+    SUM_OPS,
+    TENSOR,
+    TRUE,
+    _same_text,
+    _text,
+)
 from ._util import code_of, torch_only
+from .base import Rule
 
 _DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
 _NORM_OPS = frozenset({"norm", "euclidean_norm", "vector_norm"})

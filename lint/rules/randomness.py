@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .base import Rule
 from ._util import callee, torch_only
+from .base import Rule
 
 _STDLIB_SAMPLERS = frozenset(
     {"random", "uniform", "gauss", "normalvariate", "choice", "choices", "sample", "shuffle",
