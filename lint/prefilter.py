@@ -17,11 +17,12 @@ import re
 from .vocabulary import is_loss_pair
 
 _SIGNATURE = re.compile(
-    rb"def\s+\w+\s*\(\s*(?:(?:self|cls)\s*,\s*)?(\w+)\s*(?::[^,()]*(?:\([^()]*\))?[^,()]*)?(?:=[^,()]*)?,\s*(\w+)"
+    rb"def\s+\w+\s*(?:\[[^\]]*\]\s*)?\(\s*(?:(?:self|cls)\s*,\s*)?(\w+)\s*(?::[^,()]*(?:\([^()]*\))?[^,()]*)?"
+    rb"(?:=[^,()]*)?,\s*(\w+)"  # def loss[T](...): PEP 695 type parameters too
 )
 _MARKERS = re.compile(
     rb"compute_loss|\.compile\s*\(|class\s+\w+\s*\([^)]*Loss|class\s+\w*(?:[Ll]oss|Criterion)\w*\s*[(:]"
-    rb"|def\s+\w*[Ll]oss\w*\s*\("
+    rb"|def\s+\w*[Ll]oss\w*\s*[(\[]"
 )
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
 

@@ -11,10 +11,14 @@ from ..tree import children as tree_children
 _EMPTY_MODULE = cst.Module([])
 
 
+_BRACKET_SPACE = re.compile(r"(?<=[(\[{]) | (?=[)\]}])")
+
+
 def code_of(node: cst.CSTNode, limit: int = 60) -> str:
     """Source text of a node, shortened for messages."""
     try:
-        text = " ".join(_EMPTY_MODULE.code_for_node(node).split())
+        # one line: runs of whitespace become one space, none inside brackets (``log( y)`` -> ``log(y)``)
+        text = _BRACKET_SPACE.sub("", " ".join(_EMPTY_MODULE.code_for_node(node).split()))
     except RecursionError:  # a 10,000-term expression: name its outermost piece only
         text = _shallow_text(node)
     return text if len(text) <= limit else text[: limit - 3] + "..."
