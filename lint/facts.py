@@ -127,6 +127,7 @@ class Facts:
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
+    inside_unit: bool = False  # clipped strictly inside (-1, 1): its square is below one
     max_of: tuple[str, ...] = ()  # ``max(name)``, ``maximum(a, max(b))``: ``name - max_of`` is never positive
     batch_rows: bool = False  # a Python list of the batch's rows (``unstack(x)`` along axis 0)
     no_batch_axis: bool = False  # the batch axis was contracted away (``x.T @ x``: D x D)
@@ -518,6 +519,7 @@ class Evaluator:
             even = right.literal is not None and float(right.literal).is_integer() and int(right.literal) % 2 == 0
             grows = right.literal is None or right.literal >= 1
             return Facts(taint=taint, nonneg=left.nonneg or even, scaled=bool(left.taint) and grows,
+                         below_one=left.inside_unit and even,  # cos**2 of a cosine clipped inside (-1, 1)
                          magnitude=(left.error or left.magnitude) and grows and not right.taint,
                          bounded=(left.bounded and not right.taint) or (left.unit and not right.nonpos),
                          unit=left.unit and not right.nonpos, guarded=left.guarded,
@@ -727,6 +729,10 @@ class Evaluator:
             if summary is not None:
                 return summary
         func = node.func
+        callee = _text(func).split(".")[-1].lower()
+        if callee and _BOUNDING_NAME.search(callee) and node.args:
+            # tanh_clip(x), l2_normalize_rows(x), my_sigmoid(x): a function named for bounding its input
+            return Facts(taint=self._opaque([a.value for a in node.args]).taint, bounded=True)
         if _calls_a_model(func, self) and any(self.facts(a.value).taint or not isinstance(
                 a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in node.args):
             # a network's output carries gradient, even on inputs the loss did not receive (G(z))
@@ -788,8 +794,10 @@ class Evaluator:
             (upper_facts.literal is not None and upper_facts.literal < 1) or _is_one_minus_something(upper))
         unit = lower_facts is not None and upper_facts is not None and lower_facts.literal is not None \
             and upper_facts.literal is not None and 0 <= lower_facts.literal and upper_facts.literal <= 1
+        inside_unit = below_one and lower_facts is not None and not lower_facts.taint \
+            and lower_facts.literal is not None and lower_facts.literal > -1
         return Facts(taint=first.taint, guarded=guarded, nonneg=nonneg, bounded=bounded, unit=unit,
-                     probability=False, batch_sum=first.batch_sum, below_one=below_one)
+                     probability=False, batch_sum=first.batch_sum, below_one=below_one, inside_unit=inside_unit)
 
     def _sum(self, op: Op, first: Facts) -> Facts:
         axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
@@ -1005,6 +1013,7 @@ _ZERO_EQUAL = (cst.Equal, cst.LessThanEqual, cst.LessThan)
 _NONZERO = (cst.NotEqual, cst.GreaterThan)
 
 
+_BOUNDING_NAME = re.compile(r"clip|clamp|tanh|normali[sz]e|sigmoid|softmax|cosine_sim")
 _FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "filter_jit", "filter_vmap", "checkpoint", "remat"})
 _MODEL_NAME = re.compile(r"^(model|net|network|module|encoder|decoder|backbone|generator|discriminator|"
                          r"critic|apply_fn|predict_fn|forward_fn|f|g|d|vgg\w*|feature_extractor)$", re.IGNORECASE)

@@ -274,7 +274,8 @@ class _LossFinder:
         if info.name in self._compile_names:
             return False
         if self.module_kind == "metrics" and not (info.class_info is not None
-                                                  and info.class_info.name in self._loss_classes):
+                                                  and info.class_info.name in self._loss_classes) \
+                and not (info.class_info is not None and info.name == "loss"):  # Metric.loss(y_pred, target)
             return True  # a metrics module's hamming_loss_fn is a metric, whatever its name says
         tokens = _name_tokens(info.name)
         returns = _return_kinds(info)
