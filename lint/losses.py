@@ -203,7 +203,7 @@ def module_kind(filename: str | None) -> str | None:
         return "tests"  # by file name only: fixtures under a tests/ folder are real loss files
     if "loss" in stem or any("loss" in f for f in folders[-2:]):
         return None
-    if "metric" in stem or any("metric" in f or f in ("evaluation", "eval") for f in folders):
+    if "metric" in stem or any("metric" in f or f in ("evaluation", "eval", "stats", "statistics", "scoring") for f in folders):
         return "metrics"
     return None
 
