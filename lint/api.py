@@ -80,6 +80,9 @@ def _lint_python(data: bytes, filename: str, settings: LintSettings) -> list[Fin
     if not may_contain_loss(data, settings.loss_patterns):
         problem = parse_problem(data)  # nothing to lint, but a file that does not parse is still BSG000
         return syntax_finding(filename, *problem, settings) if problem else []
+    too_deep = _beyond_cpython(data)  # here, at Python's default recursion limit, not on the big stack
+    if too_deep is not None:  # CPython cannot build this file either: say so at once
+        return syntax_finding(filename, *too_deep, settings)
     return on_big_stack(_parse_and_lint, data, filename, settings)
 
 
@@ -92,6 +95,32 @@ def _parse_and_lint(data: bytes, filename: str, settings: LintSettings) -> list[
         return syntax_finding(filename, *_syntax_place(data, error), settings)
     findings = _lint_module(module, filename, settings, data)
     return _apply_noqa(findings, data)
+
+
+def _beyond_cpython(data: bytes) -> tuple[int, int, str] | None:
+    """(row, column, message) when the source nests deeper than CPython can parse: a sum of many
+    thousand terms (``RecursionError`` while building the AST) or more than 200 nested brackets.
+    libcst would spend minutes and gigabytes on such a file before failing or succeeding; CPython's
+    parser answers in milliseconds. Other syntax errors are left to libcst, which knows syntax newer
+    than the running Python."""
+    import ast
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(data)
+    except RecursionError:
+        return 1, 1, "an expression is nested too deeply for Python to compile (CPython's parser gives up)"
+    except SyntaxError as error:
+        if "too many nested" in (error.msg or "") or "too complex" in (error.msg or ""):
+            return error.lineno or 1, error.offset or 1, error.msg
+    except (ValueError, MemoryError):
+        return None
+    return None
+
+
+_DEEP_RECURSION = 20_000
 
 
 def on_big_stack(function, *args):
@@ -115,14 +144,24 @@ def on_big_stack(function, *args):
         previous = threading.stack_size(_STACK_BYTES)
     except (ValueError, RuntimeError):  # a platform that cannot size thread stacks
         return function(*args)
+    import sys
+
+    limit = sys.getrecursionlimit()
     try:
         thread = threading.Thread(target=run, name="bsguard-lint", daemon=True)
+        # the big stack holds Python's recursion too (libcst renders deep expressions
+        # recursively): a 1,000-term sum needs a few thousand frames, far below what 512 MB holds
+        sys.setrecursionlimit(max(limit, _DEEP_RECURSION))
         thread.start()
     except RuntimeError:  # no thread (address space, limits): run here, as before
+        sys.setrecursionlimit(limit)
         return function(*args)
     finally:
         threading.stack_size(previous)
-    thread.join()
+    try:
+        thread.join()
+    finally:
+        sys.setrecursionlimit(limit)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]

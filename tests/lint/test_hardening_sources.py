@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import time
+
+import pytest
 from pathlib import Path
 
 from keras_bsguard.lint import LintSettings, lint_source
@@ -35,3 +38,35 @@ def test_the_installed_keras_metrics_get_no_finding():
     assert len(files) > 10
     result = lint_files(files, LintSettings(), cache_dir=None, jobs=1)
     assert [(f.filename, f.row, f.code) for f in result.findings] == []
+
+
+def _long_sum(terms: int) -> str:
+    body = " + ".join(f"tf.square(y_pred[:, {i}] - y_true[:, {i}])" for i in range(terms))
+    return f"import tensorflow as tf\n\n\ndef loss(y_true, y_pred):\n    return tf.math.log({body})\n"
+
+
+def test_a_300_term_sum_is_analysed():
+    (finding,) = lint_source(_long_sum(300), "losses.py")
+    assert finding.code == "BSG402" and finding.row == 5
+
+
+def test_sources_too_deep_for_cpython_are_bsg000_at_once():
+    nested = "y_pred"
+    for _ in range(1000):
+        nested = f"tf.abs({nested})"
+    deep_nest = f"import tensorflow as tf\n\ndef loss(y_true, y_pred):\n    return tf.math.log({nested})\n"
+    for source, words in ((_long_sum(10_000), "nested too deeply"), (deep_nest, "too many nested parentheses")):
+        start = time.perf_counter()
+        (finding,) = lint_source(source, "losses.py")
+        assert finding.code == "BSG000" and words in finding.message
+        assert time.perf_counter() - start < 10  # libcst alone would take minutes on these
+
+
+@pytest.mark.slow
+def test_a_100000_line_module_is_linted():
+    lines = ["import tensorflow as tf", ""]
+    for i in range(34_000):
+        lines += [f"def helper_{i}(x):", f"    return x * {i}", ""]
+    lines += ["def loss(y_true, y_pred):", "    return tf.reduce_sum(tf.square(y_true - y_pred))", ""]
+    assert len(lines) > 100_000
+    assert [(f.row, f.code) for f in lint_source("\n".join(lines * 1), "losses.py")] == [(len(lines) - 1, "BSG501")]
