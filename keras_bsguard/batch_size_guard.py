@@ -41,10 +41,18 @@ Example::
                         callbacks=[BatchSizeGuard(), GradientNormMonitor()], verbose=0)
     print(history.history["micro_batches"])   # [1, 1]: nothing ran out of memory
 
-Limits (this version): the default ``train_step`` of each backend only (a model that overrides
-``train_step`` is retried but cannot be split); ``steps_per_execution=1`` on TensorFlow; no
-``keras.distribution`` / ``tf.distribute`` replica handling yet; torch under ``jit_compile``
-is retried without splitting.
+Validation, ``evaluate`` and ``predict`` are covered too: their steps keep no state beyond the
+metrics, so a batch that runs out of memory there is run again as ``k`` pieces, one step each,
+the metrics accumulated over the pieces (exact for Keras's metrics, which accumulate over batches
+anyway) and the predictions concatenated. Each kind of step has its own split: a validation OOM
+never splits the train step. When the guard gives up (an error that is not an OOM, or nothing
+left to split), the model's weights, optimizer state and metrics are those of the last completed
+step before the error leaves ``fit``.
+
+Limits (this version): a model that overrides ``train_step`` is retried once, never split (it
+says so when ``fit`` starts, and refuses ``micro_batches > 1``); so is torch under
+``jit_compile``; ``steps_per_execution=1`` on TensorFlow; under ``tf.distribute`` validation and
+prediction batches are not split.
 """
 
 from __future__ import annotations
@@ -54,9 +62,10 @@ import math
 import keras
 
 from keras_bsguard._monitor_base import MonitorBase
+from keras_bsguard._validate import check_choice, check_float, check_int
 from keras_bsguard.lr_scaling import rescale_learning_rate
 from keras_bsguard.oom import describe, is_out_of_memory
-from keras_bsguard.warnings import BatchSizeWarning
+from keras_bsguard.warnings import BatchSizeWarning, emit, format_message
 
 STRATEGIES = ("split", "shrink")
 PRESSURE_ACTIONS = ("warn", "split", None)
@@ -85,15 +94,15 @@ class BatchSizeGuard(MonitorBase):
                  max_micro_batches: int = 64,
                  on_pressure: str | None = "warn", headroom: float = 0.9, check_every: int = 20,
                  log_dir: str | None = None, event_log=None):
+        owner = "BatchSizeGuard"  # each argument checked on its own, with its own message
+        check_choice(owner, "strategy", strategy, STRATEGIES)
+        check_choice(owner, "lr_scaling", lr_scaling, ("linear", "sqrt", "auto", None))
+        max_micro_batches = check_int(owner, "max_micro_batches", max_micro_batches, 1)
+        micro_batches = check_int(owner, "micro_batches", micro_batches, 1, max_micro_batches)
+        check_choice(owner, "on_pressure", on_pressure, PRESSURE_ACTIONS)
+        headroom = check_float(owner, "headroom", headroom, low=0.0, high=1.0, low_open=True)
+        check_every = check_int(owner, "check_every", check_every, 1)
         super().__init__(log_dir=log_dir, event_log=event_log)
-        if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be 'split' or 'shrink', not {strategy!r}")
-        if on_pressure not in PRESSURE_ACTIONS:
-            raise ValueError(f"on_pressure must be 'warn', 'split' or None, not {on_pressure!r}")
-        if lr_scaling not in ("linear", "sqrt", "auto", None):
-            raise ValueError(f"lr_scaling must be 'linear', 'sqrt', 'auto' or None, not {lr_scaling!r}")
-        if max_micro_batches < 1 or not 0 < headroom <= 1 or check_every < 1 or not 1 <= micro_batches <= max_micro_batches:
-            raise ValueError("need 1 <= micro_batches <= max_micro_batches, check_every >= 1 and 0 < headroom <= 1")
         self.strategy = strategy
         self.lr_scaling = lr_scaling
         self.max_micro_batches = int(max_micro_batches)
@@ -103,85 +112,222 @@ class BatchSizeGuard(MonitorBase):
         self.initial_micro_batches = int(micro_batches)
         self.micro_batches = self.initial_micro_batches
         self._hub = None
-        self._batch_size = None
+        self._batch_size = None  # samples in the current train batch
+        self._epoch_batch_size = None  # the largest train batch of the epoch (a full one)
         self._step = 0
         self._pressure_reported = False
         self._call = None  # the failed call being retried (its state may carry the learning rate)
+        # Splits of the stateless steps, each its own: a validation OOM never splits training.
+        self.eval_micro_batches = {"test": 1, "predict": 1}
+        self._eval_batch_size: dict[str, int | None] = {"test": None, "predict": None}
+        self._in_fit = False
+        self._retry_only = None  # why the train step can only be retried (custom train_step ...)
+        self._retry_only_said = False
+
+    @property
+    def _current_step(self) -> int:
+        """The 1-based global number of the step being run (``_step`` counts completed ones):
+        the number every monitor's messages and events use."""
+        return self._step + 1
 
     # ------------------------------------------------------------------------- callbacks
     def on_train_begin(self, logs=None):
-        from keras_bsguard.backends import InstrumentedTrainStep
+        from keras_bsguard.backends import InstrumentedTrainStep, get_adapter
 
-        self._start_run(strategy=self.strategy)
+        reason = get_adapter().split_unsupported_reason(self._model)
+        if reason is not None and self.initial_micro_batches > 1:
+            raise ValueError(
+                f"BatchSizeGuard(micro_batches={self.initial_micro_batches}) cannot split this "
+                f"model's batches: {reason}. It can only retry a step that ran out of memory. Use "
+                f"micro_batches=1 (retry only), a smaller batch_size, or accumulate gradients in "
+                f"your own train_step.")
+        self._retry_only = reason
+        self._start_run(strategy=self.strategy, retry_only=reason)
         self._step = 0
-        self.micro_batches = max(self.micro_batches, self.initial_micro_batches)
+        self._epoch_batch_size = None
+        if reason is None:
+            self.micro_batches = max(self.micro_batches, self.initial_micro_batches)
+        else:
+            self.micro_batches = 1
+            self._say_retry_only(reason)
         self._pressure_reported = False
+        self._in_fit = True
         self._hub = InstrumentedTrainStep.attach(self._model, self, call_guard=self,
-                                                 observer=_PressureObserver(self))
+                                                 observer=_PressureObserver(self), kinds=("train", "test"))
         self._hub.set_micro_batches(self.micro_batches, self._mode())
 
     def on_train_end(self, logs=None):
+        self._in_fit = False
         if self._hub is not None:
-            self._hub.set_micro_batches(1, "accumulate", rebuild=False)
             self._hub.detach(self)
             self._hub = None
+
+    def on_test_begin(self, logs=None):
+        if not self._in_fit:  # inside fit the test function is guarded from on_train_begin on
+            self._attach_stateless("test")
+
+    def on_test_end(self, logs=None):
+        if not self._in_fit:
+            self._detach_stateless("test")
+
+    def on_predict_begin(self, logs=None):
+        self._attach_stateless("predict")
+
+    def on_predict_end(self, logs=None):
+        self._detach_stateless("predict")
+
+    def _attach_stateless(self, kind: str) -> None:
+        from keras_bsguard.backends import InstrumentedTrainStep
+
+        if self._run_id is None:
+            self._start_run(strategy=self.strategy)
+        self._hub = InstrumentedTrainStep.attach(self._model, self, call_guard=self, kinds=(kind,))
+
+    def _detach_stateless(self, kind: str) -> None:
+        if self._hub is not None:
+            self._hub.detach(self, kinds=(kind,))
+            if not self._in_fit:
+                self._hub = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_batch_size = None
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
         if logs is not None:
-            self._put_logs(logs)
+            self._put_logs(logs, self._batch_size)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            self._put_logs(logs)
+            # The split of a full batch (a partial last batch is smaller).
+            self._put_logs(logs, self._epoch_batch_size or self._batch_size)
 
-    def _put_logs(self, logs):
+    def _put_logs(self, logs, batch_size):
+        """What really ran: the train split and the samples in each micro-batch (the whole batch
+        when the step can only be retried)."""
         logs["micro_batches"] = self.micro_batches
-        if self._batch_size:
-            logs["batch_size"] = math.ceil(self._batch_size / self.micro_batches)
+        if batch_size:
+            logs["batch_size"] = math.ceil(batch_size / self.micro_batches)
+
+    def _say_retry_only(self, reason: str) -> None:
+        self._event("retry_only", self._current_step, f"BatchSizeGuard can only retry: {reason}", reason=reason)
+        if self._retry_only_said:
+            return
+        self._retry_only_said = True
+        message = format_message(
+            f"BatchSizeGuard can only retry this model's train step: {reason}.",
+            "on out-of-memory it frees memory and runs the same whole batch once more; if that "
+            "fails too, the error is raised (micro_batches stays 1; validation, evaluate and "
+            "predict are still split)",
+            ["a custom train_step is opaque to the guard: it cannot cut the batch inside it"],
+            ["a smaller batch_size in fit", "accumulate gradients over slices in your own "
+             "train_step", "find_batch_size(...) before training"])
+        self._emit_warning(BatchSizeWarning, message)
+
+    def _emit_warning(self, category, message: str) -> None:
+        emit_method = getattr(self, "_emit", None)
+        if emit_method is not None:
+            emit_method(category, message)
+        else:
+            emit(category, message)
 
     # ------------------------------------------------------------- called by the hub
-    def on_step_error(self, error: BaseException, call) -> bool:
-        """An exception left the train step: True to retry the same batch with more splits."""
+    def micro_batches_for(self, kind: str) -> int:
+        """How many pieces the hub cuts each batch of a ``kind`` step into."""
+        return self.micro_batches if kind == "train" else self.eval_micro_batches[kind]
+
+    def on_step_error(self, error: BaseException, call, kind: str = "train") -> bool:
+        """An exception left a step: True to run the same batch again (split further)."""
         if not is_out_of_memory(error):
             return False
+        if kind != "train":
+            return self._on_stateless_oom(error, call, kind)
         batch_size = call.batch_size()
-        self._call = call
         if batch_size:
             self._batch_size = batch_size
-        new_k = self._next_split(batch_size)
+        if self._retry_only is not None:
+            if call.retries >= 1:
+                self._event("oom_gave_up", self._current_step, f"out of memory again on the retry of a "
+                            f"batch of {self._describe_size()}; {self._retry_only}", error=describe(error))
+                return False
+            call.retries += 1
+            self._event("oom_retry", self._current_step, f"out of memory on a batch of {self._describe_size()}; "
+                        f"memory freed, retrying the whole batch once ({self._retry_only})",
+                        error=describe(error))
+            return True
+        self._call = call
+        new_k = self._next_split(batch_size, self.micro_batches)
         if new_k is None:
-            self._event("oom_gave_up", self._step, f"out of memory at {self.micro_batches} micro-batches of "
+            self._event("oom_gave_up", self._current_step, f"out of memory at {self.micro_batches} micro-batches of "
                         f"{self._describe_size()}; cannot split further", error=describe(error))
+            self._call = None
             return False
-        self._split(new_k, reason=f"the step ran out of memory ({describe(error)})", error=describe(error))
+        self._split(new_k, reason=f"the train step ran out of memory ({describe(error)})", error=describe(error))
         self._call = None
         return True
 
-    def _next_split(self, batch_size: int | None) -> int | None:
-        """The next micro-batch count: at least double, at most ``max_micro_batches``.
+    def _on_stateless_oom(self, error, call, kind: str) -> bool:
+        what = {"test": "validation" if self._in_fit else "evaluation", "predict": "prediction"}[kind]
+        batch_size = call.batch_size()
+        if batch_size:
+            self._eval_batch_size[kind] = batch_size
+        current = self.eval_micro_batches[kind]
+        reason = self._hub.adapter.stateless_split_unsupported_reason(self._model) if self._hub else None
+        new_k = None if reason else self._next_split(batch_size, current)
+        if new_k is None:
+            self._event("oom_gave_up", self._current_step, f"the {what} step ran out of memory at {current} "
+                        f"piece(s) of a batch of {batch_size or '?'}; "
+                        + (reason or "cannot split further"), error=describe(error), function=kind)
+            return False
+        self.eval_micro_batches[kind] = new_k
+        old_size = math.ceil(batch_size / current) if batch_size else None
+        new_size = math.ceil(batch_size / new_k) if batch_size else None
+        self._warn_once(
+            f"{kind}_split_{new_k}", BatchSizeWarning, self._current_step,
+            f"BatchSizeGuard: the {what} step ran out of memory ({describe(error)}); now {new_k} "
+            f"pieces per batch, one step each (metrics accumulated, predictions concatenated)",
+            f"{what} batch {batch_size or '?'}: {current} x {old_size or '?'} samples -> {new_k} x "
+            f"{new_size or '?'} samples; the train step's split is unchanged ({self.micro_batches})",
+            ["the batch's activations do not fit in device memory (validation runs at the training "
+             "batch size unless validation_batch_size is given)"],
+            ["validation_batch_size / batch_size in evaluate and predict",
+             "bsguard lint your loss for batch x batch intermediates"],
+            function=kind, micro_batches=new_k, failed_micro_batch=old_size, new_micro_batch=new_size,
+            error=describe(error))
+        return True
+
+    def _next_split(self, batch_size: int | None, current: int | None = None) -> int | None:
+        """The next micro-batch count after ``current``: at least double, at most
+        ``max_micro_batches``.
 
         Under ``keras.distribution`` (JAX) the global batch is sharded over replicas, so every
         micro-batch must divide by the replica count (and the batch by the count of slices);
         under ``tf.distribute`` each replica slices its own batch, so any count works.
         """
+        current = self.micro_batches if current is None else current
         replicas = self._hub.adapter.replica_count(self._model) if self._hub is not None else 1
         global_batch = self._hub.adapter.BATCH_IS_GLOBAL if self._hub is not None else True
         limit = min(self.max_micro_batches, batch_size or self.max_micro_batches)
-        candidate = self.micro_batches * 2
+        candidate = current * 2
         while candidate <= limit:
             if not batch_size or replicas <= 1 or not global_batch:
                 return candidate
             if batch_size % candidate == 0 and (batch_size // candidate) % replicas == 0:
                 return candidate
             candidate += 1
-        if self.micro_batches < limit and (not batch_size or replicas <= 1 or not global_batch):
+        if current < limit and (not batch_size or replicas <= 1 or not global_batch):
             return limit
         return None
 
-    def observe_batch(self, batch_size: int | None) -> None:
-        if batch_size and batch_size != self._batch_size:
-            self._batch_size = batch_size
+    def observe_batch(self, batch_size: int | None, kind: str = "train") -> None:
+        if not batch_size:
+            return
+        if kind != "train":
+            self._eval_batch_size[kind] = batch_size
+            return
+        self._batch_size = batch_size
+        if self._epoch_batch_size is None or batch_size > self._epoch_batch_size:
+            self._epoch_batch_size = batch_size
 
     # ------------------------------------------------------------------------ actions
     def _mode(self) -> str:
@@ -218,13 +364,14 @@ class BatchSizeGuard(MonitorBase):
                           f"{new_size or '?'} samples, so their statistics differ from the full batch")
         try_ = ["a smaller batch_size in fit", "mixed precision (keras.mixed_precision)",
                 "find_batch_size(...) before training", "bsguard lint your loss for batch x batch intermediates"]
-        self._warn_once(f"split_{new_k}", BatchSizeWarning, self._step, what, evidence, causes, try_,
+        self._warn_once(f"split_{new_k}", BatchSizeWarning, self._current_step, what, evidence, causes, try_,
                         micro_batches=new_k, failed_micro_batch=old_size, new_micro_batch=new_size,
                         strategy=self.strategy, **data)
 
     def _on_pressure(self, peak: int, limit: int) -> None:
         fraction = peak / limit
-        new_k = self._next_split(self._batch_size) if self.on_pressure == "split" and self.strategy == "split" else None
+        splittable = self.on_pressure == "split" and self.strategy == "split" and self._retry_only is None
+        new_k = self._next_split(self._batch_size) if splittable else None
         if new_k is not None:
             self._split(new_k, reason=f"device memory peak at {fraction:.0%} of the limit "
                                                         f"(headroom {self.headroom:.0%})", peak=peak, limit=limit)
@@ -233,7 +380,7 @@ class BatchSizeGuard(MonitorBase):
             return
         self._pressure_reported = True
         what = f"BatchSizeGuard: device memory peak at {fraction:.0%} of the limit, above the {self.headroom:.0%} headroom"
-        self._warn_once("pressure", BatchSizeWarning, self._step, what,
+        self._warn_once("pressure", BatchSizeWarning, self._current_step, what,
                         f"peak {peak / 2**30:.2f} GiB of {limit / 2**30:.2f} GiB",
                         ["the batch is close to the largest that fits"],
                         ["BatchSizeGuard(on_pressure='split') to split before it fails", "a smaller batch_size"],

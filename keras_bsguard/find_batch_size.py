@@ -1,6 +1,7 @@
 """find_batch_size: the largest per-step batch that fits, found with real train steps.
 
-It runs real train steps (``model.train_on_batch``) at chosen batch sizes on your data, treats the
+It runs real train steps (``model.train_on_batch``; on TensorFlow the step traced for an unknown
+batch dimension, as ``fit`` runs it) at chosen batch sizes on your data, treats the
 backend's real out-of-memory error as "does not fit", and returns the largest size that fits --
 within ``tolerance`` (5%) of the true maximum -- with the throughput of every size it tried. The
 model's weights, optimizer slots and step counter are restored afterwards: searching trains
@@ -113,7 +114,7 @@ def find_batch_size(model, x, y=None, *, sample_weight=None, start_batch_size: i
         return search
     finally:
         snapshot.restore()
-        model.train_function = None  # the next fit builds its own
+        model.train_function = snapshot.train_function  # Keras's compiled step, not discarded
 
 
 def _bracket(trial, predicted, start, cap, tolerance, max_trials, tried):
@@ -164,12 +165,10 @@ def _run_trial(model, snapshot, x, y, sample_weight, size: int) -> BatchSizeTria
     xb, yb, wb = (_take(part, size) for part in (x, y, sample_weight))
     adapter.reset_device_peak()
     try:
-        # A fresh train function per size: TF would otherwise relax the batch dimension to None
-        # after a few sizes and compile one generic step, not the one this size would get.
-        model.make_train_function(force=True)
-        model.train_on_batch(xb, yb, sample_weight=wb)  # compiles for this size
+        step = snapshot.trial_step()
+        step(xb, yb, wb)  # compiles for this size (TF: one trace for every size)
         start = time.perf_counter()
-        logs = model.train_on_batch(xb, yb, sample_weight=wb, return_dict=True)
+        logs = step(xb, yb, wb)
         keras.tree.map_structure(lambda v: np.asarray(keras.ops.convert_to_numpy(v)), logs)  # wait for it
         seconds = time.perf_counter() - start
         memory = adapter.device_memory()
@@ -240,6 +239,17 @@ class _Snapshot:
             optimizer.build(model.trainable_variables)
         self.variables = list(model.variables) + list(optimizer.variables)
         self.values = [np.array(keras.ops.convert_to_numpy(v.value)) for v in self.variables]
+        self.train_function = model.train_function
+        self._trial_step = None
+
+    def trial_step(self):
+        """``step(x, y, sample_weight) -> logs``: one real train step, as ``fit`` runs it (TF: on
+        the batch's relaxed type, see ``tensorflow_adapter._HostFunction``)."""
+        if self._trial_step is None:
+            from keras_bsguard.backends import get_adapter
+
+            self._trial_step = get_adapter().make_trial_step(self.model)
+        return self._trial_step
 
     def restore(self) -> None:
         for variable, value in zip(self.variables, self.values):

@@ -1,19 +1,33 @@
-"""Backend adapters and the one instrumented train step that every runtime feature shares.
+"""Backend adapters and the one instrumented step that every runtime feature shares.
 
-Why one shared step: several features need to see inside the compiled train step (the gradient
-norm now; splitting a batch into micro-batches in ``BatchSizeGuard`` next). Two callbacks each
-overriding ``train_step`` would fight; instead each model gets one :class:`InstrumentedTrainStep`
-(created on first :meth:`InstrumentedTrainStep.attach`, removed on the last ``detach``), and
+Why one shared step: several features need to see inside the compiled step (the gradient norm;
+splitting a batch into micro-batches in ``BatchSizeGuard``). Two callbacks each overriding
+``train_step`` would fight; instead each model gets one :class:`InstrumentedTrainStep` (created on
+the first :meth:`InstrumentedTrainStep.attach` and kept on the model for its lifetime), and
 features register into it:
 
 * **gradient features** (``compute(grads, variables, loss_scale) -> dict``) run inside the
   compiled step between the gradient computation and ``optimizer.apply``; their tensors leave the
-  step through the step's ``logs``. (A future *gradient source*, e.g. micro-batching, would replace
-  the gradient computation stage of the same step; the adapters keep that stage in one place.)
+  step through the step's ``logs`` (or, with ``record``, through device-side state metrics);
 * **step observers** (``before_call``, ``data_ready``, ``after_call``) are told, on the host, when
   each call of ``model.train_function`` starts, when its batch arrived and when it returned, and
-  how many compilations happened inside it. The hub wraps ``model.train_function`` (a public
-  attribute of every Keras trainer) once, and re-wraps it if something rebuilds it mid-fit.
+  how many compilations happened inside it;
+* **one call guard** (``BatchSizeGuard``) is asked, when a call of the train, test or predict
+  function raises, whether to run the same batches again (split into micro-batches).
+
+**Compiled once per model and configuration.** The hub builds each function it needs (train, and
+with a guard test and predict) through the adapter and keeps it in a cache keyed by the
+configuration: the function kind, the gradient features' signatures (type, options, shapes of
+their state variables), the split, whether a guard needs the state kept (JAX: no donation), and
+the model's compile generation. A later ``fit`` of the same configuration, with new monitor
+objects too, takes the cached function, whose compiled step (JAX trace and executable, TF
+concrete function) is reused as is. Keras's own functions are saved when the first owner attaches
+and put back when the last one detaches, so a plain ``fit`` afterwards reuses Keras's compiled step.
+
+**Never half attached.** When an exception other than the end of the data leaves a wrapped
+function (``fit`` is then aborted by Keras, which skips ``on_train_end``), the guard's adapter
+puts the state of the last completed step back into the variables, and the hub detaches every
+owner, restoring Keras's functions.
 
 Every private Keras attribute is touched only in the three adapter modules
 (``jax_adapter``, ``tensorflow_adapter``, ``torch_adapter``), each checked against keras 3.15.1.
@@ -35,6 +49,9 @@ _ADAPTER_MODULES = {
 # Name of the attribute that holds a model's hub (set with object.__setattr__ so Keras's attribute
 # tracking never sees it).
 _HUB_ATTRIBUTE = "_bsguard_instrumented_step"
+
+KINDS = ("train", "test", "predict")
+_FUNCTION_ATTRIBUTE = {kind: f"{kind}_function" for kind in KINDS}
 
 
 def get_adapter(backend_name: str | None = None) -> ModuleType:
@@ -73,74 +90,141 @@ def _static_dim(dim):
         return None
 
 
-class InstrumentedTrainStep:
-    """The per-model hub: one train-step override and one ``train_function`` wrapper.
+def feature_state_variables(feature) -> list:
+    """The device-side state variables a gradient feature writes (its buffer metric's)."""
+    explicit = getattr(feature, "state_variables", None)
+    if callable(explicit):
+        return list(explicit())
+    buffer = getattr(feature, "buffer", None)
+    return list(getattr(buffer, "variables", None) or [])
 
-    Use :meth:`attach` / :meth:`detach`; never construct directly.
-    """
+
+def feature_signature(feature) -> tuple:
+    """What a gradient feature's trace depends on: its ``cache_key()`` if it has one, else its
+    type, ``per_layer`` option, whether it counts on the host, and its state's shapes."""
+    explicit = getattr(feature, "cache_key", None)
+    if callable(explicit):
+        return (type(feature).__qualname__, explicit())
+    shapes = tuple((tuple(v.shape), str(v.dtype)) for v in feature_state_variables(feature))
+    return (type(feature).__module__, type(feature).__qualname__, getattr(feature, "per_layer", None),
+            getattr(feature, "host_count", None) is not None, shapes)
+
+
+class _CacheEntry:
+    """A built function and the feature state it was traced with (objects and positions)."""
+
+    def __init__(self, function, state_variables, positions):
+        self.function = function
+        self.state_variables = state_variables
+        self.positions = positions
+
+
+class InstrumentedTrainStep:
+    """The per-model hub: one train-step override, the wrappers of the train/test/predict
+    functions, and the cache of the functions it built. Use :meth:`attach` / :meth:`detach`."""
 
     def __init__(self, model):
         self.model = model
         self.adapter = get_adapter()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._owners: dict[int, dict] = {}
         # Snapshots of the owners' features and observers, rebuilt when an owner comes or goes:
         # the per-call path reads them without taking the lock or building a list.
         self._features: tuple = ()
         self._observers: tuple = ()
-        # One entry per trace of the train step: the input shapes it was traced for.
+        # One entry per trace of the train step in the current fit: the input shapes it was
+        # traced for.
         self.trace_signatures: list[tuple] = []
-        self._wrapper = None
+        self._wrappers: dict[str, object] = {}  # kind -> our wrapper, as set on the model
+        self._inner: dict[str, object] = {}  # kind -> the function that wrapper calls
+        self._keras: dict[str, object] = {}  # kind -> Keras's own function, saved at attach
+        self._keras_generation: dict[str, tuple] = {}
+        self._cache: dict[tuple, _CacheEntry] = {}
+        self._generation = None
+        self.builds = 0  # functions built (a cache hit builds nothing)
         self._compile_counter = None
-        self.custom_train_step = not self.adapter.has_default_train_step(model)
-        # BatchSizeGuard's controls: how many micro-batches the step splits its batch into, and
-        # whether they accumulate one update ("accumulate") or each make their own ("sequential").
+        self._installed = False
+        # BatchSizeGuard's controls: how many micro-batches the train step splits its batch into,
+        # and whether they accumulate one update ("accumulate") or each make their own
+        # ("sequential").
         self.micro_batches = 1
         self.micro_mode = "accumulate"
         self._call_guard = None
+        self._fit_token = None  # the History of the fit the train owners belong to
 
     # ----------------------------------------------------------------------------- lifecycle
     @classmethod
-    def attach(cls, model, owner, gradient_feature=None, observer=None, call_guard=None) -> InstrumentedTrainStep:
-        """Register ``owner``'s feature and/or observer on ``model``; rebuild the train function.
+    def attach(cls, model, owner, gradient_feature=None, observer=None, call_guard=None,
+               kinds=("train",)) -> InstrumentedTrainStep:
+        """Register ``owner`` (its feature, observer, guard) for the function ``kinds``.
 
-        ``call_guard`` (one per model: ``BatchSizeGuard``) is asked, when an exception leaves the
-        train function, whether to re-run the same batch (``on_step_error(error, batch_size)``);
-        while one is attached, JAX builds the step without donating the training state.
+        Attaching the same owner again adds to what it registered. ``call_guard`` (one per
+        model: ``BatchSizeGuard``) is asked, when an exception leaves a wrapped function, whether
+        to re-run the same batch (``on_step_error(error, call, kind)``); while one is attached,
+        JAX builds the functions without donating the state.
         """
         hub = model.__dict__.get(_HUB_ATTRIBUTE)
         if hub is None:
             hub = cls(model)
             object.__setattr__(model, _HUB_ATTRIBUTE, hub)
-            hub.adapter.install_train_step(model, hub)
-            hub._compile_counter = hub.adapter.start_compile_counter(model, hub)
+        unknown = set(kinds) - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown function kinds {sorted(unknown)}; expected some of {KINDS}")
+        if "train" in kinds:
+            token = _fit_token(model)
+            if token is not hub._fit_token and any("train" in r["kinds"] for r in hub._owners.values()):
+                hub.abort()  # owners of an earlier fit that an exception aborted (no on_train_end)
+            hub._fit_token = token
         with hub._lock:
-            hub._owners[id(owner)] = {"gradient_feature": gradient_feature, "observer": observer}
-            hub._refresh_owners()
+            first = not hub._owners
+            record = hub._owners.setdefault(id(owner), {"owner": owner, "gradient_feature": None,
+                                                         "observer": None, "kinds": set()})
+            if gradient_feature is not None:
+                record["gradient_feature"] = gradient_feature
+            if observer is not None:
+                record["observer"] = observer
+            record["kinds"] |= set(kinds)
             if call_guard is not None:
                 hub._call_guard = call_guard
-        hub.rebuild()
+            hub._refresh_owners()
+        if first:
+            hub._begin()
+        hub._sync_functions()
         return hub
 
-    def detach(self, owner) -> None:
-        """Remove ``owner``; the last one out restores the model exactly as it was."""
+    def detach(self, owner, kinds=None) -> None:
+        """Remove ``owner`` (or only its ``kinds``); the last one out restores the model exactly
+        as it was, Keras's own compiled functions included."""
         with self._lock:
-            self._owners.pop(id(owner), None)
+            record = self._owners.get(id(owner))
+            if record is None:
+                return
+            if kinds is not None:
+                record["kinds"] -= set(kinds)
+            if kinds is None or not record["kinds"]:
+                del self._owners[id(owner)]
+                if self._call_guard is owner:
+                    self._call_guard = None
+                    self.micro_batches, self.micro_mode = 1, "accumulate"
             self._refresh_owners()
-            remaining = bool(self._owners)
-            guard_left = self._call_guard is owner
-            if guard_left:
-                self._call_guard = None
-                self.micro_batches, self.micro_mode = 1, "accumulate"
-        if remaining:
-            if guard_left:
-                self.rebuild()  # back to the plain (donating) step for the monitors that remain
-            return
-        self.adapter.stop_compile_counter(self._compile_counter)
-        self.adapter.uninstall_train_step(self.model)
-        # Keras rebuilds its own train function on the next fit (make_train_function is lazy).
-        self.adapter.reset_train_function(self.model)
-        self.model.__dict__.pop(_HUB_ATTRIBUTE, None)
+            last = not self._owners
+        self._sync_functions()
+        if last:
+            self._end()
+
+    def abort(self) -> None:
+        """Detach every owner (a fit was aborted by an exception; Keras skips on_train_end)."""
+        with self._lock:
+            self._owners.clear()
+            self._call_guard = None
+            self.micro_batches, self.micro_mode = 1, "accumulate"
+            self._refresh_owners()
+        self._sync_functions()
+        self._end()
+
+    @property
+    def owners(self) -> list:
+        return [record["owner"] for record in self._owners.values()]
 
     def _refresh_owners(self) -> None:
         """Recompute the feature and observer snapshots (call with the lock held)."""
@@ -148,11 +232,132 @@ class InstrumentedTrainStep:
         self._features = tuple(o["gradient_feature"] for o in owners if o["gradient_feature"])
         self._observers = tuple(o["observer"] for o in owners if o["observer"])
 
+    def _begin(self) -> None:
+        """The first owner arrived: install the step override and the compile counter."""
+        self.trace_signatures = []
+        if not self._installed:
+            self.adapter.install_train_step(self.model, self)
+            self._installed = True
+        if self._compile_counter is None:
+            self._compile_counter = self.adapter.start_compile_counter(self.model, self)
+
+    def _end(self) -> None:
+        with self._lock:
+            if self._owners:
+                return
+        if self._compile_counter is not None:
+            self.adapter.stop_compile_counter(self._compile_counter)
+            self._compile_counter = None
+        if self._installed:
+            self.adapter.uninstall_train_step(self.model)
+            self._installed = False
+
+    @property
+    def custom_train_step(self) -> bool:
+        """Whether the model overrides ``train_step`` (its gradients are then not visible)."""
+        return not self.adapter.has_default_train_step(self.model)
+
+    @property
+    def can_split_train_step(self) -> bool:
+        """Whether the train step can run a batch as micro-batches (the default step of a
+        backend that supports it; otherwise a guard can only retry the whole batch)."""
+        return self.adapter.split_unsupported_reason(self.model) is None
+
+    # ---------------------------------------------------------------- functions and the cache
+    def _wanted_kinds(self) -> set:
+        wanted = set()
+        for record in self._owners.values():
+            wanted |= record["kinds"]
+        return wanted
+
+    def _sync_functions(self) -> None:
+        """Install the right (cached or new) function for every kind an owner wants; put Keras's
+        own back for the kinds no owner wants any more."""
+        wanted = self._wanted_kinds()
+        for kind in KINDS:
+            if kind in wanted:
+                self._install(kind)
+            elif kind in self._wrappers:
+                self._restore(kind)
+
+    def _install(self, kind: str, force: bool = False) -> None:
+        attribute = _FUNCTION_ATTRIBUTE[kind]
+        current = getattr(self.model, attribute, None)
+        wrapper = self._wrappers.get(kind)
+        ours = wrapper is not None and current is wrapper
+        if not ours:
+            # Keras's own function (or None): put back when the last owner of this kind leaves.
+            self._keras[kind] = current
+            self._keras_generation[kind] = self._compile_generation()
+        function = self._select(kind)
+        if ours and not force and self._inner.get(kind) is function:
+            return
+        self._inner[kind] = function
+        wrapper = self._wrap(kind, function)
+        self._wrappers[kind] = wrapper
+        setattr(self.model, attribute, wrapper)
+
+    def _restore(self, kind: str) -> None:
+        attribute = _FUNCTION_ATTRIBUTE[kind]
+        wrapper = self._wrappers.pop(kind, None)
+        self._inner.pop(kind, None)
+        saved = self._keras.pop(kind, None)
+        generation = self._keras_generation.pop(kind, None)
+        if getattr(self.model, attribute, None) is wrapper:
+            # A model recompiled in the meantime gets None: Keras builds its new function lazily.
+            setattr(self.model, attribute, saved if generation == self._compile_generation() else None)
+
+    def _compile_generation(self) -> tuple:
+        """What every built function depends on beyond the hub's settings: the model's compile
+        call (a new ``_compile_config`` object each time), its execution options, the
+        distribution."""
+        model = self.model
+        return (id(getattr(model, "_compile_config", None)), id(getattr(model, "optimizer", None)),
+                model.steps_per_execution, bool(model.jit_compile), bool(model.run_eagerly),
+                self.adapter.distribution_key(model))
+
+    def _key(self, kind: str) -> tuple:
+        guarded = self._call_guard is not None
+        if kind != "train":
+            return (kind, guarded)
+        features = tuple(feature_signature(f) for f in self._features)
+        return ("train", guarded, self.micro_batches, self.micro_mode, features)
+
+    def _select(self, kind: str):
+        """The cached function for the current configuration, or a new one."""
+        generation = self._compile_generation()
+        if generation != self._generation:
+            self._cache.clear()
+            # Keep the objects the generation names alive (an id is only unique among them).
+            self._generation = generation
+            self._generation_objects = (getattr(self.model, "_compile_config", None),
+                                        getattr(self.model, "optimizer", None))
+        key = self._key(kind)
+        state = [v for f in self._features for v in feature_state_variables(f)] if kind == "train" else []
+        positions = self._positions(state)
+        entry = self._cache.get(key)
+        if entry is not None and entry.positions == positions:
+            if any(a is not b for a, b in zip(state, entry.state_variables)):
+                # New feature objects of the same configuration: the cached step writes the state
+                # it was traced with; let the new variables share that storage (a no-op where the
+                # state travels by position, as on JAX).
+                self.adapter.share_state(state, entry.state_variables)
+            return entry.function
+        function = self.adapter.build_function(self.model, self, kind, keep_state=self._call_guard is not None)
+        self.builds += 1
+        self._cache[key] = _CacheEntry(function, state, positions)
+        return function
+
+    def _positions(self, state) -> tuple:
+        if not state:
+            return ()
+        index = {id(v): i for i, v in enumerate(self.model.metrics_variables)}
+        return tuple(index.get(id(v), -1) for v in state)
+
     def rebuild(self) -> None:
-        """Rebuild ``model.train_function`` so that it traces the current set of features."""
-        self._wrapper = None
-        self.adapter.rebuild_train_function(self.model, keep_state=self._call_guard is not None)
-        self.ensure_wrapped()
+        """Re-select the train function for the current settings (cached if seen before)."""
+        if "train" in self._wrappers or "train" in self._wanted_kinds():
+            self._install("train")
 
     @property
     def needs_instrumented_step(self) -> bool:
@@ -160,36 +365,67 @@ class InstrumentedTrainStep:
         return self.micro_batches > 1 or bool(self.gradient_features)
 
     def set_micro_batches(self, count: int, mode: str = "accumulate", rebuild: bool = True) -> None:
-        """Split each batch into ``count`` micro-batches from the next call on (retraces the step)."""
+        """Split each train batch into ``count`` micro-batches from the next call on."""
         changed = (count, mode) != (self.micro_batches, self.micro_mode)
         self.micro_batches, self.micro_mode = int(count), mode
         if changed and rebuild:
             self.rebuild()
 
-    def _call_guarded(self, train_function, args):
-        """Call the train function; on an error the guard accepts, re-run the same batch."""
+    # ------------------------------------------------------------------- calls of a function
+    def _call_guarded(self, kind: str, function, args):
+        """Call ``function``; on an error the guard accepts, run the same batches again (the
+        train step re-selected for the guard's new split; test and predict split on the host)."""
         guard = self._call_guard
-        if guard is None:
-            return train_function(*args)
-        call = self.adapter.record_call(self.model, args)
-        args = call.args
+        adapter = self.adapter
+        call = adapter.record_call(self.model, kind, args)
         while True:
+            count = 1 if kind == "train" else guard.micro_batches_for(kind)
             try:
-                outputs = train_function(*args)
+                if count > 1:
+                    outputs = adapter.run_split(self.model, kind, function, call, count)
+                else:
+                    outputs = function(*call.args)
                 # Surface an asynchronous failure here, while the call can still be re-run.
-                self.adapter.wait_for(outputs)
-                guard.observe_batch(call.batch_size())
+                adapter.wait_for(outputs)
+                guard.observe_batch(call.batch_size(), kind)
                 return outputs
-            except StopIteration:
-                raise
-            except Exception as error:  # noqa: BLE001 - the guard decides; anything else re-raises
-                if not guard.on_step_error(error, call):
+            except BaseException as error:  # noqa: BLE001 - the guard decides; the rest re-raises
+                if adapter.is_end_of_data(error):
                     raise
-                self.adapter.release_memory(self.model)
-                if self._wrapper is None or getattr(self._wrapper, "__wrapped__", None) is None:
-                    self.rebuild()
-                train_function = self._wrapper.__wrapped__
-                args = call.replay()
+                retry = isinstance(error, Exception) and guard.on_step_error(error, call, kind)
+                if not retry:
+                    self._escape(call)
+                    raise
+                adapter.release_memory(self.model)
+                if kind == "train":
+                    function = self._inner.get("train", function)
+                call.args = call.replay()
+
+    def _escape(self, call) -> None:
+        """An exception leaves the call for good: the state of the last completed step goes
+        back into the variables, and every owner is detached (Keras skips ``on_train_end``)."""
+        try:
+            if call is not None:
+                self.adapter.restore_after_failure(self.model, call)
+        finally:
+            self.abort()
+
+    def _call(self, kind: str, function, args):
+        if kind == "train" and _fit_token(self.model) is not self._fit_token:
+            # A new fit without our owners: an earlier one was aborted by an exception outside
+            # the train function (a callback), so Keras never called their on_train_end.
+            self.abort()
+            if self.model.train_function is None:
+                self.model.make_train_function()
+            return self.model.train_function(*args)
+        if self._call_guard is not None:
+            return self._call_guarded(kind, function, args)
+        try:
+            return function(*args)
+        except BaseException as error:
+            if not self.adapter.is_end_of_data(error):
+                self.abort()
+            raise
 
     # ----------------------------------------------------------------------- inside the step
     @property
@@ -227,22 +463,29 @@ class InstrumentedTrainStep:
 
     # ------------------------------------------------------------------ around each call
     def ensure_wrapped(self) -> bool:
-        """(Re)wrap ``model.train_function``; True when it had been rebuilt by someone else."""
-        current = self.model.train_function
-        if current is not None and current is self._wrapper:
+        """Put our train function back if someone replaced ``model.train_function`` (a
+        ``make_train_function(force=True)`` or ``compile()`` mid-fit); True when that happened."""
+        wrapper = self._wrappers.get("train")
+        if wrapper is None or self.model.train_function is wrapper:
             return False
-        was_rebuilt = self._wrapper is not None
-        if current is None:
-            self.adapter.rebuild_train_function(self.model)
-            current = self.model.train_function
-        self._wrapper = self._wrap(current)
-        self.model.train_function = self._wrapper
-        return was_rebuilt
+        # Whoever rebuilt it wants a new trace (a Python value the step reads may have changed):
+        # the cached train functions are dropped, not reinstalled.
+        for key in [key for key in self._cache if key[0] == "train"]:
+            del self._cache[key]
+        self._install("train", force=True)
+        return True
 
-    def _wrap(self, train_function):
+    def _wrap(self, kind: str, function):
         hub = self
         adapter = self.adapter
         model = self.model
+
+        if kind != "train":
+            def bsguard_function(*args):
+                return hub._call(kind, function, args)
+
+            bsguard_function.__wrapped__ = function
+            return bsguard_function
 
         def on_data(wait_seconds, ready_time):
             for observer in hub._observers:
@@ -251,15 +494,15 @@ class InstrumentedTrainStep:
         def bsguard_train_function(*args):
             observers = hub._observers
             if not observers:
-                return hub._call_guarded(train_function, args)
+                return hub._call("train", function, args)
             start = time.perf_counter()
             compiles_before = hub.compile_count()
             for observer in observers:
                 observer.before_call(start)
-            args = adapter.wrap_data_source(model, args, on_data)
             finished = False
             try:
-                outputs = hub._call_guarded(train_function, args)
+                args = adapter.wrap_data_source(model, args, on_data)
+                outputs = hub._call("train", function, args)
                 finished = True
                 return outputs
             finally:
@@ -268,8 +511,20 @@ class InstrumentedTrainStep:
                 for observer in observers:
                     observer.after_call(end, compiles, finished)
 
-        bsguard_train_function.__wrapped__ = train_function
+        bsguard_train_function.__wrapped__ = function
         return bsguard_train_function
+
+
+def _fit_token(model):
+    """Which ``fit`` is running: Keras gives every ``fit`` a new ``History`` (``model.history``,
+    set when the fit's ``CallbackList`` is made, before ``on_train_begin``); ``evaluate`` and
+    ``predict`` leave it alone."""
+    return getattr(model, "history", None)
+
+
+def attached_hub(model) -> InstrumentedTrainStep | None:
+    """The model's hub, if one was ever attached (it stays on the model with its cache)."""
+    return model.__dict__.get(_HUB_ATTRIBUTE)
 
 
 # ------------------------------------------------------------- device-side gradient figures
@@ -313,20 +568,51 @@ def micro_batch_bounds(batch_size: int, count: int) -> list[tuple[int, int]]:
     return [((i * batch_size) // count, ((i + 1) * batch_size) // count) for i in range(count)]
 
 
+def batch_pieces(batch, count: int) -> list:
+    """``batch`` (a structure of arrays with one leading batch dimension) cut into ``count``
+    contiguous pieces (:func:`micro_batch_bounds`); leaves without that dimension are shared.
+
+    >>> import numpy as np
+    >>> [p[0].shape for p in batch_pieces((np.zeros((5, 2)), None), 2)]
+    [(2, 2), (3, 2)]
+    """
+    import keras
+
+    size = leading_dim(batch)
+    if not size:
+        return [batch]
+
+    def cut(leaf, start, stop):
+        shape = getattr(leaf, "shape", None)
+        if shape is None or len(shape) == 0 or _static_dim(shape[0]) != size:
+            return leaf
+        return leaf[start:stop]
+
+    return [keras.tree.map_structure(lambda leaf, a=start, b=stop: cut(leaf, a, b), batch)
+            for start, stop in micro_batch_bounds(size, count)]
+
+
 class CallRecord:
-    """One call of the train function, kept so that it can be re-run exactly.
+    """One call of a train/test/predict function, kept so that it can be re-run exactly.
 
     ``args`` are the arguments to call with (batches recorded as they are pulled), ``replay()``
-    the arguments for a re-run, ``batch_size()`` the size of the call's first batch, and
-    ``scale_variable(variable, factor)`` multiplies a model/optimizer variable in the state the
-    re-run will use (on JAX the live values travel in the call's state, not in the variables).
+    the arguments for a re-run (also putting back any state the failed call may have changed),
+    ``batch_size()`` the size of the call's first batch, ``scale_variable(variable, factor)``
+    multiplies a model/optimizer variable in the state the re-run will use (on JAX the live
+    values travel in the call's state, not in the variables), ``batches()`` the call's batches
+    (pulled now if the function has not pulled them), ``state`` whatever the adapter needs to
+    restore the last completed step (see ``restore_after_failure``).
     """
 
-    def __init__(self, args, replay, batch_size, scale_variable):
+    def __init__(self, kind, args, replay, batch_size, scale_variable=None, batches=None, state=None):
+        self.kind = kind
         self.args = args
         self.replay = replay
         self.batch_size = batch_size
         self.scale_variable = scale_variable
+        self.batches = batches
+        self.state = state
+        self.retries = 0
 
 
 def scale_variable_in_place(variable, factor: float):
@@ -352,6 +638,16 @@ class RecordingIterator:
         batch = next(self._iterator)
         self.batches.append(batch)
         return batch
+
+    def pull(self, count: int) -> list:
+        """Pull up to ``count`` batches now (StopIteration if there is none)."""
+        pulled = [next(self)]
+        for _ in range(count - 1):
+            try:
+                pulled.append(next(self))
+            except StopIteration:
+                break
+        return pulled
 
 
 class ReplayIterator:

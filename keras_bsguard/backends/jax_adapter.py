@@ -177,45 +177,105 @@ def _copy_arrays(arrays: list) -> list:
     return _COPY[0](arrays)
 
 
-def rebuild_train_function(model, keep_state: bool = False) -> None:
-    """Rebuild the train function; ``keep_state`` jits the step without donating its state.
+def build_function(model, hub, kind: str, keep_state: bool):
+    """A new ``train``/``test``/``predict`` function, as Keras's ``make_*_function`` builds it,
+    with two differences: the train step is the hub's installed one, and with ``keep_state`` the
+    step is jitted without donating its state.
 
-    Keras jits the step with ``donate_argnums=0``: when a step fails (an OOM), the weights and
-    optimizer slots it was given have already been deleted. BatchSizeGuard needs them to retry.
+    Keras jits every step with ``donate_argnums=0``: when a step fails (an OOM), the weights,
+    optimizer slots and metrics it was given have already been deleted, and a later
+    ``jax_state_sync`` leaves the model unreadable. BatchSizeGuard needs them to retry, and to
+    put them back when it gives up.
     """
-    installed = model.__dict__.get("train_step")
-    if installed is not None:
-        # A fresh function object per rebuild: jax caches traces by function identity, and the
-        # installed step reads the hub's settings (features, micro-batches) only when traced.
-        installed = getattr(installed, "__wrapped__", installed)
-
-        def bsguard_train_step(state, data):
-            return installed(state, data)
-
-        bsguard_train_step.__wrapped__ = installed
-        object.__setattr__(model, "train_step", bsguard_train_step)
     import jax
     from keras.src.distribution import distribution_lib
 
-    distributed = distribution_lib.distribution() is not None
-    if not is_compiled(model) or unsupported_reason(model) is not None or not (keep_state or distributed):
-        model.make_train_function(force=True)
-        return
-    # What Keras's make_train_function does, with two differences: no donation while a guard
-    # may re-run a step, and the state shardings remembered from before Keras purged the
-    # variables' values mid-fit (Keras reads them from the values).
-    out_shardings = (None, _state_shardings(model)) if distributed else None
-    step = jax.jit(model.train_step, donate_argnums=() if keep_state else 0, out_shardings=out_shardings)
-    model.train_function = model._make_function(step)
+    if unsupported_reason(model) is not None:  # NNX: Keras's own function, donation included
+        return _keras_function(model, kind)
+    if kind == "train":
+        installed = model.train_step
+
+        # A fresh function object per build: jax caches traces by function identity, and the
+        # installed step reads the hub's settings (features, micro-batches) only when traced.
+        # Named *train_step*: the compile counter tells train-step compiles by that name.
+        def bsguard_train_step(state, data):
+            return installed(state, data)
+
+        step = bsguard_train_step
+    elif kind == "test":
+        test_step = model.test_step
+
+        def bsguard_test_step(state, data):
+            return test_step(state, data)
+
+        step = bsguard_test_step
+    else:
+        predict_step = model.predict_step
+
+        def bsguard_predict_step(state, data):
+            outputs, non_trainable = predict_step(state, data)
+            return outputs, (state[0], non_trainable)
+
+        step = bsguard_predict_step
+
+    if is_compiled(model):
+        out_shardings = None
+        if distribution_lib.distribution() is not None:
+            # The state shardings as Keras computes them, remembered from before Keras purged
+            # the variables' values mid-fit (Keras reads them from the values).
+            out_shardings = (None, _state_shardings(model, kind))
+        step = jax.jit(step, donate_argnums=() if keep_state else 0, out_shardings=out_shardings)
+    return model._make_function(step, concatenate_outputs=kind == "predict")
 
 
-def _state_shardings(model):
+def _keras_function(model, kind: str):
+    attribute = f"{kind}_function"
+    saved = getattr(model, attribute)
+    getattr(model, f"make_{kind}_function")(force=True)
+    function = getattr(model, attribute)
+    setattr(model, attribute, saved)
+    return function
+
+
+def _state_shardings(model, kind: str):
     try:
         spec = model._get_state_sharding_spec()
     except (AttributeError, TypeError):  # values purged mid-fit (JAXTrainer._purge_model_variables)
-        return model.__dict__["_bsguard_state_shardings"]
+        spec = model.__dict__["_bsguard_state_shardings"]
     model.__dict__["_bsguard_state_shardings"] = spec
-    return spec
+    trainable, non_trainable, optimizer, metrics = spec
+    if kind == "train":
+        return spec
+    if kind == "test":
+        return trainable, non_trainable, metrics
+    return trainable, non_trainable
+
+
+def distribution_key(model):
+    """The active ``keras.distribution`` (functions are built for one)."""
+    from keras.src.distribution import distribution_lib
+
+    return id(distribution_lib.distribution())
+
+
+def share_state(new_variables, traced_variables) -> None:
+    """The state travels through the jitted step by position: nothing to share."""
+
+
+def split_unsupported_reason(model) -> str | None:
+    """Why the train step cannot be split into micro-batches here (None: it can)."""
+    if not has_default_train_step(model):
+        return "the model overrides train_step, so its batch cannot be split into micro-batches"
+    return unsupported_reason(model)
+
+
+def stateless_split_unsupported_reason(model) -> str | None:
+    """Why a test or predict batch cannot be run as pieces here (None: it can)."""
+    return None
+
+
+def is_end_of_data(error: BaseException) -> bool:
+    return isinstance(error, StopIteration)
 
 
 def replica_count(model) -> int:
@@ -232,19 +292,30 @@ def replica_count(model) -> int:
     return 1
 
 
-def record_call(model, args):
-    """The call ``train_function(state, iterator)`` with its pulled batches kept for a replay."""
+_STATE_PARTS = {"train": ("trainable", "non_trainable", "optimizer", "metrics"),
+                "test": ("trainable", "non_trainable", "metrics"),
+                "predict": ("trainable", "non_trainable")}
+
+
+def record_call(model, kind: str, args):
+    """The call ``function(state, iterator)`` with its pulled batches kept for a replay.
+
+    The state the call was given stays valid (the guard's functions do not donate it): it is the
+    state of the last completed step, used for a re-run and put back if the call fails for good.
+    """
     from keras_bsguard.backends import CallRecord, RecordingIterator, ReplayIterator, leading_dim
 
-    holder = {"state": args[0]}
-    iterator = args[1]
-    recording = RecordingIterator(iterator)
+    state, iterator = args
+    holder = {"state": state, "recording": RecordingIterator(iterator)}
 
     def replay():
-        return holder["state"], ReplayIterator(recording.batches, iterator)
+        # Re-recorded: a re-run that fails again is replayed with every batch it pulled.
+        holder["recording"] = RecordingIterator(ReplayIterator(holder["recording"].batches, iterator))
+        return holder["state"], holder["recording"]
 
     def batch_size():
-        return leading_dim(recording.batches[0]) if recording.batches else None
+        batches = holder["recording"].batches
+        return leading_dim(batches[0]) if batches else None
 
     def scale_variable(variable, factor):
         # Mid-fit the live values are in the state tuple (trainable, non_trainable, optimizer,
@@ -261,7 +332,55 @@ def record_call(model, args):
                 return old, old * factor
         raise LookupError("variable is not one of the optimizer's variables")
 
-    return CallRecord((holder["state"], recording), replay, batch_size, scale_variable)
+    return CallRecord(kind, (state, holder["recording"]), replay, batch_size, scale_variable,
+                      state=holder)
+
+
+def run_split(model, kind: str, function, call, count: int):
+    """A test or predict call with each of its batches run as ``count`` pieces, one call of
+    ``function`` per piece (the state, metrics included, threaded through them); returns what
+    the whole call returns: the last logs (metrics accumulate over the pieces, as over the
+    batches of an epoch) or the concatenated predictions, and the final state."""
+    import jax.numpy as jnp
+    from keras import tree
+
+    from keras_bsguard.backends import batch_pieces
+
+    state, recording = call.args
+    outputs = []
+    for batch in recording.pull(model.steps_per_execution):
+        for piece in batch_pieces(batch, count):
+            piece_outputs, state = function(state, iter([piece]))
+            outputs.append(piece_outputs)
+    if kind == "test":
+        return outputs[-1], state
+    return tree.map_structure(lambda *parts: jnp.concatenate(parts, axis=0), *outputs), state
+
+
+def restore_after_failure(model, call) -> None:
+    """Put the state the failed call was given (the last completed step's) into the variables:
+    Keras purges them during ``fit``/``evaluate``/``predict``, and only ``fit`` syncs them back
+    when an exception leaves it."""
+    state = call.state["state"] if call.state else None
+    if state is None:
+        return
+    variables = {"trainable": model.trainable_variables, "non_trainable": model.non_trainable_variables,
+                 "optimizer": model.optimizer.variables if model.optimizer is not None else [],
+                 "metrics": model.metrics_variables}
+    for part, values in zip(_STATE_PARTS[call.kind], state):
+        for variable, value in zip(variables[part], values):
+            variable.assign(value)
+    object.__setattr__(model, "_jax_state_synced", True)
+
+
+def make_trial_step(model):
+    """``step(x, y, sample_weight) -> logs`` for ``find_batch_size``: ``train_on_batch`` (Keras's
+    own train function, which compiles once per trial size)."""
+
+    def step(x, y=None, sample_weight=None):
+        return model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+
+    return step
 
 
 def wait_for(outputs) -> None:
@@ -378,10 +497,6 @@ def _micro_batched_step(model, hub, state, data):
     logs = dict(logs)
     logs.update(extra_logs)
     return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
-
-
-def reset_train_function(model) -> None:
-    model.train_function = None
 
 
 class _TimedIterator:

@@ -8,10 +8,14 @@ What it relies on:
   ``_loss_tracker`` (private), ``optimizer.scale_loss`` / ``apply_gradients`` and
   ``compute_metrics`` (public); under ``tf.distribute`` the step runs once per replica with the
   loss divided by the replica count, and the optimizer sums the replicas' gradients.
-* ``make_train_function(force=True)`` wraps ``self.train_step`` (bound at make time, so an
-  instance attribute overrides it). ``train_function(iterator)`` takes a ``tf.data`` iterator
-  (then the batch is pulled inside the graph) or any Python iterator (then it loops over
-  ``steps_per_execution`` batches in Python, calling the compiled one-step function).
+* ``train_function(iterator)`` / ``test_function(iterator)`` take a ``tf.data`` iterator (Keras
+  pulls the batch inside the graph) or any Python iterator; ``predict_function(batches)`` a list
+  of batches pulled by Keras's predict loop. The hub's functions (``_HostFunction``) pull every
+  batch on the host and run ``strategy.run`` + ``reduce_per_replica`` (a module function of
+  ``keras/src/backend/tensorflow/trainer.py``) in a ``tf.function``, as Keras's Python path does.
+* ``KerasVariable._value`` (the wrapped ``tf.Variable``): shared between a cached step's state
+  variables and a new monitor's (``share_state``).
+* ``_maybe_symbolic_build`` (private) before a ``find_batch_size`` trial.
 * ``tf.config.experimental.get_memory_info`` / ``reset_memory_stats`` (GPU only).
 """
 
@@ -142,36 +146,203 @@ def snapshot_variables(model, variables) -> list:
     return [tf.identity(v.value) for v in variables]
 
 
-def rebuild_train_function(model, keep_state: bool = False) -> None:
-    model.make_train_function(force=True)  # TF variables are never donated: nothing to keep
+def build_function(model, hub, kind: str, keep_state: bool):
+    """A new ``train``/``test``/``predict`` function for batches pulled on the host
+    (:class:`_HostFunction`); TF variables are never donated, so ``keep_state`` changes nothing."""
+    step = {"train": model.train_step, "test": model.test_step, "predict": model.predict_step}[kind]
+    return _HostFunction(model, kind, step)
 
 
-def record_call(model, args):
-    """The call with its batches pulled on the host, so that a replay is exact.
+def _relaxed_spec(data):
+    """The type spec of a batch structure with every tensor's leading (batch) dimension unknown,
+    or None when a leaf is not a plain tensor (e.g. a tf.distribute per-replica value)."""
+    import tensorflow as tf
+    from keras import tree
 
-    Keras's train function runs any Python iterator through its compiled one-step function
-    (the in-graph ``tf.data`` loop could not be replayed once it has consumed a batch).
+    plain = True
+
+    def relax(leaf):
+        nonlocal plain
+        if leaf is None or isinstance(leaf, (int, float, bool, str)):
+            return leaf
+        if isinstance(leaf, tf.Tensor) and not isinstance(leaf, tf.SparseTensor):
+            shape = leaf.shape
+            if shape.rank:
+                return tf.TensorSpec([None] + shape.as_list()[1:], leaf.dtype)
+            return tf.TensorSpec(shape, leaf.dtype)
+        plain = False
+        return leaf
+
+    spec = tree.map_structure(relax, data)
+    return spec if plain else None
+
+
+class _HostFunction:
+    """``model.train_function`` (or test/predict) for batches pulled on the host.
+
+    What Keras's ``_make_function`` does on its Python-iterator path (``strategy.run`` of the step,
+    ``reduce_per_replica``, ``tf.function(reduce_retracing=True, jit_compile=model.jit_compile)``,
+    ``steps_per_execution`` batches per call), with one difference: the step is traced first for
+    the batch's type spec with an unknown batch dimension, as Keras's in-graph ``tf.data`` path
+    traces it. Traced for the static shape of a host batch (Keras's own Python path, and
+    ``train_on_batch``), TensorFlow's graph optimizer folds batch-sized constants (the gradient
+    of a mean over a B x B loss matrix is a B x B constant) at the first call, and its constant
+    folding does not check its copy's allocation: under a real memory ceiling the process died
+    with SIGSEGV (``tensor::DeepCopy`` from ``ConstantFold``) instead of raising
+    ``ResourceExhaustedError``. With the batch dimension unknown there is nothing batch-sized to
+    fold, and one trace serves every batch size (the split's micro-batches included).
     """
+
+    def __init__(self, model, kind: str, step):
+        import tensorflow as tf
+
+        from keras.src.backend.tensorflow.trainer import reduce_per_replica
+
+        self.model = model
+        self.kind = kind
+        strategy = model.distribute_strategy
+        reduction = "concat" if kind == "predict" else "auto"
+
+        @tf.autograph.experimental.do_not_convert
+        def one_step_on_data(data):
+            outputs = strategy.run(step, args=(data,))
+            return reduce_per_replica(outputs, strategy, reduction=reduction)
+
+        self._traced = not model.run_eagerly
+        if self._traced:
+            one_step_on_data = tf.function(one_step_on_data, reduce_retracing=True,
+                                           jit_compile=bool(model.jit_compile))
+        self._one_step = one_step_on_data
+        self._prepared = False
+
+    def run_one(self, data):
+        """One step on one batch (a structure of tensors)."""
+        import tensorflow as tf
+        from keras import tree
+
+        data = tree.map_structure(lambda leaf: None if isinstance(leaf, tf.experimental.Optional) else leaf, data)
+        if self._traced and not self._prepared:
+            self._prepared = True
+            spec = _relaxed_spec(data)
+            if spec is not None:
+                self._one_step.get_concrete_function(spec)
+        return self._one_step(data)
+
+    def __call__(self, source):
+        if self.kind == "predict":  # Keras's predict loop pulls the batches and hands a list
+            outputs = [self.run_one(data) for data in source]
+            return outputs[0] if len(outputs) == 1 else _concat(outputs)
+        outputs = None
+        for _, data in zip(range(self.model.steps_per_execution), source):
+            outputs = self.run_one(data)
+        if outputs is None:
+            raise StopIteration
+        return outputs
+
+
+def _concat(outputs):
+    import tensorflow as tf
+    from keras import tree
+
+    return tree.map_structure(lambda *parts: tf.concat(parts, axis=0), *outputs)
+
+
+def distribution_key(model):
+    """The model's ``tf.distribute`` strategy (functions are built for one)."""
+    return id(model.distribute_strategy)
+
+
+def share_state(new_variables, traced_variables) -> None:
+    """Let each new Keras variable use the ``tf.Variable`` a cached step was traced with.
+
+    A traced ``tf.function`` captured the ``tf.Variable`` objects themselves, so a new monitor's
+    buffer (same shapes) would never be written. Its initial value is copied into the captured
+    variable, which the new Keras variable then wraps (``KerasVariable._value``: private).
+    """
+    for new, traced in zip(new_variables, traced_variables):
+        if new is traced or new._value is traced._value:
+            continue
+        traced._value.assign(new._value)
+        new._value = traced._value
+
+
+def split_unsupported_reason(model) -> str | None:
+    """Why the train step cannot be split into micro-batches here (None: it can)."""
+    if not has_default_train_step(model):
+        return "the model overrides train_step, so its batch cannot be split into micro-batches"
+    return None
+
+
+def stateless_split_unsupported_reason(model) -> str | None:
+    """Why a test or predict batch cannot be run as pieces here (None: it can)."""
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        return "under tf.distribute a test or predict batch is not split (each replica holds its own share)"
+    return None
+
+
+def is_end_of_data(error: BaseException) -> bool:
+    import tensorflow as tf
+
+    return isinstance(error, (StopIteration, tf.errors.OutOfRangeError))
+
+
+def _state_snapshot(model):
+    """Device-side copies of what a failed step may already have changed: the optimizer's step
+    counters (TF runs a step's stateful ops as soon as their inputs are ready, so they can be
+    incremented before the failing op ran) and the metrics (the loss tracker is updated before
+    the gradient is computed). Tiny; no host sync."""
+    optimizer = getattr(model, "optimizer", None)
+    counters = [v for v in getattr(optimizer, "variables", []) if "int" in str(v.dtype)]
+    variables = counters + list(model.metrics_variables)
+    return variables, [v.value.read_value() if hasattr(v.value, "read_value") else v.value
+                       for v in variables]
+
+
+def _restore_snapshot(snapshot) -> None:
+    variables, values = snapshot
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+class _Batches:
+    """An iterator over batches already pulled on the host."""
+
+    def __init__(self, batches):
+        self._batches = list(batches)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self._batches:
+            raise StopIteration
+        return self._batches.pop(0)
+
+
+def record_call(model, kind: str, args):
+    """The call with its batches pulled on the host, so that a replay is exact, and the state a
+    failed step may have changed."""
     from keras_bsguard.backends import CallRecord, leading_dim, scale_variable_in_place
 
-    (iterator,) = args
-    batches = [next(iterator)]  # StopIteration ends the epoch exactly as Keras's own function does
-    for _ in range(model.steps_per_execution - 1):
-        try:
-            batches.append(next(iterator))
-        except StopIteration:
-            break
+    (source,) = args
+    if kind == "predict":
+        batches = list(source)
+    else:
+        # StopIteration ends the epoch exactly as Keras's own function does.
+        batches = [next(source)]
+        for _ in range(model.steps_per_execution - 1):
+            try:
+                batches.append(next(source))
+            except StopIteration:
+                break
+    snapshot = _state_snapshot(model) if kind != "predict" else ([], [])
 
-    # TF runs a step's stateful ops as soon as their inputs are ready: the optimizer's step
-    # counters can have been incremented before the failing op ran. Keep their values (a
-    # device-side copy, no host sync) and put them back before a re-run.
-    counters = [v for v in getattr(model.optimizer, "variables", []) if "int" in str(v.dtype)]
-    saved = [v.value.read_value() if hasattr(v.value, "read_value") else v.value for v in counters]
+    def arguments():
+        return (list(batches),) if kind == "predict" else (_Batches(batches),)
 
     def replay():
-        for variable, value in zip(counters, saved):
-            variable.assign(value)
-        return (iter(list(batches)),)
+        _restore_snapshot(snapshot)
+        return arguments()
 
     def batch_size():
         try:
@@ -179,7 +350,49 @@ def record_call(model, args):
         except (TypeError, ValueError):
             return None
 
-    return CallRecord((iter(list(batches)),), replay, batch_size, scale_variable_in_place)
+    return CallRecord(kind, arguments(), replay, batch_size, scale_variable_in_place,
+                      batches=lambda: list(batches), state=snapshot)
+
+
+def run_split(model, kind: str, function, call, count: int):
+    """A test or predict call with each batch run as ``count`` pieces, one step per piece."""
+    from keras_bsguard.backends import batch_pieces
+
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        raise NotImplementedError("splitting a test/predict batch under tf.distribute")
+    outputs = []
+    for batch in call.batches():
+        for piece in batch_pieces(batch, count):
+            outputs.append(function([piece]) if kind == "predict" else function(_Batches([piece])))
+    if kind == "test":
+        return outputs[-1]
+    return outputs[0] if len(outputs) == 1 else _concat(outputs)
+
+
+def restore_after_failure(model, call) -> None:
+    """Put back the optimizer counters and metrics the failed step may have changed (weights and
+    optimizer slots change only in the update, after every gradient has been computed)."""
+    if call.state:
+        _restore_snapshot(call.state)
+
+
+def make_trial_step(model):
+    """``step(x, y, sample_weight) -> logs`` for ``find_batch_size``: what ``train_on_batch`` does,
+    through a :class:`_HostFunction` (traced once for an unknown batch dimension, as ``fit``'s
+    in-graph path traces it). ``train_on_batch`` traces the static shape of each trial, which a
+    real allocation failure under a memory ceiling turned into a SIGSEGV (see ``_HostFunction``)."""
+    import tensorflow as tf
+    from keras import tree
+
+    function = _HostFunction(model, "train", model.train_step)
+
+    def step(x, y=None, sample_weight=None):
+        model._maybe_symbolic_build(data_batch=(x, y, sample_weight))
+        model.reset_metrics()
+        data = tree.map_structure(lambda v: None if v is None else tf.convert_to_tensor(v), (x, y, sample_weight))
+        return function(_Batches([data]))
+
+    return step
 
 
 def wait_for(outputs) -> None:
@@ -259,41 +472,29 @@ def _micro_batched_step(model, hub, data):
     return logs
 
 
-def reset_train_function(model) -> None:
-    model.train_function = None
+class _TimedIterator:
+    """Stands in for the batch iterator; times each ``next`` (the host function pulls its
+    batches on the host, ``steps_per_execution`` of them per call)."""
 
-
-class _OneBatch:
-    """An iterator over exactly one batch, already pulled (and timed) on the host."""
-
-    def __init__(self, batch):
-        self._batch = [batch]
+    def __init__(self, iterator, on_data):
+        self._iterator = iterator
+        self._on_data = on_data
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        if not self._batch:
-            raise StopIteration
-        return self._batch.pop()
+        start = time.perf_counter()
+        batch = next(self._iterator)
+        ready = time.perf_counter()
+        self._on_data(ready - start, ready)
+        return batch
 
 
 def wrap_data_source(model, args, on_data):
-    """With ``steps_per_execution == 1``, pull the batch on the host to time the input wait.
-
-    Keras's train function accepts any Python iterator and then calls its compiled one-step
-    function on the batch, which is what the in-graph path does for one step. With
-    ``steps_per_execution > 1`` the batches are pulled inside the graph loop and are left alone
-    (input wait is then counted as step time).
-    """
+    """Time the input wait: the hub's function pulls each batch on the host (``_HostFunction``)."""
     (iterator,) = args
-    if model.steps_per_execution != 1:
-        return args
-    start = time.perf_counter()
-    batch = next(iterator)  # StopIteration ends the epoch exactly as Keras's own function does
-    ready = time.perf_counter()
-    on_data(ready - start, ready)
-    return (_OneBatch(batch),)
+    return (_TimedIterator(iterator, on_data),)
 
 
 DATA_WAIT_INSIDE_CALL = True

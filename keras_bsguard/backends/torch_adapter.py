@@ -151,13 +151,69 @@ def snapshot_variables(model, variables) -> list:
     return [v.value.detach().clone() for v in variables]
 
 
-def rebuild_train_function(model, keep_state: bool = False) -> None:
-    model.make_train_function(force=True)  # torch parameters are never donated
+def build_function(model, hub, kind: str, keep_state: bool):
+    """A new ``train``/``test``/``predict`` function, as Keras's ``make_*_function`` builds it
+    (torch parameters are never donated: ``keep_state`` changes nothing). The step is looked up
+    on the model at every call, as Keras does, so eager torch runs the hub's installed step with
+    its current settings."""
+    if kind == "train":
+        def one_step_on_data(data):
+            return model.train_step(data[0])
+    elif kind == "test":
+        def one_step_on_data(data):
+            with torch.no_grad():
+                return model.test_step(data[0])
+    else:
+        def one_step_on_data(data):
+            with torch.no_grad():
+                return model.predict_step(data[0])
+    if model._should_torch_compile():
+        return torch.compile(one_step_on_data)
+    return one_step_on_data
 
 
-def record_call(model, args):
-    """The torch fit loop hands the batch in; a replay hands it in again."""
+def distribution_key(model):
+    return None
+
+
+def share_state(new_variables, traced_variables) -> None:
+    """Eager steps read their state at every call: nothing to share. Under ``torch.compile`` the
+    graph guards on the variables it read and recompiles for new ones."""
+
+
+def split_unsupported_reason(model) -> str | None:
+    """Why the train step cannot be split into micro-batches here (None: it can)."""
+    if not has_default_train_step(model):
+        return "the model overrides train_step, so its batch cannot be split into micro-batches"
+    if is_compiled(model):
+        return "the step runs under torch.compile (jit_compile=True), which the split does not support"
+    return None
+
+
+def stateless_split_unsupported_reason(model) -> str | None:
+    """Why a test or predict batch cannot be run as pieces here (None: it can)."""
+    return None
+
+
+def is_end_of_data(error: BaseException) -> bool:
+    return isinstance(error, StopIteration)
+
+
+def _metrics_snapshot(model):
+    variables = list(model.metrics_variables)
+    return variables, [v.value.detach().clone() for v in variables]
+
+
+def record_call(model, kind: str, args):
+    """The torch fit loop hands the batch in; a replay hands it in again, with the metrics as
+    they were before the failed step (the loss tracker is updated before the backward pass)."""
     from keras_bsguard.backends import CallRecord, leading_dim, scale_variable_in_place
+
+    snapshot = _metrics_snapshot(model) if kind != "predict" else ([], [])
+
+    def replay():
+        _restore(snapshot)
+        return args
 
     def batch_size():
         try:
@@ -165,7 +221,42 @@ def record_call(model, args):
         except (TypeError, ValueError):
             return None
 
-    return CallRecord(args, lambda: args, batch_size, scale_variable_in_place)
+    return CallRecord(kind, args, replay, batch_size, scale_variable_in_place,
+                      batches=lambda: list(args[0]), state=snapshot)
+
+
+def _restore(snapshot) -> None:
+    variables, values = snapshot
+    with torch.no_grad():
+        for variable, value in zip(variables, values):
+            variable.value.copy_(value)
+
+
+def run_split(model, kind: str, function, call, count: int):
+    """A test or predict call with its batch run as ``count`` pieces, one step per piece."""
+    from keras_bsguard.backends import batch_pieces
+
+    outputs = [function([piece]) for batch in call.batches() for piece in batch_pieces(batch, count)]
+    if kind == "test":
+        return outputs[-1]
+    return tree.map_structure(lambda *parts: torch.cat(parts, dim=0), *outputs)
+
+
+def restore_after_failure(model, call) -> None:
+    """Metrics as before the failed step, its gradients dropped (the optimizer never ran)."""
+    if call.state:
+        _restore(call.state)
+    model.zero_grad(set_to_none=True)
+
+
+def make_trial_step(model):
+    """``step(x, y, sample_weight) -> logs`` for ``find_batch_size``: ``train_on_batch`` (Keras's
+    own train function, which compiles once per trial size)."""
+
+    def step(x, y=None, sample_weight=None):
+        return model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+
+    return step
 
 
 def wait_for(outputs) -> None:
@@ -231,10 +322,6 @@ def _micro_batched_step(model, hub, data):
     logs = dict(model.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
     logs.update(extra_logs)
     return logs
-
-
-def reset_train_function(model) -> None:
-    model.train_function = None
 
 
 def wrap_data_source(model, args, on_data):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_bsguard import BatchSizeGuard, BatchSizeWarning, GradientNormMonitor
+from keras_bsguard.oom import is_out_of_memory
 
 from runtime_helpers import BACKEND, bsguard_warnings
 
@@ -31,24 +32,62 @@ class OOMAbove(keras.layers.Layer):
     """Identity that raises the backend's OOM when it sees more than ``limit`` samples at once.
 
     The batch size is read from the static shape (at trace time under jit, every call in eager
-    torch), as an allocator would fail for a step that is too large.
+    torch), as an allocator would fail for a step that is too large. TensorFlow traces the
+    hub's steps with an unknown batch dimension: there the check runs inside the graph (a
+    ``tf.py_function``, whose ``ResourceExhaustedError`` reaches the caller as itself).
+    ``inference=True`` applies ``limit`` to the test and predict steps too; ``inference_limit``
+    gives them their own; ``times`` raises at most that many times (a transient OOM).
     """
 
-    def __init__(self, limit, error=None, **kwargs):
+    def __init__(self, limit, error=None, inference=False, times=None, inference_limit=None, **kwargs):
         super().__init__(**kwargs)
         self.limit = limit
         self.error = error
+        self.inference = inference
+        self.inference_limit = inference_limit
+        self.times = times
+        self.raised = 0
         self.seen: list[int] = []
+        self.seen_inference: list[int] = []
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def _check(self, size, limit, seen):
+        seen.append(int(size))
+        if limit is not None and size > limit and (self.times is None or self.raised < self.times):
+            self.raised += 1
+            raise self.error or backend_oom(f"{size} samples")
+
     def call(self, x, training=False):
+        from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+
+        if in_symbolic_scope():  # Keras's symbolic build
+            return x
+        if training:
+            limit, seen = self.limit, self.seen
+        elif self.inference or self.inference_limit is not None:
+            limit = self.inference_limit if self.inference_limit is not None else self.limit
+            seen = self.seen_inference
+        else:
+            return x
         size = x.shape[0]
-        if training and isinstance(size, int):
-            self.seen.append(int(size))
-            if self.limit is not None and size > self.limit:
-                raise self.error or backend_oom(f"{size} samples")
+        if isinstance(size, int):
+            self._check(size, limit, seen)
+            return x
+        if BACKEND == "tensorflow" and (self.error is None or not isinstance(self.error, Exception)
+                                        or type(self.error).__module__.startswith("tensorflow")):
+            import tensorflow as tf
+
+            def check(n):
+                self._check(int(n), limit, seen)
+                return n
+
+            done = tf.py_function(check, [tf.shape(x)[0]], Tout=tf.int32)
+            done.set_shape([])
+            return x + tf.cast(tf.stop_gradient(done), x.dtype) * 0.0
+        if self.error is not None and limit is not None:
+            raise self.error  # a Python error cannot leave a graph as itself: raised when traced
         return x
 
 
@@ -145,7 +184,10 @@ def test_gives_up_with_the_original_error_when_it_cannot_split_further():
     with pytest.raises(Exception) as caught:
         fit(model, [guard])
     assert "injected" not in str(caught.value) or "samples" in str(caught.value)
-    assert type(caught.value).__name__ in ("JaxRuntimeError", "ResourceExhaustedError", "OutOfMemoryError")
+    # (TF may wrap an error raised inside a py_function in UnknownError, message kept)
+    assert type(caught.value).__name__ in ("JaxRuntimeError", "ResourceExhaustedError", "OutOfMemoryError",
+                                           "UnknownError")
+    assert is_out_of_memory(caught.value)
     assert guard.micro_batches == 8
 
 
@@ -250,3 +292,16 @@ def test_shrink_splits_the_batches_of_a_py_dataset_and_split_matches_it_too():
     assert int(shrunk.optimizer.iterations) == 2 * 4
     assert history.history["batch_size"] == [16]
     assert float(keras.ops.convert_to_numpy(shrunk.optimizer.learning_rate)) == pytest.approx(0.05 * 0.5)
+
+
+@pytest.mark.backend("tensorflow")
+def test_tensorflow_steps_are_traced_for_an_unknown_batch_dimension():
+    """The hub's TF functions trace the step for the batch's type with the batch dimension
+    unknown, as Keras's tf.data path does: a trace for the static shape of a host batch let TF's
+    constant folding materialise batch-sized constants, which crashed under a memory ceiling."""
+    from keras_bsguard.backends import attached_hub
+
+    model = make_model(limit=16)
+    fit(model, [BatchSizeGuard()], epochs=1)
+    signatures = attached_hub(model).trace_signatures
+    assert signatures and all(shape[0] is None for signature in signatures for shape in signature), signatures

@@ -24,6 +24,15 @@ class RealAllocationAbove(keras.layers.Layer):
 
     def call(self, x, training=False):
         size = x.shape[0]
+        if BACKEND == "tensorflow" and training and size is None:
+            # The hub traces TF steps for an unknown batch dimension: decide at run time.
+            import tensorflow as tf
+
+            def allocate():
+                huge = tf.fill(tf.stack([tf.shape(x)[0] * 2**22, 2**20]), x[0, 0])  # > 16 TiB
+                return x + tf.reduce_sum(huge[:1, :1]) * 0.0
+
+            return tf.cond(tf.shape(x)[0] > LIMIT, allocate, lambda: tf.identity(x))
         if not (training and isinstance(size, int) and size > LIMIT):
             return x
         if BACKEND == "jax":
