@@ -40,11 +40,32 @@ _LAZY_RUNTIME_NAMES: dict[str, str] = {
 __all__ = ["__version__", *_LAZY_RUNTIME_NAMES]
 
 
+# Top-level modules the runtime half needs, and the extra that installs each.
+_RUNTIME_REQUIREMENTS = {"keras": None, "psutil": None, "jax": "jax", "jaxlib": "jax",
+                         "tensorflow": "tensorflow", "torch": "torch"}
+
+
+def _install_hint(name: str, missing: str) -> str:
+    extra = _RUNTIME_REQUIREMENTS[missing]
+    command = f'pip install "keras-bsguard[{extra or "jax"}]"'
+    if extra is None:
+        command += ' (or "keras-bsguard[tensorflow]", "keras-bsguard[torch]")'
+    return (f"keras_bsguard.{name} needs {missing}, which is not installed (the linter alone needs "
+            f"only libcst). Install the runtime half with one backend: {command}")
+
+
 def __getattr__(name: str):
     module_name = _LAZY_RUNTIME_NAMES.get(name)
     if module_name is None:
         raise AttributeError(f"module 'keras_bsguard' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").partition(".")[0]
+        if missing not in _RUNTIME_REQUIREMENTS:
+            raise
+        raise ModuleNotFoundError(_install_hint(name, missing), name=error.name) from None
+    value = getattr(module, name)
     globals()[name] = value
     return value
 

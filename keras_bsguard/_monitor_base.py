@@ -1,8 +1,9 @@
-"""Shared plumbing of the three monitors: async safety, event log, warnings, small statistics."""
+"""Shared plumbing of the three monitors: async safety, event log, warnings, step numbers."""
 
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import threading
 import time
@@ -11,7 +12,7 @@ import uuid
 import keras
 
 from keras_bsguard.event_log import EventLog
-from keras_bsguard.warnings import emit, format_message
+from keras_bsguard.warnings import emit, format_message, user_call_site
 
 
 def median(values) -> float:
@@ -27,6 +28,10 @@ class MonitorBase(keras.callbacks.Callback):
     that say so. So every monitor keeps its mutable state behind ``self._lock``, and reads the
     live model through ``self._model`` (on JAX, ``Callback.model`` syncs the whole training state
     to the variables on every access).
+
+    **Step numbers.** Every message and event names a step by one number: the 1-based index of the
+    train step in this ``fit``, counted across epochs (step 1 is the first batch of the first
+    epoch; with ``steps_per_execution=k`` each of the k steps of a call has its own number).
     """
 
     async_safe = True
@@ -34,18 +39,44 @@ class MonitorBase(keras.callbacks.Callback):
 
     def __init__(self, log_dir: str | None = None, event_log: EventLog | None = None):
         super().__init__()
-        self.log_dir = log_dir
+        owner = type(self).__name__
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(f"{owner}(log_dir={log_dir!r}): log_dir must be a path (str) or None")
+        if event_log is not None and not isinstance(event_log, EventLog):
+            raise TypeError(f"{owner}(event_log={event_log!r}): event_log must be a "
+                            f"keras_bsguard.EventLog or None")
+        self.log_dir = None if log_dir is None else os.fspath(log_dir)
         if event_log is None and log_dir is not None:
-            event_log = EventLog(log_dir)
+            event_log = EventLog(self.log_dir)  # fails here, not at fit, on a path it cannot write
         self.event_log = event_log
         self._lock = threading.RLock()
         self._run_id = None
         self._warned: set[str] = set()
+        self._site = None
+        self._epoch_first_step = 0  # global steps run before the current epoch
+        self._last_step = 0  # the largest global step number seen at a batch end
+
+    # --------------------------------------------------------------------------- step numbers
+    def _begin_epoch_steps(self) -> None:
+        """Call at ``on_epoch_begin``: Keras restarts its batch index at 0 every epoch."""
+        with self._lock:
+            self._epoch_first_step = self._last_step
+
+    def _global_step(self, batch: int) -> int:
+        """The 1-based global step of the batch-end of ``batch`` (Keras's index in the epoch)."""
+        step = self._epoch_first_step + int(batch) + 1
+        with self._lock:
+            self._last_step = max(self._last_step, step)
+        return step
 
     # --------------------------------------------------------------------------- event log
     def _start_run(self, **fields) -> None:
+        """Call at ``on_train_begin`` (the thread running ``fit``): new run id, fresh warnings,
+        the user's ``fit`` line for warnings issued later from Keras's callback threads."""
         self._run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self._warned = set()
+        self._site = user_call_site()
+        self._epoch_first_step = self._last_step = 0
         self._record(
             {"type": "run", "backend": keras.backend.backend(), "keras": keras.__version__,
              **fields}
@@ -63,6 +94,9 @@ class MonitorBase(keras.callbacks.Callback):
     def _event(self, kind: str, step: int, message: str, **data) -> None:
         self._record({"type": "event", "step": step, "kind": kind, "message": message, **data})
 
+    def _emit(self, category, message: str) -> None:
+        emit(category, message, self._site)
+
     def _warn_once(self, key, category, step, what, evidence, causes, try_, **data) -> bool:
         """Warn and log the event the first time ``key`` fires in this fit (the condition usually
         holds for many windows once it starts; the figures themselves stay in the window log)."""
@@ -72,7 +106,7 @@ class MonitorBase(keras.callbacks.Callback):
             self._warned.add(key)
         message = format_message(what, evidence, causes, try_)
         self._event(key, step, message, **data)
-        emit(category, f"[step {step}] {message}")
+        self._emit(category, f"[step {step}] {message}")
         return True
 
     def _base_config(self) -> dict:

@@ -47,13 +47,25 @@ class EventLog:
 
     Args:
         path: the ``.jsonl`` file, or a directory, in which case the file is
-            ``<dir>/bsguard_events.jsonl``. Parent directories are created.
+            ``<dir>/bsguard_events.jsonl``. Parent directories are created, and the file is
+            opened once for appending, so a path that cannot be written fails here (an
+            ``OSError`` naming the path), not at the first record mid-``fit``.
     """
 
     def __init__(self, path: str):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"EventLog(path={path!r}): path must be a file or folder path (str)")
+        given = path = os.fspath(path)
         if os.path.isdir(path) or not path.endswith(".jsonl"):
             path = os.path.join(path, DEFAULT_FILE_NAME)
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+        except OSError as error:
+            failure = type(error)(f"EventLog({given!r}): cannot write the event log {path!r}: "
+                                  f"{error.strerror or error}")
+            failure.errno = error.errno
+            raise failure from None
         self.path = path
 
     def write(self, record: dict) -> None:

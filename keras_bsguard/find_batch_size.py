@@ -13,6 +13,11 @@ step's ``memory_analysis()`` at two small sizes, extrapolated linearly (no step 
 TF and torch a linear fit of the device peaks measured in two small trial steps. Without a limit
 (a CPU) it doubles from ``start_batch_size`` and bisects.
 
+Trials never go past the number of samples given (unless ``max_batch_size`` asks for more: rows
+are then repeated). When no size ran out of memory, the result says so (``limit_found`` is False,
+``capped_by`` names what stopped the search) and a ``BatchSizeWarning`` points at the call: the
+largest size that fits is then only a lower bound.
+
 Example::
 
     import keras, numpy as np
@@ -35,7 +40,9 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from keras_bsguard._validate import check_float, check_int
 from keras_bsguard.oom import describe, is_out_of_memory
+from keras_bsguard.warnings import BatchSizeWarning, emit
 
 
 @dataclass
@@ -54,10 +61,15 @@ class BatchSizeSearch:
     trials: list[BatchSizeTrial] = field(default_factory=list)
     predicted_max: int | None = None  # from the memory prediction, when there was one
     memory_limit: int | None = None
+    limit_found: bool = True  # False: no size ran out of memory, batch_size is a lower bound
+    capped_by: str | None = None  # without a limit: "the data size", "max_batch_size", "max_trials"
 
     def __str__(self) -> str:
         lines = [f"largest batch that fits: {self.batch_size}"
                  + (f" (predicted {self.predicted_max})" if self.predicted_max else "")]
+        if not self.limit_found:
+            lines.append(f"  no limit found: nothing ran out of memory up to {self.batch_size} "
+                         f"(stopped by {self.capped_by}); the true maximum may be larger")
         for trial in self.trials:
             speed = f"{trial.samples_per_second:10.0f} samples/s" if trial.samples_per_second else ""
             verdict = "fits" if trial.fits else f"out of memory ({trial.error})"
@@ -75,7 +87,7 @@ def find_batch_size(model, x, y=None, *, sample_weight=None, start_batch_size: i
         x, y, sample_weight: arrays (or dicts/lists of arrays) of at least one sample; rows are
             repeated when a trial needs more samples than there are.
         start_batch_size: first size tried when there is no prediction.
-        max_batch_size: never try more than this.
+        max_batch_size: never try more than this (default: the number of samples in ``x``).
         memory_limit: bytes available for a step, if you know better than the device.
         headroom: fraction of the limit the prediction aims for.
         tolerance: stop when the largest fitting size is within this fraction of the smallest
@@ -84,8 +96,19 @@ def find_batch_size(model, x, y=None, *, sample_weight=None, start_batch_size: i
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError("find_batch_size needs a compiled model (call model.compile first)")
-    if start_batch_size < 1 or (max_batch_size is not None and max_batch_size < 1):
-        raise ValueError("start_batch_size and max_batch_size must be at least 1")
+    owner = "find_batch_size"
+    check_int(owner, "start_batch_size", start_batch_size, 1)
+    if max_batch_size is not None:
+        check_int(owner, "max_batch_size", max_batch_size, 1)
+    if memory_limit is not None:
+        check_int(owner, "memory_limit", memory_limit, 1)
+    check_float(owner, "headroom", headroom, low=0.0, high=1.0, low_open=True)
+    check_float(owner, "tolerance", tolerance, low=0.0, high=1.0, low_open=True, high_open=True)
+    check_int(owner, "max_trials", max_trials, 1)
+    samples = _sample_count(x)
+    capped_by = "max_batch_size" if max_batch_size is not None else "the data size"
+    if max_batch_size is None:
+        max_batch_size = samples  # trials beyond the data would only repeat its rows
     snapshot = _Snapshot(model)
     search = BatchSizeSearch(batch_size=0)
     tried: dict[int, BatchSizeTrial] = {}
@@ -111,6 +134,15 @@ def find_batch_size(model, x, y=None, *, sample_weight=None, start_batch_size: i
             else:
                 high = middle
         search.batch_size = low or 0
+        search.limit_found = high is not None
+        if not search.limit_found:
+            search.capped_by = capped_by if max_batch_size and low >= max_batch_size else "max_trials"
+            if search.capped_by != "max_batch_size":  # a cap the caller did not choose
+                stop = (f"the data size, {samples} samples" if search.capped_by == "the data size"
+                        else f"max_trials={max_trials}")
+                emit(BatchSizeWarning, f"find_batch_size found no limit: every size tried fit, up "
+                     f"to {search.batch_size} (stopped by {stop}). The largest batch that fits may "
+                     f"be larger: pass more data, max_batch_size=... or max_trials=...")
         return search
     finally:
         snapshot.restore()
@@ -180,6 +212,13 @@ def _run_trial(model, snapshot, x, y, sample_weight, size: int) -> BatchSizeTria
         return BatchSizeTrial(size, False, error=describe(error, 80))
     finally:
         snapshot.restore()  # trials train nothing; a failed (donated) step may have deleted the state
+
+
+def _sample_count(data) -> int | None:
+    """Rows in the first array of ``data`` (``None`` when it has no length)."""
+    leaves = keras.tree.flatten(data)
+    shape = getattr(leaves[0], "shape", None) if leaves else None
+    return int(shape[0]) if shape else None
 
 
 def _take(data, size: int):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import os
 
+from keras_bsguard import _advice
 from keras_bsguard._monitor_base import MonitorBase
+from keras_bsguard._validate import check_float, check_int
 from keras_bsguard.backends import get_adapter
 from keras_bsguard.warnings import MemoryWarning
 
@@ -73,13 +75,17 @@ class MemoryMonitor(MonitorBase):
     there is one, else host RSS) and ``memory_fraction`` (that peak over its limit; ``nan`` when no
     limit is known). List it before ``CSVLogger``/``TensorBoard``.
 
+    Steps are numbered as by the other monitors (1-based, across epochs, each step of a
+    ``steps_per_execution`` call counted): windows close at steps ``window``, ``2 x window``...
+
     Args:
-        threshold: fraction of the limit that triggers a warning.
-        window: steps per window.
-        sample_every: steps between samples (a sample costs tens of microseconds).
-        leak_windows: consecutive rising windows that make a leak.
-        leak_min_growth_mb: total growth over those windows needed for a leak warning.
-        warmup_windows: windows ignored by the leak check (allocators and caches fill up first).
+        threshold: fraction of the limit that triggers a warning, in (0, 1].
+        window: steps per window (an integer >= 1).
+        sample_every: steps between samples (>= 1; a sample costs tens of microseconds).
+        leak_windows: consecutive rising windows that make a leak (>= 2).
+        leak_min_growth_mb: total growth over those windows needed for a leak warning (>= 0).
+        warmup_windows: windows ignored by the leak check (>= 0; allocators and caches fill up
+            first).
         log_dir, event_log: as for :class:`~keras_bsguard.StepTimeMonitor`.
 
     Example::
@@ -107,17 +113,14 @@ class MemoryMonitor(MonitorBase):
         log_dir: str | None = None,
         event_log=None,
     ):
+        owner = "MemoryMonitor"
+        self.threshold = check_float(owner, "threshold", threshold, low=0.0, high=1.0, low_open=True)
+        self.window = check_int(owner, "window", window, 1)
+        self.sample_every = check_int(owner, "sample_every", sample_every, 1)
+        self.leak_windows = check_int(owner, "leak_windows", leak_windows, 2)
+        self.leak_min_growth_mb = check_float(owner, "leak_min_growth_mb", leak_min_growth_mb, low=0.0)
+        self.warmup_windows = check_int(owner, "warmup_windows", warmup_windows, 0)
         super().__init__(log_dir=log_dir, event_log=event_log)
-        if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-        if leak_windows < 2:
-            raise ValueError("leak_windows must be >= 2")
-        self.threshold = float(threshold)
-        self.window = int(window)
-        self.sample_every = max(1, int(sample_every))
-        self.leak_windows = int(leak_windows)
-        self.leak_min_growth_mb = float(leak_min_growth_mb)
-        self.warmup_windows = int(warmup_windows)
 
     def get_config(self) -> dict:
         return {
@@ -139,7 +142,9 @@ class MemoryMonitor(MonitorBase):
         host_limit, host_limit_kind = host_memory_limit()
         device = self._adapter.device_memory()
         with self._lock:
-            self._step = 0
+            self._step = 0  # the last global step seen at a batch end
+            self._sampled_at = 0
+            self._window_start = 0
             self._host = _Series("host_rss", float(host_limit))
             self._device = None
             if device is not None:
@@ -156,11 +161,12 @@ class MemoryMonitor(MonitorBase):
 
     def on_train_end(self, logs=None):
         with self._lock:
-            if self._step % self.window:
+            if self._step > self._window_start:
                 self._sample()
                 self._close_window(partial=True)
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._begin_epoch_steps()
         with self._lock:
             self._epoch_peak = 0.0
 
@@ -174,11 +180,16 @@ class MemoryMonitor(MonitorBase):
             logs["memory_fraction"] = primary.fraction(peak)
 
     def on_train_batch_end(self, batch, logs=None):
+        step = self._global_step(batch)
         with self._lock:
-            self._step += 1
-            if self._step % self.sample_every == 0 or self._step % self.window == 0:
+            if step <= self._step:
+                return  # an older batch-end, run late on Keras's thread pool
+            self._step = step
+            closes = step - self._window_start >= self.window
+            if closes or step - self._sampled_at >= self.sample_every:
                 self._sample()
-            if self._step % self.window == 0:
+                self._sampled_at = step
+            if closes:
                 self._close_window()
 
     # ---------------------------------------------------------------------------- readings
@@ -204,8 +215,9 @@ class MemoryMonitor(MonitorBase):
             if not partial:
                 self._check(series, peak)
         primary = self._primary()
+        steps, self._window_start = self._step - self._window_start, self._step
         self._window_record(
-            self._step, steps=self.window, partial=partial, source=primary.name,
+            self._step, steps=steps, partial=partial, source=primary.name,
             memory_peak=primary.peaks[-1] / MIB if primary.peaks else math.nan,
             memory_fraction=primary.fraction(primary.peaks[-1]) if primary.peaks else math.nan,
             readings=figures,
@@ -221,7 +233,8 @@ class MemoryMonitor(MonitorBase):
                 f"window peak {peak / MIB:.0f} MiB = {fraction:.0%} of {series.limit / MIB:.0f} MiB "
                 f"({series.name}); threshold {self.threshold:.0%}",
                 ["a batch size close to what fits", "large intermediates in the loss "
-                 "(batch x batch matrices: `bsguard lint`, BSG601)", "another process on the device"],
+                 "(batch x batch matrices: `bsguard lint`, BSG601)",
+                 f"another process using the {'host' if what == 'host' else 'device'}"],
                 ["lower the batch size or accumulate gradients over micro-batches",
                  "use mixed precision", "free references to old arrays between epochs"],
                 peak_mb=peak / MIB, fraction=fraction,
@@ -242,7 +255,7 @@ class MemoryMonitor(MonitorBase):
                 f"{self.window} steps)",
                 ["a callback or metric that keeps references to tensors/arrays every step "
                  "(appending outputs or logs to a list)", "a growing Python cache in the input "
-                 "pipeline", "tf.function/jit retracing, each trace keeping its own graph"],
+                 "pipeline", _advice.retrace_hint()],
                 ["store floats (float(x)) instead of arrays", "bound the size of any list or "
                  "cache kept across steps", "see RecompileWarning from StepTimeMonitor"],
                 growth_mb=growth / MIB,

@@ -59,11 +59,30 @@ def _is_oom_itself(error: BaseException) -> bool:
     return False
 
 
+# The line of an OOM message that says what failed to allocate (TF puts it after "Graph execution
+# error:" and the node's Python stack; JAX and torch on the first line).
+_ALLOCATION_LINE = re.compile(
+    r"OOM when allocating|out of memory|can't allocate|Failed to allocate|Tried to allocate|"
+    r"ran out of memory|RESOURCE_EXHAUSTED",
+    re.IGNORECASE,
+)
+# TF names devices by their full path: /job:localhost/replica:0/task:0/device:CPU:0 -> CPU:0.
+_TF_DEVICE_PATH = re.compile(r"/job:[^/\s]+/replica:\d+/task:\d+/device:")
+
+
 def describe(error: BaseException, limit: int = 160) -> str:
-    """``Type: first line of the message``, shortened, for warnings and event logs."""
+    """``Type: the line that says what failed to allocate`` (else the first line), shortened, for
+    warnings and event logs.
+
+    >>> describe(RuntimeError("Graph execution error:\\n\\nDetected at node zeros\\n"
+    ...     "OOM when allocating tensor with shape[4194304,1048576] and type float on "
+    ...     "/job:localhost/replica:0/task:0/device:CPU:0 by allocator mklcpu\\n\\t [[{{node zeros}}]]"))
+    'RuntimeError: OOM when allocating tensor with shape[4194304,1048576] and type float on CPU:0 by allocator mklcpu'
+    """
     lines = [_ANSI.sub("", line).strip() for line in str(error).splitlines()]
     # Keras prefixes errors raised in a layer with "Exception encountered when calling X.call()."
     lines = [line for line in lines if line and not line.startswith("Exception encountered when calling")]
-    first = lines[0] if lines else ""
+    allocation = [line for line in lines if _ALLOCATION_LINE.search(line)]
+    first = _TF_DEVICE_PATH.sub("", (allocation or lines or [""])[0])
     text = f"{type(error).__name__}: {first}" if first else type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
