@@ -1,67 +1,103 @@
-"""``StepTimeMonitor``: step time, input wait, drift against the run's own baseline, recompiles."""
+"""``StepTimeMonitor``: step time, input wait and time in other callbacks against the run's own
+baseline; recompiles."""
 
 from __future__ import annotations
 
 import collections
 import math
+import os
 import time
 
+from keras_bsguard import _advice
+from keras_bsguard._callback_timer import CallbackTimer
+from keras_bsguard._drift import FIGURES, DriftJudge, ProcessClock, machine_verdict
 from keras_bsguard._monitor_base import MonitorBase, median
+from keras_bsguard._recompile import TRY as RECOMPILE_TRY
+from keras_bsguard._recompile import compile_cause
+from keras_bsguard._validate import check_float, check_int
 from keras_bsguard.backends import InstrumentedTrainStep
 from keras_bsguard.warnings import RecompileWarning, StepTimeWarning
 
-
 # One call of the train function, as a list (the per-step path allocates one small list and
-# nothing else): the step it began at, when it could start (batch arrived, or the call began),
-# its input wait, its epoch, whether it is left out (warm-up or compile), and, once its logs are
-# ready, the step it ended at and the time.
-_BEGIN, _READY, _WAIT, _EPOCH, _SKIP, _END, _DONE = range(7)
+# nothing else): the batch index it began at, when it could start (batch arrived, or the call
+# began), its input wait, its epoch, whether it is left out (warm-up or compile), and, once its
+# logs are ready, the batch index it ended at and the time; the seconds other callbacks took on
+# the training thread since the previous call returned, the callback clock at its return, the
+# callback seconds between its return and its logs being ready (subtracted from its step time),
+# and its 1-based global step.
+_BEGIN, _READY, _WAIT, _EPOCH, _SKIP, _END, _DONE, _CALLBACKS, _AT_RETURN, _INSIDE, _STEP = range(11)
+
+_LABELS = {"step_time": "step time", "data_time": "input wait (data_time)",
+           "callback_time": "time in other callbacks (callback_time)",
+           "wall_per_step": "wall time per step"}
 
 
 class StepTimeMonitor(MonitorBase):
-    """Watches per-step wall time, time waiting for input, and recompilations during ``fit``.
+    """Watches per-step wall time, input wait, time in other callbacks, and recompilations.
 
-    Per step it measures two things, without ever blocking on the device:
+    Per step it measures three things, without ever blocking on the device:
 
     * ``step_time``: from the moment the step could start (its batch had arrived *and* the
       previous step had finished) to the moment its outputs were ready (when Keras hands the
-      step's logs to callbacks, which it does on a worker thread once they are computed);
+      step's logs to callbacks, which it does on a worker thread once they are computed), less
+      any time other callbacks took in between;
     * ``data_time``: time spent waiting for the batch (JAX, and TensorFlow with
       ``steps_per_execution=1``: the ``next()`` on the input iterator, timed on the host; torch:
-      the gap between one step's return and the next ``on_train_batch_begin``, where its fit
-      loop pulls the batch; TensorFlow with ``steps_per_execution>1``: ``nan``, the wait is inside
-      the graph and counted as step time).
+      the gap between the end of the batch-end callbacks and the start of the next batch-begin
+      callbacks, where its fit loop pulls the batch; TensorFlow with ``steps_per_execution>1``:
+      ``nan``, the wait is inside the graph and counted as step time);
+    * ``callback_time``: seconds the *other* callbacks' train-batch hooks (``on_train_batch_begin``
+      / ``on_train_batch_end``, the hooks Keras calls around each train-function call) took on the
+      training thread. A slow logger shows up here, by name, not as step time or input wait. Hooks
+      that Keras runs on its worker threads (every callback ``async_safe``) are off the training
+      thread and not counted.
 
     The first ``warmup_steps`` steps of each ``fit`` and every step during which the train step
-    was (re)compiled are left out. Steps are grouped into windows of ``window`` steps; the median of
-    the first ``baseline_windows`` windows is the baseline. A :class:`StepTimeWarning` is raised when
-    the last ``patience`` windows are all slower than ``drift_factor`` x baseline (and by more than
-    ``min_drift_seconds``), or when the last four windows rose one after another past half that
-    factor. It says whether step time, input wait, or both grew.
+    was (re)compiled are left out. Steps are grouped into windows of ``window`` steps; per figure,
+    the median of the first ``baseline_windows`` windows is the baseline (with three or more,
+    one disturbed window cannot move it). A baseline moves only on evidence: down to the recent
+    level when the last ``baseline_windows`` windows were all clearly below it (the baseline
+    itself was disturbed); never up. A :class:`StepTimeWarning` is raised when the last
+    ``patience`` windows are all slower than ``drift_factor`` x baseline, or when the last four
+    windows rose one after another past half that factor; in both cases only by more than the
+    floor ``max(min_drift_seconds, (drift_factor - 1) x the baseline's seconds per step)``, so the
+    floor scales with the step (a 0.5 ms step is judged at 0.15 ms, a 100 ms step at 30 ms).
 
-    Recompilations of the train step are counted (JAX: ``jax.monitoring`` backend-compile events
+    The warning names what grew (step time, input wait, time in other callbacks, with the
+    slowest hooks) and carries the process's CPU time against its wall time
+    (``time.process_time``) with other processes' CPU use: when the wall time per step grew but
+    this process's CPU time per step did not while other processes took the CPU, it says that
+    the machine, not the model, slowed down.
+
+    Compilations of the train step are counted (JAX: ``jax.monitoring`` backend-compile events
     of the train step; TensorFlow: traces of the train step; torch: dynamo graphs when
-    ``jit_compile=True``). A :class:`RecompileWarning` is raised when they keep happening after the
-    first epoch (in two epochs after it, or three times in all), naming the likely cause from the
-    input shapes recorded at each trace: a changing batch shape, the last partial batch, Python
-    values in the step, or a train function rebuilt during ``fit``.
+    ``jit_compile=True``). The first compile of a ``fit`` is a ``compile`` event, later ones
+    ``recompile`` events. A :class:`RecompileWarning` is raised when they keep happening after
+    the first epoch (in two epochs after it, or three times in all), naming the likely cause from
+    the input shapes recorded at each trace: a changing batch shape, the last partial batch (a
+    smaller batch at the epoch's last batch index; a smaller batch elsewhere is a changing
+    shape), Python values in the step, or a train function rebuilt during ``fit``.
 
-    Figures go into ``logs``: per batch ``step_time`` and ``data_time`` (seconds, once the step
-    is measured), and per epoch their medians over the epoch, so ``History``, ``CSVLogger`` and
-    ``TensorBoard`` record them. List the monitors *before* ``CSVLogger``/``TensorBoard`` in
-    ``callbacks=[...]``: Keras hands the same epoch ``logs`` dict to the callbacks in order.
+    Figures go into ``logs``: per batch ``step_time``, ``data_time`` and ``callback_time``
+    (seconds, once the step is measured), and per epoch their medians over the epoch, so
+    ``History``, ``CSVLogger`` and ``TensorBoard`` record them. List the monitors *before*
+    ``CSVLogger``/``TensorBoard`` in ``callbacks=[...]``: Keras hands the same epoch ``logs``
+    dict to the callbacks in order.
 
     The monitor sets ``async_safe = True`` (Keras keeps its asynchronous dispatch) and never
     reads ``Callback.model`` during training.
 
     Args:
-        window: steps per window.
-        drift_factor: slowdown factor (recent windows vs the baseline) that counts as drift.
-        baseline_windows: windows after warm-up whose median is the baseline.
-        patience: consecutive slow windows needed for a drift warning.
-        warmup_steps: steps left out at the start of each ``fit``.
-        min_drift_seconds: a slowdown smaller than this per step is not reported, however large
-            the factor (guards tiny steps against timer noise).
+        window: steps per window (an integer >= 1).
+        drift_factor: slowdown factor (recent windows vs the baseline) that counts as drift
+            (> 1).
+        baseline_windows: windows after warm-up whose median is the baseline (>= 1; 3 or more
+            to be robust to one disturbed window).
+        patience: consecutive slow windows needed for a drift warning (>= 1).
+        warmup_steps: steps left out at the start of each ``fit`` (>= 0).
+        min_drift_seconds: the smallest growth per step that can count as drift, whatever the
+            step (>= 0; it guards tiny steps against timer noise); the floor used is the larger
+            of this and ``(drift_factor - 1)`` x the baseline's seconds per step.
         log_dir: directory (or ``.jsonl`` path) for the JSONL event log; ``None`` for none.
         event_log: an :class:`~keras_bsguard.EventLog` shared with other monitors (not part of
             ``get_config``).
@@ -77,7 +113,8 @@ class StepTimeMonitor(MonitorBase):
         x, y = np.random.rand(512, 8), np.random.rand(512, 1)
         history = model.fit(x, y, batch_size=32, epochs=2, verbose=0,
                             callbacks=[StepTimeMonitor(window=4)])
-        print(history.history["step_time"], history.history["data_time"])
+        print(history.history["step_time"], history.history["data_time"],
+              history.history["callback_time"])
     """
 
     monitor_name = "step_time"
@@ -86,25 +123,23 @@ class StepTimeMonitor(MonitorBase):
         self,
         window: int = 50,
         drift_factor: float = 1.3,
-        baseline_windows: int = 2,
+        baseline_windows: int = 3,
         patience: int = 2,
         warmup_steps: int = 1,
-        min_drift_seconds: float = 0.002,
+        min_drift_seconds: float = 5e-4,
         log_dir: str | None = None,
         event_log=None,
     ):
+        owner = "StepTimeMonitor"
+        self.window = check_int(owner, "window", window, 1)
+        self.drift_factor = check_float(owner, "drift_factor", drift_factor, low=1.0, low_open=True)
+        self.baseline_windows = check_int(owner, "baseline_windows", baseline_windows, 1)
+        self.patience = check_int(owner, "patience", patience, 1)
+        self.warmup_steps = check_int(owner, "warmup_steps", warmup_steps, 0)
+        self.min_drift_seconds = check_float(owner, "min_drift_seconds", min_drift_seconds, low=0.0)
         super().__init__(log_dir=log_dir, event_log=event_log)
-        if window < 1 or baseline_windows < 1 or patience < 1:
-            raise ValueError("window, baseline_windows and patience must be >= 1")
-        if drift_factor <= 1.0:
-            raise ValueError(f"drift_factor must be > 1, got {drift_factor}")
-        self.window = int(window)
-        self.drift_factor = float(drift_factor)
-        self.baseline_windows = int(baseline_windows)
-        self.patience = int(patience)
-        self.warmup_steps = int(warmup_steps)
-        self.min_drift_seconds = float(min_drift_seconds)
         self._hub = None
+        self._timer = None
 
     def get_config(self) -> dict:
         return {
@@ -121,12 +156,18 @@ class StepTimeMonitor(MonitorBase):
     def on_train_begin(self, logs=None):
         self._hub = InstrumentedTrainStep.attach(self._model, self, observer=self)
         self._reset(data_wait_inside_call=self._hub.adapter.DATA_WAIT_INSIDE_CALL)
-        self._start_run(window=self.window, drift_factor=self.drift_factor)
+        # Called by Keras's CallbackList: the timer finds it among the calling frames.
+        self._timer.install()
+        self._start_run(window=self.window, drift_factor=self.drift_factor,
+                        callbacks_timed=self._timer.active)
 
     def _reset(self, data_wait_inside_call: bool) -> None:
         """Fresh per-fit state. ``data_wait_inside_call``: the adapter times the input wait inside
         the call (JAX, TF) rather than before it (torch)."""
         self._data_wait_inside_call = data_wait_inside_call
+        if self._timer is not None:
+            self._timer.uninstall()
+        self._timer = CallbackTimer(self)
         with self._lock:
             # Calls whose logs are not ready yet, oldest first (appended on the main thread,
             # completed and removed on Keras's callback thread; both under the lock).
@@ -134,16 +175,20 @@ class StepTimeMonitor(MonitorBase):
             self._n_calls = 0
             self._prev_done = None
             self._prev_return = None
+            self._callbacks_mark = 0.0
             self._epoch = 0
             self._first_epoch = None
+            self._epoch_length = None
             self._begin_step, self._begin_time = 0, None
             self._current = None
             self._steps_seen = 0
-            self._window_steps: list[float] = []
-            self._window_data: list[float] = []
-            self._epoch_steps: list[float] = []
-            self._epoch_data: list[float] = []
-            self._windows: list[tuple[int, float, float]] = []
+            self._window = {figure: [] for figure in FIGURES}
+            self._epoch_figures = {figure: [] for figure in FIGURES}
+            self._judge = DriftJudge(self.drift_factor, self.baseline_windows, self.patience,
+                                     self.min_drift_seconds)
+            self._clock, self._clock_steps = None, 0
+            self._hooks_last, self._hooks_rates = {}, []
+            self._compiled_once = False
             self._compiles_first_epoch = 0
             self._late_compiles = 0
             self._late_compile_epochs: set[int] = set()
@@ -151,30 +196,48 @@ class StepTimeMonitor(MonitorBase):
 
     def on_train_end(self, logs=None):
         with self._lock:
-            if self._window_steps:
+            if self._window["step_time"]:
                 self._close_window(partial=True)
+        if self._timer is not None:
+            self._timer.uninstall()
         if self._hub is not None:
             self._hub.detach(self)
             self._hub = None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._begin_epoch_steps()
         with self._lock:
+            if self._clock is not None:
+                self._clock.resume()
             self._epoch = epoch
             if self._first_epoch is None:
                 self._first_epoch = epoch
-            self._epoch_steps = []
-            self._epoch_data = []
+            self._epoch_figures = {figure: [] for figure in FIGURES}
             self._prev_return = None  # the gap across an epoch boundary is not input wait
             # Keras has waited for every batch-end callback of the last epoch: a call still
             # waiting for one never gets it (fit stopped inside it), so it must not block the queue.
             self._calls.clear()
 
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
+    def on_test_begin(self, logs=None):
+        self._pause_clock()  # validation inside fit is not training steps
+
+    def on_test_end(self, logs=None):
         with self._lock:
-            logs["step_time"] = median(self._epoch_steps)
-            logs["data_time"] = median(self._epoch_data)
+            if self._clock is not None:
+                self._clock.resume()
+
+    def _pause_clock(self) -> None:
+        with self._lock:
+            if self._clock is not None:
+                self._clock.pause()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._pause_clock()  # until the next epoch's first step
+        with self._lock:
+            self._epoch_length = max(self._epoch_length or 0, self._last_step - self._epoch_first_step)
+            if logs is not None:
+                for figure in FIGURES:
+                    logs[figure] = median(self._epoch_figures[figure])
 
     def on_train_batch_begin(self, batch, logs=None):
         now = time.perf_counter()
@@ -183,7 +246,7 @@ class StepTimeMonitor(MonitorBase):
                 self._rebuilt_pending = True
             self._event(
                 "train_function_rebuilt",
-                self._steps_seen,
+                self._epoch_first_step + batch + 1,
                 "model.train_function was rebuilt during fit (make_train_function(force=True), "
                 "compile() or a changed jit_compile in a callback); the next step recompiles.",
             )
@@ -191,6 +254,9 @@ class StepTimeMonitor(MonitorBase):
 
     def on_train_batch_end(self, batch, logs=None):
         done = time.perf_counter()
+        timer = self._timer
+        on_fit_thread = timer is not None and timer.active and timer.on_fit_thread()
+        self._global_step(batch)
         figures = None
         with self._lock:
             calls = self._calls
@@ -202,24 +268,38 @@ class StepTimeMonitor(MonitorBase):
                 if call is None:
                     return
             call[_END], call[_DONE] = batch, done
+            if on_fit_thread and call[_AT_RETURN] is not None:
+                # Batch-end hooks listed before this monitor ran between the return and now.
+                call[_INSIDE] = max(0.0, timer.seconds - call[_AT_RETURN])
             while calls and calls[0][_DONE] is not None:
                 finished = calls.popleft()
                 finished_figures = self._finalize(finished)
                 if finished is call:
                     figures = finished_figures
         if logs is not None and figures is not None:
-            logs["step_time"], logs["data_time"] = figures
+            logs["step_time"], logs["data_time"], logs["callback_time"] = figures
 
     # ----------------------------------------------------- observer of model.train_function
     def before_call(self, start: float) -> None:
+        timer = self._timer
+        timed = timer is not None and timer.active
         begin_time = self._begin_time if self._begin_time is not None else start
         call = [self._begin_step, start, None, self._epoch, self._n_calls < self.warmup_steps,
-                None, None]
+                None, None, math.nan, None, 0.0, self._epoch_first_step + self._begin_step + 1]
         self._n_calls += 1
+        if timed:
+            call[_CALLBACKS] = max(0.0, timer.seconds - self._callbacks_mark)
         if not self._data_wait_inside_call and self._prev_return is not None:
-            # torch: the fit loop pulled this batch between the last return and batch begin.
-            call[_WAIT] = max(0.0, begin_time - self._prev_return)
-            call[_READY] = begin_time
+            # torch: the fit loop pulled this batch between the batch-end callbacks of the last
+            # step and the batch-begin callbacks of this one.
+            pulled_from = timer.end_block_done if timed else None
+            pulled_to = timer.begin_block_start if timed else None
+            if (pulled_from is not None and pulled_to is not None
+                    and self._prev_return <= pulled_from <= pulled_to):
+                call[_WAIT] = pulled_to - pulled_from
+            else:
+                call[_WAIT] = max(0.0, begin_time - self._prev_return)
+                call[_READY] = begin_time
         self._current = call
 
     def data_ready(self, wait_seconds: float, ready_time: float) -> None:
@@ -230,13 +310,16 @@ class StepTimeMonitor(MonitorBase):
     def after_call(self, end: float, compiles: int, finished: bool) -> None:
         call, self._current = self._current, None
         self._prev_return = end
+        timer = self._timer
+        if timer is not None and timer.active:
+            self._callbacks_mark = call[_AT_RETURN] = timer.seconds
         if not finished:
             return  # the iterator ran dry (or the step failed): no step, no batch-end callback
         if compiles:
             call[_SKIP] = True
             with self._lock:
                 rebuilt, self._rebuilt_pending = self._rebuilt_pending, False
-            self._on_compiles(call[_EPOCH], compiles, rebuilt)
+            self._on_compiles(call, compiles, rebuilt)
         with self._lock:
             self._calls.append(call)
 
@@ -263,113 +346,128 @@ class StepTimeMonitor(MonitorBase):
         start = call[_READY]
         if previous_done is not None and previous_done > start:
             start = previous_done
-        step_time = max(0.0, call[_DONE] - start) / n_steps
-        data_time = math.nan if call[_WAIT] is None else call[_WAIT] / n_steps
-        self._window_steps.append(step_time)
-        self._window_data.append(data_time)
-        self._epoch_steps.append(step_time)
-        self._epoch_data.append(data_time)
-        if len(self._window_steps) >= self.window:
+        figures = (
+            max(0.0, call[_DONE] - start - call[_INSIDE]) / n_steps,
+            math.nan if call[_WAIT] is None else call[_WAIT] / n_steps,
+            call[_CALLBACKS] / n_steps,
+        )
+        if self._clock is None:  # CPU and wall clocks start at the first measured step
+            self._clock, self._clock_steps = ProcessClock(), self._steps_seen
+            self._hooks_last = self._timer.snapshot() if self._timer is not None else {}
+        for figure, value in zip(FIGURES, figures):
+            self._window[figure].append(value)
+            self._epoch_figures[figure].append(value)
+        if len(self._window["step_time"]) >= self.window:
             self._close_window()
-        return step_time, data_time
+        last_batch = self._last_batch_index()
+        if last_batch is not None and call[_END] >= last_batch:
+            self._clock.pause()  # until the next epoch's first step: validation is not a step
+        return figures
+
+    def _last_batch_index(self) -> int | None:
+        """Index of the epoch's last batch, when Keras knows the epoch's length (or an earlier
+        epoch told it)."""
+        steps = (self.params or {}).get("steps") or self._epoch_length
+        return steps - 1 if steps else None
 
     def _close_window(self, partial: bool = False) -> None:
-        step_median = median(self._window_steps)
-        data_median = median(self._window_data)
-        self._window_record(
-            self._steps_seen,
-            epoch=self._epoch,
-            steps=len(self._window_steps),
-            partial=partial,
-            step_time=step_median,
-            step_time_max=max(self._window_steps),
-            data_time=data_median,
-        )
-        self._window_steps, self._window_data = [], []
+        steps = len(self._window["step_time"])
+        figures = {figure: median(values) for figure, values in self._window.items()}
+        step_time_max = max(self._window["step_time"])
+        self._window = {figure: [] for figure in FIGURES}
+        lap = self._clock.lap(self._steps_seen - self._clock_steps) if self._clock else {}
+        self._clock_steps = self._steps_seen
+        if self._timer is not None and self._timer.active:
+            self._hooks_rates = self._timer.slowest(since=self._hooks_last)
+            self._hooks_last = self._timer.snapshot()
+        self._window_record(self._steps_seen, epoch=self._epoch, steps=steps, partial=partial,
+                            step_time_max=step_time_max, **figures, **lap)
         if partial:
             return
-        self._windows.append((self._steps_seen, step_median, data_median))
-        self._check_drift()
+        drifted = self._judge.add({**figures, **lap})
+        for figure in self._judge.reanchored:
+            self._event("baseline_reanchored", self._steps_seen,
+                        f"{_LABELS[figure]} baseline moved down to "
+                        f"{_ms(self._judge.baseline[figure])}: the last {self.baseline_windows} "
+                        f"windows were all below the old one, which a disturbed window had raised",
+                        figure=figure, baseline=self._judge.baseline[figure])
+        window = {**figures, **lap}
+        if drifted == ["wall_per_step"] and machine_verdict(
+                self._judge.recent_load(self.patience), self._judge.baseline,
+                self.drift_factor) != "machine":
+            # Only the time around the steps grew, and not for want of a CPU: the lap's wall
+            # time is a mean over every step and reacts to scheduling noise that the medians of
+            # the figures ignore. A real slowdown shows in a figure.
+            return
+        if drifted:
+            self._report_drift(drifted, window)
 
     # ------------------------------------------------------------------------------ drift
-    def _check_drift(self) -> None:
-        if len(self._windows) <= self.baseline_windows:
-            return
-        baseline = self._windows[: self.baseline_windows]
-        recent = self._windows[self.baseline_windows :]
-        base_step = median([w[1] for w in baseline])
-        base_data = median([w[2] for w in baseline])
-        step_grew = self._drifted([w[1] for w in recent], base_step)
-        data_grew = self._drifted([w[2] for w in recent], base_data)
-        if not (step_grew or data_grew):
-            return
-        step, now_step, now_data = self._windows[-1]
-        which = (
-            "both step time and input wait"
-            if step_grew and data_grew
-            else ("step time" if step_grew else "input wait (data_time)")
+    def _report_drift(self, drifted: list[str], window: dict) -> None:
+        baseline = self._judge.baseline
+        device = _advice.accelerator()
+        parts = [f for f in drifted if f in FIGURES] or drifted  # where it went, else the total
+        main = max(parts, key=lambda f: window[f] - baseline[f])
+        # Only the step and the loop around it can be blamed on the machine: input wait and
+        # callbacks are the user's code, and waiting is what they are made of.
+        load = self._judge.recent_load(self.patience)  # the windows the drift was judged on
+        verdict = (machine_verdict(load, baseline, self.drift_factor)
+                   if main in ("step_time", "wall_per_step") else None)
+        which = " and ".join(_LABELS[f] for f in parts)
+        evidence = "; ".join(
+            [f"median {_LABELS[f]} {_ms(window[f])} vs baseline {_ms(baseline[f])} "
+             f"(x{_ratio(window[f], baseline[f])})" for f in FIGURES if math.isfinite(window[f])]
+            + [f"wall time per step {_ms(window.get('wall_per_step', math.nan))} vs baseline "
+               f"{_ms(baseline.get('wall_per_step', math.nan))}"]
+            + [_cpu_evidence(load, baseline, self.patience)]
+            + ([f"slowest callback hooks now: " + ", ".join(
+                f"{name} {_ms(seconds)} per call" for name, seconds in self._hooks_rates)]
+               if main == "callback_time" and self._hooks_rates else [])
+            + [f"windows of {self.window} steps, drift factor {self.drift_factor}, floor "
+               f"{_ms(self._judge.floor())} per step"]
         )
-        evidence = (
-            f"median step time {_ms(now_step)} vs baseline {_ms(base_step)} "
-            f"(x{_ratio(now_step, base_step)}); median input wait {_ms(now_data)} vs baseline "
-            f"{_ms(base_data)} (x{_ratio(now_data, base_data)}); windows of {self.window} steps, "
-            f"drift factor {self.drift_factor}"
-        )
-        if data_grew and not step_grew:
-            causes = [
-                "the input pipeline got slower (a generator or PyDataset doing more work per "
-                "batch, a file source slowing down, a shuffle buffer refilling)",
-                "too few loader workers or no prefetch",
-            ]
-            try_ = [
-                "prefetch (tf.data .prefetch(AUTOTUNE), PyDataset(workers=..., "
-                "use_multiprocessing=True), DataLoader(num_workers=...))",
-                "cache decoded data",
-                "profile the input function on its own",
-            ]
-            key = "data_time_drift"
+        if verdict != "machine" and main in ("step_time", "wall_per_step") and self._machine_busy(
+                load, baseline):
+            return  # the machine slowdown already reported, still going on
+        if verdict == "machine":
+            key, what = "machine_slowdown", (f"Training slowed down: {which} grew, but the machine, "
+                                             f"not the model, slowed down.")
+            causes = ["other processes took this machine's CPUs: this process's threads waited "
+                      f"{_ms(load['run_wait_per_step'])} per step for a CPU (baseline "
+                      f"{_ms(baseline['run_wait_per_step'])}) while its CPU time per step barely "
+                      "changed"]
+            try_ = ["train on a quiet machine or give the run its own cores (taskset, CPU "
+                    "limits for the other jobs)", _advice.machine_check_hint(device),
+                    "compare with a run alone before changing the model or its input"]
         else:
-            causes = [
-                "work inside the step grows over time (a callback or layer doing host work, "
-                "growing Python state, a host callback in the graph)",
-                "the device is throttling or shared with another process",
-                "memory pressure (see MemoryMonitor)",
-            ]
-            try_ = [
-                "compare step_time per epoch in the History/CSV logs",
-                "profile one slow window (jax.profiler / tf.profiler / torch.profiler)",
-                "check other processes on the device (nvidia-smi)",
-            ]
-            key = "step_time_drift"
+            key, causes, try_ = _drift_advice(main, verdict, device)
+            what = f"Training slowed down: {which} grew."
         self._warn_once(
-            key, StepTimeWarning, step, f"Training slowed down: {which} grew.", evidence,
-            causes, try_, step_time=now_step, data_time=now_data,
-            baseline_step_time=base_step, baseline_data_time=base_data,
+            key, StepTimeWarning, self._steps_seen, what, evidence, causes, try_,
+            verdict=verdict, **{figure: window[figure] for figure in FIGURES},
+            **{f"baseline_{figure}": baseline[figure] for figure in FIGURES},
+            cpu_ratio=load["cpu_ratio"], run_wait_per_step=load["run_wait_per_step"],
         )
 
-    def _drifted(self, recent: list[float], baseline: float) -> bool:
-        if not recent or not math.isfinite(baseline):
+    def _machine_busy(self, window: dict, baseline: dict) -> bool:
+        """After a machine-slowdown warning: whether this process still waits for a CPU for a
+        good part (a quarter or more) of its extra wall time per step."""
+        if "machine_slowdown" not in self._warned:
             return False
-
-        def slow(value, factor):
-            return (
-                math.isfinite(value)
-                and value > factor * baseline
-                and value - baseline > self.min_drift_seconds
-            )
-
-        tail = recent[-self.patience :]
-        if len(tail) == self.patience and all(slow(v, self.drift_factor) for v in tail):
-            return True
-        last4 = recent[-4:]
-        rising = len(last4) == 4 and all(b > a for a, b in zip(last4, last4[1:]))
-        return rising and slow(last4[-1], 1.0 + (self.drift_factor - 1.0) / 2.0)
+        waited = window.get("run_wait_per_step", math.nan) - baseline.get("run_wait_per_step", math.nan)
+        grew = window.get("wall_per_step", math.nan) - baseline.get("wall_per_step", math.nan)
+        return math.isfinite(waited) and math.isfinite(grew) and waited >= 0.25 * grew
 
     # --------------------------------------------------------------------------- recompiles
-    def _on_compiles(self, epoch: int, compiles: int, rebuilt: bool) -> None:
-        cause_key, cause = self._compile_cause(rebuilt)
+    def _on_compiles(self, call: list, compiles: int, rebuilt: bool) -> None:
+        epoch, step = call[_EPOCH], call[_STEP]
+        per_call = max(1, int(getattr(self._model, "steps_per_execution", 1) or 1))
+        cause_key, cause = compile_cause(
+            list(self._hub.trace_signatures) if self._hub is not None else [], rebuilt,
+            batch=call[_BEGIN] + per_call - 1, last_batch=self._last_batch_index(),
+        )
         with self._lock:
-            step = self._steps_seen + 1
+            first_compile, self._compiled_once = not self._compiled_once, True
             first_epoch = epoch == self._first_epoch
             if first_epoch:
                 self._compiles_first_epoch += compiles
@@ -378,87 +476,88 @@ class StepTimeMonitor(MonitorBase):
                 self._late_compile_epochs.add(epoch)
             late, late_epochs = self._late_compiles, sorted(self._late_compile_epochs)
             early = self._compiles_first_epoch
+        if first_compile:
+            self._event("compile", step, f"train step compiled ({compiles}x) at step {step}: the "
+                        f"first compile of this fit", epoch=epoch, compiles=compiles)
+            return
         self._event(
             "recompile", step, f"train step compiled {compiles}x in epoch {epoch}: {cause}",
             epoch=epoch, compiles=compiles, cause=cause_key,
         )
         if first_epoch or not (len(late_epochs) >= 2 or late >= 3):
             return
-        try_ = {
-            "shape": [
-                "pad or bucket inputs to a few fixed shapes",
-                "on JAX, keep sequence lengths from a small set so each compiles once",
-            ],
-            "partial": [
-                "drop the last partial batch (tf.data .batch(..., drop_remainder=True), "
-                "PyDataset/DataLoader drop_last)",
-                "or choose steps_per_epoch so every batch is full",
-            ],
-            "python": [
-                "pass changing numbers as tensors/Variables, not Python values",
-                "keep Python objects the step reads constant during fit",
-            ],
-            "rebuilt": [
-                "do not call compile() or make_train_function(force=True) inside a callback; "
-                "change a keras.Variable (loss weight, learning rate) instead",
-            ],
-            "unknown": ["log the input shapes of each batch", "set jax_log_compiles / "
-                        "TORCH_LOGS=recompiles to see what changed"],
-        }[cause_key]
         self._warn_once(
             "recompiles", RecompileWarning, step,
             "The train step keeps being recompiled after the first epoch.",
             f"{late} compilation(s) after the first epoch (in epochs {late_epochs}), {early} in the "
             f"first; each one stalls training for the compile time",
-            [cause], try_, compiles_after_first_epoch=late, cause=cause_key,
+            [cause], RECOMPILE_TRY[cause_key], compiles_after_first_epoch=late, cause=cause_key,
         )
 
-    def _compile_cause(self, rebuilt: bool) -> tuple[str, str]:
-        if rebuilt:
-            return "rebuilt", (
-                "the train function was rebuilt during fit (compile(), "
-                "make_train_function(force=True) or a changed jit_compile in a callback)"
-            )
-        signatures = list(self._hub.trace_signatures) if self._hub is not None else []
-        if len(signatures) < 2:
-            return "unknown", "input shapes or guarded Python values changed"
-        new, earlier = signatures[-1], signatures[:-1]
-        if new in earlier:
-            return "python", (
-                "the step was retraced for input shapes it had already seen: Python values in "
-                "the step (a Python number or object read by the loss or a layer) changed"
-            )
-        reference = earlier[-1]
-        if _only_leading_dim_smaller(new, reference):
-            return "partial", (
-                f"the last partial batch: batch dimension {_lead(new)} instead of "
-                f"{_lead(reference)}"
-            )
-        return "shape", f"changing batch shape: {_shapes(new)} after {_shapes(reference)}"
+
+def _drift_advice(figure: str, verdict: str | None, device: str | None):
+    """``(event key, causes, what to try)`` for a drift led by ``figure``."""
+    if figure == "callback_time":
+        return "callback_time_drift", [
+            "a callback doing more work per batch on the training thread (logging, writing files, "
+            "converting tensors with .numpy() or float())",
+            "a callback whose work grows with the run (scanning a list that keeps growing)",
+        ], [
+            "do that work every N batches or at epoch end",
+            "set async_safe = True on a callback whose batch hooks are thread-safe: Keras then "
+            "runs them off the training thread",
+            "time the named hooks on their own",
+        ]
+    if figure == "data_time":
+        return "data_time_drift", [
+            "the input pipeline got slower (a generator or PyDataset doing more work per "
+            "batch, a file source slowing down, a shuffle buffer refilling)",
+            "too few loader workers or no prefetch",
+        ], [
+            "prefetch (tf.data .prefetch(AUTOTUNE), PyDataset(workers=..., "
+            "use_multiprocessing=True), DataLoader(num_workers=...))",
+            "cache decoded data",
+            "profile the input function on its own",
+        ]
+    causes = [
+        "work inside the step grows over time (a layer doing host work, growing Python state, "
+        "a host callback in the graph)",
+        "the device is throttling or shared with another process" if device
+        else "the CPU is shared with other processes or throttled",
+        "memory pressure (see MemoryMonitor)",
+    ]
+    if verdict == "waiting":
+        causes.insert(0, "the step waits rather than computes: this process's CPU time per step did "
+                         "not grow with its wall time (a host callback, I/O, a lock or a sleep in "
+                         "the step" + (", or the device)" if device else ")"))
+    return "step_time_drift", causes, [
+        "compare step_time per epoch in the History/CSV logs",
+        _advice.profiler_hint(),
+        _advice.machine_check_hint(device),
+    ]
 
 
-def _only_leading_dim_smaller(new, reference) -> bool:
-    if len(new) != len(reference):
-        return False
-    smaller = False
-    for a, b in zip(new, reference):
-        if len(a) != len(b) or not a or a[0] == "py":
-            return False
-        if tuple(a[1:]) != tuple(b[1:]):
-            return False
-        if a[0] is not None and b[0] is not None and a[0] < b[0]:
-            smaller = True
-        elif a[0] != b[0]:
-            return False
-    return smaller
+def _cpu_evidence(window: dict, baseline: dict, windows: int) -> str:
+    """Process CPU time against wall time over the last ``windows`` windows and at the
+    baseline; the wait for a CPU; the machine's load."""
+    parts = [f"over the last {windows} windows process CPU time / wall time "
+             f"{_num(window.get('cpu_ratio'))} (baseline "
+             f"{_num(baseline.get('cpu_ratio'))})",
+             f"CPU time per step x{_ratio(window.get('cpu_per_step', math.nan), baseline.get('cpu_per_step', math.nan))}, "
+             f"wall time per step x{_ratio(window.get('wall_per_step', math.nan), baseline.get('wall_per_step', math.nan))}"]
+    waited = window.get("run_wait_per_step", math.nan)
+    if math.isfinite(waited):
+        parts.append(f"waiting for a CPU {_ms(waited)} per step (baseline "
+                     f"{_ms(baseline.get('run_wait_per_step', math.nan))})")
+    try:
+        parts.append(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    except (AttributeError, OSError):
+        pass
+    return ", ".join(parts)
 
 
-def _lead(signature) -> object:
-    return signature[0][0] if signature and signature[0] else None
-
-
-def _shapes(signature) -> str:
-    return ", ".join(str(tuple(s)) for s in signature[:3])
+def _num(value, digits: int = 2) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _ms(seconds: float) -> str:

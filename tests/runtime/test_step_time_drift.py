@@ -1,0 +1,249 @@
+"""StepTimeMonitor's drift judgement: what grew (step, input, other callbacks), a baseline that one
+disturbed window cannot move, a floor that scales with the step, and the machine's share."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+from monitor_helpers import MACHINE, busy_windows, model_warnings
+from runtime_helpers import BACKEND, Delay, SetOnEpoch, SleepLayer, mlp, regression_data
+
+from keras_bsguard import StepTimeMonitor, StepTimeWarning
+from keras_bsguard._drift import DriftJudge
+
+WINDOW = 5
+STEPS_PER_EPOCH = 10
+PROFILERS = {"jax": "jax.profiler", "tensorflow": "tf.profiler", "torch": "torch.profiler"}
+
+
+def _first_warning(records):
+    found = model_warnings(records, StepTimeWarning)
+    assert found, ["no StepTimeWarning", *(str(r.message) for r in records
+                                           if issubclass(r.category, StepTimeWarning))]
+    message = str(found[0].message)
+    return int(message.split("[step ")[1].split("]")[0]), message
+
+
+class SlowLogger(keras.callbacks.Callback):
+    """A user callback that does 10 ms of host work per batch from ``onset_epoch`` on (not
+    async-safe, as most hand-written loggers are)."""
+
+    def __init__(self, onset_epoch):
+        super().__init__()
+        self.onset_epoch, self.epoch = onset_epoch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch >= self.onset_epoch:
+            time.sleep(0.01)
+
+
+def test_slow_callback_is_named_as_callback_time_not_input_wait(record_warnings):
+    onset_epoch = 2
+    model = mlp()
+    model.compile("sgd", "mse")
+    x, y = regression_data(n=STEPS_PER_EPOCH * 8)
+    history = model.fit(x, y, batch_size=8, epochs=4, verbose=0,
+                        callbacks=[StepTimeMonitor(window=WINDOW), SlowLogger(onset_epoch)])
+    step, message = _first_warning(record_warnings)
+    assert "time in other callbacks (callback_time) grew" in message
+    assert "SlowLogger.on_train_batch_end 1" in message  # named, with ~10 ms per call
+    assert "input wait (data_time) grew" not in message
+    assert "process CPU time / wall time" in message
+    onset_step = onset_epoch * STEPS_PER_EPOCH + 1
+    assert onset_step <= step <= onset_step + 2 * WINDOW
+    callback_time, data_time = history.history["callback_time"], history.history["data_time"]
+    assert callback_time[0] < 0.002 and 0.009 < callback_time[3] < 0.05
+    assert data_time[3] < 0.005  # on torch the 10 ms used to be counted as input wait
+
+
+class ColdThenSlowInput(keras.utils.PyDataset):
+    """Input whose batches wait ``delay(global batch index)`` seconds."""
+
+    def __init__(self, delay):
+        super().__init__()
+        self.delay, self.served = delay, 0
+        self.x, self.y = regression_data(n=STEPS_PER_EPOCH * 8)
+
+    def __len__(self):
+        return STEPS_PER_EPOCH
+
+    def __getitem__(self, index):
+        time.sleep(self.delay(self.served))
+        self.served += 1
+        sl = slice(index * 8, index * 8 + 8)
+        return self.x[sl], self.y[sl]
+
+
+def _input_fit(delay, epochs, log_dir):
+    model = mlp()
+    model.compile("sgd", "mse")
+    monitor = StepTimeMonitor(window=WINDOW, log_dir=str(log_dir))
+    model.fit(ColdThenSlowInput(delay), epochs=epochs, verbose=0, callbacks=[monitor])
+    return [json.loads(line) for line in (log_dir / "bsguard_events.jsonl").open()]
+
+
+def test_one_disturbed_baseline_window_does_not_hide_a_later_input_slowdown(record_warnings,
+                                                                             tmp_path):
+    # A cold file cache: the first window's batches wait 20 ms. From epoch 3 every batch waits
+    # 5 ms. A baseline that averaged the cold window in (10 ms) would never see the 5 ms.
+    def delay(batch):
+        return 0.02 if 1 <= batch <= 6 else (0.005 if batch >= 3 * STEPS_PER_EPOCH else 0.0)
+
+    _input_fit(delay, epochs=5, log_dir=tmp_path)
+    step, message = _first_warning(record_warnings)
+    assert "input wait (data_time) grew" in message
+    onset_step = 3 * STEPS_PER_EPOCH + 1
+    assert onset_step <= step <= onset_step + 2 * WINDOW
+
+
+def test_a_disturbed_baseline_is_reanchored_on_evidence(record_warnings, tmp_path):
+    # Two of the three baseline windows are cold: the median is disturbed. Three normal
+    # windows later the baseline moves down (an event says so), and a slowdown is then seen.
+    def delay(batch):
+        return 0.02 if 1 <= batch <= 11 else (0.005 if batch >= 4 * STEPS_PER_EPOCH else 0.0)
+
+    records = _input_fit(delay, epochs=6, log_dir=tmp_path)
+    moved = [r for r in records if r["type"] == "event" and r["kind"] == "baseline_reanchored"]
+    baselines = {r["figure"]: r["baseline"] for r in moved}
+    assert baselines["data_time"] < 0.002
+    assert moved[0]["step"] < 4 * STEPS_PER_EPOCH  # before the slowdown, from normal windows
+    step, message = _first_warning(record_warnings)
+    assert "input wait (data_time) grew" in message
+    assert 4 * STEPS_PER_EPOCH + 1 <= step <= 4 * STEPS_PER_EPOCH + 1 + 2 * WINDOW
+
+
+def test_a_small_step_that_slows_down_x4_is_above_the_floor(record_warnings, tmp_path):
+    # A ~0.5 ms step becoming ~1.9 ms: the old 2 ms floor hid it for good.
+    delay = Delay()
+    delay.seconds = 0.0005
+    model = mlp(extra_layers=[SleepLayer(delay)])
+    model.compile("sgd", "mse")
+    x, y = regression_data(n=STEPS_PER_EPOCH * 8)
+    schedule = SetOnEpoch(delay, lambda epoch: 0.0005 if epoch < 3 else 0.0019)
+    window = STEPS_PER_EPOCH  # medians of 10 steps: a 2 ms sleep jitters on a busy CPU
+    model.fit(x, y, batch_size=8, epochs=6, verbose=0,
+              callbacks=[schedule, StepTimeMonitor(window=window, log_dir=str(tmp_path))])
+    if not model_warnings(record_warnings, StepTimeWarning):
+        busy = busy_windows(tmp_path / "bsguard_events.jsonl")
+        if busy:
+            pytest.skip(f"other jobs held the CPUs (windows ending at steps {busy}): a 1.4 ms "
+                        f"slowdown cannot be told from their load")
+    step, message = _first_warning(record_warnings)
+    assert "step time" in message
+    onset_step = 3 * STEPS_PER_EPOCH + 1
+    assert onset_step <= step <= onset_step + 2 * window
+
+
+def test_the_floor_scales_with_the_step():
+    def window(step):
+        return {"step_time": step, "data_time": 0.0, "callback_time": 0.0}
+
+    def judge(base, later):
+        drift = DriftJudge(drift_factor=1.3, baseline_windows=3, patience=2, min_drift_seconds=5e-4)
+        for value in [base] * 3:
+            drift.add(window(value))
+        return drift.add(window(later)) or drift.add(window(later)), drift.floor()
+
+    assert judge(0.1, 0.12) == ([], pytest.approx(0.03))  # x1.2 of a 100 ms step: noise
+    assert judge(0.1, 0.135)[0] == ["step_time"]  # x1.35: drift
+    assert judge(5e-5, 4e-4) == ([], 5e-4)  # x8 of 50 us: within the timer noise floor
+    # An input wait of 10 us growing x10 changes nothing for a 10 ms step: no drift.
+    drift = DriftJudge(drift_factor=1.3, baseline_windows=3, patience=2, min_drift_seconds=5e-4)
+    for _ in range(3):
+        drift.add({"step_time": 0.01, "data_time": 1e-5, "callback_time": 0.0})
+    for _ in range(2):
+        assert drift.add({"step_time": 0.01, "data_time": 1e-4, "callback_time": 0.0}) == []
+
+
+def test_a_step_that_sleeps_says_it_waits_with_the_backends_own_profiler(record_warnings):
+    delay = Delay()
+    model = mlp(extra_layers=[SleepLayer(delay)])
+    model.compile("sgd", "mse")
+    x, y = regression_data(n=STEPS_PER_EPOCH * 8)
+    schedule = SetOnEpoch(delay, lambda epoch: 0.0 if epoch < 2 else 0.02)
+    model.fit(x, y, batch_size=8, epochs=4, verbose=0,
+              callbacks=[schedule, StepTimeMonitor(window=WINDOW)])
+    _, message = _first_warning(record_warnings)
+    assert "step time grew" in message and MACHINE not in message
+    assert "process CPU time / wall time" in message
+    assert "waits rather than computes" in message  # CPU time per step did not follow the wall
+    assert PROFILERS[BACKEND] in message
+    assert not [p for b, p in PROFILERS.items() if b != BACKEND and p in message]
+    assert "nvidia-smi" not in message  # a CPU run
+
+
+class Burners(keras.callbacks.Callback):
+    """From ``onset_epoch`` on, two processes spin on the CPUs (another job on the machine)."""
+
+    def __init__(self, onset_epoch):
+        super().__init__()
+        self.onset_epoch, self.processes = onset_epoch, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch != self.onset_epoch:
+            return
+        spin = "import sys; print('spinning', flush=True)\nwhile True: pass"
+        self.processes = [subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE)
+                          for _ in range(2)]
+        for process in self.processes:  # both spin before the epoch's first step
+            process.stdout.readline()
+
+    def stop(self):
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+
+class StopOnceMachineBlamed(keras.callbacks.Callback):
+    def __init__(self, monitor):
+        super().__init__()
+        self.monitor = monitor
+
+    def on_train_batch_end(self, batch, logs=None):
+        if "machine_slowdown" in self.monitor._warned:
+            self.model.stop_training = True
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch's two OpenMP threads spin at barriers when a core is taken: steps then slow down
+    x10 or more, which makes this test long, not different."""
+    if BACKEND != "torch":
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_cpu_taken_by_other_processes_is_reported_as_the_machine(record_warnings, one_torch_thread):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(STEPS_PER_EPOCH * 64, 128)).astype("float32")
+    y = rng.normal(size=(STEPS_PER_EPOCH * 64, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((128,)), keras.layers.Dense(256, activation="relu"),
+                              keras.layers.Dense(256, activation="relu"), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    monitor, burners = StepTimeMonitor(window=WINDOW), Burners(onset_epoch=3)
+    try:
+        model.fit(x, y, batch_size=64, epochs=12, verbose=0,
+                  callbacks=[burners, monitor, StopOnceMachineBlamed(monitor)])
+    finally:
+        burners.stop()
+    found = [str(w.message) for w in record_warnings if issubclass(w.category, StepTimeWarning)
+             and MACHINE in str(w.message)]
+    assert found, "no StepTimeWarning that blames the machine"
+    message = found[0]
+    assert "waited" in message and "for a CPU" in message
+    assert "process CPU time / wall time" in message
