@@ -6,14 +6,18 @@ import contextlib
 import math
 import threading
 
+import numpy as np
+
+from keras_bsguard._gradient_checks import ranked_layers, sustained_growth, vanished_layers
 from keras_bsguard._monitor_base import MonitorBase, median
+from keras_bsguard._validate import check_bool, check_choice, check_float, check_int
 from keras_bsguard.backends import (
     InstrumentedTrainStep,
     add_state_metric,
     get_adapter,
     remove_state_metric,
 )
-from keras_bsguard.warnings import BSGuardWarning, GradientNormWarning, emit
+from keras_bsguard.warnings import BSGuardWarning, GradientNormWarning
 
 # Private logs key carrying the per-layer norms out of the step; popped by the monitor.
 LAYER_NORMS_KEY = "_bsguard_layer_grad_norms"
@@ -199,33 +203,50 @@ class GradientNormMonitor(MonitorBase):
 
     A model with its own ``train_step`` is left alone (one :class:`BSGuardWarning` says so).
 
-    Warnings (:class:`GradientNormWarning`): a non-finite norm (under a ``LossScaleOptimizer``
-    only when more than half of a window is non-finite, since skipped steps are how dynamic loss
-    scaling works); an explosion, ``explode_patience`` consecutive norms above ``explode_factor`` x
-    the median of the previous ``window`` steps and above the largest norm of the first
-    ``window`` steps (late in a converging run the median is tiny and one spiky batch can reach
-    10x of it; a real explosion persists and leaves the early-training scale behind); vanishing,
-    every norm of a window below ``vanish_threshold``. With ``top_k_layers > 0`` the per-layer
-    norms are computed too and the warnings and event log name the ``top_k_layers`` largest.
+    Warnings (:class:`GradientNormWarning`), each once per ``fit``:
 
-    On an explosion, ``on_explode`` chooses the action: ``"warn"`` (only), ``"stop"``
-    (``model.stop_training = True``) or ``"reduce_lr"`` (multiply the learning rate by
-    ``lr_factor`` before the next step; not possible with a schedule, which is then reported).
+    * a non-finite norm (under a ``LossScaleOptimizer`` only when more than half of a window is
+      non-finite, since skipped steps are how dynamic loss scaling works);
+    * an explosion: ``explode_patience`` consecutive norms above ``explode_factor`` x the median
+      of the previous ``window`` steps and above the largest norm of the first ``window`` steps
+      (late in a converging run the median is tiny and one spiky batch can reach 10x of it; a
+      real explosion persists and leaves the early-training scale behind);
+    * sustained growth: window medians that rose by ``explode_factor`` or more over two or more
+      windows with a consistent slope (both halves of the span rising, no window falling), past
+      the early-training scale. A loss weight x10 per epoch is reported within two windows,
+      where a jump detector sees no single step x10 above its running median;
+    * vanishing: every norm of a window below ``vanish_threshold``; and, with
+      ``top_k_layers > 0``, per-layer vanishing: layers whose norm stayed ~0 (below
+      ``vanish_threshold``, or 1e-7 of the largest layer's) over a whole window while other
+      layers still learn (saturated sigmoids, dead ReLUs, a layer cut off from the loss).
+
+    With ``top_k_layers > 0`` the per-layer norms are computed too: the warnings and every window
+    of the event log name the ``top_k_layers`` largest layers (``layers``) and the
+    ``top_k_layers`` smallest (``layers_smallest``), by their largest norm in the window.
+
+    On an explosion or sustained growth, ``on_explode`` chooses the action: ``"warn"`` (only),
+    ``"stop"`` (``model.stop_training = True``) or ``"reduce_lr"`` (multiply the learning rate
+    by ``lr_factor`` before the next step; not possible with a schedule, which is then reported).
 
     Logs: per epoch ``grad_norm`` (median over the epoch's steps) and ``grad_norm_max``; per
-    window (event log) the median, min and max of its steps. Batch logs carry no ``grad_norm``
-    (except under the micro-batched step). List it before ``CSVLogger``/``TensorBoard``.
+    window (event log) the median, min and max of its steps and ``grad_norms``, the norm of every
+    step. With ``per_step_log=True`` each batch's ``logs`` carry its own ``grad_norm`` too: the
+    buffer is then read after every step, which waits for the step and makes the monitor run on
+    the training thread (``async_safe`` off): a device sync per step. List it before
+    ``CSVLogger``/``TensorBoard``.
 
     Args:
-        explode_factor: a norm above this multiple of the running median is an explosion.
+        explode_factor: a norm above this multiple of the running median is an explosion, and a
+            rise of window medians by this factor a sustained growth (> 1).
         on_explode: ``"warn"``, ``"stop"`` or ``"reduce_lr"``.
-        lr_factor: learning-rate multiplier for ``on_explode="reduce_lr"``.
-        vanish_threshold: a window whose every norm is below this is vanishing.
+        lr_factor: learning-rate multiplier for ``on_explode="reduce_lr"``, in (0, 1).
+        vanish_threshold: a window whose every norm is below this is vanishing (>= 0).
         window: steps in the running median, in each event-log window, and between two
-            reads of the device buffer.
-        min_history: steps needed before explosions are judged.
-        explode_patience: consecutive exploding steps needed for the warning (and action).
-        top_k_layers: how many layers to name (0: no per-layer norms).
+            reads of the device buffer (an integer >= 1).
+        min_history: steps needed before explosions are judged (>= 1).
+        explode_patience: consecutive exploding steps needed for the warning (and action) (>= 1).
+        top_k_layers: how many layers to name, largest and smallest (>= 0; 0: no per-layer norms).
+        per_step_log: put each step's ``grad_norm`` into its batch ``logs`` (see above).
         log_dir, event_log: as for :class:`~keras_bsguard.StepTimeMonitor`.
 
     Example::
@@ -240,6 +261,14 @@ class GradientNormMonitor(MonitorBase):
         history = model.fit(x, y, batch_size=32, epochs=2, verbose=0,
                             callbacks=[GradientNormMonitor(window=4, top_k_layers=2)])
         print(history.history["grad_norm"], history.history["grad_norm_max"])
+
+        # Every step's norm in its batch logs (a device sync per step):
+        class PrintNorm(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                print(batch, logs["grad_norm"])
+
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0,
+                  callbacks=[GradientNormMonitor(per_step_log=True), PrintNorm()])
     """
 
     monitor_name = "gradient_norm"
@@ -254,22 +283,27 @@ class GradientNormMonitor(MonitorBase):
         min_history: int = 10,
         explode_patience: int = 3,
         top_k_layers: int = 0,
+        per_step_log: bool = False,
         log_dir: str | None = None,
         event_log=None,
     ):
+        owner = "GradientNormMonitor"
+        self.explode_factor = check_float(owner, "explode_factor", explode_factor, low=1.0,
+                                          low_open=True)
+        self.on_explode = check_choice(owner, "on_explode", on_explode, ("warn", "stop", "reduce_lr"))
+        self.lr_factor = check_float(owner, "lr_factor", lr_factor, low=0.0, high=1.0,
+                                     low_open=True, high_open=True)
+        self.vanish_threshold = check_float(owner, "vanish_threshold", vanish_threshold, low=0.0)
+        self.window = check_int(owner, "window", window, 1)
+        self.min_history = check_int(owner, "min_history", min_history, 1)
+        self.explode_patience = check_int(owner, "explode_patience", explode_patience, 1)
+        self.top_k_layers = check_int(owner, "top_k_layers", top_k_layers, 0)
+        self.per_step_log = check_bool(owner, "per_step_log", per_step_log)
         super().__init__(log_dir=log_dir, event_log=event_log)
-        if on_explode not in ("warn", "stop", "reduce_lr"):
-            raise ValueError(f"on_explode must be 'warn', 'stop' or 'reduce_lr', got {on_explode!r}")
-        if explode_factor <= 1.0:
-            raise ValueError(f"explode_factor must be > 1, got {explode_factor}")
-        self.explode_factor = float(explode_factor)
-        self.on_explode = on_explode
-        self.lr_factor = float(lr_factor)
-        self.vanish_threshold = float(vanish_threshold)
-        self.window = int(window)
-        self.min_history = int(min_history)
-        self.explode_patience = max(1, int(explode_patience))
-        self.top_k_layers = int(top_k_layers)
+        if self.per_step_log:
+            # Read after every step on the training thread: Keras must call on_train_batch_end
+            # there, between steps (read when it builds its CallbackList, before the fit).
+            self.async_safe = False
         self._hub = None
         self._feature = None
 
@@ -283,6 +317,7 @@ class GradientNormMonitor(MonitorBase):
             "min_history": self.min_history,
             "explode_patience": self.explode_patience,
             "top_k_layers": self.top_k_layers,
+            "per_step_log": self.per_step_log,
             **self._base_config(),
         }
 
@@ -294,7 +329,8 @@ class GradientNormMonitor(MonitorBase):
             self._step = 0
             self._history: list[float] = []
             self._window_norms: list[float] = []
-            self._window_layers = None
+            self._window_layers = None  # per-layer largest norms of the window (finite steps)
+            self._window_medians: list[float] = []
             self._epoch_norms: list[float] = []
             self._pending_lr_cut = False
             self._running = None
@@ -341,7 +377,7 @@ class GradientNormMonitor(MonitorBase):
         )
         reason = self._hub.adapter.unsupported_reason(self._model)
         if self._hub.custom_train_step or reason:
-            emit(
+            self._emit(
                 BSGuardWarning,
                 "GradientNormMonitor is inactive for this fit: "
                 + (reason or "the model overrides train_step, so the gradients are not visible")
@@ -385,7 +421,8 @@ class GradientNormMonitor(MonitorBase):
             self._reduce_learning_rate()
         # Main thread, between steps: every ``window`` steps, copy the device buffer (without
         # waiting for the device); the next batch-end callback converts and checks it.
-        if self._buffer_variables is not None and batch - self._read_batch >= self.window:
+        if (self._buffer_variables is not None and not self.per_step_log
+                and batch - self._read_batch >= self.window):
             self._read_batch = batch
             snapshot = self._adapter.snapshot_variables(self._model, self._buffer_variables)
             with self._snapshot_lock:
@@ -396,6 +433,14 @@ class GradientNormMonitor(MonitorBase):
             # A step that returns its norm as a log (BatchSizeGuard's micro-batched step).
             layer_norms = logs.pop(LAYER_NORMS_KEY, None)
             self._observe(float(logs["grad_norm"]), layer_norms)
+            return
+        if self.per_step_log and self._buffer_variables is not None:
+            # The training thread, right after the step (async dispatch is off for this
+            # monitor): read the buffer now; its newest norm is this step's.
+            latest = self._consume(self._adapter.snapshot_variables(self._model,
+                                                                    self._buffer_variables))
+            if latest is not None and logs is not None:
+                logs["grad_norm"] = latest
             return
         if self._snapshot is None:
             return
@@ -459,8 +504,10 @@ class GradientNormMonitor(MonitorBase):
                 del self._history[: -self.window]
             self._window_norms.append(norm)
             self._epoch_norms.append(norm)
-            if layer_norms is not None:
-                self._window_layers = layer_norms
+            if layer_norms is not None and math.isfinite(norm):
+                values = np.asarray(layer_norms, dtype="float64").reshape(-1)
+                self._window_layers = (values if self._window_layers is None
+                                       else np.maximum(self._window_layers, values))
             if not math.isfinite(norm):
                 self._on_nonfinite(step, norm, layer_norms)
             elif enough and math.isfinite(running) and running > 0:
@@ -485,12 +532,11 @@ class GradientNormMonitor(MonitorBase):
         if exploded:
             self._on_explosion(step, norm, reference, layer_norms)
 
-    def _top_layers(self, layer_norms) -> dict:
+    def _top_layers(self, layer_norms, smallest: bool = False) -> dict:
         if layer_norms is None or not self._feature.layer_names:
             return {}
-        values = [float(v) for v in list(layer_norms)]
-        pairs = sorted(zip(self._feature.layer_names, values), key=lambda p: -_sort_key(p[1]))
-        return dict(pairs[: self.top_k_layers])
+        values = [float(v) for v in np.asarray(layer_norms, dtype="float64").reshape(-1)]
+        return ranked_layers(self._feature.layer_names, values, self.top_k_layers, smallest)
 
     def _on_nonfinite(self, step, norm, layer_norms) -> None:
         with self._lock:
@@ -533,6 +579,10 @@ class GradientNormMonitor(MonitorBase):
              "GradientNormMonitor(on_explode='reduce_lr' or 'stop')"],
             grad_norm=norm, running_median=running, layers=layers,
         )
+        self._act()
+
+    def _act(self) -> None:
+        """``on_explode``'s action (explosion or sustained growth)."""
         if self.on_explode == "stop":
             self._model.stop_training = True
         elif self.on_explode == "reduce_lr":
@@ -546,7 +596,7 @@ class GradientNormMonitor(MonitorBase):
             current = float(optimizer.learning_rate)
             optimizer.learning_rate = current * self.lr_factor
         except (TypeError, ValueError, AttributeError) as error:
-            emit(GradientNormWarning, f"on_explode='reduce_lr' could not change the learning "
+            self._emit(GradientNormWarning, f"on_explode='reduce_lr' could not change the learning "
                  f"rate ({error}); it is probably a schedule. Try: on_explode='stop'.")
             return
         self._event("reduce_lr", self._step, f"learning rate {current:.4g} -> "
@@ -556,17 +606,23 @@ class GradientNormMonitor(MonitorBase):
         norms = self._window_norms
         finite = [n for n in norms if math.isfinite(n)]
         nonfinite = len(norms) - len(finite)
-        layers = self._top_layers(self._window_layers)
+        window_layers = self._window_layers
+        layers = self._top_layers(window_layers)
         self._window_record(
             self._step, steps=len(norms), partial=partial,
             grad_norm=median(finite) if finite else math.nan,
             grad_norm_max=max(finite) if finite else math.nan,
             grad_norm_min=min(finite) if finite else math.nan,
             nonfinite=nonfinite, layers=layers,
+            layers_smallest=self._top_layers(window_layers, smallest=True), grad_norms=list(norms),
         )
         self._window_norms, self._window_layers = [], None
         if partial:
             return
+        self._window_medians.append(median(finite) if finite else math.nan)
+        self._check_growth(layers)
+        if finite and len(finite) == len(norms) and window_layers is not None:
+            self._check_layer_vanishing(len(norms), window_layers)
         if self._loss_scaled and nonfinite * 2 > len(norms):
             self._warn_once(
                 "nonfinite", GradientNormWarning, self._step,
@@ -590,9 +646,57 @@ class GradientNormMonitor(MonitorBase):
                  "normalization", "run `bsguard lint` on the loss"],
             )
 
+    # ----------------------------------------------------------------------- window checks
+    def _check_growth(self, layers: dict) -> None:
+        """Sustained growth of the window medians, past the early-training scale."""
+        found = sustained_growth(self._window_medians, self.explode_factor)
+        early_max = max(self._early) if self._early else math.inf
+        if found is None or not self._window_medians[-1] > early_max:
+            return
+        span, growth = found
+        medians = ", ".join(f"{m:.3g}" for m in self._window_medians[-span - 1:])
+        action = {"warn": "none", "stop": "training stopped",
+                  "reduce_lr": f"learning rate x{self.lr_factor} before the next step"}
+        if self._warn_once(
+            "growth", GradientNormWarning, self._step,
+            f"The gradient norm grows steadily: x{growth:.3g} over the last {span} windows "
+            f"({span * self.window} steps).",
+            f"window medians {medians} (windows of {self.window} steps), above the largest norm "
+            f"of the first window ({early_max:.4g}); growth factor {self.explode_factor}; action: "
+            f"{action[self.on_explode]}" + (f"; largest layers {_fmt_layers(layers)}" if layers else ""),
+            ["a loss weight or term that grows during training (a schedule, a weight multiplied "
+             "each epoch)", "a learning rate too high for the current loss scale: divergence in "
+             "slow motion", "inputs or labels whose scale drifts (unnormalized data)"],
+            ["clip gradients (optimizer clipnorm=1.0 or global_clipnorm)",
+             "check schedules that change loss weights or the learning rate",
+             "GradientNormMonitor(on_explode='reduce_lr' or 'stop')"],
+            growth=growth, windows=span, medians=self._window_medians[-span - 1:], layers=layers,
+        ):
+            self._act()
 
-def _sort_key(value: float) -> float:
-    return value if math.isfinite(value) else float("inf")
+    def _check_layer_vanishing(self, steps: int, window_layers) -> None:
+        names = self._feature.layer_names
+        values = [float(v) for v in window_layers]
+        vanished = vanished_layers(names, values, self.vanish_threshold)
+        if not vanished:
+            return
+        alive = {n: v for n, v in ranked_layers(names, values, max(1, self.top_k_layers)).items()
+                 if n not in vanished}
+        self._warn_once(
+            "layer_vanishing", GradientNormWarning, self._step,
+            f"The gradients vanished in {len(vanished)} of {len(names)} layers while the others "
+            f"still learn.",
+            f"largest norm of each over the last {steps} steps: "
+            + _fmt_layers({n: v for n, v in zip(names, values) if n in vanished})
+            + f"; learning layers {_fmt_layers(alive)}",
+            ["saturated sigmoid/tanh units (their gradient is exactly 0 once saturated)",
+             "dead ReLUs (every unit's input negative)",
+             "a layer cut off from the loss (stop_gradient, an unused branch, an integer cast)"],
+            ["check the activation ranges of those layers", "use ReLU variants, or normalization "
+             "before saturating activations", "lower the learning rate that drove them into "
+             "saturation", "check that the layer's output reaches the loss"],
+            layers=vanished,
+        )
 
 
 def _fmt_layers(layers: dict) -> str:

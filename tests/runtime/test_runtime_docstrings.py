@@ -1,0 +1,46 @@
+"""Every ``>>>`` example in the runtime's docstrings runs, and so does the ``Example::`` block of
+each public monitor (a real, tiny ``fit`` on the backend under test)."""
+
+from __future__ import annotations
+
+import contextlib
+import doctest
+import importlib
+import io
+import re
+
+import pytest
+
+DOCTESTED = ["keras_bsguard._advice", "keras_bsguard._callback_timer", "keras_bsguard._drift",
+             "keras_bsguard._gradient_checks", "keras_bsguard._recompile", "keras_bsguard._validate",
+             "keras_bsguard.event_log", "keras_bsguard.lr_scaling", "keras_bsguard.oom"]
+
+
+@pytest.mark.parametrize("name", DOCTESTED)
+def test_docstring_examples_run(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def _example(obj) -> str:
+    """The code of the ``Example::`` block of ``obj``'s docstring, dedented."""
+    block = obj.__doc__.split("Example::", 1)[1]
+    lines = [line for line in block.splitlines()[1:]]
+    code = []
+    for line in lines:
+        if line.strip() and not line.startswith(" " * 8):
+            break
+        code.append(line[8:])
+    return "\n".join(code)
+
+
+@pytest.mark.parametrize("name", ["StepTimeMonitor", "GradientNormMonitor", "MemoryMonitor"])
+def test_public_monitor_examples_run(name):
+    import keras_bsguard
+
+    code = _example(getattr(keras_bsguard, name))
+    assert "model.fit(" in code
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, f"<{name} example>", "exec"), {})
+    assert re.search(r"\d", printed.getvalue())  # it printed the figures it promised
