@@ -60,6 +60,7 @@ class DriftJudge:
         self.baseline: dict | None = None
         self._judged_from = 0  # index of the first window judged against the baseline
         self.reanchored: list[str] = []  # figures whose baseline moved at the last add()
+        self.slow_now: list[str] = []  # figures above factor and floor in the last window
 
     def floor(self) -> float:
         """The smallest growth per step that counts as drift (seconds)."""
@@ -77,6 +78,8 @@ class DriftJudge:
             return []
         recent = self.windows[self._judged_from :]
         floor = self.floor()
+        self.slow_now = [f for f in JUDGED if self._slow(window.get(f, math.nan), self.baseline[f],
+                                                         self.drift_factor, floor)]
         drifted = [f for f in JUDGED if self._drifted([w.get(f, math.nan) for w in recent],
                                                       self.baseline[f], floor)]
         if not drifted:
@@ -111,19 +114,21 @@ class DriftJudge:
             self.baseline[key] = fresh[key]
         self.reanchored = moved
 
+    @staticmethod
+    def _slow(value: float, baseline: float, factor: float, floor: float) -> bool:
+        return (math.isfinite(value) and math.isfinite(baseline) and value > factor * baseline
+                and value - baseline > floor)
+
     def _drifted(self, recent: list[float], baseline: float, floor: float) -> bool:
         if not recent or not math.isfinite(baseline):
             return False
-
-        def slow(value, factor, margin):
-            return math.isfinite(value) and value > factor * baseline and value - baseline > margin
-
         tail = recent[-self.patience :]
-        if len(tail) == self.patience and all(slow(v, self.drift_factor, floor) for v in tail):
+        if len(tail) == self.patience and all(self._slow(v, baseline, self.drift_factor, floor)
+                                              for v in tail):
             return True
         last4 = recent[-4:]
         rising = len(last4) == 4 and all(b > a for a, b in zip(last4, last4[1:]))
-        return rising and slow(last4[-1], 1.0 + (self.drift_factor - 1.0) / 2.0, floor)
+        return rising and self._slow(last4[-1], baseline, 1.0 + (self.drift_factor - 1.0) / 2.0, floor)
 
 
 class ProcessClock:

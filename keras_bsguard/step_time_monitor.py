@@ -406,14 +406,19 @@ class StepTimeMonitor(MonitorBase):
     def _report_drift(self, drifted: list[str], window: dict) -> None:
         baseline = self._judge.baseline
         device = _advice.accelerator()
-        parts = [f for f in drifted if f in FIGURES] or drifted  # where it went, else the total
-        main = max(parts, key=lambda f: window[f] - baseline[f])
+        # Where the time went: the figures that drifted or are as slow in this window (an input
+        # wait that just grew may slow the step after it a little, and the step's median can
+        # cross its patience first), else the total; the one that grew most leads.
+        parts = [f for f in FIGURES if f in drifted or f in self._judge.slow_now] or drifted
+        parts.sort(key=lambda f: window[f] - baseline[f], reverse=True)
+        main = parts[0]
         # Only the step and the loop around it can be blamed on the machine: input wait and
         # callbacks are the user's code, and waiting is what they are made of.
         load = self._judge.recent_load(self.patience)  # the windows the drift was judged on
         verdict = (machine_verdict(load, baseline, self.drift_factor)
                    if main in ("step_time", "wall_per_step") else None)
-        which = " and ".join(_LABELS[f] for f in parts)
+        which = _LABELS[main] + " grew" + (
+            f" ({' and '.join(_LABELS[f] for f in parts[1:])} too)" if len(parts) > 1 else "")
         evidence = "; ".join(
             [f"median {_LABELS[f]} {_ms(window[f])} vs baseline {_ms(baseline[f])} "
              f"(x{_ratio(window[f], baseline[f])})" for f in FIGURES if math.isfinite(window[f])]
@@ -430,7 +435,7 @@ class StepTimeMonitor(MonitorBase):
                 load, baseline):
             return  # the machine slowdown already reported, still going on
         if verdict == "machine":
-            key, what = "machine_slowdown", (f"Training slowed down: {which} grew, but the machine, "
+            key, what = "machine_slowdown", (f"Training slowed down: {which}, but the machine, "
                                              f"not the model, slowed down.")
             causes = ["other processes took this machine's CPUs: this process's threads waited "
                       f"{_ms(load['run_wait_per_step'])} per step for a CPU (baseline "
@@ -441,7 +446,7 @@ class StepTimeMonitor(MonitorBase):
                     "compare with a run alone before changing the model or its input"]
         else:
             key, causes, try_ = _drift_advice(main, verdict, device)
-            what = f"Training slowed down: {which} grew."
+            what = f"Training slowed down: {which}."
         self._warn_once(
             key, StepTimeWarning, self._steps_seen, what, evidence, causes, try_,
             verdict=verdict, **{figure: window[figure] for figure in FIGURES},
