@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import collections
 import math
-import os
 import time
 
-from keras_bsguard import _advice
 from keras_bsguard._callback_timer import CallbackTimer
 from keras_bsguard._drift import FIGURES, DriftJudge, ProcessClock, machine_verdict
 from keras_bsguard._monitor_base import MonitorBase, median
 from keras_bsguard._recompile import TRY as RECOMPILE_TRY
 from keras_bsguard._recompile import compile_cause
+from keras_bsguard._step_time_messages import LABELS, drift_report, milliseconds
 from keras_bsguard._validate import check_float, check_int
 from keras_bsguard.backends import InstrumentedTrainStep
 from keras_bsguard.warnings import RecompileWarning, StepTimeWarning
@@ -26,11 +25,6 @@ from keras_bsguard.warnings import RecompileWarning, StepTimeWarning
 # callback seconds between its return and its logs being ready (subtracted from its step time),
 # and its 1-based global step.
 _BEGIN, _READY, _WAIT, _EPOCH, _SKIP, _END, _DONE, _CALLBACKS, _AT_RETURN, _INSIDE, _STEP = range(11)
-
-_LABELS = {"step_time": "step time", "data_time": "input wait (data_time)",
-           "callback_time": "time in other callbacks (callback_time)",
-           "wall_per_step": "wall time per step"}
-
 
 class StepTimeMonitor(MonitorBase):
     """Watches per-step wall time, input wait, time in other callbacks, and recompilations.
@@ -61,13 +55,17 @@ class StepTimeMonitor(MonitorBase):
     ``patience`` windows are all slower than ``drift_factor`` x baseline, or when the last four
     windows rose one after another past half that factor; in both cases only by more than the
     floor ``max(min_drift_seconds, (drift_factor - 1) x the baseline's seconds per step)``, so the
-    floor scales with the step (a 0.5 ms step is judged at 0.15 ms, a 100 ms step at 30 ms).
+    floor scales with the step (a 0.5 ms step is judged at 0.5 ms, the absolute part; a 100 ms
+    step at 30 ms). The wall time per step of each window (all of it, the loop around the step
+    included) is judged too, and reported when the machine explains it.
 
     The warning names what grew (step time, input wait, time in other callbacks, with the
     slowest hooks) and carries the process's CPU time against its wall time
-    (``time.process_time``) with other processes' CPU use: when the wall time per step grew but
-    this process's CPU time per step did not while other processes took the CPU, it says that
-    the machine, not the model, slowed down.
+    (``time.process_time``) and its threads' wait for a CPU (Linux schedstat): when the wall time
+    per step grew, the process's CPU time per step did not grow as much, and most of the extra
+    time was spent waiting for a CPU, other processes took the CPUs and it says that the machine,
+    not the model, slowed down (a ``machine_slowdown`` event); that episode is not reported again
+    as step-time drift while it lasts.
 
     Compilations of the train step are counted (JAX: ``jax.monitoring`` backend-compile events
     of the train step; TensorFlow: traces of the train step; torch: dynamo graphs when
@@ -387,8 +385,8 @@ class StepTimeMonitor(MonitorBase):
         drifted = self._judge.add({**figures, **lap})
         for figure in self._judge.reanchored:
             self._event("baseline_reanchored", self._steps_seen,
-                        f"{_LABELS[figure]} baseline moved down to "
-                        f"{_ms(self._judge.baseline[figure])}: the last {self.baseline_windows} "
+                        f"{LABELS[figure]} baseline moved down to "
+                        f"{milliseconds(self._judge.baseline[figure])}: the last {self.baseline_windows} "
                         f"windows were all below the old one, which a disturbed window had raised",
                         figure=figure, baseline=self._judge.baseline[figure])
         window = {**figures, **lap}
@@ -404,55 +402,12 @@ class StepTimeMonitor(MonitorBase):
 
     # ------------------------------------------------------------------------------ drift
     def _report_drift(self, drifted: list[str], window: dict) -> None:
-        baseline = self._judge.baseline
-        device = _advice.accelerator()
-        # Where the time went: the figures that drifted or are as slow in this window (an input
-        # wait that just grew may slow the step after it a little, and the step's median can
-        # cross its patience first), else the total; the one that grew most leads.
-        parts = [f for f in FIGURES if f in drifted or f in self._judge.slow_now] or drifted
-        parts.sort(key=lambda f: window[f] - baseline[f], reverse=True)
-        main = parts[0]
-        # Only the step and the loop around it can be blamed on the machine: input wait and
-        # callbacks are the user's code, and waiting is what they are made of.
-        load = self._judge.recent_load(self.patience)  # the windows the drift was judged on
-        verdict = (machine_verdict(load, baseline, self.drift_factor)
-                   if main in ("step_time", "wall_per_step") else None)
-        which = _LABELS[main] + " grew" + (
-            f" ({' and '.join(_LABELS[f] for f in parts[1:])} too)" if len(parts) > 1 else "")
-        evidence = "; ".join(
-            [f"median {_LABELS[f]} {_ms(window[f])} vs baseline {_ms(baseline[f])} "
-             f"(x{_ratio(window[f], baseline[f])})" for f in FIGURES if math.isfinite(window[f])]
-            + [f"wall time per step {_ms(window.get('wall_per_step', math.nan))} vs baseline "
-               f"{_ms(baseline.get('wall_per_step', math.nan))}"]
-            + [_cpu_evidence(load, baseline, self.patience)]
-            + ([f"slowest callback hooks now: " + ", ".join(
-                f"{name} {_ms(seconds)} per call" for name, seconds in self._hooks_rates)]
-               if main == "callback_time" and self._hooks_rates else [])
-            + [f"windows of {self.window} steps, drift factor {self.drift_factor}, floor "
-               f"{_ms(self._judge.floor())} per step"]
-        )
-        if verdict != "machine" and main in ("step_time", "wall_per_step") and self._machine_busy(
-                load, baseline):
+        report = drift_report(drifted, window, self._judge, self.window, self._hooks_rates)
+        if (report.verdict != "machine" and report.main in ("step_time", "wall_per_step")
+                and self._machine_busy(report.load, self._judge.baseline)):
             return  # the machine slowdown already reported, still going on
-        if verdict == "machine":
-            key, what = "machine_slowdown", (f"Training slowed down: {which}, but the machine, "
-                                             f"not the model, slowed down.")
-            causes = ["other processes took this machine's CPUs: this process's threads waited "
-                      f"{_ms(load['run_wait_per_step'])} per step for a CPU (baseline "
-                      f"{_ms(baseline['run_wait_per_step'])}) while its CPU time per step barely "
-                      "changed"]
-            try_ = ["train on a quiet machine or give the run its own cores (taskset, CPU "
-                    "limits for the other jobs)", _advice.machine_check_hint(device),
-                    "compare with a run alone before changing the model or its input"]
-        else:
-            key, causes, try_ = _drift_advice(main, verdict, device)
-            what = f"Training slowed down: {which}."
-        self._warn_once(
-            key, StepTimeWarning, self._steps_seen, what, evidence, causes, try_,
-            verdict=verdict, **{figure: window[figure] for figure in FIGURES},
-            **{f"baseline_{figure}": baseline[figure] for figure in FIGURES},
-            cpu_ratio=load["cpu_ratio"], run_wait_per_step=load["run_wait_per_step"],
-        )
+        self._warn_once(report.key, StepTimeWarning, self._steps_seen, report.what,
+                        report.evidence, report.causes, report.try_, **report.data)
 
     def _machine_busy(self, window: dict, baseline: dict) -> bool:
         """After a machine-slowdown warning: whether this process still waits for a CPU for a
@@ -498,78 +453,3 @@ class StepTimeMonitor(MonitorBase):
             f"first; each one stalls training for the compile time",
             [cause], RECOMPILE_TRY[cause_key], compiles_after_first_epoch=late, cause=cause_key,
         )
-
-
-def _drift_advice(figure: str, verdict: str | None, device: str | None):
-    """``(event key, causes, what to try)`` for a drift led by ``figure``."""
-    if figure == "callback_time":
-        return "callback_time_drift", [
-            "a callback doing more work per batch on the training thread (logging, writing files, "
-            "converting tensors with .numpy() or float())",
-            "a callback whose work grows with the run (scanning a list that keeps growing)",
-        ], [
-            "do that work every N batches or at epoch end",
-            "set async_safe = True on a callback whose batch hooks are thread-safe: Keras then "
-            "runs them off the training thread",
-            "time the named hooks on their own",
-        ]
-    if figure == "data_time":
-        return "data_time_drift", [
-            "the input pipeline got slower (a generator or PyDataset doing more work per "
-            "batch, a file source slowing down, a shuffle buffer refilling)",
-            "too few loader workers or no prefetch",
-        ], [
-            "prefetch (tf.data .prefetch(AUTOTUNE), PyDataset(workers=..., "
-            "use_multiprocessing=True), DataLoader(num_workers=...))",
-            "cache decoded data",
-            "profile the input function on its own",
-        ]
-    causes = [
-        "work inside the step grows over time (a layer doing host work, growing Python state, "
-        "a host callback in the graph)",
-        "the device is throttling or shared with another process" if device
-        else "the CPU is shared with other processes or throttled",
-        "memory pressure (see MemoryMonitor)",
-    ]
-    if verdict == "waiting":
-        causes.insert(0, "the step waits rather than computes: this process's CPU time per step did "
-                         "not grow with its wall time (a host callback, I/O, a lock or a sleep in "
-                         "the step" + (", or the device)" if device else ")"))
-    return "step_time_drift", causes, [
-        "compare step_time per epoch in the History/CSV logs",
-        _advice.profiler_hint(),
-        _advice.machine_check_hint(device),
-    ]
-
-
-def _cpu_evidence(window: dict, baseline: dict, windows: int) -> str:
-    """Process CPU time against wall time over the last ``windows`` windows and at the
-    baseline; the wait for a CPU; the machine's load."""
-    parts = [f"over the last {windows} windows process CPU time / wall time "
-             f"{_num(window.get('cpu_ratio'))} (baseline "
-             f"{_num(baseline.get('cpu_ratio'))})",
-             f"CPU time per step x{_ratio(window.get('cpu_per_step', math.nan), baseline.get('cpu_per_step', math.nan))}, "
-             f"wall time per step x{_ratio(window.get('wall_per_step', math.nan), baseline.get('wall_per_step', math.nan))}"]
-    waited = window.get("run_wait_per_step", math.nan)
-    if math.isfinite(waited):
-        parts.append(f"waiting for a CPU {_ms(waited)} per step (baseline "
-                     f"{_ms(baseline.get('run_wait_per_step', math.nan))})")
-    try:
-        parts.append(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    except (AttributeError, OSError):
-        pass
-    return ", ".join(parts)
-
-
-def _num(value, digits: int = 2) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def _ms(seconds: float) -> str:
-    return "n/a" if not math.isfinite(seconds) else f"{seconds * 1e3:.2f} ms"
-
-
-def _ratio(value: float, base: float) -> str:
-    if not (math.isfinite(value) and math.isfinite(base)) or base <= 0:
-        return "n/a"
-    return f"{value / base:.2f}"

@@ -13,6 +13,7 @@ import pytest
 
 DOCTESTED = ["keras_bsguard._advice", "keras_bsguard._callback_timer", "keras_bsguard._drift",
              "keras_bsguard._gradient_checks", "keras_bsguard._recompile", "keras_bsguard._validate",
+             "keras_bsguard._step_time_messages",
              "keras_bsguard.event_log", "keras_bsguard.lr_scaling", "keras_bsguard.oom"]
 
 
