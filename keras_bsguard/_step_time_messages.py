@@ -2,8 +2,10 @@
 
 The figure that grew most leads, among those that drifted or are as slow in the last window (an
 input wait that just grew may slow the step after it a little, and the step's median can cross
-its patience first). Only the step and the loop around it can be blamed on the machine: input
-wait and callbacks are the user's code, and waiting is what they are made of.
+its patience first). Any figure can be blamed on the machine when the process's threads spent
+most of the extra time waiting for a CPU (an input pipeline or a callback slows down under other
+jobs too); "waiting" without that is a verdict for the step only: input wait and slow callbacks
+are made of waiting.
 
     >>> milliseconds(0.00125), milliseconds(float("nan"))
     ('1.25 ms', 'n/a')
@@ -44,8 +46,9 @@ def drift_report(drifted: list[str], window: dict, judge: DriftJudge, window_ste
     parts.sort(key=lambda f: window[f] - baseline[f], reverse=True)
     main = parts[0]
     load = judge.recent_load(judge.patience)
-    verdict = (machine_verdict(load, baseline, judge.drift_factor)
-               if main in ("step_time", "wall_per_step") else None)
+    verdict = machine_verdict(load, baseline, judge.drift_factor)
+    if verdict == "waiting" and main not in ("step_time", "wall_per_step"):
+        verdict = None  # input wait and slow callbacks are made of waiting: not a verdict there
     which = LABELS[main] + " grew" + (
         f" ({' and '.join(LABELS[f] for f in parts[1:])} too)" if len(parts) > 1 else "")
     device = _advice.accelerator()

@@ -403,8 +403,7 @@ class StepTimeMonitor(MonitorBase):
     # ------------------------------------------------------------------------------ drift
     def _report_drift(self, drifted: list[str], window: dict) -> None:
         report = drift_report(drifted, window, self._judge, self.window, self._hooks_rates)
-        if (report.verdict != "machine" and report.main in ("step_time", "wall_per_step")
-                and self._machine_busy(report.load, self._judge.baseline)):
+        if report.verdict != "machine" and self._machine_busy(report.load, self._judge.baseline):
             return  # the machine slowdown already reported, still going on
         self._warn_once(report.key, StepTimeWarning, self._steps_seen, report.what,
                         report.evidence, report.causes, report.try_, **report.data)

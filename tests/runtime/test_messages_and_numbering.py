@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 from runtime_helpers import BACKEND, mlp, regression_data
+from test_batch_size_guard import OOMAbove  # the backend's real OOM type, raised in the step
 
 from keras_bsguard import (
     BatchSizeGuard,
@@ -113,37 +114,6 @@ def test_a_plain_script_prints_each_warning_once_with_its_fit_line(tmp_path):
     assert f"train.py:{fit_line}: GradientNormWarning: [step 3]" in plain
     assert "  model.fit(x, y" in plain  # the source line shown is the user's, not ours
     assert logged.count("GradientNormWarning") == 1 and "LOGGED GradientNormWarning: [step 3]" in logged
-
-
-class OOMAbove(keras.layers.Layer):
-    """Identity that raises the backend's real OOM type above ``limit`` samples."""
-
-    def __init__(self, limit, **kwargs):
-        super().__init__(**kwargs)
-        self.limit = limit
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def call(self, x, training=False):
-        size = x.shape[0]
-        if training and isinstance(size, int) and size > self.limit:
-            raise _backend_oom(size)
-        return x
-
-
-def _backend_oom(size):
-    if BACKEND == "jax":
-        import jax
-
-        return jax.errors.JaxRuntimeError(f"RESOURCE_EXHAUSTED: Out of memory ({size} samples)")
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return tf.errors.ResourceExhaustedError(None, None, f"OOM when allocating tensor ({size})")
-    import torch
-
-    return torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 2.00 GiB ({size})")
 
 
 def test_guard_and_monitors_number_the_same_step_from_one(record_warnings, tmp_path):
