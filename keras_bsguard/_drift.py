@@ -32,6 +32,7 @@ A *window* is a dict of medians over ``window`` steps: ``step_time``, ``data_tim
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import statistics
@@ -56,9 +57,12 @@ class DriftJudge:
         self.baseline_windows = baseline_windows
         self.patience = patience
         self.min_drift_seconds = min_drift_seconds
-        self.windows: list[dict] = []
+        # Only the last few windows are ever looked at: a bounded history keeps each add() cheap
+        # however long the run.
+        self.windows: collections.deque[dict] = collections.deque(
+            maxlen=max(baseline_windows, patience, 4))
         self.baseline: dict | None = None
-        self._judged_from = 0  # index of the first window judged against the baseline
+        self._judged = 0  # windows judged against the baseline (added after it formed)
         self.reanchored: list[str] = []  # figures whose baseline moved at the last add()
         self.slow_now: list[str] = []  # figures above factor and floor in the last window
 
@@ -73,10 +77,10 @@ class DriftJudge:
         self.windows.append(window)
         if self.baseline is None:
             if len(self.windows) >= self.baseline_windows:
-                self.baseline = self._medians(self.windows[-self.baseline_windows :])
-                self._judged_from = len(self.windows)
+                self.baseline = self._medians(list(self.windows)[-self.baseline_windows :])
             return []
-        recent = self.windows[self._judged_from :]
+        self._judged += 1
+        recent = list(self.windows)[-self._judged :]
         floor = self.floor()
         self.slow_now = [f for f in JUDGED if self._slow(window.get(f, math.nan), self.baseline[f],
                                                          self.drift_factor, floor)]
@@ -89,7 +93,7 @@ class DriftJudge:
     def recent_load(self, windows: int) -> dict:
         """Wall time, CPU time and wait for a CPU per step over the last ``windows`` windows
         (their mean: the span the drift was judged on), with the CPU ratio of that span."""
-        span = self.windows[-windows:]
+        span = list(self.windows)[-windows:]
         load = {key: statistics.fmean(values) if values else math.nan
                 for key in ("wall_per_step", "cpu_per_step", "run_wait_per_step")
                 for values in [[w[key] for w in span if math.isfinite(w.get(key, math.nan))]]}
@@ -162,9 +166,12 @@ class ProcessClock:
         except OSError:
             return math.nan
         for task in tasks:
-            try:
-                with open(f"{folder}/{task}/schedstat", "rb") as handle:
-                    waited = int(handle.read().split()[1])
+            try:  # os.open/os.read: a third of the cost of open() for these one-line files
+                fd = os.open(f"{folder}/{task}/schedstat", os.O_RDONLY)
+                try:
+                    waited = int(os.read(fd, 128).split()[1])
+                finally:
+                    os.close(fd)
             except (OSError, ValueError, IndexError):
                 continue
             self._run_wait += max(0, waited - self._threads.get(task, 0)) / 1e9
