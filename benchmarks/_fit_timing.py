@@ -41,3 +41,25 @@ def benchmark_mlp(features: int = 64, hidden: int = 512) -> keras.Model:
     ])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
+
+
+def seeds_mlp() -> keras.Model:
+    """The seeds' MNIST MLP of issue #11: ``784 -> 128 (relu) -> 10``, Adam, sparse categorical
+    cross-entropy on logits."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((784,)),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(10),
+    ])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def mnist_shaped(samples: int = 60000, seed: int = 0):
+    """Random data of MNIST's shape (``samples`` x 784 floats in [0, 1), 10 integer classes)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return (rng.random((samples, 784), dtype=np.float32),
+            rng.integers(0, 10, size=(samples,)).astype("int32"))

@@ -16,6 +16,19 @@ reported separately).
     python benchmarks/callback_overhead.py --backends jax,torch --rounds 31 --steps 200
 
 Not a test: numbers depend on the machine. Targets: <= 3% on a 2-core CPU, <= 2% on a GPU.
+
+**Repeated fits** (``--repeated``): users call ``fit`` in loops (tuners, active learning, a
+notebook cell run again), each time with new callback objects. On the seeds' MLP of issue #11
+(784 -> 128 -> 10, Adam, 60000 MNIST-shaped samples), whole ``fit`` calls with three fresh
+monitors (their defaults) are interleaved with plain ones, and the per-round ratios of their wall
+times are reported (median and quartiles; the process CPU-time ratio beside it, which other
+processes on a shared machine disturb less), for two settings: 2-epoch fits at batch 32 (target
+<= 1.10x) and 3-epoch fits at batch 128 (target <= 1.04x). Compiles are part of what is timed: the
+first plain and the first monitored fit of each setting are timed apart (compiled once per
+process), every later fit reuses the compiled steps.
+
+    python benchmarks/callback_overhead.py --repeated                  # jax, tensorflow, torch
+    python benchmarks/callback_overhead.py --repeated --backends jax --rounds 15
 """
 
 from __future__ import annotations
@@ -98,6 +111,72 @@ def _worker(args) -> dict:
     }
 
 
+REPEATED_SETTINGS = ((32, 2, 1.10), (128, 3, 1.04))  # batch size, epochs per fit, target ratio
+
+
+def _repeated_worker(args) -> dict:
+    """Whole fits, plain and with three fresh monitors, interleaved; per-round time ratios."""
+    import keras
+    from _fit_timing import mnist_shaped, seeds_mlp
+
+    from keras_bsguard import GradientNormMonitor, MemoryMonitor, StepTimeMonitor
+
+    x, y = mnist_shaped(args.samples)
+    model = seeds_mlp()
+    variants = {"plain": list, "monitors": lambda: [StepTimeMonitor(), GradientNormMonitor(), MemoryMonitor()]}
+
+    def run(variant: str, batch_size: int, epochs: int) -> tuple[float, float]:
+        gc.collect()
+        callbacks = variants[variant]()  # new objects every fit
+        wall, cpu = time.perf_counter(), time.process_time()
+        model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    settings = []
+    for batch_size, epochs, target in REPEATED_SETTINGS:
+        first = {variant: run(variant, batch_size, epochs)[0] for variant in variants}  # compiles
+        timings = {variant: [] for variant in variants}
+        for round_ in range(args.rounds):
+            order = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
+            for variant in order:
+                timings[variant].append(run(variant, batch_size, epochs))
+        wall = [m[0] / p[0] for m, p in zip(timings["monitors"], timings["plain"])]
+        cpu = [m[1] / p[1] for m, p in zip(timings["monitors"], timings["plain"])]
+        plain_fit = statistics.median(p[0] for p in timings["plain"])
+        settings.append({
+            "batch_size": batch_size, "epochs": epochs, "target": target,
+            "steps_per_fit": epochs * -(-len(x) // batch_size),
+            "plain_fit_s": plain_fit,
+            "ratio": statistics.median(wall), "quartiles": _quartiles(wall),
+            "cpu_ratio": statistics.median(cpu), "cpu_quartiles": _quartiles(cpu),
+            "first_plain_extra_s": first["plain"] - plain_fit,
+            "first_monitored_extra_s": first["monitors"] - statistics.median(m[0] for m in timings["monitors"]),
+        })
+    return {"backend": keras.backend.backend(), "device": _device_name(), "rounds": args.rounds,
+            "samples": len(x), "settings": settings}
+
+
+def _quartiles(values: list[float]) -> list[float]:
+    if len(values) < 2:
+        return [values[0], values[0]]
+    q = statistics.quantiles(sorted(values), n=4, method="inclusive")
+    return [q[0], q[2]]
+
+
+def _print_repeated(backend: str, result: dict) -> None:
+    print(f"{backend} ({result['device']}): seeds' MLP 784-128-10, {result['samples']} samples, "
+          f"{result['rounds']} interleaved rounds, three fresh monitors every fit", flush=True)
+    for setting in result["settings"]:
+        verdict = "meets" if setting["ratio"] <= setting["target"] else "misses"
+        q1, q3 = setting["quartiles"]
+        c1, c3 = setting["cpu_quartiles"]
+        print(f"  {setting['epochs']}-epoch fits, batch {setting['batch_size']} ({setting['steps_per_fit']} steps, "
+              f"plain {setting['plain_fit_s']:.2f} s): x{setting['ratio']:.3f} [{q1:.3f} .. {q3:.3f}] "
+              f"({verdict} <= {setting['target']:.2f}); CPU time x{setting['cpu_ratio']:.3f} "
+              f"[{c1:.3f} .. {c3:.3f}]; first fit extra: plain {setting['first_plain_extra_s']:+.2f} s, "
+              f"monitored {setting['first_monitored_extra_s']:+.2f} s", flush=True)
+
+
 def _device_name() -> str:
     import keras
 
@@ -131,7 +210,7 @@ def _pct(ratio: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="jax,tensorflow,torch")
-    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--rounds", type=int, default=None, help="default 21 (9 with --repeated)")
     parser.add_argument("--steps", type=int, default=150, help="steps per epoch")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per fit (first not timed)")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -139,11 +218,18 @@ def main() -> int:
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                         help="time only plain vs all three (not each monitor alone)")
+    parser.add_argument("--repeated", action="store_true",
+                        help="whole fits with fresh monitors vs plain, seeds' MLP (see above)")
+    parser.add_argument("--samples", type=int, default=60000, help="--repeated: samples per epoch")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 9 if args.repeated else 21
     if args.worker:
-        print(json.dumps(_worker(args)))
+        print(json.dumps(_repeated_worker(args) if args.repeated else _worker(args)))
         return 0
+    if args.repeated:
+        return _main_repeated(args)
     results = []
     for backend in args.backends.split(","):
         options = []
@@ -166,6 +252,17 @@ def main() -> int:
             print(f"  {label:<26} {_pct(figures['median']):>7}  "
                   f"[quartiles {_pct(figures['q1'])} .. {_pct(figures['q3'])}]  "
                   f"fastest/fastest {_pct(figures['fastest'])}", flush=True)
+    return 0 if results else 1
+
+
+def _main_repeated(args) -> int:
+    results = []
+    for backend in args.backends.split(","):
+        result = run_worker(__file__, backend, ["--repeated", "--rounds", str(args.rounds),
+                                                "--samples", str(args.samples)])
+        if result is not None:
+            results.append(result)
+            _print_repeated(backend, result)
     return 0 if results else 1
 
 

@@ -318,10 +318,15 @@ class InstrumentedTrainStep:
 
     def _key(self, kind: str) -> tuple:
         guarded = self._call_guard is not None
+        variant = self.adapter.function_variant(self, kind)
         if kind != "train":
-            return (kind, guarded)
+            return (kind, guarded, variant)
         features = tuple(feature_signature(f) for f in self._features)
-        return ("train", guarded, self.micro_batches, self.micro_mode, features)
+        return ("train", guarded, variant, self.micro_batches, self.micro_mode, features)
+
+    @property
+    def observers(self) -> tuple:
+        return self._observers
 
     def _select(self, kind: str):
         """The cached function for the current configuration, or a new one."""

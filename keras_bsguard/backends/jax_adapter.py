@@ -251,6 +251,11 @@ def _state_shardings(model, kind: str):
     return trainable, non_trainable
 
 
+def function_variant(hub, kind: str):
+    """One kind of function serves every caller here."""
+    return None
+
+
 def distribution_key(model):
     """The active ``keras.distribution`` (functions are built for one)."""
     from keras.src.distribution import distribution_lib

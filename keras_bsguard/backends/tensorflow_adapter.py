@@ -13,6 +13,7 @@ What it relies on:
   of batches pulled by Keras's predict loop. The hub's functions (``_HostFunction``) pull every
   batch on the host and run ``strategy.run`` + ``reduce_per_replica`` (a module function of
   ``keras/src/backend/tensorflow/trainer.py``) in a ``tf.function``, as Keras's Python path does.
+* ``_make_function(step)`` (private) for a train function that pulls its batches in the graph.
 * ``KerasVariable._value`` (the wrapped ``tf.Variable``): shared between a cached step's state
   variables and a new monitor's (``share_state``).
 * ``_maybe_symbolic_build`` (private) before a ``find_batch_size`` trial.
@@ -146,10 +147,23 @@ def snapshot_variables(model, variables) -> list:
     return [tf.identity(v.value) for v in variables]
 
 
+def function_variant(hub, kind: str) -> str:
+    """``"host"`` when the function must take batches pulled on the host (a guard replays them,
+    an observer times their arrival), else ``"graph"``: Keras's own builder, whose step pulls its
+    batch from the tf.data iterator inside the graph (no host round trip per step)."""
+    if kind != "train" or hub._call_guard is not None or hub.observers:
+        return "host"
+    return "graph"
+
+
 def build_function(model, hub, kind: str, keep_state: bool):
-    """A new ``train``/``test``/``predict`` function for batches pulled on the host
-    (:class:`_HostFunction`); TF variables are never donated, so ``keep_state`` changes nothing."""
+    """A new ``train``/``test``/``predict`` function: for batches pulled on the host
+    (:class:`_HostFunction`), or Keras's own ``_make_function`` of the hub's train step when
+    nothing needs the batches on the host; TF variables are never donated, so ``keep_state``
+    changes nothing."""
     step = {"train": model.train_step, "test": model.test_step, "predict": model.predict_step}[kind]
+    if function_variant(hub, kind) == "graph":
+        return model._make_function(step)
     return _HostFunction(model, kind, step)
 
 

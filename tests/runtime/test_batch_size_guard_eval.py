@@ -67,7 +67,10 @@ def test_a_train_oom_does_not_split_validation():
     guard = BatchSizeGuard()
     history = guarded.fit(x, y, callbacks=[guard], **fit).history
     assert guard.micro_batches == 4 and guard.eval_micro_batches == {"test": 1, "predict": 1}
-    np.testing.assert_allclose(history["val_loss"], expected["val_loss"], rtol=1e-5)
+    # The failed attempts left no trace in the metrics (the loss tracker was updated before the
+    # gradients ran out of memory; TF and torch put it back before the retry).
+    for key in ("loss", "mae", "val_loss"):
+        np.testing.assert_allclose(history[key], expected[key], rtol=1e-5)
 
 
 def test_evaluate_and_predict_are_split_with_the_guard():

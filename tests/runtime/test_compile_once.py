@@ -165,3 +165,29 @@ def test_an_aborted_fit_leaves_no_instrumentation_behind(where):
     hub = attached_hub(model)
     assert len(history.history["grad_norm"]) == 2 and not hub.owners
     assert model.train_function is keras_function
+
+
+@pytest.mark.backend("tensorflow")
+def test_tensorflow_pulls_batches_in_the_graph_unless_the_host_needs_them():
+    """Alone, GradientNormMonitor runs Keras's own builder (the step pulls its batch from the
+    tf.data iterator inside the graph); a guard (replays) or StepTimeMonitor (times the input)
+    needs the batches on the host."""
+    from keras_bsguard.backends.tensorflow_adapter import _HostFunction
+
+    model = compiled_model()
+    seen = {}
+
+    class Peek(keras.callbacks.Callback):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def on_train_batch_begin(self, batch, logs=None):
+            seen[self.name] = attached_hub(model)._inner["train"]
+
+    history = fit(model, [GradientNormMonitor(window=4), Peek("norm")])
+    fit(model, [StepTimeMonitor(window=4), GradientNormMonitor(window=4), Peek("timed")])
+    fit(model, [BatchSizeGuard(), Peek("guarded")])
+    assert not isinstance(seen["norm"], _HostFunction)
+    assert isinstance(seen["timed"], _HostFunction) and isinstance(seen["guarded"], _HostFunction)
+    assert all(np.isfinite(history.history["grad_norm"]))
