@@ -51,8 +51,7 @@ step before the error leaves ``fit``.
 
 Limits (this version): a model that overrides ``train_step`` is retried once, never split (it
 says so when ``fit`` starts, and refuses ``micro_batches > 1``); so is torch under
-``jit_compile``; ``steps_per_execution=1`` on TensorFlow; under ``tf.distribute`` validation and
-prediction batches are not split.
+``jit_compile``; under ``tf.distribute`` validation and prediction batches are not split.
 """
 
 from __future__ import annotations

@@ -153,3 +153,22 @@ def test_evaluate_and_predict_that_give_up_leave_the_model_readable():
         assert is_out_of_memory(caught.value)
         assert_same(state(guarded), before)
     assert guard.eval_micro_batches == {"test": 2, "predict": 2}
+
+
+@pytest.mark.backend("jax", "tensorflow")  # torch requires steps_per_execution == 1
+def test_steps_per_execution_two_splits_training_and_validation_exactly():
+    x, y = data(256)
+    reference, guarded = make_model(), make_model(limit=16, inference_limit=16)
+    for model in (reference, guarded):
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="mse", metrics=["mae"],
+                      steps_per_execution=2)
+    guarded.set_weights(reference.get_weights())
+    fit = dict(batch_size=64, epochs=2, shuffle=False, verbose=0, validation_data=(x[:128], y[:128]))
+    expected = reference.fit(x, y, **fit).history
+    guard = BatchSizeGuard()
+    history = guarded.fit(x, y, callbacks=[guard], **fit).history
+    assert guard.micro_batches == 4 and guard.eval_micro_batches["test"] == 4
+    assert int(keras.ops.convert_to_numpy(guarded.optimizer.iterations)) == 8
+    for key in ("loss", "val_loss", "val_mae"):
+        np.testing.assert_allclose(history[key], expected[key], rtol=1e-5)
+    assert_same(state(guarded), state(reference))
