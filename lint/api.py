@@ -80,25 +80,27 @@ def _lint_python(data: bytes, filename: str, settings: LintSettings) -> list[Fin
     if not may_contain_loss(data, settings.loss_patterns):
         problem = parse_problem(data)  # nothing to lint, but a file that does not parse is still BSG000
         return syntax_finding(filename, *problem, settings) if problem else []
-    too_deep = _beyond_cpython(data)  # here, at Python's default recursion limit, not on the big stack
+    too_deep, top_lines = _beyond_cpython(data)  # at Python's default recursion limit, not the big stack
     if too_deep is not None:  # CPython cannot build this file either: say so at once
         return syntax_finding(filename, *too_deep, settings)
-    return on_big_stack(_parse_and_lint, data, filename, settings)
+    return on_big_stack(_parse_and_lint, data, filename, settings, top_lines)
 
 
-def _parse_and_lint(data: bytes, filename: str, settings: LintSettings) -> list[Finding]:
+def _parse_and_lint(data: bytes, filename: str, settings: LintSettings,
+                    top_lines: list[int] | None = None) -> list[Finding]:
     import libcst as cst  # imported lazily: files without a loss never pay for it
 
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
         return syntax_finding(filename, *_syntax_place(data, error), settings)
-    findings = _lint_module(module, filename, settings, data)
+    findings = _lint_module(module, filename, settings, data, top_lines)
     return _apply_noqa(findings, data)
 
 
-def _beyond_cpython(data: bytes) -> tuple[int, int, str] | None:
-    """(row, column, message) when the source nests deeper than CPython can parse: a sum of many
+def _beyond_cpython(data: bytes) -> tuple[tuple[int, int, str] | None, list[int] | None]:
+    """``(problem, top_lines)``: problem is (row, column, message) when the source nests deeper than
+    CPython can parse; top_lines the line of each top-level statement (reused for positions). A sum of many
     thousand terms (``RecursionError`` while building the AST) or more than 200 nested brackets.
     libcst would spend minutes and gigabytes on such a file before failing or succeeding; CPython's
     parser answers in milliseconds. Other syntax errors are left to libcst, which knows syntax newer
@@ -109,15 +111,15 @@ def _beyond_cpython(data: bytes) -> tuple[int, int, str] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ast.parse(data)
+            return None, [statement.lineno for statement in ast.parse(data).body]
     except RecursionError:
-        return 1, 1, "an expression is nested too deeply for Python to compile (CPython's parser gives up)"
+        return (1, 1, "an expression is nested too deeply for Python to compile (CPython's parser gives up)"), None
     except SyntaxError as error:
         if "too many nested" in (error.msg or "") or "too complex" in (error.msg or ""):
-            return error.lineno or 1, error.offset or 1, error.msg
+            return (error.lineno or 1, error.offset or 1, error.msg), None
     except (ValueError, MemoryError):
-        return None
-    return None
+        pass
+    return None, None
 
 
 _DEEP_RECURSION = 20_000
@@ -167,7 +169,8 @@ def on_big_stack(function, *args):
     return outcome["value"]
 
 
-def _lint_module(module, filename: str, settings: LintSettings, data: bytes | None = None) -> list[Finding]:
+def _lint_module(module, filename: str, settings: LintSettings, data: bytes | None = None,
+                 top_lines: list[int] | None = None) -> list[Finding]:
     from .engine import analyze_loss, batch_literals
     from .losses import find_losses
     from .module_index import ModuleIndex
@@ -187,7 +190,7 @@ def _lint_module(module, filename: str, settings: LintSettings, data: bytes | No
             raw.append((rule, node, message, related, loss.name, loss.node))
     if not raw:
         return []
-    positions = _positions(module, data, raw)
+    positions = _positions(module, data, raw, top_lines)
     findings = []
     seen = set()
     for rule, node, message, related, loss_name, _container in raw:
@@ -214,7 +217,7 @@ def _related_places(nodes, positions) -> tuple[tuple[int, int], ...]:
     return tuple(places)
 
 
-def _positions(module, data: bytes | None, raw) -> dict:
+def _positions(module, data: bytes | None, raw, top_lines: list[int] | None = None) -> dict:
     """Node -> CodeRange for the reported nodes (and their related places), computed only for
     files with findings and only for the statements that hold them (positions are not free)."""
     from .positions import positions_of
@@ -223,7 +226,7 @@ def _positions(module, data: bytes | None, raw) -> dict:
     for _rule, node, _message, related, _name, container in raw:
         placed.append((container, node))
         placed.extend((container, other) for other in related)
-    return positions_of(module, module.bytes if data is None else data, placed)
+    return positions_of(module, module.bytes if data is None else data, placed, top_lines)
 
 
 def syntax_finding(filename, row, column, message, settings, prefix="file does not parse: ") -> list[Finding]:

@@ -474,15 +474,17 @@ def _guard_within(test, ev: Evaluator) -> dict:
     """Inside ``if den > 0:``, ``if n:`` or ``if mask.sum():``, the tested value is nonzero: mark it
     guarded for the body; returns what to restore after it."""
     names = list(nonzero_names(ev.facts(test)))
-    subject = test
-    if isinstance(subject, cst.Call):  # if mask.sum(): / if torch.any(den > 0)
-        op = ev.op(subject)
+    if isinstance(test, cst.Call):  # if torch.any(den > 0):
+        op = ev.op(test)
         if op is not None and op.name in ("any", "all", "reduce_any", "reduce_all") and op.args:
             names += nonzero_names(ev.facts(op.args[0]))
-        elif op is not None and op.name in ("sum", "count_nonzero") and op.args:
-            subject = op.args[0] if not op.is_method else subject
     if isinstance(test, cst.Name) or (isinstance(test, cst.Call) and ev.facts(test).taint):
-        names.append(_text(test))
+        names.append(_text(test))  # if n: / if mask.sum():
+    return _mark_guarded(names, ev)
+
+
+def _mark_guarded(names, ev: Evaluator) -> dict:
+    """Mark the named values guarded (known nonzero); returns their facts before, to restore."""
     saved = {}
     for name in names:
         if name and name in ev.env and not ev.env[name].guarded:
@@ -514,9 +516,7 @@ def _learn_nonzero(test, ev: Evaluator, asserted: bool = False) -> None:
         op = ev.op(test)
         if op is not None and op.name in ("all", "reduce_all") and op.args:
             names = nonzero_names(ev.facts(op.args[0]))
-    for text in names:
-        if text in ev.env:
-            ev.env[text] = replace(ev.env[text], guarded=True)
+    _mark_guarded(names, ev)
 
 
 def _element_facts(ev: Evaluator, iterable) -> Facts:

@@ -28,11 +28,12 @@ from libcst.metadata import CodeRange, PositionProvider
 from .tree import children as tree_children
 
 
-def positions_of(module: cst.Module, data: bytes, placed) -> dict:
+def positions_of(module: cst.Module, data: bytes, placed, top_lines: list[int] | None = None) -> dict:
     """Node -> ``CodeRange`` for each ``(container, node)`` in ``placed``: ``container`` is a
-    function (or lambda) of the module that holds ``node`` -- the loss a finding belongs to."""
+    function (or lambda) of the module that holds ``node`` -- the loss a finding belongs to.
+    ``top_lines``: CPython's first line of each top-level statement, when the caller parsed already."""
     placed = list(placed)
-    starts = _statement_lines(module, data)
+    starts = _statement_lines(module, top_lines if top_lines is not None else cpython_top_lines(data))
     if starts is None:
         return _whole_module(module)
     owner = _top_level_owner(module, {id(container) for container, _node in placed},
@@ -114,23 +115,28 @@ def _shifted(span: CodeRange, lines: int) -> CodeRange:
     return CodeRange(replace(span.start, line=span.start.line + lines), replace(span.end, line=span.end.line + lines))
 
 
-def _statement_lines(module: cst.Module, data: bytes) -> list[int] | None:
-    """The first line of each of ``module.body``'s statements (``def`` for a decorated function), from
-    CPython's parser; None when that parser fails or its statements do not line up with libcst's."""
+def cpython_top_lines(data: bytes) -> list[int] | None:
+    """The line of each top-level statement by CPython's parser (``def`` for a decorated function,
+    as libcst's ranges start), or None when it does not parse."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(data)
+            return [statement.lineno for statement in ast.parse(data).body]
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    statements = tree.body
+
+
+def _statement_lines(module: cst.Module, statements: list[int] | None) -> list[int] | None:
+    """The first line of each of ``module.body``'s statements; None when CPython's statements
+    (``statements``) are unknown or do not line up with libcst's."""
+    if statements is None:
+        return None
     lines: list[int] = []
     position = 0
     for statement in module.body:
         count = len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else 1
         if position + count > len(statements):
             return None
-        # libcst's range of a decorated def starts at ``def``, as CPython's ``lineno`` does
-        lines.append(statements[position].lineno)
+        lines.append(statements[position])
         position += count
     return lines if position == len(statements) else None

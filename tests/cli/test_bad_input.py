@@ -19,10 +19,10 @@ CRASHING_ANALYSIS = textwrap.dedent(
 
     _real = api._lint_module
 
-    def _lint_module(module, filename, settings, data=None):
+    def _lint_module(module, filename, settings, *rest):
         if "boom" in filename:
             raise RecursionError("maximum recursion depth exceeded")
-        return _real(module, filename, settings, data)
+        return _real(module, filename, settings, *rest)
 
     api._lint_module = _lint_module
     """

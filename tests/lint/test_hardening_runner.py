@@ -28,10 +28,10 @@ def _write_tree(folder: Path, count: int) -> list[Path]:
 def _crash_on_boom(monkeypatch, error: BaseException) -> None:
     real = api._lint_module
 
-    def patched(module, filename, settings, data=None):
+    def patched(module, filename, settings, *rest):
         if "boom" in filename:
             raise error
-        return real(module, filename, settings, data)
+        return real(module, filename, settings, *rest)
 
     monkeypatch.setattr(api, "_lint_module", patched)
 
@@ -53,10 +53,10 @@ def test_a_worker_that_dies_costs_findings_not_the_run(tmp_path, monkeypatch):
     files = _write_tree(tmp_path, 9)
     real = api._lint_module
 
-    def dying(module, filename, settings, data=None):
+    def dying(module, filename, settings, *rest):
         if "boom" in filename:
             os._exit(3)  # what the out-of-memory killer does to a worker
-        return real(module, filename, settings, data)
+        return real(module, filename, settings, *rest)
 
     monkeypatch.setattr(api, "_lint_module", dying)
     result = lint_files(files, LintSettings(), cache_dir=None, jobs=2)
