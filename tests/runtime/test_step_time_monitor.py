@@ -156,8 +156,8 @@ def test_growing_sequence_length_warns_changing_batch_shape(record_warnings):
     assert step <= 2 * STEPS_PER_EPOCH + 1
 
 
-def test_config_round_trip():
-    monitor = StepTimeMonitor(window=7, drift_factor=1.5, log_dir="runs/x")
+def test_config_round_trip(tmp_path):
+    monitor = StepTimeMonitor(window=7, drift_factor=1.5, log_dir=str(tmp_path / "x"))
     assert StepTimeMonitor(**monitor.get_config()).get_config() == monitor.get_config()
     with pytest.raises(ValueError):
         StepTimeMonitor(drift_factor=0.9)
