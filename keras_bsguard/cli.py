@@ -96,10 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``bsguard``; returns the exit code (never raises for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "report":  # the runtime report owns its own arguments
+    if argv and argv[0] == "report":  # the runtime report owns its own arguments and messages
         from .report import main as report_main
 
-        return report_main(argv[1:])
+        try:
+            return report_main(argv[1:])
+        except KeyboardInterrupt:  # its files are replaced atomically: none is left half-written
+            return 130
     try:
         args = build_parser().parse_args(argv)
         if args.command == "lint":

@@ -8,6 +8,12 @@ list of events. Prints the summary table on stdout.
 By default the latest run of each monitor in the file is shown (a log directory reused across
 ``fit`` calls holds several); ``--run ID`` picks one.
 
+A cut-off last line (a run killed while writing it) is skipped with a note on stderr and in the
+report; any other bad line is an error. Errors are one line on stderr and exit code 2, and then
+nothing is written: the files are rendered in memory first and replaced atomically. The plots
+need matplotlib (the ``keras`` extra); the figures themselves are drawn by
+:mod:`keras_bsguard.report_plots`.
+
 Example::
 
     python -m keras_bsguard.report runs/bsguard_events.jsonl -o report.html --png report.png
@@ -17,20 +23,21 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import html
 import io
+import json
 import math
 import os
+import stat
 import sys
+import uuid
 
-from keras_bsguard.event_log import read_events
+from keras_bsguard import report_plots
 
-_PANELS = (
-    ("step_time", "Step time and input wait", "ms per step"),
-    ("gradient_norm", "Global gradient norm", "norm (log scale)"),
-    ("memory", "Memory (window peak)", "MiB"),
-)
-_EVENT_COLORS = {"step_time": "tab:red", "gradient_norm": "tab:purple", "memory": "tab:brown"}
+EXIT_OK, EXIT_ERROR = 0, 2  # bsguard's convention: 2 is a usage or input error
+# The extra of pyproject.toml that installs matplotlib (with keras and psutil).
+INSTALL_HINT = 'pip install "keras-bsguard[keras]"'
 
 
 class _UsageError(Exception):
@@ -54,11 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _float(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+_float = report_plots.number
+
+
+def _step(record: dict) -> int:
+    step = _float(record.get("step"))
+    return int(step) if math.isfinite(step) else 0
 
 
 def select_runs(records: list[dict], run: str | None = None) -> list[dict]:
@@ -91,17 +99,19 @@ def summarize(records: list[dict]) -> list[dict]:
         rows.append({
             "monitor": monitor,
             "windows": len(windows),
-            "last_step": max((int(w.get("step", 0)) for w in windows), default=0),
+            "last_step": max((_step(w) for w in windows), default=0),
             "median": values[len(values) // 2] if values else math.nan,
             "max": values[-1] if values else math.nan,
             "unit": unit,
             "events": len(events),
-            "warnings": sorted({e.get("kind") for e in events if e.get("kind") != "recompile"}),
+            "warnings": sorted({str(e.get("kind")) for e in events
+                                if e.get("kind") not in report_plots.INFO_KINDS}),
         })
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
+    """The rows of :func:`summarize` as the plain-text table printed on stdout."""
     header = f"{'monitor':<14}{'windows':>8}{'steps':>8}{'median':>12}{'max':>12}  {'unit':<5}{'events':>7}  kinds"
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -113,150 +123,186 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _plot_panel(axis, records, monitor, title, ylabel) -> None:
-    windows = [r for r in records if r.get("monitor") == monitor and r["type"] == "window"]
-    steps = [int(w.get("step", 0)) for w in windows]
-    if monitor == "step_time":
-        axis.plot(steps, [_float(w.get("step_time")) * 1e3 for w in windows], "o-", ms=3,
-                  label="step time (median)")
-        axis.plot(steps, [_float(w.get("data_time")) * 1e3 for w in windows], "s-", ms=3,
-                  label="input wait (median)")
-    elif monitor == "gradient_norm":
-        axis.plot(steps, [_float(w.get("grad_norm")) for w in windows], "o-", ms=3, label="median")
-        axis.plot(steps, [_float(w.get("grad_norm_max")) for w in windows], "^-", ms=3,
-                  label="max", alpha=0.7)
-        if any(_float(w.get("grad_norm_max")) > 0 for w in windows):
-            axis.set_yscale("log")
-    else:
-        axis.plot(steps, [_float(w.get("memory_peak")) for w in windows], "o-", ms=3,
-                  label=str(windows[0].get("source", "peak")) if windows else "peak")
-    marked = set()
-    for event in records:
-        if event["type"] != "event" or event.get("kind") == "recompile" and monitor != "step_time":
+def read_log(path: str) -> tuple[list[dict], list[str]]:
+    """Records of a JSONL event log and notes about what was skipped.
+
+    A last line that is cut off (no newline at the end and not JSON: the run was stopped while
+    writing it) is skipped with a note. Any other bad line raises ``ValueError`` naming it.
+    """
+    with open(path, "rb") as handle:
+        lines = handle.read().split(b"\n")
+    unterminated = len(lines)  # the number of the line after the last newline (b"" if none)
+    records, notes = [], []
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
-        color = _EVENT_COLORS.get(event.get("monitor"), "gray")
-        label = f"{event.get('monitor')}: {event.get('kind')}"
-        axis.axvline(int(event.get("step", 0)), color=color, ls="--", lw=1,
-                     label=None if label in marked else label)
-        marked.add(label)
-    axis.set_title(title)
-    axis.set_xlabel("training step")
-    axis.set_ylabel(ylabel)
-    axis.grid(alpha=0.3)
-    if axis.get_legend_handles_labels()[0]:
-        axis.legend(fontsize=7, loc="upper left")
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            if number == unterminated:
+                notes.append(f"{path}:{number}: skipped the last line: it is cut off (incomplete, "
+                             f"no newline at the end; the run was probably stopped while writing it)")
+                continue
+            why = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else \
+                f"not a JSON object ({error.msg})"
+            raise ValueError(f"{path}:{number}: {why}") from None
+        if not isinstance(record, dict) or "type" not in record:
+            raise ValueError(f"{path}:{number}: not a bsguard event record")
+        records.append(record)
+    return records, notes
 
 
-def _panels(records) -> list[tuple[str, str, str]]:
-    present = {r.get("monitor") for r in records if r["type"] == "window"}
-    return [p for p in _PANELS if p[0] in present]
+class MissingMatplotlib(Exception):
+    """matplotlib cannot be imported: the report cannot draw its plots."""
 
 
-def render_pngs(records: list[dict]) -> list[tuple[str, bytes]]:
-    """One PNG per panel that has data: (title, png bytes)."""
-    import matplotlib
+def require_matplotlib() -> None:
+    """Raise :class:`MissingMatplotlib` (with the install command) unless matplotlib imports."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        raise MissingMatplotlib(
+            f"the report needs matplotlib, which cannot be imported ({error}): {INSTALL_HINT}"
+        ) from None
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def render_pngs(records: list[dict]) -> list[tuple[str, bytes, str]]:
+    """One PNG per monitor that has windows: (title, png bytes, alt text)."""
     images = []
-    for monitor, title, ylabel in _panels(records):
-        figure, axis = plt.subplots(figsize=(8, 3.2), dpi=100)
-        _plot_panel(axis, records, monitor, title, ylabel)
-        figure.tight_layout()
+    for panel in report_plots.build_figures(records):
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        plt.close(figure)
-        images.append((title, buffer.getvalue()))
+        panel.figure.savefig(buffer, format="png")
+        images.append((panel.title, buffer.getvalue(), panel.alt))
     return images
 
 
-def render_combined_png(records: list[dict], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = _panels(records)
-    figure, axes = plt.subplots(len(panels), 1, figsize=(8, 3.0 * len(panels)), dpi=100,
-                                squeeze=False)
-    for axis, (monitor, title, ylabel) in zip(axes[:, 0], panels):
-        _plot_panel(axis, records, monitor, title, ylabel)
-    figure.tight_layout()
-    figure.savefig(path, format="png")
-    plt.close(figure)
+def render_combined_png(records: list[dict]) -> bytes:
+    """Every panel in one PNG (``--png``)."""
+    buffer = io.BytesIO()
+    report_plots.build_combined_figure(records).savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
-def render_html(records: list[dict], source: str) -> str:
+_STYLE = ("<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}"
+          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
+          "img{max-width:100%}.note{background:#fff4d6;padding:4px 8px}"
+          "pre{white-space:pre-wrap;background:#f6f6f6;padding:6px}</style></head><body>")
+
+
+def render_html(records: list[dict], source: str, notes: list[str] = ()) -> str:
+    """The self-contained HTML report: summary table, plots (data URIs) and events."""
     rows = summarize(records)
     run_info = [r for r in records if r["type"] == "run"]
     backend = run_info[0].get("backend", "?") if run_info else "?"
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>bsguard report</title>",
-        "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
-        "pre{white-space:pre-wrap;background:#f6f6f6;padding:6px}</style></head><body>",
-        f"<h1>bsguard report</h1><p>{html.escape(os.path.basename(source))} &middot; backend "
-        f"{html.escape(str(backend))}</p>",
-        "<table><tr><th>monitor</th><th>windows</th><th>steps</th><th>median</th><th>max</th>"
-        "<th>unit</th><th>events</th><th>warnings</th></tr>",
+        _STYLE,
+        (f"<h1>bsguard report</h1><p>{html.escape(os.path.basename(source))} &middot; backend "
+         f"{html.escape(str(backend))}</p>"),
     ]
+    parts += [f"<p class='note'>Note: {html.escape(note)}</p>" for note in notes]
+    parts.append("<table><tr><th>monitor</th><th>windows</th><th>last step</th><th>median</th>"
+                 "<th>max</th><th>unit</th><th>events</th><th>warnings</th></tr>")
     for row in rows:
+        warnings = ", ".join(report_plots.event_style(kind)[0] for kind in row["warnings"])
         parts.append(
-            f"<tr><td>{row['monitor']}</td><td>{row['windows']}</td><td>{row['last_step']}</td>"
+            f"<tr><td>{report_plots.MONITOR_LABELS.get(row['monitor'], row['monitor'])}</td>"
+            f"<td>{row['windows']}</td><td>{row['last_step']}</td>"
             f"<td>{row['median']:.4g}</td><td>{row['max']:.4g}</td><td>{row['unit']}</td>"
-            f"<td>{row['events']}</td><td>{html.escape(', '.join(row['warnings']) or '-')}</td></tr>"
+            f"<td>{row['events']}</td><td>{html.escape(warnings or '-')}</td></tr>"
         )
     parts.append("</table>")
-    for title, png in render_pngs(records):
+    for title, png, alt in render_pngs(records):
         data = base64.b64encode(png).decode("ascii")
-        parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
+        parts.append(f"<h2>{html.escape(title)}</h2><img alt=\"{html.escape(alt)}\" "
                      f"src='data:image/png;base64,{data}'>")
     events = [r for r in records if r["type"] == "event"]
     parts.append(f"<h2>Events ({len(events)})</h2>")
     for event in events:
+        kind = str(event.get("kind"))
+        monitor = report_plots.MONITOR_LABELS.get(event.get("monitor"), str(event.get("monitor")))
         parts.append(
-            f"<h3>step {int(event.get('step', 0))} &middot; {html.escape(str(event.get('monitor')))}"
-            f" &middot; {html.escape(str(event.get('kind')))}</h3>"
+            f"<h3>step {_step(event)} &middot; {html.escape(monitor)}"
+            f" &middot; {html.escape(report_plots.event_style(kind)[0])} ({html.escape(kind)})</h3>"
             f"<pre>{html.escape(str(event.get('message', '')))}</pre>"
         )
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
+def write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``:
+    a failure part-way leaves an existing ``path`` as it was. Keeps an existing file's mode."""
+    folder = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode))
+        os.replace(temporary, path)
+    except BaseException as error:  # an interrupt too: no temporary file is left behind
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise OSError(error.errno, f"cannot write {path}: {error.strerror or error}") from None
+        raise
+
+
+def _fail(message: str) -> int:
+    print(f"bsguard report: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def main(argv: list[str]) -> int:
-    """Entry point of ``bsguard report``. Returns 0 on success, 2 on bad input."""
+    """Entry point of ``bsguard report``. Returns 0 on success, 2 on bad input.
+
+    Nothing is written unless the whole report could be rendered, and the files are replaced
+    atomically: a failure never leaves an empty or half-written report over an old one.
+    """
     try:
         args = _parser().parse_args(argv)
     except _UsageError as error:
-        print(f"bsguard report: error: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error))
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
     try:
-        records = read_events(args.run_file)
+        require_matplotlib()
+        output = args.output or os.path.splitext(args.run_file)[0] + ".html"
+        if os.path.abspath(output) == os.path.abspath(args.run_file):
+            raise ValueError(f"{output}: the output would replace the event log itself")
+        records, notes = read_log(args.run_file)
+        for note in notes:
+            print(f"bsguard report: note: {note}", file=sys.stderr)
         if not records:
             raise ValueError(f"{args.run_file}: no event records")
         records = select_runs(records, args.run)
         if not any(r["type"] == "window" for r in records):
             raise ValueError(f"{args.run_file}: no window records to plot")
-        output = args.output or os.path.splitext(args.run_file)[0] + ".html"
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(render_html(records, args.run_file))
-        if args.png:
-            render_combined_png(records, args.png)
+        page = render_html(records, args.run_file, notes).encode("utf-8")
+        image = render_combined_png(records) if args.png else None
+        write_atomically(output, page)
+        if image is not None:
+            write_atomically(args.png, image)
+    except MissingMatplotlib as error:
+        return _fail(str(error))
     except (OSError, ValueError, KeyError, TypeError) as error:
-        message = error.strerror + f": {error.filename}" if isinstance(error, OSError) and \
-            error.strerror else str(error)
-        print(f"bsguard report: error: {message}", file=sys.stderr)
-        return 2
+        message = error.strerror + (f": {error.filename}" if error.filename else "") \
+            if isinstance(error, OSError) and error.strerror else str(error)
+        return _fail(message)
+    except Exception as error:  # noqa: BLE001 - a bug of ours: one line, not a traceback
+        return _fail(f"internal error: {type(error).__name__}: {error} (please report this)")
     print(format_table(summarize(records)))
-    events = [r for r in records if r["type"] == "event" and r.get("kind") != "recompile"]
+    events = [r for r in records if r["type"] == "event"
+              and r.get("kind") not in ("compile", "recompile", "baseline_reanchored")]
     for event in events:
         first_line = str(event.get("message", "")).splitlines()[0] if event.get("message") else ""
-        print(f"step {int(event.get('step', 0)):>6}  {event.get('monitor')}: {first_line}")
+        print(f"step {_step(event):>6}  {event.get('monitor')}: {first_line}")
     print(f"wrote {output}" + (f" and {args.png}" if args.png else ""))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":
