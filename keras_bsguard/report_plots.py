@@ -282,11 +282,7 @@ def _draw_gradient_norm(figure, records) -> str:
     positive = [v for v in _finite(medians + maxima) if v > 0]
     log = bool(positive) and max(positive) / min(positive) > _LOG_RATIO
     if log:
-        from matplotlib.ticker import LogFormatter
-
-        axis.set_yscale("log")
-        axis.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-        axis.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        _log_axis(axis, max(positive) / min(positive))
     none = [s for s, m in zip(steps, medians) if not math.isfinite(m)]
     some = [s for s, m, w in zip(steps, medians, windows)
             if math.isfinite(m) and number(w.get("nonfinite")) > 0]
@@ -312,6 +308,20 @@ def _draw_gradient_norm(figure, records) -> str:
     if some:
         text += f" {len(some)} window(s) had some non-finite steps (hollow red triangles at the bottom)."
     return text + _events_text(described)
+
+
+def _log_axis(axis, ratio: float) -> None:
+    """A log y axis labelled with plain numbers (0.01, 1, 100); over two decades or less, the
+    2s and 5s between the powers of ten are labelled too."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_yscale("log")
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    if ratio <= 100:
+        axis.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+        axis.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    else:
+        axis.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _memory_series(windows) -> dict[str, list[float]]:

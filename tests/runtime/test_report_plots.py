@@ -9,7 +9,11 @@ import io
 import pytest
 
 from keras_bsguard import report_plots
-from keras_bsguard.report_plots import EVENT_STYLES, build_combined_figure, build_figures
+from keras_bsguard.report_plots import (
+    EVENT_STYLES,
+    build_combined_figure,
+    build_figures,
+)
 
 RAW_KEYS = ("step_time", "data_time", "callback_time", "grad_norm", "memory_peak", "host_rss",
             "nonfinite", "_drift", "_leak")
@@ -141,7 +145,7 @@ def test_each_event_kind_has_its_own_colour_line_style_and_legend_entry(panels):
     assert set(lines) == {"first compile", "input wait grew", "host memory leak", "something new"}
     assert len({line.get_color() for line in lines.values()}) == 4
     for kind in ("compile", "data_time_drift", "host_leak"):
-        label, color, style = EVENT_STYLES[kind]
+        label, color, _ = EVENT_STYLES[kind]
         assert lines[label].get_color() == color
     assert lines["host memory leak"].get_linestyle() == ":"
     assert _legend_labels(step_axis).count("input wait grew (step 100)") == 1
