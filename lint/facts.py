@@ -60,6 +60,7 @@ ABS_OPS = frozenset({"abs", "absolute", "fabs"})
 SQUARE_OPS = frozenset({"square"})
 NORM_OPS = frozenset({"norm", "l2_norm", "euclidean_norm", "vector_norm", "global_norm"})
 SQRT_OPS = frozenset({"sqrt"})
+DISTANCE_OPS = frozenset({"cdist", "pairwise_distance"})
 NONNEG_OPS = frozenset({"relu", "relu6", "softplus", "std", "reduce_std", "var", "reduce_variance",
                         "variance", "count_nonzero", "elu1p", "exp", "expm1"})
 EXP_OPS = frozenset({"exp", "expm1", "exp2", "cosh", "sinh"})
@@ -478,10 +479,12 @@ class Evaluator:
             thresholded = left.magnitude and not right.taint and not right.shape and right.literal != 0
             stabilised = _is_max_of(right_node, left_node, self) or (
                 isinstance(left_node, cst.Name) and left_node.value in right.max_of)
+            above_min = _is_max_of(right_node, left_node, self, MIN_REDUCE_OPS)  # x - min(x) >= 0
             one_minus_clipped = not left.taint and left.literal is not None and left.literal >= 1 and right.below_one
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
                          unit=left.literal == 1 and right.unit,
-                         nonneg=left.nonneg and right.nonpos, nonpos=(left.nonpos and right.nonneg) or stabilised,
+                         nonneg=(left.nonneg and right.nonpos) or above_min,
+                         nonpos=(left.nonpos and right.nonneg) or stabilised,
                          bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
@@ -583,6 +586,11 @@ class Evaluator:
                            batch_sum=None)
         if name in LAYOUT_OPS:
             return replace(first, exp_node=None)  # x.t().contiguous() is still the transpose
+        if name in ("cumsum", "cumulative_sum") and (first.peak_one or first.probability):
+            # running sums of exp(x - max x) or of probabilities: positive by construction, as
+            # their full sums are (a reverse cumsum of exp terms is ListMLE's normaliser)
+            return replace(first, transposed=False, expanded_axis=None, exp_node=None, guarded=True,
+                           probability=False)
         if name in PASS_THROUGH_OPS:
             return replace(first, transposed=False, expanded_axis=None, exp_node=None)
         if name in CLIP_OPS:
@@ -606,7 +614,13 @@ class Evaluator:
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
                          scaled=bool(first.taint), bounded=first.bounded, guarded=first.guarded)
         if name in NORM_OPS:
-            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude)
+            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
+                         bounded=first.bounded and first.taint != EMPTY)
+        if name in DISTANCE_OPS and len(op.args) >= 2:
+            # distances between unit vectors (normalised embeddings) are at most 2
+            second = self.facts(op.args[1])
+            return Facts(taint=first.taint | second.taint, nonneg=True,
+                         bounded=first.bounded and second.bounded)
         if name in SQRT_OPS:
             return Facts(taint=first.taint, nonneg=True, guarded=first.guarded, magnitude=first.magnitude,
                          bounded=first.bounded)
@@ -991,13 +1005,14 @@ def _mentions_zero(axis, evaluator: Evaluator) -> bool:
     return evaluator.facts(axis).literal == 0
 
 
-def _is_max_of(candidate, source, evaluator: Evaluator) -> bool:
-    """``x - max(x, ...)``: the softmax stabilisation, whose exp never exceeds 1."""
+def _is_max_of(candidate, source, evaluator: Evaluator, reductions=MAX_REDUCE_OPS) -> bool:
+    """``x - max(x, ...)``: the softmax stabilisation, whose exp never exceeds 1 (with
+    ``reductions=MIN_REDUCE_OPS``: ``x - min(x)``, never negative)."""
     if isinstance(candidate, cst.Call):
         op = evaluator.op(candidate)
         if op is not None and op.name in STOP_OPS and op.args:
-            return _is_max_of(op.args[0], source, evaluator)
-        if op is not None and op.name in MAX_REDUCE_OPS and op.args:
+            return _is_max_of(op.args[0], source, evaluator, reductions)
+        if op is not None and op.name in reductions and op.args:
             return _same_text(op.args[0], source)
     return False
 

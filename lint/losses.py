@@ -41,6 +41,18 @@ _HYPER_NAME = re.compile(
     re.IGNORECASE,
 )
 _SCALAR_ANNOTATIONS = frozenset({"int", "float", "str", "bool"})
+# Python containers in an annotation (``List[List[int]]``, ``dict``): host values unless the
+# annotation names a tensor or array inside them
+_CONTAINER_ANNOTATIONS = frozenset({"list", "List", "tuple", "Tuple", "Sequence", "Iterable", "dict", "Dict",
+                                    "Mapping", "set", "Set"})
+_TENSOR_ANNOTATION = re.compile(r"Tensor|Array|ndarray|Variable", re.IGNORECASE)
+# Parameters that hold data rather than predictions: masks, lengths, and target-side tensors named
+# with a target prefix or suffix (``target_scores_sum``, ``gt_bboxes``, ``valid_mask``)
+_DATA_NAME = re.compile(r"(^|_)(masks?|lengths?|lens|seq_?lens?)$|^(target|targets|gt|labels?)_|"
+                        r"_(targets?|gt|labels?)$", re.IGNORECASE)
+_PREDICTED_NAME = re.compile(r"pred|logit|out|prob|score|hat|est", re.IGNORECASE)
+# counts (``num_masks``), flags (``target_is_real``) and options (``label_smoothing``) are host values
+_NOT_DATA_NAME = re.compile(r"^(num|n)_|_is_|smooth|weight|index|idx|type|mode|name", re.IGNORECASE)
 # Extra parameters of a loss that name tensors; any other extra parameter is a hyperparameter.
 _TENSORISH = re.compile(r"mask|weight|label|target|feat|emb|logit|pred|prob|score|anchor|positive|negative|"
                         r"output|input|image|img|x$|^y|z$|^z|hidden|mu|logvar|sigma|dist|sim|centers?$", re.IGNORECASE)
@@ -68,6 +80,11 @@ _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "g
 _ROLE_PRED_NAMES = frozenset({"input", "inputs", "features", "embeddings", "embedding", "z", "emb", "zi", "zj",
                               "anchor", "h", "x"})
 _CRITERION_CLASS = re.compile(r"loss|criterion", re.IGNORECASE)
+_MATCHING_WORDS = ("assigner", "matcher", "match_cost", "matching")
+# Hungarian matchers, label assigners, match costs: they pair predictions with targets under
+# no_grad; their "costs" are never differentiated
+_MATCHING_CLASS = re.compile(r"(Matcher|Assigner|MatchCost)$")
+_MATCHING_BASE = re.compile(r"Match|Assign")
 
 
 def _is_input_target_pair(names: list[str]) -> bool:
@@ -137,7 +154,8 @@ def _computes_with_tensors(node: cst.FunctionDef, imports) -> bool:
 
 
 def _numpy_only(node: cst.FunctionDef, imports) -> bool:
-    """The body calls numpy and no tensor library: host code (an evaluation), never differentiated."""
+    """The body calls numpy and no tensor library: host code (an evaluation), never differentiated.
+    numpy's random draws do not count: a draw inside a loss is the bug BSG201 reports."""
     uses_numpy = False
     for op in _called_ops(node, imports):
         if op.is_method:
@@ -145,7 +163,7 @@ def _numpy_only(node: cst.FunctionDef, imports) -> bool:
         top = op.namespace.split(".")[0]
         if top in ("tensorflow", "keras", "jax", "torch"):
             return False
-        uses_numpy = uses_numpy or top == "numpy"
+        uses_numpy = uses_numpy or (top == "numpy" and not op.namespace.startswith("numpy.random"))
     return uses_numpy
 
 
@@ -186,10 +204,13 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
 
 
 def module_kind(filename: str | None) -> str | None:
-    """``"tests"``, ``"metrics"`` or None, from a module's path.
+    """``"tests"``, ``"metrics"`` or None, from a module's path (match costs and assigners count
+    as metrics: they score predictions against targets, and nothing differentiates them).
 
         >>> module_kind("pkg/losses_test.py"), module_kind("pkg/metrics/dice.py"), module_kind("losses.py")
         ('tests', 'metrics', None)
+        >>> module_kind("pkg/assigners/match_cost.py")
+        'metrics'
     """
     if not filename:
         return None
@@ -205,6 +226,8 @@ def module_kind(filename: str | None) -> str | None:
         return None
     if "metric" in stem or any("metric" in f or f in ("evaluation", "eval", "stats", "statistics", "scoring") for f in folders):
         return "metrics"
+    if any(word in part for part in (stem, *folders[-2:]) for word in _MATCHING_WORDS):
+        return "metrics"  # match costs and assigners pair predictions with targets, without gradient
     return None
 
 
@@ -273,6 +296,13 @@ class _LossFinder:
         """
         if info.name in self._compile_names:
             return False
+        if info.class_info is not None and info.class_info.name not in self._loss_classes and (
+                _MATCHING_CLASS.search(info.class_info.name)
+                or any(_MATCHING_BASE.search(".".join(dotted_parts(b) or ())) for b in info.class_info.bases)):
+            return True  # HungarianMatcher.forward, DiceCost._binary_mask_dice_loss
+        if _numpy_only(info.node, self.index.imports) and _positional_names(info)[:2] != ["y_true", "y_pred"]:
+            return True  # numpy on the host: an evaluation, whatever its name says (Keras's own
+            # parameter names keep a function a loss: numpy inside one is the bug to report)
         if self.module_kind == "metrics" and not (info.class_info is not None
                                                   and info.class_info.name in self._loss_classes) \
                 and not (info.class_info is not None and info.name == "loss"):  # Metric.loss(y_pred, target)
@@ -485,6 +515,9 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool) -> dict[st
             taints[name] = frozenset({TRUE})
         elif key in _PRED_NAMES or (kind != "helper" and key in _ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
+        elif _DATA_NAME.search(name) and not _PREDICTED_NAME.search(name) and not _NOT_DATA_NAME.search(name) \
+                and not (_HYPER_NAME.match(name) or _is_scalar(param)):
+            taints[name] = frozenset({TRUE})  # a mask, lengths, a target-side tensor: data, no gradient
         elif key in _TENSOR_NAMES:
             taints[name] = frozenset({TENSOR})
         elif _HYPER_NAME.match(name) or _is_scalar(param):
@@ -498,6 +531,15 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool) -> dict[st
     return taints
 
 
+def _host_container(annotation: cst.BaseExpression) -> bool:
+    """``List[List[int]]``, ``dict``, ``Tuple[int, ...]``: a Python container of host values."""
+    base = annotation.value if isinstance(annotation, cst.Subscript) else annotation
+    base_name = base.attr.value if isinstance(base, cst.Attribute) else getattr(base, "value", None)
+    if base_name not in _CONTAINER_ANNOTATIONS:
+        return False
+    return not _TENSOR_ANNOTATION.search(cst.Module([]).code_for_node(annotation))
+
+
 def _is_none(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name) and node.value == "None"
 
@@ -506,6 +548,8 @@ def _is_scalar(param: cst.Param) -> bool:
     if param.annotation is not None:
         annotation = param.annotation.annotation
         if isinstance(annotation, cst.Name) and annotation.value in _SCALAR_ANNOTATIONS:
+            return True
+        if _host_container(annotation):
             return True
     default = param.default
     if default is None:

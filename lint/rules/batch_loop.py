@@ -47,6 +47,8 @@ class BatchLoop(Rule):
         if isinstance(statement, cst.For):
             if _used_as_a_record(statement.target, statement.body):
                 return  # for t in targets: t["labels"] -- a list of per-image dicts, not tensor rows
+            if _indexes_a_later_axis(statement.target, statement.body):
+                return  # for i, out in enumerate(outputs): ... y_true[:, i] -- one task per column
             reason = batch_iteration(statement.iter, ctx, statement.target)
             if reason:
                 ctx.report(self, statement.iter, f"`for` loop {reason}: unrolled per sample when the step is traced")
@@ -56,7 +58,7 @@ class BatchLoop(Rule):
     def check_node(self, node, ctx) -> None:
         comp_for = node.for_in
         while comp_for is not None:
-            if _used_as_a_record(comp_for.target, node):
+            if _used_as_a_record(comp_for.target, node) or _indexes_a_later_axis(comp_for.target, node):
                 return
             reason = batch_iteration(comp_for.iter, ctx, comp_for.target)
             if reason:
@@ -87,6 +89,8 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
                 return None
             if op.namespace == "builtins" and op.name in _ROW_ITERATORS:
                 zipped = op.name == "zip" and len(op.args) >= 2
+                if zipped and any(_a_fixed_sequence(arg, ctx) for arg in op.args):
+                    return None  # zip stops at its shortest: a list of losses, heads or weights
                 for arg in op.args:
                     facts = ctx.facts(arg)
                     rows = facts.is_tensor and not facts.no_batch_axis and (
@@ -113,6 +117,34 @@ def _mentions_batch_size(test, ctx) -> bool:
         return any(ctx.facts(p).batch_dim for p in parts)
     if isinstance(test, cst.BooleanOperation):
         return _mentions_batch_size(test.left, ctx) or _mentions_batch_size(test.right, ctx)
+    return False
+
+
+def _a_fixed_sequence(arg, ctx) -> bool:
+    """A sequence whose length is fixed by the code, not the batch: an attribute of the loss
+    object (``self.loss_fns``) or a literal list. (Lists of per-image tensors passed in are the
+    batch, one image at a time.)"""
+    if isinstance(arg, (cst.List, cst.Tuple)):
+        return True
+    return isinstance(arg, cst.Attribute) and isinstance(arg.value, cst.Name) and arg.value.value in ("self", "cls") \
+        and not ctx.facts(arg).is_tensor
+
+
+def _indexes_a_later_axis(target, scope) -> bool:
+    """The loop variable indexes a tensor after a full slice (``y_true[:, i]``): the loop walks
+    the columns (tasks, classes, channels), whose count is fixed by the model, not the batch."""
+    names = {n.value for n in _names_in(target)}
+    if not names:
+        return False
+    stack = [scope]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Subscript) and len(node.slice) >= 2 and isinstance(node.slice[0].slice, cst.Slice) \
+                and node.slice[0].slice.lower is None and node.slice[0].slice.upper is None \
+                and any(isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.Name)
+                        and e.slice.value.value in names for e in node.slice[1:]):
+            return True
+        stack.extend(tree_children(node))
     return False
 
 

@@ -196,7 +196,7 @@ class UnguardedLog(Rule):
             return
         if numerator is not None and _is_self_normalisation(numerator, denominator, ctx):
             return
-        if _counts_valid_positions(denominator, facts):
+        if _counts_valid_positions(denominator, facts, ctx.loss.param_taints):
             return  # loss.sum() / mask.sum(): padding masks and lengths count at least one step per sample
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
@@ -206,12 +206,16 @@ class UnguardedLog(Rule):
 _LENGTH_WORDS = ("length", "lens", "n_frames", "num_frames", "seq_len")
 
 
-def _counts_valid_positions(denominator, facts) -> bool:
-    """A count of valid positions from a padding mask or sequence lengths (no prediction in it)."""
+def _counts_valid_positions(denominator, facts, params=()) -> bool:
+    """A count of valid positions from a padding mask or sequence lengths (no prediction in it):
+    the lengths themselves, or a mask in a loss that takes the lengths (``mask = lengths_to_mask(
+    lengths)``), which holds at least one step per sample."""
     if facts.taint - {TRUE, TENSOR}:
         return False
     text = _text(denominator).lower()
-    return any(word in text for word in _LENGTH_WORDS)
+    if any(word in text for word in _LENGTH_WORDS):
+        return True
+    return "mask" in text and any(word in name.lower() for name in params for word in _LENGTH_WORDS)
 
 
 def _text_of(node) -> str:
