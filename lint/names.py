@@ -134,6 +134,28 @@ _CONVENTIONAL_ALIASES = {"torch": "torch", "tf": "tensorflow", "K": "keras.backe
                          "keras": "keras", "ops": "keras.ops"}
 
 
+# A project's own backend module that re-exports Keras (``from keras_cv.src.backend import ops``,
+# ``from .backend import keras``): the names mean Keras's, as the module exists to forward them.
+_REEXPORTED = {"ops": "keras.ops", "keras": "keras", "K": "keras.backend", "backend": "keras.backend"}
+_LIBRARY_ROOTS = frozenset({"tensorflow", "keras", "tf_keras", "torch", "jax", "numpy", "flax", "optax"})
+
+
+def _backend_reexport(module: str, name: str) -> str | None:
+    """What ``from MODULE import NAME`` means when MODULE is a project's backend shim, or None.
+
+        >>> _backend_reexport("keras_cv.src.backend", "ops"), _backend_reexport("torch", "ops")
+        ('keras.ops', None)
+    """
+    parts = module.split(".") if module else []
+    if parts and parts[0] in _LIBRARY_ROOTS:
+        return None
+    if name not in _REEXPORTED or "backend" not in parts:
+        return None
+    if name == "backend" and parts[-1] == "backend":
+        return None  # from pkg.backend import backend: a module of the shim, not keras.backend
+    return _REEXPORTED[name]
+
+
 class ImportTable:
     """Local name -> fully qualified name, from every import statement in one file."""
 
@@ -164,12 +186,17 @@ class ImportTable:
                 asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
                 self.add_import(dotted_text(alias.name), asname)
             return
-        if statement.relative or statement.module is None or isinstance(statement.names, cst.ImportStar):
+        if isinstance(statement.names, cst.ImportStar):
             return
-        module = dotted_text(statement.module)
+        module = dotted_text(statement.module) if statement.module is not None else ""
         for alias in statement.names:
             asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
-            self.add_from(module, dotted_text(alias.name), asname)
+            name = dotted_text(alias.name)
+            reexported = _backend_reexport(module, name)
+            if reexported is not None:
+                self.aliases[asname or name] = reexported
+            elif not statement.relative and module:
+                self.add_from(module, name, asname)
 
     def qualify(self, parts: list[str]) -> str | None:
         """Fully qualified, canonical name for a dotted name, or None if its head is not imported."""
