@@ -287,7 +287,7 @@ class BatchSizeGuard(MonitorBase):
             f"pieces per batch, one step each (metrics accumulated, predictions concatenated)",
             f"{what} batch {batch_size or '?'}: {current} x {old_size or '?'} samples -> {new_k} x "
             f"{new_size or '?'} samples; the train step's split is unchanged ({self.micro_batches})",
-            ["the batch's activations do not fit in device memory (validation runs at the training "
+            [f"the batch's activations do not fit in {_memory()} (validation runs at the training "
              "batch size unless validation_batch_size is given)"],
             ["validation_batch_size / batch_size in evaluate and predict",
              "bsguard lint your loss for batch x batch intermediates"],
@@ -356,7 +356,7 @@ class BatchSizeGuard(MonitorBase):
                    if self.strategy == "split" else "smaller optimizer steps per batch"))
         evidence = (f"batch {self._batch_size or '?'}: {old_k} x {old_size or '?'} samples -> "
                     f"{new_k} x {new_size or '?'} samples{lr_note}")
-        causes = ["the batch's activations and gradients do not fit in device memory"]
+        causes = [f"the batch's activations and gradients do not fit in {_memory()}"]
         batch_norm = _batch_norm_layers(self._model)
         if batch_norm and self.strategy == "split":
             causes.append(f"note: {len(batch_norm)} BatchNormalization layer(s) now see micro-batches of "
@@ -372,13 +372,13 @@ class BatchSizeGuard(MonitorBase):
         splittable = self.on_pressure == "split" and self.strategy == "split" and self._retry_only is None
         new_k = self._next_split(self._batch_size) if splittable else None
         if new_k is not None:
-            self._split(new_k, reason=f"device memory peak at {fraction:.0%} of the limit "
+            self._split(new_k, reason=f"{_memory()} peak at {fraction:.0%} of the limit "
                                                         f"(headroom {self.headroom:.0%})", peak=peak, limit=limit)
             return
         if self._pressure_reported:
             return
         self._pressure_reported = True
-        what = f"BatchSizeGuard: device memory peak at {fraction:.0%} of the limit, above the {self.headroom:.0%} headroom"
+        what = f"BatchSizeGuard: {_memory()} peak at {fraction:.0%} of the limit, above the {self.headroom:.0%} headroom"
         self._warn_once("pressure", BatchSizeWarning, self._current_step, what,
                         f"peak {peak / 2**30:.2f} GiB of {limit / 2**30:.2f} GiB",
                         ["the batch is close to the largest that fits"],
@@ -389,6 +389,13 @@ class BatchSizeGuard(MonitorBase):
         return {"strategy": self.strategy, "lr_scaling": self.lr_scaling,
                 "micro_batches": self.initial_micro_batches, "max_micro_batches": self.max_micro_batches, "on_pressure": self.on_pressure,
                 "headroom": self.headroom, "check_every": self.check_every, **self._base_config()}
+
+
+def _memory() -> str:
+    """What ran out, in the words of this run: the accelerator's memory, or the host's on a CPU run."""
+    from keras_bsguard import _advice
+
+    return "device memory" if _advice.accelerator() else "host memory (this run computes on the CPU)"
 
 
 class _PressureObserver:

@@ -127,6 +127,11 @@ def test_guard_and_monitors_number_the_same_step_from_one(record_warnings, tmp_p
                          StepTimeMonitor(window=2, warmup_steps=0, log_dir=log)])
     split = [w for w in record_warnings if issubclass(w.category, BatchSizeWarning)]
     assert split and _step_of(str(split[0].message)) == 1  # the first step ran out of memory
+    from keras_bsguard._advice import accelerator
+
+    # what ran out is named for this run: the host's memory on a CPU run, the device's on a GPU
+    expected = "device memory" if accelerator() else "host memory (this run computes on the CPU)"
+    assert f"do not fit in {expected}" in str(split[0].message)
     records = [json.loads(line) for line in (tmp_path / "bsguard_events.jsonl").open()]
     windows = {monitor: [r["step"] for r in records if r["monitor"] == monitor
                          and r["type"] == "window"] for monitor in ("gradient_norm", "step_time")}
