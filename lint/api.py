@@ -80,10 +80,58 @@ def _lint_python(data: bytes, filename: str, settings: LintSettings) -> list[Fin
     if not may_contain_loss(data, settings.loss_patterns):
         problem = parse_problem(data)  # nothing to lint, but a file that does not parse is still BSG000
         return syntax_finding(filename, *problem, settings) if problem else []
-    too_deep, top_lines = _beyond_cpython(data)  # at Python's default recursion limit, not the big stack
+    too_deep, tree = _beyond_cpython(data)  # at Python's default recursion limit, not the big stack
     if too_deep is not None:  # CPython cannot build this file either: say so at once
         return syntax_finding(filename, *too_deep, settings)
+    if tree is not None and len(data) > PIECES_ABOVE_BYTES and _utf8(data):
+        from .pieces import split_into_pieces
+
+        pieces = split_into_pieces(data, tree)
+        del tree  # CPython's tree of a large file is hundreds of MB: gone before libcst starts
+        if len(pieces) > 1:
+            findings = on_big_stack(_lint_pieces, pieces, filename, settings)
+            if findings is not None:
+                return _apply_noqa(findings, data)
+        return on_big_stack(_parse_and_lint, data, filename, settings, None)
+    top_lines = [statement.lineno for statement in tree.body] if tree is not None else None
+    del tree
     return on_big_stack(_parse_and_lint, data, filename, settings, top_lines)
+
+
+PIECES_ABOVE_BYTES = 1024 * 1024  # larger files are linted piece by piece (lint/pieces.py)
+
+
+def _utf8(data: bytes) -> bool:
+    """Pieces are copied line by line: only for UTF-8 text without a coding cookie to keep."""
+    head = b"\n".join(data.split(b"\n", 2)[:2])
+    return b"coding" not in head
+
+
+def _lint_pieces(pieces, filename: str, settings: LintSettings) -> list[Finding] | None:
+    """Findings of every piece, on the file's own lines; None when a piece does not parse
+    (libcst and CPython disagree: the caller parses the whole file instead)."""
+    import dataclasses
+
+    import libcst as cst
+
+    findings: list[Finding] = []
+    seen: set[tuple] = set()
+    for piece in pieces:
+        try:
+            module = cst.parse_module(piece.source)
+        except cst.ParserSyntaxError:
+            return None
+        for finding in _lint_module(module, filename, settings, piece.source, None):
+            moved = dataclasses.replace(
+                finding, row=piece.original_line(finding.row), end_row=piece.original_line(finding.end_row),
+                related=tuple((piece.original_line(line), column) for line, column in finding.related))
+            key = (moved.code, moved.row, moved.column)
+            if key not in seen:  # a constant copied into every piece is reported once
+                seen.add(key)
+                findings.append(moved)
+        del module
+    findings.sort(key=lambda f: f.sort_key)
+    return findings
 
 
 def _parse_and_lint(data: bytes, filename: str, settings: LintSettings,
@@ -98,9 +146,10 @@ def _parse_and_lint(data: bytes, filename: str, settings: LintSettings,
     return _apply_noqa(findings, data)
 
 
-def _beyond_cpython(data: bytes) -> tuple[tuple[int, int, str] | None, list[int] | None]:
-    """``(problem, top_lines)``: problem is (row, column, message) when the source nests deeper than
-    CPython can parse; top_lines the line of each top-level statement (reused for positions). A sum of many
+def _beyond_cpython(data: bytes):
+    """``(problem, tree)``: problem is (row, column, message) when the source nests deeper than
+    CPython can parse; tree CPython's ``ast.Module`` (its top-level lines are reused for
+    positions, and a large file is split along its statements), or None. A sum of many
     thousand terms (``RecursionError`` while building the AST) or more than 200 nested brackets.
     libcst would spend minutes and gigabytes on such a file before failing or succeeding; CPython's
     parser answers in milliseconds. Other syntax errors are left to libcst, which knows syntax newer
@@ -111,7 +160,7 @@ def _beyond_cpython(data: bytes) -> tuple[tuple[int, int, str] | None, list[int]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return None, [statement.lineno for statement in ast.parse(data).body]
+            return None, ast.parse(data)
     except RecursionError:
         return (1, 1, "an expression is nested too deeply for Python to compile (CPython's parser gives up)"), None
     except SyntaxError as error:
