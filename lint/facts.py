@@ -661,6 +661,8 @@ class Evaluator:
             return replace(first, exp_node=None)
         if name in PIECEWISE_OPS:
             return Facts(taint=first.taint)
+        if name in ("equal", "allclose", "is_nonzero", "is_same_size") and op.namespace == "torch":
+            return UNTAINTED  # torch.equal(a, b): one Python bool (the sync is BSG701's business)
         if name in COMPARISON_OPS:
             taint = EMPTY
             for value in op.args:
@@ -1030,6 +1032,10 @@ _NONZERO = (cst.NotEqual, cst.GreaterThan)
 
 _BOUNDING_NAME = re.compile(r"clip|clamp|tanh|normali[sz]e|sigmoid|softmax|cosine_sim")
 _FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "filter_jit", "filter_vmap", "checkpoint", "remat"})
+# a model's own layers called on the batch (``self.item_embedding(ids)``, ``self.proj(h)``): learned values
+_LAYER_ATTRIBUTE = re.compile(r"(^|_)(emb|embed|embedding|embeddings|layer|layers|linear|fc\d*|proj|projection|"
+                              r"projector|head|mlp|encoder|decoder|conv\d*|attention|attn|rnn|lstm|gru|gnn|"
+                              r"transformer|net|network|backbone)$", re.IGNORECASE)
 _MODEL_NAME = re.compile(r"^(model|net|network|module|encoder|decoder|backbone|generator|discriminator|"
                          r"critic|apply_fn|predict_fn|forward_fn|f|g|d|vgg\w*|feature_extractor)$", re.IGNORECASE)
 
@@ -1054,7 +1060,7 @@ def _calls_a_model(func, evaluator) -> bool:
     if isinstance(func, cst.Name):
         return bool(_MODEL_NAME.match(func.value)) and not evaluator.env.get(func.value, UNTAINTED).taint
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-        return bool(_MODEL_NAME.match(func.attr.value))
+        return bool(_MODEL_NAME.match(func.attr.value) or _LAYER_ATTRIBUTE.search(func.attr.value))
     return False
 
 

@@ -467,13 +467,22 @@ class _LossFinder:
                     found.append(method)
         return found
 
+    def _model_method(self, info: FunctionInfo, kind: str) -> bool:
+        """A loss-named method of a model class (``Model.calculate_loss(self, interaction)``): it
+        takes the batch as data and gets its predictions from the network (``self.forward``)."""
+        owner = info.class_info
+        return kind == "named" and owner is not None and owner.name not in self._loss_classes \
+            and not _CRITERION_CLASS.search(owner.name) and any(name in owner.methods for name in ("forward", "call")) \
+            and len(_positional_names(info)) == 1  # the batch alone; (cls_scores, bbox_preds, ...) are predictions
+
     # ---- bookkeeping --------------------------------------------------------------------
     def _add_function(self, info: FunctionInfo, kind: str) -> None:
         if id(info.node) in self._seen:
             return
         self._seen.add(id(info.node))
         loss = LossFunction(info.display_name, info.node, kind, info)
-        loss.param_taints = _param_taints(info.node.params, kind, skip_self=info.class_info is not None)
+        loss.param_taints = _param_taints(info.node.params, kind, skip_self=info.class_info is not None,
+                                          batch_data=self._model_method(info, kind))
         self.losses.append(loss)
 
     def _add_lambda(self, node: cst.Lambda, kind: str) -> None:
@@ -495,8 +504,10 @@ def _positional_names(info: FunctionInfo) -> list[str]:
     return names
 
 
-def _param_taints(params: cst.Parameters, kind: str, skip_self: bool) -> dict[str, frozenset[str]]:
-    """Which parameters hold tensors, and whether they are targets or predictions."""
+def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
+                  batch_data: bool = False) -> dict[str, frozenset[str]]:
+    """Which parameters hold tensors, and whether they are targets or predictions (``batch_data``:
+    a model's loss method, whose parameters are the batch, data without gradient)."""
     positional = [*params.posonly_params, *params.params]
     if skip_self and positional and positional[0].name.value in ("self", "cls"):
         positional = positional[1:]
@@ -511,6 +522,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool) -> dict[st
         key = _normalized(name)
         if key in _HOST_OBJECT_NAMES:
             taints[name] = frozenset()  # a model, an optimizer, a config: a Python object
+        elif batch_data and key not in _PRED_NAMES and not (_HYPER_NAME.match(name) or _is_scalar(param)):
+            taints[name] = frozenset({TRUE})  # the batch a model's calculate_loss(interaction) reads
         elif key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):
             taints[name] = frozenset({TRUE})
         elif key in _PRED_NAMES or (kind != "helper" and key in _ROLE_PRED_NAMES):

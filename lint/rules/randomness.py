@@ -81,6 +81,8 @@ class RandomInLoss(Rule):
         if op is None:
             return
         kind = classify_randomness(op)
+        if kind is not None and op.name.startswith("dropout") and _in_a_network(ctx):
+            return  # a model's dropout, reached from its calculate_loss: regularisation by design
         seed = op.kwargs.get("seed")
         if kind == "stochastic" and seed is not None and ctx.facts(seed).literal is None and \
                 not isinstance(seed, (cst.List, cst.Tuple)):
@@ -95,3 +97,11 @@ class RandomInLoss(Rule):
         elif kind == "stochastic":
             ctx.report(self, node, f"`{callee(node)}` makes the loss stochastic: "
                                    "the same batch gives a different loss and gradient each step")
+
+
+def _in_a_network(ctx) -> bool:
+    """The code runs in a network's own ``forward``/``call`` (a model class, not a loss class)."""
+    info = ctx.loss.info
+    owner = info.class_info if info is not None else None
+    return owner is not None and info.name in ("forward", "call", "__call__") \
+        and not any(word in owner.name.lower() for word in ("loss", "criterion"))
