@@ -5,12 +5,15 @@ classic non-linear classification task. The script trains an MLP with ``StepTime
 ``GradientNormMonitor`` and ``MemoryMonitor`` writing one event log, a ``CSVLogger`` after them,
 and renders ``report.html`` (and ``report.png``) from the event log.
 
+    pip install ".[jax]"         # from the repository root
     KERAS_BACKEND=jax python examples/train_with_guards.py
-    KERAS_BACKEND=torch python examples/train_with_guards.py --out runs/torch
     # plant a fault to see what a warning looks like: the input pipeline slows from epoch 4
-    python examples/train_with_guards.py --slow-input-from-epoch 4
+    KERAS_BACKEND=jax python examples/train_with_guards.py --slow-input-from-epoch 4
+    # with torch instead: the torch build you want, then pip install ".[torch]"
+    KERAS_BACKEND=torch python examples/train_with_guards.py --out runs/torch
 
-Works with KERAS_BACKEND=jax, tensorflow or torch.
+Works with KERAS_BACKEND=jax, tensorflow or torch; set it to the backend you installed (without
+it Keras imports TensorFlow).
 """
 
 from __future__ import annotations
