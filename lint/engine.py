@@ -265,6 +265,8 @@ class _Walker:
                         ev.bind(element.value, facts_of_part)
                 elif not _rebinds_own_arguments(target.target, small.value, ev):
                     ev.bind(target.target, facts)
+                    if isinstance(small.value, cst.Lambda) and isinstance(target.target, cst.Name):
+                        ev.lambdas[target.target.value] = small.value  # f = lambda x: exp(x / tau)
         elif isinstance(small, cst.AnnAssign):
             if small.value is not None:
                 self.expression(small.value)

@@ -204,6 +204,8 @@ class Evaluator:
                 self.env[name] = UNTAINTED
         self.module_ints = module_ints or {}
         self.batch_literals = frozenset(batch_literals)
+        self.lambdas: dict[str, cst.Lambda] = {}  # local ``f = lambda x: ...``, read where called
+        self.depth = 0
         self._memo: dict[int, Facts] = {}
         self._ops: dict[int, Op | None] = {}
 
@@ -480,6 +482,8 @@ class Evaluator:
             stabilised = _is_max_of(right_node, left_node, self) or (
                 isinstance(left_node, cst.Name) and left_node.value in right.max_of)
             above_min = _is_max_of(right_node, left_node, self, MIN_REDUCE_OPS)  # x - min(x) >= 0
+            # s.sum(1) - s.diag() of non-negative s: the sum of the other entries (self pairs left out)
+            above_min = above_min or _sum_less_own_diagonal(left_node, right_node, self)
             one_minus_clipped = not left.taint and left.literal is not None and left.literal >= 1 and right.below_one
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
                          unit=left.literal == 1 and right.unit,
@@ -488,7 +492,8 @@ class Evaluator:
                          bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
-                         or one_minus_clipped, opaque=_all_opaque(left, right))
+                         or one_minus_clipped or _positive_plus_sum_less_diagonal(left_node, right_node, self),
+                         opaque=_all_opaque(left, right))
         if symbol == "*":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             scaled = (bool(left.taint) and bool(right.taint)) or (bool(left.taint) and is_factor(right)) \
@@ -745,6 +750,10 @@ class Evaluator:
             if summary is not None:
                 return summary
         func = node.func
+        if isinstance(func, cst.Name) and func.value in self.lambdas:
+            called = self._lambda_call(self.lambdas[func.value], node)
+            if called is not None:
+                return called
         callee = _text(func).split(".")[-1].lower()
         if callee and _BOUNDING_NAME.search(callee) and node.args:
             # tanh_clip(x), l2_normalize_rows(x), my_sigmoid(x): a function named for bounding its input
@@ -762,6 +771,21 @@ class Evaluator:
             if receiver.is_tensor and not receiver.maybe_list and not func.attr.value.startswith("_"):
                 return Facts(taint=receiver.taint, no_batch_axis=receiver.no_batch_axis)
         return self._opaque([arg.value for arg in node.args])
+
+    def _lambda_call(self, function: cst.Lambda, call: cst.Call) -> Facts | None:
+        """Facts of a local lambda's body with its parameters bound to the call's arguments."""
+        params = function.params.params
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if self.depth >= 3 or len(positional) != len(params) or len(call.args) != len(positional) \
+                or function.params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) or function.params.kwonly_params:
+            return None
+        inner = Evaluator(self.imports, {}, self.module_ints, self.batch_literals, self.summarize)
+        inner.env = dict(self.env)
+        inner.lambdas = self.lambdas
+        inner.depth = self.depth + 1
+        for param, arg in zip(params, positional):
+            inner.env[param.name.value] = self.facts(arg.value)
+        return inner.facts(function.body)
 
     def _opaque(self, values) -> Facts:
         """A function we cannot see into: its result may hold the tensors it was given."""
@@ -1017,6 +1041,32 @@ def _is_max_of(candidate, source, evaluator: Evaluator, reductions=MAX_REDUCE_OP
         if op is not None and op.name in reductions and op.args:
             return _same_text(op.args[0], source)
     return False
+
+
+def _sum_less_own_diagonal(left, right, evaluator: Evaluator) -> bool:
+    """``s.sum(1) - s.diag()`` (or ``torch.diagonal(s)``) of a non-negative ``s``."""
+    if not (isinstance(left, cst.Call) and isinstance(right, cst.Call)):
+        return False
+    total, diagonal = evaluator.op(left), evaluator.op(right)
+    if total is None or diagonal is None or total.name not in SUM_OPS or diagonal.name not in ("diag", "diagonal", "diag_part") \
+            or not total.args or not diagonal.args:
+        return False
+    return _same_text(total.args[0], diagonal.args[0]) and _nonnegative_tensor(evaluator.facts(total.args[0]))
+
+
+def _positive_plus_sum_less_diagonal(left, right, evaluator: Evaluator) -> bool:
+    """``(s.sum(1) + t.sum(1)) - s.diag()``: a positive term plus ``s``'s off-diagonal sum (the
+    NT-Xent denominator, self-similarity left out)."""
+    if not (isinstance(left, cst.BinaryOperation) and isinstance(left.operator, cst.Add)):
+        return False
+    for total, other in ((left.left, left.right), (left.right, left.left)):
+        if _sum_less_own_diagonal(total, right, evaluator) and evaluator.facts(other).guarded:
+            return True
+    return False
+
+
+def _nonnegative_tensor(facts: Facts) -> bool:
+    return facts.nonneg and bool(facts.taint)
 
 
 def _same_text(a, b) -> bool:

@@ -103,7 +103,7 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
     if isinstance(func, cst.Attribute) and not _in_a_loss_object(ctx):
         return False  # a model's own compute_loss running its own sub-networks is its forward pass
     if isinstance(func, cst.Name) and (name in ctx.index.imports.aliases or ctx.index.functions_named(name)
-                                       or _built_in_this_loss(name, ctx)):
+                                       or _built_in_this_loss(name, ctx) or name in ctx.evaluator.lambdas):
         return False  # vgg = VGG19(...); vgg(y): the build is the finding
     return any(not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args) \
         and bool(node.args)
