@@ -51,7 +51,8 @@ def _install_hint(name: str, missing: str) -> str:
     if extra is None:
         command += ' (or "keras-bsguard[tensorflow]", "keras-bsguard[torch]")'
     return (f"keras_bsguard.{name} needs {missing}, which is not installed (the linter alone needs "
-            f"only libcst). Install the runtime half with one backend: {command}")
+            f"only libcst). Install the runtime half with one backend: {command}; from a clone of "
+            f"the repository: pip install \".[{extra or 'jax'}]\"")
 
 
 def __getattr__(name: str):

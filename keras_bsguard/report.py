@@ -37,7 +37,7 @@ from keras_bsguard import report_plots
 
 EXIT_OK, EXIT_ERROR = 0, 2  # bsguard's convention: 2 is a usage or input error
 # The extra of pyproject.toml that installs matplotlib (with keras and psutil).
-INSTALL_HINT = 'pip install "keras-bsguard[keras]"'
+INSTALL_HINT = 'pip install "keras-bsguard[keras]" (from a clone of the repository: pip install ".[keras]")'
 
 
 class _UsageError(Exception):

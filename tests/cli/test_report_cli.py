@@ -40,7 +40,8 @@ def test_without_matplotlib_the_report_names_the_extra_and_leaves_files_alone(pr
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("bsguard report: error: the report needs matplotlib, which "
                                     "cannot be imported (No module named 'matplotlib')")
-    assert result.stderr.rstrip().endswith('pip install "keras-bsguard[keras]"')
+    assert result.stderr.rstrip().endswith('pip install "keras-bsguard[keras]" (from a clone of the repository: '
+                                          'pip install ".[keras]")')
     assert old.read_text() == "<html>yesterday's good report</html>"
     assert sorted(p.name for p in project.iterdir()) == ["report.html", "run.jsonl"]
 

@@ -114,3 +114,4 @@ def test_a_runtime_name_without_keras_says_what_to_install():
     assert 'keras_bsguard.StepTimeMonitor needs keras' in result.stdout
     assert 'pip install "keras-bsguard[jax]"' in result.stdout
     assert '"keras-bsguard[tensorflow]"' in result.stdout and '"keras-bsguard[torch]"' in result.stdout
+    assert 'from a clone of the repository: pip install ".[jax]"' in result.stdout
