@@ -63,10 +63,17 @@ class Op:
         return None
 
 
+_OPERAND_KEYWORDS = ("input_tensor", "input", "x", "tensor")
+
+
 def resolve_call(node: cst.Call, imports) -> Op | None:
     """The op a call performs, or None when it is not a recognisable tensor/builtin op."""
     positional = [a.value for a in node.args if a.keyword is None and not a.star]
     kwargs = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
+    if not positional:  # tf.reduce_max(input_tensor=x, axis=1): the operand passed by keyword
+        operand = next((kwargs[k] for k in _OPERAND_KEYWORDS if k in kwargs), None)
+        if operand is not None:
+            positional = [operand]
     parts = dotted_parts(node.func)
     if parts is not None:
         qualified = imports.qualify(parts)

@@ -53,6 +53,9 @@ PASS_THROUGH_OPS = frozenset(
 LAYOUT_OPS = frozenset({"contiguous", "clone", "float", "double", "half", "to", "type", "cast", "astype",
                         "cpu", "cuda", "type_as", "cast_to_floatx", "convert_to_tensor", "identity"})
 EXPAND_OPS = frozenset({"expand_dims", "unsqueeze"})
+# ops that change only the shape or dtype of their operand: squeeze(exp(x)) is still exp(x)
+_SHAPE_ONLY_OPS = frozenset({"squeeze", "flatten", "ravel", "cast", "astype", "float", "double", "to",
+                             "type", "contiguous", "ensure_shape", "convert_to_tensor", "identity"})
 TRANSPOSE_OPS = frozenset({"transpose", "t", "matrix_transpose", "adjoint"})
 STOP_OPS = frozenset({"stop_gradient", "detach", "no_grad"})
 CLIP_OPS = frozenset({"clip", "clip_by_value", "clamp", "clamp_min", "clip_min", "clamp_max"})
@@ -590,14 +593,19 @@ class Evaluator:
             return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=None,
                            batch_sum=None)
         if name in LAYOUT_OPS:
-            return replace(first, exp_node=None)  # x.t().contiguous() is still the transpose
+            # x.t().contiguous() is still the transpose; cast(exp(x)) is still exp(x)
+            return replace(first, exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None)
+        if name in ("cumsum", "cumulative_sum") and first.exp_node is not None:
+            # running sums of exp of an unbounded argument: log(cumsum(exp(x))) is a log-sum-exp by hand
+            return replace(first, transposed=False, expanded_axis=None, exp_node=None, exp_sum=True)
         if name in ("cumsum", "cumulative_sum") and (first.peak_one or first.probability):
             # running sums of exp(x - max x) or of probabilities: positive by construction, as
             # their full sums are (a reverse cumsum of exp terms is ListMLE's normaliser)
             return replace(first, transposed=False, expanded_axis=None, exp_node=None, guarded=True,
                            probability=False)
         if name in PASS_THROUGH_OPS:
-            return replace(first, transposed=False, expanded_axis=None, exp_node=None)
+            return replace(first, transposed=False, expanded_axis=None,
+                           exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None)
         if name in CLIP_OPS:
             return self._clip(op, first)
         if name in MAXIMUM_OPS and len(op.args) >= 2:

@@ -115,10 +115,16 @@ _NAME_SUFFIXES = frozenset({"fn", "func", "function", "fun", "impl", "jax", "tor
                             "pt", "np", "v1", "v2", "v3", "old", "new", "fast", "naive", "ref"})
 
 
+def _unnumbered(token: str) -> str:
+    """``loss2`` -> ``loss`` (a second version of a loss); other tokens as they are."""
+    stem = token.rstrip("0123456789")
+    return stem if stem in ("loss", "losses", "criterion", "objective", "penalty") else token
+
+
 def _named_like_a_loss(name: str) -> bool:
     """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
     tokens = _split_camel(name).lower().split("_")
-    tokens = [t for t in tokens if t]
+    tokens = [_unnumbered(t) for t in tokens if t]
     if not tokens or tokens[0] == "test":
         return False
     while len(tokens) >= 2 and (tokens[-1] in _NAME_SUFFIXES or tokens[-1].isdigit()):
