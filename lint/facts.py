@@ -35,7 +35,7 @@ _BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|bs|batch_?sz|n_?batch|
 
 SUM_OPS = frozenset({"sum", "reduce_sum", "nansum"})
 MEAN_OPS = frozenset({"mean", "reduce_mean", "nanmean", "average"})
-MAX_REDUCE_OPS = frozenset({"max", "reduce_max", "amax", "nanmax"})
+MAX_REDUCE_OPS = frozenset({"max", "reduce_max", "amax", "nanmax", "pmax"})  # pmax: across devices too
 MIN_REDUCE_OPS = frozenset({"min", "reduce_min", "amin"})
 LOGSUMEXP_OPS = frozenset({"logsumexp", "reduce_logsumexp"})
 SHAPE_OPS = frozenset({"shape", "int_shape", "get_shape", "shape_n"})
@@ -491,7 +491,8 @@ class Evaluator:
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
                          unit=left.literal == 1 and right.unit,
                          nonneg=(left.nonneg and right.nonpos) or above_min,
-                         nonpos=(left.nonpos and right.nonneg) or stabilised,
+                         nonpos=(left.nonpos and right.nonneg) or stabilised
+                         or _is_max_of(right_node, left_node, self, LOGSUMEXP_OPS),  # x - logsumexp(x)
                          bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
@@ -664,7 +665,8 @@ class Evaluator:
                            no_batch_axis=first.no_batch_axis or over_batch,
                            guarded=first.guarded or averaged, probability=first.probability and not averaged)
         if name in LOGSUMEXP_OPS:
-            return Facts(taint=first.taint, batch_sum=None)
+            # logsumexp(x) >= max(x): x - logsumexp(x) is a log-softmax, never positive
+            return Facts(taint=first.taint, batch_sum=None, max_of=self._maximum_of(op))
         if name in WHERE_OPS and len(op.args) >= 3:
             return self._where(op)
         if name in ("masked_fill", "masked_fill_") and len(op.args) >= 3:
@@ -706,7 +708,9 @@ class Evaluator:
             sources = op.args[:2]  # elementwise maximum of two tensors
         names: tuple[str, ...] = ()
         for source in sources:
-            names += (source.value,) if isinstance(source, cst.Name) else self.facts(source).max_of
+            if isinstance(source, cst.Name):
+                names += (source.value,)
+            names += self.facts(source).max_of  # pmax(max(x)): still an upper bound of x
         return names
 
     def _stacked(self, parts) -> Facts:
@@ -983,7 +987,8 @@ def _join(a: Facts, b: Facts) -> Facts:
                  batch_sum=a.batch_sum or b.batch_sum, shape=a.shape and b.shape,
                  batch_dim=a.batch_dim and b.batch_dim, magnitude=a.magnitude and b.magnitude,
                  python_list=a.python_list and b.python_list, opaque=_all_opaque(a, b),
-                 probability=a.probability and b.probability, error=a.error and b.error)
+                 probability=a.probability and b.probability, error=a.error and b.error,
+                 max_of=tuple(name for name in a.max_of if name in b.max_of))
 
 
 def nonzero_names(facts: Facts) -> tuple[str, ...]:

@@ -88,7 +88,10 @@ class RandomInLoss(Rule):
                 not isinstance(seed, (cst.List, cst.Tuple)):
             return  # keras.random.*(seed=self.seed_generator): the supported way to draw noise under jit
         if kind == "frozen" and torch_only(ctx):
-            # eager torch runs the loss every step: nothing is frozen, but the draw is on the host
+            if ctx.loss.kind == "helper":
+                # eager torch runs the code every step, so nothing is frozen: a numpy or `random`
+                # draw in a helper prepares data on the host (sampled targets, jittered ground truth)
+                return
             ctx.report(self, node, f"`{callee(node)}` draws on the host every step: the same batch gives a "
                                    "different loss and gradient each step; use torch's generator in the model or data")
         elif kind == "frozen":
