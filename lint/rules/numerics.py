@@ -194,6 +194,8 @@ class UnguardedLog(Rule):
         facts = ctx.facts(denominator)
         if not facts.is_tensor or facts.guarded or facts.batch_dim or not ctx.facts(node).has_grad:
             return
+        if _inside_arctan(ctx):
+            return  # atan(w / h): w / 0 is inf, atan(inf) = pi / 2, and its gradient stays finite
         if numerator is not None and _is_self_normalisation(numerator, denominator, ctx):
             return
         if _counts_valid_positions(denominator, facts, ctx.loss.param_taints):
@@ -216,6 +218,15 @@ def _counts_valid_positions(denominator, facts, params=()) -> bool:
     if any(word in text for word in _LENGTH_WORDS):
         return True
     return "mask" in text and any(word in name.lower() for name in params for word in _LENGTH_WORDS)
+
+
+def _inside_arctan(ctx) -> bool:
+    """The division is the argument of an arctangent (CIoU's aspect-ratio term)."""
+    for ancestor in reversed(ctx.ancestors[-3:]):
+        if isinstance(ancestor, cst.Call):
+            op = ctx.op(ancestor)
+            return op is not None and op.name in ("atan", "arctan")
+    return False
 
 
 def _text_of(node) -> str:
