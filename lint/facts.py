@@ -642,7 +642,7 @@ class Evaluator:
             safe = first.bounded or first.nonpos or not first.taint
             # positive, but an unbounded argument underflows to 0 as surely as it overflows
             return Facts(taint=first.taint, nonneg=True,
-                         guarded=name in ("exp", "cosh") and (first.bounded or not first.taint),
+                         guarded=name in ("exp", "cosh"),  # positive by construction (underflow aside)
                          peak_one=name == "exp" and first.max_shifted,
                          bounded=safe, exp_node=None if safe else node, scaled=first.scaled)
         if name in NONNEG_OPS:
