@@ -129,7 +129,8 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     if call_sites is not None and id(loss.node) in call_sites and loss.kind in ("helper", "named"):
         # a helper, or a loss-named method another loss calls (``self.regularization_loss(p.mean(0))``)
         for name, passed in call_sites[id(loss.node)].items():
-            evaluator.env[name] = _join_all(passed)
+            if name not in loss.host_params:  # what the function says it takes beats what is passed
+                evaluator.env[name] = _join_all(passed)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
     ctx.no_grad_depth = int(_decorated_no_grad(loss.node))

@@ -186,6 +186,8 @@ class LossFunction:
     kind: str  # signature | loss-class | compute_loss | compile | factory | config | helper
     info: FunctionInfo | None = None
     param_taints: dict[str, frozenset[str]] = field(default_factory=dict)
+    # parameters whose annotation, type comment or docstring says they hold Python values
+    host_params: frozenset[str] = frozenset()
 
     @property
     def keras_signature(self) -> bool:
@@ -489,6 +491,10 @@ class _LossFinder:
         loss = LossFunction(info.display_name, info.node, kind, info)
         loss.param_taints = _param_taints(info.node.params, kind, skip_self=info.class_info is not None,
                                           batch_data=self._model_method(info, kind))
+        loss.host_params = documented_host_params(info.node)
+        for name in loss.host_params:
+            if name in loss.param_taints:
+                loss.param_taints[name] = frozenset()
         self.losses.append(loss)
 
     def _add_lambda(self, node: cst.Lambda, kind: str) -> None:
@@ -550,13 +556,101 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     return taints
 
 
+_TYPE_COMMENT = re.compile(r"#\s*type:\s*\((?P<args>.*)\)\s*->")
+_DOC_ARG = re.compile(r"^\s*\*{0,2}(?P<name>[A-Za-z_]\w*)\s*(?:\((?P<google>[^)]*\)?)\)\s*:|:\s*(?P<numpy>[^\n]+)$)")
+
+def documented_host_params(node: cst.FunctionDef) -> frozenset[str]:
+    """Parameters that the function's own words say hold Python values: an annotation
+    (``sizes: List[List[int]]``), a type comment (``# type: (List[List[int]]) -> List[int]``), or a
+    docstring entry (``gt_groups (List[int]): ...``, numpy's ``gt_groups : list of int``) whose
+    type names no tensor or array.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def f(a, b):\\n    # type: (List[int], Tensor) -> int\\n    return 1\\n").body[0]
+        >>> sorted(documented_host_params(f))
+        ['a']
+    """
+    params = [p for p in [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
+              if p.name.value not in ("self", "cls")]
+    names = {p.name.value for p in params}
+    host = {p.name.value for p in params if p.annotation is not None and (
+        _host_container(p.annotation.annotation)
+        or (isinstance(p.annotation.annotation, cst.Name) and p.annotation.annotation.value in _SCALAR_ANNOTATIONS))}
+    body = node.body
+    leading = getattr(body, "header", None)
+    comments = [leading.comment.value] if leading is not None and getattr(leading, "comment", None) else []
+    statements = getattr(body, "body", ())
+    if statements:
+        comments += [line.comment.value for line in getattr(statements[0], "leading_lines", ()) if line.comment]
+    annotated = {p.name.value for p in params if p.annotation is not None}
+    for comment in comments:
+        match = _TYPE_COMMENT.search(comment)
+        if match:
+            types = _split_types(match.group("args"))
+            for param, text in zip(params, types):
+                if _is_host_type(text) and param.name.value not in annotated:
+                    host.add(param.name.value)
+    docstring = _docstring(node)
+    for line in docstring.splitlines():
+        match = _DOC_ARG.match(line)
+        if match and match.group("name") in names and match.group("name") not in annotated:
+            text = (match.group("google") or match.group("numpy") or "").strip()
+            # a docstring's "float" often means a float tensor ("y_pred (float): predictions")
+            if _is_host_type(text) and not re.match(r"^(optional\[)?float", text, re.IGNORECASE):
+                host.add(match.group("name"))
+    return frozenset(host)
+
+
+def _split_types(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+            continue
+        depth += char == "[" or char == "("
+        depth -= char == "]" or char == ")"
+        current += char
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def _is_host_type(text: str) -> bool:
+    """``int``, ``List[int]``, ``Dict[str, int]``, ``list of int``, ``Optional[bool]``: Python values
+    all the way down. A bare ``list``/``dict`` may hold tensors, so it does not count.
+
+        >>> [_is_host_type(t) for t in ("List[List[int]]", "dict", "Dict[str, Tensor]", "list of int")]
+        [True, False, False, True]
+    """
+    words = re.findall(r"[A-Za-z_][\w.]*", text.strip().strip("`"))
+    words = [w for w in words if w.lower() not in ("of", "optional")]
+    return bool(words) and all(w in _HOST_TYPE_WORDS for w in words) and any(w.rstrip("s") in _SCALAR_ANNOTATIONS for w in words)
+
+
+_HOST_TYPE_WORDS = frozenset({"int", "float", "bool", "str", "ints", "floats", "bools", "strs", "List", "list",
+                              "Tuple", "tuple", "Sequence", "Dict", "dict", "Set", "set", "Iterable", "Mapping",
+                              "Optional", "Union", "None"})
+
+
+def _docstring(node: cst.FunctionDef) -> str:
+    statements = getattr(node.body, "body", ())
+    if not statements or not isinstance(statements[0], cst.SimpleStatementLine):
+        return ""
+    first = statements[0].body[0] if statements[0].body else None
+    if isinstance(first, cst.Expr) and isinstance(first.value, (cst.SimpleString, cst.ConcatenatedString)):
+        value = first.value.evaluated_value if isinstance(first.value, cst.SimpleString) else None
+        return value if isinstance(value, str) else ""
+    return ""
+
+
 def _host_container(annotation: cst.BaseExpression) -> bool:
-    """``List[List[int]]``, ``dict``, ``Tuple[int, ...]``: a Python container of host values."""
+    """``List[List[int]]``, ``Dict[str, int]``, ``Tuple[int, ...]``: a Python container of host values."""
     base = annotation.value if isinstance(annotation, cst.Subscript) else annotation
     base_name = base.attr.value if isinstance(base, cst.Attribute) else getattr(base, "value", None)
     if base_name not in _CONTAINER_ANNOTATIONS:
         return False
-    return not _TENSOR_ANNOTATION.search(cst.Module([]).code_for_node(annotation))
+    return _is_host_type(cst.Module([]).code_for_node(annotation).replace("...", ""))
 
 
 def _is_none(node: cst.BaseExpression) -> bool:
