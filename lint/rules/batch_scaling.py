@@ -49,9 +49,14 @@ class BatchSum(Rule):
         if isinstance(value, cst.Tuple) and len(value.elements) >= 2 and not ctx.loss.keras_signature:
             return  # return loss, num_pos, weight_sum: which element is the loss is the caller's business
         batch_sum = ctx.facts(value).batch_sum
-        if batch_sum is not None:
-            ctx.report(self, batch_sum, f"`{code_of(batch_sum)}` sums over the batch axis and is returned as the loss: "
-                                        "it grows with the batch size; reduce over axis=-1 (or take the mean)")
+        if batch_sum is None:
+            return
+        message = (f"`{code_of(batch_sum)}` sums over the batch axis and is returned as the loss: "
+                   "it grows with the batch size; reduce over axis=-1 (or take the mean)")
+        ctx.report_once(self, batch_sum, key="BSG501/returned", more="batch sums returned", message=message)
+        for other in _terms_batch_sums(value, ctx):  # mae + distort: each term's sum is a place of the cause
+            if other is not batch_sum:
+                ctx.report_once(self, other, key="BSG501/returned", more="batch sums returned", message=message)
 
 
 class FixedBatch(Rule):
@@ -148,3 +153,17 @@ def _is_known_batch(node, ctx) -> bool:
         return True
     value = literal_int(ctx, node)
     return value is not None and value >= 2 and value in ctx.evaluator.batch_literals and not facts.taint
+
+
+def _terms_batch_sums(value, ctx) -> list:
+    """The batch sums carried by the terms of a returned sum or product (``a.sum() + w * b.sum()``)."""
+    found, stack = [], [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract, cst.Multiply)):
+            stack.extend((node.right, node.left))
+            continue
+        batch_sum = ctx.facts(node).batch_sum
+        if batch_sum is not None and all(batch_sum is not seen for seen in found):
+            found.append(batch_sum)
+    return found

@@ -64,6 +64,17 @@ def test_one_cause_names_its_other_places():
     assert [row for row, _column in finding.related] == [7, 8]
 
 
+def test_a_returned_sum_of_batch_sums_is_one_cause_with_its_places():
+    source = ("import keras.backend as K\n\n"
+              "def weighted_mae(y_true, y_pred):\n"
+              "    mae = 0.4 * K.sum(K.abs(y_true - y_pred))\n"
+              "    scale = 0.6 * K.sum(K.abs(K.log(1 + y_true) - K.log(1 + y_pred)))\n"
+              "    return mae + scale\n")
+    (finding,) = [f for f in lint_source(source, "losses.py") if f.code == "BSG501"]
+    assert finding.row == 4 and [row for row, _column in finding.related] == [5]
+    assert "1 more batch sums returned" in finding.message
+
+
 def test_messages_say_what_is_true_for_the_library_the_file_imports():
     torch_file = FAMILIES / "f12_backend_messages_numpy_random_torch.py"
     (finding,) = lint_source(torch_file.read_text(), str(torch_file))
