@@ -121,7 +121,7 @@ class FixedBatch(Rule):
             self._division(node, op.args[0], op.args[1], ctx)
 
     def _division(self, node, numerator, denominator, ctx) -> None:
-        if ctx.facts(numerator).is_tensor and _is_known_batch(denominator, ctx):
+        if ctx.facts(numerator).is_tensor and _mentions_known_batch(denominator, ctx):
             ctx.report(self, node, f"`{code_of(node)}` divides by a fixed batch size: "
                                    "wrong for every other batch size (use mean)")
 
@@ -153,6 +153,21 @@ def _is_known_batch(node, ctx) -> bool:
         return True
     value = literal_int(ctx, node)
     return value is not None and value >= 2 and value in ctx.evaluator.batch_literals and not facts.taint
+
+
+def _mentions_known_batch(node, ctx) -> bool:
+    """The value is, or is computed from, a fixed batch size (``BATCH``, ``(batchsize - 1) ** 2``)."""
+    if _is_known_batch(node, ctx):
+        return True
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name) and ctx.facts(current).batch_constant:
+            return True
+        if isinstance(current, (cst.BinaryOperation, cst.UnaryOperation)):
+            stack.extend(n for n in (getattr(current, "left", None), getattr(current, "right", None),
+                                     getattr(current, "expression", None)) if n is not None)
+    return False
 
 
 def _terms_batch_sums(value, ctx) -> list:
