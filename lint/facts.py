@@ -444,6 +444,10 @@ class Evaluator:
         first = elements[0].slice if elements else None
         drops_batch = isinstance(first, cst.Index) and isinstance(first.value, cst.Integer) \
             and (not base.maybe_list or base.named_tensor)
+        # x[i, :, :]: a tuple index picks one row of a tensor (by an index variable)
+        drops_batch = drops_batch or (len(elements) >= 2 and isinstance(first, cst.Index)
+                                      and isinstance(first.value, cst.Name) and not _is_newaxis(first.value)
+                                      and not self.facts(first.value).is_tensor)
         return replace(base, batch_sum=None, exp_node=None, expanded_axis=expanded, tensor_shape=False,
                        transposed=False, batch_dim=False, python_list=False,
                        no_batch_axis=base.no_batch_axis or drops_batch)

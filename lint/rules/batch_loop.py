@@ -49,7 +49,8 @@ class BatchLoop(Rule):
                 return  # for t in targets: t["labels"] -- a list of per-image dicts, not tensor rows
             if _indexes_a_later_axis(statement.target, statement.body):
                 return  # for i, out in enumerate(outputs): ... y_true[:, i] -- one task per column
-            reason = batch_iteration(statement.iter, ctx, statement.target)
+            reason = batch_iteration(statement.iter, ctx, statement.target) \
+                or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx)
             if reason:
                 ctx.report(self, statement.iter, f"`for` loop {reason}: unrolled per sample when the step is traced")
         elif _mentions_batch_size(statement.test, ctx):
@@ -118,6 +119,32 @@ def _mentions_batch_size(test, ctx) -> bool:
     if isinstance(test, cst.BooleanOperation):
         return _mentions_batch_size(test.left, ctx) or _mentions_batch_size(test.right, ctx)
     return False
+
+
+def _range_over_indexed_rows(iterable, target, body, ctx) -> str | None:
+    """``for i in range(len(x)): ... x[i, :, :]``: indexed by a tuple, ``x`` is a tensor (a Python
+    list of them would not take one), and the loop walks its first axis, the batch."""
+    if not (isinstance(iterable, cst.Call) and isinstance(target, cst.Name)):
+        return None
+    op = ctx.op(iterable)
+    if op is None or op.name != "range" or len(op.args) != 1 or not isinstance(op.args[0], cst.Call):
+        return None
+    inner = ctx.op(op.args[0])
+    if inner is None or inner.name != "len" or not inner.args or not isinstance(inner.args[0], cst.Name):
+        return None
+    name = inner.args[0].value
+    facts = ctx.facts(inner.args[0])
+    if not facts.is_tensor or facts.no_batch_axis:
+        return None
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value == name \
+                and len(node.slice) >= 2 and isinstance(node.slice[0].slice, cst.Index) \
+                and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value == target.value:
+            return f"over `{code_of(iterable)}` (the rows of a tensor indexed as `{name}[{target.value}, ...]`)"
+        stack.extend(tree_children(node))
+    return None
 
 
 def _a_fixed_sequence(arg, ctx) -> bool:
