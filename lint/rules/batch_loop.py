@@ -50,7 +50,8 @@ class BatchLoop(Rule):
             if _indexes_a_later_axis(statement.target, statement.body):
                 return  # for i, out in enumerate(outputs): ... y_true[:, i] -- one task per column
             reason = batch_iteration(statement.iter, ctx, statement.target) \
-                or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx)
+                or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx) \
+                or _index_picks_tensor_rows(statement.iter, statement.target, statement.body, ctx)
             if reason:
                 ctx.report(self, statement.iter, f"`for` loop {reason}: unrolled per sample when the step is traced")
         elif _mentions_batch_size(statement.test, ctx):
@@ -143,6 +144,31 @@ def _range_over_indexed_rows(iterable, target, body, ctx) -> str | None:
                 and len(node.slice) >= 2 and isinstance(node.slice[0].slice, cst.Index) \
                 and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value == target.value:
             return f"over `{code_of(iterable)}` (the rows of a tensor indexed as `{name}[{target.value}, ...]`)"
+        stack.extend(tree_children(node))
+    return None
+
+
+def _index_picks_tensor_rows(iterable, target, body, ctx) -> str | None:
+    """``for i, t in enumerate(kinds): ... s_pos[i]``: the loop's index picks rows of a tensor
+    that has the batch axis, so the loop runs once per sample, whatever list it walks."""
+    if not isinstance(iterable, cst.Call):
+        return None
+    op = ctx.op(iterable)
+    if op is None or op.namespace != "builtins" or op.name != "enumerate" or len(op.args) != 1:
+        return None
+    if _a_fixed_sequence(op.args[0], ctx) or not isinstance(target, (cst.Tuple, cst.List)) or not target.elements:
+        return None
+    index = target.elements[0].value
+    if not isinstance(index, cst.Name):
+        return None
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Subscript) and node.slice and isinstance(node.slice[0].slice, cst.Index) \
+                and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value == index.value:
+            facts = ctx.facts(node.value)
+            if facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis and not facts.python_list:
+                return f"over `{code_of(op.args[0])}`, whose index picks the rows of `{code_of(node.value)}`"
         stack.extend(tree_children(node))
     return None
 
