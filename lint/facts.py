@@ -541,8 +541,11 @@ class Evaluator:
                          unit=left.unit and not right.nonpos, guarded=left.guarded,
                          batch_sum=left.batch_sum, shape=shape)
         if symbol == "@":
+            # a product of positive matrices (kernels exp(-C)) is positive: each entry sums positive terms
             return Facts(taint=taint, bounded=both_bounded, scaled=bool(left.taint) and bool(right.taint),
-                         batch_sum=batch_sum, no_batch_axis=left.transposed and not right.transposed)
+                         batch_sum=batch_sum, no_batch_axis=left.transposed and not right.transposed,
+                         guarded=left.guarded and right.guarded and left.nonneg and right.nonneg,
+                         nonneg=left.nonneg and right.nonneg)
         return Facts(taint=taint, shape=shape, batch_sum=batch_sum)
 
     # ---- calls --------------------------------------------------------------------------
@@ -678,6 +681,11 @@ class Evaluator:
             if condition.zero_of is not None and condition.zero_of == _text(op.args[0]) and _positive_offset(value):
                 return replace(first, guarded=True, exp_node=None)  # den.masked_fill(den == 0, 1)
             return replace(first, exp_node=None)
+        if name in ("scatter", "scatter_", "index_fill", "index_fill_") and len(op.args) >= 3:
+            # ones_like(mask).scatter(1, idx, 0): the diagonal zeroed out of a 0/1 mask
+            value = self.facts(op.arg(3, "value", "src") or op.args[-1])
+            return Facts(taint=first.taint | value.taint, nonneg=first.nonneg and value.nonneg,
+                         bounded=first.bounded and value.bounded)
         if name in PIECEWISE_OPS:
             return Facts(taint=first.taint)
         if name in ("equal", "allclose", "is_nonzero", "is_same_size") and op.namespace == "torch":
