@@ -5,7 +5,9 @@ For each backend (one subprocess each), on the seeds' MLP of issue #11 (784 -> 1
 * **compiled step alone**: train functions called in a loop on one batch with no callbacks and no
   ``fit`` loop (medians over finely interleaved rounds, per step): Keras's own step, the hub's step
   with GradientNormMonitor's feature recording nothing, and as shipped (norm and buffer write).
-  The difference of the last two is what the norm adds to the step itself;
+  The difference of the last two is what the norm adds to the step itself (JAX and TensorFlow,
+  whose steps are traced once; an eager torch step reads the attached features at every call, so
+  there both hub variants run the shipped monitor's norm);
 * **host side**: in real ``fit`` calls, the CPU time (``time.thread_time``, which waiting for the
   GIL or the device does not count) spent per step in each monitor hook, on whichever thread
   Keras runs it, and the whole process's CPU time and wall time per step against a plain fit
@@ -156,10 +158,15 @@ def _compiled_step(model, batch, rounds: int = 20, steps: int = 40) -> dict:
     without.set_model(model)
     without.on_train_begin()
     functions = {"hub_without_norm": attached_hub(model)._inner["train"]}
+    # Traced now, while its feature is the attached one: the step reads the hub's features when
+    # it is traced, and a later trace would see the shipped monitor's norm instead.
+    tracer = _StepRunner(model, batch)
+    tracer.run(functions["hub_without_norm"], 2)
+    tracer.put_back()
     without.on_train_end()
     shipped = GradientNormMonitor()
     shipped.set_model(model)
-    shipped.on_train_begin()  # its buffer stays in the state while every variant runs
+    shipped.on_train_begin()  # its buffer (same shape) stays in the state while every variant runs
     try:
         functions["hub_with_norm"] = attached_hub(model)._inner["train"]
         functions["keras"] = _keras_own_function(model)

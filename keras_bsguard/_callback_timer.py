@@ -9,8 +9,10 @@ time these hooks take on the training thread is neither step time nor input wait
 * the train-batch hooks of every *other* callback that overrides one (``on_train_batch_begin``,
   ``on_train_batch_end``, or the older ``on_batch_begin``/``on_batch_end`` they call): the seconds
   each takes on the training thread add up in :attr:`seconds`, and per hook in :attr:`by_hook`;
-* the ``CallbackList``'s own two hooks, to know where the batch-end block finished and the next
-  batch-begin block started: on torch the fit loop pulls the next batch between the two.
+* with ``blocks=True`` (torch), the ``CallbackList``'s own two hooks, to know where the batch-end
+  block finished and the next batch-begin block started: the torch fit loop pulls the next batch
+  between the two. Where the input wait is timed inside the train function (JAX, TensorFlow)
+  they are left alone: one Python frame less per hook and step.
 
 Hooks that Keras runs on its callback worker threads (asynchronous dispatch, when every callback
 is ``async_safe``) are not on the training thread and are not counted. :meth:`uninstall` puts
@@ -99,8 +101,10 @@ class CallbackTimer:
         self._thread = None
         self._patched: list[tuple[object, str]] = []
 
-    def install(self, callback_list=None) -> bool:
-        """Wrap the hooks of ``callback_list`` (default: the one calling the owner now)."""
+    def install(self, callback_list=None, blocks: bool = True) -> bool:
+        """Wrap the hooks of ``callback_list`` (default: the one calling the owner now), and with
+        ``blocks`` the list's own two batch hooks (:attr:`end_block_done`,
+        :attr:`begin_block_start`)."""
         self.uninstall()
         callback_list = callback_list or find_callback_list(self.owner, inspect.currentframe().f_back)
         if callback_list is None:
@@ -117,8 +121,9 @@ class CallbackTimer:
                     self._patch(callback, hook, self._timed(callback, hook))
         for hook in _HOOKS:
             _unwrap(callback_list, hook)
-        self._patch(callback_list, "on_train_batch_begin", self._begin_block(callback_list))
-        self._patch(callback_list, "on_train_batch_end", self._end_block(callback_list))
+        if blocks:
+            self._patch(callback_list, "on_train_batch_begin", self._begin_block(callback_list))
+            self._patch(callback_list, "on_train_batch_end", self._end_block(callback_list))
         self.active = True
         return True
 

@@ -33,6 +33,7 @@ A *window* is a dict of medians over ``window`` steps: ``step_time``, ``data_tim
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import os
 import statistics
@@ -147,6 +148,7 @@ class ProcessClock:
 
     def __init__(self):
         self._threads: dict[str, int] = {}
+        self._files: dict[str, int] = {}  # thread id -> open descriptor of its schedstat
         self._run_wait = 0.0
         self._paused_at = None
         self._excluded = (0.0, 0.0, 0.0)
@@ -159,24 +161,47 @@ class ProcessClock:
         return tuple(n - e for n, e in zip(now, self._excluded))
 
     def _read_run_wait(self) -> float:
-        """Cumulative run-queue wait of the process's threads, including threads that ended."""
+        """Cumulative run-queue wait of the process's threads, including threads that ended.
+
+        Each thread's ``schedstat`` is opened once and read again with ``pread`` (a Keras fit
+        on JAX runs ~26 threads: ~50 us a read, against ~160 us opening every file each time).
+        """
         folder = "/proc/self/task"
         try:
             tasks = os.listdir(folder)
         except OSError:
             return math.nan
+        files = self._files
         for task in tasks:
-            try:  # os.open/os.read: a third of the cost of open() for these one-line files
-                fd = os.open(f"{folder}/{task}/schedstat", os.O_RDONLY)
-                try:
-                    waited = int(os.read(fd, 128).split()[1])
-                finally:
-                    os.close(fd)
+            fd = files.get(task)
+            try:
+                if fd is None:
+                    fd = files[task] = os.open(f"{folder}/{task}/schedstat", os.O_RDONLY)
+                waited = int(os.pread(fd, 128, 0).split()[1])
             except (OSError, ValueError, IndexError):
+                self._close(task)
                 continue
             self._run_wait += max(0, waited - self._threads.get(task, 0)) / 1e9
             self._threads[task] = waited
+        if len(files) > len(tasks):  # threads that ended
+            for task in set(files) - set(tasks):
+                self._close(task)
         return self._run_wait
+
+    def _close(self, task: str) -> None:
+        fd = self._files.pop(task, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close(self) -> None:
+        """Close the thread files (the clock still reads wall and CPU time)."""
+        for task in list(self._files):
+            self._close(task)
+
+    def __del__(self):
+        with contextlib.suppress(Exception):  # at interpreter shutdown the os module may be gone
+            self.close()
 
     def pause(self) -> None:
         if self._paused_at is None:

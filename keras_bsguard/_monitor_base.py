@@ -16,6 +16,19 @@ from keras_bsguard.warnings import emit, format_message, user_call_site
 
 
 def median(values) -> float:
+    """The median of the finite values (``None``, NaN and infinities left out); NaN if none.
+
+    >>> median([3.0, 1.0, float("nan"), 2.0, None]), median([]), median([float("inf")])
+    (2.0, nan, nan)
+    """
+    if not isinstance(values, (list, tuple)):
+        values = list(values)
+    try:
+        # The common case in one C loop: a finite sum means no None, NaN or infinity.
+        if values and math.isfinite(sum(values)):
+            return statistics.median(values)
+    except TypeError:  # a None
+        pass
     values = [v for v in values if v is not None and math.isfinite(v)]
     return statistics.median(values) if values else math.nan
 

@@ -34,9 +34,20 @@ def _squared_norms(grads) -> list:
     return [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
 
 
-# The buffer's step counter wraps at this many steps (a multiple of every capacity we use, small
-# enough that float32 counts it exactly).
-_COUNT_MODULUS = 2.0**23
+# The buffer's step counter wraps below this many steps (at a multiple of the ring's period, see
+# :func:`count_modulus`; float32 counts it exactly).
+_COUNT_LIMIT = 2**23
+
+
+def count_modulus(capacity: int, every_n_steps: int = 1) -> int:
+    """Where the buffer's step counter wraps: the largest multiple of ``capacity x every_n_steps``
+    (one full turn of the ring) not above 2**23, so that a wrap keeps the ring's slots in order.
+
+    >>> count_modulus(128), count_modulus(128, 3) % (128 * 3), count_modulus(128, 3) <= 2**23
+    (8388608, 0, True)
+    """
+    period = int(capacity) * int(every_n_steps)
+    return period * max(1, _COUNT_LIMIT // period)
 
 
 def _make_norm_buffer(capacity: int, n_layers: int):
@@ -46,6 +57,13 @@ def _make_norm_buffer(capacity: int, n_layers: int):
     ``metrics_variables`` of the jitted step). ``result()`` is empty, so it adds nothing to the
     step's logs, and ``reset_state`` does nothing (Keras resets metrics at each epoch and before
     validation; the ring and its counter must survive both).
+
+    One vector ``norms`` of ``capacity + 1`` floats: the ring of global norms, then the step
+    counter (the steps run so far, wrapped at :func:`count_modulus`). One variable rather than
+    two because every state variable costs the host something per step: on JAX, Keras re-tracks
+    the whole training state after each step (``JAXTrainer.fit`` sets ``model._jax_state``), about
+    4 us per extra array on a 2-core CPU. With per-layer norms, ``layer_norms`` holds a row per
+    slot.
     """
     import keras
 
@@ -57,8 +75,7 @@ def _make_norm_buffer(capacity: int, n_layers: int):
             # norm of the summed gradient); reading takes the first replica's copy.
             kwargs = {"initializer": "zeros", "dtype": "float32",
                       "aggregation": "only_first_replica"}
-            self.count = self.add_variable(shape=(), name="count", **kwargs)
-            self.norms = self.add_variable(shape=(self.capacity,), name="norms", **kwargs)
+            self.norms = self.add_variable(shape=(self.capacity + 1,), name="norms", **kwargs)
             self.layer_norms = (
                 self.add_variable(shape=(self.capacity, self.n_layers), name="layer_norms",
                                   **kwargs)
@@ -82,14 +99,19 @@ class GradientNormFeature:
 
     ``record`` (the default instrumented step) runs inside the traced step on the gradients the
     optimizer is about to apply and writes the step's norms into a small ring buffer on the device
-    (:func:`_make_norm_buffer`); nothing leaves the step. ``compute`` (steps that only pass logs
-    out, e.g. BatchSizeGuard's micro-batched step) returns them as step logs instead. Under a
+    (:func:`_make_norm_buffer`); nothing leaves the step. With ``every_n_steps = n > 1`` the step
+    counts every step and computes the norms only at steps n, 2n, ... (a conditional in the
+    compiled step: the other steps do not read the gradients), slot ``k - 1`` (mod the capacity)
+    holding the norm of step ``k x n``. ``compute`` (steps that only pass logs out, e.g.
+    BatchSizeGuard's micro-batched step) returns them as step logs instead, every step. Under a
     ``LossScaleOptimizer`` the gradients are scaled by the dynamic loss scale; the norm is divided
     by it. Squares are summed in float32 whatever the gradients' dtype.
     """
 
-    def __init__(self, per_layer: bool, squared_norms=None, global_norm=None, write_slot=None):
+    def __init__(self, per_layer: bool, squared_norms=None, global_norm=None, write_slot=None,
+                 every_n_steps: int = 1):
         self.per_layer = per_layer
+        self.every_n_steps = int(every_n_steps)
         # Backend fast paths (torch eager pays a Python dispatch per op: the squared norms
         # stacked in one vector, the global norm in two more ops, one in-place write per buffer
         # row; see torch_adapter._squares).
@@ -98,9 +120,10 @@ class GradientNormFeature:
         self.write_slot = write_slot
         self.layer_names: list[str] = []
         self.buffer = None
+        self.modulus = None  # where the buffer's step counter wraps (count_modulus)
         self._layer_of: dict[int, int] = {}
         # Set (to 0) when the step's Python body runs at every step, in order (eager torch): the
-        # buffer slot is then counted on the host instead of computed by ops on the device.
+        # step counter is then kept on the host instead of computed by ops on the device.
         self.host_count = None
 
     def build(self, variables, capacity: int) -> None:
@@ -110,6 +133,7 @@ class GradientNormFeature:
         self._layer_of = {id(v): self.layer_names.index(n) for v, n in zip(variables, names)
                           if self.per_layer}
         self.buffer = _make_norm_buffer(capacity, len(self.layer_names))
+        self.modulus = count_modulus(capacity, self.every_n_steps)
 
     def _norms(self, grads, variables, loss_scale):
         from keras import ops
@@ -155,26 +179,56 @@ class GradientNormFeature:
         buffer = self.buffer
         if buffer is None:
             return self.compute(grads, variables, loss_scale)
-        total, per_layer = self._norms(grads, variables, loss_scale)
-        if total is None:
+        if all(g is None for g in grads):
             return {}
+        capacity, every = buffer.capacity, self.every_n_steps
+        layered = buffer.layer_norms is not None and self.per_layer
         if self.host_count is not None and self.write_slot is not None:
-            slot = self.host_count % buffer.capacity
-            self.host_count = (self.host_count + 1) % int(_COUNT_MODULUS)
-            self.write_slot(buffer.norms, slot, total)
-            if buffer.layer_norms is not None and per_layer is not None:
-                self.write_slot(buffer.layer_norms, slot, per_layer)
-            self.write_slot(buffer.count, None, float(self.host_count))
+            count = self.host_count + 1  # steps run, this one included
+            self.host_count = count % self.modulus
+            if count % every == 0:
+                total, per_layer = self._norms(grads, variables, loss_scale)
+                slot = (count // every - 1) % capacity
+                self.write_slot(buffer.norms, slot, total)
+                if layered and per_layer is not None:
+                    self.write_slot(buffer.layer_norms, slot, per_layer)
+            self.write_slot(buffer.norms, capacity, float(self.host_count))
             return {}
-        count = buffer.count.value
-        # One dynamic-update-slice per buffer rather than a where-over-arange mask (four more
+        values = buffer.norms.value
+        count = values[capacity]
+        # One dynamic-update-slice per write rather than a where-over-arange mask (four more
         # small ops per step, each a separate kernel on XLA CPU).
-        slot = ops.cast(ops.mod(count, float(buffer.capacity)), "int32")
-        buffer.norms.assign(ops.slice_update(buffer.norms.value, [slot], ops.reshape(total, (1,))))
-        if buffer.layer_norms is not None and per_layer is not None:
-            buffer.layer_norms.assign(ops.slice_update(
-                buffer.layer_norms.value, [slot, 0], ops.expand_dims(per_layer, 0)))
-        buffer.count.assign(ops.mod(count + 1.0, _COUNT_MODULUS))
+        if every == 1:
+            total, per_layer = self._norms(grads, variables, loss_scale)
+            slot = ops.cast(ops.mod(count, float(capacity)), "int32")
+            values = ops.slice_update(values, [slot], ops.reshape(total, (1,)))
+            if layered and per_layer is not None:
+                buffer.layer_norms.assign(ops.slice_update(
+                    buffer.layer_norms.value, [slot, 0], ops.expand_dims(per_layer, 0)))
+        else:
+            step = count + 1.0
+            layers = buffer.layer_norms.value if layered else None
+
+            def write():
+                total, per_layer = self._norms(grads, variables, loss_scale)
+                slot = ops.cast(ops.mod(ops.floor(step / float(every)) - 1.0, float(capacity)),
+                                "int32")
+                new = ops.slice_update(values, [slot], ops.reshape(total, (1,)))
+                if layers is None:
+                    return new
+                return new, ops.slice_update(layers, [slot, 0], ops.expand_dims(per_layer, 0))
+
+            def keep():
+                return values if layers is None else (values, layers)
+
+            written = ops.cond(ops.equal(ops.mod(step, float(every)), 0.0), write, keep)
+            if layers is None:
+                values = written
+            else:
+                values, new_layers = written
+                buffer.layer_norms.assign(new_layers)
+        new_count = ops.reshape(ops.mod(count + 1.0, float(self.modulus)), (1,))
+        buffer.norms.assign(ops.slice_update(values, [capacity], new_count))
         return {}
 
 
@@ -235,6 +289,17 @@ class GradientNormMonitor(MonitorBase):
     the training thread (``async_safe`` off): a device sync per step. List it before
     ``CSVLogger``/``TensorBoard``.
 
+    **Every n-th step** (``every_n_steps=n``, default 1): the exact norm of steps n, 2n, 3n, ...
+    only; the other steps do not read their gradients (a conditional inside the compiled step),
+    which saves the norm's pass over the gradients on n - 1 steps of n, for tiny steps where it is
+    a visible share. Everything counted in steps above then counts *measured* steps: a window
+    holds ``window`` norms (``window x n`` training steps, read every ``window x n`` steps),
+    ``min_history`` and ``explode_patience`` count norms, and each norm is reported at its own
+    global step (a multiple of n); the epoch figures are over the epoch's measured steps, and with
+    ``per_step_log`` only the measured steps' batch logs carry ``grad_norm``. An explosion that
+    lasts fewer than ``n x explode_patience`` steps can be missed. Under BatchSizeGuard's
+    micro-batched step the norm is computed at every step and every n-th one is checked.
+
     Args:
         explode_factor: a norm above this multiple of the running median is an explosion, and a
             rise of window medians by this factor a sustained growth (> 1).
@@ -247,6 +312,7 @@ class GradientNormMonitor(MonitorBase):
         explode_patience: consecutive exploding steps needed for the warning (and action) (>= 1).
         top_k_layers: how many layers to name, largest and smallest (>= 0; 0: no per-layer norms).
         per_step_log: put each step's ``grad_norm`` into its batch ``logs`` (see above).
+        every_n_steps: compute the norm of every n-th step only (an integer >= 1; see above).
         log_dir, event_log: as for :class:`~keras_bsguard.StepTimeMonitor`.
 
     Example::
@@ -269,6 +335,11 @@ class GradientNormMonitor(MonitorBase):
 
         model.fit(x, y, batch_size=32, epochs=1, verbose=0,
                   callbacks=[GradientNormMonitor(per_step_log=True), PrintNorm()])
+
+        # The norm of steps 4, 8, 12, ... only, in windows of 2 norms (8 steps):
+        history = model.fit(x, y, batch_size=32, epochs=2, verbose=0,
+                            callbacks=[GradientNormMonitor(window=2, every_n_steps=4)])
+        print(history.history["grad_norm"])  # median of the norms of steps 4 and 8, then 12, 16
     """
 
     monitor_name = "gradient_norm"
@@ -286,6 +357,7 @@ class GradientNormMonitor(MonitorBase):
         per_step_log: bool = False,
         log_dir: str | None = None,
         event_log=None,
+        every_n_steps: int = 1,
     ):
         owner = "GradientNormMonitor"
         self.explode_factor = check_float(owner, "explode_factor", explode_factor, low=1.0,
@@ -299,6 +371,7 @@ class GradientNormMonitor(MonitorBase):
         self.explode_patience = check_int(owner, "explode_patience", explode_patience, 1)
         self.top_k_layers = check_int(owner, "top_k_layers", top_k_layers, 0)
         self.per_step_log = check_bool(owner, "per_step_log", per_step_log)
+        self.every_n_steps = check_int(owner, "every_n_steps", every_n_steps, 1)
         super().__init__(log_dir=log_dir, event_log=event_log)
         if self.per_step_log:
             # Read after every step on the training thread: Keras must call on_train_batch_end
@@ -318,6 +391,7 @@ class GradientNormMonitor(MonitorBase):
             "explode_patience": self.explode_patience,
             "top_k_layers": self.top_k_layers,
             "per_step_log": self.per_step_log,
+            "every_n_steps": self.every_n_steps,
             **self._base_config(),
         }
 
@@ -337,14 +411,16 @@ class GradientNormMonitor(MonitorBase):
             self._early: list[float] = []
             self._streak = 0
             self._streak_reference = math.nan
+            self._early_max = -math.inf  # max(self._early), kept as it fills
             self._refresh_every = max(1, min(self.window, self.min_history) // 5)
             self._explosions = 0
             self._nonfinite = 0
-            self._consumed = 0.0  # the device buffer's step counter at the last read
+            self._consumed = 0  # norms written to the device buffer at the last read (wrapped)
             self._missed = 0
         self._snapshot_lock = threading.Lock()
         self._snapshot = None
         self._read_batch = 0
+        self._read_every = self.window * self.every_n_steps  # steps between two buffer reads
         self._loss_scaled = isinstance(self._model.optimizer, LossScaleOptimizer)
         adapter = get_adapter()
         self._adapter = adapter
@@ -353,6 +429,7 @@ class GradientNormMonitor(MonitorBase):
             squared_norms=getattr(adapter, "squared_norms", None),
             global_norm=getattr(adapter, "global_norm", None),
             write_slot=getattr(adapter, "write_slot", None),
+            every_n_steps=self.every_n_steps,
         )
         eager = getattr(adapter, "step_runs_eagerly", None)
         if eager is not None and eager(self._model):
@@ -368,7 +445,7 @@ class GradientNormMonitor(MonitorBase):
             with scope(self._model) if scope else contextlib.nullcontext():
                 self._feature.build(self._model.trainable_variables, capacity)
             buffer = self._feature.buffer
-            self._buffer_variables = [buffer.count, buffer.norms] + (
+            self._buffer_variables = [buffer.norms] + (
                 [buffer.layer_norms] if buffer.layer_norms is not None else []
             )
             add_state_metric(self._model, buffer)
@@ -383,7 +460,8 @@ class GradientNormMonitor(MonitorBase):
                 + (reason or "the model overrides train_step, so the gradients are not visible")
                 + ". Try: log the norm from your own train_step.",
             )
-        self._start_run(window=self.window, explode_factor=self.explode_factor)
+        self._start_run(window=self.window, explode_factor=self.explode_factor,
+                        every_n_steps=self.every_n_steps)
 
     def on_train_end(self, logs=None):
         self._read_now()
@@ -398,6 +476,7 @@ class GradientNormMonitor(MonitorBase):
             self._buffer_variables = None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._begin_epoch_steps()  # global step numbers of the norms that come as logs
         self._read_batch = 0
         with self._lock:
             self._epoch_norms = []
@@ -419,10 +498,10 @@ class GradientNormMonitor(MonitorBase):
         if self._pending_lr_cut:
             self._pending_lr_cut = False
             self._reduce_learning_rate()
-        # Main thread, between steps: every ``window`` steps, copy the device buffer (without
+        # Main thread, between steps: every ``window`` norms, copy the device buffer (without
         # waiting for the device); the next batch-end callback converts and checks it.
-        if (self._buffer_variables is not None and not self.per_step_log
-                and batch - self._read_batch >= self.window):
+        if batch - self._read_batch >= self._read_every and self._buffer_variables is not None \
+                and not self.per_step_log:
             self._read_batch = batch
             snapshot = self._adapter.snapshot_variables(self._model, self._buffer_variables)
             with self._snapshot_lock:
@@ -432,17 +511,24 @@ class GradientNormMonitor(MonitorBase):
         if logs is not None and "grad_norm" in logs:
             # A step that returns its norm as a log (BatchSizeGuard's micro-batched step).
             layer_norms = logs.pop(LAYER_NORMS_KEY, None)
-            self._observe(float(logs["grad_norm"]), layer_norms)
-            return
-        if self.per_step_log and self._buffer_variables is not None:
-            # The training thread, right after the step (async dispatch is off for this
-            # monitor): read the buffer now; its newest norm is this step's.
-            latest = self._consume(self._adapter.snapshot_variables(self._model,
-                                                                    self._buffer_variables))
-            if latest is not None and logs is not None:
-                logs["grad_norm"] = latest
+            step = self._global_step(batch)
+            if self.every_n_steps == 1:
+                self._observe_many([float(logs["grad_norm"])], [layer_norms])
+            elif step % self.every_n_steps == 0:
+                with self._lock:
+                    self._step = step - self.every_n_steps  # _observe_many adds every_n_steps
+                self._observe_many([float(logs["grad_norm"])], [layer_norms])
+            else:
+                del logs["grad_norm"]  # not a measured step
             return
         if self._snapshot is None:
+            if self.per_step_log and self._buffer_variables is not None:
+                # The training thread, right after the step (async dispatch is off for this
+                # monitor): read the buffer now; its newest norm is this step's.
+                latest = self._consume(self._adapter.snapshot_variables(self._model,
+                                                                        self._buffer_variables))
+                if latest is not None and logs is not None:
+                    logs["grad_norm"] = latest
             return
         with self._snapshot_lock:
             snapshot, self._snapshot = self._snapshot, None
@@ -463,74 +549,89 @@ class GradientNormMonitor(MonitorBase):
         from keras import ops
 
         arrays = [ops.convert_to_numpy(a) for a in snapshot]  # waits for the device, off-thread
-        count, norms = float(arrays[0]), arrays[1]
-        layers = arrays[2] if len(arrays) > 2 else None
-        capacity = len(norms)
+        ring = arrays[0]
+        capacity = len(ring) - 1
+        every = self.every_n_steps
+        written = int(ring[capacity]) // every  # norms written so far (wrapped)
+        wrap = self._feature.modulus // every
+        layers = arrays[1] if len(arrays) > 1 else None
         with self._lock:
-            new = (count - self._consumed) % _COUNT_MODULUS
-            if new == 0 or new > _COUNT_MODULUS / 2:  # nothing new, or an older snapshot
+            new = (written - self._consumed) % wrap
+            if new == 0 or new > wrap // 2:  # nothing new, or an older snapshot
                 return None
             first = self._consumed
-            self._consumed = count
-            new = int(new)
+            self._consumed = written
             if new > capacity:  # overwritten before it was read (should not happen)
                 self._missed += new - capacity
-                self._step += new - capacity
+                self._step += (new - capacity) * every
                 first += new - capacity
                 new = capacity
-            latest = None
-            for k in range(new):
-                slot = int((first + k) % _COUNT_MODULUS) % capacity
-                latest = float(norms[slot])
-                self._observe(latest, None if layers is None else layers[slot])
-            return latest
+            slots = [(first + k) % capacity for k in range(new)]
+            values = ring.tolist()
+            norms = [values[slot] for slot in slots]
+            self._observe_many(norms, None if layers is None else [layers[slot] for slot in slots])
+            return norms[-1]
 
     # -------------------------------------------------------------------------- per step
-    def _observe(self, norm: float, layer_norms) -> None:
-        """The checks of one step's norm, in step order."""
+    def _observe_many(self, norms: list, layer_rows=None) -> None:
+        """The checks of consecutive measured steps' norms, in step order (one lock for all of
+        them: they arrive a window at a time). ``layer_rows``: their per-layer norms, or None."""
+        isfinite = math.isfinite
+        every, window, factor = self.every_n_steps, self.window, self.explode_factor
         with self._lock:
-            self._step += 1
-            step = self._step
-            # The reference median is refreshed every few steps, not every step: sorting a
-            # window per step would cost more than the rest of the monitor.
-            if self._running is None or step % self._refresh_every == 0:
-                self._running = median(self._history[-self.window :])
-            running, enough = self._running, len(self._history) >= self.min_history
-            if len(self._early) < self.window and math.isfinite(norm):
-                self._early.append(norm)
-            early_max = max(self._early) if self._early else math.inf
-            self._history.append(norm)
-            if len(self._history) > 4 * self.window:
-                del self._history[: -self.window]
-            self._window_norms.append(norm)
-            self._epoch_norms.append(norm)
-            if layer_norms is not None and math.isfinite(norm):
-                values = np.asarray(layer_norms, dtype="float64").reshape(-1)
-                self._window_layers = (values if self._window_layers is None
-                                       else np.maximum(self._window_layers, values))
-            if not math.isfinite(norm):
-                self._on_nonfinite(step, norm, layer_norms)
-            elif enough and math.isfinite(running) and running > 0:
-                self._check_explosion(step, norm, running, early_max, layer_norms)
-            if len(self._window_norms) >= self.window:
-                self._close_window()
+            history, early = self._history, self._early
+            for index, norm in enumerate(norms):
+                layer_norms = None if layer_rows is None else layer_rows[index]
+                self._step += every
+                step = self._step
+                # The reference median is refreshed every few steps, not every step: sorting a
+                # window per step would cost more than the rest of the monitor.
+                if self._running is None or (step // every) % self._refresh_every == 0:
+                    self._running = median(history[-window:])
+                running, enough = self._running, len(history) >= self.min_history
+                finite = isfinite(norm)
+                if finite and len(early) < window:
+                    early.append(norm)
+                    self._early_max = max(self._early_max, norm)
+                early_max = self._early_max if early else math.inf
+                history.append(norm)
+                if len(history) > 4 * window:
+                    del history[:-window]
+                self._window_norms.append(norm)
+                self._epoch_norms.append(norm)
+                if layer_norms is not None and finite:
+                    values = np.asarray(layer_norms, dtype="float64").reshape(-1)
+                    self._window_layers = (values if self._window_layers is None
+                                           else np.maximum(self._window_layers, values))
+                if not finite:
+                    self._on_nonfinite(step, norm, layer_norms)
+                elif enough and isfinite(running) and running > 0:
+                    # An explosion is ``explode_patience`` consecutive steps above both
+                    # ``explode_factor`` x the running median (as it was when the streak began)
+                    # and the largest norm of the first window. One spiky batch is not an
+                    # explosion; late in a converging run the median is tiny and benign spikes
+                    # reach 10x of it, while a real explosion leaves the early scale behind.
+                    reference = self._streak_reference if self._streak else running
+                    if norm > factor * reference and norm > early_max:
+                        self._streak += 1
+                        self._streak_reference = reference
+                        if self._streak == self.explode_patience:
+                            self._on_explosion(step, norm, reference, layer_norms)
+                    else:
+                        self._streak = 0
+                if len(self._window_norms) >= window:
+                    self._close_window()
+
+    def _observe(self, norm: float, layer_norms) -> None:
+        """The checks of one measured step's norm."""
+        self._observe_many([norm], [layer_norms])
 
     # --------------------------------------------------------------------------- checks
-    def _check_explosion(self, step, norm, running, early_max, layer_norms) -> None:
-        """An explosion is ``explode_patience`` consecutive steps above both ``explode_factor`` x
-        the running median (as it was when the streak began) and the largest norm of the first
-        window. One spiky batch is not an explosion; late in a converging run the median is tiny
-        and benign spikes reach 10x of it, while a real explosion leaves the early scale behind."""
-        with self._lock:
-            reference = self._streak_reference if self._streak else running
-            if norm > self.explode_factor * reference and norm > early_max:
-                self._streak += 1
-                self._streak_reference = reference
-            else:
-                self._streak = 0
-            exploded = self._streak == self.explode_patience
-        if exploded:
-            self._on_explosion(step, norm, reference, layer_norms)
+    def _steps(self, count: int) -> str:
+        """``"50 steps"``, or with ``every_n_steps > 1`` ``"50 measured steps (every 4th)"``."""
+        if self.every_n_steps == 1:
+            return f"{count} steps"
+        return f"{count} measured steps (every {_ordinal(self.every_n_steps)})"
 
     def _top_layers(self, layer_norms, smallest: bool = False) -> dict:
         if layer_norms is None or not self._feature.layer_names:
@@ -568,7 +669,7 @@ class GradientNormMonitor(MonitorBase):
             "explosion", GradientNormWarning, step,
             f"The gradient norm exploded: {norm:.4g} is {norm / running:.1f}x the running median.",
             f"grad_norm={norm:.4g} at step {step}, median of the previous "
-            f"{min(self.window, len(self._history) - 1)} steps {running:.4g}, explode factor "
+            f"{self._steps(min(self.window, len(self._history) - 1))} {running:.4g}, explode factor "
             f"{self.explode_factor}; action: {action[self.on_explode]}"
             + (f"; largest layers {_fmt_layers(layers)}" if layers else ""),
             ["a loss whose scale grows (a weight or term that increases during training)",
@@ -627,7 +728,7 @@ class GradientNormMonitor(MonitorBase):
             self._warn_once(
                 "nonfinite", GradientNormWarning, self._step,
                 "Most gradient norms of a window are non-finite despite loss scaling.",
-                f"{nonfinite} of {len(norms)} steps non-finite (each is a skipped update)",
+                f"{nonfinite} of {self._steps(len(norms))} non-finite (each is a skipped update)",
                 ["the loss itself overflows or is NaN, not only its float16 gradients"],
                 ["check the loss for log(0)/division by zero", "try mixed_bfloat16"],
                 nonfinite=nonfinite,
@@ -636,7 +737,7 @@ class GradientNormMonitor(MonitorBase):
             self._warn_once(
                 "vanishing", GradientNormWarning, self._step,
                 "The gradients vanished: the model has stopped learning.",
-                f"every gradient norm of the last {len(norms)} steps is below "
+                f"every gradient norm of the last {self._steps(len(norms))} is below "
                 f"{self.vanish_threshold:g} (max {max(finite):.3g})"
                 + (f"; largest layers {_fmt_layers(layers)}" if layers else ""),
                 ["saturated activations (sigmoid/tanh) or dead ReLUs",
@@ -660,8 +761,8 @@ class GradientNormMonitor(MonitorBase):
         if self._warn_once(
             "growth", GradientNormWarning, self._step,
             f"The gradient norm grows steadily: x{growth:.3g} over the last {span} windows "
-            f"({span * self.window} steps).",
-            f"window medians {medians} (windows of {self.window} steps), above the largest norm "
+            f"({span * self.window * self.every_n_steps} steps).",
+            f"window medians {medians} (windows of {self._steps(self.window)}), above the largest norm "
             f"of the first window ({early_max:.4g}); growth factor {self.explode_factor}; action: "
             f"{action[self.on_explode]}" + (f"; largest layers {_fmt_layers(layers)}" if layers else ""),
             ["a loss weight or term that grows during training (a schedule, a weight multiplied "
@@ -686,7 +787,7 @@ class GradientNormMonitor(MonitorBase):
             "layer_vanishing", GradientNormWarning, self._step,
             f"The gradients vanished in {len(vanished)} of {len(names)} layers while the others "
             f"still learn.",
-            f"largest norm of each over the last {steps} steps: "
+            f"largest norm of each over the last {self._steps(steps)}: "
             + _fmt_layers({n: v for n, v in zip(names, values) if n in vanished})
             + f"; learning layers {_fmt_layers(alive)}",
             ["saturated sigmoid/tanh units (their gradient is exactly 0 once saturated)",
@@ -697,6 +798,12 @@ class GradientNormMonitor(MonitorBase):
              "saturation", "check that the layer's output reaches the loss"],
             layers=vanished,
         )
+
+
+def _ordinal(n: int) -> str:
+    """``2nd``, ``3rd``, ``4th``, ``11th``, ``21st``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _fmt_layers(layers: dict) -> str:

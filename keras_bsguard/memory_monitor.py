@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 from keras_bsguard import _advice
 from keras_bsguard._monitor_base import MonitorBase
@@ -28,6 +29,52 @@ def host_memory_limit() -> tuple[int, str]:
         if text.isdigit() and 0 < int(text) < total:
             return int(text), "cgroup limit"
     return total, "host RAM"
+
+
+_STATM: dict[int, int] = {}  # pid -> an open descriptor of /proc/<pid>/statm (-1: none)
+_STATM_LOCK = threading.Lock()
+
+
+def host_rss() -> int:
+    """Resident memory of this process in bytes, as ``psutil.Process().memory_info().rss``.
+
+    On Linux it reads ``/proc/<pid>/statm`` (resident pages x page size, what psutil reads) with
+    one ``pread`` on a descriptor kept open for the process: about 2 us against 11 us for psutil,
+    which opens the file every time. Elsewhere psutil.
+
+    >>> import psutil
+    >>> abs(host_rss() - psutil.Process().memory_info().rss) < 64 * 2**20
+    True
+    """
+    pid = os.getpid()
+    fd = _STATM.get(pid)
+    if fd is None:
+        with _STATM_LOCK:
+            fd = _STATM.get(pid)
+            if fd is None:
+                try:
+                    fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
+                except (OSError, AttributeError):
+                    fd = -1
+                _STATM.clear()  # a forked child drops its parent's entry
+                _STATM[pid] = fd
+    if fd >= 0:
+        try:
+            return int(os.pread(fd, 256, 0).split()[1]) * _page_size()
+        except (OSError, ValueError, IndexError, AttributeError):
+            pass
+    import psutil
+
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+_PAGE = []
+
+
+def _page_size() -> int:
+    if not _PAGE:
+        _PAGE.append(os.sysconf("SC_PAGE_SIZE"))
+    return _PAGE[0]
 
 
 class _Series:
@@ -64,7 +111,8 @@ class MemoryMonitor(MonitorBase):
     limit, when lower). Host RSS is always sampled too.
 
     Every ``sample_every`` steps (on Keras's callback worker thread; nothing is synchronised with
-    the device) it reads the figures; per window of ``window`` steps it keeps the peak. It warns
+    the device) it reads the figures, and at every window's last step; per window of ``window``
+    steps it keeps the peak. The other steps cost a counter update. It warns
     (:class:`MemoryWarning`):
 
     * when a window's peak passes ``threshold`` of the known limit;
@@ -81,7 +129,8 @@ class MemoryMonitor(MonitorBase):
     Args:
         threshold: fraction of the limit that triggers a warning, in (0, 1].
         window: steps per window (an integer >= 1).
-        sample_every: steps between samples (>= 1; a sample costs tens of microseconds).
+        sample_every: steps between samples (>= 1; on Linux a host sample costs a few
+            microseconds, a device sample as much as the backend's memory query).
         leak_windows: consecutive rising windows that make a leak (>= 2).
         leak_min_growth_mb: total growth over those windows needed for a leak warning (>= 0).
         warmup_windows: windows ignored by the leak check (>= 0; allocators and caches fill up
@@ -135,16 +184,14 @@ class MemoryMonitor(MonitorBase):
 
     # ------------------------------------------------------------------------- lifecycle
     def on_train_begin(self, logs=None):
-        import psutil
-
         self._adapter = get_adapter()
-        self._process = psutil.Process(os.getpid())
         host_limit, host_limit_kind = host_memory_limit()
         device = self._adapter.device_memory()
         with self._lock:
             self._step = 0  # the last global step seen at a batch end
             self._sampled_at = 0
             self._window_start = 0
+            self._due = min(self.sample_every, self.window)  # the next step that samples
             self._host = _Series("host_rss", float(host_limit))
             self._device = None
             if device is not None:
@@ -180,24 +227,26 @@ class MemoryMonitor(MonitorBase):
             logs["memory_fraction"] = primary.fraction(peak)
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self._global_step(batch)
+        step = self._epoch_first_step + batch + 1  # the global step (MonitorBase._global_step)
         with self._lock:
             if step <= self._step:
                 return  # an older batch-end, run late on Keras's thread pool
-            self._step = step
+            self._step = self._last_step = step
+            if step < self._due:
+                return  # nothing to sample or close at this step
             closes = step - self._window_start >= self.window
-            if closes or step - self._sampled_at >= self.sample_every:
-                self._sample()
-                self._sampled_at = step
+            self._sample()
+            self._sampled_at = step
             if closes:
                 self._close_window()
+            self._due = min(step + self.sample_every, self._window_start + self.window)
 
     # ---------------------------------------------------------------------------- readings
     def _primary(self) -> _Series:
         return self._device if self._device is not None else self._host
 
     def _sample(self) -> None:
-        self._host.sample(self._process.memory_info().rss)
+        self._host.sample(host_rss())
         if self._device is not None:
             reading = self._adapter.device_memory(include_limit=False)
             if reading is not None:

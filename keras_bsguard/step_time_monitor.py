@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import math
 import time
+from threading import get_ident
 
 from keras_bsguard._callback_timer import CallbackTimer
 from keras_bsguard._drift import FIGURES, DriftJudge, ProcessClock, machine_verdict
@@ -154,8 +155,9 @@ class StepTimeMonitor(MonitorBase):
     def on_train_begin(self, logs=None):
         self._hub = InstrumentedTrainStep.attach(self._model, self, observer=self)
         self._reset(data_wait_inside_call=self._hub.adapter.DATA_WAIT_INSIDE_CALL)
-        # Called by Keras's CallbackList: the timer finds it among the calling frames.
-        self._timer.install()
+        # Called by Keras's CallbackList: the timer finds it among the calling frames. The list's
+        # own hooks are timed only where the fit loop pulls the batch between them (torch).
+        self._timer.install(blocks=not self._data_wait_inside_call)
         self._start_run(window=self.window, drift_factor=self.drift_factor,
                         callbacks_timed=self._timer.active)
 
@@ -177,6 +179,7 @@ class StepTimeMonitor(MonitorBase):
             self._epoch = 0
             self._first_epoch = None
             self._epoch_length = None
+            self._last_batch = None  # _last_batch_index() of the current epoch
             self._begin_step, self._begin_time = 0, None
             self._current = None
             self._steps_seen = 0
@@ -196,6 +199,8 @@ class StepTimeMonitor(MonitorBase):
         with self._lock:
             if self._window["step_time"]:
                 self._close_window(partial=True)
+            if self._clock is not None:
+                self._clock.close()
         if self._timer is not None:
             self._timer.uninstall()
         if self._hub is not None:
@@ -211,6 +216,8 @@ class StepTimeMonitor(MonitorBase):
             if self._first_epoch is None:
                 self._first_epoch = epoch
             self._epoch_figures = {figure: [] for figure in FIGURES}
+            # Fixed for the epoch: Keras's steps, or the length of an earlier epoch (set at its end).
+            self._last_batch = self._last_batch_index()
             self._prev_return = None  # the gap across an epoch boundary is not input wait
             # Keras has waited for every batch-end callback of the last epoch: a call still
             # waiting for one never gets it (fit stopped inside it), so it must not block the queue.
@@ -253,10 +260,12 @@ class StepTimeMonitor(MonitorBase):
     def on_train_batch_end(self, batch, logs=None):
         done = time.perf_counter()
         timer = self._timer
-        on_fit_thread = timer is not None and timer.active and timer.on_fit_thread()
-        self._global_step(batch)
+        # (CallbackTimer.on_fit_thread, inlined: this runs at every step)
+        on_fit_thread = timer is not None and timer.active and get_ident() == timer._thread
+        step = self._epoch_first_step + batch + 1  # the global step (MonitorBase._global_step)
         figures = None
         with self._lock:
+            self._last_step = max(self._last_step, step)
             calls = self._calls
             if not calls:
                 return
@@ -335,8 +344,11 @@ class StepTimeMonitor(MonitorBase):
         return found
 
     def _finalize(self, call: list):
-        """Figures of a call whose logs are ready, in call order; ``None`` for a skipped call."""
-        previous_done, self._prev_done = self._prev_done, call[_DONE]
+        """Figures of a call whose logs are ready, in call order; ``None`` for a skipped call.
+        Runs at every step (Keras's callback thread, under the lock): plain arithmetic and
+        appends; the medians wait for the window's close."""
+        done = call[_DONE]
+        previous_done, self._prev_done = self._prev_done, done
         n_steps = max(1, call[_END] - call[_BEGIN] + 1)
         self._steps_seen += n_steps
         if call[_SKIP]:
@@ -344,20 +356,26 @@ class StepTimeMonitor(MonitorBase):
         start = call[_READY]
         if previous_done is not None and previous_done > start:
             start = previous_done
+        step_time = done - start - call[_INSIDE]
+        wait = call[_WAIT]
         figures = (
-            max(0.0, call[_DONE] - start - call[_INSIDE]) / n_steps,
-            math.nan if call[_WAIT] is None else call[_WAIT] / n_steps,
+            max(0.0, step_time) / n_steps,
+            math.nan if wait is None else wait / n_steps,
             call[_CALLBACKS] / n_steps,
         )
         if self._clock is None:  # CPU and wall clocks start at the first measured step
             self._clock, self._clock_steps = ProcessClock(), self._steps_seen
             self._hooks_last = self._timer.snapshot() if self._timer is not None else {}
-        for figure, value in zip(FIGURES, figures):
-            self._window[figure].append(value)
-            self._epoch_figures[figure].append(value)
-        if len(self._window["step_time"]) >= self.window:
+        window, epoch = self._window, self._epoch_figures
+        window["step_time"].append(figures[0])
+        window["data_time"].append(figures[1])
+        window["callback_time"].append(figures[2])
+        epoch["step_time"].append(figures[0])
+        epoch["data_time"].append(figures[1])
+        epoch["callback_time"].append(figures[2])
+        if len(window["step_time"]) >= self.window:
             self._close_window()
-        last_batch = self._last_batch_index()
+        last_batch = self._last_batch
         if last_batch is not None and call[_END] >= last_batch:
             self._clock.pause()  # until the next epoch's first step: validation is not a step
         return figures

@@ -101,13 +101,15 @@ def feature_state_variables(feature) -> list:
 
 def feature_signature(feature) -> tuple:
     """What a gradient feature's trace depends on: its ``cache_key()`` if it has one, else its
-    type, ``per_layer`` option, whether it counts on the host, and its state's shapes."""
+    type, ``per_layer`` and ``every_n_steps`` options, whether it counts on the host, and its
+    state's shapes."""
     explicit = getattr(feature, "cache_key", None)
     if callable(explicit):
         return (type(feature).__qualname__, explicit())
     shapes = tuple((tuple(v.shape), str(v.dtype)) for v in feature_state_variables(feature))
     return (type(feature).__module__, type(feature).__qualname__, getattr(feature, "per_layer", None),
-            getattr(feature, "host_count", None) is not None, shapes)
+            getattr(feature, "every_n_steps", 1), getattr(feature, "host_count", None) is not None,
+            shapes)
 
 
 class _CacheEntry:
@@ -496,23 +498,28 @@ class InstrumentedTrainStep:
             for observer in hub._observers:
                 observer.data_ready(wait_seconds, ready_time)
 
+        wrap_data_source = adapter.wrap_data_source
+
         def bsguard_train_function(*args):
+            # Runs at every step on the fit thread: locals, few frames.
             observers = hub._observers
             if not observers:
                 return hub._call("train", function, args)
             start = time.perf_counter()
-            compiles_before = hub.compile_count()
+            counter = hub._compile_counter
+            compiles_before = counter.count if counter is not None else 0
             for observer in observers:
                 observer.before_call(start)
             finished = False
             try:
-                args = adapter.wrap_data_source(model, args, on_data)
+                args = wrap_data_source(model, args, observers[0].data_ready if len(observers) == 1
+                                        else on_data)
                 outputs = hub._call("train", function, args)
                 finished = True
                 return outputs
             finally:
                 end = time.perf_counter()
-                compiles = hub.compile_count() - compiles_before
+                compiles = (counter.count if counter is not None else 0) - compiles_before
                 for observer in observers:
                     observer.after_call(end, compiles, finished)
 

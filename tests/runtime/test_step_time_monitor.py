@@ -90,7 +90,8 @@ def test_healthy_run_has_no_warning_and_restores_the_model(record_warnings, tmp_
     assert set(kinds) <= {"compile", "recompile", "baseline_reanchored"}, kinds
     # The fit's first compile is a "compile" event, not a recompile (torch runs eagerly: none).
     assert kinds.count("compile") == (0 if BACKEND == "torch" else 1)
-    assert not kinds or kinds[0] == "compile"
+    compiles = [kind for kind in kinds if kind in ("compile", "recompile")]
+    assert not compiles or compiles[0] == "compile"  # (a baseline_reanchored may come first)
 
 
 class RebuildEveryEpoch(keras.callbacks.Callback):
