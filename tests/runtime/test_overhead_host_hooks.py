@@ -125,3 +125,41 @@ def test_the_fast_median_is_the_median_of_the_finite_values():
 def test_docstring_examples_run(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/task"), reason="Linux /proc only")
+def test_the_process_clock_keeps_one_descriptor_per_live_thread_and_closes_them():
+    import os
+    import threading
+
+    from keras_bsguard._drift import ProcessClock
+
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    clock = ProcessClock()
+    tid = str(worker.native_id)
+    assert tid in clock._files and str(threading.main_thread().native_id) in clock._files
+    held = dict(clock._files)
+    first = clock._read_run_wait()
+    assert all(clock._files[task] == fd for task, fd in held.items() if task in clock._files)  # reused
+    stop.set()
+    worker.join()
+    for _ in range(200):  # the kernel lists a joined thread for a moment longer
+        if tid not in os.listdir("/proc/self/task"):
+            break
+        threading.Event().wait(0.005)
+    second = clock._read_run_wait()  # the ended thread's descriptor is dropped, its wait kept
+    assert tid not in clock._files and second >= first >= 0.0
+    assert clock.lap(10)["run_wait_per_step"] >= 0.0
+    def target(fd):
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return None
+
+    paths = {fd: target(fd) for fd in clock._files.values()}
+    assert all(path and path.endswith("/schedstat") for path in paths.values())
+    clock.close()
+    assert not clock._files
+    assert all(target(fd) != path for fd, path in paths.items())  # closed (or reused elsewhere)
