@@ -137,14 +137,11 @@ def _range_over_indexed_rows(iterable, target, body, ctx) -> str | None:
     facts = ctx.facts(inner.args[0])
     if not facts.is_tensor or facts.no_batch_axis:
         return None
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value == name \
+    for node in _subscripts(body):
+        if isinstance(node.value, cst.Name) and node.value.value == name \
                 and len(node.slice) >= 2 and isinstance(node.slice[0].slice, cst.Index) \
                 and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value == target.value:
             return f"over `{code_of(iterable)}` (the rows of a tensor indexed as `{name}[{target.value}, ...]`)"
-        stack.extend(tree_children(node))
     return None
 
 
@@ -161,15 +158,12 @@ def _index_picks_tensor_rows(iterable, target, body, ctx) -> str | None:
     index = target.elements[0].value
     if not isinstance(index, cst.Name):
         return None
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Subscript) and node.slice and isinstance(node.slice[0].slice, cst.Index) \
+    for node in _subscripts(body):
+        if node.slice and isinstance(node.slice[0].slice, cst.Index) \
                 and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value == index.value:
             facts = ctx.facts(node.value)
             if facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis and not facts.python_list:
                 return f"over `{code_of(op.args[0])}`, whose index picks the rows of `{code_of(node.value)}`"
-        stack.extend(tree_children(node))
     return None
 
 
@@ -187,34 +181,32 @@ def _indexes_a_later_axis(target, scope) -> bool:
     """The loop variable indexes a tensor after a full slice (``y_true[:, i]``): the loop walks
     the columns (tasks, classes, channels), whose count is fixed by the model, not the batch."""
     names = {n.value for n in _names_in(target)}
-    if not names:
-        return False
-    stack = [scope]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Subscript) and len(node.slice) >= 2 and isinstance(node.slice[0].slice, cst.Slice) \
-                and node.slice[0].slice.lower is None and node.slice[0].slice.upper is None \
-                and any(isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.Name)
-                        and e.slice.value.value in names for e in node.slice[1:]):
-            return True
-        stack.extend(tree_children(node))
-    return False
+    return bool(names) and any(
+        len(node.slice) >= 2 and isinstance(node.slice[0].slice, cst.Slice)
+        and node.slice[0].slice.lower is None and node.slice[0].slice.upper is None
+        and any(isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.Name)
+                and e.slice.value.value in names for e in node.slice[1:])
+        for node in _subscripts(scope))
 
 
 def _used_as_a_record(target, scope) -> bool:
     """A loop variable read with string keys (``t["labels"]``): its elements are dicts, not rows."""
     names = {n.value for n in _names_in(target)}
-    if not names:
-        return False
+    return bool(names) and any(
+        isinstance(node.value, cst.Name) and node.value.value in names
+        and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index)
+        and isinstance(node.slice[0].slice.value, (cst.SimpleString, cst.ConcatenatedString))
+        for node in _subscripts(scope))
+
+
+def _subscripts(scope):
+    """Every subscript (``x[...]``) under ``scope``."""
     stack = [scope]
     while stack:
         node = stack.pop()
-        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value in names \
-                and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) \
-                and isinstance(node.slice[0].slice.value, (cst.SimpleString, cst.ConcatenatedString)):
-            return True
+        if isinstance(node, cst.Subscript):
+            yield node
         stack.extend(tree_children(node))
-    return False
 
 
 def _names_in(target):
