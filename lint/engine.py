@@ -30,6 +30,8 @@ _BATCH_KEYWORDS = ("batch_size",)
 # under ``torch.no_grad()`` nothing is differentiated, but a per-sample Python loop is still unrolled
 # and a host copy still syncs: only these rules speak there
 _COSTS_WITHOUT_GRADIENT = ("BSG101", "BSG701")
+# rules about a value's numbers or its gradient: silent where the value is never used
+_VALUE_RULES = ("BSG301", "BSG302", "BSG401", "BSG402")
 
 
 class LossContext:
@@ -48,6 +50,8 @@ class LossContext:
         self.config_depth = 0
         # inside ``with torch.no_grad():``: nothing there is differentiated
         self.no_grad_depth = 0
+        # inside the value of an assignment whose names are never read (``y_std = sqrt(v)``, unused)
+        self.dead_depth = 0
         # root cause -> [index of its report, places beyond the first, first message] (one cause, one finding)
         self.once: dict[str, list] = {}
 
@@ -64,6 +68,8 @@ class LossContext:
     def report(self, rule, node: cst.CSTNode, message: str) -> None:
         if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT:
             return  # code under no_grad is not part of the differentiated loss
+        if self.dead_depth and rule.code in _VALUE_RULES:
+            return  # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
         key = (rule.code, id(node))
         if key not in self._reported:
             self._reported.add(key)
@@ -163,6 +169,7 @@ class _Walker:
         self.statement_rules: dict[type, list] = {}
         self.return_rules = [r for r in rules if r.checks_return] if ctx.loss.returns_loss_value else []
         self.returns: list | None = None  # set to a list to collect the facts of returned values
+        self.unread = unread_names(ctx.loss.node)
         for rule in rules:
             for node_type in rule.node_types:
                 self.node_rules.setdefault(node_type, []).append(rule)
@@ -249,7 +256,10 @@ class _Walker:
         if isinstance(small, cst.Expr):
             self.expression(small.value)
         elif isinstance(small, cst.Assign):
+            dead = all(_stored_names(t.target) and _stored_names(t.target) <= self.unread for t in small.targets)
+            self.ctx.dead_depth += dead
             self.expression(small.value)
+            self.ctx.dead_depth -= dead
             facts = ev.facts(small.value)
             if self.ctx.config_depth:
                 facts = replace(facts, batch_sum=None)  # the user's explicit choice, not the default
@@ -330,6 +340,43 @@ class _Walker:
             stack.append((node, True))
             children = [child for child in tree_children(node) if not isinstance(child, _LEAVES)]
             stack.extend((child, False) for child in reversed(children))
+
+
+def _stored_names(target) -> set[str]:
+    """The plain names an assignment target binds (``a`` or ``a, b``); empty when it writes
+    anything else (an attribute, a subscript, a starred name)."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names = [_stored_names(element.value) for element in target.elements]
+        return set().union(*names) if names and all(names) else set()
+    return set()
+
+
+def unread_names(function) -> set[str]:
+    """Names the function only ever assigns to (``y_std = sqrt(var)`` and no later ``y_std``).
+
+    Every other appearance of the name counts as a read, attribute names and keywords included,
+    so the answer errs towards "read".
+
+        >>> import libcst as cst
+        >>> unread_names(cst.parse_statement("def f(v):\\n    s = v ** 0.5\\n    t = v\\n    return t\\n"))
+        {'s'}
+    """
+    seen: dict[str, int] = {}
+    stored: dict[str, int] = {}
+    stack = [function]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            seen[node.value] = seen.get(node.value, 0) + 1
+            continue
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                for name in _stored_names(target.target):
+                    stored[name] = stored.get(name, 0) + 1
+        stack.extend(tree_children(node))
+    return {name for name, count in stored.items() if seen.get(name, 0) == count}
 
 
 def _local_callees(node: cst.Call, ctx: LossContext):
