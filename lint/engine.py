@@ -52,6 +52,8 @@ class LossContext:
         self.no_grad_depth = 0
         # inside the value of an assignment whose names are never read (``y_std = sqrt(v)``, unused)
         self.dead_depth = 0
+        # inside ``if not model.training:`` (or the ``else`` of ``if self.training:``)
+        self.eval_depth = 0
         # root cause -> [index of its report, places beyond the first, first message] (one cause, one finding)
         self.once: dict[str, list] = {}
 
@@ -68,6 +70,8 @@ class LossContext:
     def report(self, rule, node: cst.CSTNode, message: str) -> None:
         if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT:
             return  # code under no_grad is not part of the differentiated loss
+        if self.eval_depth:
+            return  # under ``if not self.training:``: evaluation code, never part of a train step
         if self.dead_depth and rule.code in _VALUE_RULES:
             return  # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
         key = (rule.code, id(node))
@@ -84,7 +88,7 @@ class LossContext:
             if len(self.reports) > before:
                 self.once[key] = [before, 0, message]
             return
-        if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT:
+        if (self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT) or self.eval_depth:
             return
         entry[1] += 1
         index, extra, first_message = entry
@@ -206,9 +210,14 @@ class _Walker:
             config = _is_configuration_test(statement.test, ev) or _is_degenerate_case(statement, ev)
             self.ctx.config_depth += config
             guarded = _guard_within(statement.test, ev)  # if den > 0: ... / den is nonzero here
+            training = _training_test(statement.test)  # True: `if training:`, False: `if not training:`
+            self.ctx.eval_depth += training is False
             self.block(block_statements(statement.body))
+            self.ctx.eval_depth -= training is False
             _unguard(guarded, ev)
+            self.ctx.eval_depth += training is True
             self._orelse(statement.orelse)
+            self.ctx.eval_depth -= training is True
             self.ctx.config_depth -= config
             if _exits(statement.body) and statement.orelse is None:
                 _learn_nonzero(statement.test, ev)  # if den == 0: return ... -> den != 0 below
@@ -340,6 +349,27 @@ class _Walker:
             stack.append((node, True))
             children = [child for child in tree_children(node) if not isinstance(child, _LEAVES)]
             stack.extend((child, False) for child in reversed(children))
+
+
+def _training_test(test) -> bool | None:
+    """True for a test of training mode (``self.training``, ``model.training``, ``training``), False
+    for its negation (``not self.training``, ``training is False``), None for anything else."""
+    negated = False
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        negated, test = True, test.expression
+    elif isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.comparisons[0].comparator,
+                                                                                      cst.Name):
+        comparison = test.comparisons[0]
+        value = comparison.comparator.value
+        if value not in ("True", "False") or not isinstance(comparison.operator, (cst.Is, cst.Equal, cst.IsNot,
+                                                                                  cst.NotEqual)):
+            return None
+        negated = (value == "False") != isinstance(comparison.operator, (cst.IsNot, cst.NotEqual))
+        test = test.left
+    name = test.value if isinstance(test, cst.Name) else test.attr.value if isinstance(test, cst.Attribute) else None
+    if name not in ("training", "is_training"):
+        return None
+    return not negated
 
 
 def _stored_names(target) -> set[str]:

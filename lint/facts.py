@@ -145,6 +145,7 @@ class Facts:
     named_tensor: bool = False  # a parameter named like a target or prediction (a tensor, in practice)
     nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
+    data_count: bool = False  # a sum or count of data alone (labelled tokens, mask entries, weights)
 
     @property
     def has_grad(self) -> bool:
@@ -339,6 +340,9 @@ class Evaluator:
                 return UNTAINTED
             if any(isinstance(p, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)) for p in parts):
                 return UNTAINTED  # reduction == "sum": a configuration test
+            if any(isinstance(p, (cst.List, cst.Tuple, cst.Dict, cst.Set)) and not _union([self.facts(p)])
+                   for p in parts):
+                return UNTAINTED  # masking != []: a Python container compared to a literal one
             facts = [self.facts(p) for p in parts]
             zero_of, nonzero_of = _zero_test(node, self)
             return Facts(taint=_union(facts), boolean=True, shape=all(f.shape or not f.taint for f in facts),
@@ -398,8 +402,9 @@ class Evaluator:
             inner = self.facts(base)
             return Facts(shape=True, tensor_shape=inner.is_tensor, bounded=True,
                          batch_dim_source=_carries_the_batch(inner))
-        if attr in ("ndim", "dtype", "device", "rank", "name", "is_cuda", "requires_grad"):
-            return UNTAINTED
+        if attr in ("ndim", "dtype", "device", "rank", "name", "requires_grad", "batch_first", "training") \
+                or attr.startswith(("is_", "has_")):
+            return UNTAINTED  # metadata and flags (x.is_cuda, lprobs.batch_first): Python values
         if attr in ("T", "mT"):
             return replace(self.facts(base), transposed=True, batch_sum=None)
         if attr in ("newaxis",):
@@ -560,6 +565,8 @@ class Evaluator:
         return facts
 
     def _call_facts(self, node: cst.Call) -> Facts:
+        if _flag_lookup(node):
+            return UNTAINTED  # options.get("scaled", False): a flag or a number from a mapping
         op = self.op(node)
         if op is None:
             return self._unknown_call(node)
@@ -653,12 +660,16 @@ class Evaluator:
                          peak_one=name == "exp" and first.max_shifted,
                          bounded=safe, exp_node=None if safe else node, scaled=first.scaled)
         if name in NONNEG_OPS:
-            return Facts(taint=first.taint, nonneg=True, bounded=name == "relu6")
+            return Facts(taint=first.taint, nonneg=True, bounded=name == "relu6",
+                         data_count=name == "count_nonzero" and _data_only(first))
         if name in BOUNDED_OPS:
+            # of bounded logits (cosine similarities over a temperature), a sigmoid or softmax stays
+            # away from 0: no log(0) underflow, so it is guarded rather than a confident probability
+            positive = name in PROBABILITY_OPS and first.bounded and bool(first.taint)
             return Facts(taint=first.taint, bounded=True, nonneg=name in ("sigmoid", "softmax", "one_hot"),
-                         nonpos=name in ("log_sigmoid", "logsigmoid", "log_softmax"),
-                         probability=name in PROBABILITY_OPS, unit=name in ("sigmoid", "softmax", "one_hot",
-                                                                            "hard_sigmoid"))
+                         nonpos=name in ("log_sigmoid", "logsigmoid", "log_softmax"), guarded=positive,
+                         probability=name in PROBABILITY_OPS and not positive,
+                         unit=name in ("sigmoid", "softmax", "one_hot", "hard_sigmoid"))
         if name in SUM_OPS:
             return self._sum(op, first)
         if name in MAX_REDUCE_OPS:
@@ -875,7 +886,7 @@ class Evaluator:
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
                      batch_sum=op.node if (over_batch and first.is_tensor) else first.batch_sum,
-                     exp_sum=first.exp_node is not None,
+                     exp_sum=first.exp_node is not None, data_count=_data_only(first),
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and self._reduces_batch_axis(op)))
 
     def _reduces_batch_axis(self, op: Op) -> bool:
@@ -887,6 +898,11 @@ class Evaluator:
 # ---- small helpers ----------------------------------------------------------------------
 
 _INTEGER_METHODS = frozenset({"long", "int", "bool", "byte", "short"})
+
+
+def _data_only(facts: Facts) -> bool:
+    """A tensor of the data alone: the target, masks and weights, nothing of the prediction."""
+    return bool(facts.taint) and not facts.taint - {TRUE} and not facts.shape and not facts.python_list
 
 
 def _integer_dtype(op: Op) -> bool:
@@ -1137,6 +1153,17 @@ def _calls_a_model(func, evaluator) -> bool:
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
         return bool(_MODEL_NAME.match(func.attr.value) or _LAYER_ATTRIBUTE.search(func.attr.value))
     return False
+
+
+def _flag_lookup(node: cst.Call) -> bool:
+    """``mapping.get(key, False)``: a lookup whose default is a bool, number or string literal."""
+    if not (isinstance(node.func, cst.Attribute) and node.func.attr.value == "get" and len(node.args) == 2):
+        return False
+    default = node.args[1].value
+    if isinstance(default, cst.UnaryOperation):
+        default = default.expression
+    return isinstance(default, (cst.Integer, cst.Float, cst.SimpleString)) or \
+        (isinstance(default, cst.Name) and default.value in ("True", "False"))
 
 
 def _zero_test(node: cst.Comparison, evaluator) -> tuple[str | None, str | None]:

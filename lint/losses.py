@@ -37,7 +37,7 @@ _HYPER_NAME = re.compile(
     r"power|p|order|ord|name|dtype|training|mode|keepdims|sigma|mu|ignore_?class|ignore_?index|"
     r"class_?weights?|pos_?weight|seed|verbose|debug|"
     r".*_(rate|factor|coef|coeff|scale|size|weight|eps|margin|temperature|threshold)|"
-    r"(apply|use|is|num|n|max|min)_.*)$",
+    r"(apply|use|is|num|n|max|min)_.*|(.*_)?(epoch|step|iteration|update)(_num|_count|_idx)?)$",
     re.IGNORECASE,
 )
 _SCALAR_ANNOTATIONS = frozenset({"int", "float", "str", "bool"})
@@ -319,6 +319,11 @@ class _LossFinder:
         returns = _return_kinds(info)
         if returns and returns <= {"dict", "python", "function", "object", "none"} and returns != {"none"}:
             return True  # returns a dict, a Python value, or a loss object/function (a factory)
+        if "host" in returns and returns <= {"host", "python", "none"} \
+                and _positional_names(info)[:2] != ["y_true", "y_pred"]:
+            return True  # ``return estimate.item()``: an evaluation API (a Keras loss doing it is the bug)
+        if _takes_optimizer_step(info.node):
+            return True  # computes a loss and applies its gradients: a train step
         if tokens & _NEVER_A_LOSS_TOKENS:
             return True  # _multilabel_ranking_loss_update, check_loss_inputs
         if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name):
@@ -751,8 +756,28 @@ def _walk_names_and_self_attributes(root: cst.CSTNode):
         stack.extend(tree_children(node))
 
 
+_STEP_METHODS = frozenset({"apply_gradients", "minimize"})
+
+
+def _takes_optimizer_step(function) -> bool:
+    """``optimizer.apply_gradients(...)``, ``opt.minimize(...)``, ``self.optimizer.step()`` in the body."""
+    stack = [function.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            method = node.func.attr.value
+            receiver = (dotted_parts(node.func.value) or [""])[-1].lower()
+            if method in _STEP_METHODS or (method == "step" and "opt" in receiver):
+                return True
+        stack.extend(tree_children(node))
+    return False
+
+
 def _return_kinds(info: FunctionInfo) -> set[str]:
-    """What the function's ``return`` statements hand back: tensor, dict, python, function, object, none."""
+    """What the function's ``return`` statements hand back: tensor, dict, python, host (``x.item()``),
+    function, object, none."""
     kinds: set[str] = set()
     nested = {f.name for f in info.nested}
     stack = [info.node.body]
@@ -782,6 +807,8 @@ def _value_kind(value, nested: set[str]) -> str:
         parts = dotted_parts(value.func)
         if parts and parts[-1] == "dict":
             return "dict"
+        if parts and (parts in (["float"], ["int"]) or (len(parts) > 1 and parts[-1] in ("item", "tolist"))):
+            return "host"  # loss.item(): a number for the caller, not a value to differentiate
         if parts and parts[-1][:1].isupper() and parts[-1] not in ("Tensor", "LongTensor", "FloatTensor"):
             return "object"  # SomeLoss(...): a factory hands back a loss object
     return "tensor"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..facts import _text
 from ..tree import children as tree_children
 from ._util import code_of
 from .base import Rule
@@ -49,6 +50,8 @@ class BatchLoop(Rule):
                 return  # for t in targets: t["labels"] -- a list of per-image dicts, not tensor rows
             if _indexes_a_later_axis(statement.target, statement.body):
                 return  # for i, out in enumerate(outputs): ... y_true[:, i] -- one task per column
+            if _keys_its_own_container(statement.iter, statement.target, statement.body):
+                return  # for name in outputs: outputs[name] -- the keys of a mapping
             reason = batch_iteration(statement.iter, ctx, statement.target) \
                 or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx) \
                 or _index_picks_tensor_rows(statement.iter, statement.target, statement.body, ctx)
@@ -197,6 +200,18 @@ def _used_as_a_record(target, scope) -> bool:
         and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index)
         and isinstance(node.slice[0].slice.value, (cst.SimpleString, cst.ConcatenatedString))
         for node in _subscripts(scope))
+
+
+def _keys_its_own_container(iterable, target, scope) -> bool:
+    """``for k in outputs: ... outputs[k]``: the loop variable is a key into the iterated value
+    itself, so that value is a mapping (a tensor's rows are never its own indices)."""
+    if not isinstance(target, cst.Name) or not isinstance(iterable, (cst.Name, cst.Attribute, cst.Subscript)):
+        return False
+    container = _text(iterable)
+    return any(len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index)
+               and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value == target.value
+               and _text(node.value) == container
+               for node in _subscripts(scope))
 
 
 def _subscripts(scope):

@@ -10,6 +10,7 @@ from .base import Rule
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
 _PAIRWISE_OPS = frozenset({"cdist", "pairwise_distance", "pairwise_distances"})
+_ROWWISE_OPS = frozenset({"cosine_similarity"})
 _ELEMENTWISE_OPS = frozenset({"subtract", "sub", "add", "multiply", "mul", "divide", "squared_difference"}) | COMPARISON_OPS
 _CONV_OPS = frozenset({"conv", "conv1d", "conv2d", "conv3d", "conv_transpose", "conv1d_transpose",
                        "conv2d_transpose", "conv3d_transpose", "depthwise_conv", "depthwise_conv2d",
@@ -82,7 +83,10 @@ class PairwiseBatch(Rule):
             self._matmul(node, op.args[0], op.args[1], op.kwargs, ctx)
         elif op.name == "einsum":
             self._einsum(node, op, ctx)
-        elif op.name in _PAIRWISE_OPS and not (op.namespace.startswith("torch") and op.name == "pairwise_distance"):
+        elif op.name in _ROWWISE_OPS or (op.namespace.startswith("torch") and op.name == "pairwise_distance"):
+            # row-wise (B), unless the operands broadcast against each other: z[:, None] vs z[None]
+            self._broadcast(node, op.args[0], op.args[1], ctx)
+        elif op.name in _PAIRWISE_OPS:
             # torch's F.pairwise_distance is row-wise (B), unlike cdist and TF Addons' pairwise_distance
             if ctx.facts(op.args[0]).is_tensor and ctx.facts(op.args[1]).is_tensor:
                 self._report(ctx, node, f"`{code_of(node)}` builds a batch x batch distance matrix: memory grows as B^2")
@@ -127,7 +131,10 @@ class PairwiseBatch(Rule):
         if len(operands) != 2 or len(tensors) != 2 or not all(ctx.facts(t).is_tensor for t in tensors):
             return
         first_a, first_b = operands[0][:1], operands[1][:1]
-        if first_a and first_b and first_a != first_b and first_a in output and first_b in output:
+        # "bct,nbct->tbn": the first operand's batch letter is an axis of the second one too (shared,
+        # not paired); only two different batch letters, each of one operand alone, pair samples
+        if first_a and first_b and first_a != first_b and first_a in output and first_b in output \
+                and first_a not in operands[1] and first_b not in operands[0]:
             self._report(ctx, node, f"`{code_of(node)}` pairs every sample with every other (B x B): "
                                    "memory grows as B^2")
 

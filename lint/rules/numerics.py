@@ -209,12 +209,16 @@ _LENGTH_WORDS = ("length", "lens", "n_frames", "num_frames", "seq_len")
 
 
 def _counts_valid_positions(denominator, facts, params=()) -> bool:
-    """A count of valid positions from a padding mask or sequence lengths (no prediction in it):
-    the lengths themselves, or a mask in a loss that takes the lengths (``mask = lengths_to_mask(
-    lengths)``), which holds at least one step per sample."""
+    """A count from the data alone (no prediction in it), which the data makes positive: a count
+    of labelled tokens or valid frames, a sum of mask entries or sample weights; the
+    lengths themselves, or a mask in a loss that takes the lengths (``mask = lengths_to_mask(
+    lengths)``). Counts of *positive pairs* are the exception: a batch whose labels are all
+    different has none (metric-learning losses), so those are still reported."""
     if facts.taint - {TRUE, TENSOR}:
         return False
     text = _text(denominator).lower()
+    if facts.data_count:
+        return "positive" not in text
     if any(word in text for word in _LENGTH_WORDS):
         return True
     return "mask" in text and any(word in name.lower() for name in params for word in _LENGTH_WORDS)
