@@ -38,7 +38,7 @@ MEAN_OPS = frozenset({"mean", "reduce_mean", "nanmean", "average"})
 MAX_REDUCE_OPS = frozenset({"max", "reduce_max", "amax", "nanmax", "pmax"})  # pmax: across devices too
 MIN_REDUCE_OPS = frozenset({"min", "reduce_min", "amin"})
 LOGSUMEXP_OPS = frozenset({"logsumexp", "reduce_logsumexp"})
-SHAPE_OPS = frozenset({"shape", "int_shape", "get_shape", "shape_n"})
+SHAPE_OPS = frozenset({"shape", "int_shape", "get_shape", "shape_n", "Size", "TensorShape"})
 SIZE_OPS = frozenset({"size", "numel"})
 PASS_THROUGH_OPS = frozenset(
     {"cast", "astype", "float", "double", "half", "to", "type", "convert_to_tensor", "identity",
@@ -178,6 +178,9 @@ _PARAMETER_MATRIX_NAME = re.compile(r"(^|_)(weights?|w|centers?|centres?|prototy
                                     r"proxies|proxy|memory|bank|queue)$", re.IGNORECASE)
 
 
+_MASK_PARAMETER = re.compile(r"(^|_)masks?$", re.IGNORECASE)
+
+
 # syntax that holds no expression: never descended into when facts are computed bottom-up
 _NOT_EXPRESSIONS = (cst.SimpleWhitespace, cst.ParenthesizedWhitespace, cst.TrailingWhitespace, cst.Comment,
                     cst.Newline, cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket,
@@ -201,9 +204,10 @@ class Evaluator:
                 # Targets and predictions are tensors; other parameters (and plural outputs, which
                 # deep supervision passes as lists) may be Python lists of tensors.
                 keras_tensor = name.lower().replace("_", "") in ("ytrue", "ypred")  # Keras passes tensors
+                mask = bool(_MASK_PARAMETER.search(name)) and not taint - {TRUE}  # a 0/1 (or bool) mask
                 self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name),
                                        no_batch_axis=bool(_PARAMETER_MATRIX_NAME.search(name))
-                                       and not name.lower().startswith("sample"))
+                                       and not name.lower().startswith("sample"), nonneg=mask, bounded=mask)
             else:
                 self.env[name] = UNTAINTED
         self.module_ints = module_ints or {}
@@ -398,7 +402,7 @@ class Evaluator:
             if _BATCH_SIZE_NAME.match(attr):
                 return BATCH_SIZE
             return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
-        if attr in ("shape",):
+        if attr in ("shape", "batch_size"):  # x.shape, tensordict.batch_size (a torch.Size)
             inner = self.facts(base)
             return Facts(shape=True, tensor_shape=inner.is_tensor, bounded=True,
                          batch_dim_source=_carries_the_batch(inner))
@@ -593,6 +597,8 @@ class Evaluator:
             return Facts(shape=True, bounded=True, guarded=True)
         if name in BINARY_OPS and len(op.args) >= 2:
             return self.binary(BINARY_OPS[name], op.args[0], op.args[1])
+        if name == "einsum" and op.args and isinstance(op.args[0], cst.SimpleString):
+            return self._einsum(op)
         if name in STOP_OPS:
             return first  # gradient ends here: see _gradient_flow
         if name in EXPAND_OPS:
@@ -692,6 +698,11 @@ class Evaluator:
             if condition.zero_of is not None and condition.zero_of == _text(op.args[0]) and _positive_offset(value):
                 return replace(first, guarded=True, exp_node=None)  # den.masked_fill(den == 0, 1)
             return replace(first, exp_node=None)
+        if name in ("fill_diagonal_", "fill_diagonal") and len(op.args) >= 2:
+            # ones_like(x).fill_diagonal_(0): a 0/1 mask without its diagonal
+            value = self.facts(op.arg(1, "fill_value"))
+            return Facts(taint=first.taint | value.taint, nonneg=first.nonneg and value.nonneg,
+                         bounded=first.bounded and value.bounded)
         if name in ("scatter", "scatter_", "index_fill", "index_fill_") and len(op.args) >= 3:
             # ones_like(mask).scatter(1, idx, 0): the diagonal zeroed out of a 0/1 mask
             value = self.facts(op.arg(3, "value", "src") or op.args[-1])
@@ -888,6 +899,20 @@ class Evaluator:
                      batch_sum=op.node if (over_batch and first.is_tensor) else first.batch_sum,
                      exp_sum=first.exp_node is not None, data_count=_data_only(first),
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and self._reduces_batch_axis(op)))
+
+    def _einsum(self, op: Op) -> Facts:
+        """``einsum("bi,bj->ij", z1, z2)``: a batch axis (each operand's first letter) that is
+        missing from the output was contracted away (a D x D cross-correlation)."""
+        operands = [self.facts(a) for a in op.args[1:]]
+        spec = op.args[0].evaluated_value.replace(" ", "")
+        inputs, _, output = spec.partition("->")
+        letters = [term[:1] for term in inputs.split(",")]
+        contracted = bool(output) and bool(letters) and all(letter and letter not in output for letter in letters)
+        tainted = [f for f in operands if f.taint]
+        return Facts(taint=_union(operands), no_batch_axis=contracted or bool(tainted) and all(
+                         f.no_batch_axis for f in tainted),
+                     bounded=bool(operands) and all(f.bounded for f in operands),  # cosines of unit vectors
+                     opaque=_all_opaque(*operands) if operands else False)
 
     def _reduces_batch_axis(self, op: Op) -> bool:
         """A reduction over every axis or over axis 0: what comes out has no batch axis left."""

@@ -807,7 +807,8 @@ def _value_kind(value, nested: set[str]) -> str:
         parts = dotted_parts(value.func)
         if parts and parts[-1] == "dict":
             return "dict"
-        if parts and (parts in (["float"], ["int"]) or (len(parts) > 1 and parts[-1] in ("item", "tolist"))):
+        method = value.func.attr.value if isinstance(value.func, cst.Attribute) else None
+        if parts in (["float"], ["int"]) or method in ("item", "tolist"):
             return "host"  # loss.item(): a number for the caller, not a value to differentiate
         if parts and parts[-1][:1].isupper() and parts[-1] not in ("Tensor", "LongTensor", "FloatTensor"):
             return "object"  # SomeLoss(...): a factory hands back a loss object
