@@ -34,20 +34,15 @@ def _squared_norms(grads) -> list:
     return [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
 
 
-# The buffer's step counter wraps below this many steps (at a multiple of the ring's period, see
-# :func:`count_modulus`; float32 counts it exactly).
-_COUNT_LIMIT = 2**23
+def ring_period(capacity: int, every_n_steps: int = 1) -> int:
+    """Where the buffer's counter wraps: one full turn of the ring, ``capacity x every_n_steps``
+    counted steps (``every_n_steps`` is 1 where the counter counts written norms), so that the
+    counter is also the next slot (divided by ``every_n_steps``) and float32 holds it exactly.
 
-
-def count_modulus(capacity: int, every_n_steps: int = 1) -> int:
-    """Where the buffer's step counter wraps: the largest multiple of ``capacity x every_n_steps``
-    (one full turn of the ring) not above 2**23, so that a wrap keeps the ring's slots in order.
-
-    >>> count_modulus(128), count_modulus(128, 3) % (128 * 3), count_modulus(128, 3) <= 2**23
-    (8388608, 0, True)
+    >>> ring_period(128), ring_period(128, 3)
+    (128, 384)
     """
-    period = int(capacity) * int(every_n_steps)
-    return period * max(1, _COUNT_LIMIT // period)
+    return int(capacity) * int(every_n_steps)
 
 
 def _make_norm_buffer(capacity: int, n_layers: int):
@@ -58,8 +53,9 @@ def _make_norm_buffer(capacity: int, n_layers: int):
     step's logs, and ``reset_state`` does nothing (Keras resets metrics at each epoch and before
     validation; the ring and its counter must survive both).
 
-    One vector ``norms`` of ``capacity + 1`` floats: the ring of global norms, then the step
-    counter (the steps run so far, wrapped at :func:`count_modulus`). One variable rather than
+    One vector ``norms`` of ``capacity + 1`` floats: the ring of global norms, then the counter
+    (the norms written so far, or the steps run where the step itself picks every n-th one,
+    wrapped at :func:`ring_period`). One variable rather than
     two because every state variable costs the host something per step: on JAX, Keras re-tracks
     the whole training state after each step (``JAXTrainer.fit`` sets ``model._jax_state``), about
     4 us per extra array on a 2-core CPU. With per-layer norms, ``layer_norms`` holds a row per
@@ -99,32 +95,45 @@ class GradientNormFeature:
 
     ``record`` (the default instrumented step) runs inside the traced step on the gradients the
     optimizer is about to apply and writes the step's norms into a small ring buffer on the device
-    (:func:`_make_norm_buffer`); nothing leaves the step. With ``every_n_steps = n > 1`` the step
-    counts every step and computes the norms only at steps n, 2n, ... (a conditional in the
-    compiled step: the other steps do not read the gradients), slot ``k - 1`` (mod the capacity)
-    holding the norm of step ``k x n``. ``compute`` (steps that only pass logs out, e.g.
-    BatchSizeGuard's micro-batched step) returns them as step logs instead, every step. Under a
-    ``LossScaleOptimizer`` the gradients are scaled by the dynamic loss scale; the norm is divided
-    by it. Squares are summed in float32 whatever the gradients' dtype.
+    (:func:`_make_norm_buffer`); nothing leaves the step. With ``every_n_steps = n > 1`` only steps
+    n, 2n, ... are measured, slot ``k - 1`` (mod the capacity) holding the norm of step ``k x n``:
+
+    * where the backend picks the step to run on the host (``steps_on_host``, JAX), its hub calls
+      a step compiled with the norm at steps n, 2n, ... and one compiled without it (Keras's own
+      step) at the others; the counter then counts the norms written;
+    * elsewhere the compiled step counts every step and computes the norms under a conditional
+      (TensorFlow), or the eager step skips them on the host (torch).
+
+    ``compute`` (steps that only pass logs out, e.g. BatchSizeGuard's micro-batched step) returns
+    the norms as step logs instead. Under a ``LossScaleOptimizer`` the gradients are scaled by the
+    dynamic loss scale; the norm is divided by it. Squares are summed in float32 whatever the
+    gradients' dtype.
     """
 
     def __init__(self, per_layer: bool, squared_norms=None, global_norm=None, write_slot=None,
-                 every_n_steps: int = 1):
+                 every_n_steps: int = 1, steps_on_host: bool = False):
         self.per_layer = per_layer
         self.every_n_steps = int(every_n_steps)
+        self.steps_on_host = bool(steps_on_host)
         # Backend fast paths (torch eager pays a Python dispatch per op: the squared norms
         # stacked in one vector, the global norm in two more ops, one in-place write per buffer
-        # row; see torch_adapter._squares).
+        # row; see torch_adapter._squares. JAX: the small gradients' squares in one reduction).
         self.squared_norms = squared_norms or _squared_norms
         self.global_norm = global_norm
         self.write_slot = write_slot
         self.layer_names: list[str] = []
         self.buffer = None
-        self.modulus = None  # where the buffer's step counter wraps (count_modulus)
+        self.modulus = None  # where the buffer's counter wraps (ring_period)
         self._layer_of: dict[int, int] = {}
         # Set (to 0) when the step's Python body runs at every step, in order (eager torch): the
         # step counter is then kept on the host instead of computed by ops on the device.
         self.host_count = None
+
+    @property
+    def counted_every(self) -> int:
+        """How many steps one count of the buffer's counter stands for: 1 where every call of
+        ``record`` writes a norm (``every_n_steps`` 1, or steps picked on the host), else n."""
+        return 1 if self.steps_on_host else self.every_n_steps
 
     def build(self, variables, capacity: int) -> None:
         """Create the device buffer for ``capacity`` steps (call under the strategy's scope)."""
@@ -133,7 +142,7 @@ class GradientNormFeature:
         self._layer_of = {id(v): self.layer_names.index(n) for v, n in zip(variables, names)
                           if self.per_layer}
         self.buffer = _make_norm_buffer(capacity, len(self.layer_names))
-        self.modulus = count_modulus(capacity, self.every_n_steps)
+        self.modulus = ring_period(capacity, self.counted_every)
 
     def _norms(self, grads, variables, loss_scale):
         from keras import ops
@@ -184,6 +193,7 @@ class GradientNormFeature:
         capacity, every = buffer.capacity, self.every_n_steps
         layered = buffer.layer_norms is not None and self.per_layer
         if self.host_count is not None and self.write_slot is not None:
+            # Eager steps (torch): the host counts the steps and skips the unmeasured ones.
             count = self.host_count + 1  # steps run, this one included
             self.host_count = count % self.modulus
             if count % every == 0:
@@ -196,40 +206,49 @@ class GradientNormFeature:
             return {}
         values = buffer.norms.value
         count = values[capacity]
-        # One dynamic-update-slice per write rather than a where-over-arange mask (four more
-        # small ops per step, each a separate kernel on XLA CPU).
+        layers = buffer.layer_norms.value if layered else None
+        every = self.counted_every
         if every == 1:
             total, per_layer = self._norms(grads, variables, loss_scale)
-            slot = ops.cast(ops.mod(count, float(capacity)), "int32")
-            values = ops.slice_update(values, [slot], ops.reshape(total, (1,)))
-            if layered and per_layer is not None:
-                buffer.layer_norms.assign(ops.slice_update(
-                    buffer.layer_norms.value, [slot, 0], ops.expand_dims(per_layer, 0)))
+            values, layers = _write_ring(values, layers, count, total, per_layer)
+            new_count = count + 1.0
         else:
             step = count + 1.0
-            layers = buffer.layer_norms.value if layered else None
+            slot = ops.floor(step / float(every)) - 1.0  # < capacity: the counter wraps at a turn
 
             def write():
                 total, per_layer = self._norms(grads, variables, loss_scale)
-                slot = ops.cast(ops.mod(ops.floor(step / float(every)) - 1.0, float(capacity)),
-                                "int32")
-                new = ops.slice_update(values, [slot], ops.reshape(total, (1,)))
-                if layers is None:
-                    return new
-                return new, ops.slice_update(layers, [slot, 0], ops.expand_dims(per_layer, 0))
+                written = _write_ring(values, layers, slot, total, per_layer)
+                return written if layers is not None else written[0]
 
             def keep():
-                return values if layers is None else (values, layers)
+                return (values, layers) if layers is not None else values
 
             written = ops.cond(ops.equal(ops.mod(step, float(every)), 0.0), write, keep)
-            if layers is None:
-                values = written
-            else:
-                values, new_layers = written
-                buffer.layer_norms.assign(new_layers)
-        new_count = ops.reshape(ops.mod(count + 1.0, float(self.modulus)), (1,))
-        buffer.norms.assign(ops.slice_update(values, [capacity], new_count))
+            values, layers = written if layers is not None else (written, None)
+            new_count = step
+        # The counter as the ring's last element, in the same elementwise write (one fused kernel
+        # on XLA, no copy of the buffer): where it reaches a full turn it starts again at 0.
+        new_count = ops.where(new_count >= float(self.modulus), 0.0, new_count)
+        positions = ops.arange(capacity + 1, dtype="float32")
+        buffer.norms.assign(ops.where(ops.equal(positions, float(capacity)), new_count, values))
+        if layers is not None:
+            buffer.layer_norms.assign(layers)
         return {}
+
+
+def _write_ring(values, layers, slot, total, per_layer):
+    """``values`` (the ring and its counter) with ``total`` at ``slot`` (a float), and ``layers``
+    with ``per_layer`` in row ``slot``: elementwise selects, which XLA fuses into one kernel each
+    (a dynamic-update-slice of the counter's slot costs a slice, a copy and a remainder more)."""
+    from keras import ops
+
+    positions = ops.arange(values.shape[0], dtype="float32")
+    values = ops.where(ops.equal(positions, slot), total, values)
+    if layers is not None and per_layer is not None:
+        rows = ops.expand_dims(ops.arange(layers.shape[0], dtype="float32"), 1)
+        layers = ops.where(ops.equal(rows, slot), ops.expand_dims(per_layer, 0), layers)
+    return values, layers
 
 
 class GradientNormMonitor(MonitorBase):
@@ -290,15 +309,18 @@ class GradientNormMonitor(MonitorBase):
     ``CSVLogger``/``TensorBoard``.
 
     **Every n-th step** (``every_n_steps=n``, default 1): the exact norm of steps n, 2n, 3n, ...
-    only; the other steps do not read their gradients (a conditional inside the compiled step),
-    which saves the norm's pass over the gradients on n - 1 steps of n, for tiny steps where it is
-    a visible share. Everything counted in steps above then counts *measured* steps: a window
-    holds ``window`` norms (``window x n`` training steps, read every ``window x n`` steps),
-    ``min_history`` and ``explode_patience`` count norms, and each norm is reported at its own
-    global step (a multiple of n); the epoch figures are over the epoch's measured steps, and with
-    ``per_step_log`` only the measured steps' batch logs carry ``grad_norm``. An explosion that
-    lasts fewer than ``n x explode_patience`` steps can be missed. Under BatchSizeGuard's
-    micro-batched step the norm is computed at every step and every n-th one is checked.
+    only; the other steps do not read their gradients, which saves the norm's pass over the
+    gradients on n - 1 steps of n, for tiny steps where it is a visible share. On JAX the other
+    steps run Keras's own compiled step (both steps compiled once, picked on the host at each
+    step), so they cost nothing more than a plain ``fit``; on TensorFlow a conditional inside the
+    compiled step skips the norm, and torch skips it on the host. Everything counted in steps
+    above then counts *measured* steps: a window holds ``window`` norms (``window x n`` training
+    steps, read every ``window x n`` steps), ``min_history`` and ``explode_patience`` count norms,
+    and each norm is reported at its own global step (a multiple of n); the epoch figures are over
+    the epoch's measured steps, and with ``per_step_log`` only the measured steps' batch logs
+    carry ``grad_norm``. An explosion that lasts fewer than ``n x explode_patience`` steps can be
+    missed. Under BatchSizeGuard's micro-batched step the norm is computed at every step and
+    every n-th one is checked (on JAX, computed at every n-th step only).
 
     Args:
         explode_factor: a norm above this multiple of the running median is an explosion, and a
@@ -430,6 +452,7 @@ class GradientNormMonitor(MonitorBase):
             global_norm=getattr(adapter, "global_norm", None),
             write_slot=getattr(adapter, "write_slot", None),
             every_n_steps=self.every_n_steps,
+            steps_on_host=getattr(adapter, "SCHEDULES_STEPS_ON_HOST", False),
         )
         eager = getattr(adapter, "step_runs_eagerly", None)
         if eager is not None and eager(self._model):
@@ -551,21 +574,17 @@ class GradientNormMonitor(MonitorBase):
         arrays = [ops.convert_to_numpy(a) for a in snapshot]  # waits for the device, off-thread
         ring = arrays[0]
         capacity = len(ring) - 1
-        every = self.every_n_steps
-        written = int(ring[capacity]) // every  # norms written so far (wrapped)
-        wrap = self._feature.modulus // every
+        # The next slot to write (the norms written so far, wrapped at a turn of the ring).
+        # Reads come at least every ``window`` norms and the ring holds twice that and more, so
+        # fewer than half a turn is new; more means an older snapshot read late on another thread.
+        written = int(ring[capacity]) // self._feature.counted_every
         layers = arrays[1] if len(arrays) > 1 else None
         with self._lock:
-            new = (written - self._consumed) % wrap
-            if new == 0 or new > wrap // 2:  # nothing new, or an older snapshot
+            new = (written - self._consumed) % capacity
+            if new == 0 or new > capacity // 2:  # nothing new, or an older snapshot
                 return None
             first = self._consumed
             self._consumed = written
-            if new > capacity:  # overwritten before it was read (should not happen)
-                self._missed += new - capacity
-                self._step += (new - capacity) * every
-                first += new - capacity
-                new = capacity
             slots = [(first + k) % capacity for k in range(new)]
             values = ring.tolist()
             norms = [values[slot] for slot in slots]

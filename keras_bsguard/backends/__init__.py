@@ -35,6 +35,7 @@ Every private Keras attribute is touched only in the three adapter modules
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
 import time
@@ -153,6 +154,11 @@ class InstrumentedTrainStep:
         self.micro_mode = "accumulate"
         self._call_guard = None
         self._fit_token = None  # the History of the fit the train owners belong to
+        # Train steps run in the current fit (counted where the adapter picks, per step, which
+        # compiled step runs: JAX with ``every_n_steps > 1``), and the features a step being
+        # traced measures (None: all of them).
+        self.steps_run = 0
+        self._measuring = None
 
     # ----------------------------------------------------------------------------- lifecycle
     @classmethod
@@ -174,8 +180,10 @@ class InstrumentedTrainStep:
             raise ValueError(f"unknown function kinds {sorted(unknown)}; expected some of {KINDS}")
         if "train" in kinds:
             token = _fit_token(model)
-            if token is not hub._fit_token and any("train" in r["kinds"] for r in hub._owners.values()):
-                hub.abort()  # owners of an earlier fit that an exception aborted (no on_train_end)
+            if token is not hub._fit_token:
+                if any("train" in r["kinds"] for r in hub._owners.values()):
+                    hub.abort()  # owners of an earlier fit that an exception aborted (no on_train_end)
+                hub.steps_run = 0
             hub._fit_token = token
         with hub._lock:
             first = not hub._owners
@@ -385,6 +393,7 @@ class InstrumentedTrainStep:
         guard = self._call_guard
         adapter = self.adapter
         call = adapter.record_call(self.model, kind, args)
+        steps_before = self.steps_run
         while True:
             count = 1 if kind == "train" else guard.micro_batches_for(kind)
             try:
@@ -406,6 +415,7 @@ class InstrumentedTrainStep:
                 adapter.release_memory(self.model)
                 if kind == "train":
                     function = self._inner.get("train", function)
+                    self.steps_run = steps_before  # the same steps run again
                 call.args = call.replay()
 
     def _escape(self, call) -> None:
@@ -437,7 +447,26 @@ class InstrumentedTrainStep:
     # ----------------------------------------------------------------------- inside the step
     @property
     def gradient_features(self) -> tuple:
-        return self._features
+        """The features the step being traced computes: all of them, or those that
+        :meth:`measuring` names."""
+        return self._features if self._measuring is None else self._measuring
+
+    @contextlib.contextmanager
+    def measuring(self, features):
+        """Trace a step that computes only ``features`` (``None``: every attached one). Used by
+        an adapter that compiles one step per set of measuring features and picks among them on
+        the host at every step (JAX, with ``every_n_steps > 1``)."""
+        previous, self._measuring = self._measuring, None if features is None else tuple(features)
+        try:
+            yield
+        finally:
+            self._measuring = previous
+
+    def measure_periods(self) -> list[int]:
+        """Each attached feature's ``every_n_steps`` where the adapter picks the steps on the
+        host (1 for a feature measured at every step)."""
+        return [getattr(f, "every_n_steps", 1) if getattr(f, "steps_on_host", False) else 1
+                for f in self._features]
 
     def gradient_logs(self, grads, variables, loss_scale) -> dict:
         """Called by the adapter inside the traced step with the (scaled) gradients; every

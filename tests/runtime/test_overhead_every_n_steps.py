@@ -63,7 +63,8 @@ def test_every_fourth_step_is_measured_and_the_windows_use_only_those_steps(tmp_
 
 def test_the_compiled_step_writes_a_norm_only_at_every_nth_step():
     """The device buffer after 16 steps with every_n_steps=4: four norms in the first four slots,
-    the rest of the ring never written, and the step counter at 16."""
+    the rest of the ring never written, and the counter at 16 steps (JAX, where the host picks the
+    measuring step: 4 norms written)."""
     x, y = regression_data(n=BATCH * STEPS_PER_EPOCH)
     model = _frozen_model()
     per_batch = _expected(model, x, y)
@@ -71,7 +72,8 @@ def test_the_compiled_step_writes_a_norm_only_at_every_nth_step():
     model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0, callbacks=[monitor])
     ring = np.asarray(monitor._feature.buffer.norms.numpy())
     capacity = monitor._feature.buffer.capacity
-    assert ring[capacity] == 16  # every step counted
+    counted = 4 if keras.backend.backend() == "jax" else 16
+    assert ring[capacity] == counted and ring[capacity] // monitor._feature.counted_every == 4
     written = ring[:capacity]
     assert all(_close(float(a), b) for a, b in zip(written[:4], [per_batch[3], per_batch[7]] * 2))
     assert not written[4:].any()
@@ -125,3 +127,63 @@ def test_every_n_steps_round_trips_through_the_config():
     monitor = GradientNormMonitor(every_n_steps=8)
     assert GradientNormMonitor(**monitor.get_config()).every_n_steps == 8
     assert GradientNormMonitor().every_n_steps == 1
+
+
+def _counting(variants):
+    """Wrap each compiled step of a JAX scheduled step to count its calls (by which features
+    measure)."""
+    calls = {}
+    for key, function in list(variants.items()):
+        calls[key] = 0
+
+        def counted(*args, _key=key, _function=function):
+            calls[_key] += 1
+            return _function(*args)
+
+        variants[key] = counted
+    return calls
+
+
+@pytest.mark.backend("jax")
+def test_jax_runs_keras_own_step_between_measured_steps_compiled_once():
+    """every_n_steps=4 on JAX: two compiled steps (with the norm, and Keras's own), each traced
+    once; a later fit with a new monitor reuses both without a trace, runs the measuring one at
+    steps 4, 8, ... and the plain one at the 3 steps of 4 between, and measures the same norms."""
+    from keras_bsguard.backends import attached_hub
+
+    x, y = regression_data(n=BATCH * STEPS_PER_EPOCH)
+    model = _frozen_model()
+    per_batch = _expected(model, x, y)
+    model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+              callbacks=[GradientNormMonitor(every_n_steps=4)])
+    hub = attached_hub(model)
+    assert len(hub.trace_signatures) == 2  # the measuring step and the plain one, once each
+    variants = hub._cache[next(k for k in hub._cache if k[0] == "train")].function
+    scheduled = [cell.cell_contents for cell in variants.__closure__ or ()
+                 if hasattr(cell.cell_contents, "variants")]
+    assert len(scheduled) == 1 and sorted(scheduled[0].variants) == [(False,), (True,)]
+    calls = _counting(scheduled[0].variants)
+    builds = hub.builds
+
+    monitor = GradientNormMonitor(every_n_steps=4)  # a new object, the same configuration
+    model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0, callbacks=[monitor])
+    assert hub.builds == builds and hub.trace_signatures == []  # cached, nothing traced again
+    assert calls == {(True,): 4, (False,): 12}
+    assert monitor._step == 16 and len(monitor._history) == 4
+    assert all(_close(a, b) for a, b in zip(monitor._history, [per_batch[3], per_batch[7]] * 2))
+
+
+@pytest.mark.backend("jax")
+def test_jax_every_n_steps_one_calls_no_python_between_keras_and_the_compiled_step():
+    """The default (every step measured): the train function calls the jitted step directly."""
+    from keras_bsguard.backends import attached_hub
+
+    x, y = regression_data(n=BATCH * STEPS_PER_EPOCH)
+    model = _frozen_model()
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+              callbacks=[GradientNormMonitor()])
+    hub = attached_hub(model)
+    function = hub._cache[next(k for k in hub._cache if k[0] == "train")].function
+    cells = [cell.cell_contents for cell in function.__closure__ or ()]
+    assert not any(hasattr(c, "variants") for c in cells)
+    assert any(getattr(c, "__name__", "") == "bsguard_train_step" and hasattr(c, "lower") for c in cells)
