@@ -8,7 +8,10 @@ time these hooks take on the training thread is neither step time nor input wait
 
 * the train-batch hooks of every *other* callback that overrides one (``on_train_batch_begin``,
   ``on_train_batch_end``, or the older ``on_batch_begin``/``on_batch_end`` they call): the seconds
-  each takes on the training thread add up in :attr:`seconds`, and per hook in :attr:`by_hook`;
+  each takes on the training thread add up in :attr:`seconds`, and per hook in :attr:`by_hook`.
+  Callbacks with ``bsguard_untimed = True`` (the other keras-bsguard monitors, whose hooks take
+  about a microsecond per step on the training thread, about what timing them would add) are
+  left alone;
 * with ``blocks=True`` (torch), the ``CallbackList``'s own two hooks, to know where the batch-end
   block finished and the next batch-begin block started: the torch fit loop pulls the next batch
   between the two. Where the input wait is timed inside the train function (JAX, TensorFlow)
@@ -113,7 +116,7 @@ class CallbackTimer:
         self.seconds, self.by_hook = 0.0, {}
         self.end_block_done = self.begin_block_start = None
         for callback in callback_list.callbacks:
-            if callback is self.owner:
+            if callback is self.owner or getattr(callback, "bsguard_untimed", False):
                 continue
             for hook in _HOOKS:
                 _unwrap(callback, hook)
