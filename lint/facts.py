@@ -571,6 +571,10 @@ class Evaluator:
     def _call_facts(self, node: cst.Call) -> Facts:
         if _flag_lookup(node):
             return UNTAINTED  # options.get("scaled", False): a flag or a number from a mapping
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "as_list" and not node.args:
+            shape = self.facts(node.func.value)
+            if shape.shape:
+                return shape  # x.get_shape().as_list(): the static shape as a Python list
         op = self.op(node)
         if op is None:
             return self._unknown_call(node)

@@ -52,6 +52,8 @@ class BatchLoop(Rule):
                 return  # for i, out in enumerate(outputs): ... y_true[:, i] -- one task per column
             if _keys_its_own_container(statement.iter, statement.target, statement.body):
                 return  # for name in outputs: outputs[name] -- the keys of a mapping
+            if _entries_may_be_none(statement.body):
+                return  # for i in range(len(t)): if t[i] is not None -- a list, tensor rows are never None
             reason = batch_iteration(statement.iter, ctx, statement.target) \
                 or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx) \
                 or _index_picks_tensor_rows(statement.iter, statement.target, statement.body, ctx)
@@ -212,6 +214,20 @@ def _keys_its_own_container(iterable, target, scope) -> bool:
                and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value == target.value
                and _text(node.value) == container
                for node in _subscripts(scope))
+
+
+def _entries_may_be_none(scope) -> bool:
+    """The body tests an indexed entry against None (``t[i] is not None``): what is indexed is a
+    Python list (per-cluster targets, optional outputs); a tensor's rows are never None."""
+    stack = [scope]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Comparison) and isinstance(node.left, cst.Subscript) and any(
+                isinstance(c.operator, (cst.Is, cst.IsNot)) and isinstance(c.comparator, cst.Name)
+                and c.comparator.value == "None" for c in node.comparisons):
+            return True
+        stack.extend(tree_children(node))
+    return False
 
 
 def _subscripts(scope):
