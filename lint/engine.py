@@ -107,10 +107,15 @@ class LossContext:
             seen = self.call_sites.setdefault(id(info.node), {})
             positional = [a for a in node.args if a.keyword is None and not a.star]
             for param, arg in zip(params, positional):
-                seen.setdefault(param.name.value, []).append(self.facts(arg.value))
+                seen.setdefault(param.name.value, []).append(self._passed(arg.value))
             for arg in node.args:
                 if arg.keyword is not None:
-                    seen.setdefault(arg.keyword.value, []).append(self.facts(arg.value))
+                    seen.setdefault(arg.keyword.value, []).append(self._passed(arg.value))
+
+    def _passed(self, value) -> Facts:
+        """What a call passes: under ``torch.no_grad()`` nothing of it is differentiated."""
+        facts = self.facts(value)
+        return replace(facts, nograd=True) if self.no_grad_depth else facts
 
     def already_reported_within(self, code: str) -> bool:
         """Whether an enclosing node already carries a finding of ``code`` (report the outermost only)."""

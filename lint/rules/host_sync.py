@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..facts import PRED
+
 from ._util import builds_a_network, callee, code_of, loss_calls_any
 from .base import Rule
 
@@ -79,6 +81,9 @@ class HostSync(Rule):
         elif op.qualified in _SYNC_FUNCTIONS:
             if op.namespace != "numpy" or (_uses_a_graph_framework(ctx) and any(ctx.facts(a).is_tensor for a in op.args)):
                 ctx.report(self, node, f"`{callee(node)}` leaves the compiled graph for Python on every step")
+        elif op.namespace.split(".")[0] in _HOST_LIBRARIES and any(_prediction_tensor(a, ctx) for a in op.args):
+            ctx.report(self, node, f"`{callee(node)}` ({op.namespace.split('.')[0]}) computes on the host: the "
+                                   "tensors are copied out on every step, and nothing flows back to the gradient")
         elif op.namespace == "builtins" and op.name in _CONVERSIONS and op.args:
             if ctx.facts(op.args[0]).is_tensor:
                 ctx.report(self, node, f"`{code_of(node)}` needs the tensor's value on the host: "
@@ -94,6 +99,16 @@ class HostSync(Rule):
             keyword = {cst.If: "if", cst.While: "while", cst.Assert: "assert"}[type(statement)]
             ctx.report(self, test, f"Python `{keyword}` on a tensor (`{code_of(test)}`): needs the value on the host; "
                                    "use where/cond or tf.debugging asserts")
+
+
+# libraries that compute on host arrays only: a tensor passed to them is copied out of the step
+_HOST_LIBRARIES = frozenset({"sklearn", "scipy", "pandas", "cv2", "skimage", "PIL"})
+
+
+def _prediction_tensor(node, ctx) -> bool:
+    """A tensor that carries the prediction's gradient (not the target, not a detached copy)."""
+    facts = ctx.facts(node)
+    return facts.is_tensor and facts.has_grad and PRED in facts.taint
 
 
 def _built_on_the_host(receiver, ctx) -> bool:
