@@ -178,6 +178,8 @@ _PARAMETER_MATRIX_NAME = re.compile(r"(^|_)(weights?|w|centers?|centres?|prototy
                                     r"proxies|proxy|memory|bank|queue)$", re.IGNORECASE)
 
 
+# methods of a probability distribution object (tfp, torch.distributions) that return probabilities
+_DISTRIBUTION_PROBABILITIES = frozenset({"cdf", "prob", "survival_function", "sf", "pmf"})
 _MASK_PARAMETER = re.compile(r"(^|_)masks?$", re.IGNORECASE)
 
 
@@ -818,6 +820,10 @@ class Evaluator:
                 return UNTAINTED
             if func.attr.value in MAPPING_VIEW_OPS and not node.args:
                 return Facts(taint=receiver.taint, python_list=True)
+            if func.attr.value in _DISTRIBUTION_PROBABILITIES and node.args and PRED in receiver.taint:
+                # dist.cdf(x) of a distribution built from the prediction: a probability, 0 in the tails
+                return Facts(taint=receiver.taint | self._opaque([a.value for a in node.args]).taint,
+                             nonneg=True, bounded=True, unit=True)
             if receiver.is_tensor and not receiver.maybe_list and not func.attr.value.startswith("_"):
                 return Facts(taint=receiver.taint, no_batch_axis=receiver.no_batch_axis)
         return self._opaque([arg.value for arg in node.args])
@@ -979,6 +985,8 @@ def _operands(node, evaluator) -> list:
             return [op.args[0], *op.args[2:3]]
         if op is not None:
             return [*op.args, *op.kwargs.values()]
+        if isinstance(node.func, cst.Attribute):  # dist.cdf(x): the object's gradient flows too
+            return [node.func.value, *(a.value for a in node.args)]
         return [a.value for a in node.args]
     return []
 
