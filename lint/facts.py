@@ -603,6 +603,12 @@ class Evaluator:
             return Facts(shape=True, bounded=True, guarded=True)
         if name in BINARY_OPS and len(op.args) >= 2:
             return self.binary(BINARY_OPS[name], op.args[0], op.args[1])
+        if name == "grad" and op.namespace.endswith("autograd"):
+            # torch.autograd.grad(outputs, inputs, create_graph=True): the gradients, per input
+            # (a gradient penalty differentiates them again)
+            return Facts(taint=frozenset({PRED}), python_list=True, maybe_list=True)
+        if name == "Variable" and op.namespace.endswith("autograd") and op.args:
+            return first  # torch.autograd.Variable(x, requires_grad=True): x itself
         if name == "einsum" and op.args and isinstance(op.args[0], cst.SimpleString):
             return self._einsum(op)
         if name in STOP_OPS:

@@ -132,7 +132,7 @@ def _named_like_a_loss(name: str) -> bool:
     for position, token in enumerate(tokens[:-1]):
         if token == "loss" and tokens[position + 1] in ("with", "for", "using", "on", "from", "over", "via"):
             return True  # contrastive_loss_with_hard_negatives
-    return tokens[-1] in ("loss", "criterion", "objective", "penalty") or tokens[0] == "loss" \
+    return tokens[-1] in ("loss", "criterion", "penalty") or tokens[0] == "loss" \
         or any(t in ("ntxent", "infonce", "supcon") for t in tokens)
 
 

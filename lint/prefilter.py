@@ -7,6 +7,8 @@ It must never say no to a file that has a loss (false positives only cost a pars
     True
     >>> may_contain_loss(b"def load(path):\\n    return open(path).read()\\n")
     False
+    >>> may_contain_loss(b"def WGANGPGradientPenalty(real, fake, critic):\\n    return 0\\n")
+    True
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ _SIGNATURE = re.compile(
 _MARKERS = re.compile(
     rb"compute_loss|\.compile\s*\(|class\s+\w+\s*\([^)]*Loss|class\s+\w*(?:[Ll]oss|Criterion)\w*\s*[(:]"
     rb"|def\s+\w*[Ll]oss\w*\s*[(\[]"
+    # the other names discovery reads as losses (losses._named_like_a_loss): gradient_penalty, ...
+    rb"|def\s+\w*(?i:criterion|penalty|nt_?xent|info_?nce|sup_?con)\w*\s*[(\[]"
 )
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
 
