@@ -7,7 +7,9 @@ For each backend (one subprocess each), on the seeds' MLP of issue #11 (784 -> 1
   with GradientNormMonitor's feature recording nothing, and as shipped (norm and buffer write).
   The difference of the last two is what the norm adds to the step itself (JAX and TensorFlow,
   whose steps are traced once; an eager torch step reads the attached features at every call, so
-  there both hub variants run the shipped monitor's norm);
+  there both hub variants run the shipped monitor's norm). On JAX also the number of operations
+  (fusions, copies, dots: one kernel launch each on XLA CPU) in the optimized HLO of Keras's step
+  and of the hub's with the norm;
 * **host side**: in real ``fit`` calls, the CPU time (``time.thread_time``, which waiting for the
   GIL or the device does not count) spent per step in each monitor hook, on whichever thread
   Keras runs it, and the whole process's CPU time and wall time per step against a plain fit
@@ -184,6 +186,40 @@ def _compiled_step(model, batch, rounds: int = 20, steps: int = 40) -> dict:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def _kernel_counts(model, batch) -> dict | None:
+    """JAX: the operations XLA runs (fusions, copies, dots; not parameters, constants, tuples)
+    in the optimized HLO of Keras's own train step and of the hub's with GradientNormMonitor's
+    norm: each is a kernel launch of its own on XLA CPU, where a small one costs about as much
+    as reading a few hundred KB."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    from keras_bsguard import GradientNormMonitor
+
+    free = ("parameter(", "constant(", "tuple(", "get-tuple-element(", "bitcast(")
+
+    def count(step) -> int:
+        state = tuple([v.value for v in part] for part in (
+            model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+            model.metrics_variables))
+        text = jax.jit(step).lower(state, jax.device_put(batch)).compile().as_text()
+        entry = text[text.index("ENTRY"):].split("\n}")[0].splitlines()[1:]
+        return sum(1 for line in entry if " = " in line and not any(f in line for f in free))
+
+    counts = {"keras": count(type(model).train_step.__get__(model))}
+    monitor = GradientNormMonitor()
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    try:
+        counts["hub_with_norm"] = count(model.train_step)
+    finally:
+        monitor.on_train_end()
+    return counts
+
+
 def _worker(args) -> dict:
     import keras
     from _fit_timing import EpochClock, mnist_shaped, seeds_mlp
@@ -192,6 +228,7 @@ def _worker(args) -> dict:
     model = seeds_mlp()
     model.fit(x[: args.batch_size], y[: args.batch_size], batch_size=args.batch_size, epochs=1, verbose=0)
     compiled = _compiled_step(model, (x[: args.batch_size], y[: args.batch_size]))
+    kernels = _kernel_counts(model, (x[: args.batch_size], y[: args.batch_size]))
 
     hook_cpu: dict[str, dict[str, float]] = {}
 
@@ -243,7 +280,7 @@ def _worker(args) -> dict:
     hooks = {variant: {key: seconds / (2 * args.steps) for key, seconds in spent.items()}
              for variant, spent in hook_cpu.items()}
     return {"backend": keras.backend.backend(), "batch_size": args.batch_size, "steps": args.steps,
-            "compiled_step_s": compiled, "fit": fit, "hook_cpu_s_per_step": hooks}
+            "compiled_step_s": compiled, "kernels": kernels, "fit": fit, "hook_cpu_s_per_step": hooks}
 
 
 def _us(seconds: float) -> str:
@@ -273,6 +310,10 @@ def main() -> int:
         print(f"  compiled step alone: Keras {_us(compiled['keras'])}, hub without the norm "
               f"{_us(compiled['hub_without_norm'])}, hub with the norm {_us(compiled['hub_with_norm'])} "
               f"(norm: {(compiled['hub_with_norm'] - compiled['hub_without_norm']) * 1e6:+.1f} us)")
+        if result.get("kernels"):
+            kernels = result["kernels"]
+            print(f"  XLA operations run per step: Keras {kernels['keras']}, hub with the norm "
+                  f"{kernels['hub_with_norm']}")
         plain = result["fit"]["plain"]
         print(f"  in fit, plain: {_us(plain['wall_s'])} wall, {_us(plain['cpu_s'])} process CPU per step")
         for variant in VARIANTS[1:]:
