@@ -121,6 +121,12 @@ def _unnumbered(token: str) -> str:
     return stem if stem in ("loss", "losses", "criterion", "objective", "penalty") else token
 
 
+def _says_loss(name: str) -> bool:
+    """The name says loss: ``loss`` or ``cross_entropy`` in it (``soft_cross_entropy``)."""
+    lowered = name.lower()
+    return "loss" in lowered or "crossentropy" in lowered.replace("_", "")
+
+
 def _named_like_a_loss(name: str) -> bool:
     """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
     tokens = _split_camel(name).lower().split("_")
@@ -341,7 +347,7 @@ class _LossFinder:
             # metric's update_state, a layer's call on (inputs, targets), ...).
             if self._is_metric_class(info.class_info):
                 return False
-            if info.name not in _LOSS_CLASS_METHODS and "loss" not in info.name.lower():
+            if info.name not in _LOSS_CLASS_METHODS and not _says_loss(info.name):
                 return False
         names = [_normalized(n) for n in _positional_names(info)]
         if len(names) < 2:
