@@ -602,7 +602,12 @@ class Evaluator:
                              and _carries_the_batch(first), bounded=True)
             return Facts(shape=True, bounded=True, guarded=True)
         if name in BINARY_OPS and len(op.args) >= 2:
-            return self.binary(BINARY_OPS[name], op.args[0], op.args[1])
+            facts = self.binary(BINARY_OPS[name], op.args[0], op.args[1])
+            flags = {key: _text(value) == "True" for key, value in op.kwargs.items()}
+            if flags.get("transpose_a") or flags.get("adjoint_a"):
+                # matmul(za, zb, transpose_a=True): (D, B) @ (B, D), the batch is contracted (D x D)
+                facts = replace(facts, no_batch_axis=not (flags.get("transpose_b") or flags.get("adjoint_b")))
+            return facts
         if name == "grad" and op.namespace.endswith("autograd"):
             # torch.autograd.grad(outputs, inputs, create_graph=True): the gradients, per input
             # (a gradient penalty differentiates them again)
