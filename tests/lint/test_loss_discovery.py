@@ -171,3 +171,15 @@ def test_torch_module_forward_is_a_loss():
             return ((output - target) ** 2).sum()
     """
     assert [f.code for f in _lint(source)] == ["BSG501"]
+
+
+def test_prefilter_passes_every_name_discovery_reads_as_a_loss():
+    from keras_bsguard.lint.losses import _named_like_a_loss
+    from keras_bsguard.lint.prefilter import may_contain_loss
+
+    names = ["gradient_penalty", "WGANGPGradientPenalty", "focal_loss", "lossFn", "ranking_criterion",
+             "ntxent", "infonce_v2", "supcon", "contrastive_loss_with_negatives"]
+    for name in names:
+        assert _named_like_a_loss(name), name
+        # a file holding nothing but this function (parameters that do not look like a loss pair)
+        assert may_contain_loss(f"def {name}(a, b, c):\n    return a\n".encode()), name
