@@ -190,8 +190,11 @@ class _Walker:
         options = 0  # after ``if reduction == "none": return x``, the rest is another option
         for statement in statements:
             self.statement(statement)
-            if isinstance(statement, cst.If) and statement.orelse is None and _exits(statement.body) \
-                    and _is_reduction_option(statement.test, self.ctx.evaluator):
+            if isinstance(statement, cst.If) and statement.orelse is None and _exits(statement.body) and (
+                    _is_reduction_option(statement.test, self.ctx.evaluator)
+                    or _tests_nonzero(statement.test, self.ctx.evaluator)):
+                # after `if reduction == "none": return x` the rest is another option; after
+                # `if w.sum() > 0: return ... / w.sum()` it is the all-zero fallback
                 options += 1
                 self.ctx.config_depth += 1
         self.ctx.config_depth -= options
@@ -221,7 +224,11 @@ class _Walker:
             self.ctx.eval_depth -= training is False
             _unguard(guarded, ev)
             self.ctx.eval_depth += training is True
+            # else of `if w.sum() > 0:`: the all-zero case, a fallback rather than the loss's behaviour
+            fallback = statement.orelse is not None and _tests_nonzero(statement.test, ev) and not config
+            self.ctx.config_depth += fallback
             self._orelse(statement.orelse)
+            self.ctx.config_depth -= fallback
             self.ctx.eval_depth -= training is True
             self.ctx.config_depth -= config
             if _exits(statement.body) and statement.orelse is None:
@@ -568,6 +575,19 @@ def _guard_within(test, ev: Evaluator) -> dict:
     return _mark_guarded(names, ev)
 
 
+def _tests_nonzero(test, ev: Evaluator) -> bool:
+    """``if w.sum() > 0:``, ``if n:``, ``if mask.any():`` on a value of the loss: its other branch
+    is the degenerate case (nothing to average), not the loss's behaviour."""
+    if nonzero_names(ev.facts(test)):
+        return True
+    if isinstance(test, cst.Call):
+        op = ev.op(test)
+        if op is not None and op.name in ("any", "all", "reduce_any", "reduce_all") and op.args:
+            return bool(nonzero_names(ev.facts(op.args[0]))) or bool(ev.facts(op.args[0]).taint)
+        return bool(ev.facts(test).taint)
+    return False
+
+
 def _mark_guarded(names, ev: Evaluator) -> dict:
     """Mark the named values guarded (known nonzero); returns their facts before, to restore."""
     saved = {}
@@ -575,12 +595,17 @@ def _mark_guarded(names, ev: Evaluator) -> dict:
         if name and name in ev.env and not ev.env[name].guarded:
             saved[name] = ev.env[name]
             ev.env[name] = replace(ev.env[name], guarded=True)
+        elif name and name.endswith(")") and name not in ev.guarded_texts:
+            saved[name] = None  # an expression (``w.sum()``): guarded where the same text recurs
+            ev.guarded_texts.add(name)
     return saved
 
 
 def _unguard(saved: dict, ev: Evaluator) -> None:
     for name, facts in saved.items():
-        if ev.env.get(name) is not None and ev.env[name].guarded:
+        if facts is None:
+            ev.guarded_texts.discard(name)
+        elif ev.env.get(name) is not None and ev.env[name].guarded:
             ev.env[name] = facts
 
 

@@ -215,6 +215,8 @@ class Evaluator:
         self.module_ints = module_ints or {}
         self.batch_literals = frozenset(batch_literals)
         self.lambdas: dict[str, cst.Lambda] = {}  # local ``f = lambda x: ...``, read where called
+        # expressions known nonzero here (``if w.sum() > 0:`` makes ``w.sum()`` guarded in the body)
+        self.guarded_texts: set[str] = set()
         self.depth = 0
         self._memo: dict[int, Facts] = {}
         self._ops: dict[int, Op | None] = {}
@@ -352,7 +354,8 @@ class Evaluator:
             facts = [self.facts(p) for p in parts]
             zero_of, nonzero_of = _zero_test(node, self)
             return Facts(taint=_union(facts), boolean=True, shape=all(f.shape or not f.taint for f in facts),
-                         bounded=True, opaque=_all_opaque(*facts), zero_of=zero_of, nonzero_of=nonzero_of)
+                         bounded=True, nonneg=True, unit=True,  # a bool counts as 0 or 1
+                         opaque=_all_opaque(*facts), zero_of=zero_of, nonzero_of=nonzero_of)
         if isinstance(node, cst.Subscript):
             return self._subscript(node)
         if isinstance(node, cst.IfExp):
@@ -571,6 +574,12 @@ class Evaluator:
         return facts
 
     def _call_facts(self, node: cst.Call) -> Facts:
+        facts = self._call_facts_unguarded(node)
+        if self.guarded_texts and not facts.guarded and _text(node) in self.guarded_texts:
+            return replace(facts, guarded=True)
+        return facts
+
+    def _call_facts_unguarded(self, node: cst.Call) -> Facts:
         if _flag_lookup(node):
             return UNTAINTED  # options.get("scaled", False): a flag or a number from a mapping
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "as_list" and not node.args:
