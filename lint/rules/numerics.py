@@ -124,8 +124,11 @@ class UnguardedLog(Rule):
     ``log(softmax(x))`` and ``log(sigmoid(x))`` underflow to ``log(0)`` for confident logits.
 
     Values clipped earlier in the function (``y_pred = clip(y_pred, eps, 1 - eps)``),
-    ``maximum(x, eps)``, ``x + eps``/``x + smooth``, ``exp(...)`` and shapes or counts taken from
-    shapes are guarded and not reported.
+    ``maximum(x, eps)``, ``x + eps``/``x + smooth``, ``exp(...)``, values tested nonzero by an
+    enclosing ``if`` (``if w.sum() > 0:``) and shapes or counts taken from shapes are guarded and
+    not reported; nor are divisions by a count of data alone (``mask.sum()``, the number of
+    labelled tokens, a sum of sample weights: no gradient flows through them), except counts of
+    positive pairs, which a batch of all-different labels makes 0.
 
     **Instead** clip or add an epsilon, or use the stable primitive: ``log_softmax``,
     ``log_sigmoid``, ``from_logits=True`` losses, ``divide_no_nan``.
