@@ -15,6 +15,7 @@ from ..facts import (
     _same_text,
     _text,
 )
+from ..tree import children as _children
 from ._util import code_of, torch_only
 from .base import Rule
 
@@ -126,9 +127,10 @@ class UnguardedLog(Rule):
     Values clipped earlier in the function (``y_pred = clip(y_pred, eps, 1 - eps)``),
     ``maximum(x, eps)``, ``x + eps``/``x + smooth``, ``exp(...)``, values tested nonzero by an
     enclosing ``if`` (``if w.sum() > 0:``) and shapes or counts taken from shapes are guarded and
-    not reported; nor are divisions by a count of data alone (``mask.sum()``, the number of
-    labelled tokens, a sum of sample weights: no gradient flows through them), except counts of
-    positive pairs, which a batch of all-different labels makes 0.
+    not reported; nor are divisions by values of the data that carry no gradient from the
+    prediction (``mask.sum()``, the number of labelled tokens, a sum of sample weights, an image
+    size), except the raw target itself (``(y_true - y_pred) / y_true``, MAPE's division by zero)
+    and counts of positive pairs, which a batch of all-different labels makes 0.
 
     **Instead** clip or add an epsilon, or use the stable primitive: ``log_softmax``,
     ``log_sigmoid``, ``from_logits=True`` losses, ``divide_no_nan``.
@@ -201,6 +203,9 @@ class UnguardedLog(Rule):
             return  # atan(w / h): w / 0 is inf, atan(inf) = pi / 2, and its gradient stays finite
         if numerator is not None and _is_self_normalisation(numerator, denominator, ctx):
             return
+        if PRED not in facts.taint and not _raw_target(denominator, ctx) \
+                and "positive" not in _text(denominator).lower():
+            return  # a size, count or weight of the data: no gradient through it, positive in practice
         if _counts_valid_positions(denominator, facts, ctx.loss.param_taints):
             return  # loss.sum() / mask.sum(): padding masks and lengths count at least one step per sample
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
@@ -225,6 +230,24 @@ def _counts_valid_positions(denominator, facts, params=()) -> bool:
     if any(word in text for word in _LENGTH_WORDS):
         return True
     return "mask" in text and any(word in name.lower() for name in params for word in _LENGTH_WORDS)
+
+
+def _raw_target(denominator, ctx) -> bool:
+    """The target's own values, not a reduction of them (``(y_true - y_pred) / y_true``, MAPE):
+    regression targets are 0 often enough that this is the classic division by zero."""
+    targets = {name for name, taint in ctx.loss.param_taints.items() if taint == frozenset({TRUE})}
+    stack, named = [denominator], False
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name) and node.value in targets:
+            named = True
+        elif isinstance(node, cst.Call):
+            op = ctx.op(node)
+            if op is not None and (op.name in SUM_OPS or op.name in ("mean", "reduce_mean", "count_nonzero",
+                                                                      "numel", "size")):
+                return False  # a sum or count of the target: a data count
+        stack.extend(_children(node))
+    return named
 
 
 def _inside_arctan(ctx) -> bool:
