@@ -70,7 +70,7 @@ class ExpBlowup(Rule):
             if ctx.already_reported_within(self.code):
                 return  # the enclosing log(1 + exp(...)) / log-sum-exp finding says it already
             argument = ctx.facts(op.args[0])
-            if argument.taint and not argument.bounded and not argument.nonpos and argument.scaled and not argument.shape:
+            if argument.has_grad and not argument.bounded and not argument.nonpos and argument.scaled:
                 ctx.report_once(self, node, key=f"{self.code}/exp/{_text_of(op.args[0])}", more="exps of it",
                                 message=f"`{code_of(node)}` overflows once its scaled, unbounded argument passes ~88 "
                                         "(float32): clip the argument first")
@@ -86,8 +86,8 @@ class ExpBlowup(Rule):
 
     def _power(self, node, base, exponent, ctx) -> None:
         exponent_facts = ctx.facts(exponent)
-        if PRED not in exponent_facts.taint and TENSOR not in exponent_facts.taint:
-            return  # an exponent from the target and constants (focal weights): it does not grow in training
+        if PRED not in exponent_facts.taint or not exponent_facts.has_grad:
+            return  # an exponent from the data or fixed weights (focal, MS-SSIM scales): it does not grow
         if exponent_facts.is_tensor and not exponent_facts.bounded and not exponent_facts.nonpos:
             base_facts = ctx.facts(base)
             if not base_facts.taint and base_facts.literal is not None and abs(base_facts.literal) <= 1:
