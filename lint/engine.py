@@ -640,4 +640,4 @@ def _element_facts(ev: Evaluator, iterable) -> Facts:
         return Facts(shape=True)
     # an element of something that may be a Python list (of shapes, of views) may be a list itself
     return replace(UNTAINTED, taint=facts.taint, bounded=not facts.taint,
-                   maybe_list=facts.maybe_list or facts.python_list)
+                   maybe_list=facts.maybe_list or facts.python_list, on_host=facts.on_host)

@@ -146,6 +146,7 @@ class Facts:
     nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
     data_count: bool = False  # a sum or count of data alone (labelled tokens, mask entries, weights)
+    on_host: bool = False  # already copied to the host (``x.cpu()``, ``x.numpy()``): no further sync
 
     @property
     def has_grad(self) -> bool:
@@ -160,6 +161,7 @@ class Facts:
 
 
 UNTAINTED = Facts(bounded=True)
+HOST_COPY = Facts(bounded=True, on_host=True)  # a host value copied out of a tensor
 SHAPE = Facts(shape=True, bounded=True)
 BATCH_SIZE = Facts(shape=True, batch_dim=True, bounded=True, guarded=True)  # a ``batch_size`` name
 
@@ -591,7 +593,12 @@ class Evaluator:
             return self._unknown_call(node)
         name = op.name
         if name in HOST_VALUE_OPS and (op.is_method or op.namespace in ("keras.backend", "keras.ops")):
-            return UNTAINTED  # a Python value on the host (the sync itself is BSG701's business)
+            return HOST_COPY  # a Python value on the host (the sync itself is BSG701's business)
+        if name == "cpu" and op.is_method and op.args:
+            return replace(self.facts(op.args[0]), on_host=True)  # a host copy: later .numpy() adds no sync
+        if op.namespace == "numpy" and op.args and all(self.facts(a).on_host or not self.facts(a).taint
+                                                       for a in op.args):
+            return HOST_COPY  # numpy on host values: a host array
         first = self.facts(op.args[0]) if op.args else UNTAINTED
         if op.namespace == "builtins":
             return self._builtin(op, first)

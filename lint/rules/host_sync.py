@@ -74,8 +74,9 @@ class HostSync(Rule):
         op = ctx.op(node)
         if op is None:
             return
-        if op.is_method and op.name in _SYNC_METHODS and _built_on_the_host(op.args[0], ctx):
-            return  # torch.arange(2, len(x.shape)).tolist(): a host tensor of static values
+        if op.is_method and op.name in _SYNC_METHODS and (_built_on_the_host(op.args[0], ctx)
+                                                           or ctx.facts(op.args[0]).on_host):
+            return  # torch.arange(2, len(x.shape)).tolist(), x.cpu().numpy(): no (further) device sync
         if op.is_method and op.name in _SYNC_METHODS:
             ctx.report(self, node, f"`{code_of(node)}` copies the tensor to the host: fails or syncs inside a compiled step")
         elif op.qualified in _SYNC_FUNCTIONS:
