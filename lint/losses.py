@@ -76,7 +76,7 @@ _NOT_A_LOSS_TOKENS = _NEVER_A_LOSS_TOKENS | frozenset({
 _BOOKKEEPING_PREFIXES = ("set_stats", "update_stats", "log_", "print_", "plot_", "record_", "track_", "format_",
                          "visuali", "summari")
 _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "get_", "set_", "record_",
-                        "report_", "track_", "update_", "reset_", "visuali", "summari")
+                        "report_", "track_", "update_", "reset_", "visuali", "summari", "register_")
 _ROLE_PRED_NAMES = frozenset({"input", "inputs", "features", "embeddings", "embedding", "z", "emb", "zi", "zj",
                               "anchor", "h", "x"})
 _CRITERION_CLASS = re.compile(r"loss|criterion", re.IGNORECASE)

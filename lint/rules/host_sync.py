@@ -112,6 +112,16 @@ def _prediction_tensor(node, ctx) -> bool:
     return facts.is_tensor and facts.has_grad and PRED in facts.taint
 
 
+def _an_assigner(owner, call: cst.Call) -> bool:
+    """``self.bbox_assigner.assign(preds, gts, metas)``: a label assigner computing targets, not a
+    variable's ``assign(value)`` (which takes one value)."""
+    name = owner.attr.value if isinstance(owner, cst.Attribute) else owner.value if isinstance(owner, cst.Name) else ""
+    positional = [a for a in call.args if a.keyword is None]
+    return name.lower().endswith(("assigner", "matcher", "sampler")) or len(positional) >= 2 or any(
+        a.keyword is not None and a.keyword.value not in ("value", "use_locking", "name", "read_value")
+        for a in call.args)
+
+
 def _built_on_the_host(receiver, ctx) -> bool:
     if not isinstance(receiver, cst.Call) or ctx.facts(receiver).taint:
         return False
@@ -192,7 +202,8 @@ class StateInLoss(Rule):
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             owner = func.value
-            if method in _STATE_METHODS and (_is_self_attribute(owner) or _is_module_name(owner, ctx)):
+            if method in _STATE_METHODS and (_is_self_attribute(owner) or _is_module_name(owner, ctx)) \
+                    and not _an_assigner(owner, node):
                 ctx.report(self, node, f"`{code_of(node)}` updates state inside the loss: lost or run once under jit")
             elif method in _MUTATING_METHODS and _is_module_name(owner, ctx):
                 ctx.report(self, node, f"`{code_of(node)}` mutates module state inside the loss")
