@@ -203,7 +203,7 @@ class UnguardedLog(Rule):
             return  # atan(w / h): w / 0 is inf, atan(inf) = pi / 2, and its gradient stays finite
         if numerator is not None and _is_self_normalisation(numerator, denominator, ctx):
             return
-        if PRED not in facts.taint and not _raw_target(denominator, ctx) \
+        if (PRED not in facts.taint or facts.nograd) and not _raw_target(denominator, ctx) \
                 and "positive" not in _text(denominator).lower():
             return  # a size, count or weight of the data: no gradient through it, positive in practice
         if _counts_valid_positions(denominator, facts, ctx.loss.param_taints):
