@@ -642,6 +642,10 @@ class Evaluator:
         if name in TRANSPOSE_OPS:
             perm = op.arg(1, "perm", "axes", "dim0")
             full = perm is None or (op.is_method and name == "t")
+            if name == "transpose" and len(op.args) == 3:
+                # torch.transpose(b, 1, 0) / b.transpose(0, 1): swapping the batch axis with the next
+                dims = {self.facts(op.args[1]).literal, self.facts(op.args[2]).literal}
+                full = full or dims == {0, 1}
             return replace(first, transposed=full, batch_sum=None, exp_node=None)
         if name in ("reshape", "view"):
             return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=None,
