@@ -277,7 +277,7 @@ class _Walker:
         if isinstance(small, cst.Expr):
             self.expression(small.value)
         elif isinstance(small, cst.Assign):
-            dead = all(_stored_names(t.target) and _stored_names(t.target) <= self.unread for t in small.targets)
+            dead = all(names and names <= self.unread for names in (_stored_names(t.target) for t in small.targets))
             self.ctx.dead_depth += dead
             self.expression(small.value)
             self.ctx.dead_depth -= dead
@@ -565,27 +565,29 @@ def _exits(body) -> bool:
 def _guard_within(test, ev: Evaluator) -> dict:
     """Inside ``if den > 0:``, ``if n:`` or ``if mask.sum():``, the tested value is nonzero: mark it
     guarded for the body; returns what to restore after it."""
+    names = _nonzero_in(test, ev)
+    if isinstance(test, cst.Name):
+        names.append(_text(test))  # if n:
+    return _mark_guarded(names, ev)
+
+
+def _nonzero_in(test, ev: Evaluator) -> list[str]:
+    """The texts of the values a test says are nonzero: ``den`` in ``if den > 0:``, ``den`` in
+    ``if torch.any(den > 0):``, ``mask.sum()`` in ``if mask.sum():``."""
     names = list(nonzero_names(ev.facts(test)))
     if isinstance(test, cst.Call):  # if torch.any(den > 0):
         op = ev.op(test)
         if op is not None and op.name in ("any", "all", "reduce_any", "reduce_all") and op.args:
             names += nonzero_names(ev.facts(op.args[0]))
-    if isinstance(test, cst.Name) or (isinstance(test, cst.Call) and ev.facts(test).taint):
-        names.append(_text(test))  # if n: / if mask.sum():
-    return _mark_guarded(names, ev)
+        if ev.facts(test).taint:
+            names.append(_text(test))  # if mask.sum():
+    return names
 
 
 def _tests_nonzero(test, ev: Evaluator) -> bool:
-    """``if w.sum() > 0:``, ``if n:``, ``if mask.any():`` on a value of the loss: its other branch
-    is the degenerate case (nothing to average), not the loss's behaviour."""
-    if nonzero_names(ev.facts(test)):
-        return True
-    if isinstance(test, cst.Call):
-        op = ev.op(test)
-        if op is not None and op.name in ("any", "all", "reduce_any", "reduce_all") and op.args:
-            return bool(nonzero_names(ev.facts(op.args[0]))) or bool(ev.facts(op.args[0]).taint)
-        return bool(ev.facts(test).taint)
-    return False
+    """``if w.sum() > 0:``, ``if mask.any():`` on a value of the loss: its other branch is the
+    degenerate case (nothing to average), not the loss's behaviour."""
+    return bool(_nonzero_in(test, ev))
 
 
 def _mark_guarded(names, ev: Evaluator) -> dict:

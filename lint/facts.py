@@ -145,7 +145,6 @@ class Facts:
     named_tensor: bool = False  # a parameter named like a target or prediction (a tensor, in practice)
     nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
-    data_count: bool = False  # a sum or count of data alone (labelled tokens, mask entries, weights)
     on_host: bool = False  # already copied to the host (``x.cpu()``, ``x.numpy()``): no further sync
 
     @property
@@ -703,8 +702,7 @@ class Evaluator:
                          peak_one=name == "exp" and first.max_shifted,
                          bounded=safe, exp_node=None if safe else node, scaled=first.scaled)
         if name in NONNEG_OPS:
-            return Facts(taint=first.taint, nonneg=True, bounded=name == "relu6",
-                         data_count=name == "count_nonzero" and _data_only(first))
+            return Facts(taint=first.taint, nonneg=True, bounded=name == "relu6")
         if name in BOUNDED_OPS:
             # of bounded logits (cosine similarities over a temperature), a sigmoid or softmax stays
             # away from 0: no log(0) underflow, so it is guarded rather than a confident probability
@@ -938,16 +936,15 @@ class Evaluator:
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
                      batch_sum=op.node if (over_batch and first.is_tensor) else first.batch_sum,
-                     exp_sum=first.exp_node is not None, data_count=_data_only(first),
+                     exp_sum=first.exp_node is not None,
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and self._reduces_batch_axis(op)))
 
     def _einsum(self, op: Op) -> Facts:
         """``einsum("bi,bj->ij", z1, z2)``: a batch axis (each operand's first letter) that is
         missing from the output was contracted away (a D x D cross-correlation)."""
         operands = [self.facts(a) for a in op.args[1:]]
-        spec = op.args[0].evaluated_value.replace(" ", "")
-        inputs, _, output = spec.partition("->")
-        letters = [term[:1] for term in inputs.split(",")]
+        terms, output = einsum_terms(op)
+        letters = [term[:1] for term in terms]
         contracted = bool(output) and bool(letters) and all(letter and letter not in output for letter in letters)
         tainted = [f for f in operands if f.taint]
         return Facts(taint=_union(operands), no_batch_axis=contracted or bool(tainted) and all(
@@ -966,9 +963,11 @@ class Evaluator:
 _INTEGER_METHODS = frozenset({"long", "int", "bool", "byte", "short"})
 
 
-def _data_only(facts: Facts) -> bool:
-    """A tensor of the data alone: the target, masks and weights, nothing of the prediction."""
-    return bool(facts.taint) and not facts.taint - {TRUE} and not facts.shape and not facts.python_list
+def einsum_terms(op: Op) -> tuple[list[str], str]:
+    """The index letters of each operand and of the output of ``einsum("bi, bj -> ij", ...)``
+    (spaces dropped; the output is "" when the spec has no ``->``). The spec must be a literal."""
+    inputs, _, output = op.args[0].evaluated_value.replace(" ", "").partition("->")
+    return inputs.split(","), output
 
 
 def _integer_dtype(op: Op) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import libcst as cst
 
 from ..facts import PRED
-
 from ._util import builds_a_network, callee, code_of, loss_calls_any
 from .base import Rule
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import BINARY_OPS, COMPARISON_OPS
+from ..facts import BINARY_OPS, COMPARISON_OPS, einsum_terms
 from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network
 from .base import Rule
 
@@ -122,11 +122,10 @@ class PairwiseBatch(Rule):
     def _einsum(self, node, op, ctx) -> None:
         if not op.args or not isinstance(op.args[0], cst.SimpleString):
             return
-        spec = op.args[0].evaluated_value.replace(" ", "")
+        operands, output = einsum_terms(op)
+        spec = op.args[0].evaluated_value
         if "->" not in spec or "..." in spec:
             return
-        inputs, output = spec.split("->", 1)
-        operands = inputs.split(",")
         tensors = op.args[1:]
         if len(operands) != 2 or len(tensors) != 2 or not all(ctx.facts(t).is_tensor for t in tensors):
             return

@@ -8,7 +8,9 @@ from ..facts import (
     EXP_OPS,
     LOG_OPS,
     MAX_REDUCE_OPS,
+    MEAN_OPS,
     PRED,
+    SIZE_OPS,
     SUM_OPS,
     TENSOR,
     TRUE,
@@ -217,16 +219,12 @@ _LENGTH_WORDS = ("length", "lens", "n_frames", "num_frames", "seq_len")
 
 
 def _counts_valid_positions(denominator, facts, params=()) -> bool:
-    """A count from the data alone (no prediction in it), which the data makes positive: a count
-    of labelled tokens or valid frames, a sum of mask entries or sample weights; the
-    lengths themselves, or a mask in a loss that takes the lengths (``mask = lengths_to_mask(
-    lengths)``). Counts of *positive pairs* are the exception: a batch whose labels are all
-    different has none (metric-learning losses), so those are still reported."""
+    """A count of valid positions from a padding mask or sequence lengths (no prediction in it):
+    the lengths themselves, or a mask in a loss that takes the lengths (``mask = lengths_to_mask(
+    lengths)``), which holds at least one step per sample."""
     if facts.taint - {TRUE, TENSOR}:
         return False
     text = _text(denominator).lower()
-    if facts.data_count:
-        return "positive" not in text
     if any(word in text for word in _LENGTH_WORDS):
         return True
     return "mask" in text and any(word in name.lower() for name in params for word in _LENGTH_WORDS)
@@ -243,8 +241,8 @@ def _raw_target(denominator, ctx) -> bool:
             named = True
         elif isinstance(node, cst.Call):
             op = ctx.op(node)
-            if op is not None and (op.name in SUM_OPS or op.name in ("mean", "reduce_mean", "count_nonzero",
-                                                                      "numel", "size")):
+            if op is not None and (op.name in SUM_OPS or op.name in MEAN_OPS or op.name in SIZE_OPS
+                                   or op.name == "count_nonzero"):
                 return False  # a sum or count of the target: a data count
         stack.extend(_children(node))
     return named
