@@ -21,10 +21,11 @@ from dataclasses import replace
 
 import libcst as cst
 
-from .facts import UNTAINTED, Evaluator, Facts, _text, nonzero_names
+from .facts import TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts, nonzero_names
 from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
 from .tree import children as tree_children
+from .vocabulary import TARGET_NAMES
 
 _BATCH_KEYWORDS = ("batch_size",)
 # under ``torch.no_grad()`` nothing is differentiated, but a per-sample Python loop is still unrolled
@@ -135,6 +136,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     summaries = summaries or HelperSummaries(index, batch_sizes)
     evaluator = Evaluator(index.imports, loss.param_taints, index.int_constants, batch_sizes,
                           summarize=summaries.for_owner(loss.info))
+    evaluator.runtime_attributes = index.runtime_batch_attributes()
     if call_sites is not None:
         enclosing = call_sites.get(("closure", id(loss.node)))
         if enclosing:  # a nested def reads the enclosing loss's values
@@ -285,7 +287,10 @@ class _Walker:
             if self.ctx.config_depth:
                 facts = replace(facts, batch_sum=None)  # the user's explicit choice, not the default
             if self.ctx.no_grad_depth:
-                facts = replace(facts, nograd=True)
+                facts = replace(facts, nograd=True, step_node=None)  # a statistic, never differentiated
+            if len(small.targets) == 1 and _names_the_targets(small.targets[0].target, small.value, ev):
+                # ``y_true = args[num_layers:]``: the part of a packed list that holds the targets
+                facts = replace(facts, taint=frozenset({TRUE}))
             for target in small.targets:
                 self._target(target.target)
                 if _unpacks_elementwise(target.target, small.value):
@@ -295,6 +300,8 @@ class _Walker:
                         if parts is not None:  # anchor, positive = y_pred[0], y_pred[1]: stacked outputs
                             facts_of_part = replace(ev.facts(parts), batch_sum=None, exp_node=None, maybe_list=False)
                         ev.bind(element.value, facts_of_part)
+                elif isinstance(target.target, cst.Subscript):
+                    _write_into(ev, target.target, facts)
                 elif not _rebinds_own_arguments(target.target, small.value, ev):
                     ev.bind(target.target, facts)
                     if isinstance(small.value, cst.Lambda) and isinstance(target.target, cst.Name):
@@ -451,6 +458,33 @@ _LEAVES = (cst.SimpleWhitespace, cst.ParenthesizedWhitespace, cst.TrailingWhites
 
 _AUG_SYMBOL = {cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: "*",
                cst.DivideAssign: "/", cst.PowerAssign: "**", cst.MatrixMultiplyAssign: "@"}
+
+
+def _names_the_targets(target, value, ev: Evaluator) -> bool:
+    """``y_true = args[n:]``: a name that says targets, given a slice of a list of tensors."""
+    if not isinstance(target, cst.Name) or not isinstance(value, cst.Subscript):
+        return False
+    if target.value.lower().replace("_", "") not in TARGET_NAMES:
+        return False
+    base = ev.facts(value.value)
+    return bool(base.taint) and (base.maybe_list or base.python_list) and not base.named_tensor
+
+
+def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts) -> None:
+    """``mask[rows, cols] = target[:, 2]``: an in-place write; the tensor now holds what was written
+    too (a mask that starts as zeros and is filled from the targets is a tensor of the step)."""
+    root = target.value
+    while isinstance(root, cst.Subscript):
+        root = root.value
+    if not isinstance(root, cst.Name) or root.value not in ev.env:
+        return
+    held = ev.env[root.value]
+    if held.made_tensor and not held.taint:
+        # ``box_mask[b, cell] = 1`` into ``torch.zeros(...)``: now a tensor of the step's data
+        ev.env[root.value] = replace(held, taint=frozenset({TRUE}) | written.taint, made_tensor=False,
+                                     guarded=False, bounded=held.bounded and written.bounded)
+    elif written.taint - held.taint and not (held.python_list or held.maybe_list):
+        ev.env[root.value] = join_facts(held, written)
 
 
 def _rebinds_own_arguments(target, value, ev: Evaluator) -> bool:

@@ -85,6 +85,8 @@ COMPARISON_OPS = frozenset(
 )
 PIECEWISE_OPS = frozenset({"round", "rint", "sign", "floor", "ceil", "argmax", "argmin", "argsort", "trunc"})
 WHERE_OPS = frozenset({"where", "select"})
+# counts and indices of entries: integers, whatever they count (no gradient through them)
+_COUNT_OPS = frozenset({"count_nonzero", "bincount", "nonzero", "argwhere"})
 MAXIMUM_OPS = frozenset({"maximum", "fmax"})
 MINIMUM_OPS = frozenset({"minimum", "fmin"})
 CONSTANT_MAKERS = frozenset({"zeros_like", "ones_like", "zeros", "ones", "full", "fill", "eye",
@@ -128,6 +130,10 @@ class Facts:
     peak_one: bool = False  # ``exp(x - max(x))``: in (0, 1] with a 1 in every row, so its row sum is >= 1
     masked_positive: bool = False  # positive values times a 0/1 mask: a row sum of it is positive
     batch_constant: bool = False  # a literal/constant equal to a fixed batch size
+    configured_batch: bool = False  # a batch size set by configuration, not read from a tensor
+    made_tensor: bool = False  # a tensor the loss makes (zeros, ones, full): data once written into
+    network_output: bool = False  # what a network returned: maybe a tuple of heads, not rows to loop over
+    elements: tuple | None = None  # a tuple/list display's own elements' facts, for unpacking it
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
@@ -162,7 +168,8 @@ class Facts:
 UNTAINTED = Facts(bounded=True)
 HOST_COPY = Facts(bounded=True, on_host=True)  # a host value copied out of a tensor
 SHAPE = Facts(shape=True, bounded=True)
-BATCH_SIZE = Facts(shape=True, batch_dim=True, bounded=True, guarded=True)  # a ``batch_size`` name
+# a ``batch_size`` name (a parameter, ``self.batch_size``, a global): the batch, as configured
+BATCH_SIZE = Facts(shape=True, batch_dim=True, bounded=True, guarded=True, configured_batch=True)
 
 
 def literal_facts(value: float) -> Facts:
@@ -216,6 +223,7 @@ class Evaluator:
         self.module_ints = module_ints or {}
         self.batch_literals = frozenset(batch_literals)
         self.lambdas: dict[str, cst.Lambda] = {}  # local ``f = lambda x: ...``, read where called
+        self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         # expressions known nonzero here (``if w.sum() > 0:`` makes ``w.sum()`` guarded in the body)
         self.guarded_texts: set[str] = set()
         self.depth = 0
@@ -298,7 +306,7 @@ class Evaluator:
                 return None
             if op.name in STOP_OPS:
                 return "stop"
-            if op.name in PIECEWISE_OPS or op.name in COMPARISON_OPS:
+            if op.name in PIECEWISE_OPS or op.name in COMPARISON_OPS or op.name in _COUNT_OPS:
                 return "step"
             if op.name in _INTEGER_METHODS and op.is_method:
                 return "step"
@@ -315,9 +323,13 @@ class Evaluator:
                 and target.value.value == "self" and facts.taint:
             self.env[f"self.{target.attr.value}"] = facts
         elif isinstance(target, (cst.Tuple, cst.List)):
+            parts = facts.elements if facts.elements is not None and len(facts.elements) == len(target.elements) \
+                and not any(isinstance(e, cst.StarredElement) for e in target.elements) else None
             for position, element in enumerate(target.elements):
                 inner = element.value
-                if facts.tensor_shape:
+                if parts is not None:  # ``a, b = helper(...)`` where the helper returns ``x, y``
+                    self.bind(inner, parts[position])
+                elif facts.tensor_shape:
                     self.bind(inner, Facts(shape=True, batch_dim=position == 0, bounded=True))
                 else:
                     self.bind(inner, replace(facts, batch_sum=None, exp_node=None))
@@ -369,8 +381,10 @@ class Evaluator:
             return joined
         if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
             facts = [self.facts(e.value) for e in node.elements]
+            whole = not isinstance(node, cst.Set) and not any(isinstance(e, cst.StarredElement) for e in node.elements)
             return Facts(taint=_union(facts), batch_sum=_first(f.batch_sum for f in facts),
-                         shape=bool(facts) and all(f.shape for f in facts), python_list=True)
+                         shape=bool(facts) and all(f.shape for f in facts), python_list=True,
+                         elements=tuple(facts) if whole else None)
         if isinstance(node, cst.BooleanOperation):
             left, right = self.facts(node.left), self.facts(node.right)
             return Facts(taint=left.taint | right.taint, boolean=True, opaque=_all_opaque(left, right))
@@ -406,7 +420,8 @@ class Evaluator:
             if f"self.{attr}" in self.env:  # self.y_pred = y_pred earlier in this loss
                 return self.env[f"self.{attr}"]
             if _BATCH_SIZE_NAME.match(attr):
-                return BATCH_SIZE
+                # set from a tensor in another method (``self.batch_size = x.shape[0]``): the real batch
+                return replace(BATCH_SIZE, configured_batch=False) if attr in self.runtime_attributes else BATCH_SIZE
             return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
         if attr in ("shape", "batch_size"):  # x.shape, tensordict.batch_size (a torch.Size)
             inner = self.facts(base)
@@ -633,6 +648,9 @@ class Evaluator:
             return self._einsum(op)
         if name in STOP_OPS:
             return first  # gradient ends here: see _gradient_flow
+        if name in ("unique", "unique_consecutive"):
+            # the distinct values (instance ids, classes present): no longer one row per sample
+            return Facts(taint=first.taint, no_batch_axis=True)
         if name in EXPAND_OPS:
             axis = op.arg(1, "axis", "dim")
             axis_value = self.facts(axis).literal if axis is not None else None
@@ -753,7 +771,8 @@ class Evaluator:
                 taint = taint | self.facts(value).taint
             return Facts(taint=taint, boolean=True, bounded=True)
         if name in CONSTANT_MAKERS:
-            return Facts(bounded=True, guarded=name.startswith("ones"), nonneg=name.startswith(("ones", "zeros")))
+            return Facts(bounded=True, guarded=name.startswith("ones"), nonneg=name.startswith(("ones", "zeros")),
+                         made_tensor=op.namespace != "numpy")
         if name in UNSTACK_OPS and op.args:
             axis = op.arg(1, "axis", "dim") if name != "split" else op.arg(2, "axis", "dim")
             along_batch = name != "split" and (axis is None or self.facts(axis).literal == 0)
@@ -841,8 +860,9 @@ class Evaluator:
             return Facts(taint=self._opaque([a.value for a in node.args]).taint, bounded=True)
         if _calls_a_model(func, self) and any(self.facts(a.value).taint or not isinstance(
                 a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in node.args):
-            # a network's output carries gradient, even on inputs the loss did not receive (G(z))
-            return Facts(taint=frozenset({PRED}))
+            # a network's output carries gradient, even on inputs the loss did not receive (G(z));
+            # it may be a tuple (heads, a distribution's parameters)
+            return Facts(taint=frozenset({PRED}), network_output=True)
         if isinstance(func, cst.Attribute):
             receiver = self.facts(func.value)
             if func.attr.value in HOST_VALUE_OPS:
@@ -865,6 +885,7 @@ class Evaluator:
                 or function.params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) or function.params.kwonly_params:
             return None
         inner = Evaluator(self.imports, {}, self.module_ints, self.batch_literals, self.summarize)
+        inner.runtime_attributes = self.runtime_attributes
         inner.env = dict(self.env)
         inner.lambdas = self.lambdas
         inner.depth = self.depth + 1
@@ -1075,6 +1096,7 @@ def _first(values):
 
 
 def _join(a: Facts, b: Facts) -> Facts:
+    """What a value holds when it may be either (two branches, an in-place write into it)."""
     return Facts(taint=a.taint | b.taint, guarded=a.guarded and b.guarded, nonneg=a.nonneg and b.nonneg,
                  unit=a.unit and b.unit, maybe_list=a.maybe_list or b.maybe_list,
                  named_tensor=a.named_tensor and b.named_tensor, no_batch_axis=a.no_batch_axis and b.no_batch_axis,
@@ -1083,7 +1105,18 @@ def _join(a: Facts, b: Facts) -> Facts:
                  batch_dim=a.batch_dim and b.batch_dim, magnitude=a.magnitude and b.magnitude,
                  python_list=a.python_list and b.python_list, opaque=_all_opaque(a, b),
                  probability=a.probability and b.probability, error=a.error and b.error,
-                 max_of=tuple(name for name in a.max_of if name in b.max_of))
+                 max_of=tuple(name for name in a.max_of if name in b.max_of),
+                 nograd=_without_gradient(a) and _without_gradient(b),
+                 made_tensor=a.made_tensor and b.made_tensor,
+                 elements=tuple(_join(x, y) for x, y in zip(a.elements, b.elements))
+                 if a.elements is not None and b.elements is not None and len(a.elements) == len(b.elements) else None)
+
+
+def _without_gradient(facts: Facts) -> bool:
+    return facts.nograd or not (facts.taint - {TRUE})
+
+
+join_facts = _join
 
 
 def nonzero_names(facts: Facts) -> tuple[str, ...]:
@@ -1215,6 +1248,8 @@ def _calls_a_model(func, evaluator) -> bool:
         return _calls_a_model(func.args[0].value, evaluator)  # vmap(model)(x), jit(model)(x)
     if isinstance(func, cst.Attribute) and func.attr.value in ("apply", "predict", "forward", "__call__"):
         func = func.value
+    if isinstance(func, cst.Call) and _text(func.func).split(".")[-1][:1].isupper():
+        return True  # Discriminator().apply(variables, x), Dense(4)(x): a module built and run in place
     if isinstance(func, cst.Name):
         return bool(_MODEL_NAME.match(func.value)) and not evaluator.env.get(func.value, UNTAINTED).taint
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":

@@ -59,6 +59,8 @@ _TENSORISH = re.compile(r"mask|weight|label|target|feat|emb|logit|pred|prob|scor
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
                                 "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",
                                 "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration"})
+# a parameter holding the network that the loss calls (not ``params``: a JAX loss differentiates them)
+_NETWORK_PARAM_NAMES = frozenset({"model", "net", "network", "module"})
 _LOSS_CLASS_METHODS = ("call", "__call__", "forward")
 _METRIC_TOKENS = frozenset({"top", "topk", "hamming", "acc", "accuracy", "precision", "recall", "auc", "f1", "iou", "metric", "metrics",
                             "score", "fbeta", "mae_metric"})
@@ -138,7 +140,7 @@ def _named_like_a_loss(name: str) -> bool:
     for position, token in enumerate(tokens[:-1]):
         if token == "loss" and tokens[position + 1] in ("with", "for", "using", "on", "from", "over", "via"):
             return True  # contrastive_loss_with_hard_negatives
-    return tokens[-1] in ("loss", "criterion", "penalty") or tokens[0] == "loss" \
+    return tokens[-1] in ("loss", "criterion", "penalty", "xent") or tokens[0] == "loss" \
         or any(t in ("ntxent", "infonce", "supcon") for t in tokens)
 
 
@@ -502,6 +504,13 @@ class _LossFinder:
         loss = LossFunction(info.display_name, info.node, kind, info)
         loss.param_taints = _param_taints(info.node.params, kind, skip_self=info.class_info is not None,
                                           batch_data=self._model_method(info, kind))
+        if "args" in loss.param_taints and not loss.param_taints["args"] and _indexes_by_position(info.node, "args"):
+            # ``def yolo_loss(args, anchors)`` reading ``args[:n]``: a packed list of tensors (the
+            # outputs, then the targets), not argparse's namespace
+            loss.param_taints["args"] = frozenset({PRED})
+            for other in loss.param_taints:  # the rest configure it: anchors, num_classes, thresholds
+                if other != "args" and _normalized(other) not in _PRED_NAMES | _TARGET_NAMES:
+                    loss.param_taints[other] = frozenset()
         loss.host_params = documented_host_params(info.node)
         for name in loss.host_params:
             if name in loss.param_taints:
@@ -535,6 +544,10 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     if skip_self and positional and positional[0].name.value in ("self", "cls"):
         positional = positional[1:]
     everything = positional + list(params.kwonly_params)
+    # ``forward(self, model, sample)``: a loss that runs the network itself gets its predictions
+    # from it; its other arguments are the batch, data without gradient
+    batch_data = batch_data or (kind != "helper" and any(
+        _normalized(p.name.value) in _NETWORK_PARAM_NAMES for p in everything))
     taints: dict[str, frozenset[str]] = {}
     # Keras passes (y_true, y_pred) positionally to whatever is compiled; a function found by its
     # name or class (``nt_xent(z_i, z_j)``, ``forward(self, x)``) takes predictions first.
@@ -545,18 +558,18 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         key = _normalized(name)
         if key in _HOST_OBJECT_NAMES:
             taints[name] = frozenset()  # a model, an optimizer, a config: a Python object
-        elif batch_data and key not in _PRED_NAMES and not (_HYPER_NAME.match(name) or _is_scalar(param)):
+        elif batch_data and key not in _PRED_NAMES and not _host_param(name, param):
             taints[name] = frozenset({TRUE})  # the batch a model's calculate_loss(interaction) reads
         elif key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):
             taints[name] = frozenset({TRUE})
         elif key in _PRED_NAMES or (kind != "helper" and key in _ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
         elif _DATA_NAME.search(name) and not _PREDICTED_NAME.search(name) and not _NOT_DATA_NAME.search(name) \
-                and not (_HYPER_NAME.match(name) or _is_scalar(param)):
+                and not _host_param(name, param):
             taints[name] = frozenset({TRUE})  # a mask, lengths, a target-side tensor: data, no gradient
         elif key in _TENSOR_NAMES:
             taints[name] = frozenset({TENSOR})
-        elif _HYPER_NAME.match(name) or _is_scalar(param):
+        elif _host_param(name, param):
             taints[name] = frozenset()
         elif position < 2 and position < len(positional) and unnamed_slots:
             taints[name] = frozenset({unnamed_slots[position]})
@@ -668,6 +681,20 @@ def _is_none(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name) and node.value == "None"
 
 
+_TENSOR_ANNOTATION = re.compile(r"\b(Tensor|ndarray|Array|ArrayLike|KerasTensor|Variable)\b")
+
+
+def _host_param(name: str, param: cst.Param) -> bool:
+    """A hyperparameter by its name (``p``, ``alpha``) or a Python scalar by its annotation or default;
+    an annotation naming a tensor (``p: List[Tensor]``) overrides the name."""
+    if _is_scalar(param):
+        return True
+    if param.annotation is not None and _TENSOR_ANNOTATION.search(
+            cst.Module([]).code_for_node(param.annotation.annotation)):
+        return False
+    return bool(_HYPER_NAME.match(name))
+
+
 def _is_scalar(param: cst.Param) -> bool:
     if param.annotation is not None:
         annotation = param.annotation.annotation
@@ -738,7 +765,13 @@ def _returned_names_and_lambdas(node: cst.FunctionDef) -> dict[str, list]:
 
 def _is_setup_method(name: str) -> bool:
     """``build``/``__init__``/config methods run once, outside the per-step loss computation."""
-    return name in ("__init__", "build", "get_config", "from_config") or name.startswith(("_build", "build_"))
+    if name in ("__init__", "build", "get_config", "from_config"):
+        return True
+    # ``build_targets(preds, targets)``/``_build_mask(...)``: the step's targets, built on every call
+    return name.startswith(("_build", "build_")) and not _PER_STEP_BUILD.search(name)
+
+
+_PER_STEP_BUILD = re.compile(r"target|label|mask|gt|ground_?truth|assign|match", re.IGNORECASE)
 
 
 def _walk_names_and_self_attributes(root: cst.CSTNode):
@@ -786,16 +819,92 @@ def _return_kinds(info: FunctionInfo) -> set[str]:
     function, object, none."""
     kinds: set[str] = set()
     nested = {f.name for f in info.nested}
+    returned: list = []
+    assigned: dict[str, list] = {}
     stack = [info.node.body]
     while stack:
         current = stack.pop()
         if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             continue
         if isinstance(current, cst.Return):
-            kinds.add(_value_kind(current.value, nested))
+            returned.append(current.value)
             continue
+        if isinstance(current, cst.Assign):
+            for target in current.targets:
+                if isinstance(target.target, cst.Name):
+                    assigned.setdefault(target.target.value, []).append(current.value)
+                elif isinstance(target.target, (cst.Tuple, cst.List)):
+                    for element in target.target.elements:  # unpacked: not a number we can read
+                        if isinstance(element.value, cst.Name):
+                            assigned.setdefault(element.value.value, []).append(None)
+        elif isinstance(current, (cst.AugAssign, cst.AnnAssign)) and isinstance(current.target, cst.Name):
+            assigned.setdefault(current.target.value, []).append(current.value)
         stack.extend(tree_children(current))
+    backward = "backward" in {call.func.attr.value for call in _method_calls(info.node)}
+    for value in returned:
+        kind = _value_kind(value, nested)
+        if kind == "tensor" and not backward and _host_number(value, assigned, depth=0):
+            # ``loss = -estimate`` after ``estimate = x.item() / n`` (after ``loss.backward()`` it
+            # is a train step's per-step sync instead, and stays a loss)
+            kind = "host"
+        kinds.add(kind)
     return kinds
+
+
+def _indexes_by_position(function, name: str) -> bool:
+    """``name[0]``, ``name[:n]``, ``name[n:]`` in the function's body."""
+    stack = [function.body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Subscript) and isinstance(current.value, cst.Name) \
+                and current.value.value == name and current.slice:
+            index = current.slice[0].slice
+            if isinstance(index, cst.Slice) or (isinstance(index, cst.Index) and isinstance(
+                    index.value, (cst.Integer, cst.Name, cst.UnaryOperation, cst.BinaryOperation))):
+                return True
+        stack.extend(tree_children(current))
+    return False
+
+
+def _method_calls(node) -> list:
+    """The ``x.method(...)`` calls in a function's own body (not in nested functions)."""
+    calls, stack = [], [node.body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute):
+            calls.append(current)
+        stack.extend(tree_children(current))
+    return calls
+
+
+def _host_number(value, assigned: dict[str, list], depth: int) -> bool:
+    """A Python number made from ``.item()``/``float()``: every assignment of a returned name, and
+    arithmetic of such numbers with literals and attributes (``x.item() / (1.0 - self.alpha)``)."""
+    if value is None or depth > 4:
+        return False
+    if isinstance(value, cst.Name):
+        values = assigned.get(value.value)
+        return bool(values) and all(_host_number(v, assigned, depth + 1) for v in values)
+    if isinstance(value, cst.UnaryOperation):
+        return _host_number(value.expression, assigned, depth + 1)
+    if isinstance(value, cst.BinaryOperation):
+        sides = (value.left, value.right)
+        return any(_host_number(side, assigned, depth + 1) for side in sides) and all(
+            _host_number(side, assigned, depth + 1) or _plain_scalar(side) for side in sides)
+    return _value_kind(value, set()) == "host"
+
+
+def _plain_scalar(node) -> bool:
+    """A number literal, an attribute (``self.alpha``) or a parenthesised sum of them."""
+    if isinstance(node, (cst.Integer, cst.Float, cst.Attribute)):
+        return True
+    if isinstance(node, cst.UnaryOperation):
+        return _plain_scalar(node.expression)
+    if isinstance(node, cst.BinaryOperation):
+        return _plain_scalar(node.left) and _plain_scalar(node.right)
+    return False
 
 
 def _value_kind(value, nested: set[str]) -> str:

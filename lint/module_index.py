@@ -71,6 +71,24 @@ class ModuleIndex:
             self.__dict__["_by_name"] = by_name
         return by_name.get(name, [])
 
+    def runtime_batch_attributes(self) -> frozenset[str]:
+        """``self.batch_size`` names that a method sets from a tensor on each call
+        (``self.batch_size = item.shape[0]`` in ``forward``): the batch that came, not a setting."""
+        found = self.__dict__.get("_runtime_batch")
+        if found is None:
+            names = set()
+            for info in self.functions:
+                if info.class_info is None or info.name == "__init__":
+                    continue
+                for node in _assignments(info.node):
+                    for target in node.targets:
+                        attribute = target.target
+                        if isinstance(attribute, cst.Attribute) and isinstance(attribute.value, cst.Name) \
+                                and attribute.value.value == "self" and _reads_a_size(node.value):
+                            names.add(attribute.attr.value)
+            found = self.__dict__["_runtime_batch"] = frozenset(names)
+        return found
+
     @classmethod
     def build(cls, module: cst.Module) -> "ModuleIndex":
         builder = _IndexBuilder()
@@ -89,6 +107,33 @@ class ModuleIndex:
             int_constants=builder.int_constants,
             module_names=builder.module_names,
         )
+
+
+def _assignments(function: cst.FunctionDef) -> list[cst.Assign]:
+    found, stack = [], [function.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(node, cst.Assign):
+            found.append(node)
+        stack.extend(node.children)
+    return found
+
+
+def _reads_a_size(value: cst.BaseExpression) -> bool:
+    """``x.shape[0]``, ``x.size(0)``, ``len(x)``, ``tf.shape(x)[0]`` somewhere in ``value``."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Attribute) and node.attr.value in ("shape", "size"):
+            return True
+        if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
+            name = node.func.value if isinstance(node.func, cst.Name) else node.func.attr.value
+            if name in ("len", "shape", "size", "numel"):
+                return True
+        stack.extend(node.children)
+    return False
 
 
 def block_statements(body) -> list:

@@ -96,6 +96,8 @@ def canonical(qualified: str) -> str:
     for prefix, replacement in _CANONICAL_PREFIXES:
         if qualified.startswith(prefix):
             return replacement + qualified[len(prefix):]
+    if qualified.startswith("flax.linen.") and qualified.count(".") == 2 and qualified[len("flax.linen."):][:1].islower():
+        return "jax.nn." + qualified[len("flax.linen."):]  # nn.sigmoid is jax.nn.sigmoid (nn.Dense stays a layer)
     return qualified
 
 

@@ -103,6 +103,7 @@ class HelperSummaries:
 
         evaluator = Evaluator(self.index.imports, {}, self.index.int_constants, self.batch_sizes,
                               summarize=self.for_owner(callee))
+        evaluator.runtime_attributes = self.index.runtime_batch_attributes()
         evaluator.env.update(bound)
         loss = LossFunction(callee.display_name, callee.node, "helper", callee)
         walker = _Walker(LossContext(loss, self.index, evaluator), rules=())

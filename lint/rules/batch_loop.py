@@ -114,7 +114,8 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
     facts = ctx.facts(iterable)
     if facts.batch_rows:
         return f"over `{code_of(iterable)}` (one tensor per sample)"
-    if facts.is_tensor and not facts.maybe_list and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
+    if facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis and not facts.network_output \
+            and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
         return f"over the rows of `{code_of(iterable)}`"
     return None
 

@@ -11,6 +11,8 @@ _RESHAPE_OPS = frozenset({"reshape", "view"})
 _SHAPED_MAKERS = frozenset({"zeros", "ones", "full", "fill", "empty", "normal", "uniform",
                             "random_normal", "random_uniform", "rand", "randn"})
 _DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
+# one row per index: ``range(batch_size)``, ``eye(batch_size)``
+_COUNTED_MAKERS = frozenset({"range", "arange", "eye"})
 
 
 class BatchSum(Rule):
@@ -112,11 +114,20 @@ class FixedBatch(Rule):
                                                        and not facts.shape):
                     ctx.report(self, node, f"`{code_of(node)}` fixes the batch size to {value}: "
                                            "use -1 or the tensor's own shape")
+                elif configured := _configured_batch(first_dim, ctx):
+                    _report_configured(self, node, configured, ctx, f"`{code_of(node)}` fixes the batch size to the configured "
+                                       f"`{configured}`: a last partial batch breaks it; use -1 or the tensor's own shape")
         elif op.name in _SHAPED_MAKERS and not op.is_method:
             first_dim = _first_dimension(op, ctx, method_varargs=False, position=0)
             if first_dim is not None and _is_known_batch(first_dim, ctx):
                 ctx.report(self, node, f"`{code_of(node)}` builds a tensor with a fixed batch size: "
                                        "take the batch size from the inputs")
+            elif first_dim is not None and (configured := _configured_batch(first_dim, ctx)):
+                _report_configured(self, node, configured, ctx, f"`{code_of(node)}` builds a tensor sized by the "
+                                   f"configured `{configured}`: a last partial batch breaks it; take the batch size from the inputs")
+        elif op.name in _COUNTED_MAKERS and not op.is_method and (configured := _configured_batch(op.args[0], ctx)):
+            _report_configured(self, node, configured, ctx, f"`{code_of(node)}` counts the configured `{configured}` "
+                               "rows, not the batch that came: a last partial batch breaks it; take the size from the inputs")
         elif op.name in _DIVIDE_OPS and len(op.args) >= 2:
             self._division(node, op.args[0], op.args[1], ctx)
 
@@ -144,6 +155,25 @@ def _first_dimension(op, ctx, method_varargs: bool, position: int = 1):
         return shape.elements[0].value if shape.elements else None
     if method_varargs and len(op.args) > 2:
         return op.args[1]
+    return None
+
+
+def _report_configured(rule, node, configured: str, ctx, message: str) -> None:
+    """One finding per configured batch size in a loss; its other uses are named with it."""
+    ctx.report_once(rule, node, key=f"BSG502:{configured}", more=f"uses of `{configured}`", message=message)
+
+
+def _configured_batch(node, ctx) -> str | None:
+    """The text of a configured batch size (a ``batch_size`` parameter, ``self.batch_size``, a
+    global) that ``node`` is or is computed from; None when it is read from a tensor."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.Name, cst.Attribute)) and ctx.facts(current).configured_batch:
+            return code_of(current)
+        if isinstance(current, (cst.BinaryOperation, cst.UnaryOperation)):
+            stack.extend(n for n in (getattr(current, "left", None), getattr(current, "right", None),
+                                     getattr(current, "expression", None)) if n is not None)
     return None
 
 

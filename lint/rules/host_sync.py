@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..facts import PRED
-from ._util import builds_a_network, callee, code_of, loss_calls_any
+from ._util import builds_a_network, callee, code_of, loss_calls_any, torch_only
 from .base import Rule
 
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
@@ -97,8 +97,12 @@ class HostSync(Rule):
         test = statement.test
         if _is_tensor_condition(test, ctx):
             keyword = {cst.If: "if", cst.While: "while", cst.Assert: "assert"}[type(statement)]
+            if torch_only(ctx):  # eager PyTorch: it runs, but waits for the device every call
+                advice = "a device sync on every call; use torch.where or masks instead"
+            else:
+                advice = "use where/cond or tf.debugging asserts"
             ctx.report(self, test, f"Python `{keyword}` on a tensor (`{code_of(test)}`): needs the value on the host; "
-                                   "use where/cond or tf.debugging asserts")
+                                   f"{advice}")
 
 
 # libraries that compute on host arrays only: a tensor passed to them is copied out of the step
