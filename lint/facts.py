@@ -545,7 +545,9 @@ class Evaluator:
                          magnitude=(left.magnitude and not right.taint) or (right.magnitude and not left.taint),
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
                          nonpos=(left_pos and right.nonpos) or (left.nonpos and right_pos),
-                         guarded=left.guarded and right.guarded, batch_sum=batch_sum, shape=shape,
+                         guarded=(left.guarded and right.guarded) or (left.guarded and _hyperparameter(right))
+                         or (right.guarded and _hyperparameter(left)),  # t * (norm + eps): a temperature
+                         batch_sum=batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
                          masked_positive=_masks_positive(left, right) or _masks_positive(right, left))
         if symbol == "/":
@@ -641,6 +643,9 @@ class Evaluator:
         if name == "grad" and op.namespace.endswith("autograd"):
             # torch.autograd.grad(outputs, inputs, create_graph=True): the gradients, per input
             # (a gradient penalty differentiates them again)
+            return Facts(taint=frozenset({PRED}), python_list=True, maybe_list=True)
+        if name == "gradients" and op.namespace == "tensorflow":
+            # tf.gradients(ys, xs): one gradient per x, in a Python list
             return Facts(taint=frozenset({PRED}), python_list=True, maybe_list=True)
         if name == "Variable" and op.namespace.endswith("autograd") and op.args:
             return first  # torch.autograd.Variable(x, requires_grad=True): x itself
@@ -1130,6 +1135,12 @@ def _masks_positive(value: Facts, mask: Facts) -> bool:
     positive = value.masked_positive or (value.guarded and value.nonneg)
     mask_like = mask.nonneg or mask.boolean or (not mask.taint and mask.bounded)
     return positive and mask_like and not (mask.taint - {TRUE}) and mask.literal is None
+
+
+def _hyperparameter(facts: Facts) -> bool:
+    """A Python number that is not a literal (``t``, ``self.temperature``): positive by intent when it
+    scales a guarded value (a zero would be a configuration error, not a step's data)."""
+    return not facts.taint and not facts.shape and facts.literal is None and not facts.on_host
 
 
 def _positive_offset(facts: Facts) -> bool:

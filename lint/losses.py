@@ -556,8 +556,9 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     for position, param in enumerate(everything):
         name = param.name.value
         key = _normalized(name)
-        if key in _HOST_OBJECT_NAMES:
-            taints[name] = frozenset()  # a model, an optimizer, a config: a Python object
+        if key in _HOST_OBJECT_NAMES or _is_scalar(param):
+            # a model, an optimizer, a config: a Python object; ``target=1.0``: a number, whatever its name
+            taints[name] = frozenset()
         elif batch_data and key not in _PRED_NAMES and not _host_param(name, param):
             taints[name] = frozenset({TRUE})  # the batch a model's calculate_loss(interaction) reads
         elif key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):

@@ -102,9 +102,9 @@ class FixedBatch(Rule):
             self._slice(node, ctx)
             return
         op = ctx.op(node)
-        if op is None or not op.args:
+        if op is None or not (op.args or op.kwargs):
             return
-        if op.name in _RESHAPE_OPS:
+        if op.name in _RESHAPE_OPS and op.args:
             first_dim = _first_dimension(op, ctx, method_varargs=op.is_method)
             if first_dim is not None and ctx.facts(op.args[0]).is_tensor:
                 value = literal_int(ctx, first_dim)
@@ -125,16 +125,24 @@ class FixedBatch(Rule):
             elif first_dim is not None and (configured := _configured_batch(first_dim, ctx)):
                 _report_configured(self, node, configured, ctx, f"`{code_of(node)}` builds a tensor sized by the "
                                    f"configured `{configured}`: a last partial batch breaks it; take the batch size from the inputs")
-        elif op.name in _COUNTED_MAKERS and not op.is_method and (configured := _configured_batch(op.args[0], ctx)):
+        elif op.name in _COUNTED_MAKERS and not op.is_method and op.args \
+                and (configured := _configured_batch(op.args[0], ctx)):
             _report_configured(self, node, configured, ctx, f"`{code_of(node)}` counts the configured `{configured}` "
                                "rows, not the batch that came: a last partial batch breaks it; take the size from the inputs")
         elif op.name in _DIVIDE_OPS and len(op.args) >= 2:
             self._division(node, op.args[0], op.args[1], ctx)
 
     def _division(self, node, numerator, denominator, ctx) -> None:
-        if ctx.facts(numerator).is_tensor and _mentions_known_batch(denominator, ctx):
+        if not ctx.facts(numerator).is_tensor:
+            return
+        if _mentions_known_batch(denominator, ctx):
             ctx.report(self, node, f"`{code_of(node)}` divides by a fixed batch size: "
                                    "wrong for every other batch size (use mean)")
+        elif (configured := _configured_batch(_without_casts(denominator, ctx), ctx)) \
+                and not _required_parameter(configured, ctx):
+            # (a required ``batch_size`` argument may well be the batch the caller measured)
+            _report_configured(self, node, configured, ctx, f"`{code_of(node)}` divides by the configured "
+                               f"`{configured}`: wrong for a last partial batch (use mean, or the tensor's own shape)")
 
     def _slice(self, node, ctx) -> None:
         if not ctx.facts(node.value).is_tensor or not node.slice:
@@ -156,6 +164,26 @@ def _first_dimension(op, ctx, method_varargs: bool, position: int = 1):
     if method_varargs and len(op.args) > 2:
         return op.args[1]
     return None
+
+
+def _required_parameter(name: str, ctx) -> bool:
+    """A parameter of the loss without a default value."""
+    node = ctx.loss.node
+    params = getattr(node, "params", None)
+    if params is None:
+        return False
+    return any(p.name.value == name and p.default is None
+               for p in (*params.posonly_params, *params.params, *params.kwonly_params))
+
+
+def _without_casts(node, ctx):
+    """``tf.cast(batch_size, tf.float32)`` -> ``batch_size``."""
+    while isinstance(node, cst.Call):
+        op = ctx.op(node)
+        if op is None or op.name not in ("cast", "float", "to", "astype") or not op.args:
+            return node
+        node = op.args[0]
+    return node
 
 
 def _report_configured(rule, node, configured: str, ctx, message: str) -> None:
