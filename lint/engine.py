@@ -437,8 +437,7 @@ def _local_callees(node: cst.Call, ctx: LossContext):
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
         info = ctx.loss.info
         if info is not None and info.class_info is not None:
-            method = info.class_info.methods.get(func.attr.value)
-            return [method] if method is not None else []
+            return info.class_info.methods_behind(func.attr.value)
     return []
 
 

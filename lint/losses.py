@@ -35,7 +35,7 @@ _HYPER_NAME = re.compile(
     r"^(alpha|beta|gamma|delta|eps|epsilon|margin|temperature|temp|tau|q|k|scale|smooth|smoothing|"
     r"axis|axes|dim|reduction|from_?logits|label_?smoothing|threshold|thresh|lam|lmbda|lambda_?|"
     r"power|p|order|ord|name|dtype|training|mode|keepdims|sigma|mu|ignore_?class|ignore_?index|"
-    r"class_?weights?|pos_?weight|seed|verbose|debug|"
+    r"class_?weights?|pos_?weight|seed|verbose|debug|status|flag|.*_flag|"
     r".*_(rate|factor|coef|coeff|scale|size|weight|eps|margin|temperature|threshold)|"
     r"(apply|use|is|num|n|max|min)_.*|(.*_)?(epoch|step|iteration|update)(_num|_count|_idx)?)$",
     re.IGNORECASE,
@@ -477,10 +477,9 @@ class _LossFinder:
             if isinstance(node, cst.Name):
                 candidates = [f for f in scope_nested if f.name == node.value] or self.index.functions_named(node.value)
                 found.extend(candidates)
-            elif node.value.value in ("self", "cls"):  # self.method
-                method = own_class.methods.get(node.attr.value) if own_class is not None else None
-                if method is not None and not _is_setup_method(method.name):
-                    found.append(method)
+            elif node.value.value in ("self", "cls"):  # self.method, or an alias of methods
+                methods = own_class.methods_behind(node.attr.value) if own_class is not None else []
+                found.extend(m for m in methods if not _is_setup_method(m.name))
             else:  # ClassName.method
                 named = self.index.classes.get(node.value.value)
                 method = named.methods.get(node.attr.value) if named is not None else None

@@ -45,6 +45,50 @@ class ClassInfo:
     bases: list[cst.BaseExpression]
     methods: dict[str, FunctionInfo] = field(default_factory=dict)
 
+    def methods_behind(self, attr: str) -> list[FunctionInfo]:
+        """The method ``self.<attr>(...)`` runs: the method of that name, or the methods an attribute
+        alias set in the class holds (``self.similarity = self._cosine if cosine else self._dot``,
+        ``self.similarity = self._pick(cosine)`` where ``_pick`` returns ``self._cosine`` or
+        ``self._dot``).
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "class L:\n    def __init__(self, c):\n        self.f = self._a if c else self._b\n"
+            ...     "    def _a(self, x):\n        return x\n    def _b(self, x):\n        return x\n"))
+            >>> [m.name for m in index.classes["L"].methods_behind("f")]
+            ['_a', '_b']
+        """
+        if attr in self.methods:
+            return [self.methods[attr]]
+        found: list[FunctionInfo] = []
+        for method in self.methods.values():
+            for node in _assignments(method.node):
+                for target in node.targets:
+                    t = target.target
+                    if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self" \
+                            and t.attr.value == attr:
+                        found.extend(self._methods_named_in(node.value, depth=0))
+        unique: list[FunctionInfo] = []
+        for info in found:
+            if info not in unique:
+                unique.append(info)
+        return unique
+
+    def _methods_named_in(self, value, depth: int) -> list[FunctionInfo]:
+        if isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == "self":
+            method = self.methods.get(value.attr.value)
+            return [method] if method is not None else []
+        if isinstance(value, cst.IfExp):
+            return self._methods_named_in(value.body, depth) + self._methods_named_in(value.orelse, depth)
+        if isinstance(value, cst.Call) and depth == 0:  # self._get_similarity(cosine): what it returns
+            picker = self._methods_named_in(value.func, depth + 1)
+            returned: list[FunctionInfo] = []
+            for info in picker:
+                for statement in _returns(info.node):
+                    returned.extend(self._methods_named_in(statement.value, depth + 1))
+            return returned
+        return []
+
 
 @dataclass
 class ModuleIndex:
@@ -116,6 +160,18 @@ def _assignments(function: cst.FunctionDef) -> list[cst.Assign]:
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             continue
         if isinstance(node, cst.Assign):
+            found.append(node)
+        stack.extend(node.children)
+    return found
+
+
+def _returns(function: cst.FunctionDef) -> list[cst.Return]:
+    found, stack = [], [function.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(node, cst.Return) and node.value is not None:
             found.append(node)
         stack.extend(node.children)
     return found

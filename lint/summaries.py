@@ -72,8 +72,7 @@ class HelperSummaries:
         elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             receiver = func.value.value
             if receiver in ("self", "cls") and owner is not None and owner.class_info is not None:
-                method = owner.class_info.methods.get(func.attr.value)
-                found = [method] if method is not None else []
+                found = owner.class_info.methods_behind(func.attr.value)
             elif receiver in self.index.classes:  # MyLoss._pairwise(x)
                 method = self.index.classes[receiver].methods.get(func.attr.value)
                 found = [method] if method is not None else []
