@@ -863,6 +863,9 @@ class Evaluator:
         if callee and _BOUNDING_NAME.search(callee) and node.args:
             # tanh_clip(x), l2_normalize_rows(x), my_sigmoid(x): a function named for bounding its input
             return Facts(taint=self._opaque([a.value for a in node.args]).taint, bounded=True)
+        if callee and _DISTANCE_NAME.match(callee) and node.args and not _calls_a_model(func, self):
+            # distance(a, b), pairwise_dist(x), self.l2_norm(x): a distance is >= 0
+            return Facts(taint=self._opaque([a.value for a in node.args]).taint, nonneg=True)
         if _calls_a_model(func, self) and any(self.facts(a.value).taint or not isinstance(
                 a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in node.args):
             # a network's output carries gradient, even on inputs the loss did not receive (G(z));
@@ -1232,6 +1235,7 @@ _ZERO_EQUAL = (cst.Equal, cst.LessThanEqual, cst.LessThan)
 _NONZERO = (cst.NotEqual, cst.GreaterThan)
 
 
+_DISTANCE_NAME = re.compile(r"^_?((pairwise|euclidean|squared|cosine|l2|l1)_?)?(dist|distance|distances|cdist|pdist)$")
 _BOUNDING_NAME = re.compile(r"clip|clamp|tanh|normali[sz]e|sigmoid|softmax|cosine_sim")
 _FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "filter_jit", "filter_vmap", "checkpoint", "remat"})
 # a model's own layers called on the batch (``self.item_embedding(ids)``, ``self.proj(h)``): learned values
