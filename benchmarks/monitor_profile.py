@@ -9,7 +9,10 @@ For each backend (one subprocess each), on the seeds' MLP of issue #11 (784 -> 1
   whose steps are traced once; an eager torch step reads the attached features at every call, so
   there both hub variants run the shipped monitor's norm). On JAX also the number of operations
   (fusions, copies, dots: one kernel launch each on XLA CPU) in the optimized HLO of Keras's step
-  and of the hub's with the norm;
+  and of the hub's with the norm, and a ``jax.profiler`` trace of the three steps (interleaved):
+  the device time per step (XLA's thunk executor, waiting for completion) and the operations
+  whose time changes most (parsed with TensorFlow's XPlane protobuf where TensorFlow is
+  installed);
 * **host side**: in real ``fit`` calls, the CPU time (``time.thread_time``, which waiting for the
   GIL or the device does not count) spent per step in each monitor hook, on whichever thread
   Keras runs it, and the whole process's CPU time and wall time per step against a plain fit
@@ -180,10 +183,62 @@ def _compiled_step(model, batch, rounds: int = 20, steps: int = 40) -> dict:
             order = list(functions) if round_ % 2 == 0 else list(functions)[::-1]
             for name in order:
                 times[name].append(runner.run(functions[name], steps))
+        traced = _device_trace(runner, functions)
         runner.put_back()
     finally:
         shipped.on_train_end()
-    return {name: statistics.median(values) for name, values in times.items()}
+    result = {name: statistics.median(values) for name, values in times.items()}
+    if traced:
+        result["device_trace"] = traced
+    return result
+
+
+def _device_trace(runner, functions, rounds: int = 6, steps: int = 30) -> dict | None:
+    """JAX: a profiler trace of the functions (interleaved rounds); per function the median
+    device time of a step (``ThunkExecutor::Execute (wait for completion)``) and the median time
+    of each XLA operation. None elsewhere or without TensorFlow's XPlane protobuf."""
+    if runner.backend != "jax":
+        return None
+    try:
+        from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    except ImportError:
+        return None
+    import glob
+    import tempfile
+
+    import jax
+
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder):
+            for round_ in range(rounds):
+                for name in (list(functions) if round_ % 2 == 0 else list(functions)[::-1]):
+                    with jax.profiler.TraceAnnotation(f"bsguard_round_{name}"):
+                        runner.run(functions[name], steps)
+        space = xplane_pb2.XSpace()
+        with open(glob.glob(f"{folder}/**/*.xplane.pb", recursive=True)[0], "rb") as handle:
+            space.ParseFromString(handle.read())
+    events = []
+    for plane in space.planes:
+        for line in plane.lines:
+            for event in line.events:
+                start = line.timestamp_ns * 1000 + event.offset_ps
+                events.append((line.name, plane.event_metadata[event.metadata_id].name, start,
+                               start + event.duration_ps))
+    result = {}
+    for name in functions:
+        spans = [(a, b) for _, label, a, b in events if label == f"bsguard_round_{name}"]
+        steps_us, ops = [], {}
+        for line, label, a, b in events:
+            if not line.startswith("tf_XLA") or not any(x <= a and b <= y for x, y in spans):
+                continue
+            if label == "ThunkExecutor::Execute (wait for completion)":
+                steps_us.append((b - a) / 1e6)
+            elif not label.startswith(("end:", "ThreadpoolListener", "Wait", "ThunkExecutor")):
+                ops.setdefault(label, []).append((b - a) / 1e6)
+        if steps_us:
+            result[name] = {"device_step_us": statistics.median(steps_us),
+                            "ops_us": {op: statistics.median(v) for op, v in ops.items()}}
+    return result or None
 
 
 def _kernel_counts(model, batch) -> dict | None:
@@ -310,6 +365,13 @@ def main() -> int:
         print(f"  compiled step alone: Keras {_us(compiled['keras'])}, hub without the norm "
               f"{_us(compiled['hub_without_norm'])}, hub with the norm {_us(compiled['hub_with_norm'])} "
               f"(norm: {(compiled['hub_with_norm'] - compiled['hub_without_norm']) * 1e6:+.1f} us)")
+        trace = compiled.get("device_trace")
+        if trace and "keras" in trace and "hub_with_norm" in trace:
+            print("  device time per step (profiler trace, medians): " + ", ".join(
+                f"{name} {figures['device_step_us']:.1f} us" for name, figures in trace.items()))
+            for name, figures in trace.items():  # op names are per HLO module: compare by shape, not name
+                slowest = sorted(figures["ops_us"].items(), key=lambda kv: -kv[1])[:5]
+                print(f"    slowest operations of {name}: " + ", ".join(f"{op} {us:.1f} us" for op, us in slowest))
         if result.get("kernels"):
             kernels = result["kernels"]
             print(f"  XLA operations run per step: Keras {kernels['keras']}, hub with the norm "
