@@ -328,7 +328,8 @@ class _LossFinder:
         if returns and returns <= {"dict", "python", "function", "object", "none"} and returns != {"none"}:
             return True  # returns a dict, a Python value, or a loss object/function (a factory)
         if "host" in returns and returns <= {"host", "python", "none"} \
-                and _positional_names(info)[:2] != ["y_true", "y_pred"]:
+                and _positional_names(info)[:2] != ["y_true", "y_pred"] and not _calls_backward(info.node):
+            # (``loss.backward(); return loss.item()`` is a train step's per-step sync, reported)
             return True  # ``return estimate.item()``: an evaluation API (a Keras loss doing it is the bug)
         if _takes_optimizer_step(info.node):
             return True  # computes a loss and applies its gradients: a train step
@@ -840,13 +841,10 @@ def _return_kinds(info: FunctionInfo) -> set[str]:
         elif isinstance(current, (cst.AugAssign, cst.AnnAssign)) and isinstance(current.target, cst.Name):
             assigned.setdefault(current.target.value, []).append(current.value)
         stack.extend(tree_children(current))
-    backward = "backward" in {call.func.attr.value for call in _method_calls(info.node)}
     for value in returned:
         kind = _value_kind(value, nested)
-        if kind == "tensor" and not backward and _host_number(value, assigned, depth=0):
-            # ``loss = -estimate`` after ``estimate = x.item() / n`` (after ``loss.backward()`` it
-            # is a train step's per-step sync instead, and stays a loss)
-            kind = "host"
+        if kind == "tensor" and _host_number(value, assigned, depth=0):
+            kind = "host"  # ``loss = -estimate`` after ``estimate = x.item() / n``
         kinds.add(kind)
     return kinds
 
@@ -864,6 +862,10 @@ def _indexes_by_position(function, name: str) -> bool:
                 return True
         stack.extend(tree_children(current))
     return False
+
+
+def _calls_backward(node) -> bool:
+    return "backward" in {call.func.attr.value for call in _method_calls(node)}
 
 
 def _method_calls(node) -> list:
@@ -886,7 +888,9 @@ def _host_number(value, assigned: dict[str, list], depth: int) -> bool:
         return False
     if isinstance(value, cst.Name):
         values = assigned.get(value.value)
-        return bool(values) and all(_host_number(v, assigned, depth + 1) for v in values)
+        # ``elbo = 0.0`` then ``elbo += x.item() / n``: literals start it, host numbers fill it
+        return bool(values) and all(_host_number(v, assigned, depth + 1) or _plain_scalar(v) for v in values) \
+            and any(_host_number(v, assigned, depth + 1) for v in values)
     if isinstance(value, cst.UnaryOperation):
         return _host_number(value.expression, assigned, depth + 1)
     if isinstance(value, cst.BinaryOperation):
@@ -923,7 +927,7 @@ def _value_kind(value, nested: set[str]) -> str:
         if parts and parts[-1] == "dict":
             return "dict"
         method = value.func.attr.value if isinstance(value.func, cst.Attribute) else None
-        if parts in (["float"], ["int"]) or method in ("item", "tolist"):
+        if parts in (["float"], ["int"]) or method in ("item", "tolist") or (parts and parts[-1].endswith("_item")):
             return "host"  # loss.item(): a number for the caller, not a value to differentiate
         if parts and parts[-1][:1].isupper() and parts[-1] not in ("Tensor", "LongTensor", "FloatTensor"):
             return "object"  # SomeLoss(...): a factory hands back a loss object

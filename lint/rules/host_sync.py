@@ -139,6 +139,11 @@ def _uses_a_graph_framework(ctx) -> bool:
 
 
 def _is_tensor_condition(test, ctx) -> bool:
+    if isinstance(test, cst.BooleanOperation):
+        # ``a == "x" and d.get("n") and name not in seen``: each operand is its own test
+        return _is_tensor_condition(test.left, ctx) or _is_tensor_condition(test.right, ctx)
+    if isinstance(test, cst.Call) and isinstance(test.func, cst.Attribute) and test.func.attr.value == "get":
+        return False  # ``options.get("num_samples")``: a presence test of a lookup, like a bare name
     facts = ctx.facts(test)
     if not facts.is_tensor:
         return False
