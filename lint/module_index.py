@@ -53,8 +53,8 @@ class ClassInfo:
 
             >>> import libcst as cst
             >>> index = ModuleIndex.build(cst.parse_module(
-            ...     "class L:\n    def __init__(self, c):\n        self.f = self._a if c else self._b\n"
-            ...     "    def _a(self, x):\n        return x\n    def _b(self, x):\n        return x\n"))
+            ...     "class L:\\n    def __init__(self, c):\\n        self.f = self._a if c else self._b\\n"
+            ...     "    def _a(self, x):\\n        return x\\n    def _b(self, x):\\n        return x\\n"))
             >>> [m.name for m in index.classes["L"].methods_behind("f")]
             ['_a', '_b']
         """
