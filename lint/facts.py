@@ -92,7 +92,7 @@ MINIMUM_OPS = frozenset({"minimum", "fmin"})
 CONSTANT_MAKERS = frozenset({"zeros_like", "ones_like", "zeros", "ones", "full", "fill", "eye",
                              "full_like", "constant_like", "arange", "range", "linspace"})
 EPSILON_FUNCTIONS = frozenset({"epsilon"})
-UNSTACK_OPS = frozenset({"unstack", "unbind", "split", "chunk"})
+UNSTACK_OPS = frozenset({"unstack", "unbind", "split", "chunk", "dynamic_partition"})
 STACK_OPS = frozenset({"stack", "concat", "concatenate", "cat", "hstack", "vstack"})
 HOST_VALUE_OPS = frozenset({"item", "tolist", "numpy", "convert_to_numpy", "get_value", "eval", "dim", "ndimension",
                             "nelement", "element_size", "is_contiguous", "is_floating_point", "data_ptr",
@@ -132,6 +132,7 @@ class Facts:
     batch_constant: bool = False  # a literal/constant equal to a fixed batch size
     configured_batch: bool = False  # a batch size set by configuration, not read from a tensor
     made_tensor: bool = False  # a tensor the loss makes (zeros, ones, full): data once written into
+    tensor_parts: bool = False  # a Python list of tensors cut from one (split, chunk): each keeps its rows
     network_output: bool = False  # what a network returned: maybe a tuple of heads, not rows to loop over
     elements: tuple | None = None  # a tuple/list display's own elements' facts, for unpacking it
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
@@ -329,6 +330,9 @@ class Evaluator:
                 inner = element.value
                 if parts is not None:  # ``a, b = helper(...)`` where the helper returns ``x, y``
                     self.bind(inner, parts[position])
+                elif facts.tensor_parts:  # ``neg, pos = tf.dynamic_partition(...)``: tensors
+                    self.bind(inner, replace(facts, python_list=False, tensor_parts=False, batch_rows=False,
+                                             batch_sum=None, exp_node=None))
                 elif facts.tensor_shape:
                     self.bind(inner, Facts(shape=True, batch_dim=position == 0, bounded=True))
                 else:
@@ -462,6 +466,11 @@ class Evaluator:
             return Facts(shape=True, batch_dim=index.literal == 0 and base.batch_dim_source, bounded=True)
         if base.shape:
             return SHAPE
+        if base.elements is not None and len(elements) == 1 and isinstance(elements[0].slice, cst.Index) \
+                and isinstance(elements[0].slice.value, cst.Integer):
+            position = int(elements[0].slice.value.evaluated_value)
+            if position < len(base.elements):
+                return base.elements[position]  # helper(...)[1]: the second value the helper returns
         if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             index = self.facts(elements[0].slice.value)
             if _text(node.value) in nonzero_names(index):
@@ -472,8 +481,9 @@ class Evaluator:
                 expanded = position
                 break
         first = elements[0].slice if elements else None
+        # parts[1] of a Python list of tensors is a whole tensor; x[1] of a tensor is one row
         drops_batch = isinstance(first, cst.Index) and isinstance(first.value, cst.Integer) \
-            and (not base.maybe_list or base.named_tensor)
+            and (not base.maybe_list or base.named_tensor) and not base.python_list
         # x[i, :, :]: a tuple index picks one row of a tensor (by an index variable)
         drops_batch = drops_batch or (len(elements) >= 2 and isinstance(first, cst.Index)
                                       and isinstance(first.value, cst.Name) and not _is_newaxis(first.value)
@@ -780,8 +790,10 @@ class Evaluator:
                          made_tensor=op.namespace != "numpy")
         if name in UNSTACK_OPS and op.args:
             axis = op.arg(1, "axis", "dim") if name != "split" else op.arg(2, "axis", "dim")
-            along_batch = name != "split" and (axis is None or self.facts(axis).literal == 0)
-            return Facts(taint=first.taint, python_list=True, batch_rows=along_batch and first.is_tensor)
+            # split/dynamic_partition cut the batch into parts (each keeps rows); unstack/unbind give rows
+            along_batch = name not in ("split", "dynamic_partition") and (axis is None or self.facts(axis).literal == 0)
+            return Facts(taint=first.taint, python_list=True, batch_rows=along_batch and first.is_tensor,
+                         tensor_parts=not along_batch)
         if name in STACK_OPS and op.args:
             return self._stacked(op.args[0])
         if name.startswith(_PREDICATE_PREFIXES) and name not in COMPARISON_OPS:

@@ -112,7 +112,8 @@ class PairwiseBatch(Rule):
         if not (left_facts.is_tensor and right_facts.is_tensor) or left_facts.no_batch_axis or right_facts.no_batch_axis:
             return
         axes = {left_facts.expanded_axis, right_facts.expanded_axis}
-        outer = axes == {0, 1}
+        # a row against a column; for a vector of per-sample scores, axis -1 is axis 1
+        outer = axes == {0, 1} or axes == {0, -1}
         # labels == labels.T: a value against its own transpose ((B, 1) against (1, B))
         transposed_pair = left_facts.transposed != right_facts.transposed and _untransposed(left) == _untransposed(right)
         if outer or transposed_pair:

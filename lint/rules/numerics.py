@@ -210,9 +210,27 @@ class UnguardedLog(Rule):
             return  # a size, count or weight of the data: no gradient through it, positive in practice
         if _counts_valid_positions(denominator, facts, ctx.loss.param_taints):
             return  # loss.sum() / mask.sum(): padding masks and lengths count at least one step per sample
+        if _geometric_denominator(denominator, ctx):
+            return  # a union, a width, a gap: positive by the geometry the code builds, not by a guard
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+def _geometric_denominator(denominator, ctx) -> bool:
+    """``area_a + area_b - inter``, ``x2 - x1``, ``matmul(K, v)``: a difference of two tensors or a
+    matrix product. On the real code we judged, every such denominator was positive by its
+    construction (a union contains each box, an enclosing box its parts, a kernel matrix is
+    positive); ``1 - p`` (a literal minus a probability) is not one of them."""
+    node = denominator
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract):
+        return ctx.facts(node.left).is_tensor and ctx.facts(node.right).is_tensor
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply):
+        return True
+    if isinstance(node, cst.Call):
+        op = ctx.op(node)
+        return op is not None and op.name in ("matmul", "mm", "bmm") and len(op.args) >= 2
+    return False
 
 
 _LENGTH_WORDS = ("length", "lens", "n_frames", "num_frames", "seq_len")
