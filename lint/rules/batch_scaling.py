@@ -62,7 +62,9 @@ class BatchSum(Rule):
 
 
 class FixedBatch(Rule):
-    """A literal batch size baked into a reshape, a slice, a freshly built tensor or a division.
+    """A literal batch size -- or one fixed by configuration (``self.batch_size`` from the
+    constructor, a ``batch_size=128`` argument) -- baked into a reshape, a slice, a freshly built
+    tensor, ``range``/``eye`` or a division.
 
     **Why it hurts training.** The loss only works at that one batch size: the last partial
     batch of an epoch, ``predict`` with another batch size, a distributed split or a batch-size
@@ -90,7 +92,7 @@ class FixedBatch(Rule):
     code = "BSG502"
     name = "fixed-batch"
     severity = "warning"
-    summary = "a literal batch size baked into reshape/slicing/division"
+    summary = "a literal or configured batch size baked into reshape/slicing/range/division"
     node_types = (cst.Call, cst.Subscript, cst.BinaryOperation)
 
     def check_node(self, node, ctx) -> None:
