@@ -60,6 +60,12 @@ class ClassInfo:
         """
         if attr in self.methods:
             return [self.methods[attr]]
+        cache = self.__dict__.setdefault("_behind", {})
+        if attr not in cache:
+            cache[attr] = self._aliased_methods(attr)
+        return cache[attr]
+
+    def _aliased_methods(self, attr: str) -> list[FunctionInfo]:
         found: list[FunctionInfo] = []
         for method in self.methods.values():
             for node in _assignments(method.node):
