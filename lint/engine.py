@@ -68,7 +68,7 @@ class LossContext:
     def in_config_branch(self) -> bool:
         return self.config_depth > 0
 
-    def report(self, rule, node: cst.CSTNode, message: str) -> None:
+    def report(self, rule, node: cst.CSTNode, message: str, related: tuple = ()) -> None:
         if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT:
             return  # code under no_grad is not part of the differentiated loss
         if self.eval_depth:
@@ -78,7 +78,8 @@ class LossContext:
         key = (rule.code, id(node))
         if key not in self._reported:
             self._reported.add(key)
-            self.reports.append((rule, node, message, ()))
+            # related: other places of the same cause (the exp a hand-written log-sum-exp sums)
+            self.reports.append((rule, node, message, tuple(r for r in related if r is not node)))
 
     def report_once(self, rule, node: cst.CSTNode, *, key: str, more: str, message: str) -> None:
         """Report the first place of a root cause; later places only raise the count in its message."""

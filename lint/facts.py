@@ -125,7 +125,7 @@ class Facts:
     transposed: bool = False
     expanded_axis: int | None = None  # axis inserted by expand_dims / None-indexing
     exp_node: cst.CSTNode | None = None  # this value is exp(...) of an unbounded argument
-    exp_sum: bool = False  # a sum of exp(...)
+    exp_sum: cst.CSTNode | None = None  # a sum of exp(...): the exp it sums
     max_shifted: bool = False  # ``x - max(x)``: <= 0 with a 0 in every row
     peak_one: bool = False  # ``exp(x - max(x))``: in (0, 1] with a 1 in every row, so its row sum is >= 1
     masked_positive: bool = False  # positive values times a 0/1 mask: a row sum of it is positive
@@ -687,7 +687,7 @@ class Evaluator:
             return replace(first, exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None)
         if name in ("cumsum", "cumulative_sum") and first.exp_node is not None:
             # running sums of exp of an unbounded argument: log(cumsum(exp(x))) is a log-sum-exp by hand
-            return replace(first, transposed=False, expanded_axis=None, exp_node=None, exp_sum=True)
+            return replace(first, transposed=False, expanded_axis=None, exp_node=None, exp_sum=first.exp_node)
         if name in ("cumsum", "cumulative_sum") and (first.peak_one or first.probability):
             # running sums of exp(x - max x) or of probabilities: positive by construction, as
             # their full sums are (a reverse cumsum of exp terms is ListMLE's normaliser)
@@ -977,7 +977,7 @@ class Evaluator:
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
                      batch_sum=op.node if (over_batch and first.is_tensor) else first.batch_sum,
-                     exp_sum=first.exp_node is not None,
+                     exp_sum=first.exp_node,
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and self._reduces_batch_axis(op)))
 
     def _einsum(self, op: Op) -> Facts:

@@ -99,9 +99,9 @@ class ExpBlowup(Rule):
 
     def _log_of_exp(self, node, argument, ctx) -> None:
         facts = ctx.facts(argument)
-        if facts.exp_sum:
+        if facts.exp_sum is not None:
             ctx.report(self, node, f"`{code_of(node)}` is a log-sum-exp by hand: exp overflows for large inputs; "
-                                   "use logsumexp")
+                                   "use logsumexp", related=(facts.exp_sum,))
             return
         if isinstance(argument, cst.BinaryOperation) and isinstance(argument.operator, cst.Add):
             for side, other in ((argument.left, argument.right), (argument.right, argument.left)):

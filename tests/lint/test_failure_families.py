@@ -83,3 +83,13 @@ def test_messages_say_what_is_true_for_the_library_the_file_imports():
                 "    return tf.reduce_mean(y_pred * np.random.normal(), axis=-1)\n"
     (finding,) = lint_source(tf_source, "losses.py")
     assert "traced" in finding.message
+
+
+def test_a_log_sum_exp_by_hand_names_the_exp_it_sums():
+    source = ("import tensorflow as tf\n\n"
+              "def cox_loss(y_true, y_pred):\n"
+              "    hazard = tf.squeeze(tf.exp(y_pred))\n"
+              "    log_risk = tf.math.log(tf.math.cumsum(hazard))\n"
+              "    return -tf.reduce_mean((tf.squeeze(y_pred) - log_risk) * y_true)\n")
+    (finding,) = [f for f in lint_source(source, "losses.py") if f.code == "BSG401"]
+    assert finding.row == 5 and [row for row, _column in finding.related] == [4]
