@@ -663,6 +663,16 @@ class Evaluator:
             return self._einsum(op)
         if name in STOP_OPS:
             return first  # gradient ends here: see _gradient_flow
+        if op.is_method and name == "new_tensor":
+            # x.new_tensor([w, h, w, h]): a tensor made from the data given, on x's device
+            data_node = op.args[1] if len(op.args) > 1 else None
+            data = self.facts(data_node) if data_node is not None else UNTAINTED
+            listed = isinstance(data_node, (cst.List, cst.Tuple))  # new_tensor([w, h, w, h]): a few numbers
+            return replace(data, python_list=False, elements=None, made_tensor=not data.taint,
+                           no_batch_axis=data.no_batch_axis or not data.taint or listed)
+        if op.is_method and name in ("new_zeros", "new_ones", "new_full", "new_empty"):
+            return Facts(bounded=True, guarded=name == "new_ones", nonneg=name in ("new_zeros", "new_ones"),
+                         made_tensor=True)
         if name in ("unique", "unique_consecutive"):
             # the distinct values (instance ids, classes present): no longer one row per sample
             return Facts(taint=first.taint, no_batch_axis=True)

@@ -173,8 +173,8 @@ class BlowupIntermediate(Rule):
         if op.name in ("tile", "repeat", "repeat_interleave", "repeat_elements"):
             factors = _literal_ints(ctx, op.args[1:] + [v for k, v in op.kwargs.items()
                                                         if k in ("multiples", "repeats", "reps", "rep", "n")])
-            if op.name == "tile" and _tiles_by_batch(op, ctx):
-                ctx.report(self, node, f"`{code_of(node)}` tiles the batch by the batch size: B x B copies "
+            if _tiles_by_batch(op, ctx):  # torch's x.repeat(B, 1) tiles; repeat(x, B) copies each row B times
+                ctx.report(self, node, f"`{code_of(node)}` copies the batch by the batch size: B x B rows "
                                        "(memory grows as B^2)")
                 return
             biggest = max(factors, default=0)
@@ -273,6 +273,10 @@ def _repeats_by_batch(parts, ctx) -> bool:
 
 def _tiles_by_batch(op, ctx) -> bool:
     """``tile(x, [batch_size, 1])`` of a tensor that already has the batch axis: B x B rows."""
+    copied = ctx.facts(op.args[0])
+    # (x.repeat(...) says x is a tensor; repeat(stride, n) of a loop's entry may be a number)
+    if copied.no_batch_axis or (copied.maybe_list and not copied.named_tensor and not op.is_method):
+        return False  # a few numbers (new_tensor([w, h, w, h])), one entry of a list, copied per box
     for value in op.args[1:] + list(op.kwargs.values()):
         elements = [e.value for e in value.elements] if isinstance(value, (cst.List, cst.Tuple)) else [value]
         if any(ctx.facts(e).batch_dim for e in elements):
