@@ -481,9 +481,9 @@ class Evaluator:
                 expanded = position
                 break
         first = elements[0].slice if elements else None
-        # parts[1] of a Python list of tensors is a whole tensor; x[1] of a tensor is one row
+        # parts[1] of split/chunk/dynamic_partition is a whole tensor; x[1] of a tensor is one row
         drops_batch = isinstance(first, cst.Index) and isinstance(first.value, cst.Integer) \
-            and (not base.maybe_list or base.named_tensor) and not base.python_list
+            and (not base.maybe_list or base.named_tensor) and not base.tensor_parts
         # x[i, :, :]: a tuple index picks one row of a tensor (by an index variable)
         drops_batch = drops_batch or (len(elements) >= 2 and isinstance(first, cst.Index)
                                       and isinstance(first.value, cst.Name) and not _is_newaxis(first.value)
