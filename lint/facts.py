@@ -471,6 +471,11 @@ class Evaluator:
             position = int(elements[0].slice.value.evaluated_value)
             if position < len(base.elements):
                 return base.elements[position]  # helper(...)[1]: the second value the helper returns
+        if len(elements) == 1 and isinstance(elements[0].slice, cst.Index) \
+                and isinstance(elements[0].slice.value, cst.SimpleString) \
+                and _BATCH_SIZE_NAME.match(elements[0].slice.value.raw_value):
+            # feats["batch_size"]: a batch size kept in a mapping, a count (positive), not a tensor
+            return replace(BATCH_SIZE, configured_batch=False)
         if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             index = self.facts(elements[0].slice.value)
             if _text(node.value) in nonzero_names(index):
