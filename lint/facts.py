@@ -133,6 +133,7 @@ class Facts:
     configured_batch: bool = False  # a batch size set by configuration, not read from a tensor
     made_tensor: bool = False  # a tensor the loss makes (zeros, ones, full): data once written into
     tensor_parts: bool = False  # a Python list of tensors cut from one (split, chunk): each keeps its rows
+    parts_of: tuple = ()  # the names a concat/stack was built from (a max over it bounds each)
     network_output: bool = False  # what a network returned: maybe a tuple of heads, not rows to loop over
     elements: tuple | None = None  # a tuple/list display's own elements' facts, for unpacking it
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
@@ -831,6 +832,7 @@ class Evaluator:
             if isinstance(source, cst.Name):
                 names += (source.value,)
             names += self.facts(source).max_of  # pmax(max(x)): still an upper bound of x
+            names += self.facts(source).parts_of  # max(concat([a, b])): an upper bound of a and of b
         return names
 
     def _stacked(self, parts) -> Facts:
@@ -841,7 +843,8 @@ class Evaluator:
             each = [self.facts(e.value) for e in parts.elements]
             return Facts(taint=facts.taint, bounded=all(f.bounded for f in each), unit=all(f.unit for f in each),
                          nonneg=all(f.nonneg for f in each), nonpos=all(f.nonpos for f in each),
-                         guarded=all(f.guarded for f in each))
+                         guarded=all(f.guarded for f in each),
+                         parts_of=tuple(e.value.value for e in parts.elements if isinstance(e.value, cst.Name)))
         return Facts(taint=facts.taint)
 
     def _column_or_row(self, op: Op) -> int | None:
