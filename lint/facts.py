@@ -1092,7 +1092,7 @@ _TENSOR_DATA_ATTRIBUTES = frozenset({"real", "imag", "values", "data", "grad", "
 
 def _nonnegative(facts: Facts) -> bool:
     """Known >= 0; an untainted hyperparameter (sigma, temperature) counts as positive."""
-    return facts.nonneg or (not facts.taint and not facts.shape and facts.literal is None)
+    return facts.nonneg or _hyperparameter(facts)
 
 
 def _all_opaque(*facts) -> bool:
@@ -1173,7 +1173,7 @@ def _masks_positive(value: Facts, mask: Facts) -> bool:
 def _hyperparameter(facts: Facts) -> bool:
     """A Python number that is not a literal (``t``, ``self.temperature``): positive by intent when it
     scales a guarded value (a zero would be a configuration error, not a step's data)."""
-    return not facts.taint and not facts.shape and facts.literal is None and not facts.on_host
+    return not facts.taint and not facts.shape and facts.literal is None
 
 
 def _positive_offset(facts: Facts) -> bool:

@@ -24,6 +24,7 @@ import libcst as cst
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import dotted_parts
 from .tree import children as tree_children
+from .tree import own_nodes
 from .vocabulary import PRED_NAMES, TARGET_NAMES
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
@@ -801,17 +802,12 @@ _STEP_METHODS = frozenset({"apply_gradients", "minimize"})
 
 def _takes_optimizer_step(function) -> bool:
     """``optimizer.apply_gradients(...)``, ``opt.minimize(...)``, ``self.optimizer.step()`` in the body."""
-    stack = [function.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            continue
+    for node in own_nodes(function):
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
             method = node.func.attr.value
             receiver = (dotted_parts(node.func.value) or [""])[-1].lower()
             if method in _STEP_METHODS or (method == "step" and "opt" in receiver):
                 return True
-        stack.extend(tree_children(node))
     return False
 
 
@@ -822,15 +818,10 @@ def _return_kinds(info: FunctionInfo) -> set[str]:
     nested = {f.name for f in info.nested}
     returned: list = []
     assigned: dict[str, list] = {}
-    stack = [info.node.body]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            continue
+    for current in own_nodes(info.node):
         if isinstance(current, cst.Return):
             returned.append(current.value)
-            continue
-        if isinstance(current, cst.Assign):
+        elif isinstance(current, cst.Assign):
             for target in current.targets:
                 if isinstance(target.target, cst.Name):
                     assigned.setdefault(target.target.value, []).append(current.value)
@@ -840,7 +831,6 @@ def _return_kinds(info: FunctionInfo) -> set[str]:
                             assigned.setdefault(element.value.value, []).append(None)
         elif isinstance(current, (cst.AugAssign, cst.AnnAssign)) and isinstance(current.target, cst.Name):
             assigned.setdefault(current.target.value, []).append(current.value)
-        stack.extend(tree_children(current))
     for value in returned:
         kind = _value_kind(value, nested)
         if kind == "tensor" and _host_number(value, assigned, depth=0):
@@ -851,34 +841,20 @@ def _return_kinds(info: FunctionInfo) -> set[str]:
 
 def _indexes_by_position(function, name: str) -> bool:
     """``name[0]``, ``name[:n]``, ``name[n:]`` in the function's body."""
-    stack = [function.body]
-    while stack:
-        current = stack.pop()
+    for current in own_nodes(function):
         if isinstance(current, cst.Subscript) and isinstance(current.value, cst.Name) \
                 and current.value.value == name and current.slice:
             index = current.slice[0].slice
             if isinstance(index, cst.Slice) or (isinstance(index, cst.Index) and isinstance(
                     index.value, (cst.Integer, cst.Name, cst.UnaryOperation, cst.BinaryOperation))):
                 return True
-        stack.extend(tree_children(current))
     return False
 
 
-def _calls_backward(node) -> bool:
-    return "backward" in {call.func.attr.value for call in _method_calls(node)}
-
-
-def _method_calls(node) -> list:
-    """The ``x.method(...)`` calls in a function's own body (not in nested functions)."""
-    calls, stack = [], [node.body]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            continue
-        if isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute):
-            calls.append(current)
-        stack.extend(tree_children(current))
-    return calls
+def _calls_backward(function) -> bool:
+    """``loss.backward()`` in the function's own body."""
+    return any(isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "backward"
+               for node in own_nodes(function))
 
 
 def _host_number(value, assigned: dict[str, list], depth: int) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from .names import ImportTable
+from .tree import own_nodes
 
 
 @dataclass(eq=False)
@@ -160,41 +161,22 @@ class ModuleIndex:
 
 
 def _assignments(function: cst.FunctionDef) -> list[cst.Assign]:
-    found, stack = [], [function.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            continue
-        if isinstance(node, cst.Assign):
-            found.append(node)
-        stack.extend(node.children)
-    return found
+    return [node for node in own_nodes(function) if isinstance(node, cst.Assign)]
 
 
 def _returns(function: cst.FunctionDef) -> list[cst.Return]:
-    found, stack = [], [function.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            continue
-        if isinstance(node, cst.Return) and node.value is not None:
-            found.append(node)
-        stack.extend(node.children)
-    return found
+    return [node for node in own_nodes(function) if isinstance(node, cst.Return) and node.value is not None]
 
 
 def _reads_a_size(value: cst.BaseExpression) -> bool:
     """``x.shape[0]``, ``x.size(0)``, ``len(x)``, ``tf.shape(x)[0]`` somewhere in ``value``."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
+    for node in own_nodes(value):
         if isinstance(node, cst.Attribute) and node.attr.value in ("shape", "size"):
             return True
         if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
             name = node.func.value if isinstance(node.func, cst.Name) else node.func.attr.value
             if name in ("len", "shape", "size", "numel"):
                 return True
-        stack.extend(node.children)
     return False
 
 

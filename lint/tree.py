@@ -45,3 +45,24 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
         elif isinstance(value, (list, tuple)):
             found.extend(item for item in value if isinstance(item, cst.CSTNode))
     return found
+
+
+_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+
+def own_nodes(root: cst.CSTNode):
+    """Every node under ``root`` (a function: its body) that runs in ``root``'s own scope: nested
+    ``def``, ``class`` and ``lambda`` bodies are left out.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def f(x):\\n    def g():\\n        return 1\\n    return x\\n").body[0]
+        >>> sum(isinstance(n, cst.Return) for n in own_nodes(f))
+        1
+    """
+    stack = [root.body] if isinstance(root, (cst.FunctionDef, cst.Lambda)) else [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _SCOPES):
+            continue
+        yield node
+        stack.extend(children(node))

@@ -196,15 +196,21 @@ def _report_configured(rule, node, configured: str, ctx, message: str) -> None:
 def _configured_batch(node, ctx) -> str | None:
     """The text of a configured batch size (a ``batch_size`` parameter, ``self.batch_size``, a
     global) that ``node`` is or is computed from; None when it is read from a tensor."""
+    for term in _arithmetic_terms(node):
+        if isinstance(term, (cst.Name, cst.Attribute)) and ctx.facts(term).configured_batch:
+            return code_of(term)
+    return None
+
+
+def _arithmetic_terms(node):
+    """``node`` and, through ``+ - * / **`` and unary signs, every operand it is computed from."""
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, (cst.Name, cst.Attribute)) and ctx.facts(current).configured_batch:
-            return code_of(current)
+        yield current
         if isinstance(current, (cst.BinaryOperation, cst.UnaryOperation)):
             stack.extend(n for n in (getattr(current, "left", None), getattr(current, "right", None),
                                      getattr(current, "expression", None)) if n is not None)
-    return None
 
 
 def _is_known_batch(node, ctx) -> bool:
@@ -219,15 +225,7 @@ def _mentions_known_batch(node, ctx) -> bool:
     """The value is, or is computed from, a fixed batch size (``BATCH``, ``(batchsize - 1) ** 2``)."""
     if _is_known_batch(node, ctx):
         return True
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Name) and ctx.facts(current).batch_constant:
-            return True
-        if isinstance(current, (cst.BinaryOperation, cst.UnaryOperation)):
-            stack.extend(n for n in (getattr(current, "left", None), getattr(current, "right", None),
-                                     getattr(current, "expression", None)) if n is not None)
-    return False
+    return any(isinstance(term, cst.Name) and ctx.facts(term).batch_constant for term in _arithmetic_terms(node))
 
 
 def _terms_batch_sums(value, ctx) -> list:
