@@ -279,6 +279,7 @@ class _Walker:
         self._statement_rules(small)
         if isinstance(small, cst.Expr):
             self.expression(small.value)
+            _mark_guarded([_floored_in_place(small.value, ev)], ev)  # p.clamp_min_(eps); log(p)
         elif isinstance(small, cst.Assign):
             dead = all(names and names <= self.unread for names in (_stored_names(t.target) for t in small.targets))
             self.ctx.dead_depth += dead
@@ -479,12 +480,51 @@ def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts) -> None:
     if not isinstance(root, cst.Name) or root.value not in ev.env:
         return
     held = ev.env[root.value]
+    if root is target.value and _replaces_own_zeros(target, root.value, written, ev):
+        ev.env[root.value] = replace(held, guarded=True)  # p[p == 0] = eps: its zeros are gone
+        return
     if held.made_tensor and not held.taint:
         # ``box_mask[b, cell] = 1`` into ``torch.zeros(...)``: now a tensor of the step's data
         ev.env[root.value] = replace(held, taint=frozenset({TRUE}) | written.taint, made_tensor=False,
                                      guarded=False, bounded=held.bounded and written.bounded)
     elif written.taint - held.taint and not (held.python_list or held.maybe_list):
         ev.env[root.value] = join_facts(held, written)
+
+
+def _positive_constant(facts: Facts) -> bool:
+    """A literal above 0 or an epsilon (``1e-8``, ``self.eps``)."""
+    return not facts.taint and ((facts.literal is not None and facts.literal > 0) or facts.guarded)
+
+
+def _replaces_own_zeros(target: cst.Subscript, name: str, written: Facts, ev: Evaluator) -> bool:
+    """``p[p == 0] = 1e-8`` or ``d[d < eps] = eps``: every zero of ``p`` overwritten by a positive
+    constant."""
+    if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
+        return False
+    index = target.slice[0].slice.value
+    return isinstance(index, cst.Comparison) and ev.facts(index).zero_of == name and _positive_constant(written)
+
+
+_FLOOR_IN_PLACE = frozenset({"clamp_", "clamp_min_", "clip_", "add_"})
+
+
+def _floored_in_place(value, ev: Evaluator) -> str | None:
+    """The name that ``p.clamp_(min=eps)``, ``p.clamp_min_(eps)``, ``p.clamp_(eps, 1 - eps)`` or
+    ``p.add_(eps)`` keeps away from 0 from here on."""
+    if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Attribute) \
+            or not isinstance(value.func.value, cst.Name) or value.func.attr.value not in _FLOOR_IN_PLACE:
+        return None
+    method = value.func.attr.value
+    lower = None
+    for position, arg in enumerate(value.args):
+        keyword = arg.keyword.value if arg.keyword is not None else None
+        if keyword in ("min", "other") or (keyword is None and position == 0):
+            lower = arg.value
+    if lower is None or not _positive_constant(ev.facts(lower)):
+        return None
+    if method == "add_" and not ev.facts(value.func.value).nonneg:
+        return None  # p.add_(eps) keeps a non-negative p off 0 only
+    return value.func.value.value
 
 
 def _rebinds_own_arguments(target, value, ev: Evaluator) -> bool:

@@ -61,7 +61,7 @@ STOP_OPS = frozenset({"stop_gradient", "detach", "no_grad"})
 CLIP_OPS = frozenset({"clip", "clip_by_value", "clamp", "clamp_min", "clip_min", "clamp_max"})
 ABS_OPS = frozenset({"abs", "absolute", "fabs"})
 SQUARE_OPS = frozenset({"square"})
-NORM_OPS = frozenset({"norm", "l2_norm", "euclidean_norm", "vector_norm", "global_norm"})
+NORM_OPS = frozenset({"norm", "l2_norm", "euclidean_norm", "vector_norm", "global_norm", "reduce_euclidean_norm"})
 SQRT_OPS = frozenset({"sqrt"})
 DISTANCE_OPS = frozenset({"cdist", "pairwise_distance"})
 NONNEG_OPS = frozenset({"relu", "relu6", "softplus", "std", "reduce_std", "var", "reduce_variance",
@@ -514,6 +514,9 @@ class Evaluator:
             return Facts(taint=left.taint | right.taint, boolean=left.boolean and right.boolean, bounded=True,
                          nonzero_also=nonzero_names(left) + nonzero_names(right))
         left, right = self.facts(left_node), self.facts(right_node)
+        if symbol in ("-", "|", "^") and (_set_like(left) or _set_like(right)):
+            # set(names) - inputs.keys(): Python containers of names, not tensors
+            return Facts(taint=left.taint | right.taint, python_list=True, bounded=True)
         taint = left.taint | right.taint
         batch_sum = left.batch_sum or right.batch_sum
         both_bounded = left.bounded and right.bounded
@@ -741,8 +744,9 @@ class Evaluator:
             return Facts(taint=first.taint | second.taint, nonneg=True,
                          bounded=first.bounded and second.bounded)
         if name in SQRT_OPS:
+            # sqrt(sum over the batch): the loss still grows with the batch (as its square root)
             return Facts(taint=first.taint, nonneg=True, guarded=first.guarded, magnitude=first.magnitude,
-                         bounded=first.bounded)
+                         bounded=first.bounded, batch_sum=first.batch_sum)
         if name in EXP_OPS:
             safe = first.bounded or first.nonpos or not first.taint
             # positive, but an unbounded argument underflows to 0 as surely as it overflows
@@ -1311,6 +1315,11 @@ def _flag_lookup(node: cst.Call) -> bool:
         default = default.expression
     return isinstance(default, (cst.Integer, cst.Float, cst.SimpleString)) or \
         (isinstance(default, cst.Name) and default.value in ("True", "False"))
+
+
+def _set_like(facts: Facts) -> bool:
+    """A Python container that set operators apply to (a set, a dict's keys), never a tensor."""
+    return facts.python_list and not facts.batch_rows and not facts.tensor_parts and facts.elements is None
 
 
 def _zero_test(node: cst.Comparison, evaluator) -> tuple[str | None, str | None]:

@@ -130,6 +130,12 @@ def _says_loss(name: str) -> bool:
     return "loss" in lowered or "crossentropy" in lowered.replace("_", "")
 
 
+# Words that end in "loss" without naming one (ArcFaceloss and focalloss do).
+_NOT_LOSS_WORDS = frozenset({"gloss", "floss", "lossless"})
+# Contrastive losses known by their paper's name, written as one word or two (nt_xent, InfoNCE).
+_JOINED_LOSS_NAMES = ("ntxent", "infonce", "supcon")
+
+
 def _named_like_a_loss(name: str) -> bool:
     """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
     tokens = _split_camel(name).lower().split("_")
@@ -142,7 +148,9 @@ def _named_like_a_loss(name: str) -> bool:
         if token == "loss" and tokens[position + 1] in ("with", "for", "using", "on", "from", "over", "via"):
             return True  # contrastive_loss_with_hard_negatives
     return tokens[-1] in ("loss", "criterion", "penalty", "xent") or tokens[0] == "loss" \
-        or any(t in ("ntxent", "infonce", "supcon") for t in tokens)
+        or (tokens[-1].endswith("loss") and len(tokens[-1]) > 5 and tokens[-1] not in _NOT_LOSS_WORDS) \
+        or any(t in _JOINED_LOSS_NAMES for t in tokens) \
+        or (len(tokens) >= 2 and tokens[-2] + tokens[-1] in _JOINED_LOSS_NAMES)  # info_nce, InfoNCE, SupCon
 
 
 def _called_ops(node: cst.FunctionDef, imports):
@@ -220,14 +228,17 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
     return finder.losses
 
 
+_SCORING_MODULES = frozenset({"validators", "validator", "evaluators", "evaluator", "calibration"})
+
+
 def module_kind(filename: str | None) -> str | None:
     """``"tests"``, ``"metrics"`` or None, from a module's path (match costs and assigners count
     as metrics: they score predictions against targets, and nothing differentiates them).
 
         >>> module_kind("pkg/losses_test.py"), module_kind("pkg/metrics/dice.py"), module_kind("losses.py")
         ('tests', 'metrics', None)
-        >>> module_kind("pkg/assigners/match_cost.py")
-        'metrics'
+        >>> module_kind("pkg/assigners/match_cost.py"), module_kind("pkg/validators/entropy.py")
+        ('metrics', 'metrics')
     """
     if not filename:
         return None
@@ -241,8 +252,10 @@ def module_kind(filename: str | None) -> str | None:
         return "tests"  # by file name only: fixtures under a tests/ folder are real loss files
     if "loss" in stem or any("loss" in f for f in folders[-2:]):
         return None
-    if "metric" in stem or any("metric" in f or f in ("evaluation", "eval", "stats", "statistics", "scoring") for f in folders):
-        return "metrics"
+    if "metric" in stem or stem in _SCORING_MODULES \
+            or any("metric" in f or f in ("evaluation", "eval", "stats", "statistics", "scoring") or f in _SCORING_MODULES
+                   for f in folders):
+        return "metrics"  # model selection and calibration score a trained model: nothing differentiates them
     if any(word in part for part in (stem, *folders[-2:]) for word in _MATCHING_WORDS):
         return "metrics"  # match costs and assigners pair predictions with targets, without gradient
     return None
@@ -283,7 +296,8 @@ class _LossFinder:
                 continue
             if info.class_info is not None and info.name in _LOSS_CLASS_METHODS and \
                     not self._is_metric_class(info.class_info) and _positional_names(info) and \
-                    (_CRITERION_CLASS.search(info.class_info.name)
+                    self.module_kind != "metrics" and \
+                    (_CRITERION_CLASS.search(info.class_info.name) or _named_like_a_loss(info.class_info.name)
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
                          and _is_input_target_pair(_positional_names(info)))):
                 self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)

@@ -27,6 +27,7 @@ _MARKERS = re.compile(
     rb"|def\s+\w*[Ll]oss\w*\s*[(\[]"
     # the other names discovery reads as losses (losses._named_like_a_loss): gradient_penalty, ...
     rb"|def\s+\w*(?i:criterion|penalty|nt_?xent|info_?nce|sup_?con)\w*\s*[(\[]"
+    rb"|class\s+\w*(?i:nt_?xent|info_?nce|sup_?con)\w*\s*[(:]"  # class NT_Xent(nn.Module)
 )
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
 

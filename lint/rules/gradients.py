@@ -60,7 +60,7 @@ class DeadZone(Rule):
                     ctx.report(self, node, f"`{code_of(node)}` is flat (zero gradient) wherever the error is "
                                            "below the threshold")
                     return
-                if a.magnitude and not b.taint and not b.shape and b.literal != 0:
+                if a.magnitude and not b.taint and not b.shape and b.literal != 0 and not _epsilon(b):
                     ctx.report(self, node, f"`{code_of(node)}` is constant while the error is below "
                                            f"`{code_of(op.args[1] if b is second else op.args[0])}`: zero gradient there")
                     return
@@ -88,6 +88,12 @@ class DeadZone(Rule):
         if any(_is_zero(branch, ctx) for branch in op.args[1:3]):
             ctx.report(self, node, f"`{code_of(node)}` sets the loss to a constant on one side of the threshold: "
                                    "zero gradient there")
+
+
+def _epsilon(facts) -> bool:
+    """``1e-6`` or ``eps``: a floor that keeps a magnitude off 0 (for a log, sqrt or division
+    after it); the flat region below it is too small to matter."""
+    return (facts.literal is not None and 0 < facts.literal <= 1e-3) or (facts.guarded and facts.literal is None)
 
 
 def _compares_magnitude_to_threshold(condition, ctx) -> bool:

@@ -22,7 +22,9 @@ from ._util import code_of, torch_only
 from .base import Rule
 
 _DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
-_NORM_OPS = frozenset({"norm", "euclidean_norm", "vector_norm"})
+_NORM_OPS = frozenset({"norm", "euclidean_norm", "vector_norm", "reduce_euclidean_norm"})
+# arccos/arcsin: derivative -/+1 / sqrt(1 - x^2), infinite at |x| = 1 (ArcFace's angle of a cosine)
+_ARC_OPS = frozenset({"acos", "arccos", "asin", "arcsin"})
 _POW_OPS = frozenset({"pow", "power", "float_power"})
 
 
@@ -72,6 +74,8 @@ class ExpBlowup(Rule):
             if ctx.already_reported_within(self.code):
                 return  # the enclosing log(1 + exp(...)) / log-sum-exp finding says it already
             argument = ctx.facts(op.args[0])
+            if _power_by_log(op.args[0], ctx):
+                return  # exp(alpha * log(x)) is x ** alpha: a host-number exponent does not grow
             if argument.has_grad and not argument.bounded and not argument.nonpos and argument.scaled:
                 ctx.report_once(self, node, key=f"{self.code}/exp/{_text_of(op.args[0])}", more="exps of it",
                                 message=f"`{code_of(node)}` overflows once its scaled, unbounded argument passes ~88 "
@@ -180,6 +184,11 @@ class UnguardedLog(Rule):
             if facts.is_tensor and facts.has_grad and not facts.guarded:
                 ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient where its argument is 0 "
                                        "(NaN gradients): add an epsilon inside")
+        elif op.name in _ARC_OPS:
+            facts = ctx.facts(op.args[0])
+            if facts.is_tensor and facts.has_grad and not facts.inside_unit:
+                ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient at -1 and 1 (NaN gradients, and "
+                                       "NaN values once rounding passes them): clip to [-1 + eps, 1 - eps] first")
         elif op.name in _NORM_OPS:
             facts = ctx.facts(op.args[0])
             difference = isinstance(op.args[0], cst.BinaryOperation) and isinstance(op.args[0].operator, cst.Subtract) \
@@ -215,6 +224,20 @@ class UnguardedLog(Rule):
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+def _power_by_log(argument, ctx) -> bool:
+    """``alpha * log(x)`` (either order, or ``log(x) * alpha``): the exponent of ``x ** alpha``
+    written through exp, with ``alpha`` a host number."""
+    if not isinstance(argument, cst.BinaryOperation) or not isinstance(argument.operator, cst.Multiply):
+        return False
+    for scale, other in ((argument.left, argument.right), (argument.right, argument.left)):
+        if ctx.facts(scale).taint or not isinstance(other, cst.Call):
+            continue
+        op = ctx.op(other)
+        if op is not None and op.name in LOG_OPS:
+            return True
+    return False
 
 
 def _geometric_denominator(denominator, ctx) -> bool:

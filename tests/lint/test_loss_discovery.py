@@ -178,8 +178,48 @@ def test_prefilter_passes_every_name_discovery_reads_as_a_loss():
     from keras_bsguard.lint.prefilter import may_contain_loss
 
     names = ["gradient_penalty", "WGANGPGradientPenalty", "focal_loss", "lossFn", "ranking_criterion",
-             "ntxent", "infonce_v2", "supcon", "contrastive_loss_with_negatives"]
+             "ntxent", "infonce_v2", "supcon", "contrastive_loss_with_negatives",
+             "info_nce", "NT_Xent", "InfoNCE", "SupCon"]
     for name in names:
         assert _named_like_a_loss(name), name
         # a file holding nothing but this function (parameters that do not look like a loss pair)
         assert may_contain_loss(f"def {name}(a, b, c):\n    return a\n".encode()), name
+
+
+def test_a_module_holding_only_a_contrastive_loss_class_is_parsed_and_linted():
+    from keras_bsguard.lint.prefilter import may_contain_loss
+
+    source = """
+    import torch
+    class NT_Xent(torch.nn.Module):
+        def forward(self, z_i, z_j):
+            z = torch.cat([z_i, z_j], dim=0)
+            return torch.log_softmax(z @ z.T, dim=1).diag().mean().item()
+    """
+    assert may_contain_loss(textwrap.dedent(source).encode())
+    assert sorted(f.code for f in _lint(source)) == ["BSG601", "BSG701"]
+
+
+def test_model_selection_and_calibration_modules_are_not_losses():
+    source = textwrap.dedent("""
+    import torch
+    def weighted(y_true, y_pred):
+        scale = y_pred.max().item()
+        return ((y_pred - y_true) / scale).mean()
+    """)
+    for path in ("pkg/validators/deep_embedded.py", "pkg/calibration.py", "pkg/evaluators/error.py"):
+        assert lint_source(source, path) == [], path
+    assert [f.code for f in lint_source(source, "pkg/losses.py")], "the same code in a loss module is linted"
+
+
+def test_a_class_named_loss_in_a_calibration_module_is_a_metric():
+    # an expected-calibration-error "loss" bins predictions on the host: it scores a model
+    source = textwrap.dedent("""
+    import torch
+    class ECELoss(torch.nn.Module):
+        def forward(self, logits, labels):
+            confidences = torch.softmax(logits, dim=1).max(dim=1)[0]
+            return confidences.mean().item()
+    """)
+    assert lint_source(source, "pkg/calibration.py") == []
+    assert [f.code for f in lint_source(source, "pkg/losses.py")] == ["BSG701"]
