@@ -24,6 +24,7 @@ import libcst as cst
 from .facts import TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts, nonzero_names
 from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
+from .liveness import dead_names, dead_statement
 from .tree import children as tree_children
 from .vocabulary import TARGET_NAMES
 
@@ -181,7 +182,8 @@ class _Walker:
         self.statement_rules: dict[type, list] = {}
         self.return_rules = [r for r in rules if r.checks_return] if ctx.loss.returns_loss_value else []
         self.returns: list | None = None  # set to a list to collect the facts of returned values
-        self.unread = unread_names(ctx.loss.node)
+        # names only assigned, or whose values reach neither the returned loss nor a gradient
+        self.unread = unread_names(ctx.loss.node) | dead_names(ctx.loss.node)
         for rule in rules:
             for node_type in rule.node_types:
                 self.node_rules.setdefault(node_type, []).append(rule)
@@ -278,10 +280,13 @@ class _Walker:
         ev = self.ctx.evaluator
         self._statement_rules(small)
         if isinstance(small, cst.Expr):
+            dead = dead_statement(small, self.unread)  # self.logs.update({"ratio": a / b})
+            self.ctx.dead_depth += dead
             self.expression(small.value)
+            self.ctx.dead_depth -= dead
             _mark_guarded([_floored_in_place(small.value, ev)], ev)  # p.clamp_min_(eps); log(p)
         elif isinstance(small, cst.Assign):
-            dead = all(names and names <= self.unread for names in (_stored_names(t.target) for t in small.targets))
+            dead = dead_statement(small, self.unread)
             self.ctx.dead_depth += dead
             self.expression(small.value)
             self.ctx.dead_depth -= dead

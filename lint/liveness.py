@@ -1,0 +1,172 @@
+"""Which values of a loss reach what it returns (or what it differentiates).
+
+A value that reaches neither the returned loss nor a gradient cannot make training diverge: a
+ratio stored only for logging (``self._last_logs.update({"active": a.sum() / b.sum()})``) may be
+``inf`` without harm. The value rules (log, sqrt, division, exp) stay silent there; the cost rules
+(host syncs, memory) do not, because a sync or an allocation costs wherever its value goes.
+
+The analysis is flow-insensitive and errs towards "live": a name is live when a returned
+expression reads it, or when an assignment to a live name (a method call on a live object, a
+nested function a live name calls) reads it. Attributes of ``self`` count as names of their own
+(``self.cache``). A function that returns no value is not analysed (everything in it is live: its
+effect is a ``backward()`` or an optimizer step).
+
+    >>> import libcst as cst
+    >>> f = cst.parse_statement(
+    ...     "def f(a, b):\\n"
+    ...     "    ratio = a.sum() / b.sum()\\n"
+    ...     "    self.logs.update({'ratio': ratio})\\n"
+    ...     "    loss = (a - b).mean()\\n"
+    ...     "    return loss\\n")
+    >>> sorted(dead_names(f))
+    ['ratio', 'self.logs']
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from .tree import children as tree_children
+
+# Calls whose arguments are differentiated or handed to the trainer, wherever they stand.
+_SINK_CALLS = frozenset({"backward", "gradient", "grad", "value_and_grad", "vjp", "apply_gradients", "minimize",
+                         "add_loss", "manual_backward", "scale"})
+
+
+def dead_names(function: cst.FunctionDef) -> set[str]:
+    """Names (and ``self.attr``) the function stores that reach no returned value or gradient;
+    empty when the function returns no value."""
+    edges: list[tuple[set[str], set[str]]] = []
+    sinks: set[str] = set()
+    returns_value = False
+    for node in _own_statements(function):
+        if isinstance(node, cst.Return) and node.value is not None:
+            returns_value = True
+            sinks |= _reads(node.value)
+        elif isinstance(node, cst.Yield) and node.value is not None:
+            returns_value = True
+            sinks |= _reads(node.value)
+        elif isinstance(node, cst.Assign):
+            stored = set().union(*(_roots(t.target) for t in node.targets))
+            edges.append((stored, _reads(node.value) | set().union(*(_index_reads(t.target) for t in node.targets))))
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
+            stored = _roots(node.target)
+            edges.append((stored, _reads(node.value) | stored | _index_reads(node.target)))
+        elif isinstance(node, (cst.For, cst.CompFor)):
+            edges.append((_roots(node.target), _reads(node.iter)))
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            edges.append((_roots(node.asname.name), _reads(node.item)))
+        elif isinstance(node, cst.NamedExpr):
+            edges.append((_roots(node.target), _reads(node.value)))
+        elif isinstance(node, cst.FunctionDef) and node is not function:
+            edges.append(({node.name.value}, _reads(node)))
+        elif isinstance(node, cst.Expr) and isinstance(node.value, cst.Call):
+            receiver = _receiver(node.value)
+            if receiver:  # losses.append(x), self.logs.update(...): a change of the receiver
+                edges.append(({receiver}, _reads(node.value)))
+        if isinstance(node, cst.Call) and _call_name(node) in _SINK_CALLS:
+            sinks |= _reads(node)
+    if not returns_value:
+        return set()
+    live = set(sinks)
+    changed = True
+    while changed:
+        changed = False
+        for stored, reads in edges:
+            if stored & live and not reads <= live:
+                live |= reads
+                changed = True
+    stored_all = set().union(*(stored for stored, _ in edges)) if edges else set()
+    return {name for name in stored_all if name not in live}
+
+
+def dead_statement(statement, dead: set[str]) -> bool:
+    """Whether a simple statement only stores into dead names (or changes a dead object)."""
+    if isinstance(statement, cst.Assign):
+        stored = [_roots(t.target) for t in statement.targets]
+        return all(names and names <= dead for names in stored)
+    if isinstance(statement, (cst.AugAssign, cst.AnnAssign)):
+        names = _roots(statement.target)
+        return bool(names) and names <= dead
+    if isinstance(statement, cst.Expr) and isinstance(statement.value, cst.Call):
+        receiver = _receiver(statement.value)
+        return bool(receiver) and receiver in dead and _call_name(statement.value) not in _SINK_CALLS
+    return False
+
+
+def _own_statements(function):
+    """Every node of the function, nested ``def`` bodies included (their names are read as a whole
+    by the ``def`` edge; their own statements add edges of their own, which only widens "live")."""
+    stack = [function]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, cst.Lambda):
+            continue
+        stack.extend(tree_children(node))
+
+
+def _dotted(node) -> str | None:
+    """``x`` for a name, ``self.attr`` for an attribute of self, the root name otherwise."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        if isinstance(node.value, cst.Name) and node.value.value == "self":
+            return f"self.{node.attr.value}"
+        return _dotted(node.value)
+    if isinstance(node, cst.Subscript):
+        return _dotted(node.value)
+    if isinstance(node, cst.Call):
+        return _dotted(node.func)
+    return None
+
+
+def _roots(target) -> set[str]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return set().union(*(_roots(e.value) for e in target.elements)) if target.elements else set()
+    if isinstance(target, cst.StarredElement):
+        return _roots(target.value)
+    name = _dotted(target) if isinstance(target, (cst.Name, cst.Attribute, cst.Subscript)) else None
+    return {name} if name else set()
+
+
+def _index_reads(target) -> set[str]:
+    """Names read by the indices of a subscript target (``out[idx] = v`` reads ``idx``)."""
+    if isinstance(target, cst.Subscript):
+        return set().union(*(_reads(s) for s in target.slice))
+    return set()
+
+
+def _receiver(call: cst.Call) -> str | None:
+    """``losses`` in ``losses.append(x)``, ``self.logs`` in ``self.logs.update(...)``."""
+    if isinstance(call.func, cst.Attribute):
+        return _dotted(call.func.value)
+    return None
+
+
+def _call_name(call: cst.Call) -> str | None:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    if isinstance(func, cst.Name):
+        return func.value
+    return None
+
+
+def _reads(node) -> set[str]:
+    """Every name read under ``node``, with ``self.attr`` for attributes of self (and ``self``)."""
+    names: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            names.add(current.value)
+            continue
+        if isinstance(current, cst.Attribute):
+            dotted = _dotted(current)
+            if dotted:
+                names.add(dotted)
+            stack.append(current.value)
+            continue
+        stack.extend(tree_children(current))
+    return names
