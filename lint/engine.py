@@ -192,6 +192,9 @@ class _Walker:
 
     # ---- statements ---------------------------------------------------------------------
     def block(self, statements) -> None:
+        statements = list(statements)
+        failing = _raises_at_end(statements)  # print(loss); raise ValueError: runs only on failure
+        self.ctx.eval_depth += failing
         options = 0  # after ``if reduction == "none": return x``, the rest is another option
         for statement in statements:
             self.statement(statement)
@@ -203,6 +206,7 @@ class _Walker:
                 options += 1
                 self.ctx.config_depth += 1
         self.ctx.config_depth -= options
+        self.ctx.eval_depth -= failing
 
     def statement(self, statement) -> None:
         ev = self.ctx.evaluator
@@ -225,7 +229,9 @@ class _Walker:
             guarded = _guard_within(statement.test, ev)  # if den > 0: ... / den is nonzero here
             training = _training_test(statement.test)  # True: `if training:`, False: `if not training:`
             self.ctx.eval_depth += training is False
+            hosted = _host_type_test(statement.test, ev)  # if isinstance(x, list): x = np.array(x)
             self.block(block_statements(statement.body))
+            ev.env.update(hosted)
             self.ctx.eval_depth -= training is False
             _unguard(guarded, ev)
             self.ctx.eval_depth += training is True
@@ -628,6 +634,37 @@ def _is_no_grad(expression, ev: Evaluator) -> bool:
         op = ev.op(expression)
         return op is not None and op.name in ("no_grad", "inference_mode", "stop_recording")
     return False
+
+
+def _raises_at_end(statements) -> bool:
+    """The block's last statement is a ``raise``: the block is an error path (an ``except``
+    handler or an ``if`` that reports a failure), never part of a normal step."""
+    if not statements:
+        return False
+    last = statements[-1]
+    return isinstance(last, cst.SimpleStatementLine) and any(isinstance(s, cst.Raise) for s in last.body)
+
+
+# isinstance(x, T) with T a host type: inside the branch, x is a Python or numpy value
+_HOST_TYPES = frozenset({"list", "tuple", "int", "float", "str", "bool", "dict", "ndarray", "Number", "Sequence"})
+
+
+def _host_type_test(test, ev: Evaluator) -> dict:
+    """Inside ``if isinstance(x, list):`` (or ``np.ndarray``, ``(int, float)``), ``x`` is a host
+    value: bind it so for the branch; returns the facts to restore after it."""
+    if not isinstance(test, cst.Call) or not isinstance(test.func, cst.Name) or test.func.value != "isinstance" \
+            or len(test.args) != 2 or not isinstance(test.args[0].value, cst.Name):
+        return {}
+    kinds = test.args[1].value
+    types = [e.value for e in kinds.elements] if isinstance(kinds, cst.Tuple) else [kinds]
+    names = [t.attr.value if isinstance(t, cst.Attribute) else getattr(t, "value", None) for t in types]
+    if not names or not all(n in _HOST_TYPES for n in names):
+        return {}
+    name = test.args[0].value.value
+    before = {name: ev.env[name]} if name in ev.env else {}
+    containers = {"list", "tuple", "dict", "Sequence"}
+    ev.env[name] = Facts(python_list=bool(set(names) & containers), bounded=True, on_host=True)
+    return before
 
 
 def _exits(body) -> bool:

@@ -74,7 +74,8 @@ _NOT_A_LOSS_TOKENS = _NEVER_A_LOSS_TOKENS | frozenset({
                                 "verify", "search", "find", "best", "optimal", "tune",
                                 "eval", "evaluate", "evaluation", "stat", "report", "summary",
                                 "confusion", "curve", "coef", "coefficient", "psnr", "kappa", "roc", "pr",
-                                "create", "build", "make", "get", "factory", "select", "choose"})
+                                "create", "build", "make", "get", "factory", "select", "choose",
+                                "calibration", "calibrate"})
 # helpers that keep statistics, logs or plots beside the loss (``self.set_stats(...)``): not the loss value
 _BOOKKEEPING_PREFIXES = ("set_stats", "update_stats", "log_", "print_", "plot_", "record_", "track_", "format_",
                          "visuali", "summari")
@@ -302,7 +303,8 @@ class _LossFinder:
                          and _is_input_target_pair(_positional_names(info)))):
                 self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)
                 continue
-            if named_like_a_loss and _return_kinds(info) == {"function"}:
+            if named_like_a_loss and _return_kinds(info) == {"function"} \
+                    and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES):  # register_loss(name): a decorator
                 self._add_factory_products(info)  # def make_weighted_loss(w): def _weighted(a, b): ...
                 continue
             if named_like_a_loss and _positional_names(info) \
