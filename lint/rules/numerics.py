@@ -212,6 +212,8 @@ class UnguardedLog(Rule):
             return
         if _inside_arctan(ctx):
             return  # atan(w / h): w / 0 is inf, atan(inf) = pi / 2, and its gradient stays finite
+        if _reduces_opaque(denominator, ctx):
+            return  # sum(mask) of what a function we cannot see returned: a count, a weight, a mask
         if numerator is not None and _is_self_normalisation(numerator, denominator, ctx):
             return
         if (PRED not in facts.taint or facts.nograd) and not _raw_target(denominator, ctx) \
@@ -224,6 +226,16 @@ class UnguardedLog(Rule):
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+def _reduces_opaque(denominator, ctx) -> bool:
+    """``reduce_sum(mask)`` where ``mask`` came out of a function we cannot see into: whether it
+    carries gradient or can be 0 is unknown, and such denominators were counts or weights of the
+    data on the real code we judged."""
+    if not isinstance(denominator, cst.Call):
+        return False
+    op = ctx.op(denominator)
+    return op is not None and op.name in SUM_OPS and bool(op.args) and ctx.facts(op.args[0]).opaque
 
 
 def _power_by_log(argument, ctx) -> bool:
