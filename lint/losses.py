@@ -570,6 +570,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     # name or class (``nt_xent(z_i, z_j)``, ``forward(self, x)``) takes predictions first.
     unnamed_slots = [TRUE, PRED] if kind in ("compile", "factory", "config", "compute_loss") else \
         ([PRED, PRED] if kind != "helper" else [])
+    if unnamed_slots == [PRED, PRED] and _estimate_reference_pair([p.name.value for p in positional[:2]]):
+        unnamed_slots = [PRED, TRUE]  # forward(self, x_mag, y_mag): the estimate, then the reference
     for position, param in enumerate(everything):
         name = param.name.value
         key = _normalized(name)
@@ -596,6 +598,15 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         else:
             taints[name] = frozenset()
     return taints
+
+
+def _estimate_reference_pair(names: list[str]) -> bool:
+    """``(x_mag, y_mag)``, ``(x_feats, y_feats)``: the same quantity of the estimate (x) and of the
+    reference (y), as audio and perceptual losses name them."""
+    if len(names) != 2:
+        return False
+    first, second = names
+    return first.startswith("x_") and second.startswith("y_") and first[2:] == second[2:] and len(first) > 2
 
 
 _TYPE_COMMENT = re.compile(r"#\s*type:\s*\((?P<args>.*)\)\s*->")

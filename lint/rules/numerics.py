@@ -295,7 +295,7 @@ def _raw_target(denominator, ctx) -> bool:
         elif isinstance(node, cst.Call):
             op = ctx.op(node)
             if op is not None and (op.name in SUM_OPS or op.name in MEAN_OPS or op.name in SIZE_OPS
-                                   or op.name == "count_nonzero"):
+                                   or op.name in _NORM_OPS or op.name == "count_nonzero"):
                 return False  # a sum or count of the target: a data count
         stack.extend(_children(node))
     return named
