@@ -116,6 +116,7 @@ class Facts:
     thresholded: bool = False  # a magnitude minus a threshold
     scaled: bool = False  # multiplied by a factor, squared, or a product of tensors
     batch_dim: bool = False  # equals the batch size
+    feature_count: bool = False  # a size of non-batch axes only (shape[1:], x.size(1)): no batch average
     shape: bool = False  # a shape, or a number taken from one
     tensor_shape: bool = False  # the shape of a tensor that has the batch axis first
     batch_sum: cst.CSTNode | None = None  # the full/axis-0 sum this value carries
@@ -464,7 +465,12 @@ class Evaluator:
         elements = node.slice
         if base.tensor_shape and len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             index = self.facts(elements[0].slice.value)
-            return Facts(shape=True, batch_dim=index.literal == 0 and base.batch_dim_source, bounded=True)
+            return Facts(shape=True, batch_dim=index.literal == 0 and base.batch_dim_source, bounded=True,
+                         feature_count=index.literal is not None and index.literal != 0)
+        if base.tensor_shape and len(elements) == 1 and isinstance(elements[0].slice, cst.Slice) \
+                and elements[0].slice.lower is not None and elements[0].slice.upper is None \
+                and (self.facts(elements[0].slice.lower).literal or 0) >= 1:
+            return Facts(shape=True, feature_count=True, bounded=True)  # tf.shape(x)[1:]: one sample's axes
         if base.shape:
             return SHAPE
         if base.elements is not None and len(elements) == 1 and isinstance(elements[0].slice, cst.Index) \
@@ -559,7 +565,10 @@ class Evaluator:
                 return Facts(taint=taint, zero=True, bounded=True, nonneg=True, nonpos=True)
             # (d == 0) * eps keeps saying where d is 0 (see _adds_own_zero_test)
             zero_of = (left.zero_of if not right.taint else None) or (right.zero_of if not left.taint else None)
+            per_sample = (left.feature_count or right.feature_count) and all(
+                f.feature_count or (not f.taint and f.literal is not None) for f in (left, right))
             return Facts(taint=taint, scaled=scaled, bounded=both_bounded, unit=left.unit and right.unit, zero_of=zero_of,
+                         feature_count=per_sample,
                          error=(left.error and not right.taint) or (right.error and not left.taint),
                          magnitude=(left.magnitude and not right.taint) or (right.magnitude and not left.taint),
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
@@ -572,7 +581,7 @@ class Evaluator:
         if symbol == "/":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             normalises = right.batch_dim or bool(right.taint) or right.batch_constant or (
-                not right.taint and right.literal is None)
+                not right.taint and right.literal is None and not right.feature_count)
             scaled = left.scaled or (bool(left.taint) and not right.taint and
                                      (right.literal is None or abs(right.literal) < 1))
             return Facts(taint=taint, scaled=scaled, bounded=left.bounded and not right.taint,
@@ -646,11 +655,15 @@ class Evaluator:
         if name in SHAPE_OPS:
             return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True,
                          batch_dim_source=_carries_the_batch(first))
+        if name in ("prod", "reduce_prod") and first.feature_count:
+            return Facts(shape=True, feature_count=True, bounded=True)  # prod(shape[1:]): one sample's size
         if name in SIZE_OPS:
             axis = op.arg(1, "dim")
             if op.is_method and axis is not None:
-                return Facts(shape=True, batch_dim=self.facts(axis).literal == 0 and first.is_tensor
-                             and _carries_the_batch(first), bounded=True)
+                literal = self.facts(axis).literal
+                return Facts(shape=True, batch_dim=literal == 0 and first.is_tensor
+                             and _carries_the_batch(first), bounded=True,
+                             feature_count=literal is not None and literal != 0 and first.is_tensor)
             return Facts(shape=True, bounded=True, guarded=True)
         if name in BINARY_OPS and len(op.args) >= 2:
             facts = self.binary(BINARY_OPS[name], op.args[0], op.args[1])
