@@ -920,8 +920,8 @@ class Evaluator:
             return Facts(taint=frozenset({PRED}), network_output=True)
         if isinstance(func, cst.Attribute):
             receiver = self.facts(func.value)
-            if func.attr.value in HOST_VALUE_OPS:
-                return UNTAINTED
+            if func.attr.value in HOST_VALUE_OPS or (func.attr.value.startswith(("is_", "has_")) and not node.args):
+                return UNTAINTED  # x.is_complex(), x.is_sparse(): metadata, a Python bool
             if func.attr.value in MAPPING_VIEW_OPS and not node.args:
                 return Facts(taint=receiver.taint, python_list=True)
             if func.attr.value in _DISTRIBUTION_PROBABILITIES and node.args and PRED in receiver.taint:
