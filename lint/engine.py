@@ -314,7 +314,7 @@ class _Walker:
                             facts_of_part = replace(ev.facts(parts), batch_sum=None, exp_node=None, maybe_list=False)
                         ev.bind(element.value, facts_of_part)
                 elif isinstance(target.target, cst.Subscript):
-                    _write_into(ev, target.target, facts)
+                    _write_into(ev, target.target, facts, small.value)
                 elif not _rebinds_own_arguments(target.target, small.value, ev):
                     ev.bind(target.target, facts)
                     if isinstance(small.value, cst.Lambda) and isinstance(target.target, cst.Name):
@@ -326,6 +326,12 @@ class _Walker:
         elif isinstance(small, cst.AugAssign):
             self.expression(small.value)
             self._target(small.target)
+            if isinstance(small.target, cst.Subscript) and isinstance(small.operator, cst.AddAssign) \
+                    and isinstance(small.target.value, cst.Name) and small.target.value.value in ev.env \
+                    and _replaces_own_zeros(small.target, small.target.value.value, ev.facts(small.value), ev,
+                                            small.value):
+                name = small.target.value.value  # x[x == 0] += eps: its zeros are gone
+                ev.env[name] = replace(ev.env[name], guarded=True)
             if isinstance(small.target, cst.Name):
                 symbol = _AUG_SYMBOL.get(type(small.operator), "?")
                 ev.bind(small.target, ev.binary(symbol, small.target, small.value))
@@ -482,7 +488,7 @@ def _names_the_targets(target, value, ev: Evaluator) -> bool:
     return bool(base.taint) and (base.maybe_list or base.python_list) and not base.named_tensor
 
 
-def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts) -> None:
+def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts, value=None) -> None:
     """``mask[rows, cols] = target[:, 2]``: an in-place write; the tensor now holds what was written
     too (a mask that starts as zeros and is filled from the targets is a tensor of the step)."""
     root = target.value
@@ -491,7 +497,7 @@ def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts) -> None:
     if not isinstance(root, cst.Name) or root.value not in ev.env:
         return
     held = ev.env[root.value]
-    if root is target.value and _replaces_own_zeros(target, root.value, written, ev):
+    if root is target.value and _replaces_own_zeros(target, root.value, written, ev, value):
         ev.env[root.value] = replace(held, guarded=True)  # p[p == 0] = eps: its zeros are gone
         return
     if held.made_tensor and not held.taint:
@@ -502,40 +508,55 @@ def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts) -> None:
         ev.env[root.value] = join_facts(held, written)
 
 
-def _positive_constant(facts: Facts) -> bool:
-    """A literal above 0 or an epsilon (``1e-8``, ``self.eps``)."""
-    return not facts.taint and ((facts.literal is not None and facts.literal > 0) or facts.guarded)
+_SMALL_CONSTANT = re.compile(r"eps|small|tiny", re.IGNORECASE)
 
 
-def _replaces_own_zeros(target: cst.Subscript, name: str, written: Facts, ev: Evaluator) -> bool:
+def _positive_constant(facts: Facts, node=None) -> bool:
+    """A literal above 0 or an epsilon (``1e-8``, ``self.eps``, ``small_val(x.dtype)``)."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        return False
+    if facts.taint and not (isinstance(node, cst.Call) and _SMALL_CONSTANT.search(_text(node.func))):
+        return False
+    return (facts.literal is not None and facts.literal > 0) or facts.guarded \
+        or (node is not None and _SMALL_CONSTANT.search(_text(node)) is not None)
+
+
+def _replaces_own_zeros(target: cst.Subscript, name: str, written: Facts, ev: Evaluator, value=None) -> bool:
     """``p[p == 0] = 1e-8`` or ``d[d < eps] = eps``: every zero of ``p`` overwritten by a positive
     constant."""
     if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
         return False
     index = target.slice[0].slice.value
-    return isinstance(index, cst.Comparison) and ev.facts(index).zero_of == name and _positive_constant(written)
+    return isinstance(index, cst.Comparison) and ev.facts(index).zero_of == name and _positive_constant(written, value)
 
 
 _FLOOR_IN_PLACE = frozenset({"clamp_", "clamp_min_", "clip_", "add_"})
 
 
 def _floored_in_place(value, ev: Evaluator) -> str | None:
-    """The name that ``p.clamp_(min=eps)``, ``p.clamp_min_(eps)``, ``p.clamp_(eps, 1 - eps)`` or
-    ``p.add_(eps)`` keeps away from 0 from here on."""
+    """The name that ``p.clamp_(min=eps)``, ``p.clamp_min_(eps)``, ``p.clamp_(eps, 1 - eps)``,
+    ``torch.clamp_min_(p, eps)`` or ``p.add_(eps)`` keeps away from 0 from here on."""
     if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Attribute) \
-            or not isinstance(value.func.value, cst.Name) or value.func.attr.value not in _FLOOR_IN_PLACE:
+            or value.func.attr.value not in _FLOOR_IN_PLACE:
         return None
     method = value.func.attr.value
+    args = list(value.args)
+    subject = value.func.value
+    if not (isinstance(subject, cst.Name) and subject.value in ev.env) and args and args[0].keyword is None \
+            and isinstance(args[0].value, cst.Name):
+        subject, args = args[0].value, args[1:]  # torch.clamp_min_(p, eps): the function form
+    if not isinstance(subject, cst.Name):
+        return None
     lower = None
-    for position, arg in enumerate(value.args):
+    for position, arg in enumerate(args):
         keyword = arg.keyword.value if arg.keyword is not None else None
         if keyword in ("min", "other") or (keyword is None and position == 0):
             lower = arg.value
-    if lower is None or not _positive_constant(ev.facts(lower)):
+    if lower is None or not _positive_constant(ev.facts(lower), lower):
         return None
-    if method == "add_" and not ev.facts(value.func.value).nonneg:
+    if method == "add_" and not ev.facts(subject).nonneg:
         return None  # p.add_(eps) keeps a non-negative p off 0 only
-    return value.func.value.value
+    return subject.value
 
 
 def _rebinds_own_arguments(target, value, ev: Evaluator) -> bool:
