@@ -129,14 +129,18 @@ class UnguardedLog(Rule):
     denominator that can be 0 in some batch (a sum of labels, a count of valid entries, a norm)
     gives ``inf``/``nan``. One such sample makes the whole batch's gradient ``nan``.
     ``log(softmax(x))`` and ``log(sigmoid(x))`` underflow to ``log(0)`` for confident logits.
+    ``acos``/``asin`` have an infinite derivative at -1 and 1, where a cosine of aligned vectors
+    lands (ArcFace's angle): clip it strictly inside (-1, 1) first.
 
-    Values clipped earlier in the function (``y_pred = clip(y_pred, eps, 1 - eps)``),
+    Values clipped earlier in the function (``y_pred = clip(y_pred, eps, 1 - eps)``, or in place:
+    ``p.clamp_min_(eps)``, ``p[p == 0] = eps``),
     ``maximum(x, eps)``, ``x + eps``/``x + smooth``, ``exp(...)``, values tested nonzero by an
     enclosing ``if`` (``if w.sum() > 0:``) and shapes or counts taken from shapes are guarded and
     not reported; nor are divisions by values of the data that carry no gradient from the
     prediction (``mask.sum()``, the number of labelled tokens, a sum of sample weights, an image
     size), except the raw target itself (``(y_true - y_pred) / y_true``, MAPE's division by zero)
-    and counts of positive pairs, which a batch of all-different labels makes 0.
+    and counts of positive pairs, which a batch of all-different labels makes 0. Values that reach
+    neither the returned loss nor a gradient (a ratio kept for logging) are not reported.
 
     **Instead** clip or add an epsilon, or use the stable primitive: ``log_softmax``,
     ``log_sigmoid``, ``from_logits=True`` losses, ``divide_no_nan``.
