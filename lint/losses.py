@@ -391,6 +391,8 @@ class _LossFinder:
         while changed:
             changed = False
             for name, class_info in self.index.classes.items():
+                if _looks_like_metric(name) and name not in self._compile_names:
+                    continue  # class Accuracy(BasePointLoss): a metric built on the loss base class
                 if name not in self._loss_classes and self._derives_from_loss(class_info):
                     self._loss_classes.add(name)
                     changed = True
