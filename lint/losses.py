@@ -125,6 +125,22 @@ def _unnumbered(token: str) -> str:
     return stem if stem in ("loss", "losses", "criterion", "objective", "penalty") else token
 
 
+# Helpers that assign targets to predictions (get_targets, _get_target_single, dynamic_k_matching,
+# label assigners): data preparation the loss runs first, without gradient; not the loss itself.
+_TARGET_PREPARATION = re.compile(r"get_\w*targets?|targets?_single|centerness_target|assign|match", re.IGNORECASE)
+
+
+def prepares_targets(name: str) -> bool:
+    """A helper named for target assignment (``get_targets``, ``_point_target_single``,
+    ``get_assignments``, ``dynamic_k_matching``); ``build_targets`` (YOLO's per-step target
+    grid, often a batch loop) and anything named a loss are not.
+
+        >>> prepares_targets("_get_targets_single"), prepares_targets("build_targets"), prepares_targets("match_loss")
+        (True, False, False)
+    """
+    return bool(_TARGET_PREPARATION.search(name)) and not _says_loss(name) and "build" not in name.lower()
+
+
 def _says_loss(name: str) -> bool:
     """The name says loss: ``loss`` or ``cross_entropy`` in it (``soft_cross_entropy``)."""
     lowered = name.lower()
@@ -486,7 +502,8 @@ class _LossFinder:
             loss = self.losses[position]
             position += 1
             for info in self._called_local_functions(loss):
-                if not info.name.lstrip("_").lower().startswith(_BOOKKEEPING_PREFIXES):
+                if not info.name.lstrip("_").lower().startswith(_BOOKKEEPING_PREFIXES) \
+                        and not prepares_targets(info.name):
                     self._add_function(info, "helper")
 
     def _called_local_functions(self, loss: LossFunction) -> list[FunctionInfo]:
