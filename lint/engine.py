@@ -150,6 +150,10 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         for name, passed in call_sites[id(loss.node)].items():
             if name not in loss.host_params:  # what the function says it takes beats what is passed
                 evaluator.env[name] = _join_all(passed)
+    if _decorated_vmap(loss.node):  # @jax.vmap: one example per call, no batch axis in sight
+        for name, held in list(evaluator.env.items()):
+            if held.taint:
+                evaluator.env[name] = replace(held, no_batch_axis=True, maybe_list=False)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
     ctx.no_grad_depth = int(_decorated_no_grad(loss.node))
@@ -646,6 +650,25 @@ def _decorated_no_grad(node) -> bool:
         name = expression.attr.value if isinstance(expression, cst.Attribute) else \
             expression.value if isinstance(expression, cst.Name) else ""
         if name in _NO_GRAD_NAMES:
+            return True
+    return False
+
+
+def _decorated_vmap(node) -> bool:
+    """``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)``) on the function: it sees one example
+    at a time, so its arrays have no batch axis."""
+    for decorator in getattr(node, "decorators", ()):
+        expression = decorator.decorator
+        if isinstance(expression, cst.Call):
+            callee = expression.func
+            callee_name = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", "")
+            if callee_name == "partial" and expression.args:
+                expression = expression.args[0].value  # partial(jax.vmap, in_axes=(0, 0))
+            else:
+                expression = callee
+        name = expression.attr.value if isinstance(expression, cst.Attribute) else \
+            expression.value if isinstance(expression, cst.Name) else ""
+        if name == "vmap":
             return True
     return False
 

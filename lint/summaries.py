@@ -21,6 +21,8 @@ the facts of the arguments bound to its parameters, no rule attached, and the fa
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libcst as cst
 
 from .facts import Facts, _join
@@ -95,7 +97,7 @@ class HelperSummaries:
         return bound
 
     def _walk(self, callee: FunctionInfo, bound: dict[str, Facts]) -> Facts | None:
-        from .engine import LossContext, _Walker
+        from .engine import LossContext, _decorated_vmap, _Walker
         from .facts import Evaluator
         from .losses import LossFunction
         from .module_index import block_statements
@@ -104,6 +106,10 @@ class HelperSummaries:
                               summarize=self.for_owner(callee))
         evaluator.runtime_attributes = self.index.runtime_batch_attributes()
         evaluator.env.update(bound)
+        if _decorated_vmap(callee.node):  # one example per call: no batch axis inside
+            for name, held in list(evaluator.env.items()):
+                if held.taint:
+                    evaluator.env[name] = replace(held, no_batch_axis=True, maybe_list=False)
         loss = LossFunction(callee.display_name, callee.node, "helper", callee)
         walker = _Walker(LossContext(loss, self.index, evaluator), rules=())
         walker.returns = []
