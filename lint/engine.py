@@ -693,16 +693,26 @@ def _raises_at_end(statements) -> bool:
 _HOST_TYPES = frozenset({"list", "tuple", "int", "float", "str", "bool", "dict", "ndarray", "Number", "Sequence"})
 
 
+_TENSOR_TYPES = frozenset({"Tensor", "EagerTensor", "Variable", "Array", "KerasTensor"})
+
+
 def _host_type_test(test, ev: Evaluator) -> dict:
     """Inside ``if isinstance(x, list):`` (or ``np.ndarray``, ``(int, float)``), ``x`` is a host
     value: bind it so for the branch; returns the facts to restore after it."""
+    negated = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
+    if negated:
+        test = test.expression  # if not isinstance(loss, tf.Tensor): loss.numpy() -- a host value there
     if not isinstance(test, cst.Call) or not isinstance(test.func, cst.Name) or test.func.value != "isinstance" \
             or len(test.args) != 2 or not isinstance(test.args[0].value, cst.Name):
         return {}
     kinds = test.args[1].value
     types = [e.value for e in kinds.elements] if isinstance(kinds, cst.Tuple) else [kinds]
     names = [t.attr.value if isinstance(t, cst.Attribute) else getattr(t, "value", None) for t in types]
-    if not names or not all(n in _HOST_TYPES for n in names):
+    if negated:
+        if not names or not all(n in _TENSOR_TYPES for n in names):
+            return {}
+        names = ["float"]  # not a tensor: a Python (or numpy) value
+    elif not names or not all(n in _HOST_TYPES for n in names):
         return {}
     name = test.args[0].value.value
     before = {name: ev.env[name]} if name in ev.env else {}

@@ -397,7 +397,10 @@ class Evaluator:
         if isinstance(node, (cst.Lambda,)):
             return UNTAINTED
         if isinstance(node, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
-            return Facts(taint=self.facts(node.elt).taint | self.facts(node.for_in.iter).taint, python_list=True)
+            element = self.facts(node.elt)
+            if element.shape and isinstance(node, cst.ListComp) and _reads_a_shape(node.elt):
+                return Facts(shape=True, python_list=True, bounded=True)  # [f.shape[-2:] for f in feats]: sizes
+            return Facts(taint=element.taint | self.facts(node.for_in.iter).taint, python_list=True)
         if isinstance(node, cst.NamedExpr):
             facts = self.facts(node.value)
             self.bind(node.target, facts)
@@ -1328,6 +1331,16 @@ def _flag_lookup(node: cst.Call) -> bool:
         default = default.expression
     return isinstance(default, (cst.Integer, cst.Float, cst.SimpleString)) or \
         (isinstance(default, cst.Name) and default.value in ("True", "False"))
+
+
+def _reads_a_shape(node) -> bool:
+    """``f.shape``, ``f.shape[-2:]``, ``f.size()[2:]``: a tensor's sizes themselves (a count such
+    as ``len(sample.labels)`` is a number per sample, not a size)."""
+    while isinstance(node, cst.Subscript):
+        node = node.value
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "size":
+        return not node.args
+    return isinstance(node, cst.Attribute) and node.attr.value == "shape"
 
 
 def _set_like(facts: Facts) -> bool:
