@@ -18,6 +18,7 @@ from ..facts import (
     _text,
 )
 from ..tree import children as _children
+from ..tree import own_nodes
 from ._util import code_of, torch_only
 from .base import Rule
 
@@ -190,7 +191,7 @@ class UnguardedLog(Rule):
                                        "(NaN gradients): add an epsilon inside")
         elif op.name in _ARC_OPS:
             facts = ctx.facts(op.args[0])
-            if facts.is_tensor and facts.has_grad and not facts.inside_unit:
+            if facts.is_tensor and facts.has_grad and not facts.inside_unit and not _picked(op.args[0], ctx):
                 ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient at -1 and 1 (NaN gradients, and "
                                        "NaN values once rounding passes them): clip to [-1 + eps, 1 - eps] first")
         elif op.name in _NORM_OPS:
@@ -230,6 +231,20 @@ class UnguardedLog(Rule):
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+def _picked(argument, ctx) -> bool:
+    """A name assigned from ``where``/``minimum`` (SIoU's ``sin_alpha = where(sin_x > t, sin_y,
+    sin_x)``): a value picked by a condition, bounded by it in ways the facts do not model."""
+    if not isinstance(argument, cst.Name):
+        return False
+    for node in own_nodes(ctx.loss.node):
+        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call) and any(
+                isinstance(t.target, cst.Name) and t.target.value == argument.value for t in node.targets):
+            op = ctx.op(node.value)
+            if op is not None and op.name in ("where", "minimum"):
+                return True
+    return False
 
 
 def _reduces_opaque(denominator, ctx) -> bool:
