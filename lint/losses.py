@@ -241,11 +241,31 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
     pattern names it), in a metrics module only what usage or its name says is a loss.
     """
     finder = _LossFinder(index, module_kind(filename))
+    finder.metrics_file_only = _metrics_by_file_name_only(filename)
     finder.collect(patterns)
     return finder.losses
 
 
 _SCORING_MODULES = frozenset({"validators", "validator", "evaluators", "evaluator", "calibration"})
+
+
+# scikit-learn's metrics named "loss": scores, wherever they are defined
+_METRIC_LOSS_NAMES = frozenset({"hamming_loss", "zero_one_loss", "log_loss", "label_ranking_loss", "brier_score_loss",
+                                "mean_pinball_loss", "d2_pinball_loss", "hamming_loss_fn"})
+
+
+def _metrics_by_file_name_only(filename: str | None) -> bool:
+    """``metrics.py`` or ``utils/metrics.py`` in a project (no folder says metric or evaluation): a
+    user's file that often holds the losses beside the metrics (``dice_coef`` and ``dice_loss``).
+
+        >>> _metrics_by_file_name_only("seg/metrics.py"), _metrics_by_file_name_only("torchmetrics/functional/dice.py")
+        (True, False)
+    """
+    if module_kind(filename) != "metrics":
+        return False
+    parts = [p.lower() for p in re.split(r"[\\/]+", filename) if p]
+    return "metric" in parts[-1] and not any("metric" in f or f in ("evaluation", "eval", "scoring")
+                                            for f in parts[:-1])
 
 
 def module_kind(filename: str | None) -> str | None:
@@ -282,6 +302,7 @@ class _LossFinder:
     def __init__(self, index: ModuleIndex, kind: str | None = None) -> None:
         self.index = index
         self.module_kind = kind
+        self.metrics_file_only = False  # a user's metrics.py (no metrics package): losses live there too
         self.losses: list[LossFunction] = []
         self._seen: set[int] = set()
         self._loss_classes: set[str] = set()
@@ -354,7 +375,9 @@ class _LossFinder:
             # parameter names keep a function a loss: numpy inside one is the bug to report)
         if self.module_kind == "metrics" and not (info.class_info is not None
                                                   and info.class_info.name in self._loss_classes) \
-                and not (info.class_info is not None and info.name == "loss"):  # Metric.loss(y_pred, target)
+                and not (info.class_info is not None and info.name == "loss") \
+                and not (self.metrics_file_only and _named_like_a_loss(info.name)
+                         and info.name.lower().strip("_") not in _METRIC_LOSS_NAMES):  # Metric.loss(y_pred, target)
             return True  # a metrics module's hamming_loss_fn is a metric, whatever its name says
         tokens = _name_tokens(info.name)
         returns = _return_kinds(info)

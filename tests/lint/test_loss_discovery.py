@@ -223,3 +223,21 @@ def test_a_class_named_loss_in_a_calibration_module_is_a_metric():
     """)
     assert lint_source(source, "pkg/calibration.py") == []
     assert [f.code for f in lint_source(source, "pkg/losses.py")] == ["BSG701"]
+
+
+def test_losses_in_a_projects_metrics_py_are_linted_but_not_in_a_metrics_package():
+    source = textwrap.dedent("""
+    import torch
+    def dice_loss(targets, inputs):
+        for i in range(targets.shape[0]):
+            pass
+        return 1 - (2 * (targets * inputs).sum() / (targets.sum() + inputs.sum() + 1.0))
+    def hamming_loss(preds, target):
+        for i in range(target.shape[0]):
+            pass
+        return (preds != target).float().mean()
+    """)
+    project = {f.loss for f in lint_source(source, "seg/metrics.py")}
+    assert project == {"dice_loss"}  # sklearn's metric names stay metrics
+    assert lint_source(source, "torchmetrics/functional/classification.py") == []
+    assert lint_source(source, "pkg/metrics/segmentation.py") == []
