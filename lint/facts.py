@@ -227,6 +227,7 @@ class Evaluator:
         self.batch_literals = frozenset(batch_literals)
         self.lambdas: dict[str, cst.Lambda] = {}  # local ``f = lambda x: ...``, read where called
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
+        self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
         # expressions known nonzero here (``if w.sum() > 0:`` makes ``w.sum()`` guarded in the body)
         self.guarded_texts: set[str] = set()
         self.depth = 0
@@ -631,6 +632,12 @@ class Evaluator:
     def _call_facts_unguarded(self, node: cst.Call) -> Facts:
         if _flag_lookup(node):
             return UNTAINTED  # options.get("scaled", False): a flag or a number from a mapping
+        if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name) \
+                and node.func.value.value == "self" and node.func.attr.value in self.summed_criteria and node.args:
+            # self.mse(pred, target) with self.mse = nn.MSELoss(reduction="sum"): a sum over the batch
+            inputs = [self.facts(a.value) for a in node.args]
+            if any(f.is_tensor and not f.no_batch_axis for f in inputs):
+                return Facts(taint=_union(inputs), nonneg=True, batch_sum=node)
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "as_list" and not node.args:
             shape = self.facts(node.func.value)
             if shape.shape:

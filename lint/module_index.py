@@ -46,6 +46,40 @@ class ClassInfo:
     bases: list[cst.BaseExpression]
     methods: dict[str, FunctionInfo] = field(default_factory=dict)
 
+    def summed_criteria(self) -> frozenset[str]:
+        """Attributes set in ``__init__`` to a loss module that sums over its inputs
+        (``self.mse = nn.MSELoss(reduction="sum")``, ``size_average=False``).
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "class L:\\n    def __init__(self):\\n        self.mse = nn.MSELoss(reduction='sum')\\n"
+            ...     "        self.ce = nn.CrossEntropyLoss()\\n"))
+            >>> sorted(index.classes["L"].summed_criteria())
+            ['mse']
+        """
+        init = self.methods.get("__init__")
+        if init is None:
+            return frozenset()
+        found = set()
+        for node in own_nodes(init.node):
+            if not (isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.value, cst.Call)):
+                continue
+            target, call = node.targets[0].target, node.value
+            if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
+                    and target.value.value == "self"):
+                continue
+            func = call.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+            if not (isinstance(name, str) and name.endswith("Loss")):
+                continue
+            options = {arg.keyword.value: cst.Module([]).code_for_node(arg.value).strip("'\"")
+                       for arg in call.args if arg.keyword is not None}
+            if options.get("batch") == "True":
+                continue  # MONAI's DiceLoss(batch=True): one score over the whole batch, summed over classes
+            if options.get("reduction") == "sum" or options.get("size_average") == "False":
+                found.add(target.attr.value)
+        return frozenset(found)
+
     def methods_behind(self, attr: str) -> list[FunctionInfo]:
         """The method ``self.<attr>(...)`` runs: the method of that name, or the methods an attribute
         alias set in the class holds (``self.similarity = self._cosine if cosine else self._dot``,
