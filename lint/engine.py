@@ -533,7 +533,8 @@ def _replaces_own_zeros(target: cst.Subscript, name: str, written: Facts, ev: Ev
     if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
         return False
     index = target.slice[0].slice.value
-    return isinstance(index, cst.Comparison) and ev.facts(index).zero_of == name and _positive_constant(written, value)
+    return isinstance(index, cst.Comparison) and ev.facts(index).zero_of == name \
+        and (_positive_constant(written, value) or written.guarded)  # stds[stds == 0] = means[...]
 
 
 _FLOOR_IN_PLACE = frozenset({"clamp_", "clamp_min_", "clip_", "add_"})
