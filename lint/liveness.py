@@ -20,6 +20,14 @@ effect is a ``backward()`` or an optimizer step).
     ...     "    return loss\\n")
     >>> sorted(dead_names(f))
     ['ratio', 'self.logs']
+    >>> g = cst.parse_statement(
+    ...     "def g(a, b):\\n"
+    ...     "    terms = []\\n"
+    ...     "    ratio = a.sum() / b.sum()\\n"
+    ...     "    add_term(terms, ratio)\\n"
+    ...     "    return sum(terms)\\n")
+    >>> sorted(dead_names(g))
+    []
 """
 
 from __future__ import annotations
@@ -64,6 +72,9 @@ def dead_names(function: cst.FunctionDef) -> set[str]:
             receiver = _receiver(node.value)
             if receiver:  # losses.append(x), self.logs.update(...): a change of the receiver
                 edges.append(({receiver}, _reads(node.value)))
+            else:  # accumulate(losses, x): a function may change what it is given
+                given = set().union(*(_roots(a.value) for a in node.value.args)) if node.value.args else set()
+                edges.append((given, _reads(node.value)))
         if isinstance(node, cst.Call) and _call_name(node) in _SINK_CALLS:
             sinks |= _reads(node)
     if not returns_value:
