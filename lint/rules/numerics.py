@@ -217,6 +217,8 @@ class UnguardedLog(Rule):
             return
         if _inside_arctan(ctx):
             return  # atan(w / h): w / 0 is inf, atan(inf) = pi / 2, and its gradient stays finite
+        if "stride" in _text(denominator).lower():
+            return  # pred_bboxes / stride_tensor: a feature map's strides (8, 16, 32), fixed and positive
         if _reduces_opaque(denominator, ctx):
             return  # sum(mask) of what a function we cannot see returned: a count, a weight, a mask
         if numerator is not None and _is_self_normalisation(numerator, denominator, ctx):
