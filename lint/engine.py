@@ -152,10 +152,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         for name, passed in call_sites[id(loss.node)].items():
             if name not in loss.host_params:  # what the function says it takes beats what is passed
                 evaluator.env[name] = _join_all(passed)
-    if _decorated_vmap(loss.node):  # @jax.vmap: one example per call, no batch axis in sight
-        for name, held in list(evaluator.env.items()):
-            if held.taint:
-                evaluator.env[name] = replace(held, no_batch_axis=True, maybe_list=False)
+    one_example_per_call(loss.node, evaluator.env)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
     ctx.no_grad_depth = int(_decorated_no_grad(loss.node))
@@ -188,8 +185,9 @@ class _Walker:
         self.statement_rules: dict[type, list] = {}
         self.return_rules = [r for r in rules if r.checks_return] if ctx.loss.returns_loss_value else []
         self.returns: list | None = None  # set to a list to collect the facts of returned values
-        # names only assigned, or whose values reach neither the returned loss nor a gradient
-        self.unread = unread_names(ctx.loss.node) | dead_names(ctx.loss.node)
+        # names only assigned, or whose values reach neither the returned loss nor a gradient (they
+        # silence reports only: a helper summary's walk, with no rules, does not need them)
+        self.unread = unread_names(ctx.loss.node) | dead_names(ctx.loss.node) if rules else set()
         for rule in rules:
             for node_type in rule.node_types:
                 self.node_rules.setdefault(node_type, []).append(rule)
@@ -332,12 +330,8 @@ class _Walker:
         elif isinstance(small, cst.AugAssign):
             self.expression(small.value)
             self._target(small.target)
-            if isinstance(small.target, cst.Subscript) and isinstance(small.operator, cst.AddAssign) \
-                    and isinstance(small.target.value, cst.Name) and small.target.value.value in ev.env \
-                    and _replaces_own_zeros(small.target, small.target.value.value, ev.facts(small.value), ev,
-                                            small.value):
-                name = small.target.value.value  # x[x == 0] += eps: its zeros are gone
-                ev.env[name] = replace(ev.env[name], guarded=True)
+            if isinstance(small.target, cst.Subscript) and isinstance(small.operator, cst.AddAssign):
+                _guard_replaced_zeros(ev, small.target, ev.facts(small.value), small.value)  # x[x == 0] += eps
             if isinstance(small.target, cst.Name):
                 symbol = _AUG_SYMBOL.get(type(small.operator), "?")
                 ev.bind(small.target, ev.binary(symbol, small.target, small.value))
@@ -502,10 +496,9 @@ def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts, value=None
         root = root.value
     if not isinstance(root, cst.Name) or root.value not in ev.env:
         return
+    if _guard_replaced_zeros(ev, target, written, value):
+        return  # p[p == 0] = eps: its zeros are gone
     held = ev.env[root.value]
-    if root is target.value and _replaces_own_zeros(target, root.value, written, ev, value):
-        ev.env[root.value] = replace(held, guarded=True)  # p[p == 0] = eps: its zeros are gone
-        return
     if held.made_tensor and not held.taint:
         # ``box_mask[b, cell] = 1`` into ``torch.zeros(...)``: now a tensor of the step's data
         ev.env[root.value] = replace(held, taint=frozenset({TRUE}) | written.taint, made_tensor=False,
@@ -527,14 +520,19 @@ def _positive_constant(facts: Facts, node=None) -> bool:
         or (node is not None and _SMALL_CONSTANT.search(_text(node)) is not None)
 
 
-def _replaces_own_zeros(target: cst.Subscript, name: str, written: Facts, ev: Evaluator, value=None) -> bool:
-    """``p[p == 0] = 1e-8`` or ``d[d < eps] = eps``: every zero of ``p`` overwritten by a positive
-    constant."""
-    if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
+def _guard_replaced_zeros(ev: Evaluator, target: cst.Subscript, written: Facts, value=None) -> bool:
+    """``p[p == 0] = 1e-8``, ``d[d < eps] += eps`` or ``stds[stds == 0] = means[stds == 0]``: every
+    zero of ``p`` overwritten by a positive constant or a guarded value; mark ``p`` guarded and
+    say so."""
+    name = target.value.value if isinstance(target.value, cst.Name) else None
+    if name not in ev.env or len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
         return False
     index = target.slice[0].slice.value
-    return isinstance(index, cst.Comparison) and ev.facts(index).zero_of == name \
-        and (_positive_constant(written, value) or written.guarded)  # stds[stds == 0] = means[...]
+    if not (isinstance(index, cst.Comparison) and ev.facts(index).zero_of == name
+            and (_positive_constant(written, value) or written.guarded)):
+        return False
+    ev.env[name] = replace(ev.env[name], guarded=True)
+    return True
 
 
 _FLOOR_IN_PLACE = frozenset({"clamp_", "clamp_min_", "clip_", "add_"})
@@ -644,36 +642,32 @@ def _is_reduction_option(test, ev: Evaluator) -> bool:
 _NO_GRAD_NAMES = ("no_grad", "inference_mode")
 
 
-def _decorated_no_grad(node) -> bool:
-    """``@torch.no_grad()`` on the function: nothing in it is differentiated."""
-    for decorator in getattr(node, "decorators", ()):
-        expression = decorator.decorator
-        if isinstance(expression, cst.Call):
-            expression = expression.func
-        name = expression.attr.value if isinstance(expression, cst.Attribute) else \
-            expression.value if isinstance(expression, cst.Name) else ""
-        if name in _NO_GRAD_NAMES:
-            return True
-    return False
-
-
-def _decorated_vmap(node) -> bool:
-    """``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)``) on the function: it sees one example
-    at a time, so its arrays have no batch axis."""
+def _decorator_names(node):
+    """The last name of each decorator (``no_grad`` for ``@torch.no_grad()``), and of the function a
+    ``partial`` wraps (``vmap`` for ``@partial(jax.vmap, in_axes=0)``)."""
     for decorator in getattr(node, "decorators", ()):
         expression = decorator.decorator
         if isinstance(expression, cst.Call):
             callee = expression.func
             callee_name = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", "")
-            if callee_name == "partial" and expression.args:
-                expression = expression.args[0].value  # partial(jax.vmap, in_axes=(0, 0))
-            else:
-                expression = callee
-        name = expression.attr.value if isinstance(expression, cst.Attribute) else \
+            expression = expression.args[0].value if callee_name == "partial" and expression.args else callee
+        yield expression.attr.value if isinstance(expression, cst.Attribute) else \
             expression.value if isinstance(expression, cst.Name) else ""
-        if name == "vmap":
-            return True
-    return False
+
+
+def _decorated_no_grad(node) -> bool:
+    """``@torch.no_grad()`` on the function: nothing in it is differentiated."""
+    return any(name in _NO_GRAD_NAMES for name in _decorator_names(node))
+
+
+def one_example_per_call(node, env: dict) -> None:
+    """Under ``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)``) the function sees one example
+    at a time: its arrays have no batch axis (``env`` is changed in place)."""
+    if "vmap" not in _decorator_names(node):
+        return
+    for name, held in list(env.items()):
+        if held.taint:
+            env[name] = replace(held, no_batch_axis=True, maybe_list=False)
 
 
 def _is_no_grad(expression, ev: Evaluator) -> bool:
@@ -711,16 +705,12 @@ def _host_type_test(test, ev: Evaluator) -> dict:
     kinds = test.args[1].value
     types = [e.value for e in kinds.elements] if isinstance(kinds, cst.Tuple) else [kinds]
     names = [t.attr.value if isinstance(t, cst.Attribute) else getattr(t, "value", None) for t in types]
-    if negated:
-        if not names or not all(n in _TENSOR_TYPES for n in names):
-            return {}
-        names = ["float"]  # not a tensor: a Python (or numpy) value
-    elif not names or not all(n in _HOST_TYPES for n in names):
+    if not names or not all(n in (_TENSOR_TYPES if negated else _HOST_TYPES) for n in names):
         return {}
     name = test.args[0].value.value
     before = {name: ev.env[name]} if name in ev.env else {}
-    containers = {"list", "tuple", "dict", "Sequence"}
-    ev.env[name] = Facts(python_list=bool(set(names) & containers), bounded=True, on_host=True)
+    container = not negated and bool(set(names) & {"list", "tuple", "dict", "Sequence"})
+    ev.env[name] = Facts(python_list=container, bounded=True, on_host=True)  # not a tensor in the branch
     return before
 
 

@@ -21,8 +21,6 @@ the facts of the arguments bound to its parameters, no rule attached, and the fa
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import libcst as cst
 
 from .facts import Facts, _join
@@ -97,7 +95,7 @@ class HelperSummaries:
         return bound
 
     def _walk(self, callee: FunctionInfo, bound: dict[str, Facts]) -> Facts | None:
-        from .engine import LossContext, _decorated_vmap, _Walker
+        from .engine import LossContext, _Walker, one_example_per_call
         from .facts import Evaluator
         from .losses import LossFunction
         from .module_index import block_statements
@@ -106,10 +104,7 @@ class HelperSummaries:
                               summarize=self.for_owner(callee))
         evaluator.runtime_attributes = self.index.runtime_batch_attributes()
         evaluator.env.update(bound)
-        if _decorated_vmap(callee.node):  # one example per call: no batch axis inside
-            for name, held in list(evaluator.env.items()):
-                if held.taint:
-                    evaluator.env[name] = replace(held, no_batch_axis=True, maybe_list=False)
+        one_example_per_call(callee.node, evaluator.env)
         loss = LossFunction(callee.display_name, callee.node, "helper", callee)
         walker = _Walker(LossContext(loss, self.index, evaluator), rules=())
         walker.returns = []

@@ -64,13 +64,19 @@ def test_one_cause_names_its_other_places():
     assert [row for row, _column in finding.related] == [7, 8]
 
 
+def _the_finding(source: str, code: str):
+    """The one finding of ``code`` in ``source`` (linted as ``losses.py``)."""
+    (finding,) = [f for f in lint_source(source, "losses.py") if f.code == code]
+    return finding
+
+
 def test_a_returned_sum_of_batch_sums_is_one_cause_with_its_places():
     source = ("import keras.backend as K\n\n"
               "def weighted_mae(y_true, y_pred):\n"
               "    mae = 0.4 * K.sum(K.abs(y_true - y_pred))\n"
               "    scale = 0.6 * K.sum(K.abs(K.log(1 + y_true) - K.log(1 + y_pred)))\n"
               "    return mae + scale\n")
-    (finding,) = [f for f in lint_source(source, "losses.py") if f.code == "BSG501"]
+    finding = _the_finding(source, "BSG501")
     assert finding.row == 4 and [row for row, _column in finding.related] == [5]
     assert "1 more batch sums returned" in finding.message
 
@@ -91,5 +97,5 @@ def test_a_log_sum_exp_by_hand_names_the_exp_it_sums():
               "    hazard = tf.squeeze(tf.exp(y_pred))\n"
               "    log_risk = tf.math.log(tf.math.cumsum(hazard))\n"
               "    return -tf.reduce_mean((tf.squeeze(y_pred) - log_risk) * y_true)\n")
-    (finding,) = [f for f in lint_source(source, "losses.py") if f.code == "BSG401"]
+    finding = _the_finding(source, "BSG401")
     assert finding.row == 5 and [row for row, _column in finding.related] == [4]
