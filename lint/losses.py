@@ -25,7 +25,7 @@ from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import dotted_parts
 from .tree import children as tree_children
 from .tree import own_nodes
-from .vocabulary import PRED_NAMES, TARGET_NAMES
+from .vocabulary import PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
 
@@ -81,8 +81,6 @@ _BOOKKEEPING_PREFIXES = ("set_stats", "update_stats", "log_", "print_", "plot_",
                          "visuali", "summari")
 _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "get_", "set_", "record_",
                         "report_", "track_", "update_", "reset_", "visuali", "summari", "register_")
-_ROLE_PRED_NAMES = frozenset({"input", "inputs", "features", "embeddings", "embedding", "z", "emb", "zi", "zj",
-                              "anchor", "h", "x"})
 _CRITERION_CLASS = re.compile(r"loss|criterion", re.IGNORECASE)
 _MATCHING_WORDS = ("assigner", "matcher", "match_cost", "matching")
 # Hungarian matchers, label assigners, match costs: they pair predictions with targets under
@@ -93,9 +91,14 @@ _MATCHING_BASE = re.compile(r"Match|Assign")
 
 def _is_input_target_pair(names: list[str]) -> bool:
     """torch's criterion convention: ``forward(self, input, target)``."""
-    first, second = _normalized(names[0]), _normalized(names[1])
-    roles = _PRED_NAMES | _ROLE_PRED_NAMES
-    return (first in roles and second in _TARGET_NAMES) or (first in _TARGET_NAMES and second in roles)
+    return is_role_target_pair(names[0], names[1])
+
+
+def _target_is_optional(info: FunctionInfo) -> bool:
+    """``forward(self, x, target=None)``: the network's forward, which also runs without targets
+    (inference) and computes its loss elsewhere when given them; a criterion needs its target."""
+    params = [p for p in info.node.params.params if p.name.value not in ("self", "cls")]
+    return len(params) >= 2 and params[1].default is not None and _is_none(params[1].default)
 
 
 def _split_camel(name: str) -> str:
@@ -337,7 +340,8 @@ class _LossFinder:
                     self.module_kind != "metrics" and \
                     (_CRITERION_CLASS.search(info.class_info.name) or _named_like_a_loss(info.class_info.name)
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
-                         and _is_input_target_pair(_positional_names(info)))):
+                         and _is_input_target_pair(_positional_names(info))
+                         and not _target_is_optional(info))):
                 self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)
                 continue
             if named_like_a_loss and _return_kinds(info) == {"function"} \
@@ -624,7 +628,7 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})  # the batch a model's calculate_loss(interaction) reads
         elif key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):
             taints[name] = frozenset({TRUE})
-        elif key in _PRED_NAMES or (kind != "helper" and key in _ROLE_PRED_NAMES):
+        elif key in _PRED_NAMES or (kind != "helper" and key in ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
         elif _DATA_NAME.search(name) and not _PREDICTED_NAME.search(name) and not _NOT_DATA_NAME.search(name) \
                 and not _host_param(name, param):

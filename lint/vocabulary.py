@@ -18,6 +18,12 @@ PRED_NAMES = frozenset(
      "estimate", "yest", "recon", "reconstruction", "xhat", "xrecon"}
 )
 
+# Names a torch criterion gives its prediction (``forward(self, input, target)``): a loss pair only
+# in the call of a callable object, where the class says what the function is (the prefilter does
+# not read them: a file whose only loss-like text is such a forward is a layer or a transform).
+ROLE_PRED_NAMES = frozenset({"input", "inputs", "features", "embeddings", "embedding", "z", "emb", "zi", "zj",
+                             "anchor", "h", "x"})
+
 
 def normalise(name: str) -> str:
     return name.lower().replace("_", "")
@@ -26,3 +32,10 @@ def normalise(name: str) -> str:
 def is_loss_pair(first: str, second: str) -> bool:
     a, b = normalise(first), normalise(second)
     return (a in TARGET_NAMES and b in PRED_NAMES) or (a in PRED_NAMES and b in TARGET_NAMES)
+
+
+def is_role_target_pair(first: str, second: str) -> bool:
+    """``(input, target)`` in either order: torch's criterion convention for ``forward``."""
+    a, b = normalise(first), normalise(second)
+    roles = PRED_NAMES | ROLE_PRED_NAMES
+    return (a in roles and b in TARGET_NAMES) or (a in TARGET_NAMES and b in roles)

@@ -241,3 +241,42 @@ def test_losses_in_a_projects_metrics_py_are_linted_but_not_in_a_metrics_package
     assert project == {"dice_loss"}  # sklearn's metric names stay metrics
     assert lint_source(source, "torchmetrics/functional/classification.py") == []
     assert lint_source(source, "pkg/metrics/segmentation.py") == []
+
+
+def test_a_models_forward_with_an_optional_target_is_not_a_loss():
+    # A detector's forward(x, target=None) computes its loss through compute_loss when a target
+    # is given and post-processes predictions otherwise: the forward is the model, not the loss.
+    source = """
+    import torch
+    from torch import nn
+    class Detector(nn.Module):
+        def forward(self, x, target=None):
+            logits = self.head(x)
+            out = {}
+            if target is None:
+                def _postprocess(prob_map):
+                    return [p for p in prob_map.detach().cpu().numpy()]
+                out["preds"] = _postprocess(torch.sigmoid(logits))
+            else:
+                out["loss"] = self.compute_loss(logits, target)
+            return out
+
+        def compute_loss(self, logits, target):
+            return nn.functional.binary_cross_entropy_with_logits(logits, target)
+    """
+    assert _losses(source) == set()
+
+
+def test_a_forward_that_requires_its_target_is_still_a_loss():
+    source = """
+    import torch
+    from torch import nn
+    class Pairwise(nn.Module):
+        def forward(self, input, target):
+            return sum(((input[i] - target[i]) ** 2).mean() for i in range(input.shape[0]))
+
+    class Detector(nn.Module):
+        def compute_loss(self, logits, target):
+            return nn.functional.binary_cross_entropy_with_logits(logits, target)
+    """
+    assert _losses(source) == {"Pairwise.forward"}  # (the file's compute_loss lets it be parsed)
