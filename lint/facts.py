@@ -66,6 +66,9 @@ SQRT_OPS = frozenset({"sqrt"})
 DISTANCE_OPS = frozenset({"cdist", "pairwise_distance"})
 NONNEG_OPS = frozenset({"relu", "relu6", "softplus", "std", "reduce_std", "var", "reduce_variance",
                         "variance", "count_nonzero", "elu1p", "exp", "expm1"})
+# keras.losses functions of a distance between target and prediction
+KERAS_DISTANCE_LOSSES = frozenset({"mean_squared_error", "mse", "MSE", "mean_absolute_error", "mae", "MAE",
+                                   "huber", "mean_squared_logarithmic_error", "msle", "MSLE"})
 EXP_OPS = frozenset({"exp", "expm1", "exp2", "cosh", "sinh"})
 LOG_OPS = frozenset({"log", "log2", "log10"})
 BOUNDED_OPS = frozenset(
@@ -228,6 +231,7 @@ class Evaluator:
         self.lambdas: dict[str, cst.Lambda] = {}  # local ``f = lambda x: ...``, read where called
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
+        self.mean_distance_criteria: frozenset[str] = frozenset()  # see ClassInfo.mean_distance_criteria
         # expressions known nonzero here (``if w.sum() > 0:`` makes ``w.sum()`` guarded in the body)
         self.guarded_texts: set[str] = set()
         self.depth = 0
@@ -632,12 +636,17 @@ class Evaluator:
     def _call_facts_unguarded(self, node: cst.Call) -> Facts:
         if _flag_lookup(node):
             return UNTAINTED  # options.get("scaled", False): a flag or a number from a mapping
-        if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name) \
-                and node.func.value.value == "self" and node.func.attr.value in self.summed_criteria and node.args:
+        criterion = _self_attribute(node.func)
+        if criterion in self.summed_criteria and node.args:
             # self.mse(pred, target) with self.mse = nn.MSELoss(reduction="sum"): a sum over the batch
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor and not f.no_batch_axis for f in inputs):
                 return Facts(taint=_union(inputs), nonneg=True, batch_sum=node)
+        if criterion in self.mean_distance_criteria and len(node.args) >= 2:
+            # self.mse(pred, target) with self.mse = nn.MSELoss(): a mean distance, 0 at a perfect fit
+            inputs = [self.facts(a.value) for a in node.args]
+            if any(f.is_tensor for f in inputs):
+                return Facts(taint=_union(inputs), nonneg=True, no_batch_axis=True)
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "as_list" and not node.args:
             shape = self.facts(node.func.value)
             if shape.shape:
@@ -658,6 +667,11 @@ class Evaluator:
             return self._builtin(op, first)
         if name in ("squeeze_or_expand_to_same_rank",):
             return replace(first, exp_node=None)
+        if op.namespace.startswith("keras.losses") and name in KERAS_DISTANCE_LOSSES and len(op.args) >= 2:
+            # keras.losses.mean_squared_error(y_true, y_pred): per sample, >= 0, 0 at a perfect fit
+            inputs = [self.facts(a) for a in op.args[:2]]
+            if any(f.is_tensor for f in inputs):
+                return Facts(taint=_union(inputs), nonneg=True)
         if not in_tensor_namespace(op):
             return self._opaque([*op.args, *op.kwargs.values()])
         if name in EPSILON_FUNCTIONS:
@@ -1390,3 +1404,10 @@ def _carries_the_batch(facts: Facts) -> bool:
     if facts.no_batch_axis or not facts.taint:
         return False
     return bool(facts.taint & {PRED, TRUE}) or not facts.maybe_list or facts.named_tensor
+
+
+def _self_attribute(func: cst.BaseExpression) -> str | None:
+    """``attr`` of ``self.attr``, else None."""
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+        return func.attr.value
+    return None

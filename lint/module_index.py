@@ -39,6 +39,11 @@ class FunctionInfo:
         return self.name
 
 
+# Losses of a distance between prediction and target: 0 where they are equal (torch and Keras names)
+DISTANCE_LOSS_CLASSES = frozenset({"MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "MeanSquaredError",
+                                   "MeanAbsoluteError", "Huber"})
+
+
 @dataclass(eq=False)
 class ClassInfo:
     node: cst.ClassDef
@@ -57,11 +62,39 @@ class ClassInfo:
             >>> sorted(index.classes["L"].summed_criteria())
             ['mse']
         """
+        return frozenset(attr for attr, reduction in self.criteria().items() if reduction == "sum")
+
+    def mean_distance_criteria(self) -> frozenset[str]:
+        """Attributes set in ``__init__`` to a distance loss that averages (``self.mse =
+        nn.MSELoss()``, ``keras.losses.MeanSquaredError()``): a non-negative scalar that is 0
+        when the prediction equals the target (``sqrt(self.mse(p, t))`` is RMSE without epsilon).
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "class L:\\n    def __init__(self):\\n        self.mse = nn.MSELoss()\\n"
+            ...     "        self.ce = nn.CrossEntropyLoss()\\n"))
+            >>> sorted(index.classes["L"].mean_distance_criteria())
+            ['mse']
+        """
+        return frozenset(attr for attr, reduction in self.criteria().items()
+                         if reduction == "mean" and attr in self._distance_attributes())
+
+    def criteria(self) -> dict[str, str]:
+        """``self.<attr> = <Name>Loss(...)`` (or a Keras loss class) set in ``__init__``, with its
+        reduction: ``"sum"``, ``"mean"``, or ``"other"`` (``"none"``, a MONAI ``batch=True``)."""
+        cache = self.__dict__.setdefault("_criteria", {})
+        if not cache:
+            cache.update(self._scan_criteria())
+        return cache.get("found", {})
+
+    def _distance_attributes(self) -> frozenset[str]:
+        return self.__dict__.get("_criteria", {}).get("distance", frozenset())
+
+    def _scan_criteria(self) -> dict:
         init = self.methods.get("__init__")
-        if init is None:
-            return frozenset()
-        found = set()
-        for node in own_nodes(init.node):
+        found: dict[str, str] = {}
+        distance: set[str] = set()
+        for node in own_nodes(init.node) if init is not None else ():
             if not (isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.value, cst.Call)):
                 continue
             target, call = node.targets[0].target, node.value
@@ -70,15 +103,24 @@ class ClassInfo:
                 continue
             func = call.func
             name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
-            if not (isinstance(name, str) and name.endswith("Loss")):
+            if not (isinstance(name, str) and (name.endswith("Loss") or name in DISTANCE_LOSS_CLASSES)):
                 continue
             options = {arg.keyword.value: cst.Module([]).code_for_node(arg.value).strip("'\"")
                        for arg in call.args if arg.keyword is not None}
+            attr = target.attr.value
             if options.get("batch") == "True":
-                continue  # MONAI's DiceLoss(batch=True): one score over the whole batch, summed over classes
-            if options.get("reduction") == "sum" or options.get("size_average") == "False":
-                found.add(target.attr.value)
-        return frozenset(found)
+                found[attr] = "other"  # MONAI's DiceLoss(batch=True): one score over the whole batch
+            elif options.get("reduction") == "sum" or options.get("size_average") == "False":
+                found[attr] = "sum"
+            elif options.get("reduction", "mean") not in ("mean", "sum_over_batch_size", "auto") \
+                    or set(options) - {"reduction", "delta", "beta", "name"} \
+                    or any(arg.keyword is None for arg in call.args):
+                found[attr] = "other"  # a reduction or option we do not model
+            else:
+                found[attr] = "mean"
+            if name in DISTANCE_LOSS_CLASSES:
+                distance.add(attr)
+        return {"found": found, "distance": frozenset(distance)}
 
     def methods_behind(self, attr: str) -> list[FunctionInfo]:
         """The method ``self.<attr>(...)`` runs: the method of that name, or the methods an attribute
