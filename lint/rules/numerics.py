@@ -104,6 +104,12 @@ class ExpBlowup(Rule):
 
     def _log_of_exp(self, node, argument, ctx) -> None:
         facts = ctx.facts(argument)
+        cosh = _unbounded_cosh(argument, ctx)
+        if cosh is not None:
+            stable = "x + softplus(-2 * x) - log(2)" + ("" if torch_only(ctx) else " (keras.losses.log_cosh)")
+            ctx.report(self, node, f"`{code_of(node)}` is log-cosh by hand: cosh overflows once |x| passes ~89 "
+                                   f"(float32); use {stable}", related=(cosh,))
+            return
         if facts.exp_sum is not None:
             ctx.report(self, node, f"`{code_of(node)}` is a log-sum-exp by hand: exp overflows for large inputs; "
                                    "use logsumexp", related=(facts.exp_sum,))
@@ -233,6 +239,23 @@ class UnguardedLog(Rule):
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+def _unbounded_cosh(argument, ctx):
+    """The ``cosh(x)`` call of ``log(cosh(x))`` (an epsilon added inside or outside changes nothing)
+    when ``x`` carries gradient and is unbounded, else None."""
+    if isinstance(argument, cst.BinaryOperation) and isinstance(argument.operator, cst.Add):
+        if not ctx.facts(argument.right).taint:
+            argument = argument.left
+        elif not ctx.facts(argument.left).taint:
+            argument = argument.right
+    if not isinstance(argument, cst.Call):
+        return None
+    op = ctx.op(argument)
+    if op is None or op.name != "cosh" or not op.args:
+        return None
+    inner = ctx.facts(op.args[0])
+    return argument if inner.has_grad and not inner.bounded else None
 
 
 def _picked(argument, ctx) -> bool:
