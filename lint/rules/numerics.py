@@ -36,7 +36,8 @@ class ExpBlowup(Rule):
     (float16: about 11). ``exp(10 * err)`` gets there as soon as one error reaches 8.8; the loss
     becomes ``inf``, its gradient ``nan``, and one bad batch poisons every weight. The same holds
     for a softmax or log-sum-exp written by hand (``exp(x) / sum(exp(x))``,
-    ``log(sum(exp(x)))``), for ``log(1 + exp(x))``, and for a power with a tensor exponent.
+    ``log(sum(exp(x)))``), for ``log(1 + exp(x))`` and ``log(cosh(x))`` written by hand, and for a
+    power with a tensor exponent.
     Arguments that are bounded (``tanh``, ``sigmoid``, a ``clip``, cosine similarities), never
     positive (``-square(d)``), or shifted by their maximum (``x - max(x)``) are not reported.
 
