@@ -6,6 +6,7 @@ import re
 
 import libcst as cst
 
+from ..names import dotted_parts
 from ..tree import children as tree_children
 
 _EMPTY_MODULE = cst.Module([])
@@ -65,7 +66,9 @@ KERAS_NETWORK_CONSTRUCTORS = frozenset({"keras.Model", "keras.models.Model", "ke
 
 def builds_a_keras_network(op) -> bool:
     """``keras.applications.VGG19(...)``, ``keras.Model(...)``, ``Sequential(...)``, ``load_model(...)``."""
-    return op.namespace.startswith("keras.applications") or op.qualified in KERAS_NETWORK_CONSTRUCTORS
+    if op.namespace.startswith("keras.applications"):
+        return op.name[:1].isupper()  # VGG16(...); not preprocess_input / decode_predictions (array functions)
+    return op.qualified in KERAS_NETWORK_CONSTRUCTORS
 
 
 # pretrained application networks, by the class names Keras and torchvision give them
@@ -98,10 +101,12 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
     func = node.func
     name = func.attr.value if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
         and func.value.value in ("self", "cls") else func.value if isinstance(func, cst.Name) else None
-    if name is None or not _EXTRA_NETWORK_NAME.match(name):
+    if name is None or not _EXTRA_NETWORK_NAME.match(name.lstrip("_")):  # self._vgg_model(x) too
         return False
     if isinstance(func, cst.Attribute) and not _in_a_loss_object(ctx):
         return False  # a model's own compute_loss running its own sub-networks is its forward pass
+    if isinstance(func, cst.Attribute) and _is_own_method(name, ctx):
+        return False  # self._vgg_outputs(x): a helper of this class, linted itself (the network call is in it)
     if isinstance(func, cst.Name) and (name in ctx.index.imports.aliases or ctx.index.functions_named(name)
                                        or _built_in_this_loss(name, ctx) or name in ctx.evaluator.lambdas):
         return False  # vgg = VGG19(...); vgg(y): the build is the finding
@@ -136,11 +141,21 @@ def _walk_assignments(root):
         stack.extend(tree_children(node))
 
 
-def _in_a_loss_object(ctx) -> bool:
-    """The loss is a method of a class named like a loss (``PerceptualLoss``, ``GeneratorLoss``)."""
+def _is_own_method(name: str, ctx) -> bool:
     info = ctx.loss.info
-    owner = info.class_info.name.lower() if info is not None and info.class_info is not None else ""
-    return any(word in owner for word in ("loss", "criterion", "penalty", "objective"))
+    return info is not None and info.class_info is not None and bool(info.class_info.methods_behind(name))
+
+
+def _in_a_loss_object(ctx) -> bool:
+    """The loss is a method of a class named like a loss (``PerceptualLoss``, ``GeneratorLoss``)
+    or derived from a loss base (``class bPERCEPTUALl(keras.losses.Loss)``)."""
+    info = ctx.loss.info
+    if info is None or info.class_info is None:
+        return False
+    owner = info.class_info.name.lower()
+    if any(word in owner for word in ("loss", "criterion", "penalty", "objective", "perceptual")):
+        return True
+    return any((dotted_parts(base) or ("",))[-1].endswith("Loss") for base in info.class_info.bases)
 
 
 def _shallow_text(node: cst.CSTNode) -> str:
