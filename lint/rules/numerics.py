@@ -177,11 +177,15 @@ class UnguardedLog(Rule):
         if isinstance(node, cst.BinaryOperation):
             if isinstance(node.operator, cst.Divide):
                 self._division(node, node.left, node.right, ctx)
+            elif isinstance(node.operator, cst.Power):
+                self._fractional_power(node, node.left, node.right, ctx)
             return
         op = ctx.op(node)
         if op is None or not op.args:
             return
-        if op.name in LOG_OPS:
+        if op.name in _POW_OPS and len(op.args) >= 2:
+            self._fractional_power(node, op.args[0], op.args[1], ctx)
+        elif op.name in LOG_OPS:
             facts = ctx.facts(op.args[0])
             if not facts.is_tensor or not facts.has_grad or facts.guarded or facts.exp_sum \
                     or _is_one_plus_exp(op.args[0], ctx):
@@ -217,6 +221,20 @@ class UnguardedLog(Rule):
             self._division(node, None, op.args[0], ctx)
         elif op.name in _DIVIDE_OPS and len(op.args) >= 2:
             self._division(node, op.args[0], op.args[1], ctx)
+
+    def _fractional_power(self, node, base, exponent, ctx) -> None:
+        """``x ** 0.5``, ``pow(square(d), 0.625)``: a power below 1 has an infinite derivative at 0,
+        like sqrt."""
+        power = ctx.facts(exponent)
+        if power.taint or power.literal is None or not 0 < power.literal < 1:
+            return
+        facts = ctx.facts(base)
+        # of an error or its magnitude (a difference that a good fit drives to 0); a norm of
+        # embeddings or an area of the data is 0 only by accident
+        if facts.is_tensor and facts.has_grad and PRED in facts.taint and not facts.guarded \
+                and (facts.error or facts.magnitude):
+            ctx.report(self, node, f"`{code_of(node)}` (a power below 1) has an infinite gradient where its base is 0 "
+                                   "(NaN gradients): add an epsilon to the base")
 
     def _division(self, node, numerator, denominator, ctx) -> None:
         facts = ctx.facts(denominator)
