@@ -81,7 +81,7 @@ _BOOKKEEPING_PREFIXES = ("set_stats", "update_stats", "log_", "print_", "plot_",
                          "visuali", "summari")
 _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "get_", "set_", "record_",
                         "report_", "track_", "update_", "reset_", "visuali", "summari", "register_")
-_CRITERION_CLASS = re.compile(r"loss|criterion", re.IGNORECASE)
+_CRITERION_CLASS = re.compile(r"loss|criterion|nll$", re.IGNORECASE)  # GaussianNLL: a negative log-likelihood
 _MATCHING_WORDS = ("assigner", "matcher", "match_cost", "matching")
 # Hungarian matchers, label assigners, match costs: they pair predictions with targets under
 # no_grad; their "costs" are never differentiated
@@ -167,7 +167,7 @@ def _named_like_a_loss(name: str) -> bool:
     for position, token in enumerate(tokens[:-1]):
         if token == "loss" and tokens[position + 1] in ("with", "for", "using", "on", "from", "over", "via"):
             return True  # contrastive_loss_with_hard_negatives
-    return tokens[-1] in ("loss", "criterion", "penalty", "xent") or tokens[0] == "loss" \
+    return tokens[-1] in ("loss", "criterion", "penalty", "xent", "nll") or tokens[0] == "loss" \
         or (tokens[-1].endswith("loss") and len(tokens[-1]) > 5 and tokens[-1] not in _NOT_LOSS_WORDS) \
         or any(t in _JOINED_LOSS_NAMES for t in tokens) \
         or (len(tokens) >= 2 and tokens[-2] + tokens[-1] in _JOINED_LOSS_NAMES)  # info_nce, InfoNCE, SupCon

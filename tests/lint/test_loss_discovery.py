@@ -280,3 +280,17 @@ def test_a_forward_that_requires_its_target_is_still_a_loss():
             return nn.functional.binary_cross_entropy_with_logits(logits, target)
     """
     assert _losses(source) == {"Pairwise.forward"}  # (the file's compute_loss lets it be parsed)
+
+
+def test_a_negative_log_likelihood_class_is_a_loss():
+    source = """
+    import numpy as np
+    import torch
+    class GaussianNLL(torch.nn.Module):
+        def forward(self, y, mean, var):
+            loss = (0.5 * torch.log(var + 1e-6) + 0.5 * (y - mean) ** 2 / (var + 1e-6)).mean()
+            if np.any(np.isnan(loss.detach().cpu().numpy())):
+                raise ValueError("NaN in loss")
+            return loss
+    """
+    assert [(f.loss, f.code) for f in _lint(source)] == [("GaussianNLL.forward", "BSG701")]
