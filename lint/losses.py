@@ -69,6 +69,8 @@ _LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "criterion", "c
                           "ntxent", "xent", "infonce", "supcon", "nce"})
 # Names that say a function checks, updates or formats: never a loss, whatever else they say.
 _NEVER_A_LOSS_TOKENS = frozenset({"update", "format", "validate", "validation", "check", "test", "plot", "stats"})
+# Names that say a function evaluates: what it computes is a figure for a report, not a loss to train on.
+_EVALUATION_TOKENS = frozenset({"eval", "evaluate", "evaluation", "validation", "validate", "val", "test"})
 # Names that say a function searches, evaluates or builds: not a loss unless they also say loss.
 _NOT_A_LOSS_TOKENS = _NEVER_A_LOSS_TOKENS | frozenset({
                                 "verify", "search", "find", "best", "optimal", "tune",
@@ -345,7 +347,9 @@ class _LossFinder:
                 self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)
                 continue
             if named_like_a_loss and _return_kinds(info) == {"function"} \
-                    and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES):  # register_loss(name): a decorator
+                    and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
+                    and not _name_tokens(info.name) & _EVALUATION_TOKENS:  # register_loss(name): a decorator
+                # (compute_validation_loss(loss_fn, dataset) returns an evaluation callback, not a loss)
                 self._add_factory_products(info)  # def make_weighted_loss(w): def _weighted(a, b): ...
                 continue
             if named_like_a_loss and _positional_names(info) \

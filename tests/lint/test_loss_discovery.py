@@ -294,3 +294,19 @@ def test_a_negative_log_likelihood_class_is_a_loss():
             return loss
     """
     assert [(f.loss, f.code) for f in _lint(source)] == [("GaussianNLL.forward", "BSG701")]
+
+
+def test_an_evaluation_callback_factory_does_not_make_losses():
+    source = """
+    def eval_loss_loop(loss_fn, model, dataset):
+        total = 0.0
+        for batch in dataset:
+            total += loss_fn(model, batch).item()
+        return total
+
+    def compute_validation_loss(loss_fn, dataset):
+        def compute_loss(info):
+            return eval_loss_loop(loss_fn, info.model, dataset)
+        return compute_loss
+    """
+    assert _losses(source) == set()
