@@ -27,6 +27,28 @@ _ALLOWED_SELF_METHODS = frozenset({"update_state", "reset_state", "add_loss", "a
 _SESSION_CONSTRUCTORS = frozenset({"tensorflow.Session", "tensorflow.InteractiveSession"})
 
 
+def _only_on_the_cpu(node, ctx) -> bool:
+    """The ``.cpu()`` sits in the ``else`` of a conditional expression testing that the tensor is on
+    the GPU (``x.is_cuda``, ``x.device.type == "cuda"``): it runs only for a tensor already on the
+    host. (Statements: ``ctx.ancestors`` holds expressions only.)"""
+    for ancestor in reversed(ctx.ancestors):
+        if isinstance(ancestor, cst.IfExp):
+            text = code_of(ancestor.test, 200)
+            if ("is_cuda" in text or "cuda" in text and "device" in text) and _contains(ancestor.orelse, node):
+                return True
+    return False
+
+
+def _contains(root, node) -> bool:
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        if current is node:
+            return True
+        stack.extend(current.children)
+    return False
+
+
 class HostSync(Rule):
     """A host round-trip inside a loss: ``.numpy()``, ``.item()``, ``float(t)``, ``print(t)``,
     ``py_function``, or a Python ``if``/``while``/``assert`` on a tensor.
@@ -76,6 +98,8 @@ class HostSync(Rule):
         if op.is_method and op.name in _SYNC_METHODS and (_built_on_the_host(op.args[0], ctx)
                                                            or ctx.facts(op.args[0]).on_host):
             return  # torch.arange(2, len(x.shape)).tolist(), x.cpu().numpy(): no (further) device sync
+        if op.is_method and op.name == "cpu" and _only_on_the_cpu(node, ctx):
+            return  # ``x.cuda() if x.is_cuda else x.cpu()``: .cpu() of a CPU tensor copies nothing
         if op.is_method and op.name in _SYNC_METHODS:
             ctx.report(self, node, f"`{code_of(node)}` copies the tensor to the host: fails or syncs inside a compiled step")
         elif op.qualified in _SYNC_FUNCTIONS:
