@@ -389,6 +389,12 @@ class Evaluator:
             if not test.taint and not test.batch_dim and not (body.batch_sum and orelse.batch_sum):
                 # ``x.mean() if size_average else x.sum()``: the sum is the user's option
                 joined = replace(joined, batch_sum=None)
+            elif test.zero_of is not None:
+                # ``-neg.sum() if num_pos == 0 else -(pos + neg) / num_pos``: the sum is the
+                # degenerate batch's fallback (CenterNet's focal loss); the normal path decides
+                joined = replace(joined, batch_sum=orelse.batch_sum)
+            elif test.nonzero_of is not None:
+                joined = replace(joined, batch_sum=body.batch_sum)
             return joined
         if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
             facts = [self.facts(e.value) for e in node.elements]

@@ -99,3 +99,17 @@ def test_a_log_sum_exp_by_hand_names_the_exp_it_sums():
               "    return -tf.reduce_mean((tf.squeeze(y_pred) - log_risk) * y_true)\n")
     finding = _the_finding(source, "BSG401")
     assert finding.row == 5 and [row for row, _column in finding.related] == [4]
+
+
+def test_a_sum_in_the_no_positives_fallback_is_not_the_loss_a_batch_sum_makes():
+    # Family 2: ``fallback if count == 0 else normal``: the normal path decides (CenterNet's focal)
+    template = ("import torch\n\n"
+                "def focal(pred, gt):\n"
+                "    pos = gt.eq(1).float()\n"
+                "    neg_loss = (torch.log(1 - pred) * pred ** 2 * (1 - pos)).sum()\n"
+                "    num_pos = pos.sum()\n"
+                "    return {}\n")
+    fallback = template.format("-neg_loss if num_pos == 0 else -neg_loss / num_pos")
+    assert "BSG501" not in {f.code for f in lint_source(fallback, "losses.py")}
+    always = template.format("-neg_loss if num_pos > 0 else -neg_loss / 1.0")
+    assert "BSG501" in {f.code for f in lint_source(always, "losses.py")}
