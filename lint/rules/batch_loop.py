@@ -180,6 +180,10 @@ def _a_fixed_sequence(arg, ctx) -> bool:
     batch, one image at a time.)"""
     if isinstance(arg, (cst.List, cst.Tuple)):
         return True
+    if isinstance(arg, cst.Name) and arg.value not in ctx.loss.param_taints:
+        facts = ctx.facts(arg)
+        if facts.python_list and not facts.taint and not facts.shape:
+            return True  # an element of self.loss_fns (itself a list of losses): host values only
     return isinstance(arg, cst.Attribute) and isinstance(arg.value, cst.Name) and arg.value.value in ("self", "cls") \
         and not ctx.facts(arg).is_tensor
 
