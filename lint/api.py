@@ -258,9 +258,11 @@ def _lint_module(module, filename: str, settings: LintSettings, data: bytes | No
 
 
 def _related_places(nodes, positions) -> tuple[tuple[int, int], ...]:
+    """Rows and columns of the related places: nodes of the same loss, or ``(container, node)``
+    pairs for places elsewhere (the calls of a helper)."""
     places = []
     for node in nodes:
-        span = positions.get(node)
+        span = positions.get(node[1] if isinstance(node, tuple) else node)
         if span is not None:
             places.append((span.start.line, span.start.column + 1))
     return tuple(places)
@@ -274,7 +276,7 @@ def _positions(module, data: bytes | None, raw, top_lines: list[int] | None = No
     placed = []
     for _rule, node, _message, related, _name, container in raw:
         placed.append((container, node))
-        placed.extend((container, other) for other in related)
+        placed.extend(other if isinstance(other, tuple) else (container, other) for other in related)
     return positions_of(module, module.bytes if data is None else data, placed, top_lines)
 
 

@@ -108,6 +108,8 @@ class LossContext:
             if info.class_info is not None and params and params[0].name.value in ("self", "cls"):
                 params = params[1:]
             seen = self.call_sites.setdefault(id(info.node), {})
+            # where the helper is called from: its findings name these places (the loss's own line)
+            self.call_sites.setdefault(("calls", id(info.node)), []).append((self.loss.node, node))
             positional = [a for a in node.args if a.keyword is None and not a.star]
             for param, arg in zip(params, positional):
                 seen.setdefault(param.name.value, []).append(self._passed(arg.value))
@@ -163,7 +165,15 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         walker.returned(loss.node.body)
     else:
         walker.block(block_statements(loss.node.body))
+    if loss.kind == "helper" and call_sites is not None and ctx.reports:
+        calls = tuple(call_sites.get(("calls", id(loss.node)), ())[:_CALL_PLACES])
+        if calls:  # a helper's finding also names the calls that run it (as (container, node) pairs)
+            return [(rule, node, message, (*related, *calls)) for rule, node, message, related in ctx.reports]
     return ctx.reports
+
+
+# how many of a helper's call sites its findings name
+_CALL_PLACES = 3
 
 
 def batch_literals(index: ModuleIndex) -> set[int]:

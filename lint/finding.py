@@ -27,7 +27,8 @@ class Finding:
     end_column: int
     loss: str | None  # the enclosing loss function's name
     fix: dict | None = None
-    # other places of the same root cause, as (row, column) pairs (SARIF relatedLocations)
+    # other places of the same root cause, or the calls of the helper it is in, as (row, column)
+    # pairs (SARIF relatedLocations)
     related: tuple[tuple[int, int], ...] = ()
     # notebooks: the cell (1-based, as the notebook shows it); row/column are then inside that cell
     cell: int | None = None

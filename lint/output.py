@@ -213,7 +213,7 @@ def _sarif_result(f: Finding, rule_index: dict, sources: _Sources) -> dict:
     }
     if f.related:
         result["relatedLocations"] = [
-            {"id": number, "message": {"text": "same root cause"},
+            {"id": number, "message": {"text": "same root cause (or a call of the helper it is in)"},
              "physicalLocation": {"artifactLocation": _artifact(f.filename),
                                   "region": ({"startLine": row, "startColumn": column} if f.cell is None
                                              else {"startLine": sources.file_row(f, row)})}}

@@ -113,3 +113,15 @@ def test_a_sum_in_the_no_positives_fallback_is_not_the_loss_a_batch_sum_makes():
     assert "BSG501" not in {f.code for f in lint_source(fallback, "losses.py")}
     always = template.format("-neg_loss if num_pos > 0 else -neg_loss / 1.0")
     assert "BSG501" in {f.code for f in lint_source(always, "losses.py")}
+
+
+def test_a_finding_in_a_helper_names_the_calls_of_the_loss_that_run_it():
+    source = ("import torch\n\n"
+              "def similarity(x, y):\n"
+              "    return torch.matmul(x, y.T)\n\n"
+              "def nt_xent_loss(z_i, z_j, temperature=0.5):\n"
+              "    z = torch.cat([z_i, z_j], dim=0)\n"
+              "    sim = similarity(z, z) / temperature\n"
+              "    return torch.nn.functional.cross_entropy(sim, torch.arange(z.shape[0]))\n")
+    finding = _the_finding(source, "BSG601")
+    assert finding.row == 4 and [row for row, _column in finding.related] == [8]
