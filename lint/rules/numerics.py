@@ -320,15 +320,46 @@ def _geometric_denominator(denominator, ctx) -> bool:
     matrix product. On the real code we judged, every such denominator was positive by its
     construction (a union contains each box, an enclosing box its parts, a kernel matrix is
     positive); ``1 - p`` (a literal minus a probability) is not one of them."""
-    node = denominator
+    return _geometric(denominator, ctx, depth=0)
+
+
+def _geometric(node, ctx, depth: int) -> bool:
+    """See ``_geometric_denominator``; also through a name assigned once in the loss (``union =
+    area1 + area2 - inter``), a clamp of such a value, and a product of two of them or of their
+    columns (``area = wh[..., 0] * wh[..., 1]`` with ``wh = (rb - lt).clamp(min=0)``)."""
+    if depth > 6:
+        return False
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract):
-        return ctx.facts(node.left).is_tensor and ctx.facts(node.right).is_tensor
+        return _tensor_like(ctx.facts(node.left)) and _tensor_like(ctx.facts(node.right))
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply):
         return True
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+        return _geometric(node.left, ctx, depth + 1) and _geometric(node.right, ctx, depth + 1)
+    if isinstance(node, cst.Subscript):
+        return _geometric(node.value, ctx, depth + 1)  # a column of widths and heights
+    if isinstance(node, cst.Name):
+        value = _assigned_once(node.value, ctx)
+        return value is not None and _geometric(value, ctx, depth + 1)
     if isinstance(node, cst.Call):
         op = ctx.op(node)
-        return op is not None and op.name in ("matmul", "mm", "bmm") and len(op.args) >= 2
+        if op is not None and op.name in ("matmul", "mm", "bmm") and len(op.args) >= 2:
+            return True
+        return op is not None and op.name in ("clamp", "clip", "clamp_min") and bool(op.args) \
+            and _geometric(op.args[0], ctx, depth + 1)
     return False
+
+
+def _tensor_like(facts) -> bool:
+    """A tensor, or what a helper we cannot see returned from tensors (``box_area(boxes)``)."""
+    return bool(facts.taint) and not facts.shape and not facts.python_list
+
+
+def _assigned_once(name: str, ctx):
+    """The value of the one assignment ``name = value`` in the loss, or None."""
+    values = [node.value for node in own_nodes(ctx.loss.node)
+              if isinstance(node, cst.Assign) and len(node.targets) == 1
+              and isinstance(node.targets[0].target, cst.Name) and node.targets[0].target.value == name]
+    return values[0] if len(values) == 1 else None
 
 
 _LENGTH_WORDS = ("length", "lens", "n_frames", "num_frames", "seq_len")
