@@ -5,7 +5,9 @@ from __future__ import annotations
 import libcst as cst
 
 from ..facts import _text
+from ..losses import prepares_targets
 from ..tree import children as tree_children
+from ..tree import own_nodes
 from ._util import code_of
 from .base import Rule
 
@@ -63,6 +65,8 @@ class BatchLoop(Rule):
             ctx.report(self, statement.test, "`while` loop bounded by the batch size: runs once per sample")
 
     def check_node(self, node, ctx) -> None:
+        if _feeds_target_assignment_only(node, ctx):
+            return  # [scores[i] for i in range(n)] passed to self.get_targets(...): the matcher's split
         comp_for = node.for_in
         while comp_for is not None:
             if _used_as_a_record(comp_for.target, node) or _indexes_a_later_axis(comp_for.target, node):
@@ -118,6 +122,37 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
             and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
         return f"over the rows of `{code_of(iterable)}`"
     return None
+
+
+def _feeds_target_assignment_only(node, ctx) -> bool:
+    """The comprehension is assigned to a name that is read only as an argument of target
+    assignment (``get_targets``, ``assign``, ``match``: per-image matching against ragged ground
+    truth, which needs the per-image views; the loss itself is then computed on whole tensors)."""
+    name = None
+    for statement in own_nodes(ctx.loss.node):
+        if isinstance(statement, cst.Assign) and statement.value is node and len(statement.targets) == 1 \
+                and isinstance(statement.targets[0].target, cst.Name):
+            name = statement.targets[0].target.value
+            break
+    if name is None:
+        return False
+    uses = [n for n in own_nodes(ctx.loss.node) if isinstance(n, cst.Name) and n.value == name]
+    consumers = []
+    for candidate in own_nodes(ctx.loss.node):
+        if isinstance(candidate, cst.Call) and any(arg.value is use for arg in candidate.args for use in uses):
+            consumers.append(candidate)
+    used_as_arguments = sum(1 for call in consumers for arg in call.args
+                            if isinstance(arg.value, cst.Name) and arg.value.value == name)
+    if not consumers or used_as_arguments != len(uses) - 1:  # (minus the assignment's own target)
+        return False
+    return all(prepares_targets(callee_name(call)) for call in consumers)
+
+
+def callee_name(call: cst.Call) -> str:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return func.value if isinstance(func, cst.Name) else ""
 
 
 def _mentions_batch_size(test, ctx) -> bool:
