@@ -397,6 +397,8 @@ class _LossFinder:
             return True  # ``return estimate.item()``: an evaluation API (a Keras loss doing it is the bug)
         if _takes_optimizer_step(info.node):
             return True  # computes a loss and applies its gradients: a train step
+        if info.class_info is None and self._called_only_by_matchers(info):
+            return True  # pair_wise_dice_loss(inputs, labels): a matching cost of a Hungarian matcher
         if tokens & _NEVER_A_LOSS_TOKENS:
             return True  # _multilabel_ranking_loss_update, check_loss_inputs
         if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name):
@@ -406,6 +408,19 @@ class _LossFinder:
         if info.class_info is not None and self._is_metric_class(info.class_info):
             return True
         return _numpy_only(info.node, self.index.imports)
+
+    def _called_only_by_matchers(self, info: FunctionInfo) -> bool:
+        """Every function of the file that names ``info`` is a method of a matcher or assigner
+        class (``HungarianMatcher.forward``): a cost computed under no_grad to pair predictions
+        with targets, never differentiated."""
+        matchers = [c for c in self.index.classes.values() if _MATCHING_CLASS.search(c.name)
+                    or any(_MATCHING_BASE.search(".".join(dotted_parts(b) or ())) for b in c.bases)]
+        if not matchers:
+            return False
+        callers = [f for f in self.index.functions if f is not info and any(
+            isinstance(n, cst.Name) and n.value == info.name for n in own_nodes(f.node))]
+        return bool(callers) and all(f.class_info in matchers for f in callers) \
+            and info.name not in self._compile_names
 
     # ---- signatures ---------------------------------------------------------------------
     def _looks_like_loss_signature(self, info: FunctionInfo) -> bool:

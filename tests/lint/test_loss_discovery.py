@@ -310,3 +310,24 @@ def test_an_evaluation_callback_factory_does_not_make_losses():
         return compute_loss
     """
     assert _losses(source) == set()
+
+
+def test_a_loss_named_cost_that_only_a_matcher_calls_is_not_a_loss():
+    source = """
+    import torch
+    def pair_wise_dice_loss(inputs, labels):
+        inputs = inputs.sigmoid().flatten(1)
+        return 1 - (2 * torch.matmul(inputs, labels.T) + 1) / (inputs.sum(-1)[:, None] + labels.sum(-1)[None, :] + 1)
+
+    class HungarianMatcher(torch.nn.Module):
+        @torch.no_grad()
+        def forward(self, masks_queries_logits, mask_labels):
+            return pair_wise_dice_loss(masks_queries_logits, mask_labels)
+    """
+    assert _losses(source) == set()
+    used_by_a_loss_too = source + """
+    class MaskLoss(torch.nn.Module):
+        def forward(self, pred_masks, labels):
+            return pair_wise_dice_loss(pred_masks, labels).diagonal().mean()
+    """
+    assert "pair_wise_dice_loss" in _losses(used_by_a_loss_too)
