@@ -56,6 +56,8 @@ class LossContext:
         self.dead_depth = 0
         # inside ``if not model.training:`` (or the ``else`` of ``if self.training:``)
         self.eval_depth = 0
+        # inside ``if tf.executing_eagerly():``: never runs in a compiled train step (no host sync there)
+        self.eager_depth = 0
         # root cause -> [index of its report, places beyond the first, first message] (one cause, one finding)
         self.once: dict[str, list] = {}
 
@@ -74,6 +76,8 @@ class LossContext:
             return  # code under no_grad is not part of the differentiated loss
         if self.eval_depth:
             return  # under ``if not self.training:``: evaluation code, never part of a train step
+        if self.eager_depth and rule.code == "BSG701":
+            return  # under ``if tf.executing_eagerly():``: a compiled step never runs it
         if self.dead_depth and rule.code in _VALUE_RULES:
             return  # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
         key = (rule.code, id(node))
@@ -245,7 +249,10 @@ class _Walker:
             training = _training_test(statement.test)  # True: `if training:`, False: `if not training:`
             self.ctx.eval_depth += training is False
             hosted = _host_type_test(statement.test, ev)  # if isinstance(x, list): x = np.array(x)
+            eager = _eager_test(statement.test)  # True: `if tf.executing_eagerly():`, False: its negation
+            self.ctx.eager_depth += eager is True
             self.block(block_statements(statement.body))
+            self.ctx.eager_depth -= eager is True
             ev.env.update(hosted)
             self.ctx.eval_depth -= training is False
             _unguard(guarded, ev)
@@ -253,7 +260,9 @@ class _Walker:
             # else of `if w.sum() > 0:`: the all-zero case, a fallback rather than the loss's behaviour
             fallback = statement.orelse is not None and _tests_nonzero(statement.test, ev) and not config
             self.ctx.config_depth += fallback
+            self.ctx.eager_depth += eager is False
             self._orelse(statement.orelse)
+            self.ctx.eager_depth -= eager is False
             self.ctx.config_depth -= fallback
             self.ctx.eval_depth -= training is True
             self.ctx.config_depth -= config
@@ -398,6 +407,18 @@ class _Walker:
             stack.append((node, True))
             children = [child for child in tree_children(node) if not isinstance(child, _LEAVES)]
             stack.extend((child, False) for child in reversed(children))
+
+
+def _eager_test(test) -> bool | None:
+    """True for ``tf.executing_eagerly()`` (its body never runs inside a compiled step), False for
+    its negation (then the ``else`` is eager only), None for anything else."""
+    negated = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
+    call = test.expression if negated else test
+    if isinstance(call, cst.Call) and not call.args and isinstance(call.func, (cst.Attribute, cst.Name)):
+        name = call.func.attr.value if isinstance(call.func, cst.Attribute) else call.func.value
+        if name == "executing_eagerly":
+            return not negated
+    return None
 
 
 def _training_test(test) -> bool | None:
