@@ -313,6 +313,7 @@ class _LossFinder:
         self._loss_classes: set[str] = set()
         self._metric_names: set[str] = set()
         self._compile_names: set[str] = set()
+        self._matchers: list[ClassInfo] | None = None  # matcher and assigner classes, found once
 
     # ---- public entry -------------------------------------------------------------------
     def collect(self, patterns: tuple[str, ...]) -> None:
@@ -413,8 +414,10 @@ class _LossFinder:
         """Every function of the file that names ``info`` is a method of a matcher or assigner
         class (``HungarianMatcher.forward``): a cost computed under no_grad to pair predictions
         with targets, never differentiated."""
-        matchers = [c for c in self.index.classes.values() if _MATCHING_CLASS.search(c.name)
-                    or any(_MATCHING_BASE.search(".".join(dotted_parts(b) or ())) for b in c.bases)]
+        if self._matchers is None:
+            self._matchers = [c for c in self.index.classes.values() if _MATCHING_CLASS.search(c.name)
+                              or any(_MATCHING_BASE.search(".".join(dotted_parts(b) or ())) for b in c.bases)]
+        matchers = self._matchers
         if not matchers:
             return False
         callers = [f for f in self.index.functions if f is not info and any(

@@ -65,14 +65,14 @@ class BatchLoop(Rule):
             ctx.report(self, statement.test, "`while` loop bounded by the batch size: runs once per sample")
 
     def check_node(self, node, ctx) -> None:
-        if _feeds_target_assignment_only(node, ctx):
-            return  # [scores[i] for i in range(n)] passed to self.get_targets(...): the matcher's split
         comp_for = node.for_in
         while comp_for is not None:
             if _used_as_a_record(comp_for.target, node) or _indexes_a_later_axis(comp_for.target, node):
                 return
             reason = batch_iteration(comp_for.iter, ctx, comp_for.target)
             if reason:
+                if _feeds_target_assignment_only(node, ctx):
+                    return  # [scores[i] for i in range(n)] passed to self.get_targets(...): the matcher's split
                 ctx.report(self, comp_for.iter, f"comprehension {reason}: unrolled per sample when the step is traced")
                 return
             comp_for = comp_for.inner_for_in
