@@ -148,6 +148,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     if loss.info is not None and loss.info.class_info is not None:
         evaluator.summed_criteria = loss.info.class_info.summed_criteria()
         evaluator.mean_distance_criteria = loss.info.class_info.mean_distance_criteria()
+        evaluator.bounded_modules = loss.info.class_info.bounded_modules()
     if call_sites is not None:
         enclosing = call_sites.get(("closure", id(loss.node)))
         if enclosing:  # a nested def reads the enclosing loss's values
@@ -425,6 +426,15 @@ def _training_test(test) -> bool | None:
     """True for a test of training mode (``self.training``, ``model.training``, ``training``), False
     for its negation (``not self.training``, ``training is False``), None for anything else."""
     negated = False
+    if isinstance(test, cst.BooleanOperation):
+        # ``if self.training or calc is None: ... else: <eval>``: the else runs only when not
+        # training; ``if not self.training and calc: <eval>``: the body does
+        parts = (_training_test(test.left), _training_test(test.right))
+        if isinstance(test.operator, cst.Or) and True in parts:
+            return True
+        if isinstance(test.operator, cst.And) and False in parts:
+            return False
+        return None
     if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
         negated, test = True, test.expression
     elif isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.comparisons[0].comparator,

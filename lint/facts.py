@@ -232,6 +232,7 @@ class Evaluator:
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
         self.mean_distance_criteria: frozenset[str] = frozenset()  # see ClassInfo.mean_distance_criteria
+        self.bounded_modules: frozenset[str] = frozenset()  # see ClassInfo.bounded_modules
         # expressions known nonzero here (``if w.sum() > 0:`` makes ``w.sum()`` guarded in the body)
         self.guarded_texts: set[str] = set()
         self.depth = 0
@@ -648,6 +649,11 @@ class Evaluator:
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor and not f.no_batch_axis for f in inputs):
                 return Facts(taint=_union(inputs), nonneg=True, batch_sum=node)
+        if criterion in self.bounded_modules and node.args:
+            # self.cos(a, b) with self.cos = nn.CosineSimilarity(): in [-1, 1]
+            inputs = [self.facts(a.value) for a in node.args]
+            if any(f.is_tensor for f in inputs):
+                return Facts(taint=_union(inputs), bounded=True)
         if criterion in self.mean_distance_criteria and len(node.args) >= 2:
             # self.mse(pred, target) with self.mse = nn.MSELoss(): a mean distance, 0 at a perfect fit
             inputs = [self.facts(a.value) for a in node.args]

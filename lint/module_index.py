@@ -44,6 +44,10 @@ DISTANCE_LOSS_CLASSES = frozenset({"MSELoss", "L1Loss", "SmoothL1Loss", "HuberLo
                                    "MeanAbsoluteError", "Huber"})
 
 
+# Modules whose output is bounded whatever their input: a cosine similarity is in [-1, 1]
+BOUNDED_MODULE_CLASSES = frozenset({"CosineSimilarity", "Tanh", "Sigmoid", "Softmax", "Softsign"})
+
+
 @dataclass(eq=False)
 class ClassInfo:
     node: cst.ClassDef
@@ -78,6 +82,27 @@ class ClassInfo:
         """
         return frozenset(attr for attr, reduction in self.criteria().items()
                          if reduction == "mean" and attr in self._distance_attributes())
+
+    def bounded_modules(self) -> frozenset[str]:
+        """Attributes set in ``__init__`` to a module whose output is bounded
+        (``self.cos = nn.CosineSimilarity(dim=1)``: in [-1, 1]).
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "class L:\\n    def __init__(self):\\n        self.cos = nn.CosineSimilarity(dim=1)\\n"))
+            >>> sorted(index.classes["L"].bounded_modules())
+            ['cos']
+        """
+        init = self.methods.get("__init__")
+        found = set()
+        for node in own_nodes(init.node) if init is not None else ():
+            if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.value, cst.Call):
+                target, func = node.targets[0].target, node.value.func
+                name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+                if name in BOUNDED_MODULE_CLASSES and isinstance(target, cst.Attribute) \
+                        and isinstance(target.value, cst.Name) and target.value.value == "self":
+                    found.add(target.attr.value)
+        return frozenset(found)
 
     def criteria(self) -> dict[str, str]:
         """``self.<attr> = <Name>Loss(...)`` (or a Keras loss class) set in ``__init__``, with its
