@@ -160,6 +160,10 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         for name, passed in call_sites[id(loss.node)].items():
             if name not in loss.host_params:  # what the function says it takes beats what is passed
                 evaluator.env[name] = _join_all(passed)
+    for name in loss.tensor_list_params:
+        if name in evaluator.env and evaluator.env[name].taint:
+            # a Python list of tensors, as documented: its length counts speakers or levels
+            evaluator.env[name] = replace(evaluator.env[name], python_list=True, maybe_list=True, named_tensor=False)
     one_example_per_call(loss.node, evaluator.env)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites

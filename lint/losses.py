@@ -227,6 +227,8 @@ class LossFunction:
     param_taints: dict[str, frozenset[str]] = field(default_factory=dict)
     # parameters whose annotation, type comment or docstring says they hold Python values
     host_params: frozenset[str] = frozenset()
+    # parameters documented as Python lists of tensors (``ref (List[torch.Tensor]): ... x n_spk``)
+    tensor_list_params: frozenset[str] = frozenset()
 
     @property
     def keras_signature(self) -> bool:
@@ -597,6 +599,7 @@ class _LossFinder:
                 if other != "args" and _normalized(other) not in _PRED_NAMES | _TARGET_NAMES:
                     loss.param_taints[other] = frozenset()
         loss.host_params = documented_host_params(info.node)
+        loss.tensor_list_params = documented_tensor_lists(info.node)
         for name in loss.host_params:
             if name in loss.param_taints:
                 loss.param_taints[name] = frozenset()
@@ -720,6 +723,35 @@ def documented_host_params(node: cst.FunctionDef) -> frozenset[str]:
             if _is_host_type(text) and not re.match(r"^(optional\[)?float", text, re.IGNORECASE):
                 host.add(match.group("name"))
     return frozenset(host)
+
+
+_TENSOR_LIST = re.compile(r"^(?:optional\[)?(?:list|sequence|tuple|iterable)\[(?:torch\.|tf\.|jax\.|np\.)?"
+                          r"(?:tensor|array|ndarray)\b|^(?:a )?(?:list|sequence|tuple) of (?:torch\.)?tensors?\b",
+                          re.IGNORECASE)
+
+
+def documented_tensor_lists(node: cst.FunctionDef) -> frozenset[str]:
+    """Parameters that the annotation or docstring says are Python lists of tensors
+    (``ref: List[torch.Tensor]``, ``ref (List[torch.Tensor]): ...``, ``ref : list of Tensor``):
+    ``len(ref)`` is the list's length (speakers, levels), not the batch.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def f(ref: List[torch.Tensor], inf):\\n    return ref\\n").body[0]
+        >>> sorted(documented_tensor_lists(f))
+        ['ref']
+    """
+    params = [p for p in [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
+              if p.name.value not in ("self", "cls")]
+    names = {p.name.value for p in params}
+    found = {p.name.value for p in params if p.annotation is not None
+             and _TENSOR_LIST.match(cst.Module([]).code_for_node(p.annotation.annotation).strip())}
+    for line in _docstring(node).splitlines():
+        match = _DOC_ARG.match(line)
+        if match and match.group("name") in names:
+            text = (match.group("google") or match.group("numpy") or "").strip().strip("`")
+            if _TENSOR_LIST.match(text):
+                found.add(match.group("name"))
+    return frozenset(found)
 
 
 def _split_types(text: str) -> list[str]:
