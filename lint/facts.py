@@ -685,6 +685,11 @@ class Evaluator:
             if any(f.is_tensor for f in inputs):
                 return Facts(taint=_union(inputs), nonneg=True)
         if not in_tensor_namespace(op):
+            if _BOUNDING_NAME.search(name.lower()) and op.args and not op.is_method \
+                    and not re.search("clip|clamp", name.lower()):  # (a clip from an unresolved tf stays opaque)
+                # from mypkg.utils import l2_normalize: a function named for bounding its input
+                # keeps the tensor (rows and all), bounded (as an unresolved one does, _unknown_call)
+                return Facts(taint=self._opaque(list(op.args)).taint, bounded=True)
             return self._opaque([*op.args, *op.kwargs.values()])
         if name in EPSILON_FUNCTIONS:
             return Facts(guarded=True, nonneg=True, bounded=True, literal=1e-7)
