@@ -39,6 +39,15 @@ def _only_on_the_cpu(node, ctx) -> bool:
     return False
 
 
+def _formats_a_tensor(value, ctx) -> bool:
+    """``f"max: {labels.max()}"``: an f-string that formats a tensor's value (shapes and dtypes
+    are Python values)."""
+    if not isinstance(value, cst.FormattedString):
+        return False
+    return any(isinstance(part, cst.FormattedStringExpression) and ctx.facts(part.expression).is_tensor
+               for part in value.parts)
+
+
 def _contains(root, node) -> bool:
     stack = [root]
     while stack:
@@ -113,9 +122,13 @@ class HostSync(Rule):
                 ctx.report(self, node, f"`{code_of(node)}` needs the tensor's value on the host: "
                                        "fails under jit, syncs in eager mode")
         elif op.namespace == "builtins" and op.name == "print":
-            if any(ctx.facts(a).is_tensor for a in op.args):
-                ctx.report(self, node, f"`{code_of(node)}` prints a symbolic tensor once at trace time "
-                                       "(or syncs every step eagerly): use tf.print / jax.debug.print")
+            if any(ctx.facts(a).is_tensor or _formats_a_tensor(a, ctx) for a in op.args):
+                if torch_only(ctx):  # eager PyTorch: it prints, after waiting for the device
+                    ctx.report(self, node, f"`{code_of(node)}` copies a tensor's value to the host on every call "
+                                           "(a device sync): drop it, or print every N steps outside the loss")
+                else:
+                    ctx.report(self, node, f"`{code_of(node)}` prints a symbolic tensor once at trace time "
+                                           "(or syncs every step eagerly): use tf.print / jax.debug.print")
 
     def check_statement(self, statement, ctx) -> None:
         test = statement.test

@@ -125,3 +125,9 @@ def test_a_finding_in_a_helper_names_the_calls_of_the_loss_that_run_it():
               "    return torch.nn.functional.cross_entropy(sim, torch.arange(z.shape[0]))\n")
     finding = _the_finding(source, "BSG601")
     assert finding.row == 4 and [row for row, _column in finding.related] == [8]
+
+
+def test_a_print_that_formats_a_tensor_is_a_sync_and_says_so_for_torch():
+    path = FAMILIES / "f12_backend_messages_torch.py"
+    (finding,) = [f for f in lint_source(path.read_text(), str(path)) if f.code == "BSG701"]
+    assert "device sync" in finding.message and "tf.print" not in finding.message
