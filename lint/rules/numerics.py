@@ -137,7 +137,7 @@ class UnguardedLog(Rule):
     denominator that can be 0 in some batch (a sum of labels, a count of valid entries, a norm)
     gives ``inf``/``nan``. One such sample makes the whole batch's gradient ``nan``.
     ``log(softmax(x))`` and ``log(sigmoid(x))`` underflow to ``log(0)`` for confident logits.
-    A power below 1 of an error (``d ** 0.5``, ``pow(square(d), 0.625)``) is a square root in
+    A power below 1 of an error (``pow(d, 0.5)``, ``pow(square(d), 0.625)``) is a square root in
     disguise. ``acos``/``asin`` have an infinite derivative at -1 and 1, where a cosine of aligned vectors
     lands (ArcFace's angle): clip it strictly inside (-1, 1) first.
 
