@@ -169,7 +169,7 @@ def _named_like_a_loss(name: str) -> bool:
     for position, token in enumerate(tokens[:-1]):
         if token == "loss" and tokens[position + 1] in ("with", "for", "using", "on", "from", "over", "via"):
             return True  # contrastive_loss_with_hard_negatives
-    return tokens[-1] in ("loss", "criterion", "penalty", "xent", "nll") or tokens[0] == "loss" \
+    return tokens[-1] in ("loss", "criterion", "penalty", "xent", "nll", "nce") or tokens[0] == "loss" \
         or (tokens[-1].endswith("loss") and len(tokens[-1]) > 5 and tokens[-1] not in _NOT_LOSS_WORDS) \
         or any(t in _JOINED_LOSS_NAMES for t in tokens) \
         or (len(tokens) >= 2 and tokens[-2] + tokens[-1] in _JOINED_LOSS_NAMES)  # info_nce, InfoNCE, SupCon

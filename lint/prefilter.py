@@ -28,7 +28,7 @@ _MARKERS = re.compile(
     # the other names discovery reads as losses (losses._named_like_a_loss): gradient_penalty, ...
     rb"|def\s+\w*(?i:criterion|penalty|nt_?xent|info_?nce|sup_?con)\w*\s*[(\[]"
     rb"|class\s+\w*(?i:nt_?xent|info_?nce|sup_?con)\w*\s*[(:]"  # class NT_Xent(nn.Module)
-    rb"|class\s+\w*NLL\s*[(:]|def\s+\w*(?i:nll)\s*[(\[]"  # class GaussianNLL, def gaussian_nll
+    rb"|class\s+\w*NLL\s*[(:]|def\s+\w*(?i:nll|nce)\s*[(\[]"  # class GaussianNLL, def gaussian_nll, rmseNCE
 )
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
 

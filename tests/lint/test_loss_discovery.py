@@ -331,3 +331,13 @@ def test_a_loss_named_cost_that_only_a_matcher_calls_is_not_a_loss():
             return pair_wise_dice_loss(pred_masks, labels).diagonal().mean()
     """
     assert "pair_wise_dice_loss" in _losses(used_by_a_loss_too)
+
+
+def test_a_function_named_for_noise_contrastive_estimation_is_a_loss():
+    source = """
+    import torch
+    def rmseNCE(z1, z2, temperature=0.1):
+        logits = -torch.cdist(z1.unsqueeze(0), z2.unsqueeze(0)).squeeze(0) / temperature
+        return torch.nn.functional.cross_entropy(logits, torch.arange(z1.shape[0]))
+    """
+    assert [(f.loss, f.code) for f in _lint(source)] == [("rmseNCE", "BSG601")]
