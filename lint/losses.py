@@ -694,9 +694,7 @@ def documented_host_params(node: cst.FunctionDef) -> frozenset[str]:
         >>> sorted(documented_host_params(f))
         ['a']
     """
-    params = [p for p in [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
-              if p.name.value not in ("self", "cls")]
-    names = {p.name.value for p in params}
+    params = _own_params(node)
     host = {p.name.value for p in params if p.annotation is not None and (
         _host_container(p.annotation.annotation)
         or (isinstance(p.annotation.annotation, cst.Name) and p.annotation.annotation.value in _SCALAR_ANNOTATIONS))}
@@ -714,15 +712,29 @@ def documented_host_params(node: cst.FunctionDef) -> frozenset[str]:
             for param, text in zip(params, types):
                 if _is_host_type(text) and param.name.value not in annotated:
                     host.add(param.name.value)
-    docstring = _docstring(node)
-    for line in docstring.splitlines():
-        match = _DOC_ARG.match(line)
-        if match and match.group("name") in names and match.group("name") not in annotated:
-            text = (match.group("google") or match.group("numpy") or "").strip()
-            # a docstring's "float" often means a float tensor ("y_pred (float): predictions")
-            if _is_host_type(text) and not re.match(r"^(optional\[)?float", text, re.IGNORECASE):
-                host.add(match.group("name"))
+    for name, text in _docstring_types(node, params).items():
+        # a docstring's "float" often means a float tensor ("y_pred (float): predictions")
+        if name not in annotated and _is_host_type(text) and not re.match(r"^(optional\[)?float", text, re.IGNORECASE):
+            host.add(name)
     return frozenset(host)
+
+
+def _own_params(node: cst.FunctionDef) -> list[cst.Param]:
+    """The function's parameters, ``self``/``cls`` left out."""
+    return [p for p in [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
+            if p.name.value not in ("self", "cls")]
+
+
+def _docstring_types(node: cst.FunctionDef, params: list[cst.Param]) -> dict[str, str]:
+    """Parameter name -> the type its docstring entry gives (``gt_groups (List[int]): ...``,
+    numpy's ``gt_groups : list of int``)."""
+    names = {p.name.value for p in params}
+    types = {}
+    for line in _docstring(node).splitlines():
+        match = _DOC_ARG.match(line)
+        if match and match.group("name") in names:
+            types[match.group("name")] = (match.group("google") or match.group("numpy") or "").strip()
+    return types
 
 
 _TENSOR_LIST = re.compile(r"^(?:optional\[)?(?:list|sequence|tuple|iterable)\[(?:torch\.|tf\.|jax\.|np\.)?"
@@ -740,17 +752,10 @@ def documented_tensor_lists(node: cst.FunctionDef) -> frozenset[str]:
         >>> sorted(documented_tensor_lists(f))
         ['ref']
     """
-    params = [p for p in [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
-              if p.name.value not in ("self", "cls")]
-    names = {p.name.value for p in params}
+    params = _own_params(node)
     found = {p.name.value for p in params if p.annotation is not None
              and _TENSOR_LIST.match(cst.Module([]).code_for_node(p.annotation.annotation).strip())}
-    for line in _docstring(node).splitlines():
-        match = _DOC_ARG.match(line)
-        if match and match.group("name") in names:
-            text = (match.group("google") or match.group("numpy") or "").strip().strip("`")
-            if _TENSOR_LIST.match(text):
-                found.add(match.group("name"))
+    found |= {name for name, text in _docstring_types(node, params).items() if _TENSOR_LIST.match(text.strip("`"))}
     return frozenset(found)
 
 

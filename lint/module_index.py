@@ -48,6 +48,20 @@ DISTANCE_LOSS_CLASSES = frozenset({"MSELoss", "L1Loss", "SmoothL1Loss", "HuberLo
 BOUNDED_MODULE_CLASSES = frozenset({"CosineSimilarity", "Tanh", "Sigmoid", "Softmax", "Softsign"})
 
 
+def _reduction(call: cst.Call) -> str:
+    """How a loss module built by ``call`` reduces: ``"sum"``, ``"mean"`` or ``"other"``."""
+    options = {arg.keyword.value: cst.Module([]).code_for_node(arg.value).strip("'\"")
+               for arg in call.args if arg.keyword is not None}
+    if options.get("batch") == "True":
+        return "other"  # MONAI's DiceLoss(batch=True): one score over the whole batch
+    if options.get("reduction") == "sum" or options.get("size_average") == "False":
+        return "sum"
+    if options.get("reduction", "mean") not in ("mean", "sum_over_batch_size", "auto") \
+            or set(options) - {"reduction", "delta", "beta", "name"} or any(arg.keyword is None for arg in call.args):
+        return "other"  # a reduction or option we do not model
+    return "mean"
+
+
 @dataclass(eq=False)
 class ClassInfo:
     node: cst.ClassDef
@@ -66,7 +80,7 @@ class ClassInfo:
             >>> sorted(index.classes["L"].summed_criteria())
             ['mse']
         """
-        return frozenset(attr for attr, reduction in self.criteria().items() if reduction == "sum")
+        return frozenset(attr for attr, (_name, reduction) in self.criteria().items() if reduction == "sum")
 
     def mean_distance_criteria(self) -> frozenset[str]:
         """Attributes set in ``__init__`` to a distance loss that averages (``self.mse =
@@ -80,8 +94,8 @@ class ClassInfo:
             >>> sorted(index.classes["L"].mean_distance_criteria())
             ['mse']
         """
-        return frozenset(attr for attr, reduction in self.criteria().items()
-                         if reduction == "mean" and attr in self._distance_attributes())
+        return frozenset(attr for attr, (name, reduction) in self.criteria().items()
+                         if reduction == "mean" and name in DISTANCE_LOSS_CLASSES)
 
     def bounded_modules(self) -> frozenset[str]:
         """Attributes set in ``__init__`` to a module whose output is bounded
@@ -93,32 +107,25 @@ class ClassInfo:
             >>> sorted(index.classes["L"].bounded_modules())
             ['cos']
         """
+        return frozenset(attr for attr, name, _call in self._init_constructions() if name in BOUNDED_MODULE_CLASSES)
+
+    def criteria(self) -> dict[str, tuple[str, str]]:
+        """``self.<attr> = <Name>Loss(...)`` (or a Keras loss class) set in ``__init__``: attr ->
+        (class name, reduction), the reduction ``"sum"``, ``"mean"``, or ``"other"`` (``"none"``, a
+        MONAI ``batch=True``, an option we do not model)."""
+        found: dict[str, tuple[str, str]] = {}
+        for attr, name, call in self._init_constructions():
+            if name.endswith("Loss") or name in DISTANCE_LOSS_CLASSES:
+                found[attr] = (name, _reduction(call))
+        return found
+
+    def _init_constructions(self) -> list[tuple[str, str, cst.Call]]:
+        """``(attr, class name, call)`` for each ``self.<attr> = <Name>(...)`` in ``__init__`` (once per class)."""
+        cached = self.__dict__.get("_constructions")
+        if cached is not None:
+            return cached
         init = self.methods.get("__init__")
-        found = set()
-        for node in own_nodes(init.node) if init is not None else ():
-            if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.value, cst.Call):
-                target, func = node.targets[0].target, node.value.func
-                name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
-                if name in BOUNDED_MODULE_CLASSES and isinstance(target, cst.Attribute) \
-                        and isinstance(target.value, cst.Name) and target.value.value == "self":
-                    found.add(target.attr.value)
-        return frozenset(found)
-
-    def criteria(self) -> dict[str, str]:
-        """``self.<attr> = <Name>Loss(...)`` (or a Keras loss class) set in ``__init__``, with its
-        reduction: ``"sum"``, ``"mean"``, or ``"other"`` (``"none"``, a MONAI ``batch=True``)."""
-        cache = self.__dict__.setdefault("_criteria", {})
-        if not cache:
-            cache.update(self._scan_criteria())
-        return cache.get("found", {})
-
-    def _distance_attributes(self) -> frozenset[str]:
-        return self.__dict__.get("_criteria", {}).get("distance", frozenset())
-
-    def _scan_criteria(self) -> dict:
-        init = self.methods.get("__init__")
-        found: dict[str, str] = {}
-        distance: set[str] = set()
+        found = []
         for node in own_nodes(init.node) if init is not None else ():
             if not (isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.value, cst.Call)):
                 continue
@@ -128,24 +135,10 @@ class ClassInfo:
                 continue
             func = call.func
             name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
-            if not (isinstance(name, str) and (name.endswith("Loss") or name in DISTANCE_LOSS_CLASSES)):
-                continue
-            options = {arg.keyword.value: cst.Module([]).code_for_node(arg.value).strip("'\"")
-                       for arg in call.args if arg.keyword is not None}
-            attr = target.attr.value
-            if options.get("batch") == "True":
-                found[attr] = "other"  # MONAI's DiceLoss(batch=True): one score over the whole batch
-            elif options.get("reduction") == "sum" or options.get("size_average") == "False":
-                found[attr] = "sum"
-            elif options.get("reduction", "mean") not in ("mean", "sum_over_batch_size", "auto") \
-                    or set(options) - {"reduction", "delta", "beta", "name"} \
-                    or any(arg.keyword is None for arg in call.args):
-                found[attr] = "other"  # a reduction or option we do not model
-            else:
-                found[attr] = "mean"
-            if name in DISTANCE_LOSS_CLASSES:
-                distance.add(attr)
-        return {"found": found, "distance": frozenset(distance)}
+            if isinstance(name, str) and name:
+                found.append((target.attr.value, name, call))
+        self.__dict__["_constructions"] = found
+        return found
 
     def methods_behind(self, attr: str) -> list[FunctionInfo]:
         """The method ``self.<attr>(...)`` runs: the method of that name, or the methods an attribute
