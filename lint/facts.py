@@ -232,6 +232,7 @@ class Evaluator:
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
         self.mean_distance_criteria: frozenset[str] = frozenset()  # see ClassInfo.mean_distance_criteria
+        self.elementwise_distance_criteria: frozenset[str] = frozenset()  # reduction="none" distances
         self.bounded_modules: frozenset[str] = frozenset()  # see ClassInfo.bounded_modules
         # expressions known nonzero here (``if w.sum() > 0:`` makes ``w.sum()`` guarded in the body)
         self.guarded_texts: set[str] = set()
@@ -373,6 +374,8 @@ class Evaluator:
                 return UNTAINTED
             if any(isinstance(p, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)) for p in parts):
                 return UNTAINTED  # reduction == "sum": a configuration test
+            if any(_is_none(p) for p in parts):
+                return UNTAINTED  # mask == None: a tensor compared to None is Python's False (TF, torch)
             if any(isinstance(p, (cst.List, cst.Tuple, cst.Dict, cst.Set)) and not _union([self.facts(p)])
                    for p in parts):
                 return UNTAINTED  # masking != []: a Python container compared to a literal one
@@ -659,6 +662,11 @@ class Evaluator:
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor for f in inputs):
                 return Facts(taint=_union(inputs), nonneg=True, no_batch_axis=True)
+        if criterion in self.elementwise_distance_criteria and len(node.args) >= 2:
+            # self.mse(pred, target) with nn.MSELoss(reduction="none"): per element, 0 where they agree
+            inputs = [self.facts(a.value) for a in node.args]
+            if any(f.is_tensor for f in inputs):
+                return Facts(taint=_union(inputs), nonneg=True)
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "as_list" and not node.args:
             shape = self.facts(node.func.value)
             if shape.shape:
