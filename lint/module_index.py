@@ -56,6 +56,9 @@ def _reduction(call: cst.Call) -> str:
         return "other"  # MONAI's DiceLoss(batch=True): one score over the whole batch
     if options.get("reduction") == "sum" or options.get("size_average") == "False":
         return "sum"
+    if options.get("reduction") == "none" and set(options) <= {"reduction", "delta", "beta", "name"} \
+            and all(arg.keyword is not None for arg in call.args):
+        return "none"  # one value per element: nn.MSELoss(reduction="none")
     if options.get("reduction", "mean") not in ("mean", "sum_over_batch_size", "auto") \
             or set(options) - {"reduction", "delta", "beta", "name"} or any(arg.keyword is None for arg in call.args):
         return "other"  # a reduction or option we do not model
@@ -97,6 +100,22 @@ class ClassInfo:
         return frozenset(attr for attr, (name, reduction) in self.criteria().items()
                          if reduction == "mean" and name in DISTANCE_LOSS_CLASSES)
 
+    def elementwise_distance_criteria(self) -> frozenset[str]:
+        """Attributes set in ``__init__`` to a distance loss that does not reduce
+        (``self.mse = nn.MSELoss(reduction="none")``): per element, non-negative, 0 where the
+        prediction equals the target (``sqrt(self.mse(p, t))`` is ``|p - t|`` with an infinite
+        gradient at 0).
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "class L:\\n    def __init__(self):\\n        self.mse = nn.MSELoss(reduction='none')\\n"
+            ...     "        self.ce = nn.CrossEntropyLoss(reduction='none')\\n"))
+            >>> sorted(index.classes["L"].elementwise_distance_criteria())
+            ['mse']
+        """
+        return frozenset(attr for attr, (name, reduction) in self.criteria().items()
+                         if reduction == "none" and name in DISTANCE_LOSS_CLASSES)
+
     def bounded_modules(self) -> frozenset[str]:
         """Attributes set in ``__init__`` to a module whose output is bounded
         (``self.cos = nn.CosineSimilarity(dim=1)``: in [-1, 1]).
@@ -111,7 +130,7 @@ class ClassInfo:
 
     def criteria(self) -> dict[str, tuple[str, str]]:
         """``self.<attr> = <Name>Loss(...)`` (or a Keras loss class) set in ``__init__``: attr ->
-        (class name, reduction), the reduction ``"sum"``, ``"mean"``, or ``"other"`` (``"none"``, a
+        (class name, reduction), the reduction ``"sum"``, ``"mean"``, ``"none"`` or ``"other"`` (a
         MONAI ``batch=True``, an option we do not model)."""
         found: dict[str, tuple[str, str]] = {}
         for attr, name, call in self._init_constructions():
