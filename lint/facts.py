@@ -940,6 +940,11 @@ class Evaluator:
         if _text(op.args[1]) in nonzero_names(condition) \
                 and (_positive_offset(otherwise) or otherwise.guarded):
             return replace(joined, guarded=True)
+        sign = _sign_fold(op)
+        if sign == "nonpos":  # where(x >= 0, -x, x): -|x| (the stable softplus's argument)
+            return replace(joined, nonpos=True, nonneg=False)
+        if sign == "nonneg":  # where(x >= 0, x, -x): |x|
+            return replace(joined, nonneg=True, nonpos=False)
         return joined
 
     def _unknown_call(self, node: cst.Call) -> Facts:
@@ -1112,6 +1117,39 @@ def _text(node) -> str:
         return _EMPTY_MODULE.code_for_node(node)
     except (RecursionError, Exception):  # noqa: BLE001 - a text is a convenience, never a failure
         return ""
+
+
+def _sign_fold(op: Op) -> str | None:
+    """``where(x >= 0, -x, x)`` is ``-|x|`` ("nonpos"); ``where(x > 0, x, -x)`` is ``|x|`` ("nonneg")."""
+    test = op.args[0]
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
+        return None
+    left, comparison = test.left, test.comparisons[0]
+    right, operator = comparison.comparator, comparison.operator
+    if _text(left) == "0" or _text(left) == "0.0":  # 0 <= x is x >= 0
+        left, right = right, left
+        operator = {cst.LessThan: cst.GreaterThan(), cst.LessThanEqual: cst.GreaterThanEqual(),
+                    cst.GreaterThan: cst.LessThan(), cst.GreaterThanEqual: cst.LessThanEqual()}.get(
+                        type(operator), operator)
+    value = _text(left)
+    if _text(right) not in ("0", "0.0", "0.") and not _text(right).endswith(f"zeros_like({value})"):
+        return None
+    if isinstance(operator, (cst.GreaterThan, cst.GreaterThanEqual)):
+        when_positive, otherwise = op.args[1], op.args[2]
+    elif isinstance(operator, (cst.LessThan, cst.LessThanEqual)):
+        when_positive, otherwise = op.args[2], op.args[1]
+    else:
+        return None
+
+    def negated(node) -> bool:
+        return isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus) \
+            and _text(node.expression) == value
+
+    if negated(when_positive) and _text(otherwise) == value:
+        return "nonpos"
+    if _text(when_positive) == value and negated(otherwise):
+        return "nonneg"
+    return None
 
 
 def _operands(node, evaluator) -> list:
