@@ -165,6 +165,10 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         if name in evaluator.env and evaluator.env[name].taint:
             # a Python list of tensors, as documented: its length counts speakers or levels
             evaluator.env[name] = replace(evaluator.env[name], python_list=True, maybe_list=True, named_tensor=False)
+    for name in loss.tensor_params:
+        if name in evaluator.env and evaluator.env[name].taint:
+            # one tensor, as documented: not a list of outputs, whatever its name
+            evaluator.env[name] = replace(evaluator.env[name], maybe_list=False, named_tensor=True)
     one_example_per_call(loss.node, evaluator.env)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites

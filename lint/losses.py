@@ -229,6 +229,8 @@ class LossFunction:
     host_params: frozenset[str] = frozenset()
     # parameters documented as Python lists of tensors (``ref (List[torch.Tensor]): ... x n_spk``)
     tensor_list_params: frozenset[str] = frozenset()
+    # parameters documented as one tensor with the batch first (``x: [B, n, d]``)
+    tensor_params: frozenset[str] = frozenset()
 
     @property
     def keras_signature(self) -> bool:
@@ -600,6 +602,7 @@ class _LossFinder:
                     loss.param_taints[other] = frozenset()
         loss.host_params = documented_host_params(info.node)
         loss.tensor_list_params = documented_tensor_lists(info.node)
+        loss.tensor_params = documented_batch_tensors(info.node) - loss.tensor_list_params
         for name in loss.host_params:
             if name in loss.param_taints:
                 loss.param_taints[name] = frozenset()
@@ -757,6 +760,27 @@ def documented_tensor_lists(node: cst.FunctionDef) -> frozenset[str]:
              and _TENSOR_LIST.match(cst.Module([]).code_for_node(p.annotation.annotation).strip())}
     found |= {name for name, text in _docstring_types(node, params).items() if _TENSOR_LIST.match(text.strip("`"))}
     return frozenset(found)
+
+
+# A shape whose first axis is the batch, as a docstring gives a parameter's type (``[B, n1, d]``,
+# ``(N, C)``, ``(batch_size, dim)``)
+_BATCH_FIRST_SHAPE = re.compile(r"^(?:(?:torch\.|tf\.)?tensor\s*(?:of shape\s*)?)?"
+                                r"[\[(]\s*(?:b|n|bs|batch|batch_size|batchsize)\s*[,x\])]", re.IGNORECASE)
+
+
+def documented_batch_tensors(node: cst.FunctionDef) -> frozenset[str]:
+    """Parameters whose docstring gives them a shape with the batch first (``x: [B, n, d]``,
+    ``x (Tensor of shape (N, C)): ...``): one tensor, so iterating it walks its samples, whatever
+    its name says (a plural name alone may be a list of outputs).
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def f(feats, refs):\\n    '''feats: [B, n, D]\\n    refs: list'''\\n").body[0]
+        >>> sorted(documented_batch_tensors(f))
+        ['feats']
+    """
+    params = _own_params(node)
+    return frozenset(name for name, text in _docstring_types(node, params).items()
+                     if _BATCH_FIRST_SHAPE.match(text.strip("`")))
 
 
 def _split_types(text: str) -> list[str]:
