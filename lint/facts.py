@@ -914,13 +914,18 @@ class Evaluator:
         return Facts(taint=facts.taint)
 
     def _column_or_row(self, op: Op) -> int | None:
-        """``reshape(x, (-1, 1))`` is a column (axis 1 inserted), ``(1, -1)`` a row (axis 0)."""
+        """``reshape(x, (-1, 1))`` is a column (axis 1 inserted), ``(1, -1)`` a row (axis 0); a flat
+        ``reshape(x, (-1,))`` broadcasts against a column as a row does (``(B,) - (B, 1)`` is B x B)."""
         shape = op.arg(1, "shape", "newshape")
         dims = None
         if isinstance(shape, (cst.Tuple, cst.List)):
             dims = [e.value for e in shape.elements]
         elif op.is_method and len(op.args) == 3:
             dims = op.args[1:]
+        elif op.is_method and len(op.args) == 2 and shape is not None:
+            dims = [shape]  # x.reshape(-1)
+        if dims is not None and len(dims) == 1:
+            return 0 if self.facts(dims[0]).literal == -1 else None
         if dims is None or len(dims) != 2:
             return None
         values = [self.facts(d).literal for d in dims]
