@@ -147,8 +147,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     evaluator.runtime_attributes = index.runtime_batch_attributes()
     if loss.info is not None and loss.info.class_info is not None:
         evaluator.summed_criteria = loss.info.class_info.summed_criteria()
-        evaluator.mean_distance_criteria = loss.info.class_info.mean_distance_criteria()
-        evaluator.elementwise_distance_criteria = loss.info.class_info.elementwise_distance_criteria()
+        evaluator.distance_criteria = loss.info.class_info.distance_criteria()
         evaluator.bounded_modules = loss.info.class_info.bounded_modules()
     if call_sites is not None:
         enclosing = call_sites.get(("closure", id(loss.node)))

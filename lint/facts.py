@@ -231,8 +231,7 @@ class Evaluator:
         self.lambdas: dict[str, cst.Lambda] = {}  # local ``f = lambda x: ...``, read where called
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
-        self.mean_distance_criteria: frozenset[str] = frozenset()  # see ClassInfo.mean_distance_criteria
-        self.elementwise_distance_criteria: frozenset[str] = frozenset()  # reduction="none" distances
+        self.distance_criteria: dict[str, str] = {}  # see ClassInfo.distance_criteria
         self.bounded_modules: frozenset[str] = frozenset()  # see ClassInfo.bounded_modules
         # expressions known nonzero here (``if w.sum() > 0:`` makes ``w.sum()`` guarded in the body)
         self.guarded_texts: set[str] = set()
@@ -657,16 +656,13 @@ class Evaluator:
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor for f in inputs):
                 return Facts(taint=_union(inputs), bounded=True)
-        if criterion in self.mean_distance_criteria and len(node.args) >= 2:
-            # self.mse(pred, target) with self.mse = nn.MSELoss(): a mean distance, 0 at a perfect fit
+        if criterion in self.distance_criteria and len(node.args) >= 2:
+            # self.mse(pred, target) with self.mse = nn.MSELoss(): a mean distance, 0 at a perfect
+            # fit; with reduction="none", the same per element (the batch axis kept)
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor for f in inputs):
-                return Facts(taint=_union(inputs), nonneg=True, no_batch_axis=True)
-        if criterion in self.elementwise_distance_criteria and len(node.args) >= 2:
-            # self.mse(pred, target) with nn.MSELoss(reduction="none"): per element, 0 where they agree
-            inputs = [self.facts(a.value) for a in node.args]
-            if any(f.is_tensor for f in inputs):
-                return Facts(taint=_union(inputs), nonneg=True)
+                return Facts(taint=_union(inputs), nonneg=True,
+                             no_batch_axis=self.distance_criteria[criterion] == "mean")
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "as_list" and not node.args:
             shape = self.facts(node.func.value)
             if shape.shape:

@@ -56,12 +56,12 @@ def _reduction(call: cst.Call) -> str:
         return "other"  # MONAI's DiceLoss(batch=True): one score over the whole batch
     if options.get("reduction") == "sum" or options.get("size_average") == "False":
         return "sum"
-    if options.get("reduction") == "none" and set(options) <= {"reduction", "delta", "beta", "name"} \
-            and all(arg.keyword is not None for arg in call.args):
+    if set(options) - {"reduction", "delta", "beta", "name"} or any(arg.keyword is None for arg in call.args):
+        return "other"  # an option we do not model
+    if options.get("reduction") == "none":
         return "none"  # one value per element: nn.MSELoss(reduction="none")
-    if options.get("reduction", "mean") not in ("mean", "sum_over_batch_size", "auto") \
-            or set(options) - {"reduction", "delta", "beta", "name"} or any(arg.keyword is None for arg in call.args):
-        return "other"  # a reduction or option we do not model
+    if options.get("reduction", "mean") not in ("mean", "sum_over_batch_size", "auto"):
+        return "other"  # a reduction we do not model
     return "mean"
 
 
@@ -85,36 +85,22 @@ class ClassInfo:
         """
         return frozenset(attr for attr, (_name, reduction) in self.criteria().items() if reduction == "sum")
 
-    def mean_distance_criteria(self) -> frozenset[str]:
+    def distance_criteria(self) -> dict[str, str]:
         """Attributes set in ``__init__`` to a distance loss that averages (``self.mse =
-        nn.MSELoss()``, ``keras.losses.MeanSquaredError()``): a non-negative scalar that is 0
-        when the prediction equals the target (``sqrt(self.mse(p, t))`` is RMSE without epsilon).
+        nn.MSELoss()``, ``keras.losses.MeanSquaredError()``: ``"mean"``, a non-negative scalar) or
+        does not reduce (``nn.MSELoss(reduction="none")``: ``"none"``, one value per element) ->
+        that reduction. Either is 0 where the prediction equals the target (``sqrt(self.mse(p, t))``
+        without epsilon has an infinite gradient there).
 
             >>> import libcst as cst
             >>> index = ModuleIndex.build(cst.parse_module(
             ...     "class L:\\n    def __init__(self):\\n        self.mse = nn.MSELoss()\\n"
-            ...     "        self.ce = nn.CrossEntropyLoss()\\n"))
-            >>> sorted(index.classes["L"].mean_distance_criteria())
-            ['mse']
+            ...     "        self.l1 = nn.L1Loss(reduction='none')\\n        self.ce = nn.CrossEntropyLoss()\\n"))
+            >>> sorted(index.classes["L"].distance_criteria().items())
+            [('l1', 'none'), ('mse', 'mean')]
         """
-        return frozenset(attr for attr, (name, reduction) in self.criteria().items()
-                         if reduction == "mean" and name in DISTANCE_LOSS_CLASSES)
-
-    def elementwise_distance_criteria(self) -> frozenset[str]:
-        """Attributes set in ``__init__`` to a distance loss that does not reduce
-        (``self.mse = nn.MSELoss(reduction="none")``): per element, non-negative, 0 where the
-        prediction equals the target (``sqrt(self.mse(p, t))`` is ``|p - t|`` with an infinite
-        gradient at 0).
-
-            >>> import libcst as cst
-            >>> index = ModuleIndex.build(cst.parse_module(
-            ...     "class L:\\n    def __init__(self):\\n        self.mse = nn.MSELoss(reduction='none')\\n"
-            ...     "        self.ce = nn.CrossEntropyLoss(reduction='none')\\n"))
-            >>> sorted(index.classes["L"].elementwise_distance_criteria())
-            ['mse']
-        """
-        return frozenset(attr for attr, (name, reduction) in self.criteria().items()
-                         if reduction == "none" and name in DISTANCE_LOSS_CLASSES)
+        return {attr: reduction for attr, (name, reduction) in self.criteria().items()
+                if reduction in ("mean", "none") and name in DISTANCE_LOSS_CLASSES}
 
     def bounded_modules(self) -> frozenset[str]:
         """Attributes set in ``__init__`` to a module whose output is bounded
