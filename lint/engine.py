@@ -60,6 +60,8 @@ class LossContext:
         self.eager_depth = 0
         # root cause -> [index of its report, places beyond the first, first message] (one cause, one finding)
         self.once: dict[str, list] = {}
+        # (rule, node, key, more, message) of the weaker places, see report_fallback
+        self.fallbacks: list[tuple] = []
 
     def facts(self, node: cst.BaseExpression) -> Facts:
         return self.evaluator.facts(node)
@@ -71,15 +73,20 @@ class LossContext:
     def in_config_branch(self) -> bool:
         return self.config_depth > 0
 
-    def report(self, rule, node: cst.CSTNode, message: str, related: tuple = ()) -> None:
+    def _suppressed(self, rule) -> bool:
+        """Whether a finding of ``rule`` at the current place is not reported."""
         if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT:
-            return  # code under no_grad is not part of the differentiated loss
+            return True  # code under no_grad is not part of the differentiated loss
         if self.eval_depth:
-            return  # under ``if not self.training:``: evaluation code, never part of a train step
+            return True  # under ``if not self.training:``: evaluation code, never part of a train step
         if self.eager_depth and rule.code == "BSG701":
-            return  # under ``if tf.executing_eagerly():``: a compiled step never runs it
-        if self.dead_depth and rule.code in _VALUE_RULES:
-            return  # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
+            return True  # under ``if tf.executing_eagerly():``: a compiled step never runs it
+        # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
+        return bool(self.dead_depth and rule.code in _VALUE_RULES)
+
+    def report(self, rule, node: cst.CSTNode, message: str, related: tuple = ()) -> None:
+        if self._suppressed(rule):
+            return
         key = (rule.code, id(node))
         if key not in self._reported:
             self._reported.add(key)
@@ -102,6 +109,30 @@ class LossContext:
         rule_, node_, _, related = self.reports[index]
         self.reports[index] = (rule_, node_, f"{first_message} ({extra} more {more} in this loss)",
                                (*related, node))
+
+    def report_fallback(self, rule, node: cst.CSTNode, *, key: str, more: str, message: str) -> None:
+        """Like :meth:`report_once`, for a weaker place of a cause (``eye(B)`` next to the B x B
+        similarity it masks): reported when the loss ends, first only if no stronger place of the
+        cause was reported; otherwise one more place of it."""
+        if not self._suppressed(rule):
+            self.fallbacks.append((rule, node, key, more, message))
+
+    def finish(self) -> list:
+        """The reports of the loss, the fallback places added (see :meth:`report_fallback`)."""
+        fallbacks, self.fallbacks = self.fallbacks, []
+        for rule, node, key, more, message in fallbacks:
+            self.report_once(rule, node, key=key, more=more, message=message)
+        return self.reports
+
+    def relate(self, key: str, node: cst.CSTNode) -> None:
+        """Name ``node`` as a further place of the cause reported under ``key`` (the count in its
+        message unchanged): the return that makes a batch sum the loss."""
+        entry = self.once.get(key)
+        if entry is None:
+            return
+        rule_, node_, message, related = self.reports[entry[0]]
+        if node is not node_ and not any(node is other for other in related):
+            self.reports[entry[0]] = (rule_, node_, message, (*related, node))
 
     def record_call(self, node: cst.Call) -> None:
         """Remember what a call to a same-file helper passes, so the helper is read with those facts."""
@@ -178,6 +209,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         walker.returned(loss.node.body)
     else:
         walker.block(block_statements(loss.node.body))
+    ctx.finish()
     if loss.kind == "helper" and call_sites is not None and ctx.reports:
         calls = tuple(call_sites.get(("calls", id(loss.node)), ())[:_CALL_PLACES])
         if calls:  # a helper's finding also names the calls that run it (as (container, node) pairs)

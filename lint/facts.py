@@ -56,6 +56,8 @@ EXPAND_OPS = frozenset({"expand_dims", "unsqueeze"})
 # ops that change only the shape or dtype of their operand: squeeze(exp(x)) is still exp(x)
 _SHAPE_ONLY_OPS = frozenset({"squeeze", "flatten", "ravel", "cast", "astype", "float", "double", "to",
                              "type", "contiguous", "ensure_shape", "convert_to_tensor", "identity"})
+# table lookups by index: the position of the indices (torch's gather and index_select take a dim first)
+_LOOKUP_INDEX = {"gather": 1, "take": 1, "embedding_lookup": 1, "index_select": 2}
 TRANSPOSE_OPS = frozenset({"transpose", "t", "matrix_transpose", "adjoint"})
 STOP_OPS = frozenset({"stop_gradient", "detach", "no_grad"})
 CLIP_OPS = frozenset({"clip", "clip_by_value", "clamp", "clamp_min", "clip_min", "clamp_max"})
@@ -751,11 +753,13 @@ class Evaluator:
         if name in TRANSPOSE_OPS:
             perm = op.arg(1, "perm", "axes", "dim0")
             full = perm is None or (op.is_method and name == "t")
+            expanded = first.expanded_axis
             if name == "transpose" and len(op.args) == 3:
                 # torch.transpose(b, 1, 0) / b.transpose(0, 1): swapping the batch axis with the next
-                dims = {self.facts(op.args[1]).literal, self.facts(op.args[2]).literal}
-                full = full or dims == {0, 1}
-            return replace(first, transposed=full, batch_sum=None, exp_node=None)
+                pair = (self.facts(op.args[1]).literal, self.facts(op.args[2]).literal)
+                full = full or set(pair) == {0, 1}
+                expanded = _swapped_axis(expanded, pair)
+            return replace(first, transposed=full, batch_sum=None, exp_node=None, expanded_axis=expanded)
         if name in ("reshape", "view"):
             return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=None,
                            batch_sum=None)
@@ -770,6 +774,15 @@ class Evaluator:
             # their full sums are (a reverse cumsum of exp terms is ListMLE's normaliser)
             return replace(first, transposed=False, expanded_axis=None, exp_node=None, guarded=True,
                            probability=False)
+        if name in _LOOKUP_INDEX and not first.taint:
+            # tf.gather(centers, labels): rows of a table picked by the batch's labels have the
+            # batch axis; they carry the labels' taint (no gradient comes from the targets' side)
+            position = 2 if op.namespace.startswith("torch") or (op.is_method and name == "gather") \
+                else _LOOKUP_INDEX[name]
+            index = op.arg(position, "indices", "index", "ids")
+            indices = self.facts(index) if index is not None else None
+            if indices is not None and indices.is_tensor and not indices.no_batch_axis and not indices.python_list:
+                return Facts(taint=indices.taint)
         if name in PASS_THROUGH_OPS:
             return replace(first, transposed=False, expanded_axis=None,
                            exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None)
@@ -824,6 +837,12 @@ class Evaluator:
                          unit=name in ("sigmoid", "softmax", "one_hot", "hard_sigmoid"))
         if name in SUM_OPS:
             return self._sum(op, first)
+        if name == "l2_loss" and op.namespace.startswith("tensorflow"):
+            # tf.nn.l2_loss(t) = sum(t ** 2) / 2 over every axis (optax's l2_loss is elementwise)
+            over_batch = first.is_tensor and not first.no_batch_axis and not first.python_list
+            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
+                         batch_sum=op.node if over_batch else first.batch_sum,
+                         no_batch_axis=first.no_batch_axis or first.is_tensor)
         if name in MAX_REDUCE_OPS:
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
                            max_of=self._maximum_of(op))
@@ -1092,6 +1111,22 @@ class Evaluator:
 # ---- small helpers ----------------------------------------------------------------------
 
 _INTEGER_METHODS = frozenset({"long", "int", "bool", "byte", "short"})
+
+
+def _swapped_axis(axis: int | None, pair: tuple) -> int | None:
+    """Where an inserted axis goes when ``transpose(a, b)`` swaps two axes. ``x.unsqueeze(-1)``
+    of a (B, D) tensor is (B, D, 1): its last axis is 2, so ``transpose(0, 2)`` makes it a row
+    (1, D, B), as voxceleb's AngleProto pairs every anchor with every positive."""
+    if axis is None or None in pair:
+        return axis
+    first, second = int(pair[0]), int(pair[1])
+    if axis == -1 and {first, second} == {0, 2}:
+        axis = 2
+    if axis == first:
+        return second
+    if axis == second:
+        return first
+    return axis
 
 
 def einsum_terms(op: Op) -> tuple[list[str], str]:

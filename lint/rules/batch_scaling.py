@@ -59,6 +59,8 @@ class BatchSum(Rule):
         for other in _terms_batch_sums(value, ctx):  # mae + distort: each term's sum is a place of the cause
             if other is not batch_sum:
                 ctx.report_once(self, other, key="BSG501/returned", more="batch sums returned", message=message)
+        if code_of(batch_sum, 400) not in code_of(value, 400):
+            ctx.relate("BSG501/returned", value)  # the return that makes a sum computed above the loss
 
 
 class FixedBatch(Rule):

@@ -75,6 +75,11 @@ class PairwiseBatch(Rule):
             self._report(ctx, node, f"`{code_of(node)}` stacks a batch tensor batch-size times (B x B x ...): "
                                     "memory grows as B^2")
             return
+        if op is not None and _batch_by_batch_shape(op, ctx):
+            # eye(B) or expand(n, n) usually serves a B x B similarity: that one is the root cause
+            ctx.report_fallback(self, node, key=self.code, more="batch x batch intermediates",
+                                message=f"`{code_of(node)}` builds a batch x batch tensor: memory grows as B^2")
+            return
         if op is None or len(op.args) < 2:
             if op is not None and op.name == "einsum":
                 self._einsum(node, op, ctx)
@@ -258,6 +263,35 @@ class HeavyOp(Rule):
             if elements >= _LARGE_ELEMENTS:
                 ctx.report(self, node, f"`{code_of(node)}` builds a {elements:,}-element tensor inside the loss "
                                        "every step: build it once")
+
+
+_SHAPE_FIRST_MAKERS = _MATRIX_MAKERS | {"empty"}
+_SHAPE_METHODS = frozenset({"expand", "new_zeros", "new_ones", "new_full", "new_empty"})
+
+
+def _batch_by_batch_shape(op, ctx) -> bool:
+    """A tensor whose requested shape names one batch size twice: ``x.expand(n, n, d)``,
+    ``broadcast_to(x, (B, B))``, ``zeros((n, n))``, ``eye(n)`` with ``n`` the batch size."""
+    if op.name == "broadcast_to" and not op.is_method and len(op.args) >= 2:
+        dims = _dims(op.args[1:])
+    elif op.name in _SHAPE_METHODS and op.is_method and len(op.args) >= 2:
+        dims = _dims(op.args[1:])
+    elif op.name in _SHAPE_FIRST_MAKERS and not op.is_method and op.args:
+        dims = _dims(op.args[:1]) if op.name in ("full", "fill") else _dims(op.args)
+        if op.name == "eye":
+            dims = dims[:2] if len(dims) >= 2 else dims * 2  # eye(n) is n x n
+    else:
+        return False
+    # the same size twice (n, n): N boxes against M boxes of another tensor are two sets, not B x B
+    batch_dims = [code_of(dim, 200) for dim in dims if ctx.facts(dim).batch_dim]
+    return len(batch_dims) != len(set(batch_dims))
+
+
+def _dims(args) -> list:
+    """The dimensions of a shape given as varargs (``expand(n, n)``) or one list/tuple."""
+    if len(args) == 1 and isinstance(args[0], (cst.List, cst.Tuple)):
+        return [element.value for element in args[0].elements]
+    return list(args)
 
 
 def _repeats_by_batch(parts, ctx) -> bool:
