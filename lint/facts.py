@@ -56,6 +56,8 @@ EXPAND_OPS = frozenset({"expand_dims", "unsqueeze"})
 # ops that change only the shape or dtype of their operand: squeeze(exp(x)) is still exp(x)
 _SHAPE_ONLY_OPS = frozenset({"squeeze", "flatten", "ravel", "cast", "astype", "float", "double", "to",
                              "type", "contiguous", "ensure_shape", "convert_to_tensor", "identity"})
+# methods that may put a host tensor back on a device
+_TO_DEVICE_METHODS = frozenset({"cuda", "to", "to_device", "pin_memory"})
 # table lookups by index: the position of the indices (torch's gather and index_select take a dim first)
 _LOOKUP_INDEX = {"gather": 1, "take": 1, "embedding_lookup": 1, "index_select": 2}
 TRANSPOSE_OPS = frozenset({"transpose", "t", "matrix_transpose", "adjoint"})
@@ -145,6 +147,7 @@ class Facts:
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
+    negative: bool = False  # clipped strictly below 0 (``clamp(x, max=-1e-7)``): ``-x`` is bounded away from zero
     inside_unit: bool = False  # clipped strictly inside (-1, 1): its square is below one
     max_of: tuple[str, ...] = ()  # ``max(name)``, ``maximum(a, max(b))``: ``name - max_of`` is never positive
     batch_rows: bool = False  # a Python list of the batch's rows (``unstack(x)`` along axis 0)
@@ -473,8 +476,8 @@ class Evaluator:
         if isinstance(node.operator, cst.Minus):
             literal = -inner.literal if inner.literal is not None else None
             return replace(inner, nonneg=inner.nonpos, nonpos=_nonnegative(inner), literal=literal,
-                           guarded=inner.guarded and not inner.taint and literal is not None and literal > 0,
-                           exp_node=None)
+                           guarded=(inner.guarded and not inner.taint and literal is not None and literal > 0)
+                           or inner.negative, negative=False, exp_node=None)
         if isinstance(node.operator, cst.Not):
             return Facts(taint=inner.taint, boolean=True, opaque=inner.opaque)
         return inner
@@ -636,6 +639,9 @@ class Evaluator:
             tainted = [f for f in inputs if f.taint]
             if tainted and all(f.no_batch_axis for f in tainted):
                 facts = replace(facts, no_batch_axis=True)  # diag(cov), square(cov): still D x D
+        if op is not None and op.is_method and op.args and facts.taint and not facts.on_host \
+                and op.name not in _TO_DEVICE_METHODS and self.facts(op.args[0]).on_host:
+            facts = replace(facts, on_host=True)  # x.cpu().bool().sum(1): still a host tensor
         return facts
 
     def _call_facts(self, node: cst.Call) -> Facts:
@@ -821,7 +827,10 @@ class Evaluator:
         if name in EXP_OPS:
             safe = first.bounded or first.nonpos or not first.taint
             # positive, but an unbounded argument underflows to 0 as surely as it overflows
-            return Facts(taint=first.taint, nonneg=True,
+            # expm1 keeps the sign of its argument; exp of a negative value is below 1, expm1 of it below 0
+            return Facts(taint=first.taint, nonneg=name != "expm1" or _nonnegative(first),
+                         nonpos=name == "expm1" and first.nonpos, negative=name == "expm1" and first.negative,
+                         below_one=name == "exp" and first.negative,
                          guarded=name in ("exp", "cosh"),  # positive by construction (underflow aside)
                          peak_one=name == "exp" and first.max_shifted,
                          bounded=safe, exp_node=None if safe else node, scaled=first.scaled)
@@ -1071,8 +1080,11 @@ class Evaluator:
             and upper_facts.literal is not None and 0 <= lower_facts.literal and upper_facts.literal <= 1
         inside_unit = below_one and lower_facts is not None and not lower_facts.taint \
             and lower_facts.literal is not None and lower_facts.literal > -1
+        negative = upper_facts is not None and not upper_facts.taint and upper_facts.literal is not None \
+            and upper_facts.literal < 0
         return Facts(taint=first.taint, guarded=guarded, nonneg=nonneg, bounded=bounded, unit=unit,
-                     probability=False, batch_sum=first.batch_sum, below_one=below_one, inside_unit=inside_unit)
+                     probability=False, batch_sum=first.batch_sum, below_one=below_one, inside_unit=inside_unit,
+                     negative=negative, nonpos=negative)
 
     def _sum(self, op: Op, first: Facts) -> Facts:
         axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from ..facts import _text
@@ -93,6 +95,9 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
         op = ctx.op(iterable)
         if op is not None:
             if op.name in ("range", "arange"):
+                step = op.arg(2, "step")
+                if step is not None and _chunk_step(step, ctx):
+                    return None  # range(0, B, chunk_size): a loop over memory chunks, not over samples
                 for arg in op.args:
                     facts = ctx.facts(arg)
                     if facts.batch_dim or facts.batch_constant:
@@ -105,7 +110,7 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
                 for arg in op.args:
                     facts = ctx.facts(arg)
                     # a singular tensor name (``target``) is a tensor, in zip and enumerate alike
-                    rows = facts.is_tensor and not facts.no_batch_axis and (
+                    rows = facts.is_tensor and not facts.no_batch_axis and not facts.on_host and (
                         not facts.maybe_list or ((zipped or op.name == "enumerate") and facts.named_tensor))
                     if (rows or facts.batch_rows) and not isinstance(arg, (cst.Lambda,)):
                         return f"over the rows of `{code_of(arg)}`"
@@ -119,7 +124,7 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
     if facts.batch_rows:
         return f"over `{code_of(iterable)}` (one tensor per sample)"
     if facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis and not facts.network_output \
-            and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
+            and not facts.on_host and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
         return f"over the rows of `{code_of(iterable)}`"
     return None
 
@@ -162,6 +167,21 @@ def _mentions_batch_size(test, ctx) -> bool:
     if isinstance(test, cst.BooleanOperation):
         return _mentions_batch_size(test.left, ctx) or _mentions_batch_size(test.right, ctx)
     return False
+
+
+def _chunk_step(step, ctx) -> bool:
+    """The step of a loop over chunks of the batch: a literal of more than a few samples, or a
+    name that says chunk or size (``range(0, B, chunk_size)``); ``range(0, n, B)`` with ``B``
+    boxes per cell, or a step of 2 (pairs), still walks the samples."""
+    literal = ctx.facts(step).literal
+    if literal is not None:
+        return abs(literal) > _SAMPLE_STEP
+    name = code_of(step).split(".")[-1].lower()
+    return bool(_CHUNK_NAME.search(name))
+
+
+_SAMPLE_STEP = 4
+_CHUNK_NAME = re.compile(r"chunk|batch|block|micro|split|size|window|bucket")
 
 
 def _range_over_indexed_rows(iterable, target, body, ctx) -> str | None:
