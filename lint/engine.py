@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import libcst as cst
 
-from .facts import TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts, nonzero_names
+from .facts import TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts, nonzero_names, reducing_loss_class
 from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
 from .liveness import dead_names, dead_statement
@@ -176,6 +176,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     evaluator = Evaluator(index.imports, loss.param_taints, index.int_constants, batch_sizes,
                           summarize=summaries.for_owner(loss.info))
     evaluator.runtime_attributes = index.runtime_batch_attributes()
+    evaluator.module_loss_objects = _module_loss_objects(index, evaluator)
     if loss.info is not None and loss.info.class_info is not None:
         evaluator.summed_criteria = loss.info.class_info.summed_criteria()
         evaluator.distance_criteria = loss.info.class_info.distance_criteria()
@@ -215,6 +216,18 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         if calls:  # a helper's finding also names the calls that run it (as (container, node) pairs)
             return [(rule, node, message, (*related, *calls)) for rule, node, message, related in ctx.reports]
     return ctx.reports
+
+
+def _module_loss_objects(index: ModuleIndex, evaluator: Evaluator) -> frozenset[str]:
+    """Module-level names bound to a reducing Keras loss object (``bce = BinaryCrossentropy()``),
+    found once per module."""
+    found = index.__dict__.get("_loss_objects")
+    if found is None:
+        found = frozenset(name for name in index.module_names
+                          if isinstance(value := index.assignments.get(name), cst.Call)
+                          and (op := evaluator.op(value)) is not None and reducing_loss_class(op))
+        index.__dict__["_loss_objects"] = found
+    return found
 
 
 # how many of a helper's call sites its findings name

@@ -147,6 +147,7 @@ class Facts:
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
+    reduced_loss: bool = False  # a loss object (``BinaryCrossentropy()``) whose call returns the batch mean
     negative: bool = False  # clipped strictly below 0 (``clamp(x, max=-1e-7)``): ``-x`` is bounded away from zero
     inside_unit: bool = False  # clipped strictly inside (-1, 1): its square is below one
     max_of: tuple[str, ...] = ()  # ``max(name)``, ``maximum(a, max(b))``: ``name - max_of`` is never positive
@@ -233,6 +234,8 @@ class Evaluator:
                 self.env[name] = UNTAINTED
         self.module_ints = module_ints or {}
         self.batch_literals = frozenset(batch_literals)
+        # module-level names bound to a reducing loss object (``bce = keras.losses.BinaryCrossentropy()``)
+        self.module_loss_objects: frozenset[str] = frozenset()
         self.lambdas: dict[str, cst.Lambda] = {}  # local ``f = lambda x: ...``, read where called
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
@@ -679,6 +682,8 @@ class Evaluator:
         if op is None:
             return self._unknown_call(node)
         name = op.name
+        if reducing_loss_class(op):
+            return Facts(reduced_loss=True)  # bce = BinaryCrossentropy(): its calls return one number
         if name in HOST_VALUE_OPS and (op.is_method or op.namespace in ("keras.backend", "keras.ops")):
             return HOST_COPY  # a Python value on the host (the sync itself is BSG701's business)
         if name == "cpu" and op.is_method and op.args:
@@ -985,6 +990,11 @@ class Evaluator:
             if summary is not None:
                 return summary
         func = node.func
+        if node.args and ((isinstance(func, cst.Name) and (self.env[func.value].reduced_loss if func.value in self.env
+                                                           else func.value in self.module_loss_objects))
+                          or (isinstance(func, cst.Call) and self.facts(func).reduced_loss)):
+            # bce(y_true, y_pred) with bce = keras.losses.BinaryCrossentropy(): the batch mean
+            return Facts(taint=self._opaque([a.value for a in node.args]).taint, nonneg=True, no_batch_axis=True)
         if isinstance(func, cst.Name) and func.value in self.lambdas:
             called = self._lambda_call(self.lambdas[func.value], node)
             if called is not None:
@@ -1123,6 +1133,19 @@ class Evaluator:
 # ---- small helpers ----------------------------------------------------------------------
 
 _INTEGER_METHODS = frozenset({"long", "int", "bool", "byte", "short"})
+
+
+def reducing_loss_class(op: Op) -> bool:
+    """``keras.losses.BinaryCrossentropy()`` (a loss class, Keras's default reduction to the batch
+    mean), not one built with ``reduction=None``/``"none"``/``"sum"``."""
+    if op.is_method or not op.name[:1].isupper() or "losses" not in op.namespace.split(".") \
+            or not op.namespace.startswith(("keras", "tensorflow")) or op.name == "Loss":
+        return False
+    reduction = op.kwargs.get("reduction")
+    if reduction is None:
+        return True
+    text = _text(reduction).lower()
+    return "sum_over_batch_size" in text or "auto" in text
 
 
 def _swapped_axis(axis: int | None, pair: tuple) -> int | None:

@@ -87,6 +87,8 @@ class RandomInLoss(Rule):
         if kind == "stochastic" and seed is not None and ctx.facts(seed).literal is None and \
                 not isinstance(seed, (cst.List, cst.Tuple)):
             return  # keras.random.*(seed=self.seed_generator): the supported way to draw noise under jit
+        if kind == "stochastic" and op.namespace == "jax.random" and _passed_key(op):
+            return  # jax.random.normal(key, ...) with the caller's key: explicit, reproducible noise
         if kind == "frozen" and torch_only(ctx):
             if ctx.loss.kind == "helper":
                 # eager torch runs the code every step, so nothing is frozen: a numpy or `random`
@@ -100,6 +102,13 @@ class RandomInLoss(Rule):
         elif kind == "stochastic":
             ctx.report(self, node, f"`{callee(node)}` makes the loss stochastic: "
                                    "the same batch gives a different loss and gradient each step")
+
+
+def _passed_key(op) -> bool:
+    """The JAX key is a value the code was given or split from one (``key``, ``keys[1]``,
+    ``self.rng``), not one made here from a literal seed (``PRNGKey(0)``: the same noise every step)."""
+    key = op.arg(0, "key")
+    return key is not None and not isinstance(key, cst.Call)
 
 
 def _in_a_network(ctx) -> bool:
