@@ -68,7 +68,8 @@ _METRIC_TOKENS = frozenset({"top", "topk", "hamming", "acc", "accuracy", "precis
 _LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "criterion", "cost", "penalty",
                           "ntxent", "xent", "infonce", "supcon", "nce"})
 # Names that say a function checks, updates or formats: never a loss, whatever else they say.
-_NEVER_A_LOSS_TOKENS = frozenset({"update", "format", "validate", "validation", "check", "test", "plot", "stats"})
+_NEVER_A_LOSS_TOKENS = frozenset({"update", "format", "validate", "validation", "check", "test", "plot", "stats",
+                                  "report", "summary"})  # Loss_report, loss_summary: figures for a log
 # Names that say a function evaluates: what it computes is a figure for a report, not a loss to train on.
 _EVALUATION_TOKENS = frozenset({"eval", "evaluate", "evaluation", "validation", "validate", "val", "test"})
 # Names that say a function searches, evaluates or builds: not a loss unless they also say loss.

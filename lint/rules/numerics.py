@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from ..facts import (
@@ -256,9 +258,32 @@ class UnguardedLog(Rule):
             return  # loss.sum() / mask.sum(): padding masks and lengths count at least one step per sample
         if _geometric_denominator(denominator, ctx):
             return  # a union, a width, a gap: positive by the geometry the code builds, not by a guard
+        if _setting_lookup(denominator):
+            return  # params["domain"]["range"][1]: an entry of a settings mapping, not a value of the batch
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+def _setting_lookup(node) -> bool:
+    """``all_params["domain"]["range"]["t"][1]``, ``self.cfg["scale"]``: a string-keyed entry of a
+    mapping named for settings or parameters (a batch dict, ``batch["x"]``, is not one); also its
+    power or a product of such entries (``cfg["dx"] ** 2``)."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Power, cst.Multiply)):
+        right = node.right
+        return _setting_lookup(node.left) and (isinstance(right, (cst.Integer, cst.Float)) or _setting_lookup(right))
+    keyed = False
+    while isinstance(node, cst.Subscript):
+        keyed = keyed or any(isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.SimpleString)
+                             for e in node.slice)
+        node = node.value
+    if not keyed:
+        return False
+    root = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
+    return bool(_SETTINGS_NAME.search(root.lower()))
+
+
+_SETTINGS_NAME = re.compile(r"param|config|cfg|conf$|hparam|hyper|setting|option|opts|args|const")
 
 
 def _unbounded_cosh(argument, ctx):

@@ -341,3 +341,20 @@ def test_a_function_named_for_noise_contrastive_estimation_is_a_loss():
         return torch.nn.functional.cross_entropy(logits, torch.arange(z1.shape[0]))
     """
     assert [(f.loss, f.code) for f in _lint(source)] == [("rmseNCE", "BSG601")]
+
+
+def test_a_loss_report_or_summary_is_not_the_loss():
+    # figures computed for a log beside the loss (relative errors, norms): nothing trains on them
+    source = """
+    import jax.numpy as jnp
+    class Flow:
+        def loss(self, params, batch):
+            return jnp.mean((params["w"] * batch["x"] - batch["y"]) ** 2)
+        def loss_report(self, params, batch):
+            return jnp.log(jnp.abs(params["w"] * batch["x"] - batch["y"]).mean())
+        def loss_summary(self, params, batch):
+            return jnp.log(jnp.abs(params["w"] * batch["x"] - batch["y"]).mean())
+        def abs_log_loss(self, params, batch):
+            return jnp.log(jnp.abs(params["w"] * batch["x"] - batch["y"]).mean())
+    """
+    assert _losses(source) == {"Flow.abs_log_loss"}
