@@ -256,7 +256,9 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
     return finder.losses
 
 
-_SCORING_MODULES = frozenset({"validators", "validator", "evaluators", "evaluator", "calibration"})
+_SCORING_MODULES = frozenset({"validators", "validator", "evaluators", "evaluator", "calibration",
+                              # plots of saved predictions: nothing there is trained on
+                              "visualize", "visualization", "visualise", "visualisation", "plotting", "plots"})
 
 
 # scikit-learn's metrics named "loss": scores, wherever they are defined
@@ -700,8 +702,7 @@ def documented_host_params(node: cst.FunctionDef) -> frozenset[str]:
     """
     params = _own_params(node)
     host = {p.name.value for p in params if p.annotation is not None and (
-        _host_container(p.annotation.annotation)
-        or (isinstance(p.annotation.annotation, cst.Name) and p.annotation.annotation.value in _SCALAR_ANNOTATIONS))}
+        _host_container(p.annotation.annotation) or _scalar_annotation(p.annotation.annotation))}
     body = node.body
     leading = getattr(body, "header", None)
     comments = [leading.comment.value] if leading is not None and getattr(leading, "comment", None) else []
@@ -834,6 +835,22 @@ def _host_container(annotation: cst.BaseExpression) -> bool:
     if base_name not in _CONTAINER_ANNOTATIONS:
         return False
     return _is_host_type(cst.Module([]).code_for_node(annotation).replace("...", ""))
+
+
+def _scalar_annotation(annotation: cst.BaseExpression) -> bool:
+    """``float``, ``str | None``, ``Optional[int]``, ``Union[int, float]``: a Python scalar (or None)."""
+    if isinstance(annotation, cst.Name):
+        return annotation.value in _SCALAR_ANNOTATIONS
+    if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
+        parts = [annotation.left, annotation.right]
+    elif isinstance(annotation, cst.Subscript) and getattr(annotation.value, "value", None) in ("Optional", "Union") \
+            or isinstance(annotation, cst.Subscript) and getattr(annotation.value, "attr", None) is not None \
+            and annotation.value.attr.value in ("Optional", "Union"):
+        parts = [element.slice.value for element in annotation.slice if isinstance(element.slice, cst.Index)]
+    else:
+        return False
+    scalars = [part for part in parts if not _is_none(part)]
+    return bool(scalars) and all(_scalar_annotation(part) for part in scalars)
 
 
 def _is_none(node: cst.BaseExpression) -> bool:
