@@ -349,6 +349,17 @@ def _geometric_denominator(denominator, ctx) -> bool:
     return _geometric(denominator, ctx, depth=0)
 
 
+_MIN_REDUCE = frozenset({"min", "reduce_min", "amin", "nanmin"})
+
+
+def _reduced_by(node, names, ctx) -> bool:
+    """``K.max(x)``, ``x.amax(dim=1)``: a reduction of one of ``names`` (not the elementwise
+    ``torch.max(x2, y2)`` of an enclosing box's corner)."""
+    op = ctx.op(node) if isinstance(node, cst.Call) else None
+    return op is not None and op.name in names and op.args and (
+        len(op.args) == 1 or ctx.facts(op.args[1]).literal is not None)
+
+
 def _geometric(node, ctx, depth: int) -> bool:
     """See ``_geometric_denominator``; also through a name assigned once in the loss (``union =
     area1 + area2 - inter``), a clamp of such a value, and a product of two of them or of their
@@ -356,6 +367,8 @@ def _geometric(node, ctx, depth: int) -> bool:
     if depth > 6:
         return False
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract):
+        if _reduced_by(node.left, MAX_REDUCE_OPS, ctx) and _reduced_by(node.right, _MIN_REDUCE, ctx):
+            return False  # max(x) - min(x): the range of x, 0 for a constant x (min-max scaling)
         return _tensor_like(ctx.facts(node.left)) and _tensor_like(ctx.facts(node.right))
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply):
         return True
