@@ -191,7 +191,11 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         # a helper, or a loss-named method another loss calls (``self.regularization_loss(p.mean(0))``)
         for name, passed in call_sites[id(loss.node)].items():
             if name not in loss.host_params:  # what the function says it takes beats what is passed
-                evaluator.env[name] = _join_all(passed)
+                joined = _join_all(passed)
+                if name in evaluator.env and evaluator.env[name].batch_dim and not joined.taint:
+                    # a batch_size parameter given a number (int(2 ** (r + k))): still the batch size
+                    joined = replace(joined, batch_dim=True)
+                evaluator.env[name] = joined
     for name in loss.tensor_list_params:
         if name in evaluator.env and evaluator.env[name].taint:
             # a Python list of tensors, as documented: its length counts speakers or levels
