@@ -27,6 +27,13 @@ _ALLOWED_SELF_METHODS = frozenset({"update_state", "reset_state", "add_loss", "a
 _SESSION_CONSTRUCTORS = frozenset({"tensorflow.Session", "tensorflow.InteractiveSession"})
 
 
+def _one_tensor(node, ctx) -> bool:
+    """A tensor on the device: not a Python list (of numbers, often) nor a host copy."""
+    facts = ctx.facts(node)
+    return facts.is_tensor and not facts.on_host and not facts.python_list and (
+        not facts.maybe_list or facts.named_tensor)
+
+
 def _only_on_the_cpu(node, ctx) -> bool:
     """The ``.cpu()`` sits in the ``else`` of a conditional expression testing that the tensor is on
     the GPU (``x.is_cuda``, ``x.device.type == "cuda"``): it runs only for a tensor already on the
@@ -60,7 +67,8 @@ def _contains(root, node) -> bool:
 
 class HostSync(Rule):
     """A host round-trip inside a loss: ``.numpy()``, ``.item()``, ``float(t)``, ``print(t)``,
-    ``py_function``, or a Python ``if``/``while``/``assert`` on a tensor.
+    ``py_function``, Python's ``min``/``max`` of a tensor (``max(mask.sum(), 1)``), or a Python
+    ``if``/``while``/``assert`` on a tensor.
 
     **Why it hurts training.** Keras compiles the train step (``tf.function``, ``jax.jit``,
     ``torch.compile`` with ``jit_compile``). Inside it a tensor has no value yet: ``.numpy()``
@@ -121,6 +129,11 @@ class HostSync(Rule):
             if ctx.facts(op.args[0]).is_tensor:
                 ctx.report(self, node, f"`{code_of(node)}` needs the tensor's value on the host: "
                                        "fails under jit, syncs in eager mode")
+        elif op.namespace == "builtins" and op.name in ("min", "max") and op.args and not op.kwargs \
+                and any(_one_tensor(a, ctx) for a in op.args):
+            ctx.report(self, node, f"`{code_of(node)}` compares tensor values in Python: each comparison needs them "
+                                   f"on the host (fails under jit, syncs in eager mode); use the framework's "
+                                   f"{op.name} or {'maximum' if op.name == 'max' else 'minimum'}")
         elif op.namespace == "builtins" and op.name == "print":
             if any(ctx.facts(a).is_tensor or _formats_a_tensor(a, ctx) for a in op.args):
                 if torch_only(ctx):  # eager PyTorch: it prints, after waiting for the device
