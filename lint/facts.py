@@ -149,6 +149,7 @@ class Facts:
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
+    batch_range: bool = False  # range(batch_size): iterating it walks the samples
     reduced_loss: bool = False  # a loss object (``BinaryCrossentropy()``) whose call returns the batch mean
     negative: bool = False  # clipped strictly below 0 (``clamp(x, max=-1e-7)``): ``-x`` is bounded away from zero
     inside_unit: bool = False  # clipped strictly inside (-1, 1): its square is below one
@@ -1073,7 +1074,9 @@ class Evaluator:
             # builtin sum() of a Python list of losses: not a reduction over the batch axis
             return Facts(taint=first.taint, python_list=True, opaque=first.opaque)
         if op.name == "range":
-            return Facts(shape=True)
+            # allidx = range(0, batch_size): one index per sample, when iterated
+            stop_facts = self.facts(op.args[1]) if len(op.args) == 2 else first
+            return Facts(shape=True, batch_range=stop_facts.batch_dim and len(op.args) <= 2)
         if op.name == "pow" and len(op.args) >= 2:
             return self.binary("**", op.args[0], op.args[1])
         return self._opaque(op.args)

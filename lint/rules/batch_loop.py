@@ -121,6 +121,8 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
                     return f"over `{code_of(iterable)}` (one tensor per sample)"
                 return None
     facts = ctx.facts(iterable)
+    if facts.batch_range:
+        return f"over `{code_of(iterable)}` (a range over the batch size)"
     if facts.batch_rows:
         return f"over `{code_of(iterable)}` (one tensor per sample)"
     if facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis and not facts.network_output \
