@@ -149,6 +149,7 @@ class Facts:
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
+    unit_weighted: bool = False  # has a factor divided by its own full sum (w / sum(w)): its sum is a weighted mean
     batch_range: bool = False  # range(batch_size): iterating it walks the samples
     reduced_loss: bool = False  # a loss object (``BinaryCrossentropy()``) whose call returns the batch mean
     negative: bool = False  # clipped strictly below 0 (``clamp(x, max=-1e-7)``): ``-x`` is bounded away from zero
@@ -605,7 +606,8 @@ class Evaluator:
                          or (right.guarded and _hyperparameter(left)),  # t * (norm + eps): a temperature
                          batch_sum=batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
-                         masked_positive=_masks_positive(left, right) or _masks_positive(right, left))
+                         masked_positive=_masks_positive(left, right) or _masks_positive(right, left),
+                         unit_weighted=left.unit_weighted or right.unit_weighted)
         if symbol == "/":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             normalises = right.batch_dim or bool(right.taint) or right.batch_constant or (
@@ -618,7 +620,8 @@ class Evaluator:
                          nonpos=(left.nonpos and right_pos) or (left_pos and right.nonpos),
                          guarded=left.guarded and right.guarded,
                          batch_sum=None if normalises else left.batch_sum, shape=shape,
-                         literal=_arith(left, right, symbol))
+                         literal=_arith(left, right, symbol),
+                         unit_weighted=left.unit_weighted or _divides_by_own_sum(left_node, right_node, self))
         if symbol == "**":
             even = right.literal is not None and float(right.literal).is_integer() and int(right.literal) % 2 == 0
             grows = right.literal is None or right.literal >= 1
@@ -1110,6 +1113,8 @@ class Evaluator:
             over_batch = False  # sum of a stacked list of losses: axis 0 is the list, not the batch
         if first.zero:
             over_batch = False  # x.sum() * 0: a zero of the right dtype and device, not a batch sum
+        if first.unit_weighted:
+            over_batch = False  # sum(loss * w) with w = w / sum(w): a weighted mean
         return Facts(taint=first.taint, nonneg=first.nonneg,
                      guarded=first.guarded or first.probability or first.masked_positive or first.peak_one,
                      bounded=first.bounded, zero=first.zero,
@@ -1153,6 +1158,18 @@ def reducing_loss_class(op: Op) -> bool:
         return True
     text = _text(reduction).lower()
     return "sum_over_batch_size" in text or "auto" in text
+
+
+def _divides_by_own_sum(numerator, denominator, evaluator) -> bool:
+    """``w / sum(w)``, ``w / maximum(sum(w), eps)``: weights normalised by their full sum."""
+    inner = denominator
+    op = evaluator.op(inner) if isinstance(inner, cst.Call) else None
+    if op is not None and op.name in ("maximum", "max", "clip", "clamp", "clip_by_value") and op.args:
+        inner = op.args[0]
+        op = evaluator.op(inner) if isinstance(inner, cst.Call) else None
+    if op is None or op.name not in SUM_OPS or not op.args or op.arg(1, "axis", "dim") is not None:
+        return False
+    return _text(op.args[0]) == _text(numerator)
 
 
 def _swapped_axis(axis: int | None, pair: tuple) -> int | None:
