@@ -68,7 +68,7 @@ def needs_parse(data: bytes, filename: str, settings: LintSettings) -> bool:
     """Whether linting these bytes may parse them with libcst (the costly step); cheap."""
     from .notebook import is_notebook
 
-    return is_notebook(filename) or may_contain_loss(data, settings.loss_patterns)
+    return is_notebook(filename) or may_contain_loss(data, settings.loss_patterns, filename)
 
 
 def _lint_python(data: bytes, filename: str, settings: LintSettings) -> list[Finding]:
@@ -77,7 +77,7 @@ def _lint_python(data: bytes, filename: str, settings: LintSettings) -> list[Fin
     problem = decode_problem(data)
     if problem is not None:
         return syntax_finding(filename, *problem, settings, prefix="file does not decode: ")
-    if not may_contain_loss(data, settings.loss_patterns):
+    if not may_contain_loss(data, settings.loss_patterns, filename):
         problem = parse_problem(data)  # nothing to lint, but a file that does not parse is still BSG000
         return syntax_finding(filename, *problem, settings) if problem else []
     too_deep, tree = _beyond_cpython(data)  # at Python's default recursion limit, not the big stack

@@ -9,6 +9,9 @@ It must never say no to a file that has a loss (false positives only cost a pars
     False
     >>> may_contain_loss(b"def WGANGPGradientPenalty(real, fake, critic):\\n    return 0\\n")
     True
+    >>> may_contain_loss(b"class normal_crit(nn.Module):\\n    def forward(self, input, target):\\n        return 0\\n",
+    ...                  filename="models/criterion/normal.py")
+    True
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from .vocabulary import is_loss_pair
+from .vocabulary import is_loss_pair, is_role_target_pair
 
 _SIGNATURE = re.compile(
     rb"def\s+\w+\s*(?:\[[^\]]*\]\s*)?\(\s*(?:(?:self|cls)\s*,\s*)?(\w+)\s*(?::[^,()]*(?:\([^()]*\))?[^,()]*)?"
@@ -31,15 +34,26 @@ _MARKERS = re.compile(
     rb"|class\s+\w*NLL\s*[(:]|def\s+\w*(?i:nll|nce)\s*[(\[]"  # class GaussianNLL, def gaussian_nll, rmseNCE
 )
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
+# ``def forward(self, input, target)``: torch's criterion convention, a loss whatever its class is named
+_LOSS_PATH = re.compile(r"loss|crit|objective")
+_FORWARD = re.compile(rb"def\s+forward\s*\(\s*self\s*,\s*(\w+)[^,()]*,\s*(\w+)")
 
 
-def may_contain_loss(data: bytes, loss_patterns: tuple[str, ...] = ()) -> bool:
-    """Whether the bytes may hold a loss (then they are parsed); never False for a real loss."""
+def may_contain_loss(data: bytes, loss_patterns: tuple[str, ...] = (), filename: str | None = None) -> bool:
+    """Whether the bytes may hold a loss (then they are parsed); never False for a real loss.
+
+    A class of any name with torch's criterion ``forward(self, input, target)`` counts in a module
+    whose path says loss or criterion (``models/criterion/normal_cos.py``): elsewhere such a
+    forward is as often a layer or a data transform (``transforms/mixup.py``)."""
     if _MARKERS.search(data):
         return True
     for first, second in _SIGNATURE.findall(data):
         if is_loss_pair(first.decode("ascii", "replace"), second.decode("ascii", "replace")):
             return True
+    if filename is not None and _LOSS_PATH.search(filename.lower()):
+        for first, second in _FORWARD.findall(data):
+            if is_role_target_pair(first.decode("ascii", "replace"), second.decode("ascii", "replace")):
+                return True
     if loss_patterns:
         for name in _DEF_NAME.findall(data):
             text = name.decode("ascii", "replace")

@@ -78,7 +78,7 @@ def test_internal_errors_are_not_cached(tmp_path, monkeypatch):
 
 
 def test_an_exception_anywhere_in_lint_source_is_a_finding(monkeypatch):
-    monkeypatch.setattr(api, "may_contain_loss", lambda data, patterns: 1 / 0)
+    monkeypatch.setattr(api, "may_contain_loss", lambda data, patterns, filename=None: 1 / 0)
     [finding] = lint_source(LOSS, "m.py")
     assert (finding.code, finding.row, finding.message) == (
         "BSG000", 1, "internal error: ZeroDivisionError: division by zero (please report this)")

@@ -359,3 +359,20 @@ def test_a_loss_report_or_summary_is_not_the_loss():
             return jnp.log(jnp.abs(params["w"] * batch["x"] - batch["y"]).mean())
     """
     assert _losses(source) == {"Flow.abs_log_loss"}
+
+
+def test_a_criterion_forward_in_a_loss_module_is_parsed_whatever_its_class_is_named():
+    # torch's convention forward(self, input, target) makes a loss whatever the class is called
+    source = ("import torch\n\nclass normal_cos_crit(torch.nn.Module):\n"
+              "\tdef forward(self, input, target):\n"
+              "\t\tout = 0\n"
+              "\t\tfor i in range(0, input.size(0)):\n"
+              "\t\t\tout = out + (input[i] - target[i]).abs().sum()\n"
+              "\t\treturn out\n")
+    from keras_bsguard.lint.api import lint_data
+    from keras_bsguard.lint.prefilter import may_contain_loss
+
+    assert may_contain_loss(source.encode(), filename="models/criterion/normal_cos.py")
+    assert "BSG101" in {f.code for f in lint_data(source.encode(), "models/criterion/normal_cos.py")}
+    # the same forward in a data transform or a layer module is not read as a loss
+    assert not may_contain_loss(source.encode(), filename="pkg/transforms/mixup.py")
