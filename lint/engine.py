@@ -309,7 +309,12 @@ class _Walker:
             hosted = _host_type_test(statement.test, ev)  # if isinstance(x, list): x = np.array(x)
             eager = _eager_test(statement.test)  # True: `if tf.executing_eagerly():`, False: its negation
             self.ctx.eager_depth += eager is True
+            # ``if num_pos == 0: loss = -neg.sum() else: loss = -(pos + neg) / num_pos``: the empty
+            # batch's fallback; what the normal branch computes is the loss (as for ``a if c else b``)
+            zero_branch = statement.orelse is not None and ev.facts(statement.test).zero_of is not None
+            before = dict(ev.env) if zero_branch else None
             self.block(block_statements(statement.body))
+            fallback_env = _undo_branch(ev, before) if zero_branch else None
             self.ctx.eager_depth -= eager is True
             ev.env.update(hosted)
             self.ctx.eval_depth -= training is False
@@ -320,6 +325,8 @@ class _Walker:
             self.ctx.config_depth += fallback
             self.ctx.eager_depth += eager is False
             self._orelse(statement.orelse)
+            if fallback_env:
+                _keep_fallback_values(ev, before, fallback_env)
             self.ctx.eager_depth -= eager is False
             self.ctx.config_depth -= fallback
             self.ctx.eval_depth -= training is True
@@ -874,6 +881,26 @@ def _unguard(saved: dict, ev: Evaluator) -> None:
 
 
 _DEGENERATE = re.compile(r"numel\(\)\s*==\s*0|not\s.*\bany\(|len\(.*\)\s*==\s*0|\.sum\(\)\s*==\s*0|==\s*0\)\.all\(")
+
+
+def _undo_branch(ev: Evaluator, before: dict) -> dict:
+    """Put back the names a fallback branch assigned (the other branch starts from the values
+    before the ``if``); returns what the branch assigned."""
+    assigned = {name: facts for name, facts in ev.env.items() if before.get(name) is not facts}
+    for name in assigned:
+        if name in before:
+            ev.env[name] = before[name]
+        else:
+            del ev.env[name]
+    return assigned
+
+
+def _keep_fallback_values(ev: Evaluator, before: dict, fallback: dict) -> None:
+    """After the normal branch: a name only the fallback branch assigned keeps that value, without
+    the batch sum of the empty batch's fallback."""
+    for name, facts in fallback.items():
+        if ev.env.get(name) is before.get(name):  # not assigned by the normal branch
+            ev.env[name] = replace(facts, batch_sum=None)
 
 
 def _is_degenerate_case(statement, ev: Evaluator) -> bool:

@@ -103,6 +103,8 @@ class PairwiseBatch(Rule):
         ctx.report_once(self, node, key=self.code, more="batch x batch intermediates", message=message)
 
     def _matmul(self, node, left, right, kwargs, ctx) -> None:
+        if ctx.loss.kind == "helper" and "gram" in ctx.loss.name.lower():
+            return  # a style loss's gram_matrix(x): features @ features.T pairs channels (C x C), not samples
         left_facts, right_facts = ctx.facts(left), ctx.facts(right)
         if not (left_facts.is_tensor and right_facts.is_tensor) or left_facts.no_batch_axis or right_facts.no_batch_axis:
             return
