@@ -730,6 +730,10 @@ class Evaluator:
                 return Facts(shape=True, batch_dim=literal == 0 and first.is_tensor
                              and _carries_the_batch(first), bounded=True,
                              feature_count=literal is not None and literal != 0 and first.is_tensor)
+            if name == "size" and op.is_method and len(op.args) == 1 and not op.kwargs:
+                # x.size(): torch's shape, as x.shape (x.size()[0] is the batch size)
+                return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True,
+                             batch_dim_source=_carries_the_batch(first))
             return Facts(shape=True, bounded=True, guarded=True)
         if name in BINARY_OPS and len(op.args) >= 2:
             facts = self.binary(BINARY_OPS[name], op.args[0], op.args[1])
