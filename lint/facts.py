@@ -56,7 +56,8 @@ EXPAND_OPS = frozenset({"expand_dims", "unsqueeze"})
 # ops that change only the shape or dtype of their operand: squeeze(exp(x)) is still exp(x)
 _SHAPE_ONLY_OPS = frozenset({"squeeze", "flatten", "ravel", "cast", "astype", "float", "double", "to",
                              "type", "contiguous", "ensure_shape", "convert_to_tensor", "identity"})
-# a pytree's leaves (the parameters of a model), as a Python list
+# a pytree's leaves (the parameters of a model), as a Python list: jax.tree_util.tree_leaves,
+# jax.tree.leaves, dm-tree's tree.flatten
 _TREE_LEAVES = frozenset({"tree_leaves", "leaves", "tree_flatten", "flatten"})
 # methods that may put a host tensor back on a device
 _TO_DEVICE_METHODS = frozenset({"cuda", "to", "to_device", "pin_memory"})
@@ -698,7 +699,8 @@ class Evaluator:
                                                        for a in op.args):
             return HOST_COPY  # numpy on host values: a host array
         first = self.facts(op.args[0]) if op.args else UNTAINTED
-        if name in _TREE_LEAVES and not op.is_method and op.namespace.split(".")[0] in ("jax", "tree", "optree"):
+        if name in _TREE_LEAVES and not op.is_method and op.namespace.split(".")[0] in ("jax", "tree", "optree") \
+                and (name.startswith("tree_") or "tree" in op.namespace):
             return Facts(taint=first.taint, python_list=True, maybe_list=True)  # jax.tree_leaves(params): the leaves
         if op.namespace == "builtins":
             return self._builtin(op, first)
