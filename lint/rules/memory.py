@@ -274,9 +274,9 @@ _SHAPE_METHODS = frozenset({"expand", "new_zeros", "new_ones", "new_full", "new_
 def _batch_by_batch_shape(op, ctx) -> bool:
     """A tensor whose requested shape names one batch size twice: ``x.expand(n, n, d)``,
     ``broadcast_to(x, (B, B))``, ``zeros((n, n))``, ``eye(n)`` with ``n`` the batch size."""
-    if op.name == "broadcast_to" and not op.is_method and len(op.args) >= 2:
-        dims = _dims(op.args[1:])
-    elif op.name in _SHAPE_METHODS and op.is_method and len(op.args) >= 2:
+    # broadcast_to(x, shape), x.expand(*shape): the shape follows the tensor
+    if len(op.args) >= 2 and ((op.name == "broadcast_to" and not op.is_method)
+                              or (op.name in _SHAPE_METHODS and op.is_method)):
         dims = _dims(op.args[1:])
     elif op.name in _SHAPE_FIRST_MAKERS and not op.is_method and op.args:
         dims = _dims(op.args[:1]) if op.name in ("full", "fill") else _dims(op.args)
