@@ -11,6 +11,7 @@ from ..facts import (
     LOG_OPS,
     MAX_REDUCE_OPS,
     MEAN_OPS,
+    MIN_REDUCE_OPS,
     PRED,
     SIZE_OPS,
     SUM_OPS,
@@ -349,7 +350,7 @@ def _geometric_denominator(denominator, ctx) -> bool:
     return _geometric(denominator, ctx, depth=0)
 
 
-_MIN_REDUCE = frozenset({"min", "reduce_min", "amin", "nanmin"})
+_MIN_REDUCE = MIN_REDUCE_OPS | {"nanmin"}  # as MAX_REDUCE_OPS has nanmax
 
 
 def _reduced_by(node, names, ctx) -> bool:
