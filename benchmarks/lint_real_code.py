@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import subprocess
 import sys
 import tempfile
@@ -91,17 +92,52 @@ def fetch(folder: Path, judgments: Path) -> None:
             target = folder / f"{name.replace('-', '_')}-{version}"
             if target.exists():
                 continue
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"{name}=={version}",
-                            "-d", scratch], check=True)
-            wheels = [w for w in Path(scratch).glob("*.whl")
-                      if w.name.lower().startswith(name.replace("-", "_").lower() + "-")]
-            if not wheels:
-                print(f"no wheel for {name}=={version}; skipped", file=sys.stderr)
+            done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--ignore-requires-python", f"{name}=={version}",
+                                   "-d", scratch])
+            if done.returncode:
+                # pip 24.1+ refuses some old releases' metadata: run --fetch with an older pip
+                print(f"could not download {name}=={version}; skipped", file=sys.stderr)
                 continue
-            with zipfile.ZipFile(wheels[0]) as archive:
-                members = [m for m in archive.namelist() if m.endswith(".py") and ".dist-info/" not in m]
-                archive.extractall(target, members)
+            wanted_prefix = _normal(f"{name}-{version}")
+            found = [a for a in Path(scratch).iterdir() if _normal(a.name).startswith(wanted_prefix)]
+            wheels = [a for a in found if a.suffix == ".whl"]
+            sdists = [a for a in found if a.name.endswith((".tar.gz", ".zip"))]
+            if wheels:
+                with zipfile.ZipFile(wheels[0]) as archive:
+                    members = [m for m in archive.namelist() if m.endswith(".py") and ".dist-info/" not in m]
+                    archive.extractall(target, members)
+            elif sdists:
+                _unpack_sdist(sdists[0], target)
+            else:
+                print(f"no wheel or sdist for {name}=={version}; skipped", file=sys.stderr)
+                continue
             print(f"unpacked {name}=={version} into {target}")
+
+
+def _normal(text: str) -> str:
+    """A distribution file name compared the way PyPI does: lower case, runs of -_. as one _."""
+    return re.sub(r"[-_.]+", "_", text.lower())
+
+
+def _unpack_sdist(archive_path: Path, target: Path) -> None:
+    """The .py files of a source distribution, without its top-level ``NAME-VERSION/`` folder
+    (so that paths match the package's own layout, as in a wheel)."""
+    import tarfile
+
+    if archive_path.suffix == ".zip":
+        with zipfile.ZipFile(archive_path) as archive:
+            items = [(m, archive.read(m)) for m in archive.namelist() if m.endswith(".py")]
+    else:
+        with tarfile.open(archive_path) as archive:
+            items = [(m.name, archive.extractfile(m).read()) for m in archive.getmembers()
+                     if m.isfile() and m.name.endswith(".py")]
+    for member, data in items:
+        parts = Path(member).parts[1:]
+        if not parts or ".." in parts:
+            continue
+        out = target.joinpath(*parts)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
 
 
 def read_judgments(path: Path) -> list[dict]:
