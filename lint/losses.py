@@ -559,7 +559,7 @@ class _LossFinder:
             position += 1
             for info in self._called_local_functions(loss):
                 if not info.name.lstrip("_").lower().startswith(_BOOKKEEPING_PREFIXES) \
-                        and not prepares_targets(info.name):
+                        and not prepares_targets(info.name) and not _returns_host_values(info.node):
                     self._add_function(info, "helper")
 
     def _called_local_functions(self, loss: LossFunction) -> list[FunctionInfo]:
@@ -835,6 +835,23 @@ def _host_container(annotation: cst.BaseExpression) -> bool:
     if base_name not in _CONTAINER_ANNOTATIONS:
         return False
     return _is_host_type(cst.Module([]).code_for_node(annotation).replace("...", ""))
+
+
+def _returns_host_values(node: cst.FunctionDef) -> bool:
+    """A function annotated to return Python containers of host values (``-> tuple[list[int],
+    list[int]]``, ``-> dict[str, float]``): a helper that prepares host data (token lists for a
+    request to a server) or figures for a log, not part of the loss's tensor computation. A
+    ``-> int`` helper is not one: ``int(x.max().item())`` is a device sync inside the loss.
+
+        >>> import libcst as cst
+        >>> [_returns_host_values(cst.parse_statement(f"def f(x) -> {a}: pass")) for a in ("list[list[int]]", "Tensor", "tuple[Tensor, int]")]
+        [True, False, False]
+    """
+    returns = node.returns
+    if returns is None:
+        return False
+    annotation = returns.annotation
+    return _host_container(annotation)
 
 
 def _scalar_annotation(annotation: cst.BaseExpression) -> bool:
