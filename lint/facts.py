@@ -1066,8 +1066,9 @@ class Evaluator:
         if op.name in _PYTHON_VALUED_BUILTINS:
             return UNTAINTED
         if op.name == "len":
+            # len(self.discriminator(x)): maybe the number of heads or sub-networks, not the batch
             return Facts(shape=True, batch_dim=first.is_tensor and (not first.maybe_list or first.named_tensor)
-                         and not first.no_batch_axis, bounded=True, guarded=True)
+                         and not first.no_batch_axis and not first.network_output, bounded=True, guarded=True)
         if op.name in ("float", "int", "bool", "complex"):
             return UNTAINTED if first.taint else first  # a Python number: the sync is BSG701's business
         if op.name == "abs":

@@ -110,7 +110,8 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
                 for arg in op.args:
                     facts = ctx.facts(arg)
                     # a singular tensor name (``target``) is a tensor, in zip and enumerate alike
-                    rows = facts.is_tensor and not facts.no_batch_axis and not facts.on_host and (
+                    rows = facts.is_tensor and not facts.no_batch_axis and not facts.on_host \
+                        and not facts.network_output and (
                         not facts.maybe_list or ((zipped or op.name == "enumerate") and facts.named_tensor))
                     if (rows or facts.batch_rows) and not isinstance(arg, (cst.Lambda,)):
                         return f"over the rows of `{code_of(arg)}`"
