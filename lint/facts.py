@@ -169,6 +169,7 @@ class Facts:
     nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
     on_host: bool = False  # already copied to the host (``x.cpu()``, ``x.numpy()``): no further sync
+    above_one: bool = False  # at least 1 + c for some c > 0 (``2 + relu(x)``, ``1 + (1 + count)``): its log is positive
 
     @property
     def has_grad(self) -> bool:
@@ -562,6 +563,7 @@ class Evaluator:
                 or (left.guarded and right.nonneg) or (right.guarded and left.nonneg) \
                 or (left.guarded and right.guarded) or _adds_own_zero_test(left_node, right_node, left, right)
             return Facts(taint=taint, guarded=guarded, nonneg=left.nonneg and right.nonneg,
+                         above_one=_above_one(left, right) or _above_one(right, left),
                          nonpos=left.nonpos and right.nonpos, bounded=both_bounded,
                          magnitude=left.magnitude and right.magnitude, scaled=left.scaled or right.scaled,
                          batch_sum=batch_sum, shape=shape, literal=_arith(left, right, symbol),
@@ -853,6 +855,11 @@ class Evaluator:
                          guarded=name in ("exp", "cosh"),  # positive by construction (underflow aside)
                          peak_one=name == "exp" and first.max_shifted,
                          bounded=safe, exp_node=None if safe else node, scaled=first.scaled)
+        if name in LOG_OPS and first.above_one:
+            # log2(1 + rank) with rank >= 1, log(2 + relu(x)): positive, bounded away from zero
+            return Facts(taint=first.taint, nonneg=True, guarded=True)
+        if name == "log1p" and first.nonneg and first.guarded:
+            return Facts(taint=first.taint, nonneg=True, guarded=True)  # log1p(eps + x**2)
         if name in NONNEG_OPS:
             return Facts(taint=first.taint, nonneg=True, bounded=name == "relu6")
         if name in BOUNDED_OPS:
@@ -1099,7 +1106,7 @@ class Evaluator:
         lower_facts = self.facts(lower) if lower is not None else None
         upper_facts = self.facts(upper) if upper is not None else None
         guarded = lower_facts is not None and not lower_facts.taint and _positive_offset(lower_facts)
-        nonneg = lower_facts is not None and lower_facts.nonneg
+        nonneg = lower_facts is not None and (lower_facts.nonneg or guarded)  # clamp(min=eps): >= eps > 0
         bounded = upper_facts is not None and not upper_facts.taint and (lower_facts is None or not lower_facts.taint)
         below_one = upper_facts is not None and not upper_facts.taint and (
             (upper_facts.literal is not None and upper_facts.literal < 1) or _is_one_minus_something(upper))
@@ -1297,8 +1304,9 @@ _TENSOR_DATA_ATTRIBUTES = frozenset({"real", "imag", "values", "data", "grad", "
 
 
 def _nonnegative(facts: Facts) -> bool:
-    """Known >= 0; an untainted hyperparameter (sigma, temperature) counts as positive."""
-    return facts.nonneg or _hyperparameter(facts)
+    """Known >= 0; an untainted hyperparameter (sigma, temperature) counts as positive, and a
+    boolean mask (0 or 1, also after a cast: ``mask.float()``) as non-negative."""
+    return facts.nonneg or facts.boolean or _hyperparameter(facts)
 
 
 def _all_opaque(*facts) -> bool:
@@ -1380,6 +1388,18 @@ def _hyperparameter(facts: Facts) -> bool:
     """A Python number that is not a literal (``t``, ``self.temperature``): positive by intent when it
     scales a guarded value (a zero would be a configuration error, not a step's data)."""
     return not facts.taint and not facts.shape and facts.literal is None
+
+
+def _above_one(one: Facts, other: Facts) -> bool:
+    """``one + other`` is at least 1 + c (c > 0): 1 plus a positive value bounded away from zero,
+    more than 1 plus a non-negative one, or a value already above one plus a non-negative one."""
+    if not other.nonneg:
+        return False
+    if one.above_one:
+        return True
+    if one.taint or one.literal is None:
+        return False
+    return one.literal > 1 or (one.literal >= 1 and other.guarded)
 
 
 def _positive_offset(facts: Facts) -> bool:

@@ -57,6 +57,8 @@ _NOT_DATA_NAME = re.compile(r"^(num|n)_|_is_|smooth|weight|index|idx|type|mode|n
 # Extra parameters of a loss that name tensors; any other extra parameter is a hyperparameter.
 _TENSORISH = re.compile(r"mask|weight|label|target|feat|emb|logit|pred|prob|score|anchor|positive|negative|"
                         r"output|input|image|img|x$|^y|z$|^z|hidden|mu|logvar|sigma|dist|sim|centers?$", re.IGNORECASE)
+# A parameter holding the data batch beside named predictions (``forward(self, predictions, batch)``)
+_BATCH_DATA_NAMES = frozenset({"batch", "data", "sample", "samples", "minibatch", "batchdata", "databatch"})
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
                                 "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",
                                 "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration"})
@@ -659,6 +661,9 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})  # the batch a model's calculate_loss(interaction) reads
         elif key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):
             taints[name] = frozenset({TRUE})
+        elif key in _BATCH_DATA_NAMES and kind != "helper" and any(
+                _normalized(p.name.value) in _PRED_NAMES for p in everything):
+            taints[name] = frozenset({TRUE})  # forward(self, predictions, batch): the batch's data, no gradient
         elif key in _PRED_NAMES or (kind != "helper" and key in ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
         elif _DATA_NAME.search(name) and not _PREDICTED_NAME.search(name) and not _NOT_DATA_NAME.search(name) \
