@@ -25,7 +25,7 @@ from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import dotted_parts
 from .tree import children as tree_children
 from .tree import own_nodes
-from .vocabulary import PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair
+from .vocabulary import MARGIN_HEAD, PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
 
@@ -351,6 +351,8 @@ class _LossFinder:
                     not self._is_metric_class(info.class_info) and _positional_names(info) and \
                     self.module_kind != "metrics" and \
                     (_CRITERION_CLASS.search(info.class_info.name) or _named_like_a_loss(info.class_info.name)
+                     or (MARGIN_HEAD.search(info.class_info.name) and len(_positional_names(info)) >= 2
+                         and not _target_is_optional(info))
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
                          and _is_input_target_pair(_positional_names(info))
                          and not _target_is_optional(info))):

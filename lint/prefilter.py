@@ -12,6 +12,9 @@ It must never say no to a file that has a loss (false positives only cost a pars
     >>> may_contain_loss(b"class normal_crit(nn.Module):\\n    def forward(self, input, target):\\n        return 0\\n",
     ...                  filename="models/criterion/normal.py")
     True
+    >>> may_contain_loss(b"class ArcMarginProduct(nn.Module):\\n    def forward(self, x, label):\\n        return x\\n",
+    ...                  filename="models/heads.py")
+    True
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from .vocabulary import is_loss_pair, is_role_target_pair
+from .vocabulary import MARGIN_HEAD_WORDS, is_loss_pair, is_role_target_pair
 
 _SIGNATURE = re.compile(
     rb"def\s+\w+\s*(?:\[[^\]]*\]\s*)?\(\s*(?:(?:self|cls)\s*,\s*)?(\w+)\s*(?::[^,()]*(?:\([^()]*\))?[^,()]*)?"
@@ -32,6 +35,7 @@ _MARKERS = re.compile(
     rb"|def\s+\w*(?i:criterion|penalty|nt_?xent|info_?nce|sup_?con)\w*\s*[(\[]"
     rb"|class\s+\w*(?i:nt_?xent|info_?nce|sup_?con)\w*\s*[(:]"  # class NT_Xent(nn.Module)
     rb"|class\s+\w*NLL\s*[(:]|def\s+\w*(?i:nll|nce)\s*[(\[]"  # class GaussianNLL, def gaussian_nll, rmseNCE
+    rb"|class\s+\w*" + MARGIN_HEAD_WORDS + rb"\w*\s*[(:]"  # class ArcMarginProduct(nn.Module): forward(x, label)
 )
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
 # ``def forward(self, input, target)``: torch's criterion convention, a loss whatever its class is named

@@ -6,6 +6,8 @@ Names are compared normalised: lower case, underscores removed (``y_true`` -> ``
     True
 """
 
+import re
+
 TARGET_NAMES = frozenset(
     {"ytrue", "y", "label", "labels", "target", "targets", "ytarget", "true", "gt", "groundtruth",
      "ygt", "truth", "actual", "yactual", "yt", "ylabel", "ylabels", "truelabels", "trues",
@@ -39,3 +41,11 @@ def is_role_target_pair(first: str, second: str) -> bool:
     a, b = normalise(first), normalise(second)
     roles = PRED_NAMES | ROLE_PRED_NAMES
     return (a in roles and b in TARGET_NAMES) or (a in TARGET_NAMES and b in roles)
+
+
+# Margin-softmax heads of face and speaker recognition (ArcFace, CosFace, AM/AAM-softmax): modules
+# whose forward takes the embeddings and the labels and exists only to train (its logits feed a
+# cross-entropy); they are loss code whatever their module is called.
+MARGIN_HEAD_WORDS = (rb"(?i:arc_?face|arc_?margin|cos_?face|sphere_?face|add_?margin|additive_?margin|a+m_?softmax"
+                     rb"|margin_?product|curricular_?face|ada_?face|mag_?face|elastic_?face)")
+MARGIN_HEAD = re.compile(MARGIN_HEAD_WORDS.decode())

@@ -376,3 +376,24 @@ def test_a_criterion_forward_in_a_loss_module_is_parsed_whatever_its_class_is_na
     assert "BSG101" in {f.code for f in lint_data(source.encode(), "models/criterion/normal_cos.py")}
     # the same forward in a data transform or a layer module is not read as a loss
     assert not may_contain_loss(source.encode(), filename="pkg/transforms/mixup.py")
+
+
+def test_a_margin_softmax_head_in_any_module_is_linted_as_loss_code():
+    # ArcFace/CosFace/AM-softmax heads take the labels and only train; their modules are rarely
+    # named for losses (models/heads.py, src/arcface.py)
+    from keras_bsguard.lint.prefilter import may_contain_loss
+
+    source = textwrap.dedent("""
+    import torch
+    class ArcMarginProduct(torch.nn.Module):
+        def forward(self, x, label):
+            cosine = torch.nn.functional.linear(x, self.weight)
+            sine = torch.sqrt(1.0 - torch.pow(cosine, 2))
+            return cosine * 0.9 - sine * 0.1
+    """)
+    assert may_contain_loss(source.encode(), filename="models/heads.py")
+    findings = lint_source(source, "models/heads.py")
+    assert [(f.code, f.loss) for f in findings] == [("BSG402", "ArcMarginProduct.forward")]
+    # the same forward in a class named for nothing in particular, outside a loss module, is a layer
+    layer = source.replace("ArcMarginProduct", "Projection")
+    assert lint_source(layer, "models/heads.py") == []
