@@ -58,6 +58,7 @@ class LossContext:
         self.eval_depth = 0
         # inside ``if tf.executing_eagerly():``: never runs in a compiled train step (no host sync there)
         self.eager_depth = 0
+        self.opt_in_depth = 0  # inside the body of ``if self.option is not None:``: code the user opted into
         # root cause -> [index of its report, places beyond the first, first message] (one cause, one finding)
         self.once: dict[str, list] = {}
         # (rule, node, key, more, message) of the weaker places, see report_fallback
@@ -309,12 +310,15 @@ class _Walker:
             hosted = _host_type_test(statement.test, ev)  # if isinstance(x, list): x = np.array(x)
             eager = _eager_test(statement.test)  # True: `if tf.executing_eagerly():`, False: its negation
             self.ctx.eager_depth += eager is True
+            opt_in = _is_opt_in_test(statement.test, ev)
+            self.ctx.opt_in_depth += opt_in
             # ``if num_pos == 0: loss = -neg.sum() else: loss = -(pos + neg) / num_pos``: the empty
             # batch's fallback; what the normal branch computes is the loss (as for ``a if c else b``)
             zero_branch = statement.orelse is not None and ev.facts(statement.test).zero_of is not None
             before = dict(ev.env) if zero_branch else None
             self.block(block_statements(statement.body))
             fallback_env = _undo_branch(ev, before) if zero_branch else None
+            self.ctx.opt_in_depth -= opt_in
             self.ctx.eager_depth -= eager is True
             ev.env.update(hosted)
             self.ctx.eval_depth -= training is False
@@ -729,9 +733,25 @@ def _unpacks_elementwise(target, value) -> bool:
 
 
 def _is_configuration_test(test, ev: Evaluator) -> bool:
-    """An ``if`` on host values only (``reduction == "sum"``, ``self.size_average``): an option."""
+    """An ``if`` on host values only (``reduction == "sum"``, ``self.size_average``): an option; also
+    an ``and`` with such a test (``self.n_quantiles is not None and x.numel() > self.n_quantiles``):
+    its body runs only where the option is set."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _is_configuration_test(test.left, ev) or _is_configuration_test(test.right, ev)
     facts = ev.facts(test)
     return not facts.taint and not facts.batch_dim
+
+
+def _is_opt_in_test(test, ev: Evaluator) -> bool:
+    """``if self.n_quantiles is not None:`` (also in an ``and``): the body runs only where the user
+    set an option that is off (None) by default; its else branch is the default behaviour."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _is_opt_in_test(test.left, ev) or _is_opt_in_test(test.right, ev)
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
+        return False
+    comparison = test.comparisons[0]
+    return isinstance(comparison.operator, cst.IsNot) and isinstance(comparison.comparator, cst.Name) \
+        and comparison.comparator.value == "None" and not ev.facts(test.left).taint
 
 
 _REDUCTION_OPTION_WORDS = ("reduction", "reduce", "average", "aggregat")

@@ -100,6 +100,8 @@ class RandomInLoss(Rule):
             ctx.report(self, node, f"`{callee(node)}` runs once when the step is traced: "
                                    "every step reuses the same frozen 'random' value")
         elif kind == "stochastic":
+            if ctx.opt_in_depth:
+                return  # under ``if self.n_samples is not None:``: noise the user opted into (subsampling, jitter)
             ctx.report(self, node, f"`{callee(node)}` makes the loss stochastic: "
                                    "the same batch gives a different loss and gradient each step")
 
