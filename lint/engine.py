@@ -390,7 +390,7 @@ class _Walker:
             self.expression(small.value)
             self.ctx.dead_depth -= dead
             facts = ev.facts(small.value)
-            if self.ctx.config_depth:
+            if self.ctx.config_depth and not _sum_made_before(facts, ev):
                 facts = replace(facts, batch_sum=None)  # the user's explicit choice, not the default
             if self.ctx.no_grad_depth:
                 facts = replace(facts, nograd=True, step_node=None)  # a statistic, never differentiated
@@ -740,6 +740,13 @@ def _is_configuration_test(test, ev: Evaluator) -> bool:
         return _is_configuration_test(test.left, ev) or _is_configuration_test(test.right, ev)
     facts = ev.facts(test)
     return not facts.taint and not facts.batch_dim
+
+
+def _sum_made_before(facts, ev: Evaluator) -> bool:
+    """The batch sum a value carries was made outside the option branch being walked (another
+    value bound before holds it: ``if print_loss: total = tf.Print(total, ...)``), not chosen by
+    the option (sums made under a configuration branch are never bound with their batch_sum)."""
+    return facts.batch_sum is not None and any(other.batch_sum is facts.batch_sum for other in ev.env.values())
 
 
 def _is_opt_in_test(test, ev: Evaluator) -> bool:

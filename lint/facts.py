@@ -45,7 +45,7 @@ PASS_THROUGH_OPS = frozenset(
      "squeeze", "reshape", "flatten", "view", "ravel", "contiguous", "clone", "asarray", "array",
      "constant", "cast_to_floatx", "squeeze_or_expand_to_same_rank", "gather", "gather_nd", "take",
      "take_along_axis", "boolean_mask", "broadcast_to", "expand_as", "tile", "repeat", "flip",
-     "roll", "sort", "nan_to_num", "ensure_shape", "reverse", "slice",
+     "roll", "sort", "nan_to_num", "ensure_shape", "reverse", "slice", "Print",  # tf.Print(x, data): x
      "strided_slice", "pad", "cumsum", "cumprod", "cpu", "cuda", "permute", "moveaxis", "swapaxes",
      "expand", "real", "diag", "diagonal", "diag_part", "index_select", "masked_select", "narrow",
      "triu", "tril", "as_tensor", "to_dense", "type_as", "new_tensor", "repeat_elements", "unfold"}

@@ -1038,8 +1038,13 @@ def _return_kinds(info: FunctionInfo) -> set[str]:
 
 
 def _indexes_by_position(function, name: str) -> bool:
-    """``name[0]``, ``name[:n]``, ``name[n:]`` in the function's body."""
+    """``name[0]``, ``name[:n]``, ``name[n:]``, or ``(a, b, c) = name`` in the function's body: a
+    sequence (argparse's namespace is neither indexed nor unpacked)."""
     for current in own_nodes(function):
+        if isinstance(current, cst.Assign) and isinstance(current.value, cst.Name) and current.value.value == name \
+                and any(isinstance(t.target, (cst.Tuple, cst.List)) and len(t.target.elements) >= 2
+                        for t in current.targets):
+            return True
         if isinstance(current, cst.Subscript) and isinstance(current.value, cst.Name) \
                 and current.value.value == name and current.slice:
             index = current.slice[0].slice
