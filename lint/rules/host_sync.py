@@ -207,9 +207,10 @@ class StateInLoss(Rule):
     **Why it hurts training.** The loss runs inside the compiled train step. A variable (or a
     layer, which owns variables) created there is created again on every trace, is not tracked
     by the optimizer, and on TF raises "tf.function only supports singleton tf.Variables". A
-    counter updated with ``assign_add``, a module-level list appended to, or ``self.x = ...`` runs
-    once at trace time under ``jax.jit`` (the update is silently lost) and behaves differently on
-    each backend.
+    counter updated with ``assign_add``, a module-level list appended to, ``self.x = ...``, or a
+    Python attribute annealed in a Keras loss's ``call`` (``self.beta *= self.decay``) runs once at
+    trace time under ``tf.function``/``jax.jit`` (the update is silently lost) and behaves
+    differently on each backend (eager torch runs it every step, so it is not reported there).
 
     **Instead** create state in ``__init__``/``build``, track values with Keras metrics
     (``update_state``), and keep the loss a pure function of its inputs.
@@ -284,6 +285,14 @@ class StateInLoss(Rule):
                     and not ctx.in_config_branch:
                 ctx.report(self, target, f"`{code_of(target)} = ...` keeps a tensor of this step on the object: "
                                          "it holds the step's graph (or a traced value under jit)")
+            elif isinstance(statement, cst.AugAssign) and _is_self_attribute(target) and not torch_only(ctx) \
+                    and ctx.loss.kind != "helper" and ctx.loss.info is not None \
+                    and ctx.loss.info.name in ("call", "__call__", "forward") and not ctx.in_config_branch \
+                    and not ctx.facts(statement.value).is_tensor:
+                # self.beta *= self.decay in a Keras loss or layer's call: Python state, updated at
+                # trace time only (compiled steps replay the graph without it)
+                ctx.report(self, target, f"`{code_of(statement).strip()}` updates a Python attribute inside the "
+                                         "loss: a compiled step runs it once, when traced, so the update is frozen")
 
 
 def _is_self(node) -> bool:
