@@ -739,6 +739,9 @@ class Evaluator:
                 return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True,
                              batch_dim_source=_carries_the_batch(first))
             return Facts(shape=True, bounded=True, guarded=True)
+        if name == "linear" and op.namespace.startswith("torch") and len(op.args) == 2 and not op.kwargs:
+            # F.linear(x, W) is x @ W.T (no bias): of normalised rows, cosines in [-1, 1]
+            return self.binary("@", op.args[0], op.args[1])
         if name in BINARY_OPS and len(op.args) >= 2:
             facts = self.binary(BINARY_OPS[name], op.args[0], op.args[1])
             flags = {key: _text(value) == "True" for key, value in op.kwargs.items()}
