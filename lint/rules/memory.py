@@ -15,7 +15,9 @@ _ELEMENTWISE_OPS = frozenset({"subtract", "sub", "add", "multiply", "mul", "divi
 _CONV_OPS = frozenset({"conv", "conv1d", "conv2d", "conv3d", "conv_transpose", "conv1d_transpose",
                        "conv2d_transpose", "conv3d_transpose", "depthwise_conv", "depthwise_conv2d",
                        "separable_conv", "separable_conv2d", "convolution", "conv_general_dilated",
-                       "ssim", "ssim_multiscale"})
+                       "ssim", "ssim_multiscale", "ms_ssim", "multi_scale_ssim",
+                       # torchmetrics.functional's SSIM: a Gaussian-window convolution of both images
+                       "structural_similarity_index_measure", "multiscale_structural_similarity_index_measure"})
 _FFT_OPS = frozenset({"fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2", "fftn",
                       "ifftn", "rfftn", "irfftn", "stft", "istft", "fft2d", "fft3d", "rfft2d"})
 _MATRIX_MAKERS = frozenset({"eye", "zeros", "ones", "full", "fill", "normal", "uniform", "rand", "randn", "random_normal",
