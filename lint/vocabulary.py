@@ -46,7 +46,7 @@ def is_role_target_pair(first: str, second: str) -> bool:
 # Margin-softmax heads of face and speaker recognition (ArcFace, CosFace, AM/AAM-softmax): modules
 # whose forward takes the embeddings and the labels and exists only to train (its logits feed a
 # cross-entropy); they are loss code whatever their module is called.
-MARGIN_HEAD_WORDS = (rb"(?i:arc_?face|arc_?margin|cos_?face|sphere_?face|add_?margin|additive_?margin|a+m_?softmax"
+MARGIN_HEAD_WORDS = (rb"(?:(?i:arc_?face|arc_?margin|cos_?face|sphere_?face|add_?margin|additive_?margin|a+m_?softmax"
                      rb"|margin_?product|curricular_?face|ada_?face|mag_?face|elastic_?face|large_?margin)"
-                     rb"|(?:(?<![a-z])[AL]_?Softmax)")  # SphereFace's A-Softmax, L-Softmax (not DataSoftmax)
+                     rb"|(?<![a-z])[AL]_?Softmax)")  # SphereFace's A-Softmax, L-Softmax (not DataSoftmax)
 MARGIN_HEAD = re.compile(MARGIN_HEAD_WORDS.decode())
