@@ -141,7 +141,7 @@ class UnguardedLog(Rule):
     gives ``inf``/``nan``. One such sample makes the whole batch's gradient ``nan``.
     ``log(softmax(x))`` and ``log(sigmoid(x))`` underflow to ``log(0)`` for confident logits.
     A power below 1 of an error (``pow(d, 0.5)``, ``pow(square(d), 0.625)``) is a square root in
-    disguise, and so is one of ``1 - dice`` (focal Tversky's ``pow(1 - t, 0.75)``); a negative power
+    disguise, and so is one of ``1 - dice`` (focal Tversky's ``(1 - t) ** 0.75``); a negative power
     of ``1 - dice`` (``pow(1 - dice, -gamma)``) is ``inf`` at a perfect fit. ``acos``/``asin`` have an infinite derivative at -1 and 1, where a cosine of aligned vectors
     lands (ArcFace's angle): clip it strictly inside (-1, 1) first.
 
