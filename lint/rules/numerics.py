@@ -141,8 +141,7 @@ class UnguardedLog(Rule):
     gives ``inf``/``nan``. One such sample makes the whole batch's gradient ``nan``.
     ``log(softmax(x))`` and ``log(sigmoid(x))`` underflow to ``log(0)`` for confident logits.
     A power below 1 of an error (``pow(d, 0.5)``, ``pow(square(d), 0.625)``) is a square root in
-    disguise, and so is one of ``1 - dice`` (focal Tversky's ``(1 - t) ** 0.75``); a negative power
-    of ``1 - dice`` (``pow(1 - dice, -gamma)``) is ``inf`` at a perfect fit. ``acos``/``asin`` have an infinite derivative at -1 and 1, where a cosine of aligned vectors
+    disguise. ``acos``/``asin`` have an infinite derivative at -1 and 1, where a cosine of aligned vectors
     lands (ArcFace's angle): clip it strictly inside (-1, 1) first.
 
     Values clipped earlier in the function (``y_pred = clip(y_pred, eps, 1 - eps)``, or in place:
@@ -231,21 +230,15 @@ class UnguardedLog(Rule):
         """``x ** 0.5``, ``pow(square(d), 0.625)``: a power below 1 has an infinite derivative at 0,
         like sqrt."""
         power = ctx.facts(exponent)
-        negative = _negative_exponent(exponent, power)
-        if power.taint or not (negative or (power.literal is not None and 0 < power.literal < 1)):
+        if power.taint or power.literal is None or not 0 < power.literal < 1:
             return
         facts = ctx.facts(base)
-        # of an error or its magnitude (a difference that a good fit drives to 0), or of one minus
-        # a score (1 - dice, 1 - p) that a good fit drives to 1; a norm of embeddings or an area of
-        # the data is 0 only by accident
+        # of an error or its magnitude (a difference that a good fit drives to 0); a norm of
+        # embeddings or an area of the data is 0 only by accident
         if facts.is_tensor and facts.has_grad and PRED in facts.taint and not facts.guarded \
-                and (facts.error or facts.magnitude or _one_minus_a_score(base, ctx)):
-            if negative:
-                ctx.report(self, node, f"`{code_of(node)}` (a negative power) is inf where its base reaches 0 "
-                                       "(1 - score at a perfect fit): add an epsilon to the base")
-            else:
-                ctx.report(self, node, f"`{code_of(node)}` (a power below 1) has an infinite gradient where its base is 0 "
-                                       "(NaN gradients): add an epsilon to the base")
+                and (facts.error or facts.magnitude):
+            ctx.report(self, node, f"`{code_of(node)}` (a power below 1) has an infinite gradient where its base is 0 "
+                                   "(NaN gradients): add an epsilon to the base")
 
     def _division(self, node, numerator, denominator, ctx) -> None:
         facts = ctx.facts(denominator)
@@ -472,18 +465,4 @@ def _is_self_normalisation(numerator, denominator, ctx) -> bool:
     return _same_text(inner, outer) and PRED in ctx.facts(outer).taint and TRUE not in ctx.facts(outer).taint
 
 
-def _negative_exponent(exponent, power) -> bool:
-    """A literal below 0, or minus a hyperparameter (``-self.gamma``, ``-gamma``): a negative power."""
-    if power.literal is not None:
-        return power.literal < 0
-    return isinstance(exponent, cst.UnaryOperation) and isinstance(exponent.operator, cst.Minus) \
-        and isinstance(exponent.expression, (cst.Name, cst.Attribute))
 
-
-def _one_minus_a_score(base, ctx) -> bool:
-    """``1 - dice``, ``(1 - tversky_index)``, ``1 - p``: one minus a prediction-dependent score,
-    0 where the score reaches 1 (a perfect fit, a confident prediction)."""
-    if not (isinstance(base, cst.BinaryOperation) and isinstance(base.operator, cst.Subtract)):
-        return False
-    left, right = ctx.facts(base.left), ctx.facts(base.right)
-    return not left.taint and left.literal == 1 and right.has_grad and not right.below_one
