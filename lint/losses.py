@@ -646,6 +646,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     # from it; its other arguments are the batch, data without gradient
     batch_data = batch_data or (kind != "helper" and any(
         _normalized(p.name.value) in _NETWORK_PARAM_NAMES for p in everything))
+    # ``forward(self, predictions, batch)``: beside named predictions, ``batch`` holds the data
+    beside_predictions = kind != "helper" and any(_normalized(p.name.value) in _PRED_NAMES for p in everything)
     taints: dict[str, frozenset[str]] = {}
     # Keras passes (y_true, y_pred) positionally to whatever is compiled; a function found by its
     # name or class (``nt_xent(z_i, z_j)``, ``forward(self, x)``) takes predictions first.
@@ -663,9 +665,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})  # the batch a model's calculate_loss(interaction) reads
         elif key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):
             taints[name] = frozenset({TRUE})
-        elif key in _BATCH_DATA_NAMES and kind != "helper" and any(
-                _normalized(p.name.value) in _PRED_NAMES for p in everything):
-            taints[name] = frozenset({TRUE})  # forward(self, predictions, batch): the batch's data, no gradient
+        elif key in _BATCH_DATA_NAMES and beside_predictions:
+            taints[name] = frozenset({TRUE})  # the batch's data, no gradient
         elif key in _PRED_NAMES or (kind != "helper" and key in ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
         elif _DATA_NAME.search(name) and not _PREDICTED_NAME.search(name) and not _NOT_DATA_NAME.search(name) \
