@@ -57,6 +57,11 @@ _NOT_DATA_NAME = re.compile(r"^(num|n)_|_is_|smooth|weight|index|idx|type|mode|n
 # Extra parameters of a loss that name tensors; any other extra parameter is a hyperparameter.
 _TENSORISH = re.compile(r"mask|weight|label|target|feat|emb|logit|pred|prob|score|anchor|positive|negative|"
                         r"output|input|image|img|x$|^y|z$|^z|hidden|mu|logvar|sigma|dist|sim|centers?$", re.IGNORECASE)
+# A VAE's latent statistics, named as a pair (``kld(mu, logvar)``, ``kl_loss(z_mean, z_log_var)``):
+# the encoder's outputs for the batch. ``mu`` or ``sigma`` alone is a hyperparameter.
+_LATENT_MEAN = re.compile(r"^(z_?|q_?|post(erior)?_?|latent_?)?(mu|mean|means|loc)(_?q|_?z)?$", re.IGNORECASE)
+_LATENT_SPREAD = re.compile(r"^(z_?|q_?|post(erior)?_?|latent_?)?(log_?var|log_?sigma2?|log_?std|log_?scale|"
+                            r"logv|lv|sigma|std|var|scale)(_?q|_?z)?$", re.IGNORECASE)
 # A parameter holding the data batch beside named predictions (``forward(self, predictions, batch)``)
 _BATCH_DATA_NAMES = frozenset({"batch", "data", "sample", "samples", "minibatch", "batchdata", "databatch"})
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
@@ -371,14 +376,41 @@ class _LossFinder:
                     and not self._evidence_against(info):
                 self._add_function(info, "named")  # def nt_xent_loss(z_i, z_j, temperature), gradient_penalty
                 continue
+            if _says_kl_term(info) and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
+                    and _computes_with_tensors(info.node, self.index.imports) \
+                    and not self._evidence_against(info, kl_term=True):
+                self._add_function(info, "named")  # def kl_divergence(mu, logvar): a VAE's KL term
+                continue
             if patterns and any(fnmatch.fnmatchcase(info.name, p) for p in patterns):
                 self._add_function(info, "config")
+        self._add_functions_used_as_losses()
         for call in self.index.compile_calls:
             for expression in _compile_loss_arguments(call):
                 self._add_expression(expression, depth=0)
         self._add_helpers()
 
-    def _evidence_against(self, info: FunctionInfo) -> bool:
+    def _add_functions_used_as_losses(self) -> None:
+        """``loss = ssim(image, output)`` in a training loop: a plain function of the file whose
+        result the code stores as its loss is one, whatever its name. Not when a loss of the file
+        makes the call: the callee is its helper, read with the caller's context (a sum the caller
+        then averages)."""
+        found = {id(loss.node) for loss in self.losses}
+        for info in self.index.functions:
+            callers = self.index.loss_calls.get(info.name)
+            if not callers or info.class_info is not None or not _positional_names(info) \
+                    or id(info.node) in self._seen:
+                continue
+            if any(caller is not None and (id(caller.node) in found or _says_loss(caller.name))
+                   for caller in callers):
+                continue
+            if info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) or _looks_like_metric(info.name) \
+                    or _name_tokens(info.name) & (_NOT_A_LOSS_TOKENS | _METRIC_TOKENS) \
+                    or not _computes_with_tensors(info.node, self.index.imports) \
+                    or self._evidence_against(info, used_as_loss=True):
+                continue
+            self._add_function(info, "named")
+
+    def _evidence_against(self, info: FunctionInfo, kl_term: bool = False, used_as_loss: bool = False) -> bool:
         """Why a function that looks like a loss by its signature (or name) is not one.
 
         A signature is weak evidence: metrics, threshold searches, validators and loss factories
@@ -413,7 +445,7 @@ class _LossFinder:
             return True  # pair_wise_dice_loss(inputs, labels): a matching cost of a Hungarian matcher
         if tokens & _NEVER_A_LOSS_TOKENS:
             return True  # _multilabel_ranking_loss_update, check_loss_inputs
-        if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name):
+        if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name) or kl_term or used_as_loss:
             return False
         if tokens & _NOT_A_LOSS_TOKENS or self.module_kind == "metrics":
             return True
@@ -649,6 +681,7 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     # ``forward(self, predictions, batch)``: beside named predictions, ``batch`` holds the data
     beside_predictions = kind != "helper" and any(_normalized(p.name.value) in _PRED_NAMES for p in everything)
     taints: dict[str, frozenset[str]] = {}
+    latent = _latent_pair(everything)
     # Keras passes (y_true, y_pred) positionally to whatever is compiled; a function found by its
     # name or class (``nt_xent(z_i, z_j)``, ``forward(self, x)``) takes predictions first.
     unnamed_slots = [TRUE, PRED] if kind in ("compile", "factory", "config", "compute_loss") else \
@@ -661,6 +694,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         if key in _HOST_OBJECT_NAMES or _is_scalar(param):
             # a model, an optimizer, a config: a Python object; ``target=1.0``: a number, whatever its name
             taints[name] = frozenset()
+        elif name in latent:
+            taints[name] = frozenset({PRED})  # the encoder's mean and log-variance for the batch
         elif batch_data and key not in _PRED_NAMES and not _host_param(name, param):
             taints[name] = frozenset({TRUE})  # the batch a model's calculate_loss(interaction) reads
         elif key in _TARGET_NAMES and not (kind == "helper" and key in ("y", "ref")):
@@ -683,6 +718,25 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         else:
             taints[name] = frozenset()
     return taints
+
+
+def _latent_pair(params: list[cst.Param]) -> set[str]:
+    """The parameters that hold a VAE's latent mean and spread when both are there, neither a
+    number (``mu=0.0``) nor annotated as one: ``(mu, logvar)``, ``(z_mean, z_log_var)``."""
+    means = [p.name.value for p in params if _LATENT_MEAN.match(p.name.value) and not _is_scalar(p)]
+    spreads = [p.name.value for p in params if _LATENT_SPREAD.match(p.name.value) and not _is_scalar(p)]
+    return set(means + spreads) if means and spreads else set()
+
+
+def _says_kl_term(info: FunctionInfo) -> bool:
+    """``kl_divergence(mu, logvar)``, ``KLD.kld(self, mu, log_std)``: a VAE's KL term, named so and
+    taking the latent statistics."""
+    tokens = _name_tokens(info.name) | (_name_tokens(info.class_info.name) if info.class_info else set())
+    if not tokens & {"kl", "kld", "kldiv", "kldivergence", "elbo", "divergence"}:
+        return False
+    params = [p for p in [*info.node.params.posonly_params, *info.node.params.params]
+              if p.name.value not in ("self", "cls")]
+    return bool(_latent_pair(params))
 
 
 def _estimate_reference_pair(names: list[str]) -> bool:

@@ -14,6 +14,8 @@ that turn out to contain no loss.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -209,6 +211,9 @@ class ModuleIndex:
     int_constants: dict[str, int]
     # names bound at module level (module state a loss must not mutate)
     module_names: set[str]
+    # plain functions whose call is stored as a loss (``loss = ssim(image, output)``, ``loss += f(...)``),
+    # with the functions that do it (None: module level)
+    loss_calls: dict = field(default_factory=dict)
 
     def functions_named(self, name: str) -> list[FunctionInfo]:
         """Functions (not methods) of that name, in source order; a dict lookup, built once."""
@@ -256,6 +261,7 @@ class ModuleIndex:
             assignments=builder.assignments,
             int_constants=builder.int_constants,
             module_names=builder.module_names,
+            loss_calls=builder.loss_calls,
         )
 
 
@@ -307,6 +313,7 @@ class _IndexBuilder:
         self.assignments: dict[str, cst.BaseExpression] = {}
         self.int_constants: dict[str, int] = {}
         self.module_names: set[str] = set()
+        self.loss_calls: dict[str, list] = {}
 
     def walk_block(self, statements, class_info, parent, module_level=False) -> None:
         for statement in statements:
@@ -315,7 +322,7 @@ class _IndexBuilder:
     def walk_statement(self, statement, class_info, parent, module_level) -> None:
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
-                self.small_statement(small, module_level)
+                self.small_statement(small, module_level, parent)
         elif isinstance(statement, cst.FunctionDef):
             info = FunctionInfo(statement, statement.name.value, class_info, parent)
             self.functions.append(info)
@@ -333,7 +340,7 @@ class _IndexBuilder:
             for block in _nested_blocks(statement):
                 self.walk_block(block, class_info, parent, module_level)
 
-    def small_statement(self, small, module_level) -> None:
+    def small_statement(self, small, module_level, parent=None) -> None:
         if isinstance(small, (cst.Import, cst.ImportFrom)):
             self.imports.add_statement(small)
             return
@@ -351,16 +358,32 @@ class _IndexBuilder:
                         self.module_names.add(name)
                         if number is not None:
                             self.int_constants[name] = number
+            if len(small.targets) == 1:
+                self._note_loss_call(small.targets[0].target, small.value, parent)
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
             value = small.value
             if isinstance(small.target, cst.Name):
                 self.assignments[small.target.value] = small.value
+        elif isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.AddAssign):
+            self._note_loss_call(small.target, small.value, parent)
         if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
             method = value.func.attr.value
             if method == "compile":
                 self.compile_calls.append(value)
             elif method in ("fit", "evaluate", "predict"):
                 self.fit_calls.append(value)
+
+
+    def _note_loss_call(self, target, value, parent) -> None:
+        """``loss = ssim(image, output)`` in a training loop: the function called is used as a loss
+        (not ``val_loss = ...`` or ``test_loss = ...``: an evaluation)."""
+        if isinstance(target, cst.Name) and isinstance(value, cst.Call) and isinstance(value.func, cst.Name) \
+                and _LOSS_VARIABLE.search(target.value) and not _EVALUATION_VARIABLE.search(target.value):
+            self.loss_calls.setdefault(value.func.value, []).append(parent)
+
+
+_LOSS_VARIABLE = re.compile(r"(^|_)loss(es)?($|_)", re.IGNORECASE)
+_EVALUATION_VARIABLE = re.compile(r"(^|_)(val|valid|validation|test|eval|dev)(_|$)", re.IGNORECASE)
 
 
 def _nested_blocks(statement) -> list[list]:

@@ -12,6 +12,12 @@ It must never say no to a file that has a loss (false positives only cost a pars
     >>> may_contain_loss(b"class normal_crit(nn.Module):\\n    def forward(self, input, target):\\n        return 0\\n",
     ...                  filename="models/criterion/normal.py")
     True
+    >>> may_contain_loss(b"def kld(self, mu, logvar):\\n    return 0\\n")
+    True
+    >>> may_contain_loss(b"def ssim(a, b):\\n    return a\\nloss = ssim(x, y)\\n")
+    True
+    >>> may_contain_loss(b"loss_fn = DetectionLoss(config)\\n")
+    False
     >>> may_contain_loss(b"class ArcMarginProduct(nn.Module):\\n    def forward(self, x, label):\\n        return x\\n",
     ...                  filename="models/heads.py")
     True
@@ -35,9 +41,12 @@ _MARKERS = re.compile(
     rb"|def\s+\w*(?i:criterion|penalty|nt_?xent|info_?nce|sup_?con)\w*\s*[(\[]"
     rb"|class\s+\w*(?i:nt_?xent|info_?nce|sup_?con)\w*\s*[(:]"  # class NT_Xent(nn.Module)
     rb"|class\s+\w*NLL\s*[(:]|def\s+\w*(?i:nll|nce)\s*[(\[]"  # class GaussianNLL, def gaussian_nll, rmseNCE
+    rb"|def\s+\w*(?i:kl|elbo|divergence)\w*\s*\([^)]*(?i:mu|mean)"  # def kld(self, mu, logvar): a VAE's KL term
     rb"|class\s+\w*" + MARGIN_HEAD_WORDS + rb"\w*\s*[(:]"  # class ArcMarginProduct(nn.Module): forward(x, label)
 )
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
+# ``loss = ssim(image, output)``: a function of the file whose result is stored as a loss
+_LOSS_CALL = re.compile(rb"loss\w*\s*\+?=\s*(\w+)\s*\(")
 # ``def forward(self, input, target)``: torch's criterion convention, a loss whatever its class is named
 _LOSS_PATH = re.compile(r"loss|crit|objective")
 _FORWARD = re.compile(rb"def\s+forward\s*\(\s*self\s*,\s*(\w+)[^,()]*,\s*(\w+)")
@@ -58,6 +67,9 @@ def may_contain_loss(data: bytes, loss_patterns: tuple[str, ...] = (), filename:
         for first, second in _FORWARD.findall(data):
             if is_role_target_pair(first.decode("ascii", "replace"), second.decode("ascii", "replace")):
                 return True
+    called = set(_LOSS_CALL.findall(data))
+    if called and called & set(_DEF_NAME.findall(data)):
+        return True
     if loss_patterns:
         for name in _DEF_NAME.findall(data):
             text = name.decode("ascii", "replace")
