@@ -103,8 +103,10 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
         and func.value.value in ("self", "cls") else func.value if isinstance(func, cst.Name) else None
     if name is None or not _EXTRA_NETWORK_NAME.match(name.lstrip("_")):  # self._vgg_model(x) too
         return False
-    if isinstance(func, cst.Attribute) and not _in_a_loss_object(ctx):
+    if isinstance(func, cst.Attribute) and not _in_a_loss_object(ctx) and not _penalises_input_gradients(ctx):
         return False  # a model's own compute_loss running its own sub-networks is its forward pass
+        # (but a GAN's gradient penalty, self.critic(interpolated) then its input gradient, is an
+        # extra forward and a double backward every step)
     if isinstance(func, cst.Attribute) and _is_own_method(name, ctx):
         return False  # self._vgg_outputs(x): a helper of this class, linted itself (the network call is in it)
     if isinstance(func, cst.Name) and (name in ctx.index.imports.aliases or ctx.index.functions_named(name)
@@ -144,6 +146,18 @@ def _walk_assignments(root):
 def _is_own_method(name: str, ctx) -> bool:
     info = ctx.loss.info
     return info is not None and info.class_info is not None and bool(info.class_info.methods_behind(name))
+
+
+_GRADIENT_CALL = re.compile(r"\.gradient\(|autograd\.grad\(|\bgrad\(|\bgradients\(")
+
+
+def _penalises_input_gradients(ctx) -> bool:
+    """A gradient penalty (``def gradient_penalty(self, real, fake)``): named so and taking the
+    gradient of a network's output with respect to its input inside the loss."""
+    name = ctx.loss.name.lower()
+    if "penalty" not in name and not re.search(r"(^|[._])(gp|r1|r2)($|_)", name):
+        return False
+    return bool(_GRADIENT_CALL.search(cst.Module([]).code_for_node(ctx.loss.node)))
 
 
 def _in_a_loss_object(ctx) -> bool:
