@@ -1528,6 +1528,8 @@ def _calls_a_model(func, evaluator) -> bool:
         return bool(_MODEL_NAME.match(func.value)) and not evaluator.env.get(func.value, UNTAINTED).taint
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
         return bool(_MODEL_NAME.match(func.attr.value) or _LAYER_ATTRIBUTE.search(func.attr.value))
+    if isinstance(func, cst.Attribute) and func.attr.value in ("apply_fn", "predict_fn", "forward_fn"):
+        return True  # state.apply_fn({"params": params}, x): a Flax TrainState's forward pass
     return False
 
 

@@ -177,6 +177,8 @@ def _named_like_a_loss(name: str) -> bool:
     for position, token in enumerate(tokens[:-1]):
         if token == "loss" and tokens[position + 1] in ("with", "for", "using", "on", "from", "over", "via"):
             return True  # contrastive_loss_with_hard_negatives
+    if tokens[-2:] == ["cross", "entropy"] or tokens[-1] in ("crossentropy", "xentropy"):
+        return True  # cross_entropy(params, inputs, labels, apply_fn), softmax_cross_entropy
     return tokens[-1] in ("loss", "criterion", "penalty", "xent", "nll", "nce") or tokens[0] == "loss" \
         or (tokens[-1].endswith("loss") and len(tokens[-1]) > 5 and tokens[-1] not in _NOT_LOSS_WORDS) \
         or any(t in _JOINED_LOSS_NAMES for t in tokens) \

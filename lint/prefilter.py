@@ -38,7 +38,7 @@ _MARKERS = re.compile(
     rb"compute_loss|\.compile\s*\(|class\s+\w+\s*\([^)]*Loss|class\s+\w*(?:[Ll]oss|Criterion)\w*\s*[(:]"
     rb"|def\s+\w*[Ll]oss\w*\s*[(\[]"
     # the other names discovery reads as losses (losses._named_like_a_loss): gradient_penalty, ...
-    rb"|def\s+\w*(?i:criterion|penalty|nt_?xent|info_?nce|sup_?con)\w*\s*[(\[]"
+    rb"|def\s+\w*(?i:criterion|penalty|nt_?xent|info_?nce|sup_?con|cross_?entropy)\w*\s*[(\[]"
     rb"|class\s+\w*(?i:nt_?xent|info_?nce|sup_?con)\w*\s*[(:]"  # class NT_Xent(nn.Module)
     rb"|class\s+\w*NLL\s*[(:]|def\s+\w*(?i:nll|nce)\s*[(\[]"  # class GaussianNLL, def gaussian_nll, rmseNCE
     rb"|def\s+\w*(?i:kl|elbo|divergence)\w*\s*\([^)]*(?i:mu|mean)"  # def kld(self, mu, logvar): a VAE's KL term
