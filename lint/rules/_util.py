@@ -92,22 +92,42 @@ def builds_a_network(node: cst.Call, op, ctx) -> bool:
 # networks a loss may call besides the model being trained: perceptual, adversarial, feature extractors
 _EXTRA_NETWORK_NAME = re.compile(r"^(vgg\w*|discriminator|disc|critic|d|g|generator|gen|feature_extractor|"
                                  r"perceptual\w*|lpips\w*|inception\w*|resnet\w*|teacher\w*|loss_network|"
-                                 r"loss_model)$", re.IGNORECASE)
+                                 r"loss_model|loss_net)$", re.IGNORECASE)
+# what a loss object (``class VGGLoss(nn.Module)``) calls its feature network besides the names
+# above (not ``self.model`` or ``self.net``: sentence-transformers' losses hold and run the model
+# being trained)
+_LOSS_OBJECT_NETWORK = re.compile(r"^(features|feature_net\w*|feature_extractor\w*|extractor)$",
+                                  re.IGNORECASE)
+_FORWARD_METHODS = ("apply", "forward", "predict")
 
 
 def runs_another_network(node: cst.Call, ctx) -> bool:
-    """``self.vgg(y_pred)``, ``self.d(y_true)``, ``G(z)``: a network other than the trained model,
-    run inside the loss on tensors."""
+    """``self.vgg(y_pred)``, ``self.d(y_true)``, ``G(z)``, ``self.lpips.apply(params, a, b)``,
+    ``self.transfer_model.loss_net(x)``: a network other than the trained model, run inside the
+    loss on tensors."""
     func = node.func
-    name = func.attr.value if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
-        and func.value.value in ("self", "cls") else func.value if isinstance(func, cst.Name) else None
-    if name is None or not _EXTRA_NETWORK_NAME.match(name.lstrip("_")):  # self._vgg_model(x) too
+    if isinstance(func, cst.Attribute) and func.attr.value in _FORWARD_METHODS \
+            and isinstance(func.value, (cst.Name, cst.Attribute)):
+        func = func.value  # lpips.apply(params, x, y), self.vgg.forward(x): the network's forward pass
+    nested = False
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in ("self", "cls"):
+        name = func.attr.value
+    elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute) \
+            and isinstance(func.value.value, cst.Name) and func.value.value.value == "self":
+        name, nested = func.attr.value, True  # self.transfer_model.loss_net(x)
+    elif isinstance(func, cst.Name):
+        name = func.value
+    else:
         return False
-    if isinstance(func, cst.Attribute) and not _in_a_loss_object(ctx) and not _penalises_input_gradients(ctx):
+    bare = name.lstrip("_")  # self._vgg_model(x) too
+    in_loss_object = isinstance(func, cst.Attribute) and _in_a_loss_object(ctx)
+    if not (_EXTRA_NETWORK_NAME.match(bare) or (in_loss_object and not nested and _LOSS_OBJECT_NETWORK.match(bare))):
+        return False
+    if isinstance(func, cst.Attribute) and not in_loss_object and not _penalises_input_gradients(ctx):
         return False  # a model's own compute_loss running its own sub-networks is its forward pass
         # (but a GAN's gradient penalty, self.critic(interpolated) then its input gradient, is an
         # extra forward and a double backward every step)
-    if isinstance(func, cst.Attribute) and _is_own_method(name, ctx):
+    if isinstance(func, cst.Attribute) and not nested and _is_own_method(name, ctx):
         return False  # self._vgg_outputs(x): a helper of this class, linted itself (the network call is in it)
     if isinstance(func, cst.Name) and (name in ctx.index.imports.aliases or ctx.index.functions_named(name)
                                        or _built_in_this_loss(name, ctx) or name in ctx.evaluator.lambdas):
