@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..facts import BINARY_OPS, COMPARISON_OPS, einsum_terms
+from ..names import dotted_parts
 from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network
 from .base import Rule
 
@@ -244,6 +245,12 @@ class HeavyOp(Rule):
         if builds_a_network(node, op, ctx) or (op is not None and op.qualified.startswith("torchvision.models.")):
             ctx.report(self, node, f"`{code_of(node)}` builds a network inside the loss: it runs (and is rebuilt) "
                                    "every step")
+        elif op is None and _transformed_op(node, ctx) in _FFT_OPS:
+            ctx.report_once(self, node, key="BSG603-fft", more="FFTs",
+                            message=f"`{code_of(node)}` runs an FFT inside the loss every step")
+        elif op is None and _transformed_op(node, ctx) in _CONV_OPS:
+            ctx.report_once(self, node, key="BSG603-conv", more="convolutions",
+                            message=f"`{code_of(node)}` runs a convolution inside the loss every step")
         elif op is None and runs_another_network(node, ctx):
             ctx.report_once(self, node, key="BSG603-net", more="calls of extra networks",
                             message=f"`{code_of(node)}` runs another network inside the loss every step: its "
@@ -267,6 +274,24 @@ class HeavyOp(Rule):
             if elements >= _LARGE_ELEMENTS:
                 ctx.report(self, node, f"`{code_of(node)}` builds a {elements:,}-element tensor inside the loss "
                                        "every step: build it once")
+
+
+_FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "checkpoint", "remat", "vectorized_map"})
+
+
+def _transformed_op(node: cst.Call, ctx) -> str | None:
+    """``jax.vmap(jnp.fft.fft)(x)``: the library op that a function transform wraps (``fft``)."""
+    transform = node.func
+    if not (isinstance(transform, cst.Call) and transform.args):
+        return None
+    parts = dotted_parts(transform.func)
+    if not parts or parts[-1] not in _FUNCTION_TRANSFORMS:
+        return None
+    wrapped = dotted_parts(transform.args[0].value)
+    if not wrapped or len(wrapped) < 2:
+        return None
+    qualified = ctx.index.imports.qualify(wrapped) or ""
+    return wrapped[-1] if qualified.startswith(("jax.", "numpy.", "tensorflow.", "torch.")) else None
 
 
 _SHAPE_FIRST_MAKERS = _MATRIX_MAKERS | {"empty"}
