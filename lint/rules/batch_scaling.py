@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..names import dotted_parts
+from ..tree import own_nodes
 from ._util import code_of, literal_int
 from .base import Rule
 
@@ -24,7 +26,8 @@ class BatchSum(Rule):
     size. Doubling the batch doubles the effective learning rate; the last, smaller batch of an
     epoch gets a smaller step; a batch-size search changes training dynamics. Sums over the last
     axes (``axis=-1``) are per-sample and fine, and a sum divided by the batch size or by a count
-    is a mean.
+    is a mean. A ``keras.losses.Loss`` subclass that makes ``reduction="sum"`` its own default
+    has Keras do the same sum over the batch, however per-sample its ``call`` is.
 
     **Instead** reduce over the non-batch axes and let Keras average over the batch.
 
@@ -46,6 +49,12 @@ class BatchSum(Rule):
     checks_return = True
 
     def check_return(self, value, ctx) -> None:
+        summing = _summing_default(ctx)
+        if summing is not None:
+            ctx.report_once(self, summing, key="BSG501/reduction", more="",
+                            message=f"`{code_of(summing)}` makes this Loss class sum its per-sample values over "
+                                    "the batch by default: the loss grows with the batch size; keep Keras's "
+                                    "default reduction (\"sum_over_batch_size\")")
         if ctx.in_config_branch:
             return  # ``if reduction == "sum": return x.sum()``: the user's explicit option
         if isinstance(value, cst.Tuple) and len(value.elements) >= 2 and not ctx.loss.keras_signature:
@@ -228,6 +237,43 @@ def _mentions_known_batch(node, ctx) -> bool:
     if _is_known_batch(node, ctx):
         return True
     return any(isinstance(term, cst.Name) and ctx.facts(term).batch_constant for term in _arithmetic_terms(node))
+
+
+def _is_sum_reduction(value) -> bool:
+    """``"sum"`` or ``Reduction.SUM`` (not ``"sum_over_batch_size"``)."""
+    if isinstance(value, cst.SimpleString):
+        return value.evaluated_value == "sum"
+    return isinstance(value, cst.Attribute) and value.attr.value == "SUM"
+
+
+def _summing_default(ctx):
+    """Where a Keras ``Loss`` subclass makes ``reduction="sum"`` its own default, in its
+    ``__init__``: ``super().__init__(reduction="sum")``, ``kwargs["reduction"] = "sum"``, or a
+    ``reduction="sum"`` parameter default. The per-sample values ``call`` returns are then summed
+    over the batch by Keras itself."""
+    info = ctx.loss.info
+    if info is None or info.class_info is None or info.name != "call":
+        return None
+    if not any((dotted_parts(base) or ("",))[-1].endswith("Loss") for base in info.class_info.bases):
+        return None
+    init = info.class_info.methods.get("__init__")
+    if init is None:
+        return None
+    for param in (*init.node.params.params, *init.node.params.kwonly_params):
+        if param.name.value == "reduction" and param.default is not None and _is_sum_reduction(param.default):
+            return param
+    for node in own_nodes(init.node):
+        if isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "reduction" \
+                and _is_sum_reduction(node.value):
+            return node
+        if isinstance(node, cst.Assign) and _is_sum_reduction(node.value) and any(
+                isinstance(t.target, cst.Subscript) and "reduction" in code_of(t.target) for t in node.targets):
+            return node
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "setdefault" \
+                and len(node.args) == 2 and "reduction" in code_of(node.args[0].value) \
+                and _is_sum_reduction(node.args[1].value):
+            return node
+    return None
 
 
 def _terms_batch_sums(value, ctx) -> list:
