@@ -130,6 +130,7 @@ class Facts:
     shape: bool = False  # a shape, or a number taken from one
     tensor_shape: bool = False  # the shape of a tensor that has the batch axis first
     batch_sum: cst.CSTNode | None = None  # the full/axis-0 sum this value carries
+    batch_mean: cst.CSTNode | None = None  # the full/axis-0 mean this value is (times the batch size: a sum)
     boolean: bool = False
     probability: bool = False  # softmax/sigmoid output
     literal: float | None = None
@@ -378,7 +379,7 @@ class Evaluator:
         if isinstance(node, cst.Call):
             return self._call(node)
         if isinstance(node, cst.BinaryOperation):
-            return self.binary(_BIN_SYMBOL.get(type(node.operator), "?"), node.left, node.right)
+            return self.binary(_BIN_SYMBOL.get(type(node.operator), "?"), node.left, node.right, node)
         if isinstance(node, cst.UnaryOperation):
             return self._unary(node)
         if isinstance(node, cst.Comparison):
@@ -536,8 +537,8 @@ class Evaluator:
                        no_batch_axis=base.no_batch_axis or drops_batch)
 
     # ---- arithmetic ---------------------------------------------------------------------
-    def binary(self, symbol: str, left_node, right_node) -> Facts:
-        facts = self._binary(symbol, left_node, right_node)
+    def binary(self, symbol: str, left_node, right_node, node=None) -> Facts:
+        facts = self._binary(symbol, left_node, right_node, node)
         left, right = self.facts(left_node), self.facts(right_node)
         if facts.taint and _all_opaque(left, right):
             facts = replace(facts, opaque=True)
@@ -545,7 +546,7 @@ class Evaluator:
             facts = replace(facts, no_batch_axis=True)
         return facts
 
-    def _binary(self, symbol: str, left_node, right_node) -> Facts:
+    def _binary(self, symbol: str, left_node, right_node, node=None) -> Facts:
         if symbol == "&":
             left, right = self.facts(left_node), self.facts(right_node)
             return Facts(taint=left.taint | right.taint, boolean=left.boolean and right.boolean, bounded=True,
@@ -599,6 +600,8 @@ class Evaluator:
             zero_of = (left.zero_of if not right.taint else None) or (right.zero_of if not left.taint else None)
             per_sample = (left.feature_count or right.feature_count) and all(
                 f.feature_count or (not f.taint and f.literal is not None) for f in (left, right))
+            if (left.batch_mean is not None and right.batch_dim) or (right.batch_mean is not None and left.batch_dim):
+                batch_sum = batch_sum or node or left_node  # loss.mean() * batch_size: the sum over the batch again
             return Facts(taint=taint, scaled=scaled, bounded=both_bounded, unit=left.unit and right.unit, zero_of=zero_of,
                          feature_count=per_sample,
                          error=(left.error and not right.taint) or (right.error and not left.taint),
@@ -681,8 +684,10 @@ class Evaluator:
             # fit; with reduction="none", the same per element (the batch axis kept)
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor for f in inputs):
-                return Facts(taint=_union(inputs), nonneg=True,
-                             no_batch_axis=self.distance_criteria[criterion] == "mean")
+                mean = self.distance_criteria[criterion] == "mean"
+                return Facts(taint=_union(inputs), nonneg=True, no_batch_axis=mean,
+                             batch_mean=node if mean and any(f.is_tensor and not f.no_batch_axis for f in inputs)
+                             else None)
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "as_list" and not node.args:
             shape = self.facts(node.func.value)
             if shape.shape:
@@ -743,7 +748,7 @@ class Evaluator:
             # F.linear(x, W) is x @ W.T (no bias): of normalised rows, cosines in [-1, 1]
             return self.binary("@", op.args[0], op.args[1])
         if name in BINARY_OPS and len(op.args) >= 2:
-            facts = self.binary(BINARY_OPS[name], op.args[0], op.args[1])
+            facts = self.binary(BINARY_OPS[name], op.args[0], op.args[1], op.node)
             flags = {key: _text(value) == "True" for key, value in op.kwargs.items()}
             if flags.get("transpose_a") or flags.get("adjoint_a"):
                 # matmul(za, zb, transpose_a=True): (D, B) @ (B, D), the batch is contracted (D x D)
@@ -890,6 +895,8 @@ class Evaluator:
             averaged = name in MEAN_OPS and over_batch and first.probability
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
                            no_batch_axis=first.no_batch_axis or over_batch,
+                           batch_mean=op.node if (name in MEAN_OPS and over_batch and first.is_tensor
+                                                  and not first.no_batch_axis and not first.python_list) else None,
                            guarded=first.guarded or averaged, probability=first.probability and not averaged)
         if name in LOGSUMEXP_OPS:
             # logsumexp(x) >= max(x): x - logsumexp(x) is a log-softmax, never positive
@@ -1018,7 +1025,8 @@ class Evaluator:
                                                            else func.value in self.module_loss_objects))
                           or (isinstance(func, cst.Call) and self.facts(func).reduced_loss)):
             # bce(y_true, y_pred) with bce = keras.losses.BinaryCrossentropy(): the batch mean
-            return Facts(taint=self._opaque([a.value for a in node.args]).taint, nonneg=True, no_batch_axis=True)
+            return Facts(taint=self._opaque([a.value for a in node.args]).taint, nonneg=True, no_batch_axis=True,
+                         batch_mean=node)
         if isinstance(func, cst.Name) and func.value in self.lambdas:
             called = self._lambda_call(self.lambdas[func.value], node)
             if called is not None:
