@@ -423,7 +423,7 @@ class _Walker:
                 _guard_replaced_zeros(ev, small.target, ev.facts(small.value), small.value)  # x[x == 0] += eps
             if isinstance(small.target, cst.Name):
                 symbol = _AUG_SYMBOL.get(type(small.operator), "?")
-                ev.bind(small.target, ev.binary(symbol, small.target, small.value))
+                ev.bind(small.target, ev.binary(symbol, small.target, small.value, small))
         elif isinstance(small, cst.Return):
             if small.value is not None:
                 self.expression(small.value)

@@ -601,7 +601,8 @@ class Evaluator:
             per_sample = (left.feature_count or right.feature_count) and all(
                 f.feature_count or (not f.taint and f.literal is not None) for f in (left, right))
             if (left.batch_mean is not None and right.batch_dim) or (right.batch_mean is not None and left.batch_dim):
-                batch_sum = batch_sum or node or left_node  # loss.mean() * batch_size: the sum over the batch again
+                # loss.mean() * batch_size: the sum over the batch again (``loss *= n`` names the mean)
+                batch_sum = batch_sum or node or left.batch_mean or right.batch_mean
             return Facts(taint=taint, scaled=scaled, bounded=both_bounded, unit=left.unit and right.unit, zero_of=zero_of,
                          feature_count=per_sample,
                          error=(left.error and not right.taint) or (right.error and not left.taint),

@@ -59,9 +59,9 @@ _TENSORISH = re.compile(r"mask|weight|label|target|feat|emb|logit|pred|prob|scor
                         r"output|input|image|img|x$|^y|z$|^z|hidden|mu|logvar|sigma|dist|sim|centers?$", re.IGNORECASE)
 # A VAE's latent statistics, named as a pair (``kld(mu, logvar)``, ``kl_loss(z_mean, z_log_var)``):
 # the encoder's outputs for the batch. ``mu`` or ``sigma`` alone is a hyperparameter.
-_LATENT_MEAN = re.compile(r"^(z_?|q_?|post(erior)?_?|latent_?)?(mu|mean|means|loc)(_?q|_?z)?$", re.IGNORECASE)
-_LATENT_SPREAD = re.compile(r"^(z_?|q_?|post(erior)?_?|latent_?)?(log_?var|log_?sigma2?|log_?std|log_?scale|"
-                            r"logv|lv|sigma|std|var|scale)(_?q|_?z)?$", re.IGNORECASE)
+_LATENT_MEAN = re.compile(r"^((z|q|post|posterior|latent|enc)_?(mu|mean|loc)|mu(_?q|_?z)?)$", re.IGNORECASE)
+_LATENT_SPREAD = re.compile(r"^((z|q|post|posterior|latent|enc)_?)?(log_?var|log_?sigma2?|log_?std|log_?scale|"
+                            r"logv|sigma|std|var|scale)(_?q|_?z)?$", re.IGNORECASE)
 # A parameter holding the data batch beside named predictions (``forward(self, predictions, batch)``)
 _BATCH_DATA_NAMES = frozenset({"batch", "data", "sample", "samples", "minibatch", "batchdata", "databatch"})
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
@@ -385,10 +385,10 @@ class _LossFinder:
                 continue
             if patterns and any(fnmatch.fnmatchcase(info.name, p) for p in patterns):
                 self._add_function(info, "config")
-        self._add_functions_used_as_losses()
         for call in self.index.compile_calls:
             for expression in _compile_loss_arguments(call):
                 self._add_expression(expression, depth=0)
+        self._add_functions_used_as_losses()
         self._add_helpers()
 
     def _add_functions_used_as_losses(self) -> None:
@@ -725,15 +725,19 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
 def _latent_pair(params: list[cst.Param]) -> set[str]:
     """The parameters that hold a VAE's latent mean and spread when both are there, neither a
     number (``mu=0.0``) nor annotated as one: ``(mu, logvar)``, ``(z_mean, z_log_var)``."""
-    means = [p.name.value for p in params if _LATENT_MEAN.match(p.name.value) and not _is_scalar(p)]
-    spreads = [p.name.value for p in params if _LATENT_SPREAD.match(p.name.value) and not _is_scalar(p)]
+    # a default other than None (``mean=(0.485, ...)``, ``std=IMAGENET_STD``) is a constant, not an output
+    free = [p for p in params if not _is_scalar(p) and (p.default is None or _is_none(p.default))]
+    means = [p.name.value for p in free if _LATENT_MEAN.match(p.name.value)]
+    spreads = [p.name.value for p in free if _LATENT_SPREAD.match(p.name.value)]
     return set(means + spreads) if means and spreads else set()
 
 
 def _says_kl_term(info: FunctionInfo) -> bool:
     """``kl_divergence(mu, logvar)``, ``KLD.kld(self, mu, log_std)``: a VAE's KL term, named so and
     taking the latent statistics."""
-    tokens = _name_tokens(info.name) | (_name_tokens(info.class_info.name) if info.class_info else set())
+    tokens = _name_tokens(info.name)
+    if info.class_info is not None and info.name in _LOSS_CLASS_METHODS:
+        tokens |= _name_tokens(info.class_info.name)  # class KLD: def forward(self, mu, logvar)
     if not tokens & {"kl", "kld", "kldiv", "kldivergence", "elbo", "divergence"}:
         return False
     params = [p for p in [*info.node.params.posonly_params, *info.node.params.params]

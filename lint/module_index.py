@@ -382,7 +382,9 @@ class _IndexBuilder:
             self.loss_calls.setdefault(value.func.value, []).append(parent)
 
 
-_LOSS_VARIABLE = re.compile(r"(^|_)loss(es)?($|_)", re.IGNORECASE)
+# ``loss``, ``total_loss``, ``loss_g``, ``loss_d1``: a loss value (not ``loss_norm``, ``loss_mask``,
+# ``loss_weights``: figures that go with one)
+_LOSS_VARIABLE = re.compile(r"^(\w*_)?loss(es)?(_[a-z]?\d?)?$", re.IGNORECASE)
 _EVALUATION_VARIABLE = re.compile(r"(^|_)(val|valid|validation|test|eval|dev)(_|$)", re.IGNORECASE)
 
 

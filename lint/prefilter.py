@@ -41,12 +41,13 @@ _MARKERS = re.compile(
     rb"|def\s+\w*(?i:criterion|penalty|nt_?xent|info_?nce|sup_?con|cross_?entropy)\w*\s*[(\[]"
     rb"|class\s+\w*(?i:nt_?xent|info_?nce|sup_?con)\w*\s*[(:]"  # class NT_Xent(nn.Module)
     rb"|class\s+\w*NLL\s*[(:]|def\s+\w*(?i:nll|nce)\s*[(\[]"  # class GaussianNLL, def gaussian_nll, rmseNCE
-    rb"|def\s+\w*(?i:kl|elbo|divergence)\w*\s*\([^)]*(?i:mu|mean)"  # def kld(self, mu, logvar): a VAE's KL term
+    rb"|def\s+\w*(?i:kl|elbo|divergence)\w*\s*\([^)]*(?i:mu|mean|loc)"  # def kld(self, mu, logvar): a VAE's KL term
+    rb"|class\s+\w*(?i:kl|elbo)\w*\s*[(:]"  # class KLD(nn.Module): def forward(self, mu, logvar)
     rb"|class\s+\w*" + MARGIN_HEAD_WORDS + rb"\w*\s*[(:]"  # class ArcMarginProduct(nn.Module): forward(x, label)
 )
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
 # ``loss = ssim(image, output)``: a function of the file whose result is stored as a loss
-_LOSS_CALL = re.compile(rb"loss\w*\s*\+?=\s*(\w+)\s*\(")
+_LOSS_CALL = re.compile(rb"(?i:loss)\w*\s*\+?=\s*(\w+)\s*\(")
 # ``def forward(self, input, target)``: torch's criterion convention, a loss whatever its class is named
 _LOSS_PATH = re.compile(r"loss|crit|objective")
 _FORWARD = re.compile(rb"def\s+forward\s*\(\s*self\s*,\s*(\w+)[^,()]*,\s*(\w+)")

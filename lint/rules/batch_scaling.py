@@ -51,8 +51,9 @@ class BatchSum(Rule):
     def check_return(self, value, ctx) -> None:
         summing = _summing_default(ctx)
         if summing is not None:
-            ctx.report_once(self, summing, key="BSG501/reduction", more="",
-                            message=f"`{code_of(summing)}` makes this Loss class sum its per-sample values over "
+            node, text = summing
+            ctx.report_once(self, node, key="BSG501/reduction", more="",
+                            message=f"`{text}` makes this Loss class sum its per-sample values over "
                                     "the batch by default: the loss grows with the batch size; keep Keras's "
                                     "default reduction (\"sum_over_batch_size\")")
         if ctx.in_config_branch:
@@ -249,8 +250,8 @@ def _is_sum_reduction(value) -> bool:
 def _summing_default(ctx):
     """Where a Keras ``Loss`` subclass makes ``reduction="sum"`` its own default, in its
     ``__init__``: ``super().__init__(reduction="sum")``, ``kwargs["reduction"] = "sum"``, or a
-    ``reduction="sum"`` parameter default. The per-sample values ``call`` returns are then summed
-    over the batch by Keras itself."""
+    ``reduction="sum"`` parameter default passed on to the base class. The per-sample values
+    ``call`` returns are then summed over the batch by Keras itself. Returns ``(node, text)``."""
     info = ctx.loss.info
     if info is None or info.class_info is None or info.name != "call":
         return None
@@ -259,20 +260,26 @@ def _summing_default(ctx):
     init = info.class_info.methods.get("__init__")
     if init is None:
         return None
+    base_inits = [node for node in own_nodes(init.node) if isinstance(node, cst.Call)
+                  and isinstance(node.func, cst.Attribute) and node.func.attr.value == "__init__"]
+    passed = {arg.value.value for call in base_inits for arg in call.args
+              if isinstance(arg.value, cst.Name) and (arg.keyword is None or arg.keyword.value == "reduction")}
     for param in (*init.node.params.params, *init.node.params.kwonly_params):
-        if param.name.value == "reduction" and param.default is not None and _is_sum_reduction(param.default):
-            return param
+        if param.name.value == "reduction" and param.default is not None and _is_sum_reduction(param.default) \
+                and "reduction" in passed:
+            return param, f"reduction={code_of(param.default)}"
+    for call in base_inits:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == "reduction" and _is_sum_reduction(arg.value):
+                return arg, f"reduction={code_of(arg.value)}"
     for node in own_nodes(init.node):
-        if isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "reduction" \
-                and _is_sum_reduction(node.value):
-            return node
         if isinstance(node, cst.Assign) and _is_sum_reduction(node.value) and any(
                 isinstance(t.target, cst.Subscript) and "reduction" in code_of(t.target) for t in node.targets):
-            return node
+            return node, code_of(node)
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "setdefault" \
                 and len(node.args) == 2 and "reduction" in code_of(node.args[0].value) \
                 and _is_sum_reduction(node.args[1].value):
-            return node
+            return node, code_of(node)
     return None
 
 

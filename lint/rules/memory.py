@@ -276,7 +276,7 @@ class HeavyOp(Rule):
                                        "every step: build it once")
 
 
-_FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "checkpoint", "remat", "vectorized_map"})
+_FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "checkpoint", "remat"})
 
 
 def _transformed_op(node: cst.Call, ctx) -> str | None:
@@ -288,7 +288,7 @@ def _transformed_op(node: cst.Call, ctx) -> str | None:
     if not parts or parts[-1] not in _FUNCTION_TRANSFORMS:
         return None
     wrapped = dotted_parts(transform.args[0].value)
-    if not wrapped or len(wrapped) < 2:
+    if not wrapped:
         return None
     qualified = ctx.index.imports.qualify(wrapped) or ""
     return wrapped[-1] if qualified.startswith(("jax.", "numpy.", "tensorflow.", "torch.")) else None
