@@ -1505,7 +1505,8 @@ _NONZERO = (cst.NotEqual, cst.GreaterThan)
 
 _DISTANCE_NAME = re.compile(r"^_?((pairwise|euclidean|squared|cosine|l2|l1)_?)?(dist|distance|distances|cdist|pdist)$")
 _BOUNDING_NAME = re.compile(r"clip|clamp|tanh|normali[sz]e|sigmoid|softmax|cosine_sim")
-_FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "filter_jit", "filter_vmap", "checkpoint", "remat"})
+# function transforms that return the function they wrap, transformed (``jax.vmap(f)(x)`` runs ``f``)
+FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "filter_jit", "filter_vmap", "checkpoint", "remat"})
 # a model's own layers called on the batch (``self.item_embedding(ids)``, ``self.proj(h)``): learned values
 _LAYER_ATTRIBUTE = re.compile(r"(^|_)(emb|embed|embedding|embeddings|layer|layers|linear|fc\d*|proj|projection|"
                               r"projector|head|mlp|encoder|decoder|conv\d*|attention|attn|rnn|lstm|gru|gnn|"
@@ -1527,7 +1528,7 @@ def _may_be_a_list(name: str) -> bool:
 
 def _calls_a_model(func, evaluator) -> bool:
     """``model(x)``, ``self.net(x)``, ``model.apply(params, x)``, ``jax.vmap(model)(x)``: a network's forward pass."""
-    if isinstance(func, cst.Call) and func.args and _text(func.func).split(".")[-1] in _FUNCTION_TRANSFORMS:
+    if isinstance(func, cst.Call) and func.args and _text(func.func).split(".")[-1] in FUNCTION_TRANSFORMS:
         return _calls_a_model(func.args[0].value, evaluator)  # vmap(model)(x), jit(model)(x)
     if isinstance(func, cst.Attribute) and func.attr.value in ("apply", "predict", "forward", "__call__"):
         func = func.value

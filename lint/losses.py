@@ -396,13 +396,12 @@ class _LossFinder:
         result the code stores as its loss is one, whatever its name. Not when a loss of the file
         makes the call: the callee is its helper, read with the caller's context (a sum the caller
         then averages)."""
-        found = {id(loss.node) for loss in self.losses}
         for info in self.index.functions:
             callers = self.index.loss_calls.get(info.name)
             if not callers or info.class_info is not None or not _positional_names(info) \
                     or id(info.node) in self._seen:
                 continue
-            if any(caller is not None and (id(caller.node) in found or _says_loss(caller.name))
+            if any(caller is not None and (id(caller.node) in self._seen or _says_loss(caller.name))
                    for caller in callers):
                 continue
             if info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) or _looks_like_metric(info.name) \

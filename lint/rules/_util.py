@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from ..names import dotted_parts
-from ..tree import children as tree_children
+from ..tree import children as tree_children, own_nodes
 
 _EMPTY_MODULE = cst.Module([])
 
@@ -168,7 +168,7 @@ def _is_own_method(name: str, ctx) -> bool:
     return info is not None and info.class_info is not None and bool(info.class_info.methods_behind(name))
 
 
-_GRADIENT_CALL = re.compile(r"\.gradient\(|autograd\.grad\(|\bgrad\(|\bgradients\(")
+_GRADIENT_CALLS = frozenset({"gradient", "grad", "gradients"})  # tape.gradient, autograd.grad, tf.gradients
 
 
 def _penalises_input_gradients(ctx) -> bool:
@@ -177,7 +177,8 @@ def _penalises_input_gradients(ctx) -> bool:
     name = ctx.loss.name.lower()
     if "penalty" not in name and not re.search(r"(^|[._])(gp|r1|r2)($|_)", name):
         return False
-    return bool(_GRADIENT_CALL.search(cst.Module([]).code_for_node(ctx.loss.node)))
+    return any(isinstance(node, cst.Call) and (dotted_parts(node.func) or ("",))[-1] in _GRADIENT_CALLS
+               for node in own_nodes(ctx.loss.node))
 
 
 def _in_a_loss_object(ctx) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import BINARY_OPS, COMPARISON_OPS, einsum_terms
+from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, einsum_terms
 from ..names import dotted_parts
 from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network
 from .base import Rule
@@ -242,13 +242,14 @@ class HeavyOp(Rule):
 
     def check_node(self, node, ctx) -> None:
         op = ctx.op(node)
+        transformed = _transformed_op(node, ctx) if op is None else None
         if builds_a_network(node, op, ctx) or (op is not None and op.qualified.startswith("torchvision.models.")):
             ctx.report(self, node, f"`{code_of(node)}` builds a network inside the loss: it runs (and is rebuilt) "
                                    "every step")
-        elif op is None and _transformed_op(node, ctx) in _FFT_OPS:
+        elif transformed in _FFT_OPS:
             ctx.report_once(self, node, key="BSG603-fft", more="FFTs",
                             message=f"`{code_of(node)}` runs an FFT inside the loss every step")
-        elif op is None and _transformed_op(node, ctx) in _CONV_OPS:
+        elif transformed in _CONV_OPS:
             ctx.report_once(self, node, key="BSG603-conv", more="convolutions",
                             message=f"`{code_of(node)}` runs a convolution inside the loss every step")
         elif op is None and runs_another_network(node, ctx):
@@ -276,16 +277,13 @@ class HeavyOp(Rule):
                                        "every step: build it once")
 
 
-_FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "checkpoint", "remat"})
-
-
 def _transformed_op(node: cst.Call, ctx) -> str | None:
     """``jax.vmap(jnp.fft.fft)(x)``: the library op that a function transform wraps (``fft``)."""
     transform = node.func
     if not (isinstance(transform, cst.Call) and transform.args):
         return None
     parts = dotted_parts(transform.func)
-    if not parts or parts[-1] not in _FUNCTION_TRANSFORMS:
+    if not parts or parts[-1] not in FUNCTION_TRANSFORMS:
         return None
     wrapped = dotted_parts(transform.args[0].value)
     if not wrapped:
