@@ -4,6 +4,7 @@
     bsguard rule CODE             explain one rule
     bsguard rules                 list every rule (--output-format json for JSON)
     bsguard report RUN.jsonl      render a training run's event log as HTML
+    bsguard probe FILE::NAME      measure a loss at growing batch sizes (runs the file's code)
 
 Exit codes: 0 no findings, 1 findings, 2 usage, configuration or input error (and, with
 ``--strict``, nothing linted or a file or folder that could not be read).
@@ -90,12 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("report", help="render a run's JSONL event log as HTML (see `bsguard report --help`)",
                         add_help=False)
+    commands.add_parser("probe", help="run a loss at growing batch sizes and measure it (see `bsguard probe --help`)",
+                        add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``bsguard``; returns the exit code (never raises for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "probe":  # runs the user's code: its own arguments, messages and exit codes
+        from .probe.cli import main as probe_main
+
+        return probe_main(argv[1:])
     if argv and argv[0] == "report":  # the runtime report owns its own arguments and messages
         from .report import main as report_main
 

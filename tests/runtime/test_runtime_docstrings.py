@@ -14,7 +14,11 @@ import pytest
 DOCTESTED = ["keras_bsguard._advice", "keras_bsguard._callback_timer", "keras_bsguard._drift",
              "keras_bsguard._gradient_checks", "keras_bsguard._recompile", "keras_bsguard._validate",
              "keras_bsguard._step_time_messages",
-             "keras_bsguard.event_log", "keras_bsguard.lr_scaling", "keras_bsguard.oom"]
+             "keras_bsguard.event_log", "keras_bsguard.lr_scaling", "keras_bsguard.oom",
+             "keras_bsguard.probe", "keras_bsguard.probe.backend", "keras_bsguard.probe.checks",
+             "keras_bsguard.probe.engines", "keras_bsguard.probe.inputs", "keras_bsguard.probe.kinds",
+             "keras_bsguard.probe.render", "keras_bsguard.probe.runner", "keras_bsguard.probe.scaling",
+             "keras_bsguard.probe.target", "keras_bsguard.probe.verdicts"]
 
 
 @pytest.mark.parametrize("name", DOCTESTED)
