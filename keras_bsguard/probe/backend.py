@@ -44,4 +44,6 @@ def select_backend(backend: str | None) -> str:
             raise ProbeInputError(f"keras is already running on {current} in this process; cannot probe on {backend}")
     else:
         os.environ["KERAS_BACKEND"] = backend
+    if backend == "tensorflow":  # TensorFlow's C++ start-up lines would bury the report (set it to see them)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return backend

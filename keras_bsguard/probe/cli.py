@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -47,6 +48,16 @@ def _shape(text: str) -> tuple[int, ...]:
     if not shape or any(part < 1 for part in shape):
         raise argparse.ArgumentTypeError(f"expected a shape like 10 or 64,64,1, got {text!r}")
     return shape
+
+
+def _batch_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected a batch size >= 2, got {value}")
+    return value
 
 
 def _positive(text: str) -> float:
@@ -108,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--init", type=_init, metavar="JSON", help="keyword arguments for a class, as a JSON object")
     parser.add_argument("--order", choices=("auto", "true,pred", "pred,true"), default="auto",
                         help="argument order (default auto: torch-style (input, target) names, else Keras's (y_true, y_pred))")
-    parser.add_argument("--project-to", type=int, default=8192, metavar="N",
+    parser.add_argument("--project-to", type=_batch_size, default=8192, metavar="N",
                         help="batch size for the projection line (default 8192)")
     parser.add_argument("--output-format", choices=("text", "json"), default="text")
     parser.add_argument("--plot", metavar="PNG", help="write time and memory against batch size (log-log) to this file")
@@ -137,11 +148,13 @@ def main(argv: list[str]) -> int:
         from .runner import has_problem, probe
 
         quiet = args.output_format == "json" or not sys.stderr.isatty()
-        result = probe(args.target, backend=args.backend, shape=args.shape, target_kind=args.target_kind,
-                       prediction=args.prediction, batch_sizes=args.batch_sizes, dtype=args.dtype, init=args.init,
-                       order=args.order, budget_seconds=args.budget_seconds, max_memory=args.max_memory,
-                       project_to=args.project_to,
-                       say=(lambda text: None) if quiet else (lambda text: print(f"  {text}", file=sys.stderr)))
+        # What the user's module and loss print goes to stderr: stdout is the report (JSON for tools).
+        with contextlib.redirect_stdout(sys.stderr):
+            result = probe(args.target, backend=args.backend, shape=args.shape, target_kind=args.target_kind,
+                           prediction=args.prediction, batch_sizes=args.batch_sizes, dtype=args.dtype,
+                           init=args.init, order=args.order, budget_seconds=args.budget_seconds,
+                           max_memory=args.max_memory, project_to=args.project_to,
+                           say=(lambda text: None) if quiet else (lambda text: print(f"  {text}", file=sys.stderr)))
         print(to_json(result) if args.output_format == "json" else table(result))
         if args.plot:
             plot(result, args.plot)

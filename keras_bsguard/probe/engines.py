@@ -37,6 +37,8 @@ def _arguments(loss, prediction_first: bool, shapes: dict):
 
     def ordered(y_true, y_pred):
         value = loss(y_pred, y_true) if prediction_first else loss(y_true, y_pred)
+        if isinstance(value, (tuple, list, dict)):
+            raise TypeError(f"the loss returned a {type(value).__name__} of {len(value)} values: expected one tensor")
         shape = getattr(value, "shape", ())
         shapes[tuple(int(d) for d in y_pred.shape)] = tuple(int(d) if d is not None else -1 for d in shape)
         return value
@@ -155,7 +157,8 @@ class TensorFlowEngine:
             with tf.GradientTape() as tape:
                 tape.watch(y_pred)
                 value = tf.reduce_mean(tf.cast(ordered(y_true, y_pred), tf.float32))
-            return value, tape.gradient(value, y_pred)
+            grad = tape.gradient(value, y_pred)  # None: no path from y_pred (a step function)
+            return value, tf.zeros_like(y_pred) if grad is None else grad
 
         compiled = _Eager(step, self, _numpy) if eager else _TensorFlowCompiled(tf.function(step), self)
         compiled.output_shapes = shapes
@@ -176,7 +179,9 @@ class _TensorFlowCompiled(_Compiled):
         _numpy(self.function(yt, yp))
         seconds = time.perf_counter() - begin
         operations = concrete.graph.get_operations()
-        return {"compile_seconds": seconds, "peak_bytes": _graph_bytes(operations), "program_size": len(operations)}
+        total, unsized = _graph_bytes(operations)
+        return {"compile_seconds": seconds, "peak_bytes": total, "program_size": len(operations),
+                "unsized_tensors": unsized}
 
     def _run(self, yt, yp):
         return _numpy(self.function(yt, yp))
@@ -194,18 +199,26 @@ class TorchEngine:
     def tensor(self, array):
         import torch
 
+        if array.dtype == np.int32:  # class ids: torch's losses index with int64
+            return torch.from_numpy(np.ascontiguousarray(array.astype(np.int64)))
+        if array.dtype.name == "bfloat16":  # NumPy has no bfloat16 that torch reads
+            return torch.from_numpy(np.ascontiguousarray(array.astype(np.float32))).to(torch.bfloat16)
         return torch.from_numpy(np.ascontiguousarray(array))
 
     def compile(self, loss, prediction_first: bool, eager: bool = True):
         shapes: dict = {}
         ordered = _arguments(loss, prediction_first, shapes)
 
+        import torch
+
         def step(y_true, y_pred):
             y_pred = y_pred.detach().clone().requires_grad_(True)
             value = ordered(y_true, y_pred)
-            value = value.float().mean() if hasattr(value, "float") else value
-            value.backward()
-            return value.detach(), y_pred.grad
+            value = torch.as_tensor(value).float().mean()
+            if value.requires_grad:  # else no path from y_pred (a step function): the gradient is 0
+                value.backward()
+            grad = y_pred.grad if y_pred.grad is not None else torch.zeros_like(y_pred)
+            return value.detach(), grad
 
         compiled = _TorchCompiled(step, self)
         compiled.output_shapes = shapes
@@ -252,7 +265,7 @@ class _TorchCompiled(_Compiled):
 
     def value_and_grad(self, y_true, y_pred):
         loss, grad = self.call(y_true, y_pred)
-        grad = np.zeros(y_pred.shape, y_pred.dtype) if grad is None else grad.numpy()
+        grad = np.zeros(y_pred.shape, y_pred.dtype) if grad is None else grad.float().numpy()
         return float(loss), grad
 
 
@@ -264,7 +277,7 @@ def _torch_peak(call) -> int | None:
     """Peak of torch's "Total Allocated" during ``call`` above its level before, from the profiler."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
         call()
     handle, path = tempfile.mkstemp(suffix=".json")
     os.close(handle)
@@ -287,17 +300,44 @@ def _torch_peak(call) -> int | None:
     return int(max(total for _, total, _ in totals) - start)
 
 
-def _graph_bytes(operations) -> int:
-    """Sum of the sizes of every tensor that the graph's operations output (shapes fully known)."""
-    total = 0
+class _quiet_stderr:
+    """Silence file descriptor 2 (the torch profiler's native start/stop lines) for a block."""
+
+    def __enter__(self):
+        import sys
+
+        try:
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 2)
+            os.close(null)
+        except OSError:
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+        return False
+
+
+def _graph_bytes(operations) -> tuple[int, int]:
+    """Sum of the sizes of every tensor that the graph's operations output, and how many float or
+    integer tensors have a shape that depends on the data (``boolean_mask``, ``dynamic_partition``,
+    ``where``): those are left out, so the sum is then incomplete."""
+    total, unsized = 0, 0
     for operation in operations:
         for output in operation.outputs:
-            shape = output.shape
-            if shape.rank is None or not shape.is_fully_defined():
-                continue
             try:
                 size = output.dtype.size
             except (AttributeError, TypeError, ValueError):
                 continue
+            shape = output.shape
+            if shape.rank is None or not shape.is_fully_defined():
+                if output.dtype.is_floating or output.dtype.is_integer:
+                    unsized += 1
+                continue
             total += int(np.prod(shape.as_list(), dtype=np.int64)) * size
-    return total
+    return total, unsized

@@ -47,7 +47,7 @@ def make_batch(batch_size: int, shape: tuple[int, ...], target: str, prediction:
         y_true = (rng.random(full) < 0.5).astype("float64")
     else:
         ids = rng.integers(0, max(classes, 1), size=full[:-1] if shape else full)
-        y_true = ids if target == "sparse" else np.eye(max(classes, 1))[ids]
+        y_true = ids if target == "sparse" else one_hot(ids, max(classes, 1), dtype)
     raw = rng.normal(size=full)
     if prediction == "logits":
         y_pred = 2.0 * raw
@@ -80,5 +80,12 @@ def near(y_true: np.ndarray, y_pred: np.ndarray, prediction: str, error: float, 
 def optimum_prediction(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """The prediction equal to the target (a one-hot for class ids)."""
     if y_true.shape != y_pred.shape and np.issubdtype(y_true.dtype, np.integer):
-        return np.eye(y_pred.shape[-1])[y_true].astype(y_pred.dtype)
+        return one_hot(y_true, y_pred.shape[-1], y_pred.dtype)
     return y_true.astype(y_pred.dtype)
+
+
+def one_hot(ids: np.ndarray, classes: int, dtype) -> np.ndarray:
+    """One-hot rows of ``ids`` in ``dtype`` (no ``classes x classes`` identity matrix)."""
+    out = np.zeros((*ids.shape, classes), dtype=dtype)
+    np.put_along_axis(out, ids[..., None].astype(np.int64), 1, axis=-1)
+    return out

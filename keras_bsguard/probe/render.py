@@ -85,7 +85,7 @@ def table(result: dict) -> str:
         elif check.get("problem") is None:
             status = "n/a" if check.get("summary", "").startswith("not measurable") else "info"
         else:
-            status = "PROBLEM" if check["problem"] else "ok"
+            status = "PROBLEM" if check["problem"] else ("info" if check.get("info") else "ok")
         text = check.get("error") or check.get("summary", "")
         lines.append(f"  {label:<{width}}  {status:<7}  {text}")
     lines += ["", "lint findings in this loss:" if result["verdicts"] else "lint findings in this loss: none"]
@@ -101,8 +101,23 @@ def table(result: dict) -> str:
 
 
 def to_json(result: dict) -> str:
-    """The result as JSON (``--output-format json``)."""
-    return json.dumps(result, indent=2, default=float, allow_nan=True)
+    """The result as strict JSON (``--output-format json``): a NaN or infinite figure is ``null``
+    (the row's ``finite`` says which loss was not finite)."""
+    return json.dumps(_strict(result), indent=2, allow_nan=False)
+
+
+def _strict(value):
+    import math
+
+    if isinstance(value, dict):
+        return {str(key): _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # NumPy scalars
+        return _strict(value.item())
+    return value
 
 
 def plot(result: dict, path: str) -> None:

@@ -47,6 +47,11 @@ def probe(target: str, backend: str | None = None, shape=(10,), target_kind: str
     shape = tuple(int(part) for part in shape)
     if target_kind in ("onehot", "sparse") and (not shape or shape[-1] < 2):
         raise ProbeInputError("--target onehot/sparse needs at least 2 classes in the last axis of --shape")
+    if backend == "jax" and dtype == "float64":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            raise ProbeInputError("--dtype float64 on JAX needs 64-bit mode: set JAX_ENABLE_X64=1")
     engine = make_engine(backend)
     compiled = engine.compile(loaded.function, loaded.prediction_first)
     explicit = batch_sizes is not None
@@ -71,6 +76,16 @@ def probe(target: str, backend: str | None = None, shape=(10,), target_kind: str
         compiled_failure = None
     fits = exponents(rows)
     fits_for_verdicts = dict(fits, memory_tail=tail_fit(rows, "peak_bytes"), time_tail=tail_fit(rows, "seconds"))
+    if ran_rows := [row for row in rows if row.error is None]:
+        if not any(row.finite for row in ran_rows):
+            notes.append("the loss or its gradient is not finite on the plain random batch at every size: these "
+                         "inputs may not suit this loss (see --target, --pred, --shape)")
+    unsized = max((row.unsized_tensors for row in rows), default=0)
+    if unsized:  # the memory figures miss tensors of data-dependent shape: judge by time instead
+        notes.append(f"{unsized} tensors of the traced graph have a data-dependent shape (boolean_mask, "
+                     "dynamic_partition, where) that TensorFlow cannot size before running: the memory figures "
+                     "leave them out, and the verdicts use time instead of memory")
+        fits_for_verdicts.update(memory_tail=None, memory=None)
     ran = [row for row in rows if row.error is None]
     check_size = max([row.batch_size for row in ran if row.batch_size <= 64] or [ran[0].batch_size])
     recompile = None if mode == "eager" else (lambda: engine.compile(loaded.function, loaded.prediction_first))
@@ -80,7 +95,7 @@ def probe(target: str, backend: str | None = None, shape=(10,), target_kind: str
     if determinism.get("problem") and coupling.get("kind") == "coupled":  # the halves drew other noise
         coupling.update(kind="unknown", problem=None,
                         summary="not measurable: the loss is random (see determinism), so the halves differ anyway")
-    checks.append(_memory_reference(engine, rows, shape, target_kind, prediction, dtype, mode))
+    checks.append(_memory_reference(engine, rows, shape, target_kind, prediction, dtype, mode, unsized))
     by_name["memory_reference"] = checks[-1]
     failing_rows = rows if compiled_failure is None else [type(rows[0])(batch_size=rows[0].batch_size,
                                                                            error=compiled_failure)]
@@ -109,7 +124,7 @@ def probe(target: str, backend: str | None = None, shape=(10,), target_kind: str
     }
 
 
-def _memory_reference(engine, rows, shape, target_kind, prediction, dtype, mode) -> dict:
+def _memory_reference(engine, rows, shape, target_kind, prediction, dtype, mode, unsized=0) -> dict:
     """Peak memory of the loss against a plain mean squared error compiled the same way, at the
     largest batch size that ran (where the loss's own intermediates dominate)."""
     from keras import ops
@@ -117,6 +132,9 @@ def _memory_reference(engine, rows, shape, target_kind, prediction, dtype, mode)
     ran = [row for row in rows if row.error is None and row.peak_bytes]
     if mode == "eager" and engine.name != "torch" or not ran:
         return {"name": "memory_reference", "problem": None, "summary": "not measurable here: no memory figure"}
+    if unsized:
+        return {"name": "memory_reference", "problem": None,
+                "summary": "not measurable here: the memory figure leaves out tensors of data-dependent shape"}
     last = ran[-1]
     reference = engine.compile(lambda y_true, y_pred: ops.mean(ops.square(y_pred), axis=-1), prediction_first=False)
     y_true, y_pred = make_batch(last.batch_size, shape, target_kind, prediction, dtype)

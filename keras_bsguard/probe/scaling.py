@@ -30,6 +30,7 @@ class Row:
     compile_seconds: float | None = None
     peak_bytes: int | None = None
     program_size: int | None = None
+    unsized_tensors: int = 0  # TensorFlow: tensors of data-dependent shape the memory figure leaves out
     loss_per_sample: float | None = None
     finite: bool | None = None
     error: str | None = None
@@ -82,6 +83,7 @@ def measure(compiled, size, shape, target, prediction, dtype) -> Row:
         row.compile_seconds = prepared["compile_seconds"]
         row.peak_bytes = prepared["peak_bytes"]
         row.program_size = prepared["program_size"]
+        row.unsized_tensors = prepared.get("unsized_tensors", 0)
         row.seconds = compiled.steady_seconds(y_true, y_pred)
         loss, grad = compiled.value_and_grad(y_true, y_pred)
     except Exception as error:  # noqa: BLE001 - the user's loss failed at this size: a measured fact
@@ -178,7 +180,7 @@ def describe_failure(error: BaseException) -> str:
     from keras_bsguard.oom import is_out_of_memory
 
     name, message = type(error).__name__, str(error)
-    if name == "StagingError":
+    if name == "StagingError" or message.lstrip().startswith("in user code:"):
         for line in reversed(message.splitlines()):
             found = _ORIGINAL_LINE.match(line)
             if found:

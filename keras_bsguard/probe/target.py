@@ -143,10 +143,21 @@ def _call(factory, args, kwargs, label):
 
 
 def _lines(source_object, path: Path) -> tuple[int | None, int | None]:
-    """The source lines of the named object (its class or function), for matching lint findings."""
+    """The source lines of the named object (a function, a class, an instance's class, a
+    ``functools.partial``'s function) when they are in ``path``; (None, None) otherwise, and then
+    no lint finding of the file is judged (it would belong to some other function)."""
+    import functools
+
+    while isinstance(source_object, functools.partial):
+        source_object = source_object.func
+    if not (inspect.isfunction(source_object) or inspect.ismethod(source_object) or inspect.isclass(source_object)):
+        source_object = type(source_object)
     try:
+        defined_in = inspect.getsourcefile(source_object)
         lines, first = inspect.getsourcelines(source_object)
     except (OSError, TypeError):
+        return None, None
+    if defined_in is None or Path(defined_in).resolve() != path.resolve():
         return None, None
     return first, first + len(lines) - 1
 

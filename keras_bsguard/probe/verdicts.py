@@ -24,17 +24,57 @@ BLOWUP_FACTOR = 10  # peak memory over that of a plain mean squared error at the
 
 
 def lint_findings(loaded) -> list:
-    """The linter's findings (default rules) inside the probed object's source lines."""
+    """The linter's findings (default rules) inside the probed object's source lines and inside
+    the functions of the same file that it calls, directly or through each other."""
     from keras_bsguard.lint.api import lint_source
 
     try:
         data = loaded.source_file.read_bytes()
     except OSError:
         return []
-    findings = lint_source(data, str(loaded.source_file))
-    if loaded.first_line is None:
-        return [f for f in findings if f.code != "BSG000"]
-    return [f for f in findings if f.code != "BSG000" and loaded.first_line <= f.row <= loaded.last_line]
+    if loaded.first_line is None:  # the loss is not defined in the file (keras.losses.X, a lambda elsewhere)
+        return []
+    findings = [f for f in lint_source(data, str(loaded.source_file)) if f.code != "BSG000"]
+    spans = reached_spans(data, loaded.first_line, loaded.last_line)
+    return [f for f in findings if any(first <= f.row <= last for first, last in spans)]
+
+
+def reached_spans(source: bytes, first: int, last: int) -> list[tuple[int, int]]:
+    """Line spans of the probed object and of every function or method of the file it reaches by
+    name (``helper(...)``, ``self.helper(...)``, ``module.helper(...)`` where ``helper`` is defined
+    in the file); a name defined twice counts both definitions."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return [(first, last)]
+    definitions: dict[str, list[tuple[int, int]]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            definitions.setdefault(node.name, []).append((node.lineno, node.end_lineno or node.lineno))
+
+    def called_names(span):
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and span[0] <= getattr(node, "lineno", 0) <= span[1]:
+                target = node.func
+                name = target.id if isinstance(target, ast.Name) else (
+                    target.attr if isinstance(target, ast.Attribute) else None)
+                if name in definitions:
+                    names.add(name)
+        return names
+
+    spans, todo, seen = [(first, last)], [(first, last)], set()
+    while todo:
+        span = todo.pop()
+        for name in called_names(span) - seen:
+            seen.add(name)
+            for defined in definitions[name]:
+                if not (first <= defined[0] and defined[1] <= last):
+                    spans.append(defined)
+                    todo.append(defined)
+    return spans
 
 
 def verdict_for(code: str, checks: dict, rows: list, fits: dict, backend: str) -> tuple[str, str]:
@@ -51,6 +91,8 @@ def verdict_for(code: str, checks: dict, rows: list, fits: dict, backend: str) -
         text = f"full batch / mean of its halves = x{coupling['ratio']:.2f}"
         if coupling.get("kind") == "sum":
             return "confirmed", f"the loss doubles with the batch: {text}"
+        if coupling.get("kind") == "grows":
+            return "confirmed", f"the loss grows with the batch (not a plain sum): {text}"
         return "not_confirmed", f"{text} ({coupling.get('kind')})"
     if code == "BSG201":
         if determinism.get("problem") is None:
@@ -69,13 +111,19 @@ def verdict_for(code: str, checks: dict, rows: list, fits: dict, backend: str) -
                    + ("n/a" if near["norm_slope"] is None else f"{near['norm_slope']:.2f}"))
         return ("confirmed" if near[key] else "not_confirmed"), figures
     if code in ("BSG401", "BSG402"):
+        ran = [row for row in rows if row.error is None]
+        if ran and not any(row.finite for row in ran):
+            return "not_measurable", ("the loss or its gradient is not finite on the plain random batch at every size: "
+                                      "these inputs may not suit this loss (see --target, --pred)")
         if extremes.get("problem") is None:
             return "not_measurable", extremes.get("error", "")
         if code == "BSG402" and near.get("finite_at_optimum") is False:
             return "confirmed", "non-finite loss or gradient at the target itself"
         if extremes["problem"]:
             return "confirmed", extremes["summary"]
-        return "not_confirmed", extremes["summary"]
+        untried = (" with these synthetic inputs; a zero that needs particular data (an empty mask, a class "
+                   "absent from the batch, equal labels) is not tried") if code == "BSG402" else ""
+        return "not_confirmed", extremes["summary"] + untried
     if code == "BSG502":
         failed = [row for row in rows if row.error]
         ran = [row for row in rows if not row.error]
@@ -85,7 +133,7 @@ def verdict_for(code: str, checks: dict, rows: list, fits: dict, backend: str) -
             return "not_confirmed", f"ran at every batch size tried ({', '.join(str(r.batch_size) for r in ran)})"
         return "not_measurable", "no batch size ran"
     if code == "BSG601":
-        what = "memory" if fits.get("memory_tail") else "time"
+        what = "memory" if fits.get("memory_tail") and fits.get("memory") else "time"
         tail, whole = fits.get(f"{what}_tail"), fits.get(what)
         if tail is None:
             return "not_measurable", "fewer than 3 batch sizes ran"
@@ -94,7 +142,12 @@ def verdict_for(code: str, checks: dict, rows: list, fits: dict, backend: str) -
         best = max(tail["value"], whole["value"] if whole else tail["value"])
         text = (f"{what} ~ B^{tail['value']:.2f} over the largest sizes, B^{whole['value']:.2f} over all"
                 if whole else f"{what} ~ B^{tail['value']:.2f} over the largest sizes")
-        return ("confirmed" if best >= SUPERLINEAR else "not_confirmed"), text
+        if best >= SUPERLINEAR:
+            return "confirmed", text
+        if what == "time":  # no memory figure: fixed costs dominate the time of small batches
+            return "not_measurable", (f"{text}; no complete memory figure here, and time at these sizes is "
+                                      "dominated by fixed costs (try larger --batch-sizes)")
+        return "not_confirmed", text
     if code == "BSG602":
         reference = checks.get("memory_reference", {})
         if not reference.get("ratio"):

@@ -191,3 +191,81 @@ def test_a_loss_that_returns_one_value_per_feature_fails_with_a_clear_message():
 
     with pytest.raises(ProbeInputError, match=r"the loss returned shape \(10,\): expected a scalar or one value per sample"):
         probe(f"{TARGETS}::per_feature_mean", batch_sizes=[8, 16])
+
+
+def test_a_finding_in_a_helper_the_loss_calls_gets_a_verdict():
+    result = probe(f"{TARGETS}::loss_through_a_helper", target_kind="binary", prediction="probabilities",
+                   batch_sizes=[8, 16, 32])
+    helper_line = next(i for i, line in enumerate(TARGETS.read_text().splitlines(), 1) if "return ops.log(x)" in line)
+    assert [(v["code"], v["line"]) for v in result["verdicts"]] == [("BSG402", helper_line)]
+    assert ("BSG402", "confirmed") in _verdicts(result)  # log(0) at probabilities of exactly 0
+    assert result["unflagged"] == []
+
+
+def test_a_loss_that_grows_with_the_batch_without_doubling_is_a_problem():
+    result = probe(f"{TARGETS}::sum_over_a_fixed_count", batch_sizes=[64, 128, 256])
+    coupling = _check(result, "batch_coupling")
+    assert coupling["kind"] == "grows" and coupling["problem"]
+    assert ("BSG501", "confirmed") in _verdicts(result) or [u["check"] for u in result["unflagged"]] == ["batch_coupling"]
+
+
+def test_inputs_that_make_the_loss_non_finite_everywhere_are_said_not_judged():
+    result = probe(f"{TARGETS}::log_of_the_target", batch_sizes=[8, 16, 32])
+    assert any("not finite on the plain random batch" in note for note in result["notes"])
+    assert all(v["verdict"] == "not_measurable" for v in result["verdicts"] if v["code"] in ("BSG401", "BSG402"))
+
+
+@pytest.mark.backend("tensorflow")
+def test_tensors_of_data_dependent_shape_are_said_to_be_left_out_of_tensorflow_memory():
+    result = probe(f"{TARGETS}::positives_only", target_kind="binary", prediction="probabilities", batch_sizes=[8, 16, 32])
+    assert any("data-dependent shape" in note for note in result["notes"])
+    assert _check(result, "memory_reference")["summary"].startswith("not measurable")
+
+
+def test_a_step_function_has_a_zero_gradient_on_every_backend():
+    result = probe(f"{TARGETS}::accuracy_loss", target_kind="binary", prediction="probabilities",
+                   batch_sizes=[8, 16, 32])
+    near = _check(result, "near_optimum")
+    assert near["no_gradient"] and near["problem"]
+    assert all(row["error"] is None for row in result["rows"])
+
+
+def test_an_object_defined_outside_the_file_gets_no_verdict_from_the_files_other_losses():
+    result = probe(f"{TARGETS}::keras_mse", batch_sizes=[8, 16, 32])
+    assert result["verdicts"] == []
+    assert _check(result, "batch_coupling")["kind"] == "mean"
+
+
+def test_odd_batch_sizes_still_read_a_mean_as_a_mean():
+    result = probe(f"{EXAMPLES}::mean_squared_error", batch_sizes=[9, 17, 33])
+    assert _check(result, "batch_coupling")["kind"] == "mean"
+
+
+def test_a_tuple_returned_by_the_loss_is_an_error_not_a_mean():
+    from keras_bsguard.probe.target import ProbeInputError
+
+    with pytest.raises(ProbeInputError, match="returned a tuple of 2 values"):
+        probe(f"{TARGETS}::returns_a_pair", batch_sizes=[8, 16])
+
+
+def test_the_users_own_message_is_kept_when_the_loss_raises():
+    from keras_bsguard.probe.target import ProbeInputError
+
+    with pytest.raises(ProbeInputError, match=r"ValueError: needs a dict of targets$"):
+        probe(f"{TARGETS}::raises_with_a_message", batch_sizes=[8])
+
+
+def test_float16_overflow_of_large_errors_is_not_blamed_on_a_plain_mse():
+    result = probe(f"{EXAMPLES}::mean_squared_error", dtype="float16", batch_sizes=[8, 16, 32])
+    assert not _check(result, "extremes")["problem"]
+    assert not has_problem(result)
+
+
+def test_what_the_loss_prints_does_not_spoil_the_json():
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_bsguard.cli", "probe", f"{TARGETS}::chatty_mse", "--batch-sizes", "8,16",
+         "--output-format", "json"],
+        capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": BACKEND}, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["rows"][0]["batch_size"] == 8
+    assert "computing the loss" in done.stderr
