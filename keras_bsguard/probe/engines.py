@@ -199,11 +199,12 @@ class TorchEngine:
     def tensor(self, array):
         import torch
 
+        device = "cuda" if torch.cuda.is_available() else "cpu"  # where Keras's torch backend puts tensors
         if array.dtype == np.int32:  # class ids: torch's losses index with int64
-            return torch.from_numpy(np.ascontiguousarray(array.astype(np.int64)))
+            return torch.from_numpy(np.ascontiguousarray(array.astype(np.int64))).to(device)
         if array.dtype.name == "bfloat16":  # NumPy has no bfloat16 that torch reads
-            return torch.from_numpy(np.ascontiguousarray(array.astype(np.float32))).to(torch.bfloat16)
-        return torch.from_numpy(np.ascontiguousarray(array))
+            return torch.from_numpy(np.ascontiguousarray(array.astype(np.float32))).to(device, torch.bfloat16)
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
     def compile(self, loss, prediction_first: bool, eager: bool = True):
         shapes: dict = {}
@@ -253,19 +254,34 @@ class _TorchCompiled(_Compiled):
         self.function, self.engine = function, engine
 
     def prepare(self, y_true, y_pred) -> dict:
+        import torch
+
         yt, yp = self.engine.tensor(y_true), self.engine.tensor(y_pred)
         begin = time.perf_counter()
-        self.function(yt, yp)
+        self._run(yt, yp)
         seconds = time.perf_counter() - begin
-        return {"compile_seconds": seconds, "peak_bytes": _torch_peak(lambda: self.function(yt, yp)),
-                "program_size": None}
+        if yp.is_cuda:  # the CUDA caching allocator's own peak (not run here: no GPU on this project's CI)
+            self.memory_method = "torch.cuda.max_memory_allocated during the call, above the level before it"
+            torch.cuda.synchronize()
+            before = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            self._run(yt, yp)
+            peak = int(torch.cuda.max_memory_allocated() - before)
+        else:
+            peak = _torch_peak(lambda: self._run(yt, yp))
+        return {"compile_seconds": seconds, "peak_bytes": peak, "program_size": None}
 
     def _run(self, yt, yp):
-        return self.function(yt, yp)
+        outputs = self.function(yt, yp)
+        if yp.is_cuda:  # CUDA runs asynchronously: wait, so that the time is the call's
+            import torch
+
+            torch.cuda.synchronize()
+        return outputs
 
     def value_and_grad(self, y_true, y_pred):
         loss, grad = self.call(y_true, y_pred)
-        grad = np.zeros(y_pred.shape, y_pred.dtype) if grad is None else grad.float().numpy()
+        grad = np.zeros(y_pred.shape, y_pred.dtype) if grad is None else grad.float().cpu().numpy()
         return float(loss), grad
 
 
