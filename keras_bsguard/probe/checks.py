@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .inputs import make_batch, near, optimum_prediction
+from .inputs import make_batch, near, one_hot, optimum_prediction
 from .scaling import fit_exponent
 
 
@@ -49,10 +49,12 @@ def run_checks(compiled, size, shape, target, prediction, dtype, rows, recompile
     size = max(2, size - size % 2)  # two equal halves for the batch-coupling check
     y_true, y_pred = make_batch(size, shape, target, prediction, dtype)
     checks = []
-    for check in (_batch_coupling, _determinism, _near_optimum, _extremes):
+    for check in (_batch_coupling, _determinism, _near_optimum, _extremes, _degenerate_batches):
         try:
             if check is _determinism:
                 checks.append(_determinism(compiled, y_true, y_pred, prediction, recompile))
+            elif check is _degenerate_batches:
+                checks.append(_degenerate_batches(compiled, y_true, y_pred, target))
             else:
                 checks.append(check(compiled, y_true, y_pred, prediction))
         except Exception as error:  # noqa: BLE001 - the user's loss failed on these inputs
@@ -196,6 +198,39 @@ def _extremes(compiled, y_true, y_pred, prediction):
                 problems.append(f"the gradient grows x{growth:.3g} when the errors grow x10 (an exponential blowup)")
     return {"name": "extremes", "batch_size": len(y_true), **results, "problem": bool(problems),
             "summary": "; ".join(problems) or "finite loss and gradient at the extremes tried"}
+
+
+def _degenerate_batches(compiled, y_true, y_pred, target):
+    """Batches a real data set does produce and random ones never do: an empty mask (every target
+    0), a full one, one class for the whole batch, every sample its own class. A loss that divides
+    by a count of positives or of classes is not finite there."""
+    batch = len(y_true)
+    if target == "binary":
+        cases = [("an empty mask (every target 0)", np.zeros_like(y_true)),
+                 ("a full mask (every target 1)", np.ones_like(y_true))]
+    elif target == "onehot":
+        classes = y_true.shape[-1]
+        cases = [("one class for the whole batch", one_hot(np.zeros(y_true.shape[:-1], np.int64), classes, y_true.dtype))]
+        if classes >= batch:
+            ids = np.broadcast_to(np.arange(batch).reshape((batch,) + (1,) * (y_true.ndim - 2)), y_true.shape[:-1])
+            cases.append(("every sample its own class", one_hot(ids, classes, y_true.dtype)))
+    elif target == "sparse":
+        classes = y_pred.shape[-1]
+        cases = [("one class for the whole batch", np.zeros_like(y_true))]
+        if classes >= batch:
+            ids = np.broadcast_to(np.arange(batch).reshape((batch,) + (1,) * (y_true.ndim - 1)), y_true.shape)
+            cases.append(("every sample its own class", ids.astype(y_true.dtype)))
+    else:
+        return {"name": "degenerate_batches", "batch_size": batch, "problem": None,
+                "summary": "not measurable here: regression targets have no empty mask or class to lose"}
+    finite, problems = {}, []
+    for label, degenerate in cases:
+        loss, grad = compiled.value_and_grad(np.ascontiguousarray(degenerate), y_pred)
+        finite[label] = _finite(loss, grad)
+        if not finite[label]:
+            problems.append(f"non-finite loss or gradient with {label}")
+    return {"name": "degenerate_batches", "batch_size": batch, "finite": finite, "problem": bool(problems),
+            "summary": "; ".join(problems) or "finite with " + ", ".join(finite)}
 
 
 def _compile_growth(rows) -> dict:

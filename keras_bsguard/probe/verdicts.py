@@ -17,6 +17,7 @@ import math
 
 # Which check measures which rule, for "measured, not flagged".
 CHECK_CODES = {"batch_coupling": ("BSG501",), "determinism": ("BSG201",), "extremes": ("BSG401", "BSG402"),
+               "degenerate_batches": ("BSG402",),
                "compile_growth": ("BSG101",), "memory_growth": ("BSG601", "BSG602", "BSG101"),
                "near_optimum": ("BSG301", "BSG302", "BSG303")}
 SUPERLINEAR = 1.6  # a B x B intermediate shows as an exponent near 2 once it dominates
@@ -119,10 +120,14 @@ def verdict_for(code: str, checks: dict, rows: list, fits: dict, backend: str) -
             return "not_measurable", extremes.get("error", "")
         if code == "BSG402" and near.get("finite_at_optimum") is False:
             return "confirmed", "non-finite loss or gradient at the target itself"
+        degenerate = checks.get("degenerate_batches", {})
+        if code == "BSG402" and degenerate.get("problem"):
+            return "confirmed", degenerate["summary"]
         if extremes["problem"]:
             return "confirmed", extremes["summary"]
-        untried = (" with these synthetic inputs; a zero that needs particular data (an empty mask, a class "
-                   "absent from the batch, equal labels) is not tried") if code == "BSG402" else ""
+        tried = degenerate.get("finite")
+        untried = ((f" and with {', '.join(tried)}" if tried else "") + " with these synthetic inputs; a zero that needs "
+                   "other particular data is not tried") if code == "BSG402" else ""
         return "not_confirmed", extremes["summary"] + untried
     if code == "BSG502":
         failed = [row for row in rows if row.error]

@@ -269,3 +269,12 @@ def test_what_the_loss_prints_does_not_spoil_the_json():
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["rows"][0]["batch_size"] == 8
     assert "computing the loss" in done.stderr
+
+
+def test_a_division_by_the_count_of_positives_is_confirmed_on_an_empty_mask():
+    result = probe(f"{TARGETS}::positive_recall_loss", target_kind="binary", prediction="probabilities",
+                   batch_sizes=[8, 16, 32])
+    degenerate = _check(result, "degenerate_batches")
+    assert degenerate["finite"] == {"an empty mask (every target 0)": False, "a full mask (every target 1)": True}
+    assert ("BSG402", "confirmed") in _verdicts(result)
+    assert all(row["finite"] for row in result["rows"])  # random batches always hold a positive
