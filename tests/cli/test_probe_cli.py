@@ -56,3 +56,18 @@ def test_a_loss_that_fails_at_every_size_exits_2_with_its_error():
 def test_help_says_that_the_probe_runs_the_users_code():
     done = _probe("--help")
     assert done.returncode == 0 and "RUNS ITS CODE" in done.stdout and "exit codes" in done.stdout
+
+
+def test_project_to_below_2_is_refused():
+    done = _probe(f"{EXAMPLES}::mean_squared_error", "--project-to", "0")
+    assert done.returncode == 2 and "expected a batch size >= 2, got 0" in done.stderr
+
+
+def test_json_output_is_strict_with_non_finite_figures_as_null():
+    import json
+
+    from keras_bsguard.probe.render import to_json
+
+    text = to_json({"rows": [{"loss_per_sample": float("nan"), "seconds": float("inf"), "finite": False}]})
+    assert json.loads(text) == {"rows": [{"loss_per_sample": None, "seconds": None, "finite": False}]}
+    assert "NaN" not in text and "Infinity" not in text

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from keras_bsguard.probe.runner import has_problem, probe
@@ -278,3 +279,18 @@ def test_a_division_by_the_count_of_positives_is_confirmed_on_an_empty_mask():
     assert degenerate["finite"] == {"an empty mask (every target 0)": False, "a full mask (every target 1)": True}
     assert ("BSG402", "confirmed") in _verdicts(result)
     assert all(row["finite"] for row in result["rows"])  # random batches always hold a positive
+
+
+@pytest.mark.backend("torch")
+def test_torch_gets_int64_class_ids_and_bfloat16_predictions():
+    import torch
+
+    from keras_bsguard.probe.engines import TorchEngine
+
+    engine = TorchEngine()
+    assert engine.tensor(np.zeros((4,), np.int32)).dtype == torch.int64
+    import ml_dtypes
+
+    assert engine.tensor(np.zeros((4, 3), ml_dtypes.bfloat16)).dtype == torch.bfloat16
+    result = probe(f"{EXAMPLES}::mean_squared_error", dtype="bfloat16", batch_sizes=[8, 16, 32])
+    assert all(row["error"] is None for row in result["rows"])
