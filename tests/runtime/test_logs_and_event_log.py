@@ -65,12 +65,16 @@ def test_clean_run_of_all_monitors_warns_nothing_and_logs_windows(tmp_path):
     # Gradient and memory verdicts do not depend on the machine: none, on the first run.
     assert not [w for w in found if not issubclass(w.category, StepTimeWarning)], \
         [str(w.message) for w in found]
-    if found:
-        # A timing verdict can come from other jobs on a shared CI machine that this process
-        # could not see as CPU wait (I/O, memory bandwidth). A false positive of the monitor
-        # repeats on a fresh run; a one-off disturbance does not.
-        model, (x, y), log, history, again = _clean_fit(tmp_path / "again")
-        assert not again, ([str(w.message) for w in found], [str(w.message) for w in again])
+    # A timing verdict can come from other jobs on a shared CI machine that this process could
+    # not see as CPU wait (I/O, memory bandwidth). A false positive of the monitor repeats on every
+    # fresh run; disturbances do not (a shared 2-core CI machine once disturbed two runs in a row).
+    seen = [found]
+    for attempt in range(2):
+        if not seen[-1]:
+            break
+        model, (x, y), log, history, again = _clean_fit(tmp_path / f"again{attempt}")
+        seen.append(again)
+    assert not seen[-1], [[str(w.message) for w in warned] for warned in seen]
     for key in KEYS:
         assert len(history.history[key]) == 3
     with open(log.path) as handle:
