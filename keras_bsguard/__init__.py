@@ -28,6 +28,7 @@ _LAZY_RUNTIME_NAMES: dict[str, str] = {
     "GradientNormWarning": "keras_bsguard.warnings",
     "MemoryWarning": "keras_bsguard.warnings",
     "BatchSizeWarning": "keras_bsguard.warnings",
+    "BatchSizeAdvice": "keras_bsguard.warnings",
     "BatchSizeGuard": "keras_bsguard.batch_size_guard",
     "find_batch_size": "keras_bsguard.find_batch_size",
     "BatchSizeSearch": "keras_bsguard.find_batch_size",
@@ -35,6 +36,7 @@ _LAZY_RUNTIME_NAMES: dict[str, str] = {
     "StepTimeMonitor": "keras_bsguard.step_time_monitor",
     "GradientNormMonitor": "keras_bsguard.gradient_norm_monitor",
     "MemoryMonitor": "keras_bsguard.memory_monitor",
+    "GradientNoiseScale": "keras_bsguard.gradient_noise_scale",
 }
 
 __all__ = ["__version__", *_LAZY_RUNTIME_NAMES]

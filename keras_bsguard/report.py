@@ -89,7 +89,7 @@ def summarize(records: list[dict]) -> list[dict]:
     """One row per monitor: windows, last step, the main figure's median and max, events."""
     rows = []
     figures = {"step_time": ("step_time", 1e3, "ms"), "gradient_norm": ("grad_norm", 1, ""),
-               "memory": ("memory_peak", 1, "MiB")}
+               "memory": ("memory_peak", 1, "MiB"), "gradient_noise_scale": ("gns", 1, "")}
     for monitor, (key, scale, unit) in figures.items():
         windows = [r for r in records if r.get("monitor") == monitor and r["type"] == "window"]
         events = [r for r in records if r.get("monitor") == monitor and r["type"] == "event"]
@@ -112,11 +112,11 @@ def summarize(records: list[dict]) -> list[dict]:
 
 def format_table(rows: list[dict]) -> str:
     """The rows of :func:`summarize` as the plain-text table printed on stdout."""
-    header = f"{'monitor':<14}{'windows':>8}{'steps':>8}{'median':>12}{'max':>12}  {'unit':<5}{'events':>7}  kinds"
+    header = f"{'monitor':<21}{'windows':>8}{'steps':>8}{'median':>12}{'max':>12}  {'unit':<5}{'events':>7}  kinds"
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(
-            f"{row['monitor']:<14}{row['windows']:>8}{row['last_step']:>8}"
+            f"{row['monitor']:<21}{row['windows']:>8}{row['last_step']:>8}"
             f"{row['median']:>12.4g}{row['max']:>12.4g}  {row['unit']:<5}{row['events']:>7}  "
             f"{', '.join(row['warnings']) or '-'}"
         )

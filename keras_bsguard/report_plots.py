@@ -24,7 +24,8 @@ import textwrap
 import zlib
 from typing import NamedTuple
 
-MONITOR_LABELS = {"step_time": "step time", "gradient_norm": "gradient norm", "memory": "memory"}
+MONITOR_LABELS = {"step_time": "step time", "gradient_norm": "gradient norm", "memory": "memory",
+                  "gradient_noise_scale": "gradient noise scale"}
 
 # Line styles, distinct within each monitor's kinds (colours are distinct across all kinds).
 _DASHED, _DASH_DOT, _DOTTED, _LONG_DASH = "--", "-.", ":", (0, (8, 3))
@@ -54,6 +55,8 @@ EVENT_STYLES = {
     "device_near_limit": ("device memory near its limit", "#d6616b", _DASH_DOT),
     "host_leak": ("host memory leak", "#7b4173", _DOTTED),
     "device_leak": ("device memory leak", "#ce6dbd", _DASH_DOT_DOT),
+    # GradientNoiseScale
+    "batch_size_advice": ("batch size far from B_simple", "#31a354", _DASHED),
 }
 EVENT_KINDS_BY_MONITOR = {
     "step_time": ("step_time_drift", "data_time_drift", "callback_time_drift", "machine_slowdown",
@@ -62,17 +65,18 @@ EVENT_KINDS_BY_MONITOR = {
     "gradient_norm": ("nonfinite", "explosion", "vanishing", "growth", "layer_vanishing",
                       "reduce_lr"),
     "memory": ("host_near_limit", "device_near_limit", "host_leak", "device_leak"),
+    "gradient_noise_scale": ("batch_size_advice",),
 }
 # Shown on their own monitor's figure only; every other event is marked on every figure.
 INFO_KINDS = frozenset({"compile", "recompile", "train_function_rebuilt", "baseline_reanchored",
-                        "reduce_lr"})
+                        "reduce_lr", "batch_size_advice"})
 _OTHER_COLORS = ("#17becf", "#b5cf6b", "#e6550d", "#3182bd", "#756bb1", "#636363")
 _OTHER_STYLES = (_DASHED, _DASH_DOT, _DOTTED, _LONG_DASH)
 
 _FIGURE_TITLES = {"step_time": "Step time and input wait", "gradient_norm": "Gradient norm",
-                  "memory": "Memory"}
+                  "memory": "Memory", "gradient_noise_scale": "Gradient noise scale"}
 _WIDTH, _DPI = 10.0, 100
-_HEIGHTS = {"step_time": 5.4, "gradient_norm": 3.4, "memory": 3.4}
+_HEIGHTS = {"step_time": 5.4, "gradient_norm": 3.4, "memory": 3.4, "gradient_noise_scale": 3.4}
 _LEFT_IN, _RIGHT_IN, _TOP_IN, _BOTTOM_IN = 0.85, 3.0, 0.4, 0.6  # margins; the legend on the right
 _SERIES_COLORS = ("#1f77b4", "#2ca02c", "#17becf")
 _LOG_RATIO = 30.0  # the gradient axis is logarithmic when the norms span more than this
@@ -373,5 +377,51 @@ def _draw_memory(figure, records) -> str:
     return text + _events_text(described)
 
 
+def _draw_noise_scale(figure, records) -> str:
+    windows = _windows(records, "gradient_noise_scale")
+    steps = _steps(windows)
+    (axis,) = _axes(figure, "gradient_noise_scale")
+    smoothed = [number(w.get("gns")) for w in windows]
+    raw = [number(w.get("gns_window")) for w in windows]
+    batches = [number(w.get("batch_size")) for w in windows]
+    _plot_series(axis, steps, smoothed, "B_simple (smoothed)", 0)
+    _plot_series(axis, steps, raw, "B_simple (window alone)", 0, marker="^", ms=3, lw=0.9,
+                 alpha=0.45)
+    low = [number(w.get("gns_low")) for w in windows]
+    high = [number(w.get("gns_high")) for w in windows]
+    bounded = [(s, lo, hi) for s, lo, hi in zip(steps, low, high)
+               if math.isfinite(lo) and math.isfinite(hi) and lo > 0]
+    if bounded:
+        axis.fill_between([b[0] for b in bounded], [b[1] for b in bounded], [b[2] for b in bounded],
+                          color=_SERIES_COLORS[0], alpha=0.12, lw=0, zorder=1,
+                          label="95% bounds (where both are finite)")
+    axis.plot(steps, batches, drawstyle="steps-post", color="black", ls="--", lw=1.2, zorder=2,
+              label="batch size")
+    positive = [v for v in _finite(smoothed + raw + batches) if v > 0]
+    log = bool(positive) and max(positive) / min(positive) > _LOG_RATIO
+    if log:
+        _log_axis(axis, max(positive) / min(positive))
+    unresolved = [s for s, g in zip(steps, smoothed) if not math.isfinite(g)]
+    if unresolved:
+        axis.plot(unresolved, [0.04] * len(unresolved), "x", color="grey", ms=7, mew=1.5,
+                  zorder=4, transform=axis.get_xaxis_transform(), clip_on=False,
+                  label="|G|^2 not resolved above 0")
+    described = _mark_events(axis, _events(records, "gradient_noise_scale"))
+    _finish(axis, records, "samples" + (" (log scale)" if log else ""),
+            "Gradient noise scale B_simple = tr(Sigma) / |G|^2 and the batch size",
+            bottom=None if log else 0.0)
+    if not positive:
+        axis.set_ylim(0, 1)
+    finite_batches = _finite(batches)
+    text = (f"Line chart of the gradient noise scale over the training steps "
+            f"({_span_text(records, windows)}), {'log scale' if log else 'axis from 0'}: "
+            f"{_range_text('smoothed B_simple', smoothed, 'samples')}; a dashed line marks the "
+            f"batch size ({', '.join(f'{b:g}' for b in sorted(set(finite_batches))) or 'unknown'}).")
+    if unresolved:
+        text += (f" {len(unresolved)} window(s) had no estimate (|G|^2 not resolved above 0), "
+                 f"marked with grey crosses at the bottom.")
+    return text + _events_text(described)
+
+
 _DRAW = {"step_time": _draw_step_time, "gradient_norm": _draw_gradient_norm,
-         "memory": _draw_memory}
+         "memory": _draw_memory, "gradient_noise_scale": _draw_noise_scale}

@@ -55,6 +55,12 @@ class BatchSizeWarning(BSGuardWarning):
     """BatchSizeGuard split or shrank the per-step batch (after an OOM or under memory pressure)."""
 
 
+class BatchSizeAdvice(BSGuardWarning):
+    """Informational: the batch size sits 10x or more from the measured gradient noise scale
+    (``GradientNoiseScale``), below it (larger batches would save steps) or above it (larger
+    batches spend compute with diminishing returns)."""
+
+
 def format_message(what: str, evidence: str, causes: list[str], try_: list[str]) -> str:
     """Lay out a warning as: what happened / evidence / likely causes / what to try."""
     lines = [what, f"  Evidence: {evidence}"]

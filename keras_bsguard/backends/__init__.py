@@ -15,6 +15,12 @@ features register into it:
 * **one call guard** (``BatchSizeGuard``) is asked, when a call of the train, test or predict
   function raises, whether to run the same batches again (split into micro-batches).
 
+**Splits.** The train step runs its batch as micro-batches (the adapters' ``_micro_batched_step``)
+when the guard splits it (to save memory) or when a measuring feature asks for slices
+(``wanted_split()``: ``GradientNoiseScale``, whose small batch they are; the guard's split wins
+when both want one). A feature with ``record_split`` then also gets the slices' squared gradient
+norms, weighted by their share of the batch and summed (:meth:`InstrumentedTrainStep.split_records`).
+
 **Compiled once per model and configuration.** The hub builds each function it needs (train, and
 with a guard test and predict) through the adapter and keeps it in a cache keyed by the
 configuration: the function kind, the gradient features' signatures (type, options, shapes of
@@ -379,6 +385,41 @@ class InstrumentedTrainStep:
         """Whether the default step must be replaced by the adapter's instrumented one."""
         return self.micro_batches > 1 or bool(self.gradient_features)
 
+    def split_count(self) -> int:
+        """How many micro-batches the step being traced splits its batch into: the guard's split,
+        else the largest split a measuring feature asks for (``GradientNoiseScale``: the small
+        batch of its estimate), else 1."""
+        if self.micro_batches > 1:
+            return self.micro_batches
+        return max([getattr(f, "wanted_split", _one)() for f in self.gradient_features], default=1)
+
+    @property
+    def wants_split_norms(self) -> bool:
+        """Whether the micro-batched step being traced must sum its slices' squared gradient
+        norms (a measuring feature reads them; only when the slices accumulate one update)."""
+        return self.micro_mode == "accumulate" and any(
+            getattr(f, "record_split", None) is not None for f in self.gradient_features)
+
+    def split_records(self, grads, variables, loss_scale, split) -> dict:
+        """Called by the micro-batched step with the accumulated gradients and ``split``:
+        ``(slice_squares, count, batch)``, the slices' squared gradient norms weighted by their
+        share of the batch and summed, the slice count and the batch size (``None`` when the
+        slices made their own updates). A feature with ``record_split`` gets them; the others
+        write their device records as in the default step (when the split is only there for a
+        measurement) or return step logs (under BatchSizeGuard's split, as they always did)."""
+        guard_split = self.micro_batches > 1
+        logs = {}
+        for feature in self.gradient_features:
+            record_split = getattr(feature, "record_split", None)
+            record = getattr(feature, "record", None)
+            if record_split is not None:
+                logs.update(record_split(grads, variables, loss_scale, split))
+            elif record is not None and not guard_split:
+                logs.update(record(grads, variables, loss_scale))
+            else:
+                logs.update(feature.compute(grads, variables, loss_scale))
+        return logs
+
     def set_micro_batches(self, count: int, mode: str = "accumulate", rebuild: bool = True) -> None:
         """Split each train batch into ``count`` micro-batches from the next call on."""
         changed = (count, mode) != (self.micro_batches, self.micro_mode)
@@ -554,6 +595,10 @@ class InstrumentedTrainStep:
 
         bsguard_train_function.__wrapped__ = function
         return bsguard_train_function
+
+
+def _one() -> int:
+    return 1
 
 
 def _fit_token(model):

@@ -59,7 +59,7 @@ def install_train_step(model, hub) -> None:
             hub.record_trace(data)  # runs once per trace: the jitted body is Python only then
         if not use_default_step or not hub.needs_instrumented_step:
             return original(state, data)
-        if hub.micro_batches > 1:
+        if hub.split_count() > 1:
             return _micro_batched_step(model, hub, state, data)
         return _instrumented_default_step(model, hub, state, data)
 
@@ -73,7 +73,6 @@ def uninstall_train_step(model) -> None:
 def _instrumented_default_step(model, hub, state, data):
     """``JAXTrainer.train_step`` of keras 3.15.1, with the gradient features between grad and apply."""
     import jax
-    from keras.src.backend.common.stateless_scope import StatelessScope
     from keras.src.trainers.data_adapters import data_adapter_utils
 
     trainable, non_trainable, optimizer_vars, metrics_vars = state
@@ -91,16 +90,8 @@ def _instrumented_default_step(model, hub, state, data):
     )
     unscaled_loss, y_pred, non_trainable, metrics_vars = aux
     loss_scale = _loss_scale(model.optimizer, optimizer_vars)
-    # Gradient features write their per-step figures into metric variables (a device-side
-    # buffer carried in the state): one more output per step costs about 10% of a small step on
-    # CPU, while the buffer is read by the host once per window.
-    metrics_variables = model.metrics_variables
-    with StatelessScope(state_mapping=list(zip(metrics_variables, metrics_vars))) as scope:
-        extra_logs = hub.gradient_records(grads, model.trainable_variables, loss_scale)
-    metrics_vars = [
-        value if (new := scope.get_current_value(ref)) is None else new
-        for ref, value in zip(metrics_variables, metrics_vars)
-    ]
+    extra_logs, metrics_vars = _in_metrics_state(
+        model, metrics_vars, lambda: hub.gradient_records(grads, model.trainable_variables, loss_scale))
     trainable, optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
     logs, metrics_vars = model._update_metrics_variables(
         metrics_vars, unscaled_loss, x, y, y_pred, sample_weight
@@ -108,6 +99,20 @@ def _instrumented_default_step(model, hub, state, data):
     logs = dict(logs)
     logs.update(extra_logs)
     return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+
+def _in_metrics_state(model, metrics_vars, records):
+    """``records()`` (gradient features writing their per-step figures into metric variables, a
+    device-side buffer carried in the state) run against the traced ``metrics_vars``; returns its
+    logs and the metrics state with the features' writes. One more output per step costs about
+    10% of a small step on CPU, while the buffer is read by the host once per window."""
+    from keras.src.backend.common.stateless_scope import StatelessScope
+
+    metrics_variables = model.metrics_variables
+    with StatelessScope(state_mapping=list(zip(metrics_variables, metrics_vars))) as scope:
+        logs = records()
+    return logs, [value if (new := scope.get_current_value(ref)) is None else new
+                  for ref, value in zip(metrics_variables, metrics_vars)]
 
 
 # The train step is Python that Keras calls at every step (a jitted function inside): the hub
@@ -498,7 +503,7 @@ def release_memory(model) -> None:
 
 
 def _micro_batched_step(model, hub, state, data):
-    """The default step over ``hub.micro_batches`` slices of the batch.
+    """The default step over ``hub.split_count()`` slices of the batch.
 
     ``accumulate``: gradients of each slice weighted by its share of the batch and summed, one
     optimizer update (the same update as the whole batch for a mean-reduced loss). ``sequential``:
@@ -515,15 +520,20 @@ def _micro_batched_step(model, hub, state, data):
     trainable, non_trainable, optimizer_vars, metrics_vars = (list(part) for part in state)
     x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
     batch = leading_dim((x, y, sample_weight))
-    bounds = micro_batch_bounds(batch, hub.micro_batches)
+    bounds = micro_batch_bounds(batch, hub.split_count())
     accumulate = hub.micro_mode == "accumulate"
+    split_norms = hub.wants_split_norms
+    # BatchSizeGuard's split saves memory: one slice alive at a time. A split only for a
+    # measurement (GradientNoiseScale) lets XLA schedule the slices freely.
+    memory_split = hub.micro_batches > 1
     grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
 
     def one_slice(carry, piece):
         # The barrier keeps XLA from overlapping slices (it may unroll a short scan): each slice
         # starts once the previous one is finished, so one slice's activations are alive at a time.
-        carry = jax.lax.optimization_barrier(carry)
-        trainable, non_trainable, optimizer_vars, metrics_vars, grads_sum = carry
+        if memory_split:
+            carry = jax.lax.optimization_barrier(carry)
+        trainable, non_trainable, optimizer_vars, metrics_vars, grads_sum, squares = carry
         xs, ys, sws, weight = piece
         (_, aux), grads = grad_fn(trainable, non_trainable, metrics_vars, xs, ys, sws, training=True,
                                   optimizer_variables=optimizer_vars)
@@ -533,12 +543,16 @@ def _micro_batched_step(model, hub, state, data):
         else:
             trainable, optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
             grads_sum = grads
-        return (trainable, non_trainable, optimizer_vars, metrics_vars, grads_sum), (unscaled * weight, y_pred)
+        if split_norms:  # the slice's squared gradient norm, weighted by its share of the batch
+            squares = squares + weight * sum(jnp.sum(jnp.square(g.astype(jnp.float32)))
+                                             for g in jax.tree_util.tree_leaves(grads))
+        carry = (trainable, non_trainable, optimizer_vars, metrics_vars, grads_sum, squares)
+        return carry, (unscaled * weight, y_pred)
 
     zeros = jax.tree_util.tree_map(jnp.zeros_like, trainable)
-    carry = (trainable, non_trainable, optimizer_vars, metrics_vars, zeros)
+    carry = (trainable, non_trainable, optimizer_vars, metrics_vars, zeros, jnp.zeros((), jnp.float32))
     sizes = {stop - start for start, stop in bounds}
-    if len(sizes) == 1:  # equal slices: one traced body, run sequentially by lax.scan
+    if len(sizes) == 1 and memory_split:  # equal slices: one traced body, run sequentially by lax.scan
         count, size = len(bounds), sizes.pop()
 
         def stacked(t):
@@ -564,8 +578,12 @@ def _micro_batched_step(model, hub, state, data):
             y_preds.append(y_pred)
         unscaled_loss = sum(losses)
         y_pred = tree.map_structure(lambda *parts: jnp.concatenate(parts, axis=0), *y_preds)
-    trainable, non_trainable, optimizer_vars, metrics_vars, grads = carry
-    extra_logs = hub.gradient_logs(grads, model.trainable_variables, _loss_scale(model.optimizer, optimizer_vars))
+    trainable, non_trainable, optimizer_vars, metrics_vars, grads, squares = carry
+    split = (squares, len(bounds), batch) if accumulate else None
+    loss_scale = _loss_scale(model.optimizer, optimizer_vars)
+    extra_logs, metrics_vars = _in_metrics_state(
+        model, metrics_vars,
+        lambda: hub.split_records(grads, model.trainable_variables, loss_scale, split))
     if accumulate:
         trainable, optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
     logs, metrics_vars = model._update_metrics_variables(metrics_vars, unscaled_loss, x, y, y_pred, sample_weight)

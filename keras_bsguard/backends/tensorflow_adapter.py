@@ -58,7 +58,7 @@ def install_train_step(model, hub) -> None:
             hub.record_trace(data)  # the tf.function body runs in Python only when traced
         if not use_default_step or not hub.needs_instrumented_step:
             return original(data)
-        if hub.micro_batches > 1:
+        if hub.split_count() > 1:
             return _micro_batched_step(model, hub, data)
         return _instrumented_default_step(model, hub, data)
 
@@ -160,11 +160,48 @@ def build_function(model, hub, kind: str, keep_state: bool):
     """A new ``train``/``test``/``predict`` function: for batches pulled on the host
     (:class:`_HostFunction`), or Keras's own ``_make_function`` of the hub's train step when
     nothing needs the batches on the host; TF variables are never donated, so ``keep_state``
-    changes nothing."""
+    changes nothing. With a feature measured every n-th step on the host
+    (:func:`schedules_steps_on_host`), one such function per set of measuring features, picked
+    at every call (:func:`_scheduled_function`)."""
     step = {"train": model.train_step, "test": model.test_step, "predict": model.predict_step}[kind]
-    if function_variant(hub, kind) == "graph":
-        return model._make_function(step)
-    return _HostFunction(model, kind, step)
+
+    def make():
+        if function_variant(hub, kind) == "graph":
+            return model._make_function(step)
+        return _HostFunction(model, kind, step)
+
+    if kind == "train":
+        periods = hub.measure_periods()
+        if any(period > 1 for period in periods):
+            return _scheduled_function(hub, periods, make)
+    return make()
+
+
+def schedules_steps_on_host(model) -> bool:
+    """Whether a feature measured every n-th step can have its steps picked on the host: one
+    call of the train function is one step (``steps_per_execution == 1``). Elsewhere the
+    compiled step counts the steps itself."""
+    return int(getattr(model, "steps_per_execution", 1) or 1) == 1
+
+
+def _scheduled_function(hub, periods: list[int], make):
+    """``function(*args)`` that runs, at the fit's k-th call (one step each), a function built
+    by ``make()`` and traced, at its first call, with the features whose period divides k (one
+    function per set of them, each traced once); see the JAX adapter's ``_scheduled_step``."""
+    features = hub.gradient_features
+    variants: dict[tuple, object] = {}
+
+    def bsguard_scheduled_function(*args):
+        step = hub.steps_run = hub.steps_run + 1
+        key = tuple(step % period == 0 for period in periods)
+        function = variants.get(key)
+        if function is None:
+            function = variants[key] = make()
+        with hub.measuring([f for f, measures in zip(features, key) if measures]):
+            return function(*args)
+
+    bsguard_scheduled_function.variants = variants
+    return bsguard_scheduled_function
 
 
 def _relaxed_spec(data):
@@ -425,7 +462,7 @@ def release_memory(model) -> None:
 
 
 def _micro_batched_step(model, hub, data):
-    """The default step over ``hub.micro_batches`` slices of the batch (see the JAX adapter).
+    """The default step over ``hub.split_count()`` slices of the batch (see the JAX adapter).
 
     Each slice waits for the previous slice's gradients (control dependencies), so TF does not
     run the slices side by side and only one slice's activations are alive at a time.
@@ -439,8 +476,10 @@ def _micro_batched_step(model, hub, data):
     first = next(i for i in tree.flatten(x) if i is not None)
     # Static slice bounds when the batch size is known at trace time (static shapes downstream).
     batch = first.shape[0] if first.shape[0] is not None else tf.shape(first)[0]
-    count = hub.micro_batches
+    count = hub.split_count()
     accumulate = hub.micro_mode == "accumulate"
+    split_norms = hub.wants_split_norms
+    squares = tf.zeros((), "float32")
     trainable_weights = model.trainable_weights
     totals = None
     unscaled_total = 0.0
@@ -462,7 +501,10 @@ def _micro_batched_step(model, hub, data):
                 loss = model._compute_loss(x=xs, y=ys, y_pred=y_pred, sample_weight=sws, training=True)
                 scaled = model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
             if trainable_weights:
-                gradients = tape.gradient(scaled, trainable_weights)
+                # A batch smaller than the split leaves empty slices (the batch size is only
+                # known at run time): their loss and gradients are NaN, with weight 0.
+                gradients = [None if g is None else tf.math.multiply_no_nan(g, tf.cast(weight > 0, g.dtype))
+                             for g in tape.gradient(scaled, trainable_weights)]
                 if accumulate:
                     weighted = [None if g is None else g * tf.cast(weight, g.dtype) for g in gradients]
                     totals = weighted if totals is None else [
@@ -470,14 +512,20 @@ def _micro_batched_step(model, hub, data):
                 else:
                     model.optimizer.apply_gradients(zip(gradients, trainable_weights))
                 previous = [g for g in gradients if g is not None]
-            unscaled_total = unscaled_total + tf.cast(loss, "float32") * weight
+                if split_norms:  # the slice's squared norm, weighted by its share of the batch
+                    squares = squares + weight * tf.add_n(
+                        [tf.reduce_sum(tf.square(tf.cast(g, "float32"))) for g in previous])
+            unscaled_total = unscaled_total + tf.math.multiply_no_nan(tf.cast(loss, "float32"), weight)
             y_preds.append(y_pred)
     model._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(unscaled_total),
                                      sample_weight=batch)
     extra_logs = {}
     if trainable_weights:
         final = totals if accumulate else gradients
-        extra_logs = hub.gradient_logs(_sum_over_replicas(final), trainable_weights, _loss_scale(model.optimizer))
+        slices = tf.minimum(count, batch) if isinstance(batch, tf.Tensor) else min(count, batch)
+        split = (squares, slices, batch) if accumulate else None
+        extra_logs = hub.split_records(_sum_over_replicas(final), trainable_weights,
+                                       _loss_scale(model.optimizer), split)
         if accumulate:
             model.optimizer.apply_gradients(zip(totals, trainable_weights))
     y_pred = tree.map_structure(lambda *parts: tf.concat(parts, axis=0), *y_preds)

@@ -60,7 +60,7 @@ def install_train_step(model, hub) -> None:
         # torch.compile a Python side effect would be replayed; recompiles come from dynamo.
         if not use_default_step or not hub.needs_instrumented_step:
             return original(data)
-        if hub.micro_batches > 1 and not is_compiled(model):
+        if hub.split_count() > 1 and not is_compiled(model):
             return _micro_batched_step(model, hub, data)
         return _instrumented_default_step(model, hub, data)
 
@@ -283,19 +283,23 @@ def release_memory(model) -> None:
 
 
 def _micro_batched_step(model, hub, data):
-    """The default step over ``hub.micro_batches`` slices (see the JAX adapter): backward per
+    """The default step over ``hub.split_count()`` slices (see the JAX adapter): backward per
     slice, so only one slice's graph is alive; gradients accumulate in ``.grad``."""
     from keras_bsguard.backends import leading_dim, micro_batch_bounds
 
     x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
     batch = leading_dim((x, y, sample_weight))
     accumulate = hub.micro_mode == "accumulate"
+    split_norms = hub.wants_split_norms
     trainable_weights = model.trainable_weights[:]
     model.zero_grad()
     unscaled_total = 0.0
     y_preds = []
     gradients = []
-    for start, stop in micro_batch_bounds(batch, hub.micro_batches):
+    totals = None  # with split_norms: the weighted sum of the slices' gradients
+    squares = torch.zeros((), dtype=torch.float32)
+    bounds = micro_batch_bounds(batch, hub.split_count())
+    for start, stop in bounds:
         def cut(t, start=start, stop=stop):
             return None if t is None else t[start:stop]
 
@@ -305,7 +309,22 @@ def _micro_batched_step(model, hub, data):
         y_pred = model(xs, training=True) if model._call_has_training_arg else model(xs)
         loss = model._compute_loss(x=xs, y=ys, y_pred=y_pred, sample_weight=sws, training=True)
         scaled = model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
-        if trainable_weights:
+        if trainable_weights and split_norms:
+            # Each slice's own gradient (fresh .grad tensors), its squared norm, then the
+            # weighted sum kept apart from .grad.
+            model.zero_grad()
+            scaled.backward()
+            grads = [v.value.grad for v in trainable_weights]
+            present = [g for g in grads if g is not None]
+            with torch.no_grad():
+                if present:
+                    squares = squares.to(present[0].device) + weight * _squares(present).sum()
+                if totals is None:
+                    totals = [None if g is None else g * weight for g in grads]
+                else:
+                    totals = [t if g is None else (g * weight if t is None else t.add_(g, alpha=weight))
+                              for t, g in zip(totals, grads)]
+        elif trainable_weights:
             if not accumulate:
                 model.zero_grad()
             (scaled * weight if accumulate else scaled).backward()
@@ -318,9 +337,13 @@ def _micro_batched_step(model, hub, data):
     model._loss_tracker.update_state(unscaled_total, sample_weight=batch)
     extra_logs = {}
     if trainable_weights:
+        if totals is not None:
+            for variable, total in zip(trainable_weights, totals):
+                variable.value.grad = total
         gradients = [v.value.grad for v in trainable_weights]
+        split = (squares, len(bounds), batch) if accumulate else None
         with torch.no_grad():
-            extra_logs = hub.gradient_logs(gradients, trainable_weights, _loss_scale(model.optimizer))
+            extra_logs = hub.split_records(gradients, trainable_weights, _loss_scale(model.optimizer), split)
             if accumulate:
                 model.optimizer.apply(gradients, trainable_weights)
     y_pred = tree.map_structure(lambda *parts: torch.cat(parts, dim=0), *y_preds)

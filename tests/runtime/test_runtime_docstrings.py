@@ -13,7 +13,8 @@ import pytest
 
 DOCTESTED = ["keras_bsguard._advice", "keras_bsguard._callback_timer", "keras_bsguard._drift",
              "keras_bsguard._gradient_checks", "keras_bsguard._recompile", "keras_bsguard._validate",
-             "keras_bsguard._step_time_messages",
+             "keras_bsguard._step_time_messages", "keras_bsguard._noise_scale_feature",
+             "keras_bsguard.gradient_noise_scale",
              "keras_bsguard.event_log", "keras_bsguard.lr_scaling", "keras_bsguard.oom",
              "keras_bsguard.probe", "keras_bsguard.probe.backend", "keras_bsguard.probe.checks",
              "keras_bsguard.probe.engines", "keras_bsguard.probe.inputs", "keras_bsguard.probe.kinds",
@@ -39,7 +40,8 @@ def _example(obj) -> str:
     return "\n".join(code)
 
 
-@pytest.mark.parametrize("name", ["StepTimeMonitor", "GradientNormMonitor", "MemoryMonitor"])
+@pytest.mark.parametrize("name", ["StepTimeMonitor", "GradientNormMonitor", "MemoryMonitor",
+                                  "GradientNoiseScale"])
 def test_public_monitor_examples_run(name):
     import keras_bsguard
 
