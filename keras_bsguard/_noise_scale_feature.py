@@ -59,10 +59,10 @@ def _make_noise_buffer(capacity: int):
     return _NoiseScaleBuffer()
 
 
-def _squared_norm(grads):
+def _squared_norms(grads) -> list:
     from keras import ops
 
-    return ops.sum(ops.stack([ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]))
+    return [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
 
 
 class NoiseScaleFeature:
@@ -80,11 +80,12 @@ class NoiseScaleFeature:
     """
 
     def __init__(self, micro_batches: int, every_n_steps: int = 1, steps_on_host: bool = False,
-                 squared_norm=None, write_slot=None):
+                 squared_norms=None, write_slot=None):
         self.micro_batches = int(micro_batches)
         self.every_n_steps = int(every_n_steps)
         self.steps_on_host = bool(steps_on_host)
-        self.squared_norm = squared_norm or _squared_norm
+        # Per-tensor squared norms: the adapter's fast path (as GradientNormMonitor's) or ops.
+        self.squared_norms = squared_norms or _squared_norms
         self.write_slot = write_slot
         self.buffer = None
         # Eager steps: steps run and rows written, counted on the host (None elsewhere).
@@ -132,7 +133,7 @@ class NoiseScaleFeature:
             return self.record(grads, variables, loss_scale)
         squares, count, batch = split
         small = ops.cast(squares, "float32")
-        big = ops.cast(self.squared_norm(present), "float32")
+        big = ops.sum(ops.stack(self.squared_norms(present)))
         if loss_scale is not None:
             scale = ops.square(ops.cast(loss_scale, "float32"))
             small, big = small / scale, big / scale
@@ -153,7 +154,7 @@ class NoiseScaleFeature:
             measured = ops.equal(since, float(self.every_n_steps))
             since = ops.where(measured, 0.0, since)
         else:
-            measured, since = ops.equal(written, written), ops.zeros((), "float32")
+            measured, since = True, ops.zeros((), "float32")
         positions = ops.expand_dims(ops.arange(capacity + 1, dtype="float32"), 1)
         values = ops.where(ops.logical_and(ops.equal(positions, written), measured),
                            ops.expand_dims(row, 0), values)

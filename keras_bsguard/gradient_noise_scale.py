@@ -123,12 +123,19 @@ class GradientNoiseScale(MonitorBase):
 
     **Advice.** :class:`~keras_bsguard.BatchSizeAdvice` (informational, at most once per epoch)
     when, for ``advice_windows`` windows in a row, the batch size is below ``B_simple / 10``
-    (larger batches would cut the number of steps nearly proportionally) or above
-    ``10 x B_simple`` (larger batches spend compute with diminishing returns). The noise scale is
-    a heuristic that changes during training: it usually grows as the loss falls.
+    with the lower 95% bound above the batch size (or the lower bound alone 10x above it), or
+    above ``10 x B_simple`` with the upper bound below the batch size: larger batches would cut
+    the number of steps nearly proportionally, or spend compute with diminishing returns. The
+    bounds (``gns_low``, ``gns_high``: two standard errors of the smoothed trace and ``|G|^2``,
+    steps taken as independent) keep noise alone from advising: far below the noise scale,
+    ``|G|^2`` needs on the order of ``(B_simple / B)^2`` measured steps to be resolved. The noise
+    scale is a heuristic that changes during training: it usually grows as the loss falls.
 
-    **Cost and caveats.** A measured step runs ``k`` smaller forward/backward passes one after
-    the other, plus one pass over the gradients per slice; ``every_n_steps=n`` measures steps n,
+    **Cost and caveats.** A measured step runs ``k`` smaller forward/backward passes (one after
+    the other under BatchSizeGuard's split; otherwise XLA may overlap them), plus one pass over
+    the gradients per slice, and holds the slices' gradients and their running sum (about two
+    more gradient-sized buffers: near a memory limit, a measured step can run out of memory
+    where a plain one would not); ``every_n_steps=n`` measures steps n,
     2n, ... only. The other steps run unsplit, as in a plain ``fit``: on JAX and TensorFlow a
     second compiled step (each traced once, picked on the host at every step), on torch the
     eager step. On TensorFlow with ``steps_per_execution > 1`` every step is split and every
@@ -227,7 +234,7 @@ class GradientNoiseScale(MonitorBase):
             self.micro_batches, self.every_n_steps,
             steps_on_host=getattr(adapter, "SCHEDULES_STEPS_ON_HOST", False)
             or (schedules is not None and schedules(self._model)),
-            squared_norm=None if squared_norms is None else _summed(squared_norms),
+            squared_norms=squared_norms,
             write_slot=getattr(adapter, "write_slot", None))
         eager = getattr(adapter, "step_runs_eagerly", None)
         if eager is not None and eager(self._model):
@@ -301,8 +308,7 @@ class GradientNoiseScale(MonitorBase):
             return
         with self._lock:
             noise_scale = self._smoother.noise_scale if self._feature is not None else math.nan
-            batches = self._epoch_batches or [row[2] for row in self._window_rows]
-            batch = statistics.median(batches) if batches else math.nan
+            batch = statistics.median(self._epoch_batches) if self._epoch_batches else math.nan
         logs["gns"] = noise_scale
         logs["gns_ratio"] = batch / noise_scale if noise_scale > 0 else math.nan
 
@@ -394,7 +400,7 @@ class GradientNoiseScale(MonitorBase):
             self._recent.append((noise_scale, low, high, batch))
             del self._recent[:-self.advice_windows]
         self._window_record(step, **figures)
-        if self.advice:
+        if self.advice and rows:
             self._judge(step)
 
     def _judge(self, step: int) -> None:
@@ -453,13 +459,3 @@ class GradientNoiseScale(MonitorBase):
         self._event("batch_size_advice", step, message, side=side, gns=noise_scale,
                     gns_low=low, gns_high=high, batch_size=batch, estimates=estimates)
         self._emit(BatchSizeAdvice, f"[step {step}] {message}")
-
-
-def _summed(squared_norms):
-    """``grads -> sum of squared norms`` from an adapter's per-tensor ``squared_norms``."""
-    from keras import ops
-
-    def squared_norm(grads):
-        return ops.sum(ops.stack(squared_norms(grads)))
-
-    return squared_norm

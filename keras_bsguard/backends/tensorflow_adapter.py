@@ -197,8 +197,12 @@ def _scheduled_function(hub, periods: list[int], make):
         function = variants.get(key)
         if function is None:
             function = variants[key] = make()
-        with hub.measuring([f for f, measures in zip(features, key) if measures]):
-            return function(*args)
+        try:
+            with hub.measuring([f for f, measures in zip(features, key) if measures]):
+                return function(*args)
+        except BaseException:
+            hub.steps_run = step - 1  # no step ran (the end of the data, or a failure)
+            raise
 
     bsguard_scheduled_function.variants = variants
     return bsguard_scheduled_function
@@ -465,7 +469,10 @@ def _micro_batched_step(model, hub, data):
     """The default step over ``hub.split_count()`` slices of the batch (see the JAX adapter).
 
     Each slice waits for the previous slice's gradients (control dependencies), so TF does not
-    run the slices side by side and only one slice's activations are alive at a time.
+    run the slices side by side and only one slice's activations are alive at a time. The batch
+    size is usually known only at run time here: a batch smaller than the split (the last batch
+    of an epoch) runs whole instead, so that no slice is empty (a layer's batch statistics, a
+    loss's plain mean, over zero samples are NaN).
     """
     import tensorflow as tf
     from keras import tree
@@ -478,14 +485,58 @@ def _micro_batched_step(model, hub, data):
     batch = first.shape[0] if first.shape[0] is not None else tf.shape(first)[0]
     count = hub.split_count()
     accumulate = hub.micro_mode == "accumulate"
-    split_norms = hub.wants_split_norms
-    squares = tf.zeros((), "float32")
     trainable_weights = model.trainable_weights
+    if isinstance(batch, int):
+        count = max(1, min(count, batch))
+        final, unscaled_total, y_pred, squares = _run_slices(model, hub, x, y, sample_weight, batch,
+                                                              count, accumulate)
+        slices = count
+    else:
+        present = {}
+
+        def run(slice_count):
+            def branch():
+                outputs = _run_slices(model, hub, x, y, sample_weight, batch, slice_count, accumulate)
+                indices = [i for i, g in enumerate(outputs[0]) if g is not None]
+                present.setdefault("indices", indices)
+                return [outputs[0][i] for i in indices], *outputs[1:]
+            return branch
+
+        gradients, unscaled_total, y_pred, squares = tf.cond(batch >= count, run(count), run(1))
+        final = [None] * len(trainable_weights)
+        for index, gradient in zip(present.get("indices", []), gradients):
+            final[index] = gradient
+        slices = tf.minimum(count, batch)
+    model._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(unscaled_total),
+                                     sample_weight=batch)
+    extra_logs = {}
+    if trainable_weights:
+        split = (squares, slices, batch) if accumulate else None
+        extra_logs = hub.split_records(_sum_over_replicas(final), trainable_weights,
+                                       _loss_scale(model.optimizer), split)
+        if accumulate:
+            model.optimizer.apply_gradients(zip(final, trainable_weights))
+    logs = dict(model.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
+    logs.update(extra_logs)
+    return logs
+
+
+def _run_slices(model, hub, x, y, sample_weight, batch, count: int, accumulate: bool):
+    """Forward and backward over ``count`` non-empty slices: the weighted sum of their gradients
+    (``accumulate``; else each slice applies its own and the last one's are returned), the
+    weighted loss, the predictions and, when a feature wants them, the slices' squared gradient
+    norms weighted by their share of the batch."""
+    import tensorflow as tf
+    from keras import tree
+
+    split_norms = hub.wants_split_norms
+    trainable_weights = model.trainable_weights
+    squares = tf.zeros((), "float32")
     totals = None
-    unscaled_total = 0.0
+    unscaled_total = tf.zeros((), "float32")
     y_preds = []
     previous = []
-    gradients = []
+    gradients = [None] * len(trainable_weights)
     for index in range(count):
         start, stop = (index * batch) // count, ((index + 1) * batch) // count
 
@@ -501,10 +552,7 @@ def _micro_batched_step(model, hub, data):
                 loss = model._compute_loss(x=xs, y=ys, y_pred=y_pred, sample_weight=sws, training=True)
                 scaled = model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
             if trainable_weights:
-                # A batch smaller than the split leaves empty slices (the batch size is only
-                # known at run time): their loss and gradients are NaN, with weight 0.
-                gradients = [None if g is None else tf.math.multiply_no_nan(g, tf.cast(weight > 0, g.dtype))
-                             for g in tape.gradient(scaled, trainable_weights)]
+                gradients = tape.gradient(scaled, trainable_weights)
                 if accumulate:
                     weighted = [None if g is None else g * tf.cast(weight, g.dtype) for g in gradients]
                     totals = weighted if totals is None else [
@@ -515,23 +563,11 @@ def _micro_batched_step(model, hub, data):
                 if split_norms:  # the slice's squared norm, weighted by its share of the batch
                     squares = squares + weight * tf.add_n(
                         [tf.reduce_sum(tf.square(tf.cast(g, "float32"))) for g in previous])
-            unscaled_total = unscaled_total + tf.math.multiply_no_nan(tf.cast(loss, "float32"), weight)
+            unscaled_total = unscaled_total + tf.cast(loss, "float32") * weight
             y_preds.append(y_pred)
-    model._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(unscaled_total),
-                                     sample_weight=batch)
-    extra_logs = {}
-    if trainable_weights:
-        final = totals if accumulate else gradients
-        slices = tf.minimum(count, batch) if isinstance(batch, tf.Tensor) else min(count, batch)
-        split = (squares, slices, batch) if accumulate else None
-        extra_logs = hub.split_records(_sum_over_replicas(final), trainable_weights,
-                                       _loss_scale(model.optimizer), split)
-        if accumulate:
-            model.optimizer.apply_gradients(zip(totals, trainable_weights))
-    y_pred = tree.map_structure(lambda *parts: tf.concat(parts, axis=0), *y_preds)
-    logs = dict(model.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
-    logs.update(extra_logs)
-    return logs
+    y_pred = y_preds[0] if count == 1 else tree.map_structure(lambda *parts: tf.concat(parts, axis=0), *y_preds)
+    final = totals if accumulate and totals is not None else gradients
+    return final, unscaled_total, y_pred, squares
 
 
 class _TimedIterator:

@@ -42,23 +42,33 @@ def regression(noise_variance: float, steps: int, batch: int, seed: int = 0, del
     return model, x, y
 
 
-def reference_estimate(x, y, delta_norm, batch, slices, every, ema) -> float:
-    """The same estimator in float64 numpy, on the steps it should measure."""
+def reference(x, y, delta_norm, batch, slices, every, ema) -> dict:
+    """The same estimator in float64 numpy, on the steps it should measure: the smoothed B_simple,
+    tr(Sigma) and |G|^2 (bias-corrected). Slices as the train step cuts them (uneven when the
+    batch does not divide), each weighted by its share of the batch."""
     w = np.full((D, 1), delta_norm / math.sqrt(D))
+    bounds = [((i * batch) // slices, ((i + 1) * batch) // slices) for i in range(slices)]
+    micro = batch / slices
     trace = grad_sq = 0.0
+    measured = 0
     for step in range(1, len(x) // batch + 1):
         if step % every:
             continue
         xb, yb = x[(step - 1) * batch: step * batch].astype("float64"), y[(step - 1) * batch: step * batch]
         per_example = 2 * xb * (xb @ w - yb)
-        size = batch // slices
-        small = np.mean([np.sum(per_example[i * size:(i + 1) * size].mean(0) ** 2) for i in range(slices)])
+        small = sum((hi - lo) / batch * np.sum(per_example[lo:hi].mean(0) ** 2) for lo, hi in bounds)
         big = np.sum(per_example.mean(0) ** 2)
-        step_grad_sq = (batch * big - size * small) / (batch - size)
-        step_trace = (small - big) / (1 / size - 1 / batch)
+        step_grad_sq = (batch * big - micro * small) / (batch - micro)
+        step_trace = (small - big) / (1 / micro - 1 / batch)
         trace = ema * trace + (1 - ema) * step_trace
         grad_sq = ema * grad_sq + (1 - ema) * step_grad_sq
-    return trace / grad_sq
+        measured += 1
+    correction = 1 - ema ** measured
+    return {"gns": trace / grad_sq, "trace": trace / correction, "grad_sq": grad_sq / correction}
+
+
+def reference_estimate(x, y, delta_norm, batch, slices, every, ema) -> float:
+    return reference(x, y, delta_norm, batch, slices, every, ema)["gns"]
 
 
 def fit(model, x, y, batch, callbacks, epochs=1):
@@ -94,16 +104,44 @@ def test_estimate_matches_the_closed_form_at_two_noise_levels():
 
 
 def test_every_n_steps_measures_steps_n_2n_and_leaves_the_others_unsplit():
+    seen = []
+
+    class Recorder(keras.layers.Layer):
+        """Notes the batch size of every Python call: each eager torch step, each JAX trace."""
+
+        def call(self, inputs):
+            seen.append(inputs.shape[0])
+            return inputs
+
     model, x, y = regression(1.0, steps=300, batch=64)
-    history = fit(model, x, y, 64, [GradientNoiseScale(ema=0.9, every_n_steps=3, window=10)])
+    model = keras.Sequential([keras.Input((D,)), Recorder(), model.layers[0]])
+    model.compile(keras.optimizers.SGD(learning_rate=0.0), "mse")
+
+    class ForgetBuild(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                seen.clear()  # Keras's own calls before the first step
+
+    history = fit(model, x, y, 64, [ForgetBuild(), GradientNoiseScale(ema=0.9, every_n_steps=3, window=10)])
     reference = reference_estimate(x, y, 1.0, 64, 2, 3, 0.9)
     assert history.history["gns"][-1] == pytest.approx(reference, rel=1e-3)
+    if keras.backend.backend() == "torch":  # 100 measured steps in halves, 200 steps whole
+        assert seen.count(32) == 200 and seen.count(64) == 200
+    else:  # two compiled steps, each traced once: the split one and the plain one
+        assert len(attached_hub(model).trace_signatures) == 2
+
+
+def test_uneven_slices_weigh_each_by_its_share_of_the_batch():
+    model, x, y = regression(1.0, steps=200, batch=63)  # slices of 31 and 32
+    history = fit(model, x, y, 63, [GradientNoiseScale(ema=0.9)])
+    assert history.history["gns"][-1] == pytest.approx(reference_estimate(x, y, 1.0, 63, 2, 1, 0.9),
+                                                       rel=1e-3)
 
 
 @pytest.mark.backend("jax", "tensorflow")  # torch runs one step per call
 def test_every_n_steps_with_several_steps_per_call():
-    """Keras runs 4 steps per call: JAX still picks each step's compiled step, torch each eager
-    step, and TensorFlow's compiled step counts the steps itself."""
+    """Keras runs 4 steps per call: JAX still picks each step's compiled step, and TensorFlow's
+    compiled step splits every step and counts the steps itself."""
     model, x, y = regression(1.0, steps=300, batch=64)
     model.compile(keras.optimizers.SGD(learning_rate=0.0), "mse", steps_per_execution=4)
     history = fit(model, x, y, 64, [GradientNoiseScale(ema=0.9, every_n_steps=3, window=10)])
@@ -121,13 +159,17 @@ def test_reuses_batch_size_guard_split_as_the_small_batch(tmp_path):
     assert {w["micro_batch_size"] for w in windows(log.path)} == {16.0}
 
 
-def test_loss_scale_is_divided_out():
+def test_loss_scale_is_divided_out(tmp_path):
+    """B_simple is a ratio, blind to a constant scale: tr(Sigma) and |G|^2 themselves are checked."""
     model, x, y = regression(1.0, steps=100, batch=64)
     model.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.0), initial_scale=1024.0),
                   "mse")
-    history = fit(model, x, y, 64, [GradientNoiseScale(ema=0.9)])
-    assert history.history["gns"][-1] == pytest.approx(reference_estimate(x, y, 1.0, 64, 2, 1, 0.9),
-                                                       rel=1e-3)
+    log = EventLog(tmp_path)
+    fit(model, x, y, 64, [GradientNoiseScale(ema=0.9, window=100, event_log=log)])
+    (window,) = windows(log.path)
+    expected = reference(x, y, 1.0, 64, 2, 1, 0.9)
+    assert window["trace"] == pytest.approx(expected["trace"], rel=1e-3)
+    assert window["grad_sq"] == pytest.approx(expected["grad_sq"], rel=1e-3)
 
 
 def test_a_measured_fit_trains_like_a_plain_one():
@@ -295,6 +337,12 @@ def test_a_last_batch_smaller_than_the_split_trains_like_a_plain_fit():
     np.testing.assert_allclose(loss, plain_loss, rtol=1e-5)
     for a, b in zip(weights, plain_weights):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the BatchNormalization notice
+        model = keras.Sequential([keras.Input((D,)), keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        fit(model, x, y, 32, [GradientNoiseScale(micro_batches=4, window=1)], epochs=2)
+    assert all(np.isfinite(w).all() for w in model.get_weights())  # moving statistics included
 
 
 def test_nothing_measured_while_the_guard_shrinks_the_batch(record_warnings):
@@ -304,3 +352,19 @@ def test_nothing_measured_while_the_guard_shrinks_the_batch(record_warnings):
     assert math.isnan(history.history["gns"][0])
     messages = [str(w.message) for w in record_warnings if w.category is BSGuardWarning]
     assert any("measures nothing while BatchSizeGuard shrinks" in m for m in messages)
+
+
+@pytest.mark.backend("jax")
+def test_both_compiled_steps_are_compiled_at_the_first_step(tmp_path):
+    """A compile at step n drains JAX's dispatch queue and skews StepTimeMonitor's baseline: the
+    measuring step and the plain one are both compiled at step 1."""
+    from keras_bsguard import StepTimeMonitor
+
+    model, x, y = regression(1.0, steps=60, batch=32)
+    log = EventLog(tmp_path)
+    fit(model, x, y, 32, [StepTimeMonitor(window=10, event_log=log),
+                          GradientNoiseScale(every_n_steps=5, window=4, event_log=log)])
+    compiles = [(r["kind"], r["step"]) for r in records_of(log.path)
+                if r["type"] == "event" and r["kind"] in ("compile", "recompile")]
+    assert compiles == [("compile", 1)]
+    assert len(attached_hub(model).trace_signatures) == 2
