@@ -32,31 +32,16 @@ def two_size_estimates(small: float, big: float, batch: float, micro: float) -> 
 
 
 def _make_noise_buffer(capacity: int):
-    """A ``keras.metrics.Metric`` holding ``capacity`` rows of per-step figures on the device,
-    then a row whose first element counts the rows written (wrapped at ``capacity``: the next
-    slot) and whose second counts the steps since the last measured one (TensorFlow, where the
-    compiled step picks the measured steps itself). A metric, with an empty ``result()`` and a
-    ``reset_state`` that keeps everything, for the reasons of ``GradientNormMonitor``'s buffer."""
-    import keras
+    """A state buffer (:func:`~keras_bsguard.backends.state_buffer`) of ``capacity`` rows of
+    per-step figures, then a row whose first element counts the rows written (wrapped at
+    ``capacity``: the next slot) and whose second counts the steps since the last measured one
+    (TensorFlow with several steps per call, where the compiled step picks the measured steps
+    itself)."""
+    from keras_bsguard.backends import state_buffer
 
-    class _NoiseScaleBuffer(keras.metrics.Metric):
-        def __init__(self):
-            super().__init__(name="bsguard_gradient_noise_scale", dtype="float32")
-            self.capacity = int(capacity)
-            self.rows = self.add_variable(shape=(self.capacity + 1, ROW), name="rows",
-                                          initializer="zeros", dtype="float32",
-                                          aggregation="only_first_replica")
-
-        def update_state(self, *args, **kwargs):
-            pass
-
-        def result(self):
-            return {}
-
-        def reset_state(self):
-            pass
-
-    return _NoiseScaleBuffer()
+    buffer = state_buffer("bsguard_gradient_noise_scale", {"rows": (capacity + 1, ROW)})
+    buffer.capacity = int(capacity)
+    return buffer
 
 
 def _squared_norms(grads) -> list:

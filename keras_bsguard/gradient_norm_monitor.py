@@ -16,6 +16,7 @@ from keras_bsguard.backends import (
     add_state_metric,
     get_adapter,
     remove_state_metric,
+    state_buffer,
 )
 from keras_bsguard.warnings import BSGuardWarning, GradientNormWarning
 
@@ -46,12 +47,8 @@ def ring_period(capacity: int, every_n_steps: int = 1) -> int:
 
 
 def _make_norm_buffer(capacity: int, n_layers: int):
-    """A ``keras.metrics.Metric`` holding the last ``capacity`` per-step norms on the device.
-
-    A metric because its variables then travel in the training state of every backend (on JAX the
-    ``metrics_variables`` of the jitted step). ``result()`` is empty, so it adds nothing to the
-    step's logs, and ``reset_state`` does nothing (Keras resets metrics at each epoch and before
-    validation; the ring and its counter must survive both).
+    """A state buffer (:func:`~keras_bsguard.backends.state_buffer`) holding the last
+    ``capacity`` per-step norms on the device.
 
     One vector ``norms`` of ``capacity + 1`` floats: the ring of global norms, then the counter
     (the norms written so far, or the steps run where the step itself picks every n-th one,
@@ -61,33 +58,11 @@ def _make_norm_buffer(capacity: int, n_layers: int):
     4 us per extra array on a 2-core CPU. With per-layer norms, ``layer_norms`` holds a row per
     slot.
     """
-    import keras
-
-    class _GradientNormBuffer(keras.metrics.Metric):
-        def __init__(self):
-            super().__init__(name="bsguard_gradient_norms", dtype="float32")
-            self.capacity, self.n_layers = int(capacity), int(n_layers)
-            # only_first_replica: under tf.distribute every replica writes the same value (the
-            # norm of the summed gradient); reading takes the first replica's copy.
-            kwargs = {"initializer": "zeros", "dtype": "float32",
-                      "aggregation": "only_first_replica"}
-            self.norms = self.add_variable(shape=(self.capacity + 1,), name="norms", **kwargs)
-            self.layer_norms = (
-                self.add_variable(shape=(self.capacity, self.n_layers), name="layer_norms",
-                                  **kwargs)
-                if self.n_layers else None
-            )
-
-        def update_state(self, *args, **kwargs):
-            pass
-
-        def result(self):
-            return {}
-
-        def reset_state(self):
-            pass
-
-    return _GradientNormBuffer()
+    buffer = state_buffer("bsguard_gradient_norms", {
+        "norms": (capacity + 1,),
+        "layer_norms": (capacity, n_layers) if n_layers else None})
+    buffer.capacity, buffer.n_layers = int(capacity), int(n_layers)
+    return buffer
 
 
 class GradientNormFeature:

@@ -615,6 +615,39 @@ def attached_hub(model) -> InstrumentedTrainStep | None:
 
 # ------------------------------------------------------------- device-side gradient figures
 
+def state_buffer(name: str, shapes: dict):
+    """A ``keras.metrics.Metric`` that only holds a gradient feature's device-side state: one
+    float32 variable per entry of ``shapes`` (``{attribute: shape}``, zeros; an entry whose shape
+    is ``None`` is set to ``None``), an empty ``result()`` (nothing added to the step's logs) and
+    a ``reset_state`` that keeps everything (Keras resets metrics at each epoch and before
+    validation; the feature's figures must survive both). A metric because its variables then
+    travel in the training state of every backend (on JAX the ``metrics_variables`` of the
+    jitted step). Under ``tf.distribute`` every replica writes the same value and reading takes
+    the first replica's copy (``only_first_replica``).
+    """
+    import keras
+
+    class _StateBuffer(keras.metrics.Metric):
+        def __init__(self):
+            super().__init__(name=name, dtype="float32")
+            for attribute, shape in shapes.items():
+                variable = None if shape is None else self.add_variable(
+                    shape=tuple(shape), name=attribute, initializer="zeros", dtype="float32",
+                    aggregation="only_first_replica")
+                setattr(self, attribute, variable)
+
+        def update_state(self, *args, **kwargs):
+            pass
+
+        def result(self):
+            return {}
+
+        def reset_state(self):
+            pass
+
+    return _StateBuffer()
+
+
 def add_state_metric(model, metric) -> None:
     """Make ``metric``'s variables part of the training state (``model.metrics_variables``).
 
