@@ -506,7 +506,7 @@ def _micro_batched_step(model, hub, data):
         final = [None] * len(trainable_weights)
         for index, gradient in zip(present.get("indices", []), gradients):
             final[index] = gradient
-        slices = tf.minimum(count, batch)
+        slices = tf.where(batch >= count, count, 1)  # a batch run whole measures nothing
     model._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(unscaled_total),
                                      sample_weight=batch)
     extra_logs = {}

@@ -320,14 +320,15 @@ def test_unresolved_estimate_is_nan_not_a_number_it_did_not_measure():
     assert math.isnan(history.history["gns"][0])
 
 
-def test_a_last_batch_smaller_than_the_split_trains_like_a_plain_fit():
+def test_a_last_batch_smaller_than_the_split_trains_like_a_plain_fit(tmp_path):
     """66 samples in batches of 32: the last batch of 2 is cut into 4 slices where the batch
     size is only known at run time (TensorFlow), two of them empty; a loss taking a plain mean
     is NaN on an empty slice, which must not reach the loss or the update."""
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(66, D)).astype("float32"), rng.normal(size=(66, 1)).astype("float32")
     results = []
-    for callbacks in ([], [GradientNoiseScale(micro_batches=4, window=1)]):
+    log = EventLog(tmp_path)
+    for callbacks in ([], [GradientNoiseScale(micro_batches=4, window=1, event_log=log)]):
         keras.utils.set_random_seed(4)
         model = keras.Sequential([keras.Input((D,)), keras.layers.Dense(1)])
         model.compile(keras.optimizers.Adam(1e-2), lambda t, p: keras.ops.mean(keras.ops.square(t - p)))
@@ -337,6 +338,10 @@ def test_a_last_batch_smaller_than_the_split_trains_like_a_plain_fit():
     np.testing.assert_allclose(loss, plain_loss, rtol=1e-5)
     for a, b in zip(weights, plain_weights):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # The batch of 2 is measured as 2 slices of 1 (JAX, torch) or run whole and not measured
+    # (TensorFlow), never recorded as slices it did not run (a trace of exactly 0).
+    last = [w for w in windows(log.path) if w.get("batch_size") == 2]
+    assert all(w["micro_batch_size"] == 1 and w["gns_window"] != 0 for w in last)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the BatchNormalization notice
         model = keras.Sequential([keras.Input((D,)), keras.layers.BatchNormalization(), keras.layers.Dense(1)])
