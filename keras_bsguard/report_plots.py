@@ -283,10 +283,7 @@ def _draw_gradient_norm(figure, records) -> str:
     _plot_series(axis, steps, medians, "gradient norm (window median)", 0)
     _plot_series(axis, steps, maxima, "gradient norm (window max)", 0, marker="^", ms=3, lw=0.9,
                  alpha=0.5)
-    positive = [v for v in _finite(medians + maxima) if v > 0]
-    log = bool(positive) and max(positive) / min(positive) > _LOG_RATIO
-    if log:
-        _log_axis(axis, max(positive) / min(positive))
+    positive, log = _scale_axis(axis, medians + maxima)
     none = [s for s, m in zip(steps, medians) if not math.isfinite(m)]
     some = [s for s, m, w in zip(steps, medians, windows)
             if math.isfinite(m) and number(w.get("nonfinite")) > 0]
@@ -312,6 +309,16 @@ def _draw_gradient_norm(figure, records) -> str:
     if some:
         text += f" {len(some)} window(s) had some non-finite steps (hollow red triangles at the bottom)."
     return text + _events_text(described)
+
+
+def _scale_axis(axis, values) -> tuple[list[float], bool]:
+    """The positive finite ``values``, and whether the axis went logarithmic (they span more
+    than ``_LOG_RATIO``)."""
+    positive = [v for v in _finite(values) if v > 0]
+    log = bool(positive) and max(positive) / min(positive) > _LOG_RATIO
+    if log:
+        _log_axis(axis, max(positive) / min(positive))
+    return positive, log
 
 
 def _log_axis(axis, ratio: float) -> None:
@@ -397,10 +404,7 @@ def _draw_noise_scale(figure, records) -> str:
                           label="95% bounds (where both are finite)")
     axis.plot(steps, batches, drawstyle="steps-post", color="black", ls="--", lw=1.2, zorder=2,
               label="batch size")
-    positive = [v for v in _finite(smoothed + raw + batches) if v > 0]
-    log = bool(positive) and max(positive) / min(positive) > _LOG_RATIO
-    if log:
-        _log_axis(axis, max(positive) / min(positive))
+    positive, log = _scale_axis(axis, smoothed + raw + batches)
     unresolved = [s for s, g in zip(steps, smoothed) if not math.isfinite(g)]
     if unresolved:
         axis.plot(unresolved, [0.04] * len(unresolved), "x", color="grey", ms=7, mew=1.5,

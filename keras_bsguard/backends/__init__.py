@@ -396,9 +396,12 @@ class InstrumentedTrainStep:
     @property
     def wants_split_norms(self) -> bool:
         """Whether the micro-batched step being traced must sum its slices' squared gradient
-        norms (a measuring feature reads them; only when the slices accumulate one update)."""
+        norms (a feature measuring this step reads them; only when the slices accumulate one
+        update). An eager step that a feature does not measure (torch, ``every_n_steps``) skips
+        them, also under BatchSizeGuard's split."""
         return self.micro_mode == "accumulate" and any(
-            getattr(f, "record_split", None) is not None for f in self.gradient_features)
+            getattr(f, "record_split", None) is not None and f.wanted_split() > 1
+            for f in self.gradient_features)
 
     def split_records(self, grads, variables, loss_scale, split) -> dict:
         """Called by the micro-batched step with the accumulated gradients and ``split``:
