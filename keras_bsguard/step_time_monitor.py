@@ -54,11 +54,13 @@ class StepTimeMonitor(MonitorBase):
     level when the last ``baseline_windows`` windows were all clearly below it (the baseline
     itself was disturbed); never up. A :class:`StepTimeWarning` is raised when the last
     ``patience`` windows are all slower than ``drift_factor`` x baseline, or when the last four
-    windows rose one after another past half that factor; in both cases only by more than the
-    floor ``max(min_drift_seconds, (drift_factor - 1) x the baseline's seconds per step)``, so the
-    floor scales with the step (a 0.5 ms step is judged at 0.5 ms, the absolute part; a 100 ms
-    step at 30 ms). The wall time per step of each window (all of it, the loop around the step
-    included) is judged too, and reported when the machine explains it.
+    windows rose one after another past half that factor, once the figure has stayed above half
+    the factor for ``sustain_seconds`` of training; in both cases only by more than the
+    floor ``max(min_drift_seconds, (drift_factor - 1) x the baseline's seconds per step,
+    sys.getswitchinterval() / window)``, so the floor scales with the step (a 0.5 ms step is
+    judged at 0.5 ms, the absolute part; a 100 ms step at 30 ms) and with the scheduler's share
+    of a short window (5 ms / 5 steps: 1 ms). The wall time per step of each window (all of it,
+    the loop around the step included) is judged too, and reported when the machine explains it.
 
     The warning names what grew (step time, input wait, time in other callbacks, with the
     slowest hooks) and carries the process's CPU time against its wall time
@@ -95,8 +97,13 @@ class StepTimeMonitor(MonitorBase):
         patience: consecutive slow windows needed for a drift warning (>= 1).
         warmup_steps: steps left out at the start of each ``fit`` (>= 0).
         min_drift_seconds: the smallest growth per step that can count as drift, whatever the
-            step (>= 0; it guards tiny steps against timer noise); the floor used is the larger
-            of this and ``(drift_factor - 1)`` x the baseline's seconds per step.
+            step (>= 0; it guards tiny steps against timer noise); the floor used is the largest
+            of this, ``(drift_factor - 1)`` x the baseline's seconds per step, and
+            ``sys.getswitchinterval() / window``.
+        sustain_seconds: how long (wall seconds, training steps only) a figure must stay above
+            half the drift factor and the floor before its drift is reported (>= 0; a slowdown
+            of a second costs a second, and a shared machine slows down for that long on its
+            own).
         log_dir: directory (or ``.jsonl`` path) for the JSONL event log; ``None`` for none.
         event_log: an :class:`~keras_bsguard.EventLog` shared with other monitors (not part of
             ``get_config``).
@@ -126,6 +133,7 @@ class StepTimeMonitor(MonitorBase):
         patience: int = 2,
         warmup_steps: int = 1,
         min_drift_seconds: float = 5e-4,
+        sustain_seconds: float = 2.0,
         log_dir: str | None = None,
         event_log=None,
     ):
@@ -136,6 +144,7 @@ class StepTimeMonitor(MonitorBase):
         self.patience = check_int(owner, "patience", patience, 1)
         self.warmup_steps = check_int(owner, "warmup_steps", warmup_steps, 0)
         self.min_drift_seconds = check_float(owner, "min_drift_seconds", min_drift_seconds, low=0.0)
+        self.sustain_seconds = check_float(owner, "sustain_seconds", sustain_seconds, low=0.0)
         super().__init__(log_dir=log_dir, event_log=event_log)
         self._hub = None
         self._timer = None
@@ -148,6 +157,7 @@ class StepTimeMonitor(MonitorBase):
             "patience": self.patience,
             "warmup_steps": self.warmup_steps,
             "min_drift_seconds": self.min_drift_seconds,
+            "sustain_seconds": self.sustain_seconds,
             **self._base_config(),
         }
 
@@ -186,7 +196,8 @@ class StepTimeMonitor(MonitorBase):
             self._window = {figure: [] for figure in FIGURES}
             self._epoch_figures = {figure: [] for figure in FIGURES}
             self._judge = DriftJudge(self.drift_factor, self.baseline_windows, self.patience,
-                                     self.min_drift_seconds)
+                                     self.min_drift_seconds, window_steps=self.window,
+                                     sustain_seconds=self.sustain_seconds)
             self._clock, self._clock_steps = None, 0
             self._hooks_last, self._hooks_rates = {}, []
             self._compiled_once = False
@@ -391,7 +402,8 @@ class StepTimeMonitor(MonitorBase):
         figures = {figure: median(values) for figure, values in self._window.items()}
         step_time_max = max(self._window["step_time"])
         self._window = {figure: [] for figure in FIGURES}
-        lap = self._clock.lap(self._steps_seen - self._clock_steps) if self._clock else {}
+        lap_steps = self._steps_seen - self._clock_steps
+        lap = self._clock.lap(lap_steps) if self._clock else {}
         self._clock_steps = self._steps_seen
         if self._timer is not None and self._timer.active:
             self._hooks_rates = self._timer.slowest(since=self._hooks_last)
@@ -400,7 +412,8 @@ class StepTimeMonitor(MonitorBase):
                             step_time_max=step_time_max, **figures, **lap)
         if partial:
             return
-        drifted = self._judge.add({**figures, **lap})
+        drifted = self._judge.add({**figures, **lap,
+                                   "seconds": lap.get("wall_per_step", math.nan) * lap_steps})
         for figure in self._judge.reanchored:
             self._event("baseline_reanchored", self._steps_seen,
                         f"{LABELS[figure]} baseline moved down to "

@@ -33,7 +33,7 @@ def test_step_that_sleeps_longer_every_epoch_warns_within_two_windows(record_war
     x, y = regression_data(n=STEPS_PER_EPOCH * 8)
     schedule = SetOnEpoch(delay, lambda epoch: 0.02 * max(0, epoch - onset_epoch + 1))
     model.fit(x, y, batch_size=8, epochs=4, verbose=0,
-              callbacks=[schedule, StepTimeMonitor(window=WINDOW)])
+              callbacks=[schedule, StepTimeMonitor(window=WINDOW, sustain_seconds=0.0)])
     step, message = _warning_step(record_warnings, StepTimeWarning, "step time")
     assert "input wait (data_time) grew" not in message
     onset_step = onset_epoch * STEPS_PER_EPOCH + 1
@@ -62,7 +62,7 @@ def test_input_pipeline_that_slows_warns_about_data_time(record_warnings):
     model.compile("sgd", "mse")
     schedule = SetOnEpoch(delay, lambda epoch: 0.02 * max(0, epoch - onset_epoch + 1))
     history = model.fit(SlowingInput(delay), epochs=4, verbose=0,
-                        callbacks=[schedule, StepTimeMonitor(window=WINDOW)])
+                        callbacks=[schedule, StepTimeMonitor(window=WINDOW, sustain_seconds=0.0)])
     step, message = _warning_step(record_warnings, StepTimeWarning, "input wait")
     onset_step = onset_epoch * STEPS_PER_EPOCH + 1
     assert onset_step <= step <= onset_step + 2 * WINDOW
