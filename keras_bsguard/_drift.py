@@ -77,7 +77,7 @@ class DriftJudge:
         self.min_drift_seconds = min_drift_seconds
         self.sustain_seconds = sustain_seconds
         # Per figure: wall seconds of the unbroken run of latest windows above half the drift
-        # factor and the floor (a window's ``seconds``; 0 when a window does not say).
+        # factor and the floor (each window's ``seconds``: required when sustain_seconds > 0).
         self.slow_seconds = {figure: 0.0 for figure in JUDGED}
         # A window's end is seen by a thread that may wait one interpreter switch interval for
         # the GIL (5 ms by default): that much time can move between two windows, i.e. up to
@@ -111,16 +111,19 @@ class DriftJudge:
         floor = self.floor()
         self.slow_now = [f for f in JUDGED if self._slow(window.get(f, math.nan), self.baseline[f],
                                                          self.drift_factor, floor)]
-        seconds = window.get("seconds", 0.0)
-        seconds = seconds if math.isfinite(seconds) else 0.0
+        seconds = window.get("seconds", math.nan)
+        if not math.isfinite(seconds):
+            if self.sustain_seconds > 0:
+                raise ValueError("DriftJudge(sustain_seconds > 0) needs each window's 'seconds'")
+            seconds = 0.0
         half = 1.0 + (self.drift_factor - 1.0) / 2.0
         for f in JUDGED:
             above = self._slow(window.get(f, math.nan), self.baseline[f], half, floor)
             self.slow_seconds[f] = self.slow_seconds[f] + seconds if above else 0.0
-        drifted = [f for f in JUDGED if self._drifted([w.get(f, math.nan) for w in recent],
-                                                      self.baseline[f], floor)
-                   and self.slow_seconds[f] >= self.sustain_seconds]
-        if not drifted:
+        pattern = [f for f in JUDGED if self._drifted([w.get(f, math.nan) for w in recent],
+                                                      self.baseline[f], floor)]
+        drifted = [f for f in pattern if self.slow_seconds[f] >= self.sustain_seconds]
+        if not pattern:  # a drift waiting for its sustain_seconds is no evidence to move down on
             self._reanchor(recent, floor)
         return drifted
 

@@ -76,7 +76,7 @@ def drift_report(drifted: list[str], window: dict, judge: DriftJudge, window_ste
            if main == "callback_time" and hooks_rates else [])
         + [f"windows of {window_steps} steps, drift factor {judge.drift_factor}, floor "
            f"{milliseconds(judge.floor())} per step, slow for the last "
-           f"{judge.slow_seconds.get(main, 0.0):.1f} s of training"]
+           f"{max(judge.slow_seconds.get(f, 0.0) for f in drifted):.1f} s of training"]
     )
     data = {"verdict": verdict, **{figure: window[figure] for figure in FIGURES},
             **{f"baseline_{figure}": baseline[figure] for figure in FIGURES},

@@ -101,9 +101,11 @@ class StepTimeMonitor(MonitorBase):
             of this, ``(drift_factor - 1)`` x the baseline's seconds per step, and
             ``sys.getswitchinterval() / window``.
         sustain_seconds: how long (wall seconds, training steps only) a figure must stay above
-            half the drift factor and the floor before its drift is reported (>= 0; a slowdown
-            of a second costs a second, and a shared machine slows down for that long on its
-            own).
+            half the drift factor and the floor, without a window below, before its drift is
+            reported (>= 0; a slowdown of a second costs a second, and a shared machine slows
+            down for that long on its own). A slowdown that starts within the last
+            ``sustain_seconds`` of a fit is not reported (the last, partial window is logged,
+            not judged).
         log_dir: directory (or ``.jsonl`` path) for the JSONL event log; ``None`` for none.
         event_log: an :class:`~keras_bsguard.EventLog` shared with other monitors (not part of
             ``get_config``).
@@ -195,8 +197,10 @@ class StepTimeMonitor(MonitorBase):
             self._steps_seen = 0
             self._window = {figure: [] for figure in FIGURES}
             self._epoch_figures = {figure: [] for figure in FIGURES}
+            # A window is `window` calls of the train function, each of steps_per_execution steps.
+            per_call = max(1, int(getattr(self._model, "steps_per_execution", 1) or 1))
             self._judge = DriftJudge(self.drift_factor, self.baseline_windows, self.patience,
-                                     self.min_drift_seconds, window_steps=self.window,
+                                     self.min_drift_seconds, window_steps=self.window * per_call,
                                      sustain_seconds=self.sustain_seconds)
             self._clock, self._clock_steps = None, 0
             self._hooks_last, self._hooks_rates = {}, []

@@ -45,6 +45,8 @@ BAD_ARGUMENTS = [
     (StepTimeMonitor, {"baseline_windows": 0}, "baseline_windows must be an integer >= 1"),
     (StepTimeMonitor, {"patience": True}, "patience must be an integer >= 1"),
     (StepTimeMonitor, {"min_drift_seconds": -0.1}, "min_drift_seconds must be a finite number >= 0"),
+    (StepTimeMonitor, {"sustain_seconds": -1.0}, "sustain_seconds must be a finite number >= 0"),
+    (StepTimeMonitor, {"sustain_seconds": math.nan}, "sustain_seconds must be a finite number >= 0"),
     (BatchSizeGuard, {"strategy": "halve"}, "strategy must be one of 'split', 'shrink'"),
     (BatchSizeGuard, {"lr_scaling": "cubic"}, "lr_scaling must be one of 'linear', 'sqrt', 'auto', None"),
     (BatchSizeGuard, {"on_pressure": "panic"}, "on_pressure must be one of 'warn', 'split', None"),

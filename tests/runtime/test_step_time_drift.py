@@ -31,8 +31,8 @@ def _first_warning(records, log_dir=None, naming=None):
     before it on a shared CI machine is the clean-run test's business, and does not stop the
     planted one from being reported, each kind of drift having its own once-per-fit warning)."""
     found = model_warnings(records, StepTimeWarning)
-    if naming is not None:
-        found = [w for w in found if naming in str(w.message)]
+    if naming is not None:  # in the headline: the evidence lists every figure
+        found = [w for w in found if naming in str(w.message).splitlines()[0]]
     if not found and log_dir is not None:
         busy = busy_windows(log_dir / "bsguard_events.jsonl")
         if busy:
@@ -339,3 +339,23 @@ def test_a_slowdown_shorter_than_sustain_seconds_is_not_reported():
     step = int(lasting[0].split("[step ")[1].split("]")[0])
     assert onset_step + 2 * WINDOW < step <= onset_step + 10 * WINDOW  # after 2 s, not patience
     assert "slow for the last" in lasting[0]
+
+
+def test_a_drift_waiting_for_sustain_seconds_moves_no_baseline():
+    # The step grows 5 -> 12 ms while the input wait falls 10 -> 0.1 ms: the step's drift waits
+    # for its 10 s; the input wait's fall is no evidence that the baseline was disturbed meanwhile
+    # (re-anchoring would also carry the slow windows' CPU time into the baseline).
+    judge = DriftJudge(drift_factor=1.3, baseline_windows=3, patience=2, min_drift_seconds=5e-4,
+                       sustain_seconds=10.0)
+
+    def window(step, wait):
+        return {"step_time": step, "data_time": wait, "callback_time": 0.0,
+                "wall_per_step": step + wait, "cpu_per_step": step, "seconds": 0.5}
+
+    for _ in range(3):
+        judge.add(window(5e-3, 10e-3))
+    for _ in range(6):
+        assert judge.add(window(12e-3, 0.1e-3)) == []
+        assert judge.reanchored == []
+    assert judge.baseline["data_time"] == 10e-3 and judge.baseline["cpu_per_step"] == 5e-3
+    assert judge.slow_seconds["step_time"] == pytest.approx(3.0)
