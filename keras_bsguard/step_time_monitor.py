@@ -55,7 +55,8 @@ class StepTimeMonitor(MonitorBase):
     itself was disturbed); never up. A :class:`StepTimeWarning` is raised when the last
     ``patience`` windows are all slower than ``drift_factor`` x baseline, or when the last four
     windows rose one after another past half that factor, once the figure has stayed above half
-    the factor for ``sustain_seconds`` of training; in both cases only by more than the
+    the factor for ``sustain_seconds`` of training (at once when above x2.5 its baseline); in
+    both cases only by more than the
     floor ``max(min_drift_seconds, (drift_factor - 1) x the baseline's seconds per step,
     sys.getswitchinterval() / window)``, so the floor scales with the step (a 0.5 ms step is
     judged at 0.5 ms, the absolute part; a 100 ms step at 30 ms) and with the scheduler's share
@@ -103,9 +104,10 @@ class StepTimeMonitor(MonitorBase):
         sustain_seconds: how long (wall seconds, training steps only) a figure must stay above
             half the drift factor and the floor, without a window below, before its drift is
             reported (>= 0; a slowdown of a second costs a second, and a shared machine slows
-            down for that long on its own). A slowdown that starts within the last
-            ``sustain_seconds`` of a fit is not reported (the last, partial window is logged,
-            not judged).
+            down for that long on its own), unless it is above x2.5 its baseline (more than a
+            machine slows down alone: reported at ``patience``). A moderate slowdown that starts
+            within the last ``sustain_seconds`` of a fit is not reported (the last, partial
+            window is logged, not judged).
         log_dir: directory (or ``.jsonl`` path) for the JSONL event log; ``None`` for none.
         event_log: an :class:`~keras_bsguard.EventLog` shared with other monitors (not part of
             ``get_config``).

@@ -20,8 +20,8 @@ from keras_bsguard._drift import DriftJudge
 WINDOW = 5
 STEPS_PER_EPOCH = 10
 # The planted slowdowns last a fraction of a second (a few windows of small steps): these tests
-# judge them with sustain_seconds=0, and test_a_slowdown_shorter_than_sustain_seconds_* pins
-# what the default 2 s adds.
+# judge them with sustain_seconds=0; test_a_moderate_slowdown_must_last_sustain_seconds and
+# test_an_obvious_slowdown_is_not_held_back_by_sustain_seconds pin what the default 2 s adds.
 PROFILERS = {"jax": "jax.profiler", "tensorflow": "tf.profiler", "torch": "torch.profiler"}
 
 
@@ -313,32 +313,37 @@ def _step_time_warnings(fit):
     return [str(w.message) for w in model_warnings(caught, StepTimeWarning)]
 
 
-def test_a_slowdown_shorter_than_sustain_seconds_is_not_reported():
-    # A step that sleeps 50 ms more for one epoch (~0.5 s) or for six (~3 s). The drift factor
-    # of 3 keeps the machine's own wander (x1.5-1.7 on a shared VM) out of the picture, and the
-    # 50 ms stay above it when a loaded machine makes the step itself 10 ms. A loaded machine
-    # also stretches the transient's wall time (0.5 s became 1 s under two CPU burners on TF):
-    # hence 2 s to sustain.
+def test_a_moderate_slowdown_must_last_sustain_seconds():
+    # x2 (what a shared VM does on its own for a second or two) in windows of 0.5 s: not for
+    # 1.5 s, reported once it has lasted 2 s; x3 (more than a machine does alone) at patience.
+    def run(later, windows):
+        judge = DriftJudge(drift_factor=1.3, baseline_windows=3, patience=2,
+                           min_drift_seconds=5e-4, sustain_seconds=2.0)
+        for _ in range(3):
+            judge.add({"step_time": 3e-3, "data_time": 1e-5, "callback_time": 0.0, "seconds": 0.5})
+        return [judge.add({"step_time": later, "data_time": 1e-5, "callback_time": 0.0,
+                           "seconds": 0.5}) for _ in range(windows)]
+
+    assert run(6e-3, 3) == [[], [], []]  # 1.5 s
+    assert run(6e-3, 4)[-1] == ["step_time"]  # 2 s
+    assert run(9e-3, 2) == [[], ["step_time"]]  # x3: at patience
+
+
+def test_an_obvious_slowdown_is_not_held_back_by_sustain_seconds():
+    # A step that sleeps 50 ms more for one epoch (~0.5 s, x10 or more on every backend), under
+    # the default sustain_seconds=2: reported within two windows of its onset, for 0.5 s.
     x, y = regression_data(n=STEPS_PER_EPOCH * 8)
-
-    def fit(sustain_seconds, last_slow_epoch):
-        delay = Delay()
-        model = mlp(extra_layers=[SleepLayer(delay)])
-        model.compile("sgd", "mse")
-        schedule = SetOnEpoch(delay, lambda epoch: 0.05 if 2 <= epoch <= last_slow_epoch else 0.0)
-        monitor = StepTimeMonitor(window=WINDOW, drift_factor=3.0, sustain_seconds=sustain_seconds)
-        return lambda: model.fit(x, y, batch_size=8, epochs=8, verbose=0,
-                                 callbacks=[schedule, monitor])
-
+    delay = Delay()
+    model = mlp(extra_layers=[SleepLayer(delay)])
+    model.compile("sgd", "mse")
+    schedule = SetOnEpoch(delay, lambda epoch: 0.05 if epoch == 2 else 0.0)
+    monitor = StepTimeMonitor(window=WINDOW)
+    found = _step_time_warnings(lambda: model.fit(x, y, batch_size=8, epochs=4, verbose=0,
+                                                  callbacks=[schedule, monitor]))
+    assert found and "step time grew" in found[0], found
+    step = int(found[0].split("[step ")[1].split("]")[0])
     onset_step = 2 * STEPS_PER_EPOCH + 1
-    transient = _step_time_warnings(fit(0.0, last_slow_epoch=2))
-    assert transient and "step time grew" in transient[0]  # seen, when nothing must last
-    assert _step_time_warnings(fit(2.0, last_slow_epoch=2)) == []  # 0.5 s: not worth a warning
-    lasting = _step_time_warnings(fit(2.0, last_slow_epoch=7))
-    assert lasting and "step time grew" in lasting[0], lasting
-    step = int(lasting[0].split("[step ")[1].split("]")[0])
-    assert onset_step + 2 * WINDOW < step <= onset_step + 10 * WINDOW  # after 2 s, not patience
-    assert "slow for the last" in lasting[0]
+    assert onset_step <= step <= onset_step + 2 * WINDOW
 
 
 def test_a_drift_waiting_for_sustain_seconds_moves_no_baseline():
