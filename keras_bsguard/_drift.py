@@ -127,10 +127,10 @@ class DriftJudge:
         for f in JUDGED:
             above = self._slow(window.get(f, math.nan), self.baseline[f], half, floor)
             self.slow_seconds[f] = self.slow_seconds[f] + seconds if above else 0.0
-        pattern = [f for f in JUDGED if self._drifted([w.get(f, math.nan) for w in recent],
-                                                      self.baseline[f], floor)]
+        series = {f: [w.get(f, math.nan) for w in recent] for f in JUDGED}
+        pattern = [f for f in JUDGED if self._drifted(series[f], self.baseline[f], floor)]
         drifted = [f for f in pattern if self.slow_seconds[f] >= self.sustain_seconds
-                   or self._obvious([w.get(f, math.nan) for w in recent], self.baseline[f])]
+                   or self._obvious(series[f], self.baseline[f])]
         if not pattern:  # a drift waiting for its sustain_seconds is no evidence to move down on
             self._reanchor(recent, floor)
         return drifted

@@ -56,11 +56,11 @@ class StepTimeMonitor(MonitorBase):
     ``patience`` windows are all slower than ``drift_factor`` x baseline, or when the last four
     windows rose one after another past half that factor, once the figure has stayed above half
     the factor for ``sustain_seconds`` of training (at once when above x2.5 its baseline); in
-    both cases only by more than the
-    floor ``max(min_drift_seconds, (drift_factor - 1) x the baseline's seconds per step,
-    sys.getswitchinterval() / window)``, so the floor scales with the step (a 0.5 ms step is
-    judged at 0.5 ms, the absolute part; a 100 ms step at 30 ms) and with the scheduler's share
-    of a short window (5 ms / 5 steps: 1 ms). The wall time per step of each window (all of it,
+    both cases only by more than the floor ``max(min_drift_seconds, (drift_factor - 1) x the
+    baseline's seconds per step, sys.getswitchinterval() / steps per window)``, so the floor
+    scales with the step (a 0.5 ms step is judged at 0.5 ms, the absolute part; a 100 ms step at
+    30 ms) and with the scheduler's share of a short window (5 ms / 5 steps: 1 ms; a window is
+    ``window x steps_per_execution`` steps). The wall time per step of each window (all of it,
     the loop around the step included) is judged too, and reported when the machine explains it.
 
     The warning names what grew (step time, input wait, time in other callbacks, with the
@@ -100,7 +100,7 @@ class StepTimeMonitor(MonitorBase):
         min_drift_seconds: the smallest growth per step that can count as drift, whatever the
             step (>= 0; it guards tiny steps against timer noise); the floor used is the largest
             of this, ``(drift_factor - 1)`` x the baseline's seconds per step, and
-            ``sys.getswitchinterval() / window``.
+            ``sys.getswitchinterval() / (window x steps_per_execution)``.
         sustain_seconds: how long (wall seconds, training steps only) a figure must stay above
             half the drift factor and the floor, without a window below, before its drift is
             reported (>= 0; a slowdown of a second costs a second, and a shared machine slows
