@@ -91,6 +91,8 @@ _BOOKKEEPING_PREFIXES = ("set_stats", "update_stats", "log_", "print_", "plot_",
                          "visuali", "summari")
 _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "get_", "set_", "record_",
                         "report_", "track_", "update_", "reset_", "visuali", "summari", "register_")
+# the model at inference: predict_by_feat, simple_test, _bbox_decode, postprocess
+_INFERENCE_TOKENS = frozenset({"inference", "infer", "decode", "postprocess"})
 _CRITERION_CLASS = re.compile(r"loss|criterion|nll$", re.IGNORECASE)  # GaussianNLL: a negative log-likelihood
 _MATCHING_WORDS = ("assigner", "matcher", "match_cost", "matching")
 # Hungarian matchers, label assigners, match costs: they pair predictions with targets under
@@ -596,8 +598,26 @@ class _LossFinder:
             position += 1
             for info in self._called_local_functions(loss):
                 if not info.name.lstrip("_").lower().startswith(_BOOKKEEPING_PREFIXES) \
-                        and not prepares_targets(info.name) and not _returns_host_values(info.node):
+                        and not prepares_targets(info.name) and not _returns_host_values(info.node) \
+                        and not self._model_code(info):
                     self._add_function(info, "helper")
+
+    @staticmethod
+    def _model_code(info: FunctionInfo) -> bool:
+        """A function a loss calls that is named for the model's inference (``predict_by_feat``,
+        ``_bbox_decode``, ``postprocess``): it turns outputs into predictions, and what it does runs
+        with or without the loss. A name that says loss keeps it a helper.
+
+            >>> import libcst as cst
+            >>> src = ("def loss(pred, target):\\n    return l1(decode(pred), target)\\n"
+            ...        "def decode(x):\\n    return x\\ndef l1(a, b):\\n    return abs(a - b).mean()\\n")
+            >>> [l.name for l in find_losses(ModuleIndex.build(cst.parse_module(src)))]
+            ['loss', 'l1']
+        """
+        if _says_loss(info.name):
+            return False
+        return bool(_name_tokens(info.name) & _INFERENCE_TOKENS) \
+            or info.name.lstrip("_").lower().startswith(("predict", "simple_test", "aug_test"))
 
     def _called_local_functions(self, loss: LossFunction) -> list[FunctionInfo]:
         found: list[FunctionInfo] = []
