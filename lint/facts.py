@@ -73,6 +73,13 @@ SQRT_OPS = frozenset({"sqrt"})
 DISTANCE_OPS = frozenset({"cdist", "pairwise_distance"})
 NONNEG_OPS = frozenset({"relu", "relu6", "softplus", "std", "reduce_std", "var", "reduce_variance",
                         "variance", "count_nonzero", "elu1p", "exp", "expm1"})
+# library loss functions whose value is never negative (a cross-entropy, a distance)
+NONNEG_LOSS_FUNCTIONS = frozenset({
+    "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "nll_loss", "mse_loss", "l1_loss",
+    "smooth_l1_loss", "huber_loss", "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
+    "sigmoid_cross_entropy_with_logits", "binary_crossentropy", "categorical_crossentropy",
+    "sparse_categorical_crossentropy", "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
+    "softmax_cross_entropy_with_integer_labels", "mean_squared_error", "mean_absolute_error"})
 # keras.losses functions of a distance between target and prediction
 KERAS_DISTANCE_LOSSES = frozenset({"mean_squared_error", "mse", "MSE", "mean_absolute_error", "mae", "MAE",
                                    "huber", "mean_squared_logarithmic_error", "msle", "MSLE"})
@@ -84,6 +91,8 @@ BOUNDED_OPS = frozenset(
      "one_hot", "log_sigmoid", "log_softmax", "logsigmoid", "silu_bounded"}
 )
 PROBABILITY_OPS = frozenset({"sigmoid", "softmax"})
+# bounded ops whose value never exceeds 1 (relu6, atan and clip_by_norm can)
+_AT_MOST_ONE_OPS = BOUNDED_OPS - {"relu6", "atan", "arctan", "clip_by_norm", "silu_bounded"}
 BINARY_OPS = {"add": "+", "subtract": "-", "sub": "-", "multiply": "*", "mul": "*",
               "divide": "/", "true_divide": "/", "divide_no_nan": "/", "div_no_nan": "/", "truediv": "/", "realdiv": "/", "div": "/",
               "power": "**", "pow": "**", "matmul": "@", "mm": "@", "bmm": "@", "dot": "@",
@@ -171,6 +180,7 @@ class Facts:
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
     on_host: bool = False  # already copied to the host (``x.cpu()``, ``x.numpy()``): no further sync
     above_one: bool = False  # at least 1 + c for some c > 0 (``2 + relu(x)``, ``1 + (1 + count)``): its log is positive
+    at_most_one: bool = False  # never above 1 (``cos``, ``tanh``, a probability): ``2 - x`` is at least 1
 
     @property
     def has_grad(self) -> bool:
@@ -580,15 +590,18 @@ class Evaluator:
             # s.sum(1) - s.diag() of non-negative s: the sum of the other entries (self pairs left out)
             above_min = above_min or _sum_less_own_diagonal(left_node, right_node, self)
             one_minus_clipped = not left.taint and left.literal is not None and left.literal >= 1 and right.below_one
+            # 2 - cos(t) >= 1, 1 - tanh(x) >= 0; cos(t) - 2 <= -1
+            above_bounded = not left.taint and left.literal is not None and left.literal >= 1 and _at_most_one(right)
+            below_constant = _at_most_one(left) and not right.taint and right.literal is not None and right.literal >= 1
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
                          unit=left.literal == 1 and right.unit,
-                         nonneg=(left.nonneg and right.nonpos) or above_min,
-                         nonpos=(left.nonpos and right.nonneg) or stabilised
+                         nonneg=(left.nonneg and right.nonpos) or above_min or above_bounded,
+                         nonpos=(left.nonpos and right.nonneg) or stabilised or below_constant
                          or _is_max_of(right_node, left_node, self, LOGSUMEXP_OPS),  # x - logsumexp(x)
                          bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
-                         or one_minus_clipped or _positive_plus_sum_less_diagonal(left_node, right_node, self),
+                         or one_minus_clipped or (above_bounded and left.literal > 1) or _positive_plus_sum_less_diagonal(left_node, right_node, self),
                          opaque=_all_opaque(left, right))
         if symbol == "*":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
@@ -658,6 +671,9 @@ class Evaluator:
         if op is not None and op.is_method and op.args and facts.taint and not facts.on_host \
                 and op.name not in _TO_DEVICE_METHODS and self.facts(op.args[0]).on_host:
             facts = replace(facts, on_host=True)  # x.cpu().bool().sum(1): still a host tensor
+        if op is not None and not op.is_method and op.name in NONNEG_LOSS_FUNCTIONS and facts.taint \
+                and not facts.nonneg:
+            facts = replace(facts, nonneg=True, nonpos=False)  # exp(-cross_entropy(...)) is at most 1
         return facts
 
     def _call_facts(self, node: cst.Call) -> Facts:
@@ -878,7 +894,8 @@ class Evaluator:
             return Facts(taint=first.taint, bounded=True, nonneg=name in ("sigmoid", "softmax", "one_hot"),
                          nonpos=name in ("log_sigmoid", "logsigmoid", "log_softmax"), guarded=positive,
                          probability=name in PROBABILITY_OPS and not positive,
-                         unit=name in ("sigmoid", "softmax", "one_hot", "hard_sigmoid"))
+                         unit=name in ("sigmoid", "softmax", "one_hot", "hard_sigmoid"),
+                         at_most_one=name in _AT_MOST_ONE_OPS)
         if name in SUM_OPS:
             return self._sum(op, first)
         if name == "l2_loss" and op.namespace.startswith("tensorflow"):
@@ -1321,6 +1338,11 @@ def _nonnegative(facts: Facts) -> bool:
     return facts.nonneg or facts.boolean or _hyperparameter(facts)
 
 
+def _at_most_one(facts: Facts) -> bool:
+    """Known <= 1: a cosine, tanh or probability, anything in [0, 1] or <= 0, a literal up to 1."""
+    return facts.at_most_one or facts.unit or facts.nonpos or (facts.literal is not None and facts.literal <= 1)
+
+
 def _all_opaque(*facts) -> bool:
     tainted = [f for f in facts if f.taint]
     return bool(tainted) and all(f.opaque for f in tainted)
@@ -1362,7 +1384,8 @@ def _first(values):
 def _join(a: Facts, b: Facts) -> Facts:
     """What a value holds when it may be either (two branches, an in-place write into it)."""
     return Facts(taint=a.taint | b.taint, guarded=a.guarded and b.guarded, nonneg=a.nonneg and b.nonneg,
-                 unit=a.unit and b.unit, maybe_list=a.maybe_list or b.maybe_list,
+                 unit=a.unit and b.unit, at_most_one=_at_most_one(a) and _at_most_one(b),
+                 maybe_list=a.maybe_list or b.maybe_list,
                  named_tensor=a.named_tensor and b.named_tensor, no_batch_axis=a.no_batch_axis and b.no_batch_axis,
                  nonpos=a.nonpos and b.nonpos, bounded=a.bounded and b.bounded,
                  batch_sum=a.batch_sum or b.batch_sum, shape=a.shape and b.shape,
