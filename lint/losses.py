@@ -452,8 +452,9 @@ class _LossFinder:
             return False
         if tokens & _NOT_A_LOSS_TOKENS or self.module_kind == "metrics":
             return True
-        if info.class_info is not None and self._is_metric_class(info.class_info):
-            return True
+        if info.class_info is not None and (self._is_metric_class(info.class_info) or (
+                _looks_like_metric(info.class_info.name) and info.class_info.name not in self._loss_classes)):
+            return True  # Accuracy(Loss).__call__(y_true, y_pred): a metric on the loss base's call API
         return _numpy_only(info.node, self.index.imports)
 
     def _called_only_by_matchers(self, info: FunctionInfo) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, WHERE_OPS, _text
@@ -10,6 +12,8 @@ from .base import Rule
 
 _RELU_OPS = frozenset({"relu", "relu6", "leaky_relu_zero"})
 _ZERO_MAKERS = frozenset({"zeros_like", "zeros"})
+_NOMINAL_RANGES = frozenset({(-1, 1), (0, 1)})
+_RANGED_NAME = re.compile(r"iou|cos|sim|corr|dice|prob", re.IGNORECASE)
 
 
 class DeadZone(Rule):
@@ -78,7 +82,8 @@ class DeadZone(Rule):
         if first.thresholded and lower_facts is not None and lower_facts.literal == 0:
             ctx.report(self, node, f"`{code_of(node)}` has zero gradient wherever the error is below the threshold")
         elif (first.error or first.magnitude) and lower is not None and upper is not None \
-                and not lower_facts.taint and not ctx.facts(upper).taint:
+                and not lower_facts.taint and not ctx.facts(upper).taint \
+                and not _range_guard(op.args[0], lower_facts, ctx.facts(upper)):
             ctx.report(self, node, f"`{code_of(node)}` clips the error: zero gradient once it passes the bounds")
 
     def _where(self, node, op, ctx) -> None:
@@ -88,6 +93,24 @@ class DeadZone(Rule):
         if any(_is_zero(branch, ctx) for branch in op.args[1:3]):
             ctx.report(self, node, f"`{code_of(node)}` sets the loss to a constant on one side of the threshold: "
                                    "zero gradient there")
+
+
+def _range_guard(value, lower, upper) -> bool:
+    """``cious.clamp(min=-1, max=1)``: a value named as an IoU, cosine, similarity, correlation,
+    Dice score or probability, clipped to its nominal range ([-1, 1] or [0, 1]). The clip guards
+    against rounding past the range; it does not flatten an error (``clip(y_true - y_pred, -1, 1)``
+    does, and stays reported).
+
+        >>> from keras_bsguard.lint.facts import literal_facts
+        >>> _range_guard(cst.Name("cious"), literal_facts(-1.0), literal_facts(1.0))
+        True
+        >>> _range_guard(cst.Name("err"), literal_facts(-1.0), literal_facts(1.0))
+        False
+    """
+    if (lower.literal, upper.literal) not in _NOMINAL_RANGES:
+        return False
+    name = value.value if isinstance(value, cst.Name) else value.attr.value if isinstance(value, cst.Attribute) else ""
+    return bool(_RANGED_NAME.search(name))
 
 
 def _epsilon(facts) -> bool:
