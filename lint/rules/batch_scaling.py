@@ -61,7 +61,7 @@ class BatchSum(Rule):
         if isinstance(value, cst.Tuple) and len(value.elements) >= 2 and not ctx.loss.keras_signature:
             return  # return loss, num_pos, weight_sum: which element is the loss is the caller's business
         batch_sum = ctx.facts(value).batch_sum
-        if batch_sum is None:
+        if batch_sum is None or _every_caller_normalises(ctx):
             return
         message = (f"`{code_of(batch_sum)}` sums over the batch axis and is returned as the loss: "
                    "it grows with the batch size; reduce over axis=-1 (or take the mean)")
@@ -167,6 +167,106 @@ class FixedBatch(Rule):
                 if bound is not None and _is_known_batch(bound, ctx):
                     ctx.report(self, node, f"`{code_of(node)}` slices the batch axis at a fixed batch size")
                     return
+
+
+def _every_caller_normalises(ctx) -> bool:
+    """A private loss or helper whose every call in the file divides what it returns
+    (``cls_sum = self._focal_loss(p, t)`` then ``cls_sum / num_pos``), or hands it back beside
+    other values (``return cls_sum, num_pos``, for the caller to divide): the sum is the numerator
+    of a normalised loss, not a loss that grows with the batch. A public loss is reported (other
+    modules may call it as it is).
+
+        >>> import libcst as cst
+        >>> caller = cst.parse_statement("def f(p, t):\\n    s = self._focal(p, t)\\n    return s / t.sum()\\n")
+        >>> _normalised_calls(caller, "_focal", method=True)
+        (1, True)
+    """
+    info = ctx.loss.info
+    if info is None or not (ctx.loss.kind == "helper" or info.name.startswith("_")):
+        return False
+    calls, all_normalised = 0, True
+    method = info.class_info is not None
+    for caller in ctx.index.functions:
+        if caller.node is ctx.loss.node or (method and caller.class_info is not info.class_info):
+            continue  # self._focal_loss(...) of another class is another function
+        count, normalised = _normalised_calls(caller.node, info.name, method)
+        calls += count
+        all_normalised = all_normalised and normalised
+    return calls > 0 and all_normalised
+
+
+def _calls_named(node, name: str, method: bool) -> bool:
+    """``self.name(...)`` or ``cls.name(...)`` (a method), ``name(...)`` (a function)."""
+    if not isinstance(node, cst.Call):
+        return False
+    func = node.func
+    if isinstance(func, cst.Name):
+        return not method and func.value == name
+    return method and isinstance(func, cst.Attribute) and func.attr.value == name and isinstance(func.value, cst.Name) \
+        and func.value.value in ("self", "cls")
+
+
+def _accumulators(function, names: set[str]) -> set[str]:
+    """Names that add up ``names`` (``total = cls + total``, ``total += cls``): they carry the sum on."""
+    found: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for node in own_nodes(function):
+            if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+                target, value = node.targets[0].target.value, node.value
+            elif isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign) \
+                    and isinstance(node.target, cst.Name):
+                target, value = node.target.value, node.value
+            else:
+                continue
+            if target not in names | found and _added_terms(value) & (names | found):
+                found.add(target)
+                changed = True
+    return found
+
+
+def _added_terms(node) -> set[str]:
+    """The names added up in ``a + b + c`` (or the one name ``a``)."""
+    if isinstance(node, cst.Name):
+        return {node.value}
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        return _added_terms(node.left) | _added_terms(node.right)
+    return set()
+
+
+def _normalised_calls(function, name: str, method: bool) -> tuple[int, bool]:
+    """How many calls of ``name`` ``function`` makes, and whether each one's result is divided
+    (``call / n``, or through the one name it is assigned to: ``s / n``, ``s /= n``) or returned
+    beside other values (``return s, n``)."""
+    calls, names, normalised_calls = 0, set(), 0
+    for node in own_nodes(function):
+        if _calls_named(node, name, method):
+            calls += 1
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide) \
+                and _calls_named(node.left, name, method):
+            normalised_calls += 1
+        if isinstance(node, cst.Assign) and _calls_named(node.value, name, method) and len(node.targets) == 1 \
+                and isinstance(node.targets[0].target, cst.Name):
+            names.add(node.targets[0].target.value)
+    if calls == 0:
+        return 0, True
+    if normalised_calls == calls:
+        return calls, True
+    if not names or normalised_calls:
+        return calls, False
+    names |= _accumulators(function, names)
+    for node in own_nodes(function):
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide) \
+                and isinstance(node.left, cst.Name) and node.left.value in names:
+            return calls, True
+        if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.DivideAssign) \
+                and isinstance(node.target, cst.Name) and node.target.value in names:
+            return calls, True
+        if isinstance(node, cst.Return) and isinstance(node.value, cst.Tuple) and len(node.value.elements) >= 2 \
+                and any(isinstance(e.value, cst.Name) and e.value.value in names for e in node.value.elements):
+            return calls, True
+    return calls, False
 
 
 def _first_dimension(op, ctx, method_varargs: bool, position: int = 1):
