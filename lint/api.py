@@ -263,8 +263,9 @@ def _related_places(nodes, positions) -> tuple[tuple[int, int], ...]:
     places = []
     for node in nodes:
         span = positions.get(node[1] if isinstance(node, tuple) else node)
-        if span is not None:
-            places.append((span.start.line, span.start.column + 1))
+        place = (span.start.line, span.start.column + 1) if span is not None else None
+        if place is not None and place not in places:  # a loop body is read twice: one place, once
+            places.append(place)
     return tuple(places)
 
 

@@ -22,7 +22,7 @@ from .names import BUILTIN_NAMES, TENSOR_NAMESPACES, dotted_parts, split_op
 
 # Methods that, called on a local value, are tensor methods (torch/numpy/TF eager style).
 TENSOR_METHODS = frozenset(
-    {"sum", "mean", "scatter", "index_fill", "fill_diagonal_", "max", "min", "amax", "amin", "exp", "log", "log1p", "sqrt", "rsqrt", "abs",
+    {"sum", "mean", "addmm", "baddbmm", "scatter", "index_fill", "fill_diagonal_", "max", "min", "amax", "amin", "exp", "log", "log1p", "sqrt", "rsqrt", "abs",
      "pow", "square", "clamp", "clamp_min", "clamp_max", "clip", "numpy", "item", "tolist", "cpu",
      "argmax", "argmin", "round", "sign", "floor", "ceil", "float", "double", "half", "long",
      "int", "bool", "to", "type", "astype", "reshape", "view", "repeat", "tile", "expand",

@@ -10,6 +10,8 @@ from ._util import builds_a_network, code_of, is_true, literal_int, runs_another
 from .base import Rule
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
+# input + mat1 @ mat2 (torch; the old form puts beta and alpha first): mat1 @ mat2 is materialised
+_ADD_MATMUL_OPS = frozenset({"addmm", "baddbmm"})  # addmm_ resolves to addmm
 _PAIRWISE_OPS = frozenset({"cdist", "pairwise_distance", "pairwise_distances"})
 _ROWWISE_OPS = frozenset({"cosine_similarity"})
 _ELEMENTWISE_OPS = frozenset({"subtract", "sub", "add", "multiply", "mul", "divide", "squared_difference"}) | COMPARISON_OPS
@@ -89,6 +91,9 @@ class PairwiseBatch(Rule):
             return
         if op.name in _MATMUL_OPS:
             self._matmul(node, op.args[0], op.args[1], op.kwargs, ctx)
+        elif op.name in _ADD_MATMUL_OPS and len(op.args) >= 3:
+            # dist.addmm_(1, -2, x, x.t()), torch.addmm(d, x, x.t()): the last two are multiplied
+            self._matmul(node, op.args[-2], op.args[-1], {}, ctx)
         elif op.name == "einsum":
             self._einsum(node, op, ctx)
         elif op.name in _ROWWISE_OPS or (op.namespace.startswith("torch") and op.name == "pairwise_distance"):
