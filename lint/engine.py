@@ -26,6 +26,7 @@ from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
 from .liveness import dead_names, dead_statement
 from .tree import children as tree_children
+from .tree import own_nodes
 from .vocabulary import TARGET_NAMES
 
 _BATCH_KEYWORDS = ("batch_size",)
@@ -59,6 +60,7 @@ class LossContext:
         # inside ``if tf.executing_eagerly():``: never runs in a compiled train step (no host sync there)
         self.eager_depth = 0
         self.opt_in_depth = 0  # inside the body of ``if self.option is not None:``: code the user opted into
+        self.dump_depth = 0  # inside such a body that writes values out (``print(..., file=self.out)``)
         # root cause -> [index of its report, places beyond the first, first message] (one cause, one finding)
         self.once: dict[str, list] = {}
         # (rule, node, key, more, message) of the weaker places, see report_fallback
@@ -82,6 +84,8 @@ class LossContext:
             return True  # under ``if not self.training:``: evaluation code, never part of a train step
         if self.eager_depth and rule.code == "BSG701":
             return True  # under ``if tf.executing_eagerly():``: a compiled step never runs it
+        if self.dump_depth and rule.code == "BSG701":
+            return True  # an opt-in branch that writes predictions to a file: host values by design
         # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
         return bool(self.dead_depth and rule.code in _VALUE_RULES)
 
@@ -312,6 +316,8 @@ class _Walker:
             self.ctx.eager_depth += eager is True
             opt_in = _is_opt_in_test(statement.test, ev)
             self.ctx.opt_in_depth += opt_in
+            dump = opt_in and _writes_output(statement.body)  # if self.prediction_h is not None: print(..., file=)
+            self.ctx.dump_depth += dump
             # ``if num_pos == 0: loss = -neg.sum() else: loss = -(pos + neg) / num_pos``: the empty
             # batch's fallback; what the normal branch computes is the loss (as for ``a if c else b``)
             zero_branch = statement.orelse is not None and ev.facts(statement.test).zero_of is not None
@@ -319,6 +325,7 @@ class _Walker:
             self.block(block_statements(statement.body))
             fallback_env = _undo_branch(ev, before) if zero_branch else None
             self.ctx.opt_in_depth -= opt_in
+            self.ctx.dump_depth -= dump
             self.ctx.eager_depth -= eager is True
             ev.env.update(hosted)
             self.ctx.eval_depth -= training is False
@@ -747,6 +754,25 @@ def _sum_made_before(facts, ev: Evaluator) -> bool:
     value bound before holds it: ``if print_loss: total = tf.Print(total, ...)``), not chosen by
     the option (sums made under a configuration branch are never bound with their batch_sum)."""
     return facts.batch_sum is not None and any(other.batch_sum is facts.batch_sum for other in ev.env.values())
+
+
+def _writes_output(body) -> bool:
+    """The block writes to a file: ``print(..., file=handle)``, ``handle.write(...)``.
+
+        >>> _writes_output(cst.parse_statement("if h is not None:\\n    print(p.item(), file=h)\\n").body)
+        True
+        >>> _writes_output(cst.parse_statement("if h is not None:\\n    x = p.item()\\n").body)
+        False
+    """
+    for node in own_nodes(body):
+        if not isinstance(node, cst.Call):
+            continue
+        if isinstance(node.func, cst.Name) and node.func.value == "print" \
+                and any(a.keyword is not None and a.keyword.value == "file" for a in node.args):
+            return True
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value in ("write", "writelines"):
+            return True
+    return False
 
 
 def _is_opt_in_test(test, ev: Evaluator) -> bool:
