@@ -944,7 +944,8 @@ class Evaluator:
             taint = EMPTY
             for value in op.args:
                 taint = taint | self.facts(value).taint
-            return Facts(taint=taint, boolean=True, bounded=True)
+            zero_of, nonzero_of = self._zero_test_call(op)
+            return Facts(taint=taint, boolean=True, bounded=True, zero_of=zero_of, nonzero_of=nonzero_of)
         if name in CONSTANT_MAKERS:
             return Facts(bounded=True, guarded=name.startswith("ones"), nonneg=name.startswith(("ones", "zeros")),
                          made_tensor=op.namespace != "numpy")
@@ -1012,6 +1013,16 @@ class Evaluator:
         if values == [1, -1]:
             return 0
         return None
+
+    def _zero_test_call(self, op: Op) -> tuple[str | None, str | None]:
+        """``tf.equal(x, 0)``, ``torch.gt(x, 0)``, ``x.eq(0)``: as ``x == 0`` / ``x > 0`` (see _zero_test)."""
+        if len(op.args) != 2 or op.name not in _ZERO_TEST_OPS:
+            return None, None
+        bound = self.facts(op.args[1])
+        text = _text(op.args[0])
+        if bound.taint or bound.literal != 0 or not text:
+            return None, None
+        return (text, None) if op.name in ("equal", "eq", "less_equal", "le") else (None, text)
 
     def _where(self, op: Op) -> Facts:
         condition = self.facts(op.args[0])
@@ -1523,6 +1534,7 @@ def _same_text(a, b) -> bool:
 
 
 _ZERO_EQUAL = (cst.Equal, cst.LessThanEqual, cst.LessThan)
+_ZERO_TEST_OPS = frozenset({"equal", "eq", "less_equal", "le", "not_equal", "ne", "greater", "gt"})
 _NONZERO = (cst.NotEqual, cst.GreaterThan)
 
 
