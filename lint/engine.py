@@ -970,7 +970,34 @@ def _learn_nonzero(test, ev: Evaluator, asserted: bool = False) -> None:
         op = ev.op(test)
         if op is not None and op.name in ("all", "reduce_all") and op.args:
             names = nonzero_names(ev.facts(op.args[0]))
+    if asserted:
+        zeros = _counted_zeros(test, ev)
+        if zeros is not None:
+            names = (*names, zeros)
     _mark_guarded(names, ev)
+
+
+def _counted_zeros(test, ev: Evaluator) -> str | None:
+    """``X`` in ``assert (X == 0).sum().item() == 0`` or ``assert not (X == 0).any()``: no entry of
+    ``X`` is zero."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        counted = test.expression
+    elif isinstance(test, cst.Comparison) and len(test.comparisons) == 1 \
+            and isinstance(test.comparisons[0].operator, cst.Equal) and ev.facts(test.comparisons[0].comparator).literal == 0:
+        counted = test.left
+    else:
+        return None
+    while isinstance(counted, cst.Call):
+        op = ev.op(counted)
+        if op is None or not op.args:
+            return None
+        if op.name in ("item", "int", "float"):
+            counted = op.args[0]
+            continue
+        if op.name in ("sum", "any", "count_nonzero", "reduce_sum", "reduce_any"):
+            return ev.facts(op.args[0]).zero_of
+        return None
+    return None
 
 
 def _element_facts(ev: Evaluator, iterable) -> Facts:
