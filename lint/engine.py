@@ -770,9 +770,13 @@ def _writes_output(body) -> bool:
         if isinstance(node.func, cst.Name) and node.func.value == "print" \
                 and any(a.keyword is not None and a.keyword.value == "file" for a in node.args):
             return True
-        if isinstance(node.func, cst.Attribute) and node.func.attr.value in ("write", "writelines"):
-            return True
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value in ("write", "writelines") \
+                and _FILE_HANDLE.search(_text(node.func.value)):
+            return True  # self.out_file.write(...), f.write(...); not TensorArray.write
     return False
+
+
+_FILE_HANDLE = re.compile(r"(^|[._])(f|fp|fh|fd|file|handle|stream|out_?file|output_?file|\w+_(file|handle|h|fh|fp))$")
 
 
 def _is_opt_in_test(test, ev: Evaluator) -> bool:

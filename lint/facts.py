@@ -75,7 +75,7 @@ NONNEG_OPS = frozenset({"relu", "relu6", "softplus", "std", "reduce_std", "var",
                         "variance", "count_nonzero", "elu1p", "exp", "expm1"})
 # library loss functions whose value is never negative (a cross-entropy, a distance)
 NONNEG_LOSS_FUNCTIONS = frozenset({
-    "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "nll_loss", "mse_loss", "l1_loss",
+    "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
     "smooth_l1_loss", "huber_loss", "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
     "sigmoid_cross_entropy_with_logits", "binary_crossentropy", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
@@ -92,7 +92,7 @@ BOUNDED_OPS = frozenset(
 )
 PROBABILITY_OPS = frozenset({"sigmoid", "softmax"})
 # bounded ops whose value never exceeds 1 (relu6, atan and clip_by_norm can)
-_AT_MOST_ONE_OPS = BOUNDED_OPS - {"relu6", "atan", "arctan", "clip_by_norm", "silu_bounded"}
+_AT_MOST_ONE_OPS = BOUNDED_OPS - {"relu6", "atan", "arctan", "clip_by_norm", "silu_bounded", "hard_tanh"}
 BINARY_OPS = {"add": "+", "subtract": "-", "sub": "-", "multiply": "*", "mul": "*",
               "divide": "/", "true_divide": "/", "divide_no_nan": "/", "div_no_nan": "/", "truediv": "/", "realdiv": "/", "div": "/",
               "power": "**", "pow": "**", "matmul": "@", "mm": "@", "bmm": "@", "dot": "@",
@@ -495,7 +495,8 @@ class Evaluator:
         inner = self.facts(node.expression)
         if isinstance(node.operator, cst.Minus):
             literal = -inner.literal if inner.literal is not None else None
-            return replace(inner, nonneg=inner.nonpos, nonpos=_nonnegative(inner), literal=literal,
+            return replace(inner, nonneg=inner.nonpos, nonpos=_nonnegative(inner), literal=literal, at_most_one=False,
+                           unit=False,
                            guarded=(inner.guarded and not inner.taint and literal is not None and literal > 0)
                            or inner.negative, negative=False, exp_node=None)
         if isinstance(node.operator, cst.Not):
@@ -1617,6 +1618,8 @@ def _zero_test(node: cst.Comparison, evaluator) -> tuple[str | None, str | None]
     text = _text(subject)
     if not text:
         return None, None
+    if isinstance(operator, cst.LessThan) and bound_facts.literal == 0:
+        return None, None  # x < 0 leaves x == 0 out: not where x is zero
     if isinstance(operator, _ZERO_EQUAL):
         return text, None
     if isinstance(operator, _NONZERO):

@@ -606,8 +606,9 @@ class _LossFinder:
     @staticmethod
     def _model_code(info: FunctionInfo) -> bool:
         """A function a loss calls that is named for the model's inference (``predict_by_feat``,
-        ``_bbox_decode``, ``postprocess``): it turns outputs into predictions, and what it does runs
-        with or without the loss. A name that says loss keeps it a helper.
+        ``_bbox_decode``, ``postprocess``, ``inference``; ``predictive_entropy`` is not): it turns
+        outputs into predictions, and what it does runs with or without the loss. A name that says
+        loss keeps it a helper.
 
             >>> import libcst as cst
             >>> src = ("def loss(pred, target):\\n    return l1(decode(pred), target)\\n"
@@ -617,8 +618,9 @@ class _LossFinder:
         """
         if _says_loss(info.name):
             return False
-        return bool(_name_tokens(info.name) & _INFERENCE_TOKENS) \
-            or info.name.lstrip("_").lower().startswith(("predict", "simple_test", "aug_test"))
+        words = re.split(r"[_\W]+", _split_camel(info.name).lower().strip("_"))
+        return bool(_name_tokens(info.name) & _INFERENCE_TOKENS) or words[0] == "predict" \
+            or info.name.lstrip("_").lower().startswith(("simple_test", "aug_test"))
 
     def _called_local_functions(self, loss: LossFunction) -> list[FunctionInfo]:
         found: list[FunctionInfo] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from ..names import dotted_parts
@@ -236,37 +238,54 @@ def _added_terms(node) -> set[str]:
 
 
 def _normalised_calls(function, name: str, method: bool) -> tuple[int, bool]:
-    """How many calls of ``name`` ``function`` makes, and whether each one's result is divided
-    (``call / n``, or through the one name it is assigned to: ``s / n``, ``s /= n``) or returned
-    beside other values (``return s, n``)."""
-    calls, names, normalised_calls = 0, set(), 0
+    """How many calls of ``name`` ``function`` makes, and whether each one's result is divided by
+    something other than a number (``call / n``, or through the one name it is assigned to or a
+    running total of it: ``s / n``, ``s /= n``), or returned beside a normaliser
+    (``return s, num_pos``, ``return s, weight_sum``: the caller divides)."""
+    calls, results = 0, []
     for node in own_nodes(function):
         if _calls_named(node, name, method):
             calls += 1
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide) \
                 and _calls_named(node.left, name, method):
-            normalised_calls += 1
-        if isinstance(node, cst.Assign) and _calls_named(node.value, name, method) and len(node.targets) == 1 \
+            results.append(None if _is_number(node.right) else "")
+        elif isinstance(node, cst.Assign) and _calls_named(node.value, name, method) and len(node.targets) == 1 \
                 and isinstance(node.targets[0].target, cst.Name):
-            names.add(node.targets[0].target.value)
+            results.append(node.targets[0].target.value)
     if calls == 0:
         return 0, True
-    if normalised_calls == calls:
-        return calls, True
-    if not names or normalised_calls:
-        return calls, False
-    names |= _accumulators(function, names)
+    if len(results) != calls or None in results:
+        return calls, False  # a call whose result is used otherwise, or divided by a number
+    return calls, all(stored == "" or _normalised_name(function, stored) for stored in results)
+
+
+def _normalised_name(function, stored: str) -> bool:
+    names = {stored} | _accumulators(function, {stored})
     for node in own_nodes(function):
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide) \
-                and isinstance(node.left, cst.Name) and node.left.value in names:
-            return calls, True
+                and isinstance(node.left, cst.Name) and node.left.value in names and not _is_number(node.right):
+            return True
         if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.DivideAssign) \
-                and isinstance(node.target, cst.Name) and node.target.value in names:
-            return calls, True
-        if isinstance(node, cst.Return) and isinstance(node.value, cst.Tuple) and len(node.value.elements) >= 2 \
-                and any(isinstance(e.value, cst.Name) and e.value.value in names for e in node.value.elements):
-            return calls, True
-    return calls, False
+                and isinstance(node.target, cst.Name) and node.target.value in names and not _is_number(node.value):
+            return True
+        if isinstance(node, cst.Return) and isinstance(node.value, cst.Tuple) and len(node.value.elements) >= 2:
+            elements = [e.value for e in node.value.elements]
+            if any(isinstance(e, cst.Name) and e.value in names for e in elements) and any(
+                    isinstance(e, cst.Name) and e.value not in names and _NORMALISER_NAME.search(e.value)
+                    for e in elements):
+                return True
+    return False
+
+
+# what a loss hands back beside its sum for the caller to divide by
+_NORMALISER_NAME = re.compile(r"(^|_)(num|n|count|counts|norm|normali[sz]er|sum|size|total|weight|weights|"
+                              r"denominator|den|avg_factor)(_|$)", re.IGNORECASE)
+
+
+def _is_number(node) -> bool:
+    if isinstance(node, cst.UnaryOperation):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.Float))
 
 
 def _first_dimension(op, ctx, method_varargs: bool, position: int = 1):

@@ -13,7 +13,9 @@ from .base import Rule
 _RELU_OPS = frozenset({"relu", "relu6", "leaky_relu_zero"})
 _ZERO_MAKERS = frozenset({"zeros_like", "zeros"})
 _NOMINAL_RANGES = frozenset({(-1, 1), (0, 1)})
-_RANGED_NAME = re.compile(r"iou|cos|sim|corr|dice|prob", re.IGNORECASE)
+# name tokens of such values: iou, cious, giou, cos, cosine, sim, corr, dice, prob, probs
+_RANGED_TOKEN = re.compile(r"^([a-z]?ious?|cos|cosine|sims?|similarity|similarities|corr|correlation|dice|probs?|"
+                           r"probability|probabilities)$")
 
 
 class DeadZone(Rule):
@@ -104,13 +106,14 @@ def _range_guard(value, lower, upper) -> bool:
         >>> from keras_bsguard.lint.facts import literal_facts
         >>> _range_guard(cst.Name("cious"), literal_facts(-1.0), literal_facts(1.0))
         True
-        >>> _range_guard(cst.Name("err"), literal_facts(-1.0), literal_facts(1.0))
-        False
+        >>> [_range_guard(cst.Name(n), literal_facts(-1.0), literal_facts(1.0)) for n in ("err", "cost", "previous")]
+        [False, False, False]
     """
     if (lower.literal, upper.literal) not in _NOMINAL_RANGES:
         return False
     name = value.value if isinstance(value, cst.Name) else value.attr.value if isinstance(value, cst.Attribute) else ""
-    return bool(_RANGED_NAME.search(name))
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return any(_RANGED_TOKEN.match(token) for token in re.split(r"[_\W]+", spaced.lower()) if token)
 
 
 def _epsilon(facts) -> bool:

@@ -8,7 +8,6 @@ import libcst as cst
 
 from ..facts import (
     EXP_OPS,
-    Facts,
     LOG_OPS,
     MAX_REDUCE_OPS,
     MEAN_OPS,
@@ -82,8 +81,6 @@ class ExpBlowup(Rule):
             argument = ctx.facts(op.args[0])
             if _power_by_log(op.args[0], ctx):
                 return  # exp(alpha * log(x)) is x ** alpha: a host-number exponent does not grow
-            if _negated_loss_value(op.args[0], ctx):
-                return  # pt = exp(-ce): a focal loss's probability of the true class, at most 1
             if argument.has_grad and not argument.bounded and not argument.nonpos and argument.scaled:
                 ctx.report_once(self, node, key=f"{self.code}/exp/{_text_of(op.args[0])}", more="exps of it",
                                 message=f"`{code_of(node)}` overflows once its scaled, unbounded argument passes ~88 "
@@ -343,33 +340,6 @@ def _power_by_log(argument, ctx) -> bool:
         if op is not None and op.name in LOG_OPS:
             return True
     return False
-
-
-# a name for a loss value: ce, bce, nll, xent, ce_loss, bce_per_pixel, loss_cls
-_LOSS_VALUE_NAME = re.compile(r"^(b?ce|nll|xent|loss|(b?ce|nll|xent|loss)_\w+|\w+_(b?ce|nll|xent|loss))$", re.IGNORECASE)
-
-
-def _negated_loss_value(argument, ctx) -> bool:
-    """``-ce_loss``, ``-gamma * bce``: minus a value named as a loss (a cross-entropy, never
-    negative by construction), optionally times a host number. Its exp is at most 1.
-
-        >>> import libcst as cst
-        >>> class Ctx:
-        ...     def facts(self, node): return Facts()
-        >>> [_negated_loss_value(cst.parse_expression(t), Ctx()) for t in ("-ce_loss", "-2.0 * bce", "-logits")]
-        [True, True, False]
-    """
-    if isinstance(argument, cst.BinaryOperation) and isinstance(argument.operator, cst.Multiply):
-        for scale, other in ((argument.left, argument.right), (argument.right, argument.left)):
-            if not ctx.facts(scale).taint and _negated_loss_value(other, ctx):
-                return True
-            if isinstance(scale, cst.UnaryOperation) and isinstance(scale.operator, cst.Minus) \
-                    and not ctx.facts(scale).taint and isinstance(other, cst.Name) \
-                    and _LOSS_VALUE_NAME.match(other.value):
-                return True  # -gamma * ce
-        return False
-    return isinstance(argument, cst.UnaryOperation) and isinstance(argument.operator, cst.Minus) \
-        and isinstance(argument.expression, cst.Name) and bool(_LOSS_VALUE_NAME.match(argument.expression.value))
 
 
 def _geometric_denominator(denominator, ctx) -> bool:
