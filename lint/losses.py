@@ -25,7 +25,9 @@ from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import dotted_parts
 from .tree import children as tree_children
 from .tree import own_nodes
-from .vocabulary import MARGIN_HEAD, PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair
+from .vocabulary import MARGIN_HEAD, PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair, name_words
+from .vocabulary import name_tokens as _name_tokens
+from .vocabulary import split_camel as _split_camel
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
 
@@ -111,17 +113,6 @@ def _target_is_optional(info: FunctionInfo) -> bool:
     (inference) and computes its loss elsewhere when given them; a criterion needs its target."""
     params = [p for p in info.node.params.params if p.name.value not in ("self", "cls")]
     return len(params) >= 2 and params[1].default is not None and _is_none(params[1].default)
-
-
-def _split_camel(name: str) -> str:
-    """``BCELoss`` -> ``BCE_Loss``, ``supconLoss`` -> ``supcon_Loss``."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)
-
-
-def _name_tokens(name: str) -> set[str]:
-    spaced = _split_camel(name)
-    return {token.lower() for token in re.split(r"[_\W]+", spaced) if token}
 
 
 def _looks_like_metric(name: str) -> bool:
@@ -618,8 +609,7 @@ class _LossFinder:
         """
         if _says_loss(info.name):
             return False
-        words = re.split(r"[_\W]+", _split_camel(info.name).lower().strip("_"))
-        return bool(_name_tokens(info.name) & _INFERENCE_TOKENS) or words[0] == "predict" \
+        return bool(_name_tokens(info.name) & _INFERENCE_TOKENS) or name_words(info.name)[:1] == ["predict"] \
             or info.name.lstrip("_").lower().startswith(("simple_test", "aug_test"))
 
     def _called_local_functions(self, loss: LossFunction) -> list[FunctionInfo]:

@@ -50,3 +50,24 @@ MARGIN_HEAD_WORDS = (rb"(?:(?i:arc_?face|arc_?margin|cos_?face|sphere_?face|add_
                      rb"|margin_?product|curricular_?face|ada_?face|mag_?face|elastic_?face|large_?margin)"
                      rb"|(?<![a-z])[AL]_?Softmax)")  # SphereFace's A-Softmax, L-Softmax (not DataSoftmax)
 MARGIN_HEAD = re.compile(MARGIN_HEAD_WORDS.decode())
+
+
+def split_camel(name: str) -> str:
+    """``BCELoss`` -> ``BCE_Loss``, ``supconLoss`` -> ``supcon_Loss``."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)
+
+
+def name_words(name: str) -> list[str]:
+    """The lower-case words of a name, in order: ``_bboxDecode`` -> ``['bbox', 'decode']``.
+
+        >>> name_words("_bboxDecode"), name_words("cious")
+        (['bbox', 'decode'], ['cious'])
+    """
+    return [word.lower() for word in re.split(r"[_\W]+", split_camel(name)) if word]
+
+
+def name_tokens(name: str) -> set[str]:
+    """The set of a name's words (see :func:`name_words`)."""
+    return set(name_words(name))
+

@@ -7,6 +7,7 @@ import re
 import libcst as cst
 
 from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, WHERE_OPS, _text
+from ..vocabulary import name_words
 from ._util import code_of, loss_calls_any
 from .base import Rule
 
@@ -112,8 +113,7 @@ def _range_guard(value, lower, upper) -> bool:
     if (lower.literal, upper.literal) not in _NOMINAL_RANGES:
         return False
     name = value.value if isinstance(value, cst.Name) else value.attr.value if isinstance(value, cst.Attribute) else ""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return any(_RANGED_TOKEN.match(token) for token in re.split(r"[_\W]+", spaced.lower()) if token)
+    return any(_RANGED_TOKEN.match(word) for word in name_words(name))
 
 
 def _epsilon(facts) -> bool:
