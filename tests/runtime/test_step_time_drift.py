@@ -4,9 +4,11 @@ disturbed window cannot move, a floor that scales with the step, and the machine
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -14,7 +16,7 @@ import pytest
 from monitor_helpers import MACHINE, busy_windows, model_warnings
 from runtime_helpers import BACKEND, Delay, SetOnEpoch, SleepLayer, mlp, regression_data
 
-from keras_bsguard import StepTimeMonitor, StepTimeWarning
+from keras_bsguard import EventLog, StepTimeMonitor, StepTimeWarning
 from keras_bsguard._drift import DriftJudge
 
 WINDOW = 5
@@ -234,18 +236,21 @@ def test_a_step_that_sleeps_says_it_waits_with_the_backends_own_profiler(record_
 
 
 class Burners(keras.callbacks.Callback):
-    """From ``onset_epoch`` on, two processes spin on the CPUs (another job on the machine)."""
+    """From ``onset_epoch`` on, two processes per CPU this process may use spin on the CPUs
+    (other jobs on the machine): the training process gets about a third of its CPU time or less,
+    a slowdown well above the drift factor whatever the machine's core count."""
 
     def __init__(self, onset_epoch):
         super().__init__()
         self.onset_epoch, self.processes = onset_epoch, []
+        self.count = 2 * len(os.sched_getaffinity(0))
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch != self.onset_epoch:
             return
         spin = "import sys; print('spinning', flush=True)\nwhile True: pass"
         self.processes = [subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE)
-                          for _ in range(2)]
+                          for _ in range(self.count)]
         for process in self.processes:  # both spin before the epoch's first step
             process.stdout.readline()
 
@@ -280,9 +285,11 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def test_cpu_taken_by_other_processes_is_reported_as_the_machine(record_warnings, one_torch_thread):
+def _fit_with_burners(log_path):
+    """One fit where other processes take the CPUs from epoch 3 on; the machine-blaming warnings
+    and the monitor's windows (wall, CPU and run-queue wait per step) as evidence."""
     rng = np.random.default_rng(0)
-    # Batches of 256: a step of ~3 ms on JAX that the burners make ~5 ms, well above the floor
+    # Batches of 256: a step of ~3 ms on JAX that the burners make ~6 ms, well above the floor
     # (at batch 64 the ~1.5 ms gained sat near it, and one CI run of the JAX suite missed it).
     x = rng.normal(size=(STEPS_PER_EPOCH * 256, 128)).astype("float32")
     y = rng.normal(size=(STEPS_PER_EPOCH * 256, 1)).astype("float32")
@@ -290,24 +297,42 @@ def test_cpu_taken_by_other_processes_is_reported_as_the_machine(record_warnings
                               keras.layers.Dense(256, activation="relu"), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     # Windows of a whole epoch: the scheduler's share of the floor is 5 ms / 10 steps.
-    monitor = StepTimeMonitor(window=STEPS_PER_EPOCH, sustain_seconds=0.0)
+    monitor = StepTimeMonitor(window=STEPS_PER_EPOCH, sustain_seconds=0.0,
+                              event_log=EventLog(log_path))
     burners = Burners(onset_epoch=3)
-    try:
-        model.fit(x, y, batch_size=256, epochs=12, verbose=0,
-                  callbacks=[burners, monitor, StopOnceMachineBlamed(monitor)])
-    finally:
-        burners.stop()
-    found = [str(w.message) for w in record_warnings if issubclass(w.category, StepTimeWarning)
-             and MACHINE in str(w.message)]
-    assert found, "no StepTimeWarning that blames the machine"
-    message = found[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.fit(x, y, batch_size=256, epochs=12, verbose=0,
+                      callbacks=[burners, monitor, StopOnceMachineBlamed(monitor)])
+        finally:
+            burners.stop()
+    found = [str(w.message) for w in caught if issubclass(w.category, StepTimeWarning)]
+    windows = [
+        "epoch {epoch}: wall {wall:.2f} ms, CPU {cpu:.2f} ms, run wait {wait:.2f} ms".format(
+            epoch=r.get("epoch"), wall=1e3 * r.get("wall_per_step", np.nan),
+            cpu=1e3 * r.get("cpu_per_step", np.nan), wait=1e3 * r.get("run_wait_per_step", np.nan))
+        for r in map(json.loads, open(log_path)) if r["type"] == "window"]
+    return [m for m in found if MACHINE in m], found, windows
+
+
+def test_cpu_taken_by_other_processes_is_reported_as_the_machine(tmp_path, one_torch_thread):
+    # The scenario depends on the scheduler of a shared machine (one CI run of the JAX suite
+    # found no machine warning where every local run did): a second fit, fresh, is its one
+    # retry, and a failure shows both runs' warnings and windows.
+    attempts = []
+    for attempt in range(2):
+        blamed, found, windows = _fit_with_burners(tmp_path / f"events{attempt}.jsonl")
+        if blamed:
+            break
+        attempts.append({"warnings": [m.splitlines()[0] for m in found], "windows": windows})
+    assert blamed, ["no StepTimeWarning that blames the machine", *attempts]
+    message = blamed[0]
     assert "waited" in message and "for a CPU" in message
     assert "process CPU time / wall time" in message
 
 
 def _step_time_warnings(fit):
-    import warnings
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit()
