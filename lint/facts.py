@@ -181,6 +181,8 @@ class Facts:
     on_host: bool = False  # already copied to the host (``x.cpu()``, ``x.numpy()``): no further sync
     above_one: bool = False  # at least 1 + c for some c > 0 (``2 + relu(x)``, ``1 + (1 + count)``): its log is positive
     at_most_one: bool = False  # never above 1 (``cos``, ``tanh``, a probability): ``2 - x`` is at least 1
+    # the complement of a score (``1 - dice``, ``-log(p)``): 0 where the score reaches 1, as a good fit drives it
+    vanishes_at_fit: bool = False
 
     @property
     def has_grad(self) -> bool:
@@ -461,6 +463,16 @@ class Evaluator:
             return Facts(guarded=True, nonneg=True, bounded=True)
         return UNTAINTED
 
+    def _is_log_of_score(self, node) -> bool:
+        """``log(p)`` of a prediction-derived value not kept below 1: ``-log(p)`` is 0 where p is 1."""
+        if not isinstance(node, cst.Call):
+            return False
+        op = self.op(node)
+        if op is None or op.name not in LOG_OPS or not op.args:
+            return False
+        inner = self.facts(op.args[0])
+        return PRED in inner.taint and not inner.nograd and not inner.below_one and not inner.above_one
+
     def _attribute(self, node: cst.Attribute) -> Facts:
         attr = node.attr.value
         base = node.value
@@ -496,7 +508,7 @@ class Evaluator:
         if isinstance(node.operator, cst.Minus):
             literal = -inner.literal if inner.literal is not None else None
             return replace(inner, nonneg=inner.nonpos, nonpos=_nonnegative(inner), literal=literal, at_most_one=False,
-                           unit=False,
+                           unit=False, vanishes_at_fit=self._is_log_of_score(node.expression),
                            guarded=(inner.guarded and not inner.taint and literal is not None and literal > 0)
                            or inner.negative, negative=False, exp_node=None)
         if isinstance(node.operator, cst.Not):
@@ -594,8 +606,12 @@ class Evaluator:
             # 2 - cos(t) >= 1, 1 - tanh(x) >= 0; cos(t) - 2 <= -1
             above_bounded = not left.taint and left.literal is not None and left.literal >= 1 and _at_most_one(right)
             below_constant = _at_most_one(left) and not right.taint and right.literal is not None and right.literal >= 1
+            complement = (not left.taint and left.literal == 1 and PRED in right.taint and not right.below_one
+                          and not right.nonpos and not right.nograd) \
+                or (PRED in left.taint and PRED in right.taint and left.is_tensor and right.is_tensor
+                    and not left.nograd and not right.nograd)
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
-                         unit=left.literal == 1 and right.unit,
+                         unit=left.literal == 1 and right.unit, vanishes_at_fit=complement,
                          nonneg=(left.nonneg and right.nonpos) or above_min or above_bounded,
                          nonpos=(left.nonpos and right.nonneg) or stabilised or below_constant
                          or _is_max_of(right_node, left_node, self, LOGSUMEXP_OPS),  # x - logsumexp(x)
@@ -649,6 +665,7 @@ class Evaluator:
             return Facts(taint=taint, nonneg=left.nonneg or even, scaled=bool(left.taint) and grows,
                          below_one=left.inside_unit and even,  # cos**2 of a cosine clipped inside (-1, 1)
                          magnitude=(left.error or left.magnitude) and grows and not right.taint,
+                         vanishes_at_fit=left.vanishes_at_fit and right.literal is not None and right.literal > 0,
                          bounded=(left.bounded and not right.taint) or (left.unit and not right.nonpos),
                          unit=left.unit and not right.nonpos, guarded=left.guarded,
                          batch_sum=left.batch_sum, shape=shape)
@@ -855,10 +872,12 @@ class Evaluator:
                          batch_sum=left.batch_sum or right.batch_sum)
         if name in ABS_OPS:
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
-                         guarded=first.guarded, scaled=first.scaled, bounded=first.bounded)
+                         guarded=first.guarded, scaled=first.scaled, bounded=first.bounded,
+                         vanishes_at_fit=first.vanishes_at_fit)
         if name in SQUARE_OPS:
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
-                         scaled=bool(first.taint), bounded=first.bounded, guarded=first.guarded)
+                         scaled=bool(first.taint), bounded=first.bounded, guarded=first.guarded,
+                         vanishes_at_fit=first.vanishes_at_fit)
         if name in NORM_OPS:
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
                          bounded=first.bounded and first.taint != EMPTY)

@@ -230,13 +230,15 @@ class UnguardedLog(Rule):
         """``x ** 0.5``, ``pow(square(d), 0.625)``: a power below 1 has an infinite derivative at 0,
         like sqrt."""
         power = ctx.facts(exponent)
-        if power.taint or power.literal is None or not 0 < power.literal < 1:
+        value = power.literal if power.literal is not None else _default_number(exponent, ctx.loss.info)
+        if power.taint or value is None or not 0 < value < 1:
             return
         facts = ctx.facts(base)
-        # of an error or its magnitude (a difference that a good fit drives to 0); a norm of
-        # embeddings or an area of the data is 0 only by accident
+        # of an error or its magnitude (a difference that a good fit drives to 0), or a score's
+        # complement (1 - dice, -log(p)); a norm of embeddings or an area of the data is 0 only by
+        # accident
         if facts.is_tensor and facts.has_grad and PRED in facts.taint and not facts.guarded \
-                and (facts.error or facts.magnitude):
+                and (facts.error or facts.magnitude or facts.vanishes_at_fit):
             ctx.report(self, node, f"`{code_of(node)}` (a power below 1) has an infinite gradient where its base is 0 "
                                    "(NaN gradients): add an epsilon to the base")
 
@@ -326,6 +328,78 @@ def _reduces_opaque(denominator, ctx) -> bool:
         return False
     op = ctx.op(denominator)
     return op is not None and op.name in SUM_OPS and bool(op.args) and ctx.facts(op.args[0]).opaque
+
+
+def _default_number(node, info, depth: int = 0) -> float | None:
+    """The number ``node`` is by default: a literal, a parameter of the loss or of a function
+    around it (a factory's ``gamma=0.75``) that its body does not reassign, ``self.<name>`` that
+    ``__init__`` sets from such a parameter, or ``+ - * /`` of these. None when unknown.
+
+        >>> import libcst as cst
+        >>> from keras_bsguard.lint.module_index import ModuleIndex
+        >>> index = ModuleIndex.build(cst.parse_module("def tv(y_true, y_pred, p=1.25):\\n    return p\\n"))
+        >>> _default_number(cst.parse_expression("p / 2"), index.functions_named("tv")[0])
+        0.625
+    """
+    if depth > 8:
+        return None
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return float(node.evaluated_value)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = _default_number(node.expression, info, depth + 1)
+        return -inner if inner is not None else None
+    if isinstance(node, cst.BinaryOperation):
+        left = _default_number(node.left, info, depth + 1)
+        right = _default_number(node.right, info, depth + 1)
+        if left is None or right is None:
+            return None
+        operator = type(node.operator)
+        if operator is cst.Add:
+            return left + right
+        if operator is cst.Subtract:
+            return left - right
+        if operator is cst.Multiply:
+            return left * right
+        if operator is cst.Divide and right != 0:
+            return left / right
+        return None
+    if isinstance(node, cst.Name):
+        while info is not None:
+            if node.value in _assigned_names(info.node):
+                return None
+            default = _parameter_default(info.node, node.value)
+            if default is not None:
+                return _default_number(default, info.parent, depth + 1)
+            info = info.parent
+        return None
+    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self" \
+            and info is not None and info.class_info is not None:
+        init = info.class_info.methods.get("__init__")
+        if init is None:
+            return None
+        values = [small.value for small in own_nodes(init.node) if isinstance(small, cst.Assign)
+                  and any(isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
+                          and t.target.value.value == "self" and t.target.attr.value == node.attr.value
+                          for t in small.targets)]
+        if len(values) == 1:
+            return _default_number(values[0], init, depth + 1)
+    return None
+
+
+def _assigned_names(function) -> set[str]:
+    return {target.target.value for small in own_nodes(function) if isinstance(small, cst.Assign)
+            for target in small.targets if isinstance(target.target, cst.Name)} | \
+        {small.target.value for small in own_nodes(function)
+         if isinstance(small, (cst.AugAssign, cst.AnnAssign)) and isinstance(small.target, cst.Name)}
+
+
+def _parameter_default(function, name: str):
+    """The default expression of parameter ``name`` of ``function``, or None."""
+    params = function.params
+    for param in (*params.params, *params.kwonly_params, *getattr(params, "posonly_params", ())):
+        if param.name.value == name:
+            return param.default
+    return None
 
 
 def _power_by_log(argument, ctx) -> bool:
