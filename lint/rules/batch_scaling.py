@@ -403,14 +403,51 @@ def _summing_default(ctx):
 
 
 def _terms_batch_sums(value, ctx) -> list:
-    """The batch sums carried by the terms of a returned sum or product (``a.sum() + w * b.sum()``)."""
-    found, stack = [], [value]
+    """The batch sums carried by the terms of a returned sum or product (``a.sum() + w * b.sum()``),
+    also through names assigned once in the loss and ``add``/``subtract``/``maximum`` calls
+    (``loss = maximum(add(subtract(pos_dist, neg_dist), a), 0)``)."""
+    found, stack, seen = [], [value], set()
+    single = _single_assignments(ctx.loss.node)
     while stack:
         node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract, cst.Multiply)):
             stack.extend((node.right, node.left))
             continue
+        if isinstance(node, cst.Name) and node.value in single:
+            stack.append(single[node.value])
+            continue
+        if isinstance(node, cst.Call):
+            op = ctx.op(node)
+            if op is not None and op.name in _TERM_OPS and (
+                    op.name not in _REDUCE_TERM_OPS or (op.args and ctx.facts(op.args[0]).batch_sum is not None)):
+                stack.extend(reversed(op.args))
+                continue
         batch_sum = ctx.facts(node).batch_sum
         if batch_sum is not None and all(batch_sum is not seen for seen in found):
             found.append(batch_sum)
     return found
+
+
+# calls whose result carries each argument's batch sum as a term (a sum or mean of a batch-summed
+# scalar is that sum again)
+_TERM_OPS = frozenset({"add", "subtract", "sub", "multiply", "mul", "maximum", "minimum", "add_n",
+                       "sum", "reduce_sum", "mean", "reduce_mean"})
+_REDUCE_TERM_OPS = frozenset({"sum", "reduce_sum", "mean", "reduce_mean"})
+
+
+def _single_assignments(function) -> dict:
+    """``name -> value`` for the names the function assigns exactly once, to one target."""
+    values, counts = {}, {}
+    for node in own_nodes(function):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                if isinstance(target.target, cst.Name):
+                    name = target.target.value
+                    counts[name] = counts.get(name, 0) + 1
+                    values[name] = node.value if len(node.targets) == 1 else None
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and isinstance(node.target, cst.Name):
+            counts[node.target.value] = counts.get(node.target.value, 0) + 2
+    return {name: value for name, value in values.items() if counts[name] == 1 and value is not None}

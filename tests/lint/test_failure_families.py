@@ -64,6 +64,20 @@ def test_one_cause_names_its_other_places():
     assert [row for row, _column in finding.related] == [7, 8]
 
 
+def test_a_batch_sum_names_the_other_sums_behind_the_returned_name():
+    source = """import tensorflow as tf
+
+
+def triplet(y_true, y_pred):
+    pos = tf.reduce_sum(tf.square(y_pred[:, 0] - y_pred[:, 1]))
+    neg = tf.reduce_sum(tf.square(y_pred[:, 0] - y_pred[:, 2]))
+    loss = tf.maximum(tf.add(tf.subtract(pos, neg), 0.2), 0.0)
+    return loss
+"""
+    finding = _the_finding(source, "BSG501")
+    assert finding.row == 5 and [row for row, _column in finding.related] == [6, 8]
+
+
 def _the_finding(source: str, code: str):
     """The one finding of ``code`` in ``source`` (linted as ``losses.py``)."""
     (finding,) = [f for f in lint_source(source, "losses.py") if f.code == code]
