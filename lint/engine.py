@@ -109,9 +109,12 @@ class LossContext:
             return
         if (self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT) or self.eval_depth:
             return
-        entry[1] += 1
         index, extra, first_message = entry
         rule_, node_, _, related = self.reports[index]
+        if node is node_ or any(node is other for other in related):
+            return  # the same place, met again (backpropagated, then returned)
+        entry[1] += 1
+        extra = entry[1]
         self.reports[index] = (rule_, node_, f"{first_message} ({extra} more {more} in this loss)",
                                (*related, node))
 

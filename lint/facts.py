@@ -753,6 +753,13 @@ class Evaluator:
             inputs = [self.facts(a) for a in op.args[:2]]
             if any(f.is_tensor for f in inputs):
                 return Facts(taint=_union(inputs), nonneg=True)
+        if name == "grad" and op.namespace.endswith("autograd"):
+            # torch.autograd.grad(outputs, inputs, create_graph=True): the gradients, per input
+            # (a gradient penalty differentiates them again)
+            return Facts(taint=frozenset({PRED}), python_list=True, maybe_list=True)
+        if name == "gradients" and op.namespace == "tensorflow":
+            # tf.gradients(ys, xs): one gradient per x, in a Python list
+            return Facts(taint=frozenset({PRED}), python_list=True, maybe_list=True)
         if not in_tensor_namespace(op):
             if _BOUNDING_NAME.search(name.lower()) and op.args and not op.is_method \
                     and not re.search("clip|clamp", name.lower()):  # (a clip from an unresolved tf stays opaque)
@@ -789,13 +796,6 @@ class Evaluator:
                 # matmul(za, zb, transpose_a=True): (D, B) @ (B, D), the batch is contracted (D x D)
                 facts = replace(facts, no_batch_axis=not (flags.get("transpose_b") or flags.get("adjoint_b")))
             return facts
-        if name == "grad" and op.namespace.endswith("autograd"):
-            # torch.autograd.grad(outputs, inputs, create_graph=True): the gradients, per input
-            # (a gradient penalty differentiates them again)
-            return Facts(taint=frozenset({PRED}), python_list=True, maybe_list=True)
-        if name == "gradients" and op.namespace == "tensorflow":
-            # tf.gradients(ys, xs): one gradient per x, in a Python list
-            return Facts(taint=frozenset({PRED}), python_list=True, maybe_list=True)
         if name == "Variable" and op.namespace.endswith("autograd") and op.args:
             return first  # torch.autograd.Variable(x, requires_grad=True): x itself
         if name == "einsum" and op.args and isinstance(op.args[0], cst.SimpleString):

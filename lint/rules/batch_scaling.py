@@ -49,6 +49,21 @@ class BatchSum(Rule):
     severity = "warning"
     summary = "a sum over the batch axis returned as the loss: loss and gradient scale with batch size"
     checks_return = True
+    node_types = (cst.Call,)
+
+    def check_node(self, node, ctx) -> None:
+        """``penalty.backward()`` in the loss: what it backpropagates itself is its objective."""
+        target = _backpropagated(node)
+        if target is None:
+            return
+        batch_sum = ctx.facts(target).batch_sum
+        # under ``if backward:`` too: a sum assigned under an option branch has no batch_sum, and
+        # one made in this very call (``if reduction == "sum": x.sum().backward()``) is the option
+        if batch_sum is None or (ctx.in_config_branch and any(n is batch_sum for n in own_nodes(target))):
+            return
+        ctx.report_once(self, batch_sum, key="BSG501/returned", more="batch sums returned",
+                        message=f"`{code_of(batch_sum)}` sums over the batch axis and is backpropagated as the "
+                                "loss: it and its gradient grow with the batch size; take the mean")
 
     def check_return(self, value, ctx) -> None:
         summing = _summing_default(ctx)
@@ -451,3 +466,13 @@ def _single_assignments(function) -> dict:
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and isinstance(node.target, cst.Name):
             counts[node.target.value] = counts.get(node.target.value, 0) + 2
     return {name: value for name, value in values.items() if counts[name] == 1 and value is not None}
+
+
+def _backpropagated(node: cst.Call):
+    """What ``x.backward(...)`` or ``torch.autograd.backward(x)`` backpropagates, else None."""
+    func = node.func
+    if not (isinstance(func, cst.Attribute) and func.attr.value == "backward"):
+        return None
+    if isinstance(func.value, cst.Attribute) and func.value.attr.value == "autograd":
+        return node.args[0].value if node.args else None
+    return func.value
