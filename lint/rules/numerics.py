@@ -447,6 +447,10 @@ def _geometric(node, ctx, depth: int) -> bool:
         return _tensor_like(ctx.facts(node.left)) and _tensor_like(ctx.facts(node.right))
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply):
         return True
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        # union + smooth: a smoothing constant (0 included) or a hyperparameter added to such a value
+        return any(_nonnegative_constant(ctx.facts(other)) and _geometric(inner, ctx, depth + 1)
+                   for inner, other in ((node.left, node.right), (node.right, node.left)))
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
         return _geometric(node.left, ctx, depth + 1) and _geometric(node.right, ctx, depth + 1)
     if isinstance(node, cst.Subscript):
@@ -461,6 +465,11 @@ def _geometric(node, ctx, depth: int) -> bool:
         return op is not None and op.name in ("clamp", "clip", "clamp_min") and bool(op.args) \
             and _geometric(op.args[0], ctx, depth + 1)
     return False
+
+
+def _nonnegative_constant(facts) -> bool:
+    """A number that is not negative: a literal >= 0, or a hyperparameter (positive by intent)."""
+    return not facts.taint and not facts.shape and (facts.literal is None or facts.literal >= 0)
 
 
 def _tensor_like(facts) -> bool:
