@@ -377,18 +377,33 @@ def _default_number(node, info, depth: int = 0) -> float | None:
         init = info.class_info.methods.get("__init__")
         if init is None:
             return None
-        values = [small.value for small in own_nodes(init.node) if isinstance(small, cst.Assign)
-                  and any(isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
-                          and t.target.value.value == "self" and t.target.attr.value == node.attr.value
-                          for t in small.targets)]
-        if len(values) == 1:
+        values = [value for small in own_nodes(init.node) if isinstance(small, cst.Assign)
+                  for target, value in _assigned_pairs(small) if isinstance(target, cst.Attribute)
+                  and isinstance(target.value, cst.Name) and target.value.value == "self"
+                  and target.attr.value == node.attr.value]
+        if len(values) == 1 and values[0] is not None:
             return _default_number(values[0], init, depth + 1)
     return None
 
 
+def _assigned_pairs(assign: cst.Assign) -> list:
+    """``(target, value)`` of each name an assignment binds; ``a, b = x, y`` pairs them up, and a
+    target whose value cannot be told apart gets None."""
+    pairs = []
+    for target in assign.targets:
+        inner = target.target
+        if isinstance(inner, (cst.Tuple, cst.List)):
+            values = assign.value.elements if isinstance(assign.value, (cst.Tuple, cst.List)) else None
+            same = values is not None and len(values) == len(inner.elements)
+            pairs += [(element.value, values[i].value if same else None) for i, element in enumerate(inner.elements)]
+        else:
+            pairs.append((inner, assign.value))
+    return pairs
+
+
 def _assigned_names(function) -> set[str]:
-    return {target.target.value for small in own_nodes(function) if isinstance(small, cst.Assign)
-            for target in small.targets if isinstance(target.target, cst.Name)} | \
+    return {target.value for small in own_nodes(function) if isinstance(small, cst.Assign)
+            for target, _value in _assigned_pairs(small) if isinstance(target, cst.Name)} | \
         {small.target.value for small in own_nodes(function)
          if isinstance(small, (cst.AugAssign, cst.AnnAssign)) and isinstance(small.target, cst.Name)}
 
