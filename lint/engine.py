@@ -198,6 +198,10 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     if call_sites is not None and id(loss.node) in call_sites and loss.kind in ("helper", "named"):
         # a helper, or a loss-named method another loss calls (``self.regularization_loss(p.mean(0))``)
         for name, passed in call_sites[id(loss.node)].items():
+            if name in loss.host_params and name in evaluator.env and evaluator.env[name].configured_batch \
+                    and passed and all((p.batch_dim or p.shape) and not p.configured_batch for p in passed):
+                # ``batch_size: int`` given ``x.size(0) // 2`` by every call: an int, and a size of the batch
+                evaluator.env[name] = replace(evaluator.env[name], configured_batch=False)
             if name not in loss.host_params:  # what the function says it takes beats what is passed
                 joined = _join_all(passed)
                 if name in evaluator.env and evaluator.env[name].batch_dim and not joined.taint:
