@@ -38,7 +38,7 @@ MEAN_OPS = frozenset({"mean", "reduce_mean", "nanmean", "average"})
 MAX_REDUCE_OPS = frozenset({"max", "reduce_max", "amax", "nanmax", "pmax"})  # pmax: across devices too
 MIN_REDUCE_OPS = frozenset({"min", "reduce_min", "amin"})
 LOGSUMEXP_OPS = frozenset({"logsumexp", "reduce_logsumexp"})
-SHAPE_OPS = frozenset({"shape", "int_shape", "get_shape", "shape_n", "Size", "TensorShape"})
+SHAPE_OPS = frozenset({"shape", "int_shape", "get_shape", "shape_n", "Size", "TensorShape", "rank", "ndim"})
 SIZE_OPS = frozenset({"size", "numel"})
 PASS_THROUGH_OPS = frozenset(
     {"cast", "astype", "float", "double", "half", "to", "type", "convert_to_tensor", "identity",
