@@ -450,7 +450,7 @@ def _reduced_by(node, names, ctx) -> bool:
         len(op.args) == 1 or ctx.facts(op.args[1]).literal is not None)
 
 
-def _geometric(node, ctx, depth: int) -> bool:
+def _geometric(node, ctx, depth: int, products: bool = True) -> bool:
     """See ``_geometric_denominator``; also through a name assigned once in the loss (``union =
     area1 + area2 - inter``), a clamp of such a value, and a product of two of them or of their
     columns (``area = wh[..., 0] * wh[..., 1]`` with ``wh = (rb - lt).clamp(min=0)``)."""
@@ -461,24 +461,45 @@ def _geometric(node, ctx, depth: int) -> bool:
             return False  # max(x) - min(x): the range of x, 0 for a constant x (min-max scaling)
         return _tensor_like(ctx.facts(node.left)) and _tensor_like(ctx.facts(node.right))
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply):
-        return True
+        return products
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
         # union + smooth: a smoothing constant (0 included) or a hyperparameter added to such a value
-        return any(_nonnegative_constant(ctx.facts(other)) and _geometric(inner, ctx, depth + 1)
+        return any(_nonnegative_constant(ctx.facts(other)) and _geometric(inner, ctx, depth + 1, products)
                    for inner, other in ((node.left, node.right), (node.right, node.left)))
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
-        return _geometric(node.left, ctx, depth + 1) and _geometric(node.right, ctx, depth + 1)
+        return _geometric(node.left, ctx, depth + 1, products) and _geometric(node.right, ctx, depth + 1, products)
     if isinstance(node, cst.Subscript):
-        return _geometric(node.value, ctx, depth + 1)  # a column of widths and heights
+        return _geometric(node.value, ctx, depth + 1, products)  # a column of widths and heights
     if isinstance(node, cst.Name):
         value = _assigned_once(node.value, ctx)
-        return value is not None and _geometric(value, ctx, depth + 1)
+        return value is not None and _geometric(value, ctx, depth + 1, products)
     if isinstance(node, cst.Call):
         op = ctx.op(node)
         if op is not None and op.name in ("matmul", "mm", "bmm") and len(op.args) >= 2:
             return True
+        if op is not None and op.name in SUM_OPS and op.args and _power_of_extent(op.args[0], ctx, depth + 1):
+            # the squared diagonal of an enclosing box: a sum of squared extents clamped at 0
+            return True
         return op is not None and op.name in ("clamp", "clip", "clamp_min") and bool(op.args) \
-            and _geometric(op.args[0], ctx, depth + 1)
+            and _geometric(op.args[0], ctx, depth + 1, products)
+    return False
+
+
+def _power_of_extent(node, ctx, depth: int) -> bool:
+    """``pow((rb - lt).clamp(min=0), 2)``, ``square(wh)`` with ``wh`` such a clamp: a positive power
+    of a clamped extent (not of a plain difference, which a good fit drives to 0)."""
+    if depth > 6 or not isinstance(node, cst.Call):
+        return False
+    op = ctx.op(node)
+    if op is None or not op.args:
+        return False
+    if op.name == "square" or (op.name in _POW_OPS and len(op.args) >= 2 and (ctx.facts(op.args[1]).literal or 0) > 0):
+        base = op.args[0]
+        if isinstance(base, cst.Name):
+            base = _assigned_once(base.value, ctx)
+        inner = ctx.op(base) if isinstance(base, cst.Call) else None
+        return inner is not None and inner.name in ("clamp", "clip", "clamp_min") and bool(inner.args) \
+            and _geometric(inner.args[0], ctx, depth + 1, products=False)
     return False
 
 
