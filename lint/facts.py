@@ -567,6 +567,9 @@ class Evaluator:
             facts = replace(facts, opaque=True)
         if symbol != "@" and facts.taint and all(f.no_batch_axis or not f.taint for f in (left, right)):
             facts = replace(facts, no_batch_axis=True)
+        if facts.shape and not facts.configured_batch and (left.configured_batch or right.configured_batch):
+            # self.batch_size // self.num_replicas: arithmetic on a configured size stays configured
+            facts = replace(facts, configured_batch=True)
         return facts
 
     def _binary(self, symbol: str, left_node, right_node, node=None) -> Facts:

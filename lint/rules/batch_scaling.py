@@ -54,8 +54,8 @@ class BatchSum(Rule):
     def check_node(self, node, ctx) -> None:
         """``penalty.backward()`` in the loss: what it backpropagates itself is its objective."""
         target = _backpropagated(node)
-        if target is None:
-            return
+        if target is None or not _returned_name(target, ctx):
+            return  # scores.sum().backward() for an input gradient (saliency, FGSM): not the objective
         batch_sum = ctx.facts(target).batch_sum
         # under ``if backward:`` too: a sum assigned under an option branch has no batch_sum, and
         # one made in this very call (``if reduction == "sum": x.sum().backward()``) is the option
@@ -476,3 +476,13 @@ def _backpropagated(node: cst.Call):
     if isinstance(func.value, cst.Attribute) and func.value.attr.value == "autograd":
         return node.args[0].value if node.args else None
     return func.value
+
+
+def _returned_name(target, ctx) -> bool:
+    """``target`` is a name the loss also returns (``return penalty.item()``): the value it
+    backpropagates is the one it reports as its loss."""
+    if not isinstance(target, cst.Name):
+        return False
+    return any(isinstance(node, cst.Name) and node.value == target.value
+               for ret in own_nodes(ctx.loss.node) if isinstance(ret, cst.Return) and ret.value is not None
+               for node in own_nodes(ret.value))

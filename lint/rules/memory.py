@@ -146,7 +146,8 @@ class PairwiseBatch(Rule):
         if len(operands) != 2 or len(tensors) != 2 or not all(ctx.facts(t).is_tensor for t in tensors):
             return
         first_a, first_b = operands[0][:1], operands[1][:1]
-        if "b" in operands[0][1:] and "b" in operands[1][1:] and "b" not in (first_a, first_b):
+        if len(operands[0]) >= 3 and len(operands[1]) >= 3 and operands[0][1] == operands[1][1] == "b" \
+                and "b" not in output:
             return  # "tbd,sbd->ts": the letter that names the batch is shared, behind stacked views
         # "bct,nbct->tbn": the first operand's batch letter is an axis of the second one too (shared,
         # not paired); only two different batch letters, each of one operand alone, pair samples

@@ -230,13 +230,17 @@ class UnguardedLog(Rule):
         """``x ** 0.5``, ``pow(square(d), 0.625)``: a power below 1 has an infinite derivative at 0,
         like sqrt."""
         power = ctx.facts(exponent)
-        value = power.literal if power.literal is not None else _default_number(exponent, ctx.loss.info)
+        passed = frozenset(k for k in (ctx.call_sites or {}).get(id(ctx.loss.node), {}) if isinstance(k, str))
+        value = power.literal if power.literal is not None else _default_number(exponent, ctx.loss.info,
+                                                                                 passed=passed)
         if power.taint or value is None or not 0 < value < 1:
             return
         facts = ctx.facts(base)
         # of an error or its magnitude (a difference that a good fit drives to 0), or a score's
         # complement (1 - dice, -log(p)); a norm of embeddings or an area of the data is 0 only by
         # accident
+        if facts.vanishes_at_fit and not (facts.error or facts.magnitude) and _clips_below_one(ctx):
+            return  # p clipped to [eps, 1 - eps] earlier: its complement stays away from 0
         if facts.is_tensor and facts.has_grad and PRED in facts.taint and not facts.guarded \
                 and (facts.error or facts.magnitude or facts.vanishes_at_fit):
             ctx.report(self, node, f"`{code_of(node)}` (a power below 1) has an infinite gradient where its base is 0 "
@@ -330,10 +334,30 @@ def _reduces_opaque(denominator, ctx) -> bool:
     return op is not None and op.name in SUM_OPS and bool(op.args) and ctx.facts(op.args[0]).opaque
 
 
-def _default_number(node, info, depth: int = 0) -> float | None:
+def _clips_below_one(ctx) -> bool:
+    """The loss clips a value strictly below 1 (``clamp(p, eps, 1 - eps)``, ``clip(p, 1e-7, 0.9999)``),
+    read from the code alone (no facts computed out of order)."""
+    for node in own_nodes(ctx.loss.node):
+        op = ctx.op(node) if isinstance(node, cst.Call) else None
+        if op is None or op.name not in ("clip", "clamp", "clip_by_value", "clamp_max"):
+            continue
+        upper = op.arg(1, "max", "clip_value_max", "a_max", "x_max") if op.name == "clamp_max" \
+            else op.arg(2, "max", "clip_value_max", "a_max", "x_max")
+        if upper is None:
+            continue
+        if isinstance(upper, (cst.Float, cst.Integer)) and float(upper.evaluated_value) < 1:
+            return True
+        if isinstance(upper, cst.BinaryOperation) and isinstance(upper.operator, cst.Subtract) \
+                and isinstance(upper.left, (cst.Float, cst.Integer)) and float(upper.left.evaluated_value) == 1:
+            return True
+    return False
+
+
+def _default_number(node, info, depth: int = 0, passed: frozenset = frozenset()) -> float | None:
     """The number ``node`` is by default: a literal, a parameter of the loss or of a function
     around it (a factory's ``gamma=0.75``) that its body does not reassign, ``self.<name>`` that
-    ``__init__`` sets from such a parameter, or ``+ - * /`` of these. None when unknown.
+    ``__init__`` sets from such a parameter, or ``+ - * /`` of these. None when unknown, and for
+    a parameter of the innermost function that a call in the file gives (``passed``).
 
         >>> import libcst as cst
         >>> from keras_bsguard.lint.module_index import ModuleIndex
@@ -346,11 +370,11 @@ def _default_number(node, info, depth: int = 0) -> float | None:
     if isinstance(node, (cst.Integer, cst.Float)):
         return float(node.evaluated_value)
     if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
-        inner = _default_number(node.expression, info, depth + 1)
+        inner = _default_number(node.expression, info, depth + 1, passed)
         return -inner if inner is not None else None
     if isinstance(node, cst.BinaryOperation):
-        left = _default_number(node.left, info, depth + 1)
-        right = _default_number(node.right, info, depth + 1)
+        left = _default_number(node.left, info, depth + 1, passed)
+        right = _default_number(node.right, info, depth + 1, passed)
         if left is None or right is None:
             return None
         operator = type(node.operator)
@@ -364,12 +388,14 @@ def _default_number(node, info, depth: int = 0) -> float | None:
             return left / right
         return None
     if isinstance(node, cst.Name):
+        if node.value in passed:
+            return None  # the file's calls give it: its default is not what runs
         while info is not None:
             if node.value in _assigned_names(info.node):
                 return None
-            default = _parameter_default(info.node, node.value)
-            if default is not None:
-                return _default_number(default, info.parent, depth + 1)
+            found, default = _parameter_default(info.node, node.value)
+            if found:  # a parameter shadows the functions around it, with or without a default
+                return _default_number(default, info.parent, depth + 1) if default is not None else None
             info = info.parent
         return None
     if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self" \
@@ -377,13 +403,32 @@ def _default_number(node, info, depth: int = 0) -> float | None:
         init = info.class_info.methods.get("__init__")
         if init is None:
             return None
+        attr = node.attr.value
+        if any(_writes_attribute(method.node, attr) for name, method in info.class_info.methods.items()
+               if name != "__init__"):
+            return None  # set again elsewhere (a schedule, a setter): not a constant
         values = [value for small in own_nodes(init.node) if isinstance(small, cst.Assign)
-                  for target, value in _assigned_pairs(small) if isinstance(target, cst.Attribute)
-                  and isinstance(target.value, cst.Name) and target.value.value == "self"
-                  and target.attr.value == node.attr.value]
-        if len(values) == 1 and values[0] is not None:
+                  for target, value in _assigned_pairs(small) if _is_self_attribute(target, attr)]
+        rewritten = any(isinstance(small, (cst.AugAssign, cst.AnnAssign)) and _is_self_attribute(small.target, attr)
+                        for small in own_nodes(init.node))
+        if len(values) == 1 and values[0] is not None and not rewritten:
             return _default_number(values[0], init, depth + 1)
     return None
+
+
+def _is_self_attribute(target, attr: str) -> bool:
+    return isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
+        and target.value.value == "self" and target.attr.value == attr
+
+
+def _writes_attribute(function, attr: str) -> bool:
+    """Whether ``function`` assigns ``self.<attr>`` (plainly, by unpacking or augmented)."""
+    for small in own_nodes(function):
+        if isinstance(small, cst.Assign) and any(_is_self_attribute(t, attr) for t, _ in _assigned_pairs(small)):
+            return True
+        if isinstance(small, (cst.AugAssign, cst.AnnAssign)) and _is_self_attribute(small.target, attr):
+            return True
+    return False
 
 
 def _assigned_pairs(assign: cst.Assign) -> list:
@@ -402,19 +447,30 @@ def _assigned_pairs(assign: cst.Assign) -> list:
 
 
 def _assigned_names(function) -> set[str]:
-    return {target.value for small in own_nodes(function) if isinstance(small, cst.Assign)
-            for target, _value in _assigned_pairs(small) if isinstance(target, cst.Name)} | \
-        {small.target.value for small in own_nodes(function)
-         if isinstance(small, (cst.AugAssign, cst.AnnAssign)) and isinstance(small.target, cst.Name)}
+    """Names the function binds in its own body: assignments, loop and comprehension targets,
+    ``with ... as`` names."""
+    names = set()
+    for small in own_nodes(function):
+        if isinstance(small, cst.Assign):
+            names |= {target.value for target, _value in _assigned_pairs(small) if isinstance(target, cst.Name)}
+        elif isinstance(small, (cst.AugAssign, cst.AnnAssign)) and isinstance(small.target, cst.Name):
+            names.add(small.target.value)
+        elif isinstance(small, (cst.For, cst.CompFor)):
+            names |= {n.value for n in own_nodes(small.target) if isinstance(n, cst.Name)} \
+                | ({small.target.value} if isinstance(small.target, cst.Name) else set())
+        elif isinstance(small, cst.AsName) and isinstance(small.name, cst.Name):
+            names.add(small.name.value)
+    return names
 
 
 def _parameter_default(function, name: str):
-    """The default expression of parameter ``name`` of ``function``, or None."""
+    """``(True, default expression or None)`` when ``function`` has a parameter ``name``, else
+    ``(False, None)``."""
     params = function.params
     for param in (*params.params, *params.kwonly_params, *getattr(params, "posonly_params", ())):
         if param.name.value == name:
-            return param.default
-    return None
+            return True, param.default
+    return False, None
 
 
 def _power_by_log(argument, ctx) -> bool:
@@ -499,8 +555,23 @@ def _power_of_extent(node, ctx, depth: int) -> bool:
             base = _assigned_once(base.value, ctx)
         inner = ctx.op(base) if isinstance(base, cst.Call) else None
         return inner is not None and inner.name in ("clamp", "clip", "clamp_min") and bool(inner.args) \
-            and _geometric(inner.args[0], ctx, depth + 1, products=False)
+            and _max_minus_min(inner.args[0], ctx)
     return False
+
+
+def _max_minus_min(node, ctx) -> bool:
+    """``rb - lt`` with ``rb = max(a, b)`` and ``lt = min(a, b)`` (elementwise): the extent of a box
+    that encloses two others, at least either one's."""
+    if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract)):
+        return False
+
+    def made_by(side, names):
+        if isinstance(side, cst.Name):
+            side = _assigned_once(side.value, ctx)
+        op = ctx.op(side) if isinstance(side, cst.Call) else None
+        return op is not None and op.name in names and len(op.args) >= 2
+
+    return made_by(node.left, ("max", "maximum")) and made_by(node.right, ("min", "minimum"))
 
 
 def _nonnegative_constant(facts) -> bool:
