@@ -29,7 +29,9 @@ class BatchSum(Rule):
     epoch gets a smaller step; a batch-size search changes training dynamics. Sums over the last
     axes (``axis=-1``) are per-sample and fine, and a sum divided by the batch size or by a count
     is a mean. A ``keras.losses.Loss`` subclass that makes ``reduction="sum"`` its own default
-    has Keras do the same sum over the batch, however per-sample its ``call`` is.
+    has Keras do the same sum over the batch, however per-sample its ``call`` is. A function that
+    calls ``backward()`` on the value it returns (a gradient penalty stepping itself) is judged
+    on that value the same way.
 
     **Instead** reduce over the non-batch axes and let Keras average over the batch.
 
