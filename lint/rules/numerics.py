@@ -22,6 +22,7 @@ from ..facts import (
 )
 from ..tree import children as _children
 from ..tree import own_nodes
+from ..vocabulary import name_tokens
 from ._util import code_of, torch_only
 from .base import Rule
 
@@ -261,6 +262,8 @@ class UnguardedLog(Rule):
         if (PRED not in facts.taint or facts.nograd) and not _raw_target(denominator, ctx) \
                 and "positive" not in _text(denominator).lower():
             return  # a size, count or weight of the data: no gradient through it, positive in practice
+        if isinstance(denominator, cst.Name) and _names_a_length(denominator.value):
+            return  # grid / ilen: a sequence's own length, data and at least 1
         if _counts_valid_positions(denominator, facts, ctx.loss.param_taints):
             return  # loss.sum() / mask.sum(): padding masks and lengths count at least one step per sample
         if _geometric_denominator(denominator, ctx):
@@ -590,6 +593,20 @@ def _assigned_once(name: str, ctx):
               if isinstance(node, cst.Assign) and len(node.targets) == 1
               and isinstance(node.targets[0].target, cst.Name) and node.targets[0].target.value == name]
     return values[0] if len(values) == 1 else None
+
+
+_LENGTH_TOKENS = frozenset({"len", "lens", "length", "lengths", "ilen", "olen", "ilens", "olens"})
+_PREDICTED_TOKENS = frozenset({"pred", "preds", "predicted", "dur", "durs", "duration", "durations"})
+
+
+def _names_a_length(name: str) -> bool:
+    """``ilen``, ``olen``, ``text_lengths``, ``seq_len`` (not ``pred_lens``, a predicted duration).
+
+        >>> _names_a_length("ilen"), _names_a_length("x_lengths"), _names_a_length("pred_lens")
+        (True, True, False)
+    """
+    tokens = name_tokens(name)
+    return bool(tokens & _LENGTH_TOKENS) and not tokens & _PREDICTED_TOKENS
 
 
 _LENGTH_WORDS = ("length", "lens", "n_frames", "num_frames", "seq_len")
