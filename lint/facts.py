@@ -906,6 +906,10 @@ class Evaluator:
         if name in LOG_OPS and first.above_one:
             # log2(1 + rank) with rank >= 1, log(2 + relu(x)): positive, bounded away from zero
             return Facts(taint=first.taint, nonneg=True, guarded=True)
+        if name in LOG_OPS and first.guarded and first.bounded and first.is_tensor:
+            # log(p + eps) of a probability, log(softmax(x / t)): bounded away from zero and in
+            # magnitude, so its log lies between two constants (an entropy is at most log(classes))
+            return Facts(taint=first.taint, bounded=True, nonpos=first.at_most_one and first.unit)
         if name == "log1p" and first.nonneg and first.guarded:
             return Facts(taint=first.taint, nonneg=True, guarded=True)  # log1p(eps + x**2)
         if name in NONNEG_OPS:

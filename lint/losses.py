@@ -23,6 +23,7 @@ import libcst as cst
 
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import dotted_parts
+from .score_direction import returns_signal_to_error_score
 from .tree import children as tree_children
 from .tree import own_nodes
 from .vocabulary import MARGIN_HEAD, PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair, name_words
@@ -439,6 +440,8 @@ class _LossFinder:
             return True  # pair_wise_dice_loss(inputs, labels): a matching cost of a Hungarian matcher
         if tokens & _NEVER_A_LOSS_TOKENS:
             return True  # _multilabel_ranking_loss_update, check_loss_inputs
+        if returns_signal_to_error_score(info.node):
+            return True  # 10 * log10(max_val ** 2 / mse): falls as the error grows, a score (PSNR, SNR)
         if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name) or kl_term or used_as_loss:
             return False
         if tokens & _NOT_A_LOSS_TOKENS or self.module_kind == "metrics":
