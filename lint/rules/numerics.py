@@ -7,13 +7,16 @@ import re
 import libcst as cst
 
 from ..facts import (
+    DISTANCE_OPS,
     EXP_OPS,
     LOG_OPS,
     MAX_REDUCE_OPS,
     MEAN_OPS,
     MIN_REDUCE_OPS,
+    NORM_OPS,
     PRED,
     SIZE_OPS,
+    SQRT_OPS,
     SUM_OPS,
     TENSOR,
     TRUE,
@@ -43,7 +46,11 @@ class ExpBlowup(Rule):
     ``log(sum(exp(x)))``), for ``log(1 + exp(x))`` and ``log(cosh(x))`` written by hand, and for a
     power with a tensor exponent.
     Arguments that are bounded (``tanh``, ``sigmoid``, a ``clip``, cosine similarities), never
-    positive (``-square(d)``), or shifted by their maximum (``x - max(x)``) are not reported.
+    positive (``-square(d)``), or shifted by their maximum (``x - max(x)``) are not reported;
+    nor is a plain ``exp`` of a derived quantity whose scale its author chose: a loss value
+    (``exp(-ce)``), a log, a root, a norm or a distance (``exp(t * dist)``), what a helper named
+    for a loss, distance or similarity returns. The raw values a network emits (logits,
+    log-variances, dot products of embeddings) and affine maps, products and powers of them are.
 
     **Instead** bound the argument (``clip``/``minimum``), or use the stable primitive:
     ``logsumexp``, ``softmax``/``log_softmax``, ``softplus``.
@@ -82,7 +89,8 @@ class ExpBlowup(Rule):
             argument = ctx.facts(op.args[0])
             if _power_by_log(op.args[0], ctx):
                 return  # exp(alpha * log(x)) is x ** alpha: a host-number exponent does not grow
-            if argument.has_grad and not argument.bounded and not argument.nonpos and argument.scaled:
+            if argument.has_grad and not argument.bounded and not argument.nonpos and argument.scaled \
+                    and not _derived_argument(op.args[0], ctx):
                 ctx.report_once(self, node, key=f"{self.code}/exp/{_text_of(op.args[0])}", more="exps of it",
                                 message=f"`{code_of(node)}` overflows once its scaled, unbounded argument passes ~88 "
                                         "(float32): clip the argument first")
@@ -474,6 +482,71 @@ def _parameter_default(function, name: str):
         if param.name.value == name:
             return True, param.default
     return False, None
+
+
+# Ops whose result is a derived quantity with a scale of its own (a log, a root, a distance, a
+# norm, an inner exp): an exp of it is not an exp of a raw network value.
+_DERIVING_OPS = LOG_OPS | EXP_OPS | NORM_OPS | DISTANCE_OPS | SQRT_OPS | frozenset({
+    "log1p", "softplus", "logsumexp", "reduce_logsumexp", "cosine_similarity", "entropy"})
+_DERIVED_NAME_TOKENS = frozenset({"loss", "losses", "dist", "distance", "distances", "surrogate", "sim",
+                                  "similarity", "entropy", "divergence", "kl", "cost", "clip", "error"})
+
+
+def _derived_argument(argument, ctx, depth: int = 0) -> bool:
+    """Whether every part of an exp's argument that carries the prediction unbounded passes
+    through a derived quantity: a log, a root, a distance, a norm, a loss or a distance helper
+    (``exp(-ce_loss)``, ``exp(surrogate_loss(...) / lam)``, ``exp(T * dist)``). Such values have a
+    scale their author chose (a loss is >= 0, a distance of normalised embeddings <= 2); on the
+    real code we judged, their exps were bounded far more often than not. The raw values a network
+    emits (logits, log-variances, dot products of embeddings), affine maps, products, powers and
+    reductions of them keep their unbounded range: ``exp(cov / t)``, ``exp(2 * logvar)``."""
+    if depth > 12:
+        return False
+    if isinstance(argument, (cst.List, cst.Tuple)):  # cat([a, b]): its elements carry the values
+        carrying = [e.value for e in argument.elements if PRED in ctx.facts(e.value).taint]
+        return all(_derived_argument(e, ctx, depth + 1) for e in carrying)
+    facts = ctx.facts(argument)
+    if PRED not in facts.taint or not facts.has_grad or facts.bounded or facts.nonpos:
+        return True  # contributes nothing unbounded of the prediction
+    if isinstance(argument, cst.Name):
+        if argument.value in ctx.loss.param_taints:
+            return _has_default(argument.value, ctx)  # a hyperparameter with a default is not data
+        value = _assigned_once(argument.value, ctx)
+        return value is not None and _derived_argument(value, ctx, depth + 1)
+    if isinstance(argument, cst.Call):
+        op = ctx.op(argument)
+        if op is not None and op.name in _DERIVING_OPS:
+            return True
+        name = _called_name(argument)
+        if name is not None and name_tokens(name) & _DERIVED_NAME_TOKENS:
+            return True  # self.surrogate_loss(...), self.distance(emb), tanh_clip(x)
+        if op is None:
+            return False  # model(x), self.head(h): what a network emits is raw
+        # a transparent op (a matmul, a sum, a reshape, x.div_(t)): derived if what it carries is
+        carrying = [p for p in (*op.args, *op.kwargs.values()) if PRED in ctx.facts(p).taint]
+        return bool(carrying) and all(_derived_argument(p, ctx, depth + 1) for p in carrying)
+    if isinstance(argument, cst.BinaryOperation):
+        return _derived_argument(argument.left, ctx, depth + 1) and _derived_argument(argument.right, ctx, depth + 1)
+    if isinstance(argument, cst.UnaryOperation):
+        return _derived_argument(argument.expression, ctx, depth + 1)
+    if isinstance(argument, cst.Subscript):
+        return _derived_argument(argument.value, ctx, depth + 1)
+    return False
+
+
+def _called_name(call: cst.Call) -> str | None:
+    if isinstance(call.func, cst.Name):
+        return call.func.value
+    if isinstance(call.func, cst.Attribute):
+        return call.func.attr.value
+    return None
+
+
+def _has_default(name: str, ctx) -> bool:
+    node = ctx.loss.node
+    params = node.params if isinstance(node, (cst.FunctionDef, cst.Lambda)) else None
+    return params is not None and any(p.name.value == name and p.default is not None
+                                      for p in (*params.params, *params.kwonly_params))
 
 
 def _power_by_log(argument, ctx) -> bool:
