@@ -826,7 +826,7 @@ def _docstring_types(node: cst.FunctionDef, params: list[cst.Param]) -> dict[str
 
 
 _TENSOR_LIST = re.compile(r"^(?:optional\[)?(?:list|sequence|tuple|iterable)\[(?:torch\.|tf\.|jax\.|np\.)?"
-                          r"(?:tensor|array|ndarray)\b|^(?:a )?(?:list|sequence|tuple) of (?:torch\.)?tensors?\b",
+                          r"(?:tensor|array|ndarray)\b|^(?:a )?(?:list|sequence|tuple) of (?:torch\.|tf\.)?tensors?\b",
                           re.IGNORECASE)
 
 
@@ -843,7 +843,9 @@ def documented_tensor_lists(node: cst.FunctionDef) -> frozenset[str]:
     params = _own_params(node)
     found = {p.name.value for p in params if p.annotation is not None
              and _TENSOR_LIST.match(cst.Module([]).code_for_node(p.annotation.annotation).strip())}
-    found |= {name for name, text in _docstring_types(node, params).items() if _TENSOR_LIST.match(text.strip("`"))}
+    # (Google style quotes the type: "labels: List of `Tensor` objects of ground truth targets")
+    found |= {name for name, text in _docstring_types(node, params).items()
+              if _TENSOR_LIST.match(text.replace("`", "").strip())}
     return frozenset(found)
 
 
