@@ -329,7 +329,10 @@ class _Walker:
             # batch's fallback; what the normal branch computes is the loss (as for ``a if c else b``)
             zero_branch = statement.orelse is not None and ev.facts(statement.test).zero_of is not None
             before = dict(ev.env) if zero_branch else None
+            replaced = _zero_replaced(statement, ev)  # if num_pos == 0: num_pos = 1.0
             self.block(block_statements(statement.body))
+            if replaced is not None:  # below: the value it was, known nonzero (not the literal)
+                ev.env[replaced[0]] = replace(replaced[1], guarded=True, literal=None)
             fallback_env = _undo_branch(ev, before) if zero_branch else None
             self.ctx.opt_in_depth -= opt_in
             self.ctx.dump_depth -= dump
@@ -582,6 +585,26 @@ def _local_callees(node: cst.Call, ctx: LossContext):
         if info is not None and info.class_info is not None:
             return info.class_info.methods_behind(func.attr.value)
     return []
+
+
+def _zero_replaced(statement: cst.If, ev: Evaluator) -> tuple[str, Facts] | None:
+    """``if n == 0: n = 1.0`` (no else): the name and its value before, which below the ``if`` is
+    the same value, never 0 -- a count guarded for the division that follows, not the literal."""
+    if statement.orelse is not None:
+        return None
+    name = ev.facts(statement.test).zero_of
+    body = block_statements(statement.body)
+    if name is None or len(body) != 1 or not isinstance(body[0], cst.SimpleStatementLine) \
+            or len(body[0].body) != 1 or not isinstance(body[0].body[0], cst.Assign):
+        return None
+    assign = body[0].body[0]
+    if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name) \
+            or assign.targets[0].target.value != name or name not in ev.env:
+        return None
+    value = ev.facts(assign.value)
+    if value.literal is None or value.literal <= 0 or value.taint:
+        return None
+    return name, ev.env[name]
 
 
 def _join_all(passed: list[Facts]) -> Facts:

@@ -369,7 +369,10 @@ class Evaluator:
                     self.bind(inner, replace(facts, python_list=False, tensor_parts=False, batch_rows=False,
                                              batch_sum=None, exp_node=None))
                 elif facts.tensor_shape:
-                    self.bind(inner, Facts(shape=True, batch_dim=position == 0, bounded=True))
+                    # ``bs, h, w, c = x.shape``: the batch size, then one sample's sizes
+                    starred = any(isinstance(e, cst.StarredElement) for e in target.elements[:position + 1])
+                    self.bind(inner, Facts(shape=True, batch_dim=position == 0, bounded=True,
+                                           feature_count=position > 0 and not starred))
                 else:
                     self.bind(inner, replace(facts, batch_sum=None, exp_node=None))
         elif isinstance(target, cst.StarredElement):
@@ -627,7 +630,9 @@ class Evaluator:
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             scaled = (bool(left.taint) and bool(right.taint)) or (bool(left.taint) and is_factor(right)) \
                 or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
-            if left.literal == 0 or right.literal == 0:
+            if left.literal == 0 or right.literal == 0 or (_negligible(left) and not right.boolean) \
+                    or (_negligible(right) and not left.boolean):  # (d == 0) * 1e-16 is a guard, below
+                # x.sum() * 0, sum(outputs) * 1e-8: a zero of the right dtype and device (the graph stays connected)
                 return Facts(taint=taint, zero=True, bounded=True, nonneg=True, nonpos=True)
             # (d == 0) * eps keeps saying where d is 0 (see _adds_own_zero_test)
             zero_of = (left.zero_of if not right.taint else None) or (right.zero_of if not left.taint else None)
@@ -1513,6 +1518,11 @@ def _mentions_zero(axis, evaluator: Evaluator) -> bool:
     if isinstance(axis, (cst.List, cst.Tuple)):
         return any(evaluator.facts(e.value).literal == 0 for e in axis.elements)
     return evaluator.facts(axis).literal == 0
+
+
+def _negligible(facts: Facts) -> bool:
+    """A literal factor of at most 1e-8 in magnitude: what it multiplies is a zero in all but dtype."""
+    return facts.literal is not None and not facts.taint and abs(facts.literal) <= 1e-8
 
 
 def _is_max_of(candidate, source, evaluator: Evaluator, reductions=MAX_REDUCE_OPS) -> bool:

@@ -192,8 +192,8 @@ def _every_caller_normalises(ctx) -> bool:
     """A private loss or helper whose every call in the file divides what it returns
     (``cls_sum = self._focal_loss(p, t)`` then ``cls_sum / num_pos``), or hands it back beside
     other values (``return cls_sum, num_pos``, for the caller to divide): the sum is the numerator
-    of a normalised loss, not a loss that grows with the batch. A public loss is reported (other
-    modules may call it as it is).
+    of a normalised loss, not a loss that grows with the batch. A public function is reported
+    (other modules may call it as it is); a method is judged by its class's calls of it.
 
         >>> import libcst as cst
         >>> caller = cst.parse_statement("def f(p, t):\\n    s = self._focal(p, t)\\n    return s / t.sum()\\n")
@@ -201,7 +201,8 @@ def _every_caller_normalises(ctx) -> bool:
         (1, True)
     """
     info = ctx.loss.info
-    if info is None or not (ctx.loss.kind == "helper" or info.name.startswith("_")):
+    # a method of a class is called through its object: the class's own methods are its callers
+    if info is None or not (ctx.loss.kind == "helper" or info.name.startswith("_") or info.class_info is not None):
         return False
     calls, all_normalised = 0, True
     method = info.class_info is not None
