@@ -47,7 +47,10 @@ def dead_names(function: cst.FunctionDef) -> set[str]:
     edges: list[tuple[set[str], set[str]]] = []
     sinks: set[str] = set()
     returns_value = False
+    killed = _overwritten_stores(function)
     for node in _own_statements(function):
+        if id(node) in killed:
+            continue  # ``x = f(a)`` then ``x = g(b)`` with no read between: f(a) reaches nothing
         if isinstance(node, cst.Return) and node.value is not None:
             returns_value = True
             sinks |= _reads(node.value)
@@ -89,6 +92,59 @@ def dead_names(function: cst.FunctionDef) -> set[str]:
                 changed = True
     stored_all = set().union(*(stored for stored, _ in edges)) if edges else set()
     return {name for name in stored_all if name not in live}
+
+
+def _overwritten_stores(function) -> set[int]:
+    """Ids of plain assignments ``x = ...`` that a later assignment ``x = ...`` of the same block
+    overwrites before anything reads ``x`` (an experiment left in place: the first value is dead).
+
+        >>> import libcst as cst
+        >>> f = cst.parse_statement("def f(a):\\n    x = a.sqrt()\\n    x = a * 2\\n    return x\\n")
+        >>> len(_overwritten_stores(f))
+        1
+    """
+    killed: set[int] = set()
+    for block in _blocks(function):
+        lines = [_single_assign(statement) for statement in block]
+        for i, first in enumerate(lines):
+            if first is None:
+                continue
+            name = first.targets[0].target.value
+            for j in range(i + 1, len(block)):
+                later = lines[j]
+                if later is not None and later.targets[0].target.value == name:
+                    if name not in _reads(later.value):
+                        killed.add(id(first))
+                    break
+                if name in _reads(block[j]):
+                    break
+    return killed
+
+
+def _blocks(function):
+    """The statement lists of the function (its body and every nested block, not nested defs)."""
+    stack = [function.body]
+    while stack:
+        body = stack.pop()
+        statements = list(getattr(body, "body", ()))
+        if isinstance(body, cst.IndentedBlock) or body is function.body:
+            yield statements
+        for statement in statements:
+            if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+                continue
+            for child in tree_children(statement):
+                if isinstance(child, (cst.IndentedBlock, cst.Else, cst.If, cst.ExceptHandler, cst.Finally)):
+                    stack.append(child if isinstance(child, cst.IndentedBlock) else getattr(child, "body", child))
+
+
+def _single_assign(statement):
+    """The ``x = value`` of a one-assignment line with a plain name target, or None."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+        return small
+    return None
 
 
 def dead_statement(statement, dead: set[str]) -> bool:
