@@ -1031,12 +1031,20 @@ class Evaluator:
         dims = None
         if isinstance(shape, (cst.Tuple, cst.List)):
             dims = [e.value for e in shape.elements]
-        elif op.is_method and len(op.args) == 3:
+        elif op.is_method and len(op.args) >= 3:
             dims = op.args[1:]
         elif op.is_method and len(op.args) == 2 and shape is not None:
             dims = [shape]  # x.reshape(-1)
         if dims is not None and len(dims) == 1:
             return 0 if self.facts(dims[0]).literal == -1 else None
+        if dims is not None and len(dims) >= 3:
+            # view(B, 1, D) against view(1, B, D): the batch put on axis 0 of one, axis 1 of the other
+            first, second = (self.facts(d) for d in dims[:2])
+            if second.literal == 1 and (first.literal == -1 or first.batch_dim):
+                return 1
+            if first.literal == 1 and (second.literal == -1 or second.batch_dim):
+                return 0
+            return None
         if dims is None or len(dims) != 2:
             return None
         values = [self.facts(d).literal for d in dims]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, einsum_terms
 from ..names import dotted_parts
+from ..tree import own_nodes
 from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network
 from .base import Rule
 
@@ -84,6 +87,10 @@ class PairwiseBatch(Rule):
             # eye(B) or expand(n, n) usually serves a B x B similarity: that one is the root cause
             ctx.report_fallback(self, node, key=self.code, more="batch x batch intermediates",
                                 message=f"`{code_of(node)}` builds a batch x batch tensor: memory grows as B^2")
+            return
+        if op is None and _pairwise_by_name(node, ctx):
+            self._report(ctx, node, f"`{code_of(node)}` computes a pairwise matrix of the batch (its result is "
+                                    "named one): memory grows as B^2")
             return
         if op is None or len(op.args) < 2:
             if op is not None and op.name == "einsum":
@@ -205,6 +212,34 @@ class BlowupIntermediate(Rule):
             if biggest >= _BROADCAST_DIM:
                 ctx.report(self, node, f"`{code_of(node)}` materialises a dimension of {biggest}: "
                                        "let broadcasting happen inside the op instead")
+
+
+# what a metric-learning loss calls the matrix of every query against every key
+_PAIRWISE_RESULT = re.compile(r"pairwise|(^|_)(dist|distance|sim|similarity|affinity)_?(mat|matrix)$", re.IGNORECASE)
+
+
+def _pairwise_by_name(node: cst.Call, ctx) -> bool:
+    """``pairwise_distances = distance(query_emb, key_emb)``: a callable the loss is given (a
+    parameter or an attribute: a Distance object, ``self.distance``), called on two batch tensors,
+    whose result the code names a pairwise or distance matrix (tensorflow-similarity,
+    pytorch-metric-learning). A function of the file is read through, not named."""
+    func = node.func
+    if isinstance(func, cst.Name):
+        if func.value not in ctx.loss.param_taints and func.value in {f.name for f in ctx.index.functions}:
+            return False
+    elif not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self") \
+            or func.attr.value in {f.name for f in ctx.index.functions if f.class_info is not None}:
+        return False  # self.calc_similarity(a, b) of the file: its own body is read (and reported) instead
+    arguments = [a.value for a in node.args if a.keyword is None]
+    if len(arguments) != 2 or not all(ctx.facts(a).is_tensor and not ctx.facts(a).no_batch_axis for a in arguments):
+        return False
+    for statement in own_nodes(ctx.loss.node):
+        if isinstance(statement, cst.Assign) and len(statement.targets) == 1 \
+                and isinstance(statement.targets[0].target, cst.Name):
+            value = statement.value
+            if value is node or (isinstance(value, cst.BinaryOperation) and node in (value.left, value.right)):
+                return bool(_PAIRWISE_RESULT.search(statement.targets[0].target.value))
+    return False
 
 
 def _literal_ints(ctx, nodes) -> list[int]:
