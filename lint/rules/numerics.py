@@ -278,9 +278,23 @@ class UnguardedLog(Rule):
             return  # a union, a width, a gap: positive by the geometry the code builds, not by a guard
         if _setting_lookup(denominator):
             return  # params["domain"]["range"][1]: an entry of a settings mapping, not a value of the batch
+        if _unguarded_root(denominator, ctx):
+            return  # x / sqrt(v): the sqrt's own finding names the cause (v reaching 0), once
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+def _unguarded_root(denominator, ctx) -> bool:
+    """``sqrt(v)`` written in the denominator, ``v`` a tensor of the prediction with no guard: the
+    sqrt is reported for it (an infinite gradient at 0), and the division by it has the same cause."""
+    if not isinstance(denominator, cst.Call):
+        return False
+    op = ctx.op(denominator)
+    if op is None or op.name not in SQRT_OPS or not op.args:
+        return False
+    inner = ctx.facts(op.args[0])
+    return inner.is_tensor and inner.has_grad and not inner.guarded
 
 
 def _setting_lookup(node) -> bool:
