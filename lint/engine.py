@@ -188,6 +188,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     if loss.info is not None and loss.info.class_info is not None:
         evaluator.summed_criteria = loss.info.class_info.summed_criteria()
         evaluator.distance_criteria = loss.info.class_info.distance_criteria()
+        evaluator.mean_criteria = loss.info.class_info.mean_criteria()
         evaluator.bounded_modules = loss.info.class_info.bounded_modules()
     if call_sites is not None:
         enclosing = call_sites.get(("closure", id(loss.node)))

@@ -259,6 +259,7 @@ class Evaluator:
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
         self.distance_criteria: dict[str, str] = {}  # see ClassInfo.distance_criteria
+        self.mean_criteria: frozenset[str] = frozenset()  # see ClassInfo.mean_criteria
         self.bounded_modules: frozenset[str] = frozenset()  # see ClassInfo.bounded_modules
         # expressions known nonzero here (``if w.sum() > 0:`` makes ``w.sum()`` guarded in the body)
         self.guarded_texts: set[str] = set()
@@ -731,6 +732,11 @@ class Evaluator:
                 return Facts(taint=_union(inputs), nonneg=True, no_batch_axis=mean,
                              batch_mean=node if mean and any(f.is_tensor and not f.no_batch_axis for f in inputs)
                              else None)
+        if criterion in self.mean_criteria and node.args:
+            # self.kl(p, q) with self.kl = nn.KLDivLoss(reduction="batchmean"): one number, the batch mean
+            inputs = [self.facts(a.value) for a in node.args]
+            if any(f.is_tensor and not f.no_batch_axis for f in inputs):
+                return Facts(taint=_union(inputs), no_batch_axis=True, batch_mean=node)
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "as_list" and not node.args:
             shape = self.facts(node.func.value)
             if shape.shape:

@@ -62,7 +62,7 @@ def _reduction(call: cst.Call) -> str:
         return "other"  # an option we do not model
     if options.get("reduction") == "none":
         return "none"  # one value per element: nn.MSELoss(reduction="none")
-    if options.get("reduction", "mean") not in ("mean", "sum_over_batch_size", "auto"):
+    if options.get("reduction", "mean") not in ("mean", "sum_over_batch_size", "auto", "batchmean"):
         return "other"  # a reduction we do not model
     return "mean"
 
@@ -104,6 +104,19 @@ class ClassInfo:
         return {attr: reduction for attr, (name, reduction) in self.criteria().items()
                 if reduction in ("mean", "none") and name in DISTANCE_LOSS_CLASSES}
 
+    def mean_criteria(self) -> frozenset[str]:
+        """Attributes set in ``__init__`` to a loss module that returns the batch mean
+        (``self.kl = nn.KLDivLoss(reduction="batchmean")``, ``self.ce = nn.CrossEntropyLoss()``).
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "class L:\\n    def __init__(self):\\n        self.kl = nn.KLDivLoss(reduction='batchmean')\\n"
+            ...     "        self.l1 = nn.L1Loss(reduction='none')\\n"))
+            >>> sorted(index.classes["L"].mean_criteria())
+            ['kl']
+        """
+        return frozenset(attr for attr, (_name, reduction) in self.criteria().items() if reduction == "mean")
+
     def bounded_modules(self) -> frozenset[str]:
         """Attributes set in ``__init__`` to a module whose output is bounded
         (``self.cos = nn.CosineSimilarity(dim=1)``: in [-1, 1]).
@@ -133,10 +146,17 @@ class ClassInfo:
             return cached
         init = self.methods.get("__init__")
         found = []
+        # def __init__(self, criterion=nn.KLDivLoss(reduction="batchmean")): self.criterion = criterion
+        defaults = {p.name.value: p.default for p in init.node.params.params
+                    if isinstance(p.default, cst.Call)} if init is not None else {}
         for node in own_nodes(init.node) if init is not None else ():
-            if not (isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.value, cst.Call)):
+            if not (isinstance(node, cst.Assign) and len(node.targets) == 1):
                 continue
             target, call = node.targets[0].target, node.value
+            if isinstance(call, cst.Name) and call.value in defaults:
+                call = defaults[call.value]
+            if not isinstance(call, cst.Call):
+                continue
             if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
                     and target.value.value == "self"):
                 continue
