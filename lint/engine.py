@@ -676,7 +676,8 @@ def _guard_replaced_zeros(ev: Evaluator, target: cst.Subscript, written: Facts, 
     if name not in ev.env or len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
         return False
     index = target.slice[0].slice.value
-    if not (isinstance(index, cst.Comparison) and ev.facts(index).zero_of == name
+    # (zero_mask = p == 0; p[zero_mask] = 1e-7: the mask's name says the same)
+    if not (isinstance(index, (cst.Comparison, cst.Name)) and ev.facts(index).zero_of == name
             and (_positive_constant(written, value) or written.guarded)):
         return False
     ev.env[name] = replace(ev.env[name], guarded=True)
@@ -925,6 +926,10 @@ def _guard_within(test, ev: Evaluator) -> dict:
     names = _nonzero_in(test, ev)
     if isinstance(test, cst.Name):
         names.append(_text(test))  # if n:
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 \
+            and isinstance(test.comparisons[0].operator, cst.LessThan) \
+            and ev.facts(test.comparisons[0].comparator).literal == 0 and not ev.facts(test.comparisons[0].comparator).taint:
+        names.append(_text(test.left))  # if x < 0: -sqrt(abs(x)) (x is negative there, so nonzero)
     return _mark_guarded(names, ev)
 
 
