@@ -370,10 +370,15 @@ class Evaluator:
                     self.bind(inner, replace(facts, python_list=False, tensor_parts=False, batch_rows=False,
                                              batch_sum=None, exp_node=None))
                 elif facts.tensor_shape:
-                    # ``bs, h, w, c = x.shape``: the batch size, then one sample's sizes
+                    # ``bs, h, w, c = x.shape``: the batch size, then one sample's sizes; a name
+                    # that says batch size moves it (``seq_len, batch_size, vocab = logits.shape``)
+                    named = [i for i, e in enumerate(target.elements)
+                             if isinstance(e.value, cst.Name) and (_BATCH_SIZE_NAME.match(e.value.value)
+                                                                   or e.value.value in ("b", "B", "bsz", "nb"))]
+                    batch_at = named[0] if named else 0
                     starred = any(isinstance(e, cst.StarredElement) for e in target.elements[:position + 1])
-                    self.bind(inner, Facts(shape=True, batch_dim=position == 0, bounded=True,
-                                           feature_count=position > 0 and not starred))
+                    self.bind(inner, Facts(shape=True, batch_dim=position == batch_at, bounded=True,
+                                           feature_count=position != batch_at and not starred))
                 else:
                     self.bind(inner, replace(facts, batch_sum=None, exp_node=None))
         elif isinstance(target, cst.StarredElement):
@@ -631,9 +636,7 @@ class Evaluator:
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             scaled = (bool(left.taint) and bool(right.taint)) or (bool(left.taint) and is_factor(right)) \
                 or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
-            if left.literal == 0 or right.literal == 0 or (_negligible(left) and not right.boolean) \
-                    or (_negligible(right) and not left.boolean):  # (d == 0) * 1e-16 is a guard, below
-                # x.sum() * 0, sum(outputs) * 1e-8: a zero of the right dtype and device (the graph stays connected)
+            if left.literal == 0 or right.literal == 0:
                 return Facts(taint=taint, zero=True, bounded=True, nonneg=True, nonpos=True)
             # (d == 0) * eps keeps saying where d is 0 (see _adds_own_zero_test)
             zero_of = (left.zero_of if not right.taint else None) or (right.zero_of if not left.taint else None)
@@ -1045,10 +1048,11 @@ class Evaluator:
             return 0 if self.facts(dims[0]).literal == -1 else None
         if dims is not None and len(dims) >= 3:
             # view(B, 1, D) against view(1, B, D): the batch put on axis 0 of one, axis 1 of the other
+            # (B read from a shape; a -1 may be any count: view(1, -1, D) of class prototypes)
             first, second = (self.facts(d) for d in dims[:2])
-            if second.literal == 1 and (first.literal == -1 or first.batch_dim):
+            if second.literal == 1 and first.batch_dim:
                 return 1
-            if first.literal == 1 and (second.literal == -1 or second.batch_dim):
+            if first.literal == 1 and second.batch_dim:
                 return 0
             return None
         if dims is None or len(dims) != 2:
@@ -1532,11 +1536,6 @@ def _mentions_zero(axis, evaluator: Evaluator) -> bool:
     if isinstance(axis, (cst.List, cst.Tuple)):
         return any(evaluator.facts(e.value).literal == 0 for e in axis.elements)
     return evaluator.facts(axis).literal == 0
-
-
-def _negligible(facts: Facts) -> bool:
-    """A literal factor of at most 1e-8 in magnitude: what it multiplies is a zero in all but dtype."""
-    return facts.literal is not None and not facts.taint and abs(facts.literal) <= 1e-8
 
 
 def _is_max_of(candidate, source, evaluator: Evaluator, reductions=MAX_REDUCE_OPS) -> bool:

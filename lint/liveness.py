@@ -116,9 +116,21 @@ def _overwritten_stores(function) -> set[int]:
                     if name not in _reads(later.value):
                         killed.add(id(first))
                     break
-                if name in _reads(block[j]):
-                    break
+                if name in _reads(block[j]) or _leaves_block(block[j]):
+                    break  # read, or the block may be left here (break, return) with the first value
     return killed
+
+
+def _leaves_block(statement) -> bool:
+    """Whether a statement may leave its block: ``break``, ``continue``, ``return``, ``raise``."""
+    stack = [statement]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.Break, cst.Continue, cst.Return, cst.Raise)):
+            return True
+        if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            stack.extend(tree_children(node))
+    return False
 
 
 def _blocks(function):

@@ -440,7 +440,7 @@ class _LossFinder:
             return True  # pair_wise_dice_loss(inputs, labels): a matching cost of a Hungarian matcher
         if tokens & _NEVER_A_LOSS_TOKENS:
             return True  # _multilabel_ranking_loss_update, check_loss_inputs
-        if returns_signal_to_error_score(info.node):
+        if not used_as_loss and returns_signal_to_error_score(info.node):
             return True  # 10 * log10(max_val ** 2 / mse): falls as the error grows, a score (PSNR, SNR)
         if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name) or kl_term or used_as_loss:
             return False

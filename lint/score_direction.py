@@ -46,13 +46,23 @@ def returns_signal_to_error_score(function: cst.FunctionDef) -> bool:
     """Whether every ``return`` of ``function`` (its own, not nested functions') falls as the error
     between its first two parameters grows, through a division by the error or a log of it."""
     params = [p.name.value for p in function.params.params if p.name.value not in ("self", "cls")]
-    if len(params) < 2:
-        return False
+    if len(params) < 2 or not any(_names_a_target(name) for name in params[:2]):
+        return False  # two outputs (fake1, fake2): a loss that pushes them apart falls as they differ
     reader = _DirectionReader(function, params[0], params[1])
     returned = [node.value for node in own_nodes(function) if isinstance(node, cst.Return)]
     if not returned or any(value is None for value in returned):
         return False
     return all(reader.direction(value) == (DOWN, True) for value in returned)
+
+
+_TARGET_WORDS = frozenset({"true", "target", "targets", "gt", "label", "labels", "ref", "reference", "clean",
+                           "original", "orig", "ground", "truth", "real", "hr"})
+
+
+def _names_a_target(name: str) -> bool:
+    """``y_true``, ``true_val``, ``target``, ``gt_img``, ``labels``: the reference the error is taken from."""
+    words = {word for word in name.lower().replace("-", "_").split("_") if word}
+    return bool(words & _TARGET_WORDS) or name.lower() in ("y", "yt", "ytrue")
 
 
 class _DirectionReader:

@@ -202,7 +202,9 @@ def _every_caller_normalises(ctx) -> bool:
     """
     info = ctx.loss.info
     # a method of a class is called through its object: the class's own methods are its callers
-    if info is None or not (ctx.loss.kind == "helper" or info.name.startswith("_") or info.class_info is not None):
+    # (not forward/call/__call__: calling the object runs them, from anywhere)
+    method = info is not None and info.class_info is not None and info.name not in ("forward", "call", "__call__")
+    if info is None or not (ctx.loss.kind == "helper" or info.name.startswith("_") or method):
         return False
     calls, all_normalised = 0, True
     method = info.class_info is not None

@@ -36,7 +36,10 @@ _LARGE_ELEMENTS = 1 << 20
 
 class PairwiseBatch(Rule):
     """A batch x batch intermediate: ``x @ x.T``, ``matmul(a, b, transpose_b=True)``,
-    ``cdist``, ``x[:, None] - x[None, :]``, ``labels == labels.T``.
+    ``cdist``, ``x[:, None] - x[None, :]``, ``x.view(B, 1, D) * y.view(1, B, D)``,
+    ``labels == labels.T``, or a distance the loss is given (a ``Distance`` object,
+    ``self.distance``) called on one batch twice or stored as a pairwise or distance matrix
+    (``pairwise_distances = distance(query_emb, key_emb)``).
 
     **Why it hurts training.** Memory grows with the square of the batch size: at batch 32768 one
     float32 B x B matrix is 4 GiB, and its gradient as much again. Doubling the batch quadruples
@@ -89,8 +92,8 @@ class PairwiseBatch(Rule):
                                 message=f"`{code_of(node)}` builds a batch x batch tensor: memory grows as B^2")
             return
         if op is None and _pairwise_by_name(node, ctx):
-            self._report(ctx, node, f"`{code_of(node)}` computes a pairwise matrix of the batch (its result is "
-                                    "named one): memory grows as B^2")
+            self._report(ctx, node, f"`{code_of(node)}` computes a distance or similarity for every pair of the "
+                                    "batch (a B x B matrix): memory grows as B^2")
             return
         if op is None or len(op.args) < 2:
             if op is not None and op.name == "einsum":
@@ -215,7 +218,19 @@ class BlowupIntermediate(Rule):
 
 
 # what a metric-learning loss calls the matrix of every query against every key
-_PAIRWISE_RESULT = re.compile(r"pairwise|(^|_)(dist|distance|sim|similarity|affinity)_?(mat|matrix)$", re.IGNORECASE)
+# (plural or a matrix: ``pairwise_distances``, ``sim_matrix``; a siamese pair's ``pairwise_dist`` is one per row)
+_PAIRWISE_RESULT = re.compile(r"pairwise_(distances|dists|similarities|sims|sim|scores)$|"
+                              r"(^|_)(dist|distance|sim|similarity|affinity)_?(mat|matrix)$", re.IGNORECASE)
+
+
+_PAIRWISE_ONE = re.compile(r"pairwise_(dist|distance|similarity)$", re.IGNORECASE)
+# a metric-learning library's distance object (pml's self.distance, tensorflow-similarity's
+# distance), an MMD kernel: called on one batch twice, all pairs (not dist_func of a sequence's steps)
+_PAIRWISE_CALLABLE = re.compile(r"^_?(distance|dist|similarity|sim|pairwise_distance|kernel)$", re.IGNORECASE)
+
+
+def _callee_name(func) -> str:
+    return func.value if isinstance(func, cst.Name) else func.attr.value
 
 
 def _pairwise_by_name(node: cst.Call, ctx) -> bool:
@@ -230,15 +245,26 @@ def _pairwise_by_name(node: cst.Call, ctx) -> bool:
     elif not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self") \
             or func.attr.value in {f.name for f in ctx.index.functions if f.class_info is not None}:
         return False  # self.calc_similarity(a, b) of the file: its own body is read (and reported) instead
+    elif ctx.loss.info is not None and ctx.loss.info.class_info is not None and func.attr.value in {
+            attr for attr, name, _call in ctx.loss.info.class_info._init_constructions() if name[:1].isupper()}:
+        return False  # self.pdist = nn.PairwiseDistance(): a module the class builds, known by its class
     arguments = [a.value for a in node.args if a.keyword is None]
     if len(arguments) != 2 or not all(ctx.facts(a).is_tensor and not ctx.facts(a).no_batch_axis for a in arguments):
         return False
+    if code_of(arguments[0], 200) == code_of(arguments[1], 200) and _PAIRWISE_CALLABLE.search(_callee_name(func)):
+        return True  # distance(embeddings, embeddings): of each row with itself only it would be 0
     for statement in own_nodes(ctx.loss.node):
         if isinstance(statement, cst.Assign) and len(statement.targets) == 1 \
                 and isinstance(statement.targets[0].target, cst.Name):
             value = statement.value
             if value is node or (isinstance(value, cst.BinaryOperation) and node in (value.left, value.right)):
-                return bool(_PAIRWISE_RESULT.search(statement.targets[0].target.value))
+                name = statement.targets[0].target.value
+                if _PAIRWISE_RESULT.search(name):
+                    return True
+                # pairwise_dist of queries against keys (or of a batch against itself): all pairs
+                texts = [code_of(a, 200).lower() for a in arguments]
+                return bool(_PAIRWISE_ONE.search(name)) and (
+                    texts[0] == texts[1] or any(word in text for text in texts for word in ("query", "key", "ref")))
     return False
 
 

@@ -500,10 +500,11 @@ def _parameter_default(function, name: str):
 
 # Ops whose result is a derived quantity with a scale of its own (a log, a root, a distance, a
 # norm, an inner exp): an exp of it is not an exp of a raw network value.
-_DERIVING_OPS = LOG_OPS | EXP_OPS | NORM_OPS | DISTANCE_OPS | SQRT_OPS | frozenset({
-    "log1p", "softplus", "logsumexp", "reduce_logsumexp", "cosine_similarity", "entropy"})
-_DERIVED_NAME_TOKENS = frozenset({"loss", "losses", "dist", "distance", "distances", "surrogate", "sim",
-                                  "similarity", "entropy", "divergence", "kl", "cost", "clip", "error"})
+# (not exp, logsumexp or softplus: they keep an unbounded argument's range)
+_DERIVING_OPS = LOG_OPS | NORM_OPS | DISTANCE_OPS | SQRT_OPS | frozenset({"log1p", "cosine_similarity", "entropy"})
+# helpers named for a loss or a distance (not a similarity: a file's similarity() is often a raw dot product)
+_DERIVED_NAME_TOKENS = frozenset({"loss", "losses", "dist", "distance", "distances", "surrogate", "entropy",
+                                  "divergence", "kl"})
 
 
 def _derived_argument(argument, ctx, depth: int = 0) -> bool:
@@ -517,15 +518,16 @@ def _derived_argument(argument, ctx, depth: int = 0) -> bool:
     if depth > 12:
         return False
     if isinstance(argument, (cst.List, cst.Tuple)):  # cat([a, b]): its elements carry the values
-        carrying = [e.value for e in argument.elements if PRED in ctx.facts(e.value).taint]
+        carrying = [e.value for e in argument.elements if ctx.facts(e.value).taint - {TRUE}]
         return all(_derived_argument(e, ctx, depth + 1) for e in carrying)
     facts = ctx.facts(argument)
-    if PRED not in facts.taint or not facts.has_grad or facts.bounded or facts.nonpos:
-        return True  # contributes nothing unbounded of the prediction
+    if not (facts.taint - {TRUE}) or not facts.has_grad or facts.bounded or facts.nonpos:
+        return True  # contributes nothing unbounded of the network's outputs
     if isinstance(argument, cst.Name):
         if argument.value in ctx.loss.param_taints:
-            return _has_default(argument.value, ctx)  # a hyperparameter with a default is not data
-        value = _assigned_once(argument.value, ctx)
+            # a hyperparameter with a number by default is not data (log_var=None is an optional output)
+            return ctx.loss.info is not None and _default_number(argument, ctx.loss.info) is not None
+        value = _only_assignment(argument.value, ctx)
         return value is not None and _derived_argument(value, ctx, depth + 1)
     if isinstance(argument, cst.Call):
         op = ctx.op(argument)
@@ -537,7 +539,7 @@ def _derived_argument(argument, ctx, depth: int = 0) -> bool:
         if op is None:
             return False  # model(x), self.head(h): what a network emits is raw
         # a transparent op (a matmul, a sum, a reshape, x.div_(t)): derived if what it carries is
-        carrying = [p for p in (*op.args, *op.kwargs.values()) if PRED in ctx.facts(p).taint]
+        carrying = [p for p in (*op.args, *op.kwargs.values()) if ctx.facts(p).taint - {TRUE}]
         return bool(carrying) and all(_derived_argument(p, ctx, depth + 1) for p in carrying)
     if isinstance(argument, cst.BinaryOperation):
         return _derived_argument(argument.left, ctx, depth + 1) and _derived_argument(argument.right, ctx, depth + 1)
@@ -556,11 +558,13 @@ def _called_name(call: cst.Call) -> str | None:
     return None
 
 
-def _has_default(name: str, ctx) -> bool:
-    node = ctx.loss.node
-    params = node.params if isinstance(node, (cst.FunctionDef, cst.Lambda)) else None
-    return params is not None and any(p.name.value == name and p.default is not None
-                                      for p in (*params.params, *params.kwonly_params))
+def _only_assignment(name: str, ctx):
+    """The value of ``name = value`` when that is the one write of ``name`` in the loss (no
+    augmented assignment, loop target or unpacking), or None."""
+    for node in own_nodes(ctx.loss.node):
+        if isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Name) and node.target.value == name:
+            return None
+    return _assigned_once(name, ctx)
 
 
 def _power_by_log(argument, ctx) -> bool:
