@@ -133,6 +133,19 @@ def dotted_parts(node: cst.BaseExpression) -> list[str] | None:
     return None
 
 
+def called_name(call: cst.Call) -> str | None:
+    """The last name of what a call calls: ``f`` of ``f(x)``, ``distance`` of ``self.distance(x)``.
+
+        >>> called_name(cst.parse_expression("self.distance(a, b)"))
+        'distance'
+    """
+    if isinstance(call.func, cst.Name):
+        return call.func.value
+    if isinstance(call.func, cst.Attribute):
+        return call.func.attr.value
+    return None
+
+
 def dotted_text(node: cst.BaseExpression | cst.ImportAlias) -> str:
     """Text of a ``Name``/``Attribute`` chain as written (``keras.backend``)."""
     if isinstance(node, cst.Name):

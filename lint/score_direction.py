@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from .names import called_name
 from .tree import own_nodes
 
 # calls that keep the direction of their first argument (reductions, monotone maps, reshapes)
@@ -166,7 +167,7 @@ class _DirectionReader:
         return UNKNOWN, False
 
     def _call(self, node: cst.Call, depth: int) -> tuple[int, bool]:
-        name = _called_name(node)
+        name = called_name(node)
         if name is None:
             return UNKNOWN, False
         arguments = [a.value for a in node.args if a.keyword is None]
@@ -210,14 +211,6 @@ def _is_error_node(node, reader: _DirectionReader) -> bool:
 def _is_error(left, right, reader: _DirectionReader) -> bool:
     left_sources, right_sources = reader.sources(left), reader.sources(right)
     return len(left_sources) == 1 and len(right_sources) == 1 and left_sources != right_sources
-
-
-def _called_name(node: cst.Call) -> str | None:
-    if isinstance(node.func, cst.Name):
-        return node.func.value
-    if isinstance(node.func, cst.Attribute):
-        return node.func.attr.value
-    return None
 
 
 def _is_module_like(node) -> bool:

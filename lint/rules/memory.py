@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, einsum_terms
-from ..names import dotted_parts
+from ..names import called_name, dotted_parts
 from ..tree import own_nodes
 from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network
 from .base import Rule
@@ -229,9 +229,6 @@ _PAIRWISE_ONE = re.compile(r"pairwise_(dist|distance|similarity)$", re.IGNORECAS
 _PAIRWISE_CALLABLE = re.compile(r"^_?(distance|dist|similarity|sim|pairwise_distance|kernel)$", re.IGNORECASE)
 
 
-def _callee_name(func) -> str:
-    return func.value if isinstance(func, cst.Name) else func.attr.value
-
 
 def _pairwise_by_name(node: cst.Call, ctx) -> bool:
     """``pairwise_distances = distance(query_emb, key_emb)``: a callable the loss is given (a
@@ -251,7 +248,7 @@ def _pairwise_by_name(node: cst.Call, ctx) -> bool:
     arguments = [a.value for a in node.args if a.keyword is None]
     if len(arguments) != 2 or not all(ctx.facts(a).is_tensor and not ctx.facts(a).no_batch_axis for a in arguments):
         return False
-    if code_of(arguments[0], 200) == code_of(arguments[1], 200) and _PAIRWISE_CALLABLE.search(_callee_name(func)):
+    if code_of(arguments[0], 200) == code_of(arguments[1], 200) and _PAIRWISE_CALLABLE.search(called_name(node) or ""):
         return True  # distance(embeddings, embeddings): of each row with itself only it would be 0
     for statement in own_nodes(ctx.loss.node):
         if isinstance(statement, cst.Assign) and len(statement.targets) == 1 \

@@ -23,6 +23,7 @@ from ..facts import (
     _same_text,
     _text,
 )
+from ..names import called_name
 from ..tree import children as _children
 from ..tree import own_nodes
 from ..vocabulary import name_tokens
@@ -49,8 +50,9 @@ class ExpBlowup(Rule):
     positive (``-square(d)``), or shifted by their maximum (``x - max(x)``) are not reported;
     nor is a plain ``exp`` of a derived quantity whose scale its author chose: a loss value
     (``exp(-ce)``), a log, a root, a norm or a distance (``exp(t * dist)``), what a helper named
-    for a loss, distance or similarity returns. The raw values a network emits (logits,
-    log-variances, dot products of embeddings) and affine maps, products and powers of them are.
+    for a loss or a distance returns. The raw values a network emits (logits, log-variances, dot
+    products of embeddings, a file's own ``similarity()``) and affine maps, products and powers of
+    them are.
 
     **Instead** bound the argument (``clip``/``minimum``), or use the stable primitive:
     ``logsumexp``, ``softmax``/``log_softmax``, ``softplus``.
@@ -499,8 +501,8 @@ def _parameter_default(function, name: str):
 
 
 # Ops whose result is a derived quantity with a scale of its own (a log, a root, a distance, a
-# norm, an inner exp): an exp of it is not an exp of a raw network value.
-# (not exp, logsumexp or softplus: they keep an unbounded argument's range)
+# norm): an exp of it is not an exp of a raw network value (not exp, logsumexp or softplus: they
+# keep an unbounded argument's range)
 _DERIVING_OPS = LOG_OPS | NORM_OPS | DISTANCE_OPS | SQRT_OPS | frozenset({"log1p", "cosine_similarity", "entropy"})
 # helpers named for a loss or a distance (not a similarity: a file's similarity() is often a raw dot product)
 _DERIVED_NAME_TOKENS = frozenset({"loss", "losses", "dist", "distance", "distances", "surrogate", "entropy",
@@ -533,9 +535,9 @@ def _derived_argument(argument, ctx, depth: int = 0) -> bool:
         op = ctx.op(argument)
         if op is not None and op.name in _DERIVING_OPS:
             return True
-        name = _called_name(argument)
+        name = called_name(argument)
         if name is not None and name_tokens(name) & _DERIVED_NAME_TOKENS:
-            return True  # self.surrogate_loss(...), self.distance(emb), tanh_clip(x)
+            return True  # self.surrogate_loss(...), self.distance(emb)
         if op is None:
             return False  # model(x), self.head(h): what a network emits is raw
         # a transparent op (a matmul, a sum, a reshape, x.div_(t)): derived if what it carries is
@@ -550,20 +552,21 @@ def _derived_argument(argument, ctx, depth: int = 0) -> bool:
     return False
 
 
-def _called_name(call: cst.Call) -> str | None:
-    if isinstance(call.func, cst.Name):
-        return call.func.value
-    if isinstance(call.func, cst.Attribute):
-        return call.func.attr.value
-    return None
-
-
 def _only_assignment(name: str, ctx):
     """The value of ``name = value`` when that is the one write of ``name`` in the loss (no
-    augmented assignment, loop target or unpacking), or None."""
+    augmented assignment, loop or ``with`` target, or unpacking writes it too), or None."""
     for node in own_nodes(ctx.loss.node):
         if isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Name) and node.target.value == name:
             return None
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else \
+            [node.target] if isinstance(node, (cst.For, cst.CompFor)) else \
+            [item.asname.name for item in node.items if item.asname is not None] if isinstance(node, cst.With) else []
+        for target in targets:
+            if isinstance(target, (cst.Tuple, cst.List)) and any(
+                    isinstance(n, cst.Name) and n.value == name for n in own_nodes(target)):
+                return None
+            if not isinstance(node, cst.Assign) and isinstance(target, cst.Name) and target.value == name:
+                return None
     return _assigned_once(name, ctx)
 
 
