@@ -927,9 +927,10 @@ def _guard_within(test, ev: Evaluator) -> dict:
     if isinstance(test, cst.Name):
         names.append(_text(test))  # if n:
     if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 \
-            and isinstance(test.comparisons[0].operator, cst.LessThan) \
-            and ev.facts(test.comparisons[0].comparator).literal == 0 and not ev.facts(test.comparisons[0].comparator).taint:
-        names.append(_text(test.left))  # if x < 0: -sqrt(abs(x)) (x is negative there, so nonzero)
+            and isinstance(test.comparisons[0].operator, cst.LessThan):
+        bound = ev.facts(test.comparisons[0].comparator)
+        if bound.literal == 0 and not bound.taint:
+            names.append(_text(test.left))  # if x < 0: -sqrt(abs(x)) (x is negative there, so nonzero)
     return _mark_guarded(names, ev)
 
 

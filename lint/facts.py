@@ -362,6 +362,7 @@ class Evaluator:
         elif isinstance(target, (cst.Tuple, cst.List)):
             parts = facts.elements if facts.elements is not None and len(facts.elements) == len(target.elements) \
                 and not any(isinstance(e, cst.StarredElement) for e in target.elements) else None
+            batch_at = _batch_position(target) if facts.tensor_shape else 0
             for position, element in enumerate(target.elements):
                 inner = element.value
                 if parts is not None:  # ``a, b = helper(...)`` where the helper returns ``x, y``
@@ -370,12 +371,7 @@ class Evaluator:
                     self.bind(inner, replace(facts, python_list=False, tensor_parts=False, batch_rows=False,
                                              batch_sum=None, exp_node=None))
                 elif facts.tensor_shape:
-                    # ``bs, h, w, c = x.shape``: the batch size, then one sample's sizes; a name
-                    # that says batch size moves it (``seq_len, batch_size, vocab = logits.shape``)
-                    named = [i for i, e in enumerate(target.elements)
-                             if isinstance(e.value, cst.Name) and (_BATCH_SIZE_NAME.match(e.value.value)
-                                                                   or e.value.value in ("b", "B", "bsz", "nb"))]
-                    batch_at = named[0] if named else 0
+                    # ``bs, h, w, c = x.shape``: the batch size, then one sample's sizes
                     starred = any(isinstance(e, cst.StarredElement) for e in target.elements[:position + 1])
                     self.bind(inner, Facts(shape=True, batch_dim=position == batch_at, bounded=True,
                                            feature_count=position != batch_at and not starred))
@@ -1440,6 +1436,16 @@ def _first(values):
         if value is not None:
             return value
     return None
+
+
+def _batch_position(target: cst.Tuple | cst.List) -> int:
+    """Where the batch size sits in ``a, b, c = x.shape``: the first name that says batch size
+    (``seq_len, batch_size, vocab = logits.shape``, ``t, b, c``), else the first position."""
+    for position, element in enumerate(target.elements):
+        if isinstance(element.value, cst.Name) and (_BATCH_SIZE_NAME.match(element.value.value)
+                                                    or element.value.value in ("b", "B", "bsz", "nb")):
+            return position
+    return 0
 
 
 def _join(a: Facts, b: Facts) -> Facts:

@@ -72,7 +72,7 @@ _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer"
                                 "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration"})
 # a parameter holding the network that the loss calls (not ``params``: a JAX loss differentiates them)
 _NETWORK_PARAM_NAMES = frozenset({"model", "net", "network", "module"})
-_LOSS_CLASS_METHODS = ("call", "__call__", "forward")
+LOSS_CLASS_METHODS = ("call", "__call__", "forward")
 _METRIC_TOKENS = frozenset({"top", "topk", "hamming", "acc", "accuracy", "precision", "recall", "auc", "f1", "iou", "metric", "metrics",
                             "score", "fbeta", "mae_metric"})
 _LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "criterion", "cost", "penalty",
@@ -339,7 +339,7 @@ class _LossFinder:
         for info in self.index.functions:
             named_like_a_loss = _named_like_a_loss(info.name)
             if info.class_info is not None and info.class_info.name in self._loss_classes:
-                if info.name in _LOSS_CLASS_METHODS:
+                if info.name in LOSS_CLASS_METHODS:
                     self._add_function(info, "loss-class")
                     continue
             if info.name == "compute_loss" and info.class_info is not None:
@@ -348,7 +348,7 @@ class _LossFinder:
             if self._looks_like_loss_signature(info) and not self._evidence_against(info):
                 self._add_function(info, "signature")
                 continue
-            if info.class_info is not None and info.name in _LOSS_CLASS_METHODS and \
+            if info.class_info is not None and info.name in LOSS_CLASS_METHODS and \
                     not self._is_metric_class(info.class_info) and _positional_names(info) and \
                     self.module_kind != "metrics" and \
                     (_CRITERION_CLASS.search(info.class_info.name) or _named_like_a_loss(info.class_info.name)
@@ -473,7 +473,7 @@ class _LossFinder:
             # metric's update_state, a layer's call on (inputs, targets), ...).
             if self._is_metric_class(info.class_info):
                 return False
-            if info.name not in _LOSS_CLASS_METHODS and not _says_loss(info.name):
+            if info.name not in LOSS_CLASS_METHODS and not _says_loss(info.name):
                 return False
         names = [_normalized(n) for n in _positional_names(info)]
         if len(names) < 2:
@@ -570,7 +570,7 @@ class _LossFinder:
         name = parts[0]
         class_info = self.index.classes.get(name)
         if class_info is not None:
-            for method in _LOSS_CLASS_METHODS:
+            for method in LOSS_CLASS_METHODS:
                 if method in class_info.methods:
                     self._add_function(class_info.methods[method], "compile")
             return
@@ -751,7 +751,7 @@ def _says_kl_term(info: FunctionInfo) -> bool:
     """``kl_divergence(mu, logvar)``, ``KLD.kld(self, mu, log_std)``: a VAE's KL term, named so and
     taking the latent statistics."""
     tokens = _name_tokens(info.name)
-    if info.class_info is not None and info.name in _LOSS_CLASS_METHODS:
+    if info.class_info is not None and info.name in LOSS_CLASS_METHODS:
         tokens |= _name_tokens(info.class_info.name)  # class KLD: def forward(self, mu, logvar)
     if not tokens & {"kl", "kld", "kldiv", "kldivergence", "elbo", "divergence"}:
         return False

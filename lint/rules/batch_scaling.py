@@ -6,6 +6,7 @@ import re
 
 import libcst as cst
 
+from ..losses import LOSS_CLASS_METHODS
 from ..names import dotted_parts
 from ..tree import own_nodes
 from ._util import code_of, literal_int
@@ -203,8 +204,8 @@ def _every_caller_normalises(ctx) -> bool:
     info = ctx.loss.info
     # a method of a class is called through its object: the class's own methods are its callers
     # (not forward/call/__call__: calling the object runs them, from anywhere)
-    method = info is not None and info.class_info is not None and info.name not in ("forward", "call", "__call__")
-    if info is None or not (ctx.loss.kind == "helper" or info.name.startswith("_") or method):
+    inner_method = info is not None and info.class_info is not None and info.name not in LOSS_CLASS_METHODS
+    if info is None or not (ctx.loss.kind == "helper" or info.name.startswith("_") or inner_method):
         return False
     calls, all_normalised = 0, True
     method = info.class_info is not None

@@ -6,6 +6,7 @@ import libcst as cst
 
 from ..facts import PRED
 from ._util import builds_a_network, callee, code_of, loss_calls_any, torch_only
+from ..losses import LOSS_CLASS_METHODS
 from .base import Rule
 
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
@@ -287,7 +288,7 @@ class StateInLoss(Rule):
                                          "it holds the step's graph (or a traced value under jit)")
             elif isinstance(statement, cst.AugAssign) and _is_self_attribute(target) and not torch_only(ctx) \
                     and ctx.loss.kind != "helper" and ctx.loss.info is not None \
-                    and ctx.loss.info.name in ("call", "__call__", "forward") and not ctx.in_config_branch \
+                    and ctx.loss.info.name in LOSS_CLASS_METHODS and not ctx.in_config_branch \
                     and not ctx.facts(statement.value).is_tensor:
                 # self.beta *= self.decay in a Keras loss or layer's call: Python state, updated at
                 # trace time only (compiled steps replay the graph without it)

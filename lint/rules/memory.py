@@ -221,13 +221,10 @@ class BlowupIntermediate(Rule):
 # (plural or a matrix: ``pairwise_distances``, ``sim_matrix``; a siamese pair's ``pairwise_dist`` is one per row)
 _PAIRWISE_RESULT = re.compile(r"pairwise_(distances|dists|similarities|sims|sim|scores)$|"
                               r"(^|_)(dist|distance|sim|similarity|affinity)_?(mat|matrix)$", re.IGNORECASE)
-
-
 _PAIRWISE_ONE = re.compile(r"pairwise_(dist|distance|similarity)$", re.IGNORECASE)
 # a metric-learning library's distance object (pml's self.distance, tensorflow-similarity's
 # distance), an MMD kernel: called on one batch twice, all pairs (not dist_func of a sequence's steps)
 _PAIRWISE_CALLABLE = re.compile(r"^_?(distance|dist|similarity|sim|pairwise_distance|kernel)$", re.IGNORECASE)
-
 
 
 def _pairwise_by_name(node: cst.Call, ctx) -> bool:
@@ -235,20 +232,22 @@ def _pairwise_by_name(node: cst.Call, ctx) -> bool:
     parameter or an attribute: a Distance object, ``self.distance``), called on two batch tensors,
     whose result the code names a pairwise or distance matrix (tensorflow-similarity,
     pytorch-metric-learning). A function of the file is read through, not named."""
-    func = node.func
-    if isinstance(func, cst.Name):
-        if func.value not in ctx.loss.param_taints and func.value in {f.name for f in ctx.index.functions}:
-            return False
-    elif not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self") \
-            or func.attr.value in {f.name for f in ctx.index.functions if f.class_info is not None}:
-        return False  # self.calc_similarity(a, b) of the file: its own body is read (and reported) instead
-    elif ctx.loss.info is not None and ctx.loss.info.class_info is not None and func.attr.value in {
-            attr for attr, name, _call in ctx.loss.info.class_info._init_constructions() if name[:1].isupper()}:
-        return False  # self.pdist = nn.PairwiseDistance(): a module the class builds, known by its class
     arguments = [a.value for a in node.args if a.keyword is None]
     if len(arguments) != 2 or not all(ctx.facts(a).is_tensor and not ctx.facts(a).no_batch_axis for a in arguments):
         return False
-    if code_of(arguments[0], 200) == code_of(arguments[1], 200) and _PAIRWISE_CALLABLE.search(called_name(node) or ""):
+    func = node.func
+    if isinstance(func, cst.Name):
+        if func.value not in ctx.loss.param_taints and any(f.name == func.value for f in ctx.index.functions):
+            return False
+    elif not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self") \
+            or any(f.name == func.attr.value and f.class_info is not None for f in ctx.index.functions):
+        return False  # self.calc_similarity(a, b) of the file: its own body is read (and reported) instead
+    elif ctx.loss.info is not None and ctx.loss.info.class_info is not None and any(
+            attr == func.attr.value and name[:1].isupper()
+            for attr, name, _call in ctx.loss.info.class_info._init_constructions()):
+        return False  # self.pdist = nn.PairwiseDistance(): a module the class builds, known by its class
+    texts = [code_of(a, 200) for a in arguments]
+    if texts[0] == texts[1] and _PAIRWISE_CALLABLE.search(called_name(node) or ""):
         return True  # distance(embeddings, embeddings): of each row with itself only it would be 0
     for statement in own_nodes(ctx.loss.node):
         if isinstance(statement, cst.Assign) and len(statement.targets) == 1 \
@@ -256,12 +255,9 @@ def _pairwise_by_name(node: cst.Call, ctx) -> bool:
             value = statement.value
             if value is node or (isinstance(value, cst.BinaryOperation) and node in (value.left, value.right)):
                 name = statement.targets[0].target.value
-                if _PAIRWISE_RESULT.search(name):
-                    return True
                 # pairwise_dist of queries against keys (or of a batch against itself): all pairs
-                texts = [code_of(a, 200).lower() for a in arguments]
-                return bool(_PAIRWISE_ONE.search(name)) and (
-                    texts[0] == texts[1] or any(word in text for text in texts for word in ("query", "key", "ref")))
+                return bool(_PAIRWISE_RESULT.search(name)) or (bool(_PAIRWISE_ONE.search(name)) and (
+                    texts[0] == texts[1] or any(word in text.lower() for text in texts for word in ("query", "key", "ref"))))
     return False
 
 

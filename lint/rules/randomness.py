@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ._util import callee, torch_only
+from ..losses import LOSS_CLASS_METHODS
 from .base import Rule
 
 _STDLIB_SAMPLERS = frozenset(
@@ -117,5 +118,5 @@ def _in_a_network(ctx) -> bool:
     """The code runs in a network's own ``forward``/``call`` (a model class, not a loss class)."""
     info = ctx.loss.info
     owner = info.class_info if info is not None else None
-    return owner is not None and info.name in ("forward", "call", "__call__") \
+    return owner is not None and info.name in LOSS_CLASS_METHODS \
         and not any(word in owner.name.lower() for word in ("loss", "criterion"))
