@@ -29,6 +29,7 @@ _FFT_OPS = frozenset({"fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", 
 _MATRIX_MAKERS = frozenset({"eye", "zeros", "ones", "full", "fill", "normal", "uniform", "rand", "randn", "random_normal",
                             "random_uniform"})
 _STACK_OPS = frozenset({"stack", "cat", "concat", "concatenate"})
+_TILE_OPS = frozenset({"tile", "repeat", "repeat_interleave", "repeat_elements"})
 _TILE_FACTOR = 64
 _BROADCAST_DIM = 4096
 _LARGE_ELEMENTS = 1 << 20
@@ -37,7 +38,8 @@ _LARGE_ELEMENTS = 1 << 20
 class PairwiseBatch(Rule):
     """A batch x batch intermediate: ``x @ x.T``, ``matmul(a, b, transpose_b=True)``,
     ``cdist``, ``x[:, None] - x[None, :]``, ``x.view(B, 1, D) * y.view(1, B, D)``,
-    ``labels == labels.T``, or a distance the loss is given (a ``Distance`` object,
+    ``labels == labels.T``, ``tile(x, [B, 1])`` or ``repeat_elements(x, B, axis=0)`` of a batch
+    tensor (B x B rows), or a distance the loss is given (a ``Distance`` object,
     ``self.distance``) called on one batch twice or stored as a pairwise or distance matrix
     (``pairwise_distances = distance(query_emb, key_emb)``).
 
@@ -82,6 +84,11 @@ class PairwiseBatch(Rule):
                 self._broadcast(node, node.left, node.comparisons[0].comparator, ctx)
             return
         op = ctx.op(node)
+        if op is not None and op.name in _TILE_OPS and op.args and ctx.facts(op.args[0]).is_tensor \
+                and _tiles_by_batch(op, ctx):  # torch's x.repeat(B, 1) tiles; repeat(x, B) copies each row B times
+            self._report(ctx, node, f"`{code_of(node)}` copies the batch by the batch size: B x B rows "
+                                    "(memory grows as B^2)")
+            return
         if op is not None and op.name in _STACK_OPS and op.args and _repeats_by_batch(op.args[0], ctx):
             self._report(ctx, node, f"`{code_of(node)}` stacks a batch tensor batch-size times (B x B x ...): "
                                     "memory grows as B^2")
@@ -168,7 +175,8 @@ class PairwiseBatch(Rule):
 
 
 class BlowupIntermediate(Rule):
-    """``tile``/``repeat``/``broadcast_to`` by a large literal factor inside a loss.
+    """``tile``/``repeat``/``broadcast_to`` by a large literal factor inside a loss (a copy by the
+    batch size is a B x B intermediate: BSG601).
 
     **Why it hurts training.** The tiled copy is materialised (and kept for the backward pass):
     a factor of 1000 turns a 100 MB activation into 100 GB. It is usually a way of writing a
@@ -198,13 +206,11 @@ class BlowupIntermediate(Rule):
         op = ctx.op(node)
         if op is None or not op.args or not ctx.facts(op.args[0]).is_tensor:
             return
-        if op.name in ("tile", "repeat", "repeat_interleave", "repeat_elements"):
+        if op.name in _TILE_OPS:
+            if _tiles_by_batch(op, ctx):
+                return  # copied by the batch size: a B x B intermediate (BSG601)
             factors = _literal_ints(ctx, op.args[1:] + [v for k, v in op.kwargs.items()
                                                         if k in ("multiples", "repeats", "reps", "rep", "n")])
-            if _tiles_by_batch(op, ctx):  # torch's x.repeat(B, 1) tiles; repeat(x, B) copies each row B times
-                ctx.report(self, node, f"`{code_of(node)}` copies the batch by the batch size: B x B rows "
-                                       "(memory grows as B^2)")
-                return
             biggest = max(factors, default=0)
             if biggest >= _TILE_FACTOR:
                 ctx.report(self, node, f"`{code_of(node)}` materialises {biggest} copies of a tensor: "
