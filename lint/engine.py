@@ -346,7 +346,10 @@ class _Walker:
             fallback = statement.orelse is not None and _tests_nonzero(statement.test, ev) and not config
             self.ctx.config_depth += fallback
             self.ctx.eager_depth += eager is False
+            # else of `if num_pos == 0:`: the tested value is nonzero there
+            nonzero_else = _mark_guarded((ev.facts(statement.test).zero_of,), ev) if zero_branch else {}
             self._orelse(statement.orelse)
+            _unguard(nonzero_else, ev)
             if fallback_env:
                 _keep_fallback_values(ev, before, fallback_env)
             self.ctx.eager_depth -= eager is False

@@ -620,13 +620,13 @@ class Evaluator:
                     and not left.nograd and not right.nograd)
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
                          unit=left.literal == 1 and right.unit, vanishes_at_fit=complement,
-                         nonneg=(left.nonneg and right.nonpos) or above_min or above_bounded,
+                         nonneg=(left.nonneg and right.nonpos) or above_min or above_bounded or _above_one_less_one(left, right),
                          nonpos=(left.nonpos and right.nonneg) or stabilised or below_constant
                          or _is_max_of(right_node, left_node, self, LOGSUMEXP_OPS),  # x - logsumexp(x)
                          bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
-                         or one_minus_clipped or (above_bounded and left.literal > 1) or _positive_plus_sum_less_diagonal(left_node, right_node, self),
+                         or _above_one_less_one(left, right) or one_minus_clipped or (above_bounded and left.literal > 1) or _positive_plus_sum_less_diagonal(left_node, right_node, self),
                          opaque=_all_opaque(left, right))
         if symbol == "*":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
@@ -652,7 +652,8 @@ class Evaluator:
                          batch_sum=batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
                          masked_positive=_masks_positive(left, right) or _masks_positive(right, left),
-                         unit_weighted=left.unit_weighted or right.unit_weighted)
+                         unit_weighted=left.unit_weighted or right.unit_weighted,
+                         above_one=left.above_one and right.above_one)  # (1 + c) ** 2 > 1 + c
         if symbol == "/":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             normalises = right.batch_dim or bool(right.taint) or right.batch_constant or (
@@ -676,6 +677,7 @@ class Evaluator:
                          vanishes_at_fit=left.vanishes_at_fit and right.literal is not None and right.literal > 0,
                          bounded=(left.bounded and not right.taint) or (left.unit and not right.nonpos),
                          unit=left.unit and not right.nonpos, guarded=left.guarded,
+                         above_one=left.above_one and not right.taint and right.literal is not None and right.literal >= 1,
                          batch_sum=left.batch_sum, shape=shape)
         if symbol == "@":
             # a product of positive matrices (kernels exp(-C)) is positive: each entry sums positive terms
@@ -1202,9 +1204,10 @@ class Evaluator:
             and lower_facts.literal is not None and lower_facts.literal > -1
         negative = upper_facts is not None and not upper_facts.taint and upper_facts.literal is not None \
             and upper_facts.literal < 0
+        above_one = lower_facts is not None and not lower_facts.taint and lower_facts.above_one  # clamp(x, min=1 + eps)
         return Facts(taint=first.taint, guarded=guarded, nonneg=nonneg, bounded=bounded, unit=unit,
                      probability=False, batch_sum=first.batch_sum, below_one=below_one, inside_unit=inside_unit,
-                     negative=negative, nonpos=negative)
+                     negative=negative, nonpos=negative, above_one=above_one)
 
     def _sum(self, op: Op, first: Facts) -> Facts:
         axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
@@ -1490,6 +1493,12 @@ def _hyperparameter(facts: Facts) -> bool:
     """A Python number that is not a literal (``t``, ``self.temperature``): positive by intent when it
     scales a guarded value (a zero would be a configuration error, not a step's data)."""
     return not facts.taint and not facts.shape and facts.literal is None
+
+
+def _above_one_less_one(left: Facts, right: Facts) -> bool:
+    """``x * x - 1`` with ``x`` clamped to at least 1 + eps: a value above one less a number of at most
+    one is positive."""
+    return left.above_one and not right.taint and right.literal is not None and right.literal <= 1
 
 
 def _above_one(one: Facts, other: Facts) -> bool:
