@@ -430,6 +430,8 @@ class _LossFinder:
         returns = _return_kinds(info)
         if returns and returns <= {"dict", "python", "function", "object", "none"} and returns != {"none"}:
             return True  # returns a dict, a Python value, or a loss object/function (a factory)
+        if not returns - {"none"} and not _calls_backward(info.node) and not info.name.startswith("__"):
+            return True  # hands no value back: a logger, an in-place accumulator, a validator
         if "host" in returns and returns <= {"host", "python", "none"} \
                 and _positional_names(info)[:2] != ["y_true", "y_pred"] and not _calls_backward(info.node):
             # (``loss.backward(); return loss.item()`` is a train step's per-step sync, reported)
