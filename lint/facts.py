@@ -696,9 +696,14 @@ class Evaluator:
             tainted = [f for f in inputs if f.taint]
             if tainted and all(f.no_batch_axis for f in tainted):
                 facts = replace(facts, no_batch_axis=True)  # diag(cov), square(cov): still D x D
-        if op is not None and op.is_method and op.args and facts.taint and not facts.on_host \
+        if op is not None and op.is_method and op.args and not facts.on_host \
                 and op.name not in _TO_DEVICE_METHODS and self.facts(op.args[0]).on_host:
             facts = replace(facts, on_host=True)  # x.cpu().bool().sum(1): still a host tensor
+        if op is not None and not op.is_method and not facts.on_host and op.args \
+                and op.namespace.split(".")[0] == "torch" and "device" not in op.kwargs:
+            inputs = [self.facts(a) for a in op.args]
+            if any(f.on_host for f in inputs) and all(f.on_host or not f.taint for f in inputs):
+                facts = replace(facts, on_host=True)  # torch.unique(x.cpu()): computed on the host, stays there
         if op is not None and not op.is_method and op.name in NONNEG_LOSS_FUNCTIONS and facts.taint \
                 and not facts.nonneg:
             facts = replace(facts, nonneg=True, nonpos=False)  # exp(-cross_entropy(...)) is at most 1
