@@ -161,8 +161,9 @@ class UnguardedLog(Rule):
     enclosing ``if`` (``if w.sum() > 0:``) and shapes or counts taken from shapes are guarded and
     not reported; nor are divisions by values of the data that carry no gradient from the
     prediction (``mask.sum()``, the number of labelled tokens, a sum of sample weights, an image
-    size), except the raw target itself (``(y_true - y_pred) / y_true``, MAPE's division by zero)
-    and counts of positive pairs, which a batch of all-different labels makes 0. Values that reach
+    size), except the raw target itself (``(y_true - y_pred) / y_true``, MAPE's division by zero;
+    ``probs * log(target)``, whose -inf at a zero target multiplies the prediction and so is its
+    gradient) and counts of positive pairs, which a batch of all-different labels makes 0. Values that reach
     neither the returned loss nor a gradient (a ratio kept for logging) are not reported.
 
     **Instead** clip or add an epsilon, or use the stable primitive: ``log_softmax``,
@@ -202,6 +203,11 @@ class UnguardedLog(Rule):
             self._fractional_power(node, op.args[0], op.args[1], ctx)
         elif op.name in LOG_OPS:
             facts = ctx.facts(op.args[0])
+            if facts.is_tensor and not facts.has_grad and not facts.guarded and op.name in ("log", "log2", "log10") \
+                    and _raw_target(op.args[0], ctx) and _multiplies_prediction(node, ctx):
+                ctx.report(self, node, f"`{code_of(node)}` is -inf where the target is 0, and it multiplies the "
+                                       "prediction: the loss and its gradient are infinite there; add an epsilon")
+                return
             if not facts.is_tensor or not facts.has_grad or facts.guarded or facts.exp_sum \
                     or _is_one_plus_exp(op.args[0], ctx):
                 return
@@ -734,6 +740,38 @@ def _raw_target(denominator, ctx) -> bool:
                 return False  # a sum or count of the target: a data count
         stack.extend(_children(node))
     return named
+
+
+_PRODUCT_OPS = frozenset({"multiply", "mul", "einsum", "matmul", "dot", "tensordot", "mm", "bmm", "inner"})
+
+
+def _multiplies_prediction(node, ctx) -> bool:
+    """``node`` (through sums, differences and negations) is a factor of a product whose other
+    factor carries the prediction's gradient: ``probs * log(target)``,
+    ``einsum("bc,bc->b", probs, log(target))``, ``p * (log(p) - log(target))``."""
+    inner = node
+    for ancestor in reversed(ctx.ancestors):
+        if ancestor is node:
+            continue
+        if isinstance(ancestor, (cst.UnaryOperation, cst.Subscript)) or (
+                isinstance(ancestor, cst.BinaryOperation) and isinstance(ancestor.operator, (cst.Add, cst.Subtract))):
+            inner = ancestor
+            continue
+        if isinstance(ancestor, cst.BinaryOperation) and isinstance(ancestor.operator, (cst.Multiply, cst.MatrixMultiply)):
+            other = ancestor.right if ancestor.left is inner else ancestor.left
+            return _carries_prediction(ctx.facts(other))
+        if isinstance(ancestor, cst.Call):
+            op = ctx.op(ancestor)
+            if op is None or op.name not in _PRODUCT_OPS:
+                return False
+            return any(_carries_prediction(ctx.facts(a)) for a in op.args if a is not inner)
+        if not isinstance(ancestor, cst.Arg):
+            return False
+    return False
+
+
+def _carries_prediction(facts) -> bool:
+    return PRED in facts.taint and facts.has_grad
 
 
 def _inside_arctan(ctx) -> bool:
