@@ -356,7 +356,8 @@ class _LossFinder:
                          and not _target_is_optional(info))
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
                          and _is_input_target_pair(_positional_names(info))
-                         and not _target_is_optional(info))):
+                         and not _target_is_optional(info))
+                     or _returns_own_criterion(info)):
                 self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)
                 continue
             if named_like_a_loss and _return_kinds(info) == {"function"} \
@@ -1115,6 +1116,45 @@ def _return_kinds(info: FunctionInfo) -> set[str]:
             kind = "host"  # ``loss = -estimate`` after ``estimate = x.item() / n``
         kinds.add(kind)
     return kinds
+
+
+# layers and networks a model builds (a loss wrapper builds criteria, parameters, a cosine)
+_NETWORK_PART = re.compile(r"Linear|Conv|LSTM|GRU|RNN|Embedding|Sequential|Module(List|Dict)|Encoder|Decoder|Block"
+                           r"|Layer|Net|Model|Attention|Transformer|Norm|Dropout|Pool|Head")
+
+
+def _returns_own_criterion(info: FunctionInfo) -> bool:
+    """``forward`` of a module that built a loss criterion in ``__init__`` (``self.kl =
+    nn.KLDivLoss(reduction="sum")``) and returns what that criterion computes, and nothing else: a
+    loss, whatever the class is called."""
+    criteria = info.class_info.criteria()
+    if not criteria or _return_kinds(info) != {"tensor"} or any(
+            _NETWORK_PART.search(name) for attr, name, _call in info.class_info._init_constructions()
+            if attr not in criteria):
+        return False  # a model that also builds its criterion (Tacotron2's encoder, decoder, loss)
+    returned = [node.value for node in own_nodes(info.node) if isinstance(node, cst.Return) and node.value is not None]
+    assigned = {}
+    for node in own_nodes(info.node):
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, cst.Name) and node.value is not None:
+                    assigned.setdefault(target.value, []).append(node.value)
+
+    def calls_criterion(value, depth=0) -> bool:
+        for inner in [value, *own_nodes(value)]:
+            if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) \
+                    and isinstance(inner.func.value, cst.Name) and inner.func.value.value == "self" \
+                    and inner.func.attr.value in criteria:
+                return True
+            if isinstance(inner, cst.Name) and depth < 3 and any(
+                    calls_criterion(v, depth + 1) for v in assigned.get(inner.value, ())):
+                return True  # res = self.loss(...); res /= n; return res
+        return False
+
+    if not returned or any(isinstance(value, (cst.Tuple, cst.List, cst.Dict)) for value in returned):
+        return False  # ``return loss, stats, weight``: a model's forward, or several values to pick from
+    return all(calls_criterion(value) for value in returned)
 
 
 def _indexes_by_position(function, name: str) -> bool:

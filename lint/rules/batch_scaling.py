@@ -91,6 +91,26 @@ class BatchSum(Rule):
                 ctx.report_once(self, other, key="BSG501/returned", more="batch sums returned", message=message)
         if code_of(batch_sum, 400) not in code_of(value, 400):
             ctx.relate("BSG501/returned", value)  # the return that makes a sum computed above the loss
+        construction = _criterion_construction(batch_sum, ctx)
+        if construction is not None:
+            ctx.relate("BSG501/returned", construction)  # where reduction="sum" was chosen
+
+
+def _criterion_construction(batch_sum, ctx):
+    """``(__init__, call)`` of ``self.kl = nn.KLDivLoss(reduction="sum")`` when the batch sum is a
+    call of that criterion (``self.kl(p, q)``); None otherwise."""
+    info = ctx.loss.info
+    if info is None or info.class_info is None or not isinstance(batch_sum, cst.Call) \
+            or not isinstance(batch_sum.func, cst.Attribute) or not isinstance(batch_sum.func.value, cst.Name) \
+            or batch_sum.func.value.value != "self":
+        return None
+    init = info.class_info.methods.get("__init__")
+    if init is None:
+        return None
+    for attr, _name, call in info.class_info._init_constructions():
+        if attr == batch_sum.func.attr.value:
+            return (init.node, call)
+    return None
 
 
 class FixedBatch(Rule):
