@@ -346,10 +346,13 @@ class _Walker:
             fallback = statement.orelse is not None and _tests_nonzero(statement.test, ev) and not config
             self.ctx.config_depth += fallback
             self.ctx.eager_depth += eager is False
-            # else of `if num_pos == 0:`: the tested value is nonzero there
-            nonzero_else = _mark_guarded((ev.facts(statement.test).zero_of,), ev) if zero_branch else {}
+            # else of `if num_pos == 0:` (or `<= eps`): the tested value is nonzero there
+            nonzero_else = _mark_guarded((ev.facts(statement.test).zero_of,), ev) \
+                if zero_branch and not _equals_nonzero(statement.test, ev) else {}
+            marked = {name: ev.env.get(name) for name in nonzero_else}
             self._orelse(statement.orelse)
-            _unguard(nonzero_else, ev)
+            _unguard({name: facts for name, facts in nonzero_else.items()  # not what the else rebinds
+                      if facts is None or ev.env.get(name) is marked[name]}, ev)
             if fallback_env:
                 _keep_fallback_values(ev, before, fallback_env)
             self.ctx.eager_depth -= eager is False
@@ -358,6 +361,7 @@ class _Walker:
             self.ctx.config_depth -= config
             if _exits(statement.body) and statement.orelse is None:
                 _learn_nonzero(statement.test, ev)  # if den == 0: return ... -> den != 0 below
+                _mark_guarded((_any_zero_of(statement.test, ev),), ev)  # if (t == 0).any(): raise
         elif isinstance(statement, cst.For):
             self.expression(statement.iter)
             _bind_loop_target(ev, statement.target, statement.iter)
@@ -1004,6 +1008,23 @@ def _is_degenerate_case(statement, ev: Evaluator) -> bool:
     """``if not torch.any(weight > 0): return (pred * weight).sum()``: an early exit for an empty or
     all-zero batch, whose "sum" is a zero that keeps the graph, not the loss's behaviour."""
     return _exits(statement.body) and bool(_DEGENERATE.search(_text(statement.test)))
+
+
+def _equals_nonzero(test, ev: Evaluator) -> bool:
+    """``x == 1``: its else branch says x != 1, which does not keep x away from 0."""
+    return isinstance(test, cst.Comparison) and len(test.comparisons) == 1 \
+        and isinstance(test.comparisons[0].operator, cst.Equal) \
+        and ev.facts(test.comparisons[0].comparator).literal != 0
+
+
+def _any_zero_of(test, ev: Evaluator) -> str | None:
+    """``X`` in ``(X == 0).any()`` or ``torch.any(X == 0)``: after ``if ...: raise`` no entry of X is 0."""
+    if not isinstance(test, cst.Call):
+        return None
+    op = ev.op(test)
+    if op is None or op.name not in ("any", "reduce_any") or not op.args:
+        return None
+    return ev.facts(op.args[0]).zero_of if not _equals_nonzero(op.args[0], ev) else None
 
 
 def _learn_nonzero(test, ev: Evaluator, asserted: bool = False) -> None:

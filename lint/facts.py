@@ -515,7 +515,7 @@ class Evaluator:
             return replace(inner, nonneg=inner.nonpos, nonpos=_nonnegative(inner), literal=literal, at_most_one=False,
                            unit=False, vanishes_at_fit=self._is_log_of_score(node.expression),
                            guarded=(inner.guarded and not inner.taint and literal is not None and literal > 0)
-                           or inner.negative, negative=False, exp_node=None)
+                           or inner.negative, negative=False, exp_node=None, above_one=False)
         if isinstance(node.operator, cst.Not):
             return Facts(taint=inner.taint, boolean=True, opaque=inner.opaque)
         return inner
@@ -696,14 +696,16 @@ class Evaluator:
             tainted = [f for f in inputs if f.taint]
             if tainted and all(f.no_batch_axis for f in tainted):
                 facts = replace(facts, no_batch_axis=True)  # diag(cov), square(cov): still D x D
-        if op is not None and op.is_method and op.args and not facts.on_host \
-                and op.name not in _TO_DEVICE_METHODS and self.facts(op.args[0]).on_host:
+        if op is not None and op.is_method and op.args and not facts.on_host and not _moves_to_a_device(op) \
+                and self.facts(op.args[0]).on_host:
             facts = replace(facts, on_host=True)  # x.cpu().bool().sum(1): still a host tensor
         if op is not None and not op.is_method and not facts.on_host and op.args \
-                and op.namespace.split(".")[0] == "torch" and "device" not in op.kwargs:
+                and op.namespace.split(".")[0] == "torch" and not _moves_to_a_device(op):
             inputs = [self.facts(a) for a in op.args]
             if any(f.on_host for f in inputs) and all(f.on_host or not f.taint for f in inputs):
                 facts = replace(facts, on_host=True)  # torch.unique(x.cpu()): computed on the host, stays there
+        if facts.on_host and op is not None and _moves_to_a_device(op):
+            facts = replace(facts, on_host=False)  # as_tensor(counts, device=pred.device), counts.type_as(pred)
         if op is not None and not op.is_method and op.name in NONNEG_LOSS_FUNCTIONS and facts.taint \
                 and not facts.nonneg:
             facts = replace(facts, nonneg=True, nonpos=False)  # exp(-cross_entropy(...)) is at most 1
@@ -1498,6 +1500,17 @@ def _hyperparameter(facts: Facts) -> bool:
     """A Python number that is not a literal (``t``, ``self.temperature``): positive by intent when it
     scales a guarded value (a zero would be a configuration error, not a step's data)."""
     return not facts.taint and not facts.shape and facts.literal is None
+
+
+def _moves_to_a_device(op) -> bool:
+    """``x.cuda()``, ``x.to(device)``, ``x.type_as(pred)``, ``x.type(torch.cuda.FloatTensor)``,
+    ``torch.as_tensor(x, device=d)`` (not ``device="cpu"``), ``torch.cuda.FloatTensor(x)``."""
+    if op.name in _TO_DEVICE_METHODS or op.name == "type_as" or "cuda" in op.namespace.split("."):
+        return True
+    if op.name == "type" and any("cuda" in _text(a) for a in op.args[1:]):
+        return True
+    device = op.kwargs.get("device")
+    return device is not None and _text(device).strip("'\"") != "cpu"
 
 
 def _above_one_less_one(left: Facts, right: Facts) -> bool:

@@ -431,7 +431,8 @@ class _LossFinder:
         returns = _return_kinds(info)
         if returns and returns <= {"dict", "python", "function", "object", "none"} and returns != {"none"}:
             return True  # returns a dict, a Python value, or a loss object/function (a factory)
-        if not returns - {"none"} and not _calls_backward(info.node) and not info.name.startswith("__"):
+        if not returns - {"none"} and not _calls_backward(info.node) and not info.name.startswith("__") \
+                and (_annotated_none(info.node) or not _keeps_or_yields(info.node)):
             return True  # hands no value back: a logger, an in-place accumulator, a validator
         if "host" in returns and returns <= {"host", "python", "none"} \
                 and _positional_names(info)[:2] != ["y_true", "y_pred"] and not _calls_backward(info.node):
@@ -1119,8 +1120,31 @@ def _return_kinds(info: FunctionInfo) -> set[str]:
 
 
 # layers and networks a model builds (a loss wrapper builds criteria, parameters, a cosine)
-_NETWORK_PART = re.compile(r"Linear|Conv|LSTM|GRU|RNN|Embedding|Sequential|Module(List|Dict)|Encoder|Decoder|Block"
-                           r"|Layer|Net|Model|Attention|Transformer|Norm|Dropout|Pool|Head")
+_NETWORK_PART = re.compile(r"linear|conv|lstm|gru|rnn|embedding|sequential|module(list|dict)|encoder|decoder|block"
+                           r"|layer|net|model|attention|transformer|norm|dropout|pool|head|pretrained|resnet|vgg|vit_"
+                           r"|bert", re.IGNORECASE)
+
+
+def _annotated_none(function) -> bool:
+    """``def f(...) -> None``: says it returns nothing (a hook, whatever it stores on the object)."""
+    return function.returns is not None and _is_none(function.returns.annotation)
+
+
+def _keeps_or_yields(function) -> bool:
+    """The function yields its values or stores them on the object (``self.loss = ...``, TF1's
+    graph-building losses): it hands them back another way than ``return``."""
+    for node in own_nodes(function):
+        if isinstance(node, (cst.Yield, cst.Await)):
+            return True
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            for target in targets:
+                while isinstance(target, cst.Subscript):
+                    target = target.value  # self.losses["ce"] = ...
+                if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
+                        and target.value.value == "self":
+                    return True
+    return False
 
 
 def _returns_own_criterion(info: FunctionInfo) -> bool:
