@@ -620,13 +620,15 @@ class Evaluator:
                     and not left.nograd and not right.nograd)
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
                          unit=left.literal == 1 and right.unit, vanishes_at_fit=complement,
-                         nonneg=(left.nonneg and right.nonpos) or above_min or above_bounded or _above_one_less_one(left, right),
+                         nonneg=(left.nonneg and right.nonpos) or above_min or above_bounded
+                         or _above_one_less_one(left, right),
                          nonpos=(left.nonpos and right.nonneg) or stabilised or below_constant
                          or _is_max_of(right_node, left_node, self, LOGSUMEXP_OPS),  # x - logsumexp(x)
                          bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
-                         or _above_one_less_one(left, right) or one_minus_clipped or (above_bounded and left.literal > 1) or _positive_plus_sum_less_diagonal(left_node, right_node, self),
+                         or _above_one_less_one(left, right) or one_minus_clipped or (above_bounded and left.literal > 1)
+                         or _positive_plus_sum_less_diagonal(left_node, right_node, self),
                          opaque=_all_opaque(left, right))
         if symbol == "*":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
@@ -677,7 +679,8 @@ class Evaluator:
                          vanishes_at_fit=left.vanishes_at_fit and right.literal is not None and right.literal > 0,
                          bounded=(left.bounded and not right.taint) or (left.unit and not right.nonpos),
                          unit=left.unit and not right.nonpos, guarded=left.guarded,
-                         above_one=left.above_one and not right.taint and right.literal is not None and right.literal >= 1,
+                         above_one=left.above_one and not right.taint and right.literal is not None
+                         and right.literal >= 1,  # (1 + c) ** k, k >= 1
                          batch_sum=left.batch_sum, shape=shape)
         if symbol == "@":
             # a product of positive matrices (kernels exp(-C)) is positive: each entry sums positive terms

@@ -163,8 +163,8 @@ class UnguardedLog(Rule):
     prediction (``mask.sum()``, the number of labelled tokens, a sum of sample weights, an image
     size), except the raw target itself (``(y_true - y_pred) / y_true``, MAPE's division by zero;
     ``probs * log(target)``, whose -inf at a zero target multiplies the prediction and so is its
-    gradient) and counts of positive pairs, which a batch of all-different labels makes 0. Values that reach
-    neither the returned loss nor a gradient (a ratio kept for logging) are not reported.
+    gradient) and counts of positive pairs, which a batch of all-different labels makes 0. Values
+    that reach neither the returned loss nor a gradient (a ratio kept for logging) are not reported.
 
     **Instead** clip or add an epsilon, or use the stable primitive: ``log_softmax``,
     ``log_sigmoid``, ``from_logits=True`` losses, ``divide_no_nan``.
@@ -757,7 +757,8 @@ def _multiplies_prediction(node, ctx) -> bool:
                 isinstance(ancestor, cst.BinaryOperation) and isinstance(ancestor.operator, (cst.Add, cst.Subtract))):
             inner = ancestor
             continue
-        if isinstance(ancestor, cst.BinaryOperation) and isinstance(ancestor.operator, (cst.Multiply, cst.MatrixMultiply)):
+        if isinstance(ancestor, cst.BinaryOperation) \
+                and isinstance(ancestor.operator, (cst.Multiply, cst.MatrixMultiply)):
             other = ancestor.right if ancestor.left is inner else ancestor.left
             return _carries_prediction(ctx.facts(other))
         if isinstance(ancestor, cst.Call):
