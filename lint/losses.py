@@ -1096,27 +1096,32 @@ def _return_kinds(info: FunctionInfo) -> set[str]:
     function, object, none."""
     kinds: set[str] = set()
     nested = {f.name for f in info.nested}
-    returned: list = []
-    assigned: dict[str, list] = {}
-    for current in own_nodes(info.node):
-        if isinstance(current, cst.Return):
-            returned.append(current.value)
-        elif isinstance(current, cst.Assign):
-            for target in current.targets:
-                if isinstance(target.target, cst.Name):
-                    assigned.setdefault(target.target.value, []).append(current.value)
-                elif isinstance(target.target, (cst.Tuple, cst.List)):
-                    for element in target.target.elements:  # unpacked: not a number we can read
-                        if isinstance(element.value, cst.Name):
-                            assigned.setdefault(element.value.value, []).append(None)
-        elif isinstance(current, (cst.AugAssign, cst.AnnAssign)) and isinstance(current.target, cst.Name):
-            assigned.setdefault(current.target.value, []).append(current.value)
+    returned = [current.value for current in own_nodes(info.node) if isinstance(current, cst.Return)]
+    assigned = _assigned_values(info.node)
     for value in returned:
         kind = _value_kind(value, nested)
         if kind == "tensor" and _host_number(value, assigned, depth=0):
             kind = "host"  # ``loss = -estimate`` after ``estimate = x.item() / n``
         kinds.add(kind)
     return kinds
+
+
+def _assigned_values(function) -> dict[str, list]:
+    """Name -> the values the function's own statements bind to it (``x = v``, ``x += v``,
+    ``x: T = v``); ``None`` for a name bound by unpacking (``a, b = pair``)."""
+    assigned: dict[str, list] = {}
+    for current in own_nodes(function):
+        if isinstance(current, cst.Assign):
+            for target in current.targets:
+                if isinstance(target.target, cst.Name):
+                    assigned.setdefault(target.target.value, []).append(current.value)
+                elif isinstance(target.target, (cst.Tuple, cst.List)):
+                    for element in target.target.elements:  # unpacked: not a value we can read
+                        if isinstance(element.value, cst.Name):
+                            assigned.setdefault(element.value.value, []).append(None)
+        elif isinstance(current, (cst.AugAssign, cst.AnnAssign)) and isinstance(current.target, cst.Name):
+            assigned.setdefault(current.target.value, []).append(current.value)
+    return assigned
 
 
 # layers and networks a model builds (a loss wrapper builds criteria, parameters, a cosine)
@@ -1157,13 +1162,7 @@ def _returns_own_criterion(info: FunctionInfo) -> bool:
             if attr not in criteria):
         return False  # a model that also builds its criterion (Tacotron2's encoder, decoder, loss)
     returned = [node.value for node in own_nodes(info.node) if isinstance(node, cst.Return) and node.value is not None]
-    assigned = {}
-    for node in own_nodes(info.node):
-        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
-            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, cst.Name) and node.value is not None:
-                    assigned.setdefault(target.value, []).append(node.value)
+    assigned = _assigned_values(info.node)
 
     def calls_criterion(value, depth=0) -> bool:
         for inner in [value, *own_nodes(value)]:
@@ -1172,7 +1171,7 @@ def _returns_own_criterion(info: FunctionInfo) -> bool:
                     and inner.func.attr.value in criteria:
                 return True
             if isinstance(inner, cst.Name) and depth < 3 and any(
-                    calls_criterion(v, depth + 1) for v in assigned.get(inner.value, ())):
+                    calls_criterion(v, depth + 1) for v in assigned.get(inner.value, ()) if v is not None):
                 return True  # res = self.loss(...); res /= n; return res
         return False
 
