@@ -653,6 +653,8 @@ def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts, value=None
         return
     if _guard_replaced_zeros(ev, target, written, value):
         return  # p[p == 0] = eps: its zeros are gone
+    if _clipped_in_place(ev, target, written):
+        return  # x[x <= -1] = -0.999: a bound on every entry from here on
     held = ev.env[root.value]
     if held.made_tensor and not held.taint:
         # ``box_mask[b, cell] = 1`` into ``torch.zeros(...)``: now a tensor of the step's data
@@ -688,6 +690,47 @@ def _guard_replaced_zeros(ev: Evaluator, target: cst.Subscript, written: Facts, 
             and (_positive_constant(written, value) or written.guarded)):
         return False
     ev.env[name] = replace(ev.env[name], guarded=True)
+    return True
+
+
+def _clipped_in_place(ev: Evaluator, target: cst.Subscript, written: Facts) -> bool:
+    """``x[x <= a] = c`` (or ``x[x > b] = c``) with numbers ``a`` and ``c``: the entries at or below
+    ``a`` now hold ``c``, so every entry is above ``min(a, c)`` (strictly when ``c > a``); with
+    both bounds the values are bounded, and inside (-1, 1) when the bounds are."""
+    name = target.value.value if isinstance(target.value, cst.Name) else None
+    if name not in ev.env or len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index) \
+            or written.taint or written.literal is None:
+        return False
+    test = target.slice[0].slice.value
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
+        return False
+    left, right = test.left, test.comparisons[0].comparator
+    operator = type(test.comparisons[0].operator)
+    if isinstance(right, cst.Name) and right.value == name:  # -1 >= x: the same test, turned round
+        left, right = right, left
+        operator = {cst.LessThan: cst.GreaterThan, cst.LessThanEqual: cst.GreaterThanEqual,
+                    cst.GreaterThan: cst.LessThan, cst.GreaterThanEqual: cst.LessThanEqual}.get(operator)
+    bound = ev.facts(right)
+    if not (isinstance(left, cst.Name) and left.value == name) or bound.taint or bound.literal is None:
+        return False
+    held, c, a = ev.env[name], written.literal, bound.literal
+    if operator in (cst.LessThan, cst.LessThanEqual):
+        # below a (or at it) becomes c: the rest is above a (at a too, for ``<``)
+        floor = (min(a, c), c > a and operator is cst.LessThanEqual) if c != a else (a, False)
+        held = replace(held, floor=floor)
+    elif operator in (cst.GreaterThan, cst.GreaterThanEqual):
+        ceiling = (max(a, c), c < a and operator is cst.GreaterThanEqual) if c != a else (a, False)
+        held = replace(held, ceiling=ceiling)
+    else:
+        return False
+    above = held.floor is not None and (held.floor[0] > 0 or (held.floor[0] == 0 and held.floor[1]))
+    inside = held.floor is not None and held.ceiling is not None \
+        and (held.floor[0] > -1 or (held.floor[0] == -1 and held.floor[1])) \
+        and (held.ceiling[0] < 1 or (held.ceiling[0] == 1 and held.ceiling[1]))
+    ev.env[name] = replace(held, guarded=held.guarded or above, nonneg=held.nonneg or above
+                           or (held.floor is not None and held.floor[0] >= 0),
+                           bounded=held.bounded or (held.floor is not None and held.ceiling is not None),
+                           inside_unit=held.inside_unit or inside, below_one=held.below_one or inside)
     return True
 
 

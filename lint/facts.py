@@ -121,6 +121,9 @@ HOST_VALUE_OPS = frozenset({"item", "tolist", "numpy", "convert_to_numpy", "get_
                             "isdigit", "isalpha", "format", "casefold", "removeprefix", "removesuffix"})
 # ``d.items()``: the entries of a Python mapping (features by name), never the batch's rows
 MAPPING_VIEW_OPS = frozenset({"items", "keys", "values"})
+# torch functions that make a tensor from Python values: on the host unless given a device
+_TENSOR_CONSTRUCTORS = frozenset({"tensor", "as_tensor", "from_numpy", "Tensor", "LongTensor", "FloatTensor",
+                                  "IntTensor", "BoolTensor", "DoubleTensor", "ones_like", "zeros_like", "full_like"})
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,9 @@ class Facts:
     at_most_one: bool = False  # never above 1 (``cos``, ``tanh``, a probability): ``2 - x`` is at least 1
     # the complement of a score (``1 - dice``, ``-log(p)``): 0 where the score reaches 1, as a good fit drives it
     vanishes_at_fit: bool = False
+    # bounds written in place (``x[x <= -1] = -0.99``): (value, strict), kept until the name is rebound
+    floor: tuple | None = None
+    ceiling: tuple | None = None
 
     @property
     def has_grad(self) -> bool:
@@ -699,20 +705,44 @@ class Evaluator:
             tainted = [f for f in inputs if f.taint]
             if tainted and all(f.no_batch_axis for f in tainted):
                 facts = replace(facts, no_batch_axis=True)  # diag(cov), square(cov): still D x D
-        if op is not None and op.is_method and op.args and not facts.on_host and not _moves_to_a_device(op) \
+        moves = op is not None and _moves_to_a_device(op) and not self._device_of_a_host_value(op)
+        if op is not None and op.is_method and op.args and not facts.on_host and not moves \
                 and self.facts(op.args[0]).on_host:
             facts = replace(facts, on_host=True)  # x.cpu().bool().sum(1): still a host tensor
+        if op is not None and not op.is_method and not facts.on_host and op.namespace == "torch" \
+                and op.name in _TENSOR_CONSTRUCTORS and not moves and op.args \
+                and all(f.on_host or (not op.name.endswith("_like") and (f.shape or not f.taint))
+                        for f in self._argument_facts(op.args)):
+            # torch.as_tensor(x.shape[:1]), torch.tensor([1, 2]): made from Python values on the host
+            facts = replace(facts, on_host=True)
         if op is not None and not op.is_method and not facts.on_host and op.args \
-                and op.namespace.split(".")[0] == "torch" and not _moves_to_a_device(op):
-            inputs = [self.facts(a) for a in op.args]
+                and op.namespace.split(".")[0] == "torch" and not moves:
+            inputs = self._argument_facts(op.args)
             if any(f.on_host for f in inputs) and all(f.on_host or not f.taint for f in inputs):
                 facts = replace(facts, on_host=True)  # torch.unique(x.cpu()): computed on the host, stays there
-        if facts.on_host and op is not None and _moves_to_a_device(op):
+        if facts.on_host and moves:
             facts = replace(facts, on_host=False)  # as_tensor(counts, device=pred.device), counts.type_as(pred)
         if op is not None and not op.is_method and op.name in NONNEG_LOSS_FUNCTIONS and facts.taint \
                 and not facts.nonneg:
             facts = replace(facts, nonneg=True, nonpos=False)  # exp(-cross_entropy(...)) is at most 1
         return facts
+
+    def _argument_facts(self, args) -> list[Facts]:
+        """The facts of call arguments, a list or tuple display (``torch.cat([a, b])``) read as its
+        elements."""
+        found = []
+        for arg in args:
+            if isinstance(arg, (cst.List, cst.Tuple)) and arg.elements:
+                found.extend(self.facts(e.value) for e in arg.elements)
+            else:
+                found.append(self.facts(arg))
+        return found
+
+    def _device_of_a_host_value(self, op) -> bool:
+        """``device=counts.device`` with ``counts`` on the host: it stays there."""
+        device = op.kwargs.get("device")
+        return isinstance(device, cst.Attribute) and device.attr.value == "device" \
+            and self.facts(device.value).on_host
 
     def _call_facts(self, node: cst.Call) -> Facts:
         facts = self._call_facts_unguarded(node)

@@ -346,8 +346,8 @@ class _IndexBuilder:
         elif isinstance(statement, cst.FunctionDef):
             info = FunctionInfo(statement, statement.name.value, class_info, parent)
             self.functions.append(info)
-            if class_info is not None:
-                class_info.methods[info.name] = info
+            if class_info is not None and not (info.name in class_info.methods and _property_writer(statement)):
+                class_info.methods[info.name] = info  # (``self.x`` reads the getter, not its setter)
             if parent is not None:
                 parent.nested.append(info)
             self.walk_block(block_statements(statement.body), None, info)
@@ -426,3 +426,14 @@ def _nested_blocks(statement) -> list[list]:
     for case in getattr(statement, "cases", ()) or ():
         blocks.append(block_statements(case.body))
     return blocks
+
+
+def _property_writer(function: cst.FunctionDef) -> bool:
+    """``@scale.setter`` / ``@scale.deleter``: the writer of a property, never what ``self.scale`` runs.
+
+        >>> import libcst as cst
+        >>> _property_writer(cst.parse_statement("@scale.setter\\ndef scale(self, v):\\n    self._s = v\\n"))
+        True
+    """
+    return any(isinstance(d.decorator, cst.Attribute) and d.decorator.attr.value in ("setter", "deleter")
+               for d in function.decorators)

@@ -7,6 +7,7 @@ import libcst as cst
 from ..facts import PRED
 from ._util import builds_a_network, callee, code_of, loss_calls_any, torch_only
 from ..losses import LOSS_CLASS_METHODS
+from ..tree import own_nodes
 from .base import Rule
 
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
@@ -198,8 +199,34 @@ def _is_tensor_condition(test, ctx) -> bool:
     facts = ctx.facts(test)
     if not facts.is_tensor:
         return False
-    # A bare name (`if mask:`) is usually an is-not-None check: too ambiguous to report.
+    if isinstance(test, cst.Name):
+        # A bare name (`if mask:`) is usually an is-not-None check: too ambiguous to report,
+        # unless the loss itself bound it to a reduction or a comparison (`n = matches.sum()`)
+        return not facts.on_host and _bound_to_reductions(test.value, ctx)
     return isinstance(test, (cst.Comparison, cst.Call, cst.BooleanOperation, cst.UnaryOperation))
+
+
+# reductions whose result is a tensor (a 0-d one, tested for truth in Python: a host read)
+_TENSOR_REDUCTIONS = frozenset({"sum", "any", "all", "count_nonzero", "max", "min", "amax", "amin", "mean",
+                                "reduce_sum", "reduce_any", "reduce_all", "reduce_max", "reduce_min", "reduce_mean"})
+
+
+def _bound_to_reductions(name: str, ctx) -> bool:
+    """Every value the loss binds to ``name`` is a framework reduction (``matches.sum()``,
+    ``torch.any(m)``) or a comparison: a tensor that is never None."""
+    bindings = ctx.__dict__.setdefault("_reduction_bindings", {})
+    if name not in bindings:
+        values = [node.value for node in own_nodes(ctx.loss.node) if isinstance(node, cst.Assign)
+                  and any(isinstance(t.target, cst.Name) and t.target.value == name for t in node.targets)]
+        bindings[name] = bool(values) and all(_a_reduction(value, ctx) for value in values)
+    return bindings[name]
+
+
+def _a_reduction(value, ctx) -> bool:
+    if isinstance(value, cst.Comparison):
+        return True
+    op = ctx.op(value) if isinstance(value, cst.Call) else None
+    return op is not None and op.name in _TENSOR_REDUCTIONS and op.namespace != "builtins"
 
 
 class StateInLoss(Rule):
