@@ -226,6 +226,7 @@ _PARAMETER_MATRIX_NAME = re.compile(r"(^|_)(weights?|w|centers?|centres?|prototy
 # methods of a probability distribution object (tfp, torch.distributions) that return probabilities
 _DISTRIBUTION_PROBABILITIES = frozenset({"cdf", "prob", "survival_function", "sf", "pmf"})
 _MASK_PARAMETER = re.compile(r"(^|_)masks?$", re.IGNORECASE)
+_PROBABILITY_PARAMETER = re.compile(r"(^|_)(probs|probas?|probabilities)$", re.IGNORECASE)
 
 
 # syntax that holds no expression: never descended into when facts are computed bottom-up
@@ -252,9 +253,13 @@ class Evaluator:
                 # deep supervision passes as lists) may be Python lists of tensors.
                 keras_tensor = name.lower().replace("_", "") in ("ytrue", "ypred")  # Keras passes tensors
                 mask = bool(_MASK_PARAMETER.search(name)) and not taint - {TRUE}  # a 0/1 (or bool) mask
+                # ``probs``: probabilities the caller computed (a softmax or sigmoid output)
+                probability = bool(_PROBABILITY_PARAMETER.search(name)) and PRED in taint
                 self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name),
                                        no_batch_axis=bool(_PARAMETER_MATRIX_NAME.search(name))
-                                       and not name.lower().startswith("sample"), nonneg=mask, bounded=mask)
+                                       and not name.lower().startswith("sample"), nonneg=mask or probability,
+                                       bounded=mask or probability, probability=probability, unit=probability,
+                                       at_most_one=probability)
             else:
                 self.env[name] = UNTAINTED
         self.module_ints = module_ints or {}
@@ -668,6 +673,9 @@ class Evaluator:
                 not right.taint and right.literal is None and not right.feature_count)
             scaled = left.scaled or (bool(left.taint) and not right.taint and
                                      (right.literal is None or abs(right.literal) < 1))
+            if left.exp_node is not None and right.exp_sum is left.exp_node:
+                # exp(x) / sum(exp(x)): a softmax written by hand, probabilities that underflow to 0
+                return Facts(taint=taint, nonneg=True, bounded=True, unit=True, at_most_one=True, probability=True)
             return Facts(taint=taint, scaled=scaled, bounded=left.bounded and not right.taint,
                          error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
