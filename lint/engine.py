@@ -213,6 +213,10 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         if name in evaluator.env and evaluator.env[name].taint:
             # a Python list of tensors, as documented: its length counts speakers or levels
             evaluator.env[name] = replace(evaluator.env[name], python_list=True, maybe_list=True, named_tensor=False)
+    for name in loss.normalized_params:
+        if name in evaluator.env and evaluator.env[name].taint:
+            # L2-normalised, as documented: entries in [-1, 1], dot products are cosines
+            evaluator.env[name] = replace(evaluator.env[name], bounded=True)
     for name in loss.tensor_params:
         if name in evaluator.env and evaluator.env[name].taint:
             # one tensor, as documented: not a list of outputs, whatever its name

@@ -634,6 +634,7 @@ class Evaluator:
                          nonneg=(left.nonneg and right.nonpos) or above_min or above_bounded
                          or _above_one_less_one(left, right),
                          nonpos=(left.nonpos and right.nonneg) or stabilised or below_constant
+                         or _focal_exponent(left_node, right_node, self)
                          or _is_max_of(right_node, left_node, self, LOGSUMEXP_OPS),  # x - logsumexp(x)
                          bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
@@ -1552,6 +1553,54 @@ def _moves_to_a_device(op) -> bool:
         return True
     device = op.kwargs.get("device")
     return device is not None and _text(device).strip("'\"") != "cpu"
+
+
+def _product_factors(node) -> list:
+    """The factors of ``a * b * c`` (parentheses dropped), in order."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+        return _product_factors(node.left) + _product_factors(node.right)
+    return [node]
+
+
+def _softplus_of(node, evaluator) -> str | None:
+    """The text of ``z`` in ``softplus(z)``, ``log1p(exp(z))`` or ``log(1 + exp(z))``."""
+    op = evaluator.op(node) if isinstance(node, cst.Call) else None
+    if op is None or not op.args:
+        return None
+    if op.name == "softplus":
+        return _text(op.args[0])
+    inner = op.args[0]
+    if op.name == "log" and isinstance(inner, cst.BinaryOperation) and isinstance(inner.operator, cst.Add) \
+            and evaluator.facts(inner.left).literal == 1:
+        inner = inner.right
+    elif op.name != "log1p":
+        return None
+    inner_op = evaluator.op(inner) if isinstance(inner, cst.Call) else None
+    return _text(inner_op.args[0]) if inner_op is not None and inner_op.name == "exp" and inner_op.args else None
+
+
+def _focal_exponent(left_node, right_node, evaluator) -> bool:
+    """``g * y * z - g * softplus(z)`` with labels ``y`` (in [0, 1]): ``y * z <= softplus(z)``, so
+    the difference is never positive (its exp is the focal modulator ``(1 - p_t) ** g``, at most 1)."""
+    right = _product_factors(right_node)
+    softplus = [(i, _softplus_of(f, evaluator)) for i, f in enumerate(right)]
+    softplus = [(i, z) for i, z in softplus if z is not None]
+    if len(softplus) != 1:
+        return False
+    position, z = softplus[0]
+    scale = sorted(_text(f) for i, f in enumerate(right) if i != position)
+    left = [_text(f) for f in _product_factors(left_node)]
+    if z not in left:
+        return False
+    left.remove(z)
+    labels = [f for f in _product_factors(left_node) if _text(f) in left and _text(f) not in scale]
+    if len(labels) != 1:
+        return False
+    label_facts = evaluator.facts(labels[0])
+    if not label_facts.taint or PRED in label_facts.taint:
+        return False  # y must be the labels (0 or 1), not a value of the prediction
+    left.remove(_text(labels[0]))
+    return sorted(left) == scale
 
 
 def _above_one_less_one(left: Facts, right: Facts) -> bool:

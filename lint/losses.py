@@ -235,6 +235,8 @@ class LossFunction:
     tensor_list_params: frozenset[str] = frozenset()
     # parameters documented as one tensor with the batch first (``x: [B, n, d]``)
     tensor_params: frozenset[str] = frozenset()
+    # parameters the docstring says are L2-normalised (``out_1 and out_2 are normalized``)
+    normalized_params: frozenset[str] = frozenset()
 
     @property
     def keras_signature(self) -> bool:
@@ -663,6 +665,7 @@ class _LossFinder:
         loss.host_params = documented_host_params(info.node)
         loss.tensor_list_params = documented_tensor_lists(info.node)
         loss.tensor_params = documented_batch_tensors(info.node) - loss.tensor_list_params
+        loss.normalized_params = documented_normalized(info.node)
         for name in loss.host_params:
             if name in loss.param_taints:
                 loss.param_taints[name] = frozenset()
@@ -857,6 +860,29 @@ def documented_tensor_lists(node: cst.FunctionDef) -> frozenset[str]:
 # ``(N, C)``, ``(batch_size, dim)``)
 _BATCH_FIRST_SHAPE = re.compile(r"^(?:(?:torch\.|tf\.)?tensor\s*(?:of shape\s*)?)?"
                                 r"[\[(]\s*(?:b|n|bs|batch|batch_size|batchsize)\s*[,x\])]", re.IGNORECASE)
+
+
+_NORMALIZED_WORDS = re.compile(r"(l2[- ]?)?normali[sz]ed|unit[- ](norm|length|vectors?)", re.IGNORECASE)
+
+
+def documented_normalized(node: cst.FunctionDef) -> frozenset[str]:
+    """Parameters that the docstring says are L2-normalised: a line (or a parameter's entry) that
+    names them and says ``normalized``/``unit norm`` (``assume out_1 and out_2 are normalized``,
+    ``z: L2-normalized embeddings``). Their dot products are cosines, in [-1, 1].
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def f(a, b, t):\\n    'a and b are normalized.'\\n    return a @ b.T\\n").body[0]
+        >>> sorted(documented_normalized(f))
+        ['a', 'b']
+    """
+    names = {p.name.value for p in _own_params(node)}
+    found = set()
+    for line in _docstring(node).splitlines():
+        if _NORMALIZED_WORDS.search(line) and not re.search(r"\b(not\s+|un)normali", line, re.IGNORECASE):
+            found |= names & set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", line))
+    found |= {name for name, text in _docstring_types(node, _own_params(node)).items()
+              if _NORMALIZED_WORDS.search(text)}
+    return frozenset(found)
 
 
 def documented_batch_tensors(node: cst.FunctionDef) -> frozenset[str]:
