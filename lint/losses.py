@@ -358,7 +358,7 @@ class _LossFinder:
                          and not _target_is_optional(info))
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
                          and _is_input_target_pair(_positional_names(info))
-                         and not _target_is_optional(info))
+                         and not _target_is_optional(info) and not _network_forward(info))
                      or _returns_own_criterion(info)):
                 self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)
                 continue
@@ -442,6 +442,8 @@ class _LossFinder:
             return True  # ``return estimate.item()``: an evaluation API (a Keras loss doing it is the bug)
         if _takes_optimizer_step(info.node):
             return True  # computes a loss and applies its gradients: a train step
+        if _network_forward(info) and info.class_info.name not in self._loss_classes:
+            return True  # MultiPeriodDiscriminator.forward(self, y, y_hat): the network itself
         if info.class_info is None and self._called_only_by_matchers(info):
             return True  # pair_wise_dice_loss(inputs, labels): a matching cost of a Hungarian matcher
         if tokens & _NEVER_A_LOSS_TOKENS:
@@ -1154,6 +1156,21 @@ def _assigned_values(function) -> dict[str, list]:
 _NETWORK_PART = re.compile(r"linear|conv|lstm|gru|rnn|embedding|sequential|module(list|dict)|encoder|decoder|block"
                            r"|layer|net|model|attention|transformer|norm|dropout|pool|head|pretrained|resnet|vgg|vit_"
                            r"|bert", re.IGNORECASE)
+
+
+# classes named for a network (not for a loss): a discriminator, a generator, an encoder
+_NETWORK_CLASS = re.compile(r"(discriminator|generator|encoder|decoder|backbone)s?$", re.IGNORECASE)
+
+
+def _network_forward(info: FunctionInfo) -> bool:
+    """``forward``/``call`` of a class named for a network (``MultiPeriodDiscriminator``) that builds
+    layers or sub-networks in ``__init__``: the network's forward pass, whatever its parameters
+    are called (``forward(self, y, y_hat)`` runs the discriminator on real and generated audio)."""
+    owner = info.class_info
+    if owner is None or info.name not in LOSS_CLASS_METHODS or _CRITERION_CLASS.search(owner.name) \
+            or not _NETWORK_CLASS.search(owner.name):
+        return False
+    return any(_NETWORK_PART.search(name) for _attr, name, _call in owner._init_constructions())
 
 
 def _annotated_none(function) -> bool:

@@ -276,7 +276,8 @@ class StateInLoss(Rule):
                 ctx.report(self, node, f"`{callee(node)}` creates a variable on every call of the loss")
                 return
             if op.namespace == "keras.layers" and op.name[:1].isupper():
-                ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
+                if not _builds_the_graph_once(ctx):
+                    ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
                 return
             if builds_a_network(node, op, ctx) or op.qualified in _SESSION_CONSTRUCTORS:
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new network (and loads its weights) on every "
@@ -321,6 +322,16 @@ class StateInLoss(Rule):
                 # trace time only (compiled steps replay the graph without it)
                 ctx.report(self, target, f"`{code_of(statement).strip()}` updates a Python attribute inside the "
                                          "loss: a compiled step runs it once, when traced, so the update is frozen")
+
+
+_GRAPH_BUILDER_PREFIXES = ("create_", "build_", "make_", "construct_")
+
+
+def _builds_the_graph_once(ctx) -> bool:
+    """``def create_generator_loss(self, discrim_output)``: a method that builds the loss into a
+    functional Keras graph (``Lambda(...)(output)``) once, when the model is made, not per step."""
+    name = ctx.loss.info.name if ctx.loss.info is not None else ctx.loss.name
+    return name.lower().startswith(_GRAPH_BUILDER_PREFIXES)
 
 
 def _is_self(node) -> bool:
