@@ -120,7 +120,16 @@ class HostSync(Rule):
         if op.is_method and op.name == "cpu" and _only_on_the_cpu(node, ctx):
             return  # ``x.cuda() if x.is_cuda else x.cpu()``: .cpu() of a CPU tensor copies nothing
         if op.is_method and op.name in _SYNC_METHODS:
-            ctx.report(self, node, f"`{code_of(node)}` copies the tensor to the host: fails or syncs inside a compiled step")
+            message = f"`{code_of(node)}` copies the tensor to the host: fails or syncs inside a compiled step"
+            receiver = op.args[0] if op.args else None
+            if isinstance(receiver, cst.Name) and receiver.value in ctx.evaluator.env:
+                # ``if loss.item() > 1: print(loss.item())``: the same value, read again before it
+                # is rebound, is one sync (the first); the others are places of it
+                binding = id(ctx.evaluator.env[receiver.value])
+                ctx.report_once(self, node, key=f"{self.code}/read/{receiver.value}/{op.name}/{binding}",
+                                more="reads of the same value", message=message)
+            else:
+                ctx.report(self, node, message)
         elif op.qualified in _SYNC_FUNCTIONS:
             if op.namespace != "numpy" or (_uses_a_graph_framework(ctx) and any(ctx.facts(a).is_tensor for a in op.args)):
                 ctx.report(self, node, f"`{callee(node)}` leaves the compiled graph for Python on every step")

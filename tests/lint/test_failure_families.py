@@ -146,3 +146,12 @@ def test_a_print_that_formats_a_tensor_is_a_sync_and_says_so_for_torch():
     path = FAMILIES / "f12_backend_messages_torch.py"
     (finding,) = [f for f in lint_source(path.read_text(), str(path)) if f.code == "BSG701"]
     assert "device sync" in finding.message and "tf.print" not in finding.message
+
+
+def test_a_value_read_again_before_it_is_rebound_is_one_sync():
+    path = FAMILIES / "f11_one_cause_sync_positive.py"
+    findings = [f for f in lint_source(path.read_text(), str(path)) if f.code == "BSG701"]
+    first, rebound = sorted((f for f in findings if f.row > 10), key=lambda f: f.row)
+    assert "1 more reads of the same value" in first.message
+    assert [row for row, _column in first.related] == [17]
+    assert rebound.related == ()
