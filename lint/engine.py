@@ -217,6 +217,10 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         if name in evaluator.env and evaluator.env[name].taint:
             # L2-normalised, as documented: entries in [-1, 1], dot products are cosines
             evaluator.env[name] = replace(evaluator.env[name], bounded=True)
+    for name in loss.later_batch_params:
+        if name in evaluator.env and evaluator.env[name].taint:
+            # documented as PxVxNxC: axis 0 is not the batch (its rows are prototype layers, views)
+            evaluator.env[name] = replace(evaluator.env[name], no_batch_axis=True)
     for name in loss.tensor_params:
         if name in evaluator.env and evaluator.env[name].taint:
             # one tensor, as documented: not a list of outputs, whatever its name

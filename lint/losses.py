@@ -237,6 +237,8 @@ class LossFunction:
     tensor_params: frozenset[str] = frozenset()
     # parameters the docstring says are L2-normalised (``out_1 and out_2 are normalized``)
     normalized_params: frozenset[str] = frozenset()
+    # parameters documented with another axis before the batch (``PxVxNxC``)
+    later_batch_params: frozenset[str] = frozenset()
 
     @property
     def keras_signature(self) -> bool:
@@ -668,6 +670,7 @@ class _LossFinder:
         loss.tensor_list_params = documented_tensor_lists(info.node)
         loss.tensor_params = documented_batch_tensors(info.node) - loss.tensor_list_params
         loss.normalized_params = documented_normalized(info.node)
+        loss.later_batch_params = documented_later_batch_axis(info.node) - loss.tensor_params
         for name in loss.host_params:
             if name in loss.param_taints:
                 loss.param_taints[name] = frozenset()
@@ -900,6 +903,39 @@ def documented_batch_tensors(node: cst.FunctionDef) -> frozenset[str]:
     params = _own_params(node)
     return frozenset(name for name, text in _docstring_types(node, params).items()
                      if _BATCH_FIRST_SHAPE.match(text.strip("`")))
+
+
+# "tensor of size PxVxNxC", "of shape [L, B, D]": the symbols of a documented shape
+_DOCUMENTED_SHAPE = re.compile(r"(?:size|shape)\s*(?:of\s*)?[\[(]?\s*([A-Za-z_]+(?:\s*(?:x|,|\*)\s*[A-Za-z_]+)+)")
+_BATCH_SYMBOLS = frozenset({"b", "n", "bs", "batch", "batch_size", "batchsize", "bsz"})
+
+
+def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
+    """Parameters whose docstring entry gives a shape with the batch after another axis
+    (``outputs (torch.Tensor): tensor of size PxVxNxC where P is the number of prototype
+    layers``): axis 0 counts something else, so ``range(outputs.size(0))`` is no batch loop.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def f(outs, refs):\\n    'outs (Tensor): size PxVxNxC'\\n").body[0]
+        >>> sorted(documented_later_batch_axis(f))
+        ['outs']
+    """
+    names = {p.name.value for p in _own_params(node)}
+    found, current = set(), None
+    for line in _docstring(node).splitlines():
+        match = _DOC_ARG.match(line)
+        if match and match.group("name") in names:
+            current = match.group("name")
+        elif match or not line.strip():
+            current = None
+        if current is None:
+            continue
+        shape = _DOCUMENTED_SHAPE.search(line)
+        if shape:
+            symbols = [s.lower() for s in re.split(r"\s*(?:x|,|\*)\s*", shape.group(1))]
+            if symbols[0] not in _BATCH_SYMBOLS and any(s in _BATCH_SYMBOLS for s in symbols[1:]):
+                found.add(current)
+    return frozenset(found)
 
 
 def _split_types(text: str) -> list[str]:
