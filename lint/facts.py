@@ -457,7 +457,9 @@ class Evaluator:
             element = self.facts(node.elt)
             if element.shape and isinstance(node, cst.ListComp) and _reads_a_shape(node.elt):
                 return Facts(shape=True, python_list=True, bounded=True)  # [f.shape[-2:] for f in feats]: sizes
-            return Facts(taint=element.taint | self.facts(node.for_in.iter).taint, python_list=True)
+            stopped = isinstance(node.elt, cst.Call) and self.op(node.elt) is not None \
+                and self.op(node.elt).name in STOP_OPS  # [x.detach() for x in xs]: no gradient in them
+            return Facts(taint=element.taint | self.facts(node.for_in.iter).taint, python_list=True, nograd=stopped)
         if isinstance(node, cst.NamedExpr):
             facts = self.facts(node.value)
             self.bind(node.target, facts)
