@@ -812,6 +812,10 @@ class Evaluator:
             return Facts(taint=first.taint, python_list=True, maybe_list=True)  # jax.tree_leaves(params): the leaves
         if op.namespace == "builtins":
             return self._builtin(op, first)
+        branches = _cond_branches(op)
+        if branches is not None:
+            # tf.cond(is_nan(m), lambda: 0.0, lambda: m): the value of one branch, not of the test
+            return _join(self.facts(branches[0]), self.facts(branches[1]))
         if name in ("squeeze_or_expand_to_same_rank",):
             return replace(first, exp_node=None)
         if op.namespace.startswith("keras.losses") and name in KERAS_DISTANCE_LOSSES and len(op.args) >= 2:
@@ -1401,6 +1405,18 @@ def _sign_fold(op: Op) -> str | None:
     return None
 
 
+def _cond_branches(op) -> tuple | None:
+    """The bodies of ``tf.cond(test, lambda: a, lambda: b)`` (``jax.lax.cond`` with no operands
+    too): what its value is made of."""
+    if op.name != "cond" or op.namespace.split(".")[0] not in ("tensorflow", "jax") or len(op.args) < 3:
+        return None
+    first, second = op.args[1], op.args[2]
+    if isinstance(first, cst.Lambda) and isinstance(second, cst.Lambda) \
+            and not first.params.params and not second.params.params:
+        return first.body, second.body
+    return None
+
+
 def _operands(node, evaluator) -> list:
     """The sub-expressions whose values flow into ``node``'s value (a mask or index does not)."""
     if isinstance(node, cst.BinaryOperation):
@@ -1425,6 +1441,9 @@ def _operands(node, evaluator) -> list:
             return list(op.args[1:3])
         if op is not None and op.name in ("masked_fill", "masked_fill_") and op.args:
             return [op.args[0], *op.args[2:3]]
+        branches = _cond_branches(op) if op is not None else None
+        if branches is not None:
+            return list(branches)
         if op is not None:
             return [*op.args, *op.kwargs.values()]
         if isinstance(node.func, cst.Attribute):  # dist.cdf(x): the object's gradient flows too
