@@ -184,6 +184,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     evaluator = Evaluator(index.imports, loss.param_taints, index.int_constants, batch_sizes,
                           summarize=summaries.for_owner(loss.info))
     evaluator.runtime_attributes = index.runtime_batch_attributes()
+    evaluator.param_defaults = _numeric_defaults(loss.node)
     evaluator.module_loss_objects = _module_loss_objects(index, evaluator)
     if loss.info is not None and loss.info.class_info is not None:
         evaluator.summed_criteria = loss.info.class_info.summed_criteria()
@@ -241,6 +242,22 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         if calls:  # a helper's finding also names the calls that run it (as (container, node) pairs)
             return [(rule, node, message, (*related, *calls)) for rule, node, message, related in ctx.reports]
     return ctx.reports
+
+
+def _numeric_defaults(function) -> dict[str, float]:
+    """``gamma=2.0``, ``scale=-1``: the numbers a function's parameters default to."""
+    if not isinstance(function, cst.FunctionDef):
+        return {}
+    found = {}
+    params = function.params
+    for param in (*params.params, *params.kwonly_params):
+        default = param.default
+        sign = 1.0
+        if isinstance(default, cst.UnaryOperation) and isinstance(default.operator, cst.Minus):
+            default, sign = default.expression, -1.0
+        if isinstance(default, (cst.Integer, cst.Float)):
+            found[param.name.value] = sign * float(default.evaluated_value)
+    return found
 
 
 def _module_loss_objects(index: ModuleIndex, evaluator: Evaluator) -> frozenset[str]:

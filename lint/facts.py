@@ -121,9 +121,12 @@ HOST_VALUE_OPS = frozenset({"item", "tolist", "numpy", "convert_to_numpy", "get_
                             "isdigit", "isalpha", "format", "casefold", "removeprefix", "removesuffix"})
 # ``d.items()``: the entries of a Python mapping (features by name), never the batch's rows
 MAPPING_VIEW_OPS = frozenset({"items", "keys", "values"})
+# names of Python sizes and counts (a shape, a number of segments)
+_SIZE_NAME = re.compile(r"shape|size|(^|_)(num|n|count|length|len|dims?)(_|$)", re.IGNORECASE)
 # torch functions that make a tensor from Python values: on the host unless given a device
 _TENSOR_CONSTRUCTORS = frozenset({"tensor", "as_tensor", "from_numpy", "Tensor", "LongTensor", "FloatTensor",
-                                  "IntTensor", "BoolTensor", "DoubleTensor", "ones_like", "zeros_like", "full_like"})
+                                  "IntTensor", "BoolTensor", "DoubleTensor", "ones_like", "zeros_like", "full_like",
+                                  "arange", "zeros", "ones", "full", "empty", "eye", "linspace"})
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,17 @@ _PARAMETER_MATRIX_NAME = re.compile(r"(^|_)(weights?|w|centers?|centres?|prototy
 # methods of a probability distribution object (tfp, torch.distributions) that return probabilities
 _DISTRIBUTION_PROBABILITIES = frozenset({"cdf", "prob", "survival_function", "sf", "pmf"})
 _MASK_PARAMETER = re.compile(r"(^|_)masks?$", re.IGNORECASE)
-_PROBABILITY_PARAMETER = re.compile(r"(^|_)(probs|probas?|probabilities)$", re.IGNORECASE)
+_PROBABILITY_WORDS = frozenset({"probs", "proba", "probas", "probabilities"})
+# words that make a probability name something else: log_probs, unnormalized_probs, raw_probs
+_NOT_PROBABILITY_WORDS = frozenset({"log", "logs", "ln", "neg", "nll", "unnorm", "unnormalized", "unnormalised",
+                                    "raw", "logit", "logits", "energy"})
+
+
+def _names_probabilities(name: str) -> bool:
+    """``probs``, ``pred_probs``, ``probabilities``: probabilities the caller computed; not
+    ``log_probs`` or ``unnormalized_probs``."""
+    words = name.lower().split("_")
+    return words[-1] in _PROBABILITY_WORDS and not _NOT_PROBABILITY_WORDS & set(words)
 
 
 # syntax that holds no expression: never descended into when facts are computed bottom-up
@@ -254,7 +267,7 @@ class Evaluator:
                 keras_tensor = name.lower().replace("_", "") in ("ytrue", "ypred")  # Keras passes tensors
                 mask = bool(_MASK_PARAMETER.search(name)) and not taint - {TRUE}  # a 0/1 (or bool) mask
                 # ``probs``: probabilities the caller computed (a softmax or sigmoid output)
-                probability = bool(_PROBABILITY_PARAMETER.search(name)) and PRED in taint
+                probability = _names_probabilities(name) and PRED in taint
                 self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name),
                                        no_batch_axis=bool(_PARAMETER_MATRIX_NAME.search(name))
                                        and not name.lower().startswith("sample"), nonneg=mask or probability,
@@ -267,6 +280,7 @@ class Evaluator:
         # module-level names bound to a reducing loss object (``bce = keras.losses.BinaryCrossentropy()``)
         self.module_loss_objects: frozenset[str] = frozenset()
         self.lambdas: dict[str, cst.Lambda] = {}  # local ``f = lambda x: ...``, read where called
+        self.param_defaults: dict[str, float] = {}  # the loss's own numeric defaults (``gamma=2.0``)
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
         self.distance_criteria: dict[str, str] = {}  # see ClassInfo.distance_criteria
@@ -528,7 +542,11 @@ class Evaluator:
             return replace(inner, nonneg=inner.nonpos, nonpos=_nonnegative(inner), literal=literal, at_most_one=False,
                            unit=False, vanishes_at_fit=self._is_log_of_score(node.expression),
                            guarded=(inner.guarded and not inner.taint and literal is not None and literal > 0)
-                           or inner.negative, negative=False, exp_node=None, above_one=False)
+                           or inner.negative, negative=False, exp_node=None, above_one=False,
+                           below_one=inner.inside_unit,  # -x < 1 only where x > -1
+                           # the bounds turn round: a floor of x is a ceiling of -x
+                           floor=(-inner.ceiling[0], inner.ceiling[1]) if inner.ceiling is not None else None,
+                           ceiling=(-inner.floor[0], inner.floor[1]) if inner.floor is not None else None)
         if isinstance(node.operator, cst.Not):
             return Facts(taint=inner.taint, boolean=True, opaque=inner.opaque)
         return inner
@@ -722,14 +740,15 @@ class Evaluator:
             facts = replace(facts, on_host=True)  # x.cpu().bool().sum(1): still a host tensor
         if op is not None and not op.is_method and not facts.on_host and op.namespace == "torch" \
                 and op.name in _TENSOR_CONSTRUCTORS and not moves and op.args \
-                and all(f.on_host or (not op.name.endswith("_like") and (f.shape or not f.taint))
-                        for f in self._argument_facts(op.args)):
+                and all(self._python_valued(a) or self.facts(a).on_host for a in _argument_nodes(op.args)) \
+                and not (op.name.endswith("_like") and not all(self.facts(a).on_host for a in op.args[:1])):
             # torch.as_tensor(x.shape[:1]), torch.tensor([1, 2]): made from Python values on the host
             facts = replace(facts, on_host=True)
         if op is not None and not op.is_method and not facts.on_host and op.args \
                 and op.namespace.split(".")[0] == "torch" and not moves:
-            inputs = self._argument_facts(op.args)
-            if any(f.on_host for f in inputs) and all(f.on_host or not f.taint for f in inputs):
+            inputs = _argument_nodes(op.args)
+            if any(self.facts(a).on_host for a in inputs) \
+                    and all(self.facts(a).on_host or self._python_valued(a) for a in inputs):
                 facts = replace(facts, on_host=True)  # torch.unique(x.cpu()): computed on the host, stays there
         if facts.on_host and moves:
             facts = replace(facts, on_host=False)  # as_tensor(counts, device=pred.device), counts.type_as(pred)
@@ -738,16 +757,23 @@ class Evaluator:
             facts = replace(facts, nonneg=True, nonpos=False)  # exp(-cross_entropy(...)) is at most 1
         return facts
 
-    def _argument_facts(self, args) -> list[Facts]:
-        """The facts of call arguments, a list or tuple display (``torch.cat([a, b])``) read as its
-        elements."""
-        found = []
-        for arg in args:
-            if isinstance(arg, (cst.List, cst.Tuple)) and arg.elements:
-                found.extend(self.facts(e.value) for e in arg.elements)
-            else:
-                found.append(self.facts(arg))
-        return found
+    def _python_valued(self, node) -> bool:
+        """A Python value a tensor can be made from on the host: a number, a shape, a list or tuple
+        of them, or a name that says it holds a size or a count (``batch_shape``, ``num_segments``);
+        not a module's buffer or parameter (``self.counts``), nor a tensor argument."""
+        facts = self.facts(node)
+        if facts.taint and not facts.shape:
+            return False
+        if facts.shape or facts.literal is not None or isinstance(node, (cst.Integer, cst.Float)):
+            return True
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return all(self._python_valued(e.value) for e in node.elements)
+        if isinstance(node, cst.UnaryOperation):
+            return self._python_valued(node.expression)
+        if isinstance(node, cst.Call) and not node.args:
+            node = node.func  # index.batch_shape(): a method named for a size
+        name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
+        return _SIZE_NAME.search(name) is not None
 
     def _device_of_a_host_value(self, op) -> bool:
         """``device=counts.device`` with ``counts`` on the host: it stays there."""
@@ -1405,6 +1431,17 @@ def _sign_fold(op: Op) -> str | None:
     return None
 
 
+def _argument_nodes(args) -> list:
+    """Call arguments, a list or tuple display (``torch.cat([a, b])``) read as its elements."""
+    found = []
+    for arg in args:
+        if isinstance(arg, (cst.List, cst.Tuple)) and arg.elements:
+            found.extend(e.value for e in arg.elements)
+        else:
+            found.append(arg)
+    return found
+
+
 def _cond_branches(op) -> tuple | None:
     """The bodies of ``tf.cond(test, lambda: a, lambda: b)`` (``jax.lax.cond`` with no operands
     too): what its value is made of."""
@@ -1617,11 +1654,29 @@ def _focal_exponent(left_node, right_node, evaluator) -> bool:
     labels = [f for f in _product_factors(left_node) if _text(f) in left and _text(f) not in scale]
     if len(labels) != 1:
         return False
-    label_facts = evaluator.facts(labels[0])
+    label, label_facts = labels[0], evaluator.facts(labels[0])
     if not label_facts.taint or PRED in label_facts.taint:
         return False  # y must be the labels (0 or 1), not a value of the prediction
-    left.remove(_text(labels[0]))
+    if not (label_facts.unit or (label_facts.nonneg and _at_most_one(label_facts))
+            or (isinstance(label, cst.Name) and label_facts.named_tensor)):
+        return False  # 2 * y - 1 is -1 for a negative: y * z can pass softplus(z)
+    left.remove(_text(label))
+    scale_nodes = [f for i, f in enumerate(right) if i != position]
+    if not all(_positive_scale(f, evaluator) for f in scale_nodes):
+        return False  # a negative scale turns the inequality round
     return sorted(left) == scale
+
+
+def _positive_scale(node, evaluator) -> bool:
+    """A positive literal, or a hyperparameter whose default (when the loss gives one) is positive."""
+    facts = evaluator.facts(node)
+    if facts.taint:
+        return False
+    if facts.literal is not None:
+        return facts.literal > 0
+    name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
+    default = evaluator.param_defaults.get(name) if name is not None else None
+    return default is None or default > 0
 
 
 def _above_one_less_one(left: Facts, right: Facts) -> bool:

@@ -867,26 +867,46 @@ _BATCH_FIRST_SHAPE = re.compile(r"^(?:(?:torch\.|tf\.)?tensor\s*(?:of shape\s*)?
                                 r"[\[(]\s*(?:b|n|bs|batch|batch_size|batchsize)\s*[,x\])]", re.IGNORECASE)
 
 
-_NORMALIZED_WORDS = re.compile(r"(l2[- ]?)?normali[sz]ed|unit[- ](norm|length|vectors?)", re.IGNORECASE)
+# "z_i and z_j are normalized", "x: L2-normalized embeddings": the values themselves are unit
+# vectors (not "normalized by the batch size", "normalized inside the head", "need not be normalized")
+_SAYS_NORMALIZED = re.compile(r"\b(?:are|is|be)\s+(?:already\s+)?(?:l2[- ]?|unit[- ])?normali[sz]ed\b"
+                              r"(?!\s+(?:by|with|to|inside|in|within|over|across|along|per|before|after|later|"
+                              r"elsewhere|here|there|first))", re.IGNORECASE)
+_NORMALIZED_ENTRY = re.compile(r"^\s*(?:an?\s+|the\s+)?(?:l2[- ]?|unit[- ])?normali[sz]ed\b|\b(?:l2|unit)[- ]"
+                               r"(?:normali[sz]ed|norm)\b", re.IGNORECASE)
+_NOT_NORMALIZED = re.compile(r"\b(?:not|non|never|need\s+not|un|raw)\b[\s-]*(?:be\s+)?(?:l2[- ]?)?normali|"
+                             r"\bunnormali|\bnon-?normali|n't\b", re.IGNORECASE)
 
 
 def documented_normalized(node: cst.FunctionDef) -> frozenset[str]:
-    """Parameters that the docstring says are L2-normalised: a line (or a parameter's entry) that
-    names them and says ``normalized``/``unit norm`` (``assume out_1 and out_2 are normalized``,
-    ``z: L2-normalized embeddings``). Their dot products are cosines, in [-1, 1].
+    """Parameters that the docstring says are L2-normalised: a sentence that names them and says
+    they *are* normalized (``assume out_1 and out_2 are normalized``), or their own entry that
+    starts with it (``z: L2-normalized embeddings``). Their dot products are cosines, in [-1, 1].
+    Not "normalized by the batch size", "normalized inside the head", "need not be normalized".
 
         >>> import libcst as cst
         >>> f = cst.parse_module("def f(a, b, t):\\n    'a and b are normalized.'\\n    return a @ b.T\\n").body[0]
         >>> sorted(documented_normalized(f))
         ['a', 'b']
+        >>> g = cst.parse_module("def g(a, b):\\n    'the loss is normalized by the batch size'\\n").body[0]
+        >>> sorted(documented_normalized(g))
+        []
     """
-    names = {p.name.value for p in _own_params(node)}
+    params = _own_params(node)
+    names = {p.name.value for p in params}
     found = set()
     for line in _docstring(node).splitlines():
-        if _NORMALIZED_WORDS.search(line) and not re.search(r"\b(not\s+|un)normali", line, re.IGNORECASE):
-            found |= names & set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", line))
-    found |= {name for name, text in _docstring_types(node, _own_params(node)).items()
-              if _NORMALIZED_WORDS.search(text)}
+        if _NOT_NORMALIZED.search(line):
+            continue
+        match = _DOC_ARG.match(line)
+        if match and match.group("name") in names:
+            entry = line[match.end():] if match.group("numpy") is None else match.group("numpy")
+            if _NORMALIZED_ENTRY.search(entry) or _NORMALIZED_ENTRY.search(match.group("google") or ""):
+                found.add(match.group("name"))
+            continue
+        said = _SAYS_NORMALIZED.search(line)
+        if said:
+            found |= names & set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", line[:said.start()]))
     return frozenset(found)
 
 
@@ -910,31 +930,47 @@ _DOCUMENTED_SHAPE = re.compile(r"(?:size|shape)\s*(?:of\s*)?[\[(]?\s*([A-Za-z_]+
 _BATCH_SYMBOLS = frozenset({"b", "n", "bs", "batch", "batch_size", "batchsize", "bsz"})
 
 
+# what a leading axis may count when it is not the batch: "P is the number of prototype layers"
+_COUNTED_AXIS = r"\b{symbol}\s+(?:is|=|:)\s+(?:the\s+)?(?:number|num|count)\s+of\s+(?:the\s+)?([A-Za-z_]+)"
+_SAMPLE_WORDS = frozenset({"image", "images", "sample", "samples", "example", "examples", "sequence", "sequences",
+                           "item", "items", "instance", "instances", "input", "inputs", "batch", "batches",
+                           "element", "elements", "sentence", "sentences", "utterance", "utterances"})
+
+
 def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
-    """Parameters whose docstring entry gives a shape with the batch after another axis
-    (``outputs (torch.Tensor): tensor of size PxVxNxC where P is the number of prototype
-    layers``): axis 0 counts something else, so ``range(outputs.size(0))`` is no batch loop.
+    """Parameters whose docstring entry gives a shape with the batch after another axis and says
+    what that axis counts (``outputs (torch.Tensor): tensor of size PxVxNxC where P is the number
+    of prototype layers``): axis 0 counts something else, so ``range(outputs.size(0))`` is no batch
+    loop. Not ``(num_images, N, 4)``: its first axis is the batch under another name.
 
         >>> import libcst as cst
-        >>> f = cst.parse_module("def f(outs, refs):\\n    'outs (Tensor): size PxVxNxC'\\n").body[0]
+        >>> f = cst.parse_module("def f(outs):\\n    'outs (Tensor): size PxNxC, P is the number of heads'\\n").body[0]
         >>> sorted(documented_later_batch_axis(f))
         ['outs']
     """
     names = {p.name.value for p in _own_params(node)}
-    found, current = set(), None
+    entries: dict[str, str] = {}
+    current = None
     for line in _docstring(node).splitlines():
         match = _DOC_ARG.match(line)
         if match and match.group("name") in names:
             current = match.group("name")
         elif match or not line.strip():
             current = None
-        if current is None:
+        if current is not None:
+            entries[current] = entries.get(current, "") + " " + line.strip()
+    found = set()
+    for name, text in entries.items():
+        shape = _DOCUMENTED_SHAPE.search(text)
+        if not shape:
             continue
-        shape = _DOCUMENTED_SHAPE.search(line)
-        if shape:
-            symbols = [s.lower() for s in re.split(r"\s*(?:x|,|\*)\s*", shape.group(1))]
-            if symbols[0] not in _BATCH_SYMBOLS and any(s in _BATCH_SYMBOLS for s in symbols[1:]):
-                found.add(current)
+        symbols = re.split(r"\s*(?:x|,|\*)\s*", shape.group(1))
+        first = symbols[0]
+        if first.lower() in _BATCH_SYMBOLS or not any(s.lower() in _BATCH_SYMBOLS for s in symbols[1:]):
+            continue
+        counted = re.search(_COUNTED_AXIS.format(symbol=re.escape(first)), text)
+        if counted and counted.group(1).lower() not in _SAMPLE_WORDS:
+            found.add(name)
     return frozenset(found)
 
 

@@ -111,11 +111,11 @@ class HostSync(Rule):
                 ctx.report(self, node.test, f"conditional expression on a tensor (`{code_of(node.test)}`): "
                                             "needs its value on the host; use where")
             return
+        _note_in_place_change(node, ctx)
         op = ctx.op(node)
         if op is None:
             return
-        if op.is_method and op.name in _SYNC_METHODS and (_built_on_the_host(op.args[0], ctx)
-                                                           or ctx.facts(op.args[0]).on_host):
+        if op.is_method and op.name in _SYNC_METHODS and op.args and ctx.facts(op.args[0]).on_host:
             return  # torch.arange(2, len(x.shape)).tolist(), x.cpu().numpy(): no (further) device sync
         if op.is_method and op.name == "cpu" and _only_on_the_cpu(node, ctx):
             return  # ``x.cuda() if x.is_cuda else x.cpu()``: .cpu() of a CPU tensor copies nothing
@@ -126,7 +126,8 @@ class HostSync(Rule):
                 # ``if loss.item() > 1: print(loss.item())``: the same value, read again before it
                 # is rebound, is one sync (the first); the others are places of it
                 binding = id(ctx.evaluator.env[receiver.value])
-                ctx.report_once(self, node, key=f"{self.code}/read/{receiver.value}/{op.name}/{binding}",
+                version = ctx.__dict__.get("_in_place_changes", {}).get(receiver.value, 0)
+                ctx.report_once(self, node, key=f"{self.code}/read/{receiver.value}/{op.name}/{binding}/{version}",
                                 more="reads of the same value", message=message)
             else:
                 ctx.report(self, node, message)
@@ -186,11 +187,14 @@ def _an_assigner(owner, call: cst.Call) -> bool:
         for a in call.args)
 
 
-def _built_on_the_host(receiver, ctx) -> bool:
-    if not isinstance(receiver, cst.Call) or ctx.facts(receiver).taint:
-        return False
-    op = ctx.op(receiver)
-    return op is not None and op.name in ("arange", "tensor", "as_tensor", "zeros", "ones", "linspace", "range")
+def _note_in_place_change(node: cst.Call, ctx) -> None:
+    """``loss.add_(1)``, ``loss.clamp_(0, 1)``: the value under the name changes without a rebinding;
+    a later host read of it is another sync (counted per name, see the repeated-read key)."""
+    func = node.func
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.attr.value.endswith("_") \
+            and not func.attr.value.startswith("_"):
+        changes = ctx.__dict__.setdefault("_in_place_changes", {})
+        changes[func.value.value] = changes.get(func.value.value, 0) + 1
 
 
 def _uses_a_graph_framework(ctx) -> bool:
@@ -216,7 +220,7 @@ def _is_tensor_condition(test, ctx) -> bool:
 
 
 # reductions whose result is a tensor (a 0-d one, tested for truth in Python: a host read)
-_TENSOR_REDUCTIONS = frozenset({"sum", "any", "all", "count_nonzero", "max", "min", "amax", "amin", "mean",
+_TENSOR_REDUCTIONS = frozenset({"sum", "any", "all", "count_nonzero", "amax", "amin", "mean",
                                 "reduce_sum", "reduce_any", "reduce_all", "reduce_max", "reduce_min", "reduce_mean"})
 
 
@@ -285,7 +289,7 @@ class StateInLoss(Rule):
                 ctx.report(self, node, f"`{callee(node)}` creates a variable on every call of the loss")
                 return
             if op.namespace == "keras.layers" and op.name[:1].isupper():
-                if not _builds_the_graph_once(ctx):
+                if not (op.name == "Lambda" and _builds_the_graph_once(ctx)):
                     ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
                 return
             if builds_a_network(node, op, ctx) or op.qualified in _SESSION_CONSTRUCTORS:
@@ -339,8 +343,12 @@ _GRAPH_BUILDER_PREFIXES = ("create_", "build_", "make_", "construct_")
 def _builds_the_graph_once(ctx) -> bool:
     """``def create_generator_loss(self, discrim_output)``: a method that builds the loss into a
     functional Keras graph (``Lambda(...)(output)``) once, when the model is made, not per step."""
-    name = ctx.loss.info.name if ctx.loss.info is not None else ctx.loss.name
-    return name.lower().startswith(_GRAPH_BUILDER_PREFIXES)
+    if ctx.loss.kind in ("compile", "config", "factory") or ctx.loss.info is None:
+        return False  # compiled (or configured) as the loss: it runs every step, whatever its name
+    params = [p.name.value for p in ctx.loss.info.node.params.params if p.name.value not in ("self", "cls")]
+    if params[:2] == ["y_true", "y_pred"]:
+        return False  # Keras's loss signature: called with every batch
+    return ctx.loss.info.name.lower().startswith(_GRAPH_BUILDER_PREFIXES)
 
 
 def _is_self(node) -> bool:

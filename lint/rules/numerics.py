@@ -17,7 +17,6 @@ from ..facts import (
     PRED,
     SIZE_OPS,
     SQRT_OPS,
-    STOP_OPS,
     SUM_OPS,
     TENSOR,
     TRUE,
@@ -270,8 +269,6 @@ class UnguardedLog(Rule):
             return
         if _inside_arctan(ctx):
             return  # atan(w / h): w / 0 is inf, atan(inf) = pi / 2, and its gradient stays finite
-        if _under_stop_gradient(ctx):
-            return  # stop_gradient(w / s), (w / s).detach(): a weight, no gradient through the division
         if "stride" in _text(denominator).lower():
             return  # pred_bboxes / stride_tensor: a feature map's strides (8, 16, 32), fixed and positive
         if _reduces_opaque(denominator, ctx):
@@ -776,18 +773,6 @@ def _multiplies_prediction(node, ctx) -> bool:
 
 def _carries_prediction(facts) -> bool:
     return PRED in facts.taint and facts.has_grad
-
-
-def _under_stop_gradient(ctx) -> bool:
-    """The division's value is the argument of ``stop_gradient``/``detach`` in the same expression
-    (through parentheses and arithmetic only): no gradient flows through it."""
-    for ancestor in reversed(ctx.ancestors):
-        if isinstance(ancestor, cst.Call):
-            op = ctx.op(ancestor)
-            return op is not None and op.name in STOP_OPS
-        if not isinstance(ancestor, (cst.BinaryOperation, cst.UnaryOperation, cst.Attribute, cst.Arg)):
-            return False
-    return False
 
 
 def _inside_arctan(ctx) -> bool:
