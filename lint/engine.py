@@ -210,22 +210,20 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
                     # a batch_size parameter given a number (int(2 ** (r + k))): still the batch size
                     joined = replace(joined, batch_dim=True)
                 evaluator.env[name] = joined
-    for name in loss.tensor_list_params:
-        if name in evaluator.env and evaluator.env[name].taint:
-            # a Python list of tensors, as documented: its length counts speakers or levels
-            evaluator.env[name] = replace(evaluator.env[name], python_list=True, maybe_list=True, named_tensor=False)
-    for name in loss.normalized_params:
-        if name in evaluator.env and evaluator.env[name].taint:
-            # L2-normalised, as documented: entries in [-1, 1], dot products are cosines
-            evaluator.env[name] = replace(evaluator.env[name], bounded=True)
-    for name in loss.later_batch_params:
-        if name in evaluator.env and evaluator.env[name].taint:
-            # documented as PxVxNxC: axis 0 is not the batch (its rows are prototype layers, views)
-            evaluator.env[name] = replace(evaluator.env[name], no_batch_axis=True)
-    for name in loss.tensor_params:
-        if name in evaluator.env and evaluator.env[name].taint:
-            # one tensor, as documented: not a list of outputs, whatever its name
-            evaluator.env[name] = replace(evaluator.env[name], maybe_list=False, named_tensor=True)
+    documented = (
+        # a Python list of tensors, as documented: its length counts speakers or levels
+        (loss.tensor_list_params, {"python_list": True, "maybe_list": True, "named_tensor": False}),
+        # L2-normalised, as documented: entries in [-1, 1], dot products are cosines
+        (loss.normalized_params, {"bounded": True}),
+        # documented as PxVxNxC: axis 0 is not the batch (its rows are prototype layers, views)
+        (loss.later_batch_params, {"no_batch_axis": True}),
+        # one tensor, as documented: not a list of outputs, whatever its name
+        (loss.tensor_params, {"maybe_list": False, "named_tensor": True}),
+    )
+    for names, documented_facts in documented:
+        for name in names:
+            if name in evaluator.env and evaluator.env[name].taint:
+                evaluator.env[name] = replace(evaluator.env[name], **documented_facts)
     one_example_per_call(loss.node, evaluator.env)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites

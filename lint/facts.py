@@ -471,8 +471,8 @@ class Evaluator:
             element = self.facts(node.elt)
             if element.shape and isinstance(node, cst.ListComp) and _reads_a_shape(node.elt):
                 return Facts(shape=True, python_list=True, bounded=True)  # [f.shape[-2:] for f in feats]: sizes
-            stopped = isinstance(node.elt, cst.Call) and self.op(node.elt) is not None \
-                and self.op(node.elt).name in STOP_OPS  # [x.detach() for x in xs]: no gradient in them
+            element_op = self.op(node.elt) if isinstance(node.elt, cst.Call) else None
+            stopped = element_op is not None and element_op.name in STOP_OPS  # [x.detach() for x in xs]
             return Facts(taint=element.taint | self.facts(node.for_in.iter).taint, python_list=True, nograd=stopped)
         if isinstance(node, cst.NamedExpr):
             facts = self.facts(node.value)
@@ -1646,12 +1646,14 @@ def _focal_exponent(left_node, right_node, evaluator) -> bool:
     if len(softplus) != 1:
         return False
     position, z = softplus[0]
-    scale = sorted(_text(f) for i, f in enumerate(right) if i != position)
-    left = [_text(f) for f in _product_factors(left_node)]
+    scale_nodes = [f for i, f in enumerate(right) if i != position]
+    scale = sorted(_text(f) for f in scale_nodes)
+    left_factors = _product_factors(left_node)
+    left = [_text(f) for f in left_factors]
     if z not in left:
         return False
     left.remove(z)
-    labels = [f for f in _product_factors(left_node) if _text(f) in left and _text(f) not in scale]
+    labels = [f for f in left_factors if _text(f) in left and _text(f) not in scale]
     if len(labels) != 1:
         return False
     label, label_facts = labels[0], evaluator.facts(labels[0])
@@ -1661,7 +1663,6 @@ def _focal_exponent(left_node, right_node, evaluator) -> bool:
             or (isinstance(label, cst.Name) and label_facts.named_tensor)):
         return False  # 2 * y - 1 is -1 for a negative: y * z can pass softplus(z)
     left.remove(_text(label))
-    scale_nodes = [f for i, f in enumerate(right) if i != position]
     if not all(_positive_scale(f, evaluator) for f in scale_nodes):
         return False  # a negative scale turns the inequality round
     return sorted(left) == scale
