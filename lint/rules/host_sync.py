@@ -17,6 +17,8 @@ _SYNC_FUNCTIONS = frozenset(
      "keras.ops.convert_to_numpy", "jax.pure_callback", "jax.device_get",
      "jax.experimental.io_callback", "numpy.array", "numpy.asarray"}
 )
+# debugging callbacks that run every step of a jitted function (they print or call Python each time)
+_DEBUG_CALLBACKS = frozenset({"jax.debug.print", "jax.debug.callback"})
 _CONVERSIONS = frozenset({"float", "int", "bool"})
 _GRAPH_FRAMEWORKS = ("tensorflow", "keras", "jax", "torch")
 _VARIABLE_CONSTRUCTORS = frozenset(
@@ -131,6 +133,10 @@ class HostSync(Rule):
                                 more="reads of the same value", message=message)
             else:
                 ctx.report(self, node, message)
+        elif op.qualified in _DEBUG_CALLBACKS:
+            if any(ctx.facts(a).is_tensor for a in (*op.args, *op.kwargs.values())):
+                ctx.report(self, node, f"`{callee(node)}` sends tensors to the host on every step (a host callback "
+                                       "inside the compiled step): a debugging aid, remove it from the training loss")
         elif op.qualified in _SYNC_FUNCTIONS:
             if op.namespace != "numpy" or (_uses_a_graph_framework(ctx) and any(ctx.facts(a).is_tensor for a in op.args)):
                 ctx.report(self, node, f"`{callee(node)}` leaves the compiled graph for Python on every step")
@@ -153,7 +159,7 @@ class HostSync(Rule):
                                            "(a device sync): drop it, or print every N steps outside the loss")
                 else:
                     ctx.report(self, node, f"`{code_of(node)}` prints a symbolic tensor once at trace time "
-                                           "(or syncs every step eagerly): use tf.print / jax.debug.print")
+                                           "(or syncs every step eagerly): use tf.print / jax.debug.print while debugging")
 
     def check_statement(self, statement, ctx) -> None:
         test = statement.test
@@ -209,6 +215,10 @@ def _is_tensor_condition(test, ctx) -> bool:
         return _is_tensor_condition(test.left, ctx) or _is_tensor_condition(test.right, ctx)
     if isinstance(test, cst.Call) and isinstance(test.func, cst.Attribute) and test.func.attr.value == "get":
         return False  # ``options.get("num_samples")``: a presence test of a lookup, like a bare name
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) and isinstance(test.expression, cst.Name):
+        return _is_tensor_condition(test.expression, ctx)  # ``if not mask:``: the bare name's presence test
+    if isinstance(test, cst.Comparison) and any(_an_enum_member(c.comparator) for c in test.comparisons):
+        return False  # ``stage == sb.Stage.TRAIN``: the other side is a Python value too
     facts = ctx.facts(test)
     if not facts.is_tensor:
         return False
@@ -217,6 +227,15 @@ def _is_tensor_condition(test, ctx) -> bool:
         # unless the loss itself bound it to a reduction or a comparison (`n = matches.sum()`)
         return not facts.on_host and _bound_to_reductions(test.value, ctx)
     return isinstance(test, (cst.Comparison, cst.Call, cst.BooleanOperation, cst.UnaryOperation))
+
+
+def _an_enum_member(node) -> bool:
+    """``Stage.TRAIN``, ``tf.estimator.ModeKeys.EVAL``: an upper-case member of a CamelCase class."""
+    if not isinstance(node, cst.Attribute) or not node.attr.value.isupper():
+        return False
+    owner = node.value.attr.value if isinstance(node.value, cst.Attribute) else \
+        node.value.value if isinstance(node.value, cst.Name) else ""
+    return owner[:1].isupper() and not owner.isupper()
 
 
 # reductions whose result is a tensor (a 0-d one, tested for truth in Python: a host read)
