@@ -80,9 +80,14 @@ NONNEG_LOSS_FUNCTIONS = frozenset({
     "sigmoid_cross_entropy_with_logits", "binary_crossentropy", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
     "softmax_cross_entropy_with_integer_labels", "mean_squared_error", "mean_absolute_error"})
-# keras.losses functions of a distance between target and prediction
-KERAS_DISTANCE_LOSSES = frozenset({"mean_squared_error", "mse", "MSE", "mean_absolute_error", "mae", "MAE",
-                                   "huber", "mean_squared_logarithmic_error", "msle", "MSLE"})
+# keras.losses functions that return one non-negative value per sample (reduced over the last axis)
+KERAS_PER_SAMPLE_LOSSES = frozenset({"mean_squared_error", "mse", "MSE", "mean_absolute_error", "mae", "MAE",
+                                     "huber", "mean_squared_logarithmic_error", "msle", "MSLE",
+                                     # per-sample, never negative, though not distances
+                                     "logcosh", "log_cosh", "binary_crossentropy", "categorical_crossentropy",
+                                     "sparse_categorical_crossentropy", "binary_focal_crossentropy",
+                                     "categorical_focal_crossentropy", "kl_divergence", "kld", "KLD",
+                                     "kullback_leibler_divergence", "hinge", "squared_hinge", "categorical_hinge"})
 EXP_OPS = frozenset({"exp", "expm1", "exp2", "cosh", "sinh"})
 LOG_OPS = frozenset({"log", "log2", "log10"})
 BOUNDED_OPS = frozenset(
@@ -844,7 +849,7 @@ class Evaluator:
             return _join(self.facts(branches[0]), self.facts(branches[1]))
         if name in ("squeeze_or_expand_to_same_rank",):
             return replace(first, exp_node=None)
-        if op.namespace.startswith("keras.losses") and name in KERAS_DISTANCE_LOSSES and len(op.args) >= 2:
+        if op.namespace.startswith("keras.losses") and name in KERAS_PER_SAMPLE_LOSSES and len(op.args) >= 2:
             # keras.losses.mean_squared_error(y_true, y_pred): per sample, >= 0, 0 at a perfect fit
             inputs = [self.facts(a) for a in op.args[:2]]
             if any(f.is_tensor for f in inputs):
@@ -1303,7 +1308,9 @@ class Evaluator:
                      guarded=first.guarded or first.probability or first.masked_positive or first.peak_one,
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
-                     batch_sum=op.node if (over_batch and first.is_tensor) else first.batch_sum,
+                     # a sum of values with no gradient from the prediction (a mask, the labels) adds a
+                     # constant: the loss value grows with the batch, its gradient does not
+                     batch_sum=op.node if (over_batch and first.is_tensor and first.has_grad) else first.batch_sum,
                      exp_sum=first.exp_node,
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and self._reduces_batch_axis(op)))
 

@@ -259,6 +259,7 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
     """
     finder = _LossFinder(index, module_kind(filename))
     finder.metrics_file_only = _metrics_by_file_name_only(filename)
+    finder.loss_module = _loss_module(filename)
     finder.collect(patterns)
     return finder.losses
 
@@ -271,6 +272,30 @@ _SCORING_MODULES = frozenset({"validators", "validator", "evaluators", "evaluato
 # scikit-learn's metrics named "loss": scores, wherever they are defined
 _METRIC_LOSS_NAMES = frozenset({"hamming_loss", "zero_one_loss", "log_loss", "label_ranking_loss", "brier_score_loss",
                                 "mean_pinball_loss", "d2_pinball_loss", "hamming_loss_fn"})
+
+
+def _loss_module(filename: str | None) -> bool:
+    """A module whose file or folder says it holds losses (``custom_losses.py``, ``losses/ssim.py``).
+
+        >>> _loss_module("src/utils/custom_losses.py"), _loss_module("pkg/loss/pyramid.py"), _loss_module("pkg/model.py")
+        (True, True, False)
+    """
+    if not filename:
+        return False
+    parts = [p.lower() for p in re.split(r"[\\/]+", filename) if p]
+    return bool(parts) and ("loss" in parts[-1].rsplit(".", 1)[0] or any("loss" in f for f in parts[-3:-1]))
+
+
+# the words of a parameter name that say it holds the model's prediction (``predicted_pyramid``)
+_PREDICTION_WORDS = frozenset({"pred", "preds", "predicted", "prediction", "predictions", "logits", "output",
+                               "outputs", "yhat"})
+
+
+def _takes_a_prediction(info) -> bool:
+    """One positional parameter named for the prediction (``predicted_pyramid``, ``pred_boxes``) and
+    at least one more: what a loss compares."""
+    names = _positional_names(info)
+    return len(names) >= 2 and any(_PREDICTION_WORDS & set(n.lower().split("_")) for n in names)
 
 
 def _metrics_by_file_name_only(filename: str | None) -> bool:
@@ -322,6 +347,8 @@ class _LossFinder:
         self.index = index
         self.module_kind = kind
         self.metrics_file_only = False  # a user's metrics.py (no metrics package): losses live there too
+        self.loss_module = False  # the file's name says it holds losses
+        self._referenced: set[str] | None = None  # names the module's functions read or call
         self.losses: list[LossFunction] = []
         self._seen: set[int] = set()
         self._loss_classes: set[str] = set()
@@ -382,6 +409,9 @@ class _LossFinder:
                     and not self._evidence_against(info, kl_term=True):
                 self._add_function(info, "named")  # def kl_divergence(mu, logvar): a VAE's KL term
                 continue
+            if self._public_function_of_a_loss_module(info):
+                self._add_function(info, "named")  # custom_losses.py: def ms_mse(sharp_pyramid, predicted_pyramid)
+                continue
             if patterns and any(fnmatch.fnmatchcase(info.name, p) for p in patterns):
                 self._add_function(info, "config")
         for call in self.index.compile_calls:
@@ -409,6 +439,22 @@ class _LossFinder:
                     or self._evidence_against(info, used_as_loss=True):
                 continue
             self._add_function(info, "named")
+
+    def _public_function_of_a_loss_module(self, info: FunctionInfo) -> bool:
+        """A module-level public function of a losses module that takes a prediction and computes
+        with tensors, and that nothing in the module calls: a loss the training code imports,
+        whatever its name (``ms_mse``, ``ssim``). A function the module's own code calls is a
+        helper, read with its caller's context."""
+        if not self.loss_module or info.class_info is not None or info.name.startswith("_") \
+                or not _takes_a_prediction(info) or info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
+                or _looks_like_metric(info.name) or _name_tokens(info.name) & (_NOT_A_LOSS_TOKENS | _METRIC_TOKENS):
+            return False
+        if self._referenced is None:
+            self._referenced = {n.value for f in self.index.functions for n in own_nodes(f.node)
+                                if isinstance(n, cst.Name)} | {n.attr.value for f in self.index.functions
+                                                              for n in own_nodes(f.node) if isinstance(n, cst.Attribute)}
+        return info.name not in self._referenced and _computes_with_tensors(info.node, self.index.imports) \
+            and not self._evidence_against(info)
 
     def _evidence_against(self, info: FunctionInfo, kl_term: bool = False, used_as_loss: bool = False) -> bool:
         """Why a function that looks like a loss by its signature (or name) is not one.

@@ -18,6 +18,8 @@ It must never say no to a file that has a loss (false positives only cost a pars
     True
     >>> may_contain_loss(b"loss_fn = DetectionLoss(config)\\n")
     False
+    >>> may_contain_loss(b"def ms_mse(sharp, predicted):\\n    return 0\\n", filename="utils/custom_losses.py")
+    True
     >>> may_contain_loss(b"class ArcMarginProduct(nn.Module):\\n    def forward(self, x, label):\\n        return x\\n",
     ...                  filename="models/heads.py")
     True
@@ -51,6 +53,8 @@ _LOSS_CALL = re.compile(rb"(?i:loss)\w*\s*\+?=\s*(\w+)\s*\(")
 # ``def forward(self, input, target)``: torch's criterion convention, a loss whatever its class is named
 _LOSS_PATH = re.compile(r"loss|crit|objective")
 _FORWARD = re.compile(rb"def\s+forward\s*\(\s*self\s*,\s*(\w+)[^,()]*,\s*(\w+)")
+# ``def ms_mse(sharp, predicted_pyramid)`` in a losses module: a public function taking a prediction
+_TAKES_A_PREDICTION = re.compile(rb"def\s+[A-Za-z]\w*\s*\([^)]*(?i:pred|logits|output|yhat)")
 
 
 def may_contain_loss(data: bytes, loss_patterns: tuple[str, ...] = (), filename: str | None = None) -> bool:
@@ -65,6 +69,8 @@ def may_contain_loss(data: bytes, loss_patterns: tuple[str, ...] = (), filename:
         if is_loss_pair(first.decode("ascii", "replace"), second.decode("ascii", "replace")):
             return True
     if filename is not None and _LOSS_PATH.search(filename.lower()):
+        if "loss" in filename.lower() and _TAKES_A_PREDICTION.search(data):
+            return True
         for first, second in _FORWARD.findall(data):
             if is_role_target_pair(first.decode("ascii", "replace"), second.decode("ascii", "replace")):
                 return True

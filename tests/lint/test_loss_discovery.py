@@ -397,3 +397,16 @@ def test_a_margin_softmax_head_in_any_module_is_linted_as_loss_code():
     # the same forward in a class named for nothing in particular, outside a loss module, is a layer
     layer = source.replace("ArcMarginProduct", "Projection")
     assert lint_source(layer, "models/heads.py") == []
+
+
+def test_a_losses_module_public_function_taking_a_prediction_is_a_loss():
+    # the file name is the evidence: in custom_losses.py ``ms_mse`` is a loss the training code
+    # imports; the same text in a model module is not read as one
+    source = textwrap.dedent("""
+    import tensorflow as tf
+    def ms_mse(sharp_pyramid, predicted_pyramid):
+        return tf.reduce_sum(tf.square(sharp_pyramid[0] - predicted_pyramid[0]))
+    """)
+    assert {f.loss for f in lint_source(source, "src/utils/custom_losses.py")} == {"ms_mse"}
+    assert {f.loss for f in lint_source(source, "pkg/loss/pyramid.py")} == {"ms_mse"}
+    assert lint_source(source, "src/models/deblur.py") == []
