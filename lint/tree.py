@@ -66,3 +66,20 @@ def own_nodes(root: cst.CSTNode):
             continue
         yield node
         stack.extend(children(node))
+
+
+def own_nodes_in_order(root: cst.CSTNode):
+    """``own_nodes`` in source order (each node before the nodes it contains).
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def f(x):\\n    y = 1\\n    y = 2\\n    return y\\n").body[0]
+        >>> [n.value.value for n in own_nodes_in_order(f) if isinstance(n, cst.Assign)]
+        ['1', '2']
+    """
+    stack = [root.body] if isinstance(root, (cst.FunctionDef, cst.Lambda)) else [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _SCOPES):
+            continue
+        yield node
+        stack.extend(reversed(children(node)))

@@ -8,7 +8,7 @@ import libcst as cst
 
 from ..losses import LOSS_CLASS_METHODS
 from ..names import dotted_parts
-from ..tree import own_nodes
+from ..tree import own_nodes, own_nodes_in_order
 from ._util import code_of, literal_int
 from .base import Rule
 
@@ -79,7 +79,9 @@ class BatchSum(Rule):
         if ctx.in_config_branch:
             return  # ``if reduction == "sum": return x.sum()``: the user's explicit option
         if isinstance(value, cst.Tuple) and len(value.elements) >= 2 and not ctx.loss.keras_signature:
-            return  # return loss, num_pos, weight_sum: which element is the loss is the caller's business
+            if any(_could_normalise(e.value, ctx) for e in value.elements[1:]):
+                return  # return loss, num_pos, weight_sum: which element is the loss is the caller's business
+            value = value.elements[0].value  # return loss, centers_update_op: nothing to divide the loss by
         batch_sum = ctx.facts(value).batch_sum
         if batch_sum is None or _every_caller_normalises(ctx):
             return
@@ -94,6 +96,25 @@ class BatchSum(Rule):
         construction = _criterion_construction(batch_sum, ctx)
         if construction is not None:
             ctx.relate("BSG501/returned", construction)  # where reduction="sum" was chosen
+
+
+# ops that update a variable in place (TF 1 style): what they return is the update, not a number
+_STATE_UPDATES = frozenset({"assign", "assign_add", "assign_sub", "scatter_sub", "scatter_add", "scatter_update",
+                            "scatter_nd_update", "scatter_nd_add", "scatter_nd_sub"})
+
+
+def _could_normalise(node, ctx) -> bool:
+    """Whether a value returned beside the loss could be what the caller divides it by (a count, a
+    weight sum, an unknown value) -- not a dict of logs, a string, None or a variable's update op."""
+    if isinstance(node, cst.Name) and node.value != "None":
+        values = [n.value for n in own_nodes_in_order(ctx.loss.node) if isinstance(n, cst.Assign)
+                  and any(isinstance(t.target, cst.Name) and t.target.value == node.value for t in n.targets)]
+        return not values or _could_normalise(values[-1], ctx)  # the last binding is what is returned
+    if isinstance(node, (cst.Dict, cst.DictComp, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)) \
+            or (isinstance(node, cst.Name) and node.value == "None"):
+        return False
+    op = ctx.op(node) if isinstance(node, cst.Call) else None
+    return op is None or op.name not in _STATE_UPDATES
 
 
 def _criterion_construction(batch_sum, ctx):
