@@ -138,6 +138,7 @@ _TENSOR_CONSTRUCTORS = frozenset({"tensor", "as_tensor", "from_numpy", "Tensor",
 class Facts:
     taint: frozenset = EMPTY
     guarded: bool = False  # bounded away from zero: safe under log, sqrt, division
+    difference: bool = False  # a difference of two tensors: it can cancel to 0 (or below)
     nonneg: bool = False
     nonpos: bool = False
     bounded: bool = False  # magnitude does not grow with the inputs: safe under exp
@@ -236,6 +237,8 @@ _DISTRIBUTION_PROBABILITIES = frozenset({"cdf", "prob", "survival_function", "sf
 _MASK_PARAMETER = re.compile(r"(^|_)masks?$", re.IGNORECASE)
 _PROBABILITY_WORDS = frozenset({"probs", "proba", "probas", "probabilities"})
 # words that make a probability name something else: log_probs, unnormalized_probs, raw_probs
+# words that make a probability name a mean of probabilities: mean_anchor_probs, avg_probs
+_AVERAGE_WORDS = frozenset({"mean", "avg", "average", "averaged", "marginal"})
 _NOT_PROBABILITY_WORDS = frozenset({"log", "logs", "ln", "neg", "nll", "unnorm", "unnormalized", "unnormalised",
                                     "raw", "logit", "logits", "energy"})
 
@@ -273,11 +276,14 @@ class Evaluator:
                 mask = bool(_MASK_PARAMETER.search(name)) and not taint - {TRUE}  # a 0/1 (or bool) mask
                 # ``probs``: probabilities the caller computed (a softmax or sigmoid output)
                 probability = _names_probabilities(name) and PRED in taint
+                # ``mean_anchor_probs``: a batch mean of probabilities, 0 only where every sample's is
+                # (as for a mean taken in the loss itself)
+                averaged = probability and bool(_AVERAGE_WORDS & set(name.lower().split("_")))
                 self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name),
                                        no_batch_axis=bool(_PARAMETER_MATRIX_NAME.search(name))
                                        and not name.lower().startswith("sample"), nonneg=mask or probability,
-                                       bounded=mask or probability, probability=probability, unit=probability,
-                                       at_most_one=probability)
+                                       bounded=mask or probability, probability=probability and not averaged,
+                                       unit=probability, at_most_one=probability, guarded=averaged)
             else:
                 self.env[name] = UNTAINTED
         self.module_ints = module_ints or {}
@@ -655,6 +661,7 @@ class Evaluator:
                 or (PRED in left.taint and PRED in right.taint and left.is_tensor and right.is_tensor
                     and not left.nograd and not right.nograd)
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
+                         difference=left.is_tensor and right.is_tensor,
                          unit=left.literal == 1 and right.unit, vanishes_at_fit=complement,
                          nonneg=(left.nonneg and right.nonpos) or above_min or above_bounded
                          or _above_one_less_one(left, right),
@@ -982,6 +989,11 @@ class Evaluator:
         if name in NORM_OPS:
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
                          bounded=first.bounded and first.taint != EMPTY)
+        if name == "det" and _COVARIANCE_NAME.search(_text(op.args[0])) and not first.difference:
+            # det(sigma_p), det(sigma_t @ sigma_p): a covariance is positive definite by construction
+            # (built from clamped widths, or inverted beside), so its determinant is positive; not a
+            # covariance computed as a difference (sigma_p - k @ sigma_p can round to singular)
+            return Facts(taint=first.taint, nonneg=True, guarded=True)
         if name in DISTANCE_OPS and len(op.args) >= 2:
             # distances between unit vectors (normalised embeddings) are at most 2
             second = self.facts(op.args[1])
@@ -1280,6 +1292,9 @@ class Evaluator:
         lower_facts = self.facts(lower) if lower is not None else None
         upper_facts = self.facts(upper) if upper is not None else None
         guarded = lower_facts is not None and not lower_facts.taint and _positive_offset(lower_facts)
+        # a positive value clamped to [0, ...] stays positive (det(a) * det(b)).clamp(0)
+        guarded = guarded or (first.guarded and (lower_facts is None or lower_facts.nonneg)
+                              and (upper_facts is None or (upper_facts.literal or 0) > 0))
         nonneg = lower_facts is not None and (lower_facts.nonneg or guarded)  # clamp(min=eps): >= eps > 0
         bounded = upper_facts is not None and not upper_facts.taint and (lower_facts is None or not lower_facts.taint)
         below_one = upper_facts is not None and not upper_facts.taint and (
@@ -1796,6 +1811,8 @@ _NONZERO = (cst.NotEqual, cst.GreaterThan)
 
 
 _DISTANCE_NAME = re.compile(r"^_?((pairwise|euclidean|squared|cosine|l2|l1)_?)?(dist|distance|distances|cdist|pdist)$")
+# names of covariance matrices (positive definite): sigma_p, Sigma, cov, covariance, precision
+_COVARIANCE_NAME = re.compile(r"(^|[^a-z])(sigma|cov|covariance|precision)", re.IGNORECASE)
 _BOUNDING_NAME = re.compile(r"clip|clamp|tanh|normali[sz]e|sigmoid|softmax|cosine_sim")
 # function transforms that return the function they wrap, transformed (``jax.vmap(f)(x)`` runs ``f``)
 FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "filter_jit", "filter_vmap", "checkpoint", "remat"})
