@@ -139,6 +139,7 @@ class Facts:
     taint: frozenset = EMPTY
     guarded: bool = False  # bounded away from zero: safe under log, sqrt, division
     difference: bool = False  # a difference of two tensors: it can cancel to 0 (or below)
+    complement: Facts | None = None  # for 1 - x: the facts of x (so 1 - (1 - x) is x again)
     nonneg: bool = False
     nonpos: bool = False
     bounded: bool = False  # magnitude does not grow with the inputs: safe under exp
@@ -643,6 +644,8 @@ class Evaluator:
                          batch_sum=batch_sum, shape=shape, literal=_arith(left, right, symbol),
                          exp_sum=left.exp_sum or right.exp_sum,
                          python_list=left.python_list and right.python_list)  # list(a) + list(b)
+        if symbol == "-" and not left.taint and left.literal == 1 and right.complement is not None:
+            return right.complement  # 1 - dice_loss with dice_loss = 1 - dice: the dice itself
         if symbol == "-":
             error = (TRUE in left.taint and PRED in right.taint) or (PRED in left.taint and TRUE in right.taint) \
                 or (left.error and not right.taint) or (right.error and not left.taint)
@@ -662,6 +665,7 @@ class Evaluator:
                     and not left.nograd and not right.nograd)
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
                          difference=left.is_tensor and right.is_tensor,
+                         complement=right if not left.taint and left.literal == 1 and right.taint else None,
                          unit=left.literal == 1 and right.unit, vanishes_at_fit=complement,
                          nonneg=(left.nonneg and right.nonpos) or above_min or above_bounded
                          or _above_one_less_one(left, right),
