@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import libcst as cst
 
-from .facts import TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts, nonzero_names, reducing_loss_class
+from .facts import _COMPREHENSIONS, TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts, nonzero_names, reducing_loss_class
 from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
 from .liveness import dead_names, dead_statement
@@ -387,7 +387,7 @@ class _Walker:
                 _mark_guarded((_any_zero_of(statement.test, ev),), ev)  # if (t == 0).any(): raise
         elif isinstance(statement, cst.For):
             self.expression(statement.iter)
-            _bind_loop_target(ev, statement.target, statement.iter)
+            ev.bind_loop_target(statement.target, statement.iter)
             self.block(block_statements(statement.body))
             self._orelse(statement.orelse)
         elif isinstance(statement, cst.While):
@@ -514,6 +514,10 @@ class _Walker:
                 continue
             if isinstance(node, cst.Call):
                 self.ctx.record_call(node)
+            if isinstance(node, _COMPREHENSIONS):
+                # its loop variables are bound while its parts are read: read them now, before a
+                # rule asks for one part alone (which would see the enclosing scope's names)
+                self.ctx.evaluator.facts(node)
             rules = self.node_rules.get(type(node))
             if rules:
                 for rule in rules:
@@ -799,26 +803,6 @@ def _rebinds_own_arguments(target, value, ev: Evaluator) -> bool:
     argument_names = {a.value.value for a in value.args if isinstance(a.value, cst.Name)}
     return all(n.value in argument_names for n in names if ev.env.get(n.value) is not None and ev.env[n.value].taint) \
         and any(n.value in argument_names for n in names)
-
-
-def _bind_loop_target(ev: Evaluator, target, iterable) -> None:
-    """Bind a loop variable: ``enumerate`` counters are Python ints, ``zip`` binds element-wise."""
-    if isinstance(iterable, cst.Call) and isinstance(target, (cst.Tuple, cst.List)):
-        op = ev.op(iterable)
-        elements = [e.value for e in target.elements]
-        if op is not None and op.namespace == "builtins" and op.name == "enumerate" and len(elements) == 2 and op.args:
-            ev.bind(elements[0], Facts(shape=True, bounded=True))
-            _bind_loop_target(ev, elements[1], op.args[0])
-            return
-        if op is not None and op.namespace == "builtins" and op.name == "zip" and len(elements) == len(op.args):
-            for element, source in zip(elements, op.args):
-                _bind_loop_target(ev, element, source)
-            return
-        if isinstance(iterable.func, cst.Attribute) and iterable.func.attr.value == "items" and len(elements) == 2:
-            ev.bind(elements[0], UNTAINTED)
-            ev.bind(elements[1], replace(UNTAINTED, taint=ev.facts(iterable.func.value).taint, bounded=False))
-            return
-    ev.bind(target, _element_facts(ev, iterable))
 
 
 def _indexed_parts(value):
@@ -1131,15 +1115,3 @@ def _counted_zeros(test, ev: Evaluator) -> str | None:
     return None
 
 
-def _element_facts(ev: Evaluator, iterable) -> Facts:
-    """Facts of a loop variable: the taint of what is iterated, nothing more."""
-    if isinstance(iterable, cst.Call):
-        op = ev.op(iterable)
-        if op is not None and op.namespace == "builtins" and op.name == "range":
-            return Facts(shape=True)
-    facts = ev.facts(iterable)
-    if facts.shape:
-        return Facts(shape=True)
-    # an element of something that may be a Python list (of shapes, of views) may be a list itself
-    return replace(UNTAINTED, taint=facts.taint, bounded=not facts.taint,
-                   maybe_list=facts.maybe_list or facts.python_list, on_host=facts.on_host)

@@ -251,6 +251,18 @@ def _names_probabilities(name: str) -> bool:
     return words[-1] in _PROBABILITY_WORDS and not _NOT_PROBABILITY_WORDS & set(words)
 
 
+_COMPREHENSIONS = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
+
+
+def _bound_names(target) -> list[str]:
+    """The names a ``for`` target binds (``x``, ``(i, (a, b))``)."""
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [name for element in target.elements for name in _bound_names(element.value)]
+    return []
+
+
 # syntax that holds no expression: never descended into when facts are computed bottom-up
 _NOT_EXPRESSIONS = (cst.SimpleWhitespace, cst.ParenthesizedWhitespace, cst.TrailingWhitespace, cst.Comment,
                     cst.Newline, cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket,
@@ -339,6 +351,11 @@ class Evaluator:
                 continue
             if node is not root and (id(node) in memo or isinstance(node, (cst.Lambda, cst.FunctionDef))):
                 continue
+            if isinstance(node, _COMPREHENSIONS):
+                # its parts are evaluated with its loop variables bound (see _comprehension)
+                if node is not root:
+                    order.append(node)
+                continue
             stack.append((node, True))
             for child in tree_children(node):
                 if not isinstance(child, _NOT_EXPRESSIONS):
@@ -390,8 +407,48 @@ class Evaluator:
                 return "stop"
         return None
 
+    def bind_loop_target(self, target, iterable) -> None:
+        """Bind a loop variable: ``enumerate`` counters are Python ints, ``zip`` binds element-wise."""
+        if isinstance(iterable, cst.Call) and isinstance(target, (cst.Tuple, cst.List)):
+            op = self.op(iterable)
+            elements = [e.value for e in target.elements]
+            if op is not None and op.namespace == "builtins" and op.name == "enumerate" and len(elements) == 2 \
+                    and op.args:
+                self.bind(elements[0], Facts(shape=True, bounded=True))
+                self.bind_loop_target(elements[1], op.args[0])
+                return
+            if op is not None and op.namespace == "builtins" and op.name == "zip" and len(elements) == len(op.args):
+                for element, source in zip(elements, op.args):
+                    self.bind_loop_target(element, source)
+                return
+            if isinstance(iterable.func, cst.Attribute) and iterable.func.attr.value == "items" and len(elements) == 2:
+                self.bind(elements[0], UNTAINTED)
+                self.bind(elements[1], replace(UNTAINTED, taint=self.facts(iterable.func.value).taint, bounded=False))
+                return
+        self.bind(target, self._element_facts(iterable))
+
+    def _element_facts(self, iterable) -> Facts:
+        """Facts of a loop variable: the taint of what is iterated, nothing more."""
+        if isinstance(iterable, cst.Call):
+            op = self.op(iterable)
+            if op is not None and op.namespace == "builtins" and op.name == "range":
+                return Facts(shape=True)
+        facts = self.facts(iterable)
+        if facts.shape:
+            return Facts(shape=True)
+        # an element of something that may be a Python list (of shapes, of views) may be a list itself;
+        # a row of one tensor is one sample: its leading axis is no longer the batch
+        rows = facts.is_tensor and not facts.maybe_list and not facts.python_list
+        return replace(UNTAINTED, taint=facts.taint, bounded=not facts.taint, nograd=facts.nograd,
+                       maybe_list=facts.maybe_list or facts.python_list, on_host=facts.on_host,
+                       no_batch_axis=rows)
+
     def bind(self, target: cst.BaseExpression, facts: Facts) -> None:
         if isinstance(target, cst.Name):
+            if _BATCH_SIZE_NAME.match(target.value) and not facts.taint and facts.literal is not None \
+                    and facts.literal >= 2 and float(facts.literal).is_integer():
+                # ``batch_size = 32`` in the loss: the batch size fixed in code, like a global one
+                facts = replace(facts, batch_constant=True, configured_batch=True)
             self.env[target.value] = facts
         elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
                 and target.value.value == "self" and facts.taint:
@@ -479,18 +536,49 @@ class Evaluator:
             return Facts(taint=left.taint | right.taint, boolean=True, opaque=_all_opaque(left, right))
         if isinstance(node, (cst.Lambda,)):
             return UNTAINTED
-        if isinstance(node, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
-            element = self.facts(node.elt)
-            if element.shape and isinstance(node, cst.ListComp) and _reads_a_shape(node.elt):
-                return Facts(shape=True, python_list=True, bounded=True)  # [f.shape[-2:] for f in feats]: sizes
-            element_op = self.op(node.elt) if isinstance(node.elt, cst.Call) else None
-            stopped = element_op is not None and element_op.name in STOP_OPS  # [x.detach() for x in xs]
-            return Facts(taint=element.taint | self.facts(node.for_in.iter).taint, python_list=True, nograd=stopped)
+        if isinstance(node, _COMPREHENSIONS):
+            return self._comprehension(node)
         if isinstance(node, cst.NamedExpr):
             facts = self.facts(node.value)
             self.bind(node.target, facts)
             return facts
         return UNTAINTED
+
+    def _comprehension(self, node) -> Facts:
+        """``[f(x) for x in xs if c(x)]``: each ``for`` binds its target like a loop statement does
+        (an element of what it walks), its conditions and element are read with those bindings, and
+        the enclosing scope gets its own values of the names back afterwards."""
+        saved: dict[str, Facts | None] = {}
+        iterated = EMPTY
+        try:
+            comp_for = node.for_in
+            while comp_for is not None:
+                iterated = iterated | self.facts(comp_for.iter).taint
+                for name in _bound_names(comp_for.target):
+                    saved.setdefault(name, self.env.get(name))
+                self.bind_loop_target(comp_for.target, comp_for.iter)
+                for condition in comp_for.ifs:
+                    for name in nonzero_names(self.facts(condition.test)):  # [log(v) for v in u if v > 0]
+                        if name in self.env and not self.env[name].guarded:
+                            saved.setdefault(name, self.env[name])
+                            self.env[name] = replace(self.env[name], guarded=True)
+                comp_for = comp_for.inner_for_in
+            if isinstance(node, cst.DictComp):
+                self.facts(node.key)
+                self.facts(node.value)
+                return UNTAINTED
+            element = self.facts(node.elt)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    self.env.pop(name, None)
+                else:
+                    self.env[name] = value
+        if element.shape and isinstance(node, cst.ListComp) and _reads_a_shape(node.elt):
+            return Facts(shape=True, python_list=True, bounded=True)  # [f.shape[-2:] for f in feats]: sizes
+        element_op = self.op(node.elt) if isinstance(node.elt, cst.Call) else None
+        stopped = element_op is not None and element_op.name in STOP_OPS  # [x.detach() for x in xs]
+        return Facts(taint=element.taint | iterated, python_list=True, nograd=stopped)
 
     def _name(self, name: str) -> Facts:
         facts = self.env.get(name)

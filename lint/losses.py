@@ -70,6 +70,8 @@ _BATCH_DATA_NAMES = frozenset({"batch", "data", "sample", "samples", "minibatch"
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
                                 "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",
                                 "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration"})
+# parameter names (normalised) of per-sample metadata records: img_metas, batch_img_metas, metainfo
+_METADATA_SUFFIXES = ("metas", "meta", "metainfo", "metainfos")
 # a parameter holding the network that the loss calls (not ``params``: a JAX loss differentiates them)
 _NETWORK_PARAM_NAMES = frozenset({"model", "net", "network", "module"})
 LOSS_CLASS_METHODS = ("call", "__call__", "forward")
@@ -766,8 +768,9 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     for position, param in enumerate(everything):
         name = param.name.value
         key = _normalized(name)
-        if key in _HOST_OBJECT_NAMES or _is_scalar(param):
-            # a model, an optimizer, a config: a Python object; ``target=1.0``: a number, whatever its name
+        if key in _HOST_OBJECT_NAMES or _is_scalar(param) or key.endswith(_METADATA_SUFFIXES):
+            # a model, an optimizer, a config: a Python object; ``target=1.0``: a number, whatever its name;
+            # ``batch_img_metas``: per-image metadata dicts (sizes, camera matrices) on the host
             taints[name] = frozenset()
         elif name in latent:
             taints[name] = frozenset({PRED})  # the encoder's mean and log-variance for the batch

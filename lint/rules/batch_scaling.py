@@ -384,6 +384,11 @@ def _without_casts(node, ctx):
 def _report_configured(rule, node, configured: str, ctx, message: str) -> None:
     """One finding per configured batch size in a loss; its other uses are named with it."""
     ctx.report_once(rule, node, key=f"BSG502:{configured}", more=f"uses of `{configured}`", message=message)
+    for statement in own_nodes_in_order(ctx.loss.node):  # batch_size = 32 in the loss: where it is fixed
+        if isinstance(statement, cst.Assign) and _is_number(statement.value) and any(
+                isinstance(t.target, cst.Name) and t.target.value == configured for t in statement.targets):
+            ctx.relate(f"BSG502:{configured}", statement)
+            break
 
 
 def _configured_batch(node, ctx) -> str | None:
