@@ -171,7 +171,7 @@ class ClassInfo:
         """The method ``self.<attr>(...)`` runs: the method of that name, or the methods an attribute
         alias set in the class holds (``self.similarity = self._cosine if cosine else self._dot``,
         ``self.similarity = self._pick(cosine)`` where ``_pick`` returns ``self._cosine`` or
-        ``self._dot``).
+        ``self._dot``, or a function defined in the method that sets it: ``self.f = f``).
 
             >>> import libcst as cst
             >>> index = ModuleIndex.build(cst.parse_module(
@@ -196,6 +196,8 @@ class ClassInfo:
                     if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self" \
                             and t.attr.value == attr:
                         found.extend(self._methods_named_in(node.value, depth=0))
+                        if isinstance(node.value, cst.Name):  # def get_map(y): ... ; self.get_map = get_map
+                            found.extend(f for f in method.nested if f.name == node.value.value)
         unique: list[FunctionInfo] = []
         for info in found:
             if info not in unique:

@@ -147,6 +147,9 @@ class HostSync(Rule):
             if ctx.facts(op.args[0]).is_tensor:
                 ctx.report(self, node, f"`{code_of(node)}` needs the tensor's value on the host: "
                                        "fails under jit, syncs in eager mode")
+        elif op.namespace == "builtins" and op.name == "range" and any(_one_tensor(a, ctx) for a in op.args):
+            ctx.report(self, node, f"`{code_of(node)}` reads a tensor's value on the host to count the loop: "
+                                   "fails under jit, syncs in eager mode")
         elif op.namespace == "builtins" and op.name in ("min", "max") and op.args and not op.kwargs \
                 and any(_one_tensor(a, ctx) for a in op.args):
             ctx.report(self, node, f"`{code_of(node)}` compares tensor values in Python: each comparison needs them "
