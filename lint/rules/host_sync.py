@@ -51,12 +51,33 @@ def _only_on_the_cpu(node, ctx) -> bool:
 
 
 def _formats_a_tensor(value, ctx) -> bool:
-    """``f"max: {labels.max()}"``: an f-string that formats a tensor's value (shapes and dtypes
-    are Python values)."""
-    if not isinstance(value, cst.FormattedString):
+    """``f"max: {labels.max()}"``, ``"iou: {}".format(iou)``, ``"iou: %f" % iou``: a string made
+    from a tensor's value (shapes and dtypes are Python values)."""
+    if isinstance(value, cst.FormattedString):
+        return any(isinstance(part, cst.FormattedStringExpression) and ctx.facts(part.expression).is_tensor
+                   for part in value.parts)
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "format" \
+            and isinstance(value.func.value, (cst.SimpleString, cst.ConcatenatedString)):
+        return any(ctx.facts(a.value).is_tensor for a in value.args)
+    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Modulo) \
+            and isinstance(value.left, (cst.SimpleString, cst.ConcatenatedString)):
+        right = value.right
+        parts = [e.value for e in right.elements] if isinstance(right, cst.Tuple) else [right]
+        return any(ctx.facts(p).is_tensor for p in parts)
+    return False
+
+
+_LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "critical", "exception", "log"})
+
+
+def _logging_call(node: cst.Call) -> bool:
+    """``logger.info(...)``, ``logging.debug(...)``, ``self._log.warning(...)``: a logger's method."""
+    func = node.func
+    if not isinstance(func, cst.Attribute) or func.attr.value not in _LOG_METHODS:
         return False
-    return any(isinstance(part, cst.FormattedStringExpression) and ctx.facts(part.expression).is_tensor
-               for part in value.parts)
+    owner = func.value.attr.value if isinstance(func.value, cst.Attribute) else \
+        func.value.value if isinstance(func.value, cst.Name) else ""
+    return "log" in owner.lower()
 
 
 def _contains(root, node) -> bool:
@@ -114,6 +135,11 @@ class HostSync(Rule):
                                             "needs its value on the host; use where")
             return
         _note_in_place_change(node, ctx)
+        if _logging_call(node) and any(_formats_a_tensor(a.value, ctx) for a in node.args):
+            # formatted before the call, whatever the log level (a tensor passed as a lazy ``%s``
+            # argument is formatted only when the record is emitted)
+            self._report_print(node, ctx)
+            return
         op = ctx.op(node)
         if op is None:
             return
@@ -157,12 +183,16 @@ class HostSync(Rule):
                                    f"{op.name} or {'maximum' if op.name == 'max' else 'minimum'}")
         elif op.namespace == "builtins" and op.name == "print":
             if any(ctx.facts(a).is_tensor or _formats_a_tensor(a, ctx) for a in op.args):
-                if torch_only(ctx):  # eager PyTorch: it prints, after waiting for the device
-                    ctx.report(self, node, f"`{code_of(node)}` copies a tensor's value to the host on every call "
-                                           "(a device sync): drop it, or print every N steps outside the loss")
-                else:
-                    ctx.report(self, node, f"`{code_of(node)}` prints a symbolic tensor once at trace time "
-                                           "(or syncs every step eagerly): use tf.print / jax.debug.print while debugging")
+                self._report_print(node, ctx)
+
+    def _report_print(self, node, ctx) -> None:
+        """``print(t)``, ``logger.info("{}".format(t))``: what printing a tensor means on the backend."""
+        if torch_only(ctx):  # eager PyTorch: it prints, after waiting for the device
+            ctx.report(self, node, f"`{code_of(node)}` copies a tensor's value to the host on every call "
+                                   "(a device sync): drop it, or print every N steps outside the loss")
+        else:
+            ctx.report(self, node, f"`{code_of(node)}` prints a symbolic tensor once at trace time "
+                                   "(or syncs every step eagerly): use tf.print / jax.debug.print while debugging")
 
     def check_statement(self, statement, ctx) -> None:
         test = statement.test
