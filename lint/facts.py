@@ -129,6 +129,8 @@ MAPPING_VIEW_OPS = frozenset({"items", "keys", "values"})
 # names of Python sizes and counts (a shape, a number of segments)
 _SIZE_NAME = re.compile(r"shape|size|(^|_)(num|n|count|length|len|dims?)(_|$)", re.IGNORECASE)
 # torch functions that make a tensor from Python values: on the host unless given a device
+# constructors that make one tensor of a Python list's values
+_FROM_DATA_OPS = frozenset({"array", "asarray", "convert_to_tensor", "as_tensor", "constant"})
 _TENSOR_CONSTRUCTORS = frozenset({"tensor", "as_tensor", "from_numpy", "Tensor", "LongTensor", "FloatTensor",
                                   "IntTensor", "BoolTensor", "DoubleTensor", "ones_like", "zeros_like", "full_like",
                                   "arange", "zeros", "ones", "full", "empty", "eye", "linspace"})
@@ -578,7 +580,20 @@ class Evaluator:
             return Facts(shape=True, python_list=True, bounded=True)  # [f.shape[-2:] for f in feats]: sizes
         element_op = self.op(node.elt) if isinstance(node.elt, cst.Call) else None
         stopped = element_op is not None and element_op.name in STOP_OPS  # [x.detach() for x in xs]
-        return Facts(taint=element.taint | iterated, python_list=True, nograd=stopped)
+        # [f(m) for m in means]: one entry per row of a batch tensor, so a list of the batch's length
+        per_sample = self._walks_batch_rows(node.for_in.iter)
+        return Facts(taint=element.taint | iterated, python_list=True, nograd=stopped, batch_rows=per_sample)
+
+    def _walks_batch_rows(self, iterable) -> bool:
+        """Iterating ``iterable`` gives one entry per sample: the rows of a batch tensor (also
+        through ``zip``/``enumerate``), or a list made one entry per sample."""
+        if isinstance(iterable, cst.Call):
+            op = self.op(iterable)
+            if op is not None and op.namespace == "builtins" and op.name in ("zip", "enumerate"):
+                return any(self._walks_batch_rows(a) for a in op.args)
+        facts = self.facts(iterable)
+        return facts.batch_rows or (facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis
+                                    and not facts.network_output and not facts.on_host)
 
     def _name(self, name: str) -> Facts:
         facts = self.env.get(name)
@@ -1054,6 +1069,11 @@ class Evaluator:
             if indices is not None and indices.is_tensor and not indices.no_batch_axis and not indices.python_list:
                 return Facts(taint=indices.taint)
         if name in PASS_THROUGH_OPS:
+            if name in _FROM_DATA_OPS and first.python_list and first.taint \
+                    and not isinstance(op.args[0], (cst.List, cst.Tuple)):  # not array([l1.mean(), l2.mean()])
+                # jnp.array([f(o) for o in batch]): a Python list of the batch's values made one tensor
+                return replace(first, transposed=False, expanded_axis=None, exp_node=None, python_list=False,
+                               elements=None, maybe_list=False)
             return replace(first, transposed=False, expanded_axis=None,
                            exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None)
         if name in CLIP_OPS:
