@@ -31,6 +31,8 @@ TRUE, PRED, TENSOR = "true", "pred", "tensor"
 EMPTY: frozenset[str] = frozenset()
 _EPS_NAME = re.compile(r"eps|epsilon|smooth|tiny|_?EPS|stabili[sz]er|offset|floor", re.IGNORECASE)
 _BATCH_NAME = re.compile(r"batch|^bs$|^BS$", re.IGNORECASE)
+# a batch size fixed in the loss itself (``bs``/``n_batch`` are as often a block or group size)
+_LOCAL_BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|batch_?sz|global_batch_size)$", re.IGNORECASE)
 _BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|bs|batch_?sz|n_?batch|global_batch_size)$", re.IGNORECASE)
 
 SUM_OPS = frozenset({"sum", "reduce_sum", "nansum"})
@@ -142,6 +144,8 @@ class Facts:
     guarded: bool = False  # bounded away from zero: safe under log, sqrt, division
     difference: bool = False  # a difference of two tensors: it can cancel to 0 (or below)
     complement: Facts | None = None  # for 1 - x: the facts of x (so 1 - (1 - x) is x again)
+    gram: bool = False  # a matrix product of the batch's tensors (x.T @ x): singular when B <= D
+    data_length: bool = False  # a Python list with one entry per entry of a tensor (a comprehension over it)
     nonneg: bool = False
     nonpos: bool = False
     bounded: bool = False  # magnitude does not grow with the inputs: safe under exp
@@ -256,6 +260,25 @@ def _names_probabilities(name: str) -> bool:
 _COMPREHENSIONS = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
 
 
+def _keeps_complement(node, evaluator) -> bool:
+    """``1 - x`` itself, a name bound to it, or a reshape/cast of it: still ``1 - x``, value for value."""
+    if isinstance(node, cst.Name) or (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract)):
+        return True
+    if isinstance(node, cst.Call):
+        op = evaluator.op(node)
+        return op is not None and (op.name in _SHAPE_ONLY_OPS or op.name in ("reshape", "view", "expand_dims",
+                                                                              "unsqueeze"))
+    return False
+
+
+# loop variables named for an output walk a list of outputs (deep supervision, heads), not rows
+_OUTPUT_WORDS = ("scale", "level", "output", "pred", "head", "view", "stage", "layer", "crop", "part")
+
+
+def _names_an_output(target) -> bool:
+    return isinstance(target, cst.Name) and any(word in target.value.lower() for word in _OUTPUT_WORDS)
+
+
 def _bound_names(target) -> list[str]:
     """The names a ``for`` target binds (``x``, ``(i, (a, b))``)."""
     if isinstance(target, cst.Name):
@@ -333,12 +356,20 @@ class Evaluator:
             # otherwise exhaust Python's stack; _compute then finds its operands in the memo
             for inner in self._uncached_subexpressions(node):
                 if id(inner) not in self._memo:
-                    self._memo[id(inner)] = self._gradient_flow(inner, self._compute(inner))
+                    self._memo[id(inner)] = self._settled(inner, self._compute(inner))
             cached = self._memo.get(key)
             if cached is None:
-                cached = self._gradient_flow(node, self._compute(node))
+                cached = self._settled(node, self._compute(node))
                 self._memo[key] = cached
         return cached
+
+    def _settled(self, node, facts: Facts) -> Facts:
+        """The facts kept for ``node``: gradient flow applied; ``complement`` only where the value
+        is still ``1 - x`` (the subtraction itself, a name bound to it, a reshape or cast of it)."""
+        facts = self._gradient_flow(node, facts)
+        if facts.complement is not None and not _keeps_complement(node, self):
+            facts = replace(facts, complement=None)
+        return facts
 
     def _uncached_subexpressions(self, root) -> list:
         """Expressions under ``root`` whose facts are not known yet, innermost first (post-order)."""
@@ -427,7 +458,10 @@ class Evaluator:
                 self.bind(elements[0], UNTAINTED)
                 self.bind(elements[1], replace(UNTAINTED, taint=self.facts(iterable.func.value).taint, bounded=False))
                 return
-        self.bind(target, self._element_facts(iterable))
+        facts = self._element_facts(iterable)
+        if facts.no_batch_axis and _names_an_output(target):
+            facts = replace(facts, no_batch_axis=False)  # for head_pred in y_pred: one output per head
+        self.bind(target, facts)
 
     def _element_facts(self, iterable) -> Facts:
         """Facts of a loop variable: the taint of what is iterated, nothing more."""
@@ -447,7 +481,7 @@ class Evaluator:
 
     def bind(self, target: cst.BaseExpression, facts: Facts) -> None:
         if isinstance(target, cst.Name):
-            if _BATCH_SIZE_NAME.match(target.value) and not facts.taint and facts.literal is not None \
+            if _LOCAL_BATCH_SIZE_NAME.match(target.value) and not facts.taint and facts.literal is not None \
                     and facts.literal >= 2 and float(facts.literal).is_integer():
                 # ``batch_size = 32`` in the loss: the batch size fixed in code, like a global one
                 facts = replace(facts, batch_constant=True, configured_batch=True)
@@ -581,8 +615,29 @@ class Evaluator:
         element_op = self.op(node.elt) if isinstance(node.elt, cst.Call) else None
         stopped = element_op is not None and element_op.name in STOP_OPS  # [x.detach() for x in xs]
         # [f(m) for m in means]: one entry per row of a batch tensor, so a list of the batch's length
-        per_sample = self._walks_batch_rows(node.for_in.iter)
-        return Facts(taint=element.taint | iterated, python_list=True, nograd=stopped, batch_rows=per_sample)
+        # (not ``for head_pred in y_pred``: a loop variable named for an output walks a list of them)
+        per_sample = not _names_an_output(node.for_in.target) and self._walks_batch_rows(node.for_in.iter)
+        # [apply(p, o) for o in observations]: as long as a tensor argument (maybe a list of them)
+        as_long = per_sample or (not _names_an_output(node.for_in.target) and self._walks_data(node.for_in.iter))
+        return Facts(taint=element.taint | iterated, python_list=True, nograd=stopped, batch_rows=per_sample,
+                     data_length=as_long)
+
+    def _walks_data(self, iterable) -> bool:
+        """Iterating ``iterable`` walks a tensor or a list made from one (not ``range(3)``, not a
+        ``zip`` with a fixed list of weights)."""
+        if isinstance(iterable, cst.Call):
+            op = self.op(iterable)
+            if op is not None and op.namespace == "builtins" and op.name in ("zip", "enumerate"):
+                if op.name == "zip" and any(isinstance(a, (cst.List, cst.Tuple)) or (
+                        self.facts(a).python_list and not self.facts(a).data_length and not self.facts(a).batch_rows)
+                                            for a in op.args):
+                    return False  # zip stops at its shortest: a fixed list of weights
+                return any(self._walks_data(a) for a in op.args)
+            if op is not None and op.namespace == "builtins" and op.name == "range":
+                return False
+        facts = self.facts(iterable)
+        return facts.data_length or facts.batch_rows or (bool(facts.taint) and not facts.shape
+                                                         and not facts.python_list and not facts.no_batch_axis)
 
     def _walks_batch_rows(self, iterable) -> bool:
         """Iterating ``iterable`` gives one entry per sample: the rows of a batch tensor (also
@@ -590,6 +645,9 @@ class Evaluator:
         if isinstance(iterable, cst.Call):
             op = self.op(iterable)
             if op is not None and op.namespace == "builtins" and op.name in ("zip", "enumerate"):
+                if op.name == "zip" and any(isinstance(a, (cst.List, cst.Tuple)) or self.facts(a).python_list
+                                            and not self.facts(a).batch_rows for a in op.args):
+                    return False  # zip stops at its shortest: a fixed list of weights or heads
                 return any(self._walks_batch_rows(a) for a in op.args)
         facts = self.facts(iterable)
         return facts.batch_rows or (facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis
@@ -795,6 +853,7 @@ class Evaluator:
                 # loss.mean() * batch_size: the sum over the batch again (``loss *= n`` names the mean)
                 batch_sum = batch_sum or node or left.batch_mean or right.batch_mean
             return Facts(taint=taint, scaled=scaled, bounded=both_bounded, unit=left.unit and right.unit, zero_of=zero_of,
+                         gram=(left.gram and not right.taint) or (right.gram and not left.taint),
                          feature_count=per_sample,
                          error=(left.error and not right.taint) or (right.error and not left.taint),
                          magnitude=(left.magnitude and not right.taint) or (right.magnitude and not left.taint),
@@ -817,6 +876,7 @@ class Evaluator:
                 # exp(x) / sum(exp(x)): a softmax written by hand, probabilities that underflow to 0
                 return Facts(taint=taint, nonneg=True, bounded=True, unit=True, at_most_one=True, probability=True)
             return Facts(taint=taint, scaled=scaled, bounded=left.bounded and not right.taint,
+                         gram=left.gram and not right.taint,  # x.T @ x / n
                          error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
                          nonpos=(left.nonpos and right_pos) or (left_pos and right.nonpos),
@@ -838,7 +898,11 @@ class Evaluator:
                          batch_sum=left.batch_sum, shape=shape)
         if symbol == "@":
             # a product of positive matrices (kernels exp(-C)) is positive: each entry sums positive terms
+            covariances = all(_COVARIANCE_NAME.search(_text(n)) for n in (left_node, right_node))
             return Facts(taint=taint, bounded=both_bounded, scaled=bool(left.taint) and bool(right.taint),
+                         # x.T @ x: the batch axis contracted, a data covariance (not r @ s @ r.T per sample)
+                         gram=left.is_tensor and right.is_tensor and left.transposed and not right.transposed
+                         and not covariances,
                          batch_sum=batch_sum, no_batch_axis=left.transposed and not right.transposed,
                          guarded=left.guarded and right.guarded and left.nonneg and right.nonneg,
                          nonneg=left.nonneg and right.nonneg)
@@ -1069,8 +1133,7 @@ class Evaluator:
             if indices is not None and indices.is_tensor and not indices.no_batch_axis and not indices.python_list:
                 return Facts(taint=indices.taint)
         if name in PASS_THROUGH_OPS:
-            if name in _FROM_DATA_OPS and first.python_list and first.taint \
-                    and not isinstance(op.args[0], (cst.List, cst.Tuple)):  # not array([l1.mean(), l2.mean()])
+            if name in _FROM_DATA_OPS and first.python_list and (first.batch_rows or first.data_length) and first.taint:
                 # jnp.array([f(o) for o in batch]): a Python list of the batch's values made one tensor
                 return replace(first, transposed=False, expanded_axis=None, exp_node=None, python_list=False,
                                elements=None, maybe_list=False)
@@ -1101,10 +1164,12 @@ class Evaluator:
         if name in NORM_OPS:
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
                          bounded=first.bounded and first.taint != EMPTY)
-        if name == "det" and _COVARIANCE_NAME.search(_text(op.args[0])) and not first.difference:
+        if name == "det" and _COVARIANCE_NAME.search(_text(op.args[0])) and not first.difference \
+                and not first.gram:
             # det(sigma_p), det(sigma_t @ sigma_p): a covariance is positive definite by construction
             # (built from clamped widths, or inverted beside), so its determinant is positive; not a
-            # covariance computed as a difference (sigma_p - k @ sigma_p can round to singular)
+            # covariance computed as a difference (sigma_p - k @ sigma_p can round to singular) or
+            # measured from the batch (x.T @ x / n is singular when the batch is no larger than D)
             return Facts(taint=first.taint, nonneg=True, guarded=True)
         if name in DISTANCE_OPS and len(op.args) >= 2:
             # distances between unit vectors (normalised embeddings) are at most 2
@@ -1405,7 +1470,7 @@ class Evaluator:
         upper_facts = self.facts(upper) if upper is not None else None
         guarded = lower_facts is not None and not lower_facts.taint and _positive_offset(lower_facts)
         # a positive value clamped to [0, ...] stays positive (det(a) * det(b)).clamp(0)
-        guarded = guarded or (first.guarded and (lower_facts is None or lower_facts.nonneg)
+        guarded = guarded or (first.guarded and first.nonneg and (lower_facts is None or lower_facts.nonneg)
                               and (upper_facts is None or (upper_facts.literal or 0) > 0))
         nonneg = lower_facts is not None and (lower_facts.nonneg or guarded)  # clamp(min=eps): >= eps > 0
         bounded = upper_facts is not None and not upper_facts.taint and (lower_facts is None or not lower_facts.taint)

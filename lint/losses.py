@@ -281,11 +281,19 @@ def _loss_module(filename: str | None) -> bool:
 
         >>> _loss_module("src/utils/custom_losses.py"), _loss_module("pkg/loss/pyramid.py"), _loss_module("pkg/model.py")
         (True, True, False)
+        >>> _loss_module("codecs/lossy_image/entropy.py"), _loss_module("docs/glossary.py"), _loss_module("nets/myLoss.py")
+        (False, False, True)
     """
     if not filename:
         return False
-    parts = [p.lower() for p in re.split(r"[\\/]+", filename) if p]
-    return bool(parts) and ("loss" in parts[-1].rsplit(".", 1)[0] or any("loss" in f for f in parts[-3:-1]))
+    parts = [p for p in re.split(r"[\\/]+", filename) if p]
+    if not parts:
+        return False
+    # whole words (``losses``, ``loss_functions``, ``customLoss``), not ``lossy_codec`` or ``glossary``
+    return any(_LOSS_WORD.search(part) for part in (parts[-1].rsplit(".", 1)[0], *parts[-3:-1]))
+
+
+_LOSS_WORD = re.compile(r"(?:^|[^A-Za-z])[Ll](?:oss|OSS)(?:es|ES)?(?:$|[^a-z])|[a-z]Loss")
 
 
 # the words of a parameter name that say it holds the model's prediction (``predicted_pyramid``)
@@ -295,9 +303,53 @@ _PREDICTION_WORDS = frozenset({"pred", "preds", "predicted", "prediction", "pred
 
 def _takes_a_prediction(info) -> bool:
     """One positional parameter named for the prediction (``predicted_pyramid``, ``pred_boxes``) and
-    at least one more: what a loss compares."""
-    names = _positional_names(info)
+    at least one more, neither with a default (``dim=1`` is an option): what a loss compares."""
+    params = [*info.node.params.posonly_params, *info.node.params.params]
+    names = [p.name.value for p in params if p.default is None and p.name.value not in ("self", "cls")]
     return len(names) >= 2 and any(_PREDICTION_WORDS & set(n.lower().split("_")) for n in names)
+
+
+def _read_names(node) -> set[str]:
+    """The names an expression reads (not attribute names: ``x.shape`` reads ``x``)."""
+    attributes = {id(n.attr) for n in own_nodes(node) if isinstance(n, cst.Attribute)}
+    return {n.value for n in own_nodes(node) if isinstance(n, cst.Name) and id(n) not in attributes}
+
+
+def _returns_from_prediction(function: cst.FunctionDef) -> bool:
+    """What the function returns is computed from a parameter named for the prediction (through
+    assignments, loop variables over it and ``list.append``), not only from the targets: a loss,
+    not a weight or mask maker (``pixel_weights(pred_mask, target_mask)`` that reads only the
+    prediction's shape and returns weights of the target)."""
+    params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+    predictions = {n for n in params if _PREDICTION_WORDS & set(n.lower().split("_"))}
+    depends: dict[str, set[str]] = {}
+    returned: set[str] = set()
+    for node in own_nodes(function):
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)) and node.value is not None:
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            for target in targets:
+                for name in _read_names(target) if isinstance(target, (cst.Tuple, cst.List)) else \
+                        ([target.value] if isinstance(target, cst.Name) else []):
+                    depends.setdefault(name, set()).update(_read_names(node.value))
+        elif isinstance(node, cst.For) and not (isinstance(node.iter, cst.Call) and isinstance(node.iter.func, cst.Name)
+                                                and node.iter.func.value in ("range", "len")):
+            for name in _read_names(node.target):
+                depends.setdefault(name, set()).update(_read_names(node.iter))
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                and isinstance(node.func.value, cst.Name) and node.func.attr.value in ("append", "extend", "insert"):
+            depends.setdefault(node.func.value.value, set()).update(
+                name for arg in node.args for name in _read_names(arg.value))
+        elif isinstance(node, cst.Return) and node.value is not None:
+            returned |= _read_names(node.value)
+    seen, stack = set(), list(returned)
+    while stack:
+        name = stack.pop()
+        if name in predictions:
+            return True
+        if name not in seen:
+            seen.add(name)
+            stack.extend(depends.get(name, ()))
+    return False
 
 
 def _metrics_by_file_name_only(filename: str | None) -> bool:
@@ -446,9 +498,10 @@ class _LossFinder:
         """A module-level public function of a losses module that takes a prediction and computes
         with tensors, and that nothing in the module calls: a loss the training code imports,
         whatever its name (``ms_mse``, ``ssim``). A function the module's own code calls is a
-        helper, read with its caller's context."""
+        helper, read with its caller's context; a conversion (``pred_to_labels``) is no loss."""
         if not self.loss_module or info.class_info is not None or info.name.startswith("_") \
                 or not _takes_a_prediction(info) or info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
+                or "to" in _name_tokens(info.name) \
                 or _looks_like_metric(info.name) or _name_tokens(info.name) & (_NOT_A_LOSS_TOKENS | _METRIC_TOKENS):
             return False
         if self._referenced is None:
@@ -456,7 +509,7 @@ class _LossFinder:
                                 if isinstance(n, cst.Name)} | {n.attr.value for f in self.index.functions
                                                               for n in own_nodes(f.node) if isinstance(n, cst.Attribute)}
         return info.name not in self._referenced and _computes_with_tensors(info.node, self.index.imports) \
-            and not self._evidence_against(info)
+            and _returns_from_prediction(info.node) and not self._evidence_against(info)
 
     def _evidence_against(self, info: FunctionInfo, kl_term: bool = False, used_as_loss: bool = False) -> bool:
         """Why a function that looks like a loss by its signature (or name) is not one.

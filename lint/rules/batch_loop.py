@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from ..facts import _text
+from ..facts import _OUTPUT_WORDS, _text
 from ..losses import prepares_targets
 from ..tree import children as tree_children
 from ..tree import own_nodes
@@ -80,7 +80,7 @@ class BatchLoop(Rule):
             comp_for = comp_for.inner_for_in
 
 
-_NOT_A_ROW = ("scale", "level", "output", "pred", "head", "view", "stage", "layer", "crop", "part")
+_NOT_A_ROW = _OUTPUT_WORDS  # for scale_pred in y_pred: the outputs of a deep-supervised model
 
 
 def batch_iteration(iterable, ctx, target=None) -> str | None:

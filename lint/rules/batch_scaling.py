@@ -79,6 +79,7 @@ class BatchSum(Rule):
         if ctx.in_config_branch:
             return  # ``if reduction == "sum": return x.sum()``: the user's explicit option
         if isinstance(value, cst.Tuple) and len(value.elements) >= 2 and not ctx.loss.keras_signature:
+            ctx.__dict__["_returned_first"] = code_of(value.elements[0].value, 1000)
             if any(_could_normalise(e.value, ctx) for e in value.elements[1:]):
                 return  # return loss, num_pos, weight_sum: which element is the loss is the caller's business
             value = value.elements[0].value  # return loss, centers_update_op: nothing to divide the loss by
@@ -103,18 +104,38 @@ _STATE_UPDATES = frozenset({"assign", "assign_add", "assign_sub", "scatter_sub",
                             "scatter_nd_update", "scatter_nd_add", "scatter_nd_sub"})
 
 
-def _could_normalise(node, ctx) -> bool:
+def _could_normalise(node, ctx, seen: frozenset = frozenset()) -> bool:
     """Whether a value returned beside the loss could be what the caller divides it by (a count, a
-    weight sum, an unknown value) -- not a dict of logs, a string, None or a variable's update op."""
+    weight sum, an unknown value, a dict carrying a tensor) -- not a dict of the loss alone, a
+    string, None or a variable's update op. A name counts by the bindings that can reach the
+    return: the last one at the top level of the function and any made after it in a branch."""
     if isinstance(node, cst.Name) and node.value != "None":
-        values = [n.value for n in own_nodes_in_order(ctx.loss.node) if isinstance(n, cst.Assign)
-                  and any(isinstance(t.target, cst.Name) and t.target.value == node.value for t in n.targets)]
-        return not values or _could_normalise(values[-1], ctx)  # the last binding is what is returned
-    if isinstance(node, (cst.Dict, cst.DictComp, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)) \
+        if node.value in seen:
+            return True  # avg_factor = avg_factor: nothing new, assume the caller may use it
+        values = _reaching_bindings(node.value, ctx)
+        return not values or any(_could_normalise(v, ctx, seen | {node.value}) for v in values)
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)) \
             or (isinstance(node, cst.Name) and node.value == "None"):
+        return False
+    if isinstance(node, cst.Dict):  # {"num_pos": num_pos} may be divided by; {"l2": loss} is the loss again
+        returned = ctx.__dict__.get("_returned_first")
+        return any(isinstance(e, cst.DictElement) and ctx.facts(e.value).is_tensor
+                   and code_of(e.value, 1000) != returned for e in node.elements)
+    if isinstance(node, cst.DictComp):
         return False
     op = ctx.op(node) if isinstance(node, cst.Call) else None
     return op is None or op.name not in _STATE_UPDATES
+
+
+def _reaching_bindings(name: str, ctx) -> list:
+    """The values bound to ``name`` that can reach the end of the function: the last binding made
+    by a top-level statement, and every binding after it (in branches)."""
+    top_level = {id(s.body[0]) for s in ctx.loss.node.body.body
+                 if isinstance(s, cst.SimpleStatementLine) and s.body and isinstance(s.body[0], cst.Assign)}
+    bindings = [(n.value, id(n) in top_level) for n in own_nodes_in_order(ctx.loss.node) if isinstance(n, cst.Assign)
+                and any(isinstance(t.target, cst.Name) and t.target.value == name for t in n.targets)]
+    last_top = max((i for i, (_, top) in enumerate(bindings) if top), default=0)
+    return [value for value, _ in bindings[last_top:]]
 
 
 def _criterion_construction(batch_sum, ctx):

@@ -173,7 +173,8 @@ class HostSync(Rule):
             if ctx.facts(op.args[0]).is_tensor:
                 ctx.report(self, node, f"`{code_of(node)}` needs the tensor's value on the host: "
                                        "fails under jit, syncs in eager mode")
-        elif op.namespace == "builtins" and op.name == "range" and any(_one_tensor(a, ctx) for a in op.args):
+        elif op.namespace == "builtins" and op.name == "range" and any(_one_tensor(a, ctx) for a in op.args) \
+                and not _autograph_loop(ctx):
             ctx.report(self, node, f"`{code_of(node)}` reads a tensor's value on the host to count the loop: "
                                    "fails under jit, syncs in eager mode")
         elif op.namespace == "builtins" and op.name in ("min", "max") and op.args and not op.kwargs \
@@ -236,6 +237,12 @@ def _note_in_place_change(node: cst.Call, ctx) -> None:
         changes[func.value.value] = changes.get(func.value.value, 0) + 1
 
 
+def _autograph_loop(ctx) -> bool:
+    """TensorFlow code (no torch): inside ``tf.function`` AutoGraph turns ``for i in range(t)`` over a
+    tensor into a ``tf.while_loop``, with no host read."""
+    return not torch_only(ctx) and loss_calls_any(ctx, "tensorflow", lambda op: op.namespace.startswith("tensorflow"))
+
+
 def _uses_a_graph_framework(ctx) -> bool:
     """numpy conversions only leave a graph in a loss that builds one (not in numpy-only code)."""
     return loss_calls_any(ctx, "graph-framework", lambda op: op.namespace.split(".")[0] in _GRAPH_FRAMEWORKS
@@ -250,8 +257,10 @@ def _is_tensor_condition(test, ctx) -> bool:
         return False  # ``options.get("num_samples")``: a presence test of a lookup, like a bare name
     if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) and isinstance(test.expression, cst.Name):
         return _is_tensor_condition(test.expression, ctx)  # ``if not mask:``: the bare name's presence test
-    if isinstance(test, cst.Comparison) and any(_an_enum_member(c.comparator) for c in test.comparisons):
-        return False  # ``stage == sb.Stage.TRAIN``: the other side is a Python value too
+    if isinstance(test, cst.Comparison) and any(_an_enum_member(c.comparator) for c in test.comparisons) \
+            and not any(_one_tensor(part, ctx) for part in (test.left, *(c.comparator for c in test.comparisons))
+                        if not _an_enum_member(part)):
+        return False  # ``stage == sb.Stage.TRAIN`` of a stage argument: a Python comparison
     facts = ctx.facts(test)
     if not facts.is_tensor:
         return False
@@ -291,7 +300,13 @@ def _a_reduction(value, ctx) -> bool:
     if isinstance(value, cst.Comparison):
         return True
     op = ctx.op(value) if isinstance(value, cst.Call) else None
+    if op is not None and op.name in _CASTS_AND_CLAMPS and op.args and op.namespace != "builtins":
+        return _a_reduction(op.args[0], ctx)  # (y > 0).sum().float(), tf.cast(count_nonzero(m), tf.float32)
     return op is not None and op.name in _TENSOR_REDUCTIONS and op.namespace != "builtins"
+
+
+_CASTS_AND_CLAMPS = frozenset({"float", "double", "long", "int", "half", "to", "type", "cast", "astype", "clamp",
+                               "clamp_min", "clip", "detach", "maximum"})
 
 
 class StateInLoss(Rule):

@@ -177,7 +177,7 @@ class PairwiseBatch(Rule):
 class BlowupIntermediate(Rule):
     """``tile``/``repeat``/``broadcast_to`` of the prediction (or a value carrying its gradient) by a
     large literal factor inside a loss (a copy by the batch size is a B x B intermediate: BSG601);
-    labels tiled to the prediction's shape are a copy of data, not kept for the backward pass.
+    labels tiled up to the prediction's shape are a copy of data no larger than the prediction.
 
     **Why it hurts training.** The tiled copy is materialised (and kept for the backward pass):
     a factor of 1000 turns a 100 MB activation into 100 GB. It is usually a way of writing a
@@ -208,7 +208,7 @@ class BlowupIntermediate(Rule):
         if op is None or not op.args or not ctx.facts(op.args[0]).is_tensor:
             return
         if not ctx.facts(op.args[0]).has_grad:
-            return  # labels tiled to the prediction's shape: a copy of data, not kept for the backward pass
+            return  # labels tiled up to the prediction's shape: a copy of data no larger than the prediction
         if op.name in _TILE_OPS:
             if _tiles_by_batch(op, ctx):
                 return  # copied by the batch size: a B x B intermediate (BSG601)
