@@ -59,13 +59,7 @@ def own_nodes(root: cst.CSTNode):
         >>> sum(isinstance(n, cst.Return) for n in own_nodes(f))
         1
     """
-    stack = [root.body] if isinstance(root, (cst.FunctionDef, cst.Lambda)) else [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, _SCOPES):
-            continue
-        yield node
-        stack.extend(children(node))
+    return _own_nodes(root, in_order=False)
 
 
 def own_nodes_in_order(root: cst.CSTNode):
@@ -76,10 +70,14 @@ def own_nodes_in_order(root: cst.CSTNode):
         >>> [n.value.value for n in own_nodes_in_order(f) if isinstance(n, cst.Assign)]
         ['1', '2']
     """
+    return _own_nodes(root, in_order=True)
+
+
+def _own_nodes(root: cst.CSTNode, in_order: bool):
     stack = [root.body] if isinstance(root, (cst.FunctionDef, cst.Lambda)) else [root]
     while stack:
         node = stack.pop()
         if isinstance(node, _SCOPES):
             continue
         yield node
-        stack.extend(reversed(children(node)))
+        stack.extend(reversed(children(node)) if in_order else children(node))
