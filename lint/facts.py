@@ -279,6 +279,11 @@ def _names_an_output(target) -> bool:
     return isinstance(target, cst.Name) and any(word in target.value.lower() for word in _OUTPUT_WORDS)
 
 
+def _fixed_list(facts: Facts, rows: bool) -> bool:
+    """A Python list that is not as long as the batch (``rows``) or as a tensor's entries."""
+    return facts.python_list and not facts.batch_rows and (rows or not facts.data_length)
+
+
 def _bound_names(target) -> list[str]:
     """The names a ``for`` target binds (``x``, ``(i, (a, b))``)."""
     if isinstance(target, cst.Name):
@@ -614,44 +619,35 @@ class Evaluator:
             return Facts(shape=True, python_list=True, bounded=True)  # [f.shape[-2:] for f in feats]: sizes
         element_op = self.op(node.elt) if isinstance(node.elt, cst.Call) else None
         stopped = element_op is not None and element_op.name in STOP_OPS  # [x.detach() for x in xs]
-        # [f(m) for m in means]: one entry per row of a batch tensor, so a list of the batch's length
-        # (not ``for head_pred in y_pred``: a loop variable named for an output walks a list of them)
-        per_sample = not _names_an_output(node.for_in.target) and self._walks_batch_rows(node.for_in.iter)
-        # [apply(p, o) for o in observations]: as long as a tensor argument (maybe a list of them)
-        as_long = per_sample or (not _names_an_output(node.for_in.target) and self._walks_data(node.for_in.iter))
+        # [f(m) for m in means]: one entry per row of a batch tensor, so a list of the batch's length;
+        # [apply(p, o) for o in observations]: as long as a tensor argument (maybe a list of them).
+        # Not ``for head_pred in y_pred``: a loop variable named for an output walks a list of them.
+        walks = not _names_an_output(node.for_in.target)
+        per_sample = walks and self._walks(node.for_in.iter, rows=True)
+        as_long = per_sample or (walks and self._walks(node.for_in.iter, rows=False))
         return Facts(taint=element.taint | iterated, python_list=True, nograd=stopped, batch_rows=per_sample,
                      data_length=as_long)
 
-    def _walks_data(self, iterable) -> bool:
-        """Iterating ``iterable`` walks a tensor or a list made from one (not ``range(3)``, not a
-        ``zip`` with a fixed list of weights)."""
+    def _walks(self, iterable, rows: bool) -> bool:
+        """Iterating ``iterable`` gives one entry per sample (``rows``: the rows of a batch tensor,
+        also through ``zip``/``enumerate``, or a list made one entry per sample), or one entry per
+        entry of a tensor or of a list made from one (not ``range(3)``, not a ``zip`` with a fixed
+        list of weights or heads, where zip stops at the shortest)."""
         if isinstance(iterable, cst.Call):
             op = self.op(iterable)
             if op is not None and op.namespace == "builtins" and op.name in ("zip", "enumerate"):
-                if op.name == "zip" and any(isinstance(a, (cst.List, cst.Tuple)) or (
-                        self.facts(a).python_list and not self.facts(a).data_length and not self.facts(a).batch_rows)
+                if op.name == "zip" and any(isinstance(a, (cst.List, cst.Tuple)) or _fixed_list(self.facts(a), rows)
                                             for a in op.args):
-                    return False  # zip stops at its shortest: a fixed list of weights
-                return any(self._walks_data(a) for a in op.args)
+                    return False
+                return any(self._walks(a, rows) for a in op.args)
             if op is not None and op.namespace == "builtins" and op.name == "range":
                 return False
         facts = self.facts(iterable)
+        if rows:
+            return facts.batch_rows or (facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis
+                                        and not facts.network_output and not facts.on_host)
         return facts.data_length or facts.batch_rows or (bool(facts.taint) and not facts.shape
                                                          and not facts.python_list and not facts.no_batch_axis)
-
-    def _walks_batch_rows(self, iterable) -> bool:
-        """Iterating ``iterable`` gives one entry per sample: the rows of a batch tensor (also
-        through ``zip``/``enumerate``), or a list made one entry per sample."""
-        if isinstance(iterable, cst.Call):
-            op = self.op(iterable)
-            if op is not None and op.namespace == "builtins" and op.name in ("zip", "enumerate"):
-                if op.name == "zip" and any(isinstance(a, (cst.List, cst.Tuple)) or self.facts(a).python_list
-                                            and not self.facts(a).batch_rows for a in op.args):
-                    return False  # zip stops at its shortest: a fixed list of weights or heads
-                return any(self._walks_batch_rows(a) for a in op.args)
-        facts = self.facts(iterable)
-        return facts.batch_rows or (facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis
-                                    and not facts.network_output and not facts.on_host)
 
     def _name(self, name: str) -> Facts:
         facts = self.env.get(name)

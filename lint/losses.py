@@ -504,10 +504,10 @@ class _LossFinder:
                 or "to" in _name_tokens(info.name) \
                 or _looks_like_metric(info.name) or _name_tokens(info.name) & (_NOT_A_LOSS_TOKENS | _METRIC_TOKENS):
             return False
-        if self._referenced is None:
-            self._referenced = {n.value for f in self.index.functions for n in own_nodes(f.node)
-                                if isinstance(n, cst.Name)} | {n.attr.value for f in self.index.functions
-                                                              for n in own_nodes(f.node) if isinstance(n, cst.Attribute)}
+        if self._referenced is None:  # names and attribute names read anywhere in the module's functions
+            self._referenced = {n.value if isinstance(n, cst.Name) else n.attr.value
+                                for f in self.index.functions for n in own_nodes(f.node)
+                                if isinstance(n, (cst.Name, cst.Attribute))}
         return info.name not in self._referenced and _computes_with_tensors(info.node, self.index.imports) \
             and _returns_from_prediction(info.node) and not self._evidence_against(info)
 

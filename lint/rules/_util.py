@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from ..names import dotted_parts
-from ..tree import children as tree_children, own_nodes
+from ..tree import children as tree_children, own_nodes, own_nodes_in_order
 
 _EMPTY_MODULE = cst.Module([])
 
@@ -141,6 +141,12 @@ def torch_only(ctx) -> bool:
     (nothing is traced once; a norm's gradient at 0 is 0, not NaN)."""
     heads = {qualified.split(".")[0] for qualified in ctx.index.imports.aliases.values()}
     return "torch" in heads and not heads & {"tensorflow", "jax", "keras"}
+
+
+def assignments_to(name: str, ctx) -> list:
+    """The ``name = value`` statements of the loss's own body (nested functions left out), in source order."""
+    return [node for node in own_nodes_in_order(ctx.loss.node) if isinstance(node, cst.Assign)
+            and any(isinstance(t.target, cst.Name) and t.target.value == name for t in node.targets)]
 
 
 def _built_in_this_loss(name: str, ctx) -> bool:

@@ -8,8 +8,8 @@ import libcst as cst
 
 from ..losses import LOSS_CLASS_METHODS
 from ..names import dotted_parts
-from ..tree import own_nodes, own_nodes_in_order
-from ._util import code_of, literal_int
+from ..tree import own_nodes
+from ._util import assignments_to, code_of, literal_int
 from .base import Rule
 
 _RESHAPE_OPS = frozenset({"reshape", "view"})
@@ -132,8 +132,7 @@ def _reaching_bindings(name: str, ctx) -> list:
     by a top-level statement, and every binding after it (in branches)."""
     top_level = {id(s.body[0]) for s in ctx.loss.node.body.body
                  if isinstance(s, cst.SimpleStatementLine) and s.body and isinstance(s.body[0], cst.Assign)}
-    bindings = [(n.value, id(n) in top_level) for n in own_nodes_in_order(ctx.loss.node) if isinstance(n, cst.Assign)
-                and any(isinstance(t.target, cst.Name) and t.target.value == name for t in n.targets)]
+    bindings = [(n.value, id(n) in top_level) for n in assignments_to(name, ctx)]
     last_top = max((i for i, (_, top) in enumerate(bindings) if top), default=0)
     return [value for value, _ in bindings[last_top:]]
 
@@ -405,11 +404,9 @@ def _without_casts(node, ctx):
 def _report_configured(rule, node, configured: str, ctx, message: str) -> None:
     """One finding per configured batch size in a loss; its other uses are named with it."""
     ctx.report_once(rule, node, key=f"BSG502:{configured}", more=f"uses of `{configured}`", message=message)
-    for statement in own_nodes_in_order(ctx.loss.node):  # batch_size = 32 in the loss: where it is fixed
-        if isinstance(statement, cst.Assign) and _is_number(statement.value) and any(
-                isinstance(t.target, cst.Name) and t.target.value == configured for t in statement.targets):
-            ctx.relate(f"BSG502:{configured}", statement)
-            break
+    fixed = [statement for statement in assignments_to(configured, ctx) if _is_number(statement.value)]
+    if fixed:  # batch_size = 32 in the loss: where it is fixed
+        ctx.relate(f"BSG502:{configured}", fixed[0])
 
 
 def _configured_batch(node, ctx) -> str | None:

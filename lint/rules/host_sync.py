@@ -5,9 +5,8 @@ from __future__ import annotations
 import libcst as cst
 
 from ..facts import PRED
-from ._util import builds_a_network, callee, code_of, loss_calls_any, torch_only
+from ._util import assignments_to, builds_a_network, callee, code_of, loss_calls_any, torch_only
 from ..losses import LOSS_CLASS_METHODS
-from ..tree import own_nodes
 from .base import Rule
 
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
@@ -290,8 +289,7 @@ def _bound_to_reductions(name: str, ctx) -> bool:
     ``torch.any(m)``) or a comparison: a tensor that is never None."""
     bindings = ctx.__dict__.setdefault("_reduction_bindings", {})
     if name not in bindings:
-        values = [node.value for node in own_nodes(ctx.loss.node) if isinstance(node, cst.Assign)
-                  and any(isinstance(t.target, cst.Name) and t.target.value == name for t in node.targets)]
+        values = [node.value for node in assignments_to(name, ctx)]
         bindings[name] = bool(values) and all(_a_reduction(value, ctx) for value in values)
     return bindings[name]
 
