@@ -200,6 +200,9 @@ class Facts:
     on_host: bool = False  # already copied to the host (``x.cpu()``, ``x.numpy()``): no further sync
     above_one: bool = False  # at least 1 + c for some c > 0 (``2 + relu(x)``, ``1 + (1 + count)``): its log is positive
     at_most_one: bool = False  # never above 1 (``cos``, ``tanh``, a probability): ``2 - x`` is at least 1
+    # the length (or squared length) of a vector that is not a difference (``norm(emb)``,
+    # ``sum(emb ** 2, -1)``): 0 only when every entry is exactly 0, which no fit drives it to
+    length: bool = False
     # the complement of a score (``1 - dice``, ``-log(p)``): 0 where the score reaches 1, as a good fit drives it
     vanishes_at_fit: bool = False
     # bounds written in place (``x[x <= -1] = -0.99``): (value, strict), kept until the name is rebound
@@ -861,6 +864,7 @@ class Evaluator:
                          literal=_arith(left, right, symbol),
                          masked_positive=_masks_positive(left, right) or _masks_positive(right, left),
                          unit_weighted=left.unit_weighted or right.unit_weighted,
+                         length=left.length and right.length,  # norm(a) * norm(b): cosine's denominator
                          above_one=left.above_one and right.above_one)  # (1 + c) ** 2 > 1 + c
         if symbol == "/":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
@@ -1159,7 +1163,7 @@ class Evaluator:
                          vanishes_at_fit=first.vanishes_at_fit)
         if name in NORM_OPS:
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
-                         bounded=first.bounded and first.taint != EMPTY)
+                         bounded=first.bounded and first.taint != EMPTY, length=_a_vector(first))
         if name == "det" and _COVARIANCE_NAME.search(_text(op.args[0])) and not first.difference \
                 and not first.gram:
             # det(sigma_p), det(sigma_t @ sigma_p): a covariance is positive definite by construction
@@ -1219,6 +1223,11 @@ class Evaluator:
                            max_of=self._maximum_of(op))
         if name in MEAN_OPS or name in MIN_REDUCE_OPS:
             over_batch = self._reduces_batch_axis(op)
+            if name in MEAN_OPS and self._axis_zero_again(op, first):
+                # mean(sum(x, axis=0), axis=0): the author averages the batch on the second axis 0,
+                # so the first one counted something else (sampled actions, the [N, B] layout)
+                first = replace(first, batch_sum=None, no_batch_axis=False)
+                over_batch = True
             # the batch mean of probabilities is 0 only where every sample's is: not an underflow risk
             averaged = name in MEAN_OPS and over_batch and first.probability
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
@@ -1499,8 +1508,24 @@ class Evaluator:
                      # a sum of values with no gradient from the prediction (a mask, the labels) adds a
                      # constant: the loss value grows with the batch, its gradient does not
                      batch_sum=op.node if (over_batch and first.is_tensor and first.has_grad) else first.batch_sum,
-                     exp_sum=first.exp_node,
+                     exp_sum=first.exp_node, length=self._squares_of_a_vector(op.args[0] if op.args else None),
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and self._reduces_batch_axis(op)))
+
+    def _squares_of_a_vector(self, node) -> bool:
+        """``x ** 2``, ``square(x)``, ``pow(x, 2)`` or ``x * x`` of a vector ``x`` that is not a
+        difference: summed, its squared length."""
+        base = None
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, cst.Power) and isinstance(node.right, cst.Integer) and node.right.value == "2":
+                base = node.left
+            elif isinstance(node.operator, cst.Multiply) and _same_text(node.left, node.right):
+                base = node.left
+        elif isinstance(node, cst.Call):
+            op = self.op(node)
+            if op is not None and op.args and (op.name in ("square", "pow", "power") and (
+                    op.name == "square" or _text(op.arg(1, "exponent", "y") or op.args[0]) == "2")):
+                base = op.args[0]
+        return base is not None and _a_vector(self.facts(base))
 
     def _einsum(self, op: Op) -> Facts:
         """``einsum("bi,bj->ij", z1, z2)``: a batch axis (each operand's first letter) that is
@@ -1515,6 +1540,14 @@ class Evaluator:
                      bounded=bool(operands) and all(f.bounded for f in operands),  # cosines of unit vectors
                      opaque=_all_opaque(*operands) if operands else False)
 
+    def _axis_zero_again(self, op: Op, first: Facts) -> bool:
+        """A reduction over an explicit axis 0 of a value that is itself a sum over an explicit axis 0."""
+        axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
+        inner = self.op(first.batch_sum) if isinstance(first.batch_sum, cst.Call) else None
+        inner_axis = inner.arg(1, "axis", "dim", "axes", "reduction_indices") if inner is not None else None
+        return axis is not None and inner_axis is not None and self.facts(axis).literal == 0 \
+            and self.facts(inner_axis).literal == 0
+
     def _reduces_batch_axis(self, op: Op) -> bool:
         """A reduction over every axis or over axis 0: what comes out has no batch axis left."""
         axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
@@ -1522,6 +1555,14 @@ class Evaluator:
 
 
 # ---- small helpers ----------------------------------------------------------------------
+
+def _a_vector(facts: Facts) -> bool:
+    """A value not known to be a difference, an error or its magnitude (an embedding, a feature
+    map, a centroid; nothing computed with the target): its length is 0 only when every entry is
+    exactly 0."""
+    return TRUE not in facts.taint and not (facts.error or facts.magnitude or facts.difference or facts.max_shifted or facts.thresholded
+                or facts.python_list)
+
 
 _INTEGER_METHODS = frozenset({"long", "int", "bool", "byte", "short"})
 

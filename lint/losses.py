@@ -120,7 +120,12 @@ def _target_is_optional(info: FunctionInfo) -> bool:
 
 def _looks_like_metric(name: str) -> bool:
     tokens = _name_tokens(name)
-    return bool(tokens & _METRIC_TOKENS) and not tokens & _LOSS_TOKENS
+    # classification_error, error_rate, wer: 1 - accuracy, counted from decisions
+    return bool(tokens & _METRIC_TOKENS or any(phrase <= tokens for phrase in _METRIC_PHRASES)) \
+        and not tokens & _LOSS_TOKENS
+
+
+_METRIC_PHRASES = (frozenset({"classification", "error"}), frozenset({"error", "rate"}))
 
 
 # what follows "loss" in a loss's name without changing what it is
@@ -771,7 +776,8 @@ class _LossFinder:
         loss.tensor_list_params = documented_tensor_lists(info.node)
         loss.tensor_params = documented_batch_tensors(info.node) - loss.tensor_list_params
         loss.normalized_params = documented_normalized(info.node)
-        loss.later_batch_params = documented_later_batch_axis(info.node) - loss.tensor_params
+        loss.later_batch_params = (documented_later_batch_axis(info.node) | _feature_matrices(info.node)) \
+            - loss.tensor_params
         for name in loss.host_params:
             if name in loss.param_taints:
                 loss.param_taints[name] = frozenset()
@@ -1074,6 +1080,17 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
         if counted and counted.group(1).lower() not in _SAMPLE_WORDS:
             found.add(name)
     return frozenset(found)
+
+
+# a correlation, covariance or Gram matrix is features x features (Barlow Twins' cross-correlation,
+# a style Gram matrix): the batch was contracted away before it was passed
+_FEATURE_MATRIX_WORDS = frozenset({"correlation", "covariance", "cov", "gram"})
+
+
+def _feature_matrices(node: cst.FunctionDef) -> frozenset[str]:
+    """Parameters named as a correlation, covariance or Gram matrix (``cross_correlation_matrix``):
+    their axis 0 counts features, not samples."""
+    return frozenset(p.name.value for p in _own_params(node) if _name_tokens(p.name.value) & _FEATURE_MATRIX_WORDS)
 
 
 def _split_types(text: str) -> list[str]:

@@ -67,6 +67,8 @@ class BatchLoop(Rule):
             ctx.report(self, statement.test, "`while` loop bounded by the batch size: runs once per sample")
 
     def check_node(self, node, ctx) -> None:
+        if not isinstance(node, cst.DictComp) and _checks_types_only(node.elt):
+            return  # all([isinstance(f, Tensor) for f in fmap]): validates a structure, computes nothing
         comp_for = node.for_in
         while comp_for is not None:
             if _used_as_a_record(comp_for.target, node) or _indexes_a_later_axis(comp_for.target, node):
@@ -78,6 +80,19 @@ class BatchLoop(Rule):
                 ctx.report(self, comp_for.iter, f"comprehension {reason}: unrolled per sample when the step is traced")
                 return
             comp_for = comp_for.inner_for_in
+
+
+_TYPE_CHECKS = frozenset({"isinstance", "type", "hasattr", "callable", "issubclass"})
+
+
+def _checks_types_only(element) -> bool:
+    """``isinstance(f, torch.Tensor)``, ``x is None``, ``type(x)``: a test of what an entry is,
+    which runs on the host, not work on the entry's values."""
+    if isinstance(element, cst.Comparison):
+        return all(isinstance(c.operator, (cst.Is, cst.IsNot)) for c in element.comparisons)
+    if isinstance(element, cst.UnaryOperation) and isinstance(element.operator, cst.Not):
+        return _checks_types_only(element.expression)
+    return isinstance(element, cst.Call) and isinstance(element.func, cst.Name) and element.func.value in _TYPE_CHECKS
 
 
 _NOT_A_ROW = _OUTPUT_WORDS  # for scale_pred in y_pred: the outputs of a deep-supervised model

@@ -35,6 +35,8 @@ _NORM_OPS = frozenset({"norm", "euclidean_norm", "vector_norm", "reduce_euclidea
 # arccos/arcsin: derivative -/+1 / sqrt(1 - x^2), infinite at |x| = 1 (ArcFace's angle of a cosine)
 _ARC_OPS = frozenset({"acos", "arccos", "asin", "arcsin"})
 _POW_OPS = frozenset({"pow", "power", "float_power"})
+# ops that change only the shape or dtype of a value, not any of its entries
+_REGROUPED = frozenset({"reshape", "view", "expand_dims", "unsqueeze", "squeeze", "cast", "astype", "to", "float"})
 
 
 class ExpBlowup(Rule):
@@ -267,6 +269,8 @@ class UnguardedLog(Rule):
         facts = ctx.facts(denominator)
         if not facts.is_tensor or facts.guarded or facts.batch_dim or not ctx.facts(node).has_grad:
             return
+        if facts.length:
+            return  # emb / norm(emb): the length of an embedding is 0 only for an all-zero vector
         if _inside_arctan(ctx):
             return  # atan(w / h): w / 0 is inf, atan(inf) = pi / 2, and its gradient stays finite
         if "stride" in _text(denominator).lower():
@@ -795,10 +799,14 @@ def _is_one_plus_exp(argument, ctx) -> bool:
 
 
 def _is_self_normalisation(numerator, denominator, ctx) -> bool:
-    """``p / sum(p, axis, keepdims=True)`` of predictions (probabilities renormalised)."""
+    """``p / sum(p, axis, keepdims=True)`` of predictions (probabilities renormalised), also with the
+    sum reshaped back to a column (``p / reshape(reduce_sum(p, -1), (-1, 1))``)."""
     if not isinstance(denominator, cst.Call):
         return False
     op = ctx.op(denominator)
+    while op is not None and op.name in _REGROUPED and op.args and isinstance(op.args[0], cst.Call):
+        denominator = op.args[0]  # reshape(sum(p), (-1, 1)): the same values, as a column
+        op = ctx.op(denominator)
     if op is None or not op.args or (op.name not in SUM_OPS and op.name not in MAX_REDUCE_OPS):
         return False
     inner, outer = op.args[0], numerator
