@@ -190,6 +190,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         evaluator.summed_criteria = loss.info.class_info.summed_criteria()
         evaluator.distance_criteria = loss.info.class_info.distance_criteria()
         evaluator.mean_criteria = loss.info.class_info.mean_criteria()
+        evaluator.unreduced_criteria = loss.info.class_info.unreduced_criteria()
         evaluator.bounded_modules = loss.info.class_info.bounded_modules()
     if call_sites is not None:
         enclosing = call_sites.get(("closure", id(loss.node)))

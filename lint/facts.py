@@ -342,6 +342,7 @@ class Evaluator:
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
         self.distance_criteria: dict[str, str] = {}  # see ClassInfo.distance_criteria
         self.mean_criteria: frozenset[str] = frozenset()  # see ClassInfo.mean_criteria
+        self.unreduced_criteria: frozenset[str] = frozenset()  # see ClassInfo.unreduced_criteria
         self.bounded_modules: frozenset[str] = frozenset()  # see ClassInfo.bounded_modules
         # expressions known nonzero here (``if w.sum() > 0:`` makes ``w.sum()`` guarded in the body)
         self.guarded_texts: set[str] = set()
@@ -763,6 +764,9 @@ class Evaluator:
         drops_batch = drops_batch or (len(elements) >= 2 and isinstance(first, cst.Index)
                                       and isinstance(first.value, cst.Name) and not _is_newaxis(first.value)
                                       and not self.facts(first.value).is_tensor)
+        # all_w[batch_size:]: the rows after the batch's own (sampled classes, a queue), not samples
+        drops_batch = drops_batch or (isinstance(first, cst.Slice) and first.lower is not None and first.upper is None
+                                      and self.facts(first.lower).batch_dim)
         return replace(base, batch_sum=None, exp_node=None, expanded_axis=expanded, tensor_shape=False,
                        transposed=False, batch_dim=False, python_list=False,
                        no_batch_axis=base.no_batch_axis or drops_batch)
@@ -842,7 +846,10 @@ class Evaluator:
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             scaled = (bool(left.taint) and bool(right.taint)) or (bool(left.taint) and is_factor(right)) \
                 or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
-            if left.literal == 0 or right.literal == 0:
+            if left.literal == 0 or right.literal == 0 or (_placeholder_factor(left) and right.batch_sum is not None) \
+                    or (_placeholder_factor(right) and left.batch_sum is not None):
+                # x.sum() * 0, x.sum() * 1e-8: a zero (or nearly) that keeps the graph connected; not
+                # (d == 0) * 1e-16, an epsilon where d is 0
                 return Facts(taint=taint, zero=True, bounded=True, nonneg=True, nonpos=True)
             # (d == 0) * eps keeps saying where d is 0 (see _adds_own_zero_test)
             zero_of = (left.zero_of if not right.taint else None) or (right.zero_of if not left.taint else None)
@@ -993,6 +1000,11 @@ class Evaluator:
                 return Facts(taint=_union(inputs), nonneg=True, no_batch_axis=mean,
                              batch_mean=node if mean and any(f.is_tensor and not f.no_batch_axis for f in inputs)
                              else None)
+        if criterion in self.unreduced_criteria and node.args:
+            # self.ce(logits, labels) with reduction="none": one loss per sample, the batch axis kept
+            inputs = [self.facts(a.value) for a in node.args]
+            if any(f.is_tensor and f.has_grad for f in inputs):
+                return Facts(taint=_union(inputs), no_batch_axis=all(f.no_batch_axis for f in inputs if f.is_tensor))
         if criterion in self.mean_criteria and node.args:
             # self.kl(p, q) with self.kl = nn.KLDivLoss(reduction="batchmean"): one number, the batch mean
             inputs = [self.facts(a.value) for a in node.args]
@@ -1556,12 +1568,17 @@ class Evaluator:
 
 # ---- small helpers ----------------------------------------------------------------------
 
+def _placeholder_factor(facts: Facts) -> bool:
+    """A literal so small (``1e-8``) that a sum it multiplies is a stand-in for zero."""
+    return facts.literal is not None and abs(facts.literal) < 1e-6
+
+
 def _a_vector(facts: Facts) -> bool:
     """A value not known to be a difference, an error or its magnitude (an embedding, a feature
     map, a centroid; nothing computed with the target): its length is 0 only when every entry is
     exactly 0."""
-    return TRUE not in facts.taint and not (facts.error or facts.magnitude or facts.difference or facts.max_shifted or facts.thresholded
-                or facts.python_list)
+    return TRUE not in facts.taint and not (facts.error or facts.magnitude or facts.difference
+                                            or facts.max_shifted or facts.thresholded or facts.python_list)
 
 
 _INTEGER_METHODS = frozenset({"long", "int", "bool", "byte", "short"})

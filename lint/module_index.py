@@ -46,6 +46,14 @@ DISTANCE_LOSS_CLASSES = frozenset({"MSELoss", "L1Loss", "SmoothL1Loss", "HuberLo
                                    "MeanAbsoluteError", "Huber"})
 
 
+# Keras's loss classes (``keras.losses.SparseCategoricalCrossentropy(reduction="none")``): criteria
+# like torch's ``*Loss`` modules, with a ``reduction`` of their own
+KERAS_LOSS_CLASSES = frozenset({"BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy",
+                                "CategoricalFocalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence",
+                                "Poisson", "LogCosh", "Hinge", "SquaredHinge", "CategoricalHinge",
+                                "MeanSquaredLogarithmicError", "MeanAbsolutePercentageError", "Tversky", "Dice",
+                                "CTC"})
+
 # Modules whose output is bounded whatever their input: a cosine similarity is in [-1, 1]
 BOUNDED_MODULE_CLASSES = frozenset({"CosineSimilarity", "Tanh", "Sigmoid", "Softmax", "Softsign"})
 
@@ -56,6 +64,9 @@ def _reduction(call: cst.Call) -> str:
                for arg in call.args if arg.keyword is not None}
     if options.get("batch") == "True":
         return "other"  # MONAI's DiceLoss(batch=True): one score over the whole batch
+    reduction = options.get("reduction", "").lower().rsplit(".", 1)[-1]  # losses.Reduction.NONE
+    if reduction == "none":
+        return "none"  # one value per element, whatever the other options: nn.MSELoss(reduction="none")
     if options.get("reduction") == "sum" or options.get("size_average") == "False":
         return "sum"
     if set(options) - {"reduction", "delta", "beta", "name"} or any(arg.keyword is None for arg in call.args):
@@ -104,6 +115,20 @@ class ClassInfo:
         return {attr: reduction for attr, (name, reduction) in self.criteria().items()
                 if reduction in ("mean", "none") and name in DISTANCE_LOSS_CLASSES}
 
+    def unreduced_criteria(self) -> frozenset[str]:
+        """Attributes set in ``__init__`` to a loss module that does not reduce (``self.ce =
+        nn.CrossEntropyLoss(reduction="none")``, ``SparseCategoricalCrossentropy(reduction=
+        losses.Reduction.NONE)``): its call keeps the batch axis, one loss per sample or element.
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "class L:\\n    def __init__(self):\\n"
+            ...     "        self.ce = losses.SparseCategoricalCrossentropy(from_logits=True, reduction='none')\\n"))
+            >>> sorted(index.classes["L"].unreduced_criteria())
+            ['ce']
+        """
+        return frozenset(attr for attr, (_name, reduction) in self.criteria().items() if reduction == "none")
+
     def mean_criteria(self) -> frozenset[str]:
         """Attributes set in ``__init__`` to a loss module that returns the batch mean
         (``self.kl = nn.KLDivLoss(reduction="batchmean")``, ``self.ce = nn.CrossEntropyLoss()``).
@@ -135,7 +160,7 @@ class ClassInfo:
         MONAI ``batch=True``, an option we do not model)."""
         found: dict[str, tuple[str, str]] = {}
         for attr, name, call in self._init_constructions():
-            if name.endswith("Loss") or name in DISTANCE_LOSS_CLASSES:
+            if name.endswith("Loss") or name in DISTANCE_LOSS_CLASSES or name in KERAS_LOSS_CLASSES:
                 found[attr] = (name, _reduction(call))
         return found
 
