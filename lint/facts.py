@@ -263,14 +263,17 @@ def _names_probabilities(name: str) -> bool:
 _COMPREHENSIONS = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
 
 
+# ops that change only the shape or dtype of a value, not any of its entries
+REGROUPING_OPS = _SHAPE_ONLY_OPS | {"reshape", "view", "expand_dims", "unsqueeze"}
+
+
 def _keeps_complement(node, evaluator) -> bool:
     """``1 - x`` itself, a name bound to it, or a reshape/cast of it: still ``1 - x``, value for value."""
     if isinstance(node, cst.Name) or (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract)):
         return True
     if isinstance(node, cst.Call):
         op = evaluator.op(node)
-        return op is not None and (op.name in _SHAPE_ONLY_OPS or op.name in ("reshape", "view", "expand_dims",
-                                                                              "unsqueeze"))
+        return op is not None and op.name in REGROUPING_OPS
     return False
 
 
@@ -764,9 +767,6 @@ class Evaluator:
         drops_batch = drops_batch or (len(elements) >= 2 and isinstance(first, cst.Index)
                                       and isinstance(first.value, cst.Name) and not _is_newaxis(first.value)
                                       and not self.facts(first.value).is_tensor)
-        # all_w[batch_size:]: the rows after the batch's own (sampled classes, a queue), not samples
-        drops_batch = drops_batch or (isinstance(first, cst.Slice) and first.lower is not None and first.upper is None
-                                      and self.facts(first.lower).batch_dim)
         return replace(base, batch_sum=None, exp_node=None, expanded_axis=expanded, tensor_shape=False,
                        transposed=False, batch_dim=False, python_list=False,
                        no_batch_axis=base.no_batch_axis or drops_batch)
@@ -846,10 +846,7 @@ class Evaluator:
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             scaled = (bool(left.taint) and bool(right.taint)) or (bool(left.taint) and is_factor(right)) \
                 or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
-            if left.literal == 0 or right.literal == 0 or (_placeholder_factor(left) and right.batch_sum is not None) \
-                    or (_placeholder_factor(right) and left.batch_sum is not None):
-                # x.sum() * 0, x.sum() * 1e-8: a zero (or nearly) that keeps the graph connected; not
-                # (d == 0) * 1e-16, an epsilon where d is 0
+            if left.literal == 0 or right.literal == 0:
                 return Facts(taint=taint, zero=True, bounded=True, nonneg=True, nonpos=True)
             # (d == 0) * eps keeps saying where d is 0 (see _adds_own_zero_test)
             zero_of = (left.zero_of if not right.taint else None) or (right.zero_of if not left.taint else None)
@@ -1235,11 +1232,6 @@ class Evaluator:
                            max_of=self._maximum_of(op))
         if name in MEAN_OPS or name in MIN_REDUCE_OPS:
             over_batch = self._reduces_batch_axis(op)
-            if name in MEAN_OPS and self._axis_zero_again(op, first):
-                # mean(sum(x, axis=0), axis=0): the author averages the batch on the second axis 0,
-                # so the first one counted something else (sampled actions, the [N, B] layout)
-                first = replace(first, batch_sum=None, no_batch_axis=False)
-                over_batch = True
             # the batch mean of probabilities is 0 only where every sample's is: not an underflow risk
             averaged = name in MEAN_OPS and over_batch and first.probability
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
@@ -1528,14 +1520,16 @@ class Evaluator:
         difference: summed, its squared length."""
         base = None
         if isinstance(node, cst.BinaryOperation):
-            if isinstance(node.operator, cst.Power) and isinstance(node.right, cst.Integer) and node.right.value == "2":
+            if isinstance(node.operator, cst.Power) and isinstance(node.right, (cst.Integer, cst.Float)) \
+                    and float(node.right.evaluated_value) == 2:
                 base = node.left
             elif isinstance(node.operator, cst.Multiply) and _same_text(node.left, node.right):
                 base = node.left
         elif isinstance(node, cst.Call):
             op = self.op(node)
-            if op is not None and op.args and (op.name in ("square", "pow", "power") and (
-                    op.name == "square" or _text(op.arg(1, "exponent", "y") or op.args[0]) == "2")):
+            exponent = op.arg(1, "exponent", "y") if op is not None else None
+            if op is not None and op.args and (op.name == "square" or (
+                    op.name in ("pow", "power") and exponent is not None and _text(exponent) in ("2", "2.0"))):
                 base = op.args[0]
         return base is not None and _a_vector(self.facts(base))
 
@@ -1552,14 +1546,6 @@ class Evaluator:
                      bounded=bool(operands) and all(f.bounded for f in operands),  # cosines of unit vectors
                      opaque=_all_opaque(*operands) if operands else False)
 
-    def _axis_zero_again(self, op: Op, first: Facts) -> bool:
-        """A reduction over an explicit axis 0 of a value that is itself a sum over an explicit axis 0."""
-        axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
-        inner = self.op(first.batch_sum) if isinstance(first.batch_sum, cst.Call) else None
-        inner_axis = inner.arg(1, "axis", "dim", "axes", "reduction_indices") if inner is not None else None
-        return axis is not None and inner_axis is not None and self.facts(axis).literal == 0 \
-            and self.facts(inner_axis).literal == 0
-
     def _reduces_batch_axis(self, op: Op) -> bool:
         """A reduction over every axis or over axis 0: what comes out has no batch axis left."""
         axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
@@ -1567,10 +1553,6 @@ class Evaluator:
 
 
 # ---- small helpers ----------------------------------------------------------------------
-
-def _placeholder_factor(facts: Facts) -> bool:
-    """A literal so small (``1e-8``) that a sum it multiplies is a stand-in for zero."""
-    return facts.literal is not None and abs(facts.literal) < 1e-6
 
 
 def _a_vector(facts: Facts) -> bool:

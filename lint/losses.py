@@ -120,12 +120,13 @@ def _target_is_optional(info: FunctionInfo) -> bool:
 
 def _looks_like_metric(name: str) -> bool:
     tokens = _name_tokens(name)
-    # classification_error, error_rate, wer: 1 - accuracy, counted from decisions
-    return bool(tokens & _METRIC_TOKENS or any(phrase <= tokens for phrase in _METRIC_PHRASES)) \
-        and not tokens & _LOSS_TOKENS
+    words = name_words(name)
+    # classification_error, frame_error_rate: 1 - accuracy, counted from decisions (not heart_rate_error)
+    phrase = any(pair in _METRIC_PHRASES for pair in zip(words, words[1:]))
+    return bool(tokens & _METRIC_TOKENS or phrase) and not tokens & _LOSS_TOKENS
 
 
-_METRIC_PHRASES = (frozenset({"classification", "error"}), frozenset({"error", "rate"}))
+_METRIC_PHRASES = frozenset({("classification", "error"), ("error", "rate")})
 
 
 # what follows "loss" in a loss's name without changing what it is
@@ -589,7 +590,8 @@ class _LossFinder:
             # metric's update_state, a layer's call on (inputs, targets), ...).
             if self._is_metric_class(info.class_info):
                 return False
-            if info.name not in LOSS_CLASS_METHODS and not _says_loss(info.name):
+            if info.name not in LOSS_CLASS_METHODS and not _says_loss(info.name) \
+                    and not (_keras_loss_method(info) and not _names_a_loss_method(info.class_info)):
                 return False
         names = [_normalized(n) for n in _positional_names(info)]
         if len(names) < 2:
@@ -793,6 +795,34 @@ class _LossFinder:
 
 
 # ---- parameters -------------------------------------------------------------------------
+
+_STATE_METHODS = frozenset({"update_state", "result", "reset_state", "reset_states", "merge_state"})
+
+
+def _keras_loss_method(info: FunctionInfo) -> bool:
+    """``def l2_tv(self, y_true, y_pred)`` of a plain class that holds a loss's hyperparameters:
+    exactly Keras's loss signature, ``y_true, y_pred`` and nothing else without a default (not a
+    metric's state method)."""
+    if not isinstance(info.node, cst.FunctionDef) or info.name in _STATE_METHODS or info.class_info is None \
+            or any(_base_name(base) != "object" for base in info.class_info.bases):
+        return False  # a Trainer's, a Callback's or a Module's method of (y_true, y_pred): logging, plots
+    signature = info.node.params
+    params = [p for p in (*signature.posonly_params, *signature.params, *signature.kwonly_params)
+              if p.name.value not in ("self", "cls")]
+    required = [p.name.value for p in params if p.default is None]
+    return required == ["y_true", "y_pred"] and _returns_from_prediction(info.node)
+
+
+def _base_name(base) -> str:
+    parts = dotted_parts(base.value if isinstance(base, cst.Arg) else base)
+    return parts[-1] if parts else ""
+
+
+def _names_a_loss_method(class_info: ClassInfo) -> bool:
+    """The class already has a method that says it is the loss (``total_variation_loss``, ``call``):
+    another method with Keras's signature is then its wrapper or a variant, not the way in."""
+    return any(name in LOSS_CLASS_METHODS or _says_loss(name) for name in class_info.methods)
+
 
 def _positional_names(info: FunctionInfo) -> list[str]:
     params = [*info.node.params.posonly_params, *info.node.params.params]
@@ -1082,14 +1112,14 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
     return frozenset(found)
 
 
-# a correlation, covariance or Gram matrix is features x features (Barlow Twins' cross-correlation,
-# a style Gram matrix): the batch was contracted away before it was passed
-_FEATURE_MATRIX_WORDS = frozenset({"correlation", "covariance", "cov", "gram"})
+# a cross-correlation matrix is features x features (Barlow Twins): the batch was contracted away
+# before it was passed (not covariances or Gram matrices: a model may predict one per sample)
+_FEATURE_MATRIX_WORDS = frozenset({"correlation"})
 
 
 def _feature_matrices(node: cst.FunctionDef) -> frozenset[str]:
-    """Parameters named as a correlation, covariance or Gram matrix (``cross_correlation_matrix``):
-    their axis 0 counts features, not samples."""
+    """Parameters named as a correlation matrix (``cross_correlation_matrix``): their axis 0 counts
+    features, not samples."""
     return frozenset(p.name.value for p in _own_params(node) if _name_tokens(p.name.value) & _FEATURE_MATRIX_WORDS)
 
 

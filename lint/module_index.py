@@ -59,7 +59,8 @@ BOUNDED_MODULE_CLASSES = frozenset({"CosineSimilarity", "Tanh", "Sigmoid", "Soft
 
 
 def _reduction(call: cst.Call) -> str:
-    """How a loss module built by ``call`` reduces: ``"sum"``, ``"mean"`` or ``"other"``."""
+    """How a loss module built by ``call`` reduces: ``"sum"``, ``"mean"``, ``"none"`` (one value per
+    element, ``reduction="none"``, Keras's ``Reduction.NONE`` or ``None``) or ``"other"``."""
     options = {arg.keyword.value: cst.Module([]).code_for_node(arg.value).strip("'\"")
                for arg in call.args if arg.keyword is not None}
     if options.get("batch") == "True":
@@ -71,8 +72,6 @@ def _reduction(call: cst.Call) -> str:
         return "sum"
     if set(options) - {"reduction", "delta", "beta", "name"} or any(arg.keyword is None for arg in call.args):
         return "other"  # an option we do not model
-    if options.get("reduction") == "none":
-        return "none"  # one value per element: nn.MSELoss(reduction="none")
     if options.get("reduction", "mean") not in ("mean", "sum_over_batch_size", "auto", "batchmean"):
         return "other"  # a reduction we do not model
     return "mean"
@@ -160,8 +159,11 @@ class ClassInfo:
         MONAI ``batch=True``, an option we do not model)."""
         found: dict[str, tuple[str, str]] = {}
         for attr, name, call in self._init_constructions():
-            if name.endswith("Loss") or name in DISTANCE_LOSS_CLASSES or name in KERAS_LOSS_CLASSES:
-                found[attr] = (name, _reduction(call))
+            reduction = _reduction(call)
+            # Keras's loss classes only unreduced: their default mean clips probabilities (no log(0))
+            if name.endswith("Loss") or name in DISTANCE_LOSS_CLASSES or (name in KERAS_LOSS_CLASSES
+                                                                          and reduction == "none"):
+                found[attr] = (name, reduction)
         return found
 
     def _init_constructions(self) -> list[tuple[str, str, cst.Call]]:

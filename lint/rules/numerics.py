@@ -13,6 +13,7 @@ from ..facts import (
     MAX_REDUCE_OPS,
     MEAN_OPS,
     MIN_REDUCE_OPS,
+    REGROUPING_OPS,
     NORM_OPS,
     PRED,
     SIZE_OPS,
@@ -35,8 +36,6 @@ _NORM_OPS = frozenset({"norm", "euclidean_norm", "vector_norm", "reduce_euclidea
 # arccos/arcsin: derivative -/+1 / sqrt(1 - x^2), infinite at |x| = 1 (ArcFace's angle of a cosine)
 _ARC_OPS = frozenset({"acos", "arccos", "asin", "arcsin"})
 _POW_OPS = frozenset({"pow", "power", "float_power"})
-# ops that change only the shape or dtype of a value, not any of its entries
-_REGROUPED = frozenset({"reshape", "view", "expand_dims", "unsqueeze", "squeeze", "cast", "astype", "to", "float"})
 
 
 class ExpBlowup(Rule):
@@ -165,7 +164,11 @@ class UnguardedLog(Rule):
     prediction (``mask.sum()``, the number of labelled tokens, a sum of sample weights, an image
     size), except the raw target itself (``(y_true - y_pred) / y_true``, MAPE's division by zero;
     ``probs * log(target)``, whose -inf at a zero target multiplies the prediction and so is its
-    gradient) and counts of positive pairs, which a batch of all-different labels makes 0. Values
+    gradient) and counts of positive pairs, which a batch of all-different labels makes 0, or of the
+    entries a condition selected (``float(events.nonzero().size(0))``, ``count_nonzero(mask)``: 0 in
+    an all-censored batch), unless the loss tests that count. Nor is a division by the length of an
+    embedding (``emb / norm(emb)``, the ``norm(a) * norm(b)`` of a cosine): the length of a value that
+    is neither a difference nor computed with the target is 0 only for an all-zero vector. Values
     that reach neither the returned loss nor a gradient (a ratio kept for logging) are not reported.
 
     **Instead** clip or add an epsilon, or use the stable primitive: ``log_softmax``,
@@ -267,6 +270,12 @@ class UnguardedLog(Rule):
 
     def _division(self, node, numerator, denominator, ctx) -> None:
         facts = ctx.facts(denominator)
+        if _counts_selected_entries(denominator, ctx) and ctx.facts(node).has_grad:
+            ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
+                            message=f"division by `{code_of(denominator, 40)}`, the number of entries a "
+                                    "condition selected, which is 0 in a batch where none qualify (inf/NaN): "
+                                    "divide by max(count, 1)")
+            return
         if not facts.is_tensor or facts.guarded or facts.batch_dim or not ctx.facts(node).has_grad:
             return
         if facts.length:
@@ -295,6 +304,48 @@ class UnguardedLog(Rule):
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+_SELECTING_OPS = frozenset({"nonzero", "argwhere", "masked_select", "boolean_mask"})
+_CAST_OPS = frozenset({"float", "int", "double"})
+
+
+def _counts_selected_entries(denominator, ctx) -> bool:
+    """``float(censors.nonzero().size(0))``, ``len(torch.nonzero(mask))``, ``count_nonzero(events)``:
+    how many entries a condition selected in this batch, a number of the data that is 0 when none
+    qualify (an all-censored batch, no positives). Not wrapped in ``max(..., 1)`` or a clamp."""
+    node = denominator
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in _CAST_OPS \
+            and len(node.args) == 1:
+        node = node.args[0].value
+    counted = None
+    if isinstance(node, cst.Call):
+        op = ctx.op(node)
+        if op is not None and op.name == "count_nonzero" and op.args:
+            return not _tested_in_loss(node, ctx)
+        if isinstance(node.func, cst.Name) and node.func.value == "len" and len(node.args) == 1:
+            counted = node.args[0].value
+        elif op is not None and op.name in SIZE_OPS and op.args:
+            counted = op.args[0]
+    elif isinstance(node, cst.Subscript) and isinstance(node.value, cst.Attribute) and node.value.attr.value == "shape":
+        counted = node.value.value
+    if not isinstance(counted, cst.Call):
+        return False
+    op = ctx.op(counted)
+    name = op.name if op is not None else called_name(counted)  # x.nonzero(): a method of a tensor
+    as_tuple = next((arg.value for arg in counted.args if arg.keyword is not None and arg.keyword.value == "as_tuple"),
+                    None)
+    if name not in _SELECTING_OPS or (as_tuple is not None and _text_of(as_tuple) != "False"):
+        return False  # nonzero(as_tuple=True) is a tuple of index tensors: its len is the rank
+    return not _tested_in_loss(counted, ctx)
+
+
+def _tested_in_loss(count, ctx) -> bool:
+    """``if len(events.nonzero()) == 0: return ...``, ``if count_nonzero(e) > 0:``: the loss tests
+    that count (or what it counts) somewhere, the way it guards the division."""
+    selected = _text_of(count)
+    return any(isinstance(n, (cst.If, cst.Assert, cst.IfExp, cst.While)) and selected in _text_of(n.test)
+               for n in own_nodes(ctx.loss.node))
 
 
 def _unguarded_root(denominator, ctx) -> bool:
@@ -804,7 +855,7 @@ def _is_self_normalisation(numerator, denominator, ctx) -> bool:
     if not isinstance(denominator, cst.Call):
         return False
     op = ctx.op(denominator)
-    while op is not None and op.name in _REGROUPED and op.args and isinstance(op.args[0], cst.Call):
+    while op is not None and op.name in REGROUPING_OPS and op.args and isinstance(op.args[0], cst.Call):
         denominator = op.args[0]  # reshape(sum(p), (-1, 1)): the same values, as a column
         op = ctx.op(denominator)
     if op is None or not op.args or (op.name not in SUM_OPS and op.name not in MAX_REDUCE_OPS):
