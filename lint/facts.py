@@ -111,10 +111,22 @@ COMPARISON_OPS = frozenset(
 )
 PIECEWISE_OPS = frozenset({"round", "rint", "sign", "floor", "ceil", "argmax", "argmin", "argsort", "trunc"})
 WHERE_OPS = frozenset({"where", "select"})
+# ops whose output has its input's axes in the same order (a moved batch axis stays where it is)
+_AXES_KEEPING_OPS = frozenset({"cast", "astype", "float", "double", "half", "to", "type", "contiguous", "clone",
+                               "identity", "convert_to_tensor", "ensure_shape", "nan_to_num", "flip", "roll",
+                               "cumsum", "cumprod", "cpu", "cuda", "type_as", "cast_to_floatx", "Print",
+                               "triu", "tril", "real"})
 # counts and indices of entries: integers, whatever they count (no gradient through them)
 _COUNT_OPS = frozenset({"count_nonzero", "bincount", "nonzero", "argwhere"})
 MAXIMUM_OPS = frozenset({"maximum", "fmax"})
 MINIMUM_OPS = frozenset({"minimum", "fmin"})
+# ops that work entry by entry (with broadcasting): their output's axes are their inputs'
+ELEMENTWISE_OPS = (ABS_OPS | SQUARE_OPS | SQRT_OPS | EXP_OPS | LOG_OPS | WHERE_OPS | MAXIMUM_OPS | MINIMUM_OPS
+                   | CLIP_OPS | STOP_OPS | frozenset(name for name, symbol in BINARY_OPS.items() if symbol != "@")
+                   | (COMPARISON_OPS - {"reduce_any", "reduce_all", "any", "all", "allclose"})
+                   | frozenset({"tanh", "sigmoid", "softsign", "hard_sigmoid", "log_sigmoid", "logsigmoid", "cos", "sin",
+                                "erf", "relu", "relu6", "elu", "softplus", "log1p", "negative", "neg", "reciprocal",
+                                "round", "floor", "ceil", "sign", "trunc"}))
 CONSTANT_MAKERS = frozenset({"zeros_like", "ones_like", "zeros", "ones", "full", "fill", "eye",
                              "full_like", "constant_like", "arange", "range", "linspace"})
 EPSILON_FUNCTIONS = frozenset({"epsilon"})
@@ -200,6 +212,9 @@ class Facts:
     on_host: bool = False  # already copied to the host (``x.cpu()``, ``x.numpy()``): no further sync
     above_one: bool = False  # at least 1 + c for some c > 0 (``2 + relu(x)``, ``1 + (1 + count)``): its log is positive
     at_most_one: bool = False  # never above 1 (``cos``, ``tanh``, a probability): ``2 - x`` is at least 1
+    # where a transpose with a literal order moved the batch axis: (position, number of axes or
+    # None); None: axis 0, as assumed everywhere else (``x.transpose(0, 1)`` of (B, T) is (T, B))
+    batch_axis: tuple | None = None
     # the length (or squared length) of a vector that is not a difference (``norm(emb)``,
     # ``sum(emb ** 2, -1)``): 0 only when every entry is exactly 0, which no fit drives it to
     length: bool = False
@@ -556,7 +571,8 @@ class Evaluator:
             zero_of, nonzero_of = _zero_test(node, self)
             return Facts(taint=_union(facts), boolean=True, shape=all(f.shape or not f.taint for f in facts),
                          bounded=True, nonneg=True, unit=True,  # a bool counts as 0 or 1
-                         opaque=_all_opaque(*facts), zero_of=zero_of, nonzero_of=nonzero_of)
+                         opaque=_all_opaque(*facts), zero_of=zero_of, nonzero_of=nonzero_of,
+                         batch_axis=shared_batch_axis(facts))
         if isinstance(node, cst.Subscript):
             return self._subscript(node)
         if isinstance(node, cst.IfExp):
@@ -699,7 +715,9 @@ class Evaluator:
                 or attr.startswith(("is_", "has_")):
             return UNTAINTED  # metadata and flags (x.is_cuda, lprobs.batch_first): Python values
         if attr in ("T", "mT"):
-            return replace(self.facts(base), transposed=True, batch_sum=None)
+            inner = self.facts(base)
+            return replace(inner, transposed=True, batch_sum=None,
+                           batch_axis=_reversed_batch_axis(inner.batch_axis) if attr == "T" else inner.batch_axis)
         if attr in ("newaxis",):
             return UNTAINTED
         inner = self.facts(base)
@@ -769,7 +787,7 @@ class Evaluator:
                                       and not self.facts(first.value).is_tensor)
         return replace(base, batch_sum=None, exp_node=None, expanded_axis=expanded, tensor_shape=False,
                        transposed=False, batch_dim=False, python_list=False,
-                       no_batch_axis=base.no_batch_axis or drops_batch)
+                       no_batch_axis=base.no_batch_axis or drops_batch, batch_axis=None)
 
     # ---- arithmetic ---------------------------------------------------------------------
     def binary(self, symbol: str, left_node, right_node, node=None) -> Facts:
@@ -779,6 +797,8 @@ class Evaluator:
             facts = replace(facts, opaque=True)
         if symbol != "@" and facts.taint and all(f.no_batch_axis or not f.taint for f in (left, right)):
             facts = replace(facts, no_batch_axis=True)
+        if symbol != "@" and facts.is_tensor and not facts.no_batch_axis:
+            facts = replace(facts, batch_axis=shared_batch_axis((left, right)))  # (T, B) - (T, B): still (T, B)
         if facts.shape and not facts.configured_batch and (left.configured_batch or right.configured_batch):
             # self.batch_size // self.num_replicas: arithmetic on a configured size stays configured
             facts = replace(facts, configured_batch=True)
@@ -921,6 +941,10 @@ class Evaluator:
             tainted = [f for f in inputs if f.taint]
             if tainted and all(f.no_batch_axis for f in tainted):
                 facts = replace(facts, no_batch_axis=True)  # diag(cov), square(cov): still D x D
+        if op is not None and op.name in ELEMENTWISE_OPS and facts.is_tensor and not facts.no_batch_axis:
+            # where(c, a, b), abs(d) of a (T, B) value: still (T, B)
+            facts = replace(facts, batch_axis=shared_batch_axis(
+                [self.facts(a) for a in op.args if not isinstance(a, (cst.List, cst.Tuple))]))
         moves = op is not None and _moves_to_a_device(op) and not self._device_of_a_host_value(op)
         if op is not None and op.is_method and op.args and not facts.on_host and not moves \
                 and self.facts(op.args[0]).on_host:
@@ -1107,20 +1131,31 @@ class Evaluator:
             axis = op.arg(1, "axis", "dim")
             axis_value = self.facts(axis).literal if axis is not None else None
             return replace(first, expanded_axis=int(axis_value) if axis_value is not None else None,
-                           batch_sum=None, exp_node=None)
+                           batch_sum=None, exp_node=None,
+                           batch_axis=_expanded_batch_axis(first.batch_axis, axis_value))
         if name in TRANSPOSE_OPS:
             perm = op.arg(1, "perm", "axes", "dim0")
             full = perm is None or (op.is_method and name == "t")
             expanded = first.expanded_axis
+            batch_axis = _reversed_batch_axis(first.batch_axis) if full and name in ("transpose", "t") \
+                else first.batch_axis
             if name == "transpose" and len(op.args) == 3:
                 # torch.transpose(b, 1, 0) / b.transpose(0, 1): swapping the batch axis with the next
                 pair = (self.facts(op.args[1]).literal, self.facts(op.args[2]).literal)
                 full = full or set(pair) == {0, 1}
                 expanded = _swapped_axis(expanded, pair)
-            return replace(first, transposed=full, batch_sum=None, exp_node=None, expanded_axis=expanded)
+                batch_axis = _swapped_batch_axis(first.batch_axis, pair)
+            elif perm is not None and name == "transpose":
+                order = _literal_axes(perm, self)
+                batch_axis = _permuted_batch_axis(first.batch_axis, order) if order else None
+            return replace(first, transposed=full, batch_sum=None, exp_node=None, expanded_axis=expanded,
+                           batch_axis=batch_axis)
+        if name in ("permute", "moveaxis", "movedim", "swapaxes", "swapdims") and first.taint:
+            return replace(first, batch_sum=None, exp_node=None, transposed=False, expanded_axis=None,
+                           batch_axis=self._reordered_batch_axis(op, first))
         if name in ("reshape", "view"):
             return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=None,
-                           batch_sum=None)
+                           batch_sum=None, batch_axis=None)
         if name in LAYOUT_OPS:
             # x.t().contiguous() is still the transpose; cast(exp(x)) is still exp(x)
             return replace(first, exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None)
@@ -1147,7 +1182,8 @@ class Evaluator:
                 return replace(first, transposed=False, expanded_axis=None, exp_node=None, python_list=False,
                                elements=None, maybe_list=False)
             return replace(first, transposed=False, expanded_axis=None,
-                           exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None)
+                           exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None,
+                           batch_axis=first.batch_axis if name in _AXES_KEEPING_OPS else None)
         if name in CLIP_OPS:
             return self._clip(op, first)
         if name in MAXIMUM_OPS and len(op.args) >= 2:
@@ -1229,15 +1265,16 @@ class Evaluator:
                          no_batch_axis=first.no_batch_axis or first.is_tensor)
         if name in MAX_REDUCE_OPS:
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
-                           max_of=self._maximum_of(op))
+                           max_of=self._maximum_of(op), batch_axis=self._batch_reduction(op, first)[1])
         if name in MEAN_OPS or name in MIN_REDUCE_OPS:
-            over_batch = self._reduces_batch_axis(op)
+            over_batch, batch_axis = self._batch_reduction(op, first)
             # the batch mean of probabilities is 0 only where every sample's is: not an underflow risk
             averaged = name in MEAN_OPS and over_batch and first.probability
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
                            no_batch_axis=first.no_batch_axis or over_batch,
                            batch_mean=op.node if (name in MEAN_OPS and over_batch and first.is_tensor
                                                   and not first.no_batch_axis and not first.python_list) else None,
+                           batch_axis=batch_axis,
                            guarded=first.guarded or averaged, probability=first.probability and not averaged)
         if name in LOGSUMEXP_OPS:
             # logsumexp(x) >= max(x): x - logsumexp(x) is a log-softmax, never positive
@@ -1497,8 +1534,8 @@ class Evaluator:
                      negative=negative, nonpos=negative, above_one=above_one)
 
     def _sum(self, op: Op, first: Facts) -> Facts:
-        axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
-        over_batch = (axis is None or _is_none(axis) or _mentions_zero(axis, self)) and not first.no_batch_axis
+        reduced, batch_axis = self._batch_reduction(op, first)
+        over_batch = reduced and not first.no_batch_axis
         if _is_stack_of_list(op.args[0] if op.args else None, self) or first.python_list:
             over_batch = False  # sum of a stacked list of losses: axis 0 is the list, not the batch
         if first.zero:
@@ -1513,7 +1550,7 @@ class Evaluator:
                      # constant: the loss value grows with the batch, its gradient does not
                      batch_sum=op.node if (over_batch and first.is_tensor and first.has_grad) else first.batch_sum,
                      exp_sum=first.exp_node, length=self._squares_of_a_vector(op.args[0] if op.args else None),
-                     no_batch_axis=first.no_batch_axis or (first.is_tensor and self._reduces_batch_axis(op)))
+                     no_batch_axis=first.no_batch_axis or (first.is_tensor and reduced), batch_axis=batch_axis)
 
     def _squares_of_a_vector(self, node) -> bool:
         """``x ** 2``, ``square(x)``, ``pow(x, 2)`` or ``x * x`` of a vector ``x`` that is not a
@@ -1546,13 +1583,159 @@ class Evaluator:
                      bounded=bool(operands) and all(f.bounded for f in operands),  # cosines of unit vectors
                      opaque=_all_opaque(*operands) if operands else False)
 
-    def _reduces_batch_axis(self, op: Op) -> bool:
-        """A reduction over every axis or over axis 0: what comes out has no batch axis left."""
+    def _batch_reduction(self, op: Op, first: Facts) -> tuple[bool, tuple | None]:
+        """Whether a reduction runs over the batch axis (every axis, axis 0, or the axis a
+        transpose moved the batch to), and where the batch axis is afterwards."""
         axis = op.arg(1, "axis", "dim", "axes", "reduction_indices")
-        return axis is None or _is_none(axis) or _mentions_zero(axis, self)
+        if axis is None or _is_none(axis):
+            return True, None
+        if first.batch_axis is None:
+            return _mentions_zero(axis, self), None
+        axes = _literal_axes(axis, self)
+        if axes is None:
+            return False, first.batch_axis  # an axis we cannot read: not the moved batch axis, as far as we know
+        keepdims = any(isinstance(op.kwargs.get(word), cst.Name) and op.kwargs[word].value == "True"
+                       for word in ("keepdims", "keepdim", "keep_dims"))
+        return _reduced_batch_axis(first.batch_axis, axes, keepdims)
+
+    def _reordered_batch_axis(self, op: Op, first: Facts) -> tuple | None:
+        """Where ``x.permute(2, 0, 1)``, ``movedim(x, 0, -1)`` or ``swapaxes(x, 0, 1)`` puts the batch axis."""
+        rest = list(op.args[1:])
+        if op.name == "permute":
+            order = _literal_axes(rest[0], self) if len(rest) == 1 else _literal_axes(cst.Tuple(
+                [cst.Element(node) for node in rest]), self) if rest else None
+            return _permuted_batch_axis(first.batch_axis, order) if order else None
+        pair = tuple(self.facts(node).literal for node in rest[:2])
+        if len(pair) < 2 or None in pair:
+            return None
+        if op.name in ("swapaxes", "swapdims"):
+            return _swapped_batch_axis(first.batch_axis, pair)
+        return _moved_batch_axis(first.batch_axis, pair)
 
 
 # ---- small helpers ----------------------------------------------------------------------
+
+
+def _literal_axes(axis, evaluator: Evaluator) -> tuple[int, ...] | None:
+    """The axes a literal ``axis`` argument names (``1``, ``(2, 0, 1)``, ``[-1]``); None otherwise."""
+    nodes = [element.value for element in axis.elements] if isinstance(axis, (cst.List, cst.Tuple)) else [axis]
+    values = [evaluator.facts(node).literal for node in nodes]
+    if not values or any(value is None or value != int(value) for value in values):
+        return None
+    return tuple(int(value) for value in values)
+
+
+def _same_axis(a: int, b: int, ndim: int | None) -> bool:
+    """Two axis numbers name the same axis (with the number of axes unknown, ``1`` and ``-1`` do not)."""
+    return a % ndim == b % ndim if ndim else a == b
+
+
+def _at(position: int, ndim: int | None) -> tuple | None:
+    """A batch axis at ``position``: None when that is axis 0 again (the default assumption)."""
+    if ndim:
+        position %= ndim
+    return None if position == 0 else (position, ndim)
+
+
+def _reversed_batch_axis(batch_axis: tuple | None) -> tuple | None:
+    """``x.T``, ``tf.transpose(x)``: every axis in reverse order."""
+    position, ndim = batch_axis or (0, None)
+    return _at(ndim - 1 - position % ndim, ndim) if ndim else _at(-1 - position, None)
+
+
+def _swapped_batch_axis(batch_axis: tuple | None, pair: tuple) -> tuple | None:
+    """``x.transpose(0, 1)``, ``swapaxes(x, 0, 1)``: two axes change places."""
+    if None in pair:
+        return batch_axis
+    position, ndim = batch_axis or (0, None)
+    a, b = (int(value) for value in pair)
+    if _same_axis(position, a, ndim):
+        return _at(b, ndim)
+    if _same_axis(position, b, ndim):
+        return _at(a, ndim)
+    return batch_axis
+
+
+def _moved_batch_axis(batch_axis: tuple | None, pair: tuple) -> tuple | None:
+    """``movedim(x, source, destination)``: one axis moves, the others keep their order."""
+    position, ndim = batch_axis or (0, None)
+    source, destination = (int(value) for value in pair)
+    if _same_axis(position, source, ndim):
+        return _at(destination, ndim)
+    if not ndim:
+        if min(position, source, destination) < 0:
+            return batch_axis  # counted from different ends: where the others go is unknown
+        span = max(position, source, destination) + 1  # the axes after these keep their places
+    else:
+        span = ndim
+    axes = list(range(span))
+    axes.remove(source % span)
+    axes.insert(destination % span, source % span)
+    return _at(axes.index(position % span), ndim)
+
+
+def _permuted_batch_axis(batch_axis: tuple | None, order: tuple[int, ...]) -> tuple | None:
+    """``permute(x, order)``, ``tf.transpose(x, perm=order)``: new axis i is old axis ``order[i]``."""
+    ndim = len(order)
+    position, known = batch_axis or (0, None)
+    if known is not None and known != ndim:
+        return None
+    old = [axis % ndim for axis in order]
+    if position % ndim not in old or len(set(old)) != ndim:
+        return None
+    return _at(old.index(position % ndim), ndim)
+
+
+def _expanded_batch_axis(batch_axis: tuple | None, inserted) -> tuple | None:
+    """``expand_dims(x, k)``: a new axis at ``k`` shifts a moved batch axis behind it."""
+    if batch_axis is None:
+        return None
+    if inserted is None or inserted != int(inserted):
+        return None
+    position, ndim = batch_axis
+    inserted = int(inserted)
+    if ndim:
+        inserted %= ndim + 1
+        return _at(position + (inserted <= position), ndim + 1)
+    if (inserted < 0) != (position < 0):
+        return batch_axis
+    return _at(position + (inserted <= position) if position >= 0 else position - (inserted > position), None)
+
+
+def _reduced_batch_axis(batch_axis: tuple, axes: tuple[int, ...], keepdims: bool) -> tuple[bool, tuple | None]:
+    """A reduction over ``axes`` of a value whose batch axis a transpose moved: whether it runs over
+    the batch axis, and where the batch axis is afterwards (None: gone, or back at axis 0)."""
+    position, ndim = batch_axis
+    if any(_same_axis(position, axis, ndim) for axis in axes):
+        return True, None
+    if keepdims:
+        return False, batch_axis
+    if ndim:
+        position %= ndim
+        return False, _at(position - sum(axis % ndim < position for axis in axes), ndim - len(axes))
+    if position >= 0:  # a negative axis is taken to lie after it
+        return False, _at(position - sum(0 <= axis < position for axis in axes), None)
+    return False, _at(position + sum(position < axis < 0 for axis in axes), None)
+
+
+def shared_batch_axis(inputs) -> tuple | None:
+    """The moved batch axis of an elementwise result: the one its tensor operands agree on,
+    counted from the right as broadcasting aligns them (None if any keeps the default axis 0)."""
+    found = set()
+    for facts in inputs:
+        if not facts.is_tensor or facts.no_batch_axis:
+            continue
+        if facts.batch_axis is None:
+            return None
+        position, ndim = facts.batch_axis
+        found.add((position - ndim, ndim) if ndim else (position, None))
+    if len({position for position, _ in found}) != 1:
+        return None
+    position, _ = next(iter(found))
+    if position >= 0:
+        return (position, None)
+    widest = max((ndim or 0) for _, ndim in found)
+    return (widest + position, widest) if widest and all(ndim for _, ndim in found) else (position, None)
 
 
 def _a_vector(facts: Facts) -> bool:
@@ -1807,6 +1990,7 @@ def _join(a: Facts, b: Facts) -> Facts:
                  max_of=tuple(name for name in a.max_of if name in b.max_of),
                  nograd=_without_gradient(a) and _without_gradient(b),
                  made_tensor=a.made_tensor and b.made_tensor,
+                 batch_axis=a.batch_axis if a.batch_axis == b.batch_axis else None,
                  elements=tuple(_join(x, y) for x, y in zip(a.elements, b.elements))
                  if a.elements is not None and b.elements is not None and len(a.elements) == len(b.elements) else None)
 
