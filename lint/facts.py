@@ -191,7 +191,9 @@ class Facts:
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
-    unit_weighted: bool = False  # has a factor divided by its own full sum (w / sum(w)): its sum is a weighted mean
+    # has a factor divided by its own full sum (w / sum(w)) or by a normaliser the caller passes
+    # (loss / num_positives, loss /= avg_factor): its sum is a weighted mean or a normalised sum
+    unit_weighted: bool = False
     batch_range: bool = False  # range(batch_size): iterating it walks the samples
     reduced_loss: bool = False  # a loss object (``BinaryCrossentropy()``) whose call returns the batch mean
     negative: bool = False  # clipped strictly below 0 (``clamp(x, max=-1e-7)``): ``-x`` is bounded away from zero
@@ -259,6 +261,11 @@ _PARAMETER_MATRIX_NAME = re.compile(r"(^|_)(weights?|w|centers?|centres?|prototy
 
 # methods of a probability distribution object (tfp, torch.distributions) that return probabilities
 _DISTRIBUTION_PROBABILITIES = frozenset({"cdf", "prob", "survival_function", "sf", "pmf"})
+# what detection and segmentation losses divide by: the number of positives (anchors, boxes,
+# objects) or a normaliser the caller computes
+_NORMALISER_NAME = re.compile(r"^(normali[sz]er|normali[sz]ation_factor|avg_factor|num_(pos|positives?|boxes|objects|"
+                              r"anchors|gts?|instances|valid)(_sum)?|n_(pos|positives?|boxes|objects))$", re.IGNORECASE)
+_NORMALISED_WEIGHTS_NAME = re.compile(r"(^|_)(self_)?normali[sz]ed_(importance_)?weights?$", re.IGNORECASE)
 _MASK_PARAMETER = re.compile(r"(^|_)masks?$", re.IGNORECASE)
 _PROBABILITY_WORDS = frozenset({"probs", "proba", "probas", "probabilities"})
 # words that make a probability name something else: log_probs, unnormalized_probs, raw_probs
@@ -675,6 +682,10 @@ class Evaluator:
     def _name(self, name: str) -> Facts:
         facts = self.env.get(name)
         if facts is not None:
+            if facts.is_tensor and not facts.unit_weighted and _NORMALISED_WEIGHTS_NAME.search(name):
+                # normalized_weights: weights that sum to one (importance weights, a softmax over
+                # samples); a sum of values times them is a weighted mean
+                return replace(facts, unit_weighted=True)
             return facts
         if name in ("None", "True", "False"):
             return UNTAINTED
@@ -907,7 +918,8 @@ class Evaluator:
                          guarded=left.guarded and right.guarded,
                          batch_sum=None if normalises else left.batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
-                         unit_weighted=left.unit_weighted or _divides_by_own_sum(left_node, right_node, self))
+                         unit_weighted=left.unit_weighted or _divides_by_own_sum(left_node, right_node, self)
+                         or (left.is_tensor and _names_a_normaliser(right_node)))
         if symbol == "**":
             even = right.literal is not None and float(right.literal).is_integer() and int(right.literal) % 2 == 0
             grows = right.literal is None or right.literal >= 1
@@ -1614,6 +1626,13 @@ class Evaluator:
 
 
 # ---- small helpers ----------------------------------------------------------------------
+
+
+def _names_a_normaliser(node) -> bool:
+    """``num_positives``, ``normalizer``, ``self._avg_factor``: a name for what the loss is divided by."""
+    if isinstance(node, cst.Attribute):
+        node = node.attr
+    return isinstance(node, cst.Name) and _NORMALISER_NAME.match(node.value.lstrip("_")) is not None
 
 
 def _literal_axes(axis, evaluator: Evaluator) -> tuple[int, ...] | None:
