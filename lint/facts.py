@@ -1331,6 +1331,12 @@ class Evaluator:
             return self._stacked(op.args[0])
         if name.startswith(_PREDICATE_PREFIXES) and name not in COMPARISON_OPS:
             return UNTAINTED  # is_tensor(), any_symbolic_tensors(), has_...: Python booleans
+        if op.namespace.startswith("numpy.random") or (op.namespace == "random" and not op.is_method):
+            # np.random.choice(words, size=k), random.sample(ids, k): draws on the host, shaped by
+            # their size argument rather than by their inputs' rows; a walk over the batch only
+            # when a batch size is what they permute or draw from (np.random.permutation(len(x)))
+            return Facts(bounded=True, batch_range=any(self.facts(value).batch_dim
+                                                       for value in [*op.args, *op.kwargs.values()]))
         taint = EMPTY
         for value in [*op.args, *op.kwargs.values()]:
             taint = taint | self.facts(value).taint
