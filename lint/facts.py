@@ -265,6 +265,8 @@ _DISTRIBUTION_PROBABILITIES = frozenset({"cdf", "prob", "survival_function", "sf
 # objects) or a normaliser the caller computes
 _NORMALISER_NAME = re.compile(r"^(normali[sz]er|normali[sz]ation_factor|avg_factor|num_(pos|positives?|boxes|objects|"
                               r"anchors|gts?|instances|valid)(_sum)?|n_(pos|positives?|boxes|objects))$", re.IGNORECASE)
+_HARD_ALIGNMENT_NAME = re.compile(r"(^|_)(hard_(attn|attention|alignments?|align|durations?)|"
+                                  r"(attn|attention|alignments?|align)_hard)$", re.IGNORECASE)
 _NORMALISED_WEIGHTS_NAME = re.compile(r"(^|_)(self_)?normali[sz]ed_(importance_)?weights?$", re.IGNORECASE)
 _MASK_PARAMETER = re.compile(r"(^|_)masks?$", re.IGNORECASE)
 _PROBABILITY_WORDS = frozenset({"probs", "proba", "probas", "probabilities"})
@@ -350,11 +352,17 @@ class Evaluator:
                 # ``mean_anchor_probs``: a batch mean of probabilities, 0 only where every sample's is
                 # (as for a mean taken in the loss itself)
                 averaged = probability and bool(_AVERAGE_WORDS & set(name.lower().split("_")))
+                # ``hard_attention``, ``alignment_hard``: a hard (Viterbi, MAS) alignment, one 1 per frame,
+                # so its sum counts the frames and is positive
+                hard_alignment = bool(_HARD_ALIGNMENT_NAME.search(name))
                 self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name),
                                        no_batch_axis=bool(_PARAMETER_MATRIX_NAME.search(name))
-                                       and not name.lower().startswith("sample"), nonneg=mask or probability,
-                                       bounded=mask or probability, probability=probability and not averaged,
-                                       unit=probability, at_most_one=probability, guarded=averaged)
+                                       and not name.lower().startswith("sample"),
+                                       nonneg=mask or probability or hard_alignment,
+                                       bounded=mask or probability or hard_alignment,
+                                       probability=probability and not averaged,
+                                       unit=probability or hard_alignment, at_most_one=probability or hard_alignment,
+                                       guarded=averaged, masked_positive=hard_alignment)
             else:
                 self.env[name] = UNTAINTED
         self.module_ints = module_ints or {}
@@ -779,6 +787,12 @@ class Evaluator:
                 and _BATCH_SIZE_NAME.match(elements[0].slice.value.raw_value):
             # feats["batch_size"]: a batch size kept in a mapping, a count (positive), not a tensor
             return replace(BATCH_SIZE, configured_batch=False)
+        if len(elements) == 1 and isinstance(elements[0].slice, cst.Index) \
+                and isinstance(elements[0].slice.value, cst.SimpleString) \
+                and _SIZE_NAME.search(elements[0].slice.value.raw_value) and _names_settings(node.value):
+            # outputs["dn_meta"]["dn_num_group"], cfg["num_classes"]: a count kept in a mapping of
+            # settings, a Python number (a batch's inputs["n_tokens"] may well be a tensor)
+            return SHAPE
         if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             index = self.facts(elements[0].slice.value)
             if _text(node.value) in nonzero_names(index):
@@ -824,6 +838,11 @@ class Evaluator:
         if symbol in ("-", "|", "^") and (_set_like(left) or _set_like(right)):
             # set(names) - inputs.keys(): Python containers of names, not tensors
             return Facts(taint=left.taint | right.taint, python_list=True, bounded=True)
+        if symbol == "+" and any(isinstance(n, (cst.List, cst.ListComp)) or f.python_list and not f.is_tensor
+                                 for n, f in ((left_node, left), (right_node, right))):
+            # outputs["aux_outputs"] + [outputs["pre_outputs"]]: one Python list after another
+            return Facts(taint=left.taint | right.taint, python_list=True, maybe_list=True,
+                         network_output=left.network_output or right.network_output)
         taint = left.taint | right.taint
         batch_sum = left.batch_sum or right.batch_sum
         both_bounded = left.bounded and right.bounded
@@ -1119,6 +1138,8 @@ class Evaluator:
             if flags.get("transpose_a") or flags.get("adjoint_a"):
                 # matmul(za, zb, transpose_a=True): (D, B) @ (B, D), the batch is contracted (D x D)
                 facts = replace(facts, no_batch_axis=not (flags.get("transpose_b") or flags.get("adjoint_b")))
+            if name == "tensordot" and self._contracts_batch(op):
+                facts = replace(facts, no_batch_axis=True)
             return facts
         if name == "Variable" and op.namespace.endswith("autograd") and op.args:
             return first  # torch.autograd.Variable(x, requires_grad=True): x itself
@@ -1543,7 +1564,7 @@ class Evaluator:
         unit = lower_facts is not None and upper_facts is not None and lower_facts.literal is not None \
             and upper_facts.literal is not None and 0 <= lower_facts.literal and upper_facts.literal <= 1
         inside_unit = below_one and lower_facts is not None and not lower_facts.taint \
-            and lower_facts.literal is not None and lower_facts.literal > -1
+            and ((lower_facts.literal is not None and lower_facts.literal > -1) or _is_minus_one_plus_something(lower))
         negative = upper_facts is not None and not upper_facts.taint and upper_facts.literal is not None \
             and upper_facts.literal < 0
         above_one = lower_facts is not None and not lower_facts.taint and lower_facts.above_one  # clamp(x, min=1 + eps)
@@ -1616,6 +1637,21 @@ class Evaluator:
                        for word in ("keepdims", "keepdim", "keep_dims"))
         return _reduced_batch_axis(first.batch_axis, axes, keepdims)
 
+    def _contracts_batch(self, op: Op) -> bool:
+        """``tensordot(y_true, y_pred, axes=[axes, axes])`` summing the same axes of two batch
+        tensors, axis 0 among them (or a list the code computes, such as every axis but the
+        channels): the batch is contracted away, as in ``x.T @ x``."""
+        axes = op.arg(2, "axes")
+        if not isinstance(axes, (cst.List, cst.Tuple)) or len(axes.elements) != 2:
+            return False
+        sides = [element.value for element in axes.elements]
+        if not all(self.facts(operand).is_tensor and not self.facts(operand).no_batch_axis for operand in op.args[:2]):
+            return False
+        if all(isinstance(side, cst.Name) for side in sides):
+            return sides[0].value == sides[1].value  # axes=[axes, axes]: the same list on both sides
+        lists = [_literal_axes(side, self) for side in sides]
+        return all(found is not None and 0 in found for found in lists)
+
     def _reordered_batch_axis(self, op: Op, first: Facts) -> tuple | None:
         """Where ``x.permute(2, 0, 1)``, ``movedim(x, 0, -1)`` or ``swapaxes(x, 0, 1)`` puts the batch axis."""
         rest = list(op.args[1:])
@@ -1632,6 +1668,24 @@ class Evaluator:
 
 
 # ---- small helpers ----------------------------------------------------------------------
+
+
+_SETTINGS_WORDS = frozenset({"meta", "metadata", "config", "cfg", "conf", "info", "params", "hparams", "settings",
+                             "options", "opts", "args", "kwargs", "hyperparams"})
+
+
+def _names_settings(node) -> bool:
+    """``cfg``, ``self.config``, ``outputs["dn_meta"]``: a mapping of settings, by its name or key."""
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) \
+            and isinstance(node.slice[0].slice.value, cst.SimpleString):
+        name = node.slice[0].slice.value.raw_value
+    elif isinstance(node, cst.Attribute):
+        name = node.attr.value
+    elif isinstance(node, cst.Name):
+        name = node.value
+    else:
+        return False
+    return bool(set(name.lower().strip("_").split("_")) & _SETTINGS_WORDS)
 
 
 def _names_a_normaliser(node) -> bool:
@@ -1977,6 +2031,21 @@ def _is_one_minus_something(node) -> bool:
             and isinstance(node.left, (cst.Integer, cst.Float)) and float(node.left.evaluated_value) == 1.0)
 
 
+def _is_minus_one_plus_something(node) -> bool:
+    """``-1 + eps``, ``-1.0 + self.eps``, ``eps - 1``, ``-(1 - eps)``: a lower bound just above -1
+    (as ``1 - eps`` is an upper bound just below 1)."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        return _is_one_minus_something(node.expression)
+    if not isinstance(node, cst.BinaryOperation):
+        return False
+    if isinstance(node.operator, cst.Add):
+        return any(isinstance(side, cst.UnaryOperation) and isinstance(side.operator, cst.Minus)
+                   and isinstance(side.expression, (cst.Integer, cst.Float))
+                   and float(side.expression.evaluated_value) == 1.0 for side in (node.left, node.right))
+    return isinstance(node.operator, cst.Subtract) and isinstance(node.right, (cst.Integer, cst.Float)) \
+        and float(node.right.evaluated_value) == 1.0 and not isinstance(node.left, (cst.Integer, cst.Float))
+
+
 def _union(facts) -> frozenset:
     taint = EMPTY
     for item in facts:
@@ -2064,13 +2133,33 @@ def _product_factors(node) -> list:
     return [node]
 
 
-def _softplus_of(node, evaluator) -> str | None:
-    """The text of ``z`` in ``softplus(z)``, ``log1p(exp(z))`` or ``log(1 + exp(z))``."""
+def _signed_factors(node, evaluator) -> tuple[int, list]:
+    """``-g * y * z`` as (-1, [g, y, z]): the factors of a product with its signs (unary minus,
+    literal -1) gathered into one, the other factors as nodes."""
+    sign, factors = 1, []
+    for factor in _product_factors(node):
+        while isinstance(factor, cst.UnaryOperation) and isinstance(factor.operator, cst.Minus):
+            sign, factor = -sign, factor.expression
+        inner = _product_factors(factor)
+        if len(inner) > 1:  # -(a * b)
+            inner_sign, inner_factors = _signed_factors(factor, evaluator)
+            sign, factors = sign * inner_sign, factors + inner_factors
+            continue
+        literal = evaluator.facts(factor).literal if isinstance(factor, (cst.Integer, cst.Float)) else None
+        if literal is not None and abs(literal) == 1:
+            sign = sign if literal > 0 else -sign
+            continue
+        factors.append(factor)
+    return sign, factors
+
+
+def _softplus_of(node, evaluator):
+    """``z`` in ``softplus(z)``, ``log1p(exp(z))`` or ``log(1 + exp(z))`` (a node), else None."""
     op = evaluator.op(node) if isinstance(node, cst.Call) else None
     if op is None or not op.args:
         return None
     if op.name == "softplus":
-        return _text(op.args[0])
+        return op.args[0]
     inner = op.args[0]
     if op.name == "log" and isinstance(inner, cst.BinaryOperation) and isinstance(inner.operator, cst.Add) \
             and evaluator.facts(inner.left).literal == 1:
@@ -2078,27 +2167,31 @@ def _softplus_of(node, evaluator) -> str | None:
     elif op.name != "log1p":
         return None
     inner_op = evaluator.op(inner) if isinstance(inner, cst.Call) else None
-    return _text(inner_op.args[0]) if inner_op is not None and inner_op.name == "exp" and inner_op.args else None
+    return inner_op.args[0] if inner_op is not None and inner_op.name == "exp" and inner_op.args else None
 
 
 def _focal_exponent(left_node, right_node, evaluator) -> bool:
     """``g * y * z - g * softplus(z)`` with labels ``y`` (in [0, 1]): ``y * z <= softplus(z)``, so
-    the difference is never positive (its exp is the focal modulator ``(1 - p_t) ** g``, at most 1)."""
-    right = _product_factors(right_node)
+    the difference is never positive (its exp is the focal modulator ``(1 - p_t) ** g``, at most 1).
+    Signs may sit anywhere: ``-g * y * x - g * log(1 + exp(-1.0 * x))`` is the same with z = -x."""
+    right_sign, right = _signed_factors(right_node, evaluator)
     softplus = [(i, _softplus_of(f, evaluator)) for i, f in enumerate(right)]
     softplus = [(i, z) for i, z in softplus if z is not None]
-    if len(softplus) != 1:
+    if len(softplus) != 1 or right_sign < 0:
         return False
     position, z = softplus[0]
     scale_nodes = [f for i, f in enumerate(right) if i != position]
-    scale = sorted(_text(f) for f in scale_nodes)
-    left_factors = _product_factors(left_node)
+    z_sign, z_factors = _signed_factors(z, evaluator)
+    left_sign, left_factors = _signed_factors(left_node, evaluator)
+    if left_sign != z_sign:
+        return False  # y * (-z) against softplus(z): no bound
     left = [_text(f) for f in left_factors]
-    if z not in left:
-        return False
-    left.remove(z)
-    labels = [f for f in left_factors if _text(f) in left and _text(f) not in scale]
-    if len(labels) != 1:
+    for factor in [*z_factors, *scale_nodes]:
+        if _text(factor) not in left:
+            return False
+        left.remove(_text(factor))
+    labels = [f for f in left_factors if _text(f) in left]
+    if len(left) != 1 or len(labels) < 1:
         return False
     label, label_facts = labels[0], evaluator.facts(labels[0])
     if not label_facts.taint or PRED in label_facts.taint:
@@ -2106,10 +2199,7 @@ def _focal_exponent(left_node, right_node, evaluator) -> bool:
     if not (label_facts.unit or (label_facts.nonneg and _at_most_one(label_facts))
             or (isinstance(label, cst.Name) and label_facts.named_tensor)):
         return False  # 2 * y - 1 is -1 for a negative: y * z can pass softplus(z)
-    left.remove(_text(label))
-    if not all(_positive_scale(f, evaluator) for f in scale_nodes):
-        return False  # a negative scale turns the inequality round
-    return sorted(left) == scale
+    return all(_positive_scale(f, evaluator) for f in scale_nodes)  # a negative scale turns the inequality round
 
 
 def _positive_scale(node, evaluator) -> bool:

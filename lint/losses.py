@@ -436,7 +436,8 @@ class _LossFinder:
             if info.name == "compute_loss" and info.class_info is not None:
                 self._add_function(info, "compute_loss")
                 continue
-            if self._looks_like_loss_signature(info) and not self._evidence_against(info):
+            if self._looks_like_loss_signature(info) and not self._evidence_against(info) \
+                    and not _takes_host_values(info):
                 self._add_function(info, "signature")
                 continue
             if info.class_info is not None and info.name in LOSS_CLASS_METHODS and \
@@ -525,6 +526,8 @@ class _LossFinder:
         """
         if info.name in self._compile_names:
             return False
+        if info.name in self.index.registered_metrics:
+            return True  # metrics_["logloss"] = self._log_loss: kept as a metric by the code itself
         if info.class_info is not None and info.class_info.name not in self._loss_classes and (
                 _MATCHING_CLASS.search(info.class_info.name)
                 or any(_MATCHING_BASE.search(".".join(dotted_parts(b) or ())) for b in info.class_info.bases)):
@@ -602,6 +605,8 @@ class _LossFinder:
         )
         if not matched:
             return False
+        if info.name in self.index.registered_metrics and info.name not in self._compile_names:
+            return False  # metrics_["logloss"] = self._log_loss: kept as a metric by the code itself
         # A metric passed as metrics=[...] is not a loss unless it is also compiled as one.
         if info.name in self._metric_names and info.name not in self._compile_names:
             return "loss" in info.name.lower()
@@ -854,9 +859,16 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         ([PRED, PRED] if kind != "helper" else [])
     if unnamed_slots == [PRED, PRED] and _estimate_reference_pair([p.name.value for p in positional[:2]]):
         unnamed_slots = [PRED, TRUE]  # forward(self, x_mag, y_mag): the estimate, then the reference
+    first_two = [_normalized(p.name.value) for p in positional[:2]]
+    # ``_loss_fn(lbl, y)``: beside a parameter that can only be the labels, ``y`` is the prediction
+    y_predicts = "y" in first_two and any(k in _TARGET_NAMES and k != "y" for k in first_two) \
+        and not any(_normalized(p.name.value) in _PRED_NAMES for p in everything)
     for position, param in enumerate(everything):
         name = param.name.value
         key = _normalized(name)
+        if key == "y" and y_predicts and kind != "helper":
+            taints[name] = frozenset({PRED})
+            continue
         if key in _HOST_OBJECT_NAMES or _is_scalar(param) or key.endswith(_METADATA_SUFFIXES):
             # a model, an optimizer, a config: a Python object; ``target=1.0``: a number, whatever its name;
             # ``batch_img_metas``: per-image metadata dicts (sizes, camera matrices) on the host
@@ -955,6 +967,14 @@ def documented_host_params(node: cst.FunctionDef) -> frozenset[str]:
         if name not in annotated and _is_host_type(text) and not re.match(r"^(optional\[)?float", text, re.IGNORECASE):
             host.add(name)
     return frozenset(host)
+
+
+def _takes_host_values(info: FunctionInfo) -> bool:
+    """``def align_labels_to_frames(probs, labels)`` documenting both as ``List[float]``/``List[int]``
+    (or annotated ``Union[str, List[float]]``): the prediction and target it takes are Python
+    values, so it is data or evaluation code, whatever its signature looks like."""
+    pair = _positional_names(info)[:2]
+    return len(pair) == 2 and set(pair) <= documented_host_params(info.node)
 
 
 def _own_params(node: cst.FunctionDef) -> list[cst.Param]:
@@ -1193,7 +1213,8 @@ def _returns_host_values(node: cst.FunctionDef) -> bool:
 
 
 def _scalar_annotation(annotation: cst.BaseExpression) -> bool:
-    """``float``, ``str | None``, ``Optional[int]``, ``Union[int, float]``: a Python scalar (or None)."""
+    """``float``, ``str | None``, ``Optional[int]``, ``Union[int, float]``: a Python scalar (or None);
+    a union may also name containers of them (``Union[str, List[float]]``)."""
     if isinstance(annotation, cst.Name):
         return annotation.value in _SCALAR_ANNOTATIONS
     if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
@@ -1205,7 +1226,8 @@ def _scalar_annotation(annotation: cst.BaseExpression) -> bool:
     else:
         return False
     scalars = [part for part in parts if not _is_none(part)]
-    return bool(scalars) and all(_scalar_annotation(part) for part in scalars)
+    # Union[str, List[float]]: a path or a list of numbers, host values either way
+    return bool(scalars) and all(_scalar_annotation(part) or _host_container(part) for part in scalars)
 
 
 def _is_none(node: cst.BaseExpression) -> bool:

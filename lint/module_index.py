@@ -263,6 +263,8 @@ class ModuleIndex:
     # plain functions whose call is stored as a loss (``loss = ssim(image, output)``, ``loss += f(...)``),
     # with the functions that do it (None: module level)
     loss_calls: dict = field(default_factory=dict)
+    # functions stored as metrics by hand (``metrics_["logloss"] = self._log_loss``): not losses
+    registered_metrics: frozenset = frozenset()
 
     def functions_named(self, name: str) -> list[FunctionInfo]:
         """Functions (not methods) of that name, in source order; a dict lookup, built once."""
@@ -311,6 +313,7 @@ class ModuleIndex:
             int_constants=builder.int_constants,
             module_names=builder.module_names,
             loss_calls=builder.loss_calls,
+            registered_metrics=frozenset(builder.registered_metrics),
         )
 
 
@@ -363,6 +366,8 @@ class _IndexBuilder:
         self.int_constants: dict[str, int] = {}
         self.module_names: set[str] = set()
         self.loss_calls: dict[str, list] = {}
+        # functions stored as metrics by hand: metrics_["logloss"] = self._log_loss, metrics.append(auc)
+        self.registered_metrics: set[str] = set()
 
     def walk_block(self, statements, class_info, parent, module_level=False) -> None:
         for statement in statements:
@@ -409,12 +414,18 @@ class _IndexBuilder:
                             self.int_constants[name] = number
             if len(small.targets) == 1:
                 self._note_loss_call(small.targets[0].target, small.value, parent)
+                target = small.targets[0].target
+                if isinstance(target, cst.Subscript) and _says_metrics(target.value):
+                    self.registered_metrics.update(_function_names(small.value))
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
             value = small.value
             if isinstance(small.target, cst.Name):
                 self.assignments[small.target.value] = small.value
         elif isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.AddAssign):
             self._note_loss_call(small.target, small.value, parent)
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "append" \
+                and _says_metrics(value.func.value) and value.args:
+            self.registered_metrics.update(_function_names(value.args[0].value))
         if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
             method = value.func.attr.value
             if method == "compile":
@@ -466,3 +477,18 @@ def _property_writer(function: cst.FunctionDef) -> bool:
     """
     return any(isinstance(d.decorator, cst.Attribute) and d.decorator.attr.value in ("setter", "deleter")
                for d in function.decorators)
+
+
+def _says_metrics(node) -> bool:
+    """``metrics_``, ``self.metrics``, ``eval_metrics``: a container of metrics, by its name."""
+    name = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
+    return "metric" in name.lower()
+
+
+def _function_names(node) -> set[str]:
+    """``auc``, ``self._log_loss``: the function a value names."""
+    if isinstance(node, cst.Name):
+        return {node.value}
+    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value in ("self", "cls"):
+        return {node.attr.value}
+    return set()

@@ -11,7 +11,7 @@ import re
 TARGET_NAMES = frozenset(
     {"ytrue", "y", "label", "labels", "target", "targets", "ytarget", "true", "gt", "groundtruth",
      "ygt", "truth", "actual", "yactual", "yt", "ylabel", "ylabels", "truelabels", "trues",
-     "ytrues", "reference", "ref", "expected", "yexpected", "gold", "ygold"}
+     "ytrues", "reference", "ref", "expected", "yexpected", "gold", "ygold", "lbl", "lbls"}
 )
 PRED_NAMES = frozenset(
     {"ypred", "yhat", "pred", "preds", "prediction", "predictions", "logits", "logit", "output",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from ._util import callee, torch_only
@@ -53,7 +55,9 @@ class RandomInLoss(Rule):
     and every step reuses it. Graph randomness (``tf.random``, ``keras.random``, ``jax.random``,
     ``torch.rand*``) does vary, but then the loss itself is noisy: its value and gradient change
     between two evaluations of the same batch, which hides real progress and makes runs
-    irreproducible.
+    irreproducible. Graph randomness in a function whose name says drawing is its job
+    (``sample_negatives``, ``_shuffle_codebooks``, ``get_perturbation``, and no word of a loss in
+    it) is that function's purpose and is not reported; numpy's frozen draws still are.
 
     **Instead** put noise in the model or the data pipeline (a ``GaussianNoise``/``Dropout``
     layer, augmentation); if the loss truly needs sampling, use ``keras.random`` with a
@@ -103,6 +107,8 @@ class RandomInLoss(Rule):
         elif kind == "stochastic":
             if ctx.opt_in_depth:
                 return  # under ``if self.n_samples is not None:``: noise the user opted into (subsampling, jitter)
+            if _named_for_drawing(ctx):
+                return  # sample_negatives, _shuffle_codebooks, get_perturbation: drawing is what it is for
             ctx.report(self, node, f"`{callee(node)}` makes the loss stochastic: "
                                    "the same batch gives a different loss and gradient each step")
 
@@ -120,3 +126,20 @@ def _in_a_network(ctx) -> bool:
     owner = info.class_info if info is not None else None
     return owner is not None and info.name in LOSS_CLASS_METHODS \
         and not any(word in owner.name.lower() for word in ("loss", "criterion"))
+
+
+# words in a function's name that say drawing at random is its job: negatives sampled for a
+# contrastive loss, a permutation for an MMD's product of marginals, a perturbation for VAT
+_DRAWING_WORDS = frozenset({"sample", "samples", "sampled", "sampling", "sampler", "subsample", "shuffle",
+                            "shuffled", "permute", "permuted", "permutation", "perturb", "perturbation", "augment",
+                            "augmentation", "gumbel", "interpolate", "interpolation"})
+_LOSS_WORDS = frozenset({"loss", "losses", "criterion", "objective", "penalty", "divergence"})
+
+
+def _named_for_drawing(ctx) -> bool:
+    """The function the draw is in says by its name that drawing is its job (``sample_negatives``,
+    ``_shuffle_codebooks``, ``q_sample``, ``get_perturbation``) and does not call itself a loss:
+    the noise is its purpose, not a slip."""
+    name = ctx.loss.name.rsplit(".", 1)[-1] if ctx.loss.name else ""
+    words = {word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name)}
+    return bool(words & _DRAWING_WORDS) and not words & _LOSS_WORDS
