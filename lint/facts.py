@@ -217,6 +217,11 @@ class Facts:
     # where a transpose with a literal order moved the batch axis: (position, number of axes or
     # None); None: axis 0, as assumed everywhere else (``x.transpose(0, 1)`` of (B, T) is (T, B))
     batch_axis: tuple | None = None
+    # a hard (Viterbi, MAS) alignment of 0s and 1s with one 1 per frame: its full sum is positive
+    alignment_path: bool = False
+    # times weights named as normalised (a normalized_weights parameter): summed along an axis,
+    # a weighted mean over that axis (along which axis they sum to one is not known)
+    weights_to_one: bool = False
     # the length (or squared length) of a vector that is not a difference (``norm(emb)``,
     # ``sum(emb ** 2, -1)``): 0 only when every entry is exactly 0, which no fit drives it to
     length: bool = False
@@ -265,7 +270,7 @@ _DISTRIBUTION_PROBABILITIES = frozenset({"cdf", "prob", "survival_function", "sf
 # objects) or a normaliser the caller computes
 _NORMALISER_NAME = re.compile(r"^(normali[sz]er|normali[sz]ation_factor|avg_factor|num_(pos|positives?|boxes|objects|"
                               r"anchors|gts?|instances|valid)(_sum)?|n_(pos|positives?|boxes|objects))$", re.IGNORECASE)
-_HARD_ALIGNMENT_NAME = re.compile(r"(^|_)(hard_(attn|attention|alignments?|align|durations?)|"
+_HARD_ALIGNMENT_NAME = re.compile(r"(^|_)(hard_(attn|attention|alignments?|align)|"
                                   r"(attn|attention|alignments?|align)_hard)$", re.IGNORECASE)
 _NORMALISED_WEIGHTS_NAME = re.compile(r"(^|_)(self_)?normali[sz]ed_(importance_)?weights?$", re.IGNORECASE)
 _MASK_PARAMETER = re.compile(r"(^|_)masks?$", re.IGNORECASE)
@@ -362,7 +367,10 @@ class Evaluator:
                                        bounded=mask or probability or hard_alignment,
                                        probability=probability and not averaged,
                                        unit=probability or hard_alignment, at_most_one=probability or hard_alignment,
-                                       guarded=averaged, masked_positive=hard_alignment)
+                                       guarded=averaged, alignment_path=hard_alignment,
+                                       # normalized_weights: weights that sum to one (importance
+                                       # weights, a softmax over samples): a sum times them is a weighted mean
+                                       weights_to_one=bool(_NORMALISED_WEIGHTS_NAME.search(name)))
             else:
                 self.env[name] = UNTAINTED
         self.module_ints = module_ints or {}
@@ -690,10 +698,6 @@ class Evaluator:
     def _name(self, name: str) -> Facts:
         facts = self.env.get(name)
         if facts is not None:
-            if facts.is_tensor and not facts.unit_weighted and _NORMALISED_WEIGHTS_NAME.search(name):
-                # normalized_weights: weights that sum to one (importance weights, a softmax over
-                # samples); a sum of values times them is a weighted mean
-                return replace(facts, unit_weighted=True)
             return facts
         if name in ("None", "True", "False"):
             return UNTAINTED
@@ -838,8 +842,9 @@ class Evaluator:
         if symbol in ("-", "|", "^") and (_set_like(left) or _set_like(right)):
             # set(names) - inputs.keys(): Python containers of names, not tensors
             return Facts(taint=left.taint | right.taint, python_list=True, bounded=True)
-        if symbol == "+" and any(isinstance(n, (cst.List, cst.ListComp)) or f.python_list and not f.is_tensor
-                                 for n, f in ((left_node, left), (right_node, right))):
+        if symbol == "+" and any(isinstance(n, (cst.List, cst.ListComp)) for n in (left_node, right_node)) \
+                and all(isinstance(n, (cst.List, cst.ListComp)) or f.python_list or (f.maybe_list and not f.named_tensor)
+                        for n, f in ((left_node, left), (right_node, right))):
             # outputs["aux_outputs"] + [outputs["pre_outputs"]]: one Python list after another
             return Facts(taint=left.taint | right.taint, python_list=True, maybe_list=True,
                          network_output=left.network_output or right.network_output)
@@ -918,6 +923,7 @@ class Evaluator:
                          literal=_arith(left, right, symbol),
                          masked_positive=_masks_positive(left, right) or _masks_positive(right, left),
                          unit_weighted=left.unit_weighted or right.unit_weighted,
+                         weights_to_one=left.weights_to_one or right.weights_to_one,
                          length=left.length and right.length,  # norm(a) * norm(b): cosine's denominator
                          above_one=left.above_one and right.above_one)  # (1 + c) ** 2 > 1 + c
         if symbol == "/":
@@ -938,7 +944,8 @@ class Evaluator:
                          batch_sum=None if normalises else left.batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
                          unit_weighted=left.unit_weighted or _divides_by_own_sum(left_node, right_node, self)
-                         or (left.is_tensor and _names_a_normaliser(right_node)))
+                         or (left.is_tensor and _names_a_normaliser(right_node) and right.literal is None
+                             and (right.no_batch_axis if right.is_tensor else isinstance(right_node, cst.Name))))
         if symbol == "**":
             even = right.literal is not None and float(right.literal).is_integer() and int(right.literal) % 2 == 0
             grows = right.literal is None or right.literal >= 1
@@ -1356,8 +1363,10 @@ class Evaluator:
             # np.random.choice(words, size=k), random.sample(ids, k): draws on the host, shaped by
             # their size argument rather than by their inputs' rows; a walk over the batch only
             # when a batch size is what they permute or draw from (np.random.permutation(len(x)))
-            return Facts(bounded=True, batch_range=any(self.facts(value).batch_dim
-                                                       for value in [*op.args, *op.kwargs.values()]))
+            size = op.kwargs.get("size")
+            walks = (op.name in ("permutation", "shuffle") and any(self.facts(value).batch_dim for value in op.args)) \
+                or (size is not None and self.facts(size).batch_dim)
+            return Facts(bounded=True, batch_range=bool(walks))
         taint = EMPTY
         for value in [*op.args, *op.kwargs.values()]:
             taint = taint | self.facts(value).taint
@@ -1581,8 +1590,11 @@ class Evaluator:
             over_batch = False  # x.sum() * 0: a zero of the right dtype and device, not a batch sum
         if first.unit_weighted:
             over_batch = False  # sum(loss * w) with w = w / sum(w): a weighted mean
+        if first.weights_to_one and op.arg(1, "axis", "dim", "axes", "reduction_indices") is not None:
+            over_batch = False  # sum(log_prob * normalized_weights, axis=0): a weighted mean over that axis
         return Facts(taint=first.taint, nonneg=first.nonneg,
-                     guarded=first.guarded or first.probability or first.masked_positive or first.peak_one,
+                     guarded=first.guarded or first.probability or first.masked_positive or first.peak_one
+                     or (first.alignment_path and op.arg(1, "axis", "dim", "axes", "reduction_indices") is None),
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
                      # a sum of values with no gradient from the prediction (a mask, the labels) adds a
@@ -1635,7 +1647,11 @@ class Evaluator:
             return False, first.batch_axis  # an axis we cannot read: not the moved batch axis, as far as we know
         keepdims = any(isinstance(op.kwargs.get(word), cst.Name) and op.kwargs[word].value == "True"
                        for word in ("keepdims", "keepdim", "keep_dims"))
-        return _reduced_batch_axis(first.batch_axis, axes, keepdims)
+        reduced, after = _reduced_batch_axis(first.batch_axis, axes, keepdims)
+        if reduced is None:  # where the batch axis is is not known: the default reading
+            reduced = _mentions_zero(axis, self)
+            after = None if reduced else after
+        return reduced, after
 
     def _contracts_batch(self, op: Op) -> bool:
         """``tensordot(y_true, y_pred, axes=[axes, axes])`` summing the same axes of two batch
@@ -1648,7 +1664,12 @@ class Evaluator:
         if not all(self.facts(operand).is_tensor and not self.facts(operand).no_batch_axis for operand in op.args[:2]):
             return False
         if all(isinstance(side, cst.Name) for side in sides):
-            return sides[0].value == sides[1].value  # axes=[axes, axes]: the same list on both sides
+            # axes=[axes, axes]: the same list on both sides; a literal one must name axis 0
+            known = self.facts(sides[0]).elements
+            if known is not None:
+                values = [element.literal for element in known]
+                return sides[0].value == sides[1].value and 0 in values
+            return sides[0].value == sides[1].value
         lists = [_literal_axes(side, self) for side in sides]
         return all(found is not None and 0 in found for found in lists)
 
@@ -1670,7 +1691,7 @@ class Evaluator:
 # ---- small helpers ----------------------------------------------------------------------
 
 
-_SETTINGS_WORDS = frozenset({"meta", "metadata", "config", "cfg", "conf", "info", "params", "hparams", "settings",
+_SETTINGS_WORDS = frozenset({"meta", "metadata", "config", "cfg", "conf", "params", "hparams", "settings",
                              "options", "opts", "args", "kwargs", "hyperparams"})
 
 
@@ -1704,6 +1725,11 @@ def _literal_axes(axis, evaluator: Evaluator) -> tuple[int, ...] | None:
     return tuple(int(value) for value in values)
 
 
+# the batch axis was moved to a place the transposes seen do not pin down (x.T of a tensor of
+# unknown rank): reductions then fall back to the default reading (axis 0 is the batch)
+UNKNOWN_AXIS = (None, None)
+
+
 def _same_axis(a: int, b: int, ndim: int | None) -> bool:
     """Two axis numbers name the same axis (with the number of axes unknown, ``1`` and ``-1`` do not)."""
     return a % ndim == b % ndim if ndim else a == b
@@ -1718,16 +1744,21 @@ def _at(position: int, ndim: int | None) -> tuple | None:
 
 def _reversed_batch_axis(batch_axis: tuple | None) -> tuple | None:
     """``x.T``, ``tf.transpose(x)``: every axis in reverse order."""
+    if batch_axis == UNKNOWN_AXIS:
+        return batch_axis
     position, ndim = batch_axis or (0, None)
-    return _at(ndim - 1 - position % ndim, ndim) if ndim else _at(-1 - position, None)
+    # with the number of axes unknown, x.T of a vector is the vector itself: no claim then
+    return _at(ndim - 1 - position % ndim, ndim) if ndim else UNKNOWN_AXIS
 
 
 def _swapped_batch_axis(batch_axis: tuple | None, pair: tuple) -> tuple | None:
     """``x.transpose(0, 1)``, ``swapaxes(x, 0, 1)``: two axes change places."""
-    if None in pair:
+    if None in pair or batch_axis == UNKNOWN_AXIS:
         return batch_axis
     position, ndim = batch_axis or (0, None)
     a, b = (int(value) for value in pair)
+    if not ndim and len({value < 0 for value in (position, a, b)}) > 1:
+        return UNKNOWN_AXIS  # counted from different ends, the number of axes unknown
     if _same_axis(position, a, ndim):
         return _at(b, ndim)
     if _same_axis(position, b, ndim):
@@ -1737,13 +1768,15 @@ def _swapped_batch_axis(batch_axis: tuple | None, pair: tuple) -> tuple | None:
 
 def _moved_batch_axis(batch_axis: tuple | None, pair: tuple) -> tuple | None:
     """``movedim(x, source, destination)``: one axis moves, the others keep their order."""
+    if batch_axis == UNKNOWN_AXIS:
+        return batch_axis
     position, ndim = batch_axis or (0, None)
     source, destination = (int(value) for value in pair)
     if _same_axis(position, source, ndim):
         return _at(destination, ndim)
     if not ndim:
         if min(position, source, destination) < 0:
-            return batch_axis  # counted from different ends: where the others go is unknown
+            return UNKNOWN_AXIS  # counted from different ends, the number of axes unknown
         span = max(position, source, destination) + 1  # the axes after these keep their places
     else:
         span = ndim
@@ -1756,6 +1789,8 @@ def _moved_batch_axis(batch_axis: tuple | None, pair: tuple) -> tuple | None:
 def _permuted_batch_axis(batch_axis: tuple | None, order: tuple[int, ...]) -> tuple | None:
     """``permute(x, order)``, ``tf.transpose(x, perm=order)``: new axis i is old axis ``order[i]``."""
     ndim = len(order)
+    if batch_axis == UNKNOWN_AXIS:
+        return batch_axis
     position, known = batch_axis or (0, None)
     if known is not None and known != ndim:
         return None
@@ -1767,23 +1802,26 @@ def _permuted_batch_axis(batch_axis: tuple | None, order: tuple[int, ...]) -> tu
 
 def _expanded_batch_axis(batch_axis: tuple | None, inserted) -> tuple | None:
     """``expand_dims(x, k)``: a new axis at ``k`` shifts a moved batch axis behind it."""
-    if batch_axis is None:
-        return None
+    if batch_axis is None or batch_axis == UNKNOWN_AXIS:
+        return batch_axis
     if inserted is None or inserted != int(inserted):
-        return None
+        return UNKNOWN_AXIS
     position, ndim = batch_axis
     inserted = int(inserted)
     if ndim:
         inserted %= ndim + 1
         return _at(position + (inserted <= position), ndim + 1)
     if (inserted < 0) != (position < 0):
-        return batch_axis
-    return _at(position + (inserted <= position) if position >= 0 else position - (inserted > position), None)
+        return UNKNOWN_AXIS  # counted from different ends, the number of axes unknown
+    return _at(position + (inserted <= position) if position >= 0 else position - (inserted >= position), None)
 
 
-def _reduced_batch_axis(batch_axis: tuple, axes: tuple[int, ...], keepdims: bool) -> tuple[bool, tuple | None]:
+def _reduced_batch_axis(batch_axis: tuple, axes: tuple[int, ...], keepdims: bool) -> tuple[bool | None, tuple | None]:
     """A reduction over ``axes`` of a value whose batch axis a transpose moved: whether it runs over
-    the batch axis, and where the batch axis is afterwards (None: gone, or back at axis 0)."""
+    the batch axis (None: unknown, read by the default), and where the batch axis is afterwards
+    (None: gone, or back at axis 0)."""
+    if batch_axis == UNKNOWN_AXIS:
+        return None, UNKNOWN_AXIS
     position, ndim = batch_axis
     if any(_same_axis(position, axis, ndim) for axis in axes):
         return True, None
@@ -1792,9 +1830,15 @@ def _reduced_batch_axis(batch_axis: tuple, axes: tuple[int, ...], keepdims: bool
     if ndim:
         position %= ndim
         return False, _at(position - sum(axis % ndim < position for axis in axes), ndim - len(axes))
-    if position >= 0:  # a negative axis is taken to lie after it
-        return False, _at(position - sum(0 <= axis < position for axis in axes), None)
-    return False, _at(position + sum(position < axis < 0 for axis in axes), None)
+    if position < 0 and all(axis == 0 for axis in axes):
+        # axis 0 and a batch axis counted from the end are one axis only in a vector, and a
+        # value whose axes were moved has at least two: the batch stays where it is
+        return False, batch_axis
+    if any((axis < 0) != (position < 0) for axis in axes):
+        return None, UNKNOWN_AXIS  # counted from different ends, the number of axes unknown
+    if position >= 0:
+        return False, _at(position - sum(axis < position for axis in axes), None)
+    return False, _at(position + sum(axis > position for axis in axes), None)
 
 
 def shared_batch_axis(inputs) -> tuple | None:
@@ -1806,6 +1850,8 @@ def shared_batch_axis(inputs) -> tuple | None:
             continue
         if facts.batch_axis is None:
             return None
+        if facts.batch_axis == UNKNOWN_AXIS:
+            return UNKNOWN_AXIS
         position, ndim = facts.batch_axis
         found.add((position - ndim, ndim) if ndim else (position, None))
     if len({position for position, _ in found}) != 1:
@@ -2038,12 +2084,21 @@ def _is_minus_one_plus_something(node) -> bool:
         return _is_one_minus_something(node.expression)
     if not isinstance(node, cst.BinaryOperation):
         return False
+    def minus_one(side) -> bool:
+        return isinstance(side, cst.UnaryOperation) and isinstance(side.operator, cst.Minus) \
+            and isinstance(side.expression, (cst.Integer, cst.Float)) and float(side.expression.evaluated_value) == 1.0
+
+    def small_positive(side) -> bool:  # eps, self.eps, 1e-7: not -eps
+        if isinstance(side, (cst.Integer, cst.Float)):
+            return 0 < float(side.evaluated_value) < 1
+        name = side.attr.value if isinstance(side, cst.Attribute) else side.value if isinstance(side, cst.Name) else ""
+        return bool(_EPS_NAME.search(name))
+
     if isinstance(node.operator, cst.Add):
-        return any(isinstance(side, cst.UnaryOperation) and isinstance(side.operator, cst.Minus)
-                   and isinstance(side.expression, (cst.Integer, cst.Float))
-                   and float(side.expression.evaluated_value) == 1.0 for side in (node.left, node.right))
+        return (minus_one(node.left) and small_positive(node.right)) or (minus_one(node.right) and small_positive(node.left))
     return isinstance(node.operator, cst.Subtract) and isinstance(node.right, (cst.Integer, cst.Float)) \
-        and float(node.right.evaluated_value) == 1.0 and not isinstance(node.left, (cst.Integer, cst.Float))
+        and float(node.right.evaluated_value) == 1.0 and small_positive(node.left) \
+        and not isinstance(node.left, (cst.Integer, cst.Float))
 
 
 def _union(facts) -> frozenset:

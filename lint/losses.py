@@ -526,7 +526,7 @@ class _LossFinder:
         """
         if info.name in self._compile_names:
             return False
-        if info.name in self.index.registered_metrics:
+        if info.name in self.index.registered_metrics and info.name not in self.index.loss_calls:
             return True  # metrics_["logloss"] = self._log_loss: kept as a metric by the code itself
         if info.class_info is not None and info.class_info.name not in self._loss_classes and (
                 _MATCHING_CLASS.search(info.class_info.name)
@@ -605,7 +605,8 @@ class _LossFinder:
         )
         if not matched:
             return False
-        if info.name in self.index.registered_metrics and info.name not in self._compile_names:
+        if info.name in self.index.registered_metrics and info.name not in self._compile_names \
+                and info.name not in self.index.loss_calls:
             return False  # metrics_["logloss"] = self._log_loss: kept as a metric by the code itself
         # A metric passed as metrics=[...] is not a loss unless it is also compiled as one.
         if info.name in self._metric_names and info.name not in self._compile_names:

@@ -313,7 +313,8 @@ class ModuleIndex:
             int_constants=builder.int_constants,
             module_names=builder.module_names,
             loss_calls=builder.loss_calls,
-            registered_metrics=frozenset(builder.registered_metrics),
+            # a name also bound to a value (l2 = float(...); metrics["l2"] = l2) is that value
+            registered_metrics=frozenset(builder.registered_metrics - set(builder.assignments) - builder.loss_aliases),
         )
 
 
@@ -368,6 +369,7 @@ class _IndexBuilder:
         self.loss_calls: dict[str, list] = {}
         # functions stored as metrics by hand: metrics_["logloss"] = self._log_loss, metrics.append(auc)
         self.registered_metrics: set[str] = set()
+        self.loss_aliases: set[str] = set()  # functions stored as the loss (self.criterion = dice_loss)
 
     def walk_block(self, statements, class_info, parent, module_level=False) -> None:
         for statement in statements:
@@ -417,6 +419,9 @@ class _IndexBuilder:
                 target = small.targets[0].target
                 if isinstance(target, cst.Subscript) and _says_metrics(target.value):
                     self.registered_metrics.update(_function_names(small.value))
+                elif isinstance(target, cst.Attribute) and any(word in target.attr.value.lower()
+                                                               for word in ("loss", "criterion", "objective")):
+                    self.loss_aliases.update(_function_names(small.value))  # self.criterion = dice_loss
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
             value = small.value
             if isinstance(small.target, cst.Name):

@@ -130,16 +130,20 @@ def _in_a_network(ctx) -> bool:
 
 # words in a function's name that say drawing at random is its job: negatives sampled for a
 # contrastive loss, a permutation for an MMD's product of marginals, a perturbation for VAT
-_DRAWING_WORDS = frozenset({"sample", "samples", "sampled", "sampling", "sampler", "subsample", "shuffle",
-                            "shuffled", "permute", "permuted", "permutation", "perturb", "perturbation", "augment",
-                            "augmentation", "gumbel", "interpolate", "interpolation"})
-_LOSS_WORDS = frozenset({"loss", "losses", "criterion", "objective", "penalty", "divergence"})
+_DRAWING_WORDS = frozenset({"sample", "samples", "sampling", "subsample", "shuffle", "permute", "perturb",
+                            "perturbation", "gumbel", "interpolate"})
+# words that name a loss or what it measures: a name with one is the loss itself (per_sample_mse,
+# permutation_invariant_l1), whatever else it says
+_LOSS_WORDS = frozenset({"loss", "losses", "criterion", "objective", "penalty", "divergence", "mse", "mae", "l1", "l2",
+                         "nll", "ce", "bce", "error", "distance", "invariant", "weighted", "per"})
 
 
 def _named_for_drawing(ctx) -> bool:
-    """The function the draw is in says by its name that drawing is its job (``sample_negatives``,
-    ``_shuffle_codebooks``, ``q_sample``, ``get_perturbation``) and does not call itself a loss:
-    the noise is its purpose, not a slip."""
+    """The function the draw is in says by the first or last word of its name that drawing is its
+    job (``sample_negatives``, ``_shuffle_codebooks``, ``q_sample``, ``get_perturbation``) and has
+    no word of a loss in it: the noise is its purpose, not a slip."""
     name = ctx.loss.name.rsplit(".", 1)[-1] if ctx.loss.name else ""
-    words = {word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name)}
-    return bool(words & _DRAWING_WORDS) and not words & _LOSS_WORDS
+    words = [word.lower() for word in re.findall(r"[A-Z]?[a-z]+\d*|[A-Z]+(?![a-z])|\d+", name)]
+    if not words or set(words) & _LOSS_WORDS:
+        return False
+    return words[0] in _DRAWING_WORDS or words[-1] in _DRAWING_WORDS
