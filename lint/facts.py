@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from .calls import Op, in_tensor_namespace, resolve_call
+from .names import terminal_name
 from .tree import children as tree_children
 from .vocabulary import PRED_NAMES, TARGET_NAMES
 
@@ -112,10 +113,8 @@ COMPARISON_OPS = frozenset(
 PIECEWISE_OPS = frozenset({"round", "rint", "sign", "floor", "ceil", "argmax", "argmin", "argsort", "trunc"})
 WHERE_OPS = frozenset({"where", "select"})
 # ops whose output has its input's axes in the same order (a moved batch axis stays where it is)
-_AXES_KEEPING_OPS = frozenset({"cast", "astype", "float", "double", "half", "to", "type", "contiguous", "clone",
-                               "identity", "convert_to_tensor", "ensure_shape", "nan_to_num", "flip", "roll",
-                               "cumsum", "cumprod", "cpu", "cuda", "type_as", "cast_to_floatx", "Print",
-                               "triu", "tril", "real"})
+_AXES_KEEPING_OPS = LAYOUT_OPS | {"ensure_shape", "nan_to_num", "flip", "roll", "cumsum", "cumprod", "Print",
+                                  "triu", "tril", "real"}
 # counts and indices of entries: integers, whatever they count (no gradient through them)
 _COUNT_OPS = frozenset({"count_nonzero", "bincount", "nonzero", "argwhere"})
 MAXIMUM_OPS = frozenset({"maximum", "fmax"})
@@ -1582,6 +1581,7 @@ class Evaluator:
                      negative=negative, nonpos=negative, above_one=above_one)
 
     def _sum(self, op: Op, first: Facts) -> Facts:
+        axis_given = op.arg(1, "axis", "dim", "axes", "reduction_indices") is not None
         reduced, batch_axis = self._batch_reduction(op, first)
         over_batch = reduced and not first.no_batch_axis
         if _is_stack_of_list(op.args[0] if op.args else None, self) or first.python_list:
@@ -1590,11 +1590,11 @@ class Evaluator:
             over_batch = False  # x.sum() * 0: a zero of the right dtype and device, not a batch sum
         if first.unit_weighted:
             over_batch = False  # sum(loss * w) with w = w / sum(w): a weighted mean
-        if first.weights_to_one and op.arg(1, "axis", "dim", "axes", "reduction_indices") is not None:
+        if first.weights_to_one and axis_given:
             over_batch = False  # sum(log_prob * normalized_weights, axis=0): a weighted mean over that axis
         return Facts(taint=first.taint, nonneg=first.nonneg,
                      guarded=first.guarded or first.probability or first.masked_positive or first.peak_one
-                     or (first.alignment_path and op.arg(1, "axis", "dim", "axes", "reduction_indices") is None),
+                     or (first.alignment_path and not axis_given),
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
                      # a sum of values with no gradient from the prediction (a mask, the labels) adds a
@@ -1677,8 +1677,7 @@ class Evaluator:
         """Where ``x.permute(2, 0, 1)``, ``movedim(x, 0, -1)`` or ``swapaxes(x, 0, 1)`` puts the batch axis."""
         rest = list(op.args[1:])
         if op.name == "permute":
-            order = _literal_axes(rest[0], self) if len(rest) == 1 else _literal_axes(cst.Tuple(
-                [cst.Element(node) for node in rest]), self) if rest else None
+            order = _literal_axes(rest[0], self) if len(rest) == 1 else _literal_ints(rest, self) if rest else None
             return _permuted_batch_axis(first.batch_axis, order) if order else None
         pair = tuple(self.facts(node).literal for node in rest[:2])
         if len(pair) < 2 or None in pair:
@@ -1700,25 +1699,25 @@ def _names_settings(node) -> bool:
     if isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) \
             and isinstance(node.slice[0].slice.value, cst.SimpleString):
         name = node.slice[0].slice.value.raw_value
-    elif isinstance(node, cst.Attribute):
-        name = node.attr.value
-    elif isinstance(node, cst.Name):
-        name = node.value
     else:
-        return False
+        name = terminal_name(node)
     return bool(set(name.lower().strip("_").split("_")) & _SETTINGS_WORDS)
 
 
 def _names_a_normaliser(node) -> bool:
     """``num_positives``, ``normalizer``, ``self._avg_factor``: a name for what the loss is divided by."""
-    if isinstance(node, cst.Attribute):
-        node = node.attr
-    return isinstance(node, cst.Name) and _NORMALISER_NAME.match(node.value.lstrip("_")) is not None
+    name = terminal_name(node)
+    return bool(name) and _NORMALISER_NAME.match(name.lstrip("_")) is not None
 
 
 def _literal_axes(axis, evaluator: Evaluator) -> tuple[int, ...] | None:
     """The axes a literal ``axis`` argument names (``1``, ``(2, 0, 1)``, ``[-1]``); None otherwise."""
     nodes = [element.value for element in axis.elements] if isinstance(axis, (cst.List, cst.Tuple)) else [axis]
+    return _literal_ints(nodes, evaluator)
+
+
+def _literal_ints(nodes, evaluator: Evaluator) -> tuple[int, ...] | None:
+    """The integers ``nodes`` hold, when every one is a literal (``permute(2, 0, 1)``'s arguments)."""
     values = [evaluator.facts(node).literal for node in nodes]
     if not values or any(value is None or value != int(value) for value in values):
         return None
@@ -2091,8 +2090,7 @@ def _is_minus_one_plus_something(node) -> bool:
     def small_positive(side) -> bool:  # eps, self.eps, 1e-7: not -eps
         if isinstance(side, (cst.Integer, cst.Float)):
             return 0 < float(side.evaluated_value) < 1
-        name = side.attr.value if isinstance(side, cst.Attribute) else side.value if isinstance(side, cst.Name) else ""
-        return bool(_EPS_NAME.search(name))
+        return bool(_EPS_NAME.search(terminal_name(side)))
 
     if isinstance(node.operator, cst.Add):
         return (minus_one(node.left) and small_positive(node.right)) or (minus_one(node.right) and small_positive(node.left))

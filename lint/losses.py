@@ -605,9 +605,6 @@ class _LossFinder:
         )
         if not matched:
             return False
-        if info.name in self.index.registered_metrics and info.name not in self._compile_names \
-                and info.name not in self.index.loss_calls:
-            return False  # metrics_["logloss"] = self._log_loss: kept as a metric by the code itself
         # A metric passed as metrics=[...] is not a loss unless it is also compiled as one.
         if info.name in self._metric_names and info.name not in self._compile_names:
             return "loss" in info.name.lower()

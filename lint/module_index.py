@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .names import ImportTable
+from .names import ImportTable, terminal_name
 from .tree import own_nodes
 
 
@@ -486,8 +486,7 @@ def _property_writer(function: cst.FunctionDef) -> bool:
 
 def _says_metrics(node) -> bool:
     """``metrics_``, ``self.metrics``, ``eval_metrics``: a container of metrics, by its name."""
-    name = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
-    return "metric" in name.lower()
+    return "metric" in terminal_name(node).lower()
 
 
 def _function_names(node) -> set[str]:

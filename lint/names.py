@@ -133,6 +133,18 @@ def dotted_parts(node: cst.BaseExpression) -> list[str] | None:
     return None
 
 
+def terminal_name(node: cst.BaseExpression) -> str:
+    """The last name of a name or attribute: ``eps`` of ``eps``, ``_avg_factor`` of
+    ``self._avg_factor``; ``""`` for anything else.
+
+        >>> terminal_name(cst.parse_expression("self.cfg")), terminal_name(cst.parse_expression("f(x)"))
+        ('cfg', '')
+    """
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return node.value if isinstance(node, cst.Name) else ""
+
+
 def called_name(call: cst.Call) -> str | None:
     """The last name of what a call calls: ``f`` of ``f(x)``, ``distance`` of ``self.distance(x)``.
 

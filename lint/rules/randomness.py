@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import libcst as cst
 
 from ._util import callee, torch_only
 from ..losses import LOSS_CLASS_METHODS
+from ..vocabulary import name_words
 from .base import Rule
 
 _STDLIB_SAMPLERS = frozenset(
@@ -143,7 +142,7 @@ def _named_for_drawing(ctx) -> bool:
     job (``sample_negatives``, ``_shuffle_codebooks``, ``q_sample``, ``get_perturbation``) and has
     no word of a loss in it: the noise is its purpose, not a slip."""
     name = ctx.loss.name.rsplit(".", 1)[-1] if ctx.loss.name else ""
-    words = [word.lower() for word in re.findall(r"[A-Z]?[a-z]+\d*|[A-Z]+(?![a-z])|\d+", name)]
+    words = name_words(name)
     if not words or set(words) & _LOSS_WORDS:
         return False
     return words[0] in _DRAWING_WORDS or words[-1] in _DRAWING_WORDS
