@@ -18,6 +18,7 @@ from runtime_helpers import BACKEND, Delay, SetOnEpoch, SleepLayer, mlp, regress
 
 from keras_bsguard import EventLog, StepTimeMonitor, StepTimeWarning
 from keras_bsguard._drift import DriftJudge
+from keras_bsguard._step_time_messages import LABELS
 
 WINDOW = 5
 STEPS_PER_EPOCH = 10
@@ -44,6 +45,14 @@ def _first_warning(records, log_dir=None, naming=None):
                                            if issubclass(r.category, StepTimeWarning))]
     message = str(found[0].message)
     return int(message.split("[step ")[1].split("]")[0]), message
+
+
+def _grown(message):
+    """The figures the warning's headline says grew: ``X grew (Y and Z too)``. Whether the
+    planted figure leads or follows depends on how much the shared machine's load adds to the
+    step time, so the tests that plant an input wait ask only that it is named as grown."""
+    headline = message.splitlines()[0]
+    return {figure for figure, label in LABELS.items() if label in headline}
 
 
 class SlowLogger(keras.callbacks.Callback):
@@ -116,7 +125,7 @@ def test_one_disturbed_baseline_window_does_not_hide_a_later_input_slowdown(reco
 
     _input_fit(delay, epochs=5, log_dir=tmp_path)
     step, message = _first_warning(record_warnings, tmp_path, naming="input wait")
-    assert "input wait (data_time) grew" in message
+    assert "data_time" in _grown(message)
     onset_step = 3 * STEPS_PER_EPOCH + 1
     assert onset_step <= step <= onset_step + 2 * WINDOW
 
@@ -133,7 +142,7 @@ def test_a_disturbed_baseline_is_reanchored_on_evidence(record_warnings, tmp_pat
     assert baselines["data_time"] < 0.002
     assert moved[0]["step"] < 4 * STEPS_PER_EPOCH  # before the slowdown, from normal windows
     step, message = _first_warning(record_warnings, tmp_path, naming="input wait")
-    assert "input wait (data_time) grew" in message
+    assert "data_time" in _grown(message)
     assert 4 * STEPS_PER_EPOCH + 1 <= step <= 4 * STEPS_PER_EPOCH + 1 + 2 * WINDOW
 
 
