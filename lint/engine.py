@@ -27,12 +27,14 @@ from .module_index import ModuleIndex, block_statements
 from .liveness import dead_names, dead_statement
 from .tree import children as tree_children
 from .tree import own_nodes
+from .training_mode import training_test as _training_test
 from .vocabulary import TARGET_NAMES
 
 _BATCH_KEYWORDS = ("batch_size",)
-# under ``torch.no_grad()`` nothing is differentiated, but a per-sample Python loop is still unrolled
-# and a host copy still syncs: only these rules speak there
-_COSTS_WITHOUT_GRADIENT = ("BSG101", "BSG701")
+# under ``torch.no_grad()`` nothing is differentiated, but a per-sample Python loop is still unrolled,
+# a batch x batch matrix still takes its memory (hard-example mining) and a host copy still syncs:
+# only these rules speak there
+_COSTS_WITHOUT_GRADIENT = ("BSG101", "BSG601", "BSG701")
 # rules about a value's numbers or its gradient: silent where the value is never used
 _VALUE_RULES = ("BSG301", "BSG302", "BSG401", "BSG402")
 
@@ -541,36 +543,6 @@ def _eager_test(test) -> bool | None:
         if name == "executing_eagerly":
             return not negated
     return None
-
-
-def _training_test(test) -> bool | None:
-    """True for a test of training mode (``self.training``, ``model.training``, ``training``), False
-    for its negation (``not self.training``, ``training is False``), None for anything else."""
-    negated = False
-    if isinstance(test, cst.BooleanOperation):
-        # ``if self.training or calc is None: ... else: <eval>``: the else runs only when not
-        # training; ``if not self.training and calc: <eval>``: the body does
-        parts = (_training_test(test.left), _training_test(test.right))
-        if isinstance(test.operator, cst.Or) and True in parts:
-            return True
-        if isinstance(test.operator, cst.And) and False in parts:
-            return False
-        return None
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        negated, test = True, test.expression
-    elif isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.comparisons[0].comparator,
-                                                                                      cst.Name):
-        comparison = test.comparisons[0]
-        value = comparison.comparator.value
-        if value not in ("True", "False") or not isinstance(comparison.operator, (cst.Is, cst.Equal, cst.IsNot,
-                                                                                  cst.NotEqual)):
-            return None
-        negated = (value == "False") != isinstance(comparison.operator, (cst.IsNot, cst.NotEqual))
-        test = test.left
-    name = test.value if isinstance(test, cst.Name) else test.attr.value if isinstance(test, cst.Attribute) else None
-    if name not in ("training", "is_training"):
-        return None
-    return not negated
 
 
 def _stored_names(target) -> set[str]:

@@ -26,7 +26,7 @@ import libcst as cst
 from .calls import Op, in_tensor_namespace, resolve_call
 from .names import terminal_name
 from .tree import children as tree_children
-from .vocabulary import PRED_NAMES, TARGET_NAMES
+from .vocabulary import PRED_NAMES, TARGET_NAMES, name_words
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
 EMPTY: frozenset[str] = frozenset()
@@ -1488,6 +1488,13 @@ class Evaluator:
             # a network's output carries gradient, even on inputs the loss did not receive (G(z));
             # it may be a tuple (heads, a distribution's parameters)
             return Facts(taint=frozenset({PRED}), network_output=True)
+        if _names_a_loss_callable(callee) and node.args:
+            inputs = [self.facts(a.value) for a in node.args]
+            if any(f.is_tensor for f in inputs):
+                # self.loss_fcn(pred, true), criterion(logits, target): a criterion the code was given
+                # returns a tensor of losses, each >= 0; whether it keeps the batch axis is the
+                # criterion's reduction, unknown here
+                return Facts(taint=_union(inputs), nonneg=True, no_batch_axis=True)
         if isinstance(func, cst.Attribute):
             receiver = self.facts(func.value)
             if func.attr.value in HOST_VALUE_OPS or (func.attr.value.startswith(("is_", "has_")) and not node.args):
@@ -2373,6 +2380,17 @@ def _same_text(a, b) -> bool:
 _ZERO_EQUAL = (cst.Equal, cst.LessThanEqual, cst.LessThan)
 _ZERO_TEST_OPS = frozenset({"equal", "eq", "less_equal", "le", "not_equal", "ne", "greater", "gt"})
 _NONZERO = (cst.NotEqual, cst.GreaterThan)
+
+
+# the last word of a name that holds a criterion: loss_fcn, loss_fn, ce_loss, criterion
+_LOSS_CALLABLE_ENDINGS = frozenset({"loss", "criterion", "crit", "fn", "fcn", "func", "function"})
+
+
+def _names_a_loss_callable(callee: str) -> bool:
+    """``loss_fcn``, ``criterion``, ``ce_loss``, ``loss_func``: a name that says it holds a loss
+    function (not ``loss_weights``, ``loss_scale``)."""
+    words = name_words(callee)
+    return bool(words) and words[-1] in _LOSS_CALLABLE_ENDINGS and bool({"loss", "criterion", "crit"} & set(words))
 
 
 _DISTANCE_NAME = re.compile(r"^_?((pairwise|euclidean|squared|cosine|l2|l1)_?)?(dist|distance|distances|cdist|pdist)$")

@@ -24,6 +24,7 @@ import libcst as cst
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import dotted_parts
 from .score_direction import returns_signal_to_error_score
+from .training_mode import training_test
 from .tree import children as tree_children
 from .tree import own_nodes
 from .vocabulary import MARGIN_HEAD, PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair, name_words
@@ -99,6 +100,18 @@ _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "g
 # the model at inference: predict_by_feat, simple_test, _bbox_decode, postprocess
 _INFERENCE_TOKENS = frozenset({"inference", "infer", "decode", "postprocess"})
 _CRITERION_CLASS = re.compile(r"loss|criterion|nll$", re.IGNORECASE)  # GaussianNLL: a negative log-likelihood
+# a loss's short name as the last word of a class name: FocalBCE, LabelSmoothingCE, WeightedMSE
+_CRITERION_SHORT_NAMES = frozenset({"bce", "ce", "mse", "mae", "nll", "kld", "xent", "focal", "huber",
+                                    "tversky", "lovasz"})
+
+
+def _names_a_criterion(info: FunctionInfo) -> bool:
+    """The method's class is named as a loss: ``FocalLoss``, ``GaussianNLL``, or by the loss's
+    short name when the method takes a prediction and a target (``FocalBCE``, ``WeightedMSE``)."""
+    class_name = info.class_info.name
+    words = _split_camel(class_name).lower().split("_")
+    return bool(_CRITERION_CLASS.search(class_name)) or (
+        words[-1] in _CRITERION_SHORT_NAMES and len(_positional_names(info)) >= 2)
 _MATCHING_WORDS = ("assigner", "matcher", "match_cost", "matching")
 # Hungarian matchers, label assigners, match costs: they pair predictions with targets under
 # no_grad; their "costs" are never differentiated
@@ -443,7 +456,7 @@ class _LossFinder:
             if info.class_info is not None and info.name in LOSS_CLASS_METHODS and \
                     not self._is_metric_class(info.class_info) and _positional_names(info) and \
                     self.module_kind != "metrics" and \
-                    (_CRITERION_CLASS.search(info.class_info.name) or _named_like_a_loss(info.class_info.name)
+                    (_names_a_criterion(info) or _named_like_a_loss(info.class_info.name)
                      or (MARGIN_HEAD.search(info.class_info.name) and len(_positional_names(info)) >= 2
                          and not _target_is_optional(info))
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
@@ -859,13 +872,19 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         unnamed_slots = [PRED, TRUE]  # forward(self, x_mag, y_mag): the estimate, then the reference
     first_two = [_normalized(p.name.value) for p in positional[:2]]
     # ``_loss_fn(lbl, y)``: beside a parameter that can only be the labels, ``y`` is the prediction
-    y_predicts = "y" in first_two and any(k in _TARGET_NAMES and k != "y" for k in first_two) \
+    # ``forward(self, y, t)``, ``(x, t)``: the output, then the target (the textbook's t)
+    t_targets = kind != "helper" and len(first_two) == 2 and first_two[1] == "t" \
+        and first_two[0] in _PRED_NAMES | ROLE_PRED_NAMES | {"y"}
+    y_predicts = "y" in first_two and (t_targets or any(k in _TARGET_NAMES and k != "y" for k in first_two)) \
         and not any(_normalized(p.name.value) in _PRED_NAMES for p in everything)
     for position, param in enumerate(everything):
         name = param.name.value
         key = _normalized(name)
         if key == "y" and y_predicts and kind != "helper":
             taints[name] = frozenset({PRED})
+            continue
+        if t_targets and position == 1:
+            taints[name] = frozenset({TRUE})
             continue
         if key in _HOST_OBJECT_NAMES or _is_scalar(param) or key.endswith(_METADATA_SUFFIXES):
             # a model, an optimizer, a config: a Python object; ``target=1.0``: a number, whatever its name;
@@ -1331,6 +1350,13 @@ def _walk_names_and_self_attributes(root: cst.CSTNode):
     while stack:
         node = stack.pop()
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(node, cst.If) and training_test(node.test) is not None:
+            # ``if not self.training: detections = postprocess(...)``: evaluation only, no helper
+            # of the loss is called there
+            training = training_test(node.test)
+            stack.append(node.test)
+            stack.extend([node.body] if training else [node.orelse] if node.orelse is not None else [])
             continue
         if isinstance(node, cst.Name):
             yield node

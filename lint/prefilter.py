@@ -46,6 +46,11 @@ _MARKERS = re.compile(
     rb"|def\s+\w*(?i:kl|elbo|divergence)\w*\s*\([^)]*(?i:mu|mean|loc)"  # def kld(self, mu, logvar): a VAE's KL term
     rb"|class\s+\w*(?i:kl|elbo)\w*\s*[(:]"  # class KLD(nn.Module): def forward(self, mu, logvar)
     rb"|class\s+\w*" + MARGIN_HEAD_WORDS + rb"\w*\s*[(:]"  # class ArcMarginProduct(nn.Module): forward(x, label)
+    # a criterion named by the loss's short name (losses._names_a_criterion): class FocalBCE, WeightedMSE
+    rb"|class\s+\w*(?:BCE|CE|MSE|MAE|NLL|KLD|Xent|XEnt|Focal|Huber|Tversky|Lovasz)\s*[(:]"
+    rb"|class\s+\w*_(?i:bce|ce|mse|mae|nll|kld|xent|focal|huber|tversky|lovasz)\s*[(:]"
+    # a module that builds a criterion and returns what it computes (losses._returns_own_criterion)
+    rb"|self\.\w+\s*=\s*(?:\w+\.)*\w*Loss\s*\("
 )
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
 # ``loss = ssim(image, output)``: a function of the file whose result is stored as a loss

@@ -73,6 +73,9 @@ class PairwiseBatch(Rule):
     node_types = (cst.Call, cst.BinaryOperation, cst.Comparison)
 
     def check_node(self, node, ctx) -> None:
+        if ctx.no_grad_depth and not _pairs_a_value_with_itself(node, ctx):
+            return  # under no_grad: hard-example mining's distances of the batch to itself count, a
+            # matcher's cost of predictions against targets (not B x B) does not
         if isinstance(node, cst.BinaryOperation):
             if isinstance(node.operator, cst.MatrixMultiply):
                 self._matmul(node, node.left, node.right, {}, ctx)
@@ -414,6 +417,41 @@ def _tiles_by_batch(op, ctx) -> bool:
         if any(ctx.facts(e).batch_dim for e in elements):
             return True
     return False
+
+
+# what leaves a value the same rows: the views and casts a pairing is written through
+_SAME_ROWS = frozenset({"unsqueeze", "view", "reshape", "expand", "expand_as", "t", "transpose", "permute", "float",
+                        "double", "detach", "contiguous", "squeeze", "expand_dims"})
+
+
+def _rows_source(node) -> str:
+    """Source text of the value whose rows an operand holds: ``feats[:, None]``,
+    ``feats.unsqueeze(1)``, ``tf.expand_dims(feats, 0)`` and ``feats.T`` are all ``feats``."""
+    while True:
+        if isinstance(node, cst.Subscript) or (isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT")):
+            node = node.value
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in _SAME_ROWS:
+            if code_of(node.func.value, 200).split(".")[0] in _MODULE_NAMES:
+                if not node.args:
+                    return code_of(node, 200)
+                node = node.args[0].value  # tf.expand_dims(feats, 0), torch.unsqueeze(feats, 1)
+            else:
+                node = node.func.value  # feats.unsqueeze(1), labels.expand(n, n)
+        else:
+            return code_of(node, 200)
+
+
+def _pairs_a_value_with_itself(node, ctx) -> bool:
+    """The two operands of a pairing hold the rows of one value (``cdist(x, x)``, ``x @ x.T``,
+    ``labels == labels.T``): the batch against itself, whatever views it goes through."""
+    if isinstance(node, cst.BinaryOperation):
+        operands = [node.left, node.right]
+    elif isinstance(node, cst.Comparison) and len(node.comparisons) == 1:
+        operands = [node.left, node.comparisons[0].comparator]
+    else:
+        op = ctx.op(node) if isinstance(node, cst.Call) else None
+        operands = list(op.args[-2:]) if op is not None and len(op.args) >= 2 else []
+    return len(operands) == 2 and _rows_source(operands[0]) == _rows_source(operands[1])
 
 
 def _untransposed(node) -> str:

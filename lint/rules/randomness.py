@@ -6,6 +6,8 @@ import libcst as cst
 
 from ._util import callee, torch_only
 from ..losses import LOSS_CLASS_METHODS
+from ..names import dotted_parts
+from ..tree import own_nodes, own_nodes_in_order
 from ..vocabulary import name_words
 from .base import Rule
 
@@ -108,8 +110,52 @@ class RandomInLoss(Rule):
                 return  # under ``if self.n_samples is not None:``: noise the user opted into (subsampling, jitter)
             if _named_for_drawing(ctx):
                 return  # sample_negatives, _shuffle_codebooks, get_perturbation: drawing is what it is for
+            if _feeds_an_input_gradient(node, ctx):
+                return  # WGAN-GP's random mix of real and fake, DRAGAN's perturbed points: where the
+                # penalty's input gradient is taken is drawn at random by the method itself
             ctx.report(self, node, f"`{callee(node)}` makes the loss stochastic: "
                                    "the same batch gives a different loss and gradient each step")
+
+
+# gradient calls and the argument that holds what they differentiate with respect to:
+# torch.autograd.grad(outputs, inputs), tape.gradient(target, sources), tf.gradients(ys, xs)
+_GRADIENT_INPUTS = {"grad": "inputs", "gradient": "sources", "gradients": "xs"}
+
+
+def _gradient_inputs(ctx) -> list[cst.BaseExpression]:
+    """What the loss's own gradient calls differentiate with respect to, and what its tapes watch."""
+    found = []
+    for call in own_nodes(ctx.loss.node):
+        if not isinstance(call, cst.Call):
+            continue
+        last = (dotted_parts(call.func) or [""])[-1]
+        if last == "watch" and call.args:
+            found.append(call.args[0].value)  # tape.watch(interpolated)
+        elif last in _GRADIENT_INPUTS:
+            keyword = _GRADIENT_INPUTS[last]
+            named = [a.value for a in call.args if a.keyword is not None and a.keyword.value == keyword]
+            positional = [a.value for a in call.args if a.keyword is None]
+            found.extend(named or positional[1:2])
+    return found
+
+
+def _feeds_an_input_gradient(draw: cst.Call, ctx) -> bool:
+    """The drawn value flows, through the loss's assignments, into a value that a gradient call
+    differentiates with respect to: the random points of a gradient penalty (``alpha = rand(...)``,
+    ``x_hat = alpha * real + (1 - alpha) * fake``, ``grad(critic(x_hat), x_hat)``)."""
+    inputs = _gradient_inputs(ctx)
+    if not inputs:
+        return False
+    derived: set[str] = set()
+    for node in own_nodes_in_order(ctx.loss.node):
+        if not isinstance(node, cst.Assign):
+            continue
+        parts = list(own_nodes(node.value))
+        if node.value is draw or any(part is draw or (isinstance(part, cst.Name) and part.value in derived)
+                                     for part in parts):
+            for target in node.targets:
+                derived.update(n.value for n in [target.target, *own_nodes(target.target)] if isinstance(n, cst.Name))
+    return any(isinstance(n, cst.Name) and n.value in derived for expr in inputs for n in [expr, *own_nodes(expr)])
 
 
 def _passed_key(op) -> bool:

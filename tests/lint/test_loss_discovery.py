@@ -200,6 +200,45 @@ def test_a_module_holding_only_a_contrastive_loss_class_is_parsed_and_linted():
     assert sorted(f.code for f in _lint(source)) == ["BSG601", "BSG701"]
 
 
+def test_a_module_holding_only_a_criterion_named_by_its_short_name_is_parsed_and_linted():
+    # class FocalBCE / WeightedMSE: the loss's short name is the class's last word; forward(y, t)
+    # takes the output, then the target
+    source = """
+    import torch
+    class FocalBCE(torch.nn.Module):
+        def forward(self, y, t):
+            positive = y[t == 1]
+            return -((1 - positive) ** 2 * torch.log(positive)).mean()
+    """
+    assert [(f.loss, f.code, f.row) for f in _lint(source)] == [("FocalBCE.forward", "BSG402", 6)]
+    # a network block named after what it feeds is no criterion, nor a forward of one input
+    head = """
+    import torch
+    class FocalBCEHead(torch.nn.Module):
+        def forward(self, x, t):
+            return torch.log(x) * t
+    class CE(torch.nn.Module):
+        def forward(self, x):
+            return torch.log(x)
+    """
+    assert _lint(head) == []
+
+
+def test_a_module_that_returns_the_criterion_it_built_is_parsed_and_linted():
+    # no name says loss: the class builds a criterion and returns what it computes
+    source = """
+    import torch
+    class OnlineHardMining:
+        def __init__(self, margin):
+            self.loss = torch.nn.TripletMarginLoss(margin=margin)
+
+        def __call__(self, feats, labels):
+            print(feats)
+            return self.loss(feats, feats.flip(0), feats.roll(1, 0))
+    """
+    assert [(f.loss, f.code) for f in _lint(source)] == [("OnlineHardMining.__call__", "BSG701")]
+
+
 def test_model_selection_and_calibration_modules_are_not_losses():
     source = textwrap.dedent("""
     import torch
