@@ -21,13 +21,15 @@ from dataclasses import replace
 
 import libcst as cst
 
-from .facts import _COMPREHENSIONS, TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts, nonzero_names, reducing_loss_class
+from .facts import (_COMPREHENSIONS, PRED, TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts,
+                    names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
 from .liveness import dead_names, dead_statement
 from .tree import children as tree_children
 from .tree import own_nodes
-from .training_mode import training_test as _training_test
+from .branch_reach import branch_outcome, literal_text
+from .branch_reach import training_test as _training_test
 from .vocabulary import TARGET_NAMES
 
 _BATCH_KEYWORDS = ("batch_size",)
@@ -51,6 +53,7 @@ class LossContext:
         self.reports: list[tuple[object, cst.CSTNode, str, tuple]] = []
         self._reported: set[tuple[str, int]] = set()
         self.call_sites: dict | None = None
+        self._calls_in_file: int | None = None  # calls of this helper in the file (callers_take)
         # inside an ``if`` on a configuration value (``reduction == "sum"``): not the default path
         self.config_depth = 0
         # inside ``with torch.no_grad():``: nothing there is differentiated
@@ -161,6 +164,35 @@ class LossContext:
             for arg in node.args:
                 if arg.keyword is not None:
                     seen.setdefault(arg.keyword.value, []).append(self._passed(arg.value))
+            self._record_literals(info, node, params, positional)
+
+    def _record_literals(self, info, node: cst.Call, params, positional) -> None:
+        """The literal each parameter gets at this call (``backend="keras"``, a default left as it
+        is), ``...`` where it is not a literal: a helper's branches that no call takes are read so."""
+        passed = {param.name.value: arg.value for param, arg in zip(params, positional)}
+        passed.update({a.keyword.value: a.value for a in node.args if a.keyword is not None})
+        unknown = any(a.star for a in node.args)
+        literals = self.call_sites.setdefault(("literals", id(info.node)), {})
+        for param in [*params, *info.node.params.kwonly_params]:
+            value = passed.get(param.name.value, param.default)
+            literals.setdefault(param.name.value, []).append(... if unknown else literal_text(value))
+
+    def callers_take(self, test) -> bool | None:
+        """Whether every call of this helper in the file takes the branch of ``test`` (True), none
+        does (False), or it depends (None): ``if backend is None:`` when every call passes
+        ``backend="keras"`` is never taken."""
+        if self.loss.kind != "helper" or self.call_sites is None:
+            return None
+        literals = self.call_sites.get(("literals", id(self.loss.node)))
+        if not literals:
+            return None
+        if self._calls_in_file is None:
+            self._calls_in_file = _calls_in_file(self.loss.name.rsplit(".", 1)[-1], self.index)
+        if len(next(iter(literals.values()))) != self._calls_in_file:
+            return None  # a call not read (from a function that is no loss, or not yet): it may take it
+        outcomes = {branch_outcome(test, {name: texts[i] for name, texts in literals.items()})
+                    for i in range(min(len(texts) for texts in literals.values()))}
+        return outcomes.pop() if len(outcomes) == 1 else None
 
     def _passed(self, value) -> Facts:
         """What a call passes: under ``torch.no_grad()`` nothing of it is differentiated."""
@@ -344,6 +376,8 @@ class _Walker:
             self.ctx.config_depth += config
             guarded = _guard_within(statement.test, ev)  # if den > 0: ... / den is nonzero here
             training = _training_test(statement.test)  # True: `if training:`, False: `if not training:`
+            if training is None:
+                training = self.ctx.callers_take(statement.test)  # a branch no call in the file takes
             self.ctx.eval_depth += training is False
             hosted = _host_type_test(statement.test, ev)  # if isinstance(x, list): x = np.array(x)
             eager = _eager_test(statement.test)  # True: `if tf.executing_eagerly():`, False: its negation
@@ -463,6 +497,8 @@ class _Walker:
                     ev.bind(target.target, facts)
                     if isinstance(small.value, cst.Lambda) and isinstance(target.target, cst.Name):
                         ev.lambdas[target.target.value] = small.value  # f = lambda x: exp(x / tau)
+                    if _reads_named_heads(small.value):
+                        _positive_heads(target.target, ev)
         elif isinstance(small, cst.AnnAssign):
             if small.value is not None:
                 self.expression(small.value)
@@ -543,6 +579,38 @@ def _eager_test(test) -> bool | None:
         if name == "executing_eagerly":
             return not negated
     return None
+
+
+def _calls_in_file(name: str, index: ModuleIndex) -> int:
+    """How many calls in the file's functions name ``name`` (``name(...)``, ``self.name(...)``)."""
+    return sum(1 for info in index.functions for node in own_nodes(info.node) if isinstance(node, cst.Call)
+               and ((isinstance(node.func, cst.Name) and node.func.value == name)
+                    or (isinstance(node.func, cst.Attribute) and node.func.attr.value == name)))
+
+
+def _reads_named_heads(value) -> bool:
+    """The value is what the model handed over under a name: a structure unpacked as it is
+    (``alpha, probs = evidential_output``) or a mapping's entry (``outputs["quant_alpha"]``,
+    ``outputs["quant_alpha"][valid]``), not a channel sliced out of one raw output (``y_pred[:, 1]``)."""
+    if isinstance(value, cst.Name):
+        return True
+    while isinstance(value, cst.Subscript):
+        if any(isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.SimpleString) for e in value.slice):
+            return True
+        value = value.value
+    return False
+
+
+def _positive_heads(target, ev) -> None:
+    """Names bound to a head's output that name a distribution parameter its head keeps positive
+    (``sigma``, ``quant_alpha``): positive, as a parameter of that name is."""
+    names = [target] if isinstance(target, cst.Name) else \
+        [e.value for e in target.elements if isinstance(e.value, cst.Name)] if isinstance(target, (cst.Tuple, cst.List)) \
+        else []
+    for name in names:
+        facts = ev.env.get(name.value)
+        if facts is not None and PRED in facts.taint and names_a_positive_parameter(name.value):
+            ev.env[name.value] = replace(facts, guarded=True, nonneg=True)
 
 
 def _stored_names(target) -> set[str]:

@@ -288,6 +288,29 @@ def _names_probabilities(name: str) -> bool:
     return words[-1] in _PROBABILITY_WORDS and not _NOT_PROBABILITY_WORDS & set(words)
 
 
+# a distribution's parameters that its model head keeps positive (exp, softplus + eps, evidence + 1):
+# a Gaussian's scale, a Dirichlet's or a Beta's concentrations. Not a variance: heads that predict
+# one often end in a bare softplus, and a variance collapsing to 0 is the known NaN of Gaussian NLL
+# training (torch's GaussianNLLLoss clamps it to eps for that reason)
+_POSITIVE_PARAMETER_WORDS = frozenset({"sigma", "sigmas", "std", "stds", "stddev", "scale", "scales",
+                                       "concentration", "concentrations", "alpha", "alphas"})
+# words that make such a name something else: log_sigma, raw_var, unconstrained_scale, inv_std
+_NOT_POSITIVE_WORDS = frozenset({"log", "ln", "raw", "logit", "logits", "unconstrained", "pre", "inv", "neg", "delta",
+                                 "diff", "err", "error", "residual"})
+
+
+def names_a_positive_parameter(name: str) -> bool:
+    """``sigma``, ``pred_var``, ``quant_alpha``, ``concentration``: a distribution parameter a
+    model's head keeps positive, read as the head's output (a parameter of the loss, one of its
+    named outputs); not ``log_sigma`` or ``raw_var``.
+
+        >>> names_a_positive_parameter("quant_alpha"), names_a_positive_parameter("log_sigma")
+        (True, False)
+    """
+    words = name.lower().split("_")
+    return words[-1] in _POSITIVE_PARAMETER_WORDS and not _NOT_POSITIVE_WORDS & set(words)
+
+
 _COMPREHENSIONS = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
 
 
@@ -353,6 +376,8 @@ class Evaluator:
                 mask = bool(_MASK_PARAMETER.search(name)) and not taint - {TRUE}  # a 0/1 (or bool) mask
                 # ``probs``: probabilities the caller computed (a softmax or sigmoid output)
                 probability = _names_probabilities(name) and PRED in taint
+                # ``sigma``, ``alpha``: a scale or concentration a positive head predicted
+                positive = names_a_positive_parameter(name) and PRED in taint
                 # ``mean_anchor_probs``: a batch mean of probabilities, 0 only where every sample's is
                 # (as for a mean taken in the loss itself)
                 averaged = probability and bool(_AVERAGE_WORDS & set(name.lower().split("_")))
@@ -362,11 +387,11 @@ class Evaluator:
                 self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name),
                                        no_batch_axis=bool(_PARAMETER_MATRIX_NAME.search(name))
                                        and not name.lower().startswith("sample"),
-                                       nonneg=mask or probability or hard_alignment,
+                                       nonneg=mask or probability or hard_alignment or positive,
                                        bounded=mask or probability or hard_alignment,
                                        probability=probability and not averaged,
                                        unit=probability or hard_alignment, at_most_one=probability or hard_alignment,
-                                       guarded=averaged, alignment_path=hard_alignment,
+                                       guarded=averaged or positive, alignment_path=hard_alignment,
                                        # normalized_weights: weights that sum to one (importance
                                        # weights, a softmax over samples): a sum times them is a weighted mean
                                        weights_to_one=bool(_NORMALISED_WEIGHTS_NAME.search(name)))

@@ -24,7 +24,7 @@ import libcst as cst
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import dotted_parts
 from .score_direction import returns_signal_to_error_score
-from .training_mode import training_test
+from .branch_reach import training_test
 from .tree import children as tree_children
 from .tree import own_nodes
 from .vocabulary import MARGIN_HEAD, PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair, name_words
@@ -884,6 +884,11 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({PRED})
             continue
         if t_targets and position == 1:
+            taints[name] = frozenset({TRUE})
+            continue
+        if kind != "helper" and "teacher" in name_words(name):
+            # ``teacher_output``, ``teacher_logits``: what a distillation or self-distillation loss
+            # learns from, computed by a frozen or EMA teacher: a target, no gradient
             taints[name] = frozenset({TRUE})
             continue
         if key in _HOST_OBJECT_NAMES or _is_scalar(param) or key.endswith(_METADATA_SUFFIXES):

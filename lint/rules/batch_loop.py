@@ -58,6 +58,8 @@ class BatchLoop(Rule):
                 return  # for name in outputs: outputs[name] -- the keys of a mapping
             if _entries_may_be_none(statement.body):
                 return  # for i in range(len(t)): if t[i] is not None -- a list, tensor rows are never None
+            if _indexes_a_literal_list(statement.target, statement.body, ctx):
+                return  # for i, out in enumerate(outputs): weights[i] * ... -- one weight per pyramid level
             reason = batch_iteration(statement.iter, ctx, statement.target) \
                 or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx) \
                 or _index_picks_tensor_rows(statement.iter, statement.target, statement.body, ctx)
@@ -270,6 +272,23 @@ def _indexes_a_later_axis(target, scope) -> bool:
         and node.slice[0].slice.lower is None and node.slice[0].slice.upper is None
         and any(isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.Name)
                 and e.slice.value.value in names for e in node.slice[1:])
+        for node in _subscripts(scope))
+
+
+def _indexes_a_literal_list(target, scope, ctx) -> bool:
+    """The loop variable indexes a list of numbers written in the loss (``weights = [0.32, 0.16,
+    0.08]``, ``weights[i]``): the loop runs at most as many times as that list is long, a count
+    fixed in the code (pyramid levels, heads), not the batch size."""
+    names = {n.value for n in _names_in(target)}
+    literal_lists = {t.target.value for node in own_nodes(ctx.loss.node) if isinstance(node, cst.Assign)
+                     and isinstance(node.value, (cst.List, cst.Tuple)) and node.value.elements
+                     and all(isinstance(e.value, (cst.Integer, cst.Float)) for e in node.value.elements)
+                     for t in node.targets if isinstance(t.target, cst.Name)}
+    return bool(names) and any(
+        ((isinstance(node.value, cst.Name) and node.value.value in literal_lists)
+         or isinstance(node.value, (cst.List, cst.Tuple)))
+        and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index)
+        and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value in names
         for node in _subscripts(scope))
 
 

@@ -21,6 +21,10 @@ _NOT_SAMPLING = frozenset(
      "key_data", "wrap_key_data", "get_global_generator", "set_global_generator", "get_state",
      "set_state", "create_rng_state", "clone_key", "key_impl", "make_seed"}
 )
+# host draws that pick (indices, an order, a subset) rather than make values (numpy's
+# ``random.sample`` makes floats: only the standard library's ``random.sample`` picks)
+_HOST_SELECTIONS = frozenset({"choice", "choices", "permutation", "shuffle", "sample", "randint", "randrange",
+                              "random_integers"})
 _TORCH_SAMPLERS = frozenset(
     {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "normal", "bernoulli",
      "multinomial", "randperm", "poisson"}
@@ -58,7 +62,11 @@ class RandomInLoss(Rule):
     between two evaluations of the same batch, which hides real progress and makes runs
     irreproducible. Graph randomness in a function whose name says drawing is its job
     (``sample_negatives``, ``_shuffle_codebooks``, ``get_perturbation``, and no word of a loss in
-    it) is that function's purpose and is not reported; numpy's frozen draws still are.
+    it) is that function's purpose and is not reported; numpy's frozen draws still are. Nor are
+    the random points of a gradient penalty (a draw that flows into what a gradient is taken with
+    respect to: WGAN-GP's mix of real and fake, DRAGAN's perturbed points), nor, in eager torch
+    (where nothing is traced), host draws that pick indices (``np.random.choice``,
+    ``permutation``): subsampling drawn anew every step.
 
     **Instead** put noise in the model or the data pipeline (a ``GaussianNoise``/``Dropout``
     layer, augmentation); if the loss truly needs sampling, use ``keras.random`` with a
@@ -100,6 +108,9 @@ class RandomInLoss(Rule):
                 # eager torch runs the code every step, so nothing is frozen: a numpy or `random`
                 # draw in a helper prepares data on the host (sampled targets, jittered ground truth)
                 return
+            if op.name in _HOST_SELECTIONS and not (op.name == "sample" and op.namespace.startswith("numpy")):
+                return  # np.random.choice(n, 64): which points or negatives to compare this step,
+                # drawn anew every step: subsampling by design, not noise in the loss's values
             ctx.report(self, node, f"`{callee(node)}` draws on the host every step: the same batch gives a "
                                    "different loss and gradient each step; use torch's generator in the model or data")
         elif kind == "frozen":
