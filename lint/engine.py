@@ -53,7 +53,7 @@ class LossContext:
         self.reports: list[tuple[object, cst.CSTNode, str, tuple]] = []
         self._reported: set[tuple[str, int]] = set()
         self.call_sites: dict | None = None
-        self._calls_in_file: int | None = None  # calls of this helper in the file (callers_take)
+        self._reads_every_call: bool | None = None  # see callers_take
         # inside an ``if`` on a configuration value (``reduction == "sum"``): not the default path
         self.config_depth = 0
         # inside ``with torch.no_grad():``: nothing there is differentiated
@@ -186,10 +186,16 @@ class LossContext:
         literals = self.call_sites.get(("literals", id(self.loss.node)))
         if not literals:
             return None
-        if self._calls_in_file is None:
-            self._calls_in_file = _calls_in_file(self.loss.name.rsplit(".", 1)[-1], self.index)
-        if len(next(iter(literals.values()))) != self._calls_in_file:
-            return None  # a call not read (from a function that is no loss, or not yet): it may take it
+        if self._reads_every_call is None:
+            name = self.loss.name.rsplit(".", 1)[-1]
+            calls = len(next(iter(literals.values())))
+            # every mention of the helper in the file, but its ``def``, is a call that was read: not
+            # passed as a value (``partial(helper, ...)``), called at module level or by a function
+            # that is no loss; and it does not rebind the parameters it is tested on
+            self._reads_every_call = self.index.references(name) == calls + 1 \
+                and _calls_in_file(name, self.index) == calls and not _rebinds_parameters(self.loss.node)
+        if not self._reads_every_call:
+            return None
         outcomes = {branch_outcome(test, {name: texts[i] for name, texts in literals.items()})
                     for i in range(min(len(texts) for texts in literals.values()))}
         return outcomes.pop() if len(outcomes) == 1 else None
@@ -586,6 +592,18 @@ def _calls_in_file(name: str, index: ModuleIndex) -> int:
     return sum(1 for info in index.functions for node in own_nodes(info.node) if isinstance(node, cst.Call)
                and ((isinstance(node.func, cst.Name) and node.func.value == name)
                     or (isinstance(node.func, cst.Attribute) and node.func.attr.value == name)))
+
+
+def _rebinds_parameters(function: cst.FunctionDef) -> bool:
+    """The function assigns to one of its own parameters (``if backend is None: backend = ...``)."""
+    params = {p.name.value for p in (*function.params.posonly_params, *function.params.params,
+                                     *function.params.kwonly_params)}
+    for node in own_nodes(function):
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else \
+            [node.target] if isinstance(node, (cst.AugAssign, cst.AnnAssign)) else []
+        if any(isinstance(t, cst.Name) and t.value in params for t in targets):
+            return True
+    return False
 
 
 def _reads_named_heads(value) -> bool:

@@ -295,8 +295,10 @@ def _names_probabilities(name: str) -> bool:
 _POSITIVE_PARAMETER_WORDS = frozenset({"sigma", "sigmas", "std", "stds", "stddev", "scale", "scales",
                                        "concentration", "concentrations", "alpha", "alphas"})
 # words that make such a name something else: log_sigma, raw_var, unconstrained_scale, inv_std
+# or a predicted or true value of something else called alpha: pred_alpha, gt_alpha (a matte)
 _NOT_POSITIVE_WORDS = frozenset({"log", "ln", "raw", "logit", "logits", "unconstrained", "pre", "inv", "neg", "delta",
-                                 "diff", "err", "error", "residual"})
+                                 "diff", "err", "error", "residual", "pred", "predicted", "gt", "true", "target",
+                                 "matte", "mask", "blend", "mix", "mixup", "channel"})
 
 
 def names_a_positive_parameter(name: str) -> bool:

@@ -101,8 +101,8 @@ _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "g
 _INFERENCE_TOKENS = frozenset({"inference", "infer", "decode", "postprocess"})
 _CRITERION_CLASS = re.compile(r"loss|criterion|nll$", re.IGNORECASE)  # GaussianNLL: a negative log-likelihood
 # a loss's short name as the last word of a class name: FocalBCE, LabelSmoothingCE, WeightedMSE
-_CRITERION_SHORT_NAMES = frozenset({"bce", "ce", "mse", "mae", "nll", "kld", "xent", "focal", "huber",
-                                    "tversky", "lovasz"})
+# (not MAE: masked autoencoders are called so too)
+_CRITERION_SHORT_NAMES = frozenset({"bce", "ce", "mse", "nll", "kld", "xent", "focal", "huber", "tversky", "lovasz"})
 
 
 def _names_a_criterion(info: FunctionInfo) -> bool:
@@ -111,7 +111,14 @@ def _names_a_criterion(info: FunctionInfo) -> bool:
     class_name = info.class_info.name
     words = _split_camel(class_name).lower().split("_")
     return bool(_CRITERION_CLASS.search(class_name)) or (
-        words[-1] in _CRITERION_SHORT_NAMES and len(_positional_names(info)) >= 2)
+        words[-1] in _CRITERION_SHORT_NAMES and len(_required_positional(info)) >= 2)
+
+
+def _required_positional(info: FunctionInfo) -> list[str]:
+    """The positional parameters without a default (``self`` left out): what every call passes."""
+    params = [p for p in (*info.node.params.posonly_params, *info.node.params.params) if p.default is None]
+    names = [p.name.value for p in params]
+    return names[1:] if info.class_info is not None and names[:1] in (["self"], ["cls"]) else names
 _MATCHING_WORDS = ("assigner", "matcher", "match_cost", "matching")
 # Hungarian matchers, label assigners, match costs: they pair predictions with targets under
 # no_grad; their "costs" are never differentiated
@@ -873,7 +880,9 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     first_two = [_normalized(p.name.value) for p in positional[:2]]
     # ``_loss_fn(lbl, y)``: beside a parameter that can only be the labels, ``y`` is the prediction
     # ``forward(self, y, t)``, ``(x, t)``: the output, then the target (the textbook's t)
-    t_targets = kind != "helper" and len(first_two) == 2 and first_two[1] == "t" \
+    # (lower-case ``t`` with no default and no number annotation: ``T=0.5``, ``t: float`` are temperatures)
+    t_targets = kind != "helper" and len(positional) >= 2 and positional[1].name.value == "t" \
+        and positional[1].default is None and not _is_scalar(positional[1]) \
         and first_two[0] in _PRED_NAMES | ROLE_PRED_NAMES | {"y"}
     y_predicts = "y" in first_two and (t_targets or any(k in _TARGET_NAMES and k != "y" for k in first_two)) \
         and not any(_normalized(p.name.value) in _PRED_NAMES for p in everything)
@@ -884,11 +893,6 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({PRED})
             continue
         if t_targets and position == 1:
-            taints[name] = frozenset({TRUE})
-            continue
-        if kind != "helper" and "teacher" in name_words(name):
-            # ``teacher_output``, ``teacher_logits``: what a distillation or self-distillation loss
-            # learns from, computed by a frozen or EMA teacher: a target, no gradient
             taints[name] = frozenset({TRUE})
             continue
         if key in _HOST_OBJECT_NAMES or _is_scalar(param) or key.endswith(_METADATA_SUFFIXES):
@@ -1262,7 +1266,7 @@ _TENSOR_ANNOTATION = re.compile(r"\b(Tensor|ndarray|Array|ArrayLike|KerasTensor|
 def _host_param(name: str, param: cst.Param) -> bool:
     """A hyperparameter by its name (``p``, ``alpha``) or a Python scalar by its annotation or default;
     an annotation naming a tensor (``p: List[Tensor]``) overrides the name."""
-    if _is_scalar(param):
+    if _is_scalar(param) or name == "T":  # ``T``: a temperature, by the papers' convention
         return True
     if param.annotation is not None and _TENSOR_ANNOTATION.search(
             cst.Module([]).code_for_node(param.annotation.annotation)):

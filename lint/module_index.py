@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from .names import ImportTable, terminal_name
+from .tree import children as tree_children
 from .tree import own_nodes
 
 
@@ -265,6 +266,32 @@ class ModuleIndex:
     loss_calls: dict = field(default_factory=dict)
     # functions stored as metrics by hand (``metrics_["logloss"] = self._log_loss``): not losses
     registered_metrics: frozenset = frozenset()
+    # the parsed module, for questions asked rarely (``references``)
+    module: cst.Module | None = None
+
+    def references(self, name: str) -> int:
+        """How often the file names ``name`` anywhere (``name``, ``self.name``, its own ``def``
+        included): counted once per file, on first use.
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module("def f(x):\\n    return g(x) + self.g\\n"))
+            >>> index.references("g"), index.references("f")
+            (2, 1)
+        """
+        counts = self.__dict__.get("_references")
+        if counts is None:
+            counts = self.__dict__["_references"] = {}
+            stack = [self.module] if self.module is not None else []
+            while stack:
+                node = stack.pop()
+                if isinstance(node, cst.Name):
+                    counts[node.value] = counts.get(node.value, 0) + 1
+                elif isinstance(node, cst.Attribute):
+                    counts[node.attr.value] = counts.get(node.attr.value, 0) + 1
+                    stack.append(node.value)
+                    continue
+                stack.extend(tree_children(node))
+        return counts.get(name, 0)
 
     def functions_named(self, name: str) -> list[FunctionInfo]:
         """Functions (not methods) of that name, in source order; a dict lookup, built once."""
@@ -315,6 +342,7 @@ class ModuleIndex:
             loss_calls=builder.loss_calls,
             # a name also bound to a value (l2 = float(...); metrics["l2"] = l2) is that value
             registered_metrics=frozenset(builder.registered_metrics - set(builder.assignments) - builder.loss_aliases),
+            module=module,
         )
 
 

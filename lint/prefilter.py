@@ -47,8 +47,8 @@ _MARKERS = re.compile(
     rb"|class\s+\w*(?i:kl|elbo)\w*\s*[(:]"  # class KLD(nn.Module): def forward(self, mu, logvar)
     rb"|class\s+\w*" + MARGIN_HEAD_WORDS + rb"\w*\s*[(:]"  # class ArcMarginProduct(nn.Module): forward(x, label)
     # a criterion named by the loss's short name (losses._names_a_criterion): class FocalBCE, WeightedMSE
-    rb"|class\s+\w*(?:BCE|CE|MSE|MAE|NLL|KLD|Xent|XEnt|Focal|Huber|Tversky|Lovasz)\s*[(:]"
-    rb"|class\s+\w*_(?i:bce|ce|mse|mae|nll|kld|xent|focal|huber|tversky|lovasz)\s*[(:]"
+    rb"|class\s+\w*(?:BCE|Bce|CE|Ce|MSE|Mse|NLL|Nll|KLD|Kld|Xent|XEnt|Focal|Huber|Tversky|Lovasz)\s*[(:]"
+    rb"|class\s+\w*_(?i:bce|ce|mse|nll|kld|xent|focal|huber|tversky|lovasz)\s*[(:]"
     # a module that builds a criterion and returns what it computes (losses._returns_own_criterion)
     rb"|self\.\w+\s*=\s*(?:\w+\.)*\w*Loss\s*\("
 )

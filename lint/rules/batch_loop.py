@@ -58,7 +58,7 @@ class BatchLoop(Rule):
                 return  # for name in outputs: outputs[name] -- the keys of a mapping
             if _entries_may_be_none(statement.body):
                 return  # for i in range(len(t)): if t[i] is not None -- a list, tensor rows are never None
-            if _indexes_a_literal_list(statement.target, statement.body, ctx):
+            if _indexes_a_literal_list(statement.iter, statement.target, statement.body, ctx):
                 return  # for i, out in enumerate(outputs): weights[i] * ... -- one weight per pyramid level
             reason = batch_iteration(statement.iter, ctx, statement.target) \
                 or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx) \
@@ -275,11 +275,18 @@ def _indexes_a_later_axis(target, scope) -> bool:
         for node in _subscripts(scope))
 
 
-def _indexes_a_literal_list(target, scope, ctx) -> bool:
-    """The loop variable indexes a list of numbers written in the loss (``weights = [0.32, 0.16,
-    0.08]``, ``weights[i]``): the loop runs at most as many times as that list is long, a count
-    fixed in the code (pyramid levels, heads), not the batch size."""
-    names = {n.value for n in _names_in(target)}
+def _indexes_a_literal_list(iterable, target, scope, ctx) -> bool:
+    """The loop's counter indexes a list of numbers written in the loss (``for i, out in
+    enumerate(outputs)``, ``weights = [0.32, 0.16, 0.08]``, ``weights[i]``): the loop runs at most
+    as many times as that list is long, a count fixed in the code (pyramid levels, heads), not the
+    batch size. An element of the loop (a label: ``class_weights[t]``) proves nothing."""
+    callee = callee_name(iterable) if isinstance(iterable, cst.Call) else ""
+    if callee == "enumerate" and isinstance(target, (cst.Tuple, cst.List)) and target.elements:
+        names = {n.value for n in _names_in(target.elements[0].value)}
+    elif callee == "range" and isinstance(target, cst.Name):
+        names = {target.value}
+    else:
+        return False
     literal_lists = {t.target.value for node in own_nodes(ctx.loss.node) if isinstance(node, cst.Assign)
                      and isinstance(node.value, (cst.List, cst.Tuple)) and node.value.elements
                      and all(isinstance(e.value, (cst.Integer, cst.Float)) for e in node.value.elements)

@@ -428,7 +428,10 @@ def _rows_source(node) -> str:
     """Source text of the value whose rows an operand holds: ``feats[:, None]``,
     ``feats.unsqueeze(1)``, ``tf.expand_dims(feats, 0)`` and ``feats.T`` are all ``feats``."""
     while True:
-        if isinstance(node, cst.Subscript) or (isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT")):
+        if isinstance(node, cst.Subscript) and not any(
+                isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.SimpleString) for e in node.slice):
+            node = node.value  # feats[:, None]; not outputs["pred_points"] (another value than outputs["gt_points"])
+        elif isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT"):
             node = node.value
         elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in _SAME_ROWS:
             if code_of(node.func.value, 200).split(".")[0] in _MODULE_NAMES:

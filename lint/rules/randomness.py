@@ -21,10 +21,8 @@ _NOT_SAMPLING = frozenset(
      "key_data", "wrap_key_data", "get_global_generator", "set_global_generator", "get_state",
      "set_state", "create_rng_state", "clone_key", "key_impl", "make_seed"}
 )
-# host draws that pick (indices, an order, a subset) rather than make values (numpy's
-# ``random.sample`` makes floats: only the standard library's ``random.sample`` picks)
-_HOST_SELECTIONS = frozenset({"choice", "choices", "permutation", "shuffle", "sample", "randint", "randrange",
-                              "random_integers"})
+# host draws that can pick indices (an order, a subset); what they draw is read from its use
+_HOST_SELECTIONS = frozenset({"choice", "choices", "permutation", "sample", "randint", "randrange"})
 _TORCH_SAMPLERS = frozenset(
     {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "normal", "bernoulli",
      "multinomial", "randperm", "poisson"}
@@ -108,9 +106,9 @@ class RandomInLoss(Rule):
                 # eager torch runs the code every step, so nothing is frozen: a numpy or `random`
                 # draw in a helper prepares data on the host (sampled targets, jittered ground truth)
                 return
-            if op.name in _HOST_SELECTIONS and not (op.name == "sample" and op.namespace.startswith("numpy")):
-                return  # np.random.choice(n, 64): which points or negatives to compare this step,
-                # drawn anew every step: subsampling by design, not noise in the loss's values
+            if op.name in _HOST_SELECTIONS and _draws_indices(node, ctx):
+                return  # idx = np.random.choice(n, 64); points[:, idx]: which points or negatives to
+                # compare this step, drawn anew every step: subsampling by design, not noise in values
             ctx.report(self, node, f"`{callee(node)}` draws on the host every step: the same batch gives a "
                                    "different loss and gradient each step; use torch's generator in the model or data")
         elif kind == "frozen":
@@ -131,6 +129,42 @@ class RandomInLoss(Rule):
 # gradient calls and the argument that holds what they differentiate with respect to:
 # torch.autograd.grad(outputs, inputs), tape.gradient(target, sources), tf.gradients(ys, xs)
 _GRADIENT_INPUTS = {"grad": "inputs", "gradient": "sources", "gradients": "xs"}
+
+
+def _draws_indices(draw: cst.Call, ctx) -> bool:
+    """The drawn value is only used to index tensors: ``points[:, idx]`` with ``idx = draw``, or the
+    draw written in the subscript itself (``x[np.random.permutation(n)]``). A draw used as a value
+    (a random scale, a sign, a shift, a flip mask) is noise, whatever function made it."""
+    names = {t.target.value for node in own_nodes(ctx.loss.node) if isinstance(node, cst.Assign) and node.value is draw
+             for t in node.targets if isinstance(t.target, cst.Name)}
+    # ``noisy[flip] = 0``: a write through the draw changes values (label noise), it picks nothing
+    written = {id(t.target) for node in own_nodes(ctx.loss.node) if isinstance(node, cst.Assign)
+               for t in node.targets} | {id(node.target) for node in own_nodes(ctx.loss.node)
+                                         if isinstance(node, cst.AugAssign)}
+    in_subscript, elsewhere = False, False
+    for node in own_nodes(ctx.loss.node):
+        if isinstance(node, cst.Subscript) and id(node) in written:
+            if any(n is draw or (isinstance(n, cst.Name) and n.value in names)
+                   for e in node.slice for n in [e.slice, *own_nodes(e.slice)]):
+                return False
+        elif isinstance(node, cst.Subscript):
+            for element in node.slice:
+                inside = [element.slice, *own_nodes(element.slice)]
+                if any(n is draw or (isinstance(n, cst.Name) and n.value in names) for n in inside):
+                    in_subscript = True
+        elif isinstance(node, cst.Name) and node.value in names:
+            elsewhere = elsewhere or not _used_in_a_subscript_slice(node, ctx)
+    return in_subscript and not elsewhere
+
+
+def _used_in_a_subscript_slice(name: cst.Name, ctx) -> bool:
+    """``name`` is read inside the slice of a subscript (``x[:, name]``), or is the assignment's target."""
+    for node in own_nodes(ctx.loss.node):
+        if isinstance(node, cst.Subscript) and any(name is n for e in node.slice for n in [e.slice, *own_nodes(e.slice)]):
+            return True
+        if isinstance(node, cst.Assign) and any(name is t.target for t in node.targets):
+            return True
+    return False
 
 
 def _gradient_inputs(ctx) -> list[cst.BaseExpression]:
@@ -165,8 +199,18 @@ def _feeds_an_input_gradient(draw: cst.Call, ctx) -> bool:
         if node.value is draw or any(part is draw or (isinstance(part, cst.Name) and part.value in derived)
                                      for part in parts):
             for target in node.targets:
-                derived.update(n.value for n in [target.target, *own_nodes(target.target)] if isinstance(n, cst.Name))
-    return any(isinstance(n, cst.Name) and n.value in derived for expr in inputs for n in [expr, *own_nodes(expr)])
+                derived.update(n.value for n in _plain_names(target.target))
+    return any(n.value in derived for expr in inputs for n in _plain_names(expr))
+
+
+def _plain_names(node) -> list[cst.Name]:
+    """The names a target binds or an argument passes as they are: ``x``, ``a, b``, ``[x]``; not the
+    ``self`` of ``self.last = ...`` nor the index of ``x[i] = ...``."""
+    if isinstance(node, cst.Name):
+        return [node]
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [n for e in node.elements for n in _plain_names(e.value)]
+    return []
 
 
 def _passed_key(op) -> bool:
