@@ -805,6 +805,10 @@ class Evaluator:
                 and elements[0].slice.lower is not None and elements[0].slice.upper is None \
                 and (self.facts(elements[0].slice.lower).literal or 0) >= 1:
             return Facts(shape=True, feature_count=True, bounded=True)  # tf.shape(x)[1:]: one sample's axes
+        if base.tensor_shape and len(elements) == 1 and isinstance(elements[0].slice, cst.Slice) \
+                and (elements[0].slice.lower is None or self.facts(elements[0].slice.lower).literal == 0) \
+                and elements[0].slice.step is None:
+            return base  # x.shape[0:2], x.shape[:3]: the leading axes, the batch axis first
         if base.shape:
             return SHAPE
         if base.elements is not None and len(elements) == 1 and isinstance(elements[0].slice, cst.Index) \
