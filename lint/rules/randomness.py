@@ -134,37 +134,25 @@ _GRADIENT_INPUTS = {"grad": "inputs", "gradient": "sources", "gradients": "xs"}
 def _draws_indices(draw: cst.Call, ctx) -> bool:
     """The drawn value is only used to index tensors: ``points[:, idx]`` with ``idx = draw``, or the
     draw written in the subscript itself (``x[np.random.permutation(n)]``). A draw used as a value
-    (a random scale, a sign, a shift, a flip mask) is noise, whatever function made it."""
-    names = {t.target.value for node in own_nodes(ctx.loss.node) if isinstance(node, cst.Assign) and node.value is draw
-             for t in node.targets if isinstance(t.target, cst.Name)}
-    # ``noisy[flip] = 0``: a write through the draw changes values (label noise), it picks nothing
-    written = {id(t.target) for node in own_nodes(ctx.loss.node) if isinstance(node, cst.Assign)
-               for t in node.targets} | {id(node.target) for node in own_nodes(ctx.loss.node)
-                                         if isinstance(node, cst.AugAssign)}
-    in_subscript, elsewhere = False, False
-    for node in own_nodes(ctx.loss.node):
-        if isinstance(node, cst.Subscript) and id(node) in written:
-            if any(n is draw or (isinstance(n, cst.Name) and n.value in names)
-                   for e in node.slice for n in [e.slice, *own_nodes(e.slice)]):
-                return False
-        elif isinstance(node, cst.Subscript):
-            for element in node.slice:
-                inside = [element.slice, *own_nodes(element.slice)]
-                if any(n is draw or (isinstance(n, cst.Name) and n.value in names) for n in inside):
-                    in_subscript = True
-        elif isinstance(node, cst.Name) and node.value in names:
-            elsewhere = elsewhere or not _used_in_a_subscript_slice(node, ctx)
-    return in_subscript and not elsewhere
+    (a random scale, a sign, a shift) or written through (``noisy[flip] = 0``: label noise) is noise,
+    whatever function made it."""
+    nodes = list(own_nodes(ctx.loss.node))
+    bound = [t.target for node in nodes if isinstance(node, cst.Assign) and node.value is draw for t in node.targets]
+    names = {t.value for t in bound if isinstance(t, cst.Name)}
+    written = {id(t.target) for node in nodes if isinstance(node, cst.Assign) for t in node.targets} \
+        | {id(node.target) for node in nodes if isinstance(node, cst.AugAssign)}
+    slices = [(id(node) in written, [e.slice, *own_nodes(e.slice)])
+              for node in nodes if isinstance(node, cst.Subscript) for e in node.slice]
 
+    def the_draw(n) -> bool:
+        return n is draw or (isinstance(n, cst.Name) and n.value in names)
 
-def _used_in_a_subscript_slice(name: cst.Name, ctx) -> bool:
-    """``name`` is read inside the slice of a subscript (``x[:, name]``), or is the assignment's target."""
-    for node in own_nodes(ctx.loss.node):
-        if isinstance(node, cst.Subscript) and any(name is n for e in node.slice for n in [e.slice, *own_nodes(e.slice)]):
-            return True
-        if isinstance(node, cst.Assign) and any(name is t.target for t in node.targets):
-            return True
-    return False
+    if any(is_written and any(map(the_draw, parts)) for is_written, parts in slices):
+        return False
+    indexing = {id(n) for is_written, parts in slices if not is_written for n in parts}
+    # the draw's own call where it is assigned, and the names it is bound to, are not uses
+    uses = [n for n in nodes if the_draw(n) and not (bound and n is draw) and not any(n is t for t in bound)]
+    return bool(uses) and all(id(n) in indexing for n in uses)
 
 
 def _gradient_inputs(ctx) -> list[cst.BaseExpression]:
