@@ -28,8 +28,7 @@ from .module_index import ModuleIndex, block_statements
 from .liveness import dead_names, dead_statement
 from .tree import children as tree_children
 from .tree import own_nodes
-from .branch_reach import branch_outcome, literal_text
-from .branch_reach import training_test as _training_test
+from .branch_reach import branch_outcome, literal_text, training_test as _training_test
 from .vocabulary import TARGET_NAMES
 
 _BATCH_KEYWORDS = ("batch_size",)
@@ -187,13 +186,12 @@ class LossContext:
         if not literals:
             return None
         if self._reads_every_call is None:
-            name = self.loss.name.rsplit(".", 1)[-1]
             calls = len(next(iter(literals.values())))
             # every mention of the helper in the file, but its ``def``, is a call that was read: not
             # passed as a value (``partial(helper, ...)``), called at module level or by a function
             # that is no loss; and it does not rebind the parameters it is tested on
-            self._reads_every_call = self.index.references(name) == calls + 1 \
-                and _calls_in_file(name, self.index) == calls and not _rebinds_parameters(self.loss.node)
+            self._reads_every_call = self.index.references(self.loss.name.rsplit(".", 1)[-1]) == calls + 1 \
+                and not _rebinds_parameters(self.loss.node)
         if not self._reads_every_call:
             return None
         outcomes = {branch_outcome(test, {name: texts[i] for name, texts in literals.items()})
@@ -585,13 +583,6 @@ def _eager_test(test) -> bool | None:
         if name == "executing_eagerly":
             return not negated
     return None
-
-
-def _calls_in_file(name: str, index: ModuleIndex) -> int:
-    """How many calls in the file's functions name ``name`` (``name(...)``, ``self.name(...)``)."""
-    return sum(1 for info in index.functions for node in own_nodes(info.node) if isinstance(node, cst.Call)
-               and ((isinstance(node.func, cst.Name) and node.func.value == name)
-                    or (isinstance(node.func, cst.Attribute) and node.func.attr.value == name)))
 
 
 def _rebinds_parameters(function: cst.FunctionDef) -> bool:

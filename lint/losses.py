@@ -109,16 +109,11 @@ def _names_a_criterion(info: FunctionInfo) -> bool:
     """The method's class is named as a loss: ``FocalLoss``, ``GaussianNLL``, or by the loss's
     short name when the method takes a prediction and a target (``FocalBCE``, ``WeightedMSE``)."""
     class_name = info.class_info.name
-    words = _split_camel(class_name).lower().split("_")
+    words = name_words(class_name)
     return bool(_CRITERION_CLASS.search(class_name)) or (
-        words[-1] in _CRITERION_SHORT_NAMES and len(_required_positional(info)) >= 2)
+        bool(words) and words[-1] in _CRITERION_SHORT_NAMES and len(_positional_names(info, required=True)) >= 2)
 
 
-def _required_positional(info: FunctionInfo) -> list[str]:
-    """The positional parameters without a default (``self`` left out): what every call passes."""
-    params = [p for p in (*info.node.params.posonly_params, *info.node.params.params) if p.default is None]
-    names = [p.name.value for p in params]
-    return names[1:] if info.class_info is not None and names[:1] in (["self"], ["cls"]) else names
 _MATCHING_WORDS = ("assigner", "matcher", "match_cost", "matching")
 # Hungarian matchers, label assigners, match costs: they pair predictions with targets under
 # no_grad; their "costs" are never differentiated
@@ -847,8 +842,11 @@ def _names_a_loss_method(class_info: ClassInfo) -> bool:
     return any(name in LOSS_CLASS_METHODS or _says_loss(name) for name in class_info.methods)
 
 
-def _positional_names(info: FunctionInfo) -> list[str]:
-    params = [*info.node.params.posonly_params, *info.node.params.params]
+def _positional_names(info: FunctionInfo, required: bool = False) -> list[str]:
+    """The positional parameters' names (``self`` left out); only those without a default (what
+    every call passes) when ``required``."""
+    params = [p for p in (*info.node.params.posonly_params, *info.node.params.params)
+              if not required or p.default is None]
     names = [p.name.value for p in params]
     if info.class_info is not None and names and names[0] in ("self", "cls"):
         names = names[1:]
@@ -1360,10 +1358,10 @@ def _walk_names_and_self_attributes(root: cst.CSTNode):
         node = stack.pop()
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             continue
-        if isinstance(node, cst.If) and training_test(node.test) is not None:
+        training = training_test(node.test) if isinstance(node, cst.If) else None
+        if training is not None:
             # ``if not self.training: detections = postprocess(...)``: evaluation only, no helper
             # of the loss is called there
-            training = training_test(node.test)
             stack.append(node.test)
             stack.extend([node.body] if training else [node.orelse] if node.orelse is not None else [])
             continue

@@ -426,22 +426,9 @@ _SAME_ROWS = frozenset({"unsqueeze", "view", "reshape", "expand", "expand_as", "
 
 def _rows_source(node) -> str:
     """Source text of the value whose rows an operand holds: ``feats[:, None]``,
-    ``feats.unsqueeze(1)``, ``tf.expand_dims(feats, 0)`` and ``feats.T`` are all ``feats``."""
-    while True:
-        if isinstance(node, cst.Subscript) and not any(
-                isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.SimpleString) for e in node.slice):
-            node = node.value  # feats[:, None]; not outputs["pred_points"] (another value than outputs["gt_points"])
-        elif isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT"):
-            node = node.value
-        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in _SAME_ROWS:
-            if code_of(node.func.value, 200).split(".")[0] in _MODULE_NAMES:
-                if not node.args:
-                    return code_of(node, 200)
-                node = node.args[0].value  # tf.expand_dims(feats, 0), torch.unsqueeze(feats, 1)
-            else:
-                node = node.func.value  # feats.unsqueeze(1), labels.expand(n, n)
-        else:
-            return code_of(node, 200)
+    ``feats.unsqueeze(1)``, ``tf.expand_dims(feats, 0)`` and ``feats.T`` are all ``feats``; not
+    ``outputs["pred_points"]``, another value than ``outputs["gt_points"]``."""
+    return _stripped_text(node, _SAME_ROWS, through_subscripts=True)
 
 
 def _pairs_a_value_with_itself(node, ctx) -> bool:
@@ -460,13 +447,21 @@ def _pairs_a_value_with_itself(node, ctx) -> bool:
 def _untransposed(node) -> str:
     """Source text of a value with its transposes removed: ``labels.T``, ``tf.transpose(labels)``
     and ``labels`` are one value."""
+    return _stripped_text(node, _TRANSPOSE_LIKE)
+
+
+def _stripped_text(node, methods, through_subscripts: bool = False) -> str:
+    """Source text of ``node`` once ``.T`` and the ``methods`` it goes through are taken off
+    (``labels.t()``, ``tf.transpose(labels)``), and index subscripts too when asked (string keys
+    name another value and stay)."""
     while True:
-        if isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT"):
+        if through_subscripts and isinstance(node, cst.Subscript) and not any(
+                isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.SimpleString) for e in node.slice):
             node = node.value
-        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
-                and node.func.attr.value in _TRANSPOSE_LIKE:
-            receiver = code_of(node.func.value, 200)
-            if receiver.split(".")[0] in _MODULE_NAMES:  # tf.transpose(labels)
+        elif isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT"):
+            node = node.value
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in methods:
+            if code_of(node.func.value, 200).split(".")[0] in _MODULE_NAMES:  # tf.transpose(labels)
                 if not node.args:
                     return code_of(node, 200)
                 node = node.args[0].value
