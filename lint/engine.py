@@ -266,7 +266,9 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     one_example_per_call(loss.node, evaluator.env)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
-    ctx.no_grad_depth = int(_decorated_no_grad(loss.node))
+    # an autograd Function's forward and backward run with gradient tracking off (its backward is
+    # the gradient): like code under ``torch.no_grad()``, only the costs apply
+    ctx.no_grad_depth = int(_decorated_no_grad(loss.node) or loss.kind == "autograd")
     walker = _Walker(ctx, rules)
     if isinstance(loss.node, cst.Lambda):
         walker.expression(loss.node.body)

@@ -116,6 +116,8 @@ WHERE_OPS = frozenset({"where", "select"})
 _AXES_KEEPING_OPS = LAYOUT_OPS | {"ensure_shape", "nan_to_num", "flip", "roll", "cumsum", "cumprod", "Print",
                                   "triu", "tril", "real"}
 # counts and indices of entries: integers, whatever they count (no gradient through them)
+# how often each value occurs: torch.histc(t, bins), bincount(t)
+_VALUE_COUNT_OPS = frozenset({"histc", "bincount"})
 _COUNT_OPS = frozenset({"count_nonzero", "bincount", "nonzero", "argwhere"})
 MAXIMUM_OPS = frozenset({"maximum", "fmax"})
 MINIMUM_OPS = frozenset({"minimum", "fmin"})
@@ -193,6 +195,13 @@ class Facts:
     # has a factor divided by its own full sum (w / sum(w)) or by a normaliser the caller passes
     # (loss / num_positives, loss /= avg_factor): its sum is a weighted mean or a normalised sum
     unit_weighted: bool = False
+    values_of: str | None = None  # a cast or reshape of the named tensor (``_t = t.long()``): its values
+    counts_of: str | None = None  # ``histc(t)``, ``bincount(t)``: how often each value of the named tensor occurs
+    # ``bincount(t)[t]``: how often each sample's own value occurs in the batch, >= 1; ``x / it``
+    # sums to a sum of per-value means (center loss), not a sum that grows with the batch
+    own_count: bool = False
+    # ``numel(x)`` of a tensor with the batch axis: ``per_sample_sum / it`` sums to the mean over everything
+    element_count: bool = False
     batch_range: bool = False  # range(batch_size): iterating it walks the samples
     reduced_loss: bool = False  # a loss object (``BinaryCrossentropy()``) whose call returns the batch mean
     negative: bool = False  # clipped strictly below 0 (``clamp(x, max=-1e-7)``): ``-x`` is bounded away from zero
@@ -308,8 +317,12 @@ def names_a_positive_parameter(name: str) -> bool:
 
         >>> names_a_positive_parameter("quant_alpha"), names_a_positive_parameter("log_sigma")
         (True, False)
+        >>> names_a_positive_parameter("prob_ratios_t"), names_a_positive_parameter("log_prob_ratio")
+        (True, False)
     """
     words = name.lower().split("_")
+    if {"ratio", "ratios"} & set(words) and {"prob", "probs", "probability", "likelihood", "importance"} & set(words):
+        return not _NOT_POSITIVE_WORDS & set(words)  # prob_ratios_t: pi / pi_old, a PPO ratio exp(logp - logp_old)
     return words[-1] in _POSITIVE_PARAMETER_WORDS and not _NOT_POSITIVE_WORDS & set(words)
 
 
@@ -479,7 +492,7 @@ class Evaluator:
             return facts
         if isinstance(node, cst.Attribute) and _text(node) in self.env:
             return facts  # self.y_pred, bound earlier in the loss: its facts hold its gradient already
-        if isinstance(node, cst.Call) and PRED in facts.taint and _calls_a_model(node.func, self):
+        if isinstance(node, cst.Call) and PRED in facts.taint and calls_a_model(node.func, self):
             return facts  # a network's output is a source of gradient (its weights), whatever its inputs
         operands = _operands(node, self)
         if not operands:
@@ -829,6 +842,9 @@ class Evaluator:
             return SHAPE
         if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             index = self.facts(elements[0].slice.value)
+            if base.counts_of is not None and self._values_root(elements[0].slice.value) == base.counts_of:
+                # histc(t)[t.long()]: each sample's own value counted, so at least 1
+                return Facts(taint=index.taint, nonneg=True, guarded=True, own_count=True)
             if _text(node.value) in nonzero_names(index):
                 return replace(base, guarded=True, batch_sum=None, exp_node=None)  # den[den > 0]
         expanded = None
@@ -881,7 +897,14 @@ class Evaluator:
         taint = left.taint | right.taint
         batch_sum = left.batch_sum or right.batch_sum
         both_bounded = left.bounded and right.bounded
+        if symbol in ("+", "-") and not both_bounded and (left.bounded or right.bounded) \
+                and not (left.taint if right.bounded else right.taint) \
+                and not (left.shape or right.shape or left.python_list or right.python_list):
+            both_bounded = True  # min_logvar + softplus(...), a bounded value shifted by a fixed one
         shape = (left.shape or not left.taint) and (right.shape or not right.taint) and (left.shape or right.shape)
+        if symbol == "+" and ((left.element_count and not right.taint and right.literal is not None)
+                              or (right.element_count and not left.taint and left.literal is not None)):
+            return replace(left if left.element_count else right, literal=None)  # numel(x) + 1e-8
         if symbol == "+":
             guarded = (_positive_offset(right) and left.taint != EMPTY) or (_positive_offset(left) and right.taint != EMPTY) \
                 or (left.guarded and right.nonneg) or (right.guarded and left.nonneg) \
@@ -921,7 +944,10 @@ class Evaluator:
                          nonpos=(left.nonpos and right.nonneg) or stabilised or below_constant
                          or _focal_exponent(left_node, right_node, self)
                          or _is_max_of(right_node, left_node, self, LOGSUMEXP_OPS),  # x - logsumexp(x)
-                         bounded=both_bounded, scaled=left.scaled or right.scaled, batch_sum=batch_sum,
+                         # max_logvar - softplus(max_logvar - x): at most a fixed value, so exp of it cannot overflow
+                         bounded=both_bounded or ((left.bounded or not left.taint) and bool(right.taint)
+                                                  and _nonnegative(right)),
+                         scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
                          or _above_one_less_one(left, right) or one_minus_clipped or (above_bounded and left.literal > 1)
@@ -973,7 +999,8 @@ class Evaluator:
                          guarded=left.guarded and right.guarded,
                          batch_sum=None if normalises else left.batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
-                         unit_weighted=left.unit_weighted or _divides_by_own_sum(left_node, right_node, self)
+                         unit_weighted=left.unit_weighted or right.own_count or (right.element_count and left.is_tensor)
+                         or _divides_by_own_sum(left_node, right_node, self)
                          or (left.is_tensor and _names_a_normaliser(right_node) and right.literal is None
                              and (right.no_batch_axis if right.is_tensor else isinstance(right_node, cst.Name))))
         if symbol == "**":
@@ -987,6 +1014,8 @@ class Evaluator:
                          unit=left.unit and not right.nonpos, guarded=left.guarded,
                          above_one=left.above_one and not right.taint and right.literal is not None
                          and right.literal >= 1,  # (1 + c) ** k, k >= 1
+                         # (norm(a) * norm(b)) ** 2: a power of a length is 0 only where the length is
+                         length=left.length and not right.taint and right.literal is not None and right.literal > 0,
                          batch_sum=left.batch_sum, shape=shape)
         if symbol == "@":
             # a product of positive matrices (kernels exp(-C)) is positive: each entry sums positive terms
@@ -1000,10 +1029,23 @@ class Evaluator:
                          nonneg=left.nonneg and right.nonneg)
         return Facts(taint=taint, shape=shape, batch_sum=batch_sum)
 
+    def _values_root(self, node) -> str | None:
+        """The name whose values ``node`` holds: ``t`` for ``t``, ``t.long()`` or a name bound to it."""
+        facts = self.facts(node)
+        if facts.values_of is not None:
+            return facts.values_of
+        return node.value if isinstance(node, cst.Name) else None
+
     # ---- calls --------------------------------------------------------------------------
     def _call(self, node: cst.Call) -> Facts:
         facts = self._call_facts(node)
         op = self.op(node)
+        if op is not None and op.args and (op.name in LAYOUT_OPS or op.name in _SHAPE_ONLY_OPS
+                                           or op.name in ("reshape", "view", "numpy", "detach")
+                                           or (op.is_method and op.name in _INTEGER_METHODS)):
+            facts = replace(facts, values_of=self._values_root(op.args[0]))  # t.long(): t's values
+        elif op is not None and op.args and op.name in _VALUE_COUNT_OPS:
+            facts = replace(facts, counts_of=self._values_root(op.args[0]), nonneg=True)
         if facts.taint and not facts.no_batch_axis and op is not None and op.args:
             inputs = [self.facts(a) for a in op.args]
             tainted = [f for f in inputs if f.taint]
@@ -1165,7 +1207,9 @@ class Evaluator:
                 # x.size(): torch's shape, as x.shape (x.size()[0] is the batch size)
                 return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True,
                              batch_dim_source=_carries_the_batch(first))
-            return Facts(shape=True, bounded=True, guarded=True)
+            # numel(gt): every entry of a batch tensor, the batch size times one sample's size
+            return Facts(shape=True, bounded=True, guarded=True,
+                         element_count=first.is_tensor and _carries_the_batch(first))
         if name == "linear" and op.namespace.startswith("torch") and len(op.args) == 2 and not op.kwargs:
             # F.linear(x, W) is x @ W.T (no bias): of normalised rows, cosines in [-1, 1]
             return self.binary("@", op.args[0], op.args[1])
@@ -1315,7 +1359,9 @@ class Evaluator:
         if name == "log1p" and first.nonneg and first.guarded:
             return Facts(taint=first.taint, nonneg=True, guarded=True)  # log1p(eps + x**2)
         if name in NONNEG_OPS:
-            return Facts(taint=first.taint, nonneg=True, bounded=name == "relu6")
+            # relu and softplus are monotone: of a bounded (or capped) argument, bounded (capped) too
+            return Facts(taint=first.taint, nonneg=True,
+                         bounded=name == "relu6" or (name in ("relu", "softplus") and first.bounded))
         if name in BOUNDED_OPS:
             # of bounded logits (cosine similarities over a temperature), a sigmoid or softmax stays
             # away from 0: no log(0) underflow, so it is guarded rather than a confident probability
@@ -1511,10 +1557,10 @@ class Evaluator:
         if callee and _BOUNDING_NAME.search(callee) and node.args:
             # tanh_clip(x), l2_normalize_rows(x), my_sigmoid(x): a function named for bounding its input
             return Facts(taint=self._opaque([a.value for a in node.args]).taint, bounded=True)
-        if callee and _DISTANCE_NAME.match(callee) and node.args and not _calls_a_model(func, self):
+        if callee and _DISTANCE_NAME.match(callee) and node.args and not calls_a_model(func, self):
             # distance(a, b), pairwise_dist(x), self.l2_norm(x): a distance is >= 0
             return Facts(taint=self._opaque([a.value for a in node.args]).taint, nonneg=True)
-        if _calls_a_model(func, self) and any(self.facts(a.value).taint or not isinstance(
+        if calls_a_model(func, self) and any(self.facts(a.value).taint or not isinstance(
                 a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in node.args):
             # a network's output carries gradient, even on inputs the loss did not receive (G(z));
             # it may be a tuple (heads, a distribution's parameters)
@@ -2449,10 +2495,10 @@ def _may_be_a_list(name: str) -> bool:
     return name.lower().replace("_", "") not in _TENSOR_PARAMETER_NAMES
 
 
-def _calls_a_model(func, evaluator) -> bool:
+def calls_a_model(func, evaluator) -> bool:
     """``model(x)``, ``self.net(x)``, ``model.apply(params, x)``, ``jax.vmap(model)(x)``: a network's forward pass."""
     if isinstance(func, cst.Call) and func.args and _text(func.func).split(".")[-1] in FUNCTION_TRANSFORMS:
-        return _calls_a_model(func.args[0].value, evaluator)  # vmap(model)(x), jit(model)(x)
+        return calls_a_model(func.args[0].value, evaluator)  # vmap(model)(x), jit(model)(x)
     if isinstance(func, cst.Attribute) and func.attr.value in ("apply", "predict", "forward", "__call__"):
         func = func.value
     if isinstance(func, cst.Call) and _text(func.func).split(".")[-1][:1].isupper():

@@ -53,33 +53,34 @@ def dead_names(function: cst.FunctionDef) -> set[str]:
             continue  # ``x = f(a)`` then ``x = g(b)`` with no read between: f(a) reaches nothing
         if isinstance(node, cst.Return) and node.value is not None:
             returns_value = True
-            sinks |= _reads(node.value)
+            sinks |= _value_reads(node.value)
         elif isinstance(node, cst.Yield) and node.value is not None:
             returns_value = True
-            sinks |= _reads(node.value)
+            sinks |= _value_reads(node.value)
         elif isinstance(node, cst.Assign):
             stored = set().union(*(_roots(t.target) for t in node.targets))
-            edges.append((stored, _reads(node.value) | set().union(*(_index_reads(t.target) for t in node.targets))))
+            index_reads = set().union(*(_index_reads(t.target) for t in node.targets))
+            edges.append((stored, _value_reads(node.value) | index_reads))
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
             stored = _roots(node.target)
-            edges.append((stored, _reads(node.value) | stored | _index_reads(node.target)))
+            edges.append((stored, _value_reads(node.value) | stored | _index_reads(node.target)))
         elif isinstance(node, (cst.For, cst.CompFor)):
-            edges.append((_roots(node.target), _reads(node.iter)))
+            edges.append((_roots(node.target), _value_reads(node.iter)))
         elif isinstance(node, cst.WithItem) and node.asname is not None:
-            edges.append((_roots(node.asname.name), _reads(node.item)))
+            edges.append((_roots(node.asname.name), _value_reads(node.item)))
         elif isinstance(node, cst.NamedExpr):
-            edges.append((_roots(node.target), _reads(node.value)))
+            edges.append((_roots(node.target), _value_reads(node.value)))
         elif isinstance(node, cst.FunctionDef) and node is not function:
-            edges.append(({node.name.value}, _reads(node)))
+            edges.append(({node.name.value}, _value_reads(node)))
         elif isinstance(node, cst.Expr) and isinstance(node.value, cst.Call):
             receiver = _receiver(node.value)
             if receiver:  # losses.append(x), self.logs.update(...): a change of the receiver
-                edges.append(({receiver}, _reads(node.value)))
+                edges.append(({receiver}, _value_reads(node.value)))
             else:  # accumulate(losses, x): a function may change what it is given
                 given = set().union(*(_roots(a.value) for a in node.value.args)) if node.value.args else set()
-                edges.append((given, _reads(node.value)))
+                edges.append((given, _value_reads(node.value)))
         if isinstance(node, cst.Call) and _call_name(node) in _SINK_CALLS:
-            sinks |= _reads(node)
+            sinks |= _value_reads(node)
     if not returns_value:
         return set()
     live = set(sinks)
@@ -230,6 +231,48 @@ def _call_name(call: cst.Call) -> str | None:
     if isinstance(func, cst.Name):
         return func.value
     return None
+
+
+# conversions to Python numbers: what they return carries no gradient and no tensor on to the loss
+_TO_HOST_METHODS = frozenset({"item", "tolist", "numpy"})
+_TO_HOST_BUILTINS = frozenset({"float", "int", "bool"})
+
+
+def _value_reads(node) -> set[str]:
+    """The names whose tensor values ``node`` carries on: every name read, except under a
+    conversion to Python numbers (``epe.mean().item()``, ``float(x)``), whose result is a logged
+    number, not part of the loss's graph.
+
+        >>> import libcst as cst
+        >>> sorted(_value_reads(cst.parse_expression("{'epe': epe.mean().item(), 'n': float(n)}")))
+        []
+        >>> sorted(_value_reads(cst.parse_expression("(loss, {'epe': epe.item()})")))
+        ['loss']
+    """
+    names: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Call) and _converts_to_host(current):
+            continue
+        if isinstance(current, cst.Name):
+            names.add(current.value)
+            continue
+        if isinstance(current, cst.Attribute):
+            dotted = _dotted(current)
+            if dotted:
+                names.add(dotted)
+            stack.append(current.value)
+            continue
+        stack.extend(tree_children(current))
+    return names
+
+
+def _converts_to_host(call: cst.Call) -> bool:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value in _TO_HOST_METHODS and not call.args
+    return isinstance(func, cst.Name) and func.value in _TO_HOST_BUILTINS and len(call.args) == 1
 
 
 def _reads(node) -> set[str]:

@@ -70,7 +70,10 @@ _LATENT_SPREAD = re.compile(r"^((z|q|post|posterior|latent|enc)_?)?(log_?var|log
 _BATCH_DATA_NAMES = frozenset({"batch", "data", "sample", "samples", "minibatch", "batchdata", "databatch"})
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
                                 "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",
-                                "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration"})
+                                "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration",
+                                # networks handed to the loss to run (a GAN's, a diffusion model's)
+                                "generator", "discriminator", "critic", "denoiser", "unet", "scoremodel",
+                                "epsmodel"})
 # parameter names (normalised) of per-sample metadata records: img_metas, batch_img_metas, metainfo
 _METADATA_SUFFIXES = ("metas", "meta", "metainfo", "metainfos")
 # a parameter holding the network that the loss calls (not ``params``: a JAX loss differentiates them)
@@ -117,7 +120,7 @@ def _names_a_criterion(info: FunctionInfo) -> bool:
 _MATCHING_WORDS = ("assigner", "matcher", "match_cost", "matching")
 # Hungarian matchers, label assigners, match costs: they pair predictions with targets under
 # no_grad; their "costs" are never differentiated
-_MATCHING_CLASS = re.compile(r"(Matcher|Assigner|MatchCost)$")
+_MATCHING_CLASS = re.compile(r"(Matcher|Assigner|MatchCost|Search|Searcher)$")
 _MATCHING_BASE = re.compile(r"Match|Assign")
 
 
@@ -448,6 +451,13 @@ class _LossFinder:
                 if info.name in LOSS_CLASS_METHODS:
                     self._add_function(info, "loss-class")
                     continue
+            if info.class_info is not None and info.name in ("forward", "backward") \
+                    and _is_autograd_function(info.class_info) \
+                    and (self.loss_module or _named_like_a_loss(info.class_info.name)):
+                # class SoftDTWBatch(torch.autograd.Function) in a losses module: its forward and
+                # backward run in every training step of the loss that applies it
+                self._add_function(info, "autograd")
+                continue
             if info.name == "compute_loss" and info.class_info is not None:
                 self._add_function(info, "compute_loss")
                 continue
@@ -464,8 +474,12 @@ class _LossFinder:
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
                          and _is_input_target_pair(_positional_names(info))
                          and not _target_is_optional(info) and not _network_forward(info))
-                     or _returns_own_criterion(info)):
-                self._add_function(info, "loss-class")  # class FocalLoss(nn.Module): def forward(self, input, target)
+                     or _returns_own_criterion(info) or _combines_losses(info)
+                     or (self.loss_module and len(_positional_names(info, required=True)) >= 2
+                         and not self._evidence_against(info) and not _runs_held_modules(info))):
+                # class FocalLoss(nn.Module): def forward(self, input, target); in a losses module,
+                # class SI_SNR: def __call__(self, clean, enhanced)
+                self._add_function(info, "loss-class")
                 continue
             if named_like_a_loss and _return_kinds(info) == {"function"} \
                     and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
@@ -733,6 +747,18 @@ class _LossFinder:
                         and not self._model_code(info):
                     self._add_function(info, "helper")
 
+    def _compiled_kernel(self, info: FunctionInfo) -> bool:
+        """``@cuda.jit``, ``@numba.njit``: a kernel compiled by numba, device (or native) code whose
+        Python ``if`` and loops run there, not Python work in the training step."""
+        for decorator in info.node.decorators:
+            expression = decorator.decorator
+            target = expression.func if isinstance(expression, cst.Call) else expression
+            parts = dotted_parts(target)
+            qualified = self.index.imports.qualify(parts) if parts else None
+            if qualified is not None and qualified.split(".")[0] == "numba":
+                return True
+        return False
+
     @staticmethod
     def _model_code(info: FunctionInfo) -> bool:
         """A function a loss calls that is named for the model's inference (``predict_by_feat``,
@@ -779,7 +805,7 @@ class _LossFinder:
 
     # ---- bookkeeping --------------------------------------------------------------------
     def _add_function(self, info: FunctionInfo, kind: str) -> None:
-        if id(info.node) in self._seen:
+        if id(info.node) in self._seen or self._compiled_kernel(info):
             return
         self._seen.add(id(info.node))
         loss = LossFunction(info.display_name, info.node, kind, info)
@@ -815,6 +841,33 @@ class _LossFinder:
 # ---- parameters -------------------------------------------------------------------------
 
 _STATE_METHODS = frozenset({"update_state", "result", "reset_state", "reset_states", "merge_state"})
+
+
+def _runs_held_modules(info: FunctionInfo) -> bool:
+    """The method calls an attribute of ``self`` that is not one of the class's methods
+    (``self.head(x)``, ``self.encoder(g, x)``): a network block running its layers or sub-networks."""
+    owner = info.class_info
+    for node in own_nodes(info.node):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                and isinstance(node.func.value, cst.Name) and node.func.value.value == "self" \
+                and not owner.methods_behind(node.func.attr.value):
+            return True
+    return False
+
+
+def _combines_losses(info: FunctionInfo) -> bool:
+    """``forward(self, loss0, loss1)``, ``forward(self, losses)``: a module that weights the task
+    losses into the one that is trained (uncertainty weighting): it runs in every step."""
+    names = [name.lower() for name in _positional_names(info, required=True)]
+    if names == ["losses"]:
+        return True
+    return len(names) >= 2 and all("loss" in name for name in names)
+
+
+def _is_autograd_function(class_info: ClassInfo) -> bool:
+    """``class SoftDTW(torch.autograd.Function)`` (or ``Function`` imported from it)."""
+    return any(_base_name(base) == "Function" and (dotted_parts(base) or ("",))[0] in ("Function", "torch", "autograd")
+               for base in class_info.bases)
 
 
 def _keras_loss_method(info: FunctionInfo) -> bool:
@@ -860,6 +913,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     positional = [*params.posonly_params, *params.params]
     if skip_self and positional and positional[0].name.value in ("self", "cls"):
         positional = positional[1:]
+    if kind == "autograd" and positional and positional[0].name.value == "ctx":
+        positional = positional[1:]  # an autograd Function's forward(ctx, ...) / backward(ctx, ...)
     everything = positional + list(params.kwonly_params)
     # ``forward(self, model, sample)``: a loss that runs the network itself gets its predictions
     # from it; its other arguments are the batch, data without gradient
@@ -873,6 +928,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     # name or class (``nt_xent(z_i, z_j)``, ``forward(self, x)``) takes predictions first.
     unnamed_slots = [TRUE, PRED] if kind in ("compile", "factory", "config", "compute_loss") else \
         ([PRED, PRED] if kind != "helper" else [])
+    if kind == "autograd":
+        unnamed_slots = [PRED]  # forward(ctx, activations, t, num_iters): the input, then settings
     if unnamed_slots == [PRED, PRED] and _estimate_reference_pair([p.name.value for p in positional[:2]]):
         unnamed_slots = [PRED, TRUE]  # forward(self, x_mag, y_mag): the estimate, then the reference
     first_two = [_normalized(p.name.value) for p in positional[:2]]
@@ -914,7 +971,7 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TENSOR})
         elif _host_param(name, param):
             taints[name] = frozenset()
-        elif position < 2 and position < len(positional) and unnamed_slots:
+        elif position < min(2, len(unnamed_slots)) and position < len(positional):
             taints[name] = frozenset({unnamed_slots[position]})
         elif kind == "helper" or (param.default is not None and _is_none(param.default)) or _TENSORISH.search(name):
             taints[name] = frozenset({TENSOR})  # helpers: the callers' arguments say what they hold
@@ -1020,7 +1077,9 @@ def _docstring_types(node: cst.FunctionDef, params: list[cst.Param]) -> dict[str
 
 
 _TENSOR_LIST = re.compile(r"^(?:optional\[)?(?:list|sequence|tuple|iterable)\[(?:torch\.|tf\.|jax\.|np\.)?"
-                          r"(?:tensor|array|ndarray)\b|^(?:a )?(?:list|sequence|tuple) of (?:torch\.|tf\.)?tensors?\b",
+                          r"(?:tensor|array|ndarray)\b|^(?:a )?(?:list|sequence|tuple) of (?:torch\.|tf\.)?tensors?\b"
+                          # espnet's "List[(Batch, T, F) * spks]": a list of shaped tensors
+                          r"|^(?:list|sequence|tuple)\[\s*[(\[]\s*(?:b|n|bs|batch|batch_size)\s*,",
                           re.IGNORECASE)
 
 
@@ -1032,6 +1091,10 @@ def documented_tensor_lists(node: cst.FunctionDef) -> frozenset[str]:
         >>> import libcst as cst
         >>> f = cst.parse_module("def f(ref: List[torch.Tensor], inf):\\n    return ref\\n").body[0]
         >>> sorted(documented_tensor_lists(f))
+        ['ref']
+        >>> doc = "    '''Args:\\n        ref: List[(Batch, T, F) * spks]\\n    '''\\n"
+        >>> g = cst.parse_module("def g(ref, inf):\\n" + doc).body[0]
+        >>> sorted(documented_tensor_lists(g))
         ['ref']
     """
     params = _own_params(node)
@@ -1342,8 +1405,8 @@ def _returned_names_and_lambdas(node: cst.FunctionDef) -> dict[str, list]:
 
 def _is_setup_method(name: str) -> bool:
     """``build``/``__init__``/config methods run once, outside the per-step loss computation."""
-    if name in ("__init__", "build", "get_config", "from_config"):
-        return True
+    if name in ("__init__", "build", "get_config", "from_config") or name.endswith("_once"):
+        return True  # create_dual_variables_once: run on the first call only (``@snt.once``)
     # ``build_targets(preds, targets)``/``_build_mask(...)``: the step's targets, built on every call
     return name.startswith(("_build", "build_")) and not _PER_STEP_BUILD.search(name)
 
@@ -1364,6 +1427,9 @@ def _walk_names_and_self_attributes(root: cst.CSTNode):
             # of the loss is called there
             stack.append(node.test)
             stack.extend([node.body] if training else [node.orelse] if node.orelse is not None else [])
+            continue
+        if isinstance(node, cst.Arg):
+            stack.append(node.value)  # apply(x, train=False): a keyword's name is no function read
             continue
         if isinstance(node, cst.Name):
             yield node

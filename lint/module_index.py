@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .names import ImportTable, terminal_name
+from .names import ImportTable, dotted_parts, terminal_name
 from .tree import children as tree_children
 from .tree import own_nodes
+
+# the libraries whose module-level aliases (``K = tf.keras.backend``) name modules, not values
+_FRAMEWORK_MODULES = frozenset({"tensorflow", "keras", "torch", "jax", "numpy", "optax", "flax"})
 
 
 @dataclass(eq=False)
@@ -442,6 +445,7 @@ class _IndexBuilder:
                         self.module_names.add(name)
                         if number is not None:
                             self.int_constants[name] = number
+                        self._note_module_alias(name, small.value)
             if len(small.targets) == 1:
                 self._note_loss_call(small.targets[0].target, small.value, parent)
                 target = small.targets[0].target
@@ -466,6 +470,15 @@ class _IndexBuilder:
             elif method in ("fit", "evaluate", "predict"):
                 self.fit_calls.append(value)
 
+
+    def _note_module_alias(self, name: str, value) -> None:
+        """``k = tf.keras``, ``K = k.backend`` at module level: names for modules the file imported."""
+        parts = dotted_parts(value) if isinstance(value, (cst.Name, cst.Attribute)) else None
+        if not parts or name in self.imports.aliases:
+            return
+        qualified = self.imports.qualify(parts)
+        if qualified is not None and qualified.split(".")[0] in _FRAMEWORK_MODULES:
+            self.imports.aliases[name] = qualified
 
     def _note_loss_call(self, target, value, parent) -> None:
         """``loss = ssim(image, output)`` in a training loop: the function called is used as a loss

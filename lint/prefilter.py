@@ -59,6 +59,10 @@ _LOSS_CALL = re.compile(rb"(?i:loss)\w*\s*\+?=\s*(\w+)\s*\(")
 _LOSS_PATH = re.compile(r"loss|crit|objective")
 _FORWARD = re.compile(rb"def\s+forward\s*\(\s*self\s*,\s*(\w+)[^,()]*,\s*(\w+)")
 # ``def ms_mse(sharp, predicted_pyramid)`` in a losses module: a public function taking a prediction
+# ``class SoftDTW(torch.autograd.Function)`` in a losses module: its forward and backward are linted
+_AUTOGRAD_FUNCTION = re.compile(rb"class\s+\w+\s*\(\s*(?:torch\.)?(?:autograd\.)?Function\s*\)")
+# ``def __call__(self, clean, enhanced)``: a class of a losses module called on two inputs
+_TWO_INPUT_CALL = re.compile(rb"def\s+(?:forward|__call__|call)\s*\(\s*self\s*,\s*\w+[^,()]*,\s*\w+")
 _TAKES_A_PREDICTION = re.compile(rb"def\s+[A-Za-z]\w*\s*\([^)]*(?i:pred|logits|output|yhat)")
 
 
@@ -74,11 +78,14 @@ def may_contain_loss(data: bytes, loss_patterns: tuple[str, ...] = (), filename:
         if is_loss_pair(first.decode("ascii", "replace"), second.decode("ascii", "replace")):
             return True
     if filename is not None and _LOSS_PATH.search(filename.lower()):
-        if "loss" in filename.lower() and _TAKES_A_PREDICTION.search(data):
+        if "loss" in filename.lower() and (_TAKES_A_PREDICTION.search(data) or _AUTOGRAD_FUNCTION.search(data)
+                                           or _TWO_INPUT_CALL.search(data)):
             return True
         for first, second in _FORWARD.findall(data):
             if is_role_target_pair(first.decode("ascii", "replace"), second.decode("ascii", "replace")):
                 return True
+            if b"loss" in first.lower() and b"loss" in second.lower():
+                return True  # forward(self, loss0, loss1): task losses weighted into the trained one
     called = set(_LOSS_CALL.findall(data))
     if called and called & set(_DEF_NAME.findall(data)):
         return True

@@ -11,13 +11,16 @@ import re
 TARGET_NAMES = frozenset(
     {"ytrue", "y", "label", "labels", "target", "targets", "ytarget", "true", "gt", "groundtruth",
      "ygt", "truth", "actual", "yactual", "yt", "ylabel", "ylabels", "truelabels", "trues",
-     "ytrues", "reference", "ref", "expected", "yexpected", "gold", "ygold", "lbl", "lbls"}
+     "ytrues", "reference", "ref", "expected", "yexpected", "gold", "ygold", "lbl", "lbls",
+     # the clean signal a denoiser or speech enhancer is trained to recover
+     "clean", "cleanwav", "cleanspeech", "cleanaudio", "cleanimg", "cleanimage"}
 )
 PRED_NAMES = frozenset(
     {"ypred", "yhat", "pred", "preds", "prediction", "predictions", "logits", "logit", "output",
      "outputs", "yprob", "yprobs", "probs", "probabilities", "yscore", "yscores", "scores",
      "ypreds", "yp", "predicted", "ypredicted", "ylogits", "predlogits", "out", "ypredlogits",
-     "estimate", "yest", "recon", "reconstruction", "xhat", "xrecon"}
+     "estimate", "yest", "recon", "reconstruction", "xhat", "xrecon",
+     "enhanced", "enhancedwav", "denoised"}
 )
 
 # Names a torch criterion gives its prediction (``forward(self, input, target)``): a loss pair only

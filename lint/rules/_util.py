@@ -106,6 +106,8 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
     ``self.transfer_model.loss_net(x)``: a network other than the trained model, run inside the
     loss on tensors."""
     func = node.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "apply" and _applies_the_trained_parameters(node, ctx):
+        return False  # critic.apply(params, s): a JAX loss of params runs the model it differentiates
     if isinstance(func, cst.Attribute) and func.attr.value in _FORWARD_METHODS \
             and isinstance(func.value, (cst.Name, cst.Attribute)):
         func = func.value  # lpips.apply(params, x, y), self.vgg.forward(x): the network's forward pass
@@ -120,6 +122,8 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
     else:
         return False
     bare = name.lstrip("_")  # self._vgg_model(x) too
+    if _gan_role(bare) is not None and _gan_role(bare) in _roles_named_by_the_loss(ctx):
+        return False  # the discriminator in discriminator_loss, G in g_loss: the network it trains
     in_loss_object = isinstance(func, cst.Attribute) and _in_a_loss_object(ctx)
     if not (_EXTRA_NETWORK_NAME.match(bare) or (in_loss_object and not nested and _LOSS_OBJECT_NETWORK.match(bare))):
         return False
@@ -134,6 +138,65 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
         return False  # vgg = VGG19(...); vgg(y): the build is the finding
     return any(not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args) \
         and bool(node.args)
+
+
+# words of a parameter that holds the trained model's weights (or its lagged target copy) in a JAX
+# loss of params: ``params``, ``online_params``, ``params_target``, ``variables``
+_TRAINED_PARAMETER_WORDS = frozenset({"params", "param", "variables", "online", "target", "model", "train",
+                                      "trained", "state", "theta", "weights", "new", "old", "current", "cur"})
+
+
+def _gan_role(name: str) -> str | None:
+    """``generator``/``G``/``netG`` -> "generator"; ``discriminator``/``D``/``critic`` -> "discriminator"."""
+    lowered = name.lower()
+    if lowered in ("g", "netg", "gen") or lowered.startswith("generator"):
+        return "generator"
+    if lowered in ("d", "netd", "disc") or lowered.startswith(("discrim", "discim", "critic")):
+        return "discriminator"
+    return None
+
+
+def _roles_named_by_the_loss(ctx) -> set[str]:
+    """The GAN networks the loss's name says it trains: ``discriminator_loss``, ``g_loss``,
+    ``WGAN_Disciminator_loss``, ``GeneratorLoss.forward``."""
+    names = [ctx.loss.name.split(".")[-1]]
+    if ctx.loss.info is not None and ctx.loss.info.class_info is not None:
+        names.append(ctx.loss.info.class_info.name)
+    roles = set()
+    for name in names:
+        for word in re.findall(r"[A-Za-z][a-z]*|[A-Z]+(?![a-z])", name):
+            role = _gan_role(word) if len(word) > 1 or word in "GDgd" else None
+            if role is not None:
+                roles.add(role)
+    return roles
+
+
+def _applies_the_trained_parameters(node: cst.Call, ctx) -> bool:
+    """``critic.apply(params, s_tm1)``, ``model.apply({"params": params}, x)``,
+    ``net.apply(params_target, s_t)``: a flax/haiku ``apply`` whose weights are a parameter of the
+    function, either its first (what ``jax.grad`` differentiates) or one named as the trained
+    weights (not ``disc_params``): the JAX loss of params runs the model it differentiates (or its
+    target copy), not an extra network."""
+    if not node.args or ctx.loss.info is None:
+        return False
+    first = node.args[0].value
+    if isinstance(first, cst.Dict) and first.elements:
+        element = first.elements[0]
+        first = getattr(element, "value", None)
+    if isinstance(first, cst.Attribute) and isinstance(first.value, cst.Name) and first.attr.value == "params":
+        first = first.value  # state.params, train_state.params
+    if not isinstance(first, cst.Name):
+        return False
+    own = {p.name.value for p in ctx.loss.info.node.params.params}
+    own |= {p.name.value for p in ctx.loss.info.node.params.kwonly_params}
+    if first.value not in own:
+        return False
+    positional = [p.name.value for p in ctx.loss.info.node.params.params if p.name.value not in ("self", "cls")]
+    if positional[:1] == [first.value]:
+        return True  # jax.grad differentiates the first argument: loss(g_params, d_params, z)
+    words = [word.lower() for word in re.findall(r"[A-Za-z][a-z]*|[A-Z]+(?![a-z])", first.value)]
+    return bool(words) and any(word in ("params", "param", "variables", "theta", "weights", "state")
+                               for word in words) and all(word in _TRAINED_PARAMETER_WORDS for word in words)
 
 
 def torch_only(ctx) -> bool:

@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from ..facts import _OUTPUT_WORDS, _text
+from ..facts import PRED, TRUE, _OUTPUT_WORDS, _text
 from ..losses import prepares_targets
 from ..tree import children as tree_children
 from ..tree import own_nodes
@@ -65,6 +65,10 @@ class BatchLoop(Rule):
                 or _index_picks_tensor_rows(statement.iter, statement.target, statement.body, ctx)
             if reason:
                 ctx.report(self, statement.iter, f"`for` loop {reason}: unrolled per sample when the step is traced")
+                return
+            host = _host_rows_per_sample_call(statement.iter, statement.target, statement.body, ctx)
+            if host:
+                ctx.report(self, statement.iter, f"`for` loop {host}")
         elif _mentions_batch_size(statement.test, ctx):
             ctx.report(self, statement.test, "`while` loop bounded by the batch size: runs once per sample")
 
@@ -80,6 +84,10 @@ class BatchLoop(Rule):
                 if _feeds_target_assignment_only(node, ctx):
                     return  # [scores[i] for i in range(n)] passed to self.get_targets(...): the matcher's split
                 ctx.report(self, comp_for.iter, f"comprehension {reason}: unrolled per sample when the step is traced")
+                return
+            host = _host_rows_per_sample_call(comp_for.iter, comp_for.target, node, ctx)
+            if host:
+                ctx.report(self, comp_for.iter, f"comprehension {host}")
                 return
             comp_for = comp_for.inner_for_in
 
@@ -297,6 +305,40 @@ def _indexes_a_literal_list(iterable, target, scope, ctx) -> bool:
         and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index)
         and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value in names
         for node in _subscripts(scope))
+
+
+# builtins that read a host row as bookkeeping (``int(row.sum())``), not per-sample work
+_BOOKKEEPING_CALLS = frozenset({"int", "float", "bool", "len", "str", "list", "tuple", "print", "isinstance",
+                                "range", "enumerate", "zip", "min", "max", "sum", "abs", "round", "repr", "format"})
+
+
+def _host_rows_per_sample_call(iterable, target, scope, ctx) -> str | None:
+    """``[dist_map(y) for y in y_true.cpu().numpy()]``: the rows of a host copy of the loss's
+    batch handed one by one to a function (a distance transform, a dynamic program). The copy's
+    sync is BSG701's; the per-sample host work on every step, which no compiler can batch, is this
+    rule's. Bookkeeping on the rows (``int(row.sum())``) is not reported."""
+    facts = ctx.facts(iterable)
+    if not facts.on_host or facts.values_of is None or facts.no_batch_axis:
+        return None
+    source = ctx.facts(cst.Name(facts.values_of))
+    if not (source.is_tensor and source.taint & {PRED, TRUE}) or source.no_batch_axis or source.maybe_list \
+            and not source.named_tensor:
+        return None
+    rows = {name.value for name in _names_in(target)}
+    for node in own_nodes(scope):
+        if not isinstance(node, cst.Call) or isinstance(node.func, cst.Attribute) and _row_method(node.func, rows):
+            continue
+        if isinstance(node.func, cst.Name) and node.func.value in _BOOKKEEPING_CALLS:
+            continue
+        if any(isinstance(arg.value, cst.Name) and arg.value.value in rows for arg in node.args):
+            return (f"over the rows of `{code_of(iterable)}` (a host copy of `{facts.values_of}`) calls "
+                    f"`{code_of(node.func)}` once per sample: host work on every step, one sample at a time")
+    return None
+
+
+def _row_method(func: cst.Attribute, rows: set[str]) -> bool:
+    """``row.sum()``: a method of the row itself."""
+    return isinstance(func.value, cst.Name) and func.value.value in rows
 
 
 def _used_as_a_record(target, scope) -> bool:

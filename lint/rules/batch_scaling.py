@@ -104,6 +104,11 @@ _STATE_UPDATES = frozenset({"assign", "assign_add", "assign_sub", "scatter_sub",
                             "scatter_nd_update", "scatter_nd_add", "scatter_nd_sub"})
 
 
+# a variable the loss keeps (``centers = tf.get_variable(...)``): a table returned for inspection,
+# not a count to divide the loss by
+_VARIABLE_MAKERS = frozenset({"get_variable", "Variable"})
+
+
 def _could_normalise(node, ctx, seen: frozenset = frozenset()) -> bool:
     """Whether a value returned beside the loss could be what the caller divides it by (a count, a
     weight sum, an unknown value, a dict carrying a tensor) -- not a dict of the loss alone, a
@@ -124,7 +129,7 @@ def _could_normalise(node, ctx, seen: frozenset = frozenset()) -> bool:
     if isinstance(node, cst.DictComp):
         return False
     op = ctx.op(node) if isinstance(node, cst.Call) else None
-    return op is None or op.name not in _STATE_UPDATES
+    return op is None or (op.name not in _STATE_UPDATES and op.name not in _VARIABLE_MAKERS)
 
 
 def _reaching_bindings(name: str, ctx) -> list:
@@ -374,6 +379,9 @@ def _first_dimension(op, ctx, method_varargs: bool, position: int = 1):
     shape = op.arg(position, "shape", "newshape", "size")
     if shape is None:
         return None
+    while isinstance(shape, cst.BinaryOperation) and isinstance(shape.operator, cst.Add) \
+            and isinstance(shape.left, (cst.Tuple, cst.List, cst.BinaryOperation)):
+        shape = shape.left  # [self.batch_size] + self.leading_shapes + [n]: the first list leads
     if isinstance(shape, (cst.Tuple, cst.List)):
         return shape.elements[0].value if shape.elements else None
     if method_varargs and len(op.args) > 2:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..facts import PRED
+from ..names import dotted_parts
 from ._util import assignments_to, builds_a_network, callee, code_of, loss_calls_any, torch_only
 from ..losses import LOSS_CLASS_METHODS
 from .base import Rule
@@ -27,6 +28,14 @@ _VARIABLE_CONSTRUCTORS = frozenset(
 _STATE_METHODS = frozenset({"assign", "assign_add", "assign_sub", "scatter_update", "scatter_add"})
 _MUTATING_METHODS = frozenset({"append", "extend", "update", "insert", "setdefault", "add", "clear", "pop"})
 _ALLOWED_SELF_METHODS = frozenset({"update_state", "reset_state", "add_loss", "add_metric"})
+# Keras layers that hold no weights: built inside a loss they only wrap an op (``Multiply()([a, b])``)
+_WEIGHTLESS_LAYERS = frozenset({
+    "Multiply", "Add", "Subtract", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "Flatten", "Reshape",
+    "Permute", "RepeatVector", "Activation", "ReLU", "Softmax", "LeakyReLU", "ELU", "Identity",
+    "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D", "GlobalMaxPooling3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D"})
 _SESSION_CONSTRUCTORS = frozenset({"tensorflow.Session", "tensorflow.InteractiveSession"})
 
 
@@ -35,6 +44,16 @@ def _one_tensor(node, ctx) -> bool:
     facts = ctx.facts(node)
     return facts.is_tensor and not facts.on_host and not facts.python_list and (
         not facts.maybe_list or facts.named_tensor)
+
+
+def _host_table_by_device_index(node, ctx) -> bool:
+    """``torch.eye(n)[targets]`` (then ``.cuda()``): a tensor the loss made on the host, indexed
+    by a tensor of the batch, which lives on the device."""
+    if not isinstance(node, cst.Subscript) or len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return False
+    table = ctx.facts(node.value)
+    index = node.slice[0].slice.value
+    return table.on_host and table.made_tensor and _one_tensor(index, ctx) and bool(ctx.facts(index).taint)
 
 
 def _only_on_the_cpu(node, ctx) -> bool:
@@ -142,6 +161,11 @@ class HostSync(Rule):
         op = ctx.op(node)
         if op is None:
             return
+        if op.is_method and op.name in ("cuda", "to") and op.args and _host_table_by_device_index(op.args[0], ctx):
+            ctx.report(self, op.args[0], f"`{code_of(op.args[0])}` indexes a tensor made on the host with the "
+                                         "batch's device tensor, then moves the rows back: a device round trip "
+                                         "(and sync) every step; make it on the device (device=...) or use one_hot")
+            return
         if op.is_method and op.name in _SYNC_METHODS and op.args and ctx.facts(op.args[0]).on_host:
             return  # torch.arange(2, len(x.shape)).tolist(), x.cpu().numpy(): no (further) device sync
         if op.is_method and op.name == "cpu" and _only_on_the_cpu(node, ctx):
@@ -196,6 +220,8 @@ class HostSync(Rule):
 
     def check_statement(self, statement, ctx) -> None:
         test = statement.test
+        if _autograph_function(ctx):
+            return  # under ``@tf.function`` AutoGraph turns a tensor ``if``/``while``/``assert`` into graph ops
         if _is_tensor_condition(test, ctx):
             keyword = {cst.If: "if", cst.While: "while", cst.Assert: "assert"}[type(statement)]
             if torch_only(ctx):  # eager PyTorch: it runs, but waits for the device every call
@@ -234,6 +260,34 @@ def _note_in_place_change(node: cst.Call, ctx) -> None:
             and not func.attr.value.startswith("_"):
         changes = ctx.__dict__.setdefault("_in_place_changes", {})
         changes[func.value.value] = changes.get(func.value.value, 0) + 1
+
+
+_TF_FUNCTION = ("tensorflow.function", "tensorflow.compat.v1.function")
+
+
+def _tensorflow_graph_state(ctx) -> bool:
+    """The file imports TensorFlow and not JAX: the loss object's own ``tf.Variable`` (a dual
+    variable, a running statistic) updated with ``assign`` is a graph op that runs on every step
+    of a ``tf.function`` (only a JAX trace drops it)."""
+    heads = {qualified.split(".")[0] for qualified in ctx.index.imports.aliases.values()}
+    return "tensorflow" in heads and "jax" not in heads
+
+
+def _autograph_function(ctx) -> bool:
+    """The loss is decorated with ``@tf.function`` (AutoGraph on, as by default): its Python
+    control flow on tensors becomes ``tf.cond``/``tf.while_loop``/``tf.Assert``, with no host read."""
+    for decorator in getattr(ctx.loss.node, "decorators", ()):
+        expression = decorator.decorator
+        call = expression if isinstance(expression, cst.Call) else None
+        target = call.func if call is not None else expression
+        parts = dotted_parts(target)
+        if not parts or ctx.index.imports.qualify(parts) not in _TF_FUNCTION:
+            continue
+        off = call is not None and any(
+            arg.keyword is not None and arg.keyword.value == "autograph"
+            and isinstance(arg.value, cst.Name) and arg.value.value == "False" for arg in call.args)
+        return not off
+    return False
 
 
 def _autograph_loop(ctx) -> bool:
@@ -353,7 +407,7 @@ class StateInLoss(Rule):
             if op.qualified in _VARIABLE_CONSTRUCTORS:
                 ctx.report(self, node, f"`{callee(node)}` creates a variable on every call of the loss")
                 return
-            if op.namespace == "keras.layers" and op.name[:1].isupper():
+            if op.namespace == "keras.layers" and op.name[:1].isupper() and op.name not in _WEIGHTLESS_LAYERS:
                 if not (op.name == "Lambda" and _builds_the_graph_once(ctx)):
                     ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
                 return
@@ -369,7 +423,8 @@ class StateInLoss(Rule):
             method = func.attr.value
             owner = func.value
             if method in _STATE_METHODS and (_is_self_attribute(owner) or _is_module_name(owner, ctx)) \
-                    and not _an_assigner(owner, node):
+                    and not _an_assigner(owner, node) \
+                    and not (_is_self_attribute(owner) and _tensorflow_graph_state(ctx)):
                 ctx.report(self, node, f"`{code_of(node)}` updates state inside the loss: lost or run once under jit")
             elif method in _MUTATING_METHODS and _is_module_name(owner, ctx):
                 ctx.report(self, node, f"`{code_of(node)}` mutates module state inside the loss")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ._util import callee, torch_only
+from ..facts import calls_a_model
 from ..losses import LOSS_CLASS_METHODS
 from ..names import dotted_parts
 from ..tree import own_nodes, own_nodes_in_order
@@ -119,9 +120,14 @@ class RandomInLoss(Rule):
                 return  # under ``if self.n_samples is not None:``: noise the user opted into (subsampling, jitter)
             if _named_for_drawing(ctx):
                 return  # sample_negatives, _shuffle_codebooks, get_perturbation: drawing is what it is for
+            if _bound_to_a_sample_name(node, ctx):
+                return  # negative_ids = uniform(..., dtype=int32): sampled negatives, the method's design
             if _feeds_an_input_gradient(node, ctx):
                 return  # WGAN-GP's random mix of real and fake, DRAGAN's perturbed points: where the
                 # penalty's input gradient is taken is drawn at random by the method itself
+            if _feeds_a_network_input(node, ctx):
+                return  # a diffusion loss's timesteps and noise, a generator's z, a dropped condition:
+                # the network is run inside the loss on drawn inputs; the sampling is the objective
             ctx.report(self, node, f"`{callee(node)}` makes the loss stochastic: "
                                    "the same batch gives a different loss and gradient each step")
 
@@ -172,6 +178,35 @@ def _gradient_inputs(ctx) -> list[cst.BaseExpression]:
     return found
 
 
+def _drawn_names(draw: cst.Call, ctx) -> set[str]:
+    """The names the loss binds, through its assignments in order, to values made from the draw."""
+    derived: set[str] = set()
+    for node in own_nodes_in_order(ctx.loss.node):
+        if not isinstance(node, (cst.Assign, cst.AugAssign)):
+            continue
+        parts = list(own_nodes(node.value))
+        if node.value is draw or any(part is draw or (isinstance(part, cst.Name) and part.value in derived)
+                                     for part in parts):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            for target in targets:
+                derived.update(n.value for n in _plain_names(target))
+    return derived
+
+
+def _feeds_a_network_input(draw: cst.Call, ctx) -> bool:
+    """The drawn value reaches, through the loss's assignments, an argument of a network the loss
+    runs (``eps = randn_like(x0)``, ``xt = a * x0 + b * eps``, ``model(xt, t)``): the loss samples
+    the network's inputs (diffusion timesteps and noise, a generator's latent, a dropped
+    condition) by design."""
+    derived = _drawn_names(draw, ctx)
+    for call in own_nodes(ctx.loss.node):
+        if isinstance(call, cst.Call) and call is not draw and calls_a_model(call.func, ctx.evaluator):
+            for arg in call.args:
+                if any(n is draw or (isinstance(n, cst.Name) and n.value in derived) for n in own_nodes(arg.value)):
+                    return True
+    return False
+
+
 def _feeds_an_input_gradient(draw: cst.Call, ctx) -> bool:
     """The drawn value flows, through the loss's assignments, into a value that a gradient call
     differentiates with respect to: the random points of a gradient penalty (``alpha = rand(...)``,
@@ -179,15 +214,7 @@ def _feeds_an_input_gradient(draw: cst.Call, ctx) -> bool:
     inputs = _gradient_inputs(ctx)
     if not inputs:
         return False
-    derived: set[str] = set()
-    for node in own_nodes_in_order(ctx.loss.node):
-        if not isinstance(node, cst.Assign):
-            continue
-        parts = list(own_nodes(node.value))
-        if node.value is draw or any(part is draw or (isinstance(part, cst.Name) and part.value in derived)
-                                     for part in parts):
-            for target in node.targets:
-                derived.update(n.value for n in _plain_names(target.target))
+    derived = _drawn_names(draw, ctx)
     return any(n.value in derived for expr in inputs for n in _plain_names(expr))
 
 
@@ -224,6 +251,19 @@ _DRAWING_WORDS = frozenset({"sample", "samples", "sampling", "subsample", "shuff
 # permutation_invariant_l1), whatever else it says
 _LOSS_WORDS = frozenset({"loss", "losses", "criterion", "objective", "penalty", "divergence", "mse", "mae", "l1", "l2",
                          "nll", "ce", "bce", "error", "distance", "invariant", "weighted", "per"})
+
+
+# names of drawn negatives or sampled indices (``sample_indices``, ``neg_items``): sampling by design
+_SAMPLE_NAME_WORDS = frozenset({"sample", "samples", "sampled", "negative", "negatives", "neg", "negs"})
+
+
+def _bound_to_a_sample_name(draw: cst.Call, ctx) -> bool:
+    """The draw is assigned straight to a name that says it holds sampled negatives or indices."""
+    for node in own_nodes(ctx.loss.node):
+        if isinstance(node, cst.Assign) and node.value is draw:
+            names = [n.value for t in node.targets for n in _plain_names(t.target)]
+            return bool(names) and all(_SAMPLE_NAME_WORDS & set(name_words(name)) for name in names)
+    return False
 
 
 def _named_for_drawing(ctx) -> bool:
