@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import libcst as cst
 
-from .facts import (_COMPREHENSIONS, PRED, TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts,
+from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, PRED, TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts,
                     names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
@@ -223,6 +223,12 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
                           summarize=summaries.for_owner(loss.info))
     evaluator.runtime_attributes = index.runtime_batch_attributes()
     evaluator.param_defaults = _numeric_defaults(loss.node)
+    if call_sites is None or id(loss.node) not in call_sites:
+        for name in _required_batch_size_params(loss):
+            # info_nce(q, p, tau, batch_size) with no call in the file: given on every call, as
+            # often the batch's own size as a configured one; only a default (batch_size=32), a
+            # module constant or what the file's own calls pass is known to be fixed
+            evaluator.env[name] = replace(evaluator.env[name], configured_batch=False)
     evaluator.module_loss_objects = _module_loss_objects(index, evaluator)
     if loss.info is not None and loss.info.class_info is not None:
         evaluator.summed_criteria = loss.info.class_info.summed_criteria()
@@ -281,6 +287,15 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         if calls:  # a helper's finding also names the calls that run it (as (container, node) pairs)
             return [(rule, node, message, (*related, *calls)) for rule, node, message, related in ctx.reports]
     return ctx.reports
+
+
+def _required_batch_size_params(loss) -> list[str]:
+    """The loss's parameters named for the batch size that have no default value."""
+    params = getattr(loss.node, "params", None)
+    if params is None:
+        return []
+    return [p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+            if p.default is None and BATCH_SIZE_NAME.match(p.name.value) and p.name.value in loss.param_taints]
 
 
 def _numeric_defaults(function) -> dict[str, float]:

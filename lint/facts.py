@@ -34,7 +34,7 @@ _EPS_NAME = re.compile(r"eps|epsilon|smooth|tiny|_?EPS|stabili[sz]er|offset|floo
 _BATCH_NAME = re.compile(r"batch|^bs$|^BS$", re.IGNORECASE)
 # a batch size fixed in the loss itself (``bs``/``n_batch`` are as often a block or group size)
 _LOCAL_BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|batch_?sz|global_batch_size)$", re.IGNORECASE)
-_BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|bs|batch_?sz|n_?batch|global_batch_size)$", re.IGNORECASE)
+BATCH_SIZE_NAME = _BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|bs|batch_?sz|n_?batch|global_batch_size)$", re.IGNORECASE)
 
 SUM_OPS = frozenset({"sum", "reduce_sum", "nansum"})
 MEAN_OPS = frozenset({"mean", "reduce_mean", "nanmean", "average"})
@@ -857,6 +857,7 @@ class Evaluator:
         drops_batch = isinstance(first, cst.Index) and isinstance(first.value, cst.Integer) \
             and (not base.maybe_list or base.named_tensor) and not base.tensor_parts
         # x[i, :, :]: a tuple index picks one row of a tensor (by an index variable)
+        drops_batch = drops_batch or _one_row_slice(first)  # x[b:b + 1]: one sample, its axis kept
         drops_batch = drops_batch or (len(elements) >= 2 and isinstance(first, cst.Index)
                                       and isinstance(first.value, cst.Name) and not _is_newaxis(first.value)
                                       and not self.facts(first.value).is_tensor)
@@ -1944,6 +1945,23 @@ def shared_batch_axis(inputs) -> tuple | None:
         return (position, None)
     widest = max((ndim or 0) for _, ndim in found)
     return (widest + position, widest) if widest and all(ndim for _, ndim in found) else (position, None)
+
+
+def _one_row_slice(part) -> bool:
+    """``b:b + 1`` (or ``b:1 + b``): a slice of exactly one row, at a position the code names.
+
+        >>> import libcst as cst
+        >>> _one_row_slice(cst.parse_expression("x[b:b+1]").slice[0].slice), _one_row_slice(cst.parse_expression("x[:b]").slice[0].slice)
+        (True, False)
+    """
+    if not isinstance(part, cst.Slice) or part.lower is None or part.upper is None or part.step is not None:
+        return False
+    upper = part.upper
+    if not (isinstance(upper, cst.BinaryOperation) and isinstance(upper.operator, cst.Add)):
+        return False
+    lower = _text(part.lower)
+    return (_text(upper.left) == lower and _text(upper.right) == "1") \
+        or (_text(upper.right) == lower and _text(upper.left) == "1")
 
 
 def _a_vector(facts: Facts) -> bool:

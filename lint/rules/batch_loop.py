@@ -8,6 +8,7 @@ import libcst as cst
 
 from ..facts import PRED, TRUE, _OUTPUT_WORDS, _text
 from ..losses import prepares_targets
+from ..names import terminal_name
 from ..tree import children as tree_children
 from ..tree import own_nodes
 from ._util import code_of
@@ -125,7 +126,7 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
                     return None  # range(0, B, chunk_size): a loop over memory chunks, not over samples
                 for arg in op.args:
                     facts = ctx.facts(arg)
-                    if facts.batch_dim or facts.batch_constant:
+                    if (facts.batch_dim or facts.batch_constant) and not _counts_levels(arg):
                         return f"over `{code_of(iterable)}` (the batch size)"
                 return None
             if op.namespace == "builtins" and op.name in _ROW_ITERATORS:
@@ -155,6 +156,16 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
             and not facts.on_host and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
         return f"over the rows of `{code_of(iterable)}`"
     return None
+
+
+# a count named for what it counts: pyramid scales, levels, stages, views (``num_scales``, ``n_levels``)
+_LEVEL_COUNT = re.compile(r"^(num|n|nb|number_of|len)_?(scales?|levels?|stages?|layers?|heads?|views?|crops?|"
+                          r"pyramids?|outputs?|iters?|iterations?)$", re.IGNORECASE)
+
+
+def _counts_levels(arg) -> bool:
+    """``range(num_scales)``: the trip count is named for pyramid levels or stages, not samples."""
+    return isinstance(arg, (cst.Name, cst.Attribute)) and bool(_LEVEL_COUNT.match(terminal_name(arg)))
 
 
 def _feeds_target_assignment_only(node, ctx) -> bool:

@@ -70,7 +70,7 @@ class BatchSum(Rule):
 
     def check_return(self, value, ctx) -> None:
         summing = _summing_default(ctx)
-        if summing is not None:
+        if summing is not None and not ctx.facts(value).no_batch_axis:  # summing one scalar changes nothing
             node, text = summing
             ctx.report_once(self, node, key="BSG501/reduction", more="",
                             message=f"`{text}` makes this Loss class sum its per-sample values over "

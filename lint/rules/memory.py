@@ -121,7 +121,9 @@ class PairwiseBatch(Rule):
             self._broadcast(node, op.args[0], op.args[1], ctx)
         elif op.name in _PAIRWISE_OPS:
             # torch's F.pairwise_distance is row-wise (B), unlike cdist and TF Addons' pairwise_distance
-            if ctx.facts(op.args[0]).is_tensor and ctx.facts(op.args[1]).is_tensor:
+            first, second = ctx.facts(op.args[0]), ctx.facts(op.args[1])
+            # a side without the batch axis (class centres, one sample's points x[b:b + 1]) is no B x B
+            if first.is_tensor and second.is_tensor and not first.no_batch_axis and not second.no_batch_axis:
                 self._report(ctx, node, f"`{code_of(node)}` builds a batch x batch distance matrix: memory grows as B^2")
         elif op.name in _ELEMENTWISE_OPS:
             self._broadcast(node, op.args[0], op.args[1], ctx)
