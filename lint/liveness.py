@@ -249,23 +249,7 @@ def _value_reads(node) -> set[str]:
         >>> sorted(_value_reads(cst.parse_expression("(loss, {'epe': epe.item()})")))
         ['loss']
     """
-    names: set[str] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Call) and _converts_to_host(current):
-            continue
-        if isinstance(current, cst.Name):
-            names.add(current.value)
-            continue
-        if isinstance(current, cst.Attribute):
-            dotted = _dotted(current)
-            if dotted:
-                names.add(dotted)
-            stack.append(current.value)
-            continue
-        stack.extend(tree_children(current))
-    return names
+    return _reads(node, skip_host_numbers=True)
 
 
 def _converts_to_host(call: cst.Call) -> bool:
@@ -275,12 +259,15 @@ def _converts_to_host(call: cst.Call) -> bool:
     return isinstance(func, cst.Name) and func.value in _TO_HOST_BUILTINS and len(call.args) == 1
 
 
-def _reads(node) -> set[str]:
-    """Every name read under ``node``, with ``self.attr`` for attributes of self (and ``self``)."""
+def _reads(node, skip_host_numbers: bool = False) -> set[str]:
+    """Every name read under ``node``, with ``self.attr`` for attributes of self (and ``self``)
+    (with ``skip_host_numbers``: none under a conversion to a Python number)."""
     names: set[str] = set()
     stack = [node]
     while stack:
         current = stack.pop()
+        if skip_host_numbers and isinstance(current, cst.Call) and _converts_to_host(current):
+            continue
         if isinstance(current, cst.Name):
             names.add(current.value)
             continue
