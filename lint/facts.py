@@ -202,6 +202,7 @@ class Facts:
     own_count: bool = False
     # ``numel(x)`` of a tensor with the batch axis: ``per_sample_sum / it`` sums to the mean over everything
     element_count: bool = False
+    capped: bool = False  # at most a fixed value (``c - softplus(x)``), though unbounded below: safe under exp
     batch_range: bool = False  # range(batch_size): iterating it walks the samples
     reduced_loss: bool = False  # a loss object (``BinaryCrossentropy()``) whose call returns the batch mean
     negative: bool = False  # clipped strictly below 0 (``clamp(x, max=-1e-7)``): ``-x`` is bounded away from zero
@@ -798,7 +799,7 @@ class Evaluator:
             return replace(inner, nonneg=inner.nonpos, nonpos=_nonnegative(inner), literal=literal, at_most_one=False,
                            unit=False, vanishes_at_fit=self._is_log_of_score(node.expression),
                            guarded=(inner.guarded and not inner.taint and literal is not None and literal > 0)
-                           or inner.negative, negative=False, exp_node=None, above_one=False,
+                           or inner.negative, negative=False, exp_node=None, above_one=False, capped=False,
                            below_one=inner.inside_unit,  # -x < 1 only where x > -1
                            # the bounds turn round: a floor of x is a ceiling of -x
                            floor=(-inner.ceiling[0], inner.ceiling[1]) if inner.ceiling is not None else None,
@@ -910,9 +911,11 @@ class Evaluator:
             guarded = (_positive_offset(right) and left.taint != EMPTY) or (_positive_offset(left) and right.taint != EMPTY) \
                 or (left.guarded and right.nonneg) or (right.guarded and left.nonneg) \
                 or (left.guarded and right.guarded) or _adds_own_zero_test(left_node, right_node, left, right)
+            capped = not both_bounded and any(
+                (a.capped or a.bounded) and (b.capped or b.bounded or not b.taint) for a, b in ((left, right), (right, left)))
             return Facts(taint=taint, guarded=guarded, nonneg=left.nonneg and right.nonneg,
                          above_one=_above_one(left, right) or _above_one(right, left),
-                         nonpos=left.nonpos and right.nonpos, bounded=both_bounded,
+                         nonpos=left.nonpos and right.nonpos, bounded=both_bounded, capped=capped,
                          magnitude=left.magnitude and right.magnitude, scaled=left.scaled or right.scaled,
                          batch_sum=batch_sum, shape=shape, literal=_arith(left, right, symbol),
                          exp_sum=left.exp_sum or right.exp_sum,
@@ -945,9 +948,10 @@ class Evaluator:
                          nonpos=(left.nonpos and right.nonneg) or stabilised or below_constant
                          or _focal_exponent(left_node, right_node, self)
                          or _is_max_of(right_node, left_node, self, LOGSUMEXP_OPS),  # x - logsumexp(x)
+                         bounded=both_bounded,
                          # max_logvar - softplus(max_logvar - x): at most a fixed value, so exp of it cannot overflow
-                         bounded=both_bounded or ((left.bounded or not left.taint) and bool(right.taint)
-                                                  and _nonnegative(right)),
+                         capped=(left.bounded or left.capped or not left.taint) and bool(right.taint | left.taint)
+                         and (_nonnegative(right) or right.bounded or not right.taint) and not both_bounded,
                          scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
@@ -1341,7 +1345,7 @@ class Evaluator:
             return Facts(taint=first.taint, nonneg=True, guarded=first.guarded, magnitude=first.magnitude,
                          bounded=first.bounded, batch_sum=first.batch_sum)
         if name in EXP_OPS:
-            safe = first.bounded or first.nonpos or not first.taint
+            safe = first.bounded or first.nonpos or not first.taint or (first.capped and name in ("exp", "expm1"))
             # positive, but an unbounded argument underflows to 0 as surely as it overflows
             # expm1 keeps the sign of its argument; exp of a negative value is below 1, expm1 of it below 0
             return Facts(taint=first.taint, nonneg=name != "expm1" or _nonnegative(first),
@@ -1362,7 +1366,7 @@ class Evaluator:
         if name in NONNEG_OPS:
             # relu and softplus are monotone: of a bounded (or capped) argument, bounded (capped) too
             return Facts(taint=first.taint, nonneg=True,
-                         bounded=name == "relu6" or (name in ("relu", "softplus") and first.bounded))
+                         bounded=name == "relu6" or (name in ("relu", "softplus") and (first.bounded or first.capped)))
         if name in BOUNDED_OPS:
             # of bounded logits (cosine similarities over a temperature), a sigmoid or softmax stays
             # away from 0: no log(0) underflow, so it is guarded rather than a confident probability

@@ -474,9 +474,11 @@ class _LossFinder:
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
                          and _is_input_target_pair(_positional_names(info))
                          and not _target_is_optional(info) and not _network_forward(info))
-                     or _returns_own_criterion(info) or _combines_losses(info)
+                     or (_combines_losses(info) and _returns_a_value(info) and not self._evidence_against(info))
                      or (self.loss_module and len(_positional_names(info, required=True)) >= 2
-                         and not self._evidence_against(info) and not _runs_held_modules(info))):
+                         and not _runs_held_modules(info) and _returns_one_value(info)
+                         and not self._evidence_against(info))
+                     or _returns_own_criterion(info)):
                 # class FocalLoss(nn.Module): def forward(self, input, target); in a losses module,
                 # class SI_SNR: def __call__(self, clean, enhanced)
                 self._add_function(info, "loss-class")
@@ -841,6 +843,19 @@ class _LossFinder:
 # ---- parameters -------------------------------------------------------------------------
 
 _STATE_METHODS = frozenset({"update_state", "result", "reset_state", "reset_states", "merge_state"})
+
+
+def _returns_a_value(info: FunctionInfo) -> bool:
+    """Some ``return`` hands back a value (an early stopping rule's ``__call__(self, train_loss,
+    val_loss)`` only updates its counter)."""
+    return any(isinstance(node, cst.Return) and node.value is not None for node in own_nodes(info.node))
+
+
+def _returns_one_value(info: FunctionInfo) -> bool:
+    """Every ``return`` hands back one value, not a tuple (``Mixup.__call__(x, y)`` returns the
+    mixed inputs and both label sets) nor nothing."""
+    returns = [node for node in own_nodes(info.node) if isinstance(node, cst.Return)]
+    return bool(returns) and all(r.value is not None and not isinstance(r.value, cst.Tuple) for r in returns)
 
 
 def _runs_held_modules(info: FunctionInfo) -> bool:

@@ -193,6 +193,18 @@ def _drawn_names(draw: cst.Call, ctx) -> set[str]:
     return derived
 
 
+_LOSS_CLASS_ENDINGS = ("loss", "error", "entropy", "crossentropy", "divergence", "criterion")
+
+
+def _a_loss_object(func) -> bool:
+    """``nn.MSELoss()(...)``, ``tf.keras.losses.MeanSquaredError()(...)``: a loss built and called in
+    place (what it is given is compared, not run through a network)."""
+    if not isinstance(func, cst.Call):
+        return False
+    parts = dotted_parts(func.func) or [""]
+    return parts[-1].lower().endswith(_LOSS_CLASS_ENDINGS) or "losses" in parts
+
+
 def _feeds_a_network_input(draw: cst.Call, ctx) -> bool:
     """The drawn value reaches, through the loss's assignments, an argument of a network the loss
     runs (``eps = randn_like(x0)``, ``xt = a * x0 + b * eps``, ``model(xt, t)``): the loss samples
@@ -200,7 +212,8 @@ def _feeds_a_network_input(draw: cst.Call, ctx) -> bool:
     condition) by design."""
     derived = _drawn_names(draw, ctx)
     for call in own_nodes(ctx.loss.node):
-        if isinstance(call, cst.Call) and call is not draw and calls_a_model(call.func, ctx.evaluator):
+        if isinstance(call, cst.Call) and call is not draw and calls_a_model(call.func, ctx.evaluator) \
+                and not _a_loss_object(call.func):
             for arg in call.args:
                 if any(n is draw or (isinstance(n, cst.Name) and n.value in derived) for n in own_nodes(arg.value)):
                     return True
@@ -254,16 +267,23 @@ _LOSS_WORDS = frozenset({"loss", "losses", "criterion", "objective", "penalty", 
 
 
 # names of drawn negatives or sampled indices (``sample_indices``, ``neg_items``): sampling by design
-_SAMPLE_NAME_WORDS = frozenset({"sample", "samples", "sampled", "negative", "negatives", "neg", "negs"})
+_NEGATIVE_WORDS = frozenset({"negative", "negatives", "neg", "negs"})
+_SAMPLED_WORDS = frozenset({"sample", "samples", "sampled"})
+_INDEX_WORDS = frozenset({"indices", "index", "idx", "ids", "items"})
 
 
 def _bound_to_a_sample_name(draw: cst.Call, ctx) -> bool:
-    """The draw is assigned straight to a name that says it holds sampled negatives or indices."""
+    """The draw is assigned straight to a name that says it holds sampled negatives or sampled
+    indices (``neg_items``, ``sample_indices``; not a bare ``noise_sample``)."""
     for node in own_nodes(ctx.loss.node):
         if isinstance(node, cst.Assign) and node.value is draw:
             names = [n.value for t in node.targets for n in _plain_names(t.target)]
-            return bool(names) and all(_SAMPLE_NAME_WORDS & set(name_words(name)) for name in names)
+            return bool(names) and all(_names_sampled_picks(set(name_words(name))) for name in names)
     return False
+
+
+def _names_sampled_picks(words: set[str]) -> bool:
+    return bool(words & _NEGATIVE_WORDS) or bool(words & _SAMPLED_WORDS and words & _INDEX_WORDS)
 
 
 def _named_for_drawing(ctx) -> bool:
