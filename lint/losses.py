@@ -476,7 +476,7 @@ class _LossFinder:
                          and not _target_is_optional(info) and not _network_forward(info))
                      or (_combines_losses(info) and _returns_a_value(info) and not self._evidence_against(info))
                      or (self.loss_module and len(_positional_names(info, required=True)) >= 2
-                         and not _runs_held_modules(info) and _returns_one_value(info)
+                         and not _runs_held_modules(info) and _returns_computed_values(info)
                          and not self._evidence_against(info))
                      or _returns_own_criterion(info)):
                 # class FocalLoss(nn.Module): def forward(self, input, target); in a losses module,
@@ -851,11 +851,19 @@ def _returns_a_value(info: FunctionInfo) -> bool:
     return any(isinstance(node, cst.Return) and node.value is not None for node in own_nodes(info.node))
 
 
-def _returns_one_value(info: FunctionInfo) -> bool:
-    """Every ``return`` hands back one value, not a tuple (``Mixup.__call__(x, y)`` returns the
-    mixed inputs and both label sets) nor nothing."""
+def _returns_computed_values(info: FunctionInfo) -> bool:
+    """Every ``return`` hands back values the method computed (``loss_n, loss_a``), none of its
+    own inputs as given (``Mixup.__call__(x, y)`` returns the mixed inputs and ``y`` itself) and
+    not nothing."""
+    params = {p.name.value for p in info.node.params.params}
     returns = [node for node in own_nodes(info.node) if isinstance(node, cst.Return)]
-    return bool(returns) and all(r.value is not None and not isinstance(r.value, cst.Tuple) for r in returns)
+    if not returns or any(r.value is None for r in returns):
+        return False
+    for r in returns:
+        parts = [e.value for e in r.value.elements] if isinstance(r.value, cst.Tuple) else [r.value]
+        if any(isinstance(part, cst.Name) and part.value in params for part in parts):
+            return False
+    return True
 
 
 def _runs_held_modules(info: FunctionInfo) -> bool:
