@@ -8,6 +8,7 @@ import libcst as cst
 
 from ..names import dotted_parts
 from ..tree import children as tree_children, own_nodes, own_nodes_in_order
+from ..vocabulary import name_words
 
 _EMPTY_MODULE = cst.Module([])
 
@@ -156,6 +157,12 @@ def _gan_role(name: str) -> str | None:
     return None
 
 
+def _letter_words(name: str) -> list[str]:
+    """A name's words without their trailing digits: ``loss_D2`` -> ``['loss', 'd']``, ``theta1`` ->
+    ``['theta']``."""
+    return [stripped for word in name_words(name) if (stripped := word.rstrip("0123456789"))]
+
+
 def _roles_named_by_the_loss(ctx) -> set[str]:
     """The GAN networks the loss's name says it trains: ``discriminator_loss``, ``g_loss``,
     ``WGAN_Disciminator_loss``, ``GeneratorLoss.forward``."""
@@ -164,8 +171,8 @@ def _roles_named_by_the_loss(ctx) -> set[str]:
         names.append(ctx.loss.info.class_info.name)
     roles = set()
     for name in names:
-        for word in re.findall(r"[A-Za-z][a-z]*|[A-Z]+(?![a-z])", name):
-            role = _gan_role(word) if len(word) > 1 or word in "GDgd" else None
+        for word in _letter_words(name):
+            role = _gan_role(word) if len(word) > 1 or word in ("g", "d") else None
             if role is not None:
                 roles.add(role)
     return roles
@@ -194,7 +201,7 @@ def _applies_the_trained_parameters(node: cst.Call, ctx) -> bool:
     positional = [p.name.value for p in ctx.loss.info.node.params.params if p.name.value not in ("self", "cls")]
     if positional[:1] == [first.value]:
         return True  # jax.grad differentiates the first argument: loss(g_params, d_params, z)
-    words = [word.lower() for word in re.findall(r"[A-Za-z][a-z]*|[A-Z]+(?![a-z])", first.value)]
+    words = _letter_words(first.value)
     return bool(words) and any(word in ("params", "param", "variables", "theta", "weights", "state")
                                for word in words) and all(word in _TRAINED_PARAMETER_WORDS for word in words)
 
