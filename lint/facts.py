@@ -514,6 +514,8 @@ class Evaluator:
         """"step" for ops whose value is a step function of their input, "stop" for detach-like."""
         if isinstance(node, cst.Comparison):
             return "step"
+        if isinstance(node, cst.Attribute) and node.attr.value == "data":
+            return "stop"  # torch's x.data: the same values, detached from the graph
         if isinstance(node, cst.Call):
             op = self.op(node)
             if op is None:
@@ -555,6 +557,8 @@ class Evaluator:
 
     def _element_facts(self, iterable) -> Facts:
         """Facts of a loop variable: the taint of what is iterated, nothing more."""
+        if _keys_or_items(iterable) and iterable.func.attr.value == "keys":
+            return UNTAINTED  # for name in outputs.keys(): strings
         if isinstance(iterable, cst.Call):
             op = self.op(iterable)
             if op is not None and op.namespace == "builtins" and op.name == "range":
@@ -680,7 +684,8 @@ class Evaluator:
         try:
             comp_for = node.for_in
             while comp_for is not None:
-                iterated = iterated | self.facts(comp_for.iter).taint
+                if not _keys_or_items(comp_for.iter):  # [k for k, v in out.items()]: the element says
+                    iterated = iterated | self.facts(comp_for.iter).taint
                 for name in _bound_names(comp_for.target):
                     saved.setdefault(name, self.env.get(name))
                 self.bind_loop_target(comp_for.target, comp_for.iter)
@@ -1081,6 +1086,13 @@ class Evaluator:
         if op is not None and not op.is_method and op.name in NONNEG_LOSS_FUNCTIONS and facts.taint \
                 and not facts.nonneg:
             facts = replace(facts, nonneg=True, nonpos=False)  # exp(-cross_entropy(...)) is at most 1
+        if op is not None and not op.is_method and op.namespace.split(".")[0] == "torch" \
+                and op.name.endswith(("_loss", "cross_entropy", "kl_div")) and _sums_by_keyword(op) \
+                and facts.batch_sum is None:
+            inputs = [self.facts(a) for a in op.args]
+            if any(f.is_tensor and not f.no_batch_axis for f in inputs):
+                # F.mse_loss(x_hat, x, reduction="sum"): one number, the sum over the batch
+                facts = replace(facts, batch_sum=node, no_batch_axis=True, batch_axis=None)
         return facts
 
     def _python_valued(self, node) -> bool:
@@ -2532,6 +2544,21 @@ def calls_a_model(func, evaluator) -> bool:
     if isinstance(func, cst.Attribute) and func.attr.value in ("apply_fn", "predict_fn", "forward_fn"):
         return True  # state.apply_fn({"params": params}, x): a Flax TrainState's forward pass
     return False
+
+
+def _keys_or_items(node) -> bool:
+    """``d.keys()`` or ``d.items()``: a mapping's keys (Python values), with or without its values."""
+    return isinstance(node, cst.Call) and not node.args and isinstance(node.func, cst.Attribute) \
+        and node.func.attr.value in ("keys", "items")
+
+
+def _sums_by_keyword(op) -> bool:
+    """A torch functional loss told to sum: ``reduction="sum"`` or the old ``size_average=False``."""
+    reduction = op.kwargs.get("reduction")
+    if isinstance(reduction, cst.SimpleString) and reduction.evaluated_value == "sum":
+        return True
+    size_average = op.kwargs.get("size_average")
+    return isinstance(size_average, cst.Name) and size_average.value == "False"
 
 
 def _flag_lookup(node: cst.Call) -> bool:

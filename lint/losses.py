@@ -287,7 +287,53 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
     finder.metrics_file_only = _metrics_by_file_name_only(filename)
     finder.loss_module = _loss_module(filename)
     finder.collect(patterns)
-    return finder.losses
+    return [loss for loss in finder.losses if not _unused_private_method(loss, index)]
+
+
+def _unused_private_method(loss: LossFunction, index: ModuleIndex) -> bool:
+    """A ``_private`` method of a class that nothing in the file names but its ``def``, in a file
+    that looks no method up by a computed name (``getattr(self, "_" + kind)``): dead code, which
+    no training step runs (``EDL_Criterion._nll`` when ``forward`` uses ``_br`` and ``_reg``)."""
+    info = loss.info
+    if info is None or info.class_info is None or loss.kind in ("compile", "config") \
+            or not info.name.startswith("_") or info.name.startswith("__") or index.references(info.name) != 1:
+        return False
+    return _framework_bases_only(info.class_info, index) and not _looks_up_names(index)
+
+
+_FRAMEWORK_ROOTS = frozenset({"torch", "keras", "tensorflow", "tf", "flax", "haiku", "equinox"})
+
+
+def _framework_bases_only(class_info: ClassInfo, index: ModuleIndex) -> bool:
+    """The class derives from the framework's classes only (``nn.Module``, ``keras.losses.Loss``),
+    or from nothing: no base class of the project could call its methods (a ``_compute_loss`` that
+    a base class's ``forward`` runs is a template method, not dead code)."""
+    for base in class_info.bases:
+        parts = dotted_parts(base.value if isinstance(base, cst.Arg) else base)
+        if not parts:
+            return False
+        qualified = index.imports.qualify(parts) or ".".join(parts)
+        if qualified != "object" and qualified.split(".")[0] not in _FRAMEWORK_ROOTS:
+            return False
+    return True
+
+
+def _looks_up_names(index: ModuleIndex) -> bool:
+    """The file calls ``getattr`` with a computed name, or reads a ``__dict__``: any method may run."""
+    found = index.__dict__.get("_looks_up_names")
+    if found is None:
+        found = False
+        stack = [index.module] if index.module is not None else []
+        while stack and not found:
+            node = stack.pop()
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "getattr" \
+                    and len(node.args) >= 2 and not isinstance(node.args[1].value, cst.SimpleString):
+                found = True
+            elif isinstance(node, cst.Attribute) and node.attr.value == "__dict__":
+                found = True
+            stack.extend(tree_children(node))
+        index.__dict__["_looks_up_names"] = found
+    return found
 
 
 _SCORING_MODULES = frozenset({"validators", "validator", "evaluators", "evaluator", "calibration",

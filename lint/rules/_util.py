@@ -152,7 +152,7 @@ def _gan_role(name: str) -> str | None:
     lowered = name.lower()
     if lowered in ("g", "netg", "gen") or lowered.startswith("generator"):
         return "generator"
-    if lowered in ("d", "netd", "disc") or lowered.startswith(("discrim", "discim", "critic")):
+    if lowered in ("d", "netd", "disc", "dis") or lowered.startswith(("discrim", "discim", "critic")):
         return "discriminator"
     return None
 

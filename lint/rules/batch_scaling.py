@@ -80,8 +80,12 @@ class BatchSum(Rule):
             return  # ``if reduction == "sum": return x.sum()``: the user's explicit option
         if isinstance(value, cst.Tuple) and len(value.elements) >= 2 and not ctx.loss.keras_signature:
             ctx.__dict__["_returned_first"] = code_of(value.elements[0].value, 1000)
-            if any(_could_normalise(e.value, ctx) for e in value.elements[1:]):
-                return  # return loss, num_pos, weight_sum: which element is the loss is the caller's business
+            terms = _names_feeding(value.elements[0].value, ctx)
+            if any(_could_normalise(e.value, ctx) for e in value.elements[1:]
+                   if not (isinstance(e.value, cst.Name) and e.value.value in terms)):
+                # return loss, num_pos, weight_sum: which element is the loss is the caller's business;
+                # return recon + kld, recon, kld: the extra elements are the total's own terms
+                return
             value = value.elements[0].value  # return loss, centers_update_op: nothing to divide the loss by
         batch_sum = ctx.facts(value).batch_sum
         if batch_sum is None or _every_caller_normalises(ctx):
@@ -130,6 +134,24 @@ def _could_normalise(node, ctx, seen: frozenset = frozenset()) -> bool:
         return False
     op = ctx.op(node) if isinstance(node, cst.Call) else None
     return op is None or (op.name not in _STATE_UPDATES and op.name not in _VARIABLE_MAKERS)
+
+
+def _names_feeding(node, ctx) -> set[str]:
+    """The names whose values are added (or scaled) into an expression, followed through the
+    function's assignments to them: ``loss`` after ``loss = recon + beta * kld`` -> ``{loss, recon,
+    beta, kld}``; not the arguments of a call (``self.criterion(student, teacher)``)."""
+    names: set[str] = set()
+    pending = [node]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract, cst.Multiply)):
+            pending.extend((node.left, node.right))
+        elif isinstance(node, cst.UnaryOperation):
+            pending.append(node.expression)
+        elif isinstance(node, cst.Name) and node.value not in names:
+            names.add(node.value)
+            pending.extend(_reaching_bindings(node.value, ctx))
+    return names
 
 
 def _reaching_bindings(name: str, ctx) -> list:
@@ -326,8 +348,8 @@ def _added_terms(node) -> set[str]:
 
 def _normalised_calls(function, name: str, method: bool) -> tuple[int, bool]:
     """How many calls of ``name`` ``function`` makes, and whether each one's result is divided by
-    something other than a number (``call / n``, or through the one name it is assigned to or a
-    running total of it: ``s / n``, ``s /= n``), or returned beside a normaliser
+    something other than a number (``call / n``, or through the one name it is assigned or added
+    to, or a running total of it: ``s / n``, ``s /= n``), or returned beside a normaliser
     (``return s, num_pos``, ``return s, weight_sum``: the caller divides)."""
     calls, results = 0, []
     for node in own_nodes(function):
@@ -339,6 +361,9 @@ def _normalised_calls(function, name: str, method: bool) -> tuple[int, bool]:
         elif isinstance(node, cst.Assign) and _calls_named(node.value, name, method) and len(node.targets) == 1 \
                 and isinstance(node.targets[0].target, cst.Name):
             results.append(node.targets[0].target.value)
+        elif isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign) \
+                and isinstance(node.target, cst.Name) and _calls_named(node.value, name, method):
+            results.append(node.target.value)  # total += self._chunk_sum(...): a running total of it
     if calls == 0:
         return 0, True
     if len(results) != calls or None in results:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from ..facts import PRED
 from ..names import dotted_parts
+from ..tree import own_nodes
 from ._util import assignments_to, builds_a_network, callee, code_of, loss_calls_any, torch_only
 from ..losses import LOSS_CLASS_METHODS
 from .base import Rule
@@ -68,22 +71,49 @@ def _only_on_the_cpu(node, ctx) -> bool:
     return False
 
 
-def _formats_a_tensor(value, ctx) -> bool:
+def _formats_a_tensor(value, ctx, computed: bool = False) -> bool:
     """``f"max: {labels.max()}"``, ``"iou: {}".format(iou)``, ``"iou: %f" % iou``: a string made
-    from a tensor's value (shapes and dtypes are Python values)."""
+    from a tensor's value (shapes and dtypes are Python values). ``computed``: only a value the loss
+    computed counts, not a parameter as it came in (``f"{tag}_loss"``: a name, most likely)."""
     if isinstance(value, cst.FormattedString):
-        return any(isinstance(part, cst.FormattedStringExpression) and ctx.facts(part.expression).is_tensor
-                   for part in value.parts)
-    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "format" \
+        parts = [part.expression for part in value.parts if isinstance(part, cst.FormattedStringExpression)]
+    elif isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "format" \
             and isinstance(value.func.value, (cst.SimpleString, cst.ConcatenatedString)):
-        return any(ctx.facts(a.value).is_tensor for a in value.args)
-    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Modulo) \
+        parts = [a.value for a in value.args]
+    elif isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Modulo) \
             and isinstance(value.left, (cst.SimpleString, cst.ConcatenatedString)):
         right = value.right
         parts = [e.value for e in right.elements] if isinstance(right, cst.Tuple) else [right]
-        return any(ctx.facts(p).is_tensor for p in parts)
+    else:
+        return False
+    return any(_shown_tensor(p, ctx) and not (computed and _parameter_as_passed(p, ctx)) for p in parts)
+
+
+def _parameter_as_passed(node, ctx) -> bool:
+    """A parameter of the loss that the loss never rebinds."""
+    return isinstance(node, cst.Name) and node.value in ctx.loss.param_taints \
+        and not assignments_to(node.value, ctx)
+
+
+def _shown_tensor(value, ctx) -> bool:
+    """A tensor whose value a print or a string shows: a tensor of the loss's inputs, or what a
+    library call made of them that the loss then returns as it is (``dist, _ = chamfer_distance(x,
+    y)`` ... ``return dist``: the loss value, so a tensor)."""
+    facts = ctx.facts(value)
+    if facts.is_tensor:
+        return True
+    if not (isinstance(value, cst.Name) and facts.taint and facts.opaque) or ctx.loss.kind == "helper":
+        return False
+    for ret in own_nodes(ctx.loss.node):
+        if isinstance(ret, cst.Return) and ret.value is not None:
+            returned = ret.value.elements[0].value if isinstance(ret.value, cst.Tuple) and ret.value.elements \
+                else ret.value
+            if isinstance(returned, cst.Name) and returned.value == value.value:
+                return True
     return False
 
+
+_EXCEPTION_NAME = re.compile(r"(Error|Exception|Warning)$")
 
 _LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "critical", "exception", "log"})
 
@@ -158,6 +188,8 @@ class HostSync(Rule):
             # argument is formatted only when the record is emitted)
             self._report_print(node, ctx)
             return
+        if self._passes_a_formatted_tensor(node, ctx):
+            return
         op = ctx.op(node)
         if op is None:
             return
@@ -206,8 +238,23 @@ class HostSync(Rule):
                                    f"on the host (fails under jit, syncs in eager mode); use the framework's "
                                    f"{op.name} or {'maximum' if op.name == 'max' else 'minimum'}")
         elif op.namespace == "builtins" and op.name == "print":
-            if any(ctx.facts(a).is_tensor or _formats_a_tensor(a, ctx) for a in op.args):
+            if any(_shown_tensor(a, ctx) or _formats_a_tensor(a, ctx) for a in op.args):
                 self._report_print(node, ctx)
+
+    def _passes_a_formatted_tensor(self, node, ctx) -> bool:
+        """``log_line("bce {:.3f}".format(bce), path)``, ``bar.set_postfix_str(f"{loss}")``: a string
+        made from a tensor handed to any call but ``print`` (reported as a print) or an exception
+        (raised on a failure path, not every step)."""
+        name = node.func.value if isinstance(node.func, cst.Name) else None
+        if name == "print" or (name is not None and _EXCEPTION_NAME.search(name)):
+            return False
+        formatted = next((a.value for a in node.args if _formats_a_tensor(a.value, ctx, computed=True)), None)
+        if formatted is None:
+            return False
+        ctx.report(self, formatted, f"`{code_of(formatted)}` formats a tensor's value into a string: it is "
+                                    "copied to the host on every call (a device sync; fails under jit): "
+                                    "log it every N steps outside the loss")
+        return True
 
     def _report_print(self, node, ctx) -> None:
         """``print(t)``, ``logger.info("{}".format(t))``: what printing a tensor means on the backend."""
