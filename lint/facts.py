@@ -1338,8 +1338,13 @@ class Evaluator:
                          scaled=bool(first.taint), bounded=first.bounded, guarded=first.guarded,
                          vanishes_at_fit=first.vanishes_at_fit)
         if name in NORM_OPS:
+            # norm(x) of a whole batch (no axis): the square root of a sum over the batch, which
+            # grows with it like sqrt(sum(...)) does (x.norm(2).pow(2): the sum itself)
+            whole_batch = name in ("norm", "vector_norm") and len(op.args) < 3 \
+                and not {"dim", "axis"} & set(op.kwargs) and first.is_tensor and not first.no_batch_axis
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
-                         bounded=first.bounded and first.taint != EMPTY, length=_a_vector(first))
+                         bounded=first.bounded and first.taint != EMPTY, length=_a_vector(first),
+                         batch_sum=node if whole_batch else None)
         if name == "det" and _COVARIANCE_NAME.search(_text(op.args[0])) and not first.difference \
                 and not first.gram:
             # det(sigma_p), det(sigma_t @ sigma_p): a covariance is positive definite by construction

@@ -65,7 +65,7 @@ class BatchSum(Rule):
         if batch_sum is None or (ctx.in_config_branch and any(n is batch_sum for n in own_nodes(target))):
             return
         ctx.report_once(self, batch_sum, key="BSG501/returned", more="batch sums returned",
-                        message=f"`{code_of(batch_sum)}` sums over the batch axis and is backpropagated as the "
+                        message=f"`{code_of(batch_sum)}` {_what_it_does(batch_sum, ctx)} and is backpropagated as the "
                                 "loss: it and its gradient grow with the batch size; take the mean")
 
     def check_return(self, value, ctx) -> None:
@@ -90,7 +90,7 @@ class BatchSum(Rule):
         batch_sum = ctx.facts(value).batch_sum
         if batch_sum is None or _every_caller_normalises(ctx):
             return
-        message = (f"`{code_of(batch_sum)}` sums over the batch axis and is returned as the loss: "
+        message = (f"`{code_of(batch_sum)}` {_what_it_does(batch_sum, ctx)} and is returned as the loss: "
                    "it grows with the batch size; reduce over axis=-1 (or take the mean)")
         ctx.report_once(self, batch_sum, key="BSG501/returned", more="batch sums returned", message=message)
         for other in _terms_batch_sums(value, ctx):  # mae + distort: each term's sum is a place of the cause
@@ -134,6 +134,14 @@ def _could_normalise(node, ctx, seen: frozenset = frozenset()) -> bool:
         return False
     op = ctx.op(node) if isinstance(node, cst.Call) else None
     return op is None or (op.name not in _STATE_UPDATES and op.name not in _VARIABLE_MAKERS)
+
+
+def _what_it_does(batch_sum, ctx) -> str:
+    """"sums over the batch axis", or for ``norm(x)`` with no axis what that is."""
+    op = ctx.op(batch_sum) if isinstance(batch_sum, cst.Call) else None
+    if op is not None and op.name in ("norm", "vector_norm"):
+        return "is a norm over the whole batch (the root of a sum over it)"
+    return "sums over the batch axis"
 
 
 def _names_feeding(node, ctx) -> set[str]:
