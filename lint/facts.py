@@ -874,6 +874,8 @@ class Evaluator:
     # ---- arithmetic ---------------------------------------------------------------------
     def binary(self, symbol: str, left_node, right_node, node=None) -> Facts:
         facts = self._binary(symbol, left_node, right_node, node)
+        if symbol == "**" and _text(right_node) in ("2", "2.0") and self._whole_batch_norm(left_node):
+            facts = replace(facts, batch_sum=left_node)  # x.norm(2).pow(2): the sum of squares over the batch
         left, right = self.facts(left_node), self.facts(right_node)
         if facts.taint and _all_opaque(left, right):
             facts = replace(facts, opaque=True)
@@ -1336,15 +1338,15 @@ class Evaluator:
         if name in SQUARE_OPS:
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
                          scaled=bool(first.taint), bounded=first.bounded, guarded=first.guarded,
-                         vanishes_at_fit=first.vanishes_at_fit)
+                         vanishes_at_fit=first.vanishes_at_fit,
+                         batch_sum=op.args[0] if self._whole_batch_norm(op.args[0]) else None)
         if name in NORM_OPS:
-            # norm(x) of a whole batch (no axis): the square root of a sum over the batch, which
-            # grows with it like sqrt(sum(...)) does (x.norm(2).pow(2): the sum itself)
-            whole_batch = name in ("norm", "vector_norm") and len(op.args) < 3 \
-                and not {"dim", "axis"} & set(op.kwargs) and first.is_tensor and not first.no_batch_axis
+            # an L1 norm of a whole batch (no axis) is a sum over it (squared L2 norms: see binary)
+            order = op.arg(1, "p", "ord")
+            whole_sum = order is not None and _text(order) in ("1", "1.0") and self._whole_batch_norm(node)
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
                          bounded=first.bounded and first.taint != EMPTY, length=_a_vector(first),
-                         batch_sum=node if whole_batch else None)
+                         batch_sum=node if whole_sum else None)
         if name == "det" and _COVARIANCE_NAME.search(_text(op.args[0])) and not first.difference \
                 and not first.gram:
             # det(sigma_p), det(sigma_t @ sigma_p): a covariance is positive definite by construction
@@ -1708,6 +1710,15 @@ class Evaluator:
                      batch_sum=op.node if (over_batch and first.is_tensor and first.has_grad) else first.batch_sum,
                      exp_sum=first.exp_node, length=self._squares_of_a_vector(op.args[0] if op.args else None),
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and reduced), batch_axis=batch_axis)
+
+    def _whole_batch_norm(self, node) -> bool:
+        """``x.norm(2)``, ``torch.norm(x, p=1)``: a norm with no axis of a tensor with a batch axis."""
+        op = self.op(node) if isinstance(node, cst.Call) else None
+        if op is None or op.name not in ("norm", "vector_norm") or not op.args or len(op.args) >= 3 \
+                or {"dim", "axis"} & set(op.kwargs):
+            return False
+        first = self.facts(op.args[0])
+        return first.is_tensor and not first.no_batch_axis
 
     def _squares_of_a_vector(self, node) -> bool:
         """``x ** 2``, ``square(x)``, ``pow(x, 2)`` or ``x * x`` of a vector ``x`` that is not a

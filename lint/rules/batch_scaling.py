@@ -140,7 +140,7 @@ def _what_it_does(batch_sum, ctx) -> str:
     """"sums over the batch axis", or for ``norm(x)`` with no axis what that is."""
     op = ctx.op(batch_sum) if isinstance(batch_sum, cst.Call) else None
     if op is not None and op.name in ("norm", "vector_norm"):
-        return "is a norm over the whole batch (the root of a sum over it)"
+        return "is a norm over the whole batch"
     return "sums over the batch axis"
 
 
