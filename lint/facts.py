@@ -514,8 +514,8 @@ class Evaluator:
         """"step" for ops whose value is a step function of their input, "stop" for detach-like."""
         if isinstance(node, cst.Comparison):
             return "step"
-        if isinstance(node, cst.Attribute) and node.attr.value == "data":
-            return "stop"  # torch's x.data: the same values, detached from the graph
+        if isinstance(node, cst.Attribute) and node.attr.value == "data" and self.facts(node.value).is_tensor:
+            return "stop"  # torch's x.data: the same values, detached (not a PackedSequence's .data)
         if isinstance(node, cst.Call):
             op = self.op(node)
             if op is None:
@@ -967,6 +967,8 @@ class Evaluator:
                          opaque=_all_opaque(left, right))
         if symbol == "*":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
+            if self._reciprocal_of_a_count(left_node) or self._reciprocal_of_a_count(right_node):
+                batch_sum = None  # loss * (1.0 / pred.shape[0]): a mean
             scaled = (bool(left.taint) and bool(right.taint)) or (bool(left.taint) and is_factor(right)) \
                 or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
             if left.literal == 0 or right.literal == 0:
@@ -1091,7 +1093,8 @@ class Evaluator:
         if op is not None and not op.is_method and op.namespace.split(".")[0] == "torch" \
                 and op.name.endswith(("_loss", "cross_entropy", "kl_div")) and _sums_by_keyword(op) \
                 and facts.batch_sum is None:
-            inputs = [self.facts(a) for a in op.args]
+            prediction = op.arg(0, "input")
+            inputs = [self.facts(prediction)] if prediction is not None else []
             if any(f.is_tensor and not f.no_batch_axis for f in inputs):
                 # F.mse_loss(x_hat, x, reduction="sum"): one number, the sum over the batch
                 facts = replace(facts, batch_sum=node, no_batch_axis=True, batch_axis=None)
@@ -1710,6 +1713,15 @@ class Evaluator:
                      batch_sum=op.node if (over_batch and first.is_tensor and first.has_grad) else first.batch_sum,
                      exp_sum=first.exp_node, length=self._squares_of_a_vector(op.args[0] if op.args else None),
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and reduced), batch_axis=batch_axis)
+
+    def _reciprocal_of_a_count(self, node) -> bool:
+        """``1.0 / batch_size``, ``1 / x.shape[0]``, ``1 / num_pos``: a number over what a division
+        by would normalise a sum (see the ``/`` case of :meth:`_binary`)."""
+        if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide)
+                and isinstance(node.left, (cst.Integer, cst.Float))):
+            return False
+        right = self.facts(node.right)
+        return right.batch_dim or bool(right.taint) or right.batch_constant
 
     def _whole_batch_norm(self, node) -> bool:
         """``x.norm(2)``, ``torch.norm(x, p=1)``: a norm with no axis of a tensor with a batch axis."""

@@ -293,12 +293,17 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
 def _unused_private_method(loss: LossFunction, index: ModuleIndex) -> bool:
     """A ``_private`` method of a class that nothing in the file names but its ``def``, in a file
     that looks no method up by a computed name (``getattr(self, "_" + kind)``): dead code, which
-    no training step runs (``EDL_Criterion._nll`` when ``forward`` uses ``_br`` and ``_reg``)."""
+    no training step runs (``EDL_Criterion._nll`` when ``forward`` uses ``_br`` and ``_reg``). Only
+    in a class that has its own ``forward``/``call`` and is not named as a base class (whose
+    private helpers a subclass elsewhere calls)."""
     info = loss.info
     if info is None or info.class_info is None or loss.kind in ("compile", "config") \
             or not info.name.startswith("_") or info.name.startswith("__") or index.references(info.name) != 1:
         return False
-    return _framework_bases_only(info.class_info, index) and not _looks_up_names(index)
+    entry = set(info.class_info.methods) & set(LOSS_CLASS_METHODS)
+    base_like = re.search(r"^(Base|Abstract)|(Base|Mixin)$", info.class_info.name) is not None
+    return bool(entry) and not base_like and _framework_bases_only(info.class_info, index) \
+        and not _looks_up_names(index)
 
 
 _FRAMEWORK_ROOTS = frozenset({"torch", "keras", "tensorflow", "tf", "flax", "haiku", "equinox"})

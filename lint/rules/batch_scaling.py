@@ -80,7 +80,9 @@ class BatchSum(Rule):
             return  # ``if reduction == "sum": return x.sum()``: the user's explicit option
         if isinstance(value, cst.Tuple) and len(value.elements) >= 2 and not ctx.loss.keras_signature:
             ctx.__dict__["_returned_first"] = code_of(value.elements[0].value, 1000)
-            terms = _names_feeding(value.elements[0].value, ctx)
+            first = value.elements[0].value
+            # the total's own name returned again (``return loss, loss``) is not one of its terms
+            terms = _names_feeding(first, ctx) - ({first.value} if isinstance(first, cst.Name) else set())
             if any(_could_normalise(e.value, ctx) for e in value.elements[1:]
                    if not (isinstance(e.value, cst.Name) and e.value.value in terms)):
                 # return loss, num_pos, weight_sum: which element is the loss is the caller's business;
@@ -91,7 +93,7 @@ class BatchSum(Rule):
         if batch_sum is None or _every_caller_normalises(ctx):
             return
         message = (f"`{code_of(batch_sum)}` {_what_it_does(batch_sum, ctx)} and is returned as the loss: "
-                   "it grows with the batch size; reduce over axis=-1 (or take the mean)")
+                   f"it grows with the batch size; {_instead(batch_sum, ctx)}")
         ctx.report_once(self, batch_sum, key="BSG501/returned", more="batch sums returned", message=message)
         for other in _terms_batch_sums(value, ctx):  # mae + distort: each term's sum is a place of the cause
             if other is not batch_sum:
@@ -138,10 +140,19 @@ def _could_normalise(node, ctx, seen: frozenset = frozenset()) -> bool:
 
 def _what_it_does(batch_sum, ctx) -> str:
     """"sums over the batch axis", or for ``norm(x)`` with no axis what that is."""
-    op = ctx.op(batch_sum) if isinstance(batch_sum, cst.Call) else None
-    if op is not None and op.name in ("norm", "vector_norm"):
-        return "is a norm over the whole batch"
-    return "sums over the batch axis"
+    return "is a norm over the whole batch" if _a_norm(batch_sum, ctx) else "sums over the batch axis"
+
+
+def _instead(batch_sum, ctx) -> str:
+    """What to do instead: a per-sample norm, or a reduction over the sample's own axes."""
+    if _a_norm(batch_sum, ctx):
+        return "take each sample's norm (axis=-1) and average over the batch"
+    return "reduce over axis=-1 (or take the mean)"
+
+
+def _a_norm(node, ctx) -> bool:
+    op = ctx.op(node) if isinstance(node, cst.Call) else None
+    return op is not None and op.name in ("norm", "vector_norm")
 
 
 def _names_feeding(node, ctx) -> set[str]:
@@ -371,12 +382,25 @@ def _normalised_calls(function, name: str, method: bool) -> tuple[int, bool]:
             results.append(node.targets[0].target.value)
         elif isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign) \
                 and isinstance(node.target, cst.Name) and _calls_named(node.value, name, method):
-            results.append(node.target.value)  # total += self._chunk_sum(...): a running total of it
+            # total += self._chunk_sum(...): a running total of it, divided by a count of tokens
+            # (not by len(self.scales): a mean over levels still sums each level's batch)
+            results.append(node.target.value if _divided_by_a_count(function, node.target.value) else None)
     if calls == 0:
         return 0, True
     if len(results) != calls or None in results:
         return calls, False  # a call whose result is used otherwise, or divided by a number
     return calls, all(stored == "" or _normalised_name(function, stored) for stored in results)
+
+
+def _divided_by_a_count(function, name: str) -> bool:
+    """Every division of ``name`` in ``function`` is by something other than ``len(...)``."""
+    divisors = [node.right for node in own_nodes(function) if isinstance(node, cst.BinaryOperation)
+                and isinstance(node.operator, cst.Divide) and isinstance(node.left, cst.Name) and node.left.value == name]
+    divisors += [node.value for node in own_nodes(function) if isinstance(node, cst.AugAssign)
+                 and isinstance(node.operator, cst.DivideAssign) and isinstance(node.target, cst.Name)
+                 and node.target.value == name]
+    return all(not any(isinstance(n, cst.Call) and isinstance(n.func, cst.Name) and n.func.value == "len"
+                       for n in own_nodes(d)) for d in divisors)
 
 
 def _normalised_name(function, stored: str) -> bool:

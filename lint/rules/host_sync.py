@@ -95,6 +95,23 @@ def _parameter_as_passed(node, ctx) -> bool:
         and not assignments_to(node.value, ctx)
 
 
+_NUMERIC_SPEC = re.compile(r"(\{[^{}]*:[^{}]*[eEfFgGd%]\}|%[-+ #0]*\d*(\.\d+)?[eEfFgGd])")
+
+
+def _numeric_format(value) -> bool:
+    """A string built with a number format (``{:.3f}``, ``{x:+.2e}``, ``%.4f``): what it formats is
+    read as a number, which for a tensor means its value."""
+    if isinstance(value, cst.FormattedString):
+        return any(isinstance(part, cst.FormattedStringExpression) and part.format_spec
+                   and _NUMERIC_SPEC.search("{:" + "".join(getattr(p, "value", "") for p in part.format_spec) + "}")
+                   for part in value.parts)
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+        value = value.func.value
+    elif isinstance(value, cst.BinaryOperation):
+        value = value.left
+    return isinstance(value, cst.SimpleString) and _NUMERIC_SPEC.search(value.value) is not None
+
+
 def _shown_tensor(value, ctx) -> bool:
     """A tensor whose value a print or a string shows: a tensor of the loss's inputs, or what a
     library call made of them that the loss then returns as it is (``dist, _ = chamfer_distance(x,
@@ -242,18 +259,24 @@ class HostSync(Rule):
                 self._report_print(node, ctx)
 
     def _passes_a_formatted_tensor(self, node, ctx) -> bool:
-        """``log_line("bce {:.3f}".format(bce), path)``, ``bar.set_postfix_str(f"{loss}")``: a string
-        made from a tensor handed to any call but ``print`` (reported as a print) or an exception
-        (raised on a failure path, not every step)."""
-        name = node.func.value if isinstance(node.func, cst.Name) else None
-        if name == "print" or (name is not None and _EXCEPTION_NAME.search(name)):
+        """``log_line("bce {:.3f}".format(bce), path)``, ``bar.set_postfix_str(f"{loss:.4f}")``: a
+        tensor formatted as a number (which reads its value) in a string handed to any call but
+        ``print`` (reported as a print), a warning or an exception (a failure path, not every step)."""
+        name = node.func.value if isinstance(node.func, cst.Name) else \
+            node.func.attr.value if isinstance(node.func, cst.Attribute) else None
+        if name is None or name in ("print", "warn") or _EXCEPTION_NAME.search(name):
             return False
-        formatted = next((a.value for a in node.args if _formats_a_tensor(a.value, ctx, computed=True)), None)
+        formatted = next((a.value for a in node.args if _numeric_format(a.value)
+                          and _formats_a_tensor(a.value, ctx, computed=True)), None)
         if formatted is None:
             return False
-        ctx.report(self, formatted, f"`{code_of(formatted)}` formats a tensor's value into a string: it is "
-                                    "copied to the host on every call (a device sync; fails under jit): "
-                                    "log it every N steps outside the loss")
+        if torch_only(ctx):
+            message = (f"`{code_of(formatted)}` formats a tensor as a number: its value is copied to the host "
+                       "on every call (a device sync): log it every N steps outside the loss")
+        else:
+            message = (f"`{code_of(formatted)}` formats a tensor as a number: fails on a symbolic tensor when "
+                       "traced (or syncs every step eagerly): log it through metrics or tf.print")
+        ctx.report(self, formatted, message)
         return True
 
     def _report_print(self, node, ctx) -> None:
