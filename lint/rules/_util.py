@@ -165,7 +165,7 @@ def _letter_words(name: str) -> list[str]:
 
 def _roles_named_by_the_loss(ctx) -> set[str]:
     """The GAN networks the loss's name says it trains: ``discriminator_loss``, ``g_loss``,
-    ``WGAN_Disciminator_loss``, ``GeneratorLoss.forward``."""
+    ``WGAN_Disciminator_loss``, ``GeneratorLoss.forward``, ``MPD.forward`` (an acronym ending in D)."""
     names = [ctx.loss.name.split(".")[-1]]
     if ctx.loss.info is not None and ctx.loss.info.class_info is not None:
         names.append(ctx.loss.info.class_info.name)
@@ -175,6 +175,8 @@ def _roles_named_by_the_loss(ctx) -> set[str]:
             role = _gan_role(word) if len(word) > 1 or word in ("g", "d") else None
             if role is not None:
                 roles.add(role)
+        if re.search(r"(^|_)[A-Z]{1,4}D($|_)", name):
+            roles.add("discriminator")  # MPD, MSD, SBD: a multi-period, multi-scale, sub-band discriminator
     return roles
 
 
