@@ -303,7 +303,7 @@ def _unused_private_method(loss: LossFunction, index: ModuleIndex) -> bool:
     entry = set(info.class_info.methods) & set(LOSS_CLASS_METHODS)
     base_like = re.search(r"^(Base|Abstract)|(Base|Mixin)$", info.class_info.name) is not None
     return bool(entry) and not base_like and _framework_bases_only(info.class_info, index) \
-        and not _looks_up_names(index)
+        and not index.looks_up_names()
 
 
 _FRAMEWORK_ROOTS = frozenset({"torch", "keras", "tensorflow", "tf", "flax", "haiku", "equinox"})
@@ -321,24 +321,6 @@ def _framework_bases_only(class_info: ClassInfo, index: ModuleIndex) -> bool:
         if qualified != "object" and qualified.split(".")[0] not in _FRAMEWORK_ROOTS:
             return False
     return True
-
-
-def _looks_up_names(index: ModuleIndex) -> bool:
-    """The file calls ``getattr`` with a computed name, or reads a ``__dict__``: any method may run."""
-    found = index.__dict__.get("_looks_up_names")
-    if found is None:
-        found = False
-        stack = [index.module] if index.module is not None else []
-        while stack and not found:
-            node = stack.pop()
-            if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "getattr" \
-                    and len(node.args) >= 2 and not isinstance(node.args[1].value, cst.SimpleString):
-                found = True
-            elif isinstance(node, cst.Attribute) and node.attr.value == "__dict__":
-                found = True
-            stack.extend(tree_children(node))
-        index.__dict__["_looks_up_names"] = found
-    return found
 
 
 _SCORING_MODULES = frozenset({"validators", "validator", "evaluators", "evaluator", "calibration",

@@ -281,9 +281,24 @@ class ModuleIndex:
             >>> index.references("g"), index.references("f")
             (2, 1)
         """
+        return self._name_counts().get(name, 0)
+
+    def looks_up_names(self) -> bool:
+        """The file calls ``getattr`` with a computed name or reads a ``__dict__``: any method may
+        run without being named (read in the same walk as :meth:`references`).
+
+            >>> import libcst as cst
+            >>> ModuleIndex.build(cst.parse_module("f = getattr(self, '_' + kind)\\n")).looks_up_names()
+            True
+        """
+        self._name_counts()
+        return self.__dict__["_looks_up_names"]
+
+    def _name_counts(self) -> dict[str, int]:
         counts = self.__dict__.get("_references")
         if counts is None:
             counts = self.__dict__["_references"] = {}
+            computed = False
             stack = [self.module] if self.module is not None else []
             while stack:
                 node = stack.pop()
@@ -293,8 +308,12 @@ class ModuleIndex:
                     counts[node.attr.value] = counts.get(node.attr.value, 0) + 1
                     stack.append(node.value)
                     continue
+                elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "getattr" \
+                        and len(node.args) >= 2 and not isinstance(node.args[1].value, cst.SimpleString):
+                    computed = True
                 stack.extend(tree_children(node))
-        return counts.get(name, 0)
+            self.__dict__["_looks_up_names"] = computed or counts.get("__dict__", 0) > 0
+        return counts
 
     def functions_named(self, name: str) -> list[FunctionInfo]:
         """Functions (not methods) of that name, in source order; a dict lookup, built once."""
