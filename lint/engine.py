@@ -82,7 +82,8 @@ class LossContext:
 
     def _suppressed(self, rule) -> bool:
         """Whether a finding of ``rule`` at the current place is not reported."""
-        if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT:
+        if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT \
+                and not self._autograd_forward_sum(rule):
             return True  # code under no_grad is not part of the differentiated loss
         if self.eval_depth:
             return True  # under ``if not self.training:``: evaluation code, never part of a train step
@@ -92,6 +93,16 @@ class LossContext:
             return True  # an opt-in branch that writes predictions to a file: host values by design
         # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
         return bool(self.dead_depth and rule.code in _VALUE_RULES)
+
+    def autograd_forward_scope(self) -> bool:
+        """Directly in an autograd Function's ``forward`` (not under a further ``no_grad``): it
+        runs without tracking, but what it returns is differentiated, by its ``backward``."""
+        return self.loss.kind == "autograd" and self.no_grad_depth == 1 and self.loss.name.endswith(".forward")
+
+    def _autograd_forward_sum(self, rule) -> bool:
+        """A batch sum an autograd Function's ``forward`` returns is the loss value the caller
+        trains on (its ``backward``, run per sample, scales with the batch the same way)."""
+        return rule.code == "BSG501" and self.autograd_forward_scope()
 
     def report(self, rule, node: cst.CSTNode, message: str, related: tuple = ()) -> None:
         if self._suppressed(rule):
@@ -222,6 +233,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     evaluator = Evaluator(index.imports, loss.param_taints, index.int_constants, batch_sizes,
                           summarize=summaries.for_owner(loss.info))
     evaluator.runtime_attributes = index.runtime_batch_attributes()
+    evaluator.layer_attributes = index.layer_attributes()
     evaluator.param_defaults = _numeric_defaults(loss.node)
     if call_sites is None or id(loss.node) not in call_sites:
         for name in _required_batch_size_params(loss):
@@ -498,7 +510,7 @@ class _Walker:
             facts = ev.facts(small.value)
             if self.ctx.config_depth and not _sum_made_before(facts, ev):
                 facts = replace(facts, batch_sum=None)  # the user's explicit choice, not the default
-            if self.ctx.no_grad_depth:
+            if self.ctx.no_grad_depth and not self.ctx.autograd_forward_scope():
                 facts = replace(facts, nograd=True, step_node=None)  # a statistic, never differentiated
             if len(small.targets) == 1 and _names_the_targets(small.targets[0].target, small.value, ev):
                 # ``y_true = args[num_layers:]``: the part of a packed list that holds the targets

@@ -420,6 +420,7 @@ class Evaluator:
         self.lambdas: dict[str, cst.Lambda] = {}  # local ``f = lambda x: ...``, read where called
         self.param_defaults: dict[str, float] = {}  # the loss's own numeric defaults (``gamma=2.0``)
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
+        self.layer_attributes: frozenset[str] = frozenset()  # see ModuleIndex.layer_attributes
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
         self.distance_criteria: dict[str, str] = {}  # see ClassInfo.distance_criteria
         self.mean_criteria: frozenset[str] = frozenset()  # see ClassInfo.mean_criteria
@@ -788,6 +789,9 @@ class Evaluator:
                            batch_axis=_reversed_batch_axis(inner.batch_axis) if attr == "T" else inner.batch_axis)
         if attr in ("newaxis",):
             return UNTAINTED
+        if attr in ("saved_tensors", "saved_variables") and isinstance(base, cst.Name) and base.value == "ctx":
+            # an autograd Function's backward reads back what its forward saved: the batch's tensors
+            return Facts(taint=frozenset({TENSOR}))
         inner = self.facts(base)
         if inner.taint:
             if inner.is_tensor and attr not in _TENSOR_DATA_ATTRIBUTES:
@@ -1091,7 +1095,7 @@ class Evaluator:
                 and not facts.nonneg:
             facts = replace(facts, nonneg=True, nonpos=False)  # exp(-cross_entropy(...)) is at most 1
         if op is not None and not op.is_method and op.namespace.split(".")[0] == "torch" \
-                and op.name.endswith(("_loss", "cross_entropy", "kl_div")) and _sums_by_keyword(op) \
+                and op.name.endswith(("_loss", "cross_entropy", "kl_div", "_with_logits")) and _sums_by_keyword(op) \
                 and facts.batch_sum is None:
             prediction = op.arg(0, "input")
             inputs = [self.facts(prediction)] if prediction is not None else []
@@ -1347,7 +1351,10 @@ class Evaluator:
             # an L1 norm of a whole batch (no axis) is a sum over it (squared L2 norms: see binary)
             order = op.arg(1, "p", "ord")
             whole_sum = order is not None and _text(order) in ("1", "1.0") and self._whole_batch_norm(node)
-            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
+            # a norm of the whole batch (no axis) of a prediction is 0 only where every entry is
+            whole = self._whole_batch_norm(node) and PRED in first.taint and _a_vector(first) \
+                and not _vanishes_by_design(first) and not _GRADIENT_NAME.search(_text(op.args[0]))
+            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude, guarded=whole,
                          bounded=first.bounded and first.taint != EMPTY, length=_a_vector(first),
                          batch_sum=node if whole_sum else None)
         if name == "det" and _COVARIANCE_NAME.search(_text(op.args[0])) and not first.difference \
@@ -1413,6 +1420,9 @@ class Evaluator:
             over_batch, batch_axis = self._batch_reduction(op, first)
             # the batch mean of probabilities is 0 only where every sample's is: not an underflow risk
             averaged = name in MEAN_OPS and over_batch and first.probability
+            # the mean square error of the whole batch: 0 only where every entry of every sample is exact
+            averaged = averaged or (op.arg(1, "axis", "dim", "axes", "reduction_indices") is None
+                                    and bool(op.args) and self._energy_of_the_batch(op.args[0]))
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
                            no_batch_axis=first.no_batch_axis or over_batch,
                            batch_mean=op.node if (name in MEAN_OPS and over_batch and first.is_tensor
@@ -1611,6 +1621,11 @@ class Evaluator:
                              nonneg=True, bounded=True, unit=True)
             if receiver.is_tensor and not receiver.maybe_list and not func.attr.value.startswith("_"):
                 return Facts(taint=receiver.taint, no_batch_axis=receiver.no_batch_axis)
+        if _self_attribute(func) in self.layer_attributes and node.args:
+            # self.conv_x(pred) of self.conv_x = nn.Conv2d(...): a tensor of the batch, with the gradient
+            inputs = [self.facts(arg.value) for arg in node.args if arg.keyword is None]
+            if inputs and inputs[0].is_tensor and not inputs[0].python_list:
+                return Facts(taint=inputs[0].taint, no_batch_axis=inputs[0].no_batch_axis)
         return self._opaque([arg.value for arg in node.args])
 
     def _lambda_call(self, function: cst.Lambda, call: cst.Call) -> Facts | None:
@@ -1622,6 +1637,7 @@ class Evaluator:
             return None
         inner = Evaluator(self.imports, {}, self.module_ints, self.batch_literals, self.summarize)
         inner.runtime_attributes = self.runtime_attributes
+        inner.layer_attributes = self.layer_attributes
         inner.env = dict(self.env)
         inner.lambdas = self.lambdas
         inner.depth = self.depth + 1
@@ -1705,7 +1721,8 @@ class Evaluator:
             over_batch = False  # sum(log_prob * normalized_weights, axis=0): a weighted mean over that axis
         return Facts(taint=first.taint, nonneg=first.nonneg,
                      guarded=first.guarded or first.probability or first.masked_positive or first.peak_one
-                     or (first.alignment_path and not axis_given),
+                     or (first.alignment_path and not axis_given)
+                     or (not axis_given and self._energy_of_the_batch(op.args[0] if op.args else None)),
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
                      # a sum of values with no gradient from the prediction (a mask, the labels) adds a
@@ -1731,6 +1748,39 @@ class Evaluator:
             return False
         first = self.facts(op.args[0])
         return first.is_tensor and not first.no_batch_axis
+
+    def _energy_of_the_batch(self, node) -> bool:
+        """``square(y_pred - y_true)``, ``y_pred * y_pred``, ``abs(err)`` of a tensor with the batch
+        axis that carries the prediction: summed or averaged over every axis, the batch's included
+        (no axis given), it is 0 only where every entry of every sample is exactly 0, which no
+        training step reaches (a whole-batch spectral convergence, an SDR over the batch's energy).
+        A hinge (``relu(m - d)``) or a masked value is 0 over whole regions and is not one."""
+        base = None
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, cst.Power) and isinstance(node.right, (cst.Integer, cst.Float)) \
+                    and float(node.right.evaluated_value) == 2:
+                base = node.left
+            elif isinstance(node.operator, cst.Multiply) and _same_text(node.left, node.right):
+                base = node.left
+        elif isinstance(node, cst.Call):
+            op = self.op(node)
+            exponent = op.arg(1, "exponent", "y") if op is not None else None
+            if op is not None and op.args and (op.name in SQUARE_OPS or op.name in ABS_OPS or (
+                    op.name in ("pow", "power") and exponent is not None and _text(exponent) in ("2", "2.0"))):
+                base = op.args[0]
+        if base is None:
+            return False
+        facts = self.facts(base)
+        if facts.nonneg and not (facts.probability or facts.guarded):
+            return False  # relu(m - d), err.clamp(min=0): 0 wherever the sample is past the margin
+        if facts.error or facts.magnitude or facts.difference or facts.max_shifted or facts.thresholded \
+                or {PRED, TRUE} <= facts.taint or _GRADIENT_NAME.search(_text(base)):
+            # an error is 0 where the batch is fit (judged a real risk on the real code we read, even
+            # over the whole batch); x - mean(x) where the output is constant; a gradient penalty's
+            # gradients where the critic is flat
+            return False
+        return facts.is_tensor and bool(facts.taint) and not facts.no_batch_axis and not facts.python_list \
+            and not facts.boolean and not _vanishes_by_design(facts, of_the_target=True)
 
     def _squares_of_a_vector(self, node) -> bool:
         """``x ** 2``, ``square(x)``, ``pow(x, 2)`` or ``x * x`` of a vector ``x`` that is not a
@@ -2006,6 +2056,16 @@ def _one_row_slice(part) -> bool:
     lower = _text(part.lower)
     return (_text(upper.left) == lower and _text(upper.right) == "1") \
         or (_text(upper.right) == lower and _text(upper.left) == "1")
+
+
+_GRADIENT_NAME = re.compile(r"grad", re.IGNORECASE)
+
+
+def _vanishes_by_design(facts: Facts, of_the_target: bool = False) -> bool:
+    """A hinge past its margin, a masked or a max-shifted value: 0 over whole regions of the batch.
+    Without ``of_the_target``, also a value with no gradient from the prediction."""
+    return facts.thresholded or facts.max_shifted or facts.masked_positive or facts.zero \
+        or (facts.nograd and not of_the_target)
 
 
 def _a_vector(facts: Facts) -> bool:

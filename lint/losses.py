@@ -56,6 +56,9 @@ _TENSOR_ANNOTATION = re.compile(r"Tensor|Array|ndarray|Variable", re.IGNORECASE)
 _DATA_NAME = re.compile(r"(^|_)(masks?|lengths?|lens|seq_?lens?)$|^(target|targets|gt|labels?)_|"
                         r"_(targets?|gt|labels?)$", re.IGNORECASE)
 _PREDICTED_NAME = re.compile(r"pred|logit|out|prob|score|hat|est", re.IGNORECASE)
+# the target's own scores, logits or probabilities (a ranking or distillation target): data, whatever
+# the noun after the prefix says
+_TARGET_SCORES = re.compile(r"^(target|targets|tgt|gt)_(scores?|logits?|probs?|probabilit(y|ies)|dist)$", re.IGNORECASE)
 # counts (``num_masks``), flags (``target_is_real``) and options (``label_smoothing``) are host values
 _NOT_DATA_NAME = re.compile(r"^(num|n)_|_is_|smooth|weight|index|idx|type|mode|name", re.IGNORECASE)
 # Extra parameters of a loss that name tensors; any other extra parameter is a hyperparameter.
@@ -184,6 +187,15 @@ def _says_loss(name: str) -> bool:
 _NOT_LOSS_WORDS = frozenset({"gloss", "floss", "lossless"})
 # Contrastive losses known by their paper's name, written as one word or two (nt_xent, InfoNCE).
 _JOINED_LOSS_NAMES = ("ntxent", "infonce", "supcon")
+
+
+def named_like_a_loss(name: str) -> bool:
+    """Public name of :func:`_named_like_a_loss` for the rules.
+
+        >>> named_like_a_loss("dice_loss"), named_like_a_loss("dice_parts")
+        (True, False)
+    """
+    return _named_like_a_loss(name)
 
 
 def _named_like_a_loss(name: str) -> bool:
@@ -628,12 +640,26 @@ class _LossFinder:
             return True  # 10 * log10(max_val ** 2 / mse): falls as the error grows, a score (PSNR, SNR)
         if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name) or kl_term or used_as_loss:
             return False
+        if self._beside_its_loss(info):
+            return True  # sharpe_ratio beside sharpe_ratio_loss: the score the loss is trained on, reported
         if tokens & _NOT_A_LOSS_TOKENS or self.module_kind == "metrics":
             return True
         if info.class_info is not None and (self._is_metric_class(info.class_info) or (
                 _looks_like_metric(info.class_info.name) and info.class_info.name not in self._loss_classes)):
             return True  # Accuracy(Loss).__call__(y_true, y_pred): a metric on the loss base's call API
         return _numpy_only(info.node, self.index.imports)
+
+    def _beside_its_loss(self, info: FunctionInfo) -> bool:
+        """The file also defines ``<name>_loss`` (``loss_<name>``, ``<name>Loss``) at the same level,
+        and nothing in it names ``info`` but its own ``def``: ``sharpe_ratio`` beside
+        ``sharpe_ratio_loss`` is the score that loss optimises, kept for reporting (a metric), not a
+        second loss. Called by the loss (``1 - dice_coef(...)``), it is the loss's helper instead."""
+        if self.index.references(info.name) > 1:
+            return False
+        own = info.name.lower().strip("_")
+        twins = {f"{own}_loss", f"loss_{own}", f"{own}loss"}
+        return any(other.name.lower().strip("_") in twins and other.class_info is info.class_info
+                   for other in self.index.functions)
 
     def _called_only_by_matchers(self, info: FunctionInfo) -> bool:
         """Every function of the file that names ``info`` is a method of a matcher or assigner
@@ -1020,6 +1046,10 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})  # the batch's data, no gradient
         elif key in _PRED_NAMES or (kind != "helper" and key in ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
+        elif kind == "autograd" and position == 0 and key not in _TARGET_NAMES and not _is_scalar(param):
+            taints[name] = frozenset({PRED})  # forward(ctx, features, ...): the input it differentiates
+        elif _TARGET_SCORES.match(name):
+            taints[name] = frozenset({TRUE})  # forward(self, tgt_score, score): the teacher's ranking scores
         elif _DATA_NAME.search(name) and not _PREDICTED_NAME.search(name) and not _NOT_DATA_NAME.search(name) \
                 and not _host_param(name, param):
             taints[name] = frozenset({TRUE})  # a mask, lengths, a target-side tensor: data, no gradient

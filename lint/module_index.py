@@ -344,6 +344,38 @@ class ModuleIndex:
             found = self.__dict__["_runtime_batch"] = frozenset(names)
         return found
 
+    def layer_attributes(self) -> frozenset[str]:
+        """``self.conv_x`` names an ``__init__`` sets to a layer of torch.nn or Keras
+        (``self.conv_x = nn.Conv2d(1, 1, 3)``, ``self.pool = layers.AveragePooling2D()``): called on
+        a tensor, they return a tensor (with its gradient), not an unknown value.
+
+            >>> import libcst as cst
+            >>> src = "import torch.nn as nn\\nclass L:\\n    def __init__(self):\\n        self.conv = nn.Conv2d(1, 1, 3)\\n"
+            >>> sorted(ModuleIndex.build(cst.parse_module(src)).layer_attributes())
+            ['conv']
+        """
+        found = self.__dict__.get("_layer_attributes")
+        if found is None:
+            names = set()
+            for info in self.functions:
+                if info.class_info is None or info.name != "__init__":
+                    continue
+                for node in _assignments(info.node):
+                    if not isinstance(node.value, cst.Call):
+                        continue
+                    parts = dotted_parts(node.value.func)
+                    qualified = self.imports.qualify(parts) if parts else None
+                    if not qualified or not parts[-1][:1].isupper() or parts[-1].endswith("Loss") \
+                            or not qualified.startswith(("torch.nn.", "keras.layers.", "tensorflow.keras.layers.")):
+                        continue
+                    for target in node.targets:
+                        attribute = target.target
+                        if isinstance(attribute, cst.Attribute) and isinstance(attribute.value, cst.Name) \
+                                and attribute.value.value == "self":
+                            names.add(attribute.attr.value)
+            found = self.__dict__["_layer_attributes"] = frozenset(names)
+        return found
+
     @classmethod
     def build(cls, module: cst.Module) -> "ModuleIndex":
         builder = _IndexBuilder()

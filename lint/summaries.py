@@ -103,6 +103,7 @@ class HelperSummaries:
         evaluator = Evaluator(self.index.imports, {}, self.index.int_constants, self.batch_sizes,
                               summarize=self.for_owner(callee))
         evaluator.runtime_attributes = self.index.runtime_batch_attributes()
+        evaluator.layer_attributes = self.index.layer_attributes()
         evaluator.env.update(bound)
         one_example_per_call(callee.node, evaluator.env)
         loss = LossFunction(callee.display_name, callee.node, "helper", callee)

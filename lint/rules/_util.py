@@ -81,13 +81,28 @@ def builds_a_network(node: cst.Call, op, ctx) -> bool:
     """A network built by this call: a resolved Keras constructor, or an application class the
     file did not define or import by name (``from ...applications.vgg16 import *``)."""
     if op is not None:
-        return not op.is_method and builds_a_keras_network(op)
+        return not op.is_method and builds_a_keras_network(op) and not _wraps_a_network(node, op, ctx)
     func = node.func
     if not isinstance(func, cst.Name) or not _APPLICATION_NAME.match(func.value):
         return False
     index = ctx.index
     return func.value not in index.imports.aliases and not index.functions_named(func.value) \
         and func.value not in index.classes and func.value not in index.assignments
+
+
+_NETWORK_ENDS = frozenset({"input", "inputs", "output", "outputs", "get_layer"})
+
+
+def _wraps_a_network(node: cst.Call, op, ctx) -> bool:
+    """``Model(inputs=vgg.input, outputs=vgg.get_layer("block3_conv3").output)`` after ``vgg =
+    VGG16(...)`` in the same loss: a functional model over that network's tensors makes no layer
+    and loads no weights; the build of ``vgg`` is the cause, reported once, where it is. (Over a
+    network built outside the loss, the Model is what the loss rebuilds: still reported.)"""
+    if op.name not in ("Model", "Functional"):
+        return False
+    return any(isinstance(n, cst.Attribute) and n.attr.value in _NETWORK_ENDS and isinstance(n.value, cst.Name)
+               and _built_in_this_loss(n.value.value, ctx)
+               for arg in node.args for n in own_nodes(arg.value))
 
 
 # networks a loss may call besides the model being trained: perceptual, adversarial, feature extractors
@@ -112,6 +127,9 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
     if isinstance(func, cst.Attribute) and func.attr.value in _FORWARD_METHODS \
             and isinstance(func.value, (cst.Name, cst.Attribute)):
         func = func.value  # lpips.apply(params, x, y), self.vgg.forward(x): the network's forward pass
+    if _in_a_loss_object(ctx) and _pretrained_attribute(func, ctx) and any(
+            not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args):
+        return True  # self.model.encode_image(x) of self.model, _ = clip.load(...): a pretrained network
     nested = False
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in ("self", "cls"):
         name = func.attr.value
@@ -257,6 +275,39 @@ def _penalises_input_gradients(ctx) -> bool:
         return False
     return any(isinstance(node, cst.Call) and (dotted_parts(node.func) or ("",))[-1] in _GRADIENT_CALLS
                for node in own_nodes(ctx.loss.node))
+
+
+# calls that load a pretrained network: clip.load, torch.hub.load, AutoModel.from_pretrained, load_model
+_PRETRAINED_LOADERS = frozenset({"load", "from_pretrained", "load_model"})
+
+
+def _pretrained_attribute(func, ctx) -> bool:
+    """``self.model`` or ``self.model.encode_text`` where the loss object's ``__init__`` set
+    ``self.model`` from a loader of pretrained networks (``self.model, _ = clip.load(...)``,
+    ``AutoModel.from_pretrained(...)``, ``torch.hub.load(...)``) or an application class
+    (``VGG16(...)``): a network other than the one being trained."""
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute):
+        func = func.value  # self.model.encode_image: the network's method
+    if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"):
+        return False
+    init = ctx.loss.info.class_info.methods.get("__init__")
+    if init is None:
+        return False
+    for node in own_nodes(init.node):
+        if not (isinstance(node, cst.Assign) and isinstance(node.value, cst.Call)):
+            continue
+        called = node.value.func
+        last = called.attr.value if isinstance(called, cst.Attribute) else called.value \
+            if isinstance(called, cst.Name) else ""
+        if last not in _PRETRAINED_LOADERS and not _APPLICATION_NAME.match(last):
+            continue
+        for target in node.targets:
+            names = [e.value for e in target.target.elements] if isinstance(target.target, (cst.Tuple, cst.List)) \
+                else [target.target]
+            if any(isinstance(n, cst.Attribute) and isinstance(n.value, cst.Name) and n.value.value == "self"
+                   and n.attr.value == func.attr.value for n in names):
+                return True
+    return False
 
 
 def _in_a_loss_object(ctx) -> bool:

@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from ..losses import LOSS_CLASS_METHODS
+from ..losses import LOSS_CLASS_METHODS, named_like_a_loss
 from ..names import dotted_parts
 from ..tree import own_nodes
 from ._util import assignments_to, code_of, literal_int
@@ -84,7 +84,8 @@ class BatchSum(Rule):
             # the total's own name returned again (``return loss, loss``) is not one of its terms
             terms = _names_feeding(first, ctx) - ({first.value} if isinstance(first, cst.Name) else set())
             if any(_could_normalise(e.value, ctx) for e in value.elements[1:]
-                   if not (isinstance(e.value, cst.Name) and e.value.value in terms)):
+                   if not (isinstance(e.value, cst.Name) and e.value.value in terms)
+                   and not _a_score_beside_the_loss(e.value, ctx)):
                 # return loss, num_pos, weight_sum: which element is the loss is the caller's business;
                 # return recon + kld, recon, kld: the extra elements are the total's own terms
                 return
@@ -136,6 +137,34 @@ def _could_normalise(node, ctx, seen: frozenset = frozenset()) -> bool:
         return False
     op = ctx.op(node) if isinstance(node, cst.Call) else None
     return op is None or (op.name not in _STATE_UPDATES and op.name not in _VARIABLE_MAKERS)
+
+
+def _a_score_beside_the_loss(node, ctx) -> bool:
+    """``return loss.sum(), dice.sum()`` from a function named as a loss, which a caller in the
+    file takes as ``loss, _ = dice_loss(...)``: the second value, which carries the prediction's
+    gradient, is a score reported beside the loss, not a count to divide it by (those are data,
+    without gradient), and the caller says the first element is the loss on its own. (Sums a
+    caller keeps together, ``TP, FP, TN, FN = ...``, are parts of one ratio: not reported.)"""
+    info = ctx.loss.info
+    return info is not None and named_like_a_loss(info.name) and ctx.facts(node).has_grad \
+        and ctx.facts(node).batch_sum is not None and _first_element_kept_alone(info.name, ctx)
+
+
+def _first_element_kept_alone(name: str, ctx) -> bool:
+    """Some function of the file unpacks a call of ``name`` keeping only its first element
+    (``dlv, _ = dice_loss(p, t)``)."""
+    for caller in ctx.index.functions:
+        for node in own_nodes(caller.node):
+            if not (isinstance(node, cst.Assign) and isinstance(node.value, cst.Call) and len(node.targets) == 1):
+                continue
+            target, func = node.targets[0].target, node.value.func
+            called = func.value if isinstance(func, cst.Name) else func.attr.value \
+                if isinstance(func, cst.Attribute) else None
+            if called == name and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) >= 2 \
+                    and isinstance(target.elements[0].value, cst.Name) \
+                    and all(isinstance(e.value, cst.Name) and e.value.value == "_" for e in target.elements[1:]):
+                return True
+    return False
 
 
 def _what_it_does(batch_sum, ctx) -> str:

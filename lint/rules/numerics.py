@@ -240,6 +240,7 @@ class UnguardedLog(Rule):
                                                           'float("inf")', "math.inf", "torch.inf"):
                 return  # an L1 / max norm is a sum or max of |d|: no square root, no NaN at 0
             if facts.is_tensor and facts.has_grad and (facts.error or difference) and not facts.guarded \
+                    and not ctx.facts(node).guarded \
                     and not torch_only(ctx):  # torch's norm backward at 0 is 0, not NaN
                 ctx.report(self, node, f"`{code_of(node)}` of a difference has a NaN gradient where the difference is 0 "
                                        "(identical vectors): use sqrt(sum(square(d)) + eps)")
