@@ -157,6 +157,14 @@ class LossContext:
         if node is not node_ and not any(node is other for other in related):
             self.reports[entry[0]] = (rule_, node_, message, (*related, node))
 
+    def relate_to_report(self, code: str, reported: cst.CSTNode, node: cst.CSTNode) -> None:
+        """Name ``node`` as a further place of the ``code`` finding reported at ``reported``
+        (``Model(inputs=vgg.input, ...)`` beside the ``vgg = VGG16(...)`` it wraps)."""
+        for index, (rule_, node_, message, related) in enumerate(self.reports):
+            if rule_.code == code and node_ is reported and node is not node_ \
+                    and not any(node is other for other in related):
+                self.reports[index] = (rule_, node_, message, (*related, node))
+
     def record_call(self, node: cst.Call) -> None:
         """Remember what a call to a same-file helper passes, so the helper is read with those facts."""
         if self.call_sites is None or self.evaluator.op(node) is not None:
@@ -281,7 +289,8 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         for name in names:
             if name in evaluator.env and evaluator.env[name].taint:
                 evaluator.env[name] = replace(evaluator.env[name], **documented_facts)
-    one_example_per_call(loss.node, evaluator.env)
+    one_example_per_call(loss.node, evaluator.env, loss.node.name.value in index.vmapped()
+                         if isinstance(loss.node, cst.FunctionDef) else False)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
     # an autograd Function's forward and backward run with gradient tracking off (its backward is
@@ -991,10 +1000,11 @@ def _decorated_no_grad(node) -> bool:
     return any(name in _NO_GRAD_NAMES for name in _decorator_names(node))
 
 
-def one_example_per_call(node, env: dict) -> None:
-    """Under ``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)``) the function sees one example
-    at a time: its arrays have no batch axis (``env`` is changed in place)."""
-    if "vmap" not in _decorator_names(node):
+def one_example_per_call(node, env: dict, vmapped: bool = False) -> None:
+    """Under ``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)``, or mapped by a
+    ``jax.vmap(loss)`` call of the file: ``vmapped``) the function sees one example at a time: its
+    arrays have no batch axis (``env`` is changed in place)."""
+    if "vmap" not in _decorator_names(node) and not vmapped:
         return
     for name, held in list(env.items()):
         if held.taint:

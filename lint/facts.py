@@ -25,7 +25,7 @@ import libcst as cst
 
 from .calls import Op, in_tensor_namespace, resolve_call
 from .names import terminal_name
-from .tree import children as tree_children
+from .tree import children as tree_children, own_nodes
 from .vocabulary import PRED_NAMES, TARGET_NAMES, name_words
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
@@ -231,6 +231,10 @@ class Facts:
     # times weights named as normalised (a normalized_weights parameter): summed along an axis,
     # a weighted mean over that axis (along which axis they sum to one is not known)
     weights_to_one: bool = False
+    # a sum, mean or norm over every axis, the batch's included, of squares or magnitudes of a
+    # value that is not an error (``sqrt(sum(y_pred * y_pred))``, ``norm(y_pred)``), or a root or
+    # product of such: 0 only where every entry of every sample is exactly 0
+    batch_energy: bool = False
     # the length (or squared length) of a vector that is not a difference (``norm(emb)``,
     # ``sum(emb ** 2, -1)``): 0 only when every entry is exactly 0, which no fit drives it to
     length: bool = False
@@ -382,6 +386,7 @@ class Evaluator:
         # summarize(call, evaluator) -> Facts of a same-file helper's return value, or None
         self.summarize = summarize
         self.env: dict[str, Facts] = {}
+        self.parameter_facts: dict[str, Facts] = {}  # each parameter's facts as the loss received it
         for name, taint in param_taints.items():
             if _BATCH_SIZE_NAME.match(name):
                 self.env[name] = BATCH_SIZE
@@ -413,6 +418,7 @@ class Evaluator:
                                        weights_to_one=bool(_NORMALISED_WEIGHTS_NAME.search(name)))
             else:
                 self.env[name] = UNTAINTED
+        self.parameter_facts = dict(self.env)
         self.module_ints = module_ints or {}
         self.batch_literals = frozenset(batch_literals)
         # module-level names bound to a reducing loss object (``bce = keras.losses.BinaryCrossentropy()``)
@@ -656,6 +662,12 @@ class Evaluator:
                 joined = replace(joined, batch_sum=orelse.batch_sum)
             elif test.nonzero_of is not None:
                 joined = replace(joined, batch_sum=body.batch_sum)
+            if body.guarded and not orelse.guarded and isinstance(node.test, cst.Name) and not test.taint \
+                    and self.param_defaults.get(node.test.value, 0) \
+                    and any(isinstance(n, cst.Name) and n.value == node.test.value for n in own_nodes(node.body)):
+                # ``sigma + eps if eps else sigma`` with ``eps=1e-6`` by default: guarded unless a
+                # caller turns the epsilon off (``eps=0.0`` or ``None`` by default: not guarded)
+                joined = replace(joined, guarded=True)
             return joined
         if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
             facts = [self.facts(e.value) for e in node.elements]
@@ -793,6 +805,8 @@ class Evaluator:
             # an autograd Function's backward reads back what its forward saved: the batch's tensors
             return Facts(taint=frozenset({TENSOR}))
         inner = self.facts(base)
+        if attr == "values" and inner.max_of:
+            return inner  # x.max(dim=1, keepdim=True).values: the maximum itself (torch's named tuple)
         if inner.taint:
             if inner.is_tensor and attr not in _TENSOR_DATA_ATTRIBUTES:
                 return UNTAINTED  # metadata of a tensor (.op.type, ._keras_mask): a Python value
@@ -993,6 +1007,8 @@ class Evaluator:
                          nonpos=(left_pos and right.nonpos) or (left.nonpos and right_pos),
                          guarded=(left.guarded and right.guarded) or (left.guarded and _hyperparameter(right))
                          or (right.guarded and _hyperparameter(left)),  # t * (norm + eps): a temperature
+                         batch_energy=(left.batch_energy or left.guarded) and (right.batch_energy or right.guarded)
+                         and (left.batch_energy or right.batch_energy),
                          batch_sum=batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
                          masked_positive=_masks_positive(left, right) or _masks_positive(right, left),
@@ -1056,6 +1072,8 @@ class Evaluator:
 
     # ---- calls --------------------------------------------------------------------------
     def _call(self, node: cst.Call) -> Facts:
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "type" and not node.args:
+            return UNTAINTED  # x.type(): torch's name of its type ("torch.FloatTensor"), a string
         facts = self._call_facts(node)
         op = self.op(node)
         if op is not None and op.args and (op.name in LAYOUT_OPS or op.name in _SHAPE_ONLY_OPS
@@ -1094,7 +1112,7 @@ class Evaluator:
         if op is not None and not op.is_method and op.name in NONNEG_LOSS_FUNCTIONS and facts.taint \
                 and not facts.nonneg:
             facts = replace(facts, nonneg=True, nonpos=False)  # exp(-cross_entropy(...)) is at most 1
-        if op is not None and not op.is_method and op.namespace.split(".")[0] == "torch" \
+        if op is not None and not op.is_method and op.namespace.split(".")[0] in ("torch", "torchvision") \
                 and op.name.endswith(("_loss", "cross_entropy", "kl_div", "_with_logits")) and _sums_by_keyword(op) \
                 and facts.batch_sum is None:
             prediction = op.arg(0, "input")
@@ -1353,8 +1371,9 @@ class Evaluator:
             whole_sum = order is not None and _text(order) in ("1", "1.0") and self._whole_batch_norm(node)
             # a norm of the whole batch (no axis) of a prediction is 0 only where every entry is
             whole = self._whole_batch_norm(node) and PRED in first.taint and _a_vector(first) \
-                and not _vanishes_by_design(first) and not _GRADIENT_NAME.search(_text(op.args[0]))
-            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude, guarded=whole,
+                and not _vanishes_by_design(first) and isinstance(op.args[0], cst.Name) \
+                and self.env.get(op.args[0].value) is self.parameter_facts.get(op.args[0].value)
+            return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude, batch_energy=whole,
                          bounded=first.bounded and first.taint != EMPTY, length=_a_vector(first),
                          batch_sum=node if whole_sum else None)
         if name == "det" and _COVARIANCE_NAME.search(_text(op.args[0])) and not first.difference \
@@ -1372,7 +1391,7 @@ class Evaluator:
         if name in SQRT_OPS:
             # sqrt(sum over the batch): the loss still grows with the batch (as its square root)
             return Facts(taint=first.taint, nonneg=True, guarded=first.guarded, magnitude=first.magnitude,
-                         bounded=first.bounded, batch_sum=first.batch_sum)
+                         bounded=first.bounded, batch_sum=first.batch_sum, batch_energy=first.batch_energy)
         if name in EXP_OPS:
             safe = first.bounded or first.nonpos or not first.taint or (first.capped and name in ("exp", "expm1"))
             # positive, but an unbounded argument underflows to 0 as surely as it overflows
@@ -1420,10 +1439,10 @@ class Evaluator:
             over_batch, batch_axis = self._batch_reduction(op, first)
             # the batch mean of probabilities is 0 only where every sample's is: not an underflow risk
             averaged = name in MEAN_OPS and over_batch and first.probability
-            # the mean square error of the whole batch: 0 only where every entry of every sample is exact
-            averaged = averaged or (op.arg(1, "axis", "dim", "axes", "reduction_indices") is None
-                                    and bool(op.args) and self._energy_of_the_batch(op.args[0]))
+            energy = name in MEAN_OPS and op.arg(1, "axis", "dim", "axes", "reduction_indices") is None \
+                and bool(op.args) and self._energy_of_the_batch(op.args[0])
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
+                           batch_energy=energy,
                            no_batch_axis=first.no_batch_axis or over_batch,
                            batch_mean=op.node if (name in MEAN_OPS and over_batch and first.is_tensor
                                                   and not first.no_batch_axis and not first.python_list) else None,
@@ -1721,8 +1740,8 @@ class Evaluator:
             over_batch = False  # sum(log_prob * normalized_weights, axis=0): a weighted mean over that axis
         return Facts(taint=first.taint, nonneg=first.nonneg,
                      guarded=first.guarded or first.probability or first.masked_positive or first.peak_one
-                     or (first.alignment_path and not axis_given)
-                     or (not axis_given and self._energy_of_the_batch(op.args[0] if op.args else None)),
+                     or (first.alignment_path and not axis_given),
+                     batch_energy=not axis_given and self._energy_of_the_batch(op.args[0] if op.args else None),
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
                      # a sum of values with no gradient from the prediction (a mask, the labels) adds a
@@ -1769,6 +1788,12 @@ class Evaluator:
                     op.name in ("pow", "power") and exponent is not None and _text(exponent) in ("2", "2.0"))):
                 base = op.args[0]
         if base is None:
+            return False
+        if not (isinstance(base, cst.Name) and base.value in self.parameter_facts
+                and self.env.get(base.value) is self.parameter_facts[base.value]):
+            # only the batch the loss received, as received: a value computed from it (a hinge
+            # written as a mask, a gradient, a Laplacian a regulariser drives to 0), a loop's sample
+            # or a row picked out of it can be 0 where the batch as a whole is not
             return False
         facts = self.facts(base)
         if facts.nonneg and not (facts.probability or facts.guarded):
@@ -2603,7 +2628,9 @@ _LAYER_ATTRIBUTE = re.compile(r"(^|_)(emb|embed|embedding|embeddings|layer|layer
                               r"projector|head|mlp|encoder|decoder|conv\d*|attention|attn|rnn|lstm|gru|gnn|"
                               r"transformer|net|network|backbone)$", re.IGNORECASE)
 _MODEL_NAME = re.compile(r"^(model|net|network|module|encoder|decoder|backbone|generator|discriminator|"
-                         r"critic|apply_fn|predict_fn|forward_fn|f|g|d|vgg\w*|feature_extractor)$", re.IGNORECASE)
+                         r"critic|apply_fn|predict_fn|forward_fn|f|g|d|vgg\w*|feature_extractor|"
+                         # a diffusion loss's network, handed in: denoise_fn(x_t, t), eps_model(x_t, t)
+                         r"denoise_fn|denoiser|denoise_model|eps_model|eps_fn|score_model|score_fn|unet)$", re.IGNORECASE)
 
 
 _LIST_PRONE_NAMES = frozenset({"preds", "outputs", "predictions", "inputs", "features", "views", "crops", "xs",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex
-from .names import dotted_parts
+from .names import dotted_parts, terminal_name
 from .score_direction import returns_signal_to_error_score
 from .branch_reach import training_test
 from .tree import children as tree_children
@@ -69,6 +69,10 @@ _TENSORISH = re.compile(r"mask|weight|label|target|feat|emb|logit|pred|prob|scor
 _LATENT_MEAN = re.compile(r"^((z|q|post|posterior|latent|enc)_?(mu|mean|loc)|mu(_?q|_?z)?)$", re.IGNORECASE)
 _LATENT_SPREAD = re.compile(r"^((z|q|post|posterior|latent|enc)_?)?(log_?var|log_?sigma2?|log_?std|log_?scale|"
                             r"logv|sigma|std|var|scale)(_?q|_?z)?$", re.IGNORECASE)
+# the input images a restoration or enhancement loss compares its output with: data, no gradient
+# (``color_ratio_loss(enhanced, originals)``)
+_INPUT_IMAGE_NAMES = frozenset({"original", "originals", "orig", "origs", "originalimage", "originalimages",
+                                "inputimage", "inputimages", "lowlight", "degraded"})
 # A parameter holding the data batch beside named predictions (``forward(self, predictions, batch)``)
 _BATCH_DATA_NAMES = frozenset({"batch", "data", "sample", "samples", "minibatch", "batchdata", "databatch"})
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
@@ -76,7 +80,7 @@ _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer"
                                 "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration",
                                 # networks handed to the loss to run (a GAN's, a diffusion model's)
                                 "generator", "discriminator", "critic", "denoiser", "unet", "scoremodel",
-                                "epsmodel"})
+                                "epsmodel", "denoisefn", "denoisemodel", "epsfn", "scorefn"})
 # parameter names (normalised) of per-sample metadata records: img_metas, batch_img_metas, metainfo
 _METADATA_SUFFIXES = ("metas", "meta", "metainfo", "metainfos")
 # a parameter holding the network that the loss calls (not ``params``: a JAX loss differentiates them)
@@ -198,6 +202,31 @@ def named_like_a_loss(name: str) -> bool:
     return _named_like_a_loss(name)
 
 
+_STEP_FUNCTIONS = frozenset({"greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "argmax",
+                             "argmin", "round", "sign", "floor", "ceil"})
+
+
+def _steps_on_the_prediction(node: cst.FunctionDef) -> bool:
+    """The body thresholds, rounds or compares (``K.greater(p, 0.5)``, ``argmax``, ``p > 0.5``):
+    a score counted from decisions, as a metric is, not a loss differentiated through."""
+    return any(isinstance(n, cst.Comparison) or (isinstance(n, cst.Call) and terminal_name(n.func) in _STEP_FUNCTIONS)
+               for n in own_nodes(node))
+
+
+def _scores_on_the_host(info: FunctionInfo) -> bool:
+    """A method of a class named like a metric (``IoU_multiple``, ``Accuracy``; an acronym such as
+    IoU read whole) that copies its inputs to numpy (``.numpy()``): an evaluation counted on the
+    host, not a loss to differentiate."""
+    if info.class_info is None:
+        return False
+    name = info.class_info.name
+    parts = {part.lower() for part in re.split(r"[_\W\d]+", name) if part}
+    metric = _looks_like_metric(name) or (bool(parts & _METRIC_TOKENS) and not _name_tokens(name) & _LOSS_TOKENS)
+    return metric and any(
+        isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and n.func.attr.value == "numpy"
+        for n in own_nodes(info.node))
+
+
 def _named_like_a_loss(name: str) -> bool:
     """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
     tokens = _split_camel(name).lower().split("_")
@@ -236,7 +265,8 @@ def _computes_with_tensors(node: cst.FunctionDef, imports) -> bool:
     """Whether a body calls a tensor library at all (a loss-named helper of the CLI would not)."""
     from .names import TENSOR_NAMESPACES
 
-    return any(op.namespace not in ("builtins", "math", "random") and (op.is_method or op.namespace in TENSOR_NAMESPACES)
+    return any(op.namespace not in ("builtins", "math", "random") and (op.is_method or op.namespace in TENSOR_NAMESPACES
+                                                                       or op.namespace == "torchvision.ops")
                for op in _called_ops(node, imports))
 
 
@@ -518,15 +548,17 @@ class _LossFinder:
                          and not _target_is_optional(info))
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
                          and _is_input_target_pair(_positional_names(info))
-                         and not _target_is_optional(info) and not _network_forward(info))
+                         and not _target_is_optional(info) and not _network_forward(info)
+                         and not _scores_on_the_host(info))
                      or (_combines_losses(info) and _returns_a_value(info) and not self._evidence_against(info))
                      or (self.loss_module and len(_positional_names(info, required=True)) >= 2
                          and not _runs_held_modules(info) and _returns_computed_values(info)
                          and not self._evidence_against(info))
                      or _returns_own_criterion(info)):
                 # class FocalLoss(nn.Module): def forward(self, input, target); in a losses module,
-                # class SI_SNR: def __call__(self, clean, enhanced)
-                self._add_function(info, "loss-class")
+                # class SI_SNR: def __call__(self, clean, enhanced); an autograd Function's
+                # forward(ctx, pred, target) runs untracked, its backward being the gradient
+                self._add_function(info, "autograd" if _is_autograd_function(info.class_info) else "loss-class")
                 continue
             if named_like_a_loss and _return_kinds(info) == {"function"} \
                     and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
@@ -654,7 +686,7 @@ class _LossFinder:
         and nothing in it names ``info`` but its own ``def``: ``sharpe_ratio`` beside
         ``sharpe_ratio_loss`` is the score that loss optimises, kept for reporting (a metric), not a
         second loss. Called by the loss (``1 - dice_coef(...)``), it is the loss's helper instead."""
-        if self.index.references(info.name) > 1:
+        if self.index.references(info.name) > 1 or not _steps_on_the_prediction(info.node):
             return False
         own = info.name.lower().strip("_")
         twins = {f"{own}_loss", f"loss_{own}", f"{own}loss"}
@@ -1048,6 +1080,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({PRED})
         elif kind == "autograd" and position == 0 and key not in _TARGET_NAMES and not _is_scalar(param):
             taints[name] = frozenset({PRED})  # forward(ctx, features, ...): the input it differentiates
+        elif key in _INPUT_IMAGE_NAMES and position > 0:
+            taints[name] = frozenset({TRUE})  # loss(enhanced, originals): the input the output is compared with
         elif _TARGET_SCORES.match(name):
             taints[name] = frozenset({TRUE})  # forward(self, tgt_score, score): the teacher's ranking scores
         elif _DATA_NAME.search(name) and not _PREDICTED_NAME.search(name) and not _NOT_DATA_NAME.search(name) \

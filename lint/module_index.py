@@ -294,11 +294,23 @@ class ModuleIndex:
         self._name_counts()
         return self.__dict__["_looks_up_names"]
 
+    def vmapped(self) -> frozenset[str]:
+        """Functions the file maps over the batch with ``jax.vmap(name, ...)``: they see one
+        example per call (read in the same walk as :meth:`references`).
+
+            >>> import libcst as cst
+            >>> sorted(ModuleIndex.build(cst.parse_module("batched = jax.vmap(cosine_loss)\\n")).vmapped())
+            ['cosine_loss']
+        """
+        self._name_counts()
+        return frozenset(self.__dict__["_vmapped"])
+
     def _name_counts(self) -> dict[str, int]:
         counts = self.__dict__.get("_references")
         if counts is None:
             counts = self.__dict__["_references"] = {}
             computed = False
+            vmapped = self.__dict__["_vmapped"] = set()
             stack = [self.module] if self.module is not None else []
             while stack:
                 node = stack.pop()
@@ -311,6 +323,9 @@ class ModuleIndex:
                 elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "getattr" \
                         and len(node.args) >= 2 and not isinstance(node.args[1].value, cst.SimpleString):
                     computed = True
+                if isinstance(node, cst.Call) and terminal_name(node.func) == "vmap" and node.args \
+                        and isinstance(node.args[0].value, cst.Name):
+                    vmapped.add(node.args[0].value.value)  # jax.vmap(cosine_loss): one example per call
                 stack.extend(tree_children(node))
             self.__dict__["_looks_up_names"] = computed or counts.get("__dict__", 0) > 0
         return counts

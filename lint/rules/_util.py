@@ -98,11 +98,24 @@ def _wraps_a_network(node: cst.Call, op, ctx) -> bool:
     VGG16(...)`` in the same loss: a functional model over that network's tensors makes no layer
     and loads no weights; the build of ``vgg`` is the cause, reported once, where it is. (Over a
     network built outside the loss, the Model is what the loss rebuilds: still reported.)"""
-    if op.name not in ("Model", "Functional"):
-        return False
-    return any(isinstance(n, cst.Attribute) and n.attr.value in _NETWORK_ENDS and isinstance(n.value, cst.Name)
-               and _built_in_this_loss(n.value.value, ctx)
-               for arg in node.args for n in own_nodes(arg.value))
+    return wrapped_build(node, op, ctx) is not None
+
+
+def wrapped_build(node: cst.Call, op, ctx) -> cst.Call | None:
+    """The call that built the network a functional ``Model(inputs=vgg.input, ...)`` wraps, when
+    it is built in the same loss (``vgg = VGG16(...)``): the place its finding is reported, which
+    the Model joins as a further place of that cause. Else None."""
+    if op is None or op.name not in ("Model", "Functional"):
+        return None
+    for arg in node.args:
+        for n in own_nodes(arg.value):
+            if isinstance(n, cst.Attribute) and n.attr.value in _NETWORK_ENDS and isinstance(n.value, cst.Name):
+                for assign in _walk_assignments(ctx.loss.node):
+                    if isinstance(assign.value, cst.Call) and any(
+                            isinstance(t.target, cst.Name) and t.target.value == n.value.value for t in assign.targets) \
+                            and builds_a_network(assign.value, ctx.op(assign.value), ctx):
+                        return assign.value  # (vgg = get_vgg19(): not a build we report, so the Model is)
+    return None
 
 
 # networks a loss may call besides the model being trained: perceptual, adversarial, feature extractors
@@ -279,6 +292,7 @@ def _penalises_input_gradients(ctx) -> bool:
 
 # calls that load a pretrained network: clip.load, torch.hub.load, AutoModel.from_pretrained, load_model
 _PRETRAINED_LOADERS = frozenset({"load", "from_pretrained", "load_model"})
+_NOT_A_NETWORK_NAME = re.compile(r"tokeni[sz]|processor|preprocess|transform|vocab|config", re.IGNORECASE)
 
 
 def _pretrained_attribute(func, ctx) -> bool:
@@ -290,6 +304,8 @@ def _pretrained_attribute(func, ctx) -> bool:
         func = func.value  # self.model.encode_image: the network's method
     if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"):
         return False
+    if _NOT_A_NETWORK_NAME.search(func.attr.value):
+        return False  # self.tokenizer = AutoTokenizer.from_pretrained(...): text processing, not a network
     init = ctx.loss.info.class_info.methods.get("__init__")
     if init is None:
         return False

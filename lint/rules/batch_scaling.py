@@ -162,9 +162,19 @@ def _first_element_kept_alone(name: str, ctx) -> bool:
                 if isinstance(func, cst.Attribute) else None
             if called == name and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) >= 2 \
                     and isinstance(target.elements[0].value, cst.Name) \
-                    and all(isinstance(e.value, cst.Name) and e.value.value == "_" for e in target.elements[1:]):
+                    and all(isinstance(e.value, cst.Name) and e.value.value == "_" for e in target.elements[1:]) \
+                    and not _divides(caller.node, target.elements[0].value.value):
                 return True
     return False
+
+
+def _divides(function, name: str) -> bool:
+    """``function`` divides ``name`` (``name / n``, ``name /= n``): the caller normalises it."""
+    return any((isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide)
+                and isinstance(node.left, cst.Name) and node.left.value == name)
+               or (isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.DivideAssign)
+                   and isinstance(node.target, cst.Name) and node.target.value == name)
+               for node in own_nodes(function))
 
 
 def _what_it_does(batch_sum, ctx) -> str:
@@ -338,6 +348,15 @@ def _every_caller_normalises(ctx) -> bool:
         (1, True)
     """
     info = ctx.loss.info
+    if info is not None and ctx.loss.kind == "autograd" and info.class_info is not None:
+        # an autograd Function's forward runs as ``HuberSum.apply(p, t)``: judged by those calls
+        calls, all_normalised = 0, True
+        for caller in ctx.index.functions:
+            if caller.class_info is not info.class_info:
+                count, normalised = _normalised_calls(caller.node, info.class_info.name, "apply")
+                calls += count
+                all_normalised = all_normalised and normalised
+        return calls > 0 and all_normalised
     # a method of a class is called through its object: the class's own methods are its callers
     # (not forward/call/__call__: calling the object runs them, from anywhere)
     inner_method = info is not None and info.class_info is not None and info.name not in LOSS_CLASS_METHODS
@@ -354,11 +373,15 @@ def _every_caller_normalises(ctx) -> bool:
     return calls > 0 and all_normalised
 
 
-def _calls_named(node, name: str, method: bool) -> bool:
-    """``self.name(...)`` or ``cls.name(...)`` (a method), ``name(...)`` (a function)."""
+def _calls_named(node, name: str, method) -> bool:
+    """``self.name(...)`` or ``cls.name(...)`` (a method), ``name(...)`` (a function); with
+    ``method="apply"``, ``name.apply(...)`` (an autograd Function)."""
     if not isinstance(node, cst.Call):
         return False
     func = node.func
+    if method == "apply":
+        return isinstance(func, cst.Attribute) and func.attr.value == "apply" and isinstance(func.value, cst.Name) \
+            and func.value.value == name
     if isinstance(func, cst.Name):
         return not method and func.value == name
     return method and isinstance(func, cst.Attribute) and func.attr.value == name and isinstance(func.value, cst.Name) \

@@ -9,7 +9,7 @@ import libcst as cst
 from ..facts import PRED
 from ..names import dotted_parts
 from ..tree import own_nodes
-from ._util import assignments_to, builds_a_network, callee, code_of, loss_calls_any, torch_only
+from ._util import assignments_to, builds_a_network, callee, code_of, loss_calls_any, torch_only, wrapped_build
 from ..losses import LOSS_CLASS_METHODS
 from .base import Rule
 
@@ -38,7 +38,10 @@ _WEIGHTLESS_LAYERS = frozenset({
     "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
     "GlobalMaxPooling2D", "GlobalMaxPooling3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
-    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D"})
+    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+    # a Lambda wraps a function: no weights, and a traced step builds it once (judged false or
+    # debatable on every real loss we read that made one)
+    "Lambda"})
 _SESSION_CONSTRUCTORS = frozenset({"tensorflow.Session", "tensorflow.InteractiveSession"})
 
 
@@ -478,12 +481,15 @@ class StateInLoss(Rule):
                 ctx.report(self, node, f"`{callee(node)}` creates a variable on every call of the loss")
                 return
             if op.namespace == "keras.layers" and op.name[:1].isupper() and op.name not in _WEIGHTLESS_LAYERS:
-                if not (op.name == "Lambda" and _builds_the_graph_once(ctx)):
-                    ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
+                ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
                 return
             if builds_a_network(node, op, ctx) or op.qualified in _SESSION_CONSTRUCTORS:
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new network (and loads its weights) on every "
                                        "call of the loss: build it once, outside")
+                return
+            built = wrapped_build(node, op, ctx)
+            if built is not None:
+                ctx.relate_to_report(self.code, built, node)  # Model(inputs=vgg.input, ...): that network again
                 return
         if op is None and builds_a_network(node, None, ctx):
             ctx.report(self, node, f"`{callee(node)}(...)` builds a new network (and loads its weights) on every "
@@ -525,20 +531,6 @@ class StateInLoss(Rule):
                 # trace time only (compiled steps replay the graph without it)
                 ctx.report(self, target, f"`{code_of(statement).strip()}` updates a Python attribute inside the "
                                          "loss: a compiled step runs it once, when traced, so the update is frozen")
-
-
-_GRAPH_BUILDER_PREFIXES = ("create_", "build_", "make_", "construct_")
-
-
-def _builds_the_graph_once(ctx) -> bool:
-    """``def create_generator_loss(self, discrim_output)``: a method that builds the loss into a
-    functional Keras graph (``Lambda(...)(output)``) once, when the model is made, not per step."""
-    if ctx.loss.kind in ("compile", "config", "factory") or ctx.loss.info is None:
-        return False  # compiled (or configured) as the loss: it runs every step, whatever its name
-    params = [p.name.value for p in ctx.loss.info.node.params.params if p.name.value not in ("self", "cls")]
-    if params[:2] == ["y_true", "y_pred"]:
-        return False  # Keras's loss signature: called with every batch
-    return ctx.loss.info.name.lower().startswith(_GRAPH_BUILDER_PREFIXES)
 
 
 def _is_self(node) -> bool:

@@ -9,7 +9,7 @@ import libcst as cst
 from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, einsum_terms
 from ..names import called_name, dotted_parts
 from ..tree import own_nodes
-from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network
+from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
 from .base import Rule
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
@@ -322,6 +322,8 @@ class HeavyOp(Rule):
         if builds_a_network(node, op, ctx) or (op is not None and op.qualified.startswith("torchvision.models.")):
             ctx.report(self, node, f"`{code_of(node)}` builds a network inside the loss: it runs (and is rebuilt) "
                                    "every step")
+        elif (built := wrapped_build(node, op, ctx)) is not None:
+            ctx.relate_to_report(self.code, built, node)  # Model(inputs=vgg.input, ...): that network again
         elif transformed in _FFT_OPS:
             ctx.report_once(self, node, key="BSG603-fft", more="FFTs",
                             message=f"`{code_of(node)}` runs an FFT inside the loss every step")

@@ -223,7 +223,7 @@ class UnguardedLog(Rule):
                 ctx.report(self, node, f"`{code_of(node)}` is -inf where its argument reaches 0: clip it or add an epsilon")
         elif op.name in ("sqrt", "rsqrt"):
             facts = ctx.facts(op.args[0])
-            if facts.is_tensor and facts.has_grad and not facts.guarded:
+            if facts.is_tensor and facts.has_grad and not facts.guarded and not facts.batch_energy:
                 ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient where its argument is 0 "
                                        "(NaN gradients): add an epsilon inside")
         elif op.name in _ARC_OPS:
@@ -240,7 +240,6 @@ class UnguardedLog(Rule):
                                                           'float("inf")', "math.inf", "torch.inf"):
                 return  # an L1 / max norm is a sum or max of |d|: no square root, no NaN at 0
             if facts.is_tensor and facts.has_grad and (facts.error or difference) and not facts.guarded \
-                    and not ctx.facts(node).guarded \
                     and not torch_only(ctx):  # torch's norm backward at 0 is 0, not NaN
                 ctx.report(self, node, f"`{code_of(node)}` of a difference has a NaN gradient where the difference is 0 "
                                        "(identical vectors): use sqrt(sum(square(d)) + eps)")
@@ -302,6 +301,8 @@ class UnguardedLog(Rule):
             return  # params["domain"]["range"][1]: an entry of a settings mapping, not a value of the batch
         if _unguarded_root(denominator, ctx):
             return  # x / sqrt(v): the sqrt's own finding names the cause (v reaching 0), once
+        if facts.batch_energy:
+            return  # x / (norm(y_pred) * norm(y_true)) over the whole batch: 0 only if every entry is
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
