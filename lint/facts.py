@@ -1768,61 +1768,47 @@ class Evaluator:
         first = self.facts(op.args[0])
         return first.is_tensor and not first.no_batch_axis
 
-    def _energy_of_the_batch(self, node) -> bool:
-        """``square(y_pred - y_true)``, ``y_pred * y_pred``, ``abs(err)`` of a tensor with the batch
-        axis that carries the prediction: summed or averaged over every axis, the batch's included
-        (no axis given), it is 0 only where every entry of every sample is exactly 0, which no
-        training step reaches (a whole-batch spectral convergence, an SDR over the batch's energy).
-        A hinge (``relu(m - d)``) or a masked value is 0 over whole regions and is not one."""
-        base = None
+    def _squared_base(self, node, with_abs: bool = False):
+        """``x`` of ``x ** 2``, ``square(x)``, ``pow(x, 2)`` or ``x * x`` (and of ``abs(x)`` when
+        ``with_abs``), else None."""
         if isinstance(node, cst.BinaryOperation):
             if isinstance(node.operator, cst.Power) and isinstance(node.right, (cst.Integer, cst.Float)) \
                     and float(node.right.evaluated_value) == 2:
-                base = node.left
-            elif isinstance(node.operator, cst.Multiply) and _same_text(node.left, node.right):
-                base = node.left
+                return node.left
+            if isinstance(node.operator, cst.Multiply) and _same_text(node.left, node.right):
+                return node.left
         elif isinstance(node, cst.Call):
             op = self.op(node)
             exponent = op.arg(1, "exponent", "y") if op is not None else None
-            if op is not None and op.args and (op.name in SQUARE_OPS or op.name in ABS_OPS or (
+            if op is not None and op.args and (op.name in SQUARE_OPS or (with_abs and op.name in ABS_OPS) or (
                     op.name in ("pow", "power") and exponent is not None and _text(exponent) in ("2", "2.0"))):
-                base = op.args[0]
-        if base is None:
-            return False
+                return op.args[0]
+        return None
+
+    def _energy_of_the_batch(self, node) -> bool:
+        """``y_pred * y_pred``, ``square(y_pred)``, ``abs(y_true)`` of a loss input as the loss
+        received it (a tensor with the batch axis, not rebound): summed or averaged over every axis,
+        the batch's included (no axis given), it is 0 only where every entry of every sample is
+        exactly 0 (an SDR over the batch's energy). Not an error (a whole-batch RMSE is 0 where the
+        batch is fit), nor a value the loss computed (a hinge, a gradient, a Laplacian), a loop's
+        sample or a row: those can be 0 everywhere at once."""
+        base = self._squared_base(node, with_abs=True)
         if not (isinstance(base, cst.Name) and base.value in self.parameter_facts
                 and self.env.get(base.value) is self.parameter_facts[base.value]):
-            # only the batch the loss received, as received: a value computed from it (a hinge
-            # written as a mask, a gradient, a Laplacian a regulariser drives to 0), a loop's sample
-            # or a row picked out of it can be 0 where the batch as a whole is not
-            return False
+            return False  # only the batch the loss received, as received
         facts = self.facts(base)
         if facts.nonneg and not (facts.probability or facts.guarded):
-            return False  # relu(m - d), err.clamp(min=0): 0 wherever the sample is past the margin
+            return False  # a mask or a count passed in: 0 over whole regions
         if facts.error or facts.magnitude or facts.difference or facts.max_shifted or facts.thresholded \
                 or {PRED, TRUE} <= facts.taint or _GRADIENT_NAME.search(_text(base)):
-            # an error is 0 where the batch is fit (judged a real risk on the real code we read, even
-            # over the whole batch); x - mean(x) where the output is constant; a gradient penalty's
-            # gradients where the critic is flat
-            return False
+            return False  # an error, or a penalty's gradients handed in (0 where the critic is flat)
         return facts.is_tensor and bool(facts.taint) and not facts.no_batch_axis and not facts.python_list \
             and not facts.boolean and not _vanishes_by_design(facts, of_the_target=True)
 
     def _squares_of_a_vector(self, node) -> bool:
         """``x ** 2``, ``square(x)``, ``pow(x, 2)`` or ``x * x`` of a vector ``x`` that is not a
         difference: summed, its squared length."""
-        base = None
-        if isinstance(node, cst.BinaryOperation):
-            if isinstance(node.operator, cst.Power) and isinstance(node.right, (cst.Integer, cst.Float)) \
-                    and float(node.right.evaluated_value) == 2:
-                base = node.left
-            elif isinstance(node.operator, cst.Multiply) and _same_text(node.left, node.right):
-                base = node.left
-        elif isinstance(node, cst.Call):
-            op = self.op(node)
-            exponent = op.arg(1, "exponent", "y") if op is not None else None
-            if op is not None and op.args and (op.name == "square" or (
-                    op.name in ("pow", "power") and exponent is not None and _text(exponent) in ("2", "2.0"))):
-                base = op.args[0]
+        base = self._squared_base(node)
         return base is not None and _a_vector(self.facts(base))
 
     def _einsum(self, op: Op) -> Facts:
