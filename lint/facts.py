@@ -1370,9 +1370,7 @@ class Evaluator:
             order = op.arg(1, "p", "ord")
             whole_sum = order is not None and _text(order) in ("1", "1.0") and self._whole_batch_norm(node)
             # a norm of the whole batch (no axis) of a prediction is 0 only where every entry is
-            whole = self._whole_batch_norm(node) and PRED in first.taint and _a_vector(first) \
-                and not _vanishes_by_design(first) and isinstance(op.args[0], cst.Name) \
-                and self.env.get(op.args[0].value) is self.parameter_facts.get(op.args[0].value)
+            whole = self._whole_batch_norm(node) and PRED in first.taint and self._as_received(op.args[0])
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude, batch_energy=whole,
                          bounded=first.bounded and first.taint != EMPTY, length=_a_vector(first),
                          batch_sum=node if whole_sum else None)
@@ -1793,17 +1791,19 @@ class Evaluator:
         batch is fit), nor a value the loss computed (a hinge, a gradient, a Laplacian), a loop's
         sample or a row: those can be 0 everywhere at once."""
         base = self._squared_base(node, with_abs=True)
-        if not (isinstance(base, cst.Name) and base.value in self.parameter_facts
-                and self.env.get(base.value) is self.parameter_facts[base.value]):
-            return False  # only the batch the loss received, as received
+        if not self._as_received(base) or _GRADIENT_NAME.search(base.value):
+            return False  # only the batch the loss received; not a penalty's gradients (0 where the critic is flat)
         facts = self.facts(base)
         if facts.nonneg and not (facts.probability or facts.guarded):
             return False  # a mask or a count passed in: 0 over whole regions
-        if facts.error or facts.magnitude or facts.difference or facts.max_shifted or facts.thresholded \
-                or {PRED, TRUE} <= facts.taint or _GRADIENT_NAME.search(_text(base)):
-            return False  # an error, or a penalty's gradients handed in (0 where the critic is flat)
         return facts.is_tensor and bool(facts.taint) and not facts.no_batch_axis and not facts.python_list \
-            and not facts.boolean and not _vanishes_by_design(facts, of_the_target=True)
+            and not facts.boolean
+
+    def _as_received(self, node) -> bool:
+        """``node`` names a parameter of the loss not rebound since: the batch as the loss received
+        it (not a value computed from it, a loop's sample, or a row picked out of it)."""
+        return isinstance(node, cst.Name) and node.value in self.parameter_facts \
+            and self.env.get(node.value) is self.parameter_facts[node.value]
 
     def _squares_of_a_vector(self, node) -> bool:
         """``x ** 2``, ``square(x)``, ``pow(x, 2)`` or ``x * x`` of a vector ``x`` that is not a
@@ -2070,13 +2070,6 @@ def _one_row_slice(part) -> bool:
 
 
 _GRADIENT_NAME = re.compile(r"grad", re.IGNORECASE)
-
-
-def _vanishes_by_design(facts: Facts, of_the_target: bool = False) -> bool:
-    """A hinge past its margin, a masked or a max-shifted value: 0 over whole regions of the batch.
-    Without ``of_the_target``, also a value with no gradient from the prediction."""
-    return facts.thresholded or facts.max_shifted or facts.masked_positive or facts.zero \
-        or (facts.nograd and not of_the_target)
 
 
 def _a_vector(facts: Facts) -> bool:

@@ -372,24 +372,43 @@ class ModuleIndex:
         found = self.__dict__.get("_layer_attributes")
         if found is None:
             names = set()
-            for info in self.functions:
-                if info.class_info is None or info.name != "__init__":
-                    continue
-                for node in _assignments(info.node):
-                    if not isinstance(node.value, cst.Call):
-                        continue
-                    parts = dotted_parts(node.value.func)
-                    qualified = self.imports.qualify(parts) if parts else None
-                    if not qualified or not parts[-1][:1].isupper() or parts[-1].endswith("Loss") \
-                            or not qualified.startswith(("torch.nn.", "keras.layers.", "tensorflow.keras.layers.")):
-                        continue
-                    for target in node.targets:
-                        attribute = target.target
-                        if isinstance(attribute, cst.Attribute) and isinstance(attribute.value, cst.Name) \
-                                and attribute.value.value == "self":
-                            names.add(attribute.attr.value)
+            for class_info in self.classes.values():
+                for attr, calls in self.init_calls(class_info).items():
+                    for call in calls:
+                        parts = dotted_parts(call.func)
+                        qualified = self.imports.qualify(parts) if parts else None
+                        if qualified and parts[-1][:1].isupper() and not parts[-1].endswith("Loss") \
+                                and qualified.startswith(("torch.nn.", "keras.layers.", "tensorflow.keras.layers.")):
+                            names.add(attr)
             found = self.__dict__["_layer_attributes"] = frozenset(names)
         return found
+
+    def init_calls(self, class_info) -> dict:
+        """The attributes a class's ``__init__`` sets from a call, with those calls (``self.conv =
+        nn.Conv2d(...)``; ``self.model, self.preprocess = clip.load(...)`` sets both), read once
+        per class.
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module("class L:\\n    def __init__(self):\\n        self.m, _ = clip.load('x')\\n"))
+            >>> sorted(index.init_calls(index.classes["L"]))
+            ['m']
+        """
+        cache = self.__dict__.setdefault("_init_calls", {})
+        if class_info.name not in cache:
+            calls = {}
+            init = class_info.methods.get("__init__")
+            for node in _assignments(init.node) if init is not None else ():
+                if not isinstance(node.value, cst.Call):
+                    continue
+                for target in node.targets:
+                    held = [e.value for e in target.target.elements] \
+                        if isinstance(target.target, (cst.Tuple, cst.List)) else [target.target]
+                    for attribute in held:
+                        if isinstance(attribute, cst.Attribute) and isinstance(attribute.value, cst.Name) \
+                                and attribute.value.value == "self":
+                            calls.setdefault(attribute.attr.value, []).append(node.value)
+            cache[class_info.name] = calls
+        return cache[class_info.name]
 
     @classmethod
     def build(cls, module: cst.Module) -> "ModuleIndex":

@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from ..names import dotted_parts
+from ..names import dotted_parts, terminal_name
 from ..tree import children as tree_children, own_nodes, own_nodes_in_order
 from ..vocabulary import name_words
 
@@ -306,23 +306,10 @@ def _pretrained_attribute(func, ctx) -> bool:
         return False
     if _NOT_A_NETWORK_NAME.search(func.attr.value):
         return False  # self.tokenizer = AutoTokenizer.from_pretrained(...): text processing, not a network
-    init = ctx.loss.info.class_info.methods.get("__init__")
-    if init is None:
-        return False
-    for node in own_nodes(init.node):
-        if not (isinstance(node, cst.Assign) and isinstance(node.value, cst.Call)):
-            continue
-        called = node.value.func
-        last = called.attr.value if isinstance(called, cst.Attribute) else called.value \
-            if isinstance(called, cst.Name) else ""
-        if last not in _PRETRAINED_LOADERS and not _APPLICATION_NAME.match(last):
-            continue
-        for target in node.targets:
-            names = [e.value for e in target.target.elements] if isinstance(target.target, (cst.Tuple, cst.List)) \
-                else [target.target]
-            if any(isinstance(n, cst.Attribute) and isinstance(n.value, cst.Name) and n.value.value == "self"
-                   and n.attr.value == func.attr.value for n in names):
-                return True
+    for call in ctx.index.init_calls(ctx.loss.info.class_info).get(func.attr.value, ()):
+        last = terminal_name(call.func)
+        if last in _PRETRAINED_LOADERS or _APPLICATION_NAME.match(last):
+            return True
     return False
 
 

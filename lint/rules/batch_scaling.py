@@ -163,18 +163,9 @@ def _first_element_kept_alone(name: str, ctx) -> bool:
             if called == name and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) >= 2 \
                     and isinstance(target.elements[0].value, cst.Name) \
                     and all(isinstance(e.value, cst.Name) and e.value.value == "_" for e in target.elements[1:]) \
-                    and not _divides(caller.node, target.elements[0].value.value):
-                return True
+                    and not _divisors(caller.node, target.elements[0].value.value):
+                return True  # (a caller that divides what it keeps normalises it)
     return False
-
-
-def _divides(function, name: str) -> bool:
-    """``function`` divides ``name`` (``name / n``, ``name /= n``): the caller normalises it."""
-    return any((isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide)
-                and isinstance(node.left, cst.Name) and node.left.value == name)
-               or (isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.DivideAssign)
-                   and isinstance(node.target, cst.Name) and node.target.value == name)
-               for node in own_nodes(function))
 
 
 def _what_it_does(batch_sum, ctx) -> str:
@@ -444,13 +435,18 @@ def _normalised_calls(function, name: str, method: bool) -> tuple[int, bool]:
     return calls, all(stored == "" or _normalised_name(function, stored) for stored in results)
 
 
+def _divisors(function, name: str) -> list:
+    """What ``function`` divides ``name`` by (``name / n``, ``name /= n``)."""
+    return [node.right for node in own_nodes(function) if isinstance(node, cst.BinaryOperation)
+            and isinstance(node.operator, cst.Divide) and isinstance(node.left, cst.Name) and node.left.value == name] \
+        + [node.value for node in own_nodes(function) if isinstance(node, cst.AugAssign)
+           and isinstance(node.operator, cst.DivideAssign) and isinstance(node.target, cst.Name)
+           and node.target.value == name]
+
+
 def _divided_by_a_count(function, name: str) -> bool:
     """Every division of ``name`` in ``function`` is by something other than ``len(...)``."""
-    divisors = [node.right for node in own_nodes(function) if isinstance(node, cst.BinaryOperation)
-                and isinstance(node.operator, cst.Divide) and isinstance(node.left, cst.Name) and node.left.value == name]
-    divisors += [node.value for node in own_nodes(function) if isinstance(node, cst.AugAssign)
-                 and isinstance(node.operator, cst.DivideAssign) and isinstance(node.target, cst.Name)
-                 and node.target.value == name]
+    divisors = _divisors(function, name)
     return all(not any(isinstance(n, cst.Call) and isinstance(n.func, cst.Name) and n.func.value == "len"
                        for n in own_nodes(d)) for d in divisors)
 
