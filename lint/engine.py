@@ -65,6 +65,8 @@ class LossContext:
         self.eager_depth = 0
         self.opt_in_depth = 0  # inside the body of ``if self.option is not None:``: code the user opted into
         self.dump_depth = 0  # inside such a body that writes values out (``print(..., file=self.out)``)
+        # in ``if random.random() < 0.001: logger.debug(...)``, its test included: a sampled log line
+        self.sampled_log_depth = 0
         # root cause -> [index of its report, places beyond the first, first message] (one cause, one finding)
         self.once: dict[str, list] = {}
         # (rule, node, key, more, message) of the weaker places, see report_fallback
@@ -91,6 +93,8 @@ class LossContext:
             return True  # under ``if tf.executing_eagerly():``: a compiled step never runs it
         if self.dump_depth and rule.code == "BSG701":
             return True  # an opt-in branch that writes predictions to a file: host values by design
+        if self.sampled_log_depth and rule.code in ("BSG201", "BSG701"):
+            return True  # a log line written on a random few steps: its draw and copies touch no loss
         # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
         return bool(self.dead_depth and rule.code in _VALUE_RULES)
 
@@ -176,6 +180,8 @@ class LossContext:
             seen = self.call_sites.setdefault(id(info.node), {})
             # where the helper is called from: its findings name these places (the loss's own line)
             self.call_sites.setdefault(("calls", id(info.node)), []).append((self.loss.node, node))
+            # a call that runs outside a training step: a branch no call takes, evaluation code
+            self.call_sites.setdefault(("outside_training", id(info.node)), []).append(bool(self.eval_depth))
             positional = [a for a in node.args if a.keyword is None and not a.star]
             for param, arg in zip(params, positional):
                 seen.setdefault(param.name.value, []).append(self._passed(arg.value))
@@ -209,9 +215,8 @@ class LossContext:
             # every mention of the helper in the file, but its ``def``, is a call that was read: not
             # passed as a value (``partial(helper, ...)``), called at module level or by a function
             # that is no loss; and it does not rebind the parameters it is tested on
-            self._reads_every_call = self.index.references(self.loss.name.rsplit(".", 1)[-1]) == calls + 1 \
-                and not _rebinds_parameters(self.loss.node)
-        if not self._reads_every_call:
+            self._reads_every_call = self.index.references(self.loss.name.rsplit(".", 1)[-1]) == calls + 1
+        if not self._reads_every_call or _rebinds_parameters(self.loss.node, test):
             return None
         outcomes = {branch_outcome(test, {name: texts[i] for name, texts in literals.items()})
                     for i in range(min(len(texts) for texts in literals.values()))}
@@ -237,6 +242,12 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     from .summaries import HelperSummaries
 
     batch_sizes = batch_literals(index) if batch_sizes is None else batch_sizes
+    if loss.kind == "helper" and call_sites is not None:
+        outside = call_sites.get(("outside_training", id(loss.node)))
+        if outside and all(outside):
+            # ``if kl: reg = KL_NIG(...)`` with ``kl=False`` on every call, or a helper only
+            # ``if not self.training:`` calls: it never runs in a training step of the file's losses
+            return []
     summaries = summaries or HelperSummaries(index, batch_sizes)
     evaluator = Evaluator(index.imports, loss.param_taints, index.int_constants, batch_sizes,
                           summarize=summaries.for_owner(loss.info))
@@ -371,6 +382,7 @@ class _Walker:
         self.statement_rules: dict[type, list] = {}
         self.return_rules = [r for r in rules if r.checks_return] if ctx.loss.returns_loss_value else []
         self.returns: list | None = None  # set to a list to collect the facts of returned values
+        self.per_sample_loops: list[bool] = []  # the enclosing ``for`` loops: whether each walks the batch
         # names only assigned, or whose values reach neither the returned loss nor a gradient (they
         # silence reports only: a helper summary's walk, with no rules, does not need them)
         self.unread = unread_names(ctx.loss.node) | dead_names(ctx.loss.node) if rules else set()
@@ -413,6 +425,8 @@ class _Walker:
             return
         self._statement_rules(statement)
         if isinstance(statement, cst.If):
+            sampled_log = _samples_a_log_line(statement)
+            self.ctx.sampled_log_depth += sampled_log
             self.expression(statement.test)
             config = _is_configuration_test(statement.test, ev) or _is_degenerate_case(statement, ev)
             self.ctx.config_depth += config
@@ -439,6 +453,7 @@ class _Walker:
             fallback_env = _undo_branch(ev, before) if zero_branch else None
             self.ctx.opt_in_depth -= opt_in
             self.ctx.dump_depth -= dump
+            self.ctx.sampled_log_depth -= sampled_log
             self.ctx.eager_depth -= eager is True
             ev.env.update(hosted)
             self.ctx.eval_depth -= training is False
@@ -467,7 +482,9 @@ class _Walker:
         elif isinstance(statement, cst.For):
             self.expression(statement.iter)
             ev.bind_loop_target(statement.target, statement.iter)
+            self.per_sample_loops.append(_walks_the_batch(statement.iter, ev))
             self.block(block_statements(statement.body))
+            self.per_sample_loops.pop()
             self._orelse(statement.orelse)
         elif isinstance(statement, cst.While):
             self.expression(statement.test)
@@ -511,6 +528,7 @@ class _Walker:
             self.expression(small.value)
             self.ctx.dead_depth -= dead
             _mark_guarded([_floored_in_place(small.value, ev)], ev)  # p.clamp_min_(eps); log(p)
+            _grow_list(small.value, ev, bool(self.per_sample_loops and self.per_sample_loops[-1]))
         elif isinstance(small, cst.Assign):
             dead = dead_statement(small, self.unread)
             self.ctx.dead_depth += dead
@@ -623,14 +641,48 @@ def _eager_test(test) -> bool | None:
     return None
 
 
-def _rebinds_parameters(function: cst.FunctionDef) -> bool:
-    """The function assigns to one of its own parameters (``if backend is None: backend = ...``)."""
+def _walks_the_batch(iterable, ev: Evaluator) -> bool:
+    """A ``for`` loop's iterable gives one entry per sample: ``range(bs)`` with ``bs`` read from the
+    batch axis, the rows of a batch tensor."""
+    if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) and iterable.func.value == "range" \
+            and len(iterable.args) == 1:
+        return ev.facts(iterable.args[0].value).batch_dim
+    return ev._walks(iterable, rows=True)
+
+
+def _grow_list(value, ev: Evaluator, per_sample: bool) -> None:
+    """``means.append(m)``, ``parts.extend(ms)`` on a Python list the loss made: the list holds
+    what is added, one entry per sample when added in a loop over the batch. Only what comes from
+    the loss's inputs is carried (a list of ``arange`` permutations or constants stays as it was)."""
+    if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in ("append", "extend") and isinstance(value.func.value, cst.Name)
+            and value.args):
+        return
+    name = value.func.value.value
+    listed = ev.env.get(name)
+    if listed is None or not listed.python_list:
+        return
+    added = ev.facts(value.args[0].value).taint & {PRED, TRUE}
+    if not added:
+        return
+    ev.env[name] = replace(listed, taint=listed.taint | added, elements=None, grown_list=True,
+                           batch_rows=listed.batch_rows or (per_sample and not listed.elements))
+
+
+def _rebinds_parameters(function: cst.FunctionDef, test=None) -> bool:
+    """The function assigns to one of its own parameters (``if backend is None: backend = ...``)
+    before ``test`` can read it: an assignment inside the branch ``test`` opens (``if kl: kl =
+    KL(...)``) does not count, unless a loop runs that branch again."""
     params = {p.name.value for p in (*function.params.posonly_params, *function.params.params,
                                      *function.params.kwonly_params)}
+    branch = next((node for node in own_nodes(function) if isinstance(node, cst.If) and node.test is test), None)
+    looped = branch is not None and any(isinstance(node, (cst.For, cst.While)) and branch in own_nodes(node)
+                                        for node in own_nodes(function))
+    inside = set() if branch is None or looped else {id(node) for node in own_nodes(branch.body)}
     for node in own_nodes(function):
         targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else \
             [node.target] if isinstance(node, (cst.AugAssign, cst.AnnAssign)) else []
-        if any(isinstance(t, cst.Name) and t.value in params for t in targets):
+        if id(node) not in inside and any(isinstance(t, cst.Name) and t.value in params for t in targets):
             return True
     return False
 
@@ -933,6 +985,40 @@ def _sum_made_before(facts, ev: Evaluator) -> bool:
     return facts.batch_sum is not None and any(other.batch_sum is facts.batch_sum for other in ev.env.values())
 
 
+_RANDOM_DRAWS = frozenset({"random", "rand", "uniform", "random_sample"})
+_LOG_CALLS = frozenset({"debug", "info", "warning", "warn", "error", "log", "exception", "critical", "print"})
+
+
+def _samples_a_log_line(statement: cst.If) -> bool:
+    """``if torch.rand(1).item() < 0.001: logger.debug(...)``: a branch taken at random whose body
+    only logs (no else): its draw decides whether a line is written, not the loss.
+
+        >>> _samples_a_log_line(cst.parse_statement("if random.random() < 0.01:\\n    print(p.item())\\n"))
+        True
+        >>> _samples_a_log_line(cst.parse_statement("if random.random() < 0.5:\\n    x = x.flip(0)\\n"))
+        False
+    """
+    if statement.orelse is not None:
+        return False
+    draws = any(isinstance(n, cst.Call) and ((isinstance(n.func, cst.Attribute) and n.func.attr.value in _RANDOM_DRAWS)
+                                             or (isinstance(n.func, cst.Name) and n.func.value in _RANDOM_DRAWS))
+                for n in (statement.test, *own_nodes(statement.test)))
+    if not draws:
+        return False
+    for line in block_statements(statement.body):
+        if not isinstance(line, cst.SimpleStatementLine):
+            return False
+        for small in line.body:
+            call = small.value if isinstance(small, cst.Expr) else None
+            if not isinstance(call, cst.Call):
+                return False
+            name = call.func.attr.value if isinstance(call.func, cst.Attribute) else \
+                call.func.value if isinstance(call.func, cst.Name) else ""
+            if name not in _LOG_CALLS:
+                return False
+    return True
+
+
 def _writes_output(body) -> bool:
     """The block writes to a file: ``print(..., file=handle)``, ``handle.write(...)``.
 
@@ -1024,7 +1110,11 @@ def _raises_at_end(statements) -> bool:
     if not statements:
         return False
     last = statements[-1]
-    return isinstance(last, cst.SimpleStatementLine) and any(isinstance(s, cst.Raise) for s in last.body)
+    if not (isinstance(last, cst.SimpleStatementLine) and any(isinstance(s, cst.Raise) for s in last.body)):
+        return False
+    # ``if reduction == "sum": return ...`` ... ``raise ValueError(...)``: the returns before it are
+    # the normal exits; only an unknown option reaches the raise
+    return not any(isinstance(node, cst.Return) for statement in statements[:-1] for node in own_nodes(statement))
 
 
 # isinstance(x, T) with T a host type: inside the branch, x is a Python or numpy value

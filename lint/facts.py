@@ -191,6 +191,7 @@ class Facts:
     elements: tuple | None = None  # a tuple/list display's own elements' facts, for unpacking it
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
+    grown_list: bool = False  # a Python list the loss grew with ``append``/``extend``
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
     # has a factor divided by its own full sum (w / sum(w)) or by a normaliser the caller passes
     # (loss / num_positives, loss /= avg_factor): its sum is a weighted mean or a normalised sum
@@ -217,6 +218,7 @@ class Facts:
     nonzero_also: tuple[str, ...] = ()  # ``(a > 0) & (b > 0)``: further values known nonzero where it holds
     maybe_list: bool = False  # a parameter: it may be a Python list of tensors (views, outputs)
     batch_dim_source: bool = False  # a shape of a tensor with the loss inputs' batch axis first
+    batchless_shape: bool = False  # the shape of a tensor known to have no batch axis (objects x dims)
     named_tensor: bool = False  # a parameter named like a target or prediction (a tensor, in practice)
     nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
@@ -604,7 +606,9 @@ class Evaluator:
                 elif facts.tensor_shape:
                     # ``bs, h, w, c = x.shape``: the batch size, then one sample's sizes
                     starred = any(isinstance(e, cst.StarredElement) for e in target.elements[:position + 1])
-                    self.bind(inner, Facts(shape=True, batch_dim=position == batch_at, bounded=True,
+                    # (``n, m = objects.size()`` of a tensor whose axis 0 is not the batch: no batch size)
+                    batch_dim = position == batch_at and not facts.batchless_shape
+                    self.bind(inner, Facts(shape=True, batch_dim=batch_dim, bounded=True,
                                            feature_count=position != batch_at and not starred))
                 else:
                     self.bind(inner, replace(facts, batch_sum=None, exp_node=None))
@@ -791,7 +795,8 @@ class Evaluator:
         if attr in ("shape", "batch_size"):  # x.shape, tensordict.batch_size (a torch.Size)
             inner = self.facts(base)
             return Facts(shape=True, tensor_shape=inner.is_tensor, bounded=True,
-                         batch_dim_source=_carries_the_batch(inner))
+                         batch_dim_source=_carries_the_batch(inner),
+                         batchless_shape=inner.is_tensor and inner.no_batch_axis)
         if attr in ("ndim", "dtype", "device", "rank", "name", "requires_grad", "batch_first", "training") \
                 or attr.startswith(("is_", "has_")):
             return UNTAINTED  # metadata and flags (x.is_cuda, lprobs.batch_first): Python values
@@ -848,6 +853,8 @@ class Evaluator:
             return base  # x.shape[0:2], x.shape[:3]: the leading axes, the batch axis first
         if base.shape:
             return SHAPE
+        if base.grown_list and len(elements) == 1 and isinstance(elements[0].slice, cst.Slice):
+            return replace(base, batch_sum=None, exp_node=None)  # reps[1:] of a list: a shorter list
         if base.elements is not None and len(elements) == 1 and isinstance(elements[0].slice, cst.Index) \
                 and isinstance(elements[0].slice.value, cst.Integer):
             position = int(elements[0].slice.value.evaluated_value)
@@ -936,8 +943,11 @@ class Evaluator:
             guarded = (_positive_offset(right) and left.taint != EMPTY) or (_positive_offset(left) and right.taint != EMPTY) \
                 or (left.guarded and right.nonneg) or (right.guarded and left.nonneg) \
                 or (left.guarded and right.guarded) or _adds_own_zero_test(left_node, right_node, left, right)
+            # at most a fixed value: a capped, bounded or non-positive value (``x - max(x)``) plus a
+            # constant (``logits + 1e-12``) or another such value: safe under exp
             capped = not both_bounded and any(
-                (a.capped or a.bounded) and (b.capped or b.bounded or not b.taint) for a, b in ((left, right), (right, left)))
+                (a.capped or a.bounded or a.nonpos) and (b.capped or b.bounded or b.nonpos or not b.taint)
+                for a, b in ((left, right), (right, left)))
             return Facts(taint=taint, guarded=guarded, nonneg=left.nonneg and right.nonneg,
                          above_one=_above_one(left, right) or _above_one(right, left),
                          nonpos=left.nonpos and right.nonpos, bounded=both_bounded, capped=capped,
@@ -948,7 +958,10 @@ class Evaluator:
         if symbol == "-" and not left.taint and left.literal == 1 and right.complement is not None:
             return right.complement  # 1 - dice_loss with dice_loss = 1 - dice: the dice itself
         if symbol == "-":
-            error = (TRUE in left.taint and PRED in right.taint) or (PRED in left.taint and TRUE in right.taint) \
+            # the prediction against a value of the targets' side only: not against a statistic made
+            # of both (``embedding - cluster_mean`` with the mean taken over the masked embeddings)
+            error = (TRUE in left.taint and PRED not in left.taint and PRED in right.taint) \
+                or (PRED in left.taint and TRUE in right.taint and PRED not in right.taint) \
                 or (left.error and not right.taint) or (right.error and not left.taint)
             thresholded = left.magnitude and not right.taint and not right.shape and right.literal != 0
             stabilised = _is_max_of(right_node, left_node, self) or (
@@ -1237,7 +1250,8 @@ class Evaluator:
             return Facts(guarded=True, nonneg=True, bounded=True, literal=1e-7)
         if name in SHAPE_OPS:
             return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True,
-                         batch_dim_source=_carries_the_batch(first))
+                         batch_dim_source=_carries_the_batch(first),
+                         batchless_shape=first.is_tensor and first.no_batch_axis)
         if name in ("prod", "reduce_prod") and first.feature_count:
             return Facts(shape=True, feature_count=True, bounded=True)  # prod(shape[1:]): one sample's size
         if name in SIZE_OPS:
@@ -1250,7 +1264,8 @@ class Evaluator:
             if name == "size" and op.is_method and len(op.args) == 1 and not op.kwargs:
                 # x.size(): torch's shape, as x.shape (x.size()[0] is the batch size)
                 return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True,
-                             batch_dim_source=_carries_the_batch(first))
+                             batch_dim_source=_carries_the_batch(first),
+                             batchless_shape=first.is_tensor and first.no_batch_axis)
             # numel(gt): every entry of a batch tensor, the batch size times one sample's size
             return Facts(shape=True, bounded=True, guarded=True,
                          element_count=first.is_tensor and _carries_the_batch(first))
@@ -1486,7 +1501,14 @@ class Evaluator:
             return Facts(taint=first.taint, python_list=True, batch_rows=along_batch and first.is_tensor,
                          tensor_parts=not along_batch)
         if name in STACK_OPS and op.args:
-            return self._stacked(op.args[0])
+            stacked = self._stacked(op.args[0])
+            listed = self.facts(op.args[0])
+            axis = op.arg(1, "axis", "dim")
+            if listed.grown_list and not listed.batch_rows and (axis is None or self.facts(axis).literal == 0):
+                # a list grown by ``append`` in a loop over something else (objects, permutations,
+                # levels), joined along axis 0: that axis counts the loop's items, not the batch
+                return replace(stacked, no_batch_axis=True)
+            return stacked
         if name.startswith(_PREDICATE_PREFIXES) and name not in COMPARISON_OPS:
             return UNTAINTED  # is_tensor(), any_symbolic_tensors(), has_...: Python booleans
         if op.namespace.startswith("numpy.random") or (op.namespace == "random" and not op.is_method):

@@ -75,6 +75,10 @@ _INPUT_IMAGE_NAMES = frozenset({"original", "originals", "orig", "origs", "origi
                                 "inputimage", "inputimages", "lowlight", "degraded"})
 # A parameter holding the data batch beside named predictions (``forward(self, predictions, batch)``)
 _BATCH_DATA_NAMES = frozenset({"batch", "data", "sample", "samples", "minibatch", "batchdata", "databatch"})
+# a reinforcement-learning batch's fields (``compute_loss(self, obs_t, act_t)``, ``(states, actions,
+# rewards)``): data the loss runs its networks on, no gradient of their own
+_TRANSITION_NAME = re.compile(r"^(next_?)?(obs|observations|acts?|actions?|rewards?|dones?|terminals?)(_?(t|tp1|t1|batch))?$",
+                              re.IGNORECASE)
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
                                 "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",
                                 "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration",
@@ -1076,6 +1080,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})
         elif key in _BATCH_DATA_NAMES and beside_predictions:
             taints[name] = frozenset({TRUE})  # the batch's data, no gradient
+        elif _TRANSITION_NAME.match(name) and kind != "helper":
+            taints[name] = frozenset({TRUE})  # observations, actions, rewards: the transitions sampled
         elif key in _PRED_NAMES or (kind != "helper" and key in ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
         elif kind == "autograd" and position == 0 and key not in _TARGET_NAMES and not _is_scalar(param):

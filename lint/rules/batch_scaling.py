@@ -330,8 +330,8 @@ def _every_caller_normalises(ctx) -> bool:
     """A private loss or helper whose every call in the file divides what it returns
     (``cls_sum = self._focal_loss(p, t)`` then ``cls_sum / num_pos``), or hands it back beside
     other values (``return cls_sum, num_pos``, for the caller to divide): the sum is the numerator
-    of a normalised loss, not a loss that grows with the batch. A public function is reported
-    (other modules may call it as it is); a method is judged by its class's calls of it.
+    of a normalised loss, not a loss that grows with the batch. A function is judged by the file's
+    calls of it (with none, it is reported); a method by its class's calls of it.
 
         >>> import libcst as cst
         >>> caller = cst.parse_statement("def f(p, t):\\n    s = self._focal(p, t)\\n    return s / t.sum()\\n")
@@ -350,8 +350,11 @@ def _every_caller_normalises(ctx) -> bool:
         return calls > 0 and all_normalised
     # a method of a class is called through its object: the class's own methods are its callers
     # (not forward/call/__call__: calling the object runs them, from anywhere)
+    # a module-level function, public or not: judged by the file's own calls of it (a function no
+    # call in the file normalises, or that nothing in the file calls, is still reported)
     inner_method = info is not None and info.class_info is not None and info.name not in LOSS_CLASS_METHODS
-    if info is None or not (ctx.loss.kind == "helper" or info.name.startswith("_") or inner_method):
+    if info is None or not (ctx.loss.kind == "helper" or info.name.startswith("_") or inner_method
+                            or info.class_info is None):
         return False
     calls, all_normalised = 0, True
     method = info.class_info is not None

@@ -24,6 +24,7 @@ _NOT_SAMPLING = frozenset(
 )
 # host draws that can pick indices (an order, a subset); what they draw is read from its use
 _HOST_SELECTIONS = frozenset({"choice", "choices", "permutation", "sample", "randint", "randrange"})
+_PERMUTATIONS = frozenset({"randperm", "permutation"})
 _TORCH_SAMPLERS = frozenset(
     {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "normal", "bernoulli",
      "multinomial", "randperm", "poisson"}
@@ -116,6 +117,8 @@ class RandomInLoss(Rule):
             ctx.report(self, node, f"`{callee(node)}` runs once when the step is traced: "
                                    "every step reuses the same frozen 'random' value")
         elif kind == "stochastic":
+            if op.name in _PERMUTATIONS and _draws_indices(node, ctx):
+                return  # y_pred[:, torch.randperm(n)]: the entries reordered (ties broken at random), not noise
             if ctx.opt_in_depth:
                 return  # under ``if self.n_samples is not None:``: noise the user opted into (subsampling, jitter)
             if _named_for_drawing(ctx):
