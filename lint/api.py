@@ -141,9 +141,36 @@ def _parse_and_lint(data: bytes, filename: str, settings: LintSettings,
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
-        return syntax_finding(filename, *_syntax_place(data, error), settings)
+        module = _parse_tab_indented(data)
+        if module is None:
+            return syntax_finding(filename, *_syntax_place(data, error), settings)
     findings = _lint_module(module, filename, settings, data, top_lines)
     return _apply_noqa(findings, data)
+
+
+def _parse_tab_indented(data: bytes):
+    """libcst's module for a file that indents with tabs and spaces mixed, which CPython accepts
+    (a tab moves to the next multiple of 8 columns) and libcst's tokenizer rejects ("no matching
+    outer block for dedent"): the leading tabs are expanded the way CPython reads them, so every
+    line keeps its number. None when the file has no such indentation or still does not parse.
+
+        >>> _parse_tab_indented(b"def f(x):\\n    if x:\\n\\t    return 1\\n    return 2\\n") is not None
+        True
+    """
+    import libcst as cst
+
+    if b"\t" not in data or _python_syntax_error(data) is not None:
+        return None
+    lines = data.splitlines(keepends=True)
+    expanded = []
+    for line in lines:
+        body = line.lstrip(b" \t")
+        indent = line[:len(line) - len(body)]
+        expanded.append(indent.expandtabs(8) + body if b"\t" in indent else line)
+    try:
+        return cst.parse_module(b"".join(expanded))
+    except cst.ParserSyntaxError:
+        return None
 
 
 def _beyond_cpython(data: bytes):

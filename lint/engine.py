@@ -244,7 +244,9 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     batch_sizes = batch_literals(index) if batch_sizes is None else batch_sizes
     if loss.kind == "helper" and call_sites is not None:
         outside = call_sites.get(("outside_training", id(loss.node)))
-        if outside and all(outside):
+        # every mention of the helper in the file but its ``def`` is one of these calls (not a call
+        # from a train step or module level, not passed as a value)
+        if outside and all(outside) and index.references(loss.name.rsplit(".", 1)[-1]) == len(outside) + 1:
             # ``if kl: reg = KL_NIG(...)`` with ``kl=False`` on every call, or a helper only
             # ``if not self.training:`` calls: it never runs in a training step of the file's losses
             return []
@@ -312,7 +314,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         walker.expression(loss.node.body)
         walker.returned(loss.node.body)
     else:
-        walker.block(block_statements(loss.node.body))
+        walker.block(block_statements(loss.node.body), body=True)
     ctx.finish()
     if loss.kind == "helper" and call_sites is not None and ctx.reports:
         calls = tuple(call_sites.get(("calls", id(loss.node)), ())[:_CALL_PLACES])
@@ -393,9 +395,10 @@ class _Walker:
                 self.statement_rules.setdefault(statement_type, []).append(rule)
 
     # ---- statements ---------------------------------------------------------------------
-    def block(self, statements) -> None:
+    def block(self, statements, body: bool = False) -> None:
         statements = list(statements)
-        failing = _raises_at_end(statements)  # print(loss); raise ValueError: runs only on failure
+        # print(loss); raise ValueError: runs only on failure (not a body whose returns come first)
+        failing = _raises_at_end(statements, body)
         self.ctx.eval_depth += failing
         options = 0  # after ``if reduction == "none": return x``, the rest is another option
         for statement in statements:
@@ -662,11 +665,16 @@ def _grow_list(value, ev: Evaluator, per_sample: bool) -> None:
     listed = ev.env.get(name)
     if listed is None or not listed.python_list:
         return
-    added = ev.facts(value.args[0].value).taint & {PRED, TRUE}
+    added_facts = ev.facts(value.args[0].value)
+    added = added_facts.taint & {PRED, TRUE}
     if not added:
         return
+    # rows without a batch axis (one image's objects): so is every entry, if each added one is
+    per_sample_rows = listed.batch_rows or (per_sample and not listed.elements)
+    rows_only = not per_sample_rows and added_facts.no_batch_axis \
+        and (listed.no_batch_axis if listed.grown_list else not listed.elements)
     ev.env[name] = replace(listed, taint=listed.taint | added, elements=None, grown_list=True,
-                           batch_rows=listed.batch_rows or (per_sample and not listed.elements))
+                           no_batch_axis=rows_only, batch_rows=per_sample_rows)
 
 
 def _rebinds_parameters(function: cst.FunctionDef, test=None) -> bool:
@@ -998,12 +1006,16 @@ def _samples_a_log_line(statement: cst.If) -> bool:
         >>> _samples_a_log_line(cst.parse_statement("if random.random() < 0.5:\\n    x = x.flip(0)\\n"))
         False
     """
-    if statement.orelse is not None:
-        return False
-    draws = any(isinstance(n, cst.Call) and ((isinstance(n.func, cst.Attribute) and n.func.attr.value in _RANDOM_DRAWS)
-                                             or (isinstance(n.func, cst.Name) and n.func.value in _RANDOM_DRAWS))
-                for n in (statement.test, *own_nodes(statement.test)))
-    if not draws:
+    test = statement.test
+    if statement.orelse is not None or not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+                                            and isinstance(test.comparisons[0].comparator, (cst.Float, cst.Integer))):
+        return False  # only ``draw < p``: anything else in the test runs every step
+    drawn = test.left
+    if isinstance(drawn, cst.Call) and isinstance(drawn.func, cst.Attribute) and drawn.func.attr.value == "item" \
+            and not drawn.args:
+        drawn = drawn.func.value  # torch.rand(1).item()
+    if not (isinstance(drawn, cst.Call) and ((isinstance(drawn.func, cst.Attribute) and drawn.func.attr.value in _RANDOM_DRAWS)
+                                             or (isinstance(drawn.func, cst.Name) and drawn.func.value in _RANDOM_DRAWS))):
         return False
     for line in block_statements(statement.body):
         if not isinstance(line, cst.SimpleStatementLine):
@@ -1104,9 +1116,10 @@ def _is_no_grad(expression, ev: Evaluator) -> bool:
     return False
 
 
-def _raises_at_end(statements) -> bool:
+def _raises_at_end(statements, body: bool = False) -> bool:
     """The block's last statement is a ``raise``: the block is an error path (an ``except``
-    handler or an ``if`` that reports a failure), never part of a normal step."""
+    handler or an ``if`` that reports a failure), never part of a normal step. A function's own
+    ``body`` that returns before its final raise is not one (the raise rejects an unknown option)."""
     if not statements:
         return False
     last = statements[-1]
@@ -1114,7 +1127,8 @@ def _raises_at_end(statements) -> bool:
         return False
     # ``if reduction == "sum": return ...`` ... ``raise ValueError(...)``: the returns before it are
     # the normal exits; only an unknown option reaches the raise
-    return not any(isinstance(node, cst.Return) for statement in statements[:-1] for node in own_nodes(statement))
+    return not (body and any(isinstance(node, cst.Return) for statement in statements[:-1]
+                             for node in own_nodes(statement)))
 
 
 # isinstance(x, T) with T a host type: inside the branch, x is a Python or numpy value

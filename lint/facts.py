@@ -892,6 +892,11 @@ class Evaluator:
         drops_batch = drops_batch or (len(elements) >= 2 and isinstance(first, cst.Index)
                                       and isinstance(first.value, cst.Name) and not _is_newaxis(first.value)
                                       and not self.facts(first.value).is_tensor)
+        # pred[i] with ``i`` a loop counter over ``range(...)``: one sample (not a gather by indices)
+        drops_batch = drops_batch or (len(elements) == 1 and isinstance(first, cst.Index)
+                                      and isinstance(first.value, cst.Name) and self.facts(first.value).shape
+                                      and not self.facts(first.value).taint and (not base.maybe_list or base.named_tensor)
+                                      and not base.python_list and not base.tensor_parts)
         return replace(base, batch_sum=None, exp_node=None, expanded_axis=expanded, tensor_shape=False,
                        transposed=False, batch_dim=False, python_list=False,
                        no_batch_axis=base.no_batch_axis or drops_batch, batch_axis=None)
@@ -943,10 +948,10 @@ class Evaluator:
             guarded = (_positive_offset(right) and left.taint != EMPTY) or (_positive_offset(left) and right.taint != EMPTY) \
                 or (left.guarded and right.nonneg) or (right.guarded and left.nonneg) \
                 or (left.guarded and right.guarded) or _adds_own_zero_test(left_node, right_node, left, right)
-            # at most a fixed value: a capped, bounded or non-positive value (``x - max(x)``) plus a
-            # constant (``logits + 1e-12``) or another such value: safe under exp
+            # at most a fixed value: a capped, bounded or max-shifted value (``x - max(x)``, with a 0 in
+            # every row) plus a constant (``logits + 1e-12``): safe under exp, and its row sums stay >= 1
             capped = not both_bounded and any(
-                (a.capped or a.bounded or a.nonpos) and (b.capped or b.bounded or b.nonpos or not b.taint)
+                (a.capped or a.bounded or a.max_shifted) and (b.capped or b.bounded or not b.taint)
                 for a, b in ((left, right), (right, left)))
             return Facts(taint=taint, guarded=guarded, nonneg=left.nonneg and right.nonneg,
                          above_one=_above_one(left, right) or _above_one(right, left),
@@ -960,8 +965,8 @@ class Evaluator:
         if symbol == "-":
             # the prediction against a value of the targets' side only: not against a statistic made
             # of both (``embedding - cluster_mean`` with the mean taken over the masked embeddings)
-            error = (TRUE in left.taint and PRED not in left.taint and PRED in right.taint) \
-                or (PRED in left.taint and TRUE in right.taint and PRED not in right.taint) \
+            error = (TRUE in left.taint and not left.has_grad and PRED in right.taint and right.has_grad) \
+                or (PRED in left.taint and left.has_grad and TRUE in right.taint and not right.has_grad) \
                 or (left.error and not right.taint) or (right.error and not left.taint)
             thresholded = left.magnitude and not right.taint and not right.shape and right.literal != 0
             stabilised = _is_max_of(right_node, left_node, self) or (
@@ -1504,9 +1509,12 @@ class Evaluator:
             stacked = self._stacked(op.args[0])
             listed = self.facts(op.args[0])
             axis = op.arg(1, "axis", "dim")
-            if listed.grown_list and not listed.batch_rows and (axis is None or self.facts(axis).literal == 0):
-                # a list grown by ``append`` in a loop over something else (objects, permutations,
-                # levels), joined along axis 0: that axis counts the loop's items, not the batch
+            along_0 = axis is None or self.facts(axis).literal == 0
+            if listed.grown_list and along_0 and not listed.batch_rows and (name == "stack" or listed.no_batch_axis):
+                # a list grown by ``append`` in a loop over something else (views, levels), stacked:
+                # its new axis 0 counts the loop's items; or a list of rows without a batch axis
+                # (one image's objects) joined along axis 0. A cat of views of the batch keeps it (V x B
+                # rows), and so does a list made one entry per sample
                 return replace(stacked, no_batch_axis=True)
             return stacked
         if name.startswith(_PREDICATE_PREFIXES) and name not in COMPARISON_OPS:
@@ -2711,6 +2719,10 @@ def _zero_test(node: cst.Comparison, evaluator) -> tuple[str | None, str | None]
     operator = node.comparisons[0].operator
     subject, bound = node.left, node.comparisons[0].comparator
     bound_facts = evaluator.facts(bound)
+    if isinstance(operator, cst.GreaterThan) and not bound_facts.taint and not bound_facts.shape \
+            and (bound_facts.literal is None or bound_facts.literal >= 0) and _text(subject):
+        # x > threshold (a non-negative number or a setting): where it holds, x > 0
+        return None, _text(subject)
     if bound_facts.taint or not (bound_facts.literal == 0 or bound_facts.guarded):
         return None, None
     text = _text(subject)

@@ -71,13 +71,17 @@ _LATENT_SPREAD = re.compile(r"^((z|q|post|posterior|latent|enc)_?)?(log_?var|log
                             r"logv|sigma|std|var|scale)(_?q|_?z)?$", re.IGNORECASE)
 # the input images a restoration or enhancement loss compares its output with: data, no gradient
 # (``color_ratio_loss(enhanced, originals)``)
+# (``edge_aware_smoothness(flow, img)``: the image the predicted flow or depth is smoothed along)
 _INPUT_IMAGE_NAMES = frozenset({"original", "originals", "orig", "origs", "originalimage", "originalimages",
-                                "inputimage", "inputimages", "lowlight", "degraded"})
+                                "inputimage", "inputimages", "lowlight", "degraded", "img", "imgs", "image", "images"})
 # A parameter holding the data batch beside named predictions (``forward(self, predictions, batch)``)
 _BATCH_DATA_NAMES = frozenset({"batch", "data", "sample", "samples", "minibatch", "batchdata", "databatch"})
 # a reinforcement-learning batch's fields (``compute_loss(self, obs_t, act_t)``, ``(states, actions,
 # rewards)``): data the loss runs its networks on, no gradient of their own
-_TRANSITION_NAME = re.compile(r"^(next_?)?(obs|observations|acts?|actions?|rewards?|dones?|terminals?)(_?(t|tp1|t1|batch))?$",
+# (a bare ``actions`` or ``rewards`` may be what a policy or reward model predicts: only the
+# observations, and fields named with their time step or batch, are read so)
+_TRANSITION_NAME = re.compile(r"^((next_?)?(obs|observations)(_?(t|tp1|t1|batch))?|"
+                              r"(obs|acts?|actions?|rews?|rewards?|dones?|terminals?)_?(t|tp1|t1|batch))$",
                               re.IGNORECASE)
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
                                 "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",

@@ -109,7 +109,7 @@ class HelperSummaries:
         loss = LossFunction(callee.display_name, callee.node, "helper", callee)
         walker = _Walker(LossContext(loss, self.index, evaluator), rules=())
         walker.returns = []
-        walker.block(block_statements(callee.node.body))
+        walker.block(block_statements(callee.node.body), body=True)
         if not walker.returns:
             return None
         result = walker.returns[0]

@@ -364,6 +364,9 @@ def _every_caller_normalises(ctx) -> bool:
         count, normalised = _normalised_calls(caller.node, info.name, method)
         calls += count
         all_normalised = all_normalised and normalised
+    if info.class_info is None and not info.name.startswith("_") and ctx.loss.kind != "helper" \
+            and ctx.index.references(info.name) != calls + 1:
+        return False  # a public loss also passed as a value (``compile(loss=sse)``): used as it is
     return calls > 0 and all_normalised
 
 

@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, einsum_terms
+from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, PRED, TRUE, einsum_terms
 from ..names import called_name, dotted_parts
 from ..tree import own_nodes
 from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
@@ -100,6 +100,10 @@ class PairwiseBatch(Rule):
             # eye(B) or expand(n, n) usually serves a B x B similarity: that one is the root cause
             ctx.report_fallback(self, node, key=self.code, more="batch x batch intermediates",
                                 message=f"`{code_of(node)}` builds a batch x batch tensor: memory grows as B^2")
+            return
+        if _pairwise_of_one_batch(node, op, ctx):
+            self._report(ctx, node, f"`{code_of(node)}` computes the distance between every pair of rows of "
+                                    "the batch (a B x B matrix): memory grows as B^2")
             return
         if op is None and _pairwise_by_name(node, ctx):
             self._report(ctx, node, f"`{code_of(node)}` computes a distance or similarity for every pair of the "
@@ -273,6 +277,22 @@ def _pairwise_by_name(node: cst.Call, ctx) -> bool:
                 return bool(_PAIRWISE_RESULT.search(name)) or (bool(_PAIRWISE_ONE.search(name)) and (
                     texts[0] == texts[1] or any(word in text.lower() for text in texts for word in ("query", "key", "ref"))))
     return False
+
+
+_ONE_BATCH_PAIRWISE = frozenset({"pairwise_distance", "pairwise_distances", "pdist"})
+
+
+def _pairwise_of_one_batch(node, op, ctx) -> bool:
+    """``pairwise_distance(embeddings, squared=True)`` (TF Addons' and tf.contrib's semi-hard
+    triplet code, often copied into a project's own module), ``torch.pdist(z)``: one batch tensor,
+    every pair of its rows. (torch's ``F.pairwise_distance(a, b)`` takes two and is row-wise.)"""
+    arguments = [a.value for a in node.args if a.keyword is None]
+    if len(arguments) != 1 or (called_name(node) or "") not in _ONE_BATCH_PAIRWISE:
+        return False
+    if op is None and any(f.name == called_name(node) for f in ctx.index.functions):
+        return False  # the file's own function: its body is read instead
+    facts = ctx.facts(arguments[0])
+    return facts.is_tensor and not facts.no_batch_axis and bool(facts.taint & {PRED, TRUE})
 
 
 def _literal_ints(ctx, nodes) -> list[int]:

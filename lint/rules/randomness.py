@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ._util import callee, torch_only
-from ..facts import calls_a_model
+from ..facts import PRED, TRUE, calls_a_model
 from ..losses import LOSS_CLASS_METHODS
 from ..names import dotted_parts
 from ..tree import own_nodes, own_nodes_in_order
@@ -117,8 +117,9 @@ class RandomInLoss(Rule):
             ctx.report(self, node, f"`{callee(node)}` runs once when the step is traced: "
                                    "every step reuses the same frozen 'random' value")
         elif kind == "stochastic":
-            if op.name in _PERMUTATIONS and _draws_indices(node, ctx):
-                return  # y_pred[:, torch.randperm(n)]: the entries reordered (ties broken at random), not noise
+            if op.name in _PERMUTATIONS and _draws_indices(node, ctx) and _reorders_both_sides(node, ctx):
+                return  # y_pred[:, order], y_true[:, order]: the entries reordered together (ties broken at
+                # random), not noise; a subset (``perm[:k]``) or targets shuffled against predictions are
             if ctx.opt_in_depth:
                 return  # under ``if self.n_samples is not None:``: noise the user opted into (subsampling, jitter)
             if _named_for_drawing(ctx):
@@ -162,6 +163,24 @@ def _draws_indices(draw: cst.Call, ctx) -> bool:
     # the draw's own call where it is assigned, and the names it is bound to, are not uses
     uses = [n for n in nodes if the_draw(n) and not (bound and n is draw) and not any(n is t for t in bound)]
     return bool(uses) and all(id(n) in indexing for n in uses)
+
+
+def _reorders_both_sides(draw: cst.Call, ctx) -> bool:
+    """The permutation is bound to a name, used whole, and indexes both a prediction and a target
+    (``y_pred[:, order]`` and ``y_true[:, order]``): pairs stay pairs, only their order changes."""
+    names = {n.value for node in own_nodes(ctx.loss.node) if isinstance(node, cst.Assign) and node.value is draw
+             for t in node.targets for n in _plain_names(t.target)}
+    if not names:
+        return False
+    sides = set()
+    for node in own_nodes(ctx.loss.node):
+        if isinstance(node, cst.Subscript) and any(
+                isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.Name) and e.slice.value.value in names
+                for e in node.slice):
+            sides |= ctx.facts(node.value).taint & {PRED, TRUE}
+        elif isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value in names:
+            return False  # order[:k]: a random subset
+    return sides == {PRED, TRUE}
 
 
 def _gradient_inputs(ctx) -> list[cst.BaseExpression]:

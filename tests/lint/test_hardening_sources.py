@@ -19,6 +19,18 @@ def test_a_loss_with_pep_695_type_parameters_is_found():
     assert [f.code for f in lint_source(source, "losses.py")] == ["BSG402"]
 
 
+def test_a_file_indented_with_tabs_and_spaces_that_python_accepts_is_linted():
+    # CPython reads a tab as the next multiple of 8 columns; libcst's tokenizer rejects the mix
+    source = ("import tensorflow as tf\n\n"
+              "def loss(y_true, y_pred, log=False):\n"
+              "    if log:\n"
+              "\t    return tf.reduce_sum(tf.math.log(y_pred), axis=-1)\n"
+              "    return tf.reduce_sum(tf.square(y_true - y_pred))\n")
+    compile(source, "losses.py", "exec")
+    findings = lint_source(source, "losses.py")
+    assert [(f.row, f.code) for f in findings] == [(5, "BSG402"), (6, "BSG501")]
+
+
 def test_messages_quote_code_on_one_line_without_spaces_inside_brackets():
     source = ("import tensorflow as tf\n\n"
               "def loss(y_true, y_pred):\n"
