@@ -1101,6 +1101,11 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TENSOR})
         elif _host_param(name, param):
             taints[name] = frozenset()
+        elif position < min(2, len(unnamed_slots)) and position < len(positional) and beside_predictions \
+                and unnamed_slots[position] == PRED and not _host_param(name, param):
+            # ``forward(self, insample, freq, forecast, target, mask)``: beside a parameter named as
+            # the prediction, an unnamed leading one is the model's input (data), not a second prediction
+            taints[name] = frozenset({TRUE})
         elif position < min(2, len(unnamed_slots)) and position < len(positional):
             taints[name] = frozenset({unnamed_slots[position]})
         elif kind == "helper" or (param.default is not None and _is_none(param.default)) or _TENSORISH.search(name):

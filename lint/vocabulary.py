@@ -20,7 +20,7 @@ PRED_NAMES = frozenset(
      "outputs", "yprob", "yprobs", "probs", "probabilities", "yscore", "yscores", "scores",
      "ypreds", "yp", "predicted", "ypredicted", "ylogits", "predlogits", "out", "ypredlogits",
      "estimate", "yest", "recon", "reconstruction", "xhat", "xrecon",
-     "enhanced", "enhancedwav", "denoised"}
+     "enhanced", "enhancedwav", "denoised", "forecast", "forecasts", "yforecast"}
 )
 
 # Names a torch criterion gives its prediction (``forward(self, input, target)``): a loss pair only
