@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .finding import Finding
 from .prefilter import may_contain_loss
@@ -138,17 +138,30 @@ def _parse_and_lint(data: bytes, filename: str, settings: LintSettings,
                     top_lines: list[int] | None = None) -> list[Finding]:
     import libcst as cst  # imported lazily: files without a loss never pay for it
 
+    tab_shift: dict[int, tuple[int, int]] = {}
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
-        module = _parse_tab_indented(data)
+        module = _parse_tab_indented(data, tab_shift)
         if module is None:
             return syntax_finding(filename, *_syntax_place(data, error), settings)
     findings = _lint_module(module, filename, settings, data, top_lines)
+    if tab_shift:
+        findings = [_columns_of_the_file(f, tab_shift) for f in findings]
     return _apply_noqa(findings, data)
 
 
-def _parse_tab_indented(data: bytes):
+def _columns_of_the_file(finding: Finding, tab_shift: dict[int, tuple[int, int]]) -> Finding:
+    """A finding's columns on the file's own lines (a tab one column, as on lines libcst parsed as
+    they are), from those of the tab-expanded text."""
+    def back(row: int, column: int) -> int:
+        expanded, extra = tab_shift.get(row, (0, 0))
+        return column - extra if column > expanded else column
+    return replace(finding, column=back(finding.row, finding.column),
+                   end_column=back(finding.end_row, finding.end_column))
+
+
+def _parse_tab_indented(data: bytes, tab_shift: dict | None = None):
     """libcst's module for a file that indents with tabs and spaces mixed, which CPython accepts
     (a tab moves to the next multiple of 8 columns) and libcst's tokenizer rejects ("no matching
     outer block for dedent"): the leading tabs are expanded the way CPython reads them, so every
@@ -163,10 +176,15 @@ def _parse_tab_indented(data: bytes):
         return None
     lines = data.splitlines(keepends=True)
     expanded = []
-    for line in lines:
+    for row, line in enumerate(lines, start=1):
         body = line.lstrip(b" \t")
         indent = line[:len(line) - len(body)]
-        expanded.append(indent.expandtabs(8) + body if b"\t" in indent else line)
+        if b"\t" in indent:
+            wide = indent.expandtabs(8)
+            if tab_shift is not None:  # row -> (expanded indent width, columns added)
+                tab_shift[row] = (len(wide), len(wide) - len(indent))
+            line = wide + body
+        expanded.append(line)
     try:
         return cst.parse_module(b"".join(expanded))
     except cst.ParserSyntaxError:

@@ -192,6 +192,7 @@ class Facts:
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     grown_list: bool = False  # a Python list the loss grew with ``append``/``extend``
+    sample_index: bool = False  # a loop counter over ``range(B)``, B read from the batch axis
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
     # has a factor divided by its own full sum (w / sum(w)) or by a normaliser the caller passes
     # (loss / num_positives, loss /= avg_factor): its sum is a weighted mean or a normalised sum
@@ -571,7 +572,12 @@ class Evaluator:
         if isinstance(iterable, cst.Call):
             op = self.op(iterable)
             if op is not None and op.namespace == "builtins" and op.name == "range":
-                return Facts(shape=True)
+                # for b in range(bs), bs the batch size: b picks one sample
+                # (not ``range(len(outputs))``: a list of side outputs has a length too)
+                counts_samples = len(op.args) == 1 and self.facts(op.args[0]).batch_dim and not (
+                    isinstance(op.args[0], cst.Call) and isinstance(op.args[0].func, cst.Name)
+                    and op.args[0].func.value == "len")
+                return Facts(shape=True, sample_index=counts_samples)
         facts = self.facts(iterable)
         if facts.shape:
             return Facts(shape=True)
@@ -892,10 +898,12 @@ class Evaluator:
         drops_batch = drops_batch or (len(elements) >= 2 and isinstance(first, cst.Index)
                                       and isinstance(first.value, cst.Name) and not _is_newaxis(first.value)
                                       and not self.facts(first.value).is_tensor)
-        # pred[i] with ``i`` a loop counter over ``range(...)``: one sample (not a gather by indices)
+        # pred[i] with ``i`` a loop counter over ``range(B)``, B the batch size: one sample (not a
+        # gather by indices, not a head, scale or time step of a tensor whose axis 0 is something else)
         drops_batch = drops_batch or (len(elements) == 1 and isinstance(first, cst.Index)
-                                      and isinstance(first.value, cst.Name) and self.facts(first.value).shape
-                                      and not self.facts(first.value).taint and (not base.maybe_list or base.named_tensor)
+                                      and isinstance(first.value, cst.Name) and self.facts(first.value).sample_index
+                                      and not base.transposed and base.batch_axis is None
+                                      and (not base.maybe_list or base.named_tensor)
                                       and not base.python_list and not base.tensor_parts)
         return replace(base, batch_sum=None, exp_node=None, expanded_axis=expanded, tensor_shape=False,
                        transposed=False, batch_dim=False, python_list=False,
@@ -2719,8 +2727,8 @@ def _zero_test(node: cst.Comparison, evaluator) -> tuple[str | None, str | None]
     operator = node.comparisons[0].operator
     subject, bound = node.left, node.comparisons[0].comparator
     bound_facts = evaluator.facts(bound)
-    if isinstance(operator, cst.GreaterThan) and not bound_facts.taint and not bound_facts.shape \
-            and (bound_facts.literal is None or bound_facts.literal >= 0) and _text(subject):
+    if isinstance(operator, cst.GreaterThan) and not bound_facts.taint and not bound_facts.shape and _text(subject) \
+            and _non_negative_setting(bound, bound_facts, evaluator):
         # x > threshold (a non-negative number or a setting): where it holds, x > 0
         return None, _text(subject)
     if bound_facts.taint or not (bound_facts.literal == 0 or bound_facts.guarded):
@@ -2735,6 +2743,17 @@ def _zero_test(node: cst.Comparison, evaluator) -> tuple[str | None, str | None]
     if isinstance(operator, _NONZERO):
         return None, text
     return None, None
+
+
+def _non_negative_setting(bound, facts: Facts, evaluator) -> bool:
+    """A bound that is a non-negative literal, or a setting named as it is (``self.threshold``, a
+    parameter whose default is not negative): not ``-self.margin``, not ``floor=-1.0``."""
+    if facts.literal is not None:
+        return facts.literal >= 0
+    if isinstance(bound, cst.Name):
+        default = (getattr(evaluator, "param_defaults", None) or {}).get(bound.value)
+        return default is None or default >= 0
+    return isinstance(bound, cst.Attribute)
 
 
 def _adds_own_zero_test(left_node, right_node, left: Facts, right: Facts) -> bool:

@@ -71,15 +71,18 @@ _LATENT_SPREAD = re.compile(r"^((z|q|post|posterior|latent|enc)_?)?(log_?var|log
                             r"logv|sigma|std|var|scale)(_?q|_?z)?$", re.IGNORECASE)
 # the input images a restoration or enhancement loss compares its output with: data, no gradient
 # (``color_ratio_loss(enhanced, originals)``)
-# (``edge_aware_smoothness(flow, img)``: the image the predicted flow or depth is smoothed along)
 _INPUT_IMAGE_NAMES = frozenset({"original", "originals", "orig", "origs", "originalimage", "originalimages",
-                                "inputimage", "inputimages", "lowlight", "degraded", "img", "imgs", "image", "images"})
+                                "inputimage", "inputimages", "lowlight", "degraded"})
+# an image after a leading parameter that holds the prediction (``edge_aware_smoothness(flow, img)``:
+# the image the predicted flow or depth is smoothed along); after a target or a mask
+# (``loss(target, image)``, ``forward(self, mask, image)``) the image is the prediction
+_PLAIN_IMAGE_NAMES = frozenset({"img", "imgs", "image", "images"})
 # A parameter holding the data batch beside named predictions (``forward(self, predictions, batch)``)
 _BATCH_DATA_NAMES = frozenset({"batch", "data", "sample", "samples", "minibatch", "batchdata", "databatch"})
-# a reinforcement-learning batch's fields (``compute_loss(self, obs_t, act_t)``, ``(states, actions,
-# rewards)``): data the loss runs its networks on, no gradient of their own
-# (a bare ``actions`` or ``rewards`` may be what a policy or reward model predicts: only the
-# observations, and fields named with their time step or batch, are read so)
+# a reinforcement-learning batch's fields (``compute_loss(self, obs_t, act_t)``, ``observations``):
+# data the loss runs its networks on, no gradient of their own (a bare ``actions`` or ``rewards``
+# may be what a policy or reward model predicts: only the observations, and fields named with their
+# time step or batch, are read so)
 _TRANSITION_NAME = re.compile(r"^((next_?)?(obs|observations)(_?(t|tp1|t1|batch))?|"
                               r"(obs|acts?|actions?|rews?|rewards?|dones?|terminals?)_?(t|tp1|t1|batch))$",
                               re.IGNORECASE)
@@ -290,6 +293,16 @@ def _numpy_only(node: cst.FunctionDef, imports) -> bool:
             return False
         uses_numpy = uses_numpy or (top == "numpy" and not op.namespace.startswith("numpy.random"))
     return uses_numpy
+
+
+def _leads_with_a_prediction(positional, unnamed_slots) -> bool:
+    """The first parameter takes the prediction's slot: not a target, a mask or data by its name."""
+    if not positional or not unnamed_slots or unnamed_slots[0] != PRED:
+        return False
+    first = positional[0].name.value
+    key = _normalized(first)
+    return key not in _TARGET_NAMES and key not in _INPUT_IMAGE_NAMES | _PLAIN_IMAGE_NAMES \
+        and not _DATA_NAME.search(first) and key not in _BATCH_DATA_NAMES
 
 
 def _normalized(name: str) -> str:
@@ -1092,6 +1105,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({PRED})  # forward(ctx, features, ...): the input it differentiates
         elif key in _INPUT_IMAGE_NAMES and position > 0:
             taints[name] = frozenset({TRUE})  # loss(enhanced, originals): the input the output is compared with
+        elif key in _PLAIN_IMAGE_NAMES and position > 0 and _leads_with_a_prediction(positional, unnamed_slots):
+            taints[name] = frozenset({TRUE})  # smoothness(disp, img): the image the prediction follows
         elif _TARGET_SCORES.match(name):
             taints[name] = frozenset({TRUE})  # forward(self, tgt_score, score): the teacher's ranking scores
         elif _DATA_NAME.search(name) and not _PREDICTED_NAME.search(name) and not _NOT_DATA_NAME.search(name) \
@@ -1102,7 +1117,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         elif _host_param(name, param):
             taints[name] = frozenset()
         elif position < min(2, len(unnamed_slots)) and position < len(positional) and beside_predictions \
-                and unnamed_slots[position] == PRED and not _host_param(name, param):
+                and unnamed_slots[position] == PRED and not _host_param(name, param) \
+                and not _TENSORISH.search(name) and not _PREDICTED_NAME.search(name):
             # ``forward(self, insample, freq, forecast, target, mask)``: beside a parameter named as
             # the prediction, an unnamed leading one is the model's input (data), not a second prediction
             taints[name] = frozenset({TRUE})

@@ -9,7 +9,7 @@ import libcst as cst
 from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, PRED, TRUE, einsum_terms
 from ..names import called_name, dotted_parts
 from ..tree import own_nodes
-from ._util import builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
+from ._util import assignments_to, builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
 from .base import Rule
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
@@ -291,8 +291,22 @@ def _pairwise_of_one_batch(node, op, ctx) -> bool:
         return False
     if op is None and any(f.name == called_name(node) for f in ctx.index.functions):
         return False  # the file's own function: its body is read instead
-    facts = ctx.facts(arguments[0])
-    return facts.is_tensor and not facts.no_batch_axis and bool(facts.taint & {PRED, TRUE})
+    rows = arguments[0]
+    while isinstance(rows, cst.Call) and (called_name(rows) or "") in _ROW_PRESERVING and rows.args:
+        rows = rows.args[0].value  # pdist(F.normalize(z)), pairwise_distance(tf.cast(e, tf.float32))
+    if not isinstance(rows, (cst.Name, cst.Attribute)):
+        return False  # pdist(z.t()), of segment means, of a stack of class prototypes: other rows
+    if isinstance(rows, cst.Name) and any(
+            isinstance(a.value, cst.Call) and (called_name(a.value) or "") not in _ROW_PRESERVING
+            for a in assignments_to(rows.value, ctx)):
+        return False  # protos = torch.stack([...]): rows the loss made, not the batch's
+    facts = ctx.facts(rows)
+    return facts.is_tensor and not facts.no_batch_axis and not facts.transposed and bool(facts.taint & {PRED, TRUE})
+
+
+# calls that keep the rows of what they are given
+_ROW_PRESERVING = frozenset({"normalize", "l2_normalize", "cast", "float", "double", "to", "contiguous", "detach",
+                             "type_as", "convert_to_tensor", "squeeze"})
 
 
 def _literal_ints(ctx, nodes) -> list[int]:

@@ -29,6 +29,8 @@ def test_a_file_indented_with_tabs_and_spaces_that_python_accepts_is_linted():
     compile(source, "losses.py", "exec")
     findings = lint_source(source, "losses.py")
     assert [(f.row, f.code) for f in findings] == [(5, "BSG402"), (6, "BSG501")]
+    # columns on the file's own line (the tab one column), as for any other file
+    assert findings[0].column == source.splitlines()[4].index("tf.math.log") + 1
 
 
 def test_messages_quote_code_on_one_line_without_spaces_inside_brackets():
