@@ -27,6 +27,7 @@ from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
 from .liveness import dead_names, dead_statement
 from .tree import children as tree_children
+from .names import called_name
 from .tree import own_nodes
 from .branch_reach import branch_outcome, literal_text, training_test as _training_test
 from .vocabulary import TARGET_NAMES
@@ -1011,22 +1012,17 @@ def _samples_a_log_line(statement: cst.If) -> bool:
                                             and isinstance(test.comparisons[0].comparator, (cst.Float, cst.Integer))):
         return False  # only ``draw < p``: anything else in the test runs every step
     drawn = test.left
-    if isinstance(drawn, cst.Call) and isinstance(drawn.func, cst.Attribute) and drawn.func.attr.value == "item" \
+    if isinstance(drawn, cst.Call) and called_name(drawn) == "item" and isinstance(drawn.func, cst.Attribute) \
             and not drawn.args:
         drawn = drawn.func.value  # torch.rand(1).item()
-    if not (isinstance(drawn, cst.Call) and ((isinstance(drawn.func, cst.Attribute) and drawn.func.attr.value in _RANDOM_DRAWS)
-                                             or (isinstance(drawn.func, cst.Name) and drawn.func.value in _RANDOM_DRAWS))):
+    if not (isinstance(drawn, cst.Call) and called_name(drawn) in _RANDOM_DRAWS):
         return False
     for line in block_statements(statement.body):
         if not isinstance(line, cst.SimpleStatementLine):
             return False
         for small in line.body:
             call = small.value if isinstance(small, cst.Expr) else None
-            if not isinstance(call, cst.Call):
-                return False
-            name = call.func.attr.value if isinstance(call.func, cst.Attribute) else \
-                call.func.value if isinstance(call.func, cst.Name) else ""
-            if name not in _LOG_CALLS:
+            if not isinstance(call, cst.Call) or called_name(call) not in _LOG_CALLS:
                 return False
     return True
 
