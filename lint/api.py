@@ -281,13 +281,14 @@ def _lint_module(module, filename: str, settings: LintSettings, data: bytes | No
     summaries = HelperSummaries(index, batch_sizes)
     for loss in find_losses(index, settings.loss_patterns, filename):
         for rule, node, message, related in analyze_loss(loss, index, rules, call_sites, batch_sizes, summaries):
-            raw.append((rule, node, message, related, loss.name, loss.node))
+            raw.append((rule, node, message, related, loss.name, loss.node, loss.root))
     if not raw:
         return []
     positions = _positions(module, data, raw, top_lines)
     findings = []
+    roots = []
     seen = set()
-    for rule, node, message, related, loss_name, _container in raw:
+    for rule, node, message, related, loss_name, _container, root in raw:
         span = positions.get(node)
         if span is None:
             continue
@@ -298,8 +299,63 @@ def _lint_module(module, filename: str, settings: LintSettings, data: bytes | No
         findings.append(Finding(rule.code, rule.name, rule.severity, message, filename,
                                 span.start.line, span.start.column + 1, span.end.line, span.end.column + 1,
                                 loss_name, related=_related_places(related, positions)))
+        roots.append(root)
+    findings = _one_cause_across_helpers(findings, roots)
     findings.sort(key=lambda f: f.sort_key)
     return findings
+
+
+# causes a loss has once, however many of its helpers build them: the rule's code -> the words
+# its message counts the further places with
+_ONE_CAUSE_PER_LOSS = {"BSG601": "batch x batch intermediates"}
+
+
+def _one_cause_across_helpers(findings: list[Finding], roots: list) -> list[Finding]:
+    """One finding per loss for a cause its helpers share: the B x B distance matrix one helper
+    builds and the B x B label masks two others build for the same triplet loss are one cause
+    (the loss pairs the batch with itself), reported at its first place, the others named as
+    related places, as within one function.
+
+        >>> from keras_bsguard.lint.finding import Finding
+        >>> def f(row, loss): return Finding("BSG601", "n", "warning", "B x B", "x.py", row, 1, row, 9, loss)
+        >>> root = object()
+        >>> [(g.row, g.related, g.message) for g in _one_cause_across_helpers([f(9, "mask"), f(3, "dist")], [root, root])]
+        [(3, ((9, 1),), 'B x B (1 more batch x batch intermediates in this loss)')]
+    """
+    groups: dict[tuple[str, int], list[int]] = {}
+    for position, (finding, root) in enumerate(zip(findings, roots)):
+        if finding.code in _ONE_CAUSE_PER_LOSS:
+            groups.setdefault((finding.code, id(root)), []).append(position)
+    merged: set[int] = set()
+    for (code, _root), positions in groups.items():
+        if len({findings[p].loss for p in positions}) < 2:
+            continue  # one function: its places are counted already
+        positions.sort(key=lambda p: (findings[p].row, findings[p].column))
+        first = findings[positions[0]]
+        words = _ONE_CAUSE_PER_LOSS[code]
+        message, extra = _split_count(first.message, words)
+        related = list(first.related)
+        for p in positions[1:]:
+            other = findings[p]
+            _, other_extra = _split_count(other.message, words)
+            extra += 1 + other_extra
+            for place in ((other.row, other.column), *other.related):
+                if place not in related and place != (first.row, first.column):
+                    related.append(place)
+            merged.add(p)
+        findings[positions[0]] = replace(first, message=f"{message} ({extra} more {words} in this loss)",
+                                         related=tuple(related))
+    return [finding for position, finding in enumerate(findings) if position not in merged]
+
+
+def _split_count(message: str, words: str) -> tuple[str, int]:
+    """``("B x B", 2)`` for ``"B x B (2 more <words> in this loss)"``; ``(message, 0)`` without a count."""
+    suffix = f" more {words} in this loss)"
+    if message.endswith(suffix):
+        head, _, count = message[:-len(suffix)].rpartition(" (")
+        if count.isdigit():
+            return head, int(count)
+    return message, 0
 
 
 def _related_places(nodes, positions) -> tuple[tuple[int, int], ...]:
@@ -320,7 +376,7 @@ def _positions(module, data: bytes | None, raw, top_lines: list[int] | None = No
     from .positions import positions_of
 
     placed = []
-    for _rule, node, _message, related, _name, container in raw:
+    for _rule, node, _message, related, _name, container, _root in raw:
         placed.append((container, node))
         placed.extend(other if isinstance(other, tuple) else (container, other) for other in related)
     return positions_of(module, module.bytes if data is None else data, placed, top_lines)

@@ -25,7 +25,7 @@ from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, PRED, TRUE, UNTAINTED, Eva
                     names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
-from .liveness import dead_names, dead_statement
+from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name
 from .tree import own_nodes
@@ -60,6 +60,9 @@ class LossContext:
         self.no_grad_depth = 0
         # inside the value of an assignment whose names are never read (``y_std = sqrt(v)``, unused)
         self.dead_depth = 0
+        # inside the value of an assignment whose names reach the loss only detached (a weight
+        # matrix built and then ``.detach()``-ed): nothing there is differentiated
+        self.grad_dead_depth = 0
         # inside ``if not model.training:`` (or the ``else`` of ``if self.training:``)
         self.eval_depth = 0
         # inside ``if tf.executing_eagerly():``: never runs in a compiled train step (no host sync there)
@@ -98,6 +101,14 @@ class LossContext:
             return True  # a log line written on a random few steps: its draw and copies touch no loss
         # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
         return bool(self.dead_depth and rule.code in _VALUE_RULES)
+
+    def undifferentiated(self) -> bool:
+        """Whether the value at the current place reaches the loss only detached (under
+        ``.detach()`` / ``stop_gradient`` here, or stored in names that reach the loss only that
+        way): a gradient problem there (a square root's slope at 0) is never met."""
+        if self.grad_dead_depth:
+            return True
+        return any(isinstance(node, cst.Call) and detaches(node) for node in self.ancestors)
 
     def autograd_forward_scope(self) -> bool:
         """Directly in an autograd Function's ``forward`` (not under a further ``no_grad``): it
@@ -294,6 +305,9 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         (loss.tensor_list_params, {"python_list": True, "maybe_list": True, "named_tensor": False}),
         # L2-normalised, as documented: entries in [-1, 1], dot products are cosines
         (loss.normalized_params, {"bounded": True}),
+        # probabilities, as documented (a softmax's output): positive, in [0, 1]
+        (loss.probability_params, {"probability": True, "nonneg": True, "bounded": True, "unit": True,
+                                   "at_most_one": True}),
         # documented as PxVxNxC: axis 0 is not the batch (its rows are prototype layers, views)
         (loss.later_batch_params, {"no_batch_axis": True}),
         # one tensor, as documented: not a list of outputs, whatever its name
@@ -386,9 +400,12 @@ class _Walker:
         self.return_rules = [r for r in rules if r.checks_return] if ctx.loss.returns_loss_value else []
         self.returns: list | None = None  # set to a list to collect the facts of returned values
         self.per_sample_loops: list[bool] = []  # the enclosing ``for`` loops: whether each walks the batch
+        self.loop_targets: list = []  # and their targets
         # names only assigned, or whose values reach neither the returned loss nor a gradient (they
         # silence reports only: a helper summary's walk, with no rules, does not need them)
         self.unread = unread_names(ctx.loss.node) | dead_names(ctx.loss.node) if rules else set()
+        # names that reach the loss only through ``.detach()`` / ``stop_gradient``
+        self.undifferentiated = dead_names(ctx.loss.node, gradient=True) - self.unread if rules else set()
         for rule in rules:
             for node_type in rule.node_types:
                 self.node_rules.setdefault(node_type, []).append(rule)
@@ -487,7 +504,9 @@ class _Walker:
             self.expression(statement.iter)
             ev.bind_loop_target(statement.target, statement.iter)
             self.per_sample_loops.append(_walks_the_batch(statement.iter, ev))
+            self.loop_targets.append(statement.target)
             self.block(block_statements(statement.body))
+            self.loop_targets.pop()
             self.per_sample_loops.pop()
             self._orelse(statement.orelse)
         elif isinstance(statement, cst.While):
@@ -528,16 +547,23 @@ class _Walker:
         self._statement_rules(small)
         if isinstance(small, cst.Expr):
             dead = dead_statement(small, self.unread)  # self.logs.update({"ratio": a / b})
+            detached = dead_statement(small, self.undifferentiated)
             self.ctx.dead_depth += dead
+            self.ctx.grad_dead_depth += detached
             self.expression(small.value)
             self.ctx.dead_depth -= dead
+            self.ctx.grad_dead_depth -= detached
             _mark_guarded([_floored_in_place(small.value, ev)], ev)  # p.clamp_min_(eps); log(p)
-            _grow_list(small.value, ev, bool(self.per_sample_loops and self.per_sample_loops[-1]))
+            _grow_list(small.value, ev, bool(self.per_sample_loops and self.per_sample_loops[-1]),
+                       self.loop_targets[-1] if self.loop_targets else None)
         elif isinstance(small, cst.Assign):
             dead = dead_statement(small, self.unread)
+            detached = dead_statement(small, self.undifferentiated)
             self.ctx.dead_depth += dead
+            self.ctx.grad_dead_depth += detached
             self.expression(small.value)
             self.ctx.dead_depth -= dead
+            self.ctx.grad_dead_depth -= detached
             facts = ev.facts(small.value)
             if self.ctx.config_depth and not _sum_made_before(facts, ev):
                 facts = replace(facts, batch_sum=None)  # the user's explicit choice, not the default
@@ -654,7 +680,7 @@ def _walks_the_batch(iterable, ev: Evaluator) -> bool:
     return ev._walks(iterable, rows=True)
 
 
-def _grow_list(value, ev: Evaluator, per_sample: bool) -> None:
+def _grow_list(value, ev: Evaluator, per_sample: bool, loop_target=None) -> None:
     """``means.append(m)``, ``parts.extend(ms)`` on a Python list the loss made: the list holds
     what is added, one entry per sample when added in a loop over the batch. Only what comes from
     the loss's inputs is carried (a list of ``arange`` permutations or constants stays as it was)."""
@@ -674,8 +700,30 @@ def _grow_list(value, ev: Evaluator, per_sample: bool) -> None:
     per_sample_rows = listed.batch_rows or (per_sample and not listed.elements)
     rows_only = not per_sample_rows and added_facts.no_batch_axis \
         and (listed.no_batch_axis if listed.grown_list else not listed.elements)
+    first_entry = not listed.grown_list
+    columns = not per_sample_rows and not rows_only and _reads_a_column(value.args[0].value, loop_target, ev) \
+        and (first_entry or listed.column_terms)
     ev.env[name] = replace(listed, taint=listed.taint | added, elements=None, grown_list=True,
-                           no_batch_axis=rows_only, batch_rows=per_sample_rows)
+                           no_batch_axis=rows_only, batch_rows=per_sample_rows, column_terms=columns)
+
+
+def _reads_a_column(value, loop_target, ev: Evaluator) -> bool:
+    """``logsumexp(s[:, m:], 1) - s[:, m]`` in ``for m in ...``: the value reads the loop's
+    position of a batch tensor (every row, one column), so it holds one entry per sample."""
+    if not isinstance(loop_target, cst.Name):
+        return False
+    for node in own_nodes(value):
+        if isinstance(node, cst.Subscript) and len(node.slice) >= 2 \
+                and isinstance(node.slice[0].slice, cst.Slice) and node.slice[0].slice.lower is None \
+                and node.slice[0].slice.upper is None:
+            second = node.slice[1].slice
+            position = second.value if isinstance(second, cst.Index) else second.lower \
+                if isinstance(second, cst.Slice) else None
+            if isinstance(position, cst.Name) and position.value == loop_target.value:
+                facts = ev.facts(node.value)
+                if facts.is_tensor and not facts.no_batch_axis:
+                    return True
+    return False
 
 
 def _rebinds_parameters(function: cst.FunctionDef, test=None) -> bool:

@@ -112,6 +112,7 @@ COMPARISON_OPS = frozenset(
 )
 PIECEWISE_OPS = frozenset({"round", "rint", "sign", "floor", "ceil", "argmax", "argmin", "argsort", "trunc"})
 WHERE_OPS = frozenset({"where", "select"})
+_SVD_OPS = frozenset({"svd", "pca_lowrank", "svd_lowrank"})
 # ops whose output has its input's axes in the same order (a moved batch axis stays where it is)
 _AXES_KEEPING_OPS = LAYOUT_OPS | {"ensure_shape", "nan_to_num", "flip", "roll", "cumsum", "cumprod", "Print",
                                   "triu", "tril", "real"}
@@ -192,6 +193,9 @@ class Facts:
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
     grown_list: bool = False  # a Python list the loss grew with ``append``/``extend``
+    # such a list of per-position terms of the batch, each (B,): ``terms.append(f(x[:, m]))`` in a
+    # loop over positions ``m``
+    column_terms: bool = False
     sample_index: bool = False  # a loop counter over ``range(B)``, B read from the batch axis
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
     # has a factor divided by its own full sum (w / sum(w)) or by a normaliser the caller passes
@@ -961,7 +965,12 @@ class Evaluator:
             capped = not both_bounded and any(
                 (a.capped or a.bounded or a.max_shifted) and (b.capped or b.bounded or not b.taint)
                 for a, b in ((left, right), (right, left)))
+            # probabilities plus the labels (a Dice denominator's ``p + t``): the probabilities are
+            # positive, the labels a 0/1 mask, so a sum of them over any axis is positive
+            positive_sum = any(a.probability and (b.nonneg or b.boolean or (TRUE in b.taint and PRED not in b.taint))
+                               for a, b in ((left, right), (right, left)))
             return Facts(taint=taint, guarded=guarded, nonneg=left.nonneg and right.nonneg,
+                         masked_positive=positive_sum,
                          above_one=_above_one(left, right) or _above_one(right, left),
                          nonpos=left.nonpos and right.nonpos, bounded=both_bounded, capped=capped,
                          magnitude=left.magnitude and right.magnitude, scaled=left.scaled or right.scaled,
@@ -970,6 +979,9 @@ class Evaluator:
                          python_list=left.python_list and right.python_list)  # list(a) + list(b)
         if symbol == "-" and not left.taint and left.literal == 1 and right.complement is not None:
             return right.complement  # 1 - dice_loss with dice_loss = 1 - dice: the dice itself
+        if symbol == "-" and left.is_tensor and _text(left_node) == _text(right_node) and _pure(left_node):
+            # denom - denom: a value less itself is 0 everywhere (a degenerate branch's placeholder)
+            return Facts(taint=taint, nonneg=True, nonpos=True, bounded=True, zero=True, nograd=True)
         if symbol == "-":
             # the prediction against a value of the targets' side only: not against a statistic made
             # of both (``embedding - cluster_mean`` with the mean taken over the masked embeddings)
@@ -1133,6 +1145,11 @@ class Evaluator:
             if any(self.facts(a).on_host for a in inputs) \
                     and all(self.facts(a).on_host or self._python_valued(a) for a in inputs):
                 facts = replace(facts, on_host=True)  # torch.unique(x.cpu()): computed on the host, stays there
+        if op is not None and not op.is_method and op.namespace == "numpy" and facts.taint and not moves \
+                and not facts.on_host:
+            # np.unique(labels): a numpy array on the host (the copy into numpy, where a tensor
+            # is given, is the call's own finding); Python tests on its values read no device
+            facts = replace(facts, on_host=True)
         if facts.on_host and moves:
             facts = replace(facts, on_host=False)  # as_tensor(counts, device=pred.device), counts.type_as(pred)
         if op is not None and not op.is_method and op.name in NONNEG_LOSS_FUNCTIONS and facts.taint \
@@ -1479,6 +1496,13 @@ class Evaluator:
             return Facts(taint=first.taint, batch_sum=None, max_of=self._maximum_of(op))
         if name in WHERE_OPS and len(op.args) >= 3:
             return self._where(op)
+        if name in _SVD_OPS and op.args:
+            # U, S, V = torch.pca_lowrank(x): U has x's rows; the singular values and the right
+            # factor (features x components) have no batch axis (tf.linalg.svd returns s, u, v)
+            rows = replace(first, batch_sum=None, exp_node=None, python_list=False, elements=None)
+            factor = replace(rows, no_batch_axis=True, batch_rows=False, batch_axis=None)
+            parts = (factor, rows, factor) if op.namespace.startswith("tensorflow") else (rows, factor, factor)
+            return replace(rows, elements=parts)
         if name in ("masked_fill", "masked_fill_") and len(op.args) >= 3:
             condition, value = self.facts(op.args[1]), self.facts(op.args[2])
             if condition.zero_of is not None and condition.zero_of == _text(op.args[0]) and _positive_offset(value):
@@ -1518,6 +1542,11 @@ class Evaluator:
             listed = self.facts(op.args[0])
             axis = op.arg(1, "axis", "dim")
             along_0 = axis is None or self.facts(axis).literal == 0
+            if listed.grown_list and listed.column_terms and along_0 and not listed.batch_rows and name == "stack" \
+                    and not listed.no_batch_axis and stacked.is_tensor:
+                # per-position terms of the batch, each (B,), grown in a loop over positions and
+                # stacked: (M, B), the batch now on axis 1 (a full sum of it sums the batch too)
+                return replace(stacked, batch_axis=(1, None), no_batch_axis=False)
             if listed.grown_list and along_0 and not listed.batch_rows and (name == "stack" or listed.no_batch_axis):
                 # a list grown by ``append`` in a loop over something else (views, levels), stacked:
                 # its new axis 0 counts the loop's items; or a list of rows without a batch axis
@@ -1619,12 +1648,70 @@ class Evaluator:
         if _text(op.args[1]) in nonzero_names(condition) \
                 and (_positive_offset(otherwise) or otherwise.guarded):
             return replace(joined, guarded=True)
+        cap = self._cap_below_one(op)
+        if cap is not None:  # where(p >= 1, (1 - eps) * ones_like(p), p): p kept below 1
+            kept, replacement = cap
+            return replace(joined, below_one=True, nonneg=kept.nonneg and replacement.nonneg,
+                           guarded=kept.guarded and _positive_offset(replacement))
         sign = _sign_fold(op)
         if sign == "nonpos":  # where(x >= 0, -x, x): -|x| (the stable softplus's argument)
             return replace(joined, nonpos=True, nonneg=False)
         if sign == "nonneg":  # where(x >= 0, x, -x): |x|
             return replace(joined, nonneg=True, nonpos=False)
         return joined
+
+    def _cap_below_one(self, op: Op) -> tuple[Facts, Facts] | None:
+        """The facts of the kept value and of its replacement when ``where`` caps a value below 1:
+        ``where(p >= 1, (1 - eps) * ones_like(p), p)``, ``where(p < 0.999, p, 0.999)``; None otherwise.
+
+            >>> import libcst as cst
+            >>> from keras_bsguard.lint.names import ImportTable
+            >>> table = ImportTable(); table.add_import("torch", "torch")
+            >>> ev = Evaluator(table, {"p": frozenset({"pred"})})
+            >>> ev.facts(cst.parse_expression("torch.where(p >= 1, 0.99 * torch.ones_like(p), p)")).below_one
+            True
+            >>> ev.facts(cst.parse_expression("torch.where(p > 1, torch.ones_like(p), p)")).below_one
+            False
+        """
+        if len(op.args) < 3 or not isinstance(op.args[0], cst.Comparison) or len(op.args[0].comparisons) != 1:
+            return None
+        test = op.args[0]
+        operator = test.comparisons[0].operator
+        bound = self.facts(test.comparisons[0].comparator)
+        if bound.taint or bound.literal is None:
+            return None
+        if isinstance(operator, (cst.GreaterThan, cst.GreaterThanEqual)):
+            kept, replacement = op.args[2], op.args[1]  # where(p >= c, v, p)
+            strict_keep = isinstance(operator, cst.GreaterThanEqual)  # p kept where p < c
+        elif isinstance(operator, (cst.LessThan, cst.LessThanEqual)):
+            kept, replacement = op.args[1], op.args[2]  # where(p < c, p, v)
+            strict_keep = isinstance(operator, cst.LessThan)
+        else:
+            return None
+        if _text(kept) != _text(test.left) and not _text(kept).startswith(f"{_text(test.left)} +"):
+            return None
+        if not (bound.literal < 1 or (strict_keep and bound.literal <= 1)):
+            return None
+        if not self._constant_below_one(replacement):
+            return None
+        return self.facts(kept), self.facts(replacement)
+
+    def _constant_below_one(self, node) -> bool:
+        """``0.999``, ``1 - eps``, ``(1 - e) * ones_like(x)``, ``full_like(x, 0.999)``: a constant
+        in [0, 1)."""
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+            for factor, other in ((node.left, node.right), (node.right, node.left)):
+                if isinstance(other, cst.Call) and terminal_name(other.func) in ("ones_like", "ones"):
+                    return self._constant_below_one(factor)
+            return False
+        if isinstance(node, cst.Call) and terminal_name(node.func) in ("full_like", "fill") and len(node.args) >= 2:
+            return self._constant_below_one(node.args[1].value)
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract) \
+                and isinstance(node.left, (cst.Integer, cst.Float)) and float(node.left.evaluated_value) == 1.0:
+            small = self.facts(node.right)  # 1 - eps: eps a positive constant
+            return not small.taint and (small.guarded or (small.literal is not None and 0 < small.literal <= 1))
+        facts = self.facts(node)
+        return not facts.taint and facts.literal is not None and 0 <= facts.literal < 1
 
     def _unknown_call(self, node: cst.Call) -> Facts:
         """A call we cannot resolve: a same-file helper's return summary; a method of a known
@@ -2313,7 +2400,9 @@ def _is_stack_of_list(node, evaluator) -> bool:
     if isinstance(node, cst.Call):
         op = evaluator.op(node)
         if op is not None and op.name in ("stack", "hstack", "vstack") and op.args:
-            return True  # a new leading axis over a list of values (often per-output scalar losses)
+            # a new leading axis over a list of values (often per-output scalar losses), unless the
+            # list's entries are known to keep the batch (its axis moved to 1)
+            return evaluator.facts(node).batch_axis is None
         if op is not None and op.name in STACK_OPS and op.args:
             return evaluator.facts(op.args[0]).python_list or evaluator.facts(op.args[0]).opaque
     return False
@@ -2531,6 +2620,12 @@ def _above_one(one: Facts, other: Facts) -> bool:
     if one.taint or one.literal is None:
         return False
     return one.literal > 1 or (one.literal >= 1 and other.guarded)
+
+
+def _pure(node) -> bool:
+    """An expression of names, attributes, subscripts and arithmetic only: no call (a draw, a
+    dropout) that could give two different values where its text appears twice."""
+    return not any(isinstance(inner, cst.Call) for inner in own_nodes(node))
 
 
 def _positive_offset(facts: Facts) -> bool:

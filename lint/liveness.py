@@ -41,9 +41,21 @@ _SINK_CALLS = frozenset({"backward", "gradient", "grad", "value_and_grad", "vjp"
                          "add_loss", "manual_backward", "scale"})
 
 
-def dead_names(function: cst.FunctionDef) -> set[str]:
+def dead_names(function: cst.FunctionDef, gradient: bool = False) -> set[str]:
     """Names (and ``self.attr``) the function stores that reach no returned value or gradient;
-    empty when the function returns no value."""
+    empty when the function returns no value. With ``gradient``, reads under ``.detach()`` or
+    ``stop_gradient(...)`` do not count: the names returned then reach the loss, if at all, only
+    as constants (a weight matrix built from a square root and detached), never differentiated.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_statement(
+        ...     "def f(a, b):\\n"
+        ...     "    w = (a - b).abs().sqrt()\\n"
+        ...     "    return (w.detach() * (a - b) ** 2).mean()\\n")
+        >>> sorted(dead_names(f)), sorted(dead_names(f, gradient=True))
+        ([], ['w'])
+    """
+    reads = _gradient_reads if gradient else _value_reads
     edges: list[tuple[set[str], set[str]]] = []
     sinks: set[str] = set()
     returns_value = False
@@ -53,43 +65,43 @@ def dead_names(function: cst.FunctionDef) -> set[str]:
             continue  # ``x = f(a)`` then ``x = g(b)`` with no read between: f(a) reaches nothing
         if isinstance(node, cst.Return) and node.value is not None:
             returns_value = True
-            sinks |= _value_reads(node.value)
+            sinks |= reads(node.value)
         elif isinstance(node, cst.Yield) and node.value is not None:
             returns_value = True
-            sinks |= _value_reads(node.value)
+            sinks |= reads(node.value)
         elif isinstance(node, cst.Assign):
             stored = set().union(*(_roots(t.target) for t in node.targets))
             index_reads = set().union(*(_index_reads(t.target) for t in node.targets))
-            edges.append((stored, _value_reads(node.value) | index_reads))
+            edges.append((stored, reads(node.value) | index_reads))
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
             stored = _roots(node.target)
-            edges.append((stored, _value_reads(node.value) | stored | _index_reads(node.target)))
+            edges.append((stored, reads(node.value) | stored | _index_reads(node.target)))
         elif isinstance(node, (cst.For, cst.CompFor)):
-            edges.append((_roots(node.target), _value_reads(node.iter)))
+            edges.append((_roots(node.target), reads(node.iter)))
         elif isinstance(node, cst.WithItem) and node.asname is not None:
-            edges.append((_roots(node.asname.name), _value_reads(node.item)))
+            edges.append((_roots(node.asname.name), reads(node.item)))
         elif isinstance(node, cst.NamedExpr):
-            edges.append((_roots(node.target), _value_reads(node.value)))
+            edges.append((_roots(node.target), reads(node.value)))
         elif isinstance(node, cst.FunctionDef) and node is not function:
-            edges.append(({node.name.value}, _value_reads(node)))
+            edges.append(({node.name.value}, reads(node)))
         elif isinstance(node, cst.Expr) and isinstance(node.value, cst.Call):
             receiver = _receiver(node.value)
             if receiver:  # losses.append(x), self.logs.update(...): a change of the receiver
-                edges.append(({receiver}, _value_reads(node.value)))
+                edges.append(({receiver}, reads(node.value)))
             else:  # accumulate(losses, x): a function may change what it is given
                 given = set().union(*(_roots(a.value) for a in node.value.args)) if node.value.args else set()
-                edges.append((given, _value_reads(node.value)))
+                edges.append((given, reads(node.value)))
         if isinstance(node, cst.Call) and _call_name(node) in _SINK_CALLS:
-            sinks |= _value_reads(node)
+            sinks |= reads(node)
     if not returns_value:
         return set()
     live = set(sinks)
     changed = True
     while changed:
         changed = False
-        for stored, reads in edges:
-            if stored & live and not reads <= live:
-                live |= reads
+        for stored, read in edges:
+            if stored & live and not read <= live:
+                live |= read
                 changed = True
     stored_all = set().union(*(stored for stored, _ in edges)) if edges else set()
     return {name for name in stored_all if name not in live}
@@ -252,6 +264,25 @@ def _value_reads(node) -> set[str]:
     return _reads(node, skip_host_numbers=True)
 
 
+def _gradient_reads(node) -> set[str]:
+    """The names whose values ``node`` carries on with their gradient: as ``_value_reads``, and
+    none under ``.detach()`` or ``stop_gradient(...)``.
+
+        >>> import libcst as cst
+        >>> sorted(_gradient_reads(cst.parse_expression("w.detach() * d + tf.stop_gradient(s)")))
+        ['d']
+    """
+    return _reads(node, skip_host_numbers=True, skip_detached=True)
+
+
+def detaches(call: cst.Call) -> bool:
+    """``x.detach()``, ``tf.stop_gradient(x)``, ``jax.lax.stop_gradient(x)``."""
+    name = _call_name(call)
+    if name == "stop_gradient":
+        return True
+    return name in ("detach", "detach_") and isinstance(call.func, cst.Attribute) and not call.args
+
+
 def _converts_to_host(call: cst.Call) -> bool:
     func = call.func
     if isinstance(func, cst.Attribute):
@@ -259,7 +290,7 @@ def _converts_to_host(call: cst.Call) -> bool:
     return isinstance(func, cst.Name) and func.value in _TO_HOST_BUILTINS and len(call.args) == 1
 
 
-def _reads(node, skip_host_numbers: bool = False) -> set[str]:
+def _reads(node, skip_host_numbers: bool = False, skip_detached: bool = False) -> set[str]:
     """Every name read under ``node``, with ``self.attr`` for attributes of self (and ``self``)
     (with ``skip_host_numbers``: none under a conversion to a Python number)."""
     names: set[str] = set()
@@ -267,6 +298,8 @@ def _reads(node, skip_host_numbers: bool = False) -> set[str]:
     while stack:
         current = stack.pop()
         if skip_host_numbers and isinstance(current, cst.Call) and _converts_to_host(current):
+            continue
+        if skip_detached and isinstance(current, cst.Call) and detaches(current):
             continue
         if isinstance(current, cst.Name):
             names.add(current.value)

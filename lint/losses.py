@@ -110,7 +110,7 @@ _EVALUATION_TOKENS = frozenset({"eval", "evaluate", "evaluation", "validation", 
 _NOT_A_LOSS_TOKENS = _NEVER_A_LOSS_TOKENS | frozenset({
                                 "verify", "search", "find", "best", "optimal", "tune",
                                 "eval", "evaluate", "evaluation", "stat", "report", "summary",
-                                "confusion", "curve", "coef", "coefficient", "psnr", "kappa", "roc", "pr",
+                                "confusion", "curve", "coe", "coef", "coefficient", "psnr", "kappa", "roc", "pr",
                                 "create", "build", "make", "get", "factory", "select", "choose",
                                 "calibration", "calibrate"})
 # helpers that keep statistics, logs or plots beside the loss (``self.set_stats(...)``): not the loss value
@@ -326,8 +326,21 @@ class LossFunction:
     tensor_params: frozenset[str] = frozenset()
     # parameters the docstring says are L2-normalised (``out_1 and out_2 are normalized``)
     normalized_params: frozenset[str] = frozenset()
+    # parameters documented as probabilities (a softmax's output): positive, in [0, 1]
+    probability_params: frozenset[str] = frozenset()
     # parameters documented with another axis before the batch (``PxVxNxC``)
     later_batch_params: frozenset[str] = frozenset()
+    # for a helper: the loss (or helper) whose call first reached it
+    caller: "LossFunction | None" = None
+
+    @property
+    def root(self) -> "LossFunction":
+        """The loss a helper serves (following the first caller of each helper), itself for a loss."""
+        loss, seen = self, set()
+        while loss.caller is not None and id(loss) not in seen:
+            seen.add(id(loss))
+            loss = loss.caller
+        return loss
 
     @property
     def keras_signature(self) -> bool:
@@ -859,7 +872,7 @@ class _LossFinder:
                 if not info.name.lstrip("_").lower().startswith(_BOOKKEEPING_PREFIXES) \
                         and not prepares_targets(info.name) and not _returns_host_values(info.node) \
                         and not self._model_code(info):
-                    self._add_function(info, "helper")
+                    self._add_function(info, "helper", caller=loss)
 
     def _compiled_kernel(self, info: FunctionInfo) -> bool:
         """``@cuda.jit``, ``@numba.njit``: a kernel compiled by numba, device (or native) code whose
@@ -918,11 +931,11 @@ class _LossFinder:
             and len(_positional_names(info)) == 1  # the batch alone; (cls_scores, bbox_preds, ...) are predictions
 
     # ---- bookkeeping --------------------------------------------------------------------
-    def _add_function(self, info: FunctionInfo, kind: str) -> None:
+    def _add_function(self, info: FunctionInfo, kind: str, caller: LossFunction | None = None) -> None:
         if id(info.node) in self._seen or self._compiled_kernel(info):
             return
         self._seen.add(id(info.node))
-        loss = LossFunction(info.display_name, info.node, kind, info)
+        loss = LossFunction(info.display_name, info.node, kind, info, caller=caller)
         loss.param_taints = _param_taints(info.node.params, kind, skip_self=info.class_info is not None,
                                           batch_data=self._model_method(info, kind))
         if "args" in loss.param_taints and not loss.param_taints["args"] and _indexes_by_position(info.node, "args"):
@@ -936,6 +949,7 @@ class _LossFinder:
         loss.tensor_list_params = documented_tensor_lists(info.node)
         loss.tensor_params = documented_batch_tensors(info.node) - loss.tensor_list_params
         loss.normalized_params = documented_normalized(info.node)
+        loss.probability_params = documented_probabilities(info.node)
         loss.later_batch_params = (documented_later_batch_axis(info.node) | _feature_matrices(info.node)) \
             - loss.tensor_params
         for name in loss.host_params:
@@ -1303,6 +1317,45 @@ def documented_normalized(node: cst.FunctionDef) -> frozenset[str]:
         said = _SAYS_NORMALIZED.search(line)
         if said:
             found |= names & set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", line[:said.start()]))
+    return frozenset(found)
+
+
+# a parameter's own docstring entry, in Sphinx's form: ``:param inputx: softmax probability ...``
+_SPHINX_PARAM = re.compile(r"^\s*:param\s+(?:[\w\[\], .]+\s+)?(?P<name>[A-Za-z_]\w*)\s*:(?P<entry>.*)$")
+# an entry that says the values are probabilities (not log-probabilities): what a softmax or a
+# sigmoid gives, each entry positive
+_PROBABILITY_ENTRY = re.compile(r"^[\s\w,.\[\]()-]*?\b(softmax|sigmoid)(ed)?\s+(output|probabilit(y|ies))"
+                                r"|^\s*(the\s+|an?\s+)?(predicted\s+|class\s+|output\s+)*probabilit(y|ies)\b",
+                                re.IGNORECASE)
+
+
+def documented_probabilities(node: cst.FunctionDef) -> frozenset[str]:
+    """Parameters whose own docstring entry says they hold probabilities, a softmax's or a
+    sigmoid's output (``:param inputx: softmax probability along dimension K``, ``probs (Tensor):
+    predicted probabilities``): positive entries, in [0, 1]. Not log-probabilities.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def f(x, t):\\n    '''\\n    :param x: softmax probability, (B, K)\\n    '''\\n").body[0]
+        >>> sorted(documented_probabilities(f))
+        ['x']
+        >>> g = cst.parse_module("def g(x, t):\\n    '''x (Tensor): log probabilities'''\\n").body[0]
+        >>> sorted(documented_probabilities(g))
+        []
+    """
+    names = {p.name.value for p in _own_params(node)}
+    found = set()
+    for line in _docstring(node).splitlines():
+        sphinx = _SPHINX_PARAM.match(line)
+        if sphinx:
+            name, entry = sphinx.group("name"), sphinx.group("entry")
+        else:
+            match = _DOC_ARG.match(line)
+            if not match:
+                continue
+            name = match.group("name")
+            entry = line[match.end():] if match.group("numpy") is None else match.group("numpy")
+        if name in names and "log" not in entry.lower() and _PROBABILITY_ENTRY.search(entry):
+            found.add(name)
     return frozenset(found)
 
 

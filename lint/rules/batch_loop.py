@@ -57,6 +57,8 @@ class BatchLoop(Rule):
                 return  # for i, out in enumerate(outputs): ... y_true[:, i] -- one task per column
             if _keys_its_own_container(statement.iter, statement.target, statement.body):
                 return  # for name in outputs: outputs[name] -- the keys of a mapping
+            if _keys_a_mapping(statement.target, statement.body):
+                return  # for act in actions: self.action_map[act] -- names looked up, not tensor rows
             if _entries_may_be_none(statement.body):
                 return  # for i in range(len(t)): if t[i] is not None -- a list, tensor rows are never None
             if _indexes_a_literal_list(statement.iter, statement.target, statement.body, ctx):
@@ -78,7 +80,8 @@ class BatchLoop(Rule):
             return  # all([isinstance(f, Tensor) for f in fmap]): validates a structure, computes nothing
         comp_for = node.for_in
         while comp_for is not None:
-            if _used_as_a_record(comp_for.target, node) or _indexes_a_later_axis(comp_for.target, node):
+            if _used_as_a_record(comp_for.target, node) or _indexes_a_later_axis(comp_for.target, node) \
+                    or _keys_a_mapping(comp_for.target, node):
                 return
             reason = batch_iteration(comp_for.iter, ctx, comp_for.target)
             if reason:
@@ -372,6 +375,36 @@ def _keys_its_own_container(iterable, target, scope) -> bool:
                and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value == target.value
                and _text(node.value) == container
                for node in _subscripts(scope))
+
+
+# a container named as a mapping from names to ids: ``self.action_map``, ``word2id``, ``vocab``
+_MAPPING_NAME = re.compile(r"(map|mapping|dict|lookup|vocab|2id|2idx|to_?ids?|to_?idx|to_?index)$", re.IGNORECASE)
+
+
+def _keys_a_mapping(target, scope) -> bool:
+    """Every use of the loop variable is as the key of a mapping (``self.action_map[act]``,
+    ``{"a": 0}[name]``): its values are names or ids (a tensor is hashed by identity, so its rows
+    would never be found there), and the loop builds Python values, not per-sample tensors.
+
+        >>> import libcst as cst
+        >>> comp = cst.parse_expression("[self.action_map[a] for a in actions]")
+        >>> _keys_a_mapping(comp.for_in.target, comp)
+        True
+        >>> comp = cst.parse_expression("[self.action_map[a] + a.sum() for a in actions]")
+        >>> _keys_a_mapping(comp.for_in.target, comp)
+        False
+    """
+    if not isinstance(target, cst.Name):
+        return False
+    keyed = 0
+    for node in _subscripts(scope):
+        if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) \
+                and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value == target.value \
+                and (isinstance(node.value, cst.Dict) or _MAPPING_NAME.search(terminal_name(node.value) or "")):
+            keyed += 1
+    uses = sum(1 for node in own_nodes(scope)
+               if isinstance(node, cst.Name) and node.value == target.value and node is not target)
+    return keyed > 0 and uses == keyed
 
 
 def _entries_may_be_none(scope) -> bool:

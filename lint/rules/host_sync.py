@@ -52,6 +52,18 @@ def _one_tensor(node, ctx) -> bool:
         not facts.maybe_list or facts.named_tensor)
 
 
+def _host_array_by_device_index(node, ctx) -> bool:
+    """``mask[b, h, w, 0] = 1`` with ``mask = np.zeros(...)`` and ``b, h, w`` columns of a target
+    tensor: numpy reads each index tensor's values on the host."""
+    if not isinstance(node, cst.Subscript) or not isinstance(node.value, cst.Name):
+        return False
+    table = ctx.facts(node.value)
+    if not table.on_host or table.taint or table.python_list or table.shape or table.made_tensor:
+        return False
+    indices = [element.slice.value for element in node.slice if isinstance(element.slice, cst.Index)]
+    return any(_one_tensor(index, ctx) and ctx.facts(index).taint for index in indices)
+
+
 def _host_table_by_device_index(node, ctx) -> bool:
     """``torch.eye(n)[targets]`` (then ``.cuda()``): a tensor the loss made on the host, indexed
     by a tensor of the batch, which lives on the device."""
@@ -194,7 +206,7 @@ class HostSync(Rule):
     severity = "error"
     summary = "host syncs in the loss: .numpy(), .item(), float(t), print(t), py_function, Python if on a tensor"
     node_types = (cst.Call, cst.IfExp)
-    statement_types = (cst.If, cst.While, cst.Assert)
+    statement_types = (cst.If, cst.While, cst.Assert, cst.Assign)
 
     def check_node(self, node, ctx) -> None:
         if isinstance(node, cst.IfExp):
@@ -244,6 +256,13 @@ class HostSync(Rule):
         elif op.namespace.split(".")[0] in _HOST_LIBRARIES and any(_prediction_tensor(a, ctx) for a in op.args):
             ctx.report(self, node, f"`{callee(node)}` ({op.namespace.split('.')[0]}) computes on the host: the "
                                    "tensors are copied out on every step, and nothing flows back to the gradient")
+        elif op.namespace == "numpy" and not torch_only(ctx) and _uses_a_graph_framework(ctx) \
+                and any(_one_tensor(a, ctx) and ctx.facts(a).taint for a in op.args):
+            # np.max(y_true) in a Keras/TF/JAX loss: the targets' tensor read into numpy (its
+            # result is then a host value, so a Python test on it is no further sync). Eager
+            # PyTorch's numpy calls take CPU tensors (labels handed over as arrays), or fail loudly
+            ctx.report(self, node, f"`{code_of(node)}` reads a tensor into numpy: fails on a symbolic tensor when "
+                                   "traced (or syncs every step eagerly); use the framework's op")
         elif op.namespace == "builtins" and op.name in _CONVERSIONS and op.args:
             if ctx.facts(op.args[0]).is_tensor:
                 ctx.report(self, node, f"`{code_of(node)}` needs the tensor's value on the host: "
@@ -292,6 +311,13 @@ class HostSync(Rule):
                                    "(or syncs every step eagerly): use tf.print / jax.debug.print while debugging")
 
     def check_statement(self, statement, ctx) -> None:
+        if isinstance(statement, cst.Assign):
+            for target in statement.targets:
+                if _host_array_by_device_index(target.target, ctx):
+                    ctx.report(self, target.target, f"`{code_of(target.target)}` writes into a host (numpy) array at "
+                                                    "positions held in the batch's tensors: they are copied to the "
+                                                    "host every step (fails under jit); scatter on the device instead")
+            return
         test = statement.test
         if _autograph_function(ctx):
             return  # under ``@tf.function`` AutoGraph turns a tensor ``if``/``while``/``assert`` into graph ops
@@ -388,8 +414,13 @@ def _is_tensor_condition(test, ctx) -> bool:
                         if not _an_enum_member(part)):
         return False  # ``stage == sb.Stage.TRAIN`` of a stage argument: a Python comparison
     facts = ctx.facts(test)
-    if not facts.is_tensor:
+    if not facts.is_tensor or facts.on_host:
         return False
+    if isinstance(test, cst.Comparison):
+        tensors = [ctx.facts(part) for part in (test.left, *(c.comparator for c in test.comparisons))]
+        tensors = [part for part in tensors if part.is_tensor]
+        if tensors and all(part.on_host for part in tensors):
+            return False  # ``instance == 255`` of a value of ``np.unique(labels)``: compared on the host
     if isinstance(test, cst.Name):
         # A bare name (`if mask:`) is usually an is-not-None check: too ambiguous to report,
         # unless the loss itself bound it to a reduction or a comparison (`n = matches.sum()`)

@@ -70,9 +70,15 @@ class PairwiseBatch(Rule):
     name = "pairwise-batch"
     severity = "warning"
     summary = "batch x batch intermediates (x @ x.T, broadcast differences): memory grows as B^2"
-    node_types = (cst.Call, cst.BinaryOperation, cst.Comparison)
+    node_types = (cst.Call, cst.BinaryOperation, cst.Comparison, cst.Subscript)
 
     def check_node(self, node, ctx) -> None:
+        if isinstance(node, cst.Subscript):
+            if _rows_of_a_transpose_per_sample(node, ctx):
+                self._report(ctx, node, f"`{code_of(node)}` picks a row of the transposed (classes x batch) matrix "
+                                        "for every sample: a B x B matrix (memory grows as B^2); gather one entry "
+                                        "per sample along the class axis instead")
+            return
         if ctx.no_grad_depth and not _pairs_a_value_with_itself(node, ctx):
             return  # under no_grad: hard-example mining's distances of the batch to itself count, a
             # matcher's cost of predictions against targets (not B x B) does not
@@ -280,6 +286,32 @@ def _pairwise_by_name(node: cst.Call, ctx) -> bool:
 
 
 _ONE_BATCH_PAIRWISE = frozenset({"pairwise_distance", "pairwise_distances", "pdist"})
+
+
+def _rows_of_a_transpose_per_sample(node: cst.Subscript, ctx) -> bool:
+    """``wf.transpose(0, 1)[labels]``: the (C, B) transpose of a batch-first matrix indexed by one
+    class per sample gives B rows of B entries (the angular-margin losses then keep its diagonal).
+
+        >>> import libcst as cst
+        >>> from keras_bsguard.lint.facts import Facts, PRED, TRUE
+        >>> class Ctx:
+        ...     def facts(self, node):
+        ...         text = cst.Module([]).code_for_node(node)
+        ...         return {"wf.t()": Facts(taint=frozenset({PRED}), transposed=True),
+        ...                 "labels": Facts(taint=frozenset({TRUE}))}.get(text, Facts())
+        >>> _rows_of_a_transpose_per_sample(cst.parse_expression("wf.t()[labels]"), Ctx())
+        True
+        >>> _rows_of_a_transpose_per_sample(cst.parse_expression("wf.t()[0]"), Ctx())
+        False
+    """
+    if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return False
+    matrix = ctx.facts(node.value)
+    if not (matrix.is_tensor and matrix.transposed) or matrix.no_batch_axis or matrix.on_host:
+        return False
+    index = ctx.facts(node.slice[0].slice.value)
+    return index.is_tensor and bool(index.taint & {PRED, TRUE}) and not index.no_batch_axis \
+        and not index.boolean and not index.on_host and not index.shape
 
 
 def _pairwise_of_one_batch(node, op, ctx) -> bool:

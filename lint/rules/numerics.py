@@ -169,7 +169,9 @@ class UnguardedLog(Rule):
     an all-censored batch), unless the loss tests that count. Nor is a division by the length of an
     embedding (``emb / norm(emb)``, the ``norm(a) * norm(b)`` of a cosine): the length of a value that
     is neither a difference nor computed with the target is 0 only for an all-zero vector. Values
-    that reach neither the returned loss nor a gradient (a ratio kept for logging) are not reported.
+    that reach neither the returned loss nor a gradient (a ratio kept for logging) are not reported,
+    nor is a square root (or norm, or power below 1) whose value reaches the loss only under
+    ``.detach()`` / ``stop_gradient``: its slope at 0 is never differentiated.
 
     **Instead** clip or add an epsilon, or use the stable primitive: ``log_softmax``,
     ``log_sigmoid``, ``from_logits=True`` losses, ``divide_no_nan``.
@@ -223,12 +225,14 @@ class UnguardedLog(Rule):
                 ctx.report(self, node, f"`{code_of(node)}` is -inf where its argument reaches 0: clip it or add an epsilon")
         elif op.name in ("sqrt", "rsqrt"):
             facts = ctx.facts(op.args[0])
-            if facts.is_tensor and facts.has_grad and not facts.guarded and not facts.batch_energy:
+            if facts.is_tensor and facts.has_grad and not facts.guarded and not facts.batch_energy \
+                    and not ctx.undifferentiated():
                 ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient where its argument is 0 "
                                        "(NaN gradients): add an epsilon inside")
         elif op.name in _ARC_OPS:
             facts = ctx.facts(op.args[0])
-            if facts.is_tensor and facts.has_grad and not facts.inside_unit and not _picked(op.args[0], ctx):
+            if facts.is_tensor and facts.has_grad and not facts.inside_unit and not _picked(op.args[0], ctx) \
+                    and not ctx.undifferentiated():
                 ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient at -1 and 1 (NaN gradients, and "
                                        "NaN values once rounding passes them): clip to [-1 + eps, 1 - eps] first")
         elif op.name in _NORM_OPS:
@@ -240,7 +244,7 @@ class UnguardedLog(Rule):
                                                           'float("inf")', "math.inf", "torch.inf"):
                 return  # an L1 / max norm is a sum or max of |d|: no square root, no NaN at 0
             if facts.is_tensor and facts.has_grad and (facts.error or difference) and not facts.guarded \
-                    and not torch_only(ctx):  # torch's norm backward at 0 is 0, not NaN
+                    and not torch_only(ctx) and not ctx.undifferentiated():  # torch's norm backward at 0 is 0
                 ctx.report(self, node, f"`{code_of(node)}` of a difference has a NaN gradient where the difference is 0 "
                                        "(identical vectors): use sqrt(sum(square(d)) + eps)")
         elif op.name == "reciprocal":
@@ -264,7 +268,7 @@ class UnguardedLog(Rule):
         if facts.vanishes_at_fit and not (facts.error or facts.magnitude) and _clips_below_one(ctx):
             return  # p clipped to [eps, 1 - eps] earlier: its complement stays away from 0
         if facts.is_tensor and facts.has_grad and PRED in facts.taint and not facts.guarded \
-                and (facts.error or facts.magnitude or facts.vanishes_at_fit):
+                and (facts.error or facts.magnitude or facts.vanishes_at_fit) and not ctx.undifferentiated():
             ctx.report(self, node, f"`{code_of(node)}` (a power below 1) has an infinite gradient where its base is 0 "
                                    "(NaN gradients): add an epsilon to the base")
 

@@ -64,6 +64,44 @@ def test_one_cause_names_its_other_places():
     assert [row for row, _column in finding.related] == [7, 8]
 
 
+_TRIPLET_WITH_HELPERS = """import torch
+
+
+class HardTripletLoss(torch.nn.Module):
+    def _distances(self, emb):
+        dot = emb @ emb.t()
+        return dot.diag()[:, None] - 2 * dot + dot.diag()[None, :]
+
+    def _positive_mask(self, labels):
+        return labels[None, :] == labels[:, None]
+
+    def _negative_mask(self, labels):
+        return labels[None, :] != labels[:, None]
+
+    def forward(self, emb, labels):
+        dist = self._distances(emb)
+        hardest_pos = (dist * self._positive_mask(labels)).max(1).values
+        hardest_neg = (dist + 1e6 * ~self._negative_mask(labels)).min(1).values
+        return torch.relu(hardest_pos - hardest_neg + 0.3).mean()
+
+
+class OtherPairLoss(torch.nn.Module):
+    def forward(self, a, b):
+        return (a @ b.t()).logsumexp(1).mean()
+"""
+
+
+def test_batch_by_batch_helpers_of_one_loss_are_one_cause():
+    # the distance matrix and the two label masks each helper builds serve one triplet loss: one
+    # finding, at the first place, naming the others; another loss of the file keeps its own
+    findings = [f for f in lint_source(_TRIPLET_WITH_HELPERS, "losses.py") if f.code == "BSG601"]
+    assert [f.row for f in findings] == [6, 24]
+    first = findings[0]
+    assert "2 more batch x batch intermediates in this loss" in first.message
+    assert {10, 13} <= {row for row, _column in first.related}
+    assert findings[1].related == ()
+
+
 def test_a_batch_sum_names_the_other_sums_behind_the_returned_name():
     source = """import tensorflow as tf
 
