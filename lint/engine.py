@@ -27,7 +27,7 @@ from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
-from .names import called_name
+from .names import called_name, terminal_name
 from .tree import own_nodes
 from .branch_reach import branch_outcome, literal_text, training_test as _training_test
 from .vocabulary import TARGET_NAMES
@@ -707,12 +707,18 @@ def _grow_list(value, ev: Evaluator, per_sample: bool, loop_target=None) -> None
                            no_batch_axis=rows_only, batch_rows=per_sample_rows, column_terms=columns)
 
 
+# a loss function, whose default reduction is a mean over the batch: ``F.l1_loss``, ``binary_crossentropy``
+_LOSS_FUNCTION_NAME = re.compile(r"loss|entropy|kl_div|nll|hinge|huber", re.IGNORECASE)
+
+
 def _reads_a_column(value, loop_target, ev: Evaluator) -> bool:
     """``logsumexp(s[:, m:], 1) - s[:, m]`` in ``for m in ...``: the value reads the loop's
     position of a batch tensor (every row, one column), so it holds one entry per sample."""
     if not isinstance(loop_target, cst.Name):
         return False
     for node in own_nodes(value):
+        if isinstance(node, cst.Call) and _LOSS_FUNCTION_NAME.search(terminal_name(node.func) or ""):
+            return False  # F.cross_entropy(x[:, m], t): a loss function's default mean, a scalar per term
         if isinstance(node, cst.Subscript) and len(node.slice) >= 2 \
                 and isinstance(node.slice[0].slice, cst.Slice) and node.slice[0].slice.lower is None \
                 and node.slice[0].slice.upper is None:

@@ -32,6 +32,9 @@ TRUE, PRED, TENSOR = "true", "pred", "tensor"
 EMPTY: frozenset[str] = frozenset()
 _EPS_NAME = re.compile(r"eps|epsilon|smooth|tiny|_?EPS|stabili[sz]er|offset|floor", re.IGNORECASE)
 _BATCH_NAME = re.compile(r"batch|^bs$|^BS$", re.IGNORECASE)
+# names that say a small positive constant, never 0 (``eps``), unlike a smoothing rate
+_STRICT_EPS_NAME = re.compile(r"eps|epsilon|tiny", re.IGNORECASE)
+_FLOAT32_STEP_BELOW_ONE = 1e-7  # 1 - x rounds to 1.0 in float32 for x below about 6e-8
 # a batch size fixed in the loss itself (``bs``/``n_batch`` are as often a block or group size)
 _LOCAL_BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|batch_?sz|global_batch_size)$", re.IGNORECASE)
 BATCH_SIZE_NAME = _BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|bs|batch_?sz|n_?batch|global_batch_size)$", re.IGNORECASE)
@@ -196,6 +199,8 @@ class Facts:
     # such a list of per-position terms of the batch, each (B,): ``terms.append(f(x[:, m]))`` in a
     # loop over positions ``m``
     column_terms: bool = False
+    # reshaped to exactly two axes (``x.view(B, -1)``, ``flatten(1)``): a (batch, features) matrix
+    two_axes: bool = False
     sample_index: bool = False  # a loop counter over ``range(B)``, B read from the batch axis
     below_one: bool = False  # clipped strictly below 1: ``1 - x`` is bounded away from zero
     # has a factor divided by its own full sum (w / sum(w)) or by a normaliser the caller passes
@@ -895,8 +900,9 @@ class Evaluator:
                 break
         first = elements[0].slice if elements else None
         # parts[1] of split/chunk/dynamic_partition is a whole tensor; x[1] of a tensor is one row
-        drops_batch = isinstance(first, cst.Index) and isinstance(first.value, cst.Integer) \
-            and (not base.maybe_list or base.named_tensor) and not base.tensor_parts
+        drops_batch = isinstance(first, cst.Index) and _int_literal(first.value) \
+            and (not base.maybe_list or base.named_tensor or len(elements) >= 2) and not base.tensor_parts \
+            and not base.transposed and base.batch_axis is None  # y_pred[-1, :]: a tuple index, so a tensor
         # x[i, :, :]: a tuple index picks one row of a tensor (by an index variable)
         drops_batch = drops_batch or _one_row_slice(first)  # x[b:b + 1]: one sample, its axis kept
         drops_batch = drops_batch or (len(elements) >= 2 and isinstance(first, cst.Index)
@@ -1146,9 +1152,10 @@ class Evaluator:
                     and all(self.facts(a).on_host or self._python_valued(a) for a in inputs):
                 facts = replace(facts, on_host=True)  # torch.unique(x.cpu()): computed on the host, stays there
         if op is not None and not op.is_method and op.namespace == "numpy" and facts.taint and not moves \
-                and not facts.on_host:
+                and not facts.on_host and PRED not in facts.taint:
             # np.unique(labels): a numpy array on the host (the copy into numpy, where a tensor
-            # is given, is the call's own finding); Python tests on its values read no device
+            # is given, is the call's own finding); Python tests on its values read no device.
+            # Of a prediction or a loss value it stays as before: a test of it is the sync reported
             facts = replace(facts, on_host=True)
         if facts.on_host and moves:
             facts = replace(facts, on_host=False)  # as_tensor(counts, device=pred.device), counts.type_as(pred)
@@ -1358,7 +1365,9 @@ class Evaluator:
                            batch_axis=self._reordered_batch_axis(op, first))
         if name in ("reshape", "view"):
             return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=None,
-                           batch_sum=None, batch_axis=None)
+                           batch_sum=None, batch_axis=None, two_axes=_two_dims(op))
+        if name == "batch_flatten" or (name == "flatten" and _text(op.arg(1, "start_dim") or cst.Name("x")) == "1"):
+            return replace(first, transposed=False, exp_node=None, batch_sum=None, batch_axis=None, two_axes=True)
         if name in LAYOUT_OPS:
             # x.t().contiguous() is still the transpose; cast(exp(x)) is still exp(x)
             return replace(first, exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None)
@@ -1496,9 +1505,10 @@ class Evaluator:
             return Facts(taint=first.taint, batch_sum=None, max_of=self._maximum_of(op))
         if name in WHERE_OPS and len(op.args) >= 3:
             return self._where(op)
-        if name in _SVD_OPS and op.args:
-            # U, S, V = torch.pca_lowrank(x): U has x's rows; the singular values and the right
-            # factor (features x components) have no batch axis (tf.linalg.svd returns s, u, v)
+        if name in _SVD_OPS and op.args and first.two_axes:
+            # U, S, V = torch.pca_lowrank(x) of a (batch, features) matrix: U has x's rows; the
+            # singular values and the right factor (features x components) have no batch axis
+            # (tf.linalg.svd returns s, u, v). Of a batch of matrices (B, M, N), S and V keep it
             rows = replace(first, batch_sum=None, exp_node=None, python_list=False, elements=None)
             factor = replace(rows, no_batch_axis=True, batch_rows=False, batch_axis=None)
             parts = (factor, rows, factor) if op.namespace.startswith("tensorflow") else (rows, factor, factor)
@@ -1688,9 +1698,13 @@ class Evaluator:
             strict_keep = isinstance(operator, cst.LessThan)
         else:
             return None
-        if _text(kept) != _text(test.left) and not _text(kept).startswith(f"{_text(test.left)} +"):
+        shift = 0.0  # where(p > 0.999, 0.999, p + 1e-7): what is kept is p plus a small constant
+        if isinstance(kept, cst.BinaryOperation) and isinstance(kept.operator, cst.Add) \
+                and _text(kept.left) == _text(test.left) and isinstance(kept.right, (cst.Integer, cst.Float)):
+            shift = float(kept.right.evaluated_value)
+        elif _text(kept) != _text(test.left):
             return None
-        if not (bound.literal < 1 or (strict_keep and bound.literal <= 1)):
+        if shift < 0 or not (bound.literal + shift < 1 or (strict_keep and shift == 0 and bound.literal <= 1)):
             return None
         if not self._constant_below_one(replacement):
             return None
@@ -1708,10 +1722,16 @@ class Evaluator:
             return self._constant_below_one(node.args[1].value)
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract) \
                 and isinstance(node.left, (cst.Integer, cst.Float)) and float(node.left.evaluated_value) == 1.0:
-            small = self.facts(node.right)  # 1 - eps: eps a positive constant
-            return not small.taint and (small.guarded or (small.literal is not None and 0 < small.literal <= 1))
+            # 1 - eps: eps a positive constant that float32 can tell from 0 beside 1 (1 - 1e-8 is 1.0),
+            # or a name that says epsilon (not a smoothing rate, which may be 0)
+            small = self.facts(node.right)
+            if small.taint:
+                return False
+            if small.literal is not None:
+                return _FLOAT32_STEP_BELOW_ONE <= small.literal <= 1
+            return bool(_STRICT_EPS_NAME.search(terminal_name(node.right) or ""))
         facts = self.facts(node)
-        return not facts.taint and facts.literal is not None and 0 <= facts.literal < 1
+        return not facts.taint and facts.literal is not None and 0 <= facts.literal <= 1 - _FLOAT32_STEP_BELOW_ONE
 
     def _unknown_call(self, node: cst.Call) -> Facts:
         """A call we cannot resolve: a same-file helper's return summary; a method of a known
@@ -2620,6 +2640,21 @@ def _above_one(one: Facts, other: Facts) -> bool:
     if one.taint or one.literal is None:
         return False
     return one.literal > 1 or (one.literal >= 1 and other.guarded)
+
+
+def _two_dims(op: Op) -> bool:
+    """``reshape(x, (B, -1))``, ``x.view(B, -1)``: exactly two axes."""
+    shape = op.arg(1, "shape", "newshape")
+    if isinstance(shape, (cst.Tuple, cst.List)):
+        return len(shape.elements) == 2 and not any(isinstance(e, cst.StarredElement) for e in shape.elements)
+    return op.is_method and len(op.args) == 3
+
+
+def _int_literal(node) -> bool:
+    """``3``, ``-1``: an integer written out."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    return isinstance(node, cst.Integer)
 
 
 def _pure(node) -> bool:

@@ -110,7 +110,7 @@ _EVALUATION_TOKENS = frozenset({"eval", "evaluate", "evaluation", "validation", 
 _NOT_A_LOSS_TOKENS = _NEVER_A_LOSS_TOKENS | frozenset({
                                 "verify", "search", "find", "best", "optimal", "tune",
                                 "eval", "evaluate", "evaluation", "stat", "report", "summary",
-                                "confusion", "curve", "coe", "coef", "coefficient", "psnr", "kappa", "roc", "pr",
+                                "confusion", "curve", "coef", "coefficient", "psnr", "kappa", "roc", "pr",
                                 "create", "build", "make", "get", "factory", "select", "choose",
                                 "calibration", "calibrate"})
 # helpers that keep statistics, logs or plots beside the loss (``self.set_stats(...)``): not the loss value
@@ -162,7 +162,8 @@ def _looks_like_metric(name: str) -> bool:
     return bool(tokens & _METRIC_TOKENS or phrase) and not tokens & _LOSS_TOKENS
 
 
-_METRIC_PHRASES = frozenset({("classification", "error"), ("error", "rate")})
+_METRIC_PHRASES = frozenset({("classification", "error"), ("error", "rate"),
+                             ("dice", "coe"), ("iou", "coe"), ("jaccard", "coe"), ("hard", "coe")})  # TensorLayer's
 
 
 # what follows "loss" in a loss's name without changing what it is

@@ -251,6 +251,10 @@ class ClassInfo:
         return []
 
 
+# calls that map a function over the batch, one example per call
+_PER_EXAMPLE_MAPS = frozenset({"vmap", "map_fn", "vectorized_map"})
+
+
 @dataclass
 class ModuleIndex:
     imports: ImportTable
@@ -295,12 +299,16 @@ class ModuleIndex:
         return self.__dict__["_looks_up_names"]
 
     def vmapped(self) -> frozenset[str]:
-        """Functions the file maps over the batch with ``jax.vmap(name, ...)``: they see one
-        example per call (read in the same walk as :meth:`references`).
+        """Functions the file maps over the batch with ``jax.vmap(name, ...)``, ``tf.map_fn`` or
+        ``tf.vectorized_map`` (directly or through a lambda that calls them): they see one example
+        per call (read in the same walk as :meth:`references`).
 
             >>> import libcst as cst
             >>> sorted(ModuleIndex.build(cst.parse_module("batched = jax.vmap(cosine_loss)\\n")).vmapped())
             ['cosine_loss']
+            >>> source = "out = tf.map_fn(lambda x: loss(x[0], x[1]), (y_true, y_pred))\\n"
+            >>> sorted(ModuleIndex.build(cst.parse_module(source)).vmapped())
+            ['loss']
         """
         self._name_counts()
         return frozenset(self.__dict__["_vmapped"])
@@ -323,9 +331,12 @@ class ModuleIndex:
                 elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "getattr" \
                         and len(node.args) >= 2 and not isinstance(node.args[1].value, cst.SimpleString):
                     computed = True
-                if isinstance(node, cst.Call) and terminal_name(node.func) == "vmap" and node.args \
-                        and isinstance(node.args[0].value, cst.Name):
-                    vmapped.add(node.args[0].value.value)  # jax.vmap(cosine_loss): one example per call
+                if isinstance(node, cst.Call) and terminal_name(node.func) in _PER_EXAMPLE_MAPS and node.args:
+                    mapped = node.args[0].value
+                    if isinstance(mapped, cst.Lambda) and isinstance(mapped.body, cst.Call):
+                        mapped = mapped.body.func  # tf.map_fn(lambda x: loss(x[0], x[1]), (y_true, y_pred))
+                    if isinstance(mapped, cst.Name):
+                        vmapped.add(mapped.value)  # jax.vmap(cosine_loss): one example per call
                 stack.extend(tree_children(node))
             self.__dict__["_looks_up_names"] = computed or counts.get("__dict__", 0) > 0
         return counts

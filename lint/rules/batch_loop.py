@@ -57,7 +57,7 @@ class BatchLoop(Rule):
                 return  # for i, out in enumerate(outputs): ... y_true[:, i] -- one task per column
             if _keys_its_own_container(statement.iter, statement.target, statement.body):
                 return  # for name in outputs: outputs[name] -- the keys of a mapping
-            if _keys_a_mapping(statement.target, statement.body):
+            if _keys_a_mapping(statement.target, statement.body, ctx):
                 return  # for act in actions: self.action_map[act] -- names looked up, not tensor rows
             if _entries_may_be_none(statement.body):
                 return  # for i in range(len(t)): if t[i] is not None -- a list, tensor rows are never None
@@ -81,7 +81,7 @@ class BatchLoop(Rule):
         comp_for = node.for_in
         while comp_for is not None:
             if _used_as_a_record(comp_for.target, node) or _indexes_a_later_axis(comp_for.target, node) \
-                    or _keys_a_mapping(comp_for.target, node):
+                    or _keys_a_mapping(comp_for.target, node, ctx):
                 return
             reason = batch_iteration(comp_for.iter, ctx, comp_for.target)
             if reason:
@@ -112,6 +112,10 @@ def _checks_types_only(element) -> bool:
 _NOT_A_ROW = _OUTPUT_WORDS  # for scale_pred in y_pred: the outputs of a deep-supervised model
 
 
+# a list named for the levels of a multi-scale output: ``pyramid_flows``, ``multiscale_preds``
+_LEVELS_NAME = re.compile(r"(^|_)(pyramids?|multi_?scales?|levels|scales|stages)(_|$)", re.IGNORECASE)
+
+
 def batch_iteration(iterable, ctx, target=None) -> str | None:
     """Why iterating ``iterable`` walks the batch, or None.
 
@@ -120,6 +124,10 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
     if isinstance(target, cst.Name) and any(word in target.value.lower() for word in _NOT_A_ROW) \
             and isinstance(iterable, cst.Name):
         return None
+    iterated = iterable.args[0].value if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) \
+        and iterable.func.value == "enumerate" and iterable.args else iterable
+    if isinstance(iterated, (cst.Name, cst.Attribute)) and _LEVELS_NAME.search(terminal_name(iterated) or ""):
+        return None  # for i, flow in enumerate(pyramid_flows): the levels of a multi-scale output
     if isinstance(iterable, cst.Call):
         op = ctx.op(iterable)
         if op is not None:
@@ -381,10 +389,11 @@ def _keys_its_own_container(iterable, target, scope) -> bool:
 _MAPPING_NAME = re.compile(r"(map|mapping|dict|lookup|vocab|2id|2idx|to_?ids?|to_?idx|to_?index)$", re.IGNORECASE)
 
 
-def _keys_a_mapping(target, scope) -> bool:
+def _keys_a_mapping(target, scope, ctx=None) -> bool:
     """Every use of the loop variable is as the key of a mapping (``self.action_map[act]``,
     ``{"a": 0}[name]``): its values are names or ids (a tensor is hashed by identity, so its rows
-    would never be found there), and the loop builds Python values, not per-sample tensors.
+    would never be found there), and the loop builds Python values, not per-sample tensors. A
+    container the loss knows as a tensor (``density_map[i]`` of a prediction) is no mapping.
 
         >>> import libcst as cst
         >>> comp = cst.parse_expression("[self.action_map[a] for a in actions]")
@@ -401,6 +410,8 @@ def _keys_a_mapping(target, scope) -> bool:
         if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) \
                 and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value == target.value \
                 and (isinstance(node.value, cst.Dict) or _MAPPING_NAME.search(terminal_name(node.value) or "")):
+            if ctx is not None and ctx.facts(node.value).taint:
+                return False  # pred_heatmap[b], density_map[i]: rows of a tensor of the loss
             keyed += 1
     uses = sum(1 for node in own_nodes(scope)
                if isinstance(node, cst.Name) and node.value == target.value and node is not target)

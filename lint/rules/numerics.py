@@ -170,8 +170,8 @@ class UnguardedLog(Rule):
     embedding (``emb / norm(emb)``, the ``norm(a) * norm(b)`` of a cosine): the length of a value that
     is neither a difference nor computed with the target is 0 only for an all-zero vector. Values
     that reach neither the returned loss nor a gradient (a ratio kept for logging) are not reported,
-    nor is a square root (or norm, or power below 1) whose value reaches the loss only under
-    ``.detach()`` / ``stop_gradient``: its slope at 0 is never differentiated.
+    nor is a square root (or norm, or power below 1) of a non-negative value whose result reaches
+    the loss only under ``.detach()`` / ``stop_gradient``: its slope at 0 is never differentiated.
 
     **Instead** clip or add an epsilon, or use the stable primitive: ``log_softmax``,
     ``log_sigmoid``, ``from_logits=True`` losses, ``divide_no_nan``.
@@ -226,13 +226,12 @@ class UnguardedLog(Rule):
         elif op.name in ("sqrt", "rsqrt"):
             facts = ctx.facts(op.args[0])
             if facts.is_tensor and facts.has_grad and not facts.guarded and not facts.batch_energy \
-                    and not ctx.undifferentiated():
+                    and not (facts.nonneg and ctx.undifferentiated()):  # a detached sqrt of a negative is NaN still
                 ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient where its argument is 0 "
                                        "(NaN gradients): add an epsilon inside")
         elif op.name in _ARC_OPS:
             facts = ctx.facts(op.args[0])
-            if facts.is_tensor and facts.has_grad and not facts.inside_unit and not _picked(op.args[0], ctx) \
-                    and not ctx.undifferentiated():
+            if facts.is_tensor and facts.has_grad and not facts.inside_unit and not _picked(op.args[0], ctx):
                 ctx.report(self, node, f"`{code_of(node)}` has an infinite gradient at -1 and 1 (NaN gradients, and "
                                        "NaN values once rounding passes them): clip to [-1 + eps, 1 - eps] first")
         elif op.name in _NORM_OPS:
@@ -268,7 +267,8 @@ class UnguardedLog(Rule):
         if facts.vanishes_at_fit and not (facts.error or facts.magnitude) and _clips_below_one(ctx):
             return  # p clipped to [eps, 1 - eps] earlier: its complement stays away from 0
         if facts.is_tensor and facts.has_grad and PRED in facts.taint and not facts.guarded \
-                and (facts.error or facts.magnitude or facts.vanishes_at_fit) and not ctx.undifferentiated():
+                and (facts.error or facts.magnitude or facts.vanishes_at_fit) \
+                and not (facts.nonneg and ctx.undifferentiated()):
             ctx.report(self, node, f"`{code_of(node)}` (a power below 1) has an infinite gradient where its base is 0 "
                                    "(NaN gradients): add an epsilon to the base")
 
