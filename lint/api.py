@@ -313,8 +313,8 @@ _ONE_CAUSE_PER_LOSS = {"BSG601": "batch x batch intermediates"}
 def _one_cause_across_helpers(findings: list[Finding], roots: list) -> list[Finding]:
     """One finding per loss for a cause its helpers share: the B x B distance matrix one helper
     builds and the B x B label masks two others build for the same triplet loss are one cause
-    (the loss pairs the batch with itself), reported once, at the loss's own place if it has one,
-    else at the first, the others named as related places, as within one function.
+    (the loss pairs the batch with itself), reported once, at its first place, the others named as
+    related places, as within one function.
 
         >>> from keras_bsguard.lint.finding import Finding
         >>> def f(row, loss): return Finding("BSG601", "n", "warning", "B x B", "x.py", row, 1, row, 9, loss)
@@ -331,8 +331,8 @@ def _one_cause_across_helpers(findings: list[Finding], roots: list) -> list[Find
     for (code, _root), positions in groups.items():
         if len({findings[p].loss for p in positions}) < 2:
             continue  # one function: its places are counted already
-        # the loss's own place first (where the user reads the loss), else the earliest
-        positions.sort(key=lambda p: (findings[p].loss != roots[p].name, findings[p].row, findings[p].column))
+        # the earliest place (a helper's matrix, before the loss's masks of it or its eye(B))
+        positions.sort(key=lambda p: (findings[p].row, findings[p].column))
         first = findings[positions[0]]
         words = _ONE_CAUSE_PER_LOSS[code]
         message, extra = _split_count(first.message, words)

@@ -90,6 +90,8 @@ def _formats_a_tensor(value, ctx, computed: bool = False) -> bool:
     """``f"max: {labels.max()}"``, ``"iou: {}".format(iou)``, ``"iou: %f" % iou``: a string made
     from a tensor's value (shapes and dtypes are Python values). ``computed``: only a value the loss
     computed counts, not a parameter as it came in (``f"{tag}_loss"``: a name, most likely)."""
+    if isinstance(value, cst.ConcatenatedString):  # f"level {i}: " f"loss={loss}"
+        return _formats_a_tensor(value.left, ctx, computed) or _formats_a_tensor(value.right, ctx, computed)
     if isinstance(value, cst.FormattedString):
         parts = [part.expression for part in value.parts if isinstance(part, cst.FormattedStringExpression)]
     elif isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "format" \
@@ -257,7 +259,7 @@ class HostSync(Rule):
             ctx.report(self, node, f"`{callee(node)}` ({op.namespace.split('.')[0]}) computes on the host: the "
                                    "tensors are copied out on every step, and nothing flows back to the gradient")
         elif op.namespace == "numpy" and not torch_only(ctx) and _uses_a_graph_framework(ctx) \
-                and any(_one_tensor(a, ctx) and ctx.facts(a).taint for a in op.args):
+                and not _numpy_backend(ctx) and any(_one_tensor(a, ctx) and ctx.facts(a).taint for a in op.args):
             # np.max(y_true) in a Keras/TF/JAX loss: the targets' tensor read into numpy (its
             # result is then a host value, so a Python test on it is no further sync). Eager
             # PyTorch's numpy calls take CPU tensors (labels handed over as arrays), or fail loudly
@@ -288,12 +290,14 @@ class HostSync(Rule):
             node.func.attr.value if isinstance(node.func, cst.Attribute) else None
         if name is None or name in ("print", "warn") or _EXCEPTION_NAME.search(name):
             return False
-        formatted = next((a.value for a in node.args if _numeric_format(a.value)
-                          and _formats_a_tensor(a.value, ctx, computed=True)), None)
+        # eager PyTorch renders a tensor's values in any f-string (``f"loss={loss}"``): a read
+        formatted = next((a.value for a in node.args if (_numeric_format(a.value) or (
+            torch_only(ctx) and isinstance(a.value, (cst.FormattedString, cst.ConcatenatedString))))
+            and _formats_a_tensor(a.value, ctx, computed=True)), None)
         if formatted is None:
             return False
         if torch_only(ctx):
-            message = (f"`{code_of(formatted)}` formats a tensor as a number: its value is copied to the host "
+            message = (f"`{code_of(formatted)}` formats a tensor's value into a string: it is copied to the host "
                        "on every call (a device sync): log it every N steps outside the loss")
         else:
             message = (f"`{code_of(formatted)}` formats a tensor as a number: fails on a symbolic tensor when "
@@ -393,6 +397,11 @@ def _autograph_loop(ctx) -> bool:
     """TensorFlow code (no torch): inside ``tf.function`` AutoGraph turns ``for i in range(t)`` over a
     tensor into a ``tf.while_loop``, with no host read."""
     return not torch_only(ctx) and loss_calls_any(ctx, "tensorflow", lambda op: op.namespace.startswith("tensorflow"))
+
+
+def _numpy_backend(ctx) -> bool:
+    """A module of a numpy backend (Keras's ``backend/numpy``): its tensors are numpy arrays."""
+    return any(".backend.numpy" in qualified for qualified in ctx.index.imports.aliases.values())
 
 
 def _uses_a_graph_framework(ctx) -> bool:

@@ -111,7 +111,7 @@ class PairwiseBatch(Rule):
             self._report(ctx, node, f"`{code_of(node)}` computes the distance between every pair of rows of "
                                     "the batch (a B x B matrix): memory grows as B^2")
             return
-        if op is None and _pairwise_by_name(node, ctx):
+        if (op is None or op.namespace.split(".")[0] not in _FRAMEWORK_ROOTS) and _pairwise_by_name(node, ctx):
             self._report(ctx, node, f"`{code_of(node)}` computes a distance or similarity for every pair of the "
                                     "batch (a B x B matrix): memory grows as B^2")
             return
@@ -251,11 +251,17 @@ _PAIRWISE_ONE = re.compile(r"pairwise_(dist|distance|similarity)$", re.IGNORECAS
 _PAIRWISE_CALLABLE = re.compile(r"^_?(distance|dist|similarity|sim|pairwise_distance|kernel)$", re.IGNORECASE)
 
 
+# libraries whose calls the linter reads by their own names (a project's module is not one)
+_FRAMEWORK_ROOTS = frozenset({"torch", "tensorflow", "keras", "jax", "flax", "optax", "numpy", "scipy", "math",
+                              "builtins", "torchvision", "tf_keras", "sklearn"})
+
+
 def _pairwise_by_name(node: cst.Call, ctx) -> bool:
     """``pairwise_distances = distance(query_emb, key_emb)``: a callable the loss is given (a
     parameter or an attribute: a Distance object, ``self.distance``), called on two batch tensors,
     whose result the code names a pairwise or distance matrix (tensorflow-similarity,
-    pytorch-metric-learning). A function of the file is read through, not named."""
+    pytorch-metric-learning), or a function of a module the file imports (``tool.get_distance_matrix``).
+    A function of the file is read through, not named."""
     arguments = [a.value for a in node.args if a.keyword is None]
     if len(arguments) != 2 or not all(ctx.facts(a).is_tensor and not ctx.facts(a).no_batch_axis for a in arguments):
         return False
@@ -263,6 +269,9 @@ def _pairwise_by_name(node: cst.Call, ctx) -> bool:
     if isinstance(func, cst.Name):
         if func.value not in ctx.loss.param_taints and any(f.name == func.value for f in ctx.index.functions):
             return False
+    elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+            and func.value.value in ctx.index.imports.aliases and func.value.value not in ctx.loss.param_taints:
+        pass  # tool.get_distance_matrix(f1, f2): a function of an imported module of the project
     elif not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self") \
             or any(f.name == func.attr.value and f.class_info is not None for f in ctx.index.functions):
         return False  # self.calc_similarity(a, b) of the file: its own body is read (and reported) instead
