@@ -317,7 +317,10 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         for name in names:
             if name in evaluator.env and evaluator.env[name].taint:
                 evaluator.env[name] = replace(evaluator.env[name], **documented_facts)
+    # mapped per example, and used nowhere else (not also compiled as the loss of whole batches)
     one_example_per_call(loss.node, evaluator.env, loss.node.name.value in index.vmapped()
+                         and (loss.info is None or loss.info.class_info is None)
+                         and index.references(loss.node.name.value) <= 2
                          if isinstance(loss.node, cst.FunctionDef) else False)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites

@@ -35,6 +35,7 @@ _BATCH_NAME = re.compile(r"batch|^bs$|^BS$", re.IGNORECASE)
 # names that say a small positive constant, never 0 (``eps``), unlike a smoothing rate
 _STRICT_EPS_NAME = re.compile(r"eps|epsilon|tiny", re.IGNORECASE)
 _FLOAT32_STEP_BELOW_ONE = 1e-7  # 1 - x rounds to 1.0 in float32 for x below about 6e-8
+_NEGLIGIBLE = 1e-6  # a factor that makes a sum a placeholder, not a loss value
 # a batch size fixed in the loss itself (``bs``/``n_batch`` are as often a block or group size)
 _LOCAL_BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|batch_?sz|global_batch_size)$", re.IGNORECASE)
 BATCH_SIZE_NAME = _BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|bs|batch_?sz|n_?batch|global_batch_size)$", re.IGNORECASE)
@@ -186,6 +187,7 @@ class Facts:
     max_shifted: bool = False  # ``x - max(x)``: <= 0 with a 0 in every row
     peak_one: bool = False  # ``exp(x - max(x))``: in (0, 1] with a 1 in every row, so its row sum is >= 1
     masked_positive: bool = False  # positive values times a 0/1 mask: a row sum of it is positive
+    positive_terms: bool = False  # probabilities plus a non-negative value: any sum of it is positive
     batch_constant: bool = False  # a literal/constant equal to a fixed batch size
     configured_batch: bool = False  # a batch size set by configuration, not read from a tensor
     made_tensor: bool = False  # a tensor the loss makes (zeros, ones, full): data once written into
@@ -900,9 +902,12 @@ class Evaluator:
                 break
         first = elements[0].slice if elements else None
         # parts[1] of split/chunk/dynamic_partition is a whole tensor; x[1] of a tensor is one row
-        drops_batch = isinstance(first, cst.Index) and _int_literal(first.value) \
+        # x[3]; y_pred[-1, :] (a tuple index, so a tensor; a lone x[-1] is as often the last time
+        # step of a time-major output, or the last of a list of outputs)
+        drops_batch = isinstance(first, cst.Index) and (
+            isinstance(first.value, cst.Integer) or (len(elements) >= 2 and _int_literal(first.value))) \
             and (not base.maybe_list or base.named_tensor or len(elements) >= 2) and not base.tensor_parts \
-            and not base.transposed and base.batch_axis is None  # y_pred[-1, :]: a tuple index, so a tensor
+            and not base.transposed and base.batch_axis is None
         # x[i, :, :]: a tuple index picks one row of a tensor (by an index variable)
         drops_batch = drops_batch or _one_row_slice(first)  # x[b:b + 1]: one sample, its axis kept
         drops_batch = drops_batch or (len(elements) >= 2 and isinstance(first, cst.Index)
@@ -971,12 +976,11 @@ class Evaluator:
             capped = not both_bounded and any(
                 (a.capped or a.bounded or a.max_shifted) and (b.capped or b.bounded or not b.taint)
                 for a, b in ((left, right), (right, left)))
-            # probabilities plus the labels (a Dice denominator's ``p + t``): the probabilities are
-            # positive, the labels a 0/1 mask, so a sum of them over any axis is positive
-            positive_sum = any(a.probability and (b.nonneg or b.boolean or (TRUE in b.taint and PRED not in b.taint))
-                               for a, b in ((left, right), (right, left)))
+            # probabilities plus a non-negative value (a Dice denominator's ``p + onehot``): the
+            # probabilities are positive, so a sum of them over any axis is (not once masked)
+            positive_sum = any(a.probability and (b.nonneg or b.boolean) for a, b in ((left, right), (right, left)))
             return Facts(taint=taint, guarded=guarded, nonneg=left.nonneg and right.nonneg,
-                         masked_positive=positive_sum,
+                         positive_terms=positive_sum,
                          above_one=_above_one(left, right) or _above_one(right, left),
                          nonpos=left.nonpos and right.nonpos, bounded=both_bounded, capped=capped,
                          magnitude=left.magnitude and right.magnitude, scaled=left.scaled or right.scaled,
@@ -1035,6 +1039,11 @@ class Evaluator:
                 or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
             if left.literal == 0 or right.literal == 0:
                 return Facts(taint=taint, zero=True, bounded=True, nonneg=True, nonpos=True)
+            if any(side.literal is not None and not side.taint and 0 < abs(side.literal) <= _NEGLIGIBLE
+                   and other.batch_sum is not None for side, other in ((left, right), (right, left))):
+                # outputs.sum() * 1e-8: a near-zero placeholder (a degenerate batch's early return
+                # that keeps the graph connected), no loss value that grows with the batch
+                return Facts(taint=taint, zero=True, bounded=True)
             # (d == 0) * eps keeps saying where d is 0 (see _adds_own_zero_test)
             zero_of = (left.zero_of if not right.taint else None) or (right.zero_of if not left.taint else None)
             per_sample = (left.feature_count or right.feature_count) and all(
@@ -1883,6 +1892,7 @@ class Evaluator:
             over_batch = False  # sum(log_prob * normalized_weights, axis=0): a weighted mean over that axis
         return Facts(taint=first.taint, nonneg=first.nonneg,
                      guarded=first.guarded or first.probability or first.masked_positive or first.peak_one
+                     or first.positive_terms
                      or (first.alignment_path and not axis_given),
                      batch_energy=not axis_given and self._energy_of_the_batch(op.args[0] if op.args else None),
                      bounded=first.bounded, zero=first.zero,

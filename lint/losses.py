@@ -1355,7 +1355,9 @@ def documented_probabilities(node: cst.FunctionDef) -> frozenset[str]:
                 continue
             name = match.group("name")
             entry = line[match.end():] if match.group("numpy") is None else match.group("numpy")
-        if name in names and "log" not in entry.lower() and _PROBABILITY_ENTRY.search(entry):
+        lowered = entry.lower()
+        if name in names and "log" not in lowered and " or " not in lowered and "score" not in lowered \
+                and _PROBABILITY_ENTRY.search(entry):  # not "probabilities, or raw scores"
             found.add(name)
     return frozenset(found)
 

@@ -255,6 +255,42 @@ class ClassInfo:
 _PER_EXAMPLE_MAPS = frozenset({"vmap", "map_fn", "vectorized_map"})
 
 
+def _per_example_function(call: cst.Call) -> str | None:
+    """The function ``jax.vmap(f)``, ``tf.map_fn(f, (y_true, y_pred))`` or ``tf.map_fn(lambda x:
+    f(x[0], x[1]), elems)`` runs once per element of its tensors: by a lambda, only when what it
+    passes comes from the lambda's own parameter (not the batch through a closure), and with
+    ``map_fn``, only over named tensors (not ``tf.range(10)``: a loop over class ids).
+
+        >>> import libcst as cst
+        >>> _per_example_function(cst.parse_expression("tf.map_fn(lambda x: f(x[0], x[1]), (a, b))"))
+        'f'
+        >>> _per_example_function(cst.parse_expression("tf.map_fn(lambda c: f(emb, c), tf.range(10))")) is None
+        True
+    """
+    mapped = call.args[0].value
+    if terminal_name(call.func) != "vmap":
+        elements = call.args[1].value if len(call.args) >= 2 else None
+        names = elements.elements if isinstance(elements, (cst.Tuple, cst.List)) else [elements]
+        if elements is None or not all(isinstance(getattr(e, "value", e), (cst.Name, cst.Attribute)) for e in names):
+            return None
+    if isinstance(mapped, cst.Lambda) and isinstance(mapped.body, cst.Call):
+        params = {p.name.value for p in mapped.params.params}
+        arguments = [a.value for a in mapped.body.args]
+        if not arguments or not all(_reads_only(argument, params) for argument in arguments):
+            return None
+        mapped = mapped.body.func
+    return mapped.value if isinstance(mapped, cst.Name) else None
+
+
+def _reads_only(node, names: set[str]) -> bool:
+    """``x[0]``, ``x``: an expression of the given names (and literals) only."""
+    if isinstance(node, cst.Name):
+        return node.value in names
+    if isinstance(node, cst.Subscript):
+        return _reads_only(node.value, names)
+    return False
+
+
 @dataclass
 class ModuleIndex:
     imports: ImportTable
@@ -332,11 +368,9 @@ class ModuleIndex:
                         and len(node.args) >= 2 and not isinstance(node.args[1].value, cst.SimpleString):
                     computed = True
                 if isinstance(node, cst.Call) and terminal_name(node.func) in _PER_EXAMPLE_MAPS and node.args:
-                    mapped = node.args[0].value
-                    if isinstance(mapped, cst.Lambda) and isinstance(mapped.body, cst.Call):
-                        mapped = mapped.body.func  # tf.map_fn(lambda x: loss(x[0], x[1]), (y_true, y_pred))
-                    if isinstance(mapped, cst.Name):
-                        vmapped.add(mapped.value)  # jax.vmap(cosine_loss): one example per call
+                    mapped = _per_example_function(node)
+                    if mapped is not None:
+                        vmapped.add(mapped)  # jax.vmap(cosine_loss): one example per call
                 stack.extend(tree_children(node))
             self.__dict__["_looks_up_names"] = computed or counts.get("__dict__", 0) > 0
         return counts

@@ -126,7 +126,8 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
         return None
     iterated = iterable.args[0].value if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) \
         and iterable.func.value == "enumerate" and iterable.args else iterable
-    if isinstance(iterated, (cst.Name, cst.Attribute)) and _LEVELS_NAME.search(terminal_name(iterated) or ""):
+    if isinstance(iterated, (cst.Name, cst.Attribute)) and _LEVELS_NAME.search(terminal_name(iterated) or "") \
+            and (ctx.facts(iterated).maybe_list or ctx.facts(iterated).python_list):
         return None  # for i, flow in enumerate(pyramid_flows): the levels of a multi-scale output
     if isinstance(iterable, cst.Call):
         op = ctx.op(iterable)

@@ -271,7 +271,12 @@ def _pairwise_by_name(node: cst.Call, ctx) -> bool:
             return False
     elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
             and func.value.value in ctx.index.imports.aliases and func.value.value not in ctx.loss.param_taints:
-        pass  # tool.get_distance_matrix(f1, f2): a function of an imported module of the project
+        # tool.get_distance_matrix(f1, f2): a function of an imported module of the project, of
+        # the batch's features against each other (not a prediction against its own target: a
+        # chamfer or matching cost, one matrix per sample)
+        sides = [ctx.facts(a).taint & {PRED, TRUE} for a in arguments]
+        if {PRED} in sides and {TRUE} in sides:
+            return False
     elif not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self") \
             or any(f.name == func.attr.value and f.class_info is not None for f in ctx.index.functions):
         return False  # self.calc_similarity(a, b) of the file: its own body is read (and reported) instead
