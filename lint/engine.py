@@ -317,6 +317,8 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         for name in names:
             if name in evaluator.env and evaluator.env[name].taint:
                 evaluator.env[name] = replace(evaluator.env[name], **documented_facts)
+    for name in _used_as_one_tensor(loss.node, evaluator.env):
+        evaluator.env[name] = replace(evaluator.env[name], one_tensor=True)
     # mapped per example, and used nowhere else (not also compiled as the loss of whole batches)
     one_example_per_call(loss.node, evaluator.env, loss.node.name.value in index.vmapped()
                          and (loss.info is None or loss.info.class_info is None)
@@ -706,8 +708,11 @@ def _grow_list(value, ev: Evaluator, per_sample: bool, loop_target=None) -> None
     first_entry = not listed.grown_list
     columns = not per_sample_rows and not rows_only and _reads_a_column(value.args[0].value, loop_target, ev) \
         and (first_entry or listed.column_terms)
+    # entries without gradient (each a thresholded count): so is the list, until one carries it
+    no_gradient = added_facts.nograd and (listed.nograd or not (listed.grown_list or listed.elements))
     ev.env[name] = replace(listed, taint=listed.taint | added, elements=None, grown_list=True,
-                           no_batch_axis=rows_only, batch_rows=per_sample_rows, column_terms=columns)
+                           no_batch_axis=rows_only, batch_rows=per_sample_rows, column_terms=columns,
+                           nograd=no_gradient, step_node=(listed.step_node or added_facts.step_node) if no_gradient else None)
 
 
 # a loss function, whose default reduction is a mean over the batch: ``F.l1_loss``, ``binary_crossentropy``
@@ -1149,6 +1154,37 @@ def _decorator_names(node):
 def _decorated_no_grad(node) -> bool:
     """``@torch.no_grad()`` on the function: nothing in it is differentiated."""
     return any(name in _NO_GRAD_NAMES for name in _decorator_names(node))
+
+
+# Methods and attributes of a tensor (or array) that a Python list, tuple or dict does not have:
+# ``Z.size()`` or ``Z.shape`` on a parameter says it is one tensor, not a list of them.
+_ONE_TENSOR_METHODS = frozenset({"size", "dim", "view", "unsqueeze", "squeeze", "permute", "transpose", "reshape",
+                                 "contiguous", "detach", "numel", "flatten", "expand", "new_zeros", "new_ones",
+                                 "new_full", "new_tensor", "masked_fill", "gather", "float", "double", "cuda", "cpu",
+                                 "sum", "mean", "abs", "clamp", "norm", "exp", "log", "sqrt", "matmul", "type_as",
+                                 "expand_as", "repeat", "argmax", "softmax", "sigmoid"})
+_ONE_TENSOR_ATTRIBUTES = frozenset({"shape", "device", "dtype", "ndim"})
+
+
+def _used_as_one_tensor(function, env: dict) -> list[str]:
+    """Parameters of unknown kind (``maybe_list``) that the body uses as one tensor (their rows are
+    samples when indexed by a counter over the batch):
+    ``batch_size, horizon, _ = Z.size()``, ``Z.view(-1)``, ``Z.shape[0]``.
+
+        >>> f = cst.parse_statement("def f(Z, parts):\\n    n = Z.size(0)\\n    return parts[0].size(0)\\n")
+        >>> _used_as_one_tensor(f, {"Z": Facts(maybe_list=True), "parts": Facts(maybe_list=True)})
+        ['Z']
+    """
+    if not isinstance(function, cst.FunctionDef):
+        return []
+    used = set()
+    for node in own_nodes(function):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name) \
+                and node.func.attr.value in _ONE_TENSOR_METHODS:
+            used.add(node.func.value.value)
+        elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.attr.value in _ONE_TENSOR_ATTRIBUTES:
+            used.add(node.value.value)
+    return sorted(name for name in used if name in env and env[name].maybe_list and not env[name].python_list)
 
 
 def one_example_per_call(node, env: dict, vmapped: bool = False) -> None:

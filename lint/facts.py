@@ -232,6 +232,7 @@ class Facts:
     batch_dim_source: bool = False  # a shape of a tensor with the loss inputs' batch axis first
     batchless_shape: bool = False  # the shape of a tensor known to have no batch axis (objects x dims)
     named_tensor: bool = False  # a parameter named like a target or prediction (a tensor, in practice)
+    one_tensor: bool = False  # a parameter the body uses as one tensor (``Z.size()``): indexed, it gives rows
     nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
     on_host: bool = False  # already copied to the host (``x.cpu()``, ``x.numpy()``): no further sync
@@ -399,6 +400,7 @@ class Evaluator:
         self.imports = imports
         # summarize(call, evaluator) -> Facts of a same-file helper's return value, or None
         self.summarize = summarize
+        self._helper_ends_gradient: set[int] = set()  # calls of same-file helpers whose return has no gradient
         self.env: dict[str, Facts] = {}
         self.parameter_facts: dict[str, Facts] = {}  # each parameter's facts as the loss received it
         for name, taint in param_taints.items():
@@ -420,8 +422,9 @@ class Evaluator:
                 # so its sum counts the frames and is positive
                 hard_alignment = bool(_HARD_ALIGNMENT_NAME.search(name))
                 self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name),
-                                       no_batch_axis=bool(_PARAMETER_MATRIX_NAME.search(name))
-                                       and not name.lower().startswith("sample"),
+                                       # (``mean_anchor_probs``: the batch mean, one value per class)
+                                       no_batch_axis=(bool(_PARAMETER_MATRIX_NAME.search(name))
+                                                      and not name.lower().startswith("sample")) or averaged,
                                        nonneg=mask or probability or hard_alignment or positive,
                                        bounded=mask or probability or hard_alignment,
                                        probability=probability and not averaged,
@@ -516,6 +519,8 @@ class Evaluator:
             return facts  # self.y_pred, bound earlier in the loss: its facts hold its gradient already
         if isinstance(node, cst.Call) and PRED in facts.taint and calls_a_model(node.func, self):
             return facts  # a network's output is a source of gradient (its weights), whatever its inputs
+        if isinstance(node, cst.Call) and id(node) in self._helper_ends_gradient:
+            return facts  # a helper that thresholds, detaches or counts: what its body says, whatever it is given
         operands = _operands(node, self)
         if not operands:
             return facts
@@ -918,7 +923,7 @@ class Evaluator:
         drops_batch = drops_batch or (len(elements) == 1 and isinstance(first, cst.Index)
                                       and isinstance(first.value, cst.Name) and self.facts(first.value).sample_index
                                       and not base.transposed and base.batch_axis is None
-                                      and (not base.maybe_list or base.named_tensor)
+                                      and (not base.maybe_list or base.named_tensor or base.one_tensor)
                                       and not base.python_list and not base.tensor_parts)
         return replace(base, batch_sum=None, exp_node=None, expanded_axis=expanded, tensor_shape=False,
                        transposed=False, batch_dim=False, python_list=False,
@@ -1614,7 +1619,9 @@ class Evaluator:
                          nonneg=all(f.nonneg for f in each), nonpos=all(f.nonpos for f in each),
                          guarded=all(f.guarded for f in each),
                          parts_of=tuple(e.value.value for e in parts.elements if isinstance(e.value, cst.Name)))
-        return Facts(taint=facts.taint)
+        # a list grown with entries without gradient (thresholded counts): stacked, still none
+        no_gradient = facts.grown_list and facts.nograd
+        return Facts(taint=facts.taint, nograd=no_gradient, step_node=facts.step_node if no_gradient else None)
 
     def _column_or_row(self, op: Op) -> int | None:
         """``reshape(x, (-1, 1))`` is a column (axis 1 inserted), ``(1, -1)`` a row (axis 0); a flat
@@ -1749,6 +1756,8 @@ class Evaluator:
         if self.summarize is not None:
             summary = self.summarize(node, self)
             if summary is not None:
+                if summary.nograd and PRED in summary.taint:
+                    self._helper_ends_gradient.add(id(node))  # its body was read: it ends the gradient
                 return summary
         func = node.func
         if node.args and ((isinstance(func, cst.Name) and (self.env[func.value].reduced_loss if func.value in self.env
@@ -1905,7 +1914,11 @@ class Evaluator:
 
     def _reciprocal_of_a_count(self, node) -> bool:
         """``1.0 / batch_size``, ``1 / x.shape[0]``, ``1 / num_pos``: a number over what a division
-        by would normalise a sum (see the ``/`` case of :meth:`_binary`)."""
+        by would normalise a sum (see the ``/`` case of :meth:`_binary`); also its power,
+        ``(1 / n) ** 2`` times a squared sum, a squared mean."""
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Power) \
+                and isinstance(node.right, cst.Integer):
+            node = node.left
         if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide)
                 and isinstance(node.left, (cst.Integer, cst.Float))):
             return False

@@ -252,6 +252,8 @@ def _named_like_a_loss(name: str) -> bool:
             return True  # contrastive_loss_with_hard_negatives
     if tokens[-2:] == ["cross", "entropy"] or tokens[-1] in ("crossentropy", "xentropy"):
         return True  # cross_entropy(params, inputs, labels, apply_fn), softmax_cross_entropy
+    if tokens[-1] in ("likelihood", "loglikelihood", "loglik") and any(t in ("negative", "neg") for t in tokens[:-1]):
+        return True  # NegativeLogLikelihood, neg_log_likelihood: minimised, a loss (log_likelihood is not)
     return tokens[-1] in ("loss", "criterion", "penalty", "xent", "nll", "nce") or tokens[0] == "loss" \
         or (tokens[-1].endswith("loss") and len(tokens[-1]) > 5 and tokens[-1] not in _NOT_LOSS_WORDS) \
         or any(t in _JOINED_LOSS_NAMES for t in tokens) \
@@ -449,6 +451,18 @@ def _read_names(node) -> set[str]:
     return {n.value for n in own_nodes(node) if isinstance(n, cst.Name) and id(n) not in attributes}
 
 
+def _gets_a_computed_loss(info: FunctionInfo) -> bool:
+    """``get_loss(self, preds, masks)`` that returns what it computes from the prediction: a loss
+    under a getter's name (``get_loss(name)`` that picks a criterion is a factory).
+
+        >>> f = cst.parse_module("def get_loss(preds, masks):\\n    return 1 - (preds * masks).mean()\\n").body[0]
+        >>> _gets_a_computed_loss(FunctionInfo(f, "get_loss", None, None))
+        True
+    """
+    return info.name.lower().startswith("get_") and len(_positional_names(info)) >= 2 \
+        and _returns_from_prediction(info.node)
+
+
 def _returns_from_prediction(function: cst.FunctionDef) -> bool:
     """What the function returns is computed from a parameter named for the prediction (through
     assignments, loop variables over it and ``list.append``), not only from the targets: a loss,
@@ -602,7 +616,7 @@ class _LossFinder:
                 self._add_factory_products(info)  # def make_weighted_loss(w): def _weighted(a, b): ...
                 continue
             if named_like_a_loss and _positional_names(info) \
-                    and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
+                    and (not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) or _gets_a_computed_loss(info)) \
                     and not _is_setup_method(info.name) \
                     and _computes_with_tensors(info.node, self.index.imports) \
                     and not self._evidence_against(info):
@@ -707,6 +721,8 @@ class _LossFinder:
             return True  # 10 * log10(max_val ** 2 / mse): falls as the error grows, a score (PSNR, SNR)
         if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name) or kl_term or used_as_loss:
             return False
+        if info.parent is not None and info.class_info is None and _looks_like_metric(info.parent.name):
+            return True  # def metrics_precision(): def nprecision(y_true, y_pred): a metric its factory names
         if self._beside_its_loss(info):
             return True  # sharpe_ratio beside sharpe_ratio_loss: the score the loss is trained on, reported
         if tokens & _NOT_A_LOSS_TOKENS or self.module_kind == "metrics":

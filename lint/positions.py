@@ -54,6 +54,11 @@ def positions_of(module: cst.Module, data: bytes, placed, top_lines: list[int] |
             span = local.get(node)
             if span is not None:
                 positions[node] = _shifted(span, shift)
+    if any(node not in positions for _container, node in placed):
+        # a place in a module-level helper the loss calls (the threshold a helper applies): rare,
+        # so the whole module is rendered for it
+        whole = _whole_module(module)
+        positions.update((node, whole[node]) for _container, node in placed if node not in positions and node in whole)
     return positions
 
 

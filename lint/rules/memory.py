@@ -115,6 +115,12 @@ class PairwiseBatch(Rule):
             self._report(ctx, node, f"`{code_of(node)}` computes a distance or similarity for every pair of the "
                                     "batch (a B x B matrix): memory grows as B^2")
             return
+        if isinstance(node, cst.Call) and (op is None or op.namespace.split(".")[0] not in _FRAMEWORK_ROOTS):
+            # the project's own similarity, sim(z1.unsqueeze(1), z2.unsqueeze(0)): the batch as a
+            # column against the batch as a row is broadcast to B x B, whatever the function does
+            positional = [arg.value for arg in node.args if arg.keyword is None and not arg.star]
+            if len(positional) == 2:
+                self._broadcast(node, positional[0], positional[1], ctx)
         if op is None or len(op.args) < 2:
             if op is not None and op.name == "einsum":
                 self._einsum(node, op, ctx)
