@@ -472,6 +472,9 @@ class _Walker:
             # batch's fallback; what the normal branch computes is the loss (as for ``a if c else b``)
             zero_branch = statement.orelse is not None and ev.facts(statement.test).zero_of is not None
             before = dict(ev.env) if zero_branch else None
+            # ``if threshold is not None: p = (p > threshold).float()``: an option's branch may not
+            # run, so a value with gradient before it keeps its gradient after it
+            before_branch = dict(ev.env) if statement.orelse is None and (config or opt_in) else None
             replaced = _zero_replaced(statement, ev)  # if num_pos == 0: num_pos = 1.0
             self.block(block_statements(statement.body))
             if replaced is not None:  # below: the value it was, known nonzero (not the literal)
@@ -502,6 +505,8 @@ class _Walker:
             self.ctx.config_depth -= fallback
             self.ctx.eval_depth -= training is True
             self.ctx.config_depth -= config
+            if before_branch is not None:
+                _keep_gradient_of_skipped_branch(ev, before_branch)
             if _exits(statement.body) and statement.orelse is None:
                 _learn_nonzero(statement.test, ev)  # if den == 0: return ... -> den != 0 below
                 _mark_guarded((_any_zero_of(statement.test, ev),), ev)  # if (t == 0).any(): raise
@@ -1187,6 +1192,16 @@ def _used_as_one_tensor(function, env: dict) -> list[str]:
     return sorted(name for name in used if name in env and env[name].maybe_list and not env[name].python_list)
 
 
+def _keep_gradient_of_skipped_branch(ev: Evaluator, before: dict) -> None:
+    """After an ``if`` with no ``else``: a name the body rebound to a value without gradient
+    (``p = (p > t).float()``) had gradient before the ``if``, and the body may not run, so the
+    name may still carry it: what follows is not cut from the prediction."""
+    for name, held in list(ev.env.items()):
+        previous = before.get(name)
+        if held is not previous and previous is not None and held.nograd and previous.has_grad:
+            ev.env[name] = replace(held, nograd=False, step_node=None)
+
+
 def one_example_per_call(node, env: dict, vmapped: bool = False) -> None:
     """Under ``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)``, or mapped by a
     ``jax.vmap(loss)`` call of the file: ``vmapped``) the function sees one example at a time: its
@@ -1361,6 +1376,10 @@ def _any_zero_of(test, ev: Evaluator) -> str | None:
 
 def _learn_nonzero(test, ev: Evaluator, asserted: bool = False) -> None:
     """After ``if den == 0: return`` (or ``assert den > 0``), ``den`` is known not to be 0."""
+    if asserted and isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        _learn_nonzero(test.left, ev, asserted=True)  # assert (a > 0).all() and (b > 0).all()
+        _learn_nonzero(test.right, ev, asserted=True)
+        return
     facts = ev.facts(test)
     names = nonzero_names(facts) if asserted else (facts.zero_of,)
     if isinstance(test, cst.Call) and asserted:  # assert (den > 0).all() / torch.all(den > 0)

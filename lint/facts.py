@@ -418,13 +418,17 @@ class Evaluator:
                 # ``mean_anchor_probs``: a batch mean of probabilities, 0 only where every sample's is
                 # (as for a mean taken in the loss itself)
                 averaged = probability and bool(_AVERAGE_WORDS & set(name.lower().split("_")))
+                # the only tensor given (a regulariser of the batch marginal, ``regularization_loss(
+                # self, mean_anchor_probs)``): one value per class, no batch axis; beside targets it
+                # may be each sample's ensemble mean
+                marginal = averaged and sum(1 for t in param_taints.values() if t) == 1
                 # ``hard_attention``, ``alignment_hard``: a hard (Viterbi, MAS) alignment, one 1 per frame,
                 # so its sum counts the frames and is positive
                 hard_alignment = bool(_HARD_ALIGNMENT_NAME.search(name))
                 self.env[name] = Facts(taint=taint, maybe_list=not keras_tensor, named_tensor=not _may_be_a_list(name),
                                        # (``mean_anchor_probs``: the batch mean, one value per class)
                                        no_batch_axis=(bool(_PARAMETER_MATRIX_NAME.search(name))
-                                                      and not name.lower().startswith("sample")) or averaged,
+                                                      and not name.lower().startswith("sample")) or marginal,
                                        nonneg=mask or probability or hard_alignment or positive,
                                        bounded=mask or probability or hard_alignment,
                                        probability=probability and not averaged,
@@ -1038,8 +1042,9 @@ class Evaluator:
                          opaque=_all_opaque(left, right))
         if symbol == "*":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
-            if self._reciprocal_of_a_count(left_node) or self._reciprocal_of_a_count(right_node):
-                batch_sum = None  # loss * (1.0 / pred.shape[0]): a mean
+            if any(self._reciprocal_of_a_count(factor) for side in (left_node, right_node)
+                   for factor in _product_factors(side)):
+                batch_sum = None  # loss * (1.0 / pred.shape[0]), lam * (1 / n) ** 2 * s ** 2: a mean
             scaled = (bool(left.taint) and bool(right.taint)) or (bool(left.taint) and is_factor(right)) \
                 or (bool(right.taint) and is_factor(left)) or left.scaled or right.scaled
             if left.literal == 0 or right.literal == 0:
@@ -1916,14 +1921,26 @@ class Evaluator:
         """``1.0 / batch_size``, ``1 / x.shape[0]``, ``1 / num_pos``: a number over what a division
         by would normalise a sum (see the ``/`` case of :meth:`_binary`); also its power,
         ``(1 / n) ** 2`` times a squared sum, a squared mean."""
-        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Power) \
-                and isinstance(node.right, cst.Integer):
+        power = isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Power) \
+            and isinstance(node.right, cst.Integer)
+        if power:
             node = node.left
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide) \
+                and isinstance(node.right, cst.BinaryOperation) and isinstance(node.right.operator, cst.Power) \
+                and isinstance(node.right.right, cst.Integer):
+            power = True  # 1 / n ** 2
+            node = node.with_changes(right=node.right.left)
+        if power and isinstance(node, cst.BinaryOperation):
+            # (1 / n) ** 2 of a count (of the batch, of elements, of the targets' valid pixels); not
+            # (1 / sigma) ** 2 of a learned scale: a weight
+            count = self.facts(node.right)
+            return isinstance(node.left, (cst.Integer, cst.Float)) and (
+                count.batch_dim or count.batch_constant or count.element_count or count.taint == {TRUE})
         if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide)
                 and isinstance(node.left, (cst.Integer, cst.Float))):
             return False
         right = self.facts(node.right)
-        return right.batch_dim or bool(right.taint) or right.batch_constant
+        return right.batch_dim or bool(right.taint) or right.batch_constant or right.element_count
 
     def _whole_batch_norm(self, node) -> bool:
         """``x.norm(2)``, ``torch.norm(x, p=1)``: a norm with no axis of a tensor with a batch axis."""
@@ -2498,7 +2515,7 @@ def _batch_position(target: cst.Tuple | cst.List) -> int:
     (``seq_len, batch_size, vocab = logits.shape``, ``t, b, c``), else the first position."""
     for position, element in enumerate(target.elements):
         if isinstance(element.value, cst.Name) and (_BATCH_SIZE_NAME.match(element.value.value)
-                                                    or element.value.value in ("b", "B", "bsz", "nb")):
+                                                    or element.value.value in ("b", "B", "bsz", "nb", "batch")):
             return position
     return 0
 

@@ -162,6 +162,17 @@ def _looks_like_metric(name: str) -> bool:
     return bool(tokens & _METRIC_TOKENS or phrase) and not tokens & _LOSS_TOKENS
 
 
+def _names_a_metric_factory(name: str) -> bool:
+    """A factory named for what a metric counts (``metrics_precision``, ``get_f1``): not
+    ``top_k_hinge`` (a top-k loss) or ``metric_learning_triplet`` (a loss of metric learning).
+
+        >>> _names_a_metric_factory("metrics_precision"), _names_a_metric_factory("metric_learning_triplet")
+        (True, False)
+    """
+    tokens = _name_tokens(name)
+    return bool(tokens & (_METRIC_TOKENS - {"top", "topk", "metric"})) and not tokens & _LOSS_TOKENS
+
+
 _METRIC_PHRASES = frozenset({("classification", "error"), ("error", "rate"),
                              ("dice", "coe"), ("iou", "coe"), ("jaccard", "coe"), ("hard", "coe")})  # TensorLayer's
 
@@ -252,8 +263,11 @@ def _named_like_a_loss(name: str) -> bool:
             return True  # contrastive_loss_with_hard_negatives
     if tokens[-2:] == ["cross", "entropy"] or tokens[-1] in ("crossentropy", "xentropy"):
         return True  # cross_entropy(params, inputs, labels, apply_fn), softmax_cross_entropy
-    if tokens[-1] in ("likelihood", "loglikelihood", "loglik") and any(t in ("negative", "neg") for t in tokens[:-1]):
-        return True  # NegativeLogLikelihood, neg_log_likelihood: minimised, a loss (log_likelihood is not)
+    if any(t in ("negative", "neg") for t in tokens[:-1]) and (
+            tokens[-2:] == ["log", "likelihood"] or tokens[-1] in ("loglikelihood", "loglik")):
+        # NegativeLogLikelihood, neg_log_likelihood: minimised, a loss (log_likelihood is not, nor is
+        # NegativeBinomialLikelihood, a distribution head)
+        return True
     return tokens[-1] in ("loss", "criterion", "penalty", "xent", "nll", "nce") or tokens[0] == "loss" \
         or (tokens[-1].endswith("loss") and len(tokens[-1]) > 5 and tokens[-1] not in _NOT_LOSS_WORDS) \
         or any(t in _JOINED_LOSS_NAMES for t in tokens) \
@@ -721,7 +735,7 @@ class _LossFinder:
             return True  # 10 * log10(max_val ** 2 / mse): falls as the error grows, a score (PSNR, SNR)
         if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name) or kl_term or used_as_loss:
             return False
-        if info.parent is not None and info.class_info is None and _looks_like_metric(info.parent.name):
+        if info.parent is not None and info.class_info is None and _names_a_metric_factory(info.parent.name):
             return True  # def metrics_precision(): def nprecision(y_true, y_pred): a metric its factory names
         if self._beside_its_loss(info):
             return True  # sharpe_ratio beside sharpe_ratio_loss: the score the loss is trained on, reported

@@ -45,7 +45,7 @@ _MARKERS = re.compile(
     rb"|def\s+\w*(?i:criterion|penalty|nt_?xent|info_?nce|sup_?con|cross_?entropy)\w*\s*[(\[]"
     rb"|class\s+\w*(?i:nt_?xent|info_?nce|sup_?con)\w*\s*[(:]"  # class NT_Xent(nn.Module)
     rb"|class\s+\w*NLL\s*[(:]|def\s+\w*(?i:nll|nce)\s*[(\[]"  # class GaussianNLL, def gaussian_nll, rmseNCE
-    rb"|(?:class|def)\s+\w*(?i:neg)\w*(?i:likelihood|loglik)\w*\s*[(\[:]"  # class NegativeLogLikelihood
+    rb"|(?:class|def)\s+\w*(?i:neg)\w*(?i:log_?likelihood|loglik)\w*\s*[(\[:]"  # class NegativeLogLikelihood
     rb"|def\s+\w*(?i:kl|elbo|divergence)\w*\s*\([^)]*(?i:mu|mean|loc)"  # def kld(self, mu, logvar): a VAE's KL term
     rb"|class\s+\w*(?i:kl|elbo)\w*\s*[(:]"  # class KLD(nn.Module): def forward(self, mu, logvar)
     rb"|class\s+\w*" + MARGIN_HEAD_WORDS + rb"\w*\s*[(:]"  # class ArcMarginProduct(nn.Module): forward(x, label)

@@ -115,12 +115,14 @@ class PairwiseBatch(Rule):
             self._report(ctx, node, f"`{code_of(node)}` computes a distance or similarity for every pair of the "
                                     "batch (a B x B matrix): memory grows as B^2")
             return
-        if isinstance(node, cst.Call) and (op is None or op.namespace.split(".")[0] not in _FRAMEWORK_ROOTS):
+        if isinstance(node, cst.Call) and (op is None or op.namespace.split(".")[0] not in _FRAMEWORK_ROOTS) \
+                and not _CRITERION_NAME.search(code_of(node.func, 200)):  # a criterion pairs (input, target)
             # the project's own similarity, sim(z1.unsqueeze(1), z2.unsqueeze(0)): the batch as a
             # column against the batch as a row is broadcast to B x B, whatever the function does
-            positional = [arg.value for arg in node.args if arg.keyword is None and not arg.star]
-            if len(positional) == 2:
-                self._broadcast(node, positional[0], positional[1], ctx)
+            given = [arg.value for arg in node.args if not arg.star][:4]  # sim(a, b, tau), sim(x=a, y=b)
+            for first in range(len(given)):
+                for second in range(first + 1, len(given)):
+                    self._broadcast(node, given[first], given[second], ctx)
         if op is None or len(op.args) < 2:
             if op is not None and op.name == "einsum":
                 self._einsum(node, op, ctx)
@@ -260,6 +262,10 @@ _PAIRWISE_CALLABLE = re.compile(r"^_?(distance|dist|similarity|sim|pairwise_dist
 # libraries whose calls the linter reads by their own names (a project's module is not one)
 _FRAMEWORK_ROOTS = frozenset({"torch", "tensorflow", "keras", "jax", "flax", "optax", "numpy", "scipy", "math",
                               "builtins", "torchvision", "tf_keras", "sklearn"})
+
+
+# a loss criterion called on (scores, targets, weights): its own shape rules, no broadcast of its inputs
+_CRITERION_NAME = re.compile(r"loss|crit", re.IGNORECASE)
 
 
 def _pairwise_by_name(node: cst.Call, ctx) -> bool:
