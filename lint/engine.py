@@ -473,8 +473,10 @@ class _Walker:
             zero_branch = statement.orelse is not None and ev.facts(statement.test).zero_of is not None
             before = dict(ev.env) if zero_branch else None
             # ``if threshold is not None: p = (p > threshold).float()``: an option's branch may not
-            # run, so a value with gradient before it keeps its gradient after it
-            before_branch = dict(ev.env) if statement.orelse is None and (config or opt_in) else None
+            # run, so a value with gradient before it keeps its gradient after it (a branch on the
+            # input's layout, ``if x.size(1) == 3:``, is taken as written)
+            before_branch = dict(ev.env) if statement.orelse is None and (
+                opt_in or (config and not _reads_a_size(statement.test, ev))) else None
             replaced = _zero_replaced(statement, ev)  # if num_pos == 0: num_pos = 1.0
             self.block(block_statements(statement.body))
             if replaced is not None:  # below: the value it was, known nonzero (not the literal)
@@ -1190,6 +1192,13 @@ def _used_as_one_tensor(function, env: dict) -> list[str]:
         elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.attr.value in _ONE_TENSOR_ATTRIBUTES:
             used.add(node.value.value)
     return sorted(name for name in used if name in env and env[name].maybe_list and not env[name].python_list)
+
+
+def _reads_a_size(test, ev: Evaluator) -> bool:
+    """The test reads a size or rank of a tensor (``x.size(1) == 3``, ``x.ndim == 4``): a branch on
+    the input's layout, not an option."""
+    return any(isinstance(node, (cst.Call, cst.Attribute, cst.Subscript)) and ev.facts(node).shape
+               for node in own_nodes(test))
 
 
 def _keep_gradient_of_skipped_branch(ev: Evaluator, before: dict) -> None:
