@@ -632,7 +632,7 @@ class _LossFinder:
             if named_like_a_loss and _positional_names(info) \
                     and (not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) or _gets_a_computed_loss(info)) \
                     and not _is_setup_method(info.name) \
-                    and _computes_with_tensors(info.node, self.index.imports) \
+                    and (_computes_with_tensors(info.node, self.index.imports) or self._delegates_to_tensor_code(info)) \
                     and not self._evidence_against(info):
                 self._add_function(info, "named")  # def nt_xent_loss(z_i, z_j, temperature), gradient_penalty
                 continue
@@ -671,6 +671,23 @@ class _LossFinder:
                     or self._evidence_against(info, used_as_loss=True):
                 continue
             self._add_function(info, "named")
+
+    def _delegates_to_tensor_code(self, info: FunctionInfo) -> bool:
+        """A loss-named method of a class named like a loss that hands its parameters to one of
+        the class's own methods computing with tensors (``return 1 - self.get_coefficient(preds,
+        masks)``): the loss, its helper doing the work. A model's ``loss()`` that runs the network
+        (``self.extract_feat(inputs)``) is in a class named for the model, not a loss."""
+        if info.class_info is None or not _named_like_a_loss(info.class_info.name):
+            return False
+        params = set(_positional_names(info))
+        for node in own_nodes(info.node):
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                    and isinstance(node.func.value, cst.Name) and node.func.value.value == "self" \
+                    and any(isinstance(arg.value, cst.Name) and arg.value.value in params for arg in node.args):
+                method = info.class_info.methods.get(node.func.attr.value)
+                if method is not None and method is not info and _computes_with_tensors(method.node, self.index.imports):
+                    return True
+        return False
 
     def _public_function_of_a_loss_module(self, info: FunctionInfo) -> bool:
         """A module-level public function of a losses module that takes a prediction and computes
