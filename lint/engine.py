@@ -239,6 +239,10 @@ class LossContext:
         facts = self.facts(value)
         return replace(facts, nograd=True) if self.no_grad_depth else facts
 
+    def reported_at(self, code: str, node) -> bool:
+        """Whether ``node`` itself already carries a finding of ``code`` in this loss."""
+        return (code, id(node)) in self._reported
+
     def already_reported_within(self, code: str) -> bool:
         """Whether an enclosing node already carries a finding of ``code`` (report the outermost only)."""
         return any((code, id(node)) in self._reported for node in self.ancestors)

@@ -1078,7 +1078,9 @@ class Evaluator:
                          unit_weighted=left.unit_weighted or right.unit_weighted,
                          weights_to_one=left.weights_to_one or right.weights_to_one,
                          length=left.length and right.length,  # norm(a) * norm(b): cosine's denominator
-                         above_one=left.above_one and right.above_one)  # (1 + c) ** 2 > 1 + c
+                         above_one=left.above_one and right.above_one,  # (1 + c) ** 2 > 1 + c
+                         # exp(risk) * mask: still an unbounded exp (a risk set's terms, summed next)
+                         exp_node=_masked_exp(left, right) or _masked_exp(right, left))
         if symbol == "/":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
             normalises = right.batch_dim or bool(right.taint) or right.batch_constant or (
@@ -1088,6 +1090,8 @@ class Evaluator:
             if left.exp_node is not None and right.exp_sum is left.exp_node:
                 # exp(x) / sum(exp(x)): a softmax written by hand, probabilities that underflow to 0
                 return Facts(taint=taint, nonneg=True, bounded=True, unit=True, at_most_one=True, probability=True)
+            # sum(exp(x) * mask) / sum(mask): a mean of exps, still one log-sum-exp by hand under a log
+            exp_mean = left.exp_sum if left.exp_sum is not None and _nonnegative(right) and not right.has_grad else None
             return Facts(taint=taint, scaled=scaled, bounded=left.bounded and not right.taint,
                          gram=left.gram and not right.taint,  # x.T @ x / n
                          error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
@@ -1096,6 +1100,7 @@ class Evaluator:
                          guarded=left.guarded and right.guarded,
                          batch_sum=None if normalises else left.batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
+                         exp_sum=exp_mean,
                          unit_weighted=left.unit_weighted or right.own_count or (right.element_count and left.is_tensor)
                          or _divides_by_own_sum(left_node, right_node, self)
                          or (left.is_tensor and _names_a_normaliser(right_node) and right.literal is None
@@ -2549,6 +2554,14 @@ join_facts = _join
 def nonzero_names(facts: Facts) -> tuple[str, ...]:
     """The values a condition says are nonzero where it holds (``den > 0``, ``(a > 0) & (den > 0)``)."""
     return ((facts.nonzero_of,) if facts.nonzero_of else ()) + facts.nonzero_also
+
+
+def _masked_exp(exp: Facts, weight: Facts):
+    """The exp node of ``exp(x) * mask``: an unbounded exp times a non-negative factor without
+    gradient (a mask, data weights), summed next as a log-sum-exp by hand would be."""
+    if exp.exp_node is not None and weight.is_tensor and _nonnegative(weight) and not weight.has_grad:
+        return exp.exp_node
+    return None
 
 
 def _masks_positive(value: Facts, mask: Facts) -> bool:

@@ -127,6 +127,8 @@ class ExpBlowup(Rule):
                                    f"(float32); use {stable}", related=(cosh,))
             return
         if facts.exp_sum is not None:
+            if ctx.reported_at(self.code, facts.exp_sum):
+                return  # the exp it sums is reported already (its scaled argument): one cause, one finding
             ctx.report(self, node, f"`{code_of(node)}` is a log-sum-exp by hand: exp overflows for large inputs; "
                                    "use logsumexp", related=(facts.exp_sum,))
             return
