@@ -476,11 +476,12 @@ class _Walker:
             # batch's fallback; what the normal branch computes is the loss (as for ``a if c else b``)
             zero_branch = statement.orelse is not None and ev.facts(statement.test).zero_of is not None
             before = dict(ev.env) if zero_branch else None
-            # ``if threshold is not None: p = (p > threshold).float()``: an option's branch may not
-            # run, so a value with gradient before it keeps its gradient after it (a branch on the
-            # input's layout, ``if x.size(1) == 3:``, is taken as written)
-            before_branch = dict(ev.env) if statement.orelse is None and (
-                opt_in or (config and not _reads_a_size(statement.test, ev))) else None
+            # ``if threshold is not None: p = (p > threshold).float()`` with ``threshold=None``: an
+            # option off by default, so a value with gradient before it keeps its gradient after it
+            # (so is ``if not self.training:``; any other branch, on the layout, on ``self.training``
+            # or an option on by default, is taken as written)
+            before_branch = dict(ev.env) if statement.orelse is None and (training is False or (
+                training is None and _off_by_default(statement.test, self.ctx.loss))) else None
             replaced = _zero_replaced(statement, ev)  # if num_pos == 0: num_pos = 1.0
             self.block(block_statements(statement.body))
             if replaced is not None:  # below: the value it was, known nonzero (not the literal)
@@ -1198,11 +1199,65 @@ def _used_as_one_tensor(function, env: dict) -> list[str]:
     return sorted(name for name in used if name in env and env[name].maybe_list and not env[name].python_list)
 
 
-def _reads_a_size(test, ev: Evaluator) -> bool:
-    """The test reads a size or rank of a tensor (``x.size(1) == 3``, ``x.ndim == 4``): a branch on
-    the input's layout, not an option."""
-    return any(isinstance(node, (cst.Call, cst.Attribute, cst.Subscript)) and ev.facts(node).shape
-               for node in own_nodes(test))
+def _off_by_default(test, loss) -> bool:
+    """The test is an option that the loss's own defaults switch off: ``threshold is not None``
+    with ``threshold=None``, ``self.hard`` with ``hard=False`` given to ``__init__``, ``not self.soft``
+    with ``soft=True``. Unknown defaults, ``self.training`` and layout tests are not.
+
+        >>> f = cst.parse_statement("def f(p, t, threshold=None, hard=True):\\n    pass\\n")
+        >>> loss = type("L", (), {"node": f, "info": None})
+        >>> [_off_by_default(cst.parse_expression(t), loss) for t in ("threshold is not None", "hard", "not hard")]
+        [True, False, True]
+    """
+    negated = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
+    tested = test.expression if negated else test
+    wanted = "truthy" if negated else "falsy"
+    if isinstance(tested, cst.Comparison) and len(tested.comparisons) == 1 and not negated \
+            and isinstance(tested.comparisons[0].operator, cst.IsNot) \
+            and isinstance(tested.comparisons[0].comparator, cst.Name) and tested.comparisons[0].comparator.value == "None":
+        tested, wanted = tested.left, "none"
+    default = _option_default(tested, loss)
+    if default is _UNKNOWN:
+        return False
+    if wanted == "none":
+        return isinstance(default, cst.Name) and default.value == "None"
+    value = literal_text(default)
+    if not isinstance(value, str):
+        return False
+    falsy = value in ("None", "False", "0", "0.0", "''", '""')
+    truthy = value == "True" or (value.replace(".", "", 1).isdigit() and not falsy)
+    return falsy if wanted == "falsy" else truthy
+
+
+_UNKNOWN = object()
+
+
+def _option_default(tested, loss):
+    """The default expression behind ``name`` (the loss's own parameter) or ``self.name`` (set in
+    ``__init__`` from its parameter, or to a literal), or ``_UNKNOWN``."""
+    if isinstance(tested, cst.Name) and isinstance(loss.node, cst.FunctionDef):
+        return _param_default(loss.node, tested.value)
+    if isinstance(tested, cst.Attribute) and isinstance(tested.value, cst.Name) and tested.value.value == "self" \
+            and loss.info is not None and loss.info.class_info is not None:
+        init = loss.info.class_info.methods.get("__init__")
+        if init is None:
+            return _UNKNOWN
+        for node in own_nodes(init.node):
+            if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Attribute) \
+                    and isinstance(node.targets[0].target.value, cst.Name) and node.targets[0].target.value.value == "self" \
+                    and node.targets[0].target.attr.value == tested.attr.value:
+                value = node.value
+                if isinstance(value, cst.Name) and value.value not in ("None", "True", "False"):
+                    return _param_default(init.node, value.value)
+                return value
+    return _UNKNOWN
+
+
+def _param_default(function: cst.FunctionDef, name: str):
+    for param in (*function.params.params, *function.params.kwonly_params):
+        if param.name.value == name:
+            return param.default if param.default is not None else _UNKNOWN
+    return _UNKNOWN
 
 
 def _keep_gradient_of_skipped_branch(ev: Evaluator, before: dict) -> None:

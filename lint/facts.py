@@ -1939,7 +1939,7 @@ class Evaluator:
             # (1 / n) ** 2 of a count (of the batch, of elements, of the targets' valid pixels); not
             # (1 / sigma) ** 2 of a learned scale: a weight
             count = self.facts(node.right)
-            return isinstance(node.left, (cst.Integer, cst.Float)) and (
+            return (isinstance(node.left, (cst.Integer, cst.Float)) or not self.facts(node.left).taint) and (
                 count.batch_dim or count.batch_constant or count.element_count or count.taint == {TRUE})
         if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide)
                 and isinstance(node.left, (cst.Integer, cst.Float))):

@@ -170,7 +170,9 @@ def _names_a_metric_factory(name: str) -> bool:
         (True, False)
     """
     tokens = _name_tokens(name)
-    return bool(tokens & (_METRIC_TOKENS - {"top", "topk", "metric"})) and not tokens & _LOSS_TOKENS
+    words = name_words(name)
+    phrase = any(pair in _METRIC_PHRASES for pair in zip(words, words[1:]))  # classification_error
+    return bool(tokens & (_METRIC_TOKENS - {"top", "topk", "metric"}) or phrase) and not tokens & _LOSS_TOKENS
 
 
 _METRIC_PHRASES = frozenset({("classification", "error"), ("error", "rate"),

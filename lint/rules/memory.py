@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, PRED, TRUE, einsum_terms
-from ..names import called_name, dotted_parts
+from ..names import called_name, dotted_parts, terminal_name
 from ..tree import own_nodes
 from ._util import assignments_to, builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
 from .base import Rule
@@ -116,7 +116,7 @@ class PairwiseBatch(Rule):
                                     "batch (a B x B matrix): memory grows as B^2")
             return
         if isinstance(node, cst.Call) and (op is None or op.namespace.split(".")[0] not in _FRAMEWORK_ROOTS) \
-                and not _CRITERION_NAME.search(code_of(node.func, 200)):  # a criterion pairs (input, target)
+                and not _names_a_criterion(node.func):  # a criterion pairs (input, target)
             # the project's own similarity, sim(z1.unsqueeze(1), z2.unsqueeze(0)): the batch as a
             # column against the batch as a row is broadcast to B x B, whatever the function does
             given = [arg.value for arg in node.args if not arg.star][:4]  # sim(a, b, tau), sim(x=a, y=b)
@@ -264,8 +264,17 @@ _FRAMEWORK_ROOTS = frozenset({"torch", "tensorflow", "keras", "jax", "flax", "op
                               "builtins", "torchvision", "tf_keras", "sklearn"})
 
 
-# a loss criterion called on (scores, targets, weights): its own shape rules, no broadcast of its inputs
-_CRITERION_NAME = re.compile(r"loss|crit", re.IGNORECASE)
+def _names_a_criterion(func) -> bool:
+    """``self.loss_objectness``, ``criterion``, ``self.crit``: a loss criterion, called on (scores,
+    targets, weights) with its own shape rules (not ``self.critic``, a network scoring pairs).
+
+        >>> import libcst as cst
+        >>> [_names_a_criterion(cst.parse_expression(t)) for t in ("self.loss_cls", "self.critic", "crit")]
+        [True, False, True]
+    """
+    name = terminal_name(func)
+    tokens = [t.lower() for t in re.split(r"_|(?<=[a-z])(?=[A-Z])", name) if t]
+    return any(t.endswith("loss") or t in ("criterion", "crit") for t in tokens)
 
 
 def _pairwise_by_name(node: cst.Call, ctx) -> bool:
