@@ -929,8 +929,11 @@ class Evaluator:
                                       and not base.transposed and base.batch_axis is None
                                       and (not base.maybe_list or base.named_tensor or base.one_tensor)
                                       and not base.python_list and not base.tensor_parts)
-        return replace(base, batch_sum=None, exp_node=None, expanded_axis=expanded, tensor_shape=False,
-                       transposed=False, batch_dim=False, python_list=False,
+        # exp(r)[None, :]: a new axis and whole slices only, still that exp
+        widened = all(_is_newaxis(e.slice.value) if isinstance(e.slice, cst.Index) else _whole_slice(e.slice)
+                      for e in elements) and any(isinstance(e.slice, cst.Index) for e in elements)
+        return replace(base, batch_sum=None, exp_node=base.exp_node if widened else None, expanded_axis=expanded,
+                       tensor_shape=False, transposed=False, batch_dim=False, python_list=False,
                        no_batch_axis=base.no_batch_axis or drops_batch, batch_axis=None)
 
     # ---- arithmetic ---------------------------------------------------------------------
@@ -1365,7 +1368,7 @@ class Evaluator:
             axis = op.arg(1, "axis", "dim")
             axis_value = self.facts(axis).literal if axis is not None else None
             return replace(first, expanded_axis=int(axis_value) if axis_value is not None else None,
-                           batch_sum=None, exp_node=None,
+                           batch_sum=None, exp_node=first.exp_node,  # exp(r).unsqueeze(0): still that exp
                            batch_axis=_expanded_batch_axis(first.batch_axis, axis_value))
         if name in TRANSPOSE_OPS:
             perm = op.arg(1, "perm", "axes", "dim0")
@@ -1388,7 +1391,7 @@ class Evaluator:
             return replace(first, batch_sum=None, exp_node=None, transposed=False, expanded_axis=None,
                            batch_axis=self._reordered_batch_axis(op, first))
         if name in ("reshape", "view"):
-            return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=None,
+            return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=first.exp_node,
                            batch_sum=None, batch_axis=None, two_axes=_two_dims(op))
         if name == "batch_flatten" or (name == "flatten" and _text(op.arg(1, "start_dim") or cst.Name("x")) == "1"):
             return replace(first, transposed=False, exp_node=None, batch_sum=None, batch_axis=None, two_axes=True)
@@ -2742,6 +2745,11 @@ def _arith(left: Facts, right: Facts, symbol: str) -> float | None:
 
 def _is_none(node) -> bool:
     return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _whole_slice(part) -> bool:
+    """``:`` with no bounds or step."""
+    return isinstance(part, cst.Slice) and part.lower is None and part.upper is None and part.step is None
 
 
 def _is_newaxis(node) -> bool:
