@@ -418,10 +418,10 @@ class Evaluator:
                 # ``mean_anchor_probs``: a batch mean of probabilities, 0 only where every sample's is
                 # (as for a mean taken in the loss itself)
                 averaged = probability and bool(_AVERAGE_WORDS & set(name.lower().split("_")))
-                # the only tensor given (a regulariser of the batch marginal, ``regularization_loss(
-                # self, mean_anchor_probs)``): one value per class, no batch axis; beside targets it
-                # may be each sample's ensemble mean
-                marginal = averaged and sum(1 for t in param_taints.values() if t) == 1
+                # given without targets (a regulariser of the batch marginal, ``regularization_loss(
+                # self, mean_anchor_probs)``, against a class prior): one value per class, no batch
+                # axis; beside targets it may be each sample's ensemble mean
+                marginal = averaged and not any(TRUE in t for t in param_taints.values())
                 # ``hard_attention``, ``alignment_hard``: a hard (Viterbi, MAS) alignment, one 1 per frame,
                 # so its sum counts the frames and is positive
                 hard_alignment = bool(_HARD_ALIGNMENT_NAME.search(name))

@@ -450,7 +450,7 @@ _LOSS_WORD = re.compile(r"(?:^|[^A-Za-z])[Ll](?:oss|OSS)(?:es|ES)?(?:$|[^a-z])|[
 
 # the words of a parameter name that say it holds the model's prediction (``predicted_pyramid``)
 _PREDICTION_WORDS = frozenset({"pred", "preds", "predicted", "prediction", "predictions", "logits", "output",
-                               "outputs", "yhat"})
+                               "outputs", "yhat", "hat", "recon"})  # x_hat, recon_x: a reconstruction
 
 
 def _takes_a_prediction(info) -> bool:
