@@ -1202,31 +1202,21 @@ def _used_as_one_tensor(function, env: dict) -> list[str]:
 def _off_by_default(test, loss) -> bool:
     """The test is an option that the loss's own defaults switch off: ``threshold is not None``
     with ``threshold=None``, ``self.hard`` with ``hard=False`` given to ``__init__``, ``not self.soft``
-    with ``soft=True``. Unknown defaults, ``self.training`` and layout tests are not.
+    with ``soft=True`` (read by :func:`branch_outcome` with the default in place of the option).
+    Unknown defaults, ``self.training`` and layout tests are not.
 
         >>> f = cst.parse_statement("def f(p, t, threshold=None, hard=True):\\n    pass\\n")
         >>> loss = type("L", (), {"node": f, "info": None})
         >>> [_off_by_default(cst.parse_expression(t), loss) for t in ("threshold is not None", "hard", "not hard")]
         [True, False, True]
     """
-    negated = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
-    tested = test.expression if negated else test
-    wanted = "truthy" if negated else "falsy"
-    if isinstance(tested, cst.Comparison) and len(tested.comparisons) == 1 and not negated \
-            and isinstance(tested.comparisons[0].operator, cst.IsNot) \
-            and isinstance(tested.comparisons[0].comparator, cst.Name) and tested.comparisons[0].comparator.value == "None":
-        tested, wanted = tested.left, "none"
+    inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
+    tested = inner.left if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 else inner
     default = _option_default(tested, loss)
     if default is _UNKNOWN:
         return False
-    if wanted == "none":
-        return isinstance(default, cst.Name) and default.value == "None"
-    value = literal_text(default)
-    if not isinstance(value, str):
-        return False
-    falsy = value in ("None", "False", "0", "0.0", "''", '""')
-    truthy = value == "True" or (value.replace(".", "", 1).isdigit() and not falsy)
-    return falsy if wanted == "falsy" else truthy
+    option = cst.Name("option")
+    return branch_outcome(test.deep_replace(tested, option), {"option": literal_text(default)}) is False
 
 
 _UNKNOWN = object()

@@ -154,25 +154,26 @@ def _target_is_optional(info: FunctionInfo) -> bool:
     return len(params) >= 2 and params[1].default is not None and _is_none(params[1].default)
 
 
-def _looks_like_metric(name: str) -> bool:
+def _looks_like_metric(name: str, metric_tokens: frozenset = _METRIC_TOKENS) -> bool:
     tokens = _name_tokens(name)
     words = name_words(name)
     # classification_error, frame_error_rate: 1 - accuracy, counted from decisions (not heart_rate_error)
     phrase = any(pair in _METRIC_PHRASES for pair in zip(words, words[1:]))
-    return bool(tokens & _METRIC_TOKENS or phrase) and not tokens & _LOSS_TOKENS
+    return bool(tokens & metric_tokens or phrase) and not tokens & _LOSS_TOKENS
+
+
+# what a factory's name says to make it a metric factory: not "top" (top_k_hinge) or "metric"
+# (metric_learning_triplet), which name losses too
+_FACTORY_METRIC_TOKENS = _METRIC_TOKENS - {"top", "topk", "metric"}
 
 
 def _names_a_metric_factory(name: str) -> bool:
-    """A factory named for what a metric counts (``metrics_precision``, ``get_f1``): not
-    ``top_k_hinge`` (a top-k loss) or ``metric_learning_triplet`` (a loss of metric learning).
+    """A factory named for what a metric counts (``metrics_precision``, ``classification_error``).
 
         >>> _names_a_metric_factory("metrics_precision"), _names_a_metric_factory("metric_learning_triplet")
         (True, False)
     """
-    tokens = _name_tokens(name)
-    words = name_words(name)
-    phrase = any(pair in _METRIC_PHRASES for pair in zip(words, words[1:]))  # classification_error
-    return bool(tokens & (_METRIC_TOKENS - {"top", "topk", "metric"}) or phrase) and not tokens & _LOSS_TOKENS
+    return _looks_like_metric(name, _FACTORY_METRIC_TOKENS)
 
 
 _METRIC_PHRASES = frozenset({("classification", "error"), ("error", "rate"),

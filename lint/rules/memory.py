@@ -9,6 +9,7 @@ import libcst as cst
 from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, PRED, TRUE, einsum_terms
 from ..names import called_name, dotted_parts, terminal_name
 from ..tree import own_nodes
+from ..vocabulary import name_words
 from ._util import assignments_to, builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
 from .base import Rule
 
@@ -272,9 +273,7 @@ def _names_a_criterion(func) -> bool:
         >>> [_names_a_criterion(cst.parse_expression(t)) for t in ("self.loss_cls", "self.critic", "crit")]
         [True, False, True]
     """
-    name = terminal_name(func)
-    tokens = [t.lower() for t in re.split(r"_|(?<=[a-z])(?=[A-Z])", name) if t]
-    return any(t.endswith("loss") or t in ("criterion", "crit") for t in tokens)
+    return any(word.endswith("loss") or word in ("criterion", "crit") for word in name_words(terminal_name(func)))
 
 
 def _pairwise_by_name(node: cst.Call, ctx) -> bool:
