@@ -86,9 +86,10 @@ class LossContext:
     def in_config_branch(self) -> bool:
         return self.config_depth > 0
 
-    def _suppressed(self, rule) -> bool:
-        """Whether a finding of ``rule`` at the current place is not reported."""
-        if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT \
+    def _suppressed(self, rule, cost: bool = False) -> bool:
+        """Whether a finding of ``rule`` at the current place is not reported (``cost``: the
+        finding is a cost paid without gradient too, a teacher network's forward pass)."""
+        if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT and not cost \
                 and not self._autograd_forward_sum(rule):
             return True  # code under no_grad is not part of the differentiated loss
         if self.eval_depth:
@@ -120,8 +121,8 @@ class LossContext:
         trains on (its ``backward``, run per sample, scales with the batch the same way)."""
         return rule.code == "BSG501" and self.autograd_forward_scope()
 
-    def report(self, rule, node: cst.CSTNode, message: str, related: tuple = ()) -> None:
-        if self._suppressed(rule):
+    def report(self, rule, node: cst.CSTNode, message: str, related: tuple = (), cost: bool = False) -> None:
+        if self._suppressed(rule, cost):
             return
         key = (rule.code, id(node))
         if key not in self._reported:
@@ -129,16 +130,17 @@ class LossContext:
             # related: other places of the same cause (the exp a hand-written log-sum-exp sums)
             self.reports.append((rule, node, message, tuple(r for r in related if r is not node)))
 
-    def report_once(self, rule, node: cst.CSTNode, *, key: str, more: str, message: str) -> None:
+    def report_once(self, rule, node: cst.CSTNode, *, key: str, more: str, message: str,
+                    cost: bool = False) -> None:
         """Report the first place of a root cause; later places only raise the count in its message."""
         entry = self.once.get(key)
         if entry is None:
             before = len(self.reports)
-            self.report(rule, node, message)
+            self.report(rule, node, message, cost=cost)
             if len(self.reports) > before:
                 self.once[key] = [before, 0, message]
             return
-        if (self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT) or self.eval_depth:
+        if (self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT and not cost) or self.eval_depth:
             return
         index, extra, first_message = entry
         rule_, node_, _, related = self.reports[index]
@@ -1264,11 +1266,39 @@ def one_example_per_call(node, env: dict, vmapped: bool = False) -> None:
     """Under ``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)``, or mapped by a
     ``jax.vmap(loss)`` call of the file: ``vmapped``) the function sees one example at a time: its
     arrays have no batch axis (``env`` is changed in place)."""
-    if "vmap" not in _decorator_names(node) and not vmapped:
-        return
+    ranks = _asserted_ranks(node)
+    whole = "vmap" in _decorator_names(node) or vmapped or 0 in ranks.values()
     for name, held in list(env.items()):
-        if held.taint:
+        if held.taint and (whole or ranks.get(name) == 1):
             env[name] = replace(held, no_batch_axis=True, maybe_list=False)
+
+
+def _asserted_ranks(node) -> dict[str, int]:
+    """Ranks that the body asserts with chex, the JAX convention for code written for one example
+    and mapped over the batch by its callers: ``chex.assert_rank([q, a], [1, 0])`` gives
+    ``{"q": 1, "a": 0}``. A scalar (rank 0) input means the whole function sees one example; a
+    rank-1 input is one example's vector (quantiles, actions, atoms)."""
+    ranks: dict[str, int] = {}
+    if not isinstance(node, cst.FunctionDef):
+        return ranks
+    for statement in block_statements(node.body):
+        if not (isinstance(statement, cst.SimpleStatementLine) and isinstance(statement.body[0], cst.Expr)):
+            continue
+        call = statement.body[0].value
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+                and call.func.attr.value == "assert_rank" and isinstance(call.func.value, cst.Name)
+                and call.func.value.value == "chex" and len(call.args) >= 2):
+            continue
+        values, expected = call.args[0].value, call.args[1].value
+        names = [e.value for e in values.elements] if isinstance(values, (cst.List, cst.Tuple)) else [values]
+        if isinstance(expected, (cst.List, cst.Tuple)):
+            wanted = [e.value for e in expected.elements]
+        else:
+            wanted = [expected] * len(names)
+        for name, rank in zip(names, wanted):
+            if isinstance(name, cst.Name) and isinstance(rank, cst.Integer):
+                ranks[name.value] = int(rank.value)
+    return ranks
 
 
 def _is_no_grad(expression, ev: Evaluator) -> bool:

@@ -301,7 +301,9 @@ _NORMALISER_NAME = re.compile(r"^(normali[sz]er|normali[sz]ation_factor|avg_fact
 _HARD_ALIGNMENT_NAME = re.compile(r"(^|_)(hard_(attn|attention|alignments?|align)|"
                                   r"(attn|attention|alignments?|align)_hard)$", re.IGNORECASE)
 _NORMALISED_WEIGHTS_NAME = re.compile(r"(^|_)(self_)?normali[sz]ed_(importance_)?weights?$", re.IGNORECASE)
-_MASK_PARAMETER = re.compile(r"(^|_)masks?$", re.IGNORECASE)
+# a 0/1 mask: ``mask``, ``valid_masks``; a survival model's risk set (``riskset``, ``risk_set``), the
+# 0/1 matrix of the samples still at risk at each one's event time (itself among them)
+_MASK_PARAMETER = re.compile(r"(^|_)(masks?|risk_?sets?)$", re.IGNORECASE)
 _PROBABILITY_WORDS = frozenset({"probs", "proba", "probas", "probabilities"})
 # words that make a probability name something else: log_probs, unnormalized_probs, raw_probs
 # words that make a probability name a mean of probabilities: mean_anchor_probs, avg_probs
@@ -676,7 +678,9 @@ class Evaluator:
             return Facts(taint=_union(facts), boolean=True, shape=all(f.shape or not f.taint for f in facts),
                          bounded=True, nonneg=True, unit=True,  # a bool counts as 0 or 1
                          opaque=_all_opaque(*facts), zero_of=zero_of, nonzero_of=nonzero_of,
-                         batch_axis=shared_batch_axis(facts))
+                         batch_axis=shared_batch_axis(facts),
+                         no_batch_axis=any(f.taint for f in facts)
+                         and all(f.no_batch_axis or not f.taint for f in facts))
         if isinstance(node, cst.Subscript):
             return self._subscript(node)
         if isinstance(node, cst.IfExp):
@@ -1584,6 +1588,11 @@ class Evaluator:
                 # per-position terms of the batch, each (B,), grown in a loop over positions and
                 # stacked: (M, B), the batch now on axis 1 (a full sum of it sums the batch too)
                 return replace(stacked, batch_axis=(1, None), no_batch_axis=False)
+            stacked_at = self.facts(axis).literal if axis is not None else None
+            if listed.batch_rows and name == "stack" and stacked_at is not None and stacked_at >= 1:
+                # one entry per sample, stacked along a later axis: (K, B, ...), axis 0 counts
+                # what each sample contributed (its picked negatives), the batch sits at ``dim``
+                return replace(stacked, batch_axis=(int(stacked_at), None), no_batch_axis=False, batch_rows=False)
             if listed.grown_list and along_0 and not listed.batch_rows and (name == "stack" or listed.no_batch_axis):
                 # a list grown by ``append`` in a loop over something else (views, levels), stacked:
                 # its new axis 0 counts the loop's items; or a list of rows without a batch axis

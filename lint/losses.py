@@ -451,7 +451,32 @@ _LOSS_WORD = re.compile(r"(?:^|[^A-Za-z])[Ll](?:oss|OSS)(?:es|ES)?(?:$|[^a-z])|[
 
 # the words of a parameter name that say it holds the model's prediction (``predicted_pyramid``)
 _PREDICTION_WORDS = frozenset({"pred", "preds", "predicted", "prediction", "predictions", "logits", "output",
-                               "outputs", "yhat", "hat", "recon"})  # x_hat, recon_x: a reconstruction
+                               "outputs", "yhat", "hat", "recon",  # x_hat, recon_x: a reconstruction
+                               "enhanced", "estimate", "estimated", "denoised", "restored"})  # an enhancer's output
+
+
+# what follows "loss" in a name that is about the loss rather than the loss itself
+# (``compute_loss_weights``, ``plot_loss_curve``, ``loss_scale``)
+_LOSS_ATTRIBUTE_WORDS = frozenset({"weight", "weights", "history", "curve", "curves", "scale", "scaler", "value",
+                                   "values", "log", "logger", "tracker", "dict", "list", "names", "name", "type",
+                                   "kind", "factory", "builder", "registry", "map", "config", "cfg", "params",
+                                   "args", "ratio", "window", "meter", "avg", "terms", "parts", "items", "keys",
+                                   "fns", "functions", "objects", "closure", "wrapper", "hook"})
+
+
+def _loss_word_inside(name: str) -> bool:
+    """``content_loss_vgg``, ``dice_loss_multiclass``: "loss" inside a name, followed by what says
+    which variant it is (not ``compute_loss_weights``, ``plot_loss_curve``).
+
+        >>> _loss_word_inside("content_loss_vgg"), _loss_word_inside("compute_loss_weights")
+        (True, False)
+    """
+    words = name_words(name)
+    if "loss" not in words[1:-1]:
+        return False
+    after = words[words.index("loss", 1) + 1:]
+    return not set(after) & _LOSS_ATTRIBUTE_WORDS \
+        and not set(words) & (_NOT_A_LOSS_TOKENS | _METRIC_TOKENS | _EVALUATION_TOKENS)
 
 
 def _takes_a_prediction(info) -> bool:
@@ -460,6 +485,23 @@ def _takes_a_prediction(info) -> bool:
     params = [*info.node.params.posonly_params, *info.node.params.params]
     names = [p.name.value for p in params if p.default is None and p.name.value not in ("self", "cls")]
     return len(names) >= 2 and any(_PREDICTION_WORDS & set(n.lower().split("_")) for n in names)
+
+
+def _returns_a_complement(node: cst.FunctionDef) -> bool:
+    """Every ``return`` gives a score turned into something to minimise: ``-K.mean(iou)``,
+    ``1 - dice``. A function named for the score (``IoU``) that returns that is its loss.
+
+        >>> f = cst.parse_module("def IoU(t, p):\\n    return -K.mean(t * p)\\n").body[0]
+        >>> _returns_a_complement(f)
+        True
+    """
+    values = [n.value for n in own_nodes(node) if isinstance(n, cst.Return)]
+    return bool(values) and all(
+        (isinstance(v, cst.UnaryOperation) and isinstance(v.operator, cst.Minus))
+        or (isinstance(v, cst.BinaryOperation) and isinstance(v.operator, cst.Subtract)
+            and isinstance(v.left, (cst.Integer, cst.Float)) and float(v.left.value) == 1.0)
+        or (isinstance(v, cst.Call) and terminal_name(v.func) == node.name.value)  # a recursive case
+        for v in values)
 
 
 def _read_names(node) -> set[str]:
@@ -639,6 +681,12 @@ class _LossFinder:
                     and not self._evidence_against(info):
                 self._add_function(info, "named")  # def nt_xent_loss(z_i, z_j, temperature), gradient_penalty
                 continue
+            if _loss_word_inside(info.name) and _takes_a_prediction(info) and not self._called_in_module(info) \
+                    and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) and not _is_setup_method(info.name) \
+                    and _computes_with_tensors(info.node, self.index.imports) and _returns_from_prediction(info.node) \
+                    and not self._evidence_against(info):
+                self._add_function(info, "named")  # def content_loss_vgg(vgg_model, enhanced_image, clean_image)
+                continue
             if _says_kl_term(info) and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
                     and _computes_with_tensors(info.node, self.index.imports) \
                     and not self._evidence_against(info, kl_term=True):
@@ -700,14 +748,21 @@ class _LossFinder:
         if not self.loss_module or info.class_info is not None or info.name.startswith("_") \
                 or not _takes_a_prediction(info) or info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
                 or "to" in _name_tokens(info.name) \
-                or _looks_like_metric(info.name) or _name_tokens(info.name) & (_NOT_A_LOSS_TOKENS | _METRIC_TOKENS):
-            return False
+                or ((_looks_like_metric(info.name) or _name_tokens(info.name) & _METRIC_TOKENS)
+                    and not _returns_a_complement(info.node)) \
+                or _name_tokens(info.name) & (_NOT_A_LOSS_TOKENS | _EVALUATION_TOKENS):
+            return False  # ssim_val(output, mask): a validation figure; IoU(y, p) returning -iou is a loss
+        return not self._called_in_module(info) and _computes_with_tensors(info.node, self.index.imports) \
+            and _returns_from_prediction(info.node) and not self._evidence_against(info)
+
+    def _called_in_module(self, info: FunctionInfo) -> bool:
+        """Whether the module's own functions name ``info`` (a helper, read with its caller's context),
+        or it is private."""
         if self._referenced is None:  # names and attribute names read anywhere in the module's functions
             self._referenced = {n.value if isinstance(n, cst.Name) else n.attr.value
                                 for f in self.index.functions for n in own_nodes(f.node)
                                 if isinstance(n, (cst.Name, cst.Attribute))}
-        return info.name not in self._referenced and _computes_with_tensors(info.node, self.index.imports) \
-            and _returns_from_prediction(info.node) and not self._evidence_against(info)
+        return info.name.startswith("_") or info.name in self._referenced
 
     def _evidence_against(self, info: FunctionInfo, kl_term: bool = False, used_as_loss: bool = False) -> bool:
         """Why a function that looks like a loss by its signature (or name) is not one.
@@ -815,8 +870,8 @@ class _LossFinder:
         # A metric passed as metrics=[...] is not a loss unless it is also compiled as one.
         if info.name in self._metric_names and info.name not in self._compile_names:
             return "loss" in info.name.lower()
-        if _looks_like_metric(info.name):
-            return info.name in self._compile_names
+        if _looks_like_metric(info.name):  # (an IoU(y_true, y_pred) that returns -iou is the loss)
+            return info.name in self._compile_names or _returns_a_complement(info.node)
         return True
 
     # ---- loss classes -------------------------------------------------------------------
@@ -1130,8 +1185,12 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         ([PRED, PRED] if kind != "helper" else [])
     if kind == "autograd":
         unnamed_slots = [PRED]  # forward(ctx, activations, t, num_iters): the input, then settings
-    if unnamed_slots == [PRED, PRED] and _estimate_reference_pair([p.name.value for p in positional[:2]]):
-        unnamed_slots = [PRED, TRUE]  # forward(self, x_mag, y_mag): the estimate, then the reference
+    estimate_at = _estimate_reference_pair([p.name.value for p in positional[:2]]) \
+        if unnamed_slots == [PRED, PRED] else None
+    if estimate_at is not None:
+        # forward(self, x_mag, y_mag): the estimate, then the reference; (source, estimate_source):
+        # the reference, then the estimate of it
+        unnamed_slots = [PRED, TRUE] if estimate_at == 0 else [TRUE, PRED]
     first_two = [_normalized(p.name.value) for p in positional[:2]]
     # ``_loss_fn(lbl, y)``: beside a parameter that can only be the labels, ``y`` is the prediction
     # ``forward(self, y, t)``, ``(x, t)``: the output, then the target (the textbook's t)
@@ -1219,13 +1278,37 @@ def _says_kl_term(info: FunctionInfo) -> bool:
     return bool(_latent_pair(params))
 
 
-def _estimate_reference_pair(names: list[str]) -> bool:
-    """``(x_mag, y_mag)``, ``(x_feats, y_feats)``: the same quantity of the estimate (x) and of the
-    reference (y), as audio and perceptual losses name them."""
+def _estimate_reference_pair(names: list[str]) -> int | None:
+    """Which of two parameters is the estimate when they name the same quantity of the estimate
+    and of the reference: ``(x_mag, y_mag)`` as audio and perceptual losses name them (the first);
+    ``(source, estimate_source)``, ``(source_cspec, est_cspec)``, ``(mag, mag_hat)`` (the one the
+    estimate's word marks). None when the names do not say.
+
+        >>> _estimate_reference_pair(["x_mag", "y_mag"]), _estimate_reference_pair(["source", "estimate_source"])
+        (0, 1)
+        >>> _estimate_reference_pair(["source_cspec", "est_cspec"]), _estimate_reference_pair(["z_i", "z_j"])
+        (1, None)
+    """
     if len(names) != 2:
-        return False
+        return None
     first, second = names
-    return first.startswith("x_") and second.startswith("y_") and first[2:] == second[2:] and len(first) > 2
+    if first.startswith("x_") and second.startswith("y_") and first[2:] == second[2:] and len(first) > 2:
+        return 0
+    words = [name_words(first), name_words(second)]
+    for estimate, reference in ((0, 1), (1, 0)):
+        marked, plain = words[estimate], words[reference]
+        if not marked or not plain or any(w in _ESTIMATE_WORDS for w in plain):
+            continue
+        if (marked[0] in _ESTIMATE_WORDS and (marked[1:] == plain or (len(plain) > 1 and marked[1:] == plain[1:]))) \
+                or (marked[-1] in _ESTIMATE_WORDS and (marked[:-1] == plain
+                                                       or (len(plain) > 1 and marked[:-1] == plain[:-1]))):
+            return estimate
+    return None
+
+
+# a word that marks a parameter as the estimate of a quantity another parameter holds for the reference
+_ESTIMATE_WORDS = frozenset({"est", "estimate", "estimated", "pred", "predicted", "enhanced", "denoised", "hat",
+                             "recon", "reconstructed"})
 
 
 _TYPE_COMMENT = re.compile(r"#\s*type:\s*\((?P<args>.*)\)\s*->")

@@ -56,7 +56,13 @@ MARGIN_HEAD = re.compile(MARGIN_HEAD_WORDS.decode())
 
 
 def split_camel(name: str) -> str:
-    """``BCELoss`` -> ``BCE_Loss``, ``supconLoss`` -> ``supcon_Loss``."""
+    """``BCELoss`` -> ``BCE_Loss``, ``supconLoss`` -> ``supcon_Loss``; the acronym IoU is one word
+    (``mIoU`` -> ``m_Iou``, ``GIoULoss`` -> ``Giou_Loss``).
+
+        >>> split_camel("mIoU"), split_camel("GIoULoss")
+        ('m_Iou', 'Giou_Loss')
+    """
+    name = re.sub(r"(?<![A-Z])([GDCE]?)IoU", lambda m: m.group(1) + "iou" if m.group(1) else "Iou", name)
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     return re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)
 

@@ -154,12 +154,13 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
     else:
         return False
     bare = name.lstrip("_")  # self._vgg_model(x) too
-    if _gan_role(bare) is not None and _gan_role(bare) in _roles_named_by_the_loss(ctx):
+    if gan_role(bare) is not None and gan_role(bare) in _roles_named_by_the_loss(ctx):
         return False  # the discriminator in discriminator_loss, G in g_loss: the network it trains
     in_loss_object = isinstance(func, cst.Attribute) and _in_a_loss_object(ctx)
     if not (_EXTRA_NETWORK_NAME.match(bare) or (in_loss_object and not nested and _LOSS_OBJECT_NETWORK.match(bare))):
         return False
-    if isinstance(func, cst.Attribute) and not in_loss_object and not _penalises_input_gradients(ctx):
+    if isinstance(func, cst.Attribute) and not in_loss_object and not _penalises_input_gradients(ctx) \
+            and not _given_the_trained_model(ctx):
         return False  # a model's own compute_loss running its own sub-networks is its forward pass
         # (but a GAN's gradient penalty, self.critic(interpolated) then its input gradient, is an
         # extra forward and a double backward every step)
@@ -172,13 +173,26 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
         and bool(node.args)
 
 
+# a parameter that holds the network being trained
+_TRAINED_MODEL_PARAMETER = frozenset({"model", "net", "network", "student", "student_model", "wrapped_model"})
+
+
+def _given_the_trained_model(ctx) -> bool:
+    """``compute_loss(self, model, inputs)`` of a trainer (Hugging Face's ``Trainer``): the network
+    being trained comes in as a parameter, so ``self.teacher_model(...)`` is another network, not a
+    sub-network of the model's own forward."""
+    node = ctx.loss.node
+    return isinstance(node, cst.FunctionDef) and any(
+        p.name.value in _TRAINED_MODEL_PARAMETER for p in node.params.params)
+
+
 # words of a parameter that holds the trained model's weights (or its lagged target copy) in a JAX
 # loss of params: ``params``, ``online_params``, ``params_target``, ``variables``
 _TRAINED_PARAMETER_WORDS = frozenset({"params", "param", "variables", "online", "target", "model", "train",
                                       "trained", "state", "theta", "weights", "new", "old", "current", "cur"})
 
 
-def _gan_role(name: str) -> str | None:
+def gan_role(name: str) -> str | None:
     """``generator``/``G``/``netG`` -> "generator"; ``discriminator``/``D``/``critic`` -> "discriminator"."""
     lowered = name.lower()
     if lowered in ("g", "netg", "gen") or lowered.startswith("generator"):
@@ -203,7 +217,7 @@ def _roles_named_by_the_loss(ctx) -> set[str]:
     roles = set()
     for name in names:
         for word in _letter_words(name):
-            role = _gan_role(word) if len(word) > 1 or word in ("g", "d") else None
+            role = gan_role(word) if len(word) > 1 or word in ("g", "d") else None
             if role is not None:
                 roles.add(role)
         if re.search(r"(^|_)[A-Z]{1,4}D($|_)", name):

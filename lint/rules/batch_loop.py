@@ -149,7 +149,7 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
                     facts = ctx.facts(arg)
                     # a singular tensor name (``target``) is a tensor, in zip and enumerate alike
                     rows = facts.is_tensor and not facts.no_batch_axis and not facts.on_host \
-                        and not facts.network_output and (
+                        and not facts.network_output and not _batch_moved_off_rows(facts) and (
                         not facts.maybe_list or ((zipped or op.name == "enumerate") and facts.named_tensor))
                     if (rows or facts.batch_rows) and not isinstance(arg, (cst.Lambda,)):
                         return f"over the rows of `{code_of(arg)}`"
@@ -165,9 +165,17 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
     if facts.batch_rows:
         return f"over `{code_of(iterable)}` (one tensor per sample)"
     if facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis and not facts.network_output \
-            and not facts.on_host and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
+            and not facts.on_host and not _batch_moved_off_rows(facts) \
+            and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
         return f"over the rows of `{code_of(iterable)}`"
     return None
+
+
+def _batch_moved_off_rows(facts) -> bool:
+    """The tensor's batch axis is known to sit after axis 0 (``stack(per_sample, dim=1)``, a
+    time-major ``(T, B)``): its rows are not samples."""
+    axis = facts.batch_axis
+    return axis is not None and isinstance(axis[0], int) and axis[0] >= 1
 
 
 # a count named for what it counts: pyramid scales, levels, stages, views (``num_scales``, ``n_levels``)

@@ -85,18 +85,23 @@ class BatchSum(Rule):
             terms = _names_feeding(first, ctx) - ({first.value} if isinstance(first, cst.Name) else set())
             if any(_could_normalise(e.value, ctx) for e in value.elements[1:]
                    if not (isinstance(e.value, cst.Name) and e.value.value in terms)
-                   and not _a_score_beside_the_loss(e.value, ctx)):
+                   and not _a_score_beside_the_loss(e.value, ctx) and not _another_summed_loss(e.value, ctx)):
                 # return loss, num_pos, weight_sum: which element is the loss is the caller's business;
                 # return recon + kld, recon, kld: the extra elements are the total's own terms
                 return
+            beside = [e.value for e in value.elements[1:] if _another_summed_loss(e.value, ctx)]
             value = value.elements[0].value  # return loss, centers_update_op: nothing to divide the loss by
+        else:
+            beside = []
         batch_sum = ctx.facts(value).batch_sum
         if batch_sum is None or _every_caller_normalises(ctx):
             return
         message = (f"`{code_of(batch_sum)}` {_what_it_does(batch_sum, ctx)} and is returned as the loss: "
                    f"it grows with the batch size; {_instead(batch_sum, ctx)}")
         ctx.report_once(self, batch_sum, key="BSG501/returned", more="batch sums returned", message=message)
-        for other in _terms_batch_sums(value, ctx):  # mae + distort: each term's sum is a place of the cause
+        others = [o for term in (value, *beside) for o in _terms_batch_sums(term, ctx)]
+        others += [ctx.facts(term).batch_sum for term in beside]  # return loss_a, loss_b: each a place
+        for other in others:  # mae + distort: each term's sum is a place of the cause
             if other is not batch_sum:
                 ctx.report_once(self, other, key="BSG501/returned", more="batch sums returned", message=message)
         if code_of(batch_sum, 400) not in code_of(value, 400):
@@ -148,6 +153,15 @@ def _a_score_beside_the_loss(node, ctx) -> bool:
     info = ctx.loss.info
     return info is not None and named_like_a_loss(info.name) and ctx.facts(node).has_grad \
         and ctx.facts(node).batch_sum is not None and _first_element_kept_alone(info.name, ctx)
+
+
+def _another_summed_loss(node, ctx) -> bool:
+    """``return loss_dark, loss_bright, loss_sum``: a value named as a loss that carries the
+    prediction's gradient and sums the batch itself is one more loss returned beside the first (a
+    term, or their total), not a count the caller divides by."""
+    facts = ctx.facts(node)
+    return isinstance(node, cst.Name) and named_like_a_loss(node.value) and facts.has_grad \
+        and facts.batch_sum is not None
 
 
 def _first_element_kept_alone(name: str, ctx) -> bool:

@@ -23,6 +23,9 @@ _SYNC_FUNCTIONS = frozenset(
 # debugging callbacks that run every step of a jitted function (they print or call Python each time)
 _DEBUG_CALLBACKS = frozenset({"jax.debug.print", "jax.debug.callback"})
 _CONVERSIONS = frozenset({"float", "int", "bool"})
+# makers whose leading arguments are sizes (``full(size, value)``: the first only)
+_SIZED_MAKERS = frozenset({"eye", "zeros", "ones", "empty", "full", "arange", "randn", "rand", "randint", "randperm"})
+_SIZE_ARGUMENTS = {"full": 1, "randint": 3}
 _GRAPH_FRAMEWORKS = ("tensorflow", "keras", "jax", "torch")
 _VARIABLE_CONSTRUCTORS = frozenset(
     {"tensorflow.Variable", "keras.Variable", "keras.backend.Variable", "keras.backend.variable",
@@ -50,6 +53,26 @@ def _one_tensor(node, ctx) -> bool:
     facts = ctx.facts(node)
     return facts.is_tensor and not facts.on_host and not facts.python_list and (
         not facts.maybe_list or facts.named_tensor)
+
+
+_COUNTING_REDUCTIONS = frozenset({"sum", "max", "amax", "count_nonzero"})
+
+
+def _counted_from_a_tensor(node, ctx) -> bool:
+    """A size written as a reduction of a tensor the loss was given (``mask.sum()``,
+    ``counts.max() + 1``): its value lives on the device. (Sizes held in names are left alone:
+    whether ``n`` is a Python int or a 0-d tensor is not written where it is used.)"""
+    while isinstance(node, cst.BinaryOperation):
+        if _counted_from_a_tensor(node.right, ctx):
+            return True
+        node = node.left
+    if not isinstance(node, cst.Call):
+        return False
+    op = ctx.op(node)
+    if op is None or op.name not in _COUNTING_REDUCTIONS or not op.args:
+        return False
+    counted = ctx.facts(op.args[0])
+    return _one_tensor(op.args[0], ctx) and bool(counted.taint) and not counted.shape
 
 
 def _host_array_by_device_index(node, ctx) -> bool:
@@ -273,6 +296,12 @@ class HostSync(Rule):
                 and not _autograph_loop(ctx):
             ctx.report(self, node, f"`{code_of(node)}` reads a tensor's value on the host to count the loop: "
                                    "fails under jit, syncs in eager mode")
+        elif op.name in _SIZED_MAKERS and not op.is_method and op.namespace.split(".")[0] in ("torch", "jax") \
+                and any(_counted_from_a_tensor(a, ctx) for a in op.args[:_SIZE_ARGUMENTS.get(op.name, len(op.args))]):
+            # torch.eye(has_text.sum()): the size is a tensor's value, read on the host (a sync in
+            # eager torch, a concretisation error under jax.jit); TF takes a dynamic size in the graph
+            ctx.report(self, node, f"`{code_of(node)}` sizes a new tensor by a tensor's value: it is read on "
+                                   "the host (fails under jit, syncs in eager mode); keep a fixed shape and mask")
         elif op.namespace == "builtins" and op.name in ("min", "max") and op.args and not op.kwargs \
                 and any(_one_tensor(a, ctx) for a in op.args):
             ctx.report(self, node, f"`{code_of(node)}` compares tensor values in Python: each comparison needs them "

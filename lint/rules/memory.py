@@ -10,7 +10,7 @@ from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, PRED, TRUE,
 from ..names import called_name, dotted_parts, terminal_name
 from ..tree import own_nodes
 from ..vocabulary import name_words
-from ._util import assignments_to, builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
+from ._util import gan_role, assignments_to, builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
 from .base import Rule
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
@@ -424,6 +424,11 @@ class HeavyOp(Rule):
                                    "every step")
         elif (built := wrapped_build(node, op, ctx)) is not None:
             ctx.relate_to_report(self.code, built, node)  # Model(inputs=vgg.input, ...): that network again
+        elif (held := _held_transform(node, ctx)) is not None:
+            kind, word = held
+            ctx.report_once(self, node, key=f"BSG603-{kind}", more=f"{word}s",
+                            message=f"`{code_of(node)}` runs {'an' if word == 'FFT' else 'a'} {word} inside the loss "
+                                    "every step")
         elif transformed in _FFT_OPS:
             ctx.report_once(self, node, key="BSG603-fft", more="FFTs",
                             message=f"`{code_of(node)}` runs an FFT inside the loss every step")
@@ -431,7 +436,10 @@ class HeavyOp(Rule):
             ctx.report_once(self, node, key="BSG603-conv", more="convolutions",
                             message=f"`{code_of(node)}` runs a convolution inside the loss every step")
         elif op is None and runs_another_network(node, ctx):
+            # a teacher's forward under no_grad is still run every step (a GAN's other network,
+            # run under no_grad to make the fakes its step needs, is part of that objective)
             ctx.report_once(self, node, key="BSG603-net", more="calls of extra networks",
+                            cost=gan_role(terminal_name(node.func) or "") is None,
                             message=f"`{code_of(node)}` runs another network inside the loss every step: its "
                                     "forward pass (and backward, where gradient flows through it) is part of every "
                                     "training step")
@@ -453,6 +461,33 @@ class HeavyOp(Rule):
             if elements >= _LARGE_ELEMENTS:
                 ctx.report(self, node, f"`{code_of(node)}` builds a {elements:,}-element tensor inside the loss "
                                        "every step: build it once")
+
+
+# transform objects an ``__init__`` builds whose call runs an FFT (torchaudio's and nnAudio's
+# spectrograms) or a convolution (SSIM modules: a Gaussian-window convolution of both images)
+_FFT_TRANSFORMS = frozenset({"Spectrogram", "MelSpectrogram", "MFCC", "LFCC", "STFT", "InverseSpectrogram",
+                             "GriffinLim", "CQT", "CQT1992v2", "CQT2010v2", "Gammatonegram"})
+_CONV_TRANSFORMS = frozenset({"SSIM", "MS_SSIM", "MSSSIM", "SSIMLoss", "MS_SSIMLoss", "MultiScaleSSIMLoss",
+                              "StructuralSimilarityIndexMeasure", "MultiScaleStructuralSimilarityIndexMeasure"})
+
+
+def _held_transform(node: cst.Call, ctx) -> tuple[str, str] | None:
+    """``self.to_mel(x)`` where ``__init__`` set ``self.to_mel = torchaudio.transforms.MelSpectrogram(...)``:
+    the object's call runs an FFT (or, for an SSIM module, a convolution) every step."""
+    func = node.func
+    info = ctx.loss.info
+    if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"
+            and info is not None and info.class_info is not None and node.args):
+        return None
+    for call in ctx.index.init_calls(info.class_info).get(func.attr.value, ()):
+        last = terminal_name(call.func)
+        if last in ctx.index.classes:
+            continue  # an SSIMLoss class of this file: linted itself, its convolutions reported there
+        if last in _FFT_TRANSFORMS:
+            return "fft", "FFT"
+        if last in _CONV_TRANSFORMS:
+            return "conv", "convolution"
+    return None
 
 
 def _transformed_op(node: cst.Call, ctx) -> str | None:
