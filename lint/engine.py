@@ -329,7 +329,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     one_example_per_call(loss.node, evaluator.env, loss.node.name.value in index.vmapped()
                          and (loss.info is None or loss.info.class_info is None)
                          and index.references(loss.node.name.value) <= 2
-                         if isinstance(loss.node, cst.FunctionDef) else False)
+                         if isinstance(loss.node, cst.FunctionDef) else False, index)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
     # an autograd Function's forward and backward run with gradient tracking off (its backward is
@@ -1262,15 +1262,41 @@ def _keep_gradient_of_skipped_branch(ev: Evaluator, before: dict) -> None:
             ev.env[name] = replace(held, nograd=False, step_node=None)
 
 
-def one_example_per_call(node, env: dict, vmapped: bool = False) -> None:
+def one_example_per_call(node, env: dict, vmapped: bool = False, index: ModuleIndex | None = None) -> None:
     """Under ``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)``, or mapped by a
     ``jax.vmap(loss)`` call of the file: ``vmapped``) the function sees one example at a time: its
-    arrays have no batch axis (``env`` is changed in place)."""
+    arrays have no batch axis (``env`` is changed in place). So does one that asserts, with chex, a
+    scalar input (see :func:`per_example_module` for rank-1 inputs)."""
     ranks = _asserted_ranks(node)
-    whole = "vmap" in _decorator_names(node) or vmapped or 0 in ranks.values()
+    params = {p.name.value for p in node.params.params} if isinstance(node, cst.FunctionDef) else set()
+    # a tainted input asserted scalar (``chex.assert_rank([q_tm1, a_tm1], [1, 0])``): one example
+    # (not the returned loss, nor a temperature)
+    whole = "vmap" in _decorator_names(node) or vmapped or any(
+        rank == 0 and name in params and name in env and env[name].taint for name, rank in ranks.items())
+    vectors = index is not None and per_example_module(index)
     for name, held in list(env.items()):
-        if held.taint and (whole or ranks.get(name) == 1):
+        if held.taint and (whole or (vectors and name in ranks and name in params)):
             env[name] = replace(held, no_batch_axis=True, maybe_list=False)
+
+
+def per_example_module(index: ModuleIndex) -> bool:
+    """Whether a function of the module asserts, with chex, a scalar parameter beside a vector one
+    (``chex.assert_rank([q_tm1, a_tm1, r_t], [1, 0, 0])``): the JAX convention (rlax) of functions
+    written for one example and mapped over the batch by their callers. There, rank-1 inputs are
+    one example's (quantiles, atoms; a matrix of actions by atoms); elsewhere a rank-1 input may be
+    the batch (B,)."""
+    found = index.__dict__.get("_per_example_module")
+    if found is None:
+        found = False
+        for info in index.functions:
+            ranks = _asserted_ranks(info.node)
+            params = {p.name.value for p in info.node.params.params}
+            if any(r == 0 and n in params for n, r in ranks.items()) \
+                    and any(r == 1 and n in params for n, r in ranks.items()):
+                found = True
+                break
+        index.__dict__["_per_example_module"] = found
+    return found
 
 
 def _asserted_ranks(node) -> dict[str, int]:

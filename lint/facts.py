@@ -2456,7 +2456,7 @@ _TENSOR_DATA_ATTRIBUTES = frozenset({"real", "imag", "values", "data", "grad", "
 def _nonnegative(facts: Facts) -> bool:
     """Known >= 0; an untainted hyperparameter (sigma, temperature) counts as positive, and a
     boolean mask (0 or 1, also after a cast: ``mask.float()``) as non-negative."""
-    return facts.nonneg or facts.boolean or _hyperparameter(facts)
+    return facts.nonneg or facts.boolean or (_hyperparameter(facts) and not facts.nonpos)  # not -0.5 / r
 
 
 def _at_most_one(facts: Facts) -> bool:

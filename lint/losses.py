@@ -496,10 +496,15 @@ def _returns_a_complement(node: cst.FunctionDef) -> bool:
         True
     """
     values = [n.value for n in own_nodes(node) if isinstance(n, cst.Return)]
+    tests = {id(n) for statement in own_nodes(node) if isinstance(statement, (cst.If, cst.While))
+             for n in own_nodes(statement.test)}
+    if any(id(n) not in tests and (isinstance(n, cst.Comparison) or (
+            isinstance(n, cst.Call) and terminal_name(n.func) in _STEP_FUNCTIONS)) for n in own_nodes(node)):
+        return False  # 1 - mean(equal(argmax(y), argmax(p))): an error rate, a metric (an ``if`` test is a guard)
     return bool(values) and all(
         (isinstance(v, cst.UnaryOperation) and isinstance(v.operator, cst.Minus))
         or (isinstance(v, cst.BinaryOperation) and isinstance(v.operator, cst.Subtract)
-            and isinstance(v.left, (cst.Integer, cst.Float)) and float(v.left.value) == 1.0)
+            and isinstance(v.left, (cst.Integer, cst.Float)) and v.left.evaluated_value == 1)
         or (isinstance(v, cst.Call) and terminal_name(v.func) == node.name.value)  # a recursive case
         for v in values)
 

@@ -105,7 +105,7 @@ class HelperSummaries:
         evaluator.runtime_attributes = self.index.runtime_batch_attributes()
         evaluator.layer_attributes = self.index.layer_attributes()
         evaluator.env.update(bound)
-        one_example_per_call(callee.node, evaluator.env)
+        one_example_per_call(callee.node, evaluator.env, index=self.index)
         loss = LossFunction(callee.display_name, callee.node, "helper", callee)
         walker = _Walker(LossContext(loss, self.index, evaluator), rules=())
         walker.returns = []

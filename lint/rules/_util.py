@@ -130,6 +130,16 @@ _LOSS_OBJECT_NETWORK = re.compile(r"^(features|feature_net\w*|feature_extractor\
 _FORWARD_METHODS = ("apply", "forward", "predict")
 
 
+def network_name(node: cst.Call) -> str:
+    """The name of the network a call runs: ``G`` of ``G(z)`` and of ``G.forward(z)``, ``vgg`` of
+    ``self._vgg.apply(p, x)``."""
+    func = node.func
+    if isinstance(func, cst.Attribute) and func.attr.value in _FORWARD_METHODS \
+            and isinstance(func.value, (cst.Name, cst.Attribute)):
+        func = func.value
+    return (terminal_name(func) or "").lstrip("_")
+
+
 def runs_another_network(node: cst.Call, ctx) -> bool:
     """``self.vgg(y_pred)``, ``self.d(y_true)``, ``G(z)``, ``self.lpips.apply(params, a, b)``,
     ``self.transfer_model.loss_net(x)``: a network other than the trained model, run inside the
@@ -160,7 +170,7 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
     if not (_EXTRA_NETWORK_NAME.match(bare) or (in_loss_object and not nested and _LOSS_OBJECT_NETWORK.match(bare))):
         return False
     if isinstance(func, cst.Attribute) and not in_loss_object and not _penalises_input_gradients(ctx) \
-            and not _given_the_trained_model(ctx):
+            and not (_given_the_trained_model(ctx) and gan_role(bare) is None):
         return False  # a model's own compute_loss running its own sub-networks is its forward pass
         # (but a GAN's gradient penalty, self.critic(interpolated) then its input gradient, is an
         # extra forward and a double backward every step)

@@ -62,6 +62,8 @@ def _counted_from_a_tensor(node, ctx) -> bool:
     """A size written as a reduction of a tensor the loss was given (``mask.sum()``,
     ``counts.max() + 1``): its value lives on the device. (Sizes held in names are left alone:
     whether ``n`` is a Python int or a 0-d tensor is not written where it is used.)"""
+    if isinstance(node, (cst.Tuple, cst.List)):  # zeros((B, counts.max())): a shape tuple
+        return any(_counted_from_a_tensor(e.value, ctx) for e in node.elements)
     while isinstance(node, cst.BinaryOperation):
         if _counted_from_a_tensor(node.right, ctx):
             return True

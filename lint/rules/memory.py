@@ -10,7 +10,7 @@ from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, PRED, TRUE,
 from ..names import called_name, dotted_parts, terminal_name
 from ..tree import own_nodes
 from ..vocabulary import name_words
-from ._util import gan_role, assignments_to, builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
+from ._util import gan_role, network_name, assignments_to, builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
 from .base import Rule
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
@@ -439,7 +439,7 @@ class HeavyOp(Rule):
             # a teacher's forward under no_grad is still run every step (a GAN's other network,
             # run under no_grad to make the fakes its step needs, is part of that objective)
             ctx.report_once(self, node, key="BSG603-net", more="calls of extra networks",
-                            cost=gan_role(terminal_name(node.func) or "") is None,
+                            cost=gan_role(network_name(node)) is None,
                             message=f"`{code_of(node)}` runs another network inside the loss every step: its "
                                     "forward pass (and backward, where gradient flows through it) is part of every "
                                     "training step")
