@@ -662,7 +662,7 @@ class _LossFinder:
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
                          and _is_input_target_pair(_positional_names(info))
                          and not _target_is_optional(info) and not _network_forward(info)
-                         and not _scores_on_the_host(info))
+                         and not _scores_on_the_host(info) and not _MATCHING_CLASS.search(info.class_info.name))
                      or (_combines_losses(info) and _returns_a_value(info) and not self._evidence_against(info))
                      or (self.loss_module and len(_positional_names(info, required=True)) >= 2
                          and not _runs_held_modules(info) and _returns_computed_values(info)
@@ -1026,11 +1026,31 @@ class _LossFinder:
             elif node.value.value in ("self", "cls"):  # self.method, or an alias of methods
                 methods = own_class.methods_behind(node.attr.value) if own_class is not None else []
                 found.extend(m for m in methods if not _is_setup_method(m.name))
+                if not methods and own_class is not None:
+                    found.extend(self._held_module_forward(own_class, node.attr.value))
             else:  # ClassName.method
                 named = self.index.classes.get(node.value.value)
                 method = named.methods.get(node.attr.value) if named is not None else None
                 if method is not None and not _is_setup_method(method.name):
                     found.append(method)
+        return found
+
+    def _held_module_forward(self, owner, attribute: str) -> list[FunctionInfo]:
+        """``self.grad_layer`` where ``__init__`` set ``self.grad_layer = SobelLayer(...)``, a module
+        class of this file: its ``forward`` (``call``) runs inside the loss every step."""
+        found = []
+        if owner.name not in self._loss_classes and not _CRITERION_CLASS.search(owner.name):
+            return found  # a model's or head's sub-modules are its forward pass, not its loss
+        for call in self.index.init_calls(owner).get(attribute, ()):
+            held = self.index.classes.get(terminal_name(call.func) or "")
+            if held is None or held is owner or held.name in self._loss_classes \
+                    or _MATCHING_CLASS.search(held.name) or _MATCHING_BASE.search(held.name):
+                continue  # a loss class of this file is linted itself; a matcher or assigner runs
+                # under no_grad to pair predictions with targets
+            for name in ("forward", "call", "__call__"):
+                if name in held.methods:
+                    found.append(held.methods[name])
+                    break
         return found
 
     def _model_method(self, info: FunctionInfo, kind: str) -> bool:

@@ -46,6 +46,12 @@ _WEIGHTLESS_LAYERS = frozenset({
     # debatable on every real loss we read that made one)
     "Lambda"})
 _SESSION_CONSTRUCTORS = frozenset({"tensorflow.Session", "tensorflow.InteractiveSession"})
+# torch.nn layers that hold weights: built inside a loss, they start from fresh (untrained)
+# parameters on every call (``nn.BatchNorm1d(c)(x)``); ``nn.Flatten()``, ``nn.Sigmoid()`` hold none
+_TORCH_WEIGHT_LAYERS = frozenset({
+    "Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "Embedding", "EmbeddingBag",
+    "LSTM", "GRU", "RNN", "MultiheadAttention", "PReLU"})
 
 
 def _one_tensor(node, ctx) -> bool:
@@ -56,6 +62,16 @@ def _one_tensor(node, ctx) -> bool:
 
 
 _COUNTING_REDUCTIONS = frozenset({"sum", "max", "amax", "count_nonzero"})
+
+
+def _without_weights(op) -> bool:
+    """``nn.BatchNorm1d(d, affine=False)``, ``nn.LayerNorm(d, elementwise_affine=False)``: a
+    normalisation without parameters (Barlow Twins' cross-correlation), nothing to lose."""
+    for flag in ("affine", "elementwise_affine"):
+        value = op.kwargs.get(flag)
+        if isinstance(value, cst.Name) and value.value == "False":
+            return True
+    return False
 
 
 def _counted_from_a_tensor(node, ctx) -> bool:
@@ -199,8 +215,9 @@ def _contains(root, node) -> bool:
 
 class HostSync(Rule):
     """A host round-trip inside a loss: ``.numpy()``, ``.item()``, ``float(t)``, ``print(t)``,
-    ``py_function``, Python's ``min``/``max`` of a tensor (``max(mask.sum(), 1)``), or a Python
-    ``if``/``while``/``assert`` on a tensor.
+    ``py_function``, Python's ``min``/``max`` of a tensor (``max(mask.sum(), 1)``), a Python
+    ``if``/``while``/``assert`` on a tensor, or a new torch/JAX tensor sized by a reduction of
+    one (``torch.eye(mask.sum())``: the size is read on the host; TF takes it in the graph).
 
     **Why it hurts training.** Keras compiles the train step (``tf.function``, ``jax.jit``,
     ``torch.compile`` with ``jit_compile``). Inside it a tensor has no value yet: ``.numpy()``
@@ -551,7 +568,9 @@ class StateInLoss(Rule):
             if op.qualified in _VARIABLE_CONSTRUCTORS:
                 ctx.report(self, node, f"`{callee(node)}` creates a variable on every call of the loss")
                 return
-            if op.namespace == "keras.layers" and op.name[:1].isupper() and op.name not in _WEIGHTLESS_LAYERS:
+            if (op.namespace == "keras.layers" and op.name[:1].isupper() and op.name not in _WEIGHTLESS_LAYERS) \
+                    or (op.namespace in ("torch.nn", "torch.nn.modules") and op.name in _TORCH_WEIGHT_LAYERS
+                        and not _without_weights(op)):
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
                 return
             if builds_a_network(node, op, ctx) or op.qualified in _SESSION_CONSTRUCTORS:
