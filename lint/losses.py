@@ -487,6 +487,39 @@ def _takes_a_prediction(info) -> bool:
     return len(names) >= 2 and any(_PREDICTION_WORDS & set(n.lower().split("_")) for n in names)
 
 
+# a class whose name says it is a loss, which may hold a module of the file it runs
+_HOLDING_LOSS_CLASS = re.compile(r"(Loss|Criterion|Objective)\d*$")
+_WRAPPER_CLASS = re.compile(r"With|Wrapper|Model|Net(?!ral)", re.IGNORECASE)
+# held modules whose work is not loss computation: samplers and miners (under no_grad), augmentations
+_NOT_LOSS_WORK_CLASS = re.compile(r"Sampler|Miner|OTA|Aug|Noise|Dropout|Jitter|Transform", re.IGNORECASE)
+
+
+def _calls_attribute(node, attribute: str) -> bool:
+    """The function calls ``self.<attribute>(...)`` (or its ``forward``), not only reads it
+    (``self.clf.parameters()``, ``self.backbone.eval()``)."""
+    for call in own_nodes(node):
+        if not isinstance(call, cst.Call):
+            continue
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("forward", "__call__") \
+                and isinstance(func.value, cst.Attribute):
+            func = func.value
+        if isinstance(func, cst.Attribute) and func.attr.value == attribute and isinstance(func.value, cst.Name) \
+                and func.value.value == "self":
+            return True
+    return False
+
+
+def _decorated_no_grad(node: cst.FunctionDef) -> bool:
+    """``@torch.no_grad()`` / ``@torch.inference_mode()`` on the function."""
+    for decorator in node.decorators:
+        expression = decorator.decorator
+        target = expression.func if isinstance(expression, cst.Call) else expression
+        if terminal_name(target) in ("no_grad", "inference_mode"):
+            return True
+    return False
+
+
 def _returns_a_complement(node: cst.FunctionDef) -> bool:
     """Every ``return`` gives a score turned into something to minimise: ``-K.mean(iou)``,
     ``1 - dice``. A function named for the score (``IoU``) that returns that is its loss.
@@ -1026,7 +1059,7 @@ class _LossFinder:
             elif node.value.value in ("self", "cls"):  # self.method, or an alias of methods
                 methods = own_class.methods_behind(node.attr.value) if own_class is not None else []
                 found.extend(m for m in methods if not _is_setup_method(m.name))
-                if not methods and own_class is not None:
+                if not methods and own_class is not None and _calls_attribute(loss.node, node.attr.value):
                     found.extend(self._held_module_forward(own_class, node.attr.value))
             else:  # ClassName.method
                 named = self.index.classes.get(node.value.value)
@@ -1039,17 +1072,22 @@ class _LossFinder:
         """``self.grad_layer`` where ``__init__`` set ``self.grad_layer = SobelLayer(...)``, a module
         class of this file: its ``forward`` (``call``) runs inside the loss every step."""
         found = []
-        if owner.name not in self._loss_classes and not _CRITERION_CLASS.search(owner.name):
-            return found  # a model's or head's sub-modules are its forward pass, not its loss
+        if not _HOLDING_LOSS_CLASS.search(owner.name) or _WRAPPER_CLASS.search(owner.name):
+            return found  # a model's or head's sub-modules are its forward pass, not its loss (nor
+            # those of ModelWithLoss, a wrapper around the trained model)
         for call in self.index.init_calls(owner).get(attribute, ()):
             held = self.index.classes.get(terminal_name(call.func) or "")
             if held is None or held is owner or held.name in self._loss_classes \
-                    or _MATCHING_CLASS.search(held.name) or _MATCHING_BASE.search(held.name):
-                continue  # a loss class of this file is linted itself; a matcher or assigner runs
-                # under no_grad to pair predictions with targets
+                    or _MATCHING_CLASS.search(held.name) or _MATCHING_BASE.search(held.name) \
+                    or _NOT_LOSS_WORK_CLASS.search(held.name):
+                continue  # a loss class of this file is linted itself; a matcher, assigner or
+                # sampler runs under no_grad to pair predictions with targets; an augmentation's
+                # noise is the method (a consistency loss)
             for name in ("forward", "call", "__call__"):
-                if name in held.methods:
-                    found.append(held.methods[name])
+                method = held.methods.get(name)
+                if method is not None:
+                    if not _decorated_no_grad(method.node):
+                        found.append(method)
                     break
         return found
 

@@ -359,3 +359,23 @@ def _shallow_text(node: cst.CSTNode) -> str:
     if isinstance(node, cst.BinaryOperation):
         return "... " + _EMPTY_MODULE.code_for_node(node.operator).strip() + " ..."
     return "..."
+
+
+def kept_on_self(node, ctx) -> bool:
+    """The layer is stored on the object (``self.proj = nn.Linear(...)``, ``self.heads[k] = ...``):
+    built once and kept (a lazy build on the first call), not rebuilt on every call."""
+    kept = ctx.__dict__.get("_kept_on_self")
+    if kept is None:
+        kept = set()
+        for statement in own_nodes(ctx.loss.node):
+            if isinstance(statement, cst.Assign) and any(
+                    _self_attribute(t.target) or (isinstance(t.target, cst.Subscript)
+                                                     and _self_attribute(t.target.value))
+                    for t in statement.targets):
+                kept.update(id(n) for n in own_nodes(statement.value))
+        ctx.__dict__["_kept_on_self"] = kept
+    return id(node) in kept
+
+
+def _self_attribute(node) -> bool:
+    return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"

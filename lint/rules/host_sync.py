@@ -9,7 +9,7 @@ import libcst as cst
 from ..facts import PRED
 from ..names import dotted_parts
 from ..tree import own_nodes
-from ._util import assignments_to, builds_a_network, callee, code_of, loss_calls_any, torch_only, wrapped_build
+from ._util import assignments_to, builds_a_network, kept_on_self, callee, code_of, loss_calls_any, torch_only, wrapped_build
 from ..losses import LOSS_CLASS_METHODS
 from .base import Rule
 
@@ -51,7 +51,8 @@ _SESSION_CONSTRUCTORS = frozenset({"tensorflow.Session", "tensorflow.Interactive
 _TORCH_WEIGHT_LAYERS = frozenset({
     "Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "Embedding", "EmbeddingBag",
-    "LSTM", "GRU", "RNN", "MultiheadAttention", "PReLU"})
+    "LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "MultiheadAttention", "PReLU",
+    "TransformerEncoderLayer", "TransformerDecoderLayer", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d"})
 
 
 def _one_tensor(node, ctx) -> bool:
@@ -568,12 +569,12 @@ class StateInLoss(Rule):
             if op.qualified in _VARIABLE_CONSTRUCTORS:
                 ctx.report(self, node, f"`{callee(node)}` creates a variable on every call of the loss")
                 return
-            if (op.namespace == "keras.layers" and op.name[:1].isupper() and op.name not in _WEIGHTLESS_LAYERS) \
+            if ((op.namespace == "keras.layers" and op.name[:1].isupper() and op.name not in _WEIGHTLESS_LAYERS)
                     or (op.namespace in ("torch.nn", "torch.nn.modules") and op.name in _TORCH_WEIGHT_LAYERS
-                        and not _without_weights(op)):
+                        and not _without_weights(op))) and not kept_on_self(node, ctx):
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
                 return
-            if builds_a_network(node, op, ctx) or op.qualified in _SESSION_CONSTRUCTORS:
+            if (builds_a_network(node, op, ctx) and not kept_on_self(node, ctx)) or op.qualified in _SESSION_CONSTRUCTORS:
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new network (and loads its weights) on every "
                                        "call of the loss: build it once, outside")
                 return
@@ -581,7 +582,7 @@ class StateInLoss(Rule):
             if built is not None:
                 ctx.relate_to_report(self.code, built, node)  # Model(inputs=vgg.input, ...): that network again
                 return
-        if op is None and builds_a_network(node, None, ctx):
+        if op is None and builds_a_network(node, None, ctx) and not kept_on_self(node, ctx):
             ctx.report(self, node, f"`{callee(node)}(...)` builds a new network (and loads its weights) on every "
                                    "call of the loss: build it once, outside")
             return

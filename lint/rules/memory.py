@@ -10,7 +10,7 @@ from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, PRED, TRUE,
 from ..names import called_name, dotted_parts, terminal_name
 from ..tree import own_nodes
 from ..vocabulary import name_words
-from ._util import gan_role, network_name, assignments_to, builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
+from ._util import gan_role, network_name, kept_on_self, assignments_to, builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
 from .base import Rule
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
@@ -419,7 +419,8 @@ class HeavyOp(Rule):
     def check_node(self, node, ctx) -> None:
         op = ctx.op(node)
         transformed = _transformed_op(node, ctx) if op is None else None
-        if builds_a_network(node, op, ctx) or (op is not None and op.qualified.startswith("torchvision.models.")):
+        if (builds_a_network(node, op, ctx) or (op is not None and op.qualified.startswith("torchvision.models."))) \
+                and not kept_on_self(node, ctx):  # (``if self.vgg is None: self.vgg = VGG19(...)``: built once)
             ctx.report(self, node, f"`{code_of(node)}` builds a network inside the loss: it runs (and is rebuilt) "
                                    "every step")
         elif (built := wrapped_build(node, op, ctx)) is not None:
