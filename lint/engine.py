@@ -27,7 +27,8 @@ from .losses import LossFunction
 from .module_index import ModuleIndex, block_statements
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
-from .names import called_name, terminal_name
+from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
+    terminal_name
 from .tree import own_nodes
 from .branch_reach import branch_outcome, literal_text, training_test as _training_test
 from .vocabulary import TARGET_NAMES
@@ -1147,27 +1148,6 @@ def _is_reduction_option(test, ev: Evaluator) -> bool:
         return False
     text = _text(test).lower()
     return any(word in text for word in _REDUCTION_OPTION_WORDS)
-
-
-_NO_GRAD_NAMES = ("no_grad", "inference_mode")
-
-
-def _decorator_names(node):
-    """The last name of each decorator (``no_grad`` for ``@torch.no_grad()``), and of the function a
-    ``partial`` wraps (``vmap`` for ``@partial(jax.vmap, in_axes=0)``)."""
-    for decorator in getattr(node, "decorators", ()):
-        expression = decorator.decorator
-        if isinstance(expression, cst.Call):
-            callee = expression.func
-            callee_name = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", "")
-            expression = expression.args[0].value if callee_name == "partial" and expression.args else callee
-        yield expression.attr.value if isinstance(expression, cst.Attribute) else \
-            expression.value if isinstance(expression, cst.Name) else ""
-
-
-def _decorated_no_grad(node) -> bool:
-    """``@torch.no_grad()`` on the function: nothing in it is differentiated."""
-    return any(name in _NO_GRAD_NAMES for name in _decorator_names(node))
 
 
 # Methods and attributes of a tensor (or array) that a Python list, tuple or dict does not have:

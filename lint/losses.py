@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex
-from .names import dotted_parts, terminal_name
+from .names import decorated_no_grad, dotted_parts, terminal_name
 from .score_direction import returns_signal_to_error_score
 from .branch_reach import training_test
 from .tree import children as tree_children
@@ -506,16 +506,6 @@ def _calls_attribute(node, attribute: str) -> bool:
             func = func.value
         if isinstance(func, cst.Attribute) and func.attr.value == attribute and isinstance(func.value, cst.Name) \
                 and func.value.value == "self":
-            return True
-    return False
-
-
-def _decorated_no_grad(node: cst.FunctionDef) -> bool:
-    """``@torch.no_grad()`` / ``@torch.inference_mode()`` on the function."""
-    for decorator in node.decorators:
-        expression = decorator.decorator
-        target = expression.func if isinstance(expression, cst.Call) else expression
-        if terminal_name(target) in ("no_grad", "inference_mode"):
             return True
     return False
 
@@ -1086,7 +1076,7 @@ class _LossFinder:
             for name in ("forward", "call", "__call__"):
                 method = held.methods.get(name)
                 if method is not None:
-                    if not _decorated_no_grad(method.node):
+                    if not decorated_no_grad(method.node):
                         found.append(method)
                     break
         return found

@@ -246,3 +246,24 @@ class ImportTable:
         if head is None:
             return None
         return canonical(".".join([head, *parts[1:]]))
+
+
+_NO_GRAD_NAMES = ("no_grad", "inference_mode")
+
+
+def decorator_names(node):
+    """The last name of each decorator (``no_grad`` for ``@torch.no_grad()``), and of the function a
+    ``partial`` wraps (``vmap`` for ``@partial(jax.vmap, in_axes=0)``)."""
+    for decorator in getattr(node, "decorators", ()):
+        expression = decorator.decorator
+        if isinstance(expression, cst.Call):
+            callee = expression.func
+            callee_name = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", "")
+            expression = expression.args[0].value if callee_name == "partial" and expression.args else callee
+        yield expression.attr.value if isinstance(expression, cst.Attribute) else \
+            expression.value if isinstance(expression, cst.Name) else ""
+
+
+def decorated_no_grad(node) -> bool:
+    """``@torch.no_grad()`` on the function: nothing in it is differentiated."""
+    return any(name in _NO_GRAD_NAMES for name in decorator_names(node))
