@@ -1282,8 +1282,7 @@ def per_example_module(index: ModuleIndex) -> bool:
 def _asserted_ranks(node) -> dict[str, int]:
     """Ranks that the body asserts with chex, the JAX convention for code written for one example
     and mapped over the batch by its callers: ``chex.assert_rank([q, a], [1, 0])`` gives
-    ``{"q": 1, "a": 0}``. A scalar (rank 0) input means the whole function sees one example; a
-    rank-1 input is one example's vector (quantiles, actions, atoms)."""
+    ``{"q": 1, "a": 0}`` (how they are read: :func:`one_example_per_call`)."""
     ranks: dict[str, int] = {}
     if not isinstance(node, cst.FunctionDef):
         return ranks

@@ -1582,13 +1582,13 @@ class Evaluator:
             stacked = self._stacked(op.args[0])
             listed = self.facts(op.args[0])
             axis = op.arg(1, "axis", "dim")
-            along_0 = axis is None or self.facts(axis).literal == 0
+            stacked_at = self.facts(axis).literal if axis is not None else None
+            along_0 = axis is None or stacked_at == 0
             if listed.grown_list and listed.column_terms and along_0 and not listed.batch_rows and name == "stack" \
                     and not listed.no_batch_axis and stacked.is_tensor:
                 # per-position terms of the batch, each (B,), grown in a loop over positions and
                 # stacked: (M, B), the batch now on axis 1 (a full sum of it sums the batch too)
                 return replace(stacked, batch_axis=(1, None), no_batch_axis=False)
-            stacked_at = self.facts(axis).literal if axis is not None else None
             if listed.batch_rows and name == "stack" and stacked_at is not None and stacked_at >= 1:
                 # one entry per sample, stacked along a later axis: (K, B, ...), axis 0 counts
                 # what each sample contributed (its picked negatives), the batch sits at ``dim``

@@ -494,9 +494,10 @@ _WRAPPER_CLASS = re.compile(r"With|Wrapper|Model|Net(?!ral)", re.IGNORECASE)
 _NOT_LOSS_WORK_CLASS = re.compile(r"Sampler|Miner|OTA|Aug|Noise|Dropout|Jitter|Transform", re.IGNORECASE)
 
 
-def _calls_attribute(node, attribute: str) -> bool:
-    """The function calls ``self.<attribute>(...)`` (or its ``forward``), not only reads it
-    (``self.clf.parameters()``, ``self.backbone.eval()``)."""
+def _called_self_attributes(node) -> set[str]:
+    """The ``self`` attributes the function calls (``self.grad_layer(x)``, or their ``forward``),
+    not those it only reads (``self.clf.parameters()``, ``self.backbone.eval()``)."""
+    called = set()
     for call in own_nodes(node):
         if not isinstance(call, cst.Call):
             continue
@@ -504,10 +505,9 @@ def _calls_attribute(node, attribute: str) -> bool:
         if isinstance(func, cst.Attribute) and func.attr.value in ("forward", "__call__") \
                 and isinstance(func.value, cst.Attribute):
             func = func.value
-        if isinstance(func, cst.Attribute) and func.attr.value == attribute and isinstance(func.value, cst.Name) \
-                and func.value.value == "self":
-            return True
-    return False
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+            called.add(func.attr.value)
+    return called
 
 
 def _returns_a_complement(node: cst.FunctionDef) -> bool:
@@ -1042,6 +1042,7 @@ class _LossFinder:
         found: list[FunctionInfo] = []
         own_class = loss.info.class_info if loss.info else None
         scope_nested = loss.info.nested if loss.info else []
+        called: set[str] | None = None  # self attributes the loss calls, read once if needed
         for node in _walk_names_and_self_attributes(loss.node):
             if isinstance(node, cst.Name):
                 candidates = [f for f in scope_nested if f.name == node.value] or self.index.functions_named(node.value)
@@ -1049,8 +1050,11 @@ class _LossFinder:
             elif node.value.value in ("self", "cls"):  # self.method, or an alias of methods
                 methods = own_class.methods_behind(node.attr.value) if own_class is not None else []
                 found.extend(m for m in methods if not _is_setup_method(m.name))
-                if not methods and own_class is not None and _calls_attribute(loss.node, node.attr.value):
-                    found.extend(self._held_module_forward(own_class, node.attr.value))
+                if not methods and own_class is not None:
+                    if called is None:
+                        called = _called_self_attributes(loss.node)
+                    if node.attr.value in called:
+                        found.extend(self._held_module_forward(own_class, node.attr.value))
             else:  # ClassName.method
                 named = self.index.classes.get(node.value.value)
                 method = named.methods.get(node.attr.value) if named is not None else None

@@ -369,13 +369,14 @@ def kept_on_self(node, ctx) -> bool:
         kept = set()
         for statement in own_nodes(ctx.loss.node):
             if isinstance(statement, cst.Assign) and any(
-                    _self_attribute(t.target) or (isinstance(t.target, cst.Subscript)
-                                                     and _self_attribute(t.target.value))
+                    is_self_attribute(t.target) or (isinstance(t.target, cst.Subscript)
+                                                    and is_self_attribute(t.target.value))
                     for t in statement.targets):
                 kept.update(id(n) for n in own_nodes(statement.value))
         ctx.__dict__["_kept_on_self"] = kept
     return id(node) in kept
 
 
-def _self_attribute(node) -> bool:
+def is_self_attribute(node) -> bool:
+    """``self.x`` (any attribute of ``self``)."""
     return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"

@@ -83,13 +83,13 @@ class BatchSum(Rule):
             first = value.elements[0].value
             # the total's own name returned again (``return loss, loss``) is not one of its terms
             terms = _names_feeding(first, ctx) - ({first.value} if isinstance(first, cst.Name) else set())
+            beside = [e.value for e in value.elements[1:] if _another_summed_loss(e.value, ctx)]
             if any(_could_normalise(e.value, ctx) for e in value.elements[1:]
                    if not (isinstance(e.value, cst.Name) and e.value.value in terms)
-                   and not _a_score_beside_the_loss(e.value, ctx) and not _another_summed_loss(e.value, ctx)):
+                   and not _a_score_beside_the_loss(e.value, ctx) and not any(e.value is b for b in beside)):
                 # return loss, num_pos, weight_sum: which element is the loss is the caller's business;
                 # return recon + kld, recon, kld: the extra elements are the total's own terms
                 return
-            beside = [e.value for e in value.elements[1:] if _another_summed_loss(e.value, ctx)]
             value = value.elements[0].value  # return loss, centers_update_op: nothing to divide the loss by
         else:
             beside = []

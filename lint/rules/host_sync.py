@@ -9,7 +9,8 @@ import libcst as cst
 from ..facts import PRED
 from ..names import dotted_parts
 from ..tree import own_nodes
-from ._util import assignments_to, builds_a_network, kept_on_self, callee, code_of, loss_calls_any, torch_only, wrapped_build
+from ._util import (assignments_to, builds_a_network, callee, code_of, is_self_attribute, kept_on_self, loss_calls_any,
+                    torch_only, wrapped_build)
 from ..losses import LOSS_CLASS_METHODS
 from .base import Rule
 
@@ -589,9 +590,9 @@ class StateInLoss(Rule):
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             owner = func.value
-            if method in _STATE_METHODS and (_is_self_attribute(owner) or _is_module_name(owner, ctx)) \
+            if method in _STATE_METHODS and (is_self_attribute(owner) or _is_module_name(owner, ctx)) \
                     and not _an_assigner(owner, node) \
-                    and not (_is_self_attribute(owner) and _tensorflow_graph_state(ctx)):
+                    and not (is_self_attribute(owner) and _tensorflow_graph_state(ctx)):
                 ctx.report(self, node, f"`{code_of(node)}` updates state inside the loss: lost or run once under jit")
             elif method in _MUTATING_METHODS and _is_module_name(owner, ctx):
                 ctx.report(self, node, f"`{code_of(node)}` mutates module state inside the loss")
@@ -609,12 +610,12 @@ class StateInLoss(Rule):
             if isinstance(target, cst.Name) and target.value in declared:
                 ctx.report(self, statement, f"`{code_of(statement)}` mutates the {declared[target.value]} "
                                             f"`{target.value}` from inside the loss: lost or run once under jit")
-            elif _is_self_attribute(target) and ctx.loss.info is not None and ctx.loss.info.name != "__init__" \
+            elif is_self_attribute(target) and ctx.loss.info is not None and ctx.loss.info.name != "__init__" \
                     and ctx.facts(statement.value).is_tensor and ctx.facts(statement.value).has_grad \
                     and not ctx.in_config_branch:
                 ctx.report(self, target, f"`{code_of(target)} = ...` keeps a tensor of this step on the object: "
                                          "it holds the step's graph (or a traced value under jit)")
-            elif isinstance(statement, cst.AugAssign) and _is_self_attribute(target) and not torch_only(ctx) \
+            elif isinstance(statement, cst.AugAssign) and is_self_attribute(target) and not torch_only(ctx) \
                     and ctx.loss.kind != "helper" and ctx.loss.info is not None \
                     and ctx.loss.info.name in LOSS_CLASS_METHODS and not ctx.in_config_branch \
                     and not ctx.facts(statement.value).is_tensor:
@@ -626,10 +627,6 @@ class StateInLoss(Rule):
 
 def _is_self(node) -> bool:
     return isinstance(node, cst.Name) and node.value == "self"
-
-
-def _is_self_attribute(node) -> bool:
-    return isinstance(node, cst.Attribute) and _is_self(node.value)
 
 
 def _is_module_name(node, ctx) -> bool:

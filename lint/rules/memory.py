@@ -10,7 +10,8 @@ from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, PRED, TRUE,
 from ..names import called_name, dotted_parts, terminal_name
 from ..tree import own_nodes
 from ..vocabulary import name_words
-from ._util import gan_role, network_name, kept_on_self, assignments_to, builds_a_network, code_of, is_true, literal_int, runs_another_network, wrapped_build
+from ._util import (assignments_to, builds_a_network, code_of, gan_role, is_self_attribute, is_true, kept_on_self,
+                    literal_int, network_name, runs_another_network, wrapped_build)
 from .base import Rule
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
@@ -477,8 +478,7 @@ def _held_transform(node: cst.Call, ctx) -> tuple[str, str] | None:
     the object's call runs an FFT (or, for an SSIM module, a convolution) every step."""
     func = node.func
     info = ctx.loss.info
-    if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"
-            and info is not None and info.class_info is not None and node.args):
+    if not (is_self_attribute(func) and info is not None and info.class_info is not None and node.args):
         return None
     for call in ctx.index.init_calls(info.class_info).get(func.attr.value, ()):
         last = terminal_name(call.func)
