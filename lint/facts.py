@@ -1104,7 +1104,10 @@ class Evaluator:
                          error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
                          nonpos=(left.nonpos and right_pos) or (left_pos and right.nonpos),
-                         guarded=left.guarded and right.guarded,
+                         # clip(w, 1e-4) / anchor_w: a floored value over data without gradient (finite)
+                         # stays away from 0, as a box encoding's log(w / w_a) needs
+                         guarded=left.guarded and (right.guarded or (right.nograd and bool(right.taint)
+                                                                     and not right.has_grad)),
                          batch_sum=None if normalises else left.batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
                          exp_sum=exp_mean,
@@ -1227,6 +1230,14 @@ class Evaluator:
         return isinstance(device, cst.Attribute) and device.attr.value == "device" \
             and self.facts(device.value).on_host
 
+    def _tensor_operand(self, node) -> bool:
+        """A tensor, not a dimension: ``1e-8 * torch.ones(x.shape)``, ``torch.tensor(eps)``, ``y``
+        (``torch.max(x, 1)`` reduces over axis 1; ``torch.max(x, other)`` compares entries)."""
+        facts = self.facts(node)
+        if isinstance(node, cst.Integer) or facts.literal is not None or facts.shape:
+            return False
+        return facts.made_tensor or facts.is_tensor or facts.on_host or isinstance(node, cst.BinaryOperation)
+
     def _call_facts(self, node: cst.Call) -> Facts:
         facts = self._call_facts_unguarded(node)
         if self.guarded_texts and not facts.guarded and _text(node) in self.guarded_texts:
@@ -1284,6 +1295,9 @@ class Evaluator:
                                                        for a in op.args):
             return HOST_COPY  # numpy on host values: a host array
         first = self.facts(op.args[0]) if op.args else UNTAINTED
+        if name in ("max", "min") and op.namespace == "torch" and len(op.args) == 2 and not op.kwargs \
+                and self._tensor_operand(op.args[1]):
+            name = "maximum" if name == "max" else "minimum"  # torch.max(x, other): elementwise, not over dim
         if name in _TREE_LEAVES and not op.is_method and op.namespace.split(".")[0] in ("jax", "tree", "optree") \
                 and (name.startswith("tree_") or "tree" in op.namespace):
             return Facts(taint=first.taint, python_list=True, maybe_list=True)  # jax.tree_leaves(params): the leaves
@@ -1434,7 +1448,8 @@ class Evaluator:
             guarded = (left.taint and not right.taint and _positive_offset(right)) or \
                 (right.taint and not left.taint and _positive_offset(left)) or left.guarded or right.guarded
             return Facts(taint=left.taint | right.taint, guarded=bool(guarded), nonneg=left.nonneg or right.nonneg,
-                         bounded=left.bounded and right.bounded, batch_sum=left.batch_sum or right.batch_sum)
+                         bounded=left.bounded and right.bounded, batch_sum=left.batch_sum or right.batch_sum,
+                         max_of=self._maximum_of(op))  # torch.max(a, max(b, dim=1)[0]): bounds a and b
         if name in MINIMUM_OPS and len(op.args) >= 2:
             left, right = first, self.facts(op.args[1])
             return Facts(taint=left.taint | right.taint, guarded=left.guarded and right.guarded,

@@ -452,7 +452,8 @@ _LOSS_WORD = re.compile(r"(?:^|[^A-Za-z])[Ll](?:oss|OSS)(?:es|ES)?(?:$|[^a-z])|[
 # the words of a parameter name that say it holds the model's prediction (``predicted_pyramid``)
 _PREDICTION_WORDS = frozenset({"pred", "preds", "predicted", "prediction", "predictions", "logits", "output",
                                "outputs", "yhat", "hat", "recon",  # x_hat, recon_x: a reconstruction
-                               "enhanced", "estimate", "estimated", "denoised", "restored"})  # an enhancer's output
+                               "enhanced", "estimate", "estimated", "denoised", "restored",  # an enhancer's output
+                               "probs", "logprobs", "logp"})  # a policy's (log) probabilities
 
 
 # what follows "loss" in a name that is about the loss rather than the loss itself
@@ -1280,6 +1281,9 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})  # the batch's data, no gradient
         elif _TRANSITION_NAME.match(name) and kind != "helper":
             taints[name] = frozenset({TRUE})  # observations, actions, rewards: the transitions sampled
+        elif key == "anchor" and beside_predictions and any(_normalized(p.name.value) in _TARGET_NAMES
+                                                             for p in everything):
+            taints[name] = frozenset({TRUE})  # loss(y_true, y_pred, anchor): a detector's anchor boxes, data
         elif key in _PRED_NAMES or (kind != "helper" and key in ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
         elif kind == "autograd" and position == 0 and key not in _TARGET_NAMES and not _is_scalar(param):

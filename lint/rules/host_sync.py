@@ -27,6 +27,12 @@ _CONVERSIONS = frozenset({"float", "int", "bool"})
 # makers whose leading arguments are sizes (``full(size, value)``: the first only)
 _SIZED_MAKERS = frozenset({"eye", "zeros", "ones", "empty", "full", "arange", "randn", "rand", "randint", "randperm"})
 _SIZE_ARGUMENTS = {"full": 1, "randint": 3}
+# ops whose output length is set by the values (``torch.unique(target)``): torch waits for the
+# device to learn it; under jax.jit they cannot be traced unless given ``size=``. (torch's
+# ``nonzero`` and boolean masks are the accepted price of a sparse selection: left alone.)
+_TORCH_VALUE_SIZED = frozenset({"unique", "unique_consecutive"})
+_JAX_VALUE_SIZED = frozenset({"unique", "unique_values", "unique_counts", "unique_inverse", "unique_all",
+                              "nonzero", "argwhere", "flatnonzero", "where"})
 _GRAPH_FRAMEWORKS = ("tensorflow", "keras", "jax", "torch")
 _VARIABLE_CONSTRUCTORS = frozenset(
     {"tensorflow.Variable", "keras.Variable", "keras.backend.Variable", "keras.backend.variable",
@@ -93,6 +99,32 @@ def _counted_from_a_tensor(node, ctx) -> bool:
         return False
     counted = ctx.facts(op.args[0])
     return _one_tensor(op.args[0], ctx) and bool(counted.taint) and not counted.shape
+
+
+def _sized_by_values(node: cst.Call, op, ctx) -> str | None:
+    """``torch.unique(target)``, ``labels.unique()``, ``jnp.unique(labels)``, ``jnp.nonzero(mask)``
+    (no ``size=``) of a tensor from the loss's inputs: its length is the data's. Returns the
+    framework whose semantics apply ("torch" or "jax"), or None."""
+    func = node.func
+    if op is None and isinstance(func, cst.Attribute) and func.attr.value in _TORCH_VALUE_SIZED:
+        # ``labels.unique()``: only torch tensors have the method (a Python list has none, so a
+        # parameter that might be a list is a tensor here); numpy arrays and TF tensors neither
+        given = ctx.facts(func.value)
+        return "torch" if _imports(ctx, "torch") and given.taint and (given.is_tensor or given.maybe_list) \
+            and not (given.on_host or given.python_list) else None
+    if op is None or not op.args or not _one_tensor(op.args[0], ctx) or not ctx.facts(op.args[0]).taint:
+        return None
+    head = op.namespace.split(".")[0]
+    if op.name in _TORCH_VALUE_SIZED and head == "torch":
+        return "torch"
+    if head == "jax" and op.name in _JAX_VALUE_SIZED and "size" not in op.kwargs \
+            and not (op.name == "where" and (len(op.args) > 1 or op.kwargs)):
+        return "jax"
+    return None
+
+
+def _imports(ctx, head: str) -> bool:
+    return any(qualified.split(".")[0] == head for qualified in ctx.index.imports.aliases.values())
 
 
 def _host_array_by_device_index(node, ctx) -> bool:
@@ -269,6 +301,16 @@ class HostSync(Rule):
         if self._passes_a_formatted_tensor(node, ctx):
             return
         op = ctx.op(node)
+        framework = _sized_by_values(node, op, ctx)
+        if framework == "torch":
+            ctx.report(self, node, f"`{code_of(node)}` has as many entries as the batch's distinct values: torch "
+                                   "waits for the device to learn the count (a sync every call, a graph break "
+                                   "under torch.compile); count on the device (one_hot(...).sum(0) > 0)")
+            return
+        if framework == "jax":
+            ctx.report(self, node, f"`{code_of(node)}` has a size set by the batch's values: jax.jit cannot "
+                                   "trace it (ConcretizationTypeError); pass size= (and fill_value) or use a mask")
+            return
         if op is None:
             return
         if op.is_method and op.name in ("cuda", "to") and op.args and _host_table_by_device_index(op.args[0], ctx):
