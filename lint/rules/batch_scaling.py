@@ -9,6 +9,7 @@ import libcst as cst
 from ..losses import LOSS_CLASS_METHODS, named_like_a_loss
 from ..names import dotted_parts
 from ..tree import own_nodes
+from ._tape import keeps_batch_axis, last_binding, tape_gradient_of
 from ._util import assignments_to, code_of, literal_int
 from .base import Rule
 
@@ -94,7 +95,10 @@ class BatchSum(Rule):
         else:
             beside = []
         batch_sum = ctx.facts(value).batch_sum
-        if batch_sum is None or _every_caller_normalises(ctx):
+        if batch_sum is None:
+            self._summed_by_the_tape(value, ctx)
+            return
+        if _every_caller_normalises(ctx):
             return
         message = (f"`{code_of(batch_sum)}` {_what_it_does(batch_sum, ctx)} and is returned as the loss: "
                    f"it grows with the batch size; {_instead(batch_sum, ctx)}")
@@ -109,6 +113,24 @@ class BatchSum(Rule):
         construction = _criterion_construction(batch_sum, ctx)
         if construction is not None:
             ctx.relate("BSG501/returned", construction)  # where reduction="sum" was chosen
+
+
+    def _summed_by_the_tape(self, value, ctx) -> None:
+        """``return tf.maximum(ap - an + margin, 0.0)`` fed to ``tape.gradient`` by its caller: the
+        tape differentiates the sum of the per-sample values."""
+        if ctx.loss.keras_signature and ctx.loss.kind in ("compile", "factory"):
+            return  # compiled: Keras averages what it returns
+        gradient = tape_gradient_of(ctx)
+        if gradient is None or not keeps_batch_axis(value, ctx):
+            return
+        made = last_binding(value, ctx) if isinstance(value, cst.Name) else None
+        ctx.report_once(self, made or value, key="BSG501/tape", more="",
+                        message=f"`{code_of(made or value)}` still holds one value per sample and goes to "
+                                f"`{code_of(gradient.func)}`, which differentiates their sum: the gradient "
+                                "grows with the batch size; return its mean (reduce_mean)")
+        if made is not None:
+            ctx.relate("BSG501/tape", value)  # return loss: the place it leaves the loss
+        ctx.relate("BSG501/tape", gradient)
 
 
 # ops that update a variable in place (TF 1 style): what they return is the update, not a number

@@ -1,0 +1,144 @@
+"""Losses handed to ``tape.gradient`` with the batch axis still in them (BSG501).
+
+TensorFlow's ``GradientTape.gradient(target, sources)`` differentiates the *sum* of a non-scalar
+target's entries. A loss that still holds one value per sample (the hinge of a triplet, a
+``keras.losses.mse(y, p)``) becomes a sum over the batch there: its gradient grows with the batch
+size. (Keras's compiled losses average such values; ``jax.grad`` and torch's ``backward()``
+refuse a non-scalar outright, so only the tape sums silently.)
+
+    >>> import libcst as cst
+    >>> step = cst.parse_statement(
+    ...     "def train_step(self, data):\\n"
+    ...     "    with tf.GradientTape() as tape:\\n"
+    ...     "        loss = self._compute_loss(data)\\n"
+    ...     "    grads = tape.gradient(loss, self.trainable_weights)\\n")
+    >>> _tape_gradient_of_a_call(step, "_compute_loss", method=True) is not None
+    True
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ..facts import KERAS_PER_SAMPLE_LOSSES
+from ..tree import own_nodes_in_order
+from ._util import literal_int
+
+# reductions that, without an axis (or over axis 0), leave one number for the batch
+_REDUCTIONS = frozenset({"reduce_mean", "reduce_sum", "mean", "sum", "reduce_max", "reduce_min", "max", "min",
+                         "amax", "amin", "prod", "reduce_prod", "reduce_logsumexp", "logsumexp", "norm"})
+# elementwise ops: they keep whatever batch axis their operands have
+_ELEMENTWISE = frozenset({"maximum", "minimum", "relu", "square", "abs", "exp", "log", "log1p", "sqrt", "softplus",
+                          "sigmoid", "tanh", "clip_by_value", "clip", "add", "subtract", "multiply", "divide",
+                          "pow", "negative", "where", "cast", "stop_gradient"})
+_DEPTH = 8
+
+
+def tape_gradient_of(ctx) -> cst.Call | None:
+    """The ``tape.gradient(loss, ...)`` call (in a function of this file; for a method, one of its
+    class) whose target is a name bound to a call of this loss."""
+    info = ctx.loss.info
+    if info is None or info.name.startswith("__"):
+        return None
+    method = info.class_info is not None
+    for caller in ctx.index.functions:
+        if caller.node is ctx.loss.node or (method and caller.class_info is not info.class_info):
+            continue
+        found = _tape_gradient_of_a_call(caller.node, info.name, method)
+        if found is not None:
+            return found
+    return None
+
+
+def _tape_gradient_of_a_call(function: cst.FunctionDef, name: str, method: bool) -> cst.Call | None:
+    bound = set()
+    for node in own_nodes_in_order(function):
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) \
+                and _calls(node.value, name, method):
+            bound.add(node.targets[0].target.value)  # loss = self._compute_loss(data)
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "gradient" \
+                and node.args and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value in bound:
+            return node
+    return None
+
+
+def _calls(node, name: str, method: bool) -> bool:
+    if not isinstance(node, cst.Call):
+        return False
+    func = node.func
+    if isinstance(func, cst.Name):
+        return not method and func.value == name
+    return method and isinstance(func, cst.Attribute) and func.attr.value == name \
+        and isinstance(func.value, cst.Name) and func.value.value in ("self", "cls")
+
+
+def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
+    """Whether a value still has the batch axis (True), is one number (False), or is unknown (None):
+    read through the loss's own assignments, reductions, Keras's per-sample loss functions and
+    elementwise ops; a network's outputs have the batch axis."""
+    if depth > _DEPTH:
+        return None
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return False
+    if isinstance(node, cst.UnaryOperation):
+        return keeps_batch_axis(node.expression, ctx, depth + 1)
+    if isinstance(node, cst.BinaryOperation):
+        return _either(keeps_batch_axis(node.left, ctx, depth + 1), keeps_batch_axis(node.right, ctx, depth + 1))
+    if isinstance(node, cst.Name):
+        if ctx.facts(node).network_output:
+            return True  # ap_distance, an_distance = self.siamese_network(data)
+        value = last_binding(node, ctx)
+        return None if value is None else keeps_batch_axis(value, ctx, depth + 1)
+    if not isinstance(node, cst.Call):
+        return None
+    op = ctx.op(node)
+    if op is None:
+        return None
+    if op.name in KERAS_PER_SAMPLE_LOSSES and ("losses" in op.namespace or op.namespace == "keras.backend"):
+        return True  # tf.keras.losses.mse(y, p): one value per sample
+    if op.name in _REDUCTIONS and op.args:
+        axis = op.arg(1, "axis", "dim")
+        if axis is None or literal_int(axis) == 0:
+            return False
+        return keeps_batch_axis(op.args[0], ctx, depth + 1)  # along a feature axis
+    if op.name in _ELEMENTWISE:
+        result = False
+        for argument in op.args:
+            result = _either(result, keeps_batch_axis(argument, ctx, depth + 1))
+        return result
+    return None
+
+
+def _either(left: bool | None, right: bool | None) -> bool | None:
+    """A broadcast of two values keeps a batch axis either has."""
+    if left or right:
+        return True
+    if left is False and right is False:
+        return False
+    return None
+
+
+def last_binding(name: cst.Name, ctx):
+    """The value bound to ``name`` where it is read: the loss's last plain assignment to it before
+    that place (``loss = tf.maximum(loss + m, 0)`` reads the ``loss`` bound above it)."""
+    order = ctx.__dict__.get("_tape_order")
+    if order is None:
+        order = ctx.__dict__["_tape_order"] = list(own_nodes_in_order(ctx.loss.node))
+    value = None
+    for node in order:
+        if node is name:
+            return value
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) \
+                and node.targets[0].target.value == name.value and not _inside(name, node):
+            value = node.value
+    return value
+
+
+def _inside(node, root) -> bool:
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        if current is node:
+            return True
+        stack.extend(current.children)
+    return False
