@@ -886,11 +886,15 @@ _AUG_SYMBOL = {cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: 
                cst.DivideAssign: "/", cst.PowerAssign: "**", cst.MatrixMultiplyAssign: "@"}
 
 
+# ``l_true``, ``box_gt``, ``t_target``: a name whose last word says targets
+_TARGET_PART = re.compile(r"_(true|gt|target|targets|labels?)$", re.IGNORECASE)
+
+
 def _names_the_targets(target, value, ev: Evaluator) -> bool:
     """``y_true = args[n:]``: a name that says targets, given a slice of a list of tensors."""
     if not isinstance(target, cst.Name) or not isinstance(value, cst.Subscript):
         return False
-    if target.value.lower().replace("_", "") not in TARGET_NAMES:
+    if target.value.lower().replace("_", "") not in TARGET_NAMES and not _TARGET_PART.search(target.value):
         return False
     base = ev.facts(value.value)
     return bool(base.taint) and (base.maybe_list or base.python_list) and not base.named_tensor

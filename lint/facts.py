@@ -1104,10 +1104,7 @@ class Evaluator:
                          error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
                          nonpos=(left.nonpos and right_pos) or (left_pos and right.nonpos),
-                         # clip(w, 1e-4) / anchor_w: a floored value over data without gradient (finite)
-                         # stays away from 0, as a box encoding's log(w / w_a) needs
-                         guarded=left.guarded and (right.guarded or (right.nograd and bool(right.taint)
-                                                                     and not right.has_grad)),
+                         guarded=left.guarded and right.guarded,
                          batch_sum=None if normalises else left.batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
                          exp_sum=exp_mean,
@@ -1178,7 +1175,9 @@ class Evaluator:
                 and all(self._python_valued(a) or self.facts(a).on_host for a in _argument_nodes(op.args)) \
                 and not (op.name.endswith("_like") and not all(self.facts(a).on_host for a in op.args[:1])):
             # torch.as_tensor(x.shape[:1]), torch.tensor([1, 2]): made from Python values on the host
-            facts = replace(facts, on_host=True)
+            # (torch.tensor(0.0) keeps its number: a floor at 0 is no guard)
+            number = self.facts(op.args[0]).literal if op.name in ("tensor", "as_tensor") else None
+            facts = replace(facts, on_host=True, literal=number if number is not None else facts.literal)
         if op is not None and not op.is_method and not facts.on_host and op.args \
                 and op.namespace.split(".")[0] == "torch" and not moves:
             inputs = _argument_nodes(op.args)
@@ -1234,9 +1233,11 @@ class Evaluator:
         """A tensor, not a dimension: ``1e-8 * torch.ones(x.shape)``, ``torch.tensor(eps)``, ``y``
         (``torch.max(x, 1)`` reduces over axis 1; ``torch.max(x, other)`` compares entries)."""
         facts = self.facts(node)
-        if isinstance(node, cst.Integer) or facts.literal is not None or facts.shape:
-            return False
-        return facts.made_tensor or facts.is_tensor or facts.on_host or isinstance(node, cst.BinaryOperation)
+        if isinstance(node, cst.Integer) or facts.shape or (facts.literal is not None and not facts.on_host):
+            return False  # torch.max(x, 1), torch.max(x, dim): a reduction (torch.tensor(eps) is a tensor)
+        if isinstance(node, cst.BinaryOperation):  # 1e-8 * torch.ones(...), not x.dim() - 1
+            return self._tensor_operand(node.left) or self._tensor_operand(node.right)
+        return facts.made_tensor or facts.is_tensor or facts.on_host
 
     def _call_facts(self, node: cst.Call) -> Facts:
         facts = self._call_facts_unguarded(node)
@@ -1585,8 +1586,9 @@ class Evaluator:
             zero_of, nonzero_of = self._zero_test_call(op)
             return Facts(taint=taint, boolean=True, bounded=True, zero_of=zero_of, nonzero_of=nonzero_of)
         if name in CONSTANT_MAKERS:
+            zeros = name.startswith("zeros")  # torch.max(d, zeros_like(d)): a floor at 0, no guard
             return Facts(bounded=True, guarded=name.startswith("ones"), nonneg=name.startswith(("ones", "zeros")),
-                         made_tensor=op.namespace != "numpy")
+                         nonpos=zeros, zero=zeros, made_tensor=op.namespace != "numpy")
         if name in UNSTACK_OPS and op.args:
             axis = op.arg(1, "axis", "dim") if name != "split" else op.arg(2, "axis", "dim")
             # split/dynamic_partition cut the batch into parts (each keeps rows); unstack/unbind give rows
@@ -2040,6 +2042,11 @@ class Evaluator:
                          f.no_batch_axis for f in tainted),
                      bounded=bool(operands) and all(f.bounded for f in operands),  # cosines of unit vectors
                      opaque=_all_opaque(*operands) if operands else False)
+
+    def reduces_batch(self, op: Op) -> bool:
+        """Whether a reduction op runs over the batch axis (every axis, axis 0, or where a transpose
+        moved it): ``reduce_mean(x)`` and ``sum(x, axis=0)`` do, ``mean(x, axis=-1)`` does not."""
+        return self._batch_reduction(op, self.facts(op.args[0]) if op.args else UNTAINTED)[0]
 
     def _batch_reduction(self, op: Op, first: Facts) -> tuple[bool, tuple | None]:
         """Whether a reduction runs over the batch axis (every axis, axis 0, or the axis a
@@ -2745,7 +2752,7 @@ def _pure(node) -> bool:
 
 def _positive_offset(facts: Facts) -> bool:
     """An untainted addend that keeps a value away from zero (eps, 1.0, smooth, a hyperparameter)."""
-    if facts.taint or facts.shape:
+    if facts.taint or facts.shape or facts.zero:
         return False
     return facts.literal is None or facts.literal > 0
 

@@ -50,7 +50,6 @@ _SCALAR_ANNOTATIONS = frozenset({"int", "float", "str", "bool"})
 # annotation names a tensor or array inside them
 _CONTAINER_ANNOTATIONS = frozenset({"list", "List", "tuple", "Tuple", "Sequence", "Iterable", "dict", "Dict",
                                     "Mapping", "set", "Set"})
-_TENSOR_ANNOTATION = re.compile(r"Tensor|Array|ndarray|Variable", re.IGNORECASE)
 # Parameters that hold data rather than predictions: masks, lengths, and target-side tensors named
 # with a target prefix or suffix (``target_scores_sum``, ``gt_bboxes``, ``valid_mask``)
 _DATA_NAME = re.compile(r"(^|_)(masks?|lengths?|lens|seq_?lens?)$|^(target|targets|gt|labels?)_|"
@@ -452,8 +451,11 @@ _LOSS_WORD = re.compile(r"(?:^|[^A-Za-z])[Ll](?:oss|OSS)(?:es|ES)?(?:$|[^a-z])|[
 # the words of a parameter name that say it holds the model's prediction (``predicted_pyramid``)
 _PREDICTION_WORDS = frozenset({"pred", "preds", "predicted", "prediction", "predictions", "logits", "output",
                                "outputs", "yhat", "hat", "recon",  # x_hat, recon_x: a reconstruction
-                               "enhanced", "estimate", "estimated", "denoised", "restored",  # an enhancer's output
-                               "probs", "logprobs", "logp"})  # a policy's (log) probabilities
+                               "enhanced", "estimate", "estimated", "denoised", "restored"})  # an enhancer's output
+# a policy's (log) probabilities: the prediction of a function whose name says loss
+# (``get_actor_loss(self, log_probs, advantages)``); helpers that take them (``sharpen(probs, t)``)
+# are not losses for that alone
+_POLICY_WORDS = frozenset({"probs", "logprobs", "logp"})
 
 
 # what follows "loss" in a name that is about the loss rather than the loss itself
@@ -480,12 +482,12 @@ def _loss_word_inside(name: str) -> bool:
         and not set(words) & (_NOT_A_LOSS_TOKENS | _METRIC_TOKENS | _EVALUATION_TOKENS)
 
 
-def _takes_a_prediction(info) -> bool:
+def _takes_a_prediction(info, words: frozenset = _PREDICTION_WORDS) -> bool:
     """One positional parameter named for the prediction (``predicted_pyramid``, ``pred_boxes``) and
     at least one more, neither with a default (``dim=1`` is an option): what a loss compares."""
     params = [*info.node.params.posonly_params, *info.node.params.params]
     names = [p.name.value for p in params if p.default is None and p.name.value not in ("self", "cls")]
-    return len(names) >= 2 and any(_PREDICTION_WORDS & set(n.lower().split("_")) for n in names)
+    return len(names) >= 2 and any(words & set(n.lower().split("_")) for n in names)
 
 
 # a class whose name says it is a loss, which may hold a module of the file it runs
@@ -548,16 +550,16 @@ def _gets_a_computed_loss(info: FunctionInfo) -> bool:
         True
     """
     return info.name.lower().startswith("get_") and len(_positional_names(info)) >= 2 \
-        and _returns_from_prediction(info.node)
+        and _returns_from_prediction(info.node, _PREDICTION_WORDS | _POLICY_WORDS)
 
 
-def _returns_from_prediction(function: cst.FunctionDef) -> bool:
+def _returns_from_prediction(function: cst.FunctionDef, words: frozenset = _PREDICTION_WORDS) -> bool:
     """What the function returns is computed from a parameter named for the prediction (through
     assignments, loop variables over it and ``list.append``), not only from the targets: a loss,
     not a weight or mask maker (``pixel_weights(pred_mask, target_mask)`` that reads only the
     prediction's shape and returns weights of the target)."""
     params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
-    predictions = {n for n in params if _PREDICTION_WORDS & set(n.lower().split("_"))}
+    predictions = {n for n in params if words & set(n.lower().split("_"))}
     depends: dict[str, set[str]] = {}
     returned: set[str] = set()
     for node in own_nodes(function):
@@ -710,9 +712,11 @@ class _LossFinder:
                     and not self._evidence_against(info):
                 self._add_function(info, "named")  # def nt_xent_loss(z_i, z_j, temperature), gradient_penalty
                 continue
-            if _loss_word_inside(info.name) and _takes_a_prediction(info) and not self._called_in_module(info) \
+            if _loss_word_inside(info.name) and _takes_a_prediction(info, _PREDICTION_WORDS | _POLICY_WORDS) \
+                    and not self._called_in_module(info) \
                     and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) and not _is_setup_method(info.name) \
-                    and _computes_with_tensors(info.node, self.index.imports) and _returns_from_prediction(info.node) \
+                    and _computes_with_tensors(info.node, self.index.imports) \
+                    and _returns_from_prediction(info.node, _PREDICTION_WORDS | _POLICY_WORDS) \
                     and not self._evidence_against(info):
                 self._add_function(info, "named")  # def content_loss_vgg(vgg_model, enhanced_image, clean_image)
                 continue
@@ -1237,6 +1241,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     beside_predictions = kind != "helper" and any(_normalized(p.name.value) in _PRED_NAMES for p in everything)
     taints: dict[str, frozenset[str]] = {}
     latent = _latent_pair(everything)
+    # (anchor, positive, negative): a triplet's embeddings, not anchor boxes
+    triplet = any(_normalized(p.name.value) in ("positive", "negative", "pos", "neg") for p in everything)
     # Keras passes (y_true, y_pred) positionally to whatever is compiled; a function found by its
     # name or class (``nt_xent(z_i, z_j)``, ``forward(self, x)``) takes predictions first.
     unnamed_slots = [TRUE, PRED] if kind in ("compile", "factory", "config", "compute_loss") else \
@@ -1281,9 +1287,9 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})  # the batch's data, no gradient
         elif _TRANSITION_NAME.match(name) and kind != "helper":
             taints[name] = frozenset({TRUE})  # observations, actions, rewards: the transitions sampled
-        elif key == "anchor" and beside_predictions and any(_normalized(p.name.value) in _TARGET_NAMES
-                                                             for p in everything):
-            taints[name] = frozenset({TRUE})  # loss(y_true, y_pred, anchor): a detector's anchor boxes, data
+        elif key in _BOX_PRIOR_NAMES and beside_predictions and not triplet \
+                and any(_normalized(p.name.value) in _TARGET_NAMES for p in everything):
+            taints[name] = frozenset({TRUE})  # loss(y_true, y_pred, anchors): a detector's anchor boxes, data
         elif key in _PRED_NAMES or (kind != "helper" and key in ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
         elif kind == "autograd" and position == 0 and key not in _TARGET_NAMES and not _is_scalar(param):
@@ -1314,6 +1320,10 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         else:
             taints[name] = frozenset()
     return taints
+
+
+# a detector's box priors beside the targets and predictions: constants of the model, not outputs
+_BOX_PRIOR_NAMES = frozenset({"anchor", "anchors", "anchorboxes", "priors", "priorboxes", "defaultboxes"})
 
 
 def _latent_pair(params: list[cst.Param]) -> set[str]:

@@ -81,3 +81,19 @@ def _own_nodes(root: cst.CSTNode, in_order: bool):
             continue
         yield node
         stack.extend(reversed(children(node)) if in_order else children(node))
+
+
+def contains(root: cst.CSTNode, node: cst.CSTNode) -> bool:
+    """Whether ``node`` is ``root`` or lies inside it.
+
+        >>> call = cst.parse_expression("f(x)")
+        >>> contains(call, call.args[0].value), contains(call.args[0], call.func)
+        (True, False)
+    """
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        if current is node:
+            return True
+        stack.extend(children(current))
+    return False

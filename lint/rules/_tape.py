@@ -21,8 +21,8 @@ from __future__ import annotations
 import libcst as cst
 
 from ..facts import KERAS_PER_SAMPLE_LOSSES
-from ..tree import own_nodes_in_order
-from ._util import literal_int
+from ..tree import contains, own_nodes_in_order
+from ._util import calls_named
 
 # reductions that, without an axis (or over axis 0), leave one number for the batch
 _REDUCTIONS = frozenset({"reduce_mean", "reduce_sum", "mean", "sum", "reduce_max", "reduce_min", "max", "min",
@@ -31,12 +31,16 @@ _REDUCTIONS = frozenset({"reduce_mean", "reduce_sum", "mean", "sum", "reduce_max
 _ELEMENTWISE = frozenset({"maximum", "minimum", "relu", "square", "abs", "exp", "log", "log1p", "sqrt", "softplus",
                           "sigmoid", "tanh", "clip_by_value", "clip", "add", "subtract", "multiply", "divide",
                           "pow", "negative", "where", "cast", "stop_gradient"})
+# tf.nn's losses of one value per example (or per entry)
+_PER_EXAMPLE_NN_LOSSES = frozenset({"softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
+                                    "sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits",
+                                    "log_poisson_loss"})
 _DEPTH = 8
 
 
 def tape_gradient_of(ctx) -> cst.Call | None:
     """The ``tape.gradient(loss, ...)`` call (in a function of this file; for a method, one of its
-    class) whose target is a name bound to a call of this loss."""
+    class) whose target is a name bound to a call of this loss, ``tape`` a ``GradientTape``."""
     info = ctx.loss.info
     if info is None or info.name.startswith("__"):
         return None
@@ -51,25 +55,35 @@ def tape_gradient_of(ctx) -> cst.Call | None:
 
 
 def _tape_gradient_of_a_call(function: cst.FunctionDef, name: str, method: bool) -> cst.Call | None:
-    bound = set()
+    bound, tapes = set(), set()
     for node in own_nodes_in_order(function):
-        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) \
-                and _calls(node.value, name, method):
-            bound.add(node.targets[0].target.value)  # loss = self._compute_loss(data)
+        if isinstance(node, cst.WithItem) and _makes_a_tape(node.item) and isinstance(node.asname, cst.AsName) \
+                and isinstance(node.asname.name, cst.Name):
+            tapes.add(node.asname.name.value)  # with tf.GradientTape() as tape:
+        elif isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            target = node.targets[0].target.value
+            if calls_named(node.value, name, method):
+                bound.add(target)  # loss = self._compute_loss(data)
+            else:
+                bound.discard(target)  # loss = tf.reduce_mean(loss): rebound to something else
+                if _makes_a_tape(node.value):
+                    tapes.add(target)
         elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "gradient" \
-                and node.args and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value in bound:
-            return node
+                and isinstance(node.func.value, cst.Name) and node.func.value.value in tapes:
+            target = node.args[0].value if node.args and node.args[0].keyword is None else next(
+                (a.value for a in node.args if a.keyword is not None and a.keyword.value == "target"), None)
+            if isinstance(target, cst.Name) and target.value in bound:
+                return node
     return None
 
 
-def _calls(node, name: str, method: bool) -> bool:
+def _makes_a_tape(node) -> bool:
+    """``tf.GradientTape()``, ``GradientTape(persistent=True)``."""
     if not isinstance(node, cst.Call):
         return False
     func = node.func
-    if isinstance(func, cst.Name):
-        return not method and func.value == name
-    return method and isinstance(func, cst.Attribute) and func.attr.value == name \
-        and isinstance(func.value, cst.Name) and func.value.value in ("self", "cls")
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name == "GradientTape"
 
 
 def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
@@ -85,9 +99,14 @@ def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
     if isinstance(node, cst.BinaryOperation):
         return _either(keeps_batch_axis(node.left, ctx, depth + 1), keeps_batch_axis(node.right, ctx, depth + 1))
     if isinstance(node, cst.Name):
-        if ctx.facts(node).network_output:
+        facts = ctx.facts(node)
+        if facts.network_output:
             return True  # ap_distance, an_distance = self.siamese_network(data)
         value = last_binding(node, ctx)
+        if value is None and node.value in ctx.loss.param_taints:
+            # the loss's own (y_true, y_pred): the batch's tensors, unless known to have no batch axis
+            return True if ctx.loss.param_taints[node.value] and facts.is_tensor and not facts.no_batch_axis \
+                and not facts.maybe_list else None
         return None if value is None else keeps_batch_axis(value, ctx, depth + 1)
     if not isinstance(node, cst.Call):
         return None
@@ -96,9 +115,10 @@ def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
         return None
     if op.name in KERAS_PER_SAMPLE_LOSSES and ("losses" in op.namespace or op.namespace == "keras.backend"):
         return True  # tf.keras.losses.mse(y, p): one value per sample
+    if op.name in _PER_EXAMPLE_NN_LOSSES and op.namespace.startswith("tensorflow"):
+        return True  # tf.nn.sparse_softmax_cross_entropy_with_logits: one value per example
     if op.name in _REDUCTIONS and op.args:
-        axis = op.arg(1, "axis", "dim")
-        if axis is None or literal_int(axis) == 0:
+        if ctx.evaluator.reduces_batch(op):
             return False
         return keeps_batch_axis(op.args[0], ctx, depth + 1)  # along a feature axis
     if op.name in _ELEMENTWISE:
@@ -129,16 +149,7 @@ def last_binding(name: cst.Name, ctx):
         if node is name:
             return value
         if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) \
-                and node.targets[0].target.value == name.value and not _inside(name, node):
+                and node.targets[0].target.value == name.value and not contains(node, name):
             value = node.value
     return value
 
-
-def _inside(node, root) -> bool:
-    stack = [root]
-    while stack:
-        current = stack.pop()
-        if current is node:
-            return True
-        stack.extend(current.children)
-    return False

@@ -263,6 +263,11 @@ def _applies_the_trained_parameters(node: cst.Call, ctx) -> bool:
                                for word in words) and all(word in _TRAINED_PARAMETER_WORDS for word in words)
 
 
+def imports_a(ctx, head: str) -> bool:
+    """The file imports the library ``head`` (``torch``, ``jax``) under any name."""
+    return any(qualified.split(".")[0] == head for qualified in ctx.index.imports.aliases.values())
+
+
 def torch_only(ctx) -> bool:
     """The file imports torch and neither TensorFlow, JAX nor Keras: eager PyTorch semantics apply
     (nothing is traced once; a norm's gradient at 0 is 0, not NaN)."""
@@ -380,3 +385,18 @@ def kept_on_self(node, ctx) -> bool:
 def is_self_attribute(node) -> bool:
     """``self.x`` (any attribute of ``self``)."""
     return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
+
+
+def calls_named(node, name: str, method) -> bool:
+    """``self.name(...)`` or ``cls.name(...)`` (a method), ``name(...)`` (a function); with
+    ``method="apply"``, ``name.apply(...)`` (an autograd Function)."""
+    if not isinstance(node, cst.Call):
+        return False
+    func = node.func
+    if method == "apply":
+        return isinstance(func, cst.Attribute) and func.attr.value == "apply" and isinstance(func.value, cst.Name) \
+            and func.value.value == name
+    if isinstance(func, cst.Name):
+        return not method and func.value == name
+    return method and isinstance(func, cst.Attribute) and func.attr.value == name and isinstance(func.value, cst.Name) \
+        and func.value.value in ("self", "cls")

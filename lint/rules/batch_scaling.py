@@ -10,7 +10,7 @@ from ..losses import LOSS_CLASS_METHODS, named_like_a_loss
 from ..names import dotted_parts
 from ..tree import own_nodes
 from ._tape import keeps_batch_axis, last_binding, tape_gradient_of
-from ._util import assignments_to, code_of, literal_int
+from ._util import assignments_to, calls_named, code_of, literal_int
 from .base import Rule
 
 _RESHAPE_OPS = frozenset({"reshape", "view"})
@@ -33,7 +33,9 @@ class BatchSum(Rule):
     is a mean. A ``keras.losses.Loss`` subclass that makes ``reduction="sum"`` its own default
     has Keras do the same sum over the batch, however per-sample its ``call`` is. A function that
     calls ``backward()`` on the value it returns (a gradient penalty stepping itself) is judged
-    on that value the same way.
+    on that value the same way. A loss whose caller hands its value to TensorFlow's
+    ``tape.gradient`` while it still holds one value per sample is summed there: the tape
+    differentiates the sum of a non-scalar target.
 
     **Instead** reduce over the non-batch axes and let Keras average over the batch.
 
@@ -406,21 +408,6 @@ def _every_caller_normalises(ctx) -> bool:
     return calls > 0 and all_normalised
 
 
-def _calls_named(node, name: str, method) -> bool:
-    """``self.name(...)`` or ``cls.name(...)`` (a method), ``name(...)`` (a function); with
-    ``method="apply"``, ``name.apply(...)`` (an autograd Function)."""
-    if not isinstance(node, cst.Call):
-        return False
-    func = node.func
-    if method == "apply":
-        return isinstance(func, cst.Attribute) and func.attr.value == "apply" and isinstance(func.value, cst.Name) \
-            and func.value.value == name
-    if isinstance(func, cst.Name):
-        return not method and func.value == name
-    return method and isinstance(func, cst.Attribute) and func.attr.value == name and isinstance(func.value, cst.Name) \
-        and func.value.value in ("self", "cls")
-
-
 def _accumulators(function, names: set[str]) -> set[str]:
     """Names that add up ``names`` (``total = cls + total``, ``total += cls``): they carry the sum on."""
     found: set[str] = set()
@@ -457,16 +444,16 @@ def _normalised_calls(function, name: str, method: bool) -> tuple[int, bool]:
     (``return s, num_pos``, ``return s, weight_sum``: the caller divides)."""
     calls, results = 0, []
     for node in own_nodes(function):
-        if _calls_named(node, name, method):
+        if calls_named(node, name, method):
             calls += 1
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide) \
-                and _calls_named(node.left, name, method):
+                and calls_named(node.left, name, method):
             results.append(None if _is_number(node.right) else "")
-        elif isinstance(node, cst.Assign) and _calls_named(node.value, name, method) and len(node.targets) == 1 \
+        elif isinstance(node, cst.Assign) and calls_named(node.value, name, method) and len(node.targets) == 1 \
                 and isinstance(node.targets[0].target, cst.Name):
             results.append(node.targets[0].target.value)
         elif isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign) \
-                and isinstance(node.target, cst.Name) and _calls_named(node.value, name, method):
+                and isinstance(node.target, cst.Name) and calls_named(node.value, name, method):
             # total += self._chunk_sum(...): a running total of it, divided by a count of tokens
             # (not by len(self.scales): a mean over levels still sums each level's batch)
             results.append(node.target.value if _divided_by_a_count(function, node.target.value) else None)

@@ -8,9 +8,9 @@ import libcst as cst
 
 from ..facts import PRED
 from ..names import dotted_parts
-from ..tree import own_nodes
-from ._util import (assignments_to, builds_a_network, callee, code_of, is_self_attribute, kept_on_self, loss_calls_any,
-                    torch_only, wrapped_build)
+from ..tree import contains, own_nodes
+from ._util import (assignments_to, builds_a_network, callee, code_of, imports_a, is_self_attribute, kept_on_self,
+                    loss_calls_any, torch_only, wrapped_build)
 from ..losses import LOSS_CLASS_METHODS
 from .base import Rule
 
@@ -110,8 +110,13 @@ def _sized_by_values(node: cst.Call, op, ctx) -> str | None:
         # ``labels.unique()``: only torch tensors have the method (a Python list has none, so a
         # parameter that might be a list is a tensor here); numpy arrays and TF tensors neither
         given = ctx.facts(func.value)
-        return "torch" if _imports(ctx, "torch") and given.taint and (given.is_tensor or given.maybe_list) \
+        return "torch" if imports_a(ctx, "torch") and given.taint and (given.is_tensor or given.maybe_list) \
             and not (given.on_host or given.python_list) else None
+    if op is None and isinstance(func, cst.Attribute) and func.attr.value == "nonzero" \
+            and not any(a.keyword is not None and a.keyword.value == "size" for a in node.args) \
+            and imports_a(ctx, "jax") and not imports_a(ctx, "torch") and _one_tensor(func.value, ctx) \
+            and ctx.facts(func.value).taint:
+        return "jax"  # mask.nonzero() of a jax array: as jnp.nonzero(mask)
     if op is None or not op.args or not _one_tensor(op.args[0], ctx) or not ctx.facts(op.args[0]).taint:
         return None
     head = op.namespace.split(".")[0]
@@ -121,10 +126,6 @@ def _sized_by_values(node: cst.Call, op, ctx) -> str | None:
             and not (op.name == "where" and (len(op.args) > 1 or op.kwargs)):
         return "jax"
     return None
-
-
-def _imports(ctx, head: str) -> bool:
-    return any(qualified.split(".")[0] == head for qualified in ctx.index.imports.aliases.values())
 
 
 def _host_array_by_device_index(node, ctx) -> bool:
@@ -156,7 +157,7 @@ def _only_on_the_cpu(node, ctx) -> bool:
     for ancestor in reversed(ctx.ancestors):
         if isinstance(ancestor, cst.IfExp):
             text = code_of(ancestor.test, 200)
-            if ("is_cuda" in text or "cuda" in text and "device" in text) and _contains(ancestor.orelse, node):
+            if ("is_cuda" in text or "cuda" in text and "device" in text) and contains(ancestor.orelse, node):
                 return True
     return False
 
@@ -237,21 +238,13 @@ def _logging_call(node: cst.Call) -> bool:
     return "log" in owner.lower()
 
 
-def _contains(root, node) -> bool:
-    stack = [root]
-    while stack:
-        current = stack.pop()
-        if current is node:
-            return True
-        stack.extend(current.children)
-    return False
-
-
 class HostSync(Rule):
     """A host round-trip inside a loss: ``.numpy()``, ``.item()``, ``float(t)``, ``print(t)``,
     ``py_function``, Python's ``min``/``max`` of a tensor (``max(mask.sum(), 1)``), a Python
-    ``if``/``while``/``assert`` on a tensor, or a new torch/JAX tensor sized by a reduction of
-    one (``torch.eye(mask.sum())``: the size is read on the host; TF takes it in the graph).
+    ``if``/``while``/``assert`` on a tensor, a new torch/JAX tensor sized by a reduction of
+    one (``torch.eye(mask.sum())``: the size is read on the host; TF takes it in the graph), or
+    a value whose size the batch's values set (``torch.unique(labels)``, ``jnp.nonzero(mask)``
+    without ``size=``: torch syncs to learn it, ``jax.jit`` cannot trace it).
 
     **Why it hurts training.** Keras compiles the train step (``tf.function``, ``jax.jit``,
     ``torch.compile`` with ``jit_compile``). Inside it a tensor has no value yet: ``.numpy()``
@@ -303,13 +296,14 @@ class HostSync(Rule):
         op = ctx.op(node)
         framework = _sized_by_values(node, op, ctx)
         if framework == "torch":
-            ctx.report(self, node, f"`{code_of(node)}` has as many entries as the batch's distinct values: torch "
-                                   "waits for the device to learn the count (a sync every call, a graph break "
-                                   "under torch.compile); count on the device (one_hot(...).sum(0) > 0)")
+            ctx.report(self, node, f"`{code_of(node)}` has a size set by the batch's values: torch waits for the "
+                                   "device to learn it (a sync every call, a graph break under torch.compile); "
+                                   "keep fixed sizes (one_hot or bincount with minlength) and mask")
             return
         if framework == "jax":
-            ctx.report(self, node, f"`{code_of(node)}` has a size set by the batch's values: jax.jit cannot "
-                                   "trace it (ConcretizationTypeError); pass size= (and fill_value) or use a mask")
+            ctx.report(self, node, f"`{code_of(node)}` has a size set by the batch's values: under jax.jit it "
+                                   "cannot be traced (ConcretizationTypeError); pass size= (and fill_value) or use "
+                                   "a mask")
             return
         if op is None:
             return
