@@ -603,7 +603,9 @@ class _Walker:
                         ev.bind(element.value, facts_of_part)
                 elif isinstance(target.target, cst.Subscript):
                     _write_into(ev, target.target, facts, small.value)
-                elif not _rebinds_own_arguments(target.target, small.value, ev):
+                elif _rebinds_own_arguments(target.target, small.value, ev):
+                    _rebound_through(target.target, small.value, facts, ev)
+                else:
                     ev.bind(target.target, facts)
                     if isinstance(small.value, cst.Lambda) and isinstance(target.target, cst.Name):
                         ev.lambdas[target.target.value] = small.value  # f = lambda x: exp(x / tau)
@@ -888,14 +890,17 @@ _AUG_SYMBOL = {cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: 
 
 # ``l_true``, ``box_gt``, ``t_target``: a name whose last word says targets
 _TARGET_PART = re.compile(r"_(true|gt|target|targets|labels?)$", re.IGNORECASE)
+_OUTPUT_WORD = re.compile(r"pred|out|logit|hat|est", re.IGNORECASE)
 
 
 def _names_the_targets(target, value, ev: Evaluator) -> bool:
     """``y_true = args[n:]``: a name that says targets, given a slice of a list of tensors."""
     if not isinstance(target, cst.Name) or not isinstance(value, cst.Subscript):
         return False
-    if target.value.lower().replace("_", "") not in TARGET_NAMES and not _TARGET_PART.search(target.value):
-        return False
+    if target.value.lower().replace("_", "") not in TARGET_NAMES and not (
+            _TARGET_PART.search(target.value) and not _OUTPUT_WORD.search(target.value)
+            and any(isinstance(element.slice, cst.Slice) for element in value.slice)):
+        return False  # l_true = args[n:] holds targets; pred_labels = args[:n] does not
     base = ev.facts(value.value)
     return bool(base.taint) and (base.maybe_list or base.python_list) and not base.named_tensor
 
@@ -1033,6 +1038,24 @@ def _rebinds_own_arguments(target, value, ev: Evaluator) -> bool:
     argument_names = {a.value.value for a in value.args if isinstance(a.value, cst.Name)}
     return all(n.value in argument_names for n in names if ev.env.get(n.value) is not None and ev.env[n.value].taint) \
         and any(n.value in argument_names for n in names)
+
+
+def _rebound_through(target, call: cst.Call, facts: Facts, ev: Evaluator) -> None:
+    """``y_pred, y_true, y_true_rev, y_pred_rev = get_clip(y_pred, y_true, smooth)``: the arguments
+    handed back keep what we knew of them, plus the call's floor when it has one (a clip given an
+    epsilon); names that were no argument take the call's facts."""
+    arguments = {a.value.value for a in call.args if isinstance(a.value, cst.Name)}
+    names = [e.value for e in target.elements] if isinstance(target, (cst.Tuple, cst.List)) else [target]
+    floored = facts.guarded and re.search("clip|clamp", called_name(call) or "", re.IGNORECASE) is not None
+    for name in names:
+        if not isinstance(name, cst.Name):
+            continue
+        known = ev.env.get(name.value)
+        if name.value in arguments and known is not None:
+            if floored:
+                ev.env[name.value] = replace(known, guarded=True, nonneg=True)
+        else:
+            ev.bind(name, replace(facts, batch_sum=None, exp_node=None))
 
 
 def _indexed_parts(value):

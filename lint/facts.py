@@ -1232,9 +1232,19 @@ class Evaluator:
     def _tensor_operand(self, node) -> bool:
         """A tensor, not a dimension: ``1e-8 * torch.ones(x.shape)``, ``torch.tensor(eps)``, ``y``
         (``torch.max(x, 1)`` reduces over axis 1; ``torch.max(x, other)`` compares entries)."""
+        if node is None:
+            return False
         facts = self.facts(node)
-        if isinstance(node, cst.Integer) or facts.shape or (facts.literal is not None and not facts.on_host):
+        op = self.op(node) if isinstance(node, cst.Call) else None
+        if op is not None and op.name in _TENSOR_CONSTRUCTORS | {"new_tensor", "new_full", "new_ones"}:
+            return True  # torch.tensor(eps, device=x.device), x.new_tensor(eps)
+        if op is not None and op.is_method and op.args and _moves_to_a_device(op):
+            return self._tensor_operand(op.args[0])  # torch.tensor(eps).to(x.device)
+        if isinstance(node, cst.Integer) or facts.shape or (
+                facts.literal is not None and not facts.on_host and float(facts.literal).is_integer()):
             return False  # torch.max(x, 1), torch.max(x, dim): a reduction (torch.tensor(eps) is a tensor)
+        if facts.literal is not None:
+            return True  # eps = torch.tensor(1e-12).to(device): a number no dim can be
         if isinstance(node, cst.BinaryOperation):  # 1e-8 * torch.ones(...), not x.dim() - 1
             return self._tensor_operand(node.left) or self._tensor_operand(node.right)
         return facts.made_tensor or facts.is_tensor or facts.on_host
@@ -1296,9 +1306,11 @@ class Evaluator:
                                                        for a in op.args):
             return HOST_COPY  # numpy on host values: a host array
         first = self.facts(op.args[0]) if op.args else UNTAINTED
-        if name in ("max", "min") and op.namespace == "torch" and len(op.args) == 2 and not op.kwargs \
-                and self._tensor_operand(op.args[1]):
-            name = "maximum" if name == "max" else "minimum"  # torch.max(x, other): elementwise, not over dim
+        if name in ("max", "min") and op.namespace == "torch" and op.args:
+            other = op.args[1] if len(op.args) == 2 and not op.kwargs else \
+                op.kwargs.get("other") if len(op.args) == 1 and set(op.kwargs) == {"other"} else None
+            if self._tensor_operand(other):  # torch.max(x, other): elementwise, not over a dim
+                name, op = ("maximum" if name == "max" else "minimum"), replace(op, args=[op.args[0], other], kwargs={})
         if name in _TREE_LEAVES and not op.is_method and op.namespace.split(".")[0] in ("jax", "tree", "optree") \
                 and (name.startswith("tree_") or "tree" in op.namespace):
             return Facts(taint=first.taint, python_list=True, maybe_list=True)  # jax.tree_leaves(params): the leaves
@@ -1323,6 +1335,9 @@ class Evaluator:
             # tf.gradients(ys, xs): one gradient per x, in a Python list
             return Facts(taint=frozenset({PRED}), python_list=True, maybe_list=True)
         if not in_tensor_namespace(op):
+            if re.search("clip|clamp", name.lower()) and not op.is_method and any(_an_epsilon(a) for a in op.args[1:]):
+                # from .util import get_clip; get_clip(y_pred, y_true, smooth): floored by the epsilon
+                return Facts(taint=self._opaque(list(op.args)).taint, bounded=True, guarded=True, nonneg=True)
             if _BOUNDING_NAME.search(name.lower()) and op.args and not op.is_method \
                     and not re.search("clip|clamp", name.lower()):  # (a clip from an unresolved tf stays opaque)
                 # from mypkg.utils import l2_normalize: a function named for bounding its input
@@ -1586,7 +1601,9 @@ class Evaluator:
             zero_of, nonzero_of = self._zero_test_call(op)
             return Facts(taint=taint, boolean=True, bounded=True, zero_of=zero_of, nonzero_of=nonzero_of)
         if name in CONSTANT_MAKERS:
-            zeros = name.startswith("zeros")  # torch.max(d, zeros_like(d)): a floor at 0, no guard
+            # torch.max(d, zeros_like(d)), full_like(d, 0.0): a floor at 0, no guard
+            fill = op.arg(1, "fill_value", "value") if name in ("full", "full_like", "fill") else None
+            zeros = name.startswith("zeros") or (fill is not None and self.facts(fill).literal == 0)
             return Facts(bounded=True, guarded=name.startswith("ones"), nonneg=name.startswith(("ones", "zeros")),
                          nonpos=zeros, zero=zeros, made_tensor=op.namespace != "numpy")
         if name in UNSTACK_OPS and op.args:
@@ -1811,8 +1828,11 @@ class Evaluator:
                 return called
         callee = _text(func).split(".")[-1].lower()
         if callee and _BOUNDING_NAME.search(callee) and node.args:
-            # tanh_clip(x), l2_normalize_rows(x), my_sigmoid(x): a function named for bounding its input
-            return Facts(taint=self._opaque([a.value for a in node.args]).taint, bounded=True)
+            # tanh_clip(x), l2_normalize_rows(x), my_sigmoid(x): a function named for bounding its input;
+            # a clip given an epsilon (get_clip(y_pred, y_true, smooth)) keeps its values away from 0
+            floored = bool(re.search("clip|clamp", callee)) and any(_an_epsilon(a.value) for a in node.args[1:])
+            return Facts(taint=self._opaque([a.value for a in node.args]).taint, bounded=True,
+                         guarded=floored, nonneg=floored)
         if callee and _DISTANCE_NAME.match(callee) and node.args and not calls_a_model(func, self):
             # distance(a, b), pairwise_dist(x), self.l2_norm(x): a distance is >= 0
             return Facts(taint=self._opaque([a.value for a in node.args]).taint, nonneg=True)
@@ -2860,6 +2880,14 @@ _DISTANCE_NAME = re.compile(r"^_?((pairwise|euclidean|squared|cosine|l2|l1)_?)?(
 # names of covariance matrices (positive definite): sigma_p, Sigma, cov, covariance, precision
 _COVARIANCE_NAME = re.compile(r"(^|[^a-z])(sigma|cov|covariance|precision)", re.IGNORECASE)
 _BOUNDING_NAME = re.compile(r"clip|clamp|tanh|normali[sz]e|sigmoid|softmax|cosine_sim")
+_EPSILON_NAME = re.compile(r"^(self\.)?(eps|epsilon|smooth|smoothing|tiny|small|min_value|clip_value)$", re.IGNORECASE)
+
+
+def _an_epsilon(node) -> bool:
+    """``eps``, ``self.smooth``, ``1e-7``: a small positive constant handed to a clip."""
+    if isinstance(node, cst.Float):
+        return 0 < float(node.value) < 0.01
+    return isinstance(node, (cst.Name, cst.Attribute)) and bool(_EPSILON_NAME.match(_text(node)))
 # function transforms that return the function they wrap, transformed (``jax.vmap(f)(x)`` runs ``f``)
 FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "filter_jit", "filter_vmap", "checkpoint", "remat"})
 # a model's own layers called on the batch (``self.item_embedding(ids)``, ``self.proj(h)``): learned values

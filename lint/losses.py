@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from .tape_calls import differentiated_by_a_tape
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import decorated_no_grad, dotted_parts, terminal_name
 from .score_direction import returns_signal_to_error_score
@@ -708,7 +709,8 @@ class _LossFinder:
             if named_like_a_loss and _positional_names(info) \
                     and (not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) or _gets_a_computed_loss(info)) \
                     and not _is_setup_method(info.name) \
-                    and (_computes_with_tensors(info.node, self.index.imports) or self._delegates_to_tensor_code(info)) \
+                    and (_computes_with_tensors(info.node, self.index.imports) or self._delegates_to_tensor_code(info)
+                         or self._differentiated_by_a_tape(info)) \
                     and not self._evidence_against(info):
                 self._add_function(info, "named")  # def nt_xent_loss(z_i, z_j, temperature), gradient_penalty
                 continue
@@ -755,6 +757,15 @@ class _LossFinder:
                     or self._evidence_against(info, used_as_loss=True):
                 continue
             self._add_function(info, "named")
+
+    def _differentiated_by_a_tape(self, info: FunctionInfo) -> bool:
+        """``loss = self._loss(data)`` then ``tape.gradient(loss, weights)`` in the file (a method by
+        its own class's code): what the tape differentiates is the training loss, even when it
+        computes only with operators (``(y - embed_dist) ** 2``)."""
+        method = info.class_info is not None
+        return any(differentiated_by_a_tape(caller.node, info.name, method) is not None
+                   for caller in self.index.functions
+                   if caller is not info and (not method or caller.class_info is info.class_info))
 
     def _delegates_to_tensor_code(self, info: FunctionInfo) -> bool:
         """A loss-named method of a class named like a loss that hands its parameters to one of
@@ -1242,7 +1253,8 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     taints: dict[str, frozenset[str]] = {}
     latent = _latent_pair(everything)
     # (anchor, positive, negative): a triplet's embeddings, not anchor boxes
-    triplet = any(_normalized(p.name.value) in ("positive", "negative", "pos", "neg") for p in everything)
+    triplet = any(_normalized(p.name.value) in ("positive", "negative", "positives", "negatives", "pos", "neg")
+                  for p in everything)
     # Keras passes (y_true, y_pred) positionally to whatever is compiled; a function found by its
     # name or class (``nt_xent(z_i, z_j)``, ``forward(self, x)``) takes predictions first.
     unnamed_slots = [TRUE, PRED] if kind in ("compile", "factory", "config", "compute_loss") else \

@@ -267,3 +267,18 @@ def decorator_names(node):
 def decorated_no_grad(node) -> bool:
     """``@torch.no_grad()`` on the function: nothing in it is differentiated."""
     return any(name in _NO_GRAD_NAMES for name in decorator_names(node))
+
+
+def calls_named(node, name: str, method) -> bool:
+    """``self.name(...)`` or ``cls.name(...)`` (a method), ``name(...)`` (a function); with
+    ``method="apply"``, ``name.apply(...)`` (an autograd Function)."""
+    if not isinstance(node, cst.Call):
+        return False
+    func = node.func
+    if method == "apply":
+        return isinstance(func, cst.Attribute) and func.attr.value == "apply" and isinstance(func.value, cst.Name) \
+            and func.value.value == name
+    if isinstance(func, cst.Name):
+        return not method and func.value == name
+    return method and isinstance(func, cst.Attribute) and func.attr.value == name and isinstance(func.value, cst.Name) \
+        and func.value.value in ("self", "cls")

@@ -12,7 +12,8 @@ refuse a non-scalar outright, so only the tape sums silently.)
     ...     "    with tf.GradientTape() as tape:\\n"
     ...     "        loss = self._compute_loss(data)\\n"
     ...     "    grads = tape.gradient(loss, self.trainable_weights)\\n")
-    >>> _tape_gradient_of_a_call(step, "_compute_loss", method=True) is not None
+    >>> from keras_bsguard.lint.tape_calls import differentiated_by_a_tape
+    >>> differentiated_by_a_tape(step, "_compute_loss", method=True) is not None
     True
 """
 
@@ -21,8 +22,8 @@ from __future__ import annotations
 import libcst as cst
 
 from ..facts import KERAS_PER_SAMPLE_LOSSES
+from ..tape_calls import differentiated_by_a_tape
 from ..tree import contains, own_nodes_in_order
-from ._util import calls_named
 
 # reductions that, without an axis (or over axis 0), leave one number for the batch
 _REDUCTIONS = frozenset({"reduce_mean", "reduce_sum", "mean", "sum", "reduce_max", "reduce_min", "max", "min",
@@ -48,42 +49,10 @@ def tape_gradient_of(ctx) -> cst.Call | None:
     for caller in ctx.index.functions:
         if caller.node is ctx.loss.node or (method and caller.class_info is not info.class_info):
             continue
-        found = _tape_gradient_of_a_call(caller.node, info.name, method)
+        found = differentiated_by_a_tape(caller.node, info.name, method)
         if found is not None:
             return found
     return None
-
-
-def _tape_gradient_of_a_call(function: cst.FunctionDef, name: str, method: bool) -> cst.Call | None:
-    bound, tapes = set(), set()
-    for node in own_nodes_in_order(function):
-        if isinstance(node, cst.WithItem) and _makes_a_tape(node.item) and isinstance(node.asname, cst.AsName) \
-                and isinstance(node.asname.name, cst.Name):
-            tapes.add(node.asname.name.value)  # with tf.GradientTape() as tape:
-        elif isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
-            target = node.targets[0].target.value
-            if calls_named(node.value, name, method):
-                bound.add(target)  # loss = self._compute_loss(data)
-            else:
-                bound.discard(target)  # loss = tf.reduce_mean(loss): rebound to something else
-                if _makes_a_tape(node.value):
-                    tapes.add(target)
-        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "gradient" \
-                and isinstance(node.func.value, cst.Name) and node.func.value.value in tapes:
-            target = node.args[0].value if node.args and node.args[0].keyword is None else next(
-                (a.value for a in node.args if a.keyword is not None and a.keyword.value == "target"), None)
-            if isinstance(target, cst.Name) and target.value in bound:
-                return node
-    return None
-
-
-def _makes_a_tape(node) -> bool:
-    """``tf.GradientTape()``, ``GradientTape(persistent=True)``."""
-    if not isinstance(node, cst.Call):
-        return False
-    func = node.func
-    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-    return name == "GradientTape"
 
 
 def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
@@ -113,13 +82,15 @@ def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
     op = ctx.op(node)
     if op is None:
         return None
-    if op.name in KERAS_PER_SAMPLE_LOSSES and ("losses" in op.namespace or op.namespace == "keras.backend"):
-        return True  # tf.keras.losses.mse(y, p): one value per sample
-    if op.name in _PER_EXAMPLE_NN_LOSSES and op.namespace.startswith("tensorflow"):
-        return True  # tf.nn.sparse_softmax_cross_entropy_with_logits: one value per example
+    if _per_example_op(op):
+        return True  # tf.keras.losses.mse(y, p), tf.nn.sparse_softmax_cross_entropy_with_logits
     if op.name in _REDUCTIONS and op.args:
         if ctx.evaluator.reduces_batch(op):
             return False
+        if not _literal_axes(op.arg(1, "axis", "dim", "axes", "reduction_indices")):
+            return None  # axis=self.axis, axis=range(...): which axes is not written here
+        if _per_example_loss(op.args[0], ctx):
+            return None  # mean(mse(y, p), axis=-1): the per-example values may be all that is left
         return keeps_batch_axis(op.args[0], ctx, depth + 1)  # along a feature axis
     if op.name in _ELEMENTWISE:
         result = False
@@ -127,6 +98,29 @@ def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
             result = _either(result, keeps_batch_axis(argument, ctx, depth + 1))
         return result
     return None
+
+
+def _per_example_op(op) -> bool:
+    """Keras's per-sample loss functions and tf.nn's per-example losses: one value per sample."""
+    return (op.name in KERAS_PER_SAMPLE_LOSSES and ("losses" in op.namespace or op.namespace == "keras.backend")) \
+        or (op.name in _PER_EXAMPLE_NN_LOSSES and op.namespace.startswith("tensorflow"))
+
+
+def _per_example_loss(node, ctx) -> bool:
+    """A per-example loss's values, directly or under the name they were bound to."""
+    if isinstance(node, cst.Name):
+        node = last_binding(node, ctx)
+    op = ctx.op(node) if isinstance(node, cst.Call) else None
+    return op is not None and _per_example_op(op)
+
+
+def _literal_axes(axis) -> bool:
+    """``axis=-1``, ``axis=[1, 2]``: axes written as numbers."""
+    if isinstance(axis, (cst.List, cst.Tuple)):
+        return bool(axis.elements) and all(_literal_axes(e.value) for e in axis.elements)
+    if isinstance(axis, cst.UnaryOperation) and isinstance(axis.operator, cst.Minus):
+        axis = axis.expression
+    return isinstance(axis, cst.Integer)
 
 
 def _either(left: bool | None, right: bool | None) -> bool | None:

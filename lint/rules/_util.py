@@ -385,18 +385,3 @@ def kept_on_self(node, ctx) -> bool:
 def is_self_attribute(node) -> bool:
     """``self.x`` (any attribute of ``self``)."""
     return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
-
-
-def calls_named(node, name: str, method) -> bool:
-    """``self.name(...)`` or ``cls.name(...)`` (a method), ``name(...)`` (a function); with
-    ``method="apply"``, ``name.apply(...)`` (an autograd Function)."""
-    if not isinstance(node, cst.Call):
-        return False
-    func = node.func
-    if method == "apply":
-        return isinstance(func, cst.Attribute) and func.attr.value == "apply" and isinstance(func.value, cst.Name) \
-            and func.value.value == name
-    if isinstance(func, cst.Name):
-        return not method and func.value == name
-    return method and isinstance(func, cst.Attribute) and func.attr.value == name and isinstance(func.value, cst.Name) \
-        and func.value.value in ("self", "cls")

@@ -7,10 +7,10 @@ import re
 import libcst as cst
 
 from ..losses import LOSS_CLASS_METHODS, named_like_a_loss
-from ..names import dotted_parts
+from ..names import calls_named, dotted_parts
 from ..tree import own_nodes
 from ._tape import keeps_batch_axis, last_binding, tape_gradient_of
-from ._util import assignments_to, calls_named, code_of, literal_int
+from ._util import assignments_to, code_of, literal_int
 from .base import Rule
 
 _RESHAPE_OPS = frozenset({"reshape", "view"})

@@ -107,17 +107,13 @@ def _sized_by_values(node: cst.Call, op, ctx) -> str | None:
     framework whose semantics apply ("torch" or "jax"), or None."""
     func = node.func
     if op is None and isinstance(func, cst.Attribute) and func.attr.value in _TORCH_VALUE_SIZED:
-        # ``labels.unique()``: only torch tensors have the method (a Python list has none, so a
-        # parameter that might be a list is a tensor here); numpy arrays and TF tensors neither
-        given = ctx.facts(func.value)
-        return "torch" if imports_a(ctx, "torch") and given.taint and (given.is_tensor or given.maybe_list) \
-            and not (given.on_host or given.python_list) else None
+        # ``labels.unique()``: only torch tensors have the method; numpy arrays and TF tensors neither
+        return "torch" if imports_a(ctx, "torch") and _batch_array(func.value, ctx) else None
     if op is None and isinstance(func, cst.Attribute) and func.attr.value == "nonzero" \
             and not any(a.keyword is not None and a.keyword.value == "size" for a in node.args) \
-            and imports_a(ctx, "jax") and not imports_a(ctx, "torch") and _one_tensor(func.value, ctx) \
-            and ctx.facts(func.value).taint:
+            and imports_a(ctx, "jax") and not imports_a(ctx, "torch") and _batch_array(func.value, ctx):
         return "jax"  # mask.nonzero() of a jax array: as jnp.nonzero(mask)
-    if op is None or not op.args or not _one_tensor(op.args[0], ctx) or not ctx.facts(op.args[0]).taint:
+    if op is None or not op.args or not _batch_array(op.args[0], ctx):
         return None
     head = op.namespace.split(".")[0]
     if op.name in _TORCH_VALUE_SIZED and head == "torch":
@@ -126,6 +122,13 @@ def _sized_by_values(node: cst.Call, op, ctx) -> str | None:
             and not (op.name == "where" and (len(op.args) > 1 or op.kwargs)):
         return "jax"
     return None
+
+
+def _batch_array(node, ctx) -> bool:
+    """A tensor of the loss's inputs: a parameter that might be a Python list counts (``mask``),
+    since a list has neither ``unique`` nor ``nonzero`` and the array ops take it as one array."""
+    given = ctx.facts(node)
+    return bool(given.taint) and (given.is_tensor or given.maybe_list) and not (given.on_host or given.python_list)
 
 
 def _host_array_by_device_index(node, ctx) -> bool:
