@@ -116,7 +116,6 @@ class BatchSum(Rule):
         if construction is not None:
             ctx.relate("BSG501/returned", construction)  # where reduction="sum" was chosen
 
-
     def _summed_by_the_tape(self, value, ctx) -> None:
         """``return tf.maximum(ap - an + margin, 0.0)`` fed to ``tape.gradient`` by its caller: the
         tape differentiates the sum of the per-sample values."""
