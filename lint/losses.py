@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .tape_calls import differentiated_by_a_tape
+from .tape_calls import tape_gradient_in
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import decorated_no_grad, dotted_parts, terminal_name
 from .score_direction import returns_signal_to_error_score
@@ -762,10 +762,7 @@ class _LossFinder:
         """``loss = self._loss(data)`` then ``tape.gradient(loss, weights)`` in the file (a method by
         its own class's code): what the tape differentiates is the training loss, even when it
         computes only with operators (``(y - embed_dist) ** 2``)."""
-        method = info.class_info is not None
-        return any(differentiated_by_a_tape(caller.node, info.name, method) is not None
-                   for caller in self.index.functions
-                   if caller is not info and (not method or caller.class_info is info.class_info))
+        return tape_gradient_in(self.index, info) is not None
 
     def _delegates_to_tensor_code(self, info: FunctionInfo) -> bool:
         """A loss-named method of a class named like a loss that hands its parameters to one of

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .names import calls_named
 from .tree import children, own_nodes_in_order
 
 
@@ -26,22 +25,45 @@ def differentiated_by_a_tape(function: cst.FunctionDef, name: str, method: bool)
     """The ``tape.gradient(loss, ...)`` call in ``function`` whose target is a name bound to a call
     of ``name`` (``self.name(...)`` for a method) and not since rebound to one number, ``tape`` a
     ``GradientTape`` and the sources not inputs it watches (an input gradient: FGSM, saliency)."""
-    bound, tapes, watched = set(), set(), set()
+    return _tape_gradients(function).get((name, method))
+
+
+def tape_gradient_in(index, info) -> cst.Call | None:
+    """``differentiated_by_a_tape`` over the file's functions (a method: its own class's), each
+    function read once per file (the answers are kept on the index)."""
+    cached = index.__dict__.setdefault("_tape_gradients", {})
+    method = info.class_info is not None
+    for caller in index.functions:
+        if caller is info or (method and caller.class_info is not info.class_info):
+            continue
+        found = cached.get(id(caller.node))
+        if found is None:
+            found = cached[id(caller.node)] = _tape_gradients(caller.node)
+        if (info.name, method) in found:
+            return found[(info.name, method)]
+    return None
+
+
+def _tape_gradients(function: cst.FunctionDef) -> dict[tuple[str, bool], cst.Call]:
+    """Each ``(callee, is_method)`` whose value the function's tapes differentiate, with the call."""
+    bound: dict[str, tuple[str, bool]] = {}
+    tapes, watched, found = set(), set(), {}
     for node in own_nodes_in_order(function):
         if isinstance(node, cst.WithItem) and _makes_a_tape(node.item) and isinstance(node.asname, cst.AsName) \
                 and isinstance(node.asname.name, cst.Name):
             tapes.add(node.asname.name.value)  # with tf.GradientTape() as tape:
         elif isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
             target = node.targets[0].target.value
-            if calls_named(node.value, name, method):
-                bound.add(target)  # loss = self._compute_loss(data)
+            callee = _callee(node.value)
+            if callee is not None:
+                bound[target] = callee  # loss = self._compute_loss(data)
             elif not (target in bound and _still_per_sample(node.value, target)):
-                bound.discard(target)  # loss = tf.reduce_mean(loss): rebound to one number
+                bound.pop(target, None)  # loss = tf.reduce_mean(loss): rebound to one number
                 if _makes_a_tape(node.value):
                     tapes.add(target)
         elif isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Name) \
                 and isinstance(node.operator, (cst.DivideAssign, cst.FloorDivideAssign)):
-            bound.discard(node.target.value)  # loss /= batch_size: a mean, summed
+            bound.pop(node.target.value, None)  # loss /= batch_size: a mean, summed
         elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
                 and isinstance(node.func.value, cst.Name) and node.func.value.value in tapes:
             if node.func.attr.value == "watch":  # tape.watch(images): a gradient for the inputs
@@ -51,7 +73,19 @@ def differentiated_by_a_tape(function: cst.FunctionDef, name: str, method: bool)
                 sources = _argument(node, 1, "sources")
                 if isinstance(target, cst.Name) and target.value in bound \
                         and not (isinstance(sources, cst.Name) and sources.value in watched):
-                    return node
+                    found.setdefault(bound[target.value], node)
+    return found
+
+
+def _callee(node) -> tuple[str, bool] | None:
+    """``name(...)`` (a function) or ``self.name(...)``/``cls.name(...)`` (a method)."""
+    if not isinstance(node, cst.Call):
+        return None
+    func = node.func
+    if isinstance(func, cst.Name):
+        return func.value, False
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in ("self", "cls"):
+        return func.attr.value, True
     return None
 
 

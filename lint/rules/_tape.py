@@ -22,7 +22,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..facts import KERAS_PER_SAMPLE_LOSSES
-from ..tape_calls import differentiated_by_a_tape
+from ..tape_calls import tape_gradient_in
 from ..tree import contains, own_nodes_in_order
 
 # reductions that, without an axis (or over axis 0), leave one number for the batch
@@ -45,14 +45,7 @@ def tape_gradient_of(ctx) -> cst.Call | None:
     info = ctx.loss.info
     if info is None or info.name.startswith("__"):
         return None
-    method = info.class_info is not None
-    for caller in ctx.index.functions:
-        if caller.node is ctx.loss.node or (method and caller.class_info is not info.class_info):
-            continue
-        found = differentiated_by_a_tape(caller.node, info.name, method)
-        if found is not None:
-            return found
-    return None
+    return tape_gradient_in(ctx.index, info)
 
 
 def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
