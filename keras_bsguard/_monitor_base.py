@@ -85,6 +85,27 @@ class MonitorBase(keras.callbacks.Callback):
             self._last_step = max(self._last_step, step)
         return step
 
+    # ------------------------------------------------------------------- device buffer reads
+    def _start_reads(self, capacity: int, every_n_steps: int, per_call: int) -> None:
+        """Call at ``on_train_begin`` of a monitor that keeps per-step figures in a device ring
+        of ``capacity`` rows (one per measured step, every ``every_n_steps``-th step), read by
+        snapshots between calls of ``per_call`` steps (``steps_per_execution``). A read is forced
+        before half a ring is unread: the monitors take a read with more than half a ring of new
+        rows for an older snapshot, and a full turn overwrites rows not read yet."""
+        self._read_step = 0  # the global steps covered by the newest snapshot read so far
+        self._read_lag_limit = max(1, (int(capacity) // 2 - int(per_call)) * int(every_n_steps))
+
+    def _reads_fell_behind(self, batch: int) -> bool:
+        """At a batch begin (the training thread): whether the newest snapshot read is half a
+        ring behind. Snapshots are converted on Keras's worker threads, which a loaded host can
+        starve while the training thread runs on; past a full turn of the ring, unread figures
+        would be overwritten. The monitor then reads on the training thread (a device wait)."""
+        return self._epoch_first_step + int(batch) - self._read_step >= self._read_lag_limit
+
+    def _note_read(self, step: int) -> None:
+        """A snapshot taken after ``step`` global steps has been read (call with the lock held)."""
+        self._read_step = max(self._read_step, int(step))
+
     # --------------------------------------------------------------------------- event log
     def _start_run(self, **fields) -> None:
         """Call at ``on_train_begin`` (the thread running ``fit``): new run id, fresh warnings,

@@ -246,6 +246,7 @@ class GradientNoiseScale(MonitorBase):
             feature.build(capacity)
         self._feature = feature
         self._buffer_variables = [feature.buffer.rows]
+        self._start_reads(capacity, self.every_n_steps, per_call)
         add_state_metric(self._model, feature.buffer)
         self._hub = InstrumentedTrainStep.attach(self._model, self, gradient_feature=feature)
         batch_norm = [layer.name for layer in self._model._flatten_layers()
@@ -313,9 +314,14 @@ class GradientNoiseScale(MonitorBase):
         logs["gns_ratio"] = batch / noise_scale if noise_scale > 0 else math.nan
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self._buffer_variables is not None and batch - self._read_batch >= self._read_every:
+        if self._buffer_variables is None:
+            return
+        if self._reads_fell_behind(batch):
             self._read_batch = batch
-            snapshot = self._take_snapshot()
+            self._read_now(self._epoch_first_step + batch)
+        elif batch - self._read_batch >= self._read_every:
+            self._read_batch = batch
+            snapshot = self._take_snapshot(self._epoch_first_step + batch)
             with self._snapshot_lock:
                 self._snapshot = snapshot
 
@@ -329,27 +335,29 @@ class GradientNoiseScale(MonitorBase):
             self._consume(snapshot)
 
     # ------------------------------------------------------------------- device buffer reads
-    def _take_snapshot(self) -> tuple:
-        """Device copies of the buffer (no wait), numbered and stamped with the epoch: Keras's
-        worker thread may consume one after the main thread has read a newer one, or after the
-        next epoch has begun."""
+    def _take_snapshot(self, step: int) -> tuple:
+        """Device copies of the buffer (no wait) after ``step`` global steps, numbered and
+        stamped with the epoch: Keras's worker thread may consume one after the main thread has
+        read a newer one, or after the next epoch has begun."""
         self._snapshots_taken += 1
         copies = self._adapter.snapshot_variables(self._model, self._buffer_variables)
-        return self._snapshots_taken, self._epoch, copies
+        return self._snapshots_taken, self._epoch, step, copies
 
-    def _read_now(self) -> None:
+    def _read_now(self, step: int | None = None) -> None:
+        """Read the buffer on this (the training) thread: at epoch and fit end, and when the
+        reads on Keras's worker threads fell behind."""
         if self._buffer_variables is None:
             return
         with self._snapshot_lock:
             self._snapshot = None
-        self._consume(self._take_snapshot())
+        self._consume(self._take_snapshot(self._last_step if step is None else step))
 
     def _consume(self, snapshot) -> None:
         """Turn the rows a buffer snapshot holds beyond the last read into estimates, in order
         (a snapshot older than one already read is dropped)."""
         from keras import ops
 
-        sequence, epoch, copies = snapshot
+        sequence, epoch, step, copies = snapshot
         rows = ops.convert_to_numpy(copies[0]).tolist()  # waits for the device, off-thread
         capacity = len(rows) - 1
         written = int(rows[capacity][0])
@@ -357,6 +365,7 @@ class GradientNoiseScale(MonitorBase):
             if sequence <= self._last_read:
                 return
             self._last_read = sequence
+            self._note_read(step)
             new = (written - self._consumed) % capacity
             first, self._consumed = self._consumed, written
             self._rows_epoch = epoch

@@ -447,6 +447,7 @@ class GradientNormMonitor(MonitorBase):
                 [buffer.layer_norms] if buffer.layer_norms is not None else []
             )
             add_state_metric(self._model, buffer)
+            self._start_reads(capacity, self.every_n_steps, per_call)
         self._hub = InstrumentedTrainStep.attach(
             self._model, self, gradient_feature=self._feature
         )
@@ -498,18 +499,25 @@ class GradientNormMonitor(MonitorBase):
             self._reduce_learning_rate()
         # Main thread, between steps: every ``window`` norms, copy the device buffer (without
         # waiting for the device); the next batch-end callback converts and checks it.
-        if batch - self._read_batch >= self._read_every and self._buffer_variables is not None \
-                and not self.per_step_log:
+        if self._buffer_variables is None or self.per_step_log:
+            return
+        step = self._epoch_first_step + batch
+        if self._reads_fell_behind(batch):
+            self._read_batch = batch
+            self._read_now(step)
+        elif batch - self._read_batch >= self._read_every:
             self._read_batch = batch
             snapshot = self._adapter.snapshot_variables(self._model, self._buffer_variables)
             with self._snapshot_lock:
-                self._snapshot = snapshot
+                self._snapshot = (step, snapshot)
 
     def on_train_batch_end(self, batch, logs=None):
+        step = self._global_step(batch)
         if logs is not None and "grad_norm" in logs:
             # A step that returns its norm as a log (BatchSizeGuard's micro-batched step).
             layer_norms = logs.pop(LAYER_NORMS_KEY, None)
-            step = self._global_step(batch)
+            with self._lock:
+                self._note_read(step)  # this step's norm is here, not in the device buffer
             if self.every_n_steps == 1:
                 self._observe_many([float(logs["grad_norm"])], [layer_norms])
             elif step % self.every_n_steps == 0:
@@ -523,8 +531,8 @@ class GradientNormMonitor(MonitorBase):
             if self.per_step_log and self._buffer_variables is not None:
                 # The training thread, right after the step (async dispatch is off for this
                 # monitor): read the buffer now; its newest norm is this step's.
-                latest = self._consume(self._adapter.snapshot_variables(self._model,
-                                                                        self._buffer_variables))
+                latest = self._consume((self._last_step, self._adapter.snapshot_variables(
+                    self._model, self._buffer_variables)))
                 if latest is not None and logs is not None:
                     logs["grad_norm"] = latest
             return
@@ -534,19 +542,23 @@ class GradientNormMonitor(MonitorBase):
             self._consume(snapshot)
 
     # ------------------------------------------------------------------- device buffer reads
-    def _read_now(self) -> None:
-        """Read the device buffer synchronously (epoch and fit end)."""
+    def _read_now(self, step: int | None = None) -> None:
+        """Read the device buffer on this (the training) thread: at epoch and fit end, and when
+        the reads on Keras's worker threads fell behind."""
         if self._buffer_variables is None:
             return
         with self._snapshot_lock:
             self._snapshot = None
-        self._consume(self._adapter.snapshot_variables(self._model, self._buffer_variables))
+        self._consume((self._last_step if step is None else step,
+                       self._adapter.snapshot_variables(self._model, self._buffer_variables)))
 
     def _consume(self, snapshot) -> float | None:
-        """Check the norms a buffer snapshot holds beyond the last read; returns the latest."""
+        """Check the norms a buffer snapshot (the global steps run when it was taken, and the
+        device copies) holds beyond the last read; returns the latest."""
         from keras import ops
 
-        arrays = [ops.convert_to_numpy(a) for a in snapshot]  # waits for the device, off-thread
+        step, copies = snapshot
+        arrays = [ops.convert_to_numpy(a) for a in copies]  # waits for the device, off-thread
         ring = arrays[0]
         capacity = len(ring) - 1
         # The next slot to write (the norms written so far, wrapped at a turn of the ring).
@@ -556,7 +568,11 @@ class GradientNormMonitor(MonitorBase):
         layers = arrays[1] if len(arrays) > 1 else None
         with self._lock:
             new = (written - self._consumed) % capacity
-            if new == 0 or new > capacity // 2:  # nothing new, or an older snapshot
+            # An older snapshot, converted late on another thread than a newer one.
+            if step < self._read_step or new > capacity // 2:
+                return None
+            self._note_read(step)
+            if new == 0:
                 return None
             first = self._consumed
             self._consumed = written

@@ -129,3 +129,41 @@ class BatchLogs(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.batches.append(dict(logs or {}))
+
+
+class StalledWorkerReads(keras.callbacks.Callback):
+    """Holds back a monitor's batch-end callbacks on Keras's worker threads until global step
+    ``release_at`` begins, as a loaded host does when those threads get no CPU: meanwhile the
+    training thread runs ahead, the device buffer fills and newer snapshots replace the unread
+    ones. The training thread's own reads (epoch ends, and any the monitor decides to make)
+    pass. ``stalled`` counts the calls held back.
+
+    Wraps ``monitor.on_train_batch_end``; list it before the monitor.
+    """
+
+    def __init__(self, monitor, release_at: int):
+        super().__init__()
+        import threading
+
+        self._main = threading.main_thread()
+        self._release = threading.Event()
+        self._release_at = release_at
+        self._steps = 0
+        self.stalled = 0
+        batch_end = monitor.on_train_batch_end
+
+        def held_back(*args, **kwargs):
+            if threading.current_thread() is not self._main and not self._release.is_set():
+                self.stalled += 1
+                self._release.wait(timeout=120)
+            return batch_end(*args, **kwargs)
+
+        monitor.on_train_batch_end = held_back
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._steps += 1
+        if self._steps >= self._release_at:
+            self._release.set()
+
+    def on_train_end(self, logs=None):
+        self._release.set()
