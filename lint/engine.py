@@ -21,10 +21,10 @@ from dataclasses import replace
 
 import libcst as cst
 
-from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, PRED, TRUE, UNTAINTED, Evaluator, Facts, _text, join_facts,
-                    names_a_positive_parameter, nonzero_names, reducing_loss_class)
+from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRUE, UNTAINTED, Evaluator, Facts,
+                    _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LossFunction
-from .module_index import ModuleIndex, block_statements
+from .module_index import ModuleIndex, block_statements, criteria_by_reduction, local_criteria
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
@@ -288,6 +288,8 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         evaluator.mean_criteria = loss.info.class_info.mean_criteria()
         evaluator.unreduced_criteria = loss.info.class_info.unreduced_criteria()
         evaluator.bounded_modules = loss.info.class_info.bounded_modules()
+    if isinstance(loss.node, cst.FunctionDef):
+        _add_local_criteria(evaluator, local_criteria(loss.node))
     if call_sites is not None:
         enclosing = call_sites.get(("closure", id(loss.node)))
         if enclosing:  # a nested def reads the enclosing loss's values
@@ -357,6 +359,20 @@ def _required_batch_size_params(loss) -> list[str]:
         return []
     return [p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
             if p.default is None and BATCH_SIZE_NAME.match(p.name.value) and p.name.value in loss.param_taints]
+
+
+def _add_local_criteria(evaluator: Evaluator, criteria: dict[str, tuple[str, str]]) -> None:
+    """Criteria the loss builds itself (``mse = nn.MSELoss(size_average=False)``), read where it
+    calls them as the class's ``self.<attr>`` ones are (keyed apart from those, see
+    :data:`LOCAL_CRITERION`)."""
+    if not criteria:
+        return
+    keyed = {LOCAL_CRITERION + name: value for name, value in criteria.items()}
+    summed, distance, mean, unreduced = criteria_by_reduction(keyed)
+    evaluator.summed_criteria = evaluator.summed_criteria | summed
+    evaluator.distance_criteria = {**evaluator.distance_criteria, **distance}
+    evaluator.mean_criteria = evaluator.mean_criteria | mean
+    evaluator.unreduced_criteria = evaluator.unreduced_criteria | unreduced
 
 
 def _numeric_defaults(function) -> dict[str, float]:

@@ -1259,6 +1259,8 @@ class Evaluator:
         if _flag_lookup(node):
             return UNTAINTED  # options.get("scaled", False): a flag or a number from a mapping
         criterion = _self_attribute(node.func)
+        if criterion is None and isinstance(node.func, cst.Name):
+            criterion = LOCAL_CRITERION + node.func.value  # mse(pred, target), mse = nn.MSELoss(...) here
         if criterion in self.summed_criteria and node.args:
             # self.mse(pred, target) with self.mse = nn.MSELoss(reduction="sum"): a sum over the batch
             inputs = [self.facts(a.value) for a in node.args]
@@ -3021,6 +3023,11 @@ def _carries_the_batch(facts: Facts) -> bool:
     if facts.no_batch_axis or not facts.taint:
         return False
     return bool(facts.taint & {PRED, TRUE}) or not facts.maybe_list or facts.named_tensor
+
+
+# the key of a criterion the loss builds in its own body (``mse = nn.MSELoss()``) among the
+# ``self.<attr>`` ones of its class: no attribute name starts with it
+LOCAL_CRITERION = "<local>."
 
 
 def _self_attribute(func: cst.BaseExpression) -> str | None:

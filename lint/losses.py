@@ -112,7 +112,7 @@ _NOT_A_LOSS_TOKENS = _NEVER_A_LOSS_TOKENS | frozenset({
                                 "eval", "evaluate", "evaluation", "stat", "report", "summary",
                                 "confusion", "curve", "coef", "coefficient", "psnr", "kappa", "roc", "pr",
                                 "create", "build", "make", "get", "factory", "select", "choose",
-                                "calibration", "calibrate"})
+                                "calibration", "calibrate", "mask", "masks"})
 # helpers that keep statistics, logs or plots beside the loss (``self.set_stats(...)``): not the loss value
 _BOOKKEEPING_PREFIXES = ("set_stats", "update_stats", "log_", "print_", "plot_", "record_", "track_", "format_",
                          "visuali", "summari")
@@ -1056,8 +1056,17 @@ class _LossFinder:
         own_class = loss.info.class_info if loss.info else None
         scope_nested = loss.info.nested if loss.info else []
         called: set[str] | None = None  # self attributes the loss calls, read once if needed
+        # Names the loss binds itself (``smape = abs(y_pred - y_true) / summ`` in ``smape_loss``)
+        # shadow the file's functions of that name.
+        shadowing: set[str] = set()
+        if isinstance(loss.node, cst.FunctionDef):
+            params = loss.node.params
+            shadowing = set(_assigned_values(loss.node)) | {
+                p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
         for node in _walk_names_and_self_attributes(loss.node):
             if isinstance(node, cst.Name):
+                if node.value in shadowing and not any(f.name == node.value for f in scope_nested):
+                    continue
                 candidates = [f for f in scope_nested if f.name == node.value] or self.index.functions_named(node.value)
                 found.extend(candidates)
             elif node.value.value in ("self", "cls"):  # self.method, or an alias of methods

@@ -81,6 +81,60 @@ def _reduction(call: cst.Call) -> str:
     return "mean"
 
 
+def _criteria_among(constructions) -> dict[str, tuple[str, str]]:
+    """``(holder, class name, call)`` constructions -> holder -> (class name, reduction) for those
+    that build a loss criterion."""
+    found: dict[str, tuple[str, str]] = {}
+    for holder, name, call in constructions:
+        reduction = _reduction(call)
+        # Keras's loss classes only unreduced: their default mean clips probabilities (no log(0))
+        if name.endswith("Loss") or name in DISTANCE_LOSS_CLASSES or (name in KERAS_LOSS_CLASSES
+                                                                      and reduction == "none"):
+            found[holder] = (name, reduction)
+    return found
+
+
+def criteria_by_reduction(criteria: dict[str, tuple[str, str]]):
+    """Criteria (holder -> (class name, reduction)) split as the evaluator reads them: those that
+    sum, distance losses that average or keep every element (holder -> reduction), those that
+    average, those that keep one value per element."""
+    summed = frozenset(h for h, (_name, reduction) in criteria.items() if reduction == "sum")
+    distance = {h: reduction for h, (name, reduction) in criteria.items()
+                if reduction in ("mean", "none") and name in DISTANCE_LOSS_CLASSES}
+    mean = frozenset(h for h, (_name, reduction) in criteria.items() if reduction == "mean")
+    unreduced = frozenset(h for h, (_name, reduction) in criteria.items() if reduction == "none")
+    return summed, distance, mean, unreduced
+
+
+def local_criteria(function: cst.FunctionDef) -> dict[str, tuple[str, str]]:
+    """Names a function binds once to a loss criterion it builds itself (``mse =
+    nn.MSELoss(size_average=False)``) -> (class name, reduction), as :meth:`ClassInfo.criteria`
+    reads ``self.<attr> = ...`` in ``__init__``. A name bound more than once is left out.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def loss(p, t):\\n    mse = nn.MSELoss(reduction='sum')\\n"
+        ...                      "    return mse(p, t)\\n").body[0]
+        >>> local_criteria(f)
+        {'mse': ('MSELoss', 'sum')}
+    """
+    bindings: dict[str, list] = {}
+    for node in own_nodes(function):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                if isinstance(target.target, cst.Name):
+                    bindings.setdefault(target.target.value, []).append(node.value)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and isinstance(node.target, cst.Name):
+            bindings.setdefault(node.target.value, []).append(node.value)
+    constructions = []
+    for holder, values in bindings.items():
+        if len(values) == 1 and isinstance(values[0], cst.Call):
+            func = values[0].func
+            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+            if isinstance(name, str) and name:
+                constructions.append((holder, name, values[0]))
+    return _criteria_among(constructions)
+
+
 @dataclass(eq=False)
 class ClassInfo:
     node: cst.ClassDef
@@ -99,7 +153,7 @@ class ClassInfo:
             >>> sorted(index.classes["L"].summed_criteria())
             ['mse']
         """
-        return frozenset(attr for attr, (_name, reduction) in self.criteria().items() if reduction == "sum")
+        return criteria_by_reduction(self.criteria())[0]
 
     def distance_criteria(self) -> dict[str, str]:
         """Attributes set in ``__init__`` to a distance loss that averages (``self.mse =
@@ -115,8 +169,7 @@ class ClassInfo:
             >>> sorted(index.classes["L"].distance_criteria().items())
             [('l1', 'none'), ('mse', 'mean')]
         """
-        return {attr: reduction for attr, (name, reduction) in self.criteria().items()
-                if reduction in ("mean", "none") and name in DISTANCE_LOSS_CLASSES}
+        return criteria_by_reduction(self.criteria())[1]
 
     def unreduced_criteria(self) -> frozenset[str]:
         """Attributes set in ``__init__`` to a loss module that does not reduce (``self.ce =
@@ -130,7 +183,7 @@ class ClassInfo:
             >>> sorted(index.classes["L"].unreduced_criteria())
             ['ce']
         """
-        return frozenset(attr for attr, (_name, reduction) in self.criteria().items() if reduction == "none")
+        return criteria_by_reduction(self.criteria())[3]
 
     def mean_criteria(self) -> frozenset[str]:
         """Attributes set in ``__init__`` to a loss module that returns the batch mean
@@ -143,7 +196,7 @@ class ClassInfo:
             >>> sorted(index.classes["L"].mean_criteria())
             ['kl']
         """
-        return frozenset(attr for attr, (_name, reduction) in self.criteria().items() if reduction == "mean")
+        return criteria_by_reduction(self.criteria())[2]
 
     def bounded_modules(self) -> frozenset[str]:
         """Attributes set in ``__init__`` to a module whose output is bounded
@@ -161,14 +214,7 @@ class ClassInfo:
         """``self.<attr> = <Name>Loss(...)`` (or a Keras loss class) set in ``__init__``: attr ->
         (class name, reduction), the reduction ``"sum"``, ``"mean"``, ``"none"`` or ``"other"`` (a
         MONAI ``batch=True``, an option we do not model)."""
-        found: dict[str, tuple[str, str]] = {}
-        for attr, name, call in self._init_constructions():
-            reduction = _reduction(call)
-            # Keras's loss classes only unreduced: their default mean clips probabilities (no log(0))
-            if name.endswith("Loss") or name in DISTANCE_LOSS_CLASSES or (name in KERAS_LOSS_CLASSES
-                                                                          and reduction == "none"):
-                found[attr] = (name, reduction)
-        return found
+        return _criteria_among(self._init_constructions())
 
     def _init_constructions(self) -> list[tuple[str, str, cst.Call]]:
         """``(attr, class name, call)`` for each ``self.<attr> = <Name>(...)`` in ``__init__`` (once per class)."""
