@@ -121,6 +121,9 @@ _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "g
 # the model at inference: predict_by_feat, simple_test, _bbox_decode, postprocess
 _INFERENCE_TOKENS = frozenset({"inference", "infer", "decode", "postprocess"})
 _CRITERION_CLASS = re.compile(r"loss|criterion|nll$", re.IGNORECASE)  # GaussianNLL: a negative log-likelihood
+# the "L_" prefix that names loss terms in low-light enhancement and image fusion code (Zero-DCE's
+# L_color, L_spa, L_exp, L_TV; L_Grad, L_Intensity, L_SSIM): a loss class by its name
+_LOSS_PREFIXED_CLASS = re.compile(r"^L_[A-Za-z]")
 # a loss's short name as the last word of a class name: FocalBCE, LabelSmoothingCE, WeightedMSE
 # (not MAE: masked autoencoders are called so too)
 _CRITERION_SHORT_NAMES = frozenset({"bce", "ce", "mse", "nll", "kld", "xent", "focal", "huber", "tversky", "lovasz"})
@@ -131,6 +134,9 @@ def _names_a_criterion(info: FunctionInfo) -> bool:
     short name when the method takes a prediction and a target (``FocalBCE``, ``WeightedMSE``)."""
     class_name = info.class_info.name
     words = name_words(class_name)
+    if _LOSS_PREFIXED_CLASS.match(class_name) and not _WRAPPER_CLASS.search(class_name) \
+            and not _NETWORK_CLASS.search(class_name):
+        return True
     return bool(_CRITERION_CLASS.search(class_name)) or (
         bool(words) and words[-1] in _CRITERION_SHORT_NAMES and len(_positional_names(info, required=True)) >= 2)
 
@@ -492,7 +498,7 @@ def _takes_a_prediction(info, words: frozenset = _PREDICTION_WORDS) -> bool:
 
 
 # a class whose name says it is a loss, which may hold a module of the file it runs
-_HOLDING_LOSS_CLASS = re.compile(r"(Loss|Criterion|Objective)\d*$")
+_HOLDING_LOSS_CLASS = re.compile(r"((?i:loss)|Criterion|Objective)\d*$|^L_[A-Za-z]")  # Fusionloss, L_Grad
 _WRAPPER_CLASS = re.compile(r"With|Wrapper|Model|Net(?!ral)", re.IGNORECASE)
 # held modules whose work is not loss computation: samplers and miners (under no_grad), augmentations
 _NOT_LOSS_WORK_CLASS = re.compile(r"Sampler|Miner|OTA|Aug|Noise|Dropout|Jitter|Transform", re.IGNORECASE)
