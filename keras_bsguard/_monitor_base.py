@@ -71,6 +71,7 @@ class MonitorBase(keras.callbacks.Callback):
         self._site = None
         self._epoch_first_step = 0  # global steps run before the current epoch
         self._last_step = 0  # the largest global step number seen at a batch end
+        self._start_reads(capacity=2, every_n_steps=1, per_call=1)  # per fit, with the ring's size
 
     # --------------------------------------------------------------------------- step numbers
     def _begin_epoch_steps(self) -> None:
