@@ -163,6 +163,9 @@ class Facts:
     difference: bool = False  # a difference of two tensors: it can cancel to 0 (or below)
     complement: Facts | None = None  # for 1 - x: the facts of x (so 1 - (1 - x) is x again)
     gram: bool = False  # a matrix product of the batch's tensors (x.T @ x): singular when B <= D
+    # a matrix of inner products a @ b.T: "self" when a and b are one tensor (x @ x.T: its diagonal
+    # holds squared norms), "cross" otherwise
+    inner: str | None = None
     data_length: bool = False  # a Python list with one entry per entry of a tensor (a comprehension over it)
     nonneg: bool = False
     nonpos: bool = False
@@ -332,6 +335,18 @@ _NOT_POSITIVE_WORDS = frozenset({"log", "ln", "raw", "logit", "logits", "unconst
                                  "matte", "mask", "blend", "mix", "mixup", "channel"})
 
 
+def _names_a_kernel_width(name: str) -> bool:
+    """``z_var``, ``sigma``, ``bandwidth``, ``gamma``: the width of a kernel a loss is handed (an RBF
+    or MMD kernel's ``exp(-d * gamma)``), a positive number.
+
+        >>> _names_a_kernel_width("z_var"), _names_a_kernel_width("bandwidth"), _names_a_kernel_width("log_var")
+        (True, True, False)
+    """
+    words = name.lower().split("_")
+    return (words[-1] in {"var", "variance", "bandwidth", "gamma", "sigma", "sigmas", "scale"}
+            and not _NOT_POSITIVE_WORDS & set(words))
+
+
 def names_a_positive_parameter(name: str) -> bool:
     """``sigma``, ``pred_var``, ``quant_alpha``, ``concentration``: a distribution parameter a
     model's head keeps positive, read as the head's output (a parameter of the loss, one of its
@@ -417,6 +432,8 @@ class Evaluator:
                 probability = _names_probabilities(name) and PRED in taint
                 # ``sigma``, ``alpha``: a scale or concentration a positive head predicted
                 positive = names_a_positive_parameter(name) and PRED in taint
+                # ``z_var``, ``bandwidth``: a kernel's width handed to the loss (a positive number)
+                positive = positive or (taint == {TENSOR} and _names_a_kernel_width(name))
                 # ``mean_anchor_probs``: a batch mean of probabilities, 0 only where every sample's is
                 # (as for a mean taken in the loss itself)
                 averaged = probability and bool(_AVERAGE_WORDS & set(name.lower().split("_")))
@@ -1028,6 +1045,9 @@ class Evaluator:
                           and not right.nonpos and not right.nograd) \
                 or (PRED in left.taint and PRED in right.taint and left.is_tensor and right.is_tensor
                     and not left.nograd and not right.nograd)
+            # rx.t() + ry - 2 * x @ y.T with rx, ry squared norms: a squared distance by hand (an
+            # RBF kernel's exp(-d / s) or MMD), >= 0 up to rounding
+            above_min = above_min or (left.nonneg and _twice_inner_products(right_node, self))
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
                          difference=left.is_tensor and right.is_tensor,
                          complement=right if not left.taint and left.literal == 1 and right.taint else None,
@@ -1129,7 +1149,11 @@ class Evaluator:
         if symbol == "@":
             # a product of positive matrices (kernels exp(-C)) is positive: each entry sums positive terms
             covariances = all(_COVARIANCE_NAME.search(_text(n)) for n in (left_node, right_node))
+            inner = None
+            if left.is_tensor and right.is_tensor and right.transposed and not left.transposed:
+                inner = "self" if _text(left_node) == _text(_transposed_base(right_node)) else "cross"
             return Facts(taint=taint, bounded=both_bounded, scaled=bool(left.taint) and bool(right.taint),
+                         inner=inner,
                          # x.T @ x: the batch axis contracted, a data covariance (not r @ s @ r.T per sample)
                          gram=left.is_tensor and right.is_tensor and left.transposed and not right.transposed
                          and not covariances,
@@ -1452,6 +1476,9 @@ class Evaluator:
             if indices is not None and indices.is_tensor and not indices.no_batch_axis and not indices.python_list:
                 return Facts(taint=indices.taint)
         if name in PASS_THROUGH_OPS:
+            if name in ("diag", "diagonal", "diag_part") and first.inner == "self":
+                return replace(first, nonneg=True, inner=None, transposed=False, expanded_axis=None,
+                               exp_node=None, batch_axis=None)  # diag(x @ x.T): the squared norms
             if name in _FROM_DATA_OPS and first.python_list and (first.batch_rows or first.data_length) and first.taint:
                 # jnp.array([f(o) for o in batch]): a Python list of the batch's values made one tensor
                 return replace(first, transposed=False, expanded_axis=None, exp_node=None, python_list=False,
@@ -1996,7 +2023,10 @@ class Evaluator:
                 and isinstance(node.left, (cst.Integer, cst.Float))):
             return False
         right = self.facts(node.right)
-        return right.batch_dim or bool(right.taint) or right.batch_constant or right.element_count
+        # also ``1.0 / len(x_natural)``, the size of an input that may be a list (not a
+        # hyperparameter: ``1. / (2. * num_scales) * loss`` weights a sum of scales)
+        return right.batch_dim or bool(right.taint) or right.batch_constant or right.element_count or (
+            right.shape and right.literal is None and not right.feature_count)
 
     def _whole_batch_norm(self, node) -> bool:
         """``x.norm(2)``, ``torch.norm(x, p=1)``: a norm with no axis of a tensor with a batch axis."""
@@ -3028,6 +3058,29 @@ def _carries_the_batch(facts: Facts) -> bool:
 # the key of a criterion the loss builds in its own body (``mse = nn.MSELoss()``) among the
 # ``self.<attr>`` ones of its class: no attribute name starts with it
 LOCAL_CRITERION = "<local>."
+
+
+def _transposed_base(node) -> cst.BaseExpression:
+    """``x`` of ``x.t()``, ``x.T``, ``x.transpose(0, 1)``, ``torch.t(x)``; else the node."""
+    if isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT"):
+        return node.value
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        if node.func.attr.value in ("t", "transpose", "permute") and not (
+                isinstance(node.func.value, cst.Name) and node.func.value.value in ("torch", "tf", "jnp", "np")):
+            return node.func.value
+        if node.func.attr.value in ("t", "transpose") and node.args:
+            return node.args[0].value
+    return node
+
+
+def _twice_inner_products(node, evaluator) -> bool:
+    """``2 * xx``, ``2. * zz``, ``xx * 2``, ``2 * x @ y.T`` with ``xx`` a matrix of inner products."""
+    if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply)):
+        return False
+    for two, other in ((node.left, node.right), (node.right, node.left)):
+        if isinstance(two, (cst.Integer, cst.Float)) and float(two.evaluated_value) == 2.0:
+            return evaluator.facts(other).inner is not None
+    return False
 
 
 def _self_attribute(func: cst.BaseExpression) -> str | None:

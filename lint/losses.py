@@ -112,7 +112,7 @@ _NOT_A_LOSS_TOKENS = _NEVER_A_LOSS_TOKENS | frozenset({
                                 "eval", "evaluate", "evaluation", "stat", "report", "summary",
                                 "confusion", "curve", "coef", "coefficient", "psnr", "kappa", "roc", "pr",
                                 "create", "build", "make", "get", "factory", "select", "choose",
-                                "calibration", "calibrate", "mask", "masks"})
+                                "calibration", "calibrate"})
 # helpers that keep statistics, logs or plots beside the loss (``self.set_stats(...)``): not the loss value
 _BOOKKEEPING_PREFIXES = ("set_stats", "update_stats", "log_", "print_", "plot_", "record_", "track_", "format_",
                          "visuali", "summari")
@@ -124,6 +124,10 @@ _CRITERION_CLASS = re.compile(r"loss|criterion|nll$", re.IGNORECASE)  # Gaussian
 # the "L_" prefix that names loss terms in low-light enhancement and image fusion code (Zero-DCE's
 # L_color, L_spa, L_exp, L_TV; L_Grad, L_Intensity, L_SSIM): a loss class by its name
 _LOSS_PREFIXED_CLASS = re.compile(r"^L_[A-Za-z]")
+# layer words beside the network parts (losses._NETWORK_PART) that an "L_" class may be named by
+_LAYER_WORDS = re.compile(r"embed|softmax|activation|relu|gelu|dense|mlp|ffn|proj", re.IGNORECASE)
+# bases of a loss term's class: a plain module (not nn.Conv2d, nn.Linear) or a loss base
+_MODULE_BASE = re.compile(r"^(Module|Layer)$|Loss$")
 # a loss's short name as the last word of a class name: FocalBCE, LabelSmoothingCE, WeightedMSE
 # (not MAE: masked autoencoders are called so too)
 _CRITERION_SHORT_NAMES = frozenset({"bce", "ce", "mse", "nll", "kld", "xent", "focal", "huber", "tversky", "lovasz"})
@@ -134,9 +138,6 @@ def _names_a_criterion(info: FunctionInfo) -> bool:
     short name when the method takes a prediction and a target (``FocalBCE``, ``WeightedMSE``)."""
     class_name = info.class_info.name
     words = name_words(class_name)
-    if _LOSS_PREFIXED_CLASS.match(class_name) and not _WRAPPER_CLASS.search(class_name) \
-            and not _NETWORK_CLASS.search(class_name):
-        return True
     return bool(_CRITERION_CLASS.search(class_name)) or (
         bool(words) and words[-1] in _CRITERION_SHORT_NAMES and len(_positional_names(info, required=True)) >= 2)
 
@@ -442,16 +443,21 @@ def _loss_module(filename: str | None) -> bool:
         (True, True, False)
         >>> _loss_module("codecs/lossy_image/entropy.py"), _loss_module("docs/glossary.py"), _loss_module("nets/myLoss.py")
         (False, False, True)
+        >>> _loss_module("Myloss.py"), _loss_module("lossy.py")
+        (True, False)
     """
     if not filename:
         return False
     parts = [p for p in re.split(r"[\\/]+", filename) if p]
     if not parts:
         return False
-    # whole words (``losses``, ``loss_functions``, ``customLoss``), not ``lossy_codec`` or ``glossary``
-    return any(_LOSS_WORD.search(part) for part in (parts[-1].rsplit(".", 1)[0], *parts[-3:-1]))
+    # whole words (``losses``, ``loss_functions``, ``customLoss``), not ``lossy_codec`` or ``glossary``;
+    # a file name that ends with the word (Zero-DCE's ``Myloss.py``)
+    stem = parts[-1].rsplit(".", 1)[0]
+    return bool(_LOSS_STEM_END.search(stem)) or any(_LOSS_WORD.search(part) for part in (stem, *parts[-3:-1]))
 
 
+_LOSS_STEM_END = re.compile(r"(?i:loss(?:es)?)$")
 _LOSS_WORD = re.compile(r"(?:^|[^A-Za-z])[Ll](?:oss|OSS)(?:es|ES)?(?:$|[^a-z])|[a-z]Loss")
 
 
@@ -498,6 +504,9 @@ def _takes_a_prediction(info, words: frozenset = _PREDICTION_WORDS) -> bool:
 
 
 # a class whose name says it is a loss, which may hold a module of the file it runs
+# held modules named for a network a loss runs (a perceptual VGG, a discriminator): reported
+# where the loss calls them, as another network, not linted as part of the loss
+_HELD_NETWORK = re.compile(r"vgg|resnet|inception|efficientnet|lpips|bert|Net\d*$|Model$", re.IGNORECASE)
 _HOLDING_LOSS_CLASS = re.compile(r"((?i:loss)|Criterion|Objective)\d*$|^L_[A-Za-z]")  # Fusionloss, L_Grad
 _WRAPPER_CLASS = re.compile(r"With|Wrapper|Model|Net(?!ral)", re.IGNORECASE)
 # held modules whose work is not loss computation: samplers and miners (under no_grad), augmentations
@@ -700,7 +709,8 @@ class _LossFinder:
                      or (self.loss_module and len(_positional_names(info, required=True)) >= 2
                          and not _runs_held_modules(info) and _returns_computed_values(info)
                          and not self._evidence_against(info))
-                     or _returns_own_criterion(info)):
+                     or _returns_own_criterion(info)
+                     or self._prefixed_loss_term(info.class_info)):
                 # class FocalLoss(nn.Module): def forward(self, input, target); in a losses module,
                 # class SI_SNR: def __call__(self, clean, enhanced); an autograd Function's
                 # forward(ctx, pred, target) runs untracked, its backward being the gradient
@@ -853,6 +863,8 @@ class _LossFinder:
             return True  # pair_wise_dice_loss(inputs, labels): a matching cost of a Hungarian matcher
         if tokens & _NEVER_A_LOSS_TOKENS:
             return True  # _multilabel_ranking_loss_update, check_loss_inputs
+        if tokens & {"mask", "masks"} and not used_as_loss and _returns_a_mask(info.node):
+            return True  # calculate_corridor_mask(preds, labels): the mask a loss weights by
         if not used_as_loss and returns_signal_to_error_score(info.node):
             return True  # 10 * log10(max_val ** 2 / mse): falls as the error grows, a score (PSNR, SNR)
         if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name) or kl_term or used_as_loss:
@@ -1090,6 +1102,22 @@ class _LossFinder:
                     found.append(method)
         return found
 
+    def _prefixed_loss_term(self, owner) -> bool:
+        """A module class named with the ``L_`` prefix of loss terms (Zero-DCE's ``L_color``,
+        ``L_spa``, ``L_TV``; image fusion's ``L_Grad``, ``L_Intensity``), in a file whose name says
+        losses or held by a loss class of the file (``self.L_Grad = L_Grad()`` in
+        ``SwinFusionLoss``). Layers named so (``L_Block``, ``L_Conv2d(nn.Conv2d)``) are not."""
+        name = owner.name
+        if not _LOSS_PREFIXED_CLASS.match(name) or _WRAPPER_CLASS.search(name) or _NETWORK_CLASS.search(name) \
+                or _NETWORK_PART.search(name[2:]) or _LAYER_WORDS.search(name[2:]):
+            return False
+        if not all(_MODULE_BASE.search(terminal_name(base) or "") for base in owner.bases):
+            return False  # class L_CONV2D(nn.Conv2d): a layer
+        if self.loss_module:
+            return True
+        return any(held == name for other in self.index.classes.values() if _HOLDING_LOSS_CLASS.search(other.name)
+                   for _attr, held, _call in other._init_constructions())
+
     def _held_module_forward(self, owner, attribute: str) -> list[FunctionInfo]:
         """``self.grad_layer`` where ``__init__`` set ``self.grad_layer = SobelLayer(...)``, a module
         class of this file: its ``forward`` (``call``) runs inside the loss every step."""
@@ -1101,10 +1129,12 @@ class _LossFinder:
             held = self.index.classes.get(terminal_name(call.func) or "")
             if held is None or held is owner or held.name in self._loss_classes \
                     or _MATCHING_CLASS.search(held.name) or _MATCHING_BASE.search(held.name) \
-                    or _NOT_LOSS_WORK_CLASS.search(held.name):
+                    or _NOT_LOSS_WORK_CLASS.search(held.name) or _NETWORK_CLASS.search(held.name) \
+                    or _HELD_NETWORK.search(held.name):
                 continue  # a loss class of this file is linted itself; a matcher, assigner or
                 # sampler runs under no_grad to pair predictions with targets; an augmentation's
-                # noise is the method (a consistency loss)
+                # noise is the method (a consistency loss); a discriminator or VGG it holds is
+                # another network, reported where the loss calls it
             for name in ("forward", "call", "__call__"):
                 method = held.methods.get(name)
                 if method is not None:
@@ -1818,6 +1848,39 @@ def _names_in(expression: cst.BaseExpression) -> set[str]:
         for arg in expression.args:
             names |= _names_in(arg.value)
     return names
+
+
+# calls whose result is a boolean mask
+_MASK_CALLS = frozenset({"logical_and", "logical_or", "logical_not", "logical_xor", "equal", "not_equal", "greater",
+                         "greater_equal", "less", "less_equal", "eq", "ne", "gt", "ge", "lt", "le", "isclose",
+                         "isnan", "isinf", "isfinite"})
+
+
+def _returns_a_mask(function: cst.FunctionDef) -> bool:
+    """Every ``return`` hands back a boolean mask (a comparison, ``logical_or(...)``, ``a & b``,
+    ``~m``; the first element of a returned tuple; a name bound to one): a mask maker such as
+    ``calculate_corridor_mask(preds, labels)``, not ``mse_mask(y_true, y_pred)``, which returns a
+    loss computed under a mask."""
+    assigned = _assigned_values(function)
+
+    def is_mask(value, depth=0) -> bool:
+        if isinstance(value, cst.Tuple) and value.elements:
+            return is_mask(value.elements[0].value, depth)
+        if isinstance(value, cst.Comparison):
+            return True
+        if isinstance(value, cst.UnaryOperation):
+            return isinstance(value.operator, (cst.BitInvert, cst.Not)) and is_mask(value.expression, depth)
+        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.BitAnd, cst.BitOr)):
+            return is_mask(value.left, depth) and is_mask(value.right, depth)
+        if isinstance(value, cst.Call):
+            return terminal_name(value.func) in _MASK_CALLS
+        if isinstance(value, cst.Name) and depth < 3:
+            values = assigned.get(value.value)
+            return bool(values) and all(v is not None and is_mask(v, depth + 1) for v in values)
+        return False
+
+    returns = [node.value for node in own_nodes(function) if isinstance(node, cst.Return) and node.value is not None]
+    return bool(returns) and all(is_mask(value) for value in returns)
 
 
 def _returned_names_and_lambdas(node: cst.FunctionDef) -> dict[str, list]:

@@ -70,8 +70,10 @@ def _reduction(call: cst.Call) -> str:
     if options.get("batch") == "True":
         return "other"  # MONAI's DiceLoss(batch=True): one score over the whole batch
     reduction = options.get("reduction", "").lower().rsplit(".", 1)[-1]  # losses.Reduction.NONE
-    if reduction == "none":
-        return "none"  # one value per element, whatever the other options: nn.MSELoss(reduction="none")
+    if reduction == "none" or options.get("reduce") == "False":
+        # one value per element, whatever the other options: nn.MSELoss(reduction="none"), and
+        # torch's old reduce=False, which wins over size_average
+        return "none"
     if options.get("reduction") == "sum" or options.get("size_average") == "False":
         return "sum"
     if set(options) - {"reduction", "delta", "beta", "name"} or any(arg.keyword is None for arg in call.args):
@@ -92,6 +94,30 @@ def _criteria_among(constructions) -> dict[str, tuple[str, str]]:
                                                                       and reduction == "none"):
             found[holder] = (name, reduction)
     return found
+
+
+def _names_in(target) -> list[str]:
+    """The names a binding target binds (``a``, ``(a, b)``, ``[a, *rest]``)."""
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [name for element in target.elements for name in _names_in(element.value)]
+    if isinstance(target, cst.StarredElement):
+        return _names_in(target.value)
+    return []
+
+
+def _construction(value) -> cst.Call | None:
+    """The constructor call of ``nn.MSELoss(...)``, also moved to a device or cast
+    (``nn.MSELoss(reduction="sum").cuda()``, ``.to(device)``)."""
+    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
+            and value.func.attr.value in _MOVES and isinstance(value.func.value, cst.Call):
+        value = value.func.value
+    return value if isinstance(value, cst.Call) else None
+
+
+# methods that move or cast a module and return it
+_MOVES = frozenset({"cuda", "cpu", "to", "float", "double", "half", "train", "eval"})
 
 
 def criteria_by_reduction(criteria: dict[str, tuple[str, str]]):
@@ -123,15 +149,27 @@ def local_criteria(function: cst.FunctionDef) -> dict[str, tuple[str, str]]:
             for target in node.targets:
                 if isinstance(target.target, cst.Name):
                     bindings.setdefault(target.target.value, []).append(node.value)
+                else:  # a, b = ...: bound, to a value not read here
+                    for name in _names_in(target.target):
+                        bindings.setdefault(name, []).append(None)
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and isinstance(node.target, cst.Name):
             bindings.setdefault(node.target.value, []).append(node.value)
+        else:  # for crit in criteria, with ... as crit, (crit := ...), except ... as crit
+            target = {cst.For: "target", cst.WithItem: "asname", cst.NamedExpr: "target",
+                      cst.ExceptHandler: "name"}.get(type(node))
+            bound = getattr(node, target) if target else None
+            if isinstance(bound, cst.AsName):
+                bound = bound.name
+            for name in _names_in(bound) if bound is not None else ():
+                bindings.setdefault(name, []).append(None)
     constructions = []
     for holder, values in bindings.items():
-        if len(values) == 1 and isinstance(values[0], cst.Call):
-            func = values[0].func
+        call = _construction(values[0]) if len(values) == 1 else None
+        if call is not None:
+            func = call.func
             name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
             if isinstance(name, str) and name:
-                constructions.append((holder, name, values[0]))
+                constructions.append((holder, name, call))
     return _criteria_among(constructions)
 
 
@@ -234,6 +272,7 @@ class ClassInfo:
                 call = defaults[call.value]
             if not isinstance(call, cst.Call):
                 continue
+            call = _construction(call)  # self.mse = nn.MSELoss().cuda(): the MSELoss
             if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
                     and target.value.value == "self"):
                 continue

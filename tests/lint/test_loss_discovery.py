@@ -449,3 +449,50 @@ def test_a_losses_module_public_function_taking_a_prediction_is_a_loss():
     assert {f.loss for f in lint_source(source, "src/utils/custom_losses.py")} == {"ms_mse"}
     assert {f.loss for f in lint_source(source, "pkg/loss/pyramid.py")} == {"ms_mse"}
     assert lint_source(source, "src/models/deblur.py") == []
+
+
+_L_TERMS = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Sobelxy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        kernel = torch.FloatTensor([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]).view(1, 1, 3, 3)
+        self.weight = nn.Parameter(kernel, requires_grad=False)
+
+    def forward(self, x):
+        return torch.abs(F.conv2d(x, self.weight, padding=1))
+
+
+class L_Grad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sobelconv = Sobelxy()
+
+    def forward(self, image_a, image_b):
+        return F.l1_loss(self.sobelconv(image_a), self.sobelconv(image_b))
+"""
+
+
+def test_l_prefixed_loss_terms_are_losses_in_a_losses_file_or_held_by_a_loss():
+    from keras_bsguard.lint.api import lint_data
+
+    # Zero-DCE's Myloss.py: the file says losses
+    assert {f.code for f in lint_data(_L_TERMS.encode(), "Myloss.py")} == {"BSG603"}
+    # elsewhere, held by a loss class of the file (SwinFusion's loss holds its L_ terms)
+    held = _L_TERMS + """
+
+class SwinFusionLoss(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.L_Grad = L_Grad()
+
+    def forward(self, image_a, image_b, image_fused):
+        return self.L_Grad(image_a, image_fused) + self.L_Grad(image_b, image_fused)
+"""
+    assert {f.code for f in lint_data(held.encode(), "models/fusion.py")} == {"BSG603"}
+    # a bare L_ class in a model file is not a loss for its prefix alone
+    assert lint_data(_L_TERMS.encode(), "models/fusion.py") == []
