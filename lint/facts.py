@@ -1017,6 +1017,9 @@ class Evaluator:
                          above_one=_above_one(left, right) or _above_one(right, left),
                          nonpos=left.nonpos and right.nonpos, bounded=both_bounded, capped=capped,
                          magnitude=left.magnitude and right.magnitude, scaled=left.scaled or right.scaled,
+                         # dr ** 2 + dg ** 2 of differences a fit drives to 0: 0 where both are
+                         vanishes_at_fit=left.vanishes_at_fit and right.vanishes_at_fit and left.nonneg
+                         and right.nonneg,
                          batch_sum=batch_sum, shape=shape, literal=_arith(left, right, symbol),
                          exp_sum=left.exp_sum or right.exp_sum,
                          python_list=left.python_list and right.python_list)  # list(a) + list(b)
