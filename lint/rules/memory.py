@@ -475,20 +475,68 @@ _CONV_TRANSFORMS = frozenset({"SSIM", "MS_SSIM", "MSSSIM", "SSIMLoss", "MS_SSIML
 
 def _held_transform(node: cst.Call, ctx) -> tuple[str, str] | None:
     """``self.to_mel(x)`` where ``__init__`` set ``self.to_mel = torchaudio.transforms.MelSpectrogram(...)``:
-    the object's call runs an FFT (or, for an SSIM module, a convolution) every step."""
+    the object's call runs an FFT (or, for an SSIM module, a convolution) every step. Also a loop
+    variable over a list of them (``for stft in self.stfts``, ``zip(self.stfts, self.l1s)`` with
+    ``self.stfts = nn.ModuleList([Spectrogram(n_fft=s) for s in scales])``)."""
     func = node.func
     info = ctx.loss.info
-    if not (is_self_attribute(func) and info is not None and info.class_info is not None and node.args):
+    if not (info is not None and info.class_info is not None and node.args):
         return None
-    for call in ctx.index.init_calls(info.class_info).get(func.attr.value, ()):
-        last = terminal_name(call.func)
-        if last in ctx.index.classes:
-            continue  # an SSIMLoss class of this file: linted itself, its convolutions reported there
-        if last in _FFT_TRANSFORMS:
-            return "fft", "FFT"
-        if last in _CONV_TRANSFORMS:
-            return "conv", "convolution"
+    if is_self_attribute(func):
+        attribute, listed = func.attr.value, False
+    elif isinstance(func, cst.Name):
+        attribute, listed = _looped_attribute(func.value, ctx.loss.node), True
+        if attribute is None:
+            return None
+    else:
+        return None
+    for call in ctx.index.init_calls(info.class_info).get(attribute, ()):
+        for built in _listed_calls(call) if listed else (call,):
+            last = terminal_name(built.func)
+            if last in ctx.index.classes:
+                continue  # an SSIMLoss class of this file: linted itself, its convolutions reported there
+            if last in _FFT_TRANSFORMS:
+                return "fft", "FFT"
+            if last in _CONV_TRANSFORMS:
+                return "conv", "convolution"
     return None
+
+
+def _looped_attribute(name: str, function) -> str | None:
+    """``stfts`` where ``name`` is the loop variable of ``for name in self.stfts`` (or of
+    ``enumerate(self.stfts)``, or its place in ``zip(self.stfts, self.l1s)``)."""
+    for loop in own_nodes(function):
+        if not isinstance(loop, cst.For):
+            continue
+        targets = [loop.target] if isinstance(loop.target, cst.Name) else \
+            [e.value for e in loop.target.elements] if isinstance(loop.target, (cst.Tuple, cst.List)) else []
+        sources = [loop.iter]
+        if isinstance(loop.iter, cst.Call) and called_name(loop.iter) == "zip":
+            sources = [a.value for a in loop.iter.args]
+        elif isinstance(loop.iter, cst.Call) and called_name(loop.iter) == "enumerate" and loop.iter.args:
+            sources = [None, loop.iter.args[0].value]
+        if len(sources) == 1 and len(targets) > 1:
+            continue  # for a, b in self.pairs: unpacked items, not the modules
+        for target, source in zip(targets, sources):
+            if isinstance(target, cst.Name) and target.value == name and is_self_attribute(source):
+                return source.attr.value
+    return None
+
+
+def _listed_calls(call: cst.Call) -> list[cst.Call]:
+    """The constructor calls a ``ModuleList([...])`` (or a list or tuple literal) holds, one per
+    element or the comprehension's element."""
+    values = [call]
+    if terminal_name(call.func) in ("ModuleList", "list", "tuple") and call.args:
+        values = [call.args[0].value]
+    found = []
+    for value in values:
+        if isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+            value = value.elt
+            found.extend([value] if isinstance(value, cst.Call) else [])
+        elif isinstance(value, (cst.List, cst.Tuple)):
+            found.extend(e.value for e in value.elements if isinstance(e.value, cst.Call))
+    return found
 
 
 def _transformed_op(node: cst.Call, ctx) -> str | None:
