@@ -166,6 +166,15 @@ class Facts:
     # a matrix of inner products a @ b.T: "self" when a and b are one tensor (x @ x.T: its diagonal
     # holds squared norms), "cross" otherwise
     inner: str | None = None
+    inner_operands: frozenset = EMPTY  # the source texts of such a matrix's two operands (x, y of x @ y.T)
+    # squared norms of these tensors' rows (diag(x @ x.T), (x ** 2).sum(1)), or sums of such terms
+    # (rx.t() + ry): the left of a squared distance by hand rx + ry - 2 * x @ y.T
+    squared_norms: frozenset = EMPTY
+    # such a squared distance, or one scaled by a constant or a kernel width (its sign in nonneg/nonpos)
+    squared_distance: bool = False
+    # a parameter named as a kernel's width (``z_var``, ``bandwidth``): 1, or -1 once negated; its sign
+    # is assumed only where it scales a squared distance (exp(-gamma * d)), never under log or sqrt
+    kernel_width: int = 0
     data_length: bool = False  # a Python list with one entry per entry of a tensor (a comprehension over it)
     nonneg: bool = False
     nonpos: bool = False
@@ -336,8 +345,9 @@ _NOT_POSITIVE_WORDS = frozenset({"log", "ln", "raw", "logit", "logits", "unconst
 
 
 def _names_a_kernel_width(name: str) -> bool:
-    """``z_var``, ``sigma``, ``bandwidth``, ``gamma``: the width of a kernel a loss is handed (an RBF
-    or MMD kernel's ``exp(-d * gamma)``), a positive number.
+    """``z_var``, ``sigma``, ``bandwidth``, ``gamma``: perhaps the width of a kernel a loss is handed
+    (an RBF or MMD kernel's ``exp(-d * gamma)``), taken as positive only where it scales a squared
+    distance (a variance under ``log`` may still be 0).
 
         >>> _names_a_kernel_width("z_var"), _names_a_kernel_width("bandwidth"), _names_a_kernel_width("log_var")
         (True, True, False)
@@ -432,8 +442,6 @@ class Evaluator:
                 probability = _names_probabilities(name) and PRED in taint
                 # ``sigma``, ``alpha``: a scale or concentration a positive head predicted
                 positive = names_a_positive_parameter(name) and PRED in taint
-                # ``z_var``, ``bandwidth``: a kernel's width handed to the loss (a positive number)
-                positive = positive or (taint == {TENSOR} and _names_a_kernel_width(name))
                 # ``mean_anchor_probs``: a batch mean of probabilities, 0 only where every sample's is
                 # (as for a mean taken in the loss itself)
                 averaged = probability and bool(_AVERAGE_WORDS & set(name.lower().split("_")))
@@ -453,6 +461,9 @@ class Evaluator:
                                        probability=probability and not averaged,
                                        unit=probability or hard_alignment, at_most_one=probability or hard_alignment,
                                        guarded=averaged or positive, alignment_path=hard_alignment,
+                                       # ``z_var``, ``bandwidth``: perhaps a kernel's width handed to the
+                                       # loss, taken as positive only beside a squared distance
+                                       kernel_width=int(taint == {TENSOR} and _names_a_kernel_width(name)),
                                        # normalized_weights: weights that sum to one (importance
                                        # weights, a softmax over samples): a sum times them is a weighted mean
                                        weights_to_one=bool(_NORMALISED_WEIGHTS_NAME.search(name)))
@@ -876,6 +887,7 @@ class Evaluator:
                            guarded=(inner.guarded and not inner.taint and literal is not None and literal > 0)
                            or inner.negative, negative=False, exp_node=None, above_one=False, capped=False,
                            below_one=inner.inside_unit,  # -x < 1 only where x > -1
+                           kernel_width=-inner.kernel_width,
                            # the bounds turn round: a floor of x is a ceiling of -x
                            floor=(-inner.ceiling[0], inner.ceiling[1]) if inner.ceiling is not None else None,
                            ceiling=(-inner.floor[0], inner.floor[1]) if inner.floor is not None else None)
@@ -963,6 +975,12 @@ class Evaluator:
         if symbol == "**" and _text(right_node) in ("2", "2.0") and self._whole_batch_norm(left_node):
             facts = replace(facts, batch_sum=left_node)  # x.norm(2).pow(2): the sum of squares over the batch
         left, right = self.facts(left_node), self.facts(right_node)
+        if symbol in ("+", "-") and _squared_distance_by_hand(left_node, right_node, symbol, self):
+            # rx.t() + ry - 2 * x @ y.T with rx, ry the squared norms of x and y: a squared distance
+            # (an RBF kernel's exp(-d / s), MMD), >= 0 up to rounding
+            facts = replace(facts, nonneg=True, nonpos=False, squared_distance=True)
+        if symbol in ("*", "/"):
+            facts = _scaled_squared_distance(symbol, left, right, facts)
         if facts.taint and _all_opaque(left, right):
             facts = replace(facts, opaque=True)
         if symbol != "@" and facts.taint and all(f.no_batch_axis or not f.taint for f in (left, right)):
@@ -1020,6 +1038,8 @@ class Evaluator:
                          # dr ** 2 + dg ** 2 of differences a fit drives to 0: 0 where both are
                          vanishes_at_fit=left.vanishes_at_fit and right.vanishes_at_fit and left.nonneg
                          and right.nonneg,
+                         squared_norms=left.squared_norms | right.squared_norms
+                         if left.squared_norms and right.squared_norms else EMPTY,
                          batch_sum=batch_sum, shape=shape, literal=_arith(left, right, symbol),
                          exp_sum=left.exp_sum or right.exp_sum,
                          python_list=left.python_list and right.python_list)  # list(a) + list(b)
@@ -1047,10 +1067,7 @@ class Evaluator:
             complement = (not left.taint and left.literal == 1 and PRED in right.taint and not right.below_one
                           and not right.nonpos and not right.nograd) \
                 or (PRED in left.taint and PRED in right.taint and left.is_tensor and right.is_tensor
-                    and not left.nograd and not right.nograd)
-            # rx.t() + ry - 2 * x @ y.T with rx, ry squared norms: a squared distance by hand (an
-            # RBF kernel's exp(-d / s) or MMD), >= 0 up to rounding
-            above_min = above_min or (left.nonneg and _twice_inner_products(right_node, self))
+                    and not left.nograd and not right.nograd and not _enclosing_extent(left_node, right_node))
             return Facts(taint=taint, error=error, thresholded=thresholded, max_shifted=stabilised,
                          difference=left.is_tensor and right.is_tensor,
                          complement=right if not left.taint and left.literal == 1 and right.taint else None,
@@ -1152,11 +1169,12 @@ class Evaluator:
         if symbol == "@":
             # a product of positive matrices (kernels exp(-C)) is positive: each entry sums positive terms
             covariances = all(_COVARIANCE_NAME.search(_text(n)) for n in (left_node, right_node))
-            inner = None
+            inner, operands = None, EMPTY
             if left.is_tensor and right.is_tensor and right.transposed and not left.transposed:
                 inner = "self" if _text(left_node) == _text(_transposed_base(right_node)) else "cross"
+                operands = frozenset({_text(left_node), _text(_transposed_base(right_node))})
             return Facts(taint=taint, bounded=both_bounded, scaled=bool(left.taint) and bool(right.taint),
-                         inner=inner,
+                         inner=inner, inner_operands=operands,
                          # x.T @ x: the batch axis contracted, a data covariance (not r @ s @ r.T per sample)
                          gram=left.is_tensor and right.is_tensor and left.transposed and not right.transposed
                          and not covariances,
@@ -1480,8 +1498,9 @@ class Evaluator:
                 return Facts(taint=indices.taint)
         if name in PASS_THROUGH_OPS:
             if name in ("diag", "diagonal", "diag_part") and first.inner == "self":
-                return replace(first, nonneg=True, inner=None, transposed=False, expanded_axis=None,
-                               exp_node=None, batch_axis=None)  # diag(x @ x.T): the squared norms
+                return replace(first, nonneg=True, inner=None, inner_operands=EMPTY, transposed=False,
+                               expanded_axis=None, exp_node=None, batch_axis=None,
+                               squared_norms=first.inner_operands)  # diag(x @ x.T): the squared norms
             if name in _FROM_DATA_OPS and first.python_list and (first.batch_rows or first.data_length) and first.taint:
                 # jnp.array([f(o) for o in batch]): a Python list of the batch's values made one tensor
                 return replace(first, transposed=False, expanded_axis=None, exp_node=None, python_list=False,
@@ -1571,7 +1590,10 @@ class Evaluator:
                          unit=name in ("sigmoid", "softmax", "one_hot", "hard_sigmoid"),
                          at_most_one=name in _AT_MOST_ONE_OPS)
         if name in SUM_OPS:
-            return self._sum(op, first)
+            axis = op.arg(1, "axis", "dim")  # over the features, not the batch axis 0
+            squared = _squared_rows_of(op.args[0]) if axis is not None and _text(axis) not in ("0", "(0,)") else None
+            total = self._sum(op, first)
+            return replace(total, squared_norms=frozenset({squared})) if squared and first.is_tensor else total
         if name == "l2_loss" and op.namespace.startswith("tensorflow"):
             # tf.nn.l2_loss(t) = sum(t ** 2) / 2 over every axis (optax's l2_loss is elementwise)
             over_batch = first.is_tensor and not first.no_batch_axis and not first.python_list
@@ -2025,9 +2047,14 @@ class Evaluator:
         if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide)
                 and isinstance(node.left, (cst.Integer, cst.Float))):
             return False
+        lengths = [factor.args[0].value for factor in _product_factors(node.right)
+                   if isinstance(factor, cst.Call) and _text(factor.func) == "len" and len(factor.args) == 1]
+        if lengths:
+            # ``1.0 / len(x_natural)``: the size of an input (a tensor or a list of samples), not
+            # of a hyperparameter list (``1. / len(self.scales)`` weights a sum over the scales)
+            return any(self.facts(length).taint & {PRED, TRUE} for length in lengths)
         right = self.facts(node.right)
-        # also ``1.0 / len(x_natural)``, the size of an input that may be a list (not a
-        # hyperparameter: ``1. / (2. * num_scales) * loss`` weights a sum of scales)
+        # not a hyperparameter: ``1. / (2. * num_scales) * loss`` weights a sum of scales
         return right.batch_dim or bool(right.taint) or right.batch_constant or right.element_count or (
             right.shape and right.literal is None and not right.feature_count)
 
@@ -3076,14 +3103,100 @@ def _transposed_base(node) -> cst.BaseExpression:
     return node
 
 
-def _twice_inner_products(node, evaluator) -> bool:
-    """``2 * xx``, ``2. * zz``, ``xx * 2``, ``2 * x @ y.T`` with ``xx`` a matrix of inner products."""
-    if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply)):
+def _enclosing_extent(left_node, right_node) -> bool:
+    """``max(a_x2, b_x2) - min(a_x1, b_x1)``: the extent of the box enclosing two boxes (DIoU, GIoU),
+    0 only where both boxes shrink to one point, not where a fit makes them agree."""
+    return all(isinstance(node, cst.Call) and terminal_name(node.func) in names for node, names in (
+        (left_node, ("max", "maximum", "amax")), (right_node, ("min", "minimum", "amin"))))
+
+
+def _scaled_squared_distance(symbol: str, left: Facts, right: Facts, facts: Facts) -> Facts:
+    """``-gamma * d``, ``-d / (2 * z_var)``, ``-0.5 * d``: a squared distance ``d`` (see
+    ``_squared_distance_by_hand``) scaled by a constant or by a parameter named as a kernel's width,
+    whose sign is then that of the width times the distance's."""
+    constant = [side for side in (left, right) if not side.taint and side.literal is not None]
+    if constant and symbol == "*" and constant[0].literal > 0:
+        other = right if constant[0] is left else left
+        if other.kernel_width:
+            return replace(facts, kernel_width=other.kernel_width)  # 2 * z_var: still the width
+    for distance, width in ((left, right), (right, left)) if symbol == "*" else ((left, right),):
+        if not distance.squared_distance or not (distance.nonneg or distance.nonpos):
+            continue
+        if not width.taint and width.literal is not None:
+            return replace(facts, squared_distance=True)  # its sign from the arithmetic
+        if width.kernel_width:
+            sign = width.kernel_width * (1 if distance.nonneg else -1)
+            return replace(facts, squared_distance=True, nonneg=sign > 0, nonpos=sign < 0)
+    return facts
+
+
+def _squared_rows_of(node) -> str | None:
+    """The text of ``x`` in ``x ** 2``, ``x.pow(2)``, ``torch.square(x)``, ``x * x`` (whose sum over the
+    feature axis is each row's squared norm), else None."""
+    if isinstance(node, cst.BinaryOperation):
+        if isinstance(node.operator, cst.Power) and _text(node.right) in ("2", "2.0"):
+            return _text(node.left)
+        if isinstance(node.operator, cst.Multiply) and _text(node.left) == _text(node.right):
+            return _text(node.left)
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        if node.func.attr.value == "pow" and len(node.args) == 1 and _text(node.args[0].value) in ("2", "2.0"):
+            return _text(node.func.value)
+        if node.func.attr.value == "square" and len(node.args) == 1:
+            return _text(node.args[0].value)
+    return None
+
+
+def _signed_terms(node, sign: int = 1):
+    """The terms of a chain of ``+`` and ``-`` with their signs: ``a - 2 * b + c`` -> a, +1; 2 * b, -1; c, +1."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract)):
+        yield from _signed_terms(node.left, sign)
+        yield from _signed_terms(node.right, -sign if isinstance(node.operator, cst.Subtract) else sign)
+    else:
+        yield node, sign
+
+
+def _squared_distance_by_hand(left_node, right_node, symbol: str, evaluator) -> bool:
+    """``rx.t() + ry - 2 * zz``, ``n - 2 * g + n.t()``: two squared-norm terms of exactly the tensors
+    whose inner products one negative ``2 * x @ y.T`` term holds, and nothing else."""
+    terms = list(_signed_terms(left_node)) + list(_signed_terms(right_node, -1 if symbol == "-" else 1))
+    negative = [term for term, sign in terms if sign < 0]
+    positive = [term for term, sign in terms if sign > 0]
+    if len(negative) != 1 or len(positive) != 2:
         return False
+    operands = _twice_inner_products(negative[0], evaluator)
+    norms = [evaluator.facts(term).squared_norms for term in positive]
+    return bool(operands) and all(norms) and norms[0] | norms[1] == operands
+
+
+def _twice_inner_products(node, evaluator) -> frozenset:
+    """The operands' texts of ``2 * xx``, ``2. * zz``, ``xx * 2``, ``2 * x @ y.T`` with ``xx`` a matrix of
+    inner products (empty for anything else): a squared distance needs the squared norms of exactly
+    these tensors beside it."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply) \
+            and _is_two(node.left) is not None:
+        # 2 * x @ y.T is (2 * x) @ y.T
+        twice = _is_two(node.left)
+        if evaluator.facts(node.right).transposed and evaluator.facts(twice).is_tensor:
+            return frozenset({_text(twice), _text(_transposed_base(node.right))})
+        return EMPTY
+    other = _is_two(node)
+    if other is None:
+        return EMPTY
+    if isinstance(other, cst.Call) and _text(other.func).endswith("matmul") and len(other.args) >= 2 and any(
+            arg.keyword is not None and arg.keyword.value == "transpose_b" and _text(arg.value) == "True"
+            for arg in other.args):
+        return frozenset({_text(other.args[0].value), _text(other.args[1].value)})  # tf.matmul(x, y, transpose_b=True)
+    return evaluator.facts(other).inner_operands
+
+
+def _is_two(node):
+    """``t`` of ``2 * t``, ``2. * t`` or ``t * 2``, else None."""
+    if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply)):
+        return None
     for two, other in ((node.left, node.right), (node.right, node.left)):
         if isinstance(two, (cst.Integer, cst.Float)) and float(two.evaluated_value) == 2.0:
-            return evaluator.facts(other).inner is not None
-    return False
+            return other
+    return None
 
 
 def _self_attribute(func: cst.BaseExpression) -> str | None:

@@ -124,10 +124,16 @@ _CRITERION_CLASS = re.compile(r"loss|criterion|nll$", re.IGNORECASE)  # Gaussian
 # the "L_" prefix that names loss terms in low-light enhancement and image fusion code (Zero-DCE's
 # L_color, L_spa, L_exp, L_TV; L_Grad, L_Intensity, L_SSIM): a loss class by its name
 _LOSS_PREFIXED_CLASS = re.compile(r"^L_[A-Za-z]")
-# layer words beside the network parts (losses._NETWORK_PART) that an "L_" class may be named by
-_LAYER_WORDS = re.compile(r"embed|softmax|activation|relu|gelu|dense|mlp|ffn|proj", re.IGNORECASE)
-# bases of a loss term's class: a plain module (not nn.Conv2d, nn.Linear) or a loss base
-_MODULE_BASE = re.compile(r"^(Module|Layer)$|Loss$")
+# the words (whole, any case) that make an "L_" class a layer or a network, not a loss term
+_LAYER_NAME_WORDS = frozenset({
+    "linear", "conv", "lstm", "gru", "rnn", "embedding", "embed", "sequential",
+    "modulelist", "moduledict", "encoder", "decoder", "block", "layer", "layers", "net", "network", "model",
+    "attention", "attn", "transformer", "norm", "batchnorm", "layernorm", "dropout", "pool", "head", "pretrained",
+    "resnet", "vgg", "vit", "bert", "softmax", "activation", "relu", "gelu", "dense", "mlp", "ffn", "proj",
+    "with", "wrapper"})
+# bases of a loss term's class: a plain module (not nn.Conv2d, nn.Linear), a loss base, or none
+_MODULE_BASE = re.compile(r"^(Module|Layer|object)$|Loss$")
+
 # a loss's short name as the last word of a class name: FocalBCE, LabelSmoothingCE, WeightedMSE
 # (not MAE: masked autoencoders are called so too)
 _CRITERION_SHORT_NAMES = frozenset({"bce", "ce", "mse", "nll", "kld", "xent", "focal", "huber", "tversky", "lovasz"})
@@ -506,7 +512,10 @@ def _takes_a_prediction(info, words: frozenset = _PREDICTION_WORDS) -> bool:
 # a class whose name says it is a loss, which may hold a module of the file it runs
 # held modules named for a network a loss runs (a perceptual VGG, a discriminator): reported
 # where the loss calls them, as another network, not linted as part of the loss
-_HELD_NETWORK = re.compile(r"vgg|resnet|inception|efficientnet|lpips|bert|Net\d*$|Model$", re.IGNORECASE)
+_HELD_NETWORK = re.compile(r"vgg|resnet|inception|efficientnet|lpips|(?<![a-z])bert", re.IGNORECASE)
+# held classes named as a network or model (``FeatureNet``, ``PerceptualModel``): another network
+# only when they build learnable layers (a fixed Sobel ``GradientNet`` is the loss's own work)
+_HELD_NET_NAME = re.compile(r"Net\d*$|Model$")
 _HOLDING_LOSS_CLASS = re.compile(r"((?i:loss)|Criterion|Objective)\d*$|^L_[A-Za-z]")  # Fusionloss, L_Grad
 _WRAPPER_CLASS = re.compile(r"With|Wrapper|Model|Net(?!ral)", re.IGNORECASE)
 # held modules whose work is not loss computation: samplers and miners (under no_grad), augmentations
@@ -1108,9 +1117,9 @@ class _LossFinder:
         losses or held by a loss class of the file (``self.L_Grad = L_Grad()`` in
         ``SwinFusionLoss``). Layers named so (``L_Block``, ``L_Conv2d(nn.Conv2d)``) are not."""
         name = owner.name
-        if not _LOSS_PREFIXED_CLASS.match(name) or _WRAPPER_CLASS.search(name) or _NETWORK_CLASS.search(name) \
-                or _NETWORK_PART.search(name[2:]) or _LAYER_WORDS.search(name[2:]):
-            return False
+        if not _LOSS_PREFIXED_CLASS.match(name) or _NETWORK_CLASS.search(name) \
+                or {re.sub(r"\d+d?$", "", word) for word in _name_tokens(name[2:])} & _LAYER_NAME_WORDS:
+            return False  # whole words: L_Normal, L_Kinetic are loss terms; L_Norm, L_ConvBlock are not
         if not all(_MODULE_BASE.search(terminal_name(base) or "") for base in owner.bases):
             return False  # class L_CONV2D(nn.Conv2d): a layer
         if self.loss_module:
@@ -1130,7 +1139,8 @@ class _LossFinder:
             if held is None or held is owner or held.name in self._loss_classes \
                     or _MATCHING_CLASS.search(held.name) or _MATCHING_BASE.search(held.name) \
                     or _NOT_LOSS_WORK_CLASS.search(held.name) or _NETWORK_CLASS.search(held.name) \
-                    or _HELD_NETWORK.search(held.name):
+                    or _HELD_NETWORK.search(held.name) or (_HELD_NET_NAME.search(held.name) and any(
+                        _NETWORK_PART.search(name) for _attr, name, _call in held._init_constructions())):
                 continue  # a loss class of this file is linted itself; a matcher, assigner or
                 # sampler runs under no_grad to pair predictions with targets; an augmentation's
                 # noise is the method (a consistency loss); a discriminator or VGG it holds is
@@ -1854,6 +1864,16 @@ def _names_in(expression: cst.BaseExpression) -> set[str]:
 _MASK_CALLS = frozenset({"logical_and", "logical_or", "logical_not", "logical_xor", "equal", "not_equal", "greater",
                          "greater_equal", "less", "less_equal", "eq", "ne", "gt", "ge", "lt", "le", "isclose",
                          "isnan", "isinf", "isfinite"})
+# calls whose value is a step of their input whatever it is (a rounded sigmoid is a 0/1 mask)
+_STEP_CALLS = frozenset({"round", "rint", "sign", "argmax", "argmin"})
+# calls that keep a mask a mask (a cast, a reshape, the indices of its ones, its count)
+_MASK_KEEPING_CALLS = frozenset({"float", "long", "int", "bool", "double", "half", "byte", "to", "type", "type_as",
+                                 "cast", "astype", "nonzero", "argwhere", "where", "count_nonzero", "sum", "mean",
+                                 "any", "all", "squeeze", "unsqueeze", "expand_dims", "view", "reshape", "expand",
+                                 "expand_as", "repeat", "detach", "flatten", "clone", "logical_not"})
+# constant tensors a mask maker fills in place (``m = zeros_like(pred, dtype=bool); m[idx] = True``)
+_MASK_CONSTRUCTORS = frozenset({"ones_like", "zeros_like", "ones", "zeros", "full_like"})
+_MODULE_NAMES = frozenset({"torch", "tf", "np", "jnp", "ops", "K", "F", "math", "numpy", "keras", "jax"})
 
 
 def _returns_a_mask(function: cst.FunctionDef) -> bool:
@@ -1870,10 +1890,25 @@ def _returns_a_mask(function: cst.FunctionDef) -> bool:
             return True
         if isinstance(value, cst.UnaryOperation):
             return isinstance(value.operator, (cst.BitInvert, cst.Not)) and is_mask(value.expression, depth)
-        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.BitAnd, cst.BitOr)):
-            return is_mask(value.left, depth) and is_mask(value.right, depth)
+        if isinstance(value, cst.BinaryOperation):
+            # m1 & m2, m1.float() * m2.float(), m.sum() / n.sum(): masks and numbers only
+            sides = (value.left, value.right)
+            return any(is_mask(side, depth) for side in sides) and all(
+                is_mask(side, depth) or isinstance(side, (cst.Integer, cst.Float)) for side in sides)
+        if isinstance(value, cst.Subscript):
+            return is_mask(value.value, depth)  # m[:, 0]
         if isinstance(value, cst.Call):
-            return terminal_name(value.func) in _MASK_CALLS
+            name = terminal_name(value.func)
+            if name in _MASK_CALLS or name in _STEP_CALLS or (name in _MASK_CONSTRUCTORS and depth > 0):
+                return True
+            if name == "where" and len(value.args) == 3:
+                return is_mask(value.args[1].value, depth) and is_mask(value.args[2].value, depth)
+            if name in _MASK_KEEPING_CALLS:
+                receiver = value.func.value if isinstance(value.func, cst.Attribute) else None
+                if receiver is not None and not (isinstance(receiver, cst.Name) and receiver.value in _MODULE_NAMES):
+                    return is_mask(receiver, depth)
+                return bool(value.args) and is_mask(value.args[0].value, depth)
+            return False
         if isinstance(value, cst.Name) and depth < 3:
             values = assigned.get(value.value)
             return bool(values) and all(v is not None and is_mask(v, depth + 1) for v in values)

@@ -496,3 +496,54 @@ class SwinFusionLoss(nn.Module):
     assert {f.code for f in lint_data(held.encode(), "models/fusion.py")} == {"BSG603"}
     # a bare L_ class in a model file is not a loss for its prefix alone
     assert lint_data(_L_TERMS.encode(), "models/fusion.py") == []
+
+
+_HELD_MODULES = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class GradientNet(nn.Module):
+    # a fixed Sobel filter named as a net: the loss's own work
+    def __init__(self):
+        super().__init__()
+        kernel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]).view(1, 1, 3, 3)
+        self.weight = nn.Parameter(kernel, requires_grad=False)
+
+    def forward(self, x):
+        gx = F.conv2d(x, self.weight, padding=1)
+        gy = F.conv2d(x, self.weight.transpose(2, 3), padding=1)
+        return torch.sqrt(gx ** 2 + gy ** 2)
+
+
+class FeatureNet(nn.Module):
+    # a learnable network the loss runs: reported where the loss calls it, not linted as the loss
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3)
+
+    def forward(self, x):
+        h = self.conv(x)
+        return h / torch.sqrt((h ** 2).sum(1, keepdim=True))
+
+
+class EdgeLoss(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.grad = GradientNet()
+        self.features = FeatureNet()
+
+    def forward(self, pred, target):
+        return F.l1_loss(self.grad(pred), self.grad(target)) + F.l1_loss(self.features(pred), self.features(target))
+"""
+
+
+def test_a_held_module_named_as_a_net_is_linted_unless_it_builds_learnable_layers():
+    from keras_bsguard.lint.api import lint_data
+
+    rows = {(f.row, f.code) for f in lint_data(_HELD_MODULES.encode(), "losses.py")}
+    sobel = {(15, "BSG603"), (17, "BSG402")}
+    assert sobel <= rows, rows
+    assert not {row for row, _code in rows if 20 <= row <= 29}, rows  # nothing inside FeatureNet
+    assert (38, "BSG603") in rows  # FeatureNet reported where the loss runs it
