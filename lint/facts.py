@@ -975,11 +975,13 @@ class Evaluator:
         if symbol == "**" and _text(right_node) in ("2", "2.0") and self._whole_batch_norm(left_node):
             facts = replace(facts, batch_sum=left_node)  # x.norm(2).pow(2): the sum of squares over the batch
         left, right = self.facts(left_node), self.facts(right_node)
+        if symbol == "**" and _text(right_node) in ("2", "2.0") and (normed := self._row_norm_of(left_node)):
+            facts = replace(facts, squared_norms=frozenset({normed}))  # x.norm(dim=1) ** 2
         if symbol in ("+", "-") and _squared_distance_by_hand(left_node, right_node, symbol, self):
             # rx.t() + ry - 2 * x @ y.T with rx, ry the squared norms of x and y: a squared distance
             # (an RBF kernel's exp(-d / s), MMD), >= 0 up to rounding
             facts = replace(facts, nonneg=True, nonpos=False, squared_distance=True)
-        if symbol in ("*", "/"):
+        if symbol in ("*", "/", "@"):
             facts = _scaled_squared_distance(symbol, left, right, facts)
         if facts.taint and _all_opaque(left, right):
             facts = replace(facts, opaque=True)
@@ -2058,6 +2060,18 @@ class Evaluator:
         return right.batch_dim or bool(right.taint) or right.batch_constant or right.element_count or (
             right.shape and right.literal is None and not right.feature_count)
 
+    def _row_norm_of(self, node) -> str | None:
+        """The text of ``x`` in ``x.norm(dim=1)``, ``torch.norm(x, dim=-1, keepdim=True)``,
+        ``tf.norm(x, axis=1)``: the length of each row, not of the whole tensor."""
+        op = self.op(node) if isinstance(node, cst.Call) else None
+        if op is None or op.name != "norm" or not op.args:
+            return None
+        axis = op.kwargs.get("dim", op.kwargs.get("axis"))
+        if axis is None or _text(axis) in ("0", "(0,)") or "ord" in op.kwargs or "p" in op.kwargs and _text(
+                op.kwargs["p"]) not in ("2", "'fro'", '"fro"'):
+            return None
+        return _text(op.args[0])
+
     def _whole_batch_norm(self, node) -> bool:
         """``x.norm(2)``, ``torch.norm(x, p=1)``: a norm with no axis of a tensor with a batch axis."""
         op = self.op(node) if isinstance(node, cst.Call) else None
@@ -2560,7 +2574,8 @@ _TENSOR_DATA_ATTRIBUTES = frozenset({"real", "imag", "values", "data", "grad", "
 def _nonnegative(facts: Facts) -> bool:
     """Known >= 0; an untainted hyperparameter (sigma, temperature) counts as positive, and a
     boolean mask (0 or 1, also after a cast: ``mask.float()``) as non-negative."""
-    return facts.nonneg or facts.boolean or (_hyperparameter(facts) and not facts.nonpos)  # not -0.5 / r
+    return facts.nonneg or facts.boolean or (_hyperparameter(facts) and not facts.nonpos) \
+        or (not facts.taint and (facts.feature_count or facts.element_count))  # not -0.5 / r; d / float(dim)
 
 
 def _at_most_one(facts: Facts) -> bool:
@@ -3094,39 +3109,46 @@ def _transposed_base(node) -> cst.BaseExpression:
     """``x`` of ``x.t()``, ``x.T``, ``x.transpose(0, 1)``, ``torch.t(x)``; else the node."""
     if isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT"):
         return node.value
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-        if node.func.attr.value in ("t", "transpose", "permute") and not (
-                isinstance(node.func.value, cst.Name) and node.func.value.value in ("torch", "tf", "jnp", "np")):
-            return node.func.value
-        if node.func.attr.value in ("t", "transpose") and node.args:
-            return node.args[0].value
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+            and node.func.attr.value in ("t", "transpose", "permute"):
+        first = node.args[0].value if node.args else None
+        if isinstance(first, cst.UnaryOperation):
+            first = first.expression
+        if first is None or isinstance(first, cst.Integer) or node.args[0].keyword is not None:
+            return node.func.value  # x.t(), x.transpose(0, 1), x.permute(1, 0): a method of the tensor
+        if node.func.attr.value in ("t", "transpose"):
+            return first  # torch.t(x), tf.transpose(x), ops.transpose(x), K.transpose(x)
     return node
 
 
 def _enclosing_extent(left_node, right_node) -> bool:
     """``max(a_x2, b_x2) - min(a_x1, b_x1)``: the extent of the box enclosing two boxes (DIoU, GIoU),
     0 only where both boxes shrink to one point, not where a fit makes them agree."""
-    return all(isinstance(node, cst.Call) and terminal_name(node.func) in names for node, names in (
-        (left_node, ("max", "maximum", "amax")), (right_node, ("min", "minimum", "amin"))))
+    if not all(isinstance(node, cst.Call) and terminal_name(node.func) in names for node, names in (
+            (left_node, ("max", "maximum", "amax")), (right_node, ("min", "minimum", "amin")))):
+        return False
+    # max(p, t) - min(p, t) of the same two values is |p - t|, which a fit does drive to 0
+    return {_text(arg.value) for arg in left_node.args} != {_text(arg.value) for arg in right_node.args}
 
 
 def _scaled_squared_distance(symbol: str, left: Facts, right: Facts, facts: Facts) -> Facts:
-    """``-gamma * d``, ``-d / (2 * z_var)``, ``-0.5 * d``: a squared distance ``d`` (see
-    ``_squared_distance_by_hand``) scaled by a constant or by a parameter named as a kernel's width,
-    whose sign is then that of the width times the distance's."""
+    """``-gamma * d``, ``-d / (2 * z_var)``, ``beta @ dist`` with ``beta = 1 / (2 * sigmas)``: a
+    non-negative (or non-positive) value such as a squared distance scaled by a parameter named as a
+    kernel's width, whose sign is then the width's times the value's; ``2 * z_var``, ``1 / sigma``
+    stay widths. A width is never guarded by this: ``log(var)`` can still be -inf."""
     constant = [side for side in (left, right) if not side.taint and side.literal is not None]
-    if constant and symbol == "*" and constant[0].literal > 0:
-        other = right if constant[0] is left else left
-        if other.kernel_width:
-            return replace(facts, kernel_width=other.kernel_width)  # 2 * z_var: still the width
-    for distance, width in ((left, right), (right, left)) if symbol == "*" else ((left, right),):
-        if not distance.squared_distance or not (distance.nonneg or distance.nonpos):
+    other = (right if constant[0] is left else left) if constant else None
+    if constant and constant[0].literal > 0 and other.kernel_width and (symbol == "*" or symbol == "/"):
+        return replace(facts, kernel_width=other.kernel_width)  # 2 * z_var, 1 / sigma, z_var / 2
+    pairs = ((left, right), (right, left)) if symbol in ("*", "@") else ((left, right),)
+    for distance, width in pairs:
+        if distance.kernel_width or not distance.taint or distance.nonneg == distance.nonpos:
             continue
-        if not width.taint and width.literal is not None:
+        if not width.taint and width.literal is not None and distance.squared_distance:
             return replace(facts, squared_distance=True)  # its sign from the arithmetic
         if width.kernel_width:
             sign = width.kernel_width * (1 if distance.nonneg else -1)
-            return replace(facts, squared_distance=True, nonneg=sign > 0, nonpos=sign < 0)
+            return replace(facts, squared_distance=distance.squared_distance, nonneg=sign > 0, nonpos=sign < 0)
     return facts
 
 
@@ -3155,10 +3177,24 @@ def _signed_terms(node, sign: int = 1):
         yield node, sign
 
 
+def _minus_two_flipped(term, sign: int):
+    """``-2 * zz`` or ``-2 * x @ y.T`` as the term ``2 * ...`` with the sign flipped, else as given."""
+    product = term.left if isinstance(term, cst.BinaryOperation) and isinstance(term.operator, cst.MatrixMultiply) \
+        else term
+    if isinstance(product, cst.BinaryOperation) and isinstance(product.operator, cst.Multiply) \
+            and isinstance(product.left, cst.UnaryOperation) and isinstance(product.left.operator, cst.Minus) \
+            and isinstance(product.left.expression, (cst.Integer, cst.Float)) \
+            and float(product.left.expression.evaluated_value) == 2.0:
+        flipped = product.with_changes(left=product.left.expression)
+        return (term.with_changes(left=flipped) if product is not term else flipped), -sign
+    return term, sign
+
+
 def _squared_distance_by_hand(left_node, right_node, symbol: str, evaluator) -> bool:
     """``rx.t() + ry - 2 * zz``, ``n - 2 * g + n.t()``: two squared-norm terms of exactly the tensors
     whose inner products one negative ``2 * x @ y.T`` term holds, and nothing else."""
-    terms = list(_signed_terms(left_node)) + list(_signed_terms(right_node, -1 if symbol == "-" else 1))
+    terms = [_minus_two_flipped(term, sign) for term, sign in
+             list(_signed_terms(left_node)) + list(_signed_terms(right_node, -1 if symbol == "-" else 1))]
     negative = [term for term, sign in terms if sign < 0]
     positive = [term for term, sign in terms if sign > 0]
     if len(negative) != 1 or len(positive) != 2:

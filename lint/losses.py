@@ -130,7 +130,18 @@ _LAYER_NAME_WORDS = frozenset({
     "modulelist", "moduledict", "encoder", "decoder", "block", "layer", "layers", "net", "network", "model",
     "attention", "attn", "transformer", "norm", "batchnorm", "layernorm", "dropout", "pool", "head", "pretrained",
     "resnet", "vgg", "vit", "bert", "softmax", "activation", "relu", "gelu", "dense", "mlp", "ffn", "proj",
-    "with", "wrapper"})
+    "with", "wrapper", "bn", "fc", "ln", "se"})
+# stems of layer words (L_Convolution, L_Deconv2d, L_Projection, L_Embeddings)
+_LAYER_STEMS = ("conv", "deconv", "proj", "embed", "linear", "attention", "attn", "transformer", "pool", "dropout",
+                "lstm", "gru", "rnn", "mlp", "activation")
+
+
+def _a_layer_word(word: str) -> bool:
+    """A whole word of a class name that names a layer: ``block``, ``norm``, ``conv2d``,
+    ``convolution`` (not ``normal``, ``kinetic``)."""
+    return re.sub(r"\d+d?$", "", word) in _LAYER_NAME_WORDS or word.startswith(_LAYER_STEMS)
+
+
 # bases of a loss term's class: a plain module (not nn.Conv2d, nn.Linear), a loss base, or none
 _MODULE_BASE = re.compile(r"^(Module|Layer|object)$|Loss$")
 
@@ -264,6 +275,16 @@ def _scores_on_the_host(info: FunctionInfo) -> bool:
     return metric and any(
         isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and n.func.attr.value == "numpy"
         for n in own_nodes(info.node))
+
+
+def _gradient_penalty_by_initials(info) -> bool:
+    """``WGAN_gp(real, fake, d_model)``, ``compute_gp(netD, x, y)``: named ``gp`` (a gradient
+    penalty's initials) and differentiating inside (``autograd.grad``, ``tape.gradient``)."""
+    if _split_camel(info.name).lower().split("_")[-1:] != ["gp"]:
+        return False
+    return any(isinstance(n, cst.Call) and isinstance(n.func, (cst.Attribute, cst.Name))
+               and (n.func.attr.value if isinstance(n.func, cst.Attribute) else n.func.value) in ("grad", "gradient")
+               for n in own_nodes(info.node))
 
 
 def _named_like_a_loss(name: str) -> bool:
@@ -514,8 +535,15 @@ def _takes_a_prediction(info, words: frozenset = _PREDICTION_WORDS) -> bool:
 # where the loss calls them, as another network, not linted as part of the loss
 _HELD_NETWORK = re.compile(r"vgg|resnet|inception|efficientnet|lpips|(?<![a-z])bert", re.IGNORECASE)
 # held classes named as a network or model (``FeatureNet``, ``PerceptualModel``): another network
-# only when they build learnable layers (a fixed Sobel ``GradientNet`` is the loss's own work)
+# unless they build only constant tensors (a fixed Sobel ``GradientNet`` is the loss's own work)
 _HELD_NET_NAME = re.compile(r"Net\d*$|Model$")
+# calls that build or reshape constant tensors (a filter kernel) in a module's __init__
+_CONSTANT_TENSOR_CALLS = frozenset({
+    "__init__", "super", "tensor", "Tensor", "FloatTensor", "from_numpy", "as_tensor", "array", "asarray", "ones",
+    "zeros", "eye", "arange", "linspace", "full", "ones_like", "zeros_like", "register_buffer", "view", "reshape",
+    "unsqueeze", "squeeze", "expand", "repeat", "float", "double", "half", "cuda", "to", "t", "transpose", "permute",
+    "flip", "contiguous", "stack", "cat", "outer", "exp", "sqrt", "sum", "detach", "clone", "type", "requires_grad_",
+    "meshgrid", "range", "len", "abs", "pow", "constant", "convert_to_tensor", "Variable", "div", "mul"})
 _HOLDING_LOSS_CLASS = re.compile(r"((?i:loss)|Criterion|Objective)\d*$|^L_[A-Za-z]")  # Fusionloss, L_Grad
 _WRAPPER_CLASS = re.compile(r"With|Wrapper|Model|Net(?!ral)", re.IGNORECASE)
 # held modules whose work is not loss computation: samplers and miners (under no_grad), augmentations
@@ -685,7 +713,7 @@ class _LossFinder:
             self._add_helpers()
             return
         for info in self.index.functions:
-            named_like_a_loss = _named_like_a_loss(info.name)
+            named_like_a_loss = _named_like_a_loss(info.name) or _gradient_penalty_by_initials(info)
             if info.class_info is not None and info.class_info.name in self._loss_classes:
                 if info.name in LOSS_CLASS_METHODS:
                     self._add_function(info, "loss-class")
@@ -872,7 +900,8 @@ class _LossFinder:
             return True  # pair_wise_dice_loss(inputs, labels): a matching cost of a Hungarian matcher
         if tokens & _NEVER_A_LOSS_TOKENS:
             return True  # _multilabel_ranking_loss_update, check_loss_inputs
-        if tokens & {"mask", "masks"} and not used_as_loss and _returns_a_mask(info.node):
+        if tokens & {"mask", "masks"} and not tokens & _LOSS_TOKENS and not used_as_loss \
+                and _returns_a_mask(info.node):
             return True  # calculate_corridor_mask(preds, labels): the mask a loss weights by
         if not used_as_loss and returns_signal_to_error_score(info.node):
             return True  # 10 * log10(max_val ** 2 / mse): falls as the error grows, a score (PSNR, SNR)
@@ -1118,7 +1147,7 @@ class _LossFinder:
         ``SwinFusionLoss``). Layers named so (``L_Block``, ``L_Conv2d(nn.Conv2d)``) are not."""
         name = owner.name
         if not _LOSS_PREFIXED_CLASS.match(name) or _NETWORK_CLASS.search(name) \
-                or {re.sub(r"\d+d?$", "", word) for word in _name_tokens(name[2:])} & _LAYER_NAME_WORDS:
+                or any(_a_layer_word(word) for word in _name_tokens(name[2:])):
             return False  # whole words: L_Normal, L_Kinetic are loss terms; L_Norm, L_ConvBlock are not
         if not all(_MODULE_BASE.search(terminal_name(base) or "") for base in owner.bases):
             return False  # class L_CONV2D(nn.Conv2d): a layer
@@ -1126,6 +1155,27 @@ class _LossFinder:
             return True
         return any(held == name for other in self.index.classes.values() if _HOLDING_LOSS_CLASS.search(other.name)
                    for _attr, held, _call in other._init_constructions())
+
+    def _fixed_filter_module(self, held) -> bool:
+        """A module whose own ``__init__`` builds only constant tensors (a Sobel ``GradientNet``:
+        ``torch.tensor(kernel).view(...)``, ``nn.Parameter(k, requires_grad=False)``, a buffer, a
+        kernel from a function of this file): no learnable layer, pretrained weights or loaded model."""
+        init = held.methods.get("__init__")
+        if init is None:
+            return False  # inherits its construction: a network class, as far as we can see
+        for node in own_nodes(init.node):
+            if not isinstance(node, cst.Call):
+                continue
+            name = terminal_name(node.func) or ""
+            if name == "Parameter":
+                frozen = any(arg.keyword is not None and arg.keyword.value == "requires_grad"
+                             and isinstance(arg.value, cst.Name) and arg.value.value == "False" for arg in node.args)
+                if not frozen:
+                    return False  # a learnable parameter
+            elif name not in _CONSTANT_TENSOR_CALLS and not (
+                    isinstance(node.func, cst.Name) and self.index.functions_named(name)):
+                return False
+        return True
 
     def _held_module_forward(self, owner, attribute: str) -> list[FunctionInfo]:
         """``self.grad_layer`` where ``__init__`` set ``self.grad_layer = SobelLayer(...)``, a module
@@ -1139,8 +1189,8 @@ class _LossFinder:
             if held is None or held is owner or held.name in self._loss_classes \
                     or _MATCHING_CLASS.search(held.name) or _MATCHING_BASE.search(held.name) \
                     or _NOT_LOSS_WORK_CLASS.search(held.name) or _NETWORK_CLASS.search(held.name) \
-                    or _HELD_NETWORK.search(held.name) or (_HELD_NET_NAME.search(held.name) and any(
-                        _NETWORK_PART.search(name) for _attr, name, _call in held._init_constructions())):
+                    or _HELD_NETWORK.search(held.name) or (_HELD_NET_NAME.search(held.name)
+                                                           and not self._fixed_filter_module(held)):
                 continue  # a loss class of this file is linted itself; a matcher, assigner or
                 # sampler runs under no_grad to pair predictions with targets; an augmentation's
                 # noise is the method (a consistency loss); a discriminator or VGG it holds is
@@ -1379,11 +1429,22 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})
         elif position < min(2, len(unnamed_slots)) and position < len(positional):
             taints[name] = frozenset({unnamed_slots[position]})
-        elif kind == "helper" or (param.default is not None and _is_none(param.default)) or _TENSORISH.search(name):
-            taints[name] = frozenset({TENSOR})  # helpers: the callers' arguments say what they hold
+        elif kind == "helper" or (param.default is not None and _is_none(param.default)) or _TENSORISH.search(name) \
+                or _annotated_as_tensor(param):
+            # helpers: the callers' arguments say what they hold; ``events: torch.Tensor`` says it
+            taints[name] = frozenset({TENSOR})
         else:
             taints[name] = frozenset()
     return taints
+
+
+def _annotated_as_tensor(param: cst.Param) -> bool:
+    """``events: torch.Tensor``, ``x: Optional[tf.Tensor]``: an annotation naming a framework tensor
+    (numpy's ``np.ndarray`` and a bare ``ndarray`` are host arrays)."""
+    if param.annotation is None:
+        return False
+    text = cst.Module([]).code_for_node(param.annotation.annotation)
+    return bool(_TENSOR_ANNOTATION.search(text)) and "ndarray" not in text
 
 
 # a detector's box priors beside the targets and predictions: constants of the model, not outputs
@@ -1871,7 +1932,7 @@ _MASK_KEEPING_CALLS = frozenset({"float", "long", "int", "bool", "double", "half
                                  "cast", "astype", "nonzero", "argwhere", "where", "count_nonzero", "sum", "mean",
                                  "any", "all", "squeeze", "unsqueeze", "expand_dims", "view", "reshape", "expand",
                                  "expand_as", "repeat", "detach", "flatten", "clone", "logical_not"})
-# constant tensors a mask maker fills in place (``m = zeros_like(pred, dtype=bool); m[idx] = True``)
+# boolean tensors a mask maker fills in place (``m = zeros_like(pred, dtype=torch.bool); m[idx] = True``)
 _MASK_CONSTRUCTORS = frozenset({"ones_like", "zeros_like", "ones", "zeros", "full_like"})
 _MODULE_NAMES = frozenset({"torch", "tf", "np", "jnp", "ops", "K", "F", "math", "numpy", "keras", "jax"})
 
@@ -1899,8 +1960,11 @@ def _returns_a_mask(function: cst.FunctionDef) -> bool:
             return is_mask(value.value, depth)  # m[:, 0]
         if isinstance(value, cst.Call):
             name = terminal_name(value.func)
-            if name in _MASK_CALLS or name in _STEP_CALLS or (name in _MASK_CONSTRUCTORS and depth > 0):
+            if name in _MASK_CALLS or name in _STEP_CALLS:
                 return True
+            if name in _MASK_CONSTRUCTORS:  # m = zeros_like(pred, dtype=torch.bool); m[idx] = True
+                return depth > 0 and any(arg.keyword is not None and arg.keyword.value == "dtype"
+                                         and "bool" in cst.Module([]).code_for_node(arg.value) for arg in value.args)
             if name == "where" and len(value.args) == 3:
                 return is_mask(value.args[1].value, depth) and is_mask(value.args[2].value, depth)
             if name in _MASK_KEEPING_CALLS:

@@ -120,6 +120,7 @@ def wrapped_build(node: cst.Call, op, ctx) -> cst.Call | None:
 
 # networks a loss may call besides the model being trained: perceptual, adversarial, feature extractors
 _EXTRA_NETWORK_NAME = re.compile(r"^(vgg\w*|discriminator|disc|critic|d|g|generator|gen|feature_extractor|"
+                                 r"(d|g)_?(model|net)|(net|model)_?(d|g)|"  # d_model(x), netD(x), model_G(z)
                                  r"perceptual\w*|lpips\w*|inception\w*|resnet\w*|teacher\w*|loss_network|"
                                  r"loss_model|loss_net)$", re.IGNORECASE)
 # what a loss object (``class VGGLoss(nn.Module)``) calls its feature network besides the names

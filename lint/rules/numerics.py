@@ -282,6 +282,12 @@ class UnguardedLog(Rule):
                                     "condition selected, which is 0 in a batch where none qualify (inf/NaN): "
                                     "divide by max(count, 1)")
             return
+        if _counts_events(denominator, ctx) and ctx.facts(node).has_grad:
+            ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
+                            message=f"division by `{code_of(denominator, 40)}`, the number of events (uncensored "
+                                    "samples) in the batch, which is 0 in a batch where every sample is censored "
+                                    "(NaN): divide by max(count, 1) or skip such batches")
+            return
         if not facts.is_tensor or facts.guarded or facts.batch_dim or not ctx.facts(node).has_grad:
             return
         if facts.length:
@@ -346,6 +352,34 @@ def _counts_selected_entries(denominator, ctx) -> bool:
     if name not in _SELECTING_OPS or (as_tuple is not None and _text_of(as_tuple) != "False"):
         return False  # nonzero(as_tuple=True) is a tuple of index tensors: its len is the rank
     return not _tested_in_loss(counted, ctx)
+
+
+# names of a survival loss's event indicator (1 where the event was observed, 0 where censored)
+_EVENT_WORDS = frozenset({"event", "events", "dead", "death", "deaths", "uncensored", "died"})
+# words that make such a name a mask of entries or steps (``event_mask``, ``observed_mask``)
+_NOT_INDICATOR_WORDS = frozenset({"mask", "masks", "idx", "index", "ids", "type", "types", "len", "length", "lengths"})
+_INDICATOR_KEEPING = frozenset({"float", "double", "view", "reshape", "flatten", "squeeze", "type", "to"})
+
+
+def _counts_events(denominator, ctx) -> bool:
+    """``torch.sum(is_dead)``, ``events.sum()``, ``tf.reduce_sum(event)``: the whole-batch sum of a
+    survival loss's event indicator (a Cox partial likelihood averaged over the events), 0 in a
+    batch where every sample is censored. Not when the loss tests it (``if events.sum() == 0``)."""
+    op = ctx.op(denominator) if isinstance(denominator, cst.Call) else None
+    if op is None or op.name not in SUM_OPS or not op.args or op.arg(1, "axis", "dim") is not None:
+        return False
+    counted = op.args[0]
+    while isinstance(counted, cst.Call) and isinstance(counted.func, cst.Attribute) \
+            and counted.func.attr.value in _INDICATOR_KEEPING:
+        counted = counted.func.value  # events.float().view(-1)
+    if not isinstance(counted, cst.Name):
+        return False
+    words = name_tokens(counted.value)
+    if not (words & _EVENT_WORDS or counted.value in ("observed", "is_observed")) or words & _NOT_INDICATOR_WORDS:
+        return False
+    # a parameter so named is the batch's indicator even where its role is not known
+    return (ctx.facts(counted).is_tensor or counted.value in ctx.loss.param_taints) \
+        and not _tested_in_loss(denominator, ctx)
 
 
 def _tested_in_loss(count, ctx) -> bool:

@@ -111,6 +111,8 @@ class RandomInLoss(Rule):
             if op.name in _HOST_SELECTIONS and _draws_indices(node, ctx):
                 return  # idx = np.random.choice(n, 64); points[:, idx]: which points or negatives to
                 # compare this step, drawn anew every step: subsampling by design, not noise in values
+            if _feeds_an_input_gradient(node, ctx):
+                return  # alpha = Tensor(np.random.random(...)): WGAN-GP's random mix, drawn on the host
             ctx.report(self, node, f"`{callee(node)}` draws on the host every step: the same batch gives a "
                                    "different loss and gradient each step; use torch's generator in the model or data")
         elif kind == "frozen":

@@ -547,3 +547,44 @@ def test_a_held_module_named_as_a_net_is_linted_unless_it_builds_learnable_layer
     assert sobel <= rows, rows
     assert not {row for row, _code in rows if 20 <= row <= 29}, rows  # nothing inside FeatureNet
     assert (38, "BSG603") in rows  # FeatureNet reported where the loss runs it
+
+
+_HELD_LOADED_NETWORKS = """
+import torch
+import torch.nn as nn
+
+
+class LoadedNet(nn.Module):
+    def __init__(self, path):
+        super().__init__()
+        self.net = torch.load(path)
+
+    def forward(self, x):
+        return torch.sqrt((self.net(x) ** 2).sum(1))
+
+
+class ScaleModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return torch.sqrt(x ** 2) * self.scale
+
+
+class FeatureLoss(nn.Module):
+    def __init__(self, path):
+        super().__init__()
+        self.features = LoadedNet(path)
+        self.scaler = ScaleModel()
+
+    def forward(self, pred, target):
+        return (self.features(pred) - self.features(target)).abs().mean() + self.scaler(pred - target).mean()
+"""
+
+
+def test_a_held_net_that_loads_weights_or_learns_parameters_is_another_network():
+    from keras_bsguard.lint.api import lint_data
+
+    rows = {(f.row, f.code) for f in lint_data(_HELD_LOADED_NETWORKS.encode(), "losses.py")}
+    assert not {row for row, _code in rows if row < 24}, rows  # nothing inside LoadedNet or ScaleModel
