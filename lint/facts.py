@@ -636,7 +636,7 @@ class Evaluator:
         rows = facts.is_tensor and not facts.maybe_list and not facts.python_list
         return replace(UNTAINTED, taint=facts.taint, bounded=not facts.taint, nograd=facts.nograd,
                        maybe_list=facts.maybe_list or facts.python_list, on_host=facts.on_host,
-                       no_batch_axis=rows)
+                       no_batch_axis=rows, nonneg=facts.nonneg and facts.python_list)
 
     def bind(self, target: cst.BaseExpression, facts: Facts) -> None:
         if isinstance(target, cst.Name):
@@ -791,8 +791,9 @@ class Evaluator:
         walks = not _names_an_output(node.for_in.target)
         per_sample = walks and self._walks(node.for_in.iter, rows=True)
         as_long = per_sample or (walks and self._walks(node.for_in.iter, rows=False))
-        return Facts(taint=element.taint | iterated, python_list=True, nograd=stopped, batch_rows=per_sample,
-                     data_length=as_long)
+        return Facts(taint=element.taint | iterated, python_list=True, nograd=stopped or (
+                         element.nograd and bool(element.taint)), batch_rows=per_sample,
+                     data_length=as_long, nonneg=element.nonneg)  # [b * 2 ** i for i in ...]: each >= 0
 
     def _walks(self, iterable, rows: bool) -> bool:
         """Iterating ``iterable`` gives one entry per sample (``rows``: the rows of a batch tensor,
@@ -870,6 +871,9 @@ class Evaluator:
         inner = self.facts(base)
         if attr == "values" and inner.max_of:
             return inner  # x.max(dim=1, keepdim=True).values: the maximum itself (torch's named tuple)
+        if attr == "data" and inner.is_tensor and not inner.python_list:
+            # x.data: the same values, detached (torch's legacy stop-gradient)
+            return replace(inner, nograd=True, batch_sum=None, exp_node=None, exp_sum=None)
         if inner.taint:
             if inner.is_tensor and attr not in _TENSOR_DATA_ATTRIBUTES:
                 return UNTAINTED  # metadata of a tensor (.op.type, ._keras_mask): a Python value
@@ -983,6 +987,8 @@ class Evaluator:
             facts = replace(facts, nonneg=True, nonpos=False, squared_distance=True)
         if symbol in ("*", "/", "@"):
             facts = _scaled_squared_distance(symbol, left, right, facts)
+        if facts.taint and not facts.nograd and all(f.nograd for f in (left, right) if f.taint):
+            facts = replace(facts, nograd=True)  # bandwidth.data / 2 ** k: arithmetic on detached values
         if facts.taint and _all_opaque(left, right):
             facts = replace(facts, opaque=True)
         if symbol != "@" and facts.taint and all(f.no_batch_axis or not f.taint for f in (left, right)):
@@ -2575,7 +2581,8 @@ def _nonnegative(facts: Facts) -> bool:
     """Known >= 0; an untainted hyperparameter (sigma, temperature) counts as positive, and a
     boolean mask (0 or 1, also after a cast: ``mask.float()``) as non-negative."""
     return facts.nonneg or facts.boolean or (_hyperparameter(facts) and not facts.nonpos) \
-        or (not facts.taint and (facts.feature_count or facts.element_count))  # not -0.5 / r; d / float(dim)
+        or (not facts.taint and (facts.feature_count or facts.element_count or facts.shape)
+            and (facts.literal is None or facts.literal >= 0))  # not -0.5 / r; d / float(dim), n * n - n
 
 
 def _at_most_one(facts: Facts) -> bool:
