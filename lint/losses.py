@@ -1429,22 +1429,11 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})
         elif position < min(2, len(unnamed_slots)) and position < len(positional):
             taints[name] = frozenset({unnamed_slots[position]})
-        elif kind == "helper" or (param.default is not None and _is_none(param.default)) or _TENSORISH.search(name) \
-                or _annotated_as_tensor(param):
-            # helpers: the callers' arguments say what they hold; ``events: torch.Tensor`` says it
-            taints[name] = frozenset({TENSOR})
+        elif kind == "helper" or (param.default is not None and _is_none(param.default)) or _TENSORISH.search(name):
+            taints[name] = frozenset({TENSOR})  # helpers: the callers' arguments say what they hold
         else:
             taints[name] = frozenset()
     return taints
-
-
-def _annotated_as_tensor(param: cst.Param) -> bool:
-    """``events: torch.Tensor``, ``x: Optional[tf.Tensor]``: an annotation naming a framework tensor
-    (numpy's ``np.ndarray`` and a bare ``ndarray`` are host arrays)."""
-    if param.annotation is None:
-        return False
-    text = cst.Module([]).code_for_node(param.annotation.annotation)
-    return bool(_TENSOR_ANNOTATION.search(text)) and "ndarray" not in text
 
 
 # a detector's box priors beside the targets and predictions: constants of the model, not outputs

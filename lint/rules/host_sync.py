@@ -511,6 +511,8 @@ def _is_tensor_condition(test, ctx) -> bool:
             and not any(_one_tensor(part, ctx) for part in (test.left, *(c.comparator for c in test.comparisons))
                         if not _an_enum_member(part)):
         return False  # ``stage == sb.Stage.TRAIN`` of a stage argument: a Python comparison
+    if _reduces_an_annotated_tensor(test, ctx):
+        return True
     facts = ctx.facts(test)
     if not facts.is_tensor or facts.on_host:
         return False
@@ -524,6 +526,33 @@ def _is_tensor_condition(test, ctx) -> bool:
         # unless the loss itself bound it to a reduction or a comparison (`n = matches.sum()`)
         return not facts.on_host and _bound_to_reductions(test.value, ctx)
     return isinstance(test, (cst.Comparison, cst.Call, cst.BooleanOperation, cst.UnaryOperation))
+
+
+_TENSOR_ANNOTATION_TEXT = re.compile(r"\b(Tensor|Array|KerasTensor)\b")
+
+
+def _reduces_an_annotated_tensor(test, ctx) -> bool:
+    """``not events.any()``, ``mask.sum() == 0``, ``torch.all(valid)`` of a parameter annotated as a
+    tensor (``events: torch.Tensor``), whatever role its name gives it: a 0-d tensor tested in Python."""
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test = test.expression
+    if isinstance(test, cst.Comparison):
+        test = test.left
+    if not isinstance(test, cst.Call) or not isinstance(test.func, cst.Attribute) \
+            or test.func.attr.value not in _TENSOR_REDUCTIONS:
+        return False
+    receiver = test.func.value
+    if isinstance(receiver, cst.Name) and receiver.value in ("torch", "tf", "jnp", "ops") and test.args:
+        receiver = test.args[0].value  # torch.any(events)
+    if not isinstance(receiver, cst.Name) or not isinstance(ctx.loss.node, cst.FunctionDef):
+        return False
+    params = ctx.loss.node.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        if param.name.value == receiver.value and param.annotation is not None:
+            text = cst.Module([]).code_for_node(param.annotation.annotation)
+            return bool(_TENSOR_ANNOTATION_TEXT.search(text)) and not re.search(
+                r"(?i)list|tuple|dict|sequence|iterable|ndarray", text)
+    return False
 
 
 def _an_enum_member(node) -> bool:

@@ -187,6 +187,8 @@ class PairwiseBatch(Rule):
         tensors = op.args[1:]
         if len(operands) != 2 or len(tensors) != 2 or not all(ctx.facts(t).is_tensor for t in tensors):
             return
+        if any(ctx.facts(t).no_batch_axis for t in tensors):
+            return  # "bd,cd->bc" with a queue or prototypes: B x C, not B x B
         first_a, first_b = operands[0][:1], operands[1][:1]
         if len(operands[0]) >= 3 and len(operands[1]) >= 3 and operands[0][1] == operands[1][1] == "b" \
                 and "b" not in output:
