@@ -276,17 +276,10 @@ class UnguardedLog(Rule):
 
     def _division(self, node, numerator, denominator, ctx) -> None:
         facts = ctx.facts(denominator)
-        if _counts_selected_entries(denominator, ctx) and ctx.facts(node).has_grad:
+        count = _zero_count(denominator, ctx)
+        if count is not None and ctx.facts(node).has_grad:
             ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
-                            message=f"division by `{code_of(denominator, 40)}`, the number of entries a "
-                                    "condition selected, which is 0 in a batch where none qualify (inf/NaN): "
-                                    "divide by max(count, 1)")
-            return
-        if _counts_events(denominator, ctx) and ctx.facts(node).has_grad:
-            ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
-                            message=f"division by `{code_of(denominator, 40)}`, the number of events (uncensored "
-                                    "samples) in the batch, which is 0 in a batch where every sample is censored "
-                                    "(NaN): divide by max(count, 1) or skip such batches")
+                            message=f"division by `{code_of(denominator, 40)}`, {count}")
             return
         if not facts.is_tensor or facts.guarded or facts.batch_dim or not ctx.facts(node).has_grad:
             return
@@ -318,6 +311,17 @@ class UnguardedLog(Rule):
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+def _zero_count(denominator, ctx) -> str | None:
+    """What a count the loss divides by is, when a batch can make it 0; else None."""
+    if _counts_selected_entries(denominator, ctx):
+        return ("the number of entries a condition selected, which is 0 in a batch where none qualify "
+                "(inf/NaN): divide by max(count, 1)")
+    if _counts_events(denominator, ctx):
+        return ("the number of events (uncensored samples) in the batch, which is 0 in a batch where every "
+                "sample is censored (NaN): divide by max(count, 1) or skip such batches")
+    return None
 
 
 _SELECTING_OPS = frozenset({"nonzero", "argwhere", "masked_select", "boolean_mask"})
