@@ -969,9 +969,13 @@ class Evaluator:
         # exp(r)[None, :]: a new axis and whole slices only, still that exp
         widened = all(_is_newaxis(e.slice.value) if isinstance(e.slice, cst.Index) else _whole_slice(e.slice)
                       for e in elements) and any(isinstance(e.slice, cst.Index) for e in elements)
+        # centers[labels], memory[idx]: rows of a table gathered by a per-sample index, one per sample
+        index_facts = self.facts(first.value) if isinstance(first, cst.Index) else None
+        gathered = base.no_batch_axis and index_facts is not None and index_facts.is_tensor \
+            and not index_facts.no_batch_axis and not index_facts.python_list
         return replace(base, batch_sum=None, exp_node=base.exp_node if widened else None, expanded_axis=expanded,
                        tensor_shape=False, transposed=False, batch_dim=False, python_list=False,
-                       no_batch_axis=base.no_batch_axis or drops_batch, batch_axis=None)
+                       no_batch_axis=(base.no_batch_axis and not gathered) or drops_batch, batch_axis=None)
 
     # ---- arithmetic ---------------------------------------------------------------------
     def binary(self, symbol: str, left_node, right_node, node=None) -> Facts:
@@ -3118,13 +3122,17 @@ def _transposed_base(node) -> cst.BaseExpression:
         return node.value
     if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
             and node.func.attr.value in ("t", "transpose", "permute"):
-        first = node.args[0].value if node.args else None
+        args = node.args
+        first = args[0].value if args else None
         if isinstance(first, cst.UnaryOperation):
             first = first.expression
-        if first is None or isinstance(first, cst.Integer) or node.args[0].keyword is not None:
-            return node.func.value  # x.t(), x.transpose(0, 1), x.permute(1, 0): a method of the tensor
-        if node.func.attr.value in ("t", "transpose"):
-            return first  # torch.t(x), tf.transpose(x), ops.transpose(x), K.transpose(x)
+        method = node.func.attr.value == "permute" or first is None or args[0].keyword is not None \
+            or args[0].star != "" or isinstance(first, (cst.Integer, cst.Tuple, cst.List)) \
+            or (len(args) >= 2 and not isinstance(args[1].value, (cst.Tuple, cst.List))
+                and args[1].keyword is None)
+        # x.t(), x.transpose(0, 1), x.transpose(d0, d1), x.permute(*p): a method of the tensor;
+        # torch.t(x), tf.transpose(x), tf.transpose(x, [1, 0]), ops.transpose(x), K.transpose(x): a function
+        return node.func.value if method else first
     return node
 
 

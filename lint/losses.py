@@ -282,9 +282,18 @@ def _gradient_penalty_by_initials(info) -> bool:
     penalty's initials) and differentiating inside (``autograd.grad``, ``tape.gradient``)."""
     if _split_camel(info.name).lower().split("_")[-1:] != ["gp"]:
         return False
+    # the critic it penalises comes in as a parameter (netD, d_model, critic, discriminator, D)
+    params = [p.name.value for p in (*info.node.params.posonly_params, *info.node.params.params)]
+    if not any(_PENALISED_NETWORK.match(name) for name in params):
+        return False  # sample_gp(x, lengthscale): a Gaussian process
     return any(isinstance(n, cst.Call) and isinstance(n.func, (cst.Attribute, cst.Name))
-               and (n.func.attr.value if isinstance(n.func, cst.Attribute) else n.func.value) in ("grad", "gradient")
-               for n in own_nodes(info.node))
+               and (n.func.attr.value if isinstance(n.func, cst.Attribute) else n.func.value)
+               in ("grad", "gradient", "gradients") for n in own_nodes(info.node))
+
+
+# a parameter holding the network a gradient penalty runs: the critic or discriminator
+_PENALISED_NETWORK = re.compile(r"^(d|critic\w*|disc\w*|discriminator\w*|net_?d|d_?net|d_?model|model_?d|model|"
+                                r"net|f|netc|c)$", re.IGNORECASE)
 
 
 def _named_like_a_loss(name: str) -> bool:
@@ -537,13 +546,10 @@ _HELD_NETWORK = re.compile(r"vgg|resnet|inception|efficientnet|lpips|(?<![a-z])b
 # held classes named as a network or model (``FeatureNet``, ``PerceptualModel``): another network
 # unless they build only constant tensors (a fixed Sobel ``GradientNet`` is the loss's own work)
 _HELD_NET_NAME = re.compile(r"Net\d*$|Model$")
-# calls that build or reshape constant tensors (a filter kernel) in a module's __init__
-_CONSTANT_TENSOR_CALLS = frozenset({
-    "__init__", "super", "tensor", "Tensor", "FloatTensor", "from_numpy", "as_tensor", "array", "asarray", "ones",
-    "zeros", "eye", "arange", "linspace", "full", "ones_like", "zeros_like", "register_buffer", "view", "reshape",
-    "unsqueeze", "squeeze", "expand", "repeat", "float", "double", "half", "cuda", "to", "t", "transpose", "permute",
-    "flip", "contiguous", "stack", "cat", "outer", "exp", "sqrt", "sum", "detach", "clone", "type", "requires_grad_",
-    "meshgrid", "range", "len", "abs", "pow", "constant", "convert_to_tensor", "Variable", "div", "mul"})
+# calls in a module's __init__ that make it a network: learnable layers, loaded or pretrained models
+_LEARNABLE_CALL = re.compile(r"linear|conv|lstm|gru|rnn|embedding|sequential|module(list|dict)|dense|norm|attention"
+                            r"|transformer|mlp|bilinear|prelu|^load|from_pretrained|vgg|resnet|inception|vit|bert"
+                            r"|efficientnet|mobilenet|densenet|lpips|Net\d*$|Model$|Encoder$|Decoder$", re.IGNORECASE)
 _HOLDING_LOSS_CLASS = re.compile(r"((?i:loss)|Criterion|Objective)\d*$|^L_[A-Za-z]")  # Fusionloss, L_Grad
 _WRAPPER_CLASS = re.compile(r"With|Wrapper|Model|Net(?!ral)", re.IGNORECASE)
 # held modules whose work is not loss computation: samplers and miners (under no_grad), augmentations
@@ -1157,9 +1163,10 @@ class _LossFinder:
                    for _attr, held, _call in other._init_constructions())
 
     def _fixed_filter_module(self, held) -> bool:
-        """A module whose own ``__init__`` builds only constant tensors (a Sobel ``GradientNet``:
-        ``torch.tensor(kernel).view(...)``, ``nn.Parameter(k, requires_grad=False)``, a buffer, a
-        kernel from a function of this file): no learnable layer, pretrained weights or loaded model."""
+        """A module whose own ``__init__`` builds no learnable layer, learnable parameter, loaded or
+        pretrained model (a Sobel ``GradientNet``: ``torch.tensor(kernel).view(...)``,
+        ``nn.Parameter(k, requires_grad=False)``, a buffer, ``nn.ReflectionPad2d(1)``, a kernel from
+        any function)."""
         init = held.methods.get("__init__")
         if init is None:
             return False  # inherits its construction: a network class, as far as we can see
@@ -1168,12 +1175,12 @@ class _LossFinder:
                 continue
             name = terminal_name(node.func) or ""
             if name == "Parameter":
-                frozen = any(arg.keyword is not None and arg.keyword.value == "requires_grad"
-                             and isinstance(arg.value, cst.Name) and arg.value.value == "False" for arg in node.args)
-                if not frozen:
+                frozen = [arg.value for arg in node.args[1:2] if arg.keyword is None] + [
+                    arg.value for arg in node.args if arg.keyword is not None and arg.keyword.value == "requires_grad"]
+                if not (frozen and isinstance(frozen[0], cst.Name) and frozen[0].value == "False"):
                     return False  # a learnable parameter
-            elif name not in _CONSTANT_TENSOR_CALLS and not (
-                    isinstance(node.func, cst.Name) and self.index.functions_named(name)):
+            elif _LEARNABLE_CALL.search(name) or any(
+                    arg.keyword is not None and arg.keyword.value in ("pretrained", "weights") for arg in node.args):
                 return False
         return True
 

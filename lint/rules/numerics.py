@@ -281,6 +281,8 @@ class UnguardedLog(Rule):
             ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                             message=f"division by `{code_of(denominator, 40)}`, {count}")
             return
+        if _sums_events(denominator) is not None and _events_tested(_sums_events(denominator).value, ctx):
+            return  # if not events.any(): return ...; then / events.sum(): guarded by the test
         if not facts.is_tensor or facts.guarded or facts.batch_dim or not ctx.facts(node).has_grad:
             return
         if facts.length:
@@ -319,8 +321,8 @@ def _zero_count(denominator, ctx) -> str | None:
         return ("the number of entries a condition selected, which is 0 in a batch where none qualify "
                 "(inf/NaN): divide by max(count, 1)")
     if _counts_events(denominator, ctx):
-        return ("the number of events (uncensored samples) in the batch, which is 0 in a batch where every "
-                "sample is censored (NaN): divide by max(count, 1) or skip such batches")
+        return ("the number of events in the batch, which is 0 in a batch without any (every sample censored): "
+                "NaN; divide by max(count, 1) or return early for such a batch")
     return None
 
 
@@ -372,18 +374,49 @@ def _counts_events(denominator, ctx) -> bool:
     op = ctx.op(denominator) if isinstance(denominator, cst.Call) else None
     if op is None or op.name not in SUM_OPS or not op.args or op.arg(1, "axis", "dim") is not None:
         return False
-    counted = op.args[0]
+    counted = _sums_events(denominator)
+    if counted is None:
+        return False
+    # a parameter so named is the batch's indicator even where its role is not known
+    return (ctx.facts(counted).is_tensor or counted.value in ctx.loss.param_taints) \
+        and not _tested_in_loss(denominator, ctx) and not _events_tested(counted.value, ctx)
+
+
+def _sums_events(denominator) -> cst.Name | None:
+    """``events`` of ``events.sum()``, ``torch.sum(events.float())``, ``tf.reduce_sum(event)``, when
+    its name says an event indicator (see ``_counts_events``), else None."""
+    if not isinstance(denominator, cst.Call) or called_name(denominator) not in ("sum", "reduce_sum", "nansum"):
+        return None
+    counted = denominator.func.value if isinstance(denominator.func, cst.Attribute) and not denominator.args \
+        else denominator.args[0].value if denominator.args else None
     while isinstance(counted, cst.Call) and isinstance(counted.func, cst.Attribute) \
             and counted.func.attr.value in _INDICATOR_KEEPING:
         counted = counted.func.value  # events.float().view(-1)
     if not isinstance(counted, cst.Name):
-        return False
+        return None
     words = name_tokens(counted.value)
     if not (words & _EVENT_WORDS or counted.value in ("observed", "is_observed")) or words & _NOT_INDICATOR_WORDS:
-        return False
-    # a parameter so named is the batch's indicator even where its role is not known
-    return (ctx.facts(counted).is_tensor or counted.value in ctx.loss.param_taints) \
-        and not _tested_in_loss(denominator, ctx)
+        return None
+    return counted
+
+
+def _events_tested(name: str, ctx) -> bool:
+    """``if not events.any(): return ...``, ``n = torch.sum(events); if n == 0: return``: the loss tests
+    whether the batch has events (their any, sum or count, or a name bound to one) before it divides."""
+    counts = {name}
+    for node in own_nodes(ctx.loss.node):
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) \
+                and re.search(rf"\b{re.escape(name)}\b", _text(node.value)) \
+                and re.search(r"\b(sum|any|count_nonzero|nonzero|reduce_sum|reduce_any)\b", _text(node.value)):
+            counts.add(node.targets[0].target.value)  # num_events = events.sum()
+    for node in own_nodes(ctx.loss.node):
+        if isinstance(node, (cst.If, cst.Assert, cst.IfExp, cst.While)):
+            test = _text(node.test)
+            if re.search(rf"\b{re.escape(name)}\b.*\b(sum|any|all|count_nonzero|nonzero|reduce_sum|reduce_any)\b"
+                         rf"|\b(sum|any|count_nonzero|reduce_sum|reduce_any)\(\s*{re.escape(name)}\b", test) \
+                    or any(re.search(rf"\b{re.escape(count)}\b", test) for count in counts - {name}):
+                return True
+    return False
 
 
 def _tested_in_loss(count, ctx) -> bool:
