@@ -173,7 +173,7 @@ class Facts:
     # such a squared distance, or one scaled by a constant or a kernel width (its sign in nonneg/nonpos)
     squared_distance: bool = False
     # a parameter named as a kernel's width (``z_var``, ``bandwidth``): 1, or -1 once negated; its sign
-    # is assumed only where it scales a squared distance (exp(-gamma * d)), never under log or sqrt
+    # is assumed only where it scales a value of known sign (exp(-gamma * d)), never under log or sqrt
     kernel_width: int = 0
     data_length: bool = False  # a Python list with one entry per entry of a tensor (a comprehension over it)
     nonneg: bool = False
@@ -346,8 +346,8 @@ _NOT_POSITIVE_WORDS = frozenset({"log", "ln", "raw", "logit", "logits", "unconst
 
 def _names_a_kernel_width(name: str) -> bool:
     """``z_var``, ``sigma``, ``bandwidth``, ``gamma``: perhaps the width of a kernel a loss is handed
-    (an RBF or MMD kernel's ``exp(-d * gamma)``), taken as positive only where it scales a squared
-    distance (a variance under ``log`` may still be 0).
+    (an RBF or MMD kernel's ``exp(-d * gamma)``), taken as positive only where it scales a value of
+    known sign, such as a squared distance (a variance under ``log`` may still be 0).
 
         >>> _names_a_kernel_width("z_var"), _names_a_kernel_width("bandwidth"), _names_a_kernel_width("log_var")
         (True, True, False)
@@ -462,7 +462,7 @@ class Evaluator:
                                        unit=probability or hard_alignment, at_most_one=probability or hard_alignment,
                                        guarded=averaged or positive, alignment_path=hard_alignment,
                                        # ``z_var``, ``bandwidth``: perhaps a kernel's width handed to the
-                                       # loss, taken as positive only beside a squared distance
+                                       # loss, taken as positive only where it scales a signed value
                                        kernel_width=int(taint == {TENSOR} and _names_a_kernel_width(name)),
                                        # normalized_weights: weights that sum to one (importance
                                        # weights, a softmax over samples): a sum times them is a weighted mean
@@ -2077,9 +2077,9 @@ class Evaluator:
         if op is None or op.name != "norm" or not op.args:
             return None
         axis = op.kwargs.get("dim", op.kwargs.get("axis"))
-        if axis is None or _text(axis) in ("0", "(0,)") or "ord" in op.kwargs or "p" in op.kwargs and _text(
-                op.kwargs["p"]) not in ("2", "'fro'", '"fro"'):
-            return None
+        if axis is None or _text(axis) in ("0", "(0,)") or "ord" in op.kwargs or (
+                "p" in op.kwargs and _text(op.kwargs["p"]) not in ("2", "'fro'", '"fro"')):
+            return None  # a row's Euclidean length only
         return _text(op.args[0])
 
     def _whole_batch_norm(self, node) -> bool:

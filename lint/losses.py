@@ -544,7 +544,7 @@ def _takes_a_prediction(info, words: frozenset = _PREDICTION_WORDS) -> bool:
 # where the loss calls them, as another network, not linted as part of the loss
 _HELD_NETWORK = re.compile(r"vgg|resnet|inception|efficientnet|lpips|(?<![a-z])bert", re.IGNORECASE)
 # held classes named as a network or model (``FeatureNet``, ``PerceptualModel``): another network
-# unless they build only constant tensors (a fixed Sobel ``GradientNet`` is the loss's own work)
+# when they build learnable layers or load a model (a fixed Sobel ``GradientNet`` is the loss's own work)
 _HELD_NET_NAME = re.compile(r"Net\d*$|Model$")
 # calls in a module's __init__ that make it a network: learnable layers, loaded or pretrained models
 _LEARNABLE_CALL = re.compile(r"linear|conv|lstm|gru|rnn|embedding|sequential|module(list|dict)|dense|norm|attention"
