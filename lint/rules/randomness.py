@@ -300,10 +300,23 @@ def _bound_to_a_sample_name(draw: cst.Call, ctx) -> bool:
     """The draw is assigned straight to a name that says it holds sampled negatives or sampled
     indices (``neg_items``, ``sample_indices``; not a bare ``noise_sample``)."""
     for node in own_nodes(ctx.loss.node):
-        if isinstance(node, cst.Assign) and node.value is draw:
+        if isinstance(node, cst.Assign) and _drawn_value(node.value) is draw:
             names = [n.value for t in node.targets for n in _plain_names(t.target)]
             return bool(names) and all(_names_sampled_picks(set(name_words(name))) for name in names)
     return False
+
+
+def _drawn_value(value):
+    """The draw under ``randperm(n)[:k]``, ``randint(...).to(device)``, ``randperm(n).long()``: a
+    slice of the draw, or the draw moved or cast, is still what was drawn."""
+    while True:
+        if isinstance(value, cst.Subscript):
+            value = value.value
+        elif isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
+                and value.func.attr.value in ("to", "cuda", "long", "int", "type_as", "cpu"):
+            value = value.func.value
+        else:
+            return value
 
 
 def _names_sampled_picks(words: set[str]) -> bool:
