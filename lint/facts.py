@@ -644,6 +644,9 @@ class Evaluator:
                     and facts.literal >= 2 and float(facts.literal).is_integer():
                 # ``batch_size = 32`` in the loss: the batch size fixed in code, like a global one
                 facts = replace(facts, batch_constant=True, configured_batch=True)
+            elif _LOCAL_BATCH_SIZE_NAME.match(target.value) and facts.element_count and not facts.batch_dim:
+                # ``batch_size = tf.size(labels)``: the count of a label vector, named as the batch size
+                facts = replace(facts, batch_dim=True)
             self.env[target.value] = facts
         elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
                 and target.value.value == "self" and facts.taint:
