@@ -3119,6 +3119,10 @@ def _carries_the_batch(facts: Facts) -> bool:
 LOCAL_CRITERION = "<local>."
 
 
+_ARRAY_MODULES = frozenset({"torch", "tf", "np", "jnp", "numpy", "K", "ops", "backend", "F", "keras", "tensorflow",
+                            "jax", "kops"})
+
+
 def _transposed_base(node) -> cst.BaseExpression:
     """``x`` of ``x.t()``, ``x.T``, ``x.transpose(0, 1)``, ``torch.t(x)``; else the node."""
     if isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT"):
@@ -3126,16 +3130,18 @@ def _transposed_base(node) -> cst.BaseExpression:
     if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
             and node.func.attr.value in ("t", "transpose", "permute"):
         args = node.args
+        if isinstance(node.func.value, cst.Name) and node.func.value.value in _ARRAY_MODULES:
+            # torch.t(x), torch.transpose(x, 0, 1), tf.transpose(x, [1, 0]), ops.transpose(x): a function
+            return args[0].value if args and args[0].keyword is None and args[0].star == "" else node
         first = args[0].value if args else None
         if isinstance(first, cst.UnaryOperation):
             first = first.expression
         method = node.func.attr.value == "permute" or first is None or args[0].keyword is not None \
             or args[0].star != "" or isinstance(first, (cst.Integer, cst.Tuple, cst.List)) \
-            or (len(args) >= 2 and not isinstance(args[1].value, (cst.Tuple, cst.List))
-                and args[1].keyword is None)
-        # x.t(), x.transpose(0, 1), x.transpose(d0, d1), x.permute(*p): a method of the tensor;
-        # torch.t(x), tf.transpose(x), tf.transpose(x, [1, 0]), ops.transpose(x), K.transpose(x): a function
-        return node.func.value if method else first
+            or (len(args) >= 2 and not isinstance(args[1].value, (cst.Tuple, cst.List)) and args[1].keyword is None)
+        # x.t(), x.transpose(0, 1), x.transpose(d0, d1), x.permute(*p): a method of the tensor; an
+        # alias's transpose(x) (``kops.transpose(x)``): a function
+        return node.func.value if method else args[0].value
     return node
 
 

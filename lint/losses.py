@@ -284,7 +284,10 @@ def _gradient_penalty_by_initials(info) -> bool:
         return False
     # the critic it penalises comes in as a parameter (netD, d_model, critic, discriminator, D)
     params = [p.name.value for p in (*info.node.params.posonly_params, *info.node.params.params)]
-    if not any(_PENALISED_NETWORK.match(name) for name in params):
+    held = [n.func.attr.value for n in own_nodes(info.node) if isinstance(n, cst.Call)
+            and isinstance(n.func, cst.Attribute) and isinstance(n.func.value, cst.Name) and n.func.value.value == "self"]
+    if not any(_PENALISED_NETWORK.match(name) or _CRITIC_OUTPUT.match(name) for name in params) \
+            and not any(_PENALISED_NETWORK.match(name) for name in held):
         return False  # sample_gp(x, lengthscale): a Gaussian process
     return any(isinstance(n, cst.Call) and isinstance(n.func, (cst.Attribute, cst.Name))
                and (n.func.attr.value if isinstance(n.func, cst.Attribute) else n.func.value)
@@ -294,6 +297,9 @@ def _gradient_penalty_by_initials(info) -> bool:
 # a parameter holding the network a gradient penalty runs: the critic or discriminator
 _PENALISED_NETWORK = re.compile(r"^(d|critic\w*|disc\w*|discriminator\w*|net_?d|d_?net|d_?model|model_?d|model|"
                                 r"net|f|netc|c)$", re.IGNORECASE)
+# a parameter holding the critic's output an R1-style penalty differentiates (d_out, real_pred)
+_CRITIC_OUTPUT = re.compile(r"^(d|disc|critic)_?(out|output|outputs|real|score|scores|logits?)$|^real_(pred|logits?|out)$",
+                            re.IGNORECASE)
 
 
 def _named_like_a_loss(name: str) -> bool:
@@ -547,9 +553,11 @@ _HELD_NETWORK = re.compile(r"vgg|resnet|inception|efficientnet|lpips|(?<![a-z])b
 # when they build learnable layers or load a model (a fixed Sobel ``GradientNet`` is the loss's own work)
 _HELD_NET_NAME = re.compile(r"Net\d*$|Model$")
 # calls in a module's __init__ that make it a network: learnable layers, loaded or pretrained models
-_LEARNABLE_CALL = re.compile(r"linear|conv|lstm|gru|rnn|embedding|sequential|module(list|dict)|dense|norm|attention"
-                            r"|transformer|mlp|bilinear|prelu|^load|from_pretrained|vgg|resnet|inception|vit|bert"
-                            r"|efficientnet|mobilenet|densenet|lpips|Net\d*$|Model$|Encoder$|Decoder$", re.IGNORECASE)
+_LEARNABLE_CALL = re.compile(r"linear|conv(?!ert)|lstm|gru|rnn|embedding|sequential|module(list|dict)|dense"
+                            r"|(?<=.)norm(?!al)|attention|transformer|mlp|bilinear|prelu|^load$|^load_|from_pretrained"
+                            r"|vgg|resnet|inception|^vit|(?<![a-z])bert|efficientnet|mobilenet|densenet|lpips|block"
+                            r"|layer|head|backbone|extractor|network|bottleneck|deepcopy|create_model|Net\d*$|Model$"
+                            r"|Encoder$|Decoder$", re.IGNORECASE)
 _HOLDING_LOSS_CLASS = re.compile(r"((?i:loss)|Criterion|Objective)\d*$|^L_[A-Za-z]")  # Fusionloss, L_Grad
 _WRAPPER_CLASS = re.compile(r"With|Wrapper|Model|Net(?!ral)", re.IGNORECASE)
 # held modules whose work is not loss computation: samplers and miners (under no_grad), augmentations

@@ -281,7 +281,8 @@ class UnguardedLog(Rule):
             ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                             message=f"division by `{code_of(denominator, 40)}`, {count}")
             return
-        if _sums_events(denominator) is not None and _events_tested(_sums_events(denominator).value, ctx):
+        if _sums_events(denominator) is not None \
+                and _events_tested(_sums_events(denominator).value, ctx, before=denominator):
             return  # if not events.any(): return ...; then / events.sum(): guarded by the test
         if not facts.is_tensor or facts.guarded or facts.batch_dim or not ctx.facts(node).has_grad:
             return
@@ -379,7 +380,7 @@ def _counts_events(denominator, ctx) -> bool:
         return False
     # a parameter so named is the batch's indicator even where its role is not known
     return (ctx.facts(counted).is_tensor or counted.value in ctx.loss.param_taints) \
-        and not _tested_in_loss(denominator, ctx) and not _events_tested(counted.value, ctx)
+        and not _tested_in_loss(denominator, ctx) and not _events_tested(counted.value, ctx, before=denominator)
 
 
 def _sums_events(denominator) -> cst.Name | None:
@@ -400,23 +401,52 @@ def _sums_events(denominator) -> cst.Name | None:
     return counted
 
 
-def _events_tested(name: str, ctx) -> bool:
-    """``if not events.any(): return ...``, ``n = torch.sum(events); if n == 0: return``: the loss tests
-    whether the batch has events (their any, sum or count, or a name bound to one) before it divides."""
-    counts = {name}
-    for node in own_nodes(ctx.loss.node):
+def _events_tested(name: str, ctx, before=None) -> bool:
+    """``if not events.any(): return ...``, ``n = torch.sum(events); if n == 0: return``: before the
+    division (``before``), the loss tests whether the batch has events: a test holds the events'
+    ``any``, whole ``sum`` or ``count_nonzero``, or a name bound to one (not ``.all()``, not a sum of
+    something else that holds them)."""
+    counts = set()
+    for node in _subexpressions(ctx.loss.node):  # in source order, up to the division
+        if node is before:
+            return False
         if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) \
-                and re.search(rf"\b{re.escape(name)}\b", _text(node.value)) \
-                and re.search(r"\b(sum|any|count_nonzero|nonzero|reduce_sum|reduce_any)\b", _text(node.value)):
+                and _reduces_indicator(node.value, name):
             counts.add(node.targets[0].target.value)  # num_events = events.sum()
-    for node in own_nodes(ctx.loss.node):
-        if isinstance(node, (cst.If, cst.Assert, cst.IfExp, cst.While)):
-            test = _text(node.test)
-            if re.search(rf"\b{re.escape(name)}\b.*\b(sum|any|all|count_nonzero|nonzero|reduce_sum|reduce_any)\b"
-                         rf"|\b(sum|any|count_nonzero|reduce_sum|reduce_any)\(\s*{re.escape(name)}\b", test) \
-                    or any(re.search(rf"\b{re.escape(count)}\b", test) for count in counts - {name}):
-                return True
+        if isinstance(node, (cst.If, cst.Assert, cst.IfExp, cst.While)) and any(
+                _reduces_indicator(part, name) or (isinstance(part, cst.Name) and part.value in counts)
+                for part in _subexpressions(node.test)):
+            return True
     return False
+
+
+def _reduces_indicator(node, name: str) -> bool:
+    """``events.any()``, ``torch.sum(events)``, ``events.float().sum().item()``, ``count_nonzero(events)``:
+    a whole-batch reduction that is 0 (or False) exactly when no sample has an event."""
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+            and node.func.attr.value in ("item", "float", "int", "long"):
+        node = node.func.value
+    if not isinstance(node, cst.Call) or called_name(node) not in (
+            "any", "sum", "count_nonzero", "reduce_sum", "reduce_any", "nonzero"):
+        return False
+    positional = [arg.value for arg in node.args if arg.keyword is None]
+    is_method = isinstance(node.func, cst.Attribute) and not (
+        isinstance(node.func.value, cst.Name) and node.func.value.value in ("torch", "tf", "np", "jnp", "ops", "K"))
+    counted = node.func.value if is_method else (positional[0] if positional else None)
+    if (is_method and positional) or (not is_method and len(positional) > 1) or any(
+            arg.keyword is not None and arg.keyword.value in ("dim", "axis") for arg in node.args):
+        return False  # events.sum(1): per row
+    while isinstance(counted, cst.Call) and isinstance(counted.func, cst.Attribute) \
+            and counted.func.attr.value in _INDICATOR_KEEPING:
+        counted = counted.func.value
+    return isinstance(counted, cst.Name) and counted.value == name
+
+
+def _subexpressions(node):
+    """``node`` and every node under it, in source order."""
+    yield node
+    for child in _children(node):
+        yield from _subexpressions(child)
 
 
 def _tested_in_loss(count, ctx) -> bool:

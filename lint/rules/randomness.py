@@ -300,10 +300,15 @@ def _bound_to_a_sample_name(draw: cst.Call, ctx) -> bool:
     """The draw is assigned straight to a name that says it holds sampled negatives or sampled
     indices (``neg_items``, ``sample_indices``; not a bare ``noise_sample``)."""
     for node in own_nodes(ctx.loss.node):
-        if isinstance(node, cst.Assign) and _drawn_value(node.value) is draw:
+        if isinstance(node, cst.Assign) and (node.value is draw or (
+                _drawn_value(node.value) is draw and callee(draw).rsplit(".", 1)[-1] in _INDEX_DRAWS)):
             names = [n.value for t in node.targets for n in _plain_names(t.target)]
             return bool(names) and all(_names_sampled_picks(set(name_words(name))) for name in names)
     return False
+
+
+# draws of indices, whose slice (randperm(n)[:k]) is still a pick of indices
+_INDEX_DRAWS = frozenset({"randperm", "randint", "multinomial", "choice", "permutation"})
 
 
 def _drawn_value(value):
