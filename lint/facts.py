@@ -988,9 +988,11 @@ class Evaluator:
         left, right = self.facts(left_node), self.facts(right_node)
         if symbol == "**" and _text(right_node) in ("2", "2.0") and (normed := self._row_norm_of(left_node)):
             facts = replace(facts, squared_norms=frozenset({normed}))  # x.norm(dim=1) ** 2
-        if symbol in ("+", "-") and _squared_distance_by_hand(left_node, right_node, symbol, self):
+        if symbol in ("+", "-") and (left.squared_norms or right.squared_norms) \
+                and _squared_distance_by_hand(left_node, right_node, symbol, self):
             # rx.t() + ry - 2 * x @ y.T with rx, ry the squared norms of x and y: a squared distance
-            # (an RBF kernel's exp(-d / s), MMD), >= 0 up to rounding
+            # (an RBF kernel's exp(-d / s), MMD), >= 0 up to rounding (a side of every such chain
+            # holds squared norms, so other sums are not flattened: this runs on every + and -)
             facts = replace(facts, nonneg=True, nonpos=False, squared_distance=True)
         if symbol in ("*", "/", "@"):
             facts = _scaled_squared_distance(symbol, left, right, facts)
@@ -3119,8 +3121,9 @@ def _carries_the_batch(facts: Facts) -> bool:
 LOCAL_CRITERION = "<local>."
 
 
-_ARRAY_MODULES = frozenset({"torch", "tf", "np", "jnp", "numpy", "K", "ops", "backend", "F", "keras", "tensorflow",
-                            "jax", "kops"})
+# names a module of array functions goes by (``torch.transpose(x)``, ``K.sum(x)``: not a method of ``x``)
+ARRAY_MODULES = frozenset({"torch", "tf", "np", "jnp", "numpy", "K", "ops", "backend", "F", "keras", "tensorflow",
+                           "jax", "kops", "math"})
 
 
 def _transposed_base(node) -> cst.BaseExpression:
@@ -3130,7 +3133,7 @@ def _transposed_base(node) -> cst.BaseExpression:
     if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
             and node.func.attr.value in ("t", "transpose", "permute"):
         args = node.args
-        if isinstance(node.func.value, cst.Name) and node.func.value.value in _ARRAY_MODULES:
+        if isinstance(node.func.value, cst.Name) and node.func.value.value in ARRAY_MODULES:
             # torch.t(x), torch.transpose(x, 0, 1), tf.transpose(x, [1, 0]), ops.transpose(x): a function
             return args[0].value if args and args[0].keyword is None and args[0].star == "" else node
         first = args[0].value if args else None

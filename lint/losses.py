@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from .facts import ARRAY_MODULES
 from .tape_calls import tape_gradient_in
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex
 from .names import decorated_no_grad, dotted_parts, terminal_name
@@ -1938,7 +1939,6 @@ _MASK_KEEPING_CALLS = frozenset({"float", "long", "int", "bool", "double", "half
                                  "expand_as", "repeat", "detach", "flatten", "clone", "logical_not"})
 # boolean tensors a mask maker fills in place (``m = zeros_like(pred, dtype=torch.bool); m[idx] = True``)
 _MASK_CONSTRUCTORS = frozenset({"ones_like", "zeros_like", "ones", "zeros", "full_like"})
-_MODULE_NAMES = frozenset({"torch", "tf", "np", "jnp", "ops", "K", "F", "math", "numpy", "keras", "jax"})
 
 
 def _returns_a_mask(function: cst.FunctionDef) -> bool:
@@ -1973,7 +1973,7 @@ def _returns_a_mask(function: cst.FunctionDef) -> bool:
                 return is_mask(value.args[1].value, depth) and is_mask(value.args[2].value, depth)
             if name in _MASK_KEEPING_CALLS:
                 receiver = value.func.value if isinstance(value.func, cst.Attribute) else None
-                if receiver is not None and not (isinstance(receiver, cst.Name) and receiver.value in _MODULE_NAMES):
+                if receiver is not None and not (isinstance(receiver, cst.Name) and receiver.value in ARRAY_MODULES):
                     return is_mask(receiver, depth)
                 return bool(value.args) and is_mask(value.args[0].value, depth)
             return False

@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from ..facts import PRED
+from ..facts import ARRAY_MODULES, PRED
 from ..names import dotted_parts
 from ..tree import contains, own_nodes
 from ._util import (assignments_to, builds_a_network, callee, code_of, imports_a, is_self_attribute, kept_on_self,
@@ -542,7 +542,7 @@ def _reduces_an_annotated_tensor(test, ctx) -> bool:
             or test.func.attr.value not in _TENSOR_REDUCTIONS:
         return False
     receiver = test.func.value
-    if isinstance(receiver, cst.Name) and receiver.value in ("torch", "tf", "jnp", "ops") and test.args:
+    if isinstance(receiver, cst.Name) and receiver.value in ARRAY_MODULES and test.args:
         receiver = test.args[0].value  # torch.any(events)
     if not isinstance(receiver, cst.Name) or not isinstance(ctx.loss.node, cst.FunctionDef):
         return False

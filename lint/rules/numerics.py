@@ -7,6 +7,7 @@ import re
 import libcst as cst
 
 from ..facts import (
+    ARRAY_MODULES,
     DISTANCE_OPS,
     EXP_OPS,
     LOG_OPS,
@@ -26,7 +27,7 @@ from ..facts import (
 )
 from ..names import called_name
 from ..tree import children as _children
-from ..tree import own_nodes
+from ..tree import own_nodes, own_nodes_in_order
 from ..vocabulary import name_tokens
 from ._util import code_of, torch_only
 from .base import Rule
@@ -276,14 +277,14 @@ class UnguardedLog(Rule):
 
     def _division(self, node, numerator, denominator, ctx) -> None:
         facts = ctx.facts(denominator)
+        events = _sums_events(denominator)
+        if events is not None and _events_tested(events.value, ctx, before=denominator):
+            return  # if not events.any(): return ...; then / events.sum(): guarded by the test
         count = _zero_count(denominator, ctx)
         if count is not None and ctx.facts(node).has_grad:
             ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                             message=f"division by `{code_of(denominator, 40)}`, {count}")
             return
-        if _sums_events(denominator) is not None \
-                and _events_tested(_sums_events(denominator).value, ctx, before=denominator):
-            return  # if not events.any(): return ...; then / events.sum(): guarded by the test
         if not facts.is_tensor or facts.guarded or facts.batch_dim or not ctx.facts(node).has_grad:
             return
         if facts.length:
@@ -371,7 +372,7 @@ _INDICATOR_KEEPING = frozenset({"float", "double", "view", "reshape", "flatten",
 def _counts_events(denominator, ctx) -> bool:
     """``torch.sum(is_dead)``, ``events.sum()``, ``tf.reduce_sum(event)``: the whole-batch sum of a
     survival loss's event indicator (a Cox partial likelihood averaged over the events), 0 in a
-    batch where every sample is censored. Not when the loss tests it (``if events.sum() == 0``)."""
+    batch where every sample is censored. (A test of the events before it is read by the caller.)"""
     op = ctx.op(denominator) if isinstance(denominator, cst.Call) else None
     if op is None or op.name not in SUM_OPS or not op.args or op.arg(1, "axis", "dim") is not None:
         return False
@@ -380,7 +381,7 @@ def _counts_events(denominator, ctx) -> bool:
         return False
     # a parameter so named is the batch's indicator even where its role is not known
     return (ctx.facts(counted).is_tensor or counted.value in ctx.loss.param_taints) \
-        and not _tested_in_loss(denominator, ctx) and not _events_tested(counted.value, ctx, before=denominator)
+        and not _tested_in_loss(denominator, ctx)
 
 
 def _sums_events(denominator) -> cst.Name | None:
@@ -407,7 +408,7 @@ def _events_tested(name: str, ctx, before=None) -> bool:
     ``any``, whole ``sum`` or ``count_nonzero``, or a name bound to one (not ``.all()``, not a sum of
     something else that holds them)."""
     counts = set()
-    for node in _subexpressions(ctx.loss.node):  # in source order, up to the division
+    for node in own_nodes_in_order(ctx.loss.node):  # up to the division
         if node is before:
             return False
         if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) \
@@ -415,7 +416,7 @@ def _events_tested(name: str, ctx, before=None) -> bool:
             counts.add(node.targets[0].target.value)  # num_events = events.sum()
         if isinstance(node, (cst.If, cst.Assert, cst.IfExp, cst.While)) and any(
                 _reduces_indicator(part, name) or (isinstance(part, cst.Name) and part.value in counts)
-                for part in _subexpressions(node.test)):
+                for part in own_nodes_in_order(node.test)):
             return True
     return False
 
@@ -431,7 +432,7 @@ def _reduces_indicator(node, name: str) -> bool:
         return False
     positional = [arg.value for arg in node.args if arg.keyword is None]
     is_method = isinstance(node.func, cst.Attribute) and not (
-        isinstance(node.func.value, cst.Name) and node.func.value.value in ("torch", "tf", "np", "jnp", "ops", "K"))
+        isinstance(node.func.value, cst.Name) and node.func.value.value in ARRAY_MODULES)
     counted = node.func.value if is_method else (positional[0] if positional else None)
     if (is_method and positional) or (not is_method and len(positional) > 1) or any(
             arg.keyword is not None and arg.keyword.value in ("dim", "axis") for arg in node.args):
@@ -440,13 +441,6 @@ def _reduces_indicator(node, name: str) -> bool:
             and counted.func.attr.value in _INDICATOR_KEEPING:
         counted = counted.func.value
     return isinstance(counted, cst.Name) and counted.value == name
-
-
-def _subexpressions(node):
-    """``node`` and every node under it, in source order."""
-    yield node
-    for child in _children(node):
-        yield from _subexpressions(child)
 
 
 def _tested_in_loss(count, ctx) -> bool:
