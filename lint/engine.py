@@ -23,7 +23,7 @@ import libcst as cst
 
 from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRUE, UNTAINTED, Evaluator, Facts,
                     _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
-from .losses import LossFunction
+from .losses import LOSS_CLASS_METHODS, LossFunction
 from .module_index import ModuleIndex, block_statements, criteria_by_reduction, local_criteria
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
@@ -188,6 +188,7 @@ class LossContext:
         """Remember what a call to a same-file helper passes, so the helper is read with those facts."""
         if self.call_sites is None or self.evaluator.op(node) is not None:
             return
+        self._record_held_call(node)
         for info in _local_callees(node, self):
             params = [*info.node.params.posonly_params, *info.node.params.params]
             if info.class_info is not None and params and params[0].name.value in ("self", "cls"):
@@ -204,6 +205,30 @@ class LossContext:
                 if arg.keyword is not None:
                     seen.setdefault(arg.keyword.value, []).append(self._passed(arg.value))
             self._record_literals(info, node, params, positional)
+
+    def _record_held_call(self, node: cst.Call) -> None:
+        """``self.log_mag(pred_mag, true_mag)`` where ``__init__`` set ``self.log_mag =
+        LogMagnitudeLoss()``, a class of this file: what this call passes to that loss's entry
+        method, by parameter, and how many such calls there were (see :func:`_held_ranges`)."""
+        func = node.func
+        info = self.loss.info
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self") \
+                or info is None or info.class_info is None or func.attr.value in info.class_info.methods:
+            return
+        held = self.index.held_classes(info.class_info).get(func.attr.value)
+        entry = next((held.methods[m] for m in LOSS_CLASS_METHODS if m in held.methods), None) if held else None
+        if entry is None:
+            return
+        params = [*entry.node.params.posonly_params, *entry.node.params.params][1:]
+        passed = self.call_sites.setdefault(("held", id(entry.node)), {})
+        passed[None] = passed.get(None, 0) + 1  # the calls counted, under a key no parameter has
+        if any(a.star for a in node.args):
+            return
+        for param, arg in zip(params, [a for a in node.args if a.keyword is None]):
+            passed.setdefault(param.name.value, []).append(self._passed(arg.value))
+        for arg in node.args:
+            if arg.keyword is not None:
+                passed.setdefault(arg.keyword.value, []).append(self._passed(arg.value))
 
     def _record_literals(self, info, node: cst.Call, params, positional) -> None:
         """The literal each parameter gets at this call (``backend="keras"``, a default left as it
@@ -309,6 +334,9 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
                     # a batch_size parameter given a number (int(2 ** (r + k))): still the batch size
                     joined = replace(joined, batch_dim=True)
                 evaluator.env[name] = joined
+    for name, facts in _held_ranges(loss, index, call_sites).items():
+        if name in evaluator.env:
+            evaluator.env[name] = replace(evaluator.env[name], **facts)
     documented = (
         # a Python list of tensors, as documented: its length counts speakers or levels
         (loss.tensor_list_params, {"python_list": True, "maybe_list": True, "named_tensor": False}),
@@ -851,6 +879,27 @@ def unread_names(function) -> set[str]:
                     stored[name] = stored.get(name, 0) + 1
         stack.extend(tree_children(node))
     return {name for name, count in stored.items() if seen.get(name, 0) == count}
+
+
+def _held_ranges(loss: LossFunction, index: ModuleIndex, call_sites: dict | None) -> dict[str, dict]:
+    """The range facts every call gives a parameter of a loss class that other losses of the file
+    hold and call and nothing else in the file builds (``LogMagnitudeLoss`` of an STFT loss, handed
+    magnitudes clamped away from 0 on every call): only guards and signs, which say what values
+    reach it, never its shapes or gradients."""
+    if not call_sites or loss.kind in ("helper", "named") or loss.info is None or loss.info.class_info is None:
+        return {}
+    passed = call_sites.get(("held", id(loss.node)))
+    if not passed or not index.built_only_as_held(loss.info.class_info):
+        return {}
+    calls = passed[None]
+    ranges = {}
+    for name, facts in passed.items():
+        if name is None or len(facts) != calls:
+            continue
+        known = {key: True for key in ("guarded", "nonneg") if all(getattr(f, key) for f in facts)}
+        if known.get("guarded"):
+            ranges[name] = known
+    return ranges
 
 
 def _local_callees(node: cst.Call, ctx: LossContext):

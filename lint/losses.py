@@ -436,6 +436,29 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
     return [loss for loss in finder.losses if not _unused_private_method(loss, index)]
 
 
+def _after_their_holders(losses: list[LossFunction], index: ModuleIndex) -> list[LossFunction]:
+    """The losses in source order, but a loss class another loss class builds and holds
+    (``self.log_mag = LogMagnitudeLoss()``) right after its holder's loss methods: the holder's
+    calls say what it is given, so it is read after them."""
+    ordered = list(losses)
+    for _ in range(len(ordered)):
+        moved = False
+        for position, loss in enumerate(ordered):
+            owner = loss.info.class_info if loss.info is not None else None
+            if owner is None:
+                continue
+            last_holder = max((p for p, other in enumerate(ordered) if other.info is not None
+                               and other.info.class_info is not None and other.info.class_info is not owner
+                               and owner in index.held_classes(other.info.class_info).values()), default=-1)
+            if last_holder > position:
+                ordered.insert(last_holder, ordered.pop(position))
+                moved = True
+                break
+        if not moved:
+            break
+    return ordered
+
+
 def _unused_private_method(loss: LossFunction, index: ModuleIndex) -> bool:
     """A ``_private`` method of a class that nothing in the file names but its ``def``, in a file
     that looks no method up by a computed name (``getattr(self, "_" + kind)``): dead code, which
@@ -804,6 +827,7 @@ class _LossFinder:
             for expression in _compile_loss_arguments(call):
                 self._add_expression(expression, depth=0)
         self._add_functions_used_as_losses()
+        self.losses = _after_their_holders(self.losses, self.index)
         self._add_helpers()
 
     def _add_functions_used_as_losses(self) -> None:

@@ -540,6 +540,35 @@ class ModuleIndex:
             cache[class_info.name] = calls
         return cache[class_info.name]
 
+    def held_classes(self, class_info) -> dict[str, "ClassInfo"]:
+        """The file's own classes ``class_info``'s ``__init__`` builds and holds, by attribute
+        (``self.log_mag = LogMagnitudeLoss()``): calling ``self.log_mag(a, b)`` runs that class.
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "class A:\\n    pass\\nclass B:\\n    def __init__(self):\\n        self.a = A()\\n"
+            ...     "        self.c = nn.Conv2d(1, 1, 3)\\n"))
+            >>> {attr: held.name for attr, held in index.held_classes(index.classes["B"]).items()}
+            {'a': 'A'}
+        """
+        cache = self.__dict__.setdefault("_held", {})
+        if class_info.name in cache:
+            return cache[class_info.name]
+        held = cache[class_info.name] = {}
+        for attr, calls in self.init_calls(class_info).items():
+            built = {c.func.value for c in calls if isinstance(c.func, cst.Name)}
+            if len(calls) == 1 and len(built) == 1 and next(iter(built)) in self.classes:
+                held[attr] = self.classes[next(iter(built))]
+        return held
+
+    def built_only_as_held(self, class_info) -> int:
+        """How many holders build ``class_info`` when nothing else in the file names it (a class
+        named only by its ``def`` and by ``self.x = Name()`` in other classes' ``__init__``), else 0:
+        what those holders pass is then all it is ever given in this file."""
+        holders = sum(1 for other in self.classes.values() if other is not class_info
+                      for held in self.held_classes(other).values() if held is class_info)
+        return holders if holders and self.references(class_info.name) == holders + 1 else 0
+
     @classmethod
     def build(cls, module: cst.Module) -> "ModuleIndex":
         builder = _IndexBuilder()
