@@ -23,7 +23,7 @@ import libcst as cst
 
 from .facts import ARRAY_MODULES
 from .tape_calls import tape_gradient_in
-from .module_index import ClassInfo, FunctionInfo, ModuleIndex
+from .module_index import ClassInfo, FunctionInfo, ModuleIndex, block_statements
 from .names import decorated_no_grad, dotted_parts, terminal_name
 from .score_direction import returns_signal_to_error_score
 from .branch_reach import training_test
@@ -813,6 +813,10 @@ class _LossFinder:
                     and not self._evidence_against(info):
                 self._add_function(info, "named")  # def content_loss_vgg(vgg_model, enhanced_image, clean_image)
                 continue
+            if _siamese_distance(info) and _computes_with_tensors(info.node, self.index.imports) \
+                    and not _numpy_only(info.node, self.index.imports):
+                self._add_function(info, "named")  # def euclidean_distance(vects): x, y = vects; ...
+                continue
             if _says_kl_term(info) and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
                     and _computes_with_tensors(info.node, self.index.imports) \
                     and not self._evidence_against(info, kl_term=True):
@@ -1488,6 +1492,35 @@ def _latent_pair(params: list[cst.Param]) -> set[str]:
     means = [p.name.value for p in free if _LATENT_MEAN.match(p.name.value)]
     spreads = [p.name.value for p in free if _LATENT_SPREAD.match(p.name.value)]
     return set(means + spreads) if means and spreads else set()
+
+
+def _siamese_distance(info: FunctionInfo) -> bool:
+    """``def euclidean_distance(vects): x, y = vects; return ...``: the distance a siamese
+    network's ``Lambda`` layer computes between the two embeddings, the value its contrastive loss
+    is trained on -- one parameter, the pair, unpacked first thing, in a function named a distance.
+
+        >>> import libcst as cst
+        >>> from keras_bsguard.lint.module_index import ModuleIndex
+        >>> index = ModuleIndex.build(cst.parse_module(
+        ...     "def l2_dist(pair):\\n    a, b = pair\\n    return K.sqrt(K.sum(K.square(a - b), axis=1))\\n"))
+        >>> _siamese_distance(index.functions[0])
+        True
+    """
+    if info.class_info is not None or not isinstance(info.node, cst.FunctionDef) \
+            or not _name_tokens(info.name) & {"distance", "dist", "euclidean", "eucl", "euclid"}:
+        return False
+    params = [*info.node.params.posonly_params, *info.node.params.params]
+    if len(params) != 1 or params[0].default is not None or info.node.params.kwonly_params:
+        return False
+    body = block_statements(info.node.body)
+    first = body[1] if len(body) > 1 and info.node.get_docstring() is not None else (body[0] if body else None)
+    if not isinstance(first, cst.SimpleStatementLine) or not isinstance(first.body[0], cst.Assign):
+        return False
+    assign = first.body[0]
+    target = assign.targets[0].target if len(assign.targets) == 1 else None
+    return isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2 \
+        and all(isinstance(e.value, cst.Name) for e in target.elements) \
+        and isinstance(assign.value, cst.Name) and assign.value.value == params[0].name.value
 
 
 def _says_kl_term(info: FunctionInfo) -> bool:
