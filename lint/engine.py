@@ -31,7 +31,7 @@ from .names import called_name, decorated_no_grad as _decorated_no_grad, decorat
     terminal_name
 from .tree import own_nodes
 from .branch_reach import branch_outcome, literal_text, training_test as _training_test
-from .vocabulary import TARGET_NAMES
+from .vocabulary import MARGIN_HEAD, TARGET_NAMES, normalise as normalize_name
 
 _BATCH_KEYWORDS = ("batch_size",)
 # under ``torch.no_grad()`` nothing is differentiated, but a per-sample Python loop is still unrolled,
@@ -510,6 +510,8 @@ class _Walker:
             guarded = _guard_within(statement.test, ev)  # if den > 0: ... / den is nonzero here
             training = _training_test(statement.test)  # True: `if training:`, False: `if not training:`
             if training is None:
+                training = _labels_given_test(statement.test, self.ctx.loss)  # `if label is not None:`
+            if training is None:
                 training = self.ctx.callers_take(statement.test)  # a branch no call in the file takes
             self.ctx.eval_depth += training is False
             hosted = _host_type_test(statement.test, ev)  # if isinstance(x, list): x = np.array(x)
@@ -913,6 +915,26 @@ def _local_callees(node: cst.Call, ctx: LossContext):
         if info is not None and info.class_info is not None:
             return info.class_info.methods_behind(func.attr.value)
     return []
+
+
+def _labels_given_test(test, loss: LossFunction) -> bool | None:
+    """``if label is not None:`` (True) or ``if label is None:`` (False) in a loss whose labels are
+    optional (``forward(self, x, label=None)`` of a margin head): without labels it serves
+    inference, so the branch without them is not the training step."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1 or not isinstance(test.left, cst.Name) \
+            or not isinstance(loss.node, cst.FunctionDef) or loss.info is None or loss.info.class_info is None \
+            or not MARGIN_HEAD.search(loss.info.class_info.name):
+        return None
+    comparison = test.comparisons[0]
+    if not isinstance(comparison.operator, (cst.Is, cst.IsNot)) or not isinstance(comparison.comparator, cst.Name) \
+            or comparison.comparator.value != "None":
+        return None
+    params = [p for p in loss.node.params.params if p.name.value not in ("self", "cls")]
+    labels = params[1] if len(params) >= 2 else None
+    if labels is None or labels.name.value != test.left.value or not isinstance(labels.default, cst.Name) \
+            or labels.default.value != "None" or normalize_name(labels.name.value) not in TARGET_NAMES:
+        return None
+    return isinstance(comparison.operator, cst.IsNot)
 
 
 def _zero_replaced(statement: cst.If, ev: Evaluator) -> tuple[str, Facts] | None:

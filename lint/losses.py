@@ -179,6 +179,22 @@ def _target_is_optional(info: FunctionInfo) -> bool:
     return len(params) >= 2 and params[1].default is not None and _is_none(params[1].default)
 
 
+def _margin_under_the_labels(info: FunctionInfo) -> bool:
+    """``forward(self, x, label=None)`` of a margin head that adds its margin under ``if label is
+    not None:`` (and returns plain cosines for inference otherwise): the labelled branch is how it
+    trains, so it is loss code even with the labels optional."""
+    params = [p for p in info.node.params.params if p.name.value not in ("self", "cls")]
+    label = params[1].name.value if len(params) >= 2 else None
+    for node in own_nodes(info.node.body):
+        if isinstance(node, cst.If) and isinstance(node.test, cst.Comparison) \
+                and isinstance(node.test.left, cst.Name) and node.test.left.value == label \
+                and len(node.test.comparisons) == 1 \
+                and isinstance(node.test.comparisons[0].operator, (cst.IsNot, cst.Is)) \
+                and _is_none(node.test.comparisons[0].comparator):
+            return True
+    return False
+
+
 def _looks_like_metric(name: str, metric_tokens: frozenset = _METRIC_TOKENS) -> bool:
     tokens = _name_tokens(name)
     words = name_words(name)
@@ -775,7 +791,7 @@ class _LossFinder:
                     self.module_kind != "metrics" and \
                     (_names_a_criterion(info) or _named_like_a_loss(info.class_info.name)
                      or (MARGIN_HEAD.search(info.class_info.name) and len(_positional_names(info)) >= 2
-                         and not _target_is_optional(info))
+                         and (not _target_is_optional(info) or _margin_under_the_labels(info)))
                      or (info.name == "forward" and len(_positional_names(info)) >= 2
                          and _is_input_target_pair(_positional_names(info))
                          and not _target_is_optional(info) and not _network_forward(info)
