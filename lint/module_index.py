@@ -540,6 +540,23 @@ class ModuleIndex:
             cache[class_info.name] = calls
         return cache[class_info.name]
 
+    def optimises_one_image(self) -> bool:
+        """The file's Gram matrix takes one image's features, height x width x channels
+        (``tf.transpose(x, (2, 0, 1))``, ``K.permute_dimensions(x, (2, 0, 1))``): the style transfer
+        of Keras's example, which optimises a single image. Its losses have no batch to sum over.
+
+            >>> import libcst as cst
+            >>> src = "def gram_matrix(x):\\n    x = tf.transpose(x, (2, 0, 1))\\n    return x\\n"
+            >>> ModuleIndex.build(cst.parse_module(src)).optimises_one_image()
+            True
+        """
+        found = self.__dict__.get("_one_image")
+        if found is None:
+            found = self.__dict__["_one_image"] = any(
+                "gram" in info.name.lower() and any(_permutes_three_axes(node) for node in own_nodes(info.node))
+                for info in self.functions if isinstance(info.node, cst.FunctionDef))
+        return found
+
     def held_classes(self, class_info) -> dict[str, "ClassInfo"]:
         """The file's own classes ``class_info``'s ``__init__`` builds and holds, by attribute
         (``self.log_mag = LogMagnitudeLoss()``): calling ``self.log_mag(a, b)`` runs that class.
@@ -591,6 +608,16 @@ class ModuleIndex:
             registered_metrics=frozenset(builder.registered_metrics - set(builder.assignments) - builder.loss_aliases),
             module=module,
         )
+
+
+def _permutes_three_axes(node) -> bool:
+    """``transpose(x, (2, 0, 1))``, ``permute_dimensions(x, [2, 0, 1])``: a rank-3 permutation."""
+    if not isinstance(node, cst.Call) or terminal_name(node.func) not in ("transpose", "permute_dimensions") \
+            or len(node.args) < 2:
+        return False
+    perm = node.args[1].value
+    return isinstance(perm, (cst.Tuple, cst.List)) and len(perm.elements) == 3 \
+        and all(isinstance(e.value, cst.Integer) for e in perm.elements)
 
 
 def _assignments(function: cst.FunctionDef) -> list[cst.Assign]:
