@@ -265,6 +265,12 @@ class Facts:
     # the length (or squared length) of a vector that is not a difference (``norm(emb)``,
     # ``sum(emb ** 2, -1)``): 0 only when every entry is exactly 0, which no fit drives it to
     length: bool = False
+    # norm(a) * norm(b), an outer product of norms (plus an epsilon): a cosine's denominator
+    length_pair: bool = False
+    norm_like: bool = False  # a norm of any value (``norm(x, dim=1)``, ``sqrt(sum(x ** 2, -1))``)
+    # a * b of two tensors, and its sum over an axis (or a @ b.T): a cosine's numerator
+    pairwise_product: bool = False
+    inner_product: bool = False
     # the complement of a score (``1 - dice``, ``-log(p)``): 0 where the score reaches 1, as a good fit drives it
     vanishes_at_fit: bool = False
     # bounds written in place (``x[x <= -1] = -0.99``): (value, strict), kept until the name is rebound
@@ -1059,6 +1065,10 @@ class Evaluator:
                          if left.squared_norms and right.squared_norms else EMPTY,
                          batch_sum=batch_sum, shape=shape, literal=_arith(left, right, symbol),
                          exp_sum=left.exp_sum or right.exp_sum,
+                         length=left.length and right.length,  # |a| + |b|: 0 only where both are
+                         # norm(a) * norm(b) + 1e-8: still at least |a . b|
+                         length_pair=(left.length_pair and _positive_offset(right))
+                         or (right.length_pair and _positive_offset(left)),
                          python_list=left.python_list and right.python_list)  # list(a) + list(b)
         if symbol == "-" and not left.taint and left.literal == 1 and right.complement is not None:
             return right.complement  # 1 - dice_loss with dice_loss = 1 - dice: the dice itself
@@ -1142,6 +1152,8 @@ class Evaluator:
                          unit_weighted=left.unit_weighted or right.unit_weighted,
                          weights_to_one=left.weights_to_one or right.weights_to_one,
                          length=left.length and right.length,  # norm(a) * norm(b): cosine's denominator
+                         length_pair=(left.length or left.norm_like) and (right.length or right.norm_like),
+                         pairwise_product=left.is_tensor and right.is_tensor and bool(left.taint) and bool(right.taint),
                          above_one=left.above_one and right.above_one,  # (1 + c) ** 2 > 1 + c
                          # exp(risk) * mask: still an unbounded exp (a risk set's terms, summed next)
                          exp_node=_masked_exp(left, right) or _masked_exp(right, left))
@@ -1156,7 +1168,10 @@ class Evaluator:
                 return Facts(taint=taint, nonneg=True, bounded=True, unit=True, at_most_one=True, probability=True)
             # sum(exp(x) * mask) / sum(mask): a mean of exps, still one log-sum-exp by hand under a log
             exp_mean = left.exp_sum if left.exp_sum is not None and _nonnegative(right) and not right.has_grad else None
-            return Facts(taint=taint, scaled=scaled, bounded=left.bounded and not right.taint,
+            # a . b / (|a| |b|): a cosine written by hand, in [-1, 1] (Cauchy-Schwarz)
+            cosine = left.inner_product and right.length_pair
+            return Facts(taint=taint, scaled=scaled, bounded=(left.bounded and not right.taint) or cosine,
+                         at_most_one=cosine,
                          gram=left.gram and not right.taint,  # x.T @ x / n
                          error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
@@ -1197,7 +1212,11 @@ class Evaluator:
                          and not covariances,
                          batch_sum=batch_sum, no_batch_axis=left.transposed and not right.transposed,
                          guarded=left.guarded and right.guarded and left.nonneg and right.nonneg,
-                         nonneg=left.nonneg and right.nonneg)
+                         nonneg=left.nonneg and right.nonneg,
+                         # norms[:, None] @ norms[None, :]: the outer product of lengths, a cosine's denominator
+                         length=left.length and right.length,
+                         length_pair=(left.length or left.norm_like) and (right.length or right.norm_like),
+                         inner_product=inner is not None)
         return Facts(taint=taint, shape=shape, batch_sum=batch_sum)
 
     def _values_root(self, node) -> str | None:
@@ -1213,6 +1232,11 @@ class Evaluator:
             return UNTAINTED  # x.type(): torch's name of its type ("torch.FloatTensor"), a string
         facts = self._call_facts(node)
         op = self.op(node)
+        if op is not None and op.name in ("outer", "ger") and len(op.args) >= 2 \
+                and all(f.length or f.norm_like for f in (self.facts(op.args[0]), self.facts(op.args[1]))):
+            # outer(|a|, |b|): a cosine matrix's denominator, 0 only where a length is
+            facts = replace(facts, length_pair=True, nonneg=True,
+                            length=all(self.facts(a).length for a in op.args[:2]))
         if op is not None and op.args and (op.name in LAYOUT_OPS or op.name in _SHAPE_ONLY_OPS
                                            or op.name in ("reshape", "view", "numpy", "detach")
                                            or (op.is_method and op.name in _INTEGER_METHODS)):
@@ -1557,7 +1581,7 @@ class Evaluator:
             whole = self._whole_batch_norm(node) and PRED in first.taint and self._as_received(op.args[0])
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude, batch_energy=whole,
                          bounded=first.bounded and first.taint != EMPTY, length=_a_vector(first),
-                         batch_sum=node if whole_sum else None)
+                         norm_like=True, batch_sum=node if whole_sum else None)
         if name == "det" and _COVARIANCE_NAME.search(_text(op.args[0])) and not first.difference \
                 and not first.gram:
             # det(sigma_p), det(sigma_t @ sigma_p): a covariance is positive definite by construction
@@ -1573,7 +1597,9 @@ class Evaluator:
         if name in SQRT_OPS:
             # sqrt(sum over the batch): the loss still grows with the batch (as its square root)
             return Facts(taint=first.taint, nonneg=True, guarded=first.guarded, magnitude=first.magnitude,
-                         bounded=first.bounded, batch_sum=first.batch_sum, batch_energy=first.batch_energy)
+                         bounded=first.bounded, batch_sum=first.batch_sum, batch_energy=first.batch_energy,
+                         length=first.length,  # sqrt(sum(x ** 2, -1)): the rows' lengths
+                         norm_like=first.length or self._sum_of_squares(op.args[0]))
         if name in EXP_OPS:
             safe = first.bounded or first.nonpos or not first.taint or (first.capped and name in ("exp", "expm1"))
             # positive, but an unbounded argument underflows to 0 as surely as it overflows
@@ -2040,6 +2066,7 @@ class Evaluator:
                      # constant: the loss value grows with the batch, its gradient does not
                      batch_sum=op.node if (over_batch and first.is_tensor and first.has_grad) else first.batch_sum,
                      exp_sum=first.exp_node, length=self._squares_of_a_vector(op.args[0] if op.args else None),
+                     inner_product=first.pairwise_product and axis_given,  # sum(a * b, dim=1): rows' dot products
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and reduced), batch_axis=batch_axis)
 
     def _reciprocal_of_a_count(self, node) -> bool:
@@ -2095,6 +2122,14 @@ class Evaluator:
             return False
         first = self.facts(op.args[0])
         return first.is_tensor and not first.no_batch_axis
+
+    def _sum_of_squares(self, node) -> bool:
+        """``sum(x ** 2, dim=1)``, ``(x * x).sum(-1)`` (plus an epsilon): a squared norm, of any value."""
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            return any(self._sum_of_squares(side) and _positive_offset(self.facts(other))
+                       for side, other in ((node.left, node.right), (node.right, node.left)))
+        op = self.op(node) if isinstance(node, cst.Call) else None
+        return op is not None and op.name in SUM_OPS and bool(op.args) and self._squared_base(op.args[0]) is not None
 
     def _squared_base(self, node, with_abs: bool = False):
         """``x`` of ``x ** 2``, ``square(x)``, ``pow(x, 2)`` or ``x * x`` (and of ``abs(x)`` when
