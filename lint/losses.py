@@ -817,7 +817,7 @@ class _LossFinder:
                     and (not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) or _gets_a_computed_loss(info)) \
                     and not _is_setup_method(info.name) \
                     and (_computes_with_tensors(info.node, self.index.imports) or self._delegates_to_tensor_code(info)
-                         or self._differentiated_by_a_tape(info)) \
+                         or self._differentiated_by_a_tape(info) or self._runs_held_framework_objects(info)) \
                     and not self._evidence_against(info):
                 self._add_function(info, "named")  # def nt_xent_loss(z_i, z_j, temperature), gradient_penalty
                 continue
@@ -891,6 +891,25 @@ class _LossFinder:
                 method = info.class_info.methods.get(node.func.attr.value)
                 if method is not None and method is not info and _computes_with_tensors(method.node, self.index.imports):
                     return True
+        return False
+
+    def _runs_held_framework_objects(self, info: FunctionInfo) -> bool:
+        """A loss-named method of a class named for losses (``lossModule``, ``GANLosses``) that runs
+        what its ``__init__`` built with a tensor library (``self.mse =
+        tf.keras.losses.MeanSquaredError()``): tensor code though it calls no op itself
+        (``return self.mse(self.vgg(hr), self.vgg(sr))``)."""
+        if info.class_info is None or not _name_tokens(info.class_info.name) & {"loss", "losses", "criterion", "objective"}:
+            return False  # a model's own loss method runs the model (its forward is read as a helper)
+        built = self.index.init_calls(info.class_info)
+        for node in own_nodes(info.node):
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                    and isinstance(node.func.value, cst.Name) and node.func.value.value == "self" \
+                    and node.func.attr.value in built:
+                for call in built[node.func.attr.value]:
+                    parts = dotted_parts(call.func)
+                    qualified = self.index.imports.qualify(parts) if parts else None
+                    if qualified and qualified.split(".")[0] in ("tensorflow", "keras", "torch", "jax", "flax"):
+                        return True
         return False
 
     def _public_function_of_a_loss_module(self, info: FunctionInfo) -> bool:
