@@ -533,7 +533,8 @@ _TENSOR_ANNOTATION_TEXT = re.compile(r"\b(Tensor|Array|KerasTensor)\b")
 
 def _reduces_an_annotated_tensor(test, ctx) -> bool:
     """``not events.any()``, ``mask.sum() == 0``, ``torch.all(valid)`` of a parameter annotated as a
-    tensor (``events: torch.Tensor``), whatever role its name gives it: a 0-d tensor tested in Python."""
+    tensor (``events: torch.Tensor``), whatever role its name gives it, and a framework module's
+    reduction of anything (``torch.sum(clean_idx) == 0``): a 0-d tensor tested in Python."""
     while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
         test = test.expression
     if isinstance(test, cst.Comparison):
@@ -541,6 +542,9 @@ def _reduces_an_annotated_tensor(test, ctx) -> bool:
     if not isinstance(test, cst.Call) or not isinstance(test.func, cst.Attribute) \
             or test.func.attr.value not in _TENSOR_REDUCTIONS:
         return False
+    op = ctx.op(test)
+    if op is not None and not op.is_method and op.namespace.split(".")[0] in ("torch", "tensorflow", "jax", "keras"):
+        return True  # torch.sum(clean_idx) == 0: a framework's reduction returns a tensor, whatever it is given
     receiver = test.func.value
     if isinstance(receiver, cst.Name) and receiver.value in ARRAY_MODULES and test.args:
         receiver = test.args[0].value  # torch.any(events)
