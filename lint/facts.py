@@ -1153,6 +1153,9 @@ class Evaluator:
                          weights_to_one=left.weights_to_one or right.weights_to_one,
                          length=left.length and right.length,  # norm(a) * norm(b): cosine's denominator
                          length_pair=(left.length or left.norm_like) and (right.length or right.norm_like),
+                         # alpha * (c - |err|) with alpha=2 by default: still at most a fixed value
+                         capped=(left.capped and self._positive_factor(right_node, right))
+                         or (right.capped and self._positive_factor(left_node, left)),
                          pairwise_product=left.is_tensor and right.is_tensor and bool(left.taint) and bool(right.taint),
                          above_one=left.above_one and right.above_one,  # (1 + c) ** 2 > 1 + c
                          # exp(risk) * mask: still an unbounded exp (a risk set's terms, summed next)
@@ -2122,6 +2125,14 @@ class Evaluator:
             return False
         first = self.facts(op.args[0])
         return first.is_tensor and not first.no_batch_axis
+
+    def _positive_factor(self, node, facts: Facts) -> bool:
+        """A fixed positive number: a literal, or a parameter of the loss whose default is one."""
+        if facts.taint:
+            return False
+        if facts.literal is not None:
+            return facts.literal > 0
+        return isinstance(node, cst.Name) and self.param_defaults.get(node.value, 0) > 0
 
     def _sum_of_squares(self, node) -> bool:
         """``sum(x ** 2, dim=1)``, ``(x * x).sum(-1)`` (plus an epsilon): a squared norm, of any value."""

@@ -93,8 +93,8 @@ class ExpBlowup(Rule):
             argument = ctx.facts(op.args[0])
             if _power_by_log(op.args[0], ctx):
                 return  # exp(alpha * log(x)) is x ** alpha: a host-number exponent does not grow
-            if argument.has_grad and not argument.bounded and not argument.nonpos and argument.scaled \
-                    and not _derived_argument(op.args[0], ctx):
+            if argument.has_grad and not argument.bounded and not argument.nonpos and not argument.capped \
+                    and argument.scaled and not _derived_argument(op.args[0], ctx):
                 ctx.report_once(self, node, key=f"{self.code}/exp/{_text_of(op.args[0])}", more="exps of it",
                                 message=f"`{code_of(node)}` overflows once its scaled, unbounded argument passes ~88 "
                                         "(float32): clip the argument first")
