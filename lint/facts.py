@@ -1219,7 +1219,10 @@ class Evaluator:
                          # norms[:, None] @ norms[None, :]: the outer product of lengths, a cosine's denominator
                          length=left.length and right.length,
                          length_pair=(left.length or left.norm_like) and (right.length or right.norm_like),
-                         inner_product=inner is not None)
+                         inner_product=inner is not None,
+                         # riskset @ exp(risk): sums of exps picked by a mask (a Cox risk set's log-sum-exp)
+                         exp_sum=(right.exp_node if right.exp_node is not None and not left.has_grad else None)
+                         or (left.exp_node if left.exp_node is not None and not right.has_grad else None))
         return Facts(taint=taint, shape=shape, batch_sum=batch_sum)
 
     def _values_root(self, node) -> str | None:

@@ -333,7 +333,8 @@ def _named_like_a_loss(name: str) -> bool:
     if tokens[-2:] == ["cross", "entropy"] or tokens[-1] in ("crossentropy", "xentropy"):
         return True  # cross_entropy(params, inputs, labels, apply_fn), softmax_cross_entropy
     if any(t in ("negative", "neg") for t in tokens[:-1]) and (
-            tokens[-2:] == ["log", "likelihood"] or tokens[-1] in ("loglikelihood", "loglik")):
+            tokens[-2:] == ["log", "likelihood"] or tokens[-1] in ("loglikelihood", "loglik")
+            or (tokens[-1] == "likelihood" and "log" in tokens)):  # negative_log_cox_partial_likelihood
         # NegativeLogLikelihood, neg_log_likelihood: minimised, a loss (log_likelihood is not, nor is
         # NegativeBinomialLikelihood, a distribution head)
         return True

@@ -16,6 +16,10 @@ It must never say no to a file that has a loss (false positives only cost a pars
     True
     >>> may_contain_loss(b"class NegativeLogLikelihood(nn.Module):\\n    def forward(self, risk, y, e):\\n        return 0\\n")
     True
+    >>> may_contain_loss(b"def negative_log_cox_partial_likelihood(w, X, riskset):\\n    return 0\\n")
+    True
+    >>> may_contain_loss(b"def euclidean_distance(vects):\\n    x, y = vects\\n    return x - y\\n")
+    True
     >>> may_contain_loss(b"def ssim(a, b):\\n    return a\\nloss = ssim(x, y)\\n")
     True
     >>> may_contain_loss(b"loss_fn = DetectionLoss(config)\\n")
@@ -48,7 +52,9 @@ _MARKERS = re.compile(
     rb"|def\s+\w*(?i:criterion|penalty|nt_?xent|info_?nce|sup_?con|cross_?entropy)\w*\s*[(\[]"
     rb"|class\s+\w*(?i:nt_?xent|info_?nce|sup_?con)\w*\s*[(:]"  # class NT_Xent(nn.Module)
     rb"|class\s+\w*NLL\s*[(:]|def\s+\w*(?i:nll|nce)\s*[(\[]"  # class GaussianNLL, def gaussian_nll, rmseNCE
-    rb"|(?:class|def)\s+\w*(?i:neg)\w*(?i:log_?likelihood|loglik)\w*\s*[(\[:]"  # class NegativeLogLikelihood
+    rb"|(?:class|def)\s+\w*(?i:neg)\w*(?i:log)\w*(?i:likelihood|lik)\w*\s*[(\[:]"  # NegativeLogLikelihood,
+    # negative_log_cox_partial_likelihood
+    rb"|def\s+\w*(?i:dist|euclid)\w*\s*\(\s*\w+\s*\)\s*:"  # a siamese distance: def euclidean_distance(vects)
     rb"|def\s+\w*(?i:kl|elbo|divergence)\w*\s*\([^)]*(?i:mu|mean|loc)"  # def kld(self, mu, logvar): a VAE's KL term
     rb"|class\s+\w*(?i:kl|elbo)\w*\s*[(:]"  # class KLD(nn.Module): def forward(self, mu, logvar)
     rb"|class\s+\w*" + MARGIN_HEAD_WORDS + rb"\w*\s*[(:]"  # class ArcMarginProduct(nn.Module): forward(x, label)
