@@ -23,6 +23,7 @@ import libcst as cst
 from .names import ImportTable, dotted_parts, terminal_name
 from .tree import children as tree_children
 from .tree import own_nodes
+from .vocabulary import name_words
 
 # the libraries whose module-level aliases (``K = tf.keras.backend``) name modules, not values
 _FRAMEWORK_MODULES = frozenset({"tensorflow", "keras", "torch", "jax", "numpy", "optax", "flax"})
@@ -553,7 +554,7 @@ class ModuleIndex:
         found = self.__dict__.get("_one_image")
         if found is None:
             found = self.__dict__["_one_image"] = any(
-                "gram" in info.name.lower() and any(_permutes_three_axes(node) for node in own_nodes(info.node))
+                "gram" in name_words(info.name) and any(_permutes_three_axes(node) for node in own_nodes(info.node))
                 for info in self.functions if isinstance(info.node, cst.FunctionDef))
         return found
 
@@ -616,8 +617,9 @@ def _permutes_three_axes(node) -> bool:
             or len(node.args) < 2:
         return False
     perm = node.args[1].value
+    # (2, 0, 1): the channels first, H x W x C read as one image; (0, 2, 1) keeps a batch axis first
     return isinstance(perm, (cst.Tuple, cst.List)) and len(perm.elements) == 3 \
-        and all(isinstance(e.value, cst.Integer) for e in perm.elements)
+        and all(isinstance(e.value, cst.Integer) for e in perm.elements) and perm.elements[0].value.value != "0"
 
 
 def _assignments(function: cst.FunctionDef) -> list[cst.Assign]:

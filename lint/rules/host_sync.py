@@ -284,7 +284,8 @@ class HostSync(Rule):
 
     def check_node(self, node, ctx) -> None:
         if isinstance(node, cst.IfExp):
-            if _is_tensor_condition(node.test, ctx):
+            if not _autograph_function(ctx) and _is_tensor_condition(node.test, ctx):
+                # (under ``@tf.function`` AutoGraph turns a tensor ``a if c else b`` into tf.cond)
                 ctx.report(self, node.test, f"conditional expression on a tensor (`{code_of(node.test)}`): "
                                             "needs its value on the host; use where")
             return
@@ -543,8 +544,11 @@ def _reduces_an_annotated_tensor(test, ctx) -> bool:
             or test.func.attr.value not in _TENSOR_REDUCTIONS:
         return False
     op = ctx.op(test)
-    if op is not None and not op.is_method and op.namespace.split(".")[0] in ("torch", "tensorflow", "jax", "keras"):
-        return True  # torch.sum(clean_idx) == 0: a framework's reduction returns a tensor, whatever it is given
+    if op is not None and not op.is_method and op.namespace.split(".")[0] in ("torch", "tensorflow", "jax", "keras") \
+            and op.args and _unknown_parameter(op.args[0], ctx):
+        # torch.sum(clean_idx) == 0 of a parameter the loss says nothing about: a framework's
+        # reduction returns a tensor (what the loss made on the host itself is known as such)
+        return True
     receiver = test.func.value
     if isinstance(receiver, cst.Name) and receiver.value in ARRAY_MODULES and test.args:
         receiver = test.args[0].value  # torch.any(events)
@@ -557,6 +561,14 @@ def _reduces_an_annotated_tensor(test, ctx) -> bool:
             return bool(_TENSOR_ANNOTATION_TEXT.search(text)) and not re.search(
                 r"(?i)list|tuple|dict|sequence|iterable|ndarray", text)
     return False
+
+
+def _unknown_parameter(node, ctx) -> bool:
+    """A parameter of the loss, as received, that is not documented as a host value."""
+    if not isinstance(node, cst.Name) or node.value not in ctx.loss.param_taints or node.value in ctx.loss.host_params:
+        return False
+    facts = ctx.facts(node)
+    return not facts.on_host and facts.literal is None and not facts.shape
 
 
 def _an_enum_member(node) -> bool:
