@@ -266,11 +266,11 @@ class Facts:
     # ``sum(emb ** 2, -1)``): 0 only when every entry is exactly 0, which no fit drives it to
     length: bool = False
     # norm(a) * norm(b), an outer product of norms (plus an epsilon): a cosine's denominator
-    length_pair: bool = False
-    norm_like: bool = False  # a norm of any value (``norm(x, dim=1)``, ``sqrt(sum(x ** 2, -1))``)
+    norm_pair: frozenset = EMPTY
+    norm_of: str | None = None  # the value this is the norm of (``norm(x, dim=1)``, ``sqrt(sum(x ** 2, -1))``)
     # a * b of two tensors, and its sum over an axis (or a @ b.T): a cosine's numerator
-    pairwise_product: bool = False
-    inner_product: bool = False
+    product_operands: frozenset = EMPTY
+    inner_pair: frozenset = EMPTY
     # the complement of a score (``1 - dice``, ``-log(p)``): 0 where the score reaches 1, as a good fit drives it
     vanishes_at_fit: bool = False
     # bounds written in place (``x[x <= -1] = -0.99``): (value, strict), kept until the name is rebound
@@ -1067,8 +1067,8 @@ class Evaluator:
                          exp_sum=left.exp_sum or right.exp_sum,
                          length=left.length and right.length,  # |a| + |b|: 0 only where both are
                          # norm(a) * norm(b) + 1e-8: still at least |a . b|
-                         length_pair=(left.length_pair and _positive_offset(right))
-                         or (right.length_pair and _positive_offset(left)),
+                         norm_pair=left.norm_pair if left.norm_pair and _positive_offset(right)
+                         else right.norm_pair if right.norm_pair and _positive_offset(left) else EMPTY,
                          python_list=left.python_list and right.python_list)  # list(a) + list(b)
         if symbol == "-" and not left.taint and left.literal == 1 and right.complement is not None:
             return right.complement  # 1 - dice_loss with dice_loss = 1 - dice: the dice itself
@@ -1152,11 +1152,12 @@ class Evaluator:
                          unit_weighted=left.unit_weighted or right.unit_weighted,
                          weights_to_one=left.weights_to_one or right.weights_to_one,
                          length=left.length and right.length,  # norm(a) * norm(b): cosine's denominator
-                         length_pair=(left.length or left.norm_like) and (right.length or right.norm_like),
+                         norm_pair=_norm_pair(left, right),
                          # alpha * (c - |err|) with alpha=2 by default: still at most a fixed value
                          capped=(left.capped and self._positive_factor(right_node, right))
                          or (right.capped and self._positive_factor(left_node, left)),
-                         pairwise_product=left.is_tensor and right.is_tensor and bool(left.taint) and bool(right.taint),
+                         product_operands=frozenset({_text(left_node), _text(right_node)})
+                         if left.is_tensor and right.is_tensor and left.taint and right.taint else EMPTY,
                          above_one=left.above_one and right.above_one,  # (1 + c) ** 2 > 1 + c
                          # exp(risk) * mask: still an unbounded exp (a risk set's terms, summed next)
                          exp_node=_masked_exp(left, right) or _masked_exp(right, left))
@@ -1172,7 +1173,7 @@ class Evaluator:
             # sum(exp(x) * mask) / sum(mask): a mean of exps, still one log-sum-exp by hand under a log
             exp_mean = left.exp_sum if left.exp_sum is not None and _nonnegative(right) and not right.has_grad else None
             # a . b / (|a| |b|): a cosine written by hand, in [-1, 1] (Cauchy-Schwarz)
-            cosine = left.inner_product and right.length_pair
+            cosine = bool(left.inner_pair) and left.inner_pair == right.norm_pair
             return Facts(taint=taint, scaled=scaled, bounded=(left.bounded and not right.taint) or cosine,
                          at_most_one=cosine,
                          gram=left.gram and not right.taint,  # x.T @ x / n
@@ -1218,8 +1219,7 @@ class Evaluator:
                          nonneg=left.nonneg and right.nonneg,
                          # norms[:, None] @ norms[None, :]: the outer product of lengths, a cosine's denominator
                          length=left.length and right.length,
-                         length_pair=(left.length or left.norm_like) and (right.length or right.norm_like),
-                         inner_product=inner is not None,
+                         norm_pair=_norm_pair(left, right), inner_pair=operands,
                          # riskset @ exp(risk): sums of exps picked by a mask (a Cox risk set's log-sum-exp)
                          exp_sum=(right.exp_node if right.exp_node is not None and not left.has_grad else None)
                          or (left.exp_node if left.exp_node is not None and not right.has_grad else None))
@@ -1239,9 +1239,9 @@ class Evaluator:
         facts = self._call_facts(node)
         op = self.op(node)
         if op is not None and op.name in ("outer", "ger") and len(op.args) >= 2 \
-                and all(f.length or f.norm_like for f in (self.facts(op.args[0]), self.facts(op.args[1]))):
+                and all(f.norm_of for f in (self.facts(op.args[0]), self.facts(op.args[1]))):
             # outer(|a|, |b|): a cosine matrix's denominator, 0 only where a length is
-            facts = replace(facts, length_pair=True, nonneg=True,
+            facts = replace(facts, norm_pair=_norm_pair(self.facts(op.args[0]), self.facts(op.args[1])), nonneg=True,
                             length=all(self.facts(a).length for a in op.args[:2]))
         if op is not None and op.args and (op.name in LAYOUT_OPS or op.name in _SHAPE_ONLY_OPS
                                            or op.name in ("reshape", "view", "numpy", "detach")
@@ -1587,7 +1587,8 @@ class Evaluator:
             whole = self._whole_batch_norm(node) and PRED in first.taint and self._as_received(op.args[0])
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude, batch_energy=whole,
                          bounded=first.bounded and first.taint != EMPTY, length=_a_vector(first),
-                         norm_like=True, batch_sum=node if whole_sum else None)
+                         norm_of=_text(op.args[0]) if order is None or _text(order) in ("2", "2.0", "'fro'", '"fro"') else None,
+                         batch_sum=node if whole_sum else None)
         if name == "det" and _COVARIANCE_NAME.search(_text(op.args[0])) and not first.difference \
                 and not first.gram:
             # det(sigma_p), det(sigma_t @ sigma_p): a covariance is positive definite by construction
@@ -1605,7 +1606,7 @@ class Evaluator:
             return Facts(taint=first.taint, nonneg=True, guarded=first.guarded, magnitude=first.magnitude,
                          bounded=first.bounded, batch_sum=first.batch_sum, batch_energy=first.batch_energy,
                          length=first.length,  # sqrt(sum(x ** 2, -1)): the rows' lengths
-                         norm_like=first.length or self._sum_of_squares(op.args[0]))
+                         norm_of=self._sum_of_squares(op.args[0]))
         if name in EXP_OPS:
             safe = first.bounded or first.nonpos or not first.taint or (first.capped and name in ("exp", "expm1"))
             # positive, but an unbounded argument underflows to 0 as surely as it overflows
@@ -2072,7 +2073,7 @@ class Evaluator:
                      # constant: the loss value grows with the batch, its gradient does not
                      batch_sum=op.node if (over_batch and first.is_tensor and first.has_grad) else first.batch_sum,
                      exp_sum=first.exp_node, length=self._squares_of_a_vector(op.args[0] if op.args else None),
-                     inner_product=first.pairwise_product and axis_given,  # sum(a * b, dim=1): rows' dot products
+                     inner_pair=first.product_operands if axis_given else EMPTY,  # sum(a * b, dim=1): rows' dot products
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and reduced), batch_axis=batch_axis)
 
     def _reciprocal_of_a_count(self, node) -> bool:
@@ -2137,13 +2138,16 @@ class Evaluator:
             return facts.literal > 0
         return isinstance(node, cst.Name) and self.param_defaults.get(node.value, 0) > 0
 
-    def _sum_of_squares(self, node) -> bool:
-        """``sum(x ** 2, dim=1)``, ``(x * x).sum(-1)`` (plus an epsilon): a squared norm, of any value."""
+    def _sum_of_squares(self, node) -> str | None:
+        """``x`` of ``sum(x ** 2, dim=1)``, ``(x * x).sum(-1)`` (plus an epsilon): a squared norm of it."""
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
-            return any(self._sum_of_squares(side) and _positive_offset(self.facts(other))
-                       for side, other in ((node.left, node.right), (node.right, node.left)))
+            for side, other in ((node.left, node.right), (node.right, node.left)):
+                if _positive_offset(self.facts(other)) and (base := self._sum_of_squares(side)) is not None:
+                    return base
+            return None
         op = self.op(node) if isinstance(node, cst.Call) else None
-        return op is not None and op.name in SUM_OPS and bool(op.args) and self._squared_base(op.args[0]) is not None
+        base = self._squared_base(op.args[0]) if op is not None and op.name in SUM_OPS and op.args else None
+        return _text(base) if base is not None else None
 
     def _squared_base(self, node, with_abs: bool = False):
         """``x`` of ``x ** 2``, ``square(x)``, ``pow(x, 2)`` or ``x * x`` (and of ``abs(x)`` when
@@ -2454,6 +2458,11 @@ def _one_row_slice(part) -> bool:
 
 
 _GRADIENT_NAME = re.compile(r"grad", re.IGNORECASE)
+
+
+def _norm_pair(left: Facts, right: Facts) -> frozenset:
+    """``norm(a) * norm(b)``, an outer product of them: the two values normed, else empty."""
+    return frozenset({left.norm_of, right.norm_of}) if left.norm_of and right.norm_of else EMPTY
 
 
 def _a_vector(facts: Facts) -> bool:
