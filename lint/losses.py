@@ -1530,6 +1530,11 @@ def _latent_pair(params: list[cst.Param]) -> set[str]:
     return set(means + spreads) if means and spreads else set()
 
 
+# what a siamese distance layer calls the pair of embeddings it is given
+_EMBEDDING_PAIR_NAMES = frozenset({"vects", "vectors", "vecs", "vec", "embeddings", "embs", "pair", "pairs", "inputs",
+                                   "tensors", "features", "feats", "encodings", "outputs", "twins", "x", "args"})
+
+
 def _siamese_distance(info: FunctionInfo) -> bool:
     """``def euclidean_distance(vects): x, y = vects; return ...``: the distance a siamese
     network's ``Lambda`` layer computes between the two embeddings, the value its contrastive loss
@@ -1546,8 +1551,11 @@ def _siamese_distance(info: FunctionInfo) -> bool:
             or not _name_tokens(info.name) & {"distance", "dist", "euclidean", "eucl", "euclid"}:
         return False
     params = [*info.node.params.posonly_params, *info.node.params.params]
-    if len(params) != 1 or params[0].default is not None or info.node.params.kwonly_params:
-        return False
+    if len(params) != 1 or params[0].default is not None or info.node.params.kwonly_params \
+            or _normalized(params[0].name.value) not in _EMBEDDING_PAIR_NAMES:
+        return False  # distance_from_origin(coords), radial_distance(grid): geometry, not embeddings
+    if any(isinstance(node, cst.Attribute) and node.attr.value in ("numpy", "cpu") for node in own_nodes(info.node)):
+        return False  # computed on the host: an evaluation, not a layer of the model
     body = block_statements(info.node.body)
     first = body[1] if len(body) > 1 and info.node.get_docstring() is not None else (body[0] if body else None)
     if not isinstance(first, cst.SimpleStatementLine) or not isinstance(first.body[0], cst.Assign):
