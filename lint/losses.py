@@ -179,10 +179,19 @@ def _target_is_optional(info: FunctionInfo) -> bool:
     return len(params) >= 2 and params[1].default is not None and _is_none(params[1].default)
 
 
+# what a whole model builds besides a margin head's weights
+_WHOLE_MODEL_PART = re.compile(r"conv|backbone|resnet|sequential|encoder|pretrained|vgg|vit|bert|transformer|lstm|gru"
+                               r"|efficientnet|mobilenet|iresnet", re.IGNORECASE)
+
+
 def _margin_under_the_labels(info: FunctionInfo) -> bool:
     """``forward(self, x, label=None)`` of a margin head that adds its margin under ``if label is
     not None:`` (and returns plain cosines for inference otherwise): the labelled branch is how it
     trains, so it is loss code even with the labels optional."""
+    owner = info.class_info
+    if owner is None or re.search(r"(model|net|network)$", owner.name, re.IGNORECASE) or any(
+            _WHOLE_MODEL_PART.search(name) for _attr, name, _call in owner._init_constructions()):
+        return False  # ArcFaceModel(backbone + margin): a model's forward, its training noise included
     params = [p for p in info.node.params.params if p.name.value not in ("self", "cls")]
     label = params[1].name.value if len(params) >= 2 else None
     for node in own_nodes(info.node.body):
