@@ -894,6 +894,8 @@ def _held_ranges(loss: LossFunction, index: ModuleIndex, call_sites: dict | None
     if not passed or not index.built_only_as_held(loss.info.class_info):
         return {}
     calls = passed[None]
+    if index.held_uses(loss.info.class_info) != calls:
+        return {}  # a use no loss read (a helper method, a trainer, .forward, map(self.log_mag, ...))
     ranges = {}
     for name, facts in passed.items():
         if name is None or len(facts) != calls:

@@ -583,9 +583,23 @@ class ModuleIndex:
         """How many holders build ``class_info`` when nothing else in the file names it (a class
         named only by its ``def`` and by ``self.x = Name()`` in other classes' ``__init__``), else 0:
         what those holders pass is then all it is ever given in this file."""
+        if class_info.node.decorators or self._exported(class_info.name):
+            return 0  # @MODELS.register_module(), __all__ = [...]: built from configs or other modules
         holders = sum(1 for other in self.classes.values() if other is not class_info
                       for held in self.held_classes(other).values() if held is class_info)
         return holders if holders and self.references(class_info.name) == holders + 1 else 0
+
+    def held_uses(self, class_info) -> int:
+        """How many times the file names the attributes that hold ``class_info`` (``self.log_mag``)
+        other than where ``__init__`` sets them: every call, ``.forward`` call or use as a value."""
+        attrs = [attr for other in self.classes.values() if other is not class_info
+                 for attr, held in self.held_classes(other).items() if held is class_info]
+        return sum(self.references(attr) - attrs.count(attr) for attr in set(attrs))
+
+    def _exported(self, name: str) -> bool:
+        exported = self.assignments.get("__all__")
+        return isinstance(exported, (cst.List, cst.Tuple)) and any(
+            isinstance(e.value, cst.SimpleString) and e.value.evaluated_value == name for e in exported.elements)
 
     @classmethod
     def build(cls, module: cst.Module) -> "ModuleIndex":

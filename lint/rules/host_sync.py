@@ -545,7 +545,7 @@ def _reduces_an_annotated_tensor(test, ctx) -> bool:
         return False
     op = ctx.op(test)
     if op is not None and not op.is_method and op.namespace.split(".")[0] in ("torch", "tensorflow", "jax", "keras") \
-            and op.args and _unknown_parameter(op.args[0], ctx):
+            and op.args and _device_argument(op.args[0], ctx):
         # torch.sum(clean_idx) == 0 of a parameter the loss says nothing about: a framework's
         # reduction returns a tensor (what the loss made on the host itself is known as such)
         return True
@@ -563,12 +563,17 @@ def _reduces_an_annotated_tensor(test, ctx) -> bool:
     return False
 
 
-def _unknown_parameter(node, ctx) -> bool:
-    """A parameter of the loss, as received, that is not documented as a host value."""
-    if not isinstance(node, cst.Name) or node.value not in ctx.loss.param_taints or node.value in ctx.loss.host_params:
-        return False
+def _device_argument(node, ctx) -> bool:
+    """What a reduction is given is (or is computed from) the loss's tensors or a parameter the
+    loss says nothing about, not a host copy or a tensor it built from Python numbers."""
     facts = ctx.facts(node)
-    return not facts.on_host and facts.literal is None and not facts.shape
+    if facts.on_host or facts.shape or facts.literal is not None:
+        return False
+    if facts.is_tensor:
+        return True
+    return any(isinstance(n, cst.Name) and n.value in ctx.loss.param_taints and n.value not in ctx.loss.host_params
+               and not ctx.facts(n).on_host and ctx.facts(n).literal is None and not ctx.facts(n).shape
+               for n in own_nodes(node))
 
 
 def _an_enum_member(node) -> bool:
