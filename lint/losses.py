@@ -840,7 +840,7 @@ class _LossFinder:
                 self._add_function(info, "named")  # def content_loss_vgg(vgg_model, enhanced_image, clean_image)
                 continue
             if _siamese_distance(info) and _computes_with_tensors(info.node, self.index.imports) \
-                    and not _numpy_only(info.node, self.index.imports):
+                    and not _numpy_only(info.node, self.index.imports) and not self._mapped_over_data(info):
                 self._add_function(info, "named")  # def euclidean_distance(vects): x, y = vects; ...
                 continue
             if _says_kl_term(info) and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
@@ -901,6 +901,18 @@ class _LossFinder:
                 method = info.class_info.methods.get(node.func.attr.value)
                 if method is not None and method is not info and _computes_with_tensors(method.node, self.index.imports):
                     return True
+        return False
+
+    def _mapped_over_data(self, info: FunctionInfo) -> bool:
+        """``dataset.map(pair_distance)``: a function the input pipeline applies to its elements
+        (no gradient flows there), not a layer of the model."""
+        stack = [self.index.module] if self.index.module is not None else []
+        while stack:  # rare: only for a function that looks like a siamese distance
+            node = stack.pop()
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "map" \
+                    and node.args and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == info.name:
+                return True
+            stack.extend(tree_children(node))
         return False
 
     def _runs_held_framework_objects(self, info: FunctionInfo) -> bool:
