@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from ..facts import ARRAY_MODULES, PRED
-from ..names import dotted_parts
+from ..names import dotted_parts, terminal_name
 from ..tree import contains, own_nodes
 from ._util import (assignments_to, builds_a_network, callee, code_of, imports_a, is_self_attribute, kept_on_self,
                     loss_calls_any, torch_only, wrapped_build)
@@ -567,13 +567,35 @@ def _device_argument(node, ctx) -> bool:
     """What a reduction is given is (or is computed from) the loss's tensors or a parameter the
     loss says nothing about, not a host copy or a tensor it built from Python numbers."""
     facts = ctx.facts(node)
-    if facts.on_host or facts.shape or facts.literal is not None:
+    if facts.on_host:
+        return False
+    if _held_parameter(node, ctx):
+        return True  # assert torch.all(torch.abs(self.weight.norm(dim=0) - 1) < tol)
+    if facts.shape or facts.literal is not None:
         return False
     if facts.is_tensor:
         return True
     return any(isinstance(n, cst.Name) and n.value in ctx.loss.param_taints and n.value not in ctx.loss.host_params
                and not ctx.facts(n).on_host and ctx.facts(n).literal is None and not ctx.facts(n).shape
                for n in own_nodes(node))
+
+
+def _held_parameter(node, ctx) -> bool:
+    """The expression reads a ``self.<attr>`` that ``__init__`` made an ``nn.Parameter`` (the
+    module's weights: on the device with the model), directly or through a local bound to it."""
+    info = ctx.loss.info
+    if info is None or info.class_info is None:
+        return False
+    built = ctx.index.init_calls(info.class_info)
+    names = {n.value for n in own_nodes(node) if isinstance(n, cst.Name)}
+    reads = [n for n in own_nodes(node) if isinstance(n, cst.Attribute) and isinstance(n.value, cst.Name)
+             and n.value.value == "self"]
+    for assign in own_nodes(ctx.loss.node):  # w = self.weight.pow(2).sum(0): a local holding it
+        if isinstance(assign, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value in names
+                                                  for t in assign.targets):
+            reads += [n for n in own_nodes(assign.value) if isinstance(n, cst.Attribute)
+                      and isinstance(n.value, cst.Name) and n.value.value == "self"]
+    return any(terminal_name(call.func) == "Parameter" for read in reads for call in built.get(read.attr.value, ()))
 
 
 def _an_enum_member(node) -> bool:
