@@ -23,7 +23,7 @@ import libcst as cst
 
 from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRUE, UNTAINTED, Evaluator, Facts,
                     _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
-from .losses import LOSS_CLASS_METHODS, LossFunction
+from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test
 from .module_index import ModuleIndex, block_statements, criteria_by_reduction, local_criteria
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
@@ -198,12 +198,7 @@ class LossContext:
             self.call_sites.setdefault(("calls", id(info.node)), []).append((self.loss.node, node))
             # a call that runs outside a training step: a branch no call takes, evaluation code
             self.call_sites.setdefault(("outside_training", id(info.node)), []).append(bool(self.eval_depth))
-            positional = [a for a in node.args if a.keyword is None and not a.star]
-            for param, arg in zip(params, positional):
-                seen.setdefault(param.name.value, []).append(self._passed(arg.value))
-            for arg in node.args:
-                if arg.keyword is not None:
-                    seen.setdefault(arg.keyword.value, []).append(self._passed(arg.value))
+            positional = self._record_passed(seen, params, node)
             self._record_literals(info, node, params, positional)
 
     def _record_held_call(self, node: cst.Call) -> None:
@@ -222,13 +217,19 @@ class LossContext:
         params = [*entry.node.params.posonly_params, *entry.node.params.params][1:]
         passed = self.call_sites.setdefault(("held", id(entry.node)), {})
         passed[None] = passed.get(None, 0) + 1  # the calls counted, under a key no parameter has
-        if any(a.star for a in node.args):
-            return
-        for param, arg in zip(params, [a for a in node.args if a.keyword is None]):
-            passed.setdefault(param.name.value, []).append(self._passed(arg.value))
+        if not any(a.star for a in node.args):
+            self._record_passed(passed, params, node)
+
+    def _record_passed(self, seen: dict, params, node: cst.Call) -> list:
+        """Append what ``node`` passes to each parameter (by position, then by keyword) to
+        ``seen``; returns the positional arguments."""
+        positional = [a for a in node.args if a.keyword is None and not a.star]
+        for param, arg in zip(params, positional):
+            seen.setdefault(param.name.value, []).append(self._passed(arg.value))
         for arg in node.args:
             if arg.keyword is not None:
-                passed.setdefault(arg.keyword.value, []).append(self._passed(arg.value))
+                seen.setdefault(arg.keyword.value, []).append(self._passed(arg.value))
+        return positional
 
     def _record_literals(self, info, node: cst.Call, params, positional) -> None:
         """The literal each parameter gets at this call (``backend="keras"``, a default left as it
@@ -923,20 +924,11 @@ def _labels_given_test(test, loss: LossFunction) -> bool | None:
     """``if label is not None:`` (True) or ``if label is None:`` (False) in a loss whose labels are
     optional (``forward(self, x, label=None)`` of a margin head): without labels it serves
     inference, so the branch without them is not the training step."""
-    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1 or not isinstance(test.left, cst.Name) \
-            or not isinstance(loss.node, cst.FunctionDef) or loss.info is None or loss.info.class_info is None \
-            or not MARGIN_HEAD.search(loss.info.class_info.name):
+    if not isinstance(loss.node, cst.FunctionDef) or loss.info is None or loss.info.class_info is None \
+            or not MARGIN_HEAD.search(loss.info.class_info.name) or not isinstance(test, cst.Comparison) \
+            or not isinstance(test.left, cst.Name) or normalize_name(test.left.value) not in TARGET_NAMES:
         return None
-    comparison = test.comparisons[0]
-    if not isinstance(comparison.operator, (cst.Is, cst.IsNot)) or not isinstance(comparison.comparator, cst.Name) \
-            or comparison.comparator.value != "None":
-        return None
-    params = [p for p in loss.node.params.params if p.name.value not in ("self", "cls")]
-    labels = params[1] if len(params) >= 2 else None
-    if labels is None or labels.name.value != test.left.value or not isinstance(labels.default, cst.Name) \
-            or labels.default.value != "None" or normalize_name(labels.name.value) not in TARGET_NAMES:
-        return None
-    return isinstance(comparison.operator, cst.IsNot)
+    return optional_labels_test(test, loss.node)
 
 
 def _zero_replaced(statement: cst.If, ev: Evaluator) -> tuple[str, Facts] | None:

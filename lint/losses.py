@@ -192,16 +192,23 @@ def _margin_under_the_labels(info: FunctionInfo) -> bool:
     if owner is None or re.search(r"(model|net|network)$", owner.name, re.IGNORECASE) or any(
             _WHOLE_MODEL_PART.search(name) for _attr, name, _call in owner._init_constructions()):
         return False  # ArcFaceModel(backbone + margin): a model's forward, its training noise included
-    params = [p for p in info.node.params.params if p.name.value not in ("self", "cls")]
-    label = params[1].name.value if len(params) >= 2 else None
-    for node in own_nodes(info.node.body):
-        if isinstance(node, cst.If) and isinstance(node.test, cst.Comparison) \
-                and isinstance(node.test.left, cst.Name) and node.test.left.value == label \
-                and len(node.test.comparisons) == 1 \
-                and isinstance(node.test.comparisons[0].operator, (cst.IsNot, cst.Is)) \
-                and _is_none(node.test.comparisons[0].comparator):
-            return True
-    return False
+    return any(isinstance(node, cst.If) and optional_labels_test(node.test, info.node) is not None
+               for node in own_nodes(info.node.body))
+
+
+def optional_labels_test(test, function: cst.FunctionDef) -> bool | None:
+    """``label is not None`` (True) or ``label is None`` (False), ``label`` being the function's
+    second parameter (after ``self``) with ``None`` by default; None for any other test."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1 or not isinstance(test.left, cst.Name):
+        return None
+    comparison = test.comparisons[0]
+    if not isinstance(comparison.operator, (cst.Is, cst.IsNot)) or not _is_none(comparison.comparator):
+        return None
+    params = [p for p in function.params.params if p.name.value not in ("self", "cls")]
+    if len(params) < 2 or params[1].name.value != test.left.value or params[1].default is None \
+            or not _is_none(params[1].default):
+        return None
+    return isinstance(comparison.operator, cst.IsNot)
 
 
 def _looks_like_metric(name: str, metric_tokens: frozenset = _METRIC_TOKENS) -> bool:
@@ -840,7 +847,8 @@ class _LossFinder:
                 self._add_function(info, "named")  # def content_loss_vgg(vgg_model, enhanced_image, clean_image)
                 continue
             if _siamese_distance(info) and _computes_with_tensors(info.node, self.index.imports) \
-                    and not _numpy_only(info.node, self.index.imports) and not self._mapped_over_data(info):
+                    and not _numpy_only(info.node, self.index.imports) \
+                    and info.name not in self.index.element_maps():  # not dataset.map(distance)
                 self._add_function(info, "named")  # def euclidean_distance(vects): x, y = vects; ...
                 continue
             if _says_kl_term(info) and not info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
@@ -901,18 +909,6 @@ class _LossFinder:
                 method = info.class_info.methods.get(node.func.attr.value)
                 if method is not None and method is not info and _computes_with_tensors(method.node, self.index.imports):
                     return True
-        return False
-
-    def _mapped_over_data(self, info: FunctionInfo) -> bool:
-        """``dataset.map(pair_distance)``: a function the input pipeline applies to its elements
-        (no gradient flows there), not a layer of the model."""
-        stack = [self.index.module] if self.index.module is not None else []
-        while stack:  # rare: only for a function that looks like a siamese distance
-            node = stack.pop()
-            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "map" \
-                    and node.args and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == info.name:
-                return True
-            stack.extend(tree_children(node))
         return False
 
     def _runs_held_framework_objects(self, info: FunctionInfo) -> bool:

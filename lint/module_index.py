@@ -435,12 +435,24 @@ class ModuleIndex:
         self._name_counts()
         return frozenset(self.__dict__["_vmapped"])
 
+    def element_maps(self) -> frozenset[str]:
+        """Functions the file passes to a ``.map(...)`` method (``dataset.map(pair_distance)``: an
+        input pipeline's element function), read in the same walk as :meth:`references`.
+
+            >>> import libcst as cst
+            >>> sorted(ModuleIndex.build(cst.parse_module("ds = ds.map(parse)\\n")).element_maps())
+            ['parse']
+        """
+        self._name_counts()
+        return frozenset(self.__dict__["_element_maps"])
+
     def _name_counts(self) -> dict[str, int]:
         counts = self.__dict__.get("_references")
         if counts is None:
             counts = self.__dict__["_references"] = {}
             computed = False
             vmapped = self.__dict__["_vmapped"] = set()
+            element_maps = self.__dict__["_element_maps"] = set()
             stack = [self.module] if self.module is not None else []
             while stack:
                 node = stack.pop()
@@ -453,6 +465,9 @@ class ModuleIndex:
                 elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "getattr" \
                         and len(node.args) >= 2 and not isinstance(node.args[1].value, cst.SimpleString):
                     computed = True
+                if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "map" \
+                        and node.args and isinstance(node.args[0].value, cst.Name):
+                    element_maps.add(node.args[0].value.value)  # dataset.map(fn)
                 if isinstance(node, cst.Call) and terminal_name(node.func) in _PER_EXAMPLE_MAPS and node.args:
                     mapped = _per_example_function(node)
                     if mapped is not None:
