@@ -24,12 +24,13 @@ import libcst as cst
 from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRUE, UNTAINTED, Evaluator, Facts,
                     _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test
+from .train_steps import called_networks, every_few_steps
 from .module_index import ModuleIndex, block_statements, criteria_by_reduction, local_criteria
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
     terminal_name
-from .tree import own_nodes
+from .tree import contains, own_nodes
 from .branch_reach import branch_outcome, literal_text, training_test as _training_test
 from .vocabulary import MARGIN_HEAD, TARGET_NAMES, normalise as normalize_name
 
@@ -40,6 +41,13 @@ _BATCH_KEYWORDS = ("batch_size",)
 _COSTS_WITHOUT_GRADIENT = ("BSG101", "BSG601", "BSG701")
 # rules about a value's numbers or its gradient: silent where the value is never used
 _VALUE_RULES = ("BSG301", "BSG302", "BSG401", "BSG402")
+# what a training loop's inline loss is read for: a step runs its networks, draws a GAN's noise and
+# keeps state by design (BSG603, BSG201, BSG702 are about a loss doing so), and its return values
+# are metrics, not the loss. Host syncs only where the step is compiled (a Keras ``train_step``,
+# ``@tf.function``, ``@jax.jit``): there ``.numpy()`` or ``float(loss)`` fails; an eager loop's
+# per-step ``loss.item()`` is the logging every trainer does (judged so on library trainers)
+_TRAIN_STEP_RULES = ("BSG101", "BSG401", "BSG402", "BSG501", "BSG601")
+_COMPILING_DECORATORS = frozenset({"function", "jit", "pjit", "compile"})
 
 
 class LossContext:
@@ -287,6 +295,9 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     from .summaries import HelperSummaries
 
     batch_sizes = batch_literals(index) if batch_sizes is None else batch_sizes
+    if loss.kind == "train-step":
+        compiled = _compiled_step(loss, index)
+        rules = [rule for rule in rules if rule.code in _TRAIN_STEP_RULES or (compiled and rule.code == "BSG701")]
     if loss.kind == "helper" and call_sites is not None:
         outside = call_sites.get(("outside_training", id(loss.node)))
         # every mention of the helper in the file but its ``def`` is one of these calls (not a call
@@ -308,6 +319,8 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
             # module constant or what the file's own calls pass is known to be fixed
             evaluator.env[name] = replace(evaluator.env[name], configured_batch=False)
     evaluator.module_loss_objects = _module_loss_objects(index, evaluator)
+    if loss.kind == "train-step":
+        evaluator.network_names = called_networks(loss.node)
     if loss.info is not None and loss.info.class_info is not None:
         evaluator.summed_criteria = loss.info.class_info.summed_criteria()
         evaluator.distance_criteria = loss.info.class_info.distance_criteria()
@@ -374,11 +387,24 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     else:
         walker.block(block_statements(loss.node.body), body=True)
     ctx.finish()
+    if loss.region is not None:  # a training loop: only what runs on every step
+        ctx.reports = [report for report in ctx.reports if contains(loss.region, report[1])]
     if loss.kind == "helper" and call_sites is not None and ctx.reports:
         calls = tuple(call_sites.get(("calls", id(loss.node)), ())[:_CALL_PLACES])
         if calls:  # a helper's finding also names the calls that run it (as (container, node) pairs)
             return [(rule, node, message, (*related, *calls)) for rule, node, message, related in ctx.reports]
     return ctx.reports
+
+
+def _compiled_step(loss: LossFunction, index: ModuleIndex) -> bool:
+    """A train step the framework compiles: a Keras model's ``train_step`` method, or a function
+    decorated with ``tf.function``, ``jax.jit`` or ``torch.compile``."""
+    if any(name in _COMPILING_DECORATORS for name in _decorator_names(loss.node)):
+        return True
+    # (mmengine's and Lightning's ``train_step`` of a torch model runs eagerly)
+    return loss.info is not None and loss.info.class_info is not None and loss.info.name == "train_step" \
+        and bool({qualified.split(".")[0] for qualified in index.imports.aliases.values()}
+                 & {"tensorflow", "keras", "jax"})
 
 
 def _required_batch_size_params(loss) -> list[str]:
@@ -503,7 +529,8 @@ class _Walker:
             return
         self._statement_rules(statement)
         if isinstance(statement, cst.If):
-            sampled_log = _samples_a_log_line(statement)
+            sampled_log = _samples_a_log_line(statement) or (self.ctx.loss.kind == "train-step"
+                                                             and every_few_steps(statement.test))
             self.ctx.sampled_log_depth += sampled_log
             self.expression(statement.test)
             config = _is_configuration_test(statement.test, ev) or _is_degenerate_case(statement, ev)
@@ -669,7 +696,10 @@ class _Walker:
                 _guard_replaced_zeros(ev, small.target, ev.facts(small.value), small.value)  # x[x == 0] += eps
             if isinstance(small.target, cst.Name):
                 symbol = _AUG_SYMBOL.get(type(small.operator), "?")
-                ev.bind(small.target, ev.binary(symbol, small.target, small.value, small))
+                updated = ev.binary(symbol, small.target, small.value, small)
+                if self.loop_targets and updated.literal is not None and not updated.taint:
+                    updated = replace(updated, literal=None)  # ``pos_cnt += 1`` in a loop: a count, not 2
+                ev.bind(small.target, updated)
         elif isinstance(small, cst.Return):
             if small.value is not None:
                 self.expression(small.value)

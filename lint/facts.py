@@ -271,6 +271,11 @@ class Facts:
     # a * b of two tensors, and its sum over an axis (or a @ b.T): a cosine's numerator
     product_operands: frozenset = EMPTY
     inner_pair: frozenset = EMPTY
+    # a Dice coefficient's numerator: a sum of a * b (``2 * sum(t * p) + smooth``), the two operands'
+    # source texts; and a denominator's summed tensors (``sum(t) + sum(p)``, ``sum(t + p)``,
+    # ``sum(t ** 2) + sum(p ** 2)``). Their ratio is the Dice coefficient of t and p, in [0, 1]
+    overlap_of: frozenset = EMPTY
+    summed: frozenset = EMPTY
     # the complement of a score (``1 - dice``, ``-log(p)``): 0 where the score reaches 1, as a good fit drives it
     vanishes_at_fit: bool = False
     # bounds written in place (``x[x <= -1] = -0.99``): (value, strict), kept until the name is rebound
@@ -392,7 +397,8 @@ def _keeps_complement(node, evaluator) -> bool:
         return True
     if isinstance(node, cst.Call):
         op = evaluator.op(node)
-        return op is not None and op.name in REGROUPING_OPS
+        # or a same-file helper's call: its summary keeps a complement only where it returns ``1 - x``
+        return op.name in REGROUPING_OPS if op is not None else evaluator.summarize is not None
     return False
 
 
@@ -481,6 +487,8 @@ class Evaluator:
         # module-level names bound to a reducing loss object (``bce = keras.losses.BinaryCrossentropy()``)
         self.module_loss_objects: frozenset[str] = frozenset()
         self.lambdas: dict[str, cst.Lambda] = {}  # local ``f = lambda x: ...``, read where called
+        # names a training loop calls as its networks (``policy(states)``, a Keras model's ``self(x)``)
+        self.network_names: frozenset[str] = frozenset()
         self.param_defaults: dict[str, float] = {}  # the loss's own numeric defaults (``gamma=2.0``)
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         self.layer_attributes: frozenset[str] = frozenset()  # see ModuleIndex.layer_attributes
@@ -1069,7 +1077,11 @@ class Evaluator:
                          # norm(a) * norm(b) + 1e-8: still at least |a . b|
                          norm_pair=left.norm_pair if left.norm_pair and _positive_offset(right)
                          else right.norm_pair if right.norm_pair and _positive_offset(left) else EMPTY,
-                         python_list=left.python_list and right.python_list)  # list(a) + list(b)
+                         python_list=left.python_list and right.python_list,  # list(a) + list(b)
+                         # 2 * sum(t * p) + smooth; sum(t) + sum(p) + smooth
+                         overlap_of=_kept_by_a_constant(left, right, "overlap_of"),
+                         summed=left.summed | right.summed if left.summed and right.summed
+                         else _kept_by_a_constant(left, right, "summed"))
         if symbol == "-" and not left.taint and left.literal == 1 and right.complement is not None:
             return right.complement  # 1 - dice_loss with dice_loss = 1 - dice: the dice itself
         if symbol == "-" and left.is_tensor and _text(left_node) == _text(right_node) and _pure(left_node):
@@ -1159,6 +1171,7 @@ class Evaluator:
                          product_operands=frozenset({_text(left_node), _text(right_node)})
                          if left.is_tensor and right.is_tensor and left.taint and right.taint else EMPTY,
                          above_one=left.above_one and right.above_one,  # (1 + c) ** 2 > 1 + c
+                         overlap_of=_kept_by_a_constant(left, right, "overlap_of"),  # 2 * sum(t * p)
                          # exp(risk) * mask: still an unbounded exp (a risk set's terms, summed next)
                          exp_node=_masked_exp(left, right) or _masked_exp(right, left))
         if symbol == "/":
@@ -1174,7 +1187,9 @@ class Evaluator:
             exp_mean = left.exp_sum if left.exp_sum is not None and _nonnegative(right) and not right.has_grad else None
             # a . b / (|a| |b|): a cosine written by hand, in [-1, 1] (Cauchy-Schwarz)
             cosine = bool(left.inner_pair) and left.inner_pair == right.norm_pair
-            return Facts(taint=taint, scaled=scaled, bounded=(left.bounded and not right.taint) or cosine,
+            # 2 * sum(t * p) / (sum(t) + sum(p)): a Dice coefficient written by hand, in [0, 1]
+            dice = bool(left.overlap_of) and left.overlap_of == right.summed
+            return Facts(taint=taint, scaled=scaled, bounded=(left.bounded and not right.taint) or cosine or dice,
                          at_most_one=cosine,
                          gram=left.gram and not right.taint,  # x.T @ x / n
                          error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
@@ -2074,6 +2089,8 @@ class Evaluator:
                      batch_sum=op.node if (over_batch and first.is_tensor and first.has_grad) else first.batch_sum,
                      exp_sum=first.exp_node, length=self._squares_of_a_vector(op.args[0] if op.args else None),
                      inner_pair=first.product_operands if axis_given else EMPTY,  # sum(a * b, dim=1): rows' dot products
+                     overlap_of=first.product_operands,
+                     summed=self._summed_tensors(op.args[0]) if op.args and first.is_tensor else EMPTY,
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and reduced), batch_axis=batch_axis)
 
     def _reciprocal_of_a_count(self, node) -> bool:
@@ -2096,8 +2113,8 @@ class Evaluator:
             return (isinstance(node.left, (cst.Integer, cst.Float)) or not self.facts(node.left).taint) and (
                 count.batch_dim or count.batch_constant or count.element_count or count.taint == {TRUE})
         if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide)
-                and isinstance(node.left, (cst.Integer, cst.Float))):
-            return False
+                and isinstance(_unsigned(node.left), (cst.Integer, cst.Float))):
+            return False  # 1.0 / n, -0.5 / n_nodes
         lengths = [factor.args[0].value for factor in _product_factors(node.right)
                    if isinstance(factor, cst.Call) and _text(factor.func) == "len" and len(factor.args) == 1]
         if lengths:
@@ -2148,6 +2165,14 @@ class Evaluator:
         op = self.op(node) if isinstance(node, cst.Call) else None
         base = self._squared_base(op.args[0]) if op is not None and op.name in SUM_OPS and op.args else None
         return _text(base) if base is not None else None
+
+    def _summed_tensors(self, node) -> frozenset:
+        """What ``sum(node)`` adds up, as source texts: ``{a, b}`` of ``a + b``, ``{a}`` of ``a ** 2``
+        or of ``a`` itself (the terms of a Dice coefficient's denominator)."""
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            return frozenset({_text(node.left), _text(node.right)})
+        base = self._squared_base(node)
+        return frozenset({_text(base if base is not None else node)})
 
     def _squared_base(self, node, with_abs: bool = False):
         """``x`` of ``x ** 2``, ``square(x)``, ``pow(x, 2)`` or ``x * x`` (and of ``abs(x)`` when
@@ -2458,6 +2483,22 @@ def _one_row_slice(part) -> bool:
 
 
 _GRADIENT_NAME = re.compile(r"grad", re.IGNORECASE)
+
+
+def _unsigned(node):
+    """``x`` of ``-x`` and ``+x``, else ``node``."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
+        return node.expression
+    return node
+
+
+def _kept_by_a_constant(left: Facts, right: Facts, field: str) -> frozenset:
+    """``field`` of the one side of ``a + c`` or ``c * a`` that has it, the other side a host
+    constant (a smoothing term, a factor of 2)."""
+    for side, other in ((left, right), (right, left)):
+        if getattr(side, field) and not other.taint and not other.shape and not other.python_list:
+            return getattr(side, field)
+    return EMPTY
 
 
 def _norm_pair(left: Facts, right: Facts) -> frozenset:
@@ -3070,6 +3111,8 @@ def calls_a_model(func, evaluator) -> bool:
         func = func.value
     if isinstance(func, cst.Call) and _text(func.func).split(".")[-1][:1].isupper():
         return True  # Discriminator().apply(variables, x), Dense(4)(x): a module built and run in place
+    if isinstance(func, cst.Name) and func.value in evaluator.network_names:
+        return True
     if isinstance(func, cst.Name):
         return bool(_MODEL_NAME.match(func.value)) and not evaluator.env.get(func.value, UNTAINTED).taint
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":

@@ -23,6 +23,7 @@ import libcst as cst
 
 from .facts import ARRAY_MODULES
 from .tape_calls import tape_gradient_in
+from .train_steps import per_step_region
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex, block_statements
 from .names import decorated_no_grad, dotted_parts, terminal_name
 from .score_direction import returns_signal_to_error_score
@@ -435,6 +436,8 @@ class LossFunction:
     later_batch_params: frozenset[str] = frozenset()
     # for a helper: the loss (or helper) whose call first reached it
     caller: "LossFunction | None" = None
+    # for a training loop or train step (kind "train-step"): the code that runs on every step
+    region: cst.CSTNode | None = None
 
     @property
     def root(self) -> "LossFunction":
@@ -452,8 +455,9 @@ class LossFunction:
 
     @property
     def returns_loss_value(self) -> bool:
-        """Whether what the function returns is the loss itself (helpers return parts of it)."""
-        return self.kind != "helper"
+        """Whether what the function returns is the loss itself (helpers return parts of it; a
+        train step returns metrics, its loss is what it backpropagates)."""
+        return self.kind not in ("helper", "train-step")
 
 
 def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: str | None = None) -> list[LossFunction]:
@@ -865,6 +869,7 @@ class _LossFinder:
             for expression in _compile_loss_arguments(call):
                 self._add_expression(expression, depth=0)
         self._add_functions_used_as_losses()
+        self._add_train_steps()
         self.losses = _after_their_holders(self.losses, self.index)
         self._add_helpers()
 
@@ -887,6 +892,21 @@ class _LossFinder:
                     or self._evidence_against(info, used_as_loss=True):
                 continue
             self._add_function(info, "named")
+
+    def _add_train_steps(self) -> None:
+        """``loss = F.mse_loss(model(x), y); loss.backward(); optimizer.step()`` in a loop over the
+        data, or a ``GradientTape`` step that applies its gradients: the loss written inline where
+        it trains. Read like a loss, over the code that runs every step (``per_step_region``);
+        not an evaluation (``validate``, ``test_epoch``) nor a function already read as a loss."""
+        for info in self.index.functions:
+            if id(info.node) in self._seen or _name_tokens(info.name) & _EVALUATION_TOKENS:
+                continue
+            region = per_step_region(info.node)
+            if region is not None:
+                self._add_function(info, "train-step")
+                loss = self.losses[-1]
+                loss.region = region
+                loss.param_taints = {}  # a model, a loader, an optimizer: the data comes from the loop
 
     def _differentiated_by_a_tape(self, info: FunctionInfo) -> bool:
         """``loss = self._loss(data)`` then ``tape.gradient(loss, weights)`` in the file (a method by
@@ -1167,6 +1187,8 @@ class _LossFinder:
         while position < len(self.losses):
             loss = self.losses[position]
             position += 1
+            if loss.kind == "train-step":
+                continue  # what a training loop calls runs beside its loss (evaluation, logging, saving)
             for info in self._called_local_functions(loss):
                 if not info.name.lstrip("_").lower().startswith(_BOOKKEEPING_PREFIXES) \
                         and not prepares_targets(info.name) and not _returns_host_values(info.node) \

@@ -12,6 +12,8 @@ It must never say no to a file that has a loss (false positives only cost a pars
     >>> may_contain_loss(b"class normal_crit(nn.Module):\\n    def forward(self, input, target):\\n        return 0\\n",
     ...                  filename="models/criterion/normal.py")
     True
+    >>> may_contain_loss(b"for x, y in loader:\\n    loss = crit(net(x), y)\\n    loss.backward()\\n")
+    True
     >>> may_contain_loss(b"def kld(self, mu, logvar):\\n    return 0\\n")
     True
     >>> may_contain_loss(b"class NegativeLogLikelihood(nn.Module):\\n    def forward(self, risk, y, e):\\n        return 0\\n")
@@ -64,6 +66,8 @@ _MARKERS = re.compile(
     rb"|class\s+L_[A-Za-z]\w*\s*[(:]"  # Zero-DCE's L_spa, image fusion's L_Grad (losses._LOSS_PREFIXED_CLASS)
     # a module that builds a criterion and returns what it computes (losses._returns_own_criterion)
     rb"|self\.\w+\s*=\s*(?:\w+\.)*\w*Loss\s*\("
+    # a training loop or train step with its loss inline (train_steps.per_step_region)
+    rb"|\.backward\s*\(|\.gradient\s*\("
 )
 _DEF_NAME = re.compile(rb"def\s+(\w+)")
 # ``loss = ssim(image, output)``: a function of the file whose result is stored as a loss

@@ -78,6 +78,8 @@ class BatchLoop(Rule):
     def check_node(self, node, ctx) -> None:
         if not isinstance(node, cst.DictComp) and _checks_types_only(node.elt):
             return  # all([isinstance(f, Tensor) for f in fmap]): validates a structure, computes nothing
+        if not isinstance(node, cst.DictComp) and _a_constant(node, ctx):
+            return  # [SOS_token for _ in range(batch_size)]: B copies of one Python value, no work per sample
         comp_for = node.for_in
         while comp_for is not None:
             if _used_as_a_record(comp_for.target, node) or _indexes_a_later_axis(comp_for.target, node) \
@@ -94,6 +96,29 @@ class BatchLoop(Rule):
                 ctx.report(self, comp_for.iter, f"comprehension {host}")
                 return
             comp_for = comp_for.inner_for_in
+
+
+def _a_constant(comprehension, ctx) -> bool:
+    """The comprehension's element is a literal, or a name holding a Python value that none of
+    its loops binds (``[SOS_token for _ in range(B)]``)."""
+    element = comprehension.elt
+    if isinstance(element, (cst.Integer, cst.Float, cst.SimpleString)):
+        return True
+    if not isinstance(element, cst.Name):
+        return False
+    bound, comp_for = set(), comprehension.for_in
+    while comp_for is not None:
+        bound |= {n.value for n in _names(comp_for.target)}
+        comp_for = comp_for.inner_for_in
+    return element.value not in bound and not ctx.facts(element).taint
+
+
+def _names(target) -> list:
+    if isinstance(target, cst.Name):
+        return [target]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for e in target.elements for n in _names(e.value)]
+    return []
 
 
 _TYPE_CHECKS = frozenset({"isinstance", "type", "hasattr", "callable", "issubclass"})

@@ -60,7 +60,9 @@ class BatchSum(Rule):
     def check_node(self, node, ctx) -> None:
         """``penalty.backward()`` in the loss: what it backpropagates itself is its objective."""
         target = _backpropagated(node)
-        if target is None or not _returned_name(target, ctx):
+        if target is None and ctx.loss.kind == "train-step":
+            target = _tape_target(node)  # tape.gradient(loss, weights) in a train step
+        if target is None or not (_returned_name(target, ctx) or ctx.loss.kind == "train-step"):
             return  # scores.sum().backward() for an input gradient (saliency, FGSM): not the objective
         batch_sum = ctx.facts(target).batch_sum
         # under ``if backward:`` too: a sum assigned under an option branch has no batch_sum, and
@@ -689,6 +691,15 @@ def _backpropagated(node: cst.Call):
     if isinstance(func.value, cst.Attribute) and func.value.attr.value == "autograd":
         return node.args[0].value if node.args else None
     return func.value
+
+
+def _tape_target(node: cst.Call):
+    """The loss ``tape.gradient(loss, ...)`` differentiates, else None."""
+    func = node.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "gradient" and isinstance(func.value, cst.Name) \
+            and node.args and node.args[0].keyword is None:
+        return node.args[0].value
+    return None
 
 
 def _returned_name(target, ctx) -> bool:

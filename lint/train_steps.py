@@ -1,0 +1,148 @@
+"""Training loops and train steps that compute their loss inline (syntax only, no facts).
+
+A user's loss is often written where it is used: ``loss = F.mse_loss(model(x), y)`` and then
+``loss.backward(); optimizer.step()`` in a loop over the data, or ``loss = ...`` inside ``with
+tf.GradientTape() as tape:`` followed by ``tape.gradient(loss, ...)`` and ``apply_gradients``.
+The part of the function that runs on every step is the body of the innermost loop around the
+``backward`` (or ``tape.gradient``) call, or the whole function when no loop encloses it (a
+``train_step`` the framework calls once per batch).
+
+    >>> import libcst as cst
+    >>> loop = cst.parse_statement(
+    ...     "def train(model, loader, opt):\\n"
+    ...     "    for x, y in loader:\\n"
+    ...     "        loss = ((model(x) - y) ** 2).mean()\\n"
+    ...     "        opt.zero_grad()\\n"
+    ...     "        loss.backward()\\n"
+    ...     "        opt.step()\\n")
+    >>> type(per_step_region(loop)).__name__
+    'For'
+    >>> per_step_region(cst.parse_statement("def f(x):\\n    x.sum().backward()\\n")) is None
+    True
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from .tape_calls import _makes_a_tape
+from .tree import children, own_nodes
+
+# what a step does with its optimizer: an update (``opt.step()``, ``scaler.step(opt)``, Keras's
+# ``apply_gradients``) or the reset before the backward pass (``optimizer.zero_grad()``)
+_OPTIMIZER_CALLS = frozenset({"zero_grad", "apply_gradients", "minimize"})
+_STEP_OWNERS = ("opt", "scaler", "scheduler")
+
+
+def per_step_region(function: cst.FunctionDef) -> cst.CSTNode | None:
+    """The code of ``function`` that runs on every training step: the innermost ``for``/``while``
+    around its ``loss.backward()`` (or ``tape.gradient(loss, ...)``), or ``function`` itself when
+    no loop encloses that call. None when the function takes no optimizer step on a loss it
+    computes (an input gradient for an adversarial example, a saliency map)."""
+    bound: set[str] = set()  # names the function binds
+    tapes: set[str] = set()  # names bound to a GradientTape
+    candidates: list[tuple[cst.Call, str]] = []  # x.backward() and t.gradient(x, ...), with x
+    steps = False
+    for node in own_nodes(function):  # one pass: this runs on every function of every file
+        if isinstance(node, (cst.Assign, cst.AugAssign)):
+            bound.update(target.value for target in _targets(node))
+        elif isinstance(node, cst.WithItem) and _makes_a_tape(node.item) and isinstance(node.asname, cst.AsName) \
+                and isinstance(node.asname.name, cst.Name):
+            tapes.add(node.asname.name.value)
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            receiver, method = node.func.value, node.func.attr.value
+            if method == "backward" and isinstance(receiver, cst.Name):
+                candidates.append((node, receiver.value))
+            elif method == "gradient" and isinstance(receiver, cst.Name) and node.args \
+                    and isinstance(node.args[0].value, cst.Name):
+                candidates.append((node, node.args[0].value.value))
+            steps = steps or _steps_an_optimizer(node)
+    if not steps:
+        return None
+    for call, loss in candidates:
+        receiver = call.func.value.value
+        if loss in bound and (call.func.attr.value == "backward" or receiver in tapes):
+            return _innermost_loop(function, call) or function
+    return None
+
+
+def _targets(node) -> list[cst.Name]:
+    if isinstance(node, cst.AugAssign):
+        return [node.target] if isinstance(node.target, cst.Name) else []
+    names = []
+    for target in node.targets:
+        value = target.target
+        elements = value.elements if isinstance(value, (cst.Tuple, cst.List)) else [value]
+        names += [e.value if isinstance(e, cst.Element) else e for e in elements]
+    return [n for n in names if isinstance(n, cst.Name)]
+
+
+def _steps_an_optimizer(call: cst.Call) -> bool:
+    """``optimizer.step()``, ``scaler.step(opt)``, ``opt.zero_grad()``, ``apply_gradients(...)``."""
+    method = call.func.attr.value
+    if method in _OPTIMIZER_CALLS:
+        return True
+    owner = call.func.value
+    owner_name = owner.attr.value if isinstance(owner, cst.Attribute) else \
+        owner.value if isinstance(owner, cst.Name) else ""
+    return method == "step" and owner_name.lower().startswith(_STEP_OWNERS)
+
+
+def _innermost_loop(root: cst.CSTNode, target: cst.CSTNode) -> cst.CSTNode | None:
+    """The innermost ``for``/``while`` statement of ``root`` (not of a nested def) holding ``target``."""
+    path = _path_to(root, target)
+    loops = [node for node in path if isinstance(node, (cst.For, cst.While))]
+    return loops[-1] if loops else None
+
+
+def _path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode]:
+    if root is target:
+        return [root]
+    for child in children(root):
+        if isinstance(child, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        path = _path_to(child, target)
+        if path:
+            return [root, *path]
+    return []
+
+
+# parameters a step calls that are not its networks: its loss functions, optimizers, callbacks
+_NOT_A_NETWORK = ("loss", "crit", "opt", "sched", "metric", "callback", "log", "writer", "fn", "func", "transform")
+
+
+def called_networks(function: cst.FunctionDef) -> frozenset[str]:
+    """The parameters ``function`` calls (``policy(states)``, ``actor(s)``) and ``self`` (a Keras
+    model's ``train_step`` runs ``self(x)``): in a training loop, the networks it trains. A
+    parameter named for a loss, an optimizer or a callback is none.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_statement("def step(policy, loss_fn, x):\\n    return loss_fn(policy(x))\\n")
+        >>> sorted(called_networks(f))
+        ['policy', 'self']
+    """
+    params = {p.name.value for p in (*function.params.posonly_params, *function.params.params,
+                                     *function.params.kwonly_params)}
+    called = {node.func.value for node in own_nodes(function)
+              if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in params}
+    return frozenset({name for name in called if not any(word in name.lower() for word in _NOT_A_NETWORK)} | {"self"})
+
+
+def every_few_steps(test: cst.BaseExpression) -> bool:
+    """``if step % 100 == 0``, ``if (i + 1) % log_every == 0 and verbose``: a branch taken once every
+    few steps (logging, checkpoints), not on every step.
+
+        >>> import libcst as cst
+        >>> every_few_steps(cst.parse_expression("i % 10 == 0")), every_few_steps(cst.parse_expression("i > 0"))
+        (True, False)
+    """
+    return any(isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo)
+               for node in _expressions(test))
+
+
+def _expressions(root: cst.CSTNode):
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(children(node))
