@@ -42,7 +42,7 @@ _COSTS_WITHOUT_GRADIENT = ("BSG101", "BSG601", "BSG701")
 # rules about a value's numbers or its gradient: silent where the value is never used
 _VALUE_RULES = ("BSG301", "BSG302", "BSG401", "BSG402")
 # what a training loop's inline loss is read for: a step runs its networks, draws a GAN's noise and
-# keeps state by design (BSG603, BSG201, BSG702 are about a loss doing so), and its return values
+# keeps state by design (BSG603, BSG201, BSG202, BSG702 are about a loss doing so), and its return values
 # are metrics, not the loss. Host syncs only where the step is compiled (a Keras ``train_step``,
 # ``@tf.function``, ``@jax.jit``): there ``.numpy()`` or ``float(loss)`` fails; an eager loop's
 # per-step ``loss.item()`` is the logging every trainer does (judged so on library trainers)
@@ -80,6 +80,8 @@ class LossContext:
         self.dump_depth = 0  # inside such a body that writes values out (``print(..., file=self.out)``)
         # in ``if random.random() < 0.001: logger.debug(...)``, its test included: a sampled log line
         self.sampled_log_depth = 0
+        # a train step the framework compiles (a Keras ``train_step``, ``@tf.function``, ``@jax.jit``)
+        self.compiled_step = False
         # root cause -> [index of its report, places beyond the first, first message] (one cause, one finding)
         self.once: dict[str, list] = {}
         # (rule, node, key, more, message) of the weaker places, see report_fallback
@@ -101,13 +103,15 @@ class LossContext:
         if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT and not cost \
                 and not self._autograd_forward_sum(rule):
             return True  # code under no_grad is not part of the differentiated loss
+        if self.no_grad_depth and self.loss.kind == "train-step":
+            return True  # a training loop's ``with torch.no_grad():`` block: its evaluation, not the step
         if self.eval_depth:
             return True  # under ``if not self.training:``: evaluation code, never part of a train step
         if self.eager_depth and rule.code == "BSG701":
             return True  # under ``if tf.executing_eagerly():``: a compiled step never runs it
         if self.dump_depth and rule.code == "BSG701":
             return True  # an opt-in branch that writes predictions to a file: host values by design
-        if self.sampled_log_depth and rule.code in ("BSG201", "BSG701"):
+        if self.sampled_log_depth and rule.code in ("BSG201", "BSG202", "BSG701"):
             return True  # a log line written on a random few steps: its draw and copies touch no loss
         # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
         return bool(self.dead_depth and rule.code in _VALUE_RULES)
@@ -377,6 +381,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
                          if isinstance(loss.node, cst.FunctionDef) else False, index)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
+    ctx.compiled_step = loss.kind == "train-step" and _compiled_step(loss, index)
     # an autograd Function's forward and backward run with gradient tracking off (its backward is
     # the gradient): like code under ``torch.no_grad()``, only the costs apply
     ctx.no_grad_depth = int(_decorated_no_grad(loss.node) or loss.kind == "autograd")
@@ -388,7 +393,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         walker.block(block_statements(loss.node.body), body=True)
     ctx.finish()
     if loss.region is not None:  # a training loop: only what runs on every step
-        ctx.reports = [report for report in ctx.reports if contains(loss.region, report[1])]
+        ctx.reports = [report for report in ctx.reports if any(contains(region, report[1]) for region in loss.region)]
     if loss.kind == "helper" and call_sites is not None and ctx.reports:
         calls = tuple(call_sites.get(("calls", id(loss.node)), ())[:_CALL_PLACES])
         if calls:  # a helper's finding also names the calls that run it (as (container, node) pairs)
@@ -529,7 +534,9 @@ class _Walker:
             return
         self._statement_rules(statement)
         if isinstance(statement, cst.If):
+            # (every N steps of an eager loop; a compiled step traces the branch, and fails there, anyway)
             sampled_log = _samples_a_log_line(statement) or (self.ctx.loss.kind == "train-step"
+                                                             and not self.ctx.compiled_step
                                                              and every_few_steps(statement.test))
             self.ctx.sampled_log_depth += sampled_log
             self.expression(statement.test)
@@ -1316,6 +1323,9 @@ def _used_as_one_tensor(function, env: dict) -> list[str]:
             used.add(node.func.value.value)
         elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.attr.value in _ONE_TENSOR_ATTRIBUTES:
             used.add(node.value.value)
+        elif isinstance(node, cst.Call) and called_name(node) == "one_hot" and node.args \
+                and isinstance(node.args[0].value, cst.Name):
+            used.add(node.args[0].value.value)  # F.one_hot(labels, C): the labels are one tensor
     return sorted(name for name in used if name in env and env[name].maybe_list and not env[name].python_list)
 
 

@@ -1188,7 +1188,7 @@ class Evaluator:
             # a . b / (|a| |b|): a cosine written by hand, in [-1, 1] (Cauchy-Schwarz)
             cosine = bool(left.inner_pair) and left.inner_pair == right.norm_pair
             # 2 * sum(t * p) / (sum(t) + sum(p)): a Dice coefficient written by hand, in [0, 1]
-            dice = bool(left.overlap_of) and left.overlap_of == right.summed
+            dice = len(left.overlap_of) == 2 and left.overlap_of == right.summed  # two tensors, not p * p
             return Facts(taint=taint, scaled=scaled, bounded=(left.bounded and not right.taint) or cosine or dice,
                          at_most_one=cosine,
                          gram=left.gram and not right.taint,  # x.T @ x / n

@@ -437,7 +437,7 @@ class LossFunction:
     # for a helper: the loss (or helper) whose call first reached it
     caller: "LossFunction | None" = None
     # for a training loop or train step (kind "train-step"): the code that runs on every step
-    region: cst.CSTNode | None = None
+    region: tuple[cst.CSTNode, ...] | None = None
 
     @property
     def root(self) -> "LossFunction":
@@ -899,8 +899,9 @@ class _LossFinder:
         it trains. Read like a loss, over the code that runs every step (``per_step_region``);
         not an evaluation (``validate``, ``test_epoch``) nor a function already read as a loss."""
         for info in self.index.functions:
-            if id(info.node) in self._seen or _name_tokens(info.name) & _EVALUATION_TOKENS:
-                continue
+            tokens = _name_tokens(info.name)
+            if id(info.node) in self._seen or (tokens & _EVALUATION_TOKENS and not tokens & {"train", "fit"}):
+                continue  # validate(), test_epoch(); not train_and_evaluate()
             region = per_step_region(info.node)
             if region is not None:
                 self._add_function(info, "train-step")
@@ -988,6 +989,8 @@ class _LossFinder:
                 _MATCHING_CLASS.search(info.class_info.name)
                 or any(_MATCHING_BASE.search(".".join(dotted_parts(b) or ())) for b in info.class_info.bases)):
             return True  # HungarianMatcher.forward, DiceCost._binary_mask_dice_loss
+        if _returns_numpy_counts(info.node, self.index.imports):
+            return True  # return true_accept, false_accept of np.sum(...): evaluation counts, never one loss tensor
         if _numpy_only(info.node, self.index.imports) and _positional_names(info)[:2] != ["y_true", "y_pred"]:
             return True  # numpy on the host: an evaluation, whatever its name says (Keras's own
             # parameter names keep a function a loss: numpy inside one is the bug to report)
@@ -1552,6 +1555,12 @@ def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TENSOR})  # helpers: the callers' arguments say what they hold
         else:
             taints[name] = frozenset()
+    required = [p.name.value for p in positional if p.default is None and not p.star]
+    if kind in ("named", "signature") and len(required) == 1 and not batch_data \
+            and _normalized(required[0]) in _TARGET_NAMES and taints.get(required[0]) == frozenset({TRUE}) \
+            and not any(PRED in taint for taint in taints.values()):
+        # ``def tv_loss(y)``: a loss of one tensor is a loss of the prediction, whatever its name
+        taints[required[0]] = frozenset({PRED})
     return taints
 
 
@@ -2325,6 +2334,33 @@ def _calls_backward(function) -> bool:
     """``loss.backward()`` in the function's own body."""
     return any(isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "backward"
                for node in own_nodes(function))
+
+
+def _returns_numpy_counts(function, imports) -> bool:
+    """Every ``return`` hands back a tuple of two or more values, each computed by numpy
+    (``return val, far`` with ``val = true_accept / n_same`` and ``true_accept = np.sum(...)``):
+    figures for a report, never the one tensor a loss returns (Keras's parameter names or not)."""
+    returned = [node.value for node in own_nodes(function) if isinstance(node, cst.Return)]
+    if not returned or not all(isinstance(v, cst.Tuple) and len(v.elements) >= 2 for v in returned):
+        return False
+    assigned = _assigned_values(function)
+
+    def numpy_made(node, depth: int) -> bool:
+        if depth > 4:
+            return False
+        if isinstance(node, cst.Name):
+            values = assigned.get(node.value)
+            return bool(values) and all(numpy_made(v, depth + 1) for v in values)
+        if isinstance(node, cst.BinaryOperation):
+            return all(numpy_made(side, depth + 1) or _plain_scalar(side) for side in (node.left, node.right)) \
+                and (numpy_made(node.left, depth + 1) or numpy_made(node.right, depth + 1))
+        if isinstance(node, cst.Call):
+            parts = dotted_parts(node.func)
+            qualified = imports.qualify(parts) if parts else None
+            return qualified is not None and qualified.split(".")[0] == "numpy"
+        return False
+
+    return all(numpy_made(e.value, 0) for v in returned for e in v.elements)
 
 
 def _host_number(value, assigned: dict[str, list], depth: int) -> bool:

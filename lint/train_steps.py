@@ -15,8 +15,8 @@ The part of the function that runs on every step is the body of the innermost lo
     ...     "        opt.zero_grad()\\n"
     ...     "        loss.backward()\\n"
     ...     "        opt.step()\\n")
-    >>> type(per_step_region(loop)).__name__
-    'For'
+    >>> [type(region).__name__ for region in per_step_region(loop)]
+    ['For']
     >>> per_step_region(cst.parse_statement("def f(x):\\n    x.sum().backward()\\n")) is None
     True
 """
@@ -29,45 +29,72 @@ from .tape_calls import _makes_a_tape
 from .tree import children, own_nodes
 
 # what a step does with its optimizer: an update (``opt.step()``, ``scaler.step(opt)``, Keras's
-# ``apply_gradients``) or the reset before the backward pass (``optimizer.zero_grad()``)
-_OPTIMIZER_CALLS = frozenset({"zero_grad", "apply_gradients", "minimize"})
-_STEP_OWNERS = ("opt", "scaler", "scheduler")
+# ``apply_gradients``) or the optimizer's reset before the backward pass (``optimizer.zero_grad()``;
+# ``model.zero_grad()`` alone is what input-gradient code does: FGSM, saliency maps, Grad-CAM)
+_UPDATE_CALLS = frozenset({"apply_gradients", "minimize"})
+_STEP_OWNERS = ("opt", "scaler")
 
 
-def per_step_region(function: cst.FunctionDef) -> cst.CSTNode | None:
+def per_step_region(function: cst.FunctionDef) -> tuple[cst.CSTNode, ...] | None:
     """The code of ``function`` that runs on every training step: the innermost ``for``/``while``
-    around its ``loss.backward()`` (or ``tape.gradient(loss, ...)``), or ``function`` itself when
-    no loop encloses that call. None when the function takes no optimizer step on a loss it
-    computes (an input gradient for an adversarial example, a saliency map)."""
+    around each of its ``loss.backward()`` (or ``tape.gradient(loss, ...)``) calls, or ``function``
+    itself when no loop encloses one (a pretraining loop and a GAN loop: both). None when the
+    function takes no optimizer step on a loss it computes (an input gradient for an adversarial
+    example, a saliency map). The backpropagated value may be written around the loss:
+    ``scaler.scale(loss).backward()``, ``(loss / accum_steps).backward()``, ``losses.sum().backward()``."""
     bound: set[str] = set()  # names the function binds
     tapes: set[str] = set()  # names bound to a GradientTape
-    candidates: list[tuple[cst.Call, str]] = []  # x.backward() and t.gradient(x, ...), with x
+    candidates: list[tuple[cst.Call, cst.CSTNode]] = []  # x.backward() and t.gradient(x, ...), with x
     steps = False
     for node in own_nodes(function):  # one pass: this runs on every function of every file
-        if isinstance(node, (cst.Assign, cst.AugAssign)):
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
             bound.update(target.value for target in _targets(node))
         elif isinstance(node, cst.WithItem) and _makes_a_tape(node.item) and isinstance(node.asname, cst.AsName) \
                 and isinstance(node.asname.name, cst.Name):
             tapes.add(node.asname.name.value)
         elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
             receiver, method = node.func.value, node.func.attr.value
-            if method == "backward" and isinstance(receiver, cst.Name):
-                candidates.append((node, receiver.value))
-            elif method == "gradient" and isinstance(receiver, cst.Name) and node.args \
-                    and isinstance(node.args[0].value, cst.Name):
-                candidates.append((node, node.args[0].value.value))
+            if method == "backward":
+                candidates.append((node, receiver))
+            elif method == "gradient" and isinstance(receiver, cst.Name):
+                target = tape_target(node)
+                if target is not None:
+                    candidates.append((node, target))
             steps = steps or _steps_an_optimizer(node)
     if not steps:
         return None
+    regions: list[cst.CSTNode] = []
     for call, loss in candidates:
-        receiver = call.func.value.value
-        if loss in bound and (call.func.attr.value == "backward" or receiver in tapes):
-            return _innermost_loop(function, call) or function
-    return None
+        if call.func.attr.value == "gradient" and call.func.value.value not in tapes:
+            continue  # (the walk above is in no particular order: tapes are known only now)
+        if any(isinstance(n, cst.Name) and n.value in bound for n in _names_in(loss)):
+            region = _innermost_loop(function, call) or function
+            if not any(region is seen for seen in regions):  # a GAN's two backward calls in one loop
+                regions.append(region)
+    return tuple(regions) or None
+
+
+def tape_target(call: cst.Call):
+    """What ``tape.gradient(loss, ...)`` (or ``gradient(target=loss, ...)``) differentiates."""
+    for argument in call.args:
+        if argument.keyword is not None and argument.keyword.value == "target":
+            return argument.value
+    positional = [a.value for a in call.args if a.keyword is None]
+    return positional[0] if positional else None
+
+
+def _names_in(node):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            yield current
+        elif not isinstance(current, (cst.Lambda, cst.FunctionDef)):
+            stack.extend(children(current))
 
 
 def _targets(node) -> list[cst.Name]:
-    if isinstance(node, cst.AugAssign):
+    if isinstance(node, (cst.AugAssign, cst.AnnAssign)):
         return [node.target] if isinstance(node.target, cst.Name) else []
     names = []
     for target in node.targets:
@@ -80,12 +107,12 @@ def _targets(node) -> list[cst.Name]:
 def _steps_an_optimizer(call: cst.Call) -> bool:
     """``optimizer.step()``, ``scaler.step(opt)``, ``opt.zero_grad()``, ``apply_gradients(...)``."""
     method = call.func.attr.value
-    if method in _OPTIMIZER_CALLS:
+    if method in _UPDATE_CALLS:
         return True
     owner = call.func.value
     owner_name = owner.attr.value if isinstance(owner, cst.Attribute) else \
         owner.value if isinstance(owner, cst.Name) else ""
-    return method == "step" and owner_name.lower().startswith(_STEP_OWNERS)
+    return method in ("step", "zero_grad") and any(word in owner_name.lower() for word in _STEP_OWNERS)
 
 
 def _innermost_loop(root: cst.CSTNode, target: cst.CSTNode) -> cst.CSTNode | None:
@@ -108,7 +135,8 @@ def _path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode]:
 
 
 # parameters a step calls that are not its networks: its loss functions, optimizers, callbacks
-_NOT_A_NETWORK = ("loss", "crit", "opt", "sched", "metric", "callback", "log", "writer", "fn", "func", "transform")
+_NOT_A_NETWORK = ("loss", "crit", "opt", "sched", "metric", "callback", "log", "writer", "fn", "func", "transform",
+                  "weight", "augment", "mix", "sampl", "collate", "score", "acc", "norm")
 
 
 def called_networks(function: cst.FunctionDef) -> frozenset[str]:
@@ -146,3 +174,19 @@ def _expressions(root: cst.CSTNode):
         node = stack.pop()
         yield node
         stack.extend(children(node))
+
+
+def takes_input_gradients(function: cst.FunctionDef) -> bool:
+    """The function asks for gradients with respect to a tensor of its data (``x.requires_grad_()``,
+    ``requires_grad=True``, ``tape.watch(x)``): an adversarial example or a penalty on the inputs,
+    whose backward pass is not the training loss's."""
+    for node in own_nodes(function):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                and node.func.attr.value in ("requires_grad_", "watch"):
+            return True
+        if isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "requires_grad":
+            return True
+        if isinstance(node, cst.Assign) and any(isinstance(t.target, cst.Attribute)
+                                                and t.target.attr.value == "requires_grad" for t in node.targets):
+            return True
+    return False

@@ -9,7 +9,7 @@ Names are compared normalised: lower case, underscores removed (``y_true`` -> ``
 import re
 
 TARGET_NAMES = frozenset(
-    {"ytrue", "y", "label", "labels", "target", "targets", "ytarget", "true", "gt", "groundtruth",
+    {"ytrue", "y", "label", "labels", "target", "targets", "ytarget", "true", "gt", "gts", "groundtruth",
      "ygt", "truth", "actual", "yactual", "yt", "ylabel", "ylabels", "truelabels", "trues",
      "ytrues", "reference", "ref", "expected", "yexpected", "gold", "ygold", "lbl", "lbls",
      # the clean signal a denoiser or speech enhancer is trained to recover

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 # Which check measures which rule, for "measured, not flagged".
-CHECK_CODES = {"batch_coupling": ("BSG501",), "determinism": ("BSG201",), "extremes": ("BSG401", "BSG402"),
+CHECK_CODES = {"batch_coupling": ("BSG501",), "determinism": ("BSG201", "BSG202"), "extremes": ("BSG401", "BSG402"),
                "degenerate_batches": ("BSG402",),
                "compile_growth": ("BSG101",), "memory_growth": ("BSG601", "BSG602", "BSG101"),
                "near_optimum": ("BSG301", "BSG302", "BSG303")}
@@ -95,7 +95,7 @@ def verdict_for(code: str, checks: dict, rows: list, fits: dict, backend: str) -
         if coupling.get("kind") == "grows":
             return "confirmed", f"the loss grows with the batch (not a plain sum): {text}"
         return "not_confirmed", f"{text} ({coupling.get('kind')})"
-    if code == "BSG201":
+    if code in ("BSG201", "BSG202"):
         if determinism.get("problem") is None:
             return "not_measurable", determinism.get("error", "")
         return ("confirmed" if determinism["problem"] else "not_confirmed"), determinism["summary"]

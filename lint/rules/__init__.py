@@ -15,7 +15,7 @@ from .gradients import DeadZone, KinkAtTarget, ZeroGradient
 from .host_sync import HostSync, StateInLoss
 from .memory import BlowupIntermediate, HeavyOp, PairwiseBatch
 from .numerics import ExpBlowup, UnguardedLog
-from .randomness import RandomInLoss
+from .randomness import RandomInLoss, StochasticLoss
 
 
 class SyntaxErrorRule(Rule):
@@ -42,7 +42,7 @@ class SyntaxErrorRule(Rule):
 
 
 ALL_RULES: tuple[Rule, ...] = (
-    SyntaxErrorRule(), BatchLoop(), RandomInLoss(), DeadZone(), ZeroGradient(), KinkAtTarget(),
+    SyntaxErrorRule(), BatchLoop(), RandomInLoss(), StochasticLoss(), DeadZone(), ZeroGradient(), KinkAtTarget(),
     ExpBlowup(), UnguardedLog(), BatchSum(), FixedBatch(), PairwiseBatch(), BlowupIntermediate(),
     HeavyOp(), HostSync(), StateInLoss(),
 )

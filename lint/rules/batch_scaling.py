@@ -10,6 +10,7 @@ from ..losses import LOSS_CLASS_METHODS, named_like_a_loss
 from ..names import calls_named, dotted_parts
 from ..tree import own_nodes
 from ._tape import keeps_batch_axis, last_binding, tape_gradient_of
+from ..train_steps import takes_input_gradients, tape_target
 from ._util import assignments_to, code_of, literal_int
 from .base import Rule
 
@@ -60,9 +61,11 @@ class BatchSum(Rule):
     def check_node(self, node, ctx) -> None:
         """``penalty.backward()`` in the loss: what it backpropagates itself is its objective."""
         target = _backpropagated(node)
-        if target is None and ctx.loss.kind == "train-step":
-            target = _tape_target(node)  # tape.gradient(loss, weights) in a train step
-        if target is None or not (_returned_name(target, ctx) or ctx.loss.kind == "train-step"):
+        train_step = ctx.loss.kind == "train-step" and not takes_input_gradients(ctx.loss.node)
+        if target is None and train_step and isinstance(node.func, cst.Attribute) \
+                and node.func.attr.value == "gradient":
+            target = tape_target(node)  # tape.gradient(loss, weights) in a train step
+        if target is None or not (_returned_name(target, ctx) or train_step):
             return  # scores.sum().backward() for an input gradient (saliency, FGSM): not the objective
         batch_sum = ctx.facts(target).batch_sum
         # under ``if backward:`` too: a sum assigned under an option branch has no batch_sum, and
@@ -690,16 +693,11 @@ def _backpropagated(node: cst.Call):
         return None
     if isinstance(func.value, cst.Attribute) and func.value.attr.value == "autograd":
         return node.args[0].value if node.args else None
-    return func.value
-
-
-def _tape_target(node: cst.Call):
-    """The loss ``tape.gradient(loss, ...)`` differentiates, else None."""
-    func = node.func
-    if isinstance(func, cst.Attribute) and func.attr.value == "gradient" and isinstance(func.value, cst.Name) \
-            and node.args and node.args[0].keyword is None:
-        return node.args[0].value
-    return None
+    value = func.value
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "scale" \
+            and len(value.args) == 1:
+        return value.args[0].value  # scaler.scale(loss).backward(): AMP backpropagates the loss, scaled
+    return value
 
 
 def _returned_name(target, ctx) -> bool:

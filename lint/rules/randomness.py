@@ -1,4 +1,4 @@
-"""BSG201 random-in-loss."""
+"""BSG201 random-in-loss (draws frozen at trace time), BSG202 stochastic-loss (opt-in)."""
 
 from __future__ import annotations
 
@@ -53,24 +53,20 @@ def classify_randomness(op) -> str | None:
 
 
 class RandomInLoss(Rule):
-    """Random numbers drawn inside a loss.
+    """Random numbers drawn inside a loss that the compiled step freezes.
 
     **Why it hurts training.** ``numpy.random`` and Python's ``random`` run once, when Keras
-    traces the train step: the "random" value is frozen into the compiled graph as a constant
-    and every step reuses it. Graph randomness (``tf.random``, ``keras.random``, ``jax.random``,
-    ``torch.rand*``) does vary, but then the loss itself is noisy: its value and gradient change
-    between two evaluations of the same batch, which hides real progress and makes runs
-    irreproducible. Graph randomness in a function whose name says drawing is its job
-    (``sample_negatives``, ``_shuffle_codebooks``, ``get_perturbation``, and no word of a loss in
-    it) is that function's purpose and is not reported; numpy's frozen draws still are. Nor are
-    the random points of a gradient penalty (a draw that flows into what a gradient is taken with
-    respect to: WGAN-GP's mix of real and fake, DRAGAN's perturbed points), nor, in eager torch
-    (where nothing is traced), host draws that pick indices (``np.random.choice``,
-    ``permutation``): subsampling drawn anew every step.
+    traces the train step (``tf.function``, ``jax.jit``): the "random" value is frozen into the
+    compiled graph as a constant and every step reuses it. ``keras.random`` without a
+    ``SeedGenerator`` is refused by Keras inside a JAX-traced step (an unseeded random op in a
+    traced function). Graph randomness (``tf.random``, ``jax.random``, ``torch.rand*``) does vary
+    from step to step: it is what BSG202 (opt-in) reports, since a loss that samples (negatives,
+    noise, timesteps) usually does so by design. Eager PyTorch traces nothing: its numpy draws are
+    BSG202 too.
 
     **Instead** put noise in the model or the data pipeline (a ``GaussianNoise``/``Dropout``
     layer, augmentation); if the loss truly needs sampling, use ``keras.random`` with a
-    ``SeedGenerator`` created in ``__init__``.
+    ``SeedGenerator`` created in ``__init__``, or the framework's own random ops.
 
     Before::
 
@@ -87,55 +83,109 @@ class RandomInLoss(Rule):
     code = "BSG201"
     name = "random-in-loss"
     severity = "warning"
-    summary = "randomness inside a loss (numpy/random is frozen at trace time)"
+    summary = "numpy/random draws in a traced loss (frozen at trace time), keras.random without a seed"
     node_types = (cst.Call,)
 
     def check_node(self, node, ctx) -> None:
-        op = ctx.op(node)
-        if op is None:
-            return
-        kind = classify_randomness(op)
-        if kind is not None and op.name.startswith("dropout") and _in_a_network(ctx):
-            return  # a model's dropout, reached from its calculate_loss: regularisation by design
-        seed = op.kwargs.get("seed")
-        if kind == "stochastic" and seed is not None and ctx.facts(seed).literal is None and \
-                not isinstance(seed, (cst.List, cst.Tuple)):
-            return  # keras.random.*(seed=self.seed_generator): the supported way to draw noise under jit
-        if kind == "stochastic" and op.namespace == "jax.random" and _passed_key(op):
-            return  # jax.random.normal(key, ...) with the caller's key: explicit, reproducible noise
-        if kind == "frozen" and torch_only(ctx):
-            if ctx.loss.kind == "helper":
-                # eager torch runs the code every step, so nothing is frozen: a numpy or `random`
-                # draw in a helper prepares data on the host (sampled targets, jittered ground truth)
-                return
-            if op.name in _HOST_SELECTIONS and _draws_indices(node, ctx):
-                return  # idx = np.random.choice(n, 64); points[:, idx]: which points or negatives to
-                # compare this step, drawn anew every step: subsampling by design, not noise in values
-            if _feeds_an_input_gradient(node, ctx):
-                return  # alpha = Tensor(np.random.random(...)): WGAN-GP's random mix, drawn on the host
-            ctx.report(self, node, f"`{callee(node)}` draws on the host every step: the same batch gives a "
-                                   "different loss and gradient each step; use torch's generator in the model or data")
-        elif kind == "frozen":
-            ctx.report(self, node, f"`{callee(node)}` runs once when the step is traced: "
-                                   "every step reuses the same frozen 'random' value")
-        elif kind == "stochastic":
-            if op.name in _PERMUTATIONS and _draws_indices(node, ctx) and _reorders_both_sides(node, ctx):
-                return  # y_pred[:, order], y_true[:, order]: the entries reordered together (ties broken at
-                # random), not noise; a subset (``perm[:k]``) or targets shuffled against predictions are
-            if ctx.opt_in_depth:
-                return  # under ``if self.n_samples is not None:``: noise the user opted into (subsampling, jitter)
-            if _named_for_drawing(ctx):
-                return  # sample_negatives, _shuffle_codebooks, get_perturbation: drawing is what it is for
-            if _bound_to_a_sample_name(node, ctx):
-                return  # negative_ids = uniform(..., dtype=int32): sampled negatives, the method's design
-            if _feeds_an_input_gradient(node, ctx):
-                return  # WGAN-GP's random mix of real and fake, DRAGAN's perturbed points: where the
-                # penalty's input gradient is taken is drawn at random by the method itself
-            if _feeds_a_network_input(node, ctx):
-                return  # a diffusion loss's timesteps and noise, a generator's z, a dropped condition:
-                # the network is run inside the loss on drawn inputs; the sampling is the objective
-            ctx.report(self, node, f"`{callee(node)}` makes the loss stochastic: "
-                                   "the same batch gives a different loss and gradient each step")
+        drawn = random_draw(node, ctx)
+        if drawn is not None and drawn[0] == "frozen":
+            ctx.report(self, node, drawn[1])
+
+
+class StochasticLoss(Rule):
+    """A loss that draws random numbers from the framework on every step (opt-in).
+
+    **Why it can hurt training.** Graph randomness (``tf.random``, ``jax.random``,
+    ``torch.rand*``) and, in eager PyTorch, numpy or ``random`` draws run again on every step:
+    the loss is noisy, its value and gradient change between two evaluations of the same batch,
+    which hides real progress and makes runs irreproducible. Most losses that draw do so by
+    design (sampled negatives, a diffusion loss's noise and timesteps, a sliced-Wasserstein
+    projection, SimGCL's perturbations), so the rule is opt-in: ``--extend-select BSG202``. Not
+    reported: draws in a function whose name says drawing is its job (``sample_negatives``,
+    ``get_perturbation``), the random points of a gradient penalty, a network's inputs drawn
+    inside the loss (a generator's ``z``), index picks in eager torch (``np.random.choice``), and
+    ``keras.random`` with a ``SeedGenerator``.
+
+    **Instead** move noise to the model or the data pipeline, or seed it explicitly.
+
+    Before::
+
+        def noisy_mse(y_true, y_pred):
+            return tf.reduce_mean(tf.square(y_true + tf.random.normal(tf.shape(y_true)) - y_pred), axis=-1)
+
+    After::
+
+        def mse(y_true, y_pred):
+            return tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+    """
+
+    code = "BSG202"
+    name = "stochastic-loss"
+    severity = "info"
+    opt_in = True
+    summary = "graph randomness (and eager torch host draws) inside a loss: a noisy loss and gradient"
+    node_types = (cst.Call,)
+
+    def check_node(self, node, ctx) -> None:
+        drawn = random_draw(node, ctx)
+        if drawn is not None and drawn[0] == "stochastic":
+            ctx.report(self, node, drawn[1])
+
+
+def random_draw(node: cst.Call, ctx) -> tuple[str, str] | None:
+    """``("frozen", message)`` for a draw a compiled step freezes (BSG201), ``("stochastic",
+    message)`` for one drawn again every step (BSG202), None for no draw or an exempt one."""
+    op = ctx.op(node)
+    if op is None:
+        return None
+    kind = classify_randomness(op)
+    if kind is not None and op.name.startswith("dropout") and _in_a_network(ctx):
+        return None  # a model's dropout, reached from its calculate_loss: regularisation by design
+    seed = op.kwargs.get("seed")
+    if kind == "stochastic" and seed is not None and ctx.facts(seed).literal is None and \
+            not isinstance(seed, (cst.List, cst.Tuple)):
+        return None  # keras.random.*(seed=self.seed_generator): the supported way to draw noise under jit
+    if kind == "stochastic" and op.namespace == "jax.random" and _passed_key(op):
+        return None  # jax.random.normal(key, ...) with the caller's key: explicit, reproducible noise
+    if kind == "frozen" and torch_only(ctx):
+        if ctx.loss.kind == "helper":
+            # eager torch runs the code every step, so nothing is frozen: a numpy or `random`
+            # draw in a helper prepares data on the host (sampled targets, jittered ground truth)
+            return None
+        if op.name in _HOST_SELECTIONS and _draws_indices(node, ctx):
+            return None  # idx = np.random.choice(n, 64); points[:, idx]: which points or negatives to
+            # compare this step, drawn anew every step: subsampling by design, not noise in values
+        if _feeds_an_input_gradient(node, ctx):
+            return None  # alpha = Tensor(np.random.random(...)): WGAN-GP's random mix, drawn on the host
+        return "stochastic", (f"`{callee(node)}` draws on the host every step: the same batch gives a "
+                              "different loss and gradient each step; use torch's generator in the model or data")
+    if kind == "frozen":
+        return "frozen", (f"`{callee(node)}` runs once when the step is traced: "
+                          "every step reuses the same frozen 'random' value")
+    if kind != "stochastic":
+        return None
+    if op.name in _PERMUTATIONS and _draws_indices(node, ctx) and _reorders_both_sides(node, ctx):
+        return None  # y_pred[:, order], y_true[:, order]: the entries reordered together (ties broken at
+        # random), not noise; a subset (``perm[:k]``) or targets shuffled against predictions are
+    if ctx.opt_in_depth:
+        return None  # under ``if self.n_samples is not None:``: noise the user opted into (subsampling, jitter)
+    if _named_for_drawing(ctx):
+        return None  # sample_negatives, _shuffle_codebooks, get_perturbation: drawing is what it is for
+    if _bound_to_a_sample_name(node, ctx):
+        return None  # negative_ids = uniform(..., dtype=int32): sampled negatives, the method's design
+    if _feeds_an_input_gradient(node, ctx):
+        return None  # WGAN-GP's random mix of real and fake, DRAGAN's perturbed points: where the
+        # penalty's input gradient is taken is drawn at random by the method itself
+    if _feeds_a_network_input(node, ctx):
+        return None  # a diffusion loss's timesteps and noise, a generator's z, a dropped condition:
+        # the network is run inside the loss on drawn inputs; the sampling is the objective
+    if op.namespace.startswith("keras.random") and seed is None:
+        # refused inside a JAX-traced step, and a different loss each step elsewhere
+        return "frozen", (f"`{callee(node)}` has no seed generator: Keras refuses an unseeded random op "
+                          "inside a JAX-traced step, and elsewhere the loss changes every step; pass "
+                          "seed=self.seed_generator (a keras.random.SeedGenerator made in __init__)")
+    return "stochastic", (f"`{callee(node)}` makes the loss stochastic: "
+                          "the same batch gives a different loss and gradient each step")
 
 
 # gradient calls and the argument that holds what they differentiate with respect to:

@@ -209,8 +209,8 @@ def test_rule_and_rules_commands(project, run):
     assert "\nBefore:\n" in out and "\nAfter:\n" in out and "hinge" in out and "``" not in out
     code, out, _ = run("rules", "--output-format", "json")
     rules = json.loads(out)
-    assert code == 0 and len(rules) == 15 and {r["code"] for r in rules} >= {"BSG000", "BSG101", "BSG702"}
-    assert [r["code"] for r in rules if r["opt_in"]] == ["BSG303"]
+    assert code == 0 and len(rules) == 16 and {r["code"] for r in rules} >= {"BSG000", "BSG101", "BSG702"}
+    assert [r["code"] for r in rules if r["opt_in"]] == ["BSG202", "BSG303"]
     code, _, err = run("rule", "BSG999")
     assert code == 2 and "unknown rule code" in err
 

@@ -15,22 +15,32 @@ import pytest
 
 from keras_bsguard.lint import lint_source
 
-from .conftest import FIXTURES, expected_findings
+from keras_bsguard.lint import LintSettings
+from keras_bsguard.lint.rules import select_rules
+
+from .conftest import FIXTURES, expected_findings, extra_selection
 
 FAMILIES = FIXTURES / "families"
 FAMILY_FILES = sorted(FAMILIES.glob("*.py"))
 
 
+def _lint(path):
+    # the file's own name is passed: module kind (tests, metrics) is read from it; a
+    # ``# bsguard-select: CODE`` line adds an opt-in rule to the default selection
+    source = path.read_text()
+    rules = select_rules(None, extend_select=extra_selection(source))
+    return lint_source(source, str(path), LintSettings(codes=frozenset(r.code for r in rules)))
+
+
 def _found(path) -> Counter:
-    # the file's own name is passed: module kind (tests, metrics) is read from it
-    return Counter((f.row, f.code) for f in lint_source(path.read_text(), str(path)))
+    return Counter((f.row, f.code) for f in _lint(path))
 
 
 @pytest.mark.parametrize("path", FAMILY_FILES, ids=[p.stem for p in FAMILY_FILES])
 def test_family_fixture_findings_match_expect_markers(path):
     found = _found(path)
     assert found == expected_findings(path.read_text()), "\n".join(
-        f"{f.row}:{f.column} {f.code} {f.message}" for f in lint_source(path.read_text(), str(path)))
+        f"{f.row}:{f.column} {f.code} {f.message}" for f in _lint(path))
 
 
 def test_every_family_has_a_clean_side_and_a_buggy_side():
@@ -136,8 +146,8 @@ def test_a_returned_sum_of_batch_sums_is_one_cause_with_its_places():
 
 def test_messages_say_what_is_true_for_the_library_the_file_imports():
     torch_file = FAMILIES / "f12_backend_messages_numpy_random_torch.py"
-    (finding,) = lint_source(torch_file.read_text(), str(torch_file))
-    assert "every step" in finding.message and "traced" not in finding.message
+    (finding,) = _lint(torch_file)  # (its header selects the opt-in BSG202)
+    assert finding.code == "BSG202" and "every step" in finding.message and "traced" not in finding.message
     tf_source = "import numpy as np\nimport tensorflow as tf\n\ndef loss(y_true, y_pred):\n" \
                 "    return tf.reduce_mean(y_pred * np.random.normal(), axis=-1)\n"
     (finding,) = lint_source(tf_source, "losses.py")

@@ -13,7 +13,7 @@ class AdaptiveMSE(nn.Module):
 
 class NoisyL1(nn.Module):
     def forward(self, pred, target):
-        noise = torch.randn_like(target) * 0.05  # EXPECT: BSG201
+        noise = torch.randn_like(target) * 0.05  # EXPECT: BSG202
         return (pred - (target + noise)).abs().mean()
 
 

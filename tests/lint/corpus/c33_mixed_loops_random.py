@@ -24,7 +24,7 @@ def while_loss(y_true, y_pred):
 
 
 def dropout_mse(y_true, y_pred):
-    keep = tf.cast(tf.random.uniform(tf.shape(y_pred)) > 0.1, tf.float32)  # EXPECT: BSG201
+    keep = tf.cast(tf.random.uniform(tf.shape(y_pred)) > 0.1, tf.float32)  # EXPECT: BSG202
     return tf.reduce_mean(tf.square((y_true - y_pred) * keep), axis=-1)
 
 

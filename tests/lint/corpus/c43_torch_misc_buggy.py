@@ -12,7 +12,7 @@ def rmse_loss(pred, target):
 
 
 def random_margin_loss(pred, target):
-    margin = random.uniform(0.1, 0.5)  # EXPECT: BSG201
+    margin = random.uniform(0.1, 0.5)  # EXPECT: BSG202
     return F.relu(margin - pred * target).mean()
 
 
