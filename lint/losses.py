@@ -473,6 +473,19 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
     return [loss for loss in finder.losses if not _unused_private_method(loss, index)]
 
 
+def _module_level_steps(module: cst.Module | None):
+    """A script's or notebook's training loop at module level (``for x, y in loader: loss = ...;
+    loss.backward(); optimizer.step()``): the module's statements, definitions left out, read as
+    one function named ``<module>``, with the code that runs every step; None when there is none."""
+    if module is None or not any(isinstance(s, (cst.For, cst.While, cst.With)) for s in module.body):
+        return None
+    body = [s for s in module.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
+    function = cst.FunctionDef(name=cst.Name("module_level"), params=cst.Parameters(),
+                               body=cst.IndentedBlock(body=body))
+    region = per_step_region(function)
+    return (function, region) if region is not None else None
+
+
 def _after_their_holders(losses: list[LossFunction], index: ModuleIndex) -> list[LossFunction]:
     """The losses in source order, but a loss class another loss class builds and holds
     (``self.log_mag = LogMagnitudeLoss()``) right after its holder's loss methods: the holder's
@@ -908,6 +921,10 @@ class _LossFinder:
                 loss = self.losses[-1]
                 loss.region = region
                 loss.param_taints = {}  # a model, a loader, an optimizer: the data comes from the loop
+        module_loop = _module_level_steps(self.index.module)
+        if module_loop is not None:  # a script's or notebook's own training loop
+            function, region = module_loop
+            self.losses.append(LossFunction("<module>", function, "train-step", region=region))
 
     def _differentiated_by_a_tape(self, info: FunctionInfo) -> bool:
         """``loss = self._loss(data)`` then ``tape.gradient(loss, weights)`` in the file (a method by
