@@ -108,17 +108,9 @@ def _a_constant(comprehension, ctx) -> bool:
         return False
     bound, comp_for = set(), comprehension.for_in
     while comp_for is not None:
-        bound |= {n.value for n in _names(comp_for.target)}
+        bound |= {n.value for n in _names_in(comp_for.target)}
         comp_for = comp_for.inner_for_in
     return element.value not in bound and not ctx.facts(element).taint
-
-
-def _names(target) -> list:
-    if isinstance(target, cst.Name):
-        return [target]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [n for e in target.elements for n in _names(e.value)]
-    return []
 
 
 _TYPE_CHECKS = frozenset({"isinstance", "type", "hasattr", "callable", "issubclass"})
