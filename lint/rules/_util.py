@@ -340,6 +340,28 @@ def _pretrained_attribute(func, ctx) -> bool:
         last = terminal_name(call.func)
         if last in _PRETRAINED_LOADERS or _APPLICATION_NAME.match(last):
             return True
+        if last == "Sequential" and _builds_a_pretrained_network(ctx):
+            # self.slice1 = nn.Sequential(); self.slice1.add_module(str(x), vgg[x]) after
+            # vgg = models.vgg19(pretrained=True).features: slices of that network (perceptual losses)
+            return True
+    return False
+
+
+_PRETRAINED_NETWORK = re.compile(_APPLICATION_NAME.pattern.rstrip("$").rstrip(")") + r"|efficientnet_\w+|"
+                                 r"mobilenet_v[23]\w*|densenet\d+|inception_v3|convnext_\w+|regnet_\w+|alexnet)$")
+
+
+def _builds_a_pretrained_network(ctx) -> bool:
+    """The loss object's ``__init__`` builds a pretrained network (``models.vgg19(pretrained=True)``,
+    ``efficientnet_b0(weights=...)``, ``VGG16(weights="imagenet")``, ``AutoModel.from_pretrained``)."""
+    init = ctx.loss.info.class_info.methods.get("__init__")
+    if init is None:
+        return False
+    for node in own_nodes(init.node):
+        if isinstance(node, cst.Call):
+            last = terminal_name(node.func) or ""
+            if last in ("from_pretrained", "load_model") or _PRETRAINED_NETWORK.match(last):
+                return True
     return False
 
 
