@@ -67,6 +67,15 @@ class BatchSum(Rule):
             target = tape_target(node)  # tape.gradient(loss, weights) in a train step
         if target is None or not (_returned_name(target, ctx) or train_step):
             return  # scores.sum().backward() for an input gradient (saliency, FGSM): not the objective
+        if train_step and node.func.attr.value == "gradient" and ctx.facts(target).batch_sum is None \
+                and keeps_batch_axis(target, ctx):
+            # tape.gradient(per_example_loss, weights) in a train step: the tape differentiates their sum
+            made = last_binding(target, ctx) if isinstance(target, cst.Name) else None
+            ctx.report_once(self, made or target, key="BSG501/tape", more="",
+                            message=f"`{code_of(made or target)}` still holds one value per sample and goes to "
+                                    f"`{code_of(node.func)}`, which differentiates their sum: the gradient grows "
+                                    "with the batch size; take its mean (reduce_mean)")
+            return
         batch_sum = ctx.facts(target).batch_sum
         # under ``if backward:`` too: a sum assigned under an option branch has no batch_sum, and
         # one made in this very call (``if reduction == "sum": x.sum().backward()``) is the option
