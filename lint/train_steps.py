@@ -136,7 +136,10 @@ def _path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode]:
 
 # parameters a step calls that are not its networks: its loss functions, optimizers, callbacks
 _NOT_A_NETWORK = ("loss", "crit", "opt", "sched", "metric", "callback", "log", "writer", "fn", "func", "transform",
-                  "weight", "augment", "mix", "sampl", "collate", "score", "acc", "norm")
+                  "weight", "augment", "mix", "sampl", "collate", "score", "acc", "norm", "entropy", "divergence")
+# a loss object handed in by its short name (``train_step(gan, batch, bce, opt)``)
+_LOSS_SHORT_NAMES = frozenset({"bce", "ce", "mse", "mae", "nll", "kl", "kld", "l1", "l2", "huber", "focal", "dice",
+                               "xent", "cce", "scce", "bce_fn", "mse_fn"})
 
 
 def called_networks(function: cst.FunctionDef) -> frozenset[str]:
@@ -153,7 +156,8 @@ def called_networks(function: cst.FunctionDef) -> frozenset[str]:
                                      *function.params.kwonly_params)}
     called = {node.func.value for node in own_nodes(function)
               if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in params}
-    return frozenset({name for name in called if not any(word in name.lower() for word in _NOT_A_NETWORK)} | {"self"})
+    return frozenset({name for name in called if not any(word in name.lower() for word in _NOT_A_NETWORK)
+                      and name.lower() not in _LOSS_SHORT_NAMES} | {"self"})
 
 
 def every_few_steps(test: cst.BaseExpression) -> bool:

@@ -62,8 +62,8 @@ def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
         return _either(keeps_batch_axis(node.left, ctx, depth + 1), keeps_batch_axis(node.right, ctx, depth + 1))
     if isinstance(node, cst.Name):
         facts = ctx.facts(node)
-        if facts.network_output:
-            return True  # ap_distance, an_distance = self.siamese_network(data)
+        if facts.network_output and not facts.no_batch_axis:
+            return True  # ap_distance, an_distance = self.siamese_network(data) (not its reduce_mean)
         value = last_binding(node, ctx)
         if value is None and node.value in ctx.loss.param_taints:
             # the loss's own (y_true, y_pred): the batch's tensors, unless known to have no batch axis
@@ -97,6 +97,13 @@ def _per_example_op(op) -> bool:
     """Keras's per-sample loss functions and tf.nn's per-example losses: one value per sample."""
     return (op.name in KERAS_PER_SAMPLE_LOSSES and ("losses" in op.namespace or op.namespace == "keras.backend")) \
         or (op.name in _PER_EXAMPLE_NN_LOSSES and op.namespace.startswith("tensorflow"))
+
+
+def per_example_nn_loss(node, ctx) -> bool:
+    """``tf.nn.sparse_softmax_cross_entropy_with_logits(...)`` and the other tf.nn per-example
+    losses: one value per example, whatever the inputs' rank."""
+    op = ctx.op(node) if isinstance(node, cst.Call) else None
+    return op is not None and op.name in _PER_EXAMPLE_NN_LOSSES and op.namespace.startswith("tensorflow")
 
 
 def _per_example_loss(node, ctx) -> bool:

@@ -9,7 +9,7 @@ import libcst as cst
 from ..losses import LOSS_CLASS_METHODS, named_like_a_loss
 from ..names import calls_named, dotted_parts
 from ..tree import own_nodes
-from ._tape import keeps_batch_axis, last_binding, tape_gradient_of
+from ._tape import keeps_batch_axis, last_binding, per_example_nn_loss, tape_gradient_of
 from ..train_steps import takes_input_gradients, tape_target
 from ._util import assignments_to, code_of, literal_int
 from .base import Rule
@@ -67,10 +67,10 @@ class BatchSum(Rule):
             target = tape_target(node)  # tape.gradient(loss, weights) in a train step
         if target is None or not (_returned_name(target, ctx) or train_step):
             return  # scores.sum().backward() for an input gradient (saliency, FGSM): not the objective
-        if train_step and node.func.attr.value == "gradient" and ctx.facts(target).batch_sum is None \
-                and keeps_batch_axis(target, ctx):
+        made = last_binding(target, ctx) if isinstance(target, cst.Name) else None
+        if train_step and node.func.attr.value == "gradient" and per_example_nn_loss(made or target, ctx):
             # tape.gradient(per_example_loss, weights) in a train step: the tape differentiates their sum
-            made = last_binding(target, ctx) if isinstance(target, cst.Name) else None
+            # (tf.nn's per-example losses only: a Keras per-sample loss of 1-D values is one number)
             ctx.report_once(self, made or target, key="BSG501/tape", more="",
                             message=f"`{code_of(made or target)}` still holds one value per sample and goes to "
                                     f"`{code_of(node.func)}`, which differentiates their sum: the gradient grows "
