@@ -1323,9 +1323,6 @@ def _used_as_one_tensor(function, env: dict) -> list[str]:
             used.add(node.func.value.value)
         elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.attr.value in _ONE_TENSOR_ATTRIBUTES:
             used.add(node.value.value)
-        elif isinstance(node, cst.Call) and called_name(node) == "one_hot" and node.args \
-                and isinstance(node.args[0].value, cst.Name):
-            used.add(node.args[0].value.value)  # F.one_hot(labels, C): the labels are one tensor
     return sorted(name for name in used if name in env and env[name].maybe_list and not env[name].python_list)
 
 

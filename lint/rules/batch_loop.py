@@ -181,8 +181,7 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
         return f"over `{code_of(iterable)}` (a range over the batch size)"
     if facts.batch_rows:
         return f"over `{code_of(iterable)}` (one tensor per sample)"
-    if facts.is_tensor and (not facts.maybe_list or facts.one_tensor) and not facts.no_batch_axis \
-            and not facts.network_output \
+    if facts.is_tensor and not facts.maybe_list and not facts.no_batch_axis and not facts.network_output \
             and not facts.on_host and not _batch_moved_off_rows(facts) \
             and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
         return f"over the rows of `{code_of(iterable)}`"
