@@ -299,8 +299,8 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     from .summaries import HelperSummaries
 
     batch_sizes = batch_literals(index) if batch_sizes is None else batch_sizes
+    compiled = loss.kind == "train-step" and _compiled_step(loss, index)
     if loss.kind == "train-step":
-        compiled = _compiled_step(loss, index)
         rules = [rule for rule in rules if rule.code in _TRAIN_STEP_RULES or (compiled and rule.code == "BSG701")]
     if loss.kind == "helper" and call_sites is not None:
         outside = call_sites.get(("outside_training", id(loss.node)))
@@ -381,7 +381,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
                          if isinstance(loss.node, cst.FunctionDef) else False, index)
     ctx = LossContext(loss, index, evaluator)
     ctx.call_sites = call_sites
-    ctx.compiled_step = loss.kind == "train-step" and _compiled_step(loss, index)
+    ctx.compiled_step = compiled
     # an autograd Function's forward and backward run with gradient tracking off (its backward is
     # the gradient): like code under ``torch.no_grad()``, only the costs apply
     ctx.no_grad_depth = int(_decorated_no_grad(loss.node) or loss.kind == "autograd")

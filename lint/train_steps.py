@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .tape_calls import _makes_a_tape
+from .facts import _bound_names
+from .tape_calls import _argument, _makes_a_tape
 from .tree import children, own_nodes
 
 # what a step does with its optimizer: an update (``opt.step()``, ``scaler.step(opt)``, Keras's
@@ -47,8 +48,10 @@ def per_step_region(function: cst.FunctionDef) -> tuple[cst.CSTNode, ...] | None
     candidates: list[tuple[cst.Call, cst.CSTNode]] = []  # x.backward() and t.gradient(x, ...), with x
     steps = False
     for node in own_nodes(function):  # one pass: this runs on every function of every file
-        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
-            bound.update(target.value for target in _targets(node))
+        if isinstance(node, cst.Assign):
+            bound.update(name for target in node.targets for name in _bound_names(target.target))
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+            bound.update(_bound_names(node.target))
         elif isinstance(node, cst.WithItem) and _makes_a_tape(node.item) and isinstance(node.asname, cst.AsName) \
                 and isinstance(node.asname.name, cst.Name):
             tapes.add(node.asname.name.value)
@@ -67,7 +70,7 @@ def per_step_region(function: cst.FunctionDef) -> tuple[cst.CSTNode, ...] | None
     for call, loss in candidates:
         if call.func.attr.value == "gradient" and call.func.value.value not in tapes:
             continue  # (the walk above is in no particular order: tapes are known only now)
-        if any(isinstance(n, cst.Name) and n.value in bound for n in _names_in(loss)):
+        if any(isinstance(n, cst.Name) and n.value in bound for n in own_nodes(loss)):
             region = _innermost_loop(function, call) or function
             if not any(region is seen for seen in regions):  # a GAN's two backward calls in one loop
                 regions.append(region)
@@ -76,32 +79,7 @@ def per_step_region(function: cst.FunctionDef) -> tuple[cst.CSTNode, ...] | None
 
 def tape_target(call: cst.Call):
     """What ``tape.gradient(loss, ...)`` (or ``gradient(target=loss, ...)``) differentiates."""
-    for argument in call.args:
-        if argument.keyword is not None and argument.keyword.value == "target":
-            return argument.value
-    positional = [a.value for a in call.args if a.keyword is None]
-    return positional[0] if positional else None
-
-
-def _names_in(node):
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Name):
-            yield current
-        elif not isinstance(current, (cst.Lambda, cst.FunctionDef)):
-            stack.extend(children(current))
-
-
-def _targets(node) -> list[cst.Name]:
-    if isinstance(node, (cst.AugAssign, cst.AnnAssign)):
-        return [node.target] if isinstance(node.target, cst.Name) else []
-    names = []
-    for target in node.targets:
-        value = target.target
-        elements = value.elements if isinstance(value, (cst.Tuple, cst.List)) else [value]
-        names += [e.value if isinstance(e, cst.Element) else e for e in elements]
-    return [n for n in names if isinstance(n, cst.Name)]
+    return _argument(call, 0, "target")
 
 
 def _steps_an_optimizer(call: cst.Call) -> bool:
@@ -169,15 +147,7 @@ def every_few_steps(test: cst.BaseExpression) -> bool:
         (True, False)
     """
     return any(isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo)
-               for node in _expressions(test))
-
-
-def _expressions(root: cst.CSTNode):
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(children(node))
+               for node in own_nodes(test))
 
 
 def takes_input_gradients(function: cst.FunctionDef) -> bool:
