@@ -509,6 +509,8 @@ class _Walker:
         options = 0  # after ``if reduction == "none": return x``, the rest is another option
         for statement in statements:
             self.statement(statement)
+            if _leaves_the_block(statement):
+                break  # what follows a return or raise in the same block never runs (left-over debugging)
             if isinstance(statement, cst.If) and statement.orelse is None and _exits(statement.body) and (
                     _is_reduction_option(statement.test, self.ctx.evaluator)
                     or _tests_nonzero(statement.test, self.ctx.evaluator)):
@@ -1499,6 +1501,17 @@ def _host_type_test(test, ev: Evaluator) -> dict:
     container = not negated and bool(set(names) & {"list", "tuple", "dict", "Sequence"})
     ev.env[name] = Facts(python_list=container, bounded=True, on_host=True)  # not a tensor in the branch
     return before
+
+
+def _leaves_the_block(statement) -> bool:
+    """A statement line that returns, raises, breaks or continues: the rest of its block is dead.
+
+        >>> import libcst as cst
+        >>> _leaves_the_block(cst.parse_statement("return x")), _leaves_the_block(cst.parse_statement("x = 1"))
+        (True, False)
+    """
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        isinstance(s, (cst.Return, cst.Raise, cst.Continue, cst.Break)) for s in statement.body)
 
 
 def _exits(body) -> bool:
