@@ -1265,6 +1265,8 @@ class _LossFinder:
                 found.extend(candidates)
             elif node.value.value in ("self", "cls"):  # self.method, or an alias of methods
                 methods = own_class.methods_behind(node.attr.value) if own_class is not None else []
+                if methods:  # a subclass's override runs there too (template losses)
+                    methods = [*methods, *self.index.overriding_methods(own_class, node.attr.value)]
                 found.extend(m for m in methods if not _is_setup_method(m.name))
                 if not methods and own_class is not None:
                     if called is None:

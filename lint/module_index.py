@@ -573,6 +573,32 @@ class ModuleIndex:
                 for info in self.functions if isinstance(info.node, cst.FunctionDef))
         return found
 
+    def overriding_methods(self, class_info, name: str) -> list[FunctionInfo]:
+        """Methods named ``name`` in the file's subclasses of ``class_info`` (direct or not): what
+        ``self.<name>(...)`` runs in the base's loss when a subclass overrides it (a template loss
+        whose ``_process_logits`` each margin variant defines).
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "class A:\\n    def f(self):\\n        return self.g()\\n    def g(self):\\n        return 1\\n"
+            ...     "class B(A):\\n    def g(self):\\n        return 2\\n"
+            ...     "class C(B):\\n    def g(self):\\n        return 3\\n"))
+            >>> [m.node.body.body[0].body[0].value.value for m in index.overriding_methods(index.classes["A"], "g")]
+            ['2', '3']
+        """
+        found: list[FunctionInfo] = []
+        bases = {class_info.name}
+        grew = True
+        while grew:  # subclasses of subclasses, in the file
+            grew = False
+            for other in self.classes.values():
+                if other.name not in bases and any(terminal_name(base) in bases for base in other.bases):
+                    bases.add(other.name)
+                    grew = True
+                    if name in other.methods:
+                        found.append(other.methods[name])
+        return found
+
     def held_classes(self, class_info) -> dict[str, "ClassInfo"]:
         """The file's own classes ``class_info``'s ``__init__`` builds and holds, by attribute
         (``self.log_mag = LogMagnitudeLoss()``): calling ``self.log_mag(a, b)`` runs that class.
