@@ -390,7 +390,9 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         walker.expression(loss.node.body)
         walker.returned(loss.node.body)
     else:
-        walker.block(block_statements(loss.node.body), body=True)
+        # (a module's own statements are not cut: a notebook's cells, joined, run one by one, and a
+        # ``raise SystemExit`` cell stops "Run All" without making the later cells dead)
+        walker.block(block_statements(loss.node.body), body=True, top_level=loss.name == "<module>")
     ctx.finish()
     if loss.region is not None:  # a training loop: only what runs on every step
         ctx.reports = [report for report in ctx.reports if any(contains(region, report[1]) for region in loss.region)]
@@ -501,7 +503,7 @@ class _Walker:
                 self.statement_rules.setdefault(statement_type, []).append(rule)
 
     # ---- statements ---------------------------------------------------------------------
-    def block(self, statements, body: bool = False) -> None:
+    def block(self, statements, body: bool = False, top_level: bool = False) -> None:
         statements = list(statements)
         # print(loss); raise ValueError: runs only on failure (not a body whose returns come first)
         failing = _raises_at_end(statements, body)
@@ -509,7 +511,7 @@ class _Walker:
         options = 0  # after ``if reduction == "none": return x``, the rest is another option
         for statement in statements:
             self.statement(statement)
-            if _leaves_the_block(statement):
+            if _leaves_the_block(statement) and not top_level:
                 break  # what follows a return or raise in the same block never runs (left-over debugging)
             if isinstance(statement, cst.If) and statement.orelse is None and _exits(statement.body) and (
                     _is_reduction_option(statement.test, self.ctx.evaluator)
@@ -955,7 +957,7 @@ def _local_callees(node: cst.Call, ctx: LossContext):
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
         info = ctx.loss.info
         if info is not None and info.class_info is not None:
-            return info.class_info.methods_behind(func.attr.value)
+            return ctx.index.self_call_targets(info.class_info, func.attr.value, info.name.rsplit(".", 1)[-1])
     return []
 
 

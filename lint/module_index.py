@@ -573,30 +573,38 @@ class ModuleIndex:
                 for info in self.functions if isinstance(info.node, cst.FunctionDef))
         return found
 
-    def overriding_methods(self, class_info, name: str) -> list[FunctionInfo]:
-        """Methods named ``name`` in the file's subclasses of ``class_info`` (direct or not): what
-        ``self.<name>(...)`` runs in the base's loss when a subclass overrides it (a template loss
-        whose ``_process_logits`` each margin variant defines).
+    def self_call_targets(self, class_info, name: str, caller: str | None = None) -> list[FunctionInfo]:
+        """The methods ``self.<name>(...)`` in ``class_info``'s method ``caller`` may run: the class's
+        own (``methods_behind``) and, where ``name`` is a real method of the class, the overrides in
+        the file's subclasses that inherit ``caller`` (a template loss whose ``_process_logits``
+        each margin variant defines; not a subclass that replaces ``caller`` itself).
 
             >>> import libcst as cst
             >>> index = ModuleIndex.build(cst.parse_module(
             ...     "class A:\\n    def f(self):\\n        return self.g()\\n    def g(self):\\n        return 1\\n"
             ...     "class B(A):\\n    def g(self):\\n        return 2\\n"
-            ...     "class C(B):\\n    def g(self):\\n        return 3\\n"))
-            >>> [m.node.body.body[0].body[0].value.value for m in index.overriding_methods(index.classes["A"], "g")]
-            ['2', '3']
+            ...     "class C(B):\\n    def g(self):\\n        return 3\\n"
+            ...     "class D(A):\\n    def f(self):\\n        return 0\\n    def g(self, h):\\n        return 4\\n"))
+            >>> [m.node.body.body[0].body[0].value.value for m in index.self_call_targets(index.classes["A"], "g", "f")]
+            ['1', '2', '3']
         """
-        found: list[FunctionInfo] = []
+        methods = class_info.methods_behind(name)
+        if name not in class_info.methods:
+            return methods  # an attribute alias (self.dist = self._l2) shadows any subclass method
+        found = list(methods)
         bases = {class_info.name}
         grew = True
         while grew:  # subclasses of subclasses, in the file
             grew = False
             for other in self.classes.values():
-                if other.name not in bases and any(terminal_name(base) in bases for base in other.bases):
-                    bases.add(other.name)
-                    grew = True
-                    if name in other.methods:
-                        found.append(other.methods[name])
+                if other.name in bases or not any(terminal_name(base) in bases for base in other.bases):
+                    continue
+                if caller is not None and caller in other.methods:
+                    continue  # it replaces the calling method: the base's call never runs on it
+                bases.add(other.name)
+                grew = True
+                if name in other.methods and other.methods[name] not in found:
+                    found.append(other.methods[name])
         return found
 
     def held_classes(self, class_info) -> dict[str, "ClassInfo"]:

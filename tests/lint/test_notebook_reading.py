@@ -101,3 +101,15 @@ def test_sources_written_as_one_string_map_to_their_json_line():
 def test_ipython_syntax_is_blanked_and_python_is_kept(lines, expected):
     assert blank_magics(lines) == expected
     compile("\n".join(expected) + "\n", "cell", "exec")  # what is left is Python
+
+
+def test_a_stop_cell_does_not_make_the_later_cells_dead():
+    # a ``raise SystemExit`` cell stops "Run All", but each later cell still runs when run by hand:
+    # the training loop below it is read, and its batch sum is reported
+    cells = [("code", "import torch\nmodel = torch.nn.Linear(4, 1)\nopt = torch.optim.SGD(model.parameters(), 0.1)\n"
+                      "loader = [(torch.randn(8, 4), torch.randn(8, 1))]"),
+             ("code", 'raise SystemExit("stop Run All here")'),
+             ("code", "for x, y in loader:\n    loss = ((model(x) - y) ** 2).sum()\n    opt.zero_grad()\n"
+                      "    loss.backward()\n    opt.step()")]
+    found = lint_data(notebook_bytes(cells), "train.ipynb", LintSettings())
+    assert [(f.cell, f.row, f.code) for f in found] == [(3, 2, "BSG501")]
