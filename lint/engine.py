@@ -46,7 +46,7 @@ _VALUE_RULES = ("BSG301", "BSG302", "BSG401", "BSG402")
 # are metrics, not the loss. Host syncs only where the step is compiled (a Keras ``train_step``,
 # ``@tf.function``, ``@jax.jit``): there ``.numpy()`` or ``float(loss)`` fails; an eager loop's
 # per-step ``loss.item()`` is the logging every trainer does (judged so on library trainers)
-_TRAIN_STEP_RULES = ("BSG101", "BSG401", "BSG402", "BSG501", "BSG601")
+_TRAIN_STEP_RULES = ("BSG101", "BSG401", "BSG402", "BSG501", "BSG601", "BSG603")
 _COMPILING_DECORATORS = frozenset({"function", "jit", "pjit", "compile"})
 
 
@@ -103,8 +103,9 @@ class LossContext:
         if self.no_grad_depth and rule.code not in _COSTS_WITHOUT_GRADIENT and not cost \
                 and not self._autograd_forward_sum(rule):
             return True  # code under no_grad is not part of the differentiated loss
-        if self.no_grad_depth and self.loss.kind == "train-step":
+        if self.no_grad_depth and self.loss.kind == "train-step" and not (cost and rule.code == "BSG603"):
             return True  # a training loop's ``with torch.no_grad():`` block: its evaluation, not the step
+            # (but a teacher's forward there is paid on every step)
         if self.eval_depth:
             return True  # under ``if not self.training:``: evaluation code, never part of a train step
         if self.eager_depth and rule.code == "BSG701":

@@ -23,6 +23,8 @@ The part of the function that runs on every step is the body of the innermost lo
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from .facts import _bound_names
@@ -164,3 +166,76 @@ def takes_input_gradients(function: cst.FunctionDef) -> bool:
                                                 and t.target.attr.value == "requires_grad" for t in node.targets):
             return True
     return False
+
+
+# networks a training loop runs besides the ones it trains: a distillation teacher, a perceptual
+# network (not a GAN's discriminator or generator, which the loop trains; not ``resnet``, a common
+# name for the trained model itself)
+_AUXILIARY_NETWORK = re.compile(r"^(teacher\w*|\w*_teacher|vgg\w*|perceptual\w*|lpips\w*|inception\w*|loss_network|"
+                                r"loss_net|loss_model|feature_extractor)$", re.IGNORECASE)
+# optimizers, by class name: a network whose parameters one takes is trained, not auxiliary
+_OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
+                         "LBFGS", "SparseAdam", "Lion", "Adafactor", "Optimizer"})
+
+
+def runs_an_auxiliary_network(call: cst.Call, index) -> bool:
+    """``teacher(x)``, ``self.vgg(x)``, ``vgg.forward(x)`` in a training loop, where the file (the
+    ``ModuleIndex``) hands that network's parameters to no optimizer: a forward pass paid on every
+    step for a network the loop does not train.
+
+        >>> import libcst as cst
+        >>> from keras_bsguard.lint.module_index import ModuleIndex
+        >>> index = ModuleIndex.build(cst.parse_module("def f():\\n    opt = SGD(vgg.parameters())\\n"))
+        >>> runs_an_auxiliary_network(cst.parse_expression("teacher(x)"), index), \\
+        ...     runs_an_auxiliary_network(cst.parse_expression("vgg(x)"), index)
+        (True, False)
+    """
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value in ("forward", "__call__"):
+        func = func.value
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+        name = func.attr.value
+    elif isinstance(func, cst.Name):
+        name = func.value
+    else:
+        return False
+    if not _AUXILIARY_NETWORK.match(name.lstrip("_")) or not call.args \
+            or all(isinstance(a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in call.args):
+        return False
+    return name not in _optimized_networks(index)
+
+
+def _optimized_networks(index) -> frozenset[str]:
+    """Names whose ``.parameters()`` (``.trainable_variables``) the file hands to an optimizer
+    anywhere (``torch.optim.Adam(self.vgg.parameters())`` gives ``vgg``)."""
+    found = index.__dict__.get("_optimized_networks")
+    if found is not None:
+        return found
+    names = set()
+    stack = [index.module] if index.module is not None else []
+    while stack:
+        node = stack.pop()
+        stack.extend(children(node))
+        if not (isinstance(node, cst.Call) and _terminal(node.func) in _OPTIMIZERS):
+            continue
+        for inner in own_nodes(node):
+            if isinstance(inner, cst.Attribute) and inner.attr.value in _TRAINED_WEIGHTS:
+                target = inner.value
+                if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
+                        and target.value.value == "self":
+                    target = target.attr
+                if isinstance(target, cst.Name):
+                    names.add(target.value)
+    found = index.__dict__["_optimized_networks"] = frozenset(names)
+    return found
+
+
+_TRAINED_WEIGHTS = frozenset({"parameters", "named_parameters", "trainable_variables", "trainable_weights"})
+
+
+def _terminal(func) -> str | None:
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return None
