@@ -1266,7 +1266,7 @@ class _LossFinder:
             elif node.value.value in ("self", "cls"):  # self.method, or an alias of methods
                 methods = self.index.self_call_targets(own_class, node.attr.value, loss.info.name.rsplit(".", 1)[-1]) \
                     if own_class is not None else []  # a subclass's override runs there too (template losses)
-                methods = [m for m in methods if m.class_info is own_class or not _looks_like_metric(m.class_info.name)]
+                methods = [m for m in methods if m.class_info in (None, own_class) or not _looks_like_metric(m.class_info.name)]
                 found.extend(m for m in methods if not _is_setup_method(m.name))
                 if not methods and own_class is not None:
                     if called is None:

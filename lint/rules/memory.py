@@ -397,7 +397,9 @@ class HeavyOp(Rule):
     **Why it can hurt training.** The loss runs every step, on every sample; a perceptual loss
     through a pretrained network or an SSIM with its Gaussian convolutions can cost more than
     the model itself, and a large matrix built inside the loss (``eye(4096)``) is re-created each
-    step. This is informational: the op may well be what you want, but it should be a choice.
+    step. In a training loop, a teacher or perceptual network the loop runs but does not train
+    (no optimizer in the file takes its parameters) is the same cost, paid under ``no_grad`` too.
+    This is informational: the op may well be what you want, but it should be a choice.
 
     **Instead** build constants once (in ``__init__`` or at module level), and budget for the
     cost: measure a step with and without the term.
