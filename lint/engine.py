@@ -311,6 +311,10 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
             # ``if kl: reg = KL_NIG(...)`` with ``kl=False`` on every call, or a helper only
             # ``if not self.training:`` calls: it never runs in a training step of the file's losses
             return []
+    if loss.kind == "helper" and loss.name.rsplit(".", 1)[-1] in index.host_callbacks():
+        # a tf.py_function's Python function: host code, its conversions are no further syncs (the
+        # loss's py_function call is the one host trip)
+        rules = [rule for rule in rules if rule.code != "BSG701"]
     summaries = summaries or HelperSummaries(index, batch_sizes)
     evaluator = Evaluator(index.imports, loss.param_taints, index.int_constants, batch_sizes,
                           summarize=summaries.for_owner(loss.info))

@@ -1531,8 +1531,8 @@ class Evaluator:
             return replace(first, transposed=full, batch_sum=None, exp_node=None, expanded_axis=expanded,
                            batch_axis=batch_axis)
         if name in ("permute", "moveaxis", "movedim", "swapaxes", "swapdims") and first.taint:
-            return replace(first, batch_sum=None, exp_node=None, transposed=False, expanded_axis=None,
-                           batch_axis=self._reordered_batch_axis(op, first))
+            return replace(first, batch_sum=None, exp_node=None, transposed=self._swaps_two_axes(op),
+                           expanded_axis=None, batch_axis=self._reordered_batch_axis(op, first))
         if name in ("reshape", "view"):
             return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=first.exp_node,
                            batch_sum=None, batch_axis=None, two_axes=_two_dims(op))
@@ -2275,6 +2275,17 @@ class Evaluator:
             return sides[0].value == sides[1].value
         lists = [_literal_axes(side, self) for side in sides]
         return all(found is not None and 0 in found for found in lists)
+
+    def _swaps_two_axes(self, op: Op) -> bool:
+        """``q.permute(1, 0)`` (``permute((1, 0))``, ``swapaxes(q, 0, 1)``): the transpose of a matrix,
+        as ``q.T``."""
+        rest = list(op.args[1:])
+        if op.name == "permute":
+            order = _literal_axes(rest[0], self) if len(rest) == 1 else _literal_ints(rest, self) if rest else None
+            return list(order or ()) == [1, 0]
+        if op.name in ("swapaxes", "swapdims") and len(rest) == 2:
+            return {self.facts(node).literal for node in rest} == {0, 1}
+        return False
 
     def _reordered_batch_axis(self, op: Op, first: Facts) -> tuple | None:
         """Where ``x.permute(2, 0, 1)``, ``movedim(x, 0, -1)`` or ``swapaxes(x, 0, 1)`` puts the batch axis."""

@@ -29,6 +29,12 @@ from .vocabulary import name_words
 _FRAMEWORK_MODULES = frozenset({"tensorflow", "keras", "torch", "jax", "numpy", "optax", "flax"})
 
 
+# calls that run a Python function on the host inside a compiled step
+_HOST_CALLBACK_RUNNERS = frozenset({"tensorflow.py_function", "tensorflow.numpy_function", "tensorflow.py_func",
+                                    "tensorflow.compat.v1.py_func", "jax.pure_callback", "jax.experimental.io_callback",
+                                    "jax.debug.callback"})
+
+
 @dataclass(eq=False)
 class FunctionInfo:
     """A ``def`` anywhere in the module, with where it sits."""
@@ -486,6 +492,43 @@ class ModuleIndex:
                     by_name.setdefault(info.name, []).append(info)
             self.__dict__["_by_name"] = by_name
         return by_name.get(name, [])
+
+    def host_callbacks(self) -> frozenset[str]:
+        """Names of the file's functions handed to ``tf.py_function``/``tf.numpy_function``/
+        ``jax.pure_callback``/``io_callback`` as the Python function to run: host code, where
+        ``.numpy()`` is how the callback reads its input (the host trip is the call that hands it).
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "import tensorflow as tf\\ny = tf.py_function(func=f, inp=[x], Tout=tf.float32)\\n"
+            ...     "z = tf.numpy_function(g, [x], tf.float32)\\n"))
+            >>> sorted(index.host_callbacks())
+            ['f', 'g']
+        """
+        found = self.__dict__.get("_host_callbacks")
+        if found is not None:
+            return found
+        names = set()
+        stack = [self.module] if self.module is not None else []
+        while stack:
+            node = stack.pop()
+            stack.extend(tree_children(node))
+            if not isinstance(node, cst.Call):
+                continue
+            parts = dotted_parts(node.func)
+            qualified = self.imports.qualify(parts) if parts else None
+            if qualified not in _HOST_CALLBACK_RUNNERS:
+                continue
+            keyword = [a.value for a in node.args if a.keyword is not None and a.keyword.value in ("func", "callback")]
+            positional = [a.value for a in node.args if a.keyword is None][:1]
+            for value in keyword or positional:
+                if isinstance(value, cst.Name):
+                    names.add(value.value)
+                elif isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) \
+                        and value.value.value == "self":
+                    names.add(value.attr.value)
+        found = self.__dict__["_host_callbacks"] = frozenset(names)
+        return found
 
     def runtime_batch_attributes(self) -> frozenset[str]:
         """``self.batch_size`` names that a method sets from a tensor on each call

@@ -170,9 +170,10 @@ def takes_input_gradients(function: cst.FunctionDef) -> bool:
 
 # networks a training loop runs besides the ones it trains: a distillation teacher, a perceptual
 # network (not a GAN's discriminator or generator, which the loop trains; not ``resnet``, a common
-# name for the trained model itself)
-_AUXILIARY_NETWORK = re.compile(r"^(teacher\w*|\w*_teacher|vgg\w*|perceptual\w*|lpips\w*|inception\w*|loss_network|"
-                                r"loss_net|loss_model|feature_extractor)$", re.IGNORECASE)
+# name for the trained model itself; not ``loss_model`` or ``feature_extractor``, which in a loop
+# often wrap or share the trained model: sentence-transformers' loss modules, a replay plugin)
+_AUXILIARY_NETWORK = re.compile(r"^(teacher\w*|\w*_teacher|vgg\w*|perceptual\w*|lpips\w*|inception\w*)$",
+                                re.IGNORECASE)
 # optimizers, by class name: a network whose parameters one takes is trained, not auxiliary
 _OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
                          "LBFGS", "SparseAdam", "Lion", "Adafactor", "Optimizer"})
