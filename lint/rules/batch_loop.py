@@ -143,6 +143,10 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
         return None
     iterated = iterable.args[0].value if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) \
         and iterable.func.value == "enumerate" and iterable.args else iterable
+    if _a_literal_prefix(iterated) or (isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name)
+                                       and iterable.func.value == "zip"
+                                       and any(_a_literal_prefix(a.value) for a in iterable.args)):
+        return None  # for p, t in zip(pred[:3], target[:3]): three rows at most, whatever the batch size
     if isinstance(iterated, (cst.Name, cst.Attribute)) and _LEVELS_NAME.search(terminal_name(iterated) or "") \
             and (ctx.facts(iterated).maybe_list or ctx.facts(iterated).python_list):
         return None  # for i, flow in enumerate(pyramid_flows): the levels of a multi-scale output
@@ -186,6 +190,20 @@ def batch_iteration(iterable, ctx, target=None) -> str | None:
             and not isinstance(iterable, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
         return f"over the rows of `{code_of(iterable)}`"
     return None
+
+
+def _a_literal_prefix(node) -> bool:
+    """``x[:3]``, ``x[0:4]``: at most a literal number of rows (not ``x[1:]`` or ``x[:-1]``).
+
+        >>> import libcst as cst
+        >>> _a_literal_prefix(cst.parse_expression("x[:3]")), _a_literal_prefix(cst.parse_expression("x[1:]"))
+        (True, False)
+    """
+    if not isinstance(node, cst.Subscript) or len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Slice):
+        return False
+    bounds = node.slice[0].slice
+    return isinstance(bounds.upper, cst.Integer) and (bounds.lower is None or isinstance(bounds.lower, cst.Integer)) \
+        and bounds.step is None
 
 
 def _batch_moved_off_rows(facts) -> bool:

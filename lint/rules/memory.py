@@ -159,6 +159,9 @@ class PairwiseBatch(Rule):
         left_facts, right_facts = ctx.facts(left), ctx.facts(right)
         if not (left_facts.is_tensor and right_facts.is_tensor) or left_facts.no_batch_axis or right_facts.no_batch_axis:
             return
+        axis = left_facts.batch_axis
+        if axis is not None and isinstance(axis[0], int) and axis[0] >= 1:
+            return  # x.permute(1, 0, 2, 3).view(C, -1): rows are channels, T @ T.T is C x C (whitening)
         # (B, D) @ (D, B): only a transposed right operand pairs samples; x.T @ x is D x D.
         right_transposed = (right_facts.transposed and not left_facts.transposed) or any(
             is_true(kwargs.get(k)) for k in ("transpose_b", "adjoint_b"))
@@ -347,9 +350,23 @@ def _rows_of_a_transpose_per_sample(node: cst.Subscript, ctx) -> bool:
     matrix = ctx.facts(node.value)
     if not (matrix.is_tensor and matrix.transposed) or matrix.no_batch_axis or matrix.on_host:
         return False
-    index = ctx.facts(node.slice[0].slice.value)
+    picked = node.slice[0].slice.value
+    if isinstance(picked, cst.Name) and hasattr(ctx, "loss") \
+            and any(_index_tuple(a.value) for a in assignments_to(picked.value, ctx)):
+        return False  # t[torch.nonzero(m, as_tuple=True)]: one entry per (row, column) pair, not whole rows
+    index = ctx.facts(picked)
     return index.is_tensor and bool(index.taint & {PRED, TRUE}) and not index.no_batch_axis \
-        and not index.boolean and not index.on_host and not index.shape
+        and not index.boolean and not index.on_host and not index.shape and not _index_tuple(picked)
+
+
+def _index_tuple(node) -> bool:
+    """``torch.nonzero(m, as_tuple=True)``, ``torch.where(m)``: a tuple of index tensors, one per axis."""
+    if not isinstance(node, cst.Call):
+        return False
+    name = terminal_name(node.func)
+    if name == "nonzero":
+        return any(a.keyword is not None and a.keyword.value == "as_tuple" and is_true(a.value) for a in node.args)
+    return name == "where" and len(node.args) == 1
 
 
 def _pairwise_of_one_batch(node, op, ctx) -> bool:
