@@ -112,7 +112,8 @@ class LossContext:
             return True  # under ``if tf.executing_eagerly():``: a compiled step never runs it
         if self.dump_depth and rule.code == "BSG701":
             return True  # an opt-in branch that writes predictions to a file: host values by design
-        if self.sampled_log_depth and rule.code in ("BSG201", "BSG202", "BSG701"):
+        if self.sampled_log_depth and (rule.code in ("BSG201", "BSG202", "BSG701")
+                                       or (rule.code == "BSG603" and self.loss.kind == "train-step")):
             return True  # a log line written on a random few steps: its draw and copies touch no loss
         # a value nothing reads: its inf or NaN reaches neither the loss nor the gradient
         return bool(self.dead_depth and rule.code in _VALUE_RULES)
@@ -311,7 +312,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
             # ``if kl: reg = KL_NIG(...)`` with ``kl=False`` on every call, or a helper only
             # ``if not self.training:`` calls: it never runs in a training step of the file's losses
             return []
-    if loss.kind == "helper" and loss.name.rsplit(".", 1)[-1] in index.host_callbacks():
+    if loss.kind == "helper" and "." not in loss.name and loss.name in index.host_callbacks():
         # a tf.py_function's Python function: host code, its conversions are no further syncs (the
         # loss's py_function call is the one host trip)
         rules = [rule for rule in rules if rule.code != "BSG701"]

@@ -1535,7 +1535,7 @@ class Evaluator:
                            expanded_axis=None, batch_axis=self._reordered_batch_axis(op, first))
         if name in ("reshape", "view"):
             return replace(first, transposed=False, expanded_axis=self._column_or_row(op), exp_node=first.exp_node,
-                           batch_sum=None, batch_axis=_folded_batch_axis(op, first.batch_axis),
+                           batch_sum=None, batch_axis=_folded_batch_axis(op, first.batch_axis, self),
                            two_axes=_two_dims(op))
         if name == "batch_flatten" or (name == "flatten" and _text(op.arg(1, "start_dim") or cst.Name("x")) == "1"):
             return replace(first, transposed=False, exp_node=None, batch_sum=None, batch_axis=None, two_axes=True)
@@ -2953,7 +2953,7 @@ def _above_one(one: Facts, other: Facts) -> bool:
     return one.literal > 1 or (one.literal >= 1 and other.guarded)
 
 
-def _folded_batch_axis(op: Op, batch_axis: tuple | None) -> tuple | None:
+def _folded_batch_axis(op: Op, batch_axis: tuple | None, ev) -> tuple | None:
     """Where ``x.view(C, -1)`` puts a batch axis that sat after axis 0 (``x.permute(1, 0, 2, 3)``):
     folded into the second of two axes, so the rows are channels (a whitening layer's C x C
     covariance ``T @ T.T``); None (axis 0, the default reading) otherwise."""
@@ -2965,7 +2965,8 @@ def _folded_batch_axis(op: Op, batch_axis: tuple | None) -> tuple | None:
     first, last = dims[0], dims[-1]
     minus_one = isinstance(last, cst.UnaryOperation) and isinstance(last.operator, cst.Minus) \
         and isinstance(last.expression, cst.Integer) and last.expression.value == "1"
-    leading_kept = not (isinstance(first, cst.UnaryOperation) and isinstance(first.operator, cst.Minus))
+    leading_kept = not (isinstance(first, cst.UnaryOperation) and isinstance(first.operator, cst.Minus)) \
+        and not ev.facts(first).batch_dim  # x.transpose(0, 1).view(bsz, -1): the rows are the batch
     return (1, 2) if minus_one and leading_kept else None
 
 

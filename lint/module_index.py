@@ -500,15 +500,16 @@ class ModuleIndex:
 
             >>> import libcst as cst
             >>> index = ModuleIndex.build(cst.parse_module(
-            ...     "import tensorflow as tf\\ny = tf.py_function(func=f, inp=[x], Tout=tf.float32)\\n"
-            ...     "z = tf.numpy_function(g, [x], tf.float32)\\n"))
-            >>> sorted(index.host_callbacks())
-            ['f', 'g']
+            ...     "import tensorflow as tf\\ndef f(x):\\n    return x.numpy()\\ndef g(x):\\n    return x\\n"
+            ...     "y = tf.py_function(func=f, inp=[x], Tout=tf.float32)\\nz = tf.numpy_function(g, [x], tf.float32)\\n"
+            ...     "w = g(x)\\n"))
+            >>> sorted(index.host_callbacks())  # g is also called directly: graph code there
+            ['f']
         """
         found = self.__dict__.get("_host_callbacks")
         if found is not None:
             return found
-        names = set()
+        uses: dict[str, int] = {}
         stack = [self.module] if self.module is not None else []
         while stack:
             node = stack.pop()
@@ -523,10 +524,9 @@ class ModuleIndex:
             positional = [a.value for a in node.args if a.keyword is None][:1]
             for value in keyword or positional:
                 if isinstance(value, cst.Name):
-                    names.add(value.value)
-                elif isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) \
-                        and value.value.value == "self":
-                    names.add(value.attr.value)
+                    uses[value.value] = uses.get(value.value, 0) + 1
+        # only a function the file never calls itself (every mention but its def hands it over)
+        names = {name for name, count in uses.items() if self.references(name) == count + 1}
         found = self.__dict__["_host_callbacks"] = frozenset(names)
         return found
 

@@ -179,14 +179,16 @@ _OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta
                          "LBFGS", "SparseAdam", "Lion", "Adafactor", "Optimizer"})
 
 
-def runs_an_auxiliary_network(call: cst.Call, index) -> bool:
-    """``teacher(x)``, ``self.vgg(x)``, ``vgg.forward(x)`` in a training loop, where the file (the
-    ``ModuleIndex``) hands that network's parameters to no optimizer: a forward pass paid on every
-    step for a network the loop does not train.
+def runs_an_auxiliary_network(call: cst.Call, index, under_no_grad: bool = False) -> bool:
+    """``teacher(x)``, ``self.vgg(x)``, ``vgg.forward(x)`` in a training loop, of a network the
+    file freezes (``teacher.eval()``, ``requires_grad = False``) or that runs under ``no_grad``, and
+    whose parameters the file (the ``ModuleIndex``) hands to no optimizer: a forward pass paid on
+    every step for a network the loop does not train.
 
         >>> import libcst as cst
         >>> from keras_bsguard.lint.module_index import ModuleIndex
-        >>> index = ModuleIndex.build(cst.parse_module("def f():\\n    opt = SGD(vgg.parameters())\\n"))
+        >>> index = ModuleIndex.build(cst.parse_module(
+        ...     "def f():\\n    teacher.eval()\\n    vgg.eval()\\n    opt = SGD(vgg.parameters())\\n"))
         >>> runs_an_auxiliary_network(cst.parse_expression("teacher(x)"), index), \\
         ...     runs_an_auxiliary_network(cst.parse_expression("vgg(x)"), index)
         (True, False)
@@ -203,7 +205,50 @@ def runs_an_auxiliary_network(call: cst.Call, index) -> bool:
     if not _AUXILIARY_NETWORK.match(name.lstrip("_")) or not call.args \
             or all(isinstance(a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in call.args):
         return False
-    return name not in _optimized_networks(index)
+    return (under_no_grad or name in _frozen_networks(index)) and name not in _optimized_networks(index)
+
+
+def _frozen_networks(index) -> frozenset[str]:
+    """Names the file freezes: ``vgg.eval()`` (also at the end of the line that builds it),
+    ``teacher.requires_grad_(False)``, ``net.trainable = False``, or a loop over ``vgg.parameters()``
+    that sets ``requires_grad = False``: networks run for their outputs, not trained."""
+    found = index.__dict__.get("_frozen_networks")
+    if found is not None:
+        return found
+    names = set()
+    stack = [index.module] if index.module is not None else []
+    while stack:
+        node = stack.pop()
+        stack.extend(children(node))
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and (
+                node.func.attr.value == "eval" and not node.args
+                or node.func.attr.value == "requires_grad_" and node.args
+                and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == "False"):
+            names.update(_network_names(node.func.value))
+        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call) \
+                and isinstance(node.value.func, cst.Attribute) and node.value.func.attr.value == "eval":
+            for target in node.targets:  # vgg = vgg19(weights=...).features[:16].eval()
+                names.update(_network_names(target.target))
+        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value == "False":
+            for target in node.targets:  # net.trainable = False
+                if isinstance(target.target, cst.Attribute) and target.target.attr.value == "trainable":
+                    names.update(_network_names(target.target.value))
+        elif isinstance(node, cst.For) and isinstance(node.iter, cst.Call) \
+                and isinstance(node.iter.func, cst.Attribute) and node.iter.func.attr.value == "parameters" \
+                and any(isinstance(inner, cst.Attribute) and inner.attr.value == "requires_grad"
+                        for inner in own_nodes(node.body)):
+            names.update(_network_names(node.iter.func.value))
+    found = index.__dict__["_frozen_networks"] = frozenset(names)
+    return found
+
+
+def _network_names(node) -> set[str]:
+    """``vgg`` of ``vgg``, ``self.vgg`` and ``vgg.features``: the name a network goes by."""
+    while isinstance(node, cst.Attribute) and not (isinstance(node.value, cst.Name) and node.value.value == "self"):
+        node = node.value
+    if isinstance(node, cst.Attribute):
+        return {node.attr.value}
+    return {node.value} if isinstance(node, cst.Name) else set()
 
 
 def _optimized_networks(index) -> frozenset[str]:
@@ -213,25 +258,31 @@ def _optimized_networks(index) -> frozenset[str]:
     if found is not None:
         return found
     names = set()
+    optimizers, assigned = [], {}
     stack = [index.module] if index.module is not None else []
     while stack:
         node = stack.pop()
         stack.extend(children(node))
-        if not (isinstance(node, cst.Call) and _terminal(node.func) in _OPTIMIZERS):
-            continue
-        for inner in own_nodes(node):
+        if isinstance(node, cst.Call) and _terminal(node.func) in _OPTIMIZERS | _TRAINING_CALLS:
+            optimizers.append(node)
+        elif isinstance(node, cst.Assign):
+            for target in node.targets:
+                if isinstance(target.target, cst.Name):
+                    assigned.setdefault(target.target.value, []).append(node.value)
+    for node in optimizers:  # SGD(params) with params = list(a.parameters()) + list(b.parameters()): one hop
+        given = [a.value.value for a in node.args if isinstance(a.value, cst.Name)]
+        for inner in [*own_nodes(node), *(n for name in given for value in assigned.get(name, ())
+                                           for n in own_nodes(value))]:
             if isinstance(inner, cst.Attribute) and inner.attr.value in _TRAINED_WEIGHTS:
-                target = inner.value
-                if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
-                        and target.value.value == "self":
-                    target = target.attr
-                if isinstance(target, cst.Name):
-                    names.add(target.value)
+                names.update(_network_names(inner.value))  # vgg.classifier.parameters(): vgg is trained
     found = index.__dict__["_optimized_networks"] = frozenset(names)
     return found
 
 
 _TRAINED_WEIGHTS = frozenset({"parameters", "named_parameters", "trainable_variables", "trainable_weights"})
+# calls that hand weights to training: tape.gradient(loss, net.trainable_variables),
+# opt.apply_gradients(zip(grads, net.trainable_variables)), opt.add_param_group({...})
+_TRAINING_CALLS = frozenset({"gradient", "apply_gradients", "minimize", "add_param_group"})
 
 
 def _terminal(func) -> str | None:

@@ -9,7 +9,7 @@ import libcst as cst
 from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, PRED, TRUE, einsum_terms
 from ..names import called_name, dotted_parts, terminal_name
 from ..train_steps import runs_an_auxiliary_network
-from ..tree import own_nodes
+from ..tree import contains, own_nodes
 from ..vocabulary import name_words
 from ._util import (assignments_to, builds_a_network, code_of, gan_role, is_self_attribute, is_true, kept_on_self,
                     literal_int, network_name, runs_another_network, wrapped_build)
@@ -441,7 +441,8 @@ class HeavyOp(Rule):
 
     def check_node(self, node, ctx) -> None:
         if ctx.loss.kind == "train-step":  # a training loop: only the networks it runs but does not train
-            if runs_an_auxiliary_network(node, ctx.index):
+            if (ctx.loss.region is None or any(contains(region, node) for region in ctx.loss.region)) \
+                    and runs_an_auxiliary_network(node, ctx.index, under_no_grad=bool(ctx.no_grad_depth)):
                 ctx.report_once(self, node, key="BSG603-net", more="calls of extra networks", cost=True,
                                 message=f"`{code_of(node)}` runs another network in the training step: its "
                                         "forward pass (and backward, where gradient flows through it) is paid "
