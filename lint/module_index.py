@@ -33,6 +33,7 @@ _FRAMEWORK_MODULES = frozenset({"tensorflow", "keras", "torch", "jax", "numpy", 
 _HOST_CALLBACK_RUNNERS = frozenset({"tensorflow.py_function", "tensorflow.numpy_function", "tensorflow.py_func",
                                     "tensorflow.compat.v1.py_func", "jax.pure_callback", "jax.experimental.io_callback",
                                     "jax.debug.callback"})
+_CALLBACK_RUNNER_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in _HOST_CALLBACK_RUNNERS)
 
 
 @dataclass(eq=False)
@@ -459,6 +460,7 @@ class ModuleIndex:
             computed = False
             vmapped = self.__dict__["_vmapped"] = set()
             element_maps = self.__dict__["_element_maps"] = set()
+            callbacks = self.__dict__["_callback_uses"] = {}
             stack = [self.module] if self.module is not None else []
             while stack:
                 node = stack.pop()
@@ -474,6 +476,9 @@ class ModuleIndex:
                 if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "map" \
                         and node.args and isinstance(node.args[0].value, cst.Name):
                     element_maps.add(node.args[0].value.value)  # dataset.map(fn)
+                if isinstance(node, cst.Call) and terminal_name(node.func) in _CALLBACK_RUNNER_NAMES:
+                    for name in self._host_callback_names(node):  # tf.py_function(func=f, ...)
+                        callbacks[name] = callbacks.get(name, 0) + 1
                 if isinstance(node, cst.Call) and terminal_name(node.func) in _PER_EXAMPLE_MAPS and node.args:
                     mapped = _per_example_function(node)
                     if mapped is not None:
@@ -506,29 +511,19 @@ class ModuleIndex:
             >>> sorted(index.host_callbacks())  # g is also called directly: graph code there
             ['f']
         """
-        found = self.__dict__.get("_host_callbacks")
-        if found is not None:
-            return found
-        uses: dict[str, int] = {}
-        stack = [self.module] if self.module is not None else []
-        while stack:
-            node = stack.pop()
-            stack.extend(tree_children(node))
-            if not isinstance(node, cst.Call):
-                continue
-            parts = dotted_parts(node.func)
-            qualified = self.imports.qualify(parts) if parts else None
-            if qualified not in _HOST_CALLBACK_RUNNERS:
-                continue
-            keyword = [a.value for a in node.args if a.keyword is not None and a.keyword.value in ("func", "callback")]
-            positional = [a.value for a in node.args if a.keyword is None][:1]
-            for value in keyword or positional:
-                if isinstance(value, cst.Name):
-                    uses[value.value] = uses.get(value.value, 0) + 1
+        counts = self._name_counts()  # (the uses are read in the same walk as :meth:`references`)
         # only a function the file never calls itself (every mention but its def hands it over)
-        names = {name for name, count in uses.items() if self.references(name) == count + 1}
-        found = self.__dict__["_host_callbacks"] = frozenset(names)
-        return found
+        return frozenset(name for name, uses in self.__dict__["_callback_uses"].items()
+                         if counts.get(name, 0) == uses + 1)
+
+    def _host_callback_names(self, call: cst.Call) -> list[str]:
+        """The function ``call`` hands to the host, when it is a host-callback runner."""
+        parts = dotted_parts(call.func)
+        if not parts or self.imports.qualify(parts) not in _HOST_CALLBACK_RUNNERS:
+            return []
+        keyword = [a.value for a in call.args if a.keyword is not None and a.keyword.value in ("func", "callback")]
+        positional = [a.value for a in call.args if a.keyword is None][:1]
+        return [value.value for value in keyword or positional if isinstance(value, cst.Name)]
 
     def runtime_batch_attributes(self) -> frozenset[str]:
         """``self.batch_size`` names that a method sets from a tensor on each call
@@ -635,20 +630,32 @@ class ModuleIndex:
         if name not in class_info.methods:
             return methods  # an attribute alias (self.dist = self._l2) shadows any subclass method
         found = list(methods)
-        bases = {class_info.name}
-        grew = True
-        while grew:  # subclasses of subclasses, in the file
-            grew = False
-            for other in self.classes.values():
-                if other.name in bases or not any(terminal_name(base) in bases for base in other.bases):
-                    continue
-                if caller is not None and caller in other.methods:
-                    continue  # it replaces the calling method: the base's call never runs on it
-                bases.add(other.name)
-                grew = True
-                if name in other.methods and other.methods[name] not in found:
-                    found.append(other.methods[name])
+        for other in self._inheritors(class_info, caller):
+            if name in other.methods and other.methods[name] not in found:
+                found.append(other.methods[name])
         return found
+
+    def _inheritors(self, class_info, caller: str | None) -> list["ClassInfo"]:
+        """The file's subclasses of ``class_info`` (direct or not) that inherit its method ``caller``
+        (a subclass that defines ``caller`` replaces it: the base's calls never run on it, nor on
+        that subclass's own subclasses); once per class and method."""
+        cache = self.__dict__.setdefault("_inheritor_cache", {})
+        key = (class_info.name, caller)
+        if key not in cache:
+            found: list[ClassInfo] = []
+            bases = {class_info.name}
+            grew = True
+            while grew:  # subclasses of subclasses, in the file
+                grew = False
+                for other in self.classes.values():
+                    if other.name in bases or not any(terminal_name(base) in bases for base in other.bases) \
+                            or (caller is not None and caller in other.methods):
+                        continue
+                    bases.add(other.name)
+                    grew = True
+                    found.append(other)
+            cache[key] = found
+        return cache[key]
 
     def held_classes(self, class_info) -> dict[str, "ClassInfo"]:
         """The file's own classes ``class_info``'s ``__init__`` builds and holds, by attribute

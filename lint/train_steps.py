@@ -29,6 +29,7 @@ import libcst as cst
 
 from .facts import _bound_names
 from .tape_calls import _argument, _makes_a_tape
+from .names import terminal_name
 from .tree import children, own_nodes
 
 # what a step does with its optimizer: an update (``opt.step()``, ``scaler.step(opt)``, Keras's
@@ -205,40 +206,57 @@ def runs_an_auxiliary_network(call: cst.Call, index, under_no_grad: bool = False
     if not _AUXILIARY_NETWORK.match(name.lstrip("_")) or not call.args \
             or all(isinstance(a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in call.args):
         return False
-    return (under_no_grad or name in _frozen_networks(index)) and name not in _optimized_networks(index)
+    frozen, trained = _network_roles(index)
+    return (under_no_grad or name in frozen) and name not in trained
 
 
-def _frozen_networks(index) -> frozenset[str]:
-    """Names the file freezes: ``vgg.eval()`` (also at the end of the line that builds it),
+def _network_roles(index) -> tuple[frozenset[str], frozenset[str]]:
+    """The networks the file freezes and those it trains, by name, in one walk of the module.
+
+    Frozen: ``vgg.eval()`` (also at the end of the line that builds it),
     ``teacher.requires_grad_(False)``, ``net.trainable = False``, or a loop over ``vgg.parameters()``
-    that sets ``requires_grad = False``: networks run for their outputs, not trained."""
-    found = index.__dict__.get("_frozen_networks")
+    that sets ``requires_grad = False``: networks run for their outputs. Trained: whose
+    ``.parameters()`` (``.trainable_variables``) the file hands to an optimizer, ``tape.gradient``
+    or ``apply_gradients`` (``torch.optim.Adam(self.vgg.parameters())`` gives ``vgg``), also
+    through one assignment (``SGD(params)`` with ``params = list(a.parameters()) + ...``)."""
+    found = index.__dict__.get("_network_roles")
     if found is not None:
         return found
-    names = set()
+    frozen, trained = set(), set()
+    optimizers, assigned = [], {}
     stack = [index.module] if index.module is not None else []
     while stack:
         node = stack.pop()
         stack.extend(children(node))
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and (
+        if isinstance(node, cst.Call) and terminal_name(node.func) in _OPTIMIZERS | _TRAINING_CALLS:
+            optimizers.append(node)
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and (
                 node.func.attr.value == "eval" and not node.args
                 or node.func.attr.value == "requires_grad_" and node.args
                 and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == "False"):
-            names.update(_network_names(node.func.value))
-        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call) \
-                and isinstance(node.value.func, cst.Attribute) and node.value.func.attr.value == "eval":
-            for target in node.targets:  # vgg = vgg19(weights=...).features[:16].eval()
-                names.update(_network_names(target.target))
-        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value == "False":
-            for target in node.targets:  # net.trainable = False
-                if isinstance(target.target, cst.Attribute) and target.target.attr.value == "trainable":
-                    names.update(_network_names(target.target.value))
+            frozen.update(_network_names(node.func.value))
+        elif isinstance(node, cst.Assign):
+            for target in node.targets:
+                if isinstance(target.target, cst.Name):
+                    assigned.setdefault(target.target.value, []).append(node.value)
+                if isinstance(node.value, cst.Call) and isinstance(node.value.func, cst.Attribute) \
+                        and node.value.func.attr.value == "eval":  # vgg = vgg19(weights=...).features[:16].eval()
+                    frozen.update(_network_names(target.target))
+                elif isinstance(node.value, cst.Name) and node.value.value == "False" \
+                        and isinstance(target.target, cst.Attribute) and target.target.attr.value == "trainable":
+                    frozen.update(_network_names(target.target.value))  # net.trainable = False
         elif isinstance(node, cst.For) and isinstance(node.iter, cst.Call) \
                 and isinstance(node.iter.func, cst.Attribute) and node.iter.func.attr.value == "parameters" \
                 and any(isinstance(inner, cst.Attribute) and inner.attr.value == "requires_grad"
                         for inner in own_nodes(node.body)):
-            names.update(_network_names(node.iter.func.value))
-    found = index.__dict__["_frozen_networks"] = frozenset(names)
+            frozen.update(_network_names(node.iter.func.value))
+    for node in optimizers:
+        given = [a.value.value for a in node.args if isinstance(a.value, cst.Name)]
+        for inner in [*own_nodes(node), *(n for name in given for value in assigned.get(name, ())
+                                           for n in own_nodes(value))]:
+            if isinstance(inner, cst.Attribute) and inner.attr.value in _TRAINED_WEIGHTS:
+                trained.update(_network_names(inner.value))  # vgg.classifier.parameters(): vgg is trained
+    found = index.__dict__["_network_roles"] = (frozenset(frozen), frozenset(trained))
     return found
 
 
@@ -251,43 +269,8 @@ def _network_names(node) -> set[str]:
     return {node.value} if isinstance(node, cst.Name) else set()
 
 
-def _optimized_networks(index) -> frozenset[str]:
-    """Names whose ``.parameters()`` (``.trainable_variables``) the file hands to an optimizer
-    anywhere (``torch.optim.Adam(self.vgg.parameters())`` gives ``vgg``)."""
-    found = index.__dict__.get("_optimized_networks")
-    if found is not None:
-        return found
-    names = set()
-    optimizers, assigned = [], {}
-    stack = [index.module] if index.module is not None else []
-    while stack:
-        node = stack.pop()
-        stack.extend(children(node))
-        if isinstance(node, cst.Call) and _terminal(node.func) in _OPTIMIZERS | _TRAINING_CALLS:
-            optimizers.append(node)
-        elif isinstance(node, cst.Assign):
-            for target in node.targets:
-                if isinstance(target.target, cst.Name):
-                    assigned.setdefault(target.target.value, []).append(node.value)
-    for node in optimizers:  # SGD(params) with params = list(a.parameters()) + list(b.parameters()): one hop
-        given = [a.value.value for a in node.args if isinstance(a.value, cst.Name)]
-        for inner in [*own_nodes(node), *(n for name in given for value in assigned.get(name, ())
-                                           for n in own_nodes(value))]:
-            if isinstance(inner, cst.Attribute) and inner.attr.value in _TRAINED_WEIGHTS:
-                names.update(_network_names(inner.value))  # vgg.classifier.parameters(): vgg is trained
-    found = index.__dict__["_optimized_networks"] = frozenset(names)
-    return found
-
-
 _TRAINED_WEIGHTS = frozenset({"parameters", "named_parameters", "trainable_variables", "trainable_weights"})
 # calls that hand weights to training: tape.gradient(loss, net.trainable_variables),
 # opt.apply_gradients(zip(grads, net.trainable_variables)), opt.add_param_group({...})
 _TRAINING_CALLS = frozenset({"gradient", "apply_gradients", "minimize", "add_param_group"})
 
-
-def _terminal(func) -> str | None:
-    if isinstance(func, cst.Name):
-        return func.value
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return None
