@@ -23,7 +23,7 @@ import libcst as cst
 
 from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRUE, UNTAINTED, Evaluator, Facts,
                     _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
-from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test
+from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, param_taints
 from .train_steps import called_networks, every_few_steps
 from .module_index import ModuleIndex, block_statements, criteria_by_reduction, local_criteria
 from .liveness import dead_names, dead_statement, detaches
@@ -312,7 +312,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
             # ``if kl: reg = KL_NIG(...)`` with ``kl=False`` on every call, or a helper only
             # ``if not self.training:`` calls: it never runs in a training step of the file's losses
             return []
-    if loss.kind == "helper" and "." not in loss.name and loss.name in index.host_callbacks():
+    if "." not in loss.name and loss.name in index.host_callbacks():
         # a tf.py_function's Python function: host code, its conversions are no further syncs (the
         # loss's py_function call is the one host trip)
         rules = [rule for rule in rules if rule.code != "BSG701"]
@@ -341,6 +341,8 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         _add_local_criteria(evaluator, local_criteria(loss.node))
     if call_sites is not None:
         enclosing = call_sites.get(("closure", id(loss.node)))
+        if not enclosing and loss.kind == "factory":
+            enclosing = _factory_arguments(loss, index)
         if enclosing:  # a nested def reads the enclosing loss's values
             for name, facts in enclosing.items():
                 if name not in evaluator.env:
@@ -497,6 +499,7 @@ class _Walker:
         self.returns: list | None = None  # set to a list to collect the facts of returned values
         self.per_sample_loops: list[bool] = []  # the enclosing ``for`` loops: whether each walks the batch
         self.loop_targets: list = []  # and their targets
+        self.loop_statements: list = []  # and the loops themselves
         # names only assigned, or whose values reach neither the returned loss nor a gradient (they
         # silence reports only: a helper summary's walk, with no rules, does not need them)
         self.unread = unread_names(ctx.loss.node) | dead_names(ctx.loss.node) if rules else set()
@@ -610,13 +613,22 @@ class _Walker:
                 _keep_gradient_of_skipped_branch(ev, before_branch)
             if _exits(statement.body) and statement.orelse is None:
                 _learn_nonzero(statement.test, ev)  # if den == 0: return ... -> den != 0 below
+                if isinstance(statement.test, cst.UnaryOperation) and isinstance(statement.test.operator, cst.Not):
+                    # if not torch.all(p > 0): raise ... -- as ``assert torch.all(p > 0)`` (only that
+                    # form: ``not (p == 0).any()`` raises where p has no zeros)
+                    _learn_all_nonzero(statement.test.expression, ev)
                 _mark_guarded((_any_zero_of(statement.test, ev),), ev)  # if (t == 0).any(): raise
         elif isinstance(statement, cst.For):
             self.expression(statement.iter)
             ev.bind_loop_target(statement.target, statement.iter)
-            self.per_sample_loops.append(_walks_the_batch(statement.iter, ev))
+            from .rules.batch_loop import for_loop_over_the_batch
+            # one pass per sample: as BSG101 reads the loop (``zip(preds, targets)`` of tensors too)
+            self.per_sample_loops.append(_walks_the_batch(statement.iter, ev)
+                                         or bool(for_loop_over_the_batch(statement, self.ctx)))
             self.loop_targets.append(statement.target)
+            self.loop_statements.append(statement)
             self.block(block_statements(statement.body))
+            self.loop_statements.pop()
             self.loop_targets.pop()
             self.per_sample_loops.pop()
             self._orelse(statement.orelse)
@@ -666,7 +678,7 @@ class _Walker:
             self.ctx.grad_dead_depth -= detached
             _mark_guarded([_floored_in_place(small.value, ev)], ev)  # p.clamp_min_(eps); log(p)
             _grow_list(small.value, ev, bool(self.per_sample_loops and self.per_sample_loops[-1]),
-                       self.loop_targets[-1] if self.loop_targets else None)
+                       self.loop_targets[-1] if self.loop_targets else None, self.ctx.loss.node)
         elif isinstance(small, cst.Assign):
             dead = dead_statement(small, self.unread)
             detached = dead_statement(small, self.undifferentiated)
@@ -697,6 +709,12 @@ class _Walker:
                 elif _rebinds_own_arguments(target.target, small.value, ev):
                     _rebound_through(target.target, small.value, facts, ev)
                 else:
+                    if len(small.targets) == 1 and isinstance(small.value, cst.BinaryOperation) \
+                            and isinstance(small.value.operator, cst.Add) and isinstance(target.target, cst.Name) \
+                            and isinstance(small.value.left, cst.Name) \
+                            and small.value.left.value == target.target.value \
+                            and self._adds_up_samples(target.target, small.value.right):
+                        facts = replace(facts, batch_sum=small)  # total = total + l1(pred, target) per sample
                     ev.bind(target.target, facts)
                     if isinstance(small.value, cst.Lambda) and isinstance(target.target, cst.Name):
                         ev.lambdas[target.target.value] = small.value  # f = lambda x: exp(x / tau)
@@ -716,6 +734,8 @@ class _Walker:
                 updated = ev.binary(symbol, small.target, small.value, small)
                 if self.loop_targets and updated.literal is not None and not updated.taint:
                     updated = replace(updated, literal=None)  # ``pos_cnt += 1`` in a loop: a count, not 2
+                if isinstance(small.operator, cst.AddAssign) and self._adds_up_samples(small.target, small.value):
+                    updated = replace(updated, batch_sum=small)  # loss += ce(pred[i], t[i]) for each sample
                 ev.bind(small.target, updated)
         elif isinstance(small, cst.Return):
             if small.value is not None:
@@ -728,6 +748,24 @@ class _Walker:
             return
         elif isinstance(small, cst.Del):
             return
+
+    def _adds_up_samples(self, total: cst.Name, term) -> bool:
+        """``loss += ce(pred[i], t[i])`` in the innermost loop over the batch: a total of one term
+        per sample, started before that loop (a total reset inside it sums one sample's terms), of
+        terms that carry the prediction's gradient. Returned as it is, it grows with the batch
+        size as a ``sum`` over the batch axis does; divided by the batch size or a count, it is a mean."""
+        from .rules.batch_loop import for_loop_over_the_batch
+        if not self.loop_statements or not for_loop_over_the_batch(self.loop_statements[-1], self.ctx):
+            return False  # for level in pyramid: (also inside a per-sample loop) each term is one level's
+        ev = self.ctx.evaluator
+        before = ev.env.get(total.value)
+        if before is None or before.python_list or before.is_tensor and before.batch_sum is None and before.taint:
+            return False  # an unbound name, a list, or a tensor of the inputs the loop adds to
+        if _rebound_inside(total.value, self.loop_statements[-1]):
+            return False
+        facts = ev.facts(term)
+        return PRED in facts.taint and facts.has_grad and not facts.shape and not facts.python_list \
+            and not _normalised_term(term, ev, self.ctx.loss.node)
 
     def _target(self, target) -> None:
         if isinstance(target, (cst.Subscript, cst.Attribute)):
@@ -787,6 +825,76 @@ def _eager_test(test) -> bool | None:
     return None
 
 
+# what a factory's parameter is called when it holds the model's tensors (a triplet's embeddings,
+# a VAE's latent statistics, a layer's output); anything else is a setting (an offset, a base, a
+# constant computed from the data, a flag), whatever taint a helper's parameter would get
+_FACTORY_TENSOR = re.compile(r"emb|feat|anchor|positive|negative|logit|output|hidden|latent|^z_|_z$|^mu$|"
+                             r"log_?var|pred|encod|repr|proj|layer|activation", re.IGNORECASE)
+
+
+def _factory_arguments(loss: LossFunction, index: ModuleIndex) -> dict:
+    """The facts of the enclosing factory's parameters that a loss it returns reads (``def
+    triplet_loss(embedding_a, embedding_p, margin): def loss(y_true, y_pred): ...``): named like
+    tensors, they are tensors (the model's layer outputs, given once when the loss is built); a
+    ``margin`` or ``gamma`` is a number."""
+    parent = loss.info.parent if loss.info is not None else None
+    if parent is None:
+        return {}
+    taints = param_taints(parent.node.params, "helper", skip_self=parent.class_info is not None)
+    read = {node.value for node in own_nodes(loss.node) if isinstance(node, cst.Name)}
+    required = {p.name.value for p in (*parent.node.params.posonly_params, *parent.node.params.params)
+                if p.default is None}  # weight=None, alpha=0.25: options, whatever their names
+    taints = {name: taint for name, taint in taints.items()
+              if taint and name in read and name in required and _FACTORY_TENSOR.search(name)}
+    return Evaluator(index.imports, taints).env if taints else {}
+
+
+def _normalised_term(node, ev: Evaluator, scope, depth: int = 0) -> bool:
+    """A term already divided by something other than a number (``ce(p[i], t[i]) / B``, ``... /
+    avg_factor``, ``inv * term`` with ``inv = 1.0 / B``, ``w[i] * term`` of weights normalised in
+    the loss, ``w = softmax(s)`` or ``w = weights / weights.sum()``): added up over the batch, it
+    gives a mean or a weighted mean, not a sum."""
+    while isinstance(node, cst.UnaryOperation):
+        node = node.expression
+    if isinstance(node, cst.Subscript):
+        node = node.value  # w[i] of normalised weights
+    if isinstance(node, cst.BinaryOperation):
+        if isinstance(node.operator, (cst.Divide, cst.FloorDivide)):
+            return ev.facts(node.right).literal is None or _normalised_term(node.left, ev, scope, depth)
+        if isinstance(node.operator, cst.Multiply):
+            return any(_normalised_term(side, ev, scope, depth) or ev._reciprocal_of_a_count(side)
+                       for side in (node.left, node.right))
+        return False
+    if isinstance(node, cst.Call):
+        op = ev.op(node)
+        if op is not None and op.name in ("div", "divide", "true_divide", "div_no_nan", "divide_no_nan") \
+                and len(op.args) >= 2:
+            return ev.facts(op.args[1]).literal is None
+        return op is not None and op.name == "softmax"
+    if isinstance(node, cst.Name) and depth < 2:
+        if ev.facts(node).weights_to_one:
+            return True
+        values = [a.value for a in own_nodes(scope) if isinstance(a, cst.Assign) and len(a.targets) == 1
+                  and isinstance(a.targets[0].target, cst.Name) and a.targets[0].target.value == node.value]
+        return len(values) == 1 and _normalised_term(values[0], ev, scope, depth + 1)  # inv = 1.0 / B
+    return False
+
+
+def _rebound_inside(name: str, loop: cst.For) -> bool:
+    """``name = ...`` (other than ``name = name + ...``) somewhere in the loop's body: the total
+    starts again on every pass."""
+    for node in own_nodes(loop.body):
+        if isinstance(node, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name
+                                                for t in node.targets):
+            value = node.value
+            if not (isinstance(value, cst.BinaryOperation) and isinstance(value.left, cst.Name)
+                    and value.left.value == name):
+                return True
+        elif isinstance(node, cst.AnnAssign) and isinstance(node.target, cst.Name) and node.target.value == name:
+            return True
+    return False
+
+
 def _walks_the_batch(iterable, ev: Evaluator) -> bool:
     """A ``for`` loop's iterable gives one entry per sample: ``range(bs)`` with ``bs`` read from the
     batch axis, the rows of a batch tensor."""
@@ -796,7 +904,7 @@ def _walks_the_batch(iterable, ev: Evaluator) -> bool:
     return ev._walks(iterable, rows=True)
 
 
-def _grow_list(value, ev: Evaluator, per_sample: bool, loop_target=None) -> None:
+def _grow_list(value, ev: Evaluator, per_sample: bool, loop_target=None, scope=None) -> None:
     """``means.append(m)``, ``parts.extend(ms)`` on a Python list the loss made: the list holds
     what is added, one entry per sample when added in a loop over the batch. Only what comes from
     the loss's inputs is carried (a list of ``arange`` permutations or constants stays as it was)."""
@@ -821,7 +929,9 @@ def _grow_list(value, ev: Evaluator, per_sample: bool, loop_target=None) -> None
         and (first_entry or listed.column_terms)
     # entries without gradient (each a thresholded count): so is the list, until one carries it
     no_gradient = added_facts.nograd and (listed.nograd or not (listed.grown_list or listed.elements))
+    normalised = listed.normalised_entries or (scope is not None and _normalised_term(value.args[0].value, ev, scope))
     ev.env[name] = replace(listed, taint=listed.taint | added, elements=None, grown_list=True,
+                           normalised_entries=normalised,
                            no_batch_axis=rows_only, batch_rows=per_sample_rows, column_terms=columns,
                            nograd=no_gradient, step_node=(listed.step_node or added_facts.step_node) if no_gradient else None)
 
@@ -1049,7 +1159,9 @@ def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts, value=None
     if held.made_tensor and not held.taint:
         # ``box_mask[b, cell] = 1`` into ``torch.zeros(...)``: now a tensor of the step's data
         ev.env[root.value] = replace(held, taint=frozenset({TRUE}) | written.taint, made_tensor=False,
-                                     guarded=False, bounded=held.bounded and written.bounded)
+                                     guarded=False, bounded=held.bounded and written.bounded,
+                                     # filled from the device's values: no longer a host tensor
+                                     on_host=held.on_host and (written.on_host or not written.taint))
     elif written.taint - held.taint and not (held.python_list or held.maybe_list):
         ev.env[root.value] = join_facts(held, written)
 
@@ -1650,6 +1762,18 @@ def _learn_nonzero(test, ev: Evaluator, asserted: bool = False) -> None:
         if zeros is not None:
             names = (*names, zeros)
     _mark_guarded(names, ev)
+
+
+def _learn_all_nonzero(test, ev: Evaluator) -> None:
+    """``torch.all(p > 0)``, ``(p != 0).all()``: where it holds, no entry of p is 0."""
+    if not isinstance(test, cst.Call):
+        return
+    op = ev.op(test)
+    if op is None or op.name not in ("all", "reduce_all") or not op.args:
+        return
+    facts = ev.facts(op.args[0])
+    if facts.nonzero_of is not None:
+        _mark_guarded(nonzero_names(facts), ev)
 
 
 def _counted_zeros(test, ev: Evaluator) -> str | None:

@@ -34,6 +34,7 @@ _EPS_NAME = re.compile(r"eps|epsilon|smooth|tiny|_?EPS|stabili[sz]er|offset|floo
 _BATCH_NAME = re.compile(r"batch|^bs$|^BS$", re.IGNORECASE)
 # names that say a small positive constant, never 0 (``eps``), unlike a smoothing rate
 _STRICT_EPS_NAME = re.compile(r"eps|epsilon|tiny", re.IGNORECASE)
+_EPSILON_WORD = re.compile(r"(^|_)(eps|epsilon|tiny)($|_)", re.IGNORECASE)  # eps, self.eps, min_eps; not n_steps
 _FLOAT32_STEP_BELOW_ONE = 1e-7  # 1 - x rounds to 1.0 in float32 for x below about 6e-8
 _NEGLIGIBLE = 1e-6  # a factor that makes a sum a placeholder, not a loss value
 # a batch size fixed in the loss itself (``bs``/``n_batch`` are as often a block or group size)
@@ -258,6 +259,10 @@ class Facts:
     # times weights named as normalised (a normalized_weights parameter): summed along an axis,
     # a weighted mean over that axis (along which axis they sum to one is not known)
     weights_to_one: bool = False
+    # a list whose appended entries were each divided by a count (``append(ce / B)``): their sum is a mean
+    normalised_entries: bool = False
+    feature_parts: bool = False  # the parts of a split along a later axis (channel groups, not samples)
+    complement_mask: bool = False  # ``1 - (d > 0)``: its ``zero_of`` holds only where d is not negative
     # a sum, mean or norm over every axis, the batch's included, of squares or magnitudes of a
     # value that is not an error (``sqrt(sum(y_pred * y_pred))``, ``norm(y_pred)``), or a root or
     # product of such: 0 only where every entry of every sample is exactly 0
@@ -721,6 +726,9 @@ class Evaluator:
             facts = [self.facts(p) for p in parts]
             zero_of, nonzero_of = _zero_test(node, self)
             return Facts(taint=_union(facts), boolean=True, shape=all(f.shape or not f.taint for f in facts),
+                         # counts[0] == counts[1] - 1 of Python ints: a comparison on the host
+                         on_host=any(f.on_host for f in facts)
+                         and all(f.on_host or (not f.taint and (f.literal is not None or f.shape)) for f in facts),
                          bounded=True, nonneg=True, unit=True,  # a bool counts as 0 or 1
                          opaque=_all_opaque(*facts), zero_of=zero_of, nonzero_of=nonzero_of,
                          batch_axis=shared_batch_axis(facts),
@@ -933,8 +941,10 @@ class Evaluator:
             return base  # x.shape[0:2], x.shape[:3]: the leading axes, the batch axis first
         if base.shape:
             return SHAPE
-        if base.grown_list and len(elements) == 1 and isinstance(elements[0].slice, cst.Slice):
-            return replace(base, batch_sum=None, exp_node=None)  # reps[1:] of a list: a shorter list
+        if (base.grown_list or base.feature_parts) and not base.batch_rows and len(elements) == 1 \
+                and isinstance(elements[0].slice, cst.Slice):
+            # reps[1:] of a list, splits[:n] of split(x, sizes, dim=1): a shorter list of the same parts
+            return replace(base, batch_sum=None, exp_node=None)
         if base.elements is not None and len(elements) == 1 and isinstance(elements[0].slice, cst.Index) \
                 and isinstance(elements[0].slice.value, cst.Integer):
             position = int(elements[0].slice.value.evaluated_value)
@@ -997,6 +1007,11 @@ class Evaluator:
     # ---- arithmetic ---------------------------------------------------------------------
     def binary(self, symbol: str, left_node, right_node, node=None) -> Facts:
         facts = self._binary(symbol, left_node, right_node, node)
+        if not facts.on_host and symbol != "@":
+            sides = (self.facts(left_node), self.facts(right_node))
+            if any(f.on_host for f in sides) and all(f.on_host or (not f.taint and (f.literal is not None or f.shape))
+                                                     for f in sides):
+                facts = replace(facts, on_host=True)  # counts[1] - 1, x.cpu() * 2: still on the host
         if symbol == "**" and _text(right_node) in ("2", "2.0") and self._whole_batch_norm(left_node):
             facts = replace(facts, batch_sum=left_node)  # x.norm(2).pow(2): the sum of squares over the batch
         left, right = self.facts(left_node), self.facts(right_node)
@@ -1125,6 +1140,9 @@ class Evaluator:
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
                          or _above_one_less_one(left, right) or one_minus_clipped or (above_bounded and left.literal > 1)
                          or _positive_plus_sum_less_diagonal(left_node, right_node, self),
+                         # 1 - (d > 0).float(): 1 wherever d is 0 (``d + (1 - mask)`` replaces d's zeros)
+                         zero_of=right.nonzero_of if not left.taint and left.literal == 1 else None,
+                         complement_mask=bool(right.nonzero_of) and not left.taint and left.literal == 1,
                          opaque=_all_opaque(left, right))
         if symbol == "*":
             left_pos, right_pos = _nonnegative(left), _nonnegative(right)
@@ -1152,7 +1170,8 @@ class Evaluator:
                          feature_count=per_sample,
                          error=(left.error and not right.taint) or (right.error and not left.taint),
                          magnitude=(left.magnitude and not right.taint) or (right.magnitude and not left.taint),
-                         nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
+                         nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos)
+                         or (left.is_tensor and _text(left_node) == _text(right_node) and _pure(left_node)),  # r * r
                          nonpos=(left_pos and right.nonpos) or (left.nonpos and right_pos),
                          guarded=(left.guarded and right.guarded) or (left.guarded and _hyperparameter(right))
                          or (right.guarded and _hyperparameter(left)),  # t * (norm + eps): a temperature
@@ -1601,7 +1620,9 @@ class Evaluator:
             whole_sum = order is not None and _text(order) in ("1", "1.0") and self._whole_batch_norm(node)
             # a norm of the whole batch (no axis) of a prediction is 0 only where every entry is
             whole = self._whole_batch_norm(node) and PRED in first.taint and self._as_received(op.args[0])
+            # norm(S + eps): a norm of entries bounded away from 0 is itself
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude, batch_energy=whole,
+                         guarded=first.guarded and not first.python_list,
                          bounded=first.bounded and first.taint != EMPTY, length=_a_vector(first),
                          norm_of=_text(op.args[0]) if order is None or _text(order) in ("2", "2.0", "'fro'", '"fro"') else None,
                          batch_sum=node if whole_sum else None)
@@ -1731,7 +1752,9 @@ class Evaluator:
             # split/dynamic_partition cut the batch into parts (each keeps rows); unstack/unbind give rows
             along_batch = name not in ("split", "dynamic_partition") and (axis is None or self.facts(axis).literal == 0)
             return Facts(taint=first.taint, python_list=True, batch_rows=along_batch and first.is_tensor,
-                         tensor_parts=not along_batch)
+                         tensor_parts=not along_batch,
+                         # split(x, sizes, dim=1): channel groups, each with every sample
+                         feature_parts=axis is not None and (self.facts(axis).literal or 0) != 0)
         if name in STACK_OPS and op.args:
             stacked = self._stacked(op.args[0])
             listed = self.facts(op.args[0])
@@ -1753,6 +1776,10 @@ class Evaluator:
                 # (one image's objects) joined along axis 0. A cat of views of the batch keeps it (V x B
                 # rows), and so does a list made one entry per sample
                 return replace(stacked, no_batch_axis=True)
+            if listed.batch_rows and listed.grown_list and along_0 and name == "stack" and not listed.normalised_entries:
+                # one entry per sample (each perhaps a number: its loss), appended in a loop over the
+                # batch and stacked: the batch is the new axis 0
+                return replace(stacked, no_batch_axis=False, batch_axis=(0, None), python_list=False, batch_rows=False)
             return stacked
         if name.startswith(_PREDICATE_PREFIXES) and name not in COMPARISON_OPS:
             return UNTAINTED  # is_tensor(), any_symbolic_tensors(), has_...: Python booleans
@@ -1970,6 +1997,11 @@ class Evaluator:
                 return Facts(taint=_union(inputs), nonneg=True, no_batch_axis=True)
         if isinstance(func, cst.Attribute):
             receiver = self.facts(func.value)
+            if receiver.on_host and func.attr.value.endswith("_") and not func.attr.value.startswith("_") \
+                    and not any(self.facts(a.value).taint for a in node.args):
+                # torch.Tensor(shape).fill_(0): an in-place method returns its host tensor (not
+                # ``copy_(logits)``, which copies the device's values in)
+                return receiver
             if func.attr.value in HOST_VALUE_OPS or (func.attr.value.startswith(("is_", "has_")) and not node.args):
                 return UNTAINTED  # x.is_complex(), x.is_sparse(): metadata, a Python bool
             if func.attr.value in MAPPING_VIEW_OPS and not node.args:
@@ -2026,9 +2058,17 @@ class Evaluator:
         if op.name in ("max", "min") and len(op.args) >= 2:
             facts = [self.facts(a) for a in op.args]
             # max(num_pos, 1): a count that is never below 1
-            floor = op.name == "max" and any(not f.taint and f.literal is not None and f.literal > 0 for f in facts)
+            floor = op.name == "max" and any(
+                not f.taint and ((f.literal is not None and f.literal > 0) or (f.literal is None and (
+                    (f.guarded and f.nonneg) or bool(_EPSILON_WORD.search(terminal_name(a) or "")))))
+                for a, f in zip(op.args, facts))  # max(norm_a * norm_b, eps)
             return Facts(taint=_union(facts), shape=all(f.shape or not f.taint for f in facts), guarded=floor,
                          nonneg=floor)
+        if op.name == "sum" and op.args and first.batch_rows and first.grown_list and PRED in first.taint \
+                and not first.nograd and not first.normalised_entries:
+            # sum(losses) of one loss per sample, appended in a loop over the batch: a sum over the
+            # batch (read otherwise as the builtin sum of a list is, below)
+            return Facts(taint=first.taint, python_list=True, opaque=first.opaque, batch_sum=op.node)
         if op.name in ("sum", "list", "tuple", "sorted", "reversed") and op.args:
             # builtin sum() of a Python list of losses: not a reduction over the batch axis
             return Facts(taint=first.taint, python_list=True, opaque=first.opaque)
@@ -3234,8 +3274,16 @@ def _adds_own_zero_test(left_node, right_node, left: Facts, right: Facts) -> boo
 
     The comparison's ``zero_of`` travels through casts and constant factors, so this reads the
     facts of one operand instead of walking its subtree (additions chain on long sums)."""
-    return (right.zero_of is not None and right.zero_of == _text(left_node)) or \
-        (left.zero_of is not None and left.zero_of == _text(right_node))
+    return _adds_zero_test_of(left_node, right, left) or _adds_zero_test_of(right_node, left, right)
+
+
+def _adds_zero_test_of(value_node, test: Facts, value: Facts) -> bool:
+    """``value + test`` where ``test`` is nonzero exactly where ``value`` is 0: ``(d == 0) * eps``,
+    or ``1 - (d > 0)``, which replaces d's zeros only where d is not a signed difference (``pred -
+    target`` can be -1, where ``d + 1`` is 0 again)."""
+    if test.zero_of is None or test.zero_of != _text(value_node):
+        return False
+    return not (test.complement_mask and (value.difference or value.error))
 
 
 def _carries_the_batch(facts: Facts) -> bool:

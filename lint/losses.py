@@ -45,7 +45,9 @@ _HYPER_NAME = re.compile(
     r"power|p|order|ord|name|dtype|training|mode|keepdims|sigma|mu|ignore_?class|ignore_?index|"
     r"class_?weights?|pos_?weight|seed|verbose|debug|status|flag|.*_flag|"
     r".*_(rate|factor|coef|coeff|scale|size|weight|eps|margin|temperature|threshold)|"
-    r"(apply|use|is|num|n|max|min)_.*|(.*_)?(epoch|step|iteration|update)(_num|_count|_idx)?)$",
+    r"(apply|use|is|num|n|max|min)_.*|(.*_)?(epoch|step|iteration|update)(_num|_count|_idx)?|"
+    # an STFT's or a convolution's configuration: hop_length, win_length, window_size, n_fft
+    r"(hop|win|window|frame|fft|filter|kernel|patch|segment|chunk|block)_?(length|len|size|stride|shift))$",
     re.IGNORECASE,
 )
 _SCALAR_ANNOTATIONS = frozenset({"int", "float", "str", "bool"})
@@ -1358,7 +1360,7 @@ class _LossFinder:
             return
         self._seen.add(id(info.node))
         loss = LossFunction(info.display_name, info.node, kind, info, caller=caller)
-        loss.param_taints = _param_taints(info.node.params, kind, skip_self=info.class_info is not None,
+        loss.param_taints = param_taints(info.node.params, kind, skip_self=info.class_info is not None,
                                           batch_data=self._model_method(info, kind))
         if "args" in loss.param_taints and not loss.param_taints["args"] and _indexes_by_position(info.node, "args"):
             # ``def yolo_loss(args, anchors)`` reading ``args[:n]``: a packed list of tensors (the
@@ -1384,7 +1386,7 @@ class _LossFinder:
             return
         self._seen.add(id(node))
         loss = LossFunction("<lambda>", node, kind)
-        loss.param_taints = _param_taints(node.params, kind, skip_self=False)
+        loss.param_taints = param_taints(node.params, kind, skip_self=False)
         self.losses.append(loss)
 
 
@@ -1421,9 +1423,13 @@ def _runs_held_modules(info: FunctionInfo) -> bool:
     for node in own_nodes(info.node):
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
                 and isinstance(node.func.value, cst.Name) and node.func.value.value == "self" \
-                and not owner.methods_behind(node.func.attr.value):
+                and not owner.methods_behind(node.func.attr.value) and not _HELD_CRITERION.search(node.func.attr.value):
             return True
     return False
+
+
+# an attribute that holds a criterion, not a network block: ``self.base_criterion(pred, y)``, ``self.loss_fn``
+_HELD_CRITERION = re.compile(r"criterion|(^|_)crit($|_)|loss", re.IGNORECASE)
 
 
 def _combines_losses(info: FunctionInfo) -> bool:
@@ -1477,8 +1483,8 @@ def _positional_names(info: FunctionInfo, required: bool = False) -> list[str]:
     return names
 
 
-def _param_taints(params: cst.Parameters, kind: str, skip_self: bool,
-                  batch_data: bool = False) -> dict[str, frozenset[str]]:
+def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
+                 batch_data: bool = False) -> dict[str, frozenset[str]]:
     """Which parameters hold tensors, and whether they are targets or predictions (``batch_data``:
     a model's loss method, whose parameters are the batch, data without gradient)."""
     positional = [*params.posonly_params, *params.params]

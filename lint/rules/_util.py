@@ -154,6 +154,9 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
     if _in_a_loss_object(ctx) and _pretrained_attribute(func, ctx) and any(
             not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args):
         return True  # self.model.encode_image(x) of self.model, _ = clip.load(...): a pretrained network
+    if isinstance(func, cst.Call):
+        # CriticNetwork(name="critic")(x): a module built and run in place (Haiku, Flax)
+        return _runs_the_other_gan_network(func, ctx) and bool(node.args)
     nested = False
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in ("self", "cls"):
         name = func.attr.value
@@ -177,11 +180,27 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
         # extra forward and a double backward every step)
     if isinstance(func, cst.Attribute) and not nested and _is_own_method(name, ctx):
         return False  # self._vgg_outputs(x): a helper of this class, linted itself (the network call is in it)
+    if isinstance(func, cst.Name) and _built_as_the_other_gan_network(name, ctx):
+        return bool(node.args)  # critic = CriticNetwork(name="critic"); critic(fake) in a generator loss
     if isinstance(func, cst.Name) and (name in ctx.index.imports.aliases or ctx.index.functions_named(name)
                                        or _built_in_this_loss(name, ctx) or name in ctx.evaluator.lambdas):
         return False  # vgg = VGG19(...); vgg(y): the build is the finding
     return any(not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args) \
         and bool(node.args)
+
+
+def _runs_the_other_gan_network(build: cst.Call, ctx) -> bool:
+    """``GeneratorNetwork(name="generator")`` in a critic's loss: a module class named for the GAN
+    network the loss does not train (a Haiku or Flax module, built inside the transformed loss)."""
+    role = gan_role(terminal_name(build.func) or "")
+    return role is not None and bool(_roles_named_by_the_loss(ctx)) and role not in _roles_named_by_the_loss(ctx)
+
+
+def _built_as_the_other_gan_network(name: str, ctx) -> bool:
+    """``critic = CriticNetwork(name="critic")`` in this loss, which trains the generator."""
+    return any(isinstance(assign.value, cst.Call) and _runs_the_other_gan_network(assign.value, ctx)
+               and any(isinstance(t.target, cst.Name) and t.target.value == name for t in assign.targets)
+               for assign in _walk_assignments(ctx.loss.node))
 
 
 # a parameter that holds the network being trained

@@ -51,21 +51,7 @@ class BatchLoop(Rule):
 
     def check_statement(self, statement, ctx) -> None:
         if isinstance(statement, cst.For):
-            if _used_as_a_record(statement.target, statement.body):
-                return  # for t in targets: t["labels"] -- a list of per-image dicts, not tensor rows
-            if _indexes_a_later_axis(statement.target, statement.body):
-                return  # for i, out in enumerate(outputs): ... y_true[:, i] -- one task per column
-            if _keys_its_own_container(statement.iter, statement.target, statement.body):
-                return  # for name in outputs: outputs[name] -- the keys of a mapping
-            if _keys_a_mapping(statement.target, statement.body, ctx):
-                return  # for act in actions: self.action_map[act] -- names looked up, not tensor rows
-            if _entries_may_be_none(statement.body):
-                return  # for i in range(len(t)): if t[i] is not None -- a list, tensor rows are never None
-            if _indexes_a_literal_list(statement.iter, statement.target, statement.body, ctx):
-                return  # for i, out in enumerate(outputs): weights[i] * ... -- one weight per pyramid level
-            reason = batch_iteration(statement.iter, ctx, statement.target) \
-                or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx) \
-                or _index_picks_tensor_rows(statement.iter, statement.target, statement.body, ctx)
+            reason = for_loop_over_the_batch(statement, ctx)
             if reason:
                 ctx.report(self, statement.iter, f"`for` loop {reason}: unrolled per sample when the step is traced")
                 return
@@ -96,6 +82,26 @@ class BatchLoop(Rule):
                 ctx.report(self, comp_for.iter, f"comprehension {host}")
                 return
             comp_for = comp_for.inner_for_in
+
+
+def for_loop_over_the_batch(statement: cst.For, ctx) -> str | None:
+    """Why the ``for`` loop runs once per sample of the batch, or None (a loop over records,
+    columns, the keys of a mapping, a list with ``None`` entries or a literal list's positions)."""
+    if _used_as_a_record(statement.target, statement.body):
+        return None  # for t in targets: t["labels"] -- a list of per-image dicts, not tensor rows
+    if _indexes_a_later_axis(statement.target, statement.body):
+        return None  # for i, out in enumerate(outputs): ... y_true[:, i] -- one task per column
+    if _keys_its_own_container(statement.iter, statement.target, statement.body):
+        return None  # for name in outputs: outputs[name] -- the keys of a mapping
+    if _keys_a_mapping(statement.target, statement.body, ctx):
+        return None  # for act in actions: self.action_map[act] -- names looked up, not tensor rows
+    if _entries_may_be_none(statement.body):
+        return None  # for i in range(len(t)): if t[i] is not None -- a list, tensor rows are never None
+    if _indexes_a_literal_list(statement.iter, statement.target, statement.body, ctx):
+        return None  # for i, out in enumerate(outputs): weights[i] * ... -- one weight per pyramid level
+    return batch_iteration(statement.iter, ctx, statement.target) \
+        or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx) \
+        or _index_picks_tensor_rows(statement.iter, statement.target, statement.body, ctx)
 
 
 def _a_constant(comprehension, ctx) -> bool:

@@ -223,11 +223,15 @@ def _first_element_kept_alone(name: str, ctx) -> bool:
 
 def _what_it_does(batch_sum, ctx) -> str:
     """"sums over the batch axis", or for ``norm(x)`` with no axis what that is."""
+    if isinstance(batch_sum, (cst.AugAssign, cst.Assign)):
+        return "adds one term per sample in a loop over the batch"
     return "is a norm over the whole batch" if _a_norm(batch_sum, ctx) else "sums over the batch axis"
 
 
 def _instead(batch_sum, ctx) -> str:
     """What to do instead: a per-sample norm, or a reduction over the sample's own axes."""
+    if isinstance(batch_sum, (cst.AugAssign, cst.Assign)):
+        return "divide the total by the batch size after the loop (or average the terms)"
     if _a_norm(batch_sum, ctx):
         return "take each sample's norm (axis=-1) and average over the batch"
     return "reduce over axis=-1 (or take the mean)"

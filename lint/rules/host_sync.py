@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from ..facts import ARRAY_MODULES, PRED
+from ..facts import ARRAY_MODULES, PRED, TRUE
 from ..names import dotted_parts, terminal_name
 from ..tree import contains, own_nodes
 from ._util import (assignments_to, builds_a_network, callee, code_of, imports_a, is_self_attribute, kept_on_self,
@@ -214,6 +214,12 @@ def _shown_tensor(value, ctx) -> bool:
     y)`` ... ``return dist``: the loss value, so a tensor)."""
     facts = ctx.facts(value)
     if facts.is_tensor:
+        return True
+    if ctx.loss.kind != "helper" and isinstance(value, (cst.Name, cst.Attribute)) and PRED in facts.taint \
+            and facts.opaque and not (facts.shape or facts.python_list or facts.on_host) \
+            and any(imports_a(ctx, head) for head in ("jax", "tensorflow", "keras")) and not torch_only(ctx):
+        # print("next_q", next_q) of q_network.apply(...) in a JAX loss: what the networks made of
+        # the batch, traced like everything else there (a symbolic array printed once)
         return True
     if not (isinstance(value, cst.Name) and facts.taint and facts.opaque) or ctx.loss.kind == "helper":
         return False
@@ -722,9 +728,8 @@ class StateInLoss(Rule):
                 ctx.report(self, statement, f"`{code_of(statement)}` mutates the {declared[target.value]} "
                                             f"`{target.value}` from inside the loss: lost or run once under jit")
             elif is_self_attribute(target) and ctx.loss.info is not None and ctx.loss.info.name != "__init__" \
-                    and ctx.facts(statement.value).is_tensor and ctx.facts(statement.value).has_grad \
-                    and not ctx.in_config_branch:
-                ctx.report(self, target, f"`{code_of(target)} = ...` keeps a tensor of this step on the object: "
+                    and _holds_the_graph(ctx.facts(statement.value)) and not ctx.in_config_branch:
+                ctx.report(self, target, f"`{code_of(target)} = ...` keeps tensors of this step on the object: "
                                          "it holds the step's graph (or a traced value under jit)")
             elif isinstance(statement, cst.AugAssign) and is_self_attribute(target) and not torch_only(ctx) \
                     and ctx.loss.kind != "helper" and ctx.loss.info is not None \
@@ -734,6 +739,17 @@ class StateInLoss(Rule):
                 # trace time only (compiled steps replay the graph without it)
                 ctx.report(self, target, f"`{code_of(statement).strip()}` updates a Python attribute inside the "
                                          "loss: a compiled step runs it once, when traced, so the update is frozen")
+
+
+def _holds_the_graph(facts) -> bool:
+    """A tensor with the prediction's gradient, or a Python list of them (``[disp[:, 0]]``, the
+    pyramid of estimates): kept on the object, it keeps the step's graph alive."""
+    if facts.is_tensor and facts.has_grad:
+        return True
+    # a list display of such tensors (``[disp[:, 0]]``); a comprehension's entries are unknown here
+    # (``[l.item() for l in losses]`` holds numbers)
+    return facts.python_list and facts.elements is not None and any(e.is_tensor and e.has_grad
+                                                                     for e in facts.elements)
 
 
 def _is_self(node) -> bool:
