@@ -24,6 +24,7 @@ import libcst as cst
 from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRUE, UNTAINTED, Evaluator, Facts,
                     _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, param_taints
+from .rules.batch_loop import for_loop_over_the_batch
 from .train_steps import called_networks, every_few_steps
 from .module_index import ModuleIndex, block_statements, criteria_by_reduction, local_criteria
 from .liveness import dead_names, dead_statement, detaches
@@ -499,7 +500,7 @@ class _Walker:
         self.returns: list | None = None  # set to a list to collect the facts of returned values
         self.per_sample_loops: list[bool] = []  # the enclosing ``for`` loops: whether each walks the batch
         self.loop_targets: list = []  # and their targets
-        self.loop_statements: list = []  # and the loops themselves
+        self.loop_statements: list = []  # and the loops themselves, each with whether BSG101 reads it as one over the batch
         # names only assigned, or whose values reach neither the returned loss nor a gradient (they
         # silence reports only: a helper summary's walk, with no rules, does not need them)
         self.unread = unread_names(ctx.loss.node) | dead_names(ctx.loss.node) if rules else set()
@@ -621,12 +622,11 @@ class _Walker:
         elif isinstance(statement, cst.For):
             self.expression(statement.iter)
             ev.bind_loop_target(statement.target, statement.iter)
-            from .rules.batch_loop import for_loop_over_the_batch
             # one pass per sample: as BSG101 reads the loop (``zip(preds, targets)`` of tensors too)
-            self.per_sample_loops.append(_walks_the_batch(statement.iter, ev)
-                                         or bool(for_loop_over_the_batch(statement, self.ctx)))
+            batch_loop = bool(for_loop_over_the_batch(statement, self.ctx))
+            self.per_sample_loops.append(_walks_the_batch(statement.iter, ev) or batch_loop)
             self.loop_targets.append(statement.target)
-            self.loop_statements.append(statement)
+            self.loop_statements.append((statement, batch_loop))
             self.block(block_statements(statement.body))
             self.loop_statements.pop()
             self.loop_targets.pop()
@@ -754,14 +754,13 @@ class _Walker:
         per sample, started before that loop (a total reset inside it sums one sample's terms), of
         terms that carry the prediction's gradient. Returned as it is, it grows with the batch
         size as a ``sum`` over the batch axis does; divided by the batch size or a count, it is a mean."""
-        from .rules.batch_loop import for_loop_over_the_batch
-        if not self.loop_statements or not for_loop_over_the_batch(self.loop_statements[-1], self.ctx):
+        if not self.loop_statements or not self.loop_statements[-1][1]:
             return False  # for level in pyramid: (also inside a per-sample loop) each term is one level's
         ev = self.ctx.evaluator
         before = ev.env.get(total.value)
         if before is None or before.python_list or before.is_tensor and before.batch_sum is None and before.taint:
             return False  # an unbound name, a list, or a tensor of the inputs the loop adds to
-        if _rebound_inside(total.value, self.loop_statements[-1]):
+        if _rebound_inside(total.value, self.loop_statements[-1][0]):
             return False
         facts = ev.facts(term)
         return PRED in facts.taint and facts.has_grad and not facts.shape and not facts.python_list \

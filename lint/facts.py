@@ -1007,14 +1007,12 @@ class Evaluator:
     # ---- arithmetic ---------------------------------------------------------------------
     def binary(self, symbol: str, left_node, right_node, node=None) -> Facts:
         facts = self._binary(symbol, left_node, right_node, node)
-        if not facts.on_host and symbol != "@":
-            sides = (self.facts(left_node), self.facts(right_node))
-            if any(f.on_host for f in sides) and all(f.on_host or (not f.taint and (f.literal is not None or f.shape))
-                                                     for f in sides):
-                facts = replace(facts, on_host=True)  # counts[1] - 1, x.cpu() * 2: still on the host
         if symbol == "**" and _text(right_node) in ("2", "2.0") and self._whole_batch_norm(left_node):
             facts = replace(facts, batch_sum=left_node)  # x.norm(2).pow(2): the sum of squares over the batch
         left, right = self.facts(left_node), self.facts(right_node)
+        if not facts.on_host and symbol != "@" and any(f.on_host for f in (left, right)) and all(
+                f.on_host or (not f.taint and (f.literal is not None or f.shape)) for f in (left, right)):
+            facts = replace(facts, on_host=True)  # counts[1] - 1, x.cpu() * 2: still on the host
         if symbol == "**" and _text(right_node) in ("2", "2.0") and (normed := self._row_norm_of(left_node)):
             facts = replace(facts, squared_norms=frozenset({normed}))  # x.norm(dim=1) ** 2
         if symbol in ("+", "-") and (left.squared_norms or right.squared_norms) \
