@@ -83,6 +83,8 @@ class LossContext:
         self.sampled_log_depth = 0
         # a train step the framework compiles (a Keras ``train_step``, ``@tf.function``, ``@jax.jit``)
         self.compiled_step = False
+        # the loss runs once per example (``vmap(grad(loss_of_one))``): what it sums is one example's
+        self.per_example = False
         # root cause -> [index of its report, places beyond the first, first message] (one cause, one finding)
         self.once: dict[str, list] = {}
         # (rule, node, key, more, message) of the weaker places, see report_fallback
@@ -364,6 +366,9 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     for name, facts in _held_ranges(loss, index, call_sites).items():
         if name in evaluator.env:
             evaluator.env[name] = replace(evaluator.env[name], **facts)
+    for name in _settings_passed_by_the_class(loss):
+        if name in evaluator.env and evaluator.env[name].taint:
+            evaluator.env[name] = UNTAINTED  # self.regular_loss(self.reg_weight): a configured number
     documented = (
         # a Python list of tensors, as documented: its length counts speakers or levels
         (loss.tensor_list_params, {"python_list": True, "maybe_list": True, "named_tensor": False}),
@@ -384,11 +389,12 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     for name in _used_as_one_tensor(loss.node, evaluator.env):
         evaluator.env[name] = replace(evaluator.env[name], one_tensor=True)
     # mapped per example, and used nowhere else (not also compiled as the loss of whole batches)
-    one_example_per_call(loss.node, evaluator.env, loss.node.name.value in index.vmapped()
-                         and (loss.info is None or loss.info.class_info is None)
-                         and index.references(loss.node.name.value) <= 2
-                         if isinstance(loss.node, cst.FunctionDef) else False, index)
+    per_example = one_example_per_call(loss.node, evaluator.env, loss.node.name.value in index.vmapped()
+                                       and (loss.info is None or loss.info.class_info is None)
+                                       and index.references(loss.node.name.value) <= 2
+                                       if isinstance(loss.node, cst.FunctionDef) else False, index)
     ctx = LossContext(loss, index, evaluator)
+    ctx.per_example = per_example
     ctx.call_sites = call_sites
     ctx.compiled_step = compiled
     # an autograd Function's forward and backward run with gradient tracking off (its backward is
@@ -1491,6 +1497,65 @@ def _option_default(tested, loss):
     return _UNKNOWN
 
 
+def _settings_passed_by_the_class(loss: LossFunction) -> set[str]:
+    """Parameters of a loss-named method that every call in its class (``self.RegularLoss(
+    self.reg_weight)``) passes a setting: a number, or an attribute ``__init__`` sets to a number
+    or to a value of the configuration (``config.reg_weight``, ``config["reg_weight"]``).
+
+        >>> from types import SimpleNamespace
+        >>> from keras_bsguard.lint.module_index import ModuleIndex
+        >>> source = ("class M:\\n    def __init__(self, config):\\n        self.w = config.reg_weight\\n"
+        ...           "    def calculate_loss(self, batch):\\n        return self.RegLoss(self.w)\\n"
+        ...           "    def RegLoss(self, weight):\\n        return weight * 2\\n")
+        >>> info = ModuleIndex.build(cst.parse_module(source)).classes["M"].methods["RegLoss"]
+        >>> sorted(_settings_passed_by_the_class(SimpleNamespace(info=info, node=info.node)))
+        ['weight']
+    """
+    info = loss.info
+    if info is None or info.class_info is None or not isinstance(loss.node, cst.FunctionDef):
+        return set()
+    params = [p.name.value for p in loss.node.params.params]
+    if "staticmethod" not in _decorator_names(loss.node):
+        params = params[1:]  # after self
+    method = loss.node.name.value
+    passed: dict[str, list] = {}
+    for other in info.class_info.methods.values():
+        if other.node is loss.node:
+            continue
+        for node in own_nodes(other.node):
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == method \
+                    and isinstance(node.func.value, cst.Name) and node.func.value.value == "self":
+                for position, arg in enumerate(node.args):
+                    name = arg.keyword.value if arg.keyword is not None else \
+                        params[position] if position < len(params) and arg.star == "" else None
+                    if name is not None:
+                        passed.setdefault(name, []).append(arg.value)
+    return {name for name, values in passed.items()
+            if all(_a_setting(value, info.class_info) for value in values)}
+
+
+def _a_setting(value, class_info) -> bool:
+    """A number, or ``self.attr`` that ``__init__`` sets to a number or to an entry of a configuration."""
+    if isinstance(value, (cst.Integer, cst.Float)):
+        return True
+    if not (isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == "self"):
+        return False
+    init = class_info.methods.get("__init__")
+    if init is None:
+        return False
+    stored = [node.value for node in own_nodes(init.node) if isinstance(node, cst.Assign)
+              and any(isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
+                      and t.target.value.value == "self" and t.target.attr.value == value.attr.value
+                      for t in node.targets)]
+    return bool(stored) and all(
+        isinstance(v, (cst.Integer, cst.Float))
+        or (isinstance(v, (cst.Attribute, cst.Subscript)) and isinstance(v.value, cst.Name)
+            and _CONFIG_NAME.search(v.value.value)) for v in stored)
+
+
+_CONFIG_NAME = re.compile(r"^(config|cfg|conf|args|opt|opts|hparams|hp|params|settings)$", re.IGNORECASE)
+
+
 def _param_default(function: cst.FunctionDef, name: str):
     for param in (*function.params.params, *function.params.kwonly_params):
         if param.name.value == name:
@@ -1508,11 +1573,12 @@ def _keep_gradient_of_skipped_branch(ev: Evaluator, before: dict) -> None:
             ev.env[name] = replace(held, nograd=False, step_node=None)
 
 
-def one_example_per_call(node, env: dict, vmapped: bool = False, index: ModuleIndex | None = None) -> None:
+def one_example_per_call(node, env: dict, vmapped: bool = False, index: ModuleIndex | None = None) -> bool:
     """Under ``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)``, or mapped by a
     ``jax.vmap(loss)`` call of the file: ``vmapped``) the function sees one example at a time: its
     arrays have no batch axis (``env`` is changed in place). So does one that asserts, with chex, a
-    scalar input (see :func:`per_example_module` for rank-1 inputs)."""
+    scalar input (see :func:`per_example_module` for rank-1 inputs). Returns whether the whole
+    function runs once per example (mapped, or under ``@vmap``)."""
     ranks = _asserted_ranks(node)
     params = {p.name.value for p in node.params.params} if isinstance(node, cst.FunctionDef) else set()
     # a tainted input asserted scalar (``chex.assert_rank([q_tm1, a_tm1], [1, 0])``): one example
@@ -1523,6 +1589,7 @@ def one_example_per_call(node, env: dict, vmapped: bool = False, index: ModuleIn
     for name, held in list(env.items()):
         if held.taint and (whole or (vectors and name in ranks and name in params)):
             env[name] = replace(held, no_batch_axis=True, maybe_list=False)
+    return whole
 
 
 def per_example_module(index: ModuleIndex) -> bool:

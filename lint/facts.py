@@ -234,6 +234,15 @@ class Facts:
     negative: bool = False  # clipped strictly below 0 (``clamp(x, max=-1e-7)``): ``-x`` is bounded away from zero
     inside_unit: bool = False  # clipped strictly inside (-1, 1): its square is below one
     max_of: tuple[str, ...] = ()  # ``max(name)``, ``maximum(a, max(b))``: ``name - max_of`` is never positive
+    # a maximum taken over the prediction's scores (``neg.max(1)[0]``, a row maximum shifted back
+    # by a minimum, transposed or reshaped): ``scores - peak`` is the log-sum-exp trick, whose exp
+    # the author keeps from overflowing (the stabilisation, though of another set's maximum)
+    peak: bool = False
+    trough: bool = False  # a minimum taken over the prediction's scores
+    peak_shifted: bool = False  # ``scores - peak``: at most about 0 where the peak's own entry is
+    # ``exp(s - peak)``, masked or weighted by the data, or a sum with such terms: the stabilised
+    # log-sum-exp's terms, of order one next to the peak's, so their sum does not underflow to 0
+    stabilised: bool = False
     batch_rows: bool = False  # a Python list of the batch's rows (``unstack(x)`` along axis 0)
     no_batch_axis: bool = False  # the batch axis was contracted away (``x.T @ x``: D x D)
     zero: bool = False  # exactly zero (``x * 0``): an empty-input placeholder, not a reduction
@@ -1074,8 +1083,14 @@ class Evaluator:
             # probabilities plus a non-negative value (a Dice denominator's ``p + onehot``): the
             # probabilities are positive, so a sum of them over any axis is (not once masked)
             positive_sum = any(a.probability and (b.nonneg or b.boolean) for a, b in ((left, right), (right, left)))
-            return Facts(taint=taint, guarded=guarded, nonneg=left.nonneg and right.nonneg,
-                         positive_terms=positive_sum,
+            # max((s - m) * mask) + m: the row maximum shifted back by the minimum it was taken above
+            # (not min((s - m) * mask) + m: a masked minimum, its maximum shift added back)
+            peak = any(a.peak and (not b.taint or ((b.peak or b.trough) and _shifts_back(a_node, b_node)))
+                       for a, b, a_node, b_node in ((left, right, left_node, right_node),
+                                                    (right, left, right_node, left_node)))
+            stabilised = any(a.stabilised and (b.stabilised or b.nonneg) for a, b in ((left, right), (right, left)))
+            return Facts(taint=taint, guarded=guarded or stabilised, nonneg=left.nonneg and right.nonneg,
+                         positive_terms=positive_sum, peak=peak, stabilised=stabilised,
                          above_one=_above_one(left, right) or _above_one(right, left),
                          nonpos=left.nonpos and right.nonpos, bounded=both_bounded, capped=capped,
                          magnitude=left.magnitude and right.magnitude, scaled=left.scaled or right.scaled,
@@ -1131,8 +1146,10 @@ class Evaluator:
                          or _is_max_of(right_node, left_node, self, LOGSUMEXP_OPS),  # x - logsumexp(x)
                          bounded=both_bounded,
                          # max_logvar - softplus(max_logvar - x): at most a fixed value, so exp of it cannot overflow
-                         capped=(left.bounded or left.capped or not left.taint) and bool(right.taint | left.taint)
-                         and (_nonnegative(right) or right.bounded or not right.taint) and not both_bounded,
+                         capped=((left.bounded or left.capped or not left.taint) and bool(right.taint | left.taint)
+                                 and (_nonnegative(right) or right.bounded or not right.taint) and not both_bounded)
+                         or (right.peak and PRED in left.taint),  # scores less a maximum of scores
+                         peak_shifted=right.peak and PRED in left.taint,
                          scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
@@ -1178,6 +1195,9 @@ class Evaluator:
                          batch_sum=batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
                          masked_positive=_masks_positive(left, right) or _masks_positive(right, left),
+                         # exp(s - peak) * negatives_mask: still the stabilised terms, some left out
+                         stabilised=(left.stabilised and PRED not in right.taint)
+                         or (right.stabilised and PRED not in left.taint),
                          unit_weighted=left.unit_weighted or right.unit_weighted,
                          weights_to_one=left.weights_to_one or right.weights_to_one,
                          length=left.length and right.length,  # norm(a) * norm(b): cosine's denominator
@@ -1596,6 +1616,7 @@ class Evaluator:
                 (right.taint and not left.taint and _positive_offset(left)) or left.guarded or right.guarded
             return Facts(taint=left.taint | right.taint, guarded=bool(guarded), nonneg=left.nonneg or right.nonneg,
                          bounded=left.bounded and right.bounded, batch_sum=left.batch_sum or right.batch_sum,
+                         peak=left.peak and right.peak,  # maximum(m, transpose(m)) of row maxima
                          max_of=self._maximum_of(op))  # torch.max(a, max(b, dim=1)[0]): bounds a and b
         if name in MINIMUM_OPS and len(op.args) >= 2:
             left, right = first, self.facts(op.args[1])
@@ -1651,6 +1672,7 @@ class Evaluator:
                          below_one=name == "exp" and first.negative,
                          guarded=name in ("exp", "cosh"),  # positive by construction (underflow aside)
                          peak_one=name == "exp" and first.max_shifted,
+                         stabilised=name == "exp" and (first.max_shifted or first.peak_shifted),
                          bounded=safe, exp_node=None if safe else node, scaled=first.scaled)
         if name in LOG_OPS and first.above_one:
             # log2(1 + rank) with rank >= 1, log(2 + relu(x)): positive, bounded away from zero
@@ -1687,7 +1709,8 @@ class Evaluator:
                          no_batch_axis=first.no_batch_axis or first.is_tensor)
         if name in MAX_REDUCE_OPS:
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
-                           max_of=self._maximum_of(op), batch_axis=self._batch_reduction(op, first)[1])
+                           max_of=self._maximum_of(op), batch_axis=self._batch_reduction(op, first)[1],
+                           peak=PRED in first.taint and not first.shape and not first.python_list)
         if name in MEAN_OPS or name in MIN_REDUCE_OPS:
             over_batch, batch_axis = self._batch_reduction(op, first)
             # the batch mean of probabilities is 0 only where every sample's is: not an underflow risk
@@ -1695,7 +1718,8 @@ class Evaluator:
             energy = name in MEAN_OPS and op.arg(1, "axis", "dim", "axes", "reduction_indices") is None \
                 and bool(op.args) and self._energy_of_the_batch(op.args[0])
             return replace(first, exp_node=None, transposed=False, expanded_axis=None, error=False,
-                           batch_energy=energy,
+                           batch_energy=energy, peak=False,
+                           trough=name in MIN_REDUCE_OPS and PRED in first.taint and not first.shape and not first.python_list,
                            no_batch_axis=first.no_batch_axis or over_batch,
                            batch_mean=op.node if (name in MEAN_OPS and over_batch and first.is_tensor
                                                   and not first.no_batch_axis and not first.python_list) else None,
@@ -2118,8 +2142,9 @@ class Evaluator:
             over_batch = False  # sum(log_prob * normalized_weights, axis=0): a weighted mean over that axis
         return Facts(taint=first.taint, nonneg=first.nonneg,
                      guarded=first.guarded or first.probability or first.masked_positive or first.peak_one
-                     or first.positive_terms
+                     or first.positive_terms or first.stabilised
                      or (first.alignment_path and not axis_given),
+                     stabilised=first.stabilised,
                      batch_energy=not axis_given and self._energy_of_the_batch(op.args[0] if op.args else None),
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
@@ -3072,6 +3097,12 @@ def _mentions_zero(axis, evaluator: Evaluator) -> bool:
     if isinstance(axis, (cst.List, cst.Tuple)):
         return any(evaluator.facts(e.value).literal == 0 for e in axis.elements)
     return evaluator.facts(axis).literal == 0
+
+
+def _shifts_back(reduced, shift) -> bool:
+    """``max((s - m) * mask) + m``: the shift ``m`` taken off inside the reduction is added back."""
+    return isinstance(reduced, cst.Call) and bool(reduced.args) and isinstance(shift, cst.Name) \
+        and any(isinstance(n, cst.Name) and n.value == shift.value for n in own_nodes(reduced.args[0].value))
 
 
 def _is_max_of(candidate, source, evaluator: Evaluator, reductions=MAX_REDUCE_OPS) -> bool:

@@ -348,7 +348,20 @@ class ClassInfo:
 _PER_EXAMPLE_MAPS = frozenset({"vmap", "map_fn", "vectorized_map"})
 
 
-def _per_example_function(call: cst.Call) -> str | None:
+# transforms of a function that still run it once per call (``vmap(grad(f))`` maps ``f``)
+_WRAPPING_TRANSFORMS = frozenset({"grad", "value_and_grad", "jacrev", "jacfwd", "jit", "checkpoint", "remat"})
+
+
+def _transform_name(func, imports: ImportTable | None = None) -> str:
+    """The transform a call's function names, through an import alias (``from torch.func import
+    vmap as _vmap``: ``_vmap`` is ``vmap``)."""
+    name = terminal_name(func) or ""
+    if imports is not None and isinstance(func, cst.Name) and name in imports.aliases:
+        return imports.aliases[name].rsplit(".", 1)[-1]
+    return name
+
+
+def _per_example_function(call: cst.Call, imports: ImportTable | None = None) -> str | None:
     """The function ``jax.vmap(f)``, ``tf.map_fn(f, (y_true, y_pred))`` or ``tf.map_fn(lambda x:
     f(x[0], x[1]), elems)`` runs once per element of its tensors: by a lambda, only when what it
     passes comes from the lambda's own parameter (not the batch through a closure), and with
@@ -359,9 +372,13 @@ def _per_example_function(call: cst.Call) -> str | None:
         'f'
         >>> _per_example_function(cst.parse_expression("tf.map_fn(lambda c: f(emb, c), tf.range(10))")) is None
         True
+        >>> _per_example_function(cst.parse_expression("torch.func.vmap(torch.func.grad(f), in_dims=(None, 0))"))
+        'f'
     """
     mapped = call.args[0].value
-    if terminal_name(call.func) != "vmap":
+    while isinstance(mapped, cst.Call) and mapped.args and _transform_name(mapped.func, imports) in _WRAPPING_TRANSFORMS:
+        mapped = mapped.args[0].value  # vmap(grad(loss_of_one)): the gradient of one example's loss
+    if _transform_name(call.func, imports) != "vmap":
         elements = call.args[1].value if len(call.args) >= 2 else None
         names = elements.elements if isinstance(elements, (cst.Tuple, cst.List)) else [elements]
         if elements is None or not all(isinstance(getattr(e, "value", e), (cst.Name, cst.Attribute)) for e in names):
@@ -479,8 +496,9 @@ class ModuleIndex:
                 if isinstance(node, cst.Call) and terminal_name(node.func) in _CALLBACK_RUNNER_NAMES:
                     for name in self._host_callback_names(node):  # tf.py_function(func=f, ...)
                         callbacks[name] = callbacks.get(name, 0) + 1
-                if isinstance(node, cst.Call) and terminal_name(node.func) in _PER_EXAMPLE_MAPS and node.args:
-                    mapped = _per_example_function(node)
+                if isinstance(node, cst.Call) and _transform_name(node.func, self.imports) in _PER_EXAMPLE_MAPS \
+                        and node.args:
+                    mapped = _per_example_function(node, self.imports)
                     if mapped is not None:
                         vmapped.add(mapped)  # jax.vmap(cosine_loss): one example per call
                 stack.extend(tree_children(node))

@@ -11,6 +11,7 @@ from ..losses import prepares_targets
 from ..names import terminal_name
 from ..tree import children as tree_children
 from ..tree import own_nodes
+from ._tape import last_binding
 from ._util import code_of
 from .base import Rule
 
@@ -99,9 +100,68 @@ def for_loop_over_the_batch(statement: cst.For, ctx) -> str | None:
         return None  # for i in range(len(t)): if t[i] is not None -- a list, tensor rows are never None
     if _indexes_a_literal_list(statement.iter, statement.target, statement.body, ctx):
         return None  # for i, out in enumerate(outputs): weights[i] * ... -- one weight per pyramid level
-    return batch_iteration(statement.iter, ctx, statement.target) \
+    reason = batch_iteration(statement.iter, ctx, statement.target) \
         or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx) \
         or _index_picks_tensor_rows(statement.iter, statement.target, statement.body, ctx)
+    if reason and _host_work_only(statement, ctx):
+        return None  # for i in range(B): rows[i, :n] = np.array(reply[i]): host values only, no tensor op
+    return reason
+
+
+_HOST_NAMESPACES = frozenset({"numpy", "builtins"})
+
+
+def _bound_names(target) -> set[str]:
+    """The names an assignment binds: ``a``, ``a, (b, c)``; not ``a[i]`` or ``a.x``, which write into ``a``."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return set().union(*(_bound_names(e.value) for e in target.elements))
+    return set()
+
+
+def _host_work_only(loop: cst.For, ctx) -> bool:
+    """Whether the loop's body runs only numpy and Python builtins on values that are not device
+    tensors (a server's reply parsed into host arrays, one row each): no tensor op per sample.
+
+        >>> import libcst as cst
+        >>> loop = cst.parse_statement("for i in range(n):\\n    rows[i] = np.array(reply[i])\\n")
+        >>> class Ctx:
+        ...     evaluator = type("Evaluator", (), {"env": {}})
+        ...     def op(self, call):
+        ...         return None
+        >>> _host_work_only(loop, Ctx())  # a call it cannot resolve: not known to be host work
+        False
+    """
+    local = set()
+    for node in own_nodes(loop):
+        if isinstance(node, (cst.AssignTarget, cst.For)):
+            local |= _bound_names(node.target)
+    # the environment as the loop starts, read without evaluating the body's nodes (their facts
+    # are computed, and kept, only when the walk reaches them, after the writes before them)
+    env = ctx.evaluator.env
+    for node in own_nodes(loop.body):
+        if isinstance(node, (cst.AssignTarget, cst.AugAssign)) and isinstance(node.target, (cst.Subscript, cst.Attribute)):
+            base = node.target.value
+            if not (isinstance(base, cst.Name) and base.value in env and _numpy_array(base, env, ctx)):
+                return False  # soft[i, label] = p: a write into a tensor (or an object) per sample
+        if isinstance(node, cst.Call):
+            op = ctx.op(node)
+            if op is None or op.is_method or op.namespace.split(".")[0] not in _HOST_NAMESPACES:
+                return False
+        elif isinstance(node, cst.Name) and node.value not in local and node.value in env:
+            facts = env[node.value]
+            if facts.is_tensor and not facts.on_host:
+                return False
+    return True
+
+
+def _numpy_array(name: cst.Name, env, ctx) -> bool:
+    """A host array numpy made (``np.full(...)``), not a host torch tensor (written in place, each
+    write is still a tensor op)."""
+    binding = last_binding(name, ctx)
+    op = ctx.op(binding) if isinstance(binding, cst.Call) else None
+    return env[name.value].on_host and op is not None and op.namespace.split(".")[0] == "numpy"
 
 
 def _a_constant(comprehension, ctx) -> bool:

@@ -93,9 +93,10 @@ class BatchSum(Rule):
                             message=f"`{text}` makes this Loss class sum its per-sample values over "
                                     "the batch by default: the loss grows with the batch size; keep Keras's "
                                     "default reduction (\"sum_over_batch_size\")")
-        if ctx.in_config_branch or ctx.index.optimises_one_image():
+        if ctx.in_config_branch or ctx.index.optimises_one_image() or ctx.per_example:
             # ``if reduction == "sum": return x.sum()``: the user's explicit option; a style
-            # transfer's losses of the one image it optimises: no batch
+            # transfer's losses of the one image it optimises, a loss mapped over the examples
+            # (``vmap(grad(loss_of_one))``): no batch
             return
         if isinstance(value, cst.Tuple) and len(value.elements) >= 2 and not ctx.loss.keras_signature:
             ctx.__dict__["_returned_first"] = code_of(value.elements[0].value, 1000)

@@ -221,6 +221,8 @@ class UnguardedLog(Rule):
             if not facts.is_tensor or not facts.has_grad or facts.guarded or facts.exp_sum \
                     or _is_one_plus_exp(op.args[0], ctx):
                 return
+            if ctx.undifferentiated() and _nan_reset_later(node, ctx):
+                return  # s = log(g); s = nan_to_num(s); s.detach(): the -inf is reset, never differentiated
             if facts.probability:
                 ctx.report(self, node, f"`{code_of(node)}` underflows to log(0) = -inf for confident predictions: "
                                        "use log_softmax / log_sigmoid or a from_logits loss")
@@ -312,9 +314,71 @@ class UnguardedLog(Rule):
             return  # x / sqrt(v): the sqrt's own finding names the cause (v reaching 0), once
         if facts.batch_energy:
             return  # x / (norm(y_pred) * norm(y_true)) over the whole batch: 0 only if every entry is
+        if ctx.undifferentiated() and _nan_reset_later(node, ctx):
+            return  # w = g / g.max(); w[isnan(w)] = 0; w.detach(): the NaN is reset, no gradient runs through
         ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
                         message=f"division by `{code_of(denominator, 40)}`, which can be 0 in some batch "
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
+
+
+_NAN_TESTS = frozenset({"isnan", "is_nan", "isfinite", "is_finite", "isinf", "is_inf", "nan_to_num"})
+
+
+def _nan_reset_later(node, ctx) -> bool:
+    """``w = g / g.max()`` followed, later in the loss, by a reset of ``w``'s non-finite values
+    (``w[isnan(w)] = 0``, ``w = nan_to_num(w)``, ``w = where(isfinite(w), w, 0)``, ``w.nan_to_num_()``):
+    a 0 / 0 there never reaches the loss's value.
+
+        >>> import libcst as cst
+        >>> from types import SimpleNamespace
+        >>> f = cst.parse_statement("def f(a):\\n    w = a / a.max()\\n    w[isnan(w)] = 0\\n    return w\\n")
+        >>> division = f.body.body[0].body[0].value
+        >>> _nan_reset_later(division, SimpleNamespace(loss=SimpleNamespace(node=f)))
+        True
+    """
+    name = None
+    for statement in own_nodes_in_order(ctx.loss.node):
+        if name is None:
+            if isinstance(statement, cst.Assign) and len(statement.targets) == 1 \
+                    and isinstance(statement.targets[0].target, cst.Name) and _holds(statement.value, node):
+                name = statement.targets[0].target.value
+            continue
+        if isinstance(statement, (cst.Assign, cst.Expr)) and _resets_non_finite(statement, name):
+            return True
+    return False
+
+
+def _holds(tree, node) -> bool:
+    stack = [tree]
+    while stack:
+        current = stack.pop()
+        if current is node:
+            return True
+        stack.extend(_children(current))
+    return False
+
+
+def _resets_non_finite(statement, name: str) -> bool:
+    """Whether the statement writes ``name`` (or into it) with its non-finite values tested or replaced."""
+    if isinstance(statement, cst.Assign):
+        stores = any(_text(t.target) == name or (isinstance(t.target, cst.Subscript) and _text(t.target.value) == name)
+                     for t in statement.targets)
+    else:
+        call = statement.value
+        stores = isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
+            and _text(call.func.value) == name and call.func.attr.value.endswith("_")  # w.nan_to_num_()
+        if stores and call.func.attr.value == "nan_to_num_":
+            return True
+    if not stores:
+        return False
+    stack = [statement]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Call) and called_name(current) in _NAN_TESTS \
+                and any(_text(a.value) == name for a in current.args):
+            return True
+        stack.extend(_children(current))
+    return False
 
 
 def _zero_count(denominator, ctx) -> str | None:
