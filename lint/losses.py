@@ -242,7 +242,9 @@ _METRIC_PHRASES = frozenset({("classification", "error"), ("error", "rate"),
 
 # what follows "loss" in a loss's name without changing what it is
 _NAME_SUFFIXES = frozenset({"fn", "func", "function", "fun", "impl", "jax", "torch", "tf", "tensorflow", "keras",
-                            "pt", "np", "v1", "v2", "v3", "old", "new", "fast", "naive", "ref"})
+                            "pt", "np", "v1", "v2", "v3", "old", "new", "fast", "naive", "ref",
+                            # variants of one loss: sinkhorn_loss_primal / sinkhorn_loss_dual, dice_loss_batched
+                            "primal", "dual", "exact", "approx", "vectorized", "vectorised", "batched"})
 
 
 def _unnumbered(token: str) -> str:
