@@ -366,7 +366,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     for name, facts in _held_ranges(loss, index, call_sites).items():
         if name in evaluator.env:
             evaluator.env[name] = replace(evaluator.env[name], **facts)
-    for name in _settings_passed_by_the_class(loss):
+    for name in _settings_passed_by_the_class(loss, index):
         if name in evaluator.env and evaluator.env[name].taint:
             evaluator.env[name] = UNTAINTED  # self.regular_loss(self.reg_weight): a configured number
     documented = (
@@ -1497,10 +1497,13 @@ def _option_default(tested, loss):
     return _UNKNOWN
 
 
-def _settings_passed_by_the_class(loss: LossFunction) -> set[str]:
+def _settings_passed_by_the_class(loss: LossFunction, index: ModuleIndex | None = None) -> set[str]:
     """Parameters of a loss-named method that every call in its class (``self.RegularLoss(
-    self.reg_weight)``) passes a setting: a number, or an attribute ``__init__`` sets to a number
-    or to a value of the configuration (``config.reg_weight``, ``config["reg_weight"]``).
+    self.reg_weight)``) passes a setting: a number, or an attribute the class only ever sets to a
+    number or to a value of the configuration (``config.reg_weight``, ``config["reg_weight"]``).
+    Nothing when the method is named anywhere but in such calls (stored, aliased, passed on), a
+    call unpacks ``*args``, or a class of the module derives from this one (its calls are unseen);
+    nor a parameter the method indexes or calls methods on (a tensor of weights, not a number).
 
         >>> from types import SimpleNamespace
         >>> from keras_bsguard.lint.module_index import ModuleIndex
@@ -1514,6 +1517,8 @@ def _settings_passed_by_the_class(loss: LossFunction) -> set[str]:
     info = loss.info
     if info is None or info.class_info is None or not isinstance(loss.node, cst.FunctionDef):
         return set()
+    if index is not None and any(_names_base(other, info.class_info.name) for other in index.classes.values()):
+        return set()  # a subclass may call it with anything
     params = [p.name.value for p in loss.node.params.params]
     if "staticmethod" not in _decorator_names(loss.node):
         params = params[1:]  # after self
@@ -1522,38 +1527,62 @@ def _settings_passed_by_the_class(loss: LossFunction) -> set[str]:
     for other in info.class_info.methods.values():
         if other.node is loss.node:
             continue
-        for node in own_nodes(other.node):
+        calls = set()
+        for node in _every_node(other.node):  # lambdas and nested defs too
             if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == method \
                     and isinstance(node.func.value, cst.Name) and node.func.value.value == "self":
+                calls.add(id(node.func))
+                if any(arg.star for arg in node.args):
+                    return set()  # self.RegLoss(*parts, 1.0): which parameter gets what is unknown
                 for position, arg in enumerate(node.args):
                     name = arg.keyword.value if arg.keyword is not None else \
-                        params[position] if position < len(params) and arg.star == "" else None
+                        params[position] if position < len(params) else None
                     if name is not None:
                         passed.setdefault(name, []).append(arg.value)
-    return {name for name, values in passed.items()
-            if all(_a_setting(value, info.class_info) for value in values)}
+            elif isinstance(node, cst.Attribute) and node.attr.value == method and id(node) not in calls:
+                return set()  # self.reg_fn = self.RegLoss: called elsewhere with anything
+    used_as_tensor = _indexed_or_called_on(loss.node)
+    return {name for name, values in passed.items() if name not in used_as_tensor
+            and all(_a_setting(value, info.class_info) for value in values)}
+
+
+def _every_node(root):
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(tree_children(node))
+
+
+def _names_base(class_info, name: str) -> bool:
+    return any(terminal_name(base.value if isinstance(base, cst.Arg) else base) == name for base in class_info.bases)
+
+
+def _indexed_or_called_on(function: cst.FunctionDef) -> set[str]:
+    """Names the function indexes (``w[:, None]``) or calls methods on (``w.sum()``)."""
+    return {node.value.value for node in own_nodes(function)
+            if isinstance(node, (cst.Subscript, cst.Attribute)) and isinstance(node.value, cst.Name)}
 
 
 def _a_setting(value, class_info) -> bool:
-    """A number, or ``self.attr`` that ``__init__`` sets to a number or to an entry of a configuration."""
+    """A number, or ``self.attr`` that the class only sets (in any method) to a number or to an
+    entry of a configuration."""
     if isinstance(value, (cst.Integer, cst.Float)):
         return True
     if not (isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == "self"):
         return False
-    init = class_info.methods.get("__init__")
-    if init is None:
-        return False
-    stored = [node.value for node in own_nodes(init.node) if isinstance(node, cst.Assign)
-              and any(isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
-                      and t.target.value.value == "self" and t.target.attr.value == value.attr.value
-                      for t in node.targets)]
+    stored = [node.value for method in class_info.methods.values() for node in own_nodes(method.node)
+              if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)) and node.value is not None
+              and any(isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self"
+                      and t.attr.value == value.attr.value
+                      for t in ([a.target for a in node.targets] if isinstance(node, cst.Assign) else [node.target]))]
     return bool(stored) and all(
         isinstance(v, (cst.Integer, cst.Float))
         or (isinstance(v, (cst.Attribute, cst.Subscript)) and isinstance(v.value, cst.Name)
             and _CONFIG_NAME.search(v.value.value)) for v in stored)
 
 
-_CONFIG_NAME = re.compile(r"^(config|cfg|conf|args|opt|opts|hparams|hp|params|settings)$", re.IGNORECASE)
+_CONFIG_NAME = re.compile(r"^(config|cfg|conf|args|opt|opts|hparams|settings)$", re.IGNORECASE)
 
 
 def _param_default(function: cst.FunctionDef, name: str):

@@ -240,6 +240,8 @@ class Facts:
     peak: bool = False
     trough: bool = False  # a minimum taken over the prediction's scores
     peak_shifted: bool = False  # ``scores - peak``: at most about 0 where the peak's own entry is
+    # such terms times a mask of the data: a mask may leave out the peak's entry, or every entry
+    stabilised_masked: bool = False
     # ``exp(s - peak)``, masked or weighted by the data, or a sum with such terms: the stabilised
     # log-sum-exp's terms, of order one next to the peak's, so their sum does not underflow to 0
     stabilised: bool = False
@@ -1088,7 +1090,9 @@ class Evaluator:
             peak = any(a.peak and (not b.taint or ((b.peak or b.trough) and _shifts_back(a_node, b_node)))
                        for a, b, a_node, b_node in ((left, right, left_node, right_node),
                                                     (right, left, right_node, left_node)))
-            stabilised = any(a.stabilised and (b.stabilised or b.nonneg) for a, b in ((left, right), (right, left)))
+            # exp(pos - peak) + sum(mask * exp(neg - peak)): an unmasked stabilised term, plus more
+            stabilised = any(a.stabilised and (b.stabilised or b.nonneg or b.stabilised_masked)
+                             for a, b in ((left, right), (right, left)))
             return Facts(taint=taint, guarded=guarded or stabilised, nonneg=left.nonneg and right.nonneg,
                          positive_terms=positive_sum, peak=peak, stabilised=stabilised,
                          above_one=_above_one(left, right) or _above_one(right, left),
@@ -1148,8 +1152,8 @@ class Evaluator:
                          # max_logvar - softplus(max_logvar - x): at most a fixed value, so exp of it cannot overflow
                          capped=((left.bounded or left.capped or not left.taint) and bool(right.taint | left.taint)
                                  and (_nonnegative(right) or right.bounded or not right.taint) and not both_bounded)
-                         or (right.peak and PRED in left.taint),  # scores less a maximum of scores
-                         peak_shifted=right.peak and PRED in left.taint,
+                         or _peak_shift(left_node, left, right),  # scores less a maximum of scores
+                         peak_shifted=_peak_shift(left_node, left, right),
                          scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
@@ -1195,9 +1199,9 @@ class Evaluator:
                          batch_sum=batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
                          masked_positive=_masks_positive(left, right) or _masks_positive(right, left),
-                         # exp(s - peak) * negatives_mask: still the stabilised terms, some left out
-                         stabilised=(left.stabilised and PRED not in right.taint)
-                         or (right.stabilised and PRED not in left.taint),
+                         # exp(s - peak) * negatives_mask: the stabilised terms, some left out
+                         stabilised_masked=((left.stabilised or left.stabilised_masked) and PRED not in right.taint)
+                         or ((right.stabilised or right.stabilised_masked) and PRED not in left.taint),
                          unit_weighted=left.unit_weighted or right.unit_weighted,
                          weights_to_one=left.weights_to_one or right.weights_to_one,
                          length=left.length and right.length,  # norm(a) * norm(b): cosine's denominator
@@ -2144,7 +2148,7 @@ class Evaluator:
                      guarded=first.guarded or first.probability or first.masked_positive or first.peak_one
                      or first.positive_terms or first.stabilised
                      or (first.alignment_path and not axis_given),
-                     stabilised=first.stabilised,
+                     stabilised=first.stabilised, stabilised_masked=first.stabilised_masked,
                      batch_energy=not axis_given and self._energy_of_the_batch(op.args[0] if op.args else None),
                      bounded=first.bounded, zero=first.zero,
                      magnitude=first.magnitude, scaled=first.scaled, nonpos=first.nonpos,
@@ -3099,8 +3103,23 @@ def _mentions_zero(axis, evaluator: Evaluator) -> bool:
     return evaluator.facts(axis).literal == 0
 
 
+def _peak_shift(left_node, left: Facts, right: Facts) -> bool:
+    """``scores - peak``: the prediction's scores less a maximum of scores, as taken (not rescaled
+    after the maximum, ``sim / t - sim.max()``, nor negated, ``-energy - energy.max()``)."""
+    if not right.peak or PRED not in left.taint:
+        return False
+    if isinstance(left_node, cst.UnaryOperation) and isinstance(left_node.operator, cst.Minus):
+        return False
+    if isinstance(left_node, cst.BinaryOperation) and isinstance(left_node.operator, (cst.Multiply, cst.Divide)):
+        return False  # scale * sim - hardest: the scale applied after the maximum was taken
+    return True
+
+
 def _shifts_back(reduced, shift) -> bool:
-    """``max((s - m) * mask) + m``: the shift ``m`` taken off inside the reduction is added back."""
+    """``max((s - m) * mask) + m``: the shift ``m`` taken off inside the reduction is added back
+    (``max(...)[0]``, ``max(...).values`` of torch's reductions too)."""
+    while isinstance(reduced, cst.Subscript) or (isinstance(reduced, cst.Attribute) and reduced.attr.value == "values"):
+        reduced = reduced.value
     return isinstance(reduced, cst.Call) and bool(reduced.args) and isinstance(shift, cst.Name) \
         and any(isinstance(n, cst.Name) and n.value == shift.value for n in own_nodes(reduced.args[0].value))
 

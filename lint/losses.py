@@ -340,6 +340,26 @@ _CRITIC_OUTPUT = re.compile(r"^(d|disc|critic)_?(out|output|outputs|real|score|s
                             re.IGNORECASE)
 
 
+_HOST_LIBRARIES = frozenset({"numpy", "scipy", "sklearn", "pandas", "math", "statistics"})
+_GRAPH_LIBRARIES = frozenset({"torch", "tensorflow", "keras", "tf_keras", "jax", "flax", "haiku", "equinox",
+                              "optax", "mxnet", "paddle", "oneflow", "mindspore", "theano"})
+
+
+def _host_library_module(index: ModuleIndex) -> bool:
+    """The module imports host libraries (numpy, scikit-learn, scipy) and no framework that builds
+    a graph: a ``(scores, labels)`` function there computes on host arrays (an evaluation's error
+    rates), not a training loss; only its name or its use could say otherwise.
+
+        >>> import libcst as cst
+        >>> _host_library_module(ModuleIndex.build(cst.parse_module("import numpy\\nfrom sklearn import metrics\\n")))
+        True
+        >>> _host_library_module(ModuleIndex.build(cst.parse_module("import numpy as np\\nimport torch\\n")))
+        False
+    """
+    roots = {qualified.split(".")[0] for qualified in index.imports.aliases.values()}
+    return bool(roots & _HOST_LIBRARIES) and not roots & _GRAPH_LIBRARIES
+
+
 def _named_like_a_loss(name: str) -> bool:
     """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
     tokens = _split_camel(name).lower().split("_")
@@ -821,7 +841,7 @@ class _LossFinder:
                 self._add_function(info, "compute_loss")
                 continue
             if self._looks_like_loss_signature(info) and not self._evidence_against(info) \
-                    and not _takes_host_values(info):
+                    and not _takes_host_values(info) and not _host_library_module(self.index):
                 self._add_function(info, "signature")
                 continue
             if info.class_info is not None and info.name in LOSS_CLASS_METHODS and \

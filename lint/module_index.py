@@ -376,6 +376,8 @@ def _per_example_function(call: cst.Call, imports: ImportTable | None = None) ->
         'f'
     """
     mapped = call.args[0].value
+    if not _maps_the_data(call):
+        return None  # vmap(f, in_axes=(0, None, None)): an ensemble of parameters, each seeing the whole batch
     while isinstance(mapped, cst.Call) and mapped.args and _transform_name(mapped.func, imports) in _WRAPPING_TRANSFORMS:
         mapped = mapped.args[0].value  # vmap(grad(loss_of_one)): the gradient of one example's loss
     if _transform_name(call.func, imports) != "vmap":
@@ -390,6 +392,22 @@ def _per_example_function(call: cst.Call, imports: ImportTable | None = None) ->
             return None
         mapped = mapped.body.func
     return mapped.value if isinstance(mapped, cst.Name) else None
+
+
+def _maps_the_data(call: cst.Call) -> bool:
+    """Whether ``vmap``'s axes map every argument after the first (the parameters): absent, one
+    axis for all, or ``(None, 0, 0)``; not ``(0, None)``, which maps the parameters or views and
+    hands each call the whole batch.
+
+        >>> [_maps_the_data(cst.parse_expression(t)) for t in ("vmap(f)", "vmap(f, in_axes=(None, 0, 0))",
+        ...                                                     "vmap(f, in_axes=(0, None, None))", "vmap(f, (0, None))")]
+        [True, True, False, False]
+    """
+    axes = next((a.value for a in call.args if a.keyword is not None and a.keyword.value in ("in_axes", "in_dims")),
+                call.args[1].value if len(call.args) >= 2 and call.args[1].keyword is None else None)
+    if not isinstance(axes, (cst.Tuple, cst.List)):
+        return True
+    return all(not (isinstance(e.value, cst.Name) and e.value.value == "None") for e in axes.elements[1:])
 
 
 def _reads_only(node, names: set[str]) -> bool:

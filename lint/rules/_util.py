@@ -122,7 +122,10 @@ def wrapped_build(node: cst.Call, op, ctx) -> cst.Call | None:
 _EXTRA_NETWORK_NAME = re.compile(r"^(vgg\w*|discriminator|disc|critic|d|g|generator|gen|feature_extractor|"
                                  r"(d|g)_?(model|net)|(net|model)_?(d|g)|"  # d_model(x), netD(x), model_G(z)
                                  r"perceptual\w*|lpips\w*|inception\w*|resnet\w*|teacher\w*|loss_network|"
-                                 r"loss_model|loss_net)$", re.IGNORECASE)
+                                 r"loss_model|loss_net|"
+                                 # a frozen copy: MOON's global and previous nets, a mean teacher's EMA model
+                                 r"(global|previous|prev|old|frozen|ema|momentum)_?(net|model|network|encoder))$",
+                                 re.IGNORECASE)
 # what a loss object (``class VGGLoss(nn.Module)``) calls its feature network besides the names
 # above (not ``self.model`` or ``self.net``: sentence-transformers' losses hold and run the model
 # being trained)

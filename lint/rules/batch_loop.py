@@ -140,7 +140,13 @@ def _host_work_only(loop: cst.For, ctx) -> bool:
     # the environment as the loop starts, read without evaluating the body's nodes (their facts
     # are computed, and kept, only when the walk reaches them, after the writes before them)
     env = ctx.evaluator.env
+    ranged = isinstance(loop.iter, cst.Call) and isinstance(loop.iter.func, cst.Name) and loop.iter.func.value == "range"
+    if not ranged and any(isinstance(n, cst.Name) and n.value in env and env[n.value].is_tensor
+                          and not env[n.value].on_host for n in own_nodes(loop.iter)):
+        return False  # for i, row in enumerate(y_pred): each row is a device tensor
     for node in own_nodes(loop.body):
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self":
+            return False  # self.prototypes[label]: a module's buffer may live on the device
         if isinstance(node, (cst.AssignTarget, cst.AugAssign)) and isinstance(node.target, (cst.Subscript, cst.Attribute)):
             base = node.target.value
             if not (isinstance(base, cst.Name) and base.value in env and _numpy_array(base, env, ctx)):

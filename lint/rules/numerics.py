@@ -321,13 +321,17 @@ class UnguardedLog(Rule):
                                 "(inf/NaN): add an epsilon or use divide_no_nan")
 
 
-_NAN_TESTS = frozenset({"isnan", "is_nan", "isfinite", "is_finite", "isinf", "is_inf", "nan_to_num"})
+_RESETS_INF = frozenset({"isfinite", "is_finite", "nan_to_num"})  # replace inf as well as NaN
+_RESETS_NAN = frozenset({"isnan", "is_nan"})
 
 
 def _nan_reset_later(node, ctx) -> bool:
-    """``w = g / g.max()`` followed, later in the loss, by a reset of ``w``'s non-finite values
-    (``w[isnan(w)] = 0``, ``w = nan_to_num(w)``, ``w = where(isfinite(w), w, 0)``, ``w.nan_to_num_()``):
-    a 0 / 0 there never reaches the loss's value.
+    """``w = g / g.max()`` followed, on every path and before any read of ``w``, by a reset of
+    ``w``'s non-finite values (``w[isnan(w)] = 0``, ``w = nan_to_num(w)``, ``w = where(isfinite(w),
+    w, 0)``), in the same block or after the ``if``/``else`` it sits in: the value's 0 / 0 never
+    reaches the loss. A log's -inf, or a division's x / 0, needs a reset of infinities too
+    (``isfinite``, ``nan_to_num``, ``isnan(w) | isinf(w)``); ``isnan`` alone covers only the 0 / 0
+    of a value divided by its own maximum or sum.
 
         >>> import libcst as cst
         >>> from types import SimpleNamespace
@@ -336,49 +340,74 @@ def _nan_reset_later(node, ctx) -> bool:
         >>> _nan_reset_later(division, SimpleNamespace(loss=SimpleNamespace(node=f)))
         True
     """
-    name = None
-    for statement in own_nodes_in_order(ctx.loss.node):
-        if name is None:
-            if isinstance(statement, cst.Assign) and len(statement.targets) == 1 \
-                    and isinstance(statement.targets[0].target, cst.Name) and _holds(statement.value, node):
-                name = statement.targets[0].target.value
-            continue
-        if isinstance(statement, (cst.Assign, cst.Expr)) and _resets_non_finite(statement, name):
-            return True
+    parents = {}
+    for current in _walk(ctx.loss.node):
+        for child in _children(current):
+            parents[id(child)] = current
+    line = node
+    while line is not None and not isinstance(line, cst.SimpleStatementLine):
+        line = parents.get(id(line))
+    assign = line.body[0] if line is not None and len(line.body) == 1 else None
+    if not (isinstance(assign, cst.Assign) and len(assign.targets) == 1
+            and isinstance(assign.targets[0].target, cst.Name) and _holds(assign.value, node)):
+        return False
+    name = assign.targets[0].target.value
+    own_zero_only = isinstance(node, cst.BinaryOperation) and _text(node.left) in _text(node.right)
+    statement = line
+    while statement is not None and statement is not ctx.loss.node:
+        block = parents.get(id(statement))
+        if isinstance(block, cst.IndentedBlock):
+            position = next(i for i, s in enumerate(block.body) if s is statement)
+            for later in block.body[position + 1:]:
+                small = later.body[0] if isinstance(later, cst.SimpleStatementLine) and len(later.body) == 1 else None
+                tests = _non_finite_tests(small, name) if small is not None else None
+                if tests is not None:
+                    both = bool(tests & _RESETS_NAN) and bool(tests & {"isinf", "is_inf"})  # isnan(w) | isinf(w)
+                    return bool(tests & _RESETS_INF) or both or (own_zero_only and bool(tests & _RESETS_NAN))
+                if any(isinstance(n, cst.Name) and n.value == name for n in _walk(later)):
+                    return False  # read (or rebound) before any reset
+                if isinstance(later, cst.SimpleStatementLine) and isinstance(later.body[-1], (cst.Return, cst.Raise)):
+                    return False
+        statement = block if not isinstance(block, cst.IndentedBlock) else parents.get(id(block))
+        # out of the block: on to the statement that holds it (an ``if``, ``else``, loop), then its block
+        while statement is not None and statement is not ctx.loss.node \
+                and not isinstance(parents.get(id(statement)), cst.IndentedBlock):
+            statement = parents.get(id(statement))
     return False
 
 
-def _holds(tree, node) -> bool:
+def _walk(tree):
     stack = [tree]
     while stack:
         current = stack.pop()
-        if current is node:
-            return True
+        yield current
         stack.extend(_children(current))
-    return False
 
 
-def _resets_non_finite(statement, name: str) -> bool:
-    """Whether the statement writes ``name`` (or into it) with its non-finite values tested or replaced."""
+def _holds(tree, node) -> bool:
+    return any(current is node for current in _walk(tree))
+
+
+def _non_finite_tests(statement, name: str) -> frozenset | None:
+    """The tests of non-finite values with which the statement resets ``name`` (a write of ``name``
+    or into it), or None when it is no such reset."""
     if isinstance(statement, cst.Assign):
         stores = any(_text(t.target) == name or (isinstance(t.target, cst.Subscript) and _text(t.target.value) == name)
                      for t in statement.targets)
-    else:
+    elif isinstance(statement, cst.Expr):
         call = statement.value
         stores = isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
             and _text(call.func.value) == name and call.func.attr.value.endswith("_")  # w.nan_to_num_()
         if stores and call.func.attr.value == "nan_to_num_":
-            return True
+            return frozenset({"nan_to_num"})
+    else:
+        return None
     if not stores:
-        return False
-    stack = [statement]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Call) and called_name(current) in _NAN_TESTS \
-                and any(_text(a.value) == name for a in current.args):
-            return True
-        stack.extend(_children(current))
-    return False
+        return None
+    tests = frozenset(called_name(current) for current in _walk(statement)
+                      if isinstance(current, cst.Call) and called_name(current) in _RESETS_INF | _RESETS_NAN
+                      | {"isinf", "is_inf"} and any(_text(a.value) == name for a in current.args))
+    return tests or None
 
 
 def _zero_count(denominator, ctx) -> str | None:
