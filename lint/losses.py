@@ -635,6 +635,24 @@ def _loss_word_inside(name: str) -> bool:
         and not set(words) & (_NOT_A_LOSS_TOKENS | _METRIC_TOKENS | _EVALUATION_TOKENS)
 
 
+_DOMAIN_WORDS = frozenset({"source", "src"})  # a domain-adaptation loss's features of the source domain
+_TARGET_DOMAIN_WORDS = frozenset({"target", "tgt", "tar"})  # and of the target domain
+
+
+def _compares_two_domains(info) -> bool:
+    """``(source, target)``, ``(src_features, tgt_features)``: a domain-adaptation loss (MMD, CORAL)
+    compares the model's features of two domains, both with the prediction's gradient.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_statement("def coral(source, target):\\n    return source\\n")
+        >>> _compares_two_domains(type("Info", (), {"node": f})), _compares_two_domains(type("Info", (), {"node": cst.parse_statement("def f(x, target):\\n    return x\\n")}))
+        (True, False)
+    """
+    params = [*info.node.params.posonly_params, *info.node.params.params]
+    tokens = [set(p.name.value.lower().split("_")) for p in params if p.default is None]
+    return any(t & _DOMAIN_WORDS for t in tokens) and any(t & _TARGET_DOMAIN_WORDS for t in tokens)
+
+
 def _takes_a_prediction(info, words: frozenset = _PREDICTION_WORDS) -> bool:
     """One positional parameter named for the prediction (``predicted_pyramid``, ``pred_boxes``) and
     at least one more, neither with a default (``dim=1`` is an option): what a loss compares."""
@@ -998,14 +1016,16 @@ class _LossFinder:
         whatever its name (``ms_mse``, ``ssim``). A function the module's own code calls is a
         helper, read with its caller's context; a conversion (``pred_to_labels``) is no loss."""
         if not self.loss_module or info.class_info is not None or info.name.startswith("_") \
-                or not _takes_a_prediction(info) or info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
+                or not (_takes_a_prediction(info) or _compares_two_domains(info)) \
+                or info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
                 or "to" in _name_tokens(info.name) \
                 or ((_looks_like_metric(info.name) or _name_tokens(info.name) & _METRIC_TOKENS)
                     and not _returns_a_complement(info.node)) \
                 or _name_tokens(info.name) & (_NOT_A_LOSS_TOKENS | _EVALUATION_TOKENS):
             return False  # ssim_val(output, mask): a validation figure; IoU(y, p) returning -iou is a loss
+        words = _PREDICTION_WORDS if _takes_a_prediction(info) else _DOMAIN_WORDS
         return not self._called_in_module(info) and _computes_with_tensors(info.node, self.index.imports) \
-            and _returns_from_prediction(info.node) and not self._evidence_against(info)
+            and _returns_from_prediction(info.node, words) and not self._evidence_against(info)
 
     def _called_in_module(self, info: FunctionInfo) -> bool:
         """Whether the module's own functions name ``info`` (a helper, read with its caller's context),
@@ -1547,9 +1567,16 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         and first_two[0] in _PRED_NAMES | ROLE_PRED_NAMES | {"y"}
     y_predicts = "y" in first_two and (t_targets or any(k in _TARGET_NAMES and k != "y" for k in first_two)) \
         and not any(_normalized(p.name.value) in _PRED_NAMES for p in everything)
+    # ``coral(source, target)``, ``mmd(src_feats, tgt_feats)``: two domains' features of the model
+    domain_tokens = [set(p.name.value.lower().split("_")) for p in positional if p.default is None]
+    domains = kind != "helper" and not batch_data and not beside_predictions \
+        and any(t & _DOMAIN_WORDS for t in domain_tokens) and any(t & _TARGET_DOMAIN_WORDS for t in domain_tokens)
     for position, param in enumerate(everything):
         name = param.name.value
         key = _normalized(name)
+        if domains and param.default is None and set(name.lower().split("_")) & (_DOMAIN_WORDS | _TARGET_DOMAIN_WORDS):
+            taints[name] = frozenset({PRED})
+            continue
         if key == "y" and y_predicts and kind != "helper":
             taints[name] = frozenset({PRED})
             continue

@@ -80,6 +80,8 @@ _FORWARD = re.compile(rb"def\s+forward\s*\(\s*self\s*,\s*(\w+)[^,()]*,\s*(\w+)")
 _AUTOGRAD_FUNCTION = re.compile(rb"class\s+\w+\s*\(\s*(?:torch\.)?(?:autograd\.)?Function\s*\)")
 # ``def __call__(self, clean, enhanced)``: a class of a losses module called on two inputs
 _TWO_INPUT_CALL = re.compile(rb"def\s+(?:forward|__call__|call)\s*\(\s*self\s*,\s*\w+[^,()]*,\s*\w+")
+# ``def CORAL(source, target)``, ``def mmd(src_feats, tgt_feats)``: a domain-adaptation loss
+_TWO_DOMAINS = re.compile(rb"def\s+\w+\s*\(\s*(?:self\s*,\s*)?\w*(?:source|src)\w*\s*,\s*\w*(?:target|tgt)\w*")
 _TAKES_A_PREDICTION = re.compile(rb"def\s+[A-Za-z]\w*\s*\([^)]*(?i:pred|logits|output|yhat)")
 
 
@@ -96,7 +98,7 @@ def may_contain_loss(data: bytes, loss_patterns: tuple[str, ...] = (), filename:
             return True
     if filename is not None and _LOSS_PATH.search(filename.lower()):
         if "loss" in filename.lower() and (_TAKES_A_PREDICTION.search(data) or _AUTOGRAD_FUNCTION.search(data)
-                                           or _TWO_INPUT_CALL.search(data)):
+                                           or _TWO_INPUT_CALL.search(data) or _TWO_DOMAINS.search(data)):
             return True
         for first, second in _FORWARD.findall(data):
             if is_role_target_pair(first.decode("ascii", "replace"), second.decode("ascii", "replace")):

@@ -348,6 +348,12 @@ class HostSync(Rule):
         elif op.namespace.split(".")[0] in _HOST_LIBRARIES and any(_prediction_tensor(a, ctx) for a in op.args):
             ctx.report(self, node, f"`{callee(node)}` ({op.namespace.split('.')[0]}) computes on the host: the "
                                    "tensors are copied out on every step, and nothing flows back to the gradient")
+        elif op.namespace == "math" and op.args and ctx.facts(op.args[0]).is_tensor \
+                and PRED in ctx.facts(op.args[0]).taint and not ctx.facts(op.args[0]).on_host:
+            # math.isnan(loss), math.sqrt(var): the tensor becomes a Python float first (not the
+            # targets' side: a data sample's ``valid_ratio`` is as often a Python number)
+            ctx.report(self, node, f"`{code_of(node)}` converts the tensor to a Python float: needs its value on "
+                                   "the host (fails under jit, syncs in eager mode); use the framework's op")
         elif op.namespace == "numpy" and not torch_only(ctx) and _uses_a_graph_framework(ctx) \
                 and not _numpy_backend(ctx) and any(_one_tensor(a, ctx) and ctx.facts(a).taint for a in op.args):
             # np.max(y_true) in a Keras/TF/JAX loss: the targets' tensor read into numpy (its

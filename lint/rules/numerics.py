@@ -207,8 +207,8 @@ class UnguardedLog(Rule):
                 self._fractional_power(node, node.left, node.right, ctx)
             return
         op = ctx.op(node)
-        if op is None or not op.args:
-            return
+        if op is None or not op.args or op.namespace == "math":
+            return  # math.sqrt(t): a Python float, no gradient (its host read is BSG701's finding)
         if op.name in _POW_OPS and len(op.args) >= 2:
             self._fractional_power(node, op.args[0], op.args[1], ctx)
         elif op.name in LOG_OPS:
