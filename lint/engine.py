@@ -31,7 +31,7 @@ from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
     terminal_name
-from .tree import contains, own_nodes
+from .tree import all_nodes, contains, own_nodes
 from .branch_reach import branch_outcome, literal_text, training_test as _training_test
 from .vocabulary import MARGIN_HEAD, TARGET_NAMES, normalise as normalize_name
 
@@ -1528,7 +1528,7 @@ def _settings_passed_by_the_class(loss: LossFunction, index: ModuleIndex | None 
         if other.node is loss.node:
             continue
         calls = set()
-        for node in _every_node(other.node):  # lambdas and nested defs too
+        for node in all_nodes(other.node):  # lambdas and nested defs too
             if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == method \
                     and isinstance(node.func.value, cst.Name) and node.func.value.value == "self":
                 calls.add(id(node.func))
@@ -1544,14 +1544,6 @@ def _settings_passed_by_the_class(loss: LossFunction, index: ModuleIndex | None 
     used_as_tensor = _indexed_or_called_on(loss.node)
     return {name for name, values in passed.items() if name not in used_as_tensor
             and all(_a_setting(value, info.class_info) for value in values)}
-
-
-def _every_node(root):
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(tree_children(node))
 
 
 def _names_base(class_info, name: str) -> bool:

@@ -1129,6 +1129,7 @@ class Evaluator:
             stabilised = _is_max_of(right_node, left_node, self) or (
                 isinstance(left_node, cst.Name) and left_node.value in right.max_of)
             above_min = _is_max_of(right_node, left_node, self, MIN_REDUCE_OPS)  # x - min(x) >= 0
+            peak_shifted = _peak_shift(left_node, left, right)  # scores less a maximum of scores
             # s.sum(1) - s.diag() of non-negative s: the sum of the other entries (self pairs left out)
             above_min = above_min or _sum_less_own_diagonal(left_node, right_node, self)
             one_minus_clipped = not left.taint and left.literal is not None and left.literal >= 1 and right.below_one
@@ -1152,8 +1153,8 @@ class Evaluator:
                          # max_logvar - softplus(max_logvar - x): at most a fixed value, so exp of it cannot overflow
                          capped=((left.bounded or left.capped or not left.taint) and bool(right.taint | left.taint)
                                  and (_nonnegative(right) or right.bounded or not right.taint) and not both_bounded)
-                         or _peak_shift(left_node, left, right),  # scores less a maximum of scores
-                         peak_shifted=_peak_shift(left_node, left, right),
+                         or peak_shifted,
+                         peak_shifted=peak_shifted,
                          scaled=left.scaled or right.scaled, batch_sum=batch_sum,
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)

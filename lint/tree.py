@@ -83,6 +83,20 @@ def _own_nodes(root: cst.CSTNode, in_order: bool):
         stack.extend(reversed(children(node)) if in_order else children(node))
 
 
+def all_nodes(root: cst.CSTNode):
+    """Every node under ``root``, ``root`` included, nested scopes too (``lambda`` and ``def`` bodies).
+
+        >>> f = cst.parse_module("def f(x):\\n    g = lambda: h(x)\\n").body[0]
+        >>> sum(isinstance(n, cst.Call) for n in all_nodes(f))
+        1
+    """
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(children(current))
+
+
 def contains(root: cst.CSTNode, node: cst.CSTNode) -> bool:
     """Whether ``node`` is ``root`` or lies inside it.
 
@@ -90,10 +104,4 @@ def contains(root: cst.CSTNode, node: cst.CSTNode) -> bool:
         >>> contains(call, call.args[0].value), contains(call.args[0], call.func)
         (True, False)
     """
-    stack = [root]
-    while stack:
-        current = stack.pop()
-        if current is node:
-            return True
-        stack.extend(children(current))
-    return False
+    return any(current is node for current in all_nodes(root))

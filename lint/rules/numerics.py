@@ -27,7 +27,7 @@ from ..facts import (
 )
 from ..names import called_name
 from ..tree import children as _children
-from ..tree import own_nodes, own_nodes_in_order
+from ..tree import all_nodes, contains, own_nodes, own_nodes_in_order
 from ..vocabulary import name_tokens
 from ._util import code_of, torch_only
 from .base import Rule
@@ -341,7 +341,7 @@ def _nan_reset_later(node, ctx) -> bool:
         True
     """
     parents = {}
-    for current in _walk(ctx.loss.node):
+    for current in all_nodes(ctx.loss.node):
         for child in _children(current):
             parents[id(child)] = current
     line = node
@@ -349,7 +349,7 @@ def _nan_reset_later(node, ctx) -> bool:
         line = parents.get(id(line))
     assign = line.body[0] if line is not None and len(line.body) == 1 else None
     if not (isinstance(assign, cst.Assign) and len(assign.targets) == 1
-            and isinstance(assign.targets[0].target, cst.Name) and _holds(assign.value, node)):
+            and isinstance(assign.targets[0].target, cst.Name) and contains(assign.value, node)):
         return False
     name = assign.targets[0].target.value
     own_zero_only = isinstance(node, cst.BinaryOperation) and _text(node.left) in _text(node.right)
@@ -364,7 +364,7 @@ def _nan_reset_later(node, ctx) -> bool:
                 if tests is not None:
                     both = bool(tests & _RESETS_NAN) and bool(tests & {"isinf", "is_inf"})  # isnan(w) | isinf(w)
                     return bool(tests & _RESETS_INF) or both or (own_zero_only and bool(tests & _RESETS_NAN))
-                if any(isinstance(n, cst.Name) and n.value == name for n in _walk(later)):
+                if any(isinstance(n, cst.Name) and n.value == name for n in all_nodes(later)):
                     return False  # read (or rebound) before any reset
                 if isinstance(later, cst.SimpleStatementLine) and isinstance(later.body[-1], (cst.Return, cst.Raise)):
                     return False
@@ -374,18 +374,6 @@ def _nan_reset_later(node, ctx) -> bool:
                 and not isinstance(parents.get(id(statement)), cst.IndentedBlock):
             statement = parents.get(id(statement))
     return False
-
-
-def _walk(tree):
-    stack = [tree]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(_children(current))
-
-
-def _holds(tree, node) -> bool:
-    return any(current is node for current in _walk(tree))
 
 
 def _non_finite_tests(statement, name: str) -> frozenset | None:
@@ -404,7 +392,7 @@ def _non_finite_tests(statement, name: str) -> frozenset | None:
         return None
     if not stores:
         return None
-    tests = frozenset(called_name(current) for current in _walk(statement)
+    tests = frozenset(called_name(current) for current in all_nodes(statement)
                       if isinstance(current, cst.Call) and called_name(current) in _RESETS_INF | _RESETS_NAN
                       | {"isinf", "is_inf"} and any(_text(a.value) == name for a in current.args))
     return tests or None
