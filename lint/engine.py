@@ -26,7 +26,7 @@ from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRU
 from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, param_taints
 from .rules.batch_loop import for_loop_over_the_batch
 from .train_steps import called_networks, every_few_steps
-from .module_index import ModuleIndex, block_statements, criteria_by_reduction, local_criteria
+from .module_index import ModuleIndex, block_statements, criteria_by_reduction, local_criteria, maps_per_example
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
@@ -1595,7 +1595,7 @@ def _keep_gradient_of_skipped_branch(ev: Evaluator, before: dict) -> None:
 
 
 def one_example_per_call(node, env: dict, vmapped: bool = False, index: ModuleIndex | None = None) -> bool:
-    """Under ``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)``, or mapped by a
+    """Under ``@jax.vmap`` (or ``@partial(jax.vmap, in_axes=...)`` mapping the data, or mapped by a
     ``jax.vmap(loss)`` call of the file: ``vmapped``) the function sees one example at a time: its
     arrays have no batch axis (``env`` is changed in place). So does one that asserts, with chex, a
     scalar input (see :func:`per_example_module` for rank-1 inputs). Returns whether the whole
@@ -1604,7 +1604,8 @@ def one_example_per_call(node, env: dict, vmapped: bool = False, index: ModuleIn
     params = {p.name.value for p in node.params.params} if isinstance(node, cst.FunctionDef) else set()
     # a tainted input asserted scalar (``chex.assert_rank([q_tm1, a_tm1], [1, 0])``): one example
     # (not the returned loss, nor a temperature)
-    whole = "vmap" in _decorator_names(node) or vmapped or any(
+    whole = any(maps_per_example(d.decorator, index.imports if index is not None else None)
+                for d in getattr(node, "decorators", ())) or vmapped or any(
         rank == 0 and name in params and name in env and env[name].taint for name, rank in ranks.items())
     vectors = index is not None and per_example_module(index)
     for name, held in list(env.items()):

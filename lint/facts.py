@@ -447,6 +447,26 @@ _NOT_EXPRESSIONS = (cst.SimpleWhitespace, cst.ParenthesizedWhitespace, cst.Trail
                     cst.BaseUnaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.AssignEqual, cst.Colon)
 
 
+# activation modules (``self.sigmoid = nn.Sigmoid()``) and the op each one applies
+_ACTIVATION_MODULES = {"Sigmoid": "sigmoid", "Softmax": "softmax", "Tanh": "tanh", "Softsign": "softsign"}
+
+
+def _bounded_op_facts(name: str, first: Facts) -> Facts:
+    """Facts of a bounded op (``sigmoid``, ``softmax``, ``tanh``, ``one_hot``...) of ``first``.
+
+        >>> _bounded_op_facts("sigmoid", Facts(taint=frozenset({PRED}))).probability
+        True
+    """
+    # of bounded logits (cosine similarities over a temperature), a sigmoid or softmax stays
+    # away from 0: no log(0) underflow, so it is guarded rather than a confident probability
+    positive = name in PROBABILITY_OPS and first.bounded and bool(first.taint)
+    return Facts(taint=first.taint, bounded=True, nonneg=name in ("sigmoid", "softmax", "one_hot"),
+                 nonpos=name in ("log_sigmoid", "logsigmoid", "log_softmax"), guarded=positive,
+                 probability=name in PROBABILITY_OPS and not positive,
+                 unit=name in ("sigmoid", "softmax", "one_hot", "hard_sigmoid"),
+                 at_most_one=name in _AT_MOST_ONE_OPS)
+
+
 class Evaluator:
     """Facts of expressions at one program point of one loss; names read ``env``."""
 
@@ -512,7 +532,7 @@ class Evaluator:
         self.distance_criteria: dict[str, str] = {}  # see ClassInfo.distance_criteria
         self.mean_criteria: frozenset[str] = frozenset()  # see ClassInfo.mean_criteria
         self.unreduced_criteria: frozenset[str] = frozenset()  # see ClassInfo.unreduced_criteria
-        self.bounded_modules: frozenset[str] = frozenset()  # see ClassInfo.bounded_modules
+        self.bounded_modules: dict[str, str] = {}  # see ClassInfo.bounded_modules
         # expressions known nonzero here (``if w.sum() > 0:`` makes ``w.sum()`` guarded in the body)
         self.guarded_texts: set[str] = set()
         self.depth = 0
@@ -1416,8 +1436,12 @@ class Evaluator:
             if any(f.is_tensor and not f.no_batch_axis for f in inputs):
                 return Facts(taint=_union(inputs), nonneg=True, batch_sum=node)
         if criterion in self.bounded_modules and node.args:
-            # self.cos(a, b) with self.cos = nn.CosineSimilarity(): in [-1, 1]
+            # self.cos(a, b) with self.cos = nn.CosineSimilarity(): in [-1, 1]; self.sigmoid(x) with
+            # self.sigmoid = nn.Sigmoid(): what torch.sigmoid(x) gives
             inputs = [self.facts(a.value) for a in node.args]
+            activation = _ACTIVATION_MODULES.get(self.bounded_modules[criterion])
+            if activation is not None and len(inputs) == 1 and inputs[0].is_tensor:
+                return _bounded_op_facts(activation, inputs[0])
             if any(f.is_tensor for f in inputs):
                 return Facts(taint=_union(inputs), bounded=True)
         if criterion in self.distance_criteria and len(node.args) >= 2:
@@ -1693,14 +1717,7 @@ class Evaluator:
             return Facts(taint=first.taint, nonneg=True,
                          bounded=name == "relu6" or (name in ("relu", "softplus") and (first.bounded or first.capped)))
         if name in BOUNDED_OPS:
-            # of bounded logits (cosine similarities over a temperature), a sigmoid or softmax stays
-            # away from 0: no log(0) underflow, so it is guarded rather than a confident probability
-            positive = name in PROBABILITY_OPS and first.bounded and bool(first.taint)
-            return Facts(taint=first.taint, bounded=True, nonneg=name in ("sigmoid", "softmax", "one_hot"),
-                         nonpos=name in ("log_sigmoid", "logsigmoid", "log_softmax"), guarded=positive,
-                         probability=name in PROBABILITY_OPS and not positive,
-                         unit=name in ("sigmoid", "softmax", "one_hot", "hard_sigmoid"),
-                         at_most_one=name in _AT_MOST_ONE_OPS)
+            return _bounded_op_facts(name, first)
         if name in SUM_OPS:
             axis = op.arg(1, "axis", "dim")  # over the features, not the batch axis 0
             squared = _squared_rows_of(op.args[0]) if axis is not None and _text(axis) not in ("0", "(0,)") else None
@@ -2013,8 +2030,12 @@ class Evaluator:
         if calls_a_model(func, self) and any(self.facts(a.value).taint or not isinstance(
                 a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in node.args):
             # a network's output carries gradient, even on inputs the loss did not receive (G(z));
-            # it may be a tuple (heads, a distribution's parameters)
-            return Facts(taint=frozenset({PRED}), network_output=True)
+            # it may be a tuple (heads, a distribution's parameters). Run on one example (under
+            # vmap), it answers for that example: no batch axis.
+            inputs = [self.facts(a.value) for a in node.args]
+            one_example = any(f.taint and f.is_tensor for f in inputs) \
+                and all(f.no_batch_axis for f in inputs if f.taint and f.is_tensor)
+            return Facts(taint=frozenset({PRED}), network_output=True, no_batch_axis=one_example)
         if _names_a_loss_callable(callee) and node.args:
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor for f in inputs):
@@ -3208,6 +3229,13 @@ _MODEL_NAME = re.compile(r"^(model|net|network|module|encoder|decoder|backbone|g
                          r"critic|apply_fn|predict_fn|forward_fn|f|g|d|vgg\w*|feature_extractor|"
                          # a diffusion loss's network, handed in: denoise_fn(x_t, t), eps_model(x_t, t)
                          r"denoise_fn|denoiser|denoise_model|eps_model|eps_fn|score_model|score_fn|unet)$", re.IGNORECASE)
+# a network handed to the loss as a parameter (or bound in it) and called there: a distillation
+# loss's student(image), teacher_model(x), a flow-matching loss's vec_field_net(params, x, t); not
+# a function named for what it does to a model (is_transition_model(m), build_model())
+_HANDED_NETWORK_NAME = re.compile(r"^(student|teacher|"
+                                  r"(?!(is|has|get|build|create|make|load|init|save|set|update|copy|clone|freeze|wrap|"
+                                  r"to|from|run|call|train|eval|use|with|check|reset|compile|restore|export|select|"
+                                  r"sample)_)\w+_(model|net|network))$", re.IGNORECASE)
 
 
 _LIST_PRONE_NAMES = frozenset({"preds", "outputs", "predictions", "inputs", "features", "views", "crops", "xs",
@@ -3232,7 +3260,8 @@ def calls_a_model(func, evaluator) -> bool:
     if isinstance(func, cst.Name) and func.value in evaluator.network_names:
         return True
     if isinstance(func, cst.Name):
-        return bool(_MODEL_NAME.match(func.value)) and not evaluator.env.get(func.value, UNTAINTED).taint
+        return bool(_MODEL_NAME.match(func.value) or _HANDED_NETWORK_NAME.match(func.value)) \
+            and not evaluator.env.get(func.value, UNTAINTED).taint
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
         return bool(_MODEL_NAME.match(func.attr.value) or _LAYER_ATTRIBUTE.search(func.attr.value))
     if isinstance(func, cst.Attribute) and func.attr.value in ("apply_fn", "predict_fn", "forward_fn"):

@@ -318,8 +318,12 @@ def _scores_on_the_host(info: FunctionInfo) -> bool:
 def _gradient_penalty_by_initials(info) -> bool:
     """``WGAN_gp(real, fake, d_model)``, ``compute_gp(netD, x, y)``: named ``gp`` (a gradient
     penalty's initials) and differentiating inside (``autograd.grad``, ``tape.gradient``)."""
-    if _split_camel(info.name).lower().split("_")[-1:] != ["gp"]:
-        return False
+    return _split_camel(info.name).lower().split("_")[-1:] == ["gp"] and _penalises_a_critic(info)
+
+
+def _penalises_a_critic(info) -> bool:
+    """The function is handed (or holds) a critic and differentiates inside (``autograd.grad``,
+    ``tape.gradient``): a gradient penalty's body."""
     # the critic it penalises comes in as a parameter (netD, d_model, critic, discriminator, D)
     params = [p.name.value for p in (*info.node.params.posonly_params, *info.node.params.params)]
     held = [n.func.attr.value for n in own_nodes(info.node) if isinstance(n, cst.Call)
@@ -731,9 +735,14 @@ def _gets_a_computed_loss(info: FunctionInfo) -> bool:
         >>> f = cst.parse_module("def get_loss(preds, masks):\\n    return 1 - (preds * masks).mean()\\n").body[0]
         >>> _gets_a_computed_loss(FunctionInfo(f, "get_loss", None, None))
         True
+
+    So is ``get_gradient_penalty(x, x_gen, discriminator)`` that differentiates the critic inside.
     """
-    return info.name.lower().startswith("get_") and len(_positional_names(info)) >= 2 \
-        and _returns_from_prediction(info.node, _PREDICTION_WORDS | _POLICY_WORDS)
+    if not info.name.lower().startswith("get_"):
+        return False
+    if _split_camel(info.name).lower().split("_")[-1] == "penalty" and _penalises_a_critic(info):
+        return True  # get_gradient_penalty(x, x_gen, discriminator): the penalty, computed here
+    return len(_positional_names(info)) >= 2 and _returns_from_prediction(info.node, _PREDICTION_WORDS | _POLICY_WORDS)
 
 
 def _returns_from_prediction(function: cst.FunctionDef, words: frozenset = _PREDICTION_WORDS) -> bool:

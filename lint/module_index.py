@@ -244,17 +244,18 @@ class ClassInfo:
         """
         return criteria_by_reduction(self.criteria())[2]
 
-    def bounded_modules(self) -> frozenset[str]:
-        """Attributes set in ``__init__`` to a module whose output is bounded
-        (``self.cos = nn.CosineSimilarity(dim=1)``: in [-1, 1]).
+    def bounded_modules(self) -> dict[str, str]:
+        """Attributes set in ``__init__`` to a module whose output is bounded, with the module's
+        class (``self.cos = nn.CosineSimilarity(dim=1)``: in [-1, 1]; ``self.sigmoid =
+        nn.Sigmoid()``: a probability, as ``torch.sigmoid`` gives).
 
             >>> import libcst as cst
             >>> index = ModuleIndex.build(cst.parse_module(
             ...     "class L:\\n    def __init__(self):\\n        self.cos = nn.CosineSimilarity(dim=1)\\n"))
-            >>> sorted(index.classes["L"].bounded_modules())
-            ['cos']
+            >>> index.classes["L"].bounded_modules()
+            {'cos': 'CosineSimilarity'}
         """
-        return frozenset(attr for attr, name, _call in self._init_constructions() if name in BOUNDED_MODULE_CLASSES)
+        return {attr: name for attr, name, _call in self._init_constructions() if name in BOUNDED_MODULE_CLASSES}
 
     def criteria(self) -> dict[str, tuple[str, str]]:
         """``self.<attr> = <Name>Loss(...)`` (or a Keras loss class) set in ``__init__``: attr ->
@@ -394,6 +395,23 @@ def _per_example_function(call: cst.Call, imports: ImportTable | None = None) ->
     return mapped.value if isinstance(mapped, cst.Name) else None
 
 
+def maps_per_example(decorator, imports: ImportTable | None = None) -> bool:
+    """A decorator that maps the function over the batch's examples: ``@jax.vmap``, or
+    ``@partial(jax.vmap, in_axes=(None, 0, 0))`` whose axes map every argument after the first.
+
+        >>> [maps_per_example(cst.parse_expression(t)) for t in ("jax.vmap", "partial(jax.vmap, in_axes=(None, 0))",
+        ...                                                       "partial(jax.vmap, in_axes=(0, None))", "jax.jit")]
+        [True, True, False, False]
+    """
+    if isinstance(decorator, (cst.Name, cst.Attribute)):
+        return _transform_name(decorator, imports) == "vmap"
+    if isinstance(decorator, cst.Call) and terminal_name(decorator.func) == "partial" and decorator.args \
+            and decorator.args[0].keyword is None and isinstance(decorator.args[0].value, (cst.Name, cst.Attribute)) \
+            and _transform_name(decorator.args[0].value, imports) == "vmap":
+        return _maps_the_data(decorator)
+    return False
+
+
 def _maps_the_data(call: cst.Call) -> bool:
     """Whether ``vmap``'s axes map every argument after the first (the parameters): absent, one
     axis for all, or ``(None, 0, 0)``; not ``(0, None)``, which maps the parameters or views and
@@ -514,6 +532,9 @@ class ModuleIndex:
                 if isinstance(node, cst.Call) and terminal_name(node.func) in _CALLBACK_RUNNER_NAMES:
                     for name in self._host_callback_names(node):  # tf.py_function(func=f, ...)
                         callbacks[name] = callbacks.get(name, 0) + 1
+                if isinstance(node, cst.FunctionDef) and any(maps_per_example(d.decorator, self.imports)
+                                                             for d in node.decorators):
+                    vmapped.add(node.name.value)  # @partial(jax.vmap, in_axes=(None, 0, 0)): one example per call
                 if isinstance(node, cst.Call) and _transform_name(node.func, self.imports) in _PER_EXAMPLE_MAPS \
                         and node.args:
                     mapped = _per_example_function(node, self.imports)

@@ -21,6 +21,8 @@ the facts of the arguments bound to its parameters, no rule attached, and the fa
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libcst as cst
 
 from .facts import Facts, _join
@@ -105,7 +107,10 @@ class HelperSummaries:
         evaluator.runtime_attributes = self.index.runtime_batch_attributes()
         evaluator.layer_attributes = self.index.layer_attributes()
         evaluator.env.update(bound)
-        one_example_per_call(callee.node, evaluator.env, index=self.index)
+        # mapped over the batch (``@partial(jax.vmap, in_axes=(None, 0, 0))``, ``jax.vmap(helper)``):
+        # the helper sees one example per call, and its sums are over that example's values
+        per_example = one_example_per_call(callee.node, evaluator.env, callee.class_info is None
+                                           and callee.name in self.index.vmapped(), index=self.index)
         loss = LossFunction(callee.display_name, callee.node, "helper", callee)
         walker = _Walker(LossContext(loss, self.index, evaluator), rules=())
         walker.returns = []
@@ -115,6 +120,8 @@ class HelperSummaries:
         result = walker.returns[0]
         for facts in walker.returns[1:]:
             result = _join(result, facts)
+        if per_example and result.batch_sum is not None:
+            result = replace(result, batch_sum=None)  # a sum over one example's values, not the batch
         return result
 
 
