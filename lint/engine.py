@@ -388,6 +388,7 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
                 evaluator.env[name] = replace(evaluator.env[name], **documented_facts)
     for name in _used_as_one_tensor(loss.node, evaluator.env):
         evaluator.env[name] = replace(evaluator.env[name], one_tensor=True)
+    sized_by_a_table_count(loss.node, evaluator.env)  # n_classes = all_embs.size(0): a table, no batch axis
     # mapped per example, and used nowhere else (not also compiled as the loss of whole batches)
     per_example = one_example_per_call(loss.node, evaluator.env, loss.node.name.value in index.vmapped()
                                        and (loss.info is None or loss.info.class_info is None)
@@ -1451,6 +1452,52 @@ def _used_as_one_tensor(function, env: dict) -> list[str]:
         elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.attr.value in _ONE_TENSOR_ATTRIBUTES:
             used.add(node.value.value)
     return sorted(name for name in used if name in env and env[name].maybe_list and not env[name].python_list)
+
+
+# a count of what a table holds, not of samples: ``n_classes = all_embs.size(0)``
+_TABLE_COUNT_NAME = re.compile(r"^(n|num|number_of|nb)_?(classes|class|cls|labels|prototypes|protos|centers|centres|"
+                               r"centroids|clusters|codes|codewords|vocab|words|proxies)$", re.IGNORECASE)
+
+
+def sized_by_a_table_count(function, env: dict) -> list[str]:
+    """Tensors whose leading axis the body names a count of classes (or prototypes, centres,
+    codewords): ``n_classes = all_embs.size(0)`` says ``all_embs`` is a table, one row per class,
+    with no batch axis (``env`` is changed in place). Returns the names so marked.
+
+        >>> f = cst.parse_statement("def f(pred, all_embs):\\n    n_classes = all_embs.size(0)\\n    return pred\\n")
+        >>> env = {"pred": Facts(taint=frozenset({PRED})), "all_embs": Facts(taint=frozenset({"tensor"}))}
+        >>> sized_by_a_table_count(f, env), env["all_embs"].no_batch_axis
+        (['all_embs'], True)
+    """
+    if not isinstance(function, cst.FunctionDef):
+        return []
+    marked = []
+    for node in own_nodes(function):
+        if not (isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name)
+                and _TABLE_COUNT_NAME.match(node.targets[0].target.value)):
+            continue
+        table = _leading_size_of(node.value)
+        if table is not None and table in env and env[table].taint and PRED not in env[table].taint:
+            env[table] = replace(env[table], no_batch_axis=True)
+            marked.append(table)
+    return marked
+
+
+def _leading_size_of(value) -> str | None:
+    """``x`` of ``x.size(0)``, ``x.shape[0]``, ``len(x)``, else None."""
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "size" \
+            and len(value.args) == 1 and isinstance(value.args[0].value, cst.Integer) \
+            and value.args[0].value.value == "0" and isinstance(value.func.value, cst.Name):
+        return value.func.value.value
+    if isinstance(value, cst.Subscript) and isinstance(value.value, cst.Attribute) and value.value.attr.value == "shape" \
+            and isinstance(value.value.value, cst.Name) and len(value.slice) == 1 \
+            and isinstance(value.slice[0].slice, cst.Index) and isinstance(value.slice[0].slice.value, cst.Integer) \
+            and value.slice[0].slice.value.value == "0":
+        return value.value.value.value
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "len" \
+            and len(value.args) == 1 and isinstance(value.args[0].value, cst.Name):
+        return value.args[0].value.value
+    return None
 
 
 def _off_by_default(test, loss) -> bool:

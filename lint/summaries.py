@@ -97,7 +97,7 @@ class HelperSummaries:
         return bound
 
     def _walk(self, callee: FunctionInfo, bound: dict[str, Facts]) -> Facts | None:
-        from .engine import LossContext, _Walker, one_example_per_call
+        from .engine import LossContext, _Walker, one_example_per_call, sized_by_a_table_count
         from .facts import Evaluator
         from .losses import LossFunction
         from .module_index import block_statements
@@ -109,6 +109,7 @@ class HelperSummaries:
         evaluator.env.update(bound)
         # mapped over the batch (``@partial(jax.vmap, in_axes=(None, 0, 0))``, ``jax.vmap(helper)``):
         # the helper sees one example per call, and its sums are over that example's values
+        sized_by_a_table_count(callee.node, evaluator.env)
         per_example = one_example_per_call(callee.node, evaluator.env, callee.class_info is None
                                            and callee.name in self.index.vmapped(), index=self.index)
         loss = LossFunction(callee.display_name, callee.node, "helper", callee)
