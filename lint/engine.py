@@ -1651,7 +1651,8 @@ def one_example_per_call(node, env: dict, vmapped: bool = False, index: ModuleIn
     params = {p.name.value for p in node.params.params} if isinstance(node, cst.FunctionDef) else set()
     # a tainted input asserted scalar (``chex.assert_rank([q_tm1, a_tm1], [1, 0])``): one example
     # (not the returned loss, nor a temperature)
-    whole = any(maps_per_example(d.decorator, index.imports if index is not None else None)
+    whole = any(maps_per_example(d.decorator, index.imports if index is not None else None,
+                                 [p.name.value for p in (*node.params.posonly_params, *node.params.params)])
                 for d in getattr(node, "decorators", ())) or vmapped or any(
         rank == 0 and name in params and name in env and env[name].taint for name, rank in ranks.items())
     vectors = index is not None and per_example_module(index)

@@ -1291,7 +1291,10 @@ class Evaluator:
                          # x.T @ x: the batch axis contracted, a data covariance (not r @ s @ r.T per sample)
                          gram=left.is_tensor and right.is_tensor and left.transposed and not right.transposed
                          and not covariances,
-                         batch_sum=batch_sum, no_batch_axis=left.transposed and not right.transposed,
+                         batch_sum=batch_sum,
+                         # (or a product of values with no batch axis: one trajectory's steps)
+                         no_batch_axis=(left.transposed and not right.transposed)
+                         or (left.is_tensor and all(f.no_batch_axis or not f.taint for f in (left, right))),
                          guarded=left.guarded and right.guarded and left.nonneg and right.nonneg,
                          nonneg=left.nonneg and right.nonneg,
                          # norms[:, None] @ norms[None, :]: the outer product of lengths, a cosine's denominator
@@ -1441,7 +1444,9 @@ class Evaluator:
             inputs = [self.facts(a.value) for a in node.args]
             activation = _ACTIVATION_MODULES.get(self.bounded_modules[criterion])
             if activation is not None and len(inputs) == 1 and inputs[0].is_tensor:
-                return _bounded_op_facts(activation, inputs[0])
+                # elementwise: the input's layout kept (a mean over the batch stays one row)
+                return replace(_bounded_op_facts(activation, inputs[0]), no_batch_axis=inputs[0].no_batch_axis,
+                               batch_axis=inputs[0].batch_axis)
             if any(f.is_tensor for f in inputs):
                 return Facts(taint=_union(inputs), bounded=True)
         if criterion in self.distance_criteria and len(node.args) >= 2:
@@ -1556,6 +1561,11 @@ class Evaluator:
             return facts
         if name == "Variable" and op.namespace.endswith("autograd") and op.args:
             return first  # torch.autograd.Variable(x, requires_grad=True): x itself
+        if (name in ("Variable", "get_variable") and op.namespace.split(".")[0] in ("tensorflow", "keras")
+                or name == "Parameter" and op.namespace.startswith("torch")) and first.taint:
+            # tf.Variable(tf.random_normal(shape=w_shape)): a weight made from a shape, one per
+            # entry of that weight, no batch axis (whatever shape it copied)
+            return replace(first, no_batch_axis=True, batch_sum=None)
         if name == "einsum" and op.args and isinstance(op.args[0], cst.SimpleString):
             return self._einsum(op)
         if name in STOP_OPS:
@@ -3166,7 +3176,22 @@ def _sum_less_own_diagonal(left, right, evaluator: Evaluator) -> bool:
     if total is None or diagonal is None or total.name not in SUM_OPS or diagonal.name not in ("diag", "diagonal", "diag_part") \
             or not total.args or not diagonal.args:
         return False
-    return _same_text(total.args[0], diagonal.args[0]) and _nonnegative_tensor(evaluator.facts(total.args[0]))
+    diagonal_of = diagonal.args[0]
+    # s[:, i * b:(i + 1) * b].diag(): entries s[k, i * b + k], each one of row k's (a block of columns)
+    columns = _column_block_of(diagonal_of)
+    return (_same_text(total.args[0], diagonal_of) or (columns is not None and _same_text(total.args[0], columns))) \
+        and _nonnegative_tensor(evaluator.facts(total.args[0]))
+
+
+def _column_block_of(node):
+    """``s`` of ``s[:, a:b]`` (every row kept, a block of columns), else None."""
+    if not (isinstance(node, cst.Subscript) and len(node.slice) == 2):
+        return None
+    rows, columns = node.slice[0].slice, node.slice[1].slice
+    if isinstance(rows, cst.Slice) and rows.lower is None and rows.upper is None and rows.step is None \
+            and isinstance(columns, cst.Slice):
+        return node.value
+    return None
 
 
 def _positive_plus_sum_less_diagonal(left, right, evaluator: Evaluator) -> bool:
@@ -3233,8 +3258,8 @@ _MODEL_NAME = re.compile(r"^(model|net|network|module|encoder|decoder|backbone|g
 # loss's student(image), teacher_model(x), a flow-matching loss's vec_field_net(params, x, t); not
 # a function named for what it does to a model (is_transition_model(m), build_model())
 _HANDED_NETWORK_NAME = re.compile(r"^(student|teacher|"
-                                  r"(?!(is|has|get|build|create|make|load|init|save|set|update|copy|clone|freeze|wrap|"
-                                  r"to|from|run|call|train|eval|use|with|check|reset|compile|restore|export|select|"
+                                  r"(?!_*(is|has|get|build|create|make|load|init|save|set|update|copy|clone|freeze|"
+                                  r"wrap|to|from|run|call|train|use|with|check|reset|compile|restore|export|select|"
                                   r"sample)_)\w+_(model|net|network))$", re.IGNORECASE)
 
 

@@ -170,6 +170,17 @@ _MATCHING_CLASS = re.compile(r"(Matcher|Assigner|MatchCost|Search|Searcher)$")
 _MATCHING_BASE = re.compile(r"Match|Assign")
 
 
+# methods of a module that trains itself (a LightningModule, a Keras Model with its own step)
+_TRAINING_METHODS = frozenset({"training_step", "configure_optimizers", "train_step"})
+
+
+def _a_training_module(class_info) -> bool:
+    """The class trains itself (``training_step``, ``configure_optimizers``, a Keras ``train_step``):
+    a model, whose ``forward``/``call`` is the network's forward pass even where its name says loss
+    (``class KLLossMetricLearning(pl.LightningModule)``); its training step is read as one."""
+    return bool(_TRAINING_METHODS & set(class_info.methods))
+
+
 def _is_input_target_pair(names: list[str]) -> bool:
     """torch's criterion convention: ``forward(self, input, target)``."""
     return is_role_target_pair(names[0], names[1])
@@ -873,7 +884,7 @@ class _LossFinder:
                 continue
             if info.class_info is not None and info.name in LOSS_CLASS_METHODS and \
                     not self._is_metric_class(info.class_info) and _positional_names(info) and \
-                    self.module_kind != "metrics" and \
+                    self.module_kind != "metrics" and not _a_training_module(info.class_info) and \
                     (_names_a_criterion(info) or _named_like_a_loss(info.class_info.name)
                      or (MARGIN_HEAD.search(info.class_info.name) and len(_positional_names(info)) >= 2
                          and (not _target_is_optional(info) or _margin_under_the_labels(info)))
@@ -1946,6 +1957,11 @@ def documented_batch_tensors(node: cst.FunctionDef) -> frozenset[str]:
 # "tensor of size PxVxNxC", "of shape [L, B, D]": the symbols of a documented shape
 _DOCUMENTED_SHAPE = re.compile(r"(?:size|shape)\s*(?:of\s*)?[\[(]?\s*([A-Za-z_]+(?:\s*(?:x|,|\*)\s*[A-Za-z_]+)+)")
 _BATCH_SYMBOLS = frozenset({"b", "n", "bs", "batch", "batch_size", "batchsize", "bsz"})
+# "Shape: (Time, Output_Size)", "shape: (T, D)"
+_DOCUMENTED_SHAPE_COLON = re.compile(r"(?:size|shape)\s*:\s*[\[(]\s*([A-Za-z_]+(?:\s*,\s*[A-Za-z_]+)+)", re.IGNORECASE)
+# a leading axis of time steps: with no batch symbol beside it, the tensor is one sequence
+_TIME_SYMBOLS = frozenset({"t", "time", "times", "timesteps", "time_steps", "steps", "n_steps", "num_steps",
+                           "seq_len", "sequence_length", "horizon"})
 
 
 # what a leading axis may count when it is not the batch: "P is the number of prototype layers"
@@ -1959,12 +1975,17 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
     """Parameters whose docstring entry gives a shape with the batch after another axis and says
     what that axis counts (``outputs (torch.Tensor): tensor of size PxVxNxC where P is the number
     of prototype layers``): axis 0 counts something else, so ``range(outputs.size(0))`` is no batch
-    loop. Not ``(num_images, N, 4)``: its first axis is the batch under another name.
+    loop. Not ``(num_images, N, 4)``: its first axis is the batch under another name. So are
+    parameters documented as one sequence, time steps first and no batch axis (``ys: Shape: (Time,
+    Output_Size)``): the function handles one trajectory.
 
         >>> import libcst as cst
         >>> f = cst.parse_module("def f(outs):\\n    'outs (Tensor): size PxNxC, P is the number of heads'\\n").body[0]
         >>> sorted(documented_later_batch_axis(f))
         ['outs']
+        >>> f = cst.parse_module("def f(ys, zs):\\n    \'\'\'ys (Array): Shape: (Time, D).\\n    zs (Array): Shape: (T, B, D).\'\'\'\\n").body[0]
+        >>> sorted(documented_later_batch_axis(f))
+        ['ys']
     """
     names = {p.name.value for p in _own_params(node)}
     entries: dict[str, str] = {}
@@ -1979,11 +2000,14 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
             entries[current] = entries.get(current, "") + " " + line.strip()
     found = set()
     for name, text in entries.items():
-        shape = _DOCUMENTED_SHAPE.search(text)
+        shape = _DOCUMENTED_SHAPE.search(text) or _DOCUMENTED_SHAPE_COLON.search(text)
         if not shape:
             continue
         symbols = re.split(r"\s*(?:x|,|\*)\s*", shape.group(1))
         first = symbols[0]
+        if first.lower() in _TIME_SYMBOLS and not any(s.lower() in _BATCH_SYMBOLS for s in symbols):
+            found.add(name)  # "Shape: (Time, Output_Size)": one trajectory, mapped over the batch elsewhere
+            continue
         if first.lower() in _BATCH_SYMBOLS or not any(s.lower() in _BATCH_SYMBOLS for s in symbols[1:]):
             continue
         counted = re.search(_COUNTED_AXIS.format(symbol=re.escape(first)), text)
@@ -2122,7 +2146,17 @@ def _is_scalar(param: cst.Param) -> bool:
         return True
     if isinstance(default, cst.UnaryOperation) and isinstance(default.expression, (cst.Integer, cst.Float)):
         return True
+    if isinstance(default, (cst.List, cst.Tuple)) and default.elements and all(
+            _a_number_literal(e.value) for e in default.elements):
+        return True  # interval=[-0.1, 1.1], betas=(0.9, 0.999): Python numbers, a setting
     return isinstance(default, cst.Name) and default.value in ("True", "False")
+
+
+def _a_number_literal(node) -> bool:
+    """``1.1``, ``-0.1``, ``3``."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.Float))
 
 
 # ---- small tree helpers -----------------------------------------------------------------

@@ -68,6 +68,8 @@ KERAS_LOSS_CLASSES = frozenset({"BinaryCrossentropy", "BinaryFocalCrossentropy",
 
 # Modules whose output is bounded whatever their input: a cosine similarity is in [-1, 1]
 BOUNDED_MODULE_CLASSES = frozenset({"CosineSimilarity", "Tanh", "Sigmoid", "Softmax", "Softsign"})
+# the activations among them, read as the functional op (so their one construction must be known)
+_ACTIVATION_CLASSES = frozenset({"Tanh", "Sigmoid", "Softmax", "Softsign"})
 
 
 def _reduction(call: cst.Call) -> str:
@@ -255,7 +257,33 @@ class ClassInfo:
             >>> index.classes["L"].bounded_modules()
             {'cos': 'CosineSimilarity'}
         """
-        return {attr: name for attr, name, _call in self._init_constructions() if name in BOUNDED_MODULE_CLASSES}
+        bounded = {}
+        for attr, name, call in self._init_constructions():
+            if name not in BOUNDED_MODULE_CLASSES:
+                continue
+            if name in _ACTIVATION_CLASSES and not self._only_assignment(attr, call):
+                continue  # self.act = nn.ReLU() if ... else nn.Sigmoid(), or replaced later: not known
+            bounded[attr] = name
+        return bounded
+
+    def _only_assignment(self, attr: str, call: cst.Call) -> bool:
+        """``self.<attr> = <call>`` is the class's one assignment to that attribute, written out in
+        ``__init__`` (not a default argument, not under an ``if``)."""
+        count = 0
+        for method in self.methods.values():
+            for node in _assignments(method.node):
+                for target in node.targets:
+                    t = target.target
+                    if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self" \
+                            and t.attr.value == attr:
+                        count += 1
+                        if _construction(node.value) is not call or method.name != "__init__":
+                            return False
+        init = self.methods.get("__init__")
+        conditional = init is not None and any(
+            isinstance(node, cst.If) and any(_construction(a.value) is call for a in _assignments(node))
+            for node in own_nodes(init.node))
+        return count == 1 and not conditional
 
     def criteria(self) -> dict[str, tuple[str, str]]:
         """``self.<attr> = <Name>Loss(...)`` (or a Keras loss class) set in ``__init__``: attr ->
@@ -395,21 +423,51 @@ def _per_example_function(call: cst.Call, imports: ImportTable | None = None) ->
     return mapped.value if isinstance(mapped, cst.Name) else None
 
 
-def maps_per_example(decorator, imports: ImportTable | None = None) -> bool:
+# parameters of a mapped function that hold what every example shares: the model, its weights, a key
+_SHARED_ARGUMENT = re.compile(r"^(params?|weights?|theta|variables|state|model|net|apply_fn|\w+_fn|key|rng|"
+                              r"\w+_key|\w+_params)$", re.IGNORECASE)
+# parameters that hold the batch's data: unmapped, each call sees the whole batch
+_DATA_ARGUMENT = re.compile(r"^(batch|data|inputs?|x|y|xs|ys|targets?|labels?|logits|preds?|predictions?|"
+                            r"y_true|y_pred|images?|obs|observations)$", re.IGNORECASE)
+
+
+def maps_per_example(decorator, imports: ImportTable | None = None, params: list[str] | None = None) -> bool:
     """A decorator that maps the function over the batch's examples: ``@jax.vmap``, or
-    ``@partial(jax.vmap, in_axes=(None, 0, 0))`` whose axes map every argument after the first.
+    ``@partial(jax.vmap, in_axes=...)`` whose axes map the data. Given the function's parameter
+    names, the data are what the axes map other than shared values (``params``, a key, the model):
+    ``(None, 0, 0, 0)`` for ``(params, x0, x1, t)`` and ``(0, 0, None)`` for ``(logits, labels,
+    smoothing)`` are per example; ``(None, 0)`` for ``(batch, params)`` maps an ensemble over the
+    whole batch. Without names, every argument after the first must be mapped.
 
         >>> [maps_per_example(cst.parse_expression(t)) for t in ("jax.vmap", "partial(jax.vmap, in_axes=(None, 0))",
         ...                                                       "partial(jax.vmap, in_axes=(0, None))", "jax.jit")]
         [True, True, False, False]
+        >>> d = cst.parse_expression("partial(jax.vmap, in_axes=(None, 0))")
+        >>> maps_per_example(d, params=["batch", "params"]), maps_per_example(d, params=["params", "x"])
+        (False, True)
     """
     if isinstance(decorator, (cst.Name, cst.Attribute)):
         return _transform_name(decorator, imports) == "vmap"
     if isinstance(decorator, cst.Call) and terminal_name(decorator.func) == "partial" and decorator.args \
             and decorator.args[0].keyword is None and isinstance(decorator.args[0].value, (cst.Name, cst.Attribute)) \
             and _transform_name(decorator.args[0].value, imports) == "vmap":
-        return _maps_the_data(decorator)
+        axes = _axes_of(decorator)
+        if params is None or axes is None or len(axes) != len(params):
+            return _maps_the_data(decorator)
+        mapped = [name for name, axis in zip(params, axes) if not axis]
+        unmapped = [name for name, axis in zip(params, axes) if axis]
+        return any(not _SHARED_ARGUMENT.match(name) for name in mapped) \
+            and not any(_DATA_ARGUMENT.match(name) for name in unmapped)
     return False
+
+
+def _axes_of(call: cst.Call) -> list[bool] | None:
+    """Per argument, whether ``in_axes`` leaves it unmapped (``None``), or None when not a tuple."""
+    axes = next((a.value for a in call.args if a.keyword is not None and a.keyword.value in ("in_axes", "in_dims")),
+                call.args[1].value if len(call.args) >= 2 and call.args[1].keyword is None else None)
+    if not isinstance(axes, (cst.Tuple, cst.List)):
+        return None
+    return [isinstance(e.value, cst.Name) and e.value.value == "None" for e in axes.elements]
 
 
 def _maps_the_data(call: cst.Call) -> bool:
@@ -532,9 +590,6 @@ class ModuleIndex:
                 if isinstance(node, cst.Call) and terminal_name(node.func) in _CALLBACK_RUNNER_NAMES:
                     for name in self._host_callback_names(node):  # tf.py_function(func=f, ...)
                         callbacks[name] = callbacks.get(name, 0) + 1
-                if isinstance(node, cst.FunctionDef) and any(maps_per_example(d.decorator, self.imports)
-                                                             for d in node.decorators):
-                    vmapped.add(node.name.value)  # @partial(jax.vmap, in_axes=(None, 0, 0)): one example per call
                 if isinstance(node, cst.Call) and _transform_name(node.func, self.imports) in _PER_EXAMPLE_MAPS \
                         and node.args:
                     mapped = _per_example_function(node, self.imports)

@@ -110,8 +110,9 @@ class HelperSummaries:
         # mapped over the batch (``@partial(jax.vmap, in_axes=(None, 0, 0))``, ``jax.vmap(helper)``):
         # the helper sees one example per call, and its sums are over that example's values
         sized_by_a_table_count(callee.node, evaluator.env)
-        per_example = one_example_per_call(callee.node, evaluator.env, callee.class_info is None
-                                           and callee.name in self.index.vmapped(), index=self.index)
+        # decorated to map over the batch (``@partial(jax.vmap, in_axes=(None, 0, 0))``): the helper
+        # sees one example per call; a helper mapped by a call elsewhere may also be called directly
+        per_example = one_example_per_call(callee.node, evaluator.env, index=self.index)
         loss = LossFunction(callee.display_name, callee.node, "helper", callee)
         walker = _Walker(LossContext(loss, self.index, evaluator), rules=())
         walker.returns = []
@@ -121,8 +122,10 @@ class HelperSummaries:
         result = walker.returns[0]
         for facts in walker.returns[1:]:
             result = _join(result, facts)
-        if per_example and result.batch_sum is not None:
-            result = replace(result, batch_sum=None)  # a sum over one example's values, not the batch
+        if per_example and result.is_tensor:
+            # its sums are over one example's values; what the call returns holds one value per
+            # example: the batch axis is back (a caller's sum of it is a batch sum)
+            result = replace(result, batch_sum=None, no_batch_axis=False)
         return result
 
 

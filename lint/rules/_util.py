@@ -430,3 +430,31 @@ def kept_on_self(node, ctx) -> bool:
 def is_self_attribute(node) -> bool:
     """``self.x`` (any attribute of ``self``)."""
     return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
+
+
+# TensorFlow 1 graph-building APIs (gone from TF 2's namespace): a module that calls them builds
+# its graph once, so what its loss creates is created once
+_TF1_GRAPH_APIS = frozenset({"placeholder", "Session", "get_variable", "variable_scope", "random_uniform",
+                             "random_normal", "log", "to_float", "to_int32", "global_variables_initializer"})
+
+
+def tf1_graph_module(ctx) -> bool:
+    """The file calls TensorFlow 1 graph APIs (``tf.placeholder``, ``tf.Session``, ``tf.log``,
+    ``tf.random_uniform``, ``tf.get_variable``): its losses are built into a graph once, not run per
+    step (cached on the module index)."""
+    index = ctx.index
+    found = index.__dict__.get("_tf1_graph_module")
+    if found is None:
+        from ..names import dotted_parts
+        from ..tree import all_nodes
+        found = False
+        if index.module is not None and imports_a(ctx, "tensorflow"):
+            for node in all_nodes(index.module):
+                parts = dotted_parts(node.func) if isinstance(node, cst.Call) else None
+                # written as tf.log(...) or tf.compat.v1.log(...) (tf.math.log is TF 2's spelling)
+                if parts and index.imports.aliases.get(parts[0]) == "tensorflow" \
+                        and (parts[1:-1] in ([], ["compat", "v1"])) and parts[-1] in _TF1_GRAPH_APIS:
+                    found = True
+                    break
+        index.__dict__["_tf1_graph_module"] = found
+    return found

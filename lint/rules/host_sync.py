@@ -10,6 +10,7 @@ from ..facts import ARRAY_MODULES, PRED, TRUE
 from ..names import dotted_parts, terminal_name
 from ..tree import contains, own_nodes
 from ._util import (assignments_to, builds_a_network, callee, code_of, imports_a, is_self_attribute, kept_on_self,
+                    tf1_graph_module,
                     loss_calls_any, torch_only, wrapped_build)
 from ..losses import LOSS_CLASS_METHODS
 from .base import Rule
@@ -691,7 +692,9 @@ class StateInLoss(Rule):
         op = ctx.op(node)
         if op is not None and not op.is_method:
             if op.qualified in _VARIABLE_CONSTRUCTORS:
-                ctx.report(self, node, f"`{callee(node)}` creates a variable on every call of the loss")
+                if not (op.namespace.startswith("tensorflow") and tf1_graph_module(ctx)):
+                    # (TF 1 graph code builds the loss once: one variable)
+                    ctx.report(self, node, f"`{callee(node)}` creates a variable on every call of the loss")
                 return
             if ((op.namespace == "keras.layers" and op.name[:1].isupper() and op.name not in _WEIGHTLESS_LAYERS)
                     or (op.namespace in ("torch.nn", "torch.nn.modules") and op.name in _TORCH_WEIGHT_LAYERS

@@ -167,6 +167,12 @@ def random_draw(node: cst.Call, ctx) -> tuple[str, str] | None:
     if op.name in _PERMUTATIONS and _draws_indices(node, ctx) and _reorders_both_sides(node, ctx):
         return None  # y_pred[:, order], y_true[:, order]: the entries reordered together (ties broken at
         # random), not noise; a subset (``perm[:k]``) or targets shuffled against predictions are
+    if op.namespace.startswith("keras.random") and seed is None:
+        # refused inside a JAX-traced step whatever the draw is for (a diffusion loss's noise too),
+        # and a different loss each step elsewhere
+        return "frozen", (f"`{callee(node)}` has no seed generator: Keras refuses an unseeded random op "
+                          "inside a JAX-traced step, and elsewhere the loss changes every step; pass "
+                          "seed=self.seed_generator (a keras.random.SeedGenerator made in __init__)")
     if ctx.opt_in_depth:
         return None  # under ``if self.n_samples is not None:``: noise the user opted into (subsampling, jitter)
     if _named_for_drawing(ctx):
@@ -179,11 +185,6 @@ def random_draw(node: cst.Call, ctx) -> tuple[str, str] | None:
     if _feeds_a_network_input(node, ctx):
         return None  # a diffusion loss's timesteps and noise, a generator's z, a dropped condition:
         # the network is run inside the loss on drawn inputs; the sampling is the objective
-    if op.namespace.startswith("keras.random") and seed is None:
-        # refused inside a JAX-traced step, and a different loss each step elsewhere
-        return "frozen", (f"`{callee(node)}` has no seed generator: Keras refuses an unseeded random op "
-                          "inside a JAX-traced step, and elsewhere the loss changes every step; pass "
-                          "seed=self.seed_generator (a keras.random.SeedGenerator made in __init__)")
     return "stochastic", (f"`{callee(node)}` makes the loss stochastic: "
                           "the same batch gives a different loss and gradient each step")
 
