@@ -447,6 +447,9 @@ _NOT_EXPRESSIONS = (cst.SimpleWhitespace, cst.ParenthesizedWhitespace, cst.Trail
                     cst.BaseUnaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.AssignEqual, cst.Colon)
 
 
+# what makes a weight's initial values from a shape (not ``zeros_like(x)``, which copies x's)
+_INITIALISERS = frozenset({"random_normal", "random_uniform", "truncated_normal", "normal", "uniform", "zeros",
+                           "ones", "fill", "full", "empty", "randn", "rand", "constant"})
 # activation modules (``self.sigmoid = nn.Sigmoid()``) and the op each one applies
 _ACTIVATION_MODULES = {"Sigmoid": "sigmoid", "Softmax": "softmax", "Tanh": "tanh", "Softsign": "softsign"}
 
@@ -1562,7 +1565,8 @@ class Evaluator:
         if name == "Variable" and op.namespace.endswith("autograd") and op.args:
             return first  # torch.autograd.Variable(x, requires_grad=True): x itself
         if (name in ("Variable", "get_variable") and op.namespace.split(".")[0] in ("tensorflow", "keras")
-                or name == "Parameter" and op.namespace.startswith("torch")) and first.taint:
+                or name == "Parameter" and op.namespace.startswith("torch")) and first.taint \
+                and isinstance(op.args[0], cst.Call) and terminal_name(op.args[0].func) in _INITIALISERS:
             # tf.Variable(tf.random_normal(shape=w_shape)): a weight made from a shape, one per
             # entry of that weight, no batch axis (whatever shape it copied)
             return replace(first, no_batch_axis=True, batch_sum=None)

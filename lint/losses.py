@@ -174,11 +174,21 @@ _MATCHING_BASE = re.compile(r"Match|Assign")
 _TRAINING_METHODS = frozenset({"training_step", "configure_optimizers", "train_step"})
 
 
-def _a_training_module(class_info) -> bool:
-    """The class trains itself (``training_step``, ``configure_optimizers``, a Keras ``train_step``):
-    a model, whose ``forward``/``call`` is the network's forward pass even where its name says loss
-    (``class KLLossMetricLearning(pl.LightningModule)``); its training step is read as one."""
-    return bool(_TRAINING_METHODS & set(class_info.methods))
+def _a_training_module(class_info, index=None, depth: int = 0) -> bool:
+    """The class trains itself (``training_step``, ``configure_optimizers``, a Keras ``train_step``,
+    its own or a same-file base class's): a model, whose ``forward``/``call`` is the network's
+    forward pass even where its name says loss (``class KLLossMetricLearning(pl.LightningModule)``);
+    its training step is read as one."""
+    if _TRAINING_METHODS & set(class_info.methods):
+        return True
+    if index is None or depth > 5:
+        return False
+    for base in class_info.bases:
+        parts = dotted_parts(base)
+        if parts and len(parts) == 1 and parts[0] in index.classes and parts[0] != class_info.name \
+                and _a_training_module(index.classes[parts[0]], index, depth + 1):
+            return True
+    return False
 
 
 def _is_input_target_pair(names: list[str]) -> bool:
@@ -884,7 +894,8 @@ class _LossFinder:
                 continue
             if info.class_info is not None and info.name in LOSS_CLASS_METHODS and \
                     not self._is_metric_class(info.class_info) and _positional_names(info) and \
-                    self.module_kind != "metrics" and not _a_training_module(info.class_info) and \
+                    self.module_kind != "metrics" and \
+                    not (len(_positional_names(info)) <= 1 and _a_training_module(info.class_info, self.index)) and \
                     (_names_a_criterion(info) or _named_like_a_loss(info.class_info.name)
                      or (MARGIN_HEAD.search(info.class_info.name) and len(_positional_names(info)) >= 2
                          and (not _target_is_optional(info) or _margin_under_the_labels(info)))
@@ -1959,7 +1970,11 @@ _DOCUMENTED_SHAPE = re.compile(r"(?:size|shape)\s*(?:of\s*)?[\[(]?\s*([A-Za-z_]+
 _BATCH_SYMBOLS = frozenset({"b", "n", "bs", "batch", "batch_size", "batchsize", "bsz"})
 # "Shape: (Time, Output_Size)", "shape: (T, D)"
 _DOCUMENTED_SHAPE_COLON = re.compile(r"(?:size|shape)\s*:\s*[\[(]\s*([A-Za-z_]+(?:\s*,\s*[A-Za-z_]+)+)", re.IGNORECASE)
-# a leading axis of time steps: with no batch symbol beside it, the tensor is one sequence
+# the feature axes of one sequence's shape ("Output_Size", "latent_dim", "D", "C"): not a count of
+# environments, agents or samples
+_FEATURE_SYMBOL = re.compile(r"^([dcfhk]|dim|dims|features?|channels?|\w*_(size|dim|dims|features|channels))$",
+                             re.IGNORECASE)
+# a leading axis of time steps: with only feature axes beside it, the tensor is one sequence
 _TIME_SYMBOLS = frozenset({"t", "time", "times", "timesteps", "time_steps", "steps", "n_steps", "num_steps",
                            "seq_len", "sequence_length", "horizon"})
 
@@ -2005,7 +2020,8 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
             continue
         symbols = re.split(r"\s*(?:x|,|\*)\s*", shape.group(1))
         first = symbols[0]
-        if first.lower() in _TIME_SYMBOLS and not any(s.lower() in _BATCH_SYMBOLS for s in symbols):
+        if first.lower() in _TIME_SYMBOLS and len(symbols) >= 2 and name.lower() not in ("y_true", "y_pred") \
+                and all(_FEATURE_SYMBOL.match(s) for s in symbols[1:]):
             found.add(name)  # "Shape: (Time, Output_Size)": one trajectory, mapped over the batch elsewhere
             continue
         if first.lower() in _BATCH_SYMBOLS or not any(s.lower() in _BATCH_SYMBOLS for s in symbols[1:]):

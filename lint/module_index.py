@@ -261,29 +261,34 @@ class ClassInfo:
         for attr, name, call in self._init_constructions():
             if name not in BOUNDED_MODULE_CLASSES:
                 continue
-            if name in _ACTIVATION_CLASSES and not self._only_assignment(attr, call):
-                continue  # self.act = nn.ReLU() if ... else nn.Sigmoid(), or replaced later: not known
+            if name in _ACTIVATION_CLASSES:
+                name = self._activation_of(attr)
+                if name is None:
+                    continue  # self.act = nn.ReLU() if ... else nn.Sigmoid(), or replaced later: not known
             bounded[attr] = name
         return bounded
 
-    def _only_assignment(self, attr: str, call: cst.Call) -> bool:
-        """``self.<attr> = <call>`` is the class's one assignment to that attribute, written out in
-        ``__init__`` (not a default argument, not under an ``if``)."""
-        count = 0
+    def _activation_of(self, attr: str) -> str | None:
+        """The activation class ``self.<attr>`` holds when every assignment to it in the class is in
+        ``__init__`` and builds one: that class, or ``Sigmoid`` when they are all positive ones
+        (``nn.Softmax(dim=1)`` under an option, ``nn.Sigmoid()`` otherwise); None when another
+        value may be there (``nn.ReLU()``, a default argument, a later reassignment)."""
+        names = set()
         for method in self.methods.values():
             for node in _assignments(method.node):
                 for target in node.targets:
                     t = target.target
                     if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self" \
                             and t.attr.value == attr:
-                        count += 1
-                        if _construction(node.value) is not call or method.name != "__init__":
-                            return False
-        init = self.methods.get("__init__")
-        conditional = init is not None and any(
-            isinstance(node, cst.If) and any(_construction(a.value) is call for a in _assignments(node))
-            for node in own_nodes(init.node))
-        return count == 1 and not conditional
+                        call = _construction(node.value)
+                        func = call.func if call is not None else None
+                        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+                        if method.name != "__init__" or name not in _ACTIVATION_CLASSES:
+                            return None
+                        names.add(name)
+        if len(names) == 1:
+            return names.pop()
+        return "Sigmoid" if names and names <= {"Sigmoid", "Softmax"} else None
 
     def criteria(self) -> dict[str, tuple[str, str]]:
         """``self.<attr> = <Name>Loss(...)`` (or a Keras loss class) set in ``__init__``: attr ->
@@ -424,11 +429,12 @@ def _per_example_function(call: cst.Call, imports: ImportTable | None = None) ->
 
 
 # parameters of a mapped function that hold what every example shares: the model, its weights, a key
-_SHARED_ARGUMENT = re.compile(r"^(params?|weights?|theta|variables|state|model|net|apply_fn|\w+_fn|key|rng|"
-                              r"\w+_key|\w+_params)$", re.IGNORECASE)
+_SHARED_ARGUMENT = re.compile(r"^(params?|weights?|w|ws|theta|variables|model|net|apply_fn|\w+_fn|key|rng|"
+                              r"\w+_key|\w+_params|members?|member_params)$", re.IGNORECASE)
 # parameters that hold the batch's data: unmapped, each call sees the whole batch
-_DATA_ARGUMENT = re.compile(r"^(batch|data|inputs?|x|y|xs|ys|targets?|labels?|logits|preds?|predictions?|"
-                            r"y_true|y_pred|images?|obs|observations)$", re.IGNORECASE)
+_DATA_ARGUMENT = re.compile(r"^(batch\w*|\w+_batch|data|inputs?|[xy]\d*|xs|ys|targets?|tgts?|labels?|logits|"
+                            r"preds?|predictions?|y_true|y_pred|images?|obs|observations|feats?|features)$",
+                            re.IGNORECASE)
 
 
 def maps_per_example(decorator, imports: ImportTable | None = None, params: list[str] | None = None) -> bool:
@@ -447,7 +453,9 @@ def maps_per_example(decorator, imports: ImportTable | None = None, params: list
         (False, True)
     """
     if isinstance(decorator, (cst.Name, cst.Attribute)):
-        return _transform_name(decorator, imports) == "vmap"
+        # every argument mapped: over examples unless all are shared (``member_loss(params)``: members)
+        return _transform_name(decorator, imports) == "vmap" \
+            and (not params or any(not _SHARED_ARGUMENT.match(name) for name in params))
     if isinstance(decorator, cst.Call) and terminal_name(decorator.func) == "partial" and decorator.args \
             and decorator.args[0].keyword is None and isinstance(decorator.args[0].value, (cst.Name, cst.Attribute)) \
             and _transform_name(decorator.args[0].value, imports) == "vmap":

@@ -449,12 +449,18 @@ def tf1_graph_module(ctx) -> bool:
         from ..tree import all_nodes
         found = False
         if index.module is not None and imports_a(ctx, "tensorflow"):
+            eager = False
             for node in all_nodes(index.module):
                 parts = dotted_parts(node.func) if isinstance(node, cst.Call) else None
-                # written as tf.log(...) or tf.compat.v1.log(...) (tf.math.log is TF 2's spelling)
-                if parts and index.imports.aliases.get(parts[0]) == "tensorflow" \
-                        and (parts[1:-1] in ([], ["compat", "v1"])) and parts[-1] in _TF1_GRAPH_APIS:
+                if not parts:
+                    continue
+                if parts[-1] == "enable_eager_execution":
+                    eager = True  # TF 1 run eagerly: a loss runs (and makes its variables) every step
+                # written as tf.log(...) with ``tf`` TensorFlow itself or ``tensorflow.compat.v1`` (the
+                # file written against TF 1), not one tf.compat.v1 call in TF 2 code; tf.math.log is TF 2's
+                if parts[1:-1] == [] and parts[-1] in _TF1_GRAPH_APIS \
+                        and index.imports.aliases.get(parts[0]) in ("tensorflow", "tensorflow.compat.v1"):
                     found = True
-                    break
+            found = found and not eager
         index.__dict__["_tf1_graph_module"] = found
     return found

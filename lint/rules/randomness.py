@@ -142,6 +142,8 @@ def random_draw(node: cst.Call, ctx) -> tuple[str, str] | None:
     if kind is not None and op.name.startswith("dropout") and _in_a_network(ctx):
         return None  # a model's dropout, reached from its calculate_loss: regularisation by design
     seed = op.kwargs.get("seed")
+    if isinstance(seed, cst.Name) and seed.value == "None":
+        seed = None  # seed=None: unseeded, as if left out
     if kind == "stochastic" and seed is not None and ctx.facts(seed).literal is None and \
             not isinstance(seed, (cst.List, cst.Tuple)):
         return None  # keras.random.*(seed=self.seed_generator): the supported way to draw noise under jit
