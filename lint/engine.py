@@ -30,7 +30,7 @@ from .module_index import ModuleIndex, block_statements, criteria_by_reduction, 
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
-    terminal_name
+    dotted_parts, terminal_name
 from .tree import all_nodes, contains, own_nodes
 from .branch_reach import branch_outcome, literal_text, training_test as _training_test
 from .vocabulary import MARGIN_HEAD, TARGET_NAMES, normalise as normalize_name
@@ -339,7 +339,8 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         evaluator.distance_criteria = loss.info.class_info.distance_criteria()
         evaluator.mean_criteria = loss.info.class_info.mean_criteria()
         evaluator.unreduced_criteria = loss.info.class_info.unreduced_criteria()
-        evaluator.bounded_modules = loss.info.class_info.bounded_modules()
+        evaluator.bounded_modules = {attr: kind for attr, kind in loss.info.class_info.bounded_modules().items()
+                                     if not _swapped_elsewhere(attr, loss.info.class_info, index)}
     if isinstance(loss.node, cst.FunctionDef):
         _add_local_criteria(evaluator, local_criteria(loss.node))
     if call_sites is not None:
@@ -1498,6 +1499,34 @@ def _leading_size_of(value) -> str | None:
             and len(value.args) == 1 and isinstance(value.args[0].value, cst.Name):
         return value.args[0].value.value
     return None
+
+
+def _swapped_elsewhere(attr: str, class_info, index: ModuleIndex) -> bool:
+    """``self.<attr>`` may hold another module than the one ``__init__`` builds: a subclass of the
+    file assigns it (``self.act = nn.ReLU()`` in a subclass running the inherited ``forward``), or
+    the class sets attributes by ``setattr(self, ...)``.
+
+        >>> source = ("class A:\\n    def __init__(self):\\n        self.act = nn.Sigmoid()\\n"
+        ...           "class B(A):\\n    def __init__(self):\\n        self.act = nn.ReLU()\\n")
+        >>> index = ModuleIndex.build(cst.parse_module(source))
+        >>> _swapped_elsewhere("act", index.classes["A"], index), _swapped_elsewhere("act", index.classes["B"], index)
+        (True, False)
+    """
+    for method in class_info.methods.values():
+        for node in own_nodes(method.node):
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "setattr" \
+                    and node.args and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == "self":
+                return True
+    for other in index.classes.values():
+        if other is class_info or not any((dotted_parts(base) or [""])[-1] == class_info.name for base in other.bases):
+            continue
+        for method in other.methods.values():
+            for node in own_nodes(method.node):
+                if isinstance(node, cst.Assign) and any(
+                        isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
+                        and t.target.value.value == "self" and t.target.attr.value == attr for t in node.targets):
+                    return True
+    return False
 
 
 def _off_by_default(test, loss) -> bool:
