@@ -26,7 +26,8 @@ from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRU
 from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, param_taints
 from .rules.batch_loop import for_loop_over_the_batch
 from .train_steps import called_networks, every_few_steps
-from .module_index import ModuleIndex, block_statements, criteria_by_reduction, local_criteria, maps_per_example
+from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_criteria, maps_per_example,
+                           self_assignments)
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
@@ -1520,12 +1521,8 @@ def _swapped_elsewhere(attr: str, class_info, index: ModuleIndex) -> bool:
     for other in index.classes.values():
         if other is class_info or not any((dotted_parts(base) or [""])[-1] == class_info.name for base in other.bases):
             continue
-        for method in other.methods.values():
-            for node in own_nodes(method.node):
-                if isinstance(node, cst.Assign) and any(
-                        isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
-                        and t.target.value.value == "self" and t.target.attr.value == attr for t in node.targets):
-                    return True
+        if any(True for _ in self_assignments(other.methods, attr)):
+            return True
     return False
 
 

@@ -274,18 +274,13 @@ class ClassInfo:
         (``nn.Softmax(dim=1)`` under an option, ``nn.Sigmoid()`` otherwise); None when another
         value may be there (``nn.ReLU()``, a default argument, a later reassignment)."""
         names = set()
-        for method in self.methods.values():
-            for node in _assignments(method.node):
-                for target in node.targets:
-                    t = target.target
-                    if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self" \
-                            and t.attr.value == attr:
-                        call = _construction(node.value)
-                        func = call.func if call is not None else None
-                        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
-                        if method.name != "__init__" or name not in _ACTIVATION_CLASSES:
-                            return None
-                        names.add(name)
+        for method, node in self_assignments(self.methods, attr):
+            call = _construction(node.value)
+            func = call.func if call is not None else None
+            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+            if method.name != "__init__" or name not in _ACTIVATION_CLASSES:
+                return None
+            names.add(name)
         if len(names) == 1:
             return names.pop()
         return "Sigmoid" if names and names <= {"Sigmoid", "Softmax"} else None
@@ -347,15 +342,10 @@ class ClassInfo:
 
     def _aliased_methods(self, attr: str) -> list[FunctionInfo]:
         found: list[FunctionInfo] = []
-        for method in self.methods.values():
-            for node in _assignments(method.node):
-                for target in node.targets:
-                    t = target.target
-                    if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self" \
-                            and t.attr.value == attr:
-                        found.extend(self._methods_named_in(node.value, depth=0))
-                        if isinstance(node.value, cst.Name):  # def get_map(y): ... ; self.get_map = get_map
-                            found.extend(f for f in method.nested if f.name == node.value.value)
+        for method, node in self_assignments(self.methods, attr):
+            found.extend(self._methods_named_in(node.value, depth=0))
+            if isinstance(node.value, cst.Name):  # def get_map(y): ... ; self.get_map = get_map
+                found.extend(f for f in method.nested if f.name == node.value.value)
         unique: list[FunctionInfo] = []
         for info in found:
             if info not in unique:
@@ -487,11 +477,8 @@ def _maps_the_data(call: cst.Call) -> bool:
         ...                                                     "vmap(f, in_axes=(0, None, None))", "vmap(f, (0, None))")]
         [True, True, False, False]
     """
-    axes = next((a.value for a in call.args if a.keyword is not None and a.keyword.value in ("in_axes", "in_dims")),
-                call.args[1].value if len(call.args) >= 2 and call.args[1].keyword is None else None)
-    if not isinstance(axes, (cst.Tuple, cst.List)):
-        return True
-    return all(not (isinstance(e.value, cst.Name) and e.value.value == "None") for e in axes.elements[1:])
+    unmapped = _axes_of(call)
+    return unmapped is None or not any(unmapped[1:])
 
 
 def _reads_only(node, names: set[str]) -> bool:
@@ -857,6 +844,18 @@ def _permutes_three_axes(node) -> bool:
 
 def _assignments(function: cst.FunctionDef) -> list[cst.Assign]:
     return [node for node in own_nodes(function) if isinstance(node, cst.Assign)]
+
+
+def self_assignments(methods: dict, attr: str):
+    """``(method, assignment)`` for each ``self.<attr> = ...`` in the given methods (an assignment
+    with several targets counts once per target naming the attribute)."""
+    for method in methods.values():
+        for node in _assignments(method.node):
+            for target in node.targets:
+                t = target.target
+                if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self" \
+                        and t.attr.value == attr:
+                    yield method, node
 
 
 def _returns(function: cst.FunctionDef) -> list[cst.Return]:
