@@ -1164,6 +1164,11 @@ def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts, value=None
     if _clipped_in_place(ev, target, written):
         return  # x[x <= -1] = -0.999: a bound on every entry from here on
     held = ev.env[root.value]
+    if held.mapping:
+        # df[m] = 2 * alpha[m]: a dict of tensors (one per view or modality), not one tensor
+        entries = written if not held.taint else join_facts(held, written)
+        ev.env[root.value] = replace(entries, python_list=True, mapping=True, batch_sum=None, exp_node=None)
+        return
     if held.made_tensor and not held.taint:
         # ``box_mask[b, cell] = 1`` into ``torch.zeros(...)``: now a tensor of the step's data
         ev.env[root.value] = replace(held, taint=frozenset({TRUE}) | written.taint, made_tensor=False,

@@ -210,6 +210,7 @@ class Facts:
     elements: tuple | None = None  # a tuple/list display's own elements' facts, for unpacking it
     opaque: bool = False  # returned by a function we cannot see into: tensor-ness unknown
     python_list: bool = False  # a Python list/tuple of values, not a tensor
+    mapping: bool = False  # a Python dict the loss fills (``df = dict(); df[m] = ...``): its entries are tensors
     grown_list: bool = False  # a Python list the loss grew with ``append``/``extend``
     # such a list of per-position terms of the batch, each (B,): ``terms.append(f(x[:, m]))`` in a
     # loop over positions ``m``
@@ -259,6 +260,9 @@ class Facts:
     one_tensor: bool = False  # a parameter the body uses as one tensor (``Z.size()``): indexed, it gives rows
     nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
+    # a constant made in the shape of a batch tensor (``zeros_like(pred)``): no gradient, no taint,
+    # but its axis 0 is the batch (``range(field.shape[0])`` counts samples)
+    batch_shaped: bool = False
     on_host: bool = False  # already copied to the host (``x.cpu()``, ``x.numpy()``): no further sync
     above_one: bool = False  # at least 1 + c for some c > 0 (``2 + relu(x)``, ``1 + (1 + count)``): its log is positive
     at_most_one: bool = False  # never above 1 (``cos``, ``tanh``, a probability): ``2 - x`` is at least 1
@@ -295,6 +299,7 @@ class Facts:
     # the complement of a score (``1 - dice``, ``-log(p)``): 0 where the score reaches 1, as a good fit drives it
     vanishes_at_fit: bool = False
     # bounds written in place (``x[x <= -1] = -0.99``): (value, strict), kept until the name is rebound
+    signed_unit: bool = False  # in [-1, 1] (tanh, cos, a cosine similarity): its square is in [0, 1]
     floor: tuple | None = None
     ceiling: tuple | None = None
 
@@ -311,7 +316,8 @@ class Facts:
 
 
 UNTAINTED = Facts(bounded=True)
-HOST_COPY = Facts(bounded=True, on_host=True)  # a host value copied out of a tensor
+HOST_COPY = Facts(bounded=True, on_host=True)
+EMPTY_MAPPING = Facts(bounded=True, python_list=True, mapping=True)  # ``{}``, ``dict()``: entries written later  # a host value copied out of a tensor
 SHAPE = Facts(shape=True, bounded=True)
 # a ``batch_size`` name (a parameter, ``self.batch_size``, a global): the batch, as configured
 BATCH_SIZE = Facts(shape=True, batch_dim=True, bounded=True, guarded=True, configured_batch=True)
@@ -467,7 +473,12 @@ def _bounded_op_facts(name: str, first: Facts) -> Facts:
                  nonpos=name in ("log_sigmoid", "logsigmoid", "log_softmax"), guarded=positive,
                  probability=name in PROBABILITY_OPS and not positive,
                  unit=name in ("sigmoid", "softmax", "one_hot", "hard_sigmoid"),
-                 at_most_one=name in _AT_MOST_ONE_OPS)
+                 at_most_one=name in _AT_MOST_ONE_OPS, signed_unit=name in _SIGNED_UNIT_OPS)
+
+
+# torch reductions that return a (values, indices) pair when given a dim
+_VALUES_INDICES_OPS = frozenset({"max", "min", "sort", "topk", "kthvalue", "median", "mode"})
+_SIGNED_UNIT_OPS = frozenset({"tanh", "hard_tanh", "cos", "sin", "erf", "softsign", "cosine_similarity"})
 
 
 class Evaluator:
@@ -480,6 +491,7 @@ class Evaluator:
         self.summarize = summarize
         self._helper_ends_gradient: set[int] = set()  # calls of same-file helpers whose return has no gradient
         self.env: dict[str, Facts] = {}
+        self._synthetic: list = []  # expressions made here (``S * (1 - M)``): alive while their facts are memoised
         self.parameter_facts: dict[str, Facts] = {}  # each parameter's facts as the loss received it
         for name, taint in param_taints.items():
             if _BATCH_SIZE_NAME.match(name):
@@ -790,6 +802,8 @@ class Evaluator:
                 # caller turns the epsilon off (``eps=0.0`` or ``None`` by default: not guarded)
                 joined = replace(joined, guarded=True)
             return joined
+        if isinstance(node, cst.Dict) and not node.elements:
+            return EMPTY_MAPPING  # df = {}: filled entry by entry below
         if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
             facts = [self.facts(e.value) for e in node.elements]
             whole = not isinstance(node, cst.Set) and not any(isinstance(e, cst.StarredElement) for e in node.elements)
@@ -912,7 +926,7 @@ class Evaluator:
             return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
         if attr in ("shape", "batch_size"):  # x.shape, tensordict.batch_size (a torch.Size)
             inner = self.facts(base)
-            return Facts(shape=True, tensor_shape=inner.is_tensor, bounded=True,
+            return Facts(shape=True, tensor_shape=inner.is_tensor or inner.batch_shaped, bounded=True,
                          batch_dim_source=_carries_the_batch(inner),
                          batchless_shape=inner.is_tensor and inner.no_batch_axis)
         if attr in ("ndim", "dtype", "device", "rank", "name", "requires_grad", "batch_first", "training") \
@@ -961,6 +975,12 @@ class Evaluator:
     def _subscript(self, node: cst.Subscript) -> Facts:
         base = self.facts(node.value)
         elements = node.slice
+        if len(elements) == 1 and isinstance(elements[0].slice, cst.Index) and _text(elements[0].slice.value) == "0" \
+                and self._torch_values_pair(node.value):
+            return base  # torch.min(dist, dim=2)[0]: the values of torch's (values, indices) pair
+        if base.mapping and len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
+            # df[0] of a dict the loss filled: one whole entry (a view's tensor, the batch first)
+            return replace(base, python_list=False, mapping=False, batch_sum=None, exp_node=None)
         if base.tensor_shape and len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             index = self.facts(elements[0].slice.value)
             return Facts(shape=True, batch_dim=index.literal == 0 and base.batch_dim_source, bounded=True,
@@ -1035,7 +1055,7 @@ class Evaluator:
         gathered = base.no_batch_axis and index_facts is not None and index_facts.is_tensor \
             and not index_facts.no_batch_axis and not index_facts.python_list
         return replace(base, batch_sum=None, exp_node=base.exp_node if widened else None, expanded_axis=expanded,
-                       tensor_shape=False, transposed=False, batch_dim=False, python_list=False,
+                       tensor_shape=False, transposed=False, batch_dim=False, python_list=False, mapping=False,
                        no_batch_axis=(base.no_batch_axis and not gathered) or drops_batch, batch_axis=None)
 
     # ---- arithmetic ---------------------------------------------------------------------
@@ -1070,11 +1090,47 @@ class Evaluator:
             facts = replace(facts, configured_batch=True)
         return facts
 
+    def _torch_values_pair(self, node) -> bool:
+        """``torch.max(x, dim=1)``, ``x.min(dim=2)``, ``x.max(1)`` in a torch file, ``x.sort(1)``:
+        torch's reductions along a dim return (values, indices), so ``[0]`` is not a row."""
+        if not isinstance(node, cst.Call):
+            return False
+        op = self.op(node)
+        if op is None or op.name not in _VALUES_INDICES_OPS:
+            return False
+        dim = op.arg(1, "dim")
+        if op.name in ("max", "min") and ("dim" not in op.kwargs and not (
+                dim is not None and self.facts(dim).literal is not None and not self.facts(dim).taint)):
+            return False  # torch.max(a, b): the elementwise maximum, one tensor
+        if op.namespace.startswith("torch"):
+            return True
+        roots = {qualified.split(".")[0] for qualified in self.imports.aliases.values()}
+        return op.is_method and ("dim" in op.kwargs or ("torch" in roots and not roots & {"jax", "tensorflow"}))
+
+    def _masked_out(self, left_node, right_node):
+        """``S - S * M`` (``M`` an identity, a mask): the same value as ``S * (1 - M)``, returned as
+        that expression (kept alive with the evaluator, whose memo is keyed by id); None for any
+        other subtraction."""
+        if not (isinstance(right_node, cst.BinaryOperation) and isinstance(right_node.operator, cst.Multiply)):
+            return None
+        left_text = _text(left_node)
+        for own, mask in ((right_node.left, right_node.right), (right_node.right, right_node.left)):
+            if _text(own) != left_text:
+                continue
+            complement = cst.BinaryOperation(
+                left=left_node, operator=cst.Multiply(),
+                right=cst.BinaryOperation(left=cst.Integer("1"), operator=cst.Subtract(), right=mask))
+            self._synthetic.append(complement)
+            return complement
+        return None
+
     def _binary(self, symbol: str, left_node, right_node, node=None) -> Facts:
         if symbol == "&":
             left, right = self.facts(left_node), self.facts(right_node)
             return Facts(taint=left.taint | right.taint, boolean=left.boolean and right.boolean, bounded=True,
                          nonzero_also=nonzero_names(left) + nonzero_names(right))
+        if symbol == "-" and (complement := self._masked_out(left_node, right_node)) is not None:
+            return self.facts(complement)  # S - S * eye: S * (1 - eye), S with its diagonal zeroed
         left, right = self.facts(left_node), self.facts(right_node)
         if symbol in ("-", "|", "^") and (_set_like(left) or _set_like(right)):
             # set(names) - inputs.keys(): Python containers of names, not tensors
@@ -1271,12 +1327,15 @@ class Evaluator:
         if symbol == "**":
             even = right.literal is not None and float(right.literal).is_integer() and int(right.literal) % 2 == 0
             grows = right.literal is None or right.literal >= 1
-            return Facts(taint=taint, nonneg=left.nonneg or even, scaled=bool(left.taint) and grows,
+            # (1 - rho ** 2) ** -0.5 of a value in [0, 1]: at least 1 (inf at 0 is the division's finding)
+            inverse_of_unit = left.unit and right.literal is not None and right.literal < 0 and not right.taint
+            return Facts(taint=taint, nonneg=left.nonneg or even or inverse_of_unit, scaled=bool(left.taint) and grows,
                          below_one=left.inside_unit and even,  # cos**2 of a cosine clipped inside (-1, 1)
                          magnitude=(left.error or left.magnitude) and grows and not right.taint,
                          vanishes_at_fit=left.vanishes_at_fit and right.literal is not None and right.literal > 0,
                          bounded=(left.bounded and not right.taint) or (left.unit and not right.nonpos),
-                         unit=left.unit and not right.nonpos, guarded=left.guarded,
+                         unit=(left.unit or (left.signed_unit and even)) and not right.nonpos,
+                         guarded=left.guarded or inverse_of_unit,
                          above_one=left.above_one and not right.taint and right.literal is not None
                          and right.literal >= 1,  # (1 + c) ** k, k >= 1
                          # (norm(a) * norm(b)) ** 2: a power of a length is 0 only where the length is
@@ -1319,6 +1378,9 @@ class Evaluator:
     def _call(self, node: cst.Call) -> Facts:
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "type" and not node.args:
             return UNTAINTED  # x.type(): torch's name of its type ("torch.FloatTensor"), a string
+        if isinstance(node.func, cst.Name) and node.func.value in ("dict", "OrderedDict") and not node.args \
+                and node.func.value not in self.env:
+            return EMPTY_MAPPING  # df = dict(): filled entry by entry
         facts = self._call_facts(node)
         op = self.op(node)
         if op is not None and op.name in ("outer", "ger") and len(op.args) >= 2 \
@@ -1530,7 +1592,7 @@ class Evaluator:
         if name in EPSILON_FUNCTIONS:
             return Facts(guarded=True, nonneg=True, bounded=True, literal=1e-7)
         if name in SHAPE_OPS:
-            return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True,
+            return Facts(shape=True, tensor_shape=first.is_tensor or first.batch_shaped, bounded=True,
                          batch_dim_source=_carries_the_batch(first),
                          batchless_shape=first.is_tensor and first.no_batch_axis)
         if name in ("prod", "reduce_prod") and first.feature_count:
@@ -1539,12 +1601,12 @@ class Evaluator:
             axis = op.arg(1, "dim")
             if op.is_method and axis is not None:
                 literal = self.facts(axis).literal
-                return Facts(shape=True, batch_dim=literal == 0 and first.is_tensor
+                return Facts(shape=True, batch_dim=literal == 0 and (first.is_tensor or first.batch_shaped)
                              and _carries_the_batch(first), bounded=True,
                              feature_count=literal is not None and literal != 0 and first.is_tensor)
             if name == "size" and op.is_method and len(op.args) == 1 and not op.kwargs:
                 # x.size(): torch's shape, as x.shape (x.size()[0] is the batch size)
-                return Facts(shape=True, tensor_shape=first.is_tensor, bounded=True,
+                return Facts(shape=True, tensor_shape=first.is_tensor or first.batch_shaped, bounded=True,
                              batch_dim_source=_carries_the_batch(first),
                              batchless_shape=first.is_tensor and first.no_batch_axis)
             # numel(gt): every entry of a batch tensor, the batch size times one sample's size
@@ -1803,8 +1865,12 @@ class Evaluator:
             # torch.max(d, zeros_like(d)), full_like(d, 0.0): a floor at 0, no guard
             fill = op.arg(1, "fill_value", "value") if name in ("full", "full_like", "fill") else None
             zeros = name.startswith("zeros") or (fill is not None and self.facts(fill).literal == 0)
+            # zeros_like(pred): the prediction's shape, its batch axis first
+            shaped = name.endswith("_like") and (first.batch_shaped or (
+                first.is_tensor and _carries_the_batch(first) and (not first.maybe_list or first.named_tensor)
+                and op.namespace != "numpy"))
             return Facts(bounded=True, guarded=name.startswith("ones"), nonneg=name.startswith(("ones", "zeros")),
-                         nonpos=zeros, zero=zeros, made_tensor=op.namespace != "numpy")
+                         nonpos=zeros, zero=zeros, made_tensor=op.namespace != "numpy", batch_shaped=shaped)
         if name in UNSTACK_OPS and op.args:
             axis = op.arg(1, "axis", "dim") if name != "split" else op.arg(2, "axis", "dim")
             # split/dynamic_partition cut the batch into parts (each keeps rows); unstack/unbind give rows
@@ -3396,6 +3462,8 @@ def _adds_zero_test_of(value_node, test: Facts, value: Facts) -> bool:
 def _carries_the_batch(facts: Facts) -> bool:
     """A tensor whose axis 0 is the batch: derived from the loss inputs, or a parameter named like
     one (``embeddings``), not a helper's ``scale_weights``."""
+    if facts.batch_shaped:
+        return True
     if facts.no_batch_axis or not facts.taint:
         return False
     return bool(facts.taint & {PRED, TRUE}) or not facts.maybe_list or facts.named_tensor

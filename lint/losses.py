@@ -873,7 +873,8 @@ class _LossFinder:
             self._add_helpers()
             return
         for info in self.index.functions:
-            named_like_a_loss = _named_like_a_loss(info.name) or _gradient_penalty_by_initials(info)
+            named_like_a_loss = _named_like_a_loss(info.name) or _gradient_penalty_by_initials(info) \
+                or (info.class_info is None and _LOSS_PREFIXED_CLASS.match(info.name) is not None)  # def L_color(x)
             if info.class_info is not None and info.class_info.name in self._loss_classes:
                 if info.name in LOSS_CLASS_METHODS:
                     self._add_function(info, "loss-class")
@@ -952,7 +953,7 @@ class _LossFinder:
             if patterns and any(fnmatch.fnmatchcase(info.name, p) for p in patterns):
                 self._add_function(info, "config")
         for call in self.index.compile_calls:
-            for expression in _compile_loss_arguments(call):
+            for expression in compile_loss_arguments(call):
                 self._add_expression(expression, depth=0)
         self._add_functions_used_as_losses()
         self._add_train_steps()
@@ -1219,7 +1220,7 @@ class _LossFinder:
     # ---- compile(loss=...) --------------------------------------------------------------
     def _scan_compile_calls(self) -> None:
         for call in self.index.compile_calls:
-            for expression in _compile_loss_arguments(call):
+            for expression in compile_loss_arguments(call):
                 self._compile_names.update(_names_in(expression))
             for arg in call.args:
                 if arg.keyword is not None and arg.keyword.value in ("metrics", "weighted_metrics"):
@@ -2165,7 +2166,16 @@ def _is_scalar(param: cst.Param) -> bool:
     if isinstance(default, (cst.List, cst.Tuple)) and default.elements and all(
             _a_number_literal(e.value) for e in default.elements):
         return True  # interval=[-0.1, 1.1], betas=(0.9, 0.999): Python numbers, a setting
+    if isinstance(default, cst.Call) and isinstance(default.func, cst.Name) and default.func.value in ("float", "int") \
+            and len(default.args) == 1 and isinstance(default.args[0].value, (cst.SimpleString, cst.Integer, cst.Float)):
+        return True  # c1=float("inf"): a Python number
+    if isinstance(default, cst.Attribute) and isinstance(default.value, cst.Name) \
+            and default.value.value in ("math", "np", "numpy") and default.attr.value in _NUMBER_CONSTANTS:
+        return True  # cap=math.inf, scale=np.pi
     return isinstance(default, cst.Name) and default.value in ("True", "False")
+
+
+_NUMBER_CONSTANTS = frozenset({"inf", "pi", "e", "tau", "nan", "Inf", "NaN", "Infinity"})
 
 
 def _a_number_literal(node) -> bool:
@@ -2177,7 +2187,13 @@ def _a_number_literal(node) -> bool:
 
 # ---- small tree helpers -----------------------------------------------------------------
 
-def _compile_loss_arguments(call: cst.Call) -> list[cst.BaseExpression]:
+def compile_loss_arguments(call: cst.Call) -> list[cst.BaseExpression]:
+    """What a ``compile(...)`` call hands Keras as its loss: ``loss=`` or the second positional.
+
+        >>> [cst.Module([]).code_for_node(e) for e in compile_loss_arguments(
+        ...     cst.parse_expression("model.compile(optimizer='adam', loss=my_loss)"))]
+        ['my_loss']
+    """
     found = []
     positional = [a for a in call.args if a.keyword is None and not a.star]
     for arg in call.args:

@@ -31,6 +31,8 @@ It must never say no to a file that has a loss (false positives only cost a pars
     >>> may_contain_loss(b"class L_spa(nn.Module):\\n    def forward(self, org, enhance):\\n        return 0\\n",
     ...                  filename="models/enhance.py")
     True
+    >>> may_contain_loss(b"def L_color(x):\\n    return x\\n", filename="src/enhance.py")
+    True
     >>> may_contain_loss(b"class ArcMarginProduct(nn.Module):\\n    def forward(self, x, label):\\n        return x\\n",
     ...                  filename="models/heads.py")
     True
@@ -63,7 +65,7 @@ _MARKERS = re.compile(
     # a criterion named by the loss's short name (losses._names_a_criterion): class FocalBCE, WeightedMSE
     rb"|class\s+\w*(?:BCE|Bce|CE|Ce|MSE|Mse|NLL|Nll|KLD|Kld|Xent|XEnt|Focal|Huber|Tversky|Lovasz)\s*[(:]"
     rb"|class\s+\w*_(?i:bce|ce|mse|nll|kld|xent|focal|huber|tversky|lovasz)\s*[(:]"
-    rb"|class\s+L_[A-Za-z]\w*\s*[(:]"  # Zero-DCE's L_spa, image fusion's L_Grad (losses._LOSS_PREFIXED_CLASS)
+    rb"|(?:class|def)\s+L_[A-Za-z]\w*\s*[(:]"  # Zero-DCE's L_spa, image fusion's L_Grad (losses._LOSS_PREFIXED_CLASS)
     # a module that builds a criterion and returns what it computes (losses._returns_own_criterion)
     rb"|self\.\w+\s*=\s*(?:\w+\.)*\w*Loss\s*\("
     # a training loop or train step with its loss inline (train_steps.per_step_region)

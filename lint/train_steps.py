@@ -207,7 +207,10 @@ def runs_an_auxiliary_network(call: cst.Call, index, under_no_grad: bool = False
             or all(isinstance(a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in call.args):
         return False
     frozen, trained = _network_roles(index)
-    return (under_no_grad or name in frozen) and name not in trained
+    # teacher(x, training=False): Keras inference mode, a network run for its outputs
+    inference = any(a.keyword is not None and a.keyword.value == "training"
+                    and isinstance(a.value, cst.Name) and a.value.value == "False" for a in call.args)
+    return (under_no_grad or inference or name in frozen) and name not in trained
 
 
 def _network_roles(index) -> tuple[frozenset[str], frozenset[str]]:

@@ -10,7 +10,7 @@ from ..facts import PRED, TRUE, _OUTPUT_WORDS, _text
 from ..losses import prepares_targets
 from ..names import terminal_name
 from ..tree import children as tree_children
-from ..tree import own_nodes
+from ..tree import all_nodes, own_nodes
 from ._tape import last_binding
 from ._util import code_of
 from .base import Rule
@@ -20,11 +20,15 @@ _ROW_ITERATORS = frozenset({"zip", "enumerate", "reversed", "list", "tuple", "ma
 
 
 class BatchLoop(Rule):
-    """A Python ``for``/``while`` loop or comprehension whose trip count is the batch size.
+    """A Python ``for``/``while`` loop or comprehension whose trip count is the batch size, or a
+    graph ``tf.while_loop`` whose counter runs to it (``lambda b, *args: b < batch_size``).
 
     **Why it hurts training.** The loop is unrolled when the step is traced: the graph (and on
     JAX the compile time) grows with the batch size, every sample becomes its own small kernel
     launch, and a new batch size (the last partial batch) retraces the whole step.
+
+    A ``tf.while_loop`` is not unrolled, but its body still runs once per sample, one sample
+    after another: the step's time grows with the batch and nothing runs in parallel.
 
     **Instead** write the per-sample computation on the whole batch at once (broadcasting,
     ``axis=-1`` reductions), or use ``keras.ops.vectorized_map`` / ``tf.map_fn``.
@@ -47,7 +51,7 @@ class BatchLoop(Rule):
     name = "batch-loop"
     severity = "warning"
     summary = "Python loop over the batch dimension"
-    node_types = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
+    node_types = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp, cst.Call)
     statement_types = (cst.For, cst.While)
 
     def check_statement(self, statement, ctx) -> None:
@@ -63,6 +67,11 @@ class BatchLoop(Rule):
             ctx.report(self, statement.test, "`while` loop bounded by the batch size: runs once per sample")
 
     def check_node(self, node, ctx) -> None:
+        if isinstance(node, cst.Call):
+            if _graph_loop_over_the_batch(node, ctx):
+                ctx.report(self, node, "`while_loop` whose counter runs to the batch size: its body runs once "
+                                       "per sample, one sample after another, in every step")
+            return
         if not isinstance(node, cst.DictComp) and _checks_types_only(node.elt):
             return  # all([isinstance(f, Tensor) for f in fmap]): validates a structure, computes nothing
         if not isinstance(node, cst.DictComp) and _a_constant(node, ctx):
@@ -326,7 +335,44 @@ def callee_name(call: cst.Call) -> str:
     return func.value if isinstance(func, cst.Name) else ""
 
 
+def _graph_loop_over_the_batch(call: cst.Call, ctx) -> bool:
+    """``tf.while_loop(lambda b, *args: b < m, body, [0, acc])`` with ``m`` the batch size (or a
+    ``cond`` function of the loss returning ``i < batch_size``): a graph loop, one trip per sample.
+
+        >>> import libcst as cst
+        >>> test = _cond_test(cst.parse_expression("tf.while_loop(lambda b, *a: b < m, body, [0, t])"), None)
+        >>> test.comparisons[0].comparator.value
+        'm'
+    """
+    if terminal_name(call.func) != "while_loop":
+        return False
+    test = _cond_test(call, ctx)
+    return test is not None and _mentions_batch_size(test, ctx)
+
+
+def _cond_test(call: cst.Call, ctx):
+    """The expression the ``cond`` of a ``while_loop`` call returns, or None."""
+    cond = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "cond"), None)
+    if cond is None and call.args and call.args[0].keyword is None:
+        cond = call.args[0].value
+    if isinstance(cond, cst.Lambda):
+        return cond.body
+    if isinstance(cond, cst.Name) and ctx is not None:
+        for node in all_nodes(ctx.loss.node):
+            if isinstance(node, cst.FunctionDef) and node is not ctx.loss.node and node.name.value == cond.value:
+                body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+                last = body[-1] if body else None
+                if isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[0], cst.Return):
+                    return last.body[0].value
+    return None
+
+
+_LESS_THAN_OPS = frozenset({"less", "less_equal", "greater", "greater_equal", "not_equal"})
+
+
 def _mentions_batch_size(test, ctx) -> bool:
+    if isinstance(test, cst.Call) and terminal_name(test.func) in _LESS_THAN_OPS and len(test.args) == 2:
+        return any(ctx.facts(a.value).batch_dim for a in test.args)  # tf.less(i, batch_size)
     if isinstance(test, cst.Comparison):
         parts = [test.left, *(c.comparator for c in test.comparisons)]
         return any(ctx.facts(p).batch_dim for p in parts)

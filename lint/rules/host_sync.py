@@ -8,11 +8,11 @@ import libcst as cst
 
 from ..facts import ARRAY_MODULES, PRED, TRUE
 from ..names import dotted_parts, terminal_name
-from ..tree import contains, own_nodes
+from ..tree import all_nodes, contains, own_nodes
 from ._util import (assignments_to, builds_a_network, callee, code_of, imports_a, is_self_attribute, kept_on_self,
                     tf1_graph_module,
                     loss_calls_any, torch_only, wrapped_build)
-from ..losses import LOSS_CLASS_METHODS
+from ..losses import LOSS_CLASS_METHODS, compile_loss_arguments
 from .base import Rule
 
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
@@ -330,7 +330,14 @@ class HostSync(Rule):
         if op.is_method and op.name in _SYNC_METHODS:
             message = f"`{code_of(node)}` copies the tensor to the host: fails or syncs inside a compiled step"
             receiver = op.args[0] if op.args else None
-            if isinstance(receiver, cst.Name) and receiver.value in ctx.evaluator.env:
+            if receiver is not None and ctx.facts(receiver).shape:
+                # tf.shape(x)[0].numpy(): a shape the host knows (no device sync), but no value to
+                # read once the loss is traced; every such read in the loss is one cause
+                ctx.report_once(self, node, key=f"{self.code}/shape-read", more="reads of shapes",
+                                message=f"`{code_of(node)}` reads a dynamic shape into Python: fails once the loss "
+                                        "is compiled (tf.function, Keras fit); use the static `x.shape` or keep it "
+                                        "a tensor")
+            elif isinstance(receiver, cst.Name) and receiver.value in ctx.evaluator.env:
                 # ``if loss.item() > 1: print(loss.item())``: the same value, read again before it
                 # is rebound, is one sync (the first); the others are places of it
                 binding = id(ctx.evaluator.env[receiver.value])
@@ -699,7 +706,8 @@ class StateInLoss(Rule):
             if ((op.namespace == "keras.layers" and op.name[:1].isupper() and op.name not in _WEIGHTLESS_LAYERS)
                     or (op.namespace in ("torch.nn", "torch.nn.modules") and op.name in _TORCH_WEIGHT_LAYERS
                         and not _without_weights(op))) and not kept_on_self(node, ctx):
-                ctx.report(self, node, f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
+                ctx.report_once(self, node, key="BSG702-layer", more="layers built",
+                                message=f"`{callee(node)}(...)` builds a new layer (and its weights) on every call")
                 return
             if (builds_a_network(node, op, ctx) and not kept_on_self(node, ctx)) or op.qualified in _SESSION_CONSTRUCTORS:
                 ctx.report(self, node, f"`{callee(node)}(...)` builds a new network (and loads its weights) on every "
@@ -741,13 +749,30 @@ class StateInLoss(Rule):
                 ctx.report(self, target, f"`{code_of(target)} = ...` keeps tensors of this step on the object: "
                                          "it holds the step's graph (or a traced value under jit)")
             elif isinstance(statement, cst.AugAssign) and is_self_attribute(target) and not torch_only(ctx) \
-                    and ctx.loss.kind != "helper" and ctx.loss.info is not None \
-                    and ctx.loss.info.name in LOSS_CLASS_METHODS and not ctx.in_config_branch \
+                    and (_given_to_compile(ctx) or (ctx.loss.kind != "helper" and ctx.loss.info is not None
+                                                         and ctx.loss.info.name in LOSS_CLASS_METHODS)) \
+                    and not ctx.in_config_branch \
                     and not ctx.facts(statement.value).is_tensor:
                 # self.beta *= self.decay in a Keras loss or layer's call: Python state, updated at
                 # trace time only (compiled steps replay the graph without it)
                 ctx.report(self, target, f"`{code_of(statement).strip()}` updates a Python attribute inside the "
                                          "loss: a compiled step runs it once, when traced, so the update is frozen")
+
+
+def _given_to_compile(ctx) -> bool:
+    """The loss is handed to Keras's ``compile(loss=...)``, or is a helper such a loss calls
+    (a closure ``kl_divergence`` that ``loss`` adds in): Keras traces it into the train step."""
+    compiled = {node.value for call in ctx.index.compile_calls for expression in compile_loss_arguments(call)
+                for node in all_nodes(expression) if isinstance(node, cst.Name)}
+    loss, seen = ctx.loss, 0
+    while loss is not None and seen < 8:
+        if loss.kind == "compile" or (loss.info is not None and loss.info.class_info is None
+                                      and loss.info.name in compiled):
+            return True
+        if loss.kind != "helper":
+            return False
+        loss, seen = loss.caller, seen + 1
+    return False
 
 
 def _holds_the_graph(facts) -> bool:

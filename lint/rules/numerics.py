@@ -263,6 +263,9 @@ class UnguardedLog(Rule):
         passed = frozenset(k for k in (ctx.call_sites or {}).get(id(ctx.loss.node), {}) if isinstance(k, str))
         value = power.literal if power.literal is not None else _default_number(exponent, ctx.loss.info,
                                                                                  passed=passed)
+        if not power.taint and value is not None and value < 0 and power.literal is not None:
+            self._division(node, None, base, ctx)  # pow(1 - rho ** 2, -0.5), d ** -1: a division by the base
+            return
         if power.taint or value is None or not 0 < value < 1:
             return
         facts = ctx.facts(base)
