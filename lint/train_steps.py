@@ -173,7 +173,10 @@ def takes_input_gradients(function: cst.FunctionDef) -> bool:
 # network (not a GAN's discriminator or generator, which the loop trains; not ``resnet``, a common
 # name for the trained model itself; not ``loss_model`` or ``feature_extractor``, which in a loop
 # often wrap or share the trained model: sentence-transformers' loss modules, a replay plugin)
-_AUXILIARY_NETWORK = re.compile(r"^(teacher\w*|\w*_teacher|vgg\w*|perceptual\w*|lpips\w*|inception\w*)$",
+_AUXILIARY_NETWORK = re.compile(r"^(teacher\w*|\w*_teacher|vgg\w*|perceptual\w*|lpips\w*|inception\w*"
+                                # a frozen copy kept for distillation or a KL anchor: model_fixed, old_model, ref_model
+                                r"|(fixed|frozen|old|prev|previous|ref|reference)_(model|net|network)"
+                                r"|(model|net|network)_(fixed|frozen|old|prev|previous|ref|reference))$",
                                 re.IGNORECASE)
 # optimizers, by class name: a network whose parameters one takes is trained, not auxiliary
 _OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
