@@ -802,8 +802,10 @@ class Evaluator:
                 # caller turns the epsilon off (``eps=0.0`` or ``None`` by default: not guarded)
                 joined = replace(joined, guarded=True)
             return joined
-        if isinstance(node, cst.Dict) and not node.elements:
-            return EMPTY_MAPPING  # df = {}: filled entry by entry below
+        if isinstance(node, cst.Dict):
+            # df = {}: filled entry by entry; {"rgb": x, ...}: a Python container whose len counts
+            # its keys (its entries, often host values, logs or lists, are left unknown)
+            return EMPTY_MAPPING if not node.elements else Facts(bounded=True, python_list=True)
         if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
             facts = [self.facts(e.value) for e in node.elements]
             whole = not isinstance(node, cst.Set) and not any(isinstance(e, cst.StarredElement) for e in node.elements)
@@ -977,7 +979,12 @@ class Evaluator:
         elements = node.slice
         if len(elements) == 1 and isinstance(elements[0].slice, cst.Index) and _text(elements[0].slice.value) == "0" \
                 and self._torch_values_pair(node.value):
-            return base  # torch.min(dist, dim=2)[0]: the values of torch's (values, indices) pair
+            # torch.min(dist, dim=2)[0]: the values of torch's (values, indices) pair; over dim 0
+            # (a multiple-instance bag's max) the batch axis is reduced away
+            dim = self.op(node.value).arg(1, "dim")
+            if dim is not None and self.facts(dim).literal == 0:
+                return replace(base, no_batch_axis=True, batch_sum=None, batch_axis=None)
+            return base
         if base.mapping and len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             # df[0] of a dict the loss filled: one whole entry (a view's tensor, the batch first)
             return replace(base, python_list=False, mapping=False, batch_sum=None, exp_node=None)
@@ -1210,7 +1217,8 @@ class Evaluator:
             above_min = _is_max_of(right_node, left_node, self, MIN_REDUCE_OPS)  # x - min(x) >= 0
             peak_shifted = _peak_shift(left_node, left, right)  # scores less a maximum of scores
             # s.sum(1) - s.diag() of non-negative s: the sum of the other entries (self pairs left out)
-            above_min = above_min or _sum_less_own_diagonal(left_node, right_node, self)
+            above_min = above_min or _sum_less_own_diagonal(left_node, right_node, self) \
+                or _correlated_quadratic_form(left_node, right_node, self)
             one_minus_clipped = not left.taint and left.literal is not None and left.literal >= 1 and right.below_one
             # 2 - cos(t) >= 1, 1 - tanh(x) >= 0; cos(t) - 2 <= -1
             above_bounded = not left.taint and left.literal is not None and left.literal >= 1 and _at_most_one(right)
@@ -1378,9 +1386,10 @@ class Evaluator:
     def _call(self, node: cst.Call) -> Facts:
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "type" and not node.args:
             return UNTAINTED  # x.type(): torch's name of its type ("torch.FloatTensor"), a string
-        if isinstance(node.func, cst.Name) and node.func.value in ("dict", "OrderedDict") and not node.args \
-                and node.func.value not in self.env:
-            return EMPTY_MAPPING  # df = dict(): filled entry by entry
+        if terminal_name(node.func) in ("dict", "OrderedDict", "defaultdict") and not (
+                isinstance(node.func, cst.Name) and node.func.value in self.env) \
+                and all(a.keyword is None and not self.facts(a.value).taint for a in node.args):
+            return EMPTY_MAPPING  # df = dict(), collections.OrderedDict(), defaultdict(list): filled entry by entry
         facts = self._call_facts(node)
         op = self.op(node)
         if op is not None and op.name in ("outer", "ger") and len(op.args) >= 2 \
@@ -1564,7 +1573,15 @@ class Evaluator:
         branches = _cond_branches(op)
         if branches is not None:
             # tf.cond(is_nan(m), lambda: 0.0, lambda: m): the value of one branch, not of the test
-            return _join(self.facts(branches[0]), self.facts(branches[1]))
+            joined = _join(self.facts(branches[0]), self.facts(branches[1]))
+            test = self.facts(op.args[0])
+            if test.nonzero_of is not None:
+                # tf.cond(num_pos > 0, lambda: (pos + neg) / num_pos, lambda: neg): the sum in the
+                # no-positives fallback is not the loss's batch sum (as for an ``if``-expression)
+                joined = replace(joined, batch_sum=self.facts(branches[0]).batch_sum)
+            elif test.zero_of is not None:
+                joined = replace(joined, batch_sum=self.facts(branches[1]).batch_sum)
+            return joined
         if name in ("squeeze_or_expand_to_same_rank",):
             return replace(first, exp_node=None)
         if op.namespace.startswith("keras.losses") and name in KERAS_PER_SAMPLE_LOSSES and len(op.args) >= 2:
@@ -3568,6 +3585,44 @@ def _minus_two_flipped(term, sign: int):
         flipped = product.with_changes(left=product.left.expression)
         return (term.with_changes(left=flipped) if product is not term else flipped), -sign
     return term, sign
+
+
+def _correlated_quadratic_form(left_node, right_node, evaluator) -> bool:
+    """``(dx / sx) ** 2 + (dy / sy) ** 2 - 2 * (rho * dx * dy) / (sx * sy)`` with ``rho`` in
+    [-1, 1] (a tanh): a bivariate Gaussian's quadratic form, at least (1 - |rho|)(a^2 + b^2) >= 0.
+
+        >>> import libcst as cst
+        >>> ev = Evaluator(imports=None, param_taints={})
+        >>> ev.env["rho"] = Facts(taint=frozenset({PRED}), signed_unit=True, bounded=True)
+        >>> left = cst.parse_expression("(dx / sx) ** 2 + (dy / sy) ** 2")
+        >>> _correlated_quadratic_form(left, cst.parse_expression("2 * ((rho * dx * dy) / sxsy)"), ev)
+        True
+        >>> _correlated_quadratic_form(left, cst.parse_expression("2 * ((w * dx * dy) / sxsy)"), ev)
+        False
+    """
+    if not (isinstance(left_node, cst.BinaryOperation) and isinstance(left_node.operator, cst.Add)):
+        return False
+    bases = []
+    for square in (left_node.left, left_node.right):
+        if not (isinstance(square, cst.BinaryOperation) and isinstance(square.operator, cst.Power)
+                and _text(square.right) in ("2", "2.0")):
+            return False
+        base = square.left
+        while isinstance(base, cst.BinaryOperation) and isinstance(base.operator, cst.Divide):
+            base = base.left  # (dx / sx) ** 2: the difference dx, scaled
+        bases.append(_text(base))
+    factors = _product_and_quotient_factors(right_node)
+    texts = [_text(f) for f in factors]
+    return "2" in texts and all(b in texts for b in bases) \
+        and any(evaluator.facts(f).signed_unit for f in factors if _text(f) not in bases)
+
+
+def _product_and_quotient_factors(node) -> list:
+    """The factors of a chain of products and divisions, parentheses dropped (numerators and
+    denominators alike): ``2 * ((c * a * b) / s)`` gives 2, c, a, b, s."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Multiply, cst.Divide)):
+        return _product_and_quotient_factors(node.left) + _product_and_quotient_factors(node.right)
+    return [node]
 
 
 def _squared_distance_by_hand(left_node, right_node, symbol: str, evaluator) -> bool:

@@ -874,7 +874,8 @@ class _LossFinder:
             return
         for info in self.index.functions:
             named_like_a_loss = _named_like_a_loss(info.name) or _gradient_penalty_by_initials(info) \
-                or (info.class_info is None and _LOSS_PREFIXED_CLASS.match(info.name) is not None)  # def L_color(x)
+                or (info.class_info is None and self.loss_module and _LOSS_PREFIXED_CLASS.match(info.name) is not None
+                    and not _NETWORK_CLASS.search(info.name))  # def L_color(x) in a losses module
             if info.class_info is not None and info.class_info.name in self._loss_classes:
                 if info.name in LOSS_CLASS_METHODS:
                     self._add_function(info, "loss-class")

@@ -210,9 +210,12 @@ def runs_an_auxiliary_network(call: cst.Call, index, under_no_grad: bool = False
             or all(isinstance(a.value, (cst.Integer, cst.Float, cst.SimpleString)) for a in call.args):
         return False
     frozen, trained = _network_roles(index)
-    # teacher(x, training=False): Keras inference mode, a network run for its outputs
+    # teacher(x, training=False): Keras inference mode, a network run for its outputs -- unless the
+    # file trains a whole model that may hold it (``self.trainable_variables``,
+    # ``model.trainable_variables``: fine-tuning keeps BatchNorm in inference mode the same way)
     inference = any(a.keyword is not None and a.keyword.value == "training"
-                    and isinstance(a.value, cst.Name) and a.value.value == "False" for a in call.args)
+                    and isinstance(a.value, cst.Name) and a.value.value == "False" for a in call.args) \
+        and not trained & {"self", "model"}
     return (under_no_grad or inference or name in frozen) and name not in trained
 
 
