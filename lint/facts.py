@@ -977,7 +977,8 @@ class Evaluator:
     def _subscript(self, node: cst.Subscript) -> Facts:
         base = self.facts(node.value)
         elements = node.slice
-        if len(elements) == 1 and isinstance(elements[0].slice, cst.Index) and _text(elements[0].slice.value) == "0" \
+        if len(elements) == 1 and isinstance(elements[0].slice, cst.Index) \
+                and isinstance(elements[0].slice.value, cst.Integer) and elements[0].slice.value.value == "0" \
                 and self._torch_values_pair(node.value):
             # torch.min(dist, dim=2)[0]: the values of torch's (values, indices) pair; over dim 0
             # (a multiple-instance bag's max) the batch axis is reduced away
@@ -3033,10 +3034,12 @@ def _moves_to_a_device(op) -> bool:
     return device is not None and _text(device).strip("'\"") != "cpu"
 
 
-def _product_factors(node) -> list:
-    """The factors of ``a * b * c`` (parentheses dropped), in order."""
-    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
-        return _product_factors(node.left) + _product_factors(node.right)
+def _product_factors(node, through_divisions: bool = False) -> list:
+    """The factors of ``a * b * c`` (parentheses dropped), in order; with ``through_divisions``
+    denominators too: ``2 * ((c * a * b) / s)`` gives 2, c, a, b, s."""
+    operators = (cst.Multiply, cst.Divide) if through_divisions else (cst.Multiply,)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, operators):
+        return _product_factors(node.left, through_divisions) + _product_factors(node.right, through_divisions)
     return [node]
 
 
@@ -3611,18 +3614,11 @@ def _correlated_quadratic_form(left_node, right_node, evaluator) -> bool:
         while isinstance(base, cst.BinaryOperation) and isinstance(base.operator, cst.Divide):
             base = base.left  # (dx / sx) ** 2: the difference dx, scaled
         bases.append(_text(base))
-    factors = _product_and_quotient_factors(right_node)
+    factors = _product_factors(right_node, through_divisions=True)
     texts = [_text(f) for f in factors]
     return "2" in texts and all(b in texts for b in bases) \
         and any(evaluator.facts(f).signed_unit for f in factors if _text(f) not in bases)
 
-
-def _product_and_quotient_factors(node) -> list:
-    """The factors of a chain of products and divisions, parentheses dropped (numerators and
-    denominators alike): ``2 * ((c * a * b) / s)`` gives 2, c, a, b, s."""
-    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Multiply, cst.Divide)):
-        return _product_and_quotient_factors(node.left) + _product_and_quotient_factors(node.right)
-    return [node]
 
 
 def _squared_distance_by_hand(left_node, right_node, symbol: str, evaluator) -> bool:
