@@ -3595,13 +3595,13 @@ def _correlated_quadratic_form(left_node, right_node, evaluator) -> bool:
     [-1, 1] (a tanh): a bivariate Gaussian's quadratic form, at least (1 - |rho|)(a^2 + b^2) >= 0.
 
         >>> import libcst as cst
-        >>> ev = Evaluator(imports=None, param_taints={})
-        >>> ev.env["rho"] = Facts(taint=frozenset({PRED}), signed_unit=True, bounded=True)
-        >>> left = cst.parse_expression("(dx / sx) ** 2 + (dy / sy) ** 2")
-        >>> _correlated_quadratic_form(left, cst.parse_expression("2 * ((rho * dx * dy) / sxsy)"), ev)
-        True
-        >>> _correlated_quadratic_form(left, cst.parse_expression("2 * ((w * dx * dy) / sxsy)"), ev)
-        False
+        >>> def check(right):  # a fresh evaluator each time: its memo is keyed by node identity
+        ...     ev = Evaluator(imports=None, param_taints={})
+        ...     ev.env["rho"] = Facts(taint=frozenset({PRED}), signed_unit=True, bounded=True)
+        ...     left = cst.parse_expression("(dx / sx) ** 2 + (dy / sy) ** 2")
+        ...     return _correlated_quadratic_form(left, cst.parse_expression(right), ev)
+        >>> check("2 * ((rho * dx * dy) / sxsy)"), check("2 * ((w * dx * dy) / sxsy)")
+        (True, False)
     """
     if not (isinstance(left_node, cst.BinaryOperation) and isinstance(left_node.operator, cst.Add)):
         return False
