@@ -76,10 +76,24 @@ def test_the_gradient_buffer_is_copied_once_per_window(monkeypatch):
         return real(model, variables)
 
     monkeypatch.setattr(adapter, "snapshot_variables", counting)
-    _fit([GradientNormMonitor(window=4)])
+    monitor = GradientNormMonitor(window=4)
+    catch_ups = []
+    fell_behind = monitor._reads_fell_behind
+
+    def recording(batch):
+        late = fell_behind(batch)
+        if late:
+            catch_ups.append(batch)
+        return late
+
+    monitor._reads_fell_behind = recording
+    _fit([monitor])
     # Per epoch of 8 steps: at the batch-begin of batch 4 and at the epoch end; once more at the
-    # end of the fit.
-    assert len(copies) == 2 * 2 + 1
+    # end of the fit. A host that starves Keras's callback threads makes the training thread
+    # catch up with one read more, at a batch begin at least half a ring after the last read
+    # (seen on a loaded 2-core CI machine); those are counted apart, and stay rare.
+    assert len(copies) == 2 * 2 + 1 + len(catch_ups), (len(copies), catch_ups)
+    assert len(catch_ups) <= 2, catch_ups
 
 
 class ListProbe(keras.callbacks.Callback):
