@@ -326,6 +326,12 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     evaluator.runtime_attributes = index.runtime_batch_attributes()
     evaluator.layer_attributes = index.layer_attributes()
     evaluator.param_defaults = _numeric_defaults(loss.node)
+    for name, default in evaluator.param_defaults.items():
+        # ``relax=0.0``, ``margin=1.0``: a setting, taken to keep its default's sign
+        held = evaluator.env.get(name)
+        if held is not None and not held.taint and default >= 0:
+            evaluator.env[name] = replace(held, nonneg=True, guarded=held.guarded or default > 0)
+    evaluator.setting_signs = _attribute_setting_signs(loss)
     if call_sites is None or id(loss.node) not in call_sites:
         for name in _required_batch_size_params(loss):
             # info_nce(q, p, tau, batch_size) with no call in the file: given on every call, as
@@ -388,8 +394,6 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         for name in names:
             if name in evaluator.env and evaluator.env[name].taint:
                 evaluator.env[name] = replace(evaluator.env[name], **documented_facts)
-    for name in _used_as_one_tensor(loss.node, evaluator.env):
-        evaluator.env[name] = replace(evaluator.env[name], one_tensor=True)
     sized_by_a_table_count(loss.node, evaluator.env)  # n_classes = all_embs.size(0): a table, no batch axis
     # mapped per example, and used nowhere else (not also compiled as the loss of whole batches)
     per_example = one_example_per_call(loss.node, evaluator.env, loss.node.name.value in index.vmapped()
@@ -469,6 +473,67 @@ def _numeric_defaults(function) -> dict[str, float]:
         if isinstance(default, (cst.Integer, cst.Float)):
             found[param.name.value] = sign * float(default.evaluated_value)
     return found
+
+
+def _attribute_setting_signs(loss: LossFunction) -> dict[str, int]:
+    """``self.relax = relax`` in ``__init__(self, relax=0.0)``, ``self.k = 0.5``, ``self.gamma = -2.77
+    / cn`` with ``cn=10``: an attribute ``__init__`` sets from numbers and its own numeric defaults,
+    set nowhere else in the class -> the sign of its default value (1, 0 or -1).
+
+        >>> from keras_bsguard.lint.module_index import ModuleIndex
+        >>> index = ModuleIndex.build(cst.parse_module(
+        ...     "class L:\\n    def __init__(self, relax=0.0, m=2, cn=10):\\n"
+        ...     "        self.relax = relax\\n        self.m = m\\n        self.g = -2.77 / cn\\n        self.k = 0.5\\n"
+        ...     "    def forward(self, x):\\n        return x\\n"))
+        >>> info = index.classes["L"].methods["forward"]
+        >>> sorted(_attribute_setting_signs(type("F", (), {"info": info})()).items())
+        [('g', -1), ('k', 1), ('m', 1), ('relax', 0)]
+    """
+    info = loss.info
+    if info is None or info.class_info is None or "__init__" not in info.class_info.methods:
+        return {}
+    init = info.class_info.methods["__init__"].node
+    defaults = _numeric_defaults(init)
+    found: dict[str, int] = {}
+    for node in own_nodes(init):
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and _self_attribute(node.targets[0].target):
+            number = _default_value(node.value, defaults)
+            if number is not None:
+                found[node.targets[0].target.attr.value] = (number > 0) - (number < 0)
+    for method in info.class_info.methods.values():
+        for node in own_nodes(method.node):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else \
+                [node.target] if isinstance(node, (cst.AugAssign, cst.AnnAssign)) else []
+            for target in targets:
+                if _self_attribute(target) and (method.node is not init or isinstance(node, cst.AugAssign)):
+                    found.pop(target.attr.value, None)  # set again elsewhere: not a fixed setting
+    return found
+
+
+def _default_value(node, defaults: dict[str, float]) -> float | None:
+    """The value of a number expression of literals and numeric defaults (``-2.77 / cn``), or None."""
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return float(node.evaluated_value)
+    if isinstance(node, cst.Name):
+        return defaults.get(node.value)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
+        inner = _default_value(node.expression, defaults)
+        return None if inner is None else -inner if isinstance(node.operator, cst.Minus) else inner
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract, cst.Multiply,
+                                                                            cst.Divide)):
+        left, right = _default_value(node.left, defaults), _default_value(node.right, defaults)
+        if left is None or right is None or (isinstance(node.operator, cst.Divide) and right == 0):
+            return None
+        if isinstance(node.operator, cst.Add):
+            return left + right
+        if isinstance(node.operator, cst.Subtract):
+            return left - right
+        return left * right if isinstance(node.operator, cst.Multiply) else left / right
+    return None
+
+
+def _self_attribute(node) -> bool:
+    return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
 
 
 def _module_loss_objects(index: ModuleIndex, evaluator: Evaluator) -> frozenset[str]:
@@ -564,7 +629,14 @@ class _Walker:
             self.ctx.sampled_log_depth += sampled_log
             self.expression(statement.test)
             config = _is_configuration_test(statement.test, ev) or _is_degenerate_case(statement, ev)
-            self.ctx.config_depth += config
+            # ``if visibility is not None: ... else: ...`` with ``visibility=None``: the else is what
+            # a call with the defaults runs, the loss's own behaviour, not an option's
+            default_side = _default_none_side(statement.test, self.ctx.loss) if config else None
+            if default_side is not None and _every_call_passes(self.ctx.loss, self.ctx.index, statement.test.left.value):
+                default_side = None  # box_l1(pred, tgt, num_boxes) on every call: the default is never used
+            body_config = config and default_side != "body"
+            else_config = config and default_side != "orelse"
+            self.ctx.config_depth += body_config
             guarded = _guard_within(statement.test, ev)  # if den > 0: ... / den is nonzero here
             training = _training_test(statement.test)  # True: `if training:`, False: `if not training:`
             if training is None:
@@ -610,6 +682,7 @@ class _Walker:
             nonzero_else = _mark_guarded((ev.facts(statement.test).zero_of,), ev) \
                 if zero_branch and not _equals_nonzero(statement.test, ev) else {}
             marked = {name: ev.env.get(name) for name in nonzero_else}
+            self.ctx.config_depth += else_config - body_config
             self._orelse(statement.orelse)
             _unguard({name: facts for name, facts in nonzero_else.items()  # not what the else rebinds
                       if facts is None or ev.env.get(name) is marked[name]}, ev)
@@ -618,7 +691,7 @@ class _Walker:
             self.ctx.eager_depth -= eager is False
             self.ctx.config_depth -= fallback
             self.ctx.eval_depth -= training is True
-            self.ctx.config_depth -= config
+            self.ctx.config_depth -= else_config
             if before_branch is not None:
                 _keep_gradient_of_skipped_branch(ev, before_branch)
             if _exits(statement.body) and statement.orelse is None:
@@ -759,17 +832,20 @@ class _Walker:
             return
 
     def _adds_up_samples(self, total: cst.Name, term) -> bool:
-        """``loss += ce(pred[i], t[i])`` in the innermost loop over the batch: a total of one term
-        per sample, started before that loop (a total reset inside it sums one sample's terms), of
+        """``loss += ce(pred[i], t[i])`` in a loop over the batch (or in loops inside it): a total of one
+        term per sample, started before that loop (a total reset inside it sums one sample's terms), of
         terms that carry the prediction's gradient. Returned as it is, it grows with the batch
         size as a ``sum`` over the batch axis does; divided by the batch size or a count, it is a mean."""
-        if not self.loop_statements or not self.loop_statements[-1][1]:
-            return False  # for level in pyramid: (also inside a per-sample loop) each term is one level's
+        # the innermost loop over the batch; loops inside it (``for joint in range(21)``) add one
+        # term per sample and joint to a total started before it
+        sample_loops = [loop for loop, over_batch in self.loop_statements if over_batch]
+        if not sample_loops:
+            return False  # for level in pyramid: each term is one level's
         ev = self.ctx.evaluator
         before = ev.env.get(total.value)
         if before is None or before.python_list or before.is_tensor and before.batch_sum is None and before.taint:
             return False  # an unbound name, a list, or a tensor of the inputs the loop adds to
-        if _rebound_inside(total.value, self.loop_statements[-1][0]):
+        if _rebound_inside(total.value, sample_loops[-1]):
             return False
         facts = ev.facts(term)
         return PRED in facts.taint and facts.has_grad and not facts.shape and not facts.python_list \
@@ -1431,36 +1507,6 @@ def _is_reduction_option(test, ev: Evaluator) -> bool:
 
 
 # Methods and attributes of a tensor (or array) that a Python list, tuple or dict does not have:
-# ``Z.size()`` or ``Z.shape`` on a parameter says it is one tensor, not a list of them.
-_ONE_TENSOR_METHODS = frozenset({"size", "dim", "view", "unsqueeze", "squeeze", "permute", "transpose", "reshape",
-                                 "contiguous", "detach", "numel", "flatten", "expand", "new_zeros", "new_ones",
-                                 "new_full", "new_tensor", "masked_fill", "gather", "float", "double", "cuda", "cpu",
-                                 "sum", "mean", "abs", "clamp", "norm", "exp", "log", "sqrt", "matmul", "type_as",
-                                 "expand_as", "repeat", "argmax", "softmax", "sigmoid"})
-_ONE_TENSOR_ATTRIBUTES = frozenset({"shape", "device", "dtype", "ndim"})
-
-
-def _used_as_one_tensor(function, env: dict) -> list[str]:
-    """Parameters of unknown kind (``maybe_list``) that the body uses as one tensor (their rows are
-    samples when indexed by a counter over the batch):
-    ``batch_size, horizon, _ = Z.size()``, ``Z.view(-1)``, ``Z.shape[0]``.
-
-        >>> f = cst.parse_statement("def f(Z, parts):\\n    n = Z.size(0)\\n    return parts[0].size(0)\\n")
-        >>> _used_as_one_tensor(f, {"Z": Facts(maybe_list=True), "parts": Facts(maybe_list=True)})
-        ['Z']
-    """
-    if not isinstance(function, cst.FunctionDef):
-        return []
-    used = set()
-    for node in own_nodes(function):
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name) \
-                and node.func.attr.value in _ONE_TENSOR_METHODS:
-            used.add(node.func.value.value)
-        elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.attr.value in _ONE_TENSOR_ATTRIBUTES:
-            used.add(node.value.value)
-    return sorted(name for name in used if name in env and env[name].maybe_list and not env[name].python_list)
-
-
 # a count of what a table holds, not of samples: ``n_classes = all_embs.size(0)``
 _TABLE_COUNT_NAME = re.compile(r"^(n|num|number_of|nb)_?(classes|class|cls|labels|prototypes|protos|centers|centres|"
                                r"centroids|clusters|codes|codewords|vocab|words|proxies)$", re.IGNORECASE)
@@ -1552,6 +1598,59 @@ def _off_by_default(test, loss) -> bool:
 
 
 _UNKNOWN = object()
+
+
+def _every_call_passes(loss: LossFunction, index: ModuleIndex, parameter: str) -> bool:
+    """The file calls the loss (by its name, or as ``self.name``) and every call passes
+    ``parameter``, by position or keyword (or unpacks ``*args`` / ``**kwargs``).
+
+        >>> from keras_bsguard.lint.module_index import ModuleIndex
+        >>> module = cst.parse_module("def l1(p, t, n=None):\\n    return p\\n\\nx = l1(a, b, n)\\ny = l1(a, b, n=3)\\n")
+        >>> loss = type("F", (), {"node": module.body[0], "name": "l1"})()
+        >>> _every_call_passes(loss, ModuleIndex.build(module), "n"), _every_call_passes(loss, ModuleIndex.build(
+        ...     cst.parse_module("def l1(p, t, n=None):\\n    return p\\n\\nx = l1(a, b)\\n")), "n")
+        (True, False)
+    """
+    if not isinstance(loss.node, cst.FunctionDef) or index.module is None:
+        return False
+    params = [p.name.value for p in loss.node.params.params]
+    method = bool(params) and params[0] in ("self", "cls")
+    if method:
+        params = params[1:]
+    if parameter not in params:
+        return False
+    position, name = params.index(parameter), loss.name.rsplit(".", 1)[-1]
+    # a function by its name; a method as ``self.name(...)`` (not ``F.l1_loss`` for a ``def l1_loss``)
+    calls = [node for node in all_nodes(index.module) if isinstance(node, cst.Call) and (
+        (not method and isinstance(node.func, cst.Name) and node.func.value == name)
+        or (method and isinstance(node.func, cst.Attribute) and node.func.attr.value == name))]
+    return bool(calls) and all(
+        any(a.star for a in call.args)
+        or any(a.keyword is not None and a.keyword.value == parameter for a in call.args)
+        or len([a for a in call.args if a.keyword is None]) > position for call in calls)
+
+
+def _default_none_side(test, loss) -> str | None:
+    """Which branch of ``if x is None:`` / ``if x is not None:`` a call with the loss's defaults
+    takes, ``x`` a parameter whose default is None: ``"body"``, ``"orelse"``, or None for any
+    other test.
+
+        >>> f = cst.parse_statement("def f(p, t, mask=None, k=3):\\n    pass\\n")
+        >>> loss = type("L", (), {"node": f, "info": None})
+        >>> [_default_none_side(cst.parse_expression(t), loss) for t in ("mask is None", "mask is not None", "k is None")]
+        ['body', 'orelse', None]
+    """
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == "None"
+            and isinstance(test.comparisons[0].operator, (cst.Is, cst.IsNot))):
+        return None
+    # (not ``self.cache is None``: a cache built on the first call, kept for the next ones)
+    if not isinstance(test.left, cst.Name):
+        return None
+    default = _option_default(test.left, loss)
+    if not (isinstance(default, cst.Name) and default.value == "None"):
+        return None
+    return "body" if isinstance(test.comparisons[0].operator, cst.Is) else "orelse"
 
 
 def _option_default(tested, loss):

@@ -257,7 +257,6 @@ class Facts:
     batch_dim_source: bool = False  # a shape of a tensor with the loss inputs' batch axis first
     batchless_shape: bool = False  # the shape of a tensor known to have no batch axis (objects x dims)
     named_tensor: bool = False  # a parameter named like a target or prediction (a tensor, in practice)
-    one_tensor: bool = False  # a parameter the body uses as one tensor (``Z.size()``): indexed, it gives rows
     nograd: bool = False  # no gradient flows through it (target-only, stop_gradient, comparisons, casts)
     step_node: cst.CSTNode | None = None  # the step function (round, x > 0 cast) that ended its gradient
     # a constant made in the shape of a batch tensor (``zeros_like(pred)``): no gradient, no taint,
@@ -541,6 +540,8 @@ class Evaluator:
         # names a training loop calls as its networks (``policy(states)``, a Keras model's ``self(x)``)
         self.network_names: frozenset[str] = frozenset()
         self.param_defaults: dict[str, float] = {}  # the loss's own numeric defaults (``gamma=2.0``)
+        # settings ``__init__`` stores from numbers: attribute -> the sign of its default (see engine)
+        self.setting_signs: dict[str, int] = {}
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         self.layer_attributes: frozenset[str] = frozenset()  # see ModuleIndex.layer_attributes
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
@@ -925,6 +926,10 @@ class Evaluator:
             if _BATCH_SIZE_NAME.match(attr):
                 # set from a tensor in another method (``self.batch_size = x.shape[0]``): the real batch
                 return replace(BATCH_SIZE, configured_batch=False) if attr in self.runtime_attributes else BATCH_SIZE
+            if attr in self.setting_signs:  # self.relax = relax with relax=0.0: a setting keeps its default's sign
+                sign = self.setting_signs[attr]
+                return Facts(guarded=bool(_EPS_NAME.search(attr)) or sign != 0, nonneg=sign >= 0, nonpos=sign <= 0,
+                             negative=sign < 0, bounded=True)
             return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
         if attr in ("shape", "batch_size"):  # x.shape, tensordict.batch_size (a torch.Size)
             inner = self.facts(base)
@@ -1049,11 +1054,11 @@ class Evaluator:
                                       and isinstance(first.value, cst.Name) and not _is_newaxis(first.value)
                                       and not self.facts(first.value).is_tensor)
         # pred[i] with ``i`` a loop counter over ``range(B)``, B the batch size: one sample (not a
-        # gather by indices, not a head, scale or time step of a tensor whose axis 0 is something else)
+        # gather by indices, not a head, scale or time step of a tensor whose axis 0 is something else);
+        # of a parameter that may be a list (``keypoints_gt[i]``), one sample's entry either way
         drops_batch = drops_batch or (len(elements) == 1 and isinstance(first, cst.Index)
                                       and isinstance(first.value, cst.Name) and self.facts(first.value).sample_index
                                       and not base.transposed and base.batch_axis is None
-                                      and (not base.maybe_list or base.named_tensor or base.one_tensor)
                                       and not base.python_list and not base.tensor_parts)
         # exp(r)[None, :]: a new axis and whole slices only, still that exp
         widened = all(_is_newaxis(e.slice.value) if isinstance(e.slice, cst.Index) else _whole_slice(e.slice)
@@ -1793,6 +1798,7 @@ class Evaluator:
             return Facts(taint=first.taint, nonneg=name != "expm1" or _nonnegative(first),
                          nonpos=name == "expm1" and first.nonpos, negative=name == "expm1" and first.negative,
                          below_one=name == "exp" and first.negative,
+                         at_most_one=name == "exp" and first.nonpos,  # exp(-softplus(x)): in (0, 1]
                          guarded=name in ("exp", "cosh"),  # positive by construction (underflow aside)
                          peak_one=name == "exp" and first.max_shifted,
                          stabilised=name == "exp" and (first.max_shifted or first.peak_shifted),
@@ -1887,6 +1893,9 @@ class Evaluator:
             shaped = name.endswith("_like") and (first.batch_shaped or (
                 first.is_tensor and _carries_the_batch(first) and (not first.maybe_list or first.named_tensor)
                 and op.namespace != "numpy"))
+            # torch.zeros(pred.shape), tf.zeros(tf.shape(y_pred)): made in the prediction's whole shape
+            shaped = shaped or (name in ("zeros", "ones", "full") and op.namespace not in ("", "numpy")
+                                and first.tensor_shape and first.batch_dim_source)
             return Facts(bounded=True, guarded=name.startswith("ones"), nonneg=name.startswith(("ones", "zeros")),
                          nonpos=zeros, zero=zeros, made_tensor=op.namespace != "numpy", batch_shaped=shaped)
         if name in UNSTACK_OPS and op.args:
@@ -2105,6 +2114,17 @@ class Evaluator:
                     self._helper_ends_gradient.add(id(node))  # its body was read: it ends the gradient
                 return summary
         func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "gradient" and len(node.args) >= 2 \
+                and _TAPE_NAME.search(_text(func.value)) and node.args[1].keyword is None \
+                and not isinstance(node.args[1].value, (cst.List, cst.Tuple)) \
+                and not _TRAINABLE_NAME.search(_text(node.args[1].value)):
+            # tape.gradient(logit, interpolated): the gradient with respect to one tensor has its
+            # shape, the batch first (with respect to weights: one per weight, no batch axis)
+            sources = self.facts(node.args[1].value)
+            if sources.is_tensor:
+                return Facts(taint=frozenset({PRED}), maybe_list=sources.maybe_list, named_tensor=sources.named_tensor,
+                             no_batch_axis=sources.no_batch_axis, batch_axis=sources.batch_axis,
+                             batch_shaped=sources.batch_shaped)
         if node.args and ((isinstance(func, cst.Name) and (self.env[func.value].reduced_loss if func.value in self.env
                                                            else func.value in self.module_loss_objects))
                           or (isinstance(func, cst.Call) and self.facts(func).reduced_loss)):
@@ -2194,8 +2214,9 @@ class Evaluator:
             return UNTAINTED
         if op.name == "len":
             # len(self.discriminator(x)): maybe the number of heads or sub-networks, not the batch
-            return Facts(shape=True, batch_dim=first.is_tensor and (not first.maybe_list or first.named_tensor)
-                         and not first.no_batch_axis and not first.network_output, bounded=True, guarded=True)
+            return Facts(shape=True, batch_dim=first.batch_shaped or (
+                first.is_tensor and (not first.maybe_list or first.named_tensor) and not first.no_batch_axis
+                and not first.network_output), bounded=True, guarded=True)
         if op.name in ("float", "int", "bool", "complex"):
             return UNTAINTED if first.taint else first  # a Python number: the sync is BSG701's business
         if op.name == "abs":
@@ -2682,6 +2703,8 @@ def _one_row_slice(part) -> bool:
 
 
 _GRADIENT_NAME = re.compile(r"grad", re.IGNORECASE)
+_TAPE_NAME = re.compile(r"tape", re.IGNORECASE)  # tf.GradientTape() as tape, gp_tape, self.tape
+_TRAINABLE_NAME = re.compile(r"trainable|variables|weights|params", re.IGNORECASE)
 
 
 def _unsigned(node):
@@ -3125,9 +3148,11 @@ def _positive_scale(node, evaluator) -> bool:
 
 
 def _above_one_less_one(left: Facts, right: Facts) -> bool:
-    """``x * x - 1`` with ``x`` clamped to at least 1 + eps: a value above one less a number of at most
-    one is positive."""
-    return left.above_one and not right.taint and right.literal is not None and right.literal <= 1
+    """``x * x - 1`` with ``x`` clamped to at least 1 + eps, ``relax + 2 - sigmoid(d)`` with ``relax``
+    a non-negative setting: a value above one less a number of at most one (a literal, or a
+    probability, cosine or tanh) is positive."""
+    return left.above_one and ((not right.taint and right.literal is not None and right.literal <= 1)
+                               or (bool(right.taint) and _at_most_one(right)))
 
 
 def _above_one(one: Facts, other: Facts) -> bool:

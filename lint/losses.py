@@ -47,7 +47,10 @@ _HYPER_NAME = re.compile(
     r".*_(rate|factor|coef|coeff|scale|size|weight|eps|margin|temperature|threshold)|"
     r"(apply|use|is|num|n|max|min)_.*|(.*_)?(epoch|step|iteration|update)(_num|_count|_idx)?|"
     # an STFT's or a convolution's configuration: hop_length, win_length, window_size, n_fft
-    r"(hop|win|window|frame|fft|filter|kernel|patch|segment|chunk|block)_?(length|len|size|stride|shift))$",
+    r"(hop|win|window|frame|fft|filter|kernel|patch|segment|chunk|block)_?(length|len|size|stride|shift)|"
+    # numbered loss weights (``w1``, ``lambda2``), a neighbourhood's radius or a kernel's bandwidth
+    r"(w|lam|lambda|alpha|beta|gamma|weight)_?\d+|((particle|kernel|search|ball|neighbou?r)_)?radius|cutoff|"
+    r"bandwidth)$",
     re.IGNORECASE,
 )
 _SCALAR_ANNOTATIONS = frozenset({"int", "float", "str", "bool"})
@@ -102,12 +105,17 @@ _METADATA_SUFFIXES = ("metas", "meta", "metainfo", "metainfos")
 _NETWORK_PARAM_NAMES = frozenset({"model", "net", "network", "module"})
 LOSS_CLASS_METHODS = ("call", "__call__", "forward")
 _METRIC_TOKENS = frozenset({"top", "topk", "hamming", "acc", "accuracy", "precision", "recall", "auc", "f1", "iou", "metric", "metrics",
-                            "score", "fbeta", "mae_metric"})
+                            "score", "fbeta", "mae_metric",
+                            # rank correlations and a survival model's concordance index: counted from
+                            # orderings (not "concordance": 1 - CCC, the concordance correlation, is a loss)
+                            "spearman", "spearmanr", "kendall", "kendalltau", "cindex"})
 _LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "criterion", "cost", "penalty",
                           "ntxent", "xent", "infonce", "supcon", "nce"})
 # Names that say a function checks, updates or formats: never a loss, whatever else they say.
 _NEVER_A_LOSS_TOKENS = frozenset({"update", "format", "validate", "validation", "check", "test", "plot", "stats",
-                                  "report", "summary"})  # Loss_report, loss_summary: figures for a log
+                                  "report", "summary",  # Loss_report, loss_summary: figures for a log
+                                  # hungarian_matcher(outputs, targets): pairs predictions with targets
+                                  "matcher", "assigner"})
 # Names that say a function evaluates: what it computes is a figure for a report, not a loss to train on.
 _EVALUATION_TOKENS = frozenset({"eval", "evaluate", "evaluation", "validation", "validate", "val", "test"})
 # Names that say a function searches, evaluates or builds: not a loss unless they also say loss.

@@ -183,11 +183,12 @@ _OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta
                          "LBFGS", "SparseAdam", "Lion", "Adafactor", "Optimizer"})
 
 
-def runs_an_auxiliary_network(call: cst.Call, index, under_no_grad: bool = False) -> bool:
+def runs_an_auxiliary_network(call: cst.Call, index, under_no_grad: bool = False, detached: bool = False) -> bool:
     """``teacher(x)``, ``self.vgg(x)``, ``vgg.forward(x)`` in a training loop, of a network the
     file freezes (``teacher.eval()``, ``requires_grad = False``) or that runs under ``no_grad``, and
     whose parameters the file (the ``ModuleIndex``) hands to no optimizer: a forward pass paid on
-    every step for a network the loop does not train.
+    every step for a network the loop does not train. ``detached``: the call's output is detached
+    (``tf.stop_gradient(teacher(x))``, ``teacher(x).detach()``), evidence as ``training=False`` is.
 
         >>> import libcst as cst
         >>> from keras_bsguard.lint.module_index import ModuleIndex
@@ -213,8 +214,8 @@ def runs_an_auxiliary_network(call: cst.Call, index, under_no_grad: bool = False
     # teacher(x, training=False): Keras inference mode, a network run for its outputs -- unless the
     # file trains a whole model that may hold it (``self.trainable_variables``,
     # ``model.trainable_variables``: fine-tuning keeps BatchNorm in inference mode the same way)
-    inference = any(a.keyword is not None and a.keyword.value == "training"
-                    and isinstance(a.value, cst.Name) and a.value.value == "False" for a in call.args) \
+    inference = (detached or any(a.keyword is not None and a.keyword.value == "training"
+                                 and isinstance(a.value, cst.Name) and a.value.value == "False" for a in call.args)) \
         and not trained & {"self", "model"}
     return (under_no_grad or inference or name in frozen) and name not in trained
 

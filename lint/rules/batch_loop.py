@@ -21,13 +21,14 @@ _ROW_ITERATORS = frozenset({"zip", "enumerate", "reversed", "list", "tuple", "ma
 
 class BatchLoop(Rule):
     """A Python ``for``/``while`` loop or comprehension whose trip count is the batch size, or a
-    graph ``tf.while_loop`` whose counter runs to it (``lambda b, *args: b < batch_size``).
+    graph ``tf.while_loop`` whose counter runs to it (``lambda b, *args: b < batch_size``) or a
+    ``jax.lax.fori_loop(0, batch_size, body, init)``.
 
     **Why it hurts training.** The loop is unrolled when the step is traced: the graph (and on
     JAX the compile time) grows with the batch size, every sample becomes its own small kernel
     launch, and a new batch size (the last partial batch) retraces the whole step.
 
-    A ``tf.while_loop`` is not unrolled, but its body still runs once per sample, one sample
+    A ``tf.while_loop`` or ``fori_loop`` is not unrolled, but its body still runs once per sample, one sample
     after another: the step's time grows with the batch and nothing runs in parallel.
 
     **Instead** write the per-sample computation on the whole batch at once (broadcasting,
@@ -69,8 +70,8 @@ class BatchLoop(Rule):
     def check_node(self, node, ctx) -> None:
         if isinstance(node, cst.Call):
             if _graph_loop_over_the_batch(node, ctx):
-                ctx.report(self, node, "`while_loop` whose counter runs to the batch size: its body runs once "
-                                       "per sample, one sample after another, in every step")
+                ctx.report(self, node, f"`{terminal_name(node.func)}` whose counter runs to the batch size: its body "
+                                       "runs once per sample, one sample after another, in every step")
             return
         if not isinstance(node, cst.DictComp) and _checks_types_only(node.elt):
             return  # all([isinstance(f, Tensor) for f in fmap]): validates a structure, computes nothing
@@ -337,13 +338,20 @@ def callee_name(call: cst.Call) -> str:
 
 def _graph_loop_over_the_batch(call: cst.Call, ctx) -> bool:
     """``tf.while_loop(lambda b, *args: b < m, body, [0, acc])`` with ``m`` the batch size (or a
-    ``cond`` function of the loss returning ``i < batch_size``): a graph loop, one trip per sample.
+    ``cond`` function of the loss returning ``i < batch_size``), or ``jax.lax.fori_loop(0, m, body,
+    init)``: a graph loop, one trip per sample.
 
         >>> import libcst as cst
         >>> test = _cond_test(cst.parse_expression("tf.while_loop(lambda b, *a: b < m, body, [0, t])"), None)
         >>> test.comparisons[0].comparator.value
         'm'
     """
+    if terminal_name(call.func) == "fori_loop":
+        # jax.lax.fori_loop(0, B, body, init): the upper bound is the trip count
+        upper = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "upper"), None)
+        if upper is None and len(call.args) > 1 and call.args[1].keyword is None:
+            upper = call.args[1].value
+        return upper is not None and ctx is not None and ctx.facts(upper).batch_dim
     if terminal_name(call.func) != "while_loop":
         return False
     test = _cond_test(call, ctx)

@@ -441,10 +441,18 @@ class HeavyOp(Rule):
 
     def check_node(self, node, ctx) -> None:
         if ctx.loss.kind == "train-step":  # a training loop: only the networks it runs but does not train
-            if (ctx.loss.region is None or any(contains(region, node) for region in ctx.loss.region)) \
-                    and runs_an_auxiliary_network(node, ctx.index, under_no_grad=bool(ctx.no_grad_depth)):
-                ctx.report_once(self, node, key="BSG603-net", more="calls of extra networks", cost=True,
-                                message=f"`{code_of(node)}` runs another network in the training step: its "
+            if ctx.loss.region is not None and not any(contains(region, node) for region in ctx.loss.region):
+                return
+            under_no_grad = bool(ctx.no_grad_depth)
+            call, detached = _detached_call(node), True
+            if call is None or runs_an_auxiliary_network(call, ctx.index, under_no_grad=under_no_grad) \
+                    or _also_called_undetached(call, ctx.loss.node):
+                # (a call that is evidence alone is reported on its own visit; a teacher whose own
+                # output also reaches a loss undetached is trained too: mutual learning)
+                call, detached = node, False
+            if runs_an_auxiliary_network(call, ctx.index, under_no_grad=under_no_grad, detached=detached):
+                ctx.report_once(self, call, key="BSG603-net", more="calls of extra networks", cost=True,
+                                message=f"`{code_of(call)}` runs another network in the training step: its "
                                         "forward pass (and backward, where gradient flows through it) is paid "
                                         "on every step")
             return
@@ -493,6 +501,41 @@ class HeavyOp(Rule):
             if elements >= _LARGE_ELEMENTS:
                 ctx.report(self, node, f"`{code_of(node)}` builds a {elements:,}-element tensor inside the loss "
                                        "every step: build it once")
+
+
+def _detached_call(node: cst.Call) -> cst.Call | None:
+    """The call whose output ``node`` detaches: ``x(...)`` of ``tf.stop_gradient(x(...))``,
+    ``jax.lax.stop_gradient(x(...))`` or ``x(...).detach()``; None otherwise.
+
+        >>> _detached_call(cst.parse_expression("tf.stop_gradient(self.teacher(x))")).func.attr.value
+        'teacher'
+        >>> _detached_call(cst.parse_expression("teacher(x).detach()")).func.value
+        'teacher'
+        >>> _detached_call(cst.parse_expression("tf.stop_gradient(y)")) is None
+        True
+    """
+    func = node.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "detach" and not node.args \
+            and isinstance(func.value, cst.Call):
+        return func.value
+    if terminal_name(func) == "stop_gradient" and len(node.args) == 1 and isinstance(node.args[0].value, cst.Call):
+        return node.args[0].value
+    return None
+
+
+def _also_called_undetached(call: cst.Call, function) -> bool:
+    """``teacher(x)`` also appears in ``function`` outside ``detach`` / ``stop_gradient``
+    (``F.cross_entropy(teacher(x), y)`` beside ``teacher(x).detach()``): the network is trained.
+
+        >>> f = cst.parse_statement("def step(x, y):\\n    t = teacher(x).detach()\\n    return ce(teacher(x), y) + t\\n")
+        >>> _also_called_undetached(cst.parse_expression("teacher(x)"), f)
+        True
+    """
+    callee = code_of(call.func)
+    detached_inner = {id(inner) for node in own_nodes(function) if isinstance(node, cst.Call)
+                      for inner in [_detached_call(node)] if inner is not None}
+    return any(isinstance(node, cst.Call) and id(node) not in detached_inner and code_of(node.func) == callee
+               for node in own_nodes(function))
 
 
 # transform objects an ``__init__`` builds whose call runs an FFT (torchaudio's and nnAudio's

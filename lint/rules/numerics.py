@@ -142,9 +142,14 @@ class ExpBlowup(Rule):
     def _softmax_by_hand(self, node, numerator, denominator, ctx) -> None:
         exp_node = ctx.facts(numerator).exp_node
         if exp_node is not None and ctx.facts(denominator).exp_sum:
-            ctx.report(self, exp_node, f"`{code_of(exp_node)}` feeds a softmax written by hand "
-                                       f"(`{code_of(node, 40)}`): exp overflows for large logits; "
-                                       "use softmax (or subtract the max first)")
+            # one cause: the exps of the same argument (the denominator's) are its other places
+            exp_op = ctx.op(exp_node) if isinstance(exp_node, cst.Call) else None
+            key = f"{self.code}/exp/{_text_of(exp_op.args[0])}" if exp_op is not None and exp_op.args \
+                else f"{self.code}/softmax/{id(exp_node)}"
+            ctx.report_once(self, exp_node, key=key, more="exps of it",
+                            message=f"`{code_of(exp_node)}` feeds a softmax written by hand "
+                                    f"(`{code_of(node, 40)}`): exp overflows for large logits; "
+                                    "use softmax (or subtract the max first)")
 
 
 class UnguardedLog(Rule):
