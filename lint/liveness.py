@@ -44,8 +44,9 @@ _SINK_CALLS = frozenset({"backward", "gradient", "grad", "value_and_grad", "vjp"
 def dead_names(function: cst.FunctionDef, gradient: bool = False) -> set[str]:
     """Names (and ``self.attr``) the function stores that reach no returned value or gradient;
     empty when the function returns no value. With ``gradient``, reads under ``.detach()`` or
-    ``stop_gradient(...)`` do not count: the names returned then reach the loss, if at all, only
-    as constants (a weight matrix built from a square root and detached), never differentiated.
+    ``stop_gradient(...)``, and inside ``with torch.no_grad():``, do not count: the names returned
+    then reach the loss, if at all, only as constants (a weight matrix built from a square root and
+    detached, a scale for an assignment made without gradient), never differentiated.
 
         >>> import libcst as cst
         >>> f = cst.parse_statement(
@@ -55,7 +56,8 @@ def dead_names(function: cst.FunctionDef, gradient: bool = False) -> set[str]:
         >>> sorted(dead_names(f)), sorted(dead_names(f, gradient=True))
         ([], ['w'])
     """
-    reads = _gradient_reads if gradient else _value_reads
+    # with ``gradient``, what a ``with torch.no_grad():`` block reads is never differentiated
+    undifferentiated = _under_no_grad(function) if gradient else set()
     edges: list[tuple[set[str], set[str]]] = []
     sinks: set[str] = set()
     returns_value = False
@@ -63,6 +65,7 @@ def dead_names(function: cst.FunctionDef, gradient: bool = False) -> set[str]:
     for node in _own_statements(function):
         if id(node) in killed:
             continue  # ``x = f(a)`` then ``x = g(b)`` with no read between: f(a) reaches nothing
+        reads = _no_reads if id(node) in undifferentiated else _gradient_reads if gradient else _value_reads
         if isinstance(node, cst.Return) and node.value is not None:
             returns_value = True
             sinks |= reads(node.value)
@@ -184,6 +187,30 @@ def dead_statement(statement, dead: set[str]) -> bool:
         receiver = _receiver(statement.value)
         return bool(receiver) and receiver in dead and _call_name(statement.value) not in _SINK_CALLS
     return False
+
+
+def _no_reads(node) -> set[str]:
+    return set()
+
+
+_NO_GRAD_CALLS = frozenset({"no_grad", "inference_mode"})
+
+
+def _under_no_grad(function) -> set[int]:
+    """The ids of the nodes inside ``with torch.no_grad():`` (or ``inference_mode()``) blocks.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_statement("def f(a):\\n    with torch.no_grad():\\n        b = g(a)\\n    return a\\n")
+        >>> inside, after = f.body.body[0].body.body[0], f.body.body[1]
+        >>> id(inside) in _under_no_grad(f), id(after) in _under_no_grad(f)
+        (True, False)
+    """
+    found: set[int] = set()
+    for node in _own_statements(function):
+        if isinstance(node, cst.With) and any(isinstance(item.item, cst.Call) and _call_name(item.item) in _NO_GRAD_CALLS
+                                              for item in node.items):
+            found |= {id(inner) for inner in _own_statements(node.body)}
+    return found
 
 
 def _own_statements(function):
