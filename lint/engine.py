@@ -24,6 +24,7 @@ import libcst as cst
 from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRUE, UNTAINTED, Evaluator, Facts,
                     _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, param_taints
+from .rules._util import is_self_attribute
 from .rules.batch_loop import for_loop_over_the_batch
 from .train_steps import called_networks, every_few_steps
 from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_criteria, maps_per_example,
@@ -496,7 +497,7 @@ def _attribute_setting_signs(loss: LossFunction) -> dict[str, int]:
     defaults = _numeric_defaults(init)
     found: dict[str, int] = {}
     for node in own_nodes(init):
-        if isinstance(node, cst.Assign) and len(node.targets) == 1 and _self_attribute(node.targets[0].target):
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and is_self_attribute(node.targets[0].target):
             number = _default_value(node.value, defaults)
             if number is not None:
                 found[node.targets[0].target.attr.value] = (number > 0) - (number < 0)
@@ -505,7 +506,7 @@ def _attribute_setting_signs(loss: LossFunction) -> dict[str, int]:
             targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else \
                 [node.target] if isinstance(node, (cst.AugAssign, cst.AnnAssign)) else []
             for target in targets:
-                if _self_attribute(target) and (method.node is not init or isinstance(node, cst.AugAssign)):
+                if is_self_attribute(target) and (method.node is not init or isinstance(node, cst.AugAssign)):
                     found.pop(target.attr.value, None)  # set again elsewhere: not a fixed setting
     return found
 
@@ -530,10 +531,6 @@ def _default_value(node, defaults: dict[str, float]) -> float | None:
             return left - right
         return left * right if isinstance(node.operator, cst.Multiply) else left / right
     return None
-
-
-def _self_attribute(node) -> bool:
-    return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
 
 
 def _module_loss_objects(index: ModuleIndex, evaluator: Evaluator) -> frozenset[str]:
@@ -1506,7 +1503,6 @@ def _is_reduction_option(test, ev: Evaluator) -> bool:
     return any(word in text for word in _REDUCTION_OPTION_WORDS)
 
 
-# Methods and attributes of a tensor (or array) that a Python list, tuple or dict does not have:
 # a count of what a table holds, not of samples: ``n_classes = all_embs.size(0)``
 _TABLE_COUNT_NAME = re.compile(r"^(n|num|number_of|nb)_?(classes|class|cls|labels|prototypes|protos|centers|centres|"
                                r"centroids|clusters|codes|codewords|vocab|words|proxies)$", re.IGNORECASE)
