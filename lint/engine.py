@@ -493,9 +493,12 @@ def _attribute_setting_signs(loss: LossFunction) -> dict[str, int]:
     info = loss.info
     if info is None or info.class_info is None or "__init__" not in info.class_info.methods:
         return {}
+    found = info.class_info.__dict__.get("_setting_signs")  # one walk per class, for all its losses
+    if found is not None:
+        return found
+    found = info.class_info.__dict__["_setting_signs"] = {}
     init = info.class_info.methods["__init__"].node
     defaults = _numeric_defaults(init)
-    found: dict[str, int] = {}
     for node in own_nodes(init):
         if isinstance(node, cst.Assign) and len(node.targets) == 1 and is_self_attribute(node.targets[0].target):
             number = _default_value(node.value, defaults)
@@ -1617,9 +1620,7 @@ def _every_call_passes(loss: LossFunction, index: ModuleIndex, parameter: str) -
         return False
     position, name = params.index(parameter), loss.name.rsplit(".", 1)[-1]
     # a function by its name; a method as ``self.name(...)`` (not ``F.l1_loss`` for a ``def l1_loss``)
-    calls = [node for node in all_nodes(index.module) if isinstance(node, cst.Call) and (
-        (not method and isinstance(node.func, cst.Name) and node.func.value == name)
-        or (method and isinstance(node.func, cst.Attribute) and node.func.attr.value == name))]
+    calls = index.calls_to(name, method=method)
     return bool(calls) and all(
         any(a.star for a in call.args)
         or any(a.keyword is not None and a.keyword.value == parameter for a in call.args)

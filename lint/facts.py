@@ -3645,7 +3645,6 @@ def _correlated_quadratic_form(left_node, right_node, evaluator) -> bool:
         and any(evaluator.facts(f).signed_unit for f in factors if _text(f) not in bases)
 
 
-
 def _squared_distance_by_hand(left_node, right_node, symbol: str, evaluator) -> bool:
     """``rx.t() + ry - 2 * zz``, ``n - 2 * g + n.t()``: two squared-norm terms of exactly the tensors
     whose inner products one negative ``2 * x @ y.T`` term holds, and nothing else."""

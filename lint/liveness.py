@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from .names import NO_GRAD_NAMES
 from .tree import children as tree_children
 
 # Calls whose arguments are differentiated or handed to the trainer, wherever they stand.
@@ -193,9 +194,6 @@ def _no_reads(node) -> set[str]:
     return set()
 
 
-_NO_GRAD_CALLS = frozenset({"no_grad", "inference_mode"})
-
-
 def _under_no_grad(function) -> set[int]:
     """The ids of the nodes inside ``with torch.no_grad():`` (or ``inference_mode()``) blocks.
 
@@ -207,7 +205,7 @@ def _under_no_grad(function) -> set[int]:
     """
     found: set[int] = set()
     for node in _own_statements(function):
-        if isinstance(node, cst.With) and any(isinstance(item.item, cst.Call) and _call_name(item.item) in _NO_GRAD_CALLS
+        if isinstance(node, cst.With) and any(isinstance(item.item, cst.Call) and _call_name(item.item) in NO_GRAD_NAMES
                                               for item in node.items):
             found |= {id(inner) for inner in _own_statements(node.body)}
     return found

@@ -567,6 +567,7 @@ class ModuleIndex:
             vmapped = self.__dict__["_vmapped"] = set()
             element_maps = self.__dict__["_element_maps"] = set()
             callbacks = self.__dict__["_callback_uses"] = {}
+            calls = self.__dict__["_calls_by_callee"] = {}
             stack = [self.module] if self.module is not None else []
             while stack:
                 node = stack.pop()
@@ -579,6 +580,10 @@ class ModuleIndex:
                 elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "getattr" \
                         and len(node.args) >= 2 and not isinstance(node.args[1].value, cst.SimpleString):
                     computed = True
+                if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
+                    called = (isinstance(node.func, cst.Attribute),
+                              node.func.attr.value if isinstance(node.func, cst.Attribute) else node.func.value)
+                    calls.setdefault(called, []).append(node)
                 if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "map" \
                         and node.args and isinstance(node.args[0].value, cst.Name):
                     element_maps.add(node.args[0].value.value)  # dataset.map(fn)
@@ -593,6 +598,18 @@ class ModuleIndex:
                 stack.extend(tree_children(node))
             self.__dict__["_looks_up_names"] = computed or counts.get("__dict__", 0) > 0
         return counts
+
+    def calls_to(self, name: str, method: bool = False) -> list[cst.Call]:
+        """The file's calls of ``name(...)``, or with ``method`` of ``obj.name(...)`` (read in the
+        same walk as :meth:`references`).
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module("a = f(x)\\nb = self.f(y, z)\\n"))
+            >>> len(index.calls_to("f")), len(index.calls_to("f", method=True)[0].args)
+            (1, 2)
+        """
+        self._name_counts()
+        return self.__dict__["_calls_by_callee"].get((method, name), [])
 
     def functions_named(self, name: str) -> list[FunctionInfo]:
         """Functions (not methods) of that name, in source order; a dict lookup, built once."""

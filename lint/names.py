@@ -248,7 +248,7 @@ class ImportTable:
         return canonical(".".join([head, *parts[1:]]))
 
 
-_NO_GRAD_NAMES = ("no_grad", "inference_mode")
+NO_GRAD_NAMES = ("no_grad", "inference_mode")  # torch.no_grad(), torch.inference_mode()
 
 
 def decorator_names(node):
@@ -266,7 +266,7 @@ def decorator_names(node):
 
 def decorated_no_grad(node) -> bool:
     """``@torch.no_grad()`` on the function: nothing in it is differentiated."""
-    return any(name in _NO_GRAD_NAMES for name in decorator_names(node))
+    return any(name in NO_GRAD_NAMES for name in decorator_names(node))
 
 
 def calls_named(node, name: str, method) -> bool:

@@ -444,13 +444,14 @@ class HeavyOp(Rule):
             if ctx.loss.region is not None and not any(contains(region, node) for region in ctx.loss.region):
                 return
             under_no_grad = bool(ctx.no_grad_depth)
-            call, detached = _detached_call(node), True
+            call = _detached_call(node)
+            # the detach is the evidence: not for a call that is evidence alone (reported on its own
+            # visit), nor for a teacher whose own output also reaches a loss undetached (mutual learning)
             if call is None or runs_an_auxiliary_network(call, ctx.index, under_no_grad=under_no_grad) \
+                    or not runs_an_auxiliary_network(call, ctx.index, under_no_grad=under_no_grad, detached=True) \
                     or _also_called_undetached(call, ctx.loss.node):
-                # (a call that is evidence alone is reported on its own visit; a teacher whose own
-                # output also reaches a loss undetached is trained too: mutual learning)
-                call, detached = node, False
-            if runs_an_auxiliary_network(call, ctx.index, under_no_grad=under_no_grad, detached=detached):
+                call = node if runs_an_auxiliary_network(node, ctx.index, under_no_grad=under_no_grad) else None
+            if call is not None:
                 ctx.report_once(self, call, key="BSG603-net", more="calls of extra networks", cost=True,
                                 message=f"`{code_of(call)}` runs another network in the training step: its "
                                         "forward pass (and backward, where gradient flows through it) is paid "
