@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from .calls import Op, in_tensor_namespace, resolve_call
-from .names import terminal_name
+from .names import dotted_parts, terminal_name
 from .tree import children as tree_children, own_nodes
 from .vocabulary import PRED_NAMES, TARGET_NAMES, name_words
 
@@ -40,6 +40,10 @@ _NEGLIGIBLE = 1e-6  # a factor that makes a sum a placeholder, not a loss value
 # a batch size fixed in the loss itself (``bs``/``n_batch`` are as often a block or group size)
 _LOCAL_BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|batch_?sz|global_batch_size)$", re.IGNORECASE)
 BATCH_SIZE_NAME = _BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|bs|batch_?sz|n_?batch|global_batch_size)$", re.IGNORECASE)
+
+# objects that hold a run's settings (argparse's namespace, a config module or dict-like object)
+_CONFIG_NAMES = frozenset({"args", "opt", "opts", "cfg", "cfgs", "config", "configs", "conf", "hparams", "hps",
+                           "hp", "flags", "options", "settings", "hyperparams", "hyperparameters"})
 
 SUM_OPS = frozenset({"sum", "reduce_sum", "nansum"})
 MEAN_OPS = frozenset({"mean", "reduce_mean", "nanmean", "average"})
@@ -931,6 +935,10 @@ class Evaluator:
                 return Facts(guarded=bool(_EPS_NAME.search(attr)) or sign != 0, nonneg=sign >= 0, nonpos=sign <= 0,
                              negative=sign < 0, bounded=True)
             return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
+        if _BATCH_SIZE_NAME.match(attr) and attr.lower() != "bs" and self._configuration(base):
+            # args.batch_size, cfg.TRAIN.BATCH_SIZE, self.hparams.batch_size: the configured size
+            # (the last batch of an epoch may be smaller)
+            return BATCH_SIZE
         if attr in ("shape", "batch_size"):  # x.shape, tensordict.batch_size (a torch.Size)
             inner = self.facts(base)
             return Facts(shape=True, tensor_shape=inner.is_tensor or inner.batch_shaped, bounded=True,
@@ -961,6 +969,21 @@ class Evaluator:
         if _EPS_NAME.search(attr):
             return Facts(guarded=True, nonneg=True, bounded=True)
         return UNTAINTED
+
+    def _configuration(self, node) -> bool:
+        """``args``, ``cfg.TRAIN``, ``self.hparams``, an imported ``config`` module: an object that holds
+        the run's settings (a name the loss did not bind to a tensor)."""
+        parts = dotted_parts(node)
+        if not parts:
+            return False
+        if parts[0] == "self" and len(parts) >= 2:
+            parts = parts[1:]
+        elif parts[0] in self.env and self.env[parts[0]].taint:
+            return False
+        root = parts[0]
+        imported = self.imports.aliases.get(root)
+        return root.lower() in _CONFIG_NAMES or (imported is not None and imported.split(".")[0] not in ARRAY_MODULES
+                                                 and _CONFIG_NAMES & set(imported.lower().split(".")))
 
     def _unary(self, node: cst.UnaryOperation) -> Facts:
         inner = self.facts(node.expression)

@@ -29,7 +29,7 @@ from .names import decorated_no_grad, dotted_parts, terminal_name
 from .score_direction import returns_signal_to_error_score
 from .branch_reach import training_test
 from .tree import children as tree_children
-from .tree import own_nodes
+from .tree import all_nodes, own_nodes
 from .vocabulary import MARGIN_HEAD, PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair, name_words
 from .vocabulary import name_tokens as _name_tokens
 from .vocabulary import split_camel as _split_camel
@@ -48,6 +48,8 @@ _HYPER_NAME = re.compile(
     r"(apply|use|is|num|n|max|min)_.*|(.*_)?(epoch|step|iteration|update)(_num|_count|_idx)?|"
     # an STFT's or a convolution's configuration: hop_length, win_length, window_size, n_fft
     r"(hop|win|window|frame|fft|filter|kernel|patch|segment|chunk|block)_?(length|len|size|stride|shift)|"
+    # a trajectory model's horizons: pred_length, obs_len, seq_len (not CTC's input_length tensors)
+    r"(pred|obs|seq|future|past|history|context)_?(length|len)|"
     # numbered loss weights (``w1``, ``lambda2``), a neighbourhood's radius or a kernel's bandwidth
     r"(w|lam|lambda|alpha|beta|gamma|weight)_?\d+|((particle|kernel|search|ball|neighbou?r)_)?radius|cutoff|"
     r"bandwidth)$",
@@ -637,7 +639,7 @@ _LOSS_WORD = re.compile(r"(?:^|[^A-Za-z])[Ll](?:oss|OSS)(?:es|ES)?(?:$|[^a-z])|[
 # the words of a parameter name that say it holds the model's prediction (``predicted_pyramid``)
 _PREDICTION_WORDS = frozenset({"pred", "preds", "predicted", "prediction", "predictions", "logits", "output",
                                "outputs", "yhat", "hat", "recon",  # x_hat, recon_x: a reconstruction
-                               "enhanced", "estimate", "estimated", "denoised", "restored"})  # an enhancer's output
+                               "enhanced", "estimate", "estimated", "estimates", "denoised", "restored"})  # an enhancer's output
 # a policy's (log) probabilities: the prediction of a function whose name says loss
 # (``get_actor_loss(self, log_probs, advantages)``); helpers that take them (``sharpen(probs, t)``)
 # are not losses for that alone
@@ -684,6 +686,23 @@ def _compares_two_domains(info) -> bool:
     params = [*info.node.params.posonly_params, *info.node.params.params]
     tokens = [set(p.name.value.lower().split("_")) for p in params if p.default is None]
     return any(t & _DOMAIN_WORDS for t in tokens) and any(t & _TARGET_DOMAIN_WORDS for t in tokens)
+
+
+# torch's criterion convention names the prediction ``input`` (``F.cross_entropy(input, target)``)
+_INPUT_WORDS = frozenset({"input", "inputs"})
+
+
+def _takes_input_and_target(info) -> bool:
+    """``def rpn_smoothL1(input, target, label, num_pos=16)``: torch's criterion convention, the
+    prediction named ``input`` and the target next, neither with a default.
+
+        >>> f = cst.parse_statement("def balanced(input, target, num_pos):\\n    return input\\n")
+        >>> _takes_input_and_target(type("Info", (), {"node": f}))
+        True
+    """
+    params = [*info.node.params.posonly_params, *info.node.params.params]
+    names = [p.name.value for p in params if p.default is None and p.name.value not in ("self", "cls")]
+    return len(names) >= 2 and names[0].lower() in _INPUT_WORDS and _normalized(names[1]) in _TARGET_NAMES
 
 
 def _takes_a_prediction(info, words: frozenset = _PREDICTION_WORDS) -> bool:
@@ -1057,14 +1076,15 @@ class _LossFinder:
         whatever its name (``ms_mse``, ``ssim``). A function the module's own code calls is a
         helper, read with its caller's context; a conversion (``pred_to_labels``) is no loss."""
         if not self.loss_module or info.class_info is not None or info.name.startswith("_") \
-                or not (_takes_a_prediction(info) or _compares_two_domains(info)) \
+                or not (_takes_a_prediction(info) or _compares_two_domains(info) or _takes_input_and_target(info)) \
                 or info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) \
                 or "to" in _name_tokens(info.name) \
                 or ((_looks_like_metric(info.name) or _name_tokens(info.name) & _METRIC_TOKENS)
                     and not _returns_a_complement(info.node)) \
                 or _name_tokens(info.name) & (_NOT_A_LOSS_TOKENS | _EVALUATION_TOKENS):
             return False  # ssim_val(output, mask): a validation figure; IoU(y, p) returning -iou is a loss
-        words = _PREDICTION_WORDS if _takes_a_prediction(info) else _DOMAIN_WORDS
+        words = _PREDICTION_WORDS if _takes_a_prediction(info) else \
+            _INPUT_WORDS if _takes_input_and_target(info) else _DOMAIN_WORDS
         return not self._called_in_module(info) and _computes_with_tensors(info.node, self.index.imports) \
             and _returns_from_prediction(info.node, words) and not self._evidence_against(info)
 
@@ -1093,6 +1113,8 @@ class _LossFinder:
             return True  # HungarianMatcher.forward, DiceCost._binary_mask_dice_loss
         if _returns_numpy_counts(info.node, self.index.imports):
             return True  # return true_accept, false_accept of np.sum(...): evaluation counts, never one loss tensor
+        if _returns_threshold_rates(info.node):
+            return True  # return abs_rel, rmse, a1, a2, a3: an evaluation table with threshold rates
         if _numpy_only(info.node, self.index.imports) and _positional_names(info)[:2] != ["y_true", "y_pred"]:
             return True  # numpy on the host: an evaluation, whatever its name says (Keras's own
             # parameter names keep a function a loss: numpy inside one is the bug to report)
@@ -1121,6 +1143,8 @@ class _LossFinder:
             return True  # pair_wise_dice_loss(inputs, labels): a matching cost of a Hungarian matcher
         if tokens & _NEVER_A_LOSS_TOKENS:
             return True  # _multilabel_ranking_loss_update, check_loss_inputs
+        if tokens & _INFERENCE_TOKENS and not _says_loss(info.name):
+            return True  # Gaussian2DLikelihoodInference(outputs, targets): test time's scoring, no loss
         if tokens & {"mask", "masks"} and not tokens & _LOSS_TOKENS and not used_as_loss \
                 and _returns_a_mask(info.node):
             return True  # calculate_corridor_mask(preds, labels): the mask a loss weights by
@@ -1984,9 +2008,13 @@ _DOCUMENTED_SHAPE_COLON = re.compile(r"(?:size|shape)\s*:\s*[\[(]\s*([A-Za-z_]+(
 # environments, agents or samples
 _FEATURE_SYMBOL = re.compile(r"^([dcfhk]|dim|dims|features?|channels?|\w*_(size|dim|dims|features|channels))$",
                              re.IGNORECASE)
+# the entities of one scene or sample (a pedestrian graph's nodes, a skeleton's joints)
+_ENTITY_SYMBOL = re.compile(r"^(num_?|n_?)?(nodes|agents|peds|pedestrians|objects|joints|keypoints|points)$",
+                            re.IGNORECASE)
 # a leading axis of time steps: with only feature axes beside it, the tensor is one sequence
 _TIME_SYMBOLS = frozenset({"t", "time", "times", "timesteps", "time_steps", "steps", "n_steps", "num_steps",
-                           "seq_len", "sequence_length", "horizon"})
+                           "seq_len", "seq_length", "seqlen", "sequence_length", "horizon", "frames",
+                           "num_frames", "n_frames"})
 
 
 # what a leading axis may count when it is not the batch: "P is the number of prototype layers"
@@ -2002,15 +2030,17 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
     of prototype layers``): axis 0 counts something else, so ``range(outputs.size(0))`` is no batch
     loop. Not ``(num_images, N, 4)``: its first axis is the batch under another name. So are
     parameters documented as one sequence, time steps first and no batch axis (``ys: Shape: (Time,
-    Output_Size)``): the function handles one trajectory.
+    Output_Size)``, one scene's ``seq_length x numNodes x output_size``): the function handles one
+    trajectory (or scene).
 
         >>> import libcst as cst
         >>> f = cst.parse_module("def f(outs):\\n    'outs (Tensor): size PxNxC, P is the number of heads'\\n").body[0]
         >>> sorted(documented_later_batch_axis(f))
         ['outs']
-        >>> f = cst.parse_module("def f(ys, zs):\\n    \'\'\'ys (Array): Shape: (Time, D).\\n    zs (Array): Shape: (T, B, D).\'\'\'\\n").body[0]
+        >>> f = cst.parse_module("def f(ys, zs, xs):\\n    \'\'\'ys (Array): Shape: (Time, D).\\n    zs (Array): Shape: (T, B, D).\\n"
+        ...                      "    xs: tensor of shape seq_length x numNodes x output_size\'\'\'\\n").body[0]
         >>> sorted(documented_later_batch_axis(f))
-        ['ys']
+        ['xs', 'ys']
     """
     names = {p.name.value for p in _own_params(node)}
     entries: dict[str, str] = {}
@@ -2031,8 +2061,10 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
         symbols = re.split(r"\s*(?:x|,|\*)\s*", shape.group(1))
         first = symbols[0]
         if first.lower() in _TIME_SYMBOLS and len(symbols) >= 2 and name.lower() not in ("y_true", "y_pred") \
-                and all(_FEATURE_SYMBOL.match(s) for s in symbols[1:]):
-            found.add(name)  # "Shape: (Time, Output_Size)": one trajectory, mapped over the batch elsewhere
+                and all(_FEATURE_SYMBOL.match(s) or _ENTITY_SYMBOL.match(s) for s in symbols[1:]):
+            # "Shape: (Time, Output_Size)": one trajectory, mapped over the batch elsewhere; "shape
+            # seq_length x numNodes x output_size": one scene's nodes over time
+            found.add(name)
             continue
         if first.lower() in _BATCH_SYMBOLS or not any(s.lower() in _BATCH_SYMBOLS for s in symbols[1:]):
             continue
@@ -2519,6 +2551,43 @@ def _returns_numpy_counts(function, imports) -> bool:
         return False
 
     return all(numpy_made(e.value, 0) for v in returned for e in v.elements)
+
+
+def _returns_threshold_rates(function) -> bool:
+    """Every ``return`` hands back three or more values, and one of them is the share of entries
+    under (or over) a number: ``a1 = (thresh < 1.25).float().mean()`` beside ``abs_rel, rmse``.
+    The evaluation table of a regression (depth estimation's ``compute_errors``), never the one
+    value a loss returns.
+
+        >>> f = cst.parse_module("def errors(gt, pred):\\n    rmse = ((gt - pred) ** 2).mean()\\n"
+        ...                      "    a1 = (gt / pred < 1.25).float().mean()\\n    return rmse, a1, rmse\\n").body[0]
+        >>> _returns_threshold_rates(f)
+        True
+    """
+    returned = [node.value for node in own_nodes(function) if isinstance(node, cst.Return)]
+    if not returned or not all(isinstance(v, cst.Tuple) and len(v.elements) >= 3 for v in returned):
+        return False
+    assigned = _assigned_values(function)
+
+    def thresholded(node) -> bool:
+        return any(isinstance(n, cst.Comparison) and any(
+            isinstance(c.operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual))
+            and _numeric_expression(c.comparator) for c in n.comparisons) for n in all_nodes(node))
+
+    def rate(element) -> bool:
+        values = assigned.get(element.value) if isinstance(element, cst.Name) else [element]
+        return bool(values) and len(values) == 1 and values[0] is not None and thresholded(values[0])
+
+    return all(any(rate(e.value) for e in v.elements) for v in returned)
+
+
+def _numeric_expression(node) -> bool:
+    """``1.25``, ``1.25 ** 2``, ``-3``: a number written out."""
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return True
+    if isinstance(node, cst.UnaryOperation):
+        return _numeric_expression(node.expression)
+    return isinstance(node, cst.BinaryOperation) and _numeric_expression(node.left) and _numeric_expression(node.right)
 
 
 def _host_number(value, assigned: dict[str, list], depth: int) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .names import called_name
+from .names import called_name, dotted_parts
 from .tree import own_nodes
 
 # calls that keep the direction of their first argument (reductions, monotone maps, reshapes)
@@ -39,6 +39,12 @@ _LOGS = frozenset({"log", "log10", "log2", "log1p"})
 _MAGNITUDES = frozenset({"square", "abs", "absolute", "norm", "l2_norm", "fabs"})
 # helpers named for an error measure (mse_loss(pred, true), mean_squared_error(a, b))
 _ERROR_NAMES = ("mse", "mae", "rmse", "l1", "l2", "squared_error", "absolute_error", "_loss", "loss_")
+
+# similarity scores of an image library, called through its module (``tf.image.ssim``,
+# ``pytorch_msssim.ms_ssim``): they fall as the images differ (a same-file ``ssim`` may return
+# ``1 - ssim`` already, so bare names are not read)
+_SIMILARITY_SCORES = frozenset({"ssim", "ssim_multiscale", "ms_ssim", "psnr"})
+_SIMILARITY_MODULES = frozenset({"image", "pytorch_msssim", "piq", "metrics", "functional"})
 
 UP, DOWN, UNKNOWN = 1, -1, 0
 
@@ -70,6 +76,9 @@ class _DirectionReader:
     def __init__(self, function: cst.FunctionDef, first: str, second: str) -> None:
         self.pair = frozenset({first, second})
         self.assigned: dict[str, list[cst.BaseExpression]] = {}
+        # nested functions by name: the branches ``tf.cond(small, single_scale, multiscale)`` picks
+        self.nested = {node.name.value: node for node in function.body.body if isinstance(node, cst.FunctionDef)} \
+            if isinstance(function.body, cst.IndentedBlock) else {}
         for node in own_nodes(function):
             if isinstance(node, cst.Assign):
                 for target in node.targets:
@@ -170,6 +179,14 @@ class _DirectionReader:
         name = called_name(node)
         if name is None:
             return UNKNOWN, False
+        parts = dotted_parts(node.func)
+        if name in _SIMILARITY_SCORES and parts and len(parts) >= 2 and parts[-2] in _SIMILARITY_MODULES \
+                and self.sources(node) == self.pair:
+            return DOWN, True  # tf.image.ssim(y_true, y_pred): 1 for equal images, less as they differ
+        if name == "cond" and len(node.args) >= 3:
+            # tf.cond(test, branch_a, branch_b) over nested functions: the direction both share
+            directions = {self._branch(arg.value, depth) for arg in node.args[1:3]}
+            return directions.pop() if len(directions) == 1 else (UNKNOWN, False)
         arguments = [a.value for a in node.args if a.keyword is None]
         receiver = node.func.value if isinstance(node.func, cst.Attribute) else None
         first = arguments[0] if arguments else None
@@ -194,6 +211,16 @@ class _DirectionReader:
         if any(part in lowered for part in _ERROR_NAMES) and self.sources(node) == self.pair:
             return UP, False  # mse_loss(pred, true): an error measure of the pair
         return UNKNOWN, False
+
+
+    def _branch(self, node, depth: int) -> tuple[int, bool]:
+        """The direction of a nested function's every return (``UNKNOWN`` when they differ)."""
+        function = self.nested.get(node.value) if isinstance(node, cst.Name) else None
+        if function is None or function.params.params:
+            return UNKNOWN, False
+        returned = [n.value for n in own_nodes(function) if isinstance(n, cst.Return)]
+        directions = {self.direction(value, depth + 1) if value is not None else (UNKNOWN, False) for value in returned}
+        return directions.pop() if len(directions) == 1 else (UNKNOWN, False)
 
 
 def _is_error_node(node, reader: _DirectionReader) -> bool:

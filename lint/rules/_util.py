@@ -173,6 +173,8 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
     bare = name.lstrip("_")  # self._vgg_model(x) too
     if gan_role(bare) is not None and gan_role(bare) in _roles_named_by_the_loss(ctx):
         return False  # the discriminator in discriminator_loss, G in g_loss: the network it trains
+    if isinstance(func, cst.Name) and name not in ctx.evaluator.env and _built_by_the_factory(name, ctx):
+        return bool(node.args)  # phi = keras.Model(vgg.input, ...) in PerceptualLoss(); phi(y_pred) in its loss
     in_loss_object = isinstance(func, cst.Attribute) and _in_a_loss_object(ctx)
     if not (_EXTRA_NETWORK_NAME.match(bare) or (in_loss_object and not nested and _LOSS_OBJECT_NETWORK.match(bare))):
         return False
@@ -190,6 +192,23 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
         return False  # vgg = VGG19(...); vgg(y): the build is the finding
     return any(not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args) \
         and bool(node.args)
+
+
+def _built_by_the_factory(name: str, ctx) -> bool:
+    """``name`` is a network the function enclosing the loss builds once and the loss runs on every
+    call (``vgg = VGG19(...)``; ``phi = keras.Model(vgg.input, ...)`` in a ``PerceptualLoss()`` factory
+    that returns ``def loss(y_true, y_pred): ... phi(y_pred)``)."""
+    parent = ctx.loss.info.parent if ctx.loss.info is not None else None
+    if parent is None:
+        return False
+    for node in own_nodes(parent.node):
+        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call) \
+                and any(isinstance(t.target, cst.Name) and t.target.value == name for t in node.targets):
+            op = ctx.op(node.value)
+            if op is not None and not op.is_method and (builds_a_keras_network(op)
+                                                        or op.qualified.startswith("torchvision.models.")):
+                return True
+    return False
 
 
 def _runs_the_other_gan_network(build: cst.Call, ctx) -> bool:

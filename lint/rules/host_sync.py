@@ -344,6 +344,15 @@ class HostSync(Rule):
                 version = ctx.__dict__.get("_in_place_changes", {}).get(receiver.value, 0)
                 ctx.report_once(self, node, key=f"{self.code}/read/{receiver.value}/{op.name}/{binding}/{version}",
                                 more="reads of the same value", message=message)
+            elif isinstance(receiver, cst.Subscript) and isinstance(receiver.value, cst.Name) \
+                    and receiver.value.value in ctx.evaluator.env:
+                # ``np.where(target[b].cpu() == 1)`` then ``np.where(target[b].cpu() == 0)``: the same
+                # rows copied again, one cause (the first copy), the others places of it
+                base = receiver.value.value
+                binding = id(ctx.evaluator.env[base])
+                version = ctx.__dict__.get("_in_place_changes", {}).get(base, 0)
+                ctx.report_once(self, node, key=f"{self.code}/read/{code_of(receiver)}/{op.name}/{binding}/{version}",
+                                more="reads of the same value", message=message)
             else:
                 ctx.report(self, node, message)
         elif op.qualified in _DEBUG_CALLBACKS:
