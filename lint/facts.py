@@ -935,7 +935,7 @@ class Evaluator:
                 return Facts(guarded=bool(_EPS_NAME.search(attr)) or sign != 0, nonneg=sign >= 0, nonpos=sign <= 0,
                              negative=sign < 0, bounded=True)
             return Facts(guarded=bool(_EPS_NAME.search(attr)), bounded=True)
-        if _BATCH_SIZE_NAME.match(attr) and attr.lower() != "bs" and self._configuration(base):
+        if _LOCAL_BATCH_SIZE_NAME.match(attr) and self._configuration(base):
             # args.batch_size, cfg.TRAIN.BATCH_SIZE, self.hparams.batch_size: the configured size
             # (the last batch of an epoch may be smaller)
             return BATCH_SIZE
@@ -982,8 +982,10 @@ class Evaluator:
             return False
         root = parts[0]
         imported = self.imports.aliases.get(root)
-        return root.lower() in _CONFIG_NAMES or (imported is not None and imported.split(".")[0] not in ARRAY_MODULES
-                                                 and _CONFIG_NAMES & set(imported.lower().split(".")))
+        if any(part.lower() in _CONFIG_NAMES for part in parts):
+            return True  # args, cfg.TRAIN, tf.flags.FLAGS
+        return imported is not None and imported.split(".")[0] not in ARRAY_MODULES \
+            and bool(_CONFIG_NAMES & set(imported.lower().split(".")))  # import cfgs; from config import cfg
 
     def _unary(self, node: cst.UnaryOperation) -> Facts:
         inner = self.facts(node.expression)

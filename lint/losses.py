@@ -25,7 +25,7 @@ from .facts import ARRAY_MODULES
 from .tape_calls import tape_gradient_in
 from .train_steps import per_step_region
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex, block_statements
-from .names import decorated_no_grad, dotted_parts, terminal_name
+from .names import called_name, decorated_no_grad, dotted_parts, terminal_name
 from .score_direction import returns_signal_to_error_score
 from .branch_reach import training_test
 from .tree import children as tree_children
@@ -48,8 +48,8 @@ _HYPER_NAME = re.compile(
     r"(apply|use|is|num|n|max|min)_.*|(.*_)?(epoch|step|iteration|update)(_num|_count|_idx)?|"
     # an STFT's or a convolution's configuration: hop_length, win_length, window_size, n_fft
     r"(hop|win|window|frame|fft|filter|kernel|patch|segment|chunk|block)_?(length|len|size|stride|shift)|"
-    # a trajectory model's horizons: pred_length, obs_len, seq_len (not CTC's input_length tensors)
-    r"(pred|obs|seq|future|past|history|context)_?(length|len)|"
+    # a trajectory model's horizons: pred_length, obs_len (not seq_len or CTC's input_length: often tensors)
+    r"(pred|obs)_?(length|len)|"
     # numbered loss weights (``w1``, ``lambda2``), a neighbourhood's radius or a kernel's bandwidth
     r"(w|lam|lambda|alpha|beta|gamma|weight)_?\d+|((particle|kernel|search|ball|neighbou?r)_)?radius|cutoff|"
     r"bandwidth)$",
@@ -689,20 +689,31 @@ def _compares_two_domains(info) -> bool:
 
 
 # torch's criterion convention names the prediction ``input`` (``F.cross_entropy(input, target)``)
-_INPUT_WORDS = frozenset({"input", "inputs"})
+_INPUT_WORDS = frozenset({"input"})
 
 
 def _takes_input_and_target(info) -> bool:
     """``def rpn_smoothL1(input, target, label, num_pos=16)``: torch's criterion convention, the
-    prediction named ``input`` and the target next, neither with a default.
+    prediction named ``input`` and the target next, neither with a default, and a criterion called
+    on them (``(inputs, labels)`` of an augmentation or an attack is not enough).
 
-        >>> f = cst.parse_statement("def balanced(input, target, num_pos):\\n    return input\\n")
+        >>> f = cst.parse_statement("def balanced(input, target, num_pos):\\n    return F.l1_loss(input, target)\\n")
         >>> _takes_input_and_target(type("Info", (), {"node": f}))
         True
     """
     params = [*info.node.params.posonly_params, *info.node.params.params]
     names = [p.name.value for p in params if p.default is None and p.name.value not in ("self", "cls")]
-    return len(names) >= 2 and names[0].lower() in _INPUT_WORDS and _normalized(names[1]) in _TARGET_NAMES
+    return len(names) >= 2 and names[:2] == ["input", "target"] and _calls_a_criterion(info.node)
+
+
+def _calls_a_criterion(function) -> bool:
+    """The body calls a criterion (``F.cross_entropy``, ``F.smooth_l1_loss``, ``nll_loss``): it
+    computes a loss, not a resize, a count or an augmentation of its inputs."""
+    return any(isinstance(node, cst.Call) and (called_name(node) or "").endswith(_CRITERION_CALLS)
+               for node in own_nodes(function))
+
+
+_CRITERION_CALLS = ("_loss", "cross_entropy", "crossentropy", "binary_cross_entropy_with_logits", "kl_div")
 
 
 def _takes_a_prediction(info, words: frozenset = _PREDICTION_WORDS) -> bool:
@@ -1113,8 +1124,6 @@ class _LossFinder:
             return True  # HungarianMatcher.forward, DiceCost._binary_mask_dice_loss
         if _returns_numpy_counts(info.node, self.index.imports):
             return True  # return true_accept, false_accept of np.sum(...): evaluation counts, never one loss tensor
-        if _returns_threshold_rates(info.node):
-            return True  # return abs_rel, rmse, a1, a2, a3: an evaluation table with threshold rates
         if _numpy_only(info.node, self.index.imports) and _positional_names(info)[:2] != ["y_true", "y_pred"]:
             return True  # numpy on the host: an evaluation, whatever its name says (Keras's own
             # parameter names keep a function a loss: numpy inside one is the bug to report)
@@ -1143,8 +1152,6 @@ class _LossFinder:
             return True  # pair_wise_dice_loss(inputs, labels): a matching cost of a Hungarian matcher
         if tokens & _NEVER_A_LOSS_TOKENS:
             return True  # _multilabel_ranking_loss_update, check_loss_inputs
-        if tokens & _INFERENCE_TOKENS and not _says_loss(info.name):
-            return True  # Gaussian2DLikelihoodInference(outputs, targets): test time's scoring, no loss
         if tokens & {"mask", "masks"} and not tokens & _LOSS_TOKENS and not used_as_loss \
                 and _returns_a_mask(info.node):
             return True  # calculate_corridor_mask(preds, labels): the mask a loss weights by
@@ -1152,6 +1159,10 @@ class _LossFinder:
             return True  # 10 * log10(max_val ** 2 / mse): falls as the error grows, a score (PSNR, SNR)
         if tokens & _LOSS_TOKENS or _named_like_a_loss(info.name) or kl_term or used_as_loss:
             return False
+        if _returns_threshold_rates(info.node):
+            return True  # return abs_rel, rmse, a1, a2, a3: an evaluation table with threshold rates
+        if name_words(info.name)[-1:] in (["inference"], ["infer"]):
+            return True  # Gaussian2DLikelihoodInference(outputs, targets): test time's scoring, no loss
         if info.parent is not None and info.class_info is None and _names_a_metric_factory(info.parent.name):
             return True  # def metrics_precision(): def nprecision(y_true, y_pred): a metric its factory names
         if self._beside_its_loss(info):
@@ -2008,9 +2019,9 @@ _DOCUMENTED_SHAPE_COLON = re.compile(r"(?:size|shape)\s*:\s*[\[(]\s*([A-Za-z_]+(
 # environments, agents or samples
 _FEATURE_SYMBOL = re.compile(r"^([dcfhk]|dim|dims|features?|channels?|\w*_(size|dim|dims|features|channels))$",
                              re.IGNORECASE)
-# the entities of one scene or sample (a pedestrian graph's nodes, a skeleton's joints)
-_ENTITY_SYMBOL = re.compile(r"^(num_?|n_?)?(nodes|agents|peds|pedestrians|objects|joints|keypoints|points)$",
-                            re.IGNORECASE)
+# the nodes of one scene's graph (a structural RNN's pedestrians); not ``num_peds``, ``points``: a
+# batch's sequences are often stacked along that axis (Social-GAN)
+_ENTITY_SYMBOL = re.compile(r"^(num_?|n_?)?nodes$", re.IGNORECASE)
 # a leading axis of time steps: with only feature axes beside it, the tensor is one sequence
 _TIME_SYMBOLS = frozenset({"t", "time", "times", "timesteps", "time_steps", "steps", "n_steps", "num_steps",
                            "seq_len", "seq_length", "seqlen", "sequence_length", "horizon", "frames",
@@ -2554,13 +2565,15 @@ def _returns_numpy_counts(function, imports) -> bool:
 
 
 def _returns_threshold_rates(function) -> bool:
-    """Every ``return`` hands back three or more values, and one of them is the share of entries
-    under (or over) a number: ``a1 = (thresh < 1.25).float().mean()`` beside ``abs_rel, rmse``.
-    The evaluation table of a regression (depth estimation's ``compute_errors``), never the one
-    value a loss returns.
+    """Every ``return`` hands back three or more values, two or more of them shares of entries
+    under (or over) a number (``a1 = (thresh < 1.25).float().mean()``) and none named for a loss:
+    the evaluation table of a regression (depth estimation's ``compute_errors``: ``abs_rel, rmse,
+    a1, a2, a3``), never the one value a loss returns (a loss that also returns an accuracy names
+    its loss).
 
         >>> f = cst.parse_module("def errors(gt, pred):\\n    rmse = ((gt - pred) ** 2).mean()\\n"
-        ...                      "    a1 = (gt / pred < 1.25).float().mean()\\n    return rmse, a1, rmse\\n").body[0]
+        ...                      "    a1 = (gt / pred < 1.25).float().mean()\\n    a2 = (gt / pred < 1.5).float().mean()\\n"
+        ...                      "    return rmse, a1, a2\\n").body[0]
         >>> _returns_threshold_rates(f)
         True
     """
@@ -2569,16 +2582,37 @@ def _returns_threshold_rates(function) -> bool:
         return False
     assigned = _assigned_values(function)
 
-    def thresholded(node) -> bool:
-        return any(isinstance(n, cst.Comparison) and any(
-            isinstance(c.operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual))
-            and _numeric_expression(c.comparator) for c in n.comparisons) for n in all_nodes(node))
-
     def rate(element) -> bool:
+        if isinstance(element, cst.Name) and _says_loss(element.value):
+            return False
         values = assigned.get(element.value) if isinstance(element, cst.Name) else [element]
-        return bool(values) and len(values) == 1 and values[0] is not None and thresholded(values[0])
+        return bool(values) and len(values) == 1 and _threshold_rate(values[0])
 
-    return all(any(rate(e.value) for e in v.elements) for v in returned)
+    def loss_named(element) -> bool:
+        return isinstance(element, cst.Name) and _says_loss(element.value)
+
+    return all(sum(rate(e.value) for e in v.elements) >= 2 and not any(loss_named(e.value) for e in v.elements)
+               for v in returned)
+
+
+def _threshold_rate(node) -> bool:
+    """``(x < 1.25).float().mean()``, ``tf.reduce_mean(tf.cast(x > 0.5, tf.float32))``,
+    ``np.mean(x < 1.25)``: the share of entries past a number written out."""
+    if not isinstance(node, cst.Call) or called_name(node) not in ("mean", "reduce_mean"):
+        return False
+    inner = node.func.value if isinstance(node.func, cst.Attribute) and not node.args else \
+        (node.args[0].value if node.args else None)
+    while isinstance(inner, cst.Call):  # .float(), .double(), .type(...), tf.cast(c, ...), K.cast(c, ...)
+        name = called_name(inner)
+        if name in ("float", "double", "half", "type", "to") and isinstance(inner.func, cst.Attribute):
+            inner = inner.func.value
+        elif name == "cast" and inner.args:
+            inner = inner.args[0].value
+        else:
+            return False
+    return isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 and isinstance(
+        inner.comparisons[0].operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)) \
+        and _numeric_expression(inner.comparisons[0].comparator)
 
 
 def _numeric_expression(node) -> bool:

@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from ..names import dotted_parts, terminal_name
-from ..tree import children as tree_children, own_nodes, own_nodes_in_order
+from ..tree import all_nodes, children as tree_children, own_nodes, own_nodes_in_order
 from ..vocabulary import name_words
 
 _EMPTY_MODULE = cst.Module([])
@@ -195,20 +195,42 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
 
 
 def _built_by_the_factory(name: str, ctx) -> bool:
-    """``name`` is a network the function enclosing the loss builds once and the loss runs on every
-    call (``vgg = VGG19(...)``; ``phi = keras.Model(vgg.input, ...)`` in a ``PerceptualLoss()`` factory
-    that returns ``def loss(y_true, y_pred): ... phi(y_pred)``)."""
+    """``name`` is a pretrained network the function enclosing the loss builds once and the loss
+    runs on every call (``vgg = VGG19(weights="imagenet")``; ``phi = keras.Model(vgg.input, ...)``
+    over it, in a ``PerceptualLoss()`` factory that returns ``def loss(y_true, y_pred): ...
+    phi(y_pred)``). Not the model being trained (a ``Sequential`` the loss runs, a torchvision
+    network whose ``parameters()`` an optimizer takes): its forward pass is the training step's own."""
     parent = ctx.loss.info.parent if ctx.loss.info is not None else None
     if parent is None:
         return False
+    builds = {}
     for node in own_nodes(parent.node):
-        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call) \
-                and any(isinstance(t.target, cst.Name) and t.target.value == name for t in node.targets):
-            op = ctx.op(node.value)
-            if op is not None and not op.is_method and (builds_a_keras_network(op)
-                                                        or op.qualified.startswith("torchvision.models.")):
-                return True
-    return False
+        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            for target in node.targets:
+                if isinstance(target.target, cst.Name):
+                    builds[target.target.value] = node.value
+
+    def pretrained(call) -> bool:
+        op = ctx.op(call)
+        if op is None or op.is_method:
+            return False
+        if op.namespace.startswith("keras.applications") and op.name[:1].isupper():
+            return True  # VGG19(include_top=False, weights="imagenet")
+        return op.qualified.startswith("torchvision.models.") and any(
+            a.keyword is not None and a.keyword.value in ("pretrained", "weights") for a in call.args)
+
+    def wraps_pretrained(call) -> bool:  # keras.Model(inputs=vgg.input, outputs=...) over one of them
+        op = ctx.op(call)
+        return op is not None and op.name in ("Model", "Functional") and any(
+            isinstance(n, cst.Attribute) and isinstance(n.value, cst.Name) and n.value.value in builds
+            and pretrained(builds[n.value.value]) for arg in call.args for n in all_nodes(arg.value))
+
+    call = builds.get(name)
+    if call is None or not (pretrained(call) or wraps_pretrained(call)):
+        return False
+    trained = {"trainable_variables", "trainable_weights", "parameters", "named_parameters"}
+    return not any(isinstance(n, cst.Attribute) and isinstance(n.value, cst.Name) and n.value.value == name
+                   and n.attr.value in trained for n in all_nodes(ctx.index.module))
 
 
 def _runs_the_other_gan_network(build: cst.Call, ctx) -> bool:

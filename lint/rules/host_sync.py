@@ -349,9 +349,10 @@ class HostSync(Rule):
                 # ``np.where(target[b].cpu() == 1)`` then ``np.where(target[b].cpu() == 0)``: the same
                 # rows copied again, one cause (the first copy), the others places of it
                 base = receiver.value.value
-                binding = id(ctx.evaluator.env[base])
+                # the same rows only while the base and every index name keep their bindings
+                bindings = tuple(id(ctx.evaluator.env.get(n.value)) for n in own_nodes(receiver) if isinstance(n, cst.Name))
                 version = ctx.__dict__.get("_in_place_changes", {}).get(base, 0)
-                ctx.report_once(self, node, key=f"{self.code}/read/{code_of(receiver)}/{op.name}/{binding}/{version}",
+                ctx.report_once(self, node, key=f"{self.code}/read/{code_of(receiver)}/{op.name}/{bindings}/{version}",
                                 more="reads of the same value", message=message)
             else:
                 ctx.report(self, node, message)
@@ -436,6 +437,10 @@ class HostSync(Rule):
     def check_statement(self, statement, ctx) -> None:
         if isinstance(statement, cst.Assign):
             for target in statement.targets:
+                if isinstance(target.target, cst.Subscript) and isinstance(target.target.value, cst.Name):
+                    # ``target[0] = target[0] * 2``: the rows under the name change; a later read is another copy
+                    changes = ctx.__dict__.setdefault("_in_place_changes", {})
+                    changes[target.target.value.value] = changes.get(target.target.value.value, 0) + 1
                 if _host_array_by_device_index(target.target, ctx):
                     ctx.report(self, target.target, f"`{code_of(target.target)}` writes into a host (numpy) array at "
                                                     "positions held in the batch's tensors: they are copied to the "
