@@ -29,7 +29,7 @@ from .names import called_name, decorated_no_grad, dotted_parts, terminal_name
 from .score_direction import returns_signal_to_error_score
 from .branch_reach import training_test
 from .tree import children as tree_children
-from .tree import all_nodes, own_nodes
+from .tree import own_nodes
 from .vocabulary import MARGIN_HEAD, PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair, name_words
 from .vocabulary import name_tokens as _name_tokens
 from .vocabulary import split_camel as _split_camel
@@ -2583,8 +2583,6 @@ def _returns_threshold_rates(function) -> bool:
     assigned = _assigned_values(function)
 
     def rate(element) -> bool:
-        if isinstance(element, cst.Name) and _says_loss(element.value):
-            return False
         values = assigned.get(element.value) if isinstance(element, cst.Name) else [element]
         return bool(values) and len(values) == 1 and _threshold_rate(values[0])
 
