@@ -402,11 +402,33 @@ def names_a_positive_parameter(name: str) -> bool:
         (True, False)
         >>> names_a_positive_parameter("prob_ratios_t"), names_a_positive_parameter("log_prob_ratio")
         (True, False)
+        >>> names_a_positive_parameter("hazard_pred"), names_a_positive_parameter("log_hazard")
+        (True, False)
     """
     words = name.lower().split("_")
     if {"ratio", "ratios"} & set(words) and {"prob", "probs", "probability", "likelihood", "importance"} & set(words):
         return not _NOT_POSITIVE_WORDS & set(words)  # prob_ratios_t: pi / pi_old, a PPO ratio exp(logp - logp_old)
+    if _RATE_WORDS & set(words):  # hazard_pred, hazards: a survival model's hazard rate, exp or softplus of a head
+        return not (_NOT_POSITIVE_WORDS - {"pred", "predicted"}) & set(words)
     return words[-1] in _POSITIVE_PARAMETER_WORDS and not _NOT_POSITIVE_WORDS & set(words)
+
+
+# a survival model's predicted hazard rate (positive by definition: the head applies exp or softplus)
+_RATE_WORDS = frozenset({"hazard", "hazards", "intensity", "intensities"})
+# times and durations of the data (survival times, interval bounds, a video's length): positive
+_DURATION_WORDS = frozenset({"time", "times", "duration", "durations"})
+
+
+def names_a_duration(name: str) -> bool:
+    """``lower_time``, ``durations``, ``event_times``: a time of the data, positive (not a difference
+    of times, nor a log of one).
+
+        >>> names_a_duration("lower_time"), names_a_duration("durations"), names_a_duration("log_time")
+        (True, True, False)
+    """
+    words = set(name.lower().split("_"))
+    return bool(_DURATION_WORDS & words) and not words & {"log", "diff", "delta", "residual", "err", "error", "pred",
+                                                           "predicted", "raw", "neg"}
 
 
 _COMPREHENSIONS = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
@@ -508,6 +530,9 @@ class Evaluator:
                 probability = _names_probabilities(name) and PRED in taint
                 # ``sigma``, ``alpha``: a scale or concentration a positive head predicted
                 positive = names_a_positive_parameter(name) and PRED in taint
+                # ``lower_time``, ``durations``: a time or span of the data, positive (a divisor or a
+                # log argument as safe as a count of frames)
+                duration = names_a_duration(name) and PRED not in taint
                 # ``mean_anchor_probs``: a batch mean of probabilities, 0 only where every sample's is
                 # (as for a mean taken in the loss itself)
                 averaged = probability and bool(_AVERAGE_WORDS & set(name.lower().split("_")))
@@ -522,11 +547,11 @@ class Evaluator:
                                        # (``mean_anchor_probs``: the batch mean, one value per class)
                                        no_batch_axis=(bool(_PARAMETER_MATRIX_NAME.search(name))
                                                       and not name.lower().startswith("sample")) or marginal,
-                                       nonneg=mask or probability or hard_alignment or positive,
+                                       nonneg=mask or probability or hard_alignment or positive or duration,
                                        bounded=mask or probability or hard_alignment,
                                        probability=probability and not averaged,
                                        unit=probability or hard_alignment, at_most_one=probability or hard_alignment,
-                                       guarded=averaged or positive, alignment_path=hard_alignment,
+                                       guarded=averaged or positive or duration, alignment_path=hard_alignment,
                                        # ``z_var``, ``bandwidth``: perhaps a kernel's width handed to the
                                        # loss, taken as positive only where it scales a signed value
                                        kernel_width=int(taint == {TENSOR} and _names_a_kernel_width(name)),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .facts import ARRAY_MODULES
+from .facts import ARRAY_MODULES, names_a_duration
 from .tape_calls import tape_gradient_in
 from .train_steps import per_step_region
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex, block_statements
@@ -1686,6 +1686,8 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})  # smoothness(disp, img): the image the prediction follows
         elif _TARGET_SCORES.match(name):
             taints[name] = frozenset({TRUE})  # forward(self, tgt_score, score): the teacher's ranking scores
+        elif position > 0 and names_a_duration(name) and not _host_param(name, param):
+            taints[name] = frozenset({TRUE})  # loss(hazard_pred, lower_time, upper_time): the data's times
         elif _DATA_NAME.search(name) and not _PREDICTED_NAME.search(name) and not _NOT_DATA_NAME.search(name) \
                 and not _host_param(name, param):
             taints[name] = frozenset({TRUE})  # a mask, lengths, a target-side tensor: data, no gradient
