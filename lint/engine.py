@@ -27,8 +27,8 @@ from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, para
 from .rules._util import is_self_attribute
 from .rules.batch_loop import for_loop_over_the_batch
 from .train_steps import called_networks, every_few_steps
-from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_criteria, maps_per_example,
-                           self_assignments)
+from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_criteria, local_layers,
+                           maps_per_example, self_assignments)
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
@@ -350,7 +350,9 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
         evaluator.bounded_modules = {attr: kind for attr, kind in loss.info.class_info.bounded_modules().items()
                                      if not _swapped_elsewhere(attr, loss.info.class_info, index)}
     if isinstance(loss.node, cst.FunctionDef):
+        _add_local_criteria(evaluator, _enclosing_criteria(loss))
         _add_local_criteria(evaluator, local_criteria(loss.node))
+        evaluator.local_layers = local_layers(loss.node, index.imports)
     if call_sites is not None:
         enclosing = call_sites.get(("closure", id(loss.node)))
         if not enclosing and loss.kind == "factory":
@@ -444,6 +446,36 @@ def _required_batch_size_params(loss) -> list[str]:
         return []
     return [p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
             if p.default is None and BATCH_SIZE_NAME.match(p.name.value) and p.name.value in loss.param_taints]
+
+
+def _enclosing_criteria(loss: LossFunction) -> dict[str, tuple[str, str]]:
+    """Criteria the functions around a nested loss build and it reads (``mse =
+    MeanSquaredError(reduction=Reduction.SUM)`` in the factory, ``def loss(y_true, y_pred): return
+    mse(...)``), unless the loss binds the name itself."""
+    own = {p.name.value for p in (*loss.node.params.posonly_params, *loss.node.params.params,
+                                  *loss.node.params.kwonly_params)}
+    own |= {name for node in own_nodes(loss.node) if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign))
+            for target in (node.targets if isinstance(node, cst.Assign) else [node])
+            for name in _bound_names(target.target)}
+    found: dict[str, tuple[str, str]] = {}
+    parent, depth = (loss.info.parent if loss.info is not None else None), 0
+    while parent is not None and depth < 3:
+        for name, value in local_criteria(parent.node).items():
+            if name not in own and name not in found:
+                found[name] = value
+        parent, depth = parent.parent, depth + 1
+    return found
+
+
+def _bound_names(target) -> list[str]:
+    """The names a binding target binds (``a``, ``(a, b)``, ``[a, *rest]``)."""
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [name for element in target.elements for name in _bound_names(element.value)]
+    if isinstance(target, cst.StarredElement):
+        return _bound_names(target.value)
+    return []
 
 
 def _add_local_criteria(evaluator: Evaluator, criteria: dict[str, tuple[str, str]]) -> None:

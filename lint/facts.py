@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from .calls import Op, in_tensor_namespace, resolve_call
+from .module_index import criteria_by_reduction, inline_criterion
 from .names import dotted_parts, terminal_name
 from .tree import children as tree_children, own_nodes
 from .vocabulary import PRED_NAMES, TARGET_NAMES, name_words
@@ -573,6 +574,7 @@ class Evaluator:
         self.setting_signs: dict[str, int] = {}
         self.runtime_attributes: frozenset[str] = frozenset()  # see ModuleIndex.runtime_batch_attributes
         self.layer_attributes: frozenset[str] = frozenset()  # see ModuleIndex.layer_attributes
+        self.local_layers: frozenset[str] = frozenset()  # see module_index.local_layers
         self.summed_criteria: frozenset[str] = frozenset()  # see ClassInfo.summed_criteria
         self.distance_criteria: dict[str, str] = {}  # see ClassInfo.distance_criteria
         self.mean_criteria: frozenset[str] = frozenset()  # see ClassInfo.mean_criteria
@@ -729,8 +731,11 @@ class Evaluator:
         # an element of something that may be a Python list (of shapes, of views) may be a list itself;
         # a row of one tensor is one sample: its leading axis is no longer the batch
         rows = facts.is_tensor and not facts.maybe_list and not facts.python_list
+        # an element of an opaque result (``fmaps`` unpacked from ``vmap(disc)(x)``: lists of feature
+        # maps per discriminator) may be a list as well
         return replace(UNTAINTED, taint=facts.taint, bounded=not facts.taint, nograd=facts.nograd,
-                       maybe_list=facts.maybe_list or facts.python_list, on_host=facts.on_host,
+                       maybe_list=facts.maybe_list or facts.python_list or (facts.opaque and bool(facts.taint)),
+                       on_host=facts.on_host,
                        no_batch_axis=rows, nonneg=facts.nonneg and facts.python_list)
 
     def bind(self, target: cst.BaseExpression, facts: Facts) -> None:
@@ -1563,8 +1568,17 @@ class Evaluator:
         criterion = _self_attribute(node.func)
         if criterion is None and isinstance(node.func, cst.Name):
             criterion = LOCAL_CRITERION + node.func.value  # mse(pred, target), mse = nn.MSELoss(...) here
-        if criterion in self.summed_criteria and node.args:
+        # nn.L1Loss(reduction="sum")(pred, target): a criterion built where it is called
+        inline = inline_criterion(node.func) if isinstance(node.func, cst.Call) else None
+        if inline is not None:
+            criterion = INLINE_CRITERION
+            summed, distance, mean, unreduced = criteria_by_reduction({criterion: inline})
+        else:
+            summed, distance, mean = self.summed_criteria, self.distance_criteria, self.mean_criteria
+            unreduced = self.unreduced_criteria
+        if criterion in summed and node.args and not _given_sample_weights(node):
             # self.mse(pred, target) with self.mse = nn.MSELoss(reduction="sum"): a sum over the batch
+            # (given sample weights, the weights set the scale: RetinaNet's divided by the positives)
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor and not f.no_batch_axis for f in inputs):
                 return Facts(taint=_union(inputs), nonneg=True, batch_sum=node)
@@ -1579,21 +1593,21 @@ class Evaluator:
                                batch_axis=inputs[0].batch_axis)
             if any(f.is_tensor for f in inputs):
                 return Facts(taint=_union(inputs), bounded=True)
-        if criterion in self.distance_criteria and len(node.args) >= 2:
+        if criterion in distance and len(node.args) >= 2:
             # self.mse(pred, target) with self.mse = nn.MSELoss(): a mean distance, 0 at a perfect
             # fit; with reduction="none", the same per element (the batch axis kept)
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor for f in inputs):
-                mean = self.distance_criteria[criterion] == "mean"
-                return Facts(taint=_union(inputs), nonneg=True, no_batch_axis=mean,
-                             batch_mean=node if mean and any(f.is_tensor and not f.no_batch_axis for f in inputs)
+                averaged = distance[criterion] == "mean"
+                return Facts(taint=_union(inputs), nonneg=True, no_batch_axis=averaged,
+                             batch_mean=node if averaged and any(f.is_tensor and not f.no_batch_axis for f in inputs)
                              else None)
-        if criterion in self.unreduced_criteria and node.args:
+        if criterion in unreduced and node.args:
             # self.ce(logits, labels) with reduction="none": one loss per sample, the batch axis kept
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor and f.has_grad for f in inputs):
                 return Facts(taint=_union(inputs), no_batch_axis=all(f.no_batch_axis for f in inputs if f.is_tensor))
-        if criterion in self.mean_criteria and node.args:
+        if criterion in mean and node.args:
             # self.kl(p, q) with self.kl = nn.KLDivLoss(reduction="batchmean"): one number, the batch mean
             inputs = [self.facts(a.value) for a in node.args]
             if any(f.is_tensor and not f.no_batch_axis for f in inputs):
@@ -2228,8 +2242,17 @@ class Evaluator:
                              nonneg=True, bounded=True, unit=True)
             if receiver.is_tensor and not receiver.maybe_list and not func.attr.value.startswith("_"):
                 return Facts(taint=receiver.taint, no_batch_axis=receiver.no_batch_axis)
-        if _self_attribute(func) in self.layer_attributes and node.args:
-            # self.conv_x(pred) of self.conv_x = nn.Conv2d(...): a tensor of the batch, with the gradient
+        if _GATHER_NAME.search(callee) or (callee == "apply" and "." in _text(func)
+                                           and _GATHER_NAME.search(_text(func).split(".")[-2].lower())):
+            # all_gather(x), concat_all_gather(x), GatherLayer.apply(x): every device's batch stacked
+            # on axis 0, so the batch axis stays (world size x B rows)
+            gathered = self._gathered(node)
+            if gathered is not None:
+                return gathered
+        if (_self_attribute(func) in self.layer_attributes
+                or (isinstance(func, cst.Name) and func.value in self.local_layers)) and node.args:
+            # self.conv_x(pred) of self.conv_x = nn.Conv2d(...), pool(pred) of pool = nn.MaxPool3d(...)
+            # built in the loss: a tensor of the batch, with the gradient
             inputs = [self.facts(arg.value) for arg in node.args if arg.keyword is None]
             if inputs and inputs[0].is_tensor and not inputs[0].python_list:
                 return Facts(taint=inputs[0].taint, no_batch_axis=inputs[0].no_batch_axis)
@@ -2251,6 +2274,24 @@ class Evaluator:
         for param, arg in zip(params, positional):
             inner.env[param.name.value] = self.facts(arg.value)
         return inner.facts(function.body)
+
+    def _gathered(self, node: cst.Call) -> Facts | None:
+        """What a gather across devices returns for one tensor (or a tuple of them): the same
+        values, with more rows."""
+        positional = [a.value for a in node.args if a.keyword is None and not a.star]
+        if len(positional) != 1:
+            return None
+        given = positional[0]
+        parts = [e.value for e in given.elements] if isinstance(given, (cst.Tuple, cst.List)) else [given]
+        found = []
+        for part in parts:
+            facts = self.facts(part)
+            if not facts.is_tensor or facts.no_batch_axis:
+                return None
+            found.append(replace(facts, batch_sum=None, exp_node=None))
+        if len(parts) == 1 and not isinstance(given, (cst.Tuple, cst.List)):
+            return found[0]
+        return Facts(taint=_union(found), python_list=True, elements=tuple(found))
 
     def _opaque(self, values) -> Facts:
         """A function we cannot see into: its result may hold the tensors it was given."""
@@ -3459,6 +3500,19 @@ def calls_a_model(func, evaluator) -> bool:
     return False
 
 
+# a gather across devices: all_gather, concat_all_gather, gather_features, GatherLayer (not torch.gather)
+_GATHER_NAME = re.compile(r"(^|_)all_?gather(_|$)|^gather_(all|features|embeddings|tensors?)$|^gatherlayer$"
+                          r"|^(sync|dist|distributed)_?gather")
+
+
+def _given_sample_weights(call: cst.Call) -> bool:
+    """``loss_fn(y_true, y_pred, sample_weight=w)``, ``loss_fn(y_true, y_pred, w)``: a criterion
+    called with weights per sample."""
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    return len(positional) > 2 or any(a.keyword is not None and a.keyword.value in ("sample_weight", "weight", "weights")
+                                      for a in call.args)
+
+
 def _keys_or_items(node) -> bool:
     """``d.keys()`` or ``d.items()``: a mapping's keys (Python values), with or without its values."""
     return isinstance(node, cst.Call) and not node.args and isinstance(node.func, cst.Attribute) \
@@ -3567,6 +3621,8 @@ def _carries_the_batch(facts: Facts) -> bool:
 # the key of a criterion the loss builds in its own body (``mse = nn.MSELoss()``) among the
 # ``self.<attr>`` ones of its class: no attribute name starts with it
 LOCAL_CRITERION = "<local>."
+# the key of a criterion built where it is called (``nn.L1Loss(reduction="sum")(p, t)``)
+INLINE_CRITERION = "<inline>"
 
 
 # names a module of array functions goes by (``torch.transpose(x)``, ``K.sum(x)``: not a method of ``x``)

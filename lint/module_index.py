@@ -84,11 +84,11 @@ def _reduction(call: cst.Call) -> str:
         # one value per element, whatever the other options: nn.MSELoss(reduction="none"), and
         # torch's old reduce=False, which wins over size_average
         return "none"
-    if options.get("reduction") == "sum" or options.get("size_average") == "False":
-        return "sum"
+    if reduction == "sum" or options.get("size_average") == "False":
+        return "sum"  # nn.L1Loss(reduction="sum"), Keras's reduction=losses.Reduction.SUM
     if set(options) - {"reduction", "delta", "beta", "name"} or any(arg.keyword is None for arg in call.args):
         return "other"  # an option we do not model
-    if options.get("reduction", "mean") not in ("mean", "sum_over_batch_size", "auto", "batchmean"):
+    if (reduction or "mean") not in ("mean", "sum_over_batch_size", "auto", "batchmean"):
         return "other"  # a reduction we do not model
     return "mean"
 
@@ -99,11 +99,60 @@ def _criteria_among(constructions) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for holder, name, call in constructions:
         reduction = _reduction(call)
-        # Keras's loss classes only unreduced: their default mean clips probabilities (no log(0))
+        # Keras's loss classes only unreduced or summed: their default mean clips probabilities
+        # (no log(0))
         if name.endswith("Loss") or name in DISTANCE_LOSS_CLASSES or (name in KERAS_LOSS_CLASSES
-                                                                      and reduction == "none"):
+                                                                      and reduction in ("none", "sum")):
             found[holder] = (name, reduction)
     return found
+
+
+def local_layers(function: cst.FunctionDef, imports: ImportTable) -> frozenset[str]:
+    """Names a function binds once to a torch.nn or Keras layer it builds (``pool =
+    nn.MaxPool3d(3)``): called on a tensor they return a tensor, as ``self.<attr>`` layers do.
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def loss(p, t):\\n    pool = nn.MaxPool2d(3)\\n    return pool(p)\\n").body[0]
+        >>> table = ImportTable(); table.add_import("torch.nn", "nn")
+        >>> sorted(local_layers(f, table))
+        ['pool']
+    """
+    bindings: dict[str, list] = {}
+    for node in own_nodes(function):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                for name in _names_in(target.target):
+                    bindings.setdefault(name, []).append(node.value if isinstance(target.target, cst.Name) else None)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and isinstance(node.target, cst.Name):
+            bindings.setdefault(node.target.value, []).append(None)
+    names = set()
+    for holder, values in bindings.items():
+        call = _construction(values[0]) if len(values) == 1 else None
+        parts = dotted_parts(call.func) if call is not None else None
+        qualified = imports.qualify(parts) if parts else None
+        if qualified and parts[-1][:1].isupper() and not parts[-1].endswith("Loss") \
+                and qualified.startswith(("torch.nn.", "keras.layers.", "tensorflow.keras.layers.")):
+            names.add(holder)
+    return frozenset(names)
+
+
+def inline_criterion(func) -> tuple[str, str] | None:
+    """(class name, reduction) of a criterion built where it is called: ``func`` is the callee of
+    ``nn.L1Loss(reduction="sum")(pred, target)`` (also moved, ``nn.MSELoss(...).cuda()(p, t)``).
+
+        >>> import libcst as cst
+        >>> inline_criterion(cst.parse_expression("L1Loss(reduction='sum')(a, b)").func)
+        ('L1Loss', 'sum')
+        >>> inline_criterion(cst.parse_expression("model(a)(b)").func) is None
+        True
+    """
+    call = _construction(func)
+    if call is None:
+        return None
+    name = call.func.attr.value if isinstance(call.func, cst.Attribute) else getattr(call.func, "value", "")
+    if not isinstance(name, str) or not name[:1].isupper():
+        return None
+    return _criteria_among([("", name, call)]).get("")
 
 
 def _names_in(target) -> list[str]:
