@@ -663,7 +663,8 @@ class _Walker:
             config = _is_configuration_test(statement.test, ev) or _is_degenerate_case(statement, ev)
             # ``if visibility is not None: ... else: ...`` with ``visibility=None``: the else is what
             # a call with the defaults runs, the loss's own behaviour, not an option's
-            default_side = _default_none_side(statement.test, self.ctx.loss) if config else None
+            default_side = (_default_none_side(statement.test, self.ctx.loss)
+                            or _default_value_side(statement.test, self.ctx.loss, ev)) if config else None
             if default_side is not None and _every_call_passes(self.ctx.loss, self.ctx.index, statement.test.left.value):
                 default_side = None  # box_l1(pred, tgt, num_boxes) on every call: the default is never used
             body_config = config and default_side != "body"
@@ -695,6 +696,9 @@ class _Walker:
                 training is None and _off_by_default(statement.test, self.ctx.loss))) else None
             replaced = _zero_replaced(statement, ev)  # if num_pos == 0: num_pos = 1.0
             self.block(block_statements(statement.body))
+            # ``if form == "BPR": loss = ... elif form == "NCE": loss = ...`` with ``form="BPR"``: below
+            # the ``if``, the values are the ones the defaults' branch bound, not the last option's
+            default_env = dict(ev.env) if default_side == "body" and statement.orelse is not None else None
             if replaced is not None:  # below: the value it was, known nonzero (not the literal)
                 ev.env[replaced[0]] = replace(replaced[1], guarded=True, literal=None)
             fallback_env = _undo_branch(ev, before) if zero_branch else None
@@ -716,6 +720,8 @@ class _Walker:
             marked = {name: ev.env.get(name) for name in nonzero_else}
             self.ctx.config_depth += else_config - body_config
             self._orelse(statement.orelse)
+            if default_env is not None:
+                ev.env.update({name: facts for name, facts in default_env.items() if ev.env.get(name) is not facts})
             _unguard({name: facts for name, facts in nonzero_else.items()  # not what the else rebinds
                       if facts is None or ev.env.get(name) is marked[name]}, ev)
             if fallback_env:
@@ -1680,6 +1686,33 @@ def _default_none_side(test, loss) -> str | None:
     if not (isinstance(default, cst.Name) and default.value == "None"):
         return None
     return "body" if isinstance(test.comparisons[0].operator, cst.Is) else "orelse"
+
+
+def _default_value_side(test, loss, ev) -> str | None:
+    """Which branch of ``if form == "BPR":`` / ``if form != "BPR":`` a call with the loss's defaults
+    takes, ``form`` a parameter whose default is that literal: ``"body"``, ``"orelse"``, or None
+    (another test, another default, or a reduction option: ``if reduction == "sum"`` stays the
+    caller's choice whatever its default).
+
+        >>> f = cst.parse_statement("def f(p, t, form='BPR', k=3):\\n    pass\\n")
+        >>> loss = type("L", (), {"node": f, "info": None})
+        >>> [_default_value_side(cst.parse_expression(t), loss, None)
+        ...  for t in ("form == 'BPR'", "form != 'BPR'", "form == 'NCE'", "k == 3")]
+        ['body', 'orelse', None, 'body']
+    """
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].operator, (cst.Equal, cst.NotEqual))
+            and isinstance(test.left, cst.Name)):
+        return None
+    literal = test.comparisons[0].comparator
+    if not isinstance(literal, (cst.SimpleString, cst.Integer, cst.Float)):
+        return None
+    if ev is not None and _is_reduction_option(test, ev):
+        return None
+    default = _option_default(test.left, loss)
+    if type(default) is not type(literal) or default.evaluated_value != literal.evaluated_value:
+        return None
+    return "body" if isinstance(test.comparisons[0].operator, cst.Equal) else "orelse"
 
 
 def _option_default(tested, loss):

@@ -2033,7 +2033,12 @@ class Evaluator:
         if isinstance(parts, (cst.List, cst.Tuple)) and parts.elements \
                 and not any(isinstance(e, cst.StarredElement) for e in parts.elements):
             each = [self.facts(e.value) for e in parts.elements]
+            carrying = [f for f in each if f.taint]
+            # cat([ts, ys], axis=1) of one trajectory's parts (documented time steps first): no part
+            # has a batch axis, nor has their join
+            batchless = bool(carrying) and all(f.no_batch_axis and f.is_tensor for f in carrying)
             return Facts(taint=facts.taint, bounded=all(f.bounded for f in each), unit=all(f.unit for f in each),
+                         no_batch_axis=batchless,
                          nonneg=all(f.nonneg for f in each), nonpos=all(f.nonpos for f in each),
                          guarded=all(f.guarded for f in each),
                          parts_of=tuple(e.value.value for e in parts.elements if isinstance(e.value, cst.Name)))

@@ -991,6 +991,7 @@ class _LossFinder:
                 continue
             if patterns and any(fnmatch.fnmatchcase(info.name, p) for p in patterns):
                 self._add_function(info, "config")
+        self._add_loss_combinations()
         for call in self.index.compile_calls:
             for expression in compile_loss_arguments(call):
                 self._add_expression(expression, depth=0)
@@ -998,6 +999,22 @@ class _LossFinder:
         self._add_train_steps()
         self.losses = _after_their_holders(self.losses, self.index)
         self._add_helpers()
+
+    def _add_loss_combinations(self) -> None:
+        """``def random_class_pairs(embeds, labels): loss += same_class_loss(...); return loss``: a
+        plain function of the file that adds up what the file's losses (found so far) return, and
+        returns that, is a loss too. Not a model's method (its ``loss(self, x)`` runs the network
+        and hands the terms on), an evaluation, a logger or a training loop."""
+        found = {loss.info.name for loss in self.losses if loss.info is not None and loss.info.class_info is None}
+        if not found:
+            return
+        for info in self.index.functions:
+            if id(info.node) in self._seen or info.class_info is not None or not _positional_names(info) \
+                    or info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) or _is_setup_method(info.name) \
+                    or _name_tokens(info.name) & (_EVALUATION_TOKENS | _INFERENCE_TOKENS):
+                continue
+            if _returns_own_loss_calls(info, found) and not self._evidence_against(info):
+                self._add_function(info, "named")
 
     def _add_functions_used_as_losses(self) -> None:
         """``loss = ssim(image, output)`` in a training loop: a plain function of the file whose
@@ -1511,6 +1528,35 @@ class _LossFinder:
 # ---- parameters -------------------------------------------------------------------------
 
 _STATE_METHODS = frozenset({"update_state", "result", "reset_state", "reset_states", "merge_state"})
+
+
+def _returns_own_loss_calls(info: FunctionInfo, losses: set[str]) -> bool:
+    """Every ``return`` hands back what calls to the file's losses (``losses``: the names of its
+    plain functions read as losses) give: directly (``return pair_loss(a, b) + reg_loss(w)``) or
+    through a name they are stored or added up in (``loss += same_class_loss(...)``; ``return
+    loss / n``)."""
+    def calls_a_loss(expression) -> bool:
+        return any(isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in losses
+                   and node.func.value != info.name for node in (expression, *own_nodes(expression)))
+
+    stored: dict[str, bool] = {}
+    for node in own_nodes(info.node):
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            name = node.targets[0].target.value
+            stored[name] = stored.get(name, False) or calls_a_loss(node.value)
+        elif isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Name):
+            stored[node.target.value] = stored.get(node.target.value, False) or calls_a_loss(node.value)
+    returns = [node for node in own_nodes(info.node) if isinstance(node, cst.Return)]
+    if not returns:
+        return False
+    for node in returns:
+        value = node.value
+        if value is None:
+            return False
+        if not (calls_a_loss(value) or any(isinstance(n, cst.Name) and stored.get(n.value)
+                                           for n in (value, *own_nodes(value)))):
+            return False  # (``return loss / len(embeds)`` hands back the stored sum, normalised)
+    return True
 
 
 def _returns_a_value(info: FunctionInfo) -> bool:

@@ -759,7 +759,8 @@ class StateInLoss(Rule):
                 ctx.report(self, statement, f"`{code_of(statement)}` mutates the {declared[target.value]} "
                                             f"`{target.value}` from inside the loss: lost or run once under jit")
             elif is_self_attribute(target) and ctx.loss.info is not None and ctx.loss.info.name != "__init__" \
-                    and _holds_the_graph(ctx.facts(statement.value)) and not ctx.in_config_branch:
+                    and _holds_the_graph(ctx.facts(statement.value)) and not ctx.in_config_branch \
+                    and not _stored_again_below(statement, target, ctx.loss.node):
                 ctx.report(self, target, f"`{code_of(target)} = ...` keeps tensors of this step on the object: "
                                          "it holds the step's graph (or a traced value under jit)")
             elif isinstance(statement, cst.AugAssign) and is_self_attribute(target) and not torch_only(ctx) \
@@ -786,6 +787,28 @@ def _given_to_compile(ctx) -> bool:
         if loss.kind != "helper":
             return False
         loss, seen = loss.caller, seen + 1
+    return False
+
+
+def _stored_again_below(statement, target, function) -> bool:
+    """``self.d_fake = net(x)`` followed in the same block by ``self.d_fake = self.d_fake.mean()``:
+    the object keeps what the later store puts there (its own finding), not this value. Not a store
+    that reads the attribute's old value (``self.hist = (1 - m) * self.hist + ...``): the chain of
+    steps starts there."""
+    text = code_of(target)
+    if any(code_of(node) == text for node in all_nodes(statement.value) if isinstance(node, cst.Attribute)):
+        return False
+    for block in all_nodes(function):
+        body = getattr(block, "body", None)
+        if not isinstance(block, (cst.IndentedBlock, cst.Module)) or not isinstance(body, (list, tuple)):
+            continue
+        for position, line in enumerate(body):
+            if isinstance(line, cst.SimpleStatementLine) and any(small is statement for small in line.body):
+                later = [small for after in body[position + 1:] if isinstance(after, cst.SimpleStatementLine)
+                         for small in after.body]
+                later += [small for small in line.body[line.body.index(statement) + 1:]]
+                return any(isinstance(small, cst.Assign) and any(code_of(t.target) == text for t in small.targets)
+                           for small in later)
     return False
 
 
