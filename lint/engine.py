@@ -698,7 +698,8 @@ class _Walker:
             self.block(block_statements(statement.body))
             # ``if form == "BPR": loss = ... elif form == "NCE": loss = ...`` with ``form="BPR"``: below
             # the ``if``, the values are the ones the defaults' branch bound, not the last option's
-            default_env = dict(ev.env) if default_side == "body" and statement.orelse is not None else None
+            default_env = dict(ev.env) if default_side == "body" and statement.orelse is not None \
+                and not _exits(statement.body) else None  # (a body that returns: the rest is the options')
             if replaced is not None:  # below: the value it was, known nonzero (not the literal)
                 ev.env[replaced[0]] = replace(replaced[1], guarded=True, literal=None)
             fallback_env = _undo_branch(ev, before) if zero_branch else None
@@ -1707,12 +1708,18 @@ def _default_value_side(test, loss, ev) -> str | None:
     literal = test.comparisons[0].comparator
     if not isinstance(literal, (cst.SimpleString, cst.Integer, cst.Float)):
         return None
-    if ev is not None and _is_reduction_option(test, ev):
-        return None
+    if (ev is not None and _is_reduction_option(test, ev)) or (
+            isinstance(literal, cst.SimpleString) and str(literal.evaluated_value).lower() in _REDUCTION_VALUES):
+        return None  # mode="sum", norm="mean": a reduction option under another name
     default = _option_default(test.left, loss)
     if type(default) is not type(literal) or default.evaluated_value != literal.evaluated_value:
         return None
     return "body" if isinstance(test.comparisons[0].operator, cst.Equal) else "orelse"
+
+
+# the values a reduction option takes, whatever the option is named
+_REDUCTION_VALUES = frozenset({"sum", "mean", "none", "batchmean", "sum_over_batch_size", "elementwise_mean", "avg",
+                               "average"})
 
 
 def _option_default(tested, loss):

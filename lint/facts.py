@@ -676,7 +676,11 @@ class Evaluator:
         if isinstance(node, cst.Call):
             op = self.op(node)
             if op is None:
-                return None
+                # all_gather(x), concat_all_gather(x): dist.all_gather's copies carry no graph
+                # (``GatherLayer.apply``, ``all_gather_with_grad`` keep it)
+                callee = _text(node.func).split(".")[-1].lower()
+                return "stop" if _GATHER_NAME.search(callee) and not re.search(
+                    r"grad|layer", _text(node.func), re.IGNORECASE) else None
             if op.name in STOP_OPS:
                 return "stop"
             if op.name in PIECEWISE_OPS or op.name in COMPARISON_OPS or op.name in _COUNT_OPS:
@@ -2283,6 +2287,7 @@ class Evaluator:
     def _gathered(self, node: cst.Call) -> Facts | None:
         """What a gather across devices returns for one tensor (or a tuple of them): the same
         values, with more rows."""
+        keeps_grad = bool(re.search(r"grad|layer", _text(node.func), re.IGNORECASE))
         positional = [a.value for a in node.args if a.keyword is None and not a.star]
         if len(positional) != 1:
             return None
@@ -2293,7 +2298,8 @@ class Evaluator:
             facts = self.facts(part)
             if not facts.is_tensor or facts.no_batch_axis:
                 return None
-            found.append(replace(facts, batch_sum=None, exp_node=None))
+            # (``dist.all_gather`` hands back copies without a graph; ``GatherLayer``, ``*_with_grad`` keep it)
+            found.append(replace(facts, batch_sum=None, exp_node=None, nograd=facts.nograd or not keeps_grad))
         if len(parts) == 1 and not isinstance(given, (cst.Tuple, cst.List)):
             return found[0]
         return Facts(taint=_union(found), python_list=True, elements=tuple(found))
@@ -3511,11 +3517,9 @@ _GATHER_NAME = re.compile(r"(^|_)all_?gather(_|$)|^gather_(all|features|embeddin
 
 
 def _given_sample_weights(call: cst.Call) -> bool:
-    """``loss_fn(y_true, y_pred, sample_weight=w)``, ``loss_fn(y_true, y_pred, w)``: a criterion
-    called with weights per sample."""
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    return len(positional) > 2 or any(a.keyword is not None and a.keyword.value in ("sample_weight", "weight", "weights")
-                                      for a in call.args)
+    """``loss_fn(y_true, y_pred, sample_weight=w)``: a Keras criterion called with weights per
+    sample (not torch's third and fourth tensors: a triplet's negative, CTC's lengths)."""
+    return any(a.keyword is not None and a.keyword.value == "sample_weight" for a in call.args)
 
 
 def _keys_or_items(node) -> bool:

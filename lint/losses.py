@@ -1013,7 +1013,8 @@ class _LossFinder:
                     or info.name.lower().startswith(_NOT_A_LOSS_PREFIXES) or _is_setup_method(info.name) \
                     or _name_tokens(info.name) & (_EVALUATION_TOKENS | _INFERENCE_TOKENS):
                 continue
-            if _returns_own_loss_calls(info, found) and not self._evidence_against(info):
+            if _returns_own_loss_calls(info, found) and not decorated_no_grad(info.node) \
+                    and not _calls_a_parameter(info) and not self._evidence_against(info):
                 self._add_function(info, "named")
 
     def _add_functions_used_as_losses(self) -> None:
@@ -1530,6 +1531,21 @@ class _LossFinder:
 _STATE_METHODS = frozenset({"update_state", "result", "reset_state", "reset_states", "merge_state"})
 
 
+def _calls_a_parameter(info: FunctionInfo) -> bool:
+    """``def shared_step(model, batch): out = model(x)``: the function runs a network (or a
+    callback) it is given: a step of training or evaluation, not a loss."""
+    params = set(_positional_names(info))
+    for node in own_nodes(info.node):
+        if not isinstance(node, cst.Call):
+            continue
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("forward", "apply", "predict", "__call__"):
+            func = func.value  # model.forward(x), model.apply(params, x)
+        if isinstance(func, cst.Name) and func.value in params:
+            return True
+    return False
+
+
 def _returns_own_loss_calls(info: FunctionInfo, losses: set[str]) -> bool:
     """Every ``return`` hands back what calls to the file's losses (``losses``: the names of its
     plain functions read as losses) give: directly (``return pair_loss(a, b) + reg_loss(w)``) or
@@ -1551,8 +1567,8 @@ def _returns_own_loss_calls(info: FunctionInfo, losses: set[str]) -> bool:
         return False
     for node in returns:
         value = node.value
-        if value is None:
-            return False
+        if value is None or isinstance(value, (cst.Tuple, cst.List, cst.Dict)):
+            return False  # (``return loss, acc``: a step's figures)
         if not (calls_a_loss(value) or any(isinstance(n, cst.Name) and stored.get(n.value)
                                            for n in (value, *own_nodes(value)))):
             return False  # (``return loss / len(embeds)`` hands back the stored sum, normalised)
