@@ -665,7 +665,8 @@ class _Walker:
             # a call with the defaults runs, the loss's own behaviour, not an option's
             default_side = (_default_none_side(statement.test, self.ctx.loss)
                             or _default_value_side(statement.test, self.ctx.loss, ev)) if config else None
-            if default_side is not None and _every_call_passes(self.ctx.loss, self.ctx.index, statement.test.left.value):
+            if default_side is not None and isinstance(statement.test.left, cst.Name) \
+                    and _every_call_passes(self.ctx.loss, self.ctx.index, statement.test.left.value):
                 default_side = None  # box_l1(pred, tgt, num_boxes) on every call: the default is never used
             body_config = config and default_side != "body"
             else_config = config and default_side != "orelse"
@@ -1691,7 +1692,8 @@ def _default_none_side(test, loss) -> str | None:
 
 def _default_value_side(test, loss, ev) -> str | None:
     """Which branch of ``if form == "BPR":`` / ``if form != "BPR":`` a call with the loss's defaults
-    takes, ``form`` a parameter whose default is that literal: ``"body"``, ``"orelse"``, or None
+    takes, ``form`` a parameter whose default is that literal (or ``self.form``, set in ``__init__``
+    from such a parameter): ``"body"``, ``"orelse"``, or None
     (another test, another default, or a reduction option: ``if reduction == "sum"`` stays the
     caller's choice whatever its default).
 
@@ -1703,7 +1705,9 @@ def _default_value_side(test, loss, ev) -> str | None:
     """
     if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
             and isinstance(test.comparisons[0].operator, (cst.Equal, cst.NotEqual))
-            and isinstance(test.left, cst.Name)):
+            and (isinstance(test.left, cst.Name) or (isinstance(test.left, cst.Attribute)  # self.form, set in __init__
+                                                     and isinstance(test.left.value, cst.Name)
+                                                     and test.left.value.value == "self"))):
         return None
     literal = test.comparisons[0].comparator
     if not isinstance(literal, (cst.SimpleString, cst.Integer, cst.Float)):
