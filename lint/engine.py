@@ -27,8 +27,8 @@ from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, para
 from .rules._util import is_self_attribute
 from .rules.batch_loop import for_loop_over_the_batch
 from .train_steps import called_networks, every_few_steps
-from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_criteria, local_layers,
-                           maps_per_example, self_assignments)
+from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_bindings, local_criteria,
+                           local_layers, maps_per_example, self_assignments)
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
@@ -453,10 +453,7 @@ def _enclosing_criteria(loss: LossFunction) -> dict[str, tuple[str, str]]:
     MeanSquaredError(reduction=Reduction.SUM)`` in the factory, ``def loss(y_true, y_pred): return
     mse(...)``), unless the loss binds the name itself."""
     own = {p.name.value for p in (*loss.node.params.posonly_params, *loss.node.params.params,
-                                  *loss.node.params.kwonly_params)}
-    own |= {name for node in own_nodes(loss.node) if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign))
-            for target in (node.targets if isinstance(node, cst.Assign) else [node])
-            for name in _bound_names(target.target)}
+                                  *loss.node.params.kwonly_params)} | set(local_bindings(loss.node))
     found: dict[str, tuple[str, str]] = {}
     parent, depth = (loss.info.parent if loss.info is not None else None), 0
     while parent is not None and depth < 3:
@@ -465,17 +462,6 @@ def _enclosing_criteria(loss: LossFunction) -> dict[str, tuple[str, str]]:
                 found[name] = value
         parent, depth = parent.parent, depth + 1
     return found
-
-
-def _bound_names(target) -> list[str]:
-    """The names a binding target binds (``a``, ``(a, b)``, ``[a, *rest]``)."""
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [name for element in target.elements for name in _bound_names(element.value)]
-    if isinstance(target, cst.StarredElement):
-        return _bound_names(target.value)
-    return []
 
 
 def _add_local_criteria(evaluator: Evaluator, criteria: dict[str, tuple[str, str]]) -> None:

@@ -679,8 +679,8 @@ class Evaluator:
                 # all_gather(x), concat_all_gather(x): dist.all_gather's copies carry no graph
                 # (``GatherLayer.apply``, ``all_gather_with_grad`` keep it)
                 callee = _text(node.func).split(".")[-1].lower()
-                return "stop" if _GATHER_NAME.search(callee) and not re.search(
-                    r"grad|layer", _text(node.func), re.IGNORECASE) else None
+                return "stop" if _GATHER_NAME.search(callee) and not _GATHER_WITH_GRADIENT.search(_text(node.func)) \
+                    else None
             if op.name in STOP_OPS:
                 return "stop"
             if op.name in PIECEWISE_OPS or op.name in COMPARISON_OPS or op.name in _COUNT_OPS:
@@ -2287,7 +2287,7 @@ class Evaluator:
     def _gathered(self, node: cst.Call) -> Facts | None:
         """What a gather across devices returns for one tensor (or a tuple of them): the same
         values, with more rows."""
-        keeps_grad = bool(re.search(r"grad|layer", _text(node.func), re.IGNORECASE))
+        keeps_grad = bool(_GATHER_WITH_GRADIENT.search(_text(node.func)))
         positional = [a.value for a in node.args if a.keyword is None and not a.star]
         if len(positional) != 1:
             return None
@@ -3514,6 +3514,8 @@ def calls_a_model(func, evaluator) -> bool:
 # a gather across devices: all_gather, concat_all_gather, gather_features, GatherLayer (not torch.gather)
 _GATHER_NAME = re.compile(r"(^|_)all_?gather(_|$)|^gather_(all|features|embeddings|tensors?)$|^gatherlayer$"
                           r"|^(sync|dist|distributed)_?gather")
+# the gathers that keep the gradient (``GatherLayer.apply``, ``all_gather_with_grad``)
+_GATHER_WITH_GRADIENT = re.compile(r"grad|layer", re.IGNORECASE)
 
 
 def _given_sample_weights(call: cst.Call) -> bool:

@@ -117,23 +117,17 @@ def local_layers(function: cst.FunctionDef, imports: ImportTable) -> frozenset[s
         >>> sorted(local_layers(f, table))
         ['pool']
     """
-    bindings: dict[str, list] = {}
-    for node in own_nodes(function):
-        if isinstance(node, cst.Assign):
-            for target in node.targets:
-                for name in _names_in(target.target):
-                    bindings.setdefault(name, []).append(node.value if isinstance(target.target, cst.Name) else None)
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and isinstance(node.target, cst.Name):
-            bindings.setdefault(node.target.value, []).append(None)
-    names = set()
-    for holder, values in bindings.items():
-        call = _construction(values[0]) if len(values) == 1 else None
-        parts = dotted_parts(call.func) if call is not None else None
-        qualified = imports.qualify(parts) if parts else None
-        if qualified and parts[-1][:1].isupper() and not parts[-1].endswith("Loss") \
-                and qualified.startswith(("torch.nn.", "keras.layers.", "tensorflow.keras.layers.")):
-            names.add(holder)
-    return frozenset(names)
+    return frozenset(holder for holder, values in local_bindings(function).items()
+                     if len(values) == 1 and builds_a_layer(_construction(values[0]), imports))
+
+
+def builds_a_layer(call: cst.Call | None, imports: ImportTable) -> bool:
+    """``nn.Conv2d(1, 1, 3)``, ``layers.AveragePooling2D()``: a torch.nn or Keras layer built (not a
+    ``*Loss`` criterion)."""
+    parts = dotted_parts(call.func) if call is not None else None
+    qualified = imports.qualify(parts) if parts else None
+    return bool(qualified) and parts[-1][:1].isupper() and not parts[-1].endswith("Loss") \
+        and qualified.startswith(("torch.nn.", "keras.layers.", "tensorflow.keras.layers."))
 
 
 def inline_criterion(func) -> tuple[str, str] | None:
@@ -155,14 +149,14 @@ def inline_criterion(func) -> tuple[str, str] | None:
     return _criteria_among([("", name, call)]).get("")
 
 
-def _names_in(target) -> list[str]:
+def bound_names(target) -> list[str]:
     """The names a binding target binds (``a``, ``(a, b)``, ``[a, *rest]``)."""
     if isinstance(target, cst.Name):
         return [target.value]
     if isinstance(target, (cst.Tuple, cst.List)):
-        return [name for element in target.elements for name in _names_in(element.value)]
+        return [name for element in target.elements for name in bound_names(element.value)]
     if isinstance(target, cst.StarredElement):
-        return _names_in(target.value)
+        return bound_names(target.value)
     return []
 
 
@@ -191,6 +185,37 @@ def criteria_by_reduction(criteria: dict[str, tuple[str, str]]):
     return summed, distance, mean, unreduced
 
 
+def local_bindings(function: cst.FunctionDef) -> dict[str, list]:
+    """Every name the function binds in its own scope -> the values bound to it, in order (None
+    where the value is not the name's own: ``a, b = ...``, a loop, ``with ... as``).
+
+        >>> import libcst as cst
+        >>> f = cst.parse_module("def f(x):\\n    a = 1\\n    b, c = x\\n    for a in x:\\n        pass\\n").body[0]
+        >>> {name: len(values) for name, values in local_bindings(f).items()}
+        {'a': 2, 'b': 1, 'c': 1}
+    """
+    bindings: dict[str, list] = {}
+    for node in own_nodes(function):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                if isinstance(target.target, cst.Name):
+                    bindings.setdefault(target.target.value, []).append(node.value)
+                else:  # a, b = ...: bound, to a value not read here
+                    for name in bound_names(target.target):
+                        bindings.setdefault(name, []).append(None)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and isinstance(node.target, cst.Name):
+            bindings.setdefault(node.target.value, []).append(node.value)
+        else:  # for crit in criteria, with ... as crit, (crit := ...), except ... as crit
+            target = {cst.For: "target", cst.WithItem: "asname", cst.NamedExpr: "target",
+                      cst.ExceptHandler: "name"}.get(type(node))
+            bound = getattr(node, target) if target else None
+            if isinstance(bound, cst.AsName):
+                bound = bound.name
+            for name in bound_names(bound) if bound is not None else ():
+                bindings.setdefault(name, []).append(None)
+    return bindings
+
+
 def local_criteria(function: cst.FunctionDef) -> dict[str, tuple[str, str]]:
     """Names a function binds once to a loss criterion it builds itself (``mse =
     nn.MSELoss(size_average=False)``) -> (class name, reduction), as :meth:`ClassInfo.criteria`
@@ -202,25 +227,7 @@ def local_criteria(function: cst.FunctionDef) -> dict[str, tuple[str, str]]:
         >>> local_criteria(f)
         {'mse': ('MSELoss', 'sum')}
     """
-    bindings: dict[str, list] = {}
-    for node in own_nodes(function):
-        if isinstance(node, cst.Assign):
-            for target in node.targets:
-                if isinstance(target.target, cst.Name):
-                    bindings.setdefault(target.target.value, []).append(node.value)
-                else:  # a, b = ...: bound, to a value not read here
-                    for name in _names_in(target.target):
-                        bindings.setdefault(name, []).append(None)
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and isinstance(node.target, cst.Name):
-            bindings.setdefault(node.target.value, []).append(node.value)
-        else:  # for crit in criteria, with ... as crit, (crit := ...), except ... as crit
-            target = {cst.For: "target", cst.WithItem: "asname", cst.NamedExpr: "target",
-                      cst.ExceptHandler: "name"}.get(type(node))
-            bound = getattr(node, target) if target else None
-            if isinstance(bound, cst.AsName):
-                bound = bound.name
-            for name in _names_in(bound) if bound is not None else ():
-                bindings.setdefault(name, []).append(None)
+    bindings = local_bindings(function)
     constructions = []
     for holder, values in bindings.items():
         call = _construction(values[0]) if len(values) == 1 else None
@@ -731,12 +738,8 @@ class ModuleIndex:
             names = set()
             for class_info in self.classes.values():
                 for attr, calls in self.init_calls(class_info).items():
-                    for call in calls:
-                        parts = dotted_parts(call.func)
-                        qualified = self.imports.qualify(parts) if parts else None
-                        if qualified and parts[-1][:1].isupper() and not parts[-1].endswith("Loss") \
-                                and qualified.startswith(("torch.nn.", "keras.layers.", "tensorflow.keras.layers.")):
-                            names.add(attr)
+                    if any(builds_a_layer(call, self.imports) for call in calls):
+                        names.add(attr)
             found = self.__dict__["_layer_attributes"] = frozenset(names)
         return found
 

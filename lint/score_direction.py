@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from .module_index import bound_names
 from .names import called_name, dotted_parts
 from .tree import own_nodes
 
@@ -85,12 +86,12 @@ class _DirectionReader:
                     if isinstance(target.target, cst.Name):
                         self.assigned.setdefault(target.target.value, []).append(node.value)
                     else:
-                        for name in _names(target.target):
+                        for name in bound_names(target.target):
                             self.assigned.setdefault(name, []).append(None)
             elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and isinstance(node.target, cst.Name):
                 self.assigned.setdefault(node.target.value, []).append(node.value)
             elif isinstance(node, (cst.For, cst.With, cst.CompFor)):
-                for name in _names(getattr(node, "target", None)):
+                for name in bound_names(getattr(node, "target", None)):
                     self.assigned.setdefault(name, []).append(None)
 
     # ---- which parameters a value is computed from ------------------------------------
@@ -260,15 +261,3 @@ def _literal(node) -> float | None:
 def _negative_literal(node) -> bool:
     value = _literal(node)
     return value is not None and value < 0
-
-
-def _names(target) -> list[str]:
-    if target is None:
-        return []
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [name for element in target.elements for name in _names(element.value)]
-    if isinstance(target, cst.StarredElement):
-        return _names(target.value)
-    return []
