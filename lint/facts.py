@@ -650,6 +650,9 @@ class Evaluator:
             return facts  # self.y_pred, bound earlier in the loss: its facts hold its gradient already
         if isinstance(node, cst.Call) and PRED in facts.taint and calls_a_model(node.func, self):
             return facts  # a network's output is a source of gradient (its weights), whatever its inputs
+        if isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) \
+                and _rows_of_a_table(self.facts(node.value), self.facts(node.slice[0].slice.value)):
+            return facts  # user_table[users]: the rows of the model's table carry its gradient
         if isinstance(node, cst.Call) and id(node) in self._helper_ends_gradient:
             return facts  # a helper that thresholds, detaches or counts: what its body says, whatever it is given
         operands = _operands(node, self)
@@ -1089,6 +1092,10 @@ class Evaluator:
             return SHAPE
         if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             index = self.facts(elements[0].slice.value)
+            if _rows_of_a_table(base, index):
+                # user_table[users] of an embedding table the model computed (``u, i = self.propagate()``,
+                # ``self.user_emb.weight``): one row per sample of the batch of ids, with the table's gradient
+                return Facts(taint=index.taint)
             if base.counts_of is not None and self._values_root(elements[0].slice.value) == base.counts_of:
                 # histc(t)[t.long()]: each sample's own value counted, so at least 1
                 return Facts(taint=index.taint, nonneg=True, guarded=True, own_count=True)
@@ -1383,7 +1390,10 @@ class Evaluator:
             cosine = bool(left.inner_pair) and left.inner_pair == right.norm_pair
             # 2 * sum(t * p) / (sum(t) + sum(p)): a Dice coefficient written by hand, in [0, 1]
             dice = len(left.overlap_of) == 2 and left.overlap_of == right.summed  # two tensors, not p * p
-            return Facts(taint=taint, scaled=scaled, bounded=(left.bounded and not right.taint) or cosine or dice,
+            # x / x.norm(dim=1, keepdim=True), x / (norm(x) + eps): each entry in [-1, 1] (normalize by hand)
+            unit_rows = bool(left.taint) and self._norm_denominator_of(right_node) == _text(left_node)
+            return Facts(taint=taint, scaled=scaled,
+                         bounded=(left.bounded and not right.taint) or cosine or dice or unit_rows,
                          at_most_one=cosine,
                          gram=left.gram and not right.taint,  # x.T @ x / n
                          error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
@@ -2437,6 +2447,24 @@ class Evaluator:
         return right.batch_dim or bool(right.taint) or right.batch_constant or right.element_count or (
             right.shape and right.literal is None and not right.feature_count)
 
+    def _norm_denominator_of(self, node, depth: int = 0) -> str | None:
+        """The text of ``x`` when ``node`` is its Euclidean norm, also kept away from zero:
+        ``norm(x, dim=1, keepdim=True)``, ``x.norm(...) + eps``, ``x.norm(...).clamp(min=eps)``,
+        ``torch.clamp(norm, min=eps)``, ``maximum(norm, eps)``, ``sqrt(sum(x ** 2, -1))``."""
+        if depth > 4:
+            return None
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            for side, other in ((node.left, node.right), (node.right, node.left)):
+                if _positive_offset(self.facts(other)):
+                    return self._norm_denominator_of(side, depth + 1)
+            return None
+        if isinstance(node, cst.Call):
+            op = self.op(node)
+            if op is not None and op.name in ("clamp", "clip", "clamp_min", "maximum", "max", "clip_by_value") \
+                    and op.args and not self.facts(op.args[0]).python_list:
+                return self._norm_denominator_of(op.args[0], depth + 1)
+        return self.facts(node).norm_of
+
     def _row_norm_of(self, node) -> str | None:
         """The text of ``x`` in ``x.norm(dim=1)``, ``torch.norm(x, dim=-1, keepdim=True)``,
         ``tf.norm(x, axis=1)``: the length of each row, not of the whole tensor."""
@@ -2785,6 +2813,17 @@ def shared_batch_axis(inputs) -> tuple | None:
         return (position, None)
     widest = max((ndim or 0) for _, ndim in found)
     return (widest + position, widest) if widest and all(ndim for _, ndim in found) else (position, None)
+
+
+def _rows_of_a_table(base: Facts, index: Facts) -> bool:
+    """``table[users]``: a table the loss knows nothing about (no taint: the model's embedding
+    weights, what a method of the model returned) indexed by a batch of ids the loss was given as its
+    prediction-side input (a recommender's ``bpr_loss(self, users, pos, neg)``). Not a mask, a
+    shape, a host array, a detached or target-only index, or a list, mapping or constant table."""
+    return not base.taint and not (base.python_list or base.mapping or base.shape or base.on_host
+                                   or base.made_tensor or base.literal is not None or base.elements is not None) \
+        and PRED in index.taint and not index.nograd and not index.boolean and not index.shape \
+        and not index.python_list and not index.on_host and not index.no_batch_axis and not index.opaque
 
 
 def _one_row_slice(part) -> bool:
