@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from types import SimpleNamespace
 
 import libcst as cst
 
@@ -28,13 +29,13 @@ from .rules._util import is_self_attribute
 from .rules.batch_loop import for_loop_over_the_batch
 from .train_steps import called_networks, every_few_steps
 from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_bindings, local_criteria,
-                           local_layers, maps_per_example, self_assignments)
+                           local_layers, maps_per_example, self_assignments, bound_names)
 from .liveness import dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
     dotted_parts, terminal_name
 from .tree import all_nodes, contains, own_nodes
-from .branch_reach import branch_outcome, literal_text, training_test as _training_test
+from .branch_reach import _NOT_A_LITERAL, branch_outcome, literal_text, training_test as _training_test
 from .vocabulary import MARGIN_HEAD, TARGET_NAMES, normalise as normalize_name
 
 _BATCH_KEYWORDS = ("batch_size",)
@@ -68,6 +69,8 @@ class LossContext:
         self._reads_every_call: bool | None = None  # see callers_take
         # inside an ``if`` on a configuration value (``reduction == "sum"``): not the default path
         self.config_depth = 0
+        self.off_default_depth = 0  # inside an option's branch that the defaults switch off
+        self.on_default_depth = 0  # option branches (counted in config_depth) that the defaults take
         # inside ``with torch.no_grad():``: nothing there is differentiated
         self.no_grad_depth = 0
         # inside the value of an assignment whose names are never read (``y_std = sqrt(v)``, unused)
@@ -101,6 +104,12 @@ class LossContext:
     @property
     def in_config_branch(self) -> bool:
         return self.config_depth > 0
+
+    @property
+    def off_the_default_path(self) -> bool:
+        """Under an option's branch that a call with the defaults does not (or may not) take: one
+        the defaults switch off, or one whose default is unknown (a configuration value)."""
+        return self.off_default_depth > 0 or self.config_depth > self.on_default_depth
 
     def _suppressed(self, rule, cost: bool = False) -> bool:
         """Whether a finding of ``rule`` at the current place is not reported (``cost``: the
@@ -216,7 +225,11 @@ class LossContext:
             # where the helper is called from: its findings name these places (the loss's own line)
             self.call_sites.setdefault(("calls", id(info.node)), []).append((self.loss.node, node))
             # a call that runs outside a training step: a branch no call takes, evaluation code
-            self.call_sites.setdefault(("outside_training", id(info.node)), []).append(bool(self.eval_depth))
+            # (under an option the defaults switch off: only for a private helper; a public one is
+            # the library's API, which code elsewhere may call)
+            self.call_sites.setdefault(("outside_training", id(info.node)), []).append(
+                bool(self.eval_depth or (self.off_default_depth and info.name.startswith("_")
+                                         and not info.name.startswith("__"))))
             positional = self._record_passed(seen, params, node)
             self._record_literals(info, node, params, positional)
 
@@ -259,14 +272,39 @@ class LossContext:
         literals = self.call_sites.setdefault(("literals", id(info.node)), {})
         for param in [*params, *info.node.params.kwonly_params]:
             value = passed.get(param.name.value, param.default)
-            literals.setdefault(param.name.value, []).append(... if unknown else literal_text(value))
+            literals.setdefault(param.name.value, []).append(... if unknown else self._literal_passed(value))
+
+    def _literal_passed(self, value) -> object:
+        """The literal text a call passes (see :func:`literal_text`), also where the caller hands on
+        what it was given: its own parameter (never rebound; what it holds on every run the file
+        shows, :func:`_literal_at_calls`; for a helper, the one literal every call of it passed), or
+        ``self.ignore_index`` set in ``__init__`` from a parameter with a literal default (unless
+        the file builds the class passing that keyword)."""
+        text = literal_text(value)
+        if text is not _NOT_A_LITERAL or self.loss.info is None:
+            return text
+        function = self.loss.info.node
+        if isinstance(value, cst.Name) and self.loss.kind != "helper":
+            return _literal_at_calls(self.index, self.loss.info, value.value)
+        if isinstance(value, cst.Name) and isinstance(function, cst.FunctionDef) \
+                and value.value not in local_bindings(function) and self.call_sites is not None:
+            given = set(self.call_sites.get(("literals", id(function)), {}).get(value.value, ()))
+            return given.pop() if len(given) == 1 else text
+        if isinstance(value, cst.Attribute):
+            default = _option_default(value, self.loss)
+            if default is not _UNKNOWN and default is not None and not isinstance(default, cst.Attribute) \
+                    and not _constructed_with(self.index, self.loss.info.class_info, _switch_name(value, self.loss)):
+                return literal_text(default)
+        return text
 
     def callers_take(self, test) -> bool | None:
         """Whether every call of this helper in the file takes the branch of ``test`` (True), none
         does (False), or it depends (None): ``if backend is None:`` when every call passes
         ``backend="keras"`` is never taken."""
-        if self.loss.kind != "helper" or self.call_sites is None:
+        if self.loss.kind not in ("helper", "signature", "named") or self.call_sites is None:
             return None
+        if self.loss.kind != "helper":
+            return self._every_use_takes(test)
         literals = self.call_sites.get(("literals", id(self.loss.node)))
         if not literals:
             return None
@@ -280,6 +318,45 @@ class LossContext:
             return None
         outcomes = {branch_outcome(test, {name: texts[i] for name, texts in literals.items()})
                     for i in range(min(len(texts) for texts in literals.values()))}
+        return outcomes.pop() if len(outcomes) == 1 else None
+
+    def _every_use_takes(self, test) -> bool | None:
+        """Whether a loss of its own that the file's functions also call (Lovasz's
+        ``flatten_binary_scores``) takes the branch of ``test`` (True) or not (False) both with its
+        defaults (called from elsewhere) and at every call in the file, each read from the source:
+        a literal, a default left as it is, or the calling function's own parameter handed on
+        unchanged (its default). None where they differ or a call cannot be read (``*args``, a
+        mention that is no plain call, no call at all)."""
+        info = self.loss.info
+        if info is None or info.class_info is not None or not isinstance(self.loss.node, cst.FunctionDef):
+            return None
+        node = self.loss.node
+        params = [*node.params.posonly_params, *node.params.params]
+        every = [*params, *node.params.kwonly_params]
+        if _rebinds_parameters(node, test):
+            return None
+        runs = [{p.name.value: literal_text(p.default) if p.default is not None else ... for p in every}]
+        calls = 0
+        for caller in self.index.functions:
+            for call in own_nodes(caller.node):
+                if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value == info.name):
+                    continue
+                calls += 1
+                if any(a.star for a in call.args):
+                    return None
+                passed = {p.name.value: a.value for p, a in zip(params, [a for a in call.args if a.keyword is None])}
+                passed.update({a.keyword.value: a.value for a in call.args if a.keyword is not None})
+                run = {}
+                for p in every:
+                    value = passed.get(p.name.value, p.default)
+                    text = literal_text(value) if value is not None else ...
+                    if text is _NOT_A_LITERAL and isinstance(value, cst.Name):
+                        text = _literal_at_calls(self.index, caller, value.value)
+                    run[p.name.value] = text
+                runs.append(run)
+        if not calls or self.index.references(info.name) != calls + 1:
+            return None
+        outcomes = {branch_outcome(test, run) for run in runs}
         return outcomes.pop() if len(outcomes) == 1 else None
 
     def _passed(self, value) -> Facts:
@@ -309,6 +386,8 @@ def analyze_loss(loss: LossFunction, index: ModuleIndex, rules, call_sites: dict
     compiled = loss.kind == "train-step" and _compiled_step(loss, index)
     if loss.kind == "train-step":
         rules = [rule for rule in rules if rule.code in _TRAIN_STEP_RULES or (compiled and rule.code == "BSG701")]
+    if loss.kind in ("named", "signature") and _only_called_off_by_default(loss, index):
+        return []
     if loss.kind == "helper" and call_sites is not None:
         outside = call_sites.get(("outside_training", id(loss.node)))
         # every mention of the helper in the file but its ``def`` is one of these calls (not a call
@@ -611,11 +690,26 @@ class _Walker:
         failing = _raises_at_end(statements, body)
         self.ctx.eval_depth += failing
         options = 0  # after ``if reduction == "none": return x``, the rest is another option
+        outside = 0  # after a return every call in the file takes, the rest runs in no training step
+        defaults_taken = 0  # after a return the loss's defaults take, the rest is off by default
         for statement in statements:
             self.statement(statement)
             if _leaves_the_block(statement) and not top_level:
                 break  # what follows a return or raise in the same block never runs (left-over debugging)
-            if isinstance(statement, cst.If) and statement.orelse is None and _exits(statement.body) and (
+            if isinstance(statement, cst.If) and statement.orelse is None and _exits(statement.body) \
+                    and self.ctx.callers_take(statement.test) is True:
+                # ``if ignore is None: return scores, labels`` when every call in the file leaves
+                # ``ignore`` None: the rest of the block never runs in a training step
+                self.ctx.eval_depth += 1
+                outside += 1
+            elif isinstance(statement, cst.If) and statement.orelse is None and _exits(statement.body) \
+                    and self._defaults_take(statement.test):
+                # ``if ignore is None: return x`` with ``ignore=None``: the rest is what the option runs
+                options += 1
+                defaults_taken += 1
+                self.ctx.config_depth += 1
+                self.ctx.off_default_depth += 1
+            elif isinstance(statement, cst.If) and statement.orelse is None and _exits(statement.body) and (
                     _is_reduction_option(statement.test, self.ctx.evaluator)
                     or _tests_nonzero(statement.test, self.ctx.evaluator)):
                 # after `if reduction == "none": return x` the rest is another option; after
@@ -623,7 +717,17 @@ class _Walker:
                 options += 1
                 self.ctx.config_depth += 1
         self.ctx.config_depth -= options
+        self.ctx.off_default_depth -= defaults_taken
+        self.ctx.eval_depth -= outside
         self.ctx.eval_depth -= failing
+
+    def _defaults_take(self, test) -> bool:
+        """A call with the loss's defaults takes this option branch (as read for an ``if``'s sides)."""
+        if not _is_configuration_test(test, self.ctx.evaluator) or _is_reduction_option(test, self.ctx.evaluator):
+            return False
+        tested = test.left if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 else None
+        return _default_outcome(test, self.ctx.loss, self.ctx.index) is True and not (
+            isinstance(tested, cst.Name) and _every_call_passes(self.ctx.loss, self.ctx.index, tested.value))
 
     def statement(self, statement) -> None:
         ev = self.ctx.evaluator
@@ -682,7 +786,16 @@ class _Walker:
             before_branch = dict(ev.env) if statement.orelse is None and (training is False or (
                 training is None and _off_by_default(statement.test, self.ctx.loss))) else None
             replaced = _zero_replaced(statement, ev)  # if num_pos == 0: num_pos = 1.0
+            # ``if self.use_negsampling: aux = self._aux_loss(...)`` with ``use_negsampling=False``:
+            # a helper called only there runs in no training step with the defaults
+            outcome = _default_outcome(statement.test, self.ctx.loss, self.ctx.index) if training is None else None
+            off = outcome is False
+            on = outcome is True and body_config  # an option's side the defaults take (``ignore_index=255``)
+            self.ctx.off_default_depth += off
+            self.ctx.on_default_depth += on
             self.block(block_statements(statement.body))
+            self.ctx.off_default_depth -= off
+            self.ctx.on_default_depth -= on
             # ``if form == "BPR": loss = ... elif form == "NCE": loss = ...`` with ``form="BPR"``: below
             # the ``if``, the values are the ones the defaults' branch bound, not the last option's
             default_env = dict(ev.env) if default_side == "body" and statement.orelse is not None \
@@ -707,7 +820,12 @@ class _Walker:
                 if zero_branch and not _equals_nonzero(statement.test, ev) else {}
             marked = {name: ev.env.get(name) for name in nonzero_else}
             self.ctx.config_depth += else_config - body_config
+            self.ctx.off_default_depth += outcome is True
+            on_else = outcome is False and else_config
+            self.ctx.on_default_depth += on_else
             self._orelse(statement.orelse)
+            self.ctx.on_default_depth -= on_else
+            self.ctx.off_default_depth -= outcome is True
             if default_env is not None:
                 ev.env.update({name: facts for name, facts in default_env.items() if ev.env.get(name) is not facts})
             _unguard({name: facts for name, facts in nonzero_else.items()  # not what the else rebinds
@@ -1071,21 +1189,233 @@ def _reads_a_column(value, loop_target, ev: Evaluator) -> bool:
     return False
 
 
+def _only_called_off_by_default(loss: LossFunction, index: ModuleIndex) -> bool:
+    """A private loss the file calls only inside a branch its caller's defaults switch off (DIEN's
+    ``if self.use_neg and neg_keys is not None: aux = self._cal_auxiliary_loss(...)`` with
+    ``use_neg=False`` set in ``__init__``): with the defaults it runs in no training step. Every
+    mention of its name but its ``def`` must be such a call."""
+    info = loss.info
+    if info is None or not isinstance(loss.node, cst.FunctionDef) or not info.name.startswith("_") \
+            or info.name.startswith("__"):
+        return False  # (a public function is the library's API: it may well be called from elsewhere)
+    name = info.name
+    calls = []
+    for caller in index.functions:
+        if caller.node is loss.node or not isinstance(caller.node, cst.FunctionDef):
+            continue
+        as_loss = SimpleNamespace(node=caller.node, info=caller)
+        stack = [(child, False) for child in tree_children(caller.node.body)]
+        while stack:
+            node, off = stack.pop()
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                continue
+            if isinstance(node, cst.Call) and (
+                    (isinstance(node.func, cst.Name) and node.func.value == name)
+                    or (isinstance(node.func, cst.Attribute) and node.func.attr.value == name
+                        and isinstance(node.func.value, cst.Name) and node.func.value.value == "self"
+                        and info.class_info is not None and caller.class_info is info.class_info)):
+                calls.append(off)
+            if isinstance(node, cst.If):
+                switched_off = _off_by_default_option(node.test, as_loss, index)
+                stack.append((node.test, off))
+                stack.extend((child, off or switched_off) for child in tree_children(node.body))
+                if node.orelse is not None:
+                    stack.append((node.orelse, off))
+                continue
+            stack.extend((child, off) for child in tree_children(node))
+    return bool(calls) and all(calls) and index.references(name) == len(calls) + 1
+
+
+# parameters that hold data a training loop passes (``mask=None``, ``weight=None``): a test of them
+# against None is no switch the defaults turn off
+_DATA_PARAMETER = re.compile(r"(^|_)(mask|masks|weight|weights|valid|lengths?|lens|target|targets|label|labels|"
+                             r"gt|indices|idx|ids|keys|seq|seqs|x|y|z|inputs?|features?|embeddings?)(_|$)",
+                             re.IGNORECASE)
+
+
+def _default_outcome(test, loss, index: ModuleIndex | None) -> bool | None:
+    """Whether a call with the loss's defaults takes ``test``'s branch: a switch (a parameter, or
+    ``self.x`` set in ``__init__`` from one) with a literal default, ``and``/``or`` of such tests.
+    None when it cannot tell: an unknown default, an input tested against None (``mask is None``:
+    data the caller passes), or a switch some call in the file passes by keyword (it may be on).
+
+        >>> f = cst.parse_statement("def f(p, t, ignore=None, mask=None, hard=False):\\n    pass\\n")
+        >>> loss = type("L", (), {"node": f, "info": None})
+        >>> [_default_outcome(cst.parse_expression(t), loss, None)
+        ...  for t in ("ignore is None", "mask is None", "hard and ignore is None", "p.dim() == 4")]
+        [True, None, False, None]
+    """
+    if isinstance(test, cst.BooleanOperation):
+        sides = (_default_outcome(test.left, loss, index), _default_outcome(test.right, loss, index))
+        if isinstance(test.operator, cst.And):
+            return False if False in sides else True if sides == (True, True) else None
+        return True if True in sides else False if sides == (False, False) else None
+    inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
+    tested = inner.left if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 else inner
+    default = _option_default(tested, loss)
+    if default is _UNKNOWN or literal_text(default) is _NOT_A_LITERAL:
+        return None
+    switch = _switch_name(tested, loss)
+    if switch is None or (isinstance(default, cst.Name) and default.value == "None" and _DATA_PARAMETER.search(switch)):
+        return None
+    text = literal_text(default)
+    if index is not None and loss.info is not None:
+        if isinstance(tested, cst.Attribute) and _constructed_with(index, loss.info.class_info, switch):
+            return None  # the file builds the class with that switch set
+        if isinstance(tested, cst.Name):
+            text = _literal_at_calls(index, loss.info, switch)  # the calls in the file may set it
+            if text is _NOT_A_LITERAL:
+                return None
+    option = cst.Name("option")
+    return branch_outcome(test.deep_replace(tested, option), {"option": text})
+
+
+def _switch_name(tested, loss) -> str | None:
+    """The parameter behind a tested switch: ``ignore`` for ``ignore``, ``use_neg`` for
+    ``self.use_neg`` set in ``__init__`` from ``use_neg`` (the attribute's own name otherwise)."""
+    if isinstance(tested, cst.Name):
+        return tested.value
+    if not (isinstance(tested, cst.Attribute) and isinstance(tested.value, cst.Name) and tested.value.value == "self"):
+        return None
+    init = loss.info.class_info.methods.get("__init__") if loss.info is not None and loss.info.class_info else None
+    for node in own_nodes(init.node) if init is not None else ():
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Attribute) \
+                and node.targets[0].target.attr.value == tested.attr.value and isinstance(node.value, cst.Name):
+            return node.value.value
+    return tested.attr.value
+
+
+def _constructed_with(index: ModuleIndex, class_info, keyword: str | None) -> bool:
+    """The file builds the class passing ``keyword`` another value than its default
+    (``InterestExtractor(size, use_neg=True)``, a subclass's ``super().__init__(use_aux=True)``;
+    ``use_neg=use_negsampling`` handed on from a parameter whose default and calls agree on the
+    default is no other value): the switch may be on."""
+    if class_info is None or keyword is None or index.module is None \
+            or keyword not in _keywords_passed(index, class_info.name):
+        return False
+    init = class_info.methods.get("__init__")
+    default = _param_default(init.node, keyword) if init is not None else _UNKNOWN
+    if default is _UNKNOWN:
+        return True
+    for caller in index.functions:
+        if not isinstance(caller.node, cst.FunctionDef):
+            continue
+        for call in own_nodes(caller.node):
+            if not (isinstance(call, cst.Call) and (terminal_name(call.func) == class_info.name
+                                                    or _text(call.func) == "super().__init__")):
+                continue
+            value = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == keyword), None)
+            if value is None:
+                continue
+            text = literal_text(value)
+            if text is _NOT_A_LITERAL and isinstance(value, cst.Name):
+                text = _literal_at_calls(index, caller, value.value)
+            if text is _NOT_A_LITERAL or text != literal_text(default):
+                return True
+    # a call at module level or in a class body, not read above
+    return any(isinstance(node, cst.Call) and terminal_name(node.func) == class_info.name
+               and any(a.keyword is not None and a.keyword.value == keyword for a in node.args)
+               for statement in index.module.body if not isinstance(statement, (cst.FunctionDef, cst.ClassDef))
+               for node in all_nodes(statement))
+
+
+def _keywords_passed(index: ModuleIndex, class_name: str) -> frozenset:
+    """The keywords the file's calls of the class (``Name(...)``, ``module.Name(...)``) and
+    ``super().__init__(...)`` calls pass."""
+    cache = index.__dict__.setdefault("_keywords_passed", {})
+    found = cache.get(class_name)
+    if found is None:
+        found = cache[class_name] = frozenset(
+            arg.keyword.value for node in all_nodes(index.module) if isinstance(node, cst.Call)
+            and (terminal_name(node.func) == class_name or _text(node.func) == "super().__init__")
+            for arg in node.args if arg.keyword is not None)
+    return found
+
+
+def _off_by_default_option(test, loss, index: ModuleIndex | None) -> bool:
+    """The defaults switch ``test``'s branch off (:func:`_default_outcome`), by a switch set to a
+    literal other than None (``self.use_neg`` with ``use_neg=False``; not ``neg_keys is not None``,
+    an input a caller may well pass), also in ``option and other``."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _off_by_default_option(test.left, loss, index) or _off_by_default_option(test.right, loss, index)
+    inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
+    tested = inner.left if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 else inner
+    default = _option_default(tested, loss)
+    if default is _UNKNOWN or (isinstance(default, cst.Name) and default.value == "None"):
+        return False
+    return _default_outcome(test, loss, index) is False
+
+
+def _literal_at_calls(index: ModuleIndex, info, param: str, depth: int = 0) -> object:
+    """The one literal (source text) parameter ``param`` of the function ``info`` holds on every
+    run the file shows: its default (a call from elsewhere) and what each call in the file passes,
+    followed through callers that hand on their own parameter (``lovasz_hinge(..., ignore=None)``
+    passing ``ignore`` on) or ``self.ignore_index`` set in ``__init__`` (unless some call in the
+    file passes that keyword). ``...`` when they differ or a call cannot be read."""
+    node = info.node
+    if depth > 3 or not isinstance(node, cst.FunctionDef) or param in local_bindings(node):
+        return ...
+    params = [*node.params.posonly_params, *node.params.params]
+    if info.class_info is not None and params and params[0].name.value in ("self", "cls"):
+        params = params[1:]
+    every = {p.name.value: p for p in (*params, *node.params.kwonly_params)}
+    if param not in every or every[param].default is None:
+        return ...
+    texts = {literal_text(every[param].default)}
+    position = next((i for i, p in enumerate(params) if p.name.value == param), None)
+    # ``__init__``'s calls are the class's constructions (``DIEN(..., use_negsampling=True)``)
+    constructor = info.class_info.name if info.name == "__init__" and info.class_info is not None else None
+    calls = 0
+    for caller in index.functions:
+        if not isinstance(caller.node, cst.FunctionDef):
+            continue
+        for call in own_nodes(caller.node):
+            if not isinstance(call, cst.Call) or not (
+                    (isinstance(call.func, cst.Name) and call.func.value == info.name and info.class_info is None)
+                    or (isinstance(call.func, cst.Attribute) and call.func.attr.value == info.name
+                        and isinstance(call.func.value, cst.Name) and call.func.value.value == "self"
+                        and info.class_info is not None and caller.class_info is info.class_info)
+                    or (constructor is not None and terminal_name(call.func) == constructor)):
+                continue
+            calls += 1
+            if any(a.star for a in call.args):
+                return ...
+            positional = [a.value for a in call.args if a.keyword is None]
+            value = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == param), None)
+            if value is None and position is not None and position < len(positional):
+                value = positional[position]
+            text = literal_text(value) if value is not None else literal_text(every[param].default)
+            if text is _NOT_A_LITERAL and isinstance(value, cst.Name):
+                text = _literal_at_calls(index, caller, value.value, depth + 1)
+            elif text is _NOT_A_LITERAL and isinstance(value, cst.Attribute):
+                as_loss = SimpleNamespace(node=caller.node, info=caller)
+                default = _option_default(value, as_loss)
+                if default is not _UNKNOWN and not _constructed_with(index, caller.class_info,
+                                                                     _switch_name(value, as_loss)):
+                    text = literal_text(default)
+            texts.add(text)
+    if index.references(constructor or info.name) != calls + 1:
+        return ...
+    return texts.pop() if len(texts) == 1 else ...
+
+
 def _rebinds_parameters(function: cst.FunctionDef, test=None) -> bool:
     """The function assigns to one of its own parameters (``if backend is None: backend = ...``)
     before ``test`` can read it: an assignment inside the branch ``test`` opens (``if kl: kl =
     KL(...)``) does not count, unless a loop runs that branch again."""
     params = {p.name.value for p in (*function.params.posonly_params, *function.params.params,
                                      *function.params.kwonly_params)}
+    if test is not None:  # only the parameters the test reads (``scores = scores.view(-1)`` is no matter)
+        params &= {node.value for node in all_nodes(test) if isinstance(node, cst.Name)}
     branch = next((node for node in own_nodes(function) if isinstance(node, cst.If) and node.test is test), None)
     looped = branch is not None and any(isinstance(node, (cst.For, cst.While)) and branch in own_nodes(node)
                                         for node in own_nodes(function))
     inside = set() if branch is None or looped else {id(node) for node in own_nodes(branch.body)}
     for node in own_nodes(function):
         targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else \
-            [node.target] if isinstance(node, (cst.AugAssign, cst.AnnAssign)) else []
-        if id(node) not in inside and any(isinstance(t, cst.Name) and t.value in params for t in targets):
-            return True
+            [node.target] if isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)) else []
+        if id(node) not in inside and any(name in params for t in targets for name in bound_names(t)):
+            return True  # (``labels, ignore = prep(labels, ignore)`` too)
     return False
 
 

@@ -796,6 +796,10 @@ class Evaluator:
             return self._attribute(node)
         if isinstance(node, cst.Call):
             return self._call(node)
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+            left, right = self.facts(node.left), self.facts(node.right)
+            if left.boolean and right.boolean:  # (gt < 0) | (gt > 1): a mask
+                return Facts(taint=left.taint | right.taint, boolean=True, bounded=True)
         if isinstance(node, cst.BinaryOperation):
             return self.binary(_BIN_SYMBOL.get(type(node.operator), "?"), node.left, node.right, node)
         if isinstance(node, cst.UnaryOperation):
@@ -1476,6 +1480,12 @@ class Evaluator:
                                            or op.name in ("reshape", "view", "numpy", "detach")
                                            or (op.is_method and op.name in _INTEGER_METHODS)):
             facts = replace(facts, values_of=self._values_root(op.args[0]))  # t.long(): t's values
+        if op is not None and op.is_method and op.args and facts.taint and not facts.python_list and (
+                op.name == "bool" or (op.name == "to" and any(_text(a) in ("torch.bool", "bool") for a in op.args[1:]))
+                or (op.name in ("view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "triu", "tril",
+                                "logical_not", "expand", "expand_as", "repeat")
+                    and self.facts(op.args[0]).boolean)):
+            facts = replace(facts, boolean=True)  # valid.bool(), m.to(torch.bool), mask.view(-1): a mask
         elif op is not None and op.args and op.name in _VALUE_COUNT_OPS:
             facts = replace(facts, counts_of=self._values_root(op.args[0]), nonneg=True)
         if facts.taint and not facts.no_batch_axis and op is not None and op.args:
@@ -2462,6 +2472,12 @@ class Evaluator:
             op = self.op(node)
             if op is not None and op.name in ("clamp", "clip", "clamp_min", "maximum", "max", "clip_by_value") \
                     and op.args and not self.facts(op.args[0]).python_list:
+                # a floor: clamp(min=eps), clamp_min(eps), maximum(n, eps) (not clamp(max=1), a ceiling)
+                floor = op.kwargs.get("min", op.kwargs.get("a_min", op.kwargs.get("clip_value_min")))
+                if floor is None and len(op.args) > 1:
+                    floor = op.args[1]
+                if floor is None or (isinstance(floor, cst.Name) and floor.value == "None"):
+                    return None
                 return self._norm_denominator_of(op.args[0], depth + 1)
         return self.facts(node).norm_of
 

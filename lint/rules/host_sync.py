@@ -28,10 +28,20 @@ _CONVERSIONS = frozenset({"float", "int", "bool"})
 # makers whose leading arguments are sizes (``full(size, value)``: the first only)
 _SIZED_MAKERS = frozenset({"eye", "zeros", "ones", "empty", "full", "arange", "randn", "rand", "randint", "randperm"})
 _SIZE_ARGUMENTS = {"full": 1, "randint": 3}
-# ops whose output length is set by the values (``torch.unique(target)``): torch waits for the
-# device to learn it; under jax.jit they cannot be traced unless given ``size=``. (torch's
-# ``nonzero`` and boolean masks are the accepted price of a sparse selection: left alone.)
-_TORCH_VALUE_SIZED = frozenset({"unique", "unique_consecutive"})
+# ops whose output length is set by the values (``torch.unique(target)``, ``torch.nonzero(mask)``,
+# ``masked_select``): torch waits for the device to learn it; under jax.jit they cannot be traced
+# unless given ``size=``. (Judged true on user code and libraries alike: a sync every step in eager
+# torch, a graph break under torch.compile; a mask that weights the terms avoids it.)
+_TORCH_VALUE_SIZED = frozenset({"unique", "unique_consecutive", "nonzero", "argwhere", "masked_select"})
+# the sparse selections among them (and one-argument ``where``): not reported under an option the
+# defaults switch off, as a boolean mask's selection is not (judged on libraries, such code was the
+# most common false finding: ``if self.ignore_index is not None:`` with ``ignore_index=None``)
+_TORCH_SELECTIONS = frozenset({"nonzero", "argwhere", "masked_select", "where"})
+
+
+def _selection_name(node: cst.Call) -> str | None:
+    func = node.func
+    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
 _JAX_VALUE_SIZED = frozenset({"unique", "unique_values", "unique_counts", "unique_inverse", "unique_all",
                               "nonzero", "argwhere", "flatnonzero", "where"})
 _GRAPH_FRAMEWORKS = ("tensorflow", "keras", "jax", "torch")
@@ -107,9 +117,12 @@ def _sized_by_values(node: cst.Call, op, ctx) -> str | None:
     (no ``size=``) of a tensor from the loss's inputs: its length is the data's. Returns the
     framework whose semantics apply ("torch" or "jax"), or None."""
     func = node.func
-    if op is None and isinstance(func, cst.Attribute) and func.attr.value in _TORCH_VALUE_SIZED:
+    if op is None and isinstance(func, cst.Attribute) and func.attr.value in ("unique", "unique_consecutive"):
         # ``labels.unique()``: only torch tensors have the method; numpy arrays and TF tensors neither
         return "torch" if imports_a(ctx, "torch") and _batch_array(func.value, ctx) else None
+    if op is None and isinstance(func, cst.Attribute) and func.attr.value in _TORCH_VALUE_SIZED and torch_only(ctx):
+        # ``(labels > 0).nonzero()`` in eager torch (a jax array's method: below)
+        return "torch" if _batch_array(func.value, ctx) and not _made_from_host(func.value, ctx) else None
     if op is None and isinstance(func, cst.Attribute) and func.attr.value == "nonzero" \
             and not any(a.keyword is not None and a.keyword.value == "size" for a in node.args) \
             and imports_a(ctx, "jax") and not imports_a(ctx, "torch") and _batch_array(func.value, ctx):
@@ -119,10 +132,55 @@ def _sized_by_values(node: cst.Call, op, ctx) -> str | None:
     head = op.namespace.split(".")[0]
     if op.name in _TORCH_VALUE_SIZED and head == "torch":
         return "torch"
+    if op.name == "where" and head == "torch" and len(op.args) == 1 and not op.kwargs:
+        return "torch"  # torch.where(cond): nonzero(cond, as_tuple=True)
     if head == "jax" and op.name in _JAX_VALUE_SIZED and "size" not in op.kwargs \
             and not (op.name == "where" and (len(op.args) > 1 or op.kwargs)):
         return "jax"
     return None
+
+
+def _boolean_selection(node: cst.Subscript, ctx):
+    """``pred[mask]``, ``d[d > 0]``, ``lkhs[~torch.isnan(target)]`` in eager torch, read (a plain
+    store ``t[t == 255] = 0`` is a masked fill, sized by nothing): the mask, a boolean tensor of the
+    loss's inputs on the device, or None."""
+    if not torch_only(ctx) or ctx.off_the_default_path or id(node) in _plain_store_targets(ctx):
+        return None  # (under an option the defaults switch off, ``ignore_index=None``: not the default path)
+    selected = ctx.facts(node.value)
+    if selected.python_list or selected.on_host or selected.shape or selected.mapping:
+        return None
+    for element in node.slice:
+        if not isinstance(element.slice, cst.Index):
+            continue
+        mask = ctx.facts(element.slice.value)
+        if mask.boolean and mask.taint and not (mask.on_host or mask.python_list or mask.shape) \
+                and not _made_from_host(element.slice.value, ctx):
+            return element.slice.value
+    return None
+
+
+_FROM_HOST = frozenset({"torch.as_tensor", "torch.from_numpy", "torch.tensor", "torch.BoolTensor"})
+
+
+def _made_from_host(node, ctx) -> bool:
+    """``torch.as_tensor(labels == i)``, ``torch.from_numpy(keep)``: a tensor made from host data
+    (numpy labels), on the CPU: selecting with it waits for no device."""
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+            and node.func.attr.value in ("bool", "long", "squeeze", "view", "reshape", "flatten"):
+        node = node.func.value  # torch.from_numpy(keep).bool()
+    op = ctx.op(node) if isinstance(node, cst.Call) else None
+    return op is not None and op.qualified in _FROM_HOST and not any(
+        a.keyword is not None and a.keyword.value == "device" for a in node.args)
+
+
+def _plain_store_targets(ctx) -> set:
+    """The ids of the subscripts the loss's ``x[i] = v`` statements write (not ``x[i] += v``, which reads)."""
+    cache = ctx.__dict__.setdefault("_plain_store_targets", {})
+    key = id(ctx.loss.node)
+    if key not in cache:
+        cache[key] = {id(target.target) for node in all_nodes(ctx.loss.node) if isinstance(node, cst.Assign)
+                      for target in node.targets if isinstance(target.target, cst.Subscript)}
+    return cache[key]
 
 
 def _batch_array(node, ctx) -> bool:
@@ -286,10 +344,18 @@ class HostSync(Rule):
     name = "host-sync"
     severity = "error"
     summary = "host syncs in the loss: .numpy(), .item(), float(t), print(t), py_function, Python if on a tensor"
-    node_types = (cst.Call, cst.IfExp)
+    node_types = (cst.Call, cst.IfExp, cst.Subscript)
     statement_types = (cst.If, cst.While, cst.Assert, cst.Assign)
 
     def check_node(self, node, ctx) -> None:
+        if isinstance(node, cst.Subscript):
+            mask = _boolean_selection(node, ctx)
+            if mask is not None:
+                ctx.report(self, node, f"`{code_of(node)}` selects by a boolean mask: its size is set by the batch's "
+                                       "values, so torch waits for the device to learn it (a sync every call, a "
+                                       "graph break under torch.compile); weight the terms by the mask instead "
+                                       "(`(x * mask).sum() / mask.sum().clamp(min=1)`)")
+            return
         if isinstance(node, cst.IfExp):
             if not _autograph_function(ctx) and _is_tensor_condition(node.test, ctx):
                 # (under ``@tf.function`` AutoGraph turns a tensor ``a if c else b`` into tf.cond)
@@ -306,6 +372,8 @@ class HostSync(Rule):
             return
         op = ctx.op(node)
         framework = _sized_by_values(node, op, ctx)
+        if framework == "torch" and ctx.off_the_default_path and _selection_name(node) in _TORCH_SELECTIONS:
+            return  # a sparse selection under an option the defaults switch off: not the default path
         if framework == "torch":
             ctx.report(self, node, f"`{code_of(node)}` has a size set by the batch's values: torch waits for the "
                                    "device to learn it (a sync every call, a graph break under torch.compile); "

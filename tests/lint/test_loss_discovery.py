@@ -210,7 +210,8 @@ def test_a_module_holding_only_a_criterion_named_by_its_short_name_is_parsed_and
             positive = y[t == 1]
             return -((1 - positive) ** 2 * torch.log(positive)).mean()
     """
-    assert [(f.loss, f.code, f.row) for f in _lint(source)] == [("FocalBCE.forward", "BSG402", 6)]
+    assert [(f.loss, f.code, f.row) for f in _lint(source)] == [("FocalBCE.forward", "BSG701", 5),
+                                                                ("FocalBCE.forward", "BSG402", 6)]
     # a network block named after what it feeds is no criterion, nor a forward of one input
     head = """
     import torch
