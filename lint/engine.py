@@ -337,23 +337,20 @@ class LossContext:
             return None
         runs = [{p.name.value: literal_text(p.default) if p.default is not None else ... for p in every}]
         calls = 0
-        for caller in self.index.functions:
-            for call in own_nodes(caller.node):
-                if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value == info.name):
-                    continue
-                calls += 1
-                if any(a.star for a in call.args):
-                    return None
-                passed = {p.name.value: a.value for p, a in zip(params, [a for a in call.args if a.keyword is None])}
-                passed.update({a.keyword.value: a.value for a in call.args if a.keyword is not None})
-                run = {}
-                for p in every:
-                    value = passed.get(p.name.value, p.default)
-                    text = literal_text(value) if value is not None else ...
-                    if text is _NOT_A_LITERAL and isinstance(value, cst.Name):
-                        text = _literal_at_calls(self.index, caller, value.value)
-                    run[p.name.value] = text
-                runs.append(run)
+        for caller, call in _calls_of(self.index, info):
+            calls += 1
+            if any(a.star for a in call.args):
+                return None
+            passed = {p.name.value: a.value for p, a in zip(params, [a for a in call.args if a.keyword is None])}
+            passed.update({a.keyword.value: a.value for a in call.args if a.keyword is not None})
+            run = {}
+            for p in every:
+                value = passed.get(p.name.value, p.default)
+                text = literal_text(value) if value is not None else ...
+                if text is _NOT_A_LITERAL and isinstance(value, cst.Name):
+                    text = _literal_at_calls(self.index, caller, value.value)
+                run[p.name.value] = text
+            runs.append(run)
         if not calls or self.index.references(info.name) != calls + 1:
             return None
         outcomes = {branch_outcome(test, run) for run in runs}
@@ -1250,8 +1247,7 @@ def _default_outcome(test, loss, index: ModuleIndex | None) -> bool | None:
         if isinstance(test.operator, cst.And):
             return False if False in sides else True if sides == (True, True) else None
         return True if True in sides else False if sides == (False, False) else None
-    inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
-    tested = inner.left if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 else inner
+    tested = _tested_switch(test)
     default = _option_default(tested, loss)
     if default is _UNKNOWN or literal_text(default) is _NOT_A_LITERAL:
         return None
@@ -1297,21 +1293,18 @@ def _constructed_with(index: ModuleIndex, class_info, keyword: str | None) -> bo
     default = _param_default(init.node, keyword) if init is not None else _UNKNOWN
     if default is _UNKNOWN:
         return True
-    for caller in index.functions:
-        if not isinstance(caller.node, cst.FunctionDef):
+    built = [*_file_calls(index).get(class_info.name, ()),
+             *((caller, call) for caller, call in _file_calls(index).get("__init__", ())
+               if _text(call.func) == "super().__init__")]
+    for caller, call in built:
+        value = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == keyword), None)
+        if value is None:
             continue
-        for call in own_nodes(caller.node):
-            if not (isinstance(call, cst.Call) and (terminal_name(call.func) == class_info.name
-                                                    or _text(call.func) == "super().__init__")):
-                continue
-            value = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == keyword), None)
-            if value is None:
-                continue
-            text = literal_text(value)
-            if text is _NOT_A_LITERAL and isinstance(value, cst.Name):
-                text = _literal_at_calls(index, caller, value.value)
-            if text is _NOT_A_LITERAL or text != literal_text(default):
-                return True
+        text = literal_text(value)
+        if text is _NOT_A_LITERAL and isinstance(value, cst.Name):
+            text = _literal_at_calls(index, caller, value.value)
+        if text is _NOT_A_LITERAL or text != literal_text(default):
+            return True
     # a call at module level or in a class body, not read above
     return any(isinstance(node, cst.Call) and terminal_name(node.func) == class_info.name
                and any(a.keyword is not None and a.keyword.value == keyword for a in node.args)
@@ -1338,12 +1331,38 @@ def _off_by_default_option(test, loss, index: ModuleIndex | None) -> bool:
     an input a caller may well pass), also in ``option and other``."""
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
         return _off_by_default_option(test.left, loss, index) or _off_by_default_option(test.right, loss, index)
-    inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
-    tested = inner.left if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 else inner
+    tested = _tested_switch(test)
     default = _option_default(tested, loss)
     if default is _UNKNOWN or (isinstance(default, cst.Name) and default.value == "None"):
         return False
     return _default_outcome(test, loss, index) is False
+
+
+def _file_calls(index: ModuleIndex) -> dict[str, list]:
+    """Every call in the file's functions, by the callee's last name (``f`` of ``f(x)`` and of
+    ``self.f(x)``): ``(caller, call)`` pairs, gathered once per file."""
+    found = index.__dict__.get("_file_calls")
+    if found is None:
+        found = index.__dict__["_file_calls"] = {}
+        for caller in index.functions:
+            for call in own_nodes(caller.node):
+                if isinstance(call, cst.Call) and terminal_name(call.func):
+                    found.setdefault(terminal_name(call.func), []).append((caller, call))
+    return found
+
+
+def _calls_of(index: ModuleIndex, info, constructor: str | None = None):
+    """The ``(caller, call)`` pairs that call the function ``info`` in the file's functions:
+    ``name(...)`` of a module-level function, ``self.name(...)`` of a method from its own class;
+    with ``constructor``, also every call that builds that class."""
+    for caller, call in _file_calls(index).get(info.name, ()):
+        if (isinstance(call.func, cst.Name) and info.class_info is None) or (
+                isinstance(call.func, cst.Attribute) and isinstance(call.func.value, cst.Name)
+                and call.func.value.value == "self" and info.class_info is not None
+                and caller.class_info is info.class_info):
+            yield caller, call
+    if constructor is not None:
+        yield from _file_calls(index).get(constructor, ())
 
 
 def _literal_at_calls(index: ModuleIndex, info, param: str, depth: int = 0) -> object:
@@ -1366,34 +1385,24 @@ def _literal_at_calls(index: ModuleIndex, info, param: str, depth: int = 0) -> o
     # ``__init__``'s calls are the class's constructions (``DIEN(..., use_negsampling=True)``)
     constructor = info.class_info.name if info.name == "__init__" and info.class_info is not None else None
     calls = 0
-    for caller in index.functions:
-        if not isinstance(caller.node, cst.FunctionDef):
-            continue
-        for call in own_nodes(caller.node):
-            if not isinstance(call, cst.Call) or not (
-                    (isinstance(call.func, cst.Name) and call.func.value == info.name and info.class_info is None)
-                    or (isinstance(call.func, cst.Attribute) and call.func.attr.value == info.name
-                        and isinstance(call.func.value, cst.Name) and call.func.value.value == "self"
-                        and info.class_info is not None and caller.class_info is info.class_info)
-                    or (constructor is not None and terminal_name(call.func) == constructor)):
-                continue
-            calls += 1
-            if any(a.star for a in call.args):
-                return ...
-            positional = [a.value for a in call.args if a.keyword is None]
-            value = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == param), None)
-            if value is None and position is not None and position < len(positional):
-                value = positional[position]
-            text = literal_text(value) if value is not None else literal_text(every[param].default)
-            if text is _NOT_A_LITERAL and isinstance(value, cst.Name):
-                text = _literal_at_calls(index, caller, value.value, depth + 1)
-            elif text is _NOT_A_LITERAL and isinstance(value, cst.Attribute):
-                as_loss = SimpleNamespace(node=caller.node, info=caller)
-                default = _option_default(value, as_loss)
-                if default is not _UNKNOWN and not _constructed_with(index, caller.class_info,
-                                                                     _switch_name(value, as_loss)):
-                    text = literal_text(default)
-            texts.add(text)
+    for caller, call in _calls_of(index, info, constructor):
+        calls += 1
+        if any(a.star for a in call.args):
+            return ...
+        positional = [a.value for a in call.args if a.keyword is None]
+        value = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == param), None)
+        if value is None and position is not None and position < len(positional):
+            value = positional[position]
+        text = literal_text(value) if value is not None else literal_text(every[param].default)
+        if text is _NOT_A_LITERAL and isinstance(value, cst.Name):
+            text = _literal_at_calls(index, caller, value.value, depth + 1)
+        elif text is _NOT_A_LITERAL and isinstance(value, cst.Attribute):
+            as_loss = SimpleNamespace(node=caller.node, info=caller)
+            default = _option_default(value, as_loss)
+            if default is not _UNKNOWN and not _constructed_with(index, caller.class_info,
+                                                                 _switch_name(value, as_loss)):
+                text = literal_text(default)
+        texts.add(text)
     if index.references(constructor or info.name) != calls + 1:
         return ...
     return texts.pop() if len(texts) == 1 else ...
@@ -1932,6 +1941,12 @@ def _swapped_elsewhere(attr: str, class_info, index: ModuleIndex) -> bool:
     return False
 
 
+def _tested_switch(test):
+    """What an option's test reads: ``x`` of ``x``, ``not x``, ``x is None``, ``self.x != "a"``."""
+    inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
+    return inner.left if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 else inner
+
+
 def _off_by_default(test, loss) -> bool:
     """The test is an option that the loss's own defaults switch off: ``threshold is not None``
     with ``threshold=None``, ``self.hard`` with ``hard=False`` given to ``__init__``, ``not self.soft``
@@ -1943,8 +1958,7 @@ def _off_by_default(test, loss) -> bool:
         >>> [_off_by_default(cst.parse_expression(t), loss) for t in ("threshold is not None", "hard", "not hard")]
         [True, False, True]
     """
-    inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
-    tested = inner.left if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 else inner
+    tested = _tested_switch(test)
     default = _option_default(tested, loss)
     if default is _UNKNOWN:
         return False

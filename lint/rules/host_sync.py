@@ -37,11 +37,6 @@ _TORCH_VALUE_SIZED = frozenset({"unique", "unique_consecutive", "nonzero", "argw
 # defaults switch off, as a boolean mask's selection is not (judged on libraries, such code was the
 # most common false finding: ``if self.ignore_index is not None:`` with ``ignore_index=None``)
 _TORCH_SELECTIONS = frozenset({"nonzero", "argwhere", "masked_select", "where"})
-
-
-def _selection_name(node: cst.Call) -> str | None:
-    func = node.func
-    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
 _JAX_VALUE_SIZED = frozenset({"unique", "unique_values", "unique_counts", "unique_inverse", "unique_all",
                               "nonzero", "argwhere", "flatnonzero", "where"})
 _GRAPH_FRAMEWORKS = ("tensorflow", "keras", "jax", "torch")
@@ -372,7 +367,7 @@ class HostSync(Rule):
             return
         op = ctx.op(node)
         framework = _sized_by_values(node, op, ctx)
-        if framework == "torch" and ctx.off_the_default_path and _selection_name(node) in _TORCH_SELECTIONS:
+        if framework == "torch" and ctx.off_the_default_path and terminal_name(node.func) in _TORCH_SELECTIONS:
             return  # a sparse selection under an option the defaults switch off: not the default path
         if framework == "torch":
             ctx.report(self, node, f"`{code_of(node)}` has a size set by the batch's values: torch waits for the "
