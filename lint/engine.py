@@ -786,7 +786,9 @@ class _Walker:
             # ``if self.use_negsampling: aux = self._aux_loss(...)`` with ``use_negsampling=False``:
             # a helper called only there runs in no training step with the defaults
             outcome = _default_outcome(statement.test, self.ctx.loss, self.ctx.index) if training is None else None
-            off = outcome is False
+            # ``if torch.isnan(t).any(): t = t[~torch.isnan(t)]``: a recovery that runs only when a
+            # value is already NaN or infinite, not what an ordinary training step runs
+            off = outcome is False or _nonfinite_only(statement.test)
             on = outcome is True and body_config  # an option's side the defaults take (``ignore_index=255``)
             self.ctx.off_default_depth += off
             self.ctx.on_default_depth += on
@@ -2343,8 +2345,9 @@ def _nonzero_in(test, ev: Evaluator) -> list[str]:
 
 def _tests_nonzero(test, ev: Evaluator) -> bool:
     """``if w.sum() > 0:``, ``if mask.any():`` on a value of the loss: its other branch is the
-    degenerate case (nothing to average), not the loss's behaviour."""
-    return bool(_nonzero_in(test, ev))
+    degenerate case (nothing to average), not the loss's behaviour. (``if torch.isnan(t).any():``
+    is not: its other branch is the ordinary step.)"""
+    return bool(_nonzero_in(test, ev)) and not _nonfinite_only(test)
 
 
 def _mark_guarded(names, ev: Evaluator) -> dict:
@@ -2395,6 +2398,43 @@ def _is_degenerate_case(statement, ev: Evaluator) -> bool:
     """``if not torch.any(weight > 0): return (pred * weight).sum()``: an early exit for an empty or
     all-zero batch, whose "sum" is a zero that keeps the graph, not the loss's behaviour."""
     return _exits(statement.body) and bool(_DEGENERATE.search(_text(statement.test)))
+
+
+_NONFINITE_TESTS = frozenset({"isnan", "isinf", "isneginf", "isposinf", "is_nan", "is_inf"})
+_FINITE_TESTS = frozenset({"isfinite", "is_finite"})
+
+
+def _nonfinite_only(test) -> bool:
+    """The test holds only when some value is NaN or infinite: ``torch.isnan(t).any()``,
+    ``math.isnan(v)``, ``not torch.isfinite(t).all()``, ``torch.any(torch.isinf(t))``.
+
+        >>> import libcst as cst
+        >>> [_nonfinite_only(cst.parse_expression(t)) for t in (
+        ...     "torch.isnan(t).any()", "not torch.isfinite(loss).all()", "torch.isfinite(t).all()", "t.any()")]
+        [True, True, False, False]
+    """
+    negated = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
+    inner = test.expression if negated else test
+    names = set()
+    while isinstance(inner, cst.Call):
+        name = terminal_name(inner.func)
+        names.add(name)
+        if name in _NONFINITE_TESTS | _FINITE_TESTS:
+            break
+        if name in ("any", "all", "reduce_any", "reduce_all", "item", "bool") and isinstance(inner.func, cst.Attribute) \
+                and not inner.args:
+            inner = inner.func.value  # t.isnan().any(), torch.isnan(t).any()
+        elif name in ("any", "all", "reduce_any", "reduce_all") and inner.args:
+            inner = inner.args[0].value  # torch.any(torch.isinf(t)), tf.reduce_any(tf.math.is_nan(t))
+        else:
+            return False
+    found = names & (_NONFINITE_TESTS | _FINITE_TESTS)
+    if not found or not isinstance(inner, cst.Call):
+        return False
+    reducer = names & {"all", "reduce_all"}
+    if found & _NONFINITE_TESTS:
+        return not negated and not reducer  # isnan(t).any(): some value is NaN
+    return negated and not (names & {"any", "reduce_any"})  # not isfinite(t).all(): some value is not finite
 
 
 def _equals_nonzero(test, ev: Evaluator) -> bool:

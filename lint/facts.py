@@ -432,6 +432,18 @@ def names_a_duration(name: str) -> bool:
                                                            "predicted", "raw", "neg"}
 
 
+def names_an_area(name: str) -> bool:
+    """``area``, ``gt_areas``, ``bbox_area``: an area of the data, positive (not a difference or a
+    log of one).
+
+        >>> names_an_area("area"), names_an_area("gt_areas"), names_an_area("area_diff"), names_an_area("areal")
+        (True, True, False, False)
+    """
+    words = set(name.lower().split("_"))
+    return bool(words & {"area", "areas"}) and not words & {"log", "diff", "delta", "residual", "err", "error",
+                                                             "pred", "predicted", "raw", "neg", "ratio"}
+
+
 _COMPREHENSIONS = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
 
 
@@ -534,6 +546,9 @@ class Evaluator:
                 # ``lower_time``, ``durations``: a time or span of the data, positive (a divisor or a
                 # log argument as safe as a count of frames)
                 duration = names_a_duration(name) and PRED not in taint
+                # ``area``, ``gt_areas``: a box's or an object's area from the data, positive (OKS's
+                # ``d / sigmas ** 2 / (area + eps)`` is a non-negative ratio)
+                duration = duration or (names_an_area(name) and PRED not in taint)
                 # ``mean_anchor_probs``: a batch mean of probabilities, 0 only where every sample's is
                 # (as for a mean taken in the loss itself)
                 averaged = probability and bool(_AVERAGE_WORDS & set(name.lower().split("_")))

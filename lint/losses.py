@@ -1765,8 +1765,11 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})
         elif position < min(2, len(unnamed_slots)) and position < len(positional):
             taints[name] = frozenset({unnamed_slots[position]})
-        elif kind == "helper" or (param.default is not None and _is_none(param.default)) or _TENSORISH.search(name):
-            taints[name] = frozenset({TENSOR})  # helpers: the callers' arguments say what they hold
+        elif kind == "helper" or (param.default is not None and _is_none(param.default)) or _TENSORISH.search(name) \
+                or _tensor_annotated(param):
+            # helpers: the callers' arguments say what they hold; ``events: torch.Tensor``: the
+            # function's own words say it is a device tensor, whatever its name
+            taints[name] = frozenset({TENSOR})
         else:
             taints[name] = frozenset()
     required = [p.name.value for p in positional if p.default is None and not p.star]
@@ -2252,6 +2255,27 @@ def _is_none(node: cst.BaseExpression) -> bool:
 
 
 _TENSOR_ANNOTATION = re.compile(r"\b(Tensor|ndarray|Array|ArrayLike|KerasTensor|Variable)\b")
+
+
+def _tensor_annotated(param: cst.Param) -> bool:
+    """The parameter's annotation names one device tensor (``torch.Tensor``, ``tf.Tensor``,
+    ``jax.Array``, ``Optional[Tensor]``), not a numpy array or a container of tensors.
+
+        >>> import libcst as cst
+        >>> def param(source):
+        ...     return cst.parse_module(f"def f({source}): pass").body[0].params.params[0]
+        >>> [_tensor_annotated(param(s)) for s in ("e: torch.Tensor", "e: Optional[tf.Tensor]", "e: jnp.ndarray")]
+        [True, True, True]
+        >>> [_tensor_annotated(param(s)) for s in ("e: np.ndarray", "e: List[torch.Tensor]", "e: float", "e")]
+        [False, False, False, False]
+    """
+    if param.annotation is None:
+        return False
+    text = cst.Module([]).code_for_node(param.annotation.annotation).replace(" ", "")
+    optional = re.fullmatch(r"(?:typing\.)?Optional\[(.*)\]|(.*)\|None|None\|(.*)", text)
+    if optional:
+        text = next(part for part in optional.groups() if part is not None)
+    return re.fullmatch(r"(?:[A-Za-z_]\w*\.)*(?:Tensor|KerasTensor|Array)|(?:jnp|jax\.numpy)\.ndarray", text) is not None
 
 
 def _host_param(name: str, param: cst.Param) -> bool:
