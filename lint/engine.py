@@ -788,7 +788,8 @@ class _Walker:
             outcome = _default_outcome(statement.test, self.ctx.loss, self.ctx.index) if training is None else None
             # ``if torch.isnan(t).any(): t = t[~torch.isnan(t)]``: a recovery that runs only when a
             # value is already NaN or infinite, not what an ordinary training step runs
-            off = outcome is False or _nonfinite_only(statement.test)
+            off = outcome is False or (_nonfinite_only(statement.test)
+                                       and not _tests_given_data(statement.test, self.ctx.loss, ev))
             on = outcome is True and body_config  # an option's side the defaults take (``ignore_index=255``)
             self.ctx.off_default_depth += off
             self.ctx.on_default_depth += on
@@ -2435,6 +2436,22 @@ def _nonfinite_only(test) -> bool:
     if found & _NONFINITE_TESTS:
         return not negated and not reducer  # isnan(t).any(): some value is NaN
     return negated and not (names & {"any", "reduce_any"})  # not isfinite(t).all(): some value is not finite
+
+
+def _tests_given_data(test, loss, ev: Evaluator) -> bool:
+    """The NaN test reads data the loss was given, a parameter without the prediction's gradient
+    or a slice of one (``torch.isnan(target)``: missing labels marked NaN, present in most
+    batches of a sparse table), not a value the loss computed (a NaN there is a failure)."""
+    tested = [a.value for n in all_nodes(test) if isinstance(n, cst.Call)
+              and terminal_name(n.func) in _NONFINITE_TESTS | _FINITE_TESTS for a in n.args[:1]]
+    params = set(loss.param_taints) if loss is not None else set()
+    for value in tested:
+        while isinstance(value, (cst.Subscript, cst.Attribute)) and not (
+                isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == "self"):
+            value = value.value  # target[:, k], batch.y: a view of what was given
+        if isinstance(value, cst.Name) and value.value in params and PRED not in ev.facts(value).taint:
+            return True
+    return False
 
 
 def _equals_nonzero(test, ev: Evaluator) -> bool:

@@ -100,7 +100,10 @@ KERAS_PER_SAMPLE_LOSSES = frozenset({"mean_squared_error", "mse", "MSE", "mean_a
                                      "logcosh", "log_cosh", "binary_crossentropy", "categorical_crossentropy",
                                      "sparse_categorical_crossentropy", "binary_focal_crossentropy",
                                      "categorical_focal_crossentropy", "kl_divergence", "kld", "KLD",
-                                     "kullback_leibler_divergence", "hinge", "squared_hinge", "categorical_hinge"})
+                                     "kullback_leibler_divergence", "hinge", "squared_hinge", "categorical_hinge",
+                                     "mean_absolute_percentage_error", "mape", "MAPE"})
+# tf.keras's upper-case names of per-sample loss functions (``CTC`` is a class)
+KERAS_UPPER_CASE_ALIASES = frozenset({"MSE", "MAE", "MAPE", "MSLE", "KLD"})
 EXP_OPS = frozenset({"exp", "expm1", "exp2", "cosh", "sinh"})
 LOG_OPS = frozenset({"log", "log2", "log10"})
 BOUNDED_OPS = frozenset(
@@ -1807,6 +1810,12 @@ class Evaluator:
                            two_axes=_two_dims(op))
         if name == "batch_flatten" or (name == "flatten" and _text(op.arg(1, "start_dim") or cst.Name("x")) == "1"):
             return replace(first, transposed=False, exp_node=None, batch_sum=None, batch_axis=None, two_axes=True)
+        if name in _FROM_DATA_OPS and first.python_list and first.grown_list and first.batch_rows \
+                and first.taint and not first.normalised_entries:
+            # tf.convert_to_tensor(losses) of one entry per sample, appended in a loop over the
+            # batch: as tf.stack of it, the batch is the new axis 0
+            return replace(first, no_batch_axis=False, batch_axis=(0, None), python_list=False, batch_rows=False,
+                           transposed=False, expanded_axis=None, exp_node=None, elements=None, maybe_list=False)
         if name in LAYOUT_OPS:
             # x.t().contiguous() is still the transpose; cast(exp(x)) is still exp(x)
             return replace(first, exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None)
@@ -2917,6 +2926,8 @@ def reducing_loss_class(op: Op) -> bool:
     if op.is_method or not op.name[:1].isupper() or "losses" not in op.namespace.split(".") \
             or not op.namespace.startswith(("keras", "tensorflow")) or op.name == "Loss":
         return False
+    if op.name in KERAS_UPPER_CASE_ALIASES:
+        return False  # tf.keras.losses.MSE, KLD: aliases of the per-sample functions, not classes
     reduction = op.kwargs.get("reduction")
     if reduction is None:
         return True
@@ -3576,6 +3587,10 @@ def calls_a_model(func, evaluator) -> bool:
             and not evaluator.env.get(func.value, UNTAINTED).taint
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
         return bool(_MODEL_NAME.match(func.attr.value) or _LAYER_ATTRIBUTE.search(func.attr.value))
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value != "self" \
+            and calls_a_model(func.value, evaluator) \
+            and (_MODEL_NAME.match(func.attr.value) or _LAYER_ATTRIBUTE.search(func.attr.value)):
+        return True  # model.encoder(x), vae.decoder(z): a part of the network the loss was handed
     if isinstance(func, cst.Attribute) and func.attr.value in ("apply_fn", "predict_fn", "forward_fn"):
         return True  # state.apply_fn({"params": params}, x): a Flax TrainState's forward pass
     return False

@@ -948,6 +948,7 @@ class _LossFinder:
                          and not _runs_held_modules(info) and _returns_computed_values(info)
                          and not self._evidence_against(info))
                      or _returns_own_criterion(info)
+                     or _a_perceptual_comparison(info)
                      or self._prefixed_loss_term(info.class_info)):
                 # class FocalLoss(nn.Module): def forward(self, input, target); in a losses module,
                 # class SI_SNR: def __call__(self, clean, enhanced); an autograd Function's
@@ -2572,6 +2573,38 @@ def _keeps_or_yields(function) -> bool:
                         and target.value.value == "self":
                     return True
     return False
+
+
+def _a_perceptual_comparison(info: FunctionInfo) -> bool:
+    """``class VGGPerceptual(nn.Module): def forward(self, fake, real)``: a class named for a
+    perceptual comparison whose ``__init__`` builds a pretrained network and whose forward takes
+    two inputs is a perceptual loss (not ``PerceptualDiscriminator``, which builds its own layers).
+
+        >>> import libcst as cst
+        >>> from keras_bsguard.lint.module_index import ModuleIndex
+        >>> index = ModuleIndex.build(cst.parse_module(
+        ...     "class VGGPerceptual:\\n    def __init__(self):\\n        self.vgg = vgg19(pretrained=True)\\n"
+        ...     "    def forward(self, fake, real):\\n        return fake\\n"
+        ...     "class PerceptualDiscriminator:\\n    def __init__(self):\\n        self.conv = Conv2d(3, 8, 3)\\n"
+        ...     "    def forward(self, x, y):\\n        return x\\n"))
+        >>> [(f.class_info.name, f.name) for f in index.functions if _a_perceptual_comparison(f)]
+        [('VGGPerceptual', 'forward')]
+    """
+    tokens = name_words(info.class_info.name) if info.class_info is not None else []
+    if "perceptual" not in tokens or info.name not in ("forward", "__call__", "call") \
+            or len(_positional_names(info, required=True)) < 2 or decorated_no_grad(info.node):
+        return False  # (a no_grad __call__ that keeps running totals is an evaluation)
+    init = info.class_info.methods.get("__init__")
+    # the evidence: __init__ builds the pretrained network it compares features in
+    return init is not None and any(isinstance(n, cst.Call) and _PRETRAINED_BUILDER.match(terminal_name(n.func) or "")
+                                    for n in own_nodes(init.node))
+
+
+# what builds a pretrained feature network: torchvision and Keras application constructors, LPIPS,
+# loaders of saved or hub networks
+_PRETRAINED_BUILDER = re.compile(r"^(vgg1[169](_bn)?|VGG1[69]|resnet\d+|ResNet\d+\w*|alexnet|squeezenet\w*|"
+                                 r"inception_v3|InceptionV3|efficientnet\w*|EfficientNet\w*|densenet\d+|DenseNet\d+|"
+                                 r"convnext\w*|ConvNeXt\w*|LPIPS|lpips|from_pretrained|load_model)$")
 
 
 def _returns_own_criterion(info: FunctionInfo) -> bool:

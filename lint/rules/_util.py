@@ -155,8 +155,12 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
             and isinstance(func.value, (cst.Name, cst.Attribute)):
         func = func.value  # lpips.apply(params, x, y), self.vgg.forward(x): the network's forward pass
     if _in_a_loss_object(ctx) and _pretrained_attribute(func, ctx) and any(
-            not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args):
+            not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args) \
+            and not _prediction_without_gradient(node, ctx):
         return True  # self.model.encode_image(x) of self.model, _ = clip.load(...): a pretrained network
+    if isinstance(func, cst.Name) and _in_a_loss_object(ctx) and _a_held_part(func.value, ctx) and any(
+            not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args):
+        return True  # for block in self.blocks: block(x), the slices of a pretrained VGG
     if isinstance(func, cst.Call):
         # CriticNetwork(name="critic")(x): a module built and run in place (Haiku, Flax)
         return _runs_the_other_gan_network(func, ctx) and bool(node.args)
@@ -192,6 +196,12 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
         return False  # vgg = VGG19(...); vgg(y): the build is the finding
     return any(not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args) \
         and bool(node.args)
+
+
+def _prediction_without_gradient(node: cst.Call, ctx) -> bool:
+    """The network sees the prediction inside ``torch.no_grad()``: nothing flows back to the
+    model through it, so the object scores its input (CLIP-IQA, a metric), it trains nothing."""
+    return bool(getattr(ctx, "no_grad_depth", 0)) and any("pred" in ctx.facts(a.value).taint for a in node.args)
 
 
 def _built_by_the_factory(name: str, ctx) -> bool:
@@ -400,7 +410,7 @@ def _pretrained_attribute(func, ctx) -> bool:
     if _NOT_A_NETWORK_NAME.search(func.attr.value):
         return False  # self.tokenizer = AutoTokenizer.from_pretrained(...): text processing, not a network
     for call in ctx.index.init_calls(ctx.loss.info.class_info).get(func.attr.value, ()):
-        last = terminal_name(call.func)
+        last = terminal_name(_built_under_moves(call).func)
         if last in _PRETRAINED_LOADERS or _APPLICATION_NAME.match(last):
             return True
         if last == "Sequential" and _builds_a_pretrained_network(ctx):
@@ -410,8 +420,90 @@ def _pretrained_attribute(func, ctx) -> bool:
     return False
 
 
+# calls that move a network or set its mode, and return it: ``vgg16(pretrained=True).to(device).eval()``
+_NETWORK_MOVES = frozenset({"to", "cuda", "cpu", "eval", "train", "float", "half", "double", "requires_grad_"})
+
+
+def _built_under_moves(call: cst.Call) -> cst.Call:
+    """The call that built a network under the moves, mode switches, ``.features`` and slices
+    applied to it: ``models.vgg16(pretrained=True).features[:16].to(device).eval()`` -> the
+    ``vgg16(...)`` call (``call`` itself when nothing wraps it).
+
+        >>> import libcst as cst
+        >>> terminal_name(_built_under_moves(cst.parse_expression("models.vgg16(pretrained=True).features.to(d).eval()")).func)
+        'vgg16'
+    """
+    node = call
+    while True:
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in _NETWORK_MOVES:
+            node = node.func.value
+        elif isinstance(node, cst.Attribute) and node.attr.value == "features":
+            node = node.value
+        elif isinstance(node, cst.Subscript):
+            node = node.value
+        else:
+            break
+    return node if isinstance(node, cst.Call) else call
+
+
 _PRETRAINED_NETWORK = re.compile(_APPLICATION_NAME.pattern.rstrip("$").rstrip(")") + r"|efficientnet_\w+|"
                                  r"mobilenet_v[23]\w*|densenet\d+|inception_v3|convnext_\w+|regnet_\w+|alexnet)$")
+
+
+# what a perceptual loss calls the pieces of a pretrained network it keeps (``self.blocks``,
+# ``self.slices``, ``self.selected_layers``, ``self.layers``)
+_HELD_PARTS_NAME = re.compile(r"(^|_)(blocks|layers|slices|stages|features)$")
+
+
+def _a_held_part(name: str, ctx) -> bool:
+    """``name`` is a loop variable over the pieces of a pretrained network the loss object's
+    ``__init__`` builds (``for block in self.blocks``, ``for name, layer in self.layers.items()``,
+    ``for i, s in enumerate(self.slices)``): each call of it runs part of that network."""
+    for loop in own_nodes(ctx.loss.node):
+        if not isinstance(loop, cst.For) or name not in {n.value for n in all_nodes(loop.target)
+                                                          if isinstance(n, cst.Name)}:
+            continue
+        held = [n.attr.value for n in all_nodes(loop.iter) if isinstance(n, cst.Attribute)
+                and isinstance(n.value, cst.Name) and n.value.value == "self" and _HELD_PARTS_NAME.search(n.attr.value)]
+        if any(attribute in _pieces_of_a_pretrained_network(ctx) for attribute in held):
+            return True
+    return False
+
+
+def _pieces_of_a_pretrained_network(ctx) -> set[str]:
+    """The attributes the loss object's ``__init__`` sets from a pretrained network it builds
+    there: ``vgg = models.vgg19(pretrained=True).features; self.blocks = nn.ModuleList([vgg[:4],
+    ...])``, ``self.layers = self.get_layers(vgg, names)`` (not its own layers, nor criteria)."""
+    init = ctx.loss.info.class_info.methods.get("__init__")
+    if init is None:
+        return set()
+    networks, pieces = set(), set()
+    for node in own_nodes_in_order(init.node):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                and node.func.attr.value in ("append", "extend", "add_module") \
+                and isinstance(node.func.value, cst.Attribute) and isinstance(node.func.value.value, cst.Name) \
+                and node.func.value.value.value == "self" \
+                and {n.value for a in node.args for n in all_nodes(a.value) if isinstance(n, cst.Name)} & networks:
+            pieces.add(node.func.value.attr.value)  # self.slices.append(vgg[i:j])
+            continue
+        if not isinstance(node, cst.Assign) or not isinstance(node.value, (cst.Call, cst.Subscript, cst.Attribute)):
+            continue
+        built = _built_under_moves(node.value) if isinstance(node.value, cst.Call) else None
+        last = terminal_name(built.func) if built is not None else None
+        pretrained = last is not None and (_PRETRAINED_NETWORK.match(last) or last in ("from_pretrained", "load_model")) \
+            and not _NOT_A_NETWORK_NAME.search(_text_of(built.func))
+        mentions = {n.value for n in all_nodes(node.value) if isinstance(n, cst.Name)} & networks
+        for target in node.targets:
+            if isinstance(target.target, cst.Name) and (pretrained or mentions):
+                networks.add(target.target.value)  # vgg = models.vgg19(...).features; feats = vgg[:16]
+            elif isinstance(target.target, cst.Attribute) and isinstance(target.target.value, cst.Name) \
+                    and target.target.value.value == "self" and (pretrained or mentions):
+                pieces.add(target.target.attr.value)
+    return pieces
+
+
+def _text_of(node) -> str:
+    return cst.Module([]).code_for_node(node)
 
 
 def _builds_a_pretrained_network(ctx) -> bool:

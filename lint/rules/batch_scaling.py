@@ -180,6 +180,8 @@ def _could_normalise(node, ctx, seen: frozenset = frozenset()) -> bool:
                    and code_of(e.value, 1000) != returned for e in node.elements)
     if isinstance(node, cst.DictComp):
         return False
+    if ctx.facts(node).network_output:
+        return False  # return loss, model(x): the prediction handed back for metrics, not a count
     op = ctx.op(node) if isinstance(node, cst.Call) else None
     return op is None or (op.name not in _STATE_UPDATES and op.name not in _VARIABLE_MAKERS)
 
