@@ -103,7 +103,7 @@ KERAS_PER_SAMPLE_LOSSES = frozenset({"mean_squared_error", "mse", "MSE", "mean_a
                                      "kullback_leibler_divergence", "hinge", "squared_hinge", "categorical_hinge",
                                      "mean_absolute_percentage_error", "mape", "MAPE"})
 # tf.keras's upper-case names of per-sample loss functions (``CTC`` is a class)
-KERAS_UPPER_CASE_ALIASES = frozenset({"MSE", "MAE", "MAPE", "MSLE", "KLD"})
+KERAS_UPPER_CASE_ALIASES = frozenset(name for name in KERAS_PER_SAMPLE_LOSSES if name.isupper())
 EXP_OPS = frozenset({"exp", "expm1", "exp2", "cosh", "sinh"})
 LOG_OPS = frozenset({"log", "log2", "log10"})
 BOUNDED_OPS = frozenset(
@@ -431,8 +431,13 @@ def names_a_duration(name: str) -> bool:
         (True, True, False)
     """
     words = set(name.lower().split("_"))
-    return bool(_DURATION_WORDS & words) and not words & {"log", "diff", "delta", "residual", "err", "error", "pred",
-                                                           "predicted", "raw", "neg"}
+    return bool(_DURATION_WORDS & words) and not words & _DERIVED_QUANTITY_WORDS
+
+
+# words that make a name a quantity derived from a time or an area (a log, a difference, an error,
+# a prediction of it), not the data's own positive value
+_DERIVED_QUANTITY_WORDS = frozenset({"log", "diff", "delta", "residual", "err", "error", "pred", "predicted", "raw",
+                                     "neg"})
 
 
 def names_an_area(name: str) -> bool:
@@ -443,8 +448,7 @@ def names_an_area(name: str) -> bool:
         (True, True, False, False)
     """
     words = set(name.lower().split("_"))
-    return bool(words & {"area", "areas"}) and not words & {"log", "diff", "delta", "residual", "err", "error",
-                                                             "pred", "predicted", "raw", "neg", "ratio"}
+    return bool(words & {"area", "areas"}) and not words & (_DERIVED_QUANTITY_WORDS | {"ratio"})
 
 
 _COMPREHENSIONS = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)

@@ -2594,17 +2594,8 @@ def _a_perceptual_comparison(info: FunctionInfo) -> bool:
     if "perceptual" not in tokens or info.name not in ("forward", "__call__", "call") \
             or len(_positional_names(info, required=True)) < 2 or decorated_no_grad(info.node):
         return False  # (a no_grad __call__ that keeps running totals is an evaluation)
-    init = info.class_info.methods.get("__init__")
     # the evidence: __init__ builds the pretrained network it compares features in
-    return init is not None and any(isinstance(n, cst.Call) and _PRETRAINED_BUILDER.match(terminal_name(n.func) or "")
-                                    for n in own_nodes(init.node))
-
-
-# what builds a pretrained feature network: torchvision and Keras application constructors, LPIPS,
-# loaders of saved or hub networks
-_PRETRAINED_BUILDER = re.compile(r"^(vgg1[169](_bn)?|VGG1[69]|resnet\d+|ResNet\d+\w*|alexnet|squeezenet\w*|"
-                                 r"inception_v3|InceptionV3|efficientnet\w*|EfficientNet\w*|densenet\d+|DenseNet\d+|"
-                                 r"convnext\w*|ConvNeXt\w*|LPIPS|lpips|from_pretrained|load_model)$")
+    return info.class_info.builds_a_pretrained_network()
 
 
 def _returns_own_criterion(info: FunctionInfo) -> bool:

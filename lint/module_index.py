@@ -239,12 +239,37 @@ def local_criteria(function: cst.FunctionDef) -> dict[str, tuple[str, str]]:
     return _criteria_among(constructions)
 
 
+# what builds a pretrained network: torchvision's and Keras's application constructors, LPIPS,
+# loaders of saved or hub models (``AutoModel.from_pretrained``, ``load_model``)
+_PRETRAINED_BUILDER = re.compile(
+    r"^(VGG1[69]|ResNet\d+\w*|InceptionV3|InceptionResNetV2|Xception|MobileNet(V2|V3\w*)?|DenseNet\d+|"
+    r"EfficientNet\w*|NASNet\w*|ConvNeXt\w*|vgg1[169](_bn)?|resnet\d+|efficientnet\w*|mobilenet_v[23]\w*|"
+    r"densenet\d+|inception_v3|convnext\w*|regnet_\w+|alexnet|squeezenet\w*|LPIPS|lpips|from_pretrained|load_model)$")
+
+
+def names_a_pretrained_builder(name: str | None) -> bool:
+    """``vgg19``, ``VGG16``, ``efficientnet_b0``, ``from_pretrained``: a call of that name builds a
+    pretrained network.
+
+        >>> names_a_pretrained_builder("vgg19"), names_a_pretrained_builder("Conv2d")
+        (True, False)
+    """
+    return bool(name) and _PRETRAINED_BUILDER.match(name) is not None
+
+
 @dataclass(eq=False)
 class ClassInfo:
     node: cst.ClassDef
     name: str
     bases: list[cst.BaseExpression]
     methods: dict[str, FunctionInfo] = field(default_factory=dict)
+
+    def builds_a_pretrained_network(self) -> bool:
+        """Its ``__init__`` builds a pretrained network (``models.vgg19(pretrained=True)``,
+        ``VGG16(weights="imagenet")``, ``AutoModel.from_pretrained(...)``)."""
+        init = self.methods.get("__init__")
+        return init is not None and any(isinstance(node, cst.Call) and names_a_pretrained_builder(terminal_name(node.func))
+                                        for node in own_nodes(init.node))
 
     def summed_criteria(self) -> frozenset[str]:
         """Attributes set in ``__init__`` to a loss module that sums over its inputs

@@ -6,6 +6,7 @@ import re
 
 import libcst as cst
 
+from ..module_index import names_a_pretrained_builder
 from ..names import dotted_parts, terminal_name
 from ..tree import all_nodes, children as tree_children, own_nodes, own_nodes_in_order
 from ..vocabulary import name_words
@@ -446,10 +447,6 @@ def _built_under_moves(call: cst.Call) -> cst.Call:
     return node if isinstance(node, cst.Call) else call
 
 
-_PRETRAINED_NETWORK = re.compile(_APPLICATION_NAME.pattern.rstrip("$").rstrip(")") + r"|efficientnet_\w+|"
-                                 r"mobilenet_v[23]\w*|densenet\d+|inception_v3|convnext_\w+|regnet_\w+|alexnet)$")
-
-
 # what a perceptual loss calls the pieces of a pretrained network it keeps (``self.blocks``,
 # ``self.slices``, ``self.selected_layers``, ``self.layers``)
 _HELD_PARTS_NAME = re.compile(r"(^|_)(blocks|layers|slices|stages|features)$")
@@ -459,22 +456,31 @@ def _a_held_part(name: str, ctx) -> bool:
     """``name`` is a loop variable over the pieces of a pretrained network the loss object's
     ``__init__`` builds (``for block in self.blocks``, ``for name, layer in self.layers.items()``,
     ``for i, s in enumerate(self.slices)``): each call of it runs part of that network."""
-    for loop in own_nodes(ctx.loss.node):
-        if not isinstance(loop, cst.For) or name not in {n.value for n in all_nodes(loop.target)
-                                                          if isinstance(n, cst.Name)}:
-            continue
-        held = [n.attr.value for n in all_nodes(loop.iter) if isinstance(n, cst.Attribute)
-                and isinstance(n.value, cst.Name) and n.value.value == "self" and _HELD_PARTS_NAME.search(n.attr.value)]
-        if any(attribute in _pieces_of_a_pretrained_network(ctx) for attribute in held):
-            return True
-    return False
+    found = ctx.__dict__.get("_held_part_names")
+    if found is None:  # the loop variables, read once per loss
+        pieces = _pieces_of_a_pretrained_network(ctx.loss.info.class_info, ctx.index)
+        found = set()
+        for loop in own_nodes(ctx.loss.node):
+            if isinstance(loop, cst.For) and any(
+                    isinstance(n, cst.Attribute) and isinstance(n.value, cst.Name) and n.value.value == "self"
+                    and _HELD_PARTS_NAME.search(n.attr.value) and n.attr.value in pieces for n in all_nodes(loop.iter)):
+                found |= {n.value for n in all_nodes(loop.target) if isinstance(n, cst.Name)}
+        ctx.__dict__["_held_part_names"] = found
+    return name in found
 
 
-def _pieces_of_a_pretrained_network(ctx) -> set[str]:
-    """The attributes the loss object's ``__init__`` sets from a pretrained network it builds
+def _pieces_of_a_pretrained_network(class_info, index) -> set[str]:
+    """The attributes a loss object's ``__init__`` sets from a pretrained network it builds
     there: ``vgg = models.vgg19(pretrained=True).features; self.blocks = nn.ModuleList([vgg[:4],
-    ...])``, ``self.layers = self.get_layers(vgg, names)`` (not its own layers, nor criteria)."""
-    init = ctx.loss.info.class_info.methods.get("__init__")
+    ...])``, ``self.layers = self.get_layers(vgg, names)`` (not its own layers, nor criteria);
+    read once per class."""
+    cache = index.__dict__.setdefault("_pretrained_pieces", {})
+    if class_info.name not in cache:
+        cache[class_info.name] = _pieces_built_in(class_info.methods.get("__init__"))
+    return cache[class_info.name]
+
+
+def _pieces_built_in(init) -> set[str]:
     if init is None:
         return set()
     networks, pieces = set(), set()
@@ -490,8 +496,7 @@ def _pieces_of_a_pretrained_network(ctx) -> set[str]:
             continue
         built = _built_under_moves(node.value) if isinstance(node.value, cst.Call) else None
         last = terminal_name(built.func) if built is not None else None
-        pretrained = last is not None and (_PRETRAINED_NETWORK.match(last) or last in ("from_pretrained", "load_model")) \
-            and not _NOT_A_NETWORK_NAME.search(_text_of(built.func))
+        pretrained = names_a_pretrained_builder(last) and not _NOT_A_NETWORK_NAME.search(code_of(built.func, 1000))
         mentions = {n.value for n in all_nodes(node.value) if isinstance(n, cst.Name)} & networks
         for target in node.targets:
             if isinstance(target.target, cst.Name) and (pretrained or mentions):
@@ -502,22 +507,10 @@ def _pieces_of_a_pretrained_network(ctx) -> set[str]:
     return pieces
 
 
-def _text_of(node) -> str:
-    return cst.Module([]).code_for_node(node)
-
-
 def _builds_a_pretrained_network(ctx) -> bool:
     """The loss object's ``__init__`` builds a pretrained network (``models.vgg19(pretrained=True)``,
     ``efficientnet_b0(weights=...)``, ``VGG16(weights="imagenet")``, ``AutoModel.from_pretrained``)."""
-    init = ctx.loss.info.class_info.methods.get("__init__")
-    if init is None:
-        return False
-    for node in own_nodes(init.node):
-        if isinstance(node, cst.Call):
-            last = terminal_name(node.func) or ""
-            if last in ("from_pretrained", "load_model") or _PRETRAINED_NETWORK.match(last):
-                return True
-    return False
+    return ctx.loss.info.class_info.builds_a_pretrained_network()
 
 
 def _in_a_loss_object(ctx) -> bool:
