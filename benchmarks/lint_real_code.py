@@ -176,10 +176,13 @@ def report(findings: list[dict], present: set, judgments: list[dict], unjudged_o
     per_rule = Counter(f["code"] for f in findings)
     print(f"findings: {len(findings)}  by kind of module: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())))
     print("per rule: " + ", ".join(f"{c} {n}" for c, n in sorted(per_rule.items())))
-    verdicts: dict[tuple, dict] = {}
+    # several findings of one rule on one line (an exp and a pow) are judged by as many rows with
+    # that key, in the order the findings were listed: the k-th finding takes the k-th row (the last
+    # row when there are fewer rows than findings)
+    rows_at: dict[tuple, list[dict]] = defaultdict(list)
     for row in judgments:
-        key = (row["package"], row["version"], row["path"], int(row["line"]), row["code"])
-        verdicts[key] = row
+        rows_at[(row["package"], row["version"], row["path"], int(row["line"]), row["code"])].append(row)
+    taken: Counter = Counter()
     reported = {(f["package"], f["version"], f["path"], f["line"], f["code"]) for f in findings}
     # a finding names the other places of its root cause (one cause, one finding): a bug labelled
     # at one of those places is found, not missed
@@ -188,7 +191,9 @@ def report(findings: list[dict], present: set, judgments: list[dict], unjudged_o
     unjudged = []
     for f in findings:
         key = (f["package"], f["version"], f["path"], f["line"], f["code"])
-        row = verdicts.get(key)
+        rows = rows_at.get(key)
+        row = rows[min(taken[key], len(rows) - 1)] if rows else None
+        taken[key] += 1
         verdict = row["verdict"] if row else "unjudged"
         for rule in (f["code"], "all"):
             table[(corpus_of(f["package"]), rule)][f"reported {verdict}"] += 1
@@ -196,8 +201,9 @@ def report(findings: list[dict], present: set, judgments: list[dict], unjudged_o
                 table[("libraries outside loss modules", rule)]["reported " + verdict] += 1
         if row is None:
             unjudged.append(f)
-    for key, row in verdicts.items():
-        if row["verdict"] == "true" and key not in reported and (key[0], key[1]) in present:
+    for key, rows in rows_at.items():
+        row = next((r for r in rows if r["verdict"] == "true"), None)
+        if row is not None and key not in reported and (key[0], key[1]) in present:
             outcome = "found at a related place" if key in related else "missed true"
             for rule in (row["code"], "all"):
                 table[(corpus_of(row["package"]), rule)][outcome] += 1
