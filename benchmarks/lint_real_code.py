@@ -11,7 +11,8 @@ Each folder passed is a corpus root holding one sub-folder per source:
   repository), saved by hand from the search tool; they cannot be re-fetched by this script.
 
 The judgments file (``benchmarks/real_code/judgments.csv``) holds references and our own
-verdicts only, never third-party source: ``package,version,path,line,code,verdict,reason``, one
+verdicts only, never third-party source: ``package,version,path,line,code,verdict,reason`` and an
+optional ``column`` (which of several findings of one rule on one line a row judges), one
 row per finding judged or per real bug labelled. ``verdict`` is ``true`` (a real problem at that
 line, whether or not the linter reports it: rows that the linter misses count against recall),
 ``false`` (the linter reports it and is wrong), or ``debatable`` (left out of both figures).
@@ -162,7 +163,7 @@ def lint_roots(roots: list[Path]) -> tuple[list[dict], set[tuple[str, str]]]:
                 continue
             package, version, inner = source
             found.append({"package": package, "version": version, "path": inner, "line": finding.row,
-                          "code": finding.code, "message": finding.message, "loss": finding.loss,
+                          "column": finding.column, "code": finding.code, "message": finding.message, "loss": finding.loss,
                           "kind": kind_of(inner), "related": [row for row, _ in finding.related]})
     return found, present
 
@@ -177,8 +178,9 @@ def report(findings: list[dict], present: set, judgments: list[dict], unjudged_o
     print(f"findings: {len(findings)}  by kind of module: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())))
     print("per rule: " + ", ".join(f"{c} {n}" for c, n in sorted(per_rule.items())))
     # several findings of one rule on one line (an exp and a pow) are judged by as many rows with
-    # that key, in the order the findings were listed: the k-th finding takes the k-th row (the last
-    # row when there are fewer rows than findings)
+    # that key: a row that names its finding's column judges the finding there; the others are taken
+    # in the order the findings were listed (the k-th such finding takes the k-th such row, the last
+    # one when there are fewer rows than findings)
     rows_at: dict[tuple, list[dict]] = defaultdict(list)
     for row in judgments:
         rows_at[(row["package"], row["version"], row["path"], int(row["line"]), row["code"])].append(row)
@@ -191,9 +193,7 @@ def report(findings: list[dict], present: set, judgments: list[dict], unjudged_o
     unjudged = []
     for f in findings:
         key = (f["package"], f["version"], f["path"], f["line"], f["code"])
-        rows = rows_at.get(key)
-        row = rows[min(taken[key], len(rows) - 1)] if rows else None
-        taken[key] += 1
+        row = _row_for(f, rows_at.get(key, []), taken, key)
         verdict = row["verdict"] if row else "unjudged"
         for rule in (f["code"], "all"):
             table[(corpus_of(f["package"]), rule)][f"reported {verdict}"] += 1
@@ -225,6 +225,20 @@ def report(findings: list[dict], present: set, judgments: list[dict], unjudged_o
             for f in unjudged:
                 writer.writerow({k: f[k] for k in writer.fieldnames})
         print(f"\n{len(unjudged)} unjudged findings written to {unjudged_out}")
+
+
+def _row_for(finding: dict, rows: list[dict], taken: Counter, key: tuple) -> dict | None:
+    """The judgment row of ``finding`` among the rows with its key (see :func:`report`)."""
+    placed = [r for r in rows if (r.get("column") or "").strip()]
+    for r in placed:
+        if int(r["column"]) == finding.get("column"):
+            return r
+    ordered = [r for r in rows if r not in placed]
+    if not ordered:
+        return None
+    row = ordered[min(taken[key], len(ordered) - 1)]
+    taken[key] += 1
+    return row
 
 
 def main(argv=None) -> int:
