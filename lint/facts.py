@@ -1438,7 +1438,13 @@ class Evaluator:
             grows = right.literal is None or right.literal >= 1
             # (1 - rho ** 2) ** -0.5 of a value in [0, 1]: at least 1 (inf at 0 is the division's finding)
             inverse_of_unit = left.unit and right.literal is not None and right.literal < 0 and not right.taint
-            return Facts(taint=taint, nonneg=left.nonneg or even or inverse_of_unit, scaled=bool(left.taint) and grows,
+            # x ** k with k a tensor the loss computes with gradient (a predicted Weibull shape): a real
+            # power of such an exponent is defined only for a base that is not negative (NaN
+            # otherwise), so it is >= 0 and exp(-(t / scale) ** k), a survival function, is at most
+            # 1 (not an exponent of the data or a rounded one: an integer power keeps a sign)
+            tensor_exponent = right.has_grad and right.literal is None
+            return Facts(taint=taint, nonneg=left.nonneg or even or inverse_of_unit or tensor_exponent,
+                         scaled=bool(left.taint) and grows,
                          below_one=left.inside_unit and even,  # cos**2 of a cosine clipped inside (-1, 1)
                          magnitude=(left.error or left.magnitude) and grows and not right.taint,
                          vanishes_at_fit=left.vanishes_at_fit and right.literal is not None and right.literal > 0,
@@ -1553,6 +1559,15 @@ class Evaluator:
                 and facts.batch_sum is None:
             prediction = op.arg(0, "input")
             inputs = [self.facts(prediction)] if prediction is not None else []
+            # F.binary_cross_entropy_with_logits(x, t, w / w.sum(), reduction="sum"): weights of
+            # every element, the batch's included, that sum to one make the sum a weighted mean (not
+            # the class weights of cross_entropy or nll_loss, nor weights without the batch axis:
+            # summed with reduction="sum", each sample still adds its class's weight)
+            weight = op.arg(2, "weight") if op.name.startswith("binary_cross_entropy") else None
+            weight_facts = self.facts(weight) if weight is not None else None
+            if weight_facts is not None and weight_facts.unit_weighted and weight_facts.is_tensor \
+                    and not weight_facts.no_batch_axis:
+                inputs = []
             if any(f.is_tensor and not f.no_batch_axis for f in inputs):
                 # F.mse_loss(x_hat, x, reduction="sum"): one number, the sum over the batch
                 facts = replace(facts, batch_sum=node, no_batch_axis=True, batch_axis=None)
@@ -1721,6 +1736,12 @@ class Evaluator:
                 # from mypkg.utils import l2_normalize: a function named for bounding its input
                 # keeps the tensor (rows and all), bounded (as an unresolved one does, _unknown_call)
                 return Facts(taint=self._opaque(list(op.args)).taint, bounded=True)
+            if _DISTANCE_NAME.match(name.lower()) and op.args and not op.is_method \
+                    and op.namespace.split(".")[0] not in _HOST_ARRAY_LIBRARIES \
+                    and not any(self.facts(a).on_host for a in op.args):
+                # from .pairwise_loss import pairwise_distance: a distance of the tensors it is given,
+                # >= 0 (as an unresolved one is, _unknown_call); not scipy's cdist of host arrays
+                return Facts(taint=self._opaque(list(op.args)).taint, nonneg=True)
             return self._opaque([*op.args, *op.kwargs.values()])
         if name in EPSILON_FUNCTIONS:
             return Facts(guarded=True, nonneg=True, bounded=True, literal=1e-7)
@@ -2940,8 +2961,14 @@ def reducing_loss_class(op: Op) -> bool:
 
 
 def _divides_by_own_sum(numerator, denominator, evaluator) -> bool:
-    """``w / sum(w)``, ``w / maximum(sum(w), eps)``: weights normalised by their full sum."""
+    """``w / sum(w)``, ``w / maximum(sum(w), eps)``, ``w / (w.sum() + eps)``: weights normalised by
+    their full sum."""
     inner = denominator
+    if isinstance(inner, cst.BinaryOperation) and isinstance(inner.operator, cst.Add):
+        for total, other in ((inner.left, inner.right), (inner.right, inner.left)):
+            if not evaluator.facts(other).taint and evaluator.facts(other).literal is not None:
+                inner = total  # w.sum() + 1e-8: an epsilon beside the sum
+                break
     op = evaluator.op(inner) if isinstance(inner, cst.Call) else None
     if op is not None and op.name in ("maximum", "max", "clip", "clamp", "clip_by_value") and op.args:
         inner = op.args[0]
@@ -3534,6 +3561,8 @@ def _names_a_loss_callable(callee: str) -> bool:
     return bool(words) and words[-1] in _LOSS_CALLABLE_ENDINGS and bool({"loss", "criterion", "crit"} & set(words))
 
 
+# libraries that compute on host arrays: a distance they return is a numpy array, not a tensor
+_HOST_ARRAY_LIBRARIES = frozenset({"scipy", "sklearn", "numpy", "pandas", "cv2", "skimage", "PIL", "ot", "numba"})
 _DISTANCE_NAME = re.compile(r"^_?((pairwise|euclidean|squared|cosine|l2|l1)_?)?(dist|distance|distances|cdist|pdist)$")
 # names of covariance matrices (positive definite): sigma_p, Sigma, cov, covariance, precision
 _COVARIANCE_NAME = re.compile(r"(^|[^a-z])(sigma|cov|covariance|precision)", re.IGNORECASE)

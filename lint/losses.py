@@ -1349,7 +1349,7 @@ class _LossFinder:
             if loss.kind == "train-step":
                 continue  # what a training loop calls runs beside its loss (evaluation, logging, saving)
             for info in self._called_local_functions(loss):
-                if not info.name.lstrip("_").lower().startswith(_BOOKKEEPING_PREFIXES) \
+                if not _bookkeeping(info) \
                         and not prepares_targets(info.name) and not _returns_host_values(info.node) \
                         and not self._model_code(info):
                     self._add_function(info, "helper", caller=loss)
@@ -1839,11 +1839,17 @@ def _says_kl_term(info: FunctionInfo) -> bool:
     tokens = _name_tokens(info.name)
     if info.class_info is not None and info.name in LOSS_CLASS_METHODS:
         tokens |= _name_tokens(info.class_info.name)  # class KLD: def forward(self, mu, logvar)
-    if not tokens & {"kl", "kld", "kldiv", "kldivergence", "elbo", "divergence"}:
+    # a beta-TCVAE's total correlation, estimated on the batch from the sampled latents beside the
+    # pair (total_correlation(z, z_mean, z_logvar)), is such a term too; not a closed form of the pair
+    total_correlation = {"total", "correlation"} <= tokens or "totalcorrelation" in tokens
+    if not tokens & {"kl", "kld", "kldiv", "kldivergence", "elbo", "divergence"} and not total_correlation:
         return False
     params = [p for p in [*info.node.params.posonly_params, *info.node.params.params]
               if p.name.value not in ("self", "cls")]
-    return bool(_latent_pair(params))
+    pair = _latent_pair(params)
+    if total_correlation and not tokens & {"kl", "kld", "kldiv", "kldivergence", "elbo", "divergence"}:
+        return bool(pair) and any(p.name.value not in pair and not _is_scalar(p) and p.default is None for p in params)
+    return bool(pair)
 
 
 def _estimate_reference_pair(names: list[str]) -> int | None:
@@ -2214,6 +2220,48 @@ def _host_container(annotation: cst.BaseExpression) -> bool:
     if base_name not in _CONTAINER_ANNOTATIONS:
         return False
     return _is_host_type(cst.Module([]).code_for_node(annotation).replace("...", ""))
+
+
+def _bookkeeping(info: FunctionInfo) -> bool:
+    """A helper named for bookkeeping (``log_metrics``, ``print_stats``, ``plot_``, ``record_``): it
+    runs beside the loss, not in its value. A ``log_`` helper named for a quantity that returns a
+    value it computes (``log_density(z, mu, logvar)``, ``log_normal_pdf``, ``log_sum_exp``) is the
+    log of that quantity, part of the loss.
+
+        >>> import libcst as cst
+        >>> from keras_bsguard.lint.module_index import ModuleIndex
+        >>> index = ModuleIndex.build(cst.parse_module(
+        ...     "def log_metrics(x):\\n    print(x)\\n"
+        ...     "def log_density(x, mu):\\n    return -0.5 * (x - mu) ** 2\\n"))
+        >>> [_bookkeeping(f) for f in index.functions]
+        [True, False]
+    """
+    name = info.name.lstrip("_").lower()
+    if not name.startswith(_BOOKKEEPING_PREFIXES):
+        return False
+    return not name.startswith("log_") or not set(name.split("_")[1:]) & _LOG_QUANTITY_WORDS \
+        or not _returns_computed_value(info.node)
+
+
+# what the log of a quantity is named for: log_density, log_normal_pdf, log_sum_exp, log_t (the
+# tempered logarithm), log_cosh; not log_metrics, log_images, log_stats
+_LOG_QUANTITY_WORDS = frozenset({
+    "density", "dens", "prob", "probs", "proba", "probability", "probabilities", "likelihood", "lik", "pdf",
+    "pmf", "cdf", "normal", "gaussian", "gauss", "bernoulli", "poisson", "laplace", "categorical", "mixture",
+    "dirichlet", "gamma", "beta", "binomial", "logistic", "sum", "exp", "sumexp", "softmax", "sigmoid", "cosh",
+    "ratio", "odds", "det", "determinant", "partition", "posterior", "prior", "t", "q", "p", "var", "std",
+    "sigma", "variance", "kernel"})
+
+
+def _returns_computed_value(node: cst.FunctionDef) -> bool:
+    """The function's own body returns an expression that is not a constant, a name of a literal
+    or None (``return -0.5 * (x - mu) ** 2``; not ``return`` alone or ``return None``)."""
+    for statement in own_nodes(node):
+        if isinstance(statement, cst.Return) and statement.value is not None \
+                and not isinstance(statement.value, (cst.Name, cst.SimpleString, cst.Integer, cst.Float,
+                                                     cst.Dict, cst.FormattedString)):
+            return True
+    return False
 
 
 def _returns_host_values(node: cst.FunctionDef) -> bool:

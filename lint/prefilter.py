@@ -59,8 +59,9 @@ _MARKERS = re.compile(
     rb"|(?:class|def)\s+\w*(?i:neg)\w*(?i:log)\w*(?i:likelihood|lik)\w*\s*[(\[:]"  # NegativeLogLikelihood,
     # negative_log_cox_partial_likelihood
     rb"|def\s+\w*(?i:dist|euclid)\w*\s*\(\s*\w+\s*\)\s*:"  # a siamese distance: def euclidean_distance(vects)
-    rb"|def\s+\w*(?i:kl|elbo|divergence)\w*\s*\([^)]*(?i:mu|mean|loc)"  # def kld(self, mu, logvar): a VAE's KL term
-    rb"|class\s+\w*(?i:kl|elbo)\w*\s*[(:]"  # class KLD(nn.Module): def forward(self, mu, logvar)
+    # def kld(self, mu, logvar), def total_correlation(z, z_mean, z_logvar): a VAE's KL or TC term
+    rb"|def\s+\w*(?i:kl|elbo|divergence|total_?correlation)\w*\s*\([^)]*(?i:mu|mean|loc)"
+    rb"|class\s+\w*(?i:kl|elbo|total_?correlation)\w*\s*[(:]"  # class KLD(nn.Module): forward(self, mu, logvar)
     rb"|class\s+\w*" + MARGIN_HEAD_WORDS + rb"\w*\s*[(:]"  # class ArcMarginProduct(nn.Module): forward(x, label)
     # a criterion named by the loss's short name (losses._names_a_criterion): class FocalBCE, WeightedMSE
     rb"|class\s+\w*(?:BCE|Bce|CE|Ce|MSE|Mse|NLL|Nll|KLD|Kld|Xent|XEnt|Focal|Huber|Tversky|Lovasz)\s*[(:]"

@@ -126,6 +126,30 @@ def triplet(y_true, y_pred):
     assert finding.row == 5 and [row for row, _column in finding.related] == [6, 8]
 
 
+_SEMIHARD_WITH_AN_IMPORTED_DISTANCE = """import tensorflow as tf
+from mypkg.pairwise import pairwise_distance
+
+
+def triplet_semihard_loss(labels, embeddings):
+    pdist_matrix = pairwise_distance(embeddings, squared=True)
+    adjacency_not = tf.logical_not(tf.equal(labels, tf.transpose(labels)))
+    batch_size = tf.size(labels)
+    pdist_matrix_tile = tf.tile(pdist_matrix, [batch_size, 1])
+    mask = tf.logical_and(tf.tile(adjacency_not, [batch_size, 1]),
+                          pdist_matrix_tile > tf.reshape(tf.transpose(pdist_matrix), [-1, 1]))
+    return tf.reduce_mean(tf.cast(mask, tf.float32) * pdist_matrix_tile)
+"""
+
+
+def test_a_distance_from_another_module_tiled_by_the_batch_is_a_place_of_its_cause():
+    # pairwise_distance, imported from the user's own module, is a distance of the embeddings (a
+    # tensor, not an unknown value): its tiling by the batch size (B^2 x B) is a further place of
+    # the B x B cause, as the tiled label mask is
+    finding = _the_finding(_SEMIHARD_WITH_AN_IMPORTED_DISTANCE, "BSG601")
+    assert finding.row == 6
+    assert {9, 10} <= {row for row, _column in finding.related}
+
+
 def _the_finding(source: str, code: str):
     """The one finding of ``code`` in ``source`` (linted as ``losses.py``)."""
     (finding,) = [f for f in lint_source(source, "losses.py") if f.code == code]
