@@ -284,6 +284,11 @@ class LossContext:
         if text is not _NOT_A_LITERAL or self.loss.info is None:
             return text
         function = self.loss.info.node
+        if isinstance(value, cst.Name) and isinstance(function, cst.FunctionDef):
+            bound = local_bindings(function).get(value.value)
+            if bound is not None and len(bound) == 1 and bound[0] is not None \
+                    and literal_text(bound[0]) is not _NOT_A_LITERAL:
+                return literal_text(bound[0])  # resubs = True; log_softmax(x, resubs=resubs): a constant
         if isinstance(value, cst.Name) and self.loss.kind != "helper":
             return _literal_at_calls(self.index, self.loss.info, value.value)
         if isinstance(value, cst.Name) and isinstance(function, cst.FunctionDef) \
