@@ -229,7 +229,8 @@ def report(findings: list[dict], present: set, judgments: list[dict], unjudged_o
 
 def _row_for(finding: dict, rows: list[dict], taken: Counter, key: tuple) -> dict | None:
     """The judgment row of ``finding`` among the rows with its key (see :func:`report`)."""
-    placed = [r for r in rows if (r.get("column") or "").strip()]
+    # (only digits name a column: a few older rows have an unquoted comma in their reason)
+    placed = [r for r in rows if isinstance(r.get("column"), str) and r["column"].strip().isdigit()]
     for r in placed:
         if int(r["column"]) == finding.get("column"):
             return r
