@@ -284,15 +284,17 @@ class LossContext:
         if text is not _NOT_A_LITERAL or self.loss.info is None:
             return text
         function = self.loss.info.node
-        if isinstance(value, cst.Name) and isinstance(function, cst.FunctionDef):
-            bound = local_bindings(function).get(value.value)
-            if bound is not None and len(bound) == 1 and bound[0] is not None \
-                    and literal_text(bound[0]) is not _NOT_A_LITERAL:
-                return literal_text(bound[0])  # resubs = True; log_softmax(x, resubs=resubs): a constant
+        bindings = local_bindings(function) if isinstance(value, cst.Name) and isinstance(function, cst.FunctionDef) \
+            else None
+        if bindings is not None:  # (a name)
+            bound = bindings.get(value.value)
+            if bound is not None and len(bound) == 1 and bound[0] is not None:
+                constant = literal_text(bound[0])  # resubs = True; log_softmax(x, resubs=resubs)
+                if constant is not _NOT_A_LITERAL:
+                    return constant
         if isinstance(value, cst.Name) and self.loss.kind != "helper":
             return _literal_at_calls(self.index, self.loss.info, value.value)
-        if isinstance(value, cst.Name) and isinstance(function, cst.FunctionDef) \
-                and value.value not in local_bindings(function) and self.call_sites is not None:
+        if bindings is not None and value.value not in bindings and self.call_sites is not None:
             given = set(self.call_sites.get(("literals", id(function)), {}).get(value.value, ()))
             return given.pop() if len(given) == 1 else text
         if isinstance(value, cst.Attribute):

@@ -1841,13 +1841,14 @@ def _says_kl_term(info: FunctionInfo) -> bool:
         tokens |= _name_tokens(info.class_info.name)  # class KLD: def forward(self, mu, logvar)
     # a beta-TCVAE's total correlation, estimated on the batch from the sampled latents beside the
     # pair (total_correlation(z, z_mean, z_logvar)), is such a term too; not a closed form of the pair
+    kl_term = bool(tokens & {"kl", "kld", "kldiv", "kldivergence", "elbo", "divergence"})
     total_correlation = {"total", "correlation"} <= tokens or "totalcorrelation" in tokens
-    if not tokens & {"kl", "kld", "kldiv", "kldivergence", "elbo", "divergence"} and not total_correlation:
+    if not kl_term and not total_correlation:
         return False
     params = [p for p in [*info.node.params.posonly_params, *info.node.params.params]
               if p.name.value not in ("self", "cls")]
     pair = _latent_pair(params)
-    if total_correlation and not tokens & {"kl", "kld", "kldiv", "kldivergence", "elbo", "divergence"}:
+    if not kl_term:  # the total correlation also takes the samples
         return bool(pair) and any(p.name.value not in pair and not _is_scalar(p) and p.default is None for p in params)
     return bool(pair)
 
