@@ -35,7 +35,8 @@ TENSOR_METHODS = frozenset(
      "masked_select", "index_select", "diag", "diagonal", "narrow", "triu", "tril", "type_as", "new_tensor",
      "masked_fill_", "clamp_", "clamp_min_", "exp_", "sqrt_", "norm", "cumprod", "flip", "roll", "gather",
      "log1p", "log2", "log10", "square", "softplus", "nan_to_num", "where", "repeat_interleave", "cuda",
-     "squeeze_", "unsqueeze_", "chunk", "split", "unbind", "sort", "topk", "get_shape", "acos", "arccos", "det"}
+     "squeeze_", "unsqueeze_", "chunk", "split", "unbind", "sort", "topk", "get_shape", "acos", "arccos", "det",
+     "isnan", "isinf", "isfinite", "logical_not"}
 )
 
 

@@ -754,7 +754,9 @@ class _Walker:
                                                              and every_few_steps(statement.test))
             self.ctx.sampled_log_depth += sampled_log
             self.expression(statement.test)
-            config = _is_configuration_test(statement.test, ev) or _is_degenerate_case(statement, ev)
+            config = (_is_configuration_test(statement.test, ev) and not _tests_a_required_argument(statement.test,
+                                                                                                   self.ctx.loss)) \
+                or _is_degenerate_case(statement, ev)
             # ``if visibility is not None: ... else: ...`` with ``visibility=None``: the else is what
             # a call with the defaults runs, the loss's own behaviour, not an option's
             default_side = (_default_none_side(statement.test, self.ctx.loss)
@@ -1528,7 +1530,7 @@ def _local_callees(node: cst.Call, ctx: LossContext):
     if isinstance(func, cst.Name):
         info = ctx.loss.info
         nested = [f for f in info.nested if f.name == func.value] if info is not None else []
-        return nested or ctx.index.functions_named(func.value)
+        return nested or ctx.index.functions_named(func.value) or ctx.index.given_by_default(ctx.loss.node, func.value)
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
         info = ctx.loss.info
         if info is not None and info.class_info is not None:
@@ -1783,6 +1785,25 @@ def _unpacks_elementwise(target, value) -> bool:
     return isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List)) \
         and len(target.elements) == len(value.elements) \
         and not any(isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements))
+
+
+def _tests_a_required_argument(test, loss: LossFunction) -> bool:
+    """``if pocket_mask is not None:`` of a parameter the loss requires (no default): every call
+    passes it, so the test is a defensive check of the data, not an option that may be off.
+
+        >>> f = cst.parse_statement("def f(p, t, mask, weight=None):\\n    pass\\n")
+        >>> loss = type("L", (), {"node": f})
+        >>> [_tests_a_required_argument(cst.parse_expression(t), loss) for t in ("mask is not None", "weight is not None")]
+        [True, False]
+    """
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.Name)
+            and isinstance(test.comparisons[0].operator, (cst.Is, cst.IsNot))
+            and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == "None"
+            and isinstance(loss.node, cst.FunctionDef)):
+        return False
+    params = loss.node.params
+    return any(p.name.value == test.left.value and p.default is None
+               for p in (*params.posonly_params, *params.params, *params.kwonly_params))
 
 
 def _is_configuration_test(test, ev: Evaluator) -> bool:

@@ -535,6 +535,9 @@ class Evaluator:
         # summarize(call, evaluator) -> Facts of a same-file helper's return value, or None
         self.summarize = summarize
         self._helper_ends_gradient: set[int] = set()  # calls of same-file helpers whose return has no gradient
+        # comprehensions over something other than the batch whose entries have no batch axis
+        # ([x[labels == c].mean(0) for c in range(n_way)]: one entry per class), by node id
+        self._batchless_entries: set[int] = set()
         self.env: dict[str, Facts] = {}
         self._synthetic: list = []  # expressions made here (``S * (1 - M)``): alive while their facts are memoised
         self.parameter_facts: dict[str, Facts] = {}  # each parameter's facts as the loss received it
@@ -849,7 +852,9 @@ class Evaluator:
                          no_batch_axis=any(f.taint for f in facts)
                          and all(f.no_batch_axis or not f.taint for f in facts))
         if isinstance(node, cst.Subscript):
-            return self._subscript(node)
+            facts = self._subscript(node)
+            picked = _picked_maximum(node)
+            return replace(facts, max_of=(*facts.max_of, picked)) if picked else facts
         if isinstance(node, cst.IfExp):
             body, orelse = self.facts(node.body), self.facts(node.orelse)
             joined = _join(body, orelse)
@@ -899,9 +904,11 @@ class Evaluator:
         the enclosing scope gets its own values of the names back afterwards."""
         saved: dict[str, Facts | None] = {}
         iterated = EMPTY
+        over_batch = False  # a ``for`` over range(batch_size) or the batch's rows
         try:
             comp_for = node.for_in
             while comp_for is not None:
+                over_batch = over_batch or self.facts(comp_for.iter).batch_range
                 if not _keys_or_items(comp_for.iter):  # [k for k, v in out.items()]: the element says
                     iterated = iterated | self.facts(comp_for.iter).taint
                 for name in _bound_names(comp_for.target):
@@ -934,6 +941,10 @@ class Evaluator:
         walks = not _names_an_output(node.for_in.target)
         per_sample = walks and self._walks(node.for_in.iter, rows=True)
         as_long = per_sample or (walks and self._walks(node.for_in.iter, rows=False))
+        # [x[labels == c].mean(0) for c in range(n_way)]: one entry per class, none with a batch axis
+        batchless = element.is_tensor and element.no_batch_axis and not as_long and not over_batch
+        if batchless:
+            self._batchless_entries.add(id(node))
         return Facts(taint=element.taint | iterated, python_list=True, nograd=stopped or (
                          element.nograd and bool(element.taint)), batch_rows=per_sample,
                      data_length=as_long, nonneg=element.nonneg)  # [b * 2 ** i for i in ...]: each >= 0
@@ -1509,7 +1520,8 @@ class Evaluator:
                                            or (op.is_method and op.name in _INTEGER_METHODS)):
             facts = replace(facts, values_of=self._values_root(op.args[0]))  # t.long(): t's values
         if op is not None and op.is_method and op.args and facts.taint and not facts.python_list and (
-                op.name == "bool" or (op.name == "to" and any(_text(a) in ("torch.bool", "bool") for a in op.args[1:]))
+                op.name == "bool" or (op.name == "to" and any(_text(a) in ("torch.bool", "bool")
+                                                              for a in (*op.args[1:], *op.kwargs.values())))
                 or (op.name in ("view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "triu", "tril",
                                 "logical_not", "expand", "expand_as", "repeat")
                     and self.facts(op.args[0]).boolean)):
@@ -1685,7 +1697,7 @@ class Evaluator:
             return Facts(reduced_loss=True)  # bce = BinaryCrossentropy(): its calls return one number
         if name in HOST_VALUE_OPS and (op.is_method or op.namespace in ("keras.backend", "keras.ops")):
             return HOST_COPY  # a Python value on the host (the sync itself is BSG701's business)
-        if name == "cpu" and op.is_method and op.args:
+        if (name == "cpu" and op.is_method and op.args) or copies_to_the_cpu(op):
             return replace(self.facts(op.args[0]), on_host=True)  # a host copy: later .numpy() adds no sync
         if op.namespace == "numpy" and op.args and all(self.facts(a).on_host or not self.facts(a).taint
                                                        for a in op.args):
@@ -2058,6 +2070,12 @@ class Evaluator:
                 # one entry per sample, stacked along a later axis: (K, B, ...), axis 0 counts
                 # what each sample contributed (its picked negatives), the batch sits at ``dim``
                 return replace(stacked, batch_axis=(int(stacked_at), None), no_batch_axis=False, batch_rows=False)
+            parts = op.args[0]
+            if isinstance(parts, cst.Call) and terminal_name(parts.func) in ("list", "tuple") and len(parts.args) == 1:
+                parts = parts.args[0].value  # stack(list(x[i].mean(0) for i in ...))
+            if id(parts) in self._batchless_entries and along_0:
+                # stack([x[labels == c].mean(0) for c in range(n_way)]): one row per class (prototypes)
+                return replace(stacked, no_batch_axis=True)
             if listed.grown_list and along_0 and not listed.batch_rows and (name == "stack" or listed.no_batch_axis):
                 # a list grown by ``append`` in a loop over something else (views, levels), stacked:
                 # its new axis 0 counts the loop's items; or a list of rows without a batch axis
@@ -3260,9 +3278,33 @@ def _hyperparameter(facts: Facts) -> bool:
     return not facts.taint and not facts.shape and facts.literal is None
 
 
+def copies_to_the_cpu(op) -> bool:
+    """``x.to("cpu")``, ``x.to(device="cpu")``, ``x.to(torch.device("cpu"), non_blocking=True)``:
+    torch's ``to`` given the CPU as its device, a host copy as ``x.cpu()`` is.
+
+        >>> import libcst as cst
+        >>> from keras_bsguard.lint.calls import resolve_call
+        >>> class NoImports:
+        ...     def qualify(self, parts): return None
+        >>> [copies_to_the_cpu(resolve_call(cst.parse_expression(t), NoImports()))
+        ...  for t in ('x.to("cpu")', "x.to(device='cpu:0')", 'x.to(torch.device("cpu"))', "x.to(device)")]
+        [True, True, True, False]
+    """
+    if not op.is_method or op.name != "to":
+        return False
+    device = op.kwargs.get("device")
+    if device is None and len(op.args) >= 2:
+        device = op.args[1]
+    if isinstance(device, cst.Call) and terminal_name(device.func) == "device" and device.args:
+        device = device.args[0].value  # torch.device("cpu")
+    return isinstance(device, cst.SimpleString) and device.raw_value.split(":")[0] == "cpu"
+
+
 def _moves_to_a_device(op) -> bool:
     """``x.cuda()``, ``x.to(device)``, ``x.type_as(pred)``, ``x.type(torch.cuda.FloatTensor)``,
     ``torch.as_tensor(x, device=d)`` (not ``device="cpu"``), ``torch.cuda.FloatTensor(x)``."""
+    if copies_to_the_cpu(op):
+        return False  # x.to("cpu"): to the host
     if op.name in _TO_DEVICE_METHODS or op.name == "type_as" or "cuda" in op.namespace.split("."):
         return True
     if op.name == "type" and any("cuda" in _text(a) for a in op.args[1:]):
@@ -3483,6 +3525,23 @@ def _shifts_back(reduced, shift) -> bool:
         reduced = reduced.value
     return isinstance(reduced, cst.Call) and bool(reduced.args) and isinstance(shift, cst.Name) \
         and any(isinstance(n, cst.Name) and n.value == shift.value for n in own_nodes(reduced.args[0].value))
+
+
+def _picked_maximum(node: cst.Subscript) -> str | None:
+    """``vec[0, argmax(vec)]``: the entry of ``vec`` at its own argmax, its maximum; the name of
+    ``vec``, else None.
+
+        >>> _picked_maximum(cst.parse_expression("vec[0, argmax(vec)]")), _picked_maximum(cst.parse_expression("v[argmax(w)]"))
+        ('vec', None)
+    """
+    if not isinstance(node.value, cst.Name):
+        return None
+    for element in node.slice:
+        index = element.slice.value if isinstance(element.slice, cst.Index) else None
+        if isinstance(index, cst.Call) and terminal_name(index.func) == "argmax" and index.args \
+                and isinstance(index.args[0].value, cst.Name) and index.args[0].value.value == node.value.value:
+            return node.value.value
+    return None
 
 
 def _is_max_of(candidate, source, evaluator: Evaluator, reductions=MAX_REDUCE_OPS) -> bool:

@@ -132,6 +132,11 @@ _BOOKKEEPING_PREFIXES = ("set_stats", "update_stats", "log_", "print_", "plot_",
                          "visuali", "summari")
 _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "get_", "set_", "record_",
                         "report_", "track_", "update_", "reset_", "visuali", "summari", "register_")
+# "loss" or "criterion" ending a word of a class name (``ATACloss_MNLLL``, ``FocalLoss``; not ``Glossary``)
+_CRITERION_WORD = re.compile(r"(?:[Ll]oss|LOSS|[Cc]riterion|CRITERION)(?![a-z])")
+# classes that keep losses for a log, named for the loss they keep: LossTracker, AverageLossMeter
+_LOSS_BOOKKEEPING_WORDS = frozenset({"tracker", "meter", "history", "logger", "recorder", "monitor", "callback",
+                                     "average", "avg", "accumulator", "counter", "scaler", "scheduler"})
 # the model at inference: predict_by_feat, simple_test, _bbox_decode, postprocess
 _INFERENCE_TOKENS = frozenset({"inference", "infer", "decode", "postprocess"})
 _CRITERION_CLASS = re.compile(r"loss|criterion|nll$", re.IGNORECASE)  # GaussianNLL: a negative log-likelihood
@@ -395,6 +400,12 @@ def _host_library_module(index: ModuleIndex) -> bool:
     return bool(roots & _HOST_LIBRARIES) and not roots & _GRAPH_LIBRARIES
 
 
+# scores a loss negates to minimise them (``neg_sharpe_ratio``, ``negative_pearson``): not the
+# words of negative sampling (``neg_samples``, ``negative_mining``)
+_NEGATED_SCORE_WORDS = frozenset({"sharpe", "sortino", "pearson", "correlation", "corr", "cosine", "iou", "dice",
+                                  "ssim", "psnr", "elbo", "r2"})
+
+
 def _named_like_a_loss(name: str) -> bool:
     """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
     tokens = _split_camel(name).lower().split("_")
@@ -414,10 +425,24 @@ def _named_like_a_loss(name: str) -> bool:
         # NegativeLogLikelihood, neg_log_likelihood: minimised, a loss (log_likelihood is not, nor is
         # NegativeBinomialLikelihood, a distribution head)
         return True
+    if tokens[0] in ("neg", "negative") and len(tokens) >= 2 and set(tokens[1:]) & _NEGATED_SCORE_WORDS:
+        return True  # neg_sharpe_ratio, negative_cosine_similarity, neg_pearson: a score negated to be minimised
     return tokens[-1] in ("loss", "criterion", "penalty", "xent", "nll", "nce") or tokens[0] == "loss" \
         or (tokens[-1].endswith("loss") and len(tokens[-1]) > 5 and tokens[-1] not in _NOT_LOSS_WORDS) \
         or any(t in _JOINED_LOSS_NAMES for t in tokens) \
         or (len(tokens) >= 2 and tokens[-2] + tokens[-1] in _JOINED_LOSS_NAMES)  # info_nce, InfoNCE, SupCon
+
+
+def _names_a_negative_likelihood(name: str) -> bool:
+    """``neg_log_likelihood``, ``negative_log_likelihood``, ``nll``: a method minimised in training
+    (a CRF tagger's loss), not ``log_likelihood`` (a score).
+
+        >>> [_names_a_negative_likelihood(n) for n in ("neg_log_likelihood", "nll", "log_likelihood", "neg_sample")]
+        [True, True, False, False]
+    """
+    tokens = [t for t in _split_camel(name).lower().split("_") if t]
+    return tokens in (["nll"], ["nll", "loss"]) or (
+        bool(tokens) and tokens[0] in ("neg", "negative") and ("likelihood" in tokens or "loglik" in tokens))
 
 
 def _called_ops(node: cst.FunctionDef, imports):
@@ -446,7 +471,10 @@ def _computes_with_tensors(node: cst.FunctionDef, imports) -> bool:
 
 def _numpy_only(node: cst.FunctionDef, imports) -> bool:
     """The body calls numpy and no tensor library: host code (an evaluation), never differentiated.
-    numpy's random draws do not count: a draw inside a loss is the bug BSG201 reports."""
+    numpy's random draws do not count: a draw inside a loss is the bug BSG201 reports, nor do
+    constants (``np.sqrt(252)``), nor is code on parameters annotated as tensors numpy-only."""
+    if any(_tensor_annotated(param) for param in _own_params(node)):
+        return False  # def neg_sharpe_ratio(outputs: torch.Tensor, ...): ... * np.sqrt(252)
     uses_numpy = False
     for op in _called_ops(node, imports):
         if op.is_method:
@@ -454,8 +482,16 @@ def _numpy_only(node: cst.FunctionDef, imports) -> bool:
         top = op.namespace.split(".")[0]
         if top in ("tensorflow", "keras", "jax", "torch"):
             return False
-        uses_numpy = uses_numpy or (top == "numpy" and not op.namespace.startswith("numpy.random"))
+        uses_numpy = uses_numpy or (top == "numpy" and not op.namespace.startswith("numpy.random")
+                                    and not (op.args and all(_a_number(a) for a in op.args)))
     return uses_numpy
+
+
+def _a_number(node) -> bool:
+    """A literal number, signed or not (``252``, ``-1.5``)."""
+    while isinstance(node, cst.UnaryOperation):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.Float))
 
 
 def _leads_with_a_prediction(positional, unnamed_slots) -> bool:
@@ -934,7 +970,7 @@ class _LossFinder:
                 continue
             if info.class_info is not None and info.name in LOSS_CLASS_METHODS and \
                     not self._is_metric_class(info.class_info) and _positional_names(info) and \
-                    self.module_kind != "metrics" and \
+                    (self.module_kind != "metrics" or self._loss_class_beside_metrics(info.class_info)) and \
                     not (len(_positional_names(info)) <= 1 and _a_training_module(info.class_info, self.index)) and \
                     (_names_a_criterion(info) or _named_like_a_loss(info.class_info.name)
                      or (MARGIN_HEAD.search(info.class_info.name) and len(_positional_names(info)) >= 2
@@ -1064,13 +1100,21 @@ class _LossFinder:
         computes only with operators (``(y - embed_dist) ** 2``)."""
         return tape_gradient_in(self.index, info) is not None
 
+    def _loss_class_beside_metrics(self, class_info) -> bool:
+        """``class ATACloss_MNLLL(nn.Module)`` in a project's ``eval_metrics.py`` (no folder says
+        metric or evaluation): a class its name makes a loss, kept beside the metrics as users do
+        (not a ``LossTracker`` or ``LossMeter`` that averages losses for a log)."""
+        return self.metrics_file_only and bool(_CRITERION_WORD.search(class_info.name)) \
+            and not set(name_words(class_info.name)) & (_LOSS_BOOKKEEPING_WORDS | _EVALUATION_TOKENS | {"epoch"})
+
     def _delegates_to_tensor_code(self, info: FunctionInfo) -> bool:
         """A loss-named method of a class named like a loss that hands its parameters to one of
         the class's own methods computing with tensors (``return 1 - self.get_coefficient(preds,
         masks)``): the loss, its helper doing the work. A model's ``loss()`` that runs the network
         (``self.extract_feat(inputs)``) is in a class named for the model, not a loss."""
-        if info.class_info is None or not _named_like_a_loss(info.class_info.name):
-            return False
+        if info.class_info is None or not (_named_like_a_loss(info.class_info.name)
+                                           or _names_a_negative_likelihood(info.name)):
+            return False  # (a CRF tagger's neg_log_likelihood(sentence, tags) is its training loss)
         params = set(_positional_names(info))
         for node in own_nodes(info.node):
             if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
@@ -1188,6 +1232,8 @@ class _LossFinder:
             return True  # sharpe_ratio beside sharpe_ratio_loss: the score the loss is trained on, reported
         if tokens & _NOT_A_LOSS_TOKENS or self.module_kind == "metrics":
             return True
+        if "matching" in tokens and not tokens & {"feature", "features", "fm"}:
+            return True  # compute_img_detection_matching(preds, targets): pairs them, for a metric (a GAN's feature_matching is a loss)
         if info.class_info is not None and (self._is_metric_class(info.class_info) or (
                 _looks_like_metric(info.class_info.name) and info.class_info.name not in self._loss_classes)):
             return True  # Accuracy(Loss).__call__(y_true, y_pred): a metric on the loss base's call API
@@ -1259,6 +1305,11 @@ class _LossFinder:
                     changed = True
 
     def _is_metric_class(self, class_info: ClassInfo) -> bool:
+        """A class deriving from a metric base, or named for evaluation without naming a loss
+        (``Eval_MonoDepth``, ``ValidationScores``): what it computes is scored, not trained on."""
+        words = set(name_words(class_info.name))
+        if words & _EVALUATION_TOKENS and not words & _LOSS_TOKENS and class_info.name not in self._loss_classes:
+            return True
         for base in class_info.bases:
             parts = dotted_parts(base)
             if parts and ("Metric" in parts[-1] or (self.index.imports.qualify(parts) or "").startswith("keras.metrics.")):
@@ -1399,6 +1450,7 @@ class _LossFinder:
         for node in _walk_names_and_self_attributes(loss.node):
             if isinstance(node, cst.Name):
                 if node.value in shadowing and not any(f.name == node.value for f in scope_nested):
+                    found.extend(self.index.given_by_default(loss.node, node.value))  # kernel=gaussian_kernel
                     continue
                 candidates = [f for f in scope_nested if f.name == node.value] or self.index.functions_named(node.value)
                 found.extend(candidates)
@@ -1511,8 +1563,8 @@ class _LossFinder:
         loss.tensor_params = documented_batch_tensors(info.node) - loss.tensor_list_params
         loss.normalized_params = documented_normalized(info.node)
         loss.probability_params = documented_probabilities(info.node)
-        loss.later_batch_params = (documented_later_batch_axis(info.node) | _feature_matrices(info.node)) \
-            - loss.tensor_params
+        loss.later_batch_params = (documented_later_batch_axis(info.node) | _feature_matrices(info.node)
+                                   | _one_sentence_params(info.node)) - loss.tensor_params
         for name in loss.host_params:
             if name in loss.param_taints:
                 loss.param_taints[name] = frozenset()
@@ -2129,7 +2181,7 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
         ['xs', 'ys']
     """
     names = {p.name.value for p in _own_params(node)}
-    entries: dict[str, str] = {}
+    entries: dict[str, str] = _parameter_comments(node)
     current = None
     for line in _docstring(node).splitlines():
         match = _DOC_ARG.match(line)
@@ -2141,6 +2193,10 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
             entries[current] = entries.get(current, "") + " " + line.strip()
     found = set()
     for name, text in entries.items():
+        entry = re.sub(r"^\*{0,2}\w+\s*(?:\([^)]*\))?\s*:\s*", "", text.strip())  # "xyz (Tensor): ..."
+        if _one_sample_shape(entry) and name.lower() not in ("y_true", "y_pred"):
+            found.add(name)  # "xyz: (L, 3) coordinates", ``xyz,  # [L, 3]``: one chain's residues
+            continue
         shape = _DOCUMENTED_SHAPE.search(text) or _DOCUMENTED_SHAPE_COLON.search(text)
         if not shape:
             continue
@@ -2160,6 +2216,43 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
     return frozenset(found)
 
 
+# a shape given first in a parameter's entry or comment: ``(L, 3) backbone coordinates``, ``# [L, L, n_bins]``
+_LEADING_SHAPE = re.compile(r"^[\[(]\s*(\w+(?:\s*,\s*\w+)+)\s*[\])]")
+# a leading axis that counts the positions of one sequence or structure (residues, atoms)
+_LENGTH_SYMBOLS = frozenset({"l", "len", "length", "n_res", "n_residues", "num_residues", "residues", "n_atoms",
+                             "num_atoms", "atoms"})
+
+
+def _one_sample_shape(text: str) -> bool:
+    """A documented shape of one sample: its positions first (``L``, ``T``), then only the same
+    count, feature axes or literal sizes (``(L, 3)``, ``[L, L, D]``, ``[T, 2]``), no batch axis.
+
+        >>> [_one_sample_shape(t) for t in ("(L, 3) coordinates", "[L, L, D]", "[B, L, 3]", "(N, 3)", "[T]",
+        ...                                   "(seq_len, batch_size, hidden_size)")]
+        [True, True, False, False, False, False]
+    """
+    shape = _LEADING_SHAPE.match(text.strip().strip("`"))
+    if not shape:
+        return False
+    symbols = [symbol.lower() for symbol in re.split(r"\s*,\s*", shape.group(1))]
+    first = symbols[0]
+    if any(symbol in _BATCH_SYMBOLS or "batch" in symbol for symbol in symbols):
+        return False  # (seq_len, batch_size, hidden_size): time-major, the batch second
+    return (first in _LENGTH_SYMBOLS or first in _TIME_SYMBOLS) and all(
+        symbol == first or symbol.isdigit() or _FEATURE_SYMBOL.match(symbol) for symbol in symbols[1:])
+
+
+def _parameter_comments(node: cst.FunctionDef) -> dict[str, str]:
+    """Parameter name -> the comment on its line (``xyz: torch.Tensor,  # [L, 3]``), its ``#`` dropped."""
+    comments = {}
+    for param in _own_params(node):
+        whitespace = getattr(param.comma, "whitespace_after", None)
+        comment = getattr(getattr(whitespace, "first_line", None), "comment", None)
+        if comment is not None:
+            comments[param.name.value] = comment.value.lstrip("#").strip()
+    return comments
+
+
 # a cross-correlation matrix is features x features (Barlow Twins): the batch was contracted away
 # before it was passed (not covariances or Gram matrices: a model may predict one per sample)
 _FEATURE_MATRIX_WORDS = frozenset({"correlation"})
@@ -2169,6 +2262,24 @@ def _feature_matrices(node: cst.FunctionDef) -> frozenset[str]:
     """Parameters named as a correlation matrix (``cross_correlation_matrix``): their axis 0 counts
     features, not samples."""
     return frozenset(p.name.value for p in _own_params(node) if _name_tokens(p.name.value) & _FEATURE_MATRIX_WORDS)
+
+
+# a parameter named for one sentence (the PyTorch BiLSTM-CRF tutorial's ``neg_log_likelihood(self,
+# sentence, tags)``): its length is the sentence's, not a batch size
+_ONE_SENTENCE_NAMES = frozenset({"sentence", "utterance"})
+
+
+def _one_sentence_params(node: cst.FunctionDef) -> frozenset[str]:
+    """A negative log-likelihood method taking one sentence or utterance by name
+    (``neg_log_likelihood(self, sentence, tags)``): ``len(sentence)`` counts its words, and its
+    other parameters (the tags) are that sentence's too, so the rows of what is computed from them
+    are positions, not samples. Elsewhere (``forward(self, sentence, positive)`` of a sentence
+    embedding loss) the name says nothing about a batch."""
+    params = _own_params(node)
+    if not _names_a_negative_likelihood(node.name.value) \
+            or not any(p.name.value.lower() in _ONE_SENTENCE_NAMES for p in params):
+        return frozenset()
+    return frozenset(p.name.value for p in params if p.default is None)
 
 
 def _split_types(text: str) -> list[str]:

@@ -692,6 +692,18 @@ class ModuleIndex:
         self._name_counts()
         return self.__dict__["_calls_by_callee"].get((method, name), [])
 
+    def given_by_default(self, function: cst.CSTNode | None, name: str) -> list[FunctionInfo]:
+        """The file's function a parameter's default names (``def mmd(x, y,
+        kernel=gaussian_kernel_matrix)``: ``kernel(x, y)`` runs ``gaussian_kernel_matrix``); none for
+        a name that is no such parameter."""
+        if not isinstance(function, cst.FunctionDef):
+            return []
+        params = function.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            if param.name.value == name and isinstance(param.default, cst.Name):
+                return self.functions_named(param.default.value)
+        return []
+
     def functions_named(self, name: str) -> list[FunctionInfo]:
         """Functions (not methods) of that name, in source order; a dict lookup, built once."""
         by_name = self.__dict__.get("_by_name")

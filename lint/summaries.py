@@ -70,7 +70,8 @@ class HelperSummaries:
             while scope is not None and not found:  # nested defs of the enclosing functions first
                 found = [f for f in scope.nested if f.name == func.value]
                 scope = scope.parent
-            found = found or self.index.functions_named(func.value)
+            found = found or self.index.functions_named(func.value) \
+                or self.index.given_by_default(owner.node if owner is not None else None, func.value)
         elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             receiver = func.value.value
             if receiver in ("self", "cls") and owner is not None and owner.class_info is not None:

@@ -248,12 +248,16 @@ def _a_norm(node, ctx) -> bool:
 def _names_feeding(node, ctx) -> set[str]:
     """The names whose values are added (or scaled) into an expression, followed through the
     function's assignments to them: ``loss`` after ``loss = recon + beta * kld`` -> ``{loss, recon,
-    beta, kld}``; not the arguments of a call (``self.criterion(student, teacher)``)."""
+    beta, kld}``, also through a reduction of the total (``loss = (recon + kld).sum()``); not the
+    arguments of another call (``self.criterion(student, teacher)``)."""
     names: set[str] = set()
     pending = [node]
     while pending:
         node = pending.pop()
-        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract, cst.Multiply)):
+        op = ctx.op(node) if isinstance(node, cst.Call) else None
+        if op is not None and op.name in ("sum", "mean", "reduce_sum", "reduce_mean") and op.args:
+            pending.append(op.args[0])  # (w * mse + kld).sum(): the total of its terms
+        elif isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract, cst.Multiply)):
             pending.extend((node.left, node.right))
         elif isinstance(node, cst.UnaryOperation):
             pending.append(node.expression)

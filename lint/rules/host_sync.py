@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from ..facts import ARRAY_MODULES, PRED, TRUE
+from ..facts import ARRAY_MODULES, PRED, TRUE, copies_to_the_cpu
 from ..names import dotted_parts, terminal_name
 from ..tree import all_nodes, contains, own_nodes
 from ._util import (assignments_to, builds_a_network, callee, code_of, imports_a, is_self_attribute, kept_on_self,
@@ -148,10 +148,25 @@ def _boolean_selection(node: cst.Subscript, ctx):
         if not isinstance(element.slice, cst.Index):
             continue
         mask = ctx.facts(element.slice.value)
-        if mask.boolean and mask.taint and not (mask.on_host or mask.python_list or mask.shape) \
+        if (mask.boolean or _a_mask_parameter(element.slice.value, ctx)) and mask.taint \
+                and not (mask.on_host or mask.python_list or mask.shape) \
                 and not _made_from_host(element.slice.value, ctx):
             return element.slice.value
     return None
+
+
+# a parameter named as a mask (``mask``, ``valid_mask``, ``pocket_mask``): not ``mask_ratio``, nor a
+# transformer's ``attention_mask`` (integer 0/1 in Hugging Face's convention: indexing gathers)
+_MASK_PARAMETER = re.compile(r"^(?!(?:attention|attn)_)(?:\w+_)?masks?$", re.IGNORECASE)
+
+
+def _a_mask_parameter(node, ctx) -> bool:
+    """``pred[mask]`` with ``mask`` a parameter of the loss named as a mask, which the loss does not
+    rebind: a boolean tensor the caller passes (a float mask cannot index, an index tensor is named
+    for its indices)."""
+    return isinstance(node, cst.Name) and bool(_MASK_PARAMETER.match(node.value)) \
+        and node.value in ctx.loss.param_taints and node.value not in ctx.loss.host_params \
+        and not assignments_to(node.value, ctx)
 
 
 _FROM_HOST = frozenset({"torch.as_tensor", "torch.from_numpy", "torch.tensor", "torch.BoolTensor"})
@@ -386,11 +401,13 @@ class HostSync(Rule):
                                          "batch's device tensor, then moves the rows back: a device round trip "
                                          "(and sync) every step; make it on the device (device=...) or use one_hot")
             return
-        if op.is_method and op.name in _SYNC_METHODS and op.args and ctx.facts(op.args[0]).on_host:
+        # x.to("cpu") copies to the host as x.cpu() does
+        syncs = op.is_method and (op.name in _SYNC_METHODS or copies_to_the_cpu(op))
+        if syncs and op.args and ctx.facts(op.args[0]).on_host:
             return  # torch.arange(2, len(x.shape)).tolist(), x.cpu().numpy(): no (further) device sync
-        if op.is_method and op.name == "cpu" and _only_on_the_cpu(node, ctx):
+        if syncs and op.name in ("cpu", "to") and _only_on_the_cpu(node, ctx):
             return  # ``x.cuda() if x.is_cuda else x.cpu()``: .cpu() of a CPU tensor copies nothing
-        if op.is_method and op.name in _SYNC_METHODS:
+        if syncs:
             message = f"`{code_of(node)}` copies the tensor to the host: fails or syncs inside a compiled step"
             receiver = op.args[0] if op.args else None
             if receiver is not None and ctx.facts(receiver).shape:

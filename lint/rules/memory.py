@@ -177,7 +177,11 @@ class PairwiseBatch(Rule):
         outer = axes == {0, 1} or axes == {0, -1}
         # labels == labels.T: a value against its own transpose ((B, 1) against (1, B))
         transposed_pair = left_facts.transposed != right_facts.transposed and _untransposed(left) == _untransposed(right)
-        if outer or transposed_pair:
+        # expand_dims(x, 2) - transpose(y): (B, F, 1) against (F, B), every row of x against every
+        # row of y through the features (TF's domain-separation MMD distances): B x F x B
+        through_features = any(a.expanded_axis in (2, -1) and not a.transposed and b.transposed and b.expanded_axis is None
+                               for a, b in ((left_facts, right_facts), (right_facts, left_facts)))
+        if outer or transposed_pair or through_features:
             self._report(ctx, node, f"`{code_of(node)}` broadcasts the batch against itself (B x B): "
                                    "memory grows as B^2")
 
