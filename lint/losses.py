@@ -483,15 +483,8 @@ def _numpy_only(node: cst.FunctionDef, imports) -> bool:
         if top in ("tensorflow", "keras", "jax", "torch"):
             return False
         uses_numpy = uses_numpy or (top == "numpy" and not op.namespace.startswith("numpy.random")
-                                    and not (op.args and all(_a_number(a) for a in op.args)))
+                                    and not (op.args and all(_a_number_literal(a) for a in op.args)))
     return uses_numpy
-
-
-def _a_number(node) -> bool:
-    """A literal number, signed or not (``252``, ``-1.5``)."""
-    while isinstance(node, cst.UnaryOperation):
-        node = node.expression
-    return isinstance(node, (cst.Integer, cst.Float))
 
 
 def _leads_with_a_prediction(positional, unnamed_slots) -> bool:
