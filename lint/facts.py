@@ -78,7 +78,7 @@ _TO_DEVICE_METHODS = frozenset({"cuda", "to", "to_device", "pin_memory"})
 _LOOKUP_INDEX = {"gather": 1, "take": 1, "embedding_lookup": 1, "index_select": 2}
 TRANSPOSE_OPS = frozenset({"transpose", "t", "matrix_transpose", "adjoint"})
 STOP_OPS = frozenset({"stop_gradient", "detach", "no_grad"})
-CLIP_OPS = frozenset({"clip", "clip_by_value", "clamp", "clamp_min", "clip_min", "clamp_max"})
+CLIP_OPS = frozenset({"clip", "clip_by_value", "clamp", "clamp_min", "clip_min", "clamp_max", "hardtanh"})
 ABS_OPS = frozenset({"abs", "absolute", "fabs"})
 SQUARE_OPS = frozenset({"square"})
 NORM_OPS = frozenset({"norm", "l2_norm", "euclidean_norm", "vector_norm", "global_norm", "reduce_euclidean_norm"})
@@ -101,7 +101,9 @@ KERAS_PER_SAMPLE_LOSSES = frozenset({"mean_squared_error", "mse", "MSE", "mean_a
                                      "sparse_categorical_crossentropy", "binary_focal_crossentropy",
                                      "categorical_focal_crossentropy", "kl_divergence", "kld", "KLD",
                                      "kullback_leibler_divergence", "hinge", "squared_hinge", "categorical_hinge",
-                                     "mean_absolute_percentage_error", "mape", "MAPE"})
+                                     "mean_absolute_percentage_error", "mape", "MAPE",
+                                     # keras.backend.ctc_batch_cost and keras.losses.ctc: one per sequence
+                                     "ctc_batch_cost", "ctc"})
 # tf.keras's upper-case names of per-sample loss functions (``CTC`` is a class)
 KERAS_UPPER_CASE_ALIASES = frozenset(name for name in KERAS_PER_SAMPLE_LOSSES if name.isupper())
 EXP_OPS = frozenset({"exp", "expm1", "exp2", "cosh", "sinh"})
@@ -2437,8 +2439,8 @@ class Evaluator:
         return self._opaque(op.args)
 
     def _clip(self, op: Op, first: Facts) -> Facts:
-        lower = op.arg(1, "clip_value_min", "x_min", "min", "a_min", "lower", "min_value")
-        upper = op.arg(2, "clip_value_max", "x_max", "max", "a_max", "upper", "max_value")
+        lower = op.arg(1, "clip_value_min", "x_min", "min", "a_min", "lower", "min_value", "min_val")
+        upper = op.arg(2, "clip_value_max", "x_max", "max", "a_max", "upper", "max_value", "max_val")
         if op.name == "clamp_max":
             lower, upper = None, op.arg(1, "max")
         lower_facts = self.facts(lower) if lower is not None else None

@@ -401,6 +401,32 @@ class ClassInfo:
         self.__dict__["_constructions"] = found
         return found
 
+    def function_aliases(self) -> dict[str, cst.BaseExpression]:
+        """``self.<attr> = <dotted name>`` in ``__init__`` (a function kept to be called later, not
+        a call's result, not a parameter of ``__init__``): attr -> the (dotted) name.
+
+            >>> import libcst as cst
+            >>> index = ModuleIndex.build(cst.parse_module(
+            ...     "class L:\\n    def __init__(self):\\n        self.loss_fn = keras.backend.ctc_batch_cost\\n"))
+            >>> [(a, cst.Module([]).code_for_node(v)) for a, v in index.classes["L"].function_aliases().items()]
+            [('loss_fn', 'keras.backend.ctc_batch_cost')]
+        """
+        init = self.methods.get("__init__")
+        found = {}
+        parameters = {p.name.value for p in init.node.params.params} if init is not None else set()
+        for node in own_nodes(init.node) if init is not None else ():
+            if not (isinstance(node, cst.Assign) and len(node.targets) == 1):
+                continue
+            target, value = node.targets[0].target, node.value
+            root = value
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
+                    and target.value.value == "self" and isinstance(value, (cst.Attribute, cst.Name)) \
+                    and isinstance(root, cst.Name) and root.value not in ("self", *parameters):
+                found[target.attr.value] = value  # K.ctc_batch_cost, an imported ctc_batch_cost
+        return found
+
     def methods_behind(self, attr: str) -> list[FunctionInfo]:
         """The method ``self.<attr>(...)`` runs: the method of that name, or the methods an attribute
         alias set in the class holds (``self.similarity = self._cosine if cosine else self._dot``,

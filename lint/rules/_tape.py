@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..calls import resolve_call
 from ..facts import KERAS_PER_SAMPLE_LOSSES
 from ..tape_calls import tape_gradient_in
 from ..tree import contains, own_nodes_in_order
@@ -35,7 +36,7 @@ _ELEMENTWISE = frozenset({"maximum", "minimum", "relu", "square", "abs", "exp", 
 # tf.nn's losses of one value per example (or per entry)
 _PER_EXAMPLE_NN_LOSSES = frozenset({"softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
                                     "sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits",
-                                    "log_poisson_loss"})
+                                    "log_poisson_loss", "ctc_loss"})
 _DEPTH = 8
 
 
@@ -72,7 +73,7 @@ def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
         return None if value is None else keeps_batch_axis(value, ctx, depth + 1)
     if not isinstance(node, cst.Call):
         return None
-    op = ctx.op(node)
+    op = ctx.op(node) or _kept_function_call(node, ctx)
     if op is None:
         return None
     if _per_example_op(op):
@@ -95,7 +96,8 @@ def keeps_batch_axis(node, ctx, depth: int = 0) -> bool | None:
 
 def _per_example_op(op) -> bool:
     """Keras's per-sample loss functions and tf.nn's per-example losses: one value per sample."""
-    return (op.name in KERAS_PER_SAMPLE_LOSSES and ("losses" in op.namespace or op.namespace == "keras.backend")) \
+    return (op.name in KERAS_PER_SAMPLE_LOSSES and ("losses" in op.namespace or op.namespace == "keras.backend"
+                                                    or (op.namespace.endswith("metrics") and "keras" in op.namespace))) \
         or (op.name in _PER_EXAMPLE_NN_LOSSES and op.namespace.startswith("tensorflow"))
 
 
@@ -106,12 +108,43 @@ def per_example_nn_loss(node, ctx) -> bool:
     return op is not None and op.name in _PER_EXAMPLE_NN_LOSSES and op.namespace.startswith("tensorflow")
 
 
+def per_example_loss(node, ctx, depth: int = 0) -> bool:
+    """A per-example loss's values (Keras's per-sample loss functions, tf.nn's per-example losses,
+    CTC), directly, under the name they were bound to, or scaled and added to others
+    (``784 * binary_crossentropy(x, y) + kl``)."""
+    if _per_example_loss(node, ctx):
+        return True
+    if depth > 3:
+        return False
+    if isinstance(node, cst.Name):
+        bound = last_binding(node, ctx)
+        return bound is not None and per_example_loss(bound, ctx, depth + 1)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract, cst.Multiply)):
+        return per_example_loss(node.left, ctx, depth + 1) or per_example_loss(node.right, ctx, depth + 1)
+    if isinstance(node, cst.UnaryOperation):
+        return per_example_loss(node.expression, ctx, depth + 1)
+    return False
+
+
 def _per_example_loss(node, ctx) -> bool:
     """A per-example loss's values, directly or under the name they were bound to."""
     if isinstance(node, cst.Name):
         node = last_binding(node, ctx)
     op = ctx.op(node) if isinstance(node, cst.Call) else None
+    if op is None and isinstance(node, cst.Call):
+        op = _kept_function_call(node, ctx)
     return op is not None and _per_example_op(op)
+
+
+def _kept_function_call(node: cst.Call, ctx):
+    """``self.loss_fn(...)`` where ``__init__`` kept ``self.loss_fn = K.ctc_batch_cost``: that op."""
+    func = node.func
+    class_info = getattr(ctx.loss.info, "class_info", None)
+    if class_info is None or not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                                  and func.value.value == "self"):
+        return None
+    kept = class_info.function_aliases().get(func.attr.value)
+    return resolve_call(node.with_changes(func=kept), ctx.evaluator.imports) if kept is not None else None
 
 
 def _literal_axes(axis) -> bool:

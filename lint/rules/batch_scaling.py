@@ -9,7 +9,7 @@ import libcst as cst
 from ..losses import LOSS_CLASS_METHODS, named_like_a_loss
 from ..names import calls_named, dotted_parts
 from ..tree import own_nodes
-from ._tape import keeps_batch_axis, last_binding, per_example_nn_loss, tape_gradient_of
+from ._tape import keeps_batch_axis, last_binding, per_example_loss, per_example_nn_loss, tape_gradient_of
 from ..train_steps import takes_input_gradients, tape_target
 from ._util import assignments_to, code_of, literal_int
 from .base import Rule
@@ -60,6 +60,8 @@ class BatchSum(Rule):
 
     def check_node(self, node, ctx) -> None:
         """``penalty.backward()`` in the loss: what it backpropagates itself is its objective."""
+        if self._added_per_sample(node, ctx):
+            return
         target = _backpropagated(node)
         train_step = ctx.loss.kind == "train-step" and not takes_input_gradients(ctx.loss.node)
         if target is None and train_step and isinstance(node.func, cst.Attribute) \
@@ -132,6 +134,25 @@ class BatchSum(Rule):
         construction = _criterion_construction(batch_sum, ctx)
         if construction is not None:
             ctx.relate("BSG501/returned", construction)  # where reduction="sum" was chosen
+
+    def _added_per_sample(self, node, ctx) -> bool:
+        """``self.add_loss(ctc_batch_cost(...))``: Keras sums what ``add_loss`` is given (Keras 3's
+        ``_aggregate_additional_loss`` is ``ops.sum``; tf.keras adds it to the total and the tape
+        differentiates the sum), so one value per sample makes the loss grow with the batch."""
+        if not (isinstance(node.func, cst.Attribute) and node.func.attr.value == "add_loss" and node.args
+                and node.args[0].keyword is None):
+            return False
+        added = node.args[0].value
+        if ctx.in_config_branch or not per_example_loss(added, ctx) or not keeps_batch_axis(added, ctx):
+            return True
+        made = last_binding(added, ctx) if isinstance(added, cst.Name) else None
+        ctx.report_once(self, made or added, key="BSG501/added", more="",
+                        message=f"`{code_of(made or added)}` holds one value per sample and goes to "
+                                f"`{code_of(node.func)}`, which sums it: the loss and its gradient grow with "
+                                "the batch size; add its mean (reduce_mean)")
+        if made is not None:
+            ctx.relate("BSG501/added", node)
+        return True
 
     def _summed_by_the_tape(self, value, ctx) -> None:
         """``return tf.maximum(ap - an + margin, 0.0)`` fed to ``tape.gradient`` by its caller: the

@@ -307,6 +307,15 @@ class UnguardedLog(Rule):
             return  # sum(mask) of what a function we cannot see returned: a count, a weight, a mask
         if numerator is not None and _is_self_normalisation(numerator, denominator, ctx):
             return
+        selection = _counts_target_selections(denominator, ctx)
+        if selection:
+            ctx.report_once(self, node, key=f"{self.code}/{_text_of(denominator)}", more="divisions by it",
+                            message=f"division by `{code_of(denominator, 40)}`, the number of entries a condition "
+                                    "selected (positives, objects, valid pixels), which is 0 in a batch where none "
+                                    "qualify (inf/NaN): divide by max(count, 1)")
+            return
+        if selection is False:
+            return  # the count is tested before the division (if not positive.any(): return ...)
         if (PRED not in facts.taint or facts.nograd) and not _raw_target(denominator, ctx) \
                 and "positive" not in _text(denominator).lower():
             return  # a size, count or weight of the data: no gradient through it, positive in practice
@@ -602,6 +611,192 @@ def _picked(argument, ctx) -> bool:
             if op is not None and op.name in ("where", "minimum"):
                 return True
     return False
+
+
+# the words of a name for a 0/1 channel of the target that marks what a batch may lack: objects,
+# centres, positives, foreground (``center = y_true[..., 2]`` of a CenterNet target)
+_INDICATOR_CHANNEL_WORDS = frozenset({"pos", "positive", "positives", "obj", "object", "objects",
+                                      "objectness", "fg", "foreground", "center", "centers", "centre", "conf"})
+# (not "mask": a channel packed into y_true as ``mask`` is as often a padding or per-step weight mask)
+_SELECTING_COMPARISONS = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual, cst.Equal)
+_COMPARING_OPS = frozenset({"greater", "greater_equal", "less", "less_equal", "equal", "gt", "ge", "lt", "le",
+                            "eq", "logical_and"})
+
+
+def _counts_target_selections(denominator, ctx) -> bool | None:
+    """``mask = depth_gt > 0; ... / mask.sum()``, ``N = K.sum(y_true[..., 2])`` of a centre mask,
+    ``num_pos = tf.reduce_sum(cast(labels == 1, float))``: the whole batch's count of the target
+    entries a condition selected (valid pixels, positives, objects), which is 0 in a batch where
+    none qualify, and nothing floors it, clamps it or tests it first. Counts per row, a padding
+    mask (``!= pad``: every sequence has a step) and weights are left out."""
+    summed, counts = _whole_batch_sum_of(denominator, ctx, depth=0)
+    if summed is None:
+        return None
+    indicator, names = _target_indicator(summed, ctx, depth=0)
+    if indicator is None or _counts_valid_positions(denominator, ctx.facts(denominator), ctx.loss.param_taints) \
+            or any(word in _text(indicator).lower() for word in (*_LENGTH_WORDS, "arange", "range(")) \
+            or _compares_unequal(indicator, ctx):
+        return None  # arange(T) < lengths, greater(tokens != pad, 0): a padding mask, a step per sequence
+    return _untested_count(denominator, counts, names, ctx)
+
+
+_REDUCING_TEST = r"(?:\s*\.\s*(?:any|sum|all|numel|nonzero|count_nonzero|float\(\)\.sum|int\(\)\.sum)\s*\()"
+
+
+def _untested_count(denominator, counts, selections, ctx) -> bool:
+    """True when no ``if``/``assert``/conditional expression, ``cond`` or ``switch_case`` of the
+    loss tests the count: its text, a name bound to it (``if num_pos > 0``), or a reduction of a
+    selection it counts (``if not positive.any()``, ``if valid.sum() == 0``, ``any(valid)``); a
+    test that only names the selection (``assert valid.shape == x.shape``) is not one, nor is a
+    ``where``: both of its branches run, and 0 times the division's infinite slope is NaN."""
+    patterns = [rf"(?<![\w.]){re.escape(text)}(?!\w)" for text in {_text(denominator), *counts} - {""}]
+    for name in selections:
+        patterns.append(rf"(?<![\w.]){re.escape(name)}{_REDUCING_TEST}")
+        patterns.append(rf"(?:any|sum|count_nonzero|reduce_any|reduce_sum|numel)\(\s*{re.escape(name)}(?!\w)")
+    tests = [n.test for n in own_nodes(ctx.loss.node) if isinstance(n, (cst.If, cst.Assert, cst.IfExp, cst.While))]
+    tests += [n.args[0].value for n in own_nodes(ctx.loss.node)  # tf.cond(num_pos > 0, ...)
+              if isinstance(n, cst.Call) and n.args and called_name(n) in ("cond", "switch_case")]
+    return not any(re.search(pattern, _text(test)) for test in tests for pattern in patterns)
+
+
+def _compares_unequal(node, ctx, depth: int = 0) -> bool:
+    """``tokens != pad``, ``not_equal(y, ignore)`` in the selection or in a name it reads (bound once
+    in the loss: ``valid = y != pad; rows = valid.sum(-1) > 0``): a padding or ignore mask."""
+    for inner in all_nodes(node):
+        if isinstance(inner, cst.NotEqual) or (isinstance(inner, cst.Call) and called_name(inner) in ("not_equal", "ne")):
+            return True
+        if depth < 2 and isinstance(inner, cst.Name) and inner is not node:
+            bound = _single_binding(inner.value, ctx)
+            if bound is not None and _compares_unequal(bound, ctx, depth + 1):
+                return True
+    return False
+
+
+def _whole_batch_sum_of(node, ctx, depth: int) -> tuple:
+    """(what ``node`` sums over the whole batch, the names the sum came through) for
+    ``mask.sum()``, ``K.sum(mask)``, a name bound once to one, ``sum / batch_size``; else (None, ())."""
+    if depth > 3:
+        return None, ()
+    node = _without_casts(node, ctx)
+    if isinstance(node, cst.Name):
+        bound = _single_binding(node.value, ctx)
+        if bound is None:
+            return None, ()
+        summed, names = _whole_batch_sum_of(bound, ctx, depth + 1)
+        return summed, (node.value, *names)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Divide, cst.Multiply)) \
+            and not ctx.facts(node.right).is_tensor:
+        return _whole_batch_sum_of(node.left, ctx, depth + 1)  # tf.reduce_sum(conf) / batch_size
+    if not isinstance(node, cst.Call):
+        return None, ()
+    op = ctx.op(node)
+    if op is None or op.name not in SUM_OPS or len(op.args) != 1 or op.kwargs:
+        return None, ()  # a sum along an axis counts per row; keepdims and the like: not the plain count
+    return op.args[0], ()
+
+
+def _target_indicator(node, ctx, depth: int, bounded: bool = False):
+    """(the 0/1 selection ``node`` is, the names it came through) when it selects entries of the
+    target by a condition (``depth_gt > 0``, ``(d >= lo).float() * (d <= hi).float()``,
+    ``labels == 1``), or is a target channel named as an indicator (``centers = y_true[..., 2]``);
+    else (None, ())."""
+    if depth > 4:
+        return None, ()
+    node = _without_casts(node, ctx)
+    if isinstance(node, cst.Name):
+        bound = _single_binding(node.value, ctx)
+        if bound is None:
+            return None, ()
+        bound = _without_casts(bound, ctx)
+        if isinstance(bound, cst.Subscript) and isinstance(bound.value, cst.Name) \
+                and name_tokens(node.value) & _INDICATOR_CHANNEL_WORDS and _target_only(bound.value, ctx):
+            return bound, (node.value,)
+        found, names = _target_indicator(bound, ctx, depth + 1)
+        return (found, (node.value, *names)) if found is not None else (None, ())
+    if isinstance(node, cst.Comparison):
+        if len(node.comparisons) != 1 or not isinstance(node.comparisons[0].operator, _SELECTING_COMPARISONS):
+            return None, ()  # != pad, is None: a padding mask or a Python test
+        operator, right = node.comparisons[0].operator, node.comparisons[0].comparator
+        if isinstance(operator, cst.GreaterThanEqual) and _number_at_most(right, 0) \
+                or isinstance(operator, cst.GreaterThan) and _number_at_most(right, -1):
+            return None, ()  # labels >= 0: every labelled entry, not a selection of some
+        if isinstance(operator, (cst.LessThan, cst.LessThanEqual)) and not bounded:
+            return None, ()  # target < 255 alone: everything but an ignore label
+        compared = node.left if _target_only(node.left, ctx) else right if _target_only(right, ctx) else None
+        return (node, ()) if compared is not None and not _classified(compared, ctx) else (None, ())
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Multiply, cst.BitAnd)):
+        left, _ = _target_indicator(node.left, ctx, depth + 1, bounded=True)
+        right, _ = _target_indicator(node.right, ctx, depth + 1, bounded=True)
+        return (node, ()) if left is not None and right is not None else (None, ())
+    if isinstance(node, cst.Call):
+        op = ctx.op(node)
+        if op is not None and op.name in _COMPARING_OPS and len(op.args) == 2 and op.name != "logical_and":
+            if op.name in ("greater_equal", "ge") and _number_at_most(op.args[1], 0):
+                return None, ()
+            if op.name in ("less", "less_equal", "lt", "le") and not bounded:
+                return None, ()
+            return (node, ()) if _target_only(op.args[0], ctx) and not _classified(op.args[0], ctx) else (None, ())
+        if op is not None and op.name == "logical_and" and len(op.args) == 2:
+            return (node, ()) if all(_target_indicator(a, ctx, depth + 1, bounded=True)[0] is not None
+                                     for a in op.args) else (None, ())
+    return None, ()
+
+
+# ops whose labels are class or token ids: a selection ``ids > 0`` of them is a padding mask (pad id 0)
+_CLASSIFYING_OPS = frozenset({"sparse_categorical_crossentropy", "cross_entropy", "nll_loss", "one_hot",
+                              "sparse_softmax_cross_entropy_with_logits", "ctc_loss", "ctc_batch_cost",
+                              "categorical_crossentropy", "softmax_cross_entropy_with_logits", "embedding"})
+
+
+def _classified(compared, ctx) -> bool:
+    """The compared target is also the labels of a classification in the loss
+    (``sparse_categorical_crossentropy(y_true, ...)``, ``cross_entropy(logits, target.view(-1))``):
+    class or token ids, where ``y_true > 0`` marks the tokens that are not padding."""
+    text = _text(compared)
+    if not text:
+        return False
+    pattern = rf"(?<![\w.]){re.escape(text)}(?!\w)"
+    return any(isinstance(n, cst.Call) and called_name(n) in _CLASSIFYING_OPS
+               and any(re.search(pattern, _text(arg.value)) for arg in n.args)
+               for n in own_nodes(ctx.loss.node))
+
+
+def _without_casts(node, ctx):
+    """``x.float()``, ``tf.cast(x, tf.float32)``, ``K.cast(x, 'float32')``, ``x.type(dtype)``: x."""
+    for _ in range(4):
+        if not isinstance(node, cst.Call):
+            return node
+        op = ctx.op(node)
+        if op is None or op.name not in ("cast", "float", "double", "half", "type", "to", "type_as", "astype") \
+                or not op.args:
+            return node
+        node = op.args[0]
+    return node
+
+
+def _single_binding(name: str, ctx):
+    """The value of the loss's one ``name = value`` statement, or None (a parameter, or rebound)."""
+    from ._util import assignments_to
+
+    statements = assignments_to(name, ctx)
+    if len(statements) != 1 or len(statements[0].targets) != 1 \
+            or any(isinstance(n, (cst.AugAssign, cst.AnnAssign)) and _text(n.target) == name
+                   for n in own_nodes(ctx.loss.node)):
+        return None
+    return statements[0].value
+
+
+def _target_only(node, ctx) -> bool:
+    """The value carries the target and not the prediction (``depth_gt``, ``y_true[..., 4]``)."""
+    taint = ctx.facts(node).taint
+    return TRUE in taint and PRED not in taint
+
+
+def _number_at_most(node, bound: float) -> bool:
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus) \
+            and isinstance(node.expression, (cst.Integer, cst.Float)):
+        return -float(node.expression.evaluated_value) <= bound
+    return isinstance(node, (cst.Integer, cst.Float)) and float(node.evaluated_value) <= bound
 
 
 def _reduces_opaque(denominator, ctx) -> bool:
