@@ -110,7 +110,9 @@ _METRIC_TOKENS = frozenset({"top", "topk", "hamming", "acc", "accuracy", "precis
                             "score", "fbeta", "mae_metric",
                             # rank correlations and a survival model's concordance index: counted from
                             # orderings (not "concordance": 1 - CCC, the concordance correlation, is a loss)
-                            "spearman", "spearmanr", "kendall", "kendalltau", "cindex"})
+                            "spearman", "spearmanr", "kendall", "kendalltau", "cindex",
+                            # speaker verification's equal error rate and minimum detection cost
+                            "eer", "dcf", "mindcf"})
 _LOSS_TOKENS = frozenset({"loss", "losses", "soft", "surrogate", "criterion", "cost", "penalty",
                           "ntxent", "xent", "infonce", "supcon", "nce"})
 # Names that say a function checks, updates or formats: never a loss, whatever else they say.

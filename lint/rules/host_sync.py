@@ -840,7 +840,9 @@ class StateInLoss(Rule):
                                             f"`{target.value}` from inside the loss: lost or run once under jit")
             elif is_self_attribute(target) and ctx.loss.info is not None and ctx.loss.info.name != "__init__" \
                     and _holds_the_graph(ctx.facts(statement.value)) and not ctx.in_config_branch \
-                    and not _stored_again_below(statement, target, ctx.loss.node):
+                    and not _stored_again_below(statement, target, ctx.loss.node) and not tf1_graph_module(ctx):
+                # (TF 1 graph code builds the loss once and keeps its tensor for the optimizer and the
+                # session: ``self.loss = ...; train_op = opt.minimize(self.loss)``)
                 ctx.report(self, target, f"`{code_of(target)} = ...` keeps tensors of this step on the object: "
                                          "it holds the step's graph (or a traced value under jit)")
             elif isinstance(statement, cst.AugAssign) and is_self_attribute(target) and not torch_only(ctx) \

@@ -29,7 +29,7 @@ from ..names import called_name
 from ..tree import children as _children
 from ..tree import all_nodes, contains, own_nodes, own_nodes_in_order
 from ..vocabulary import name_tokens
-from ._util import code_of, torch_only
+from ._util import assignments_to, code_of, torch_only
 from .base import Rule
 
 _DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
@@ -776,8 +776,6 @@ def _without_casts(node, ctx):
 
 def _single_binding(name: str, ctx):
     """The value of the loss's one ``name = value`` statement, or None (a parameter, or rebound)."""
-    from ._util import assignments_to
-
     statements = assignments_to(name, ctx)
     if len(statements) != 1 or len(statements[0].targets) != 1 \
             or any(isinstance(n, (cst.AugAssign, cst.AnnAssign)) and _text(n.target) == name
