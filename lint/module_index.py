@@ -403,7 +403,7 @@ class ClassInfo:
 
     def function_aliases(self) -> dict[str, cst.BaseExpression]:
         """``self.<attr> = <dotted name>`` in ``__init__`` (a function kept to be called later, not
-        a call's result, not a parameter of ``__init__``): attr -> the (dotted) name.
+        a call's result, not a parameter of ``__init__``): attr -> the (dotted) name (once per class).
 
             >>> import libcst as cst
             >>> index = ModuleIndex.build(cst.parse_module(
@@ -411,6 +411,9 @@ class ClassInfo:
             >>> [(a, cst.Module([]).code_for_node(v)) for a, v in index.classes["L"].function_aliases().items()]
             [('loss_fn', 'keras.backend.ctc_batch_cost')]
         """
+        cached = self.__dict__.get("_function_aliases")
+        if cached is not None:
+            return cached
         init = self.methods.get("__init__")
         found = {}
         parameters = {p.name.value for p in init.node.params.params} if init is not None else set()
@@ -425,6 +428,7 @@ class ClassInfo:
                     and target.value.value == "self" and isinstance(value, (cst.Attribute, cst.Name)) \
                     and isinstance(root, cst.Name) and root.value not in ("self", *parameters):
                 found[target.attr.value] = value  # K.ctc_batch_cost, an imported ctc_batch_cost
+        self.__dict__["_function_aliases"] = found
         return found
 
     def methods_behind(self, attr: str) -> list[FunctionInfo]:

@@ -350,6 +350,17 @@ def torch_only(ctx) -> bool:
     return "torch" in heads and not heads & {"tensorflow", "jax", "keras"}
 
 
+def without_casts(node, ctx, casts: frozenset):
+    """``node`` with the casts named in ``casts`` taken off (``tf.cast(x, tf.float32)``,
+    ``x.float()``: ``x``)."""
+    while isinstance(node, cst.Call):
+        op = ctx.op(node)
+        if op is None or op.name not in casts or not op.args:
+            return node
+        node = op.args[0]
+    return node
+
+
 def assignments_to(name: str, ctx) -> list:
     """The ``name = value`` statements of the loss's own body (nested functions left out), in source order."""
     return [node for node in own_nodes_in_order(ctx.loss.node) if isinstance(node, cst.Assign)

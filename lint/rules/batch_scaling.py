@@ -11,7 +11,7 @@ from ..names import calls_named, dotted_parts
 from ..tree import own_nodes
 from ._tape import keeps_batch_axis, last_binding, per_example_loss, per_example_nn_loss, tape_gradient_of
 from ..train_steps import takes_input_gradients, tape_target
-from ._util import assignments_to, code_of, literal_int
+from ._util import assignments_to, code_of, literal_int, without_casts
 from .base import Rule
 
 _RESHAPE_OPS = frozenset({"reshape", "view"})
@@ -20,6 +20,8 @@ _SHAPED_MAKERS = frozenset({"zeros", "ones", "full", "fill", "empty", "normal", 
 _DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
 # one row per index: ``range(batch_size)``, ``eye(batch_size)``
 _COUNTED_MAKERS = frozenset({"range", "arange", "eye"})
+# ``tf.cast(batch_size, tf.float32)``: still the batch size
+_BATCH_SIZE_CASTS = frozenset({"cast", "float", "to", "astype"})
 
 
 class BatchSum(Rule):
@@ -73,10 +75,9 @@ class BatchSum(Rule):
         if train_step and node.func.attr.value == "gradient" and per_example_nn_loss(made or target, ctx):
             # tape.gradient(per_example_loss, weights) in a train step: the tape differentiates their sum
             # (tf.nn's per-example losses only: a Keras per-sample loss of 1-D values is one number)
-            ctx.report_once(self, made or target, key="BSG501/tape", more="",
-                            message=f"`{code_of(made or target)}` still holds one value per sample and goes to "
-                                    f"`{code_of(node.func)}`, which differentiates their sum: the gradient grows "
-                                    "with the batch size; take its mean (reduce_mean)")
+            self._report_per_sample(made or target, node, "BSG501/tape", ctx, "still holds",
+                                    "which differentiates their sum: the gradient grows with the batch size; "
+                                    "take its mean (reduce_mean)")
             return
         batch_sum = ctx.facts(target).batch_sum
         # under ``if backward:`` too: a sum assigned under an option branch has no batch_sum, and
@@ -135,6 +136,13 @@ class BatchSum(Rule):
         if construction is not None:
             ctx.relate("BSG501/returned", construction)  # where reduction="sum" was chosen
 
+    def _report_per_sample(self, place, summing: cst.Call, key: str, ctx, holds: str, consequence: str) -> None:
+        """One finding at ``place``, a value with one entry per sample that ``summing`` (a
+        ``tape.gradient``, an ``add_loss``) sums: what it does to it, and what to do instead."""
+        ctx.report_once(self, place, key=key, more="",
+                        message=f"`{code_of(place)}` {holds} one value per sample and goes to "
+                                f"`{code_of(summing.func)}`, {consequence}")
+
     def _added_per_sample(self, node, ctx) -> bool:
         """``self.add_loss(ctc_batch_cost(...))``: Keras sums what ``add_loss`` is given (Keras 3's
         ``_aggregate_additional_loss`` is ``ops.sum``; tf.keras adds it to the total and the tape
@@ -146,10 +154,9 @@ class BatchSum(Rule):
         if ctx.in_config_branch or not per_example_loss(added, ctx) or not keeps_batch_axis(added, ctx):
             return True
         made = last_binding(added, ctx) if isinstance(added, cst.Name) else None
-        ctx.report_once(self, made or added, key="BSG501/added", more="",
-                        message=f"`{code_of(made or added)}` holds one value per sample and goes to "
-                                f"`{code_of(node.func)}`, which sums it: the loss and its gradient grow with "
-                                "the batch size; add its mean (reduce_mean)")
+        self._report_per_sample(made or added, node, "BSG501/added", ctx, "holds",
+                                "which sums it: the loss and its gradient grow with the batch size; "
+                                "add its mean (reduce_mean)")
         if made is not None:
             ctx.relate("BSG501/added", node)
         return True
@@ -163,10 +170,9 @@ class BatchSum(Rule):
         if gradient is None or not keeps_batch_axis(value, ctx):
             return
         made = last_binding(value, ctx) if isinstance(value, cst.Name) else None
-        ctx.report_once(self, made or value, key="BSG501/tape", more="",
-                        message=f"`{code_of(made or value)}` still holds one value per sample and goes to "
-                                f"`{code_of(gradient.func)}`, which differentiates their sum: the gradient "
-                                "grows with the batch size; return its mean (reduce_mean)")
+        self._report_per_sample(made or value, gradient, "BSG501/tape", ctx, "still holds",
+                                "which differentiates their sum: the gradient grows with the batch size; "
+                                "return its mean (reduce_mean)")
         if made is not None:
             ctx.relate("BSG501/tape", value)  # return loss: the place it leaves the loss
         ctx.relate("BSG501/tape", gradient)
@@ -394,7 +400,7 @@ class FixedBatch(Rule):
         if _mentions_known_batch(denominator, ctx):
             ctx.report(self, node, f"`{code_of(node)}` divides by a fixed batch size: "
                                    "wrong for every other batch size (use mean)")
-        elif (configured := _configured_batch(_without_casts(denominator, ctx), ctx)) \
+        elif (configured := _configured_batch(without_casts(denominator, ctx, _BATCH_SIZE_CASTS), ctx)) \
                 and not _required_parameter(configured, ctx):
             # (a required ``batch_size`` argument may well be the batch the caller measured)
             _report_configured(self, node, configured, ctx, f"`{code_of(node)}` divides by the configured "
@@ -578,16 +584,6 @@ def _required_parameter(name: str, ctx) -> bool:
         return False
     return any(p.name.value == name and p.default is None
                for p in (*params.posonly_params, *params.params, *params.kwonly_params))
-
-
-def _without_casts(node, ctx):
-    """``tf.cast(batch_size, tf.float32)`` -> ``batch_size``."""
-    while isinstance(node, cst.Call):
-        op = ctx.op(node)
-        if op is None or op.name not in ("cast", "float", "to", "astype") or not op.args:
-            return node
-        node = op.args[0]
-    return node
 
 
 def _report_configured(rule, node, configured: str, ctx, message: str) -> None:

@@ -29,7 +29,7 @@ from ..names import called_name
 from ..tree import children as _children
 from ..tree import all_nodes, contains, own_nodes, own_nodes_in_order
 from ..vocabulary import name_tokens
-from ._util import assignments_to, code_of, torch_only
+from ._util import assignments_to, code_of, torch_only, without_casts
 from .base import Rule
 
 _DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
@@ -621,6 +621,8 @@ _INDICATOR_CHANNEL_WORDS = frozenset({"pos", "positive", "positives", "obj", "ob
 _SELECTING_COMPARISONS = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual, cst.Equal)
 _COMPARING_OPS = frozenset({"greater", "greater_equal", "less", "less_equal", "equal", "gt", "ge", "lt", "le",
                             "eq", "logical_and"})
+# ``x.float()``, ``tf.cast(x, tf.float32)``, ``K.cast(x, 'float32')``, ``x.type(dtype)``: still x's 0/1 entries
+_SELECTION_CASTS = frozenset({"cast", "float", "double", "half", "type", "to", "type_as", "astype"})
 
 
 def _counts_target_selections(denominator, ctx) -> bool | None:
@@ -677,7 +679,7 @@ def _whole_batch_sum_of(node, ctx, depth: int) -> tuple:
     ``mask.sum()``, ``K.sum(mask)``, a name bound once to one, ``sum / batch_size``; else (None, ())."""
     if depth > 3:
         return None, ()
-    node = _without_casts(node, ctx)
+    node = without_casts(node, ctx, _SELECTION_CASTS)
     if isinstance(node, cst.Name):
         bound = _single_binding(node.value, ctx)
         if bound is None:
@@ -702,12 +704,12 @@ def _target_indicator(node, ctx, depth: int, bounded: bool = False):
     else (None, ())."""
     if depth > 4:
         return None, ()
-    node = _without_casts(node, ctx)
+    node = without_casts(node, ctx, _SELECTION_CASTS)
     if isinstance(node, cst.Name):
         bound = _single_binding(node.value, ctx)
         if bound is None:
             return None, ()
-        bound = _without_casts(bound, ctx)
+        bound = without_casts(bound, ctx, _SELECTION_CASTS)
         if isinstance(bound, cst.Subscript) and isinstance(bound.value, cst.Name) \
                 and name_tokens(node.value) & _INDICATOR_CHANNEL_WORDS and _target_only(bound.value, ctx):
             return bound, (node.value,)
@@ -759,19 +761,6 @@ def _classified(compared, ctx) -> bool:
     return any(isinstance(n, cst.Call) and called_name(n) in _CLASSIFYING_OPS
                and any(re.search(pattern, _text(arg.value)) for arg in n.args)
                for n in own_nodes(ctx.loss.node))
-
-
-def _without_casts(node, ctx):
-    """``x.float()``, ``tf.cast(x, tf.float32)``, ``K.cast(x, 'float32')``, ``x.type(dtype)``: x."""
-    for _ in range(4):
-        if not isinstance(node, cst.Call):
-            return node
-        op = ctx.op(node)
-        if op is None or op.name not in ("cast", "float", "double", "half", "type", "to", "type_as", "astype") \
-                or not op.args:
-            return node
-        node = op.args[0]
-    return node
 
 
 def _single_binding(name: str, ctx):
