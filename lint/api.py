@@ -17,9 +17,10 @@ from dataclasses import dataclass, field, replace
 
 from .finding import Finding
 from .prefilter import may_contain_loss
+from .lazy_re import compile_lazily
 
-_NOQA = re.compile(rb"#\s*noqa(?::[ \t]*(?P<codes>[A-Za-z]+[0-9]*(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
-_FILE_NOQA = re.compile(rb"#\s*bsguard:\s*noqa\b", re.IGNORECASE)
+_NOQA = compile_lazily(rb"#\s*noqa(?::[ \t]*(?P<codes>[A-Za-z]+[0-9]*(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
+_FILE_NOQA = compile_lazily(rb"#\s*bsguard:\s*noqa\b", re.IGNORECASE)
 _STACK_BYTES = 512 * 2**20  # reserved address space; only the pages a deep parse touches are used
 
 

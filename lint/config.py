@@ -21,6 +21,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from .lazy_re import compile_lazily
 
 
 class ConfigError(Exception):
@@ -30,7 +31,7 @@ class ConfigError(Exception):
 _LIST_KEYS = ("select", "extend-select", "ignore", "exclude", "extend-exclude", "loss-functions")
 _OTHER_KEYS = ("per-file-ignores", "max-file-size")
 OWN_FILE = "bsguard.toml"
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]i?)?b?", re.IGNORECASE)
+_SIZE = compile_lazily(r"(\d+(?:\.\d+)?)\s*([kmg]i?)?b?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 
 

@@ -37,6 +37,7 @@ from .names import called_name, decorated_no_grad as _decorated_no_grad, decorat
 from .tree import all_nodes, contains, own_nodes
 from .branch_reach import _NOT_A_LITERAL, branch_outcome, literal_text, training_test as _training_test
 from .vocabulary import MARGIN_HEAD, TARGET_NAMES, normalise as normalize_name
+from .lazy_re import compile_lazily
 
 _BATCH_KEYWORDS = ("batch_size",)
 # under ``torch.no_grad()`` nothing is differentiated, but a per-sample Python loop is still unrolled,
@@ -1065,8 +1066,8 @@ def _eager_test(test) -> bool | None:
 # what a factory's parameter is called when it holds the model's tensors (a triplet's embeddings,
 # a VAE's latent statistics, a layer's output); anything else is a setting (an offset, a base, a
 # constant computed from the data, a flag), whatever taint a helper's parameter would get
-_FACTORY_TENSOR = re.compile(r"emb|feat|anchor|positive|negative|logit|output|hidden|latent|^z_|_z$|^mu$|"
-                             r"log_?var|pred|encod|repr|proj|layer|activation", re.IGNORECASE)
+_FACTORY_TENSOR = compile_lazily(r"emb|feat|anchor|positive|negative|logit|output|hidden|latent|^z_|_z$|^mu$|"
+                                 r"log_?var|pred|encod|repr|proj|layer|activation", re.IGNORECASE)
 
 
 def _factory_arguments(loss: LossFunction, index: ModuleIndex) -> dict:
@@ -1174,7 +1175,7 @@ def _grow_list(value, ev: Evaluator, per_sample: bool, loop_target=None, scope=N
 
 
 # a loss function, whose default reduction is a mean over the batch: ``F.l1_loss``, ``binary_crossentropy``
-_LOSS_FUNCTION_NAME = re.compile(r"loss|entropy|kl_div|nll|hinge|huber", re.IGNORECASE)
+_LOSS_FUNCTION_NAME = compile_lazily(r"loss|entropy|kl_div|nll|hinge|huber", re.IGNORECASE)
 
 
 def _reads_a_column(value, loop_target, ev: Evaluator) -> bool:
@@ -1237,9 +1238,9 @@ def _only_called_off_by_default(loss: LossFunction, index: ModuleIndex) -> bool:
 
 # parameters that hold data a training loop passes (``mask=None``, ``weight=None``): a test of them
 # against None is no switch the defaults turn off
-_DATA_PARAMETER = re.compile(r"(^|_)(mask|masks|weight|weights|valid|lengths?|lens|target|targets|label|labels|"
-                             r"gt|indices|idx|ids|keys|seq|seqs|x|y|z|inputs?|features?|embeddings?)(_|$)",
-                             re.IGNORECASE)
+_DATA_PARAMETER = compile_lazily(r"(^|_)(mask|masks|weight|weights|valid|lengths?|lens|target|targets|label|labels|"
+                                 r"gt|indices|idx|ids|keys|seq|seqs|x|y|z|inputs?|features?|embeddings?)(_|$)",
+                                 re.IGNORECASE)
 
 
 def _default_outcome(test, loss, index: ModuleIndex | None) -> bool | None:
@@ -1588,8 +1589,8 @@ _AUG_SYMBOL = {cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: 
 
 
 # ``l_true``, ``box_gt``, ``t_target``: a name whose last word says targets
-_TARGET_PART = re.compile(r"_(true|gt|target|targets|labels?)$", re.IGNORECASE)
-_OUTPUT_WORD = re.compile(r"pred|out|logit|hat|est", re.IGNORECASE)
+_TARGET_PART = compile_lazily(r"_(true|gt|target|targets|labels?)$", re.IGNORECASE)
+_OUTPUT_WORD = compile_lazily(r"pred|out|logit|hat|est", re.IGNORECASE)
 
 
 def _names_the_targets(target, value, ev: Evaluator) -> bool:
@@ -1632,7 +1633,7 @@ def _write_into(ev: Evaluator, target: cst.Subscript, written: Facts, value=None
         ev.env[root.value] = join_facts(held, written)
 
 
-_SMALL_CONSTANT = re.compile(r"eps|small|tiny", re.IGNORECASE)
+_SMALL_CONSTANT = compile_lazily(r"eps|small|tiny", re.IGNORECASE)
 
 
 def _positive_constant(facts: Facts, node=None) -> bool:
@@ -1876,7 +1877,7 @@ def _writes_output(body) -> bool:
     return False
 
 
-_FILE_HANDLE = re.compile(r"(^|[._])(f|fp|fh|fd|file|handle|stream|out_?file|output_?file|\w+_(file|handle|h|fh|fp))$")
+_FILE_HANDLE = compile_lazily(r"(^|[._])(f|fp|fh|fd|file|handle|stream|out_?file|output_?file|\w+_(file|handle|h|fh|fp))$")
 
 
 def _is_opt_in_test(test, ev: Evaluator) -> bool:
@@ -1903,8 +1904,8 @@ def _is_reduction_option(test, ev: Evaluator) -> bool:
 
 
 # a count of what a table holds, not of samples: ``n_classes = all_embs.size(0)``
-_TABLE_COUNT_NAME = re.compile(r"^(n|num|number_of|nb)_?(classes|class|cls|labels|prototypes|protos|centers|centres|"
-                               r"centroids|clusters|codes|codewords|vocab|words|proxies)$", re.IGNORECASE)
+_TABLE_COUNT_NAME = compile_lazily(r"^(n|num|number_of|nb)_?(classes|class|cls|labels|prototypes|protos|centers|centres|"
+                                   r"centroids|clusters|codes|codewords|vocab|words|proxies)$", re.IGNORECASE)
 
 
 def sized_by_a_table_count(function, env: dict) -> list[str]:
@@ -2185,7 +2186,7 @@ def _a_setting(value, class_info) -> bool:
             and _CONFIG_NAME.search(v.value.value)) for v in stored)
 
 
-_CONFIG_NAME = re.compile(r"^(config|cfg|conf|args|opt|opts|hparams|settings)$", re.IGNORECASE)
+_CONFIG_NAME = compile_lazily(r"^(config|cfg|conf|args|opt|opts|hparams|settings)$", re.IGNORECASE)
 
 
 def _param_default(function: cst.FunctionDef, name: str):
@@ -2400,7 +2401,7 @@ def _unguard(saved: dict, ev: Evaluator) -> None:
             ev.env[name] = facts
 
 
-_DEGENERATE = re.compile(r"numel\(\)\s*==\s*0|not\s.*\bany\(|len\(.*\)\s*==\s*0|\.sum\(\)\s*==\s*0|==\s*0\)\.all\(")
+_DEGENERATE = compile_lazily(r"numel\(\)\s*==\s*0|not\s.*\bany\(|len\(.*\)\s*==\s*0|\.sum\(\)\s*==\s*0|==\s*0\)\.all\(")
 
 
 def _undo_branch(ev: Evaluator, before: dict) -> dict:

@@ -28,19 +28,20 @@ from .module_index import criteria_by_reduction, inline_criterion
 from .names import dotted_parts, terminal_name
 from .tree import children as tree_children, own_nodes
 from .vocabulary import PRED_NAMES, TARGET_NAMES, name_words
+from .lazy_re import compile_lazily
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
 EMPTY: frozenset[str] = frozenset()
-_EPS_NAME = re.compile(r"eps|epsilon|smooth|tiny|_?EPS|stabili[sz]er|offset|floor", re.IGNORECASE)
-_BATCH_NAME = re.compile(r"batch|^bs$|^BS$", re.IGNORECASE)
+_EPS_NAME = compile_lazily(r"eps|epsilon|smooth|tiny|_?EPS|stabili[sz]er|offset|floor", re.IGNORECASE)
+_BATCH_NAME = compile_lazily(r"batch|^bs$|^BS$", re.IGNORECASE)
 # names that say a small positive constant, never 0 (``eps``), unlike a smoothing rate
-_STRICT_EPS_NAME = re.compile(r"eps|epsilon|tiny", re.IGNORECASE)
-_EPSILON_WORD = re.compile(r"(^|_)(eps|epsilon|tiny)($|_)", re.IGNORECASE)  # eps, self.eps, min_eps; not n_steps
+_STRICT_EPS_NAME = compile_lazily(r"eps|epsilon|tiny", re.IGNORECASE)
+_EPSILON_WORD = compile_lazily(r"(^|_)(eps|epsilon|tiny)($|_)", re.IGNORECASE)  # eps, self.eps, min_eps; not n_steps
 _FLOAT32_STEP_BELOW_ONE = 1e-7  # 1 - x rounds to 1.0 in float32 for x below about 6e-8
 _NEGLIGIBLE = 1e-6  # a factor that makes a sum a placeholder, not a loss value
 # a batch size fixed in the loss itself (``bs``/``n_batch`` are as often a block or group size)
-_LOCAL_BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|batch_?sz|global_batch_size)$", re.IGNORECASE)
-BATCH_SIZE_NAME = _BATCH_SIZE_NAME = re.compile(r"^_?(batch_?size|batchsize|bs|batch_?sz|n_?batch|global_batch_size)$", re.IGNORECASE)
+_LOCAL_BATCH_SIZE_NAME = compile_lazily(r"^_?(batch_?size|batchsize|batch_?sz|global_batch_size)$", re.IGNORECASE)
+BATCH_SIZE_NAME = _BATCH_SIZE_NAME = compile_lazily(r"^_?(batch_?size|batchsize|bs|batch_?sz|n_?batch|global_batch_size)$", re.IGNORECASE)
 
 # objects that hold a run's settings (argparse's namespace, a config module or dict-like object)
 _CONFIG_NAMES = frozenset({"args", "opt", "opts", "cfg", "cfgs", "config", "configs", "conf", "hparams", "hps",
@@ -158,7 +159,7 @@ HOST_VALUE_OPS = frozenset({"item", "tolist", "numpy", "convert_to_numpy", "get_
 # ``d.items()``: the entries of a Python mapping (features by name), never the batch's rows
 MAPPING_VIEW_OPS = frozenset({"items", "keys", "values"})
 # names of Python sizes and counts (a shape, a number of segments)
-_SIZE_NAME = re.compile(r"shape|size|(^|_)(num|n|count|length|len|dims?)(_|$)", re.IGNORECASE)
+_SIZE_NAME = compile_lazily(r"shape|size|(^|_)(num|n|count|length|len|dims?)(_|$)", re.IGNORECASE)
 # torch functions that make a tensor from Python values: on the host unless given a device
 # constructors that make one tensor of a Python list's values
 _FROM_DATA_OPS = frozenset({"array", "asarray", "convert_to_tensor", "as_tensor", "constant"})
@@ -342,22 +343,22 @@ def is_factor(facts: Facts) -> bool:
 
 
 # a parameter holding learned or fixed matrices (class centres, prototypes, weights): no batch axis
-_PARAMETER_MATRIX_NAME = re.compile(r"(^|_)(weights?|w|centers?|centres?|prototypes?|kernel|codebook|"
-                                    r"proxies|proxy|memory|bank|queue)$", re.IGNORECASE)
+_PARAMETER_MATRIX_NAME = compile_lazily(r"(^|_)(weights?|w|centers?|centres?|prototypes?|kernel|codebook|"
+                                        r"proxies|proxy|memory|bank|queue)$", re.IGNORECASE)
 
 
 # methods of a probability distribution object (tfp, torch.distributions) that return probabilities
 _DISTRIBUTION_PROBABILITIES = frozenset({"cdf", "prob", "survival_function", "sf", "pmf"})
 # what detection and segmentation losses divide by: the number of positives (anchors, boxes,
 # objects) or a normaliser the caller computes
-_NORMALISER_NAME = re.compile(r"^(normali[sz]er|normali[sz]ation_factor|avg_factor|num_(pos|positives?|boxes|objects|"
-                              r"anchors|gts?|instances|valid)(_sum)?|n_(pos|positives?|boxes|objects))$", re.IGNORECASE)
-_HARD_ALIGNMENT_NAME = re.compile(r"(^|_)(hard_(attn|attention|alignments?|align)|"
-                                  r"(attn|attention|alignments?|align)_hard)$", re.IGNORECASE)
-_NORMALISED_WEIGHTS_NAME = re.compile(r"(^|_)(self_)?normali[sz]ed_(importance_)?weights?$", re.IGNORECASE)
+_NORMALISER_NAME = compile_lazily(r"^(normali[sz]er|normali[sz]ation_factor|avg_factor|num_(pos|positives?|boxes|objects|"
+                                  r"anchors|gts?|instances|valid)(_sum)?|n_(pos|positives?|boxes|objects))$", re.IGNORECASE)
+_HARD_ALIGNMENT_NAME = compile_lazily(r"(^|_)(hard_(attn|attention|alignments?|align)|"
+                                      r"(attn|attention|alignments?|align)_hard)$", re.IGNORECASE)
+_NORMALISED_WEIGHTS_NAME = compile_lazily(r"(^|_)(self_)?normali[sz]ed_(importance_)?weights?$", re.IGNORECASE)
 # a 0/1 mask: ``mask``, ``valid_masks``; a survival model's risk set (``riskset``, ``risk_set``), the
 # 0/1 matrix of the samples still at risk at each one's event time (itself among them)
-_MASK_PARAMETER = re.compile(r"(^|_)(masks?|risk_?sets?)$", re.IGNORECASE)
+_MASK_PARAMETER = compile_lazily(r"(^|_)(masks?|risk_?sets?)$", re.IGNORECASE)
 _PROBABILITY_WORDS = frozenset({"probs", "proba", "probas", "probabilities"})
 # words that make a probability name something else: log_probs, unnormalized_probs, raw_probs
 # words that make a probability name a mean of probabilities: mean_anchor_probs, avg_probs
@@ -2928,9 +2929,9 @@ def _one_row_slice(part) -> bool:
         or (_text(upper.right) == lower and _text(upper.left) == "1")
 
 
-_GRADIENT_NAME = re.compile(r"grad", re.IGNORECASE)
-_TAPE_NAME = re.compile(r"tape", re.IGNORECASE)  # tf.GradientTape() as tape, gp_tape, self.tape
-_TRAINABLE_NAME = re.compile(r"trainable|variables|weights|params", re.IGNORECASE)
+_GRADIENT_NAME = compile_lazily(r"grad", re.IGNORECASE)
+_TAPE_NAME = compile_lazily(r"tape", re.IGNORECASE)  # tf.GradientTape() as tape, gp_tape, self.tape
+_TRAINABLE_NAME = compile_lazily(r"trainable|variables|weights|params", re.IGNORECASE)
 
 
 def _unsigned(node):
@@ -3624,11 +3625,11 @@ def _names_a_loss_callable(callee: str) -> bool:
 
 # libraries that compute on host arrays: a distance they return is a numpy array, not a tensor
 _HOST_ARRAY_LIBRARIES = frozenset({"scipy", "sklearn", "numpy", "pandas", "cv2", "skimage", "PIL", "ot", "numba"})
-_DISTANCE_NAME = re.compile(r"^_?((pairwise|euclidean|squared|cosine|l2|l1)_?)?(dist|distance|distances|cdist|pdist)$")
+_DISTANCE_NAME = compile_lazily(r"^_?((pairwise|euclidean|squared|cosine|l2|l1)_?)?(dist|distance|distances|cdist|pdist)$")
 # names of covariance matrices (positive definite): sigma_p, Sigma, cov, covariance, precision
-_COVARIANCE_NAME = re.compile(r"(^|[^a-z])(sigma|cov|covariance|precision)", re.IGNORECASE)
-_BOUNDING_NAME = re.compile(r"clip|clamp|tanh|normali[sz]e|sigmoid|softmax|cosine_sim")
-_EPSILON_NAME = re.compile(r"^(self\.)?(eps|epsilon|smooth|smoothing|tiny|small|min_value|clip_value)$", re.IGNORECASE)
+_COVARIANCE_NAME = compile_lazily(r"(^|[^a-z])(sigma|cov|covariance|precision)", re.IGNORECASE)
+_BOUNDING_NAME = compile_lazily(r"clip|clamp|tanh|normali[sz]e|sigmoid|softmax|cosine_sim")
+_EPSILON_NAME = compile_lazily(r"^(self\.)?(eps|epsilon|smooth|smoothing|tiny|small|min_value|clip_value)$", re.IGNORECASE)
 
 
 def _an_epsilon(node) -> bool:
@@ -3639,20 +3640,20 @@ def _an_epsilon(node) -> bool:
 # function transforms that return the function they wrap, transformed (``jax.vmap(f)(x)`` runs ``f``)
 FUNCTION_TRANSFORMS = frozenset({"vmap", "jit", "pmap", "filter_jit", "filter_vmap", "checkpoint", "remat"})
 # a model's own layers called on the batch (``self.item_embedding(ids)``, ``self.proj(h)``): learned values
-_LAYER_ATTRIBUTE = re.compile(r"(^|_)(emb|embed|embedding|embeddings|layer|layers|linear|fc\d*|proj|projection|"
-                              r"projector|head|mlp|encoder|decoder|conv\d*|attention|attn|rnn|lstm|gru|gnn|"
-                              r"transformer|net|network|backbone)$", re.IGNORECASE)
-_MODEL_NAME = re.compile(r"^(model|net|network|module|encoder|decoder|backbone|generator|discriminator|"
-                         r"critic|apply_fn|predict_fn|forward_fn|f|g|d|vgg\w*|feature_extractor|"
-                         # a diffusion loss's network, handed in: denoise_fn(x_t, t), eps_model(x_t, t)
-                         r"denoise_fn|denoiser|denoise_model|eps_model|eps_fn|score_model|score_fn|unet)$", re.IGNORECASE)
+_LAYER_ATTRIBUTE = compile_lazily(r"(^|_)(emb|embed|embedding|embeddings|layer|layers|linear|fc\d*|proj|projection|"
+                                  r"projector|head|mlp|encoder|decoder|conv\d*|attention|attn|rnn|lstm|gru|gnn|"
+                                  r"transformer|net|network|backbone)$", re.IGNORECASE)
+_MODEL_NAME = compile_lazily(r"^(model|net|network|module|encoder|decoder|backbone|generator|discriminator|"
+                             r"critic|apply_fn|predict_fn|forward_fn|f|g|d|vgg\w*|feature_extractor|"
+                             # a diffusion loss's network, handed in: denoise_fn(x_t, t), eps_model(x_t, t)
+                             r"denoise_fn|denoiser|denoise_model|eps_model|eps_fn|score_model|score_fn|unet)$", re.IGNORECASE)
 # a network handed to the loss as a parameter (or bound in it) and called there: a distillation
 # loss's student(image), teacher_model(x), a flow-matching loss's vec_field_net(params, x, t); not
 # a function named for what it does to a model (is_transition_model(m), build_model())
-_HANDED_NETWORK_NAME = re.compile(r"^(student|teacher|"
-                                  r"(?!_*(is|has|get|build|create|make|load|init|save|set|update|copy|clone|freeze|"
-                                  r"wrap|to|from|run|call|train|use|with|check|reset|compile|restore|export|select|"
-                                  r"sample)_)\w+_(model|net|network))$", re.IGNORECASE)
+_HANDED_NETWORK_NAME = compile_lazily(r"^(student|teacher|"
+                                      r"(?!_*(is|has|get|build|create|make|load|init|save|set|update|copy|clone|freeze|"
+                                      r"wrap|to|from|run|call|train|use|with|check|reset|compile|restore|export|select|"
+                                      r"sample)_)\w+_(model|net|network))$", re.IGNORECASE)
 
 
 _LIST_PRONE_NAMES = frozenset({"preds", "outputs", "predictions", "inputs", "features", "views", "crops", "xs",
@@ -3691,10 +3692,10 @@ def calls_a_model(func, evaluator) -> bool:
 
 
 # a gather across devices: all_gather, concat_all_gather, gather_features, GatherLayer (not torch.gather)
-_GATHER_NAME = re.compile(r"(^|_)all_?gather(_|$)|^gather_(all|features|embeddings|tensors?)$|^gatherlayer$"
-                          r"|^(sync|dist|distributed)_?gather")
+_GATHER_NAME = compile_lazily(r"(^|_)all_?gather(_|$)|^gather_(all|features|embeddings|tensors?)$|^gatherlayer$"
+                              r"|^(sync|dist|distributed)_?gather")
 # the gathers that keep the gradient (``GatherLayer.apply``, ``all_gather_with_grad``)
-_GATHER_WITH_GRADIENT = re.compile(r"grad|layer", re.IGNORECASE)
+_GATHER_WITH_GRADIENT = compile_lazily(r"grad|layer", re.IGNORECASE)
 
 
 def _given_sample_weights(call: cst.Call) -> bool:

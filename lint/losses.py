@@ -33,13 +33,14 @@ from .tree import own_nodes
 from .vocabulary import MARGIN_HEAD, PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair, name_words
 from .vocabulary import name_tokens as _name_tokens
 from .vocabulary import split_camel as _split_camel
+from .lazy_re import compile_lazily
 
 TRUE, PRED, TENSOR = "true", "pred", "tensor"
 
 _TARGET_NAMES = TARGET_NAMES
 _PRED_NAMES = PRED_NAMES
 _TENSOR_NAMES = frozenset({"sampleweight", "sampleweights", "weights", "mask", "masks", "x", "inputs"})
-_HYPER_NAME = re.compile(
+_HYPER_NAME = compile_lazily(
     r"^(alpha|beta|gamma|delta|eps|epsilon|margin|temperature|temp|tau|q|k|scale|smooth|smoothing|"
     r"axis|axes|dim|reduction|from_?logits|label_?smoothing|threshold|thresh|lam|lmbda|lambda_?|"
     r"power|p|order|ord|name|dtype|training|mode|keepdims|sigma|mu|ignore_?class|ignore_?index|"
@@ -62,22 +63,22 @@ _CONTAINER_ANNOTATIONS = frozenset({"list", "List", "tuple", "Tuple", "Sequence"
                                     "Mapping", "set", "Set"})
 # Parameters that hold data rather than predictions: masks, lengths, and target-side tensors named
 # with a target prefix or suffix (``target_scores_sum``, ``gt_bboxes``, ``valid_mask``)
-_DATA_NAME = re.compile(r"(^|_)(masks?|lengths?|lens|seq_?lens?)$|^(target|targets|gt|labels?)_|"
-                        r"_(targets?|gt|labels?)$", re.IGNORECASE)
-_PREDICTED_NAME = re.compile(r"pred|logit|out|prob|score|hat|est", re.IGNORECASE)
+_DATA_NAME = compile_lazily(r"(^|_)(masks?|lengths?|lens|seq_?lens?)$|^(target|targets|gt|labels?)_|"
+                            r"_(targets?|gt|labels?)$", re.IGNORECASE)
+_PREDICTED_NAME = compile_lazily(r"pred|logit|out|prob|score|hat|est", re.IGNORECASE)
 # the target's own scores, logits or probabilities (a ranking or distillation target): data, whatever
 # the noun after the prefix says
-_TARGET_SCORES = re.compile(r"^(target|targets|tgt|gt)_(scores?|logits?|probs?|probabilit(y|ies)|dist)$", re.IGNORECASE)
+_TARGET_SCORES = compile_lazily(r"^(target|targets|tgt|gt)_(scores?|logits?|probs?|probabilit(y|ies)|dist)$", re.IGNORECASE)
 # counts (``num_masks``), flags (``target_is_real``) and options (``label_smoothing``) are host values
-_NOT_DATA_NAME = re.compile(r"^(num|n)_|_is_|smooth|weight|index|idx|type|mode|name", re.IGNORECASE)
+_NOT_DATA_NAME = compile_lazily(r"^(num|n)_|_is_|smooth|weight|index|idx|type|mode|name", re.IGNORECASE)
 # Extra parameters of a loss that name tensors; any other extra parameter is a hyperparameter.
-_TENSORISH = re.compile(r"mask|weight|label|target|feat|emb|logit|pred|prob|score|anchor|positive|negative|"
-                        r"output|input|image|img|x$|^y|z$|^z|hidden|mu|logvar|sigma|dist|sim|centers?$", re.IGNORECASE)
+_TENSORISH = compile_lazily(r"mask|weight|label|target|feat|emb|logit|pred|prob|score|anchor|positive|negative|"
+                            r"output|input|image|img|x$|^y|z$|^z|hidden|mu|logvar|sigma|dist|sim|centers?$", re.IGNORECASE)
 # A VAE's latent statistics, named as a pair (``kld(mu, logvar)``, ``kl_loss(z_mean, z_log_var)``):
 # the encoder's outputs for the batch. ``mu`` or ``sigma`` alone is a hyperparameter.
-_LATENT_MEAN = re.compile(r"^((z|q|post|posterior|latent|enc)_?(mu|mean|loc)|mu(_?q|_?z)?)$", re.IGNORECASE)
-_LATENT_SPREAD = re.compile(r"^((z|q|post|posterior|latent|enc)_?)?(log_?var|log_?sigma2?|log_?std|log_?scale|"
-                            r"logv|sigma|std|var|scale)(_?q|_?z)?$", re.IGNORECASE)
+_LATENT_MEAN = compile_lazily(r"^((z|q|post|posterior|latent|enc)_?(mu|mean|loc)|mu(_?q|_?z)?)$", re.IGNORECASE)
+_LATENT_SPREAD = compile_lazily(r"^((z|q|post|posterior|latent|enc)_?)?(log_?var|log_?sigma2?|log_?std|log_?scale|"
+                                r"logv|sigma|std|var|scale)(_?q|_?z)?$", re.IGNORECASE)
 # the input images a restoration or enhancement loss compares its output with: data, no gradient
 # (``color_ratio_loss(enhanced, originals)``)
 _INPUT_IMAGE_NAMES = frozenset({"original", "originals", "orig", "origs", "originalimage", "originalimages",
@@ -92,9 +93,9 @@ _BATCH_DATA_NAMES = frozenset({"batch", "data", "sample", "samples", "minibatch"
 # data the loss runs its networks on, no gradient of their own (a bare ``actions`` or ``rewards``
 # may be what a policy or reward model predicts: only the observations, and fields named with their
 # time step or batch, are read so)
-_TRANSITION_NAME = re.compile(r"^((next_?)?(obs|observations)(_?(t|tp1|t1|batch))?|"
-                              r"(obs|acts?|actions?|rews?|rewards?|dones?|terminals?)_?(t|tp1|t1|batch))$",
-                              re.IGNORECASE)
+_TRANSITION_NAME = compile_lazily(r"^((next_?)?(obs|observations)(_?(t|tp1|t1|batch))?|"
+                                  r"(obs|acts?|actions?|rews?|rewards?|dones?|terminals?)_?(t|tp1|t1|batch))$",
+                                  re.IGNORECASE)
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
                                 "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",
                                 "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration",
@@ -135,16 +136,16 @@ _BOOKKEEPING_PREFIXES = ("set_stats", "update_stats", "log_", "print_", "plot_",
 _NOT_A_LOSS_PREFIXES = ("plot_", "log_", "print_", "save_", "load_", "show_", "get_", "set_", "record_",
                         "report_", "track_", "update_", "reset_", "visuali", "summari", "register_")
 # "loss" or "criterion" ending a word of a class name (``ATACloss_MNLLL``, ``FocalLoss``; not ``Glossary``)
-_CRITERION_WORD = re.compile(r"(?:[Ll]oss|LOSS|[Cc]riterion|CRITERION)(?![a-z])")
+_CRITERION_WORD = compile_lazily(r"(?:[Ll]oss|LOSS|[Cc]riterion|CRITERION)(?![a-z])")
 # classes that keep losses for a log, named for the loss they keep: LossTracker, AverageLossMeter
 _LOSS_BOOKKEEPING_WORDS = frozenset({"tracker", "meter", "history", "logger", "recorder", "monitor", "callback",
                                      "average", "avg", "accumulator", "counter", "scaler", "scheduler"})
 # the model at inference: predict_by_feat, simple_test, _bbox_decode, postprocess
 _INFERENCE_TOKENS = frozenset({"inference", "infer", "decode", "postprocess"})
-_CRITERION_CLASS = re.compile(r"loss|criterion|nll$", re.IGNORECASE)  # GaussianNLL: a negative log-likelihood
+_CRITERION_CLASS = compile_lazily(r"loss|criterion|nll$", re.IGNORECASE)  # GaussianNLL: a negative log-likelihood
 # the "L_" prefix that names loss terms in low-light enhancement and image fusion code (Zero-DCE's
 # L_color, L_spa, L_exp, L_TV; L_Grad, L_Intensity, L_SSIM): a loss class by its name
-_LOSS_PREFIXED_CLASS = re.compile(r"^L_[A-Za-z]")
+_LOSS_PREFIXED_CLASS = compile_lazily(r"^L_[A-Za-z]")
 # the words (whole, any case) that make an "L_" class a layer or a network, not a loss term
 _LAYER_NAME_WORDS = frozenset({
     "linear", "conv", "lstm", "gru", "rnn", "embedding", "embed", "sequential",
@@ -164,7 +165,7 @@ def _a_layer_word(word: str) -> bool:
 
 
 # bases of a loss term's class: a plain module (not nn.Conv2d, nn.Linear), a loss base, or none
-_MODULE_BASE = re.compile(r"^(Module|Layer|object)$|Loss$")
+_MODULE_BASE = compile_lazily(r"^(Module|Layer|object)$|Loss$")
 
 # a loss's short name as the last word of a class name: FocalBCE, LabelSmoothingCE, WeightedMSE
 # (not MAE: masked autoencoders are called so too)
@@ -183,8 +184,8 @@ def _names_a_criterion(info: FunctionInfo) -> bool:
 _MATCHING_WORDS = ("assigner", "matcher", "match_cost", "matching")
 # Hungarian matchers, label assigners, match costs: they pair predictions with targets under
 # no_grad; their "costs" are never differentiated
-_MATCHING_CLASS = re.compile(r"(Matcher|Assigner|MatchCost|Search|Searcher)$")
-_MATCHING_BASE = re.compile(r"Match|Assign")
+_MATCHING_CLASS = compile_lazily(r"(Matcher|Assigner|MatchCost|Search|Searcher)$")
+_MATCHING_BASE = compile_lazily(r"Match|Assign")
 
 
 # methods of a module that trains itself (a LightningModule, a Keras Model with its own step)
@@ -221,8 +222,8 @@ def _target_is_optional(info: FunctionInfo) -> bool:
 
 
 # what a whole model builds besides a margin head's weights
-_WHOLE_MODEL_PART = re.compile(r"conv|backbone|resnet|sequential|encoder|pretrained|vgg|vit|bert|transformer|lstm|gru"
-                               r"|efficientnet|mobilenet|iresnet", re.IGNORECASE)
+_WHOLE_MODEL_PART = compile_lazily(r"conv|backbone|resnet|sequential|encoder|pretrained|vgg|vit|bert|transformer|lstm|gru"
+                                   r"|efficientnet|mobilenet|iresnet", re.IGNORECASE)
 
 
 def _margin_under_the_labels(info: FunctionInfo) -> bool:
@@ -293,7 +294,7 @@ def _unnumbered(token: str) -> str:
 
 # Helpers that assign targets to predictions (get_targets, _get_target_single, dynamic_k_matching,
 # label assigners): data preparation the loss runs first, without gradient; not the loss itself.
-_TARGET_PREPARATION = re.compile(r"get_\w*targets?|targets?_single|centerness_target|assign|match", re.IGNORECASE)
+_TARGET_PREPARATION = compile_lazily(r"get_\w*targets?|targets?_single|centerness_target|assign|match", re.IGNORECASE)
 
 
 def prepares_targets(name: str) -> bool:
@@ -375,11 +376,11 @@ def _penalises_a_critic(info) -> bool:
 
 
 # a parameter holding the network a gradient penalty runs: the critic or discriminator
-_PENALISED_NETWORK = re.compile(r"^(d|critic\w*|disc\w*|discriminator\w*|net_?d|d_?net|d_?model|model_?d|model|"
-                                r"net|f|netc|c)$", re.IGNORECASE)
+_PENALISED_NETWORK = compile_lazily(r"^(d|critic\w*|disc\w*|discriminator\w*|net_?d|d_?net|d_?model|model_?d|model|"
+                                    r"net|f|netc|c)$", re.IGNORECASE)
 # a parameter holding the critic's output an R1-style penalty differentiates (d_out, real_pred)
-_CRITIC_OUTPUT = re.compile(r"^(d|disc|critic)_?(out|output|outputs|real|score|scores|logits?)$|^real_(pred|logits?|out)$",
-                            re.IGNORECASE)
+_CRITIC_OUTPUT = compile_lazily(r"^(d|disc|critic)_?(out|output|outputs|real|score|scores|logits?)$|^real_(pred|logits?|out)$",
+                                re.IGNORECASE)
 
 
 _HOST_LIBRARIES = frozenset({"numpy", "scipy", "sklearn", "pandas", "math", "statistics"})
@@ -663,8 +664,8 @@ def _loss_module(filename: str | None) -> bool:
     return bool(_LOSS_STEM_END.search(stem)) or any(_LOSS_WORD.search(part) for part in (stem, *parts[-3:-1]))
 
 
-_LOSS_STEM_END = re.compile(r"(?i:loss(?:es)?)$")
-_LOSS_WORD = re.compile(r"(?:^|[^A-Za-z])[Ll](?:oss|OSS)(?:es|ES)?(?:$|[^a-z])|[a-z]Loss")
+_LOSS_STEM_END = compile_lazily(r"(?i:loss(?:es)?)$")
+_LOSS_WORD = compile_lazily(r"(?:^|[^A-Za-z])[Ll](?:oss|OSS)(?:es|ES)?(?:$|[^a-z])|[a-z]Loss")
 
 
 # the words of a parameter name that say it holds the model's prediction (``predicted_pyramid``)
@@ -758,20 +759,20 @@ def _takes_a_prediction(info, words: frozenset = _PREDICTION_WORDS) -> bool:
 # a class whose name says it is a loss, which may hold a module of the file it runs
 # held modules named for a network a loss runs (a perceptual VGG, a discriminator): reported
 # where the loss calls them, as another network, not linted as part of the loss
-_HELD_NETWORK = re.compile(r"vgg|resnet|inception|efficientnet|lpips|(?<![a-z])bert", re.IGNORECASE)
+_HELD_NETWORK = compile_lazily(r"vgg|resnet|inception|efficientnet|lpips|(?<![a-z])bert", re.IGNORECASE)
 # held classes named as a network or model (``FeatureNet``, ``PerceptualModel``): another network
 # when they build learnable layers or load a model (a fixed Sobel ``GradientNet`` is the loss's own work)
-_HELD_NET_NAME = re.compile(r"Net\d*$|Model$")
+_HELD_NET_NAME = compile_lazily(r"Net\d*$|Model$")
 # calls in a module's __init__ that make it a network: learnable layers, loaded or pretrained models
-_LEARNABLE_CALL = re.compile(r"linear|conv(?!ert)|lstm|gru|rnn|embedding|sequential|module(list|dict)|dense"
-                            r"|(?<=.)norm(?!al)|attention|transformer|mlp|bilinear|prelu|^load$|^load_|from_pretrained"
-                            r"|vgg|resnet|inception|^vit|(?<![a-z])bert|efficientnet|mobilenet|densenet|lpips|block"
-                            r"|layer|head|backbone|extractor|network|bottleneck|deepcopy|create_model|Net\d*$|Model$"
-                            r"|Encoder$|Decoder$", re.IGNORECASE)
-_HOLDING_LOSS_CLASS = re.compile(r"((?i:loss)|Criterion|Objective)\d*$|^L_[A-Za-z]")  # Fusionloss, L_Grad
-_WRAPPER_CLASS = re.compile(r"With|Wrapper|Model|Net(?!ral)", re.IGNORECASE)
+_LEARNABLE_CALL = compile_lazily(r"linear|conv(?!ert)|lstm|gru|rnn|embedding|sequential|module(list|dict)|dense"
+                                r"|(?<=.)norm(?!al)|attention|transformer|mlp|bilinear|prelu|^load$|^load_|from_pretrained"
+                                r"|vgg|resnet|inception|^vit|(?<![a-z])bert|efficientnet|mobilenet|densenet|lpips|block"
+                                r"|layer|head|backbone|extractor|network|bottleneck|deepcopy|create_model|Net\d*$|Model$"
+                                r"|Encoder$|Decoder$", re.IGNORECASE)
+_HOLDING_LOSS_CLASS = compile_lazily(r"((?i:loss)|Criterion|Objective)\d*$|^L_[A-Za-z]")  # Fusionloss, L_Grad
+_WRAPPER_CLASS = compile_lazily(r"With|Wrapper|Model|Net(?!ral)", re.IGNORECASE)
 # held modules whose work is not loss computation: samplers and miners (under no_grad), augmentations
-_NOT_LOSS_WORK_CLASS = re.compile(r"Sampler|Miner|OTA|Aug|Noise|Dropout|Jitter|Transform", re.IGNORECASE)
+_NOT_LOSS_WORK_CLASS = compile_lazily(r"Sampler|Miner|OTA|Aug|Noise|Dropout|Jitter|Transform", re.IGNORECASE)
 
 
 def _called_self_attributes(node) -> set[str]:
@@ -1657,7 +1658,7 @@ def _runs_held_modules(info: FunctionInfo) -> bool:
 
 
 # an attribute that holds a criterion, not a network block: ``self.base_criterion(pred, y)``, ``self.loss_fn``
-_HELD_CRITERION = re.compile(r"criterion|(^|_)crit($|_)|loss", re.IGNORECASE)
+_HELD_CRITERION = compile_lazily(r"criterion|(^|_)crit($|_)|loss", re.IGNORECASE)
 
 
 def _combines_losses(info: FunctionInfo) -> bool:
@@ -1933,8 +1934,8 @@ _ESTIMATE_WORDS = frozenset({"est", "estimate", "estimated", "pred", "predicted"
                              "recon", "reconstructed"})
 
 
-_TYPE_COMMENT = re.compile(r"#\s*type:\s*\((?P<args>.*)\)\s*->")
-_DOC_ARG = re.compile(r"^\s*\*{0,2}(?P<name>[A-Za-z_]\w*)\s*(?:\((?P<google>[^)]*\)?)\)\s*:|:\s*(?P<numpy>[^\n]+)$)")
+_TYPE_COMMENT = compile_lazily(r"#\s*type:\s*\((?P<args>.*)\)\s*->")
+_DOC_ARG = compile_lazily(r"^\s*\*{0,2}(?P<name>[A-Za-z_]\w*)\s*(?:\((?P<google>[^)]*\)?)\)\s*:|:\s*(?P<numpy>[^\n]+)$)")
 
 def documented_host_params(node: cst.FunctionDef) -> frozenset[str]:
     """Parameters that the function's own words say hold Python values: an annotation
@@ -1997,11 +1998,11 @@ def _docstring_types(node: cst.FunctionDef, params: list[cst.Param]) -> dict[str
     return types
 
 
-_TENSOR_LIST = re.compile(r"^(?:optional\[)?(?:list|sequence|tuple|iterable)\[(?:torch\.|tf\.|jax\.|np\.)?"
-                          r"(?:tensor|array|ndarray)\b|^(?:a )?(?:list|sequence|tuple) of (?:torch\.|tf\.)?tensors?\b"
-                          # espnet's "List[(Batch, T, F) * spks]": a list of shaped tensors
-                          r"|^(?:list|sequence|tuple)\[\s*[(\[]\s*(?:b|n|bs|batch|batch_size)\s*,",
-                          re.IGNORECASE)
+_TENSOR_LIST = compile_lazily(r"^(?:optional\[)?(?:list|sequence|tuple|iterable)\[(?:torch\.|tf\.|jax\.|np\.)?"
+                              r"(?:tensor|array|ndarray)\b|^(?:a )?(?:list|sequence|tuple) of (?:torch\.|tf\.)?tensors?\b"
+                              # espnet's "List[(Batch, T, F) * spks]": a list of shaped tensors
+                              r"|^(?:list|sequence|tuple)\[\s*[(\[]\s*(?:b|n|bs|batch|batch_size)\s*,",
+                              re.IGNORECASE)
 
 
 def documented_tensor_lists(node: cst.FunctionDef) -> frozenset[str]:
@@ -2029,19 +2030,19 @@ def documented_tensor_lists(node: cst.FunctionDef) -> frozenset[str]:
 
 # A shape whose first axis is the batch, as a docstring gives a parameter's type (``[B, n1, d]``,
 # ``(N, C)``, ``(batch_size, dim)``)
-_BATCH_FIRST_SHAPE = re.compile(r"^(?:(?:torch\.|tf\.)?tensor\s*(?:of shape\s*)?)?"
-                                r"[\[(]\s*(?:b|n|bs|batch|batch_size|batchsize)\s*[,x\])]", re.IGNORECASE)
+_BATCH_FIRST_SHAPE = compile_lazily(r"^(?:(?:torch\.|tf\.)?tensor\s*(?:of shape\s*)?)?"
+                                    r"[\[(]\s*(?:b|n|bs|batch|batch_size|batchsize)\s*[,x\])]", re.IGNORECASE)
 
 
 # "z_i and z_j are normalized", "x: L2-normalized embeddings": the values themselves are unit
 # vectors (not "normalized by the batch size", "normalized inside the head", "need not be normalized")
-_SAYS_NORMALIZED = re.compile(r"\b(?:are|is|be)\s+(?:already\s+)?(?:l2[- ]?|unit[- ])?normali[sz]ed\b"
-                              r"(?!\s+(?:by|with|to|inside|in|within|over|across|along|per|before|after|later|"
-                              r"elsewhere|here|there|first))", re.IGNORECASE)
-_NORMALIZED_ENTRY = re.compile(r"^\s*(?:an?\s+|the\s+)?(?:l2[- ]?|unit[- ])?normali[sz]ed\b|\b(?:l2|unit)[- ]"
-                               r"(?:normali[sz]ed|norm)\b", re.IGNORECASE)
-_NOT_NORMALIZED = re.compile(r"\b(?:not|non|never|need\s+not|un|raw)\b[\s-]*(?:be\s+)?(?:l2[- ]?)?normali|"
-                             r"\bunnormali|\bnon-?normali|n't\b", re.IGNORECASE)
+_SAYS_NORMALIZED = compile_lazily(r"\b(?:are|is|be)\s+(?:already\s+)?(?:l2[- ]?|unit[- ])?normali[sz]ed\b"
+                                  r"(?!\s+(?:by|with|to|inside|in|within|over|across|along|per|before|after|later|"
+                                  r"elsewhere|here|there|first))", re.IGNORECASE)
+_NORMALIZED_ENTRY = compile_lazily(r"^\s*(?:an?\s+|the\s+)?(?:l2[- ]?|unit[- ])?normali[sz]ed\b|\b(?:l2|unit)[- ]"
+                                   r"(?:normali[sz]ed|norm)\b", re.IGNORECASE)
+_NOT_NORMALIZED = compile_lazily(r"\b(?:not|non|never|need\s+not|un|raw)\b[\s-]*(?:be\s+)?(?:l2[- ]?)?normali|"
+                                 r"\bunnormali|\bnon-?normali|n't\b", re.IGNORECASE)
 
 
 def documented_normalized(node: cst.FunctionDef) -> frozenset[str]:
@@ -2077,12 +2078,12 @@ def documented_normalized(node: cst.FunctionDef) -> frozenset[str]:
 
 
 # a parameter's own docstring entry, in Sphinx's form: ``:param inputx: softmax probability ...``
-_SPHINX_PARAM = re.compile(r"^\s*:param\s+(?:[\w\[\], .]+\s+)?(?P<name>[A-Za-z_]\w*)\s*:(?P<entry>.*)$")
+_SPHINX_PARAM = compile_lazily(r"^\s*:param\s+(?:[\w\[\], .]+\s+)?(?P<name>[A-Za-z_]\w*)\s*:(?P<entry>.*)$")
 # an entry that says the values are probabilities (not log-probabilities): what a softmax or a
 # sigmoid gives, each entry positive
-_PROBABILITY_ENTRY = re.compile(r"^[\s\w,.\[\]()-]*?\b(softmax|sigmoid)(ed)?\s+(output|probabilit(y|ies))"
-                                r"|^\s*(the\s+|an?\s+)?(predicted\s+|class\s+|output\s+)*probabilit(y|ies)\b",
-                                re.IGNORECASE)
+_PROBABILITY_ENTRY = compile_lazily(r"^[\s\w,.\[\]()-]*?\b(softmax|sigmoid)(ed)?\s+(output|probabilit(y|ies))"
+                                    r"|^\s*(the\s+|an?\s+)?(predicted\s+|class\s+|output\s+)*probabilit(y|ies)\b",
+                                    re.IGNORECASE)
 
 
 def documented_probabilities(node: cst.FunctionDef) -> frozenset[str]:
@@ -2133,17 +2134,17 @@ def documented_batch_tensors(node: cst.FunctionDef) -> frozenset[str]:
 
 
 # "tensor of size PxVxNxC", "of shape [L, B, D]": the symbols of a documented shape
-_DOCUMENTED_SHAPE = re.compile(r"(?:size|shape)\s*(?:of\s*)?[\[(]?\s*([A-Za-z_]+(?:\s*(?:x|,|\*)\s*[A-Za-z_]+)+)")
+_DOCUMENTED_SHAPE = compile_lazily(r"(?:size|shape)\s*(?:of\s*)?[\[(]?\s*([A-Za-z_]+(?:\s*(?:x|,|\*)\s*[A-Za-z_]+)+)")
 _BATCH_SYMBOLS = frozenset({"b", "n", "bs", "batch", "batch_size", "batchsize", "bsz"})
 # "Shape: (Time, Output_Size)", "shape: (T, D)"
-_DOCUMENTED_SHAPE_COLON = re.compile(r"(?:size|shape)\s*:\s*[\[(]\s*([A-Za-z_]+(?:\s*,\s*[A-Za-z_]+)+)", re.IGNORECASE)
+_DOCUMENTED_SHAPE_COLON = compile_lazily(r"(?:size|shape)\s*:\s*[\[(]\s*([A-Za-z_]+(?:\s*,\s*[A-Za-z_]+)+)", re.IGNORECASE)
 # the feature axes of one sequence's shape ("Output_Size", "latent_dim", "D", "C"): not a count of
 # environments, agents or samples
-_FEATURE_SYMBOL = re.compile(r"^([dcfhk]|dim|dims|features?|channels?|\w*_(size|dim|dims|features|channels))$",
-                             re.IGNORECASE)
+_FEATURE_SYMBOL = compile_lazily(r"^([dcfhk]|dim|dims|features?|channels?|\w*_(size|dim|dims|features|channels))$",
+                                 re.IGNORECASE)
 # the nodes of one scene's graph (a structural RNN's pedestrians); not ``num_peds``, ``points``: a
 # batch's sequences are often stacked along that axis (Social-GAN)
-_ENTITY_SYMBOL = re.compile(r"^(num_?|n_?)?nodes$", re.IGNORECASE)
+_ENTITY_SYMBOL = compile_lazily(r"^(num_?|n_?)?nodes$", re.IGNORECASE)
 # a leading axis of time steps: with only feature axes beside it, the tensor is one sequence
 _TIME_SYMBOLS = frozenset({"t", "time", "times", "timesteps", "time_steps", "steps", "n_steps", "num_steps",
                            "seq_len", "seq_length", "seqlen", "sequence_length", "horizon", "frames",
@@ -2212,7 +2213,7 @@ def documented_later_batch_axis(node: cst.FunctionDef) -> frozenset[str]:
 
 
 # a shape given first in a parameter's entry or comment: ``(L, 3) backbone coordinates``, ``# [L, L, n_bins]``
-_LEADING_SHAPE = re.compile(r"^[\[(]\s*(\w+(?:\s*,\s*\w+)+)\s*[\])]")
+_LEADING_SHAPE = compile_lazily(r"^[\[(]\s*(\w+(?:\s*,\s*\w+)+)\s*[\])]")
 # a leading axis that counts the positions of one sequence or structure (residues, atoms)
 _LENGTH_SYMBOLS = frozenset({"l", "len", "length", "n_res", "n_residues", "num_residues", "residues", "n_atoms",
                              "num_atoms", "atoms"})
@@ -2410,7 +2411,7 @@ def _is_none(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name) and node.value == "None"
 
 
-_TENSOR_ANNOTATION = re.compile(r"\b(Tensor|ndarray|Array|ArrayLike|KerasTensor|Variable)\b")
+_TENSOR_ANNOTATION = compile_lazily(r"\b(Tensor|ndarray|Array|ArrayLike|KerasTensor|Variable)\b")
 
 
 def _tensor_annotated(param: cst.Param) -> bool:
@@ -2606,7 +2607,7 @@ def _is_setup_method(name: str) -> bool:
     return name.startswith(("_build", "build_")) and not _PER_STEP_BUILD.search(name)
 
 
-_PER_STEP_BUILD = re.compile(r"target|label|mask|gt|ground_?truth|assign|match", re.IGNORECASE)
+_PER_STEP_BUILD = compile_lazily(r"target|label|mask|gt|ground_?truth|assign|match", re.IGNORECASE)
 
 
 def _walk_names_and_self_attributes(root: cst.CSTNode):
@@ -2688,13 +2689,13 @@ def _assigned_values(function) -> dict[str, list]:
 
 
 # layers and networks a model builds (a loss wrapper builds criteria, parameters, a cosine)
-_NETWORK_PART = re.compile(r"linear|conv|lstm|gru|rnn|embedding|sequential|module(list|dict)|encoder|decoder|block"
-                           r"|layer|net|model|attention|transformer|norm|dropout|pool|head|pretrained|resnet|vgg|vit_"
-                           r"|bert", re.IGNORECASE)
+_NETWORK_PART = compile_lazily(r"linear|conv|lstm|gru|rnn|embedding|sequential|module(list|dict)|encoder|decoder|block"
+                               r"|layer|net|model|attention|transformer|norm|dropout|pool|head|pretrained|resnet|vgg|vit_"
+                               r"|bert", re.IGNORECASE)
 
 
 # classes named for a network (not for a loss): a discriminator, a generator, an encoder
-_NETWORK_CLASS = re.compile(r"(discriminator|generator|encoder|decoder|backbone)s?$", re.IGNORECASE)
+_NETWORK_CLASS = compile_lazily(r"(discriminator|generator|encoder|decoder|backbone)s?$", re.IGNORECASE)
 
 
 def _network_forward(info: FunctionInfo) -> bool:

@@ -24,6 +24,7 @@ from .names import ImportTable, dotted_parts, terminal_name
 from .tree import children as tree_children
 from .tree import own_nodes
 from .vocabulary import name_words
+from .lazy_re import compile_lazily
 
 # the libraries whose module-level aliases (``K = tf.keras.backend``) name modules, not values
 _FRAMEWORK_MODULES = frozenset({"tensorflow", "keras", "torch", "jax", "numpy", "optax", "flax"})
@@ -241,7 +242,7 @@ def local_criteria(function: cst.FunctionDef) -> dict[str, tuple[str, str]]:
 
 # what builds a pretrained network: torchvision's and Keras's application constructors, LPIPS,
 # loaders of saved or hub models (``AutoModel.from_pretrained``, ``load_model``)
-_PRETRAINED_BUILDER = re.compile(
+_PRETRAINED_BUILDER = compile_lazily(
     r"^(VGG1[69]|ResNet\d+\w*|InceptionV3|InceptionResNetV2|Xception|MobileNet(V2|V3\w*)?|DenseNet\d+|"
     r"EfficientNet\w*|NASNet\w*|ConvNeXt\w*|vgg1[169](_bn)?|resnet\d+|efficientnet\w*|mobilenet_v[23]\w*|"
     r"densenet\d+|inception_v3|convnext\w*|regnet_\w+|alexnet|squeezenet\w*|LPIPS|lpips|from_pretrained|load_model)$")
@@ -530,12 +531,12 @@ def _per_example_function(call: cst.Call, imports: ImportTable | None = None) ->
 
 
 # parameters of a mapped function that hold what every example shares: the model, its weights, a key
-_SHARED_ARGUMENT = re.compile(r"^(params?|weights?|w|ws|theta|variables|model|net|apply_fn|\w+_fn|key|rng|"
-                              r"\w+_key|\w+_params|members?|member_params)$", re.IGNORECASE)
+_SHARED_ARGUMENT = compile_lazily(r"^(params?|weights?|w|ws|theta|variables|model|net|apply_fn|\w+_fn|key|rng|"
+                                  r"\w+_key|\w+_params|members?|member_params)$", re.IGNORECASE)
 # parameters that hold the batch's data: unmapped, each call sees the whole batch
-_DATA_ARGUMENT = re.compile(r"^(batch\w*|\w+_batch|data|inputs?|[xy]\d*|xs|ys|targets?|tgts?|labels?|logits|"
-                            r"preds?|predictions?|y_true|y_pred|images?|obs|observations|feats?|features)$",
-                            re.IGNORECASE)
+_DATA_ARGUMENT = compile_lazily(r"^(batch\w*|\w+_batch|data|inputs?|[xy]\d*|xs|ys|targets?|tgts?|labels?|logits|"
+                                r"preds?|predictions?|y_true|y_pred|images?|obs|observations|feats?|features)$",
+                                re.IGNORECASE)
 
 
 def maps_per_example(decorator, imports: ImportTable | None = None, params: list[str] | None = None) -> bool:
@@ -1131,8 +1132,8 @@ class _IndexBuilder:
 
 # ``loss``, ``total_loss``, ``loss_g``, ``loss_d1``: a loss value (not ``loss_norm``, ``loss_mask``,
 # ``loss_weights``: figures that go with one)
-_LOSS_VARIABLE = re.compile(r"^(\w*_)?loss(es)?(_[a-z]?\d?)?$", re.IGNORECASE)
-_EVALUATION_VARIABLE = re.compile(r"(^|_)(val|valid|validation|test|eval|dev)(_|$)", re.IGNORECASE)
+_LOSS_VARIABLE = compile_lazily(r"^(\w*_)?loss(es)?(_[a-z]?\d?)?$", re.IGNORECASE)
+_EVALUATION_VARIABLE = compile_lazily(r"(^|_)(val|valid|validation|test|eval|dev)(_|$)", re.IGNORECASE)
 
 
 def _nested_blocks(statement) -> list[list]:

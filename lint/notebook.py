@@ -24,11 +24,12 @@ from dataclasses import dataclass, field, replace
 
 from .finding import Finding
 from .text import LINE_BREAK, split_lines
+from .lazy_re import compile_lazily
 
 NOTEBOOK_SUFFIX = ".ipynb"
 # cell magics whose body is Python: kept, only the %% line is blanked
 _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "python", "python3"})
-_ASSIGNED_ESCAPE = re.compile(r"^\s*[\w.]+(?:\s*,\s*[\w.]+)*\s*=\s*[%!]")
+_ASSIGNED_ESCAPE = compile_lazily(r"^\s*[\w.]+(?:\s*,\s*[\w.]+)*\s*=\s*[%!]")
 
 
 class NotebookError(ValueError):

@@ -41,15 +41,15 @@ It must never say no to a file that has a loss (false positives only cost a pars
 from __future__ import annotations
 
 import fnmatch
-import re
 
 from .vocabulary import MARGIN_HEAD_WORDS, is_loss_pair, is_role_target_pair
+from .lazy_re import compile_lazily
 
-_SIGNATURE = re.compile(
+_SIGNATURE = compile_lazily(
     rb"def\s+\w+\s*(?:\[[^\]]*\]\s*)?\(\s*(?:(?:self|cls)\s*,\s*)?(\w+)\s*(?::[^,()]*(?:\([^()]*\))?[^,()]*)?"
     rb"(?:=[^,()]*)?,\s*(\w+)"  # def loss[T](...): PEP 695 type parameters too
 )
-_MARKERS = re.compile(
+_MARKERS = compile_lazily(
     rb"compute_loss|\.compile\s*\(|class\s+\w+\s*\([^)]*Loss|class\s+\w*(?:[Ll]oss|Criterion)\w*\s*[(:]"
     rb"|def\s+\w*[Ll]oss\w*\s*[(\[]"
     # the other names discovery reads as losses (losses._named_like_a_loss): gradient_penalty, ...
@@ -72,20 +72,20 @@ _MARKERS = re.compile(
     # a training loop or train step with its loss inline (train_steps.per_step_region)
     rb"|\.backward\s*\(|\.gradient\s*\("
 )
-_DEF_NAME = re.compile(rb"def\s+(\w+)")
+_DEF_NAME = compile_lazily(rb"def\s+(\w+)")
 # ``loss = ssim(image, output)``: a function of the file whose result is stored as a loss
-_LOSS_CALL = re.compile(rb"(?i:loss)\w*\s*\+?=\s*(\w+)\s*\(")
+_LOSS_CALL = compile_lazily(rb"(?i:loss)\w*\s*\+?=\s*(\w+)\s*\(")
 # ``def forward(self, input, target)``: torch's criterion convention, a loss whatever its class is named
-_LOSS_PATH = re.compile(r"loss|crit|objective")
-_FORWARD = re.compile(rb"def\s+forward\s*\(\s*self\s*,\s*(\w+)[^,()]*,\s*(\w+)")
+_LOSS_PATH = compile_lazily(r"loss|crit|objective")
+_FORWARD = compile_lazily(rb"def\s+forward\s*\(\s*self\s*,\s*(\w+)[^,()]*,\s*(\w+)")
 # ``def ms_mse(sharp, predicted_pyramid)`` in a losses module: a public function taking a prediction
 # ``class SoftDTW(torch.autograd.Function)`` in a losses module: its forward and backward are linted
-_AUTOGRAD_FUNCTION = re.compile(rb"class\s+\w+\s*\(\s*(?:torch\.)?(?:autograd\.)?Function\s*\)")
+_AUTOGRAD_FUNCTION = compile_lazily(rb"class\s+\w+\s*\(\s*(?:torch\.)?(?:autograd\.)?Function\s*\)")
 # ``def __call__(self, clean, enhanced)``: a class of a losses module called on two inputs
-_TWO_INPUT_CALL = re.compile(rb"def\s+(?:forward|__call__|call)\s*\(\s*self\s*,\s*\w+[^,()]*,\s*\w+")
+_TWO_INPUT_CALL = compile_lazily(rb"def\s+(?:forward|__call__|call)\s*\(\s*self\s*,\s*\w+[^,()]*,\s*\w+")
 # ``def CORAL(source, target)``, ``def mmd(src_feats, tgt_feats)``: a domain-adaptation loss
-_TWO_DOMAINS = re.compile(rb"def\s+\w+\s*\(\s*(?:self\s*,\s*)?\w*(?:source|src)\w*\s*,\s*\w*(?:target|tgt)\w*")
-_TAKES_A_PREDICTION = re.compile(rb"def\s+[A-Za-z]\w*\s*\([^)]*(?i:pred|logits|output|yhat)")
+_TWO_DOMAINS = compile_lazily(rb"def\s+\w+\s*\(\s*(?:self\s*,\s*)?\w*(?:source|src)\w*\s*,\s*\w*(?:target|tgt)\w*")
+_TAKES_A_PREDICTION = compile_lazily(rb"def\s+[A-Za-z]\w*\s*\([^)]*(?i:pred|logits|output|yhat)")
 
 
 def may_contain_loss(data: bytes, loss_patterns: tuple[str, ...] = (), filename: str | None = None) -> bool:

@@ -20,12 +20,12 @@ as Markdown for JSON and SARIF.
 
 from __future__ import annotations
 
-import re
 import textwrap
+from .lazy_re import compile_lazily
 
-_LITERAL = re.compile(r"``(.+?)``")
-_STRONG = re.compile(r"\*\*(.+?)\*\*")
-_EMPHASIS = re.compile(r"(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])")
+_LITERAL = compile_lazily(r"``(.+?)``")
+_STRONG = compile_lazily(r"\*\*(.+?)\*\*")
+_EMPHASIS = compile_lazily(r"(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])")
 
 
 def plain(text: str) -> str:

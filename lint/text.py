@@ -7,10 +7,10 @@ source lines made safe and aligned for a terminal.
 
 from __future__ import annotations
 
-import re
 import unicodedata
+from .lazy_re import compile_lazily
 
-LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Python's line ends (str.splitlines also splits on \f, \v ...)
+LINE_BREAK = compile_lazily(r"\r\n|\r|\n")  # Python's line ends (str.splitlines also splits on \f, \v ...)
 TAB_SIZE = 8
 # bidirectional overrides and isolates ("trojan source") and the Unicode line/paragraph separators
 _INVISIBLE = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029\u200e\u200f")

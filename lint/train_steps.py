@@ -31,6 +31,7 @@ from .facts import _bound_names
 from .tape_calls import _argument, _makes_a_tape
 from .names import terminal_name
 from .tree import children, own_nodes
+from .lazy_re import compile_lazily
 
 # what a step does with its optimizer: an update (``opt.step()``, ``scaler.step(opt)``, Keras's
 # ``apply_gradients``) or the optimizer's reset before the backward pass (``optimizer.zero_grad()``;
@@ -173,11 +174,11 @@ def takes_input_gradients(function: cst.FunctionDef) -> bool:
 # network (not a GAN's discriminator or generator, which the loop trains; not ``resnet``, a common
 # name for the trained model itself; not ``loss_model`` or ``feature_extractor``, which in a loop
 # often wrap or share the trained model: sentence-transformers' loss modules, a replay plugin)
-_AUXILIARY_NETWORK = re.compile(r"^(teacher\w*|\w*_teacher|vgg\w*|perceptual\w*|lpips\w*|inception\w*"
-                                # a frozen copy kept for distillation or a KL anchor: model_fixed, old_model, ref_model
-                                r"|(fixed|frozen|old|prev|previous|ref|reference)_(model|net|network)"
-                                r"|(model|net|network)_(fixed|frozen|old|prev|previous|ref|reference))$",
-                                re.IGNORECASE)
+_AUXILIARY_NETWORK = compile_lazily(r"^(teacher\w*|\w*_teacher|vgg\w*|perceptual\w*|lpips\w*|inception\w*"
+                                    # a frozen copy kept for distillation or a KL anchor: model_fixed, old_model, ref_model
+                                    r"|(fixed|frozen|old|prev|previous|ref|reference)_(model|net|network)"
+                                    r"|(model|net|network)_(fixed|frozen|old|prev|previous|ref|reference))$",
+                                    re.IGNORECASE)
 # optimizers, by class name: a network whose parameters one takes is trained, not auxiliary
 _OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
                          "LBFGS", "SparseAdam", "Lion", "Adafactor", "Optimizer"})

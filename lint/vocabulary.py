@@ -7,6 +7,7 @@ Names are compared normalised: lower case, underscores removed (``y_true`` -> ``
 """
 
 import re
+from .lazy_re import compile_lazily
 
 TARGET_NAMES = frozenset(
     {"ytrue", "y", "label", "labels", "target", "targets", "ytarget", "true", "gt", "gts", "groundtruth",
@@ -52,7 +53,7 @@ def is_role_target_pair(first: str, second: str) -> bool:
 MARGIN_HEAD_WORDS = (rb"(?:(?i:arc_?face|arc_?margin|cos_?face|sphere_?face|add_?margin|additive_?margin|a+m_?softmax"
                      rb"|margin_?product|curricular_?face|ada_?face|mag_?face|elastic_?face|large_?margin)"
                      rb"|(?<![a-z])[AL]_?Softmax)")  # SphereFace's A-Softmax, L-Softmax (not DataSoftmax)
-MARGIN_HEAD = re.compile(MARGIN_HEAD_WORDS.decode())
+MARGIN_HEAD = compile_lazily(MARGIN_HEAD_WORDS.decode())
 
 
 def split_camel(name: str) -> str:

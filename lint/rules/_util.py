@@ -10,11 +10,12 @@ from ..module_index import names_a_pretrained_builder
 from ..names import dotted_parts, terminal_name
 from ..tree import all_nodes, children as tree_children, own_nodes, own_nodes_in_order
 from ..vocabulary import name_words
+from ..lazy_re import compile_lazily
 
 _EMPTY_MODULE = cst.Module([])
 
 
-_BRACKET_SPACE = re.compile(r"(?<=[(\[{]) | (?=[)\]}])")
+_BRACKET_SPACE = compile_lazily(r"(?<=[(\[{]) | (?=[)\]}])")
 
 
 def code_of(node: cst.CSTNode, limit: int = 60) -> str:
@@ -74,8 +75,8 @@ def builds_a_keras_network(op) -> bool:
 
 
 # pretrained application networks, by the class names Keras and torchvision give them
-_APPLICATION_NAME = re.compile(r"^(VGG1[69]|ResNet\d+(V2)?|InceptionV3|InceptionResNetV2|Xception|MobileNet(V2|V3\w*)?|"
-                               r"DenseNet\d+|EfficientNet\w*|NASNet\w*|ConvNeXt\w*|vgg1[69](_bn)?|resnet\d+)$")
+_APPLICATION_NAME = compile_lazily(r"^(VGG1[69]|ResNet\d+(V2)?|InceptionV3|InceptionResNetV2|Xception|MobileNet(V2|V3\w*)?|"
+                                   r"DenseNet\d+|EfficientNet\w*|NASNet\w*|ConvNeXt\w*|vgg1[69](_bn)?|resnet\d+)$")
 
 
 def builds_a_network(node: cst.Call, op, ctx) -> bool:
@@ -120,18 +121,18 @@ def wrapped_build(node: cst.Call, op, ctx) -> cst.Call | None:
 
 
 # networks a loss may call besides the model being trained: perceptual, adversarial, feature extractors
-_EXTRA_NETWORK_NAME = re.compile(r"^(vgg\w*|discriminator|disc|critic|d|g|generator|gen|feature_extractor|"
-                                 r"(d|g)_?(model|net)|(net|model)_?(d|g)|"  # d_model(x), netD(x), model_G(z)
-                                 r"perceptual\w*|lpips\w*|inception\w*|resnet\w*|teacher\w*|loss_network|"
-                                 r"loss_model|loss_net|"
-                                 # a frozen copy: MOON's global and previous nets, a mean teacher's EMA model
-                                 r"(global|previous|prev|old|frozen|ema|momentum)_?(net|model|network|encoder))$",
-                                 re.IGNORECASE)
+_EXTRA_NETWORK_NAME = compile_lazily(r"^(vgg\w*|discriminator|disc|critic|d|g|generator|gen|feature_extractor|"
+                                     r"(d|g)_?(model|net)|(net|model)_?(d|g)|"  # d_model(x), netD(x), model_G(z)
+                                     r"perceptual\w*|lpips\w*|inception\w*|resnet\w*|teacher\w*|loss_network|"
+                                     r"loss_model|loss_net|"
+                                     # a frozen copy: MOON's global and previous nets, a mean teacher's EMA model
+                                     r"(global|previous|prev|old|frozen|ema|momentum)_?(net|model|network|encoder))$",
+                                     re.IGNORECASE)
 # what a loss object (``class VGGLoss(nn.Module)``) calls its feature network besides the names
 # above (not ``self.model`` or ``self.net``: sentence-transformers' losses hold and run the model
 # being trained)
-_LOSS_OBJECT_NETWORK = re.compile(r"^(features|feature_net\w*|feature_extractor\w*|extractor)$",
-                                  re.IGNORECASE)
+_LOSS_OBJECT_NETWORK = compile_lazily(r"^(features|feature_net\w*|feature_extractor\w*|extractor)$",
+                                      re.IGNORECASE)
 _FORWARD_METHODS = ("apply", "forward", "predict")
 
 
@@ -407,7 +408,7 @@ def _penalises_input_gradients(ctx) -> bool:
 
 # calls that load a pretrained network: clip.load, torch.hub.load, AutoModel.from_pretrained, load_model
 _PRETRAINED_LOADERS = frozenset({"load", "from_pretrained", "load_model"})
-_NOT_A_NETWORK_NAME = re.compile(r"tokeni[sz]|processor|preprocess|transform|vocab|config", re.IGNORECASE)
+_NOT_A_NETWORK_NAME = compile_lazily(r"tokeni[sz]|processor|preprocess|transform|vocab|config", re.IGNORECASE)
 
 
 def _pretrained_attribute(func, ctx) -> bool:
@@ -460,7 +461,7 @@ def _built_under_moves(call: cst.Call) -> cst.Call:
 
 # what a perceptual loss calls the pieces of a pretrained network it keeps (``self.blocks``,
 # ``self.slices``, ``self.selected_layers``, ``self.layers``)
-_HELD_PARTS_NAME = re.compile(r"(^|_)(blocks|layers|slices|stages|features)$")
+_HELD_PARTS_NAME = compile_lazily(r"(^|_)(blocks|layers|slices|stages|features)$")
 
 
 def _a_held_part(name: str, ctx) -> bool:

@@ -14,6 +14,7 @@ from ..tree import all_nodes, own_nodes
 from ._tape import last_binding
 from ._util import code_of
 from .base import Rule
+from ..lazy_re import compile_lazily
 
 _UNSTACK_OPS = frozenset({"unstack", "unbind"})
 _ROW_ITERATORS = frozenset({"zip", "enumerate", "reversed", "list", "tuple", "map", "sorted"})
@@ -212,7 +213,7 @@ _NOT_A_ROW = _OUTPUT_WORDS  # for scale_pred in y_pred: the outputs of a deep-su
 
 
 # a list named for the levels of a multi-scale output: ``pyramid_flows``, ``multiscale_preds``
-_LEVELS_NAME = re.compile(r"(^|_)(pyramids?|multi_?scales?|levels|scales|stages)(_|$)", re.IGNORECASE)
+_LEVELS_NAME = compile_lazily(r"(^|_)(pyramids?|multi_?scales?|levels|scales|stages)(_|$)", re.IGNORECASE)
 
 
 def batch_iteration(iterable, ctx, target=None) -> str | None:
@@ -296,8 +297,8 @@ def _batch_moved_off_rows(facts) -> bool:
 
 
 # a count named for what it counts: pyramid scales, levels, stages, views (``num_scales``, ``n_levels``)
-_LEVEL_COUNT = re.compile(r"^(num|n|nb|number_of|len)_?(scales?|levels?|stages?|layers?|heads?|views?|crops?|"
-                          r"pyramids?|outputs?|iters?|iterations?)$", re.IGNORECASE)
+_LEVEL_COUNT = compile_lazily(r"^(num|n|nb|number_of|len)_?(scales?|levels?|stages?|layers?|heads?|views?|crops?|"
+                              r"pyramids?|outputs?|iters?|iterations?)$", re.IGNORECASE)
 
 
 def _counts_levels(arg) -> bool:
@@ -401,7 +402,7 @@ def _chunk_step(step, ctx) -> bool:
 
 
 _SAMPLE_STEP = 4
-_CHUNK_NAME = re.compile(r"chunk|batch|block|micro|split|size|window|bucket")
+_CHUNK_NAME = compile_lazily(r"chunk|batch|block|micro|split|size|window|bucket")
 
 
 def _range_over_indexed_rows(iterable, target, body, ctx) -> str | None:
@@ -556,7 +557,7 @@ def _keys_its_own_container(iterable, target, scope) -> bool:
 
 
 # a container named as a mapping from names to ids: ``self.action_map``, ``word2id``, ``vocab``
-_MAPPING_NAME = re.compile(r"(map|mapping|dict|lookup|vocab|2id|2idx|to_?ids?|to_?idx|to_?index)$", re.IGNORECASE)
+_MAPPING_NAME = compile_lazily(r"(map|mapping|dict|lookup|vocab|2id|2idx|to_?ids?|to_?idx|to_?index)$", re.IGNORECASE)
 
 
 def _keys_a_mapping(target, scope, ctx=None) -> bool:

@@ -13,6 +13,7 @@ from ._tape import keeps_batch_axis, last_binding, per_example_loss, per_example
 from ..train_steps import takes_input_gradients, tape_target
 from ._util import assignments_to, code_of, literal_int, without_casts
 from .base import Rule
+from ..lazy_re import compile_lazily
 
 _RESHAPE_OPS = frozenset({"reshape", "view"})
 _SHAPED_MAKERS = frozenset({"zeros", "ones", "full", "fill", "empty", "normal", "uniform",
@@ -552,8 +553,8 @@ def _normalised_name(function, stored: str) -> bool:
 
 
 # what a loss hands back beside its sum for the caller to divide by
-_NORMALISER_NAME = re.compile(r"(^|_)(num|n|count|counts|norm|normali[sz]er|sum|size|total|weight|weights|"
-                              r"denominator|den|avg_factor)(_|$)", re.IGNORECASE)
+_NORMALISER_NAME = compile_lazily(r"(^|_)(num|n|count|counts|norm|normali[sz]er|sum|size|total|weight|weights|"
+                                  r"denominator|den|avg_factor)(_|$)", re.IGNORECASE)
 
 
 def _is_number(node) -> bool:

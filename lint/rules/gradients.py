@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 
 import libcst as cst
 
@@ -10,13 +9,14 @@ from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, WHERE_OPS
 from ..vocabulary import name_words
 from ._util import code_of, loss_calls_any
 from .base import Rule
+from ..lazy_re import compile_lazily
 
 _RELU_OPS = frozenset({"relu", "relu6", "leaky_relu_zero"})
 _ZERO_MAKERS = frozenset({"zeros_like", "zeros"})
 _NOMINAL_RANGES = frozenset({(-1, 1), (0, 1)})
 # name tokens of such values: iou, cious, giou, cos, cosine, sim, corr, dice, prob, probs
-_RANGED_TOKEN = re.compile(r"^([a-z]?ious?|cos|cosine|sims?|similarity|similarities|corr|correlation|dice|probs?|"
-                           r"probability|probabilities)$")
+_RANGED_TOKEN = compile_lazily(r"^([a-z]?ious?|cos|cosine|sims?|similarity|similarities|corr|correlation|dice|probs?|"
+                               r"probability|probabilities)$")
 
 
 class DeadZone(Rule):

@@ -14,6 +14,7 @@ from ._util import (assignments_to, builds_a_network, callee, code_of, imports_a
                     loss_calls_any, torch_only, wrapped_build)
 from ..losses import LOSS_CLASS_METHODS, compile_loss_arguments
 from .base import Rule
+from ..lazy_re import compile_lazily
 
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
 _SYNC_FUNCTIONS = frozenset(
@@ -157,7 +158,7 @@ def _boolean_selection(node: cst.Subscript, ctx):
 
 # a parameter named as a mask (``mask``, ``valid_mask``, ``pocket_mask``): not ``mask_ratio``, nor a
 # transformer's ``attention_mask`` (integer 0/1 in Hugging Face's convention: indexing gathers)
-_MASK_PARAMETER = re.compile(r"^(?!(?:attention|attn)_)(?:\w+_)?masks?$", re.IGNORECASE)
+_MASK_PARAMETER = compile_lazily(r"^(?!(?:attention|attn)_)(?:\w+_)?masks?$", re.IGNORECASE)
 
 
 def _a_mask_parameter(node, ctx) -> bool:
@@ -260,7 +261,7 @@ def _parameter_as_passed(node, ctx) -> bool:
         and not assignments_to(node.value, ctx)
 
 
-_NUMERIC_SPEC = re.compile(r"(\{[^{}]*:[^{}]*[eEfFgGd%]\}|%[-+ #0]*\d*(\.\d+)?[eEfFgGd])")
+_NUMERIC_SPEC = compile_lazily(r"(\{[^{}]*:[^{}]*[eEfFgGd%]\}|%[-+ #0]*\d*(\.\d+)?[eEfFgGd])")
 
 
 def _numeric_format(value) -> bool:
@@ -301,7 +302,7 @@ def _shown_tensor(value, ctx) -> bool:
     return False
 
 
-_EXCEPTION_NAME = re.compile(r"(Error|Exception|Warning)$")
+_EXCEPTION_NAME = compile_lazily(r"(Error|Exception|Warning)$")
 
 _LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "critical", "exception", "log"})
 
@@ -643,7 +644,7 @@ def _is_tensor_condition(test, ctx) -> bool:
     return isinstance(test, (cst.Comparison, cst.Call, cst.BooleanOperation, cst.UnaryOperation))
 
 
-_TENSOR_ANNOTATION_TEXT = re.compile(r"\b(Tensor|Array|KerasTensor)\b")
+_TENSOR_ANNOTATION_TEXT = compile_lazily(r"\b(Tensor|Array|KerasTensor)\b")
 
 
 def _reduces_an_annotated_tensor(test, ctx) -> bool:

@@ -14,6 +14,7 @@ from ..vocabulary import name_words
 from ._util import (assignments_to, builds_a_network, code_of, gan_role, is_self_attribute, is_true, kept_on_self,
                     literal_int, network_name, runs_another_network, wrapped_build)
 from .base import Rule
+from ..lazy_re import compile_lazily
 
 _MATMUL_OPS = frozenset(name for name, symbol in BINARY_OPS.items() if symbol == "@")
 # input + mat1 @ mat2 (torch; the old form puts beta and alpha first): mat1 @ mat2 is materialised
@@ -263,12 +264,12 @@ class BlowupIntermediate(Rule):
 
 # what a metric-learning loss calls the matrix of every query against every key
 # (plural or a matrix: ``pairwise_distances``, ``sim_matrix``; a siamese pair's ``pairwise_dist`` is one per row)
-_PAIRWISE_RESULT = re.compile(r"pairwise_(distances|dists|similarities|sims|sim|scores)$|"
-                              r"(^|_)(dist|distance|sim|similarity|affinity)_?(mat|matrix)$", re.IGNORECASE)
-_PAIRWISE_ONE = re.compile(r"pairwise_(dist|distance|similarity)$", re.IGNORECASE)
+_PAIRWISE_RESULT = compile_lazily(r"pairwise_(distances|dists|similarities|sims|sim|scores)$|"
+                                  r"(^|_)(dist|distance|sim|similarity|affinity)_?(mat|matrix)$", re.IGNORECASE)
+_PAIRWISE_ONE = compile_lazily(r"pairwise_(dist|distance|similarity)$", re.IGNORECASE)
 # a metric-learning library's distance object (pml's self.distance, tensorflow-similarity's
 # distance), an MMD kernel: called on one batch twice, all pairs (not dist_func of a sequence's steps)
-_PAIRWISE_CALLABLE = re.compile(r"^_?(distance|dist|similarity|sim|pairwise_distance|kernel)$", re.IGNORECASE)
+_PAIRWISE_CALLABLE = compile_lazily(r"^_?(distance|dist|similarity|sim|pairwise_distance|kernel)$", re.IGNORECASE)
 
 
 # libraries whose calls the linter reads by their own names (a project's module is not one)

@@ -31,6 +31,7 @@ from ..tree import all_nodes, contains, own_nodes, own_nodes_in_order
 from ..vocabulary import name_tokens
 from ._util import assignments_to, code_of, torch_only, without_casts
 from .base import Rule
+from ..lazy_re import compile_lazily
 
 _DIVIDE_OPS = frozenset({"divide", "true_divide", "truediv", "realdiv", "div"})
 _NORM_OPS = frozenset({"norm", "euclidean_norm", "vector_norm", "reduce_euclidean_norm"})
@@ -579,7 +580,7 @@ def _setting_lookup(node) -> bool:
     return bool(_SETTINGS_NAME.search(root.lower()))
 
 
-_SETTINGS_NAME = re.compile(r"param|config|cfg|conf$|hparam|hyper|setting|option|opts|args|const")
+_SETTINGS_NAME = compile_lazily(r"param|config|cfg|conf$|hparam|hyper|setting|option|opts|args|const")
 
 
 def _unbounded_cosh(argument, ctx):
