@@ -1029,6 +1029,7 @@ class _LossFinder:
             for expression in compile_loss_arguments(call):
                 self._add_expression(expression, depth=0)
         self._add_functions_used_as_losses()
+        self._add_functions_a_tape_differentiates()
         self._add_train_steps()
         self.losses = _after_their_holders(self.losses, self.index)
         self._add_helpers()
@@ -1069,6 +1070,24 @@ class _LossFinder:
                     or self._evidence_against(info, used_as_loss=True):
                 continue
             self._add_function(info, "named")
+
+    def _add_functions_a_tape_differentiates(self) -> None:
+        """``losses = get_batch_losses(model, images, labels, cfg)`` inside ``with tf.GradientTape()``
+        and then ``tape.gradient(losses["total_loss"], weights)``: the function whose value (or a
+        named entry of the dict it returns) the tape differentiates computes the training loss,
+        whatever its name says (``get_`` is a getter's prefix elsewhere). Not a method (read with
+        its class) nor an evaluation."""
+        for info in self.index.functions:
+            if id(info.node) in self._seen or info.class_info is not None or not _positional_names(info) \
+                    or _is_setup_method(info.name) or _name_tokens(info.name) & _EVALUATION_TOKENS \
+                    or decorated_no_grad(info.node):
+                continue
+            if self._differentiated_by_a_tape(info) and (_computes_with_tensors(info.node, self.index.imports) or any(
+                    isinstance(node, cst.Call) and isinstance(node.func, cst.Name)
+                    and any(_computes_with_tensors(f.node, self.index.imports)
+                            for f in self.index.functions_named(node.func.value) if f is not info)
+                    for node in own_nodes(info.node))):  # (or hands the work to the file's tensor code)
+                self._add_function(info, "named")
 
     def _add_train_steps(self) -> None:
         """``loss = F.mse_loss(model(x), y); loss.backward(); optimizer.step()`` in a loop over the
@@ -1173,8 +1192,8 @@ class _LossFinder:
         A signature is weak evidence: metrics, threshold searches, validators and loss factories
         take ``(preds, target)`` too. Usage (compiled as a loss) always wins.
         """
-        if info.name in self._compile_names:
-            return False
+        if info.name in self._compile_names or ("dict" in _return_kinds(info) and self._differentiated_by_a_tape(info)):
+            return False  # (a dict of losses whose entry a GradientTape differentiates: its training loss)
         if info.name in self.index.registered_metrics and info.name not in self.index.loss_calls:
             return True  # metrics_["logloss"] = self._log_loss: kept as a metric by the code itself
         if info.class_info is not None and info.class_info.name not in self._loss_classes and (
@@ -1822,6 +1841,14 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         else:
             taints[name] = frozenset()
     required = [p.name.value for p in positional if p.default is None and not p.star]
+    if kind not in ("helper", "autograd") and not batch_data and not any(PRED in taint for taint in taints.values()):
+        # ``forward(self, gt_text, gt_kernel, training_mask, similarity_vector)``: beside the data,
+        # the one required tensor that is neither data nor a weight or mask is what the model output
+        unnamed = [name for name in required if taints.get(name) == frozenset({TENSOR})
+                   and _normalized(name) not in _TENSOR_NAMES | _BOX_PRIOR_NAMES
+                   and not (_TENSOR_NAMES | {"weight", "mask"}) & set(name.lower().split("_"))]
+        if len(unnamed) == 1 and all(taints.get(name) == frozenset({TRUE}) for name in required if name != unnamed[0]):
+            taints[unnamed[0]] = frozenset({PRED})
     if kind in ("named", "signature") and len(required) == 1 and not batch_data \
             and _normalized(required[0]) in _TARGET_NAMES and taints.get(required[0]) == frozenset({TRUE}) \
             and not any(PRED in taint for taint in taints.values()):
@@ -2845,20 +2872,33 @@ def _returns_threshold_rates(function) -> bool:
         >>> _returns_threshold_rates(f)
         True
     """
-    returned = [node.value for node in own_nodes(function) if isinstance(node, cst.Return)]
-    if not returned or not all(isinstance(v, cst.Tuple) and len(v.elements) >= 3 for v in returned):
+    returned = [_returned_figures(node.value) for node in own_nodes(function) if isinstance(node, cst.Return)]
+    if not returned or not all(figures is not None and len(figures) >= 3 for figures in returned):
         return False
     assigned = _assigned_values(function)
 
     def rate(element) -> bool:
         values = assigned.get(element.value) if isinstance(element, cst.Name) else [element]
+        if values and len(values) > 1:  # d1 = 0 (or a, d1 = 0, 0), then d1 += rate once per image
+            values = [v for v in values if v is not None and not isinstance(v, (cst.Integer, cst.Float))]
         return bool(values) and len(values) == 1 and _threshold_rate(values[0])
 
     def loss_named(element) -> bool:
         return isinstance(element, cst.Name) and _says_loss(element.value)
 
-    return all(sum(rate(e.value) for e in v.elements) >= 2 and not any(loss_named(e.value) for e in v.elements)
-               for v in returned)
+    return all(sum(rate(e) for e in figures) >= 2 and not any(loss_named(e) for e in figures)
+               for figures in returned)
+
+
+def _returned_figures(value) -> list | None:
+    """The figures a ``return`` hands back: the elements of a tuple or list, or of the literal list
+    a comprehension runs over (``[m / n for m in [abs_rel, d1, d2, d3]]``); else None."""
+    if isinstance(value, (cst.Tuple, cst.List)):
+        return [element.value for element in value.elements]
+    if isinstance(value, (cst.ListComp, cst.GeneratorExp)) and value.for_in.inner_for_in is None \
+            and isinstance(value.for_in.iter, (cst.List, cst.Tuple)):
+        return [element.value for element in value.for_in.iter.elements]
+    return None
 
 
 def _threshold_rate(node) -> bool:

@@ -71,10 +71,20 @@ def _tape_gradients(function: cst.FunctionDef) -> dict[tuple[str, bool], cst.Cal
             elif node.func.attr.value == "gradient":
                 target = _argument(node, 0, "target")
                 sources = _argument(node, 1, "sources")
+                target = _named_entry(target)  # losses["total"] of losses = get_losses(...): its entry
                 if isinstance(target, cst.Name) and target.value in bound \
                         and not (isinstance(sources, cst.Name) and sources.value in watched):
                     found.setdefault(bound[target.value], node)
     return found
+
+
+def _named_entry(node):
+    """``losses["total_loss"]``: the dict ``losses`` a function returned, read by a string key (the
+    entry the tape differentiates is the training loss that function computes); else ``node``."""
+    if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and len(node.slice) == 1 \
+            and isinstance(node.slice[0].slice, cst.Index) and isinstance(node.slice[0].slice.value, cst.SimpleString):
+        return node.value
+    return node
 
 
 def _callee(node) -> tuple[str, bool] | None:
