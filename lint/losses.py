@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from .facts import ARRAY_MODULES, names_a_duration
-from .tape_calls import tape_gradient_in
+from .tape_calls import differentiates_weights, tape_gradient_in
 from .train_steps import per_step_region
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex, block_statements
 from .names import called_name, decorated_no_grad, dotted_parts, terminal_name
@@ -1082,7 +1082,8 @@ class _LossFinder:
                     or _is_setup_method(info.name) or _name_tokens(info.name) & _EVALUATION_TOKENS \
                     or decorated_no_grad(info.node):
                 continue
-            if self._differentiated_by_a_tape(info) and (_computes_with_tensors(info.node, self.index.imports) or any(
+            call = tape_gradient_in(self.index, info)
+            if call is not None and differentiates_weights(call) and (_computes_with_tensors(info.node, self.index.imports) or any(
                     isinstance(node, cst.Call) and isinstance(node.func, cst.Name)
                     and any(_computes_with_tensors(f.node, self.index.imports)
                             for f in self.index.functions_named(node.func.value) if f is not info)
@@ -1844,10 +1845,13 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     if kind not in ("helper", "autograd") and not batch_data and not any(PRED in taint for taint in taints.values()):
         # ``forward(self, gt_text, gt_kernel, training_mask, similarity_vector)``: beside the data,
         # the one required tensor that is neither data nor a weight or mask is what the model output
+        by_name = {p.name.value: p for p in positional}
         unnamed = [name for name in required if taints.get(name) == frozenset({TENSOR})
                    and _normalized(name) not in _TENSOR_NAMES | _BOX_PRIOR_NAMES
-                   and not (_TENSOR_NAMES | {"weight", "mask"}) & set(name.lower().split("_"))]
-        if len(unnamed) == 1 and all(taints.get(name) == frozenset({TRUE}) for name in required if name != unnamed[0]):
+                   and not _DATA_WORDS & set(name_words(name)) and not _DATA_WORDS_INSIDE.search(name)]
+        if len(unnamed) == 1 and all(taints.get(name) == frozenset({TRUE}) or _host_param(name, by_name[name])
+                                     for name in required if name != unnamed[0]) \
+                and any(taints.get(name) == frozenset({TRUE}) for name in required):
             taints[unnamed[0]] = frozenset({PRED})
     if kind in ("named", "signature") and len(required) == 1 and not batch_data \
             and _normalized(required[0]) in _TARGET_NAMES and taints.get(required[0]) == frozenset({TRUE}) \
@@ -1857,6 +1861,11 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     return taints
 
 
+# words of a parameter that hold data however the rest of its name reads (``weightMap``,
+# ``anchor_points``, ``ignoremask``): never the model's output a loss's other parameters leave
+_DATA_WORDS = frozenset({"weight", "weights", "wt", "mask", "masks", "anchor", "anchors", "prior", "priors",
+                         "ignore", "valid", "lengths", "lens"})
+_DATA_WORDS_INSIDE = compile_lazily(r"mask|weight|anchor|prior", re.IGNORECASE)
 # a detector's box priors beside the targets and predictions: constants of the model, not outputs
 _BOX_PRIOR_NAMES = frozenset({"anchor", "anchors", "anchorboxes", "priors", "priorboxes", "defaultboxes"})
 
@@ -2872,32 +2881,52 @@ def _returns_threshold_rates(function) -> bool:
         >>> _returns_threshold_rates(f)
         True
     """
-    returned = [_returned_figures(node.value) for node in own_nodes(function) if isinstance(node, cst.Return)]
-    if not returned or not all(figures is not None and len(figures) >= 3 for figures in returned):
-        return False
     assigned = _assigned_values(function)
+    returned = [(node.value, _returned_figures(node.value, assigned))
+                for node in own_nodes(function) if isinstance(node, cst.Return)]
+    if not returned or not all(figures is not None and len(figures) >= 3 for _, figures in returned):
+        return False
 
     def rate(element) -> bool:
+        if isinstance(element, cst.BinaryOperation) and isinstance(element.operator, cst.Divide):
+            element = element.left  # a1 / n: the rate averaged over the images it was added up for
         values = assigned.get(element.value) if isinstance(element, cst.Name) else [element]
         if values and len(values) > 1:  # d1 = 0 (or a, d1 = 0, 0), then d1 += rate once per image
-            values = [v for v in values if v is not None and not isinstance(v, (cst.Integer, cst.Float))]
+            values = [_added_term(v, element) for v in values
+                      if v is not None and not isinstance(v, (cst.Integer, cst.Float))]
         return bool(values) and len(values) == 1 and _threshold_rate(values[0])
 
     def loss_named(element) -> bool:
+        if isinstance(element, cst.BinaryOperation) and isinstance(element.operator, cst.Divide):
+            element = element.left
         return isinstance(element, cst.Name) and _says_loss(element.value)
 
-    return all(sum(rate(e) for e in figures) >= 2 and not any(loss_named(e) for e in figures)
-               for figures in returned)
+    # a tuple of two or more rates beside other figures; a list (which a loss returns as its terms
+    # too) only with the three thresholds of an evaluation table (d1, d2, d3)
+    return all(sum(rate(e) for e in figures) >= (2 if isinstance(value, cst.Tuple) else 3)
+               and not any(loss_named(e) for e in figures) for value, figures in returned)
 
 
-def _returned_figures(value) -> list | None:
+def _added_term(value, name):
+    """``a1 + rate`` of ``a1 = a1 + rate``: the term added to the name; else the value."""
+    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add) \
+            and isinstance(name, cst.Name) and isinstance(value.left, cst.Name) and value.left.value == name.value:
+        return value.right
+    return value
+
+
+def _returned_figures(value, assigned: dict) -> list | None:
     """The figures a ``return`` hands back: the elements of a tuple or list, or of the literal list
-    a comprehension runs over (``[m / n for m in [abs_rel, d1, d2, d3]]``); else None."""
+    a comprehension runs over (``[m / n for m in [abs_rel, d1, d2, d3]]``, also through a name
+    bound once to it); else None."""
     if isinstance(value, (cst.Tuple, cst.List)):
         return [element.value for element in value.elements]
-    if isinstance(value, (cst.ListComp, cst.GeneratorExp)) and value.for_in.inner_for_in is None \
-            and isinstance(value.for_in.iter, (cst.List, cst.Tuple)):
-        return [element.value for element in value.for_in.iter.elements]
+    if isinstance(value, (cst.ListComp, cst.GeneratorExp)) and value.for_in.inner_for_in is None:
+        iterated = value.for_in.iter
+        if isinstance(iterated, cst.Name) and len(assigned.get(iterated.value) or ()) == 1:
+            iterated = assigned[iterated.value][0]  # figures = [abs_rel, d1, d2, d3]
+        if isinstance(iterated, (cst.List, cst.Tuple)):
+            return [element.value for element in iterated.elements]
     return None
 
 

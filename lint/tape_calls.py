@@ -16,8 +16,11 @@ side (``rules/_tape.py``) asks whether its value still holds one value per sampl
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
+from .lazy_re import compile_lazily
 from .tree import children, own_nodes_in_order
 
 
@@ -47,7 +50,7 @@ def tape_gradient_in(index, info) -> cst.Call | None:
 def _tape_gradients(function: cst.FunctionDef) -> dict[tuple[str, bool], cst.Call]:
     """Each ``(callee, is_method)`` whose value the function's tapes differentiate, with the call."""
     bound: dict[str, tuple[str, bool]] = {}
-    tapes, watched, found = set(), set(), {}
+    tapes, watched, found, entries = set(), set(), {}, set()
     for node in own_nodes_in_order(function):
         if isinstance(node, cst.WithItem) and _makes_a_tape(node.item) and isinstance(node.asname, cst.AsName) \
                 and isinstance(node.asname.name, cst.Name):
@@ -55,8 +58,13 @@ def _tape_gradients(function: cst.FunctionDef) -> dict[tuple[str, bool], cst.Cal
         elif isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
             target = node.targets[0].target.value
             callee = _callee(node.value)
+            entry = _entry_of(node.value, bound)
             if callee is not None:
                 bound[target] = callee  # loss = self._compute_loss(data)
+                entries.discard(target)
+            elif entry is not None:
+                bound[target] = entry  # total = losses["total_loss"], get_losses(...)["total_loss"]
+                entries.add(target)
             elif not (target in bound and _still_per_sample(node.value, target)):
                 bound.pop(target, None)  # loss = tf.reduce_mean(loss): rebound to one number
                 if _makes_a_tape(node.value):
@@ -71,20 +79,53 @@ def _tape_gradients(function: cst.FunctionDef) -> dict[tuple[str, bool], cst.Cal
             elif node.func.attr.value == "gradient":
                 target = _argument(node, 0, "target")
                 sources = _argument(node, 1, "sources")
-                target = _named_entry(target)  # losses["total"] of losses = get_losses(...): its entry
+                entry = _entry_of(target, bound)
+                if entry is not None and _trains_weights(sources):
+                    found.setdefault(entry, node)  # tape.gradient(losses["total"], model.trainable_variables)
+                    continue
+                if isinstance(target, cst.Name) and target.value in entries and not _trains_weights(sources):
+                    continue  # an entry of a dict differentiated for inputs: a saliency map, an attack
                 if isinstance(target, cst.Name) and target.value in bound \
                         and not (isinstance(sources, cst.Name) and sources.value in watched):
                     found.setdefault(bound[target.value], node)
     return found
 
 
-def _named_entry(node):
-    """``losses["total_loss"]``: the dict ``losses`` a function returned, read by a string key (the
-    entry the tape differentiates is the training loss that function computes); else ``node``."""
-    if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and len(node.slice) == 1 \
-            and isinstance(node.slice[0].slice, cst.Index) and isinstance(node.slice[0].slice.value, cst.SimpleString):
-        return node.value
-    return node
+def differentiates_weights(call: cst.Call) -> bool:
+    """``tape.gradient(loss, model.trainable_variables)``: the sources are a model's weights (by
+    their name: ``trainable_*``, ``variables``, ``weights``, ``params``), so what it differentiates
+    is a training loss; not a gradient for inputs (``[images]``, ``feats["conv"]``, an attack's
+    ``tf.Variable``), a saliency map or an attribution."""
+    return _trains_weights(_argument(call, 1, "sources"))
+
+
+def _trains_weights(sources) -> bool:
+    if sources is None:
+        return False
+    text = cst.Module([]).code_for_node(sources)
+    return bool(_WEIGHT_SOURCES.search(text))
+
+
+# the words that name what an optimizer updates, as sources of a tape's gradient
+_WEIGHT_SOURCES = compile_lazily(r"trainable|(?<![A-Za-z])(variables|weights|params|parameters|vars|theta)(?![A-Za-z])",
+                                 re.IGNORECASE)
+
+
+def _entry_of(node, bound: dict) -> tuple[str, bool] | None:
+    """The function whose returned dict ``node`` reads one entry of, by a string key:
+    ``losses["total_loss"]`` or ``losses.get("total_loss")`` of ``losses = get_losses(...)``, or
+    ``get_losses(...)["total_loss"]``; else None."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "get" \
+            and node.args and isinstance(node.args[0].value, cst.SimpleString):
+        holder = node.func.value
+    elif isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) \
+            and isinstance(node.slice[0].slice.value, cst.SimpleString):
+        holder = node.value
+    else:
+        return None
+    if isinstance(holder, cst.Name):
+        return bound.get(holder.value)
+    return _callee(holder)
 
 
 def _callee(node) -> tuple[str, bool] | None:
