@@ -15,53 +15,32 @@ import re
 
 
 class LazyPattern:
-    """A ``re.Pattern`` that compiles itself on first use, with the methods the linter calls.
+    """A ``re.Pattern`` that compiles itself on first use. The first lookup of a method
+    (``search``, ``match``, ``sub``, ...) compiles the pattern and keeps that method of the compiled
+    pattern on the instance, so later calls go straight to it.
 
         >>> LazyPattern(r"\\d+").findall("b1 b22")
         ['1', '22']
     """
 
-    __slots__ = ("_source", "_flags", "_compiled")
-
     def __init__(self, source, flags: int = 0) -> None:
-        self._source, self._flags, self._compiled = source, flags, None
+        self.pattern, self._flags, self._compiled = source, flags, None
 
     def compiled(self) -> re.Pattern:
         """The compiled pattern (compiled now if this is the first use)."""
         if self._compiled is None:
-            self._compiled = re.compile(self._source, self._flags)
+            self._compiled = re.compile(self.pattern, self._flags)
         return self._compiled
 
-    def search(self, *args, **kwargs):
-        return (self._compiled or self.compiled()).search(*args, **kwargs)
-
-    def match(self, *args, **kwargs):
-        return (self._compiled or self.compiled()).match(*args, **kwargs)
-
-    def fullmatch(self, *args, **kwargs):
-        return (self._compiled or self.compiled()).fullmatch(*args, **kwargs)
-
-    def findall(self, *args, **kwargs):
-        return (self._compiled or self.compiled()).findall(*args, **kwargs)
-
-    def finditer(self, *args, **kwargs):
-        return (self._compiled or self.compiled()).finditer(*args, **kwargs)
-
-    def split(self, *args, **kwargs):
-        return (self._compiled or self.compiled()).split(*args, **kwargs)
-
-    def sub(self, *args, **kwargs):
-        return (self._compiled or self.compiled()).sub(*args, **kwargs)
-
-    def subn(self, *args, **kwargs):
-        return (self._compiled or self.compiled()).subn(*args, **kwargs)
-
-    @property
-    def pattern(self):
-        return self._source
+    def __getattr__(self, name: str):
+        if name.startswith("_"):  # (copy and pickle probe for hooks before __init__ has run)
+            raise AttributeError(name)
+        method = getattr(self.compiled(), name)
+        setattr(self, name, method)
+        return method
 
     def __repr__(self) -> str:
-        return f"LazyPattern({self._source!r})"
+        return f"LazyPattern({self.pattern!r})"
 
 
 def compile_lazily(source, flags: int = 0) -> LazyPattern:

@@ -1193,7 +1193,8 @@ class _LossFinder:
         A signature is weak evidence: metrics, threshold searches, validators and loss factories
         take ``(preds, target)`` too. Usage (compiled as a loss) always wins.
         """
-        if info.name in self._compile_names or ("dict" in _return_kinds(info) and self._differentiated_by_a_tape(info)):
+        returns = _return_kinds(info)
+        if info.name in self._compile_names or ("dict" in returns and self._differentiated_by_a_tape(info)):
             return False  # (a dict of losses whose entry a GradientTape differentiates: its training loss)
         if info.name in self.index.registered_metrics and info.name not in self.index.loss_calls:
             return True  # metrics_["logloss"] = self._log_loss: kept as a metric by the code itself
@@ -1213,7 +1214,6 @@ class _LossFinder:
                          and info.name.lower().strip("_") not in _METRIC_LOSS_NAMES):  # Metric.loss(y_pred, target)
             return True  # a metrics module's hamming_loss_fn is a metric, whatever its name says
         tokens = _name_tokens(info.name)
-        returns = _return_kinds(info)
         if returns and returns <= {"dict", "python", "function", "object", "none"} and returns != {"none"}:
             return True  # returns a dict, a Python value, or a loss object/function (a factory)
         if not returns - {"none"} and not _calls_backward(info.node) and not info.name.startswith("__") \
@@ -1863,9 +1863,8 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
 
 # words of a parameter that hold data however the rest of its name reads (``weightMap``,
 # ``anchor_points``, ``ignoremask``): never the model's output a loss's other parameters leave
-_DATA_WORDS = frozenset({"weight", "weights", "wt", "mask", "masks", "anchor", "anchors", "prior", "priors",
-                         "ignore", "valid", "lengths", "lens"})
-_DATA_WORDS_INSIDE = compile_lazily(r"mask|weight|anchor|prior", re.IGNORECASE)
+_DATA_WORDS = frozenset({"wt", "ignore", "valid", "lengths", "lens"})
+_DATA_WORDS_INSIDE = compile_lazily(r"mask|weight|anchor|prior", re.IGNORECASE)  # anywhere in the name
 # a detector's box priors beside the targets and predictions: constants of the model, not outputs
 _BOX_PRIOR_NAMES = frozenset({"anchor", "anchors", "anchorboxes", "priors", "priorboxes", "defaultboxes"})
 
@@ -2888,8 +2887,7 @@ def _returns_threshold_rates(function) -> bool:
         return False
 
     def rate(element) -> bool:
-        if isinstance(element, cst.BinaryOperation) and isinstance(element.operator, cst.Divide):
-            element = element.left  # a1 / n: the rate averaged over the images it was added up for
+        element = _undivided(element)
         values = assigned.get(element.value) if isinstance(element, cst.Name) else [element]
         if values and len(values) > 1:  # d1 = 0 (or a, d1 = 0, 0), then d1 += rate once per image
             values = [_added_term(v, element) for v in values
@@ -2897,14 +2895,20 @@ def _returns_threshold_rates(function) -> bool:
         return bool(values) and len(values) == 1 and _threshold_rate(values[0])
 
     def loss_named(element) -> bool:
-        if isinstance(element, cst.BinaryOperation) and isinstance(element.operator, cst.Divide):
-            element = element.left
+        element = _undivided(element)
         return isinstance(element, cst.Name) and _says_loss(element.value)
 
     # a tuple of two or more rates beside other figures; a list (which a loss returns as its terms
     # too) only with the three thresholds of an evaluation table (d1, d2, d3)
     return all(sum(rate(e) for e in figures) >= (2 if isinstance(value, cst.Tuple) else 3)
                and not any(loss_named(e) for e in figures) for value, figures in returned)
+
+
+def _undivided(element):
+    """``a1`` of ``a1 / n``: a figure averaged over the images it was added up for; else itself."""
+    if isinstance(element, cst.BinaryOperation) and isinstance(element.operator, cst.Divide):
+        return element.left
+    return element
 
 
 def _added_term(value, name):

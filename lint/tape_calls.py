@@ -20,6 +20,7 @@ import re
 
 import libcst as cst
 
+from .facts import _text
 from .lazy_re import compile_lazily
 from .tree import children, own_nodes_in_order
 
@@ -100,10 +101,7 @@ def differentiates_weights(call: cst.Call) -> bool:
 
 
 def _trains_weights(sources) -> bool:
-    if sources is None:
-        return False
-    text = cst.Module([]).code_for_node(sources)
-    return bool(_WEIGHT_SOURCES.search(text))
+    return sources is not None and bool(_WEIGHT_SOURCES.search(_text(sources)))
 
 
 # the words that name what an optimizer updates, as sources of a tape's gradient
