@@ -826,7 +826,7 @@ class _Walker:
             self.ctx.config_depth += fallback
             self.ctx.eager_depth += eager is False
             # else of `if num_pos == 0:` (or `<= eps`): the tested value is nonzero there
-            nonzero_else = _mark_guarded((ev.facts(statement.test).zero_of,), ev) \
+            nonzero_else = _mark_guarded(_zero_tested(statement.test, ev), ev) \
                 if zero_branch and not _equals_nonzero(statement.test, ev) else {}
             marked = {name: ev.env.get(name) for name in nonzero_else}
             self.ctx.config_depth += else_config - body_config
@@ -2483,6 +2483,15 @@ def _tests_given_data(test, loss, ev: Evaluator) -> bool:
     return False
 
 
+def _zero_tested(test, ev: Evaluator) -> tuple:
+    """The values the else of ``if test:`` knows nonzero: X of ``X == 0``, every side's X of
+    ``a == 0 or torch.equal(zero, b)`` (neither holds there)."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
+        return _zero_tested(test.left, ev) + _zero_tested(test.right, ev)
+    zero_of = ev.facts(test).zero_of
+    return (zero_of,) if zero_of and not _equals_nonzero(test, ev) else ()
+
+
 def _equals_nonzero(test, ev: Evaluator) -> bool:
     """``x == 1``: its else branch says x != 1, which does not keep x away from 0."""
     return isinstance(test, cst.Comparison) and len(test.comparisons) == 1 \
@@ -2507,7 +2516,7 @@ def _learn_nonzero(test, ev: Evaluator, asserted: bool = False) -> None:
         _learn_nonzero(test.right, ev, asserted=True)
         return
     facts = ev.facts(test)
-    names = nonzero_names(facts) if asserted else (facts.zero_of,)
+    names = nonzero_names(facts) if asserted else _zero_tested(test, ev)  # if a == 0 or b == 0: return
     if isinstance(test, cst.Call) and asserted:  # assert (den > 0).all() / torch.all(den > 0)
         op = ev.op(test)
         if op is not None and op.name in ("all", "reduce_all") and op.args:

@@ -890,7 +890,10 @@ class Evaluator:
                          elements=tuple(facts) if whole else None)
         if isinstance(node, cst.BooleanOperation):
             left, right = self.facts(node.left), self.facts(node.right)
-            return Facts(taint=left.taint | right.taint, boolean=True, opaque=_all_opaque(left, right))
+            # ``a == 0 or b == 0``: true where a is 0 (the else of it: neither is, see zero_names)
+            zero_of = (left.zero_of or right.zero_of) if isinstance(node.operator, cst.Or) else None
+            return Facts(taint=left.taint | right.taint, boolean=True, opaque=_all_opaque(left, right),
+                         zero_of=zero_of)
         if isinstance(node, (cst.Lambda,)):
             return UNTAINTED
         if isinstance(node, _COMPREHENSIONS):
@@ -1331,6 +1334,9 @@ class Evaluator:
             # s.sum(1) - s.diag() of non-negative s: the sum of the other entries (self pairs left out)
             above_min = above_min or _sum_less_own_diagonal(left_node, right_node, self) \
                 or _correlated_quadratic_form(left_node, right_node, self)
+            # exp(s / tau).sum(1) - exp(s_pos / tau): a contrastive denominator less its positive
+            # term, the other pairs' exps (a batch of two or more has some), positive
+            others = _exp_sum_less_a_term(left, right)
             one_minus_clipped = not left.taint and left.literal is not None and left.literal >= 1 and right.below_one
             # 2 - cos(t) >= 1, 1 - tanh(x) >= 0; cos(t) - 2 <= -1
             above_bounded = not left.taint and left.literal is not None and left.literal >= 1 and _at_most_one(right)
@@ -1344,7 +1350,7 @@ class Evaluator:
                          complement=right if not left.taint and left.literal == 1 and right.taint else None,
                          unit=left.literal == 1 and right.unit, vanishes_at_fit=complement,
                          nonneg=(left.nonneg and right.nonpos) or above_min or above_bounded
-                         or _above_one_less_one(left, right),
+                         or _above_one_less_one(left, right) or others,
                          nonpos=(left.nonpos and right.nonneg) or stabilised or below_constant
                          or _focal_exponent(left_node, right_node, self)
                          or _is_max_of(right_node, left_node, self, LOGSUMEXP_OPS),  # x - logsumexp(x)
@@ -1358,7 +1364,7 @@ class Evaluator:
                          shape=shape, literal=_arith(left, right, symbol),
                          guarded=(not left.taint and left.literal is not None and left.literal > 0 and right.nonpos)
                          or _above_one_less_one(left, right) or one_minus_clipped or (above_bounded and left.literal > 1)
-                         or _positive_plus_sum_less_diagonal(left_node, right_node, self),
+                         or _positive_plus_sum_less_diagonal(left_node, right_node, self) or others,
                          # 1 - (d > 0).float(): 1 wherever d is 0 (``d + (1 - mask)`` replaces d's zeros)
                          zero_of=right.nonzero_of if not left.taint and left.literal == 1 else None,
                          complement_mask=bool(right.nonzero_of) and not left.taint and left.literal == 1,
@@ -1444,6 +1450,9 @@ class Evaluator:
                          literal=_arith(left, right, symbol),
                          exp_sum=exp_mean,
                          unit_weighted=left.unit_weighted or right.own_count or (right.element_count and left.is_tensor)
+                         # loss / len(loss), loss /= pred.shape[0]: every sample's terms over the batch size,
+                         # so their full sum is a mean over the batch
+                         or (right.batch_dim and not right.taint and left.is_tensor and not left.no_batch_axis)
                          or _divides_by_own_sum(left_node, right_node, self)
                          or (left.is_tensor and _names_a_normaliser(right_node) and right.literal is None
                              and (right.no_batch_axis if right.is_tensor else isinstance(right_node, cst.Name))))
@@ -2030,7 +2039,12 @@ class Evaluator:
         if name in PIECEWISE_OPS:
             return Facts(taint=first.taint)
         if name in ("equal", "allclose", "is_nonzero", "is_same_size") and op.namespace == "torch":
-            return UNTAINTED  # torch.equal(a, b): one Python bool (the sync is BSG701's business)
+            # torch.equal(a, b): one Python bool (the sync is BSG701's business); against a tensor of
+            # zeros (``torch.equal(zero, vx)``) it is true where ``vx`` is all 0
+            tested = [a for a in op.args[:2] if not self.facts(a).zero] if name == "equal" else []
+            if len(op.args) == 2 and len(tested) == 1 and _text(tested[0]):
+                return replace(UNTAINTED, zero_of=_text(tested[0]))
+            return UNTAINTED
         if name in COMPARISON_OPS:
             taint = EMPTY
             for value in op.args:
@@ -3572,6 +3586,15 @@ def _sum_less_own_diagonal(left, right, evaluator: Evaluator) -> bool:
     columns = _column_block_of(diagonal_of)
     return (_same_text(total.args[0], diagonal_of) or (columns is not None and _same_text(total.args[0], columns))) \
         and _nonnegative_tensor(evaluator.facts(total.args[0]))
+
+
+def _exp_sum_less_a_term(total: Facts, term: Facts) -> bool:
+    """``all_pairs - pos_pairs`` with ``all_pairs = exp(z1 @ z2.T / tau).sum(1)`` and ``pos_pairs =
+    exp(sum(z1 * z2, 1) / tau)``: a sum of exps of bounded similarities less one exp of the same
+    kind, the positive pair's term that the sum holds; the rest, the negatives' exps, is positive."""
+    return bool(total.summed) and any("exp(" in text for text in total.summed) \
+        and total.guarded and total.nonneg and total.bounded and PRED in total.taint \
+        and term.guarded and term.nonneg and term.bounded and PRED in term.taint and not term.summed
 
 
 def _column_block_of(node):

@@ -29,7 +29,7 @@ from .names import called_name, decorated_no_grad, dotted_parts, terminal_name
 from .score_direction import returns_signal_to_error_score
 from .branch_reach import training_test
 from .tree import children as tree_children
-from .tree import own_nodes
+from .tree import all_nodes, own_nodes
 from .vocabulary import MARGIN_HEAD, PRED_NAMES, ROLE_PRED_NAMES, TARGET_NAMES, is_role_target_pair, name_words
 from .vocabulary import name_tokens as _name_tokens
 from .vocabulary import split_camel as _split_camel
@@ -98,7 +98,8 @@ _TRANSITION_NAME = compile_lazily(r"^((next_?)?(obs|observations)(_?(t|tp1|t1|ba
                                   re.IGNORECASE)
 _HOST_OBJECT_NAMES = frozenset({"model", "module", "net", "network", "optimizer", "config", "cfg", "args", "opt",
                                 "hparams", "params", "state", "trainer", "device", "tokenizer", "rng", "key",
-                                "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration",
+                                "prngkey", "self", "cls", "batchidx", "step", "epoch", "iteration", "it", "iter",
+                                "globalstep", "curiter", "curepoch",
                                 # networks handed to the loss to run (a GAN's, a diffusion model's)
                                 "generator", "discriminator", "critic", "denoiser", "unet", "scoremodel",
                                 "epsmodel", "denoisefn", "denoisemodel", "epsfn", "scorefn"})
@@ -283,7 +284,9 @@ _METRIC_PHRASES = frozenset({("classification", "error"), ("error", "rate"),
 _NAME_SUFFIXES = frozenset({"fn", "func", "function", "fun", "impl", "jax", "torch", "tf", "tensorflow", "keras",
                             "pt", "np", "v1", "v2", "v3", "old", "new", "fast", "naive", "ref",
                             # variants of one loss: sinkhorn_loss_primal / sinkhorn_loss_dual, dice_loss_batched
-                            "primal", "dual", "exact", "approx", "vectorized", "vectorised", "batched"})
+                            "primal", "dual", "exact", "approx", "vectorized", "vectorised", "batched",
+                            # the dimension it works in: ctr_giou_loss_1d, dice_loss_3d
+                            "1d", "2d", "3d", "nd"})
 
 
 def _unnumbered(token: str) -> str:
@@ -407,6 +410,13 @@ def _host_library_module(index: ModuleIndex) -> bool:
 # words of negative sampling (``neg_samples``, ``negative_mining``)
 _NEGATED_SCORE_WORDS = frozenset({"sharpe", "sortino", "pearson", "correlation", "corr", "cosine", "iou", "dice",
                                   "ssim", "psnr", "elbo", "r2"})
+
+
+def _computes_for_a_loss_class(info) -> bool:
+    """``LossComputer.compute(self, data, it)``: the one computing method of a class named for its
+    loss that has no ``forward`` or ``call`` (the trainer calls ``compute`` and backpropagates)."""
+    return info.name in ("compute", "calculate") and _positional_names(info) \
+        and _named_like_a_loss(info.class_info.name) and not set(info.class_info.methods) & set(LOSS_CLASS_METHODS)
 
 
 def _named_like_a_loss(name: str) -> bool:
@@ -561,7 +571,26 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
     finder.metrics_file_only = _metrics_by_file_name_only(filename)
     finder.loss_module = _loss_module(filename)
     finder.collect(patterns)
-    return [loss for loss in finder.losses if not _unused_private_method(loss, index)]
+    return [loss for loss in finder.losses if not _unused_private_method(loss, index) and not _a_stub(loss)]
+
+
+def _a_stub(loss: LossFunction) -> bool:
+    """A loss method that hands back nothing: every ``return`` is bare or ``return None`` and it
+    backpropagates nothing itself (an unfinished ``forward`` that prints its inputs and returns
+    None; not ``backward_G``, which calls ``.backward()`` and returns nothing).
+
+        >>> import libcst as cst
+        >>> stub = cst.parse_statement("def forward(self, pred, labels):\\n    print(labels)\\n    return None\\n")
+        >>> _a_stub(LossFunction(name="P.forward", node=stub, kind="loss-class", param_taints={}))
+        True
+    """
+    if loss.kind in ("helper", "train-step", "autograd") or not isinstance(loss.node, cst.FunctionDef):
+        return False
+    returns = [node for node in own_nodes(loss.node) if isinstance(node, cst.Return)]
+    if not returns or any(r.value is not None and not (isinstance(r.value, cst.Name) and r.value.value == "None")
+                          for r in returns):
+        return False
+    return not any(isinstance(node, cst.Attribute) and node.attr.value == "backward" for node in all_nodes(loss.node))
 
 
 def _module_level_steps(module: cst.Module | None):
@@ -957,7 +986,7 @@ class _LossFinder:
                 # backward run in every training step of the loss that applies it
                 self._add_function(info, "autograd")
                 continue
-            if info.name == "compute_loss" and info.class_info is not None:
+            if info.class_info is not None and (info.name == "compute_loss" or _computes_for_a_loss_class(info)):
                 self._add_function(info, "compute_loss")
                 continue
             if self._looks_like_loss_signature(info) and not self._evidence_against(info) \
@@ -1787,6 +1816,9 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         if key == "y" and y_predicts and kind != "helper":
             taints[name] = frozenset({PRED})
             continue
+        if kind != "helper" and _output_beside_the_prediction(position, positional):
+            taints[name] = frozenset({PRED})  # forward(self, logits, sigma, target): a second output
+            continue
         if t_targets and position == 1:
             taints[name] = frozenset({TRUE})
             continue
@@ -1859,6 +1891,25 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         # ``def tv_loss(y)``: a loss of one tensor is a loss of the prediction, whatever its name
         taints[required[0]] = frozenset({PRED})
     return taints
+
+
+# a distribution's parameters, named as the settings they often are (``sigma=1.0``)
+_DISTRIBUTION_PARAMETERS = frozenset({"sigma", "mu", "alpha", "beta", "scale"})
+
+
+def _output_beside_the_prediction(position: int, positional) -> bool:
+    """``forward(self, logits, sigma, target)``: a distribution's parameter that the call must give,
+    placed after the prediction and before the target, is a second output of the model (a
+    setting comes after the tensors, or with a default)."""
+    if position >= len(positional):
+        return False  # a keyword-only parameter
+    param = positional[position]
+    if param.default is not None or param.star or param.annotation is not None \
+            or _normalized(param.name.value) not in _DISTRIBUTION_PARAMETERS:
+        return False
+    before = [_normalized(p.name.value) for p in positional[:position]]
+    after = [_normalized(p.name.value) for p in positional[position + 1:]]
+    return any(n in _PRED_NAMES for n in before) and any(n in _TARGET_NAMES for n in after)
 
 
 # words of a parameter that hold data however the rest of its name reads (``weightMap``,

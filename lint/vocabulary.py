@@ -14,7 +14,9 @@ TARGET_NAMES = frozenset(
      "ygt", "truth", "actual", "yactual", "yt", "ylabel", "ylabels", "truelabels", "trues",
      "ytrues", "reference", "ref", "expected", "yexpected", "gold", "ygold", "lbl", "lbls",
      # the clean signal a denoiser or speech enhancer is trained to recover
-     "clean", "cleanwav", "cleanspeech", "cleanaudio", "cleanimg", "cleanimage"}
+     "clean", "cleanwav", "cleanspeech", "cleanaudio", "cleanimg", "cleanimage",
+     # the image a registration network warps the moving image onto
+     "fixed", "fixedimage", "fixedimg"}
 )
 PRED_NAMES = frozenset(
     {"ypred", "yhat", "pred", "preds", "prediction", "predictions", "logits", "logit", "output",

@@ -38,6 +38,8 @@ _TORCH_VALUE_SIZED = frozenset({"unique", "unique_consecutive", "nonzero", "argw
 # defaults switch off, as a boolean mask's selection is not (judged on libraries, such code was the
 # most common false finding: ``if self.ignore_index is not None:`` with ``ignore_index=None``)
 _TORCH_SELECTIONS = frozenset({"nonzero", "argwhere", "masked_select", "where"})
+# torch's whole-tensor tests that answer with a Python bool (``torch.equal(zeros, x)``)
+_TORCH_BOOL_TESTS = frozenset({"equal", "allclose", "is_nonzero"})
 _JAX_VALUE_SIZED = frozenset({"unique", "unique_values", "unique_counts", "unique_inverse", "unique_all",
                               "nonzero", "argwhere", "flatnonzero", "where"})
 _GRAPH_FRAMEWORKS = ("tensorflow", "keras", "jax", "torch")
@@ -165,9 +167,23 @@ def _a_mask_parameter(node, ctx) -> bool:
     """``pred[mask]`` with ``mask`` a parameter of the loss named as a mask, which the loss does not
     rebind: a boolean tensor the caller passes (a float mask cannot index, an index tensor is named
     for its indices)."""
-    return isinstance(node, cst.Name) and bool(_MASK_PARAMETER.match(node.value)) \
-        and node.value in ctx.loss.param_taints and node.value not in ctx.loss.host_params \
-        and not assignments_to(node.value, ctx)
+    if not isinstance(node, cst.Name) or not _MASK_PARAMETER.match(node.value) or assignments_to(node.value, ctx):
+        return False
+    if node.value in ctx.loss.param_taints:
+        return node.value not in ctx.loss.host_params
+    return _unpacked_from_a_parameter(node.value, ctx)
+
+
+def _unpacked_from_a_parameter(name: str, ctx) -> bool:
+    """``for mask, logits in per_source_outputs:`` with ``per_source_outputs`` a tensor parameter of
+    the loss: the mask is one the caller passes, paired with its outputs (as a mask parameter)."""
+    for node in own_nodes(ctx.loss.node):
+        if isinstance(node, (cst.For, cst.CompFor)) and isinstance(node.target, (cst.Tuple, cst.List)) \
+                and any(isinstance(e.value, cst.Name) and e.value.value == name for e in node.target.elements):
+            iterable = node.iter
+            return isinstance(iterable, cst.Name) and iterable.value in ctx.loss.param_taints \
+                and iterable.value not in ctx.loss.host_params and not assignments_to(iterable.value, ctx)
+    return False
 
 
 _FROM_HOST = frozenset({"torch.as_tensor", "torch.from_numpy", "torch.tensor", "torch.BoolTensor"})
@@ -455,6 +471,8 @@ class HostSync(Rule):
                                    "the host (fails under jit, syncs in eager mode); use the framework's op")
         elif op.namespace == "numpy" and not torch_only(ctx) and _uses_a_graph_framework(ctx) \
                 and not _numpy_backend(ctx) and any(_one_tensor(a, ctx) and ctx.facts(a).taint for a in op.args):
+            if ctx.already_reported_within(self.code):
+                return  # np.sum(p * np.log(p / q)): the outer numpy call's read is the one reported
             # np.max(y_true) in a Keras/TF/JAX loss: the targets' tensor read into numpy (its
             # result is then a host value, so a Python test on it is no further sync). Eager
             # PyTorch's numpy calls take CPU tensors (labels handed over as arrays), or fail loudly
@@ -474,6 +492,13 @@ class HostSync(Rule):
             # eager torch, a concretisation error under jax.jit); TF takes a dynamic size in the graph
             ctx.report(self, node, f"`{code_of(node)}` sizes a new tensor by a tensor's value: it is read on "
                                    "the host (fails under jit, syncs in eager mode); keep a fixed shape and mask")
+        elif op.namespace == "torch" and op.name in _TORCH_BOOL_TESTS \
+                and any(_one_tensor(a, ctx) and ctx.facts(a).taint for a in op.args):
+            # ``if torch.equal(zero, vx) or torch.equal(zero, vy):``: one test, one finding
+            root = ctx.ancestors[0] if ctx.ancestors else node
+            ctx.report_once(self, node, key=f"{self.code}/bool-test/{id(root)}", more="whole-tensor tests",
+                            message=f"`{code_of(node)}` returns a Python bool: it reads the tensors' values on "
+                                    "the host (a device sync on every call); compare on the device and mask instead")
         elif op.namespace == "builtins" and op.name in ("min", "max") and op.args and not op.kwargs \
                 and any(_one_tensor(a, ctx) for a in op.args):
             ctx.report(self, node, f"`{code_of(node)}` compares tensor values in Python: each comparison needs them "
@@ -610,9 +635,23 @@ def _numpy_backend(ctx) -> bool:
 
 
 def _uses_a_graph_framework(ctx) -> bool:
-    """numpy conversions only leave a graph in a loss that builds one (not in numpy-only code)."""
-    return loss_calls_any(ctx, "graph-framework", lambda op: op.namespace.split(".")[0] in _GRAPH_FRAMEWORKS
-                          and op.name not in ("epsilon", "floatx", "image_data_format", "backend"))
+    """numpy conversions only leave a graph in a loss that builds one (not in numpy-only code); a
+    helper written in numpy reads the tensors of the loss that calls it (``kl(p, q)`` doing
+    ``np.log(p / q)`` on the softmax outputs its TF caller hands it)."""
+    if loss_calls_any(ctx, "graph-framework", _a_graph_op):
+        return True
+    caller, seen = ctx.loss.caller if ctx.loss.kind == "helper" else None, 0
+    while caller is not None and seen < 4:
+        if any(isinstance(node, cst.Call) and (op := ctx.op(node)) is not None and _a_graph_op(op)
+               for node in all_nodes(caller.node)):
+            return True
+        caller, seen = caller.caller if caller.kind == "helper" else None, seen + 1
+    return False
+
+
+def _a_graph_op(op) -> bool:
+    return op.namespace.split(".")[0] in _GRAPH_FRAMEWORKS \
+        and op.name not in ("epsilon", "floatx", "image_data_format", "backend")
 
 
 def _is_tensor_condition(test, ctx) -> bool:
