@@ -784,7 +784,8 @@ class _Walker:
             self.ctx.dump_depth += dump
             # ``if num_pos == 0: loss = -neg.sum() else: loss = -(pos + neg) / num_pos``: the empty
             # batch's fallback; what the normal branch computes is the loss (as for ``a if c else b``)
-            zero_branch = statement.orelse is not None and ev.facts(statement.test).zero_of is not None
+            zero_branch = statement.orelse is not None and (ev.facts(statement.test).zero_of is not None
+                                                            or ev.facts(statement.test).whole_zero_of is not None)
             before = dict(ev.env) if zero_branch else None
             # ``if threshold is not None: p = (p > threshold).float()`` with ``threshold=None``: an
             # option off by default, so a value with gradient before it keeps its gradient after it
@@ -2488,8 +2489,19 @@ def _zero_tested(test, ev: Evaluator) -> tuple:
     ``a == 0 or torch.equal(zero, b)`` (neither holds there)."""
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
         return _zero_tested(test.left, ev) + _zero_tested(test.right, ev)
-    zero_of = ev.facts(test).zero_of
-    return (zero_of,) if zero_of and not _equals_nonzero(test, ev) else ()
+    facts = ev.facts(test)
+    if facts.whole_zero_of:
+        return _whole_reductions(facts.whole_zero_of)
+    return (facts.zero_of,) if facts.zero_of and not _equals_nonzero(test, ev) else ()
+
+
+def _whole_reductions(name: str) -> tuple[str, ...]:
+    """How a loss writes the whole-tensor reductions of ``name`` that are 0 only where all of it
+    is: its sum of squares and its norm (the denominator of a correlation); other spellings, and
+    single entries, stay unguarded."""
+    return (f"torch.sum({name} ** 2)", f"torch.sum({name}**2)", f"torch.sum(torch.square({name}))",
+            f"torch.sum({name} * {name})", f"({name} ** 2).sum()", f"({name}**2).sum()", f"{name}.pow(2).sum()",
+            f"torch.norm({name})", f"{name}.norm()", f"torch.linalg.norm({name})")
 
 
 def _equals_nonzero(test, ev: Evaluator) -> bool:

@@ -263,6 +263,9 @@ class Facts:
     unit: bool = False  # in [0, 1] (a probability, ``1 - p``, a clip to [0, 1])
     zero_of: str | None = None  # a comparison true where the named value is 0 (``den == 0``)
     nonzero_of: str | None = None  # a comparison true where the named value is not 0 (``den > 0``)
+    # ``torch.equal(zero, x)``: true where x is 0 everywhere (its else knows only x's whole
+    # reductions nonzero, ``sum(x ** 2)``, ``norm(x)``: single entries of x may still be 0)
+    whole_zero_of: str | None = None
     nonzero_also: tuple[str, ...] = ()  # ``(a > 0) & (b > 0)``: further values known nonzero where it holds
     maybe_list: bool = False  # a parameter: it may be a Python list of tensors (views, outputs)
     batch_dim_source: bool = False  # a shape of a tensor with the loss inputs' batch axis first
@@ -891,9 +894,10 @@ class Evaluator:
         if isinstance(node, cst.BooleanOperation):
             left, right = self.facts(node.left), self.facts(node.right)
             # ``a == 0 or b == 0``: true where a is 0 (the else of it: neither is, see zero_names)
-            zero_of = (left.zero_of or right.zero_of) if isinstance(node.operator, cst.Or) else None
+            either = isinstance(node.operator, cst.Or)
             return Facts(taint=left.taint | right.taint, boolean=True, opaque=_all_opaque(left, right),
-                         zero_of=zero_of)
+                         zero_of=(left.zero_of or right.zero_of) if either else None,
+                         whole_zero_of=(left.whole_zero_of or right.whole_zero_of) if either else None)
         if isinstance(node, (cst.Lambda,)):
             return UNTAINTED
         if isinstance(node, _COMPREHENSIONS):
@@ -1336,7 +1340,7 @@ class Evaluator:
                 or _correlated_quadratic_form(left_node, right_node, self)
             # exp(s / tau).sum(1) - exp(s_pos / tau): a contrastive denominator less its positive
             # term, the other pairs' exps (a batch of two or more has some), positive
-            others = _exp_sum_less_a_term(left, right)
+            others = isinstance(right_node, (cst.Name, cst.Subscript)) and _exp_sum_less_a_term(left, right)
             one_minus_clipped = not left.taint and left.literal is not None and left.literal >= 1 and right.below_one
             # 2 - cos(t) >= 1, 1 - tanh(x) >= 0; cos(t) - 2 <= -1
             above_bounded = not left.taint and left.literal is not None and left.literal >= 1 and _at_most_one(right)
@@ -1450,9 +1454,11 @@ class Evaluator:
                          literal=_arith(left, right, symbol),
                          exp_sum=exp_mean,
                          unit_weighted=left.unit_weighted or right.own_count or (right.element_count and left.is_tensor)
-                         # loss / len(loss), loss /= pred.shape[0]: every sample's terms over the batch size,
-                         # so their full sum is a mean over the batch
-                         or (right.batch_dim and not right.taint and left.is_tensor and not left.no_batch_axis)
+                         # loss / len(loss), loss /= pred.size(0): every sample's terms over the batch size,
+                         # so their full sum is a mean over the batch, as ``loss.sum() / B`` is (not
+                         # for a product of batch tensors, ``z @ z.T``)
+                         or (right.batch_dim and not right.taint and left.is_tensor and not left.no_batch_axis
+                             and left.inner is None)
                          or _divides_by_own_sum(left_node, right_node, self)
                          or (left.is_tensor and _names_a_normaliser(right_node) and right.literal is None
                              and (right.no_batch_axis if right.is_tensor else isinstance(right_node, cst.Name))))
@@ -2043,7 +2049,7 @@ class Evaluator:
             # zeros (``torch.equal(zero, vx)``) it is true where ``vx`` is all 0
             tested = [a for a in op.args[:2] if not self.facts(a).zero] if name == "equal" else []
             if len(op.args) == 2 and len(tested) == 1 and _text(tested[0]):
-                return replace(UNTAINTED, zero_of=_text(tested[0]))
+                return replace(UNTAINTED, whole_zero_of=_text(tested[0]))
             return UNTAINTED
         if name in COMPARISON_OPS:
             taint = EMPTY

@@ -415,8 +415,15 @@ _NEGATED_SCORE_WORDS = frozenset({"sharpe", "sortino", "pearson", "correlation",
 def _computes_for_a_loss_class(info) -> bool:
     """``LossComputer.compute(self, data, it)``: the one computing method of a class named for its
     loss that has no ``forward`` or ``call`` (the trainer calls ``compute`` and backpropagates)."""
-    return info.name in ("compute", "calculate") and _positional_names(info) \
-        and _named_like_a_loss(info.class_info.name) and not set(info.class_info.methods) & set(LOSS_CLASS_METHODS)
+    if info.name not in ("compute", "calculate") or not _positional_names(info) \
+            or set(info.class_info.methods) & set(LOSS_CLASS_METHODS):
+        return False
+    tokens = [t for t in _split_camel(info.class_info.name).lower().split("_") if t]
+    if not _named_like_a_loss(info.class_info.name) or not tokens:
+        return False
+    # LossComputer, YoloLoss, InfoNCE; not LossLogger, LossWeightScheduler, LossReport (a leading
+    # "loss" names what the class handles, not a loss it computes)
+    return tokens[0] != "loss" or tokens[-1] in ("loss", "losses", "computer", "calculator", "computation")
 
 
 def _named_like_a_loss(name: str) -> bool:
@@ -590,7 +597,20 @@ def _a_stub(loss: LossFunction) -> bool:
     if not returns or any(r.value is not None and not (isinstance(r.value, cst.Name) and r.value.value == "None")
                           for r in returns):
         return False
-    return not any(isinstance(node, cst.Attribute) and node.attr.value == "backward" for node in all_nodes(loss.node))
+    for node in all_nodes(loss.node):
+        if isinstance(node, cst.Attribute) and node.attr.value in _UPDATES_WITHOUT_RETURN:
+            return False  # it trains or stores what it computed (``self.loss = ...``, ``tape.gradient``)
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)) and any(
+                isinstance(t, cst.Attribute) or (isinstance(t, cst.Subscript) and isinstance(t.value, cst.Attribute))
+                for t in ([x.target for x in node.targets] if isinstance(node, cst.Assign) else [node.target])):
+            return False  # self.loss = ..., self.history[k] = ... (a local H[0, 1] = ... keeps nothing)
+    return True
+
+
+# what a loss method that returns nothing does with its value instead: backpropagates it, hands it
+# to the optimizer, or keeps it
+_UPDATES_WITHOUT_RETURN = frozenset({"backward", "manual_backward", "gradient", "apply_gradients", "minimize",
+                                     "step", "append", "extend", "update", "add_loss", "log"})
 
 
 def _module_level_steps(module: cst.Module | None):
@@ -1894,7 +1914,7 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
 
 
 # a distribution's parameters, named as the settings they often are (``sigma=1.0``)
-_DISTRIBUTION_PARAMETERS = frozenset({"sigma", "mu", "alpha", "beta", "scale"})
+_DISTRIBUTION_PARAMETERS = frozenset({"sigma", "mu"})  # (not beta, scale: Smooth L1's, ArcFace's settings)
 
 
 def _output_beside_the_prediction(position: int, positional) -> bool:

@@ -181,9 +181,16 @@ def _unpacked_from_a_parameter(name: str, ctx) -> bool:
         if isinstance(node, (cst.For, cst.CompFor)) and isinstance(node.target, (cst.Tuple, cst.List)) \
                 and any(isinstance(e.value, cst.Name) and e.value.value == name for e in node.target.elements):
             iterable = node.iter
-            return isinstance(iterable, cst.Name) and iterable.value in ctx.loss.param_taints \
-                and iterable.value not in ctx.loss.host_params and not assignments_to(iterable.value, ctx)
+            # for mask, logits in pairs; in zip(masks, logits); for i, mask in enumerate(masks)
+            sources = [a.value for a in iterable.args] if isinstance(iterable, cst.Call) \
+                and terminal_name(iterable.func) in ("zip", "enumerate") else [iterable]
+            return bool(sources) and all(_a_given_tensor(source, ctx) for source in sources)
     return False
+
+
+def _a_given_tensor(node, ctx) -> bool:
+    return isinstance(node, cst.Name) and node.value in ctx.loss.param_taints \
+        and node.value not in ctx.loss.host_params and not assignments_to(node.value, ctx)
 
 
 _FROM_HOST = frozenset({"torch.as_tensor", "torch.from_numpy", "torch.tensor", "torch.BoolTensor"})
