@@ -784,8 +784,9 @@ class _Walker:
             self.ctx.dump_depth += dump
             # ``if num_pos == 0: loss = -neg.sum() else: loss = -(pos + neg) / num_pos``: the empty
             # batch's fallback; what the normal branch computes is the loss (as for ``a if c else b``)
-            zero_branch = statement.orelse is not None and (ev.facts(statement.test).zero_of is not None
-                                                            or ev.facts(statement.test).whole_zero_of is not None)
+            test_facts = ev.facts(statement.test) if statement.orelse is not None else None
+            zero_branch = test_facts is not None and (test_facts.zero_of is not None
+                                                      or test_facts.whole_zero_of is not None)
             before = dict(ev.env) if zero_branch else None
             # ``if threshold is not None: p = (p > threshold).float()`` with ``threshold=None``: an
             # option off by default, so a value with gradient before it keeps its gradient after it
@@ -2485,8 +2486,8 @@ def _tests_given_data(test, loss, ev: Evaluator) -> bool:
 
 
 def _zero_tested(test, ev: Evaluator) -> tuple:
-    """The values the else of ``if test:`` knows nonzero: X of ``X == 0``, every side's X of
-    ``a == 0 or torch.equal(zero, b)`` (neither holds there)."""
+    """The values the else of ``if test:`` knows nonzero: X of ``X == 0``, each side's of ``a == 0
+    or b == 0`` (neither holds there), and for ``torch.equal(zero, x)`` x's whole reductions only."""
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
         return _zero_tested(test.left, ev) + _zero_tested(test.right, ev)
     facts = ev.facts(test)

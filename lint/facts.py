@@ -893,7 +893,7 @@ class Evaluator:
                          elements=tuple(facts) if whole else None)
         if isinstance(node, cst.BooleanOperation):
             left, right = self.facts(node.left), self.facts(node.right)
-            # ``a == 0 or b == 0``: true where a is 0 (the else of it: neither is, see zero_names)
+            # ``a == 0 or b == 0``: true where a is 0 (its else: neither is, see engine._zero_tested)
             either = isinstance(node.operator, cst.Or)
             return Facts(taint=left.taint | right.taint, boolean=True, opaque=_all_opaque(left, right),
                          zero_of=(left.zero_of or right.zero_of) if either else None,

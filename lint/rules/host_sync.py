@@ -167,11 +167,11 @@ def _a_mask_parameter(node, ctx) -> bool:
     """``pred[mask]`` with ``mask`` a parameter of the loss named as a mask, which the loss does not
     rebind: a boolean tensor the caller passes (a float mask cannot index, an index tensor is named
     for its indices)."""
-    if not isinstance(node, cst.Name) or not _MASK_PARAMETER.match(node.value) or assignments_to(node.value, ctx):
+    if not isinstance(node, cst.Name) or not _MASK_PARAMETER.match(node.value):
         return False
     if node.value in ctx.loss.param_taints:
-        return node.value not in ctx.loss.host_params
-    return _unpacked_from_a_parameter(node.value, ctx)
+        return _a_given_tensor(node, ctx)
+    return not assignments_to(node.value, ctx) and _unpacked_from_a_parameter(node.value, ctx)
 
 
 def _unpacked_from_a_parameter(name: str, ctx) -> bool:
@@ -647,6 +647,14 @@ def _uses_a_graph_framework(ctx) -> bool:
     ``np.log(p / q)`` on the softmax outputs its TF caller hands it)."""
     if loss_calls_any(ctx, "graph-framework", _a_graph_op):
         return True
+    cache = ctx.__dict__.setdefault("_callers_use_a_graph_framework", {})
+    if id(ctx.loss.node) not in cache:
+        cache[id(ctx.loss.node)] = _a_caller_calls_a_graph_op(ctx)
+    return cache[id(ctx.loss.node)]
+
+
+def _a_caller_calls_a_graph_op(ctx) -> bool:
+    """Whether a loss up the helper's chain of first callers (four levels at most) calls the framework."""
     caller, seen = ctx.loss.caller if ctx.loss.kind == "helper" else None, 0
     while caller is not None and seen < 4:
         if any(isinstance(node, cst.Call) and (op := ctx.op(node)) is not None and _a_graph_op(op)
