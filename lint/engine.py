@@ -892,8 +892,14 @@ class _Walker:
                 self.block(block_statements(statement.finalbody.body))
         elif isinstance(statement, cst.Match):
             self.expression(statement.subject)
+            # ``match reduction: case "sum": ...``: on a host value, each case is an option's branch, as
+            # under ``if reduction == "sum":`` (a case the loss's defaults select is its behaviour)
+            config = _is_configuration_test(statement.subject, ev)
             for case in statement.cases:
+                case_config = config and not _default_case(statement.subject, case, self.ctx.loss, ev)
+                self.ctx.config_depth += case_config
                 self.block(block_statements(case.body))
+                self.ctx.config_depth -= case_config
 
     def _orelse(self, orelse) -> None:
         if orelse is None:
@@ -999,7 +1005,9 @@ class _Walker:
             return False  # for level in pyramid: each term is one level's
         ev = self.ctx.evaluator
         before = ev.env.get(total.value)
-        if before is None or before.python_list or before.is_tensor and before.batch_sum is None and before.taint:
+        if _started_on_the_first_pass(total.value, sample_loops[-1]):
+            pass  # if loss is None: loss = term / else: loss += term -- the total of every pass's term
+        elif before is None or before.python_list or before.is_tensor and before.batch_sum is None and before.taint:
             return False  # an unbound name, a list, or a tensor of the inputs the loop adds to
         if _rebound_inside(total.value, sample_loops[-1]):
             return False
@@ -1122,8 +1130,12 @@ def _normalised_term(node, ev: Evaluator, scope, depth: int = 0) -> bool:
 
 def _rebound_inside(name: str, loop: cst.For) -> bool:
     """``name = ...`` (other than ``name = name + ...``) somewhere in the loop's body: the total
-    starts again on every pass."""
+    starts again on every pass. The first term stored under ``if name is None:`` (or ``if i == 0:``
+    for the loop's own counter ``i``), with ``name += term`` in its ``else``, starts it once."""
+    first_terms = {id(node) for node in _first_pass_statements(name, loop)}
     for node in own_nodes(loop.body):
+        if id(node) in first_terms:
+            continue
         if isinstance(node, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name
                                                 for t in node.targets):
             value = node.value
@@ -1133,6 +1145,31 @@ def _rebound_inside(name: str, loop: cst.For) -> bool:
         elif isinstance(node, cst.AnnAssign) and isinstance(node.target, cst.Name) and node.target.value == name:
             return True
     return False
+
+
+def _first_pass_statements(name: str, loop: cst.For) -> list:
+    """The nodes under ``if name is None:`` / ``if i == 0:`` in the loop's body (see
+    :func:`_tests_the_first_pass`)."""
+    return [node for test in own_nodes(loop.body) if isinstance(test, cst.If)
+            and _tests_the_first_pass(test.test, name, loop) for node in own_nodes(test.body)]
+
+
+def _started_on_the_first_pass(name: str, loop: cst.For) -> bool:
+    """``if loss is None: loss = term`` in the loop's body: the total starts with the first pass's term."""
+    return any(isinstance(node, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name
+                                                    for t in node.targets)
+               for node in _first_pass_statements(name, loop))
+
+
+def _tests_the_first_pass(test, name: str, loop: cst.For) -> bool:
+    """``name is None`` or ``i == 0`` with ``i`` the loop's own target: true on the first pass only."""
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.Name)):
+        return False
+    operator, right = test.comparisons[0].operator, test.comparisons[0].comparator
+    if isinstance(operator, cst.Is):
+        return test.left.value == name and isinstance(right, cst.Name) and right.value == "None"
+    return isinstance(operator, cst.Equal) and isinstance(right, cst.Integer) and right.value == "0" \
+        and isinstance(loop.target, cst.Name) and test.left.value == loop.target.value
 
 
 def _walks_the_batch(iterable, ev: Evaluator) -> bool:
@@ -1815,8 +1852,32 @@ def _is_configuration_test(test, ev: Evaluator) -> bool:
     its body runs only where the option is set."""
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
         return _is_configuration_test(test.left, ev) or _is_configuration_test(test.right, ev)
+    if _tests_emptiness(test, ev):
+        return False  # if tgt.shape[1] != 0: the batch's data decides, not an option
     facts = ev.facts(test)
     return not facts.taint and not facts.batch_dim
+
+
+def _tests_emptiness(test, ev: Evaluator) -> bool:
+    """``tgt.shape[1] != 0``, ``len(boxes) > 0``, ``x.numel() == 0``: whether a tensor of the batch is
+    empty, which the data decides from batch to batch (not a setting of the loss)."""
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].comparator, cst.Integer) and test.comparisons[0].comparator.value == "0"
+            and isinstance(test.comparisons[0].operator, (cst.Equal, cst.NotEqual, cst.GreaterThan, cst.LessThanEqual))):
+        return False
+    sized = test.left
+    if isinstance(sized, cst.Subscript) and isinstance(sized.value, cst.Attribute) and sized.value.attr.value == "shape":
+        base = sized.value.value  # tgt.shape[1]
+    elif isinstance(sized, cst.Call) and isinstance(sized.func, cst.Attribute) \
+            and sized.func.attr.value in ("size", "numel", "nelement"):
+        base = sized.func.value  # tgt.size(0), tgt.numel()
+    elif isinstance(sized, cst.Call) and isinstance(sized.func, cst.Name) and sized.func.value == "len" \
+            and len(sized.args) == 1:
+        base = sized.args[0].value  # len(boxes)
+    else:
+        return False
+    facts = ev.facts(base)
+    return facts.is_tensor and bool(facts.taint)
 
 
 def _sum_made_before(facts, ev: Evaluator) -> bool:
@@ -2052,6 +2113,16 @@ def _default_none_side(test, loss) -> str | None:
     if not (isinstance(default, cst.Name) and default.value == "None"):
         return None
     return "body" if isinstance(test.comparisons[0].operator, cst.Is) else "orelse"
+
+
+def _default_case(subject, case: cst.MatchCase, loss, ev) -> bool:
+    """``case "BPR":`` under ``match form:`` with ``form="BPR"`` by default: what a call with the
+    defaults runs (see :func:`_default_value_side`; a reduction's cases stay options)."""
+    pattern = case.pattern
+    if not isinstance(pattern, cst.MatchValue):
+        return False
+    test = cst.Comparison(left=subject, comparisons=[cst.ComparisonTarget(cst.Equal(), pattern.value)])
+    return _default_value_side(test, loss, ev) == "body"
 
 
 def _default_value_side(test, loss, ev) -> str | None:

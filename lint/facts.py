@@ -1422,6 +1422,8 @@ class Evaluator:
                          product_operands=frozenset({_text(left_node), _text(right_node)})
                          if left.is_tensor and right.is_tensor and left.taint and right.taint else EMPTY,
                          above_one=left.above_one and right.above_one,  # (1 + c) ** 2 > 1 + c
+                         # sigmoid(t - c) * sigmoid(p - c): a product of probabilities, in (0, 1) as they are
+                         probability=left.probability and right.probability,
                          overlap_of=_kept_by_a_constant(left, right, "overlap_of"),  # 2 * sum(t * p)
                          # exp(risk) * mask: still an unbounded exp (a risk set's terms, summed next)
                          exp_node=_masked_exp(left, right) or _masked_exp(right, left))

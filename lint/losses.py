@@ -65,6 +65,8 @@ _CONTAINER_ANNOTATIONS = frozenset({"list", "List", "tuple", "Tuple", "Sequence"
 # with a target prefix or suffix (``target_scores_sum``, ``gt_bboxes``, ``valid_mask``)
 _DATA_NAME = compile_lazily(r"(^|_)(masks?|lengths?|lens|seq_?lens?)$|^(target|targets|gt|labels?)_|"
                             r"_(targets?|gt|labels?)$", re.IGNORECASE)
+# a prediction named for what it predicts (``loc_preds``, ``cls_logits``, ``box_pred``): the model's output
+_QUALIFIED_PREDICTION = compile_lazily(r"^[a-z][a-z0-9]*_(preds?|predictions?|logits)(_[a-z0-9]+)?$", re.IGNORECASE)
 _PREDICTED_NAME = compile_lazily(r"pred|logit|out|prob|score|hat|est", re.IGNORECASE)
 # the target's own scores, logits or probabilities (a ranking or distillation target): data, whatever
 # the noun after the prefix says
@@ -426,6 +428,16 @@ def _computes_for_a_loss_class(info) -> bool:
     return tokens[0] != "loss" or tokens[-1] in ("loss", "losses", "computer", "calculator", "computation")
 
 
+# ``<verb>_loss_<qualifier>``: the verbs that compute the loss, and the qualifiers that say the
+# function computes something about it instead (its masks, weights, scale, a test of it)
+_COMPUTING_VERBS = frozenset({"calc", "cal", "compute", "calculate", "comp"})
+_NOT_A_LOSS_QUALIFIER = frozenset({"mask", "masks", "context", "manager", "test", "tests", "weight", "weights",
+                                   "scale", "scales", "dict", "history", "steps", "names", "name", "fn", "func",
+                                   "function", "functions", "inputs", "meta", "info", "cls", "classes", "type",
+                                   "types", "schema", "registry", "conds", "factor", "normalizer", "stats", "log",
+                                   "logs", "plot", "summary", "metrics"})
+
+
 def _named_like_a_loss(name: str) -> bool:
     """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
     tokens = _split_camel(name).lower().split("_")
@@ -447,6 +459,9 @@ def _named_like_a_loss(name: str) -> bool:
         return True
     if tokens[0] in ("neg", "negative") and len(tokens) >= 2 and set(tokens[1:]) & _NEGATED_SCORE_WORDS:
         return True  # neg_sharpe_ratio, negative_cosine_similarity, neg_pearson: a score negated to be minimised
+    if len(tokens) >= 3 and tokens[0] in _COMPUTING_VERBS and tokens[1] == "loss" \
+            and not set(tokens[2:]) & _NOT_A_LOSS_QUALIFIER:
+        return True  # calc_loss_proper, compute_loss_hybrid: a loss computed one way (not compute_loss_masks)
     return tokens[-1] in ("loss", "criterion", "penalty", "xent", "nll", "nce") or tokens[0] == "loss" \
         or (tokens[-1].endswith("loss") and len(tokens[-1]) > 5 and tokens[-1] not in _NOT_LOSS_WORDS) \
         or any(t in _JOINED_LOSS_NAMES for t in tokens) \
@@ -1177,8 +1192,9 @@ class _LossFinder:
         the class's own methods computing with tensors (``return 1 - self.get_coefficient(preds,
         masks)``): the loss, its helper doing the work. A model's ``loss()`` that runs the network
         (``self.extract_feat(inputs)``) is in a class named for the model, not a loss."""
-        if info.class_info is None or not (_named_like_a_loss(info.class_info.name)
-                                           or _names_a_negative_likelihood(info.name)):
+        if info.class_info is None:
+            return self._hands_params_to_a_tensor_function(info)
+        if not (_named_like_a_loss(info.class_info.name) or _names_a_negative_likelihood(info.name)):
             return False  # (a CRF tagger's neg_log_likelihood(sentence, tags) is its training loss)
         params = set(_positional_names(info))
         for node in own_nodes(info.node):
@@ -1188,6 +1204,21 @@ class _LossFinder:
                 method = info.class_info.methods.get(node.func.attr.value)
                 if method is not None and method is not info and _computes_with_tensors(method.node, self.index.imports):
                     return True
+        return False
+
+    def _hands_params_to_a_tensor_function(self, info: FunctionInfo) -> bool:
+        """A module-level function named like a loss that hands its parameters to another function of
+        the file computing with tensors (``total + vm_term(loc_preds[i], conc_preds[i], targets[i])``):
+        the loss, with its per-term helper."""
+        params = set(_positional_names(info))
+        helpers = {f.name: f for f in self.index.functions if f.class_info is None and f is not info
+                   and not _name_tokens(f.name) & _EVALUATION_TOKENS}  # not eval_loss_loop(loss_fn, model, data)
+        for node in own_nodes(info.node):
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in helpers \
+                    and any(_rows_of(arg.value) in params for arg in node.args) \
+                    and _computes_with_tensors(helpers[node.func.value].node, self.index.imports) \
+                    and not _numpy_only(helpers[node.func.value].node, self.index.imports):
+                return True  # (not a numpy metric: scaled_error(data) / data["scale"])
         return False
 
     def _runs_held_framework_objects(self, info: FunctionInfo) -> bool:
@@ -1630,7 +1661,7 @@ class _LossFinder:
         loss.probability_params = documented_probabilities(info.node)
         loss.later_batch_params = (documented_later_batch_axis(info.node) | _feature_matrices(info.node)
                                    | _one_sentence_params(info.node)) - loss.tensor_params
-        for name in loss.host_params:
+        for name in loss.host_params | _range_bounds(info.node):
             if name in loss.param_taints:
                 loss.param_taints[name] = frozenset()
         self.losses.append(loss)
@@ -1781,6 +1812,26 @@ def _positional_names(info: FunctionInfo, required: bool = False) -> list[str]:
     return names
 
 
+def _rows_of(node) -> str | None:
+    """The name ``loc_preds``, ``loc_preds[i]`` or ``loc_preds[i][mask]`` reads (not ``info.model``)."""
+    while isinstance(node, cst.Subscript):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def _range_bounds(node: cst.FunctionDef) -> set[str]:
+    """Parameters the function's own body counts with (``for i in range(M)``, ``range(1, n)``): Python
+    integers, whatever their place in the signature (``meta_loss(hypos, M, labels)``).
+
+        >>> sorted(_range_bounds(cst.parse_statement("def f(h, M, y):\\n    for i in range(M):\\n        pass\\n")))
+        ['M']
+    """
+    names = {p.name.value for p in (*node.params.posonly_params, *node.params.params, *node.params.kwonly_params)}
+    return {arg.value.value for call in own_nodes(node) if isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Name) and call.func.value == "range"
+            for arg in call.args if isinstance(arg.value, cst.Name) and arg.value.value in names}
+
+
 def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
                  batch_data: bool = False) -> dict[str, frozenset[str]]:
     """Which parameters hold tensors, and whether they are targets or predictions (``batch_data``:
@@ -1861,6 +1912,8 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
             taints[name] = frozenset({TRUE})  # loss(y_true, y_pred, anchors): a detector's anchor boxes, data
         elif key in _PRED_NAMES or (kind != "helper" and key in ROLE_PRED_NAMES):
             taints[name] = frozenset({PRED})
+        elif kind != "helper" and _QUALIFIED_PREDICTION.match(name) and not _host_param(name, param):
+            taints[name] = frozenset({PRED})  # dense_loss(batch, targets, loc_preds, conc_preds): outputs
         elif kind == "autograd" and position == 0 and key not in _TARGET_NAMES and not _is_scalar(param):
             taints[name] = frozenset({PRED})  # forward(ctx, features, ...): the input it differentiates
         elif key in _INPUT_IMAGE_NAMES and position > 0:
@@ -2696,6 +2749,8 @@ def _returned_names_and_lambdas(node: cst.FunctionDef) -> dict[str, list]:
 
         def visit_Return(self, statement: cst.Return) -> None:
             value = statement.value
+            if isinstance(value, cst.Tuple) and value.elements:
+                value = value.elements[0].value  # return vae_loss, beta_callback: the loss comes first
             if isinstance(value, cst.Name):
                 result["names"].append(value.value)
             elif isinstance(value, cst.Lambda):
@@ -3075,6 +3130,10 @@ def _value_kind(value, nested: set[str]) -> str:
         return "python"
     if isinstance(value, cst.Lambda) or (isinstance(value, cst.Name) and value.value in nested):
         return "function"
+    if isinstance(value, cst.Tuple) and value.elements and (
+            isinstance(value.elements[0].value, cst.Lambda)
+            or (isinstance(value.elements[0].value, cst.Name) and value.elements[0].value.value in nested)):
+        return "function"  # return vae_loss, beta_callback: the loss it built, with what drives it
     if isinstance(value, cst.Call):
         parts = dotted_parts(value.func)
         if parts and parts[-1] == "dict":

@@ -540,6 +540,10 @@ class HostSync(Rule):
 
     def _report_print(self, node, ctx) -> None:
         """``print(t)``, ``logger.info("{}".format(t))``: what printing a tensor means on the backend."""
+        test = ctx.__dict__.get("_under_a_tensor_test", {}).get(id(node))
+        if test is not None:
+            ctx.relate_to_report(self.code, test, node)  # printed when the tensor test above it holds
+            return
         if torch_only(ctx):  # eager PyTorch: it prints, after waiting for the device
             ctx.report(self, node, f"`{code_of(node)}` copies a tensor's value to the host on every call "
                                    "(a device sync): drop it, or print every N steps outside the loss")
@@ -570,6 +574,11 @@ class HostSync(Rule):
                 advice = "use where/cond or tf.debugging asserts"
             ctx.report(self, test, f"Python `{keyword}` on a tensor (`{code_of(test)}`): needs the value on the host; "
                                    f"{advice}")
+            if isinstance(statement, cst.If):
+                # ``if sims.max() > 1: print(sims.max())``: the test is the sync of every call; what
+                # the branch prints runs only when the test holds: a further place of that finding
+                ctx.__dict__.setdefault("_under_a_tensor_test", {}).update(
+                    (id(node), test) for node in own_nodes(statement.body))
 
 
 # libraries that compute on host arrays only: a tensor passed to them is copied out of the step
