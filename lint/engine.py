@@ -1168,8 +1168,12 @@ def _tests_the_first_pass(test, name: str, loop: cst.For) -> bool:
     operator, right = test.comparisons[0].operator, test.comparisons[0].comparator
     if isinstance(operator, cst.Is):
         return test.left.value == name and isinstance(right, cst.Name) and right.value == "None"
+    counter = loop.target
+    if isinstance(counter, (cst.Tuple, cst.List)) and counter.elements and isinstance(loop.iter, cst.Call) \
+            and isinstance(loop.iter.func, cst.Name) and loop.iter.func.value == "enumerate":
+        counter = counter.elements[0].value  # for i, p in enumerate(preds): if i == 0:
     return isinstance(operator, cst.Equal) and isinstance(right, cst.Integer) and right.value == "0" \
-        and isinstance(loop.target, cst.Name) and test.left.value == loop.target.value
+        and isinstance(counter, cst.Name) and test.left.value == counter.value
 
 
 def _walks_the_batch(iterable, ev: Evaluator) -> bool:
@@ -2119,10 +2123,10 @@ def _default_case(subject, case: cst.MatchCase, loss, ev) -> bool:
     """``case "BPR":`` under ``match form:`` with ``form="BPR"`` by default: what a call with the
     defaults runs (see :func:`_default_value_side`; a reduction's cases stay options)."""
     pattern = case.pattern
-    if not isinstance(pattern, cst.MatchValue):
-        return False
-    test = cst.Comparison(left=subject, comparisons=[cst.ComparisonTarget(cst.Equal(), pattern.value)])
-    return _default_value_side(test, loss, ev) == "body"
+    values = [p.pattern for p in pattern.patterns] if isinstance(pattern, cst.MatchOr) else [pattern]
+    return any(isinstance(value, cst.MatchValue) and _default_value_side(
+        cst.Comparison(left=subject, comparisons=[cst.ComparisonTarget(cst.Equal(), value.value)]), loss, ev) == "body"
+        for value in values)  # case "l1" | "mae": with mode="l1"
 
 
 def _default_value_side(test, loss, ev) -> str | None:

@@ -1422,8 +1422,10 @@ class Evaluator:
                          product_operands=frozenset({_text(left_node), _text(right_node)})
                          if left.is_tensor and right.is_tensor and left.taint and right.taint else EMPTY,
                          above_one=left.above_one and right.above_one,  # (1 + c) ** 2 > 1 + c
-                         # sigmoid(t - c) * sigmoid(p - c): a product of probabilities, in (0, 1) as they are
-                         probability=left.probability and right.probability,
+                         # sigmoid(t - c) * sigmoid(p - c): a product of sigmoids, in (0, 1) as they are (not
+                         # of two softmaxes, whose product's row sum is no longer 1 and can underflow)
+                         probability=left.probability and right.probability
+                         and _a_sigmoid(left_node) and _a_sigmoid(right_node),
                          overlap_of=_kept_by_a_constant(left, right, "overlap_of"),  # 2 * sum(t * p)
                          # exp(risk) * mask: still an unbounded exp (a risk set's terms, summed next)
                          exp_node=_masked_exp(left, right) or _masked_exp(right, left))
@@ -3248,6 +3250,11 @@ def _batch_position(target: cst.Tuple | cst.List) -> int:
                                                     or element.value.value in ("b", "B", "bsz", "nb", "batch")):
             return position
     return 0
+
+
+def _a_sigmoid(node) -> bool:
+    """``K.sigmoid(x)``, ``torch.sigmoid(x)``, ``x.sigmoid()``: a call of the sigmoid itself."""
+    return isinstance(node, cst.Call) and terminal_name(node.func) == "sigmoid"
 
 
 def _join(a: Facts, b: Facts) -> Facts:

@@ -66,7 +66,8 @@ _CONTAINER_ANNOTATIONS = frozenset({"list", "List", "tuple", "Tuple", "Sequence"
 _DATA_NAME = compile_lazily(r"(^|_)(masks?|lengths?|lens|seq_?lens?)$|^(target|targets|gt|labels?)_|"
                             r"_(targets?|gt|labels?)$", re.IGNORECASE)
 # a prediction named for what it predicts (``loc_preds``, ``cls_logits``, ``box_pred``): the model's output
-_QUALIFIED_PREDICTION = compile_lazily(r"^[a-z][a-z0-9]*_(preds?|predictions?|logits)(_[a-z0-9]+)?$", re.IGNORECASE)
+_QUALIFIED_PREDICTION = compile_lazily(r"^(?!(targets?|tgt|gt|true|labels?|teacher|ref|real|old|prev)_)"
+                                       r"[a-z][a-z0-9]*_(preds?|predictions?|logits)(_[a-z0-9]+)?$", re.IGNORECASE)
 _PREDICTED_NAME = compile_lazily(r"pred|logit|out|prob|score|hat|est", re.IGNORECASE)
 # the target's own scores, logits or probabilities (a ranking or distillation target): data, whatever
 # the noun after the prefix says
@@ -435,7 +436,8 @@ _NOT_A_LOSS_QUALIFIER = frozenset({"mask", "masks", "context", "manager", "test"
                                    "scale", "scales", "dict", "history", "steps", "names", "name", "fn", "func",
                                    "function", "functions", "inputs", "meta", "info", "cls", "classes", "type",
                                    "types", "schema", "registry", "conds", "factor", "normalizer", "stats", "log",
-                                   "logs", "plot", "summary", "metrics"})
+                                   "logs", "plot", "plots", "summary", "metrics", "epoch", "epochs", "landscape",
+                                   "curve", "curves", "surface", "grid", "sweep", "table", "report"})
 
 
 def _named_like_a_loss(name: str) -> bool:
@@ -1210,15 +1212,20 @@ class _LossFinder:
         """A module-level function named like a loss that hands its parameters to another function of
         the file computing with tensors (``total + vm_term(loc_preds[i], conc_preds[i], targets[i])``):
         the loss, with its per-term helper."""
-        params = set(_positional_names(info))
+        by_name = {p.name.value: p for p in (*info.node.params.posonly_params, *info.node.params.params)}
+        # the tensors it is given (not loss_schedule(epoch, warmup_epochs): Python numbers)
+        params = {name for name in _positional_names(info)
+                  if name in by_name and not _host_param(name, by_name[name])
+                  and _normalized(name) not in _HOST_OBJECT_NAMES and not _COUNTER_WORD.search(name)}
         helpers = {f.name: f for f in self.index.functions if f.class_info is None and f is not info
                    and not _name_tokens(f.name) & _EVALUATION_TOKENS}  # not eval_loss_loop(loss_fn, model, data)
         for node in own_nodes(info.node):
             if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in helpers \
-                    and any(_rows_of(arg.value) in params for arg in node.args) \
-                    and _computes_with_tensors(helpers[node.func.value].node, self.index.imports) \
-                    and not _numpy_only(helpers[node.func.value].node, self.index.imports):
-                return True  # (not a numpy metric: scaled_error(data) / data["scale"])
+                    and any(_rows_of(arg.value) in params for arg in node.args):
+                helper = helpers[node.func.value]
+                if _computes_with_tensors(helper.node, self.index.imports) \
+                        and not _numpy_only(helper.node, self.index.imports) and "tensor" in _return_kinds(helper):
+                    return True  # (not a numpy metric, not a mean read with .item() for a log)
         return False
 
     def _runs_held_framework_objects(self, info: FunctionInfo) -> bool:
@@ -1810,6 +1817,10 @@ def _positional_names(info: FunctionInfo, required: bool = False) -> list[str]:
     if info.class_info is not None and names and names[0] in ("self", "cls"):
         names = names[1:]
     return names
+
+
+# words of a training loop's counters (``epoch``, ``warmup_epochs``, ``global_step``)
+_COUNTER_WORD = compile_lazily(r"epoch|step|iter", re.IGNORECASE)
 
 
 def _rows_of(node) -> str | None:
