@@ -1005,11 +1005,12 @@ class _Walker:
             return False  # for level in pyramid: each term is one level's
         ev = self.ctx.evaluator
         before = ev.env.get(total.value)
-        if _started_on_the_first_pass(total.value, sample_loops[-1]):
+        first_pass = _first_pass_statements(total.value, sample_loops[-1])
+        if any(_binds(node, total.value) for node in first_pass):
             pass  # if loss is None: loss = term / else: loss += term -- the total of every pass's term
         elif before is None or before.python_list or before.is_tensor and before.batch_sum is None and before.taint:
             return False  # an unbound name, a list, or a tensor of the inputs the loop adds to
-        if _rebound_inside(total.value, sample_loops[-1]):
+        if _rebound_inside(total.value, sample_loops[-1], first_pass):
             return False
         facts = ev.facts(term)
         return PRED in facts.taint and facts.has_grad and not facts.shape and not facts.python_list \
@@ -1128,16 +1129,16 @@ def _normalised_term(node, ev: Evaluator, scope, depth: int = 0) -> bool:
     return False
 
 
-def _rebound_inside(name: str, loop: cst.For) -> bool:
+def _rebound_inside(name: str, loop: cst.For, first_pass: list) -> bool:
     """``name = ...`` (other than ``name = name + ...``) somewhere in the loop's body: the total
     starts again on every pass. The first term stored under ``if name is None:`` (or ``if i == 0:``
-    for the loop's own counter ``i``), with ``name += term`` in its ``else``, starts it once."""
-    first_terms = {id(node) for node in _first_pass_statements(name, loop)}
+    for the loop's own counter ``i``; ``first_pass``, the nodes under that test), with ``name +=
+    term`` in its ``else``, starts it once."""
+    first_terms = {id(node) for node in first_pass}
     for node in own_nodes(loop.body):
         if id(node) in first_terms:
             continue
-        if isinstance(node, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name
-                                                for t in node.targets):
+        if _binds(node, name):
             value = node.value
             if not (isinstance(value, cst.BinaryOperation) and isinstance(value.left, cst.Name)
                     and value.left.value == name):
@@ -1154,11 +1155,10 @@ def _first_pass_statements(name: str, loop: cst.For) -> list:
             and _tests_the_first_pass(test.test, name, loop) for node in own_nodes(test.body)]
 
 
-def _started_on_the_first_pass(name: str, loop: cst.For) -> bool:
-    """``if loss is None: loss = term`` in the loop's body: the total starts with the first pass's term."""
-    return any(isinstance(node, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name
-                                                    for t in node.targets)
-               for node in _first_pass_statements(name, loop))
+def _binds(node, name: str) -> bool:
+    """``name = ...`` (a plain assignment to the name, among its targets)."""
+    return isinstance(node, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name
+                                                for t in node.targets)
 
 
 def _tests_the_first_pass(test, name: str, loop: cst.For) -> bool:
