@@ -26,7 +26,7 @@ from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRU
                     _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, param_taints
 from .rules._util import is_self_attribute
-from .rules.batch_loop import for_loop_over_the_batch
+from .rules.batch_loop import for_loop_over_the_batch, indexes_a_fixed_list
 from .train_steps import called_networks, every_few_steps
 from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_bindings, local_criteria,
                            local_layers, maps_per_example, self_assignments, bound_names)
@@ -862,7 +862,9 @@ class _Walker:
             ev.bind_loop_target(statement.target, statement.iter)
             # one pass per sample: as BSG101 reads the loop (``zip(preds, targets)`` of tensors too)
             batch_loop = bool(for_loop_over_the_batch(statement, self.ctx))
-            self.per_sample_loops.append(_walks_the_batch(statement.iter, ev) or batch_loop)
+            # (not ``for i in range(len(output))`` with ``self.level_weights[i]``: the outputs' levels)
+            self.per_sample_loops.append(batch_loop or (_walks_the_batch(statement.iter, ev) and not indexes_a_fixed_list(
+                statement.iter, statement.target, statement.body, self.ctx)))
             self.loop_targets.append(statement.target)
             self.loop_statements.append((statement, batch_loop))
             self.block(block_statements(statement.body))
@@ -1459,9 +1461,24 @@ def _literal_at_calls(index: ModuleIndex, info, param: str, depth: int = 0) -> o
                                                                  _switch_name(value, as_loss)):
                 text = literal_text(default)
         texts.add(text)
-    if index.references(constructor or info.name) != calls + 1:
+    # (``super(DIEN, self).__init__()`` names the class without building it)
+    supers = _super_mentions(info.class_info) if constructor is not None else 0
+    if index.references(constructor or info.name) != calls + 1 + supers:
         return ...
     return texts.pop() if len(texts) == 1 else ...
+
+
+def _super_mentions(class_info) -> int:
+    """How often the class's own body names it in ``super(Name, self)`` (Python 2 style).
+
+        >>> from keras_bsguard.lint.module_index import ModuleIndex
+        >>> source = "class A(B):\\n    def __init__(self, on=False):\\n        super(A, self).__init__()\\n"
+        >>> _super_mentions(ModuleIndex.build(cst.parse_module(source)).classes["A"])
+        1
+    """
+    return sum(1 for node in all_nodes(class_info.node) if isinstance(node, cst.Call)
+               and isinstance(node.func, cst.Name) and node.func.value == "super" and node.args
+               and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == class_info.name)
 
 
 def _rebinds_parameters(function: cst.FunctionDef, test=None) -> bool:

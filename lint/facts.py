@@ -116,6 +116,10 @@ BOUNDED_OPS = frozenset(
 )
 PROBABILITY_OPS = frozenset({"sigmoid", "softmax"})
 # bounded ops whose value never exceeds 1 (relu6, atan and clip_by_norm can)
+# the smallest distance below 1 that float32 keeps (its spacing just below 1 is 2 ** -24, about 6e-8)
+_FLOAT32_MARGIN = 5.9e-8
+# reshapes that keep each row's value where it was (a norm laid out to divide its rows)
+_ROW_SHAPE_OPS = frozenset({"view", "reshape", "expand_as", "expand", "unsqueeze", "expand_dims", "view_as"})
 _AT_MOST_ONE_OPS = BOUNDED_OPS - {"relu6", "atan", "arctan", "clip_by_norm", "silu_bounded", "hard_tanh"}
 BINARY_OPS = {"add": "+", "subtract": "-", "sub": "-", "multiply": "*", "mul": "*",
               "divide": "/", "true_divide": "/", "divide_no_nan": "/", "div_no_nan": "/", "truediv": "/", "realdiv": "/", "div": "/",
@@ -301,6 +305,8 @@ class Facts:
     # norm(a) * norm(b), an outer product of norms (plus an epsilon): a cosine's denominator
     norm_pair: frozenset = EMPTY
     norm_of: str | None = None  # the value this is the norm of (``norm(x, dim=1)``, ``sqrt(sum(x ** 2, -1))``)
+    square_of: str | None = None  # the value this is the square of (``buffer = torch.pow(x, 2)``)
+    squares_summed: str | None = None  # the value whose squares this sums (``normp = sum(x ** 2, 1) + eps``)
     # a * b of two tensors, and its sum over an axis (or a @ b.T): a cosine's numerator
     product_operands: frozenset = EMPTY
     inner_pair: frozenset = EMPTY
@@ -1193,6 +1199,11 @@ class Evaluator:
         if not facts.on_host and symbol != "@" and any(f.on_host for f in (left, right)) and all(
                 f.on_host or (not f.taint and (f.literal is not None or f.shape)) for f in (left, right)):
             facts = replace(facts, on_host=True)  # counts[1] - 1, x.cpu() * 2: still on the host
+        if symbol == "**" and _text(right_node) in ("2", "2.0") and left.taint:
+            facts = replace(facts, square_of=_text(left_node))  # buffer = pow(x, 2), read by _sum_of_squares
+        if symbol == "+" and (summed := self._sum_of_squares(cst.BinaryOperation(
+                left=left_node, operator=cst.Add(), right=right_node))):
+            facts = replace(facts, squares_summed=summed)  # normp = sum(buffer, 1).add_(1e-12)
         if symbol == "**" and _text(right_node) in ("2", "2.0") and (normed := self._row_norm_of(left_node)):
             facts = replace(facts, squared_norms=frozenset({normed}))  # x.norm(dim=1) ** 2
         if symbol in ("+", "-") and (left.squared_norms or right.squared_norms) \
@@ -1929,6 +1940,7 @@ class Evaluator:
                          vanishes_at_fit=first.vanishes_at_fit)
         if name in SQUARE_OPS:
             return Facts(taint=first.taint, nonneg=True, magnitude=first.error or first.magnitude,
+                         below_one=first.inside_unit,  # square(cos) of a cosine clipped inside (-1, 1)
                          scaled=bool(first.taint), bounded=first.bounded, guarded=first.guarded,
                          vanishes_at_fit=first.vanishes_at_fit,
                          batch_sum=op.args[0] if self._whole_batch_norm(op.args[0]) else None)
@@ -2480,14 +2492,19 @@ class Evaluator:
             (upper_facts.literal is not None and upper_facts.literal < 1) or _is_one_minus_something(upper))
         unit = lower_facts is not None and upper_facts is not None and lower_facts.literal is not None \
             and upper_facts.literal is not None and 0 <= lower_facts.literal and upper_facts.literal <= 1
+        # strictly inside (-1, 1) in float32 too: 1 - 1e-8 rounds to 1.0 there (half an ulp below 1 is 3e-8)
         inside_unit = below_one and lower_facts is not None and not lower_facts.taint \
-            and ((lower_facts.literal is not None and lower_facts.literal > -1) or _is_minus_one_plus_something(lower))
+            and (upper_facts.literal is None or upper_facts.literal <= 1 - _FLOAT32_MARGIN) \
+            and ((lower_facts.literal is not None and -1 + _FLOAT32_MARGIN <= lower_facts.literal)
+                 or _is_minus_one_plus_something(lower))
         negative = upper_facts is not None and not upper_facts.taint and upper_facts.literal is not None \
             and upper_facts.literal < 0
         above_one = lower_facts is not None and not lower_facts.taint and lower_facts.above_one  # clamp(x, min=1 + eps)
         return Facts(taint=first.taint, guarded=guarded, nonneg=nonneg, bounded=bounded, unit=unit,
                      probability=False, batch_sum=first.batch_sum, below_one=below_one, inside_unit=inside_unit,
-                     negative=negative, nonpos=negative, above_one=above_one)
+                     negative=negative, nonpos=negative, above_one=above_one,
+                     # x.norm(dim=1).clamp(min=eps): still the rows' lengths, kept away from 0
+                     norm_of=first.norm_of if guarded and upper_facts is None else None)
 
     def _sum(self, op: Op, first: Facts) -> Facts:
         axis_given = op.arg(1, "axis", "dim", "axes", "reduction_indices") is not None
@@ -2513,6 +2530,7 @@ class Evaluator:
                      # constant: the loss value grows with the batch, its gradient does not
                      batch_sum=op.node if (over_batch and first.is_tensor and first.has_grad) else first.batch_sum,
                      exp_sum=first.exp_node, length=self._squares_of_a_vector(op.args[0] if op.args else None),
+                     squares_summed=self._sum_of_squares(op.node) if op.node is not None else None,
                      inner_pair=first.product_operands if axis_given else EMPTY,  # sum(a * b, dim=1): rows' dot products
                      overlap_of=first.product_operands,
                      summed=self._summed_tensors(op.args[0]) if op.args and first.is_tensor else EMPTY,
@@ -2564,6 +2582,8 @@ class Evaluator:
             return None
         if isinstance(node, cst.Call):
             op = self.op(node)
+            if op is not None and op.name in _ROW_SHAPE_OPS and op.args:
+                return self._norm_denominator_of(op.args[0], depth + 1)  # norm.view(-1, 1).expand_as(x)
             if op is not None and op.name in ("clamp", "clip", "clamp_min", "maximum", "max", "clip_by_value") \
                     and op.args and not self.facts(op.args[0]).python_list:
                 # a floor: clamp(min=eps), clamp_min(eps), maximum(n, eps) (not clamp(max=1), a ceiling)
@@ -2612,8 +2632,14 @@ class Evaluator:
                     return base
             return None
         op = self.op(node) if isinstance(node, cst.Call) else None
-        base = self._squared_base(op.args[0]) if op is not None and op.name in SUM_OPS and op.args else None
-        return _text(base) if base is not None else None
+        if op is not None and op.name == "add" and len(op.args) == 2 and _positive_offset(self.facts(op.args[1])):
+            return self._sum_of_squares(op.args[0])  # sum(x ** 2, 1).add_(1e-12)
+        if op is None or op.name not in SUM_OPS or not op.args:
+            return self.facts(node).squares_summed if isinstance(node, cst.Name) else None
+        base = self._squared_base(op.args[0])
+        if base is None:
+            return self.facts(op.args[0]).square_of  # buffer = x ** 2; sum(buffer, 1)
+        return _text(base)
 
     def _summed_tensors(self, node) -> frozenset:
         """What ``sum(node)`` adds up, as source texts: ``{a, b}`` of ``a + b``, ``{a}`` of ``a ** 2``

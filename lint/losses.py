@@ -595,7 +595,8 @@ def find_losses(index: ModuleIndex, patterns: tuple[str, ...] = (), filename: st
     finder.metrics_file_only = _metrics_by_file_name_only(filename)
     finder.loss_module = _loss_module(filename)
     finder.collect(patterns)
-    return [loss for loss in finder.losses if not _unused_private_method(loss, index) and not _a_stub(loss)]
+    return [loss for loss in finder.losses if not _unused_private_method(loss, index) and not _a_stub(loss)
+            and not _unused_inner_function(loss, index)]
 
 
 def _a_stub(loss: LossFunction) -> bool:
@@ -680,6 +681,34 @@ def _unused_private_method(loss: LossFunction, index: ModuleIndex) -> bool:
     base_like = re.search(r"^(Base|Abstract)|(Base|Mixin)$", info.class_info.name) is not None
     return bool(entry) and not base_like and _framework_bases_only(info.class_info, index) \
         and not index.looks_up_names()
+
+
+def _unused_inner_function(loss: LossFunction, index: ModuleIndex) -> bool:
+    """A function nested in another that nothing names but its own undecorated ``def``: the
+    factory returns, calls or stores another of its inner functions (``ArcfaceLoss`` defines
+    ``arcface_loss`` and ``arcface_loss_v4`` and returns only the latter), so no training step runs
+    it. Not in a file that looks names up (``locals()[kind]``, ``getattr``).
+
+        >>> import libcst as cst
+        >>> from keras_bsguard.lint.module_index import ModuleIndex
+        >>> source = "def make(m):\\n    def old(t, p):\\n        return p\\n    def new(t, p):\\n        return p * m\\n    return new\\n"
+        >>> index = ModuleIndex.build(cst.parse_module(source))
+        >>> [info.name for info in index.functions if _unused_inner_function(
+        ...     LossFunction(name=info.name, node=info.node, kind="factory", param_taints={}, info=info), index)]
+        ['old']
+    """
+    info = loss.info
+    if info is None or info.parent is None or info.class_info is not None or info.node.decorators \
+            or loss.kind in ("compile", "config"):
+        return False
+    return index.references(info.name) == 1 and not index.looks_up_names() and not any(
+        (isinstance(node, cst.Name) and node.value in _NAME_LOOKUPS)
+        or (isinstance(node, cst.Attribute) and node.attr.value in ("f_locals", "f_globals"))
+        for node in all_nodes(index.module if index.module is not None else info.parent.node))
+
+
+# builtins that find a function by a computed name (``locals()[kind + "_loss"]``, ``eval(name)``)
+_NAME_LOOKUPS = frozenset({"locals", "vars", "globals", "eval", "exec"})
 
 
 _FRAMEWORK_ROOTS = frozenset({"torch", "keras", "tensorflow", "tf", "flax", "haiku", "equinox"})

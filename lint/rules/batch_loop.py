@@ -10,6 +10,7 @@ from ..facts import PRED, TRUE, _OUTPUT_WORDS, _text
 from ..losses import prepares_targets
 from ..names import terminal_name
 from ..tree import children as tree_children
+from ..module_index import local_bindings
 from ..tree import all_nodes, own_nodes
 from ._tape import last_binding
 from ._util import code_of
@@ -18,6 +19,11 @@ from ..lazy_re import compile_lazily
 
 _UNSTACK_OPS = frozenset({"unstack", "unbind"})
 _ROW_ITERATORS = frozenset({"zip", "enumerate", "reversed", "list", "tuple", "map", "sorted"})
+# words of an attribute of the loss object named for the batch's samples (``self.sample_weights``,
+# ``self.image_sizes``): one entry per row, not per level (not ``self.downsample_weights``)
+_PER_SAMPLE_WORDS = frozenset({"batch", "sample", "samples", "example", "examples", "image", "images", "img",
+                               "imgs", "length", "lengths", "lens", "size", "sizes", "seq", "seqs", "instance",
+                               "instances", "item", "items", "row", "rows"})
 
 
 class BatchLoop(Rule):
@@ -109,7 +115,7 @@ def for_loop_over_the_batch(statement: cst.For, ctx) -> str | None:
         return None  # for act in actions: self.action_map[act] -- names looked up, not tensor rows
     if _entries_may_be_none(statement.body):
         return None  # for i in range(len(t)): if t[i] is not None -- a list, tensor rows are never None
-    if _indexes_a_literal_list(statement.iter, statement.target, statement.body, ctx):
+    if indexes_a_fixed_list(statement.iter, statement.target, statement.body, ctx):
         return None  # for i, out in enumerate(outputs): weights[i] * ... -- one weight per pyramid level
     reason = batch_iteration(statement.iter, ctx, statement.target) \
         or _range_over_indexed_rows(statement.iter, statement.target, statement.body, ctx) \
@@ -476,28 +482,79 @@ def _indexes_a_later_axis(target, scope) -> bool:
         for node in _subscripts(scope))
 
 
-def _indexes_a_literal_list(iterable, target, scope, ctx) -> bool:
-    """The loop's counter indexes a list of numbers written in the loss (``for i, out in
-    enumerate(outputs)``, ``weights = [0.32, 0.16, 0.08]``, ``weights[i]``): the loop runs at most
-    as many times as that list is long, a count fixed in the code (pyramid levels, heads), not the
-    batch size. An element of the loop (a label: ``class_weights[t]``) proves nothing."""
+def indexes_a_fixed_list(iterable, target, scope, ctx) -> bool:
+    """The loop's counter indexes a sequence whose length the code fixes (``for i, out in
+    enumerate(outputs)``, ``weights = [0.32, 0.16, 0.08]``, ``weights[i]``): a list of numbers written
+    in the loss or at module level, or a host attribute of the loss object (``self.level_weights[i]``,
+    ``self.anchors[i]``). The loop runs at most as many times as that sequence is long, a count of
+    pyramid levels, heads or deep-supervision outputs, not the batch size. An element of the loop
+    (a label: ``class_weights[t]``) proves nothing."""
     callee = callee_name(iterable) if isinstance(iterable, cst.Call) else ""
     if callee == "enumerate" and isinstance(target, (cst.Tuple, cst.List)) and target.elements:
         names = {n.value for n in _names_in(target.elements[0].value)}
-    elif callee == "range" and isinstance(target, cst.Name):
-        names = {target.value}
+    elif callee == "range" and isinstance(target, cst.Name) and len(iterable.args) == 1 \
+            and isinstance(iterable.args[0].value, cst.Call) and callee_name(iterable.args[0].value) == "len":
+        names = {target.value}  # range(len(outputs)), not range(x.shape[0]): that one is the batch axis
     else:
         return False
-    literal_lists = {t.target.value for node in own_nodes(ctx.loss.node) if isinstance(node, cst.Assign)
-                     and isinstance(node.value, (cst.List, cst.Tuple)) and node.value.elements
-                     and all(isinstance(e.value, (cst.Integer, cst.Float)) for e in node.value.elements)
-                     for t in node.targets if isinstance(t.target, cst.Name)}
-    return bool(names) and any(
-        ((isinstance(node.value, cst.Name) and node.value.value in literal_lists)
-         or isinstance(node.value, (cst.List, cst.Tuple)))
+    if not names:
+        return False
+    bound = set(local_bindings(ctx.loss.node)) if isinstance(ctx.loss.node, cst.FunctionDef) else set()
+    module_lists = _literal_number_lists(statement for line in getattr(ctx.index.module, "body", ())
+                                         if isinstance(line, cst.SimpleStatementLine) for statement in line.body)
+    literal_lists = _literal_number_lists(own_nodes(ctx.loss.node)) | (module_lists - bound - set(ctx.loss.param_taints))
+    return any(
+        _a_fixed_host_sequence(node.value, literal_lists, ctx)
         and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index)
         and isinstance(node.slice[0].slice.value, cst.Name) and node.slice[0].slice.value.value in names
         for node in _subscripts(scope))
+
+
+def _literal_number_lists(nodes) -> set[str]:
+    """The names that ``nodes`` bind to a literal list or tuple of numbers (``weights = [1, .5]``)."""
+    return {t.target.value for node in nodes if isinstance(node, cst.Assign)
+            and isinstance(node.value, (cst.List, cst.Tuple)) and node.value.elements
+            and all(isinstance(e.value, (cst.Integer, cst.Float)) for e in node.value.elements)
+            for t in node.targets if isinstance(t.target, cst.Name)}
+
+
+def _a_fixed_host_sequence(node, literal_lists, ctx) -> bool:
+    """A literal list, a name bound to a list of numbers, or an attribute of the loss object that
+    holds no tensor of the batch (``self.level_weights``: set in ``__init__``)."""
+    if isinstance(node, (cst.List, cst.Tuple)):
+        return True
+    if isinstance(node, cst.Name):
+        return node.value in literal_lists
+    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value in ("self", "cls"):
+        facts = ctx.facts(node)
+        attribute = node.attr.value
+        if facts.taint or facts.is_tensor or _PER_SAMPLE_WORDS & set(attribute.lower().split("_")) \
+                or _assigned_in(attribute, ctx.loss.node):
+            return False
+        owner = ctx.loss.info.class_info if ctx.loss.info is not None else None
+        return owner is None or not any(_assigned_in(attribute, method.node, from_parameters=True)
+                                        for name, method in owner.methods.items() if name != "__init__")
+    return False
+
+
+def _assigned_in(attribute: str, function, from_parameters: bool = False) -> bool:
+    """The function binds ``self.<attribute>`` itself (``self.distances = [[0] * len(target) ...]``:
+    a list it sizes from the batch, not one fixed when the object was built); with
+    ``from_parameters``, only from a value that reads one of its parameters (a setter another
+    method has, ``def set_lengths(self, lengths): self.lengths = lengths.tolist()``: data handed in
+    with each batch)."""
+    params = {p.name.value for p in (*function.params.params, *function.params.kwonly_params)} - {"self", "cls"} \
+        if from_parameters and isinstance(function, cst.FunctionDef) else set()
+    for node in own_nodes(function):
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else \
+            [node.target] if isinstance(node, (cst.AugAssign, cst.AnnAssign)) else []
+        if any(isinstance(t, cst.Attribute) and t.attr.value == attribute for t in targets):
+            if not from_parameters:
+                return True
+            value = getattr(node, "value", None)
+            if value is not None and any(isinstance(n, cst.Name) and n.value in params for n in all_nodes(value)):
+                return True
+    return False
 
 
 # builtins that read a host row as bookkeeping (``int(row.sum())``), not per-sample work

@@ -22,6 +22,7 @@ from ..facts import (
     SUM_OPS,
     TENSOR,
     TRUE,
+    _nonnegative,
     _same_text,
     _text,
 )
@@ -225,7 +226,7 @@ class UnguardedLog(Rule):
                                        "prediction: the loss and its gradient are infinite there; add an epsilon")
                 return
             if not facts.is_tensor or not facts.has_grad or facts.guarded or facts.exp_sum \
-                    or _is_one_plus_exp(op.args[0], ctx):
+                    or _is_one_plus_exp(op.args[0], ctx) or _a_reciprocal(op.args[0], ctx):
                 return
             if ctx.undifferentiated() and _nan_reset_later(node, ctx):
                 return  # s = log(g); s = nan_to_num(s); s.detach(): the -inf is reset, never differentiated
@@ -1216,6 +1217,35 @@ def _inside_arctan(ctx) -> bool:
 
 def _text_of(node) -> str:
     return _text(node).replace(" ", "")
+
+
+def _a_reciprocal(argument, ctx) -> bool:
+    """``1 / mse``, ``255.0 ** 2 / mse``, ``self.max_val ** 2 / mse``: a positive constant over a
+    value that is not negative is never 0 (it is inf where the value is 0, the division's own
+    finding), so its log is not -inf. (Over a value that can be negative, ``1 / (p - t)``, the log
+    is NaN there: still reported.)
+
+        >>> import libcst as cst
+        >>> from types import SimpleNamespace
+        >>> from keras_bsguard.lint.facts import Facts, literal_facts
+        >>> facts = {"mse": Facts(taint=frozenset({"pred"}), nonneg=True), "d": Facts(taint=frozenset({"pred"}))}
+        >>> ctx = SimpleNamespace(facts=lambda n: facts.get(getattr(n, "value", None)) or literal_facts(float(n.value)))
+        >>> [_a_reciprocal(cst.parse_expression(t), ctx) for t in ("1 / mse", "mse / 2", "1 / d")]
+        [True, False, False]
+    """
+    if not (isinstance(argument, cst.BinaryOperation) and isinstance(argument.operator, cst.Divide)):
+        return False
+    if not _nonnegative(ctx.facts(argument.right)):
+        return False
+    numerator = argument.left
+    if isinstance(numerator, (cst.Integer, cst.Float)):
+        return float(numerator.evaluated_value) > 0
+    if isinstance(numerator, cst.BinaryOperation) and isinstance(numerator.operator, cst.Power) \
+            and isinstance(numerator.right, cst.Integer) and int(numerator.right.value) % 2 == 0 \
+            and isinstance(numerator.left, (cst.Integer, cst.Float, cst.Name, cst.Attribute)):
+        base = ctx.facts(numerator.left)  # MAX_I ** 2, self.max_val ** 2: the square of a setting
+        return not base.taint and (base.literal is None or base.literal != 0)
+    return False
 
 
 def _is_one_plus_exp(argument, ctx) -> bool:
