@@ -115,11 +115,11 @@ BOUNDED_OPS = frozenset(
      "one_hot", "log_sigmoid", "log_softmax", "logsigmoid", "silu_bounded"}
 )
 PROBABILITY_OPS = frozenset({"sigmoid", "softmax"})
-# bounded ops whose value never exceeds 1 (relu6, atan and clip_by_norm can)
 # the smallest distance below 1 that float32 keeps (its spacing just below 1 is 2 ** -24, about 6e-8)
 _FLOAT32_MARGIN = 5.9e-8
 # reshapes that keep each row's value where it was (a norm laid out to divide its rows)
 _ROW_SHAPE_OPS = frozenset({"view", "reshape", "expand_as", "expand", "unsqueeze", "expand_dims", "view_as"})
+# bounded ops whose value never exceeds 1 (relu6, atan and clip_by_norm can)
 _AT_MOST_ONE_OPS = BOUNDED_OPS - {"relu6", "atan", "arctan", "clip_by_norm", "silu_bounded", "hard_tanh"}
 BINARY_OPS = {"add": "+", "subtract": "-", "sub": "-", "multiply": "*", "mul": "*",
               "divide": "/", "true_divide": "/", "divide_no_nan": "/", "div_no_nan": "/", "truediv": "/", "realdiv": "/", "div": "/",
@@ -2625,7 +2625,8 @@ class Evaluator:
         return isinstance(node, cst.Name) and self.param_defaults.get(node.value, 0) > 0
 
     def _sum_of_squares(self, node) -> str | None:
-        """``x`` of ``sum(x ** 2, dim=1)``, ``(x * x).sum(-1)`` (plus an epsilon): a squared norm of it."""
+        """``x`` of ``sum(x ** 2, dim=1)``, ``(x * x).sum(-1)`` (plus an epsilon, also ``.add_(eps)``):
+        a squared norm of it; through names too (``buffer = pow(x, 2)``, ``normp = sum(buffer, 1)``)."""
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
             for side, other in ((node.left, node.right), (node.right, node.left)):
                 if _positive_offset(self.facts(other)) and (base := self._sum_of_squares(side)) is not None:

@@ -687,7 +687,8 @@ def _unused_inner_function(loss: LossFunction, index: ModuleIndex) -> bool:
     """A function nested in another that nothing names but its own undecorated ``def``: the
     factory returns, calls or stores another of its inner functions (``ArcfaceLoss`` defines
     ``arcface_loss`` and ``arcface_loss_v4`` and returns only the latter), so no training step runs
-    it. Not in a file that looks names up (``locals()[kind]``, ``getattr``).
+    it. Not in a file that looks names up (``locals()[kind]``, ``vars()``, ``eval``, computed
+    ``getattr``), nor for a decorated function (a registry may hold it).
 
         >>> import libcst as cst
         >>> from keras_bsguard.lint.module_index import ModuleIndex

@@ -9,8 +9,8 @@ import libcst as cst
 from ..facts import PRED, TRUE, _OUTPUT_WORDS, _text
 from ..losses import prepares_targets
 from ..names import terminal_name
-from ..tree import children as tree_children
 from ..module_index import local_bindings
+from ..tree import children as tree_children
 from ..tree import all_nodes, own_nodes
 from ._tape import last_binding
 from ._util import code_of
@@ -87,7 +87,8 @@ class BatchLoop(Rule):
         comp_for = node.for_in
         while comp_for is not None:
             if _used_as_a_record(comp_for.target, node) or _indexes_a_later_axis(comp_for.target, node) \
-                    or _keys_a_mapping(comp_for.target, node, ctx):
+                    or _keys_a_mapping(comp_for.target, node, ctx) \
+                    or indexes_a_fixed_list(comp_for.iter, comp_for.target, node, ctx):
                 return
             reason = batch_iteration(comp_for.iter, ctx, comp_for.target)
             if reason:
@@ -485,10 +486,12 @@ def _indexes_a_later_axis(target, scope) -> bool:
 def indexes_a_fixed_list(iterable, target, scope, ctx) -> bool:
     """The loop's counter indexes a sequence whose length the code fixes (``for i, out in
     enumerate(outputs)``, ``weights = [0.32, 0.16, 0.08]``, ``weights[i]``): a list of numbers written
-    in the loss or at module level, or a host attribute of the loss object (``self.level_weights[i]``,
-    ``self.anchors[i]``). The loop runs at most as many times as that sequence is long, a count of
-    pyramid levels, heads or deep-supervision outputs, not the batch size. An element of the loop
-    (a label: ``class_weights[t]``) proves nothing."""
+    in the loss or at module level (not one a parameter or local of the loss shadows), or a host
+    attribute of the loss object (``self.level_weights[i]``, ``self.anchors[i]``). The loop runs at
+    most as many times as that sequence is long, a count of pyramid levels, heads or
+    deep-supervision outputs, not the batch size. Only for ``enumerate(x)`` and ``range(len(x))``:
+    ``range(x.shape[0])`` names the batch axis whatever it indexes. An element of the loop (a
+    label: ``class_weights[t]``) proves nothing."""
     callee = callee_name(iterable) if isinstance(iterable, cst.Call) else ""
     if callee == "enumerate" and isinstance(target, (cst.Tuple, cst.List)) and target.elements:
         names = {n.value for n in _names_in(target.elements[0].value)}
@@ -520,7 +523,9 @@ def _literal_number_lists(nodes) -> set[str]:
 
 def _a_fixed_host_sequence(node, literal_lists, ctx) -> bool:
     """A literal list, a name bound to a list of numbers, or an attribute of the loss object that
-    holds no tensor of the batch (``self.level_weights``: set in ``__init__``)."""
+    holds no tensor of the batch (``self.level_weights``: set in ``__init__``), is not named for the
+    samples (``self.image_sizes``), is not bound by the loss itself and is filled by no setter of
+    the class from its parameters (``def set_lengths(self, lengths)``)."""
     if isinstance(node, (cst.List, cst.Tuple)):
         return True
     if isinstance(node, cst.Name):
