@@ -1200,10 +1200,10 @@ class Evaluator:
                 f.on_host or (not f.taint and (f.literal is not None or f.shape)) for f in (left, right)):
             facts = replace(facts, on_host=True)  # counts[1] - 1, x.cpu() * 2: still on the host
         if symbol == "**" and _text(right_node) in ("2", "2.0") and left.taint:
-            facts = replace(facts, square_of=_text(left_node))  # buffer = pow(x, 2), read by _sum_of_squares
-        if symbol == "+" and (summed := self._sum_of_squares(cst.BinaryOperation(
-                left=left_node, operator=cst.Add(), right=right_node))):
-            facts = replace(facts, squares_summed=summed)  # normp = sum(buffer, 1).add_(1e-12)
+            facts = replace(facts, square_of=_text(left_node))  # buffer = pow(x, 2), read by _squares_summed_by
+        if symbol == "+" and (summed := next((side.squares_summed for side, other in ((left, right), (right, left))
+                                              if side.squares_summed and _positive_offset(other)), None)):
+            facts = replace(facts, squares_summed=summed)  # normp = sum(buffer, 1) + eps, also .add_(1e-12)
         if symbol == "**" and _text(right_node) in ("2", "2.0") and (normed := self._row_norm_of(left_node)):
             facts = replace(facts, squared_norms=frozenset({normed}))  # x.norm(dim=1) ** 2
         if symbol in ("+", "-") and (left.squared_norms or right.squared_norms) \
@@ -1973,7 +1973,7 @@ class Evaluator:
             return Facts(taint=first.taint, nonneg=True, guarded=first.guarded, magnitude=first.magnitude,
                          bounded=first.bounded, batch_sum=first.batch_sum, batch_energy=first.batch_energy,
                          length=first.length,  # sqrt(sum(x ** 2, -1)): the rows' lengths
-                         norm_of=self._sum_of_squares(op.args[0]))
+                         norm_of=self.facts(op.args[0]).squares_summed)
         if name in EXP_OPS:
             safe = first.bounded or first.nonpos or not first.taint or (first.capped and name in ("exp", "expm1"))
             # positive, but an unbounded argument underflows to 0 as surely as it overflows
@@ -2530,7 +2530,7 @@ class Evaluator:
                      # constant: the loss value grows with the batch, its gradient does not
                      batch_sum=op.node if (over_batch and first.is_tensor and first.has_grad) else first.batch_sum,
                      exp_sum=first.exp_node, length=self._squares_of_a_vector(op.args[0] if op.args else None),
-                     squares_summed=self._sum_of_squares(op.node) if op.node is not None else None,
+                     squares_summed=self._squares_summed_by(op.args[0]) if op.args else None,
                      inner_pair=first.product_operands if axis_given else EMPTY,  # sum(a * b, dim=1): rows' dot products
                      overlap_of=first.product_operands,
                      summed=self._summed_tensors(op.args[0]) if op.args and first.is_tensor else EMPTY,
@@ -2624,23 +2624,12 @@ class Evaluator:
             return facts.literal > 0
         return isinstance(node, cst.Name) and self.param_defaults.get(node.value, 0) > 0
 
-    def _sum_of_squares(self, node) -> str | None:
-        """``x`` of ``sum(x ** 2, dim=1)``, ``(x * x).sum(-1)`` (plus an epsilon, also ``.add_(eps)``):
-        a squared norm of it; through names too (``buffer = pow(x, 2)``, ``normp = sum(buffer, 1)``)."""
-        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
-            for side, other in ((node.left, node.right), (node.right, node.left)):
-                if _positive_offset(self.facts(other)) and (base := self._sum_of_squares(side)) is not None:
-                    return base
-            return None
-        op = self.op(node) if isinstance(node, cst.Call) else None
-        if op is not None and op.name == "add" and len(op.args) == 2 and _positive_offset(self.facts(op.args[1])):
-            return self._sum_of_squares(op.args[0])  # sum(x ** 2, 1).add_(1e-12)
-        if op is None or op.name not in SUM_OPS or not op.args:
-            return self.facts(node).squares_summed if isinstance(node, cst.Name) else None
-        base = self._squared_base(op.args[0])
-        if base is None:
-            return self.facts(op.args[0]).square_of  # buffer = x ** 2; sum(buffer, 1)
-        return _text(base)
+    def _squares_summed_by(self, summed) -> str | None:
+        """``x`` when ``sum(summed, ...)`` is a squared norm of it: ``summed`` is ``x ** 2``,
+        ``square(x)``, ``x * x``, or a name bound to one (``buffer = pow(x, 2)``). Kept through
+        ``+ eps`` (``Facts.squares_summed``), read by ``sqrt`` as the norm of ``x``."""
+        base = self._squared_base(summed)
+        return _text(base) if base is not None else self.facts(summed).square_of
 
     def _summed_tensors(self, node) -> frozenset:
         """What ``sum(node)`` adds up, as source texts: ``{a, b}`` of ``a + b``, ``{a}`` of ``a ** 2``
