@@ -480,6 +480,9 @@ class ClassInfo:
         return []
 
 
+# transforms that differentiate a function by its first argument
+_GRADIENT_TRANSFORMS = frozenset({"grad", "value_and_grad", "filter_grad", "filter_value_and_grad"})
+
 # calls that map a function over the batch, one example per call
 _PER_EXAMPLE_MAPS = frozenset({"vmap", "map_fn", "vectorized_map"})
 
@@ -644,6 +647,36 @@ class ModuleIndex:
         """
         self._name_counts()
         return self.__dict__["_looks_up_names"]
+
+    def differentiated(self) -> frozenset[str]:
+        """Functions the file hands to a gradient transform by name (``jax.value_and_grad(loss_fn)``,
+        ``pax.value_and_grad(loss_fn, has_aux=True)``, ``eqx.filter_grad(loss)``) or decorates with
+        one: what such a transform differentiates is the function's first argument, the trained
+        model or its weights.
+
+            >>> import libcst as cst
+            >>> sorted(ModuleIndex.build(cst.parse_module("vag = jax.value_and_grad(loss_fn, has_aux=True)\\n")).differentiated())
+            ['loss_fn']
+        """
+        found = self.__dict__.get("_differentiated")
+        if found is None:
+            self._name_counts()
+            names = set()
+            for (_, callee), calls in self.__dict__["_calls_by_callee"].items():
+                if callee in _GRADIENT_TRANSFORMS:
+                    # (not with ``argnums``: ``grad(kd_loss, argnums=1)`` differentiates another argument)
+                    names.update(call.args[0].value.value for call in calls
+                                 if call.args and isinstance(call.args[0].value, cst.Name)
+                                 and not any(a.keyword is not None and a.keyword.value == "argnums" for a in call.args))
+            for info in self.functions:
+                if isinstance(info.node, cst.FunctionDef) and any(
+                        terminal_name(d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator)
+                        in _GRADIENT_TRANSFORMS for d in info.node.decorators):
+                    names.add(info.name.rsplit(".", 1)[-1])
+            # a name a nested function also has: which one the transform gets is not read here
+            nested = {inner.name.rsplit(".", 1)[-1] for info in self.functions for inner in info.nested}
+            found = self.__dict__["_differentiated"] = frozenset(names - nested)
+        return found
 
     def vmapped(self) -> frozenset[str]:
         """Functions the file maps over the batch with ``jax.vmap(name, ...)``, ``tf.map_fn`` or

@@ -177,6 +177,8 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
     else:
         return False
     bare = name.lstrip("_")  # self._vgg_model(x) too
+    if isinstance(func, cst.Name) and _the_differentiated_argument(name, ctx):
+        return False  # loss_fn(generator, inputs) under pax.value_and_grad(loss_fn): the model it trains
     if gan_role(bare) is not None and gan_role(bare) in _roles_named_by_the_loss(ctx):
         return False  # the discriminator in discriminator_loss, G in g_loss: the network it trains
     if isinstance(func, cst.Name) and name not in ctx.evaluator.env and _built_by_the_factory(name, ctx):
@@ -198,6 +200,17 @@ def runs_another_network(node: cst.Call, ctx) -> bool:
         return False  # vgg = VGG19(...); vgg(y): the build is the finding
     return any(not isinstance(arg.value, (cst.Integer, cst.Float, cst.SimpleString)) for arg in node.args) \
         and bool(node.args)
+
+
+def _the_differentiated_argument(name: str, ctx) -> bool:
+    """``name`` is the first parameter of a function the file hands to a gradient transform
+    (``def loss_fn(generator, inputs)`` and ``pax.value_and_grad(loss_fn)``): the transform
+    differentiates that argument, so it holds the network being trained."""
+    info = ctx.loss.info
+    if info is None or not isinstance(info.node, cst.FunctionDef) or info.class_info is not None:
+        return False
+    params = [*info.node.params.posonly_params, *info.node.params.params]
+    return bool(params) and params[0].name.value == name and info.node.name.value in ctx.index.differentiated()
 
 
 def _prediction_without_gradient(node: cst.Call, ctx) -> bool:

@@ -171,7 +171,50 @@ def _a_mask_parameter(node, ctx) -> bool:
         return False
     if node.value in ctx.loss.param_taints:
         return _a_given_tensor(node, ctx)
+    if _read_from_a_given_batch(node.value, ctx):
+        return True
     return not assignments_to(node.value, ctx) and _unpacked_from_a_parameter(node.value, ctx)
+
+
+# a tokenizer's masks in a batch dict (``decoder_attention_mask``, ``special_tokens_mask``): integer
+# 0/1 in Hugging Face's convention, so indexing with them gathers rows 0 and 1
+_TOKEN_MASK_KEY = compile_lazily(r"attention|attn|token", re.IGNORECASE)
+
+
+def _read_from_a_given_batch(name: str, ctx) -> bool:
+    """``mask = batch["mask"]``, ``feats, mask = batch["x"], batch["valid_mask"]``: bound once,
+    from an entry named as a mask of a tensor input the loss is given (a batch dict), perhaps moved
+    with ``.to(device)``: a mask the caller passes (not a tokenizer's ``attention_mask`` or
+    ``special_tokens_mask``)."""
+    bound = []
+    for node in own_nodes(ctx.loss.node):
+        if isinstance(node, (cst.AugAssign, cst.AnnAssign)) and isinstance(node.target, cst.Name) \
+                and node.target.value == name:
+            return False
+        if not isinstance(node, cst.Assign):
+            continue
+        for target in node.targets:
+            if isinstance(target.target, cst.Name) and target.target.value == name:
+                bound.append(node.value)
+            elif isinstance(target.target, (cst.Tuple, cst.List)):
+                names = [e.value for e in target.target.elements]
+                if any(isinstance(n, cst.Name) and n.value == name for n in names):
+                    values = node.value.elements if isinstance(node.value, (cst.Tuple, cst.List)) else ()
+                    at = next(i for i, n in enumerate(names) if isinstance(n, cst.Name) and n.value == name)
+                    bound.append(values[at].value if len(values) == len(names) else None)
+    if len(bound) != 1 or bound[0] is None:
+        return False
+    value = bound[0]
+    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
+            and value.func.attr.value in ("to", "cuda", "bool") \
+            and not any("float" in code_of(a.value) or "int" in code_of(a.value) for a in value.args):
+        value = value.func.value  # batch["mask"].to(device), .cuda(), .bool(): the same mask on the device
+    if isinstance(value, cst.Subscript) and len(value.slice) == 1 and isinstance(value.slice[0].slice, cst.Index) \
+            and isinstance(value.slice[0].slice.value, cst.SimpleString):
+        key = value.slice[0].slice.value.evaluated_value
+        return isinstance(key, str) and bool(_MASK_PARAMETER.match(key)) and not _TOKEN_MASK_KEY.search(key) \
+            and _a_given_tensor(value.value, ctx)
+    return False
 
 
 def _unpacked_from_a_parameter(name: str, ctx) -> bool:

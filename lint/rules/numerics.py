@@ -207,6 +207,8 @@ class UnguardedLog(Rule):
     node_types = (cst.Call, cst.BinaryOperation)
 
     def check_node(self, node, ctx) -> None:
+        if _only_compared(node, ctx):
+            return  # (d / d.max()) < radius: a mask; inf or NaN there compares False, no gradient flows
         if isinstance(node, cst.BinaryOperation):
             if isinstance(node.operator, cst.Divide):
                 self._division(node, node.left, node.right, ctx)
@@ -1200,6 +1202,45 @@ def _multiplies_prediction(node, ctx) -> bool:
         if not isinstance(ancestor, cst.Arg):
             return False
     return False
+
+
+_ORDERING_OPS = frozenset({"greater", "greater_equal", "less", "less_equal", "gt", "ge", "lt", "le"})
+
+
+def _only_compared(node, ctx) -> bool:
+    """``node`` (through arithmetic and elementwise maxima) is a side of a comparison,
+    ``(d / d.max()) < radius``, ``torch.lt(d / m, r)``, ``(d / m).lt(r)``, ``torch.max(gt / pred,
+    pred / gt) < 1.25``: the result is a boolean mask, which carries no gradient, and an inf or NaN
+    there only compares False, so neither reaches the loss."""
+    inner = node
+    for ancestor in reversed(ctx.ancestors):
+        if ancestor is node:
+            continue
+        if isinstance(ancestor, cst.Comparison):
+            return all(isinstance(c.operator, _ORDERING) for c in ancestor.comparisons)
+        if isinstance(ancestor, (cst.UnaryOperation, cst.ComparisonTarget, cst.Arg)) or (
+                isinstance(ancestor, cst.BinaryOperation)
+                and isinstance(ancestor.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide))):
+            inner = ancestor
+            continue
+        if isinstance(ancestor, cst.Attribute) and ancestor.value is inner:
+            inner = ancestor  # (d / m).lt(r): the method's receiver
+            continue
+        if isinstance(ancestor, cst.Call):
+            op = ctx.op(ancestor)
+            if op is None:
+                return False
+            if op.name in _ELEMENTWISE_EXTREMES and isinstance(inner, cst.Arg) \
+                    and sum(a.keyword is None for a in ancestor.args) >= 2:
+                inner = ancestor  # torch.max(gt / pred, pred / gt) < 1.25: still a value compared
+                continue
+            return op.name in _ORDERING_OPS and (isinstance(inner, cst.Arg) or ancestor.func is inner)
+        return False
+    return False
+
+
+_ORDERING = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)
+_ELEMENTWISE_EXTREMES = frozenset({"maximum", "minimum", "max", "min", "fmax", "fmin"})
 
 
 def _carries_prediction(facts) -> bool:
