@@ -1419,6 +1419,7 @@ class Evaluator:
                 # loss.mean() * batch_size: the sum over the batch again (``loss *= n`` names the mean)
                 batch_sum = batch_sum or node or left.batch_mean or right.batch_mean
             return Facts(taint=taint, scaled=scaled, bounded=both_bounded, unit=left.unit and right.unit, zero_of=zero_of,
+                         boolean=left.boolean and right.boolean,  # valid * visible of two masks: a mask
                          gram=(left.gram and not right.taint) or (right.gram and not left.taint),
                          feature_count=per_sample,
                          error=(left.error and not right.taint) or (right.error and not left.taint),
@@ -1567,7 +1568,8 @@ class Evaluator:
                                            or op.name in ("reshape", "view", "numpy", "detach")
                                            or (op.is_method and op.name in _INTEGER_METHODS)):
             facts = replace(facts, values_of=self._values_root(op.args[0]))  # t.long(): t's values
-        if op is not None and op.is_method and op.args and facts.taint and not facts.python_list and (
+        if op is not None and op.is_method and op.args and not facts.python_list and (facts.taint or (
+                op.name == "bool" and not self.facts(op.args[0]).shape)) and (  # tril(ones(...)).bool(): a mask too
                 op.name == "bool" or (op.name == "to" and any(_text(a) in ("torch.bool", "bool")
                                                               for a in (*op.args[1:], *op.kwargs.values())))
                 or (op.name in ("view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "triu", "tril",
