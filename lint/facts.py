@@ -559,7 +559,7 @@ class Evaluator:
             elif taint:
                 # Targets and predictions are tensors; other parameters (and plural outputs, which
                 # deep supervision passes as lists) may be Python lists of tensors.
-                keras_tensor = name.lower().replace("_", "") in ("ytrue", "ypred")  # Keras passes tensors
+                keras_tensor = _keras_tensor_name(name)  # Keras passes tensors
                 mask = bool(_MASK_PARAMETER.search(name)) and not taint - {TRUE}  # a 0/1 (or bool) mask
                 # ``probs``: probabilities the caller computed (a softmax or sigmoid output)
                 probability = _names_probabilities(name) and PRED in taint
@@ -1069,7 +1069,8 @@ class Evaluator:
             return False
         sides = (node.left, node.right)
         return all(isinstance(side, cst.Call) and (op := self.op(side)) is not None and op.name in SUM_OPS
-                   and len(op.args) == 1 and not op.kwargs and _names_keras_tensor(op.args[0])
+                   and len(op.args) == 1 and not op.kwargs and isinstance(op.args[0], cst.Name)
+                   and _keras_tensor_name(op.args[0].value)
                    and self._as_received(op.args[0]) for side in sides) \
             and any(self.facts(side).batch_sum is not None for side in sides)
 
@@ -3025,9 +3026,9 @@ def _kept_by_a_constant(left: Facts, right: Facts, field: str) -> frozenset:
     return EMPTY
 
 
-def _names_keras_tensor(node) -> bool:
+def _keras_tensor_name(name: str) -> bool:
     """``y_true``, ``y_pred``, ``yTrue``: the names Keras gives a loss's two tensors."""
-    return isinstance(node, cst.Name) and node.value.lower().replace("_", "") in ("ytrue", "ypred")
+    return name.lower().replace("_", "") in ("ytrue", "ypred")
 
 
 def _norm_pair(left: Facts, right: Facts) -> frozenset:

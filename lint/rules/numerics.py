@@ -7,6 +7,8 @@ import re
 import libcst as cst
 
 from ..facts import (
+    MAXIMUM_OPS,
+    MINIMUM_OPS,
     ARRAY_MODULES,
     DISTANCE_OPS,
     EXP_OPS,
@@ -207,16 +209,15 @@ class UnguardedLog(Rule):
     node_types = (cst.Call, cst.BinaryOperation)
 
     def check_node(self, node, ctx) -> None:
-        if _only_compared(node, ctx):
-            return  # (d / d.max()) < radius: a mask; inf or NaN there compares False, no gradient flows
+        # (d / d.max()) < radius: a mask; inf or NaN there compares False, no gradient flows
         if isinstance(node, cst.BinaryOperation):
-            if isinstance(node.operator, cst.Divide):
+            if isinstance(node.operator, cst.Divide) and not _only_compared(node, ctx):
                 self._division(node, node.left, node.right, ctx)
-            elif isinstance(node.operator, cst.Power):
+            elif isinstance(node.operator, cst.Power) and not _only_compared(node, ctx):
                 self._fractional_power(node, node.left, node.right, ctx)
             return
         op = ctx.op(node)
-        if op is None or not op.args or op.namespace == "math":
+        if op is None or not op.args or op.namespace == "math" or _only_compared(node, ctx):
             return  # math.sqrt(t): a Python float, no gradient (its host read is BSG701's finding)
         if op.name in _POW_OPS and len(op.args) >= 2:
             self._fractional_power(node, op.args[0], op.args[1], ctx)
@@ -1204,7 +1205,7 @@ def _multiplies_prediction(node, ctx) -> bool:
     return False
 
 
-_ORDERING_OPS = frozenset({"greater", "greater_equal", "less", "less_equal", "gt", "ge", "lt", "le"})
+_ORDERING_OPS = _COMPARING_OPS - {"equal", "eq", "logical_and"}  # greater, less_equal, gt, le...
 
 
 def _only_compared(node, ctx) -> bool:
@@ -1240,7 +1241,7 @@ def _only_compared(node, ctx) -> bool:
 
 
 _ORDERING = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)
-_ELEMENTWISE_EXTREMES = frozenset({"maximum", "minimum", "max", "min", "fmax", "fmin"})
+_ELEMENTWISE_EXTREMES = MAXIMUM_OPS | MINIMUM_OPS | {"max", "min"}
 
 
 def _carries_prediction(facts) -> bool:
