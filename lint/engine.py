@@ -774,6 +774,8 @@ class _Walker:
                 training = _labels_given_test(statement.test, self.ctx.loss)  # `if label is not None:`
             if training is None:
                 training = self.ctx.callers_take(statement.test)  # a branch no call in the file takes
+            if training is None:
+                training = _diagnostic_test(statement.test, self.ctx.loss, self.ctx.index)  # `if debug:`
             self.ctx.eval_depth += training is False
             hosted = _host_type_test(statement.test, ev)  # if isinstance(x, list): x = np.array(x)
             eager = _eager_test(statement.test)  # True: `if tf.executing_eagerly():`, False: its negation
@@ -1610,6 +1612,76 @@ def _labels_given_test(test, loss: LossFunction) -> bool | None:
     return optional_labels_test(test, loss.node)
 
 
+# flags that ask a loss for diagnostics: host copies to inspect, printed or plotted values
+_DIAGNOSTIC_FLAGS = frozenset({"debug", "debugging", "debug_mode", "is_debug", "return_stats", "return_statistics",
+                               "return_debug", "visualize", "visualise", "visualization", "vis", "plot", "show"})
+
+
+def _diagnostic_test(test, loss: LossFunction, index: ModuleIndex) -> bool | None:
+    """``if debug:`` on a flag named for diagnostics: False (its body is diagnostics, not the
+    training step) for a parameter whose default is off (``debug=False``, ``return_stats=None``)
+    or an attribute its class's ``__init__`` sets off (``self.debug = debug`` with ``debug=False``,
+    or ``self.debug = False``), when no call in the file passes the flag on (``debug=True``);
+    None for any other test (``if not debug:`` included: its body is the loss's own code).
+
+        >>> import libcst as cst
+        >>> src = "def loss(p, t, debug=False):\\n    return p\\n"
+        >>> index = ModuleIndex.build(cst.parse_module(src))
+        >>> stub = LossFunction(name="loss", node=index.functions[0].node, kind="signature")
+        >>> _diagnostic_test(cst.parse_expression("debug"), stub, index)
+        False
+        >>> _diagnostic_test(cst.parse_expression("not debug"), stub, index) is None
+        True
+    """
+    if isinstance(test, cst.Attribute) and isinstance(test.value, cst.Name) and test.value.value == "self":
+        name = test.attr.value
+        if name.lower() not in _DIAGNOSTIC_FLAGS or not _set_off_in_init(name, loss):
+            return None
+    elif isinstance(test, cst.Name) and isinstance(loss.node, cst.FunctionDef):
+        name = test.value
+        if name.lower() not in _DIAGNOSTIC_FLAGS or _literal_default(name, loss.node) not in _OFF_LITERALS:
+            return None  # a local flag, a required one, or one on by default
+    else:
+        return None
+    if index.module is not None and any(
+            isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == name
+            and literal_text(node.value) not in _OFF_LITERALS for node in all_nodes(index.module)):
+        return None  # criterion(pred, target, debug=True) somewhere in the file
+    return False
+
+
+_OFF_LITERALS = frozenset({"False", "None", "0"})
+
+
+def _literal_default(name: str, function: cst.FunctionDef):
+    """The source text of parameter ``name``'s literal default (``...`` for none or another value)."""
+    params = function.params
+    param = next((p for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+                  if p.name.value == name), None)
+    return literal_text(param.default) if param is not None and param.default is not None else ...
+
+
+def _set_off_in_init(name: str, loss: LossFunction) -> bool:
+    """``self.<name>`` set in the class's ``__init__`` to ``False``/``None``/``0`` or to a parameter
+    whose default is one of them."""
+    class_info = loss.info.class_info if loss.info is not None else None
+    init = class_info.methods.get("__init__") if class_info is not None else None
+    if init is None:
+        return False
+    values = [node.value for node in all_nodes(init.node) if isinstance(node, cst.Assign)
+              and any(isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
+                      and t.target.value.value == "self" and t.target.attr.value == name for t in node.targets)]
+    if not values:
+        return False
+    for value in values:
+        if literal_text(value) in _OFF_LITERALS:
+            continue
+        if isinstance(value, cst.Name) and _literal_default(value.value, init.node) in _OFF_LITERALS:
+            continue
+        return False
+    return True
+
+
 def _zero_replaced(statement: cst.If, ev: Evaluator) -> tuple[str, Facts] | None:
     """``if n == 0: n = 1.0`` (no else): the name and its value before, which below the ``if`` is
     the same value, never 0 -- a count guarded for the division that follows, not the literal."""
@@ -1645,7 +1717,8 @@ _LEAVES = (cst.SimpleWhitespace, cst.ParenthesizedWhitespace, cst.TrailingWhites
            cst.SimpleString, cst.Integer, cst.Float)
 
 _AUG_SYMBOL = {cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: "*",
-               cst.DivideAssign: "/", cst.PowerAssign: "**", cst.MatrixMultiplyAssign: "@"}
+               cst.DivideAssign: "/", cst.PowerAssign: "**", cst.MatrixMultiplyAssign: "@",
+               cst.BitAndAssign: "&", cst.BitOrAssign: "|"}
 
 
 # ``l_true``, ``box_gt``, ``t_target``: a name whose last word says targets

@@ -46,6 +46,7 @@ BATCH_SIZE_NAME = _BATCH_SIZE_NAME = compile_lazily(r"^_?(batch_?size|batchsize|
 # objects that hold a run's settings (argparse's namespace, a config module or dict-like object)
 _CONFIG_NAMES = frozenset({"args", "opt", "opts", "cfg", "cfgs", "config", "configs", "conf", "hparams", "hps",
                            "hp", "flags", "options", "settings", "hyperparams", "hyperparameters"})
+CONFIG_NAMES = _CONFIG_NAMES
 
 SUM_OPS = frozenset({"sum", "reduce_sum", "nansum"})
 MEAN_OPS = frozenset({"mean", "reduce_mean", "nanmean", "average"})
@@ -707,6 +708,10 @@ class Evaluator:
             return replace(facts, nograd=False, step_node=None)
         return replace(facts, nograd=True, step_node=step)
 
+    def ends_gradient(self, node) -> str | None:
+        """Public name of :meth:`_ends_gradient` for the rules."""
+        return self._ends_gradient(node)
+
     def _ends_gradient(self, node) -> str | None:
         """"step" for ops whose value is a step function of their input, "stop" for detach-like."""
         if isinstance(node, cst.Comparison):
@@ -1280,6 +1285,8 @@ class Evaluator:
             left, right = self.facts(left_node), self.facts(right_node)
             return Facts(taint=left.taint | right.taint, boolean=left.boolean and right.boolean, bounded=True,
                          nonzero_also=nonzero_names(left) + nonzero_names(right))
+        if symbol == "|" and (left := self.facts(left_node)).boolean and (right := self.facts(right_node)).boolean:
+            return Facts(taint=left.taint | right.taint, boolean=True, bounded=True)  # mask |= other_mask
         if symbol == "-" and (complement := self._masked_out(left_node, right_node)) is not None:
             return self.facts(complement)  # S - S * eye: S * (1 - eye), S with its diagonal zeroed
         left, right = self.facts(left_node), self.facts(right_node)
@@ -2332,7 +2339,7 @@ class Evaluator:
         if self.summarize is not None:
             summary = self.summarize(node, self)
             if summary is not None:
-                if summary.nograd and PRED in summary.taint:
+                if summary.nograd and summary.taint:
                     self._helper_ends_gradient.add(id(node))  # its body was read: it ends the gradient
                 return summary
         func = node.func

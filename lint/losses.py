@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .facts import ARRAY_MODULES, names_a_duration
+from .facts import ARRAY_MODULES, CONFIG_NAMES, names_a_duration
 from .tape_calls import differentiates_weights, tape_gradient_in
 from .train_steps import per_step_region
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex, block_statements
@@ -75,6 +75,9 @@ _TARGET_SCORES = compile_lazily(r"^(target|targets|tgt|gt)_(scores?|logits?|prob
 # counts (``num_masks``), flags (``target_is_real``) and options (``label_smoothing``) are host values
 _NOT_DATA_NAME = compile_lazily(r"^(num|n)_|_is_|smooth|weight|index|idx|type|mode|name", re.IGNORECASE)
 # Extra parameters of a loss that name tensors; any other extra parameter is a hyperparameter.
+# a settings attribute named for data a script may have put on the device (``args.class_weight``)
+_DATA_ATTRIBUTE = compile_lazily(r"(^|_)(weights?|masks?|labels?|targets?|embeddings?|features?|tensors?|priors?)($|_)",
+                                 re.IGNORECASE)
 _TENSORISH = compile_lazily(r"mask|weight|label|target|feat|emb|logit|pred|prob|score|anchor|positive|negative|"
                             r"output|input|image|img|x$|^y|z$|^z|hidden|mu|logvar|sigma|dist|sim|centers?$", re.IGNORECASE)
 # A VAE's latent statistics, named as a pair (``kld(mu, logvar)``, ``kl_loss(z_mean, z_log_var)``):
@@ -288,13 +291,17 @@ _NAME_SUFFIXES = frozenset({"fn", "func", "function", "fun", "impl", "jax", "tor
                             "pt", "np", "v1", "v2", "v3", "old", "new", "fast", "naive", "ref",
                             # variants of one loss: sinkhorn_loss_primal / sinkhorn_loss_dual, dice_loss_batched
                             "primal", "dual", "exact", "approx", "vectorized", "vectorised", "batched",
+                            # the whole batch at once: chamfer_loss_batch, chamferLossBatch
+                            "batch", "batchwise",
                             # the dimension it works in: ctr_giou_loss_1d, dice_loss_3d
                             "1d", "2d", "3d", "nd"})
 
 
 def _unnumbered(token: str) -> str:
-    """``loss2`` -> ``loss`` (a second version of a loss); other tokens as they are."""
-    stem = token.rstrip("0123456789")
+    """``loss2`` -> ``loss`` (a second version of a loss), ``loss3d`` -> ``loss`` (the dimension it
+    works in, camel-cased into the word: ``getTopoLoss3d``); other tokens as they are."""
+    stem = token[:-1] if len(token) > 2 and token.endswith("d") and token[-2].isdigit() else token
+    stem = stem.rstrip("0123456789")
     return stem if stem in ("loss", "losses", "criterion", "objective", "penalty") else token
 
 
@@ -442,8 +449,13 @@ _NOT_A_LOSS_QUALIFIER = frozenset({"mask", "masks", "context", "manager", "test"
 
 def _named_like_a_loss(name: str) -> bool:
     """``nt_xent_loss``, ``loss_fn``, ``supconLoss`` -- but not ``test_loss_goes_down``."""
-    tokens = _split_camel(name).lower().split("_")
-    tokens = [_unnumbered(t) for t in tokens if t]
+    tokens: list[str] = []
+    for token in _split_camel(name).lower().split("_"):
+        if token == "d" and tokens and tokens[-1][-1:].isdigit():
+            tokens[-1] += token  # DiceLoss2D: Dice_Loss2_D, the dimension split off
+        elif token:
+            tokens.append(token)
+    tokens = [_unnumbered(t) for t in tokens]
     if not tokens or tokens[0] == "test":
         return False
     while len(tokens) >= 2 and (tokens[-1] in _NAME_SUFFIXES or tokens[-1].isdigit()):
@@ -927,9 +939,16 @@ def _gets_a_computed_loss(info: FunctionInfo) -> bool:
     """
     if not info.name.lower().startswith("get_"):
         return False
-    if _split_camel(info.name).lower().split("_")[-1] == "penalty" and _penalises_a_critic(info):
+    last = _split_camel(info.name).lower().split("_")[-1]
+    if last == "penalty" and _penalises_a_critic(info):
         return True  # get_gradient_penalty(x, x_gen, discriminator): the penalty, computed here
+    if last == "loss" and _returns_from_prediction(info.node, _GENERATED_WORDS):
+        return True  # a GAN's get_generator_loss(self, fake): computed from the generator's output
     return len(_positional_names(info)) >= 2 and _returns_from_prediction(info.node, _PREDICTION_WORDS | _POLICY_WORDS)
+
+
+# what a GAN's generator made (``fake``, ``generated``): the prediction of its get_*_loss methods
+_GENERATED_WORDS = frozenset({"fake", "fakes", "generated", "gen"})
 
 
 def _returns_from_prediction(function: cst.FunctionDef, words: frozenset = _PREDICTION_WORDS) -> bool:
@@ -2669,6 +2688,12 @@ def _is_scalar(param: cst.Param) -> bool:
     if isinstance(default, cst.Attribute) and isinstance(default.value, cst.Name) \
             and default.value.value in ("math", "np", "numpy") and default.attr.value in _NUMBER_CONSTANTS:
         return True  # cap=math.inf, scale=np.pi
+    if isinstance(default, cst.Attribute):
+        parts = dotted_parts(default)
+        if parts and parts[0].lower() in CONFIG_NAMES and not _DATA_ATTRIBUTE.search(parts[-1]):
+            # warmup=config.optim.warmup, margin=cfg.LOSS.MARGIN: a run's setting (not
+            # weight=args.class_weight, which a script may have set to a device tensor)
+            return True
     return isinstance(default, cst.Name) and default.value in ("True", "False")
 
 

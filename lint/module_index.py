@@ -817,10 +817,12 @@ class ModuleIndex:
                     continue
                 for node in _assignments(info.node):
                     for target in node.targets:
-                        attribute = target.target
-                        if isinstance(attribute, cst.Attribute) and isinstance(attribute.value, cst.Name) \
-                                and attribute.value.value == "self" and _reads_a_size(node.value):
-                            names.add(attribute.attr.value)
+                        # self.bs = x.shape[0]; self.bs, self.h, self.w, _ = x.size(); and element by
+                        # element, self.bs, self.dim = x.size(0), x.size(-1)
+                        for attribute, value in _paired_targets(target.target, node.value):
+                            if isinstance(attribute, cst.Attribute) and isinstance(attribute.value, cst.Name) \
+                                    and attribute.value.value == "self" and _reads_a_size(value):
+                                names.add(attribute.attr.value)
             found = self.__dict__["_runtime_batch"] = frozenset(names)
         return found
 
@@ -1030,6 +1032,17 @@ def self_assignments(methods: dict, attr: str):
 
 def _returns(function: cst.FunctionDef) -> list[cst.Return]:
     return [node for node in own_nodes(function) if isinstance(node, cst.Return) and node.value is not None]
+
+
+def _paired_targets(target, value) -> list:
+    """(target, the value it receives) of an assignment: ``a, b = x, y`` pairs element by element;
+    ``a, b = x.size()`` gives every element the whole value."""
+    if not isinstance(target, (cst.Tuple, cst.List)):
+        return [(target, value)]
+    elements = [element.value for element in target.elements]
+    if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(elements):
+        return list(zip(elements, (element.value for element in value.elements)))
+    return [(element, value) for element in elements]
 
 
 def _reads_a_size(value: cst.BaseExpression) -> bool:

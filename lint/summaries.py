@@ -102,6 +102,7 @@ class HelperSummaries:
         from .facts import Evaluator
         from .losses import LossFunction
         from .module_index import block_statements
+        from .names import decorated_no_grad
 
         evaluator = Evaluator(self.index.imports, {}, self.index.int_constants, self.batch_sizes,
                               summarize=self.for_owner(callee))
@@ -123,6 +124,8 @@ class HelperSummaries:
         result = walker.returns[0]
         for facts in walker.returns[1:]:
             result = _join(result, facts)
+        if decorated_no_grad(callee.node) and result.taint:
+            result = replace(result, nograd=True)  # @torch.no_grad(): what it returns has no gradient
         if per_example and result.is_tensor:
             # its sums are over one example's values; what the call returns holds one value per
             # example: the batch axis is back (a caller's sum of it is a batch sum)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, WHERE_OPS, _text
+from ..facts import ABS_OPS, CLIP_OPS, MAXIMUM_OPS, MINIMUM_OPS, PRED, TRUE, WHERE_OPS, _text
+from ..losses import compile_loss_arguments, named_like_a_loss
+from ..names import called_name
+from ..tree import all_nodes, own_nodes
 from ..vocabulary import name_words
 from ._util import code_of, loss_calls_any
 from .base import Rule
@@ -182,9 +185,79 @@ class ZeroGradient(Rule):
         facts = ctx.facts(value)
         if PRED not in facts.taint or not facts.nograd or facts.step_node is None:
             return
+        if _measures_agreement(ctx):
+            return
         step = facts.step_node
         ctx.report(self, step, f"`{code_of(step)}` is a step function of the prediction, and every path from the "
                                "prediction to the returned loss goes through it: the loss has zero gradient")
+
+
+def _measures_agreement(ctx) -> bool:
+    """A module function found only by its ``(y_true, y_pred)`` parameters (not named as a loss,
+    not used as one in the file: :func:`_used_as_a_loss`) that discretises the target as it does
+    the prediction (``argmax`` of both, ``round`` of both): it counts how they agree, an evaluation
+    metric.
+
+        >>> from keras_bsguard.lint.api import lint_source
+        >>> src = ("from keras import backend as K\\n"
+        ...        "def sensitivity(y_true, y_pred):\\n"
+        ...        "    t, p = K.round(y_true), K.round(y_pred)\\n"
+        ...        "    return K.sum(t * p) / (K.sum(t) + 1.0)\\n")
+        >>> [f.code for f in lint_source(src)]
+        []
+    """
+    loss = ctx.loss
+    info = loss.info
+    if loss.kind != "signature" or info is None or info.class_info is not None or named_like_a_loss(info.name):
+        return False
+    if _used_as_a_loss(info.name, ctx.index):
+        return False
+    for node in own_nodes(loss.node):
+        if isinstance(node, cst.Comparison):
+            operand = node.left
+        elif isinstance(node, cst.Call):
+            op = ctx.op(node)
+            if op is None or not op.args:
+                continue
+            operand = op.args[0]
+        else:
+            continue
+        if ctx.evaluator.ends_gradient(node) != "step":
+            continue
+        taint = ctx.facts(operand).taint
+        if TRUE in taint and PRED not in taint:
+            return True
+    return False
+
+
+# calls that differentiate what a training loop computed
+_DIFFERENTIATING = frozenset({"gradient", "backward", "grad", "value_and_grad", "minimize"})
+
+
+def _used_as_a_loss(name: str, index) -> bool:
+    """The file uses the function ``name`` as a loss: a training loop stores its result as one
+    (``loss = name(...)``), ``compile(loss=...)`` is handed it or a name bound to it
+    (``loss_fn = name``), or a scope that calls it also differentiates (``tape.gradient``,
+    ``.backward()``, ``jax.grad``): ``loss = 1.0 - jaccard(y, model(x))`` in a training loop."""
+    if name in index.loss_calls:
+        return True
+    module = index.module
+    if module is None:
+        return False
+    aliases = {name}
+    for node in all_nodes(module):
+        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value == name:
+            aliases.update(t.target.value for t in node.targets if isinstance(t.target, cst.Name))
+    for call in index.compile_calls:
+        for argument in compile_loss_arguments(call):
+            if any(isinstance(n, cst.Name) and n.value in aliases for n in all_nodes(argument)):
+                return True
+    for scope in (module, *(f.node for f in index.functions)):
+        calls = [n for n in own_nodes(scope) if isinstance(n, cst.Call)]
+        if any(isinstance(c.func, cst.Name) and c.func.value in aliases for c in calls) \
+                and any(called_name(c) in _DIFFERENTIATING for c in calls):
+            return True
+    return False
 
 
 class KinkAtTarget(Rule):

@@ -261,6 +261,12 @@ class UnguardedLog(Rule):
                     and not torch_only(ctx) and not ctx.undifferentiated():  # torch's norm backward at 0 is 0
                 ctx.report(self, node, f"`{code_of(node)}` of a difference has a NaN gradient where the difference is 0 "
                                        "(identical vectors): use sqrt(sum(square(d)) + eps)")
+            elif _an_input_gradient(op.args[0], ctx) and not facts.guarded and not torch_only(ctx) \
+                    and not op.is_method and not op.namespace.startswith("torch") \
+                    and ctx.loss.kind != "train-step":  # (torch's g.norm(), torch.norm: 0 at 0)
+                ctx.report(self, node, f"`{code_of(node)}` of a gradient has a NaN gradient where that gradient is 0 "
+                                       "(a flat critic), and the penalty differentiates it again: use "
+                                       "sqrt(sum(square(g)) + eps)")
         elif op.name == "reciprocal":
             self._division(node, None, op.args[0], ctx)
         elif op.name in _DIVIDE_OPS and len(op.args) >= 2:
@@ -604,6 +610,70 @@ def _unbounded_cosh(argument, ctx):
     return argument if inner.has_grad and not inner.bounded else None
 
 
+# calls that keep a tensor's values, only reshaped (``tf.reshape(g, [n, -1])``, ``g.flatten(1)``)
+_RESHAPING = frozenset({"reshape", "flatten", "view", "squeeze", "batch_flatten", "Flatten"})
+# calls that return gradients of outputs with respect to inputs
+_GRADIENT_CALLS = frozenset({"gradient", "gradients", "grad"})
+
+
+def _an_input_gradient(argument, ctx) -> bool:
+    """``tf.norm(tf.reshape(grads, ...))`` where the loss bound ``grads`` from ``tape.gradient``,
+    ``tf.gradients(...)[0]`` or ``jax.grad(f)(x)``: the gradient of a network with respect to its
+    input, which a gradient penalty differentiates again.
+
+        >>> from keras_bsguard.lint.api import lint_source
+        >>> src = ("import tensorflow as tf\\n"
+        ...        "def gradient_penalty(x_hat, critic):\\n"
+        ...        "    grads = tf.gradients(critic(x_hat), x_hat)[0]\\n"
+        ...        "    return tf.reduce_mean((tf.norm(grads, axis=1) - 1.0) ** 2)\\n")
+        >>> sorted({f.code for f in lint_source(src)})
+        ['BSG402', 'BSG603']
+    """
+    node = _reshaped_from(argument, ctx)
+    if not isinstance(node, cst.Name):
+        return False
+    before: list = []  # the name's bindings above the norm, in source order
+    for statement in own_nodes_in_order(ctx.loss.node):
+        if statement is argument:
+            break
+        if isinstance(statement, cst.Assign) and not contains(statement, argument) and any(
+                isinstance(t.target, cst.Name) and t.target.value == node.value for t in statement.targets):
+            before.append(statement)  # (not ``grad = tf.norm(grad)``, which binds the norm itself)
+    for assignment in reversed(before):
+        # the binding the norm reads, through reshapes of the name itself (``grads =
+        # tf.reshape(grads, [n, -1])``): a gradient call (not ``grad = tf.stop_gradient(grad)``)
+        value = _reshaped_from(assignment.value, ctx)
+        if isinstance(value, cst.Name) and value.value == node.value:
+            continue
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Call):
+            value = value.func  # jax.grad(critic)(x)
+        return isinstance(value, cst.Call) and called_name(value) in _GRADIENT_CALLS
+    return False
+
+
+def _reshaped_from(node, ctx):
+    """What ``node`` holds the values of, reshaped: ``tf.reshape(g, [n, -1])``, ``g.flatten(1)``,
+    ``tf.layers.flatten(g)``, ``g[0]``: ``g``; ``node`` itself for anything else."""
+    while True:
+        if isinstance(node, cst.Subscript):
+            node = node.value
+        elif isinstance(node, cst.Call) and called_name(node) in _RESHAPING:
+            func = node.func
+            root = func.value if isinstance(func, cst.Attribute) else None
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            if isinstance(root, cst.Name) and root.value in ctx.index.imports.aliases:
+                if not node.args:
+                    return node
+                node = node.args[0].value  # tf.reshape(g, [n, -1]), tf.layers.flatten(g)
+            elif isinstance(func, cst.Attribute):
+                node = func.value  # g.flatten(1), g.view(n, -1)
+            else:
+                return node
+        else:
+            return node
+
+
 def _picked(argument, ctx) -> bool:
     """A name assigned from ``where``/``minimum`` (SIoU's ``sin_alpha = where(sin_x > t, sin_y,
     sin_x)``): a value picked by a condition, bounded by it in ways the facts do not model."""
@@ -663,7 +733,36 @@ def _untested_count(denominator, counts, selections, ctx) -> bool:
     tests = [n.test for n in own_nodes(ctx.loss.node) if isinstance(n, (cst.If, cst.Assert, cst.IfExp, cst.While))]
     tests += [n.args[0].value for n in own_nodes(ctx.loss.node)  # tf.cond(num_pos > 0, ...)
               if isinstance(n, cst.Call) and n.args and called_name(n) in ("cond", "switch_case")]
-    return not any(re.search(pattern, _text(test)) for test in tests for pattern in patterns)
+    return not any(_tests_the_count(test, patterns, ctx) for test in tests)
+
+
+def _tests_the_count(test, patterns: list, ctx) -> bool:
+    """Whether ``test`` reads the count (one of ``patterns``) as a guard would: not when it only
+    orders it against another tensor (``if negatives < 3 * positives:``, hard-negative mining),
+    which says nothing about the count being 0."""
+    def reads(node) -> bool:
+        return any(re.search(pattern, _text(node)) for pattern in patterns)
+
+    if not reads(test):
+        return False
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 \
+            and isinstance(test.comparisons[0].operator, (cst.LessThan, cst.LessThanEqual, cst.GreaterThan,
+                                                          cst.GreaterThanEqual)):
+        left, right = test.left, test.comparisons[0].comparator
+        for side, other in ((left, right), (right, left)):
+            if reads(side) and not reads(other) and any(
+                    isinstance(name, cst.Name) and _a_whole_sum(_single_binding(name.value, ctx), ctx)
+                    for name in all_nodes(other)):
+                return False  # (another count, bound once in the loss to a sum)
+    return True
+
+
+def _a_whole_sum(value, ctx) -> bool:
+    """``torch.sum(negative)``, ``negative.sum()``, ``K.sum(x)``: a reduction of a tensor with no axis."""
+    if not isinstance(value, cst.Call):
+        return False
+    op = ctx.op(value)
+    return op is not None and op.name in SUM_OPS and len(op.args) == 1 and not op.kwargs
 
 
 def _compares_unequal(node, ctx, depth: int = 0) -> bool:
