@@ -74,10 +74,10 @@ _PREDICTED_NAME = compile_lazily(r"pred|logit|out|prob|score|hat|est", re.IGNORE
 _TARGET_SCORES = compile_lazily(r"^(target|targets|tgt|gt)_(scores?|logits?|probs?|probabilit(y|ies)|dist)$", re.IGNORECASE)
 # counts (``num_masks``), flags (``target_is_real``) and options (``label_smoothing``) are host values
 _NOT_DATA_NAME = compile_lazily(r"^(num|n)_|_is_|smooth|weight|index|idx|type|mode|name", re.IGNORECASE)
-# Extra parameters of a loss that name tensors; any other extra parameter is a hyperparameter.
 # a settings attribute named for data a script may have put on the device (``args.class_weight``)
 _DATA_ATTRIBUTE = compile_lazily(r"(^|_)(weights?|masks?|labels?|targets?|embeddings?|features?|tensors?|priors?)($|_)",
                                  re.IGNORECASE)
+# Extra parameters of a loss that name tensors; any other extra parameter is a hyperparameter.
 _TENSORISH = compile_lazily(r"mask|weight|label|target|feat|emb|logit|pred|prob|score|anchor|positive|negative|"
                             r"output|input|image|img|x$|^y|z$|^z|hidden|mu|logvar|sigma|dist|sim|centers?$", re.IGNORECASE)
 # A VAE's latent statistics, named as a pair (``kld(mu, logvar)``, ``kl_loss(z_mean, z_log_var)``):

@@ -738,8 +738,8 @@ def _untested_count(denominator, counts, selections, ctx) -> bool:
 
 def _tests_the_count(test, patterns: list, ctx) -> bool:
     """Whether ``test`` reads the count (one of ``patterns``) as a guard would: not when it only
-    orders it against another tensor (``if negatives < 3 * positives:``, hard-negative mining),
-    which says nothing about the count being 0."""
+    orders it against another count the loss bound once to a whole sum (``if negatives < 3 *
+    positives:``, hard-negative mining), which says nothing about either being 0."""
     def reads(node) -> bool:
         return any(re.search(pattern, _text(node)) for pattern in patterns)
 
