@@ -1633,13 +1633,22 @@ def _diagnostic_test(test, loss: LossFunction, index: ModuleIndex) -> bool | Non
         >>> _diagnostic_test(cst.parse_expression("not debug"), stub, index) is None
         True
     """
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        # ``if self.debug and self.calls % 100 == 0:``: runs only with the flag on
+        sides = (_diagnostic_test(test.left, loss, index), _diagnostic_test(test.right, loss, index))
+        return False if False in sides else None
     if isinstance(test, cst.Attribute) and isinstance(test.value, cst.Name) and test.value.value == "self":
         name = test.attr.value
         if name.lower() not in _DIAGNOSTIC_FLAGS or not _set_off_in_init(name, loss):
             return None
     elif isinstance(test, cst.Name) and isinstance(loss.node, cst.FunctionDef):
         name = test.value
-        if name.lower() not in _DIAGNOSTIC_FLAGS or _literal_default(name, loss.node) not in _OFF_LITERALS:
+        if name.lower() not in _DIAGNOSTIC_FLAGS:
+            return None
+        default = _literal_default(name, loss.node)
+        if default is ... and not _a_parameter(name, loss.node):
+            default = _module_literal(name, index)  # DEBUG = False at module level
+        if default not in _OFF_LITERALS:
             return None  # a local flag, a required one, or one on by default
     else:
         return None
@@ -1659,6 +1668,24 @@ def _literal_default(name: str, function: cst.FunctionDef):
     param = next((p for p in (*params.posonly_params, *params.params, *params.kwonly_params)
                   if p.name.value == name), None)
     return literal_text(param.default) if param is not None and param.default is not None else ...
+
+
+def _a_parameter(name: str, function: cst.FunctionDef) -> bool:
+    params = function.params
+    return any(p.name.value == name for p in (*params.posonly_params, *params.params, *params.kwonly_params,
+                                               *((params.star_arg,) if isinstance(params.star_arg, cst.Param) else ()),
+                                               *((params.star_kwarg,) if params.star_kwarg is not None else ())))
+
+
+def _module_literal(name: str, index: ModuleIndex):
+    """The literal a module-level ``NAME = literal`` binds, when it is the module's only binding
+    of the name; ``...`` otherwise."""
+    if index.module is None:
+        return ...
+    values = [statement.value for line in index.module.body if isinstance(line, cst.SimpleStatementLine)
+              for statement in line.body if isinstance(statement, cst.Assign)
+              and any(isinstance(t.target, cst.Name) and t.target.value == name for t in statement.targets)]
+    return literal_text(values[0]) if len(values) == 1 else ...
 
 
 def _set_off_in_init(name: str, loss: LossFunction) -> bool:

@@ -647,6 +647,8 @@ def _an_input_gradient(argument, ctx) -> bool:
             continue
         if isinstance(value, cst.Call) and isinstance(value.func, cst.Call):
             value = value.func  # jax.grad(critic)(x)
+            if called_name(value) in ("vmap", "pmap", "jit") and value.args:
+                value = value.args[0].value  # jax.vmap(jax.grad(critic))(x)
         return isinstance(value, cst.Call) and called_name(value) in _GRADIENT_CALLS
     return False
 
