@@ -261,9 +261,11 @@ class UnguardedLog(Rule):
                     and not torch_only(ctx) and not ctx.undifferentiated():  # torch's norm backward at 0 is 0
                 ctx.report(self, node, f"`{code_of(node)}` of a difference has a NaN gradient where the difference is 0 "
                                        "(identical vectors): use sqrt(sum(square(d)) + eps)")
-            elif _an_input_gradient(op.args[0], ctx) and not facts.guarded and not torch_only(ctx) \
-                    and not op.is_method and not op.namespace.startswith("torch") \
-                    and ctx.loss.kind != "train-step":  # (torch's g.norm(), torch.norm: 0 at 0)
+            elif op.arg(2, "axis") is not None and _an_input_gradient(op.args[0], ctx) and not facts.guarded \
+                    and not torch_only(ctx) and not op.is_method and not op.namespace.startswith("torch") \
+                    and ctx.loss.kind != "train-step":
+                # one norm per sample (an axis; a norm over the whole batch is 0 only where every
+                # sample's gradient is); not torch's g.norm(), torch.norm: 0 at 0
                 ctx.report(self, node, f"`{code_of(node)}` of a gradient has a NaN gradient where that gradient is 0 "
                                        "(a flat critic), and the penalty differentiates it again: use "
                                        "sqrt(sum(square(g)) + eps)")
