@@ -1664,10 +1664,8 @@ _OFF_LITERALS = frozenset({"False", "None", "0"})
 
 def _literal_default(name: str, function: cst.FunctionDef):
     """The source text of parameter ``name``'s literal default (``...`` for none or another value)."""
-    params = function.params
-    param = next((p for p in (*params.posonly_params, *params.params, *params.kwonly_params)
-                  if p.name.value == name), None)
-    return literal_text(param.default) if param is not None and param.default is not None else ...
+    default = _param_default(function, name)
+    return ... if default is _UNKNOWN else literal_text(default)
 
 
 def _a_parameter(name: str, function: cst.FunctionDef) -> bool:
@@ -2384,7 +2382,9 @@ _CONFIG_NAME = compile_lazily(r"^(config|cfg|conf|args|opt|opts|hparams|settings
 
 
 def _param_default(function: cst.FunctionDef, name: str):
-    for param in (*function.params.params, *function.params.kwonly_params):
+    """The default expression of parameter ``name`` (positional-only included), or ``_UNKNOWN``."""
+    params = function.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
         if param.name.value == name:
             return param.default if param.default is not None else _UNKNOWN
     return _UNKNOWN

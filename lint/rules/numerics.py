@@ -763,10 +763,16 @@ def _tests_the_count(test, patterns: list, ctx) -> bool:
 
 def _a_whole_sum(value, ctx) -> bool:
     """``torch.sum(negative)``, ``negative.sum()``, ``K.sum(x)``: a reduction of a tensor with no axis."""
+    return _summed_whole(value, ctx) is not None
+
+
+def _summed_whole(value, ctx):
+    """What ``value`` sums when it is a sum with no axis or keyword (``mask.sum()``, ``K.sum(x)``);
+    else None: a sum along an axis counts per row, and keepdims and the like are not the plain count."""
     if not isinstance(value, cst.Call):
-        return False
+        return None
     op = ctx.op(value)
-    return op is not None and op.name in SUM_OPS and len(op.args) == 1 and not op.kwargs
+    return op.args[0] if op is not None and op.name in SUM_OPS and len(op.args) == 1 and not op.kwargs else None
 
 
 def _compares_unequal(node, ctx, depth: int = 0) -> bool:
@@ -797,12 +803,7 @@ def _whole_batch_sum_of(node, ctx, depth: int) -> tuple:
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Divide, cst.Multiply)) \
             and not ctx.facts(node.right).is_tensor:
         return _whole_batch_sum_of(node.left, ctx, depth + 1)  # tf.reduce_sum(conf) / batch_size
-    if not isinstance(node, cst.Call):
-        return None, ()
-    op = ctx.op(node)
-    if op is None or op.name not in SUM_OPS or len(op.args) != 1 or op.kwargs:
-        return None, ()  # a sum along an axis counts per row; keepdims and the like: not the plain count
-    return op.args[0], ()
+    return _summed_whole(node, ctx), ()
 
 
 def _target_indicator(node, ctx, depth: int, bounded: bool = False):
