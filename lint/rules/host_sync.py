@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import libcst as cst
 
@@ -349,7 +350,7 @@ def _shown_tensor(value, ctx) -> bool:
     library call made of them that the loss then returns as it is (``dist, _ = chamfer_distance(x,
     y)`` ... ``return dist``: the loss value, so a tensor)."""
     facts = ctx.facts(value)
-    if facts.is_tensor:
+    if facts.is_tensor or _holds_tensors(facts):
         return True
     if ctx.loss.kind != "helper" and isinstance(value, (cst.Name, cst.Attribute)) and PRED in facts.taint \
             and facts.opaque and not (facts.shape or facts.python_list or facts.on_host) \
@@ -366,6 +367,16 @@ def _shown_tensor(value, ctx) -> bool:
             if isinstance(returned, cst.Name) and returned.value == value.value:
                 return True
     return False
+
+
+def _holds_tensors(facts) -> bool:
+    """A Python list, tuple or dict that holds tensors of the loss (``[kl, rec]``, a dict filled
+    with ``terms["l1"] = ...``): printing it renders each tensor's values."""
+    if not facts.python_list or facts.on_host or facts.shape:
+        return False
+    if facts.elements is not None:
+        return any(element.is_tensor for element in facts.elements)
+    return facts.mapping and replace(facts, python_list=False, mapping=False).is_tensor
 
 
 _EXCEPTION_NAME = compile_lazily(r"(Error|Exception|Warning)$")
