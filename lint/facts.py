@@ -1058,6 +1058,10 @@ class Evaluator:
             # x.data: the same values, detached (torch's legacy stop-gradient)
             return replace(inner, nograd=True, batch_sum=None, exp_node=None, exp_sum=None)
         if inner.taint:
+            if inner.network_output and inner.is_tensor and not attr.startswith("_"):
+                # outputs.logits, out.last_hidden_state: a field of what the network returned (a
+                # model output object), a tensor of the step; maybe a tuple (hidden_states)
+                return Facts(taint=inner.taint, network_output=True, no_batch_axis=inner.no_batch_axis)
             if inner.is_tensor and attr not in _TENSOR_DATA_ATTRIBUTES:
                 return UNTAINTED  # metadata of a tensor (.op.type, ._keras_mask): a Python value
             return Facts(taint=inner.taint, opaque=inner.opaque)
@@ -3772,6 +3776,17 @@ _HANDED_NETWORK_NAME = compile_lazily(r"^(student|teacher|"
                                       r"(?!_*(is|has|get|build|create|make|load|init|save|set|update|copy|clone|freeze|"
                                       r"wrap|to|from|run|call|train|use|with|check|reset|compile|restore|export|select|"
                                       r"sample)_)\w+_(model|net|network))$", re.IGNORECASE)
+
+
+def names_a_handed_network(name: str) -> bool:
+    """A parameter named as a network the loss runs (``policy_model``, ``ref_model``,
+    ``teacher_net``), not as what one returned: bare ``student``/``teacher`` are as often the two
+    models' logits (``kd_loss(student, teacher, T)``).
+
+        >>> [names_a_handed_network(n) for n in ("policy_model", "teacher_net", "teacher", "get_model")]
+        [True, True, False, False]
+    """
+    return bool(_HANDED_NETWORK_NAME.match(name)) and name.lower() not in ("student", "teacher")
 
 
 _LIST_PRONE_NAMES = frozenset({"preds", "outputs", "predictions", "inputs", "features", "views", "crops", "xs",

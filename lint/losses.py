@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .facts import ARRAY_MODULES, CONFIG_NAMES, names_a_duration
+from .facts import ARRAY_MODULES, CONFIG_NAMES, names_a_duration, names_a_handed_network
 from .tape_calls import differentiates_weights, tape_gradient_in
 from .train_steps import per_step_region
 from .module_index import ClassInfo, FunctionInfo, ModuleIndex, block_statements
@@ -1905,7 +1905,7 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     # ``forward(self, model, sample)``: a loss that runs the network itself gets its predictions
     # from it; its other arguments are the batch, data without gradient
     batch_data = batch_data or (kind != "helper" and any(
-        _normalized(p.name.value) in _NETWORK_PARAM_NAMES for p in everything))
+        _normalized(p.name.value) in _NETWORK_PARAM_NAMES or names_a_handed_network(p.name.value) for p in everything))
     # ``forward(self, predictions, batch)``: beside named predictions, ``batch`` holds the data
     beside_predictions = kind != "helper" and any(_normalized(p.name.value) in _PRED_NAMES for p in everything)
     taints: dict[str, frozenset[str]] = {}
@@ -1953,7 +1953,8 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
         if t_targets and position == 1:
             taints[name] = frozenset({TRUE})
             continue
-        if key in _HOST_OBJECT_NAMES or _is_scalar(param) or key.endswith(_METADATA_SUFFIXES):
+        if key in _HOST_OBJECT_NAMES or _is_scalar(param) or key.endswith(_METADATA_SUFFIXES) \
+                or names_a_handed_network(name):
             # a model, an optimizer, a config: a Python object; ``target=1.0``: a number, whatever its name;
             # ``batch_img_metas``: per-image metadata dicts (sizes, camera matrices) on the host
             taints[name] = frozenset()
