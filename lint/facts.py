@@ -1059,9 +1059,11 @@ class Evaluator:
             return replace(inner, nograd=True, batch_sum=None, exp_node=None, exp_sum=None)
         if inner.taint:
             if inner.network_output and inner.is_tensor and not attr.startswith("_"):
-                # outputs.logits, out.last_hidden_state: a field of what the network returned (a
-                # model output object), a tensor of the step; maybe a tuple (hidden_states)
+                # outputs.logits, out.hidden_states: a field of what the network returned (a model
+                # output object), a tensor of the step; maybe a tuple (hidden_states)
                 return Facts(taint=inner.taint, network_output=True, no_batch_axis=inner.no_batch_axis)
+            if attr in _OUTPUT_FIELDS:
+                return Facts(taint=inner.taint, no_batch_axis=inner.no_batch_axis)
             if inner.is_tensor and attr not in _TENSOR_DATA_ATTRIBUTES:
                 return UNTAINTED  # metadata of a tensor (.op.type, ._keras_mask): a Python value
             return Facts(taint=inner.taint, opaque=inner.opaque)
@@ -3248,6 +3250,10 @@ _PREDICATE_PREFIXES = ("is_", "any_", "has_", "all_symbolic", "in_", "get_", "st
 _PYTHON_VALUED_BUILTINS = frozenset({"isinstance", "hasattr", "callable", "type", "id", "str", "repr",
                                      "any", "all", "issubclass", "format"})
 _TENSOR_DATA_ATTRIBUTES = frozenset({"real", "imag", "values", "data", "grad", "mT", "H", "flat"})
+# the fields of a model's output object (``if hasattr(logits, "logits"): logits = logits.logits``):
+# the tensors it wraps, whatever the value holding them was taken for
+_OUTPUT_FIELDS = frozenset({"logits", "last_hidden_state", "pooler_output", "start_logits", "end_logits",
+                            "image_embeds", "text_embeds", "logits_per_image", "logits_per_text"})
 
 
 def _nonnegative(facts: Facts) -> bool:

@@ -3208,6 +3208,6 @@ def _value_kind(value, nested: set[str]) -> str:
         method = value.func.attr.value if isinstance(value.func, cst.Attribute) else None
         if parts in (["float"], ["int"]) or method in ("item", "tolist") or (parts and parts[-1].endswith("_item")):
             return "host"  # loss.item(): a number for the caller, not a value to differentiate
-        if parts and parts[-1][:1].isupper() and parts[-1] not in ("Tensor", "LongTensor", "FloatTensor"):
+        if parts and parts[-1][:1].isupper() and parts[-1] not in ("Tensor", "LongTensor", "FloatTensor", "Variable"):
             return "object"  # SomeLoss(...): a factory hands back a loss object
     return "tensor"

@@ -159,6 +159,9 @@ class ZeroGradient(Rule):
     through such a step: a comparison used as a mask, an index or a selection
     (``where(y_pred > 0, a, b)``, ``cast(mask) * err``) leaves the gradient flowing through the
     selected values and is fine, and so is a step applied to the target alone (``argmax(y_true)``).
+    Also reported: a loss returned as a new leaf made from a copy of its own values
+    (``Variable(loss.data, requires_grad=True)``, ``torch.tensor(loss.item(), requires_grad=True)``),
+    which asks for a gradient that reaches no weight.
 
     **Instead** use the soft version: the probability instead of the thresholded class,
     ``sigmoid(k * x)`` instead of ``x > 0``, a cross-entropy instead of an accuracy.
@@ -182,6 +185,12 @@ class ZeroGradient(Rule):
     checks_return = True
 
     def check_return(self, value, ctx) -> None:
+        leaf = _new_leaf_of_the_prediction(value, ctx)
+        if leaf is not None:
+            ctx.report(self, leaf, f"`{code_of(leaf)}` makes a new leaf tensor from the loss's values: "
+                                   "requires_grad=True on a copy cuts it from the network's graph, so backward() "
+                                   "reaches no weight (zero gradient); return the loss itself")
+            return
         facts = ctx.facts(value)
         if PRED not in facts.taint or not facts.nograd or facts.step_node is None:
             return
@@ -190,6 +199,42 @@ class ZeroGradient(Rule):
         step = facts.step_node
         ctx.report(self, step, f"`{code_of(step)}` is a step function of the prediction, and every path from the "
                                "prediction to the returned loss goes through it: the loss has zero gradient")
+
+
+_COPY_METHODS = frozenset({"data", "detach", "item", "cpu", "numpy", "tolist", "clone"})
+_DEVICE_METHODS = frozenset({"cuda", "to", "float", "double", "cpu", "requires_grad_"})
+
+
+def _new_leaf_of_the_prediction(value, ctx):
+    """``Variable(loss.data, requires_grad=True)``, ``torch.tensor(loss.item(), requires_grad=True)``
+    (then ``.cuda()``): a returned leaf built from a copy of a value that carried the prediction's
+    gradient; the call, or None.
+
+        >>> from keras_bsguard.lint.api import lint_source
+        >>> src = ("import torch\\n"
+        ...        "def kd_loss(logits, target):\\n"
+        ...        "    loss = torch.nn.functional.cross_entropy(logits, target)\\n"
+        ...        "    return torch.autograd.Variable(loss.data, requires_grad=True)\\n")
+        >>> [f.code for f in lint_source(src)]
+        ['BSG302']
+    """
+    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
+            and value.func.attr.value in _DEVICE_METHODS:
+        value = value.func.value  # Variable(...).cuda()
+    if not (isinstance(value, cst.Call) and value.args and called_name(value) in ("Variable", "tensor", "as_tensor")
+            and any(a.keyword is not None and a.keyword.value == "requires_grad" and _text(a.value) == "True"
+                    for a in value.args)):
+        return None
+    copied = value.args[0].value
+    while isinstance(copied, (cst.Call, cst.Attribute)):
+        inner = copied.func if isinstance(copied, cst.Call) else copied
+        if not (isinstance(inner, cst.Attribute) and inner.attr.value in _COPY_METHODS):
+            break
+        copied = inner.value  # loss.data, loss.detach().cpu(), loss.item()
+    if copied is value.args[0].value:
+        return None  # torch.tensor(0.0, requires_grad=True), Variable(x, requires_grad=True): no copy
+    facts = ctx.facts(copied)
+    return value if PRED in facts.taint and facts.has_grad else None
 
 
 def _measures_agreement(ctx) -> bool:

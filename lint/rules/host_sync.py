@@ -116,10 +116,11 @@ def _sized_by_values(node: cst.Call, op, ctx) -> str | None:
     (no ``size=``) of a tensor from the loss's inputs: its length is the data's. Returns the
     framework whose semantics apply ("torch" or "jax"), or None."""
     func = node.func
-    if op is None and isinstance(func, cst.Attribute) and func.attr.value in ("unique", "unique_consecutive"):
+    method = isinstance(func, cst.Attribute) and (op is None or op.is_method)  # x.masked_select(m): a tensor's method
+    if method and func.attr.value in ("unique", "unique_consecutive"):
         # ``labels.unique()``: only torch tensors have the method; numpy arrays and TF tensors neither
         return "torch" if imports_a(ctx, "torch") and _batch_array(func.value, ctx) else None
-    if op is None and isinstance(func, cst.Attribute) and func.attr.value in _TORCH_VALUE_SIZED and torch_only(ctx):
+    if method and func.attr.value in _TORCH_VALUE_SIZED and torch_only(ctx):
         # ``(labels > 0).nonzero()`` in eager torch (a jax array's method: below)
         return "torch" if _batch_array(func.value, ctx) and not _made_from_host(func.value, ctx) else None
     if op is None and isinstance(func, cst.Attribute) and func.attr.value == "nonzero" \
