@@ -1220,7 +1220,11 @@ def _grow_list(value, ev: Evaluator, per_sample: bool, loop_target=None, scope=N
     # entries without gradient (each a thresholded count): so is the list, until one carries it
     no_gradient = added_facts.nograd and (listed.nograd or not (listed.grown_list or listed.elements))
     normalised = listed.normalised_entries or (scope is not None and _normalised_term(value.args[0].value, ev, scope))
-    ev.env[name] = replace(listed, taint=listed.taint | added, elements=None, grown_list=True,
+    # ``losses.append(tf.reduce_sum(err_at_scale))`` in a loop over scales: entries that each sum
+    # the whole batch (kept while every entry added does; not one entry per sample)
+    summed = added_facts.batch_sum if not per_sample_rows and value.func.attr.value == "append" and (
+        listed.batch_sum is not None if listed.grown_list else not listed.elements) else None
+    ev.env[name] = replace(listed, taint=listed.taint | added, elements=None, grown_list=True, batch_sum=summed,
                            normalised_entries=normalised,
                            no_batch_axis=rows_only, batch_rows=per_sample_rows, column_terms=columns,
                            nograd=no_gradient, step_node=(listed.step_node or added_facts.step_node) if no_gradient else None)

@@ -2203,14 +2203,18 @@ class Evaluator:
             # cat([ts, ys], axis=1) of one trajectory's parts (documented time steps first): no part
             # has a batch axis, nor has their join
             batchless = bool(carrying) and all(f.no_batch_axis and f.is_tensor for f in carrying)
+            # stack([l1_sum, l2_sum]) of sums over the whole batch: each entry grows with it, so do they
+            summed = carrying[0].batch_sum if carrying and all(f.batch_sum is not None for f in carrying) else None
             return Facts(taint=facts.taint, bounded=all(f.bounded for f in each), unit=all(f.unit for f in each),
-                         no_batch_axis=batchless,
+                         no_batch_axis=batchless or summed is not None, batch_sum=summed,
                          nonneg=all(f.nonneg for f in each), nonpos=all(f.nonpos for f in each),
                          guarded=all(f.guarded for f in each),
                          parts_of=tuple(e.value.value for e in parts.elements if isinstance(e.value, cst.Name)))
         # a list grown with entries without gradient (thresholded counts): stacked, still none
         no_gradient = facts.grown_list and facts.nograd
-        return Facts(taint=facts.taint, nograd=no_gradient, step_node=facts.step_node if no_gradient else None)
+        summed = facts.batch_sum if facts.grown_list else None  # a list grown with sums over the whole batch
+        return Facts(taint=facts.taint, nograd=no_gradient, step_node=facts.step_node if no_gradient else None,
+                     batch_sum=summed, no_batch_axis=summed is not None)
 
     def _column_or_row(self, op: Op) -> int | None:
         """``reshape(x, (-1, 1))`` is a column (axis 1 inserted), ``(1, -1)`` a row (axis 0); a flat
@@ -2501,6 +2505,9 @@ class Evaluator:
             # sum(losses) of one loss per sample, appended in a loop over the batch: a sum over the
             # batch (read otherwise as the builtin sum of a list is, below)
             return Facts(taint=first.taint, python_list=True, opaque=first.opaque, batch_sum=op.node)
+        if op.name == "sum" and op.args and first.grown_list and first.batch_sum is not None and PRED in first.taint:
+            # sum(scale_losses) of entries that each sum the whole batch: still a sum over the batch
+            return Facts(taint=first.taint, python_list=True, opaque=first.opaque, batch_sum=first.batch_sum)
         if op.name in ("sum", "list", "tuple", "sorted", "reversed") and op.args:
             # builtin sum() of a Python list of losses: not a reduction over the batch axis
             return Facts(taint=first.taint, python_list=True, opaque=first.opaque)
