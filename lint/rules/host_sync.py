@@ -241,6 +241,29 @@ def _a_given_tensor(node, ctx) -> bool:
 _FROM_HOST = frozenset({"torch.as_tensor", "torch.from_numpy", "torch.tensor", "torch.BoolTensor"})
 
 
+# torch factories that make a table on the CPU unless given ``device=``
+_HOST_TABLE_MAKERS = frozenset({"eye", "arange", "linspace", "ones", "zeros", "tensor", "as_tensor", "FloatTensor",
+                                "LongTensor", "Tensor"})
+
+
+def _host_table_lookup(node: cst.Subscript, ctx) -> bool:
+    """``torch.eye(C)[labels]`` in eager torch: a table a torch factory made without ``device=``
+    (so on the CPU), indexed by a tensor of the batch (not a number, not a copy already on the host).
+
+        >>> from keras_bsguard.lint.api import lint_source
+        >>> src = ("import torch\\n"
+        ...        "def dice_loss(logits, true):\\n"
+        ...        "    onehot = torch.eye(logits.shape[1])[true]\\n"
+        ...        "    return 1 - (logits.softmax(1) * onehot.permute(0, 3, 1, 2)).mean()\\n")
+        >>> [f.code for f in lint_source(src)]
+        ['BSG701']
+    """
+    if not torch_only(ctx) or id(node) in _plain_store_targets(ctx) or len(node.slice) != 1 \
+            or not isinstance(node.slice[0].slice, cst.Index) or ctx.facts(node.slice[0].slice.value).boolean:
+        return False  # (a store ``table[i] = v``; a boolean mask: a selection, reported as one)
+    return _host_table_by_device_index(node, ctx)
+
+
 def _made_from_host(node, ctx) -> bool:
     """``torch.as_tensor(labels == i)``, ``torch.from_numpy(keep)``: a tensor made from host data
     (numpy labels), on the CPU: selecting with it waits for no device."""
@@ -288,7 +311,14 @@ def _host_table_by_device_index(node, ctx) -> bool:
         return False
     table = ctx.facts(node.value)
     index = node.slice[0].slice.value
-    return table.on_host and table.made_tensor and _one_tensor(index, ctx) and bool(ctx.facts(index).taint)
+    if not (_one_tensor(index, ctx) and ctx.facts(index).taint) or _made_from_host(index, ctx):
+        return False
+    if table.on_host and table.made_tensor:
+        return True
+    # torch.eye(self.classes): a torch factory given no device= makes its table on the CPU
+    op = ctx.op(node.value) if isinstance(node.value, cst.Call) else None
+    return op is not None and op.namespace == "torch" and op.name in _HOST_TABLE_MAKERS \
+        and not any(a.keyword is not None and a.keyword.value == "device" for a in node.value.args)
 
 
 def _only_on_the_cpu(node, ctx) -> bool:
@@ -444,6 +474,11 @@ class HostSync(Rule):
                                        "values, so torch waits for the device to learn it (a sync every call, a "
                                        "graph break under torch.compile); weight the terms by the mask instead "
                                        "(`(x * mask).sum() / mask.sum().clamp(min=1)`)")
+            elif _host_table_lookup(node, ctx):
+                ctx.report(self, node, f"`{code_of(node)}` looks the batch's values up in a table made on the host "
+                                       "(no device=): on a GPU they are copied to the host and the rows back on "
+                                       "every call (recent torch refuses indices on another device); make it with "
+                                       "device=... or use F.one_hot")
             return
         if isinstance(node, cst.IfExp):
             if not _autograph_function(ctx) and _is_tensor_condition(node.test, ctx):
