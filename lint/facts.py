@@ -818,6 +818,10 @@ class Evaluator:
                     batch_dim = position == batch_at and not facts.batchless_shape
                     self.bind(inner, Facts(shape=True, batch_dim=batch_dim, bounded=True,
                                            feature_count=position != batch_at and not starred))
+                elif _names_its_role(inner, target) == TRUE and PRED in facts.taint:
+                    # ``y_true, y_mask, y_pred = inputs``: beside a name for the prediction, the
+                    # targets and their mask are data, without the prediction's gradient
+                    self.bind(inner, replace(facts, taint=frozenset({TRUE}), batch_sum=None, exp_node=None))
                 else:
                     self.bind(inner, replace(facts, batch_sum=None, exp_node=None))
         elif isinstance(target, cst.StarredElement):
@@ -3811,6 +3815,24 @@ _TENSOR_PARAMETER_NAMES = (PRED_NAMES | TARGET_NAMES | {"logits", "embeddings", 
 
 def _may_be_a_list(name: str) -> bool:
     return name.lower().replace("_", "") not in _TENSOR_PARAMETER_NAMES
+
+
+def _names_its_role(element, target) -> str | None:
+    """TRUE for a name of the targets or of a mask (``y_true``, ``labels``, ``y_mask``) unpacked
+    beside a name of the prediction (``y_true, y_mask, y_pred = inputs``); else None.
+
+        >>> import libcst as cst
+        >>> unpacked = cst.parse_expression("(y_true, y_mask, y_pred)")
+        >>> [_names_its_role(e.value, unpacked) for e in unpacked.elements]
+        ['true', 'true', None]
+    """
+    if not isinstance(element, cst.Name):
+        return None
+    names = [e.value.value.lower().replace("_", "") for e in target.elements if isinstance(e.value, cst.Name)]
+    if not any(name in PRED_NAMES for name in names):
+        return None
+    name = element.value.lower().replace("_", "")
+    return TRUE if name in TARGET_NAMES or name.endswith("mask") else None
 
 
 def calls_a_model(func, evaluator) -> bool:
