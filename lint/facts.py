@@ -3785,7 +3785,9 @@ _LAYER_ATTRIBUTE = compile_lazily(r"(^|_)(emb|embed|embedding|embeddings|layer|l
 _MODEL_NAME = compile_lazily(r"^(model|net|network|module|encoder|decoder|backbone|generator|discriminator|"
                              r"critic|apply_fn|predict_fn|forward_fn|f|g|d|vgg\w*|feature_extractor|"
                              # a diffusion loss's network, handed in: denoise_fn(x_t, t), eps_model(x_t, t)
-                             r"denoise_fn|denoiser|denoise_model|eps_model|eps_fn|score_model|score_fn|unet)$", re.IGNORECASE)
+                             r"denoise_fn|denoiser|denoise_model|eps_model|eps_fn|score_model|score_fn|unet|"
+                             # a Flax/Haiku network's apply function bound to a name: policy_apply, reward_model_apply
+                             r"\w+_apply)$", re.IGNORECASE)
 # a network handed to the loss as a parameter (or bound in it) and called there: a distillation
 # loss's student(image), teacher_model(x), a flow-matching loss's vec_field_net(params, x, t); not
 # a function named for what it does to a model (is_transition_model(m), build_model())

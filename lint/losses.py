@@ -1905,7 +1905,7 @@ def param_taints(params: cst.Parameters, kind: str, skip_self: bool,
     # ``forward(self, model, sample)``: a loss that runs the network itself gets its predictions
     # from it; its other arguments are the batch, data without gradient
     batch_data = batch_data or (kind != "helper" and any(
-        _normalized(p.name.value) in _NETWORK_PARAM_NAMES or names_a_handed_network(p.name.value) for p in everything))
+        _normalized(p.name.value) in _NETWORK_PARAM_NAMES for p in everything))
     # ``forward(self, predictions, batch)``: beside named predictions, ``batch`` holds the data
     beside_predictions = kind != "helper" and any(_normalized(p.name.value) in _PRED_NAMES for p in everything)
     taints: dict[str, frozenset[str]] = {}
