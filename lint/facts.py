@@ -1062,7 +1062,8 @@ class Evaluator:
             # x.data: the same values, detached (torch's legacy stop-gradient)
             return replace(inner, nograd=True, batch_sum=None, exp_node=None, exp_sum=None)
         if inner.taint:
-            if inner.network_output and inner.is_tensor and not attr.startswith("_"):
+            if inner.network_output and inner.is_tensor and not attr.startswith("_") \
+                    and attr not in _OUTPUT_METADATA and not attr.endswith(("shape", "size", "dim", "dims")):
                 # outputs.logits, out.hidden_states: a field of what the network returned (a model
                 # output object), a tensor of the step; maybe a tuple (hidden_states)
                 return Facts(taint=inner.taint, network_output=True, no_batch_axis=inner.no_batch_axis)
@@ -2134,6 +2135,9 @@ class Evaluator:
                          tensor_parts=not along_batch,
                          # split(x, sizes, dim=1): channel groups, each with every sample
                          feature_parts=axis is not None and (self.facts(axis).literal or 0) != 0)
+        if name in ("add_n", "accumulate_n") and op.args:
+            # tf.add_n(terms): their elementwise sum (a list of whole-batch sums: still one)
+            return self._stacked(op.args[0])
         if name in STACK_OPS and op.args:
             stacked = self._stacked(op.args[0])
             listed = self.facts(op.args[0])
@@ -3263,6 +3267,9 @@ _PYTHON_VALUED_BUILTINS = frozenset({"isinstance", "hasattr", "callable", "type"
 _TENSOR_DATA_ATTRIBUTES = frozenset({"real", "imag", "values", "data", "grad", "mT", "H", "flat"})
 # the fields of a model's output object (``if hasattr(logits, "logits"): logits = logits.logits``):
 # the tensors it wraps, whatever the value holding them was taken for
+# metadata of a tensor or of a distribution object a network returned (``dist.event_shape``): host values
+_OUTPUT_METADATA = frozenset({"grad_fn", "nbytes", "itemsize", "layout", "is_leaf", "names", "ndim", "dtype", "device",
+                              "requires_grad", "training", "support", "arg_constraints", "has_rsample"})
 _OUTPUT_FIELDS = frozenset({"logits", "last_hidden_state", "pooler_output", "start_logits", "end_logits",
                             "image_embeds", "text_embeds", "logits_per_image", "logits_per_text"})
 
@@ -3834,7 +3841,13 @@ def _names_its_role(element, target) -> str | None:
     if not any(name in PRED_NAMES for name in names):
         return None
     name = element.value.lower().replace("_", "")
-    return TRUE if name in TARGET_NAMES or name.endswith("mask") else None
+    if name in TARGET_NAMES:
+        return TRUE
+    # y_mask, loss_mask: data; pred_mask, out_mask, mask_logits: what the network predicted
+    return TRUE if name.endswith("mask") and not _PREDICTED_MASK.search(name) else None
+
+
+_PREDICTED_MASK = compile_lazily(r"pred|out|logit|prob|score|hat|est|recon")
 
 
 def calls_a_model(func, evaluator) -> bool:

@@ -218,9 +218,24 @@ def _new_leaf_of_the_prediction(value, ctx):
         >>> [f.code for f in lint_source(src)]
         ['BSG302']
     """
+    leaf = None
     while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
             and value.func.attr.value in _DEVICE_METHODS:
+        if value.func.attr.value == "requires_grad_" and leaf is None:
+            leaf = value  # loss.detach().clone().requires_grad_(True)
         value = value.func.value  # Variable(...).cuda()
+    if leaf is not None and not (isinstance(value, cst.Call) and called_name(value) in ("Variable", "tensor")):
+        copied = value
+        while isinstance(copied, (cst.Call, cst.Attribute)):
+            inner = copied.func if isinstance(copied, cst.Call) else copied
+            if not (isinstance(inner, cst.Attribute) and inner.attr.value in _COPY_METHODS):
+                break
+            copied = inner.value
+        if copied is value or not any(isinstance(n, cst.Attribute) and n.attr.value in ("detach", "data")
+                                      for n in all_nodes(value)):
+            return None  # x.requires_grad_() of a value that was never cut from the graph
+        facts = ctx.facts(copied)
+        return leaf if PRED in facts.taint and facts.has_grad else None
     if not (isinstance(value, cst.Call) and value.args and called_name(value) in ("Variable", "tensor", "as_tensor")
             and any(a.keyword is not None and a.keyword.value == "requires_grad" and _text(a.value) == "True"
                     for a in value.args)):
