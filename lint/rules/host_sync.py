@@ -522,12 +522,6 @@ class HostSync(Rule):
         if syncs and op.name in ("cpu", "to") and _only_on_the_cpu(node, ctx):
             return  # ``x.cuda() if x.is_cuda else x.cpu()``: .cpu() of a CPU tensor copies nothing
         if syncs:
-            test = ctx.__dict__.get("_under_a_tensor_test", {}).get(id(node))
-            if test is not None:
-                # ``if not (0 <= label < n): bad.append(label.item())``: read only when the tensor
-                # test above it holds, after that test's own sync: a further place of its finding
-                ctx.relate_to_report(self.code, test, node)
-                return
             message = f"`{code_of(node)}` copies the tensor to the host: fails or syncs inside a compiled step"
             receiver = op.args[0] if op.args else None
             if receiver is not None and ctx.facts(receiver).shape:
