@@ -381,7 +381,7 @@ def _shown_tensor(value, ctx) -> bool:
     library call made of them that the loss then returns as it is (``dist, _ = chamfer_distance(x,
     y)`` ... ``return dist``: the loss value, so a tensor)."""
     facts = ctx.facts(value)
-    if facts.is_tensor or _holds_tensors(facts):
+    if facts.is_tensor or _holds_tensors(facts) or _a_dict_of_tensors(value, ctx):
         return True
     if ctx.loss.kind != "helper" and isinstance(value, (cst.Name, cst.Attribute)) and PRED in facts.taint \
             and facts.opaque and not (facts.shape or facts.python_list or facts.on_host) \
@@ -407,7 +407,26 @@ def _holds_tensors(facts) -> bool:
         return False
     if facts.elements is not None:
         return any(element.is_tensor for element in facts.elements)
+    if facts.grown_list:  # losses.append(rec): only entries of the loss's inputs grow such a list
+        return replace(facts, python_list=False, grown_list=False).is_tensor
     return facts.mapping and replace(facts, python_list=False, mapping=False).is_tensor
+
+
+def _a_dict_of_tensors(value, ctx) -> bool:
+    """``terms = {"rec": rec, "kl": kl}`` (bound once in the loss, as a display or ``dict(...)``)
+    whose entries include a tensor of the loss: printing ``terms`` renders their values."""
+    if not isinstance(value, cst.Name):
+        return False
+    bound = [a.value for a in assignments_to(value.value, ctx)]
+    if len(bound) != 1:
+        return False
+    if isinstance(bound[0], cst.Dict):
+        entries = [e.value for e in bound[0].elements if isinstance(e, cst.DictElement)]
+    elif isinstance(bound[0], cst.Call) and isinstance(bound[0].func, cst.Name) and bound[0].func.value == "dict":
+        entries = [a.value for a in bound[0].args if a.keyword is not None]
+    else:
+        return False
+    return any(ctx.facts(entry).is_tensor for entry in entries)
 
 
 _EXCEPTION_NAME = compile_lazily(r"(Error|Exception|Warning)$")
