@@ -3794,7 +3794,9 @@ _MODEL_NAME = compile_lazily(r"^(model|net|network|module|encoder|decoder|backbo
                              # a diffusion loss's network, handed in: denoise_fn(x_t, t), eps_model(x_t, t)
                              r"denoise_fn|denoiser|denoise_model|eps_model|eps_fn|score_model|score_fn|unet|"
                              # a Flax/Haiku network's apply function bound to a name: policy_apply, reward_model_apply
-                             r"\w+_apply)$", re.IGNORECASE)
+                             # (not mmdet's multi_apply, a map over images)
+                             r"\w*(model|net|network|policy|actor|critic|encoder|decoder|generator|discriminator)"
+                             r"_apply)$", re.IGNORECASE)
 # a network handed to the loss as a parameter (or bound in it) and called there: a distillation
 # loss's student(image), teacher_model(x), a flow-matching loss's vec_field_net(params, x, t); not
 # a function named for what it does to a model (is_transition_model(m), build_model())
