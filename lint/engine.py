@@ -790,7 +790,8 @@ class _Walker:
             zero_branch = test_facts is not None and (test_facts.zero_of is not None
                                                       or test_facts.whole_zero_of is not None)
             before = dict(ev.env) if zero_branch else None
-            before_if = dict(ev.env) if statement.orelse is not None and not zero_branch else None
+            before_if = dict(ev.env) if statement.orelse is not None and not zero_branch \
+                and _tests_nonzero(statement.test, ev) else None  # (if n > 0: ... else: a fallback)
             # ``if threshold is not None: p = (p > threshold).float()`` with ``threshold=None``: an
             # option off by default, so a value with gradient before it keeps its gradient after it
             # (so is ``if not self.training:``; any other branch, on the layout, on ``self.training``
@@ -829,7 +830,7 @@ class _Walker:
             # else of `if w.sum() > 0:`: the all-zero case, a fallback rather than the loss's behaviour
             fallback = statement.orelse is not None and _tests_nonzero(statement.test, ev) and not config
             self.ctx.config_depth += fallback
-            normal_env = dict(ev.env) if fallback and not zero_branch else None
+            normal_env = dict(ev.env) if fallback and before_if is not None else None
             self.ctx.eager_depth += eager is False
             # else of `if num_pos == 0:` (or `<= eps`): the tested value is nonzero there
             nonzero_else = _mark_guarded(_zero_tested(statement.test, ev), ev) \

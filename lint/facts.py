@@ -3265,11 +3265,11 @@ _PREDICATE_PREFIXES = ("is_", "any_", "has_", "all_symbolic", "in_", "get_", "st
 _PYTHON_VALUED_BUILTINS = frozenset({"isinstance", "hasattr", "callable", "type", "id", "str", "repr",
                                      "any", "all", "issubclass", "format"})
 _TENSOR_DATA_ATTRIBUTES = frozenset({"real", "imag", "values", "data", "grad", "mT", "H", "flat"})
-# the fields of a model's output object (``if hasattr(logits, "logits"): logits = logits.logits``):
-# the tensors it wraps, whatever the value holding them was taken for
 # metadata of a tensor or of a distribution object a network returned (``dist.event_shape``): host values
 _OUTPUT_METADATA = frozenset({"grad_fn", "nbytes", "itemsize", "layout", "is_leaf", "names", "ndim", "dtype", "device",
                               "requires_grad", "training", "support", "arg_constraints", "has_rsample"})
+# the fields of a model's output object (``if hasattr(logits, "logits"): logits = logits.logits``):
+# the tensors it wraps, whatever the value holding them was taken for
 _OUTPUT_FIELDS = frozenset({"logits", "last_hidden_state", "pooler_output", "start_logits", "end_logits",
                             "image_embeds", "text_embeds", "logits_per_image", "logits_per_text"})
 

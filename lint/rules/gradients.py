@@ -160,8 +160,8 @@ class ZeroGradient(Rule):
     (``where(y_pred > 0, a, b)``, ``cast(mask) * err``) leaves the gradient flowing through the
     selected values and is fine, and so is a step applied to the target alone (``argmax(y_true)``).
     Also reported: a loss returned as a new leaf made from a copy of its own values
-    (``Variable(loss.data, requires_grad=True)``, ``torch.tensor(loss.item(), requires_grad=True)``),
-    which asks for a gradient that reaches no weight.
+    (``Variable(loss.data, requires_grad=True)``, ``torch.tensor(loss.item(), requires_grad=True)``,
+    ``loss.detach().clone().requires_grad_(True)``), which asks for a gradient that reaches no weight.
 
     **Instead** use the soft version: the probability instead of the thresholded class,
     ``sigmoid(k * x)`` instead of ``x > 0``, a cross-entropy instead of an accuracy.
@@ -225,31 +225,35 @@ def _new_leaf_of_the_prediction(value, ctx):
             leaf = value  # loss.detach().clone().requires_grad_(True)
         value = value.func.value  # Variable(...).cuda()
     if leaf is not None and not (isinstance(value, cst.Call) and called_name(value) in ("Variable", "tensor")):
-        copied = value
-        while isinstance(copied, (cst.Call, cst.Attribute)):
-            inner = copied.func if isinstance(copied, cst.Call) else copied
-            if not (isinstance(inner, cst.Attribute) and inner.attr.value in _COPY_METHODS):
-                break
-            copied = inner.value
+        copied = _copied_from(value)
         if copied is value or not any(isinstance(n, cst.Attribute) and n.attr.value in ("detach", "data")
                                       for n in all_nodes(value)):
             return None  # x.requires_grad_() of a value that was never cut from the graph
-        facts = ctx.facts(copied)
-        return leaf if PRED in facts.taint and facts.has_grad else None
+        return leaf if _carries_the_prediction(copied, ctx) else None
     if not (isinstance(value, cst.Call) and value.args and called_name(value) in ("Variable", "tensor", "as_tensor")
             and any(a.keyword is not None and a.keyword.value == "requires_grad" and _text(a.value) == "True"
                     for a in value.args)):
         return None
-    copied = value.args[0].value
-    while isinstance(copied, (cst.Call, cst.Attribute)):
-        inner = copied.func if isinstance(copied, cst.Call) else copied
-        if not (isinstance(inner, cst.Attribute) and inner.attr.value in _COPY_METHODS):
-            break
-        copied = inner.value  # loss.data, loss.detach().cpu(), loss.item()
+    copied = _copied_from(value.args[0].value)
     if copied is value.args[0].value:
         return None  # torch.tensor(0.0, requires_grad=True), Variable(x, requires_grad=True): no copy
-    facts = ctx.facts(copied)
-    return value if PRED in facts.taint and facts.has_grad else None
+    return value if _carries_the_prediction(copied, ctx) else None
+
+
+def _copied_from(node):
+    """What ``loss.data``, ``loss.detach().cpu()``, ``loss.item()`` copy (``loss``); ``node`` itself
+    when it is no copy."""
+    while isinstance(node, (cst.Call, cst.Attribute)):
+        inner = node.func if isinstance(node, cst.Call) else node
+        if not (isinstance(inner, cst.Attribute) and inner.attr.value in _COPY_METHODS):
+            break
+        node = inner.value
+    return node
+
+
+def _carries_the_prediction(node, ctx) -> bool:
+    facts = ctx.facts(node)
+    return PRED in facts.taint and facts.has_grad
 
 
 def _measures_agreement(ctx) -> bool:
