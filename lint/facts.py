@@ -2137,9 +2137,11 @@ class Evaluator:
                          feature_parts=axis is not None and (self.facts(axis).literal or 0) != 0)
         if name in ("add_n", "accumulate_n") and op.args:
             # tf.add_n(terms): their elementwise sum (a list of whole-batch sums: still one)
-            return self._stacked(op.args[0])
+            return self._stacked(op.args[0], keep_sums=True)
         if name in STACK_OPS and op.args:
-            stacked = self._stacked(op.args[0])
+            # (stack([l1_sum, l2_sum]) of scalar sums; a concat joins vectors: tf.concat([sums, [s]], 0)
+            # of slices' sums is a vector of them, each perhaps one example's)
+            stacked = self._stacked(op.args[0], keep_sums=name == "stack")
             listed = self.facts(op.args[0])
             axis = op.arg(1, "axis", "dim")
             stacked_at = self.facts(axis).literal if axis is not None else None
@@ -2201,8 +2203,9 @@ class Evaluator:
             names += self.facts(source).parts_of  # max(concat([a, b])): an upper bound of a and of b
         return names
 
-    def _stacked(self, parts) -> Facts:
-        """``cat([a, b])``: the range facts every part shares (a cat of cosines is still bounded)."""
+    def _stacked(self, parts, keep_sums: bool = False) -> Facts:
+        """``cat([a, b])``: the range facts every part shares (a cat of cosines is still bounded);
+        ``keep_sums``: parts that each sum the whole batch keep that sum (``stack``, ``add_n``)."""
         facts = self.facts(parts)
         if isinstance(parts, (cst.List, cst.Tuple)) and parts.elements \
                 and not any(isinstance(e, cst.StarredElement) for e in parts.elements):
@@ -2212,7 +2215,8 @@ class Evaluator:
             # has a batch axis, nor has their join
             batchless = bool(carrying) and all(f.no_batch_axis and f.is_tensor for f in carrying)
             # stack([l1_sum, l2_sum]) of sums over the whole batch: each entry grows with it, so do they
-            summed = carrying[0].batch_sum if carrying and all(f.batch_sum is not None for f in carrying) else None
+            summed = carrying[0].batch_sum if keep_sums and carrying and all(f.batch_sum is not None
+                                                                           for f in carrying) else None
             return Facts(taint=facts.taint, bounded=all(f.bounded for f in each), unit=all(f.unit for f in each),
                          no_batch_axis=batchless or summed is not None, batch_sum=summed,
                          nonneg=all(f.nonneg for f in each), nonpos=all(f.nonpos for f in each),
@@ -2220,7 +2224,7 @@ class Evaluator:
                          parts_of=tuple(e.value.value for e in parts.elements if isinstance(e.value, cst.Name)))
         # a list grown with entries without gradient (thresholded counts): stacked, still none
         no_gradient = facts.grown_list and facts.nograd
-        summed = facts.batch_sum if facts.grown_list else None  # a list grown with sums over the whole batch
+        summed = facts.batch_sum if keep_sums and facts.grown_list else None  # a list grown with whole-batch sums
         return Facts(taint=facts.taint, nograd=no_gradient, step_node=facts.step_node if no_gradient else None,
                      batch_sum=summed, no_batch_axis=summed is not None)
 
