@@ -258,10 +258,9 @@ def _host_table_lookup(node: cst.Subscript, ctx) -> bool:
         >>> [f.code for f in lint_source(src)]
         ['BSG701']
     """
-    if not torch_only(ctx) or id(node) in _plain_store_targets(ctx) or len(node.slice) != 1 \
-            or not isinstance(node.slice[0].slice, cst.Index) or ctx.facts(node.slice[0].slice.value).boolean:
-        return False  # (a store ``table[i] = v``; a boolean mask: a selection, reported as one)
-    return _host_table_by_device_index(node, ctx)
+    # (not a store ``table[i] = v``; a boolean mask is a selection, reported as one)
+    return torch_only(ctx) and id(node) not in _plain_store_targets(ctx) \
+        and _host_table_by_device_index(node, ctx) and not ctx.facts(node.slice[0].slice.value).boolean
 
 
 def _made_from_host(node, ctx) -> bool:
