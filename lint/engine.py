@@ -87,6 +87,7 @@ class LossContext:
         self.dump_depth = 0  # inside such a body that writes values out (``print(..., file=self.out)``)
         # in ``if random.random() < 0.001: logger.debug(...)``, its test included: a sampled log line
         self.sampled_log_depth = 0
+        self.host_option_depth = 0  # inside a device switch's side the defaults do not take (``if self.cpu:``)
         # a train step the framework compiles (a Keras ``train_step``, ``@tf.function``, ``@jax.jit``)
         self.compiled_step = False
         # the loss runs once per example (``vmap(grad(loss_of_one))``): what it sums is one example's
@@ -125,6 +126,8 @@ class LossContext:
             return True  # under ``if not self.training:``: evaluation code, never part of a train step
         if self.eager_depth and rule.code == "BSG701":
             return True  # under ``if tf.executing_eagerly():``: a compiled step never runs it
+        if self.host_option_depth and rule.code == "BSG701":
+            return True  # ``if self.cpu: x = x.cpu()`` with ``cpu=False``: a move the user did not ask for
         if self.dump_depth and rule.code == "BSG701":
             return True  # an opt-in branch that writes predictions to a file: host values by design
         if self.sampled_log_depth and (rule.code in ("BSG201", "BSG202", "BSG701")
@@ -809,7 +812,10 @@ class _Walker:
             on = outcome is True and body_config  # an option's side the defaults take (``ignore_index=255``)
             self.ctx.off_default_depth += off
             self.ctx.on_default_depth += on
+            device_switch = outcome is not None and _names_a_device_switch(statement.test)
+            self.ctx.host_option_depth += device_switch and outcome is False
             self.block(block_statements(statement.body))
+            self.ctx.host_option_depth -= device_switch and outcome is False
             self.ctx.off_default_depth -= off
             self.ctx.on_default_depth -= on
             # ``if form == "BPR": loss = ... elif form == "NCE": loss = ...`` with ``form="BPR"``: below
@@ -840,7 +846,9 @@ class _Walker:
             self.ctx.off_default_depth += outcome is True
             on_else = outcome is False and else_config
             self.ctx.on_default_depth += on_else
+            self.ctx.host_option_depth += device_switch and outcome is True
             self._orelse(statement.orelse)
+            self.ctx.host_option_depth -= device_switch and outcome is True
             self.ctx.on_default_depth -= on_else
             self.ctx.off_default_depth -= outcome is True
             if default_env is not None:
@@ -2169,6 +2177,23 @@ def _tested_switch(test):
     """What an option's test reads: ``x`` of ``x``, ``not x``, ``x is None``, ``self.x != "a"``."""
     inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
     return inner.left if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 else inner
+
+
+_DEVICE_SWITCH_WORDS = frozenset({"cpu", "gpu", "cuda"})
+
+
+def _names_a_device_switch(test) -> bool:
+    """The test reads a switch named for where the work runs (``self.cpu``, ``use_gpu``, ``not
+    on_cuda``): its sides move tensors between devices, and the side the defaults do not take is
+    an option the user did not choose.
+
+        >>> [_names_a_device_switch(cst.parse_expression(t)) for t in ("self.cpu", "not use_gpu", "self.hard")]
+        [True, True, False]
+    """
+    tested = _tested_switch(test)
+    name = tested.attr.value if isinstance(tested, cst.Attribute) else tested.value if isinstance(tested, cst.Name) \
+        else ""
+    return bool(set(name.lower().split("_")) & _DEVICE_SWITCH_WORDS)
 
 
 def _off_by_default(test, loss) -> bool:

@@ -150,6 +150,11 @@ ELEMENTWISE_OPS = (ABS_OPS | SQUARE_OPS | SQRT_OPS | EXP_OPS | LOG_OPS | WHERE_O
                    | frozenset({"tanh", "sigmoid", "softsign", "hard_sigmoid", "log_sigmoid", "logsigmoid", "cos", "sin",
                                 "erf", "relu", "relu6", "elu", "softplus", "log1p", "negative", "neg", "reciprocal",
                                 "round", "floor", "ceil", "sign", "trunc"}))
+# torch's samplers: their results carry no gradient from their arguments
+_TORCH_DRAWS = frozenset({"rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "normal",
+                          "bernoulli", "multinomial", "randperm", "poisson"})
+_TORCH_NONNEG_DRAWS = frozenset({"rand", "randint", "rand_like", "randint_like", "bernoulli", "multinomial",
+                                 "randperm", "poisson"})
 CONSTANT_MAKERS = frozenset({"zeros_like", "ones_like", "zeros", "ones", "full", "fill", "eye",
                              "full_like", "constant_like", "arange", "range", "linspace"})
 EPSILON_FUNCTIONS = frozenset({"epsilon"})
@@ -727,6 +732,15 @@ class Evaluator:
                 return "stop" if _GATHER_NAME.search(callee) and not _GATHER_WITH_GRADIENT.search(_text(node.func)) \
                     else None
             if op.name in STOP_OPS:
+                return "stop"
+            if op.namespace == "torch" and op.name in _TORCH_DRAWS:
+                # rand_like(logits), bernoulli(p), normal(mu, std): torch's samplers have no gradient
+                # to their arguments (a shape, a distribution's parameters); ``mu + std *
+                # randn_like(std)`` keeps its gradient through the sum, not through the draw
+                return "stop"
+            if op.namespace == "numpy" or op.namespace.startswith("numpy."):
+                # np.log(p / q) of tensors: numpy computes on a host copy, with no gradient (torch
+                # refuses a tensor that requires one; the copy itself is BSG701's finding)
                 return "stop"
             if op.name in PIECEWISE_OPS or op.name in COMPARISON_OPS or op.name in _COUNT_OPS:
                 return "step"
@@ -2182,6 +2196,9 @@ class Evaluator:
             walks = (op.name in ("permutation", "shuffle") and any(self.facts(value).batch_dim for value in op.args)) \
                 or (size is not None and self.facts(size).batch_dim)
             return Facts(bounded=True, batch_range=bool(walks))
+        if op.namespace == "torch" and name in _TORCH_DRAWS:
+            # rand_like(logits), bernoulli(p): a draw, not the prediction (see _ends_gradient)
+            return Facts(taint=frozenset({TENSOR}), nonneg=name in _TORCH_NONNEG_DRAWS)
         taint = EMPTY
         for value in [*op.args, *op.kwargs.values()]:
             taint = taint | self.facts(value).taint

@@ -217,8 +217,8 @@ class UnguardedLog(Rule):
                 self._fractional_power(node, node.left, node.right, ctx)
             return
         op = ctx.op(node)
-        if op is None or not op.args or op.namespace == "math" or _only_compared(node, ctx):
-            return  # math.sqrt(t): a Python float, no gradient (its host read is BSG701's finding)
+        if op is None or not op.args or op.namespace in ("math", "numpy") or _only_compared(node, ctx):
+            return  # math.sqrt(t), np.log(p): host values, no gradient (a tensor read is BSG701's finding)
         if op.name in _POW_OPS and len(op.args) >= 2:
             self._fractional_power(node, op.args[0], op.args[1], ctx)
         elif op.name in LOG_OPS:
@@ -1049,6 +1049,8 @@ def _parameter_default(function, name: str):
 # keep an unbounded argument's range)
 _DERIVING_OPS = LOG_OPS | NORM_OPS | DISTANCE_OPS | SQRT_OPS | frozenset({"log1p", "cosine_similarity", "entropy"})
 # helpers named for a loss or a distance (not a similarity: a file's similarity() is often a raw dot product)
+# a value named a cosine (``cos_theta``, ``cosine_similarity``; not ``cosh``) is one, in [-1, 1]
+_COSINE_TOKENS = frozenset({"cos", "cosine", "cosines"})
 _DERIVED_NAME_TOKENS = frozenset({"loss", "losses", "dist", "distance", "distances", "surrogate", "entropy",
                                   "divergence", "kl"})
 
@@ -1070,6 +1072,8 @@ def _derived_argument(argument, ctx, depth: int = 0) -> bool:
     if not (facts.taint - {TRUE}) or not facts.has_grad or facts.bounded or facts.nonpos:
         return True  # contributes nothing unbounded of the network's outputs
     if isinstance(argument, cst.Name):
+        if name_tokens(argument.value) & _COSINE_TOKENS:
+            return True  # cosine_similarity = y_pred; exp(alpha * (cos + margin)): named a cosine, in [-1, 1]
         if argument.value in ctx.loss.param_taints:
             # a hyperparameter with a number by default is not data (log_var=None is an optional output)
             return ctx.loss.info is not None and _default_number(argument, ctx.loss.info) is not None
