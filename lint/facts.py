@@ -65,6 +65,11 @@ PASS_THROUGH_OPS = frozenset(
      "expand", "real", "diag", "diagonal", "diag_part", "index_select", "masked_select", "narrow",
      "triu", "tril", "as_tensor", "to_dense", "type_as", "new_tensor", "repeat_elements", "unfold"}
 )
+# pooling: each output a mean or maximum of input values
+_POOLING_OPS = frozenset({"avg_pool1d", "avg_pool2d", "avg_pool3d", "max_pool1d", "max_pool2d", "max_pool3d",
+                          "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+                          "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+                          "avg_pool", "max_pool", "avg_pool2d", "average_pooling2d", "pool"})
 LAYOUT_OPS = frozenset({"contiguous", "clone", "float", "double", "half", "to", "type", "cast", "astype",
                         "cpu", "cuda", "type_as", "cast_to_floatx", "convert_to_tensor", "identity"})
 EXPAND_OPS = frozenset({"expand_dims", "unsqueeze"})
@@ -153,12 +158,13 @@ ELEMENTWISE_OPS = (ABS_OPS | SQUARE_OPS | SQRT_OPS | EXP_OPS | LOG_OPS | WHERE_O
 # torch's samplers: their results carry no gradient from their arguments
 _TORCH_DRAWS = frozenset({"rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "normal",
                           "bernoulli", "multinomial", "randperm", "poisson"})
-_TORCH_NONNEG_DRAWS = frozenset({"rand", "randint", "rand_like", "randint_like", "bernoulli", "multinomial",
-                                 "randperm", "poisson"})
 CONSTANT_MAKERS = frozenset({"zeros_like", "ones_like", "zeros", "ones", "full", "fill", "eye",
                              "full_like", "constant_like", "arange", "range", "linspace"})
 EPSILON_FUNCTIONS = frozenset({"epsilon"})
-UNSTACK_OPS = frozenset({"unstack", "unbind", "split", "chunk", "dynamic_partition"})
+UNSTACK_OPS = frozenset({"unstack", "unbind", "split", "chunk", "dynamic_partition", "array_split", "tensor_split",
+                         "hsplit", "vsplit"})
+# of these, the ops that cut a tensor into a given number (or sizes) of parts, not into its rows
+_PARTS_OPS = frozenset({"split", "chunk", "dynamic_partition", "array_split", "tensor_split", "hsplit", "vsplit"})
 STACK_OPS = frozenset({"stack", "concat", "concatenate", "cat", "hstack", "vstack"})
 HOST_VALUE_OPS = frozenset({"item", "tolist", "numpy", "convert_to_numpy", "get_value", "eval", "dim", "ndimension",
                             "nelement", "element_size", "is_contiguous", "is_floating_point", "data_ptr",
@@ -1167,9 +1173,10 @@ class Evaluator:
             return base  # x.shape[0:2], x.shape[:3]: the leading axes, the batch axis first
         if base.shape:
             return SHAPE
-        if (base.grown_list or base.feature_parts) and not base.batch_rows and len(elements) == 1 \
-                and isinstance(elements[0].slice, cst.Slice):
-            # reps[1:] of a list, splits[:n] of split(x, sizes, dim=1): a shorter list of the same parts
+        if (base.grown_list or base.feature_parts or base.tensor_parts) and not base.batch_rows \
+                and len(elements) == 1 and isinstance(elements[0].slice, cst.Slice):
+            # reps[1:] of a list, splits[:n] of split(x, sizes, dim=1), chunks[1:] of array_split(x, n):
+            # a shorter list of the same parts
             return replace(base, batch_sum=None, exp_node=None)
         if base.elements is not None and len(elements) == 1 and isinstance(elements[0].slice, cst.Index) \
                 and isinstance(elements[0].slice.value, cst.Integer):
@@ -1511,7 +1518,9 @@ class Evaluator:
                          error=left.error and not right.taint, magnitude=left.magnitude and not right.taint,
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
                          nonpos=(left.nonpos and right_pos) or (left_pos and right.nonpos),
-                         guarded=left.guarded and right.guarded,
+                         # (x + eps) / y, clip(i, eps, ...) / union: a floored numerator over a value >= 0
+                         # is > 0 (or inf, the division's own finding), never 0 under a log
+                         guarded=left.guarded and (right.guarded or right_pos),
                          batch_sum=None if normalises else left.batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
                          exp_sum=exp_mean,
@@ -1968,6 +1977,14 @@ class Evaluator:
             return replace(first, transposed=False, expanded_axis=None,
                            exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None,
                            batch_axis=first.batch_axis if name in _AXES_KEEPING_OPS else None)
+        if (name in _POOLING_OPS or name == "pad") and first.is_tensor and not first.python_list:
+            # avg_pool2d(|grad|), max_pool(p), F.pad(g, (1, 1), mode="replicate"): means, maxima and
+            # copies of the values keep their sign and bounds (a pad's fill value joins them)
+            fill = op.arg(3, "value", "constant_values") if name == "pad" else None
+            filled = self.facts(fill) if fill is not None else Facts(literal=0)
+            return Facts(taint=first.taint, nonneg=first.nonneg and filled.literal is not None and filled.literal >= 0,
+                         nonpos=first.nonpos and filled.literal is not None and filled.literal <= 0,
+                         bounded=first.bounded and (fill is None or not filled.taint))
         if name in CLIP_OPS:
             return self._clip(op, first)
         if name in MAXIMUM_OPS and len(op.args) >= 2:
@@ -2142,9 +2159,18 @@ class Evaluator:
             return Facts(bounded=True, guarded=name.startswith("ones"), nonneg=name.startswith(("ones", "zeros")),
                          nonpos=zeros, zero=zeros, made_tensor=op.namespace != "numpy", batch_shaped=shaped)
         if name in UNSTACK_OPS and op.args:
-            axis = op.arg(1, "axis", "dim") if name != "split" else op.arg(2, "axis", "dim")
-            # split/dynamic_partition cut the batch into parts (each keeps rows); unstack/unbind give rows
-            along_batch = name not in ("split", "dynamic_partition") and (axis is None or self.facts(axis).literal == 0)
+            axis = op.arg(1, "axis", "dim") if name not in _PARTS_OPS else op.arg(2, "axis", "dim")
+            if name == "hsplit":
+                axis = cst.Integer("1")
+            # split/chunk/array_split/dynamic_partition cut the batch into parts (each keeps rows;
+            # array_split(x, n): n of them); unstack/unbind give rows, and so do parts of one row
+            # each: torch.split(x, 1), chunk(x, B), tf.split(x, B) with B the batch size
+            sizes = op.arg(1, "split_size_or_sections", "split_size", "num_or_size_splits", "chunks",
+                           "indices_or_sections", "sections")
+            size_facts = self.facts(sizes) if sizes is not None and name != "dynamic_partition" else None
+            torch_sized = name == "split" and (op.is_method or op.namespace.startswith("torch"))
+            one_each = size_facts is not None and (size_facts.literal == 1 if torch_sized else size_facts.batch_dim)
+            along_batch = (name not in _PARTS_OPS or one_each) and (axis is None or self.facts(axis).literal == 0)
             return Facts(taint=first.taint, python_list=True, batch_rows=along_batch and first.is_tensor,
                          tensor_parts=not along_batch,
                          # split(x, sizes, dim=1): channel groups, each with every sample
@@ -2196,9 +2222,6 @@ class Evaluator:
             walks = (op.name in ("permutation", "shuffle") and any(self.facts(value).batch_dim for value in op.args)) \
                 or (size is not None and self.facts(size).batch_dim)
             return Facts(bounded=True, batch_range=bool(walks))
-        if op.namespace == "torch" and name in _TORCH_DRAWS:
-            # rand_like(logits), bernoulli(p): a draw, not the prediction (see _ends_gradient)
-            return Facts(taint=frozenset({TENSOR}), nonneg=name in _TORCH_NONNEG_DRAWS)
         taint = EMPTY
         for value in [*op.args, *op.kwargs.values()]:
             taint = taint | self.facts(value).taint

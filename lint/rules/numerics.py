@@ -16,6 +16,7 @@ from ..facts import (
     MAX_REDUCE_OPS,
     MEAN_OPS,
     MIN_REDUCE_OPS,
+    NONNEG_LOSS_FUNCTIONS,
     REGROUPING_OPS,
     NORM_OPS,
     PRED,
@@ -1278,8 +1279,11 @@ def _raw_target(denominator, ctx) -> bool:
         elif isinstance(node, cst.Call):
             op = ctx.op(node)
             if op is not None and (op.name in SUM_OPS or op.name in MEAN_OPS or op.name in SIZE_OPS
-                                   or op.name in _NORM_OPS or op.name == "count_nonzero"):
-                return False  # a sum or count of the target: a data count
+                                   or op.name in _NORM_OPS or op.name == "count_nonzero"
+                                   or (op.name in NONNEG_LOSS_FUNCTIONS and not op.is_method)):
+                # a sum or count of the target: a data count; mean_absolute_error(y, zeros_like(y)),
+                # the target's own scale (Theil's U), a mean over its entries
+                return False
         stack.extend(_children(node))
     return named
 
