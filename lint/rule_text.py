@@ -35,8 +35,19 @@ def plain(text: str) -> str:
         if kind == "code":
             out.append(textwrap.indent(piece, "    "))
         else:
-            out.append(_EMPHASIS.sub(r"\1", _STRONG.sub(r"\1", _LITERAL.sub(r"\1", piece))))
+            out.append(_unmarked(piece))
     return "\n\n".join(out).strip("\n")
+
+
+def _unmarked(prose: str) -> str:
+    """Prose without its markup; a ``*`` inside an inline literal is code, not emphasis.
+
+        >>> _unmarked("``self.beta *= d`` and ``m * h`` are *kept*")
+        'self.beta *= d and m * h are kept'
+    """
+    parts = _LITERAL.split(prose)  # prose, literal, prose, literal, ...
+    return "".join(part if position % 2 else _EMPHASIS.sub(r"\1", _STRONG.sub(r"\1", part))
+                   for position, part in enumerate(parts))
 
 
 def markdown(text: str) -> str:

@@ -927,10 +927,14 @@ class StateInLoss(Rule):
     **Why it hurts training.** The loss runs inside the compiled train step. A variable (or a
     layer, which owns variables) created there is created again on every trace, is not tracked
     by the optimizer, and on TF raises "tf.function only supports singleton tf.Variables". A
-    counter updated with ``assign_add``, a module-level list appended to, ``self.x = ...``, or a
-    Python attribute annealed in a Keras loss's ``call`` (``self.beta *= self.decay``) runs once at
-    trace time under ``tf.function``/``jax.jit`` (the update is silently lost) and behaves
-    differently on each backend (eager torch runs it every step, so it is not reported there).
+    counter updated with ``assign_add``, a module-level list appended to, or a Python attribute
+    annealed in a Keras loss's ``call`` (``self.beta *= self.decay``) runs once at trace time under
+    ``tf.function``/``jax.jit`` (the update is silently lost) and behaves differently on each
+    backend (eager torch runs such an update every step, so it is not reported there). A tensor of
+    the step stored on the object (``self.last_loss = loss``, ``self.hist = m * self.hist + h``) is
+    reported on every backend, eager torch included: it keeps the step's autograd graph (and, read
+    back next step, a chain of graphs) alive after the step, and under jit it is a traced value
+    that leaks out of the trace.
 
     **Instead** create state in ``__init__``/``build``, track values with Keras metrics
     (``update_state``), and keep the loss a pure function of its inputs.
