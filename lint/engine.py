@@ -25,7 +25,7 @@ import libcst as cst
 from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRUE, UNTAINTED, Evaluator, Facts,
                     _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, param_taints
-from .rules._util import is_self_attribute
+from .rules._util import code_of, is_self_attribute
 from .rules.batch_loop import for_loop_over_the_batch, indexes_a_fixed_list
 from .train_steps import called_networks, every_few_steps
 from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_bindings, local_criteria,
@@ -88,6 +88,7 @@ class LossContext:
         # in ``if random.random() < 0.001: logger.debug(...)``, its test included: a sampled log line
         self.sampled_log_depth = 0
         self.host_option_depth = 0  # inside a device switch's side the defaults do not take (``if self.cpu:``)
+        self.cache_fill_depth = 0  # inside ``if self.mask is None: self.mask = ...``: run once, not every step
         # a train step the framework compiles (a Keras ``train_step``, ``@tf.function``, ``@jax.jit``)
         self.compiled_step = False
         # the loss runs once per example (``vmap(grad(loss_of_one))``): what it sums is one example's
@@ -126,6 +127,8 @@ class LossContext:
             return True  # under ``if not self.training:``: evaluation code, never part of a train step
         if self.eager_depth and rule.code == "BSG701":
             return True  # under ``if tf.executing_eagerly():``: a compiled step never runs it
+        if self.cache_fill_depth and rule.code in ("BSG101", "BSG701"):
+            return True  # a cache filled when empty or stale: its loop and reads run once, not every step
         if self.host_option_depth and rule.code == "BSG701":
             return True  # ``if self.cpu: x = x.cpu()`` with ``cpu=False``: a move the user did not ask for
         if self.dump_depth and rule.code == "BSG701":
@@ -814,7 +817,10 @@ class _Walker:
             self.ctx.on_default_depth += on
             device_switch = outcome is not None and _names_a_device_switch(statement.test)
             self.ctx.host_option_depth += device_switch and outcome is False
+            refill = _refills_a_cache(statement)
+            self.ctx.cache_fill_depth += refill
             self.block(block_statements(statement.body))
+            self.ctx.cache_fill_depth -= refill
             self.ctx.host_option_depth -= device_switch and outcome is False
             self.ctx.off_default_depth -= off
             self.ctx.on_default_depth -= on
@@ -2177,6 +2183,39 @@ def _tested_switch(test):
     """What an option's test reads: ``x`` of ``x``, ``not x``, ``x is None``, ``self.x != "a"``."""
     inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
     return inner.left if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 else inner
+
+
+def _refills_a_cache(statement: cst.If) -> bool:
+    """The ``if`` fills a cache: ``if self.mask is None: self.mask = ...`` (once), or ``if m is None or
+    m.size(0) != 2 * B: m = ...`` (again only when the batch size changes): what its body does is
+    not paid on every step. (A parameter tested against None alone is a default filled on every
+    call that omits it, not a cache.)
+
+        >>> [_refills_a_cache(cst.parse_statement(s)) for s in (
+        ...     "if self.mask is None:\\n    self.mask = make(n)\\n",
+        ...     "if m is None or m.size(0) != 2 * n:\\n    m = make(n)\\n",
+        ...     "if m is None:\\n    m = make(n)\\n")]
+        [True, True, False]
+    """
+    test = statement.test
+    stale_test = None
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
+        test, stale_test = test.left, test.right
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].operator, cst.Is)
+            and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == "None"):
+        return False
+    cached = test.left
+    text = code_of(cached)
+    if stale_test is None:
+        if not (isinstance(cached, cst.Attribute) and isinstance(cached.value, cst.Name) and cached.value.value == "self"):
+            return False
+    elif not any(isinstance(node, (cst.Attribute, cst.Call)) and (
+            code_of(node).startswith((f"{text}.size", f"{text}.shape")) or code_of(node) == f"len({text})")
+            for node in all_nodes(stale_test)):
+        return False
+    return any(isinstance(node, cst.Assign) and any(code_of(t.target) == text for t in node.targets)
+               for node in all_nodes(statement.body))
 
 
 _DEVICE_SWITCH_WORDS = frozenset({"cpu", "gpu", "cuda"})
