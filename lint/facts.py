@@ -190,6 +190,7 @@ class Facts:
     guarded: bool = False  # bounded away from zero: safe under log, sqrt, division
     difference: bool = False  # a difference of two tensors: it can cancel to 0 (or below)
     complement: Facts | None = None  # for 1 - x: the facts of x (so 1 - (1 - x) is x again)
+    target_total: bool = False  # lbl.sum(): a whole-batch sum of the target (a count of positives), grows with B
     gram: bool = False  # a matrix product of the batch's tensors (x.T @ x): singular when B <= D
     # a matrix of inner products a @ b.T: "self" when a and b are one tensor (x @ x.T: its diagonal
     # holds squared norms), "cross" otherwise
@@ -1345,7 +1346,8 @@ class Evaluator:
         if symbol == "+":
             guarded = (_positive_offset(right) and left.taint != EMPTY) or (_positive_offset(left) and right.taint != EMPTY) \
                 or (left.guarded and right.nonneg) or (right.guarded and left.nonneg) \
-                or (left.guarded and right.guarded) or _adds_own_zero_test(left_node, right_node, left, right)
+                or (left.guarded and right.guarded) or _adds_own_zero_test(left_node, right_node, left, right) \
+                or self._guarded_mix(left_node, right_node)
             # at most a fixed value: a capped, bounded or max-shifted value (``x - max(x)``, with a 0 in
             # every row) plus a constant (``logits + 1e-12``): safe under exp, and its row sums stay >= 1
             capped = not both_bounded and any(
@@ -1531,6 +1533,9 @@ class Evaluator:
                          or (right.batch_dim and not right.taint and left.is_tensor and not left.no_batch_axis
                              and left.inner is None)
                          or _divides_by_own_sum(left_node, right_node, self)
+                         # per_sample / lbl.sum(): each sample's terms over a whole-batch sum of the
+                         # target (its positives, its weights), which grows with the batch as a count
+                         or (left.is_tensor and not left.no_batch_axis and right.target_total)
                          or (left.is_tensor and _names_a_normaliser(right_node) and right.literal is None
                              and (right.no_batch_axis if right.is_tensor else isinstance(right_node, cst.Name))))
         if symbol == "**":
@@ -1676,6 +1681,24 @@ class Evaluator:
                 # F.mse_loss(x_hat, x, reduction="sum"): one number, the sum over the batch
                 facts = replace(facts, batch_sum=node, no_batch_axis=True, batch_axis=None)
         return facts
+
+    def _guarded_mix(self, left_node, right_node) -> bool:
+        """``t * p + (1 - t) * (1 - p)`` (focal loss's p_t) of a weight ``t`` in [0, 1] (a label,
+        a mask, a probability) and two values floored above 0: a convex mix of them, floored too."""
+        left, right = _two_factors(left_node, self), _two_factors(right_node, self)
+        if left is None or right is None:
+            return False
+        for weight, value in (left, left[::-1]):
+            for complement, other in (right, right[::-1]):
+                if not (isinstance(complement, cst.BinaryOperation) and isinstance(complement.operator, cst.Subtract)
+                        and _text(complement.left) in ("1", "1.0", "1.") and _text(complement.right) == _text(weight)):
+                    continue
+                mixing = self.facts(weight)
+                in_unit = mixing.boolean or mixing.probability or _at_most_one(mixing) and mixing.nonneg \
+                    or (mixing.taint == frozenset({TRUE}))
+                if in_unit and self.facts(value).guarded and self.facts(other).guarded:
+                    return True
+        return False
 
     def _python_valued(self, node) -> bool:
         """A Python value a tensor can be made from on the host: a number, a shape, a list or tuple
@@ -2632,6 +2655,7 @@ class Evaluator:
                      inner_pair=first.product_operands if axis_given else EMPTY,  # sum(a * b, dim=1): rows' dot products
                      overlap_of=first.product_operands,
                      summed=self._summed_tensors(op.args[0]) if op.args and first.is_tensor else EMPTY,
+                     target_total=over_batch and not axis_given and first.is_tensor and first.taint == {TRUE},
                      no_batch_axis=first.no_batch_axis or (first.is_tensor and reduced), batch_axis=batch_axis)
 
     def _reciprocal_of_a_count(self, node) -> bool:
@@ -3240,6 +3264,17 @@ def _sign_fold(op: Op) -> str | None:
         return "nonpos"
     if _text(when_positive) == value and negated(otherwise):
         return "nonneg"
+    return None
+
+
+def _two_factors(node, evaluator) -> tuple | None:
+    """The two factors of ``a * b`` or ``multiply(a, b)`` (casts of them read through), else None."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+        return node.left, node.right
+    if isinstance(node, cst.Call):
+        op = evaluator.op(node)
+        if op is not None and op.name in ("multiply", "mul") and len(op.args) == 2:
+            return op.args[0], op.args[1]
     return None
 
 
