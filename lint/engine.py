@@ -25,7 +25,7 @@ import libcst as cst
 from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRUE, UNTAINTED, Evaluator, Facts,
                     _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, param_taints
-from .rules._util import code_of, is_self_attribute
+from .rules._util import code_of, is_self_attribute, torch_only
 from .rules.batch_loop import for_loop_over_the_batch, indexes_a_fixed_list
 from .train_steps import called_networks, every_few_steps
 from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_bindings, local_criteria,
@@ -127,8 +127,10 @@ class LossContext:
             return True  # under ``if not self.training:``: evaluation code, never part of a train step
         if self.eager_depth and rule.code == "BSG701":
             return True  # under ``if tf.executing_eagerly():``: a compiled step never runs it
-        if self.cache_fill_depth and rule.code in ("BSG101", "BSG701"):
-            return True  # a cache filled when empty or stale: its loop and reads run once, not every step
+        if self.cache_fill_depth and (rule.code == "BSG101" or (rule.code == "BSG701" and torch_only(self))):
+            # a cache filled when empty or stale: its loop and (in eager torch) its reads run once, not
+            # every step (a compiled step traces the body: a host read there fails when traced)
+            return True
         if self.host_option_depth and rule.code == "BSG701":
             return True  # ``if self.cpu: x = x.cpu()`` with ``cpu=False``: a move the user did not ask for
         if self.dump_depth and rule.code == "BSG701":
@@ -817,7 +819,7 @@ class _Walker:
             self.ctx.on_default_depth += on
             device_switch = outcome is not None and _names_a_device_switch(statement.test)
             self.ctx.host_option_depth += device_switch and outcome is False
-            refill = _refills_a_cache(statement)
+            refill = _refills_a_cache(statement, self.ctx)
             self.ctx.cache_fill_depth += refill
             self.block(block_statements(statement.body))
             self.ctx.cache_fill_depth -= refill
@@ -2185,15 +2187,16 @@ def _tested_switch(test):
     return inner.left if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 else inner
 
 
-def _refills_a_cache(statement: cst.If) -> bool:
+def _refills_a_cache(statement: cst.If, ctx=None) -> bool:
     """The ``if`` fills a cache: ``if self.mask is None: self.mask = ...`` (once), or ``if m is None or
-    m.size(0) != 2 * B: m = ...`` (again only when the batch size changes): what its body does is
-    not paid on every step. (A parameter tested against None alone is a default filled on every
-    call that omits it, not a cache.)
+    m.size(0) != 2 * B: m = ...`` of an attribute, or of a parameter some call in the file passes an
+    attribute to (``refresh(B, self.m)``, stored back): again only when the batch size changes. What
+    its body does is not paid on every step. (A parameter the calls leave out, or tested against
+    None alone, is a default filled on every call, not a cache.)
 
         >>> [_refills_a_cache(cst.parse_statement(s)) for s in (
         ...     "if self.mask is None:\\n    self.mask = make(n)\\n",
-        ...     "if m is None or m.size(0) != 2 * n:\\n    m = make(n)\\n",
+        ...     "if self.m is None or self.m.size(0) != 2 * n:\\n    self.m = make(n)\\n",
         ...     "if m is None:\\n    m = make(n)\\n")]
         [True, True, False]
     """
@@ -2207,15 +2210,37 @@ def _refills_a_cache(statement: cst.If) -> bool:
         return False
     cached = test.left
     text = code_of(cached)
-    if stale_test is None:
-        if not (isinstance(cached, cst.Attribute) and isinstance(cached.value, cst.Name) and cached.value.value == "self"):
-            return False
-    elif not any(isinstance(node, (cst.Attribute, cst.Call)) and (
+    on_self = isinstance(cached, cst.Attribute) and isinstance(cached.value, cst.Name) and cached.value.value == "self"
+    if not on_self and (stale_test is None or not isinstance(cached, cst.Name) or ctx is None
+                        or not _given_an_attribute(cached.value, ctx)):
+        return False
+    if stale_test is not None and not any(isinstance(node, (cst.Attribute, cst.Call)) and (
             code_of(node).startswith((f"{text}.size", f"{text}.shape")) or code_of(node) == f"len({text})")
             for node in all_nodes(stale_test)):
         return False
     return any(isinstance(node, cst.Assign) and any(code_of(t.target) == text for t in node.targets)
                for node in all_nodes(statement.body))
+
+
+def _given_an_attribute(parameter: str, ctx) -> bool:
+    """Some call in the file of the function being walked passes an attribute of an object as its
+    ``parameter`` (``_refresh(B, self.index_matrix)``): a value kept between calls."""
+    function = ctx.loss.node
+    if not isinstance(function, cst.FunctionDef) or ctx.index.module is None:
+        return False
+    params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+    if parameter not in params:
+        return False
+    position = params.index(parameter) - (1 if params and params[0] == "self" else 0)
+    for node in all_nodes(ctx.index.module):
+        if isinstance(node, cst.Call) and called_name(node) == function.name.value:
+            positional = [a.value for a in node.args if a.keyword is None and not a.star]
+            given = [a.value for a in node.args if a.keyword is not None and a.keyword.value == parameter]
+            if position < len(positional):
+                given.append(positional[position])
+            if any(is_self_attribute(value) for value in given):
+                return True
+    return False
 
 
 _DEVICE_SWITCH_WORDS = frozenset({"cpu", "gpu", "cuda"})

@@ -745,12 +745,12 @@ class Evaluator:
                 # to their arguments (a shape, a distribution's parameters); ``mu + std *
                 # randn_like(std)`` keeps its gradient through the sum, not through the draw
                 return "stop"
+            if op.name in PIECEWISE_OPS or op.name in COMPARISON_OPS or op.name in _COUNT_OPS:
+                return "step"
             if op.namespace == "numpy" or op.namespace.startswith("numpy."):
                 # np.log(p / q) of tensors: numpy computes on a host copy, with no gradient (torch
                 # refuses a tensor that requires one; the copy itself is BSG701's finding)
                 return "stop"
-            if op.name in PIECEWISE_OPS or op.name in COMPARISON_OPS or op.name in _COUNT_OPS:
-                return "step"
             if op.name in _INTEGER_METHODS and op.is_method:
                 return "step"
             if op.name in ("cast", "astype", "to", "type") and _integer_dtype(op):
@@ -1521,8 +1521,9 @@ class Evaluator:
                          nonneg=(left_pos and right_pos) or (left.nonpos and right.nonpos),
                          nonpos=(left.nonpos and right_pos) or (left_pos and right.nonpos),
                          # (x + eps) / y, clip(i, eps, ...) / union: a floored numerator over a value >= 0
-                         # is > 0 (or inf, the division's own finding), never 0 under a log
-                         guarded=left.guarded and (right.guarded or right_pos),
+                         # is > 0 (or inf where y is 0: the division's own finding, made for a y with the
+                         # prediction's gradient; of a y without, the log stays the place to report)
+                         guarded=left.guarded and (right.guarded or (right_pos and right.has_grad)),
                          batch_sum=None if normalises else left.batch_sum, shape=shape,
                          literal=_arith(left, right, symbol),
                          exp_sum=exp_mean,
@@ -1988,6 +1989,21 @@ class Evaluator:
             indices = self.facts(index) if index is not None else None
             if indices is not None and indices.is_tensor and not indices.no_batch_axis and not indices.python_list:
                 return Facts(taint=indices.taint)
+        if name == "pad" and first.is_tensor and not first.python_list and not _copies_edges(op, self):
+            # F.pad(g, (1, 1)), tf.pad(x, p, constant_values=c): the values and a fill joined to them
+            # (0 by default: no longer floored above 0, whatever the values were)
+            fill = op.arg(3, "value", "constant_values")
+            filled = self.facts(fill) if fill is not None else Facts(literal=0)
+            number = filled.literal if not filled.taint else None
+            return replace(first, transposed=False, expanded_axis=None, exp_node=None, batch_axis=None, batch_sum=None,
+                           nonneg=first.nonneg and number is not None and number >= 0,
+                           nonpos=first.nonpos and number is not None and number <= 0,
+                           guarded=first.guarded and number is not None and number > 0,
+                           bounded=first.bounded and number is not None, zero=False, probability=False)
+        if name in _POOLING_OPS and first.is_tensor and not first.python_list:
+            # avg_pool2d(|grad|), max_pool(p): local means and maxima of the values keep their range
+            # facts (sign, floor, bounds), as a reshape does
+            return replace(first, transposed=False, expanded_axis=None, exp_node=None, batch_axis=None, batch_sum=None)
         if name in PASS_THROUGH_OPS:
             if name in ("diag", "diagonal", "diag_part") and first.inner == "self":
                 return replace(first, nonneg=True, inner=None, inner_operands=EMPTY, transposed=False,
@@ -2000,14 +2016,6 @@ class Evaluator:
             return replace(first, transposed=False, expanded_axis=None,
                            exp_node=first.exp_node if name in _SHAPE_ONLY_OPS else None,
                            batch_axis=first.batch_axis if name in _AXES_KEEPING_OPS else None)
-        if (name in _POOLING_OPS or name == "pad") and first.is_tensor and not first.python_list:
-            # avg_pool2d(|grad|), max_pool(p), F.pad(g, (1, 1), mode="replicate"): means, maxima and
-            # copies of the values keep their sign and bounds (a pad's fill value joins them)
-            fill = op.arg(3, "value", "constant_values") if name == "pad" else None
-            filled = self.facts(fill) if fill is not None else Facts(literal=0)
-            return Facts(taint=first.taint, nonneg=first.nonneg and filled.literal is not None and filled.literal >= 0,
-                         nonpos=first.nonpos and filled.literal is not None and filled.literal <= 0,
-                         bounded=first.bounded and (fill is None or not filled.taint))
         if name in CLIP_OPS:
             return self._clip(op, first)
         if name in MAXIMUM_OPS and len(op.args) >= 2:
@@ -2192,7 +2200,9 @@ class Evaluator:
                            "indices_or_sections", "sections")
             size_facts = self.facts(sizes) if sizes is not None and name != "dynamic_partition" else None
             torch_sized = name == "split" and (op.is_method or op.namespace.startswith("torch"))
-            one_each = size_facts is not None and (size_facts.literal == 1 if torch_sized else size_facts.batch_dim)
+            one_each = size_facts is not None and (size_facts.literal == 1 if torch_sized else size_facts.batch_dim) \
+                and first.is_tensor and not first.no_batch_axis and not first.network_output \
+                and (first.batch_axis is None or first.batch_axis[0] == 0)  # (not a time-major output's steps)
             along_batch = (name not in _PARTS_OPS or one_each) and (axis is None or self.facts(axis).literal == 0)
             return Facts(taint=first.taint, python_list=True, batch_rows=along_batch and first.is_tensor,
                          tensor_parts=not along_batch,
@@ -3265,6 +3275,14 @@ def _sign_fold(op: Op) -> str | None:
     if _text(when_positive) == value and negated(otherwise):
         return "nonneg"
     return None
+
+
+def _copies_edges(op, evaluator) -> bool:
+    """A pad that copies the values at the edges (``mode="replicate"``, ``"reflect"``,
+    ``"circular"``, TF's ``"REFLECT"``/``"SYMMETRIC"``): every value it adds is one of the input's."""
+    mode = op.arg(2, "mode")
+    return mode is not None and _text(mode).strip("'\"").lower() in ("replicate", "reflect", "circular", "symmetric",
+                                                                      "edge", "wrap")
 
 
 def _two_factors(node, evaluator) -> tuple | None:

@@ -218,7 +218,8 @@ class UnguardedLog(Rule):
                 self._fractional_power(node, node.left, node.right, ctx)
             return
         op = ctx.op(node)
-        if op is None or not op.args or op.namespace in ("math", "numpy") or _only_compared(node, ctx):
+        if op is None or not op.args or op.namespace in ("math", "numpy") or op.namespace.startswith("numpy.") \
+                or _only_compared(node, ctx):
             return  # math.sqrt(t), np.log(p): host values, no gradient (a tensor read is BSG701's finding)
         if op.name in _POW_OPS and len(op.args) >= 2:
             self._fractional_power(node, op.args[0], op.args[1], ctx)
@@ -1073,8 +1074,11 @@ def _derived_argument(argument, ctx, depth: int = 0) -> bool:
     if not (facts.taint - {TRUE}) or not facts.has_grad or facts.bounded or facts.nonpos:
         return True  # contributes nothing unbounded of the network's outputs
     if isinstance(argument, cst.Name):
-        if name_tokens(argument.value) & _COSINE_TOKENS:
-            return True  # cosine_similarity = y_pred; exp(alpha * (cos + margin)): named a cosine, in [-1, 1]
+        if name_tokens(argument.value) & _COSINE_TOKENS and not _inner_products_in(_only_assignment(argument.value, ctx),
+                                                                                     ctx):
+            # cosine_similarity = y_pred; exp(alpha * (cos + margin)): named a cosine, in [-1, 1] (not
+            # ``cos = emb @ emb.T`` of raw embeddings, whose bounds the facts would have found)
+            return True
         if argument.value in ctx.loss.param_taints:
             # a hyperparameter with a number by default is not data (log_var=None is an optional output)
             return ctx.loss.info is not None and _default_number(argument, ctx.loss.info) is not None
@@ -1098,6 +1102,26 @@ def _derived_argument(argument, ctx, depth: int = 0) -> bool:
         return _derived_argument(argument.expression, ctx, depth + 1)
     if isinstance(argument, cst.Subscript):
         return _derived_argument(argument.value, ctx, depth + 1)
+    return False
+
+
+_INNER_PRODUCT_OPS = frozenset({"matmul", "mm", "bmm", "einsum", "dot", "tensordot", "inner", "batch_dot", "sum",
+                                "reduce_sum", "linear"})
+
+
+def _inner_products_in(value, ctx) -> bool:
+    """``value`` (a binding) computes an inner product itself: ``a @ b.T``, ``(a * b).sum(-1)``,
+    ``matmul``/``einsum``/``linear`` of raw values (those of normalised ones are bounded by the facts
+    already, so a name is not needed to bound them)."""
+    if value is None:
+        return False
+    for node in all_nodes(value):
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply):
+            return True
+        if isinstance(node, cst.Call):
+            op = ctx.op(node)
+            if op is not None and op.name in _INNER_PRODUCT_OPS:
+                return True
     return False
 
 
@@ -1280,7 +1304,8 @@ def _raw_target(denominator, ctx) -> bool:
             op = ctx.op(node)
             if op is not None and (op.name in SUM_OPS or op.name in MEAN_OPS or op.name in SIZE_OPS
                                    or op.name in _NORM_OPS or op.name == "count_nonzero"
-                                   or (op.name in NONNEG_LOSS_FUNCTIONS and not op.is_method)):
+                                   or (op.name in NONNEG_LOSS_FUNCTIONS and not op.is_method
+                                       and _text(op.kwargs.get("reduction", cst.Name("mean"))).strip("'\"") != "none")):
                 # a sum or count of the target: a data count; mean_absolute_error(y, zeros_like(y)),
                 # the target's own scale (Theil's U), a mean over its entries
                 return False
