@@ -25,7 +25,7 @@ import libcst as cst
 from .facts import (_COMPREHENSIONS, BATCH_SIZE_NAME, LOCAL_CRITERION, PRED, TRUE, UNTAINTED, Evaluator, Facts,
                     _text, join_facts, names_a_positive_parameter, nonzero_names, reducing_loss_class)
 from .losses import LOSS_CLASS_METHODS, LossFunction, optional_labels_test, param_taints
-from .rules._util import code_of, is_self_attribute, torch_only
+from .rules._util import is_self_attribute, torch_only
 from .rules.batch_loop import for_loop_over_the_batch, indexes_a_fixed_list
 from .train_steps import called_networks, every_few_steps
 from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_bindings, local_criteria,
@@ -2209,16 +2209,16 @@ def _refills_a_cache(statement: cst.If, ctx=None) -> bool:
             and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == "None"):
         return False
     cached = test.left
-    text = code_of(cached)
+    text = _text(cached)
     on_self = isinstance(cached, cst.Attribute) and isinstance(cached.value, cst.Name) and cached.value.value == "self"
     if not on_self and (stale_test is None or not isinstance(cached, cst.Name) or ctx is None
                         or not _given_an_attribute(cached.value, ctx)):
         return False
     if stale_test is not None and not any(isinstance(node, (cst.Attribute, cst.Call)) and (
-            code_of(node).startswith((f"{text}.size", f"{text}.shape")) or code_of(node) == f"len({text})")
+            _text(node).startswith((f"{text}.size", f"{text}.shape")) or _text(node) == f"len({text})")
             for node in all_nodes(stale_test)):
         return False
-    return any(isinstance(node, cst.Assign) and any(code_of(t.target) == text for t in node.targets)
+    return any(isinstance(node, cst.Assign) and any(_text(t.target) == text for t in node.targets)
                for node in all_nodes(statement.body))
 
 

@@ -69,7 +69,7 @@ PASS_THROUGH_OPS = frozenset(
 _POOLING_OPS = frozenset({"avg_pool1d", "avg_pool2d", "avg_pool3d", "max_pool1d", "max_pool2d", "max_pool3d",
                           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
                           "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
-                          "avg_pool", "max_pool", "avg_pool2d", "average_pooling2d", "pool"})
+                          "avg_pool", "max_pool", "average_pooling2d", "pool"})
 LAYOUT_OPS = frozenset({"contiguous", "clone", "float", "double", "half", "to", "type", "cast", "astype",
                         "cpu", "cuda", "type_as", "cast_to_floatx", "convert_to_tensor", "identity"})
 EXPAND_OPS = frozenset({"expand_dims", "unsqueeze"})
@@ -747,7 +747,7 @@ class Evaluator:
                 return "stop"
             if op.name in PIECEWISE_OPS or op.name in COMPARISON_OPS or op.name in _COUNT_OPS:
                 return "step"
-            if op.namespace == "numpy" or op.namespace.startswith("numpy."):
+            if op.namespace.split(".")[0] == "numpy":
                 # np.log(p / q) of tensors: numpy computes on a host copy, with no gradient (torch
                 # refuses a tensor that requires one; the copy itself is BSG701's finding)
                 return "stop"
@@ -1989,7 +1989,7 @@ class Evaluator:
             indices = self.facts(index) if index is not None else None
             if indices is not None and indices.is_tensor and not indices.no_batch_axis and not indices.python_list:
                 return Facts(taint=indices.taint)
-        if name == "pad" and first.is_tensor and not first.python_list and not _copies_edges(op, self):
+        if name == "pad" and first.is_tensor and not first.python_list and not _copies_edges(op):
             # F.pad(g, (1, 1)), tf.pad(x, p, constant_values=c): the values and a fill joined to them
             # (0 by default: no longer floored above 0, whatever the values were)
             fill = op.arg(3, "value", "constant_values")
@@ -3277,7 +3277,7 @@ def _sign_fold(op: Op) -> str | None:
     return None
 
 
-def _copies_edges(op, evaluator) -> bool:
+def _copies_edges(op) -> bool:
     """A pad that copies the values at the edges (``mode="replicate"``, ``"reflect"``,
     ``"circular"``, TF's ``"REFLECT"``/``"SYMMETRIC"``): every value it adds is one of the input's."""
     mode = op.arg(2, "mode")
@@ -3286,7 +3286,7 @@ def _copies_edges(op, evaluator) -> bool:
 
 
 def _two_factors(node, evaluator) -> tuple | None:
-    """The two factors of ``a * b`` or ``multiply(a, b)`` (casts of them read through), else None."""
+    """The two factors of ``a * b`` or ``multiply(a, b)``, else None."""
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
         return node.left, node.right
     if isinstance(node, cst.Call):

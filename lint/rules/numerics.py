@@ -218,8 +218,7 @@ class UnguardedLog(Rule):
                 self._fractional_power(node, node.left, node.right, ctx)
             return
         op = ctx.op(node)
-        if op is None or not op.args or op.namespace in ("math", "numpy") or op.namespace.startswith("numpy.") \
-                or _only_compared(node, ctx):
+        if op is None or not op.args or op.namespace.split(".")[0] in ("math", "numpy") or _only_compared(node, ctx):
             return  # math.sqrt(t), np.log(p): host values, no gradient (a tensor read is BSG701's finding)
         if op.name in _POW_OPS and len(op.args) >= 2:
             self._fractional_power(node, op.args[0], op.args[1], ctx)
@@ -1050,9 +1049,9 @@ def _parameter_default(function, name: str):
 # norm): an exp of it is not an exp of a raw network value (not exp, logsumexp or softplus: they
 # keep an unbounded argument's range)
 _DERIVING_OPS = LOG_OPS | NORM_OPS | DISTANCE_OPS | SQRT_OPS | frozenset({"log1p", "cosine_similarity", "entropy"})
-# helpers named for a loss or a distance (not a similarity: a file's similarity() is often a raw dot product)
 # a value named a cosine (``cos_theta``, ``cosine_similarity``; not ``cosh``) is one, in [-1, 1]
 _COSINE_TOKENS = frozenset({"cos", "cosine", "cosines"})
+# helpers named for a loss or a distance (not a similarity: a file's similarity() is often a raw dot product)
 _DERIVED_NAME_TOKENS = frozenset({"loss", "losses", "dist", "distance", "distances", "surrogate", "entropy",
                                   "divergence", "kl"})
 
@@ -1305,7 +1304,7 @@ def _raw_target(denominator, ctx) -> bool:
             if op is not None and (op.name in SUM_OPS or op.name in MEAN_OPS or op.name in SIZE_OPS
                                    or op.name in _NORM_OPS or op.name == "count_nonzero"
                                    or (op.name in NONNEG_LOSS_FUNCTIONS and not op.is_method
-                                       and _text(op.kwargs.get("reduction", cst.Name("mean"))).strip("'\"") != "none")):
+                                       and not _unreduced(op))):
                 # a sum or count of the target: a data count; mean_absolute_error(y, zeros_like(y)),
                 # the target's own scale (Theil's U), a mean over its entries
                 return False
@@ -1314,6 +1313,12 @@ def _raw_target(denominator, ctx) -> bool:
 
 
 _PRODUCT_OPS = frozenset({"multiply", "mul", "einsum", "matmul", "dot", "tensordot", "mm", "bmm", "inner"})
+
+
+def _unreduced(op) -> bool:
+    """A loss function called with ``reduction="none"``: elementwise, not a mean over entries."""
+    reduction = op.kwargs.get("reduction")
+    return reduction is not None and _text(reduction).strip("'\"") == "none"
 
 
 def _multiplies_prediction(node, ctx) -> bool:
