@@ -30,7 +30,7 @@ from .rules.batch_loop import for_loop_over_the_batch, indexes_a_fixed_list
 from .train_steps import called_networks, every_few_steps
 from .module_index import (ModuleIndex, block_statements, criteria_by_reduction, local_bindings, local_criteria,
                            local_layers, maps_per_example, self_assignments, bound_names)
-from .liveness import dead_names, dead_statement, detaches
+from .liveness import converts_to_host, dead_names, dead_statement, detaches
 from .tree import children as tree_children
 from .names import called_name, decorated_no_grad as _decorated_no_grad, decorator_names as _decorator_names, \
     dotted_parts, terminal_name
@@ -144,10 +144,12 @@ class LossContext:
     def undifferentiated(self) -> bool:
         """Whether the value at the current place reaches the loss only detached (under
         ``.detach()`` / ``stop_gradient`` here, or stored in names that reach the loss only that
-        way): a gradient problem there (a square root's slope at 0) is never met."""
+        way, or read off to the host: ``x.var(0).sqrt().cpu().data.numpy()``, ``float(x.sqrt())`` in a
+        log line): a gradient problem there (a square root's slope at 0) is never met."""
         if self.grad_dead_depth:
             return True
-        return any(isinstance(node, cst.Call) and detaches(node) for node in self.ancestors)
+        return any((isinstance(node, cst.Call) and (detaches(node) or converts_to_host(node)))
+                   or (isinstance(node, cst.Attribute) and node.attr.value == "data") for node in self.ancestors)
 
     def autograd_forward_scope(self) -> bool:
         """Directly in an autograd Function's ``forward`` (not under a further ``no_grad``): it

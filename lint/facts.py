@@ -296,6 +296,11 @@ class Facts:
     on_host: bool = False  # already copied to the host (``x.cpu()``, ``x.numpy()``): no further sync
     above_one: bool = False  # at least 1 + c for some c > 0 (``2 + relu(x)``, ``1 + (1 + count)``): its log is positive
     at_most_one: bool = False  # never above 1 (``cos``, ``tanh``, a probability): ``2 - x`` is at least 1
+    # (root, axes dropped): this value has the rank of the tensor ``root`` less that many axes
+    # (``y_pred[:, 0]``: one fewer; ``y_pred[:, 0:1]``, ``abs(y_pred - 1)``: as many), the batch
+    # axis still first. Keras's ``y_true`` and ``y_pred`` share one root (tf.keras gives a 1-D
+    # target y_pred's rank); set in Evaluator._settled, for subscripts and elementwise math only
+    rank_of: tuple | None = None
     # where a transpose with a literal order moved the batch axis: (position, number of axes or
     # None); None: axis 0, as assumed everywhere else (``x.transpose(0, 1)`` of (B, T) is (T, B))
     batch_axis: tuple | None = None
@@ -566,6 +571,10 @@ class Evaluator:
         self.env: dict[str, Facts] = {}
         self._synthetic: list = []  # expressions made here (``S * (1 - M)``): alive while their facts are memoised
         self.parameter_facts: dict[str, Facts] = {}  # each parameter's facts as the loss received it
+        # tf.keras expands a 1-D target to y_pred's rank (Keras 3 where the last axis is 1): in a
+        # Keras file, ``y_true`` and ``y_pred`` are taken to have one rank
+        keras_file = imports is not None and bool(
+            {qualified.split(".")[0] for qualified in imports.aliases.values()} & {"tensorflow", "keras"})
         for name, taint in param_taints.items():
             if _BATCH_SIZE_NAME.match(name):
                 self.env[name] = BATCH_SIZE
@@ -608,7 +617,8 @@ class Evaluator:
                                        kernel_width=int(taint == {TENSOR} and _names_a_kernel_width(name)),
                                        # normalized_weights: weights that sum to one (importance
                                        # weights, a softmax over samples): a sum times them is a weighted mean
-                                       weights_to_one=bool(_NORMALISED_WEIGHTS_NAME.search(name)))
+                                       weights_to_one=bool(_NORMALISED_WEIGHTS_NAME.search(name)),
+                                       rank_of=(KERAS_INPUTS if keras_tensor and keras_file else name, 0))
             else:
                 self.env[name] = UNTAINTED
         self.parameter_facts = dict(self.env)
@@ -664,7 +674,55 @@ class Evaluator:
         facts = self._gradient_flow(node, facts)
         if facts.complement is not None and not _keeps_complement(node, self):
             facts = replace(facts, complement=None)
+        if not isinstance(node, cst.Name):
+            rank = self._rank_of(node, facts)
+            if rank != facts.rank_of:
+                facts = replace(facts, rank_of=rank)
         return facts
+
+    def _rank_of(self, node, facts: Facts) -> tuple | None:
+        """``Facts.rank_of`` of ``node``: known through subscripts that keep the batch axis first
+        and through elementwise math; unknown after anything else (reductions, reshapes, calls)."""
+        if not facts.is_tensor:
+            return None
+        if isinstance(node, cst.Subscript):
+            return self._subscript_rank(node)
+        if isinstance(node, cst.UnaryOperation):
+            return self.facts(node.expression).rank_of
+        if isinstance(node, cst.BinaryOperation) and not isinstance(node.operator, cst.MatrixMultiply):
+            return _joined_rank([self.facts(node.left), self.facts(node.right)])
+        if isinstance(node, cst.Call):
+            op = self.op(node)
+            if op is not None and op.name in LAYOUT_OPS and op.args:
+                return self.facts(op.args[0]).rank_of  # x.float(), cast(x, "float32")
+            if op is not None and op.name in ELEMENTWISE_OPS:
+                return _joined_rank([self.facts(a) for a in (*op.args, *op.kwargs.values())])
+        if isinstance(node, cst.Comparison):
+            return _joined_rank([self.facts(p) for p in (node.left, *(c.comparator for c in node.comparisons))])
+        return None
+
+    def _subscript_rank(self, node: cst.Subscript) -> tuple | None:
+        """``y_pred[:, 0]``: the root's rank less one; ``y[:, None]``: plus one; ``y[:, 1:2]``, ``y[..., 0]``
+        counted the same way. Only where the first index is a slice (the batch axis stays first) and
+        the others are literal integers, slices, None or an ellipsis."""
+        base = self.facts(node.value).rank_of
+        elements = node.slice
+        if base is None or not isinstance(elements[0].slice, cst.Slice):
+            return None
+        dropped = base[1]
+        for element in elements[1:]:
+            index = element.slice
+            if isinstance(index, cst.Slice):
+                continue
+            value = index.value
+            if _is_none(value):
+                dropped -= 1
+            elif isinstance(value, cst.Integer) or (isinstance(value, cst.UnaryOperation)
+                                                    and isinstance(value.expression, cst.Integer)):
+                dropped += 1
+            elif not isinstance(value, cst.Ellipsis):
+                return None  # y[:, idx]: a gather (or a host int we cannot read): not followed
+        return (base[0], dropped)
 
     def _uncached_subexpressions(self, root) -> list:
         """Expressions under ``root`` whose facts are not known yet, innermost first (post-order)."""
@@ -3130,6 +3188,18 @@ def _kept_by_a_constant(left: Facts, right: Facts, field: str) -> frozenset:
         if getattr(side, field) and not other.taint and not other.shape and not other.python_list:
             return getattr(side, field)
     return EMPTY
+
+
+KERAS_INPUTS = "y_true, y_pred"  # the root of Keras's two loss tensors (see Facts.rank_of)
+
+
+def _joined_rank(operands: list[Facts]) -> tuple | None:
+    """The rank of an elementwise result of ``operands`` (host numbers aside): the largest, where
+    every tensor among them has a known rank from one root; otherwise unknown."""
+    ranks = [f.rank_of for f in operands if f.is_tensor]
+    if not ranks or None in ranks or len({root for root, _ in ranks}) != 1:
+        return None
+    return min(ranks, key=lambda rank: rank[1])
 
 
 def _keras_tensor_name(name: str) -> bool:

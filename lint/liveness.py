@@ -308,7 +308,8 @@ def detaches(call: cst.Call) -> bool:
     return name in ("detach", "detach_") and isinstance(call.func, cst.Attribute) and not call.args
 
 
-def _converts_to_host(call: cst.Call) -> bool:
+def converts_to_host(call: cst.Call) -> bool:
+    """``x.item()``, ``x.numpy()``, ``x.tolist()``, ``float(x)``: the value read off to the host."""
     func = call.func
     if isinstance(func, cst.Attribute):
         return func.attr.value in _TO_HOST_METHODS and not call.args
@@ -322,7 +323,7 @@ def _reads(node, skip_host_numbers: bool = False, skip_detached: bool = False) -
     stack = [node]
     while stack:
         current = stack.pop()
-        if skip_host_numbers and isinstance(current, cst.Call) and _converts_to_host(current):
+        if skip_host_numbers and isinstance(current, cst.Call) and converts_to_host(current):
             continue
         if skip_detached and isinstance(current, cst.Call) and detaches(current):
             continue

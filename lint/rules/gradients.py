@@ -10,7 +10,7 @@ from ..losses import compile_loss_arguments, named_like_a_loss
 from ..names import called_name
 from ..tree import all_nodes, own_nodes
 from ..vocabulary import name_words
-from ._util import code_of, loss_calls_any
+from ._util import assignments_to, code_of, loss_calls_any
 from .base import Rule
 from ..lazy_re import compile_lazily
 
@@ -63,10 +63,10 @@ class DeadZone(Rule):
         if op is None or not op.args:
             return
         first = ctx.facts(op.args[0])
-        if op.name in MAXIMUM_OPS and len(op.args) >= 2:
+        if (op.name in MAXIMUM_OPS or _torch_elementwise_max(op, ctx)) and len(op.args) >= 2:
             second = ctx.facts(op.args[1])
-            for a, b in ((first, second), (second, first)):
-                if a.thresholded and b.literal == 0:
+            for a, b, b_node in ((first, second, op.args[1]), (second, first, op.args[0])):
+                if a.thresholded and (b.literal == 0 or _is_zero(b_node, ctx)):
                     ctx.report(self, node, f"`{code_of(node)}` is flat (zero gradient) wherever the error is "
                                            "below the threshold")
                     return
@@ -139,12 +139,52 @@ def _compares_magnitude_to_threshold(condition, ctx) -> bool:
         (right.magnitude and not left.taint and left.literal != 0)
 
 
-def _is_zero(node, ctx) -> bool:
+def _torch_elementwise_max(op, ctx) -> bool:
+    """``torch.max(err - eps, zeros)``, ``(err - eps).max(zeros)``: torch's ``max`` given a second
+    tensor is the elementwise maximum (given an int, ``max(x, 1)``, it reduces along that dim)."""
+    if op.name != "max" or len(op.args) < 2 or "dim" in op.kwargs \
+            or not (op.is_method or op.namespace.startswith("torch")):
+        return False
+    other = op.args[1]
+    return ctx.facts(other).literal is None and (ctx.facts(other).is_tensor or _is_zero(other, ctx))
+
+
+def _is_zero(node, ctx, depth: int = 0) -> bool:
+    """``0``, ``zeros_like(x)``, ``torch.zeros(n)``, and such a tensor moved or reshaped
+    (``.to(device).view(-1, 1)``), or made from a list of zeros (``torch.tensor([0.0 for _ in
+    range(n)])``, ``tf.constant([0.0] * n)``); a name bound once in the loss to one of these."""
     if ctx.facts(node).literal == 0:
         return True
-    if isinstance(node, cst.Call):
-        op = ctx.op(node)
-        return op is not None and op.name in _ZERO_MAKERS
+    if isinstance(node, cst.Name) and depth < 3:
+        bound = assignments_to(node.value, ctx)  # zeros = torch.zeros_like(y_pred), bound once
+        return len(bound) == 1 and _is_zero(bound[0].value, ctx, depth + 1)
+    if not isinstance(node, cst.Call):
+        return False
+    op = ctx.op(node)
+    if op is None:
+        return False
+    if op.name in _ZERO_MAKERS:
+        return True
+    if op.is_method and op.name in _ZERO_KEEPING_METHODS and op.args:
+        return _is_zero(op.args[0], ctx, depth)
+    if op.name in ("tensor", "constant", "as_tensor", "convert_to_tensor", "array") and op.args:
+        return _zero_list(op.args[0], ctx)
+    return False
+
+
+# methods that move, cast or reshape a tensor: zeros stay zeros
+_ZERO_KEEPING_METHODS = frozenset({"to", "cuda", "cpu", "float", "double", "half", "type", "type_as", "view",
+                                   "reshape", "unsqueeze", "expand", "expand_as", "contiguous", "clone"})
+
+
+def _zero_list(node, ctx) -> bool:
+    """``[0.0 for _ in range(n)]``, ``[0.0] * n``, ``[0, 0]``: a Python list of zeros."""
+    if isinstance(node, cst.ListComp):
+        return ctx.facts(node.elt).literal == 0
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+        return any(isinstance(side, cst.List) and _zero_list(side, ctx) for side in (node.left, node.right))
+    if isinstance(node, cst.List):
+        return bool(node.elements) and all(ctx.facts(e.value).literal == 0 for e in node.elements)
     return False
 
 

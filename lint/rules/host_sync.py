@@ -17,6 +17,10 @@ from ..losses import LOSS_CLASS_METHODS, compile_loss_arguments
 from .base import Rule
 from ..lazy_re import compile_lazily
 
+
+# np.shape(t), np.ndim(t): numpy returns ``t.shape`` / ``t.ndim`` when the object has them (a
+# tf.Tensor, a jax array and a torch tensor do), reading no value
+_NUMPY_SHAPE_READS = frozenset({"shape", "ndim"})
 _SYNC_METHODS = frozenset({"numpy", "item", "tolist", "cpu", "block_until_ready"})
 _SYNC_FUNCTIONS = frozenset(
     {"tensorflow.py_function", "tensorflow.numpy_function", "tensorflow.py_func",
@@ -584,8 +588,9 @@ class HostSync(Rule):
             # targets' side: a data sample's ``valid_ratio`` is as often a Python number)
             ctx.report(self, node, f"`{code_of(node)}` converts the tensor to a Python float: needs its value on "
                                    "the host (fails under jit, syncs in eager mode); use the framework's op")
-        elif op.namespace == "numpy" and not torch_only(ctx) and _uses_a_graph_framework(ctx) \
-                and not _numpy_backend(ctx) and any(_one_tensor(a, ctx) and ctx.facts(a).taint for a in op.args):
+        elif op.namespace == "numpy" and op.name not in _NUMPY_SHAPE_READS and not torch_only(ctx) \
+                and _uses_a_graph_framework(ctx) and not _numpy_backend(ctx) \
+                and any(_one_tensor(a, ctx) and ctx.facts(a).taint for a in op.args):
             if ctx.already_reported_within(self.code):
                 return  # np.sum(p * np.log(p / q)): the outer numpy call's read is the one reported
             # np.max(y_true) in a Keras/TF/JAX loss: the targets' tensor read into numpy (its

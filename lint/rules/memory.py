@@ -6,10 +6,10 @@ import re
 
 import libcst as cst
 
-from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, PRED, TRUE, einsum_terms
+from ..facts import BINARY_OPS, COMPARISON_OPS, FUNCTION_TRANSFORMS, KERAS_INPUTS, PRED, TRUE, einsum_terms
 from ..names import called_name, dotted_parts, terminal_name
 from ..train_steps import runs_an_auxiliary_network
-from ..tree import contains, own_nodes
+from ..tree import all_nodes, contains, own_nodes
 from ..vocabulary import name_words
 from ._util import (assignments_to, builds_a_network, code_of, gan_role, is_self_attribute, is_true, kept_on_self,
                     literal_int, network_name, runs_another_network, wrapped_build)
@@ -45,7 +45,10 @@ class PairwiseBatch(Rule):
     ``labels == labels.T``, ``tile(x, [B, 1])`` or ``repeat_elements(x, B, axis=0)`` of a batch
     tensor (B x B rows), or a distance the loss is given (a ``Distance`` object,
     ``self.distance``) called on one batch twice or stored as a pairwise or distance matrix
-    (``pairwise_distances = distance(query_emb, key_emb)``).
+    (``pairwise_distances = distance(query_emb, key_emb)``). Also two values of the batch one axis
+    apart in rank, combined elementwise: ``y_true - y_pred[:, 0]`` (tf.keras hands a 1-D target over
+    as (B, 1), so the (B,) column meets its last axis) or ``pred[:, 0:1] / pred[:, 1]``; there the
+    loss itself is wrong (every sample is compared with every other), not only its memory.
 
     **Why it hurts training.** Memory grows with the square of the batch size: at batch 32768 one
     float32 B x B matrix is 4 GiB, and its gradient as much again. Doubling the batch quadruples
@@ -90,11 +93,11 @@ class PairwiseBatch(Rule):
             if isinstance(node.operator, cst.MatrixMultiply):
                 self._matmul(node, node.left, node.right, {}, ctx)
             else:
-                self._broadcast(node, node.left, node.right, ctx)
+                self._broadcast(node, node.left, node.right, ctx, elementwise=True)
             return
         if isinstance(node, cst.Comparison):
             if len(node.comparisons) == 1:
-                self._broadcast(node, node.left, node.comparisons[0].comparator, ctx)
+                self._broadcast(node, node.left, node.comparisons[0].comparator, ctx, elementwise=True)
             return
         op = ctx.op(node)
         if op is not None and op.name in _TILE_OPS and op.args and ctx.facts(op.args[0]).is_tensor \
@@ -148,7 +151,7 @@ class PairwiseBatch(Rule):
             if first.is_tensor and second.is_tensor and not first.no_batch_axis and not second.no_batch_axis:
                 self._report(ctx, node, f"`{code_of(node)}` builds a batch x batch distance matrix: memory grows as B^2")
         elif op.name in _ELEMENTWISE_OPS:
-            self._broadcast(node, op.args[0], op.args[1], ctx)
+            self._broadcast(node, op.args[0], op.args[1], ctx, elementwise=True)
 
     def _report(self, ctx, node, message: str) -> None:
         """One finding per loss: its first B x B intermediate, with the count of the others."""
@@ -169,9 +172,24 @@ class PairwiseBatch(Rule):
         if right_transposed and not any(is_true(kwargs.get(k)) for k in ("transpose_a", "adjoint_a")):
             self._report(ctx, node, f"`{code_of(node)}` is a batch x batch matrix: memory grows as B^2")
 
-    def _broadcast(self, node, left, right, ctx) -> None:
+    def _broadcast(self, node, left, right, ctx, elementwise=False) -> None:
+        """B x B by broadcasting: a row against a column of the batch; with ``elementwise`` (an
+        arithmetic operator or op, not a function of the project that may align its arguments),
+        also two values of the batch one axis apart in rank."""
         left_facts, right_facts = ctx.facts(left), ctx.facts(right)
         if not (left_facts.is_tensor and right_facts.is_tensor) or left_facts.no_batch_axis or right_facts.no_batch_axis:
+            return
+        if elementwise and (fewer := _fewer_axes(left, right, left_facts, right_facts)) \
+                and not any(_mixes_ranks(inner, ctx) for side in (left, right) for inner in all_nodes(side)):
+            # (the innermost such operation is the cause: mean - y_true, not log(var) - square(mean - y_true))
+            lower, higher = fewer
+            keras = " (tf.keras hands a 1-D target over as (B, 1))" if ctx.facts(higher).rank_of[0] == KERAS_INPUTS \
+                and ctx.facts(lower).rank_of[0] == KERAS_INPUTS else ""
+            self._report(ctx, node, f"`{code_of(node)}` pairs every sample with every other: `{code_of(lower)}` has "
+                                    f"fewer axes than `{code_of(higher)}`, so broadcasting lines its batch axis up "
+                                    f"with the last axis of `{code_of(higher)}`; where that axis is 1{keras} the "
+                                    "result is a B x B matrix (a wrong loss, and memory that grows as B^2). "
+                                    "Index both sides alike (`y[:, 0]` with `y[:, 0]`, or keep the axis: `y[:, 0:1]`)")
             return
         axes = {left_facts.expanded_axis, right_facts.expanded_axis}
         # a row against a column; for a vector of per-sample scores, axis -1 is axis 1
@@ -741,3 +759,31 @@ def _stripped_text(node, methods, through_subscripts: bool = False) -> str:
 _TRANSPOSE_LIKE = frozenset({"t", "transpose", "permute", "contiguous", "float", "long", "int", "to", "type",
                              "cast", "matrix_transpose"})
 _MODULE_NAMES = frozenset({"tf", "tensorflow", "torch", "np", "numpy", "jnp", "jax", "K", "keras", "ops", "backend"})
+
+
+def _fewer_axes(left, right, left_facts, right_facts):
+    """(lower, higher): two values of one root's rank (``Facts.rank_of``), both with the batch axis
+    first, the first with fewer axes (``y_true - y_pred[:, 0]``); else None. Across Keras's
+    ``y_true`` and ``y_pred`` only where neither side added an axis."""
+    ranks = left_facts.rank_of, right_facts.rank_of
+    if None in ranks or ranks[0][0] != ranks[1][0] or ranks[0][1] == ranks[1][1]:
+        return None
+    if ranks[0][0] == KERAS_INPUTS and min(ranks[0][1], ranks[1][1]) < 0:
+        return None  # y_true[:, None] - y_pred: the author takes the target to have fewer axes (Keras 3 keeps them)
+    if any(f.batch_axis is not None or f.transposed or f.expanded_axis == 0 for f in (left_facts, right_facts)):
+        return None
+    return (left, right) if ranks[0][1] > ranks[1][1] else (right, left)
+
+
+def _mixes_ranks(node, ctx) -> bool:
+    """``node`` is an arithmetic operation of two values of one root one axis apart (see
+    ``_fewer_axes``)."""
+    if isinstance(node, cst.BinaryOperation) and not isinstance(node.operator, cst.MatrixMultiply):
+        left, right = node.left, node.right
+    elif isinstance(node, cst.Comparison) and len(node.comparisons) == 1:
+        left, right = node.left, node.comparisons[0].comparator
+    else:
+        return False
+    left_facts, right_facts = ctx.facts(left), ctx.facts(right)
+    return left_facts.is_tensor and right_facts.is_tensor and not left_facts.no_batch_axis \
+        and not right_facts.no_batch_axis and _fewer_axes(left, right, left_facts, right_facts) is not None
