@@ -679,51 +679,6 @@ def _after_their_holders(losses: list[LossFunction], index: ModuleIndex) -> list
     return ordered
 
 
-def _after_their_callers(losses: list[LossFunction]) -> list[LossFunction]:
-    """The losses in this order, but a plain function another loss of the file calls by name
-    (``_trace_normalized_cov_penalty(C1)`` in a loss layer's ``call``), or a method another
-    method of its class calls through ``self``, right after the last such caller: what the calls
-    pass (a D x D covariance, a host number) says what it is given, so it is read after them.
-    Not after a training loop (what it passes is the data, read as less than a loss's own
-    parameters). Calls in a cycle keep their order."""
-    called = {id(loss.node): _names_called(loss.node) for loss in losses if isinstance(loss.node, cst.FunctionDef)}
-
-    def calls(caller: LossFunction, callee: LossFunction) -> bool:
-        info, names = callee.info, called.get(id(caller.node))
-        if info is None or caller.info is None or names is None or caller.node is callee.node \
-                or caller.kind == "train-step":  # a training loop passes data, not what a loss gives
-            return False
-        if info.class_info is None:
-            return info.name in names[0]
-        return caller.info.class_info is info.class_info and info.name in names[1]
-
-    ordered = list(losses)
-    for _ in range(len(ordered)):
-        moved = False
-        for position, loss in enumerate(ordered):
-            last_caller = max((p for p in range(position + 1, len(ordered)) if calls(ordered[p], loss)), default=-1)
-            if last_caller > position and not calls(loss, ordered[last_caller]):
-                ordered.insert(last_caller, ordered.pop(position))
-                moved = True
-                break
-        if not moved:
-            break
-    return ordered
-
-
-def _names_called(function: cst.FunctionDef) -> tuple[frozenset, frozenset]:
-    """The plain names ``function`` calls (``f(x)``) and the methods it calls through ``self``."""
-    plain, methods = set(), set()
-    for node in all_nodes(function):
-        if isinstance(node, cst.Call):
-            func = node.func
-            if isinstance(func, cst.Name):
-                plain.add(func.value)
-            elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-                methods.add(func.attr.value)
-    return frozenset(plain), frozenset(methods)
-
-
 def _unused_private_method(loss: LossFunction, index: ModuleIndex) -> bool:
     """A ``_private`` method of a class that nothing in the file names but its ``def``, in a file
     that looks no method up by a computed name (``getattr(self, "_" + kind)``): dead code, which
@@ -1191,7 +1146,7 @@ class _LossFinder:
         self._add_functions_used_as_losses()
         self._add_functions_a_tape_differentiates()
         self._add_train_steps()
-        self.losses = _after_their_callers(_after_their_holders(self.losses, self.index))
+        self.losses = _after_their_holders(self.losses, self.index)
         self._add_helpers()
 
     def _add_loss_combinations(self) -> None:
