@@ -702,9 +702,9 @@ class Evaluator:
         return None
 
     def _subscript_rank(self, node: cst.Subscript) -> tuple | None:
-        """``y_pred[:, 0]``: the root's rank less one; ``y[:, None]``: plus one; ``y[:, 1:2]``, ``y[..., 0]``
-        counted the same way. Only where the first index is a slice (the batch axis stays first) and
-        the others are literal integers, slices, None or an ellipsis."""
+        """``y_pred[:, 0]``: the root's rank less one; ``y[:, None]``: plus one; ``y[:, 1:2]``: the same.
+        Only where the first index is a slice (the batch axis stays first) and the others are
+        literal integers, slices, None or an ellipsis (``y[:, ..., 0]``; not ``y[..., 0]``)."""
         base = self.facts(node.value).rank_of
         elements = node.slice
         if base is None or not isinstance(elements[0].slice, cst.Slice):

@@ -146,7 +146,12 @@ def _torch_elementwise_max(op, ctx) -> bool:
             or not (op.is_method or op.namespace.startswith("torch")):
         return False
     other = op.args[1]
-    return ctx.facts(other).literal is None and (ctx.facts(other).is_tensor or _is_zero(other, ctx))
+    if ctx.facts(other).is_tensor:
+        return True
+    if isinstance(other, cst.Name):  # zeros = torch.tensor(0.0), bound once (not dim = 0)
+        bound = assignments_to(other.value, ctx)
+        other = bound[0].value if len(bound) == 1 else other
+    return isinstance(other, cst.Call) and _is_zero(other, ctx)  # torch.tensor(0.0), not the dim 0
 
 
 def _is_zero(node, ctx, depth: int = 0) -> bool:
@@ -168,7 +173,7 @@ def _is_zero(node, ctx, depth: int = 0) -> bool:
     if op.is_method and op.name in _ZERO_KEEPING_METHODS and op.args:
         return _is_zero(op.args[0], ctx, depth)
     if op.name in ("tensor", "constant", "as_tensor", "convert_to_tensor", "array") and op.args:
-        return _zero_list(op.args[0], ctx)
+        return ctx.facts(op.args[0]).literal == 0 or _zero_list(op.args[0], ctx)  # torch.tensor(0.0)
     return False
 
 

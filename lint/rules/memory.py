@@ -46,9 +46,12 @@ class PairwiseBatch(Rule):
     tensor (B x B rows), or a distance the loss is given (a ``Distance`` object,
     ``self.distance``) called on one batch twice or stored as a pairwise or distance matrix
     (``pairwise_distances = distance(query_emb, key_emb)``). Also two values of the batch one axis
-    apart in rank, combined elementwise: ``y_true - y_pred[:, 0]`` (tf.keras hands a 1-D target over
-    as (B, 1), so the (B,) column meets its last axis) or ``pred[:, 0:1] / pred[:, 1]``; there the
-    loss itself is wrong (every sample is compared with every other), not only its memory.
+    apart in rank, combined elementwise: ``y_true - y_pred[:, 0]`` (tf.keras's ``compile`` hands a
+    1-D target over as (B, 1) beside a 2-D prediction, so the (B,) column meets its last axis; not
+    in a Keras 3, torch or JAX file, a loss only a ``GradientTape`` loop calls, or one whose inputs
+    show a third axis) or ``pred[:, 0:1] / pred[:, 1]``; there the loss itself is wrong (every
+    sample is compared with every other), not only its memory. An axis added on purpose
+    (``s[:, None] - s``, ``y_true[:, None] - y_pred``) is read as meant.
 
     **Why it hurts training.** Memory grows with the square of the batch size: at batch 32768 one
     float32 B x B matrix is 4 GiB, and its gradient as much again. Doubling the batch quadruples
@@ -179,7 +182,7 @@ class PairwiseBatch(Rule):
         left_facts, right_facts = ctx.facts(left), ctx.facts(right)
         if not (left_facts.is_tensor and right_facts.is_tensor) or left_facts.no_batch_axis or right_facts.no_batch_axis:
             return
-        if elementwise and (fewer := _fewer_axes(left, right, left_facts, right_facts)) \
+        if elementwise and (fewer := _fewer_axes(left, right, left_facts, right_facts, ctx)) \
                 and not any(_mixes_ranks(inner, ctx) for side in (left, right) for inner in all_nodes(side)):
             # (the innermost such operation is the cause: mean - y_true, not log(var) - square(mean - y_true))
             lower, higher = fewer
@@ -761,15 +764,18 @@ _TRANSPOSE_LIKE = frozenset({"t", "transpose", "permute", "contiguous", "float",
 _MODULE_NAMES = frozenset({"tf", "tensorflow", "torch", "np", "numpy", "jnp", "jax", "K", "keras", "ops", "backend"})
 
 
-def _fewer_axes(left, right, left_facts, right_facts):
+def _fewer_axes(left, right, left_facts, right_facts, ctx):
     """(lower, higher): two values of one root's rank (``Facts.rank_of``), both with the batch axis
-    first, the first with fewer axes (``y_true - y_pred[:, 0]``); else None. Across Keras's
-    ``y_true`` and ``y_pred`` only where neither side added an axis."""
+    first, the first with fewer axes (``y_true - y_pred[:, 0]``), where neither added an axis (a
+    pairwise ``s[:, None] - s`` is meant); else None. Across Keras's ``y_true`` and ``y_pred`` only
+    where tf.keras widens a 1-D target (see ``_target_widened``)."""
     ranks = left_facts.rank_of, right_facts.rank_of
     if None in ranks or ranks[0][0] != ranks[1][0] or ranks[0][1] == ranks[1][1]:
         return None
-    if ranks[0][0] == KERAS_INPUTS and min(ranks[0][1], ranks[1][1]) < 0:
-        return None  # y_true[:, None] - y_pred: the author takes the target to have fewer axes (Keras 3 keeps them)
+    if min(ranks[0][1], ranks[1][1]) < 0:
+        return None  # y_true[:, None] - y_pred, s[:, None] - s: an axis added on purpose (pairs, or a 1-D target)
+    if ranks[0][0] == KERAS_INPUTS and not _target_widened(ctx):
+        return None
     if any(f.batch_axis is not None or f.transposed or f.expanded_axis == 0 for f in (left_facts, right_facts)):
         return None
     return (left, right) if ranks[0][1] > ranks[1][1] else (right, left)
@@ -786,4 +792,35 @@ def _mixes_ranks(node, ctx) -> bool:
         return False
     left_facts, right_facts = ctx.facts(left), ctx.facts(right)
     return left_facts.is_tensor and right_facts.is_tensor and not left_facts.no_batch_axis \
-        and not right_facts.no_batch_axis and _fewer_axes(left, right, left_facts, right_facts) is not None
+        and not right_facts.no_batch_axis and _fewer_axes(left, right, left_facts, right_facts, ctx) is not None
+
+
+def _target_widened(ctx) -> bool:
+    """Whether ``y_true`` may reach this loss with ``y_pred``'s rank: tf.keras's ``compile``
+    expands a 1-D target to (B, 1) when ``y_pred`` is 2-D (``match_dtype_and_rank``). So: a file
+    that imports TensorFlow and neither torch nor JAX, whose losses are compiled (not only called
+    in a ``GradientTape`` loop), and a loss that shows no third axis of its inputs (``y_pred[:, :,
+    0]``, ``y[..., 0]``, a reduction over axis 2 or ``[1, 2]``: a sequence model, whose 2-D target
+    is not widened)."""
+    heads = {qualified.split(".")[0] for qualified in ctx.index.imports.aliases.values()}
+    if "tensorflow" not in heads or heads & {"torch", "jax"}:
+        return False
+    if not ctx.index.compile_calls and ctx.index.module is not None and any(
+            isinstance(n, cst.Attribute) and n.attr.value == "GradientTape" for n in all_nodes(ctx.index.module)):
+        return False
+    for node in all_nodes(ctx.loss.node):
+        if isinstance(node, cst.Subscript) and (len(node.slice) >= 3 or any(
+                isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.Ellipsis) for e in node.slice)):
+            return False
+        if isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value in ("axis", "dim") \
+                and _names_a_third_axis(node.value, ctx):
+            return False
+    return True
+
+
+def _names_a_third_axis(value, ctx) -> bool:
+    """``2``, ``-2``, ``[1, 2]``, ``(1, 2)``: an axis beyond (B, C)."""
+    if isinstance(value, (cst.List, cst.Tuple)):
+        return len(value.elements) >= 2 or any(_names_a_third_axis(e.value, ctx) for e in value.elements)
+    number = literal_int(ctx, value)
+    return number is not None and (number >= 2 or number <= -2)
