@@ -571,10 +571,6 @@ class Evaluator:
         self.env: dict[str, Facts] = {}
         self._synthetic: list = []  # expressions made here (``S * (1 - M)``): alive while their facts are memoised
         self.parameter_facts: dict[str, Facts] = {}  # each parameter's facts as the loss received it
-        # tf.keras expands a 1-D target to y_pred's rank (Keras 3 where the last axis is 1): in a
-        # Keras file, ``y_true`` and ``y_pred`` are taken to have one rank
-        keras_file = imports is not None and bool(
-            {qualified.split(".")[0] for qualified in imports.aliases.values()} & {"tensorflow", "keras"})
         for name, taint in param_taints.items():
             if _BATCH_SIZE_NAME.match(name):
                 self.env[name] = BATCH_SIZE
@@ -618,7 +614,9 @@ class Evaluator:
                                        # normalized_weights: weights that sum to one (importance
                                        # weights, a softmax over samples): a sum times them is a weighted mean
                                        weights_to_one=bool(_NORMALISED_WEIGHTS_NAME.search(name)),
-                                       rank_of=(KERAS_INPUTS if keras_tensor and keras_file else name, 0))
+                                       # in a TensorFlow or Keras file, y_true and y_pred share one
+                                       # root: tf.keras expands a 1-D target to y_pred's rank
+                                       rank_of=(KERAS_INPUTS if keras_tensor and _imports_keras(imports) else name, 0))
             else:
                 self.env[name] = UNTAINTED
         self.parameter_facts = dict(self.env)
@@ -3191,6 +3189,11 @@ def _kept_by_a_constant(left: Facts, right: Facts, field: str) -> frozenset:
 
 
 KERAS_INPUTS = "y_true, y_pred"  # the root of Keras's two loss tensors (see Facts.rank_of)
+
+
+def _imports_keras(imports) -> bool:
+    """The file imports TensorFlow or Keras under any name."""
+    return imports is not None and any(q.split(".")[0] in ("tensorflow", "keras") for q in imports.aliases.values())
 
 
 def _joined_rank(operands: list[Facts]) -> tuple | None:

@@ -186,8 +186,7 @@ class PairwiseBatch(Rule):
                 and not any(_mixes_ranks(inner, ctx) for side in (left, right) for inner in all_nodes(side)):
             # (the innermost such operation is the cause: mean - y_true, not log(var) - square(mean - y_true))
             lower, higher = fewer
-            keras = " (tf.keras hands a 1-D target over as (B, 1))" if ctx.facts(higher).rank_of[0] == KERAS_INPUTS \
-                and ctx.facts(lower).rank_of[0] == KERAS_INPUTS else ""
+            keras = " (tf.keras hands a 1-D target over as (B, 1))" if ctx.facts(lower).rank_of[0] == KERAS_INPUTS else ""
             self._report(ctx, node, f"`{code_of(node)}` pairs every sample with every other: `{code_of(lower)}` has "
                                     f"fewer axes than `{code_of(higher)}`, so broadcasting lines its batch axis up "
                                     f"with the last axis of `{code_of(higher)}`; where that axis is 1{keras} the "
@@ -801,7 +800,15 @@ def _target_widened(ctx) -> bool:
     that imports TensorFlow and neither torch nor JAX, whose losses are compiled (not only called
     in a ``GradientTape`` loop), and a loss that shows no third axis of its inputs (``y_pred[:, :,
     0]``, ``y[..., 0]``, a reduction over axis 2 or ``[1, 2]``: a sequence model, whose 2-D target
-    is not widened)."""
+    is not widened). Read once per loss."""
+    cached = ctx.__dict__.get("_target_widened")
+    if cached is None:
+        cached = ctx.__dict__["_target_widened"] = _reads_a_widened_target(ctx)
+    return cached
+
+
+def _reads_a_widened_target(ctx) -> bool:
+    """See ``_target_widened``."""
     heads = {qualified.split(".")[0] for qualified in ctx.index.imports.aliases.values()}
     if "tensorflow" not in heads or heads & {"torch", "jax"}:
         return False
